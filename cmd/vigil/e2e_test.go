@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigil-ir/vigil/internal/testutil"
+)
+
+var binPath string
+
+// TestMain builds the binary once for all end-to-end tests.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vigil-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "vigil")
+	cmd := exec.Command("go", "build", "-o", binPath, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		panic("go build: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func buildVigil(t *testing.T) string { return binPath }
+
+// readmeCommand returns the first `go run ./cmd/vigil ...` line of the
+// README, so that the README cannot drift from what works.
+func readmeCommand(t *testing.T) []string {
+	f, err := os.Open(testutil.Path(t, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "go run ./cmd/vigil ") {
+			if i := strings.Index(line, "#"); i >= 0 {
+				line = line[:i]
+			}
+			return strings.Fields(line)[3:]
+		}
+	}
+	t.Fatal("README has no `go run ./cmd/vigil` command")
+	return nil
+}
+
+func TestREADMEFirstCommand(t *testing.T) {
+	bin := buildVigil(t)
+	args := readmeCommand(t)
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = testutil.Root(t)
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("vigil %s: %v (want exit 1: the examples have findings)", strings.Join(args, " "), err)
+	}
+	for _, want := range []string{"CRITICAL", "VGL-DATA-002", "VGL-NET-001", "Ran 10 policies"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestBinaryReportsBrokenInput(t *testing.T) {
+	bin := buildVigil(t)
+	p := filepath.Join(t.TempDir(), "inv.ndjson")
+	os.WriteFile(p, []byte(`{"name":"//storage.googleapis.com/a","asset_type":"storage.googleapis.com/Bucket","resource":{}}`+"\n{oops\n"), 0o644)
+	cmd := exec.Command(bin, "scan", p)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), p+":2:") {
+		t.Errorf("exit %v output %s", err, out)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	bin := buildVigil(t)
+	for _, args := range [][]string{{"--help"}, {"scan", "--help"}, {"policy", "test", "--help"}, {"inventory", "show", "--help"}} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Usage:") {
+			t.Errorf("vigil %v: %v\n%s", args, err, out)
+		}
+	}
+}

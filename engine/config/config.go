@@ -1,0 +1,293 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/vigil-ir/vigil/engine/asset"
+)
+
+// DefaultAdminPorts are the ports VGL-NET-001 treats as administrative when
+// vigil.hcl does not say otherwise: SSH and RDP.
+var DefaultAdminPorts = []int{22, 3389}
+
+// Config is the content of vigil.hcl.
+type Config struct {
+	// ApprovedNetworks are network ids or globs (GCP
+	// "projects/P/global/networks/N", AWS VPC ids).
+	ApprovedNetworks []string
+	RequiredLabels   []string
+	IRPrincipals     []string
+	AdminPorts       []int
+	Residency        []Residency
+	// CorporateNetworks name networks (ids or globs) that belong to the
+	// corporate network, for triage's reach question.
+	CorporateNetworks []string
+	// PolicyLibraries are directories of Config Validator constraint
+	// templates and constraints to load with every scan.
+	PolicyLibraries []string
+	Schedules       []Schedule
+	Notify          []Notify
+
+	// File is where the config was read from ("" for the defaults).
+	File string
+}
+
+// Residency says where assets of a data class may live.
+type Residency struct {
+	Class   string
+	Label   string
+	Regions []string
+	Range   hcl.Range
+}
+
+// Schedule is a scan `vigil serve` runs on a cron schedule.
+type Schedule struct {
+	Name     string
+	Cron     string
+	Sources  []string
+	Policies []string
+	Range    hcl.Range
+}
+
+// Notify sends new findings to a webhook.
+type Notify struct {
+	Name        string
+	URL         string
+	Format      string // "json" (default) or "slack"
+	MinSeverity string
+	Range       hcl.Range
+}
+
+// Default returns the settings used when there is no vigil.hcl.
+func Default() *Config {
+	return &Config{AdminPorts: append([]int(nil), DefaultAdminPorts...)}
+}
+
+var rootSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "approved_networks"},
+		{Name: "required_labels"},
+		{Name: "ir_principals"},
+		{Name: "admin_ports"},
+		{Name: "corporate_networks"},
+		{Name: "policy_libraries"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "residency", LabelNames: []string{"class"}},
+		{Type: "schedule", LabelNames: []string{"name"}},
+		{Type: "notify", LabelNames: []string{"name"}},
+	},
+}
+
+type residencyBody struct {
+	Label   string   `hcl:"label"`
+	Regions []string `hcl:"regions"`
+}
+
+type scheduleBody struct {
+	Cron     string   `hcl:"cron"`
+	Sources  []string `hcl:"sources"`
+	Policies []string `hcl:"policies,optional"`
+}
+
+type notifyBody struct {
+	URL         string `hcl:"url"`
+	Format      string `hcl:"format,optional"`
+	MinSeverity string `hcl:"min_severity,optional"`
+}
+
+// Load reads and validates a vigil.hcl file.
+func Load(path string) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config file", Detail: err.Error()}}
+	}
+	cfg, file, diags := Parse(src, path)
+	return cfg, map[string]*hcl.File{path: file}, diags
+}
+
+// Parse parses vigil.hcl content. It reports every problem it finds, not
+// only the first.
+func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
+	file, diags := hclsyntax.ParseConfig(src, filename, hcl.Pos{Line: 1, Column: 1})
+	if diags.HasErrors() {
+		return nil, file, diags
+	}
+	content, d := file.Body.Content(rootSchema)
+	diags = append(diags, d...)
+	cfg := Default()
+	cfg.File = filename
+
+	strList := func(name string, dst *[]string) {
+		if attr, ok := content.Attributes[name]; ok {
+			diags = append(diags, gohcl.DecodeExpression(attr.Expr, nil, dst)...)
+		}
+	}
+	strList("approved_networks", &cfg.ApprovedNetworks)
+	strList("required_labels", &cfg.RequiredLabels)
+	strList("ir_principals", &cfg.IRPrincipals)
+	strList("corporate_networks", &cfg.CorporateNetworks)
+	strList("policy_libraries", &cfg.PolicyLibraries)
+	if attr, ok := content.Attributes["admin_ports"]; ok {
+		var ports []int
+		d := gohcl.DecodeExpression(attr.Expr, nil, &ports)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			for _, p := range ports {
+				if p < 1 || p > 65535 {
+					diags = append(diags, &hcl.Diagnostic{
+						Severity: hcl.DiagError, Summary: "Invalid admin port",
+						Detail:  fmt.Sprintf("Port %d is not between 1 and 65535.", p),
+						Subject: attr.Expr.Range().Ptr(),
+					})
+				}
+			}
+			cfg.AdminPorts = ports
+		}
+	}
+	for _, name := range []string{"approved_networks", "corporate_networks"} {
+		if attr, ok := content.Attributes[name]; ok {
+			list := cfg.ApprovedNetworks
+			if name == "corporate_networks" {
+				list = cfg.CorporateNetworks
+			}
+			for i, n := range list {
+				if _, err := asset.CompileGlob(n); err != nil {
+					diags = append(diags, globDiag(err, attr.Expr.Range()))
+				}
+				list[i] = asset.NetworkID(n)
+			}
+		}
+	}
+	for _, attr := range []string{"required_labels", "ir_principals"} {
+		a, ok := content.Attributes[attr]
+		if !ok {
+			continue
+		}
+		list := cfg.RequiredLabels
+		if attr == "ir_principals" {
+			list = cfg.IRPrincipals
+		}
+		for _, v := range list {
+			if strings.TrimSpace(v) == "" {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty value", Detail: fmt.Sprintf("%s must not contain empty strings.", attr), Subject: a.Expr.Range().Ptr()})
+			}
+			if attr == "ir_principals" && !strings.Contains(v, ":") {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Invalid principal",
+					Detail:  fmt.Sprintf("%q has no type prefix; write it as IAM does, e.g. \"group:ir-team@example.com\", \"user:alice@example.com\" or an AWS role ARN as \"arn:aws:iam::123456789012:role/IR\".", v),
+					Subject: a.Expr.Range().Ptr(),
+				})
+			}
+		}
+	}
+
+	classes := map[string]hcl.Range{}
+	for _, blk := range content.Blocks {
+		switch blk.Type {
+		case "residency":
+			var rb residencyBody
+			d := gohcl.DecodeBody(blk.Body, nil, &rb)
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				continue
+			}
+			class := blk.Labels[0]
+			if prev, dup := classes[class]; dup {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Duplicate residency class",
+					Detail:  fmt.Sprintf("Residency class %q was already declared at %s.", class, prev),
+					Subject: blk.DefRange.Ptr(),
+				})
+				continue
+			}
+			classes[class] = blk.DefRange
+			if rb.Label == "" {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty residency label", Detail: "label names the asset label that carries the data class, e.g. \"data-class\".", Subject: blk.DefRange.Ptr()})
+			}
+			if len(rb.Regions) == 0 {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No regions", Detail: fmt.Sprintf("Residency class %q allows no region at all; list the regions (globs) its data may live in.", class), Subject: blk.DefRange.Ptr()})
+			}
+			for i, r := range rb.Regions {
+				if _, err := asset.CompileGlob(r); err != nil {
+					diags = append(diags, globDiag(err, blk.DefRange))
+				}
+				rb.Regions[i] = strings.ToLower(r)
+			}
+			cfg.Residency = append(cfg.Residency, Residency{Class: class, Label: rb.Label, Regions: rb.Regions, Range: blk.DefRange})
+		case "schedule":
+			var sb scheduleBody
+			d := gohcl.DecodeBody(blk.Body, nil, &sb)
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				continue
+			}
+			cfg.Schedules = append(cfg.Schedules, Schedule{Name: blk.Labels[0], Cron: sb.Cron, Sources: sb.Sources, Policies: sb.Policies, Range: blk.DefRange})
+		case "notify":
+			var nb notifyBody
+			d := gohcl.DecodeBody(blk.Body, nil, &nb)
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				continue
+			}
+			n := Notify{Name: blk.Labels[0], URL: nb.URL, Format: nb.Format, MinSeverity: nb.MinSeverity, Range: blk.DefRange}
+			if n.Format == "" {
+				n.Format = "json"
+			}
+			if n.Format != "json" && n.Format != "slack" {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid notify format", Detail: fmt.Sprintf("format is %q; use \"json\" or \"slack\".", n.Format), Subject: blk.DefRange.Ptr()})
+			}
+			cfg.Notify = append(cfg.Notify, n)
+		}
+	}
+	return cfg, file, diags
+}
+
+func globDiag(err error, rng hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid glob", Detail: err.Error(), Subject: rng.Ptr()}
+}
+
+// Data is the value policies see as data.vigil.config. Every key is present,
+// with an empty list or object when unset, so policies need no defaults.
+func (c *Config) Data() map[string]any {
+	residency := map[string]any{}
+	for _, r := range c.Residency {
+		residency[r.Class] = map[string]any{"label": r.Label, "regions": toAny(r.Regions)}
+	}
+	ports := make([]any, len(c.AdminPorts))
+	for i, p := range c.AdminPorts {
+		ports[i] = p
+	}
+	return map[string]any{
+		"approved_networks":  toAny(c.ApprovedNetworks),
+		"required_labels":    toAny(c.RequiredLabels),
+		"ir_principals":      toAny(c.IRPrincipals),
+		"admin_ports":        ports,
+		"residency":          residency,
+		"corporate_networks": toAny(c.CorporateNetworks),
+	}
+}
+
+// ResidencyClasses lists the declared classes in order.
+func (c *Config) ResidencyClasses() []string {
+	var out []string
+	for _, r := range c.Residency {
+		out = append(out, r.Class)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}

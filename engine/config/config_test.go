@@ -1,0 +1,118 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vigil-ir/vigil/internal/testutil"
+)
+
+func TestExampleConfig(t *testing.T) {
+	cfg, _, diags := Load(testutil.Path(t, "examples", "vigil.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if !cmp.Equal(cfg.RequiredLabels, []string{"owner"}) || !cmp.Equal(cfg.AdminPorts, []int{22, 3389}) {
+		t.Errorf("config: %+v", cfg)
+	}
+	data := cfg.Data()
+	res := data["residency"].(map[string]any)["pii"].(map[string]any)
+	if res["label"] != "data-class" {
+		t.Errorf("residency: %v", res)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, _, diags := Parse([]byte(""), "empty.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	data := cfg.Data()
+	for _, k := range []string{"approved_networks", "required_labels", "ir_principals", "admin_ports", "residency", "corporate_networks"} {
+		if _, ok := data[k]; !ok {
+			t.Errorf("data.vigil.config.%s missing: policies rely on every key being present", k)
+		}
+	}
+	if !cmp.Equal(data["admin_ports"], []any{22, 3389}) {
+		t.Errorf("admin ports default: %v", data["admin_ports"])
+	}
+}
+
+func TestNetworkIDsAreNormalized(t *testing.T) {
+	cfg, _, diags := Parse([]byte(`approved_networks = ["https://www.googleapis.com/compute/v1/projects/p/global/networks/prod", "vpc-0abc*"]`), "v.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if want := []string{"projects/p/global/networks/prod", "vpc-0abc*"}; !cmp.Equal(cfg.ApprovedNetworks, want) {
+		t.Errorf("got %v, want %v", cfg.ApprovedNetworks, want)
+	}
+}
+
+// Each bad file yields a diagnostic on the offending line.
+func TestDiagnostics(t *testing.T) {
+	tests := []struct {
+		name, src string
+		line      int
+		summary   string
+	}{
+		{"typo", "required_labels = [\"owner\"]\naproved_networks = []\n", 2, "Unsupported argument"},
+		{"port", "admin_ports = [22, 70000]\n", 1, "Invalid admin port"},
+		{"type", "required_labels = \"owner\"\n", 1, "Unsuitable value type"},
+		{"principal", "ir_principals = [\"ir-team@acme.example\"]\n", 1, "Invalid principal"},
+		{"residency", "residency \"pii\" {\n  label = \"data-class\"\n}\n", 1, "Missing required argument"},
+		{"noregions", "\n\nresidency \"pii\" {\n  label = \"dc\"\n  regions = []\n}\n", 3, "No regions"},
+		{"dup", "residency \"pii\" {\n label = \"a\"\n regions = [\"eu\"]\n}\nresidency \"pii\" {\n label = \"a\"\n regions = [\"eu\"]\n}\n", 5, "Duplicate residency class"},
+		{"glob", "approved_networks = [\"vpc-[\"]\n", 1, "Invalid glob"},
+		{"syntax", "required_labels = [\"owner\"\n", 1, "Unterminated tuple"},
+		{"notify", "notify \"x\" {\n url = \"http://h\"\n format = \"xml\"\n}\n", 1, "Invalid notify format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, diags := Parse([]byte(tt.src), tt.name+".hcl")
+			if !diags.HasErrors() {
+				t.Fatal("want an error")
+			}
+			d := diags[0]
+			if d.Subject == nil || d.Subject.Start.Line != tt.line || d.Subject.Filename != tt.name+".hcl" {
+				t.Errorf("diagnostic at %v, want line %d", d.Subject, tt.line)
+			}
+			if !strings.Contains(d.Summary, tt.summary) {
+				t.Errorf("summary %q, want %q (detail: %s)", d.Summary, tt.summary, d.Detail)
+			}
+		})
+	}
+}
+
+func TestTypoSuggestion(t *testing.T) {
+	_, _, diags := Parse([]byte("aproved_networks = []\n"), "t.hcl")
+	if !strings.Contains(diags.Error(), `Did you mean "approved_networks"?`) {
+		t.Errorf("want a suggestion: %v", diags)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	src, err := os.ReadFile(testutil.Path(f, "examples", "vigil.hcl"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(src)
+	f.Add([]byte("schedule \"h\" {\n cron = \"0 * * * *\"\n sources = [\"x\"]\n}\nnotify \"s\" {\n url = \"http://x\"\n format = \"slack\"\n}\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		cfg, _, diags := Parse(src, "fuzz.hcl")
+		if !diags.HasErrors() && cfg == nil {
+			t.Error("nil config without errors")
+		}
+		for _, d := range diags {
+			if d.Severity == hcl.DiagError && d.Summary == "" {
+				t.Errorf("diagnostic without a summary: %+v", d)
+			}
+		}
+		if cfg != nil && !diags.HasErrors() {
+			_ = cfg.Data()
+		}
+	})
+}

@@ -1,0 +1,238 @@
+package inventory
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Format is what kind of records a file holds.
+type Format int
+
+// Formats vigil reads.
+const (
+	FormatUnknown       Format = iota
+	FormatCAI                  // Google Cloud Asset Inventory assets
+	FormatAWSConfig            // AWS Config configuration items
+	FormatVigil                // vigil's own asset NDJSON
+	FormatTerraformPlan        // `terraform show -json` output
+)
+
+func (f Format) String() string {
+	switch f {
+	case FormatCAI:
+		return "cai"
+	case FormatAWSConfig:
+		return "aws-config"
+	case FormatVigil:
+		return "vigil"
+	case FormatTerraformPlan:
+		return "terraform-plan"
+	}
+	return "unknown"
+}
+
+// layout is how records are laid out in a file.
+type layout int
+
+const (
+	layoutLines     layout = iota // one JSON value per line (NDJSON)
+	layoutArray                   // a JSON array of records
+	layoutStream                  // one or more JSON values, possibly pretty-printed
+	layoutConfigDoc               // {"configurationItems": [...]}: snapshot or history
+	layoutDocument                // one document read whole (Terraform plan)
+)
+
+// detected is the result of sniffing a file.
+type detected struct {
+	format Format
+	layout layout
+	// snapshot is true for an AWS Config snapshot (one item per resource);
+	// history documents may hold several items per resource.
+	snapshot bool
+}
+
+// Detect sniffs a file's format from its content, never from its name.
+func Detect(path string) (Format, error) {
+	d, err := detect(path)
+	return d.format, err
+}
+
+func detect(path string) (detected, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return detected{}, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<16)
+
+	first, err := firstNonSpace(r)
+	if err == io.EOF {
+		return detected{}, &ParseError{File: path, Err: errors.New("file is empty: expected a Cloud Asset Inventory export, AWS Config items, a Terraform plan or vigil NDJSON")}
+	}
+	if err != nil {
+		return detected{}, err
+	}
+	switch first {
+	case '[':
+		return detectArray(path, r)
+	case '{':
+		line, err := readLine(r)
+		if err != nil && err != io.EOF {
+			return detected{}, err
+		}
+		if json.Valid(line) {
+			var keys map[string]json.RawMessage
+			if err := json.Unmarshal(line, &keys); err != nil {
+				return detected{}, &ParseError{File: path, Line: 1, Err: jsonError(err)}
+			}
+			d, ok := classify(keys)
+			if !ok {
+				return detected{}, notRecognized(path)
+			}
+			if d.layout == layoutConfigDoc || d.layout == layoutDocument {
+				return d, nil
+			}
+			d.layout = layoutLines
+			return d, nil
+		}
+		// A multi-line document: classify by its keys, reading no further
+		// than the first key that decides.
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return detected{}, err
+		}
+		return detectObject(path, f)
+	default:
+		return detected{}, &ParseError{File: path, Line: 1, Err: fmt.Errorf("not JSON (starts with %q): expected a Cloud Asset Inventory export, AWS Config items, a Terraform plan or vigil NDJSON", first)}
+	}
+}
+
+func notRecognized(path string) error {
+	return &ParseError{File: path, Err: errors.New("JSON not recognized: expected Cloud Asset Inventory assets (name, asset_type), AWS Config items (resourceType, configuration), a Terraform plan (format_version, resource_changes) or vigil assets (id, provider, kind)")}
+}
+
+// classify decides a record or document format from its top-level keys.
+func classify(keys map[string]json.RawMessage) (detected, bool) {
+	has := func(k string) bool { _, ok := keys[k]; return ok }
+	switch {
+	case has("configurationItems"):
+		return detected{format: FormatAWSConfig, layout: layoutConfigDoc, snapshot: has("configSnapshotId")}, true
+	case has("format_version") && (has("resource_changes") || has("planned_values") || has("terraform_version")):
+		return detected{format: FormatTerraformPlan, layout: layoutDocument}, true
+	case has("asset_type") || has("assetType"):
+		return detected{format: FormatCAI, layout: layoutStream}, true
+	case has("resourceType") && (has("configuration") || has("arn") || has("ARN") || has("resourceId")):
+		return detected{format: FormatAWSConfig, layout: layoutStream}, true
+	case has("id") && has("provider") && has("kind"):
+		return detected{format: FormatVigil, layout: layoutStream}, true
+	}
+	return detected{}, false
+}
+
+// decisive is the key-by-key version of classify for streaming detection.
+func decisive(key string, seen map[string]bool) (detected, bool) {
+	seen[key] = true
+	switch key {
+	case "configurationItems":
+		return detected{format: FormatAWSConfig, layout: layoutConfigDoc, snapshot: seen["configSnapshotId"]}, true
+	case "resource_changes", "planned_values", "terraform_version", "format_version":
+		if seen["format_version"] && (seen["resource_changes"] || seen["planned_values"] || seen["terraform_version"]) {
+			return detected{format: FormatTerraformPlan, layout: layoutDocument}, true
+		}
+	case "asset_type", "assetType":
+		return detected{format: FormatCAI, layout: layoutStream}, true
+	case "resourceType":
+		return detected{format: FormatAWSConfig, layout: layoutStream}, true
+	}
+	if seen["id"] && seen["provider"] && seen["kind"] {
+		return detected{format: FormatVigil, layout: layoutStream}, true
+	}
+	return detected{}, false
+}
+
+func detectObject(path string, f *os.File) (detected, error) {
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
+	if _, err := dec.Token(); err != nil { // {
+		return detected{}, parseErrAt(path, err)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return detected{}, parseErrAt(path, err)
+		}
+		key, _ := t.(string)
+		if d, ok := decisive(key, seen); ok {
+			return d, nil
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return detected{}, parseErrAt(path, err)
+		}
+	}
+	return detected{}, notRecognized(path)
+}
+
+func detectArray(path string, r *bufio.Reader) (detected, error) {
+	dec := json.NewDecoder(r)
+	if _, err := dec.Token(); err != nil { // [
+		return detected{}, parseErrAt(path, err)
+	}
+	if !dec.More() {
+		// An empty array is a valid, empty inventory.
+		return detected{format: FormatCAI, layout: layoutArray}, nil
+	}
+	var keys map[string]json.RawMessage
+	if err := dec.Decode(&keys); err != nil {
+		return detected{}, &ParseError{File: path, Err: jsonError(err)}
+	}
+	d, ok := classify(keys)
+	if !ok || d.layout != layoutStream {
+		return detected{}, notRecognized(path)
+	}
+	d.layout = layoutArray
+	return d, nil
+}
+
+func parseErrAt(path string, err error) error {
+	pe := &ParseError{File: path, Err: jsonError(err)}
+	if off, ok := syntaxOffset(err); ok {
+		pe.Line = LineAt(path, off)
+	}
+	return pe
+}
+
+func firstNonSpace(r *bufio.Reader) (byte, error) {
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		switch b {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case 0xEF: // UTF-8 byte order mark
+			if bom, _ := r.Peek(2); bytes.Equal(bom, []byte{0xBB, 0xBF}) {
+				r.Discard(2)
+				continue
+			}
+		}
+		return b, r.UnreadByte()
+	}
+}
+
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return bytes.TrimSpace(line), err
+	}
+}

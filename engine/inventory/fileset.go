@@ -1,0 +1,452 @@
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+)
+
+// Source produces assets: inventory files, or a live collector. Scan may
+// call emit from several goroutines at once; an error from emit stops it.
+type Source interface {
+	Scan(ctx context.Context, emit func(*asset.Asset) error) error
+	// Describe names the source for summaries ("2 files: a.json, b.ndjson").
+	Describe() string
+}
+
+// Collector is a live source (a cloud account or organization). It has the
+// same contract as Source; the name says where the assets come from.
+type Collector = Source
+
+// FileSet is a set of inventory files read as one inventory: Cloud Asset
+// Inventory exports, AWS Config snapshots and items, vigil NDJSON and
+// Terraform plans, in any mix. Records are streamed and normalized on all
+// cores; nothing but a few batches of the input is held in memory.
+type FileSet struct {
+	// Workers is the number of decoding goroutines (default: GOMAXPROCS).
+	Workers int
+
+	files   []*inputFile
+	skipped sync.Map // reason -> *atomic.Int64
+}
+
+type inputFile struct {
+	path string
+	det  detected
+}
+
+// inventoryExt are the file extensions taken from a directory.
+var inventoryExt = map[string]bool{".json": true, ".ndjson": true, ".jsonl": true, ".dump": true}
+
+// Open expands directories (recursively, files ending in .json, .ndjson,
+// .jsonl or .dump) and detects each file's format from its content.
+func Open(paths ...string) (*FileSet, error) {
+	fset := &FileSet{}
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, &ParseError{File: p, Err: errors.Unwrap(err)}
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && path != p && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() && inventoryExt[strings.ToLower(filepath.Ext(path))] {
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(found) == 0 {
+			return nil, &ParseError{File: p, Err: errors.New("directory has no inventory files (*.json, *.ndjson, *.jsonl, *.dump)")}
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	for _, p := range files {
+		d, err := detect(p)
+		if err != nil {
+			return nil, err
+		}
+		fset.files = append(fset.files, &inputFile{path: p, det: d})
+	}
+	return fset, nil
+}
+
+// Files lists the files with their detected formats.
+func (s *FileSet) Files() map[string]Format {
+	out := map[string]Format{}
+	for _, f := range s.files {
+		out[f.path] = f.det.format
+	}
+	return out
+}
+
+// Describe implements Source.
+func (s *FileSet) Describe() string {
+	names := make([]string, len(s.files))
+	for i, f := range s.files {
+		names[i] = f.path
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return fmt.Sprintf("%d files: %s", len(names), strings.Join(names, ", "))
+}
+
+// Skipped counts records that were read but deliberately not turned into
+// assets, by reason, so that nothing is dropped silently.
+func (s *FileSet) Skipped() map[string]int64 {
+	out := map[string]int64{}
+	s.skipped.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+func (s *FileSet) skip(reason string) {
+	v, _ := s.skipped.LoadOrStore(reason, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+func (s *FileSet) workers() int {
+	if s.Workers > 0 {
+		return s.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// Scan implements Source.
+func (s *FileSet) Scan(ctx context.Context, emit func(*asset.Asset) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	// Pre-pass: IAM policies and the resource hierarchy, from every CAI file,
+	// before any asset is built, so a resource meets its IAM policy and its
+	// project id wherever in the input they are.
+	x := newCAIIndex()
+	for _, in := range s.files {
+		if in.det.format != FormatCAI {
+			continue
+		}
+		err := readRecords(ctx, in, func(b *batch) error {
+			for _, r := range b.recs {
+				if !wantsPrepass(r.data) {
+					continue
+				}
+				if err := x.learn(r.data); err != nil {
+					return recordError(in, r, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	n := s.workers()
+	trackers := make([]*scopeTracker, n+1)
+	for i := range trackers {
+		trackers[i] = newScopeTracker()
+	}
+	var (
+		firstErr error
+		errOnce  sync.Once
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel(err) })
+	}
+	ch := make(chan *batch, 2*n)
+	for i := 0; i < n; i++ {
+		t := trackers[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range ch {
+				if ctx.Err() != nil {
+					continue // drain
+				}
+				if err := s.process(x, b, t, emit); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	send := func(b *batch) error {
+		select {
+		case ch <- b:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	serial := trackers[n]
+	for _, in := range s.files {
+		var err error
+		switch {
+		case in.det.format == FormatTerraformPlan:
+			err = s.scanPlan(in, serial, emit)
+		case in.det.format == FormatAWSConfig && in.det.layout == layoutConfigDoc && !in.det.snapshot:
+			err = s.scanHistory(ctx, in, serial, emit)
+		default:
+			err = readRecords(ctx, in, send)
+		}
+		if err != nil {
+			fail(err)
+			break
+		}
+	}
+	close(ch)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+
+	// IAM policies whose resource never appeared become assets of their own.
+	left, err := x.leftovers(asset.SourceCAIExport)
+	if err != nil {
+		return err
+	}
+	sort.Slice(left, func(i, j int) bool { return left[i].ID < left[j].ID })
+	for _, a := range left {
+		serial.observe(a)
+		if err := emit(a); err != nil {
+			return err
+		}
+	}
+	for _, a := range synthesizeScopes(trackers) {
+		if err := emit(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// process decodes one batch.
+func (s *FileSet) process(x *caiIndex, b *batch, t *scopeTracker, emit func(*asset.Asset) error) error {
+	in := b.file
+	for _, r := range b.recs {
+		var a *asset.Asset
+		var err error
+		switch in.det.format {
+		case FormatCAI:
+			var other bool
+			a, other, err = x.decodeCAI(r.data, asset.SourceCAIExport)
+			if other {
+				s.skip("CAI records of other content types (org policy, access policy, relationships)")
+			}
+		case FormatAWSConfig:
+			var ci *ConfigItem
+			a, ci, err = decodeConfigItem(r.data, asset.SourceAWSConfig)
+			if err == nil && ci.deleted() {
+				s.skip("AWS Config items of deleted resources")
+				a = nil
+			}
+		case FormatVigil:
+			a, err = decodeVigil(r.data)
+		default:
+			err = fmt.Errorf("unexpected format %s", in.det.format)
+		}
+		if err != nil {
+			return recordError(in, r, err)
+		}
+		if a == nil {
+			continue
+		}
+		a.Origin = asset.Origin{File: in.path, Line: r.line, Offset: r.offset, Seq: r.seq}
+		t.observe(a)
+		if err := emit(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanHistory reads configuration history (several items per resource) and
+// keeps the newest item of each resource; a resource whose newest item says
+// it was deleted is not judged.
+func (s *FileSet) scanHistory(ctx context.Context, in *inputFile, t *scopeTracker, emit func(*asset.Asset) error) error {
+	type item struct {
+		a       *asset.Asset
+		key     string
+		deleted bool
+	}
+	latest := map[string]*item{}
+	var order []string
+	err := readRecords(ctx, in, func(b *batch) error {
+		for _, r := range b.recs {
+			a, ci, err := decodeConfigItem(r.data, asset.SourceAWSConfig)
+			if err != nil {
+				return recordError(in, r, err)
+			}
+			a.Origin = asset.Origin{File: in.path, Offset: r.offset, Seq: r.seq}
+			it := &item{a: a, key: ci.captureKey(), deleted: ci.deleted()}
+			prev, ok := latest[a.ID]
+			if !ok {
+				order = append(order, a.ID)
+			}
+			if !ok || it.key >= prev.key {
+				if ok {
+					s.skip("older AWS Config items of the same resource")
+				}
+				latest[a.ID] = it
+			} else {
+				s.skip("older AWS Config items of the same resource")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range order {
+		it := latest[id]
+		if it.deleted {
+			s.skip("AWS Config items of deleted resources")
+			continue
+		}
+		t.observe(it.a)
+		if err := emit(it.a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func recordError(in *inputFile, r record, err error) error {
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return err
+	}
+	line := r.line
+	if line == 0 {
+		line = LineAt(in.path, r.offset)
+	}
+	return &ParseError{File: in.path, Line: line, Err: err}
+}
+
+// decodeVigil reads one asset of vigil's own NDJSON.
+func decodeVigil(raw []byte) (*asset.Asset, error) {
+	var a asset.Asset
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, jsonError(err)
+	}
+	switch {
+	case a.ID == "":
+		return nil, errors.New("vigil asset has no id")
+	case a.Provider == "":
+		return nil, fmt.Errorf("vigil asset %s has no provider", a.ID)
+	case a.Kind == "":
+		return nil, fmt.Errorf("vigil asset %s has no kind", a.ID)
+	}
+	if a.Source == "" {
+		a.Source = asset.SourceVigil
+	}
+	if a.Region == "" {
+		a.Region = "global"
+	}
+	return &a, nil
+}
+
+// scopeTracker notes, per worker, which projects and accounts assets named
+// and which of them the inventory itself contains.
+type scopeTracker struct {
+	seen map[scopeKey]asset.Origin
+	have map[scopeKey]bool
+	src  map[scopeKey]string
+}
+
+type scopeKey struct{ provider, scope string }
+
+func newScopeTracker() *scopeTracker {
+	return &scopeTracker{seen: map[scopeKey]asset.Origin{}, have: map[scopeKey]bool{}, src: map[scopeKey]string{}}
+}
+
+func (t *scopeTracker) observe(a *asset.Asset) {
+	if a.Scope == "" {
+		return
+	}
+	k := scopeKey{a.Provider, a.Scope}
+	if asset.ScopeKinds[a.Kind] {
+		t.have[k] = true
+		return
+	}
+	if _, ok := t.seen[k]; !ok {
+		t.seen[k] = a.Origin
+		t.src[k] = a.Source
+	}
+}
+
+// synthesizeScopes makes one scope asset for every GCP project or AWS
+// account that assets named but the inventory did not contain, so that
+// account-level policies have something to attach to.
+func synthesizeScopes(ts []*scopeTracker) []*asset.Asset {
+	have := map[scopeKey]bool{}
+	seen := map[scopeKey]asset.Origin{}
+	src := map[scopeKey]string{}
+	for _, t := range ts {
+		for k := range t.have {
+			have[k] = true
+		}
+		for k, o := range t.seen {
+			if prev, ok := seen[k]; !ok || o.File < prev.File || (o.File == prev.File && o.Seq < prev.Seq) {
+				seen[k] = o
+				src[k] = t.src[k]
+			}
+		}
+	}
+	var out []*asset.Asset
+	for k, o := range seen {
+		if have[k] {
+			continue
+		}
+		a := &asset.Asset{Provider: k.provider, Scope: k.scope, Name: k.scope, Region: "global", Source: src[k], Origin: o}
+		a.Facets.Synthesized = true
+		switch k.provider {
+		case asset.GCP:
+			if strings.Contains(k.scope, "/") { // folders/..., organizations/..., billingAccounts/...
+				continue
+			}
+			a.ID = asset.ProjectID(k.scope)
+			a.Type = "cloudresourcemanager.googleapis.com/Project"
+			a.Kind = asset.KindProject
+		case asset.AWS:
+			a.ID = asset.AccountID(k.scope)
+			a.Type = "AWS::::Account"
+			a.Kind = asset.KindAccount
+		default:
+			continue
+		}
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

@@ -1,0 +1,157 @@
+package inventory
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"sort"
+	"sync"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+)
+
+// Inventory is a whole inventory held in memory, for the uses that need
+// random access: `inventory show`, runbook functions, the simulated cloud,
+// triage. Scans do not need it: they stream a Source.
+type Inventory struct {
+	assets  []*asset.Asset
+	byID    map[string]int
+	Skipped map[string]int64
+}
+
+// New returns an inventory holding the given assets.
+func New(assets ...*asset.Asset) *Inventory {
+	inv := &Inventory{byID: map[string]int{}}
+	for _, a := range assets {
+		inv.Put(a)
+	}
+	return inv
+}
+
+// Load reads inventory files into memory.
+func Load(ctx context.Context, paths ...string) (*Inventory, error) {
+	fs, err := Open(paths...)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := Collect(ctx, fs)
+	if err != nil {
+		return nil, err
+	}
+	inv.Skipped = fs.Skipped()
+	return inv, nil
+}
+
+// Collect drains a source into memory. When a source yields the same id
+// twice, the record read last in input order wins.
+func Collect(ctx context.Context, src Source) (*Inventory, error) {
+	var mu sync.Mutex
+	var all []*asset.Asset
+	err := src.Scan(ctx, func(a *asset.Asset) error {
+		mu.Lock()
+		all = append(all, a)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		oi, oj := all[i].Origin, all[j].Origin
+		if oi.File != oj.File {
+			return oi.File < oj.File
+		}
+		return oi.Seq < oj.Seq
+	})
+	inv := New(all...)
+	inv.sort()
+	return inv, nil
+}
+
+func (inv *Inventory) sort() {
+	sort.SliceStable(inv.assets, func(i, j int) bool { return inv.assets[i].ID < inv.assets[j].ID })
+	for i, a := range inv.assets {
+		inv.byID[a.ID] = i
+	}
+}
+
+// Put adds or replaces an asset.
+func (inv *Inventory) Put(a *asset.Asset) {
+	if i, ok := inv.byID[a.ID]; ok {
+		inv.assets[i] = a
+		return
+	}
+	inv.byID[a.ID] = len(inv.assets)
+	inv.assets = append(inv.assets, a)
+}
+
+// Delete removes an asset; it reports whether it was there.
+func (inv *Inventory) Delete(id string) bool {
+	i, ok := inv.byID[id]
+	if !ok {
+		return false
+	}
+	inv.assets = append(inv.assets[:i], inv.assets[i+1:]...)
+	delete(inv.byID, id)
+	for j := i; j < len(inv.assets); j++ {
+		inv.byID[inv.assets[j].ID] = j
+	}
+	return true
+}
+
+// Get returns the asset with the id, or nil.
+func (inv *Inventory) Get(id string) *asset.Asset {
+	if i, ok := inv.byID[id]; ok {
+		return inv.assets[i]
+	}
+	return nil
+}
+
+// Assets returns all assets ordered by id. The slice is the inventory's own.
+func (inv *Inventory) Assets() []*asset.Asset { return inv.assets }
+
+// Len returns the number of assets.
+func (inv *Inventory) Len() int { return len(inv.assets) }
+
+// Clone returns a deep copy.
+func (inv *Inventory) Clone() *Inventory {
+	out := &Inventory{byID: make(map[string]int, len(inv.assets)), assets: make([]*asset.Asset, len(inv.assets))}
+	for i, a := range inv.assets {
+		out.assets[i] = a.Clone()
+		out.byID[a.ID] = i
+	}
+	return out
+}
+
+// Scan implements Source, so an in-memory inventory can be scanned.
+func (inv *Inventory) Scan(ctx context.Context, emit func(*asset.Asset) error) error {
+	for _, a := range inv.assets {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := emit(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Describe implements Source.
+func (inv *Inventory) Describe() string { return "in-memory inventory" }
+
+// WriteNDJSON writes the inventory as vigil NDJSON, one asset per line.
+func (inv *Inventory) WriteNDJSON(w io.Writer) error { return WriteNDJSON(w, inv.assets) }
+
+// WriteNDJSON writes assets as vigil NDJSON.
+func WriteNDJSON(w io.Writer, assets []*asset.Asset) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for _, a := range assets {
+		if err := enc.Encode(a); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}

@@ -1,0 +1,112 @@
+package policy
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+)
+
+// Finding is one policy result for one asset: plain data that every report
+// format renders, every store records and runbooks iterate over.
+type Finding struct {
+	PolicyID string `json:"policy_id"`
+	AssetID  string `json:"asset_id"`
+	Severity string `json:"severity"`
+	Title    string `json:"title"`
+	Message  string `json:"message"`
+	Kind     string `json:"kind"`
+	Provider string `json:"provider"`
+	Scope    string `json:"scope"`
+	Region   string `json:"region"`
+
+	Waived        bool   `json:"waived"`
+	WaiverReason  string `json:"waiver_reason,omitempty"`
+	WaiverExpires string `json:"waiver_expires,omitempty"`
+	// WaiverExpired marks a finding whose waiver has expired: it counts
+	// again, and the report says why.
+	WaiverExpired bool `json:"waiver_expired,omitempty"`
+
+	// Level is deny or warn.
+	Level       string         `json:"level"`
+	AssetName   string         `json:"asset_name,omitempty"`
+	AssetType   string         `json:"asset_type,omitempty"`
+	Phase       string         `json:"phase,omitempty"`
+	Remediation string         `json:"remediation,omitempty"`
+	Source      string         `json:"source,omitempty"`
+	File        string         `json:"file,omitempty"`
+	Line        int            `json:"line,omitempty"`
+	Change      string         `json:"change,omitempty"`
+	Details     map[string]any `json:"details,omitempty"`
+
+	offset int64
+}
+
+// NewFinding builds a finding from a policy result and the asset it judged.
+// A warn result is reported with severity info.
+func NewFinding(p *Policy, level, msg string, details map[string]any, a *asset.Asset) Finding {
+	sev := p.Severity
+	if level == "warn" {
+		sev = "info"
+	}
+	f := Finding{
+		PolicyID: p.ID, AssetID: a.ID, Severity: sev, Title: p.Title, Message: msg,
+		Kind: a.Kind, Provider: a.Provider, Scope: a.Scope, Region: a.Region,
+		Level: level, AssetName: a.Name, AssetType: a.Type, Phase: p.Phase, Remediation: p.RemediationFor(a.Provider),
+		Source: a.Source, File: a.Origin.File, Line: a.Origin.Line, Details: details, offset: a.Origin.Offset,
+	}
+	if a.Change != nil {
+		f.Change = a.Change.Action
+	}
+	return f
+}
+
+// Offset is the byte offset of the asset's record when its line is not
+// known yet (JSON documents); see inventory.LinesAt.
+func (f *Finding) Offset() int64 { return f.offset }
+
+// Key identifies a finding across scans: the same policy on the same asset
+// is the same finding, whatever the message says this time.
+func (f *Finding) Key() string { return f.PolicyID + "\x00" + f.AssetID }
+
+// Fingerprint is a stable hash of Key, for SARIF and history.
+func (f *Finding) Fingerprint() string {
+	h := sha256.Sum256([]byte(f.Key()))
+	return hex.EncodeToString(h[:16])
+}
+
+// Counts reports whether a finding counts toward the exit code: it is not
+// waived and is at or above the threshold severity.
+func (f *Finding) Counts(failOn string) bool {
+	if f.Waived || failOn == "none" {
+		return false
+	}
+	return SeverityRank(f.Severity) >= SeverityRank(failOn)
+}
+
+// Sort orders findings by severity (most severe first), policy, asset and
+// message, so that output is deterministic.
+func Sort(fs []Finding) {
+	slices.SortFunc(fs, func(a, b Finding) int {
+		if c := cmp.Compare(SeverityRank(b.Severity), SeverityRank(a.Severity)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.PolicyID, b.PolicyID); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.AssetID, b.AssetID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Message, b.Message)
+	})
+}
+
+// Dedupe drops repeated findings (the same asset read from two files) from
+// a sorted slice.
+func Dedupe(fs []Finding) []Finding {
+	return slices.CompactFunc(fs, func(a, b Finding) bool {
+		return a.PolicyID == b.PolicyID && a.AssetID == b.AssetID && a.Message == b.Message
+	})
+}

@@ -1,0 +1,31 @@
+# Organization settings for the bundled example inventories.
+# Copy this file next to your inventories and edit it; every setting is optional.
+
+# Networks infrastructure may live in (globs; "*" also matches "/").
+# GCP networks as projects/PROJECT/global/networks/NAME, AWS VPCs by id.
+approved_networks = [
+  "projects/acme-prod/global/networks/prod-vpc",
+  "projects/acme-sec-forensics/global/networks/forensics-vpc",
+  "vpc-0abc1234def567890",
+]
+
+# Labels (GCP) or tags (AWS) every instance and bucket must carry.
+required_labels = ["owner"]
+
+# Who responds to incidents: they need a role on every project.
+ir_principals = ["group:ir-team@acme.example"]
+
+# Ports that must never be open to the internet (default: SSH and RDP).
+admin_ports = [22, 3389]
+
+# Where each class of data may live. An asset labelled data-class=pii must be
+# in one of these regions (globs).
+residency "pii" {
+  label   = "data-class"
+  regions = ["eu", "eu-*", "europe-*"]
+}
+
+residency "confidential" {
+  label   = "data-class"
+  regions = ["eu", "eu-*", "europe-*"]
+}

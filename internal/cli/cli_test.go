@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigil-ir/vigil/internal/testutil"
+)
+
+// run runs vigil in-process from the repository root.
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	t.Chdir(testutil.Root(t))
+	var out, errb bytes.Buffer
+	code = Run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func write(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestScanExamples(t *testing.T) {
+	code, out, errs := run(t, "scan", "--config", "examples/vigil.hcl", "examples/inventory/")
+	if code != ExitFindings {
+		t.Fatalf("exit %d, want 1 (the examples have findings); stderr: %s", code, errs)
+	}
+	for _, want := range []string{"CRITICAL (2)", "VGL-NET-001", "Ran 10 policies", "Read 68 assets"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestFailOn(t *testing.T) {
+	code, _, _ := run(t, "scan", "-c", "examples/vigil.hcl", "--fail-on", "critical", "--policy", "VGL-NET-003", "examples/inventory/")
+	if code != ExitOK {
+		t.Errorf("only low findings with --fail-on critical: exit %d, want 0", code)
+	}
+	code, _, _ = run(t, "scan", "-c", "examples/vigil.hcl", "--fail-on", "none", "examples/inventory/")
+	if code != ExitOK {
+		t.Errorf("--fail-on none: exit %d", code)
+	}
+}
+
+func TestJSONOutputContract(t *testing.T) {
+	code, out, _ := run(t, "scan", "-c", "examples/vigil.hcl", "-f", "json", "examples/inventory/")
+	if code != ExitFindings {
+		t.Fatalf("exit %d", code)
+	}
+	var doc struct {
+		Findings []map[string]any `json:"findings"`
+		Summary  map[string]any   `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"policy_id", "asset_id", "severity", "title", "message", "kind", "provider", "scope", "region", "waived"} {
+		if _, ok := doc.Findings[0][k]; !ok {
+			t.Errorf("finding lacks %q", k)
+		}
+	}
+	for _, k := range []string{"assets", "assets_by_kind", "policies", "findings", "findings_by_severity", "fail_on", "failing"} {
+		if _, ok := doc.Summary[k]; !ok {
+			t.Errorf("summary lacks %q", k)
+		}
+	}
+}
+
+func TestOutputFile(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "r.sarif")
+	code, stdout, stderr := run(t, "scan", "-c", "examples/vigil.hcl", "-f", "sarif", "-o", out, "examples/inventory/")
+	if code != ExitFindings || stdout != "" || !strings.Contains(stderr, "wrote sarif report") {
+		t.Errorf("exit %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	if b, err := os.ReadFile(out); err != nil || !bytes.Contains(b, []byte(`"version": "2.1.0"`)) {
+		t.Errorf("SARIF file: %v", err)
+	}
+}
+
+func TestBrokenInventoryLine(t *testing.T) {
+	good := `{"name":"//storage.googleapis.com/a","asset_type":"storage.googleapis.com/Bucket","resource":{"data":{"name":"a"}}}`
+	p := write(t, "inv.ndjson", strings.Repeat(good+"\n", 16)+"{broken\n"+good+"\n")
+	code, _, errs := run(t, "scan", p)
+	if code != ExitError || !strings.Contains(errs, p+":17: invalid JSON") {
+		t.Errorf("exit %d, stderr %q; want exit 2 and %s:17", code, errs, p)
+	}
+}
+
+func TestPolicyWithoutMetadata(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mine.rego"), []byte("package vigil.policies.acme.mine\n\nimport rego.v1\n\ndeny contains \"x\" if input.asset.name == \"x\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := run(t, "scan", "--policies", dir, "examples/inventory/")
+	if code != ExitError || !strings.Contains(errs, "mine.rego:1: policy package vigil.policies.acme.mine: no # METADATA") {
+		t.Errorf("exit %d stderr %q", code, errs)
+	}
+}
+
+func TestWaiverWithoutReason(t *testing.T) {
+	w := write(t, "waivers.hcl", "waiver {\n  policy  = \"VGL-NET-001\"\n  asset   = \"*\"\n  reason  = \"\"\n  expires = \"2027-01-31\"\n}\n")
+	code, _, errs := run(t, "scan", "-w", w, "examples/inventory/")
+	if code != ExitError || !strings.Contains(errs, "Waiver without a reason") || !strings.Contains(errs, "waivers.hcl line 1") {
+		t.Errorf("exit %d stderr %q", code, errs)
+	}
+}
+
+func TestBadConfigShowsSourceLine(t *testing.T) {
+	c := write(t, "vigil.hcl", "required_labels = [\"owner\"]\nadmin_ports = [22, 99999]\n")
+	code, _, errs := run(t, "scan", "-c", c, "examples/inventory/")
+	if code != ExitError || !strings.Contains(errs, "Invalid admin port") || !strings.Contains(errs, "admin_ports = [22, 99999]") {
+		t.Errorf("exit %d stderr %q", code, errs)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"scan"},
+		{"scan", "--format", "yaml", "examples/inventory"},
+		{"scan", "--fail-on", "urgent", "examples/inventory"},
+		{"scan", "--no-such-flag"},
+		{"scan", "does/not/exist.json"},
+	} {
+		code, _, errs := run(t, args...)
+		if code != ExitError || errs == "" {
+			t.Errorf("%v: exit %d stderr %q", args, code, errs)
+		}
+	}
+}
+
+func TestPolicyCommands(t *testing.T) {
+	code, out, _ := run(t, "policy", "list")
+	if code != 0 || !strings.Contains(out, "VGL-NET-001") || !strings.Contains(out, "Administrative ports open to the internet") {
+		t.Errorf("policy list: %d %s", code, out)
+	}
+	code, out, _ = run(t, "policy", "test")
+	if code != 0 || !strings.Contains(out, "0 failed") {
+		t.Errorf("policy test: %d %s", code, out)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "x_test.rego"), []byte("package x_test\nimport rego.v1\ntest_fails if { 1 == 2 }\n"), 0o644)
+	code, out, _ = run(t, "policy", "test", "--no-builtin", dir)
+	if code != ExitFindings || !strings.Contains(out, "FAIL") {
+		t.Errorf("a failing user test: exit %d %s", code, out)
+	}
+}
+
+func TestInventoryShow(t *testing.T) {
+	code, out, _ := run(t, "inventory", "show", "examples/inventory/")
+	if code != 0 || !strings.Contains(out, "68 assets from 4 files") || !strings.Contains(out, "acme-prod") || !strings.Contains(out, "eu-west-1") {
+		t.Errorf("inventory show: %d\n%s", code, out)
+	}
+}
+
+func TestInventoryExportIsScannable(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "assets.ndjson")
+	if code, _, errs := run(t, "inventory", "export", "examples/inventory/", "--out", out); code != 0 {
+		t.Fatalf("export: %d %s", code, errs)
+	}
+	_, a, _ := run(t, "scan", "-c", "examples/vigil.hcl", "-f", "json", "-q", "examples/inventory/")
+	_, b, _ := run(t, "scan", "-c", "examples/vigil.hcl", "-f", "json", "-q", out)
+	count := func(s string) int {
+		var doc struct{ Findings []any }
+		json.Unmarshal([]byte(s), &doc)
+		return len(doc.Findings)
+	}
+	if count(a) != count(b) || count(a) == 0 {
+		t.Errorf("scanning the export gives %d findings, the sources %d", count(b), count(a))
+	}
+}

@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/engine/policy"
+	"github.com/vigil-ir/vigil/engine/scan"
+	"github.com/vigil-ir/vigil/internal/report"
+	"github.com/vigil-ir/vigil/policies"
+)
+
+// judgeFlags are the flags every command that judges assets shares (scan,
+// check): which policies, which settings, which waivers, which output.
+type judgeFlags struct {
+	config     string
+	policyDirs []string
+	only       []string
+	noBuiltins bool
+	waivers    string
+	format     string
+	output     string
+	failOn     string
+	timeout    time.Duration
+	workers    int
+	quiet      bool
+}
+
+func (f *judgeFlags) register(c *cobra.Command) {
+	fl := c.Flags()
+	fl.StringVarP(&f.config, "config", "c", "", "organization settings (vigil.hcl); default ./vigil.hcl when present")
+	fl.StringArrayVarP(&f.policyDirs, "policies", "p", nil, "directory of additional Rego policies (repeatable)")
+	fl.StringSliceVar(&f.only, "policy", nil, "run only these policy ids (repeatable or comma-separated)")
+	fl.BoolVar(&f.noBuiltins, "no-builtin", false, "do not load the built-in policy library")
+	fl.StringVarP(&f.waivers, "waivers", "w", "", "waiver file (HCL)")
+	fl.StringVarP(&f.format, "format", "f", "table", "output format: "+strings.Join(report.Formats, ", "))
+	fl.StringVarP(&f.output, "output", "o", "", "write the report to a file instead of stdout")
+	fl.StringVar(&f.failOn, "fail-on", "low", "lowest severity that fails (exit 1): critical, high, medium, low, info or none")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up after this long")
+	fl.IntVar(&f.workers, "workers", 0, "decoding and evaluation goroutines (default: number of CPUs)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
+}
+
+func (f *judgeFlags) validate(c *cobra.Command) error {
+	if !slices.Contains(report.Formats, f.format) {
+		return usageError(c, "unknown --format %q: use %s", f.format, strings.Join(report.Formats, ", "))
+	}
+	if f.failOn != "none" && policy.SeverityRank(f.failOn) < 0 {
+		return usageError(c, "unknown --fail-on %q: use critical, high, medium, low, info or none", f.failOn)
+	}
+	return nil
+}
+
+// loadConfig reads --config, or ./vigil.hcl when present, or the defaults.
+func (a *app) loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		if _, err := os.Stat("vigil.hcl"); err != nil {
+			return config.Default(), nil
+		}
+		path = "vigil.hcl"
+	}
+	cfg, files, diags := config.Load(path)
+	if err := a.diagsError(files, diags); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// judge is the shared set-up: config, policy engine and waivers.
+type judge struct {
+	cfg     *config.Config
+	engine  *policy.Engine
+	waivers *policy.Waivers
+}
+
+func (a *app) loadJudge(ctx context.Context, f *judgeFlags) (*judge, error) {
+	cfg, err := a.loadConfig(f.config)
+	if err != nil {
+		return nil, err
+	}
+	opts := policy.Options{Dirs: f.policyDirs, Config: cfg.Data(), Only: splitList(f.only)}
+	if !f.noBuiltins {
+		opts.Builtins = policies.FS
+	}
+	eng, err := policy.Load(ctx, opts)
+	if err != nil {
+		return nil, a.inputError(err)
+	}
+	if len(eng.Policies()) == 0 {
+		return nil, &exitError{code: ExitError, err: errors.New("no policies to run (--no-builtin without --policies?)")}
+	}
+	j := &judge{cfg: cfg, engine: eng}
+	if f.waivers != "" {
+		ws, file, diags := policy.LoadWaivers(f.waivers)
+		if err := a.diagsError(map[string]*hcl.File{f.waivers: file}, diags); err != nil {
+			return nil, err
+		}
+		j.waivers = ws
+	}
+	return j, nil
+}
+
+// run scans sources and renders the report; it returns the exit error.
+func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []inventory.Source, unmapped map[string]int64) (*scan.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	opts := scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Workers: f.workers}
+	progress := !f.quiet && isTerminal(a.stderr)
+	var pmu sync.Mutex
+	if progress {
+		opts.Progress = func(p scan.Progress) {
+			pmu.Lock()
+			defer pmu.Unlock()
+			if p.Phase == "done" {
+				fmt.Fprint(a.stderr, "\r\033[K")
+				return
+			}
+			fmt.Fprintf(a.stderr, "\r\033[K%s: %d assets, %d findings", p.Phase, p.Assets, p.Findings)
+		}
+	}
+	res, err := scan.Run(ctx, opts)
+	if err != nil {
+		if progress {
+			fmt.Fprint(a.stderr, "\r\033[K")
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, &exitError{code: ExitError, err: fmt.Errorf("scan did not finish within --timeout %s", f.timeout)}
+		}
+		return nil, a.inputError(err)
+	}
+	w, closeOut, err := a.openOutput(f.output)
+	if err != nil {
+		return nil, err
+	}
+	rep := &report.Report{
+		Tool: "vigil", Version: Version, Findings: res.Findings, Summary: res.Summary,
+		Policies: j.engine.Policies(), FailOn: f.failOn, UnusedWaivers: res.UnusedWaivers, Unmapped: unmapped,
+	}
+	if err := report.Render(w, f.format, rep); err != nil {
+		closeOut()
+		return nil, err
+	}
+	if err := closeOut(); err != nil {
+		return nil, err
+	}
+	if f.output != "" && f.format != "table" && !f.quiet {
+		// a short summary still goes to the terminal
+		fmt.Fprintf(a.stderr, "vigil: wrote %s report to %s: %d findings, %d failing at %s\n",
+			f.format, f.output, res.Summary.Findings-res.Summary.Waived, report.Failing(res.Findings, f.failOn), f.failOn)
+	}
+	if report.Failing(res.Findings, f.failOn) > 0 {
+		return res, exit(ExitFindings)
+	}
+	return res, nil
+}
+
+func (a *app) scanCmd() *cobra.Command {
+	var f judgeFlags
+	c := &cobra.Command{
+		Use:   "scan [flags] INVENTORY...",
+		Short: "Judge asset inventories with the posture policies",
+		Long: `Scan reads asset inventories and reports the gaps that would hurt during an
+incident. Inputs are files or directories (taken recursively: *.json, *.ndjson,
+*.jsonl, *.dump); the format of each is detected from its content:
+
+  - Google Cloud Asset Inventory exports: NDJSON from 'gcloud asset export'
+    (content types RESOURCE and IAM_POLICY, in one file or several) and JSON
+    arrays from 'gcloud asset list --format=json'
+  - AWS Config: snapshot files, single configuration items, history files and
+    'aws configservice get-resource-config-history' output
+  - vigil NDJSON, as written by 'vigil inventory collect'
+  - Terraform plans ('terraform show -json'); 'vigil check' is made for those
+
+Organization settings (approved networks, required labels, the IR team's
+principals, admin ports, data residency) come from vigil.hcl (--config, or
+./vigil.hcl when present).
+
+Exit codes: 0 no unwaived finding at or above --fail-on, 1 findings, 2 bad
+input or usage.`,
+		Example: `  # the bundled examples
+  vigil scan --config examples/vigil.hcl examples/inventory/
+
+  # a CAI export with its IAM policies, SARIF for code scanning
+  vigil scan resources.ndjson iam.ndjson --format sarif --output vigil.sarif
+
+  # only fail on high and critical, with waivers and your own policies
+  vigil scan inv/ --fail-on high --waivers waivers.hcl --policies ./policies
+
+  # one policy, as JSON
+  vigil scan inv/ --policy VGL-NET-001 --format json`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError(c, "no inventory given")
+			}
+			if err := f.validate(c); err != nil {
+				return err
+			}
+			j, err := a.loadJudge(c.Context(), &f)
+			if err != nil {
+				return err
+			}
+			fs, err := inventory.Open(args...)
+			if err != nil {
+				return a.inputError(err)
+			}
+			fs.Workers = f.workers
+			_, err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs}, nil)
+			return err
+		},
+	}
+	f.register(c)
+	return c
+}

@@ -1,0 +1,51 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// GitHub prints workflow commands that annotate the files of a pull
+// request: ::error for high and critical, ::warning for medium, ::notice
+// otherwise. Waived findings are not annotated.
+func GitHub(w io.Writer, r *Report) error {
+	bw := bufio.NewWriter(w)
+	cwd, _ := os.Getwd()
+	for _, f := range r.Findings {
+		if f.Waived {
+			continue
+		}
+		cmd := "notice"
+		switch f.Severity {
+		case "critical", "high":
+			cmd = "error"
+		case "medium":
+			cmd = "warning"
+		}
+		var props []string
+		if f.File != "" {
+			props = append(props, "file="+escapeProperty(artifactURI(cwd, f.File)))
+			if f.Line > 0 {
+				props = append(props, fmt.Sprintf("line=%d", f.Line))
+			}
+		}
+		props = append(props, "title="+escapeProperty(fmt.Sprintf("%s %s", f.PolicyID, f.Title)))
+		fmt.Fprintf(bw, "::%s %s::%s\n", cmd, strings.Join(props, ","), escapeData(fmt.Sprintf("%s: %s", f.AssetID, f.Message)))
+	}
+	s := r.Summary
+	fmt.Fprintf(bw, "vigil: %d assets, %d policies, %d findings (%d failing at %s), %d waived\n",
+		s.Assets, s.Policies, s.Findings-s.Waived, Failing(r.Findings, r.FailOn), r.FailOn, s.Waived)
+	return bw.Flush()
+}
+
+// escapeData and escapeProperty follow the workflow command encoding.
+func escapeData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+func escapeProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}

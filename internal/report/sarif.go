@@ -1,0 +1,220 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vigil-ir/vigil/engine/policy"
+)
+
+// SARIF 2.1.0, the subset GitHub code scanning reads: rules from policy
+// metadata, results with a physical location (the inventory or plan file and
+// line) and a logical location (the asset id or resource address), stable
+// fingerprints, and suppressions for waived findings.
+
+type sarifLog struct {
+	Schema  string     `json:"$schema"`
+	Version string     `json:"version"`
+	Runs    []sarifRun `json:"runs"`
+}
+
+type sarifRun struct {
+	Tool    sarifTool     `json:"tool"`
+	Results []sarifResult `json:"results"`
+}
+
+type sarifTool struct {
+	Driver sarifDriver `json:"driver"`
+}
+
+type sarifDriver struct {
+	Name           string      `json:"name"`
+	Version        string      `json:"version,omitempty"`
+	InformationURI string      `json:"informationUri"`
+	Rules          []sarifRule `json:"rules"`
+}
+
+type sarifText struct {
+	Text string `json:"text"`
+}
+
+type sarifRule struct {
+	ID                   string         `json:"id"`
+	Name                 string         `json:"name"`
+	ShortDescription     sarifText      `json:"shortDescription"`
+	FullDescription      sarifText      `json:"fullDescription"`
+	Help                 sarifText      `json:"help"`
+	DefaultConfiguration sarifLevel     `json:"defaultConfiguration"`
+	Properties           map[string]any `json:"properties"`
+}
+
+type sarifLevel struct {
+	Level string `json:"level"`
+}
+
+type sarifResult struct {
+	RuleID              string             `json:"ruleId"`
+	RuleIndex           int                `json:"ruleIndex"`
+	Level               string             `json:"level"`
+	Message             sarifText          `json:"message"`
+	Locations           []sarifLocation    `json:"locations"`
+	PartialFingerprints map[string]string  `json:"partialFingerprints"`
+	Suppressions        []sarifSuppression `json:"suppressions,omitempty"`
+	Properties          map[string]any     `json:"properties,omitempty"`
+}
+
+type sarifLocation struct {
+	PhysicalLocation *sarifPhysical `json:"physicalLocation,omitempty"`
+	LogicalLocations []sarifLogical `json:"logicalLocations,omitempty"`
+}
+
+type sarifPhysical struct {
+	ArtifactLocation sarifArtifact `json:"artifactLocation"`
+	Region           *sarifRegion  `json:"region,omitempty"`
+}
+
+type sarifArtifact struct {
+	URI string `json:"uri"`
+}
+
+type sarifRegion struct {
+	StartLine int `json:"startLine"`
+}
+
+type sarifLogical struct {
+	Name               string `json:"name,omitempty"`
+	FullyQualifiedName string `json:"fullyQualifiedName"`
+	Kind               string `json:"kind"`
+}
+
+type sarifSuppression struct {
+	Kind          string `json:"kind"`
+	Status        string `json:"status"`
+	Justification string `json:"justification"`
+}
+
+// sarifLevelOf maps severities to SARIF levels.
+func sarifLevelOf(sev string) string {
+	switch sev {
+	case "critical", "high":
+		return "error"
+	case "medium":
+		return "warning"
+	}
+	return "note"
+}
+
+// securitySeverity is GitHub's numeric severity (critical >= 9, high >= 7,
+// medium >= 4, low > 0).
+func securitySeverity(sev string) string {
+	switch sev {
+	case "critical":
+		return "9.5"
+	case "high":
+		return "8.0"
+	case "medium":
+		return "5.5"
+	case "low":
+		return "3.0"
+	}
+	return "1.0"
+}
+
+// SARIF prints a SARIF 2.1.0 log.
+func SARIF(w io.Writer, r *Report) error {
+	driver := sarifDriver{Name: "vigil", Version: r.Version, InformationURI: "https://github.com/vigil-ir/vigil"}
+	index := map[string]int{}
+	for _, p := range r.Policies {
+		index[p.ID] = len(driver.Rules)
+		driver.Rules = append(driver.Rules, ruleOf(p))
+	}
+	run := sarifRun{Results: []sarifResult{}}
+	cwd, _ := os.Getwd()
+	for _, f := range r.Findings {
+		i, ok := index[f.PolicyID]
+		if !ok {
+			// a finding of a policy not in the list (should not happen):
+			// keep it, with a minimal rule.
+			index[f.PolicyID] = len(driver.Rules)
+			i = index[f.PolicyID]
+			driver.Rules = append(driver.Rules, ruleOf(&policy.Policy{ID: f.PolicyID, Title: f.Title, Severity: f.Severity}))
+		}
+		loc := sarifLocation{LogicalLocations: []sarifLogical{{Name: f.AssetName, FullyQualifiedName: f.AssetID, Kind: "resource"}}}
+		if f.File != "" {
+			loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifact{URI: artifactURI(cwd, f.File)}}
+			if f.Line > 0 {
+				loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Line}
+			}
+		}
+		res := sarifResult{
+			RuleID: f.PolicyID, RuleIndex: i, Level: sarifLevelOf(f.Severity),
+			Message:             sarifText{Text: fmt.Sprintf("%s: %s", f.AssetID, f.Message)},
+			Locations:           []sarifLocation{loc},
+			PartialFingerprints: map[string]string{"vigilFinding/v1": f.Fingerprint()},
+			Properties:          map[string]any{"asset_id": f.AssetID, "kind": f.Kind, "provider": f.Provider, "scope": f.Scope, "region": f.Region, "severity": f.Severity},
+		}
+		if f.Change != "" {
+			res.Properties["change"] = f.Change
+		}
+		if f.Waived {
+			res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: fmt.Sprintf("%s (waived until %s)", f.WaiverReason, f.WaiverExpires)}}
+		}
+		run.Results = append(run.Results, res)
+	}
+	run.Tool.Driver = driver
+	log := sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(log)
+}
+
+func ruleOf(p *policy.Policy) sarifRule {
+	desc := p.Description
+	if desc == "" {
+		desc = p.Title
+	}
+	help := desc
+	if p.Remediation != "" {
+		help += fmt.Sprintf("\n\nRemediation runbook: `vigil runbook plan %s`", p.Remediation)
+	}
+	tags := []string{"security"}
+	if p.Phase != "" {
+		tags = append(tags, p.Phase)
+	}
+	tags = append(tags, p.Frameworks...)
+	return sarifRule{
+		ID: p.ID, Name: ruleName(p.Title),
+		ShortDescription:     sarifText{Text: p.Title},
+		FullDescription:      sarifText{Text: desc},
+		Help:                 sarifText{Text: help},
+		DefaultConfiguration: sarifLevel{Level: sarifLevelOf(p.Severity)},
+		Properties:           map[string]any{"security-severity": securitySeverity(p.Severity), "tags": tags, "precision": "high", "kinds": p.Kinds},
+	}
+}
+
+// ruleName makes a PascalCase identifier of a title, as SARIF rule names are.
+func ruleName(title string) string {
+	var b strings.Builder
+	for _, w := range strings.FieldsFunc(title, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+	}
+	return b.String()
+}
+
+// artifactURI makes a file path relative to the working directory (the
+// repository root in CI), with forward slashes, as code scanning expects.
+func artifactURI(cwd, file string) string {
+	if abs, err := filepath.Abs(file); err == nil && cwd != "" {
+		if rel, err := filepath.Rel(cwd, abs); err == nil && !strings.HasPrefix(rel, "..") {
+			file = rel
+		}
+	}
+	return filepath.ToSlash(file)
+}

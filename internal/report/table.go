@@ -1,0 +1,135 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/vigil-ir/vigil/engine/policy"
+)
+
+// Table prints findings grouped by severity, then a summary: what was read
+// (assets per kind), how many policies ran and what they found.
+func Table(w io.Writer, r *Report) error {
+	bw := bufio.NewWriter(w)
+	groups := map[string][]policy.Finding{}
+	var waived []policy.Finding
+	for _, f := range r.Findings {
+		if f.Waived {
+			waived = append(waived, f)
+			continue
+		}
+		groups[f.Severity] = append(groups[f.Severity], f)
+	}
+	for _, sev := range policy.Severities {
+		fs := groups[sev]
+		if len(fs) == 0 {
+			continue
+		}
+		fmt.Fprintf(bw, "%s (%d)\n", strings.ToUpper(sev), len(fs))
+		for _, f := range fs {
+			writeFinding(bw, f)
+		}
+		fmt.Fprintln(bw)
+	}
+	if len(waived) > 0 {
+		fmt.Fprintf(bw, "WAIVED (%d)\n", len(waived))
+		for _, f := range waived {
+			writeFinding(bw, f)
+		}
+		fmt.Fprintln(bw)
+	}
+	for _, w := range r.UnusedWaivers {
+		fmt.Fprintf(bw, "note: waiver at %s (%s on %s) matched no finding; it can probably be removed\n", w.Range, w.Policy, w.Asset)
+	}
+	writeSummary(bw, r)
+	return bw.Flush()
+}
+
+func writeFinding(w io.Writer, f policy.Finding) {
+	fmt.Fprintf(w, "  %-12s %-9s %s\n", f.PolicyID, f.Kind, f.AssetID)
+	fmt.Fprintf(w, "               %s\n", f.Message)
+	switch {
+	case f.Waived:
+		fmt.Fprintf(w, "               waived until %s: %s\n", f.WaiverExpires, f.WaiverReason)
+	case f.WaiverExpired:
+		fmt.Fprintf(w, "               waiver expired on %s (was: %s)\n", f.WaiverExpires, f.WaiverReason)
+	}
+	if f.Remediation != "" && !f.Waived {
+		fmt.Fprintf(w, "               runbook: %s\n", f.Remediation)
+	}
+}
+
+func writeSummary(w io.Writer, r *Report) {
+	s := r.Summary
+	kinds := map[string]int64{}
+	for k, v := range s.ByKind {
+		if k != "other" {
+			kinds[k] = v
+		}
+	}
+	fmt.Fprintf(w, "Read %d assets", s.Assets)
+	if len(kinds) > 0 {
+		fmt.Fprintf(w, " (%s)", sortedCounts(kinds))
+	}
+	fmt.Fprintln(w, ".")
+	if n := s.ByKind["other"]; n > 0 {
+		types := make([]string, 0, len(s.UnknownTypes))
+		for t := range s.UnknownTypes {
+			types = append(types, t)
+		}
+		sort.Strings(types)
+		shown := types
+		if len(shown) > 5 {
+			shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(types)-5))
+		}
+		fmt.Fprintf(w, "%d assets of %d types no policy models were kept as kind \"other\": %s.\n", n, len(types), strings.Join(shown, ", "))
+	}
+	if len(r.Unmapped) > 0 {
+		var n int64
+		types := make([]string, 0, len(r.Unmapped))
+		for t, c := range r.Unmapped {
+			types = append(types, t)
+			n += c
+		}
+		sort.Strings(types)
+		fmt.Fprintf(w, "%d resources of %d types not understood (not judged): %s.\n", n, len(types), strings.Join(types, ", "))
+	}
+	for _, e := range s.EvalErrors {
+		fmt.Fprintf(w, "warning: %s: %s (%d times, first on %s); the expression was treated as undefined\n", e.Location, e.Message, e.Count, e.Asset)
+	}
+	for reason, n := range s.Skipped {
+		fmt.Fprintf(w, "Skipped %d records: %s.\n", n, reason)
+	}
+	open := 0
+	for _, n := range s.BySeverity {
+		open += n
+	}
+	fmt.Fprintf(w, "Ran %d policies: %d findings", s.Policies, open)
+	var parts []string
+	for _, sev := range policy.Severities {
+		if n := s.BySeverity[sev]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, sev))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
+	}
+	if s.Waived > 0 {
+		fmt.Fprintf(w, ", %d waived", s.Waived)
+	}
+	if s.Expired > 0 {
+		fmt.Fprintf(w, ", %d with expired waivers", s.Expired)
+	}
+	failing := Failing(r.Findings, r.FailOn)
+	switch {
+	case r.FailOn == "none":
+		fmt.Fprintln(w, ".")
+	case failing > 0:
+		fmt.Fprintf(w, "; %d at or above %s fail the scan.\n", failing, r.FailOn)
+	default:
+		fmt.Fprintf(w, "; none at or above %s.\n", r.FailOn)
+	}
+}

@@ -1,0 +1,91 @@
+# METADATA
+# title: vigil policy library
+# description: |
+#   Helpers shared by the built-in policies and available to user policies as
+#   data.vigil.lib. Cross-asset lookups go through data.vigil.inventory, an
+#   index the engine builds while it reads the inventory (scopes with their
+#   trails, detectors and asset counts; resource-hierarchy nodes with their
+#   IAM bindings and audit configs), so no policy scans the whole inventory.
+package vigil.lib
+
+import rego.v1
+
+# CIDRs that mean "anywhere".
+world_cidrs := {"0.0.0.0/0", "::/0"}
+
+# Protocols whose rules carry ports.
+port_protocols := {"tcp", "udp", "sctp", "all"}
+
+# world_open(rule) is true when the rule admits traffic from anywhere.
+world_open(rule) if {
+	some s in rule.sources
+	s in world_cidrs
+}
+
+# all_ports(rule) is true when the rule opens every port.
+all_ports(rule) if rule.protocol == "all"
+
+all_ports(rule) if {
+	rule.protocol in port_protocols
+	some r in rule.ports
+	r.from <= 1
+	r.to >= 65535
+}
+
+# covers_port(rule, port) is true when the rule opens the port.
+covers_port(rule, port) if {
+	rule.protocol in port_protocols
+	some r in rule.ports
+	r.from <= port
+	port <= r.to
+}
+
+# ports_reached(rule, ports) is the subset of ports the rule opens.
+ports_reached(rule, ports) := {p | some p in ports; covers_port(rule, p)}
+
+# unknown(x, field) is true when a Terraform plan leaves the field unknown
+# until apply.
+unknown(x, field) if field in object.get(x, "unknown", [])
+
+# glob_any(patterns, value) matches value against any glob; "*" also
+# matches "/" (no delimiters), as in vigil.hcl and waivers.
+glob_any(patterns, value) if {
+	some p in patterns
+	glob.match(p, null, value)
+}
+
+# label_missing(labels, key) is true when the label is absent or empty.
+label_missing(labels, key) if not labels[key]
+
+label_missing(labels, key) if labels[key] == ""
+
+# scope(s) is the inventory's index entry for a project or account id.
+scope(s) := object.get(data.vigil.inventory.scopes, s, {})
+
+# The functions below take an asset's facets (input.asset.facets), not the
+# whole asset: the engine leaves the native payload (input.asset.data) out of
+# the input unless a policy reads it, and passing input.asset whole counts as
+# reading it.
+
+# chain(facets) is the resource-hierarchy entries of the asset's ancestors
+# (itself included) that the inventory holds.
+chain(facets) := [n |
+	some a in object.get(facets, "ancestors", [])
+	n := data.vigil.inventory.nodes[a]
+]
+
+# audit_configs(facets) are the audit configs set on the asset or any of its
+# ancestors; GCP applies their union.
+audit_configs(facets) := array.concat(
+	object.get(facets, "audit_configs", []),
+	[c | some n in chain(facets); some c in object.get(n, "audit_configs", [])],
+)
+
+# bindings(facets) are the IAM bindings on the asset or any of its ancestors.
+bindings(facets) := array.concat(
+	object.get(facets, "bindings", []),
+	[b | some n in chain(facets); some b in object.get(n, "bindings", [])],
+)
+
+# members(facets) are all principals bound on the asset or an ancestor.
+members(facets) := {m | some b in bindings(facets); some m in b.members}

@@ -1,0 +1,59 @@
+package vigil.policies.logging.audit_logging_test
+
+import data.vigil.policies.logging.audit_logging as p
+import rego.v1
+
+all_types := [{"service": "allServices", "log_types": ["ADMIN_READ", "DATA_READ", "DATA_WRITE"]}]
+
+project(facets) := {"asset": {"provider": "gcp", "kind": "project", "name": "p", "scope": "p", "facets": facets}}
+
+test_project_with_full_audit_logs if {
+	inp := project({"ancestors": ["projects/1"], "audit_configs": all_types})
+	count(p.deny) == 0 with input as inp with data.vigil.inventory as {"scopes": {}, "nodes": {}}
+}
+
+test_project_without_audit_logs if {
+	res := p.deny with input as project({"ancestors": ["projects/1"]}) with data.vigil.inventory as {"scopes": {}, "nodes": {}}
+	some f in res
+	f.details.missing == ["ADMIN_READ", "DATA_READ", "DATA_WRITE"]
+}
+
+test_inherited_from_organization if {
+	inv := {"scopes": {}, "nodes": {"organizations/9": {"audit_configs": all_types}}}
+	count(p.deny) == 0 with input as project({"ancestors": ["projects/1", "organizations/9"]}) with data.vigil.inventory as inv
+}
+
+test_union_of_levels if {
+	inv := {"scopes": {}, "nodes": {"folders/2": {"audit_configs": [{"service": "allServices", "log_types": ["DATA_READ", "DATA_WRITE"]}]}}}
+	inp := project({"ancestors": ["projects/1", "folders/2"], "audit_configs": [{"service": "allServices", "log_types": ["ADMIN_READ"]}]})
+	count(p.deny) == 0 with input as inp with data.vigil.inventory as inv
+}
+
+test_other_service_does_not_count if {
+	inp := project({"ancestors": ["projects/1"], "audit_configs": [{"service": "storage.googleapis.com", "log_types": ["ADMIN_READ", "DATA_READ", "DATA_WRITE"]}]})
+	count(p.deny) == 1 with input as inp with data.vigil.inventory as {"scopes": {}, "nodes": {}}
+}
+
+account := {"asset": {"provider": "aws", "kind": "account", "scope": "111", "facets": {}}}
+
+test_account_without_trail if {
+	count(p.deny) == 1 with input as account with data.vigil.inventory as {"scopes": {"111": {"trails": []}}, "nodes": {}}
+}
+
+test_account_with_logging_multi_region_trail if {
+	inv := {"scopes": {"111": {"trails": [{"id": "t", "multi_region": true, "logging": true}]}}, "nodes": {}}
+	count(p.deny) == 0 with input as account with data.vigil.inventory as inv
+}
+
+test_account_with_single_region_trail_only if {
+	inv := {"scopes": {"111": {"trails": [{"id": "t", "multi_region": false, "logging": true}]}}, "nodes": {}}
+	count(p.deny) == 1 with input as account with data.vigil.inventory as inv
+}
+
+test_account_with_stopped_trail if {
+	inv := {"scopes": {"111": {"trails": [{"id": "t", "multi_region": true, "logging": false}]}}, "nodes": {}}
+	res := p.deny with input as account with data.vigil.inventory as inv
+	count(res) == 1
+	some f in res
+	contains(f.msg, "none is logging")
+}

@@ -1,0 +1,23 @@
+# METADATA
+# title: Default network in use
+# description: |
+#   The provider's default network (the GCP auto-mode "default" network,
+#   an AWS default VPC) comes with permissive firewall rules and a subnet in
+#   every region; it is rarely designed, reviewed or monitored.
+# custom:
+#   id: VGL-NET-003
+#   severity: low
+#   kinds: [network]
+#   phase: preparation
+#   frameworks: ["CIS GCP 3.1"]
+package vigil.policies.network.default_network
+
+import rego.v1
+
+deny contains finding if {
+	input.asset.facets["default"] == true
+	finding := {
+		"msg": sprintf("%s is the default network of %s", [input.asset.name, input.asset.scope]),
+		"details": {"network": object.get(input.asset.facets, "network", "")},
+	}
+}

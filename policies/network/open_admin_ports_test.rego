@@ -1,0 +1,76 @@
+package vigil.policies.network.open_admin_ports_test
+
+import data.vigil.policies.network.open_admin_ports as p
+import rego.v1
+
+cfg := {"admin_ports": [22, 3389]}
+
+fw(rules) := {"asset": {"kind": "firewall", "name": "fw", "facets": {"ingress": rules}}}
+
+r(sources, protocol, ports) := {"sources": sources, "protocol": protocol, "ports": ports, "action": "allow", "enabled": true}
+
+test_ssh_from_anywhere if {
+	res := p.deny with input as fw([r(["0.0.0.0/0"], "tcp", [{"from": 22, "to": 22}])]) with data.vigil.config as cfg
+	count(res) == 1
+	some f in res
+	f.details.ports == "22"
+}
+
+test_rdp_from_ipv6_anywhere if {
+	count(p.deny) == 1 with input as fw([r(["::/0"], "tcp", [{"from": 3389, "to": 3389}])]) with data.vigil.config as cfg
+}
+
+test_range_covering_admin_port if {
+	count(p.deny) == 1 with input as fw([r(["0.0.0.0/0"], "tcp", [{"from": 20, "to": 25}])]) with data.vigil.config as cfg
+}
+
+test_all_protocols if {
+	res := p.deny with input as fw([r(["0.0.0.0/0"], "all", [{"from": 0, "to": 65535}])]) with data.vigil.config as cfg
+	some f in res
+	f.details.ports == "all ports"
+}
+
+test_https_only_is_fine if {
+	count(p.deny) == 0 with input as fw([r(["0.0.0.0/0"], "tcp", [{"from": 443, "to": 443}])]) with data.vigil.config as cfg
+}
+
+test_internal_source_is_fine if {
+	count(p.deny) == 0 with input as fw([r(["10.0.0.0/8"], "tcp", [{"from": 22, "to": 22}])]) with data.vigil.config as cfg
+}
+
+test_deny_rule_is_fine if {
+	rule := object.union(r(["0.0.0.0/0"], "tcp", [{"from": 22, "to": 22}]), {"action": "deny"})
+	count(p.deny) == 0 with input as fw([rule]) with data.vigil.config as cfg
+}
+
+test_disabled_rule_is_fine if {
+	rule := object.union(r(["0.0.0.0/0"], "tcp", [{"from": 22, "to": 22}]), {"enabled": false})
+	count(p.deny) == 0 with input as fw([rule]) with data.vigil.config as cfg
+}
+
+test_egress_is_fine if {
+	inp := {"asset": {"kind": "firewall", "name": "fw", "facets": {"egress": [r(["0.0.0.0/0"], "all", [{"from": 0, "to": 65535}])]}}}
+	count(p.deny) == 0 with input as inp with data.vigil.config as cfg
+}
+
+test_icmp_is_fine if {
+	count(p.deny) == 0 with input as fw([r(["0.0.0.0/0"], "icmp", [])]) with data.vigil.config as cfg
+}
+
+test_admin_ports_from_config if {
+	count(p.deny) == 1 with input as fw([r(["0.0.0.0/0"], "tcp", [{"from": 5432, "to": 5432}])]) with data.vigil.config as {"admin_ports": [5432]}
+}
+
+test_unknown_sources_reported if {
+	rule := object.union(r([], "tcp", [{"from": 22, "to": 22}]), {"unknown": ["sources"]})
+	res := p.deny with input as fw([rule]) with data.vigil.config as cfg
+	count(res) == 1
+	some f in res
+	f.details.unknown == ["sources"]
+}
+
+test_unknown_ports_reported if {
+	rule := object.union(r(["0.0.0.0/0"], "tcp", []), {"ports": [], "unknown": ["ports"]})
+	res := p.deny with input as fw([rule]) with data.vigil.config as cfg
+	count(res) == 1
+}
