@@ -39,6 +39,33 @@ type FileSet struct {
 
 	files   []*inputFile
 	skipped sync.Map // reason -> *atomic.Int64
+
+	planMu sync.Mutex
+	plans  *PlanStats
+}
+
+func (s *FileSet) addPlanStats(ps *PlanStats) {
+	s.planMu.Lock()
+	defer s.planMu.Unlock()
+	if s.plans == nil {
+		s.plans = &PlanStats{Actions: map[string]int64{}, Unmapped: map[string]int64{}}
+	}
+	for k, v := range ps.Actions {
+		s.plans.Actions[k] += v
+	}
+	for k, v := range ps.Unmapped {
+		s.plans.Unmapped[k] += v
+	}
+	s.plans.Deleted += ps.Deleted
+	s.plans.DataSources += ps.DataSources
+}
+
+// PlanStats returns what the Terraform plans among the files held beyond
+// their assets, or nil when there were none.
+func (s *FileSet) PlanStats() *PlanStats {
+	s.planMu.Lock()
+	defer s.planMu.Unlock()
+	return s.plans
 }
 
 type inputFile struct {
@@ -391,7 +418,9 @@ func newScopeTracker() *scopeTracker {
 }
 
 func (t *scopeTracker) observe(a *asset.Asset) {
-	if a.Scope == "" {
+	// A plan is a change set, not a whole project or account: judging a
+	// made-up project for its audit logs would only be noise in CI.
+	if a.Scope == "" || a.Source == asset.SourceTerraformPlan {
 		return
 	}
 	k := scopeKey{a.Provider, a.Scope}

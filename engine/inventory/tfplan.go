@@ -1,11 +1,573 @@
 package inventory
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/vigil-ir/vigil/engine/asset"
 )
 
+// A Terraform plan (`terraform show -json`, format versions 0.1 to 1.x) is
+// turned into assets of the same model as live inventories: every planned
+// resource becomes an asset whose id is its full address, with the kind and
+// facets the built-in policies read, the planned action, and the attribute
+// paths that are unknown until apply.
+
+type tfPlan struct {
+	FormatVersion    string                         `json:"format_version"`
+	TerraformVersion string                         `json:"terraform_version"`
+	Variables        map[string]tfVariable          `json:"variables"`
+	PlannedValues    *tfValues                      `json:"planned_values"`
+	Configuration    *tfConfiguration               `json:"configuration"`
+	changes          []tfResourceChange             // with their byte offsets
+	configByAddr     map[string]*tfConfigResource   // "module.a.type.name" -> config
+	outputsByModule  map[string]map[string][]string // module path -> output -> references
+}
+
+type tfVariable struct {
+	Value json.RawMessage `json:"value"`
+}
+
+type tfValues struct {
+	RootModule tfValuesModule `json:"root_module"`
+}
+
+type tfValuesModule struct {
+	Address      string             `json:"address"`
+	Resources    []tfValuesResource `json:"resources"`
+	ChildModules []tfValuesModule   `json:"child_modules"`
+}
+
+type tfValuesResource struct {
+	Address      string          `json:"address"`
+	Mode         string          `json:"mode"`
+	Type         string          `json:"type"`
+	Name         string          `json:"name"`
+	ProviderName string          `json:"provider_name"`
+	Values       json.RawMessage `json:"values"`
+}
+
+type tfResourceChange struct {
+	Address       string          `json:"address"`
+	ModuleAddress string          `json:"module_address"`
+	Mode          string          `json:"mode"`
+	Type          string          `json:"type"`
+	Name          string          `json:"name"`
+	Index         json.RawMessage `json:"index"`
+	ProviderName  string          `json:"provider_name"`
+	Change        struct {
+		Actions      []string        `json:"actions"`
+		After        json.RawMessage `json:"after"`
+		AfterUnknown json.RawMessage `json:"after_unknown"`
+	} `json:"change"`
+	offset int64
+}
+
+type tfConfiguration struct {
+	ProviderConfig map[string]tfProviderConfig `json:"provider_config"`
+	RootModule     tfConfigModule              `json:"root_module"`
+}
+
+type tfProviderConfig struct {
+	Name              string                  `json:"name"`
+	Alias             string                  `json:"alias"`
+	ModuleAddress     string                  `json:"module_address"`
+	Expressions       map[string]tfExpression `json:"expressions"`
+	VersionConstraint string                  `json:"version_constraint"`
+}
+
+type tfConfigModule struct {
+	Resources   []tfConfigResource `json:"resources"`
+	ModuleCalls map[string]struct {
+		Module tfConfigModule `json:"module"`
+	} `json:"module_calls"`
+	Outputs map[string]struct {
+		Expression tfExpression `json:"expression"`
+	} `json:"outputs"`
+}
+
+type tfConfigResource struct {
+	Address           string                     `json:"address"`
+	Mode              string                     `json:"mode"`
+	Type              string                     `json:"type"`
+	Name              string                     `json:"name"`
+	ProviderConfigKey string                     `json:"provider_config_key"`
+	Expressions       map[string]json.RawMessage `json:"expressions"`
+	module            string
+}
+
+type tfExpression struct {
+	ConstantValue json.RawMessage `json:"constant_value"`
+	References    []string        `json:"references"`
+}
+
+// PlanStats says what a plan held beyond its assets.
+type PlanStats struct {
+	// Actions counts judged resources by planned action.
+	Actions map[string]int64
+	// Unmapped counts resources of types vigil has no mapping for; they are
+	// kept as kind "other" (residency still applies) and listed.
+	Unmapped map[string]int64
+	// Deleted counts resources planned for deletion (not judged).
+	Deleted int64
+	// DataSources counts data sources (read, not judged).
+	DataSources int64
+}
+
+// readPlan parses a plan, keeping the byte offset of every resource change
+// so findings can point at their line.
+func readPlan(path string) (*tfPlan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
+	p := &tfPlan{}
+	if _, err := dec.Token(); err != nil {
+		return nil, parseErrAt(path, err)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, parseErrAt(path, err)
+		}
+		var dst any
+		switch key, _ := t.(string); key {
+		case "format_version":
+			dst = &p.FormatVersion
+		case "terraform_version":
+			dst = &p.TerraformVersion
+		case "variables":
+			dst = &p.Variables
+		case "planned_values":
+			dst = &p.PlannedValues
+		case "configuration":
+			dst = &p.Configuration
+		case "resource_changes":
+			if _, err := dec.Token(); err != nil {
+				return nil, parseErrAt(path, err)
+			}
+			for dec.More() {
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return nil, parseErrAt(path, err)
+				}
+				var rc tfResourceChange
+				if err := json.Unmarshal(raw, &rc); err != nil {
+					return nil, &ParseError{File: path, Line: LineAt(path, dec.InputOffset()-int64(len(raw))), Err: jsonError(err)}
+				}
+				rc.offset = dec.InputOffset() - int64(len(raw))
+				if rc.Address == "" || rc.Type == "" {
+					return nil, &ParseError{File: path, Line: LineAt(path, rc.offset), Err: errors.New("resource change has no address or type; is this `terraform show -json` output?")}
+				}
+				p.changes = append(p.changes, rc)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, parseErrAt(path, err)
+			}
+			continue
+		default:
+			var skip json.RawMessage
+			dst = &skip
+		}
+		if err := dec.Decode(dst); err != nil {
+			return nil, parseErrAt(path, err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, parseErrAt(path, err)
+	}
+	major, _, _ := strings.Cut(p.FormatVersion, ".")
+	if major != "0" && major != "1" {
+		return nil, &ParseError{File: path, Err: fmt.Errorf("plan format_version %q is not supported (0.x and 1.x are)", p.FormatVersion)}
+	}
+	p.index()
+	return p, nil
+}
+
+// index maps configuration resources by address and module outputs by
+// module, to resolve providers and references.
+func (p *tfPlan) index() {
+	p.configByAddr = map[string]*tfConfigResource{}
+	p.outputsByModule = map[string]map[string][]string{}
+	if p.Configuration == nil {
+		return
+	}
+	var walk func(m *tfConfigModule, prefix string)
+	walk = func(m *tfConfigModule, prefix string) {
+		for i := range m.Resources {
+			r := &m.Resources[i]
+			r.module = prefix
+			p.configByAddr[joinAddr(prefix, r.Address)] = r
+		}
+		outs := map[string][]string{}
+		for name, o := range m.Outputs {
+			outs[name] = o.Expression.References
+		}
+		p.outputsByModule[prefix] = outs
+		for name, call := range m.ModuleCalls {
+			c := call.Module
+			walk(&c, joinAddr(prefix, "module."+name))
+		}
+	}
+	walk(&p.Configuration.RootModule, "")
+}
+
+func joinAddr(prefix, addr string) string {
+	if prefix == "" {
+		return addr
+	}
+	return prefix + "." + addr
+}
+
+// stripIndex removes instance keys: `aws_instance.web[0]` -> `aws_instance.web`,
+// `module.a["x"].aws_vpc.v` -> `module.a.aws_vpc.v`.
+func stripIndex(addr string) string {
+	var b strings.Builder
+	depth := 0
+	inString := false
+	for i := 0; i < len(addr); i++ {
+		c := addr[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"' && depth > 0:
+			inString = true
+		case c == '[':
+			depth++
+		case c == ']':
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// resolveRefs turns configuration references (in module scope) into the
+// addresses of resources they name, following module outputs.
+func (p *tfPlan) resolveRefs(module string, refs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	var resolve func(module, ref string, depth int)
+	resolve = func(module, ref string, depth int) {
+		if depth > 8 {
+			return
+		}
+		parts := strings.Split(stripIndex(ref), ".")
+		switch {
+		case len(parts) >= 3 && parts[0] == "module":
+			// module.NAME.OUTPUT
+			child := joinAddr(module, "module."+parts[1])
+			for _, r := range p.outputsByModule[child][parts[2]] {
+				resolve(child, r, depth+1)
+			}
+		case len(parts) >= 2 && parts[0] != "var" && parts[0] != "local" && parts[0] != "data" && parts[0] != "each" && parts[0] != "count" && parts[0] != "path":
+			addr := joinAddr(module, parts[0]+"."+parts[1])
+			if !seen[addr] {
+				seen[addr] = true
+				out = append(out, addr)
+			}
+		}
+	}
+	for _, r := range refs {
+		resolve(module, r, 0)
+	}
+	return out
+}
+
+// providerSetting returns a provider configuration value (region, project)
+// for a resource, following aliases and module inheritance, and resolving a
+// reference to a root variable.
+func (p *tfPlan) providerSetting(cfg *tfConfigResource, key string) string {
+	if p.Configuration == nil {
+		return ""
+	}
+	pk := ""
+	if cfg != nil {
+		pk = cfg.ProviderConfigKey
+	}
+	var candidates []string
+	if pk != "" {
+		candidates = append(candidates, pk)
+		if i := strings.LastIndexByte(pk, ':'); i >= 0 { // "mysg:aws": a module's provider
+			candidates = append(candidates, pk[i+1:])
+		}
+	}
+	if cfg != nil {
+		candidates = append(candidates, strings.SplitN(cfg.Type, "_", 2)[0])
+	}
+	for _, c := range candidates {
+		pc, ok := p.Configuration.ProviderConfig[c]
+		if !ok {
+			continue
+		}
+		e, ok := pc.Expressions[key]
+		if !ok {
+			continue
+		}
+		if s := jsonString(e.ConstantValue); s != "" {
+			return s
+		}
+		for _, r := range e.References {
+			if name, ok := strings.CutPrefix(r, "var."); ok {
+				if v, ok := p.Variables[name]; ok {
+					return jsonString(v.Value)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func jsonString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return ""
+}
+
+// planAction names the change: create, update, delete, replace, no-op, read.
+func planAction(actions []string) string {
+	switch {
+	case len(actions) == 2:
+		return "replace"
+	case len(actions) == 1:
+		return actions[0]
+	}
+	return strings.Join(actions, "+")
+}
+
+// scanPlan reads a plan file and emits its assets.
 func (s *FileSet) scanPlan(in *inputFile, t *scopeTracker, emit func(*asset.Asset) error) error {
-	return &ParseError{File: in.path, Err: errors.New("Terraform plans are not supported yet")}
+	assets, stats, err := LoadPlan(in.path)
+	if err != nil {
+		return err
+	}
+	s.addPlanStats(stats)
+	for _, a := range assets {
+		t.observe(a)
+		if err := emit(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadPlan reads a Terraform plan into assets.
+func LoadPlan(path string) ([]*asset.Asset, *PlanStats, error) {
+	p, err := readPlan(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	stats := &PlanStats{Actions: map[string]int64{}, Unmapped: map[string]int64{}}
+	var rs []*tfResource
+	changes := p.changes
+	if len(changes) == 0 && p.PlannedValues != nil {
+		changes = p.plannedAsChanges()
+	}
+	for _, rc := range changes {
+		if rc.Mode == "data" {
+			stats.DataSources++
+			continue
+		}
+		action := planAction(rc.Change.Actions)
+		if action == "delete" {
+			stats.Deleted++
+			continue
+		}
+		r, err := p.resource(rc, action)
+		if err != nil {
+			return nil, nil, &ParseError{File: path, Line: LineAt(path, rc.offset), Err: fmt.Errorf("%s: %w", rc.Address, err)}
+		}
+		r.origin = asset.Origin{File: path, Offset: rc.offset, Seq: int64(len(rs))}
+		rs = append(rs, r)
+	}
+	assets, err := mapResources(p, rs, stats)
+	if err != nil {
+		return nil, nil, &ParseError{File: path, Err: err}
+	}
+	return assets, stats, nil
+}
+
+// plannedAsChanges covers plans without resource_changes: every planned
+// resource is taken as it will be.
+func (p *tfPlan) plannedAsChanges() []tfResourceChange {
+	var out []tfResourceChange
+	var walk func(m tfValuesModule)
+	walk = func(m tfValuesModule) {
+		for _, r := range m.Resources {
+			if r.Address == "" || r.Type == "" {
+				continue
+			}
+			rc := tfResourceChange{Address: r.Address, ModuleAddress: m.Address, Mode: r.Mode, Type: r.Type, Name: r.Name, ProviderName: r.ProviderName}
+			rc.Change.Actions = []string{"create"}
+			rc.Change.After = r.Values
+			out = append(out, rc)
+		}
+		for _, c := range m.ChildModules {
+			walk(c)
+		}
+	}
+	walk(p.PlannedValues.RootModule)
+	return out
+}
+
+// tfResource is one planned resource, with its planned values and the
+// matching configuration.
+type tfResource struct {
+	addr, typ, name, module, action string
+	after                           map[string]any
+	unknown                         any // the after_unknown tree
+	cfg                             *tfConfigResource
+	region, project                 string
+	origin                          asset.Origin
+	asset                           *asset.Asset
+}
+
+func (p *tfPlan) resource(rc tfResourceChange, action string) (*tfResource, error) {
+	r := &tfResource{addr: rc.Address, typ: rc.Type, name: rc.Name, module: rc.ModuleAddress, action: action, after: map[string]any{}}
+	if len(rc.Change.After) > 0 && string(rc.Change.After) != "null" {
+		if err := json.Unmarshal(rc.Change.After, &r.after); err != nil {
+			return nil, jsonError(err)
+		}
+	}
+	if len(rc.Change.AfterUnknown) > 0 {
+		if err := json.Unmarshal(rc.Change.AfterUnknown, &r.unknown); err != nil {
+			return nil, jsonError(err)
+		}
+	}
+	r.cfg = p.configByAddr[stripIndex(rc.Address)]
+	r.region = p.providerSetting(r.cfg, "region")
+	r.project = p.providerSetting(r.cfg, "project")
+	return r, nil
+}
+
+// unknownPaths flattens an after_unknown tree into attribute paths.
+func unknownPaths(tree any, prefix string, out *[]string) {
+	switch v := tree.(type) {
+	case bool:
+		if v {
+			*out = append(*out, prefix)
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			unknownPaths(v[k], p, out)
+		}
+	case []any:
+		for i, x := range v {
+			unknownPaths(x, fmt.Sprintf("%s[%d]", prefix, i), out)
+		}
+	}
+}
+
+// isUnknown reports whether the attribute at path (keys and indexes) is
+// unknown, or inside something unknown.
+func isUnknown(tree any, path ...any) bool {
+	cur := tree
+	for _, p := range path {
+		if b, ok := cur.(bool); ok {
+			return b
+		}
+		switch k := p.(type) {
+		case string:
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return false
+			}
+			cur = m[k]
+		case int:
+			l, ok := cur.([]any)
+			if !ok || k >= len(l) {
+				return false
+			}
+			cur = l[k]
+		}
+	}
+	b, ok := cur.(bool)
+	return ok && b
+}
+
+// attribute helpers over planned values
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+func boolPtr(m map[string]any, k string) *bool {
+	if b, ok := m[k].(bool); ok {
+		return &b
+	}
+	return nil
+}
+
+func intPtr(m map[string]any, k string) *int {
+	switch v := m[k].(type) {
+	case float64:
+		i := int(v)
+		return &i
+	case string: // older providers render some numbers as strings
+		if i, err := strconv.Atoi(v); err == nil {
+			return &i
+		}
+	}
+	return nil
+}
+
+func strs(m map[string]any, k string) []string {
+	l, _ := m[k].([]any)
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func blocks(m map[string]any, k string) []map[string]any {
+	l, _ := m[k].([]any)
+	out := make([]map[string]any, 0, len(l))
+	for _, x := range l {
+		if b, ok := x.(map[string]any); ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func strMap(m map[string]any, k string) map[string]string {
+	raw, _ := m[k].(map[string]any)
+	if len(raw) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(raw))
+	for key, v := range raw {
+		if s, ok := v.(string); ok {
+			out[key] = s
+		}
+	}
+	return out
 }

@@ -57,10 +57,17 @@ type Summary struct {
 	ByProvider   map[string]int64 `json:"assets_by_provider"`
 	UnknownTypes map[string]int64 `json:"unknown_types,omitempty"`
 	Skipped      map[string]int64 `json:"skipped,omitempty"`
-	Policies     int              `json:"policies"`
-	Findings     int              `json:"findings"`
-	BySeverity   map[string]int   `json:"findings_by_severity"`
-	Waived       int              `json:"waived"`
+	// Plan figures (Terraform plans only): judged resources by planned
+	// action, resource types without a mapping, deletions and data sources
+	// that were not judged.
+	Changes     map[string]int64 `json:"changes,omitempty"`
+	Unmapped    map[string]int64 `json:"unmapped_types,omitempty"`
+	Deleted     int64            `json:"planned_deletions,omitempty"`
+	DataSources int64            `json:"data_sources,omitempty"`
+	Policies    int              `json:"policies"`
+	Findings    int              `json:"findings"`
+	BySeverity  map[string]int   `json:"findings_by_severity"`
+	Waived      int              `json:"waived"`
 	// EvalErrors are builtin errors inside policies (a conversion that
 	// failed on some asset): the expression was treated as undefined.
 	EvalErrors []policy.BuiltinError `json:"eval_errors,omitempty"`
@@ -99,12 +106,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 		if fs, ok := src.(*inventory.FileSet); ok {
-			for k, v := range fs.Skipped() {
-				if res.Summary.Skipped == nil {
-					res.Summary.Skipped = map[string]int64{}
-				}
-				res.Summary.Skipped[k] += v
-			}
+			res.Summary.addFileStats(fs)
 		}
 	}
 	s.report("cross-asset")
@@ -290,4 +292,22 @@ func resolveLines(fs []policy.Finding) error {
 		}
 	}
 	return nil
+}
+
+func (s *Summary) addFileStats(fs *inventory.FileSet) {
+	add := func(dst *map[string]int64, src map[string]int64) {
+		for k, v := range src {
+			if *dst == nil {
+				*dst = map[string]int64{}
+			}
+			(*dst)[k] += v
+		}
+	}
+	add(&s.Skipped, fs.Skipped())
+	if ps := fs.PlanStats(); ps != nil {
+		add(&s.Changes, ps.Actions)
+		add(&s.Unmapped, ps.Unmapped)
+		s.Deleted += ps.Deleted
+		s.DataSources += ps.DataSources
+	}
 }

@@ -107,7 +107,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 		Version:       Version,
 	}
 	root.SetVersionTemplate("vigil {{.Version}}\n")
-	root.AddCommand(a.scanCmd(), a.policyCmd(), a.inventoryCmd())
+	root.AddCommand(a.scanCmd(), a.checkCmd(), a.policyCmd(), a.inventoryCmd())
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(a))
 	}

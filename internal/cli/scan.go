@@ -112,7 +112,7 @@ func (a *app) loadJudge(ctx context.Context, f *judgeFlags) (*judge, error) {
 }
 
 // run scans sources and renders the report; it returns the exit error.
-func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []inventory.Source, unmapped map[string]int64) (*scan.Result, error) {
+func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []inventory.Source) (*scan.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	opts := scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Workers: f.workers}
@@ -145,7 +145,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	}
 	rep := &report.Report{
 		Tool: "vigil", Version: Version, Findings: res.Findings, Summary: res.Summary,
-		Policies: j.engine.Policies(), FailOn: f.failOn, UnusedWaivers: res.UnusedWaivers, Unmapped: unmapped,
+		Policies: j.engine.Policies(), FailOn: f.failOn, UnusedWaivers: res.UnusedWaivers,
 	}
 	if err := report.Render(w, f.format, rep); err != nil {
 		closeOut()
@@ -215,7 +215,7 @@ input or usage.`,
 				return a.inputError(err)
 			}
 			fs.Workers = f.workers
-			_, err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs}, nil)
+			_, err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs})
 			return err
 		},
 	}

@@ -19,14 +19,13 @@ type jsonSummary struct {
 	scan.Summary
 	FailOn        string           `json:"fail_on"`
 	Failing       int              `json:"failing"`
-	Unmapped      map[string]int64 `json:"unmapped_types,omitempty"`
 	UnusedWaivers []string         `json:"unused_waivers,omitempty"`
 }
 
 // JSON prints {"findings": [...], "summary": {...}}.
 func JSON(w io.Writer, r *Report) error {
 	out := jsonReport{Findings: r.Findings, Summary: jsonSummary{
-		Summary: r.Summary, FailOn: r.FailOn, Failing: Failing(r.Findings, r.FailOn), Unmapped: r.Unmapped,
+		Summary: r.Summary, FailOn: r.FailOn, Failing: Failing(r.Findings, r.FailOn),
 	}}
 	if out.Findings == nil {
 		out.Findings = []policy.Finding{}

@@ -21,9 +21,6 @@ type Report struct {
 	FailOn string
 	// Unused waivers, reported so they can be cleaned up.
 	UnusedWaivers []*policy.Waiver
-	// Unmapped lists input types vigil did not understand (Terraform
-	// resource types without a mapping), with counts.
-	Unmapped map[string]int64
 }
 
 // Formats lists the output formats.

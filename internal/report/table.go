@@ -70,12 +70,37 @@ func writeSummary(w io.Writer, r *Report) {
 			kinds[k] = v
 		}
 	}
-	fmt.Fprintf(w, "Read %d assets", s.Assets)
-	if len(kinds) > 0 {
-		fmt.Fprintf(w, " (%s)", sortedCounts(kinds))
+	if len(s.Changes) > 0 || s.Deleted > 0 || s.DataSources > 0 {
+		// a Terraform plan
+		var judged int64
+		for _, n := range s.Changes {
+			judged += n
+		}
+		fmt.Fprintf(w, "Judged %d planned resources", judged)
+		if len(s.Changes) > 0 {
+			fmt.Fprintf(w, " (%s)", sortedCounts(s.Changes))
+		}
+		fmt.Fprintln(w, ".")
+		if s.Deleted > 0 || s.DataSources > 0 {
+			fmt.Fprintf(w, "Not judged: %d resources planned for deletion, %d data sources.\n", s.Deleted, s.DataSources)
+		}
+	} else {
+		fmt.Fprintf(w, "Read %d assets", s.Assets)
+		if len(kinds) > 0 {
+			fmt.Fprintf(w, " (%s)", sortedCounts(kinds))
+		}
+		fmt.Fprintln(w, ".")
 	}
-	fmt.Fprintln(w, ".")
-	if n := s.ByKind["other"]; n > 0 {
+	if len(s.Unmapped) > 0 {
+		var n int64
+		types := make([]string, 0, len(s.Unmapped))
+		for t, c := range s.Unmapped {
+			types = append(types, t)
+			n += c
+		}
+		sort.Strings(types)
+		fmt.Fprintf(w, "%d resources of %d types not understood (judged only for residency): %s.\n", n, len(types), strings.Join(types, ", "))
+	} else if n := s.ByKind["other"]; n > 0 {
 		types := make([]string, 0, len(s.UnknownTypes))
 		for t := range s.UnknownTypes {
 			types = append(types, t)
@@ -86,16 +111,6 @@ func writeSummary(w io.Writer, r *Report) {
 			shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(types)-5))
 		}
 		fmt.Fprintf(w, "%d assets of %d types no policy models were kept as kind \"other\": %s.\n", n, len(types), strings.Join(shown, ", "))
-	}
-	if len(r.Unmapped) > 0 {
-		var n int64
-		types := make([]string, 0, len(r.Unmapped))
-		for t, c := range r.Unmapped {
-			types = append(types, t)
-			n += c
-		}
-		sort.Strings(types)
-		fmt.Fprintf(w, "%d resources of %d types not understood (not judged): %s.\n", n, len(types), strings.Join(types, ", "))
 	}
 	for _, e := range s.EvalErrors {
 		fmt.Fprintf(w, "warning: %s: %s (%d times, first on %s); the expression was treated as undefined\n", e.Location, e.Message, e.Count, e.Asset)

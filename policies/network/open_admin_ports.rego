@@ -32,42 +32,57 @@ candidate(rule) if {
 	rule.enabled
 }
 
+# A standalone rule (aws_security_group_rule) names the group it belongs to.
+where := sprintf(" (rule of %s)", [input.asset.facets.parent]) if {
+	input.asset.facets.parent
+	input.asset.kind == "firewall"
+} else := ""
+
 deny contains finding if {
 	some i, rule in input.asset.facets.ingress
 	candidate(rule)
 	lib.world_open(rule)
 	ports := reached(rule)
 	finding := {
-		"msg": sprintf("%s allows %s from %s to %s", [
-			input.asset.name, rule.protocol,
+		"msg": sprintf("%s%s allows %s from %s to %s", [
+			input.asset.name, where, rule.protocol,
 			concat(", ", [s | some s in rule.sources; s in lib.world_cidrs]), ports,
 		]),
 		"details": {"rule": i, "protocol": rule.protocol, "ports": ports, "sources": rule.sources},
 	}
 }
 
-# A planned rule whose sources are unknown until apply may well be open to
-# the world: say so rather than pass silently.
-deny contains finding if {
-	some i, rule in input.asset.facets.ingress
-	candidate(rule)
-	not lib.world_open(rule)
-	lib.unknown(rule, "sources")
-	ports := reached(rule)
-	finding := {
-		"msg": sprintf("%s allows %s to %s from sources known only after apply; they could include 0.0.0.0/0", [input.asset.name, rule.protocol, ports]),
-		"details": {"rule": i, "protocol": rule.protocol, "ports": ports, "unknown": ["sources"]},
-	}
-}
+# Terraform plans leave some values unknown until apply. A rule that may be
+# open to the world and may reach an admin port must not pass silently: the
+# finding says what is unknown, and --fail-on decides.
+
+maybe_world(rule) if lib.world_open(rule)
+
+maybe_world(rule) if lib.unknown(rule, "sources")
+
+maybe_reached(rule) if reached(rule)
+
+maybe_reached(rule) if lib.unknown(rule, "ports")
+
+maybe_reached(rule) if lib.unknown(rule, "protocol")
+
+unknowns(rule) := [f | some f in ["sources", "ports", "protocol"]; lib.unknown(rule, f)]
 
 deny contains finding if {
 	some i, rule in input.asset.facets.ingress
 	candidate(rule)
-	lib.world_open(rule)
-	not reached(rule)
-	lib.unknown(rule, "ports")
+	maybe_world(rule)
+	maybe_reached(rule)
+	not definite(rule)
 	finding := {
-		"msg": sprintf("%s allows %s from anywhere to ports known only after apply; they could include an admin port", [input.asset.name, rule.protocol]),
-		"details": {"rule": i, "protocol": rule.protocol, "unknown": ["ports"]},
+		"msg": sprintf("%s%s: ingress rule %d may allow the internet to reach an admin port; its %s known only after apply", [
+			input.asset.name, where, i, concat(" and ", unknowns(rule)),
+		]),
+		"details": {"rule": i, "protocol": rule.protocol, "unknown": unknowns(rule)},
 	}
+}
+
+definite(rule) if {
+	lib.world_open(rule)
+	reached(rule)
 }

@@ -74,3 +74,21 @@ test_unknown_ports_reported if {
 	res := p.deny with input as fw([rule]) with data.vigil.config as cfg
 	count(res) == 1
 }
+
+test_everything_unknown_reported if {
+	rule := object.union(r([], "all", []), {"unknown": ["sources", "ports", "protocol"]})
+	res := p.deny with input as fw([rule]) with data.vigil.config as cfg
+	some f in res
+	f.details.unknown == ["sources", "ports", "protocol"]
+}
+
+test_unknown_sources_to_https_is_fine if {
+	rule := object.union(r([], "tcp", [{"from": 443, "to": 443}]), {"unknown": ["sources"]})
+	count(p.deny) == 0 with input as fw([rule]) with data.vigil.config as cfg
+}
+
+test_standalone_rule_names_its_group if {
+	inp := {"asset": {"kind": "firewall", "name": "ssh", "facets": {"parent": "module.m.aws_security_group.alb", "ingress": [r(["0.0.0.0/0"], "tcp", [{"from": 22, "to": 22}])]}}}
+	some f in p.deny with input as inp with data.vigil.config as cfg
+	contains(f.msg, "(rule of module.m.aws_security_group.alb)")
+}

@@ -39,3 +39,27 @@ deny contains finding if {
 		"details": {"network": net},
 	}
 }
+
+# A network or instance planned by Terraform whose network id exists only
+# after apply cannot be matched against approved_networks: say so.
+deny contains finding if {
+	count(approved) > 0
+	input.asset.kind == "network"
+	not input.asset.facets.network
+	lib.unknown(input.asset.facets, "network")
+	finding := {
+		"msg": sprintf("network %s gets its id only at apply, so it cannot be checked against approved_networks", [input.asset.name]),
+		"details": {"unknown": ["network"]},
+	}
+}
+
+deny contains finding if {
+	count(approved) > 0
+	input.asset.kind == "instance"
+	count(object.get(input.asset.facets, "networks", [])) == 0
+	lib.unknown(input.asset.facets, "networks")
+	finding := {
+		"msg": sprintf("the network of instance %s is known only after apply, so it cannot be checked against approved_networks", [input.asset.name]),
+		"details": {"unknown": ["networks"]},
+	}
+}

@@ -27,3 +27,15 @@ test_silent_without_setting if {
 	inp := {"asset": {"kind": "network", "name": "shadow", "facets": {"network": "vpc-9"}}}
 	count(p.deny) == 0 with input as inp with data.vigil.config as {"approved_networks": []}
 }
+
+test_unknown_network_id if {
+	inp := {"asset": {"kind": "network", "name": "main", "facets": {"unknown": ["network"]}}}
+	res := p.deny with input as inp with data.vigil.config as cfg
+	some f in res
+	f.details.unknown == ["network"]
+}
+
+test_unknown_instance_network if {
+	inp := {"asset": {"kind": "instance", "name": "web", "facets": {"unknown": ["networks"]}}}
+	count(p.deny) == 1 with input as inp with data.vigil.config as cfg
+}
