@@ -17,9 +17,9 @@ type jsonReport struct {
 
 type jsonSummary struct {
 	scan.Summary
-	FailOn        string           `json:"fail_on"`
-	Failing       int              `json:"failing"`
-	UnusedWaivers []string         `json:"unused_waivers,omitempty"`
+	FailOn        string   `json:"fail_on"`
+	Failing       int      `json:"failing"`
+	UnusedWaivers []string `json:"unused_waivers,omitempty"`
 }
 
 // JSON prints {"findings": [...], "summary": {...}}.
