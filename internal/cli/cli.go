@@ -64,7 +64,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	a.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	root := a.root()
-	root.SetArgs(args)
+	root.SetArgs(terraformStyle(args))
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetIn(stdin)
@@ -115,6 +115,25 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 		return &exitError{code: ExitError, err: fmt.Errorf("%v\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
 	return root
+}
+
+// terraformStyle accepts the single-dash long flags Terraform users type:
+// -var, -var-file and -out become --var, --var-file and --out.
+func terraformStyle(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		for _, f := range []string{"-var", "-var-file", "-out"} {
+			if a == f || strings.HasPrefix(a, f+"=") {
+				out[i] = "-" + a
+			}
+		}
+		if a == "--" {
+			copy(out[i:], args[i:])
+			break
+		}
+	}
+	return out
 }
 
 // extraCommands lets command files register themselves (runbook, serve, ...).

@@ -179,3 +179,10 @@ func TestInventoryExportIsScannable(t *testing.T) {
 		t.Errorf("scanning the export gives %d findings, the sources %d", count(b), count(a))
 	}
 }
+
+func write2(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,256 @@
+package action
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/engine/policy"
+)
+
+// Effect classifies what an action does to the environment.
+type Effect string
+
+// Effects, from least to most disruptive.
+const (
+	// Read actions only look: listing keys, scanning, logging.
+	Read Effect = "read"
+	// Reversible actions change things in a way a runbook can undo:
+	// snapshots, isolation, stopping, disabling a key.
+	Reversible Effect = "reversible"
+	// Destructive actions cannot be undone: deleting or terminating. They
+	// always need an approval, and deleting an asset needs the same run's
+	// evidence steps for it to have succeeded.
+	Destructive Effect = "destructive"
+)
+
+// Arg describes one argument of an action.
+type Arg struct {
+	Type        cty.Type
+	Required    bool
+	Description string
+}
+
+// Spec is an action's contract: its name, arguments, outputs and effect.
+// Specs live in this package so that the simulated and the real providers
+// implement the same contract, and a runbook rehearsed in a tabletop
+// exercise runs unchanged for real.
+type Spec struct {
+	Name        string
+	Description string
+	Effect      Effect
+	Args        map[string]Arg
+	Outputs     map[string]cty.Type
+	// Gate marks a pure approval gate (core.approval): its step always
+	// waits for an approval.
+	Gate bool
+}
+
+// ArgsType is the object type arguments convert to (optional attributes
+// for optional arguments).
+func (s *Spec) ArgsType() cty.Type {
+	attrs := map[string]cty.Type{}
+	var optional []string
+	for name, a := range s.Args {
+		attrs[name] = a.Type
+		if !a.Required {
+			optional = append(optional, name)
+		}
+	}
+	return cty.ObjectWithOptionalAttrs(attrs, optional)
+}
+
+// OutputsType is the object type of the action's outputs.
+func (s *Spec) OutputsType() cty.Type {
+	attrs := map[string]cty.Type{}
+	for name, t := range s.Outputs {
+		attrs[name] = t
+	}
+	return cty.Object(attrs)
+}
+
+// Request is what a step hands to an action.
+type Request struct {
+	// Args holds the arguments, converted to the spec's types (optional ones
+	// may be null). Marks are removed: actions see real values.
+	Args map[string]cty.Value
+	// RunID and Step identify the attempt; idempotent actions tag what they
+	// make with them, so a re-run finds it instead of making it twice.
+	RunID   string
+	Step    string
+	Attempt int
+	// Incident is the runbook's incident id, when it has a variable named
+	// incident; actions use it in names and labels.
+	Incident string
+	Env      *Env
+}
+
+// Env is what actions may use besides their arguments.
+type Env struct {
+	Log *slog.Logger
+	// Inventory returns the asset inventory as it is now (the simulated
+	// cloud's current state in rehearsals); nil when there is none.
+	Inventory func() *inventory.Inventory
+	// Findings runs the posture policies over the inventory.
+	Findings func(ctx context.Context) ([]policy.Finding, error)
+	// Now is the clock.
+	Now func() time.Time
+	// Notify sends HTTP requests (core.notify); tests replace it.
+	HTTP Doer
+}
+
+// Doer sends HTTP requests.
+type Doer interface {
+	Do(req *HTTPRequest) (*HTTPResponse, error)
+}
+
+// HTTPRequest and HTTPResponse keep this package free of net/http types in
+// its contract; core.notify adapts them.
+type HTTPRequest struct {
+	Method, URL string
+	Header      map[string]string
+	Body        []byte
+	Timeout     time.Duration
+}
+
+// HTTPResponse is a minimal response.
+type HTTPResponse struct {
+	Status int
+	Body   []byte
+}
+
+// Str returns a string argument, or "" when null.
+func (r *Request) Str(name string) string {
+	v, ok := r.Args[name]
+	if !ok || v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+		return ""
+	}
+	return v.AsString()
+}
+
+// Bool returns a bool argument, or def when null.
+func (r *Request) Bool(name string, def bool) bool {
+	v, ok := r.Args[name]
+	if !ok || v.IsNull() || !v.IsKnown() || v.Type() != cty.Bool {
+		return def
+	}
+	return v.True()
+}
+
+// Strings returns a list or set of strings argument.
+func (r *Request) Strings(name string) []string {
+	v, ok := r.Args[name]
+	if !ok || v.IsNull() || !v.IsKnown() || !v.CanIterateElements() {
+		return nil
+	}
+	var out []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.IsKnown() && !e.IsNull() && e.Type() == cty.String {
+			out = append(out, e.AsString())
+		}
+	}
+	return out
+}
+
+// StringMap returns a map(string) argument.
+func (r *Request) StringMap(name string) map[string]string {
+	v, ok := r.Args[name]
+	if !ok || v.IsNull() || !v.IsKnown() || !v.CanIterateElements() {
+		return nil
+	}
+	out := map[string]string{}
+	for it := v.ElementIterator(); it.Next(); {
+		k, e := it.Element()
+		if e.IsKnown() && !e.IsNull() && e.Type() == cty.String {
+			out[k.AsString()] = e.AsString()
+		}
+	}
+	return out
+}
+
+// Change is what an action says it would do, from Plan. Plan reads but
+// never writes.
+type Change struct {
+	// Summary is one line for the plan view: "snapshot 2 disks of web-1".
+	Summary string
+	// Details are further lines (the rules a revoke would remove, ...).
+	Details []string
+	// Targets are the asset ids the step acts on (or takes evidence of).
+	Targets []string
+	// Deletes are the asset ids the step would delete.
+	Deletes []string
+	// Outputs are the outputs Plan can already tell; the rest are unknown.
+	Outputs map[string]cty.Value
+	// NoOp says there is nothing to do (already isolated, already stopped).
+	NoOp bool
+}
+
+// Result is what Apply did.
+type Result struct {
+	Outputs map[string]cty.Value
+	Targets []string
+	Deletes []string
+	// Summary says what happened, for the journal and the console.
+	Summary string
+	// Evidence lists items whose hashes go into the custody record
+	// (core.evidence and evidence steps).
+	Evidence []Evidence
+}
+
+// Evidence is one item of the chain-of-custody record.
+type Evidence struct {
+	Item   string `json:"item"`   // what: a snapshot id, a file, a value
+	SHA256 string `json:"sha256"` // its hash
+	Note   string `json:"note,omitempty"`
+}
+
+// Action is one operation a runbook step can perform.
+type Action interface {
+	Spec() *Spec
+	// Plan describes what Apply would do. It reads, never writes.
+	Plan(ctx context.Context, req *Request) (*Change, error)
+	// Apply does it. It must be idempotent: called again for the same run
+	// and step (after a crash), it finds what the first call made.
+	Apply(ctx context.Context, req *Request) (*Result, error)
+}
+
+// Recoverer is implemented by actions that can tell whether an attempt
+// interrupted by a crash took effect; resume asks before re-applying.
+type Recoverer interface {
+	Recover(ctx context.Context, req *Request) (res *Result, tookEffect bool, err error)
+}
+
+// Provider groups the actions of one implementation (core, sim, aws, gcp).
+type Provider interface {
+	Name() string
+	Actions() []Action
+}
+
+// Retryable marks errors worth retrying (throttling, transient faults).
+type Retryable interface{ Retryable() bool }
+
+// RetryableError wraps an error as retryable.
+type RetryableError struct{ Err error }
+
+func (e *RetryableError) Error() string   { return e.Err.Error() }
+func (e *RetryableError) Unwrap() error   { return e.Err }
+func (e *RetryableError) Retryable() bool { return true }
+
+// IsRetryable reports whether err (or an error it wraps) is retryable.
+func IsRetryable(err error) bool {
+	var r Retryable
+	return errors.As(err, &r) && r.Retryable()
+}
+
+// NotFoundError says an argument names an asset that does not exist.
+type NotFoundError struct {
+	What, ID string
+}
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("%s %q not found", e.What, e.ID) }

@@ -1,0 +1,284 @@
+package action
+
+import (
+	"sort"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+// The catalog of cloud and core actions. Providers implement these specs;
+// the registry refuses an implementation whose spec differs.
+
+var (
+	str     = cty.String
+	num     = cty.Number
+	boolean = cty.Bool
+	strList = cty.List(cty.String)
+	strMap  = cty.Map(cty.String)
+	numList = cty.List(cty.Number)
+	any_    = cty.DynamicPseudoType
+)
+
+func req(t cty.Type, desc string) Arg { return Arg{Type: t, Required: true, Description: desc} }
+func opt(t cty.Type, desc string) Arg { return Arg{Type: t, Description: desc} }
+
+// GCPSnapshot is one snapshot in gcp.compute.snapshot_instance_disks outputs.
+var GCPSnapshot = cty.Object(map[string]cty.Type{
+	"id": str, "name": str, "project": str, "source_disk": str, "self_link": str, "created": str,
+})
+
+// GCPImage is one image made by gcp.compute.export_snapshots.
+var GCPImage = cty.Object(map[string]cty.Type{
+	"id": str, "name": str, "project": str, "source_snapshot": str, "self_link": str,
+})
+
+// AccessKey is one key in aws.iam.list_access_keys outputs.
+var AccessKey = cty.Object(map[string]cty.Type{"id": str, "user": str, "status": str, "created": str})
+
+// FindingType is a finding as core.scan and findings() expose it.
+var FindingType = cty.Object(map[string]cty.Type{
+	"policy_id": str, "asset_id": str, "severity": str, "title": str, "message": str,
+	"kind": str, "provider": str, "scope": str, "region": str,
+})
+
+const instanceDesc = "the instance: its asset id, self link or projects/P/zones/Z/instances/N"
+
+// Catalog lists every action spec by name.
+var Catalog = map[string]*Spec{}
+
+func define(s *Spec) *Spec {
+	if s.Args == nil {
+		s.Args = map[string]Arg{}
+	}
+	if s.Outputs == nil {
+		s.Outputs = map[string]cty.Type{}
+	}
+	Catalog[s.Name] = s
+	return s
+}
+
+// Names lists the catalog's action names in order.
+func Names() []string {
+	out := make([]string, 0, len(Catalog))
+	for n := range Catalog {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func init() {
+	// --- Google Cloud ---
+	define(&Spec{Name: "gcp.compute.snapshot_instance_disks", Effect: Reversible,
+		Description: "Snapshot every disk attached to an instance, labelled with incident, run and step, optionally into the security project.",
+		Args: map[string]Arg{
+			"instance":            req(str, instanceDesc),
+			"destination_project": opt(str, "project to create the snapshots in (default: the instance's)"),
+			"labels":              opt(strMap, "labels to add to every snapshot"),
+		},
+		Outputs: map[string]cty.Type{"snapshots": cty.List(GCPSnapshot), "disks": strList},
+	})
+	define(&Spec{Name: "gcp.compute.export_snapshots", Effect: Reversible,
+		Description: "Copy snapshots into a security-owned project as images, so the evidence survives the compromised project.",
+		Args: map[string]Arg{
+			"snapshots":           req(strList, "snapshot ids (projects/P/global/snapshots/S or asset ids)"),
+			"destination_project": req(str, "the security project"),
+			"labels":              opt(strMap, "labels to add to every image"),
+		},
+		Outputs: map[string]cty.Type{"images": cty.List(GCPImage)},
+	})
+	define(&Spec{Name: "gcp.compute.isolate_instance", Effect: Reversible,
+		Description: "Tag the instance for quarantine behind high-priority deny-all ingress and egress rules (optionally keeping a forensics range), and remove its external access configs.",
+		Args: map[string]Arg{
+			"instance":               req(str, instanceDesc),
+			"allow_ranges":           opt(strList, "source ranges still allowed in (the forensics workstation)"),
+			"remove_external_access": opt(boolean, "remove external IPs (default true)"),
+		},
+		Outputs: map[string]cty.Type{"quarantine_tag": str, "firewall_rules": strList, "previous_tags": strList, "removed_access_configs": strList},
+	})
+	define(&Spec{Name: "gcp.compute.release_instance", Effect: Reversible,
+		Description: "Undo isolate_instance: remove the quarantine tag.",
+		Args:        map[string]Arg{"instance": req(str, instanceDesc)},
+		Outputs:     map[string]cty.Type{"restored_tags": strList},
+	})
+	for _, s := range []struct{ name, verb, status string }{
+		{"gcp.compute.stop_instance", "Stop the instance (its memory is lost).", "terminated"},
+		{"gcp.compute.suspend_instance", "Suspend the instance, keeping memory and open connections for forensics.", "suspended"},
+		{"gcp.compute.resume_instance", "Resume a suspended instance.", "running"},
+	} {
+		define(&Spec{Name: s.name, Effect: Reversible, Description: s.verb,
+			Args:    map[string]Arg{"instance": req(str, instanceDesc)},
+			Outputs: map[string]cty.Type{"status": str},
+		})
+	}
+	define(&Spec{Name: "gcp.compute.delete_instance", Effect: Destructive,
+		Description: "Delete the instance. Needs an approval and a successful evidence step of the same run for it.",
+		Args:        map[string]Arg{"instance": req(str, instanceDesc)},
+		Outputs:     map[string]cty.Type{"deleted": str},
+	})
+	define(&Spec{Name: "gcp.compute.delete_firewall", Effect: Destructive,
+		Description: "Delete a firewall rule. Needs an approval and a successful evidence step of the same run for it.",
+		Args:        map[string]Arg{"firewall": req(str, "the firewall's asset id or projects/P/global/firewalls/F")},
+		Outputs:     map[string]cty.Type{"deleted": str},
+	})
+	define(&Spec{Name: "gcp.compute.restrict_firewall", Effect: Reversible,
+		Description: "Replace a firewall's 0.0.0.0/0 and ::/0 sources with the given ranges.",
+		Args: map[string]Arg{
+			"firewall":      req(str, "the firewall's asset id or projects/P/global/firewalls/F"),
+			"source_ranges": req(strList, "ranges that replace the world-open ones"),
+		},
+		Outputs: map[string]cty.Type{"previous_source_ranges": strList, "source_ranges": strList},
+	})
+	define(&Spec{Name: "gcp.compute.remove_instance_ssh_keys", Effect: Reversible,
+		Description: "Remove SSH keys from the instance's metadata (and the project's, when asked); the removed keys are kept in the outputs.",
+		Args: map[string]Arg{
+			"instance":         req(str, instanceDesc),
+			"project_metadata": opt(boolean, "also remove project-wide keys"),
+		},
+		Outputs: map[string]cty.Type{"removed_keys": num},
+	})
+	define(&Spec{Name: "gcp.iam.disable_service_account_key", Effect: Reversible,
+		Description: "Disable a service account key.",
+		Args:        map[string]Arg{"key": req(str, "the key's asset id or projects/P/serviceAccounts/SA/keys/K")},
+		Outputs:     map[string]cty.Type{"key": str, "disabled": boolean},
+	})
+	define(&Spec{Name: "gcp.compute.create_instance_from_snapshot", Effect: Reversible,
+		Description: "Recovery: create a clean instance from a snapshot.",
+		Args: map[string]Arg{
+			"snapshot": req(str, "the snapshot's id"),
+			"name":     req(str, "the new instance's name"),
+			"zone":     req(str, "its zone"),
+			"project":  opt(str, "its project (default: the snapshot's)"),
+			"network":  opt(str, "its network (default: the project's default)"),
+			"labels":   opt(strMap, "labels"),
+		},
+		Outputs: map[string]cty.Type{"instance": str},
+	})
+
+	// --- AWS ---
+	define(&Spec{Name: "aws.ec2.snapshot_instance_volumes", Effect: Reversible,
+		Description: "Snapshot every volume attached to an instance, tagged with incident, run and step; waits for completion.",
+		Args: map[string]Arg{
+			"instance": req(str, "the instance id or ARN"),
+			"tags":     opt(strMap, "tags to add to every snapshot"),
+		},
+		Outputs: map[string]cty.Type{"snapshot_ids": strList, "volume_ids": strList},
+	})
+	define(&Spec{Name: "aws.ec2.share_snapshot", Effect: Reversible,
+		Description: "Share snapshots with the security account (createVolumePermission).",
+		Args: map[string]Arg{
+			"snapshot_ids": req(strList, "snapshots to share"),
+			"account":      req(str, "the security account id"),
+		},
+		Outputs: map[string]cty.Type{"shared": strList},
+	})
+	define(&Spec{Name: "aws.ec2.copy_snapshot", Effect: Reversible,
+		Description: "Copy snapshots (into the security account's region), optionally re-encrypting with a KMS key.",
+		Args: map[string]Arg{
+			"snapshot_ids":       req(strList, "snapshots to copy"),
+			"destination_region": opt(str, "region of the copies (default: the source's)"),
+			"kms_key_id":         opt(str, "KMS key for the copies"),
+			"tags":               opt(strMap, "tags for the copies"),
+		},
+		Outputs: map[string]cty.Type{"snapshot_ids": strList},
+	})
+	define(&Spec{Name: "aws.ec2.isolate_instance", Effect: Reversible,
+		Description: "Replace the security groups of every network interface with an isolation group that has no rules, recording the previous groups (as a tag too).",
+		Args: map[string]Arg{
+			"instance":                req(str, "the instance id or ARN"),
+			"disable_api_termination": opt(boolean, "also protect it from termination (default true)"),
+		},
+		Outputs: map[string]cty.Type{"isolation_group": str, "previous_groups": cty.Map(strList)},
+	})
+	define(&Spec{Name: "aws.ec2.release_instance", Effect: Reversible,
+		Description: "Undo isolate_instance: restore the previous security groups.",
+		Args:        map[string]Arg{"instance": req(str, "the instance id or ARN")},
+		Outputs:     map[string]cty.Type{"restored_groups": cty.Map(strList)},
+	})
+	define(&Spec{Name: "aws.ec2.stop_instance", Effect: Reversible,
+		Description: "Stop the instance.",
+		Args:        map[string]Arg{"instance": req(str, "the instance id or ARN")},
+		Outputs:     map[string]cty.Type{"state": str},
+	})
+	define(&Spec{Name: "aws.ec2.terminate_instance", Effect: Destructive,
+		Description: "Terminate the instance. Needs an approval and a successful evidence step of the same run for it.",
+		Args:        map[string]Arg{"instance": req(str, "the instance id or ARN")},
+		Outputs:     map[string]cty.Type{"state": str},
+	})
+	define(&Spec{Name: "aws.ec2.revoke_open_ingress", Effect: Reversible,
+		Description: "Revoke exactly the ingress rules of a security group that are open to the internet and reach the given ports (by default those VGL-NET-001 reports: admin ports or all ports).",
+		Args: map[string]Arg{
+			"security_group": req(str, "the group id or ARN"),
+			"ports":          opt(numList, "ports that make a world-open rule go (default 22 and 3389)"),
+		},
+		Outputs: map[string]cty.Type{"revoked": strList},
+	})
+	define(&Spec{Name: "aws.ec2.tag", Effect: Reversible,
+		Description: "Add tags to a resource.",
+		Args: map[string]Arg{
+			"resource": req(str, "the resource id or ARN"),
+			"tags":     req(strMap, "tags"),
+		},
+	})
+	define(&Spec{Name: "aws.iam.list_access_keys", Effect: Read,
+		Description: "List a user's access keys.",
+		Args:        map[string]Arg{"user": req(str, "the IAM user name")},
+		Outputs:     map[string]cty.Type{"keys": cty.List(AccessKey)},
+	})
+	define(&Spec{Name: "aws.iam.deactivate_access_key", Effect: Reversible,
+		Description: "Deactivate an access key.",
+		Args: map[string]Arg{
+			"access_key_id": req(str, "the key id (AKIA...)"),
+			"user":          opt(str, "its user (found from the inventory when omitted)"),
+		},
+		Outputs: map[string]cty.Type{"status": str},
+	})
+	define(&Spec{Name: "aws.iam.delete_access_key", Effect: Destructive,
+		Description: "Delete an access key. Needs an approval and a successful evidence step of the same run for it.",
+		Args: map[string]Arg{
+			"access_key_id": req(str, "the key id (AKIA...)"),
+			"user":          opt(str, "its user"),
+		},
+		Outputs: map[string]cty.Type{"deleted": str},
+	})
+	define(&Spec{Name: "aws.iam.attach_deny_all_policy", Effect: Reversible,
+		Description: "Attach an inline deny-all policy to a user or role, revoking its permissions (and sessions issued before now).",
+		Args:        map[string]Arg{"principal": req(str, "the user or role ARN")},
+		Outputs:     map[string]cty.Type{"policy_name": str},
+	})
+
+	// --- core ---
+	define(&Spec{Name: "core.log", Effect: Read, Description: "Write a message to the journal and the console.",
+		Args: map[string]Arg{"message": req(str, "the message"), "level": opt(str, "info (default), warn or error")}})
+	define(&Spec{Name: "core.notify", Effect: Read, Description: "POST a message to a webhook, as JSON or as a Slack-compatible payload.",
+		Args: map[string]Arg{
+			"url":     req(str, "the webhook URL"),
+			"message": req(str, "the text"),
+			"format":  opt(str, "json (default) or slack"),
+			"headers": opt(strMap, "extra HTTP headers"),
+			"data":    opt(any_, "extra fields for the JSON body"),
+		},
+		Outputs: map[string]cty.Type{"status": num},
+	})
+	define(&Spec{Name: "core.wait", Effect: Read, Description: "Wait, e.g. for a propagation delay.",
+		Args: map[string]Arg{"duration": req(str, "how long: 30s, 5m")}})
+	define(&Spec{Name: "core.assert", Effect: Read, Description: "Stop the run unless a condition holds.",
+		Args: map[string]Arg{"condition": req(boolean, "what must be true"), "message": req(str, "what to say when it is not")}})
+	define(&Spec{Name: "core.approval", Effect: Read, Gate: true, Description: "A pure approval gate: the run waits here until a responder approves.",
+		Args: map[string]Arg{"reason": opt(str, "what the approver decides")}})
+	define(&Spec{Name: "core.scan", Effect: Read, Description: "Run the posture scan over the run's inventory and expose its findings.",
+		Args: map[string]Arg{
+			"policies": opt(strList, "policy ids (default: all)"),
+		},
+		Outputs: map[string]cty.Type{"findings": cty.List(FindingType), "count": num},
+	})
+	define(&Spec{Name: "core.evidence", Effect: Read, Description: "Hash files, values or assets into the run's chain-of-custody record.",
+		Args: map[string]Arg{
+			"files":  opt(strList, "files to hash"),
+			"values": opt(any_, "values to hash (their canonical JSON)"),
+			"assets": opt(strList, "asset ids whose current record to hash"),
+			"note":   opt(str, "what this evidence is"),
+		},
+		Outputs: map[string]cty.Type{"hashes": strMap},
+	})
+}

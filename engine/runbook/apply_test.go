@@ -1,0 +1,469 @@
+package runbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/inventory"
+)
+
+// world is a fake cloud for executor tests.
+type world struct {
+	mu      sync.Mutex
+	applied map[string]int // step address -> Apply calls
+	flaky   int            // failures left for test.flaky
+	deleted []string
+}
+
+func (w *world) count(step string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.applied[step]
+}
+
+func (w *world) provider() action.Provider {
+	mk := func(name string, effect action.Effect, args map[string]action.Arg, apply func(ctx context.Context, r *action.Request) (*action.Result, error), plan func(r *action.Request) *action.Change) action.Action {
+		return &action.Func{S: &action.Spec{Name: name, Effect: effect, Args: args, Outputs: map[string]cty.Type{"value": cty.String}},
+			PlanFn: func(_ context.Context, r *action.Request) (*action.Change, error) {
+				if plan != nil {
+					return plan(r), nil
+				}
+				return &action.Change{Summary: name}, nil
+			},
+			ApplyFn: func(ctx context.Context, r *action.Request) (*action.Result, error) {
+				w.mu.Lock()
+				w.applied[r.Step]++
+				w.mu.Unlock()
+				return apply(ctx, r)
+			},
+		}
+	}
+	target := map[string]action.Arg{"target": {Type: cty.String, Required: true}}
+	return &action.StaticProvider{ProviderName: "test", List: []action.Action{
+		mk("test.make", action.Reversible, target, func(_ context.Context, r *action.Request) (*action.Result, error) {
+			return &action.Result{Summary: "made " + r.Str("target"), Outputs: map[string]cty.Value{"value": cty.StringVal("made-" + r.Str("target"))}}, nil
+		}, nil),
+		mk("test.evidence", action.Read, target, func(_ context.Context, r *action.Request) (*action.Result, error) {
+			return &action.Result{Targets: []string{r.Str("target")}, Evidence: []action.Evidence{{Item: r.Str("target"), SHA256: "abc"}}}, nil
+		}, func(r *action.Request) *action.Change { return &action.Change{Targets: []string{r.Str("target")}} }),
+		mk("test.delete", action.Destructive, target, func(_ context.Context, r *action.Request) (*action.Result, error) {
+			w.mu.Lock()
+			w.deleted = append(w.deleted, r.Str("target"))
+			w.mu.Unlock()
+			return &action.Result{Deletes: []string{r.Str("target")}}, nil
+		}, func(r *action.Request) *action.Change { return &action.Change{Deletes: []string{r.Str("target")}} }),
+		mk("test.flaky", action.Reversible, target, func(_ context.Context, r *action.Request) (*action.Result, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.flaky > 0 {
+				w.flaky--
+				return nil, &action.RetryableError{Err: errors.New("Throttling: rate exceeded")}
+			}
+			return &action.Result{}, nil
+		}, nil),
+		mk("test.fail", action.Reversible, target, func(_ context.Context, r *action.Request) (*action.Result, error) {
+			return nil, fmt.Errorf("AccessDenied: no permission for %s", r.Str("target"))
+		}, nil),
+		mk("test.slow", action.Read, target, func(ctx context.Context, r *action.Request) (*action.Result, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}, nil),
+	}}
+}
+
+type harness struct {
+	t     *testing.T
+	w     *world
+	reg   *action.Registry
+	j     *MemoryJournal
+	rb    *Runbook
+	plan  *Plan
+	vars  map[string]*VarValue
+	sleep []time.Duration
+}
+
+func newHarness(t *testing.T, src string, varArgs ...string) *harness {
+	t.Helper()
+	h := &harness{t: t, w: &world{applied: map[string]int{}}, j: NewMemoryJournal()}
+	h.reg = coreRegistry(t)
+	if err := h.reg.Register(h.w.provider()); err != nil {
+		t.Fatal(err)
+	}
+	rb, _, diags := Parse([]byte(src), "test.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	h.rb = rb
+	vars, _, diags := rb.ResolveVariables(Inputs{Vars: varArgs})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	h.vars = vars
+	plan, diags := (&Planner{Registry: h.reg, Provider: "test"}).Plan(context.Background(), rb, "test.hcl", vars)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	h.plan = plan
+	return h
+}
+
+func (h *harness) executor(approve ...string) *Executor {
+	return &Executor{Registry: h.reg, Journal: h.j, Actor: "tester", Approve: approve, Env: &action.Env{},
+		Sleep: func(_ context.Context, d time.Duration) error { h.sleep = append(h.sleep, d); return nil }}
+}
+
+func (h *harness) entries(runID string) []*Entry {
+	es, err := h.j.Entries(context.Background(), runID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return es
+}
+
+func succeededOnce(t *testing.T, es []*Entry, steps ...string) {
+	t.Helper()
+	n := map[string]int{}
+	for _, e := range es {
+		if e.Kind == EntrySucceededKind() {
+			n[e.Step]++
+		}
+	}
+	for _, s := range steps {
+		if n[s] != 1 {
+			t.Errorf("step %s succeeded %d times in the journal", s, n[s])
+		}
+	}
+}
+
+// EntrySucceededKind keeps the test readable.
+func EntrySucceededKind() string { return EntryStepSucceeded }
+
+const pipeline = `runbook "pipeline" {
+  variable "token" {
+    type      = string
+    sensitive = true
+  }
+  phase "investigation" {
+    step "a" {
+      action = "test.make"
+      args   = { target = "one" }
+    }
+    step "b" {
+      action = "test.make"
+      args   = { target = step.a.outputs.value }
+    }
+    step "c" {
+      action = "test.make"
+      args   = { target = "with ${var.token}" }
+    }
+  }
+  phase "containment" {
+    step "gate" {
+      action = "core.approval"
+      args   = { reason = "go?" }
+    }
+    step "d" {
+      action     = "test.make"
+      args       = { target = step.b.outputs.value }
+      depends_on = [step.gate]
+    }
+  }
+}`
+
+func TestApplyWaitsForApprovalThenResumes(t *testing.T) {
+	h := newHarness(t, pipeline, "token=hunter2-secret")
+	ctx := context.Background()
+	if got := h.plan.Step("b").Args["target"]; got != UnknownText {
+		t.Errorf("b's argument is known only after a runs: %v", got)
+	}
+	res, err := h.executor().Start(ctx, h.rb, h.plan, h.vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != RunAwaitingApproval || strings.Join(res.Waiting, ",") != "gate" {
+		t.Fatalf("status %s waiting %v", res.Status, res.Waiting)
+	}
+	if h.w.count("d") != 0 || h.w.count("a") != 1 || h.w.count("c") != 1 {
+		t.Errorf("ran: %v", h.w.applied)
+	}
+	// Resume without approval: still waiting, nothing re-run.
+	res, err = h.executor().Resume(ctx, res.Run.ID, h.rb, h.vars)
+	if err != nil || res.Status != RunAwaitingApproval {
+		t.Fatalf("second resume: %v %v", res.Status, err)
+	}
+	res, err = h.executor("gate").Resume(ctx, res.Run.ID, h.rb, h.vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != RunCompleted {
+		t.Fatalf("status %s, failed %v", res.Status, res.Failed)
+	}
+	for _, s := range []string{"a", "b", "c", "d"} {
+		if h.w.count(s) != 1 {
+			t.Errorf("step %s applied %d times", s, h.w.count(s))
+		}
+	}
+	es := h.entries(res.Run.ID)
+	succeededOnce(t, es, "a", "b", "c", "gate", "d")
+	if tam := Verify(es); tam != nil {
+		t.Fatal(tam)
+	}
+	for _, e := range es {
+		for _, raw := range [][]byte{e.Args, e.Outputs, e.Detail, []byte(e.Error)} {
+			if strings.Contains(string(raw), "hunter2") {
+				t.Fatalf("the journal holds the sensitive value in %s %s", e.Kind, e.Step)
+			}
+		}
+		if e.Kind == EntryApproved && (e.Actor != "tester" || !strings.Contains(string(e.Detail), "--approve")) {
+			t.Errorf("approval entry: %+v", e)
+		}
+	}
+	// Tampering with any entry is found, and named.
+	h.j.Tamper(res.Run.ID, 4, func(e *Entry) { e.Outputs = []byte(`{"value":"forged"}`) })
+	tam := Verify(h.entries(res.Run.ID))
+	if tam == nil || tam.Seq != 4 {
+		t.Fatalf("tampering not detected: %v", tam)
+	}
+}
+
+func TestEvidenceRule(t *testing.T) {
+	noEvidence := `runbook "r" {
+  phase "recovery" {
+    step "del" {
+      action = "test.delete"
+      args   = { target = "vm-1" }
+    }
+  }
+}`
+	h := newHarness(t, noEvidence)
+	res, err := h.executor("del").Start(context.Background(), h.rb, h.plan, h.vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != RunFailed || len(h.w.deleted) != 0 {
+		t.Fatalf("deleting without evidence must be refused: %s %v", res.Status, h.w.deleted)
+	}
+	var msg string
+	for _, e := range h.entries(res.Run.ID) {
+		if e.Kind == EntryStepFailed {
+			msg = e.Error
+		}
+	}
+	if !strings.Contains(msg, "refusing to delete vm-1: no evidence step of this run has succeeded for it") {
+		t.Errorf("error: %q", msg)
+	}
+
+	withEvidence := `runbook "r" {
+  phase "investigation" {
+    step "ev" {
+      action   = "test.evidence"
+      args     = { target = "vm-1" }
+      evidence = true
+    }
+  }
+  phase "recovery" {
+    step "del" {
+      action = "test.delete"
+      args   = { target = "vm-1" }
+    }
+  }
+}`
+	h = newHarness(t, withEvidence)
+	// A destructive step always needs approval, even without an approval block.
+	if !h.plan.Step("del").NeedsApproval {
+		t.Error("destructive steps need approval")
+	}
+	res, err = h.executor("del").Start(context.Background(), h.rb, h.plan, h.vars)
+	if err != nil || res.Status != RunCompleted || strings.Join(h.w.deleted, ",") != "vm-1" {
+		t.Fatalf("with evidence: %v %v %v", res.Status, err, h.w.deleted)
+	}
+	var evidence bool
+	for _, e := range h.entries(res.Run.ID) {
+		evidence = evidence || (e.Kind == EntryEvidence && strings.Contains(string(e.Detail), `"sha256"`))
+	}
+	if !evidence {
+		t.Error("the evidence step's hashes are not in the journal")
+	}
+}
+
+func TestRetriesAndFailures(t *testing.T) {
+	src := `runbook "r" {
+  phase "containment" {
+    step "flaky" {
+      action = "test.flaky"
+      args   = { target = "x" }
+      retry {
+        attempts = 3
+        backoff  = "2s"
+      }
+    }
+    step "broken" {
+      action   = "test.fail"
+      args     = { target = "y" }
+      on_error = "continue"
+      retry {
+        attempts = 3
+      }
+    }
+    step "after_broken" {
+      action     = "test.make"
+      args       = { target = "z" }
+      depends_on = [step.broken]
+    }
+    step "independent" {
+      action = "test.make"
+      args   = { target = "w" }
+    }
+  }
+}`
+	h := newHarness(t, src)
+	h.w.flaky = 2
+	res, err := h.executor().Start(context.Background(), h.rb, h.plan, h.vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != RunCompleted || strings.Join(res.Failed, ",") != "broken" {
+		t.Fatalf("status %s failed %v", res.Status, res.Failed)
+	}
+	if h.w.count("flaky") != 3 {
+		t.Errorf("flaky applied %d times, want 3", h.w.count("flaky"))
+	}
+	if fmt.Sprint(h.sleep) != "[2s 4s]" {
+		t.Errorf("backoff %v, want [2s 4s]", h.sleep)
+	}
+	if h.w.count("broken") != 1 {
+		t.Errorf("a non-retryable error is not retried: %d", h.w.count("broken"))
+	}
+	if h.w.count("after_broken") != 0 || h.w.count("independent") != 1 {
+		t.Errorf("dependents of a failed step are skipped, others run: %v", h.w.applied)
+	}
+}
+
+func TestTimeoutAndStop(t *testing.T) {
+	src := `runbook "r" {
+  phase "triage" {
+    step "slow" {
+      action  = "test.slow"
+      args    = { target = "x" }
+      timeout = "50ms"
+    }
+  }
+  phase "containment" {
+    step "later" {
+      action = "test.make"
+      args   = { target = "y" }
+    }
+  }
+}`
+	h := newHarness(t, src)
+	res, err := h.executor().Start(context.Background(), h.rb, h.plan, h.vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != RunFailed || h.w.count("later") != 0 {
+		t.Fatalf("a failed step stops the run before the next phase: %s %v", res.Status, h.w.applied)
+	}
+	var msg string
+	for _, e := range h.entries(res.Run.ID) {
+		if e.Kind == EntryStepFailed {
+			msg = e.Error
+		}
+	}
+	if !strings.Contains(msg, "timed out after 50ms") {
+		t.Errorf("error %q", msg)
+	}
+}
+
+func TestInterruptedRunResumes(t *testing.T) {
+	src := `runbook "r" {
+  phase "triage" {
+    step "slow" {
+      action = "test.slow"
+      args   = { target = "x" }
+    }
+  }
+}`
+	h := newHarness(t, src)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(30*time.Millisecond, cancel)
+	res, err := h.executor().Start(ctx, h.rb, h.plan, h.vars)
+	if err == nil || res.Status != RunInterrupted {
+		t.Fatalf("Ctrl-C: status %v err %v", res.Status, err)
+	}
+	run, _ := h.j.GetRun(context.Background(), res.Run.ID)
+	if run.Status != RunInterrupted {
+		t.Errorf("run status %s", run.Status)
+	}
+	if w := Verify(h.entries(res.Run.ID)); w != nil {
+		t.Errorf("journal: %v", w)
+	}
+}
+
+func TestChangedRunbookOrVariablesRefused(t *testing.T) {
+	h := newHarness(t, pipeline, "token=abcd1234")
+	edited, _, _ := Parse([]byte(strings.Replace(pipeline, `"one"`, `"two"`, 1)), "test.hcl")
+	if _, err := h.executor().Start(context.Background(), edited, h.plan, h.vars); err == nil || !strings.Contains(err.Error(), "changed since the plan was made") {
+		t.Errorf("edited runbook: %v", err)
+	}
+	other, _, _ := h.rb.ResolveVariables(Inputs{Vars: []string{"token=zzzz9999"}})
+	if _, err := h.executor().Start(context.Background(), h.rb, h.plan, other); err == nil || !strings.Contains(err.Error(), "sensitive variable token differs") {
+		t.Errorf("changed sensitive variable: %v", err)
+	}
+}
+
+func TestStalePlanRefused(t *testing.T) {
+	src := `runbook "r" {
+  phase "triage" {
+    step "each" {
+      action   = "test.make"
+      for_each = toset([for a in assets({ kind = "instance" }) : a.id])
+      args     = { target = each.value }
+    }
+    step "first" {
+      action = "test.make"
+      args   = { target = assets({ kind = "instance" })[0].name }
+    }
+  }
+}`
+	inv := inventory.New(&asset.Asset{ID: "vm-1", Kind: "instance", Name: "one"})
+	h := &harness{t: t, w: &world{applied: map[string]int{}}, j: NewMemoryJournal(), reg: coreRegistry(t)}
+	h.reg.Register(h.w.provider())
+	rb, _, diags := Parse([]byte(src), "t.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	data := &Data{Inventory: inv}
+	plan, diags := (&Planner{Registry: h.reg, Data: data}).Plan(context.Background(), rb, "t.hcl", map[string]*VarValue{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if plan.Step(`each["vm-1"]`) == nil {
+		t.Fatalf("for_each over assets(): %v", plan.Steps)
+	}
+	// The inventory changes between plan and apply.
+	inv.Get("vm-1").Name = "renamed"
+	x := h.executor()
+	x.Data = data
+	res, err := x.Start(context.Background(), rb, plan, map[string]*VarValue{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg string
+	for _, e := range h.entries(res.Run.ID) {
+		if e.Kind == EntryStepFailed {
+			msg = e.Error
+		}
+	}
+	if res.Status != RunFailed || !strings.Contains(msg, `the plan is stale: argument target was "one" in the plan and is "renamed" now`) {
+		t.Errorf("status %s error %q", res.Status, msg)
+	}
+}

@@ -1,0 +1,177 @@
+package runbook
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Timeline is a run as the lessons-learned review reads it: every step
+// with its times, actor, arguments, outputs, approvals and evidence hashes,
+// and whether the journal's hash chain is intact.
+type Timeline struct {
+	Run      *Run               `json:"run"`
+	Verified bool               `json:"journal_intact"`
+	Tamper   string             `json:"tamper,omitempty"`
+	Steps    []*TimelineStep    `json:"steps"`
+	Events   []TimelineEvent    `json:"events"`
+	Evidence []TimelineEvidence `json:"evidence"`
+	Outputs  map[string]any     `json:"outputs,omitempty"`
+}
+
+// TimelineStep summarizes one step instance.
+type TimelineStep struct {
+	Address   string             `json:"address"`
+	Phase     string             `json:"phase,omitempty"`
+	Action    string             `json:"action,omitempty"`
+	Status    string             `json:"status"`
+	Started   *time.Time         `json:"started,omitempty"`
+	Ended     *time.Time         `json:"ended,omitempty"`
+	Duration  string             `json:"duration,omitempty"`
+	Actor     string             `json:"actor,omitempty"`
+	Attempts  int                `json:"attempts,omitempty"`
+	Args      json.RawMessage    `json:"args,omitempty"`
+	Outputs   json.RawMessage    `json:"outputs,omitempty"`
+	Summary   string             `json:"summary,omitempty"`
+	Error     string             `json:"error,omitempty"`
+	Approvals []TimelineApproval `json:"approvals,omitempty"`
+}
+
+// TimelineApproval records who approved a step and how.
+type TimelineApproval struct {
+	Actor string    `json:"actor"`
+	At    time.Time `json:"at"`
+	Via   string    `json:"via"`
+}
+
+// TimelineEvent is one journal entry, in order.
+type TimelineEvent struct {
+	Seq     int64     `json:"seq"`
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	Step    string    `json:"step,omitempty"`
+	Actor   string    `json:"actor"`
+	Message string    `json:"message,omitempty"`
+	Hash    string    `json:"hash"`
+}
+
+// TimelineEvidence is one chain-of-custody item.
+type TimelineEvidence struct {
+	Step   string    `json:"step"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Item   string    `json:"item"`
+	SHA256 string    `json:"sha256"`
+	Note   string    `json:"note,omitempty"`
+}
+
+// BuildTimeline assembles a timeline from a run and its journal.
+func BuildTimeline(run *Run, entries []*Entry) *Timeline {
+	var plan Plan
+	_ = json.Unmarshal(run.Plan, &plan)
+	r := *run
+	r.Plan = nil
+	tl := &Timeline{Run: &r, Verified: true}
+	if t := Verify(entries); t != nil {
+		tl.Verified, tl.Tamper = false, t.Error()
+	}
+	steps := map[string]*TimelineStep{}
+	var order []string
+	step := func(addr string) *TimelineStep {
+		s, ok := steps[addr]
+		if !ok {
+			s = &TimelineStep{Address: addr, Status: "pending"}
+			if ps := plan.Step(addr); ps != nil {
+				s.Phase, s.Action = ps.Phase, ps.Action
+			}
+			steps[addr] = s
+			order = append(order, addr)
+		}
+		return s
+	}
+	for _, e := range entries {
+		ev := TimelineEvent{Seq: e.Seq, At: e.At, Kind: e.Kind, Step: e.Step, Actor: e.Actor, Message: e.Error, Hash: e.Hash}
+		at := e.At
+		switch e.Kind {
+		case EntryStepSkipped:
+			s := step(e.Step)
+			s.Status = "skipped"
+			var d struct{ Reason string }
+			_ = json.Unmarshal(e.Detail, &d)
+			s.Summary, ev.Message = d.Reason, d.Reason
+		case EntryApprovalRequired:
+			step(e.Step).Status = "awaiting approval"
+		case EntryApproved:
+			var d struct{ Via string }
+			_ = json.Unmarshal(e.Detail, &d)
+			s := step(e.Step)
+			s.Approvals = append(s.Approvals, TimelineApproval{Actor: e.Actor, At: e.At, Via: d.Via})
+			s.Status = "approved"
+			ev.Message = "via " + d.Via
+		case EntryRejected:
+			step(e.Step).Status = "rejected"
+		case EntryStepStarted:
+			s := step(e.Step)
+			if s.Started == nil {
+				s.Started = &at
+			}
+			s.Status, s.Attempts, s.Actor, s.Args = "running", e.Attempt, e.Actor, e.Args
+		case EntryStepRetry:
+			step(e.Step).Status = "retrying"
+		case EntryStepSucceeded, EntryStepFailed:
+			s := step(e.Step)
+			s.Ended = &at
+			if s.Started != nil {
+				s.Duration = at.Sub(*s.Started).Round(time.Millisecond).String()
+			}
+			if e.Kind == EntryStepSucceeded {
+				var d struct{ Summary string }
+				_ = json.Unmarshal(e.Detail, &d)
+				s.Status, s.Outputs, s.Summary = "succeeded", e.Outputs, d.Summary
+				ev.Message = d.Summary
+			} else {
+				s.Status, s.Error = "failed", e.Error
+			}
+			if e.Attempt > s.Attempts {
+				s.Attempts = e.Attempt
+			}
+		case EntryEvidence:
+			var d struct {
+				Items []struct {
+					Item, SHA256, Note string
+				}
+			}
+			_ = json.Unmarshal(e.Detail, &d)
+			for _, it := range d.Items {
+				tl.Evidence = append(tl.Evidence, TimelineEvidence{Step: e.Step, At: e.At, Actor: e.Actor, Item: it.Item, SHA256: it.SHA256, Note: it.Note})
+			}
+		case EntryRunFinished:
+			var d struct {
+				Status  string         `json:"status"`
+				Outputs map[string]any `json:"outputs"`
+			}
+			_ = json.Unmarshal(e.Detail, &d)
+			ev.Message = d.Status
+			if d.Outputs != nil {
+				tl.Outputs = d.Outputs
+			}
+		}
+		tl.Events = append(tl.Events, ev)
+	}
+	// Steps in plan order, then any others.
+	seen := map[string]bool{}
+	for _, ps := range plan.Steps {
+		if s, ok := steps[ps.Address]; ok {
+			tl.Steps = append(tl.Steps, s)
+			seen[ps.Address] = true
+		} else if !ps.Unknown {
+			tl.Steps = append(tl.Steps, &TimelineStep{Address: ps.Address, Phase: ps.Phase, Action: ps.Action, Status: "not run"})
+			seen[ps.Address] = true
+		}
+	}
+	for _, addr := range order {
+		if !seen[addr] {
+			tl.Steps = append(tl.Steps, steps[addr])
+		}
+	}
+	return tl
+}

@@ -1,0 +1,229 @@
+package runbook
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	hcljson "github.com/hashicorp/hcl/v2/json"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/vigil-ir/vigil/engine/action"
+)
+
+// sensitive is the cty mark on values derived from sensitive variables;
+// they are shown as (sensitive) and never written in clear.
+const sensitive = action.SensitiveMark
+
+// VarValue is a variable's value and where it came from.
+type VarValue struct {
+	Value     cty.Value
+	Source    string // "default", "-var", "env VIGIL_VAR_x", "vars.hcl:3", "alert", "plan"
+	Sensitive bool
+}
+
+// Inputs are the variable values a user gave, in Terraform's precedence:
+// environment < alert < var files (in order) < -var flags (in order).
+type Inputs struct {
+	// Vars are -var name=value flags, in order.
+	Vars []string
+	// VarFiles are -var-file paths (HCL or .json), in order.
+	VarFiles []string
+	// Environ is os.Environ(); VIGIL_VAR_<name> sets <name>.
+	Environ []string
+	// Alert holds values mapped from an alert (from_alert).
+	Alert map[string]cty.Value
+	// Plan holds values recorded in a saved plan.
+	Plan map[string]cty.Value
+}
+
+// EnvPrefix is the prefix of variable environment variables.
+const EnvPrefix = "VIGIL_VAR_"
+
+// ResolveVariables gives every variable its value, checks types and
+// validation conditions, and reports every problem at once. Values of
+// sensitive variables are marked.
+func (rb *Runbook) ResolveVariables(in Inputs) (map[string]*VarValue, map[string]*hcl.File, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	files := map[string]*hcl.File{}
+	type raw struct {
+		val    cty.Value
+		text   string // unparsed (-var, env): parsed per the variable's type
+		expr   hcl.Expression
+		source string
+		rng    *hcl.Range
+	}
+	given := map[string]raw{}
+	for _, kv := range in.Environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, EnvPrefix) {
+			continue
+		}
+		name := strings.TrimPrefix(k, EnvPrefix)
+		if rb.Variable(name) != nil { // undeclared ones are ignored, as Terraform does
+			given[name] = raw{text: v, source: "env " + k}
+		}
+	}
+	for name, v := range in.Plan {
+		given[name] = raw{val: v, source: "plan"}
+	}
+	for name, v := range in.Alert {
+		given[name] = raw{val: v, source: "alert"}
+	}
+	for _, path := range in.VarFiles {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read variables file", Detail: err.Error()})
+			continue
+		}
+		var f *hcl.File
+		var d hcl.Diagnostics
+		if strings.HasSuffix(path, ".json") {
+			f, d = hcljson.Parse(src, path)
+		} else {
+			f, d = hclsyntax.ParseConfig(src, path, hcl.Pos{Line: 1, Column: 1})
+		}
+		diags = append(diags, d...)
+		if f == nil {
+			continue
+		}
+		files[path] = f
+		attrs, d := f.Body.JustAttributes()
+		diags = append(diags, d...)
+		for name, a := range attrs {
+			if rb.Variable(name) == nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Undeclared variable",
+					Detail: fmt.Sprintf("Runbook %s has no variable %q%s.", rb.ID, name, suggestion(name, rb.varNames())), Subject: a.NameRange.Ptr()})
+				continue
+			}
+			rng := a.NameRange
+			given[name] = raw{expr: a.Expr, source: fmt.Sprintf("%s:%d", path, a.NameRange.Start.Line), rng: &rng}
+		}
+	}
+	for _, kv := range in.Vars {
+		name, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid -var",
+				Detail: fmt.Sprintf("-var %q must be name=value.", kv)})
+			continue
+		}
+		if rb.Variable(name) == nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Undeclared variable",
+				Detail: fmt.Sprintf("-var %s: runbook %s has no variable %q%s.", kv, rb.ID, name, suggestion(name, rb.varNames()))})
+			continue
+		}
+		given[name] = raw{text: v, source: "-var"}
+	}
+
+	out := map[string]*VarValue{}
+	for _, v := range rb.Variables {
+		g, ok := given[v.Name]
+		var val cty.Value
+		src := g.source
+		switch {
+		case !ok && v.Required():
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No value for required variable",
+				Detail:  fmt.Sprintf("Variable %q has no default; set it with -var %s=..., in a -var-file, or with %s%s.", v.Name, v.Name, EnvPrefix, v.Name),
+				Subject: v.DeclRange.Ptr()})
+			continue
+		case !ok:
+			val, src = v.Default, "default"
+		case g.expr != nil:
+			var d hcl.Diagnostics
+			val, d = g.expr.Value(nil)
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				continue
+			}
+		case g.val != cty.NilVal:
+			val = g.val
+		default:
+			// Text from -var or the environment: a string variable takes it as
+			// it is; others parse it as an HCL expression, as Terraform does.
+			if v.Type == cty.String || v.Type == cty.DynamicPseudoType {
+				val = cty.StringVal(g.text)
+			} else {
+				expr, d := hclsyntax.ParseExpression([]byte(g.text), src, hcl.Pos{Line: 1, Column: 1})
+				if !d.HasErrors() {
+					val, d = expr.Value(nil)
+				}
+				if d.HasErrors() {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid variable value",
+						Detail: fmt.Sprintf("Value of %q from %s is not a valid %s: %s.", v.Name, src, v.Type.FriendlyName(), d[0].Summary), Subject: v.DeclRange.Ptr()})
+					continue
+				}
+			}
+		}
+		conv, err := convert.Convert(val, v.Type)
+		if err != nil {
+			subject := v.DeclRange.Ptr()
+			if g.rng != nil {
+				subject = g.rng
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid variable value",
+				Detail: fmt.Sprintf("Value of %q from %s is not a %s: %s.", v.Name, src, v.Type.FriendlyName(), err), Subject: subject})
+			continue
+		}
+		if v.Sensitive {
+			conv = conv.Mark(sensitive)
+		}
+		out[v.Name] = &VarValue{Value: conv, Source: src, Sensitive: v.Sensitive}
+	}
+	if diags.HasErrors() {
+		return out, files, diags
+	}
+	// validation conditions
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": varObject(out)}, Functions: functions(nil, nil, false)}
+	for _, v := range rb.Variables {
+		for _, val := range v.Validations {
+			if val.Condition == nil {
+				continue
+			}
+			res, d := val.Condition.Value(ctx)
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				continue
+			}
+			res, _ = res.Unmark()
+			if res.IsNull() || res.Type() != cty.Bool || !res.IsKnown() {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid validation condition",
+					Detail: "The condition must be true or false.", Subject: val.Condition.Range().Ptr()})
+				continue
+			}
+			if res.False() {
+				msg := "the value is not valid"
+				if val.ErrorMessage != nil {
+					if m, d := val.ErrorMessage.Value(ctx); !d.HasErrors() {
+						if m, _ = m.Unmark(); m.Type() == cty.String && !m.IsNull() {
+							msg = m.AsString()
+						}
+					}
+				}
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",
+					Detail: fmt.Sprintf("Variable %q (from %s): %s", v.Name, out[v.Name].Source, msg), Subject: val.DeclRange.Ptr()})
+			}
+		}
+	}
+	return out, files, diags
+}
+
+func (rb *Runbook) varNames() []string {
+	out := make([]string, len(rb.Variables))
+	for i, v := range rb.Variables {
+		out[i] = v.Name
+	}
+	sort.Strings(out)
+	return out
+}
+
+func varObject(vals map[string]*VarValue) cty.Value {
+	m := map[string]cty.Value{}
+	for k, v := range vals {
+		m[k] = v.Value
+	}
+	return cty.ObjectVal(m)
+}

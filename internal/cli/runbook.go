@@ -1,0 +1,955 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/engine/policy"
+	"github.com/vigil-ir/vigil/engine/runbook"
+	"github.com/vigil-ir/vigil/engine/scan"
+	"github.com/vigil-ir/vigil/internal/provider/core"
+	"github.com/vigil-ir/vigil/internal/provider/sim"
+	"github.com/vigil-ir/vigil/internal/report"
+	"github.com/vigil-ir/vigil/internal/store"
+	"github.com/vigil-ir/vigil/runbooks"
+)
+
+// Exit codes of apply and resume beyond the common ones.
+const ExitWaiting = 3 // the run waits for an approval, or was interrupted: resume it
+
+func init() { extraCommands = append(extraCommands, (*app).runbookCmd) }
+
+// cloudProviders registers the real cloud providers; the provider packages
+// add themselves (aws, gcp).
+var cloudProviders []func(ctx context.Context, a *app, f *runbookFlags) (action.Provider, error)
+
+type runbookFlags struct {
+	vars, varFiles []string
+	inventory      []string
+	provider       string
+	config         string
+	policyDirs     []string
+	waivers        string
+	state          string
+	actor          string
+	format         string
+	out            string
+	approve        []string
+	autoApprove    bool
+	parallel       int
+	inventoryOut   string
+	dirs           []string
+}
+
+func (f *runbookFlags) varFlags(c *cobra.Command) {
+	c.Flags().StringArrayVar(&f.vars, "var", nil, "set a variable: -var name=value (repeatable)")
+	c.Flags().StringArrayVar(&f.varFiles, "var-file", nil, "read variables from an HCL or JSON file (repeatable)")
+}
+
+func (f *runbookFlags) envFlags(c *cobra.Command) {
+	c.Flags().StringArrayVarP(&f.inventory, "inventory", "i", nil, "inventory files or directories for assets(), findings() and the simulated cloud")
+	c.Flags().StringVar(&f.provider, "provider", "cloud", "cloud (the real providers) or sim (rehearse against --inventory)")
+	c.Flags().StringVarP(&f.config, "config", "c", "", "vigil.hcl for findings() (default ./vigil.hcl when present)")
+	c.Flags().StringArrayVarP(&f.policyDirs, "policies", "p", nil, "additional policy directories for findings()")
+	c.Flags().StringVarP(&f.waivers, "waivers", "w", "", "waiver file for findings()")
+}
+
+func (f *runbookFlags) stateFlags(c *cobra.Command) {
+	c.Flags().StringVar(&f.state, "state", "", "state database (default "+store.DefaultPath()+")")
+}
+
+func (f *runbookFlags) applyFlags(c *cobra.Command) {
+	f.stateFlags(c)
+	c.Flags().StringVar(&f.actor, "actor", "", "who runs it, for the journal (default: the OS user)")
+	c.Flags().StringArrayVar(&f.approve, "approve", nil, "approve a step up front (repeatable): --approve isolate")
+	c.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "approve every step (tabletop exercises; use with care)")
+	c.Flags().IntVar(&f.parallel, "parallel", 4, "how many independent steps run at once")
+	c.Flags().StringVar(&f.inventoryOut, "inventory-out", "", "with --provider sim: write the simulated cloud's inventory here when done")
+}
+
+func (a *app) runbookCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "runbook",
+		Short: "Write, plan, apply and review incident-response runbooks",
+		Long: `Runbooks are HCL files that declare an incident response phase by phase
+(preparation, identification, triage, investigation, containment, recovery,
+lessons_learned) as steps that run actions. vigil plans them as a dry run,
+applies the plan with approvals and a hash-chained journal, resumes runs
+after a crash or an approval, and renders a timeline for the review.
+
+  vigil runbook list
+  vigil runbook plan compromised-vm-gcp --provider sim -i examples/inventory \
+      -var instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1 \
+      -var incident=INC-2041 -out plan.json
+  vigil runbook apply plan.json --approve isolate
+  vigil runbook timeline RUN
+
+Runbook arguments are files or the names of built-in runbooks.`,
+	}
+	c.AddCommand(a.rbListCmd(), a.rbActionsCmd(), a.rbValidateCmd(), a.rbShowCmd(), a.rbPlanCmd(), a.rbApplyCmd(),
+		a.rbResumeCmd(), a.rbStatusCmd(), a.rbVerifyCmd(), a.rbTimelineCmd())
+	return c
+}
+
+// loadRunbook reads a runbook file or a built-in one. The label is what a
+// plan records to find it again: the path, or builtin:<name>.
+func (a *app) loadRunbook(arg string) (*runbook.Runbook, map[string]*hcl.File, string, error) {
+	if name, ok := strings.CutPrefix(arg, "builtin:"); ok {
+		arg = name
+	} else if _, err := os.Stat(arg); err == nil {
+		rb, file, diags := runbook.ParseFile(arg)
+		files := map[string]*hcl.File{arg: file}
+		if err := a.diagsError(files, diags); err != nil {
+			return nil, nil, "", err
+		}
+		return rb, files, arg, nil
+	}
+	src, err := runbooks.Source(arg)
+	if err != nil {
+		return nil, nil, "", &exitError{code: ExitError, err: fmt.Errorf("%s is neither a file nor a built-in runbook (%s)", arg, strings.Join(runbooks.Names(), ", "))}
+	}
+	name := "builtin/" + arg + ".hcl"
+	rb, file, diags := runbook.Parse(src, name)
+	files := map[string]*hcl.File{name: file}
+	if err := a.diagsError(files, diags); err != nil {
+		return nil, nil, "", err
+	}
+	return rb, files, "builtin:" + arg, nil
+}
+
+func (a *app) rbListCmd() *cobra.Command {
+	var f runbookFlags
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List the built-in runbooks and those in --dir",
+		RunE: func(c *cobra.Command, args []string) error {
+			type row struct{ name, title, phases, where string }
+			var rows []row
+			add := func(rb *runbook.Runbook, where string) {
+				var phases []string
+				for _, p := range rb.Phases {
+					phases = append(phases, p.Name)
+				}
+				rows = append(rows, row{rb.ID, rb.Title, strings.Join(phases, ","), where})
+			}
+			for _, name := range runbooks.Names() {
+				src, _ := runbooks.Source(name)
+				rb, _, diags := runbook.Parse(src, "builtin/"+name+".hcl")
+				if diags.HasErrors() {
+					return fmt.Errorf("built-in runbook %s: %s", name, diags.Error())
+				}
+				add(rb, "built-in")
+			}
+			for _, dir := range f.dirs {
+				files, err := filepath.Glob(filepath.Join(dir, "*.hcl"))
+				if err != nil {
+					return err
+				}
+				for _, p := range files {
+					rb, file, diags := runbook.ParseFile(p)
+					if diags.HasErrors() {
+						a.printDiags(map[string]*hcl.File{p: file}, diags)
+						continue
+					}
+					add(rb, p)
+				}
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tTITLE\tPHASES\tFROM")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.name, r.title, r.phases, r.where)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().StringArrayVar(&f.dirs, "dir", nil, "also list the runbooks (*.hcl) in this directory")
+	return c
+}
+
+func (a *app) rbActionsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "actions [NAME]",
+		Short: "List the actions steps can run, or show one",
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				s, ok := action.Catalog[args[0]]
+				if !ok {
+					return usageError(c, "no action %q", args[0])
+				}
+				fmt.Fprintf(a.stdout, "%s (%s)\n  %s\n\nArguments:\n", s.Name, s.Effect, s.Description)
+				for _, n := range sortedNames(s.Args) {
+					ar := s.Args[n]
+					req := "optional"
+					if ar.Required {
+						req = "required"
+					}
+					fmt.Fprintf(a.stdout, "  %-22s %-28s %s. %s\n", n, ar.Type.FriendlyName(), req, ar.Description)
+				}
+				if len(s.Outputs) > 0 {
+					fmt.Fprintln(a.stdout, "\nOutputs:")
+					for _, n := range sortedNames(s.Outputs) {
+						fmt.Fprintf(a.stdout, "  %-22s %s\n", n, s.Outputs[n].FriendlyName())
+					}
+				}
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ACTION\tEFFECT\tDESCRIPTION")
+			for _, n := range action.Names() {
+				s := action.Catalog[n]
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", n, s.Effect, s.Description)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// registryFor builds the action registry: core, then the real providers,
+// or the simulated cloud over them.
+func (a *app) registryFor(ctx context.Context, f *runbookFlags, cloud *sim.Cloud) (*action.Registry, error) {
+	reg := action.NewRegistry()
+	if err := reg.Register(core.Provider()); err != nil {
+		return nil, err
+	}
+	if cloud != nil {
+		return reg, reg.Register(cloud.Provider())
+	}
+	for _, mk := range cloudProviders {
+		p, err := mk(ctx, a, f)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			if err := reg.Register(p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return reg, nil
+}
+
+func (a *app) rbValidateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate RUNBOOK...",
+		Short: "Check runbooks without running anything",
+		Long: `Validate reports every problem at once, each with file, line, column and the
+source line: unknown actions (with the closest names), missing, unknown and
+mistyped arguments, references to undeclared variables, locals and steps,
+dependency cycles and phases out of order.`,
+		Example: `  vigil runbook validate my-runbook.hcl
+  vigil runbook validate compromised-vm-gcp`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError(c, "no runbook given")
+			}
+			reg, err := a.registryFor(c.Context(), &runbookFlags{}, sim.New(inventory.New(), ""))
+			if err != nil {
+				return err
+			}
+			failed := false
+			for _, arg := range args {
+				rb, files, _, err := a.loadRunbook(arg)
+				if err != nil {
+					failed = true
+					continue
+				}
+				diags := runbook.Validate(rb, reg)
+				a.printDiags(files, diags)
+				if diags.HasErrors() {
+					failed = true
+					continue
+				}
+				fmt.Fprintf(a.stdout, "%s: runbook %s is valid (%d steps in %d phases)\n", arg, rb.ID, len(rb.Steps), len(rb.Phases))
+			}
+			if failed {
+				return exit(ExitError)
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) rbShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show RUNBOOK",
+		Short: "Describe a runbook: variables, phases, steps and outputs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			rb, _, label, err := a.loadRunbook(args[0])
+			if err != nil {
+				return err
+			}
+			w := a.stdout
+			fmt.Fprintf(w, "%s — %s\n(%s, sha256 %.12s)\n\n", rb.ID, rb.Title, label, rb.Hash())
+			if rb.Description != "" {
+				fmt.Fprintf(w, "%s\n\n", strings.TrimSpace(rb.Description))
+			}
+			if len(rb.Variables) > 0 {
+				fmt.Fprintln(w, "Variables:")
+				for _, v := range rb.Variables {
+					def := "required"
+					if !v.Required() {
+						def = "default " + report.RenderValueForCLI(runbook.Encode(v.Default))
+					}
+					if v.Sensitive {
+						def += ", sensitive"
+					}
+					fmt.Fprintf(w, "  %-18s %-14s %s. %s\n", v.Name, v.Type.FriendlyName(), def, v.Description)
+				}
+				fmt.Fprintln(w)
+			}
+			for _, p := range rb.Phases {
+				fmt.Fprintf(w, "# %s\n", p.Name)
+				for _, s := range p.Steps {
+					extra := []string{}
+					if s.ForEach != nil {
+						extra = append(extra, "for_each")
+					}
+					if s.When != nil {
+						extra = append(extra, "when")
+					}
+					if s.Approval != nil {
+						extra = append(extra, "approval")
+					}
+					if s.Evidence {
+						extra = append(extra, "evidence")
+					}
+					e := ""
+					if len(extra) > 0 {
+						e = " [" + strings.Join(extra, ", ") + "]"
+					}
+					fmt.Fprintf(w, "  step.%-14s %s%s\n", s.Name, s.Action, e)
+					if s.Description != "" {
+						fmt.Fprintf(w, "                      %s\n", s.Description)
+					}
+				}
+			}
+			if len(rb.Outputs) > 0 {
+				fmt.Fprintln(w, "\nOutputs:")
+				for _, o := range rb.Outputs {
+					fmt.Fprintf(w, "  %s %s\n", o.Name, o.Description)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// rbSession is what plan and apply share: the registry, the environment of
+// actions and the data functions read.
+type rbSession struct {
+	reg   *action.Registry
+	env   *action.Env
+	data  *runbook.Data
+	cloud *sim.Cloud
+	inv   *inventory.Inventory
+}
+
+// session wires the providers, the inventory and the policy engine.
+// simState restores the simulated cloud of a run being resumed.
+func (a *app) session(ctx context.Context, f *runbookFlags, inventoryPaths []string, simState, newState string) (*rbSession, error) {
+	s := &rbSession{}
+	if f.provider != "cloud" && f.provider != "sim" {
+		return nil, &exitError{code: ExitError, err: fmt.Errorf("--provider %q: use cloud or sim", f.provider)}
+	}
+	if len(inventoryPaths) > 0 {
+		inv, err := inventory.Load(ctx, inventoryPaths...)
+		if err != nil {
+			return nil, a.inputError(err)
+		}
+		s.inv = inv
+	}
+	if f.provider == "sim" {
+		switch {
+		case simState != "":
+			cloud, err := sim.Load(simState)
+			if err != nil {
+				return nil, err
+			}
+			s.cloud = cloud
+		case s.inv == nil:
+			return nil, &exitError{code: ExitError, err: errors.New("--provider sim needs --inventory: the simulated cloud starts as that inventory")}
+		default:
+			s.cloud = sim.New(s.inv, newState)
+		}
+	}
+	reg, err := a.registryFor(ctx, f, s.cloud)
+	if err != nil {
+		return nil, err
+	}
+	s.reg = reg
+	jf := judgeFlags{config: f.config, policyDirs: f.policyDirs, waivers: f.waivers}
+	var j *judge
+	var jerr error
+	var jonce sync.Once
+	var scanMu sync.Mutex
+	judgeOnce := func() (*judge, error) {
+		jonce.Do(func() { j, jerr = a.loadJudge(ctx, &jf) })
+		return j, jerr
+	}
+	scanOf := func(ctx context.Context, inv *inventory.Inventory) ([]policy.Finding, error) {
+		j, err := judgeOnce()
+		if err != nil {
+			return nil, err
+		}
+		scanMu.Lock() // one engine: its cross-asset index is per scan
+		defer scanMu.Unlock()
+		res, err := scan.Run(ctx, scan.Options{Sources: []inventory.Source{inv}, Engine: j.engine, Waivers: j.waivers})
+		if err != nil {
+			return nil, err
+		}
+		return res.Findings, nil
+	}
+	s.data = &runbook.Data{Inventory: s.inv}
+	s.env = &action.Env{Log: a.log, Now: time.Now}
+	if s.inv != nil {
+		var cached []policy.Finding
+		var cerr error
+		var once sync.Once
+		initial := s.inv
+		s.data.Findings = func(ctx context.Context) ([]policy.Finding, error) {
+			once.Do(func() { cached, cerr = scanOf(ctx, initial) })
+			return cached, cerr
+		}
+		s.env.Inventory = func() *inventory.Inventory { return initial }
+		s.env.Findings = s.data.Findings
+	}
+	if s.cloud != nil {
+		cloud := s.cloud
+		s.env.Inventory = cloud.Inventory
+		s.env.Findings = func(ctx context.Context) ([]policy.Finding, error) { return scanOf(ctx, cloud.Inventory()) }
+	}
+	return s, nil
+}
+
+func (a *app) rbPlanCmd() *cobra.Command {
+	var f runbookFlags
+	c := &cobra.Command{
+		Use:   "plan RUNBOOK",
+		Short: "Show what a runbook would do, changing nothing",
+		Long: `Plan evaluates the runbook's steps in dependency order and asks each action
+what it would do; actions only read. The view shows, per phase and step, the
+effect (<= read, ~ reversible, - destructive), the resolved arguments, the
+concrete targets, "(known after apply)" for what only a run can know, and the
+approvals needed. -out saves the plan for 'vigil runbook apply'.
+
+Variables come from -var name=value, -var-file FILE and VIGIL_VAR_<name>.`,
+		Example: `  vigil runbook plan compromised-vm-gcp --provider sim -i examples/inventory \
+      -var instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1 \
+      -var incident=INC-2041 -out plan.json
+  vigil runbook plan open-firewall-remediation --provider sim -i examples/inventory --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			plan, _, err := a.makePlan(c.Context(), &f, args[0])
+			if err != nil {
+				return err
+			}
+			if f.out != "" {
+				fh, err := os.Create(f.out)
+				if err != nil {
+					return err
+				}
+				if err := report.PlanJSON(fh, plan); err != nil {
+					fh.Close()
+					return err
+				}
+				if err := fh.Close(); err != nil {
+					return err
+				}
+			}
+			switch f.format {
+			case "json":
+				return report.PlanJSON(a.stdout, plan)
+			case "text", "":
+				if err := report.PlanText(a.stdout, plan); err != nil {
+					return err
+				}
+				if f.out != "" {
+					fmt.Fprintf(a.stdout, "\nSaved the plan to %s. Apply it with: vigil runbook apply %s\n", f.out, f.out)
+				}
+				return nil
+			}
+			return usageError(c, "unknown --format %q: use text or json", f.format)
+		},
+	}
+	f.varFlags(c)
+	f.envFlags(c)
+	c.Flags().StringVar(&f.out, "out", "", "save the plan to this file")
+	c.Flags().StringVarP(&f.format, "format", "f", "text", "text or json")
+	return c
+}
+
+func (a *app) makePlan(ctx context.Context, f *runbookFlags, arg string) (*runbook.Plan, *rbSession, error) {
+	rb, files, label, err := a.loadRunbook(arg)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := a.session(ctx, f, f.inventory, "", "")
+	if err != nil {
+		return nil, nil, err
+	}
+	vars, vfiles, diags := rb.ResolveVariables(runbook.Inputs{Vars: f.vars, VarFiles: f.varFiles, Environ: os.Environ()})
+	for k, v := range vfiles {
+		files[k] = v
+	}
+	if err := a.diagsError(files, diags); err != nil {
+		return nil, nil, err
+	}
+	planner := &runbook.Planner{Registry: s.reg, Env: s.env, Data: s.data, Provider: f.provider, Inventory: f.inventory}
+	plan, diags := planner.Plan(ctx, rb, label, vars)
+	if err := a.diagsError(files, diags); err != nil {
+		return nil, nil, err
+	}
+	return plan, s, nil
+}
+
+func (a *app) openJournal(f *runbookFlags) (*store.SQLite, error) {
+	path := f.state
+	if path == "" {
+		path = store.DefaultPath()
+	}
+	st, err := store.OpenSQLite(path)
+	if err != nil {
+		return nil, &exitError{code: ExitError, err: err}
+	}
+	return st, nil
+}
+
+func (a *app) actorName(f *runbookFlags) string {
+	if f.actor != "" {
+		return f.actor
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}
+
+// executor wires an executor for apply and resume.
+func (a *app) executor(f *runbookFlags, s *rbSession, j runbook.Journal) *runbook.Executor {
+	x := &runbook.Executor{Registry: s.reg, Env: s.env, Data: s.data, Journal: j, Actor: a.actorName(f),
+		Approve: splitList(f.approve), AutoApprove: f.autoApprove, Parallel: f.parallel}
+	x.Progress = func(ev runbook.Event) {
+		switch ev.Kind {
+		case "started":
+			fmt.Fprintf(a.stdout, "step.%s: running %s...\n", ev.Step, ev.Message)
+		case "succeeded":
+			fmt.Fprintf(a.stdout, "step.%s: done in %s: %s\n", ev.Step, ev.Elapsed.Round(time.Millisecond), ev.Message)
+		default:
+			fmt.Fprintf(a.stdout, "step.%s: %s\n", ev.Step, ev.Message)
+		}
+	}
+	if in, ok := a.stdin.(*os.File); ok && isTerminal(in) && isTerminal(a.stdout) {
+		reader := bufio.NewReader(a.stdin)
+		x.Prompt = func(ctx context.Context, ps *runbook.PlannedStep) (bool, error) {
+			fmt.Fprintf(a.stdout, "\nstep.%s (%s, %s) needs an approval", ps.Address, ps.Action, ps.Effect)
+			if ps.ApprovalReason != "" {
+				fmt.Fprintf(a.stdout, ": %s", ps.ApprovalReason)
+			}
+			fmt.Fprintln(a.stdout)
+			if ps.Summary != "" {
+				fmt.Fprintf(a.stdout, "  it will: %s\n", ps.Summary)
+			}
+			fmt.Fprint(a.stdout, "  Approve? Only 'yes' approves: ")
+			line, err := reader.ReadString('\n')
+			if err != nil && line == "" {
+				return false, err
+			}
+			return strings.TrimSpace(line) == "yes", nil
+		}
+	}
+	// A crash test hook: VIGIL_FAILPOINT=during:snapshot ends the process at
+	// that point of the step, as a kill would, to prove resume is exact.
+	if fp := a.env("VIGIL_FAILPOINT"); fp != "" {
+		x.Failpoint = func(p string) {
+			if p == fp {
+				fmt.Fprintf(a.stderr, "vigil: failpoint %s reached, exiting\n", p)
+				os.Exit(137)
+			}
+		}
+	}
+	return x
+}
+
+func (a *app) rbApplyCmd() *cobra.Command {
+	var f runbookFlags
+	c := &cobra.Command{
+		Use:   "apply RUNBOOK|PLAN.json",
+		Short: "Run a runbook (or a saved plan) step by step, with approvals and a journal",
+		Long: `Apply runs the steps in dependency order, phase after phase, independent
+steps in parallel (--parallel). A saved plan is refused if the runbook or the
+variables changed since it was made. Steps that need an approval (an approval
+block, destructive actions, core.approval gates) ask at the terminal, are
+approved up front with --approve STEP or --auto-approve, or else the run
+stops in awaiting_approval: continue it with 'vigil runbook resume RUN
+--approve STEP'. Every step is journaled with its arguments, outputs, actor
+and times, each entry hash-chained to the previous one.
+
+Exit codes: 0 completed, 1 failed, 2 bad input or usage, 3 waiting for an
+approval or interrupted (resume it).`,
+		Example: `  vigil runbook apply plan.json --approve isolate
+  vigil runbook apply compromised-ec2 --provider sim -i examples/inventory \
+      -var instance=i-0a1b2c3d4e5f60001 -var incident=INC-7 --auto-approve \
+      --inventory-out after.ndjson`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			ctx := c.Context()
+			j, err := a.openJournal(&f)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			var plan *runbook.Plan
+			var rb *runbook.Runbook
+			var files map[string]*hcl.File
+			simState := filepath.Join(filepath.Dir(j.Path()), "sim", fmt.Sprintf("state-%d.json", time.Now().UnixNano()))
+			var s *rbSession
+			if runbook.IsPlanFile(args[0]) {
+				plan, err = runbook.ReadPlan(args[0])
+				if err != nil {
+					return &exitError{code: ExitError, err: err}
+				}
+				if plan.Provider != "" {
+					f.provider = plan.Provider
+				}
+				if rb, files, _, err = a.loadRunbook(plan.Runbook.File); err != nil {
+					return err
+				}
+				if rb.Hash() != plan.Runbook.Hash {
+					return &exitError{code: ExitError, err: fmt.Errorf("refusing to apply %s: runbook %s changed since the plan was made; make a new plan", args[0], plan.Runbook.File)}
+				}
+				inv := f.inventory
+				if len(inv) == 0 {
+					inv = plan.Inventory
+				}
+				if s, err = a.session(ctx, &f, inv, "", simState); err != nil {
+					return err
+				}
+			} else {
+				if s, err = a.session(ctx, &f, f.inventory, "", simState); err != nil {
+					return err
+				}
+				var label string
+				if rb, files, label, err = a.loadRunbook(args[0]); err != nil {
+					return err
+				}
+				vars, vf, diags := rb.ResolveVariables(runbook.Inputs{Vars: f.vars, VarFiles: f.varFiles, Environ: os.Environ()})
+				for k, v := range vf {
+					files[k] = v
+				}
+				if err := a.diagsError(files, diags); err != nil {
+					return err
+				}
+				planner := &runbook.Planner{Registry: s.reg, Env: s.env, Data: s.data, Provider: f.provider, Inventory: f.inventory}
+				var pd hcl.Diagnostics
+				plan, pd = planner.Plan(ctx, rb, label, vars)
+				if err := a.diagsError(files, pd); err != nil {
+					return err
+				}
+				if err := report.PlanText(a.stdout, plan); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout)
+			}
+			vars, err := a.planVars(rb, plan, &f, files)
+			if err != nil {
+				return err
+			}
+			x := a.executor(&f, s, j)
+			if s.cloud != nil {
+				x.State = simState
+				if err := s.cloud.Save(); err != nil {
+					return err
+				}
+			}
+			res, err := x.Start(ctx, rb, plan, vars)
+			return a.finishRun(ctx, &f, s, res, err)
+		},
+	}
+	f.varFlags(c)
+	f.envFlags(c)
+	f.applyFlags(c)
+	return c
+}
+
+// planVars resolves variables for applying a saved plan: the plan's own
+// values, with sensitive ones given again.
+func (a *app) planVars(rb *runbook.Runbook, plan *runbook.Plan, f *runbookFlags, files map[string]*hcl.File) (map[string]*runbook.VarValue, error) {
+	pv, err := plan.PlanValues()
+	if err != nil {
+		return nil, &exitError{code: ExitError, err: err}
+	}
+	vars, vf, diags := rb.ResolveVariables(runbook.Inputs{Vars: f.vars, VarFiles: f.varFiles, Environ: os.Environ(), Plan: pv})
+	for k, v := range vf {
+		files[k] = v
+	}
+	if err := a.diagsError(files, diags); err != nil {
+		return nil, err
+	}
+	return vars, nil
+}
+
+// finishRun reports how a run ended and picks the exit code.
+func (a *app) finishRun(ctx context.Context, f *runbookFlags, s *rbSession, res *runbook.Result, runErr error) error {
+	if res != nil && s.cloud != nil && f.inventoryOut != "" {
+		if err := s.cloud.WriteInventory(f.inventoryOut); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Wrote the simulated cloud's inventory to %s.\n", f.inventoryOut)
+	}
+	if res == nil {
+		var de *runbook.DiagError
+		if errors.As(runErr, &de) {
+			a.printDiags(nil, de.Diags)
+			return exit(ExitError)
+		}
+		return &exitError{code: ExitError, err: runErr}
+	}
+	fmt.Fprintf(a.stdout, "\nRun %s: %s.\n", res.Run.ID, res.Status)
+	for _, k := range sortedNames(res.Outputs) {
+		fmt.Fprintf(a.stdout, "  %s = %s\n", k, report.RenderValueForCLI(res.Outputs[k]))
+	}
+	switch res.Status {
+	case runbook.RunCompleted:
+		if len(res.Failed) > 0 {
+			fmt.Fprintf(a.stdout, "Steps that failed (on_error = \"continue\"): %s\n", strings.Join(res.Failed, ", "))
+		}
+		return nil
+	case runbook.RunAwaitingApproval:
+		var names []string
+		for _, w := range res.Waiting {
+			names = append(names, "--approve "+shellQuote(w))
+		}
+		fmt.Fprintf(a.stdout, "Waiting for approval of: %s\nContinue with: vigil runbook resume %s %s\n", strings.Join(res.Waiting, ", "), res.Run.ID, strings.Join(names, " "))
+		return exit(ExitWaiting)
+	case runbook.RunInterrupted:
+		fmt.Fprintf(a.stdout, "Interrupted; nothing is lost. Continue with: vigil runbook resume %s\n", res.Run.ID)
+		return exit(ExitWaiting)
+	default:
+		fmt.Fprintf(a.stdout, "Failed steps: %s\nSee: vigil runbook timeline %s\n", strings.Join(res.Failed, ", "), res.Run.ID)
+		return exit(ExitFindings)
+	}
+}
+
+func shellQuote(s string) string {
+	if strings.ContainsAny(s, `[]"' `) {
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return s
+}
+
+func (a *app) rbResumeCmd() *cobra.Command {
+	var f runbookFlags
+	c := &cobra.Command{
+		Use:   "resume RUN",
+		Short: "Continue a run: after an approval, a crash or Ctrl-C",
+		Long: `Resume continues a run where it stopped. Finished steps are not repeated; a
+step that was running when the process died is asked whether its first
+attempt took effect (what it made carries the run and step ids) before it is
+re-applied; steps waiting for an approval run once approved with --approve.`,
+		Example: `  vigil runbook resume run-20261127-091500-3fa2c1 --approve isolate`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			ctx := c.Context()
+			j, err := a.openJournal(&f)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			run, err := j.GetRun(ctx, args[0])
+			if err != nil {
+				return &exitError{code: ExitError, err: fmt.Errorf("run %s: %w", args[0], err)}
+			}
+			var plan runbook.Plan
+			if err := jsonUnmarshal(run.Plan, &plan); err != nil {
+				return err
+			}
+			f.provider = plan.Provider
+			rb, files, _, err := a.loadRunbook(run.File)
+			if err != nil {
+				return err
+			}
+			s, err := a.session(ctx, &f, plan.Inventory, run.State, "")
+			if err != nil {
+				return err
+			}
+			vars, err := a.planVars(rb, &plan, &f, files)
+			if err != nil {
+				return err
+			}
+			x := a.executor(&f, s, j)
+			res, err := x.Resume(ctx, run.ID, rb, vars)
+			return a.finishRun(ctx, &f, s, res, err)
+		},
+	}
+	f.varFlags(c)
+	f.applyFlags(c)
+	c.Flags().StringArrayVarP(&f.policyDirs, "policies", "p", nil, "additional policy directories for findings()")
+	c.Flags().StringVarP(&f.config, "config", "c", "", "vigil.hcl for findings()")
+	return c
+}
+
+func (a *app) rbStatusCmd() *cobra.Command {
+	var f runbookFlags
+	c := &cobra.Command{
+		Use:   "status [RUN]",
+		Short: "List runs, or show the steps of one",
+		RunE: func(c *cobra.Command, args []string) error {
+			j, err := a.openJournal(&f)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			ctx := c.Context()
+			if len(args) == 0 {
+				runs, err := j.ListRuns(ctx)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "RUN\tRUNBOOK\tSTATUS\tPROVIDER\tSTARTED\tACTOR")
+				for _, r := range runs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Runbook, r.Status, r.Provider, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.Actor)
+				}
+				return tw.Flush()
+			}
+			tl, err := a.timeline(ctx, j, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Run %s (%s): %s\n\n", tl.Run.ID, tl.Run.Runbook, tl.Run.Status)
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "STEP\tPHASE\tACTION\tSTATUS\tDURATION\tNOTE")
+			for _, s := range tl.Steps {
+				note := s.Summary
+				if s.Error != "" {
+					note = s.Error
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Address, s.Phase, s.Action, s.Status, s.Duration, note)
+			}
+			return tw.Flush()
+		},
+	}
+	f.stateFlags(c)
+	return c
+}
+
+func (a *app) timeline(ctx context.Context, j runbook.Journal, id string) (*runbook.Timeline, error) {
+	run, err := j.GetRun(ctx, id)
+	if err != nil {
+		return nil, &exitError{code: ExitError, err: fmt.Errorf("run %s: %w", id, err)}
+	}
+	entries, err := j.Entries(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return runbook.BuildTimeline(run, entries), nil
+}
+
+func (a *app) rbVerifyCmd() *cobra.Command {
+	var f runbookFlags
+	c := &cobra.Command{
+		Use:   "verify RUN",
+		Short: "Check a run's journal: every entry chained to the previous by its hash",
+		Long: `Verify recomputes the hash chain of a run's journal and reports the first
+entry that was altered, removed or inserted. Exit code 0 when intact, 1 when
+not.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			j, err := a.openJournal(&f)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			if _, err := j.GetRun(c.Context(), args[0]); err != nil {
+				return &exitError{code: ExitError, err: fmt.Errorf("run %s: %w", args[0], err)}
+			}
+			entries, err := j.Entries(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if t := runbook.Verify(entries); t != nil {
+				fmt.Fprintf(a.stdout, "Journal of run %s is NOT intact: %s.\n", args[0], t.Error())
+				return exit(ExitFindings)
+			}
+			last := ""
+			if len(entries) > 0 {
+				last = entries[len(entries)-1].Hash
+			}
+			fmt.Fprintf(a.stdout, "Journal of run %s is intact: %d entries, last hash %s.\n", args[0], len(entries), last)
+			return nil
+		},
+	}
+	f.stateFlags(c)
+	return c
+}
+
+func (a *app) rbTimelineCmd() *cobra.Command {
+	var f runbookFlags
+	c := &cobra.Command{
+		Use:   "timeline RUN",
+		Short: "Render a run for the lessons-learned review",
+		Example: `  vigil runbook timeline run-20261127-091500-3fa2c1 > INC-2041-timeline.md
+  vigil runbook timeline run-20261127-091500-3fa2c1 --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			j, err := a.openJournal(&f)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			tl, err := a.timeline(c.Context(), j, args[0])
+			if err != nil {
+				return err
+			}
+			w, closeOut, err := a.openOutput(f.out)
+			if err != nil {
+				return err
+			}
+			defer closeOut()
+			switch f.format {
+			case "md", "markdown", "":
+				return report.TimelineMarkdown(w, tl)
+			case "json":
+				return report.TimelineJSON(w, tl)
+			}
+			return usageError(c, "unknown --format %q: use md or json", f.format)
+		},
+	}
+	f.stateFlags(c)
+	c.Flags().StringVarP(&f.format, "format", "f", "md", "md or json")
+	c.Flags().StringVarP(&f.out, "output", "o", "", "write to a file")
+	return c
+}
+
+func jsonUnmarshal(raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("read run: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,665 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"sort"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/engine/asset"
+)
+
+func (c *Cloud) awsActions() []action.Action {
+	return []action.Action{
+		&action.Func{S: action.MustSpec("aws.ec2.snapshot_instance_volumes"), PlanFn: c.awsSnapshotPlan, ApplyFn: c.awsSnapshotApply, RecoverFn: c.awsSnapshotRecover},
+		&action.Func{S: action.MustSpec("aws.ec2.share_snapshot"), PlanFn: c.awsSharePlan, ApplyFn: c.awsShareApply},
+		&action.Func{S: action.MustSpec("aws.ec2.copy_snapshot"), PlanFn: c.awsCopyPlan, ApplyFn: c.awsCopyApply},
+		&action.Func{S: action.MustSpec("aws.ec2.isolate_instance"), PlanFn: c.awsIsolatePlan, ApplyFn: c.awsIsolateApply},
+		&action.Func{S: action.MustSpec("aws.ec2.release_instance"), PlanFn: c.awsReleasePlan, ApplyFn: c.awsReleaseApply},
+		c.awsState("aws.ec2.stop_instance", "stopped"),
+		&action.Func{S: action.MustSpec("aws.ec2.terminate_instance"), PlanFn: c.awsTerminatePlan, ApplyFn: c.awsTerminateApply},
+		&action.Func{S: action.MustSpec("aws.ec2.revoke_open_ingress"), PlanFn: c.awsRevokePlan, ApplyFn: c.awsRevokeApply},
+		&action.Func{S: action.MustSpec("aws.ec2.tag"), PlanFn: c.awsTagPlan, ApplyFn: c.awsTagApply},
+		&action.Func{S: action.MustSpec("aws.iam.list_access_keys"), PlanFn: c.awsListKeysPlan, ApplyFn: c.awsListKeysApply},
+		&action.Func{S: action.MustSpec("aws.iam.deactivate_access_key"), PlanFn: c.awsDeactivatePlan, ApplyFn: c.awsDeactivateApply},
+		&action.Func{S: action.MustSpec("aws.iam.delete_access_key"), PlanFn: c.awsDeleteKeyPlan, ApplyFn: c.awsDeleteKeyApply},
+		&action.Func{S: action.MustSpec("aws.iam.attach_deny_all_policy"), PlanFn: c.awsDenyAllPlan, ApplyFn: c.awsDenyAllApply},
+	}
+}
+
+// arnParts splits arn:aws:svc:region:account:resource.
+func arnParts(id string) (region, account string) {
+	p := strings.SplitN(id, ":", 6)
+	if len(p) == 6 {
+		return p[3], p[4]
+	}
+	return "", ""
+}
+
+func volumeARN(in *asset.Asset, vol string) string {
+	region, account := arnParts(in.ID)
+	return fmt.Sprintf("arn:aws:ec2:%s:%s:volume/%s", region, account, vol)
+}
+
+func (c *Cloud) awsSnapshotPlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	in, err := c.find(r.Str("instance"), asset.KindInstance)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Facets.Disks) == 0 {
+		return nil, fmt.Errorf("instance %s has no volumes in the inventory", in.ID)
+	}
+	targets := []string{in.ID}
+	for _, v := range in.Facets.Disks {
+		targets = append(targets, volumeARN(in, v))
+	}
+	return &action.Change{Summary: fmt.Sprintf("snapshot %d volumes of %s (%s)", len(in.Facets.Disks), in.Name, strings.Join(in.Facets.Disks, ", ")),
+		Targets: targets, Outputs: map[string]cty.Value{"volume_ids": strList(in.Facets.Disks)}}, nil
+}
+
+func (c *Cloud) awsSnapshotResult(in *asset.Asset, snaps []*asset.Asset) *action.Result {
+	sort.Slice(snaps, func(i, j int) bool { return snaps[i].ID < snaps[j].ID })
+	var ids []string
+	targets := []string{in.ID}
+	for _, v := range in.Facets.Disks {
+		targets = append(targets, volumeARN(in, v))
+	}
+	for _, s := range snaps {
+		ids = append(ids, s.Name)
+		targets = append(targets, s.ID)
+	}
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots of %s", len(snaps), in.Name), Targets: targets,
+		Outputs: map[string]cty.Value{"snapshot_ids": strList(ids), "volume_ids": strList(in.Facets.Disks)}}
+}
+
+func (c *Cloud) awsSnapshotApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	in, err := c.find(r.Str("instance"), asset.KindInstance)
+	if err != nil {
+		return nil, err
+	}
+	region, account := arnParts(in.ID)
+	var snaps []*asset.Asset
+	err = c.change(r, "aws.ec2.snapshot_instance_volumes", in.ID, fmt.Sprintf("snapshot %d volumes", len(in.Facets.Disks)), func() (bool, error) {
+		changed := false
+		for _, vol := range in.Facets.Disks {
+			if existing := c.madeLocked(r, asset.KindSnapshot, map[string]string{"vigil-volume": vol}); len(existing) > 0 {
+				snaps = append(snaps, existing[0])
+				continue
+			}
+			id := "snap-0" + short(r.RunID+r.Step+vol) + short(vol)[:8]
+			tags := runLabels(r, map[string]string{"vigil-volume": vol})
+			for k, v := range r.StringMap("tags") {
+				tags[k] = v
+			}
+			data, _ := json.Marshal(map[string]any{"snapshotId": id, "volumeId": vol, "state": "completed", "startTime": c.now().UTC().Format("2006-01-02T15:04:05.000Z"), "ownerId": account})
+			s := &asset.Asset{ID: fmt.Sprintf("arn:aws:ec2:%s:%s:snapshot/%s", region, account, id), Provider: asset.AWS, Type: "AWS::EC2::Snapshot",
+				Kind: asset.KindSnapshot, Name: id, Scope: account, Region: region, Labels: tags, Source: "sim", Data: data}
+			c.inv.Put(s)
+			snaps = append(snaps, s)
+			changed = true
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.awsSnapshotResult(in, snaps), nil
+}
+
+func (c *Cloud) awsSnapshotRecover(_ context.Context, r *action.Request) (*action.Result, bool, error) {
+	in, err := c.find(r.Str("instance"), asset.KindInstance)
+	if err != nil {
+		return nil, false, err
+	}
+	c.mu.Lock()
+	snaps := c.madeLocked(r, asset.KindSnapshot, nil)
+	c.mu.Unlock()
+	if len(snaps) < len(in.Facets.Disks) {
+		return nil, false, nil
+	}
+	return c.awsSnapshotResult(in, snaps), true, nil
+}
+
+func (c *Cloud) awsSnapshots(ids []string) ([]*asset.Asset, error) {
+	var out []*asset.Asset
+	for _, id := range ids {
+		s, err := c.find(id, asset.KindSnapshot)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (c *Cloud) awsSharePlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	snaps, err := c.awsSnapshots(r.Strings("snapshot_ids"))
+	if err != nil {
+		return nil, err
+	}
+	var targets []string
+	for _, s := range snaps {
+		targets = append(targets, s.ID)
+	}
+	return &action.Change{Summary: fmt.Sprintf("share %d snapshots with account %s", len(snaps), r.Str("account")), Targets: targets}, nil
+}
+
+func sharedWith(a *asset.Asset) []string {
+	var d struct {
+		CreateVolumePermissions []string `json:"createVolumePermissions"`
+	}
+	_ = json.Unmarshal(a.Data, &d)
+	return d.CreateVolumePermissions
+}
+
+func setData(a *asset.Asset, key string, v any) {
+	m := map[string]any{}
+	_ = json.Unmarshal(a.Data, &m)
+	m[key] = v
+	a.Data, _ = json.Marshal(m)
+}
+
+func (c *Cloud) awsShareApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	snaps, err := c.awsSnapshots(r.Strings("snapshot_ids"))
+	if err != nil {
+		return nil, err
+	}
+	acct := r.Str("account")
+	var shared []string
+	err = c.change(r, "aws.ec2.share_snapshot", acct, "share snapshots", func() (bool, error) {
+		changed := false
+		for _, s := range snaps {
+			live := c.get(s.ID)
+			perms := sharedWith(live)
+			if !containsString(perms, acct) {
+				setData(live, "createVolumePermissions", append(perms, acct))
+				changed = true
+			}
+			shared = append(shared, live.Name)
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots shared with %s", len(shared), acct), Outputs: map[string]cty.Value{"shared": strList(shared)}}, nil
+}
+
+func (c *Cloud) awsCopyPlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	snaps, err := c.awsSnapshots(r.Strings("snapshot_ids"))
+	if err != nil {
+		return nil, err
+	}
+	var targets []string
+	for _, s := range snaps {
+		targets = append(targets, s.ID)
+	}
+	dest := r.Str("destination_region")
+	if dest == "" && len(snaps) > 0 {
+		dest = snaps[0].Region
+	}
+	return &action.Change{Summary: fmt.Sprintf("copy %d snapshots to %s", len(snaps), dest), Targets: targets}, nil
+}
+
+func (c *Cloud) awsCopyApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	snaps, err := c.awsSnapshots(r.Strings("snapshot_ids"))
+	if err != nil {
+		return nil, err
+	}
+	var ids, targets []string
+	err = c.change(r, "aws.ec2.copy_snapshot", strings.Join(r.Strings("snapshot_ids"), ","), "copy snapshots", func() (bool, error) {
+		changed := false
+		for _, s := range snaps {
+			region := r.Str("destination_region")
+			if region == "" {
+				region = s.Region
+			}
+			// The copy is made by the account the snapshot was shared with
+			// (the security account), else by its owner.
+			account := s.Scope
+			if perms := sharedWith(c.get(s.ID)); len(perms) > 0 {
+				account = perms[0]
+			}
+			id := "snap-0" + short(r.RunID+r.Step+s.ID) + short(s.ID)[:8]
+			arn := fmt.Sprintf("arn:aws:ec2:%s:%s:snapshot/%s", region, account, id)
+			ids = append(ids, id)
+			targets = append(targets, arn, s.ID)
+			if c.get(arn) != nil {
+				continue
+			}
+			tags := runLabels(r, map[string]string{"vigil-source": s.Name})
+			for k, v := range r.StringMap("tags") {
+				tags[k] = v
+			}
+			data, _ := json.Marshal(map[string]any{"snapshotId": id, "sourceSnapshotId": s.Name, "encrypted": r.Str("kms_key_id") != "", "kmsKeyId": r.Str("kms_key_id"), "state": "completed"})
+			c.inv.Put(&asset.Asset{ID: arn, Provider: asset.AWS, Type: "AWS::EC2::Snapshot", Kind: asset.KindSnapshot, Name: id,
+				Scope: account, Region: region, Labels: tags, Source: "sim", Data: data})
+			changed = true
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots copied", len(ids)), Targets: targets, Outputs: map[string]cty.Value{"snapshot_ids": strList(ids)}}, nil
+}
+
+func isolationGroupID(in *asset.Asset) (string, string) {
+	region, account := arnParts(in.ID)
+	vpc := ""
+	if len(in.Facets.Networks) > 0 {
+		vpc = in.Facets.Networks[0]
+	}
+	gid := "sg-0vigil" + short(vpc)
+	return gid, fmt.Sprintf("arn:aws:ec2:%s:%s:security-group/%s", region, account, gid)
+}
+
+func (c *Cloud) awsIsolatePlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	in, err := c.find(r.Str("instance"), asset.KindInstance)
+	if err != nil {
+		return nil, err
+	}
+	gid, _ := isolationGroupID(in)
+	ch := &action.Change{Summary: fmt.Sprintf("replace the security groups of %s (%s) with isolation group %s (no rules)", in.Name, strings.Join(in.Facets.SecurityGroups, ", "), gid),
+		Targets: []string{in.ID}}
+	if len(in.Facets.SecurityGroups) == 1 && in.Facets.SecurityGroups[0] == gid {
+		ch.NoOp, ch.Summary = true, in.Name+" is already isolated"
+	}
+	return ch, nil
+}
+
+func (c *Cloud) awsIsolateApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	in, err := c.find(r.Str("instance"), asset.KindInstance)
+	if err != nil {
+		return nil, err
+	}
+	gid, garn := isolationGroupID(in)
+	var previous []string
+	err = c.change(r, "aws.ec2.isolate_instance", in.ID, "isolate", func() (bool, error) {
+		live := c.get(in.ID)
+		changed := false
+		if c.get(garn) == nil {
+			_, account := arnParts(in.ID)
+			sg := &asset.Asset{ID: garn, Provider: asset.AWS, Type: "AWS::EC2::SecurityGroup", Kind: asset.KindFirewall,
+				Name: "vigil-isolation", Scope: account, Region: live.Region, Source: "sim", Labels: runLabels(r, nil)}
+			if len(live.Facets.Networks) > 0 {
+				sg.Facets.Network = live.Facets.Networks[0]
+			}
+			c.inv.Put(sg)
+			changed = true
+		}
+		if prev, ok := live.Labels["vigil:previous-groups"]; ok {
+			previous = strings.Split(prev, ",")
+		} else {
+			previous = live.Facets.SecurityGroups
+		}
+		if !(len(live.Facets.SecurityGroups) == 1 && live.Facets.SecurityGroups[0] == gid) {
+			if live.Labels == nil {
+				live.Labels = map[string]string{}
+			}
+			live.Labels["vigil:previous-groups"] = strings.Join(live.Facets.SecurityGroups, ",")
+			live.Labels["vigil:quarantine"] = r.RunID
+			live.Facets.SecurityGroups = []string{gid}
+			changed = true
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: fmt.Sprintf("%s isolated in %s", in.Name, gid), Targets: []string{in.ID}, Outputs: map[string]cty.Value{
+		"isolation_group": cty.StringVal(gid), "previous_groups": cty.MapVal(map[string]cty.Value{"instance": strList(previous)}),
+	}}, nil
+}
+
+func (c *Cloud) awsReleasePlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	in, err := c.find(r.Str("instance"), asset.KindInstance)
+	if err != nil {
+		return nil, err
+	}
+	prev, ok := in.Labels["vigil:previous-groups"]
+	return &action.Change{Summary: fmt.Sprintf("restore the security groups of %s (%s)", in.Name, prev), Targets: []string{in.ID}, NoOp: !ok}, nil
+}
+
+func (c *Cloud) awsReleaseApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	in, err := c.find(r.Str("instance"), asset.KindInstance)
+	if err != nil {
+		return nil, err
+	}
+	var groups []string
+	err = c.change(r, "aws.ec2.release_instance", in.ID, "release", func() (bool, error) {
+		live := c.get(in.ID)
+		prev, ok := live.Labels["vigil:previous-groups"]
+		if !ok {
+			groups = live.Facets.SecurityGroups
+			return false, nil
+		}
+		groups = strings.Split(prev, ",")
+		live.Facets.SecurityGroups = groups
+		delete(live.Labels, "vigil:previous-groups")
+		delete(live.Labels, "vigil:quarantine")
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: in.Name + " released", Targets: []string{in.ID},
+		Outputs: map[string]cty.Value{"restored_groups": cty.MapVal(map[string]cty.Value{"instance": strList(groups)})}}, nil
+}
+
+func (c *Cloud) awsState(name, state string) action.Action {
+	return &action.Func{S: action.MustSpec(name),
+		PlanFn: func(_ context.Context, r *action.Request) (*action.Change, error) {
+			in, err := c.find(r.Str("instance"), asset.KindInstance)
+			if err != nil {
+				return nil, err
+			}
+			return &action.Change{Summary: fmt.Sprintf("stop %s (now %s)", in.Name, in.Facets.Status), Targets: []string{in.ID},
+				NoOp: in.Facets.Status == state, Outputs: map[string]cty.Value{"state": cty.StringVal(state)}}, nil
+		},
+		ApplyFn: func(_ context.Context, r *action.Request) (*action.Result, error) {
+			in, err := c.find(r.Str("instance"), asset.KindInstance)
+			if err != nil {
+				return nil, err
+			}
+			err = c.change(r, name, in.ID, state, func() (bool, error) {
+				live := c.get(in.ID)
+				if live.Facets.Status == state {
+					return false, nil
+				}
+				live.Facets.Status = state
+				return true, nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			return &action.Result{Summary: in.Name + " " + state, Targets: []string{in.ID}, Outputs: map[string]cty.Value{"state": cty.StringVal(state)}}, nil
+		},
+	}
+}
+
+func (c *Cloud) awsTerminatePlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	in, err := c.find(r.Str("instance"), asset.KindInstance)
+	if err != nil {
+		if _, ok := err.(*action.NotFoundError); ok {
+			return &action.Change{Summary: r.Str("instance") + " is already gone", NoOp: true}, nil
+		}
+		return nil, err
+	}
+	return &action.Change{Summary: "terminate " + in.Name, Targets: []string{in.ID}, Deletes: []string{in.ID}}, nil
+}
+
+func (c *Cloud) awsTerminateApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	in, err := c.find(r.Str("instance"), asset.KindInstance)
+	if err != nil {
+		if _, ok := err.(*action.NotFoundError); ok {
+			return &action.Result{Summary: "already terminated", Outputs: map[string]cty.Value{"state": cty.StringVal("terminated")}}, nil
+		}
+		return nil, err
+	}
+	err = c.change(r, "aws.ec2.terminate_instance", in.ID, "terminate", func() (bool, error) { return c.inv.Delete(in.ID), nil })
+	if err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: "terminated " + in.Name, Targets: []string{in.ID}, Deletes: []string{in.ID},
+		Outputs: map[string]cty.Value{"state": cty.StringVal("terminated")}}, nil
+}
+
+// openRules returns the indexes of the world-open ingress rules that reach
+// one of the ports (or all ports).
+func openRules(sg *asset.Asset, ports []int) []int {
+	var out []int
+	for i, rule := range sg.Facets.Ingress {
+		if !worldSources(rule) || rule.Action != "allow" {
+			continue
+		}
+		for _, pr := range rule.Ports {
+			hit := pr.From <= 1 && pr.To >= 65535
+			for _, p := range ports {
+				if pr.From <= p && p <= pr.To {
+					hit = true
+				}
+			}
+			if hit {
+				out = append(out, i)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func describeRule(r asset.Rule) string {
+	ports := "all ports"
+	if len(r.Ports) > 0 && !(r.Ports[0].From <= 1 && r.Ports[0].To >= 65535) {
+		if r.Ports[0].From == r.Ports[0].To {
+			ports = fmt.Sprintf("%d", r.Ports[0].From)
+		} else {
+			ports = fmt.Sprintf("%d-%d", r.Ports[0].From, r.Ports[0].To)
+		}
+	}
+	return fmt.Sprintf("%s %s from %s", r.Protocol, ports, strings.Join(r.Sources, ", "))
+}
+
+func (c *Cloud) revokePorts(r *action.Request) []int {
+	v, ok := r.Args["ports"]
+	if !ok || v.IsNull() {
+		return []int{22, 3389}
+	}
+	var out []int
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		bf := e.AsBigFloat()
+		i, acc := bf.Int64()
+		if acc == big.Exact {
+			out = append(out, int(i))
+		}
+	}
+	return out
+}
+
+func (c *Cloud) awsRevokePlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	sg, err := c.find(r.Str("security_group"), asset.KindFirewall)
+	if err != nil {
+		return nil, err
+	}
+	idx := openRules(sg, c.revokePorts(r))
+	ch := &action.Change{Summary: fmt.Sprintf("revoke %d world-open rules of %s", len(idx), sg.Name), Targets: []string{sg.ID}, NoOp: len(idx) == 0}
+	for _, i := range idx {
+		ch.Details = append(ch.Details, "revoke "+describeRule(sg.Facets.Ingress[i]))
+	}
+	return ch, nil
+}
+
+func (c *Cloud) awsRevokeApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	sg, err := c.find(r.Str("security_group"), asset.KindFirewall)
+	if err != nil {
+		return nil, err
+	}
+	var revoked []string
+	err = c.change(r, "aws.ec2.revoke_open_ingress", sg.ID, "revoke", func() (bool, error) {
+		live := c.get(sg.ID)
+		idx := openRules(live, c.revokePorts(r))
+		if len(idx) == 0 {
+			return false, nil
+		}
+		drop := map[int]bool{}
+		for _, i := range idx {
+			drop[i] = true
+			revoked = append(revoked, describeRule(live.Facets.Ingress[i]))
+		}
+		var kept []asset.Rule
+		for i, rule := range live.Facets.Ingress {
+			if !drop[i] {
+				kept = append(kept, rule)
+			}
+		}
+		live.Facets.Ingress = kept
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: fmt.Sprintf("revoked %d rules of %s", len(revoked), sg.Name), Targets: []string{sg.ID}, Outputs: map[string]cty.Value{"revoked": strList(revoked)}}, nil
+}
+
+func (c *Cloud) awsTagPlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	a, err := c.find(r.Str("resource"), "")
+	if err != nil {
+		return nil, err
+	}
+	return &action.Change{Summary: fmt.Sprintf("tag %s with %d tags", a.Name, len(r.StringMap("tags"))), Targets: []string{a.ID}}, nil
+}
+
+func (c *Cloud) awsTagApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	a, err := c.find(r.Str("resource"), "")
+	if err != nil {
+		return nil, err
+	}
+	err = c.change(r, "aws.ec2.tag", a.ID, "tag", func() (bool, error) {
+		live := c.get(a.ID)
+		changed := false
+		for k, v := range r.StringMap("tags") {
+			if live.Labels == nil {
+				live.Labels = map[string]string{}
+			}
+			if live.Labels[k] != v {
+				live.Labels[k] = v
+				changed = true
+			}
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: "tagged " + a.Name, Targets: []string{a.ID}}, nil
+}
+
+func (c *Cloud) keysOf(user string) []*asset.Asset {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*asset.Asset
+	for _, a := range c.inv.Assets() {
+		if a.Kind == asset.KindAccessKey && a.Facets.User == user {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (c *Cloud) awsListKeysPlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	return &action.Change{Summary: fmt.Sprintf("list the access keys of %s (%d in the inventory)", r.Str("user"), len(c.keysOf(r.Str("user"))))}, nil
+}
+
+func (c *Cloud) awsListKeysApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	keys := c.keysOf(r.Str("user"))
+	vals := make([]cty.Value, 0, len(keys))
+	for _, k := range keys {
+		status := "Active"
+		if k.Facets.Enabled != nil && !*k.Facets.Enabled {
+			status = "Inactive"
+		}
+		vals = append(vals, cty.ObjectVal(map[string]cty.Value{"id": cty.StringVal(k.Name), "user": cty.StringVal(k.Facets.User),
+			"status": cty.StringVal(status), "created": cty.StringVal(k.Facets.CreatedAt)}))
+	}
+	list := cty.ListValEmpty(action.AccessKey)
+	if len(vals) > 0 {
+		list = cty.ListVal(vals)
+	}
+	return &action.Result{Summary: fmt.Sprintf("%d keys", len(keys)), Outputs: map[string]cty.Value{"keys": list}}, nil
+}
+
+func (c *Cloud) awsDeactivatePlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	k, err := c.find(r.Str("access_key_id"), asset.KindAccessKey)
+	if err != nil {
+		return nil, err
+	}
+	ch := &action.Change{Summary: fmt.Sprintf("deactivate access key %s of %s", k.Name, k.Facets.User), Targets: []string{k.ID}}
+	if k.Facets.Enabled != nil && !*k.Facets.Enabled {
+		ch.NoOp, ch.Summary = true, "access key "+k.Name+" is already inactive"
+	}
+	return ch, nil
+}
+
+func (c *Cloud) awsDeactivateApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	k, err := c.find(r.Str("access_key_id"), asset.KindAccessKey)
+	if err != nil {
+		return nil, err
+	}
+	err = c.change(r, "aws.iam.deactivate_access_key", k.ID, "deactivate", func() (bool, error) {
+		live := c.get(k.ID)
+		if live.Facets.Enabled != nil && !*live.Facets.Enabled {
+			return false, nil
+		}
+		live.Facets.Enabled = asset.Bool(false)
+		live.Facets.Status = "inactive"
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: "deactivated " + k.Name, Targets: []string{k.ID}, Outputs: map[string]cty.Value{"status": cty.StringVal("Inactive")}}, nil
+}
+
+func (c *Cloud) awsDeleteKeyPlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	k, err := c.find(r.Str("access_key_id"), asset.KindAccessKey)
+	if err != nil {
+		if _, ok := err.(*action.NotFoundError); ok {
+			return &action.Change{Summary: r.Str("access_key_id") + " is already deleted", NoOp: true}, nil
+		}
+		return nil, err
+	}
+	return &action.Change{Summary: fmt.Sprintf("delete access key %s of %s", k.Name, k.Facets.User), Targets: []string{k.ID}, Deletes: []string{k.ID}}, nil
+}
+
+func (c *Cloud) awsDeleteKeyApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	k, err := c.find(r.Str("access_key_id"), asset.KindAccessKey)
+	if err != nil {
+		if _, ok := err.(*action.NotFoundError); ok {
+			return &action.Result{Summary: "already deleted", Outputs: map[string]cty.Value{"deleted": cty.StringVal(r.Str("access_key_id"))}}, nil
+		}
+		return nil, err
+	}
+	err = c.change(r, "aws.iam.delete_access_key", k.ID, "delete", func() (bool, error) { return c.inv.Delete(k.ID), nil })
+	if err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: "deleted " + k.Name, Targets: []string{k.ID}, Deletes: []string{k.ID}, Outputs: map[string]cty.Value{"deleted": cty.StringVal(k.Name)}}, nil
+}
+
+func (c *Cloud) awsDenyAllPlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	p, err := c.find(r.Str("principal"), "")
+	if err != nil {
+		return nil, err
+	}
+	return &action.Change{Summary: "attach a deny-all policy to " + p.Name, Targets: []string{p.ID}, NoOp: p.Labels["vigil:deny-all"] != ""}, nil
+}
+
+func (c *Cloud) awsDenyAllApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	p, err := c.find(r.Str("principal"), "")
+	if err != nil {
+		return nil, err
+	}
+	name := "vigil-deny-all"
+	err = c.change(r, "aws.iam.attach_deny_all_policy", p.ID, "deny all", func() (bool, error) {
+		live := c.get(p.ID)
+		if live.Labels["vigil:deny-all"] != "" {
+			return false, nil
+		}
+		if live.Labels == nil {
+			live.Labels = map[string]string{}
+		}
+		live.Labels["vigil:deny-all"] = name
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: "deny-all attached to " + p.Name, Targets: []string{p.ID}, Outputs: map[string]cty.Value{"policy_name": cty.StringVal(name)}}, nil
+}

@@ -1,0 +1,116 @@
+package sim
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/internal/testutil"
+)
+
+func cloud(t *testing.T) (*Cloud, string) {
+	t.Helper()
+	inv, err := inventory.Load(context.Background(), testutil.Path(t, "examples", "inventory"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "sim.json")
+	return New(inv, path), path
+}
+
+func act(t *testing.T, c *Cloud, name string) action.Action {
+	for _, a := range c.Provider().Actions() {
+		if a.Spec().Name == name {
+			return a
+		}
+	}
+	t.Fatalf("no %s", name)
+	return nil
+}
+
+func req(step string, args map[string]cty.Value) *action.Request {
+	return &action.Request{RunID: "run-1", Step: step, Incident: "INC-1", Args: args}
+}
+
+const vm = "//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1"
+
+// Every catalog action of the clouds is simulated.
+func TestCoversTheCatalog(t *testing.T) {
+	c, _ := cloud(t)
+	have := map[string]bool{}
+	for _, a := range c.Provider().Actions() {
+		have[a.Spec().Name] = true
+	}
+	for _, name := range action.Names() {
+		if (name[:4] == "aws." || name[:4] == "gcp.") && !have[name] {
+			t.Errorf("%s is not simulated", name)
+		}
+	}
+	reg := action.NewRegistry()
+	if err := reg.Register(c.Provider()); err != nil {
+		t.Fatalf("the simulated actions keep the catalog's contracts: %v", err)
+	}
+}
+
+func TestApplyIsIdempotentAndPersisted(t *testing.T) {
+	c, path := cloud(t)
+	ctx := context.Background()
+	snap := act(t, c, "gcp.compute.snapshot_instance_disks")
+	r := req("snapshot", map[string]cty.Value{"instance": cty.StringVal(vm), "destination_project": cty.NullVal(cty.String), "labels": cty.NullVal(cty.Map(cty.String))})
+	// Nothing is made yet: Recover says the attempt did not take effect.
+	if _, took, err := snap.(action.Recoverer).Recover(ctx, r); err != nil || took {
+		t.Fatalf("recover before apply: %v %v", took, err)
+	}
+	first, err := snap.Apply(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := snap.Apply(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Outputs["snapshots"].RawEquals(second.Outputs["snapshots"]) || len(c.Ops()) != 1 {
+		t.Errorf("a second apply made new snapshots: %d ops", len(c.Ops()))
+	}
+	if _, took, _ := snap.(action.Recoverer).Recover(ctx, r); !took {
+		t.Error("recover after apply should find the snapshots")
+	}
+	iso := act(t, c, "gcp.compute.isolate_instance")
+	ir := req("isolate", map[string]cty.Value{"instance": cty.StringVal("projects/acme-prod/zones/europe-west1-b/instances/web-1"), "allow_ranges": cty.NullVal(cty.List(cty.String)), "remove_external_access": cty.NullVal(cty.Bool)})
+	for i := 0; i < 2; i++ {
+		if _, err := iso.Apply(ctx, ir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ch, _ := iso.Plan(ctx, ir); !ch.NoOp {
+		t.Error("planning an isolated VM again should be a no-op")
+	}
+	if len(c.Ops()) != 2 {
+		t.Errorf("ops: %+v", c.Ops())
+	}
+	// The state file has it all.
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Ops()) != 2 || back.Inventory().Get(vm).Facets.PublicIPs != nil {
+		t.Errorf("persisted state: %d ops, %v", len(back.Ops()), back.Inventory().Get(vm).Facets.PublicIPs)
+	}
+}
+
+func TestNotFoundAndAmbiguous(t *testing.T) {
+	c, _ := cloud(t)
+	if _, err := c.find("i-nope", "instance"); err == nil {
+		t.Error("want not found")
+	}
+	if _, err := c.find("web-1", "instance"); err == nil {
+		t.Error("web-1 names a GCP and an AWS instance: want an ambiguity error")
+	}
+	if a, err := c.find("i-0a1b2c3d4e5f60001", "instance"); err != nil || a.Scope != "111111111111" {
+		t.Errorf("bare id: %v %v", a, err)
+	}
+}

@@ -1,0 +1,119 @@
+runbook "compromised-ec2" {
+  title       = "Contain a compromised EC2 instance, evidence first"
+  description = <<-EOT
+    Record the instance, snapshot its volumes, share the snapshots with the
+    security account and copy them there, then swap its security groups for
+    an isolation group with no rules and stop it. Terminating it is
+    optional, needs an approval, and is refused unless the evidence steps
+    of the same run succeeded.
+  EOT
+  tags = ["aws", "ec2", "containment", "forensics"]
+
+  variable "instance" {
+    type        = string
+    description = "The instance id (i-...) or ARN"
+  }
+
+  variable "incident" {
+    type        = string
+    description = "Incident id, used in tags and messages"
+  }
+
+  variable "security_account" {
+    type        = string
+    default     = "333333333333"
+    description = "Account that keeps the evidence"
+    validation {
+      condition     = can(regex("^[0-9]{12}$", var.security_account))
+      error_message = "An AWS account id has 12 digits."
+    }
+  }
+
+  variable "stop" {
+    type    = bool
+    default = true
+  }
+
+  variable "terminate" {
+    type        = bool
+    default     = false
+    description = "Terminate the instance once the evidence is safe"
+  }
+
+  phase "identification" {
+    step "record" {
+      action = "core.evidence"
+      args = {
+        assets = [for a in assets({ kind = "instance", id = "*${var.instance}" }) : a.id]
+        note   = "state of the instance when ${var.incident} response began"
+      }
+    }
+  }
+
+  phase "investigation" {
+    step "snapshot" {
+      action = "aws.ec2.snapshot_instance_volumes"
+      args = {
+        instance = var.instance
+        tags     = { incident = var.incident }
+      }
+      evidence = true
+      timeout  = "1h"
+      retry {
+        attempts = 5
+        backoff  = "15s"
+      }
+    }
+
+    step "share" {
+      action = "aws.ec2.share_snapshot"
+      args = {
+        snapshot_ids = step.snapshot.outputs.snapshot_ids
+        account      = var.security_account
+      }
+    }
+
+    step "copy" {
+      description = "Copy into the security account, where the attacker's credentials do not reach"
+      action      = "aws.ec2.copy_snapshot"
+      args = {
+        snapshot_ids = step.snapshot.outputs.snapshot_ids
+        tags         = { incident = var.incident }
+      }
+      depends_on = [step.share]
+      evidence   = true
+    }
+  }
+
+  phase "containment" {
+    step "isolate" {
+      action = "aws.ec2.isolate_instance"
+      args   = { instance = var.instance }
+      approval {
+        reason = "replaces every security group of the instance with one that allows nothing"
+      }
+    }
+
+    step "stop" {
+      action     = "aws.ec2.stop_instance"
+      when       = var.stop
+      args       = { instance = var.instance }
+      depends_on = [step.isolate]
+    }
+  }
+
+  phase "recovery" {
+    step "terminate" {
+      action = "aws.ec2.terminate_instance"
+      when   = var.terminate
+      args   = { instance = var.instance }
+      approval {
+        reason = "terminates the instance; only its snapshots remain"
+      }
+    }
+  }
+
+  output "evidence_snapshots" {
+    value = step.copy.outputs.snapshot_ids
+  }
+}
