@@ -91,8 +91,29 @@ func (ci *ConfigItem) captureKey() string {
 	return s
 }
 
-// decodeConfigItem parses and normalizes one configuration item.
+// configItemJSON decodes an item with its configuration straight into the
+// struct of its kind (the outer Configuration shadows the embedded one).
+type configItemJSON struct {
+	ConfigItem
+	Configuration any `json:"configuration"`
+}
+
+// decodeConfigItem parses and normalizes one configuration item, in one
+// pass when its configuration is an object.
 func decodeConfigItem(raw []byte, source string) (*asset.Asset, *ConfigItem, error) {
+	if t := memberString(raw, "resourceType"); t != "" {
+		data := newAWSData(AWSKind(t))
+		ci := configItemJSON{Configuration: data}
+		if err := decodeJSON(raw, &ci); err == nil && ci.ResourceType == t {
+			a, err := normalizeAWS(&ci.ConfigItem, data, source)
+			if err != nil {
+				return nil, nil, err
+			}
+			a.Data = raw
+			return a, &ci.ConfigItem, nil
+		}
+	}
+	// The general path: configuration as a JSON string, or anything odd.
 	var ci ConfigItem
 	if err := json.Unmarshal(raw, &ci); err != nil {
 		return nil, nil, jsonError(err)
@@ -116,12 +137,61 @@ func decodeConfigItem(raw []byte, source string) (*asset.Asset, *ConfigItem, err
 	if err != nil {
 		return nil, nil, err
 	}
-	a.Data = append(json.RawMessage(nil), raw...)
+	a.Data = raw
 	return a, &ci, nil
 }
 
-// NormalizeAWS builds an asset from a configuration item.
+// awsData is an item's configuration decoded into the struct of its kind.
+type awsData interface {
+	apply(a *asset.Asset, ci *ConfigItem, labels map[string]string) (map[string]string, error)
+}
+
+// awsOther keeps the tags of kinds no policy models.
+type awsOther struct {
+	Tags tagList `json:"tags"`
+}
+
+func (o *awsOther) apply(_ *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	return mergeTags(l, o.Tags), nil
+}
+
+func newAWSData(kind string) awsData {
+	switch kind {
+	case asset.KindFirewall:
+		return &awsSecurityGroup{}
+	case asset.KindNetwork:
+		return &awsVPC{}
+	case asset.KindSubnet:
+		return &awsSubnet{}
+	case asset.KindInstance:
+		return &awsInstance{}
+	case asset.KindDisk:
+		return &awsVolume{}
+	case asset.KindBucket:
+		return &awsBucket{}
+	case asset.KindTrail:
+		return &awsTrail{}
+	case asset.KindDetector:
+		return &awsDetector{}
+	case asset.KindAccessKey:
+		return &awsAccessKey{}
+	case "public_access_block":
+		return &awsPublicAccessBlock{}
+	}
+	return &awsOther{}
+}
+
+// NormalizeAWS builds an asset from a configuration item (the live AWS
+// collector produces items of the same shape).
 func NormalizeAWS(ci *ConfigItem, source string) (*asset.Asset, error) {
+	data := newAWSData(AWSKind(ci.ResourceType))
+	if err := unmarshalData(ci.Configuration, data); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", ci.ResourceType, ci.ResourceID, err)
+	}
+	return normalizeAWS(ci, data, source)
+}
+
+func normalizeAWS(ci *ConfigItem, data awsData, source string) (*asset.Asset, error) {
 	a := &asset.Asset{
 		ID:       ci.ARN,
 		Provider: asset.AWS,
@@ -141,82 +211,8 @@ func NormalizeAWS(ci *ConfigItem, source string) (*asset.Asset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: tags: %w", ci.ResourceType, ci.ResourceID, err)
 	}
-	var err2 error
-	switch a.Kind {
-	case asset.KindFirewall:
-		var sg awsSecurityGroup
-		if err2 = unmarshalData(ci.Configuration, &sg); err2 == nil {
-			labels = mergeTags(labels, sg.Tags)
-			a.Name = sg.GroupName
-			err2 = sg.facets(&a.Facets)
-		}
-	case asset.KindNetwork:
-		var v awsVPC
-		if err2 = unmarshalData(ci.Configuration, &v); err2 == nil {
-			labels = mergeTags(labels, v.Tags)
-			a.Facets.Network = firstNonEmpty(v.VpcID, ci.ResourceID)
-			a.Facets.Default = asset.Bool(v.IsDefault)
-			if v.CidrBlock != "" {
-				a.Facets.CIDRs = []string{v.CidrBlock}
-			}
-		}
-	case asset.KindSubnet:
-		var s awsSubnet
-		if err2 = unmarshalData(ci.Configuration, &s); err2 == nil {
-			labels = mergeTags(labels, s.Tags)
-			a.Facets.Network = s.VpcID
-			if s.CidrBlock != "" {
-				a.Facets.CIDRs = []string{s.CidrBlock}
-			}
-		}
-	case asset.KindInstance:
-		var in awsInstance
-		if err2 = unmarshalData(ci.Configuration, &in); err2 == nil {
-			labels = mergeTags(labels, in.Tags)
-			in.facets(&a.Facets)
-			if a.Region == "global" && in.Placement.AvailabilityZone != "" {
-				a.Region = asset.Region(in.Placement.AvailabilityZone)
-			}
-		}
-	case asset.KindDisk:
-		var v awsVolume
-		if err2 = unmarshalData(ci.Configuration, &v); err2 == nil {
-			labels = mergeTags(labels, v.Tags)
-			a.Facets.Status = strings.ToLower(v.State)
-			a.Facets.Zone = v.AvailabilityZone
-		}
-	case asset.KindBucket:
-		err2 = awsBucketFacets(ci, &a.Facets)
-	case asset.KindTrail:
-		var t awsTrail
-		if err2 = unmarshalData(ci.Configuration, &t); err2 == nil {
-			a.Facets.MultiRegion = asset.Bool(t.IsMultiRegionTrail)
-			a.Facets.Organization = asset.Bool(t.IsOrganizationTrail)
-			a.Facets.Logging = t.IsLogging
-			a.Name = firstNonEmpty(t.Name, t.TrailName)
-		}
-	case asset.KindDetector:
-		var d awsDetector
-		if err2 = unmarshalData(ci.Configuration, &d); err2 == nil {
-			a.Facets.Enabled = asset.Bool(d.enabled())
-		}
-	case asset.KindAccessKey:
-		var k awsAccessKey
-		if err2 = unmarshalData(ci.Configuration, &k); err2 == nil {
-			a.Facets.User = k.UserName
-			a.Facets.Status = strings.ToLower(k.Status)
-			a.Facets.Enabled = asset.Bool(strings.EqualFold(k.Status, "Active"))
-			a.Facets.CreatedAt = k.CreateDate
-			a.Facets.LastUsed = k.LastUsedDate
-		}
-	case "public_access_block":
-		var p awsPublicAccessBlock
-		if err2 = unmarshalData(ci.Configuration, &p); err2 == nil {
-			a.Facets.PublicAccessBlock = p.facet()
-		}
-	}
-	if err2 != nil {
-		return nil, fmt.Errorf("%s %s: %w", ci.ResourceType, ci.ResourceID, err2)
+	if labels, err = data.apply(a, ci, labels); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", ci.ResourceType, ci.ResourceID, err)
 	}
 	if len(labels) > 0 {
 		a.Labels = labels
@@ -225,6 +221,77 @@ func NormalizeAWS(ci *ConfigItem, source string) (*asset.Asset, error) {
 		a.Name = firstNonEmpty(ci.ResourceName, labels["Name"], ci.ResourceID)
 	}
 	return a, nil
+}
+
+func (sg *awsSecurityGroup) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Name = sg.GroupName
+	return mergeTags(l, sg.Tags), sg.facets(&a.Facets)
+}
+
+func (v *awsVPC) apply(a *asset.Asset, ci *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Facets.Network = firstNonEmpty(v.VpcID, ci.ResourceID)
+	a.Facets.Default = asset.Bool(v.IsDefault)
+	if v.CidrBlock != "" {
+		a.Facets.CIDRs = []string{v.CidrBlock}
+	}
+	return mergeTags(l, v.Tags), nil
+}
+
+func (sn *awsSubnet) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Facets.Network = sn.VpcID
+	if sn.CidrBlock != "" {
+		a.Facets.CIDRs = []string{sn.CidrBlock}
+	}
+	return mergeTags(l, sn.Tags), nil
+}
+
+func (in *awsInstance) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	in.facets(&a.Facets)
+	if a.Region == "global" && in.Placement.AvailabilityZone != "" {
+		a.Region = asset.Region(in.Placement.AvailabilityZone)
+	}
+	return mergeTags(l, in.Tags), nil
+}
+
+func (v *awsVolume) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Facets.Status = strings.ToLower(v.State)
+	a.Facets.Zone = v.AvailabilityZone
+	return mergeTags(l, v.Tags), nil
+}
+
+// awsBucket reads nothing from configuration: what matters is in
+// supplementaryConfiguration.
+type awsBucket struct{}
+
+func (*awsBucket) apply(a *asset.Asset, ci *ConfigItem, l map[string]string) (map[string]string, error) {
+	return l, awsBucketFacets(ci, &a.Facets)
+}
+
+func (t *awsTrail) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Facets.MultiRegion = asset.Bool(t.IsMultiRegionTrail)
+	a.Facets.Organization = asset.Bool(t.IsOrganizationTrail)
+	a.Facets.Logging = t.IsLogging
+	a.Name = firstNonEmpty(t.Name, t.TrailName)
+	return l, nil
+}
+
+func (d *awsDetector) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Facets.Enabled = asset.Bool(d.enabled())
+	return l, nil
+}
+
+func (k *awsAccessKey) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Facets.User = k.UserName
+	a.Facets.Status = strings.ToLower(k.Status)
+	a.Facets.Enabled = asset.Bool(strings.EqualFold(k.Status, "Active"))
+	a.Facets.CreatedAt = k.CreateDate
+	a.Facets.LastUsed = k.LastUsedDate
+	return l, nil
+}
+
+func (p *awsPublicAccessBlock) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Facets.PublicAccessBlock = p.facet()
+	return l, nil
 }
 
 func awsService(resourceType string) string {

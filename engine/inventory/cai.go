@@ -2,8 +2,10 @@ package inventory
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,9 +27,67 @@ type caiRecord struct {
 }
 
 type caiResource struct {
-	Data     json.RawMessage `json:"data"`
-	Parent   string          `json:"parent"`
-	Location string          `json:"location"`
+	// Data is decoded straight into the struct of the asset's kind (set
+	// before decoding; see decodeCAI).
+	Data     any    `json:"data"`
+	Parent   string `json:"parent"`
+	Location string `json:"location"`
+}
+
+// caiShape is what a glance at a record's top-level members tells: enough
+// to pick the struct its data decodes into, and whether the pre-pass needs it.
+type caiShape struct {
+	assetType     string
+	resource, iam bool
+}
+
+func shapeOf(raw []byte) caiShape {
+	var s caiShape
+	members(raw, func(key, value []byte) bool {
+		if bytes.IndexByte(key, '\\') >= 0 {
+			key = []byte(rawString(append(append([]byte{'"'}, key...), '"')))
+		}
+		switch string(key) {
+		case "asset_type", "assetType":
+			if s.assetType == "" {
+				s.assetType = rawString(value)
+			}
+		case "resource":
+			s.resource = string(value) != "null"
+		case "iam_policy", "iamPolicy":
+			s.iam = s.iam || string(value) != "null"
+		}
+		return true
+	})
+	return s
+}
+
+// rawString returns the Go string of a raw JSON string value, or "".
+func rawString(v []byte) string {
+	if len(v) < 2 || v[0] != '"' {
+		return ""
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1])
+	}
+	var s string
+	_ = json.Unmarshal(v, &s)
+	return s
+}
+
+// decodeRecord decodes a CAI record in one pass, its resource data straight
+// into the struct of its kind.
+func decodeRecord(raw []byte) (*caiRecord, gcpData, error) {
+	shape := shapeOf(raw)
+	data := newGCPData(GCPKind(shape.assetType))
+	r := &caiRecord{Resource: &caiResource{Data: data}}
+	if err := decodeJSON(raw, r); err != nil {
+		return nil, nil, jsonError(err)
+	}
+	if !shape.resource {
+		r.Resource = nil
+	}
+	return r, data, nil
 }
 
 func (r *caiRecord) assetType() string { return firstNonEmpty(r.AssetType, r.AssetTypeCamel) }
@@ -74,53 +134,82 @@ var (
 	markIAM       = []byte(`"iam_policy"`)
 	markIAMCamel  = []byte(`"iamPolicy"`)
 	markHierarchy = []byte(`cloudresourcemanager.googleapis.com/`)
+	// prepassMarkers find, in a whole NDJSON file, the lines wantsPrepass
+	// may accept: the IAM policy keys, and the asset types of hierarchy
+	// nodes (every resource names one as its parent, so the types are
+	// looked for with their closing quote). They start with uncommon
+	// bytes, which the vectorized search skips to: a marker starting with
+	// a quote would be ten times slower. A line with an escape sequence
+	// may spell a marker differently, so a backslash marks a line too.
+	prepassMarkers = [][]byte{
+		[]byte(`_policy"`), []byte(`Policy"`),
+		[]byte(`Project"`), []byte(`Folder"`), []byte(`Organization"`),
+		[]byte(`\`),
+	}
 )
 
-// wantsPrepass is a cheap byte test: only records that may carry an IAM
-// policy or a hierarchy node are decoded in the pre-pass.
-func wantsPrepass(raw []byte) bool {
-	return bytes.Contains(raw, markIAM) || bytes.Contains(raw, markIAMCamel) || bytes.Contains(raw, markHierarchy)
+// visitPrepass calls visit with the records of a CAI file the pre-pass may
+// need: in NDJSON, only the lines holding a marker are split out.
+func visitPrepass(ctx context.Context, in *inputFile, visit func([]byte, int, int64) error) error {
+	if in.det.layout != layoutLines {
+		return visitRecords(ctx, in, visit)
+	}
+	f, err := os.Open(in.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return visitMarkedLines(ctx, in.path, f, in.bufSize(markedChunk), prepassMarkers, visit)
 }
+
+// wantsPrepass tells, without decoding, whether the pre-pass needs a record:
+// hierarchy nodes, and IAM policies that arrive apart from their resource
+// (a record carrying both is handled whole in the main pass).
+func wantsPrepass(raw []byte) bool {
+	if bytes.IndexByte(raw, '\\') < 0 && // escapes may spell the marks differently
+		!bytes.Contains(raw, markIAM) && !bytes.Contains(raw, markIAMCamel) && !bytes.Contains(raw, markHierarchy) {
+		return false
+	}
+	s := shapeOf(raw)
+	return strings.HasPrefix(s.assetType, hierarchyPrefix) || (s.iam && !s.resource)
+}
+
+const hierarchyPrefix = "cloudresourcemanager.googleapis.com/"
 
 // learn records what a raw record tells the index.
 func (x *caiIndex) learn(raw []byte) error {
-	var r caiRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return jsonError(err)
+	r, data, err := decodeRecord(raw)
+	if err != nil {
+		return err
 	}
-	t := r.assetType()
+	// Everything kept is copied: decoded strings share the decoder's
+	// buffers, which the index, living for the whole scan, must not pin.
+	t := strings.Clone(r.assetType())
+	name := strings.Clone(r.Name)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if p := r.iamPolicy(); p != nil {
-		x.iam[r.Name] = &iamEntry{raw: append(json.RawMessage(nil), p...), assetType: t}
+		x.iam[name] = &iamEntry{raw: append(json.RawMessage(nil), p...), assetType: t}
 	}
 	if r.Resource == nil {
 		return nil
 	}
-	short := strings.TrimPrefix(r.Name, "//cloudresourcemanager.googleapis.com/")
-	parent := strings.TrimPrefix(r.Resource.Parent, "//cloudresourcemanager.googleapis.com/")
-	switch t {
-	case "cloudresourcemanager.googleapis.com/Project":
-		var p gcpProject
-		if err := unmarshalData(r.Resource.Data, &p); err != nil {
-			return err
+	short := strings.TrimPrefix(name, "//cloudresourcemanager.googleapis.com/")
+	parent := strings.Clone(strings.TrimPrefix(r.Resource.Parent, "//cloudresourcemanager.googleapis.com/"))
+	switch d := data.(type) {
+	case *gcpProject:
+		if parent == "" && d.Parent.ID != "" {
+			parent = d.Parent.Type + "s/" + d.Parent.ID
 		}
-		if parent == "" && p.Parent.ID != "" {
-			parent = p.Parent.Type + "s/" + p.Parent.ID
-		}
-		n := &projectNode{id: p.ProjectID, number: firstNonEmpty(p.ProjectNumber, lastSegment(r.Name)), parent: parent}
+		n := &projectNode{id: strings.Clone(d.ProjectID), number: strings.Clone(firstNonEmpty(d.ProjectNumber, lastSegment(r.Name))), parent: parent}
 		if n.id != "" {
 			x.projects[n.id] = n
 		}
 		x.projects[n.number] = n
 		x.parents["projects/"+n.number] = parent
-	case "cloudresourcemanager.googleapis.com/Folder", "cloudresourcemanager.googleapis.com/Organization":
+	case *gcpNode:
 		if parent == "" {
-			var n gcpNode
-			if err := unmarshalData(r.Resource.Data, &n); err != nil {
-				return err
-			}
-			parent = n.Parent
+			parent = strings.Clone(d.Parent)
 		}
 		x.parents[short] = parent
 	}
@@ -164,9 +253,9 @@ func (x *caiIndex) take(name string) *iamEntry {
 // that carry no resource (IAM-only records are merged into their resource, or
 // emitted at the end when the resource never appears).
 func (x *caiIndex) decodeCAI(raw []byte, source string) (*asset.Asset, bool, error) {
-	var r caiRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, false, jsonError(err)
+	r, data, err := decodeRecord(raw)
+	if err != nil {
+		return nil, false, err
 	}
 	t := r.assetType()
 	if r.Name == "" || t == "" {
@@ -176,21 +265,23 @@ func (x *caiIndex) decodeCAI(raw []byte, source string) (*asset.Asset, bool, err
 		// IAM-only or another content type; the pre-pass has it.
 		return nil, r.iamPolicy() == nil, nil
 	}
-	entry := x.take(r.Name)
 	a := &asset.Asset{ID: r.Name, Type: t, Provider: asset.GCP, Source: source}
+	a.Data = raw
+	// A policy in the record itself wins over one exported apart from it;
+	// either way the separate one is spent and not emitted on its own.
+	policy := r.iamPolicy()
+	if entry := x.take(r.Name); entry != nil && policy == nil {
+		policy = entry.raw
+		a.Data = spliceField(raw, "iam_policy", entry.raw)
+	}
 	var iam *GCPIAMPolicy
-	data := raw
-	if entry != nil {
+	if policy != nil {
 		iam = &GCPIAMPolicy{}
-		if err := json.Unmarshal(entry.raw, iam); err != nil {
+		if err := json.Unmarshal(policy, iam); err != nil {
 			return nil, false, jsonError(err)
 		}
-		if r.iamPolicy() == nil {
-			data = spliceField(raw, "iam_policy", entry.raw)
-		}
 	}
-	a.Data = append(json.RawMessage(nil), data...)
-	if err := normalizeGCP(a, r.Resource.Data, r.Resource.Location, iam); err != nil {
+	if err := normalizeGCP(a, data, r.Resource.Location, iam); err != nil {
 		return nil, false, err
 	}
 	x.place(a, r.Resource.Parent, r.Ancestors)

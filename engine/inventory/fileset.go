@@ -71,6 +71,17 @@ func (s *FileSet) PlanStats() *PlanStats {
 type inputFile struct {
 	path string
 	det  detected
+	size int64 // when Open ran; buffers are sized by it
+}
+
+// bufSize is a buffer for reading the file: want bytes, or less for a
+// small file (a directory of a thousand small AWS Config items must not
+// cost a thousand large buffers).
+func (in *inputFile) bufSize(want int) int {
+	if in.size >= 0 && in.size+1 < int64(want) {
+		return int(in.size + 1)
+	}
+	return want
 }
 
 // inventoryExt are the file extensions taken from a directory.
@@ -117,12 +128,27 @@ func Open(paths ...string) (*FileSet, error) {
 		if err != nil {
 			return nil, err
 		}
-		fset.files = append(fset.files, &inputFile{path: p, det: d})
+		size := int64(-1)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+		fset.files = append(fset.files, &inputFile{path: p, det: d, size: size})
 	}
 	return fset, nil
 }
 
 // Files lists the files with their detected formats.
+// Bytes is the total size of the files, as far as it can be known.
+func (s *FileSet) Bytes() int64 {
+	var n int64
+	for _, in := range s.files {
+		if fi, err := os.Stat(in.path); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
 func (s *FileSet) Files() map[string]Format {
 	out := map[string]Format{}
 	for _, f := range s.files {
@@ -179,14 +205,12 @@ func (s *FileSet) Scan(ctx context.Context, emit func(*asset.Asset) error) error
 		if in.det.format != FormatCAI {
 			continue
 		}
-		err := readRecords(ctx, in, func(b *batch) error {
-			for _, r := range b.recs {
-				if !wantsPrepass(r.data) {
-					continue
-				}
-				if err := x.learn(r.data); err != nil {
-					return recordError(in, r, err)
-				}
+		err := visitPrepass(ctx, in, func(data []byte, line int, off int64) error {
+			if !wantsPrepass(data) {
+				return nil
+			}
+			if err := x.learn(data); err != nil {
+				return recordError(in, record{line: line, offset: off}, err)
 			}
 			return nil
 		})
@@ -424,14 +448,23 @@ func (t *scopeTracker) observe(a *asset.Asset) {
 		return
 	}
 	k := scopeKey{a.Provider, a.Scope}
+	// Keys are copied when stored: the asset's strings may share memory
+	// with the decoder's buffers, which the tracker must not keep alive.
 	if asset.ScopeKinds[a.Kind] {
-		t.have[k] = true
+		if !t.have[k] {
+			t.have[k.clone()] = true
+		}
 		return
 	}
 	if _, ok := t.seen[k]; !ok {
+		k = k.clone()
 		t.seen[k] = a.Origin
-		t.src[k] = a.Source
+		t.src[k] = strings.Clone(a.Source)
 	}
+}
+
+func (k scopeKey) clone() scopeKey {
+	return scopeKey{strings.Clone(k.provider), strings.Clone(k.scope)}
 }
 
 // synthesizeScopes makes one scope asset for every GCP project or AWS

@@ -98,93 +98,55 @@ func (p *GCPIAMPolicy) facets() ([]asset.Binding, []asset.AuditConfig) {
 	return bs, acs
 }
 
-// normalizeGCP fills kind, name, region, labels and facets of a GCP asset from
-// its resource data (the API representation, as CAI and the Compute API
-// return it). The caller has set ID, Type, Provider and Source.
-func normalizeGCP(a *asset.Asset, data json.RawMessage, location string, iam *GCPIAMPolicy) error {
-	a.Kind = GCPKind(a.Type)
-	var err error
-	var common gcpCommon
-	switch a.Kind {
+// gcpData is a resource's data decoded into the struct of its kind; it
+// sets the asset's facets.
+type gcpData interface {
+	base() *gcpCommon
+	apply(a *asset.Asset, iam *GCPIAMPolicy) error
+}
+
+func (c *gcpCommon) base() *gcpCommon                        { return c }
+func (c *gcpCommon) apply(*asset.Asset, *GCPIAMPolicy) error { return nil }
+
+// newGCPData returns the struct a kind's resource data decodes into, so a
+// record is decoded in one pass.
+func newGCPData(kind string) gcpData {
+	switch kind {
 	case asset.KindFirewall:
-		var fw gcpFirewall
-		if err = unmarshalData(data, &fw); err == nil {
-			common = fw.gcpCommon
-			err = fw.facets(&a.Facets)
-		}
+		return &gcpFirewall{}
 	case asset.KindInstance:
-		var in gcpInstance
-		if err = unmarshalData(data, &in); err == nil {
-			common = in.gcpCommon
-			in.facets(&a.Facets)
-		}
+		return &gcpInstance{}
 	case asset.KindNetwork:
-		var n gcpNetwork
-		if err = unmarshalData(data, &n); err == nil {
-			common = n.gcpCommon
-			a.Facets.Network = asset.NetworkID(firstNonEmpty(n.SelfLink, a.ID))
-			a.Facets.Default = asset.Bool(n.Name == "default" && (n.AutoCreateSubnetworks == nil || *n.AutoCreateSubnetworks))
-			if n.IPv4Range != "" {
-				a.Facets.CIDRs = []string{n.IPv4Range}
-			}
-		}
+		return &gcpNetwork{}
 	case asset.KindSubnet:
-		var s gcpSubnet
-		if err = unmarshalData(data, &s); err == nil {
-			common = s.gcpCommon
-			a.Facets.Network = asset.NetworkID(s.Network)
-			if s.IPCidrRange != "" {
-				a.Facets.CIDRs = []string{s.IPCidrRange}
-			}
-		}
+		return &gcpSubnet{}
 	case asset.KindBucket:
-		var b gcpBucket
-		if err = unmarshalData(data, &b); err == nil {
-			common = b.gcpCommon
-			b.facets(&a.Facets, iam)
-		}
+		return &gcpBucket{}
 	case asset.KindProject:
-		var p gcpProject
-		if err = unmarshalData(data, &p); err == nil {
-			common = p.gcpCommon
-			a.Facets.ProjectNumber = firstNonEmpty(p.ProjectNumber, lastSegment(a.ID))
-			a.Name = firstNonEmpty(p.ProjectID, a.Facets.ProjectNumber)
-			if p.Parent.ID != "" {
-				a.Facets.Parent = p.Parent.Type + "s/" + p.Parent.ID
-			}
-		}
+		return &gcpProject{}
 	case asset.KindFolder, asset.KindOrganization:
-		var n gcpNode
-		if err = unmarshalData(data, &n); err == nil {
-			common = n.gcpCommon
-			a.Name = firstNonEmpty(n.DisplayName, n.Name)
-			a.Facets.Parent = n.Parent
-		}
+		return &gcpNode{}
 	case asset.KindServiceAccountKey:
-		var k gcpServiceAccountKey
-		if err = unmarshalData(data, &k); err == nil {
-			common = k.gcpCommon
-			a.Facets.CreatedAt = k.ValidAfterTime
-			a.Facets.Enabled = asset.Bool(!k.Disabled)
-			if i := strings.Index(a.ID, "/serviceAccounts/"); i >= 0 {
-				a.Facets.User = strings.SplitN(a.ID[i+len("/serviceAccounts/"):], "/", 2)[0]
-			}
-		}
+		return &gcpServiceAccountKey{}
 	case asset.KindDisk:
-		var d gcpDisk
-		if err = unmarshalData(data, &d); err == nil {
-			common = d.gcpCommon
-			a.Facets.Zone = lastSegment(d.Zone)
-			a.Facets.Status = strings.ToLower(d.Status)
-		}
-	default:
-		if len(data) > 0 {
-			err = unmarshalData(data, &common)
-		}
+		return &gcpDisk{}
 	}
-	if err != nil {
+	return &gcpCommon{}
+}
+
+// normalizeGCP fills kind, name, region, labels and facets of a GCP asset
+// from its decoded resource data (the API representation, as CAI and the
+// Compute API return it). The caller has set ID, Type, Provider, Source.
+// d may be nil (IAM-only records).
+func normalizeGCP(a *asset.Asset, d gcpData, location string, iam *GCPIAMPolicy) error {
+	a.Kind = GCPKind(a.Type)
+	if d == nil {
+		d = newGCPData(a.Kind)
+	}
+	if err := d.apply(a, iam); err != nil {
 		return fmt.Errorf("%s %s: %w", a.Type, a.ID, err)
 	}
+	common := d.base()
 	if iam != nil {
 		a.Facets.Bindings, a.Facets.AuditConfigs = iam.facets()
 	}
@@ -194,7 +156,66 @@ func normalizeGCP(a *asset.Asset, data json.RawMessage, location string, iam *GC
 	if len(common.Labels) > 0 {
 		a.Labels = common.Labels
 	}
-	a.Region = gcpRegion(location, common, a.ID)
+	a.Region = gcpRegion(location, *common, a.ID)
+	return nil
+}
+
+func (fw *gcpFirewall) apply(a *asset.Asset, _ *GCPIAMPolicy) error { return fw.facets(&a.Facets) }
+
+func (in *gcpInstance) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
+	in.facets(&a.Facets)
+	return nil
+}
+
+func (n *gcpNetwork) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
+	a.Facets.Network = asset.NetworkID(firstNonEmpty(n.SelfLink, a.ID))
+	a.Facets.Default = asset.Bool(n.Name == "default" && (n.AutoCreateSubnetworks == nil || *n.AutoCreateSubnetworks))
+	if n.IPv4Range != "" {
+		a.Facets.CIDRs = []string{n.IPv4Range}
+	}
+	return nil
+}
+
+func (sn *gcpSubnet) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
+	a.Facets.Network = asset.NetworkID(sn.Network)
+	if sn.IPCidrRange != "" {
+		a.Facets.CIDRs = []string{sn.IPCidrRange}
+	}
+	return nil
+}
+
+func (b *gcpBucket) apply(a *asset.Asset, iam *GCPIAMPolicy) error {
+	b.facets(&a.Facets, iam)
+	return nil
+}
+
+func (p *gcpProject) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
+	a.Facets.ProjectNumber = firstNonEmpty(p.ProjectNumber, lastSegment(a.ID))
+	a.Name = firstNonEmpty(p.ProjectID, a.Facets.ProjectNumber)
+	if p.Parent.ID != "" {
+		a.Facets.Parent = p.Parent.Type + "s/" + p.Parent.ID
+	}
+	return nil
+}
+
+func (n *gcpNode) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
+	a.Name = firstNonEmpty(n.DisplayName, n.Name)
+	a.Facets.Parent = n.Parent
+	return nil
+}
+
+func (k *gcpServiceAccountKey) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
+	a.Facets.CreatedAt = k.ValidAfterTime
+	a.Facets.Enabled = asset.Bool(!k.Disabled)
+	if i := strings.Index(a.ID, "/serviceAccounts/"); i >= 0 {
+		a.Facets.User = strings.SplitN(a.ID[i+len("/serviceAccounts/"):], "/", 2)[0]
+	}
+	return nil
+}
+
+func (d *gcpDisk) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
+	a.Facets.Zone = lastSegment(d.Zone)
+	a.Facets.Status = strings.ToLower(d.Status)
 	return nil
 }
 

@@ -386,3 +386,26 @@ func TestCollectHonoursCancellation(t *testing.T) {
 		t.Error("want an error from a cancelled context")
 	}
 }
+
+// The pre-pass finds the hierarchy and IAM policies however the JSON
+// spells them: a project record with escaped slashes still names the
+// project of the bucket in it, and an IAM policy under an escaped key is
+// still merged.
+func TestPrepassSeesEscapedRecords(t *testing.T) {
+	p := writeFile(t, "export.ndjson", strings.Join([]string{
+		`{"name":"//storage.googleapis.com/b1","asset_type":"storage.googleapis.com/Bucket","resource":{"parent":"//cloudresourcemanager.googleapis.com/projects/77","location":"EU","data":{"name":"b1"}}}`,
+		`{"name":"\/\/cloudresourcemanager.googleapis.com\/projects\/77","asset_type":"cloudresourcemanager.googleapis.com\/Project","resource":{"data":{"projectId":"escaped-project","projectNumber":"77"}}}`,
+		`{"name":"//storage.googleapis.com/b1","asset_type":"storage.googleapis.com/Bucket","iam\u005fpolicy":{"bindings":[{"role":"roles/storage.objectViewer","members":["allUsers"]}]}}`,
+	}, "\n")+"\n")
+	inv := load(t, p)
+	b := inv.Get("//storage.googleapis.com/b1")
+	if b == nil {
+		t.Fatal("bucket missing")
+	}
+	if b.Scope != "escaped-project" {
+		t.Errorf("bucket scope = %q, want escaped-project", b.Scope)
+	}
+	if b.Facets.Public == nil || !*b.Facets.Public {
+		t.Errorf("bucket should be public through its merged IAM policy: %+v", b.Facets)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
 // record is one raw record of an input file.
@@ -35,11 +36,6 @@ const (
 // readRecords splits a file into raw records and hands them over in batches.
 // It never holds more than a batch of the file in memory.
 func readRecords(ctx context.Context, in *inputFile, send func(*batch) error) error {
-	f, err := os.Open(in.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	var b *batch
 	var seq int64
 	flush := func() error {
@@ -50,9 +46,16 @@ func readRecords(ctx context.Context, in *inputFile, send func(*batch) error) er
 		b = nil
 		return err
 	}
-	add := func(data []byte, line int, off int64) error {
+	err := visitRecords(ctx, in, func(data []byte, line int, off int64) error {
+		// A record that does not fit starts a batch of its own size, so
+		// that an arena never grows (and copies) past its capacity.
+		if b != nil && len(b.arena)+len(data) > cap(b.arena) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 		if b == nil {
-			b = &batch{file: in, recs: make([]record, 0, batchRecords), arena: make([]byte, 0, batchBytes)}
+			b = &batch{file: in, recs: make([]record, 0, batchRecords), arena: make([]byte, 0, max(in.bufSize(batchBytes), len(data)))}
 		}
 		start := len(b.arena)
 		b.arena = append(b.arena, data...)
@@ -62,33 +65,52 @@ func readRecords(ctx context.Context, in *inputFile, send func(*batch) error) er
 			return flush()
 		}
 		return nil
-	}
-	switch in.det.layout {
-	case layoutLines:
-		err = readLines(ctx, in.path, f, add)
-	case layoutArray, layoutStream:
-		err = readValues(ctx, in.path, f, in.det.layout == layoutArray, add)
-	case layoutConfigDoc:
-		err = readConfigDoc(ctx, in, f, add)
-	default:
-		return fmt.Errorf("%s: %s files are read whole, not streamed", in.path, in.det.format)
-	}
+	})
 	if err != nil {
 		return err
 	}
 	return flush()
 }
 
-func readLines(ctx context.Context, path string, f io.Reader, add func([]byte, int, int64) error) error {
+// visitRecords calls visit for every raw record of a file. The bytes are
+// valid only during the call.
+func visitRecords(ctx context.Context, in *inputFile, visit func(data []byte, line int, off int64) error) error {
+	f, err := os.Open(in.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	switch in.det.layout {
+	case layoutLines:
+		return readLines(ctx, in.path, f, in.bufSize(1<<20), visit)
+	case layoutArray:
+		return splitObjects(ctx, in.path, f, false, visit)
+	case layoutConfigDoc:
+		return splitObjects(ctx, in.path, f, true, visit)
+	case layoutStream:
+		return readValues(ctx, in.path, f, false, visit)
+	}
+	return fmt.Errorf("%s: %s files are read whole, not streamed", in.path, in.det.format)
+}
+
+func readLines(ctx context.Context, path string, f io.Reader, bufSize int, add func([]byte, int, int64) error) error {
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), maxLine)
+	sc.Buffer(make([]byte, 0, bufSize), maxLine)
+	// Offsets count what the scanner consumed: a line's length misses its
+	// "\r" in CRLF files.
+	var start, pos int64
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		adv, tok, err := bufio.ScanLines(data, atEOF)
+		if tok != nil {
+			start = pos
+		}
+		pos += int64(adv)
+		return adv, tok, err
+	})
 	line := 0
-	var off int64
 	for sc.Scan() {
 		line++
 		raw := sc.Bytes()
-		start := off
-		off += int64(len(raw)) + 1
 		if line == 1 {
 			raw = bytes.TrimPrefix(raw, []byte{0xEF, 0xBB, 0xBF})
 		}
@@ -141,49 +163,93 @@ func readValues(ctx context.Context, path string, f io.Reader, array bool, add f
 	return nil
 }
 
-// readConfigDoc streams the configurationItems of an AWS Config snapshot,
-// history file or get-resource-config-history output.
-func readConfigDoc(ctx context.Context, in *inputFile, f io.Reader, add func([]byte, int, int64) error) error {
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
-	if _, err := dec.Token(); err != nil {
-		return parseErrAt(in.path, err)
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return parseErrAt(in.path, err)
-		}
-		if key, _ := t.(string); key != "configurationItems" {
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return parseErrAt(in.path, err)
-			}
-			continue
-		}
-		if t, err := dec.Token(); err != nil {
-			return parseErrAt(in.path, err)
-		} else if d, ok := t.(json.Delim); !ok || d != '[' {
-			return &ParseError{File: in.path, Err: errors.New("configurationItems is not a list")}
-		}
-		var n int
-		for dec.More() {
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return parseErrAt(in.path, err)
-			}
-			if n++; n%4096 == 0 && ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			if err := add(raw, 0, dec.InputOffset()-int64(len(raw))); err != nil {
+// markedChunk is how much of a file visitMarkedLines searches at a time.
+const markedChunk = 4 << 20
+
+// visitMarkedLines calls visit for the lines of an NDJSON file that contain
+// one of the markers, without splitting the others: the markers are
+// searched in large chunks (bytes.Index is vectorized), so a pre-pass that
+// needs a few percent of the lines costs a fraction of reading them all.
+func visitMarkedLines(ctx context.Context, path string, f io.Reader, bufSize int, markers [][]byte, visit func([]byte, int, int64) error) error {
+	buf := make([]byte, 0, min(bufSize, markedChunk))
+	var (
+		base     int64 // file offset of buf[0]
+		line     = 1   // line number at buf[0]
+		eof      bool
+		starts   []int
+		prevLine = -1
+	)
+	for !eof || len(buf) > 0 {
+		// fill the buffer
+		for !eof && len(buf) < cap(buf) {
+			n, err := f.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				eof = true
+			} else if err != nil {
 				return err
 			}
 		}
-		if _, err := dec.Token(); err != nil {
-			return parseErrAt(in.path, err)
+		// the region of complete lines
+		end := bytes.LastIndexByte(buf, '\n') + 1
+		if eof {
+			end = len(buf)
 		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return parseErrAt(in.path, err)
+		if end == 0 {
+			if cap(buf) >= maxLine {
+				return &ParseError{File: path, Line: line, Err: fmt.Errorf("line longer than %d MiB", maxLine>>20)}
+			}
+			grown := make([]byte, len(buf), 2*cap(buf))
+			copy(grown, buf)
+			buf = grown
+			continue
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		region := buf[:end]
+		starts = starts[:0]
+		for _, m := range markers {
+			for i := 0; ; {
+				j := bytes.Index(region[i:], m)
+				if j < 0 {
+					break
+				}
+				pos := i + j
+				starts = append(starts, bytes.LastIndexByte(region[:pos], '\n')+1)
+				// go on after this line: one hit per line is enough
+				next := bytes.IndexByte(region[pos:], '\n')
+				if next < 0 {
+					break
+				}
+				i = pos + next + 1
+			}
+		}
+		slices.Sort(starts)
+		counted := 0
+		prevLine = -1
+		for _, s := range starts {
+			if s == prevLine {
+				continue
+			}
+			prevLine = s
+			line += bytes.Count(region[counted:s], []byte{'\n'})
+			counted = s
+			e := bytes.IndexByte(region[s:], '\n')
+			if e < 0 {
+				e = len(region) - s
+			}
+			raw := bytes.TrimSuffix(region[s:s+e], []byte{'\r'})
+			if base+int64(s) == 0 {
+				raw = bytes.TrimPrefix(raw, []byte{0xEF, 0xBB, 0xBF})
+			}
+			if err := visit(raw, line, base+int64(s)); err != nil {
+				return err
+			}
+		}
+		line += bytes.Count(region[counted:], []byte{'\n'})
+		base += int64(end)
+		buf = buf[:copy(buf, buf[end:])]
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -47,8 +48,10 @@ type Engine struct {
 	// test`.
 	sources map[string]string
 
-	mu      sync.Mutex
-	queries map[string]*kindQuery
+	queries sync.Map // queryKey -> *queryEntry
+	bySet   sync.Map // policy ids -> *queryEntry
+	// fullInput turns off input shaping (tests compare the two).
+	fullInput bool
 
 	// builtinErrs counts builtin errors (to_number("x"), ...) by policy
 	// location: they make an expression undefined rather than stopping the
@@ -85,7 +88,7 @@ func Capabilities() *ast.Capabilities {
 
 // Load reads, validates and compiles the policies.
 func Load(ctx context.Context, opts Options) (*Engine, error) {
-	e := &Engine{byID: map[string]*Policy{}, sources: map[string]string{}, queries: map[string]*kindQuery{}, builtinErrs: map[string]*BuiltinError{}}
+	e := &Engine{byID: map[string]*Policy{}, sources: map[string]string{}, builtinErrs: map[string]*BuiltinError{}}
 	var errs Errors
 	modules := map[string]*ast.Module{}
 	add := func(name, src string, builtin bool) {
@@ -152,9 +155,12 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 	if cfg == nil {
 		cfg = map[string]any{}
 	}
-	e.store = inmem.NewFromObject(map[string]any{
+	// The store keeps Rego values: policies read the settings and the
+	// cross-asset index for every asset, and converting them from Go values
+	// on each read would cost more than the evaluation.
+	e.store = inmem.NewFromObjectWithOpts(map[string]any{
 		"vigil": map[string]any{"config": cfg, "inventory": emptyInventory()},
-	})
+	}, inmem.OptReturnASTValuesOnRead(true))
 	return e, nil
 }
 
@@ -268,6 +274,18 @@ func (e *Engine) Deferred(kind string) bool {
 	return false
 }
 
+// ReadsData reports whether a policy that judges the kind reads the
+// native payload (input.asset.data); when none does, callers holding
+// assets of the kind need not keep it.
+func (e *Engine) ReadsData(kind string) bool {
+	for _, p := range e.policies {
+		if p.readsData && p.Matches(kind) {
+			return true
+		}
+	}
+	return false
+}
+
 // SetInventory replaces data.vigil.inventory, the cross-asset index.
 // Call it only while no evaluation runs.
 func (e *Engine) SetInventory(ctx context.Context, index map[string]any) error {
@@ -337,7 +355,11 @@ func analyze(c *ast.Compiler, policies []*Policy) {
 
 // kindQuery evaluates every policy that reads one kind, in one query.
 type kindQuery struct {
-	pq       rego.PreparedEvalQuery
+	// The query, compiled against compiler: the policies' modules and,
+	// after partial evaluation, its support modules.
+	compiler *ast.Compiler
+	body     ast.Body
+	shape    inputShape
 	policies []*Policy
 	vars     []queryVar
 	withData bool
@@ -349,30 +371,84 @@ type queryVar struct {
 	level  string
 }
 
+// Part selects the policies of a kind that an evaluation runs.
+type Part int
+
+const (
+	// All policies that judge the kind.
+	All Part = iota
+	// Streamed: those that judge an asset on its own, which a scan runs as
+	// the asset is read.
+	Streamed
+	// CrossAsset: those that read data.vigil.inventory, which a scan runs
+	// once the whole inventory has been read.
+	CrossAsset
+)
+
+type queryKey struct {
+	kind string
+	part Part
+}
+
+// queryEntry is a query prepared once, by its first user; the others wait
+// for it, while queries of other kinds go on being evaluated.
+type queryEntry struct {
+	once sync.Once
+	q    *kindQuery
+	err  error
+}
+
 // queryFor returns the prepared query for a kind, preparing it on first use.
-func (e *Engine) queryFor(ctx context.Context, kind string) (*kindQuery, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if q, ok := e.queries[kind]; ok {
-		return q, nil
+func (e *Engine) queryFor(ctx context.Context, kind string, part Part) (*kindQuery, error) {
+	key := queryKey{kind, part}
+	v, ok := e.queries.Load(key)
+	if !ok {
+		v, _ = e.queries.LoadOrStore(key, &queryEntry{})
 	}
+	qe := v.(*queryEntry)
+	// Preparation is not cut short by one caller's cancellation: the query
+	// is shared. A failure is not kept, so that a later call tries again.
+	qe.once.Do(func() { qe.q, qe.err = e.prepareFor(context.WithoutCancel(ctx), kind, part) })
+	if qe.err != nil {
+		e.queries.CompareAndDelete(key, qe)
+	}
+	return qe.q, qe.err
+}
+
+// Prepare readies the query of a kind's policies ahead of its first use.
+func (e *Engine) Prepare(ctx context.Context, kind string, part Part) error {
+	_, err := e.queryFor(ctx, kind, part)
+	return err
+}
+
+func (e *Engine) prepareFor(ctx context.Context, kind string, part Part) (*kindQuery, error) {
 	var ps []*Policy
+	var ids []string
 	for _, p := range e.policies {
-		if p.Matches(kind) {
-			ps = append(ps, p)
+		if !p.Matches(kind) || (part == Streamed && p.usesInventory) || (part == CrossAsset && !p.usesInventory) {
+			continue
 		}
+		ps = append(ps, p)
+		ids = append(ids, p.ID)
 	}
 	if len(ps) == 0 {
-		e.queries[kind] = nil
 		return nil, nil
 	}
-	q, err := e.prepare(ctx, ps)
-	if err != nil {
-		return nil, err
+	// Kinds judged by the same policies (most by the "*" ones alone) share
+	// one prepared query: preparing costs milliseconds.
+	key := strings.Join(ids, ",")
+	v, _ := e.bySet.LoadOrStore(key, &queryEntry{})
+	qe := v.(*queryEntry)
+	qe.once.Do(func() { qe.q, qe.err = e.prepare(ctx, ps) })
+	if qe.err != nil {
+		e.bySet.CompareAndDelete(key, qe)
 	}
-	e.queries[kind] = q
-	return q, nil
+	return qe.q, qe.err
 }
+
+// partialUnknowns are what partial evaluation leaves open: the asset, and
+// the cross-asset index, which is filled in per scan.
+var partialUnknowns = []*ast.Term{ast.MustParseTerm("input"), ast.MustParseTerm("data.vigil.inventory")}
 
 func (e *Engine) prepare(ctx context.Context, ps []*Policy) (*kindQuery, error) {
 	q := &kindQuery{policies: ps}
@@ -394,17 +470,120 @@ func (e *Engine) prepare(ctx context.Context, ps []*Policy) (*kindQuery, error) 
 	if err != nil {
 		return nil, fmt.Errorf("build query: %w", err)
 	}
-	pq, err := rego.New(
-		rego.ParsedQuery(body),
-		rego.Compiler(e.compiler),
-		rego.Store(e.store),
-		rego.StrictBuiltinErrors(false),
-	).PrepareForEval(ctx)
+	// The policies are partially evaluated once, with the organization
+	// settings known and the asset and the cross-asset index unknown:
+	// settings lookups and the rules they decide are done here, not per
+	// asset. Should that fail or not give one query, the policies are
+	// evaluated as written.
+	if c, query, shape, ok := e.partial(ctx, body); ok {
+		q.compiler, q.body, q.shape = c, query, shape
+		return q, nil
+	}
+	compiled, err := e.compiler.QueryCompiler().Compile(body)
 	if err != nil {
 		return nil, fmt.Errorf("prepare policies: %w", err)
 	}
-	q.pq = pq
+	q.compiler, q.body, q.shape = e.compiler, compiled, fullShape
 	return q, nil
+}
+
+// withDependencies adds to the support modules of a partial evaluation
+// the policy modules they refer to, and theirs in turn: compiling those
+// alone, not every module loaded, makes preparing a query a fraction of a
+// millisecond instead of several.
+func (e *Engine) withDependencies(support map[string]*ast.Module) map[string]*ast.Module {
+	out := make(map[string]*ast.Module, len(support))
+	queue := make([]*ast.Module, 0, len(support))
+	for name, m := range support {
+		out[name] = m
+		queue = append(queue, m)
+	}
+	added := map[string]bool{}
+	for len(queue) > 0 {
+		m := queue[0]
+		queue = queue[1:]
+		ast.WalkRefs(m, func(r ast.Ref) bool {
+			if !r.HasPrefix(ast.DefaultRootRef) {
+				return false
+			}
+			ground := r.GroundPrefix()
+			for name, dep := range e.compiler.Modules {
+				if added[name] {
+					continue
+				}
+				pkg := dep.Package.Path
+				if ground.HasPrefix(pkg) || pkg.HasPrefix(ground) {
+					added[name] = true
+					out[name] = dep
+					queue = append(queue, dep)
+				}
+			}
+			return false
+		})
+	}
+	return out
+}
+
+// conflictable lists the complete rules defined more than once. Inlined
+// by partial evaluation, two definitions that disagree for some asset
+// would no longer fail ("complete rules must not produce multiple
+// outputs"); kept as references, they fail as written.
+func (e *Engine) conflictable() []string {
+	seen := map[string]int{}
+	for _, m := range e.compiler.Modules {
+		for _, r := range m.Rules {
+			if r.Head.RuleKind() == ast.SingleValue && len(r.Head.Args) == 0 && !r.Default {
+				seen[r.Path().String()]++
+			}
+		}
+	}
+	var out []string
+	for ref, n := range seen {
+		if n > 1 {
+			out = append(out, ref)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *Engine) partial(ctx context.Context, body ast.Body) (*ast.Compiler, ast.Body, inputShape, bool) {
+	none, noShape := ast.Body(nil), inputShape{}
+	res, err := rego.New(rego.ParsedQuery(body), rego.Compiler(e.compiler), rego.Store(e.store),
+		rego.ParsedUnknowns(partialUnknowns), rego.DisableInlining(e.conflictable()),
+		rego.StrictBuiltinErrors(false)).Partial(ctx)
+	if err != nil || len(res.Queries) != 1 {
+		return nil, none, noShape, false
+	}
+	modules := make(map[string]*ast.Module, len(res.Support))
+	for i, m := range res.Support {
+		// Terms that partial evaluation rebuilt have no location; give
+		// them their expression's, so that errors still name file and line.
+		for _, r := range m.Rules {
+			for _, expr := range r.Body {
+				ast.WalkTerms(expr, func(t *ast.Term) bool {
+					if t.Location == nil {
+						t.Location = expr.Location
+					}
+					return false
+				})
+			}
+		}
+		modules[fmt.Sprintf("__vigil_partial_%d__", i)] = m
+	}
+	c := ast.NewCompiler().WithCapabilities(Capabilities())
+	if c.Compile(e.withDependencies(modules)); c.Failed() {
+		return nil, none, noShape, false
+	}
+	query, err := c.QueryCompiler().Compile(res.Queries[0])
+	if err != nil {
+		return nil, none, noShape, false
+	}
+	shape := fullShape
+	if !e.fullInput {
+		shape = shapeOf(c, query)
+	}
+	return c, query, shape, true
 }
 
 // Result is one deny or warn result of a policy for an asset, before it is
@@ -418,28 +597,65 @@ type Result struct {
 
 // Evaluate judges one asset against every policy that reads its kind.
 func (e *Engine) Evaluate(ctx context.Context, a *asset.Asset) ([]Finding, error) {
-	q, err := e.queryFor(ctx, a.Kind)
+	return e.EvaluatePart(ctx, a, All)
+}
+
+// EvaluatePart judges one asset against a part of the policies that read
+// its kind (see Part).
+func (e *Engine) EvaluatePart(ctx context.Context, a *asset.Asset, part Part) ([]Finding, error) {
+	q, err := e.queryFor(ctx, a.Kind, part)
 	if err != nil || q == nil {
 		return nil, err
 	}
-	input, err := InputValue(a, q.withData)
+	input, err := inputValue(a, q.withData, q.shape)
 	if err != nil {
 		return nil, fmt.Errorf("asset %s: %w", a.ID, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("evaluate %s: %w", a.ID, context.Cause(ctx))
+	}
 	var berrs []topdown.Error
-	rs, err := q.pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalBuiltinErrorList(&berrs))
+	// Per asset, the evaluation is a few microseconds: what the rego
+	// package does around it (a goroutine watching ctx, metric timers,
+	// every binding converted to Go values) costs as much, so the query
+	// runs on topdown directly. Cancellation is checked between assets,
+	// and results stay Rego terms until a set turns out not to be empty.
+	var result topdown.QueryResult
+	txn, err := e.store.NewTransaction(ctx)
+	if err == nil {
+		err = topdown.NewQuery(q.body).
+			WithCompiler(q.compiler).
+			WithStore(e.store).
+			WithTransaction(txn).
+			WithInput(ast.NewTerm(input)).
+			WithStrictBuiltinErrors(false).
+			WithBuiltinErrorList(&berrs).
+			WithCancel(neverCancel).
+			WithIndexing(true).
+			WithEarlyExit(true).
+			WithVirtualCache(noCache{}).
+			Iter(ctx, func(qr topdown.QueryResult) error {
+				result = qr
+				return nil
+			})
+		e.store.Abort(ctx, txn)
+	}
 	if err != nil {
-		return nil, e.attribute(ctx, q, a, input, err)
+		full, ferr := InputValue(a, q.withData) // policies are run as written
+		if ferr != nil {
+			return nil, fmt.Errorf("asset %s: %w", a.ID, ferr)
+		}
+		return nil, e.attribute(ctx, q, a, full, err)
 	}
 	if len(berrs) > 0 {
 		e.noteBuiltinErrors(a, berrs)
 	}
-	if len(rs) == 0 {
+	if result == nil {
 		return nil, nil
 	}
 	var out []Finding
 	for _, v := range q.vars {
-		results, err := decodeResults(rs[0].Bindings[v.name])
+		results, err := decodeResultTerm(result[ast.Var(v.name)])
 		if err != nil {
 			return nil, fmt.Errorf("policy %s (%s) on %s: %w", v.policy.ID, v.policy.File, a.ID, err)
 		}
@@ -496,9 +712,40 @@ func (e *Engine) attribute(ctx context.Context, q *kindQuery, a *asset.Asset, in
 	return fmt.Errorf("evaluate %s: %w", a.ID, err)
 }
 
+// neverCancel is the cancellation of every evaluation: Evaluate checks its
+// context before it starts, and one evaluation is too short to interrupt.
+var neverCancel = topdown.NewCancel()
+
+type noCache struct{}
+
+func (noCache) Push()                         {}
+func (noCache) Pop()                          {}
+func (noCache) Get(ast.Ref) (*ast.Term, bool) { return nil, false }
+func (noCache) Put(ast.Ref, *ast.Term)        {}
+func (noCache) Keys() []ast.Ref               { return nil }
+
+// decodeResultTerm reads a deny/warn set, nil when undefined.
+func decodeResultTerm(t *ast.Term) ([]rawResult, error) {
+	if t == nil {
+		return nil, nil
+	}
+	set, ok := t.Value.(ast.Set)
+	if !ok {
+		return nil, fmt.Errorf("deny/warn must be a set, got %v", t)
+	}
+	if set.Len() == 0 {
+		return nil, nil
+	}
+	x, err := ast.JSON(set)
+	if err != nil {
+		return nil, err
+	}
+	return decodeResults(x)
+}
+
 type rawResult struct {
 	Message string
-	Details map[string]any
+	Details json.RawMessage
 }
 
 // decodeResults reads a deny/warn set: each element is {"msg", "details"} or
@@ -521,8 +768,15 @@ func decodeResults(v any) ([]rawResult, error) {
 			if msg == "" {
 				return nil, fmt.Errorf("result %v has no \"msg\" string", r)
 			}
-			d, _ := r["details"].(map[string]any)
-			out = append(out, rawResult{Message: msg, Details: d})
+			var details json.RawMessage
+			if d, _ := r["details"].(map[string]any); len(d) > 0 {
+				b, err := json.Marshal(d)
+				if err != nil {
+					return nil, fmt.Errorf("result details %v: %w", d, err)
+				}
+				details = b
+			}
+			out = append(out, rawResult{Message: msg, Details: details})
 		default:
 			return nil, fmt.Errorf("result %v is neither a string nor {\"msg\": ...}", x)
 		}

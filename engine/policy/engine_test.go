@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/internal/testutil"
 	"github.com/vigil-ir/vigil/policies"
 )
 
@@ -202,6 +205,22 @@ func TestFacetsValueMatchesJSON(t *testing.T) {
 	}
 }
 
+// Each bit of a shape selects exactly its facet: facetsValue walks the
+// fields in facetKeys order.
+func TestFacetBitsFollowKeys(t *testing.T) {
+	var f asset.Facets
+	fill(reflect.ValueOf(&f).Elem())
+	if n := reflect.TypeOf(f).NumField(); n != len(facetKeys) {
+		t.Fatalf("asset.Facets has %d fields, facetKeys %d: add the new facet to both", n, len(facetKeys))
+	}
+	for i, k := range facetKeys {
+		o := facetsValue(&f, 1<<i)
+		if o.Len() != 1 || o.Get(k) == nil {
+			t.Errorf("bit %d (%v) selects %v", i, k, o)
+		}
+	}
+}
+
 // fill sets every field to a non-zero value.
 func fill(v reflect.Value) {
 	switch v.Kind() {
@@ -342,4 +361,68 @@ func FuzzParseWaivers(f *testing.F) {
 			ws.Apply([]Finding{{PolicyID: "VGL-NET-001", AssetID: "a"}}, time.Now())
 		}
 	})
+}
+
+// Inputs built with only what the policies read judge every asset as the
+// whole input does: the bundled examples, a Terraform plan and the public
+// fixtures, every kind.
+func TestShapedInputJudgesAsFullInput(t *testing.T) {
+	ctx := context.Background()
+	cfg, _, diags := config.Load(testutil.Path(t, "examples", "vigil.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	shaped, err := Load(ctx, Options{Builtins: policies.FS, Config: cfg.Data()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := Load(ctx, Options{Builtins: policies.FS, Config: cfg.Data()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.fullInput = true
+	paths := []string{
+		testutil.Path(t, "examples", "inventory"),
+		testutil.Path(t, "examples", "terraform", "plan.json"),
+		testutil.Fixture(t, "forseti-security__forseti-security", "tests", "services", "inventory", "test_data"),
+		testutil.Fixture(t, "awslabs__aws-config-rdk", "rdk", "template", "example_ci"),
+	}
+	n, found := 0, 0
+	for _, p := range paths {
+		fs, err := inventory.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs.Workers = 1
+		err = fs.Scan(ctx, func(a *asset.Asset) error {
+			want, err := full.Evaluate(ctx, a)
+			if err != nil {
+				return err
+			}
+			got, err := shaped.Evaluate(ctx, a)
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(Finding{})); diff != "" {
+				t.Errorf("%s (%s): shaped input judges differently (-full +shaped):\n%s", a.ID, a.Kind, diff)
+			}
+			n++
+			found += len(want)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n < 100 || found < 20 {
+		t.Fatalf("compared %d assets and %d findings: too few to mean anything", n, found)
+	}
+	// and shaping does leave something out somewhere
+	q, err := shaped.queryFor(ctx, "disk", Streamed)
+	if err != nil || q == nil {
+		t.Fatal(err)
+	}
+	if q.shape == fullShape {
+		t.Error("the disk query reads the whole input: shaping never applies")
+	}
 }

@@ -4,7 +4,11 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/vigil-ir/vigil/engine/asset"
 )
@@ -30,38 +34,84 @@ type Finding struct {
 	WaiverExpired bool `json:"waiver_expired,omitempty"`
 
 	// Level is deny or warn.
-	Level       string         `json:"level"`
-	AssetName   string         `json:"asset_name,omitempty"`
-	AssetType   string         `json:"asset_type,omitempty"`
-	Phase       string         `json:"phase,omitempty"`
-	Remediation string         `json:"remediation,omitempty"`
-	Source      string         `json:"source,omitempty"`
-	File        string         `json:"file,omitempty"`
-	Line        int            `json:"line,omitempty"`
-	Change      string         `json:"change,omitempty"`
-	Details     map[string]any `json:"details,omitempty"`
+	Level       string `json:"level"`
+	AssetName   string `json:"asset_name,omitempty"`
+	AssetType   string `json:"asset_type,omitempty"`
+	Phase       string `json:"phase,omitempty"`
+	Remediation string `json:"remediation,omitempty"`
+	Source      string `json:"source,omitempty"`
+	File        string `json:"file,omitempty"`
+	Line        int    `json:"line,omitempty"`
+	Change      string `json:"change,omitempty"`
+	// Details are the policy's structured result, as JSON: compact, and
+	// sharing no memory with the decoded inventory (see NewFinding).
+	Details json.RawMessage `json:"details,omitempty"`
 
 	offset int64
 }
 
 // NewFinding builds a finding from a policy result and the asset it judged.
 // A warn result is reported with severity info.
-func NewFinding(p *Policy, level, msg string, details map[string]any, a *asset.Asset) Finding {
+//
+// Findings outlive their assets: the asset's strings are copied (the few
+// distinct scopes, regions and types are shared), so that a finding does
+// not keep the decoder's buffers of the whole record alive.
+func NewFinding(p *Policy, level, msg string, details json.RawMessage, a *asset.Asset) Finding {
 	sev := p.Severity
 	if level == "warn" {
 		sev = "info"
 	}
 	f := Finding{
-		PolicyID: p.ID, AssetID: a.ID, Severity: sev, Title: p.Title, Message: msg,
-		Kind: a.Kind, Provider: a.Provider, Scope: a.Scope, Region: a.Region,
-		Level: level, AssetName: a.Name, AssetType: a.Type, Phase: p.Phase, Remediation: p.RemediationFor(a.Provider),
-		Source: a.Source, File: a.Origin.File, Line: a.Origin.Line, Details: details, offset: a.Origin.Offset,
+		PolicyID: p.ID, AssetID: strings.Clone(a.ID), Severity: sev, Title: p.Title, Message: msg,
+		Kind: intern(a.Kind), Provider: intern(a.Provider), Scope: intern(a.Scope), Region: intern(a.Region),
+		Level: level, AssetName: strings.Clone(a.Name), AssetType: intern(a.Type), Phase: p.Phase, Remediation: p.RemediationFor(a.Provider),
+		Source: intern(a.Source), File: intern(a.Origin.File), Line: a.Origin.Line, Details: details, offset: a.Origin.Offset,
 	}
 	if a.Change != nil {
 		f.Change = a.Change.Action
 	}
 	return f
 }
+
+// DetailsMap returns the details decoded, or an empty map.
+func (f *Finding) DetailsMap() map[string]any {
+	m := map[string]any{}
+	if len(f.Details) > 0 {
+		_ = json.Unmarshal(f.Details, &m)
+	}
+	return m
+}
+
+// interned holds the few distinct values of the low-cardinality fields of
+// findings (kinds, scopes, regions, types, files), each stored once.
+var interned sync.Map
+
+// maxInterned bounds the table for a long-running process; past it,
+// strings are copied instead.
+const maxInterned = 1 << 16
+
+var internedCount atomic.Int64
+
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := interned.Load(s); ok {
+		return v.(string)
+	}
+	c := strings.Clone(s)
+	if internedCount.Load() >= maxInterned {
+		return c
+	}
+	if v, loaded := interned.LoadOrStore(c, c); loaded {
+		return v.(string)
+	}
+	internedCount.Add(1)
+	return c
+}
+
+// SetOffset sets the byte offset of the asset's record (see Offset).
+func (f *Finding) SetOffset(off int64) { f.offset = off }
 
 // Offset is the byte offset of the asset's record when its line is not
 // known yet (JSON documents); see inventory.LinesAt.

@@ -9,129 +9,258 @@ import (
 	"github.com/vigil-ir/vigil/engine/asset"
 )
 
+// Object keys of the input, made once: InputValue runs for every asset.
+var (
+	kAction                = ast.StringTerm("action")
+	kAddress               = ast.StringTerm("address")
+	kAncestors             = ast.StringTerm("ancestors")
+	kAsset                 = ast.StringTerm("asset")
+	kAuditConfigs          = ast.StringTerm("audit_configs")
+	kBindings              = ast.StringTerm("bindings")
+	kBlockPublicAcls       = ast.StringTerm("block_public_acls")
+	kBlockPublicPolicy     = ast.StringTerm("block_public_policy")
+	kChange                = ast.StringTerm("change")
+	kCidrs                 = ast.StringTerm("cidrs")
+	kCreatedAt             = ast.StringTerm("created_at")
+	kData                  = ast.StringTerm("data")
+	kDefault               = ast.StringTerm("default")
+	kDetail                = ast.StringTerm("detail")
+	kDisks                 = ast.StringTerm("disks")
+	kEgress                = ast.StringTerm("egress")
+	kEnabled               = ast.StringTerm("enabled")
+	kFacets                = ast.StringTerm("facets")
+	kFrom                  = ast.StringTerm("from")
+	kId                    = ast.StringTerm("id")
+	kIgnorePublicAcls      = ast.StringTerm("ignore_public_acls")
+	kIngress               = ast.StringTerm("ingress")
+	kKind                  = ast.StringTerm("kind")
+	kLabels                = ast.StringTerm("labels")
+	kLastUsed              = ast.StringTerm("last_used")
+	kLogTypes              = ast.StringTerm("log_types")
+	kLogging               = ast.StringTerm("logging")
+	kMembers               = ast.StringTerm("members")
+	kMultiRegion           = ast.StringTerm("multi_region")
+	kName                  = ast.StringTerm("name")
+	kNetwork               = ast.StringTerm("network")
+	kNetworkTags           = ast.StringTerm("network_tags")
+	kNetworks              = ast.StringTerm("networks")
+	kOrganization          = ast.StringTerm("organization")
+	kParent                = ast.StringTerm("parent")
+	kPorts                 = ast.StringTerm("ports")
+	kPriority              = ast.StringTerm("priority")
+	kPrivateIps            = ast.StringTerm("private_ips")
+	kProjectNumber         = ast.StringTerm("project_number")
+	kProtocol              = ast.StringTerm("protocol")
+	kProvider              = ast.StringTerm("provider")
+	kPublic                = ast.StringTerm("public")
+	kPublicAccessBlock     = ast.StringTerm("public_access_block")
+	kPublicIps             = ast.StringTerm("public_ips")
+	kPublicVia             = ast.StringTerm("public_via")
+	kRegion                = ast.StringTerm("region")
+	kRestrictPublicBuckets = ast.StringTerm("restrict_public_buckets")
+	kRole                  = ast.StringTerm("role")
+	kScope                 = ast.StringTerm("scope")
+	kSecurityGroups        = ast.StringTerm("security_groups")
+	kService               = ast.StringTerm("service")
+	kServiceAccounts       = ast.StringTerm("service_accounts")
+	kSource                = ast.StringTerm("source")
+	kSourceGroups          = ast.StringTerm("source_groups")
+	kSourceServiceAccounts = ast.StringTerm("source_service_accounts")
+	kSourceTags            = ast.StringTerm("source_tags")
+	kSources               = ast.StringTerm("sources")
+	kStatus                = ast.StringTerm("status")
+	kSubnets               = ast.StringTerm("subnets")
+	kSynthesized           = ast.StringTerm("synthesized")
+	kTargetServiceAccounts = ast.StringTerm("target_service_accounts")
+	kTargetTags            = ast.StringTerm("target_tags")
+	kTo                    = ast.StringTerm("to")
+	kType                  = ast.StringTerm("type")
+	kUnknown               = ast.StringTerm("unknown")
+	kUser                  = ast.StringTerm("user")
+	kVia                   = ast.StringTerm("via")
+	kZone                  = ast.StringTerm("zone")
+)
+
 // InputValue builds the Rego input {"asset": ...} straight from the Go
 // value, without a JSON or map[string]any round trip: this runs once per
 // asset and dominates scan time otherwise. labels and facets are always
 // present (possibly empty) so policies can refer to them directly. The native
 // payload (data) is converted only when a policy reads it.
 func InputValue(a *asset.Asset, withData bool) (ast.Value, error) {
+	return inputValue(a, withData, fullShape)
+}
+
+// inputShape says which parts of the input a query reads (see shapeOf):
+// the asset's top-level fields and its facets, as bit sets.
+type inputShape struct{ top, facets uint64 }
+
+var fullShape = inputShape{^uint64(0), ^uint64(0)}
+
+// The top-level fields of the input asset, in bit order.
+var topKeys = []*ast.Term{kId, kProvider, kType, kKind, kName, kScope, kRegion, kSource, kLabels, kFacets, kChange}
+
+const (
+	topID = 1 << iota
+	topProvider
+	topType
+	topKind
+	topName
+	topScope
+	topRegion
+	topSource
+	topLabels
+	topFacets
+	topChange
+)
+
+func inputValue(a *asset.Asset, withData bool, shape inputShape) (ast.Value, error) {
 	obj := ast.NewObjectWithCapacity(13)
-	put := func(k string, v *ast.Term) { obj.Insert(ast.InternedTerm(k), v) }
-	put("id", ast.StringTerm(a.ID))
-	put("provider", ast.InternedTerm(a.Provider))
-	put("type", ast.StringTerm(a.Type))
-	put("kind", ast.InternedTerm(a.Kind))
-	put("name", ast.StringTerm(a.Name))
-	put("scope", ast.StringTerm(a.Scope))
-	put("region", ast.StringTerm(a.Region))
-	put("source", ast.InternedTerm(a.Source))
-	put("labels", stringMap(a.Labels))
-	put("facets", ast.NewTerm(FacetsValue(&a.Facets)))
-	if a.Change != nil {
+	put := func(bit uint64, k, v *ast.Term) {
+		if shape.top&bit != 0 {
+			obj.Insert(k, v)
+		}
+	}
+	put(topID, kId, ast.StringTerm(a.ID))
+	put(topProvider, kProvider, ast.InternedTerm(a.Provider))
+	put(topType, kType, ast.StringTerm(a.Type))
+	put(topKind, kKind, ast.InternedTerm(a.Kind))
+	put(topName, kName, ast.StringTerm(a.Name))
+	put(topScope, kScope, ast.StringTerm(a.Scope))
+	put(topRegion, kRegion, ast.StringTerm(a.Region))
+	put(topSource, kSource, ast.InternedTerm(a.Source))
+	if shape.top&topLabels != 0 {
+		obj.Insert(kLabels, stringMap(a.Labels))
+	}
+	if shape.top&topFacets != 0 {
+		obj.Insert(kFacets, ast.NewTerm(facetsValue(&a.Facets, shape.facets)))
+	}
+	if a.Change != nil && shape.top&topChange != 0 {
 		ch := ast.NewObjectWithCapacity(3)
-		ch.Insert(ast.InternedTerm("action"), ast.StringTerm(a.Change.Action))
-		ch.Insert(ast.InternedTerm("address"), ast.StringTerm(a.Change.Address))
-		ch.Insert(ast.InternedTerm("unknown"), stringList(a.Change.Unknown))
-		put("change", ast.NewTerm(ch))
+		ch.Insert(kAction, ast.StringTerm(a.Change.Action))
+		ch.Insert(kAddress, ast.StringTerm(a.Change.Address))
+		ch.Insert(kUnknown, stringList(a.Change.Unknown))
+		obj.Insert(kChange, ast.NewTerm(ch))
 	}
 	if withData && len(a.Data) > 0 {
 		v, err := ast.ValueFromReader(bytes.NewReader(a.Data))
 		if err != nil {
 			return nil, fmt.Errorf("convert native payload: %w", err)
 		}
-		put("data", ast.NewTerm(v))
+		obj.Insert(kData, ast.NewTerm(v))
 	}
 	in := ast.NewObjectWithCapacity(1)
-	in.Insert(ast.InternedTerm("asset"), ast.NewTerm(obj))
+	in.Insert(kAsset, ast.NewTerm(obj))
 	return in, nil
 }
 
+// The facet fields, in bit order.
+var facetKeys = []*ast.Term{
+	kNetwork, kDefault, kCidrs, kIngress, kEgress, kTargetTags, kTargetServiceAccounts, kNetworks,
+	kSubnets, kPublicIps, kPrivateIps, kNetworkTags, kSecurityGroups, kDisks, kServiceAccounts, kZone,
+	kStatus, kPublic, kPublicVia, kPublicAccessBlock, kBindings, kAuditConfigs, kParent, kAncestors,
+	kProjectNumber, kMultiRegion, kLogging, kOrganization, kEnabled, kUser, kCreatedAt, kLastUsed,
+	kSynthesized, kUnknown,
+}
+
+var facetBits = func() map[string]uint64 {
+	m := map[string]uint64{}
+	for i, k := range facetKeys {
+		m[string(k.Value.(ast.String))] = 1 << i
+	}
+	return m
+}()
+
 // FacetsValue converts facets to a Rego object, field by field, with the JSON
 // names of asset.Facets (a test keeps the two in step).
-func FacetsValue(f *asset.Facets) ast.Object {
+func FacetsValue(f *asset.Facets) ast.Object { return facetsValue(f, ^uint64(0)) }
+
+func facetsValue(f *asset.Facets, want uint64) ast.Object {
 	o := ast.NewObject()
-	str := func(k, v string) {
-		if v != "" {
-			o.Insert(ast.InternedTerm(k), ast.StringTerm(v))
+	bit := uint64(1)
+	// each helper takes the next bit, in facetKeys order
+	next := func() bool { b := bit; bit <<= 1; return want&b != 0 }
+	str := func(k *ast.Term, v string) {
+		if next() && v != "" {
+			o.Insert(k, ast.StringTerm(v))
 		}
 	}
-	list := func(k string, v []string) {
-		if v != nil {
-			o.Insert(ast.InternedTerm(k), stringList(v))
+	list := func(k *ast.Term, v []string) {
+		if next() && v != nil {
+			o.Insert(k, stringList(v))
 		}
 	}
-	boolean := func(k string, v *bool) {
-		if v != nil {
-			o.Insert(ast.InternedTerm(k), ast.InternedTerm(*v))
+	boolean := func(k *ast.Term, v *bool) {
+		if next() && v != nil {
+			o.Insert(k, ast.InternedTerm(*v))
 		}
 	}
-	str("network", f.Network)
-	boolean("default", f.Default)
-	list("cidrs", f.CIDRs)
-	if f.Ingress != nil {
-		o.Insert(ast.InternedTerm("ingress"), rules(f.Ingress))
+	str(kNetwork, f.Network)
+	boolean(kDefault, f.Default)
+	list(kCidrs, f.CIDRs)
+	if next() && f.Ingress != nil {
+		o.Insert(kIngress, rules(f.Ingress))
 	}
-	if f.Egress != nil {
-		o.Insert(ast.InternedTerm("egress"), rules(f.Egress))
+	if next() && f.Egress != nil {
+		o.Insert(kEgress, rules(f.Egress))
 	}
-	list("target_tags", f.TargetTags)
-	list("target_service_accounts", f.TargetServiceAccounts)
-	list("networks", f.Networks)
-	list("subnets", f.Subnets)
-	list("public_ips", f.PublicIPs)
-	list("private_ips", f.PrivateIPs)
-	list("network_tags", f.NetworkTags)
-	list("security_groups", f.SecurityGroups)
-	list("disks", f.Disks)
-	list("service_accounts", f.ServiceAccounts)
-	str("zone", f.Zone)
-	str("status", f.Status)
-	boolean("public", f.Public)
-	if f.PublicVia != nil {
+	list(kTargetTags, f.TargetTags)
+	list(kTargetServiceAccounts, f.TargetServiceAccounts)
+	list(kNetworks, f.Networks)
+	list(kSubnets, f.Subnets)
+	list(kPublicIps, f.PublicIPs)
+	list(kPrivateIps, f.PrivateIPs)
+	list(kNetworkTags, f.NetworkTags)
+	list(kSecurityGroups, f.SecurityGroups)
+	list(kDisks, f.Disks)
+	list(kServiceAccounts, f.ServiceAccounts)
+	str(kZone, f.Zone)
+	str(kStatus, f.Status)
+	boolean(kPublic, f.Public)
+	if next() && f.PublicVia != nil {
 		terms := make([]*ast.Term, len(f.PublicVia))
 		for i, e := range f.PublicVia {
 			terms[i] = ast.ObjectTerm(
-				ast.Item(ast.InternedTerm("via"), ast.InternedTerm(e.Via)),
-				ast.Item(ast.InternedTerm("detail"), ast.StringTerm(e.Detail)),
+				ast.Item(kVia, ast.InternedTerm(e.Via)),
+				ast.Item(kDetail, ast.StringTerm(e.Detail)),
 			)
 		}
-		o.Insert(ast.InternedTerm("public_via"), ast.ArrayTerm(terms...))
+		o.Insert(kPublicVia, ast.ArrayTerm(terms...))
 	}
-	if p := f.PublicAccessBlock; p != nil {
-		o.Insert(ast.InternedTerm("public_access_block"), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("block_public_acls"), ast.InternedTerm(p.BlockPublicACLs)),
-			ast.Item(ast.InternedTerm("ignore_public_acls"), ast.InternedTerm(p.IgnorePublicACLs)),
-			ast.Item(ast.InternedTerm("block_public_policy"), ast.InternedTerm(p.BlockPublicPolicy)),
-			ast.Item(ast.InternedTerm("restrict_public_buckets"), ast.InternedTerm(p.RestrictPublicBuckets)),
+	if p := f.PublicAccessBlock; next() && p != nil {
+		o.Insert(kPublicAccessBlock, ast.ObjectTerm(
+			ast.Item(kBlockPublicAcls, ast.InternedTerm(p.BlockPublicACLs)),
+			ast.Item(kIgnorePublicAcls, ast.InternedTerm(p.IgnorePublicACLs)),
+			ast.Item(kBlockPublicPolicy, ast.InternedTerm(p.BlockPublicPolicy)),
+			ast.Item(kRestrictPublicBuckets, ast.InternedTerm(p.RestrictPublicBuckets)),
 		))
 	}
-	if f.Bindings != nil {
+	if next() && f.Bindings != nil {
 		terms := make([]*ast.Term, len(f.Bindings))
 		for i, b := range f.Bindings {
 			terms[i] = ast.ObjectTerm(
-				ast.Item(ast.InternedTerm("role"), ast.StringTerm(b.Role)),
-				ast.Item(ast.InternedTerm("members"), stringList(b.Members)),
+				ast.Item(kRole, ast.StringTerm(b.Role)),
+				ast.Item(kMembers, stringList(b.Members)),
 			)
 		}
-		o.Insert(ast.InternedTerm("bindings"), ast.ArrayTerm(terms...))
+		o.Insert(kBindings, ast.ArrayTerm(terms...))
 	}
-	if f.AuditConfigs != nil {
-		o.Insert(ast.InternedTerm("audit_configs"), auditConfigs(f.AuditConfigs))
+	if next() && f.AuditConfigs != nil {
+		o.Insert(kAuditConfigs, auditConfigs(f.AuditConfigs))
 	}
-	str("parent", f.Parent)
-	list("ancestors", f.Ancestors)
-	str("project_number", f.ProjectNumber)
-	boolean("multi_region", f.MultiRegion)
-	boolean("logging", f.Logging)
-	boolean("organization", f.Organization)
-	boolean("enabled", f.Enabled)
-	str("user", f.User)
-	str("created_at", f.CreatedAt)
-	str("last_used", f.LastUsed)
-	if f.Synthesized {
-		o.Insert(ast.InternedTerm("synthesized"), ast.InternedTerm(true))
+	str(kParent, f.Parent)
+	list(kAncestors, f.Ancestors)
+	str(kProjectNumber, f.ProjectNumber)
+	boolean(kMultiRegion, f.MultiRegion)
+	boolean(kLogging, f.Logging)
+	boolean(kOrganization, f.Organization)
+	boolean(kEnabled, f.Enabled)
+	str(kUser, f.User)
+	str(kCreatedAt, f.CreatedAt)
+	str(kLastUsed, f.LastUsed)
+	if next() && f.Synthesized {
+		o.Insert(kSynthesized, ast.InternedTerm(true))
 	}
-	list("unknown", f.Unknown)
+	list(kUnknown, f.Unknown)
 	return o
 }
 
@@ -139,8 +268,8 @@ func auditConfigs(acs []asset.AuditConfig) *ast.Term {
 	terms := make([]*ast.Term, len(acs))
 	for i, c := range acs {
 		terms[i] = ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("service"), ast.StringTerm(c.Service)),
-			ast.Item(ast.InternedTerm("log_types"), stringList(c.LogTypes)),
+			ast.Item(kService, ast.StringTerm(c.Service)),
+			ast.Item(kLogTypes, stringList(c.LogTypes)),
 		)
 	}
 	return ast.ArrayTerm(terms...)
@@ -150,32 +279,32 @@ func rules(rs []asset.Rule) *ast.Term {
 	terms := make([]*ast.Term, len(rs))
 	for i, r := range rs {
 		o := ast.NewObjectWithCapacity(11)
-		o.Insert(ast.InternedTerm("sources"), stringList(r.Sources))
+		o.Insert(kSources, stringList(r.Sources))
 		if r.SourceTags != nil {
-			o.Insert(ast.InternedTerm("source_tags"), stringList(r.SourceTags))
+			o.Insert(kSourceTags, stringList(r.SourceTags))
 		}
 		if r.SourceServiceAccounts != nil {
-			o.Insert(ast.InternedTerm("source_service_accounts"), stringList(r.SourceServiceAccounts))
+			o.Insert(kSourceServiceAccounts, stringList(r.SourceServiceAccounts))
 		}
 		if r.SourceGroups != nil {
-			o.Insert(ast.InternedTerm("source_groups"), stringList(r.SourceGroups))
+			o.Insert(kSourceGroups, stringList(r.SourceGroups))
 		}
-		o.Insert(ast.InternedTerm("protocol"), ast.InternedTerm(r.Protocol))
+		o.Insert(kProtocol, ast.InternedTerm(r.Protocol))
 		ports := make([]*ast.Term, len(r.Ports))
 		for j, p := range r.Ports {
 			ports[j] = ast.ObjectTerm(
-				ast.Item(ast.InternedTerm("from"), ast.InternedTerm(p.From)),
-				ast.Item(ast.InternedTerm("to"), ast.InternedTerm(p.To)),
+				ast.Item(kFrom, ast.InternedTerm(p.From)),
+				ast.Item(kTo, ast.InternedTerm(p.To)),
 			)
 		}
-		o.Insert(ast.InternedTerm("ports"), ast.ArrayTerm(ports...))
-		o.Insert(ast.InternedTerm("action"), ast.InternedTerm(r.Action))
-		o.Insert(ast.InternedTerm("enabled"), ast.InternedTerm(r.Enabled))
+		o.Insert(kPorts, ast.ArrayTerm(ports...))
+		o.Insert(kAction, ast.InternedTerm(r.Action))
+		o.Insert(kEnabled, ast.InternedTerm(r.Enabled))
 		if r.Priority != 0 {
-			o.Insert(ast.InternedTerm("priority"), ast.InternedTerm(r.Priority))
+			o.Insert(kPriority, ast.InternedTerm(r.Priority))
 		}
 		if r.Unknown != nil {
-			o.Insert(ast.InternedTerm("unknown"), stringList(r.Unknown))
+			o.Insert(kUnknown, stringList(r.Unknown))
 		}
 		terms[i] = ast.NewTerm(o)
 	}

@@ -2,7 +2,9 @@ package policy
 
 import (
 	"fmt"
+	"iter"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -119,46 +121,61 @@ func parseExpiry(s string) (time.Time, error) {
 // Apply marks findings that a waiver covers. A finding covered only by
 // expired waivers still counts, and says that its waiver expired.
 func (ws *Waivers) Apply(fs []Finding, now time.Time) {
+	for i := range fs {
+		ws.ApplyOne(&fs[i], now)
+	}
+}
+
+// ApplyOne marks one finding (see Apply). A nil Waivers waives nothing.
+func (ws *Waivers) ApplyOne(f *Finding, now time.Time) {
 	if ws == nil {
 		return
 	}
-	for i := range fs {
-		f := &fs[i]
-		f.Waived, f.WaiverExpired, f.WaiverReason, f.WaiverExpires = false, false, "", ""
-		var expired *Waiver
-		for _, w := range ws.List {
-			if !w.policy.Match(f.PolicyID) || !w.asset.Match(f.AssetID) {
-				continue
-			}
-			if now.Before(w.Expires) {
-				f.Waived, f.WaiverReason, f.WaiverExpires, f.WaiverExpired = true, w.Reason, w.ExpiresOn, false
-				expired = nil
-				break
-			}
-			expired = w
+	f.Waived, f.WaiverExpired, f.WaiverReason, f.WaiverExpires = false, false, "", ""
+	var expired *Waiver
+	for _, w := range ws.List {
+		if !w.policy.Match(f.PolicyID) || !w.asset.Match(f.AssetID) {
+			continue
 		}
-		if expired != nil {
-			f.WaiverExpired, f.WaiverReason, f.WaiverExpires = true, expired.Reason, expired.ExpiresOn
+		if now.Before(w.Expires) {
+			f.Waived, f.WaiverReason, f.WaiverExpires, f.WaiverExpired = true, w.Reason, w.ExpiresOn, false
+			expired = nil
+			break
 		}
+		expired = w
+	}
+	if expired != nil {
+		f.WaiverExpired, f.WaiverReason, f.WaiverExpires = true, expired.Reason, expired.ExpiresOn
 	}
 }
 
 // Unused returns the waivers that matched no finding; they are usually left
 // over from a fix and can be deleted.
 func (ws *Waivers) Unused(fs []Finding) []*Waiver {
+	return ws.UnusedIn(slices.Values(fs))
+}
+
+// UnusedIn is Unused over a sequence of findings, read once.
+func (ws *Waivers) UnusedIn(fs iter.Seq[Finding]) []*Waiver {
 	if ws == nil {
 		return nil
 	}
-	var out []*Waiver
-	for _, w := range ws.List {
-		used := false
-		for i := range fs {
-			if w.policy.Match(fs[i].PolicyID) && w.asset.Match(fs[i].AssetID) {
-				used = true
-				break
+	used := make([]bool, len(ws.List))
+	left := len(ws.List)
+	for f := range fs {
+		for i, w := range ws.List {
+			if !used[i] && w.policy.Match(f.PolicyID) && w.asset.Match(f.AssetID) {
+				used[i] = true
+				left--
 			}
 		}
-		if !used {
+		if left == 0 {
+			break
+		}
+	}
+	var out []*Waiver
+	for i, w := range ws.List {
+		if !used[i] {
 			out = append(out, w)
 		}
 	}

@@ -324,10 +324,7 @@ func findingMatches(f policy.Finding, filters map[string]cty.Value) (bool, error
 
 // FindingObject is how runbooks see a finding.
 func FindingObject(f policy.Finding) map[string]any {
-	details := f.Details
-	if details == nil {
-		details = map[string]any{}
-	}
+	details := f.DetailsMap()
 	return map[string]any{
 		"policy_id": f.PolicyID, "asset_id": f.AssetID, "severity": f.Severity, "title": f.Title,
 		"message": f.Message, "kind": f.Kind, "provider": f.Provider, "scope": f.Scope,

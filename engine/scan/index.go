@@ -35,15 +35,17 @@ func NewIndex() *Index {
 	return &Index{scopes: map[string]*scopeFacts{}, nodes: map[string]map[string]any{}}
 }
 
-// Observe records what an asset contributes to the index.
+// Observe records what an asset contributes to the index. The index
+// outlives the asset, so every string it keeps is copied: a string of the
+// asset may share memory with the decoder's buffers.
 func (x *Index) Observe(a *asset.Asset) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if a.Scope != "" {
 		sf := x.scopes[a.Scope]
 		if sf == nil {
-			sf = &scopeFacts{provider: a.Provider}
-			x.scopes[a.Scope] = sf
+			sf = &scopeFacts{provider: strings.Clone(a.Provider)}
+			x.scopes[strings.Clone(a.Scope)] = sf
 		}
 		if !asset.ScopeKinds[a.Kind] {
 			sf.assets++
@@ -51,26 +53,29 @@ func (x *Index) Observe(a *asset.Asset) {
 		f := &a.Facets
 		switch a.Kind {
 		case asset.KindTrail:
-			t := map[string]any{"id": a.ID, "name": a.Name, "region": a.Region}
+			t := map[string]any{"id": strings.Clone(a.ID), "name": strings.Clone(a.Name), "region": strings.Clone(a.Region)}
 			putBool(t, "multi_region", f.MultiRegion)
 			putBool(t, "logging", f.Logging)
 			putBool(t, "organization", f.Organization)
 			sf.trails = append(sf.trails, t)
 		case asset.KindDetector:
-			d := map[string]any{"id": a.ID, "region": a.Region}
+			d := map[string]any{"id": strings.Clone(a.ID), "region": strings.Clone(a.Region)}
 			putBool(d, "enabled", f.Enabled)
 			sf.detectors = append(sf.detectors, d)
 		case "public_access_block":
-			sf.pab = f.PublicAccessBlock
+			if f.PublicAccessBlock != nil {
+				pab := *f.PublicAccessBlock // no strings
+				sf.pab = &pab
+			}
 		}
 	}
 	if a.Provider == asset.GCP {
 		switch a.Kind {
 		case asset.KindProject, asset.KindFolder, asset.KindOrganization:
-			x.nodes[nodeName(a)] = map[string]any{
+			x.nodes[strings.Clone(nodeName(a))] = map[string]any{
 				"bindings":      bindingsData(a.Facets.Bindings),
 				"audit_configs": auditData(a.Facets.AuditConfigs),
-				"parent":        a.Facets.Parent,
+				"parent":        strings.Clone(a.Facets.Parent),
 			}
 		}
 	}
@@ -141,9 +146,9 @@ func bindingsData(bs []asset.Binding) []any {
 	for i, b := range bs {
 		members := make([]any, len(b.Members))
 		for j, m := range b.Members {
-			members[j] = m
+			members[j] = strings.Clone(m)
 		}
-		out[i] = map[string]any{"role": b.Role, "members": members}
+		out[i] = map[string]any{"role": strings.Clone(b.Role), "members": members}
 	}
 	return out
 }
@@ -153,9 +158,9 @@ func auditData(acs []asset.AuditConfig) []any {
 	for i, c := range acs {
 		types := make([]any, len(c.LogTypes))
 		for j, t := range c.LogTypes {
-			types[j] = t
+			types[j] = strings.Clone(t)
 		}
-		out[i] = map[string]any{"service": c.Service, "log_types": types}
+		out[i] = map[string]any{"service": strings.Clone(c.Service), "log_types": types}
 	}
 	return out
 }

@@ -85,7 +85,7 @@ func TestFixturePlansNET001(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		var got []string
-		for _, f := range res.Findings {
+		for _, f := range res.Findings.Slice() {
 			if f.PolicyID == "VGL-NET-001" {
 				got = append(got, f.AssetID)
 				if f.Change != "create" || f.File == "" || f.Line == 0 {
@@ -98,7 +98,7 @@ func TestFixturePlansNET001(t *testing.T) {
 			t.Errorf("%s: VGL-NET-001 (-want +got):\n%s", name, diff)
 		}
 		// A plan is a change set: no project or account is made up for it.
-		for _, f := range res.Findings {
+		for _, f := range res.Findings.Slice() {
 			if f.PolicyID == "VGL-LOG-001" || f.PolicyID == "VGL-DET-001" || f.PolicyID == "VGL-IAM-001" {
 				t.Errorf("%s: account-level finding on a plan: %+v", name, f)
 			}
@@ -118,7 +118,7 @@ func TestUnknownCIDRsAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	found := map[string]string{}
-	for _, f := range res.Findings {
+	for _, f := range res.Findings.Slice() {
 		if f.PolicyID == "VGL-NET-001" {
 			found[f.AssetID] = f.Message
 		}

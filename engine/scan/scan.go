@@ -2,12 +2,16 @@ package scan
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 
 	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/inventory"
@@ -43,8 +47,9 @@ type Progress struct {
 
 // Result is a scan's outcome.
 type Result struct {
-	Findings []policy.Finding `json:"findings"`
-	Summary  Summary          `json:"summary"`
+	// Findings are in report order, waivers applied.
+	Findings *FindingSet
+	Summary  Summary
 	// UnusedWaivers matched no finding.
 	UnusedWaivers []*policy.Waiver `json:"-"`
 }
@@ -64,16 +69,27 @@ type Summary struct {
 	Unmapped    map[string]int64 `json:"unmapped_types,omitempty"`
 	Deleted     int64            `json:"planned_deletions,omitempty"`
 	DataSources int64            `json:"data_sources,omitempty"`
-	Policies    int              `json:"policies"`
-	Findings    int              `json:"findings"`
-	BySeverity  map[string]int   `json:"findings_by_severity"`
-	Waived      int              `json:"waived"`
+	// IndexBytes is the size of the cross-asset index policies read as
+	// data.vigil.inventory (as JSON): the one part of a scan's memory that
+	// grows with the number of projects and accounts.
+	IndexBytes int64          `json:"index_bytes"`
+	Policies   int            `json:"policies"`
+	Findings   int            `json:"findings"`
+	BySeverity map[string]int `json:"findings_by_severity"`
+	Waived     int            `json:"waived"`
 	// EvalErrors are builtin errors inside policies (a conversion that
 	// failed on some asset): the expression was treated as undefined.
 	EvalErrors []policy.BuiltinError `json:"eval_errors,omitempty"`
 	Expired    int                   `json:"waivers_expired"`
 	Started    time.Time             `json:"started"`
 	Duration   time.Duration         `json:"duration_ns"`
+	// Phases say where the time went: reading and judging the assets,
+	// the cross-asset policies, and ordering the findings.
+	Phases struct {
+		Read       time.Duration `json:"read_ns"`
+		CrossAsset time.Duration `json:"cross_asset_ns"`
+		Sort       time.Duration `json:"sort_ns"`
+	} `json:"phases"`
 }
 
 // Run scans the sources.
@@ -92,7 +108,16 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		index: NewIndex(),
 		kinds: map[string]int64{}, providers: map[string]int64{}, unknown: map[string]int64{},
 		deferredKinds: map[string]bool{},
+		findings:      &FindingSet{},
+		spool:         newSpool(),
 	}
+	defer s.spool.close()
+	finished := false
+	defer func() {
+		if !finished {
+			s.findings.Close()
+		}
+	}()
 	every := opts.ProgressEvery
 	if every <= 0 {
 		every = 10000
@@ -110,26 +135,35 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	s.report("cross-asset")
+	t1 := now()
+	res.Summary.Phases.Read = t1.Sub(start)
 
-	// Cross-asset policies: the index is complete now.
+	// Cross-asset policies: the index is complete now. The engine keeps its
+	// own copy; ours is let go before the deferred assets are judged.
+	index := s.index.Data()
+	s.index = nil
+	if b, err := json.Marshal(index); err == nil {
+		res.Summary.IndexBytes = int64(len(b))
+	}
 	if len(s.deferred) > 0 {
-		if err := opts.Engine.SetInventory(ctx, s.index.Data()); err != nil {
+		if err := opts.Engine.SetInventory(ctx, index); err != nil {
 			return nil, fmt.Errorf("scan: set inventory index: %w", err)
 		}
+		index = nil
 		if err := s.evaluateDeferred(ctx); err != nil {
 			return nil, err
 		}
+		s.deferred = nil
 	}
 
-	findings := s.findings
-	policy.Sort(findings)
-	findings = policy.Dedupe(findings)
-	if err := resolveLines(findings); err != nil {
+	t2 := now()
+	res.Summary.Phases.CrossAsset = t2.Sub(t1)
+	if err := s.findings.Finish(opts.Waivers, t2); err != nil {
+		s.findings.Close()
 		return nil, err
 	}
-	opts.Waivers.Apply(findings, now())
-	res.Findings = findings
-	res.UnusedWaivers = opts.Waivers.Unused(findings)
+	res.Findings = s.findings
+	res.UnusedWaivers = opts.Waivers.UnusedIn(s.findings.All())
 
 	sum := &res.Summary
 	sum.Assets = s.assets.Load()
@@ -139,7 +173,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	sum.Policies = len(opts.Engine.Policies())
 	sum.BySeverity = map[string]int{}
-	for _, f := range findings {
+	for f := range s.findings.All() {
 		sum.Findings++
 		switch {
 		case f.Waived:
@@ -153,8 +187,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	sum.EvalErrors = opts.Engine.BuiltinErrors()
 	sum.Started = start
-	sum.Duration = now().Sub(start)
+	end := now()
+	sum.Duration = end.Sub(start)
+	sum.Phases.Sort = end.Sub(t2)
 	s.report("done")
+	finished = true
 	return res, nil
 }
 
@@ -171,9 +208,54 @@ type state struct {
 	kinds         map[string]int64
 	providers     map[string]int64
 	unknown       map[string]int64
-	findings      []policy.Finding
-	deferred      []*asset.Asset
+	findings      *FindingSet
+	deferred      []heldAsset
 	deferredKinds map[string]bool
+	spool         *spool
+}
+
+// heldAsset is an asset waiting for the cross-asset pass, as JSON: a copy
+// sharing no memory with the decoder's buffers (which a retained asset
+// would keep alive, a megabyte batch for one record), and without the
+// native payload when no policy of its kind reads it.
+type heldAsset struct {
+	id     string
+	off    int64
+	n      int
+	origin asset.Origin
+}
+
+func (s *state) detach(a *asset.Asset) (heldAsset, error) {
+	c := *a
+	if !s.opts.Engine.ReadsData(a.Kind) {
+		c.Data = nil
+	}
+	raw, err := json.Marshal(&c)
+	if err != nil {
+		return heldAsset{}, fmt.Errorf("scan: hold %s: %w", a.ID, err)
+	}
+	s.mu.Lock()
+	off, err := s.spool.put(raw)
+	s.mu.Unlock()
+	if err != nil {
+		return heldAsset{}, err
+	}
+	return heldAsset{id: strings.Clone(a.ID), off: off, n: len(raw), origin: a.Origin}, nil
+}
+
+func (s *state) restore(h heldAsset) (*asset.Asset, error) {
+	s.mu.Lock()
+	raw, err := s.spool.get(h.off, h.n)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	a := &asset.Asset{}
+	if err := gojson.Unmarshal(raw, a); err != nil {
+		return nil, fmt.Errorf("scan: restore %s: %w", h.id, err)
+	}
+	a.Origin = h.origin
+	return a, nil
 }
 
 func (s *state) emit(a *asset.Asset) error {
@@ -189,26 +271,35 @@ func (s *state) emit(a *asset.Asset) error {
 	if !ok {
 		deferred = s.opts.Engine.Deferred(a.Kind)
 		s.deferredKinds[a.Kind] = deferred
-	}
-	if deferred {
-		s.deferred = append(s.deferred, a)
+		if deferred {
+			// ready the cross-asset query while the inventory is read
+			go s.opts.Engine.Prepare(s.ctx, a.Kind, policy.CrossAsset)
+		}
 	}
 	s.mu.Unlock()
+	if deferred {
+		d, err := s.detach(a)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.deferred = append(s.deferred, d)
+		s.mu.Unlock()
+	}
 	if n%s.every == 0 {
 		s.report("reading")
 	}
-	if deferred {
-		return nil
-	}
-	return s.judge(s.ctx, a)
+	// The policies that judge the asset on its own run now; those that look
+	// across assets run once the whole inventory is read.
+	return s.judge(s.ctx, a, policy.Streamed)
 }
 
-func (s *state) judge(ctx context.Context, a *asset.Asset) error {
-	fs, err := s.opts.Engine.Evaluate(ctx, a)
+func (s *state) judge(ctx context.Context, a *asset.Asset, part policy.Part) error {
+	fs, err := s.opts.Engine.EvaluatePart(ctx, a, part)
 	if err != nil {
 		return err
 	}
-	if s.opts.Assets != nil {
+	if s.opts.Assets != nil && part == policy.Streamed {
 		if err := s.opts.Assets(a); err != nil {
 			return err
 		}
@@ -217,10 +308,7 @@ func (s *state) judge(ctx context.Context, a *asset.Asset) error {
 		return nil
 	}
 	s.found.Add(int64(len(fs)))
-	s.mu.Lock()
-	s.findings = append(s.findings, fs...)
-	s.mu.Unlock()
-	return nil
+	return s.findings.Add(fs...)
 }
 
 func (s *state) evaluateDeferred(ctx context.Context) error {
@@ -228,9 +316,9 @@ func (s *state) evaluateDeferred(ctx context.Context) error {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	// Judge in input order so that errors are reproducible.
-	sort.SliceStable(s.deferred, func(i, j int) bool { return s.deferred[i].ID < s.deferred[j].ID })
-	ch := make(chan *asset.Asset)
+	// Judge in a fixed order so that errors are reproducible.
+	sort.SliceStable(s.deferred, func(i, j int) bool { return s.deferred[i].id < s.deferred[j].id })
+	ch := make(chan heldAsset)
 	var wg sync.WaitGroup
 	var once sync.Once
 	var firstErr error
@@ -240,17 +328,21 @@ func (s *state) evaluateDeferred(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for a := range ch {
-				if err := s.judge(ctx, a); err != nil {
+			for h := range ch {
+				a, err := s.restore(h)
+				if err == nil {
+					err = s.judge(ctx, a, policy.CrossAsset)
+				}
+				if err != nil {
 					once.Do(func() { firstErr = err; cancel() })
 				}
 			}
 		}()
 	}
 loop:
-	for _, a := range s.deferred {
+	for _, h := range s.deferred {
 		select {
-		case ch <- a:
+		case ch <- h:
 		case <-ctx.Done():
 			break loop
 		}
@@ -269,29 +361,19 @@ func (s *state) report(phase string) {
 	}
 }
 
-// resolveLines fills in the line of findings whose asset came from a JSON
-// document (where only the byte offset was known while streaming).
-func resolveLines(fs []policy.Finding) error {
-	byFile := map[string][]int{}
-	for i := range fs {
-		if fs[i].Line == 0 && fs[i].File != "" {
-			byFile[fs[i].File] = append(byFile[fs[i].File], i)
+// Failing counts the findings that make the exit code non-zero: not
+// waived, and at or above the failOn severity ("none" fails nothing).
+func (s *Summary) Failing(failOn string) int {
+	if failOn == "none" {
+		return 0
+	}
+	n := 0
+	for sev, c := range s.BySeverity {
+		if policy.SeverityRank(sev) >= policy.SeverityRank(failOn) {
+			n += c
 		}
 	}
-	for file, idx := range byFile {
-		offs := make([]int64, len(idx))
-		for j, i := range idx {
-			offs[j] = fs[i].Offset()
-		}
-		lines, err := inventory.LinesAt(file, offs)
-		if err != nil {
-			continue // the file is gone; the line is a nicety
-		}
-		for j, i := range idx {
-			fs[i].Line = lines[j]
-		}
-	}
-	return nil
+	return n
 }
 
 func (s *Summary) addFileStats(fs *inventory.FileSet) {

@@ -127,7 +127,7 @@ approved_networks = ["projects/project1/global/networks/*"]
 		// is owner-only and its policy is a Deny. DATA-001: no residency set.
 	}
 	sort.Strings(want)
-	if diff := cmp.Diff(want, pairs(res.Findings)); diff != "" {
+	if diff := cmp.Diff(want, pairs(res.Findings.Slice())); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 	s := res.Summary
@@ -138,7 +138,7 @@ approved_networks = ["projects/project1/global/networks/*"]
 		t.Errorf("counts: kinds %v unknown %v", s.ByKind, s.UnknownTypes)
 	}
 	// Every finding points back at its record.
-	for _, f := range res.Findings {
+	for _, f := range res.Findings.Slice() {
 		if f.File == "" || f.Line == 0 {
 			t.Errorf("%s %s has no file:line", f.PolicyID, f.AssetID)
 		}
@@ -150,7 +150,7 @@ func TestSettingsSilencePolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range res.Findings {
+	for _, f := range res.Findings.Slice() {
 		switch f.PolicyID {
 		case "VGL-NET-002", "VGL-IAM-001", "VGL-OWN-001":
 			t.Errorf("%s fired without its setting: %s", f.PolicyID, f.AssetID)
@@ -173,7 +173,7 @@ func TestResidency(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, f := range res.Findings {
+	for _, f := range res.Findings.Slice() {
 		if f.PolicyID == "VGL-DATA-001" {
 			got = append(got, f.AssetID)
 		}

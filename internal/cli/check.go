@@ -59,7 +59,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 			if err != nil {
 				return a.inputError(err)
 			}
-			_, err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs})
+			err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs})
 			return err
 		},
 	}

@@ -423,7 +423,8 @@ func (a *app) session(ctx context.Context, f *runbookFlags, inventoryPaths []str
 		if err != nil {
 			return nil, err
 		}
-		return res.Findings, nil
+		defer res.Findings.Close()
+		return res.Findings.Slice(), res.Findings.Err()
 	}
 	s.data = &runbook.Data{Inventory: s.inv}
 	s.env = &action.Env{Log: a.log, Now: time.Now}

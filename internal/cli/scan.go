@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/scan"
+	"github.com/vigil-ir/vigil/internal/gctune"
 	"github.com/vigil-ir/vigil/internal/report"
 	"github.com/vigil-ir/vigil/policies"
 )
@@ -112,7 +113,7 @@ func (a *app) loadJudge(ctx context.Context, f *judgeFlags) (*judge, error) {
 }
 
 // run scans sources and renders the report; it returns the exit error.
-func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []inventory.Source) (*scan.Result, error) {
+func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []inventory.Source) error {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	opts := scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Workers: f.workers}
@@ -129,19 +130,29 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 			fmt.Fprintf(a.stderr, "\r\033[K%s: %d assets, %d findings", p.Phase, p.Assets, p.Findings)
 		}
 	}
+	var input int64
+	for _, src := range sources {
+		if fs, ok := src.(*inventory.FileSet); ok {
+			input += fs.Bytes()
+		} else {
+			input = gctune.MaxFloor // a live collector: size unknown
+		}
+	}
+	defer gctune.Start(gctune.FloorFor(input))()
 	res, err := scan.Run(ctx, opts)
 	if err != nil {
 		if progress {
 			fmt.Fprint(a.stderr, "\r\033[K")
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, &exitError{code: ExitError, err: fmt.Errorf("scan did not finish within --timeout %s", f.timeout)}
+			return &exitError{code: ExitError, err: fmt.Errorf("scan did not finish within --timeout %s", f.timeout)}
 		}
-		return nil, a.inputError(err)
+		return a.inputError(err)
 	}
+	defer res.Findings.Close()
 	w, closeOut, err := a.openOutput(f.output)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rep := &report.Report{
 		Tool: "vigil", Version: Version, Findings: res.Findings, Summary: res.Summary,
@@ -149,20 +160,24 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	}
 	if err := report.Render(w, f.format, rep); err != nil {
 		closeOut()
-		return nil, err
+		return err
+	}
+	if err := res.Findings.Err(); err != nil {
+		closeOut()
+		return err
 	}
 	if err := closeOut(); err != nil {
-		return nil, err
+		return err
 	}
 	if f.output != "" && f.format != "table" && !f.quiet {
 		// a short summary still goes to the terminal
 		fmt.Fprintf(a.stderr, "vigil: wrote %s report to %s: %d findings, %d failing at %s\n",
-			f.format, f.output, res.Summary.Findings-res.Summary.Waived, report.Failing(res.Findings, f.failOn), f.failOn)
+			f.format, f.output, res.Summary.Findings-res.Summary.Waived, res.Summary.Failing(f.failOn), f.failOn)
 	}
-	if report.Failing(res.Findings, f.failOn) > 0 {
-		return res, exit(ExitFindings)
+	if res.Summary.Failing(f.failOn) > 0 {
+		return exit(ExitFindings)
 	}
-	return res, nil
+	return nil
 }
 
 func (a *app) scanCmd() *cobra.Command {
@@ -215,7 +230,7 @@ input or usage.`,
 				return a.inputError(err)
 			}
 			fs.Workers = f.workers
-			_, err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs})
+			err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs})
 			return err
 		},
 	}

@@ -14,7 +14,7 @@ import (
 func GitHub(w io.Writer, r *Report) error {
 	bw := bufio.NewWriter(w)
 	cwd, _ := os.Getwd()
-	for _, f := range r.Findings {
+	for f := range r.Findings.All() {
 		if f.Waived {
 			continue
 		}
@@ -37,7 +37,7 @@ func GitHub(w io.Writer, r *Report) error {
 	}
 	s := r.Summary
 	fmt.Fprintf(bw, "vigil: %d assets, %d policies, %d findings (%d failing at %s), %d waived\n",
-		s.Assets, s.Policies, s.Findings-s.Waived, Failing(r.Findings, r.FailOn), r.FailOn, s.Waived)
+		s.Assets, s.Policies, s.Findings-s.Waived, s.Failing(r.FailOn), r.FailOn, s.Waived)
 	return bw.Flush()
 }
 

@@ -1,18 +1,16 @@
 package report
 
 import (
-	"encoding/json"
 	"io"
 
-	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/scan"
 )
 
 // jsonReport is the machine-readable scan output; its keys are a contract
-// for scripts (see README "Output").
+// for scripts (see README "Output"). The findings are streamed.
 type jsonReport struct {
-	Findings []policy.Finding `json:"findings"`
-	Summary  jsonSummary      `json:"summary"`
+	Findings any         `json:"findings"`
+	Summary  jsonSummary `json:"summary"`
 }
 
 type jsonSummary struct {
@@ -24,17 +22,19 @@ type jsonSummary struct {
 
 // JSON prints {"findings": [...], "summary": {...}}.
 func JSON(w io.Writer, r *Report) error {
-	out := jsonReport{Findings: r.Findings, Summary: jsonSummary{
-		Summary: r.Summary, FailOn: r.FailOn, Failing: Failing(r.Findings, r.FailOn),
+	out := jsonReport{Findings: streamMark, Summary: jsonSummary{
+		Summary: r.Summary, FailOn: r.FailOn, Failing: r.Summary.Failing(r.FailOn),
 	}}
-	if out.Findings == nil {
-		out.Findings = []policy.Finding{}
-	}
 	for _, w := range r.UnusedWaivers {
 		out.Summary.UnusedWaivers = append(out.Summary.UnusedWaivers, w.Range.String())
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(out)
+	var buf []byte
+	return streamJSON(w, out, func(yield func([]byte) bool) {
+		for f := range r.Findings.All() {
+			buf = appendFinding(buf[:0], &f)
+			if !yield(buf) {
+				return
+			}
+		}
+	})
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/vigil-ir/vigil/engine/policy"
 )
 
 type junitSuites struct {
@@ -43,25 +41,32 @@ type junitFailure struct {
 // findings at or above the --fail-on severity; waived findings are listed in
 // system-out.
 func JUnit(w io.Writer, r *Report) error {
-	byPolicy := map[string][]policy.Finding{}
-	for _, f := range r.Findings {
-		byPolicy[f.PolicyID] = append(byPolicy[f.PolicyID], f)
+	// The lines of each policy's case, in one pass over the findings.
+	type lines struct{ failing, other []string }
+	byPolicy := map[string]*lines{}
+	for f := range r.Findings.All() {
+		l := byPolicy[f.PolicyID]
+		if l == nil {
+			l = &lines{}
+			byPolicy[f.PolicyID] = l
+		}
+		line := fmt.Sprintf("%s [%s] %s", f.AssetID, f.Severity, f.Message)
+		switch {
+		case f.Counts(r.FailOn):
+			l.failing = append(l.failing, line)
+		case f.Waived:
+			l.other = append(l.other, line+" (waived: "+f.WaiverReason+")")
+		default:
+			l.other = append(l.other, line)
+		}
 	}
 	secs := fmt.Sprintf("%.3f", r.Summary.Duration.Seconds())
 	suite := junitSuite{Name: "vigil", Time: secs}
 	for _, p := range r.Policies {
 		c := junitCase{Name: fmt.Sprintf("%s: %s", p.ID, p.Title), Classname: "vigil." + p.Package}
 		var failing, other []string
-		for _, f := range byPolicy[p.ID] {
-			line := fmt.Sprintf("%s [%s] %s", f.AssetID, f.Severity, f.Message)
-			switch {
-			case f.Counts(r.FailOn):
-				failing = append(failing, line)
-			case f.Waived:
-				other = append(other, line+" (waived: "+f.WaiverReason+")")
-			default:
-				other = append(other, line)
-			}
+		if l := byPolicy[p.ID]; l != nil {
+			failing, other = l.failing, l.other
 		}
 		if len(failing) > 0 {
 			c.Failure = &junitFailure{

@@ -14,7 +14,7 @@ import (
 type Report struct {
 	Tool     string // "vigil"
 	Version  string
-	Findings []policy.Finding
+	Findings *scan.FindingSet
 	Summary  scan.Summary
 	Policies []*policy.Policy
 	// FailOn is the severity threshold of the exit code.
@@ -41,17 +41,6 @@ func Render(w io.Writer, format string, r *Report) error {
 		return GitHub(w, r)
 	}
 	return fmt.Errorf("unknown format %q (use %s)", format, strings.Join(Formats, ", "))
-}
-
-// Failing counts the findings that make the exit code non-zero.
-func Failing(fs []policy.Finding, failOn string) int {
-	n := 0
-	for i := range fs {
-		if fs[i].Counts(failOn) {
-			n++
-		}
-	}
-	return n
 }
 
 // sortedCounts renders "a 3, b 2" ordered by count, then name.

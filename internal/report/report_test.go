@@ -165,7 +165,7 @@ func TestJUnitOneCasePerPolicy(t *testing.T) {
 		t.Errorf("%d test cases for %d policies", suites.Tests, len(r.Policies))
 	}
 	failing := map[string]bool{}
-	for _, f := range r.Findings {
+	for f := range r.Findings.All() {
 		if f.Counts("low") {
 			failing[f.PolicyID] = true
 		}

@@ -1,7 +1,7 @@
 package report
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -23,8 +23,8 @@ type sarifLog struct {
 }
 
 type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
+	Tool    sarifTool `json:"tool"`
+	Results any       `json:"results"` // streamed []sarifResult
 }
 
 type sarifTool struct {
@@ -124,7 +124,7 @@ func securitySeverity(sev string) string {
 	return "1.0"
 }
 
-// SARIF prints a SARIF 2.1.0 log.
+// SARIF prints a SARIF 2.1.0 log; the results are streamed.
 func SARIF(w io.Writer, r *Report) error {
 	driver := sarifDriver{Name: "vigil", Version: r.Version, InformationURI: "https://github.com/vigil-ir/vigil"}
 	index := map[string]int{}
@@ -132,45 +132,60 @@ func SARIF(w io.Writer, r *Report) error {
 		index[p.ID] = len(driver.Rules)
 		driver.Rules = append(driver.Rules, ruleOf(p))
 	}
-	run := sarifRun{Results: []sarifResult{}}
-	cwd, _ := os.Getwd()
-	for _, f := range r.Findings {
-		i, ok := index[f.PolicyID]
-		if !ok {
-			// a finding of a policy not in the list (should not happen):
-			// keep it, with a minimal rule.
+	// A finding of a policy not in the list (should not happen) is kept,
+	// with a minimal rule.
+	for f := range r.Findings.All() {
+		if _, ok := index[f.PolicyID]; !ok {
 			index[f.PolicyID] = len(driver.Rules)
-			i = index[f.PolicyID]
 			driver.Rules = append(driver.Rules, ruleOf(&policy.Policy{ID: f.PolicyID, Title: f.Title, Severity: f.Severity}))
 		}
-		loc := sarifLocation{LogicalLocations: []sarifLogical{{Name: f.AssetName, FullyQualifiedName: f.AssetID, Kind: "resource"}}}
-		if f.File != "" {
-			loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifact{URI: artifactURI(cwd, f.File)}}
-			if f.Line > 0 {
-				loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Line}
-			}
-		}
-		res := sarifResult{
-			RuleID: f.PolicyID, RuleIndex: i, Level: sarifLevelOf(f.Severity),
-			Message:             sarifText{Text: fmt.Sprintf("%s: %s", f.AssetID, f.Message)},
-			Locations:           []sarifLocation{loc},
-			PartialFingerprints: map[string]string{"vigilFinding/v1": f.Fingerprint()},
-			Properties:          map[string]any{"asset_id": f.AssetID, "kind": f.Kind, "provider": f.Provider, "scope": f.Scope, "region": f.Region, "severity": f.Severity},
-		}
-		if f.Change != "" {
-			res.Properties["change"] = f.Change
-		}
-		if f.Waived {
-			res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: fmt.Sprintf("%s (waived until %s)", f.WaiverReason, f.WaiverExpires)}}
-		}
-		run.Results = append(run.Results, res)
 	}
+	run := sarifRun{Results: streamMark}
 	run.Tool.Driver = driver
 	log := sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(log)
+	cwd, _ := os.Getwd()
+	var encErr error
+	err := streamJSON(w, log, func(yield func([]byte) bool) {
+		var buf bytes.Buffer
+		for f := range r.Findings.All() {
+			b, err := compactJSON(&buf, sarifResultOf(f, index[f.PolicyID], cwd))
+			if err != nil {
+				encErr = err
+				return
+			}
+			if !yield(b) {
+				return
+			}
+		}
+	})
+	if encErr != nil {
+		return encErr
+	}
+	return err
+}
+
+func sarifResultOf(f policy.Finding, rule int, cwd string) sarifResult {
+	loc := sarifLocation{LogicalLocations: []sarifLogical{{Name: f.AssetName, FullyQualifiedName: f.AssetID, Kind: "resource"}}}
+	if f.File != "" {
+		loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifact{URI: artifactURI(cwd, f.File)}}
+		if f.Line > 0 {
+			loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Line}
+		}
+	}
+	res := sarifResult{
+		RuleID: f.PolicyID, RuleIndex: rule, Level: sarifLevelOf(f.Severity),
+		Message:             sarifText{Text: fmt.Sprintf("%s: %s", f.AssetID, f.Message)},
+		Locations:           []sarifLocation{loc},
+		PartialFingerprints: map[string]string{"vigilFinding/v1": f.Fingerprint()},
+		Properties:          map[string]any{"asset_id": f.AssetID, "kind": f.Kind, "provider": f.Provider, "scope": f.Scope, "region": f.Region, "severity": f.Severity},
+	}
+	if f.Change != "" {
+		res.Properties["change"] = f.Change
+	}
+	if f.Waived {
+		res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: fmt.Sprintf("%s (waived until %s)", f.WaiverReason, f.WaiverExpires)}}
+	}
+	return res
 }
 
 func ruleOf(p *policy.Policy) sarifRule {

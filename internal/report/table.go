@@ -14,30 +14,31 @@ import (
 // (assets per kind), how many policies ran and what they found.
 func Table(w io.Writer, r *Report) error {
 	bw := bufio.NewWriter(w)
-	groups := map[string][]policy.Finding{}
-	var waived []policy.Finding
-	for _, f := range r.Findings {
+	// Findings come most severe first: print them as they come, a heading
+	// where the severity changes, then the waived ones in a second pass.
+	sev := ""
+	for f := range r.Findings.All() {
 		if f.Waived {
-			waived = append(waived, f)
 			continue
 		}
-		groups[f.Severity] = append(groups[f.Severity], f)
+		if f.Severity != sev {
+			if sev != "" {
+				fmt.Fprintln(bw)
+			}
+			sev = f.Severity
+			fmt.Fprintf(bw, "%s (%d)\n", strings.ToUpper(sev), r.Summary.BySeverity[sev])
+		}
+		writeFinding(bw, f)
 	}
-	for _, sev := range policy.Severities {
-		fs := groups[sev]
-		if len(fs) == 0 {
-			continue
-		}
-		fmt.Fprintf(bw, "%s (%d)\n", strings.ToUpper(sev), len(fs))
-		for _, f := range fs {
-			writeFinding(bw, f)
-		}
+	if sev != "" {
 		fmt.Fprintln(bw)
 	}
-	if len(waived) > 0 {
-		fmt.Fprintf(bw, "WAIVED (%d)\n", len(waived))
-		for _, f := range waived {
-			writeFinding(bw, f)
+	if r.Summary.Waived > 0 {
+		fmt.Fprintf(bw, "WAIVED (%d)\n", r.Summary.Waived)
+		for f := range r.Findings.All() {
+			if f.Waived {
+				writeFinding(bw, f)
+			}
 		}
 		fmt.Fprintln(bw)
 	}
@@ -138,7 +139,7 @@ func writeSummary(w io.Writer, r *Report) {
 	if s.Expired > 0 {
 		fmt.Fprintf(w, ", %d with expired waivers", s.Expired)
 	}
-	failing := Failing(r.Findings, r.FailOn)
+	failing := r.Summary.Failing(r.FailOn)
 	switch {
 	case r.FailOn == "none":
 		fmt.Fprintln(w, ".")

@@ -44,8 +44,8 @@ deny contains finding if {
 }
 
 deny contains finding if {
-	not input.asset.facets.public
 	lib.unknown(input.asset.facets, "public")
+	not input.asset.facets.public
 	finding := {
 		"msg": sprintf("whether bucket %s is public is known only after apply", [input.asset.name]),
 		"details": {"unknown": ["public"]},

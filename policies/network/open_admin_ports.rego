@@ -70,6 +70,7 @@ unknowns(rule) := [f | some f in ["sources", "ports", "protocol"]; lib.unknown(r
 
 deny contains finding if {
 	some i, rule in input.asset.facets.ingress
+	rule.unknown # only plans leave values unknown; without, definite() decides
 	candidate(rule)
 	maybe_world(rule)
 	maybe_reached(rule)

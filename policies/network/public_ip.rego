@@ -19,7 +19,7 @@ import data.vigil.lib
 import rego.v1
 
 deny contains finding if {
-	ips := object.get(input.asset.facets, "public_ips", [])
+	ips := input.asset.facets.public_ips
 	count(ips) > 0
 	finding := {
 		"msg": sprintf("instance %s has public IP %s", [input.asset.name, concat(", ", ips)]),
@@ -28,8 +28,8 @@ deny contains finding if {
 }
 
 deny contains finding if {
-	count(object.get(input.asset.facets, "public_ips", [])) == 0
 	lib.unknown(input.asset.facets, "public_ips")
+	count(object.get(input.asset.facets, "public_ips", [])) == 0
 	finding := {
 		"msg": sprintf("whether instance %s gets a public IP is known only after apply", [input.asset.name]),
 		"details": {"unknown": ["public_ips"]},

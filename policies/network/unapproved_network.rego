@@ -45,8 +45,8 @@ deny contains finding if {
 deny contains finding if {
 	count(approved) > 0
 	input.asset.kind == "network"
-	not input.asset.facets.network
 	lib.unknown(input.asset.facets, "network")
+	not input.asset.facets.network
 	finding := {
 		"msg": sprintf("network %s gets its id only at apply, so it cannot be checked against approved_networks", [input.asset.name]),
 		"details": {"unknown": ["network"]},
@@ -56,8 +56,8 @@ deny contains finding if {
 deny contains finding if {
 	count(approved) > 0
 	input.asset.kind == "instance"
-	count(object.get(input.asset.facets, "networks", [])) == 0
 	lib.unknown(input.asset.facets, "networks")
+	count(object.get(input.asset.facets, "networks", [])) == 0
 	finding := {
 		"msg": sprintf("the network of instance %s is known only after apply, so it cannot be checked against approved_networks", [input.asset.name]),
 		"details": {"unknown": ["networks"]},

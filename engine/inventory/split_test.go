@@ -1,0 +1,148 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestMembers(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string // key=value pairs
+	}{
+		{`{}`, nil},
+		{` { "a" : 1 , "b":"x\"}" ,"c":{"d":[1,{"e":"]"}]},"f":null} `, []string{`a=1`, `b="x\"}"`, `c={"d":[1,{"e":"]"}]}`, `f=null`}},
+		{`{"k\\":"v\\\\"}`, []string{`k\\="v\\\\"`}},
+		{`{"a":true,"b":false}`, []string{`a=true`, `b=false`}},
+		{`[1,2]`, nil},
+		{`{"a":"unterminated`, nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		members([]byte(tt.in), func(k, v []byte) bool {
+			got = append(got, string(k)+"="+string(v))
+			return true
+		})
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("members(%s) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func TestWantsPrepass(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{`{"name":"//compute.googleapis.com/projects/p/zones/z/instances/i","asset_type":"compute.googleapis.com/Instance","resource":{"parent":"//cloudresourcemanager.googleapis.com/projects/1","data":{}}}`, false},
+		{`{"name":"//storage.googleapis.com/b","asset_type":"storage.googleapis.com/Bucket","iam_policy":{"bindings":[]}}`, true},
+		{`{"name":"//storage.googleapis.com/b","asset_type":"storage.googleapis.com/Bucket","iam_policy":{"bindings":[]},"resource":{"data":{}}}`, false},
+		{`{"name":"//cloudresourcemanager.googleapis.com/projects/1","assetType":"cloudresourcemanager.googleapis.com/Project","resource":{"data":{}}}`, true},
+		{`{"name":"x","asset_type":"storage.googleapis.com/Bucket","iam_policy":null}`, false},
+		// escapes spell the same record
+		{`{"name":"//cloudresourcemanager.googleapis.com\/projects\/1","asset_type":"cloudresourcemanager.googleapis.com\/Project","resource":{"data":{}}}`, true},
+		{`{"name":"//storage.googleapis.com/b","asset_type":"storage.googleapis.com/Bucket","iam\u005fpolicy":{"bindings":[]}}`, true},
+		// a nested asset_type must not be mistaken for the record's own
+		{`{"resource":{"data":{"asset_type":"cloudresourcemanager.googleapis.com/Project"}},"asset_type":"pubsub.googleapis.com/Topic","name":"t"}`, false},
+	}
+	for _, tt := range tests {
+		if got := wantsPrepass([]byte(tt.in)); got != tt.want {
+			t.Errorf("wantsPrepass(%s) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzMembers checks the structural walk against encoding/json: on any
+// valid object it must find exactly the keys, in order, with their values.
+func FuzzMembers(f *testing.F) {
+	f.Add([]byte(`{"a":1,"b":"x\"","c":{"d":[1,"]"]}}`))
+	f.Add([]byte(`{"\\":"\\\\","":[]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil || obj == nil {
+			members(raw, func(k, v []byte) bool { return true }) // must not panic
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.Token()
+		var want []string
+		for dec.More() {
+			k, _ := dec.Token()
+			var v json.RawMessage
+			dec.Decode(&v)
+			want = append(want, k.(string)+"="+string(v))
+		}
+		var got []string
+		members(raw, func(k, v []byte) bool {
+			var key string
+			if err := json.Unmarshal(append(append([]byte{'"'}, k...), '"'), &key); err != nil {
+				t.Fatalf("key %q is not a JSON string body: %v", k, err)
+			}
+			var compact json.RawMessage
+			if err := json.Unmarshal(v, &compact); err != nil {
+				t.Fatalf("value %q of %q is not JSON: %v", v, key, err)
+			}
+			got = append(got, key+"="+string(compact))
+			return true
+		})
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("members(%q) (-encoding/json +members):\n%s", raw, diff)
+		}
+	})
+}
+
+// TestVisitMarkedLines holds the marker search to the plain line reader:
+// same lines, line numbers and offsets, across chunk boundaries, long
+// lines, CRLF, blank lines and a byte-order mark.
+func TestVisitMarkedLines(t *testing.T) {
+	markers := [][]byte{[]byte("MARK"), []byte("OTHER")}
+	var b bytes.Buffer
+	b.WriteString("\xEF\xBB\xBF{\"a\":\"MARK\"}\n")
+	for i := 0; i < 500; i++ {
+		switch {
+		case i%7 == 0:
+			fmt.Fprintf(&b, "{\"i\":%d,\"m\":\"MARK\",\"n\":\"OTHER\"}\r\n", i)
+		case i%11 == 0:
+			b.WriteString("\n   \n")
+		case i%13 == 0:
+			fmt.Fprintf(&b, "{\"i\":%d,\"long\":\"%s OTHER\"}\n", i, strings.Repeat("x", 300))
+		default:
+			fmt.Fprintf(&b, "{\"i\":%d}\n", i)
+		}
+	}
+	b.WriteString(`{"last":"MARK"}`) // no final newline
+	type hit struct {
+		text string
+		line int
+		off  int64
+	}
+	var want []hit
+	err := readLines(context.Background(), "f", bytes.NewReader(b.Bytes()), 1<<20, func(raw []byte, line int, off int64) error {
+		if bytes.Contains(raw, markers[0]) || bytes.Contains(raw, markers[1]) {
+			want = append(want, hit{string(raw), line, off})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, chunk := range []int{64, 100, 1000, 4 << 20} {
+		var got []hit
+		err := visitMarkedLines(context.Background(), "f", bytes.NewReader(b.Bytes()), chunk, markers, func(raw []byte, line int, off int64) error {
+			got = append(got, hit{string(raw), line, off})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(hit{})); diff != "" {
+			t.Errorf("chunk %d (-readLines +visitMarkedLines):\n%s", chunk, diff)
+		}
+	}
+}

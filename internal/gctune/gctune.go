@@ -1,0 +1,72 @@
+// Package gctune sizes the garbage collector for scans: a scan allocates
+// gigabytes of short-lived values (Rego terms per asset) while keeping
+// little, and Go's default (collect whenever the heap doubles) then runs
+// the collector hundreds of times over a small heap, a fifth of the CPU.
+// Start lets the heap grow to a floor before collecting, and keeps a fixed
+// headroom above what is live past that, so that memory stays bounded and
+// predictable whatever the inventory size.
+package gctune
+
+import (
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// Bounds of the floor: the heap may grow to the floor before the collector
+// runs; past it, the limit follows the live heap with Headroom to spare.
+const (
+	MinFloor = 64 << 20
+	MaxFloor = 256 << 20
+	Headroom = 96 << 20
+)
+
+// FloorFor sizes the floor for reading input bytes of inventory: twice the
+// input, within [MinFloor, MaxFloor]. A small scan stays small; a large one
+// gets the room that saves the collector most of its work.
+func FloorFor(input int64) int64 {
+	return min(max(2*input, MinFloor), MaxFloor)
+}
+
+// Start applies the tuning until stop is called. It does nothing when the
+// user set GOGC or GOMEMLIMIT: their choice wins.
+func Start(floor int64) (stop func()) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	prevGC := debug.SetGCPercent(-1)
+	prevLimit := debug.SetMemoryLimit(floor)
+	done := make(chan struct{})
+	go follow(done, floor)
+	return func() {
+		close(done)
+		debug.SetGCPercent(prevGC)
+		debug.SetMemoryLimit(prevLimit)
+	}
+}
+
+// follow raises the limit as the live heap grows, so that the collector
+// never has to run back to back on a heap it cannot shrink.
+func follow(done chan struct{}, floor int64) {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	limit := floor
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		metrics.Read(sample)
+		if sample[0].Value.Kind() != metrics.KindUint64 {
+			continue
+		}
+		want := max(floor, int64(sample[0].Value.Uint64())+Headroom)
+		if want != limit {
+			limit = want
+			debug.SetMemoryLimit(limit)
+		}
+	}
+}
