@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -173,15 +174,25 @@ func TestKillDuringStep(t *testing.T) {
 `), 0o644)
 	cmd := exec.Command(binPath, "runbook", "apply", rb, "--state", state)
 	cmd.Dir = testutil.Root(t)
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	// Kill it once the journal says the wait started.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("apply ended (%v) before it could be killed:\n%s", err, output.String())
+		default:
+		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			t.Fatal("the wait step never started")
+			<-exited
+			t.Fatalf("the wait step never started:\n%s", output.String())
 		}
 		if st, err := store.OpenSQLite(state); err == nil {
 			var n int
@@ -194,7 +205,7 @@ func TestKillDuringStep(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	<-exited
 	run, _ := onlyRun(t, state)
 	if run.Status != runbook.RunRunning {
 		t.Fatalf("a killed run stays running in the store: %s", run.Status)

@@ -74,7 +74,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 			return nil, fmt.Errorf("create state directory: %w", err)
 		}
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
@@ -88,21 +88,30 @@ func OpenSQLite(path string) (*SQLite, error) {
 	return s, nil
 }
 
+// migrate brings the schema up to date. Each step runs in an IMMEDIATE
+// transaction that re-reads the version, so two processes opening a new
+// state file at once (an apply and a status, say) take turns instead of
+// both creating the same tables.
 func (s *SQLite) migrate() error {
-	var v int
-	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
-		return err
-	}
-	for i := v; i < len(allMigrations()); i++ {
+	all := allMigrations()
+	for {
 		tx, err := s.db.Begin()
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(allMigrations()[i]); err != nil {
+		var v int
+		if err := tx.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", i+1, err)
+			return err
 		}
-		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, i+1)); err != nil {
+		if v >= len(all) {
+			return tx.Commit()
+		}
+		if _, err := tx.Exec(all[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -110,7 +119,6 @@ func (s *SQLite) migrate() error {
 			return err
 		}
 	}
-	return nil
 }
 
 // allMigrations lets other files of the package add their tables.

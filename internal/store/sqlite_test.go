@@ -97,3 +97,44 @@ func TestDefaultPath(t *testing.T) {
 		t.Errorf("DefaultPath = %s", p)
 	}
 }
+
+// Several processes may open a state file that does not exist yet (an apply
+// and a status started together): each must get a migrated schema, not an
+// error from racing to create the same tables.
+func TestConcurrentOpenOfNewState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	const n = 8
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := OpenSQLite(path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer st.Close()
+			_, err = st.ListRuns(context.Background())
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	st, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var v int
+	st.DB().QueryRow(`PRAGMA user_version`).Scan(&v)
+	if v != len(allMigrations()) {
+		t.Errorf("schema version %d, want %d", v, len(allMigrations()))
+	}
+}
