@@ -35,6 +35,9 @@ type Options struct {
 	Config map[string]any
 	// Only keeps just these policy ids (all when empty).
 	Only []string
+	// Libraries are Config Validator policy libraries (templates and
+	// constraints) whose constraints judge GCP assets too.
+	Libraries []string
 }
 
 // Engine holds compiled policies and evaluates assets against them. It is
@@ -47,6 +50,10 @@ type Engine struct {
 	// sources are the raw modules by file, test files included, for `policy
 	// test`.
 	sources map[string]string
+
+	// constraints are the policy library constraints, judged apart.
+	constraints []*Policy
+	warnings    []string
 
 	queries sync.Map // queryKey -> *queryEntry
 	bySet   sync.Map // policy ids -> *queryEntry
@@ -125,6 +132,15 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 	for _, f := range files {
 		add(f.name, f.src, f.builtin)
 	}
+	if len(opts.Libraries) > 0 {
+		if err := e.loadLibraries(opts.Libraries, modules); err != nil {
+			if more, ok := err.(Errors); ok {
+				errs = append(errs, more...)
+			} else {
+				errs = append(errs, err)
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -150,6 +166,14 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	analyze(e.compiler, e.policies)
 	sort.Slice(e.policies, func(i, j int) bool { return e.policies[i].ID < e.policies[j].ID })
+	if err := e.prepareConstraints(); err != nil {
+		return nil, err
+	}
+	for _, p := range e.policies {
+		if p.constraint != nil {
+			e.constraints = append(e.constraints, p)
+		}
+	}
 
 	cfg := opts.Config
 	if cfg == nil {
@@ -255,6 +279,9 @@ func regoErrors(err error) Errors {
 	}
 	return Errors{err}
 }
+
+// Warnings are problems found while loading that do not stop a scan.
+func (e *Engine) Warnings() []string { return e.warnings }
 
 // Policies returns the loaded policies ordered by id.
 func (e *Engine) Policies() []*Policy { return e.policies }
@@ -603,6 +630,19 @@ func (e *Engine) Evaluate(ctx context.Context, a *asset.Asset) ([]Finding, error
 // EvaluatePart judges one asset against a part of the policies that read
 // its kind (see Part).
 func (e *Engine) EvaluatePart(ctx context.Context, a *asset.Asset, part Part) ([]Finding, error) {
+	out, err := e.evaluateKind(ctx, a, part)
+	if err != nil || part == CrossAsset || len(e.constraints) == 0 {
+		return out, err
+	}
+	more, err := e.evaluateConstraints(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, more...), nil
+}
+
+// evaluateKind runs vigil's policies of the asset's kind.
+func (e *Engine) evaluateKind(ctx context.Context, a *asset.Asset, part Part) ([]Finding, error) {
 	q, err := e.queryFor(ctx, a.Kind, part)
 	if err != nil || q == nil {
 		return nil, err
@@ -614,41 +654,13 @@ func (e *Engine) EvaluatePart(ctx context.Context, a *asset.Asset, part Part) ([
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w", a.ID, context.Cause(ctx))
 	}
-	var berrs []topdown.Error
-	// Per asset, the evaluation is a few microseconds: what the rego
-	// package does around it (a goroutine watching ctx, metric timers,
-	// every binding converted to Go values) costs as much, so the query
-	// runs on topdown directly. Cancellation is checked between assets,
-	// and results stay Rego terms until a set turns out not to be empty.
-	var result topdown.QueryResult
-	txn, err := e.store.NewTransaction(ctx)
-	if err == nil {
-		err = topdown.NewQuery(q.body).
-			WithCompiler(q.compiler).
-			WithStore(e.store).
-			WithTransaction(txn).
-			WithInput(ast.NewTerm(input)).
-			WithStrictBuiltinErrors(false).
-			WithBuiltinErrorList(&berrs).
-			WithCancel(neverCancel).
-			WithIndexing(true).
-			WithEarlyExit(true).
-			WithVirtualCache(noCache{}).
-			Iter(ctx, func(qr topdown.QueryResult) error {
-				result = qr
-				return nil
-			})
-		e.store.Abort(ctx, txn)
-	}
+	result, err := e.run(ctx, q, a, input)
 	if err != nil {
 		full, ferr := InputValue(a, q.withData) // policies are run as written
 		if ferr != nil {
 			return nil, fmt.Errorf("asset %s: %w", a.ID, ferr)
 		}
 		return nil, e.attribute(ctx, q, a, full, err)
-	}
-	if len(berrs) > 0 {
-		e.noteBuiltinErrors(a, berrs)
 	}
 	if result == nil {
 		return nil, nil
@@ -664,6 +676,44 @@ func (e *Engine) EvaluatePart(ctx context.Context, a *asset.Asset, part Part) ([
 		}
 	}
 	return out, nil
+}
+
+// run evaluates a prepared query with an input. Per asset, the evaluation
+// is a few microseconds: what the rego package does around it (a
+// goroutine watching ctx, metric timers, every binding converted to Go
+// values) costs as much, so the query runs on topdown directly.
+// Cancellation is checked between assets, and results stay Rego terms
+// until a set turns out not to be empty.
+func (e *Engine) run(ctx context.Context, q *kindQuery, a *asset.Asset, input ast.Value) (topdown.QueryResult, error) {
+	var berrs []topdown.Error
+	var result topdown.QueryResult
+	txn, err := e.store.NewTransaction(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = topdown.NewQuery(q.body).
+		WithCompiler(q.compiler).
+		WithStore(e.store).
+		WithTransaction(txn).
+		WithInput(ast.NewTerm(input)).
+		WithStrictBuiltinErrors(false).
+		WithBuiltinErrorList(&berrs).
+		WithCancel(neverCancel).
+		WithIndexing(true).
+		WithEarlyExit(true).
+		WithVirtualCache(noCache{}).
+		Iter(ctx, func(qr topdown.QueryResult) error {
+			result = qr
+			return nil
+		})
+	e.store.Abort(ctx, txn)
+	if err != nil {
+		return nil, err
+	}
+	if len(berrs) > 0 {
+		e.noteBuiltinErrors(a, berrs)
+	}
+	return result, nil
 }
 
 func (e *Engine) noteBuiltinErrors(a *asset.Asset, errs []topdown.Error) {

@@ -56,7 +56,13 @@ type Policy struct {
 	// readsData: the policy may read input.asset.data (the native payload),
 	// so the input must include it.
 	readsData bool
+	// constraint is set for a Config Validator constraint, judged by its
+	// template apart from vigil's policies (see library.go).
+	constraint *constraintEval
 }
+
+// IsConstraint reports whether the policy is a policy library constraint.
+func (p *Policy) IsConstraint() bool { return p.constraint != nil }
 
 // RemediationFor returns the runbook that fixes the policy's findings on a
 // provider's assets.

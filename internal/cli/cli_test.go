@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,5 +185,69 @@ func write2(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A Config Validator policy library runs next to the built-in policies:
+// the example constraints over the bundled inventory, the templates from
+// Google's policy-library; waivers name constraints by kind/name.
+func TestScanWithPolicyLibrary(t *testing.T) {
+	waivers := write(t, "waivers.hcl", `waiver {
+  policy  = "GCPStorageLocationConstraintV1/*"
+  asset   = "//storage.googleapis.com/sandbox-*"
+  reason  = "sandbox buckets hold no data"
+  expires = "2099-01-01"
+}
+`)
+	code, out, errs := run(t, "scan", "-c", "examples/vigil.hcl", "-f", "json", "-w", waivers,
+		"--policy-library", "testdata/fixtures/GoogleCloudPlatform__policy-library",
+		"--policy-library", "examples/policy-library", "examples/inventory/")
+	if code != ExitFindings {
+		t.Fatalf("exit %d; stderr: %s", code, errs)
+	}
+	var doc struct {
+		Findings []struct {
+			PolicyID string `json:"policy_id"`
+			AssetID  string `json:"asset_id"`
+			Severity string `json:"severity"`
+			Waived   bool   `json:"waived"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range doc.Findings {
+		if strings.HasPrefix(f.PolicyID, "GCP") {
+			got[f.PolicyID+" "+f.AssetID+" "+fmt.Sprint(f.Waived)] = true
+		}
+	}
+	for _, want := range []string{
+		"GCPStorageLocationConstraintV1/buckets_in_eu //storage.googleapis.com/acme-prod-customer-exports false",
+		"GCPStorageLocationConstraintV1/buckets_in_eu //storage.googleapis.com/sandbox-tmp-7731 true",
+		"GCPRestrictedFirewallRulesConstraintV1/no_world_ingress //compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-debug false",
+	} {
+		if !got[want] {
+			t.Errorf("missing %s; library findings: %v", want, got)
+		}
+	}
+	for k := range got {
+		if strings.HasPrefix(k, "GCPNetworkRestrictDefaultV1") {
+			t.Errorf("%s: the sandbox project is excluded by id", k)
+		}
+	}
+}
+
+func TestBrokenPolicyLibrary(t *testing.T) {
+	lib := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(lib, "policies", "constraints"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lib, "policies", "constraints", "c.yaml"), []byte("apiVersion: constraints.gatekeeper.sh/v1alpha1\nkind: NoSuchTemplateV1\nmetadata:\n  name: c\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := run(t, "scan", "--policy-library", lib, "examples/inventory/")
+	if code != ExitError || !strings.Contains(errs, "c.yaml:2: constraint c is of kind NoSuchTemplateV1") {
+		t.Errorf("exit %d, stderr %q: want 2 naming c.yaml:2", code, errs)
 	}
 }

@@ -42,17 +42,25 @@ data.vigil.config and cross-asset facts through data.vigil.lib helpers.`,
 }
 
 func (a *app) policyListCmd() *cobra.Command {
-	var dirs []string
-	var format string
+	var dirs, libraries []string
+	var format, configPath string
 	c := &cobra.Command{
 		Use:   "list",
-		Short: "List the built-in policies and your own",
+		Short: "List the built-in policies, your own and your policy libraries' constraints",
 		Example: `  vigil policy list
-  vigil policy list --policies ./policies --format json`,
+  vigil policy list --policies ./policies --format json
+  vigil policy list --policy-library ./policy-library`,
 		RunE: func(c *cobra.Command, args []string) error {
-			eng, err := policy.Load(c.Context(), policy.Options{Builtins: policies.FS, Dirs: dirs})
+			cfg, err := a.loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			eng, err := policy.Load(c.Context(), policy.Options{Builtins: policies.FS, Dirs: dirs, Config: cfg.Data(), Libraries: libraryDirs(cfg, libraries)})
 			if err != nil {
 				return a.inputError(err)
+			}
+			for _, w := range eng.Warnings() {
+				fmt.Fprintf(a.stderr, "vigil: warning: %s\n", w)
 			}
 			if format == "json" {
 				enc := json.NewEncoder(a.stdout)
@@ -65,12 +73,18 @@ func (a *app) policyListCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSEVERITY\tKINDS\tPHASE\tTITLE")
 			for _, p := range eng.Policies() {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Severity, strings.Join(p.Kinds, ","), p.Phase, p.Title)
+				kinds := strings.Join(p.Kinds, ",")
+				if p.IsConstraint() {
+					kinds = "gcp (CAI)" // the template filters asset types itself
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Severity, kinds, p.Phase, p.Title)
 			}
 			return tw.Flush()
 		},
 	}
 	c.Flags().StringArrayVarP(&dirs, "policies", "p", nil, "directory of additional Rego policies (repeatable)")
+	c.Flags().StringArrayVar(&libraries, "policy-library", nil, "Config Validator policy library to list the constraints of (repeatable)")
+	c.Flags().StringVarP(&configPath, "config", "c", "", "vigil.hcl (for its policy_libraries); default ./vigil.hcl when present")
 	c.Flags().StringVarP(&format, "format", "f", "table", "table or json")
 	return c
 }

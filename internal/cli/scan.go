@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 type judgeFlags struct {
 	config     string
 	policyDirs []string
+	libraries  []string
 	only       []string
 	noBuiltins bool
 	waivers    string
@@ -42,6 +44,7 @@ func (f *judgeFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringVarP(&f.config, "config", "c", "", "organization settings (vigil.hcl); default ./vigil.hcl when present")
 	fl.StringArrayVarP(&f.policyDirs, "policies", "p", nil, "directory of additional Rego policies (repeatable)")
+	fl.StringArrayVar(&f.libraries, "policy-library", nil, "Config Validator policy library (policies/templates, policies/constraints) whose constraints judge GCP assets too (repeatable; also policy_libraries in vigil.hcl)")
 	fl.StringSliceVar(&f.only, "policy", nil, "run only these policy ids (repeatable or comma-separated)")
 	fl.BoolVar(&f.noBuiltins, "no-builtin", false, "do not load the built-in policy library")
 	fl.StringVarP(&f.waivers, "waivers", "w", "", "waiver file (HCL)")
@@ -78,6 +81,19 @@ func (a *app) loadConfig(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
+// libraryDirs are the policy libraries of vigil.hcl (relative to its
+// directory) and of --policy-library.
+func libraryDirs(cfg *config.Config, flags []string) []string {
+	var out []string
+	for _, d := range cfg.PolicyLibraries {
+		if !filepath.IsAbs(d) && cfg.File != "" {
+			d = filepath.Join(filepath.Dir(cfg.File), d)
+		}
+		out = append(out, d)
+	}
+	return append(out, flags...)
+}
+
 // judge is the shared set-up: config, policy engine and waivers.
 type judge struct {
 	cfg     *config.Config
@@ -90,7 +106,7 @@ func (a *app) loadJudge(ctx context.Context, f *judgeFlags) (*judge, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := policy.Options{Dirs: f.policyDirs, Config: cfg.Data(), Only: splitList(f.only)}
+	opts := policy.Options{Dirs: f.policyDirs, Config: cfg.Data(), Only: splitList(f.only), Libraries: libraryDirs(cfg, f.libraries)}
 	if !f.noBuiltins {
 		opts.Builtins = policies.FS
 	}
@@ -98,8 +114,11 @@ func (a *app) loadJudge(ctx context.Context, f *judgeFlags) (*judge, error) {
 	if err != nil {
 		return nil, a.inputError(err)
 	}
+	for _, w := range eng.Warnings() {
+		fmt.Fprintf(a.stderr, "vigil: warning: %s\n", w)
+	}
 	if len(eng.Policies()) == 0 {
-		return nil, &exitError{code: ExitError, err: errors.New("no policies to run (--no-builtin without --policies?)")}
+		return nil, &exitError{code: ExitError, err: errors.New("no policies to run (--no-builtin without --policies or --policy-library?)")}
 	}
 	j := &judge{cfg: cfg, engine: eng}
 	if f.waivers != "" {
