@@ -1,6 +1,7 @@
 package action
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -137,4 +138,35 @@ func (s *Spec) Unknowns() map[string]cty.Value {
 		out[n] = cty.UnknownVal(t)
 	}
 	return out
+}
+
+// Unavailable stands in for a catalog action that no provider of the run
+// implements. A step that would run it fails with a clear message; a step
+// that does not run (an empty for_each, when = false) needs no provider,
+// so a runbook covering AWS and Google Cloud runs where only one is set up.
+type Unavailable struct{ S *Spec }
+
+// Spec implements Action.
+func (u *Unavailable) Spec() *Spec { return u.S }
+
+func (u *Unavailable) err() error {
+	return fmt.Errorf("No provider in this run implements %s. Rehearse with --provider sim --inventory FILE, or enable the provider that implements it.", u.S.Name)
+}
+
+// Plan implements Action.
+func (u *Unavailable) Plan(context.Context, *Request) (*Change, error) { return nil, u.err() }
+
+// Apply implements Action.
+func (u *Unavailable) Apply(context.Context, *Request) (*Result, error) { return nil, u.err() }
+
+// Resolve is Lookup that falls back to Unavailable for catalog actions no
+// provider implements; ok is false only for names the catalog lacks.
+func (r *Registry) Resolve(name string) (Action, string, bool) {
+	if a, p, ok := r.Lookup(name); ok {
+		return a, p, true
+	}
+	if s, ok := Catalog[name]; ok {
+		return &Unavailable{S: s}, "unavailable", true
+	}
+	return nil, "", false
 }

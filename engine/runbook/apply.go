@@ -437,7 +437,7 @@ func (ex *execution) skipStep(ctx context.Context, s *Step, reason string) {
 
 // runStep runs every instance of a step and records its outcome.
 func (ex *execution) runStep(ctx context.Context, s *Step) {
-	a, _, ok := ex.x.Registry.Lookup(s.Action)
+	a, _, ok := ex.x.Registry.Resolve(s.Action)
 	if !ok {
 		ex.fail(ctx, s, s.Name, 0, fmt.Errorf("no provider implements %s", s.Action))
 		return

@@ -163,7 +163,7 @@ func assetsFunc(ctx context.Context, data *Data, typeOnly bool) function.Functio
 					return cty.NilVal, err
 				}
 			}
-			var out []any
+			out := []any{} // never null: "for" over no matches is an empty list
 			for _, a := range data.Inventory.Assets() {
 				ok, err := assetMatches(a, filters)
 				if err != nil {
@@ -267,7 +267,7 @@ func findingsFunc(ctx context.Context, data *Data, typeOnly bool) function.Funct
 					return cty.NilVal, err
 				}
 			}
-			var out []any
+			out := []any{} // never null: "for" over no matches is an empty list
 			for _, f := range fs {
 				if f.Waived {
 					continue

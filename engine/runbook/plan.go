@@ -166,7 +166,7 @@ func (p *Planner) Plan(ctx context.Context, rb *Runbook, file string, vars map[s
 		return nil, diags
 	}
 	for _, s := range g.order {
-		a, provider, ok := p.Registry.Lookup(s.Action)
+		a, provider, ok := p.Registry.Resolve(s.Action)
 		if !ok {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Action not available",
 				Detail:  fmt.Sprintf("No provider in this run implements %s. Rehearse with --provider sim --inventory FILE, or enable the provider that implements it.", s.Action),

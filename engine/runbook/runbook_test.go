@@ -13,6 +13,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/internal/provider/core"
 	"github.com/vigil-ir/vigil/runbooks"
 )
@@ -238,4 +240,60 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = Validate(rb, reg)
 	})
+}
+
+// A step whose action no provider implements is fine while it does not
+// run (an empty for_each over no findings); it fails when it would.
+func TestUnavailableActionOnlyWhenItRuns(t *testing.T) {
+	src := `runbook "x" {
+  variable "run_it" {
+    type    = bool
+    default = false
+  }
+  locals {
+    none = toset([for f in findings({ policy = "NO-SUCH-POLICY" }) : f.asset_id])
+    gone = [for a in assets({ kind = "no-such-kind" }) : a.id]
+  }
+  phase "containment" {
+    step "each" {
+      action   = "gcp.compute.restrict_firewall"
+      for_each = local.none
+      args     = { firewall = each.value, source_ranges = ["10.0.0.0/8"] }
+    }
+    step "maybe" {
+      action = "aws.ec2.stop_instance"
+      when   = var.run_it
+      args   = { instance = "i-1" }
+    }
+    step "count" {
+      action = "core.log"
+      args   = { message = "${length(local.none)} ${length(local.gone)}" }
+    }
+  }
+}
+`
+	rb, _, diags := Parse([]byte(src), "x.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	data := &Data{Inventory: nil, Findings: func(context.Context) ([]policy.Finding, error) { return nil, nil }}
+	data.Inventory = inventory.New()
+	plan := func(v string) (*Plan, hcl.Diagnostics) {
+		vars, _, diags := rb.ResolveVariables(Inputs{Vars: []string{"run_it=" + v}})
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return (&Planner{Registry: coreRegistry(t), Data: data}).Plan(context.Background(), rb, "x.hcl", vars)
+	}
+	p, diags := plan("false")
+	if diags.HasErrors() {
+		t.Fatalf("nothing runs the unavailable actions: %v", diags)
+	}
+	if m := p.Step("count").Args["message"]; m != "0 0" {
+		t.Errorf("no matches should be empty lists: %v", m)
+	}
+	_, diags = plan("true")
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "No provider in this run implements aws.ec2.stop_instance") {
+		t.Errorf("a step that runs needs its provider: %v", diags)
+	}
 }

@@ -55,6 +55,7 @@ type runbookFlags struct {
 	parallel       int
 	inventoryOut   string
 	dirs           []string
+	aws            awsFlags
 }
 
 func (f *runbookFlags) varFlags(c *cobra.Command) {
@@ -500,6 +501,7 @@ Variables come from -var name=value, -var-file FILE and VIGIL_VAR_<name>.`,
 	}
 	f.varFlags(c)
 	f.envFlags(c)
+	f.aws.registerRunbook(c)
 	c.Flags().StringVar(&f.out, "out", "", "save the plan to this file")
 	c.Flags().StringVarP(&f.format, "format", "f", "text", "text or json")
 	return c
@@ -695,6 +697,7 @@ approval or interrupted (resume it).`,
 	f.varFlags(c)
 	f.envFlags(c)
 	f.applyFlags(c)
+	f.aws.registerRunbook(c)
 	return c
 }
 
@@ -810,6 +813,7 @@ re-applied; steps waiting for an approval run once approved with --approve.`,
 	}
 	f.varFlags(c)
 	f.applyFlags(c)
+	f.aws.registerRunbook(c)
 	c.Flags().StringArrayVarP(&f.policyDirs, "policies", "p", nil, "additional policy directories for findings()")
 	c.Flags().StringVarP(&f.config, "config", "c", "", "vigil.hcl for findings()")
 	return c

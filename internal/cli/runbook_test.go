@@ -247,8 +247,8 @@ func TestRunbookCommandErrors(t *testing.T) {
 	if code != ExitError || !strings.Contains(errs, `No value for required variable`) {
 		t.Errorf("missing variables: %d %s", code, errs)
 	}
-	code, _, errs = run(t, "runbook", "plan", "compromised-ec2", "-var", "instance=i-1", "-var", "incident=x")
-	if code != ExitError || !strings.Contains(errs, "No provider in this run implements aws.ec2.snapshot_instance_volumes") {
+	code, _, errs = run(t, "runbook", "plan", "compromised-vm-gcp", "-var", "instance=vm-1", "-var", "incident=x")
+	if code != ExitError || !strings.Contains(errs, "No provider in this run implements gcp.compute.snapshot_instance_disks") {
 		t.Errorf("cloud provider unavailable: %d %s", code, errs)
 	}
 	code, _, errs = run(t, "runbook", "plan", "compromised-vm-gcp", "--provider", "sim", "-i", "examples/inventory", "-var", "instance=vm-that-does-not-exist", "-var", "incident=x")

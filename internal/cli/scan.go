@@ -201,6 +201,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 
 func (a *app) scanCmd() *cobra.Command {
 	var f judgeFlags
+	var live awsFlags
 	c := &cobra.Command{
 		Use:   "scan [flags] INVENTORY...",
 		Short: "Judge asset inventories with the posture policies",
@@ -214,6 +215,7 @@ incident. Inputs are files or directories (taken recursively: *.json, *.ndjson,
   - AWS Config: snapshot files, single configuration items, history files and
     'aws configservice get-resource-config-history' output
   - vigil NDJSON, as written by 'vigil inventory collect'
+  - a live AWS inventory with --aws (see 'vigil inventory collect --help')
   - Terraform plans ('terraform show -json'); 'vigil check' is made for those
 
 Organization settings (approved networks, required labels, the IR team's
@@ -232,10 +234,13 @@ input or usage.`,
   vigil scan inv/ --fail-on high --waivers waivers.hcl --policies ./policies
 
   # one policy, as JSON
-  vigil scan inv/ --policy VGL-NET-001 --format json`,
+  vigil scan inv/ --policy VGL-NET-001 --format json
+
+  # collect a live AWS account (every enabled region), then scan it
+  vigil scan --aws --regions eu-west-1,us-east-1`,
 		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usageError(c, "no inventory given")
+			if len(args) == 0 && !live.enabled {
+				return usageError(c, "no inventory given (files, directories, or --aws to collect a live one)")
 			}
 			if err := f.validate(c); err != nil {
 				return err
@@ -244,15 +249,26 @@ input or usage.`,
 			if err != nil {
 				return err
 			}
-			fs, err := inventory.Open(args...)
-			if err != nil {
-				return a.inputError(err)
+			var sources []inventory.Source
+			if len(args) > 0 {
+				fs, err := inventory.Open(args...)
+				if err != nil {
+					return a.inputError(err)
+				}
+				fs.Workers = f.workers
+				sources = append(sources, fs)
 			}
-			fs.Workers = f.workers
-			err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs})
-			return err
+			if live.enabled {
+				inv, err := a.collectAWS(c.Context(), &live, f.quiet)
+				if err != nil {
+					return err
+				}
+				sources = append(sources, inv)
+			}
+			return a.runJudge(c.Context(), &f, j, sources)
 		},
 	}
 	f.register(c)
+	live.registerCollect(c)
 	return c
 }

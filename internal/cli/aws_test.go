@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/internal/provider/aws/awsfake"
+)
+
+// awsWorld serves the fake AWS scenario and points the SDK at it.
+func awsWorld(t *testing.T) *awsfake.Fake {
+	t.Helper()
+	f := awsfake.Scenario()
+	f.With(func(f *awsfake.Fake) { f.Get(awsfake.SecurityAccount).Roles["vigil-evidence"] = true })
+	srv := f.Start()
+	t.Cleanup(srv.Close)
+	for _, kv := range awsfake.Env(srv.URL) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return f
+}
+
+func collectTo(t *testing.T, path string, extra ...string) *inventory.Inventory {
+	t.Helper()
+	code, _, errs := run(t, append([]string{"inventory", "collect", "--aws", "--regions", "eu-west-1,us-east-1", "--out", path}, extra...)...)
+	if code != 0 {
+		t.Fatalf("collect: %d\n%s", code, errs)
+	}
+	inv, err := inventory.Load(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+const webARN = "arn:aws:ec2:eu-west-1:111111111111:instance/" + awsfake.WebInstance
+
+func TestAWSCollectAndScan(t *testing.T) {
+	awsWorld(t)
+	code, out, errs := run(t, "scan", "--aws", "--regions", "eu-west-1,us-east-1", "-c", "examples/vigil.hcl", "-f", "json", "--policy", "VGL-NET-001,VGL-DATA-002,VGL-NET-003")
+	if code != ExitFindings {
+		t.Fatalf("scan --aws: %d\n%s", code, errs)
+	}
+	if !strings.Contains(errs, "aws: collected") {
+		t.Errorf("no summary on stderr: %s", errs)
+	}
+	var rep struct {
+		Findings []struct {
+			PolicyID string `json:"policy_id"`
+			AssetID  string `json:"asset_id"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, f.PolicyID+" "+f.AssetID[strings.LastIndex(f.AssetID, "/")+1:])
+	}
+	sort.Strings(got)
+	want := []string{
+		"VGL-DATA-002 arn:aws:s3:::acme-prod-reports",
+		"VGL-NET-001 " + awsfake.WebGroup,
+		"VGL-NET-001 " + awsfake.DBGroup,
+		"VGL-NET-003 vpc-0aaaaaaaaaaaa0002",
+		"VGL-NET-003 vpc-0bbbbbbbbbbbb0001",
+	}
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestAWSCollectDenied(t *testing.T) {
+	f := awsWorld(t)
+	f.Inject(awsfake.Fault{Service: "ec2", Operation: "DescribeInstances", Kind: "denied", Times: -1})
+	out := filepath.Join(t.TempDir(), "inv.ndjson")
+	inv := collectTo(t, out)
+	for _, a := range inv.Assets() {
+		if a.Kind == asset.KindInstance {
+			t.Errorf("instances were denied, yet %s was collected", a.ID)
+		}
+	}
+	if inv.Len() < 10 {
+		t.Errorf("the rest should still be collected: %d assets", inv.Len())
+	}
+	_, _, errs := run(t, "inventory", "collect", "--aws", "--regions", "eu-west-1", "-q", "--out", out)
+	if !strings.Contains(errs, "ec2:DescribeInstances") || !strings.Contains(errs, "lack ec2:DescribeInstances") {
+		t.Errorf("the warning should name the missing permission: %s", errs)
+	}
+}
+
+func applyAWS(t *testing.T, state string, args ...string) string {
+	t.Helper()
+	code, out, errs := run(t, append([]string{"runbook", "apply"}, append(args, "--state", state, "--aws-evidence-role", "arn:aws:iam::333333333333:role/vigil-evidence")...)...)
+	if code != 0 {
+		t.Fatalf("apply %v: %d\n%s\n%s", args, code, out, errs)
+	}
+	return out
+}
+
+// compromised-ec2 for real: snapshots, evidence copies in the security
+// account, isolation on every network interface, a stopped instance; the
+// same apply again changes nothing.
+func TestAWSCompromisedEC2(t *testing.T) {
+	f := awsWorld(t)
+	dir := t.TempDir()
+	before := filepath.Join(dir, "before.ndjson")
+	collectTo(t, before)
+	state := filepath.Join(dir, "state.db")
+	args := []string{"compromised-ec2", "-i", before, "-var", "instance=" + webARN, "-var", "incident=INC-7", "--approve", "isolate"}
+	out := applyAWS(t, state, args...)
+	if !strings.Contains(out, "completed") {
+		t.Errorf("apply output:\n%s", out)
+	}
+	after := collectTo(t, filepath.Join(dir, "after.ndjson"))
+	web := after.Get(webARN)
+	if web == nil || web.Facets.Status != "stopped" {
+		t.Fatalf("web-1 after: %+v", web)
+	}
+	if len(web.Facets.SecurityGroups) != 1 || !strings.HasPrefix(web.Labels["vigil:previous-groups"], "eni-0aaaaaaaaaaaa0001="+awsfake.WebGroup) {
+		t.Errorf("web-1 groups %v labels %v", web.Facets.SecurityGroups, web.Labels)
+	}
+	iso := after.Get("arn:aws:ec2:eu-west-1:111111111111:security-group/" + web.Facets.SecurityGroups[0])
+	if iso == nil || iso.Name != "vigil-isolation-vpc-0aaaaaaaaaaaa0001" || len(iso.Facets.Ingress) != 0 || len(iso.Facets.Egress) != 0 {
+		t.Errorf("isolation group: %+v", iso)
+	}
+	var snaps []*asset.Asset
+	for _, a := range after.Assets() {
+		if a.Kind == asset.KindSnapshot {
+			snaps = append(snaps, a)
+			if a.Labels["incident"] != "INC-7" || a.Labels["vigil-step"] != "snapshot" {
+				t.Errorf("snapshot %s labels %v", a.ID, a.Labels)
+			}
+		}
+	}
+	if len(snaps) != 2 {
+		t.Fatalf("%d snapshots in the production account, want one per volume", len(snaps))
+	}
+	f.With(func(f *awsfake.Fake) {
+		eniGroups := map[string][]string{}
+		for _, e := range f.Get(awsfake.ProdAccount).Region("eu-west-1").Instances[awsfake.WebInstance].ENIs {
+			eniGroups[e.ID] = e.Groups
+		}
+		for eni, gs := range eniGroups {
+			if len(gs) != 1 || gs[0] != web.Facets.SecurityGroups[0] {
+				t.Errorf("%s still has %v", eni, gs)
+			}
+		}
+		sec := f.Get(awsfake.SecurityAccount).Region("eu-west-1").Snapshots
+		if len(sec) != 2 {
+			t.Errorf("%d evidence copies in the security account, want 2", len(sec))
+		}
+		for _, s := range f.Get(awsfake.ProdAccount).Region("eu-west-1").Snapshots {
+			if len(s.CreateVolumePermissions) != 1 || s.CreateVolumePermissions[0] != awsfake.SecurityAccount {
+				t.Errorf("snapshot %s shared with %v", s.ID, s.CreateVolumePermissions)
+			}
+		}
+		if !f.Get(awsfake.ProdAccount).Region("eu-west-1").Instances[awsfake.WebInstance].DisableAPITermination {
+			t.Error("isolation should protect the instance from termination")
+		}
+	})
+	mutations := len(f.Mutations())
+	applyAWS(t, state, args...)
+	if extra := f.Mutations()[mutations:]; len(extra) > 0 {
+		t.Errorf("the same apply again changed things: %v", extra)
+	}
+}
+
+func TestAWSLeakedKey(t *testing.T) {
+	f := awsWorld(t)
+	dir := t.TempDir()
+	before := filepath.Join(dir, "before.ndjson")
+	collectTo(t, before)
+	state := filepath.Join(dir, "state.db")
+	args := []string{"leaked-aws-access-key", "-i", before, "-var", "access_key_id=" + awsfake.LeakedKey, "-var", "incident=INC-8", "--approve", "deny_all"}
+	out := applyAWS(t, state, args...)
+	if !strings.Contains(out, awsfake.OtherKey) {
+		t.Errorf("the output should list the user's other key:\n%s", out)
+	}
+	after := collectTo(t, filepath.Join(dir, "after.ndjson"))
+	for _, a := range after.Assets() {
+		if a.Kind != asset.KindAccessKey {
+			continue
+		}
+		inactive := a.Facets.Enabled != nil && !*a.Facets.Enabled
+		if (a.Name == awsfake.LeakedKey) != inactive {
+			t.Errorf("key %s enabled=%v", a.Name, *a.Facets.Enabled)
+		}
+	}
+	f.With(func(f *awsfake.Fake) {
+		doc := f.Get(awsfake.ProdAccount).Users["ci-deployer"].Policies["vigil-deny-all"]
+		if !strings.Contains(doc, `"Effect":"Deny","Action":"*"`) {
+			t.Errorf("deny-all policy: %q", doc)
+		}
+	})
+	mutations := len(f.Mutations())
+	applyAWS(t, state, args...)
+	if extra := f.Mutations()[mutations:]; len(extra) > 0 {
+		t.Errorf("the same apply again changed things: %v", extra)
+	}
+}
+
+// open-firewall-remediation revokes exactly the world-open admin rules
+// VGL-NET-001 found, and nothing else of the same groups.
+func TestAWSOpenFirewallRemediation(t *testing.T) {
+	f := awsWorld(t)
+	dir := t.TempDir()
+	before := filepath.Join(dir, "before.ndjson")
+	collectTo(t, before)
+	applyAWS(t, filepath.Join(dir, "state.db"), "open-firewall-remediation", "-i", before, "-c", "examples/vigil.hcl", "--auto-approve")
+	f.With(func(f *awsfake.Fake) {
+		groups := f.Get(awsfake.ProdAccount).Region("eu-west-1").SecurityGroups
+		web, db, internal := groups[awsfake.WebGroup], groups[awsfake.DBGroup], groups[awsfake.InternalGroup]
+		if len(web.Ingress) != 2 || strings.Join(web.Ingress[0].CIDRs, ",") != "10.0.0.0/8" || web.Ingress[1].From != 443 || web.Ingress[1].CIDRs[0] != "0.0.0.0/0" {
+			t.Errorf("web: %+v (want SSH from 10/8 kept, HTTPS untouched)", web.Ingress)
+		}
+		if len(db.Ingress) != 1 || db.Ingress[0].From != 5432 {
+			t.Errorf("db: %+v (want RDP from ::/0 gone, 5432 from web kept)", db.Ingress)
+		}
+		if len(internal.Ingress) != 1 {
+			t.Errorf("internal changed: %+v", internal.Ingress)
+		}
+	})
+	revokes := 0
+	for _, m := range f.Mutations() {
+		if m == "ec2:RevokeSecurityGroupIngress" {
+			revokes++
+		}
+	}
+	if revokes != 2 {
+		t.Errorf("%d revokes, want 2: %v", revokes, f.Mutations())
+	}
+}

@@ -1,0 +1,81 @@
+package awsfake
+
+import "time"
+
+// Accounts of the scenario.
+const (
+	ProdAccount     = "111111111111"
+	SecurityAccount = "333333333333"
+	// LeakedKey is the access key the leaked-key scenario revokes.
+	LeakedKey = "AKIAFAKELEAKED000001"
+	// OtherKey is a second active key of the same user.
+	OtherKey = "AKIAFAKEOTHER0000002"
+	// WebInstance has two network interfaces and two volumes.
+	WebInstance = "i-0aaaaaaaaaaaa0001"
+	// WebGroup lets the internet reach SSH (and 10/8 in the same rule)
+	// and HTTPS; DBGroup lets ::/0 reach RDP.
+	WebGroup = "sg-0aaaaaaaaaaaa0001"
+	DBGroup  = "sg-0aaaaaaaaaaaa0002"
+	// InternalGroup is open to 10/8 only.
+	InternalGroup = "sg-0aaaaaaaaaaaa0003"
+)
+
+// Scenario returns a fake with a small production account that has the
+// gaps vigil's policies look for, and an empty security account.
+func Scenario() *Fake {
+	f := New(ProdAccount)
+	created := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+	f.With(func(f *Fake) {
+		prod := f.Get(ProdAccount)
+		prod.Name = "acme-prod"
+		f.Get(SecurityAccount).Name = "acme-security"
+		eu := prod.Region("eu-west-1")
+		eu.VPCs["vpc-0aaaaaaaaaaaa0001"] = &VPC{ID: "vpc-0aaaaaaaaaaaa0001", CIDR: "10.0.0.0/16", Tags: map[string]string{"Name": "prod"}}
+		eu.VPCs["vpc-0aaaaaaaaaaaa0002"] = &VPC{ID: "vpc-0aaaaaaaaaaaa0002", CIDR: "172.31.0.0/16", IsDefault: true}
+		eu.Subnets["subnet-0aaaaaaaaaaaa001"] = &Subnet{ID: "subnet-0aaaaaaaaaaaa001", VpcID: "vpc-0aaaaaaaaaaaa0001", CIDR: "10.0.1.0/24", AZ: "eu-west-1a"}
+		eu.SecurityGroups[WebGroup] = &SecurityGroup{ID: WebGroup, Name: "web", Description: "web tier", VpcID: "vpc-0aaaaaaaaaaaa0001",
+			Ingress: []Perm{
+				{Protocol: "tcp", From: 22, To: 22, CIDRs: []string{"0.0.0.0/0", "10.0.0.0/8"}},
+				{Protocol: "tcp", From: 443, To: 443, CIDRs: []string{"0.0.0.0/0"}},
+			},
+			Egress: []Perm{{Protocol: "-1", From: -1, To: -1, CIDRs: []string{"0.0.0.0/0"}}}}
+		eu.SecurityGroups[DBGroup] = &SecurityGroup{ID: DBGroup, Name: "db", Description: "db tier", VpcID: "vpc-0aaaaaaaaaaaa0001",
+			Ingress: []Perm{
+				{Protocol: "tcp", From: 3389, To: 3389, IPv6: []string{"::/0"}},
+				{Protocol: "tcp", From: 5432, To: 5432, Groups: []string{WebGroup}},
+			}}
+		eu.SecurityGroups[InternalGroup] = &SecurityGroup{ID: InternalGroup, Name: "internal", Description: "internal", VpcID: "vpc-0aaaaaaaaaaaa0001",
+			Ingress: []Perm{{Protocol: "-1", From: -1, To: -1, CIDRs: []string{"10.0.0.0/8"}}}}
+		eu.Instances[WebInstance] = &Instance{ID: WebInstance, AZ: "eu-west-1a", VpcID: "vpc-0aaaaaaaaaaaa0001", SubnetID: "subnet-0aaaaaaaaaaaa001",
+			PrivateIP: "10.0.1.10", State: "running",
+			ENIs: []*ENI{
+				{ID: "eni-0aaaaaaaaaaaa0001", Groups: []string{WebGroup}, PublicIP: "52.18.44.101"},
+				{ID: "eni-0aaaaaaaaaaaa0002", Groups: []string{DBGroup, InternalGroup}},
+			},
+			Volumes: []string{"vol-0aaaaaaaaaaaa0001", "vol-0aaaaaaaaaaaa0002"},
+			Tags:    map[string]string{"Name": "web-1", "owner": "payments"}}
+		eu.Instances["i-0aaaaaaaaaaaa0002"] = &Instance{ID: "i-0aaaaaaaaaaaa0002", AZ: "eu-west-1b", VpcID: "vpc-0aaaaaaaaaaaa0001",
+			PrivateIP: "10.0.2.20", State: "running", ENIs: []*ENI{{ID: "eni-0aaaaaaaaaaaa0003", Groups: []string{InternalGroup}}},
+			Volumes: []string{"vol-0aaaaaaaaaaaa0003"}, Tags: map[string]string{"Name": "batch-1"}}
+		for i, v := range []string{"vol-0aaaaaaaaaaaa0001", "vol-0aaaaaaaaaaaa0002", "vol-0aaaaaaaaaaaa0003"} {
+			az := "eu-west-1a"
+			if i == 2 {
+				az = "eu-west-1b"
+			}
+			eu.Volumes[v] = &Volume{ID: v, AZ: az, Size: 8 * (i + 1)}
+		}
+		eu.Detectors["4ec1b2c3d4e5f6a7b8c9d0e1f2a3b4c5"] = "ENABLED"
+		us := prod.Region("us-east-1")
+		us.Trails = []*Trail{{Name: "org-trail", Bucket: "acme-trail-logs", MultiRegion: true, Logging: true}}
+		us.VPCs["vpc-0bbbbbbbbbbbb0001"] = &VPC{ID: "vpc-0bbbbbbbbbbbb0001", CIDR: "172.31.0.0/16", IsDefault: true}
+		prod.Users["ci-deployer"] = &User{Name: "ci-deployer", ID: "AIDAFAKE0000000000001", Created: created}
+		prod.Keys[LeakedKey] = &AccessKey{ID: LeakedKey, User: "ci-deployer", Status: "Active", Created: created, LastUsed: created.AddDate(1, 8, 0)}
+		prod.Keys[OtherKey] = &AccessKey{ID: OtherKey, User: "ci-deployer", Status: "Active", Created: created.AddDate(0, 6, 0)}
+		prod.Buckets["acme-prod-reports"] = &Bucket{Name: "acme-prod-reports", Region: "eu-west-1", Created: created, PublicRead: true,
+			Tags: map[string]string{"owner": "finance"}}
+		prod.Buckets["acme-trail-logs"] = &Bucket{Name: "acme-trail-logs", Region: "us-east-1", Created: created,
+			PublicAccessBlock: &[4]bool{true, true, true, true},
+			Policy:            `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::acme-trail-logs/*"}]}`}
+	})
+	return f
+}

@@ -1,0 +1,830 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vigil-ir/vigil/engine/action"
+)
+
+// instanceCtx is an instance with its client, for the instance actions.
+type instanceCtx struct {
+	s   *session
+	c   *ec2.Client
+	t   target
+	in  *ec2types.Instance
+	arn string
+}
+
+func (p *Provider) instance(ctx context.Context, r *action.Request) (*instanceCtx, error) {
+	s, err := p.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := s.locate(r.Str("instance"))
+	c, err := s.ec2For(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	in, err := instance(ctx, c, t.id)
+	if err != nil {
+		return nil, err
+	}
+	return &instanceCtx{s: s, c: c, t: t, in: in, arn: s.arn(ctx, t, "instance")}, nil
+}
+
+// ---- snapshots ----
+
+func (p *Provider) snapshotPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+	ic, err := p.instance(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	vols := volumesOf(ic.in)
+	if len(vols) == 0 {
+		return nil, fmt.Errorf("instance %s has no EBS volumes", ic.t.id)
+	}
+	if _, err := ic.c.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{VolumeId: aws.String(vols[0]), DryRun: aws.Bool(true)}); dryRun(err) != nil {
+		return nil, dryRun(err)
+	}
+	made, err := snapshotsOfStep(ctx, ic.c, r)
+	if err != nil {
+		return nil, err
+	}
+	if allTaken(vols, made) {
+		res := p.snapshotResult(ctx, ic, vols, made)
+		return &action.Change{Summary: "already taken for " + r.Incident + ": " + res.Summary, Targets: res.Targets, Outputs: res.Outputs, NoOp: true}, nil
+	}
+	targets := []string{ic.arn}
+	for _, v := range vols {
+		targets = append(targets, ic.s.arn(ctx, target{account: ic.t.account, region: ic.t.region, id: v}, "volume"))
+	}
+	return &action.Change{Summary: fmt.Sprintf("snapshot %d volumes of %s (%s)", len(vols), instanceName(ic.in), strings.Join(vols, ", ")),
+		Targets: targets, Outputs: map[string]cty.Value{"volume_ids": strList(vols)}}, nil
+}
+
+// snapshotsOfStep finds the snapshots this run and step made, by volume.
+func snapshotsOfStep(ctx context.Context, c *ec2.Client, r *action.Request) (map[string]ec2types.Snapshot, error) {
+	out := map[string]ec2types.Snapshot{}
+	p := ec2.NewDescribeSnapshotsPaginator(c, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: stepFilters(r)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range page.Snapshots {
+			key := aws.ToString(s.VolumeId)
+			for _, t := range s.Tags {
+				if aws.ToString(t.Key) == "vigil-source" || aws.ToString(t.Key) == "vigil-volume" {
+					key = aws.ToString(t.Value)
+				}
+			}
+			out[key] = s
+		}
+	}
+	return out, nil
+}
+
+func allTaken(vols []string, made map[string]ec2types.Snapshot) bool {
+	for _, v := range vols {
+		if _, ok := made[v]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// waitCompleted waits until the snapshots are completed.
+func (s *session) waitCompleted(ctx context.Context, c *ec2.Client, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.poll(ctx, "snapshots "+strings.Join(ids, ", "), func() (bool, error) {
+		out, err := c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: ids})
+		if err != nil {
+			return false, err
+		}
+		done := 0
+		for _, sn := range out.Snapshots {
+			switch sn.State {
+			case ec2types.SnapshotStateCompleted:
+				done++
+			case ec2types.SnapshotStateError:
+				return false, fmt.Errorf("snapshot %s failed: %s", aws.ToString(sn.SnapshotId), aws.ToString(sn.StateMessage))
+			}
+		}
+		return done == len(ids), nil
+	})
+}
+
+func (p *Provider) snapshotResult(ctx context.Context, ic *instanceCtx, vols []string, made map[string]ec2types.Snapshot) *action.Result {
+	var ids []string
+	targets := []string{ic.arn}
+	for _, v := range vols {
+		id := aws.ToString(made[v].SnapshotId)
+		ids = append(ids, id)
+		targets = append(targets, ic.s.arn(ctx, target{account: ic.t.account, region: ic.t.region, id: v}, "volume"),
+			ic.s.arn(ctx, target{account: ic.t.account, region: ic.t.region, id: id}, "snapshot"))
+	}
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots of %s: %s", len(ids), instanceName(ic.in), strings.Join(ids, ", ")), Targets: targets,
+		Outputs: map[string]cty.Value{"snapshot_ids": strList(ids), "volume_ids": strList(vols)}}
+}
+
+func (p *Provider) snapshotApply(ctx context.Context, r *action.Request) (*action.Result, error) {
+	ic, err := p.instance(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	vols := volumesOf(ic.in)
+	made, err := snapshotsOfStep(ctx, ic.c, r)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, v := range vols {
+		if _, ok := made[v]; !ok {
+			out, err := ic.c.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{
+				VolumeId:    aws.String(v),
+				Description: aws.String(fmt.Sprintf("vigil %s %s: %s of %s", r.Incident, r.Step, v, ic.t.id)),
+				TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSnapshot,
+					Tags: runTags(r, map[string]string{"vigil-volume": v, "vigil-instance": ic.t.id})}},
+			})
+			if err != nil {
+				return nil, fmt.Errorf("snapshot %s: %w", v, err)
+			}
+			made[v] = ec2types.Snapshot{SnapshotId: out.SnapshotId, VolumeId: out.VolumeId}
+		}
+		ids = append(ids, aws.ToString(made[v].SnapshotId))
+	}
+	if err := ic.s.waitCompleted(ctx, ic.c, ids); err != nil {
+		return nil, err
+	}
+	return p.snapshotResult(ctx, ic, vols, made), nil
+}
+
+// snapshotRecover tells resume whether an interrupted attempt made every
+// snapshot (they carry the run and step).
+func (p *Provider) snapshotRecover(ctx context.Context, r *action.Request) (*action.Result, bool, error) {
+	ic, err := p.instance(ctx, r)
+	if err != nil {
+		return nil, false, classify(err)
+	}
+	vols := volumesOf(ic.in)
+	made, err := snapshotsOfStep(ctx, ic.c, r)
+	if err != nil {
+		return nil, false, classify(err)
+	}
+	if !allTaken(vols, made) {
+		return nil, false, nil
+	}
+	var ids []string
+	for _, v := range vols {
+		ids = append(ids, aws.ToString(made[v].SnapshotId))
+	}
+	if err := ic.s.waitCompleted(ctx, ic.c, ids); err != nil {
+		return nil, false, classify(err)
+	}
+	return p.snapshotResult(ctx, ic, vols, made), true, nil
+}
+
+// snapshotsArg groups the snapshot_ids argument by region and account.
+func (s *session) snapshotsArg(r *action.Request) map[target][]string {
+	out := map[target][]string{}
+	for _, id := range r.Strings("snapshot_ids") {
+		t := s.locate(id)
+		k := target{account: t.account, region: t.region}
+		out[k] = append(out[k], t.id)
+	}
+	return out
+}
+
+func (p *Provider) sharePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+	s, err := p.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for loc, ids := range s.snapshotsArg(r) {
+		c, err := s.ec2For(ctx, loc)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			n++
+			_, err := c.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{SnapshotId: aws.String(id), DryRun: aws.Bool(true),
+				Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission, OperationType: ec2types.OperationTypeAdd, UserIds: []string{r.Str("account")}})
+			if err := dryRun(err); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if n == 0 {
+		return &action.Change{Summary: "no snapshots to share", NoOp: true}, nil
+	}
+	return &action.Change{Summary: fmt.Sprintf("share %d snapshots with account %s", n, r.Str("account"))}, nil
+}
+
+func (p *Provider) shareApply(ctx context.Context, r *action.Request) (*action.Result, error) {
+	s, err := p.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	acct := r.Str("account")
+	var shared []string
+	for loc, ids := range s.snapshotsArg(r) {
+		c, err := s.ec2For(ctx, loc)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			attr, err := c.DescribeSnapshotAttribute(ctx, &ec2.DescribeSnapshotAttributeInput{SnapshotId: aws.String(id), Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission})
+			if err != nil {
+				return nil, err
+			}
+			already := false
+			for _, perm := range attr.CreateVolumePermissions {
+				already = already || aws.ToString(perm.UserId) == acct
+			}
+			if !already {
+				if _, err := c.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{SnapshotId: aws.String(id),
+					Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission, OperationType: ec2types.OperationTypeAdd, UserIds: []string{acct}}); err != nil {
+					return nil, fmt.Errorf("share %s: %w", id, err)
+				}
+			}
+			shared = append(shared, id)
+		}
+	}
+	sort.Strings(shared)
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots shared with %s", len(shared), acct), Outputs: map[string]cty.Value{"shared": strList(shared)}}, nil
+}
+
+// evidenceConfig is where copies go: the evidence role's account, or the
+// credentials' own.
+func (s *session) evidenceClient(ctx context.Context, region string) (*ec2.Client, error) {
+	if s.opts.EvidenceRole != "" {
+		return s.ec2(s.roleConfig(s.opts.EvidenceRole), region), nil
+	}
+	cfg, err := s.config(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return s.ec2(cfg, region), nil
+}
+
+func (p *Provider) copyPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+	s, err := p.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := len(r.Strings("snapshot_ids"))
+	dest := r.Str("destination_region")
+	where := "the evidence account"
+	if s.opts.EvidenceRole == "" {
+		where = "the same account (no evidence role configured)"
+	}
+	if dest == "" {
+		dest = "the source region"
+	}
+	summary := fmt.Sprintf("copy %d snapshots into %s, %s", n, where, dest)
+	if k := r.Str("kms_key_id"); k != "" {
+		summary += ", encrypted with " + k
+	}
+	return &action.Change{Summary: summary, NoOp: n == 0}, nil
+}
+
+func (p *Provider) copyApply(ctx context.Context, r *action.Request) (*action.Result, error) {
+	s, err := p.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ids, targets []string
+	for loc, srcs := range s.snapshotsArg(r) {
+		region := r.Str("destination_region")
+		if region == "" {
+			region = loc.region
+		}
+		c, err := s.evidenceClient(ctx, region)
+		if err != nil {
+			return nil, err
+		}
+		made, err := snapshotsOfStep(ctx, c, r)
+		if err != nil {
+			return nil, err
+		}
+		var pending []string
+		for _, src := range srcs {
+			cp, ok := made[src]
+			if !ok {
+				in := &ec2.CopySnapshotInput{SourceRegion: aws.String(loc.region), SourceSnapshotId: aws.String(src),
+					Description: aws.String(fmt.Sprintf("vigil %s evidence copy of %s", r.Incident, src)),
+					TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSnapshot,
+						Tags: runTags(r, map[string]string{"vigil-source": src})}}}
+				if k := r.Str("kms_key_id"); k != "" {
+					in.Encrypted, in.KmsKeyId = aws.Bool(true), aws.String(k)
+				}
+				out, err := c.CopySnapshot(ctx, in)
+				if err != nil {
+					return nil, fmt.Errorf("copy %s: %w", src, err)
+				}
+				cp = ec2types.Snapshot{SnapshotId: out.SnapshotId}
+			}
+			id := aws.ToString(cp.SnapshotId)
+			ids = append(ids, id)
+			pending = append(pending, id)
+			targets = append(targets, src, id)
+		}
+		if err := s.waitCompleted(ctx, c, pending); err != nil {
+			return nil, err
+		}
+	}
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots copied: %s", len(ids), strings.Join(ids, ", ")), Targets: targets,
+		Outputs: map[string]cty.Value{"snapshot_ids": strList(ids)}}, nil
+}
+
+// ---- isolation ----
+
+const (
+	isolationPrefix = "vigil-isolation-"
+	prevGroupsTag   = "vigil:previous-groups"
+	quarantineTag   = "vigil:quarantine"
+)
+
+// eniGroups lists each network interface with its security groups.
+func eniGroups(in *ec2types.Instance) (enis []string, groups map[string][]string) {
+	groups = map[string][]string{}
+	for _, ni := range in.NetworkInterfaces {
+		id := aws.ToString(ni.NetworkInterfaceId)
+		enis = append(enis, id)
+		for _, g := range ni.Groups {
+			groups[id] = append(groups[id], aws.ToString(g.GroupId))
+		}
+	}
+	sort.Strings(enis)
+	return enis, groups
+}
+
+// encodeGroups writes "eni-1=sg-a+sg-b;eni-2=sg-c" for the instance tag.
+func encodeGroups(enis []string, groups map[string][]string) string {
+	var parts []string
+	for _, e := range enis {
+		parts = append(parts, e+"="+strings.Join(groups[e], "+"))
+	}
+	return strings.Join(parts, ";")
+}
+
+func decodeGroups(s string) map[string][]string {
+	out := map[string][]string{}
+	for _, part := range strings.Split(s, ";") {
+		eni, gs, ok := strings.Cut(part, "=")
+		if ok && gs != "" {
+			out[eni] = strings.Split(gs, "+")
+		}
+	}
+	return out
+}
+
+func tagValue(tags []ec2types.Tag, key string) (string, bool) {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value), true
+		}
+	}
+	return "", false
+}
+
+// isolationGroup finds the VPC's isolation group, or makes it when create
+// is set: no ingress rules, and its default egress rule revoked.
+func isolationGroup(ctx context.Context, c *ec2.Client, vpc string, r *action.Request, create bool) (string, error) {
+	name := isolationPrefix + vpc
+	out, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{vpc}}, {Name: aws.String("group-name"), Values: []string{name}}}})
+	if err != nil {
+		return "", err
+	}
+	var id string
+	var egress []ec2types.IpPermission
+	if len(out.SecurityGroups) > 0 {
+		id, egress = aws.ToString(out.SecurityGroups[0].GroupId), out.SecurityGroups[0].IpPermissionsEgress
+	} else {
+		if !create {
+			return "", nil
+		}
+		made, err := c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), VpcId: aws.String(vpc),
+			Description: aws.String("vigil: isolates instances under investigation; allows nothing"),
+			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup,
+				Tags: runTags(r, map[string]string{"Name": name})}}})
+		if err != nil {
+			return "", fmt.Errorf("create isolation group in %s: %w", vpc, err)
+		}
+		id = aws.ToString(made.GroupId)
+		egress = []ec2types.IpPermission{{IpProtocol: aws.String("-1"), IpRanges: []ec2types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}
+	}
+	if create && len(egress) > 0 {
+		if _, err := c.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: aws.String(id), IpPermissions: egress}); err != nil {
+			return "", fmt.Errorf("remove the egress rules of isolation group %s: %w", id, err)
+		}
+	}
+	return id, nil
+}
+
+func isolated(enis []string, groups map[string][]string, gid string) bool {
+	if gid == "" || len(enis) == 0 {
+		return false
+	}
+	for _, e := range enis {
+		if len(groups[e]) != 1 || groups[e][0] != gid {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Provider) isolatePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+	ic, err := p.instance(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	vpc := aws.ToString(ic.in.VpcId)
+	gid, err := isolationGroup(ctx, ic.c, vpc, r, false)
+	if err != nil {
+		return nil, err
+	}
+	enis, groups := eniGroups(ic.in)
+	if len(enis) == 0 {
+		return nil, fmt.Errorf("instance %s has no network interfaces to isolate", ic.t.id)
+	}
+	if isolated(enis, groups, gid) {
+		return &action.Change{Summary: instanceName(ic.in) + " is already isolated in " + gid, Targets: []string{ic.arn}, NoOp: true}, nil
+	}
+	_, err = ic.c.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(enis[0]), Groups: groups[enis[0]], DryRun: aws.Bool(true)})
+	if err := dryRun(err); err != nil {
+		return nil, err
+	}
+	group := gid
+	if group == "" {
+		group = "a new group " + isolationPrefix + vpc
+	}
+	ch := &action.Change{Summary: fmt.Sprintf("replace the security groups of %d network interfaces of %s with isolation group %s (no rules)", len(enis), instanceName(ic.in), group),
+		Targets: []string{ic.arn}}
+	for _, e := range enis {
+		ch.Details = append(ch.Details, fmt.Sprintf("%s: %s -> isolation", e, strings.Join(groups[e], ", ")))
+	}
+	return ch, nil
+}
+
+func (p *Provider) isolateApply(ctx context.Context, r *action.Request) (*action.Result, error) {
+	ic, err := p.instance(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	gid, err := isolationGroup(ctx, ic.c, aws.ToString(ic.in.VpcId), r, true)
+	if err != nil {
+		return nil, err
+	}
+	enis, groups := eniGroups(ic.in)
+	// The tag keeps the groups from before the first isolation: a re-run
+	// must not record the isolation group as "previous".
+	previous := groups
+	if prev, ok := tagValue(ic.in.Tags, prevGroupsTag); ok {
+		previous = decodeGroups(prev)
+	} else {
+		if _, err := ic.c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{ic.t.id}, Tags: []ec2types.Tag{
+			{Key: aws.String(prevGroupsTag), Value: aws.String(encodeGroups(enis, groups))},
+			{Key: aws.String(quarantineTag), Value: aws.String(r.RunID)}}}); err != nil {
+			return nil, fmt.Errorf("record the previous groups: %w", err)
+		}
+	}
+	for _, e := range enis {
+		if len(groups[e]) == 1 && groups[e][0] == gid {
+			continue
+		}
+		if _, err := ic.c.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(e), Groups: []string{gid}}); err != nil {
+			return nil, fmt.Errorf("isolate %s: %w", e, err)
+		}
+	}
+	if r.Bool("disable_api_termination", true) {
+		attr, err := ic.c.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: aws.String(ic.t.id), Attribute: ec2types.InstanceAttributeNameDisableApiTermination})
+		if err != nil {
+			return nil, err
+		}
+		protected := attr.DisableApiTermination != nil && aws.ToBool(attr.DisableApiTermination.Value)
+		if !protected {
+			if _, err := ic.c.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(ic.t.id),
+				DisableApiTermination: &ec2types.AttributeBooleanValue{Value: aws.Bool(true)}}); err != nil {
+				return nil, fmt.Errorf("protect %s from termination: %w", ic.t.id, err)
+			}
+		}
+	}
+	prevVals := map[string]cty.Value{}
+	for e, gs := range previous {
+		prevVals[e] = strList(gs)
+	}
+	prevMap := cty.MapValEmpty(cty.List(cty.String))
+	if len(prevVals) > 0 {
+		prevMap = cty.MapVal(prevVals)
+	}
+	return &action.Result{Summary: fmt.Sprintf("%s isolated in %s (%d network interfaces)", instanceName(ic.in), gid, len(enis)), Targets: []string{ic.arn},
+		Outputs: map[string]cty.Value{"isolation_group": cty.StringVal(gid), "previous_groups": prevMap}}, nil
+}
+
+func (p *Provider) releasePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+	ic, err := p.instance(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	prev, ok := tagValue(ic.in.Tags, prevGroupsTag)
+	if !ok {
+		return &action.Change{Summary: instanceName(ic.in) + " is not isolated by vigil", Targets: []string{ic.arn}, NoOp: true}, nil
+	}
+	return &action.Change{Summary: fmt.Sprintf("restore the security groups of %s (%s)", instanceName(ic.in), prev), Targets: []string{ic.arn}}, nil
+}
+
+func (p *Provider) releaseApply(ctx context.Context, r *action.Request) (*action.Result, error) {
+	ic, err := p.instance(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	prev, ok := tagValue(ic.in.Tags, prevGroupsTag)
+	restored := map[string]cty.Value{}
+	if ok {
+		for eni, gs := range decodeGroups(prev) {
+			if _, err := ic.c.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(eni), Groups: gs}); err != nil {
+				return nil, fmt.Errorf("restore %s: %w", eni, err)
+			}
+			restored[eni] = strList(gs)
+		}
+		if _, err := ic.c.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{ic.t.id}, Tags: []ec2types.Tag{{Key: aws.String(prevGroupsTag)}, {Key: aws.String(quarantineTag)}}}); err != nil {
+			return nil, err
+		}
+	}
+	out := cty.MapValEmpty(cty.List(cty.String))
+	if len(restored) > 0 {
+		out = cty.MapVal(restored)
+	}
+	return &action.Result{Summary: instanceName(ic.in) + " released", Targets: []string{ic.arn}, Outputs: map[string]cty.Value{"restored_groups": out}}, nil
+}
+
+// ---- instance state ----
+
+func (p *Provider) stopPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+	ic, err := p.instance(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	st := stateOf(ic.in)
+	ch := &action.Change{Summary: fmt.Sprintf("stop %s (now %s)", instanceName(ic.in), st), Targets: []string{ic.arn},
+		Outputs: map[string]cty.Value{"state": cty.StringVal("stopped")}}
+	if st == "stopped" || st == "stopping" {
+		ch.NoOp = true
+		return ch, nil
+	}
+	_, err = ic.c.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{ic.t.id}, DryRun: aws.Bool(true)})
+	return ch, dryRun(err)
+}
+
+func (p *Provider) stopApply(ctx context.Context, r *action.Request) (*action.Result, error) {
+	ic, err := p.instance(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if st := stateOf(ic.in); st != "stopped" && st != "stopping" {
+		if _, err := ic.c.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{ic.t.id}}); err != nil {
+			return nil, err
+		}
+	}
+	err = ic.s.poll(ctx, "instance "+ic.t.id+" to stop", func() (bool, error) {
+		in, err := instance(ctx, ic.c, ic.t.id)
+		if err != nil {
+			return false, err
+		}
+		return stateOf(in) == "stopped", nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: instanceName(ic.in) + " stopped", Targets: []string{ic.arn}, Outputs: map[string]cty.Value{"state": cty.StringVal("stopped")}}, nil
+}
+
+func (p *Provider) terminatePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+	ic, err := p.instance(ctx, r)
+	if notFound(err) || (err == nil && stateOf(ic.in) == "terminated") {
+		return &action.Change{Summary: r.Str("instance") + " is already gone", NoOp: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	_, err = ic.c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{ic.t.id}, DryRun: aws.Bool(true)})
+	if err := dryRun(err); err != nil && apiCode(err) != "OperationNotPermitted" {
+		return nil, err
+	}
+	return &action.Change{Summary: "terminate " + instanceName(ic.in) + " (lifting termination protection if set)", Targets: []string{ic.arn}, Deletes: []string{ic.arn}}, nil
+}
+
+func (p *Provider) terminateApply(ctx context.Context, r *action.Request) (*action.Result, error) {
+	ic, err := p.instance(ctx, r)
+	gone := &action.Result{Summary: "already terminated", Outputs: map[string]cty.Value{"state": cty.StringVal("terminated")}}
+	if notFound(err) {
+		return gone, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if stateOf(ic.in) == "terminated" {
+		return gone, nil
+	}
+	// isolate_instance protects the instance; an approved terminate lifts it.
+	if _, err := ic.c.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(ic.t.id),
+		DisableApiTermination: &ec2types.AttributeBooleanValue{Value: aws.Bool(false)}}); err != nil {
+		return nil, err
+	}
+	if _, err := ic.c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{ic.t.id}}); err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: "terminated " + instanceName(ic.in), Targets: []string{ic.arn}, Deletes: []string{ic.arn},
+		Outputs: map[string]cty.Value{"state": cty.StringVal("terminated")}}, nil
+}
+
+// ---- security groups ----
+
+func revokePorts(r *action.Request) []int32 {
+	v, ok := r.Args["ports"]
+	if !ok || v.IsNull() || !v.IsKnown() {
+		return []int32{22, 3389}
+	}
+	var out []int32
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if i, acc := e.AsBigFloat().Int64(); acc == big.Exact {
+			out = append(out, int32(i))
+		}
+	}
+	return out
+}
+
+var worldV4, worldV6 = "0.0.0.0/0", "::/0"
+
+// openPermissions returns, for each world-open permission that reaches one
+// of the ports (or every port), the permission narrowed to its world
+// sources: exactly what to revoke, leaving other sources of the same rule.
+func openPermissions(g *ec2types.SecurityGroup, ports []int32) []ec2types.IpPermission {
+	var out []ec2types.IpPermission
+	for _, p := range g.IpPermissions {
+		var v4 []ec2types.IpRange
+		var v6 []ec2types.Ipv6Range
+		for _, rg := range p.IpRanges {
+			if aws.ToString(rg.CidrIp) == worldV4 {
+				v4 = append(v4, ec2types.IpRange{CidrIp: rg.CidrIp})
+			}
+		}
+		for _, rg := range p.Ipv6Ranges {
+			if aws.ToString(rg.CidrIpv6) == worldV6 {
+				v6 = append(v6, ec2types.Ipv6Range{CidrIpv6: rg.CidrIpv6})
+			}
+		}
+		if len(v4)+len(v6) == 0 {
+			continue
+		}
+		proto := aws.ToString(p.IpProtocol)
+		hit := proto == "-1"
+		if !hit && (proto == "tcp" || proto == "udp" || proto == "6" || proto == "17") && p.FromPort != nil && p.ToPort != nil {
+			from, to := *p.FromPort, *p.ToPort
+			hit = from <= 0 && to >= 65535 || from == -1
+			for _, port := range ports {
+				hit = hit || (from <= port && port <= to)
+			}
+		}
+		if hit {
+			out = append(out, ec2types.IpPermission{IpProtocol: p.IpProtocol, FromPort: p.FromPort, ToPort: p.ToPort, IpRanges: v4, Ipv6Ranges: v6})
+		}
+	}
+	return out
+}
+
+func sources(p ec2types.IpPermission) []string {
+	var out []string
+	for _, r := range p.IpRanges {
+		out = append(out, aws.ToString(r.CidrIp))
+	}
+	for _, r := range p.Ipv6Ranges {
+		out = append(out, aws.ToString(r.CidrIpv6))
+	}
+	return out
+}
+
+func (p *Provider) group(ctx context.Context, r *action.Request) (*session, *ec2.Client, target, *ec2types.SecurityGroup, error) {
+	s, err := p.session(ctx)
+	if err != nil {
+		return nil, nil, target{}, nil, err
+	}
+	t := s.locate(r.Str("security_group"))
+	c, err := s.ec2For(ctx, t)
+	if err != nil {
+		return nil, nil, t, nil, err
+	}
+	out, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{t.id}})
+	if apiCode(err) == "InvalidGroup.NotFound" {
+		return nil, nil, t, nil, &action.NotFoundError{What: "security group", ID: t.id}
+	}
+	if err != nil {
+		return nil, nil, t, nil, err
+	}
+	if len(out.SecurityGroups) == 0 {
+		return nil, nil, t, nil, &action.NotFoundError{What: "security group", ID: t.id}
+	}
+	return s, c, t, &out.SecurityGroups[0], nil
+}
+
+func (p *Provider) revokePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+	s, c, t, g, err := p.group(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	perms := openPermissions(g, revokePorts(r))
+	arn := s.arn(ctx, t, "security-group")
+	ch := &action.Change{Summary: fmt.Sprintf("revoke %d world-open rules of %s", len(perms), aws.ToString(g.GroupName)), Targets: []string{arn}, NoOp: len(perms) == 0}
+	for _, pm := range perms {
+		ch.Details = append(ch.Details, "revoke "+describePerm(pm, sources(pm)))
+	}
+	if len(perms) > 0 {
+		_, err := c.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: perms, DryRun: aws.Bool(true)})
+		if err := dryRun(err); err != nil {
+			return nil, err
+		}
+	}
+	return ch, nil
+}
+
+func (p *Provider) revokeApply(ctx context.Context, r *action.Request) (*action.Result, error) {
+	s, c, t, g, err := p.group(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	perms := openPermissions(g, revokePorts(r))
+	var revoked []string
+	if len(perms) > 0 {
+		if _, err := c.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: perms}); err != nil {
+			return nil, err
+		}
+		for _, pm := range perms {
+			revoked = append(revoked, describePerm(pm, sources(pm)))
+		}
+	}
+	return &action.Result{Summary: fmt.Sprintf("revoked %d rules of %s", len(revoked), aws.ToString(g.GroupName)), Targets: []string{s.arn(ctx, t, "security-group")},
+		Outputs: map[string]cty.Value{"revoked": strList(revoked)}}, nil
+}
+
+// ---- tags ----
+
+func (p *Provider) tagPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+	s, err := p.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := s.locate(r.Str("resource"))
+	c, err := s.ec2For(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	_, err = c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{t.id}, Tags: mapTags(r.StringMap("tags")), DryRun: aws.Bool(true)})
+	if err := dryRun(err); err != nil {
+		return nil, err
+	}
+	return &action.Change{Summary: fmt.Sprintf("tag %s with %d tags", t.id, len(r.StringMap("tags"))), Targets: []string{r.Str("resource")}}, nil
+}
+
+func (p *Provider) tagApply(ctx context.Context, r *action.Request) (*action.Result, error) {
+	s, err := p.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := s.locate(r.Str("resource"))
+	c, err := s.ec2For(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{t.id}, Tags: mapTags(r.StringMap("tags"))}); err != nil {
+		return nil, err
+	}
+	return &action.Result{Summary: "tagged " + t.id, Targets: []string{r.Str("resource")}}, nil
+}
+
+func mapTags(m map[string]string) []ec2types.Tag {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []ec2types.Tag
+	for _, k := range keys {
+		out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
+	}
+	return out
+}

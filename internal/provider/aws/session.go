@@ -1,0 +1,263 @@
+// Package aws is vigil's AWS provider: it collects an account's or an
+// organization's inventory with aws-sdk-go-v2 and carries out the aws.*
+// runbook actions of the catalog, with the contracts the simulated cloud
+// implements, so a rehearsed runbook runs unchanged for real.
+//
+// Every client honours an endpoint override (Options.Endpoint, or the SDK's
+// own AWS_ENDPOINT_URL), so the same code runs against AWS, an emulator or
+// the wire-protocol fake in awsfake.
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/guardduty"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/time/rate"
+)
+
+// Options configure the provider. The zero value uses the SDK's default
+// credential chain and region.
+type Options struct {
+	// Profile is a shared-config profile (AWS_PROFILE otherwise).
+	Profile string
+	// Region is the home region: global services, and bare ids in actions.
+	// Default: the SDK's configured region, else us-east-1.
+	Region string
+	// Regions to collect; empty or "all" means every enabled region.
+	Regions []string
+	// AssumeRole is a role ARN assumed before anything else.
+	AssumeRole string
+	// OrgRole is the role name assumed in each account of the
+	// organization (collection), and in the account of an action's target.
+	OrgRole string
+	// EvidenceRole is a role ARN in the security account: copy_snapshot
+	// makes its copies there.
+	EvidenceRole string
+	// Endpoint overrides every service endpoint (an emulator or a fake).
+	Endpoint string
+	// RateLimit caps requests per second per account, so that a scan never
+	// throttles production workloads. 0 means 20.
+	RateLimit float64
+	// Concurrency is how many regions (and accounts) are collected at once.
+	Concurrency int
+	// MaxAttempts and MaxBackoff tune the adaptive retryer.
+	MaxAttempts int
+	MaxBackoff  time.Duration
+	// PollInterval is how often long operations (snapshots, stops) are
+	// checked; Timeout bounds each wait.
+	PollInterval time.Duration
+	Timeout      time.Duration
+	// Progress receives one line per finished region; nil for none.
+	Progress io.Writer
+}
+
+func (o *Options) defaults() {
+	if o.RateLimit <= 0 {
+		o.RateLimit = 20
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 10
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 20 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 15 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = time.Hour
+	}
+}
+
+// session holds the configuration of the base identity and of each
+// account reached from it, with one rate limiter per account.
+type session struct {
+	opts    Options
+	base    aws.Config
+	account string // the base identity's account
+	mu      sync.Mutex
+	cfgs    map[string]aws.Config
+}
+
+func newSession(ctx context.Context, opts Options) (*session, error) {
+	opts.defaults()
+	var lo []func(*config.LoadOptions) error
+	if opts.Profile != "" {
+		lo = append(lo, config.WithSharedConfigProfile(opts.Profile))
+	}
+	if opts.Region != "" {
+		lo = append(lo, config.WithRegion(opts.Region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, lo...)
+	if err != nil {
+		return nil, fmt.Errorf("aws: load configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if opts.Endpoint != "" {
+		cfg.BaseEndpoint = aws.String(opts.Endpoint)
+	}
+	maxAttempts, maxBackoff := opts.MaxAttempts, opts.MaxBackoff
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+			o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
+				so.MaxAttempts = maxAttempts
+				so.MaxBackoff = maxBackoff
+				// Our own limiter paces requests; the SDK's retry quota
+				// would give up on a long, throttled collection.
+				so.RateLimiter = ratelimit.None
+			})
+		})
+	}
+	s := &session{opts: opts, base: cfg, cfgs: map[string]aws.Config{}}
+	if opts.AssumeRole != "" {
+		s.base.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(s.limited(cfg)), opts.AssumeRole,
+			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "vigil" }))
+	}
+	return s, nil
+}
+
+// limited returns a copy of cfg whose requests pass a rate limiter; each
+// account gets its own.
+func (s *session) limited(cfg aws.Config) aws.Config {
+	l := rate.NewLimiter(rate.Limit(s.opts.RateLimit), int(s.opts.RateLimit)+1)
+	mw := middleware.FinalizeMiddlewareFunc("vigil.RateLimit", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		if err := l.Wait(ctx); err != nil {
+			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+		}
+		return next.HandleFinalize(ctx, in)
+	})
+	cfg = cfg.Copy()
+	cfg.APIOptions = append(cfg.APIOptions, func(st *middleware.Stack) error {
+		// After the retry middleware, so that every attempt is paced.
+		if err := st.Finalize.Insert(mw, "Retry", middleware.After); err != nil {
+			return st.Finalize.Add(mw, middleware.After)
+		}
+		return nil
+	})
+	return cfg
+}
+
+// callerAccount returns the base identity's account.
+func (s *session) callerAccount(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	acct := s.account
+	s.mu.Unlock()
+	if acct != "" {
+		return acct, nil
+	}
+	out, err := sts.NewFromConfig(s.limited(s.base)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", explain(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.account = aws.ToString(out.Account)
+	s.cfgs[s.account] = s.limited(s.base)
+	return s.account, nil
+}
+
+// config returns the configuration for an account: the base identity's
+// own, or the org role assumed in it.
+func (s *session) config(ctx context.Context, account string) (aws.Config, error) {
+	base, err := s.callerAccount(ctx)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	if account == "" {
+		account = base
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cfg, ok := s.cfgs[account]; ok {
+		return cfg, nil
+	}
+	if s.opts.OrgRole == "" {
+		return aws.Config{}, fmt.Errorf("aws: %s is in account %s, but the credentials are for %s: pass --org-role to assume a role there", "the target", account, base)
+	}
+	cfg := s.roleConfig(fmt.Sprintf("arn:aws:iam::%s:role/%s", account, s.opts.OrgRole))
+	s.cfgs[account] = cfg
+	return cfg, nil
+}
+
+// roleConfig is the base configuration with a role's credentials.
+func (s *session) roleConfig(arn string) aws.Config {
+	cfg := s.base.Copy()
+	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(s.base), arn,
+		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "vigil" }))
+	return s.limited(cfg)
+}
+
+func regional(cfg aws.Config, region string) aws.Config {
+	if region != "" && region != "global" {
+		cfg = cfg.Copy()
+		cfg.Region = region
+	}
+	return cfg
+}
+
+func (s *session) ec2(cfg aws.Config, region string) *ec2.Client {
+	return ec2.NewFromConfig(regional(cfg, region))
+}
+
+func (s *session) iam(cfg aws.Config) *iam.Client { return iam.NewFromConfig(cfg) }
+
+func (s *session) s3(cfg aws.Config, region string) *s3.Client {
+	return s3.NewFromConfig(regional(cfg, region), func(o *s3.Options) {
+		// Emulators and fakes on localhost have no virtual-host names.
+		o.UsePathStyle = s.opts.Endpoint != "" || o.BaseEndpoint != nil
+	})
+}
+
+func (s *session) cloudtrail(cfg aws.Config, region string) *cloudtrail.Client {
+	return cloudtrail.NewFromConfig(regional(cfg, region))
+}
+
+func (s *session) guardduty(cfg aws.Config, region string) *guardduty.Client {
+	return guardduty.NewFromConfig(regional(cfg, region))
+}
+
+func (s *session) organizations(cfg aws.Config) *organizations.Client {
+	return organizations.NewFromConfig(cfg)
+}
+
+// ParseARN splits arn:aws:svc:region:account:resource.
+func ParseARN(id string) (service, region, account, resource string, ok bool) {
+	p := strings.SplitN(id, ":", 6)
+	if len(p) != 6 || p[0] != "arn" {
+		return "", "", "", "", false
+	}
+	return p[2], p[3], p[4], p[5], true
+}
+
+// resourceID returns the last path element of an ARN's resource, or id.
+func resourceID(id string) string {
+	if _, _, _, res, ok := ParseARN(id); ok {
+		return res[strings.LastIndex(res, "/")+1:]
+	}
+	return id
+}
+
+var errNotFound = errors.New("not found")
