@@ -28,6 +28,7 @@ type awsFlags struct {
 	evidenceRole string
 	rateLimit    float64
 	concurrency  int
+	live         bool
 }
 
 func (f *awsFlags) registerCollect(c *cobra.Command) {
@@ -50,6 +51,9 @@ func (f *awsFlags) registerRunbook(c *cobra.Command) {
 	fl.StringVar(&f.orgRole, "aws-org-role", "", "role name to assume in the account of an action's target when it is not the credentials' own")
 	fl.StringVar(&f.evidenceRole, "aws-evidence-role", "", "role ARN in the security account: aws.ec2.copy_snapshot makes its copies there")
 	fl.StringVar(&f.endpoint, "aws-endpoint", "", "send every AWS request to this endpoint (an emulator); AWS_ENDPOINT_URL works too")
+	fl.BoolVar(&f.live, "aws-live", false, "assets() and findings() read a live AWS collection made at the start, and core.scan steps collect again (a final scan shows what is left)")
+	fl.StringVar(&f.regions, "aws-regions", "all", "with --aws-live: the regions to collect")
+	fl.Float64Var(&f.rateLimit, "aws-rate-limit", 20, "AWS requests per second per account")
 }
 
 func (f *awsFlags) options(progress io.Writer) awsprov.Options {

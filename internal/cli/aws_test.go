@@ -28,7 +28,7 @@ func awsWorld(t *testing.T) *awsfake.Fake {
 
 func collectTo(t *testing.T, path string, extra ...string) *inventory.Inventory {
 	t.Helper()
-	code, _, errs := run(t, append([]string{"inventory", "collect", "--aws", "--regions", "eu-west-1,us-east-1", "--out", path}, extra...)...)
+	code, _, errs := run(t, append([]string{"inventory", "collect", "--aws", "--regions", "eu-west-1,us-east-1", "--rate-limit", "500", "--out", path}, extra...)...)
 	if code != 0 {
 		t.Fatalf("collect: %d\n%s", code, errs)
 	}
@@ -43,7 +43,7 @@ const webARN = "arn:aws:ec2:eu-west-1:111111111111:instance/" + awsfake.WebInsta
 
 func TestAWSCollectAndScan(t *testing.T) {
 	awsWorld(t)
-	code, out, errs := run(t, "scan", "--aws", "--regions", "eu-west-1,us-east-1", "-c", "examples/vigil.hcl", "-f", "json", "--policy", "VGL-NET-001,VGL-DATA-002,VGL-NET-003")
+	code, out, errs := run(t, "scan", "--aws", "--regions", "eu-west-1,us-east-1", "--rate-limit", "500", "-c", "examples/vigil.hcl", "-f", "json", "--policy", "VGL-NET-001,VGL-DATA-002,VGL-NET-003")
 	if code != ExitFindings {
 		t.Fatalf("scan --aws: %d\n%s", code, errs)
 	}
@@ -98,7 +98,7 @@ func TestAWSCollectDenied(t *testing.T) {
 
 func applyAWS(t *testing.T, state string, args ...string) string {
 	t.Helper()
-	code, out, errs := run(t, append([]string{"runbook", "apply"}, append(args, "--state", state, "--aws-evidence-role", "arn:aws:iam::333333333333:role/vigil-evidence")...)...)
+	code, out, errs := run(t, append([]string{"runbook", "apply"}, append(args, "--state", state, "--aws-rate-limit", "500", "--aws-evidence-role", "arn:aws:iam::333333333333:role/vigil-evidence")...)...)
 	if code != 0 {
 		t.Fatalf("apply %v: %d\n%s\n%s", args, code, out, errs)
 	}
@@ -212,9 +212,13 @@ func TestAWSLeakedKey(t *testing.T) {
 func TestAWSOpenFirewallRemediation(t *testing.T) {
 	f := awsWorld(t)
 	dir := t.TempDir()
-	before := filepath.Join(dir, "before.ndjson")
-	collectTo(t, before)
-	applyAWS(t, filepath.Join(dir, "state.db"), "open-firewall-remediation", "-i", before, "-c", "examples/vigil.hcl", "--auto-approve")
+	// --aws-live: findings() reads a live collection, and the final
+	// core.scan collects again.
+	out := applyAWS(t, filepath.Join(dir, "state.db"), "open-firewall-remediation", "--aws-live", "--aws-regions", "eu-west-1,us-east-1",
+		"-c", "examples/vigil.hcl", "--auto-approve")
+	if !strings.Contains(out, "remaining = 0") {
+		t.Errorf("the final scan should find nothing left:\n%s", out)
+	}
 	f.With(func(f *awsfake.Fake) {
 		groups := f.Get(awsfake.ProdAccount).Region("eu-west-1").SecurityGroups
 		web, db, internal := groups[awsfake.WebGroup], groups[awsfake.DBGroup], groups[awsfake.InternalGroup]

@@ -385,6 +385,17 @@ func (a *app) session(ctx context.Context, f *runbookFlags, inventoryPaths []str
 		}
 		s.inv = inv
 	}
+	live := f.aws.live && f.provider == "cloud"
+	if live {
+		inv, err := a.collectAWS(ctx, &f.aws, false)
+		if err != nil {
+			return nil, err
+		}
+		if s.inv != nil {
+			inv = inventory.New(append(s.inv.Assets(), inv.Assets()...)...)
+		}
+		s.inv = inv
+	}
 	if f.provider == "sim" {
 		switch {
 		case simState != "":
@@ -440,6 +451,16 @@ func (a *app) session(ctx context.Context, f *runbookFlags, inventoryPaths []str
 		}
 		s.env.Inventory = func() *inventory.Inventory { return initial }
 		s.env.Findings = s.data.Findings
+	}
+	if live {
+		// core.scan collects again, so a final scan shows what is left.
+		s.env.Findings = func(ctx context.Context) ([]policy.Finding, error) {
+			inv, err := a.collectAWS(ctx, &f.aws, true)
+			if err != nil {
+				return nil, err
+			}
+			return scanOf(ctx, inv)
+		}
 	}
 	if s.cloud != nil {
 		cloud := s.cloud

@@ -186,3 +186,19 @@ func TestCollectOrganization(t *testing.T) {
 		t.Errorf("%d AssumeRole calls, want one: the security account (the root account is the credentials' own)", assumed)
 	}
 }
+
+// The request rate limit paces every request of an account: n requests at
+// r per second take at least (n-burst)/r. (A lower bound only: a slow machine
+// can only make it longer.)
+func TestRateLimit(t *testing.T) {
+	f, opts := start(t)
+	opts.RateLimit = 200
+	opts.Regions = []string{"eu-west-1"}
+	began := time.Now()
+	collect(t, opts)
+	elapsed := time.Since(began)
+	n := len(f.Calls())
+	if min := time.Duration(float64(n-burst(opts.RateLimit)) / opts.RateLimit * float64(time.Second)); elapsed < min {
+		t.Errorf("%d requests in %v: faster than %v/s allows (%v)", n, elapsed, opts.RateLimit, min)
+	}
+}

@@ -211,7 +211,7 @@ func (p *Provider) sharePlan(ctx context.Context, r *action.Request) (*action.Ch
 	if err != nil {
 		return nil, err
 	}
-	n := 0
+	n, already := 0, 0
 	for loc, ids := range s.snapshotsArg(r) {
 		c, err := s.ec2For(ctx, loc)
 		if err != nil {
@@ -219,6 +219,12 @@ func (p *Provider) sharePlan(ctx context.Context, r *action.Request) (*action.Ch
 		}
 		for _, id := range ids {
 			n++
+			if shared, err := sharedWith(ctx, c, id, r.Str("account")); err != nil {
+				return nil, err
+			} else if shared {
+				already++
+				continue
+			}
 			_, err := c.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{SnapshotId: aws.String(id), DryRun: aws.Bool(true),
 				Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission, OperationType: ec2types.OperationTypeAdd, UserIds: []string{r.Str("account")}})
 			if err := dryRun(err); err != nil {
@@ -229,7 +235,25 @@ func (p *Provider) sharePlan(ctx context.Context, r *action.Request) (*action.Ch
 	if n == 0 {
 		return &action.Change{Summary: "no snapshots to share", NoOp: true}, nil
 	}
-	return &action.Change{Summary: fmt.Sprintf("share %d snapshots with account %s", n, r.Str("account"))}, nil
+	if already == n {
+		return &action.Change{Summary: fmt.Sprintf("the %d snapshots are already shared with account %s", n, r.Str("account")), NoOp: true}, nil
+	}
+	return &action.Change{Summary: fmt.Sprintf("share %d snapshots with account %s", n-already, r.Str("account"))}, nil
+}
+
+// sharedWith reports whether account may already create volumes from the
+// snapshot.
+func sharedWith(ctx context.Context, c *ec2.Client, id, account string) (bool, error) {
+	attr, err := c.DescribeSnapshotAttribute(ctx, &ec2.DescribeSnapshotAttributeInput{SnapshotId: aws.String(id), Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission})
+	if err != nil {
+		return false, err
+	}
+	for _, perm := range attr.CreateVolumePermissions {
+		if aws.ToString(perm.UserId) == account {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (p *Provider) shareApply(ctx context.Context, r *action.Request) (*action.Result, error) {
@@ -245,13 +269,9 @@ func (p *Provider) shareApply(ctx context.Context, r *action.Request) (*action.R
 			return nil, err
 		}
 		for _, id := range ids {
-			attr, err := c.DescribeSnapshotAttribute(ctx, &ec2.DescribeSnapshotAttributeInput{SnapshotId: aws.String(id), Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission})
+			already, err := sharedWith(ctx, c, id, acct)
 			if err != nil {
 				return nil, err
-			}
-			already := false
-			for _, perm := range attr.CreateVolumePermissions {
-				already = already || aws.ToString(perm.UserId) == acct
 			}
 			if !already {
 				if _, err := c.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{SnapshotId: aws.String(id),
@@ -285,6 +305,29 @@ func (p *Provider) copyPlan(ctx context.Context, r *action.Request) (*action.Cha
 		return nil, err
 	}
 	n := len(r.Strings("snapshot_ids"))
+	copied := 0
+	for loc, srcs := range s.snapshotsArg(r) {
+		region := r.Str("destination_region")
+		if region == "" {
+			region = loc.region
+		}
+		c, err := s.evidenceClient(ctx, region)
+		if err != nil {
+			return nil, err
+		}
+		made, err := snapshotsOfStep(ctx, c, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, src := range srcs {
+			if _, ok := made[src]; ok {
+				copied++
+			}
+		}
+	}
+	if n > 0 && copied == n {
+		return &action.Change{Summary: fmt.Sprintf("the %d snapshots are already copied for %s", n, r.Incident), NoOp: true}, nil
+	}
 	dest := r.Str("destination_region")
 	where := "the evidence account"
 	if s.opts.EvidenceRole == "" {
@@ -293,7 +336,7 @@ func (p *Provider) copyPlan(ctx context.Context, r *action.Request) (*action.Cha
 	if dest == "" {
 		dest = "the source region"
 	}
-	summary := fmt.Sprintf("copy %d snapshots into %s, %s", n, where, dest)
+	summary := fmt.Sprintf("copy %d snapshots into %s, %s", n-copied, where, dest)
 	if k := r.Str("kms_key_id"); k != "" {
 		summary += ", encrypted with " + k
 	}
@@ -583,7 +626,7 @@ func (p *Provider) stopPlan(ctx context.Context, r *action.Request) (*action.Cha
 	ch := &action.Change{Summary: fmt.Sprintf("stop %s (now %s)", instanceName(ic.in), st), Targets: []string{ic.arn},
 		Outputs: map[string]cty.Value{"state": cty.StringVal("stopped")}}
 	if st == "stopped" || st == "stopping" {
-		ch.NoOp = true
+		ch.NoOp, ch.Summary = true, instanceName(ic.in)+" is already "+st
 		return ch, nil
 	}
 	_, err = ic.c.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{ic.t.id}, DryRun: aws.Bool(true)})
@@ -613,9 +656,14 @@ func (p *Provider) stopApply(ctx context.Context, r *action.Request) (*action.Re
 	return &action.Result{Summary: instanceName(ic.in) + " stopped", Targets: []string{ic.arn}, Outputs: map[string]cty.Value{"state": cty.StringVal("stopped")}}, nil
 }
 
+func terminating(in *ec2types.Instance) bool {
+	st := stateOf(in)
+	return st == "terminated" || st == "shutting-down"
+}
+
 func (p *Provider) terminatePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
 	ic, err := p.instance(ctx, r)
-	if notFound(err) || (err == nil && stateOf(ic.in) == "terminated") {
+	if notFound(err) || (err == nil && terminating(ic.in)) {
 		return &action.Change{Summary: r.Str("instance") + " is already gone", NoOp: true}, nil
 	}
 	if err != nil {
@@ -637,7 +685,7 @@ func (p *Provider) terminateApply(ctx context.Context, r *action.Request) (*acti
 	if err != nil {
 		return nil, err
 	}
-	if stateOf(ic.in) == "terminated" {
+	if terminating(ic.in) {
 		return gone, nil
 	}
 	// isolate_instance protects the instance; an approved terminate lifts it.

@@ -139,10 +139,14 @@ func newSession(ctx context.Context, opts Options) (*session, error) {
 	return s, nil
 }
 
+// burst lets a quarter second of requests through at once; the rest are
+// paced evenly.
+func burst(rps float64) int { return max(1, int(rps/4)) }
+
 // limited returns a copy of cfg whose requests pass a rate limiter; each
 // account gets its own.
 func (s *session) limited(cfg aws.Config) aws.Config {
-	l := rate.NewLimiter(rate.Limit(s.opts.RateLimit), int(s.opts.RateLimit)+1)
+	l := rate.NewLimiter(rate.Limit(s.opts.RateLimit), burst(s.opts.RateLimit))
 	mw := middleware.FinalizeMiddlewareFunc("vigil.RateLimit", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		if err := l.Wait(ctx); err != nil {
 			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
