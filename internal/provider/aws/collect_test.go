@@ -202,3 +202,22 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("%d requests in %v: faster than %v/s allows (%v)", n, elapsed, opts.RateLimit, min)
 	}
 }
+
+// --assume-role: everything runs as the role, in its account.
+func TestCollectAssumeRole(t *testing.T) {
+	f, opts := start(t)
+	f.With(func(f *awsfake.Fake) {
+		sec := f.Get(awsfake.SecurityAccount)
+		sec.Roles["auditor"] = true
+		sec.Region("eu-west-1").VPCs["vpc-0ccccccccccccc001"] = &awsfake.VPC{ID: "vpc-0ccccccccccccc001", CIDR: "10.9.0.0/16"}
+	})
+	opts.AssumeRole = "arn:aws:iam::" + awsfake.SecurityAccount + ":role/auditor"
+	opts.Regions = []string{"eu-west-1"}
+	inv, sum := collect(t, opts)
+	if strings.Join(sum.Accounts, ",") != awsfake.SecurityAccount {
+		t.Fatalf("accounts %v", sum.Accounts)
+	}
+	if inv.Get("arn:aws:ec2:eu-west-1:"+awsfake.SecurityAccount+":vpc/vpc-0ccccccccccccc001") == nil || byName(inv, "instance", "web-1") != nil {
+		t.Error("the collection should be of the role's account only")
+	}
+}
