@@ -9,8 +9,19 @@ approved_networks = [
   "vpc-0abc1234def567890",
 ]
 
+# Networks that belong to the corporate network (globs), so triage can tell
+# which cloud networks reach it by peering. VPN, Interconnect, Direct Connect
+# and transit gateways count without being listed.
+corporate_networks = [
+  "projects/acme-corp-net/global/networks/*",
+]
+
 # Labels (GCP) or tags (AWS) every instance and bucket must carry.
 required_labels = ["owner"]
+
+# Labels (tags) every project and account must carry (VGL-OWN-002), so that
+# responders know whom to call and what it is for. This is the default.
+scope_labels = ["owner", "purpose"]
 
 # Who responds to incidents: they need a role on every project.
 ir_principals = ["group:ir-team@acme.example"]

@@ -40,6 +40,12 @@ runbook "compromised-ec2" {
     description = "Terminate the instance once the evidence is safe"
   }
 
+  # vigil runbook plan compromised-ec2 --from-alert FILE takes these from a provider alert.
+  from_alert {
+    instance = alert.resource.id
+    incident = alert.incident
+  }
+
   phase "identification" {
     step "record" {
       action = "core.evidence"

@@ -40,6 +40,12 @@ runbook "compromised-vm-gcp" {
     description = "Webhook for the incident channel (Slack-compatible); empty to skip"
   }
 
+  # vigil runbook plan compromised-vm-gcp --from-alert FILE takes these from a provider alert.
+  from_alert {
+    instance = alert.resource.id
+    incident = alert.incident
+  }
+
   phase "identification" {
     step "record" {
       description = "Hash the VM's inventory record as it was when the response began"

@@ -36,6 +36,12 @@ runbook "leaked-aws-access-key" {
     account = length(local.key) > 0 ? local.key[0].scope : ""
   }
 
+  # vigil runbook plan leaked-aws-access-key --from-alert FILE takes these from a provider alert.
+  from_alert {
+    access_key_id = alert.resource.access_key_id
+    incident      = alert.incident
+  }
+
   phase "identification" {
     step "found" {
       action = "core.assert"

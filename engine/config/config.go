@@ -22,9 +22,12 @@ type Config struct {
 	// "projects/P/global/networks/N", AWS VPC ids).
 	ApprovedNetworks []string
 	RequiredLabels   []string
-	IRPrincipals     []string
-	AdminPorts       []int
-	Residency        []Residency
+	// ScopeLabels are the labels (tags) every project and account must
+	// carry, so responders know whom to call and what it is for.
+	ScopeLabels  []string
+	IRPrincipals []string
+	AdminPorts   []int
+	Residency    []Residency
 	// CorporateNetworks name networks (ids or globs) that belong to the
 	// corporate network, for triage's reach question.
 	CorporateNetworks []string
@@ -66,13 +69,18 @@ type Notify struct {
 
 // Default returns the settings used when there is no vigil.hcl.
 func Default() *Config {
-	return &Config{AdminPorts: append([]int(nil), DefaultAdminPorts...)}
+	return &Config{AdminPorts: append([]int(nil), DefaultAdminPorts...), ScopeLabels: append([]string(nil), DefaultScopeLabels...)}
 }
+
+// DefaultScopeLabels are the labels VGL-OWN-002 asks of projects and
+// accounts when vigil.hcl does not say otherwise.
+var DefaultScopeLabels = []string{"owner", "purpose"}
 
 var rootSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "approved_networks"},
 		{Name: "required_labels"},
+		{Name: "scope_labels"},
 		{Name: "ir_principals"},
 		{Name: "admin_ports"},
 		{Name: "corporate_networks"},
@@ -131,6 +139,7 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 	}
 	strList("approved_networks", &cfg.ApprovedNetworks)
 	strList("required_labels", &cfg.RequiredLabels)
+	strList("scope_labels", &cfg.ScopeLabels)
 	strList("ir_principals", &cfg.IRPrincipals)
 	strList("corporate_networks", &cfg.CorporateNetworks)
 	strList("policy_libraries", &cfg.PolicyLibraries)
@@ -165,14 +174,17 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 			}
 		}
 	}
-	for _, attr := range []string{"required_labels", "ir_principals"} {
+	for _, attr := range []string{"required_labels", "ir_principals", "scope_labels"} {
 		a, ok := content.Attributes[attr]
 		if !ok {
 			continue
 		}
 		list := cfg.RequiredLabels
-		if attr == "ir_principals" {
+		switch attr {
+		case "ir_principals":
 			list = cfg.IRPrincipals
+		case "scope_labels":
+			list = cfg.ScopeLabels
 		}
 		for _, v := range list {
 			if strings.TrimSpace(v) == "" {
@@ -267,6 +279,7 @@ func (c *Config) Data() map[string]any {
 	return map[string]any{
 		"approved_networks":  toAny(c.ApprovedNetworks),
 		"required_labels":    toAny(c.RequiredLabels),
+		"scope_labels":       toAny(c.ScopeLabels),
 		"ir_principals":      toAny(c.IRPrincipals),
 		"admin_ports":        ports,
 		"residency":          residency,

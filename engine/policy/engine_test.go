@@ -57,7 +57,7 @@ func TestBuiltinLibrary(t *testing.T) {
 			t.Errorf("%s reads input.asset.data (or passes input.asset whole to a helper)", p.ID)
 		}
 	}
-	want := []string{"VGL-DATA-001", "VGL-DATA-002", "VGL-DET-001", "VGL-IAM-001", "VGL-LOG-001", "VGL-NET-001", "VGL-NET-002", "VGL-NET-003", "VGL-NET-004", "VGL-OWN-001"}
+	want := []string{"VGL-DATA-001", "VGL-DATA-002", "VGL-DET-001", "VGL-IAM-001", "VGL-LOG-001", "VGL-NET-001", "VGL-NET-002", "VGL-NET-003", "VGL-NET-004", "VGL-OWN-001", "VGL-OWN-002"}
 	if diff := cmp.Diff(want, ids); diff != "" {
 		t.Errorf("policy ids (-want +got):\n%s", diff)
 	}

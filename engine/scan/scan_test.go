@@ -104,6 +104,11 @@ approved_networks = ["projects/project1/global/networks/*"]
 		"VGL-OWN-001 //storage.googleapis.com/bucket2",
 		"VGL-OWN-001 arn:aws:ec2:us-east-1:681361479661:instance/i-03402838daac1d611",
 		"VGL-OWN-001 arn:aws:s3:::mborch-test-bucket-config-item",
+		// Forseti's mock projects carry no labels at all.
+		"VGL-OWN-002 //cloudresourcemanager.googleapis.com/projects/1041",
+		"VGL-OWN-002 //cloudresourcemanager.googleapis.com/projects/1042",
+		"VGL-OWN-002 //cloudresourcemanager.googleapis.com/projects/1043",
+		"VGL-OWN-002 //cloudresourcemanager.googleapis.com/projects/1044",
 		// LOG-001: projects 1041 and 1042 enable all three log types for
 		// allServices; the organization only ADMIN_READ, so project3 (folder
 		// 1031) and project4 (folders 1033, 1032) lack DATA_READ/WRITE. No AWS
@@ -131,7 +136,7 @@ approved_networks = ["projects/project1/global/networks/*"]
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 	s := res.Summary
-	if s.Assets != 133+5+4 || s.Policies != 10 || s.Findings != len(want) {
+	if s.Assets != 133+5+4 || s.Policies != 11 || s.Findings != len(want) {
 		t.Errorf("summary: %+v", s)
 	}
 	if s.ByKind["account"] != 4 || s.UnknownTypes["compute.googleapis.com/InstanceGroup"] != 2 {

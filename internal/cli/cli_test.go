@@ -36,7 +36,7 @@ func TestScanExamples(t *testing.T) {
 	if code != ExitFindings {
 		t.Fatalf("exit %d, want 1 (the examples have findings); stderr: %s", code, errs)
 	}
-	for _, want := range []string{"CRITICAL (2)", "VGL-NET-001", "Ran 10 policies", "Read 68 assets"} {
+	for _, want := range []string{"CRITICAL (2)", "VGL-NET-001", "Ran 11 policies", "Read 72 assets"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -159,7 +159,7 @@ func TestPolicyCommands(t *testing.T) {
 
 func TestInventoryShow(t *testing.T) {
 	code, out, _ := run(t, "inventory", "show", "examples/inventory/")
-	if code != 0 || !strings.Contains(out, "68 assets from 4 files") || !strings.Contains(out, "acme-prod") || !strings.Contains(out, "eu-west-1") {
+	if code != 0 || !strings.Contains(out, "72 assets from 4 files") || !strings.Contains(out, "acme-prod") || !strings.Contains(out, "eu-west-1") {
 		t.Errorf("inventory show: %d\n%s", code, out)
 	}
 }

@@ -56,10 +56,12 @@ type runbookFlags struct {
 	inventoryOut   string
 	dirs           []string
 	aws            awsFlags
+	fromAlert      string
 }
 
 func (f *runbookFlags) varFlags(c *cobra.Command) {
 	c.Flags().StringArrayVar(&f.vars, "var", nil, "set a variable: -var name=value (repeatable)")
+	c.Flags().StringVar(&f.fromAlert, "from-alert", "", "fill variables from a provider alert through the runbook's from_alert block (-var still wins)")
 	c.Flags().StringArrayVar(&f.varFiles, "var-file", nil, "read variables from an HCL or JSON file (repeatable)")
 }
 
@@ -537,7 +539,11 @@ func (a *app) makePlan(ctx context.Context, f *runbookFlags, arg string) (*runbo
 	if err != nil {
 		return nil, nil, err
 	}
-	vars, vfiles, diags := rb.ResolveVariables(runbook.Inputs{Vars: f.vars, VarFiles: f.varFiles, Environ: os.Environ()})
+	fromAlert, err := a.alertInputs(rb, f.fromAlert)
+	if err != nil {
+		return nil, nil, err
+	}
+	vars, vfiles, diags := rb.ResolveVariables(runbook.Inputs{Vars: f.vars, VarFiles: f.varFiles, Environ: os.Environ(), Alert: fromAlert})
 	for k, v := range vfiles {
 		files[k] = v
 	}
@@ -682,7 +688,11 @@ approval or interrupted (resume it).`,
 				if rb, files, label, err = a.loadRunbook(args[0]); err != nil {
 					return err
 				}
-				vars, vf, diags := rb.ResolveVariables(runbook.Inputs{Vars: f.vars, VarFiles: f.varFiles, Environ: os.Environ()})
+				fromAlert, err := a.alertInputs(rb, f.fromAlert)
+				if err != nil {
+					return err
+				}
+				vars, vf, diags := rb.ResolveVariables(runbook.Inputs{Vars: f.vars, VarFiles: f.varFiles, Environ: os.Environ(), Alert: fromAlert})
 				for k, v := range vf {
 					files[k] = v
 				}
