@@ -125,9 +125,13 @@ func suggest(o *Options, c *Card, al *alert.Alert) []Suggestion {
 		for _, k := range keys {
 			tail = append(tail, "-var", k+"="+vars[k])
 		}
-		rehearse := append(append(append([]string{}, args...), "--provider", "sim"), tail...)
-		real := append(append([]string{}, args...), tail...)
-		out = append(out, Suggestion{Runbook: rb.Name, Title: rb.Title, Rehearse: shellJoin(rehearse), Command: shellJoin(real)})
+		real := append(append(append([]string{}, args...), o.LiveArgs...), tail...)
+		sg := Suggestion{Runbook: rb.Name, Title: rb.Title, Command: shellJoin(real)}
+		// A rehearsal needs an inventory to simulate; a live card has none.
+		if len(o.InventoryArgs) > 0 {
+			sg.Rehearse = shellJoin(append(append(append([]string{}, args...), "--provider", "sim"), tail...))
+		}
+		out = append(out, sg)
 	}
 	return out
 }
@@ -234,10 +238,18 @@ func (c *Card) Text(md bool) string {
 	}
 	for _, s := range c.Runbooks {
 		item(fmt.Sprintf("%s: %s", s.Runbook, s.Title))
-		if md {
-			fmt.Fprintf(&b, "\n  ```sh\n  %s\n  %s\n  ```\n", s.Rehearse, s.Command)
-		} else {
-			fmt.Fprintf(&b, "      rehearse: %s\n      for real: %s\n", s.Rehearse, s.Command)
+		switch {
+		case md:
+			fmt.Fprintf(&b, "\n  ```sh\n")
+			if s.Rehearse != "" {
+				fmt.Fprintf(&b, "  %s\n", s.Rehearse)
+			}
+			fmt.Fprintf(&b, "  %s\n  ```\n", s.Command)
+		default:
+			if s.Rehearse != "" {
+				fmt.Fprintf(&b, "      rehearse: %s\n", s.Rehearse)
+			}
+			fmt.Fprintf(&b, "      for real: %s\n", s.Command)
 		}
 	}
 	return b.String()

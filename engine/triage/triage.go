@@ -130,6 +130,9 @@ type Options struct {
 	ConfigArg     string
 	// AlertFile is the alert's path, for --from-alert in commands.
 	AlertFile string
+	// LiveArgs replace the inventory in the real command when the card was
+	// made from a live collection (--aws-live, --gcp-live --gcp-scope S).
+	LiveArgs []string
 }
 
 // ForAlert builds a card for each resource of an alert.

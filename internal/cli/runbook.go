@@ -56,6 +56,7 @@ type runbookFlags struct {
 	inventoryOut   string
 	dirs           []string
 	aws            awsFlags
+	gcp            gcpFlags
 	fromAlert      string
 }
 
@@ -387,16 +388,23 @@ func (a *app) session(ctx context.Context, f *runbookFlags, inventoryPaths []str
 		}
 		s.inv = inv
 	}
-	live := f.aws.live && f.provider == "cloud"
+	var lf liveFlags
+	if f.provider == "cloud" {
+		lf.aws, lf.aws.enabled = f.aws, f.aws.live
+		if f.gcp.live {
+			if f.gcp.scope == "" {
+				return nil, &exitError{code: ExitError, err: errors.New("--gcp-live needs --gcp-scope: the organization, folder or project to collect")}
+			}
+			lf.gcp = f.gcp
+		}
+	}
+	live := lf.enabled()
 	if live {
-		inv, err := a.collectAWS(ctx, &f.aws, false)
+		inv, err := a.collectLive(ctx, &lf, false)
 		if err != nil {
 			return nil, err
 		}
-		if s.inv != nil {
-			inv = inventory.New(append(s.inv.Assets(), inv.Assets()...)...)
-		}
-		s.inv = inv
+		s.inv = merge(s.inv, inv)
 	}
 	if f.provider == "sim" {
 		switch {
@@ -457,7 +465,7 @@ func (a *app) session(ctx context.Context, f *runbookFlags, inventoryPaths []str
 	if live {
 		// core.scan collects again, so a final scan shows what is left.
 		s.env.Findings = func(ctx context.Context) ([]policy.Finding, error) {
-			inv, err := a.collectAWS(ctx, &f.aws, true)
+			inv, err := a.collectLive(ctx, &lf, true)
 			if err != nil {
 				return nil, err
 			}
@@ -525,6 +533,7 @@ Variables come from -var name=value, -var-file FILE and VIGIL_VAR_<name>.`,
 	f.varFlags(c)
 	f.envFlags(c)
 	f.aws.registerRunbook(c)
+	f.gcp.registerRunbook(c)
 	c.Flags().StringVar(&f.out, "out", "", "save the plan to this file")
 	c.Flags().StringVarP(&f.format, "format", "f", "text", "text or json")
 	return c
@@ -729,6 +738,7 @@ approval or interrupted (resume it).`,
 	f.envFlags(c)
 	f.applyFlags(c)
 	f.aws.registerRunbook(c)
+	f.gcp.registerRunbook(c)
 	return c
 }
 
@@ -845,6 +855,7 @@ re-applied; steps waiting for an approval run once approved with --approve.`,
 	f.varFlags(c)
 	f.applyFlags(c)
 	f.aws.registerRunbook(c)
+	f.gcp.registerRunbook(c)
 	c.Flags().StringArrayVarP(&f.policyDirs, "policies", "p", nil, "additional policy directories for findings()")
 	c.Flags().StringVarP(&f.config, "config", "c", "", "vigil.hcl for findings()")
 	return c

@@ -247,9 +247,12 @@ func TestRunbookCommandErrors(t *testing.T) {
 	if code != ExitError || !strings.Contains(errs, `No value for required variable`) {
 		t.Errorf("missing variables: %d %s", code, errs)
 	}
-	code, _, errs = run(t, "runbook", "plan", "compromised-vm-gcp", "-var", "instance=vm-1", "-var", "incident=x")
-	if code != ExitError || !strings.Contains(errs, "No provider in this run implements gcp.compute.snapshot_instance_disks") {
-		t.Errorf("cloud provider unavailable: %d %s", code, errs)
+	// The real provider without credentials: the plan says so, step by
+	// step (and nothing reaches the network: the credentials file is named).
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/vigil-test-adc.json")
+	code, _, errs = run(t, "runbook", "plan", "compromised-vm-gcp", "-var", "instance=projects/p/zones/z/instances/vm-1", "-var", "incident=x")
+	if code != ExitError || !strings.Contains(errs, "step.snapshot (gcp.compute.snapshot_instance_disks)") || !strings.Contains(errs, "vigil-test-adc.json") {
+		t.Errorf("cloud credentials missing: %d %s", code, errs)
 	}
 	code, _, errs = run(t, "runbook", "plan", "compromised-vm-gcp", "--provider", "sim", "-i", "examples/inventory", "-var", "instance=vm-that-does-not-exist", "-var", "incident=x")
 	if code != ExitError || !strings.Contains(errs, `instance "vm-that-does-not-exist" not found`) {

@@ -201,7 +201,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 
 func (a *app) scanCmd() *cobra.Command {
 	var f judgeFlags
-	var live awsFlags
+	var live liveFlags
 	c := &cobra.Command{
 		Use:   "scan [flags] INVENTORY...",
 		Short: "Judge asset inventories with the posture policies",
@@ -215,7 +215,8 @@ incident. Inputs are files or directories (taken recursively: *.json, *.ndjson,
   - AWS Config: snapshot files, single configuration items, history files and
     'aws configservice get-resource-config-history' output
   - vigil NDJSON, as written by 'vigil inventory collect'
-  - a live AWS inventory with --aws (see 'vigil inventory collect --help')
+  - a live AWS or Google Cloud inventory with --aws or --gcp-scope (see
+    'vigil inventory collect --help')
   - Terraform plans ('terraform show -json'); 'vigil check' is made for those
 
 Organization settings (approved networks, required labels, the IR team's
@@ -237,10 +238,13 @@ input or usage.`,
   vigil scan inv/ --policy VGL-NET-001 --format json
 
   # collect a live AWS account (every enabled region), then scan it
-  vigil scan --aws --regions eu-west-1,us-east-1`,
+  vigil scan --aws --regions eu-west-1,us-east-1
+
+  # a Google Cloud organization through the Cloud Asset API
+  vigil scan --gcp-scope organizations/123456789012`,
 		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) == 0 && !live.enabled {
-				return usageError(c, "no inventory given (files, directories, or --aws to collect a live one)")
+			if len(args) == 0 && !live.enabled() {
+				return usageError(c, "no inventory given (files, directories, or --aws / --gcp-scope to collect a live one)")
 			}
 			if err := f.validate(c); err != nil {
 				return err
@@ -258,8 +262,8 @@ input or usage.`,
 				fs.Workers = f.workers
 				sources = append(sources, fs)
 			}
-			if live.enabled {
-				inv, err := a.collectAWS(c.Context(), &live, f.quiet)
+			if live.enabled() {
+				inv, err := a.collectLive(c.Context(), &live, f.quiet)
 				if err != nil {
 					return err
 				}
@@ -269,6 +273,6 @@ input or usage.`,
 		},
 	}
 	f.register(c)
-	live.registerCollect(c)
+	live.register(c)
 	return c
 }

@@ -129,7 +129,7 @@ func (a *app) scanFindings(ctx context.Context, jf *judgeFlags, inv *inventory.I
 
 func (a *app) triageCmd() *cobra.Command {
 	var jf judgeFlags
-	var live awsFlags
+	var live liveFlags
 	var inv []string
 	var alertFile, format string
 	c := &cobra.Command{
@@ -158,8 +158,8 @@ what to collect to answer it.`,
 			if (len(args) == 1) == (alertFile != "") || len(args) > 1 {
 				return usageError(c, "give one asset id or --alert FILE")
 			}
-			if len(inv) == 0 && !live.enabled {
-				return usageError(c, "no inventory: pass -i FILE (or --aws to collect one)")
+			if len(inv) == 0 && !live.enabled() {
+				return usageError(c, "no inventory: pass -i FILE (or --aws / --gcp-scope to collect one)")
 			}
 			if format != "text" && format != "json" && format != "md" {
 				return usageError(c, "unknown --format %q: use text, json or md", format)
@@ -180,15 +180,12 @@ what to collect to answer it.`,
 				}
 				assets = loaded
 			}
-			if live.enabled {
-				collected, err := a.collectAWS(ctx, &live, jf.quiet)
+			if live.enabled() {
+				collected, err := a.collectLive(ctx, &live, jf.quiet)
 				if err != nil {
 					return err
 				}
-				if assets != nil {
-					collected = inventory.New(append(assets.Assets(), collected.Assets()...)...)
-				}
-				assets = collected
+				assets = merge(assets, collected)
 			}
 			cfg, err := a.loadConfig(jf.config)
 			if err != nil {
@@ -200,6 +197,12 @@ what to collect to answer it.`,
 			}
 			opts := &triage.Options{Inventory: assets, Config: cfg, Findings: findings, Runbooks: runbookInfos(),
 				InventoryArgs: inv, ConfigArg: jf.config, AlertFile: alertFile}
+			if live.aws.enabled {
+				opts.LiveArgs = append(opts.LiveArgs, "--aws-live")
+			}
+			if live.gcp.scope != "" {
+				opts.LiveArgs = append(opts.LiveArgs, "--gcp-live", "--gcp-scope", live.gcp.scope)
+			}
 			var cards []*triage.Card
 			if len(args) == 1 {
 				cards = append(cards, triage.Build(opts, args[0]))
@@ -235,7 +238,7 @@ what to collect to answer it.`,
 	c.Flags().StringArrayVarP(&jf.policyDirs, "policies", "p", nil, "additional policy directories")
 	c.Flags().StringVarP(&jf.waivers, "waivers", "w", "", "waiver file")
 	c.Flags().BoolVarP(&jf.quiet, "quiet", "q", false, "no progress on stderr")
-	live.registerCollect(c)
+	live.register(c)
 	return c
 }
 

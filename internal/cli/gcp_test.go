@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
+)
+
+// gcpWorld serves the fake Google Cloud and points the provider at it.
+func gcpWorld(t *testing.T) *gcpfake.Fake {
+	t.Helper()
+	f := gcpfake.Scenario()
+	srv, err := f.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	t.Setenv("VIGIL_GCP_ENDPOINT", srv.REST)
+	t.Setenv("VIGIL_GCP_ASSET_ENDPOINT", srv.Asset)
+	return f
+}
+
+func collectGCPTo(t *testing.T, path string) *inventory.Inventory {
+	t.Helper()
+	code, _, errs := run(t, "inventory", "collect", "--gcp-scope", "organizations/684315297612", "--out", path)
+	if code != 0 {
+		t.Fatalf("collect: %d\n%s", code, errs)
+	}
+	inv, err := inventory.Load(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+const gcpWeb1 = "//compute.googleapis.com/" + gcpfake.Web1
+
+// compromised-vm-gcp for real: snapshots, evidence images in the security
+// project, quarantine tag and rules, a suspended VM; the same apply again
+// changes nothing.
+func TestGCPCompromisedVM(t *testing.T) {
+	f := gcpWorld(t)
+	dir := t.TempDir()
+	before := filepath.Join(dir, "before.ndjson")
+	collectGCPTo(t, before)
+	state := filepath.Join(dir, "state.db")
+	args := []string{"runbook", "apply", "compromised-vm-gcp", "-i", before, "-var", "instance=" + gcpWeb1, "-var", "incident=INC-2041",
+		"-var", `forensics_ranges=["10.99.0.0/24"]`, "--approve", "isolate", "--state", state}
+	code, out, errs := run(t, args...)
+	if code != 0 || !strings.Contains(out, "completed") {
+		t.Fatalf("apply: %d\n%s\n%s", code, out, errs)
+	}
+	after := collectGCPTo(t, filepath.Join(dir, "after.ndjson"))
+	web := after.Get(gcpWeb1)
+	if web == nil || web.Facets.Status != "suspended" || strings.Join(web.Facets.NetworkTags, ",") != "vigil-quarantine" || len(web.Facets.PublicIPs) != 0 {
+		t.Fatalf("web-1 after: %+v", web)
+	}
+	var images, snaps, rules int
+	for _, a := range after.Assets() {
+		switch {
+		case a.Kind == "image" && a.Scope == gcpfake.SecurityProject && a.Labels["incident"] == "inc-2041":
+			images++
+		case a.Kind == "snapshot" && a.Labels["incident"] == "inc-2041":
+			snaps++
+		case a.Kind == "firewall" && strings.HasPrefix(a.Name, "vigil-quarantine-"):
+			rules++
+		}
+	}
+	if images != 2 || snaps != 2 || rules != 5 {
+		t.Errorf("after: %d evidence images in the security project, %d snapshots, %d quarantine rules", images, snaps, rules)
+	}
+	n := len(f.Mutations())
+	if code, out, errs := run(t, args...); code != 0 {
+		t.Fatalf("apply again: %d\n%s\n%s", code, out, errs)
+	}
+	if extra := f.Mutations()[n:]; len(extra) > 0 {
+		t.Errorf("the same apply again changed things: %v", extra)
+	}
+}
+
+// open-firewall-remediation restricts exactly the rules VGL-NET-001 found.
+func TestGCPOpenFirewallRemediation(t *testing.T) {
+	f := gcpWorld(t)
+	dir := t.TempDir()
+	code, out, errs := run(t, "runbook", "apply", "open-firewall-remediation", "--gcp-live", "--gcp-scope", "organizations/684315297612",
+		"-c", "examples/vigil.hcl", "--auto-approve", "--state", filepath.Join(dir, "s.db"))
+	if code != 0 || !strings.Contains(out, "remaining = 0") {
+		t.Fatalf("apply: %d\n%s\n%s", code, out, errs)
+	}
+	f.With(func(f *gcpfake.Fake) {
+		if got := strings.Join(f.Firewall(gcpfake.OpenSSH).SourceRanges, ","); got != "10.0.0.0/8,35.235.240.0/20" {
+			t.Errorf("allow-ssh-debug sources %s", got)
+		}
+		if got := strings.Join(f.Firewall(gcpfake.OpenHTTPS).SourceRanges, ","); got != "0.0.0.0/0" {
+			t.Errorf("allow-https is not an admin port and must stay: %s", got)
+		}
+	})
+	patches := 0
+	for _, m := range f.Mutations() {
+		if strings.HasPrefix(m, "firewalls.patch") {
+			patches++
+		}
+	}
+	if patches != 1 {
+		t.Errorf("%d patches: %v", patches, f.Mutations())
+	}
+}
+
+func TestGCPScanAndTriage(t *testing.T) {
+	gcpWorld(t)
+	code, out, errs := run(t, "scan", "--gcp-scope", "projects/acme-prod", "-c", "examples/vigil.hcl", "--policy", "VGL-NET-001,VGL-NET-004")
+	if code != ExitFindings || !strings.Contains(out, "allow-ssh-debug") || !strings.Contains(out, "web-1 has public IP 34.76.112.9") || !strings.Contains(errs, "gcp: collected") {
+		t.Errorf("scan: %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = run(t, "triage", gcpWeb1, "--gcp-scope", "organizations/684315297612", "-c", "examples/vigil.hcl", "-q")
+	if code != 0 || !strings.Contains(out, "Who owns it?                               web-team") ||
+		!strings.Contains(out, "for real: vigil runbook plan compromised-vm-gcp --gcp-live --gcp-scope organizations/684315297612 -c examples/vigil.hcl") {
+		t.Errorf("triage: %d\n%s\n%s", code, out, errs)
+	}
+}

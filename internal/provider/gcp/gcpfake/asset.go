@@ -1,0 +1,319 @@
+package gcpfake
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"cloud.google.com/go/asset/apiv1/assetpb"
+	"cloud.google.com/go/iam/apiv1/iampb"
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// assets derives the Cloud Asset Inventory view of the state.
+func (f *Fake) assets() []*assetpb.Asset {
+	var out []*assetpb.Asset
+	crm := func(p *Project) string { return "//cloudresourcemanager.googleapis.com/projects/" + p.Number }
+	ancestors := func(p *Project) []string { return append([]string{"projects/" + p.Number}, p.Ancestors...) }
+	update := timestamppb.New(f.now())
+	add := func(p *Project, name, typ, discovery, location string, v any) {
+		raw, _ := json.Marshal(v)
+		var m map[string]any
+		json.Unmarshal(raw, &m)
+		data, err := structpb.NewStruct(m)
+		if err != nil {
+			return
+		}
+		out = append(out, &assetpb.Asset{Name: name, AssetType: typ, Ancestors: ancestors(p), UpdateTime: update,
+			Resource: &assetpb.Resource{Version: "v1", DiscoveryName: discovery, Parent: crm(p), Data: data, Location: location,
+				DiscoveryDocumentUri: "https://www.googleapis.com/discovery/v1/apis/compute/v1/rest"}})
+	}
+	for _, id := range sortedKeys(f.projects) {
+		p := f.projects[id]
+		parent := map[string]string{}
+		if len(p.Ancestors) > 0 {
+			kind, num, _ := strings.Cut(p.Ancestors[0], "/")
+			parent = map[string]string{"type": strings.TrimSuffix(kind, "s"), "id": num}
+		}
+		add(p, crm(p), "cloudresourcemanager.googleapis.com/Project", "Project", "global",
+			map[string]any{"projectNumber": p.Number, "projectId": p.ID, "lifecycleState": "ACTIVE", "name": p.ID, "labels": p.Labels, "parent": parent})
+		var bindings []*iampb.Binding
+		for _, role := range sortedKeys(p.Bindings) {
+			bindings = append(bindings, &iampb.Binding{Role: role, Members: p.Bindings[role]})
+		}
+		if len(bindings) > 0 {
+			out = append(out, &assetpb.Asset{Name: crm(p), AssetType: "cloudresourcemanager.googleapis.com/Project", Ancestors: ancestors(p),
+				UpdateTime: update, IamPolicy: &iampb.Policy{Version: 1, Bindings: bindings}})
+		}
+	}
+	project := func(path string) *Project { return f.projects[strings.Split(path, "/")[1]] }
+	for _, k := range sortedKeys(f.networks) {
+		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Network", "Network", "global", f.networks[k])
+	}
+	for _, k := range sortedKeys(f.firewalls) {
+		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Firewall", "Firewall", "global", f.firewalls[k])
+	}
+	for _, k := range sortedKeys(f.instances) {
+		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Instance", "Instance", strings.Split(k, "/")[3], f.instances[k])
+	}
+	for _, k := range sortedKeys(f.disks) {
+		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Disk", "Disk", strings.Split(k, "/")[3], f.disks[k])
+	}
+	for _, k := range sortedKeys(f.snapshots) {
+		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Snapshot", "Snapshot", "global", f.snapshots[k])
+	}
+	for _, k := range sortedKeys(f.images) {
+		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Image", "Image", "global", f.images[k])
+	}
+	for _, k := range sortedKeys(f.keys) {
+		add(project(k), "//iam.googleapis.com/"+k, "iam.googleapis.com/ServiceAccountKey", "ServiceAccountKey", "global", f.keys[k])
+	}
+	for _, b := range sortedKeys(f.buckets) {
+		if p := f.projects[f.buckets[b]]; p != nil {
+			add(p, "//storage.googleapis.com/"+b, "storage.googleapis.com/Bucket", "Bucket", "EU", map[string]any{"name": b, "location": "EU", "labels": map[string]string{}})
+		}
+	}
+	return out
+}
+
+// inScope reports whether an asset is under the parent
+// (organizations/N, folders/N, projects/ID or projects/NUMBER).
+func (f *Fake) inScope(a *assetpb.Asset, parent string) bool {
+	if kind, id, _ := strings.Cut(parent, "/"); kind == "projects" {
+		if p := f.projects[id]; p != nil {
+			parent = "projects/" + p.Number
+		}
+	}
+	for _, anc := range a.Ancestors {
+		if anc == parent {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *Fake) list(parent string, types []string, ct assetpb.ContentType) []*assetpb.Asset {
+	var out []*assetpb.Asset
+	for _, a := range f.assets() {
+		if !f.inScope(a, parent) {
+			continue
+		}
+		if len(types) > 0 && !contains(types, a.AssetType) {
+			continue
+		}
+		switch ct {
+		case assetpb.ContentType_IAM_POLICY:
+			if a.IamPolicy == nil {
+				continue
+			}
+		default:
+			if a.Resource == nil {
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+type assetServer struct {
+	assetpb.UnimplementedAssetServiceServer
+	f *Fake
+}
+
+func (s *assetServer) fault(op, parent string) error {
+	call := Call{API: "asset", Operation: op, Target: parent}
+	defer func() { s.f.calls = append(s.f.calls, call) }()
+	switch s.f.fault("asset", op) {
+	case "quota":
+		call.Fault, call.Status = "quota", 429
+		return status.Error(codes.ResourceExhausted, "Quota exceeded for quota metric 'List assets requests' and limit 'List assets requests per minute per consumer'.")
+	case "denied":
+		call.Fault, call.Status = "denied", 403
+		return status.Errorf(codes.PermissionDenied, "The caller does not have permission: cloudasset.assets.listResource on %s", parent)
+	}
+	call.Status = 200
+	return nil
+}
+
+func (s *assetServer) ListAssets(_ context.Context, req *assetpb.ListAssetsRequest) (*assetpb.ListAssetsResponse, error) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	if err := s.fault("ListAssets", req.Parent); err != nil {
+		return nil, err
+	}
+	if !validParent(req.Parent) {
+		return nil, status.Errorf(codes.InvalidArgument, "parent must be organizations/N, folders/N or projects/P, not %q", req.Parent)
+	}
+	all := s.f.list(req.Parent, req.AssetTypes, req.ContentType)
+	from := 0
+	if req.PageToken != "" {
+		n, err := strconv.Atoi(req.PageToken)
+		if err != nil {
+			return nil, status.Error(codes.InvalidArgument, "invalid page token")
+		}
+		from = n
+	}
+	size := int(req.PageSize)
+	if size <= 0 || size > 1000 {
+		size = 100
+	}
+	to := min(from+size, len(all))
+	resp := &assetpb.ListAssetsResponse{Assets: all[from:to], ReadTime: timestamppb.New(s.f.now())}
+	if to < len(all) {
+		resp.NextPageToken = strconv.Itoa(to)
+	}
+	return resp, nil
+}
+
+func validParent(p string) bool {
+	kind, id, ok := strings.Cut(p, "/")
+	return ok && id != "" && !strings.Contains(id, "/") && (kind == "organizations" || kind == "folders" || kind == "projects")
+}
+
+// ExportAssets writes the assets as NDJSON objects under the GCS prefix,
+// one object per content type, and returns a finished operation.
+func (s *assetServer) ExportAssets(_ context.Context, req *assetpb.ExportAssetsRequest) (*longrunningpb.Operation, error) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	if err := s.fault("ExportAssets", req.Parent); err != nil {
+		return nil, err
+	}
+	gcs := req.GetOutputConfig().GetGcsDestination()
+	prefix := gcs.GetUriPrefix()
+	if prefix == "" {
+		prefix = strings.TrimSuffix(gcs.GetUri(), "/")
+	}
+	bucket, obj, ok := strings.Cut(strings.TrimPrefix(prefix, "gs://"), "/")
+	if !strings.HasPrefix(prefix, "gs://") || !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "output_config.gcs_destination.uri_prefix must be gs://BUCKET/PREFIX, not %q", prefix)
+	}
+	var b strings.Builder
+	for _, a := range s.f.list(req.Parent, req.AssetTypes, req.ContentType) {
+		raw, _ := protojson.MarshalOptions{UseProtoNames: true}.Marshal(a)
+		b.Write(raw)
+		b.WriteByte('\n')
+	}
+	name := fmt.Sprintf("%s/%s/0", obj, strings.ToLower(req.ContentType.String()))
+	s.f.objects[bucket+"/"+name] = []byte(b.String())
+	s.f.seq++
+	opName := fmt.Sprintf("%s/operations/ExportAssets/%d", req.Parent, s.f.seq)
+	resp, _ := anypb.New(&assetpb.ExportAssetsResponse{ReadTime: timestamppb.New(s.f.now()), OutputConfig: req.OutputConfig})
+	op := &longrunningpb.Operation{Name: opName, Done: true, Result: &longrunningpb.Operation_Response{Response: resp}}
+	s.f.lros[opName] = op
+	// The first answer says the export is running; GetOperation then
+	// finds it done.
+	return &longrunningpb.Operation{Name: opName}, nil
+}
+
+type opsServer struct {
+	longrunningpb.UnimplementedOperationsServer
+	f *Fake
+}
+
+func (s *opsServer) GetOperation(_ context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	s.f.calls = append(s.f.calls, Call{API: "asset", Operation: "GetOperation", Target: req.Name, Status: 200})
+	op := s.f.lros[req.Name]
+	if op == nil {
+		return nil, status.Errorf(codes.NotFound, "operation %s not found", req.Name)
+	}
+	return op, nil
+}
+
+// storage serves the object list and download of the export.
+func (f *Fake) storage(w http.ResponseWriter, r *http.Request) Call {
+	path := strings.TrimPrefix(r.URL.Path, "/download")
+	m := reStorage.FindStringSubmatch(path)
+	call := Call{API: "storage", Operation: "objects.list"}
+	if m == nil {
+		apiError(w, 404, "NOT_FOUND", "notFound", "no such object path")
+		return call
+	}
+	bucket, object := m[1], m[2]
+	if object != "" {
+		call.Operation = "objects.get"
+		if r.URL.Query().Get("alt") == "media" {
+			call.Operation = "objects.download"
+		}
+	}
+	call.Target = bucket + "/" + object
+	if f.faultHTTP(w, &call, "storage", "storage."+call.Operation, "b/"+bucket) {
+		return call
+	}
+	if object == "" {
+		prefix := r.URL.Query().Get("prefix")
+		var items []map[string]any
+		keys := sortedKeys(f.objects)
+		sort.Strings(keys)
+		for _, k := range keys {
+			if name, ok := strings.CutPrefix(k, bucket+"/"); ok && strings.HasPrefix(name, prefix) {
+				items = append(items, map[string]any{"kind": "storage#object", "bucket": bucket, "name": name, "size": strconv.Itoa(len(f.objects[k]))})
+			}
+		}
+		writeJSON(w, map[string]any{"kind": "storage#objects", "items": items})
+		return call
+	}
+	data, ok := f.objects[bucket+"/"+object]
+	if !ok {
+		apiError(w, 404, "NOT_FOUND", "notFound", "No such object: "+bucket+"/"+object)
+		return call
+	}
+	if call.Operation == "objects.download" {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Write(data)
+		return call
+	}
+	writeJSON(w, map[string]any{"kind": "storage#object", "bucket": bucket, "name": object, "size": strconv.Itoa(len(data))})
+	return call
+}
+
+// iam serves service account keys: get and disable.
+func (f *Fake) iam(w http.ResponseWriter, r *http.Request) Call {
+	m := reIAM.FindStringSubmatch(r.URL.Path)
+	name, verb := m[1], strings.TrimPrefix(m[2], ":")
+	call := Call{API: "iam", Operation: "keys.get", Target: name}
+	perm := "iam.serviceAccountKeys.get"
+	if verb != "" {
+		call.Operation, perm = "keys."+verb, "iam.serviceAccountKeys."+verb
+	}
+	if f.faultHTTP(w, &call, "iam", perm, name) {
+		return call
+	}
+	k := f.keys[name]
+	if k == nil {
+		apiError(w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("Service account key %s does not exist.", name))
+		return call
+	}
+	switch verb {
+	case "disable":
+		k.Disabled = true
+		writeJSON(w, map[string]any{})
+	case "enable":
+		k.Disabled = false
+		writeJSON(w, map[string]any{})
+	default:
+		writeJSON(w, k)
+	}
+	return call
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,252 @@
+package gcp
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/vigil-ir/vigil/engine/action"
+)
+
+// Provider carries out the gcp.* actions. Its clients are made on first
+// use, so runbooks without Google Cloud steps need no credentials.
+type Provider struct{ s *session }
+
+// New returns the GCP provider.
+func New(opts Options) *Provider {
+	opts.defaults()
+	return &Provider{s: &session{opts: opts}}
+}
+
+// Name implements action.Provider.
+func (p *Provider) Name() string { return "gcp" }
+
+func (p *Provider) svc(ctx context.Context) (*session, error) {
+	return p.s, p.s.rest(ctx)
+}
+
+// Actions implements action.Provider.
+func (p *Provider) Actions() []action.Action {
+	f := func(name string, plan func(context.Context, *action.Request) (*action.Change, error), apply func(context.Context, *action.Request) (*action.Result, error)) *action.Func {
+		return &action.Func{S: action.MustSpec(name),
+			PlanFn: func(ctx context.Context, r *action.Request) (*action.Change, error) {
+				ch, err := plan(ctx, r)
+				return ch, classify(err)
+			},
+			ApplyFn: func(ctx context.Context, r *action.Request) (*action.Result, error) {
+				res, err := apply(ctx, r)
+				return res, classify(err)
+			}}
+	}
+	snap := f("gcp.compute.snapshot_instance_disks", p.snapshotPlan, p.snapshotApply)
+	snap.RecoverFn = p.snapshotRecover
+	return []action.Action{
+		snap,
+		f("gcp.compute.export_snapshots", p.exportPlan, p.exportApply),
+		f("gcp.compute.isolate_instance", p.isolatePlan, p.isolateApply),
+		f("gcp.compute.release_instance", p.releasePlan, p.releaseApply),
+		p.state("gcp.compute.stop_instance", "TERMINATED"),
+		p.state("gcp.compute.suspend_instance", "SUSPENDED"),
+		p.state("gcp.compute.resume_instance", "RUNNING"),
+		f("gcp.compute.delete_instance", p.deleteInstancePlan, p.deleteInstanceApply),
+		f("gcp.compute.delete_firewall", p.deleteFirewallPlan, p.deleteFirewallApply),
+		f("gcp.compute.restrict_firewall", p.restrictPlan, p.restrictApply),
+		f("gcp.compute.remove_instance_ssh_keys", p.sshPlan, p.sshApply),
+		f("gcp.iam.disable_service_account_key", p.keyPlan, p.keyApply),
+		f("gcp.compute.create_instance_from_snapshot", p.createPlan, p.createApply),
+	}
+}
+
+// classify names missing permissions and marks quota errors that outlasted
+// the retries as retryable for the step's retry block.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if retryable(err) {
+		return &action.RetryableError{Err: err}
+	}
+	return explain(err, "")
+}
+
+// ref is a parsed resource path: projects/P/zones/Z/instances/N,
+// projects/P/global/firewalls/F, ...
+type ref struct{ project, zone, coll, name string }
+
+func (r ref) path() string {
+	if r.zone != "" {
+		return fmt.Sprintf("projects/%s/zones/%s/%s/%s", r.project, r.zone, r.coll, r.name)
+	}
+	return fmt.Sprintf("projects/%s/global/%s/%s", r.project, r.coll, r.name)
+}
+
+// assetID is the CAI name, vigil's asset id.
+func (r ref) assetID() string { return "//compute.googleapis.com/" + r.path() }
+
+var linkPrefixes = []string{"//compute.googleapis.com/", "https://www.googleapis.com/compute/v1/", "https://compute.googleapis.com/compute/v1/", "//iam.googleapis.com/"}
+
+// parse reads an asset id, a self link or a path of the wanted collection.
+func parse(s, coll string) (ref, error) {
+	p := s
+	for _, pre := range linkPrefixes {
+		p = strings.TrimPrefix(p, pre)
+	}
+	if i := strings.Index(p, "/compute/v1/"); i >= 0 {
+		p = p[i+len("/compute/v1/"):]
+	}
+	parts := strings.Split(p, "/")
+	switch {
+	case len(parts) == 6 && parts[0] == "projects" && parts[2] == "zones" && parts[4] == coll:
+		return ref{project: parts[1], zone: parts[3], coll: coll, name: parts[5]}, nil
+	case len(parts) == 5 && parts[0] == "projects" && parts[2] == "global" && parts[3] == coll:
+		return ref{project: parts[1], coll: coll, name: parts[4]}, nil
+	}
+	want := "projects/P/global/" + coll + "/NAME"
+	if coll == "instances" || coll == "disks" {
+		want = "projects/P/zones/Z/" + coll + "/NAME"
+	}
+	return ref{}, fmt.Errorf("%q is not a %s reference: want its asset id, self link or %s", s, strings.TrimSuffix(coll, "s"), want)
+}
+
+// wait polls a compute operation until it is done, surfacing its errors.
+func (s *session) wait(ctx context.Context, op *compute.Operation) error {
+	if op == nil {
+		return nil
+	}
+	link := op.SelfLink
+	r := strings.TrimPrefix(strings.TrimPrefix(link, "https://www.googleapis.com/compute/v1/"), "https://compute.googleapis.com/compute/v1/")
+	parts := strings.Split(r, "/")
+	project := parts[min(1, len(parts)-1)]
+	zone := ""
+	if len(parts) >= 4 && parts[2] == "zones" {
+		zone = parts[3]
+	}
+	deadline := time.Now().Add(s.opts.Timeout)
+	pause := min(250*time.Millisecond, s.opts.PollInterval)
+	for {
+		if op.Status == "DONE" {
+			if op.Error != nil && len(op.Error.Errors) > 0 {
+				var msgs []string
+				for _, e := range op.Error.Errors {
+					msgs = append(msgs, e.Code+": "+e.Message)
+				}
+				return fmt.Errorf("operation %s failed: %s", op.Name, strings.Join(msgs, "; "))
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s waiting for operation %s", s.opts.Timeout, op.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, s.opts.PollInterval)
+		var err error
+		err = s.do(ctx, func() error {
+			if zone != "" {
+				op, err = s.cmp.ZoneOperations.Get(project, zone, op.Name).Context(ctx).Do()
+			} else {
+				op, err = s.cmp.GlobalOperations.Get(project, op.Name).Context(ctx).Do()
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+}
+
+var labelUnsafe = regexp.MustCompile(`[^a-z0-9_-]+`)
+
+// labelValue makes a valid label value (lower case, 63 characters).
+func labelValue(s string) string {
+	s = labelUnsafe.ReplaceAllString(strings.ToLower(s), "-")
+	if len(s) > 63 {
+		s = s[:63]
+	}
+	return s
+}
+
+// stepKey is what idempotent actions label their work with: the incident
+// and step when there is an incident (applying the runbook again for the
+// same incident finds the evidence already taken), else the run and step.
+func stepLabels(r *action.Request) map[string]string {
+	l := map[string]string{"vigil-run": labelValue(r.RunID), "vigil-step": labelValue(r.Step)}
+	if r.Incident != "" {
+		l["incident"] = labelValue(r.Incident)
+	}
+	return l
+}
+
+func stepFilter(r *action.Request) string {
+	l := stepLabels(r)
+	if r.Incident != "" {
+		return fmt.Sprintf(`(labels.incident = "%s") (labels.vigil-step = "%s")`, l["incident"], l["vigil-step"])
+	}
+	return fmt.Sprintf(`(labels.vigil-run = "%s") (labels.vigil-step = "%s")`, l["vigil-run"], l["vigil-step"])
+}
+
+func matchesStep(labels map[string]string, r *action.Request) bool {
+	l := stepLabels(r)
+	if labels["vigil-step"] != l["vigil-step"] {
+		return false
+	}
+	if r.Incident != "" {
+		return labels["incident"] == l["incident"]
+	}
+	return labels["vigil-run"] == l["vigil-run"]
+}
+
+// resourceName makes a valid, deterministic resource name from parts: a
+// retry after a crash computes the same name and finds the resource.
+func resourceName(prefix string, parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	base := labelUnsafe.ReplaceAllString(strings.ToLower(parts[len(parts)-1]), "-")
+	name := prefix + base
+	if len(name) > 52 {
+		name = name[:52]
+	}
+	return strings.TrimRight(name, "-_") + "-" + hex.EncodeToString(h[:])[:10]
+}
+
+func strList(items []string) cty.Value {
+	if len(items) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
+	vals := make([]cty.Value, len(items))
+	for i, s := range items {
+		vals[i] = cty.StringVal(s)
+	}
+	return cty.ListVal(vals)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func linkPath(link string) string {
+	for _, pre := range linkPrefixes {
+		link = strings.TrimPrefix(link, pre)
+	}
+	return link
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}

@@ -1,0 +1,274 @@
+// Package gcp is vigil's Google Cloud provider: it collects an
+// organization's, folder's or project's inventory through the Cloud Asset
+// API and carries out the gcp.* runbook actions with the Compute Engine and
+// IAM APIs, with the contracts the simulated cloud implements.
+//
+// Every client takes an endpoint override (Options.Endpoint for the REST
+// APIs, Options.AssetEndpoint for the Cloud Asset gRPC API; or
+// VIGIL_GCP_ENDPOINT and VIGIL_GCP_ASSET_ENDPOINT), so the same code runs
+// against Google Cloud, an emulator or the fake in gcpfake.
+package gcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	asset "cloud.google.com/go/asset/apiv1"
+	compute "google.golang.org/api/compute/v1"
+	"google.golang.org/api/googleapi"
+	iam "google.golang.org/api/iam/v1"
+	"google.golang.org/api/impersonate"
+	"google.golang.org/api/option"
+	storage "google.golang.org/api/storage/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// Options configure the provider. The zero value uses Application Default
+// Credentials and Google's endpoints.
+type Options struct {
+	// Scope is organizations/N, folders/N or projects/P (collection).
+	Scope string
+	// AssetTypes overrides DefaultAssetTypes.
+	AssetTypes []string
+	// Export, a gs://bucket/prefix, collects through ExportAssets: the path
+	// past what paging through ListAssets does in reasonable time.
+	Export string
+	// Impersonate is a service account to act as.
+	Impersonate string
+	// Endpoint is the base URL of the REST APIs (Compute, IAM, Storage),
+	// AssetEndpoint the host:port of the Cloud Asset gRPC API. An http://
+	// endpoint, or an asset endpoint without TLS, means no credentials.
+	Endpoint      string
+	AssetEndpoint string
+	PageSize      int32
+	// MaxAttempts and RetryInitial bound retries on quota errors.
+	MaxAttempts  int
+	RetryInitial time.Duration
+	// PollInterval caps the wait between looks at an operation; Timeout
+	// bounds each wait.
+	PollInterval time.Duration
+	Timeout      time.Duration
+	Progress     io.Writer
+}
+
+// DefaultAssetTypes cover what the built-in policies, triage and runbooks read.
+var DefaultAssetTypes = []string{
+	"cloudresourcemanager.googleapis.com/Organization",
+	"cloudresourcemanager.googleapis.com/Folder",
+	"cloudresourcemanager.googleapis.com/Project",
+	"compute.googleapis.com/Network",
+	"compute.googleapis.com/Subnetwork",
+	"compute.googleapis.com/Firewall",
+	"compute.googleapis.com/Instance",
+	"compute.googleapis.com/Disk",
+	"compute.googleapis.com/Snapshot",
+	"compute.googleapis.com/Image",
+	"compute.googleapis.com/VpnTunnel",
+	"compute.googleapis.com/InterconnectAttachment",
+	"storage.googleapis.com/Bucket",
+	"iam.googleapis.com/ServiceAccount",
+	"iam.googleapis.com/ServiceAccountKey",
+}
+
+func (o *Options) defaults() {
+	if o.Endpoint == "" {
+		o.Endpoint = os.Getenv("VIGIL_GCP_ENDPOINT")
+	}
+	if o.AssetEndpoint == "" {
+		o.AssetEndpoint = os.Getenv("VIGIL_GCP_ASSET_ENDPOINT")
+	}
+	if len(o.AssetTypes) == 0 {
+		o.AssetTypes = DefaultAssetTypes
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 500
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
+	}
+	if o.RetryInitial <= 0 {
+		o.RetryInitial = time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 5 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Minute
+	}
+}
+
+// session makes the API clients once.
+type session struct {
+	opts Options
+	once sync.Once
+	err  error
+	cmp  *compute.Service
+	iam  *iam.Service
+	gcs  *storage.Service
+}
+
+func (s *session) auth(ctx context.Context, plaintext bool) ([]option.ClientOption, error) {
+	if plaintext {
+		return []option.ClientOption{option.WithoutAuthentication()}, nil
+	}
+	if s.opts.Impersonate != "" {
+		ts, err := impersonate.CredentialsTokenSource(ctx, impersonate.CredentialsConfig{TargetPrincipal: s.opts.Impersonate,
+			Scopes: []string{"https://www.googleapis.com/auth/cloud-platform"}})
+		if err != nil {
+			return nil, fmt.Errorf("gcp: impersonate %s: %w", s.opts.Impersonate, err)
+		}
+		return []option.ClientOption{option.WithTokenSource(ts)}, nil
+	}
+	return nil, nil
+}
+
+func (s *session) rest(ctx context.Context) error {
+	s.once.Do(func() {
+		base := strings.TrimSuffix(s.opts.Endpoint, "/")
+		auth, err := s.auth(ctx, strings.HasPrefix(base, "http://"))
+		if err != nil {
+			s.err = err
+			return
+		}
+		with := func(path string) []option.ClientOption {
+			if base == "" {
+				return auth
+			}
+			return append(append([]option.ClientOption{}, auth...), option.WithEndpoint(base+path))
+		}
+		if s.cmp, s.err = compute.NewService(ctx, with("/compute/v1/")...); s.err != nil {
+			return
+		}
+		if s.iam, s.err = iam.NewService(ctx, with("/")...); s.err != nil {
+			return
+		}
+		s.gcs, s.err = storage.NewService(ctx, with("/storage/v1/")...)
+	})
+	return s.err
+}
+
+func (s *session) assetClient(ctx context.Context) (*asset.Client, error) {
+	ep := s.opts.AssetEndpoint
+	plaintext := ep != "" && !strings.HasSuffix(ep, ":443")
+	auth, err := s.auth(ctx, plaintext)
+	if err != nil {
+		return nil, err
+	}
+	if ep != "" {
+		auth = append(auth, option.WithEndpoint(ep))
+		if plaintext {
+			auth = append(auth, option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+		}
+	}
+	c, err := asset.NewClient(ctx, auth...)
+	if err != nil {
+		return nil, fmt.Errorf("gcp: Cloud Asset client: %w", err)
+	}
+	return c, nil
+}
+
+// roleFor names the predefined role that grants a permission.
+func roleFor(perm string) string {
+	switch {
+	case strings.HasPrefix(perm, "cloudasset."):
+		return "roles/cloudasset.viewer"
+	case strings.HasPrefix(perm, "compute.firewalls."):
+		return "roles/compute.securityAdmin"
+	case strings.HasPrefix(perm, "compute.snapshots.") || strings.HasPrefix(perm, "compute.images.") || strings.HasPrefix(perm, "compute.disks.createSnapshot"):
+		return "roles/compute.storageAdmin"
+	case strings.HasPrefix(perm, "compute."):
+		return "roles/compute.instanceAdmin.v1"
+	case strings.HasPrefix(perm, "iam.serviceAccountKeys."):
+		return "roles/iam.serviceAccountKeyAdmin"
+	case strings.HasPrefix(perm, "storage.objects."):
+		return "roles/storage.objectViewer"
+	}
+	return "a role that grants it"
+}
+
+// PermissionError is a call refused for lack of an IAM permission.
+type PermissionError struct {
+	Permission, Role string
+	Err              error
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("permission denied: the credentials lack %s (granted by %s): %v", e.Permission, e.Role, e.Err)
+}
+
+func (e *PermissionError) Unwrap() error { return e.Err }
+
+var permRe = regexp.MustCompile(`(?:Required '|permission:? )([a-z]+\.[A-Za-z]+\.[A-Za-z]+)`)
+
+// explain names the missing permission and its role in denied calls.
+func explain(err error, fallback string) error {
+	if err == nil {
+		return nil
+	}
+	denied := false
+	var ge *googleapi.Error
+	if errors.As(err, &ge) && ge.Code == 403 {
+		denied = true
+	}
+	if st, ok := status.FromError(err); ok && st.Code() == codes.PermissionDenied {
+		denied = true
+	}
+	if !denied {
+		return err
+	}
+	perm := fallback
+	if m := permRe.FindStringSubmatch(err.Error()); m != nil {
+		perm = m[1]
+	}
+	return &PermissionError{Permission: perm, Role: roleFor(perm), Err: err}
+}
+
+// retryable reports quota and transient errors.
+func retryable(err error) bool {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		return ge.Code == 429 || ge.Code == 500 || ge.Code == 502 || ge.Code == 503
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Code() == codes.ResourceExhausted || st.Code() == codes.Unavailable
+	}
+	return false
+}
+
+// do calls fn, retrying quota and transient errors with exponential
+// backoff.
+func (s *session) do(ctx context.Context, fn func() error) error {
+	wait := s.opts.RetryInitial
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || !retryable(err) || attempt >= s.opts.MaxAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 32*time.Second)
+	}
+}
+
+func isNotFound(err error) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code == 404
+}
+
+func isConflict(err error) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code == 409
+}
