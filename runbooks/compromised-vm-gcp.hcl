@@ -59,10 +59,12 @@ runbook "compromised-vm-gcp" {
 
   phase "investigation" {
     step "snapshot" {
-      action = "gcp.compute.snapshot_instance_disks"
+      description = "Snapshot every disk straight into the security project, out of the attacker's reach"
+      action      = "gcp.compute.snapshot_instance_disks"
       args = {
-        instance = var.instance
-        labels   = { incident = var.incident }
+        instance            = var.instance
+        destination_project = var.security_project
+        labels              = { incident = var.incident }
       }
       evidence = true
       timeout  = "30m"
@@ -73,7 +75,7 @@ runbook "compromised-vm-gcp" {
     }
 
     step "export" {
-      description = "Copy the snapshots into the security project, out of the attacker's reach"
+      description = "Make disk images of the snapshots in the security project: they boot a forensic VM there"
       action      = "gcp.compute.export_snapshots"
       args = {
         snapshots           = [for s in step.snapshot.outputs.snapshots : s.id]

@@ -63,14 +63,14 @@ func TestGCPCompromisedVM(t *testing.T) {
 		switch {
 		case a.Kind == "image" && a.Scope == gcpfake.SecurityProject && a.Labels["incident"] == "inc-2041":
 			images++
-		case a.Kind == "snapshot" && a.Labels["incident"] == "inc-2041":
+		case a.Kind == "snapshot" && a.Scope == gcpfake.SecurityProject && a.Labels["incident"] == "inc-2041":
 			snaps++
 		case a.Kind == "firewall" && strings.HasPrefix(a.Name, "vigil-quarantine-"):
 			rules++
 		}
 	}
 	if images != 2 || snaps != 2 || rules != 5 {
-		t.Errorf("after: %d evidence images in the security project, %d snapshots, %d quarantine rules", images, snaps, rules)
+		t.Errorf("after: %d evidence images and %d snapshots in the security project, %d quarantine rules", images, snaps, rules)
 	}
 	n := len(f.Mutations())
 	if code, out, errs := run(t, args...); code != 0 {
