@@ -38,6 +38,8 @@ type judgeFlags struct {
 	timeout    time.Duration
 	workers    int
 	quiet      bool
+	// store, when set, records the scan in the history (and notifies).
+	store string
 }
 
 func (f *judgeFlags) register(c *cobra.Command) {
@@ -55,6 +57,9 @@ func (f *judgeFlags) register(c *cobra.Command) {
 	fl.IntVar(&f.workers, "workers", 0, "decoding and evaluation goroutines (default: number of CPUs)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 }
+
+// registerStore adds --store to the commands that can record scans.
+func (f *judgeFlags) registerStore(c *cobra.Command) { storeFlag(c, &f.store) }
 
 func (f *judgeFlags) validate(c *cobra.Command) error {
 	if !slices.Contains(report.Formats, f.format) {
@@ -169,6 +174,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 		return a.inputError(err)
 	}
 	defer res.Findings.Close()
+	started := time.Now().Add(-res.Summary.Duration)
 	w, closeOut, err := a.openOutput(f.output)
 	if err != nil {
 		return err
@@ -187,6 +193,11 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	}
 	if err := closeOut(); err != nil {
 		return err
+	}
+	if f.store != "" {
+		if err := a.recordScan(ctx, f, j, started, res); err != nil {
+			return err
+		}
 	}
 	if f.output != "" && f.format != "table" && !f.quiet {
 		// a short summary still goes to the terminal
@@ -273,6 +284,7 @@ input or usage.`,
 		},
 	}
 	f.register(c)
+	f.registerStore(c)
 	live.register(c)
 	return c
 }

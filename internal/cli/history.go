@@ -1,0 +1,373 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/engine/scan"
+	"github.com/vigil-ir/vigil/internal/history"
+	"github.com/vigil-ir/vigil/internal/serve"
+	"github.com/vigil-ir/vigil/internal/store"
+)
+
+func init() {
+	extraCommands = append(extraCommands, (*app).historyCmd, (*app).diffCmd, (*app).reportCmd, (*app).serveCmd)
+}
+
+const storeHelp = "record in the scan history: --store alone for the default (the state file, or VIGIL_STORE), --store=FILE.db or --store=postgres://USER@HOST/DB"
+
+// storeFlag registers --store; given without a value it means the default.
+func storeFlag(c *cobra.Command, dst *string) {
+	c.Flags().StringVar(dst, "store", "", storeHelp)
+	c.Flags().Lookup("store").NoOptDefVal = "default"
+}
+
+func (a *app) openHistory(ctx context.Context, dsn string) (store.History, error) {
+	if dsn == "" || dsn == "default" {
+		dsn = a.env("VIGIL_STORE")
+	}
+	h, err := store.OpenHistory(ctx, dsn)
+	if err != nil {
+		return nil, &exitError{code: ExitError, err: err}
+	}
+	return h, nil
+}
+
+// recordScan stores a finished scan and tells the notify blocks about
+// findings they have not been sent.
+func (a *app) recordScan(ctx context.Context, f *judgeFlags, j *judge, started time.Time, res *scan.Result) error {
+	h, err := a.openHistory(ctx, f.store)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	rec, fs := history.Record("", started, &res.Summary, j.engine.Policies(), res.Findings.Slice())
+	if _, err := h.RecordScan(ctx, rec, fs); err != nil {
+		return &exitError{code: ExitError, err: err}
+	}
+	if !f.quiet {
+		fmt.Fprintf(a.stderr, "vigil: recorded scan %d (%d open findings)\n", rec.ID, rec.Findings)
+	}
+	if err := history.Notify(ctx, h, j.cfg.Notify, fs, http.DefaultClient); err != nil {
+		fmt.Fprintf(a.stderr, "vigil: warning: %v\n", err)
+	}
+	return nil
+}
+
+func (a *app) historyCmd() *cobra.Command {
+	var dsn, schedule, format string
+	var limit int
+	c := &cobra.Command{
+		Use:   "history",
+		Short: "List recorded scans",
+		Long: `History lists the scans 'vigil scan --store' and 'vigil serve' recorded:
+when, which schedule, how many assets and open findings by severity.`,
+		Example: `  vigil history
+  vigil history --store postgres://vigil@db/vigil --schedule hourly-prod --format json`,
+		RunE: func(c *cobra.Command, args []string) error {
+			h, err := a.openHistory(c.Context(), dsn)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			scans, err := h.Scans(c.Context(), schedule, limit)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				if scans == nil {
+					scans = []*store.ScanRecord{}
+				}
+				return enc.Encode(scans)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SCAN\tSCHEDULE\tSTARTED\tDURATION\tASSETS\tOPEN\tCRIT\tHIGH\tMED\tLOW\tWAIVED")
+			for _, s := range scans {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", s.ID, dash(s.Schedule), s.StartedAt.Local().Format("2006-01-02 15:04:05"),
+					s.Duration().Round(time.Millisecond), s.Assets, s.Findings, s.BySeverity["critical"], s.BySeverity["high"], s.BySeverity["medium"], s.BySeverity["low"], s.Waived)
+			}
+			return tw.Flush()
+		},
+	}
+	storeFlag(c, &dsn)
+	c.Flags().StringVar(&schedule, "schedule", "", "only scans of this schedule")
+	c.Flags().IntVar(&limit, "limit", 20, "how many scans (0: all)")
+	c.Flags().StringVarP(&format, "format", "f", "text", "text or json")
+	return c
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func parseScanID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%q is not a scan id: see 'vigil history'", s)
+	}
+	return id, nil
+}
+
+func (a *app) diffCmd() *cobra.Command {
+	var dsn, schedule, format string
+	c := &cobra.Command{
+		Use:   "diff [SCAN_A] [SCAN_B]",
+		Short: "What changed between two scans: new, resolved, still open, newly waived",
+		Long: `Diff compares two recorded scans. A finding is the same finding across scans
+when its policy and asset are. Without arguments it compares the last two
+scans; with one, that scan and the latest.
+
+Exit codes: 0 no new findings, 1 new findings, 2 bad input.`,
+		Example: `  vigil diff
+  vigil diff 41 42 --format json`,
+		Args: cobra.MaximumNArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			var ids [2]int64
+			for i, arg := range args {
+				id, err := parseScanID(arg)
+				if err != nil {
+					return usageError(c, "%v", err)
+				}
+				ids[i] = id
+			}
+			h, err := a.openHistory(c.Context(), dsn)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			d, err := history.Between(c.Context(), h, schedule, ids[0], ids[1])
+			if err != nil {
+				return &exitError{code: ExitError, err: err}
+			}
+			if format == "json" {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(d); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(a.stdout, "Scan %d (%s) -> scan %d (%s)\n", d.FromID, d.From.StartedAt.Local().Format("2006-01-02 15:04"), d.ToID, d.To.StartedAt.Local().Format("2006-01-02 15:04"))
+				section := func(title, mark string, fs []store.StoredFinding) {
+					fmt.Fprintf(a.stdout, "\n%s (%d)\n", title, len(fs))
+					for _, f := range fs {
+						fmt.Fprintf(a.stdout, "  %s %-12s %-8s %s\n      %s\n", mark, f.PolicyID, f.Severity, f.AssetID, f.Message)
+					}
+				}
+				section("NEW", "+", d.New)
+				section("RESOLVED", "-", d.Resolved)
+				section("NEWLY WAIVED", "~", d.NewlyWaived)
+				fmt.Fprintf(a.stdout, "\nSTILL OPEN: %d\n", len(d.StillOpen))
+			}
+			if len(d.New) > 0 {
+				return exit(ExitFindings)
+			}
+			return nil
+		},
+	}
+	storeFlag(c, &dsn)
+	c.Flags().StringVar(&schedule, "schedule", "", "compare scans of this schedule")
+	c.Flags().StringVarP(&format, "format", "f", "text", "text or json")
+	return c
+}
+
+func (a *app) reportCmd() *cobra.Command {
+	var dsn, schedule, format, out string
+	var last int
+	c := &cobra.Command{
+		Use:   "report --format html [--out FILE]",
+		Short: "Write the posture report from the scan history",
+		Long: `Report writes one self-contained HTML file (no network needed to open it)
+from the history: open findings by severity and by phase of the incident-
+response lifecycle, the trend over past scans as a chart, the top policies and
+scopes, what is new and resolved since the scan before, and every finding with
+its asset, message, waiver and remediation runbook. 'vigil serve' serves the
+same page.`,
+		Example: `  vigil scan --store examples/inventory -c examples/vigil.hcl; vigil report --format html --out posture.html`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if format != "html" {
+				return usageError(c, "unknown --format %q: html is the report's format (scans have --format json, sarif, ...)", format)
+			}
+			h, err := a.openHistory(c.Context(), dsn)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			p, err := history.Load(c.Context(), h, schedule, last)
+			if err != nil {
+				return &exitError{code: ExitError, err: err}
+			}
+			w, closeOut, err := a.openOutput(out)
+			if err != nil {
+				return err
+			}
+			if err := p.HTML(w); err != nil {
+				closeOut()
+				return err
+			}
+			return closeOut()
+		},
+	}
+	storeFlag(c, &dsn)
+	c.Flags().StringVar(&schedule, "schedule", "", "report on this schedule's scans")
+	c.Flags().StringVarP(&format, "format", "f", "html", "html")
+	c.Flags().StringVarP(&out, "out", "o", "", "output file (default stdout)")
+	c.Flags().IntVar(&last, "scans", 30, "how many past scans the trend shows")
+	return c
+}
+
+// scheduleScan runs one schedule: its sources (files, directories, "aws",
+// "gcp:SCOPE") through its policies.
+func (a *app) scheduleScan(cfgPath string, cfg *config.Config) serve.ScanFunc {
+	return func(ctx context.Context, sc config.Schedule) (*store.ScanRecord, []store.StoredFinding, error) {
+		jf := judgeFlags{config: cfgPath, only: sc.Policies, quiet: true}
+		j, err := a.loadJudge(ctx, &jf)
+		if err != nil {
+			return nil, nil, err
+		}
+		var sources []inventory.Source
+		var paths []string
+		for _, src := range sc.Sources {
+			switch {
+			case src == "aws":
+				inv, err := a.collectAWS(ctx, &awsFlags{enabled: true}, true)
+				if err != nil {
+					return nil, nil, err
+				}
+				sources = append(sources, inv)
+			case strings.HasPrefix(src, "gcp:"):
+				inv, err := a.collectGCP(ctx, &gcpFlags{scope: strings.TrimPrefix(src, "gcp:")}, true)
+				if err != nil {
+					return nil, nil, err
+				}
+				sources = append(sources, inv)
+			default:
+				paths = append(paths, src)
+			}
+		}
+		if len(paths) > 0 {
+			fs, err := inventory.Open(paths...)
+			if err != nil {
+				return nil, nil, err
+			}
+			sources = append(sources, fs)
+		}
+		started := time.Now()
+		res, err := scan.Run(ctx, scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers})
+		if err != nil {
+			return nil, nil, err
+		}
+		defer res.Findings.Close()
+		all := res.Findings.Slice()
+		if err := res.Findings.Err(); err != nil {
+			return nil, nil, err
+		}
+		rec, fs := history.Record(sc.Name, started, &res.Summary, j.engine.Policies(), all)
+		return rec, fs, nil
+	}
+}
+
+func (a *app) serveCmd() *cobra.Command {
+	var cfgPath, dsn, listen string
+	var grace time.Duration
+	c := &cobra.Command{
+		Use:   "serve --config vigil.hcl",
+		Short: "Run scheduled scans and serve their history, metrics and dashboard",
+		Long: `Serve runs the schedules of vigil.hcl, each on its cron expression and never
+overlapping with itself, records every scan in the history and tells the
+notify blocks about new findings (each finding once). It serves:
+
+  /              the dashboard (the page 'vigil report --format html' writes)
+  /api/scans     recorded scans (?schedule=, ?limit=)
+  /api/findings  a scan's findings (?scan=ID, default the latest)
+  /api/diff      new, resolved, still open and newly waived (?a=&b=)
+  /metrics       Prometheus: findings by severity, policy and scope; scan
+                 duration, assets read, last success time, scans by result
+  /healthz       liveness, with each schedule's state
+
+SIGTERM or SIGINT stop it: running scans get --grace to finish, then are
+abandoned; a scan is recorded whole or not at all.
+
+  schedule "hourly-prod" {
+    cron     = "0 * * * *"
+    sources  = ["inventories/prod/", "gcp:organizations/123456789012", "aws"]
+    policies = ["VGL-NET-*"]          # optional
+  }
+
+  notify "secops" {
+    url          = "https://hooks.slack.com/services/..."
+    format       = "slack"            # or json
+    min_severity = "high"
+  }`,
+		Example: `  vigil serve --config vigil.hcl --listen 127.0.0.1:8080
+  vigil serve --config vigil.hcl --store postgres://vigil@db/vigil`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if cfgPath == "" {
+				return usageError(c, "serve needs --config: the schedules are in vigil.hcl")
+			}
+			cfg, err := a.loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			if len(cfg.Schedules) == 0 {
+				return &exitError{code: ExitError, err: fmt.Errorf("%s declares no schedule: add schedule \"name\" { cron = \"0 * * * *\"  sources = [...] }", cfgPath)}
+			}
+			if _, diags := serve.Parse(cfg.Schedules); diags.HasErrors() {
+				return a.diagsError(nil, diags)
+			}
+			h, err := a.openHistory(c.Context(), dsn)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			srv := &serve.Server{Schedules: cfg.Schedules, History: h, Scan: a.scheduleScan(cfgPath, cfg), Grace: grace,
+				Log: slog.New(slog.NewTextHandler(a.stderr, nil)),
+				Notify: func(ctx context.Context, fs []store.StoredFinding) error {
+					return history.Notify(ctx, h, cfg.Notify, fs, http.DefaultClient)
+				}}
+			lis, err := net.Listen("tcp", listen)
+			if err != nil {
+				return &exitError{code: ExitError, err: err}
+			}
+			httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			fmt.Fprintf(a.stderr, "vigil: serving on http://%s (%d schedules)\n", lis.Addr(), len(cfg.Schedules))
+			errc := make(chan error, 1)
+			go func() { errc <- httpSrv.Serve(lis) }()
+			runErr := srv.Run(ctx)
+			shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			httpSrv.Shutdown(shut)
+			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return runErr
+		},
+	}
+	c.Flags().StringVarP(&cfgPath, "config", "c", "", "vigil.hcl with the schedules and notify blocks")
+	storeFlag(c, &dsn)
+	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address of the API, metrics and dashboard")
+	c.Flags().DurationVar(&grace, "grace", 30*time.Second, "how long shutdown waits for running scans")
+	return c
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/vigil-ir/vigil/internal/history"
+	"github.com/vigil-ir/vigil/internal/testutil"
+)
+
+func firewall(name string, ranges, ports string) string {
+	return `{"name":"//compute.googleapis.com/projects/acme-web/global/firewalls/` + name + `","asset_type":"compute.googleapis.com/Firewall",` +
+		`"resource":{"version":"v1","data":{"name":"` + name + `","network":"https://www.googleapis.com/compute/v1/projects/acme-web/global/networks/web",` +
+		`"direction":"INGRESS","priority":1000,"sourceRanges":[` + ranges + `],"allowed":[{"IPProtocol":"tcp","ports":["` + ports + `"]}]}},` +
+		`"ancestors":["projects/1234","organizations/99"]}`
+}
+
+// webhook records what a notify block posts.
+type webhook struct {
+	mu    sync.Mutex
+	posts [][]string // asset ids per post
+}
+
+func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	var body struct {
+		Findings []struct {
+			AssetID string `json:"asset_id"`
+		} `json:"findings"`
+	}
+	json.Unmarshal(raw, &body)
+	var ids []string
+	for _, f := range body.Findings {
+		ids = append(ids, f.AssetID[strings.LastIndex(f.AssetID, "/")+1:])
+	}
+	h.mu.Lock()
+	h.posts = append(h.posts, ids)
+	h.mu.Unlock()
+}
+
+// Two scans of inventories that differ by one fixed and one new gap: diff
+// reports exactly those two, and the webhook hears of the new one only.
+func TestDiffAndNotify(t *testing.T) {
+	dir := t.TempDir()
+	a := write(t, "a.ndjson", firewall("ssh-debug", `"0.0.0.0/0"`, "22")+"\n"+firewall("internal", `"10.0.0.0/8"`, "22")+"\n")
+	b := write(t, "b.ndjson", firewall("ssh-debug", `"10.0.0.0/8"`, "22")+"\n"+firewall("internal", `"10.0.0.0/8"`, "22")+"\n"+firewall("rdp-temp", `"0.0.0.0/0"`, "3389")+"\n")
+	hook := &webhook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	cfg := write(t, "vigil.hcl", `notify "secops" {
+  url          = "`+srv.URL+`"
+  min_severity = "high"
+}
+`)
+	db := filepath.Join(dir, "history.db")
+	for _, inv := range []string{a, b} {
+		code, _, errs := run(t, "scan", "--store="+db, "-c", cfg, "--policy", "VGL-NET-001", inv)
+		if code != ExitFindings || !strings.Contains(errs, "recorded scan") {
+			t.Fatalf("scan %s: %d %s", inv, code, errs)
+		}
+	}
+	code, out, errs := run(t, "diff", "--store="+db, "-f", "json")
+	if code != ExitFindings {
+		t.Fatalf("diff: %d %s", code, errs)
+	}
+	var d history.Diff
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.New) != 1 || !strings.HasSuffix(d.New[0].AssetID, "/rdp-temp") || len(d.Resolved) != 1 || !strings.HasSuffix(d.Resolved[0].AssetID, "/ssh-debug") ||
+		len(d.StillOpen) != 0 || len(d.NewlyWaived) != 0 || d.FromID != 1 || d.ToID != 2 {
+		t.Errorf("diff: %s", out)
+	}
+	hook.mu.Lock()
+	posts := hook.posts
+	hook.mu.Unlock()
+	if len(posts) != 2 || strings.Join(posts[0], ",") != "ssh-debug" || strings.Join(posts[1], ",") != "rdp-temp" {
+		t.Errorf("webhook posts %v: want the first scan's finding, then exactly the new one", posts)
+	}
+	// A third scan of the same inventory: nothing new, nothing sent.
+	run(t, "scan", "--store="+db, "-c", cfg, "--policy", "VGL-NET-001", b)
+	if len(hook.posts) != 2 {
+		t.Errorf("the same finding was sent twice: %v", hook.posts)
+	}
+	code, out, _ = run(t, "diff", "--store="+db)
+	if code != 0 || !strings.Contains(out, "NEW (0)") || !strings.Contains(out, "STILL OPEN: 1") {
+		t.Errorf("diff text: %d\n%s", code, out)
+	}
+	code, out, _ = run(t, "history", "--store="+db)
+	if code != 0 || strings.Count(out, "\n") != 4 {
+		t.Errorf("history:\n%s", out)
+	}
+	code, _, errs = run(t, "diff", "--store="+filepath.Join(dir, "empty.db"))
+	if code != ExitError || !strings.Contains(errs, "no scans recorded yet") {
+		t.Errorf("empty history: %d %s", code, errs)
+	}
+}
+
+// The HTML report, opened in headless Chromium: it renders, the chart has a
+// point per scan, and a finding link lands on its row.
+func TestHTMLReportInChromium(t *testing.T) {
+	chromium := testutil.Chromium(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "history.db")
+	for _, inv := range []string{"examples/inventory/gcp-resources.ndjson", "examples/inventory"} {
+		if code, _, errs := run(t, "scan", "--store="+db, "-c", "examples/vigil.hcl", "-q", inv); code == ExitError {
+			t.Fatalf("scan: %s", errs)
+		}
+	}
+	report := filepath.Join(dir, "posture.html")
+	if code, _, errs := run(t, "report", "--store="+db, "--out", report); code != 0 {
+		t.Fatalf("report: %d %s", code, errs)
+	}
+	raw, _ := os.ReadFile(report)
+	if strings.Contains(string(raw), "http://") && strings.Contains(string(raw), "<script src") {
+		t.Error("the report must be self-contained")
+	}
+	// The first "new" link points at a finding's row.
+	i := strings.Index(string(raw), `<section id="new">`)
+	j := strings.Index(string(raw)[i:], `href="#`)
+	anchor := string(raw)[i+j+7 : i+j+7+strings.Index(string(raw)[i+j+7:], `"`)]
+	dom := testutil.DumpDOM(t, chromium, "file://"+report+"#"+anchor)
+	for _, want := range []string{`id="trend-chart"`, `data-points="2"`, `class="point"`, `<tr id="` + anchor + `" class="`, `data-target="` + anchor + `"`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered page lacks %q", want)
+		}
+	}
+	if strings.Count(dom, `class="point"`) != 2 || !strings.Contains(dom, "targeted") {
+		t.Errorf("chart points %d, link target marked %v", strings.Count(dom, `class="point"`), strings.Contains(dom, "targeted"))
+	}
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	code, _, errs := run(t, "serve", "--config", "examples/vigil.hcl")
+	if code != ExitError || !strings.Contains(errs, "declares no schedule") {
+		t.Errorf("no schedules: %d %s", code, errs)
+	}
+	bad := write(t, "vigil.hcl", "schedule \"x\" {\n  cron    = \"every hour\"\n  sources = [\"inv/\"]\n}\n")
+	code, _, errs = run(t, "serve", "--config", bad)
+	if code != ExitError || !strings.Contains(errs, "Invalid cron expression") || !strings.Contains(errs, "line 1") {
+		t.Errorf("bad cron: %d %s", code, errs)
+	}
+	code, _, errs = run(t, "report", "--store="+filepath.Join(t.TempDir(), "none.db"))
+	if code != ExitError || !strings.Contains(errs, "no scans recorded yet") {
+		t.Errorf("report without scans: %d %s", code, errs)
+	}
+}

@@ -1,0 +1,251 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/engine/policy"
+	"github.com/vigil-ir/vigil/engine/scan"
+	"github.com/vigil-ir/vigil/internal/history"
+	"github.com/vigil-ir/vigil/internal/store"
+	"github.com/vigil-ir/vigil/internal/testutil"
+	"github.com/vigil-ir/vigil/policies"
+)
+
+// fakeClock fires timers when the test advances it.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
+	return ch
+}
+
+// waiting is how many timers are pending.
+func (c *fakeClock) waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiters)
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var kept []waiter
+	for _, w := range c.waiters {
+		if !w.at.After(c.now) {
+			w.ch <- c.now
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	c.waiters = kept
+	c.mu.Unlock()
+}
+
+// realScan scans the example inventories with the built-in policies.
+func realScan(t *testing.T) ScanFunc {
+	root := testutil.Root(t)
+	cfg, _, diags := config.Load(filepath.Join(root, "examples/vigil.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	eng, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	return func(ctx context.Context, s config.Schedule) (*store.ScanRecord, []store.StoredFinding, error) {
+		mu.Lock() // one engine: its cross-asset index is per scan
+		defer mu.Unlock()
+		fs, err := inventory.Open(filepath.Join(root, "examples/inventory"))
+		if err != nil {
+			return nil, nil, err
+		}
+		res, err := scan.Run(ctx, scan.Options{Sources: []inventory.Source{fs}, Engine: eng})
+		if err != nil {
+			return nil, nil, err
+		}
+		defer res.Findings.Close()
+		rec, out := history.Record(s.Name, time.Now(), &res.Summary, eng.Policies(), res.Findings.Slice())
+		return rec, out, nil
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %s\n%s", url, resp.Status, raw)
+	}
+	return string(raw)
+}
+
+// A schedule every minute, driven by the fake clock: each minute records a
+// scan, /metrics agrees with the history, and shutdown is clean.
+func TestScheduleEveryMinute(t *testing.T) {
+	h, err := store.OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	clock := &fakeClock{now: time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)}
+	notified := 0
+	srv := &Server{Schedules: []config.Schedule{{Name: "every-minute", Cron: "* * * * *"}}, History: h, Scan: realScan(t), Clock: clock,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Grace: time.Second,
+		Notify: func(context.Context, []store.StoredFinding) error { notified++; return nil }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Run(ctx) }()
+	web := httptest.NewServer(srv.Handler())
+	defer web.Close()
+	for i := 1; i <= 3; i++ {
+		waitFor(t, func() bool { return clock.waiting() == 1 })
+		clock.Advance(time.Minute)
+		waitFor(t, func() bool { s, _ := h.Scans(ctx, "every-minute", 0); return len(s) == i })
+	}
+	waitFor(t, func() bool { return clock.waiting() == 1 })
+	scans, _ := h.Scans(ctx, "", 0)
+	if len(scans) != 3 || notified != 3 {
+		t.Fatalf("%d scans, %d notifications", len(scans), notified)
+	}
+	metrics := get(t, web.URL+"/metrics")
+	for _, want := range []string{
+		`vigil_scans_total{schedule="every-minute",result="success"} 3`,
+		`vigil_scans_total{schedule="every-minute",result="failure"} 0`,
+		`vigil_findings{schedule="every-minute",severity="critical",policy="VGL-DATA-002",scope="acme-prod"} 1`,
+		`vigil_scan_assets{schedule="every-minute"} 72`,
+		"# TYPE vigil_scan_duration_seconds gauge",
+		"vigil_scan_last_success_timestamp_seconds{schedule=\"every-minute\"} " + itoa(clock.Now().Unix()),
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q:\n%s", want, metrics)
+		}
+	}
+	// The metrics' findings add up to the latest scan's open findings.
+	total := 0
+	for _, line := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(line, "vigil_findings{") {
+			var n int
+			json.Unmarshal([]byte(line[strings.LastIndex(line, " ")+1:]), &n)
+			total += n
+		}
+	}
+	if total != scans[0].Findings {
+		t.Errorf("metrics count %d findings, the scan %d", total, scans[0].Findings)
+	}
+	var list []store.ScanRecord
+	json.Unmarshal([]byte(get(t, web.URL+"/api/scans")), &list)
+	if len(list) != 3 || list[0].Schedule != "every-minute" {
+		t.Errorf("/api/scans: %+v", list)
+	}
+	if d := get(t, web.URL+"/api/diff"); !strings.Contains(d, `"new": []`) {
+		t.Errorf("/api/diff of identical scans: %s", d)
+	}
+	if f := get(t, web.URL+"/api/findings"); !strings.Contains(f, `"scan": 3`) {
+		t.Errorf("/api/findings: %.200s", f)
+	}
+	if page := get(t, web.URL+"/"); !strings.Contains(page, `id="trend-chart"`) || !strings.Contains(page, `data-points="3"`) {
+		t.Errorf("dashboard: %.300s", page)
+	}
+	if hz := get(t, web.URL+"/healthz"); !strings.Contains(hz, `"successes": 3`) {
+		t.Errorf("/healthz: %s", hz)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// A scan still running at shutdown finishes within the grace period and is
+// recorded whole.
+func TestShutdownFinishesRunningScan(t *testing.T) {
+	h, err := store.OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	clock := &fakeClock{now: time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)}
+	started, release := make(chan struct{}), make(chan struct{})
+	scanFn := realScan(t)
+	srv := &Server{Schedules: []config.Schedule{{Name: "m", Cron: "* * * * *"}}, History: h, Clock: clock, Grace: 10 * time.Second,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Scan: func(ctx context.Context, s config.Schedule) (*store.ScanRecord, []store.StoredFinding, error) {
+			close(started)
+			<-release
+			return scanFn(ctx, s)
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Run(ctx) }()
+	waitFor(t, func() bool { return clock.waiting() == 1 })
+	clock.Advance(time.Minute)
+	<-started
+	cancel() // SIGTERM while the scan runs
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := h.Scans(context.Background(), "m", 0); len(s) != 1 {
+		t.Errorf("the running scan should be recorded: %d", len(s))
+	}
+}
+
+func TestBadCron(t *testing.T) {
+	_, diags := Parse([]config.Schedule{{Name: "x", Cron: "every hour"}})
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), `schedule "x"`) || !strings.Contains(diags.Error(), "five fields") {
+		t.Errorf("diags: %v", diags)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
