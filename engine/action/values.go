@@ -85,3 +85,16 @@ func HashValue(v any) string {
 	h := sha256.Sum256(CanonicalJSON(v))
 	return hex.EncodeToString(h[:])
 }
+
+// StringList makes the list(string) value outputs use; an empty list is
+// typed, never null.
+func StringList(items []string) cty.Value {
+	if len(items) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
+	vals := make([]cty.Value, len(items))
+	for i, s := range items {
+		vals[i] = cty.StringVal(s)
+	}
+	return cty.ListVal(vals)
+}

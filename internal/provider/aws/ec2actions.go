@@ -68,7 +68,7 @@ func (p *Provider) snapshotPlan(ctx context.Context, r *action.Request) (*action
 		targets = append(targets, ic.s.arn(ctx, target{account: ic.t.account, region: ic.t.region, id: v}, "volume"))
 	}
 	return &action.Change{Summary: fmt.Sprintf("snapshot %d volumes of %s (%s)", len(vols), instanceName(ic.in), strings.Join(vols, ", ")),
-		Targets: targets, Outputs: map[string]cty.Value{"volume_ids": strList(vols)}}, nil
+		Targets: targets, Outputs: map[string]cty.Value{"volume_ids": action.StringList(vols)}}, nil
 }
 
 // snapshotsOfStep finds the snapshots this run and step made, by volume.
@@ -135,7 +135,7 @@ func (p *Provider) snapshotResult(ctx context.Context, ic *instanceCtx, vols []s
 			ic.s.arn(ctx, target{account: ic.t.account, region: ic.t.region, id: id}, "snapshot"))
 	}
 	return &action.Result{Summary: fmt.Sprintf("%d snapshots of %s: %s", len(ids), instanceName(ic.in), strings.Join(ids, ", ")), Targets: targets,
-		Outputs: map[string]cty.Value{"snapshot_ids": strList(ids), "volume_ids": strList(vols)}}
+		Outputs: map[string]cty.Value{"snapshot_ids": action.StringList(ids), "volume_ids": action.StringList(vols)}}
 }
 
 func (p *Provider) snapshotApply(ctx context.Context, r *action.Request) (*action.Result, error) {
@@ -283,7 +283,7 @@ func (p *Provider) shareApply(ctx context.Context, r *action.Request) (*action.R
 		}
 	}
 	sort.Strings(shared)
-	return &action.Result{Summary: fmt.Sprintf("%d snapshots shared with %s", len(shared), acct), Outputs: map[string]cty.Value{"shared": strList(shared)}}, nil
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots shared with %s", len(shared), acct), Outputs: map[string]cty.Value{"shared": action.StringList(shared)}}, nil
 }
 
 // evidenceConfig is where copies go: the evidence role's account, or the
@@ -389,7 +389,7 @@ func (p *Provider) copyApply(ctx context.Context, r *action.Request) (*action.Re
 		}
 	}
 	return &action.Result{Summary: fmt.Sprintf("%d snapshots copied: %s", len(ids), strings.Join(ids, ", ")), Targets: targets,
-		Outputs: map[string]cty.Value{"snapshot_ids": strList(ids)}}, nil
+		Outputs: map[string]cty.Value{"snapshot_ids": action.StringList(ids)}}, nil
 }
 
 // ---- isolation ----
@@ -568,7 +568,7 @@ func (p *Provider) isolateApply(ctx context.Context, r *action.Request) (*action
 	}
 	prevVals := map[string]cty.Value{}
 	for e, gs := range previous {
-		prevVals[e] = strList(gs)
+		prevVals[e] = action.StringList(gs)
 	}
 	prevMap := cty.MapValEmpty(cty.List(cty.String))
 	if len(prevVals) > 0 {
@@ -602,7 +602,7 @@ func (p *Provider) releaseApply(ctx context.Context, r *action.Request) (*action
 			if _, err := ic.c.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(eni), Groups: gs}); err != nil {
 				return nil, fmt.Errorf("restore %s: %w", eni, err)
 			}
-			restored[eni] = strList(gs)
+			restored[eni] = action.StringList(gs)
 		}
 		if _, err := ic.c.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{ic.t.id}, Tags: []ec2types.Tag{{Key: aws.String(prevGroupsTag)}, {Key: aws.String(quarantineTag)}}}); err != nil {
 			return nil, err
@@ -826,7 +826,7 @@ func (p *Provider) revokeApply(ctx context.Context, r *action.Request) (*action.
 		}
 	}
 	return &action.Result{Summary: fmt.Sprintf("revoked %d rules of %s", len(revoked), aws.ToString(g.GroupName)), Targets: []string{s.arn(ctx, t, "security-group")},
-		Outputs: map[string]cty.Value{"revoked": strList(revoked)}}, nil
+		Outputs: map[string]cty.Value{"revoked": action.StringList(revoked)}}, nil
 }
 
 // ---- tags ----

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vigil-ir/vigil/engine/action"
 )
@@ -186,16 +184,7 @@ func runTags(r *action.Request, extra map[string]string) []ec2types.Tag {
 	for k, v := range extra {
 		m[k] = v
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var out []ec2types.Tag
-	for _, k := range keys {
-		out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
-	}
-	return out
+	return mapTags(m)
 }
 
 // stepFilters find what a step made before. With an incident id the key is
@@ -236,17 +225,6 @@ func (s *session) poll(ctx context.Context, what string, check func() (bool, err
 		}
 		wait = min(2*wait, s.opts.PollInterval)
 	}
-}
-
-func strList(items []string) cty.Value {
-	if len(items) == 0 {
-		return cty.ListValEmpty(cty.String)
-	}
-	vals := make([]cty.Value, len(items))
-	for i, s := range items {
-		vals[i] = cty.StringVal(s)
-	}
-	return cty.ListVal(vals)
 }
 
 func notFound(err error) bool {

@@ -98,7 +98,7 @@ func (p *Provider) snapshotResult(ir ref, disks []ref, dest string, made map[str
 	}
 	res.Summary = fmt.Sprintf("%d snapshots of %s in %s: %s", len(names), ir.name, dest, strings.Join(names, ", "))
 	res.Targets = targets
-	res.Outputs = map[string]cty.Value{"snapshots": list, "disks": strList(diskNames)}
+	res.Outputs = map[string]cty.Value{"snapshots": list, "disks": action.StringList(diskNames)}
 	return res
 }
 
@@ -134,7 +134,7 @@ func (p *Provider) snapshotPlan(ctx context.Context, r *action.Request) (*action
 		return &action.Change{Summary: "already taken for " + r.Incident + ": " + res.Summary, Targets: res.Targets, Outputs: res.Outputs, NoOp: true}, nil
 	}
 	return &action.Change{Summary: fmt.Sprintf("snapshot %d disks of %s (%s) into project %s", len(disks), ir.name, strings.Join(names, ", "), dest),
-		Targets: targets, Outputs: map[string]cty.Value{"disks": strList(names)}}, nil
+		Targets: targets, Outputs: map[string]cty.Value{"disks": action.StringList(names)}}, nil
 }
 
 func allDisks(disks []ref, made map[string]*compute.Snapshot) bool {

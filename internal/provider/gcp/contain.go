@@ -211,8 +211,8 @@ func (p *Provider) isolateApply(ctx context.Context, r *action.Request) (*action
 		}
 	}
 	return &action.Result{Summary: fmt.Sprintf("%s isolated behind %d rules", ir.name, len(names)), Targets: []string{ir.assetID()},
-		Outputs: map[string]cty.Value{"quarantine_tag": cty.StringVal(QuarantineTag), "firewall_rules": strList(names),
-			"previous_tags": strList(rec.PreviousTags), "removed_access_configs": strList(rec.RemovedAccessConfigs)}}, nil
+		Outputs: map[string]cty.Value{"quarantine_tag": cty.StringVal(QuarantineTag), "firewall_rules": action.StringList(names),
+			"previous_tags": action.StringList(rec.PreviousTags), "removed_access_configs": action.StringList(rec.RemovedAccessConfigs)}}, nil
 }
 
 // call runs a mutating compute call with retries and waits for its
@@ -250,7 +250,7 @@ func (p *Provider) releaseApply(ctx context.Context, r *action.Request) (*action
 	}
 	rec, ok := record(in)
 	if !ok {
-		return &action.Result{Summary: ir.name + " was not isolated", Targets: []string{ir.assetID()}, Outputs: map[string]cty.Value{"restored_tags": strList(tagsOf(in))}}, nil
+		return &action.Result{Summary: ir.name + " was not isolated", Targets: []string{ir.assetID()}, Outputs: map[string]cty.Value{"restored_tags": action.StringList(tagsOf(in))}}, nil
 	}
 	fp := ""
 	if in.Tags != nil {
@@ -272,7 +272,7 @@ func (p *Provider) releaseApply(ctx context.Context, r *action.Request) (*action
 	}); err != nil {
 		return nil, err
 	}
-	return &action.Result{Summary: ir.name + " released", Targets: []string{ir.assetID()}, Outputs: map[string]cty.Value{"restored_tags": strList(rec.PreviousTags)}}, nil
+	return &action.Result{Summary: ir.name + " released", Targets: []string{ir.assetID()}, Outputs: map[string]cty.Value{"restored_tags": action.StringList(rec.PreviousTags)}}, nil
 }
 
 // ---- instance state ----
@@ -439,10 +439,10 @@ func (p *Provider) restrictPlan(ctx context.Context, r *action.Request) (*action
 	}
 	next := restricted(fw.SourceRanges, r.Strings("source_ranges"))
 	ch := &action.Change{Summary: fmt.Sprintf("restrict %s: sources %s -> %s", fr.name, strings.Join(fw.SourceRanges, ", "), strings.Join(next, ", ")),
-		Targets: []string{fr.assetID()}, Outputs: map[string]cty.Value{"previous_source_ranges": strList(fw.SourceRanges), "source_ranges": strList(next)}}
+		Targets: []string{fr.assetID()}, Outputs: map[string]cty.Value{"previous_source_ranges": action.StringList(fw.SourceRanges), "source_ranges": action.StringList(next)}}
 	if !hasWorld(fw.SourceRanges) {
 		ch.NoOp, ch.Summary = true, fr.name+" is not open to the internet"
-		ch.Outputs["source_ranges"] = strList(fw.SourceRanges)
+		ch.Outputs["source_ranges"] = action.StringList(fw.SourceRanges)
 	}
 	return ch, nil
 }
@@ -463,7 +463,7 @@ func (p *Provider) restrictApply(ctx context.Context, r *action.Request) (*actio
 		}
 	}
 	return &action.Result{Summary: fmt.Sprintf("%s now allows %s", fr.name, strings.Join(next, ", ")), Targets: []string{fr.assetID()},
-		Outputs: map[string]cty.Value{"previous_source_ranges": strList(prev), "source_ranges": strList(next)}}, nil
+		Outputs: map[string]cty.Value{"previous_source_ranges": action.StringList(prev), "source_ranges": action.StringList(next)}}, nil
 }
 
 // ---- ssh keys ----

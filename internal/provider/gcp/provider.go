@@ -6,11 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/zclconf/go-cty/cty"
 	compute "google.golang.org/api/compute/v1"
 
 	"github.com/vigil-ir/vigil/engine/action"
@@ -217,26 +215,6 @@ func resourceName(prefix string, parts ...string) string {
 		name = name[:52]
 	}
 	return strings.TrimRight(name, "-_") + "-" + hex.EncodeToString(h[:])[:10]
-}
-
-func strList(items []string) cty.Value {
-	if len(items) == 0 {
-		return cty.ListValEmpty(cty.String)
-	}
-	vals := make([]cty.Value, len(items))
-	for i, s := range items {
-		vals[i] = cty.StringVal(s)
-	}
-	return cty.ListVal(vals)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func linkPath(link string) string {

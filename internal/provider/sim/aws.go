@@ -59,7 +59,7 @@ func (c *Cloud) awsSnapshotPlan(_ context.Context, r *action.Request) (*action.C
 		targets = append(targets, volumeARN(in, v))
 	}
 	return &action.Change{Summary: fmt.Sprintf("snapshot %d volumes of %s (%s)", len(in.Facets.Disks), in.Name, strings.Join(in.Facets.Disks, ", ")),
-		Targets: targets, Outputs: map[string]cty.Value{"volume_ids": strList(in.Facets.Disks)}}, nil
+		Targets: targets, Outputs: map[string]cty.Value{"volume_ids": action.StringList(in.Facets.Disks)}}, nil
 }
 
 func (c *Cloud) awsSnapshotResult(in *asset.Asset, snaps []*asset.Asset) *action.Result {
@@ -74,7 +74,7 @@ func (c *Cloud) awsSnapshotResult(in *asset.Asset, snaps []*asset.Asset) *action
 		targets = append(targets, s.ID)
 	}
 	return &action.Result{Summary: fmt.Sprintf("%d snapshots of %s", len(snaps), in.Name), Targets: targets,
-		Outputs: map[string]cty.Value{"snapshot_ids": strList(ids), "volume_ids": strList(in.Facets.Disks)}}
+		Outputs: map[string]cty.Value{"snapshot_ids": action.StringList(ids), "volume_ids": action.StringList(in.Facets.Disks)}}
 }
 
 func (c *Cloud) awsSnapshotApply(_ context.Context, r *action.Request) (*action.Result, error) {
@@ -187,7 +187,7 @@ func (c *Cloud) awsShareApply(_ context.Context, r *action.Request) (*action.Res
 	if err != nil {
 		return nil, err
 	}
-	return &action.Result{Summary: fmt.Sprintf("%d snapshots shared with %s", len(shared), acct), Outputs: map[string]cty.Value{"shared": strList(shared)}}, nil
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots shared with %s", len(shared), acct), Outputs: map[string]cty.Value{"shared": action.StringList(shared)}}, nil
 }
 
 func (c *Cloud) awsCopyPlan(_ context.Context, r *action.Request) (*action.Change, error) {
@@ -246,7 +246,7 @@ func (c *Cloud) awsCopyApply(_ context.Context, r *action.Request) (*action.Resu
 	if err != nil {
 		return nil, err
 	}
-	return &action.Result{Summary: fmt.Sprintf("%d snapshots copied", len(ids)), Targets: targets, Outputs: map[string]cty.Value{"snapshot_ids": strList(ids)}}, nil
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots copied", len(ids)), Targets: targets, Outputs: map[string]cty.Value{"snapshot_ids": action.StringList(ids)}}, nil
 }
 
 func isolationGroupID(in *asset.Asset) (string, string) {
@@ -313,7 +313,7 @@ func (c *Cloud) awsIsolateApply(_ context.Context, r *action.Request) (*action.R
 		return nil, err
 	}
 	return &action.Result{Summary: fmt.Sprintf("%s isolated in %s", in.Name, gid), Targets: []string{in.ID}, Outputs: map[string]cty.Value{
-		"isolation_group": cty.StringVal(gid), "previous_groups": cty.MapVal(map[string]cty.Value{"instance": strList(previous)}),
+		"isolation_group": cty.StringVal(gid), "previous_groups": cty.MapVal(map[string]cty.Value{"instance": action.StringList(previous)}),
 	}}, nil
 }
 
@@ -349,7 +349,7 @@ func (c *Cloud) awsReleaseApply(_ context.Context, r *action.Request) (*action.R
 		return nil, err
 	}
 	return &action.Result{Summary: in.Name + " released", Targets: []string{in.ID},
-		Outputs: map[string]cty.Value{"restored_groups": cty.MapVal(map[string]cty.Value{"instance": strList(groups)})}}, nil
+		Outputs: map[string]cty.Value{"restored_groups": cty.MapVal(map[string]cty.Value{"instance": action.StringList(groups)})}}, nil
 }
 
 func (c *Cloud) awsState(name, state string) action.Action {
@@ -505,7 +505,7 @@ func (c *Cloud) awsRevokeApply(_ context.Context, r *action.Request) (*action.Re
 	if err != nil {
 		return nil, err
 	}
-	return &action.Result{Summary: fmt.Sprintf("revoked %d rules of %s", len(revoked), sg.Name), Targets: []string{sg.ID}, Outputs: map[string]cty.Value{"revoked": strList(revoked)}}, nil
+	return &action.Result{Summary: fmt.Sprintf("revoked %d rules of %s", len(revoked), sg.Name), Targets: []string{sg.ID}, Outputs: map[string]cty.Value{"revoked": action.StringList(revoked)}}, nil
 }
 
 func (c *Cloud) awsTagPlan(_ context.Context, r *action.Request) (*action.Change, error) {

@@ -337,20 +337,9 @@ func (c *Cloud) gcpIsolateApply(_ context.Context, r *action.Request) (*action.R
 		return nil, err
 	}
 	return &action.Result{Summary: fmt.Sprintf("%s isolated", in.Name), Targets: []string{in.ID}, Outputs: map[string]cty.Value{
-		"quarantine_tag": cty.StringVal(QuarantineTag), "firewall_rules": strList(made),
-		"previous_tags": strList(previous), "removed_access_configs": strList(removed),
+		"quarantine_tag": cty.StringVal(QuarantineTag), "firewall_rules": action.StringList(made),
+		"previous_tags": action.StringList(previous), "removed_access_configs": action.StringList(removed),
 	}}, nil
-}
-
-func strList(ss []string) cty.Value {
-	if len(ss) == 0 {
-		return cty.ListValEmpty(cty.String)
-	}
-	vals := make([]cty.Value, len(ss))
-	for i, s := range ss {
-		vals[i] = cty.StringVal(s)
-	}
-	return cty.ListVal(vals)
 }
 
 func (c *Cloud) gcpReleasePlan(_ context.Context, r *action.Request) (*action.Change, error) {
@@ -378,7 +367,7 @@ func (c *Cloud) gcpReleaseApply(_ context.Context, r *action.Request) (*action.R
 	if err != nil {
 		return nil, err
 	}
-	return &action.Result{Summary: in.Name + " released", Targets: []string{in.ID}, Outputs: map[string]cty.Value{"restored_tags": strList(tags)}}, nil
+	return &action.Result{Summary: in.Name + " released", Targets: []string{in.ID}, Outputs: map[string]cty.Value{"restored_tags": action.StringList(tags)}}, nil
 }
 
 func (c *Cloud) gcpStatus(name, status, verb string) action.Action {
@@ -502,7 +491,7 @@ func (c *Cloud) gcpRestrictApply(_ context.Context, r *action.Request) (*action.
 		return nil, err
 	}
 	return &action.Result{Summary: fmt.Sprintf("%s now admits only %s", fw.Name, strings.Join(ranges, ", ")), Targets: []string{fw.ID},
-		Outputs: map[string]cty.Value{"previous_source_ranges": strList(previous), "source_ranges": strList(ranges)}}, nil
+		Outputs: map[string]cty.Value{"previous_source_ranges": action.StringList(previous), "source_ranges": action.StringList(ranges)}}, nil
 }
 
 // sshKeys counts and removes ssh-keys metadata in a CAI record's data.
