@@ -119,8 +119,9 @@ func Collect(ctx context.Context, opts Options, emit func(*asset.Asset) error) (
 			continue
 		}
 		c.sum.Accounts = append(c.sum.Accounts, acct.id)
+		tags, _ := json.Marshal(acct.tags)
 		c.put(&inventory.ConfigItem{ResourceType: "AWS::::Account", AccountID: acct.id, ResourceID: acct.id, ResourceName: acct.name,
-			AWSRegion: "global", Configuration: json.RawMessage(`{}`)})
+			AWSRegion: "global", Tags: tags, Configuration: json.RawMessage(`{}`)})
 		wg.Add(1)
 		go func(acct string, cfg aws.Config) {
 			defer wg.Done()
@@ -164,7 +165,12 @@ func Collect(ctx context.Context, opts Options, emit func(*asset.Asset) error) (
 	return &c.sum, nil
 }
 
-type orgAccount struct{ id, name string }
+type orgAccount struct {
+	id, name string
+	// tags are the account's tags in Organizations (owner, purpose, ...):
+	// where AWS keeps what VGL-OWN-002 and triage ask of an account.
+	tags map[string]string
+}
 
 func listAccounts(ctx context.Context, s *session) ([]orgAccount, error) {
 	cfg, err := s.config(ctx, "")
@@ -181,6 +187,20 @@ func listAccounts(ctx context.Context, s *session) ([]orgAccount, error) {
 		for _, a := range page.Accounts {
 			if string(a.Status) == "" || string(a.Status) == "ACTIVE" {
 				out = append(out, orgAccount{id: aws.ToString(a.Id), name: aws.ToString(a.Name)})
+			}
+		}
+	}
+	client := s.organizations(cfg)
+	for i := range out {
+		out[i].tags = map[string]string{}
+		tp := organizations.NewListTagsForResourcePaginator(client, &organizations.ListTagsForResourceInput{ResourceId: aws.String(out[i].id)})
+		for tp.HasMorePages() {
+			page, err := tp.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("tags of account %s: %w", out[i].id, err)
+			}
+			for _, t := range page.Tags {
+				out[i].tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 			}
 		}
 	}

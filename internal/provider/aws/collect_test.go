@@ -170,8 +170,11 @@ func TestCollectOrganization(t *testing.T) {
 	if strings.Join(sum.Accounts, ",") != awsfake.ProdAccount+","+awsfake.SecurityAccount || len(sum.Failures) > 0 {
 		t.Fatalf("accounts %v failures %v", sum.Accounts, sum.Failures)
 	}
-	if inv.Get("aws://accounts/"+awsfake.SecurityAccount) == nil && byName(inv, "account", "acme-security") == nil {
+	if byName(inv, "account", "acme-security") == nil {
 		t.Errorf("no account asset for the security account")
+	}
+	if prod := byName(inv, "account", "acme-prod"); prod == nil || prod.Labels["owner"] != "platform-team" || prod.Labels["purpose"] != "web shop" {
+		t.Errorf("the account's Organizations tags should be its labels: %+v", prod)
 	}
 	assumed := 0
 	for _, c := range f.Calls() {

@@ -132,6 +132,7 @@ type Trail struct {
 // Account is one AWS account.
 type Account struct {
 	ID, Name     string
+	Tags         map[string]string // the account's tags in Organizations
 	Regions      map[string]*Region
 	Users        map[string]*User
 	Keys         map[string]*AccessKey

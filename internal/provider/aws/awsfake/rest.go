@@ -190,6 +190,18 @@ func (f *Fake) json11(req *request) {
 			}
 		}
 		jsonReply(req, http.StatusBadRequest, map[string]string{"__type": "TrailNotFoundException", "message": "Unknown trail: " + name})
+	case "AWSOrganizationsV20161128.ListTagsForResource":
+		id, _ := in["ResourceId"].(string)
+		a, ok := f.accounts[id]
+		if f.orgRoot != req.acctID || !ok {
+			jsonReply(req, http.StatusBadRequest, map[string]string{"__type": "TargetNotFoundException", "message": "You specified a target that doesn't exist."})
+			return
+		}
+		var tags []map[string]string
+		for _, k := range sortedKeys(a.Tags) {
+			tags = append(tags, map[string]string{"Key": k, "Value": a.Tags[k]})
+		}
+		jsonReply(req, 200, map[string]any{"Tags": tags})
 	case "AWSOrganizationsV20161128.ListAccounts":
 		if f.orgRoot != req.acctID {
 			jsonReply(req, http.StatusBadRequest, map[string]string{"__type": "AWSOrganizationsNotInUseException", "message": "Your account is not a member of an organization."})

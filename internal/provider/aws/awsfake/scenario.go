@@ -28,6 +28,7 @@ func Scenario() *Fake {
 	f.With(func(f *Fake) {
 		prod := f.Get(ProdAccount)
 		prod.Name = "acme-prod"
+		prod.Tags = map[string]string{"owner": "platform-team", "purpose": "web shop"}
 		f.Get(SecurityAccount).Name = "acme-security"
 		eu := prod.Region("eu-west-1")
 		eu.VPCs["vpc-0aaaaaaaaaaaa0001"] = &VPC{ID: "vpc-0aaaaaaaaaaaa0001", CIDR: "10.0.0.0/16", Tags: map[string]string{"Name": "prod"}}
