@@ -91,7 +91,7 @@ func (c *Cloud) awsSnapshotApply(_ context.Context, r *action.Request) (*action.
 				snaps = append(snaps, existing[0])
 				continue
 			}
-			id := "snap-0" + short(r.RunID+r.Step+vol) + short(vol)[:8]
+			id := "snap-0" + short(stepKey(r)+r.Step+vol) + short(vol)[:8]
 			tags := runLabels(r, map[string]string{"vigil-volume": vol})
 			for k, v := range r.StringMap("tags") {
 				tags[k] = v
@@ -225,7 +225,7 @@ func (c *Cloud) awsCopyApply(_ context.Context, r *action.Request) (*action.Resu
 			if perms := sharedWith(c.get(s.ID)); len(perms) > 0 {
 				account = perms[0]
 			}
-			id := "snap-0" + short(r.RunID+r.Step+s.ID) + short(s.ID)[:8]
+			id := "snap-0" + short(stepKey(r)+r.Step+s.ID) + short(s.ID)[:8]
 			arn := fmt.Sprintf("arn:aws:ec2:%s:%s:snapshot/%s", region, account, id)
 			ids = append(ids, id)
 			targets = append(targets, arn, s.ID)

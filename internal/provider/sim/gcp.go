@@ -136,7 +136,7 @@ func (c *Cloud) gcpSnapshotApply(_ context.Context, r *action.Request) (*action.
 				snaps = append(snaps, existing[0])
 				continue
 			}
-			name := labelValue(fmt.Sprintf("%s-%s", disk, short(r.RunID+r.Step+d)))
+			name := labelValue(fmt.Sprintf("%s-%s", disk, short(stepKey(r)+r.Step+d)))
 			id := fmt.Sprintf("//compute.googleapis.com/projects/%s/global/snapshots/%s", project, name)
 			labels := runLabels(r, map[string]string{"vigil-disk": labelValue(disk)})
 			for k, v := range r.StringMap("labels") {

@@ -230,18 +230,33 @@ func runLabels(r *action.Request, extra map[string]string) map[string]string {
 	return l
 }
 
+// hasLabels compares values as labels (AWS tags keep their case, GCP labels
+// are lower case: "INC-7" and "inc-7" are the same incident).
 func hasLabels(a *asset.Asset, want map[string]string) bool {
 	for k, v := range want {
-		if a.Labels[k] != v {
+		if labelValue(a.Labels[k]) != labelValue(v) {
 			return false
 		}
 	}
 	return true
 }
 
-// made returns assets of a kind carrying the run's labels for this step.
+// stepKey is what makes a made thing this step's, as the real providers
+// do it: the incident when there is one (applying the runbook again for
+// the same incident finds the evidence already taken), else the run.
+func stepKey(r *action.Request) string {
+	if r.Incident != "" {
+		return r.Incident
+	}
+	return r.RunID
+}
+
+// madeLocked returns assets of a kind this step made (see stepKey).
 func (c *Cloud) madeLocked(r *action.Request, kind string, extra map[string]string) []*asset.Asset {
 	want := map[string]string{"vigil-run": labelValue(r.RunID), "vigil-step": labelValue(r.Step)}
+	if r.Incident != "" {
+		want = map[string]string{"incident": labelValue(r.Incident), "vigil-step": labelValue(r.Step)}
+	}
 	for k, v := range extra {
 		want[k] = v
 	}

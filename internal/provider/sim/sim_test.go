@@ -8,6 +8,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/internal/testutil"
 )
@@ -112,5 +113,49 @@ func TestNotFoundAndAmbiguous(t *testing.T) {
 	}
 	if a, err := c.find("i-0a1b2c3d4e5f60001", "instance"); err != nil || a.Scope != "111111111111" {
 		t.Errorf("bare id: %v %v", a, err)
+	}
+}
+
+// Applying a runbook again for the same incident finds the evidence the
+// first run took, as the real providers do; another incident takes its own.
+func TestSnapshotsKeyedByIncident(t *testing.T) {
+	inv, err := inventory.Load(context.Background(), testutil.Path(t, "examples", "inventory"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(inv, "")
+	var snap action.Action
+	for _, a := range c.Provider().Actions() {
+		if a.Spec().Name == "aws.ec2.snapshot_instance_volumes" {
+			snap = a
+		}
+	}
+	req := func(run, incident string) *action.Request {
+		return &action.Request{RunID: run, Step: "snapshot", Incident: incident, Args: map[string]cty.Value{
+			"instance": cty.StringVal("arn:aws:ec2:eu-west-1:111111111111:instance/i-0a1b2c3d4e5f60001"),
+			"tags":     cty.MapVal(map[string]cty.Value{"incident": cty.StringVal(incident)})}}
+	}
+	count := func() int {
+		n := 0
+		for _, a := range c.Inventory().Assets() {
+			if a.Kind == asset.KindSnapshot {
+				n++
+			}
+		}
+		return n
+	}
+	for _, r := range []*action.Request{req("run-1", "INC-7"), req("run-2", "INC-7")} {
+		if _, err := snap.Apply(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(); n != 2 {
+		t.Errorf("%d snapshots after two runs for one incident, want 2 (one per volume)", n)
+	}
+	if _, err := snap.Apply(context.Background(), req("run-3", "INC-8")); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 4 {
+		t.Errorf("%d snapshots after a second incident, want 4", n)
 	}
 }
