@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 
 	"path/filepath"
 	"sort"
@@ -147,7 +148,7 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 	if len(opts.Only) > 0 {
 		keep := e.policies[:0]
 		for _, p := range e.policies {
-			if contains(opts.Only, p.ID) {
+			if slices.Contains(opts.Only, p.ID) {
 				keep = append(keep, p)
 			}
 		}

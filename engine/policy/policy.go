@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -170,7 +171,7 @@ func metadataFromModule(file string, m *ast.Module) (*Policy, error) {
 	if SeverityRank(p.Severity) < 0 || p.Severity == "info" {
 		return nil, fail("custom.severity %q is not one of critical, high, medium, low", p.Severity)
 	}
-	if p.Phase != "" && !contains(Phases, p.Phase) {
+	if p.Phase != "" && !slices.Contains(Phases, p.Phase) {
 		return nil, fail("custom.phase %q is not one of %s", p.Phase, strings.Join(Phases, ", "))
 	}
 	for _, r := range m.Rules {
@@ -194,15 +195,6 @@ func metadataFromModule(file string, m *ast.Module) (*Policy, error) {
 	}
 	sort.Strings(p.Kinds)
 	return p, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Error is a problem with a policy file.

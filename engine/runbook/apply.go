@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -593,7 +595,7 @@ func (ex *execution) runUnit(ctx context.Context, s *Step, a action.Action, spec
 	}
 	encArgs := EncodeMap(args)
 	if ps := ex.plan.Step(addr); ps != nil {
-		for _, name := range sortedKeys(ps.Args) {
+		for _, name := range slices.Sorted(maps.Keys(ps.Args)) {
 			if !consistent(ps.Args[name], encArgs[name]) {
 				return ex.unitFailed(ctx, s, addr, 0, fmt.Errorf("the plan is stale: argument %s was %s in the plan and is %s now; make a new plan",
 					name, canonicalJSON(ps.Args[name]), canonicalJSON(encArgs[name]))), nullOuts
@@ -609,7 +611,7 @@ func (ex *execution) runUnit(ctx context.Context, s *Step, a action.Action, spec
 		switch {
 		case ex.x.AutoApprove:
 			via = "--auto-approve"
-		case contains(ex.x.Approve, s.Name) || contains(ex.x.Approve, addr):
+		case slices.Contains(ex.x.Approve, s.Name) || slices.Contains(ex.x.Approve, addr):
 			via = "--approve"
 		case ex.x.Prompt != nil:
 			ps := ex.plannedFor(s, addr, spec, encArgs)
@@ -789,15 +791,6 @@ func (ex *execution) plannedFor(s *Step, addr string, spec *action.Spec, args ma
 		return &c
 	}
 	return &PlannedStep{Address: addr, Step: s.Name, Phase: s.Phase.Name, Action: s.Action, Effect: spec.Effect, Args: args, NeedsApproval: true}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -2,7 +2,6 @@ package runbook
 
 import (
 	"encoding/json"
-	"sort"
 
 	"github.com/vigil-ir/vigil/engine/action"
 )
@@ -74,14 +73,4 @@ func toFloat(v any) float64 {
 		return f
 	}
 	return -1
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -2,6 +2,7 @@ package triage
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ func suggest(o *Options, c *Card, al *alert.Alert) []Suggestion {
 	}
 	var out []Suggestion
 	for _, rb := range o.Runbooks {
-		if !hasTag(rb.Tags, c.Asset.Provider) {
+		if !slices.Contains(rb.Tags, c.Asset.Provider) {
 			continue
 		}
 		av, ok := assetVariables[c.Asset.Kind]
@@ -83,17 +84,17 @@ func suggest(o *Options, c *Card, al *alert.Alert) []Suggestion {
 		}
 		vars := map[string]string{}
 		if av.variable != "" {
-			if !contains(rb.Variables, av.variable) {
+			if !slices.Contains(rb.Variables, av.variable) {
 				continue
 			}
 			vars[av.variable] = c.Asset.ID
 			if av.field == "name" {
 				vars[av.variable] = c.Asset.Name
 			}
-		} else if !hasTag(rb.Tags, "network") {
+		} else if !slices.Contains(rb.Tags, "network") {
 			continue
 		}
-		if contains(rb.Variables, "incident") {
+		if slices.Contains(rb.Variables, "incident") {
 			vars["incident"] = incidentFor(al)
 		}
 		missing := false
@@ -141,17 +142,6 @@ func incidentFor(al *alert.Alert) string {
 		return al.Incident()
 	}
 	return "INC-" + time.Now().UTC().Format("20060102")
-}
-
-func hasTag(tags []string, t string) bool { return contains(tags, t) }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // shellJoin quotes arguments for a POSIX shell where needed.

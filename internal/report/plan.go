@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -40,7 +42,7 @@ func PlanText(w io.Writer, p *runbook.Plan) error {
 	fmt.Fprintln(bw)
 	if len(p.Variables) > 0 {
 		fmt.Fprintln(bw, "\nVariables:")
-		for _, name := range sortedKeys(p.Variables) {
+		for _, name := range slices.Sorted(maps.Keys(p.Variables)) {
 			v := p.Variables[name]
 			val := string(v.Value)
 			if v.Sensitive {
@@ -83,7 +85,7 @@ func PlanText(w io.Writer, p *runbook.Plan) error {
 		for _, d := range s.Details {
 			fmt.Fprintf(bw, "            %s\n", d)
 		}
-		keys := sortedKeys(s.Args)
+		keys := slices.Sorted(maps.Keys(s.Args))
 		width := 0
 		for _, k := range keys {
 			if s.Args[k] != nil && len(k) > width {
@@ -106,7 +108,7 @@ func PlanText(w io.Writer, p *runbook.Plan) error {
 			}
 			fmt.Fprintln(bw)
 		}
-		for _, k := range sortedKeys(s.Outputs) {
+		for _, k := range slices.Sorted(maps.Keys(s.Outputs)) {
 			if v := s.Outputs[k]; v == runbook.UnknownText {
 				fmt.Fprintf(bw, "      outputs.%s = %s\n", k, runbook.UnknownText)
 			}
@@ -117,7 +119,7 @@ func PlanText(w io.Writer, p *runbook.Plan) error {
 	}
 	if len(p.Outputs) > 0 {
 		fmt.Fprintln(bw, "\nOutputs:")
-		for _, k := range sortedKeys(p.Outputs) {
+		for _, k := range slices.Sorted(maps.Keys(p.Outputs)) {
 			fmt.Fprintf(bw, "  %s = %s\n", k, renderValue(p.Outputs[k]))
 		}
 	}
@@ -161,15 +163,6 @@ func renderValue(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // PlanJSON prints the plan as data.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,7 +85,7 @@ func TimelineMarkdown(w io.Writer, t *runbook.Timeline) error {
 	if len(t.Outputs) > 0 {
 		fmt.Fprintln(bw, "\n## Outputs")
 		fmt.Fprintln(bw)
-		for _, k := range sortedKeys(t.Outputs) {
+		for _, k := range slices.Sorted(maps.Keys(t.Outputs)) {
 			fmt.Fprintf(bw, "- `%s` = %s\n", k, renderValue(t.Outputs[k]))
 		}
 	}

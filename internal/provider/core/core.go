@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -196,7 +197,7 @@ func findings(ctx context.Context, r *action.Request) ([]policy.Finding, error) 
 		if f.Waived {
 			continue
 		}
-		if len(only) > 0 && !containsString(only, f.PolicyID) {
+		if len(only) > 0 && !slices.Contains(only, f.PolicyID) {
 			continue
 		}
 		out = append(out, f)
@@ -320,13 +321,4 @@ func hashFile(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 
@@ -176,7 +177,7 @@ func (c *Cloud) awsShareApply(_ context.Context, r *action.Request) (*action.Res
 		for _, s := range snaps {
 			live := c.get(s.ID)
 			perms := sharedWith(live)
-			if !containsString(perms, acct) {
+			if !slices.Contains(perms, acct) {
 				setData(live, "createVolumePermissions", append(perms, acct))
 				changed = true
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -270,7 +271,7 @@ func (c *Cloud) gcpIsolatePlan(_ context.Context, r *action.Request) (*action.Ch
 	network, rules := quarantineRules(in)
 	ch := &action.Change{Targets: []string{in.ID}}
 	ch.Summary = fmt.Sprintf("tag %s %q behind deny-all rules in %s", in.Name, QuarantineTag, network)
-	if containsString(in.Facets.NetworkTags, QuarantineTag) {
+	if slices.Contains(in.Facets.NetworkTags, QuarantineTag) {
 		ch.NoOp, ch.Summary = true, fmt.Sprintf("%s is already isolated", in.Name)
 	}
 	ch.Details = append(ch.Details, "ensure "+lastSeg(rules[0])+" (INGRESS deny all, priority 1)", "ensure "+lastSeg(rules[1])+" (EGRESS deny all, priority 1)")
@@ -320,7 +321,7 @@ func (c *Cloud) gcpIsolateApply(_ context.Context, r *action.Request) (*action.R
 			ensure(rules[2], asset.Rule{Sources: ranges, Protocol: "all", Ports: all, Action: "allow", Enabled: true, Priority: 0}, false)
 		}
 		previous = append([]string(nil), live.Facets.NetworkTags...)
-		if !containsString(live.Facets.NetworkTags, QuarantineTag) {
+		if !slices.Contains(live.Facets.NetworkTags, QuarantineTag) {
 			live.Facets.NetworkTags = append(live.Facets.NetworkTags, QuarantineTag)
 			changed = true
 		} else {
@@ -348,7 +349,7 @@ func (c *Cloud) gcpReleasePlan(_ context.Context, r *action.Request) (*action.Ch
 		return nil, err
 	}
 	return &action.Change{Summary: fmt.Sprintf("remove the quarantine tag from %s", in.Name), Targets: []string{in.ID},
-		NoOp: !containsString(in.Facets.NetworkTags, QuarantineTag)}, nil
+		NoOp: !slices.Contains(in.Facets.NetworkTags, QuarantineTag)}, nil
 }
 
 func (c *Cloud) gcpReleaseApply(_ context.Context, r *action.Request) (*action.Result, error) {
@@ -359,7 +360,7 @@ func (c *Cloud) gcpReleaseApply(_ context.Context, r *action.Request) (*action.R
 	var tags []string
 	err = c.change(r, "gcp.compute.release_instance", in.ID, "release", func() (bool, error) {
 		live := c.get(in.ID)
-		had := containsString(live.Facets.NetworkTags, QuarantineTag)
+		had := slices.Contains(live.Facets.NetworkTags, QuarantineTag)
 		live.Facets.NetworkTags = removeString(live.Facets.NetworkTags, QuarantineTag)
 		tags = live.Facets.NetworkTags
 		return had, nil

@@ -288,12 +288,3 @@ func removeString(list []string, s string) []string {
 	}
 	return out
 }
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}

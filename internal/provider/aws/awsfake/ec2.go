@@ -2,7 +2,9 @@ package awsfake
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,7 +104,7 @@ func (f *Fake) describeVpcs(req *request, q form, reg *Region) {
 	fl := q.filters()
 	f.ec2OK(req, func(b *xb) {
 		b.open("vpcSet")
-		for _, id := range sortedKeys(reg.VPCs) {
+		for _, id := range slices.Sorted(maps.Keys(reg.VPCs)) {
 			v := reg.VPCs[id]
 			if !matches(fl, func(n string) []string { return tagAttr(v.Tags, n) }) {
 				continue
@@ -123,7 +125,7 @@ func (f *Fake) describeVpcs(req *request, q form, reg *Region) {
 func (f *Fake) describeSubnets(req *request, _ form, reg *Region) {
 	f.ec2OK(req, func(b *xb) {
 		b.open("subnetSet")
-		for _, id := range sortedKeys(reg.Subnets) {
+		for _, id := range slices.Sorted(maps.Keys(reg.Subnets)) {
 			s := reg.Subnets[id]
 			b.open("item")
 			b.el("subnetId", s.ID)
@@ -185,9 +187,9 @@ func (f *Fake) describeSecurityGroups(req *request, q form, reg *Region) {
 	fl := q.filters()
 	f.ec2OK(req, func(b *xb) {
 		b.open("securityGroupInfo")
-		for _, id := range sortedKeys(reg.SecurityGroups) {
+		for _, id := range slices.Sorted(maps.Keys(reg.SecurityGroups)) {
 			g := reg.SecurityGroups[id]
-			if len(ids) > 0 && !contains(ids, id) {
+			if len(ids) > 0 && !slices.Contains(ids, id) {
 				continue
 			}
 			if !matches(fl, func(n string) []string {
@@ -238,9 +240,9 @@ func (f *Fake) describeInstances(req *request, q form, reg *Region) {
 	}
 	fl := q.filters()
 	var list []*Instance
-	for _, id := range sortedKeys(reg.Instances) {
+	for _, id := range slices.Sorted(maps.Keys(reg.Instances)) {
 		in := reg.Instances[id]
-		if len(ids) > 0 && !contains(ids, id) {
+		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
 		}
 		if !matches(fl, func(n string) []string {
@@ -346,7 +348,7 @@ func (f *Fake) describeInstances(req *request, q form, reg *Region) {
 func (f *Fake) describeVolumes(req *request, _ form, reg *Region) {
 	f.ec2OK(req, func(b *xb) {
 		b.open("volumeSet")
-		for _, id := range sortedKeys(reg.Volumes) {
+		for _, id := range slices.Sorted(maps.Keys(reg.Volumes)) {
 			v := reg.Volumes[id]
 			b.open("item")
 			b.el("volumeId", v.ID)
@@ -355,7 +357,7 @@ func (f *Fake) describeVolumes(req *request, _ form, reg *Region) {
 			state := "available"
 			b.open("attachmentSet")
 			for _, in := range reg.Instances {
-				if contains(in.Volumes, v.ID) && in.State != "terminated" {
+				if slices.Contains(in.Volumes, v.ID) && in.State != "terminated" {
 					state = "in-use"
 					b.open("item")
 					b.el("volumeId", v.ID)
@@ -402,18 +404,18 @@ func (f *Fake) describeSnapshots(req *request, q form, reg *Region) {
 	self := len(q.list("Owner")) > 0 && q.list("Owner")[0] == "self"
 	// Snapshots of other accounts that are shared with the caller are
 	// visible too, unless the caller asks for its own only.
-	for _, acct := range sortedKeys(f.accounts) {
+	for _, acct := range slices.Sorted(maps.Keys(f.accounts)) {
 		a := f.accounts[acct]
 		r := a.Regions[req.region]
 		if r == nil {
 			continue
 		}
-		for _, id := range sortedKeys(r.Snapshots) {
+		for _, id := range slices.Sorted(maps.Keys(r.Snapshots)) {
 			s := r.Snapshots[id]
-			if acct != req.acctID && (self || !contains(s.CreateVolumePermissions, req.acctID)) {
+			if acct != req.acctID && (self || !slices.Contains(s.CreateVolumePermissions, req.acctID)) {
 				continue
 			}
-			if len(ids) > 0 && !contains(ids, id) {
+			if len(ids) > 0 && !slices.Contains(ids, id) {
 				continue
 			}
 			if !matches(fl, func(n string) []string {
@@ -500,7 +502,7 @@ func (f *Fake) modifySnapshotAttribute(req *request, q form, reg *Region) {
 		add = append(add, it.get("UserId"))
 	}
 	for _, u := range add {
-		if !contains(s.CreateVolumePermissions, u) {
+		if !slices.Contains(s.CreateVolumePermissions, u) {
 			s.CreateVolumePermissions = append(s.CreateVolumePermissions, u)
 		}
 	}
@@ -515,7 +517,7 @@ func (f *Fake) copySnapshot(req *request, q form, reg *Region) {
 		if r == nil || r.Snapshots[srcID] == nil {
 			continue
 		}
-		if a.ID == req.acctID || contains(r.Snapshots[srcID].CreateVolumePermissions, req.acctID) {
+		if a.ID == req.acctID || slices.Contains(r.Snapshots[srcID].CreateVolumePermissions, req.acctID) {
 			src = r.Snapshots[srcID]
 		}
 	}
@@ -588,7 +590,7 @@ func without(list, drop []string) ([]string, int) {
 	var out []string
 	n := 0
 	for _, x := range list {
-		if contains(drop, x) {
+		if slices.Contains(drop, x) {
 			n++
 			continue
 		}
@@ -777,15 +779,6 @@ func (f *Fake) stateChange(target string) func(*request, form, *Region) {
 			b.close("instancesSet")
 		})
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ARN of an EC2 resource, for tests.

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -350,15 +349,6 @@ func (f *Fake) id(prefix string) string {
 func requestID(req *request) string {
 	h := sha256.Sum256(append([]byte(req.op), req.body...))
 	return hex.EncodeToString(h[:16])
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func copyTags(m map[string]string) map[string]string {

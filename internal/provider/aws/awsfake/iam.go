@@ -2,7 +2,9 @@ package awsfake
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -79,7 +81,7 @@ func (f *Fake) iam(req *request) {
 	case "ListUsers":
 		queryOK(req, iamNS, func(b *xb) {
 			b.open("Users")
-			for _, name := range sortedKeys(a.Users) {
+			for _, name := range slices.Sorted(maps.Keys(a.Users)) {
 				u := a.Users[name]
 				b.open("member")
 				b.el("UserName", u.Name)
@@ -100,7 +102,7 @@ func (f *Fake) iam(req *request) {
 		}
 		queryOK(req, iamNS, func(b *xb) {
 			b.open("Tags")
-			for _, k := range sortedKeys(u.Tags) {
+			for _, k := range slices.Sorted(maps.Keys(u.Tags)) {
 				b.open("member")
 				b.el("Key", k)
 				b.el("Value", u.Tags[k])
@@ -116,7 +118,7 @@ func (f *Fake) iam(req *request) {
 		}
 		queryOK(req, iamNS, func(b *xb) {
 			b.open("AccessKeyMetadata")
-			for _, id := range sortedKeys(a.Keys) {
+			for _, id := range slices.Sorted(maps.Keys(a.Keys)) {
 				k := a.Keys[id]
 				if k.User != q.get("UserName") {
 					continue

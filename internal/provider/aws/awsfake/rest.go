@@ -3,7 +3,9 @@ package awsfake
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -58,7 +60,7 @@ func (f *Fake) s3(req *request) {
 			b.el("ID", "owner-"+a.ID)
 			b.close("Owner")
 			b.open("Buckets")
-			for _, name := range sortedKeys(a.Buckets) {
+			for _, name := range slices.Sorted(maps.Keys(a.Buckets)) {
 				bk := a.Buckets[name]
 				b.open("Bucket")
 				b.el("Name", bk.Name)
@@ -128,7 +130,7 @@ func (f *Fake) s3(req *request) {
 		ok(func(b *xb) {
 			b.open("Tagging")
 			b.open("TagSet")
-			for _, k := range sortedKeys(bk.Tags) {
+			for _, k := range slices.Sorted(maps.Keys(bk.Tags)) {
 				b.open("Tag")
 				b.el("Key", k)
 				b.el("Value", bk.Tags[k])
@@ -167,7 +169,7 @@ func (f *Fake) json11(req *request) {
 	switch target {
 	case "CloudTrail_20131101.DescribeTrails":
 		var list []map[string]any
-		for _, name := range sortedKeys(req.account.Regions) {
+		for _, name := range slices.Sorted(maps.Keys(req.account.Regions)) {
 			for _, t := range req.account.Regions[name].Trails {
 				// A multi-region trail shows in every region (a shadow
 				// trail); the collector keeps it once, by home region.
@@ -198,7 +200,7 @@ func (f *Fake) json11(req *request) {
 			return
 		}
 		var tags []map[string]string
-		for _, k := range sortedKeys(a.Tags) {
+		for _, k := range slices.Sorted(maps.Keys(a.Tags)) {
 			tags = append(tags, map[string]string{"Key": k, "Value": a.Tags[k]})
 		}
 		jsonReply(req, 200, map[string]any{"Tags": tags})
@@ -208,7 +210,7 @@ func (f *Fake) json11(req *request) {
 			return
 		}
 		var list []map[string]any
-		for _, id := range sortedKeys(f.accounts) {
+		for _, id := range slices.Sorted(maps.Keys(f.accounts)) {
 			a := f.accounts[id]
 			list = append(list, map[string]any{"Id": id, "Arn": fmt.Sprintf("arn:aws:organizations::%s:account/o-fake/%s", f.orgRoot, id),
 				"Name": a.Name, "Email": a.Name + "@example.com", "Status": "ACTIVE", "State": "ACTIVE"})
@@ -249,7 +251,7 @@ func (f *Fake) guardduty(req *request) {
 	w := req.w
 	w.Header().Set("Content-Type", "application/json")
 	if req.op == "ListDetectors" {
-		ids := sortedKeys(reg.Detectors)
+		ids := slices.Sorted(maps.Keys(reg.Detectors))
 		if ids == nil {
 			ids = []string{}
 		}

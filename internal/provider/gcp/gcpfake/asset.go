@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,7 +40,7 @@ func (f *Fake) assets() []*assetpb.Asset {
 			Resource: &assetpb.Resource{Version: "v1", DiscoveryName: discovery, Parent: crm(p), Data: data, Location: location,
 				DiscoveryDocumentUri: "https://www.googleapis.com/discovery/v1/apis/compute/v1/rest"}})
 	}
-	for _, id := range sortedKeys(f.projects) {
+	for _, id := range slices.Sorted(maps.Keys(f.projects)) {
 		p := f.projects[id]
 		parent := map[string]string{}
 		if len(p.Ancestors) > 0 {
@@ -48,7 +50,7 @@ func (f *Fake) assets() []*assetpb.Asset {
 		add(p, crm(p), "cloudresourcemanager.googleapis.com/Project", "Project", "global",
 			map[string]any{"projectNumber": p.Number, "projectId": p.ID, "lifecycleState": "ACTIVE", "name": p.ID, "labels": p.Labels, "parent": parent})
 		var bindings []*iampb.Binding
-		for _, role := range sortedKeys(p.Bindings) {
+		for _, role := range slices.Sorted(maps.Keys(p.Bindings)) {
 			bindings = append(bindings, &iampb.Binding{Role: role, Members: p.Bindings[role]})
 		}
 		if len(bindings) > 0 {
@@ -57,28 +59,28 @@ func (f *Fake) assets() []*assetpb.Asset {
 		}
 	}
 	project := func(path string) *Project { return f.projects[strings.Split(path, "/")[1]] }
-	for _, k := range sortedKeys(f.networks) {
+	for _, k := range slices.Sorted(maps.Keys(f.networks)) {
 		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Network", "Network", "global", f.networks[k])
 	}
-	for _, k := range sortedKeys(f.firewalls) {
+	for _, k := range slices.Sorted(maps.Keys(f.firewalls)) {
 		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Firewall", "Firewall", "global", f.firewalls[k])
 	}
-	for _, k := range sortedKeys(f.instances) {
+	for _, k := range slices.Sorted(maps.Keys(f.instances)) {
 		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Instance", "Instance", strings.Split(k, "/")[3], f.instances[k])
 	}
-	for _, k := range sortedKeys(f.disks) {
+	for _, k := range slices.Sorted(maps.Keys(f.disks)) {
 		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Disk", "Disk", strings.Split(k, "/")[3], f.disks[k])
 	}
-	for _, k := range sortedKeys(f.snapshots) {
+	for _, k := range slices.Sorted(maps.Keys(f.snapshots)) {
 		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Snapshot", "Snapshot", "global", f.snapshots[k])
 	}
-	for _, k := range sortedKeys(f.images) {
+	for _, k := range slices.Sorted(maps.Keys(f.images)) {
 		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Image", "Image", "global", f.images[k])
 	}
-	for _, k := range sortedKeys(f.keys) {
+	for _, k := range slices.Sorted(maps.Keys(f.keys)) {
 		add(project(k), "//iam.googleapis.com/"+k, "iam.googleapis.com/ServiceAccountKey", "ServiceAccountKey", "global", f.keys[k])
 	}
-	for _, b := range sortedKeys(f.buckets) {
+	for _, b := range slices.Sorted(maps.Keys(f.buckets)) {
 		if p := f.projects[f.buckets[b]]; p != nil {
 			add(p, "//storage.googleapis.com/"+b, "storage.googleapis.com/Bucket", "Bucket", "EU", map[string]any{"name": b, "location": "EU", "labels": map[string]string{}})
 		}
@@ -108,7 +110,7 @@ func (f *Fake) list(parent string, types []string, ct assetpb.ContentType) []*as
 		if !f.inScope(a, parent) {
 			continue
 		}
-		if len(types) > 0 && !contains(types, a.AssetType) {
+		if len(types) > 0 && !slices.Contains(types, a.AssetType) {
 			continue
 		}
 		switch ct {
@@ -255,7 +257,7 @@ func (f *Fake) storage(w http.ResponseWriter, r *http.Request) Call {
 	if object == "" {
 		prefix := r.URL.Query().Get("prefix")
 		var items []map[string]any
-		keys := sortedKeys(f.objects)
+		keys := slices.Sorted(maps.Keys(f.objects))
 		sort.Strings(keys)
 		for _, k := range keys {
 			if name, ok := strings.CutPrefix(k, bucket+"/"); ok && strings.HasPrefix(name, prefix) {
@@ -307,13 +309,4 @@ func (f *Fake) iam(w http.ResponseWriter, r *http.Request) Call {
 		writeJSON(w, k)
 	}
 	return call
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

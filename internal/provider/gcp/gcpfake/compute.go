@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	compute "google.golang.org/api/compute/v1"
@@ -200,7 +202,7 @@ func (f *Fake) compute(w http.ResponseWriter, r *http.Request) Call {
 		switch op {
 		case "images.list":
 			var items []*compute.Image
-			for _, k := range sortedKeys(f.images) {
+			for _, k := range slices.Sorted(maps.Keys(f.images)) {
 				if strings.HasPrefix(k, target+"/") && matchFilter(r.URL.Query().Get("filter"), f.images[k].Labels) {
 					items = append(items, f.images[k])
 				}
@@ -254,7 +256,7 @@ func (f *Fake) snapshotsAPI(w http.ResponseWriter, r *http.Request, op, project,
 	switch op {
 	case "snapshots.list":
 		var items []*compute.Snapshot
-		for _, k := range sortedKeys(f.snapshots) {
+		for _, k := range slices.Sorted(maps.Keys(f.snapshots)) {
 			if strings.HasPrefix(k, target+"/") && matchFilter(r.URL.Query().Get("filter"), f.snapshots[k].Labels) {
 				items = append(items, f.snapshots[k])
 			}
@@ -295,7 +297,7 @@ func (f *Fake) firewallsAPI(w http.ResponseWriter, r *http.Request, op, target s
 	switch op {
 	case "firewalls.list":
 		var items []*compute.Firewall
-		for _, k := range sortedKeys(f.firewalls) {
+		for _, k := range slices.Sorted(maps.Keys(f.firewalls)) {
 			if strings.HasPrefix(k, target+"/") {
 				items = append(items, f.firewalls[k])
 			}

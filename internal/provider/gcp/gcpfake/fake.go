@@ -10,11 +10,12 @@ package gcpfake
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -169,7 +170,7 @@ func (f *Fake) Key(path string) *iam.ServiceAccountKey { return f.keys[path] }
 // Snapshots returns the snapshots of a project.
 func (f *Fake) Snapshots(project string) []*compute.Snapshot {
 	var out []*compute.Snapshot
-	for _, k := range sortedKeys(f.snapshots) {
+	for _, k := range slices.Sorted(maps.Keys(f.snapshots)) {
 		if strings.HasPrefix(k, "projects/"+project+"/") {
 			out = append(out, f.snapshots[k])
 		}
@@ -180,7 +181,7 @@ func (f *Fake) Snapshots(project string) []*compute.Snapshot {
 // Images returns the images of a project.
 func (f *Fake) Images(project string) []*compute.Image {
 	var out []*compute.Image
-	for _, k := range sortedKeys(f.images) {
+	for _, k := range slices.Sorted(maps.Keys(f.images)) {
 		if strings.HasPrefix(k, "projects/"+project+"/") {
 			out = append(out, f.images[k])
 		}
@@ -191,7 +192,7 @@ func (f *Fake) Images(project string) []*compute.Image {
 // Firewalls returns the firewall rules of a project.
 func (f *Fake) Firewalls(project string) []*compute.Firewall {
 	var out []*compute.Firewall
-	for _, k := range sortedKeys(f.firewalls) {
+	for _, k := range slices.Sorted(maps.Keys(f.firewalls)) {
 		if strings.HasPrefix(k, "projects/"+project+"/") {
 			out = append(out, f.firewalls[k])
 		}
@@ -284,13 +285,4 @@ func (f *Fake) operation(project, zone, kind, target string) *compute.Operation 
 	first := *op
 	op.Status, op.Progress = "DONE", 100
 	return &first
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
