@@ -254,3 +254,10 @@ type NotFoundError struct {
 }
 
 func (e *NotFoundError) Error() string { return fmt.Sprintf("%s %q not found", e.What, e.ID) }
+
+// IsNotFound reports whether err (or an error it wraps) is a NotFoundError:
+// delete-like actions treat a target already gone as done.
+func IsNotFound(err error) bool {
+	var nf *NotFoundError
+	return errors.As(err, &nf)
+}

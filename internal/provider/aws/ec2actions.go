@@ -663,7 +663,7 @@ func terminating(in *ec2types.Instance) bool {
 
 func (p *Provider) terminatePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
 	ic, err := p.instance(ctx, r)
-	if notFound(err) || (err == nil && terminating(ic.in)) {
+	if action.IsNotFound(err) || (err == nil && terminating(ic.in)) {
 		return &action.Change{Summary: r.Str("instance") + " is already gone", NoOp: true}, nil
 	}
 	if err != nil {
@@ -679,7 +679,7 @@ func (p *Provider) terminatePlan(ctx context.Context, r *action.Request) (*actio
 func (p *Provider) terminateApply(ctx context.Context, r *action.Request) (*action.Result, error) {
 	ic, err := p.instance(ctx, r)
 	gone := &action.Result{Summary: "already terminated", Outputs: map[string]cty.Value{"state": cty.StringVal("terminated")}}
-	if notFound(err) {
+	if action.IsNotFound(err) {
 		return gone, nil
 	}
 	if err != nil {

@@ -142,7 +142,7 @@ func (p *Provider) deactivateApply(ctx context.Context, r *action.Request) (*act
 
 func (p *Provider) deleteKeyPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
 	_, k, err := p.key(ctx, r)
-	if notFound(err) {
+	if action.IsNotFound(err) {
 		return &action.Change{Summary: r.Str("access_key_id") + " is already deleted", NoOp: true}, nil
 	}
 	if err != nil {
@@ -154,7 +154,7 @@ func (p *Provider) deleteKeyPlan(ctx context.Context, r *action.Request) (*actio
 
 func (p *Provider) deleteKeyApply(ctx context.Context, r *action.Request) (*action.Result, error) {
 	c, k, err := p.key(ctx, r)
-	if notFound(err) {
+	if action.IsNotFound(err) {
 		return &action.Result{Summary: "already deleted", Outputs: map[string]cty.Value{"deleted": cty.StringVal(r.Str("access_key_id"))}}, nil
 	}
 	if err != nil {

@@ -2,7 +2,6 @@ package aws
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -225,11 +224,6 @@ func (s *session) poll(ctx context.Context, what string, check func() (bool, err
 		}
 		wait = min(2*wait, s.opts.PollInterval)
 	}
-}
-
-func notFound(err error) bool {
-	var nf *action.NotFoundError
-	return errors.As(err, &nf) || errors.Is(err, errNotFound)
 }
 
 func describePerm(p ec2types.IpPermission, sources []string) string {

@@ -10,7 +10,6 @@ package aws
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -263,5 +262,3 @@ func resourceID(id string) string {
 	}
 	return id
 }
-
-var errNotFound = errors.New("not found")

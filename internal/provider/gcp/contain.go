@@ -328,7 +328,7 @@ func (p *Provider) state(name, status string) action.Action {
 
 func (p *Provider) deleteInstancePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
 	_, ir, _, err := p.instance(ctx, r)
-	if notFoundErr(err) {
+	if action.IsNotFound(err) {
 		return &action.Change{Summary: r.Str("instance") + " is already gone", NoOp: true}, nil
 	}
 	if err != nil {
@@ -339,7 +339,7 @@ func (p *Provider) deleteInstancePlan(ctx context.Context, r *action.Request) (*
 
 func (p *Provider) deleteInstanceApply(ctx context.Context, r *action.Request) (*action.Result, error) {
 	s, ir, _, err := p.instance(ctx, r)
-	if notFoundErr(err) {
+	if action.IsNotFound(err) {
 		return &action.Result{Summary: "already deleted", Outputs: map[string]cty.Value{"deleted": cty.StringVal(r.Str("instance"))}}, nil
 	}
 	if err != nil {
@@ -352,11 +352,6 @@ func (p *Provider) deleteInstanceApply(ctx context.Context, r *action.Request) (
 	}
 	return &action.Result{Summary: "deleted " + ir.name, Targets: []string{ir.assetID()}, Deletes: []string{ir.assetID()},
 		Outputs: map[string]cty.Value{"deleted": cty.StringVal(ir.assetID())}}, nil
-}
-
-func notFoundErr(err error) bool {
-	_, ok := err.(*action.NotFoundError)
-	return ok
 }
 
 // ---- firewalls ----
@@ -383,7 +378,7 @@ func (p *Provider) firewall(ctx context.Context, r *action.Request) (*session, r
 
 func (p *Provider) deleteFirewallPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
 	_, fr, _, err := p.firewall(ctx, r)
-	if notFoundErr(err) {
+	if action.IsNotFound(err) {
 		return &action.Change{Summary: r.Str("firewall") + " is already gone", NoOp: true}, nil
 	}
 	if err != nil {
@@ -394,7 +389,7 @@ func (p *Provider) deleteFirewallPlan(ctx context.Context, r *action.Request) (*
 
 func (p *Provider) deleteFirewallApply(ctx context.Context, r *action.Request) (*action.Result, error) {
 	s, fr, _, err := p.firewall(ctx, r)
-	if notFoundErr(err) {
+	if action.IsNotFound(err) {
 		return &action.Result{Summary: "already deleted", Outputs: map[string]cty.Value{"deleted": cty.StringVal(r.Str("firewall"))}}, nil
 	}
 	if err != nil {

@@ -387,7 +387,7 @@ func (c *Cloud) awsState(name, state string) action.Action {
 func (c *Cloud) awsTerminatePlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	in, err := c.find(r.Str("instance"), asset.KindInstance)
 	if err != nil {
-		if _, ok := err.(*action.NotFoundError); ok {
+		if action.IsNotFound(err) {
 			return &action.Change{Summary: r.Str("instance") + " is already gone", NoOp: true}, nil
 		}
 		return nil, err
@@ -398,7 +398,7 @@ func (c *Cloud) awsTerminatePlan(_ context.Context, r *action.Request) (*action.
 func (c *Cloud) awsTerminateApply(_ context.Context, r *action.Request) (*action.Result, error) {
 	in, err := c.find(r.Str("instance"), asset.KindInstance)
 	if err != nil {
-		if _, ok := err.(*action.NotFoundError); ok {
+		if action.IsNotFound(err) {
 			return &action.Result{Summary: "already terminated", Outputs: map[string]cty.Value{"state": cty.StringVal("terminated")}}, nil
 		}
 		return nil, err
@@ -611,7 +611,7 @@ func (c *Cloud) awsDeactivateApply(_ context.Context, r *action.Request) (*actio
 func (c *Cloud) awsDeleteKeyPlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	k, err := c.find(r.Str("access_key_id"), asset.KindAccessKey)
 	if err != nil {
-		if _, ok := err.(*action.NotFoundError); ok {
+		if action.IsNotFound(err) {
 			return &action.Change{Summary: r.Str("access_key_id") + " is already deleted", NoOp: true}, nil
 		}
 		return nil, err
@@ -622,7 +622,7 @@ func (c *Cloud) awsDeleteKeyPlan(_ context.Context, r *action.Request) (*action.
 func (c *Cloud) awsDeleteKeyApply(_ context.Context, r *action.Request) (*action.Result, error) {
 	k, err := c.find(r.Str("access_key_id"), asset.KindAccessKey)
 	if err != nil {
-		if _, ok := err.(*action.NotFoundError); ok {
+		if action.IsNotFound(err) {
 			return &action.Result{Summary: "already deleted", Outputs: map[string]cty.Value{"deleted": cty.StringVal(r.Str("access_key_id"))}}, nil
 		}
 		return nil, err

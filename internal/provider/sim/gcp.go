@@ -415,7 +415,7 @@ func (c *Cloud) gcpDelete(name, arg, kind string) action.Action {
 		PlanFn: func(_ context.Context, r *action.Request) (*action.Change, error) {
 			a, err := c.find(r.Str(arg), kind)
 			if err != nil {
-				if _, ok := err.(*action.NotFoundError); ok {
+				if action.IsNotFound(err) {
 					return &action.Change{Summary: r.Str(arg) + " is already gone", NoOp: true}, nil
 				}
 				return nil, err
