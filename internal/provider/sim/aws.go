@@ -126,20 +126,8 @@ func (c *Cloud) awsSnapshotRecover(_ context.Context, r *action.Request) (*actio
 	return c.awsSnapshotResult(in, snaps), true, nil
 }
 
-func (c *Cloud) awsSnapshots(ids []string) ([]*asset.Asset, error) {
-	var out []*asset.Asset
-	for _, id := range ids {
-		s, err := c.find(id, asset.KindSnapshot)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
 func (c *Cloud) awsSharePlan(_ context.Context, r *action.Request) (*action.Change, error) {
-	snaps, err := c.awsSnapshots(r.Strings("snapshot_ids"))
+	snaps, err := c.snapshots(r.Strings("snapshot_ids"))
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +154,7 @@ func setData(a *asset.Asset, key string, v any) {
 }
 
 func (c *Cloud) awsShareApply(_ context.Context, r *action.Request) (*action.Result, error) {
-	snaps, err := c.awsSnapshots(r.Strings("snapshot_ids"))
+	snaps, err := c.snapshots(r.Strings("snapshot_ids"))
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +180,7 @@ func (c *Cloud) awsShareApply(_ context.Context, r *action.Request) (*action.Res
 }
 
 func (c *Cloud) awsCopyPlan(_ context.Context, r *action.Request) (*action.Change, error) {
-	snaps, err := c.awsSnapshots(r.Strings("snapshot_ids"))
+	snaps, err := c.snapshots(r.Strings("snapshot_ids"))
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +196,7 @@ func (c *Cloud) awsCopyPlan(_ context.Context, r *action.Request) (*action.Chang
 }
 
 func (c *Cloud) awsCopyApply(_ context.Context, r *action.Request) (*action.Result, error) {
-	snaps, err := c.awsSnapshots(r.Strings("snapshot_ids"))
+	snaps, err := c.snapshots(r.Strings("snapshot_ids"))
 	if err != nil {
 		return nil, err
 	}

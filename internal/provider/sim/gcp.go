@@ -174,18 +174,6 @@ func (c *Cloud) gcpSnapshotRecover(_ context.Context, r *action.Request) (*actio
 	return c.snapshotResult(in, disks, snaps), true, nil
 }
 
-func (c *Cloud) snapshots(refs []string) ([]*asset.Asset, error) {
-	var out []*asset.Asset
-	for _, ref := range refs {
-		s, err := c.find(ref, asset.KindSnapshot)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
 func (c *Cloud) gcpExportPlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	snaps, err := c.snapshots(r.Strings("snapshots"))
 	if err != nil {

@@ -288,3 +288,16 @@ func removeString(list []string, s string) []string {
 	}
 	return out
 }
+
+// snapshots finds snapshots by id, ARN or CAI name (AWS and GCP actions).
+func (c *Cloud) snapshots(refs []string) ([]*asset.Asset, error) {
+	var out []*asset.Asset
+	for _, ref := range refs {
+		s, err := c.find(ref, asset.KindSnapshot)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
