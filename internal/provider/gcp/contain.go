@@ -326,32 +326,55 @@ func (p *Provider) state(name, status string) action.Action {
 	}
 }
 
-func (p *Provider) deleteInstancePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
-	_, ir, _, err := p.instance(ctx, r)
-	if action.IsNotFound(err) {
-		return &action.Change{Summary: r.Str("instance") + " is already gone", NoOp: true}, nil
+// deleter makes the plan and apply of a delete action. A target already
+// gone is a no-op, and a 404 from the delete itself means an earlier
+// attempt got there first. label names the kind in summaries ("" or
+// "firewall ").
+func (p *Provider) deleter(arg, label string, find func(context.Context, *action.Request) (*session, ref, error),
+	del func(ctx context.Context, s *session, r ref) (*compute.Operation, error)) (planFn, applyFn) {
+	plan := func(ctx context.Context, r *action.Request) (*action.Change, error) {
+		_, ref, err := find(ctx, r)
+		if action.IsNotFound(err) {
+			return &action.Change{Summary: r.Str(arg) + " is already gone", NoOp: true}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &action.Change{Summary: "delete " + label + ref.name, Targets: []string{ref.assetID()}, Deletes: []string{ref.assetID()}}, nil
 	}
-	if err != nil {
-		return nil, err
+	apply := func(ctx context.Context, r *action.Request) (*action.Result, error) {
+		s, ref, err := find(ctx, r)
+		if action.IsNotFound(err) {
+			return &action.Result{Summary: "already deleted", Outputs: map[string]cty.Value{"deleted": cty.StringVal(r.Str(arg))}}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := s.call(ctx, func() (*compute.Operation, error) { return del(ctx, s, ref) }); err != nil && !isNotFound(err) {
+			return nil, err
+		}
+		return &action.Result{Summary: "deleted " + label + ref.name, Targets: []string{ref.assetID()}, Deletes: []string{ref.assetID()},
+			Outputs: map[string]cty.Value{"deleted": cty.StringVal(ref.assetID())}}, nil
 	}
-	return &action.Change{Summary: "delete " + ir.name, Targets: []string{ir.assetID()}, Deletes: []string{ir.assetID()}}, nil
+	return plan, apply
 }
 
-func (p *Provider) deleteInstanceApply(ctx context.Context, r *action.Request) (*action.Result, error) {
-	s, ir, _, err := p.instance(ctx, r)
-	if action.IsNotFound(err) {
-		return &action.Result{Summary: "already deleted", Outputs: map[string]cty.Value{"deleted": cty.StringVal(r.Str("instance"))}}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := s.call(ctx, func() (*compute.Operation, error) {
+func (p *Provider) deleteInstance() (planFn, applyFn) {
+	return p.deleter("instance", "", func(ctx context.Context, r *action.Request) (*session, ref, error) {
+		s, ir, _, err := p.instance(ctx, r)
+		return s, ir, err
+	}, func(ctx context.Context, s *session, ir ref) (*compute.Operation, error) {
 		return s.cmp.Instances.Delete(ir.project, ir.zone, ir.name).Context(ctx).Do()
-	}); err != nil && !isNotFound(err) {
-		return nil, err
-	}
-	return &action.Result{Summary: "deleted " + ir.name, Targets: []string{ir.assetID()}, Deletes: []string{ir.assetID()},
-		Outputs: map[string]cty.Value{"deleted": cty.StringVal(ir.assetID())}}, nil
+	})
+}
+
+func (p *Provider) deleteFirewall() (planFn, applyFn) {
+	return p.deleter("firewall", "firewall ", func(ctx context.Context, r *action.Request) (*session, ref, error) {
+		s, fr, _, err := p.firewall(ctx, r)
+		return s, fr, err
+	}, func(ctx context.Context, s *session, fr ref) (*compute.Operation, error) {
+		return s.cmp.Firewalls.Delete(fr.project, fr.name).Context(ctx).Do()
+	})
 }
 
 // ---- firewalls ----
@@ -374,34 +397,6 @@ func (p *Provider) firewall(ctx context.Context, r *action.Request) (*session, r
 		return s, fr, nil, &action.NotFoundError{What: "firewall", ID: fr.assetID()}
 	}
 	return s, fr, fw, err
-}
-
-func (p *Provider) deleteFirewallPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
-	_, fr, _, err := p.firewall(ctx, r)
-	if action.IsNotFound(err) {
-		return &action.Change{Summary: r.Str("firewall") + " is already gone", NoOp: true}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &action.Change{Summary: "delete firewall " + fr.name, Targets: []string{fr.assetID()}, Deletes: []string{fr.assetID()}}, nil
-}
-
-func (p *Provider) deleteFirewallApply(ctx context.Context, r *action.Request) (*action.Result, error) {
-	s, fr, _, err := p.firewall(ctx, r)
-	if action.IsNotFound(err) {
-		return &action.Result{Summary: "already deleted", Outputs: map[string]cty.Value{"deleted": cty.StringVal(r.Str("firewall"))}}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := s.call(ctx, func() (*compute.Operation, error) {
-		return s.cmp.Firewalls.Delete(fr.project, fr.name).Context(ctx).Do()
-	}); err != nil && !isNotFound(err) {
-		return nil, err
-	}
-	return &action.Result{Summary: "deleted firewall " + fr.name, Targets: []string{fr.assetID()}, Deletes: []string{fr.assetID()},
-		Outputs: map[string]cty.Value{"deleted": cty.StringVal(fr.assetID())}}, nil
 }
 
 func world(r string) bool { return r == "0.0.0.0/0" || r == "::/0" }

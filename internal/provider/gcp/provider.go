@@ -31,9 +31,15 @@ func (p *Provider) svc(ctx context.Context) (*session, error) {
 	return p.s, p.s.rest(ctx)
 }
 
+// planFn and applyFn are an action's two halves.
+type (
+	planFn  = func(context.Context, *action.Request) (*action.Change, error)
+	applyFn = func(context.Context, *action.Request) (*action.Result, error)
+)
+
 // Actions implements action.Provider.
 func (p *Provider) Actions() []action.Action {
-	f := func(name string, plan func(context.Context, *action.Request) (*action.Change, error), apply func(context.Context, *action.Request) (*action.Result, error)) *action.Func {
+	f := func(name string, plan planFn, apply applyFn) *action.Func {
 		return &action.Func{S: action.MustSpec(name),
 			PlanFn: func(ctx context.Context, r *action.Request) (*action.Change, error) {
 				ch, err := plan(ctx, r)
@@ -45,6 +51,8 @@ func (p *Provider) Actions() []action.Action {
 			}}
 	}
 	snap := f("gcp.compute.snapshot_instance_disks", p.snapshotPlan, p.snapshotApply)
+	delInstancePlan, delInstanceApply := p.deleteInstance()
+	delFirewallPlan, delFirewallApply := p.deleteFirewall()
 	snap.RecoverFn = p.snapshotRecover
 	return []action.Action{
 		snap,
@@ -54,8 +62,8 @@ func (p *Provider) Actions() []action.Action {
 		p.state("gcp.compute.stop_instance", "TERMINATED"),
 		p.state("gcp.compute.suspend_instance", "SUSPENDED"),
 		p.state("gcp.compute.resume_instance", "RUNNING"),
-		f("gcp.compute.delete_instance", p.deleteInstancePlan, p.deleteInstanceApply),
-		f("gcp.compute.delete_firewall", p.deleteFirewallPlan, p.deleteFirewallApply),
+		f("gcp.compute.delete_instance", delInstancePlan, delInstanceApply),
+		f("gcp.compute.delete_firewall", delFirewallPlan, delFirewallApply),
 		f("gcp.compute.restrict_firewall", p.restrictPlan, p.restrictApply),
 		f("gcp.compute.remove_instance_ssh_keys", p.sshPlan, p.sshApply),
 		f("gcp.iam.disable_service_account_key", p.keyPlan, p.keyApply),
