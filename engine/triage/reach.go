@@ -145,17 +145,12 @@ func (t *triager) gcpReach(a, scope *asset.Asset) (details, missing []string) {
 	}
 	// The asset's own identities with roles elsewhere: it reaches out.
 	for _, sa := range a.Facets.ServiceAccounts {
-		for _, x := range t.inv.Assets() {
-			if x.Provider != asset.GCP || own(x.Scope) || (x.Facets.ProjectNumber != "" && own(x.Facets.ProjectNumber)) {
+		for _, g := range t.grants["serviceAccount:"+sa] {
+			x := g.on
+			if own(x.Scope) || (x.Facets.ProjectNumber != "" && own(x.Facets.ProjectNumber)) {
 				continue
 			}
-			for _, b := range x.Facets.Bindings {
-				for _, m := range b.Members {
-					if m == "serviceAccount:"+sa {
-						details = append(details, fmt.Sprintf("it runs as %s, which has %s on %s %s in project %s", sa, b.Role, x.Kind, x.Name, x.Scope))
-					}
-				}
-			}
+			details = append(details, fmt.Sprintf("it runs as %s, which has %s on %s %s in project %s", sa, g.role, x.Kind, x.Name, x.Scope))
 		}
 	}
 	// Networks: Shared VPC and peering.

@@ -20,24 +20,22 @@ func (t *triager) findings(a, scope *asset.Asset) []Finding {
 	for _, n := range t.networksOf(a) {
 		nets[n] = true
 	}
-	for _, x := range t.inv.Assets() {
-		switch x.Kind {
-		case asset.KindNetwork:
-			for _, n := range t.networksOf(x) {
-				if nets[n] {
-					related[x.ID] = "network"
+	for _, x := range t.byKind[asset.KindNetwork] {
+		for _, n := range t.networksOf(x) {
+			if nets[n] {
+				related[x.ID] = "network"
+			}
+		}
+	}
+	for _, x := range t.byKind[asset.KindFirewall] {
+		if a.Provider == asset.AWS {
+			for _, sg := range a.Facets.SecurityGroups {
+				if strings.HasSuffix(x.ID, "/"+sg) {
+					related[x.ID] = "firewall"
 				}
 			}
-		case asset.KindFirewall:
-			if a.Provider == asset.AWS {
-				for _, sg := range a.Facets.SecurityGroups {
-					if strings.HasSuffix(x.ID, "/"+sg) {
-						related[x.ID] = "firewall"
-					}
-				}
-			} else if nets[networkPath(x.Facets.Network)] {
-				related[x.ID] = "firewall"
-			}
+		} else if nets[networkPath(x.Facets.Network)] {
+			related[x.ID] = "firewall"
 		}
 	}
 	if scope != nil && scope != a {

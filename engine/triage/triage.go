@@ -133,6 +133,8 @@ type Options struct {
 	// LiveArgs replace the inventory in the real command when the card was
 	// made from a live collection (--aws-live, --gcp-live --gcp-scope S).
 	LiveArgs []string
+
+	idx *index // built on first use and shared by every card
 }
 
 // ForAlert builds a card for each resource of an alert.
@@ -159,8 +161,7 @@ func ForAlert(o *Options, a *alert.Alert) []*Card {
 
 // Build makes the card of one asset.
 func Build(o *Options, id string) *Card {
-	t := &triager{o: o, inv: o.Inventory}
-	t.index()
+	t := &triager{o: o, inv: o.Inventory, index: o.index()}
 	a := o.Inventory.Get(id)
 	c := &Card{Asset: Ref{ID: id}}
 	if a == nil {
@@ -198,27 +199,51 @@ func unknownAll(id string) []Answer {
 	return out
 }
 
-// triager holds the inventory's indexes for one card.
+// index is what every card of one inventory looks things up in.
+type index struct {
+	byKind  map[string][]*asset.Asset
+	kindsOf map[string]map[string]bool // provider -> kinds present
+	// grants are the GCP roles each member (serviceAccount:E, ...) holds,
+	// by the asset that grants them.
+	grants map[string][]grant
+}
+
+type grant struct {
+	on   *asset.Asset
+	role string
+}
+
+func (o *Options) index() *index {
+	if o.idx != nil {
+		return o.idx
+	}
+	x := &index{byKind: map[string][]*asset.Asset{}, kindsOf: map[string]map[string]bool{}, grants: map[string][]grant{}}
+	for _, a := range o.Inventory.Assets() {
+		x.byKind[a.Kind] = append(x.byKind[a.Kind], a)
+		if x.kindsOf[a.Provider] == nil {
+			x.kindsOf[a.Provider] = map[string]bool{}
+		}
+		x.kindsOf[a.Provider][a.Kind] = true
+		if a.Provider == asset.GCP {
+			for _, b := range a.Facets.Bindings {
+				for _, m := range b.Members {
+					x.grants[m] = append(x.grants[m], grant{a, b.Role})
+				}
+			}
+		}
+	}
+	o.idx = x
+	return x
+}
+
+// triager builds one card.
 type triager struct {
+	*index
 	// context are the assets whose labels speak for the asset, nearest
 	// first: itself, an access key's user, its networks, its project.
 	context []*asset.Asset
 	o       *Options
 	inv     *inventory.Inventory
-	byKind  map[string][]*asset.Asset
-	kindsOf map[string]map[string]bool // provider -> kinds present
-}
-
-func (t *triager) index() {
-	t.byKind = map[string][]*asset.Asset{}
-	t.kindsOf = map[string]map[string]bool{}
-	for _, a := range t.inv.Assets() {
-		t.byKind[a.Kind] = append(t.byKind[a.Kind], a)
-		if t.kindsOf[a.Provider] == nil {
-			t.kindsOf[a.Provider] = map[string]bool{}
-		}
-		t.kindsOf[a.Provider][a.Kind] = true
-	}
 }
 
 // scopeOf finds the asset's project or account.
