@@ -195,13 +195,26 @@ func (p *Provider) snapshotRecover(ctx context.Context, r *action.Request) (*act
 	return p.snapshotResult(ctx, ic, vols, made), true, nil
 }
 
-// snapshotsArg groups the snapshot_ids argument by region and account.
-func (s *session) snapshotsArg(r *action.Request) map[target][]string {
-	out := map[target][]string{}
+// snapGroup is the snapshots of snapshot_ids in one account and region.
+type snapGroup struct {
+	loc target
+	ids []string
+}
+
+// snapshotsArg groups the snapshot_ids argument by region and account, in
+// the order the argument names them.
+func (s *session) snapshotsArg(r *action.Request) []snapGroup {
+	var out []snapGroup
+	at := map[target]int{}
 	for _, id := range r.Strings("snapshot_ids") {
 		t := s.locate(id)
 		k := target{account: t.account, region: t.region}
-		out[k] = append(out[k], t.id)
+		i, ok := at[k]
+		if !ok {
+			i, at[k] = len(out), len(out)
+			out = append(out, snapGroup{loc: k})
+		}
+		out[i].ids = append(out[i].ids, t.id)
 	}
 	return out
 }
@@ -212,7 +225,8 @@ func (p *Provider) sharePlan(ctx context.Context, r *action.Request) (*action.Ch
 		return nil, err
 	}
 	n, already := 0, 0
-	for loc, ids := range s.snapshotsArg(r) {
+	for _, g := range s.snapshotsArg(r) {
+		loc, ids := g.loc, g.ids
 		c, err := s.ec2For(ctx, loc)
 		if err != nil {
 			return nil, err
@@ -263,7 +277,8 @@ func (p *Provider) shareApply(ctx context.Context, r *action.Request) (*action.R
 	}
 	acct := r.Str("account")
 	var shared []string
-	for loc, ids := range s.snapshotsArg(r) {
+	for _, g := range s.snapshotsArg(r) {
+		loc, ids := g.loc, g.ids
 		c, err := s.ec2For(ctx, loc)
 		if err != nil {
 			return nil, err
@@ -286,17 +301,40 @@ func (p *Provider) shareApply(ctx context.Context, r *action.Request) (*action.R
 	return &action.Result{Summary: fmt.Sprintf("%d snapshots shared with %s", len(shared), acct), Outputs: map[string]cty.Value{"shared": action.StringList(shared)}}, nil
 }
 
-// evidenceConfig is where copies go: the evidence role's account, or the
-// credentials' own.
-func (s *session) evidenceClient(ctx context.Context, region string) (*ec2.Client, error) {
-	if s.opts.EvidenceRole != "" {
-		return s.ec2(s.roleConfig(s.opts.EvidenceRole), region), nil
+// copyLoc is one source location of copy_snapshot, with the evidence
+// account's client for its destination region and the copies this step
+// already made there.
+type copyLoc struct {
+	snapGroup
+	c    *ec2.Client
+	made map[string]ec2types.Snapshot
+}
+
+// copyLocations looks up, for plan and apply alike, where each group of
+// snapshots is copied to and what is there already. Copies go to the
+// evidence role's account, or to the credentials' own.
+func (s *session) copyLocations(ctx context.Context, r *action.Request) ([]copyLoc, error) {
+	var out []copyLoc
+	for _, g := range s.snapshotsArg(r) {
+		region := r.Str("destination_region")
+		if region == "" {
+			region = g.loc.region
+		}
+		var cfg aws.Config
+		var err error
+		if s.opts.EvidenceRole != "" {
+			cfg = s.evidenceConfig()
+		} else if cfg, err = s.config(ctx, ""); err != nil {
+			return nil, err
+		}
+		c := s.ec2(cfg, region)
+		made, err := snapshotsOfStep(ctx, c, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, copyLoc{snapGroup: g, c: c, made: made})
 	}
-	cfg, err := s.config(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	return s.ec2(cfg, region), nil
+	return out, nil
 }
 
 func (p *Provider) copyPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
@@ -305,22 +343,14 @@ func (p *Provider) copyPlan(ctx context.Context, r *action.Request) (*action.Cha
 		return nil, err
 	}
 	n := len(r.Strings("snapshot_ids"))
+	locs, err := s.copyLocations(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	copied := 0
-	for loc, srcs := range s.snapshotsArg(r) {
-		region := r.Str("destination_region")
-		if region == "" {
-			region = loc.region
-		}
-		c, err := s.evidenceClient(ctx, region)
-		if err != nil {
-			return nil, err
-		}
-		made, err := snapshotsOfStep(ctx, c, r)
-		if err != nil {
-			return nil, err
-		}
-		for _, src := range srcs {
-			if _, ok := made[src]; ok {
+	for _, l := range locs {
+		for _, src := range l.ids {
+			if _, ok := l.made[src]; ok {
 				copied++
 			}
 		}
@@ -348,25 +378,18 @@ func (p *Provider) copyApply(ctx context.Context, r *action.Request) (*action.Re
 	if err != nil {
 		return nil, err
 	}
+	locs, err := s.copyLocations(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	var ids, targets []string
-	for loc, srcs := range s.snapshotsArg(r) {
-		region := r.Str("destination_region")
-		if region == "" {
-			region = loc.region
-		}
-		c, err := s.evidenceClient(ctx, region)
-		if err != nil {
-			return nil, err
-		}
-		made, err := snapshotsOfStep(ctx, c, r)
-		if err != nil {
-			return nil, err
-		}
+	for _, l := range locs {
+		c := l.c
 		var pending []string
-		for _, src := range srcs {
-			cp, ok := made[src]
+		for _, src := range l.ids {
+			cp, ok := l.made[src]
 			if !ok {
-				in := &ec2.CopySnapshotInput{SourceRegion: aws.String(loc.region), SourceSnapshotId: aws.String(src),
+				in := &ec2.CopySnapshotInput{SourceRegion: aws.String(l.loc.region), SourceSnapshotId: aws.String(src),
 					Description: aws.String(fmt.Sprintf("vigil %s evidence copy of %s", r.Incident, src)),
 					TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSnapshot,
 						Tags: runTags(r, map[string]string{"vigil-source": src})}}}

@@ -171,14 +171,15 @@ func (s *session) callerAccount(ctx context.Context) (string, error) {
 	if acct != "" {
 		return acct, nil
 	}
-	out, err := sts.NewFromConfig(s.limited(s.base)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	cfg := s.limited(s.base) // the account's one rate limiter, from its first call on
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		return "", explain(err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.account = aws.ToString(out.Account)
-	s.cfgs[s.account] = s.limited(s.base)
+	s.cfgs[s.account] = cfg
 	return s.account, nil
 }
 
@@ -203,6 +204,20 @@ func (s *session) config(ctx context.Context, account string) (aws.Config, error
 	cfg := s.roleConfig(fmt.Sprintf("arn:aws:iam::%s:role/%s", account, s.opts.OrgRole))
 	s.cfgs[account] = cfg
 	return cfg, nil
+}
+
+// evidenceConfig is the evidence role's configuration, made once: its
+// credentials cache and rate limiter serve every copy.
+func (s *session) evidenceConfig() aws.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := "role:" + s.opts.EvidenceRole
+	cfg, ok := s.cfgs[key]
+	if !ok {
+		cfg = s.roleConfig(s.opts.EvidenceRole)
+		s.cfgs[key] = cfg
+	}
+	return cfg
 }
 
 // roleConfig is the base configuration with a role's credentials.
