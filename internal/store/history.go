@@ -318,14 +318,28 @@ func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFindin
 	return out, rows.Err()
 }
 
+// Unnotified reads the notifier's sent findings in one query: a scan may
+// hold hundreds of thousands of findings, one query each would not do.
 func (h *sqlHistory) Unnotified(ctx context.Context, notifier string, keys []string) ([]string, error) {
-	var out []string
-	for _, k := range keys {
-		var n int
-		if err := h.db.QueryRowContext(ctx, h.q(`SELECT count(*) FROM notified WHERE notifier = ? AND finding = ?`), notifier, k).Scan(&n); err != nil {
+	rows, err := h.db.QueryContext(ctx, h.q(`SELECT finding FROM notified WHERE notifier = ?`), notifier)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	sent := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
 			return nil, err
 		}
-		if n == 0 {
+		sent[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range keys {
+		if !sent[k] {
 			out = append(out, k)
 		}
 	}
