@@ -418,14 +418,27 @@ func classifyEnv(v string) string {
 	return v
 }
 
-func (t *triager) data(a, scope *asset.Asset) Answer {
-	ans := Answer{Question: QData}
+// dataLabels are the labels that name a data class: the residency rules'
+// labels first, then the usual names.
+func dataLabels(cfg *config.Config) []string {
 	keys := dataKeys
-	if t.o.Config != nil {
-		for _, r := range t.o.Config.Residency {
+	if cfg != nil {
+		for _, r := range cfg.Residency {
 			keys = append([]string{r.Label}, keys...)
 		}
 	}
+	return keys
+}
+
+// DataClass is the data class an asset's own labels name, or "".
+func DataClass(cfg *config.Config, labels map[string]string) string {
+	v, _ := label(labels, dataLabels(cfg)...)
+	return v
+}
+
+func (t *triager) data(a, scope *asset.Asset) Answer {
+	ans := Answer{Question: QData}
+	keys := dataLabels(t.o.Config)
 	sources := []*asset.Asset{a}
 	// An instance holds what its disks hold.
 	for _, d := range a.Facets.Disks {

@@ -273,16 +273,11 @@ func (a *app) scheduleScan(cfgPath string, cfg *config.Config) serve.ScanFunc {
 			sources = append(sources, fs)
 		}
 		started := time.Now()
-		res, err := scan.Run(ctx, scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers})
+		all, sum, err := j.findings(ctx, sources...)
 		if err != nil {
 			return nil, nil, err
 		}
-		defer res.Findings.Close()
-		all := res.Findings.Slice()
-		if err := res.Findings.Err(); err != nil {
-			return nil, nil, err
-		}
-		rec, fs := history.Record(sc.Name, started, &res.Summary, j.engine.Policies(), all)
+		rec, fs := history.Record(sc.Name, started, sum, j.engine.Policies(), all)
 		return rec, fs, nil
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/runbook"
-	"github.com/vigil-ir/vigil/engine/scan"
 	"github.com/vigil-ir/vigil/internal/provider/core"
 	"github.com/vigil-ir/vigil/internal/provider/sim"
 	"github.com/vigil-ir/vigil/internal/report"
@@ -441,12 +440,8 @@ func (a *app) session(ctx context.Context, f *runbookFlags, inventoryPaths []str
 		}
 		scanMu.Lock() // one engine: its cross-asset index is per scan
 		defer scanMu.Unlock()
-		res, err := scan.Run(ctx, scan.Options{Sources: []inventory.Source{inv}, Engine: j.engine, Waivers: j.waivers})
-		if err != nil {
-			return nil, err
-		}
-		defer res.Findings.Close()
-		return res.Findings.Slice(), res.Findings.Err()
+		fs, _, err := j.findings(ctx, inv)
+		return fs, err
 	}
 	s.data = &runbook.Data{Inventory: s.inv}
 	s.env = &action.Env{Log: a.log, Now: time.Now}

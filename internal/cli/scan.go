@@ -106,6 +106,19 @@ type judge struct {
 	waivers *policy.Waivers
 }
 
+// findings runs the judge over sources and returns every finding, in
+// memory, with the scan's summary: for commands that use the findings
+// rather than render them (triage, runbooks, scheduled scans).
+func (j *judge) findings(ctx context.Context, sources ...inventory.Source) ([]policy.Finding, *scan.Summary, error) {
+	res, err := scan.Run(ctx, scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Findings.Close()
+	all := res.Findings.Slice()
+	return all, &res.Summary, res.Findings.Err()
+}
+
 func (a *app) loadJudge(ctx context.Context, f *judgeFlags) (*judge, error) {
 	cfg, err := a.loadConfig(f.config)
 	if err != nil {

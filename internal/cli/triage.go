@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,9 +13,7 @@ import (
 
 	"github.com/vigil-ir/vigil/engine/alert"
 	"github.com/vigil-ir/vigil/engine/inventory"
-	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/runbook"
-	"github.com/vigil-ir/vigil/engine/scan"
 	"github.com/vigil-ir/vigil/engine/triage"
 	"github.com/vigil-ir/vigil/runbooks"
 )
@@ -113,20 +110,6 @@ func runbookInfos() []triage.RunbookInfo {
 	return out
 }
 
-// scanFindings runs the posture policies over an inventory.
-func (a *app) scanFindings(ctx context.Context, jf *judgeFlags, inv *inventory.Inventory) ([]policy.Finding, error) {
-	j, err := a.loadJudge(ctx, jf)
-	if err != nil {
-		return nil, err
-	}
-	res, err := scan.Run(ctx, scan.Options{Sources: []inventory.Source{inv}, Engine: j.engine, Waivers: j.waivers})
-	if err != nil {
-		return nil, err
-	}
-	defer res.Findings.Close()
-	return res.Findings.Slice(), res.Findings.Err()
-}
-
 func (a *app) triageCmd() *cobra.Command {
 	var jf judgeFlags
 	var live liveFlags
@@ -191,7 +174,11 @@ what to collect to answer it.`,
 			if err != nil {
 				return err
 			}
-			findings, err := a.scanFindings(ctx, &jf, assets)
+			j, err := a.loadJudge(ctx, &jf)
+			if err != nil {
+				return err
+			}
+			findings, _, err := j.findings(ctx, assets)
 			if err != nil {
 				return err
 			}
@@ -286,13 +273,11 @@ out during an incident (VGL-OWN-002 reports them in scans).`,
 			counts, classes := map[string]int{}, map[string]map[string]bool{}
 			for _, x := range inv.Assets() {
 				counts[x.Scope]++
-				for _, k := range []string{"data-class", "data_class", "classification"} {
-					if v := x.Labels[k]; v != "" {
-						if classes[x.Scope] == nil {
-							classes[x.Scope] = map[string]bool{}
-						}
-						classes[x.Scope][v] = true
+				if v := triage.DataClass(cfg, x.Labels); v != "" {
+					if classes[x.Scope] == nil {
+						classes[x.Scope] = map[string]bool{}
 					}
+					classes[x.Scope][v] = true
 				}
 			}
 			for _, x := range inv.Assets() {
