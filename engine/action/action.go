@@ -261,3 +261,21 @@ func IsNotFound(err error) bool {
 	var nf *NotFoundError
 	return errors.As(err, &nf)
 }
+
+// OutcomeUnknownError says a mutating call may or may not have taken
+// effect: it timed out, its connection was reset, or the server answered
+// 5xx after the request was sent. Retrying blindly could act twice, so the
+// engine treats the attempt like one interrupted by a crash: it asks the
+// action's Recover before any retry. Providers wrap such errors of their
+// mutating calls with it; read-only calls stay plainly retryable.
+type OutcomeUnknownError struct{ Err error }
+
+func (e *OutcomeUnknownError) Error() string { return "outcome unknown: " + e.Err.Error() }
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
+
+// IsOutcomeUnknown reports whether err (or an error it wraps) is an
+// OutcomeUnknownError.
+func IsOutcomeUnknown(err error) bool {
+	var u *OutcomeUnknownError
+	return errors.As(err, &u)
+}
