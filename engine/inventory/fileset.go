@@ -36,6 +36,9 @@ type Collector = Source
 type FileSet struct {
 	// Workers is the number of decoding goroutines (default: GOMAXPROCS).
 	Workers int
+	// PlanSource, when set, gives the Terraform configuration of a plan
+	// file (or nil), so that dynamic blocks are told from unset arguments.
+	PlanSource func(planPath string) *TFSource
 
 	files   []*inputFile
 	skipped sync.Map // reason -> *atomic.Int64
@@ -57,6 +60,9 @@ func (s *FileSet) addPlanStats(ps *PlanStats) {
 		s.plans.Unmapped[k] += v
 	}
 	s.plans.Deleted += ps.Deleted
+	s.plans.Unchanged += ps.Unchanged
+	s.plans.Forgotten += ps.Forgotten
+	s.plans.Deferred += ps.Deferred
 	s.plans.DataSources += ps.DataSources
 }
 

@@ -3,6 +3,7 @@ package inventory
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -22,6 +23,10 @@ type bucketState struct {
 	pab       *asset.PublicAccessBlock
 	pap       string
 	unknown   bool
+	// judged is false when the bucket is in the plan unchanged: then the
+	// helpers that change stand for it (stand), each an asset of its own.
+	judged bool
+	stand  []*asset.Asset
 }
 
 // tfMapper turns planned resources into assets.
@@ -54,7 +59,7 @@ func mapResources(p *tfPlan, rs []*tfResource, stats *PlanStats) ([]*asset.Asset
 		r.asset = a
 		var err error
 		switch r.typ {
-		case "aws_security_group":
+		case "aws_security_group", "aws_default_security_group":
 			err = m.awsSecurityGroup(r, a)
 		case "aws_security_group_rule":
 			err = m.awsSecurityGroupRule(r, a)
@@ -79,21 +84,22 @@ func mapResources(p *tfPlan, rs []*tfResource, stats *PlanStats) ([]*asset.Asset
 		case "aws_s3_bucket":
 			m.awsBucket(r, a)
 		case "aws_s3_bucket_public_access_block", "aws_s3_bucket_policy", "aws_s3_bucket_acl",
-			"google_storage_bucket_iam_member", "google_storage_bucket_iam_binding", "google_storage_bucket_iam_policy":
+			"google_storage_bucket_iam_member", "google_storage_bucket_iam_binding", "google_storage_bucket_iam_policy",
+			"google_storage_bucket_acl", "google_storage_bucket_access_control":
 			helpers = append(helpers, r)
 			continue
 		case "aws_cloudtrail":
 			a.Kind = asset.KindTrail
 			a.Facets.MultiRegion = asset.Bool(r.after["is_multi_region_trail"] == true)
 			a.Facets.Organization = asset.Bool(r.after["is_organization_trail"] == true)
-			if isUnknown(r.unknown, "enable_logging") {
+			if r.unknownMatters("enable_logging") {
 				a.Facets.Unknown = append(a.Facets.Unknown, "logging")
 			} else {
-				a.Facets.Logging = asset.Bool(r.after["enable_logging"] != false) // defaults to true
+				a.Facets.Logging = asset.Bool(r.boolOr("enable_logging"))
 			}
 		case "aws_guardduty_detector":
 			a.Kind = asset.KindDetector
-			a.Facets.Enabled = asset.Bool(r.after["enable"] != false) // defaults to true
+			a.Facets.Enabled = asset.Bool(r.boolOr("enable"))
 		case "aws_iam_access_key":
 			a.Kind = asset.KindAccessKey
 			a.Facets.User = str(r.after, "user")
@@ -123,10 +129,15 @@ func mapResources(p *tfPlan, rs []*tfResource, stats *PlanStats) ([]*asset.Asset
 			a.Scope = a.Name
 		default:
 			a.Kind = asset.KindOther
-			m.stats.Unmapped[r.typ]++
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.addr, err)
+		}
+		if !r.judged {
+			continue // context for the resources that change
+		}
+		if a.Kind == asset.KindOther {
+			m.stats.Unmapped[r.typ]++
 		}
 		m.stats.Actions[r.action]++
 		out = append(out, a)
@@ -179,8 +190,30 @@ func instanceName(r *tfResource) string {
 	return r.name
 }
 
-// refs resolves the references of one argument of a resource.
+// refs resolves the references of one argument of a resource to the
+// managed resources they name.
 func (m *tfMapper) refs(r *tfResource, arg string) []string {
+	var out []string
+	for _, a := range m.allRefs(r, arg) {
+		if !isDataAddr(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// dataRefs resolves the references of one argument to data sources.
+func (m *tfMapper) dataRefs(r *tfResource, arg string) []string {
+	var out []string
+	for _, a := range m.allRefs(r, arg) {
+		if isDataAddr(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (m *tfMapper) allRefs(r *tfResource, arg string) []string {
 	if r.cfg == nil {
 		return nil
 	}
@@ -195,29 +228,70 @@ func (m *tfMapper) refs(r *tfResource, arg string) []string {
 	return m.p.resolveRefs(r.cfg.module, e.References)
 }
 
-// configured reports whether the configuration sets an argument.
+// isDataAddr reports whether a resource address (without instance keys)
+// names a data source: data.T.N or module.M.data.T.N.
+func isDataAddr(addr string) bool {
+	return strings.HasPrefix(addr, "data.") || strings.Contains(addr, ".data.")
+}
+
+// configured reports whether the configuration sets an argument or nested
+// block: configuration → expressions has a constant or references for it,
+// or the .tf source has a dynamic block of that name.
 func (r *tfResource) configured(arg string) bool {
-	if r.cfg == nil {
+	if r.cfg != nil {
+		if _, ok := r.cfg.Expressions[arg]; ok {
+			return true
+		}
+	}
+	return r.src != nil && r.src.dynamicBlock(r.addr, arg)
+}
+
+// unknownMatters reports whether an attribute that is unknown until apply
+// makes a finding depend on it. A value the configuration sets from
+// something only apply knows does. An Optional+Computed attribute the
+// configuration leaves unset does not: the provider computes it, and its
+// documented default (tfDefaults) is what the resource gets. A plan without
+// its configuration cannot tell the two apart, so there unknown stays
+// unknown.
+func (r *tfResource) unknownMatters(attr string) bool {
+	if !isUnknown(r.unknown, attr) {
 		return false
 	}
-	_, ok := r.cfg.Expressions[arg]
-	return ok
+	return r.cfg == nil || r.configured(attr)
+}
+
+// boolOr is a boolean attribute, or its documented default when unset.
+func (r *tfResource) boolOr(attr string) bool {
+	if b, ok := r.after[attr].(bool); ok {
+		return b
+	}
+	if d, ok := defaultFor(r.typ, attr); ok {
+		b, _ := d.Value.(bool)
+		return b
+	}
+	return false
 }
 
 // --- AWS ---
 
+// awsSecurityGroup maps aws_security_group and aws_default_security_group,
+// which share the rules schema.
 func (m *tfMapper) awsSecurityGroup(r *tfResource, a *asset.Asset) error {
 	a.Kind = asset.KindFirewall
 	a.Facets.Network = str(r.after, "vpc_id")
+	if r.typ == "aws_default_security_group" {
+		a.Name = firstNonEmpty(str(r.after, "name"), "default")
+	}
 	for dir, dst := range map[string]*[]asset.Rule{"ingress": &a.Facets.Ingress, "egress": &a.Facets.Egress} {
 		bs := blocks(r.after, dir)
 		for i, b := range bs {
 			*dst = append(*dst, awsTFRule(b, subtree(r.unknown, dir, i), "cidr_blocks", "ipv6_cidr_blocks", "protocol", "from_port", "to_port"))
 		}
-		// The whole rule list is unknown: unless standalone rule resources
-		// make this group's rules (they are judged themselves), the rules
-		// are known only after apply.
-		if len(bs) == 0 && isUnknown(r.unknown, dir) && !m.sgWithRules[stripIndex(r.addr)] {
+		// The whole rule list is unknown. Left unset, the group has no
+		// in-line rules (tfDefaults); standalone rule resources that add to
+		// it are judged themselves. Set from something only apply knows (a
+		// dynamic block over an unknown collection), its rules are unknown.
+		if len(bs) == 0 && r.unknownMatters(dir) && !m.sgWithRules[stripIndex(r.addr)] {
 			*dst = append(*dst, asset.Rule{Sources: []string{}, Ports: []asset.PortRange{}, Protocol: "all", Action: "allow", Enabled: true,
 				Unknown: []string{"sources", "ports", "protocol"}})
 		}
@@ -229,6 +303,7 @@ func (m *tfMapper) awsSecurityGroupRule(r *tfResource, a *asset.Asset) error {
 	a.Kind = asset.KindFirewall
 	a.Facets.Parent = m.parentSG(r)
 	rule := awsTFRule(r.after, r.unknown, "cidr_blocks", "ipv6_cidr_blocks", "protocol", "from_port", "to_port")
+	rule.Unknown = r.keepConfigured(rule.Unknown, "cidr_blocks", "ipv6_cidr_blocks", "protocol", "from_port", "to_port")
 	if str(r.after, "type") == "egress" {
 		a.Facets.Egress = []asset.Rule{rule}
 	} else {
@@ -241,12 +316,30 @@ func (m *tfMapper) awsVPCRule(r *tfResource, a *asset.Asset) error {
 	a.Kind = asset.KindFirewall
 	a.Facets.Parent = m.parentSG(r)
 	rule := awsTFRule(r.after, r.unknown, "cidr_ipv4", "cidr_ipv6", "ip_protocol", "from_port", "to_port")
+	rule.Unknown = r.keepConfigured(rule.Unknown, "cidr_ipv4", "cidr_ipv6", "ip_protocol", "from_port", "to_port")
 	if r.typ == "aws_vpc_security_group_egress_rule" {
 		a.Facets.Egress = []asset.Rule{rule}
 	} else {
 		a.Facets.Ingress = []asset.Rule{rule}
 	}
 	return nil
+}
+
+// keepConfigured drops a standalone rule's unknown facets ("sources",
+// "protocol", "ports") whose attributes (v4, v6, protocol, from, to) the
+// configuration does not set: those are not computed from anything.
+func (r *tfResource) keepConfigured(unknown []string, v4, v6, proto, from, to string) []string {
+	if r.cfg == nil || len(unknown) == 0 {
+		return unknown
+	}
+	attrs := map[string][]string{"sources": {v4, v6}, "protocol": {proto}, "ports": {from, to}}
+	var out []string
+	for _, u := range unknown {
+		if slices.ContainsFunc(attrs[u], func(a string) bool { return r.configured(a) && (isUnknown(r.unknown, a) || anyUnknown(r.unknown, a)) }) {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // parentSG names the security group a standalone rule belongs to: its
@@ -347,9 +440,16 @@ func (m *tfMapper) awsInstance(r *tfResource, a *asset.Asset) {
 		case r.after["associate_public_ip_address"] == true:
 			a.Facets.PublicIPs = []string{knownAfterApply}
 		case r.after["associate_public_ip_address"] == false:
-		default:
-			// Not set: the subnet decides (default VPC subnets give one).
+		case r.unknownMatters("associate_public_ip_address"):
 			a.Facets.Unknown = append(a.Facets.Unknown, "public_ips")
+		default:
+			// Not set: the subnet decides (tfDefaults).
+			switch m.subnetGivesPublicIP(r) {
+			case yes:
+				a.Facets.PublicIPs = []string{knownAfterApply}
+			case unknown:
+				a.Facets.Unknown = append(a.Facets.Unknown, "public_ips")
+			}
 		}
 	}
 	if s := str(r.after, "subnet_id"); s != "" {
@@ -364,11 +464,47 @@ func (m *tfMapper) awsInstance(r *tfResource, a *asset.Asset) {
 	}
 }
 
+type tristate int
+
+const (
+	no tristate = iota
+	yes
+	unknown
+)
+
+// subnetGivesPublicIP says whether an instance that does not set
+// associate_public_ip_address gets a public IP from its subnet: a subnet
+// planned here gives one only with map_public_ip_on_launch (default false);
+// no subnet at all means the default VPC's default subnet, which does;
+// an existing subnet named by id is not in the plan.
+func (m *tfMapper) subnetGivesPublicIP(r *tfResource) tristate {
+	if len(blocks(r.after, "network_interface")) > 0 {
+		return no // the interfaces are separate resources, judged themselves
+	}
+	for _, ref := range m.refs(r, "subnet_id") {
+		if t, ok := m.byAddr[ref]; ok && t.typ == "aws_subnet" {
+			if t.unknownMatters("map_public_ip_on_launch") {
+				return unknown
+			}
+			if t.boolOr("map_public_ip_on_launch") {
+				return yes
+			}
+			return no
+		}
+	}
+	if !r.configured("subnet_id") && str(r.after, "subnet_id") == "" {
+		if d, ok := defaultFor("aws_instance", "subnet_id"); ok && d.Value == true {
+			return yes
+		}
+	}
+	return unknown
+}
+
 func (m *tfMapper) bucket(a *asset.Asset) *bucketState {
 	key := stripIndex(a.ID)
 	b, ok := m.buckets[key]
 	if !ok {
-		b = &bucketState{a: a}
+		b = &bucketState{a: a, judged: true}
 		m.buckets[key] = b
 	}
 	return b
@@ -381,15 +517,43 @@ func (m *tfMapper) awsBucket(r *tfResource, a *asset.Asset) {
 	a.Kind = asset.KindBucket
 	a.Name = firstNonEmpty(str(r.after, "bucket"), r.name)
 	b := m.bucket(a)
+	b.judged = r.judged
+	// acl, grant and policy are Optional+Computed in AWS provider v4+:
+	// unknown on every new bucket. Unset, the bucket is private and has no
+	// policy (tfDefaults); the aws_s3_bucket_acl and _policy resources that
+	// set them are judged themselves.
 	if who, ok := cannedPublicACLs[str(r.after, "acl")]; ok {
 		b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("canned ACL %s grants %s", str(r.after, "acl"), who)})
+	} else if r.unknownMatters("acl") {
+		b.unknown = true
+	}
+	for i, g := range blocks(r.after, "grant") {
+		if who := publicGrantee(json.RawMessage(str(g, "uri"))); who != "" {
+			b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("grant of %s to %s", strings.Join(strs(g, "permissions"), ", "), who)})
+		} else if st := subtree(r.unknown, "grant", i); isUnknown(st, "uri") {
+			b.unknown = true
+		}
+	}
+	if len(blocks(r.after, "grant")) == 0 && r.unknownMatters("grant") {
+		b.unknown = true
 	}
 	m.awsPolicy(b, r, "policy")
 }
 
+// awsPolicy judges a bucket policy document. When the document is known
+// only after apply but is the JSON of an aws_iam_policy_document data
+// source, the statements the plan knows decide.
 func (m *tfMapper) awsPolicy(b *bucketState, r *tfResource, key string) {
 	if isUnknown(r.unknown, key) {
-		b.unknown = true
+		if !r.unknownMatters(key) {
+			return
+		}
+		switch public, from := m.policyFromData(r, key); public {
+		case yes:
+			b.exposures = append(b.exposures, asset.Exposure{Via: "policy", Detail: fmt.Sprintf(`bucket policy (%s, from %s) allows Principal "*"`, r.addr, from)})
+		case unknown:
+			b.unknown = true
+		}
 		return
 	}
 	doc := str(r.after, key)
@@ -404,6 +568,85 @@ func (m *tfMapper) awsPolicy(b *bucketState, r *tfResource, key string) {
 	if public {
 		b.exposures = append(b.exposures, asset.Exposure{Via: "policy", Detail: fmt.Sprintf(`bucket policy (%s) allows Principal "*"`, r.addr)})
 	}
+}
+
+// policyFromData judges a policy argument that references the json of
+// aws_iam_policy_document data sources: public when an Allow statement
+// names every principal without a restricting condition; not public when
+// every statement's principals are known and none is; unknown otherwise.
+func (m *tfMapper) policyFromData(r *tfResource, key string) (tristate, string) {
+	refs := m.dataRefs(r, key)
+	if len(refs) == 0 || len(m.refs(r, key)) > 0 {
+		return unknown, ""
+	}
+	verdict := no
+	for _, ref := range refs {
+		d, ok := m.p.data[ref]
+		if !ok || !strings.Contains(ref, "aws_iam_policy_document.") {
+			return unknown, ""
+		}
+		switch v := policyDocumentPublic(d); v {
+		case yes:
+			return yes, ref
+		case unknown:
+			verdict = unknown
+		}
+	}
+	return verdict, refs[0]
+}
+
+// policyDocumentPublic reads an aws_iam_policy_document's statement blocks.
+func policyDocumentPublic(d *tfData) tristate {
+	if isUnknown(d.unknown, "statement") || isUnknown(d.unknown, "source_policy_documents") || isUnknown(d.unknown, "override_policy_documents") ||
+		len(strs(d.after, "source_policy_documents")) > 0 || len(strs(d.after, "override_policy_documents")) > 0 {
+		return unknown
+	}
+	verdict := no
+	for i, st := range blocks(d.after, "statement") {
+		su := subtree(d.unknown, "statement", i)
+		effect := firstNonEmpty(str(st, "effect"), "Allow")
+		if isUnknown(su, "effect") {
+			effect = ""
+		}
+		if strings.EqualFold(effect, "Deny") {
+			continue
+		}
+		if isUnknown(su, "principals") || anyUnknown(su, "principals") {
+			verdict = unknown
+			continue
+		}
+		everyoneHere := false
+		for j, p := range blocks(st, "principals") {
+			pu := subtree(su, "principals", j)
+			if isUnknown(pu, "type") || isUnknown(pu, "identifiers") || anyUnknown(pu, "identifiers") {
+				verdict = unknown
+				continue
+			}
+			t := str(p, "type")
+			if t == "*" || (t == "AWS" && slices.Contains(strs(p, "identifiers"), "*")) {
+				everyoneHere = true
+			}
+		}
+		if !everyoneHere {
+			continue
+		}
+		if isUnknown(su, "condition") || anyUnknown(su, "condition") {
+			verdict = unknown
+			continue
+		}
+		restricted := false
+		for _, c := range blocks(st, "condition") {
+			if slices.Contains(restrictingConditions, strings.ToLower(str(c, "variable"))) {
+				restricted = true
+			}
+		}
+		if effect == "" {
+			verdict = unknown
+		} else if !restricted {
+			return yes
+		}
+	}
+	return verdict
 }
 
 // bucketHelper merges an ACL, policy, public access block or IAM resource
@@ -427,11 +670,27 @@ func (m *tfMapper) bucketHelper(r *tfResource) (*asset.Asset, error) {
 		}
 	}
 	var own *asset.Asset
-	if b == nil {
+	switch {
+	case b == nil && !r.judged:
+		return nil, nil // an unchanged helper of a bucket not in the plan
+	case b == nil:
 		own = r.asset
 		own.Kind = asset.KindBucket
 		own.Name = firstNonEmpty(name, r.name)
 		b = m.bucket(own)
+	case !b.judged && r.judged:
+		// The bucket is unchanged; what this helper changes is judged on
+		// the helper, with the bucket's name and labels.
+		own = r.asset
+		own.Kind = asset.KindBucket
+		own.Name = b.a.Name
+		own.Labels = b.a.Labels
+		own.Region = firstNonEmpty(own.Region, b.a.Region)
+		own.Scope = firstNonEmpty(own.Scope, b.a.Scope)
+		b.stand = append(b.stand, own)
+	}
+	if !r.judged {
+		own = nil
 	}
 	switch r.typ {
 	case "aws_s3_bucket_public_access_block":
@@ -454,7 +713,30 @@ func (m *tfMapper) bucketHelper(r *tfResource) (*asset.Asset, error) {
 				}
 			}
 		}
-		if isUnknown(r.unknown, "acl") || isUnknown(r.unknown, "access_control_policy") {
+		// access_control_policy is computed from acl when only acl is
+		// set (and the other way round): only a configured one counts.
+		if r.unknownMatters("acl") || (r.unknownMatters("access_control_policy") && !r.configured("acl")) {
+			b.unknown = true
+		}
+	case "google_storage_bucket_acl":
+		// predefined_acl or role_entity ("READER:allUsers"), not both;
+		// role_entity is computed from predefined_acl.
+		if who, ok := gcsPublicPredefinedACLs[str(r.after, "predefined_acl")]; ok {
+			b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s sets predefined ACL %s (%s)", r.addr, str(r.after, "predefined_acl"), who)})
+		}
+		for _, re := range strs(r.after, "role_entity") {
+			role, entity, _ := strings.Cut(re, ":")
+			if everyone(entity) {
+				b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s grants %s to %s", r.addr, role, entity)})
+			}
+		}
+		if r.unknownMatters("predefined_acl") || ((r.unknownMatters("role_entity") || anyUnknown(r.unknown, "role_entity")) && r.configured("role_entity")) {
+			b.unknown = true
+		}
+	case "google_storage_bucket_access_control":
+		if e := str(r.after, "entity"); everyone(e) {
+			b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s grants %s to %s", r.addr, str(r.after, "role"), e)})
+		} else if r.unknownMatters("entity") {
 			b.unknown = true
 		}
 	case "google_storage_bucket_iam_member", "google_storage_bucket_iam_binding", "google_storage_bucket_iam_policy":
@@ -480,11 +762,46 @@ func (m *tfMapper) bucketHelper(r *tfResource) (*asset.Asset, error) {
 				b.exposures = append(b.exposures, asset.Exposure{Via: "iam", Detail: fmt.Sprintf("%s grants %s to %s", r.addr, role, mbr)})
 			}
 		}
-		if isUnknown(r.unknown, "member") || isUnknown(r.unknown, "members") || anyUnknown(r.unknown, "members") || isUnknown(r.unknown, "policy_data") {
+		if r.unknownMatters("member") || (r.configured("members") && (isUnknown(r.unknown, "members") || anyUnknown(r.unknown, "members"))) {
 			b.unknown = true
+		}
+		if r.unknownMatters("policy_data") {
+			switch v, from := m.iamPolicyFromData(r); v {
+			case yes:
+				b.exposures = append(b.exposures, asset.Exposure{Via: "iam", Detail: fmt.Sprintf("%s (policy from %s) grants a role to allUsers or allAuthenticatedUsers", r.addr, from)})
+			case unknown:
+				b.unknown = true
+			}
 		}
 	}
 	return own, nil
+}
+
+// gcsPublicPredefinedACLs are the predefined bucket ACLs that open a
+// bucket to everyone (https://cloud.google.com/storage/docs/access-control/lists#predefined-acl).
+var gcsPublicPredefinedACLs = map[string]string{"publicRead": "allUsers", "publicReadWrite": "allUsers", "authenticatedRead": "allAuthenticatedUsers"}
+
+// iamPolicyFromData judges a policy_data that is the policy_data of a
+// google_iam_policy data source, from the bindings the plan knows.
+func (m *tfMapper) iamPolicyFromData(r *tfResource) (tristate, string) {
+	refs := m.dataRefs(r, "policy_data")
+	if len(refs) != 1 || len(m.refs(r, "policy_data")) > 0 || !strings.Contains(refs[0], "google_iam_policy.") {
+		return unknown, ""
+	}
+	d, ok := m.p.data[refs[0]]
+	if !ok || isUnknown(d.unknown, "binding") {
+		return unknown, ""
+	}
+	verdict := no
+	for i, bd := range blocks(d.after, "binding") {
+		if bu := subtree(d.unknown, "binding", i); isUnknown(bu, "members") || anyUnknown(bu, "members") {
+			verdict = unknown
+		}
+		if slices.ContainsFunc(strs(bd, "members"), everyone) {
+			return yes, refs[0]
+		}
+	}
+	return verdict, refs[0]
 }
 
 // settleBucket decides public from what the plan says, applying the
@@ -500,13 +817,15 @@ func (m *tfMapper) settleBucket(b *bucketState) {
 	if strings.EqualFold(b.pap, "enforced") {
 		via = nil
 	}
-	b.a.Facets.PublicAccessBlock = b.pab
-	b.a.Facets.PublicVia = via
-	b.a.Facets.Public = asset.Bool(len(via) > 0)
 	blocked := strings.EqualFold(b.pap, "enforced") || (b.pab != nil && b.pab.IgnorePublicACLs && b.pab.RestrictPublicBuckets)
-	if b.unknown && len(via) == 0 && !blocked {
-		b.a.Facets.Public = nil
-		b.a.Facets.Unknown = appendUnique(b.a.Facets.Unknown, "public")
+	for _, a := range append([]*asset.Asset{b.a}, b.stand...) {
+		a.Facets.PublicAccessBlock = b.pab
+		a.Facets.PublicVia = via
+		a.Facets.Public = asset.Bool(len(via) > 0)
+		if b.unknown && len(via) == 0 && !blocked {
+			a.Facets.Public = nil
+			a.Facets.Unknown = appendUnique(a.Facets.Unknown, "public")
+		}
 	}
 }
 

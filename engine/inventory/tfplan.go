@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,14 +21,31 @@ import (
 // paths that are unknown until apply.
 
 type tfPlan struct {
-	FormatVersion    string                         `json:"format_version"`
-	TerraformVersion string                         `json:"terraform_version"`
-	Variables        map[string]tfVariable          `json:"variables"`
-	PlannedValues    *tfValues                      `json:"planned_values"`
-	Configuration    *tfConfiguration               `json:"configuration"`
-	changes          []tfResourceChange             // with their byte offsets
-	configByAddr     map[string]*tfConfigResource   // "module.a.type.name" -> config
-	outputsByModule  map[string]map[string][]string // module path -> output -> references
+	FormatVersion    string                `json:"format_version"`
+	TerraformVersion string                `json:"terraform_version"`
+	Variables        map[string]tfVariable `json:"variables"`
+	PlannedValues    *tfValues             `json:"planned_values"`
+	PriorState       *struct {
+		Values *tfValues `json:"values"`
+	} `json:"prior_state"`
+	Configuration *tfConfiguration `json:"configuration"`
+	// hasValues marks `terraform show -json` of a state (values, no plan).
+	hasValues bool
+	changes   []tfResourceChange // with their byte offsets
+	// deferred are the changes Terraform put off to a later plan
+	// (deferred_changes, Terraform 1.9+ with deferral enabled).
+	deferred        int64
+	configByAddr    map[string]*tfConfigResource   // "module.a.type.name" -> config
+	outputsByModule map[string]map[string][]string // module path -> output -> references
+	// data are the data sources the plan read or will read, by address
+	// without instance keys: their values stand in for references.
+	data map[string]*tfData
+}
+
+// tfData is what the plan knows of a data source.
+type tfData struct {
+	after   map[string]any
+	unknown any
 }
 
 type tfVariable struct {
@@ -61,10 +79,16 @@ type tfResourceChange struct {
 	Name          string          `json:"name"`
 	Index         json.RawMessage `json:"index"`
 	ProviderName  string          `json:"provider_name"`
-	Change        struct {
+	// PreviousAddress is set on a moved resource (Terraform 1.1+).
+	PreviousAddress string `json:"previous_address"`
+	// Deposed names a deposed object of a create_before_destroy replace.
+	Deposed string `json:"deposed"`
+	Change  struct {
 		Actions      []string        `json:"actions"`
 		After        json.RawMessage `json:"after"`
 		AfterUnknown json.RawMessage `json:"after_unknown"`
+		// Importing is set when the plan imports the resource (1.5+).
+		Importing json.RawMessage `json:"importing"`
 	} `json:"change"`
 	offset int64
 }
@@ -75,11 +99,14 @@ type tfConfiguration struct {
 }
 
 type tfProviderConfig struct {
-	Name              string                  `json:"name"`
-	Alias             string                  `json:"alias"`
-	ModuleAddress     string                  `json:"module_address"`
-	Expressions       map[string]tfExpression `json:"expressions"`
-	VersionConstraint string                  `json:"version_constraint"`
+	Name          string `json:"name"`
+	Alias         string `json:"alias"`
+	ModuleAddress string `json:"module_address"`
+	// Expressions holds an expression object per argument, and for each
+	// nested block (assume_role {}, default_tags {}, helm's kubernetes {})
+	// an array of such maps: they are read one by one.
+	Expressions       map[string]json.RawMessage `json:"expressions"`
+	VersionConstraint string                     `json:"version_constraint"`
 }
 
 type tfConfigModule struct {
@@ -111,11 +138,21 @@ type tfExpression struct {
 type PlanStats struct {
 	// Actions counts judged resources by planned action.
 	Actions map[string]int64
-	// Unmapped counts resources of types vigil has no mapping for; they are
-	// kept as kind "other" (residency still applies) and listed.
+	// Unmapped counts judged resources of types vigil has no mapping for;
+	// they are kept as kind "other" (residency still applies) and listed.
 	Unmapped map[string]int64
 	// Deleted counts resources planned for deletion (not judged).
 	Deleted int64
+	// Unchanged counts no-op resources, including those that are only
+	// moved or imported: the plan does not change them, so there is
+	// nothing to stop (they still inform the resources that change).
+	Unchanged int64
+	// Forgotten counts resources removed from the state but not destroyed
+	// (`removed` blocks with destroy = false, Terraform 1.7+).
+	Forgotten int64
+	// Deferred counts changes Terraform put off to a later plan; they are
+	// judged when that plan makes them.
+	Deferred int64
 	// DataSources counts data sources (read, not judged).
 	DataSources int64
 }
@@ -128,10 +165,16 @@ func readPlan(path string) (*tfPlan, error) {
 		return nil, err
 	}
 	defer f.Close()
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
+	br := bufio.NewReaderSize(f, 1<<16)
+	if head, _ := br.Peek(len(zipMagic)); string(head) == zipMagic {
+		return nil, binaryPlanError(path)
+	}
+	dec := json.NewDecoder(br)
 	p := &tfPlan{}
-	if _, err := dec.Token(); err != nil {
+	if t, err := dec.Token(); err != nil {
 		return nil, parseErrAt(path, err)
+	} else if d, ok := t.(json.Delim); !ok || d != '{' {
+		return nil, &ParseError{File: path, Line: 1, Err: errors.New("a Terraform plan is a JSON object; is this `terraform show -json` output?")}
 	}
 	for dec.More() {
 		t, err := dec.Token()
@@ -150,6 +193,19 @@ func readPlan(path string) (*tfPlan, error) {
 			dst = &p.PlannedValues
 		case "configuration":
 			dst = &p.Configuration
+		case "prior_state":
+			dst = &p.PriorState
+		case "values":
+			p.hasValues = true
+			var skip json.RawMessage
+			dst = &skip
+		case "deferred_changes":
+			var deferred []json.RawMessage
+			if err := dec.Decode(&deferred); err != nil {
+				return nil, parseErrAt(path, err)
+			}
+			p.deferred = int64(len(deferred))
+			continue
 		case "resource_changes":
 			if _, err := dec.Token(); err != nil {
 				return nil, parseErrAt(path, err)
@@ -188,8 +244,20 @@ func readPlan(path string) (*tfPlan, error) {
 	if major != "0" && major != "1" {
 		return nil, &ParseError{File: path, Err: fmt.Errorf("plan format_version %q is not supported (0.x and 1.x are)", p.FormatVersion)}
 	}
+	if p.hasValues && p.PlannedValues == nil && len(p.changes) == 0 {
+		return nil, &ParseError{File: path, Err: errors.New("this is the JSON form of a state, not of a plan: run `terraform plan -out plan.out` and `terraform show -json plan.out`")}
+	}
 	p.index()
 	return p, nil
+}
+
+// zipMagic starts a binary plan file (`terraform plan -out`), a zip archive.
+const zipMagic = "PK\x03\x04"
+
+// binaryPlanError is the error for a binary plan file given where its
+// JSON form was expected.
+func binaryPlanError(path string) error {
+	return &ParseError{File: path, Err: fmt.Errorf("this is a binary plan: run `terraform show -json %s > plan.json` (or `tofu show -json`) and check plan.json", path)}
 }
 
 // index maps configuration resources by address and module outputs by
@@ -218,6 +286,48 @@ func (p *tfPlan) index() {
 		}
 	}
 	walk(&p.Configuration.RootModule, "")
+}
+
+// indexData keeps what the plan says of data sources: values read during
+// the plan (prior_state) and reads put off to apply (resource_changes).
+func (p *tfPlan) indexData() error {
+	p.data = map[string]*tfData{}
+	if p.PriorState != nil && p.PriorState.Values != nil {
+		var walk func(m tfValuesModule)
+		walk = func(m tfValuesModule) {
+			for _, r := range m.Resources {
+				if r.Mode != "data" {
+					continue
+				}
+				d := &tfData{after: map[string]any{}}
+				if json.Unmarshal(r.Values, &d.after) == nil {
+					p.data[stripIndex(r.Address)] = d
+				}
+			}
+			for _, c := range m.ChildModules {
+				walk(c)
+			}
+		}
+		walk(p.PriorState.Values.RootModule)
+	}
+	for _, rc := range p.changes {
+		if rc.Mode != "data" {
+			continue
+		}
+		d := &tfData{after: map[string]any{}}
+		if len(rc.Change.After) > 0 && string(rc.Change.After) != "null" {
+			if err := json.Unmarshal(rc.Change.After, &d.after); err != nil {
+				return fmt.Errorf("%s: %w", rc.Address, jsonError(err))
+			}
+		}
+		if len(rc.Change.AfterUnknown) > 0 {
+			if err := json.Unmarshal(rc.Change.AfterUnknown, &d.unknown); err != nil {
+				return fmt.Errorf("%s: %w", rc.Address, jsonError(err))
+			}
+		}
+		p.data[stripIndex(rc.Address)] = d
+	}
+	return nil
 }
 
 func joinAddr(prefix, addr string) string {
@@ -273,7 +383,13 @@ func (p *tfPlan) resolveRefs(module string, refs []string) []string {
 			for _, r := range p.outputsByModule[child][parts[2]] {
 				resolve(child, r, depth+1)
 			}
-		case len(parts) >= 2 && parts[0] != "var" && parts[0] != "local" && parts[0] != "data" && parts[0] != "each" && parts[0] != "count" && parts[0] != "path":
+		case len(parts) >= 3 && parts[0] == "data":
+			addr := joinAddr(module, "data."+parts[1]+"."+parts[2])
+			if !seen[addr] {
+				seen[addr] = true
+				out = append(out, addr)
+			}
+		case len(parts) >= 2 && parts[0] != "var" && parts[0] != "local" && parts[0] != "each" && parts[0] != "count" && parts[0] != "path" && parts[0] != "self" && parts[0] != "terraform":
 			addr := joinAddr(module, parts[0]+"."+parts[1])
 			if !seen[addr] {
 				seen[addr] = true
@@ -313,9 +429,13 @@ func (p *tfPlan) providerSetting(cfg *tfConfigResource, key string) string {
 		if !ok {
 			continue
 		}
-		e, ok := pc.Expressions[key]
+		raw, ok := pc.Expressions[key]
 		if !ok {
 			continue
+		}
+		var e tfExpression
+		if json.Unmarshal(raw, &e) != nil {
+			continue // a nested block, not an argument
 		}
 		if s := jsonString(e.ConstantValue); s != "" {
 			return s
@@ -339,10 +459,11 @@ func jsonString(raw json.RawMessage) string {
 	return ""
 }
 
-// planAction names the change: create, update, delete, replace, no-op, read.
+// planAction names the change: create, update, delete, replace, no-op,
+// read or forget.
 func planAction(actions []string) string {
 	switch {
-	case len(actions) == 2:
+	case len(actions) == 2 && slices.Contains(actions, "create"):
 		return "replace"
 	case len(actions) == 1:
 		return actions[0]
@@ -352,7 +473,11 @@ func planAction(actions []string) string {
 
 // scanPlan reads a plan file and emits its assets.
 func (s *FileSet) scanPlan(in *inputFile, t *scopeTracker, emit func(*asset.Asset) error) error {
-	assets, stats, err := LoadPlan(in.path)
+	var src *TFSource
+	if s.PlanSource != nil {
+		src = s.PlanSource(in.path)
+	}
+	assets, stats, err := LoadPlanWith(in.path, src)
 	if err != nil {
 		return err
 	}
@@ -368,11 +493,27 @@ func (s *FileSet) scanPlan(in *inputFile, t *scopeTracker, emit func(*asset.Asse
 
 // LoadPlan reads a Terraform plan into assets.
 func LoadPlan(path string) ([]*asset.Asset, *PlanStats, error) {
+	return LoadPlanWith(path, nil)
+}
+
+// LoadPlanWith is LoadPlan with the plan's configuration read from its .tf
+// files (src may be nil): it tells dynamic blocks, which the plan's
+// configuration section leaves out, from unset arguments.
+//
+// Resources the plan creates, updates or replaces are judged. Resources it
+// leaves as they are (no-op, including moves and imports that change
+// nothing), deletes, forgets or defers are counted and not judged; they
+// still inform the judged ones (a new bucket policy on an unchanged
+// bucket, a rule added to an unchanged group).
+func LoadPlanWith(path string, src *TFSource) ([]*asset.Asset, *PlanStats, error) {
 	p, err := readPlan(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	stats := &PlanStats{Actions: map[string]int64{}, Unmapped: map[string]int64{}}
+	if err := p.indexData(); err != nil {
+		return nil, nil, &ParseError{File: path, Err: err}
+	}
+	stats := &PlanStats{Actions: map[string]int64{}, Unmapped: map[string]int64{}, Deferred: p.deferred}
 	var rs []*tfResource
 	changes := p.changes
 	if len(changes) == 0 && p.PlannedValues != nil {
@@ -384,14 +525,28 @@ func LoadPlan(path string) ([]*asset.Asset, *PlanStats, error) {
 			continue
 		}
 		action := planAction(rc.Change.Actions)
-		if action == "delete" {
+		judged := true
+		switch action {
+		case "delete":
 			stats.Deleted++
+			continue
+		case "forget":
+			stats.Forgotten++
+			continue
+		case "no-op", "":
+			stats.Unchanged++
+			judged = false
+		}
+		if rc.Deposed != "" {
+			// the old object of a create_before_destroy replace
 			continue
 		}
 		r, err := p.resource(rc, action)
 		if err != nil {
 			return nil, nil, &ParseError{File: path, Line: LineAt(path, rc.offset), Err: fmt.Errorf("%s: %w", rc.Address, err)}
 		}
+		r.judged = judged
+		r.src = src
 		r.origin = asset.Origin{File: path, Offset: rc.offset, Seq: int64(len(rs))}
 		rs = append(rs, r)
 	}
@@ -429,12 +584,15 @@ func (p *tfPlan) plannedAsChanges() []tfResourceChange {
 // matching configuration.
 type tfResource struct {
 	addr, typ, name, module, action string
-	after                           map[string]any
-	unknown                         any // the after_unknown tree
-	cfg                             *tfConfigResource
-	region, project                 string
-	origin                          asset.Origin
-	asset                           *asset.Asset
+	// judged is false for resources the plan does not change.
+	judged          bool
+	after           map[string]any
+	unknown         any // the after_unknown tree
+	cfg             *tfConfigResource
+	src             *TFSource // the .tf files, when read
+	region, project string
+	origin          asset.Origin
+	asset           *asset.Asset
 }
 
 func (p *tfPlan) resource(rc tfResourceChange, action string) (*tfResource, error) {

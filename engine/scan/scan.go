@@ -63,11 +63,15 @@ type Summary struct {
 	UnknownTypes map[string]int64 `json:"unknown_types,omitempty"`
 	Skipped      map[string]int64 `json:"skipped,omitempty"`
 	// Plan figures (Terraform plans only): judged resources by planned
-	// action, resource types without a mapping, deletions and data sources
-	// that were not judged.
+	// action, resource types without a mapping, and what was not judged:
+	// deletions, unchanged (no-op) resources, forgotten and deferred ones,
+	// data sources.
 	Changes     map[string]int64 `json:"changes,omitempty"`
 	Unmapped    map[string]int64 `json:"unmapped_types,omitempty"`
 	Deleted     int64            `json:"planned_deletions,omitempty"`
+	Unchanged   int64            `json:"unchanged,omitempty"`
+	Forgotten   int64            `json:"forgotten,omitempty"`
+	Deferred    int64            `json:"deferred,omitempty"`
 	DataSources int64            `json:"data_sources,omitempty"`
 	// IndexBytes is the size of the cross-asset index policies read as
 	// data.vigil.inventory (as JSON): the one part of a scan's memory that
@@ -390,6 +394,9 @@ func (s *Summary) addFileStats(fs *inventory.FileSet) {
 		add(&s.Changes, ps.Actions)
 		add(&s.Unmapped, ps.Unmapped)
 		s.Deleted += ps.Deleted
+		s.Unchanged += ps.Unchanged
+		s.Forgotten += ps.Forgotten
+		s.Deferred += ps.Deferred
 		s.DataSources += ps.DataSources
 	}
 }

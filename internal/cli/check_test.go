@@ -15,7 +15,7 @@ func TestCheckExamplePlan(t *testing.T) {
 		"aws_security_group.vpn",
 		"its sources known only after apply",
 		"Judged 20 planned resources (create 20)",
-		"Not judged: 1 resources planned for deletion",
+		"Not judged: 1 resource planned for deletion.",
 		"types not understood (judged only for residency): aws_eip, google_compute_address",
 	} {
 		if !strings.Contains(out, want) {

@@ -49,6 +49,14 @@ func Table(w io.Writer, r *Report) error {
 	return bw.Flush()
 }
 
+// plural is "1 resource", "2 resources".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 func writeFinding(w io.Writer, f policy.Finding) {
 	fmt.Fprintf(w, "  %-12s %-9s %s\n", f.PolicyID, f.Kind, f.AssetID)
 	fmt.Fprintf(w, "               %s\n", f.Message)
@@ -71,19 +79,34 @@ func writeSummary(w io.Writer, r *Report) {
 			kinds[k] = v
 		}
 	}
-	if len(s.Changes) > 0 || s.Deleted > 0 || s.DataSources > 0 {
+	if len(s.Changes) > 0 || s.Deleted > 0 || s.DataSources > 0 || s.Unchanged > 0 || s.Forgotten > 0 || s.Deferred > 0 {
 		// a Terraform plan
 		var judged int64
 		for _, n := range s.Changes {
 			judged += n
 		}
-		fmt.Fprintf(w, "Judged %d planned resources", judged)
+		fmt.Fprintf(w, "Judged %s", plural(judged, "planned resource"))
 		if len(s.Changes) > 0 {
 			fmt.Fprintf(w, " (%s)", sortedCounts(s.Changes))
 		}
 		fmt.Fprintln(w, ".")
-		if s.Deleted > 0 || s.DataSources > 0 {
-			fmt.Fprintf(w, "Not judged: %d resources planned for deletion, %d data sources.\n", s.Deleted, s.DataSources)
+		var not []string
+		for _, n := range []struct {
+			n    int64
+			what string
+		}{
+			{s.Unchanged, "unchanged (no-op)"}, {s.Deleted, "planned for deletion"}, {s.Forgotten, "forgotten (removed from state, not destroyed)"},
+			{s.Deferred, "deferred to a later plan"},
+		} {
+			if n.n > 0 {
+				not = append(not, fmt.Sprintf("%s %s", plural(n.n, "resource"), n.what))
+			}
+		}
+		if s.DataSources > 0 {
+			not = append(not, plural(s.DataSources, "data source"))
+		}
+		if len(not) > 0 {
+			fmt.Fprintf(w, "Not judged: %s.\n", strings.Join(not, ", "))
 		}
 	} else {
 		fmt.Fprintf(w, "Read %d assets", s.Assets)
@@ -100,7 +123,7 @@ func writeSummary(w io.Writer, r *Report) {
 			n += c
 		}
 		sort.Strings(types)
-		fmt.Fprintf(w, "%d resources of %d types not understood (judged only for residency): %s.\n", n, len(types), strings.Join(types, ", "))
+		fmt.Fprintf(w, "%s of %s not understood (judged only for residency): %s.\n", plural(n, "resource"), plural(int64(len(types)), "type"), strings.Join(types, ", "))
 	} else if n := s.ByKind["other"]; n > 0 {
 		types := make([]string, 0, len(s.UnknownTypes))
 		for t := range s.UnknownTypes {
