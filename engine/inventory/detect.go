@@ -69,6 +69,9 @@ func detect(path string) (detected, error) {
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 1<<16)
+	if head, _ := r.Peek(len(zipMagic)); string(head) == zipMagic {
+		return detected{}, binaryPlanError(path)
+	}
 
 	first, err := firstNonSpace(r)
 	if err == io.EOF {

@@ -2,69 +2,283 @@ package cli
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/engine/policy"
+	"github.com/vigil-ir/vigil/internal/report"
 )
 
 func (a *app) checkCmd() *cobra.Command {
 	var f judgeFlags
+	var chdir string
 	c := &cobra.Command{
 		Use:   "check [flags] PLAN.json...",
 		Short: "Judge a Terraform plan with the posture policies before it deploys",
-		Long: `Check reads the JSON form of Terraform plans ('terraform show -json plan.out')
-and judges every resource the plan would create, update or replace with the
-same policies, settings, waivers and output formats as 'vigil scan'. Each
-planned resource becomes an asset whose id is its full address
-(module.net.aws_security_group.web["a"]).
+		Long: `Check reads the JSON form of Terraform and OpenTofu plans ('terraform show
+-json plan.out', 'tofu show -json plan.out'; '-' reads standard input) and
+judges every resource the plan would create, update or replace with the same
+policies, settings, waivers and output formats as 'vigil scan'. Each planned
+resource becomes an asset whose id is its full address
+(module.net.aws_security_group.web["a"]). Resources the plan leaves unchanged
+(no-op, also when only moved or imported), deletes, forgets or defers are not
+judged: there is no change to stop. They are counted in the summary, and
+still inform the resources that change (a new policy on an unchanged bucket).
 
 What a plan cannot know is not passed silently: a rule whose sources or
-ports are known only after apply, an instance whose public IP depends on its
-subnet, a bucket whose policy is computed, all give findings that say the
-value is unknown; --fail-on decides whether they fail the build. Resources
-planned for deletion are not judged; resource types vigil has no mapping for
-are listed in the summary.
+ports come from something only apply knows, an instance whose public IP
+depends on a subnet outside the plan, a bucket policy computed at apply, all
+give findings that say the value is unknown; --fail-on decides whether they
+fail the build. An attribute the provider computes although the
+configuration does not set it (the acl of every new aws_s3_bucket, the rule
+list of a security group without in-line rules) is judged by its documented
+default instead. Resource types vigil has no mapping for are listed in the
+summary.
+
+Findings point at the .tf source: vigil reads the Terraform configuration in
+--chdir (default: the plan file's directory, when it holds .tf files),
+follows local module sources, and puts each finding on the block that
+declares its resource; JSON, SARIF and GitHub annotations report that file
+and line, with the plan entry as a related location, so code scanning
+annotates the changed line of the pull request. A resource in a module from
+the registry is placed on its module block. Addresses vigil cannot place are
+reported as such (and keep the plan's line).
 
 Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 		Example: `  terraform plan -out plan.out && terraform show -json plan.out > plan.json
   vigil check plan.json
 
+  # the bundled example, findings on its .tf lines, as SARIF for code scanning
+  vigil check examples/terraform/plan.json --chdir examples/terraform --format sarif
+
   # in CI: SARIF for code scanning, fail only on high and critical
   vigil check plan.json --format sarif --output vigil.sarif --fail-on high
 
   # annotations on the pull request (GitHub Actions)
-  vigil check plan.json --format github`,
+  vigil check plan.json --format github
+
+  # straight from terraform, without a file
+  terraform show -json plan.out | vigil check -`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usageError(c, "no plan given")
+				return usageError(c, "no plan given (a file, or - for standard input)")
 			}
 			if err := f.validate(c); err != nil {
 				return err
 			}
-			for _, p := range args {
-				format, err := inventory.Detect(p)
+			plans, cleanup, err := a.planInputs(args)
+			defer cleanup()
+			if err != nil {
+				return err
+			}
+			for _, p := range plans {
+				format, err := inventory.Detect(p.path)
 				if err != nil {
-					return a.inputError(err)
+					return a.inputError(p.rename(err))
 				}
 				if format != inventory.FormatTerraformPlan {
-					return &exitError{code: ExitError, err: fmt.Errorf("%s is not a Terraform plan (it looks like %s); create one with 'terraform show -json plan.out > plan.json', or use 'vigil scan' for inventories", p, describeFormat(format))}
+					return &exitError{code: ExitError, err: fmt.Errorf("%s is not a Terraform plan (it looks like %s); create one with 'terraform show -json plan.out > plan.json', or use 'vigil scan' for inventories", p.name, describeFormat(format))}
 				}
+			}
+			srcs, err := a.terraformSources(plans, chdir)
+			if err != nil {
+				return err
 			}
 			j, err := a.loadJudge(c.Context(), &f)
 			if err != nil {
 				return err
 			}
-			fs, err := inventory.Open(args...)
+			paths := make([]string, len(plans))
+			for i, p := range plans {
+				paths[i] = p.path
+			}
+			fs, err := inventory.Open(paths...)
 			if err != nil {
 				return a.inputError(err)
 			}
+			fs.Workers = f.workers
+			fs.PlanSource = func(path string) *inventory.TFSource { return srcs.byPlan[path] }
+			j.place = srcs.place
 			err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs})
+			if !f.quiet {
+				srcs.reportUnplaced(a.stderr)
+			}
 			return err
 		},
 	}
 	f.register(c)
+	c.Flags().StringVar(&chdir, "chdir", "", "the Terraform working directory the plan was made in, whose .tf files locate findings (default: the plan file's directory when it holds .tf files)")
 	return c
+}
+
+// planInput is a plan given on the command line: a file, or standard input
+// copied to a temporary file (findings and errors name it "-").
+type planInput struct {
+	path, name string
+}
+
+func (p planInput) rename(err error) error {
+	if p.path == p.name {
+		return err
+	}
+	if pe, ok := err.(*inventory.ParseError); ok {
+		e := *pe
+		e.File = p.name
+		return &e
+	}
+	return err
+}
+
+// stdinName is how errors and reports name a plan read from standard input.
+const stdinName = "-"
+
+func (a *app) planInputs(args []string) ([]planInput, func(), error) {
+	var plans []planInput
+	var tmp string
+	cleanup := func() {
+		if tmp != "" {
+			os.RemoveAll(tmp)
+		}
+	}
+	for _, arg := range args {
+		if arg != stdinName {
+			plans = append(plans, planInput{path: arg, name: arg})
+			continue
+		}
+		if tmp != "" {
+			return nil, cleanup, &exitError{code: ExitError, err: fmt.Errorf("- (standard input) given twice")}
+		}
+		if a.stdin == nil {
+			return nil, cleanup, &exitError{code: ExitError, err: fmt.Errorf("- given, but there is no standard input")}
+		}
+		dir, err := os.MkdirTemp("", "vigil-check-")
+		if err != nil {
+			return nil, cleanup, err
+		}
+		tmp = dir
+		path := filepath.Join(dir, "plan.json")
+		out, err := os.Create(path)
+		if err != nil {
+			return nil, cleanup, err
+		}
+		_, err = io.Copy(out, a.stdin)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("read standard input: %w", err)
+		}
+		plans = append(plans, planInput{path: path, name: stdinName})
+	}
+	return plans, cleanup, nil
+}
+
+// tfSources are the Terraform configurations of the plans being checked.
+type tfSources struct {
+	byPlan map[string]*inventory.TFSource // plan path -> configuration (nil: none read)
+	names  map[string]string              // plan path -> name to show
+
+	mu       sync.Mutex
+	unplaced map[string]string // address -> why
+}
+
+// terraformSources reads the configuration of each plan: --chdir for all,
+// or else each plan's own directory when it holds .tf files (the working
+// directory for standard input). A --chdir that cannot be read is an
+// error; an implied directory's problems are warnings.
+func (a *app) terraformSources(plans []planInput, chdir string) (*tfSources, error) {
+	s := &tfSources{byPlan: map[string]*inventory.TFSource{}, names: map[string]string{}, unplaced: map[string]string{}}
+	byDir := map[string]*inventory.TFSource{}
+	for _, p := range plans {
+		s.names[p.path] = p.name
+		dir, explicit := chdir, chdir != ""
+		if !explicit {
+			dir = filepath.Dir(p.name)
+			if p.name == stdinName {
+				dir = "."
+			}
+			if !inventory.HasTerraformFiles(dir) {
+				continue
+			}
+		}
+		src, seen := byDir[dir]
+		if !seen {
+			var diags hcl.Diagnostics
+			src, diags = inventory.LoadTFSource(dir)
+			if explicit && diags.HasErrors() {
+				a.printDiags(src.Files, diags)
+				return nil, &exitError{code: ExitError, err: fmt.Errorf("--chdir %s: the Terraform configuration has errors (see above); findings cannot be placed on it", dir)}
+			}
+			for _, d := range diags {
+				d.Severity = hcl.DiagWarning
+			}
+			a.printDiags(src.Files, diags)
+			byDir[dir] = src
+		}
+		s.byPlan[p.path] = src
+	}
+	return s, nil
+}
+
+// place puts a plan finding on the block that declares its resource, with
+// the plan entry as a related location.
+func (s *tfSources) place(f *policy.Finding) (report.Placement, bool) {
+	if f.Source != asset.SourceTerraformPlan {
+		return report.Placement{}, false
+	}
+	name, ok := s.names[f.File]
+	if !ok {
+		return report.Placement{}, false
+	}
+	plan := report.Location{File: name, Line: f.Line, Message: fmt.Sprintf("the planned change (%s) in %s", f.Change, name)}
+	if name == stdinName {
+		plan = report.Location{Message: fmt.Sprintf("the planned change (%s) at line %d of the plan read from standard input", f.Change, f.Line)}
+	}
+	src := s.byPlan[f.File]
+	if src == nil {
+		if name == stdinName {
+			return report.Placement{Primary: plan}, true
+		}
+		return report.Placement{}, false
+	}
+	pl := src.Locate(f.AssetID)
+	if pl.Unplaced != "" {
+		s.mu.Lock()
+		s.unplaced[f.AssetID] = pl.Unplaced
+		s.mu.Unlock()
+		return report.Placement{Primary: plan, Unplaced: pl.Unplaced}, true
+	}
+	primary := report.Location{File: pl.Range.File, Line: pl.Range.Line, Column: pl.Range.Column, EndLine: pl.Range.EndLine}
+	if pl.Via != "" {
+		primary.Message = fmt.Sprintf("%s is declared in %s, a module vigil does not read; this is its module block", f.AssetID, pl.Via)
+	}
+	return report.Placement{Primary: primary, Related: []report.Location{plan}}, true
+}
+
+// reportUnplaced says which addresses could not be placed on the
+// configuration.
+func (s *tfSources) reportUnplaced(w io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addrs := make([]string, 0, len(s.unplaced))
+	for a := range s.unplaced {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	for _, a := range addrs {
+		fmt.Fprintf(w, "vigil: warning: finding not placed on the configuration: %s\n", s.unplaced[a])
+	}
+	if len(addrs) > 0 {
+		fmt.Fprintf(w, "vigil: %d finding%s kept the plan's line instead (is --chdir the directory the plan was made in?)\n", len(addrs), plural(len(addrs)))
+	}
 }
 
 func describeFormat(f inventory.Format) string {

@@ -104,6 +104,9 @@ type judge struct {
 	cfg     *config.Config
 	engine  *policy.Engine
 	waivers *policy.Waivers
+	// place, when set, puts findings on their source (vigil check: the
+	// .tf blocks of the planned resources).
+	place func(f *policy.Finding) (report.Placement, bool)
 }
 
 // findings runs the judge over sources and returns every finding, in
@@ -194,7 +197,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	}
 	rep := &report.Report{
 		Tool: "vigil", Version: Version, Findings: res.Findings, Summary: res.Summary,
-		Policies: j.engine.Policies(), FailOn: f.failOn, UnusedWaivers: res.UnusedWaivers,
+		Policies: j.engine.Policies(), FailOn: f.failOn, UnusedWaivers: res.UnusedWaivers, Place: j.place,
 	}
 	if err := report.Render(w, f.format, rep); err != nil {
 		closeOut()

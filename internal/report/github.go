@@ -25,9 +25,11 @@ func GitHub(w io.Writer, r *Report) error {
 		case "medium":
 			cmd = "warning"
 		}
+		r.place(&f)
 		var props []string
 		if f.File != "" {
-			props = append(props, "file="+escapeProperty(artifactURI(cwd, f.File)))
+			uri, _ := artifactURI(cwd, f.File)
+			props = append(props, "file="+escapeProperty(uri))
 			if f.Line > 0 {
 				props = append(props, fmt.Sprintf("line=%d", f.Line))
 			}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"io"
 
 	"github.com/vigil-ir/vigil/engine/scan"
@@ -31,10 +32,50 @@ func JSON(w io.Writer, r *Report) error {
 	var buf []byte
 	return streamJSON(w, out, func(yield func([]byte) bool) {
 		for f := range r.Findings.All() {
+			p, placed := r.place(&f)
 			buf = appendFinding(buf[:0], &f)
+			if placed {
+				buf = appendPlacement(buf, &p)
+			}
 			if !yield(buf) {
 				return
 			}
 		}
 	})
+}
+
+// appendPlacement adds a placed finding's related locations ("the plan
+// entry") and, for a finding vigil could not put on its source, why, to
+// the finding's JSON object: file and line already hold the primary
+// location.
+func appendPlacement(b []byte, p *Placement) []byte {
+	if len(p.Related) == 0 && p.Unplaced == "" && p.Primary.Column == 0 {
+		return b
+	}
+	b = b[:len(b)-1] // the closing brace
+	if p.Primary.Column > 0 {
+		b = append(b, `,"column":`...)
+		b, _ = appendJSON(b, p.Primary.Column)
+		if p.Primary.EndLine > 0 {
+			b = append(b, `,"end_line":`...)
+			b, _ = appendJSON(b, p.Primary.EndLine)
+		}
+	}
+	if len(p.Related) > 0 {
+		b = append(b, `,"related_locations":`...)
+		b, _ = appendJSON(b, p.Related)
+	}
+	if p.Unplaced != "" {
+		b = append(b, `,"unplaced":`...)
+		b = appendString(b, p.Unplaced)
+	}
+	return append(b, '}')
+}
+
+func appendJSON(b []byte, v any) ([]byte, error) {
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, enc...), nil
 }

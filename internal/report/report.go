@@ -21,6 +21,44 @@ type Report struct {
 	FailOn string
 	// Unused waivers, reported so they can be cleaned up.
 	UnusedWaivers []*policy.Waiver
+	// Place, when set, says where a finding is shown (the JSON, SARIF and
+	// GitHub views): a Terraform plan's finding on the .tf block that
+	// declares its resource, with the plan as a related location. It
+	// returns false to keep the finding's own file and line.
+	Place func(f *policy.Finding) (Placement, bool)
+}
+
+// Location is a place in a file.
+type Location struct {
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	EndLine int    `json:"end_line,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Placement is where a finding is shown.
+type Placement struct {
+	// Primary is where a reader should look (a .tf block).
+	Primary Location
+	// Related are other places that explain the finding (the plan entry).
+	Related []Location
+	// Unplaced, when set, says why the finding could not be put on the
+	// source that declares it; Primary is then the plan entry.
+	Unplaced string
+}
+
+// place applies r.Place to a finding: its file and line become the
+// primary location's.
+func (r *Report) place(f *policy.Finding) (Placement, bool) {
+	if r.Place == nil {
+		return Placement{}, false
+	}
+	p, ok := r.Place(f)
+	if ok {
+		f.File, f.Line = p.Primary.File, p.Primary.Line
+	}
+	return p, ok
 }
 
 // Formats lists the output formats.

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/scan"
+	"github.com/vigil-ir/vigil/internal/report/schematest"
 	"github.com/vigil-ir/vigil/internal/testutil"
 	"github.com/vigil-ir/vigil/policies"
 )
@@ -83,7 +84,10 @@ func TestGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		ext := map[string]string{"table": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt"}[format]
-		checkGolden(t, "examples."+format+"."+ext, buf.Bytes())
+		// the SARIF base URI is the checkout's directory
+		cwd, _ := os.Getwd()
+		got := bytes.ReplaceAll(buf.Bytes(), []byte(fileURI(cwd)+"/"), []byte("file:///SRCROOT/"))
+		checkGolden(t, "examples."+format+"."+ext, got)
 	}
 }
 
@@ -178,5 +182,25 @@ func TestJUnitOneCasePerPolicy(t *testing.T) {
 func TestUnknownFormat(t *testing.T) {
 	if err := Render(&bytes.Buffer{}, "yaml", &Report{}); err == nil {
 		t.Error("want error")
+	}
+}
+
+// The SARIF log follows the SARIF 2.1.0 schema (testdata/schemas/sarif,
+// from SchemaStore); an invalid one is caught.
+func TestSARIFValidatesAgainstSchema(t *testing.T) {
+	r := exampleReport(t)
+	var buf bytes.Buffer
+	if err := SARIF(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	schema := testutil.Path(t, "testdata", "schemas", "sarif", "sarif-2.1.0.json")
+	schematest.Validate(t, schema, buf.Bytes())
+	sch, err := schematest.Compile(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Replace(buf.Bytes(), []byte(`"level": "error"`), []byte(`"level": "severe"`), 1)
+	if err := schematest.ValidateWith(sch, bad); err == nil {
+		t.Error("a result level outside the schema's enum passed")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +13,14 @@ import (
 )
 
 // SARIF 2.1.0, the subset GitHub code scanning reads: rules from policy
-// metadata, results with a physical location (the inventory or plan file and
-// line) and a logical location (the asset id or resource address), stable
-// fingerprints, and suppressions for waived findings.
+// metadata, results with a physical location and a logical location (the
+// asset id or resource address), stable fingerprints, and suppressions for
+// waived findings. The physical location is the inventory file and line,
+// or for a Terraform plan placed on its configuration (Report.Place) the
+// .tf block, with the plan entry as a related location. Paths are relative
+// to the working directory (the repository root in CI) under the uriBaseId
+// %SRCROOT%, which run.originalUriBaseIds resolves; files outside it are
+// absolute file: URIs.
 
 type sarifLog struct {
 	Schema  string     `json:"$schema"`
@@ -23,9 +29,13 @@ type sarifLog struct {
 }
 
 type sarifRun struct {
-	Tool    sarifTool `json:"tool"`
-	Results any       `json:"results"` // streamed []sarifResult
+	Tool               sarifTool                `json:"tool"`
+	OriginalURIBaseIDs map[string]sarifArtifact `json:"originalUriBaseIds,omitempty"`
+	Results            any                      `json:"results"` // streamed []sarifResult
 }
+
+// srcRoot is the uriBaseId of paths relative to the working directory.
+const srcRoot = "%SRCROOT%"
 
 type sarifTool struct {
 	Driver sarifDriver `json:"driver"`
@@ -62,14 +72,17 @@ type sarifResult struct {
 	Level               string             `json:"level"`
 	Message             sarifText          `json:"message"`
 	Locations           []sarifLocation    `json:"locations"`
+	RelatedLocations    []sarifLocation    `json:"relatedLocations,omitempty"`
 	PartialFingerprints map[string]string  `json:"partialFingerprints"`
 	Suppressions        []sarifSuppression `json:"suppressions,omitempty"`
 	Properties          map[string]any     `json:"properties,omitempty"`
 }
 
 type sarifLocation struct {
+	ID               int            `json:"id,omitempty"`
 	PhysicalLocation *sarifPhysical `json:"physicalLocation,omitempty"`
 	LogicalLocations []sarifLogical `json:"logicalLocations,omitempty"`
+	Message          *sarifText     `json:"message,omitempty"`
 }
 
 type sarifPhysical struct {
@@ -78,11 +91,14 @@ type sarifPhysical struct {
 }
 
 type sarifArtifact struct {
-	URI string `json:"uri"`
+	URI       string `json:"uri"`
+	URIBaseID string `json:"uriBaseId,omitempty"`
 }
 
 type sarifRegion struct {
-	StartLine int `json:"startLine"`
+	StartLine   int `json:"startLine"`
+	StartColumn int `json:"startColumn,omitempty"`
+	EndLine     int `json:"endLine,omitempty"`
 }
 
 type sarifLogical struct {
@@ -142,13 +158,21 @@ func SARIF(w io.Writer, r *Report) error {
 	}
 	run := sarifRun{Results: streamMark}
 	run.Tool.Driver = driver
-	log := sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}}
 	cwd, _ := os.Getwd()
+	if cwd != "" {
+		run.OriginalURIBaseIDs = map[string]sarifArtifact{srcRoot: {URI: fileURI(cwd) + "/"}}
+	}
+	log := sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}}
 	var encErr error
 	err := streamJSON(w, log, func(yield func([]byte) bool) {
 		var buf bytes.Buffer
 		for f := range r.Findings.All() {
-			b, err := compactJSON(&buf, sarifResultOf(f, index[f.PolicyID], cwd))
+			p, placed := r.place(&f)
+			res := sarifResultOf(f, index[f.PolicyID], cwd)
+			if placed {
+				placeSARIF(&res, &p, cwd)
+			}
+			b, err := compactJSON(&buf, res)
 			if err != nil {
 				encErr = err
 				return
@@ -166,12 +190,7 @@ func SARIF(w io.Writer, r *Report) error {
 
 func sarifResultOf(f policy.Finding, rule int, cwd string) sarifResult {
 	loc := sarifLocation{LogicalLocations: []sarifLogical{{Name: f.AssetName, FullyQualifiedName: f.AssetID, Kind: "resource"}}}
-	if f.File != "" {
-		loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifact{URI: artifactURI(cwd, f.File)}}
-		if f.Line > 0 {
-			loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Line}
-		}
-	}
+	loc.PhysicalLocation = sarifPhysicalOf(cwd, Location{File: f.File, Line: f.Line})
 	res := sarifResult{
 		RuleID: f.PolicyID, RuleIndex: rule, Level: sarifLevelOf(f.Severity),
 		Message:             sarifText{Text: fmt.Sprintf("%s: %s", f.AssetID, f.Message)},
@@ -223,13 +242,64 @@ func ruleName(title string) string {
 	return b.String()
 }
 
-// artifactURI makes a file path relative to the working directory (the
-// repository root in CI), with forward slashes, as code scanning expects.
-func artifactURI(cwd, file string) string {
-	if abs, err := filepath.Abs(file); err == nil && cwd != "" {
-		if rel, err := filepath.Rel(cwd, abs); err == nil && !strings.HasPrefix(rel, "..") {
-			file = rel
+// placeSARIF puts a result on its placement: the primary location's
+// region, the related locations, and a note when it could not be placed.
+func placeSARIF(res *sarifResult, p *Placement, cwd string) {
+	res.Locations[0].PhysicalLocation = sarifPhysicalOf(cwd, p.Primary)
+	for i, l := range p.Related {
+		rl := sarifLocation{ID: i + 1, PhysicalLocation: sarifPhysicalOf(cwd, l)}
+		if l.Message != "" {
+			rl.Message = &sarifText{Text: l.Message}
+		}
+		res.RelatedLocations = append(res.RelatedLocations, rl)
+	}
+	if p.Unplaced != "" {
+		res.Properties["unplaced"] = p.Unplaced
+		res.Message.Text += " (not placed on the configuration: " + p.Unplaced + ")"
+	}
+}
+
+func sarifPhysicalOf(cwd string, l Location) *sarifPhysical {
+	if l.File == "" {
+		return nil
+	}
+	uri, rel := artifactURI(cwd, l.File)
+	ph := &sarifPhysical{ArtifactLocation: sarifArtifact{URI: uri}}
+	if rel {
+		ph.ArtifactLocation.URIBaseID = srcRoot
+	} else {
+		ph.ArtifactLocation.URI = fileURI(uri)
+	}
+	if l.Line > 0 {
+		ph.Region = &sarifRegion{StartLine: l.Line, StartColumn: l.Column}
+		if l.EndLine >= l.Line {
+			ph.Region.EndLine = l.EndLine
 		}
 	}
-	return filepath.ToSlash(file)
+	return ph
+}
+
+// artifactURI makes a file path relative to the working directory (the
+// repository root in CI), with forward slashes, as code scanning expects;
+// rel is false for a file outside it, given as an absolute path.
+func artifactURI(cwd, file string) (uri string, rel bool) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return filepath.ToSlash(file), !filepath.IsAbs(file)
+	}
+	if cwd != "" {
+		if r, err := filepath.Rel(cwd, abs); err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return filepath.ToSlash(r), true
+		}
+	}
+	return filepath.ToSlash(abs), false
+}
+
+// fileURI is the file: URI of an absolute path.
+func fileURI(abs string) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter
+	}
+	return (&url.URL{Scheme: "file", Path: p}).String()
 }

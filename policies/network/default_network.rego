@@ -14,10 +14,15 @@ package vigil.policies.network.default_network
 
 import rego.v1
 
+# A planned aws_default_vpc has no account yet: say whose only when known.
+of_scope := sprintf(" of %s", [input.asset.scope]) if {
+	input.asset.scope
+} else := ""
+
 deny contains finding if {
 	input.asset.facets["default"] == true
 	finding := {
-		"msg": sprintf("%s is the default network of %s", [input.asset.name, input.asset.scope]),
+		"msg": sprintf("%s is the default network%s", [input.asset.name, of_scope]),
 		"details": {"network": object.get(input.asset.facets, "network", "")},
 	}
 }

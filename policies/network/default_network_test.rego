@@ -6,6 +6,15 @@ import rego.v1
 test_default_network if {
 	inp := {"asset": {"kind": "network", "name": "default", "scope": "p1", "facets": {"default": true, "network": "projects/p1/global/networks/default"}}}
 	count(p.deny) == 1 with input as inp
+	some f in p.deny with input as inp
+	f.msg == "default is the default network of p1"
+}
+
+# A planned default VPC has no account until apply: no dangling "of".
+test_default_network_without_scope if {
+	inp := {"asset": {"kind": "network", "name": "default", "facets": {"default": true}}}
+	some f in p.deny with input as inp
+	f.msg == "default is the default network"
 }
 
 test_custom_network if {
