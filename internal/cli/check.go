@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -108,6 +109,9 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 			fs.PlanSource = func(path string) *inventory.TFSource { return srcs.byPlan[path] }
 			j.place = srcs.place
 			err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs})
+			for _, p := range plans {
+				err = p.renameExit(err)
+			}
 			if !f.quiet {
 				srcs.reportUnplaced(a.stderr)
 			}
@@ -129,12 +133,21 @@ func (p planInput) rename(err error) error {
 	if p.path == p.name {
 		return err
 	}
-	if pe, ok := err.(*inventory.ParseError); ok {
+	var pe *inventory.ParseError
+	if errors.As(err, &pe) && pe.File == p.path {
 		e := *pe
 		e.File = p.name
 		return &e
 	}
 	return err
+}
+
+// renameExit is rename for the errors runJudge returns.
+func (p planInput) renameExit(err error) error {
+	if e, ok := err.(*exitError); ok && e.err != nil {
+		return &exitError{code: e.code, err: p.rename(e.err)}
+	}
+	return p.rename(err)
 }
 
 // stdinName is how errors and reports name a plan read from standard input.

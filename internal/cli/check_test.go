@@ -1,9 +1,19 @@
 package cli
 
 import (
+	"archive/zip"
+	"bytes"
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vigil-ir/vigil/internal/report/schematest"
+	"github.com/vigil-ir/vigil/internal/testutil"
 )
 
 func TestCheckExamplePlan(t *testing.T) {
@@ -24,20 +34,32 @@ func TestCheckExamplePlan(t *testing.T) {
 	}
 }
 
-func TestCheckSARIFNamesResourceAddress(t *testing.T) {
-	code, out, _ := run(t, "check", "-f", "sarif", "--policy", "VGL-NET-001", "examples/terraform/plan.json")
+// The bundled example's SARIF puts each result on the header line of the
+// .tf block that declares its resource (lines read off examples/terraform
+// main.tf), keeps the plan entry as a related location, and follows the
+// SARIF 2.1.0 schema.
+func TestCheckSARIFOnTerraformLines(t *testing.T) {
+	code, out, errs := run(t, "check", "examples/terraform/plan.json", "--chdir", "examples/terraform", "--format", "sarif")
 	if code != ExitFindings {
-		t.Fatalf("exit %d", code)
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	schematest.Validate(t, testutil.Path(t, "testdata", "schemas", "sarif", "sarif-2.1.0.json"), []byte(out))
+	type physical struct {
+		ArtifactLocation struct{ URI, URIBaseID string }
+		Region           struct{ StartLine int }
 	}
 	var log struct {
 		Runs []struct {
-			Results []struct {
+			OriginalURIBaseIDs map[string]struct{ URI string }
+			Results            []struct {
+				RuleID    string
 				Locations []struct {
-					PhysicalLocation struct {
-						ArtifactLocation struct{ URI string }
-						Region           struct{ StartLine int }
-					}
-					LogicalLocations []struct{ FullyQualifiedName, Kind string }
+					PhysicalLocation physical
+					LogicalLocations []struct{ FullyQualifiedName string }
+				}
+				RelatedLocations []struct {
+					PhysicalLocation physical
+					Message          struct{ Text string }
 				}
 			}
 		}
@@ -45,23 +67,138 @@ func TestCheckSARIFNamesResourceAddress(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &log); err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]bool{}
+	if base := log.Runs[0].OriginalURIBaseIDs["%SRCROOT%"].URI; !strings.HasPrefix(base, "file:///") || !strings.HasSuffix(base, "/") {
+		t.Errorf("originalUriBaseIds: %q", base)
+	}
+	// resource address -> line of its block in main.tf
+	want := map[string]int{
+		"aws_security_group.bastion":              35,
+		"aws_vpc_security_group_ingress_rule.rdp": 46,
+		"aws_security_group.vpn":                  60,
+		"aws_instance.web[0]":                     71, // count instances share the block
+		"aws_instance.web[1]":                     71,
+		"aws_s3_bucket.reports":                   80,
+		"google_compute_firewall.office_ssh":      133,
+		"google_compute_firewall.iap_ssh":         155,
+		"google_storage_bucket.exports":           164,
+	}
+	got := map[string]int{}
 	for _, r := range log.Runs[0].Results {
 		l := r.Locations[0]
-		got[l.LogicalLocations[0].FullyQualifiedName] = true
-		if l.PhysicalLocation.ArtifactLocation.URI != "examples/terraform/plan.json" || l.PhysicalLocation.Region.StartLine == 0 {
-			t.Errorf("physical location %+v", l.PhysicalLocation)
+		addr := l.LogicalLocations[0].FullyQualifiedName
+		if l.PhysicalLocation.ArtifactLocation.URI != "examples/terraform/main.tf" || l.PhysicalLocation.ArtifactLocation.URIBaseID != "%SRCROOT%" {
+			t.Errorf("%s %s: artifact %+v", r.RuleID, addr, l.PhysicalLocation.ArtifactLocation)
+		}
+		got[addr] = l.PhysicalLocation.Region.StartLine
+		if len(r.RelatedLocations) != 1 || r.RelatedLocations[0].PhysicalLocation.ArtifactLocation.URI != "examples/terraform/plan.json" ||
+			r.RelatedLocations[0].PhysicalLocation.Region.StartLine < 1 || !strings.Contains(r.RelatedLocations[0].Message.Text, "planned change (create)") {
+			t.Errorf("%s %s: related locations %+v", r.RuleID, addr, r.RelatedLocations)
 		}
 	}
-	if !got[`aws_vpc_security_group_ingress_rule.rdp`] || !got["google_compute_firewall.iap_ssh"] {
-		t.Errorf("logical locations: %v", got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("result lines (-want +got):\n%s", diff)
 	}
 }
 
-func TestCheckGitHubAnnotations(t *testing.T) {
+// Without --chdir, the plan's directory holds the configuration.
+func TestCheckDefaultsToThePlansDirectory(t *testing.T) {
 	_, out, _ := run(t, "check", "-f", "github", "--policy", "VGL-DATA-002", "examples/terraform/plan.json")
-	if !strings.Contains(out, "::error file=examples/terraform/plan.json,line=") || !strings.Contains(out, "title=VGL-DATA-002 Publicly readable bucket::aws_s3_bucket.reports") {
+	if !strings.Contains(out, "::error file=examples/terraform/main.tf,line=80,title=VGL-DATA-002 Publicly readable bucket::aws_s3_bucket.reports") {
 		t.Errorf("annotations:\n%s", out)
+	}
+	// JSON: the .tf line is the finding's file and line, the plan entry a
+	// related location (line 890: the resource_changes entry of the bucket).
+	_, out, _ = run(t, "check", "-f", "json", "--policy", "VGL-DATA-002", "examples/terraform/plan.json")
+	var rep struct {
+		Findings []struct {
+			AssetID          string `json:"asset_id"`
+			File             string
+			Line             int
+			RelatedLocations []struct {
+				File string
+				Line int
+			} `json:"related_locations"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Findings {
+		if f.AssetID != "aws_s3_bucket.reports" {
+			continue
+		}
+		if f.File != "examples/terraform/main.tf" || f.Line != 80 || len(f.RelatedLocations) != 1 ||
+			f.RelatedLocations[0].File != "examples/terraform/plan.json" || f.RelatedLocations[0].Line != 890 {
+			t.Errorf("placement: %+v", f)
+		}
+	}
+}
+
+// An address without a block is reported as such, on the plan's line.
+func TestCheckReportsUnplacedAddresses(t *testing.T) {
+	dir := t.TempDir()
+	plan, err := os.ReadFile(testutil.Path(t, "examples", "terraform", "plan.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write2(t, filepath.Join(dir, "plan.json"), string(plan))
+	write2(t, filepath.Join(dir, "main.tf"), "resource \"aws_s3_bucket\" \"reports\" {\n  bucket = \"acme-partner-reports-2026\"\n}\n")
+	code, out, errs := run(t, "check", "-f", "json", "--policy", "VGL-NET-001", filepath.Join(dir, "plan.json"))
+	if code != ExitFindings {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, `"unplaced": "aws_security_group.bastion has no block in the .tf files of `+dir) {
+		t.Errorf("unplaced not reported:\n%s", out)
+	}
+	if !strings.Contains(errs, "finding not placed on the configuration: aws_security_group.bastion has no block") {
+		t.Errorf("stderr: %s", errs)
+	}
+}
+
+func TestCheckChdirErrors(t *testing.T) {
+	code, _, errs := run(t, "check", "--chdir", t.TempDir(), "examples/terraform/plan.json")
+	if code != ExitError || !strings.Contains(errs, "holds no .tf or .tf.json files") {
+		t.Errorf("empty --chdir: exit %d, %s", code, errs)
+	}
+	dir := t.TempDir()
+	write2(t, filepath.Join(dir, "main.tf"), "resource \"aws_vpc\" \"main\" {\n  cidr_block = \n}\n")
+	code, _, errs = run(t, "check", "--chdir", dir, "examples/terraform/plan.json")
+	if code != ExitError || !strings.Contains(errs, "on "+filepath.Join(dir, "main.tf")+" line 2") || !strings.Contains(errs, "the Terraform configuration has errors") {
+		t.Errorf("broken --chdir: exit %d, %s", code, errs)
+	}
+}
+
+// A binary plan (terraform plan -out) gets the command that makes its JSON.
+func TestCheckBinaryPlanHint(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "plan.out")
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("tfplan")
+	w.Write([]byte("binary"))
+	zw.Close()
+	write2(t, p, buf.String())
+	code, _, errs := run(t, "check", p)
+	if code != ExitError || !strings.Contains(errs, "this is a binary plan: run `terraform show -json "+p) {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+// '-' reads the plan from standard input; errors name it "-".
+func TestCheckStdin(t *testing.T) {
+	t.Chdir(testutil.Root(t))
+	plan, err := os.ReadFile("examples/terraform/plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), []string{"check", "-", "--chdir", "examples/terraform", "-f", "github", "--policy", "VGL-DATA-002"}, bytes.NewReader(plan), &out, &errb)
+	if code != ExitFindings || !strings.Contains(out.String(), "::error file=examples/terraform/main.tf,line=80,") {
+		t.Errorf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	errb.Reset()
+	code = Run(context.Background(), []string{"check", "-"}, strings.NewReader("{\"format_version\": \"1.2\",\n\"resource_changes\": [\n  {\"address\": \"aws_vpc.a\",,}\n]}\n"), &out, &errb)
+	if code != ExitError || !strings.HasPrefix(errb.String(), "vigil: -:3: invalid JSON") {
+		t.Errorf("broken stdin plan: exit %d, %q", code, errb.String())
 	}
 }
 
