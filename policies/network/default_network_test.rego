@@ -15,6 +15,8 @@ test_default_network_without_scope if {
 	inp := {"asset": {"kind": "network", "name": "default", "facets": {"default": true}}}
 	some f in p.deny with input as inp
 	f.msg == "default is the default network"
+	some g in p.deny with input as {"asset": {"kind": "network", "name": "default", "scope": "", "facets": {"default": true}}}
+	g.msg == "default is the default network"
 }
 
 test_custom_network if {
