@@ -243,6 +243,9 @@ func TestStripIndex(t *testing.T) {
 func FuzzLoadPlan(f *testing.F) {
 	seedFiles(f,
 		testutil.Path(f, "examples", "terraform", "plan.json"),
+		testutil.Path(f, "testdata", "plans", "constructed", "aws-v5-default-sg.json"),
+		testutil.Path(f, "testdata", "plans", "constructed", "google-v6-bucket-acl.json"),
+		testutil.Path(f, "testdata", "plans", "bridgecrewio__checkov", "tests", "common", "runner_registry", "plan_with_hcl_for_enrichment", "tfplan.json"),
 		testutil.Fixture(f, "terraform-compliance__cli", "tests", "functional", "test_issue-190", "plan.out.json"),
 		testutil.Fixture(f, "fugue__regula", "rego", "tests", "rules", "tf", "google", "compute", "inputs", "firewall_no_ingress_22_infra.json"),
 	)

@@ -204,3 +204,27 @@ func TestSARIFValidatesAgainstSchema(t *testing.T) {
 		t.Error("a result level outside the schema's enum passed")
 	}
 }
+
+func TestSARIFArtifactLocations(t *testing.T) {
+	cwd := filepath.FromSlash("/repo")
+	for _, tt := range []struct {
+		file, uri, base string
+	}{
+		{"infra/main.tf", "infra/main.tf", "%SRCROOT%"},
+		{filepath.FromSlash("/repo/infra/my plan.json"), "infra/my%20plan.json", "%SRCROOT%"},
+		{filepath.FromSlash("/elsewhere/main.tf"), "file:///elsewhere/main.tf", ""},
+		{"../up/main.tf", "file:///up/main.tf", ""},
+	} {
+		if filepath.Separator != '/' {
+			t.Skip("POSIX paths")
+		}
+		t.Chdir(t.TempDir()) // relative files resolve against cwd below, not the process's
+		got := sarifPhysicalOf(cwd, Location{File: tt.file, Line: 3})
+		if !filepath.IsAbs(tt.file) {
+			got = sarifPhysicalOf(cwd, Location{File: filepath.Join(cwd, tt.file), Line: 3})
+		}
+		if got.ArtifactLocation.URI != tt.uri || got.ArtifactLocation.URIBaseID != tt.base || got.Region.StartLine != 3 {
+			t.Errorf("%s: %+v", tt.file, got.ArtifactLocation)
+		}
+	}
+}

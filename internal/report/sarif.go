@@ -266,6 +266,8 @@ func sarifPhysicalOf(cwd string, l Location) *sarifPhysical {
 	uri, rel := artifactURI(cwd, l.File)
 	ph := &sarifPhysical{ArtifactLocation: sarifArtifact{URI: uri}}
 	if rel {
+		// a URI reference: "infra/my plan.json" is infra/my%20plan.json
+		ph.ArtifactLocation.URI = (&url.URL{Path: uri}).String()
 		ph.ArtifactLocation.URIBaseID = srcRoot
 	} else {
 		ph.ArtifactLocation.URI = fileURI(uri)
