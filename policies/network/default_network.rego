@@ -16,7 +16,7 @@ import rego.v1
 
 # A planned aws_default_vpc has no account yet: say whose only when known.
 of_scope := sprintf(" of %s", [input.asset.scope]) if {
-	object.get(input.asset, "scope", "") != ""
+	input.asset.scope != ""
 } else := ""
 
 deny contains finding if {
