@@ -72,6 +72,9 @@ func detect(path string) (detected, error) {
 	if head, _ := r.Peek(len(zipMagic)); string(head) == zipMagic {
 		return detected{}, binaryPlanError(path)
 	}
+	if err := encodingError(path, r); err != nil {
+		return detected{}, err
+	}
 
 	first, err := firstNonSpace(r)
 	if err == io.EOF {
@@ -158,7 +161,11 @@ func decisive(key string, seen map[string]bool) (detected, bool) {
 }
 
 func detectObject(path string, f *os.File) (detected, error) {
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
+	br := bufio.NewReaderSize(f, 1<<16)
+	if bom, _ := br.Peek(3); string(bom) == "\xef\xbb\xbf" {
+		br.Discard(3)
+	}
+	dec := json.NewDecoder(br)
 	if _, err := dec.Token(); err != nil { // {
 		return detected{}, parseErrAt(path, err)
 	}

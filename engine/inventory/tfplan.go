@@ -169,6 +169,12 @@ func readPlan(path string) (*tfPlan, error) {
 	if head, _ := br.Peek(len(zipMagic)); string(head) == zipMagic {
 		return nil, binaryPlanError(path)
 	}
+	if err := encodingError(path, br); err != nil {
+		return nil, err
+	}
+	if bom, _ := br.Peek(3); string(bom) == "\xef\xbb\xbf" {
+		br.Discard(3) // Windows tools write a UTF-8 byte order mark
+	}
 	dec := json.NewDecoder(br)
 	p := &tfPlan{}
 	if t, err := dec.Token(); err != nil {
@@ -253,6 +259,15 @@ func readPlan(path string) (*tfPlan, error) {
 
 // zipMagic starts a binary plan file (`terraform plan -out`), a zip archive.
 const zipMagic = "PK\x03\x04"
+
+// encodingError reports a UTF-16 file, as PowerShell's > writes
+// `terraform show -json` output.
+func encodingError(path string, br *bufio.Reader) error {
+	if bom, _ := br.Peek(2); string(bom) == "\xff\xfe" || string(bom) == "\xfe\xff" {
+		return &ParseError{File: path, Line: 1, Err: errors.New("the file is UTF-16 (PowerShell's > writes it): write the plan as UTF-8, e.g. `terraform show -json plan.out | Out-File -Encoding utf8 plan.json`")}
+	}
+	return nil
+}
 
 // binaryPlanError is the error for a binary plan file given where its
 // JSON form was expected.

@@ -179,6 +179,14 @@ func TestPlanFormatsAndErrors(t *testing.T) {
 	if _, err := Detect(filepath.Join(dir, "plan.out")); err == nil || !strings.Contains(err.Error(), "binary plan") {
 		t.Errorf("Detect on a binary plan: %v", err)
 	}
+	// Windows tools: a UTF-8 byte order mark is skipped; UTF-16 gets the fix
+	if _, _, err := LoadPlan(write("bom.json", "\xef\xbb\xbf"+`{"format_version":"1.2","resource_changes":[]}`)); err != nil {
+		t.Errorf("UTF-8 BOM: %v", err)
+	}
+	utf16 := testutil.Path(t, "testdata", "plans", "bridgecrewio__checkov", "tests", "terraform", "parser", "resources", "plan_encodings", "tfplan_win_utf16.json")
+	if _, err := Detect(utf16); err == nil || !strings.Contains(err.Error(), "UTF-16") {
+		t.Errorf("UTF-16 plan: %v", err)
+	}
 	// deferred and forgotten changes are counted, not judged
 	_, stats := planWith(t, `{"address":"aws_vpc.f","mode":"managed","type":"aws_vpc","name":"f","change":{"actions":["forget"],"after":null}}`, "")
 	if stats.Forgotten != 1 || len(stats.Actions) != 0 {
