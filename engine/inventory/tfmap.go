@@ -956,6 +956,7 @@ func (m *tfMapper) googleInstance(r *tfResource, a *asset.Asset) {
 func (m *tfMapper) googleBucket(r *tfResource, a *asset.Asset) {
 	a.Kind = asset.KindBucket
 	b := m.bucket(a)
+	b.judged = r.judged
 	b.pap = str(r.after, "public_access_prevention")
 }
 

@@ -153,6 +153,14 @@ func TestNoOpResourcesAreContext(t *testing.T) {
 	if p.Kind != asset.KindBucket || p.Name != "site" || p.Labels["owner"] != "web" || p.Facets.Public == nil || !*p.Facets.Public {
 		t.Errorf("the new policy stands for the unchanged bucket: %+v", p)
 	}
+	// the same on Google: a new allUsers member of an unchanged bucket
+	m, _ = planWith(t,
+		`{"address":"google_storage_bucket.b","mode":"managed","type":"google_storage_bucket","name":"b","change":{"actions":["no-op"],"after":{"name":"b"},"after_unknown":{}}},
+		 {"address":"google_storage_bucket_iam_member.all","mode":"managed","type":"google_storage_bucket_iam_member","name":"all","change":{"actions":["create"],"after":{"bucket":"b","role":"roles/storage.objectViewer","member":"allUsers"},"after_unknown":{"etag":true}}}`,
+		`{"address":"google_storage_bucket_iam_member.all","mode":"managed","type":"google_storage_bucket_iam_member","name":"all","expressions":{"bucket":{"references":["google_storage_bucket.b.name","google_storage_bucket.b"]}}}`)
+	if len(m) != 1 || m["google_storage_bucket_iam_member.all"] == nil || !*m["google_storage_bucket_iam_member.all"].Facets.Public {
+		t.Errorf("a new member of an unchanged GCS bucket: %v", m)
+	}
 }
 
 func TestPlanFormatsAndErrors(t *testing.T) {
