@@ -581,11 +581,19 @@ func (m *tfMapper) policyFromData(r *tfResource, key string) (tristate, string) 
 	}
 	verdict := no
 	for _, ref := range refs {
-		d, ok := m.p.data[ref]
-		if !ok || !strings.Contains(ref, "aws_iam_policy_document.") {
+		ds := m.p.data[ref]
+		if len(ds) == 0 || !strings.Contains(ref, "aws_iam_policy_document.") {
 			return unknown, ""
 		}
-		switch v := policyDocumentPublic(d); v {
+		// With count or for_each, which instance a reference picks is not
+		// in the plan: the instances must agree.
+		v := policyDocumentPublic(ds[0])
+		for _, d := range ds[1:] {
+			if policyDocumentPublic(d) != v {
+				v = unknown
+			}
+		}
+		switch v {
 		case yes:
 			return yes, ref
 		case unknown:
@@ -788,10 +796,11 @@ func (m *tfMapper) iamPolicyFromData(r *tfResource) (tristate, string) {
 	if len(refs) != 1 || len(m.refs(r, "policy_data")) > 0 || !strings.Contains(refs[0], "google_iam_policy.") {
 		return unknown, ""
 	}
-	d, ok := m.p.data[refs[0]]
-	if !ok || isUnknown(d.unknown, "binding") {
-		return unknown, ""
+	ds := m.p.data[refs[0]]
+	if len(ds) != 1 || isUnknown(ds[0].unknown, "binding") {
+		return unknown, "" // none, or instances a reference cannot tell apart
 	}
+	d := ds[0]
 	verdict := no
 	for i, bd := range blocks(d.after, "binding") {
 		if bu := subtree(d.unknown, "binding", i); isUnknown(bu, "members") || anyUnknown(bu, "members") {

@@ -38,8 +38,9 @@ type tfPlan struct {
 	configByAddr    map[string]*tfConfigResource   // "module.a.type.name" -> config
 	outputsByModule map[string]map[string][]string // module path -> output -> references
 	// data are the data sources the plan read or will read, by address
-	// without instance keys: their values stand in for references.
-	data map[string]*tfData
+	// without instance keys (every instance of a count or for_each): their
+	// values stand in for references.
+	data map[string][]*tfData
 }
 
 // tfData is what the plan knows of a data source.
@@ -304,9 +305,10 @@ func (p *tfPlan) index() {
 }
 
 // indexData keeps what the plan says of data sources: values read during
-// the plan (prior_state) and reads put off to apply (resource_changes).
+// the plan (prior_state) and reads put off to apply (resource_changes,
+// which replace any older value of the same data source).
 func (p *tfPlan) indexData() error {
-	p.data = map[string]*tfData{}
+	p.data = map[string][]*tfData{}
 	if p.PriorState != nil && p.PriorState.Values != nil {
 		var walk func(m tfValuesModule)
 		walk = func(m tfValuesModule) {
@@ -316,7 +318,8 @@ func (p *tfPlan) indexData() error {
 				}
 				d := &tfData{after: map[string]any{}}
 				if json.Unmarshal(r.Values, &d.after) == nil {
-					p.data[stripIndex(r.Address)] = d
+					k := stripIndex(r.Address)
+					p.data[k] = append(p.data[k], d)
 				}
 			}
 			for _, c := range m.ChildModules {
@@ -325,6 +328,7 @@ func (p *tfPlan) indexData() error {
 		}
 		walk(p.PriorState.Values.RootModule)
 	}
+	fresh := map[string]bool{}
 	for _, rc := range p.changes {
 		if rc.Mode != "data" {
 			continue
@@ -340,7 +344,12 @@ func (p *tfPlan) indexData() error {
 				return fmt.Errorf("%s: %w", rc.Address, jsonError(err))
 			}
 		}
-		p.data[stripIndex(rc.Address)] = d
+		k := stripIndex(rc.Address)
+		if !fresh[k] {
+			fresh[k] = true
+			p.data[k] = nil
+		}
+		p.data[k] = append(p.data[k], d)
 	}
 	return nil
 }

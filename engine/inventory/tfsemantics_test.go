@@ -137,6 +137,21 @@ func TestPolicyFromDataSource(t *testing.T) {
 	if f := m["aws_s3_bucket_policy.later"].Facets; f.Public != nil || !cmp.Equal(f.Unknown, []string{"public"}) {
 		t.Errorf("principals known at apply: %+v", f)
 	}
+	// for_each documents that disagree: which one a policy picks is not in the plan
+	c4, g4 := policy("pick", `[{"type":"*","identifiers":["*"]}]`)
+	c4 = strings.Replace(c4, `"data.aws_iam_policy_document.pick"`, `"data.aws_iam_policy_document.pick[\"a\"]"`, 1)
+	other := strings.NewReplacer(`aws_iam_policy_document.pick[\"a\"]`, `aws_iam_policy_document.pick[\"b\"]`, `{"type":"*","identifiers":["*"]}`, `{"type":"AWS","identifiers":["111122223333"]}`).Replace(c4[strings.Index(c4, "\n")+1:])
+	if !strings.Contains(other, `pick[\"b\"]`) || strings.Contains(other, `"*"`) {
+		t.Fatalf("the second instance: %s", other)
+	}
+	m, _ = planWith(t, c4, g4)
+	if f := m["aws_s3_bucket_policy.pick"].Facets; f.Public == nil || !*f.Public {
+		t.Errorf("one public instance: %+v", f)
+	}
+	m, _ = planWith(t, c4+","+other, g4)
+	if f := m["aws_s3_bucket_policy.pick"].Facets; f.Public != nil || !cmp.Equal(f.Unknown, []string{"public"}) {
+		t.Errorf("disagreeing for_each documents: %+v", f)
+	}
 }
 
 // Unchanged resources are not judged but inform those that change.
