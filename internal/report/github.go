@@ -38,8 +38,8 @@ func GitHub(w io.Writer, r *Report) error {
 		fmt.Fprintf(bw, "::%s %s::%s\n", cmd, strings.Join(props, ","), escapeData(fmt.Sprintf("%s: %s", f.AssetID, f.Message)))
 	}
 	s := r.Summary
-	fmt.Fprintf(bw, "vigil: %d assets, %d policies, %d findings (%d failing at %s), %d waived\n",
-		s.Assets, s.Policies, s.Findings-s.Waived, s.Failing(r.FailOn), r.FailOn, s.Waived)
+	fmt.Fprintf(bw, "vigil: %s, %s, %s (%d failing at %s), %d waived\n",
+		plural(s.Assets, "asset"), plural(s.Policies, "policy"), plural(s.Findings-s.Waived, "finding"), s.Failing(r.FailOn), r.FailOn, s.Waived)
 	return bw.Flush()
 }
 

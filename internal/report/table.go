@@ -49,10 +49,13 @@ func Table(w io.Writer, r *Report) error {
 	return bw.Flush()
 }
 
-// plural is "1 resource", "2 resources".
-func plural(n int64, noun string) string {
+// plural is "1 resource", "2 resources"; "1 policy", "2 policies".
+func plural[N int | int64](n N, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
@@ -109,7 +112,7 @@ func writeSummary(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "Not judged: %s.\n", strings.Join(not, ", "))
 		}
 	} else {
-		fmt.Fprintf(w, "Read %d assets", s.Assets)
+		fmt.Fprintf(w, "Read %s", plural(s.Assets, "asset"))
 		if len(kinds) > 0 {
 			fmt.Fprintf(w, " (%s)", sortedCounts(kinds))
 		}
@@ -146,7 +149,7 @@ func writeSummary(w io.Writer, r *Report) {
 	for _, n := range s.BySeverity {
 		open += n
 	}
-	fmt.Fprintf(w, "Ran %d policies: %d findings", s.Policies, open)
+	fmt.Fprintf(w, "Ran %s: %s", plural(s.Policies, "policy"), plural(open, "finding"))
 	var parts []string
 	for _, sev := range policy.Severities {
 		if n := s.BySeverity[sev]; n > 0 {
@@ -167,7 +170,11 @@ func writeSummary(w io.Writer, r *Report) {
 	case r.FailOn == "none":
 		fmt.Fprintln(w, ".")
 	case failing > 0:
-		fmt.Fprintf(w, "; %d at or above %s fail the scan.\n", failing, r.FailOn)
+		verb := "fail"
+		if failing == 1 {
+			verb = "fails"
+		}
+		fmt.Fprintf(w, "; %d at or above %s %s the scan.\n", failing, r.FailOn, verb)
 	default:
 		fmt.Fprintf(w, "; none at or above %s.\n", r.FailOn)
 	}
