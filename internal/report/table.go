@@ -137,7 +137,7 @@ func writeSummary(w io.Writer, r *Report) {
 		if len(shown) > 5 {
 			shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(types)-5))
 		}
-		fmt.Fprintf(w, "%d assets of %d types no policy models were kept as kind \"other\": %s.\n", n, len(types), strings.Join(shown, ", "))
+		fmt.Fprintf(w, "%s of %s no policy models were kept as kind \"other\": %s.\n", plural(n, "asset"), plural(len(types), "type"), strings.Join(shown, ", "))
 	}
 	for _, e := range s.EvalErrors {
 		fmt.Fprintf(w, "warning: %s: %s (%d times, first on %s); the expression was treated as undefined\n", e.Location, e.Message, e.Count, e.Asset)
