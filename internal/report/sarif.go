@@ -246,6 +246,9 @@ func ruleName(title string) string {
 // region, the related locations, and a note when it could not be placed.
 func placeSARIF(res *sarifResult, p *Placement, cwd string) {
 	res.Locations[0].PhysicalLocation = sarifPhysicalOf(cwd, p.Primary)
+	if p.Primary.Message != "" {
+		res.Locations[0].Message = &sarifText{Text: p.Primary.Message}
+	}
 	for i, l := range p.Related {
 		rl := sarifLocation{ID: i + 1, PhysicalLocation: sarifPhysicalOf(cwd, l)}
 		if l.Message != "" {
