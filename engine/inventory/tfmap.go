@@ -445,9 +445,9 @@ func (m *tfMapper) awsInstance(r *tfResource, a *asset.Asset) {
 		default:
 			// Not set: the subnet decides (tfDefaults).
 			switch m.subnetGivesPublicIP(r) {
-			case yes:
+			case tYes:
 				a.Facets.PublicIPs = []string{knownAfterApply}
-			case unknown:
+			case tUnknown:
 				a.Facets.Unknown = append(a.Facets.Unknown, "public_ips")
 			}
 		}
@@ -464,12 +464,13 @@ func (m *tfMapper) awsInstance(r *tfResource, a *asset.Asset) {
 	}
 }
 
+// tristate is a verdict the plan may leave open: no, yes or unknown.
 type tristate int
 
 const (
-	no tristate = iota
-	yes
-	unknown
+	tNo tristate = iota
+	tYes
+	tUnknown
 )
 
 // subnetGivesPublicIP says whether an instance that does not set
@@ -479,25 +480,25 @@ const (
 // an existing subnet named by id is not in the plan.
 func (m *tfMapper) subnetGivesPublicIP(r *tfResource) tristate {
 	if len(blocks(r.after, "network_interface")) > 0 {
-		return no // the interfaces are separate resources, judged themselves
+		return tNo // the interfaces are separate resources, judged themselves
 	}
 	for _, ref := range m.refs(r, "subnet_id") {
 		if t, ok := m.byAddr[ref]; ok && t.typ == "aws_subnet" {
 			if t.unknownMatters("map_public_ip_on_launch") {
-				return unknown
+				return tUnknown
 			}
 			if t.boolOr("map_public_ip_on_launch") {
-				return yes
+				return tYes
 			}
-			return no
+			return tNo
 		}
 	}
 	if !r.configured("subnet_id") && str(r.after, "subnet_id") == "" {
 		if d, ok := defaultFor("aws_instance", "subnet_id"); ok && d.Value == true {
-			return yes
+			return tYes
 		}
 	}
-	return unknown
+	return tUnknown
 }
 
 func (m *tfMapper) bucket(a *asset.Asset) *bucketState {
@@ -549,9 +550,9 @@ func (m *tfMapper) awsPolicy(b *bucketState, r *tfResource, key string) {
 			return
 		}
 		switch public, from := m.policyFromData(r, key); public {
-		case yes:
+		case tYes:
 			b.exposures = append(b.exposures, asset.Exposure{Via: "policy", Detail: fmt.Sprintf(`bucket policy (%s, from %s) allows Principal "*"`, r.addr, from)})
-		case unknown:
+		case tUnknown:
 			b.unknown = true
 		}
 		return
@@ -577,27 +578,27 @@ func (m *tfMapper) awsPolicy(b *bucketState, r *tfResource, key string) {
 func (m *tfMapper) policyFromData(r *tfResource, key string) (tristate, string) {
 	refs := m.dataRefs(r, key)
 	if len(refs) == 0 || len(m.refs(r, key)) > 0 {
-		return unknown, ""
+		return tUnknown, ""
 	}
-	verdict := no
+	verdict := tNo
 	for _, ref := range refs {
 		ds := m.p.data[ref]
 		if len(ds) == 0 || !strings.Contains(ref, "aws_iam_policy_document.") {
-			return unknown, ""
+			return tUnknown, ""
 		}
 		// With count or for_each, which instance a reference picks is not
 		// in the plan: the instances must agree.
 		v := policyDocumentPublic(ds[0])
 		for _, d := range ds[1:] {
 			if policyDocumentPublic(d) != v {
-				v = unknown
+				v = tUnknown
 			}
 		}
 		switch v {
-		case yes:
-			return yes, ref
-		case unknown:
-			verdict = unknown
+		case tYes:
+			return tYes, ref
+		case tUnknown:
+			verdict = tUnknown
 		}
 	}
 	return verdict, refs[0]
@@ -607,9 +608,9 @@ func (m *tfMapper) policyFromData(r *tfResource, key string) (tristate, string) 
 func policyDocumentPublic(d *tfData) tristate {
 	if isUnknown(d.unknown, "statement") || isUnknown(d.unknown, "source_policy_documents") || isUnknown(d.unknown, "override_policy_documents") ||
 		len(strs(d.after, "source_policy_documents")) > 0 || len(strs(d.after, "override_policy_documents")) > 0 {
-		return unknown
+		return tUnknown
 	}
-	verdict := no
+	verdict := tNo
 	for i, st := range blocks(d.after, "statement") {
 		su := subtree(d.unknown, "statement", i)
 		effect := firstNonEmpty(str(st, "effect"), "Allow")
@@ -620,14 +621,14 @@ func policyDocumentPublic(d *tfData) tristate {
 			continue
 		}
 		if isUnknown(su, "principals") || anyUnknown(su, "principals") {
-			verdict = unknown
+			verdict = tUnknown
 			continue
 		}
 		everyoneHere := false
 		for j, p := range blocks(st, "principals") {
 			pu := subtree(su, "principals", j)
 			if isUnknown(pu, "type") || isUnknown(pu, "identifiers") || anyUnknown(pu, "identifiers") {
-				verdict = unknown
+				verdict = tUnknown
 				continue
 			}
 			t := str(p, "type")
@@ -639,7 +640,7 @@ func policyDocumentPublic(d *tfData) tristate {
 			continue
 		}
 		if isUnknown(su, "condition") || anyUnknown(su, "condition") {
-			verdict = unknown
+			verdict = tUnknown
 			continue
 		}
 		restricted := false
@@ -649,9 +650,9 @@ func policyDocumentPublic(d *tfData) tristate {
 			}
 		}
 		if effect == "" {
-			verdict = unknown
+			verdict = tUnknown
 		} else if !restricted {
-			return yes
+			return tYes
 		}
 	}
 	return verdict
@@ -775,9 +776,9 @@ func (m *tfMapper) bucketHelper(r *tfResource) (*asset.Asset, error) {
 		}
 		if r.unknownMatters("policy_data") {
 			switch v, from := m.iamPolicyFromData(r); v {
-			case yes:
+			case tYes:
 				b.exposures = append(b.exposures, asset.Exposure{Via: "iam", Detail: fmt.Sprintf("%s (policy from %s) grants a role to allUsers or allAuthenticatedUsers", r.addr, from)})
-			case unknown:
+			case tUnknown:
 				b.unknown = true
 			}
 		}
@@ -794,20 +795,20 @@ var gcsPublicPredefinedACLs = map[string]string{"publicRead": "allUsers", "publi
 func (m *tfMapper) iamPolicyFromData(r *tfResource) (tristate, string) {
 	refs := m.dataRefs(r, "policy_data")
 	if len(refs) != 1 || len(m.refs(r, "policy_data")) > 0 || !strings.Contains(refs[0], "google_iam_policy.") {
-		return unknown, ""
+		return tUnknown, ""
 	}
 	ds := m.p.data[refs[0]]
 	if len(ds) != 1 || isUnknown(ds[0].unknown, "binding") {
-		return unknown, "" // none, or instances a reference cannot tell apart
+		return tUnknown, "" // none, or instances a reference cannot tell apart
 	}
 	d := ds[0]
-	verdict := no
+	verdict := tNo
 	for i, bd := range blocks(d.after, "binding") {
 		if bu := subtree(d.unknown, "binding", i); isUnknown(bu, "members") || anyUnknown(bu, "members") {
-			verdict = unknown
+			verdict = tUnknown
 		}
 		if slices.ContainsFunc(strs(bd, "members"), everyone) {
-			return yes, refs[0]
+			return tYes, refs[0]
 		}
 	}
 	return verdict, refs[0]
