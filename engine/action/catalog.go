@@ -88,7 +88,7 @@ func init() {
 		Outputs: map[string]cty.Type{"images": cty.List(GCPImage)},
 	})
 	define(&Spec{Name: "gcp.compute.isolate_instance", Effect: Reversible,
-		Description: "Tag the instance for quarantine behind high-priority deny-all ingress and egress rules (optionally keeping a forensics range), and remove its external access configs.",
+		Description: "Tag the instance for quarantine behind deny-all ingress and egress rules at priority 0 in the network of every interface (a deny at 0 beats every allow; forensics ranges are left out of the denies and allowed at 0), and remove its external access configs.",
 		Args: map[string]Arg{
 			"instance":               req(str, instanceDesc),
 			"allow_ranges":           opt(strList, "source ranges still allowed in (the forensics workstation)"),
@@ -102,12 +102,17 @@ func init() {
 		Outputs:     map[string]cty.Type{"restored_tags": strList},
 	})
 	for _, s := range []struct{ name, verb, status string }{
-		{"gcp.compute.stop_instance", "Stop the instance (its memory is lost).", "terminated"},
-		{"gcp.compute.suspend_instance", "Suspend the instance, keeping memory and open connections for forensics.", "suspended"},
+		{"gcp.compute.stop_instance", "Stop the instance (its memory is lost; Local SSD data is kept unless discard_local_ssd).", "terminated"},
+		{"gcp.compute.suspend_instance", "Suspend the instance, keeping memory and open connections for forensics (and Local SSD data unless discard_local_ssd).", "suspended"},
 		{"gcp.compute.resume_instance", "Resume a suspended instance.", "running"},
 	} {
-		define(&Spec{Name: s.name, Effect: Reversible, Description: s.verb,
-			Args:    map[string]Arg{"instance": req(str, instanceDesc)},
+		args := map[string]Arg{"instance": req(str, instanceDesc)}
+		if s.status != "running" {
+			// The API requires discardLocalSsd on an instance with a Local
+			// SSD; keeping the data is the default, as it may be evidence.
+			args["discard_local_ssd"] = opt(boolean, "discard the data of the instance's Local SSDs (default false: keep it)")
+		}
+		define(&Spec{Name: s.name, Effect: Reversible, Description: s.verb, Args: args,
 			Outputs: map[string]cty.Type{"status": str},
 		})
 	}
@@ -122,10 +127,10 @@ func init() {
 		Outputs:     map[string]cty.Type{"deleted": str},
 	})
 	define(&Spec{Name: "gcp.compute.restrict_firewall", Effect: Reversible,
-		Description: "Replace a firewall's 0.0.0.0/0 and ::/0 sources with the given ranges.",
+		Description: "Replace a firewall's 0.0.0.0/0 and ::/0 sources with the given ranges (an empty list is refused: a rule left with no source is open to 0.0.0.0/0).",
 		Args: map[string]Arg{
 			"firewall":      req(str, "the firewall's asset id or projects/P/global/firewalls/F"),
-			"source_ranges": req(strList, "ranges that replace the world-open ones"),
+			"source_ranges": req(strList, "ranges that replace the world-open ones (at least one)"),
 		},
 		Outputs: map[string]cty.Type{"previous_source_ranges": strList, "source_ranges": strList},
 	})
