@@ -170,10 +170,11 @@ func init() {
 		Outputs: map[string]cty.Type{"snapshot_ids": strList, "volume_ids": strList},
 	})
 	define(&Spec{Name: "aws.ec2.share_snapshot", Effect: Reversible,
-		Description: "Share snapshots with the security account (createVolumePermission).",
+		Description: "Share snapshots with the security account (createVolumePermission). A snapshot encrypted with the AWS managed key cannot be shared: with kms_key_id it is copied, encrypted with that customer managed key, and the copy is shared; without, the step stops before sharing anything and says so (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-modifying-snapshot-permissions.html).",
 		Args: map[string]Arg{
 			"snapshot_ids": req(strList, "snapshots to share"),
 			"account":      req(str, "the security account id"),
+			"kms_key_id":   opt(str, "customer managed KMS key, usable by the security account, to re-encrypt snapshots the AWS managed key makes unshareable"),
 		},
 		Outputs: map[string]cty.Type{"shared": strList},
 	})
@@ -188,10 +189,14 @@ func init() {
 		Outputs: map[string]cty.Type{"snapshot_ids": strList},
 	})
 	define(&Spec{Name: "aws.ec2.isolate_instance", Effect: Reversible,
-		Description: "Replace the security groups of every network interface with an isolation group that has no rules, recording the previous groups (as a tag too).",
+		Description: "Replace the security groups of every network interface with an isolation group that has no rules, recording the previous groups (as a tag too), and end the connections security groups keep tracking: " +
+			"changing a group does not interrupt tracked connections (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/security-group-connection-tracking.html). " +
+			"untrack (default) swaps each interface first through a group that allows all traffic, which makes TCP and UDP flows untracked, then to the isolation group, which ends them (for a moment everything is allowed); " +
+			"nacl gives the instance's subnets a network ACL that denies everything, which breaks established connections of every instance in them (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html); none leaves them.",
 		Args: map[string]Arg{
 			"instance":                req(str, "the instance id or ARN"),
 			"disable_api_termination": opt(boolean, "also protect it from termination (default true)"),
+			"end_tracked_connections": opt(str, "untrack (default), nacl or none: how to end the connections security group tracking keeps alive"),
 		},
 		Outputs: map[string]cty.Type{"isolation_group": str, "previous_groups": cty.Map(strList)},
 	})
