@@ -23,7 +23,7 @@ func TestGCPIncidentEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	env := []string{"VIGIL_GCP_ENDPOINT=" + srv.REST, "VIGIL_GCP_ASSET_ENDPOINT=" + srv.Asset}
+	env := []string{"VIGIL_GCP_ENDPOINT=" + srv.REST, "VIGIL_GCP_ASSET_ENDPOINT=" + srv.Asset, "VIGIL_GCP_POLL_INTERVAL=20ms"}
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "gcp.ndjson")
 	if code, out := vigil(t, env, "inventory", "collect", "--gcp-scope", "organizations/684315297612", "--out", inv); code != 0 || !strings.Contains(out, "gcp: collected") {

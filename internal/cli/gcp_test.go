@@ -26,6 +26,7 @@ func gcpWorld(t *testing.T) *gcpfake.Fake {
 	})
 	t.Setenv("VIGIL_GCP_ENDPOINT", srv.REST)
 	t.Setenv("VIGIL_GCP_ASSET_ENDPOINT", srv.Asset)
+	t.Setenv("VIGIL_GCP_POLL_INTERVAL", "20ms")
 	return f
 }
 

@@ -11,6 +11,7 @@ import (
 	compute "google.golang.org/api/compute/v1"
 
 	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/naming"
 )
 
 func (p *Provider) instance(ctx context.Context, r *action.Request) (*session, ref, *compute.Instance, error) {
@@ -171,11 +172,7 @@ func (p *Provider) snapshotApply(ctx context.Context, r *action.Request) (*actio
 			labels[k] = labelValue(v)
 		}
 		labels["vigil-disk"], labels["vigil-instance"] = labelValue(d.name), labelValue(ir.name)
-		key := r.RunID
-		if r.Incident != "" {
-			key = r.Incident
-		}
-		name := resourceName("vigil-", key, r.Step, d.project, d.zone, d.name)
+		name := naming.SnapshotName(naming.StepKey(r.RunID, r.Incident), r.Step, d.project, d.zone, d.name)
 		sn := &compute.Snapshot{Name: name, SourceDisk: "https://www.googleapis.com/compute/v1/" + d.path(), Labels: labels,
 			Description: fmt.Sprintf("vigil %s %s: disk %s of %s", r.Incident, r.Step, d.name, ir.path())}
 		err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
@@ -231,7 +228,7 @@ func (s *session) snapshotReady(ctx context.Context, project, name string) (*com
 
 // ---- export ----
 
-func imageName(snap ref) string { return resourceName("vigil-evidence-", snap.project, snap.name) }
+func imageName(snap ref) string { return naming.ImageName(snap.project, snap.name) }
 
 func (p *Provider) exportPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
 	s, err := p.svc(ctx)

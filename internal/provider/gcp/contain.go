@@ -85,11 +85,7 @@ func (s *session) isolation(ctx context.Context, in *compute.Instance, allow []s
 		if err != nil {
 			return nil, err
 		}
-		norm, _ := quarantine.Normalize(ranges)
-		var forensics []string
-		for _, p := range norm {
-			forensics = append(forensics, p.String())
-		}
+		forensics, _ := quarantine.Forensics(ranges, nil)
 		for _, ru := range rules {
 			cur, ok := have[ru.Name]
 			if !ok {
@@ -168,19 +164,7 @@ func differs(ru quarantine.Rule, cur *compute.Firewall) ([]string, error) {
 	return diff, nil
 }
 
-func describeRule(st ruleState) string {
-	ru := st.rule
-	verb := map[bool]string{true: "allow", false: "deny"}[ru.Allow]
-	dir := "in from"
-	if ru.Direction == "EGRESS" {
-		dir = "out to"
-	}
-	ranges := strings.Join(ru.Ranges, ", ")
-	if !ru.Allow && ru.Direction == "INGRESS" && len(st.forensics) > 0 && len(ru.Ranges) > 1 {
-		ranges = fmt.Sprintf("everywhere but %s (%d ranges)", strings.Join(st.forensics, ", "), len(ru.Ranges))
-	}
-	return fmt.Sprintf("%s all %s %s, priority %d", verb, dir, ranges, ru.Priority)
-}
+func describeRule(st ruleState) string { return quarantine.Describe(st.rule, st.forensics) }
 
 // ensureRules creates the missing quarantine rules and updates those that
 // differ.
@@ -282,7 +266,7 @@ func (p *Provider) isolatePlan(ctx context.Context, r *action.Request) (*action.
 	}
 	ch.Summary = fmt.Sprintf("tag %s %s (replacing %s) behind deny-all rules at priority 0 in %d networks (%s)", ir.name, QuarantineTag,
 		strings.Join(tagsOf(in), ", "), len(nets), shortNetworks(nets))
-	ch.Details = append(ch.Details, "priority 0 beats every allow rule, even one at 0 (a deny wins a tie); the forensics ranges are left out of the denies and allowed at 0")
+	ch.Details = append(ch.Details, quarantine.Why)
 	if removeAccess {
 		for _, ac := range accessConfigs(in) {
 			ch.Details = append(ch.Details, "remove external access "+ac)

@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	compute "google.golang.org/api/compute/v1"
 
 	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/naming"
 )
 
 // Provider carries out the gcp.* actions. Its clients are made on first
@@ -210,26 +210,12 @@ func (s *session) wait(ctx context.Context, op *compute.Operation) error {
 	}
 }
 
-var labelUnsafe = regexp.MustCompile(`[^a-z0-9_-]+`)
-
 // labelValue makes a valid label value (lower case, 63 characters).
-func labelValue(s string) string {
-	s = labelUnsafe.ReplaceAllString(strings.ToLower(s), "-")
-	if len(s) > 63 {
-		s = s[:63]
-	}
-	return s
-}
+func labelValue(s string) string { return naming.LabelValue(s) }
 
-// stepKey is what idempotent actions label their work with: the incident
-// and step when there is an incident (applying the runbook again for the
-// same incident finds the evidence already taken), else the run and step.
+// stepLabels are the labels of what the step makes (see naming).
 func stepLabels(r *action.Request) map[string]string {
-	l := map[string]string{"vigil-run": labelValue(r.RunID), "vigil-step": labelValue(r.Step)}
-	if r.Incident != "" {
-		l["incident"] = labelValue(r.Incident)
-	}
-	return l
+	return naming.StepLabels(r.RunID, r.Step, r.Incident)
 }
 
 func stepFilter(r *action.Request) string {
@@ -249,18 +235,6 @@ func matchesStep(labels map[string]string, r *action.Request) bool {
 		return labels["incident"] == l["incident"]
 	}
 	return labels["vigil-run"] == l["vigil-run"]
-}
-
-// resourceName makes a valid, deterministic resource name from parts: a
-// retry after a crash computes the same name and finds the resource.
-func resourceName(prefix string, parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	base := labelUnsafe.ReplaceAllString(strings.ToLower(parts[len(parts)-1]), "-")
-	name := prefix + base
-	if len(name) > 52 {
-		name = name[:52]
-	}
-	return strings.TrimRight(name, "-_") + "-" + hex.EncodeToString(h[:])[:10]
 }
 
 func linkPath(link string) string {

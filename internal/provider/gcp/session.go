@@ -5,8 +5,9 @@
 //
 // Every client takes an endpoint override (Options.Endpoint for the REST
 // APIs, Options.AssetEndpoint for the Cloud Asset gRPC API; or
-// VIGIL_GCP_ENDPOINT and VIGIL_GCP_ASSET_ENDPOINT), so the same code runs
-// against Google Cloud, an emulator or the fake in gcpfake.
+// VIGIL_GCP_ENDPOINT and VIGIL_GCP_ASSET_ENDPOINT, with
+// VIGIL_GCP_POLL_INTERVAL for how often operations are looked at), so the
+// same code runs against Google Cloud, an emulator or the fake in gcpfake.
 package gcp
 
 import (
@@ -105,7 +106,12 @@ func (o *Options) defaults() {
 		o.RetryInitial = time.Second
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = 5 * time.Second
+		// VIGIL_GCP_POLL_INTERVAL: emulators finish operations at once.
+		if d, err := time.ParseDuration(os.Getenv("VIGIL_GCP_POLL_INTERVAL")); err == nil && d > 0 {
+			o.PollInterval = d
+		} else {
+			o.PollInterval = 5 * time.Second
+		}
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Minute

@@ -209,3 +209,35 @@ func Name(kind, network string) string {
 	}
 	return base + "-" + hex.EncodeToString(h[:])[:10]
 }
+
+// Describe says what a rule does, for plans: "deny all in from
+// everywhere but 10.99.0.0/24 (24 ranges), priority 0".
+func Describe(r Rule, forensics []string) string {
+	verb := "deny"
+	if r.Allow {
+		verb = "allow"
+	}
+	dir := "in from"
+	if r.Direction == "EGRESS" {
+		dir = "out to"
+	}
+	ranges := strings.Join(r.Ranges, ", ")
+	if !r.Allow && r.Direction == "INGRESS" && len(forensics) > 0 && len(r.Ranges) > 1 {
+		ranges = fmt.Sprintf("everywhere but %s (%d ranges)", strings.Join(forensics, ", "), len(r.Ranges))
+	}
+	return fmt.Sprintf("%s all %s %s, priority %d", verb, dir, ranges, r.Priority)
+}
+
+// Why is the plan's explanation of the priorities.
+const Why = "priority 0 beats every allow rule, even one at 0 (a deny wins a tie); the forensics ranges are left out of the denies and allowed at 0"
+
+// Forensics merges the forensics ranges asked for with those the
+// network's allow rule already has (it is shared by the network's
+// quarantined instances), normalized.
+func Forensics(asked, existing []string) ([]string, error) {
+	ps, err := Normalize(append(append([]string(nil), asked...), existing...))
+	if err != nil {
+		return nil, err
+	}
+	return strs(ps), nil
+}
