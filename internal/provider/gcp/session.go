@@ -193,7 +193,7 @@ func roleFor(perm string) string {
 	switch {
 	case strings.HasPrefix(perm, "cloudasset."):
 		return "roles/cloudasset.viewer"
-	case strings.HasPrefix(perm, "compute.firewalls."):
+	case strings.HasPrefix(perm, "compute.firewalls.") || perm == "compute.networks.updatePolicy":
 		return "roles/compute.securityAdmin"
 	case strings.HasPrefix(perm, "compute.snapshots.") || strings.HasPrefix(perm, "compute.images.") || strings.HasPrefix(perm, "compute.disks.createSnapshot"):
 		return "roles/compute.storageAdmin"

@@ -43,6 +43,10 @@ func (f *Fake) ec2(req *request) {
 	q := parseForm(req.body)
 	req.op = q.get("Action")
 	req.dryRun = q.get("DryRun") == "true"
+	// Tagging what a call creates needs ec2:CreateTags too.
+	if len(q.items("TagSpecification")) > 0 {
+		req.perms = append(req.perms, "ec2:CreateTags")
+	}
 	switch f.fault(req) {
 	case "throttle":
 		f.ec2Error(req, http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
