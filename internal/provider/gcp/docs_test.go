@@ -77,7 +77,9 @@ func exercise(t *testing.T) (calls, perms map[string]map[string]bool) {
 	isolate := map[string]cty.Value{"instance": vm, "allow_ranges": cty.ListVal([]cty.Value{cty.StringVal("10.99.0.0/24")})}
 	run("gcp.compute.isolate_instance", isolate)
 	// A rule an older run made at another priority is updated.
-	f.With(func(f *gcpfake.Fake) { f.Firewall("projects/acme-prod/global/firewalls/vigil-quarantine-deny-in-prod-vpc")["priority"] = 1 })
+	f.With(func(f *gcpfake.Fake) {
+		f.Firewall("projects/acme-prod/global/firewalls/vigil-quarantine-deny-in-prod-vpc")["priority"] = 1
+	})
 	run("gcp.compute.isolate_instance", isolate)
 	run("gcp.compute.suspend_instance", map[string]cty.Value{"instance": vm})
 	run("gcp.compute.resume_instance", map[string]cty.Value{"instance": vm})
