@@ -151,11 +151,9 @@ func differs(ru quarantine.Rule, cur *compute.Firewall) ([]string, error) {
 	if !slices.Equal(cur.TargetTags, []string{QuarantineTag}) || len(cur.TargetServiceAccounts) > 0 {
 		diff = append(diff, "targets -> tag "+QuarantineTag)
 	}
-	all := func(n int, proto string, ports []string) bool {
-		return n == 1 && strings.EqualFold(proto, "all") && len(ports) == 0
-	}
-	if ru.Allow && (len(cur.Denied) > 0 || len(cur.Allowed) != 1 || !all(len(cur.Allowed), cur.Allowed[0].IPProtocol, cur.Allowed[0].Ports)) ||
-		!ru.Allow && (len(cur.Allowed) > 0 || len(cur.Denied) != 1 || !all(len(cur.Denied), cur.Denied[0].IPProtocol, cur.Denied[0].Ports)) {
+	all := func(proto string, ports []string) bool { return strings.EqualFold(proto, "all") && len(ports) == 0 }
+	if ru.Allow && (len(cur.Denied) > 0 || len(cur.Allowed) != 1 || !all(cur.Allowed[0].IPProtocol, cur.Allowed[0].Ports)) ||
+		!ru.Allow && (len(cur.Allowed) > 0 || len(cur.Denied) != 1 || !all(cur.Denied[0].IPProtocol, cur.Denied[0].Ports)) {
 		return nil, fmt.Errorf("firewall %s exists but does not %s all protocols: delete it and isolate again", ru.Name, map[bool]string{true: "allow", false: "deny"}[ru.Allow])
 	}
 	if cur.Disabled {
@@ -182,6 +180,10 @@ func (s *session) ensureRules(ctx context.Context, rules []ruleState) error {
 		case len(st.diff) > 0:
 			patch := firewallOf(ru)
 			patch.Network = ""
+			if len(st.current.TargetServiceAccounts) > 0 {
+				// Target tags and service accounts exclude each other.
+				patch.NullFields = []string{"TargetServiceAccounts"}
+			}
 			if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
 				return s.cmp.Firewalls.Patch(ru.Project(), ru.Name, patch).RequestId(id).Context(ctx).Do()
 			}); err != nil {

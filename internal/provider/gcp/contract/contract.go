@@ -278,11 +278,18 @@ func CheckAll(reqs []gcpfake.Request) []string {
 	return out
 }
 
+var descriptions sync.Map // method id + parameter -> description
+
 func describe(m *method, name string) string {
-	if d := m.doc.paramDescription(m, name); d != "" {
-		return d
+	if d, ok := descriptions.Load(m.ID + " " + name); ok {
+		return d.(string)
 	}
-	return "see the method's documentation"
+	d := m.doc.paramDescription(m, name)
+	if d == "" {
+		d = "see the method's documentation"
+	}
+	descriptions.Store(m.ID+" "+name, d)
+	return d
 }
 
 // paramDescription reads a parameter's description from the raw document

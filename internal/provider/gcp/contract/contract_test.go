@@ -95,3 +95,14 @@ func TestMethodsCoverEveryIntent(t *testing.T) {
 		}
 	}
 }
+
+// Check reads whatever a client sends without failing itself.
+func FuzzCheck(f *testing.F) {
+	f.Add("POST", "/compute/v1/projects/p/global/firewalls", "requestId=x", `{"name":"a","priority":0,"sourceRanges":["0.0.0.0/0"]}`)
+	f.Add("POST", "/v1/projects/p/serviceAccounts/s/keys/k:disable", "", "null")
+	f.Add("GET", "/download/storage/v1/b/b/o/a%2Fb", "alt=media", "")
+	f.Fuzz(func(t *testing.T, method, path, query, body string) {
+		q, _ := url.ParseQuery(query)
+		Check(gcpfake.Request{HTTPMethod: method, Path: path, RawPath: path, Query: q, Body: []byte(body), Requires: []string{"discardLocalSsd"}})
+	})
+}

@@ -120,3 +120,30 @@ func TestRules(t *testing.T) {
 		t.Errorf("long name %q", n)
 	}
 }
+
+// Any ranges: rules or an error, and every deny leaves the forensics
+// ranges out.
+func FuzzRules(f *testing.F) {
+	f.Add("10.99.0.0/24", "2001:db8::/32")
+	f.Add("0.0.0.0/1", "::1")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		rules, err := Rules("projects/p/global/networks/n", []string{a, b})
+		if err != nil {
+			return
+		}
+		holes, _ := Normalize([]string{a, b})
+		for _, r := range rules {
+			if r.Allow || r.Direction != "INGRESS" {
+				continue
+			}
+			for _, s := range r.Ranges {
+				p := netip.MustParsePrefix(s)
+				for _, h := range holes {
+					if p.Overlaps(h) {
+						t.Fatalf("deny range %s overlaps forensics range %s", p, h)
+					}
+				}
+			}
+		}
+	})
+}
