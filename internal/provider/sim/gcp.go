@@ -801,7 +801,7 @@ func (c *Cloud) gcpRecreateApply(_ context.Context, r *action.Request) (*action.
 		if c.get(id) != nil {
 			return false, nil
 		}
-		labels := runLabels(r, nil)
+		labels := naming.StepLabels(r.RunID, r.Step, r.Incident)
 		for k, v := range r.StringMap("labels") {
 			labels[k] = labelValue(v)
 		}

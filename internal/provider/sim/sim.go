@@ -247,18 +247,6 @@ func labelValue(s string) string {
 	return s
 }
 
-// runLabels are the labels idempotent actions put on what they make.
-func runLabels(r *action.Request, extra map[string]string) map[string]string {
-	l := map[string]string{"vigil-run": labelValue(r.RunID), "vigil-step": labelValue(r.Step)}
-	if r.Incident != "" {
-		l["incident"] = labelValue(r.Incident)
-	}
-	for k, v := range extra {
-		l[k] = v
-	}
-	return l
-}
-
 // hasLabels compares values as labels (AWS tags keep their case, GCP labels
 // are lower case: "INC-7" and "inc-7" are the same incident).
 func hasLabels(a *asset.Asset, want map[string]string) bool {
