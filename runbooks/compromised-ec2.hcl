@@ -29,6 +29,12 @@ runbook "compromised-ec2" {
     }
   }
 
+  variable "evidence_kms_key" {
+    type        = string
+    default     = ""
+    description = "Customer managed KMS key the security account may use: snapshots encrypted with the AWS managed key are re-encrypted with it, as only such copies can be shared"
+  }
+
   variable "stop" {
     type    = bool
     default = true
@@ -76,6 +82,7 @@ runbook "compromised-ec2" {
       args = {
         snapshot_ids = step.snapshot.outputs.snapshot_ids
         account      = var.security_account
+        kms_key_id   = var.evidence_kms_key != "" ? var.evidence_kms_key : null
       }
     }
 
@@ -83,10 +90,9 @@ runbook "compromised-ec2" {
       description = "Copy into the security account, where the attacker's credentials do not reach"
       action      = "aws.ec2.copy_snapshot"
       args = {
-        snapshot_ids = step.snapshot.outputs.snapshot_ids
+        snapshot_ids = step.share.outputs.shared # re-encrypted copies where the originals cannot be shared
         tags         = { incident = var.incident }
       }
-      depends_on = [step.share]
       evidence   = true
     }
   }

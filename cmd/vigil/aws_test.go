@@ -14,7 +14,8 @@ import (
 // The AWS flow as the README tells it, with the built binary pointed at the
 // wire-protocol fake: collect, scan, respond, and collect again. The
 // process is killed half-way through the snapshot step; resume finds the
-// snapshots it had made.
+// snapshots it had made. The instance's established, tracked connection
+// ends with the isolation.
 func TestAWSIncidentEndToEnd(t *testing.T) {
 	f := awsfake.Scenario()
 	f.With(func(f *awsfake.Fake) { f.Get(awsfake.SecurityAccount).Roles["vigil-evidence"] = true })
@@ -33,6 +34,18 @@ func TestAWSIncidentEndToEnd(t *testing.T) {
 		t.Fatalf("scan: %d\n%s", code, out)
 	}
 
+	// The attacker's session: web-1 to 203.0.113.50:443. web-1's groups
+	// allow every port out but only 22 and 443 in, so security group
+	// connection tracking tracks the flow, and a change of groups alone
+	// would not end it.
+	var c2 *awsfake.Flow
+	f.With(func(f *awsfake.Fake) {
+		c2 = f.Connect(f.Get(awsfake.ProdAccount).Region("eu-west-1"),
+			awsfake.Flow{ENI: "eni-0aaaaaaaaaaaa0001", Protocol: "tcp", Peer: "203.0.113.50", Port: 443})
+	})
+	if !c2.Tracked {
+		t.Fatal("the scenario's flow should be tracked")
+	}
 	state := filepath.Join(dir, "state.db")
 	instance := "arn:aws:ec2:eu-west-1:111111111111:instance/" + awsfake.WebInstance
 	code, out = vigil(t, append(env, "VIGIL_FAILPOINT=during:snapshot"), "runbook", "apply", "compromised-ec2", "-i", inv,
@@ -52,6 +65,11 @@ func TestAWSIncidentEndToEnd(t *testing.T) {
 		t.Fatalf("status %s", run.Status)
 	}
 	exactlyOnce(t, run, es, []string{"record", "snapshot", "share", "copy", "isolate", "stop"})
+	f.With(func(f *awsfake.Fake) {
+		if c2.Open {
+			t.Errorf("the tracked connection survived the isolation: %+v", c2)
+		}
+	})
 	creates := 0
 	for _, m := range f.Mutations() {
 		if m == "ec2:CreateSnapshot" {

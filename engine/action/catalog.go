@@ -88,7 +88,7 @@ func init() {
 		Outputs: map[string]cty.Type{"images": cty.List(GCPImage)},
 	})
 	define(&Spec{Name: "gcp.compute.isolate_instance", Effect: Reversible,
-		Description: "Tag the instance for quarantine behind high-priority deny-all ingress and egress rules (optionally keeping a forensics range), and remove its external access configs.",
+		Description: "Tag the instance for quarantine behind deny-all ingress and egress rules at priority 0 in the network of every interface (a deny at 0 beats every allow; forensics ranges are left out of the denies and allowed at 0), and remove its external access configs.",
 		Args: map[string]Arg{
 			"instance":               req(str, instanceDesc),
 			"allow_ranges":           opt(strList, "source ranges still allowed in (the forensics workstation)"),
@@ -102,12 +102,17 @@ func init() {
 		Outputs:     map[string]cty.Type{"restored_tags": strList},
 	})
 	for _, s := range []struct{ name, verb, status string }{
-		{"gcp.compute.stop_instance", "Stop the instance (its memory is lost).", "terminated"},
-		{"gcp.compute.suspend_instance", "Suspend the instance, keeping memory and open connections for forensics.", "suspended"},
+		{"gcp.compute.stop_instance", "Stop the instance (its memory is lost; Local SSD data is kept unless discard_local_ssd).", "terminated"},
+		{"gcp.compute.suspend_instance", "Suspend the instance, keeping memory and open connections for forensics (and Local SSD data unless discard_local_ssd).", "suspended"},
 		{"gcp.compute.resume_instance", "Resume a suspended instance.", "running"},
 	} {
-		define(&Spec{Name: s.name, Effect: Reversible, Description: s.verb,
-			Args:    map[string]Arg{"instance": req(str, instanceDesc)},
+		args := map[string]Arg{"instance": req(str, instanceDesc)}
+		if s.status != "running" {
+			// The API requires discardLocalSsd on an instance with a Local
+			// SSD; keeping the data is the default, as it may be evidence.
+			args["discard_local_ssd"] = opt(boolean, "discard the data of the instance's Local SSDs (default false: keep it)")
+		}
+		define(&Spec{Name: s.name, Effect: Reversible, Description: s.verb, Args: args,
 			Outputs: map[string]cty.Type{"status": str},
 		})
 	}
@@ -122,10 +127,10 @@ func init() {
 		Outputs:     map[string]cty.Type{"deleted": str},
 	})
 	define(&Spec{Name: "gcp.compute.restrict_firewall", Effect: Reversible,
-		Description: "Replace a firewall's 0.0.0.0/0 and ::/0 sources with the given ranges.",
+		Description: "Replace a firewall's 0.0.0.0/0 and ::/0 sources with the given ranges (an empty list is refused: a rule left with no source is open to 0.0.0.0/0).",
 		Args: map[string]Arg{
 			"firewall":      req(str, "the firewall's asset id or projects/P/global/firewalls/F"),
-			"source_ranges": req(strList, "ranges that replace the world-open ones"),
+			"source_ranges": req(strList, "ranges that replace the world-open ones (at least one)"),
 		},
 		Outputs: map[string]cty.Type{"previous_source_ranges": strList, "source_ranges": strList},
 	})
@@ -165,10 +170,11 @@ func init() {
 		Outputs: map[string]cty.Type{"snapshot_ids": strList, "volume_ids": strList},
 	})
 	define(&Spec{Name: "aws.ec2.share_snapshot", Effect: Reversible,
-		Description: "Share snapshots with the security account (createVolumePermission).",
+		Description: "Share snapshots with the security account (createVolumePermission). A snapshot encrypted with the AWS managed key cannot be shared: with kms_key_id it is copied, encrypted with that customer managed key, and the copy is shared; without, the step stops before sharing anything and says so (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-modifying-snapshot-permissions.html).",
 		Args: map[string]Arg{
 			"snapshot_ids": req(strList, "snapshots to share"),
 			"account":      req(str, "the security account id"),
+			"kms_key_id":   opt(str, "customer managed KMS key, usable by the security account, to re-encrypt snapshots the AWS managed key makes unshareable"),
 		},
 		Outputs: map[string]cty.Type{"shared": strList},
 	})
@@ -183,10 +189,14 @@ func init() {
 		Outputs: map[string]cty.Type{"snapshot_ids": strList},
 	})
 	define(&Spec{Name: "aws.ec2.isolate_instance", Effect: Reversible,
-		Description: "Replace the security groups of every network interface with an isolation group that has no rules, recording the previous groups (as a tag too).",
+		Description: "Replace the security groups of every network interface with an isolation group that has no rules, recording the previous groups (as a tag too), and end the connections security groups keep tracking: " +
+			"changing a group does not interrupt tracked connections (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/security-group-connection-tracking.html). " +
+			"untrack (default) swaps each interface first through a group that allows all traffic, which makes TCP and UDP flows untracked, then to the isolation group, which ends them (for a moment everything is allowed); " +
+			"nacl gives the instance's subnets a network ACL that denies everything, which breaks established connections of every instance in them (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html); none leaves them.",
 		Args: map[string]Arg{
 			"instance":                req(str, "the instance id or ARN"),
 			"disable_api_termination": opt(boolean, "also protect it from termination (default true)"),
+			"end_tracked_connections": opt(str, "untrack (default), nacl or none: how to end the connections security group tracking keeps alive"),
 		},
 		Outputs: map[string]cty.Type{"isolation_group": str, "previous_groups": cty.Map(strList)},
 	})

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/contract"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
 )
 
@@ -18,8 +19,14 @@ func gcpWorld(t *testing.T) *gcpfake.Fake {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		if problems := contract.CheckAll(f.Requests()); len(problems) > 0 {
+			t.Errorf("requests that break the API contract:\n%s", strings.Join(problems, "\n"))
+		}
+	})
 	t.Setenv("VIGIL_GCP_ENDPOINT", srv.REST)
 	t.Setenv("VIGIL_GCP_ASSET_ENDPOINT", srv.Asset)
+	t.Setenv("VIGIL_GCP_POLL_INTERVAL", "20ms")
 	return f
 }
 
@@ -69,7 +76,7 @@ func TestGCPCompromisedVM(t *testing.T) {
 			rules++
 		}
 	}
-	if images != 2 || snaps != 2 || rules != 5 {
+	if images != 2 || snaps != 2 || rules != 10 { // five in each network of web-1's two interfaces
 		t.Errorf("after: %d evidence images and %d snapshots in the security project, %d quarantine rules", images, snaps, rules)
 	}
 	n := len(f.Mutations())
@@ -91,10 +98,10 @@ func TestGCPOpenFirewallRemediation(t *testing.T) {
 		t.Fatalf("apply: %d\n%s\n%s", code, out, errs)
 	}
 	f.With(func(f *gcpfake.Fake) {
-		if got := strings.Join(f.Firewall(gcpfake.OpenSSH).SourceRanges, ","); got != "10.0.0.0/8,35.235.240.0/20" {
+		if got := strings.Join(f.Firewall(gcpfake.OpenSSH).Strs("sourceRanges"), ","); got != "10.0.0.0/8,35.235.240.0/20" {
 			t.Errorf("allow-ssh-debug sources %s", got)
 		}
-		if got := strings.Join(f.Firewall(gcpfake.OpenHTTPS).SourceRanges, ","); got != "0.0.0.0/0" {
+		if got := strings.Join(f.Firewall(gcpfake.OpenHTTPS).Strs("sourceRanges"), ","); got != "0.0.0.0/0" {
 			t.Errorf("allow-https is not an admin port and must stay: %s", got)
 		}
 	})

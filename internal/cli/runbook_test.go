@@ -100,8 +100,10 @@ func TestCompromisedVMGCP(t *testing.T) {
 	if vm.Facets.Status != "suspended" || !contains(vm.Facets.NetworkTags, "vigil-quarantine") {
 		t.Errorf("web-1 after the run: status %s tags %v", vm.Facets.Status, vm.Facets.NetworkTags)
 	}
-	deny := inv.Get("//compute.googleapis.com/projects/acme-prod/global/firewalls/vigil-quarantine-deny-ingress")
-	if deny == nil || deny.Facets.Ingress[0].Action != "deny" || deny.Facets.TargetTags[0] != "vigil-quarantine" {
+	// The rules the real provider makes, in the network of the VM's
+	// interface: a deny at priority 0 beats every allow.
+	deny := inv.Get("//compute.googleapis.com/projects/acme-prod/global/firewalls/vigil-quarantine-deny-in-prod-vpc")
+	if deny == nil || deny.Facets.Ingress[0].Action != "deny" || deny.Facets.Ingress[0].Priority != 0 || deny.Facets.TargetTags[0] != "vigil-quarantine" {
 		t.Errorf("quarantine rule: %+v", deny)
 	}
 	images := 0
@@ -159,7 +161,7 @@ func TestBuiltinRunbooksInSim(t *testing.T) {
 			if vm.Facets.Status != "stopped" || len(vm.Facets.SecurityGroups) != 1 || !strings.HasPrefix(vm.Facets.SecurityGroups[0], "sg-0vigil") {
 				t.Errorf("instance: %s %v", vm.Facets.Status, vm.Facets.SecurityGroups)
 			}
-			if vm.Labels["vigil:previous-groups"] != "sg-0a1a1a1a1a1a1a1a1,sg-0b2b2b2b2b2b2b2b2" {
+			if vm.Labels["vigil:previous-groups"] != "eni-0a1b2c3d4e5f=sg-0a1a1a1a1a1a1a1a1+sg-0b2b2b2b2b2b2b2b2" { // per interface, as the real provider records it
 				t.Errorf("previous groups tag: %v", vm.Labels)
 			}
 			var own, copies int
@@ -179,8 +181,8 @@ func TestBuiltinRunbooksInSim(t *testing.T) {
 			if inv.Get("arn:aws:iam::111111111111:user/ci-deployer/accesskey/AKIAQ3EGV2EXAMPLE001") != nil {
 				t.Error("the leaked key still exists")
 			}
-			if inv.Get("arn:aws:iam::111111111111:user/ci-deployer").Labels["vigil:deny-all"] == "" {
-				t.Error("no deny-all policy on the user")
+			if user := inv.Get("arn:aws:iam::111111111111:user/ci-deployer"); !strings.Contains(string(user.Data), `"policyName":"vigil-deny-all"`) {
+				t.Errorf("no deny-all policy on the user: %s", user.Data)
 			}
 			if !strings.Contains(out, `other_keys = ["AKIAQ3EGV2EXAMPLE002"]`) || !strings.Contains(out, `user = "ci-deployer"`) {
 				t.Errorf("outputs:\n%s", out)

@@ -32,6 +32,11 @@ func req(args map[string]cty.Value) *action.Request {
 // Every action of the catalog's aws.* namespace is implemented, with the
 // catalog's contract (the registry refuses a differing one).
 func TestImplementsCatalog(t *testing.T) {
+	for _, a := range New(Options{}).Actions() {
+		if f := a.(*action.Func); f.RecoverFn == nil && a.Spec().Effect != action.Read {
+			t.Errorf("%s cannot tell whether an interrupted attempt took effect", a.Spec().Name)
+		}
+	}
 	reg := action.NewRegistry()
 	if err := reg.Register(New(Options{})); err != nil {
 		t.Fatal(err)

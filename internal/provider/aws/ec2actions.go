@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vigil-ir/vigil/engine/action"
@@ -67,8 +69,37 @@ func (p *Provider) snapshotPlan(ctx context.Context, r *action.Request) (*action
 	for _, v := range vols {
 		targets = append(targets, ic.s.arn(ctx, target{account: ic.t.account, region: ic.t.region, id: v}, "volume"))
 	}
+	details, err := ic.s.encryptionNotes(ctx, ic, vols)
+	if err != nil {
+		return nil, err
+	}
 	return &action.Change{Summary: fmt.Sprintf("snapshot %d volumes of %s (%s)", len(vols), instanceName(ic.in), strings.Join(vols, ", ")),
-		Targets: targets, Outputs: map[string]cty.Value{"volume_ids": action.StringList(vols)}}, nil
+		Details: details, Targets: targets, Outputs: map[string]cty.Value{"volume_ids": action.StringList(vols)}}, nil
+}
+
+// encryptionNotes says, at plan time, which volumes are encrypted with
+// the AWS managed key: their snapshots cannot be shared as they are.
+func (s *session) encryptionNotes(ctx context.Context, ic *instanceCtx, vols []string) ([]string, error) {
+	out, err := ic.c.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: vols})
+	if err != nil {
+		return nil, err
+	}
+	var notes []string
+	for _, v := range out.Volumes {
+		if !aws.ToBool(v.Encrypted) {
+			continue
+		}
+		key := aws.ToString(v.KmsKeyId)
+		managed, err := s.keyIsAWSManaged(ctx, ic.t, key)
+		switch {
+		case err != nil:
+			notes = append(notes, fmt.Sprintf("%s is encrypted with %s; whether AWS manages that key is not known (%v): if it does, share_snapshot needs a kms_key_id", aws.ToString(v.VolumeId), key, explain(err)))
+		case managed:
+			notes = append(notes, fmt.Sprintf("%s is encrypted with the AWS managed key for EBS (%s): its snapshot cannot be shared with another account as it is; "+
+				"share_snapshot re-encrypts it with kms_key_id, and stops without one (%s)", aws.ToString(v.VolumeId), key, shareDoc))
+		}
+	}
+	return notes, nil
 }
 
 // snapshotsOfStep finds the snapshots this run and step made, by volume.
@@ -108,7 +139,13 @@ func (s *session) waitCompleted(ctx context.Context, c *ec2.Client, ids []string
 		return nil
 	}
 	return s.poll(ctx, "snapshots "+strings.Join(ids, ", "), func() (bool, error) {
-		out, err := c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: ids})
+		var out *ec2.DescribeSnapshotsOutput
+		// A snapshot just made may not be found yet.
+		err := s.settle(ctx, func() error {
+			var err error
+			out, err = c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: ids})
+			return err
+		})
 		if err != nil {
 			return false, err
 		}
@@ -219,40 +256,131 @@ func (s *session) snapshotsArg(r *action.Request) []snapGroup {
 	return out
 }
 
+// snapInfo is what sharing needs to know of a snapshot.
+type snapInfo struct {
+	id, volume, key string
+	// awsManaged says the snapshot is encrypted with the AWS managed key
+	// for EBS, which AWS does not let be shared.
+	awsManaged bool
+}
+
+const shareDoc = "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-modifying-snapshot-permissions.html"
+
+// keyIsAWSManaged asks KMS who manages a key.
+func (s *session) keyIsAWSManaged(ctx context.Context, loc target, key string) (bool, error) {
+	cfg, err := s.config(ctx, loc.account)
+	if err != nil {
+		return false, err
+	}
+	out, err := s.kms(cfg, loc.region).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(key)})
+	if err != nil {
+		return false, fmt.Errorf("describe KMS key %s: %w", key, err)
+	}
+	return out.KeyMetadata != nil && out.KeyMetadata.KeyManager == kmstypes.KeyManagerTypeAws, nil
+}
+
+// snapshotInfo describes the snapshots of one location.
+func (s *session) snapshotInfo(ctx context.Context, c *ec2.Client, loc target, ids []string) (map[string]snapInfo, error) {
+	var out *ec2.DescribeSnapshotsOutput
+	if err := s.settle(ctx, func() error {
+		var err error
+		out, err = c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: ids})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	info := map[string]snapInfo{}
+	for _, sn := range out.Snapshots {
+		si := snapInfo{id: aws.ToString(sn.SnapshotId), volume: aws.ToString(sn.VolumeId), key: aws.ToString(sn.KmsKeyId)}
+		if aws.ToBool(sn.Encrypted) {
+			managed, err := s.keyIsAWSManaged(ctx, loc, si.key)
+			if err != nil {
+				return nil, err
+			}
+			si.awsManaged = managed
+		}
+		info[si.id] = si
+	}
+	return info, nil
+}
+
+// unshareable explains, before anything is shared, why snapshots
+// encrypted with the AWS managed key need kms_key_id.
+func unshareable(snaps []snapInfo, account string) error {
+	var ids []string
+	for _, si := range snaps {
+		ids = append(ids, fmt.Sprintf("%s (of %s, key %s)", si.id, si.volume, si.key))
+	}
+	return fmt.Errorf("%s: encrypted with the AWS managed key for EBS, and AWS does not let such snapshots be shared with another account (%s). "+
+		"Give share_snapshot a kms_key_id (compromised-ec2: -var evidence_kms_key=ARN): a customer managed key whose key policy lets account %s use it; "+
+		"vigil then copies each such snapshot encrypted with that key and shares the copy. Nothing was shared",
+		strings.Join(ids, ", "), shareDoc, account)
+}
+
 func (p *Provider) sharePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
 	s, err := p.session(ctx)
 	if err != nil {
 		return nil, err
 	}
+	acct, key := r.Str("account"), r.Str("kms_key_id")
 	n, already := 0, 0
+	var details []string
+	var blocked []snapInfo
 	for _, g := range s.snapshotsArg(r) {
 		loc, ids := g.loc, g.ids
 		c, err := s.ec2For(ctx, loc)
 		if err != nil {
 			return nil, err
 		}
+		info, err := s.snapshotInfo(ctx, c, loc, ids)
+		if err != nil {
+			return nil, err
+		}
+		made, err := snapshotsOfStep(ctx, c, r)
+		if err != nil {
+			return nil, err
+		}
 		for _, id := range ids {
 			n++
-			if shared, err := sharedWith(ctx, c, id, r.Str("account")); err != nil {
+			si := info[id]
+			target := id
+			if si.awsManaged {
+				if key == "" {
+					blocked = append(blocked, si)
+					continue
+				}
+				cp, ok := made[id]
+				if !ok {
+					details = append(details, fmt.Sprintf("%s is encrypted with the AWS managed key, which cannot be shared: copy it encrypted with %s and share the copy (%s)", id, key, shareDoc))
+					continue
+				}
+				target = aws.ToString(cp.SnapshotId)
+			} else if si.key != "" {
+				details = append(details, fmt.Sprintf("%s is encrypted with %s: its key policy must let account %s use it", id, si.key, acct))
+			}
+			if shared, err := sharedWith(ctx, c, target, acct); err != nil {
 				return nil, err
 			} else if shared {
 				already++
 				continue
 			}
-			_, err := c.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{SnapshotId: aws.String(id), DryRun: aws.Bool(true),
-				Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission, OperationType: ec2types.OperationTypeAdd, UserIds: []string{r.Str("account")}})
+			_, err := c.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{SnapshotId: aws.String(target), DryRun: aws.Bool(true),
+				Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission, OperationType: ec2types.OperationTypeAdd, UserIds: []string{acct}})
 			if err := dryRun(err); err != nil {
 				return nil, err
 			}
 		}
 	}
+	if len(blocked) > 0 {
+		return nil, unshareable(blocked, acct)
+	}
 	if n == 0 {
 		return &action.Change{Summary: "no snapshots to share", NoOp: true}, nil
 	}
 	if already == n {
-		return &action.Change{Summary: fmt.Sprintf("the %d snapshots are already shared with account %s", n, r.Str("account")), NoOp: true}, nil
+		return &action.Change{Summary: fmt.Sprintf("the %d snapshots are already shared with account %s", n, acct), NoOp: true}, nil
 	}
-	return &action.Change{Summary: fmt.Sprintf("share %d snapshots with account %s", n-already, r.Str("account"))}, nil
+	return &action.Change{Summary: fmt.Sprintf("share %d snapshots with account %s", n-already, acct), Details: details}, nil
 }
 
 // sharedWith reports whether account may already create volumes from the
@@ -275,26 +403,83 @@ func (p *Provider) shareApply(ctx context.Context, r *action.Request) (*action.R
 	if err != nil {
 		return nil, err
 	}
-	acct := r.Str("account")
-	var shared []string
+	acct, key := r.Str("account"), r.Str("kms_key_id")
+	type loc struct {
+		g    snapGroup
+		c    *ec2.Client
+		info map[string]snapInfo
+	}
+	var locs []loc
+	var blocked []snapInfo
+	// Every snapshot is looked at before any is shared.
 	for _, g := range s.snapshotsArg(r) {
-		loc, ids := g.loc, g.ids
-		c, err := s.ec2For(ctx, loc)
+		c, err := s.ec2For(ctx, g.loc)
 		if err != nil {
 			return nil, err
 		}
-		for _, id := range ids {
-			already, err := sharedWith(ctx, c, id, acct)
-			if err != nil {
+		info, err := s.snapshotInfo(ctx, c, g.loc, g.ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range g.ids {
+			if info[id].awsManaged && key == "" {
+				blocked = append(blocked, info[id])
+			}
+		}
+		locs = append(locs, loc{g, c, info})
+	}
+	if len(blocked) > 0 {
+		return nil, unshareable(blocked, acct)
+	}
+	var shared []string
+	for _, l := range locs {
+		c := l.c
+		made, err := snapshotsOfStep(ctx, c, r)
+		if err != nil {
+			return nil, err
+		}
+		var pending []string
+		targets := map[string]string{}
+		for _, id := range l.g.ids {
+			targets[id] = id
+			if !l.info[id].awsManaged {
+				continue
+			}
+			cp, ok := made[id]
+			if !ok {
+				out, err := c.CopySnapshot(ctx, &ec2.CopySnapshotInput{SourceRegion: aws.String(l.g.loc.region), SourceSnapshotId: aws.String(id),
+					Encrypted: aws.Bool(true), KmsKeyId: aws.String(key),
+					Description: aws.String(fmt.Sprintf("vigil %s: %s re-encrypted with %s to be shared", r.Incident, id, key)),
+					TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSnapshot,
+						Tags: runTags(r, map[string]string{"vigil-source": id})}}})
+				if err != nil {
+					return nil, fmt.Errorf("re-encrypt %s with %s: %w", id, key, err)
+				}
+				cp = ec2types.Snapshot{SnapshotId: out.SnapshotId}
+			}
+			targets[id] = aws.ToString(cp.SnapshotId)
+			pending = append(pending, targets[id])
+		}
+		if err := s.waitCompleted(ctx, c, pending); err != nil {
+			return nil, err
+		}
+		for _, id := range l.g.ids {
+			t := targets[id]
+			var already bool
+			if err := s.settle(ctx, func() error {
+				var err error
+				already, err = sharedWith(ctx, c, t, acct)
+				return err
+			}); err != nil {
 				return nil, err
 			}
 			if !already {
-				if _, err := c.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{SnapshotId: aws.String(id),
+				if _, err := c.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{SnapshotId: aws.String(t),
 					Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission, OperationType: ec2types.OperationTypeAdd, UserIds: []string{acct}}); err != nil {
-					return nil, fmt.Errorf("share %s: %w", id, err)
+					return nil, fmt.Errorf("share %s: %w", t, err)
 				}
 			}
-			shared = append(shared, id)
+			shared = append(shared, t)
 		}
 	}
 	sort.Strings(shared)
@@ -413,229 +598,6 @@ func (p *Provider) copyApply(ctx context.Context, r *action.Request) (*action.Re
 	}
 	return &action.Result{Summary: fmt.Sprintf("%d snapshots copied: %s", len(ids), strings.Join(ids, ", ")), Targets: targets,
 		Outputs: map[string]cty.Value{"snapshot_ids": action.StringList(ids)}}, nil
-}
-
-// ---- isolation ----
-
-const (
-	isolationPrefix = "vigil-isolation-"
-	prevGroupsTag   = "vigil:previous-groups"
-	quarantineTag   = "vigil:quarantine"
-)
-
-// eniGroups lists each network interface with its security groups.
-func eniGroups(in *ec2types.Instance) (enis []string, groups map[string][]string) {
-	groups = map[string][]string{}
-	for _, ni := range in.NetworkInterfaces {
-		id := aws.ToString(ni.NetworkInterfaceId)
-		enis = append(enis, id)
-		for _, g := range ni.Groups {
-			groups[id] = append(groups[id], aws.ToString(g.GroupId))
-		}
-	}
-	sort.Strings(enis)
-	return enis, groups
-}
-
-// encodeGroups writes "eni-1=sg-a+sg-b;eni-2=sg-c" for the instance tag.
-func encodeGroups(enis []string, groups map[string][]string) string {
-	var parts []string
-	for _, e := range enis {
-		parts = append(parts, e+"="+strings.Join(groups[e], "+"))
-	}
-	return strings.Join(parts, ";")
-}
-
-func decodeGroups(s string) map[string][]string {
-	out := map[string][]string{}
-	for _, part := range strings.Split(s, ";") {
-		eni, gs, ok := strings.Cut(part, "=")
-		if ok && gs != "" {
-			out[eni] = strings.Split(gs, "+")
-		}
-	}
-	return out
-}
-
-func tagValue(tags []ec2types.Tag, key string) (string, bool) {
-	for _, t := range tags {
-		if aws.ToString(t.Key) == key {
-			return aws.ToString(t.Value), true
-		}
-	}
-	return "", false
-}
-
-// isolationGroup finds the VPC's isolation group, or makes it when create
-// is set: no ingress rules, and its default egress rule revoked.
-func isolationGroup(ctx context.Context, c *ec2.Client, vpc string, r *action.Request, create bool) (string, error) {
-	name := isolationPrefix + vpc
-	out, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
-		{Name: aws.String("vpc-id"), Values: []string{vpc}}, {Name: aws.String("group-name"), Values: []string{name}}}})
-	if err != nil {
-		return "", err
-	}
-	var id string
-	var egress []ec2types.IpPermission
-	if len(out.SecurityGroups) > 0 {
-		id, egress = aws.ToString(out.SecurityGroups[0].GroupId), out.SecurityGroups[0].IpPermissionsEgress
-	} else {
-		if !create {
-			return "", nil
-		}
-		made, err := c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), VpcId: aws.String(vpc),
-			Description: aws.String("vigil: isolates instances under investigation; allows nothing"),
-			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup,
-				Tags: runTags(r, map[string]string{"Name": name})}}})
-		if err != nil {
-			return "", fmt.Errorf("create isolation group in %s: %w", vpc, err)
-		}
-		id = aws.ToString(made.GroupId)
-		egress = []ec2types.IpPermission{{IpProtocol: aws.String("-1"), IpRanges: []ec2types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}
-	}
-	if create && len(egress) > 0 {
-		if _, err := c.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: aws.String(id), IpPermissions: egress}); err != nil {
-			return "", fmt.Errorf("remove the egress rules of isolation group %s: %w", id, err)
-		}
-	}
-	return id, nil
-}
-
-func isolated(enis []string, groups map[string][]string, gid string) bool {
-	if gid == "" || len(enis) == 0 {
-		return false
-	}
-	for _, e := range enis {
-		if len(groups[e]) != 1 || groups[e][0] != gid {
-			return false
-		}
-	}
-	return true
-}
-
-func (p *Provider) isolatePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
-	ic, err := p.instance(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	vpc := aws.ToString(ic.in.VpcId)
-	gid, err := isolationGroup(ctx, ic.c, vpc, r, false)
-	if err != nil {
-		return nil, err
-	}
-	enis, groups := eniGroups(ic.in)
-	if len(enis) == 0 {
-		return nil, fmt.Errorf("instance %s has no network interfaces to isolate", ic.t.id)
-	}
-	if isolated(enis, groups, gid) {
-		return &action.Change{Summary: instanceName(ic.in) + " is already isolated in " + gid, Targets: []string{ic.arn}, NoOp: true}, nil
-	}
-	_, err = ic.c.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(enis[0]), Groups: groups[enis[0]], DryRun: aws.Bool(true)})
-	if err := dryRun(err); err != nil {
-		return nil, err
-	}
-	group := gid
-	if group == "" {
-		group = "a new group " + isolationPrefix + vpc
-	}
-	ch := &action.Change{Summary: fmt.Sprintf("replace the security groups of %d network interfaces of %s with isolation group %s (no rules)", len(enis), instanceName(ic.in), group),
-		Targets: []string{ic.arn}}
-	for _, e := range enis {
-		ch.Details = append(ch.Details, fmt.Sprintf("%s: %s -> isolation", e, strings.Join(groups[e], ", ")))
-	}
-	return ch, nil
-}
-
-func (p *Provider) isolateApply(ctx context.Context, r *action.Request) (*action.Result, error) {
-	ic, err := p.instance(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	gid, err := isolationGroup(ctx, ic.c, aws.ToString(ic.in.VpcId), r, true)
-	if err != nil {
-		return nil, err
-	}
-	enis, groups := eniGroups(ic.in)
-	// The tag keeps the groups from before the first isolation: a re-run
-	// must not record the isolation group as "previous".
-	previous := groups
-	if prev, ok := tagValue(ic.in.Tags, prevGroupsTag); ok {
-		previous = decodeGroups(prev)
-	} else {
-		if _, err := ic.c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{ic.t.id}, Tags: []ec2types.Tag{
-			{Key: aws.String(prevGroupsTag), Value: aws.String(encodeGroups(enis, groups))},
-			{Key: aws.String(quarantineTag), Value: aws.String(r.RunID)}}}); err != nil {
-			return nil, fmt.Errorf("record the previous groups: %w", err)
-		}
-	}
-	for _, e := range enis {
-		if len(groups[e]) == 1 && groups[e][0] == gid {
-			continue
-		}
-		if _, err := ic.c.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(e), Groups: []string{gid}}); err != nil {
-			return nil, fmt.Errorf("isolate %s: %w", e, err)
-		}
-	}
-	if r.Bool("disable_api_termination", true) {
-		attr, err := ic.c.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: aws.String(ic.t.id), Attribute: ec2types.InstanceAttributeNameDisableApiTermination})
-		if err != nil {
-			return nil, err
-		}
-		protected := attr.DisableApiTermination != nil && aws.ToBool(attr.DisableApiTermination.Value)
-		if !protected {
-			if _, err := ic.c.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(ic.t.id),
-				DisableApiTermination: &ec2types.AttributeBooleanValue{Value: aws.Bool(true)}}); err != nil {
-				return nil, fmt.Errorf("protect %s from termination: %w", ic.t.id, err)
-			}
-		}
-	}
-	prevVals := map[string]cty.Value{}
-	for e, gs := range previous {
-		prevVals[e] = action.StringList(gs)
-	}
-	prevMap := cty.MapValEmpty(cty.List(cty.String))
-	if len(prevVals) > 0 {
-		prevMap = cty.MapVal(prevVals)
-	}
-	return &action.Result{Summary: fmt.Sprintf("%s isolated in %s (%d network interfaces)", instanceName(ic.in), gid, len(enis)), Targets: []string{ic.arn},
-		Outputs: map[string]cty.Value{"isolation_group": cty.StringVal(gid), "previous_groups": prevMap}}, nil
-}
-
-func (p *Provider) releasePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
-	ic, err := p.instance(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	prev, ok := tagValue(ic.in.Tags, prevGroupsTag)
-	if !ok {
-		return &action.Change{Summary: instanceName(ic.in) + " is not isolated by vigil", Targets: []string{ic.arn}, NoOp: true}, nil
-	}
-	return &action.Change{Summary: fmt.Sprintf("restore the security groups of %s (%s)", instanceName(ic.in), prev), Targets: []string{ic.arn}}, nil
-}
-
-func (p *Provider) releaseApply(ctx context.Context, r *action.Request) (*action.Result, error) {
-	ic, err := p.instance(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	prev, ok := tagValue(ic.in.Tags, prevGroupsTag)
-	restored := map[string]cty.Value{}
-	if ok {
-		for eni, gs := range decodeGroups(prev) {
-			if _, err := ic.c.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(eni), Groups: gs}); err != nil {
-				return nil, fmt.Errorf("restore %s: %w", eni, err)
-			}
-			restored[eni] = action.StringList(gs)
-		}
-		if _, err := ic.c.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{ic.t.id}, Tags: []ec2types.Tag{{Key: aws.String(prevGroupsTag)}, {Key: aws.String(quarantineTag)}}}); err != nil {
-			return nil, err
-		}
-	}
-	out := cty.MapValEmpty(cty.List(cty.String))
-	if len(restored) > 0 {
-		out = cty.MapVal(restored)
-	}
-	return &action.Result{Summary: instanceName(ic.in) + " released", Targets: []string{ic.arn}, Outputs: map[string]cty.Value{"restored_groups": out}}, nil
 }
 
 // ---- instance state ----
@@ -881,8 +843,26 @@ func (p *Provider) tagApply(ctx context.Context, r *action.Request) (*action.Res
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{t.id}, Tags: mapTags(r.StringMap("tags"))}); err != nil {
+	want := r.StringMap("tags")
+	// The tags it has already are not written again: a re-run, or Recover,
+	// finds the step done.
+	have, err := c.DescribeTags(ctx, &ec2.DescribeTagsInput{Filters: []ec2types.Filter{{Name: aws.String("resource-id"), Values: []string{t.id}}}})
+	if err != nil {
 		return nil, err
+	}
+	missing := map[string]string{}
+	for k, v := range want {
+		missing[k] = v
+	}
+	for _, tag := range have.Tags {
+		if v, ok := missing[aws.ToString(tag.Key)]; ok && v == aws.ToString(tag.Value) {
+			delete(missing, aws.ToString(tag.Key))
+		}
+	}
+	if len(missing) > 0 {
+		if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{t.id}, Tags: mapTags(missing)}); err != nil {
+			return nil, err
+		}
 	}
 	return &action.Result{Summary: "tagged " + t.id, Targets: []string{r.Str("resource")}}, nil
 }

@@ -42,10 +42,16 @@ func servicePrefix(serviceID string) string {
 // PermissionError is an AWS call refused for lack of an IAM permission.
 type PermissionError struct {
 	Permission string // ec2:CreateSnapshot
-	Err        error
+	// Resource is what the permission is needed on, when it is one thing
+	// (the role of a denied sts:AssumeRole).
+	Resource string
+	Err      error
 }
 
 func (e *PermissionError) Error() string {
+	if e.Permission == "sts:AssumeRole" {
+		return fmt.Sprintf("permission denied: the credentials lack sts:AssumeRole on %s (their policy must allow it, and the role's trust policy must trust them): %v", e.Resource, e.Err)
+	}
 	return fmt.Sprintf("permission denied: the credentials lack %s (examples/aws/vigil-iam-policy.json lists what vigil needs): %v", e.Permission, e.Err)
 }
 
@@ -69,9 +75,25 @@ func apiCode(err error) string {
 	return ""
 }
 
+// throttled reports the error codes of throttling: the request was
+// refused, not carried out.
+func throttled(code string) bool {
+	switch code {
+	case "RequestLimitExceeded", "Throttling", "ThrottlingException", "ThrottledException", "SlowDown", "TooManyRequestsException",
+		"RequestThrottled", "RequestThrottledException", "ProvisionedThroughputExceededException", "EC2ThrottledException", "BandwidthLimitExceeded":
+		return true
+	}
+	return false
+}
+
 // explain turns a refused call into a PermissionError naming the IAM action
-// it needs; other errors pass through.
+// it needs; other errors pass through. A role that could not be assumed is
+// named with sts:AssumeRole, not as the call its credentials were for.
 func explain(err error) error {
+	var ar *AssumeRoleError
+	if errors.As(err, &ar) && denied(apiCode(ar.Err)) {
+		return &PermissionError{Permission: "sts:AssumeRole", Resource: ar.Role, Err: err}
+	}
 	if err == nil || !denied(apiCode(err)) {
 		return err
 	}

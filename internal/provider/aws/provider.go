@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -37,15 +38,20 @@ func (p *Provider) session(ctx context.Context) (*session, error) {
 	return p.s, p.err
 }
 
-// Actions implements action.Provider.
+// Actions implements action.Provider. Every action that writes can tell
+// whether an interrupted attempt took effect: Recover runs its Apply with
+// writes refused, and the attempt took effect when Apply finds nothing
+// left to do.
 func (p *Provider) Actions() []action.Action {
 	f := func(name string, plan func(context.Context, *action.Request) (*action.Change, error), apply func(context.Context, *action.Request) (*action.Result, error)) *action.Func {
-		return &action.Func{S: action.MustSpec(name), PlanFn: wrapPlan(plan), ApplyFn: wrapApply(apply)}
+		a := &action.Func{S: action.MustSpec(name), PlanFn: wrapPlan(plan), ApplyFn: wrapApply(apply)}
+		if a.S.Effect != action.Read {
+			a.RecoverFn = recoverBy(apply)
+		}
+		return a
 	}
-	snap := f("aws.ec2.snapshot_instance_volumes", p.snapshotPlan, p.snapshotApply)
-	snap.RecoverFn = p.snapshotRecover
 	return []action.Action{
-		snap,
+		f("aws.ec2.snapshot_instance_volumes", p.snapshotPlan, p.snapshotApply),
 		f("aws.ec2.share_snapshot", p.sharePlan, p.shareApply),
 		f("aws.ec2.copy_snapshot", p.copyPlan, p.copyApply),
 		f("aws.ec2.isolate_instance", p.isolatePlan, p.isolateApply),
@@ -61,8 +67,25 @@ func (p *Provider) Actions() []action.Action {
 	}
 }
 
-// wrapPlan and wrapApply name missing permissions and mark throttling that
-// outlasted the SDK's retries as retryable for the step's retry block.
+// recoverBy tells whether an interrupted attempt took effect: Apply runs
+// with every write refused; if it needs none, the effect is all there and
+// its result is the step's.
+func recoverBy(apply func(context.Context, *action.Request) (*action.Result, error)) func(context.Context, *action.Request) (*action.Result, bool, error) {
+	return func(ctx context.Context, r *action.Request) (*action.Result, bool, error) {
+		res, err := apply(readOnly(ctx), r)
+		if errors.Is(err, errWouldWrite) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, classify(err)
+		}
+		return res, true, nil
+	}
+}
+
+// wrapPlan and wrapApply name missing permissions, keep unknown outcomes
+// as they are, and mark throttling that outlasted the SDK's retries as
+// retryable for the step's retry block.
 func wrapPlan(fn func(context.Context, *action.Request) (*action.Change, error)) func(context.Context, *action.Request) (*action.Change, error) {
 	return func(ctx context.Context, r *action.Request) (*action.Change, error) {
 		ch, err := fn(ctx, r)
@@ -78,15 +101,46 @@ func wrapApply(fn func(context.Context, *action.Request) (*action.Result, error)
 }
 
 func classify(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || action.IsOutcomeUnknown(err) {
+		return err
+	}
+	var ou *outcomeUnknown
+	if errors.As(err, &ou) {
+		return &action.OutcomeUnknownError{Err: err}
 	}
 	err = explain(err)
-	switch apiCode(err) {
-	case "RequestLimitExceeded", "Throttling", "ThrottlingException", "SlowDown", "TooManyRequestsException", "InternalError", "ServiceUnavailable":
+	if code := apiCode(err); throttled(code) || code == "InternalError" || code == "ServiceUnavailable" || code == "Unavailable" {
 		return &action.RetryableError{Err: err}
 	}
 	return err
+}
+
+// settle calls fn again while EC2 answers NotFound for something this
+// attempt has just made: the API is eventually consistent ("Eventual
+// consistency in the Amazon EC2 API" advises retrying with a growing
+// wait).
+func (s *session) settle(ctx context.Context, fn func() error) error {
+	wait := min(100*time.Millisecond, s.opts.PollInterval)
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || !notFoundYet(err) || attempt >= 8 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+func notFoundYet(err error) bool {
+	if errors.Is(err, errNotListedYet) {
+		return true
+	}
+	code := apiCode(err)
+	return strings.HasSuffix(code, ".NotFound") || code == "DependencyViolation"
 }
 
 // target is where a resource lives.

@@ -10,10 +10,14 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/guardduty"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -132,11 +137,36 @@ func newSession(ctx context.Context, opts Options) (*session, error) {
 	}
 	s := &session{opts: opts, base: cfg, cfgs: map[string]aws.Config{}}
 	if opts.AssumeRole != "" {
-		s.base.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(s.limited(cfg)), opts.AssumeRole,
-			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "vigil" }))
+		s.base.Credentials = aws.NewCredentialsCache(&roleCredentials{role: opts.AssumeRole,
+			p: stscreds.NewAssumeRoleProvider(sts.NewFromConfig(s.limited(cfg)), opts.AssumeRole, func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "vigil" })})
 	}
 	return s, nil
 }
+
+// roleCredentials are a role's credentials; a failure to assume it says
+// which role, so that a denied sts:AssumeRole is not taken for the call
+// that needed the credentials.
+type roleCredentials struct {
+	role string
+	p    aws.CredentialsProvider
+}
+
+func (r *roleCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := r.p.Retrieve(ctx)
+	if err != nil {
+		return c, &AssumeRoleError{Role: r.role, Err: err}
+	}
+	return c, nil
+}
+
+// AssumeRoleError is a role vigil could not assume.
+type AssumeRoleError struct {
+	Role string
+	Err  error
+}
+
+func (e *AssumeRoleError) Error() string { return fmt.Sprintf("assume role %s: %v", e.Role, e.Err) }
+func (e *AssumeRoleError) Unwrap() error { return e.Err }
 
 // burst lets a quarter second of requests through at once; the rest are
 // paced evenly.
@@ -156,11 +186,101 @@ func (s *session) limited(cfg aws.Config) aws.Config {
 	cfg.APIOptions = append(cfg.APIOptions, func(st *middleware.Stack) error {
 		// After the retry middleware, so that every attempt is paced.
 		if err := st.Finalize.Insert(mw, "Retry", middleware.After); err != nil {
-			return st.Finalize.Add(mw, middleware.After)
+			if err := st.Finalize.Add(mw, middleware.After); err != nil {
+				return err
+			}
 		}
-		return nil
+		if err := st.Finalize.Insert(unknownOutcomes, "Retry", middleware.After); err != nil {
+			if err := st.Finalize.Add(unknownOutcomes, middleware.After); err != nil {
+				return err
+			}
+		}
+		return st.Initialize.Add(writeGuard, middleware.Before)
 	})
 	return cfg
+}
+
+// readOnlyOperation reports calls that change nothing.
+func readOnlyOperation(op string) bool {
+	for _, p := range []string{"Describe", "Get", "List", "Head"} {
+		if strings.HasPrefix(op, p) {
+			return true
+		}
+	}
+	return op == "AssumeRole"
+}
+
+// noWritesKey marks a context in which mutating calls are refused: Recover
+// runs Apply that way, so an attempt that took effect in full is told
+// apart from one with writes still to do.
+type noWritesKey struct{}
+
+// errWouldWrite is what a mutating call answers under readOnly.
+var errWouldWrite = errors.New("the interrupted attempt had writes left to do")
+
+func readOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noWritesKey{}, true)
+}
+
+// writeGuard refuses mutating calls (not their dry runs) under readOnly.
+var writeGuard = middleware.InitializeMiddlewareFunc("vigil.WriteGuard", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	if v, _ := ctx.Value(noWritesKey{}).(bool); v && !readOnlyOperation(middleware.GetOperationName(ctx)) && !dryRunInput(in.Parameters) {
+		return middleware.InitializeOutput{}, middleware.Metadata{}, errWouldWrite
+	}
+	return next.HandleInitialize(ctx, in)
+})
+
+func dryRunInput(params any) bool {
+	v := reflect.ValueOf(params)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return false
+	}
+	f := v.FieldByName("DryRun")
+	return f.IsValid() && f.Kind() == reflect.Pointer && !f.IsNil() && f.Elem().Kind() == reflect.Bool && f.Elem().Bool()
+}
+
+// outcomeUnknown marks an attempt of a mutating call that may or may not
+// have taken effect: a 5xx that is not throttling, a timeout, a broken
+// connection. The SDK's retryer must not repeat it (EC2's CreateSnapshot,
+// say, has no idempotency token): the engine asks the action's Recover
+// first.
+type outcomeUnknown struct{ err error }
+
+func (e *outcomeUnknown) Error() string        { return e.err.Error() }
+func (e *outcomeUnknown) Unwrap() error        { return e.err }
+func (e *outcomeUnknown) RetryableError() bool { return false }
+
+var unknownOutcomes = middleware.FinalizeMiddlewareFunc("vigil.UnknownOutcomes", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+	out, md, err := next.HandleFinalize(ctx, in)
+	if err != nil && !readOnlyOperation(middleware.GetOperationName(ctx)) && ambiguous(err) {
+		err = &outcomeUnknown{err: err}
+	}
+	return out, md, err
+})
+
+// ambiguous reports the errors after which a request may have been
+// carried out.
+func ambiguous(err error) bool {
+	if throttled(apiCode(err)) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "server closed") || strings.Contains(msg, "EOF")
 }
 
 // callerAccount returns the base identity's account.
@@ -223,8 +343,8 @@ func (s *session) evidenceConfig() aws.Config {
 // roleConfig is the base configuration with a role's credentials.
 func (s *session) roleConfig(arn string) aws.Config {
 	cfg := s.base.Copy()
-	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(s.base), arn,
-		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "vigil" }))
+	cfg.Credentials = aws.NewCredentialsCache(&roleCredentials{role: arn, p: stscreds.NewAssumeRoleProvider(sts.NewFromConfig(s.base), arn,
+		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "vigil" })})
 	return s.limited(cfg)
 }
 
@@ -241,6 +361,10 @@ func (s *session) ec2(cfg aws.Config, region string) *ec2.Client {
 }
 
 func (s *session) iam(cfg aws.Config) *iam.Client { return iam.NewFromConfig(cfg) }
+
+func (s *session) kms(cfg aws.Config, region string) *kms.Client {
+	return kms.NewFromConfig(regional(cfg, region))
+}
 
 func (s *session) s3(cfg aws.Config, region string) *s3.Client {
 	return s3.NewFromConfig(regional(cfg, region), func(o *s3.Options) {

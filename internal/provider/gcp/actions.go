@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 	compute "google.golang.org/api/compute/v1"
 
 	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/naming"
 )
 
 func (p *Provider) instance(ctx context.Context, r *action.Request) (*session, ref, *compute.Instance, error) {
@@ -129,12 +131,16 @@ func (p *Provider) snapshotPlan(ctx context.Context, r *action.Request) (*action
 		names = append(names, d.name)
 		targets = append(targets, d.assetID())
 	}
+	var details []string
+	if n := localSSDs(in); n > 0 {
+		details = append(details, fmt.Sprintf("%s has %d Local SSD: snapshots cannot take it; suspend and stop keep its data unless told to discard it", ir.name, n))
+	}
 	if len(made) >= len(disks) && allDisks(disks, made) {
 		res := p.snapshotResult(ir, disks, dest, made)
-		return &action.Change{Summary: "already taken for " + r.Incident + ": " + res.Summary, Targets: res.Targets, Outputs: res.Outputs, NoOp: true}, nil
+		return &action.Change{Summary: "already taken for " + r.Incident + ": " + res.Summary, Details: details, Targets: res.Targets, Outputs: res.Outputs, NoOp: true}, nil
 	}
 	return &action.Change{Summary: fmt.Sprintf("snapshot %d disks of %s (%s) into project %s", len(disks), ir.name, strings.Join(names, ", "), dest),
-		Targets: targets, Outputs: map[string]cty.Value{"disks": action.StringList(names)}}, nil
+		Details: details, Targets: targets, Outputs: map[string]cty.Value{"disks": action.StringList(names)}}, nil
 }
 
 func allDisks(disks []ref, made map[string]*compute.Snapshot) bool {
@@ -166,29 +172,22 @@ func (p *Provider) snapshotApply(ctx context.Context, r *action.Request) (*actio
 			labels[k] = labelValue(v)
 		}
 		labels["vigil-disk"], labels["vigil-instance"] = labelValue(d.name), labelValue(ir.name)
-		key := r.RunID
-		if r.Incident != "" {
-			key = r.Incident
-		}
-		name := resourceName("vigil-", key, r.Step, d.project, d.zone, d.name)
+		name := naming.SnapshotName(naming.StepKey(r.RunID, r.Incident), r.Step, d.project, d.zone, d.name)
 		sn := &compute.Snapshot{Name: name, SourceDisk: "https://www.googleapis.com/compute/v1/" + d.path(), Labels: labels,
 			Description: fmt.Sprintf("vigil %s %s: disk %s of %s", r.Incident, r.Step, d.name, ir.path())}
-		var op *compute.Operation
-		err := s.do(ctx, func() error {
-			op, err = s.cmp.Snapshots.Insert(dest, sn).Context(ctx).Do()
-			return err
+		err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+			return s.cmp.Snapshots.Insert(dest, sn).RequestId(id).Context(ctx).Do()
 		})
 		if err != nil && !isConflict(err) {
 			return nil, fmt.Errorf("snapshot disk %s: %w", d.name, err)
 		}
-		if err := s.wait(ctx, op); err != nil {
-			return nil, fmt.Errorf("snapshot disk %s: %w", d.name, err)
-		}
-		var got *compute.Snapshot
-		if err := s.do(ctx, func() error {
-			got, err = s.cmp.Snapshots.Get(dest, name).Context(ctx).Do()
-			return err
-		}); err != nil {
+		made[d.name] = &compute.Snapshot{Name: name}
+	}
+	// The evidence is a READY snapshot: its operation is done before the
+	// snapshot has finished uploading.
+	for _, d := range disks {
+		got, err := s.snapshotReady(ctx, dest, made[d.name].Name)
+		if err != nil {
 			return nil, err
 		}
 		made[d.name] = got
@@ -196,26 +195,40 @@ func (p *Provider) snapshotApply(ctx context.Context, r *action.Request) (*actio
 	return p.snapshotResult(ir, disks, dest, made), nil
 }
 
-func (p *Provider) snapshotRecover(ctx context.Context, r *action.Request) (*action.Result, bool, error) {
-	s, ir, in, err := p.instance(ctx, r)
-	if err != nil {
-		return nil, false, classify(err)
+// snapshotReady waits until a snapshot is READY and returns it.
+func (s *session) snapshotReady(ctx context.Context, project, name string) (*compute.Snapshot, error) {
+	deadline := time.Now().Add(s.opts.Timeout)
+	pause := min(250*time.Millisecond, s.opts.PollInterval)
+	for {
+		var sn *compute.Snapshot
+		if err := s.do(ctx, func() error {
+			var err error
+			sn, err = s.cmp.Snapshots.Get(project, name).Context(ctx).Do()
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("look at snapshot %s: %w", name, err)
+		}
+		switch sn.Status {
+		case "READY":
+			return sn, nil
+		case "FAILED", "DELETING":
+			return nil, fmt.Errorf("snapshot %s is %s", name, sn.Status)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("snapshot %s still %s after %s", name, sn.Status, s.opts.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, s.opts.PollInterval)
 	}
-	disks := diskRefs(in)
-	dest := p.snapshotDest(r, ir)
-	made, err := s.snapshotsOfStep(ctx, dest, r)
-	if err != nil {
-		return nil, false, classify(err)
-	}
-	if !allDisks(disks, made) {
-		return nil, false, nil
-	}
-	return p.snapshotResult(ir, disks, dest, made), true, nil
 }
 
 // ---- export ----
 
-func imageName(snap ref) string { return resourceName("vigil-evidence-", snap.project, snap.name) }
+func imageName(snap ref) string { return naming.ImageName(snap.project, snap.name) }
 
 func (p *Provider) exportPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
 	s, err := p.svc(ctx)
@@ -279,23 +292,27 @@ func (p *Provider) exportApply(ctx context.Context, r *action.Request) (*action.
 		labels["vigil-source"] = labelValue(sr.name)
 		img := &compute.Image{Name: name, SourceSnapshot: "https://www.googleapis.com/compute/v1/" + sr.path(), Labels: labels,
 			Description: fmt.Sprintf("vigil %s: evidence copy of %s", r.Incident, sr.path())}
-		var op *compute.Operation
-		err = s.do(ctx, func() error {
-			op, err = s.cmp.Images.Insert(dest, img).Context(ctx).Do()
-			return err
-		})
-		if err != nil && !isConflict(err) {
-			return nil, fmt.Errorf("export %s: %w", sr.name, err)
-		}
-		if err := s.wait(ctx, op); err != nil {
-			return nil, fmt.Errorf("export %s: %w", sr.name, err)
-		}
-		var got *compute.Image
-		if err := s.do(ctx, func() error {
-			got, err = s.cmp.Images.Get(dest, name).Context(ctx).Do()
-			return err
-		}); err != nil {
+		got, err := s.image(ctx, dest, name)
+		if err != nil {
 			return nil, err
+		}
+		if got == nil {
+			// An image of a snapshot still uploading is refused.
+			if _, err := s.snapshotReady(ctx, sr.project, sr.name); err != nil {
+				return nil, fmt.Errorf("export %s: %w", sr.name, err)
+			}
+			err = s.mutate(ctx, func(id string) (*compute.Operation, error) {
+				return s.cmp.Images.Insert(dest, img).RequestId(id).Context(ctx).Do()
+			})
+			if err != nil && !isConflict(err) {
+				return nil, fmt.Errorf("export %s: %w", sr.name, err)
+			}
+			if got, err = s.image(ctx, dest, name); err != nil {
+				return nil, err
+			}
+			if got == nil {
+				return nil, fmt.Errorf("export %s: image %s is not there after its operation finished", sr.name, name)
+			}
 		}
 		ir := ref{project: dest, coll: "images", name: name}
 		vals = append(vals, cty.ObjectVal(map[string]cty.Value{"id": cty.StringVal(ir.assetID()), "name": cty.StringVal(name),
@@ -310,4 +327,18 @@ func (p *Provider) exportApply(ctx context.Context, r *action.Request) (*action.
 	res.Summary = fmt.Sprintf("%d images in %s", len(vals), dest)
 	res.Outputs = map[string]cty.Value{"images": list}
 	return res, nil
+}
+
+// image returns an image, or nil when there is none.
+func (s *session) image(ctx context.Context, project, name string) (*compute.Image, error) {
+	var img *compute.Image
+	err := s.do(ctx, func() error {
+		var err error
+		img, err = s.cmp.Images.Get(project, name).Context(ctx).Do()
+		return err
+	})
+	if isNotFound(err) {
+		return nil, nil
+	}
+	return img, err
 }

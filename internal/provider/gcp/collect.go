@@ -3,6 +3,7 @@ package gcp
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -103,7 +104,7 @@ func (s *session) list(ctx context.Context, dir string, sum *Summary) ([]string,
 		w := bufio.NewWriter(f)
 		it := client.ListAssets(ctx, &assetpb.ListAssetsRequest{Parent: s.opts.Scope, AssetTypes: s.opts.AssetTypes, ContentType: ct, PageSize: s.opts.PageSize}, s.retryOption())
 		pager := iterator.NewPager(it, int(s.opts.PageSize), "")
-		n := 0
+		n, pages := 0, 0
 		for {
 			var page []*assetpb.Asset
 			next, err := pager.NextPage(&page)
@@ -112,6 +113,7 @@ func (s *session) list(ctx context.Context, dir string, sum *Summary) ([]string,
 				return nil, s.listError(err)
 			}
 			sum.Pages++
+			pages++
 			for _, a := range page {
 				raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(a)
 				if err != nil {
@@ -127,7 +129,7 @@ func (s *session) list(ctx context.Context, dir string, sum *Summary) ([]string,
 				}
 			}
 			if s.opts.Progress != nil {
-				fmt.Fprintf(s.opts.Progress, "gcp: %s %s: page %d, %d records\n", s.opts.Scope, strings.ToLower(ct.String()), sum.Pages, n)
+				fmt.Fprintf(s.opts.Progress, "gcp: %s %s: page %d, %d records\n", s.opts.Scope, strings.ToLower(ct.String()), pages, n)
 			}
 			if next == "" {
 				break
@@ -218,6 +220,8 @@ func explainExport(err error, scope string) error {
 	return fmt.Errorf("gcp: export the assets of %s: %w", scope, err)
 }
 
+// download copies one exported object to path and counts its records
+// (one asset per line) into the summary, as listing does.
 func (s *session) download(ctx context.Context, bucket, name, path string, sum *Summary) error {
 	return s.do(ctx, func() error {
 		resp, err := s.gcs.Objects.Get(bucket, name).Context(ctx).Download()
@@ -229,14 +233,61 @@ func (s *session) download(ctx context.Context, bucket, name, path string, sum *
 		if err != nil {
 			return err
 		}
-		n, err := io.Copy(f, resp.Body)
+		c := &recordCounter{}
+		n, err := io.Copy(io.MultiWriter(f, c), resp.Body)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
-		sum.Pages++
-		if s.opts.Progress != nil {
-			fmt.Fprintf(s.opts.Progress, "gcp: downloaded gs://%s/%s (%d bytes)\n", bucket, name, n)
+		if err != nil {
+			return err
 		}
-		return err
+		c.flush()
+		sum.Pages++
+		sum.Records += c.records
+		for t, k := range c.types {
+			sum.ByType[t] += k
+		}
+		if s.opts.Progress != nil {
+			fmt.Fprintf(s.opts.Progress, "gcp: downloaded gs://%s/%s (%d bytes, %d records)\n", bucket, name, n, c.records)
+		}
+		return nil
 	})
+}
+
+// recordCounter counts the NDJSON records going by and, for resource
+// records, their asset types.
+type recordCounter struct {
+	line    []byte
+	records int
+	types   map[string]int
+}
+
+func (c *recordCounter) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b == '\n' {
+			c.flush()
+			continue
+		}
+		c.line = append(c.line, b)
+	}
+	return len(p), nil
+}
+
+func (c *recordCounter) flush() {
+	if len(strings.TrimSpace(string(c.line))) == 0 {
+		c.line = c.line[:0]
+		return
+	}
+	c.records++
+	var rec struct {
+		AssetType string          `json:"asset_type"`
+		Resource  json.RawMessage `json:"resource"`
+	}
+	if json.Unmarshal(c.line, &rec) == nil && rec.AssetType != "" && len(rec.Resource) > 0 {
+		if c.types == nil {
+			c.types = map[string]int{}
+		}
+		c.types[rec.AssetType]++
+	}
+	c.line = c.line[:0]
 }

@@ -5,16 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
 	compute "google.golang.org/api/compute/v1"
+	iam "google.golang.org/api/iam/v1"
 
 	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/quarantine"
 )
 
 // QuarantineTag is the network tag isolated instances carry.
-const QuarantineTag = "vigil-quarantine"
+const QuarantineTag = quarantine.Tag
 
 // isolationKey is the instance metadata entry that records what isolation
 // changed, so release can undo it and a re-run does not overwrite it.
@@ -26,46 +29,169 @@ type isolationRecord struct {
 	RemovedAccessConfigs []string `json:"removed_access_configs"`
 }
 
-type rule struct {
-	name string
-	fw   *compute.Firewall
+// ruleState is one quarantine rule and what its network has of it.
+type ruleState struct {
+	rule      quarantine.Rule
+	forensics []string          // the network's forensics ranges, for the plan
+	current   *compute.Firewall // nil when missing
+	diff      []string          // what differs from the rule, when current is set
 }
 
-// quarantineRules are the rules isolation ensures in the network's project:
-// deny everything in and out for the tag at priority 1, and when asked,
-// allow the forensics ranges in at priority 0 (which wins over the deny).
-func quarantineRules(netLink string, allow []string) (project string, rules []rule) {
-	net, _ := parse(netLink, "networks")
-	project = net.project
-	name := func(kind string) string {
-		n := "vigil-quarantine-" + kind + "-" + net.name
-		if len(n) > 63 {
-			n = resourceName("vigil-q-"+kind+"-", net.project, net.name)
+func (s *session) firewallGet(ctx context.Context, project, name string) (*compute.Firewall, error) {
+	var fw *compute.Firewall
+	err := s.do(ctx, func() error {
+		var err error
+		fw, err = s.cmp.Firewalls.Get(project, name).Context(ctx).Do()
+		return err
+	})
+	return fw, err
+}
+
+// networksOf lists the networks of every interface of the instance.
+func networksOf(in *compute.Instance) []string {
+	var out []string
+	for _, ni := range in.NetworkInterfaces {
+		if n := linkPath(ni.Network); n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
 		}
-		return n
 	}
-	all := []*compute.FirewallDenied{{IPProtocol: "all"}}
-	link := "https://www.googleapis.com/compute/v1/" + net.path()
-	mk := func(kind, dir string, ranges []string) rule {
-		fw := &compute.Firewall{Name: name(kind), Network: link, Direction: dir, Priority: 1, Denied: all, TargetTags: []string{QuarantineTag},
-			Description: "vigil: isolates instances tagged " + QuarantineTag}
-		if dir == "INGRESS" {
-			fw.SourceRanges = ranges
-		} else {
-			fw.DestinationRanges = ranges
+	return out
+}
+
+// isolation reads the quarantine rules of every network the instance is
+// in. The forensics allow of a network is shared by its quarantined
+// instances, so the ranges it has already stay, and the denies leave
+// them all out.
+func (s *session) isolation(ctx context.Context, in *compute.Instance, allow []string) ([]ruleState, error) {
+	nets := networksOf(in)
+	if len(nets) == 0 {
+		return nil, fmt.Errorf("instance %s has no network interface", in.Name)
+	}
+	var out []ruleState
+	for _, n := range nets {
+		project := strings.Split(n, "/")[1]
+		have := map[string]*compute.Firewall{}
+		ranges := append([]string(nil), allow...)
+		name := quarantine.Name("allow-forensics", n)
+		cur, err := s.firewallGet(ctx, project, name)
+		switch {
+		case err == nil:
+			have[name] = cur
+			ranges = append(ranges, cur.SourceRanges...)
+		case !isNotFound(err):
+			return nil, err
 		}
-		return rule{fw.Name, fw}
+		rules, err := quarantine.Rules(n, ranges)
+		if err != nil {
+			return nil, err
+		}
+		forensics, _ := quarantine.Forensics(ranges, nil)
+		for _, ru := range rules {
+			cur, ok := have[ru.Name]
+			if !ok {
+				cur, err = s.firewallGet(ctx, ru.Project(), ru.Name)
+				if isNotFound(err) {
+					cur, err = nil, nil
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+			st := ruleState{rule: ru, forensics: forensics, current: cur}
+			if cur != nil {
+				if st.diff, err = differs(ru, cur); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, st)
+		}
 	}
-	rules = []rule{
-		mk("deny-in", "INGRESS", []string{"0.0.0.0/0"}), mk("deny-in-v6", "INGRESS", []string{"::/0"}),
-		mk("deny-out", "EGRESS", []string{"0.0.0.0/0"}), mk("deny-out-v6", "EGRESS", []string{"::/0"}),
+	return out, nil
+}
+
+// firewallOf is the rule as the API takes it. Priority 0 and disabled
+// false are zero values the Go client would drop: without ForceSendFields
+// the API applies its default priority, 1000, and the deny loses to every
+// allow at a lower number.
+func firewallOf(ru quarantine.Rule) *compute.Firewall {
+	fw := &compute.Firewall{Name: ru.Name, Network: "https://www.googleapis.com/compute/v1/" + ru.Network, Direction: ru.Direction,
+		Priority: int64(ru.Priority), TargetTags: []string{QuarantineTag}, Description: ru.Description,
+		ForceSendFields: []string{"Priority", "Disabled"}}
+	if ru.Allow {
+		fw.Allowed = []*compute.FirewallAllowed{{IPProtocol: "all"}}
+	} else {
+		fw.Denied = []*compute.FirewallDenied{{IPProtocol: "all"}}
 	}
-	if len(allow) > 0 {
-		rules = append(rules, rule{name("allow-forensics"), &compute.Firewall{Name: name("allow-forensics"), Network: link, Direction: "INGRESS",
-			Priority: 0, Allowed: []*compute.FirewallAllowed{{IPProtocol: "all"}}, SourceRanges: allow, TargetTags: []string{QuarantineTag},
-			Description: "vigil: lets the forensics workstations reach quarantined instances"}})
+	if ru.Direction == "INGRESS" {
+		fw.SourceRanges = ru.Ranges
+	} else {
+		fw.DestinationRanges = ru.Ranges
 	}
-	return project, rules
+	return fw
+}
+
+// differs says how an existing rule of the quarantine's name differs from
+// what the quarantine needs (a rule from an older vigil at priority 1, a
+// forensics range added since).
+func differs(ru quarantine.Rule, cur *compute.Firewall) ([]string, error) {
+	if cur.Direction != ru.Direction {
+		return nil, fmt.Errorf("firewall %s exists with direction %s, not %s: delete it and isolate again", ru.Name, cur.Direction, ru.Direction)
+	}
+	var diff []string
+	if cur.Priority != int64(ru.Priority) {
+		diff = append(diff, fmt.Sprintf("priority %d -> %d", cur.Priority, ru.Priority))
+	}
+	ranges := cur.SourceRanges
+	if ru.Direction == "EGRESS" {
+		ranges = cur.DestinationRanges
+	}
+	if a, b := slices.Sorted(slices.Values(ranges)), slices.Sorted(slices.Values(ru.Ranges)); !slices.Equal(a, b) {
+		diff = append(diff, fmt.Sprintf("%d ranges -> %d", len(a), len(b)))
+	}
+	if !slices.Equal(cur.TargetTags, []string{QuarantineTag}) || len(cur.TargetServiceAccounts) > 0 {
+		diff = append(diff, "targets -> tag "+QuarantineTag)
+	}
+	all := func(proto string, ports []string) bool { return strings.EqualFold(proto, "all") && len(ports) == 0 }
+	if ru.Allow && (len(cur.Denied) > 0 || len(cur.Allowed) != 1 || !all(cur.Allowed[0].IPProtocol, cur.Allowed[0].Ports)) ||
+		!ru.Allow && (len(cur.Allowed) > 0 || len(cur.Denied) != 1 || !all(cur.Denied[0].IPProtocol, cur.Denied[0].Ports)) {
+		return nil, fmt.Errorf("firewall %s exists but does not %s all protocols: delete it and isolate again", ru.Name, map[bool]string{true: "allow", false: "deny"}[ru.Allow])
+	}
+	if cur.Disabled {
+		diff = append(diff, "disabled -> enabled")
+	}
+	return diff, nil
+}
+
+func describeRule(st ruleState) string { return quarantine.Describe(st.rule, st.forensics) }
+
+// ensureRules creates the missing quarantine rules and updates those that
+// differ.
+func (s *session) ensureRules(ctx context.Context, rules []ruleState) error {
+	for _, st := range rules {
+		ru := st.rule
+		switch {
+		case st.current == nil:
+			err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+				return s.cmp.Firewalls.Insert(ru.Project(), firewallOf(ru)).RequestId(id).Context(ctx).Do()
+			})
+			if err != nil && !isConflict(err) {
+				return fmt.Errorf("create firewall %s: %w", ru.Name, err)
+			}
+		case len(st.diff) > 0:
+			patch := firewallOf(ru)
+			patch.Network = ""
+			if len(st.current.TargetServiceAccounts) > 0 {
+				// Target tags and service accounts exclude each other.
+				patch.NullFields = []string{"TargetServiceAccounts"}
+			}
+			if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+				return s.cmp.Firewalls.Patch(ru.Project(), ru.Name, patch).RequestId(id).Context(ctx).Do()
+			}); err != nil {
+				return fmt.Errorf("update firewall %s: %w", ru.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 func tagsOf(in *compute.Instance) []string {
@@ -100,35 +226,49 @@ func accessConfigs(in *compute.Instance) []string {
 	return out
 }
 
+func isolatedTags(in *compute.Instance) bool {
+	tags := tagsOf(in)
+	return len(tags) == 1 && tags[0] == QuarantineTag
+}
+
+func shortNetworks(nets []string) string {
+	var out []string
+	for _, n := range nets {
+		out = append(out, n[strings.LastIndex(n, "/")+1:])
+	}
+	return strings.Join(out, ", ")
+}
+
 func (p *Provider) isolatePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
 	s, ir, in, err := p.instance(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	if len(in.NetworkInterfaces) == 0 {
-		return nil, fmt.Errorf("instance %s has no network interface", ir.name)
-	}
-	project, rules := quarantineRules(in.NetworkInterfaces[0].Network, r.Strings("allow_ranges"))
-	missing := 0
-	for _, ru := range rules {
-		_, err := s.cmp.Firewalls.Get(project, ru.name).Context(ctx).Do()
-		if isNotFound(err) {
-			missing++
-		} else if err != nil {
-			return nil, err
-		}
+	rules, err := s.isolation(ctx, in, r.Strings("allow_ranges"))
+	if err != nil {
+		return nil, err
 	}
 	removeAccess := r.Bool("remove_external_access", true)
-	tags := tagsOf(in)
 	ch := &action.Change{Targets: []string{ir.assetID()}}
-	if missing == 0 && len(tags) == 1 && tags[0] == QuarantineTag && (!removeAccess || len(accessConfigs(in)) == 0) {
+	todo := 0
+	for _, st := range rules {
+		switch {
+		case st.current == nil:
+			todo++
+			ch.Details = append(ch.Details, fmt.Sprintf("create firewall %s in project %s: %s", st.rule.Name, st.rule.Project(), describeRule(st)))
+		case len(st.diff) > 0:
+			todo++
+			ch.Details = append(ch.Details, fmt.Sprintf("update firewall %s: %s (%s)", st.rule.Name, strings.Join(st.diff, ", "), describeRule(st)))
+		}
+	}
+	nets := networksOf(in)
+	if todo == 0 && isolatedTags(in) && (!removeAccess || len(accessConfigs(in)) == 0) {
 		ch.NoOp, ch.Summary = true, ir.name+" is already isolated"
 		return ch, nil
 	}
-	ch.Summary = fmt.Sprintf("tag %s %s (replacing %s) behind deny-all rules in project %s", ir.name, QuarantineTag, strings.Join(tags, ", "), project)
-	for _, ru := range rules {
-		ch.Details = append(ch.Details, fmt.Sprintf("ensure firewall %s (%s, priority %d)", ru.name, strings.ToLower(ru.fw.Direction), ru.fw.Priority))
-	}
+	ch.Summary = fmt.Sprintf("tag %s %s (replacing %s) behind deny-all rules at priority 0 in %d networks (%s)", ir.name, QuarantineTag,
+		strings.Join(tagsOf(in), ", "), len(nets), shortNetworks(nets))
+	ch.Details = append(ch.Details, quarantine.Why)
 	if removeAccess {
 		for _, ac := range accessConfigs(in) {
 			ch.Details = append(ch.Details, "remove external access "+ac)
@@ -142,31 +282,16 @@ func (p *Provider) isolateApply(ctx context.Context, r *action.Request) (*action
 	if err != nil {
 		return nil, err
 	}
-	if len(in.NetworkInterfaces) == 0 {
-		return nil, fmt.Errorf("instance %s has no network interface", ir.name)
+	rules, err := s.isolation(ctx, in, r.Strings("allow_ranges"))
+	if err != nil {
+		return nil, err
 	}
-	project, rules := quarantineRules(in.NetworkInterfaces[0].Network, r.Strings("allow_ranges"))
+	if err := s.ensureRules(ctx, rules); err != nil {
+		return nil, err
+	}
 	var names []string
-	for _, ru := range rules {
-		names = append(names, ru.name)
-		_, err := s.cmp.Firewalls.Get(project, ru.name).Context(ctx).Do()
-		if err == nil {
-			continue
-		}
-		if !isNotFound(err) {
-			return nil, err
-		}
-		var op *compute.Operation
-		err = s.do(ctx, func() error {
-			op, err = s.cmp.Firewalls.Insert(project, ru.fw).Context(ctx).Do()
-			return err
-		})
-		if err != nil && !isConflict(err) {
-			return nil, fmt.Errorf("create firewall %s: %w", ru.name, err)
-		}
-		if err := s.wait(ctx, op); err != nil {
-			return nil, err
-		}
+	for _, st := range rules {
+		names = append(names, st.rule.Name)
 	}
 	removeAccess := r.Bool("remove_external_access", true)
 	rec, ok := record(in)
@@ -176,25 +301,25 @@ func (p *Provider) isolateApply(ctx context.Context, r *action.Request) (*action
 			rec.RemovedAccessConfigs = accessConfigs(in)
 		}
 		raw, _ := json.Marshal(rec)
-		md := &compute.Metadata{}
+		md := &compute.Metadata{ForceSendFields: []string{"Items"}}
 		if in.Metadata != nil {
 			md.Fingerprint, md.Items = in.Metadata.Fingerprint, in.Metadata.Items
 		}
 		v := string(raw)
 		md.Items = append(md.Items, &compute.MetadataItems{Key: isolationKey, Value: &v})
-		if err := s.call(ctx, func() (*compute.Operation, error) {
-			return s.cmp.Instances.SetMetadata(ir.project, ir.zone, ir.name, md).Context(ctx).Do()
+		if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+			return s.cmp.Instances.SetMetadata(ir.project, ir.zone, ir.name, md).RequestId(id).Context(ctx).Do()
 		}); err != nil {
 			return nil, fmt.Errorf("record the isolation on %s: %w", ir.name, err)
 		}
 	}
-	if tags := tagsOf(in); !(len(tags) == 1 && tags[0] == QuarantineTag) {
+	if !isolatedTags(in) {
 		fp := ""
 		if in.Tags != nil {
 			fp = in.Tags.Fingerprint
 		}
-		if err := s.call(ctx, func() (*compute.Operation, error) {
-			return s.cmp.Instances.SetTags(ir.project, ir.zone, ir.name, &compute.Tags{Items: []string{QuarantineTag}, Fingerprint: fp}).Context(ctx).Do()
+		if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+			return s.cmp.Instances.SetTags(ir.project, ir.zone, ir.name, &compute.Tags{Items: []string{QuarantineTag}, Fingerprint: fp}).RequestId(id).Context(ctx).Do()
 		}); err != nil {
 			return nil, fmt.Errorf("tag %s: %w", ir.name, err)
 		}
@@ -202,32 +327,19 @@ func (p *Provider) isolateApply(ctx context.Context, r *action.Request) (*action
 	if removeAccess {
 		for _, ni := range in.NetworkInterfaces {
 			for _, ac := range ni.AccessConfigs {
-				if err := s.call(ctx, func() (*compute.Operation, error) {
-					return s.cmp.Instances.DeleteAccessConfig(ir.project, ir.zone, ir.name, ac.Name, ni.Name).Context(ctx).Do()
+				if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+					return s.cmp.Instances.DeleteAccessConfig(ir.project, ir.zone, ir.name, ac.Name, ni.Name).RequestId(id).Context(ctx).Do()
 				}); err != nil {
 					return nil, fmt.Errorf("remove external access %s/%s: %w", ni.Name, ac.Name, err)
 				}
 			}
 		}
 	}
-	return &action.Result{Summary: fmt.Sprintf("%s isolated behind %d rules", ir.name, len(names)), Targets: []string{ir.assetID()},
+	nets := networksOf(in)
+	return &action.Result{Summary: fmt.Sprintf("%s isolated in %d networks (%s) behind %d rules", ir.name, len(nets), shortNetworks(nets), len(names)),
+		Targets: []string{ir.assetID()},
 		Outputs: map[string]cty.Value{"quarantine_tag": cty.StringVal(QuarantineTag), "firewall_rules": action.StringList(names),
 			"previous_tags": action.StringList(rec.PreviousTags), "removed_access_configs": action.StringList(rec.RemovedAccessConfigs)}}, nil
-}
-
-// call runs a mutating compute call with retries and waits for its
-// operation.
-func (s *session) call(ctx context.Context, fn func() (*compute.Operation, error)) error {
-	var op *compute.Operation
-	err := s.do(ctx, func() error {
-		var err error
-		op, err = fn()
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return s.wait(ctx, op)
 }
 
 func (p *Provider) releasePlan(ctx context.Context, r *action.Request) (*action.Change, error) {
@@ -256,19 +368,20 @@ func (p *Provider) releaseApply(ctx context.Context, r *action.Request) (*action
 	if in.Tags != nil {
 		fp = in.Tags.Fingerprint
 	}
-	if err := s.call(ctx, func() (*compute.Operation, error) {
-		return s.cmp.Instances.SetTags(ir.project, ir.zone, ir.name, &compute.Tags{Items: rec.PreviousTags, Fingerprint: fp}).Context(ctx).Do()
+	// No previous tags is an empty list, which must be sent.
+	if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+		return s.cmp.Instances.SetTags(ir.project, ir.zone, ir.name, &compute.Tags{Items: rec.PreviousTags, Fingerprint: fp, ForceSendFields: []string{"Items"}}).RequestId(id).Context(ctx).Do()
 	}); err != nil {
 		return nil, err
 	}
-	md := &compute.Metadata{Fingerprint: in.Metadata.Fingerprint}
+	md := &compute.Metadata{Fingerprint: in.Metadata.Fingerprint, ForceSendFields: []string{"Items"}}
 	for _, it := range in.Metadata.Items {
 		if it.Key != isolationKey {
 			md.Items = append(md.Items, it)
 		}
 	}
-	if err := s.call(ctx, func() (*compute.Operation, error) {
-		return s.cmp.Instances.SetMetadata(ir.project, ir.zone, ir.name, md).Context(ctx).Do()
+	if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+		return s.cmp.Instances.SetMetadata(ir.project, ir.zone, ir.name, md).RequestId(id).Context(ctx).Do()
 	}); err != nil {
 		return nil, err
 	}
@@ -277,7 +390,21 @@ func (p *Provider) releaseApply(ctx context.Context, r *action.Request) (*action
 
 // ---- instance state ----
 
-func (p *Provider) state(name, status string) action.Action {
+// localSSDs counts an instance's Local SSDs (SCRATCH disks).
+func localSSDs(in *compute.Instance) int {
+	n := 0
+	for _, d := range in.Disks {
+		if d.Type == "SCRATCH" {
+			n++
+		}
+	}
+	return n
+}
+
+// state makes stop, suspend and resume. Stop and suspend of an instance
+// with a Local SSD send discardLocalSsd, which the API requires then:
+// false (the default) keeps the Local SSD data, which may be evidence.
+func (p *Provider) state(status string) (planFn, applyFn) {
 	verb := map[string]string{"TERMINATED": "stop", "SUSPENDED": "suspend", "RUNNING": "resume"}[status]
 	out := strings.ToLower(status)
 	settled := func(st string) bool {
@@ -289,41 +416,66 @@ func (p *Provider) state(name, status string) action.Action {
 		}
 		return st == "RUNNING"
 	}
-	return &action.Func{S: action.MustSpec(name),
-		PlanFn: func(ctx context.Context, r *action.Request) (*action.Change, error) {
-			_, ir, in, err := p.instance(ctx, r)
-			if err != nil {
-				return nil, classify(err)
-			}
-			ch := &action.Change{Summary: fmt.Sprintf("%s %s (now %s)", verb, ir.name, strings.ToLower(in.Status)), Targets: []string{ir.assetID()},
-				Outputs: map[string]cty.Value{"status": cty.StringVal(out)}}
-			if settled(in.Status) {
-				ch.NoOp, ch.Summary = true, fmt.Sprintf("%s is already %s", ir.name, strings.ToLower(in.Status))
-			}
-			return ch, nil
-		},
-		ApplyFn: func(ctx context.Context, r *action.Request) (*action.Result, error) {
-			s, ir, in, err := p.instance(ctx, r)
-			if err != nil {
-				return nil, classify(err)
-			}
-			if !settled(in.Status) {
-				err := s.call(ctx, func() (*compute.Operation, error) {
-					switch status {
-					case "TERMINATED":
-						return s.cmp.Instances.Stop(ir.project, ir.zone, ir.name).Context(ctx).Do()
-					case "SUSPENDED":
-						return s.cmp.Instances.Suspend(ir.project, ir.zone, ir.name).Context(ctx).Do()
-					}
-					return s.cmp.Instances.Resume(ir.project, ir.zone, ir.name).Context(ctx).Do()
-				})
-				if err != nil {
-					return nil, classify(fmt.Errorf("%s %s: %w", verb, ir.name, err))
-				}
-			}
-			return &action.Result{Summary: ir.name + " " + out, Targets: []string{ir.assetID()}, Outputs: map[string]cty.Value{"status": cty.StringVal(out)}}, nil
-		},
+	ssdNote := func(r *action.Request, in *compute.Instance) string {
+		n := localSSDs(in)
+		if n == 0 || status == "RUNNING" {
+			return ""
+		}
+		if r.Bool("discard_local_ssd", false) {
+			return fmt.Sprintf("%d Local SSD: its data is discarded (discardLocalSsd=true)", n)
+		}
+		return fmt.Sprintf("%d Local SSD: its data is kept (discardLocalSsd=false; set discard_local_ssd = true to drop it)", n)
 	}
+	plan := func(ctx context.Context, r *action.Request) (*action.Change, error) {
+		_, ir, in, err := p.instance(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		ch := &action.Change{Summary: fmt.Sprintf("%s %s (now %s)", verb, ir.name, strings.ToLower(in.Status)), Targets: []string{ir.assetID()},
+			Outputs: map[string]cty.Value{"status": cty.StringVal(out)}}
+		if note := ssdNote(r, in); note != "" {
+			ch.Details = append(ch.Details, ir.name+" has "+note)
+		}
+		if settled(in.Status) {
+			ch.NoOp, ch.Summary = true, fmt.Sprintf("%s is already %s", ir.name, strings.ToLower(in.Status))
+		}
+		return ch, nil
+	}
+	apply := func(ctx context.Context, r *action.Request) (*action.Result, error) {
+		s, ir, in, err := p.instance(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if !settled(in.Status) {
+			ssd, discard := localSSDs(in) > 0, r.Bool("discard_local_ssd", false)
+			err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+				switch status {
+				case "TERMINATED":
+					c := s.cmp.Instances.Stop(ir.project, ir.zone, ir.name).RequestId(id)
+					if ssd {
+						c = c.DiscardLocalSsd(discard)
+					}
+					return c.Context(ctx).Do()
+				case "SUSPENDED":
+					c := s.cmp.Instances.Suspend(ir.project, ir.zone, ir.name).RequestId(id)
+					if ssd {
+						c = c.DiscardLocalSsd(discard)
+					}
+					return c.Context(ctx).Do()
+				}
+				return s.cmp.Instances.Resume(ir.project, ir.zone, ir.name).RequestId(id).Context(ctx).Do()
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", verb, ir.name, err)
+			}
+		}
+		summary := ir.name + " " + out
+		if note := ssdNote(r, in); note != "" {
+			summary += "; " + note
+		}
+		return &action.Result{Summary: summary, Targets: []string{ir.assetID()}, Outputs: map[string]cty.Value{"status": cty.StringVal(out)}}, nil
+	}
+	return plan, apply
 }
 
 // deleter makes the plan and apply of a delete action. A target already
@@ -331,7 +483,7 @@ func (p *Provider) state(name, status string) action.Action {
 // attempt got there first. label names the kind in summaries ("" or
 // "firewall ").
 func (p *Provider) deleter(arg, label string, find func(context.Context, *action.Request) (*session, ref, error),
-	del func(ctx context.Context, s *session, r ref) (*compute.Operation, error)) (planFn, applyFn) {
+	del func(ctx context.Context, s *session, r ref, requestID string) (*compute.Operation, error)) (planFn, applyFn) {
 	plan := func(ctx context.Context, r *action.Request) (*action.Change, error) {
 		_, ref, err := find(ctx, r)
 		if action.IsNotFound(err) {
@@ -350,7 +502,7 @@ func (p *Provider) deleter(arg, label string, find func(context.Context, *action
 		if err != nil {
 			return nil, err
 		}
-		if err := s.call(ctx, func() (*compute.Operation, error) { return del(ctx, s, ref) }); err != nil && !isNotFound(err) {
+		if err := s.mutate(ctx, func(id string) (*compute.Operation, error) { return del(ctx, s, ref, id) }); err != nil && !isNotFound(err) {
 			return nil, err
 		}
 		return &action.Result{Summary: "deleted " + label + ref.name, Targets: []string{ref.assetID()}, Deletes: []string{ref.assetID()},
@@ -363,8 +515,8 @@ func (p *Provider) deleteInstance() (planFn, applyFn) {
 	return p.deleter("instance", "", func(ctx context.Context, r *action.Request) (*session, ref, error) {
 		s, ir, _, err := p.instance(ctx, r)
 		return s, ir, err
-	}, func(ctx context.Context, s *session, ir ref) (*compute.Operation, error) {
-		return s.cmp.Instances.Delete(ir.project, ir.zone, ir.name).Context(ctx).Do()
+	}, func(ctx context.Context, s *session, ir ref, id string) (*compute.Operation, error) {
+		return s.cmp.Instances.Delete(ir.project, ir.zone, ir.name).RequestId(id).Context(ctx).Do()
 	})
 }
 
@@ -372,8 +524,8 @@ func (p *Provider) deleteFirewall() (planFn, applyFn) {
 	return p.deleter("firewall", "firewall ", func(ctx context.Context, r *action.Request) (*session, ref, error) {
 		s, fr, _, err := p.firewall(ctx, r)
 		return s, fr, err
-	}, func(ctx context.Context, s *session, fr ref) (*compute.Operation, error) {
-		return s.cmp.Firewalls.Delete(fr.project, fr.name).Context(ctx).Do()
+	}, func(ctx context.Context, s *session, fr ref, id string) (*compute.Operation, error) {
+		return s.cmp.Firewalls.Delete(fr.project, fr.name).RequestId(id).Context(ctx).Do()
 	})
 }
 
@@ -388,11 +540,7 @@ func (p *Provider) firewall(ctx context.Context, r *action.Request) (*session, r
 	if err != nil {
 		return nil, ref{}, nil, err
 	}
-	var fw *compute.Firewall
-	err = s.do(ctx, func() error {
-		fw, err = s.cmp.Firewalls.Get(fr.project, fr.name).Context(ctx).Do()
-		return err
-	})
+	fw, err := s.firewallGet(ctx, fr.project, fr.name)
 	if isNotFound(err) {
 		return s, fr, nil, &action.NotFoundError{What: "firewall", ID: fr.assetID()}
 	}
@@ -413,18 +561,37 @@ func restricted(current, with []string) []string {
 	return out
 }
 
-func hasWorld(ranges []string) bool {
-	for _, r := range ranges {
+func hasWorld(ranges []string) bool { return slices.ContainsFunc(ranges, world) }
+
+// restriction checks the arguments of restrict_firewall against the rule:
+// an empty source_ranges is refused, because the rule's world-open ranges
+// would go and nothing would replace them, and an ingress rule left with
+// no source applies to 0.0.0.0/0 again.
+func restriction(fr ref, fw *compute.Firewall, with []string) error {
+	if fw.Direction == "EGRESS" {
+		return fmt.Errorf("firewall %s is an egress rule: restrict_firewall replaces source ranges of ingress rules", fr.name)
+	}
+	if len(with) == 0 {
+		return fmt.Errorf("source_ranges is empty: %s would keep no source in place of 0.0.0.0/0, and an ingress rule with no source is open to 0.0.0.0/0 again; "+
+			"name the ranges that keep access (35.235.240.0/20 is Identity-Aware Proxy), or delete the rule with gcp.compute.delete_firewall", fr.name)
+	}
+	if _, err := quarantine.Normalize(with); err != nil {
+		return fmt.Errorf("source_ranges: %w", err)
+	}
+	for _, r := range with {
 		if world(r) {
-			return true
+			return fmt.Errorf("source_ranges names %s: that is the world-open range restrict_firewall removes", r)
 		}
 	}
-	return false
+	return nil
 }
 
 func (p *Provider) restrictPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
 	_, fr, fw, err := p.firewall(ctx, r)
 	if err != nil {
+		return nil, err
+	}
+	if err := restriction(fr, fw, r.Strings("source_ranges")); err != nil {
 		return nil, err
 	}
 	next := restricted(fw.SourceRanges, r.Strings("source_ranges"))
@@ -442,12 +609,15 @@ func (p *Provider) restrictApply(ctx context.Context, r *action.Request) (*actio
 	if err != nil {
 		return nil, err
 	}
+	if err := restriction(fr, fw, r.Strings("source_ranges")); err != nil {
+		return nil, err
+	}
 	prev := fw.SourceRanges
 	next := prev
 	if hasWorld(prev) {
 		next = restricted(prev, r.Strings("source_ranges"))
-		if err := s.call(ctx, func() (*compute.Operation, error) {
-			return s.cmp.Firewalls.Patch(fr.project, fr.name, &compute.Firewall{SourceRanges: next}).Context(ctx).Do()
+		if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+			return s.cmp.Firewalls.Patch(fr.project, fr.name, &compute.Firewall{SourceRanges: next, ForceSendFields: []string{"SourceRanges"}}).RequestId(id).Context(ctx).Do()
 		}); err != nil {
 			return nil, err
 		}
@@ -530,8 +700,9 @@ func (p *Provider) sshApply(ctx context.Context, r *action.Request) (*action.Res
 	removed := 0
 	if in.Metadata != nil && countKeys(in.Metadata.Items) > 0 {
 		removed += countKeys(in.Metadata.Items)
-		if err := s.call(ctx, func() (*compute.Operation, error) {
-			return s.cmp.Instances.SetMetadata(ir.project, ir.zone, ir.name, &compute.Metadata{Fingerprint: in.Metadata.Fingerprint, Items: withoutKeys(in.Metadata.Items)}).Context(ctx).Do()
+		if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+			return s.cmp.Instances.SetMetadata(ir.project, ir.zone, ir.name, &compute.Metadata{Fingerprint: in.Metadata.Fingerprint,
+				Items: withoutKeys(in.Metadata.Items), ForceSendFields: []string{"Items"}}).RequestId(id).Context(ctx).Do()
 		}); err != nil {
 			return nil, err
 		}
@@ -543,8 +714,9 @@ func (p *Provider) sshApply(ctx context.Context, r *action.Request) (*action.Res
 		}
 		if n := countKeys(md.Items); n > 0 {
 			removed += n
-			if err := s.call(ctx, func() (*compute.Operation, error) {
-				return s.cmp.Projects.SetCommonInstanceMetadata(ir.project, &compute.Metadata{Fingerprint: md.Fingerprint, Items: withoutKeys(md.Items)}).Context(ctx).Do()
+			if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+				return s.cmp.Projects.SetCommonInstanceMetadata(ir.project, &compute.Metadata{Fingerprint: md.Fingerprint, Items: withoutKeys(md.Items),
+					ForceSendFields: []string{"Items"}}).RequestId(id).Context(ctx).Do()
 			}); err != nil {
 				return nil, err
 			}
@@ -565,19 +737,29 @@ func keyName(s string) (string, error) {
 	return n, nil
 }
 
-func (p *Provider) keyPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+func (p *Provider) serviceAccountKey(ctx context.Context, r *action.Request) (*session, string, *iam.ServiceAccountKey, error) {
 	s, err := p.svc(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	name, err := keyName(r.Str("key"))
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
-	k, err := s.iam.Projects.ServiceAccounts.Keys.Get(name).Context(ctx).Do()
+	var k *iam.ServiceAccountKey
+	err = s.do(ctx, func() error {
+		var err error
+		k, err = s.iam.Projects.ServiceAccounts.Keys.Get(name).Context(ctx).Do()
+		return err
+	})
 	if isNotFound(err) {
-		return nil, &action.NotFoundError{What: "service account key", ID: name}
+		return nil, "", nil, &action.NotFoundError{What: "service account key", ID: name}
 	}
+	return s, name, k, err
+}
+
+func (p *Provider) keyPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+	_, name, k, err := p.serviceAccountKey(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -589,28 +771,14 @@ func (p *Provider) keyPlan(ctx context.Context, r *action.Request) (*action.Chan
 }
 
 func (p *Provider) keyApply(ctx context.Context, r *action.Request) (*action.Result, error) {
-	s, err := p.svc(ctx)
+	s, name, k, err := p.serviceAccountKey(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	name, err := keyName(r.Str("key"))
-	if err != nil {
-		return nil, err
-	}
-	var k *iamKey
-	err = s.do(ctx, func() error {
-		got, err := s.iam.Projects.ServiceAccounts.Keys.Get(name).Context(ctx).Do()
-		if err == nil {
-			k = &iamKey{disabled: got.Disabled}
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if !k.disabled {
-		if err := s.do(ctx, func() error {
-			_, err := s.iam.Projects.ServiceAccounts.Keys.Disable(name, nil).Context(ctx).Do()
+	if !k.Disabled {
+		// The request message is an object: a nil one goes out as null.
+		if err := s.mutateIAM(ctx, func() error {
+			_, err := s.iam.Projects.ServiceAccounts.Keys.Disable(name, &iam.DisableServiceAccountKeyRequest{}).Context(ctx).Do()
 			return err
 		}); err != nil {
 			return nil, err
@@ -619,8 +787,6 @@ func (p *Provider) keyApply(ctx context.Context, r *action.Request) (*action.Res
 	return &action.Result{Summary: "disabled key " + name, Targets: []string{"//iam.googleapis.com/" + name},
 		Outputs: map[string]cty.Value{"key": cty.StringVal(name), "disabled": cty.True}}, nil
 }
-
-type iamKey struct{ disabled bool }
 
 // ---- recovery ----
 
@@ -652,23 +818,40 @@ func (p *Provider) createApply(ctx context.Context, r *action.Request) (*action.
 		project = sr.project
 	}
 	zone := r.Str("zone")
+	ir := ref{project: project, zone: zone, coll: "instances", name: r.Str("name")}
+	var existing *compute.Instance
+	err = s.do(ctx, func() error {
+		var err error
+		existing, err = s.cmp.Instances.Get(project, zone, ir.name).Context(ctx).Do()
+		return err
+	})
+	switch {
+	case err == nil && matchesStep(existing.Labels, r):
+		return &action.Result{Summary: fmt.Sprintf("%s already created from %s", ir.name, sr.name), Targets: []string{sr.assetID(), ir.assetID()},
+			Outputs: map[string]cty.Value{"instance": cty.StringVal(ir.assetID())}}, nil
+	case err == nil:
+		return nil, fmt.Errorf("instance %s already exists and was not made by this step: choose another name", ir.path())
+	case !isNotFound(err):
+		return nil, err
+	}
 	network := r.Str("network")
 	if network == "" {
-		network = "global/networks/default"
+		network = "projects/" + project + "/global/networks/default"
 	}
 	labels := stepLabels(r)
 	for k, v := range r.StringMap("labels") {
 		labels[k] = labelValue(v)
 	}
-	in := &compute.Instance{Name: r.Str("name"), MachineType: "zones/" + zone + "/machineTypes/e2-medium", Labels: labels,
+	in := &compute.Instance{Name: ir.name, MachineType: "zones/" + zone + "/machineTypes/e2-medium", Labels: labels,
 		Disks: []*compute.AttachedDisk{{Boot: true, AutoDelete: true, InitializeParams: &compute.AttachedDiskInitializeParams{
 			SourceSnapshot: "https://www.googleapis.com/compute/v1/" + sr.path()}}},
 		NetworkInterfaces: []*compute.NetworkInterface{{Network: network}}}
-	err = s.call(ctx, func() (*compute.Operation, error) { return s.cmp.Instances.Insert(project, zone, in).Context(ctx).Do() })
+	err = s.mutate(ctx, func(id string) (*compute.Operation, error) {
+		return s.cmp.Instances.Insert(project, zone, in).RequestId(id).Context(ctx).Do()
+	})
 	if err != nil && !isConflict(err) {
 		return nil, err
 	}
-	ir := ref{project: project, zone: zone, coll: "instances", name: in.Name}
 	return &action.Result{Summary: fmt.Sprintf("created %s from %s", in.Name, sr.name), Targets: []string{sr.assetID(), ir.assetID()},
 		Outputs: map[string]cty.Value{"instance": cty.StringVal(ir.assetID())}}, nil
 }

@@ -1,8 +1,10 @@
 package gcp
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -12,9 +14,12 @@ import (
 	"github.com/vigil-ir/vigil/engine/action"
 	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/contract"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
 )
 
+// start serves the scenario; when the test ends, every request it made
+// is checked against Google's discovery documents.
 func start(t *testing.T) (*gcpfake.Fake, Options) {
 	t.Helper()
 	f := gcpfake.Scenario()
@@ -23,6 +28,11 @@ func start(t *testing.T) (*gcpfake.Fake, Options) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		if problems := contract.CheckAll(f.Requests()); len(problems) > 0 {
+			t.Errorf("requests that break the API contract:\n%s", strings.Join(problems, "\n"))
+		}
+	})
 	return f, Options{Scope: "organizations/684315297612", Endpoint: srv.REST, AssetEndpoint: srv.Asset,
 		PollInterval: time.Millisecond, RetryInitial: time.Millisecond}
 }
@@ -102,19 +112,33 @@ func TestCollectQuotaAndPermission(t *testing.T) {
 }
 
 // --export: ExportAssets into Cloud Storage, wait for the operation, read
-// the objects.
+// the objects. The summary counts what the objects hold, as listing does.
 func TestCollectThroughExport(t *testing.T) {
 	f, opts := start(t)
+	var listed bytes.Buffer
+	opts.Progress = &listed
+	_, byList := collect(t, opts)
+	if !strings.Contains(listed.String(), "resource: page 1,") || !strings.Contains(listed.String(), "iam_policy: page 1,") {
+		t.Errorf("each content type counts its own pages:\n%s", listed.String())
+	}
 	opts.Export = "gs://acme-sec-evidence/cai"
-	inv, _ := collect(t, opts)
+	var progress bytes.Buffer
+	opts.Progress = &progress
+	inv, sum := collect(t, opts)
 	if inv.Get(web1) == nil || len(inv.Get("//cloudresourcemanager.googleapis.com/projects/402398720121").Facets.Bindings) == 0 {
 		t.Error("the export should hold resources and IAM policies")
+	}
+	if sum.Records == 0 || sum.Records != byList.Records || !maps.Equal(sum.ByType, byList.ByType) {
+		t.Errorf("export summary: %d records %v; listing read %d records %v", sum.Records, sum.ByType, byList.Records, byList.ByType)
+	}
+	if !strings.Contains(progress.String(), "records)") {
+		t.Errorf("progress: %s", progress.String())
 	}
 	ops := map[string]int{}
 	for _, c := range f.Calls() {
 		ops[c.Operation]++
 	}
-	if ops["ExportAssets"] != 2 || ops["GetOperation"] < 2 || ops["objects.download"] != 2 || ops["ListAssets"] != 0 {
+	if ops["ExportAssets"] != 2 || ops["GetOperation"] < 2 || ops["objects.download"] != 2 || ops["ListAssets"] != 2 {
 		t.Errorf("calls: %v", ops)
 	}
 }
@@ -134,6 +158,11 @@ func req(args map[string]cty.Value) *action.Request {
 }
 
 func TestImplementsCatalog(t *testing.T) {
+	for _, a := range New(Options{}).Actions() {
+		if f := a.(*action.Func); f.RecoverFn == nil && a.Spec().Effect != action.Read {
+			t.Errorf("%s cannot tell whether an interrupted attempt took effect", a.Spec().Name)
+		}
+	}
 	reg := action.NewRegistry()
 	if err := reg.Register(New(Options{})); err != nil {
 		t.Fatal(err)
@@ -171,7 +200,8 @@ func TestSnapshotIdempotentAndRecover(t *testing.T) {
 	}
 	f.With(func(f *gcpfake.Fake) {
 		s := f.Snapshots(gcpfake.SecurityProject)
-		if len(s) != 2 || s[0].Labels["incident"] != "inc-1" || s[0].Labels["ticket"] != "sec-9" || s[0].Labels["vigil-step"] != "s" {
+		if len(s) != 2 || s[0].Obj("labels").Str("incident") != "inc-1" || s[0].Obj("labels").Str("ticket") != "sec-9" ||
+			s[0].Obj("labels").Str("vigil-step") != "s" || s[0].Str("status") != "READY" {
 			t.Errorf("snapshots %+v", s)
 		}
 	})
@@ -188,29 +218,71 @@ func TestSnapshotIdempotentAndRecover(t *testing.T) {
 	}
 }
 
+// isolate_instance cuts off every interface's network at priority 0: the
+// health-check allow that already sat at priority 0 in prod-vpc loses to
+// the deny, the management network of the second interface is closed
+// too, and only the forensics range gets in.
 func TestIsolateReleaseAndSSH(t *testing.T) {
 	f, opts := start(t)
 	p := New(opts)
+	reach := func(nic int, dir, peer string, port int) gcpfake.Verdict {
+		var v gcpfake.Verdict
+		f.With(func(f *gcpfake.Fake) { v = f.Reach(gcpfake.Web1, nic, dir, peer, "tcp", port) })
+		return v
+	}
+	if v := reach(0, "INGRESS", "35.191.3.4", 8080); !v.Allowed || v.Rule != "allow-health-checks" {
+		t.Fatalf("before: the health checks reach web-1 through the priority-0 allow: %+v", v)
+	}
+	if v := reach(1, "INGRESS", "10.30.7.7", 22); !v.Allowed {
+		t.Fatalf("before: the management range reaches nic1: %+v", v)
+	}
 	r := req(map[string]cty.Value{"instance": cty.StringVal(gcpfake.Web1), "allow_ranges": cty.ListVal([]cty.Value{cty.StringVal("10.99.0.0/24")}),
 		"remove_external_access": cty.NullVal(cty.Bool)})
+	ch, err := act(t, p, "gcp.compute.isolate_instance").Plan(context.Background(), r)
+	if err != nil || !strings.Contains(ch.Summary, "in 2 networks (prod-vpc, mgmt-vpc)") || !strings.Contains(strings.Join(ch.Details, "\n"), "everywhere but 10.99.0.0/24 (24 ranges), priority 0") {
+		t.Fatalf("plan: %v\n%s\n%s", err, ch.Summary, strings.Join(ch.Details, "\n"))
+	}
 	res, err := act(t, p, "gcp.compute.isolate_instance").Apply(context.Background(), r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outputs["firewall_rules"].LengthInt() != 5 || res.Outputs["previous_tags"].LengthInt() != 2 || res.Outputs["removed_access_configs"].LengthInt() != 1 {
+	if res.Outputs["firewall_rules"].LengthInt() != 10 || res.Outputs["previous_tags"].LengthInt() != 2 || res.Outputs["removed_access_configs"].LengthInt() != 1 {
 		t.Errorf("outputs %#v", res.Outputs)
 	}
 	f.With(func(f *gcpfake.Fake) {
 		in := f.Instance(gcpfake.Web1)
-		if len(in.Tags.Items) != 1 || in.Tags.Items[0] != QuarantineTag || len(in.NetworkInterfaces[0].AccessConfigs) != 0 {
-			t.Errorf("instance tags %v access %v", in.Tags.Items, in.NetworkInterfaces[0].AccessConfigs)
+		if tags := in.Obj("tags").Strs("items"); len(tags) != 1 || tags[0] != QuarantineTag || len(in.Objs("networkInterfaces")[0].Objs("accessConfigs")) != 0 {
+			t.Errorf("instance tags %v nics %v", tags, in["networkInterfaces"])
 		}
-		deny := f.Firewall("projects/acme-prod/global/firewalls/vigil-quarantine-deny-in-prod-vpc")
-		allow := f.Firewall("projects/acme-prod/global/firewalls/vigil-quarantine-allow-forensics-prod-vpc")
-		if deny == nil || deny.Priority != 1 || deny.Denied[0].IPProtocol != "all" || allow == nil || allow.Priority != 0 || allow.SourceRanges[0] != "10.99.0.0/24" {
-			t.Errorf("rules %+v %+v", deny, allow)
+		for _, net := range []string{"prod-vpc", "mgmt-vpc"} {
+			deny := f.Firewall("projects/acme-prod/global/firewalls/vigil-quarantine-deny-in-" + net)
+			allow := f.Firewall("projects/acme-prod/global/firewalls/vigil-quarantine-allow-forensics-" + net)
+			dp, dok := deny.Int("priority")
+			ap, aok := allow.Int("priority")
+			if !dok || dp != 0 || deny.Objs("denied")[0].Str("IPProtocol") != "all" || !aok || ap != 0 || allow.Strs("sourceRanges")[0] != "10.99.0.0/24" {
+				t.Errorf("%s rules %v %v", net, deny, allow)
+			}
 		}
 	})
+	for _, tc := range []struct {
+		nic       int
+		dir, peer string
+		port      int
+		allowed   bool
+	}{
+		{0, "INGRESS", "35.191.3.4", 8080, false}, // the priority-0 allow loses to the deny
+		{0, "INGRESS", "203.0.113.9", 443, false},
+		{0, "INGRESS", "10.20.0.9", 22, false},
+		{1, "INGRESS", "10.30.7.7", 22, false}, // the second interface's network
+		{0, "EGRESS", "198.51.100.1", 443, false},
+		{1, "EGRESS", "10.30.0.1", 53, false},
+		{0, "INGRESS", "10.99.0.5", 22, true}, // the forensics range, on both interfaces
+		{1, "INGRESS", "10.99.0.200", 5432, true},
+	} {
+		if v := reach(tc.nic, tc.dir, tc.peer, tc.port); v.Allowed != tc.allowed {
+			t.Errorf("nic%d %s %s:%d: %+v, want allowed=%v", tc.nic, tc.dir, tc.peer, tc.port, v, tc.allowed)
+		}
+	}
 	n := len(f.Mutations())
 	if ch, err := act(t, p, "gcp.compute.isolate_instance").Plan(context.Background(), r); err != nil || !ch.NoOp {
 		t.Errorf("isolated twice: %+v %v", ch, err)
@@ -231,9 +303,9 @@ func TestIsolateReleaseAndSSH(t *testing.T) {
 		t.Errorf("removed %d keys, want 2 on the instance and 1 in the project", n)
 	}
 	f.With(func(f *gcpfake.Fake) {
-		for _, it := range f.Instance(gcpfake.Web1).Metadata.Items {
-			if it.Key == "ssh-keys" || it.Key == isolationKey {
-				t.Errorf("metadata %s left", it.Key)
+		for _, it := range f.Instance(gcpfake.Web1).Obj("metadata").Objs("items") {
+			if it.Str("key") == "ssh-keys" || it.Str("key") == isolationKey {
+				t.Errorf("metadata %s left", it.Str("key"))
 			}
 		}
 		if len(f.Project(gcpfake.ProdProject).Metadata) != 0 {
@@ -242,23 +314,61 @@ func TestIsolateReleaseAndSSH(t *testing.T) {
 	})
 }
 
+// An older vigil made the quarantine rules without a priority, so the API
+// gave them 1000: isolating again finds and fixes them.
+func TestIsolateFixesRulesAtTheDefaultPriority(t *testing.T) {
+	f, opts := start(t)
+	p := New(opts)
+	r := req(map[string]cty.Value{"instance": cty.StringVal(gcpfake.Web1)})
+	if _, err := act(t, p, "gcp.compute.isolate_instance").Apply(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	f.With(func(f *gcpfake.Fake) {
+		f.Firewall("projects/acme-prod/global/firewalls/vigil-quarantine-deny-in-prod-vpc")["priority"] = 1000
+	})
+	ch, err := act(t, p, "gcp.compute.isolate_instance").Plan(context.Background(), r)
+	if err != nil || ch.NoOp || !strings.Contains(strings.Join(ch.Details, "\n"), "update firewall vigil-quarantine-deny-in-prod-vpc: priority 1000 -> 0") {
+		t.Fatalf("plan: %v %+v", err, ch)
+	}
+	if _, err := act(t, p, "gcp.compute.isolate_instance").Apply(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	f.With(func(f *gcpfake.Fake) {
+		if p, _ := f.Firewall("projects/acme-prod/global/firewalls/vigil-quarantine-deny-in-prod-vpc").Int("priority"); p != 0 {
+			t.Errorf("priority %d", p)
+		}
+		if v := f.Reach(gcpfake.Web1, 0, "INGRESS", "35.191.3.4", "tcp", 80); v.Allowed {
+			t.Errorf("health checks still get in: %+v", v)
+		}
+	})
+}
+
 func TestStateFirewallKeyAndRecovery(t *testing.T) {
 	f, opts := start(t)
 	p := New(opts)
 	in := req(map[string]cty.Value{"instance": cty.StringVal(web1)})
+	ch, err := act(t, p, "gcp.compute.suspend_instance").Plan(context.Background(), in)
+	if err != nil || !strings.Contains(strings.Join(ch.Details, "\n"), "1 Local SSD: its data is kept (discardLocalSsd=false") {
+		t.Fatalf("suspend plan: %v %+v", err, ch)
+	}
 	for _, tc := range []struct{ action, status string }{{"gcp.compute.suspend_instance", "suspended"}, {"gcp.compute.resume_instance", "running"}, {"gcp.compute.stop_instance", "terminated"}} {
 		res, err := act(t, p, tc.action).Apply(context.Background(), in)
 		if err != nil || res.Outputs["status"].AsString() != tc.status {
 			t.Fatalf("%s: %v %v", tc.action, res, err)
 		}
 	}
+	f.With(func(f *gcpfake.Fake) {
+		if f.Instance(gcpfake.Web1).Str("status") != "TERMINATED" || f.LocalSSDDiscarded(gcpfake.Web1) {
+			t.Errorf("web-1 %s, Local SSD discarded %v", f.Instance(gcpfake.Web1).Str("status"), f.LocalSSDDiscarded(gcpfake.Web1))
+		}
+	})
 	restrict := req(map[string]cty.Value{"firewall": cty.StringVal(gcpfake.OpenSSH), "source_ranges": cty.ListVal([]cty.Value{cty.StringVal("35.235.240.0/20")})})
 	res, err := act(t, p, "gcp.compute.restrict_firewall").Apply(context.Background(), restrict)
 	if err != nil || res.Outputs["source_ranges"].LengthInt() != 2 {
 		t.Fatalf("restrict: %v %v", res, err)
 	}
 	f.With(func(f *gcpfake.Fake) {
-		if got := strings.Join(f.Firewall(gcpfake.OpenSSH).SourceRanges, ","); got != "10.0.0.0/8,35.235.240.0/20" {
+		if got := strings.Join(f.Firewall(gcpfake.OpenSSH).Strs("sourceRanges"), ","); got != "10.0.0.0/8,35.235.240.0/20" {
 			t.Errorf("sources %s", got)
 		}
 	})
@@ -279,10 +389,15 @@ func TestStateFirewallKeyAndRecovery(t *testing.T) {
 	if err != nil || img.Outputs["images"].LengthInt() != 1 {
 		t.Fatalf("export: %v %v", img, err)
 	}
-	created, err := act(t, p, "gcp.compute.create_instance_from_snapshot").Apply(context.Background(), req(map[string]cty.Value{
-		"snapshot": id, "name": cty.StringVal("web-1-clean"), "zone": cty.StringVal(gcpfake.Zone)}))
+	create := req(map[string]cty.Value{"snapshot": id, "name": cty.StringVal("web-1-clean"), "zone": cty.StringVal(gcpfake.Zone),
+		"network": cty.StringVal(gcpfake.ProdVPC)})
+	created, err := act(t, p, "gcp.compute.create_instance_from_snapshot").Apply(context.Background(), create)
 	if err != nil || created.Outputs["instance"].AsString() != "//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1-clean" {
 		t.Fatalf("create: %v %v", created, err)
+	}
+	n := len(f.Mutations())
+	if _, err := act(t, p, "gcp.compute.create_instance_from_snapshot").Apply(context.Background(), create); err != nil || len(f.Mutations()) != n {
+		t.Errorf("create again: %v %v", err, f.Mutations()[n:])
 	}
 	for i := 0; i < 2; i++ { // deleting twice is not an error
 		if _, err := act(t, p, "gcp.compute.delete_instance").Apply(context.Background(), in); err != nil {
@@ -291,6 +406,31 @@ func TestStateFirewallKeyAndRecovery(t *testing.T) {
 		if _, err := act(t, p, "gcp.compute.delete_firewall").Apply(context.Background(), req(map[string]cty.Value{"firewall": cty.StringVal(gcpfake.OpenHTTPS)})); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// An empty source_ranges would leave the rule with no source, which the
+// API reads as 0.0.0.0/0: the plan refuses it, and nothing is sent.
+func TestRestrictRefusesNoRanges(t *testing.T) {
+	f, opts := start(t)
+	p := New(opts)
+	r := req(map[string]cty.Value{"firewall": cty.StringVal(gcpfake.OpenHTTPS), "source_ranges": cty.ListValEmpty(cty.String)})
+	for _, run := range []func() error{
+		func() error {
+			_, err := act(t, p, "gcp.compute.restrict_firewall").Plan(context.Background(), r)
+			return err
+		},
+		func() error {
+			_, err := act(t, p, "gcp.compute.restrict_firewall").Apply(context.Background(), r)
+			return err
+		},
+	} {
+		if err := run(); err == nil || !strings.Contains(err.Error(), "source_ranges is empty") || !strings.Contains(err.Error(), "0.0.0.0/0") {
+			t.Errorf("err = %v", err)
+		}
+	}
+	if m := f.Mutations(); len(m) != 0 {
+		t.Errorf("mutations %v", m)
 	}
 }
 

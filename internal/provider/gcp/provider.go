@@ -4,14 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	compute "google.golang.org/api/compute/v1"
 
 	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/naming"
 )
 
 // Provider carries out the gcp.* actions. Its clients are made on first
@@ -37,10 +38,13 @@ type (
 	applyFn = func(context.Context, *action.Request) (*action.Result, error)
 )
 
-// Actions implements action.Provider.
+// Actions implements action.Provider. Every action that writes can tell
+// whether an interrupted attempt took effect: Recover runs its Apply with
+// writes refused, and the attempt took effect when Apply finds nothing
+// left to do.
 func (p *Provider) Actions() []action.Action {
 	f := func(name string, plan planFn, apply applyFn) *action.Func {
-		return &action.Func{S: action.MustSpec(name),
+		a := &action.Func{S: action.MustSpec(name),
 			PlanFn: func(ctx context.Context, r *action.Request) (*action.Change, error) {
 				ch, err := plan(ctx, r)
 				return ch, classify(err)
@@ -49,19 +53,24 @@ func (p *Provider) Actions() []action.Action {
 				res, err := apply(ctx, r)
 				return res, classify(err)
 			}}
+		if a.S.Effect != action.Read {
+			a.RecoverFn = recoverBy(apply)
+		}
+		return a
 	}
-	snap := f("gcp.compute.snapshot_instance_disks", p.snapshotPlan, p.snapshotApply)
 	delInstancePlan, delInstanceApply := p.deleteInstance()
 	delFirewallPlan, delFirewallApply := p.deleteFirewall()
-	snap.RecoverFn = p.snapshotRecover
+	stopPlan, stopApply := p.state("TERMINATED")
+	suspendPlan, suspendApply := p.state("SUSPENDED")
+	resumePlan, resumeApply := p.state("RUNNING")
 	return []action.Action{
-		snap,
+		f("gcp.compute.snapshot_instance_disks", p.snapshotPlan, p.snapshotApply),
 		f("gcp.compute.export_snapshots", p.exportPlan, p.exportApply),
 		f("gcp.compute.isolate_instance", p.isolatePlan, p.isolateApply),
 		f("gcp.compute.release_instance", p.releasePlan, p.releaseApply),
-		p.state("gcp.compute.stop_instance", "TERMINATED"),
-		p.state("gcp.compute.suspend_instance", "SUSPENDED"),
-		p.state("gcp.compute.resume_instance", "RUNNING"),
+		f("gcp.compute.stop_instance", stopPlan, stopApply),
+		f("gcp.compute.suspend_instance", suspendPlan, suspendApply),
+		f("gcp.compute.resume_instance", resumePlan, resumeApply),
 		f("gcp.compute.delete_instance", delInstancePlan, delInstanceApply),
 		f("gcp.compute.delete_firewall", delFirewallPlan, delFirewallApply),
 		f("gcp.compute.restrict_firewall", p.restrictPlan, p.restrictApply),
@@ -71,11 +80,28 @@ func (p *Provider) Actions() []action.Action {
 	}
 }
 
-// classify names missing permissions and marks quota errors that outlasted
-// the retries as retryable for the step's retry block.
+// recoverBy tells whether an interrupted attempt took effect: Apply runs
+// with every write refused; if it needs none, the effect is all there and
+// its result is the step's.
+func recoverBy(apply applyFn) func(context.Context, *action.Request) (*action.Result, bool, error) {
+	return func(ctx context.Context, r *action.Request) (*action.Result, bool, error) {
+		res, err := apply(readOnly(ctx), r)
+		if errors.Is(err, errWouldWrite) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, classify(err)
+		}
+		return res, true, nil
+	}
+}
+
+// classify keeps an unknown outcome as it is (the engine must ask Recover
+// before trying again), marks quota errors that outlasted the retries as
+// retryable for the step's retry block, and names missing permissions.
 func classify(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || action.IsOutcomeUnknown(err) {
+		return err
 	}
 	if retryable(err) {
 		return &action.RetryableError{Err: err}
@@ -122,13 +148,21 @@ func parse(s, coll string) (ref, error) {
 	return ref{}, fmt.Errorf("%q is not a %s reference: want its asset id, self link or %s", s, strings.TrimSuffix(coll, "s"), want)
 }
 
+var (
+	// errOperationFailed marks an operation that finished with an error:
+	// the outcome is known.
+	errOperationFailed = errors.New("operation failed")
+	errWaitTimeout     = errors.New("timed out waiting for the operation")
+)
+
 // wait polls a compute operation until it is done, surfacing its errors.
+// Looks that fail with quota or 5xx errors are retried like any read.
 func (s *session) wait(ctx context.Context, op *compute.Operation) error {
 	if op == nil {
 		return nil
 	}
-	link := op.SelfLink
-	r := strings.TrimPrefix(strings.TrimPrefix(link, "https://www.googleapis.com/compute/v1/"), "https://compute.googleapis.com/compute/v1/")
+	name := op.Name
+	r := linkPath(op.SelfLink)
 	parts := strings.Split(r, "/")
 	project := parts[min(1, len(parts)-1)]
 	zone := ""
@@ -144,12 +178,12 @@ func (s *session) wait(ctx context.Context, op *compute.Operation) error {
 				for _, e := range op.Error.Errors {
 					msgs = append(msgs, e.Code+": "+e.Message)
 				}
-				return fmt.Errorf("operation %s failed: %s", op.Name, strings.Join(msgs, "; "))
+				return fmt.Errorf("%w: %s: %s", errOperationFailed, name, strings.Join(msgs, "; "))
 			}
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s waiting for operation %s", s.opts.Timeout, op.Name)
+			return fmt.Errorf("%w %s after %s", errWaitTimeout, name, s.opts.Timeout)
 		}
 		select {
 		case <-ctx.Done():
@@ -157,41 +191,31 @@ func (s *session) wait(ctx context.Context, op *compute.Operation) error {
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, s.opts.PollInterval)
-		var err error
-		err = s.do(ctx, func() error {
+		err := s.do(ctx, func() error {
+			var got *compute.Operation
+			var err error
 			if zone != "" {
-				op, err = s.cmp.ZoneOperations.Get(project, zone, op.Name).Context(ctx).Do()
+				got, err = s.cmp.ZoneOperations.Get(project, zone, name).Context(ctx).Do()
 			} else {
-				op, err = s.cmp.GlobalOperations.Get(project, op.Name).Context(ctx).Do()
+				got, err = s.cmp.GlobalOperations.Get(project, name).Context(ctx).Do()
+			}
+			if err == nil {
+				op = got
 			}
 			return err
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("look at operation %s: %w", name, err)
 		}
 	}
 }
 
-var labelUnsafe = regexp.MustCompile(`[^a-z0-9_-]+`)
-
 // labelValue makes a valid label value (lower case, 63 characters).
-func labelValue(s string) string {
-	s = labelUnsafe.ReplaceAllString(strings.ToLower(s), "-")
-	if len(s) > 63 {
-		s = s[:63]
-	}
-	return s
-}
+func labelValue(s string) string { return naming.LabelValue(s) }
 
-// stepKey is what idempotent actions label their work with: the incident
-// and step when there is an incident (applying the runbook again for the
-// same incident finds the evidence already taken), else the run and step.
+// stepLabels are the labels of what the step makes (see naming).
 func stepLabels(r *action.Request) map[string]string {
-	l := map[string]string{"vigil-run": labelValue(r.RunID), "vigil-step": labelValue(r.Step)}
-	if r.Incident != "" {
-		l["incident"] = labelValue(r.Incident)
-	}
-	return l
+	return naming.StepLabels(r.RunID, r.Step, r.Incident)
 }
 
 func stepFilter(r *action.Request) string {
@@ -211,18 +235,6 @@ func matchesStep(labels map[string]string, r *action.Request) bool {
 		return labels["incident"] == l["incident"]
 	}
 	return labels["vigil-run"] == l["vigil-run"]
-}
-
-// resourceName makes a valid, deterministic resource name from parts: a
-// retry after a crash computes the same name and finds the resource.
-func resourceName(prefix string, parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	base := labelUnsafe.ReplaceAllString(strings.ToLower(parts[len(parts)-1]), "-")
-	name := prefix + base
-	if len(name) > 52 {
-		name = name[:52]
-	}
-	return strings.TrimRight(name, "-_") + "-" + hex.EncodeToString(h[:])[:10]
 }
 
 func linkPath(link string) string {

@@ -5,8 +5,9 @@
 //
 // Every client takes an endpoint override (Options.Endpoint for the REST
 // APIs, Options.AssetEndpoint for the Cloud Asset gRPC API; or
-// VIGIL_GCP_ENDPOINT and VIGIL_GCP_ASSET_ENDPOINT), so the same code runs
-// against Google Cloud, an emulator or the fake in gcpfake.
+// VIGIL_GCP_ENDPOINT and VIGIL_GCP_ASSET_ENDPOINT, with
+// VIGIL_GCP_POLL_INTERVAL for how often operations are looked at), so the
+// same code runs against Google Cloud, an emulator or the fake in gcpfake.
 package gcp
 
 import (
@@ -14,13 +15,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	asset "cloud.google.com/go/asset/apiv1"
+	"github.com/google/uuid"
 	compute "google.golang.org/api/compute/v1"
 	"google.golang.org/api/googleapi"
 	iam "google.golang.org/api/iam/v1"
@@ -31,6 +35,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/vigil-ir/vigil/engine/action"
 )
 
 // Options configure the provider. The zero value uses Application Default
@@ -100,7 +106,12 @@ func (o *Options) defaults() {
 		o.RetryInitial = time.Second
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = 5 * time.Second
+		// VIGIL_GCP_POLL_INTERVAL: emulators finish operations at once.
+		if d, err := time.ParseDuration(os.Getenv("VIGIL_GCP_POLL_INTERVAL")); err == nil && d > 0 {
+			o.PollInterval = d
+		} else {
+			o.PollInterval = 5 * time.Second
+		}
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Minute
@@ -182,7 +193,7 @@ func roleFor(perm string) string {
 	switch {
 	case strings.HasPrefix(perm, "cloudasset."):
 		return "roles/cloudasset.viewer"
-	case strings.HasPrefix(perm, "compute.firewalls."):
+	case strings.HasPrefix(perm, "compute.firewalls.") || perm == "compute.networks.updatePolicy":
 		return "roles/compute.securityAdmin"
 	case strings.HasPrefix(perm, "compute.snapshots.") || strings.HasPrefix(perm, "compute.images.") || strings.HasPrefix(perm, "compute.disks.createSnapshot"):
 		return "roles/compute.storageAdmin"
@@ -233,20 +244,29 @@ func explain(err error, fallback string) error {
 	return &PermissionError{Permission: perm, Role: roleFor(perm), Err: err}
 }
 
-// retryable reports quota and transient errors.
+// retryable reports quota and transient errors, broken connections
+// included (mutating calls carry a requestId, so retrying them is safe).
 func retryable(err error) bool {
 	var ge *googleapi.Error
 	if errors.As(err, &ge) {
 		return ge.Code == 429 || ge.Code == 500 || ge.Code == 502 || ge.Code == 503
 	}
-	if st, ok := status.FromError(err); ok {
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
 		return st.Code() == codes.ResourceExhausted || st.Code() == codes.Unavailable
 	}
-	return false
+	return brokenConnection(err)
+}
+
+func brokenConnection(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	return strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "server closed the connection")
 }
 
 // do calls fn, retrying quota and transient errors with exponential
-// backoff.
+// backoff. Reads use it as is; mutating calls go through mutate, which
+// makes their retries safe with a requestId.
 func (s *session) do(ctx context.Context, fn func() error) error {
 	wait := s.opts.RetryInitial
 	for attempt := 1; ; attempt++ {
@@ -261,6 +281,85 @@ func (s *session) do(ctx context.Context, fn func() error) error {
 		}
 		wait = min(2*wait, 32*time.Second)
 	}
+}
+
+// noWritesKey marks a context in which mutating calls are refused: Recover
+// runs Apply that way, so an attempt that took effect in full is told
+// apart from one with writes still to do.
+type noWritesKey struct{}
+
+// errWouldWrite is what a mutating call answers under readOnly.
+var errWouldWrite = errors.New("the interrupted attempt had writes left to do")
+
+func readOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noWritesKey{}, true)
+}
+
+func writesRefused(ctx context.Context) bool { v, _ := ctx.Value(noWritesKey{}).(bool); return v }
+
+// mutate makes one mutating Compute call and waits for its operation.
+// The call carries a requestId, so the API ignores a retry of a request it
+// already completed ("the server will know to ignore the request if it
+// has already been completed"): the quota and 5xx retries of do cannot
+// act twice. What is still unknown after the retries (a 5xx, a timeout, a
+// reset connection, an operation that could not be looked at) is an
+// action.OutcomeUnknownError: the engine asks Recover before trying again.
+func (s *session) mutate(ctx context.Context, fn func(requestID string) (*compute.Operation, error)) error {
+	if writesRefused(ctx) {
+		return errWouldWrite
+	}
+	id := uuid.NewString()
+	var op *compute.Operation
+	err := s.do(ctx, func() error {
+		var err error
+		op, err = fn(id)
+		return err
+	})
+	if err != nil {
+		return unknownOutcome(ctx, err)
+	}
+	if err := s.wait(ctx, op); err != nil {
+		// The call was accepted; only a finished operation tells.
+		if errors.Is(err, errOperationFailed) || errors.Is(err, context.Canceled) {
+			return err
+		}
+		return &action.OutcomeUnknownError{Err: err}
+	}
+	return nil
+}
+
+// mutateIAM makes a mutating IAM call (no operation to wait for).
+func (s *session) mutateIAM(ctx context.Context, fn func() error) error {
+	if writesRefused(ctx) {
+		return errWouldWrite
+	}
+	if err := s.do(ctx, fn); err != nil {
+		return unknownOutcome(ctx, err)
+	}
+	return nil
+}
+
+// unknownOutcome wraps the errors after which a mutating call may or may
+// not have taken effect.
+func unknownOutcome(ctx context.Context, err error) error {
+	if outcomeUnknown(err) && ctx.Err() != context.Canceled {
+		return &action.OutcomeUnknownError{Err: err}
+	}
+	return err
+}
+
+// outcomeUnknown reports a 5xx answer, a timeout or a broken connection:
+// the request may have been carried out.
+func outcomeUnknown(err error) bool {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		return ge.Code >= 500
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errWaitTimeout) || brokenConnection(err) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func isNotFound(err error) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"sort"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vigil-ir/vigil/engine/action"
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/internal/provider/aws/isolation"
 )
 
 func (c *Cloud) awsActions() []action.Action {
@@ -93,10 +95,7 @@ func (c *Cloud) awsSnapshotApply(_ context.Context, r *action.Request) (*action.
 				continue
 			}
 			id := "snap-0" + short(stepKey(r)+r.Step+vol) + short(vol)[:8]
-			tags := runLabels(r, map[string]string{"vigil-volume": vol})
-			for k, v := range r.StringMap("tags") {
-				tags[k] = v
-			}
+			tags := awsTags(r.RunID, r.Step, r.Incident, r.StringMap("tags"), map[string]string{"vigil-volume": vol, "vigil-instance": lastSeg(in.ID)})
 			data, _ := json.Marshal(map[string]any{"snapshotId": id, "volumeId": vol, "state": "completed", "startTime": c.now().UTC().Format("2006-01-02T15:04:05.000Z"), "ownerId": account})
 			s := &asset.Asset{ID: fmt.Sprintf("arn:aws:ec2:%s:%s:snapshot/%s", region, account, id), Provider: asset.AWS, Type: "AWS::EC2::Snapshot",
 				Kind: asset.KindSnapshot, Name: id, Scope: account, Region: region, Labels: tags, Source: "sim", Data: data}
@@ -221,10 +220,7 @@ func (c *Cloud) awsCopyApply(_ context.Context, r *action.Request) (*action.Resu
 			if c.get(arn) != nil {
 				continue
 			}
-			tags := runLabels(r, map[string]string{"vigil-source": s.Name})
-			for k, v := range r.StringMap("tags") {
-				tags[k] = v
-			}
+			tags := awsTags(r.RunID, r.Step, r.Incident, r.StringMap("tags"), map[string]string{"vigil-source": s.Name})
 			data, _ := json.Marshal(map[string]any{"snapshotId": id, "sourceSnapshotId": s.Name, "encrypted": r.Str("kms_key_id") != "", "kmsKeyId": r.Str("kms_key_id"), "state": "completed"})
 			c.inv.Put(&asset.Asset{ID: arn, Provider: asset.AWS, Type: "AWS::EC2::Snapshot", Kind: asset.KindSnapshot, Name: id,
 				Scope: account, Region: region, Labels: tags, Source: "sim", Data: data})
@@ -238,62 +234,123 @@ func (c *Cloud) awsCopyApply(_ context.Context, r *action.Request) (*action.Resu
 	return &action.Result{Summary: fmt.Sprintf("%d snapshots copied", len(ids)), Targets: targets, Outputs: map[string]cty.Value{"snapshot_ids": action.StringList(ids)}}, nil
 }
 
-func isolationGroupID(in *asset.Asset) (string, string) {
+// isolationGroup is the VPC's isolation group, as the real provider
+// names it.
+func isolationGroup(in *asset.Asset) (vpc, gid, arn string) {
 	region, account := arnParts(in.ID)
-	vpc := ""
 	if len(in.Facets.Networks) > 0 {
 		vpc = in.Facets.Networks[0]
 	}
-	gid := "sg-0vigil" + short(vpc)
-	return gid, fmt.Sprintf("arn:aws:ec2:%s:%s:security-group/%s", region, account, gid)
+	gid = "sg-0vigil" + short(vpc)
+	return vpc, gid, fmt.Sprintf("arn:aws:ec2:%s:%s:security-group/%s", region, account, gid)
+}
+
+// findIsolationGroup finds the group a real run or this cloud made, by
+// name.
+func (c *Cloud) findIsolationGroup(in *asset.Asset) (string, *asset.Asset) {
+	vpc, gid, arn := isolationGroup(in)
+	for _, a := range c.inv.Assets() {
+		if a.Kind == asset.KindFirewall && a.Provider == asset.AWS && a.Name == isolation.GroupName(vpc) && a.Scope == in.Scope && a.Region == in.Region {
+			return a.ID[strings.LastIndex(a.ID, "/")+1:], a
+		}
+	}
+	return gid, c.get(arn)
+}
+
+func (c *Cloud) subnetNeighbours(in *asset.Asset) (subnets, near []string) {
+	subnets = append([]string(nil), in.Facets.Subnets...)
+	for _, a := range c.inv.Assets() {
+		if a.Kind != asset.KindInstance || a.ID == in.ID || a.Provider != asset.AWS || a.Facets.Status == "terminated" {
+			continue
+		}
+		for _, s := range a.Facets.Subnets {
+			if slices.Contains(subnets, s) {
+				near = append(near, a.Name)
+				break
+			}
+		}
+	}
+	sort.Strings(near)
+	return subnets, near
 }
 
 func (c *Cloud) awsIsolatePlan(_ context.Context, r *action.Request) (*action.Change, error) {
+	way, err := isolation.Way(r.Str("end_tracked_connections"))
+	if err != nil {
+		return nil, err
+	}
 	in, err := c.find(r.Str("instance"), asset.KindInstance)
 	if err != nil {
 		return nil, err
 	}
-	gid, _ := isolationGroupID(in)
-	ch := &action.Change{Summary: fmt.Sprintf("replace the security groups of %s (%s) with isolation group %s (no rules)", in.Name, strings.Join(in.Facets.SecurityGroups, ", "), gid),
+	c.mu.Lock()
+	gid, _ := c.findIsolationGroup(in)
+	subnets, near := c.subnetNeighbours(in)
+	c.mu.Unlock()
+	vpc, _, _ := isolationGroup(in)
+	enis, groups := interfaceGroups(in)
+	ch := &action.Change{Summary: fmt.Sprintf("replace the security groups of %d network interfaces of %s with isolation group %s (no rules)", len(enis), in.Name, gid),
 		Targets: []string{in.ID}}
 	if len(in.Facets.SecurityGroups) == 1 && in.Facets.SecurityGroups[0] == gid {
-		ch.NoOp, ch.Summary = true, in.Name+" is already isolated"
+		ch.NoOp, ch.Summary = true, in.Name+" is already isolated in "+gid
+		return ch, nil
 	}
+	for _, e := range enis {
+		ch.Details = append(ch.Details, fmt.Sprintf("%s: %s -> isolation", e, strings.Join(groups[e], ", ")))
+	}
+	if way != isolation.NACL {
+		near = nil
+	}
+	ch.Details = append(ch.Details, isolation.Risk(way, vpc, subnets, near))
 	return ch, nil
 }
 
 func (c *Cloud) awsIsolateApply(_ context.Context, r *action.Request) (*action.Result, error) {
+	if _, err := isolation.Way(r.Str("end_tracked_connections")); err != nil {
+		return nil, err
+	}
 	in, err := c.find(r.Str("instance"), asset.KindInstance)
 	if err != nil {
 		return nil, err
 	}
-	gid, garn := isolationGroupID(in)
-	var previous []string
+	var gid string
+	var previous map[string][]string
 	err = c.change(r, "aws.ec2.isolate_instance", in.ID, "isolate", func() (bool, error) {
 		live := c.get(in.ID)
 		changed := false
-		if c.get(garn) == nil {
-			_, account := arnParts(in.ID)
-			sg := &asset.Asset{ID: garn, Provider: asset.AWS, Type: "AWS::EC2::SecurityGroup", Kind: asset.KindFirewall,
-				Name: "vigil-isolation", Scope: account, Region: live.Region, Source: "sim", Labels: runLabels(r, nil)}
-			if len(live.Facets.Networks) > 0 {
-				sg.Facets.Network = live.Facets.Networks[0]
-			}
+		vpc, _, _ := isolationGroup(live)
+		var sg *asset.Asset
+		gid, sg = c.findIsolationGroup(live)
+		if sg == nil {
+			_, _, arn := isolationGroup(live)
+			name := isolation.GroupName(vpc)
+			sg = &asset.Asset{ID: arn, Provider: asset.AWS, Type: "AWS::EC2::SecurityGroup", Kind: asset.KindFirewall,
+				Name: name, Scope: live.Scope, Region: live.Region, Source: "sim", Labels: awsTags(r.RunID, r.Step, r.Incident, map[string]string{"Name": name})}
+			sg.Facets.Network = vpc
 			c.inv.Put(sg)
 			changed = true
 		}
-		if prev, ok := live.Labels["vigil:previous-groups"]; ok {
-			previous = strings.Split(prev, ",")
+		// The untrack group and the isolation network ACL leave nothing in
+		// the inventory: the first is deleted, the second is not collected.
+		_, groups := interfaceGroups(live)
+		if prev, ok := live.Labels[isolation.PreviousGroupsTag]; ok {
+			previous = isolation.DecodeGroups(prev)
 		} else {
-			previous = live.Facets.SecurityGroups
-		}
-		if !(len(live.Facets.SecurityGroups) == 1 && live.Facets.SecurityGroups[0] == gid) {
+			previous = groups
 			if live.Labels == nil {
 				live.Labels = map[string]string{}
 			}
-			live.Labels["vigil:previous-groups"] = strings.Join(live.Facets.SecurityGroups, ",")
-			live.Labels["vigil:quarantine"] = r.RunID
+			live.Labels[isolation.PreviousGroupsTag] = isolation.EncodeGroups(groups)
+			live.Labels[isolation.QuarantineTag] = r.RunID
+			changed = true
+		}
+		if !(len(live.Facets.SecurityGroups) == 1 && live.Facets.SecurityGroups[0] == gid) {
 			live.Facets.SecurityGroups = []string{gid}
+			cfg := awsConfig(live)
+			for _, ni := range objs(cfg["networkInterfaces"]) {
+				ni["groups"] = []any{map[string]any{"groupId": gid, "groupName": isolation.GroupName(vpc)}}
+			}
+			setConfig(live, cfg)
 			changed = true
 		}
 		return changed, nil
@@ -301,9 +358,30 @@ func (c *Cloud) awsIsolateApply(_ context.Context, r *action.Request) (*action.R
 	if err != nil {
 		return nil, err
 	}
+	prev := map[string]cty.Value{}
+	for e, gs := range previous {
+		prev[e] = action.StringList(gs)
+	}
+	prevMap := cty.MapValEmpty(cty.List(cty.String))
+	if len(prev) > 0 {
+		prevMap = cty.MapVal(prev)
+	}
 	return &action.Result{Summary: fmt.Sprintf("%s isolated in %s", in.Name, gid), Targets: []string{in.ID}, Outputs: map[string]cty.Value{
-		"isolation_group": cty.StringVal(gid), "previous_groups": cty.MapVal(map[string]cty.Value{"instance": action.StringList(previous)}),
+		"isolation_group": cty.StringVal(gid), "previous_groups": prevMap,
 	}}, nil
+}
+
+// setConfig writes an AWS asset's configuration back into its data.
+func setConfig(a *asset.Asset, cfg map[string]any) {
+	if cfg == nil {
+		return
+	}
+	var ci map[string]any
+	if json.Unmarshal(a.Data, &ci) != nil || ci == nil {
+		return
+	}
+	ci["configuration"] = cfg
+	a.Data, _ = json.Marshal(ci)
 }
 
 func (c *Cloud) awsReleasePlan(_ context.Context, r *action.Request) (*action.Change, error) {
@@ -311,8 +389,11 @@ func (c *Cloud) awsReleasePlan(_ context.Context, r *action.Request) (*action.Ch
 	if err != nil {
 		return nil, err
 	}
-	prev, ok := in.Labels["vigil:previous-groups"]
-	return &action.Change{Summary: fmt.Sprintf("restore the security groups of %s (%s)", in.Name, prev), Targets: []string{in.ID}, NoOp: !ok}, nil
+	prev, ok := in.Labels[isolation.PreviousGroupsTag]
+	if !ok {
+		return &action.Change{Summary: in.Name + " is not isolated by vigil", Targets: []string{in.ID}, NoOp: true}, nil
+	}
+	return &action.Change{Summary: fmt.Sprintf("restore the security groups of %s (%s)", in.Name, prev), Targets: []string{in.ID}}, nil
 }
 
 func (c *Cloud) awsReleaseApply(_ context.Context, r *action.Request) (*action.Result, error) {
@@ -320,25 +401,49 @@ func (c *Cloud) awsReleaseApply(_ context.Context, r *action.Request) (*action.R
 	if err != nil {
 		return nil, err
 	}
-	var groups []string
+	restored := map[string][]string{}
 	err = c.change(r, "aws.ec2.release_instance", in.ID, "release", func() (bool, error) {
 		live := c.get(in.ID)
-		prev, ok := live.Labels["vigil:previous-groups"]
+		prev, ok := live.Labels[isolation.PreviousGroupsTag]
 		if !ok {
-			groups = live.Facets.SecurityGroups
 			return false, nil
 		}
-		groups = strings.Split(prev, ",")
-		live.Facets.SecurityGroups = groups
-		delete(live.Labels, "vigil:previous-groups")
-		delete(live.Labels, "vigil:quarantine")
+		restored = isolation.DecodeGroups(prev)
+		var all []string
+		for _, e := range slices.Sorted(maps.Keys(restored)) {
+			for _, g := range restored[e] {
+				if !slices.Contains(all, g) {
+					all = append(all, g)
+				}
+			}
+		}
+		live.Facets.SecurityGroups = all
+		cfg := awsConfig(live)
+		for _, ni := range objs(cfg["networkInterfaces"]) {
+			var gs []any
+			for _, g := range restored[str(ni, "networkInterfaceId")] {
+				gs = append(gs, map[string]any{"groupId": g})
+			}
+			ni["groups"] = gs
+		}
+		setConfig(live, cfg)
+		delete(live.Labels, isolation.PreviousGroupsTag)
+		delete(live.Labels, isolation.QuarantineTag)
+		delete(live.Labels, isolation.PreviousACLsTag)
 		return true, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &action.Result{Summary: in.Name + " released", Targets: []string{in.ID},
-		Outputs: map[string]cty.Value{"restored_groups": cty.MapVal(map[string]cty.Value{"instance": action.StringList(groups)})}}, nil
+	out := map[string]cty.Value{}
+	for e, gs := range restored {
+		out[e] = action.StringList(gs)
+	}
+	m := cty.MapValEmpty(cty.List(cty.String))
+	if len(out) > 0 {
+		m = cty.MapVal(out)
+	}
+	return &action.Result{Summary: in.Name + " released", Targets: []string{in.ID}, Outputs: map[string]cty.Value{"restored_groups": m}}, nil
 }
 
 func (c *Cloud) awsState(name, state string) action.Action {
@@ -362,6 +467,9 @@ func (c *Cloud) awsState(name, state string) action.Action {
 					return false, nil
 				}
 				live.Facets.Status = state
+				// "When you stop an instance, we release its public IPv4
+				// address" (unless it is an Elastic IP).
+				live.Facets.PublicIPs = nil
 				return true, nil
 			})
 			if err != nil {
@@ -477,16 +585,24 @@ func (c *Cloud) awsRevokeApply(_ context.Context, r *action.Request) (*action.Re
 		if len(idx) == 0 {
 			return false, nil
 		}
+		// Exactly the world-open sources go, as the real provider revokes
+		// them; a rule's other sources stay.
 		drop := map[int]bool{}
 		for _, i := range idx {
 			drop[i] = true
-			revoked = append(revoked, describeRule(live.Facets.Ingress[i]))
+			rule := live.Facets.Ingress[i]
+			rule.Sources = slices.DeleteFunc(slices.Clone(rule.Sources), func(s string) bool { return !world(s) })
+			revoked = append(revoked, describeRule(rule))
 		}
 		var kept []asset.Rule
 		for i, rule := range live.Facets.Ingress {
-			if !drop[i] {
-				kept = append(kept, rule)
+			if drop[i] {
+				rule.Sources = slices.DeleteFunc(slices.Clone(rule.Sources), world)
+				if len(rule.Sources)+len(rule.SourceGroups) == 0 {
+					continue
+				}
 			}
+			kept = append(kept, rule)
 		}
 		live.Facets.Ingress = kept
 		return true, nil
@@ -627,7 +743,25 @@ func (c *Cloud) awsDenyAllPlan(_ context.Context, r *action.Request) (*action.Ch
 	if err != nil {
 		return nil, err
 	}
-	return &action.Change{Summary: "attach a deny-all policy to " + p.Name, Targets: []string{p.ID}, NoOp: p.Labels["vigil:deny-all"] != ""}, nil
+	return &action.Change{Summary: "attach a deny-all policy to " + p.Name, Targets: []string{p.ID}, NoOp: hasInlinePolicy(p, denyAllPolicy)}, nil
+}
+
+// denyAllPolicy is the inline policy the real provider writes.
+const denyAllPolicy = "vigil-deny-all"
+
+// hasInlinePolicy reads the principal's inline policies from its
+// configuration (userPolicyList / rolePolicyList, as AWS Config has them):
+// IAM policies are no tags, so the inventory's labels do not change.
+func hasInlinePolicy(a *asset.Asset, name string) bool {
+	cfg := awsConfig(a)
+	for _, key := range []string{"userPolicyList", "rolePolicyList"} {
+		for _, p := range objs(cfg[key]) {
+			if str(p, "policyName") == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (c *Cloud) awsDenyAllApply(_ context.Context, r *action.Request) (*action.Result, error) {
@@ -635,16 +769,29 @@ func (c *Cloud) awsDenyAllApply(_ context.Context, r *action.Request) (*action.R
 	if err != nil {
 		return nil, err
 	}
-	name := "vigil-deny-all"
+	name := denyAllPolicy
 	err = c.change(r, "aws.iam.attach_deny_all_policy", p.ID, "deny all", func() (bool, error) {
 		live := c.get(p.ID)
-		if live.Labels["vigil:deny-all"] != "" {
+		if hasInlinePolicy(live, name) {
 			return false, nil
 		}
-		if live.Labels == nil {
-			live.Labels = map[string]string{}
+		var ci map[string]any
+		if json.Unmarshal(live.Data, &ci) != nil || ci == nil {
+			ci = map[string]any{}
 		}
-		live.Labels["vigil:deny-all"] = name
+		cfg, _ := ci["configuration"].(map[string]any)
+		if cfg == nil {
+			cfg = map[string]any{}
+		}
+		key := "userPolicyList"
+		if strings.Contains(live.ID, ":role/") {
+			key = "rolePolicyList"
+		}
+		list, _ := cfg[key].([]any)
+		cfg[key] = append(list, map[string]any{"policyName": name,
+			"policyDocument": `{"Version":"2012-10-17","Statement":[{"Sid":"VigilIncidentDenyAll","Effect":"Deny","Action":"*","Resource":"*"}]}`})
+		ci["configuration"] = cfg
+		live.Data, _ = json.Marshal(ci)
 		return true, nil
 	})
 	if err != nil {

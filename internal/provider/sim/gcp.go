@@ -12,10 +12,13 @@ import (
 
 	"github.com/vigil-ir/vigil/engine/action"
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/naming"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/quarantine"
 )
 
-// QuarantineTag is the network tag isolate_instance adds.
-const QuarantineTag = "vigil-quarantine"
+// QuarantineTag is the network tag isolated instances carry.
+const QuarantineTag = quarantine.Tag
 
 func (c *Cloud) gcpActions() []action.Action {
 	return []action.Action{
@@ -137,12 +140,15 @@ func (c *Cloud) gcpSnapshotApply(_ context.Context, r *action.Request) (*action.
 				snaps = append(snaps, existing[0])
 				continue
 			}
-			name := labelValue(fmt.Sprintf("%s-%s", disk, short(stepKey(r)+r.Step+d)))
+			// The real provider's name and labels.
+			parts := strings.Split(strings.TrimPrefix(d, "//compute.googleapis.com/"), "/") // projects/P/zones/Z/disks/D
+			name := naming.SnapshotName(naming.StepKey(r.RunID, r.Incident), r.Step, parts[1], parts[3], disk)
 			id := fmt.Sprintf("//compute.googleapis.com/projects/%s/global/snapshots/%s", project, name)
-			labels := runLabels(r, map[string]string{"vigil-disk": labelValue(disk)})
+			labels := naming.StepLabels(r.RunID, r.Step, r.Incident)
 			for k, v := range r.StringMap("labels") {
 				labels[k] = labelValue(v)
 			}
+			labels["vigil-disk"], labels["vigil-instance"] = labelValue(disk), labelValue(in.Name)
 			data, _ := json.Marshal(map[string]any{"name": name, "sourceDisk": selfLink(d), "creationTimestamp": c.now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 				"labels": labels, "status": "READY", "storageLocations": []string{in.Region}})
 			s := &asset.Asset{ID: id, Provider: asset.GCP, Type: "compute.googleapis.com/Snapshot", Kind: asset.KindSnapshot,
@@ -196,16 +202,17 @@ func (c *Cloud) gcpExportApply(_ context.Context, r *action.Request) (*action.Re
 	err = c.change(r, "gcp.compute.export_snapshots", dest, fmt.Sprintf("export %d snapshots", len(snaps)), func() (bool, error) {
 		changed := false
 		for _, s := range snaps {
-			name := labelValue("evidence-" + s.Name)
+			name := naming.ImageName(s.Scope, s.Name)
 			id := fmt.Sprintf("//compute.googleapis.com/projects/%s/global/images/%s", dest, name)
 			if img := c.get(id); img != nil {
 				images = append(images, img)
 				continue
 			}
-			labels := runLabels(r, map[string]string{"vigil-source": labelValue(s.Name)})
+			labels := naming.StepLabels(r.RunID, r.Step, r.Incident)
 			for k, v := range r.StringMap("labels") {
 				labels[k] = labelValue(v)
 			}
+			labels["vigil-source"] = labelValue(s.Name)
 			data, _ := json.Marshal(map[string]any{"name": name, "sourceSnapshot": selfLink(s.ID), "labels": labels, "status": "READY"})
 			img := &asset.Asset{ID: id, Provider: asset.GCP, Type: "compute.googleapis.com/Image", Kind: asset.KindImage,
 				Name: name, Scope: dest, Region: "global", Labels: labels, Source: "sim", Data: data}
@@ -236,19 +243,101 @@ func (c *Cloud) gcpExportApply(_ context.Context, r *action.Request) (*action.Re
 	return &action.Result{Summary: fmt.Sprintf("%d images in %s", len(images), dest), Targets: targets, Outputs: map[string]cty.Value{"images": list}}, nil
 }
 
-// quarantineRules are the firewall rules isolate_instance ensures in the
-// instance's network.
-func quarantineRules(in *asset.Asset) (string, []string) {
-	network := ""
-	if len(in.Facets.Networks) > 0 {
-		network = in.Facets.Networks[0]
+// isolationRecord is what isolate_instance keeps in the instance's
+// metadata (vigil-isolation), as the real provider does.
+type isolationRecord struct {
+	Run                  string   `json:"run"`
+	PreviousTags         []string `json:"previous_tags"`
+	RemovedAccessConfigs []string `json:"removed_access_configs"`
+}
+
+const isolationKey = "vigil-isolation"
+
+// quarantineState is a quarantine rule and the simulated network's rule of
+// that name.
+type quarantineState struct {
+	rule      quarantine.Rule
+	forensics []string
+	current   *asset.Asset
+}
+
+func firewallID(project, name string) string {
+	return "//compute.googleapis.com/projects/" + project + "/global/firewalls/" + name
+}
+
+// quarantineRules are the rules isolate_instance ensures in the network of
+// every interface: the real provider's, from the quarantine package.
+func (c *Cloud) quarantineRules(in *asset.Asset, allow []string) ([]quarantineState, error) {
+	if len(in.Facets.Networks) == 0 {
+		return nil, fmt.Errorf("instance %s has no network interface in the inventory", in.Name)
 	}
-	project := in.Scope
-	if parts := strings.Split(network, "/"); len(parts) >= 2 && parts[0] == "projects" {
-		project = parts[1]
+	var out []quarantineState
+	for _, net := range in.Facets.Networks {
+		project := strings.Split(net, "/")[1]
+		var existing []string
+		if fw := c.get(firewallID(project, quarantine.Name("allow-forensics", net))); fw != nil && len(fw.Facets.Ingress) > 0 {
+			existing = fw.Facets.Ingress[0].Sources
+		}
+		forensics, err := quarantine.Forensics(allow, existing)
+		if err != nil {
+			return nil, err
+		}
+		rules, err := quarantine.Rules(net, forensics)
+		if err != nil {
+			return nil, err
+		}
+		for _, ru := range rules {
+			out = append(out, quarantineState{rule: ru, forensics: forensics, current: c.get(firewallID(ru.Project(), ru.Name))})
+		}
 	}
-	base := fmt.Sprintf("//compute.googleapis.com/projects/%s/global/firewalls/", project)
-	return network, []string{base + QuarantineTag + "-deny-ingress", base + QuarantineTag + "-deny-egress", base + QuarantineTag + "-allow-forensics"}
+	return out, nil
+}
+
+// firewallFacets is a quarantine rule as the inventory normalizes a
+// firewall.
+func firewallFacets(ru quarantine.Rule) asset.Facets {
+	rule, _ := inventory.GCPRule("all", nil)
+	rule.Sources, rule.Enabled, rule.Priority = append([]string(nil), ru.Ranges...), true, ru.Priority
+	rule.Action = "deny"
+	if ru.Allow {
+		rule.Action = "allow"
+	}
+	f := asset.Facets{Network: ru.Network, TargetTags: []string{QuarantineTag}}
+	if ru.Direction == "EGRESS" {
+		f.Egress = []asset.Rule{rule}
+	} else {
+		f.Ingress = []asset.Rule{rule}
+	}
+	return f
+}
+
+func (st quarantineState) upToDate() bool {
+	if st.current == nil {
+		return false
+	}
+	a, _ := json.Marshal(firewallFacets(st.rule))
+	b, _ := json.Marshal(st.current.Facets)
+	return string(a) == string(b)
+}
+
+func publicAccess(in *asset.Asset) []string {
+	data, _ := caiData(in)
+	var out []string
+	for _, ni := range objs(data["networkInterfaces"]) {
+		for _, ac := range objs(ni["accessConfigs"]) {
+			out = append(out, fmt.Sprintf("%s/%s (%s)", str(ni, "name"), str(ac, "name"), str(ac, "natIP")))
+		}
+	}
+	if len(out) == 0 {
+		for _, ip := range in.Facets.PublicIPs {
+			out = append(out, "external IP "+ip)
+		}
+	}
+	return out
+}
+
+func isolatedTags(in *asset.Asset) bool {
+	return len(in.Facets.NetworkTags) == 1 && in.Facets.NetworkTags[0] == QuarantineTag
 }
 
 func (c *Cloud) gcpIsolatePlan(_ context.Context, r *action.Request) (*action.Change, error) {
@@ -256,18 +345,40 @@ func (c *Cloud) gcpIsolatePlan(_ context.Context, r *action.Request) (*action.Ch
 	if err != nil {
 		return nil, err
 	}
-	network, rules := quarantineRules(in)
+	c.mu.Lock()
+	rules, err := c.quarantineRules(in, r.Strings("allow_ranges"))
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	ch := &action.Change{Targets: []string{in.ID}}
-	ch.Summary = fmt.Sprintf("tag %s %q behind deny-all rules in %s", in.Name, QuarantineTag, network)
-	if slices.Contains(in.Facets.NetworkTags, QuarantineTag) {
-		ch.NoOp, ch.Summary = true, fmt.Sprintf("%s is already isolated", in.Name)
+	todo := 0
+	for _, st := range rules {
+		switch {
+		case st.current == nil:
+			todo++
+			ch.Details = append(ch.Details, fmt.Sprintf("create firewall %s in project %s: %s", st.rule.Name, st.rule.Project(), quarantine.Describe(st.rule, st.forensics)))
+		case !st.upToDate():
+			todo++
+			ch.Details = append(ch.Details, fmt.Sprintf("update firewall %s (%s)", st.rule.Name, quarantine.Describe(st.rule, st.forensics)))
+		}
 	}
-	ch.Details = append(ch.Details, "ensure "+lastSeg(rules[0])+" (INGRESS deny all, priority 1)", "ensure "+lastSeg(rules[1])+" (EGRESS deny all, priority 1)")
-	if ranges := r.Strings("allow_ranges"); len(ranges) > 0 {
-		ch.Details = append(ch.Details, fmt.Sprintf("ensure %s (INGRESS allow from %s, priority 0)", lastSeg(rules[2]), strings.Join(ranges, ", ")))
+	removeAccess := r.Bool("remove_external_access", true)
+	if todo == 0 && isolatedTags(in) && (!removeAccess || len(in.Facets.PublicIPs) == 0) {
+		ch.NoOp, ch.Summary = true, in.Name+" is already isolated"
+		return ch, nil
 	}
-	if r.Bool("remove_external_access", true) && len(in.Facets.PublicIPs) > 0 {
-		ch.Details = append(ch.Details, "remove external IPs "+strings.Join(in.Facets.PublicIPs, ", "))
+	var nets []string
+	for _, n := range in.Facets.Networks {
+		nets = append(nets, lastSeg(n))
+	}
+	ch.Summary = fmt.Sprintf("tag %s %s (replacing %s) behind deny-all rules at priority 0 in %d networks (%s)", in.Name, QuarantineTag,
+		strings.Join(in.Facets.NetworkTags, ", "), len(nets), strings.Join(nets, ", "))
+	ch.Details = append(ch.Details, quarantine.Why)
+	if removeAccess {
+		for _, ac := range publicAccess(in) {
+			ch.Details = append(ch.Details, "remove external access "+ac)
+		}
 	}
 	return ch, nil
 }
@@ -277,57 +388,65 @@ func (c *Cloud) gcpIsolateApply(_ context.Context, r *action.Request) (*action.R
 	if err != nil {
 		return nil, err
 	}
-	network, rules := quarantineRules(in)
-	var previous, removed, made []string
+	var names []string
+	var rec isolationRecord
 	err = c.change(r, "gcp.compute.isolate_instance", in.ID, "isolate", func() (bool, error) {
 		live := c.get(in.ID)
 		if live == nil {
 			return false, &action.NotFoundError{What: "instance", ID: in.ID}
 		}
+		rules, err := c.quarantineRules(live, r.Strings("allow_ranges"))
+		if err != nil {
+			return false, err
+		}
 		changed := false
-		ensure := func(id string, rule asset.Rule, egress bool) {
-			made = append(made, id)
-			if c.get(id) != nil {
-				return
+		for _, st := range rules {
+			names = append(names, st.rule.Name)
+			if st.upToDate() {
+				continue
 			}
-			fw := &asset.Asset{ID: id, Provider: asset.GCP, Type: "compute.googleapis.com/Firewall", Kind: asset.KindFirewall,
-				Name: lastSeg(id), Scope: live.Scope, Region: "global", Source: "sim", Labels: runLabels(r, nil)}
-			fw.Facets.Network = network
-			fw.Facets.TargetTags = []string{QuarantineTag}
-			if egress {
-				fw.Facets.Egress = []asset.Rule{rule}
-			} else {
-				fw.Facets.Ingress = []asset.Rule{rule}
+			fw := st.current
+			if fw == nil {
+				fw = &asset.Asset{ID: firewallID(st.rule.Project(), st.rule.Name), Provider: asset.GCP, Type: "compute.googleapis.com/Firewall",
+					Kind: asset.KindFirewall, Name: st.rule.Name, Scope: st.rule.Project(), Region: "global", Source: "sim"}
 			}
+			fw.Facets = firewallFacets(st.rule)
 			c.inv.Put(fw)
 			changed = true
 		}
-		all := []asset.PortRange{{From: 0, To: 65535}}
-		ensure(rules[0], asset.Rule{Sources: []string{"0.0.0.0/0", "::/0"}, Protocol: "all", Ports: all, Action: "deny", Enabled: true, Priority: 1}, false)
-		ensure(rules[1], asset.Rule{Sources: []string{"0.0.0.0/0", "::/0"}, Protocol: "all", Ports: all, Action: "deny", Enabled: true, Priority: 1}, true)
-		if ranges := r.Strings("allow_ranges"); len(ranges) > 0 {
-			ensure(rules[2], asset.Rule{Sources: ranges, Protocol: "all", Ports: all, Action: "allow", Enabled: true, Priority: 0}, false)
-		}
-		previous = append([]string(nil), live.Facets.NetworkTags...)
-		if !slices.Contains(live.Facets.NetworkTags, QuarantineTag) {
-			live.Facets.NetworkTags = append(live.Facets.NetworkTags, QuarantineTag)
-			changed = true
+		data, save := caiData(live)
+		removeAccess := r.Bool("remove_external_access", true)
+		if v, ok := metadataItem(data, isolationKey); ok {
+			_ = json.Unmarshal([]byte(v), &rec)
 		} else {
-			previous = removeString(previous, QuarantineTag)
-		}
-		if r.Bool("remove_external_access", true) && len(live.Facets.PublicIPs) > 0 {
-			removed = live.Facets.PublicIPs
-			live.Facets.PublicIPs = nil
+			rec = isolationRecord{Run: r.RunID, PreviousTags: append([]string(nil), live.Facets.NetworkTags...)}
+			if removeAccess {
+				rec.RemovedAccessConfigs = publicAccess(live)
+			}
+			raw, _ := json.Marshal(rec)
+			setMetadataItem(data, isolationKey, string(raw), false)
 			changed = true
 		}
+		if !isolatedTags(live) {
+			live.Facets.NetworkTags = []string{QuarantineTag}
+			changed = true
+		}
+		if removeAccess && len(live.Facets.PublicIPs) > 0 {
+			live.Facets.PublicIPs = nil
+			for _, ni := range objs(data["networkInterfaces"]) {
+				delete(ni, "accessConfigs")
+			}
+			changed = true
+		}
+		save()
 		return changed, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &action.Result{Summary: fmt.Sprintf("%s isolated", in.Name), Targets: []string{in.ID}, Outputs: map[string]cty.Value{
-		"quarantine_tag": cty.StringVal(QuarantineTag), "firewall_rules": action.StringList(made),
-		"previous_tags": action.StringList(previous), "removed_access_configs": action.StringList(removed),
+	return &action.Result{Summary: fmt.Sprintf("%s isolated behind %d rules", in.Name, len(names)), Targets: []string{in.ID}, Outputs: map[string]cty.Value{
+		"quarantine_tag": cty.StringVal(QuarantineTag), "firewall_rules": action.StringList(names),
+		"previous_tags": action.StringList(rec.PreviousTags), "removed_access_configs": action.StringList(rec.RemovedAccessConfigs),
 	}}, nil
 }
 
@@ -336,8 +455,15 @@ func (c *Cloud) gcpReleasePlan(_ context.Context, r *action.Request) (*action.Ch
 	if err != nil {
 		return nil, err
 	}
-	return &action.Change{Summary: fmt.Sprintf("remove the quarantine tag from %s", in.Name), Targets: []string{in.ID},
-		NoOp: !slices.Contains(in.Facets.NetworkTags, QuarantineTag)}, nil
+	data, _ := caiData(in)
+	v, ok := metadataItem(data, isolationKey)
+	if !ok {
+		return &action.Change{Summary: in.Name + " is not isolated by vigil", Targets: []string{in.ID}, NoOp: true}, nil
+	}
+	var rec isolationRecord
+	_ = json.Unmarshal([]byte(v), &rec)
+	return &action.Change{Summary: fmt.Sprintf("restore the tags of %s (%s); removed external IPs are not restored", in.Name, strings.Join(rec.PreviousTags, ", ")),
+		Targets: []string{in.ID}}, nil
 }
 
 func (c *Cloud) gcpReleaseApply(_ context.Context, r *action.Request) (*action.Result, error) {
@@ -348,10 +474,19 @@ func (c *Cloud) gcpReleaseApply(_ context.Context, r *action.Request) (*action.R
 	var tags []string
 	err = c.change(r, "gcp.compute.release_instance", in.ID, "release", func() (bool, error) {
 		live := c.get(in.ID)
-		had := slices.Contains(live.Facets.NetworkTags, QuarantineTag)
-		live.Facets.NetworkTags = removeString(live.Facets.NetworkTags, QuarantineTag)
-		tags = live.Facets.NetworkTags
-		return had, nil
+		data, save := caiData(live)
+		v, ok := metadataItem(data, isolationKey)
+		if !ok {
+			tags = live.Facets.NetworkTags
+			return false, nil
+		}
+		var rec isolationRecord
+		_ = json.Unmarshal([]byte(v), &rec)
+		live.Facets.NetworkTags = rec.PreviousTags
+		tags = rec.PreviousTags
+		setMetadataItem(data, isolationKey, "", true)
+		save()
+		return true, nil
 	})
 	if err != nil {
 		return nil, err
@@ -438,20 +573,66 @@ func worldSources(rule asset.Rule) bool {
 	return false
 }
 
+func world(r string) bool { return r == "0.0.0.0/0" || r == "::/0" }
+
+// restricted is what restrict_firewall leaves: the rule's sources that are
+// not world-open, then the given ranges (as the real provider patches it).
+func restricted(current, with []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range append(append([]string{}, current...), with...) {
+		if !world(r) && !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// restriction refuses what the real provider refuses: no ranges, or a
+// world-open one.
+func restriction(fw *asset.Asset, with []string) error {
+	if len(fw.Facets.Egress) > 0 && len(fw.Facets.Ingress) == 0 {
+		return fmt.Errorf("firewall %s is an egress rule: restrict_firewall replaces source ranges of ingress rules", fw.Name)
+	}
+	if len(with) == 0 {
+		return fmt.Errorf("source_ranges is empty: %s would keep no source in place of 0.0.0.0/0, and an ingress rule with no source is open to 0.0.0.0/0 again; "+
+			"name the ranges that keep access (35.235.240.0/20 is Identity-Aware Proxy), or delete the rule with gcp.compute.delete_firewall", fw.Name)
+	}
+	if _, err := quarantine.Normalize(with); err != nil {
+		return fmt.Errorf("source_ranges: %w", err)
+	}
+	for _, r := range with {
+		if world(r) {
+			return fmt.Errorf("source_ranges names %s: that is the world-open range restrict_firewall removes", r)
+		}
+	}
+	return nil
+}
+
+func firewallSources(fw *asset.Asset) []string {
+	if len(fw.Facets.Ingress) == 0 {
+		return nil
+	}
+	return fw.Facets.Ingress[0].Sources
+}
+
 func (c *Cloud) gcpRestrictPlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	fw, err := c.find(r.Str("firewall"), asset.KindFirewall)
 	if err != nil {
 		return nil, err
 	}
-	open := 0
-	for _, rule := range fw.Facets.Ingress {
-		if worldSources(rule) {
-			open++
-		}
+	with := r.Strings("source_ranges")
+	if err := restriction(fw, with); err != nil {
+		return nil, err
 	}
-	ch := &action.Change{Summary: fmt.Sprintf("replace 0.0.0.0/0 in %s with %s", fw.Name, strings.Join(r.Strings("source_ranges"), ", ")), Targets: []string{fw.ID}}
-	if open == 0 {
-		ch.NoOp, ch.Summary = true, fw.Name+" is not open to the world"
+	prev := firewallSources(fw)
+	next := restricted(prev, with)
+	ch := &action.Change{Summary: fmt.Sprintf("restrict %s: sources %s -> %s", fw.Name, strings.Join(prev, ", "), strings.Join(next, ", ")), Targets: []string{fw.ID},
+		Outputs: map[string]cty.Value{"previous_source_ranges": action.StringList(prev), "source_ranges": action.StringList(next)}}
+	if !slices.ContainsFunc(prev, world) {
+		ch.NoOp, ch.Summary = true, fw.Name+" is not open to the internet"
+		ch.Outputs["source_ranges"] = action.StringList(prev)
 	}
 	return ch, nil
 }
@@ -461,26 +642,30 @@ func (c *Cloud) gcpRestrictApply(_ context.Context, r *action.Request) (*action.
 	if err != nil {
 		return nil, err
 	}
-	ranges := r.Strings("source_ranges")
-	var previous []string
+	with := r.Strings("source_ranges")
+	if err := restriction(fw, with); err != nil {
+		return nil, err
+	}
+	var prev, next []string
 	err = c.change(r, "gcp.compute.restrict_firewall", fw.ID, "restrict", func() (bool, error) {
 		live := c.get(fw.ID)
-		changed := false
-		for i, rule := range live.Facets.Ingress {
-			if !worldSources(rule) {
-				continue
-			}
-			previous = append(previous, rule.Sources...)
-			live.Facets.Ingress[i].Sources = append([]string(nil), ranges...)
-			changed = true
+		prev = firewallSources(live)
+		next = prev
+		if !slices.ContainsFunc(prev, world) {
+			return false, nil
 		}
-		return changed, nil
+		// A firewall's source ranges are one list, shared by its rules.
+		next = restricted(prev, with)
+		for i := range live.Facets.Ingress {
+			live.Facets.Ingress[i].Sources = append([]string(nil), next...)
+		}
+		return true, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &action.Result{Summary: fmt.Sprintf("%s now admits only %s", fw.Name, strings.Join(ranges, ", ")), Targets: []string{fw.ID},
-		Outputs: map[string]cty.Value{"previous_source_ranges": action.StringList(previous), "source_ranges": action.StringList(ranges)}}, nil
+	return &action.Result{Summary: fmt.Sprintf("%s now allows %s", fw.Name, strings.Join(next, ", ")), Targets: []string{fw.ID},
+		Outputs: map[string]cty.Value{"previous_source_ranges": action.StringList(prev), "source_ranges": action.StringList(next)}}, nil
 }
 
 // sshKeys counts and removes ssh-keys metadata in a CAI record's data.
@@ -616,7 +801,7 @@ func (c *Cloud) gcpRecreateApply(_ context.Context, r *action.Request) (*action.
 		if c.get(id) != nil {
 			return false, nil
 		}
-		labels := runLabels(r, nil)
+		labels := naming.StepLabels(r.RunID, r.Step, r.Incident)
 		for k, v := range r.StringMap("labels") {
 			labels[k] = labelValue(v)
 		}

@@ -9,6 +9,7 @@
 package sim
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -153,8 +154,36 @@ func (c *Cloud) Provider() action.Provider {
 	var list []action.Action
 	list = append(list, c.gcpActions()...)
 	list = append(list, c.awsActions()...)
+	for _, a := range list {
+		if f, ok := a.(*action.Func); ok && f.RecoverFn == nil && f.S.Effect != action.Read {
+			f.RecoverFn = c.recoverBy(f.ApplyFn)
+		}
+	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Spec().Name < list[j].Spec().Name })
 	return &action.StaticProvider{ProviderName: "sim", List: list}
+}
+
+// recoverBy tells whether an interrupted attempt took effect: a change is
+// logged with its run and step in the same write as the change itself, so
+// a logged change took effect, and Apply (idempotent) finds it and gives
+// its outputs without changing anything.
+func (c *Cloud) recoverBy(apply func(context.Context, *action.Request) (*action.Result, error)) func(context.Context, *action.Request) (*action.Result, bool, error) {
+	return func(ctx context.Context, r *action.Request) (*action.Result, bool, error) {
+		c.mu.Lock()
+		took := false
+		for _, op := range c.ops {
+			took = took || op.Run == r.RunID && op.Step == r.Step
+		}
+		c.mu.Unlock()
+		if !took {
+			return nil, false, nil
+		}
+		res, err := apply(ctx, r)
+		if err != nil {
+			return nil, false, err
+		}
+		return res, true, nil
+	}
 }
 
 // get returns the live asset (callers hold the lock or only read).
@@ -216,18 +245,6 @@ func labelValue(s string) string {
 		s = s[:63]
 	}
 	return s
-}
-
-// runLabels are the labels idempotent actions put on what they make.
-func runLabels(r *action.Request, extra map[string]string) map[string]string {
-	l := map[string]string{"vigil-run": labelValue(r.RunID), "vigil-step": labelValue(r.Step)}
-	if r.Incident != "" {
-		l["incident"] = labelValue(r.Incident)
-	}
-	for k, v := range extra {
-		l[k] = v
-	}
-	return l
 }
 
 // hasLabels compares values as labels (AWS tags keep their case, GCP labels

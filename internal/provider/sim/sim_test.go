@@ -159,3 +159,28 @@ func TestSnapshotsKeyedByIncident(t *testing.T) {
 		t.Errorf("%d snapshots after a second incident, want 4", n)
 	}
 }
+
+// Recover of any action that writes says whether the step's change was
+// made: the change and its log entry are one write.
+func TestRecoverEveryWrite(t *testing.T) {
+	c, _ := cloud(t)
+	ctx := context.Background()
+	iso := act(t, c, "aws.ec2.isolate_instance").(action.Recoverer)
+	r := req("isolate", map[string]cty.Value{"instance": cty.StringVal("arn:aws:ec2:eu-west-1:111111111111:instance/i-0a1b2c3d4e5f60001")})
+	if _, took, err := iso.Recover(ctx, r); err != nil || took {
+		t.Fatalf("before: %v %v", took, err)
+	}
+	if _, err := act(t, c, "aws.ec2.isolate_instance").Apply(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	n := len(c.Ops())
+	res, took, err := iso.Recover(ctx, r)
+	if err != nil || !took || res.Outputs["isolation_group"].AsString() == "" || len(c.Ops()) != n {
+		t.Errorf("after: %v %v %v, %d ops", res, took, err, len(c.Ops()))
+	}
+	for _, a := range c.Provider().Actions() {
+		if f := a.(*action.Func); f.RecoverFn == nil && a.Spec().Effect != action.Read {
+			t.Errorf("%s cannot tell whether an attempt took effect", a.Spec().Name)
+		}
+	}
+}

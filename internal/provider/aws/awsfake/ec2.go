@@ -43,12 +43,21 @@ func (f *Fake) ec2(req *request) {
 	q := parseForm(req.body)
 	req.op = q.get("Action")
 	req.dryRun = q.get("DryRun") == "true"
+	// Tagging what a call creates needs ec2:CreateTags too.
+	if len(q.items("TagSpecification")) > 0 {
+		req.perms = append(req.perms, "ec2:CreateTags")
+	}
 	switch f.fault(req) {
 	case "throttle":
 		f.ec2Error(req, http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
 		return
 	case "denied":
 		f.ec2Error(req, http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation. User: arn:aws:iam::"+req.acctID+":user/vigil is not authorized to perform: ec2:"+req.op)
+		return
+	case "unavailable":
+		f.unavailable(req)
+		return
+	case "reset":
 		return
 	}
 	if req.dryRun {
@@ -69,8 +78,15 @@ func (f *Fake) ec2(req *request) {
 		"ModifySnapshotAttribute":         f.modifySnapshotAttribute,
 		"CopySnapshot":                    f.copySnapshot,
 		"CreateSecurityGroup":             f.createSecurityGroup,
+		"DeleteSecurityGroup":             f.deleteSecurityGroup,
 		"RevokeSecurityGroupIngress":      f.revoke(true),
 		"RevokeSecurityGroupEgress":       f.revoke(false),
+		"AuthorizeSecurityGroupIngress":   f.authorize(true),
+		"AuthorizeSecurityGroupEgress":    f.authorize(false),
+		"DescribeNetworkAcls":             f.describeNetworkAcls,
+		"CreateNetworkAcl":                f.createNetworkAcl,
+		"ReplaceNetworkAclAssociation":    f.replaceNetworkAclAssociation,
+		"DescribeTags":                    f.describeTags,
 		"ModifyNetworkInterfaceAttribute": f.modifyENI,
 		"ModifyInstanceAttribute":         f.modifyInstanceAttribute,
 		"DescribeInstanceAttribute":       f.describeInstanceAttribute,
@@ -179,7 +195,7 @@ func writePerms(b *xb, name string, perms []Perm) {
 func (f *Fake) describeSecurityGroups(req *request, q form, reg *Region) {
 	ids := q.list("GroupId")
 	for _, id := range ids {
-		if reg.SecurityGroups[id] == nil {
+		if f.group(reg, id) == nil {
 			f.ec2Error(req, http.StatusBadRequest, "InvalidGroup.NotFound", fmt.Sprintf("The security group '%s' does not exist", id))
 			return
 		}
@@ -189,7 +205,7 @@ func (f *Fake) describeSecurityGroups(req *request, q form, reg *Region) {
 		b.open("securityGroupInfo")
 		for _, id := range slices.Sorted(maps.Keys(reg.SecurityGroups)) {
 			g := reg.SecurityGroups[id]
-			if len(ids) > 0 && !slices.Contains(ids, id) {
+			if len(ids) > 0 && !slices.Contains(ids, id) || !f.seen(id) {
 				continue
 			}
 			if !matches(fl, func(n string) []string {
@@ -246,8 +262,13 @@ func (f *Fake) describeInstances(req *request, q form, reg *Region) {
 			continue
 		}
 		if !matches(fl, func(n string) []string {
-			if n == "instance-state-name" {
+			switch n {
+			case "instance-state-name":
 				return []string{in.State}
+			case "subnet-id":
+				return []string{in.SubnetID}
+			case "vpc-id":
+				return []string{in.VpcID}
 			}
 			return tagAttr(in.Tags, n)
 		}) {
@@ -368,6 +389,8 @@ func (f *Fake) describeVolumes(req *request, _ form, reg *Region) {
 			}
 			b.close("attachmentSet")
 			b.el("status", state)
+			b.bool("encrypted", v.Encrypted)
+			b.elIf("kmsKeyId", v.KmsKeyID)
 			b.tagSet(v.Tags)
 			b.close("item")
 		}
@@ -412,7 +435,7 @@ func (f *Fake) describeSnapshots(req *request, q form, reg *Region) {
 		}
 		for _, id := range slices.Sorted(maps.Keys(r.Snapshots)) {
 			s := r.Snapshots[id]
-			if acct != req.acctID && (self || !slices.Contains(s.CreateVolumePermissions, req.acctID)) {
+			if acct != req.acctID && (self || !slices.Contains(s.CreateVolumePermissions, req.acctID)) || !f.seen(id) {
 				continue
 			}
 			if len(ids) > 0 && !slices.Contains(ids, id) {
@@ -465,13 +488,15 @@ func (f *Fake) createSnapshot(req *request, q form, reg *Region) {
 		f.ec2Error(req, http.StatusBadRequest, "InvalidVolume.NotFound", fmt.Sprintf("The volume '%s' does not exist.", q.get("VolumeId")))
 		return
 	}
-	s := &Snapshot{ID: f.id("snap"), VolumeID: v.ID, Description: q.get("Description"), State: "pending", Started: f.now(), Tags: q.tagSpec("snapshot")}
+	s := &Snapshot{ID: f.id("snap"), VolumeID: v.ID, Description: q.get("Description"), State: "pending", Started: f.now(), Tags: q.tagSpec("snapshot"),
+		Encrypted: v.Encrypted, KmsKeyID: v.KmsKeyID}
 	reg.Snapshots[s.ID] = s
+	f.made(s.ID)
 	f.ec2OK(req, func(b *xb) { writeSnapshot(b, s, req.acctID) })
 }
 
 func (f *Fake) describeSnapshotAttribute(req *request, q form, reg *Region) {
-	s := reg.Snapshots[q.get("SnapshotId")]
+	s := f.snapshot(reg, q.get("SnapshotId"))
 	if s == nil {
 		f.ec2Error(req, http.StatusBadRequest, "InvalidSnapshot.NotFound", fmt.Sprintf("The snapshot '%s' does not exist.", q.get("SnapshotId")))
 		return
@@ -489,9 +514,16 @@ func (f *Fake) describeSnapshotAttribute(req *request, q form, reg *Region) {
 }
 
 func (f *Fake) modifySnapshotAttribute(req *request, q form, reg *Region) {
-	s := reg.Snapshots[q.get("SnapshotId")]
+	s := f.snapshot(reg, q.get("SnapshotId"))
 	if s == nil {
 		f.ec2Error(req, http.StatusBadRequest, "InvalidSnapshot.NotFound", fmt.Sprintf("The snapshot '%s' does not exist.", q.get("SnapshotId")))
+		return
+	}
+	// "Snapshots encrypted with your default KMS key cannot be shared with
+	// other accounts."
+	if k := f.key(s.KmsKeyID); s.Encrypted && q.get("OperationType") != "remove" && (k == nil || k.Manager == "AWS") {
+		f.ec2Error(req, http.StatusBadRequest, "InvalidParameter",
+			fmt.Sprintf("Snapshot %s is encrypted with the AWS managed key for EBS and cannot be shared. Share a copy encrypted with a customer managed key.", s.ID))
 		return
 	}
 	add := q.list("UserId")
@@ -514,7 +546,7 @@ func (f *Fake) copySnapshot(req *request, q form, reg *Region) {
 	var src *Snapshot
 	for _, a := range f.accounts {
 		r := a.Regions[srcRegion]
-		if r == nil || r.Snapshots[srcID] == nil {
+		if r == nil || r.Snapshots[srcID] == nil || !f.seen(srcID) {
 			continue
 		}
 		if a.ID == req.acctID || slices.Contains(r.Snapshots[srcID].CreateVolumePermissions, req.acctID) {
@@ -525,9 +557,37 @@ func (f *Fake) copySnapshot(req *request, q form, reg *Region) {
 		f.ec2Error(req, http.StatusBadRequest, "InvalidSnapshot.NotFound", fmt.Sprintf("The snapshot '%s' does not exist.", srcID))
 		return
 	}
+	encrypted := q.get("Encrypted") == "true" || src.Encrypted
+	key := ""
+	if encrypted {
+		// EBS uses the keys on the caller's behalf: reading the source's,
+		// encrypting with the copy's.
+		req.perms = append(req.perms, "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo")
+		if src.Encrypted {
+			if k := f.key(src.KmsKeyID); k == nil || !f.mayUse(k, req.acctID) {
+				f.ec2Error(req, http.StatusBadRequest, "InvalidRequest",
+					fmt.Sprintf("Snapshot %s is encrypted with KMS key %s, which account %s may not use: its key policy must allow it", src.ID, src.KmsKeyID, req.acctID))
+				return
+			}
+		}
+		switch {
+		case q.get("KmsKeyId") != "":
+			k := f.key(q.get("KmsKeyId"))
+			if k == nil || !f.mayUse(k, req.acctID) {
+				f.ec2Error(req, http.StatusBadRequest, "InvalidParameterValue", fmt.Sprintf("KMS key %s does not exist or account %s may not use it", q.get("KmsKeyId"), req.acctID))
+				return
+			}
+			key = k.ARN
+		case src.Encrypted && f.keyAccount(src.KmsKeyID) == req.acctID:
+			key = src.KmsKeyID
+		default:
+			key = f.ebsKey(req.acctID, req.region).ARN
+		}
+	}
 	s := &Snapshot{ID: f.id("snap"), VolumeID: "vol-ffffffff", SourceSnapshotID: src.ID, Description: q.get("Description"), State: "pending",
-		Started: f.now(), Encrypted: q.get("Encrypted") == "true" || src.Encrypted, KmsKeyID: q.get("KmsKeyId"), Tags: q.tagSpec("snapshot")}
+		Started: f.now(), Encrypted: encrypted, KmsKeyID: key, Tags: q.tagSpec("snapshot")}
 	reg.Snapshots[s.ID] = s
+	f.made(s.ID)
 	f.ec2OK(req, func(b *xb) {
 		b.el("snapshotId", s.ID)
 		b.tagSet(s.Tags)
@@ -549,6 +609,7 @@ func (f *Fake) createSecurityGroup(req *request, q form, reg *Region) {
 	g := &SecurityGroup{ID: f.id("sg"), Name: q.get("GroupName"), Description: q.get("GroupDescription"), VpcID: vpc,
 		Egress: []Perm{{Protocol: "-1", From: -1, To: -1, CIDRs: []string{"0.0.0.0/0"}}}, Tags: q.tagSpec("security-group")}
 	reg.SecurityGroups[g.ID] = g
+	f.made(g.ID)
 	f.ec2OK(req, func(b *xb) {
 		b.el("groupId", g.ID)
 		b.el("securityGroupArn", fmt.Sprintf("arn:aws:ec2:%s:%s:security-group/%s", req.region, req.acctID, g.ID))
@@ -603,11 +664,12 @@ func without(list, drop []string) ([]string, int) {
 // as in EC2, naming a rule that does not exist is an error.
 func (f *Fake) revoke(ingress bool) func(*request, form, *Region) {
 	return func(req *request, q form, reg *Region) {
-		g := reg.SecurityGroups[q.get("GroupId")]
+		g := f.group(reg, q.get("GroupId"))
 		if g == nil {
 			f.ec2Error(req, http.StatusBadRequest, "InvalidGroup.NotFound", fmt.Sprintf("The security group '%s' does not exist", q.get("GroupId")))
 			return
 		}
+		defer f.retrackGroup(reg, g.ID)
 		rules := &g.Egress
 		if ingress {
 			rules = &g.Ingress
@@ -657,12 +719,13 @@ func (f *Fake) modifyENI(req *request, q form, reg *Region) {
 	}
 	if groups := q.list("SecurityGroupId"); len(groups) > 0 {
 		for _, g := range groups {
-			if reg.SecurityGroups[g] == nil {
+			if f.group(reg, g) == nil {
 				f.ec2Error(req, http.StatusBadRequest, "InvalidGroup.NotFound", fmt.Sprintf("The security group '%s' does not exist", g))
 				return
 			}
 		}
 		eni.Groups = groups
+		f.retrack(reg, eni.ID)
 	}
 	f.ec2OK(req, func(b *xb) { b.bool("return", true) })
 }
@@ -712,6 +775,8 @@ func tagsOf(reg *Region, id string) *map[string]string {
 		return &reg.VPCs[id].Tags
 	case reg.Subnets[id] != nil:
 		return &reg.Subnets[id].Tags
+	case reg.NetworkACLs[id] != nil:
+		return &reg.NetworkACLs[id].Tags
 	}
 	return nil
 }
@@ -719,7 +784,7 @@ func tagsOf(reg *Region, id string) *map[string]string {
 func (f *Fake) tags(create bool) func(*request, form, *Region) {
 	return func(req *request, q form, reg *Region) {
 		for _, id := range q.list("ResourceId") {
-			if tagsOf(reg, id) == nil {
+			if tagsOf(reg, id) == nil || !f.seen(id) {
 				f.ec2Error(req, http.StatusBadRequest, "InvalidID", fmt.Sprintf("The ID '%s' is not valid", id))
 				return
 			}

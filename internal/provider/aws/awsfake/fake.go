@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -56,11 +57,13 @@ type Instance struct {
 	DisableAPITermination              bool
 }
 
-// Volume is an EBS volume.
+// Volume is an EBS volume; an encrypted one names its KMS key (an ARN).
 type Volume struct {
-	ID, AZ string
-	Size   int
-	Tags   map[string]string
+	ID, AZ    string
+	Size      int
+	Encrypted bool
+	KmsKeyID  string
+	Tags      map[string]string
 }
 
 // Snapshot is an EBS snapshot.
@@ -94,8 +97,46 @@ type Region struct {
 	Instances      map[string]*Instance
 	Volumes        map[string]*Volume
 	Snapshots      map[string]*Snapshot
-	Trails         []*Trail
-	Detectors      map[string]string // id -> status (ENABLED, DISABLED)
+	NetworkACLs    map[string]*NetworkACL
+	// Flows are the connections open on the region's network interfaces,
+	// as security group connection tracking sees them.
+	Flows     []*Flow
+	Trails    []*Trail
+	Detectors map[string]string // id -> status (ENABLED, DISABLED)
+}
+
+// NetworkACL is a subnet's stateless firewall. A VPC's default ACL allows
+// everything; a new one denies everything until entries are added.
+type NetworkACL struct {
+	ID, VpcID    string
+	Default      bool
+	AllowAll     bool              // the default ACL's rule 100: all traffic in and out
+	Associations map[string]string // association id -> subnet id
+	Tags         map[string]string
+}
+
+// Flow is one connection of a network interface. Inbound flows were
+// opened by Peer; outbound ones by the instance, to Peer:Port.
+type Flow struct {
+	ID, ENI  string
+	Protocol string // tcp, udp, icmp
+	Peer     string // an IP address
+	Port     int
+	Inbound  bool
+	// Tracked says security group connection tracking follows the flow;
+	// Open is false once it was interrupted, and EndedBy says how.
+	Tracked bool
+	Open    bool
+	EndedBy string
+}
+
+// KMSKey is a KMS key; Manager is AWS (an AWS managed key such as
+// aws/ebs) or CUSTOMER. Users are the other accounts its key policy lets
+// use it.
+type KMSKey struct {
+	ID, ARN, Alias string
+	Manager        string
+	Users          []string
 }
 
 // AccessKey is an IAM access key.
@@ -138,13 +179,19 @@ type Account struct {
 	RolePolicies map[string]map[string]string
 	Roles        map[string]bool
 	Buckets      map[string]*Bucket
+	KMSKeys      map[string]*KMSKey // by key id
 }
 
 // Fault is an injected error.
 type Fault struct {
 	Service, Operation string // "" matches any
-	Kind               string // "throttle" or "denied"
-	Times              int    // how many requests it hits; <0 for all
+	// Kind is "throttle", "denied", "unavailable" (a 503 that is not
+	// throttling) or "reset" (the connection closes without an answer).
+	Kind  string
+	Times int // how many requests it hits; <0 for all
+	// After serves the request first, then answers with the fault: the
+	// change is made but the caller cannot know (a lost answer).
+	After bool
 }
 
 // Call is one request the fake served.
@@ -153,6 +200,9 @@ type Call struct {
 	DryRun                              bool
 	Status                              int
 	Fault                               string // the injected fault it answered, if any
+	// Permissions are the IAM actions the call needs (none for
+	// sts:GetCallerIdentity).
+	Permissions []string
 }
 
 // Fake is the fake AWS. Its zero value is not usable: call New.
@@ -165,6 +215,11 @@ type Fake struct {
 	calls    []Call
 	seq      int
 	now      func() time.Time
+	// Lag models EC2's eventual consistency ("Eventual consistency in the
+	// Amazon EC2 API"): a resource made by one request is not found by
+	// the Lag requests that follow it.
+	Lag    int
+	unseen map[string]int // resource id -> requests it stays unseen
 	// DefaultAccount is the account of access keys the fake has not issued.
 	DefaultAccount string
 	// EnabledRegions are the regions DescribeRegions lists.
@@ -173,7 +228,7 @@ type Fake struct {
 
 // New returns an empty fake whose unknown access keys belong to account.
 func New(account string) *Fake {
-	f := &Fake{accounts: map[string]*Account{}, keys: map[string]string{}, DefaultAccount: account,
+	f := &Fake{accounts: map[string]*Account{}, keys: map[string]string{}, DefaultAccount: account, unseen: map[string]int{},
 		EnabledRegions: []string{"us-east-1", "eu-west-1"}, now: func() time.Time { return time.Now().UTC() }}
 	f.Account(account)
 	return f
@@ -193,7 +248,7 @@ func (f *Fake) accountLocked(id string) *Account {
 	a, ok := f.accounts[id]
 	if !ok {
 		a = &Account{ID: id, Name: "account-" + id, Regions: map[string]*Region{}, Users: map[string]*User{}, Keys: map[string]*AccessKey{},
-			RolePolicies: map[string]map[string]string{}, Roles: map[string]bool{}, Buckets: map[string]*Bucket{}}
+			RolePolicies: map[string]map[string]string{}, Roles: map[string]bool{}, Buckets: map[string]*Bucket{}, KMSKeys: map[string]*KMSKey{}}
 		f.accounts[id] = a
 	}
 	return a
@@ -204,7 +259,8 @@ func (a *Account) Region(name string) *Region {
 	r, ok := a.Regions[name]
 	if !ok {
 		r = &Region{VPCs: map[string]*VPC{}, Subnets: map[string]*Subnet{}, SecurityGroups: map[string]*SecurityGroup{},
-			Instances: map[string]*Instance{}, Volumes: map[string]*Volume{}, Snapshots: map[string]*Snapshot{}, Detectors: map[string]string{}}
+			Instances: map[string]*Instance{}, Volumes: map[string]*Volume{}, Snapshots: map[string]*Snapshot{}, NetworkACLs: map[string]*NetworkACL{},
+			Detectors: map[string]string{}}
 		a.Regions[name] = r
 	}
 	return r
@@ -283,11 +339,14 @@ type request struct {
 	dryRun   bool
 	status   int
 	fault    string
+	after    *Fault
+	perms    []string // permissions the call needs besides its own
 	acctID   string
 	accessID string
 }
 
-// ServeHTTP routes a request to its service.
+// ServeHTTP routes a request to its service. The answer is made first and
+// sent after, so that a fault with After can replace it.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	m := credRe.FindStringSubmatch(r.Header.Get("Authorization"))
@@ -295,9 +354,16 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing SigV4 Authorization header", http.StatusForbidden)
 		return
 	}
-	req := &request{w: w, r: r, body: body, accessID: m[1], region: m[2], service: m[3], status: 200}
+	rec := httptest.NewRecorder()
+	req := &request{w: rec, r: r, body: body, accessID: m[1], region: m[2], service: m[3], status: 200}
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	for id, n := range f.unseen {
+		if n <= 1 {
+			delete(f.unseen, id)
+		} else {
+			f.unseen[id] = n - 1
+		}
+	}
 	acct, ok := f.keys[req.accessID]
 	if !ok {
 		acct = f.DefaultAccount
@@ -313,18 +379,67 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.sts(req)
 	case "s3":
 		f.s3(req)
-	case "cloudtrail", "organizations":
+	case "cloudtrail", "organizations", "kms":
 		f.json11(req)
 	case "guardduty":
 		f.guardduty(req)
 	default:
-		http.Error(w, "the fake does not serve "+req.service, http.StatusNotImplemented)
+		http.Error(rec, "the fake does not serve "+req.service, http.StatusNotImplemented)
 		req.status = 501
 	}
-	f.calls = append(f.calls, Call{Service: req.service, Operation: req.op, Account: acct, Region: req.region, DryRun: req.dryRun, Status: req.status, Fault: req.fault})
+	if ft := req.after; ft != nil {
+		req.fault = ft.Kind
+		rec = httptest.NewRecorder()
+		req.w = rec
+		if ft.Kind == "unavailable" {
+			f.unavailable(req)
+		}
+	}
+	f.calls = append(f.calls, Call{Service: req.service, Operation: req.op, Account: acct, Region: req.region, DryRun: req.dryRun,
+		Status: req.status, Fault: req.fault, Permissions: permissions(req)})
+	f.mu.Unlock()
+	if req.fault == "reset" {
+		reset(w)
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
 }
 
-// fault returns the injected fault that hits this request, if any.
+// reset closes the connection without an answer.
+func reset(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0) // RST, not FIN
+	}
+	conn.Close()
+}
+
+// unavailable answers a 5xx that is not throttling, in the protocol of the
+// request's service.
+func (f *Fake) unavailable(req *request) {
+	switch req.service {
+	case "ec2":
+		f.ec2Error(req, http.StatusServiceUnavailable, "Unavailable", "The server is overloaded and can't handle the request.")
+	case "iam", "sts":
+		queryError(req, http.StatusServiceUnavailable, "ServiceUnavailable", "Service is unavailable.")
+	default:
+		jsonReply(req, http.StatusServiceUnavailable, map[string]string{"__type": "ServiceUnavailableException", "message": "Service is unavailable."})
+	}
+}
+
+// fault returns the injected fault that hits this request, if any; one
+// with After is kept for ServeHTTP, and the request is served.
 func (f *Fake) fault(req *request) string {
 	for _, ft := range f.faults {
 		if ft.Times == 0 || (ft.Service != "" && ft.Service != req.service) || (ft.Operation != "" && ft.Operation != req.op) {
@@ -333,11 +448,25 @@ func (f *Fake) fault(req *request) string {
 		if ft.Times > 0 {
 			ft.Times--
 		}
+		if ft.After {
+			req.after = ft
+			return ""
+		}
 		req.fault = ft.Kind
 		return ft.Kind
 	}
 	return ""
 }
+
+// made records a new resource, unseen for Lag requests.
+func (f *Fake) made(id string) {
+	if f.Lag > 0 {
+		f.unseen[id] = f.Lag + 1
+	}
+}
+
+// seen reports whether a resource is visible to the request yet.
+func (f *Fake) seen(id string) bool { return f.unseen[id] == 0 }
 
 // id makes a resource id: a prefix and 17 hex digits, unique in the fake.
 func (f *Fake) id(prefix string) string {

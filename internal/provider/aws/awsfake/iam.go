@@ -52,6 +52,11 @@ func (f *Fake) queryFault(req *request, service string) bool {
 	case "denied":
 		queryError(req, http.StatusForbidden, "AccessDenied", fmt.Sprintf("User: arn:aws:iam::%s:user/vigil is not authorized to perform: %s:%s", req.acctID, service, req.op))
 		return true
+	case "unavailable":
+		f.unavailable(req)
+		return true
+	case "reset":
+		return true
 	}
 	return false
 }

@@ -44,6 +44,11 @@ func (f *Fake) s3(req *request) {
 	case "denied":
 		fail(http.StatusForbidden, "AccessDenied", "Access Denied")
 		return
+	case "unavailable":
+		fail(http.StatusServiceUnavailable, "ServiceUnavailable", "Service is unavailable.")
+		return
+	case "reset":
+		return
 	}
 	ok := func(body func(b *xb)) {
 		var b xb
@@ -65,7 +70,7 @@ func (f *Fake) s3(req *request) {
 				b.open("Bucket")
 				b.el("Name", bk.Name)
 				b.el("CreationDate", bk.Created.UTC().Format(time.RFC3339))
-				b.el("BucketRegion", bk.Region)
+				b.elIf("BucketRegion", bk.Region) // absent in older answers
 				b.close("Bucket")
 			}
 			b.close("Buckets")
@@ -163,6 +168,11 @@ func (f *Fake) json11(req *request) {
 		jsonReply(req, http.StatusBadRequest, map[string]string{"__type": "AccessDeniedException",
 			"message": fmt.Sprintf("User: arn:aws:iam::%s:user/vigil is not authorized to perform: %s:%s", req.acctID, req.service, req.op)})
 		return
+	case "unavailable":
+		f.unavailable(req)
+		return
+	case "reset":
+		return
 	}
 	var in map[string]any
 	json.Unmarshal(req.body, &in)
@@ -216,6 +226,20 @@ func (f *Fake) json11(req *request) {
 				"Name": a.Name, "Email": a.Name + "@example.com", "Status": "ACTIVE", "State": "ACTIVE"})
 		}
 		jsonReply(req, 200, map[string]any{"Accounts": list})
+	case "TrentService.DescribeKey":
+		ref, _ := in["KeyId"].(string)
+		k := f.key(ref)
+		if k == nil || !f.mayUse(k, req.acctID) && f.keyAccount(k.ARN) != req.acctID {
+			jsonReply(req, http.StatusBadRequest, map[string]string{"__type": "NotFoundException", "message": fmt.Sprintf("Key '%s' does not exist", ref)})
+			return
+		}
+		desc := "Default key that protects my EBS volumes when no other key is defined"
+		if k.Manager != "AWS" {
+			desc = "customer managed key"
+		}
+		jsonReply(req, 200, map[string]any{"KeyMetadata": map[string]any{"KeyId": k.ID, "Arn": k.ARN, "KeyManager": k.Manager,
+			"KeyState": "Enabled", "Enabled": true, "KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT", "Description": desc,
+			"AWSAccountId": f.keyAccount(k.ARN), "CreationDate": 1.7e9, "Origin": "AWS_KMS"}})
 	default:
 		jsonReply(req, http.StatusBadRequest, map[string]string{"__type": "UnknownOperationException", "message": "unknown operation " + target})
 	}
@@ -245,6 +269,11 @@ func (f *Fake) guardduty(req *request) {
 		return
 	case "denied":
 		fail(http.StatusForbidden, "AccessDeniedException", "not authorized to perform: guardduty:"+req.op)
+		return
+	case "unavailable":
+		fail(http.StatusServiceUnavailable, "InternalServerErrorException", "Service is unavailable.")
+		return
+	case "reset":
 		return
 	}
 	reg := req.account.Region(req.region)

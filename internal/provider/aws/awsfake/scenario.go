@@ -18,12 +18,23 @@ const (
 	DBGroup  = "sg-0aaaaaaaaaaaa0002"
 	// InternalGroup is open to 10/8 only.
 	InternalGroup = "sg-0aaaaaaaaaaaa0003"
+	// ProdSubnet holds web-1; ProdACL is the prod VPC's default network
+	// ACL, associated with it.
+	ProdSubnet = "subnet-0aaaaaaaaaaaa001"
+	ProdACL    = "acl-0aaaaaaaaaaaa0001"
+	// EvidenceKey is a customer managed KMS key of the production account
+	// that the security account may use: the key to re-encrypt snapshots
+	// the AWS managed key makes unshareable.
+	EvidenceKey = "arn:aws:kms:eu-west-1:111111111111:key/6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 )
 
 // Scenario returns a fake with a small production account that has the
-// gaps vigil's policies look for, and an empty security account.
+// gaps vigil's policies look for, and an empty security account. What a
+// request makes stays unseen by the next one, as EC2's eventual
+// consistency allows.
 func Scenario() *Fake {
 	f := New(ProdAccount)
+	f.Lag = 1
 	created := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 	f.With(func(f *Fake) {
 		prod := f.Get(ProdAccount)
@@ -34,6 +45,10 @@ func Scenario() *Fake {
 		eu.VPCs["vpc-0aaaaaaaaaaaa0001"] = &VPC{ID: "vpc-0aaaaaaaaaaaa0001", CIDR: "10.0.0.0/16", Tags: map[string]string{"Name": "prod"}}
 		eu.VPCs["vpc-0aaaaaaaaaaaa0002"] = &VPC{ID: "vpc-0aaaaaaaaaaaa0002", CIDR: "172.31.0.0/16", IsDefault: true}
 		eu.Subnets["subnet-0aaaaaaaaaaaa001"] = &Subnet{ID: "subnet-0aaaaaaaaaaaa001", VpcID: "vpc-0aaaaaaaaaaaa0001", CIDR: "10.0.1.0/24", AZ: "eu-west-1a"}
+		eu.NetworkACLs[ProdACL] = &NetworkACL{ID: ProdACL, VpcID: "vpc-0aaaaaaaaaaaa0001", Default: true, AllowAll: true,
+			Associations: map[string]string{"aclassoc-0aaaaaaaaaaaa001": ProdSubnet}}
+		prod.KMSKeys["6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"] = &KMSKey{ID: "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", ARN: EvidenceKey,
+			Alias: "vigil-evidence", Manager: "CUSTOMER", Users: []string{SecurityAccount}}
 		eu.SecurityGroups[WebGroup] = &SecurityGroup{ID: WebGroup, Name: "web", Description: "web tier", VpcID: "vpc-0aaaaaaaaaaaa0001",
 			Ingress: []Perm{
 				{Protocol: "tcp", From: 22, To: 22, CIDRs: []string{"0.0.0.0/0", "10.0.0.0/8"}},

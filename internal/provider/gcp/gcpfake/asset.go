@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -22,7 +20,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// assets derives the Cloud Asset Inventory view of the state.
+// assets derives the Cloud Asset Inventory view of the state: each
+// resource's data is its API document.
 func (f *Fake) assets() []*assetpb.Asset {
 	var out []*assetpb.Asset
 	crm := func(p *Project) string { return "//cloudresourcemanager.googleapis.com/projects/" + p.Number }
@@ -33,7 +32,7 @@ func (f *Fake) assets() []*assetpb.Asset {
 		var m map[string]any
 		json.Unmarshal(raw, &m)
 		data, err := structpb.NewStruct(m)
-		if err != nil {
+		if err != nil || p == nil {
 			return
 		}
 		out = append(out, &assetpb.Asset{Name: name, AssetType: typ, Ancestors: ancestors(p), UpdateTime: update,
@@ -59,31 +58,31 @@ func (f *Fake) assets() []*assetpb.Asset {
 		}
 	}
 	project := func(path string) *Project { return f.projects[strings.Split(path, "/")[1]] }
-	for _, k := range slices.Sorted(maps.Keys(f.networks)) {
-		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Network", "Network", "global", f.networks[k])
-	}
-	for _, k := range slices.Sorted(maps.Keys(f.firewalls)) {
-		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Firewall", "Firewall", "global", f.firewalls[k])
-	}
-	for _, k := range slices.Sorted(maps.Keys(f.instances)) {
-		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Instance", "Instance", strings.Split(k, "/")[3], f.instances[k])
-	}
-	for _, k := range slices.Sorted(maps.Keys(f.disks)) {
-		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Disk", "Disk", strings.Split(k, "/")[3], f.disks[k])
-	}
-	for _, k := range slices.Sorted(maps.Keys(f.snapshots)) {
-		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Snapshot", "Snapshot", "global", f.snapshots[k])
-	}
-	for _, k := range slices.Sorted(maps.Keys(f.images)) {
-		add(project(k), "//compute.googleapis.com/"+k, "compute.googleapis.com/Image", "Image", "global", f.images[k])
-	}
-	for _, k := range slices.Sorted(maps.Keys(f.keys)) {
-		add(project(k), "//iam.googleapis.com/"+k, "iam.googleapis.com/ServiceAccountKey", "ServiceAccountKey", "global", f.keys[k])
+	for _, c := range []struct {
+		m             map[string]Doc
+		svc, typ      string
+		zonal         bool
+		discoveryName string
+	}{
+		{f.networks, "compute", "Network", false, "Network"},
+		{f.firewalls, "compute", "Firewall", false, "Firewall"},
+		{f.instances, "compute", "Instance", true, "Instance"},
+		{f.disks, "compute", "Disk", true, "Disk"},
+		{f.snapshots, "compute", "Snapshot", false, "Snapshot"},
+		{f.images, "compute", "Image", false, "Image"},
+		{f.keys, "iam", "ServiceAccountKey", false, "ServiceAccountKey"},
+	} {
+		for _, k := range slices.Sorted(maps.Keys(c.m)) {
+			loc := "global"
+			if c.zonal {
+				loc = strings.Split(k, "/")[3]
+			}
+			add(project(k), "//"+c.svc+".googleapis.com/"+k, c.svc+".googleapis.com/"+c.typ, c.discoveryName, loc, c.m[k])
+		}
 	}
 	for _, b := range slices.Sorted(maps.Keys(f.buckets)) {
-		if p := f.projects[f.buckets[b]]; p != nil {
-			add(p, "//storage.googleapis.com/"+b, "storage.googleapis.com/Bucket", "Bucket", "EU", map[string]any{"name": b, "location": "EU", "labels": map[string]string{}})
-		}
+		add(f.projects[f.buckets[b]], "//storage.googleapis.com/"+b, "storage.googleapis.com/Bucket", "Bucket", "EU",
+			map[string]any{"name": b, "location": "EU", "labels": map[string]string{}})
 	}
 	return out
 }
@@ -96,12 +95,7 @@ func (f *Fake) inScope(a *assetpb.Asset, parent string) bool {
 			parent = "projects/" + p.Number
 		}
 	}
-	for _, anc := range a.Ancestors {
-		if anc == parent {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(a.Ancestors, parent)
 }
 
 func (f *Fake) list(parent string, types []string, ct assetpb.ContentType) []*assetpb.Asset {
@@ -133,16 +127,32 @@ type assetServer struct {
 	f *Fake
 }
 
-func (s *assetServer) fault(op, parent string) error {
-	call := Call{API: "asset", Operation: op, Target: parent}
+// assetPermission is what a Cloud Asset call of a content type needs.
+func assetPermission(verb string, ct assetpb.ContentType) string {
+	if ct == assetpb.ContentType_IAM_POLICY {
+		return "cloudasset.assets." + verb + "IamPolicy"
+	}
+	return "cloudasset.assets." + verb + "Resource"
+}
+
+func (s *assetServer) fault(op, parent, perm string) error {
+	call := Call{API: "asset", Operation: op, Target: parent, Permissions: []string{perm}}
 	defer func() { s.f.calls = append(s.f.calls, call) }()
-	switch s.f.fault("asset", op) {
+	ft := s.f.fault("asset", op)
+	kind := ""
+	if ft != nil {
+		kind = ft.Kind
+	}
+	switch kind {
 	case "quota":
 		call.Fault, call.Status = "quota", 429
 		return status.Error(codes.ResourceExhausted, "Quota exceeded for quota metric 'List assets requests' and limit 'List assets requests per minute per consumer'.")
+	case "unavailable", "reset":
+		call.Fault, call.Status = kind, 503
+		return status.Error(codes.Unavailable, "The service is currently unavailable.")
 	case "denied":
 		call.Fault, call.Status = "denied", 403
-		return status.Errorf(codes.PermissionDenied, "The caller does not have permission: cloudasset.assets.listResource on %s", parent)
+		return status.Errorf(codes.PermissionDenied, "The caller does not have permission: %s on %s", perm, parent)
 	}
 	call.Status = 200
 	return nil
@@ -151,7 +161,7 @@ func (s *assetServer) fault(op, parent string) error {
 func (s *assetServer) ListAssets(_ context.Context, req *assetpb.ListAssetsRequest) (*assetpb.ListAssetsResponse, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
-	if err := s.fault("ListAssets", req.Parent); err != nil {
+	if err := s.fault("ListAssets", req.Parent, assetPermission("list", req.ContentType)); err != nil {
 		return nil, err
 	}
 	if !validParent(req.Parent) {
@@ -184,11 +194,12 @@ func validParent(p string) bool {
 }
 
 // ExportAssets writes the assets as NDJSON objects under the GCS prefix,
-// one object per content type, and returns a finished operation.
+// one object per content type, and returns a running operation that
+// GetOperation then finds done.
 func (s *assetServer) ExportAssets(_ context.Context, req *assetpb.ExportAssetsRequest) (*longrunningpb.Operation, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
-	if err := s.fault("ExportAssets", req.Parent); err != nil {
+	if err := s.fault("ExportAssets", req.Parent, assetPermission("export", req.ContentType)); err != nil {
 		return nil, err
 	}
 	gcs := req.GetOutputConfig().GetGcsDestination()
@@ -211,10 +222,7 @@ func (s *assetServer) ExportAssets(_ context.Context, req *assetpb.ExportAssetsR
 	s.f.seq++
 	opName := fmt.Sprintf("%s/operations/ExportAssets/%d", req.Parent, s.f.seq)
 	resp, _ := anypb.New(&assetpb.ExportAssetsResponse{ReadTime: timestamppb.New(s.f.now()), OutputConfig: req.OutputConfig})
-	op := &longrunningpb.Operation{Name: opName, Done: true, Result: &longrunningpb.Operation_Response{Response: resp}}
-	s.f.lros[opName] = op
-	// The first answer says the export is running; GetOperation then
-	// finds it done.
+	s.f.lros[opName] = &longrunningpb.Operation{Name: opName, Done: true, Result: &longrunningpb.Operation_Response{Response: resp}}
 	return &longrunningpb.Operation{Name: opName}, nil
 }
 
@@ -226,87 +234,11 @@ type opsServer struct {
 func (s *opsServer) GetOperation(_ context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
-	s.f.calls = append(s.f.calls, Call{API: "asset", Operation: "GetOperation", Target: req.Name, Status: 200})
+	s.f.calls = append(s.f.calls, Call{API: "asset", Operation: "GetOperation", Target: req.Name, Status: 200,
+		Permissions: []string{"cloudasset.assets.exportResource"}})
 	op := s.f.lros[req.Name]
 	if op == nil {
 		return nil, status.Errorf(codes.NotFound, "operation %s not found", req.Name)
 	}
 	return op, nil
-}
-
-// storage serves the object list and download of the export.
-func (f *Fake) storage(w http.ResponseWriter, r *http.Request) Call {
-	path := strings.TrimPrefix(r.URL.Path, "/download")
-	m := reStorage.FindStringSubmatch(path)
-	call := Call{API: "storage", Operation: "objects.list"}
-	if m == nil {
-		apiError(w, 404, "NOT_FOUND", "notFound", "no such object path")
-		return call
-	}
-	bucket, object := m[1], m[2]
-	if object != "" {
-		call.Operation = "objects.get"
-		if r.URL.Query().Get("alt") == "media" {
-			call.Operation = "objects.download"
-		}
-	}
-	call.Target = bucket + "/" + object
-	if f.faultHTTP(w, &call, "storage", "storage."+call.Operation, "b/"+bucket) {
-		return call
-	}
-	if object == "" {
-		prefix := r.URL.Query().Get("prefix")
-		var items []map[string]any
-		keys := slices.Sorted(maps.Keys(f.objects))
-		sort.Strings(keys)
-		for _, k := range keys {
-			if name, ok := strings.CutPrefix(k, bucket+"/"); ok && strings.HasPrefix(name, prefix) {
-				items = append(items, map[string]any{"kind": "storage#object", "bucket": bucket, "name": name, "size": strconv.Itoa(len(f.objects[k]))})
-			}
-		}
-		writeJSON(w, map[string]any{"kind": "storage#objects", "items": items})
-		return call
-	}
-	data, ok := f.objects[bucket+"/"+object]
-	if !ok {
-		apiError(w, 404, "NOT_FOUND", "notFound", "No such object: "+bucket+"/"+object)
-		return call
-	}
-	if call.Operation == "objects.download" {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.Write(data)
-		return call
-	}
-	writeJSON(w, map[string]any{"kind": "storage#object", "bucket": bucket, "name": object, "size": strconv.Itoa(len(data))})
-	return call
-}
-
-// iam serves service account keys: get and disable.
-func (f *Fake) iam(w http.ResponseWriter, r *http.Request) Call {
-	m := reIAM.FindStringSubmatch(r.URL.Path)
-	name, verb := m[1], strings.TrimPrefix(m[2], ":")
-	call := Call{API: "iam", Operation: "keys.get", Target: name}
-	perm := "iam.serviceAccountKeys.get"
-	if verb != "" {
-		call.Operation, perm = "keys."+verb, "iam.serviceAccountKeys."+verb
-	}
-	if f.faultHTTP(w, &call, "iam", perm, name) {
-		return call
-	}
-	k := f.keys[name]
-	if k == nil {
-		apiError(w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("Service account key %s does not exist.", name))
-		return call
-	}
-	switch verb {
-	case "disable":
-		k.Disabled = true
-		writeJSON(w, map[string]any{})
-	case "enable":
-		k.Disabled = false
-		writeJSON(w, map[string]any{})
-	default:
-		writeJSON(w, k)
-	}
-	return call
 }

@@ -1,35 +1,44 @@
 package gcpfake
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
-
-	compute "google.golang.org/api/compute/v1"
 )
 
-// permissions names the IAM permission each operation needs, for
-// PERMISSION_DENIED messages shaped like Google's.
-var permissions = map[string]string{
-	"instances.get": "compute.instances.get", "instances.stop": "compute.instances.stop", "instances.suspend": "compute.instances.suspend",
-	"instances.resume": "compute.instances.resume", "instances.delete": "compute.instances.delete", "instances.setTags": "compute.instances.setTags",
-	"instances.setMetadata": "compute.instances.setMetadata", "instances.deleteAccessConfig": "compute.instances.deleteAccessConfig",
-	"instances.insert": "compute.instances.create", "snapshots.insert": "compute.snapshots.create", "snapshots.list": "compute.snapshots.list",
-	"images.insert": "compute.images.create", "images.list": "compute.images.list", "firewalls.insert": "compute.firewalls.create",
-	"firewalls.patch": "compute.firewalls.update", "firewalls.delete": "compute.firewalls.delete", "firewalls.get": "compute.firewalls.get",
-	"firewalls.list": "compute.firewalls.list", "projects.get": "compute.projects.get",
-	"projects.setCommonInstanceMetadata": "compute.projects.setCommonInstanceMetadata",
+// computePermissions names the IAM permissions each Compute operation
+// needs (Compute Engine IAM permissions reference): the denial messages
+// name the first, and Call.Permissions lists them all for the tests that
+// check examples/gcp.
+var computePermissions = map[string][]string{
+	"instances.get": {"compute.instances.get"}, "instances.stop": {"compute.instances.stop"},
+	"instances.suspend": {"compute.instances.suspend"}, "instances.resume": {"compute.instances.resume"},
+	"instances.delete": {"compute.instances.delete"}, "instances.setTags": {"compute.instances.setTags"},
+	"instances.setMetadata": {"compute.instances.setMetadata"}, "instances.deleteAccessConfig": {"compute.instances.deleteAccessConfig"},
+	"instances.insert": {"compute.instances.create", "compute.disks.create", "compute.snapshots.useReadOnly", "compute.networks.use", "compute.instances.setLabels"},
+	"disks.get":        {"compute.disks.get"},
+	"snapshots.insert": {"compute.snapshots.create", "compute.disks.createSnapshot", "compute.snapshots.setLabels"},
+	"snapshots.list":   {"compute.snapshots.list"}, "snapshots.get": {"compute.snapshots.get"},
+	"images.insert": {"compute.images.create", "compute.snapshots.useReadOnly", "compute.images.setLabels"},
+	"images.list":   {"compute.images.list"}, "images.get": {"compute.images.get"},
+	"firewalls.insert": {"compute.firewalls.create", "compute.networks.updatePolicy"},
+	"firewalls.patch":  {"compute.firewalls.update", "compute.networks.updatePolicy"},
+	"firewalls.delete": {"compute.firewalls.delete", "compute.networks.updatePolicy"},
+	"firewalls.get":    {"compute.firewalls.get"}, "firewalls.list": {"compute.firewalls.list"},
+	"networks.get": {"compute.networks.get"},
+	"projects.get": {"compute.projects.get"}, "projects.setCommonInstanceMetadata": {"compute.projects.setCommonInstanceMetadata"},
+	"zoneOperations.get": {"compute.zoneOperations.get"}, "globalOperations.get": {"compute.globalOperations.get"},
 }
 
-func (f *Fake) compute(w http.ResponseWriter, r *http.Request) Call {
+// computeRoute splits /compute/v1/projects/P/... into the operation
+// (instances.stop), the project and zone, and the target path.
+func computeRoute(r *http.Request) (op, project, zone, coll, name, target string) {
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/compute/v1/projects/"), "/")
-	project := parts[0]
-	var zone, coll, name, verb string
+	project = parts[0]
+	verb := ""
 	switch {
 	case len(parts) >= 4 && parts[1] == "zones":
 		zone, coll = parts[2], parts[3]
@@ -53,7 +62,7 @@ func (f *Fake) compute(w http.ResponseWriter, r *http.Request) Call {
 			verb = parts[1]
 		}
 	}
-	op := coll + "."
+	op = coll + "."
 	switch {
 	case verb != "":
 		op += verb
@@ -68,7 +77,13 @@ func (f *Fake) compute(w http.ResponseWriter, r *http.Request) Call {
 	case r.Method == http.MethodDelete:
 		op += "delete"
 	}
-	target := "projects/" + project
+	if coll == "operations" {
+		op = "globalOperations." + strings.TrimPrefix(op, "operations.")
+		if zone != "" {
+			op = "zoneOperations." + strings.TrimPrefix(op, "globalOperations.")
+		}
+	}
+	target = "projects/" + project
 	if zone != "" {
 		target += "/zones/" + zone
 	} else if coll != "projects" {
@@ -80,290 +95,528 @@ func (f *Fake) compute(w http.ResponseWriter, r *http.Request) Call {
 			target += "/" + name
 		}
 	}
-	call := Call{API: "compute", Operation: op, Target: target}
-	if f.faultHTTP(w, &call, "compute", permissions[op], target) {
-		return call
+	return op, project, zone, coll, name, target
+}
+
+var nameRe = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+func (f *Fake) compute(w http.ResponseWriter, r *http.Request, body []byte, req *Request) (Call, *Fault) {
+	op, project, zone, coll, _, target := computeRoute(r)
+	call := Call{API: "compute", Operation: op, Target: target, Permissions: computePermissions[op]}
+	perm := ""
+	if ps := computePermissions[op]; len(ps) > 0 {
+		perm = ps[0]
+	}
+	done, after := f.faultHTTP(w, &call, "compute", perm, target)
+	if done {
+		return call, nil
 	}
 	p := f.projects[project]
 	if p == nil {
 		apiError(w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("The resource 'projects/%s' was not found", project))
-		return call
+		return call, after
 	}
-	body, _ := io.ReadAll(r.Body)
-	notFound := func() {
-		apiError(w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("The resource '%s' was not found", target))
+	var in Doc
+	if r.Method == http.MethodPost || r.Method == http.MethodPatch || r.Method == http.MethodPut {
+		if takesBody(op) {
+			var err error
+			if in, err = decodeObject(body); err != nil {
+				badRequest(w, err.Error())
+				return call, after
+			}
+		}
 	}
-	done := func(kind string) { writeJSON(w, f.operation(project, zone, kind, target)) }
+	c := &computeCall{f: f, w: w, r: r, op: op, project: project, zone: zone, target: target, body: in, req: req, call: &call}
 	switch coll {
 	case "projects":
-		if verb == "setCommonInstanceMetadata" {
-			var md compute.Metadata
-			json.Unmarshal(body, &md)
-			p.Metadata = md.Items
-			done("setCommonInstanceMetadata")
-			return call
-		}
-		writeJSON(w, &compute.Project{Name: p.ID, Id: 0, Kind: "compute#project",
-			CommonInstanceMetadata: &compute.Metadata{Items: p.Metadata, Fingerprint: fingerprint(p.Metadata)}})
+		c.projects(p)
 	case "instances":
-		in := f.instances[target]
-		switch op {
-		case "instances.insert":
-			var x compute.Instance
-			json.Unmarshal(body, &x)
-			path := target + "/" + x.Name
-			if f.instances[path] != nil {
-				apiError(w, 409, "ALREADY_EXISTS", "alreadyExists", fmt.Sprintf("The resource '%s' already exists", path))
-				return call
-			}
-			f.seq++
-			x.Id, x.Status, x.SelfLink, x.Zone = uint64(1000+f.seq), "RUNNING", f.selfLink(path), f.selfLink("projects/"+project+"/zones/"+zone)
-			for _, d := range x.Disks {
-				if d.InitializeParams != nil && d.Source == "" {
-					diskPath := "projects/" + project + "/zones/" + zone + "/disks/" + x.Name
-					f.disks[diskPath] = &compute.Disk{Name: x.Name, SelfLink: f.selfLink(diskPath), SourceSnapshot: d.InitializeParams.SourceSnapshot, Zone: x.Zone, Labels: x.Labels}
-					d.Source = f.selfLink(diskPath)
-				}
-			}
-			f.instances[path] = &x
-			target = path
-			done("insert")
-			return call
-		}
-		if in == nil {
-			notFound()
-			return call
-		}
-		switch op {
-		case "instances.get":
-			writeJSON(w, in)
-		case "instances.stop":
-			in.Status = "TERMINATED"
-			done("stop")
-		case "instances.suspend":
-			if in.Status != "RUNNING" && in.Status != "SUSPENDED" {
-				apiError(w, 400, "FAILED_PRECONDITION", "resourceNotReady", "Instance is not running")
-				return call
-			}
-			in.Status = "SUSPENDED"
-			done("suspend")
-		case "instances.resume":
-			in.Status = "RUNNING"
-			done("resume")
-		case "instances.delete":
-			delete(f.instances, target)
-			done("delete")
-		case "instances.setTags":
-			var t compute.Tags
-			json.Unmarshal(body, &t)
-			if in.Tags != nil && t.Fingerprint != in.Tags.Fingerprint {
-				apiError(w, 412, "FAILED_PRECONDITION", "conditionNotMet", "Supplied fingerprint does not match current fingerprint.")
-				return call
-			}
-			in.Tags = &compute.Tags{Items: t.Items, Fingerprint: fingerprint(t.Items)}
-			done("setTags")
-		case "instances.setMetadata":
-			var md compute.Metadata
-			json.Unmarshal(body, &md)
-			if in.Metadata != nil && md.Fingerprint != in.Metadata.Fingerprint {
-				apiError(w, 412, "FAILED_PRECONDITION", "conditionNotMet", "Supplied fingerprint does not match current fingerprint.")
-				return call
-			}
-			in.Metadata = &compute.Metadata{Items: md.Items, Fingerprint: fingerprint(md.Items)}
-			done("setMetadata")
-		case "instances.deleteAccessConfig":
-			ac, nic := r.URL.Query().Get("accessConfig"), r.URL.Query().Get("networkInterface")
-			for _, ni := range in.NetworkInterfaces {
-				if ni.Name != nic {
-					continue
-				}
-				var kept []*compute.AccessConfig
-				for _, a := range ni.AccessConfigs {
-					if a.Name != ac {
-						kept = append(kept, a)
-					}
-				}
-				ni.AccessConfigs = kept
-			}
-			done("deleteAccessConfig")
-		default:
-			apiError(w, 400, "INVALID_ARGUMENT", "invalid", "the fake does not serve "+op)
-		}
+		c.instances()
 	case "disks":
-		d := f.disks[target]
-		if d == nil {
-			notFound()
-			return call
-		}
-		writeJSON(w, d)
+		c.get(f.disks)
 	case "snapshots":
-		f.snapshotsAPI(w, r, op, project, target, body, done, notFound)
+		c.snapshotsAPI()
 	case "images":
-		switch op {
-		case "images.list":
-			var items []*compute.Image
-			for _, k := range slices.Sorted(maps.Keys(f.images)) {
-				if strings.HasPrefix(k, target+"/") && matchFilter(r.URL.Query().Get("filter"), f.images[k].Labels) {
-					items = append(items, f.images[k])
-				}
-			}
-			writeJSON(w, &compute.ImageList{Items: items})
-		case "images.get":
-			img := f.images[target]
-			if img == nil {
-				notFound()
-				return call
-			}
-			writeJSON(w, img)
-		case "images.insert":
-			var img compute.Image
-			json.Unmarshal(body, &img)
-			path := target + "/" + img.Name
-			if f.images[path] != nil {
-				apiError(w, 409, "ALREADY_EXISTS", "alreadyExists", fmt.Sprintf("The resource '%s' already exists", path))
-				return call
-			}
-			src := strings.TrimPrefix(img.SourceSnapshot, "https://www.googleapis.com/compute/v1/")
-			src = strings.TrimPrefix(src, "https://compute.googleapis.com/compute/v1/")
-			if f.snapshots[src] == nil {
-				apiError(w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("The resource '%s' was not found", src))
-				return call
-			}
-			f.seq++
-			img.Id, img.SelfLink, img.Status, img.CreationTimestamp = uint64(5000+f.seq), f.selfLink(path), "READY", f.now().Format("2006-01-02T15:04:05.000-07:00")
-			f.images[path] = &img
-			target = path
-			done("insert")
-		default:
-			notFound()
-		}
+		c.imagesAPI()
 	case "firewalls":
-		f.firewallsAPI(w, r, op, target, body, done, notFound)
+		c.firewallsAPI()
+	case "networks":
+		c.get(f.networks)
 	case "operations":
 		o := f.ops[target]
 		if o == nil {
-			notFound()
-			return call
+			c.notFound()
+			return call, after
 		}
-		writeJSON(w, o)
+		writeJSON(w, f.look(o))
 	default:
-		apiError(w, 400, "INVALID_ARGUMENT", "invalid", "the fake does not serve "+op)
+		badRequest(w, "the fake does not serve "+op)
 	}
-	return call
+	return call, after
 }
 
-func (f *Fake) snapshotsAPI(w http.ResponseWriter, r *http.Request, op, project, target string, body []byte, done func(string), notFound func()) {
+func takesBody(op string) bool {
 	switch op {
+	case "instances.setTags", "instances.setMetadata", "instances.insert", "snapshots.insert", "images.insert",
+		"firewalls.insert", "firewalls.patch", "projects.setCommonInstanceMetadata":
+		return true
+	}
+	return false
+}
+
+// computeCall is one Compute request being served.
+type computeCall struct {
+	f                 *Fake
+	w                 http.ResponseWriter
+	r                 *http.Request
+	op, project, zone string
+	target            string
+	body              Doc
+	req               *Request
+	call              *Call
+}
+
+func (c *computeCall) notFound() {
+	apiError(c.w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("The resource '%s' was not found", c.target))
+}
+
+func (c *computeCall) exists(path string) {
+	apiError(c.w, 409, "ALREADY_EXISTS", "alreadyExists", fmt.Sprintf("The resource '%s' already exists", path))
+}
+
+// start answers with a RUNNING operation whose effect waits for DONE.
+func (c *computeCall) start(kind, target string, effect func() error) {
+	c.f.startOp(c.w, c.r, c.project, c.zone, kind, target, effect)
+}
+
+func (c *computeCall) get(m map[string]Doc) {
+	d := m[c.target]
+	if d == nil {
+		c.notFound()
+		return
+	}
+	writeJSON(c.w, d)
+}
+
+func (c *computeCall) projects(p *Project) {
+	if c.op == "projects.setCommonInstanceMetadata" {
+		if c.body.Str("fingerprint") != fingerprint(p.Metadata) {
+			preconditionFailed(c.w)
+			return
+		}
+		items := c.body.Objs("items")
+		c.start("setCommonInstanceMetadata", c.target, func() error { p.Metadata = items; return nil })
+		return
+	}
+	writeJSON(c.w, Doc{"kind": "compute#project", "name": p.ID, "id": p.Number,
+		"commonInstanceMetadata": Doc{"kind": "compute#metadata", "items": list(p.Metadata), "fingerprint": fingerprint(p.Metadata)}})
+}
+
+func preconditionFailed(w http.ResponseWriter) {
+	apiError(w, 412, "FAILED_PRECONDITION", "conditionNotMet", "Supplied fingerprint does not match current fingerprint.")
+}
+
+// localSSD reports whether an instance has a Local SSD (a SCRATCH disk).
+func localSSD(in Doc) bool {
+	for _, d := range in.Objs("disks") {
+		if d.Str("type") == "SCRATCH" {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *computeCall) instances() {
+	f := c.f
+	if c.op == "instances.insert" {
+		c.insertInstance()
+		return
+	}
+	in := f.instances[c.target]
+	if in == nil {
+		c.notFound()
+		return
+	}
+	q := c.r.URL.Query()
+	switch c.op {
+	case "instances.get":
+		writeJSON(c.w, in)
+	case "instances.stop", "instances.suspend":
+		// "discardLocalSsd: This property is required if the instance has
+		// any attached Local SSD disks."
+		if localSSD(in) {
+			c.req.Requires = append(c.req.Requires, "discardLocalSsd")
+			if v := q.Get("discardLocalSsd"); v != "true" && v != "false" {
+				badRequest(c.w, fmt.Sprintf("VM %s has a Local SSD attached but an undefined value for `discardLocalSsd`. Set it to true to discard the Local SSD data, or false to preserve it.", in.Str("name")))
+				return
+			}
+		}
+		discard := q.Get("discardLocalSsd") == "true"
+		if c.op == "instances.suspend" {
+			if st := in.Str("status"); st != "RUNNING" && st != "SUSPENDED" {
+				apiError(c.w, 400, "FAILED_PRECONDITION", "resourceNotReady", "Instance is not running")
+				return
+			}
+			c.start("suspend", c.target, func() error {
+				in["status"] = "SUSPENDED"
+				f.discarded[c.target] = f.discarded[c.target] || (discard && localSSD(in))
+				return nil
+			})
+			return
+		}
+		c.start("stop", c.target, func() error {
+			in["status"] = "TERMINATED"
+			f.discarded[c.target] = f.discarded[c.target] || (discard && localSSD(in))
+			return nil
+		})
+	case "instances.resume":
+		if st := in.Str("status"); st != "SUSPENDED" && st != "RUNNING" {
+			apiError(c.w, 400, "FAILED_PRECONDITION", "resourceNotReady", fmt.Sprintf("Instance is %s, not SUSPENDED", st))
+			return
+		}
+		c.start("resume", c.target, func() error { in["status"] = "RUNNING"; return nil })
+	case "instances.delete":
+		c.start("delete", c.target, func() error {
+			delete(f.instances, c.target)
+			for _, d := range in.Objs("disks") {
+				if d.Bool("autoDelete") && d.Str("source") != "" {
+					delete(f.disks, linkPath(d.Str("source")))
+				}
+			}
+			return nil
+		})
+	case "instances.setTags":
+		tags := in.Obj("tags")
+		if c.body.Str("fingerprint") != tags.Str("fingerprint") {
+			preconditionFailed(c.w)
+			return
+		}
+		items := c.body.Strs("items")
+		c.start("setTags", c.target, func() error {
+			in["tags"] = Doc{"items": anyStrings(items), "fingerprint": fingerprint(items)}
+			return nil
+		})
+	case "instances.setMetadata":
+		md := in.Obj("metadata")
+		if c.body.Str("fingerprint") != md.Str("fingerprint") {
+			preconditionFailed(c.w)
+			return
+		}
+		items := c.body.Objs("items")
+		c.start("setMetadata", c.target, func() error {
+			in["metadata"] = Doc{"kind": "compute#metadata", "items": list(items), "fingerprint": fingerprint(items)}
+			return nil
+		})
+	case "instances.deleteAccessConfig":
+		ac, nic := q.Get("accessConfig"), q.Get("networkInterface")
+		if ac == "" || nic == "" {
+			badRequest(c.w, "Required parameters accessConfig and networkInterface are missing.")
+			return
+		}
+		var ni Doc
+		for _, n := range in.Objs("networkInterfaces") {
+			if n.Str("name") == nic {
+				ni = n
+			}
+		}
+		if ni == nil {
+			badRequest(c.w, fmt.Sprintf("Invalid value for field 'networkInterface': '%s'. No such network interface.", nic))
+			return
+		}
+		c.start("deleteAccessConfig", c.target, func() error {
+			var kept []Doc
+			for _, a := range ni.Objs("accessConfigs") {
+				if a.Str("name") != ac {
+					kept = append(kept, a)
+				}
+			}
+			ni["accessConfigs"] = list(kept)
+			return nil
+		})
+	default:
+		badRequest(c.w, "the fake does not serve "+c.op)
+	}
+}
+
+func (c *computeCall) insertInstance() {
+	f, x := c.f, c.body
+	name := x.Str("name")
+	if !nameRe.MatchString(name) {
+		badRequest(c.w, fmt.Sprintf("Invalid value for field 'resource.name': '%s'. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'", name))
+		return
+	}
+	if x.Str("machineType") == "" || len(x.Objs("disks")) == 0 || len(x.Objs("networkInterfaces")) == 0 {
+		badRequest(c.w, "Invalid value for field 'resource': an instance needs a machineType, a boot disk and a network interface.")
+		return
+	}
+	path := c.target + "/" + name
+	if f.instances[path] != nil {
+		c.exists(path)
+		return
+	}
+	for _, d := range x.Objs("disks") {
+		if src := d.Obj("initializeParams").Str("sourceSnapshot"); src != "" {
+			sn := f.snapshots[linkPath(src)]
+			if sn == nil {
+				apiError(c.w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("The resource '%s' was not found", linkPath(src)))
+				return
+			}
+			if sn.Str("status") != "READY" {
+				apiError(c.w, 400, "FAILED_PRECONDITION", "resourceNotReady", fmt.Sprintf("The resource '%s' is not ready", linkPath(src)))
+				return
+			}
+		}
+	}
+	c.target = path
+	zoneLink := f.selfLink("projects/" + c.project + "/zones/" + c.zone)
+	c.start("insert", path, func() error {
+		in := clone(x)
+		in["kind"], in["id"], in["status"], in["selfLink"], in["zone"] = "compute#instance", f.nextID(), "RUNNING", f.selfLink(path), zoneLink
+		in["creationTimestamp"] = f.timestamp()
+		if !strings.Contains(in.Str("machineType"), "/projects/") {
+			in["machineType"] = f.selfLink("projects/" + c.project + "/zones/" + c.zone + "/machineTypes/" + lastSeg(in.Str("machineType")))
+		}
+		in["tags"] = Doc{"fingerprint": fingerprint([]string(nil))}
+		in["metadata"] = Doc{"kind": "compute#metadata", "fingerprint": fingerprint([]Doc(nil))}
+		for i, d := range in.Objs("disks") {
+			ip := d.Obj("initializeParams")
+			if ip == nil || d.Str("source") != "" {
+				continue
+			}
+			diskName := name
+			if i > 0 {
+				diskName = fmt.Sprintf("%s-%d", name, i)
+			}
+			diskPath := "projects/" + c.project + "/zones/" + c.zone + "/disks/" + diskName
+			size := f.snapshots[linkPath(ip.Str("sourceSnapshot"))].Str("diskSizeGb")
+			f.disks[diskPath] = Doc{"kind": "compute#disk", "id": f.nextID(), "name": diskName, "selfLink": f.selfLink(diskPath), "zone": zoneLink,
+				"sourceSnapshot": ip.Str("sourceSnapshot"), "sizeGb": size, "status": "READY", "labels": in["labels"], "users": anyStrings([]string{f.selfLink(path)})}
+			delete(d, "initializeParams")
+			d["source"], d["type"], d["mode"], d["deviceName"] = f.selfLink(diskPath), "PERSISTENT", "READ_WRITE", diskName
+		}
+		for i, ni := range in.Objs("networkInterfaces") {
+			ni["name"] = fmt.Sprintf("nic%d", i)
+			if !strings.Contains(ni.Str("network"), "projects/") {
+				ni["network"] = f.selfLink("projects/" + c.project + "/" + ni.Str("network"))
+			} else if !strings.HasPrefix(ni.Str("network"), "https://") {
+				ni["network"] = f.selfLink(ni.Str("network"))
+			}
+		}
+		f.instances[path] = in
+		return nil
+	})
+}
+
+func lastSeg(s string) string { return s[strings.LastIndex(s, "/")+1:] }
+
+func (c *computeCall) snapshotsAPI() {
+	f := c.f
+	switch c.op {
 	case "snapshots.list":
-		var items []*compute.Snapshot
+		var items []Doc
 		for _, k := range slices.Sorted(maps.Keys(f.snapshots)) {
-			if strings.HasPrefix(k, target+"/") && matchFilter(r.URL.Query().Get("filter"), f.snapshots[k].Labels) {
+			if strings.HasPrefix(k, c.target+"/") && matchFilter(c.r.URL.Query().Get("filter"), f.snapshots[k].Obj("labels")) {
+				f.lookAtSnapshot(k)
 				items = append(items, f.snapshots[k])
 			}
 		}
-		writeJSON(w, &compute.SnapshotList{Items: items})
+		writeJSON(c.w, Doc{"kind": "compute#snapshotList", "items": list(items)})
 	case "snapshots.get":
-		s := f.snapshots[target]
-		if s == nil {
-			notFound()
+		if f.snapshots[c.target] == nil {
+			c.notFound()
 			return
 		}
-		writeJSON(w, s)
+		f.lookAtSnapshot(c.target)
+		writeJSON(c.w, f.snapshots[c.target])
 	case "snapshots.insert":
-		var s compute.Snapshot
-		json.Unmarshal(body, &s)
-		path := target + "/" + s.Name
-		if f.snapshots[path] != nil {
-			apiError(w, 409, "ALREADY_EXISTS", "alreadyExists", fmt.Sprintf("The resource '%s' already exists", path))
+		s := c.body
+		name := s.Str("name")
+		if !nameRe.MatchString(name) {
+			badRequest(c.w, fmt.Sprintf("Invalid value for field 'resource.name': '%s'.", name))
 			return
 		}
-		src := strings.TrimPrefix(strings.TrimPrefix(s.SourceDisk, "https://www.googleapis.com/compute/v1/"), "https://compute.googleapis.com/compute/v1/")
+		path := c.target + "/" + name
+		if f.snapshots[path] != nil {
+			c.exists(path)
+			return
+		}
+		src := linkPath(s.Str("sourceDisk"))
 		d := f.disks[src]
 		if d == nil {
-			apiError(w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("The resource '%s' was not found", src))
+			apiError(c.w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("The resource '%s' was not found", src))
 			return
 		}
-		f.seq++
-		s.Id, s.SelfLink, s.Status, s.CreationTimestamp = uint64(3000+f.seq), f.selfLink(path), "READY", f.now().Format("2006-01-02T15:04:05.000-07:00")
-		s.SourceDisk, s.DiskSizeGb, s.StorageBytes = d.SelfLink, d.SizeGb, d.SizeGb<<30
-		f.snapshots[path] = &s
-		done("insert")
+		c.target = path
+		c.start("insert", path, func() error {
+			sn := clone(s)
+			size := d.Str("sizeGb")
+			sn["kind"], sn["id"], sn["selfLink"], sn["status"], sn["creationTimestamp"] = "compute#snapshot", f.nextID(), f.selfLink(path), "UPLOADING", f.timestamp()
+			sn["sourceDisk"], sn["sourceDiskId"], sn["diskSizeGb"], sn["storageBytes"] = d.Str("selfLink"), d.Str("id"), size, size+"000000000"
+			sn["storageLocations"] = anyStrings([]string{"eu"})
+			f.snapshots[path] = sn
+			f.readyIn[path] = f.SnapshotLooks
+			return nil
+		})
 	default:
-		notFound()
+		c.notFound()
 	}
 }
 
-func (f *Fake) firewallsAPI(w http.ResponseWriter, r *http.Request, op, target string, body []byte, done func(string), notFound func()) {
-	switch op {
+// lookAtSnapshot counts a look at a new snapshot: it is READY after
+// SnapshotLooks of them.
+func (f *Fake) lookAtSnapshot(path string) {
+	n, ok := f.readyIn[path]
+	if !ok {
+		return
+	}
+	if n <= 0 {
+		f.snapshots[path]["status"] = "READY"
+		delete(f.readyIn, path)
+		return
+	}
+	f.readyIn[path] = n - 1
+}
+
+func (c *computeCall) imagesAPI() {
+	f := c.f
+	switch c.op {
+	case "images.list":
+		var items []Doc
+		for _, k := range slices.Sorted(maps.Keys(f.images)) {
+			if strings.HasPrefix(k, c.target+"/") && matchFilter(c.r.URL.Query().Get("filter"), f.images[k].Obj("labels")) {
+				items = append(items, f.images[k])
+			}
+		}
+		writeJSON(c.w, Doc{"kind": "compute#imageList", "items": list(items)})
+	case "images.get":
+		c.get(f.images)
+	case "images.insert":
+		img := c.body
+		path := c.target + "/" + img.Str("name")
+		if !nameRe.MatchString(img.Str("name")) {
+			badRequest(c.w, fmt.Sprintf("Invalid value for field 'resource.name': '%s'.", img.Str("name")))
+			return
+		}
+		if f.images[path] != nil {
+			c.exists(path)
+			return
+		}
+		src := linkPath(img.Str("sourceSnapshot"))
+		sn := f.snapshots[src]
+		if sn == nil {
+			apiError(c.w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("The resource '%s' was not found", src))
+			return
+		}
+		if sn.Str("status") != "READY" {
+			apiError(c.w, 400, "FAILED_PRECONDITION", "resourceNotReady", fmt.Sprintf("The resource '%s' is not ready", src))
+			return
+		}
+		c.target = path
+		c.start("insert", path, func() error {
+			x := clone(img)
+			x["kind"], x["id"], x["selfLink"], x["status"], x["creationTimestamp"] = "compute#image", f.nextID(), f.selfLink(path), "READY", f.timestamp()
+			x["sourceSnapshot"], x["sourceSnapshotId"], x["diskSizeGb"] = sn.Str("selfLink"), sn.Str("id"), sn.Str("diskSizeGb")
+			f.images[path] = x
+			return nil
+		})
+	default:
+		c.notFound()
+	}
+}
+
+func (c *computeCall) firewallsAPI() {
+	f := c.f
+	switch c.op {
 	case "firewalls.list":
-		var items []*compute.Firewall
+		var items []Doc
 		for _, k := range slices.Sorted(maps.Keys(f.firewalls)) {
-			if strings.HasPrefix(k, target+"/") {
+			if strings.HasPrefix(k, c.target+"/") {
 				items = append(items, f.firewalls[k])
 			}
 		}
-		writeJSON(w, &compute.FirewallList{Items: items})
+		writeJSON(c.w, Doc{"kind": "compute#firewallList", "items": list(items)})
 	case "firewalls.insert":
-		var fw compute.Firewall
-		json.Unmarshal(body, &fw)
-		path := target + "/" + fw.Name
+		fw := clone(c.body)
+		path := c.target + "/" + fw.Str("name")
+		if msg := f.firewallDefaults(fw, c.project); msg != "" {
+			badRequest(c.w, msg)
+			return
+		}
 		if f.firewalls[path] != nil {
-			apiError(w, 409, "ALREADY_EXISTS", "alreadyExists", fmt.Sprintf("The resource '%s' already exists", path))
+			c.exists(path)
 			return
 		}
-		f.seq++
-		fw.Id, fw.SelfLink = uint64(7000+f.seq), f.selfLink(path)
-		if fw.Direction == "" {
-			fw.Direction = "INGRESS"
-		}
-		f.firewalls[path] = &fw
-		done("insert")
+		c.target = path
+		c.start("insert", path, func() error {
+			fw["kind"], fw["id"], fw["selfLink"], fw["creationTimestamp"] = "compute#firewall", f.nextID(), f.selfLink(path), f.timestamp()
+			f.firewalls[path] = fw
+			return nil
+		})
 	default:
-		fw := f.firewalls[target]
+		fw := f.firewalls[c.target]
 		if fw == nil {
-			notFound()
+			c.notFound()
 			return
 		}
-		switch op {
+		switch c.op {
 		case "firewalls.get":
-			writeJSON(w, fw)
+			writeJSON(c.w, fw)
 		case "firewalls.delete":
-			delete(f.firewalls, target)
-			done("delete")
+			c.start("delete", c.target, func() error { delete(f.firewalls, c.target); return nil })
 		case "firewalls.patch":
-			var patch compute.Firewall
-			json.Unmarshal(body, &patch)
-			if patch.SourceRanges != nil {
-				fw.SourceRanges = patch.SourceRanges
+			// "This method supports PATCH semantics and uses the JSON merge
+			// patch format and processing rules."
+			next := mergePatch(clone(fw), c.body)
+			for _, k := range []string{"sourceRanges", "destinationRanges", "sourceTags", "sourceServiceAccounts"} {
+				if l, ok := next[k].([]any); ok && len(l) == 0 {
+					delete(next, k)
+				}
 			}
-			if patch.Disabled {
-				fw.Disabled = true
+			if next.Str("name") != fw.Str("name") {
+				badRequest(c.w, "Invalid value for field 'resource.name': a firewall's name cannot change.")
+				return
 			}
-			done("patch")
+			if msg := f.firewallDefaults(next, c.project); msg != "" {
+				badRequest(c.w, msg)
+				return
+			}
+			path := c.target
+			c.start("patch", path, func() error { f.firewalls[path] = next; return nil })
 		default:
-			notFound()
+			c.notFound()
 		}
 	}
+}
+
+// mergePatch applies an RFC 7396 JSON merge patch: present fields replace,
+// null deletes, objects merge.
+func mergePatch(target, patch Doc) Doc {
+	for k, v := range patch {
+		switch pv := v.(type) {
+		case nil:
+			delete(target, k)
+		case map[string]any:
+			t := target.Obj(k)
+			if t == nil {
+				t = Doc{}
+			}
+			target[k] = map[string]any(mergePatch(t, Doc(pv)))
+		default:
+			target[k] = v
+		}
+	}
+	return target
 }
 
 var labelFilter = regexp.MustCompile(`labels\.([A-Za-z0-9_-]+)\s*=\s*"?([^"\s)]*)"?`)
 
 // matchFilter applies the label terms of a compute list filter (all must
 // match); other terms are ignored.
-func matchFilter(filter string, labels map[string]string) bool {
+func matchFilter(filter string, labels Doc) bool {
 	for _, m := range labelFilter.FindAllStringSubmatch(filter, -1) {
-		if labels[m[1]] != m[2] {
+		if labels.Str(m[1]) != m[2] {
 			return false
 		}
 	}
 	return true
-}
-
-func fingerprint(v any) string {
-	raw, _ := json.Marshal(v)
-	var h uint64 = 1469598103934665603
-	for _, b := range raw {
-		h = (h ^ uint64(b)) * 1099511628211
-	}
-	return fmt.Sprintf("%016x", h)
 }

@@ -1,31 +1,145 @@
-// Package gcpfake is a stateful fake of the Google Cloud APIs vigil's GCP
-// provider calls: the Cloud Asset API (an in-process gRPC server
-// implementing the generated AssetServiceServer, with long-running
-// operations for ExportAssets) and the Compute Engine, IAM and Cloud
-// Storage REST APIs (an httptest server speaking their JSON). The asset
-// service derives its assets from the same state the REST API changes, so
-// collect -> act -> collect shows the change.
 package gcpfake
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/asset/apiv1/assetpb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	compute "google.golang.org/api/compute/v1"
-	iam "google.golang.org/api/iam/v1"
 	"google.golang.org/grpc"
 )
+
+// Doc is a resource as the API's JSON has it. Numbers decoded from
+// requests are json.Number; int64 fields are strings, as on the wire.
+type Doc map[string]any
+
+// Str returns a string field ("" when absent).
+func (d Doc) Str(k string) string {
+	s, _ := d[k].(string)
+	return s
+}
+
+// Strs returns a list of strings field.
+func (d Doc) Strs(k string) []string {
+	var out []string
+	l, _ := d[k].([]any)
+	for _, v := range l {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	if ss, ok := d[k].([]string); ok {
+		out = append(out, ss...)
+	}
+	return out
+}
+
+// Int returns an integer field, whether the JSON has it as a number or a
+// string (int64 fields), and whether it is there.
+func (d Doc) Int(k string) (int64, bool) {
+	switch v := d[k].(type) {
+	case json.Number:
+		i, err := v.Int64()
+		return i, err == nil
+	case string:
+		i, err := strconv.ParseInt(v, 10, 64)
+		return i, err == nil
+	case int:
+		return int64(v), true
+	case int64:
+		return v, true
+	case float64:
+		return int64(v), v == float64(int64(v))
+	}
+	return 0, false
+}
+
+// Bool returns a boolean field.
+func (d Doc) Bool(k string) bool {
+	b, _ := d[k].(bool)
+	return b
+}
+
+// Obj returns an object field, or nil.
+func (d Doc) Obj(k string) Doc {
+	switch v := d[k].(type) {
+	case map[string]any:
+		return Doc(v)
+	case Doc:
+		return v
+	}
+	return nil
+}
+
+// Objs returns a list of objects field.
+func (d Doc) Objs(k string) []Doc {
+	var out []Doc
+	switch l := d[k].(type) {
+	case []any:
+		for _, v := range l {
+			switch o := v.(type) {
+			case map[string]any:
+				out = append(out, Doc(o))
+			case Doc:
+				out = append(out, o)
+			}
+		}
+	case []Doc:
+		out = l
+	case []map[string]any:
+		for _, o := range l {
+			out = append(out, Doc(o))
+		}
+	}
+	return out
+}
+
+// Has reports whether the field is present (even as null).
+func (d Doc) Has(k string) bool {
+	_, ok := d[k]
+	return ok
+}
+
+// clone deep-copies a document through JSON, keeping numbers exact.
+func clone(d Doc) Doc {
+	raw, _ := json.Marshal(d)
+	var out Doc
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	_ = dec.Decode(&out)
+	return out
+}
+
+// list makes a JSON list of documents.
+func list(docs []Doc) []any {
+	out := make([]any, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, map[string]any(d))
+	}
+	return out
+}
+
+// anyStrings makes a JSON list of strings.
+func anyStrings(ss []string) []any {
+	out := make([]any, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, s)
+	}
+	return out
+}
 
 // Project is a project with its place in the hierarchy.
 type Project struct {
@@ -33,15 +147,21 @@ type Project struct {
 	Ancestors  []string // folders/N, organizations/N, nearest first
 	Labels     map[string]string
 	Bindings   map[string][]string // role -> members
-	Metadata   []*compute.MetadataItems
+	// Metadata are the project-wide metadata items ({"key", "value"}).
+	Metadata []Doc
 }
 
 // Fault is an injected error.
 type Fault struct {
 	API       string // "asset", "compute", "iam", "storage"; "" matches any
-	Operation string // ListAssets, instances.suspend, ...; "" matches any
-	Kind      string // "quota" or "denied"
-	Times     int    // <0 for always
+	Operation string // ListAssets, instances.suspend, operations.get, ...; "" matches any
+	// Kind is "quota" (429), "unavailable" (503), "denied" (403) or
+	// "reset" (the connection is closed without an answer).
+	Kind  string
+	Times int // <0 for always
+	// After serves the request first, then answers with the fault: the
+	// change is made but the caller cannot know (a lost answer).
+	After bool
 }
 
 // Call is one request the fake served.
@@ -49,37 +169,68 @@ type Call struct {
 	API, Operation, Target string
 	Status                 int
 	Fault                  string
+	// Permissions are the IAM permissions the call needs, as Google
+	// documents them for the method.
+	Permissions []string
+}
+
+// Request is one REST request as it came over the wire.
+type Request struct {
+	HTTPMethod string
+	// Path is the URL path, RawPath the same as sent (escaped: an object
+	// name's slashes are %2F there).
+	Path, RawPath string
+	Query         url.Values
+	Body          []byte
+	// API and Operation name what the fake served (compute,
+	// instances.stop).
+	API, Operation string
+	Status         int
+	Fault          string
+	// Requires names query parameters that the API's documentation makes
+	// required for this request in the state the fake was in, beyond
+	// those its discovery document marks required: discardLocalSsd when
+	// the instance has a Local SSD.
+	Requires []string
 }
 
 // Fake is the fake Google Cloud.
 type Fake struct {
-	mu        sync.Mutex
-	projects  map[string]*Project
-	instances map[string]*compute.Instance // projects/P/zones/Z/instances/N
-	disks     map[string]*compute.Disk
-	snapshots map[string]*compute.Snapshot // projects/P/global/snapshots/N
-	images    map[string]*compute.Image
-	firewalls map[string]*compute.Firewall
-	networks  map[string]*compute.Network
-	keys      map[string]*iam.ServiceAccountKey // projects/P/serviceAccounts/E/keys/K
-	buckets   map[string]string                 // bucket -> project id
-	objects   map[string][]byte                 // bucket/object
-	ops       map[string]*compute.Operation
-	lros      map[string]*longrunningpb.Operation
-	faults    []*Fault
-	calls     []Call
-	seq       int
-	now       func() time.Time
-	url       string // the REST server's URL, for self links
+	mu       sync.Mutex
+	projects map[string]*Project
+	// Resources by path (projects/P/zones/Z/instances/N, ...), as the API
+	// returns them.
+	instances, disks, snapshots, images, firewalls, networks map[string]Doc
+	keys                                                     map[string]Doc // projects/P/serviceAccounts/E/keys/K
+	buckets                                                  map[string]string
+	objects                                                  map[string][]byte // bucket/object
+	ops                                                      map[string]*operation
+	requestIDs                                               map[string]string // requestId -> operation path
+	readyIn                                                  map[string]int    // snapshot path -> looks until READY
+	discarded                                                map[string]bool   // instance path -> its Local SSD data was discarded
+	lros                                                     map[string]*longrunningpb.Operation
+	faults                                                   []*Fault
+	calls                                                    []Call
+	requests                                                 []Request
+	seq                                                      int
+	now                                                      func() time.Time
+	url                                                      string
+	// OpLooks is how many looks (Get) an operation takes to be DONE; the
+	// insert, stop, ... itself always answers RUNNING.
+	OpLooks int
+	// SnapshotLooks is how many looks at a new snapshot (get or list) it
+	// takes to go from UPLOADING to READY once its operation is done.
+	SnapshotLooks int
 }
 
 // New returns an empty fake.
 func New() *Fake {
-	return &Fake{projects: map[string]*Project{}, instances: map[string]*compute.Instance{}, disks: map[string]*compute.Disk{},
-		snapshots: map[string]*compute.Snapshot{}, images: map[string]*compute.Image{}, firewalls: map[string]*compute.Firewall{},
-		networks: map[string]*compute.Network{}, keys: map[string]*iam.ServiceAccountKey{}, buckets: map[string]string{},
-		objects: map[string][]byte{}, ops: map[string]*compute.Operation{}, lros: map[string]*longrunningpb.Operation{},
-		now: func() time.Time { return time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC) }}
+	return &Fake{projects: map[string]*Project{}, instances: map[string]Doc{}, disks: map[string]Doc{}, snapshots: map[string]Doc{},
+		images: map[string]Doc{}, firewalls: map[string]Doc{}, networks: map[string]Doc{}, keys: map[string]Doc{},
+		buckets: map[string]string{}, objects: map[string][]byte{}, ops: map[string]*operation{}, requestIDs: map[string]string{},
+		readyIn: map[string]int{}, discarded: map[string]bool{}, lros: map[string]*longrunningpb.Operation{},
+		now:     func() time.Time { return time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC) },
+		OpLooks: 1, SnapshotLooks: 1}
 }
 
 // Servers are the fake's endpoints.
@@ -134,20 +285,35 @@ func (f *Fake) Calls() []Call {
 	return append([]Call(nil), f.calls...)
 }
 
-// Mutations lists the successful calls that changed state.
+// Requests returns the REST requests as they came over the wire.
+func (f *Fake) Requests() []Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Request(nil), f.requests...)
+}
+
+// Mutations lists the successful calls that changed state (or asked to:
+// a change takes effect when its operation is done).
 func (f *Fake) Mutations() []string {
 	var out []string
 	for _, c := range f.Calls() {
-		if c.Status < 300 && c.Fault == "" && !strings.HasPrefix(c.Operation, "get") && !strings.HasPrefix(c.Operation, "list") &&
-			!strings.HasSuffix(c.Operation, ".get") && !strings.HasSuffix(c.Operation, ".list") && !strings.HasSuffix(c.Operation, ".wait") &&
-			c.Operation != "ListAssets" && c.Operation != "GetOperation" && c.Operation != "objects.download" {
+		if c.Status < 300 && c.Fault == "" && mutating(c.Operation) {
 			out = append(out, c.Operation+" "+c.Target)
 		}
 	}
 	return out
 }
 
-func (f *Fake) fault(api, op string) string {
+func mutating(op string) bool {
+	if op == "ListAssets" || op == "GetOperation" || op == "objects.download" {
+		return false
+	}
+	_, verb, _ := strings.Cut(op, ".")
+	return verb != "get" && verb != "list" && verb != "wait"
+}
+
+// fault returns the injected fault that hits a call, if any.
+func (f *Fake) fault(api, op string) *Fault {
 	for _, ft := range f.faults {
 		if ft.Times == 0 || (ft.API != "" && ft.API != api) || (ft.Operation != "" && ft.Operation != op) {
 			continue
@@ -155,54 +321,76 @@ func (f *Fake) fault(api, op string) string {
 		if ft.Times > 0 {
 			ft.Times--
 		}
-		return ft.Kind
+		return ft
 	}
-	return ""
+	return nil
 }
 
-// Project, Instance, ... accessors for tests and scenarios (under With).
+// Accessors for tests and scenarios (under With).
 
-func (f *Fake) Project(id string) *Project             { return f.projects[id] }
-func (f *Fake) Instance(path string) *compute.Instance { return f.instances[path] }
-func (f *Fake) Firewall(path string) *compute.Firewall { return f.firewalls[path] }
-func (f *Fake) Key(path string) *iam.ServiceAccountKey { return f.keys[path] }
+// Project returns a project by id.
+func (f *Fake) Project(id string) *Project { return f.projects[id] }
+
+// Instance returns an instance by path.
+func (f *Fake) Instance(path string) Doc { return f.instances[path] }
+
+// Firewall returns a firewall rule by path.
+func (f *Fake) Firewall(path string) Doc { return f.firewalls[path] }
+
+// Key returns a service account key by name.
+func (f *Fake) Key(path string) Doc { return f.keys[path] }
+
+// Disk returns a disk by path.
+func (f *Fake) Disk(path string) Doc { return f.disks[path] }
+
+// LocalSSDDiscarded reports whether a stop or suspend discarded the
+// instance's Local SSD data.
+func (f *Fake) LocalSSDDiscarded(path string) bool { return f.discarded[path] }
+
+func inProject(m map[string]Doc, project string) []Doc {
+	var out []Doc
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if strings.HasPrefix(k, "projects/"+project+"/") {
+			out = append(out, m[k])
+		}
+	}
+	return out
+}
 
 // Snapshots returns the snapshots of a project.
-func (f *Fake) Snapshots(project string) []*compute.Snapshot {
-	var out []*compute.Snapshot
-	for _, k := range slices.Sorted(maps.Keys(f.snapshots)) {
-		if strings.HasPrefix(k, "projects/"+project+"/") {
-			out = append(out, f.snapshots[k])
-		}
-	}
-	return out
-}
+func (f *Fake) Snapshots(project string) []Doc { return inProject(f.snapshots, project) }
 
 // Images returns the images of a project.
-func (f *Fake) Images(project string) []*compute.Image {
-	var out []*compute.Image
-	for _, k := range slices.Sorted(maps.Keys(f.images)) {
-		if strings.HasPrefix(k, "projects/"+project+"/") {
-			out = append(out, f.images[k])
-		}
-	}
-	return out
-}
+func (f *Fake) Images(project string) []Doc { return inProject(f.images, project) }
 
 // Firewalls returns the firewall rules of a project.
-func (f *Fake) Firewalls(project string) []*compute.Firewall {
-	var out []*compute.Firewall
-	for _, k := range slices.Sorted(maps.Keys(f.firewalls)) {
-		if strings.HasPrefix(k, "projects/"+project+"/") {
-			out = append(out, f.firewalls[k])
-		}
+func (f *Fake) Firewalls(project string) []Doc { return inProject(f.firewalls, project) }
+
+// Settle finishes every operation still running, as time would.
+func (f *Fake) Settle() {
+	for _, k := range slices.Sorted(maps.Keys(f.ops)) {
+		f.finish(f.ops[k])
 	}
-	return out
 }
 
 func (f *Fake) selfLink(path string) string {
 	return "https://www.googleapis.com/compute/v1/" + path
 }
+
+// linkPath turns a self link or a partial URL into a resource path.
+func linkPath(link string) string {
+	for _, pre := range []string{"https://www.googleapis.com/compute/v1/", "https://compute.googleapis.com/compute/v1/"} {
+		link = strings.TrimPrefix(link, pre)
+	}
+	return link
+}
+
+func (f *Fake) nextID() string {
+	f.seq++
+	return strconv.FormatUint(uint64(4100000000000000000)+uint64(f.seq), 10)
+}
+
+func (f *Fake) timestamp() string { return f.now().Format("2006-01-02T15:04:05.000-07:00") }
 
 // apiError writes a Google API error document.
 func apiError(w http.ResponseWriter, code int, status, reason, msg string) {
@@ -214,9 +402,29 @@ func apiError(w http.ResponseWriter, code int, status, reason, msg string) {
 	}})
 }
 
+func badRequest(w http.ResponseWriter, msg string) {
+	apiError(w, 400, "INVALID_ARGUMENT", "invalid", msg)
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
+}
+
+// decodeObject reads a request body that must be a JSON object, as the
+// API's request messages are.
+func decodeObject(body []byte) (Doc, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("Invalid JSON payload received. %v", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("Invalid JSON payload received. Expected an object, got %s", bytes.TrimSpace(body))
+	}
+	return Doc(m), nil
 }
 
 var (
@@ -224,65 +432,93 @@ var (
 	reStorage = regexp.MustCompile(`^/storage/v1/b/([^/]+)/o(?:/(.+))?$`)
 )
 
-// ServeHTTP routes Compute, IAM and Storage requests.
+// ServeHTTP routes Compute, IAM and Storage requests. The answer is made
+// first and sent after, so that a fault with After can replace it.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	rec := &recorder{ResponseWriter: w, status: 200}
+	rec := httptest.NewRecorder()
+	req := Request{HTTPMethod: r.Method, Path: r.URL.Path, RawPath: r.URL.EscapedPath(), Query: r.URL.Query(), Body: body}
 	var call Call
+	var ft *Fault
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/compute/v1/"):
-		call = f.compute(rec, r)
+		call, ft = f.compute(rec, r, body, &req)
 	case reIAM.MatchString(r.URL.Path):
-		call = f.iam(rec, r)
+		call, ft = f.iam(rec, r, body)
 	case reStorage.MatchString(r.URL.Path) || strings.HasPrefix(r.URL.Path, "/download/storage/v1/"):
-		call = f.storage(rec, r)
+		call, ft = f.storage(rec, r)
 	default:
 		apiError(rec, 404, "NOT_FOUND", "notFound", "the fake does not serve "+r.URL.Path)
 	}
-	call.Status = rec.status
+	call.Status = rec.Code
+	if ft != nil && ft.After {
+		call.Fault = ft.Kind
+		rec = httptest.NewRecorder()
+		if ft.Kind != "reset" {
+			faultAnswer(rec, ft.Kind, "", "")
+		}
+	}
+	if call.Fault != "" {
+		call.Status = rec.Code
+	}
+	req.API, req.Operation, req.Status, req.Fault = call.API, call.Operation, call.Status, call.Fault
 	f.calls = append(f.calls, call)
+	f.requests = append(f.requests, req)
+	f.mu.Unlock()
+	if call.Fault == "reset" {
+		reset(w)
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
 }
 
-type recorder struct {
-	http.ResponseWriter
-	status int
+// reset closes the connection without an answer, as a connection reset
+// does to the client.
+func reset(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0) // RST, not FIN
+	}
+	conn.Close()
 }
 
-func (r *recorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
-
-// faultHTTP answers an injected fault, the way Google APIs do.
-func (f *Fake) faultHTTP(w http.ResponseWriter, call *Call, api, perm, target string) bool {
-	switch f.fault(api, call.Operation) {
+// faultAnswer writes the answer of an injected fault, the way Google
+// APIs answer.
+func faultAnswer(w http.ResponseWriter, kind, perm, target string) {
+	switch kind {
 	case "quota":
-		call.Fault = "quota"
 		apiError(w, 429, "RESOURCE_EXHAUSTED", "rateLimitExceeded", "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute'.")
-		return true
+	case "unavailable":
+		apiError(w, 503, "UNAVAILABLE", "backendError", "The service is currently unavailable.")
 	case "denied":
-		call.Fault = "denied"
 		apiError(w, 403, "PERMISSION_DENIED", "forbidden", fmt.Sprintf("Required '%s' permission for '%s'", perm, target))
-		return true
 	}
-	return false
 }
 
-// operation records a finished compute operation; it reads RUNNING the
-// first time it is returned and DONE when polled, as a real one would.
-func (f *Fake) operation(project, zone, kind, target string) *compute.Operation {
-	f.seq++
-	name := fmt.Sprintf("operation-%d-%d", f.now().Unix(), f.seq)
-	op := &compute.Operation{Kind: "compute#operation", Name: name, OperationType: kind, Status: "RUNNING", Progress: 0,
-		TargetLink: f.selfLink(target), InsertTime: f.now().Format(time.RFC3339)}
-	if zone != "" {
-		op.Zone = f.selfLink("projects/" + project + "/zones/" + zone)
+// faultHTTP answers an injected fault that comes before the request is
+// served; one with After is returned for ServeHTTP to apply.
+func (f *Fake) faultHTTP(w http.ResponseWriter, call *Call, api, perm, target string) (bool, *Fault) {
+	ft := f.fault(api, call.Operation)
+	if ft == nil {
+		return false, nil
 	}
-	path := "projects/" + project + "/global/operations/" + name
-	if zone != "" {
-		path = "projects/" + project + "/zones/" + zone + "/operations/" + name
+	if ft.After {
+		return false, ft
 	}
-	op.SelfLink = f.selfLink(path)
-	f.ops[path] = op
-	first := *op
-	op.Status, op.Progress = "DONE", 100
-	return &first
+	call.Fault = ft.Kind
+	faultAnswer(w, ft.Kind, perm, target)
+	return true, nil
 }

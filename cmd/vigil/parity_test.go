@@ -1,0 +1,243 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/internal/provider/aws/awsfake"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
+)
+
+// allowed are the differences between a rehearsal and the real run that
+// are not differences of semantics, each with its reason. Any other
+// difference fails the parity test.
+var allowed = []struct {
+	kind, field, reason string
+}{
+	{"snapshot", "facets.status", "the simulated cloud's snapshots are complete at once; a real one is collected while EBS reports it pending or completed"},
+}
+
+// TestSimCloudParity runs every built-in runbook twice from the same
+// inventory, once against the simulated cloud and once against the fakes
+// (through the real providers), and compares the inventories they leave,
+// normalized: ids the clouds pick (snapshots, security groups) are named
+// by what made them, and run ids are blanked.
+func TestSimCloudParity(t *testing.T) {
+	const role = "arn:aws:iam::333333333333:role/vigil-evidence"
+	for _, tc := range []struct {
+		runbook string
+		vars    []string
+		cloud   []string // flags of the real run only
+	}{
+		{"compromised-vm-gcp", []string{"instance=//compute.googleapis.com/" + gcpfake.Web1, "incident=INC-2041", `forensics_ranges=["10.99.0.0/24"]`}, nil},
+		{"compromised-ec2", []string{"instance=arn:aws:ec2:eu-west-1:111111111111:instance/" + awsfake.WebInstance, "incident=INC-9"},
+			[]string{"--aws-evidence-role", role}},
+		{"leaked-aws-access-key", []string{"access_key_id=" + awsfake.LeakedKey, "incident=INC-3", "delete_key=true"}, nil},
+		{"open-firewall-remediation", nil, nil},
+		{"shadow-project-triage", []string{"project=" + gcpfake.ProdProject, "contain=true"}, nil},
+	} {
+		t.Run(tc.runbook, func(t *testing.T) {
+			env := parityWorld(t)
+			dir := t.TempDir()
+			before := filepath.Join(dir, "before.ndjson")
+			collectBoth(t, env, before)
+			var vars []string
+			for _, v := range tc.vars {
+				vars = append(vars, "-var", v)
+			}
+			rehearsed := filepath.Join(dir, "sim.ndjson")
+			args := append([]string{"runbook", "apply", tc.runbook, "-i", before, "-c", "examples/vigil.hcl", "--auto-approve"}, vars...)
+			if code, out := vigil(t, env, append(args, "--provider", "sim", "--inventory-out", rehearsed, "--state", filepath.Join(dir, "sim.db"))...); code != 0 {
+				t.Fatalf("rehearsal: %d\n%s", code, out)
+			}
+			if code, out := vigil(t, env, append(append(args, "--state", filepath.Join(dir, "cloud.db")), tc.cloud...)...); code != 0 {
+				t.Fatalf("real run: %d\n%s", code, out)
+			}
+			after := filepath.Join(dir, "after.ndjson")
+			collectBoth(t, env, after)
+			sim, cloud := load(t, rehearsed), load(t, after)
+			if diffs := parity(sim, cloud); len(diffs) > 0 {
+				t.Errorf("the rehearsal and the real run differ (%d):\n%s", len(diffs), strings.Join(diffs, "\n"))
+			}
+		})
+	}
+}
+
+func parityWorld(t *testing.T) []string {
+	g := gcpfake.Scenario()
+	srv, err := g.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	a := awsfake.Scenario()
+	a.Organization(awsfake.ProdAccount, "vigil-collect", awsfake.SecurityAccount)
+	a.With(func(f *awsfake.Fake) { f.Get(awsfake.SecurityAccount).Roles["vigil-evidence"] = true })
+	asrv := a.Start()
+	t.Cleanup(asrv.Close)
+	return append(awsfake.Env(asrv.URL), "VIGIL_GCP_ENDPOINT="+srv.REST, "VIGIL_GCP_ASSET_ENDPOINT="+srv.Asset, "VIGIL_GCP_POLL_INTERVAL=20ms")
+}
+
+func collectBoth(t *testing.T, env []string, out string) {
+	t.Helper()
+	if code, o := vigil(t, env, "inventory", "collect", "--aws", "--org-role", "vigil-collect", "--regions", "eu-west-1,us-east-1",
+		"--gcp-scope", "organizations/684315297612", "-q", "--out", out); code != 0 {
+		t.Fatalf("collect: %d\n%s", code, o)
+	}
+}
+
+func load(t *testing.T, path string) *inventory.Inventory {
+	t.Helper()
+	inv, err := inventory.Load(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+// normalized is an asset without what depends on who made it: its data
+// (the simulated cloud changes facets; the raw payload is the cloud's),
+// source, and the ids and run ids a cloud picks.
+type normalized struct {
+	Kind, Type, Provider, Name, Scope, Region string
+	Labels                                    map[string]string
+	Facets                                    asset.Facets
+}
+
+var runID = regexp.MustCompile(`^(run-|r-)?[0-9a-f]{8,}|^[0-9]{8}t[0-9]{6}-[0-9a-f]+$`)
+
+// canonical names the assets whose ids a cloud picks by what made them.
+func canonical(inv *inventory.Inventory) map[string]string {
+	names := map[string]string{}
+	for _, a := range inv.Assets() {
+		switch {
+		case a.Provider == asset.AWS && a.Kind == asset.KindSnapshot && a.Labels["vigil-volume"] != "":
+			names[a.Name] = fmt.Sprintf("<snapshot of %s by %s>", a.Labels["vigil-volume"], a.Labels["vigil-step"])
+		case a.Provider == asset.AWS && a.Kind == asset.KindFirewall && strings.HasPrefix(a.Name, "vigil-"):
+			names[a.ID[strings.LastIndex(a.ID, "/")+1:]] = "<group " + a.Name + ">"
+		}
+	}
+	for _, a := range inv.Assets() {
+		if a.Provider == asset.AWS && a.Kind == asset.KindSnapshot && a.Labels["vigil-source"] != "" {
+			src := a.Labels["vigil-source"]
+			if n, ok := names[src]; ok {
+				src = n
+			}
+			names[a.Name] = fmt.Sprintf("<copy of %s by %s in %s>", src, a.Labels["vigil-step"], a.Scope)
+		}
+	}
+	return names
+}
+
+func normalize(inv *inventory.Inventory) map[string]map[string]string {
+	names := canonical(inv)
+	rename := func(s string) string {
+		for id, n := range names {
+			s = strings.ReplaceAll(s, id, n)
+		}
+		return s
+	}
+	out := map[string]map[string]string{}
+	for _, a := range inv.Assets() {
+		n := normalized{Kind: a.Kind, Type: a.Type, Provider: a.Provider, Name: a.Name, Scope: a.Scope, Region: a.Region, Facets: a.Facets, Labels: map[string]string{}}
+		for k, v := range a.Labels {
+			if k == "vigil-run" || k == "vigil:quarantine" || runID.MatchString(v) && strings.HasPrefix(k, "vigil") {
+				v = "<run>"
+			}
+			n.Labels[k] = v
+		}
+		raw, _ := json.Marshal(n)
+		var m map[string]any
+		json.Unmarshal([]byte(rename(string(raw))), &m)
+		flat := map[string]string{}
+		flatten("", m, flat)
+		out[rename(a.ID)] = flat
+	}
+	return out
+}
+
+func flatten(prefix string, v any, out map[string]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			flatten(strings.TrimPrefix(prefix+"."+strings.ToLower(k), "."), e, out)
+		}
+	case []any:
+		if len(x) == 0 {
+			return
+		}
+		for i, e := range x {
+			flatten(fmt.Sprintf("%s[%d]", prefix, i), e, out)
+		}
+	default:
+		raw, _ := json.Marshal(x)
+		if string(raw) != "null" && string(raw) != `""` && string(raw) != "{}" && string(raw) != "[]" {
+			out[prefix] = string(raw)
+		}
+	}
+}
+
+// parity lists the differences that allowed does not excuse.
+func parity(sim, cloud *inventory.Inventory) []string {
+	a, b := normalize(sim), normalize(cloud)
+	var diffs []string
+	ids := map[string]bool{}
+	for id := range a {
+		ids[id] = true
+	}
+	for id := range b {
+		ids[id] = true
+	}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		x, y := a[id], b[id]
+		switch {
+		case x == nil:
+			diffs = append(diffs, fmt.Sprintf("%s: only after the real run (%s)", id, y["kind"]))
+			continue
+		case y == nil:
+			diffs = append(diffs, fmt.Sprintf("%s: only after the rehearsal (%s)", id, x["kind"]))
+			continue
+		}
+		fields := map[string]bool{}
+		for f := range x {
+			fields[f] = true
+		}
+		for f := range y {
+			fields[f] = true
+		}
+		keys := slices.Collect(maps.Keys(fields))
+		sort.Strings(keys)
+		for _, f := range keys {
+			if x[f] == y[f] || excused(x["kind"], f) {
+				continue
+			}
+			diffs = append(diffs, fmt.Sprintf("%s %s: rehearsal %s, real %s", id, f, orNone(x[f]), orNone(y[f])))
+		}
+	}
+	return diffs
+}
+
+func excused(kind, field string) bool {
+	for _, e := range allowed {
+		if `"`+e.kind+`"` == kind && strings.HasPrefix(field, e.field) {
+			return true
+		}
+	}
+	return false
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}

@@ -1,0 +1,247 @@
+package aws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/internal/provider/aws/awsfake"
+	"github.com/vigil-ir/vigil/internal/testutil"
+)
+
+// recorded are the calls and permissions of each action (and of
+// collection), as the fake served them.
+type recorded struct {
+	calls, perms map[string]map[string]bool
+}
+
+func (rec *recorded) add(name string, calls []awsfake.Call) {
+	if rec.calls[name] == nil {
+		rec.calls[name], rec.perms[name] = map[string]bool{}, map[string]bool{}
+	}
+	for _, c := range calls {
+		if c.Operation == "" || c.Operation == "GetCallerIdentity" {
+			continue // every action asks who it is; it needs no permission
+		}
+		rec.calls[name][c.Service+":"+c.Operation] = true
+		for _, p := range c.Permissions {
+			rec.perms[name][p] = true
+		}
+	}
+}
+
+// exercise runs every action through each of its paths (plan, then
+// apply), and collection, recording what each called.
+func exercise(t *testing.T) *recorded {
+	f, opts := start(t)
+	f.With(func(f *awsfake.Fake) {
+		prod := f.Get(awsfake.ProdAccount)
+		v := prod.Region("eu-west-1").Volumes["vol-0aaaaaaaaaaaa0002"]
+		v.Encrypted, v.KmsKeyID = true, f.EBSKey(awsfake.ProdAccount, "eu-west-1").ARN
+		prod.Roles["app-role"] = true
+		// A bucket ListBuckets gives no region for (older answers do not).
+		prod.Buckets["acme-legacy"] = &awsfake.Bucket{Name: "acme-legacy"}
+		f.Get(awsfake.SecurityAccount).Roles["vigil-evidence"] = true
+	})
+	f.Organization(awsfake.ProdAccount, "vigil-collect", awsfake.SecurityAccount)
+	rec := &recorded{calls: map[string]map[string]bool{}, perms: map[string]map[string]bool{}}
+	ctx := context.Background()
+	seen := 0
+	mark := func(name string) {
+		calls := f.Calls()
+		rec.add(name, calls[seen:])
+		seen = len(calls)
+	}
+	p := New(opts)
+	evidence := opts
+	evidence.EvidenceRole = "arn:aws:iam::333333333333:role/vigil-evidence"
+	pe := New(evidence)
+	run := func(p *Provider, name string, args map[string]cty.Value) *action.Result {
+		t.Helper()
+		a := act(t, p, name)
+		r := req(args)
+		if _, err := a.Plan(ctx, r); err != nil {
+			t.Fatalf("%s plan: %v", name, err)
+		}
+		res, err := a.Apply(ctx, r)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		mark(name)
+		return res
+	}
+	mark("") // start-up
+	collect(t, opts)
+	mark("collect")
+	org := opts
+	org.OrgRole = "vigil-collect"
+	collect(t, org)
+	mark("collect --org-role")
+	vm := cty.StringVal(webARN)
+	snap := run(p, "aws.ec2.snapshot_instance_volumes", map[string]cty.Value{"instance": vm})
+	shared := run(p, "aws.ec2.share_snapshot", map[string]cty.Value{"snapshot_ids": snap.Outputs["snapshot_ids"],
+		"account": cty.StringVal(awsfake.SecurityAccount), "kms_key_id": cty.StringVal(awsfake.EvidenceKey)})
+	run(pe, "aws.ec2.copy_snapshot", map[string]cty.Value{"snapshot_ids": shared.Outputs["shared"], "tags": cty.MapVal(map[string]cty.Value{"case": cty.StringVal("INC-1")})})
+	for _, way := range []string{"untrack", "nacl"} {
+		run(p, "aws.ec2.isolate_instance", map[string]cty.Value{"instance": vm, "end_tracked_connections": cty.StringVal(way)})
+		run(p, "aws.ec2.release_instance", map[string]cty.Value{"instance": vm})
+	}
+	run(p, "aws.ec2.stop_instance", map[string]cty.Value{"instance": vm})
+	run(p, "aws.ec2.revoke_open_ingress", map[string]cty.Value{"security_group": cty.StringVal(awsfake.WebGroup)})
+	run(p, "aws.ec2.tag", map[string]cty.Value{"resource": vm, "tags": cty.MapVal(map[string]cty.Value{"incident": cty.StringVal("INC-1")})})
+	run(p, "aws.ec2.isolate_instance", map[string]cty.Value{"instance": vm, "end_tracked_connections": cty.StringVal("none")})
+	run(p, "aws.ec2.terminate_instance", map[string]cty.Value{"instance": vm})
+	run(p, "aws.iam.list_access_keys", map[string]cty.Value{"user": cty.StringVal("ci-deployer")})
+	run(p, "aws.iam.deactivate_access_key", map[string]cty.Value{"access_key_id": cty.StringVal(awsfake.OtherKey)})
+	run(p, "aws.iam.delete_access_key", map[string]cty.Value{"access_key_id": cty.StringVal(awsfake.LeakedKey), "user": cty.StringVal("ci-deployer")})
+	run(p, "aws.iam.delete_access_key", map[string]cty.Value{"access_key_id": cty.StringVal(awsfake.OtherKey)})
+	run(p, "aws.iam.attach_deny_all_policy", map[string]cty.Value{"principal": cty.StringVal("arn:aws:iam::111111111111:user/ci-deployer")})
+	run(p, "aws.iam.attach_deny_all_policy", map[string]cty.Value{"principal": cty.StringVal("arn:aws:iam::111111111111:role/app-role")})
+	return rec
+}
+
+var ticked = regexp.MustCompile("`([a-z0-9]+:[A-Za-z0-9*]+)`")
+
+// table reads the rows of a markdown table between two markers: the
+// first backticked name of a row, and the service:Action names after it.
+func table(t *testing.T, path, begin, end string) map[string]map[string]bool {
+	raw, err := os.ReadFile(testutil.Path(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("%s has no table between %s and %s", path, begin, end)
+	}
+	out := map[string]map[string]bool{}
+	for _, line := range strings.Split(s[i:j], "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.Contains(cells[1], "`") {
+			continue
+		}
+		names := regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(cells[1], -1)
+		set := map[string]bool{}
+		for _, m := range ticked.FindAllStringSubmatch(cells[2], -1) {
+			set[m[1]] = true
+		}
+		for _, n := range names {
+			key := n[1]
+			if !strings.HasPrefix(key, "aws.") && !strings.HasPrefix(key, "vigil ") {
+				continue
+			}
+			out[key] = set
+		}
+	}
+	return out
+}
+
+func diffSets(want, got map[string]bool) string {
+	var missing, extra []string
+	for k := range want {
+		if !got[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			extra = append(extra, k)
+		}
+	}
+	slices.Sort(missing)
+	slices.Sort(extra)
+	if len(missing)+len(extra) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("made but not listed: %v; listed but not made: %v", missing, extra)
+}
+
+func key(name string) string {
+	switch name {
+	case "collect":
+		return "vigil inventory collect --aws"
+	case "collect --org-role":
+		return "vigil inventory collect --aws --org-role ROLE"
+	}
+	return name
+}
+
+// The README says which calls each action makes, and examples/aws which
+// IAM actions they need, in a table and in the policy: exactly what the
+// fake saw.
+func TestDocumentedCallsAndPermissions(t *testing.T) {
+	rec := exercise(t)
+	if testing.Verbose() {
+		for _, name := range slices.Sorted(maps.Keys(rec.calls)) {
+			t.Logf("%s\n  calls: %v\n  perms: %v", key(name), slices.Sorted(maps.Keys(rec.calls[name])), slices.Sorted(maps.Keys(rec.perms[name])))
+		}
+	}
+	calls := table(t, "README.md", "<!-- aws-calls -->", "<!-- /aws-calls -->")
+	perms := table(t, "examples/aws/README.md", "<!-- aws-permissions -->", "<!-- /aws-permissions -->")
+	respond, collectAll := map[string]bool{}, map[string]bool{}
+	for _, name := range slices.Sorted(maps.Keys(rec.calls)) {
+		if name == "" {
+			continue
+		}
+		if d := diffSets(rec.calls[name], calls[key(name)]); d != "" {
+			t.Errorf("README, calls of %s: %s", key(name), d)
+		}
+		if d := diffSets(rec.perms[name], perms[key(name)]); d != "" {
+			t.Errorf("examples/aws/README.md, IAM actions of %s: %s", key(name), d)
+		}
+		dst := respond
+		if strings.HasPrefix(name, "collect") {
+			dst = collectAll
+		}
+		for p := range rec.perms[name] {
+			dst[p] = true
+		}
+	}
+	raw, err := os.ReadFile(testutil.Path(t, "examples/aws/vigil-iam-policy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy struct {
+		Statement []struct {
+			Sid    string
+			Action []string
+		}
+	}
+	if err := json.Unmarshal(raw, &policy); err != nil {
+		t.Fatal(err)
+	}
+	stmts := map[string]map[string]bool{}
+	for _, st := range policy.Statement {
+		stmts[st.Sid] = map[string]bool{}
+		for _, a := range st.Action {
+			stmts[st.Sid][a] = true
+		}
+	}
+	union := func(sids ...string) map[string]bool {
+		out := map[string]bool{}
+		for _, s := range sids {
+			for a := range stmts[s] {
+				out[a] = true
+			}
+		}
+		return out
+	}
+	if d := diffSets(collectAll, union("VigilCollect", "VigilCollectOrganization")); d != "" {
+		t.Errorf("vigil-iam-policy.json, collection statements: %s", d)
+	}
+	if d := diffSets(respond, union("VigilAssumeRoles", "VigilRespondEC2", "VigilRespondKMS", "VigilRespondIAM")); d != "" {
+		t.Errorf("vigil-iam-policy.json, response statements: %s", d)
+	}
+	if d := diffSets(rec.perms["aws.ec2.copy_snapshot"], union("VigilAssumeRoles", "VigilEvidenceRole")); d != "" {
+		t.Errorf("vigil-iam-policy.json, response statements: %s", d)
+	}
+}

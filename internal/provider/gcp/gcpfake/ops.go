@@ -1,0 +1,72 @@
+package gcpfake
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// operation is a Compute Engine operation: it answers RUNNING, and its
+// effect happens when a look finds it DONE (Operation resource: "status:
+// PENDING, RUNNING, or DONE").
+type operation struct {
+	doc    Doc
+	looks  int
+	effect func() error
+	done   bool
+}
+
+// startOp records an operation whose effect waits for it to be done, and
+// returns the answer to the call that started it. With a requestId seen
+// before, the API "ignores the request if it has already been completed"
+// and the caller gets the first operation back.
+func (f *Fake) startOp(w http.ResponseWriter, r *http.Request, project, zone, kind, target string, effect func() error) {
+	if id := r.URL.Query().Get("requestId"); id != "" {
+		if path, ok := f.requestIDs[id]; ok {
+			writeJSON(w, clone(f.ops[path].doc))
+			return
+		}
+	}
+	f.seq++
+	name := fmt.Sprintf("operation-%d-%d", f.now().Unix(), f.seq)
+	path := "projects/" + project + "/global/operations/" + name
+	if zone != "" {
+		path = "projects/" + project + "/zones/" + zone + "/operations/" + name
+	}
+	doc := Doc{"kind": "compute#operation", "id": f.nextID(), "name": name, "operationType": kind, "status": "RUNNING", "progress": 0,
+		"targetLink": f.selfLink(target), "insertTime": f.timestamp(), "startTime": f.timestamp(), "selfLink": f.selfLink(path),
+		"user": "vigil@acme.example"}
+	if zone != "" {
+		doc["zone"] = f.selfLink("projects/" + project + "/zones/" + zone)
+	}
+	op := &operation{doc: doc, effect: effect}
+	f.ops[path] = op
+	if id := r.URL.Query().Get("requestId"); id != "" {
+		f.requestIDs[id] = path
+	}
+	writeJSON(w, clone(doc))
+}
+
+// look is one Get of an operation: after OpLooks of them it is done and
+// its effect happens.
+func (f *Fake) look(op *operation) Doc {
+	op.looks++
+	if op.looks >= f.OpLooks {
+		f.finish(op)
+	}
+	return clone(op.doc)
+}
+
+func (f *Fake) finish(op *operation) {
+	if op.done {
+		return
+	}
+	op.done = true
+	op.doc["status"], op.doc["progress"], op.doc["endTime"] = "DONE", 100, f.timestamp()
+	if op.effect == nil {
+		return
+	}
+	if err := op.effect(); err != nil {
+		op.doc["error"] = map[string]any{"errors": []any{map[string]any{"code": "RESOURCE_OPERATION_FAILED", "message": err.Error()}}}
+		op.doc["httpErrorStatusCode"], op.doc["httpErrorMessage"] = 400, "BAD REQUEST"
+	}
+}
