@@ -214,6 +214,12 @@ func b2i(b bool) int {
 // RecordScan stores a scan and its findings in one transaction: a scan is
 // recorded whole or not at all.
 func (h *sqlHistory) RecordScan(ctx context.Context, s *ScanRecord, findings []StoredFinding) (int64, error) {
+	return h.recordScan(ctx, s, findings, nil)
+}
+
+// recordScan is RecordScan with more work in the same transaction (with
+// the new scan's id): watch.go records an event with its scan.
+func (h *sqlHistory) recordScan(ctx context.Context, s *ScanRecord, findings []StoredFinding, also func(tx *sql.Tx, id int64) error) (int64, error) {
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
@@ -238,6 +244,11 @@ func (h *sqlHistory) RecordScan(ctx context.Context, s *ScanRecord, findings []S
 		if _, err := stmt.ExecContext(ctx, id, f.PolicyID, f.AssetID, f.Severity, f.Title, f.Message, f.Kind, f.Provider, f.Scope, f.Region, f.Phase,
 			b2i(f.Waived), f.WaiverReason, f.Runbook); err != nil {
 			return 0, fmt.Errorf("record finding %s %s: %w", f.PolicyID, f.AssetID, err)
+		}
+	}
+	if also != nil {
+		if err := also(tx, id); err != nil {
+			return 0, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
