@@ -72,7 +72,8 @@ type Respond struct {
 	Types       []string
 	MinSeverity string
 	Runbook     string
-	// Provider plans against aws, gcp or sim (default: the alert's).
+	// Provider plans against the real clouds ("cloud", the default) or
+	// the simulated one ("sim", built from the watcher's inventory).
 	Provider string
 	// Vars are extra runbook variables.
 	Vars  map[string]string
@@ -225,9 +226,9 @@ func parseRespond(blk *hcl.Block) (*Respond, hcl.Diagnostics) {
 		bad("Invalid min_severity", fmt.Sprintf("min_severity = %q: use %s.", r.MinSeverity, strings.Join(severities, ", ")))
 	}
 	switch r.Provider {
-	case "", "aws", "gcp", "sim":
+	case "", "cloud", "sim":
 	default:
-		bad("Invalid provider", fmt.Sprintf("provider = %q: use aws, gcp or sim.", r.Provider))
+		bad("Invalid provider", fmt.Sprintf("provider = %q: use \"cloud\" (the real providers; plans only read) or \"sim\".", r.Provider))
 	}
 	if strings.TrimSpace(r.Runbook) == "" {
 		bad("No runbook", "runbook names the runbook to plan, e.g. \"compromised-ec2\".")

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
+
+	"github.com/vigil-ir/vigil/internal/provider/aws/awsfake"
+	"github.com/vigil-ir/vigil/internal/testutil"
+)
+
+// webhook keeps the bodies it was posted.
+type webhook struct {
+	mu     sync.Mutex
+	bodies []map[string]any
+	url    string
+}
+
+func newWebhook(t *testing.T) *webhook {
+	h := &webhook{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var v map[string]any
+		json.Unmarshal(raw, &v)
+		h.mu.Lock()
+		h.bodies = append(h.bodies, v)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	h.url = srv.URL
+	return h
+}
+
+func (h *webhook) posts() []map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]map[string]any(nil), h.bodies...)
+}
+
+func (h *webhook) findings() []string {
+	var out []string
+	for _, b := range h.posts() {
+		list, _ := b["findings"].([]any)
+		for _, f := range list {
+			m := f.(map[string]any)
+			out = append(out, fmt.Sprint(m["policy_id"], " ", m["asset_id"]))
+		}
+	}
+	return out
+}
+
+// daemon is the binary running in the background.
+type daemon struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  strings.Builder
+	done chan error
+}
+
+func startVigil(t *testing.T, env []string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{cmd: exec.Command(binPath, args...), done: make(chan error, 1)}
+	d.cmd.Dir = testutil.Root(t)
+	d.cmd.Env = append(os.Environ(), env...)
+	pr, pw := io.Pipe()
+	d.cmd.Stdout, d.cmd.Stderr = pw, pw
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			d.mu.Lock()
+			d.out.WriteString(sc.Text() + "\n")
+			d.mu.Unlock()
+		}
+	}()
+	go func() { err := d.cmd.Wait(); pw.Close(); d.done <- err }()
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("vigil %s:\n%s", strings.Join(args, " "), d.output())
+		}
+	})
+	return d
+}
+
+func (d *daemon) output() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.out.String()
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (d *daemon) stop(t *testing.T) int {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("vigil did not stop within 60s of SIGTERM")
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// metric scrapes one sample of /metrics.
+func metric(addr, line string) bool {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(raw), line)
+}
+
+// sqsQueue makes a queue on goaws (which speaks SQS's query protocol).
+func sqsQueue(t *testing.T, endpoint, name string) (*sqs.Client, string) {
+	t.Helper()
+	c := sqs.New(sqs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(endpoint), Credentials: credentials.NewStaticCredentialsProvider("AKIDVIGILTEST", "x", "")},
+		func(o *sqs.Options) { o.Protocol = awsquery.New(&smithy.ServiceSchema{Version: "2012-11-05"}) })
+	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, aws.ToString(out.QueueUrl)
+}
+
+func sendSQS(t *testing.T, c *sqs.Client, queue, path string) {
+	t.Helper()
+	body, err := os.ReadFile(testutil.Path(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(queue), MessageBody: aws.String(string(body))}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The README's watch flow, with the built binary, goaws as the queue and
+// the AWS fake for the re-reads: an AuthorizeSecurityGroupIngress event
+// opening 22 to the internet produces one VGL-NET-001 notification, and
+// its replay nothing; a GuardDuty finding produces a triage card whose
+// rehearsal command runs as printed against sim; SIGTERM stops it cleanly.
+func TestWatchAWSEndToEnd(t *testing.T) {
+	f := awsfake.Scenario()
+	srv := f.Start()
+	defer srv.Close()
+	env := awsfake.Env(srv.URL)
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "aws.ndjson")
+	if code, out := vigil(t, env, "inventory", "collect", "--aws", "--regions", "eu-west-1,us-east-1", "--out", inv); code != 0 {
+		t.Fatalf("collect: %d\n%s", code, out)
+	}
+	f.With(func(f *awsfake.Fake) {
+		g := f.Get(awsfake.ProdAccount).Region("eu-west-1").SecurityGroups[awsfake.InternalGroup]
+		g.Ingress = append(g.Ingress, awsfake.Perm{Protocol: "tcp", From: 22, To: 22, CIDRs: []string{"0.0.0.0/0"}})
+	})
+	goaws := testutil.Goaws(t)
+	client, events := sqsQueue(t, goaws, "vigil-events")
+	_, dlq := sqsQueue(t, goaws, "vigil-events-dlq")
+	_, alerts := sqsQueue(t, goaws, "vigil-alerts")
+	hook := newWebhook(t)
+	cfg := filepath.Join(dir, "vigil.hcl")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+notify "secops" {
+  url = %q
+}
+watch "aws" {
+  sqs {
+    queue_url             = %q
+    dead_letter_queue_url = %q
+    endpoint              = %q
+    protocol              = "query"
+    wait_time             = "1s"
+  }
+  inventory = [%q]
+}
+watch "alerts" {
+  sqs {
+    queue_url = %q
+    endpoint  = %q
+    protocol  = "query"
+    wait_time = "1s"
+  }
+  inventory = ["examples/inventory"]
+}
+`, hook.url, events, dlq, goaws, inv, alerts, goaws)), 0o644)
+	state := filepath.Join(dir, "state.db")
+	addr := freeAddr(t)
+	d := startVigil(t, env, "watch", "--config", cfg, "--store", state, "--listen", addr)
+	waitUntil(t, "the metrics endpoint", 30*time.Second, func() bool { return metric(addr, "vigil_watch_events_received_total") || metric(addr, "# HELP") })
+
+	sg := "arn:aws:ec2:eu-west-1:111111111111:security-group/" + awsfake.InternalGroup
+	sendSQS(t, client, events, "engine/event/testdata/aws/authorize-security-group-ingress.json")
+	waitUntil(t, "the VGL-NET-001 notification", 30*time.Second, func() bool { return slices.Contains(hook.findings(), "VGL-NET-001 "+sg) })
+	sendSQS(t, client, events, "engine/event/testdata/aws/authorize-security-group-ingress.json")
+	waitUntil(t, "the replay to be skipped", 30*time.Second, func() bool {
+		return metric(addr, `vigil_watch_events_processed_total{outcome="duplicate",watch="aws"} 1`)
+	})
+	time.Sleep(300 * time.Millisecond)
+	if got := hook.findings(); len(got) != 1 || len(hook.posts()) != 1 {
+		t.Errorf("notified %v in %d posts, want the one finding once", got, len(hook.posts()))
+	}
+
+	sendSQS(t, client, alerts, "examples/alerts/guardduty-eventbridge-access-key.json")
+	var card map[string]any
+	waitUntil(t, "the triage card", 30*time.Second, func() bool {
+		for _, p := range hook.posts() {
+			if p["event"] == "triage_card" {
+				card = p
+				return true
+			}
+		}
+		return false
+	})
+	var rehearse string
+	for _, c := range card["cards"].([]any) {
+		for _, rb := range c.(map[string]any)["runbooks"].([]any) {
+			if s, _ := rb.(map[string]any)["rehearse"].(string); s != "" && rehearse == "" {
+				rehearse = s
+			}
+		}
+	}
+	args := strings.Fields(rehearse)
+	if len(args) < 4 || args[0] != "vigil" {
+		t.Fatalf("no rehearsal command on the card: %v", card)
+	}
+	code, out := vigil(t, nil, args[1:]...)
+	if code != 0 || !strings.Contains(out, "AKIAQ3EGV2EXAMPLE001") {
+		t.Errorf("%s: %d\n%s", rehearse, code, out)
+	}
+
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit %d after SIGTERM\n%s", code, d.output())
+	}
+	code, out = vigil(t, nil, "history", "--store", state, "--schedule", "watch/aws", "--format", "json")
+	var scans []map[string]any
+	json.Unmarshal([]byte(out), &scans)
+	if code != 0 || len(scans) != 1 {
+		t.Errorf("history: %d %s", code, out)
+	}
+}
