@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -26,6 +28,7 @@ import (
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 
 	"github.com/vigil-ir/vigil/internal/provider/aws/awsfake"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
 	"github.com/vigil-ir/vigil/internal/testutil"
 )
 
@@ -279,5 +282,82 @@ watch "alerts" {
 	json.Unmarshal([]byte(out), &scans)
 	if code != 0 || len(scans) != 1 {
 		t.Errorf("history: %d %s", code, out)
+	}
+}
+
+// The same with Google Cloud: the built binary reads the Pub/Sub emulator,
+// and a compute.firewalls.insert audit-log entry produces one VGL-NET-001
+// notification; the same entry published again sends nothing more.
+func TestWatchGCPEndToEnd(t *testing.T) {
+	emu := testutil.PubSubEmulator(t)
+	f := gcpfake.Scenario()
+	f.SetClock(time.Now)
+	srv, err := f.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	env := []string{"VIGIL_GCP_ENDPOINT=" + srv.REST, "VIGIL_GCP_ASSET_ENDPOINT=" + srv.Asset, "PUBSUB_EMULATOR_HOST=" + emu}
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "gcp.ndjson")
+	if code, out := vigil(t, env, "inventory", "collect", "--gcp-scope", "organizations/684315297612", "--out", inv); code != 0 {
+		t.Fatalf("collect: %d\n%s", code, out)
+	}
+	t.Setenv("PUBSUB_EMULATOR_HOST", emu)
+	ctx := context.Background()
+	ps, err := pubsub.NewClient(ctx, "vigil-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	if _, err := ps.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/vigil-test/topics/audit"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/vigil-test/subscriptions/vigil",
+		Topic: "projects/vigil-test/topics/audit", AckDeadlineSeconds: 10}); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"name":"allow-ssh-anywhere","network":"https://www.googleapis.com/compute/v1/projects/acme-prod/global/networks/prod-vpc",` +
+		`"direction":"INGRESS","priority":1000,"sourceRanges":["0.0.0.0/0"],"allowed":[{"IPProtocol":"tcp","ports":["22"]}]}`
+	resp, err := http.Post(srv.REST+"/compute/v1/projects/acme-prod/global/firewalls", "application/json", strings.NewReader(body))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("firewalls.insert: %v %v", err, resp)
+	}
+	hook := newWebhook(t)
+	cfg := filepath.Join(dir, "vigil.hcl")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+notify "secops" {
+  url = %q
+}
+watch "gcp" {
+  pubsub {
+    subscription = "projects/vigil-test/subscriptions/vigil"
+  }
+  inventory = [%q]
+}
+`, hook.url, inv)), 0o644)
+	addr := freeAddr(t)
+	d := startVigil(t, env, "watch", "--config", cfg, "--store", filepath.Join(dir, "state.db"), "--listen", addr)
+	waitUntil(t, "the metrics endpoint", 30*time.Second, func() bool { return metric(addr, "# HELP") })
+	entry, _ := os.ReadFile(testutil.Path(t, "engine/event/testdata/gcp/compute-firewalls-insert.json"))
+	pub := ps.Publisher("projects/vigil-test/topics/audit")
+	defer pub.Stop()
+	if _, err := pub.Publish(ctx, &pubsub.Message{Data: entry}).Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fw := "VGL-NET-001 //compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-anywhere"
+	waitUntil(t, "the VGL-NET-001 notification", 30*time.Second, func() bool { return slices.Contains(hook.findings(), fw) })
+	if _, err := pub.Publish(ctx, &pubsub.Message{Data: entry}).Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the replay to be skipped", 30*time.Second, func() bool {
+		return metric(addr, `vigil_watch_events_processed_total{outcome="duplicate",watch="gcp"} 1`)
+	})
+	time.Sleep(300 * time.Millisecond)
+	if got := hook.findings(); len(got) != 1 || len(hook.posts()) != 1 {
+		t.Errorf("notified %v in %d posts", got, len(hook.posts()))
+	}
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
 	}
 }

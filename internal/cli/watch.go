@@ -209,7 +209,9 @@ func (a *app) buildWatchers(ctx context.Context, cfgPath string, cfg *config.Con
 		if len(f.inventory) > 0 {
 			sources = f.inventory
 		}
-		w.Baseline = func(ctx context.Context) (*inventory.Inventory, time.Time, error) { return a.watchBaseline(ctx, sources, f, logger, wc.Name) }
+		w.Baseline = func(ctx context.Context) (*inventory.Inventory, time.Time, error) {
+			return a.watchBaseline(ctx, sources, f, logger, wc.Name)
+		}
 		w.Plan = a.planResponse(absCfg)
 		switch {
 		case wc.SQS != nil:
