@@ -47,8 +47,12 @@ type SQS struct {
 	// DeadLetterQueueURL receives poison messages; without it they are
 	// reported and dropped (or left to the queue's own redrive policy).
 	DeadLetterQueueURL string
-	VisibilityTimeout  time.Duration
-	WaitTime           time.Duration
+	// VisibilityTimeout is how long a received message stays hidden; vigil
+	// extends it while it works on the message, so it only decides how
+	// soon a message comes back after a crash (default 1m).
+	VisibilityTimeout time.Duration
+	// WaitTime is the long-polling wait (default and at most 20s).
+	WaitTime time.Duration
 }
 
 // PubSub is a Google Cloud Pub/Sub subscription.
@@ -180,7 +184,7 @@ func parseWatch(blk *hcl.Block, seen map[string]hcl.Range) (*Watch, hcl.Diagnost
 	case wb.SQS != nil:
 		s := wb.SQS
 		w.SQS = &SQS{QueueURL: s.QueueURL, Region: s.Region, Endpoint: s.Endpoint, Protocol: s.Protocol, DeadLetterQueueURL: s.DeadLetterQueueURL,
-			VisibilityTimeout: dur("visibility_timeout", s.VisibilityTimeout, 5*time.Minute), WaitTime: dur("wait_time", s.WaitTime, 20*time.Second)}
+			VisibilityTimeout: dur("visibility_timeout", s.VisibilityTimeout, time.Minute), WaitTime: dur("wait_time", s.WaitTime, 20*time.Second)}
 		if !strings.HasPrefix(s.QueueURL, "https://") && !strings.HasPrefix(s.QueueURL, "http://") {
 			bad("Invalid queue_url", fmt.Sprintf("queue_url = %q: use the queue's URL, https://sqs.REGION.amazonaws.com/ACCOUNT/NAME.", s.QueueURL))
 		}

@@ -47,7 +47,7 @@ respond "ec2" {
 		t.Fatalf("watches %d responds %d", len(cfg.Watches), len(cfg.Responses))
 	}
 	a, g := cfg.Watches[0], cfg.Watches[1]
-	if a.SQS == nil || a.SQS.Protocol != "json" || a.SQS.WaitTime != 5*time.Second || a.SQS.VisibilityTimeout != 5*time.Minute ||
+	if a.SQS == nil || a.SQS.Protocol != "json" || a.SQS.WaitTime != 5*time.Second || a.SQS.VisibilityTimeout != time.Minute ||
 		a.Concurrency != 8 || a.MaxAttempts != 5 || a.Settle != 2*time.Minute || len(a.Inventory) != 2 {
 		t.Errorf("aws watch: %+v %+v", a, a.SQS)
 	}

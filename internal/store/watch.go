@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,9 @@ type WatchLog interface {
 	// (ErrEventRecorded if it already was), its scan and findings when it
 	// has one (scan may be nil), and the assets it read.
 	RecordEvent(ctx context.Context, e *WatchEvent, scan *ScanRecord, findings []StoredFinding, assets []WatchAsset) error
+	// RecordEvents records several in one transaction, with an error per
+	// event.
+	RecordEvents(ctx context.Context, batch []*EventResult) []error
 	// Pending lists recorded events whose notifications are not all sent,
 	// oldest first.
 	Pending(ctx context.Context, watch string) ([]*WatchEvent, error)
@@ -46,6 +48,14 @@ type WatchEvent struct {
 	// Payload is what the notifier sends for an alert (the triage cards).
 	Payload json.RawMessage `json:"payload,omitempty"`
 	Sent    bool            `json:"sent"`
+}
+
+// EventResult is an event with what it recorded.
+type EventResult struct {
+	Event    *WatchEvent
+	Scan     *ScanRecord
+	Findings []StoredFinding
+	Assets   []WatchAsset
 }
 
 // WatchAsset is an asset as a watch last read it; a nil Asset means it was
@@ -131,39 +141,61 @@ func (h *sqlHistory) Processed(ctx context.Context, watch, eventID string) (bool
 }
 
 func (h *sqlHistory) RecordEvent(ctx context.Context, e *WatchEvent, scan *ScanRecord, findings []StoredFinding, assets []WatchAsset) error {
-	write := func(tx *sql.Tx, scanID int64) error {
-		res, err := tx.ExecContext(ctx, h.q(`INSERT INTO watch_events (watch, event_id, kind, name, received_at, recorded_at, scan_id, payload, sent)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING`),
-			e.Watch, e.ID, e.Kind, e.Name, e.ReceivedAt.UTC().Format(ts), e.RecordedAt.UTC().Format(ts), scanID, string(e.Payload))
-		if err != nil {
-			return fmt.Errorf("record event %s: %w", e.ID, err)
+	return h.RecordEvents(ctx, []*EventResult{{Event: e, Scan: scan, Findings: findings, Assets: assets}})[0]
+}
+
+// RecordEvents records several events in one transaction (one disk sync
+// for all: a watcher under load commits what its workers finished
+// together). It returns an error per event: ErrEventRecorded for one that
+// was recorded before (the others are recorded all the same), or the
+// transaction's error for all.
+func (h *sqlHistory) RecordEvents(ctx context.Context, batch []*EventResult) []error {
+	errs := make([]error, len(batch))
+	fail := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrEventRecorded
-		}
-		for _, a := range assets {
-			if _, err := tx.ExecContext(ctx, h.q(`INSERT INTO watch_assets (watch, asset_id, asset, read_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT (watch, asset_id) DO UPDATE SET asset = excluded.asset, read_at = excluded.read_at`),
-				e.Watch, a.ID, string(a.Asset), a.ReadAt.UTC().Format(ts)); err != nil {
-				return fmt.Errorf("record asset %s: %w", a.ID, err)
-			}
-		}
-		e.ScanID = scanID
-		return nil
-	}
-	if scan != nil {
-		_, err := h.recordScan(ctx, scan, findings, write)
-		return err
+		return errs
 	}
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	defer tx.Rollback()
-	if err := write(tx, 0); err != nil {
-		return err
+	for i, r := range batch {
+		e := r.Event
+		res, err := tx.ExecContext(ctx, h.q(`INSERT INTO watch_events (watch, event_id, kind, name, received_at, recorded_at, scan_id, payload, sent)
+			VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0) ON CONFLICT DO NOTHING`),
+			e.Watch, e.ID, e.Kind, e.Name, e.ReceivedAt.UTC().Format(ts), e.RecordedAt.UTC().Format(ts), string(e.Payload))
+		if err != nil {
+			return fail(fmt.Errorf("record event %s: %w", e.ID, err))
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			errs[i] = ErrEventRecorded
+			continue
+		}
+		if r.Scan != nil {
+			id, err := h.insertScan(ctx, tx, r.Scan, r.Findings)
+			if err != nil {
+				return fail(err)
+			}
+			if _, err := tx.ExecContext(ctx, h.q(`UPDATE watch_events SET scan_id = ? WHERE watch = ? AND event_id = ?`), id, e.Watch, e.ID); err != nil {
+				return fail(err)
+			}
+			e.ScanID, r.Scan.ID = id, id
+		}
+		for _, a := range r.Assets {
+			if _, err := tx.ExecContext(ctx, h.q(`INSERT INTO watch_assets (watch, asset_id, asset, read_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (watch, asset_id) DO UPDATE SET asset = excluded.asset, read_at = excluded.read_at`),
+				e.Watch, a.ID, string(a.Asset), a.ReadAt.UTC().Format(ts)); err != nil {
+				return fail(fmt.Errorf("record asset %s: %w", a.ID, err))
+			}
+		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return errs
 }
 
 func (h *sqlHistory) Pending(ctx context.Context, watch string) ([]*WatchEvent, error) {

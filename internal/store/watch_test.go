@@ -97,3 +97,37 @@ func TestPostgresWatchLog(t *testing.T) {
 	defer h.Close()
 	watchContract(t, h)
 }
+
+// A batch records its events in one transaction; a duplicate among them
+// does not stop the others.
+func TestRecordEventsBatch(t *testing.T) {
+	h, err := OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx := context.Background()
+	wl, _ := WatchLogOf(ctx, h)
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	ev := func(id string) *EventResult {
+		return &EventResult{Event: &WatchEvent{Watch: "w", ID: id, Kind: "config", ReceivedAt: t0, RecordedAt: t0},
+			Scan: &ScanRecord{Schedule: "watch/w", StartedAt: t0, FinishedAt: t0, BySeverity: map[string]int{}}, Findings: []StoredFinding{{PolicyID: "P", AssetID: id}}}
+	}
+	if errs := wl.RecordEvents(ctx, []*EventResult{ev("a")}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	batch := []*EventResult{ev("b"), ev("a"), ev("c")}
+	errs := wl.RecordEvents(ctx, batch)
+	if errs[0] != nil || !errors.Is(errs[1], ErrEventRecorded) || errs[2] != nil {
+		t.Fatalf("errors: %v", errs)
+	}
+	if batch[0].Event.ScanID == 0 || batch[2].Event.ScanID == 0 || batch[1].Event.ScanID != 0 {
+		t.Errorf("scan ids: %d %d %d", batch[0].Event.ScanID, batch[1].Event.ScanID, batch[2].Event.ScanID)
+	}
+	if scans, _ := h.Scans(ctx, "watch/w", 0); len(scans) != 3 {
+		t.Errorf("%d scans, want 3 (a once, b, c)", len(scans))
+	}
+	if fs, _ := h.Findings(ctx, batch[2].Event.ScanID); len(fs) != 1 || fs[0].AssetID != "c" {
+		t.Errorf("findings of c: %+v", fs)
+	}
+}

@@ -1,11 +1,15 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -59,6 +63,11 @@ func NewSQS(ctx context.Context, c *config.SQS, log *slog.Logger) (*SQS, error) 
 			// The SDK speaks SQS's older query protocol when asked; the
 			// protocol needs only the API version.
 			o.Protocol = awsquery.New(&smithy.ServiceSchema{Version: "2012-11-05"})
+			// Its query deserializer reads a large streamed ReceiveMessage
+			// answer incompletely (the messages past the first read are
+			// lost until their visibility timeout ends): hand it whole
+			// bodies.
+			o.HTTPClient = &http.Client{Transport: wholeBodies{http.DefaultTransport}}
 		}
 	})
 	return &SQS{Client: client, QueueURL: c.QueueURL, DeadLetterURL: c.DeadLetterQueueURL, Wait: c.WaitTime, Visibility: c.VisibilityTimeout, Log: log}, nil
@@ -87,10 +96,22 @@ func (s *SQS) Receive(ctx context.Context, deliver func(*Message) bool) error {
 			lastDepth = time.Now()
 			s.depth(ctx)
 		}
-		out, err := s.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.QueueURL), MaxNumberOfMessages: 10,
+		// The long poll is not cancelled with ctx: messages it takes are
+		// invisible until their timeout, so a cancelled poll would hide
+		// them. It ends within the wait time; what it brings after
+		// shutdown is put back at once.
+		pctx, cancel := context.WithTimeout(context.Background(), s.Wait+30*time.Second)
+		out, err := s.Client.ReceiveMessage(pctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.QueueURL), MaxNumberOfMessages: 10,
 			WaitTimeSeconds: int32(s.Wait / time.Second), VisibilityTimeout: int32(s.Visibility / time.Second),
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount, sqstypes.MessageSystemAttributeNameSentTimestamp},
 			MessageAttributeNames:       []string{"All"}})
+		cancel()
+		if err == nil && ctx.Err() != nil {
+			for _, m := range out.Messages {
+				s.message(m).Release(context.Background())
+			}
+			return nil
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -146,14 +167,38 @@ func (s *SQS) message(m sqstypes.Message) *Message {
 			VisibilityTimeout: int32(min(d, 12*time.Hour) / time.Second)})
 		return err
 	}
+	// While the message waits or is processed, its visibility timeout is
+	// extended, so a short timeout (which brings a message back soon after
+	// a crash) does not make a slow event come back while it is handled.
+	stop := make(chan struct{})
+	var once sync.Once
+	settle := func() { once.Do(func() { close(stop) }) }
+	if s.Visibility >= 2*time.Second {
+		go func() {
+			t := time.NewTicker(s.Visibility / 2)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					visibility(ctx, s.Visibility)
+					cancel()
+				}
+			}
+		}()
+	}
 	msg.ack = func(ctx context.Context) error {
+		settle()
 		_, err := s.Client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.QueueURL), ReceiptHandle: handle})
 		return err
 	}
-	msg.retry = visibility
-	msg.release = func(ctx context.Context) error { return visibility(ctx, 0) }
+	msg.retry = func(ctx context.Context, d time.Duration) error { settle(); return visibility(ctx, d) }
+	msg.release = func(ctx context.Context) error { settle(); return visibility(ctx, 0) }
 	if s.DeadLetterURL != "" {
 		msg.deadLetter = func(ctx context.Context, reason string) error {
+			settle()
 			_, err := s.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.DeadLetterURL), MessageBody: m.Body,
 				MessageAttributes: map[string]sqstypes.MessageAttributeValue{
 					"vigil-error":  {DataType: aws.String("String"), StringValue: aws.String(truncate(reason, 1024))},
@@ -163,6 +208,24 @@ func (s *SQS) message(m sqstypes.Message) *Message {
 		}
 	}
 	return msg
+}
+
+// wholeBodies reads each response body into memory before the SDK sees it.
+type wholeBodies struct{ next http.RoundTripper }
+
+func (t wholeBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	resp.ContentLength = int64(len(raw))
+	return resp, nil
 }
 
 func truncate(s string, n int) string {

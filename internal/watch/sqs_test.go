@@ -288,3 +288,18 @@ func TestSQSBackPressureAndShutdown(t *testing.T) {
 		t.Errorf("%d event scans, want 30", len(scans))
 	}
 }
+
+// Full batches of large messages are read whole: none waits for its
+// visibility timeout (30 s here) to come back.
+func TestSQSLargeBatches(t *testing.T) {
+	_, inv, reader := awsWorld(t)
+	src, client, queue, _ := sqsQueues(t, time.Second)
+	r := newRig(t, "aws", src, inv, func(w *Watcher) { w.AWS = reader; w.Concurrency = 16 })
+	body := string(sample(t, "engine", "event", "testdata", "aws", "authorize-security-group-ingress.json"))
+	for i := 0; i < 30; i++ {
+		id := string(rune('a'+i%26)) + string(rune('a'+i/26))
+		send(t, client, queue, []byte(strings.Replace(strings.Replace(body, `"eventID": "`, `"eventID": "`+id, 1), `"id": "`, `"id": "`+id, 1)))
+	}
+	r.start(t)
+	waitFor(t, "all 30 events", 10*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "config") == 30 })
+}

@@ -90,6 +90,7 @@ type Watcher struct {
 
 	state    *state
 	notifier *notifier
+	records  chan *recordReq
 	inflight sync.Map // message id -> time published
 	failed   sync.Map // message ids with a recorded failure
 }
@@ -111,6 +112,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	// Events get their own context: shutdown lets them finish for Grace.
 	procCtx, abandon := context.WithCancel(context.Background())
 	defer abandon()
+	w.records = make(chan *recordReq)
+	recorderDone := make(chan struct{})
+	go func() { defer close(recorderDone); w.recorder() }()
 	work := make(chan *Message)
 	var wg sync.WaitGroup
 	for i := 0; i < w.Concurrency; i++ {
@@ -144,6 +148,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		abandon()
 		<-done
 	}
+	close(w.records)
+	<-recorderDone
 	close(stopLag)
 	// Notifications of what was recorded get what is left of the grace;
 	// the rest stays in the outbox for the next start.
@@ -406,7 +412,7 @@ func (w *Watcher) config(ctx context.Context, ev *event.Event, rec *store.WatchE
 		rows = append(rows, store.WatchAsset{ID: id, ReadAt: started})
 	}
 	rec.RecordedAt = w.Now()
-	if err := w.Log.RecordEvent(ctx, rec, scanRec, stored, rows); err != nil {
+	if err := w.record(ctx, &store.EventResult{Event: rec, Scan: scanRec, Findings: stored, Assets: rows}); err != nil {
 		return "record", err
 	}
 	open := 0
@@ -568,7 +574,7 @@ func (w *Watcher) alert(ctx context.Context, ev *event.Event, rec *store.WatchEv
 		return "record", err
 	}
 	rec.Payload, rec.RecordedAt = raw, w.Now()
-	if err := w.Log.RecordEvent(ctx, rec, nil, nil, nil); err != nil {
+	if err := w.record(ctx, &store.EventResult{Event: rec}); err != nil {
 		return "record", err
 	}
 	w.Logger.Info("watch: alert recorded", "watch", w.Name, "event", ev.ID, "source", ev.Source, "type", ev.Name, "cards", len(p.Cards), "planned", len(p.Planned))
@@ -592,4 +598,58 @@ func writeFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// recordReq is a worker's finished event, waiting to be committed.
+type recordReq struct {
+	res  *store.EventResult
+	done chan error
+}
+
+// record commits an event's result with whatever other workers finished
+// meanwhile: one transaction, one disk sync, for all of them.
+func (w *Watcher) record(ctx context.Context, res *store.EventResult) error {
+	req := &recordReq{res: res, done: make(chan error, 1)}
+	select {
+	case w.records <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		// Abandoned: the commit may still land; a redelivery finds it.
+		return ctx.Err()
+	}
+}
+
+// recorder is the one goroutine that writes events: it takes the first
+// waiting result and every other one already waiting.
+func (w *Watcher) recorder() {
+	for req := range w.records {
+		batch := []*recordReq{req}
+	more:
+		for len(batch) < 128 {
+			select {
+			case r, ok := <-w.records:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		results := make([]*store.EventResult, len(batch))
+		for i, r := range batch {
+			results[i] = r.res
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		errs := w.Log.RecordEvents(ctx, results)
+		cancel()
+		for i, r := range batch {
+			r.done <- errs[i]
+		}
+	}
 }
