@@ -296,10 +296,13 @@ func TestSQSLargeBatches(t *testing.T) {
 	src, client, queue, _ := sqsQueues(t, time.Second)
 	r := newRig(t, "aws", src, inv, func(w *Watcher) { w.AWS = reader; w.Concurrency = 16 })
 	body := string(sample(t, "engine", "event", "testdata", "aws", "authorize-security-group-ingress.json"))
-	for i := 0; i < 30; i++ {
+	// CloudTrail records carry large request parameters (a user agent, a
+	// policy document): pad each body to about 4 KiB (a full batch stays under 64 KiB).
+	body = strings.Replace(body, `"userAgent": "`, `"userAgent": "`+strings.Repeat("x", 3000), 1)
+	for i := 0; i < 40; i++ {
 		id := string(rune('a'+i%26)) + string(rune('a'+i/26))
 		send(t, client, queue, []byte(strings.Replace(strings.Replace(body, `"eventID": "`, `"eventID": "`+id, 1), `"id": "`, `"id": "`+id, 1)))
 	}
 	r.start(t)
-	waitFor(t, "all 30 events", 10*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "config") == 30 })
+	waitFor(t, "all 40 events", 10*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "config") == 40 })
 }
