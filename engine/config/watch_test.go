@@ -128,3 +128,14 @@ watch "w" {
 		}
 	}
 }
+
+// The example a user copies is valid.
+func TestWatchExample(t *testing.T) {
+	cfg, _, diags := Load("../../examples/watch/vigil.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if len(cfg.Watches) != 2 || len(cfg.Responses) != 1 || cfg.Watches[0].SQS == nil || cfg.Watches[1].PubSub == nil {
+		t.Errorf("example: %+v", cfg)
+	}
+}

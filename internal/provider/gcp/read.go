@@ -165,7 +165,8 @@ func (r *Reader) readChunk(ctx context.Context, project string, refs []Ref, path
 			return err
 		})
 		if err != nil {
-			err = explain(err, "cloudasset.assets.listResource")
+			// BatchGetAssetsHistory needs the export permissions.
+			err = explain(err, "cloudasset.assets.exportResource")
 			return nil, fmt.Errorf("gcp: read %d assets of %s: %w", len(names), parent, err)
 		}
 		// The newest window of each asset is its current state.
