@@ -189,8 +189,8 @@ func TestWatchAWSEndToEnd(t *testing.T) {
 	f := awsfake.Scenario()
 	srv := f.Start()
 	defer srv.Close()
-	env := awsfake.Env(srv.URL)
 	dir := t.TempDir()
+	env := append(awsfake.Env(srv.URL), "XDG_STATE_HOME="+dir)
 	inv := filepath.Join(dir, "aws.ndjson")
 	if code, out := vigil(t, env, "inventory", "collect", "--aws", "--regions", "eu-west-1,us-east-1", "--out", inv); code != 0 {
 		t.Fatalf("collect: %d\n%s", code, out)
@@ -231,7 +231,7 @@ watch "alerts" {
 `, hook.url, events, dlq, goaws, inv, alerts, goaws)), 0o644)
 	state := filepath.Join(dir, "state.db")
 	addr := freeAddr(t)
-	d := startVigil(t, env, "watch", "--config", cfg, "--store", state, "--listen", addr)
+	d := startVigil(t, env, "watch", "--config", cfg, "--store="+state, "--listen", addr)
 	waitUntil(t, "the metrics endpoint", 30*time.Second, func() bool { return metric(addr, "vigil_watch_events_received_total") || metric(addr, "# HELP") })
 
 	sg := "arn:aws:ec2:eu-west-1:111111111111:security-group/" + awsfake.InternalGroup
@@ -269,7 +269,7 @@ watch "alerts" {
 	if len(args) < 4 || args[0] != "vigil" {
 		t.Fatalf("no rehearsal command on the card: %v", card)
 	}
-	code, out := vigil(t, nil, args[1:]...)
+	code, out := vigil(t, []string{"XDG_STATE_HOME=" + dir}, args[1:]...)
 	if code != 0 || !strings.Contains(out, "AKIAQ3EGV2EXAMPLE001") {
 		t.Errorf("%s: %d\n%s", rehearse, code, out)
 	}
@@ -277,7 +277,7 @@ watch "alerts" {
 	if code := d.stop(t); code != 0 {
 		t.Errorf("exit %d after SIGTERM\n%s", code, d.output())
 	}
-	code, out = vigil(t, nil, "history", "--store", state, "--schedule", "watch/aws", "--format", "json")
+	code, out = vigil(t, []string{"XDG_STATE_HOME=" + dir}, "history", "--store="+state, "--schedule", "watch/aws", "--format", "json")
 	var scans []map[string]any
 	json.Unmarshal([]byte(out), &scans)
 	if code != 0 || len(scans) != 1 {
@@ -297,8 +297,8 @@ func TestWatchGCPEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	env := []string{"VIGIL_GCP_ENDPOINT=" + srv.REST, "VIGIL_GCP_ASSET_ENDPOINT=" + srv.Asset, "PUBSUB_EMULATOR_HOST=" + emu}
 	dir := t.TempDir()
+	env := []string{"VIGIL_GCP_ENDPOINT=" + srv.REST, "VIGIL_GCP_ASSET_ENDPOINT=" + srv.Asset, "PUBSUB_EMULATOR_HOST=" + emu, "XDG_STATE_HOME=" + dir}
 	inv := filepath.Join(dir, "gcp.ndjson")
 	if code, out := vigil(t, env, "inventory", "collect", "--gcp-scope", "organizations/684315297612", "--out", inv); code != 0 {
 		t.Fatalf("collect: %d\n%s", code, out)
@@ -337,7 +337,7 @@ watch "gcp" {
 }
 `, hook.url, inv)), 0o644)
 	addr := freeAddr(t)
-	d := startVigil(t, env, "watch", "--config", cfg, "--store", filepath.Join(dir, "state.db"), "--listen", addr)
+	d := startVigil(t, env, "watch", "--config", cfg, "--store="+filepath.Join(dir, "state.db"), "--listen", addr)
 	waitUntil(t, "the metrics endpoint", 30*time.Second, func() bool { return metric(addr, "# HELP") })
 	entry, _ := os.ReadFile(testutil.Path(t, "engine/event/testdata/gcp/compute-firewalls-insert.json"))
 	pub := ps.Publisher("projects/vigil-test/topics/audit")
@@ -357,6 +357,54 @@ watch "gcp" {
 	if got := hook.findings(); len(got) != 1 || len(hook.posts()) != 1 {
 		t.Errorf("notified %v in %d posts", got, len(hook.posts()))
 	}
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+}
+
+// vigil serve runs the watch blocks of vigil.hcl beside its schedules, and
+// serves their metrics on its /metrics.
+func TestServeRunsWatchBlocks(t *testing.T) {
+	f := awsfake.Scenario()
+	srv := f.Start()
+	defer srv.Close()
+	dir := t.TempDir()
+	env := append(awsfake.Env(srv.URL), "XDG_STATE_HOME="+dir)
+	inv := filepath.Join(dir, "aws.ndjson")
+	if code, out := vigil(t, env, "inventory", "collect", "--aws", "--regions", "eu-west-1,us-east-1", "--out", inv); code != 0 {
+		t.Fatalf("collect: %d\n%s", code, out)
+	}
+	f.With(func(f *awsfake.Fake) {
+		g := f.Get(awsfake.ProdAccount).Region("eu-west-1").SecurityGroups[awsfake.InternalGroup]
+		g.Ingress = append(g.Ingress, awsfake.Perm{Protocol: "tcp", From: 22, To: 22, CIDRs: []string{"0.0.0.0/0"}})
+	})
+	goaws := testutil.Goaws(t)
+	client, events := sqsQueue(t, goaws, "vigil-events")
+	hook := newWebhook(t)
+	cfg := filepath.Join(dir, "vigil.hcl")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+notify "secops" {
+  url = %q
+}
+watch "aws" {
+  sqs {
+    queue_url = %q
+    endpoint  = %q
+    protocol  = "query"
+    wait_time = "1s"
+  }
+  inventory = [%q]
+}
+`, hook.url, events, goaws, inv)), 0o644)
+	addr := freeAddr(t)
+	d := startVigil(t, env, "serve", "--config", cfg, "--store="+filepath.Join(dir, "state.db"), "--listen", addr)
+	waitUntil(t, "serve", 30*time.Second, func() bool { return metric(addr, "# HELP") })
+	sendSQS(t, client, events, "engine/event/testdata/aws/authorize-security-group-ingress.json")
+	sg := "arn:aws:ec2:eu-west-1:111111111111:security-group/" + awsfake.InternalGroup
+	waitUntil(t, "the notification", 30*time.Second, func() bool { return slices.Contains(hook.findings(), "VGL-NET-001 "+sg) })
+	waitUntil(t, "the watch's metrics on serve's /metrics", 10*time.Second, func() bool {
+		return metric(addr, `vigil_watch_events_processed_total{outcome="config",watch="aws"} 1`) && metric(addr, "# TYPE vigil_scans_total counter")
+	})
 	if code := d.stop(t); code != 0 {
 		t.Errorf("exit %d after SIGTERM", code)
 	}
