@@ -159,9 +159,7 @@ func TestPubSubPoisonToDeadLetter(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("nothing on the dead-letter topic")
 	}
-	if r.count(r.w.Metrics.DeadLettered, "queue") != 1 {
-		t.Error("dead letter not counted")
-	}
+	waitFor(t, "the dead letter to be counted", 10*time.Second, func() bool { return r.count(r.w.Metrics.DeadLettered, "queue") == 1 })
 }
 
 // An SCC notification on the same subscription becomes a triage card.

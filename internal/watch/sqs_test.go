@@ -176,6 +176,7 @@ func TestSQSPoisonToDeadLetter(t *testing.T) {
 	send(t, client, queue, []byte(`{"hello": "world"}`))
 	waitFor(t, "the dead letter", 20*time.Second, func() bool { return depth(t, client, dlq) == 1 })
 	waitFor(t, "the queue to drain", 10*time.Second, func() bool { return depth(t, client, queue) == 0 })
+	waitFor(t, "the dead letter to be counted", 10*time.Second, func() bool { return r.count(r.w.Metrics.DeadLettered, "queue") == 1 })
 	if r.count(r.w.Metrics.DeadLettered, "queue") != 1 || r.count(r.w.Metrics.Failed, "parse") != 1 {
 		t.Errorf("metrics: dead-lettered %v, parse failures %v", r.count(r.w.Metrics.DeadLettered, "queue"), r.count(r.w.Metrics.Failed, "parse"))
 	}

@@ -316,11 +316,11 @@ func (w *Watcher) poison(ctx context.Context, m *Message, tries int, cause error
 			m.Retry(ctx, time.Minute)
 			return
 		}
-		w.Metrics.DeadLettered.WithLabelValues(w.Name, "queue").Inc()
 		w.Logger.Error("watch: poison message moved to the dead-letter queue", "watch", w.Name, "message", m.ID, "tries", tries, "err", cause, "body", body)
+		w.Metrics.DeadLettered.WithLabelValues(w.Name, "queue").Inc()
 	} else {
-		w.Metrics.DeadLettered.WithLabelValues(w.Name, "log").Inc()
 		w.Logger.Error("watch: poison message dropped (no dead-letter queue configured)", "watch", w.Name, "message", m.ID, "tries", tries, "err", cause, "body", body)
+		w.Metrics.DeadLettered.WithLabelValues(w.Name, "log").Inc()
 	}
 	m.Ack(ctx)
 	w.Log.Forget(ctx, w.Name, m.ID)
