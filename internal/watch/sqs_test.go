@@ -93,8 +93,10 @@ func TestSQSConfigEventNotifiesOnce(t *testing.T) {
 func TestSQSRestartKeepsStateAndOutbox(t *testing.T) {
 	f, inv, reader := awsWorld(t)
 	src, client, queue, _ := sqsQueues(t, time.Second)
-	r := newRig(t, "aws", src, inv, func(w *Watcher) { w.AWS = reader })
-	r.hook.status = 503 // the webhook is down: the notification stays owed
+	// The webhook is down: the notification stays owed (shutdown gives up
+	// on it after the grace period).
+	r := newRig(t, "aws", src, inv, func(w *Watcher) { w.AWS = reader; w.Grace = time.Second })
+	r.hook.status = 503
 	openSSH(f)
 	r.start(t)
 	send(t, client, queue, sample(t, "engine", "event", "testdata", "aws", "authorize-security-group-ingress.json"))

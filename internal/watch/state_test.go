@@ -2,12 +2,16 @@ package watch
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/event"
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/engine/policy"
+	"github.com/vigil-ir/vigil/internal/provider/gcp"
 	"github.com/vigil-ir/vigil/internal/store"
 )
 
@@ -91,5 +95,46 @@ func TestStateOverlay(t *testing.T) {
 	n, _ = s2.load(context.Background(), inv.Clone(), base, []store.WatchAsset{{ID: trail, ReadAt: base.Add(-time.Minute)}})
 	if n != 0 || s2.inv.Get(trail) == nil {
 		t.Fatalf("older deletion applied: %d", n)
+	}
+}
+
+// recordingGCP keeps what it was asked to read.
+type recordingGCP struct{ refs []gcp.Ref }
+
+func (r *recordingGCP) Read(_ context.Context, refs []gcp.Ref) (*gcp.Read, error) {
+	r.refs = append(r.refs, refs...)
+	return &gcp.Read{}, nil
+}
+
+// Audit logs name a project by its id; the Cloud Asset API by its number,
+// which the inventory knows. A project the inventory lacks is not read
+// (and said so), the event still recorded.
+func TestProjectNamesResolved(t *testing.T) {
+	w := &Watcher{Name: "gcp", state: loadState(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rec := &recordingGCP{}
+	w.GCP = rec
+	for _, tc := range []struct{ file, want string }{
+		{"projects-set-iam-policy.json", "//cloudresourcemanager.googleapis.com/projects/402398720121"},
+		{"projects-create.json", ""},
+		{"compute-firewalls-patch.json", "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-internal"},
+	} {
+		rec.refs = nil
+		ev, err := event.Parse(sample(t, "engine", "event", "testdata", "gcp", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := w.readOnce(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if len(rec.refs) == 1 {
+			got = rec.refs[0].Name
+			if rec.refs[0].Project != "acme-prod" || rec.refs[0].After.IsZero() {
+				t.Errorf("%s: ref %+v", tc.file, rec.refs[0])
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%s: read %q, want %q", tc.file, got, tc.want)
+		}
 	}
 }
