@@ -228,6 +228,12 @@ watch "alerts" {
   }
   inventory = ["examples/inventory"]
 }
+respond "leaked-keys" {
+  source   = "guardduty"
+  types    = ["UnauthorizedAccess:IAMUser/*"]
+  runbook  = "leaked-aws-access-key"
+  provider = "sim"
+}
 `, hook.url, events, dlq, goaws, inv, alerts, goaws)), 0o644)
 	state := filepath.Join(dir, "state.db")
 	addr := freeAddr(t)
@@ -264,6 +270,16 @@ watch "alerts" {
 				rehearse = s
 			}
 		}
+	}
+	// The respond rule planned the runbook, and only planned it.
+	planned, _ := card["planned"].([]any)
+	if len(planned) != 1 {
+		t.Fatalf("planned: %v", card["planned"])
+	}
+	pl := planned[0].(map[string]any)
+	plan, _ := pl["plan"].(string)
+	if raw, err := os.ReadFile(plan); err != nil || !json.Valid(raw) || pl["apply"] != "vigil runbook apply "+plan {
+		t.Errorf("plan %q: %v (%v)", plan, err, pl)
 	}
 	args := strings.Fields(rehearse)
 	if len(args) < 4 || args[0] != "vigil" {
