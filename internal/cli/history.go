@@ -300,6 +300,9 @@ notify blocks about new findings (each finding once). It serves:
                  duration, assets read, last success time, scans by result
   /healthz       liveness, with each schedule's state
 
+The watch blocks of vigil.hcl run beside the schedules, and their metrics
+are on /metrics too (see 'vigil watch --help').
+
 SIGTERM or SIGINT stop it: running scans get --grace to finish, then are
 abandoned; a scan is recorded whole or not at all.
 
