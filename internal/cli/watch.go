@@ -212,6 +212,10 @@ func (a *app) buildWatchers(ctx context.Context, cfgPath string, cfg *config.Con
 		w.Baseline = func(ctx context.Context) (*inventory.Inventory, time.Time, error) {
 			return a.watchBaseline(ctx, sources, f, logger, wc.Name)
 		}
+		if len(sources) > 0 && !slices.ContainsFunc(sources, func(s string) bool { return s == "aws" || strings.HasPrefix(s, "gcp:") }) {
+			// Files and directories are loaded again when rewritten.
+			w.Recorded, w.Reload = func() time.Time { return newestFile(sources) }, time.Minute
+		}
 		w.Plan = a.planResponse(absCfg)
 		switch {
 		case wc.SQS != nil:
@@ -293,19 +297,16 @@ func (a *app) watchBaseline(ctx context.Context, sources []string, f *watchFlags
 		}
 	}
 	if len(paths) > 0 {
+		// When the files were written, read before them: a file rewritten
+		// while it is read is loaded again later.
+		if t := newestFile(paths); t.After(when) {
+			when = t
+		}
 		inv, err := inventory.Load(ctx, paths...)
 		if err != nil {
 			return nil, when, err
 		}
 		parts = append(parts, inv)
-		for _, p := range paths {
-			filepath.Walk(p, func(_ string, fi os.FileInfo, err error) error {
-				if err == nil && !fi.IsDir() && fi.ModTime().After(when) {
-					when = fi.ModTime()
-				}
-				return nil
-			})
-		}
 	}
 	inv := merge(parts...)
 	if inv == nil {
@@ -313,6 +314,20 @@ func (a *app) watchBaseline(ctx context.Context, sources []string, f *watchFlags
 		inv = inventory.New()
 	}
 	return inv, when, nil
+}
+
+// newestFile is the modification time of the newest file under paths.
+func newestFile(paths []string) time.Time {
+	var when time.Time
+	for _, p := range paths {
+		filepath.Walk(p, func(_ string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() && fi.ModTime().After(when) {
+				when = fi.ModTime()
+			}
+			return nil
+		})
+	}
+	return when
 }
 
 // planResponse plans a runbook for a respond rule with the command a

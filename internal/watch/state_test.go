@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,3 +140,42 @@ func TestProjectNamesResolved(t *testing.T) {
 		}
 	}
 }
+
+// A newer recorded inventory is loaded while the watcher runs.
+func TestReloadNewerBaseline(t *testing.T) {
+	inv, err := inventory.Load(context.Background(), "../../examples/inventory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	recorded := time.Now()
+	base := inv.Clone()
+	r := newRig(t, "w", idleSource{}, inv, func(w *Watcher) {
+		w.Reload = 20 * time.Millisecond
+		w.Recorded = func() time.Time { mu.Lock(); defer mu.Unlock(); return recorded }
+		w.Baseline = func(context.Context) (*inventory.Inventory, time.Time, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return base.Clone(), recorded, nil
+		}
+	})
+	r.start(t)
+	trail := "arn:aws:cloudtrail:eu-west-1:111111111111:trail/org-trail"
+	waitFor(t, "the start", 5*time.Second, func() bool { return strings.Contains(r.logBuf.String(), "watch: consuming") })
+	mu.Lock()
+	base.Delete(trail)
+	recorded = recorded.Add(time.Minute)
+	mu.Unlock()
+	waitFor(t, "the reload", 5*time.Second, func() bool { return strings.Contains(r.logBuf.String(), "newer inventory loaded") })
+	waitFor(t, "the newer inventory", 5*time.Second, func() bool {
+		var gone bool
+		r.w.state.withInventory(func(inv *inventory.Inventory, _ []policy.Finding) error { gone = inv.Get(trail) == nil; return nil })
+		return gone
+	})
+}
+
+// idleSource delivers nothing until it is stopped.
+type idleSource struct{}
+
+func (idleSource) Receive(ctx context.Context, _ func(*Message) bool) error { <-ctx.Done(); return nil }
+func (idleSource) Describe() string                                         { return "idle" }

@@ -68,6 +68,12 @@ type Watcher struct {
 	// Baseline loads the last recorded inventory and says when it was
 	// recorded: assets the watch read later override it.
 	Baseline func(ctx context.Context) (*inventory.Inventory, time.Time, error)
+	// Recorded, when set, says when the baseline was last recorded without
+	// loading it (the newest file); every Reload the watcher loads the
+	// baseline again when it is newer than the one it has, so a scheduled
+	// `vigil inventory collect` keeps the context fresh.
+	Recorded func() time.Time
+	Reload   time.Duration
 	AWS      AWSReader
 	GCP      GCPReader
 	Notify   []config.Notify
@@ -89,6 +95,7 @@ type Watcher struct {
 	Now       func() time.Time
 
 	state    *state
+	baseTime time.Time
 	notifier *notifier
 	records  chan *recordReq
 	inflight sync.Map // message id -> time published
@@ -128,6 +135,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	stopLag := make(chan struct{})
 	go w.watchLag(stopLag)
+	go w.reloader(procCtx, stopLag)
 	w.Logger.Info("watch: consuming", "watch", w.Name, "queue", w.Source.Describe(), "concurrency", w.Concurrency, "assets", w.state.inv.Len())
 	srcErr := w.Source.Receive(ctx, func(m *Message) bool {
 		select {
@@ -210,9 +218,43 @@ func (w *Watcher) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	w.baseTime = baseTime
 	w.Logger.Info("watch: inventory loaded", "watch", w.Name, "assets", base.Len(), "read_since", applied)
 	w.notifier = newNotifier(w)
 	return nil
+}
+
+// reloader loads the baseline again when a newer one was recorded.
+func (w *Watcher) reloader(ctx context.Context, stop chan struct{}) {
+	if w.Recorded == nil || w.Reload <= 0 {
+		return
+	}
+	t := time.NewTicker(w.Reload)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if !w.Recorded().After(w.baseTime) {
+			continue
+		}
+		base, baseTime, err := w.Baseline(ctx)
+		if err == nil {
+			var overlay []store.WatchAsset
+			if overlay, err = w.Log.Assets(ctx, w.Name); err == nil {
+				var applied int
+				if applied, err = w.state.load(ctx, base, baseTime, overlay); err == nil {
+					w.baseTime = baseTime
+					w.Logger.Info("watch: newer inventory loaded", "watch", w.Name, "assets", base.Len(), "read_since", applied)
+					continue
+				}
+			}
+		}
+		w.Logger.Error("watch: load the newer inventory; keeping the one loaded", "watch", w.Name, "err", err)
+		w.baseTime = w.Recorded() // do not retry a broken file every tick
+	}
 }
 
 // watchLag keeps the lag gauge: the age of the oldest event in flight.
