@@ -36,6 +36,10 @@ type Config struct {
 	PolicyLibraries []string
 	Schedules       []Schedule
 	Notify          []Notify
+	// Watches and Responses are the event queues vigil watches and the
+	// runbooks it plans for matching alerts (watch.go).
+	Watches   []*Watch
+	Responses []*Respond
 
 	// File is where the config was read from ("" for the defaults).
 	File string
@@ -90,6 +94,8 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "residency", LabelNames: []string{"class"}},
 		{Type: "schedule", LabelNames: []string{"name"}},
 		{Type: "notify", LabelNames: []string{"name"}},
+		{Type: "watch", LabelNames: []string{"name"}},
+		{Type: "respond", LabelNames: []string{"name"}},
 	},
 }
 
@@ -201,8 +207,21 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 	}
 
 	classes := map[string]hcl.Range{}
+	watches := map[string]hcl.Range{}
 	for _, blk := range content.Blocks {
 		switch blk.Type {
+		case "watch":
+			w, d := parseWatch(blk, watches)
+			diags = append(diags, d...)
+			if w != nil {
+				cfg.Watches = append(cfg.Watches, w)
+			}
+		case "respond":
+			r, d := parseRespond(blk)
+			diags = append(diags, d...)
+			if r != nil {
+				cfg.Responses = append(cfg.Responses, r)
+			}
 		case "residency":
 			var rb residencyBody
 			d := gohcl.DecodeBody(blk.Body, nil, &rb)
@@ -258,6 +277,7 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 			cfg.Notify = append(cfg.Notify, n)
 		}
 	}
+	diags = append(diags, cfg.checkWatches()...)
 	return cfg, file, diags
 }
 

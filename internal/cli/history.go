@@ -300,6 +300,9 @@ notify blocks about new findings (each finding once). It serves:
                  duration, assets read, last success time, scans by result
   /healthz       liveness, with each schedule's state
 
+The watch blocks of vigil.hcl run beside the schedules, and their metrics
+are on /metrics too (see 'vigil watch --help').
+
 SIGTERM or SIGINT stop it: running scans get --grace to finish, then are
 abandoned; a scan is recorded whole or not at all.
 
@@ -324,8 +327,8 @@ abandoned; a scan is recorded whole or not at all.
 			if err != nil {
 				return err
 			}
-			if len(cfg.Schedules) == 0 {
-				return &exitError{code: ExitError, err: fmt.Errorf("%s declares no schedule: add schedule \"name\" { cron = \"0 * * * *\"  sources = [...] }", cfgPath)}
+			if len(cfg.Schedules) == 0 && len(cfg.Watches) == 0 {
+				return &exitError{code: ExitError, err: fmt.Errorf("%s declares no schedule: add schedule \"name\" { cron = \"0 * * * *\"  sources = [...] } (or a watch block)", cfgPath)}
 			}
 			if _, diags := serve.Parse(cfg.Schedules); diags.HasErrors() {
 				return a.diagsError(nil, diags)
@@ -342,15 +345,26 @@ abandoned; a scan is recorded whole or not at all.
 				Notify: func(ctx context.Context, fs []store.StoredFinding) error {
 					return history.Notify(ctx, h, cfg.Notify, fs, http.DefaultClient)
 				}}
+			// The watch blocks run beside the schedules (watch.go).
+			runWatches, withWatches, closeWatches, err := a.serveWatches(ctx, cfgPath, cfg, h, dsn, grace)
+			if err != nil {
+				return err
+			}
+			defer closeWatches()
 			lis, err := net.Listen("tcp", listen)
 			if err != nil {
 				return &exitError{code: ExitError, err: err}
 			}
-			httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			httpSrv := &http.Server{Handler: withWatches(srv.Handler()), ReadHeaderTimeout: 10 * time.Second}
 			fmt.Fprintf(a.stderr, "vigil: serving on http://%s (%d schedules)\n", lis.Addr(), len(cfg.Schedules))
 			errc := make(chan error, 1)
 			go func() { errc <- httpSrv.Serve(lis) }()
+			watchErr := make(chan error, 1)
+			go func() { watchErr <- runWatches(ctx) }()
 			runErr := srv.Run(ctx)
+			if err := <-watchErr; err != nil && runErr == nil {
+				runErr = err
+			}
 			shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			httpSrv.Shutdown(shut)

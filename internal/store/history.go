@@ -219,10 +219,24 @@ func (h *sqlHistory) RecordScan(ctx context.Context, s *ScanRecord, findings []S
 		return 0, err
 	}
 	defer tx.Rollback()
+	id, err := h.insertScan(ctx, tx, s, findings)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	s.ID = id
+	return id, nil
+}
+
+// insertScan inserts a scan and its findings in a transaction (watch.go
+// records events with their scans in one).
+func (h *sqlHistory) insertScan(ctx context.Context, tx *sql.Tx, s *ScanRecord, findings []StoredFinding) (int64, error) {
 	sources, _ := json.Marshal(s.Sources)
 	sev, _ := json.Marshal(s.BySeverity)
 	var id int64
-	err = tx.QueryRowContext(ctx, h.q(`INSERT INTO scans (schedule, started_at, finished_at, sources, policy_set, assets, findings, waived, by_severity)
+	err := tx.QueryRowContext(ctx, h.q(`INSERT INTO scans (schedule, started_at, finished_at, sources, policy_set, assets, findings, waived, by_severity)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		s.Schedule, s.StartedAt.UTC().Format(ts), s.FinishedAt.UTC().Format(ts), string(sources), s.PolicySet, s.Assets, s.Findings, s.Waived, string(sev)).Scan(&id)
 	if err != nil {
@@ -240,10 +254,6 @@ func (h *sqlHistory) RecordScan(ctx context.Context, s *ScanRecord, findings []S
 			return 0, fmt.Errorf("record finding %s %s: %w", f.PolicyID, f.AssetID, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, err
-	}
-	s.ID = id
 	return id, nil
 }
 

@@ -56,6 +56,8 @@ type collector struct {
 	emitErr  error
 	sum      Summary
 	progress io.Writer
+	// onlyBuckets, when set, limits bucket reads to these names (read.go).
+	onlyBuckets map[string]bool
 }
 
 func (c *collector) fail(account, region, service string, err error) {
@@ -478,6 +480,9 @@ func (c *collector) buckets(ctx context.Context, acct string, cfg aws.Config) er
 	}
 	for _, b := range out.Buckets {
 		name := aws.ToString(b.Name)
+		if c.onlyBuckets != nil && !c.onlyBuckets[name] {
+			continue
+		}
 		region := aws.ToString(b.BucketRegion)
 		if region == "" {
 			loc, err := client.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: b.Name})

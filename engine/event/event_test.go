@@ -1,0 +1,197 @@
+package event
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vigil-ir/vigil/internal/testutil"
+)
+
+const acct = "111111111111"
+
+// Each documented event type maps to the assets it changed, worked out from
+// the API reference: which request parameter or response element names the
+// resource, and the asset id the inventory gives it.
+func TestChanges(t *testing.T) {
+	sg := "arn:aws:ec2:eu-west-1:111111111111:security-group/sg-0aaaaaaaaaaaa0003"
+	trail := "arn:aws:cloudtrail:us-east-1:111111111111:trail/org-trail"
+	det := "arn:aws:guardduty:eu-west-1:111111111111:detector/4ec1b2c3d4e5f6a7b8c9d0e1f2a3b4c5"
+	bucket := Change{Provider: "aws", Type: "AWS::S3::Bucket", ID: "arn:aws:s3:::acme-prod-reports", Name: "acme-prod-reports", Scope: acct, Region: "eu-west-1"}
+	crm := "cloudresourcemanager.googleapis.com/Project"
+	for _, tc := range []struct {
+		file, name string
+		want       []Change
+	}{
+		{"aws/authorize-security-group-ingress.json", "AuthorizeSecurityGroupIngress", []Change{{Provider: "aws", Type: "AWS::EC2::SecurityGroup", ID: sg, Name: "sg-0aaaaaaaaaaaa0003", Scope: acct, Region: "eu-west-1"}}},
+		{"aws/modify-security-group-rules.json", "ModifySecurityGroupRules", []Change{{Provider: "aws", Type: "AWS::EC2::SecurityGroup", ID: sg, Name: "sg-0aaaaaaaaaaaa0003", Scope: acct, Region: "eu-west-1"}}},
+		{"aws/create-security-group.json", "CreateSecurityGroup", []Change{{Provider: "aws", Type: "AWS::EC2::SecurityGroup", ID: "arn:aws:ec2:eu-west-1:111111111111:security-group/sg-0aaaaaaaaaaaa0009",
+			Name: "sg-0aaaaaaaaaaaa0009", Scope: acct, Region: "eu-west-1", Created: true}}},
+		{"aws/run-instances.json", "RunInstances", []Change{{Provider: "aws", Type: "AWS::EC2::Instance", ID: "arn:aws:ec2:eu-west-1:111111111111:instance/i-0aaaaaaaaaaaa0009",
+			Name: "i-0aaaaaaaaaaaa0009", Scope: acct, Region: "eu-west-1", Created: true}}},
+		{"aws/create-vpc.json", "CreateVpc", []Change{{Provider: "aws", Type: "AWS::EC2::VPC", ID: "arn:aws:ec2:eu-west-1:111111111111:vpc/vpc-0aaaaaaaaaaaa0009",
+			Name: "vpc-0aaaaaaaaaaaa0009", Scope: acct, Region: "eu-west-1", Created: true}}},
+		{"aws/put-bucket-policy.json", "PutBucketPolicy", []Change{bucket}},
+		{"aws/put-bucket-acl.json", "PutBucketAcl", []Change{bucket}},
+		{"aws/delete-public-access-block.json", "DeletePublicAccessBlock", []Change{bucket}},
+		{"aws/stop-logging.json", "StopLogging", []Change{{Provider: "aws", Type: "AWS::CloudTrail::Trail", ID: trail, Name: "org-trail", Scope: acct, Region: "us-east-1", Dependents: true}}},
+		{"aws/delete-trail.json", "DeleteTrail", []Change{{Provider: "aws", Type: "AWS::CloudTrail::Trail", ID: trail, Name: "org-trail", Scope: acct, Region: "us-east-1", Deleted: true, Dependents: true}}},
+		{"aws/update-trail.json", "UpdateTrail", []Change{{Provider: "aws", Type: "AWS::CloudTrail::Trail", ID: trail, Name: "org-trail", Scope: acct, Region: "us-east-1", Dependents: true}}},
+		{"aws/delete-detector.json", "DeleteDetector", []Change{{Provider: "aws", Type: "AWS::GuardDuty::Detector", ID: det, Name: "4ec1b2c3d4e5f6a7b8c9d0e1f2a3b4c5", Scope: acct, Region: "eu-west-1", Deleted: true, Dependents: true}}},
+		{"aws/update-detector.json", "UpdateDetector", []Change{{Provider: "aws", Type: "AWS::GuardDuty::Detector", ID: det, Name: "4ec1b2c3d4e5f6a7b8c9d0e1f2a3b4c5", Scope: acct, Region: "eu-west-1", Dependents: true}}},
+		{"aws/create-access-key.json", "CreateAccessKey", []Change{{Provider: "aws", Type: "AWS::IAM::AccessKey", ID: "arn:aws:iam::111111111111:user/ci-deployer/accesskey/AKIAFAKENEW000000009",
+			Name: "AKIAFAKENEW000000009", User: "ci-deployer", Scope: acct, Region: "global", Created: true}}},
+		{"gcp/compute-firewalls-insert.json", "v1.compute.firewalls.insert", []Change{{Provider: "gcp", Type: "compute.googleapis.com/Firewall",
+			ID: "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-anywhere", Name: "allow-ssh-anywhere", Scope: "acme-prod", Region: "global", Created: true}}},
+		{"gcp/compute-firewalls-patch.json", "v1.compute.firewalls.patch", []Change{{Provider: "gcp", Type: "compute.googleapis.com/Firewall",
+			ID: "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-internal", Name: "allow-internal", Scope: "acme-prod", Region: "global"}}},
+		{"gcp/compute-firewalls-update.json", "beta.compute.firewalls.update", []Change{{Provider: "gcp", Type: "compute.googleapis.com/Firewall",
+			ID: "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-internal", Name: "allow-internal", Scope: "acme-prod", Region: "global"}}},
+		{"gcp/compute-instances-insert.json", "v1.compute.instances.insert", []Change{{Provider: "gcp", Type: "compute.googleapis.com/Instance",
+			ID: "//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-9", Name: "web-9", Scope: "acme-prod", Region: "europe-west1", Created: true}}},
+		{"gcp/compute-networks-insert.json", "v1.compute.networks.insert", []Change{{Provider: "gcp", Type: "compute.googleapis.com/Network",
+			ID: "//compute.googleapis.com/projects/acme-prod/global/networks/shadow-vpc", Name: "shadow-vpc", Scope: "acme-prod", Region: "global", Created: true}}},
+		{"gcp/projects-set-iam-policy.json", "SetIamPolicy", []Change{{Provider: "gcp", Type: crm, ID: "//cloudresourcemanager.googleapis.com/projects/acme-prod",
+			Name: "acme-prod", Scope: "acme-prod", Region: "global", Dependents: true}}},
+		{"gcp/projects-create.json", "google.cloudresourcemanager.v3.Projects.CreateProject", []Change{{Provider: "gcp", Type: crm,
+			ID: "//cloudresourcemanager.googleapis.com/projects/shadow-project-7", Name: "shadow-project-7", Scope: "shadow-project-7", Region: "global", Created: true, Dependents: true}}},
+		{"gcp/storage-set-iam-permissions.json", "storage.setIamPermissions", []Change{{Provider: "gcp", Type: "storage.googleapis.com/Bucket",
+			ID: "//storage.googleapis.com/acme-sec-evidence", Name: "acme-sec-evidence", Scope: "acme-sec-forensics"}}},
+		{"gcp/storage-buckets-create.json", "storage.buckets.create", []Change{{Provider: "gcp", Type: "storage.googleapis.com/Bucket",
+			ID: "//storage.googleapis.com/acme-exports", Name: "acme-exports", Scope: "acme-prod", Created: true}}},
+		{"gcp/storage-buckets-update.json", "storage.buckets.update", []Change{{Provider: "gcp", Type: "storage.googleapis.com/Bucket",
+			ID: "//storage.googleapis.com/acme-exports", Name: "acme-exports", Scope: "acme-prod"}}},
+		{"gcp/logging-update-sink.json", "google.logging.v2.ConfigServiceV2.UpdateSink", []Change{{Provider: "gcp", Type: "logging.googleapis.com/LogSink",
+			ID: "//logging.googleapis.com/projects/acme-prod/sinks/vigil-events", Name: "vigil-events", Scope: "acme-prod", Region: "global", Dependents: true}}},
+		{"gcp/logging-delete-sink.json", "google.logging.v2.ConfigServiceV2.DeleteSink", []Change{{Provider: "gcp", Type: "logging.googleapis.com/LogSink",
+			ID: "//logging.googleapis.com/projects/acme-prod/sinks/vigil-events", Name: "vigil-events", Scope: "acme-prod", Region: "global", Deleted: true, Dependents: true}}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Kind != KindConfig || ev.Name != tc.name || ev.ID == "" || ev.Time.IsZero() {
+				t.Errorf("event: kind %q name %q id %q time %v", ev.Kind, ev.Name, ev.ID, ev.Time)
+			}
+			if d := cmp.Diff(tc.want, ev.Changes); d != "" {
+				t.Errorf("changes (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// The id is what makes redelivery idempotent: CloudTrail's own event id
+// (the same when one record reaches the queue by two rules), the log
+// entry's log name and insert id.
+func TestIDs(t *testing.T) {
+	for file, want := range map[string]string{
+		"aws/authorize-security-group-ingress.json": "aws:cloudtrail:",
+		"gcp/compute-firewalls-insert.json":         "gcp:log:projects/acme-prod/logs/cloudaudit.googleapis.com%2Factivity:",
+	} {
+		raw, _ := os.ReadFile(filepath.Join("testdata", file))
+		a, err := Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := Parse(raw)
+		if !strings.HasPrefix(a.ID, want) || a.ID != b.ID || len(a.ID) <= len(want) {
+			t.Errorf("%s: id %q (want prefix %q, stable)", file, a.ID, want)
+		}
+	}
+}
+
+func TestAlerts(t *testing.T) {
+	for _, tc := range []struct {
+		path, source, typ string
+		resources         int
+	}{
+		{testutil.Path(t, "examples", "alerts", "guardduty-eventbridge-access-key.json"), "guardduty", "UnauthorizedAccess:IAMUser/MaliciousIPCaller", 1},
+		{filepath.Join("testdata", "aws", "securityhub-findings-imported.json"), "securityhub", "", 1},
+		{testutil.Path(t, "examples", "alerts", "scc-pubsub-notification.json"), "scc", "", 1},
+	} {
+		raw, err := os.ReadFile(tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := Parse(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		if ev.Kind != KindAlert || ev.Source != tc.source || len(ev.Alerts) != 1 || len(ev.Alerts[0].Resources) != tc.resources || len(ev.Body) == 0 {
+			t.Errorf("%s: %+v", tc.path, ev)
+		}
+		if tc.typ != "" && ev.Name != tc.typ {
+			t.Errorf("%s: name %q", tc.path, ev.Name)
+		}
+	}
+}
+
+func TestIgnoredAndMalformed(t *testing.T) {
+	for _, f := range []string{"aws/failed-call.json", "aws/unwatched-call.json", "gcp/failed-call.json"} {
+		raw, _ := os.ReadFile(filepath.Join("testdata", f))
+		if _, err := Parse(raw); !errors.Is(err, ErrIgnored) {
+			t.Errorf("%s: %v, want ignored", f, err)
+		}
+	}
+	for _, tc := range []struct{ body, want string }{
+		{``, "empty body"},
+		{"{\n\"id\": 1,\n oops", "line 3: invalid JSON"},
+		{`[1,2]`, "not a JSON object"},
+		{`{"hello": "world"}`, "not an event vigil reads"},
+		{`{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.ec2","detail":{}}`, "without an id"},
+		{`{"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail","source":"aws.ec2","detail":{"eventName":"CreateVpc","eventSource":"ec2.amazonaws.com","responseElements":{}}}`, "no responseElements.vpc.vpcId"},
+		{`{"logName":"l","insertId":"i","protoPayload":{"serviceName":"compute.googleapis.com","methodName":"v1.compute.firewalls.insert","resourceName":"projects/p/global"}}`, "does not name"},
+		{`{"message":{"data":"%%%"}}`, "not base64"},
+		{`{"version":"0","id":"x","detail-type":"GuardDuty Finding","source":"aws.guardduty","detail":{"type":"x"}}`, "guardduty finding"},
+	} {
+		_, err := Parse([]byte(tc.body))
+		if !IsMalformed(err) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want malformed %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+// An SNS notification around an EventBridge event and a Pub/Sub push
+// envelope around a log entry are unwrapped.
+func TestEnvelopes(t *testing.T) {
+	raw, _ := os.ReadFile(filepath.Join("testdata", "aws", "authorize-security-group-ingress.json"))
+	sns := `{"Type":"Notification","MessageId":"m","TopicArn":"arn:aws:sns:eu-west-1:111111111111:t","Message":` + quote(string(raw)) + `}`
+	ev, err := Parse([]byte(sns))
+	if err != nil || ev.Name != "AuthorizeSecurityGroupIngress" {
+		t.Fatalf("sns: %v %+v", err, ev)
+	}
+	raw, _ = os.ReadFile(filepath.Join("testdata", "gcp", "compute-firewalls-insert.json"))
+	push := `{"message":{"data":"` + b64(raw) + `","messageId":"1"},"subscription":"projects/p/subscriptions/s"}`
+	ev, err = Parse([]byte(push))
+	if err != nil || ev.Name != "v1.compute.firewalls.insert" {
+		t.Fatalf("push: %v %+v", err, ev)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, dir := range []string{"aws", "gcp"} {
+		files, _ := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+		for _, p := range files {
+			raw, _ := os.ReadFile(p)
+			f.Add(raw)
+		}
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := Parse(body)
+		if err == nil && (ev.ID == "" || (ev.Kind != KindConfig && ev.Kind != KindAlert)) {
+			t.Fatalf("event without id or kind: %+v", ev)
+		}
+		if err != nil && !IsMalformed(err) && !errors.Is(err, ErrIgnored) {
+			t.Fatalf("error neither malformed nor ignored: %v", err)
+		}
+	})
+}

@@ -1,0 +1,206 @@
+package gcp
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	asset "cloud.google.com/go/asset/apiv1"
+	"cloud.google.com/go/asset/apiv1/assetpb"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	vasset "github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/inventory"
+)
+
+// Ref names one asset to read again: what a cloud event changed.
+type Ref struct {
+	// Name is the CAI full resource name (the asset id).
+	Name string
+	// Project is the project id or number the asset is in (the parent of
+	// the read).
+	Project string
+	// After is when the change happened: a version of the asset older
+	// than that (by more than Skew) is the Cloud Asset API not having
+	// caught up yet.
+	After time.Time
+	// MustExist: the asset was just made, so not finding it means it is
+	// not visible yet.
+	MustExist bool
+}
+
+// Skew is how far an asset's update time may precede the event that
+// changed it (a long-running operation's last log entry follows the
+// update).
+const Skew = 30 * time.Second
+
+// Read is what a Reader found: the assets, and the ids of those that no
+// longer exist.
+type Read struct {
+	Assets []*vasset.Asset
+	Gone   []string
+}
+
+// NotVisibleError is returned for assets the Cloud Asset API does not show
+// in their changed form yet; a later read finds them.
+type NotVisibleError struct{ Names []string }
+
+func (e *NotVisibleError) Error() string {
+	return fmt.Sprintf("gcp: not visible yet in Cloud Asset Inventory: %s", strings.Join(e.Names, ", "))
+}
+
+// Reader reads named assets through the Cloud Asset API
+// (BatchGetAssetsHistory, RESOURCE and IAM_POLICY content) and normalizes
+// them with the loader a collection uses. It is safe for concurrent use.
+type Reader struct {
+	s      *session
+	client *asset.Client
+}
+
+// NewReader connects to the Cloud Asset API.
+func NewReader(ctx context.Context, opts Options) (*Reader, error) {
+	opts.defaults()
+	s := &session{opts: opts}
+	c, err := s.assetClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{s: s, client: c}, nil
+}
+
+// Close closes the client.
+func (r *Reader) Close() error { return r.client.Close() }
+
+// Read reads the assets again, by project (a read names at most 100).
+func (r *Reader) Read(ctx context.Context, refs []Ref) (*Read, error) {
+	byProject := map[string][]Ref{}
+	for _, ref := range refs {
+		byProject[ref.Project] = append(byProject[ref.Project], ref)
+	}
+	dir, err := os.MkdirTemp("", "vigil-gcp-read-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	var files []string
+	seen := map[string]bool{}
+	var stale []string
+	for _, project := range slices.Sorted(maps.Keys(byProject)) {
+		group := byProject[project]
+		for start := 0; start < len(group); start += 100 {
+			chunk := group[start:min(start+100, len(group))]
+			path := filepath.Join(dir, fmt.Sprintf("%s-%d.ndjson", strings.ReplaceAll(project, "/", "_"), start))
+			st, err := r.readChunk(ctx, project, chunk, path, seen)
+			if err != nil {
+				return nil, err
+			}
+			stale = append(stale, st...)
+			files = append(files, path)
+		}
+	}
+	out := &Read{}
+	if len(seen) > 0 {
+		inv, err := inventory.Load(ctx, files...)
+		if err != nil {
+			return nil, fmt.Errorf("gcp: read the assets: %w", err)
+		}
+		out.Assets = inv.Assets()
+	}
+	var invisible []string
+	for _, ref := range refs {
+		switch {
+		case slices.Contains(stale, ref.Name):
+			invisible = append(invisible, ref.Name)
+		case seen[ref.Name]:
+		case ref.MustExist:
+			invisible = append(invisible, ref.Name)
+		default:
+			out.Gone = append(out.Gone, ref.Name)
+		}
+	}
+	// A stale or not yet visible asset is not reported in its old form.
+	// An IAM policy without its resource is no asset either.
+	out.Assets = slices.DeleteFunc(out.Assets, func(a *vasset.Asset) bool { return slices.Contains(invisible, a.ID) || !seen[a.ID] })
+	sort.Strings(out.Gone)
+	if len(invisible) > 0 {
+		sort.Strings(invisible)
+		return out, &NotVisibleError{Names: invisible}
+	}
+	return out, nil
+}
+
+// readChunk writes the current RESOURCE and IAM_POLICY records of up to 100
+// assets as CAI NDJSON, and returns the names whose newest version is
+// older than the change that named them.
+func (r *Reader) readChunk(ctx context.Context, project string, refs []Ref, path string, seen map[string]bool) ([]string, error) {
+	names := make([]string, len(refs))
+	after := map[string]time.Time{}
+	for i, ref := range refs {
+		names[i] = ref.Name
+		after[ref.Name] = ref.After
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	var stale []string
+	parent := project
+	if !strings.Contains(parent, "/") {
+		parent = "projects/" + project
+	}
+	for _, ct := range contentTypes {
+		var resp *assetpb.BatchGetAssetsHistoryResponse
+		err := r.s.do(ctx, func() error {
+			var err error
+			resp, err = r.client.BatchGetAssetsHistory(ctx, &assetpb.BatchGetAssetsHistoryRequest{Parent: parent, AssetNames: names, ContentType: ct}, r.s.retryOption())
+			return err
+		})
+		if err != nil {
+			// BatchGetAssetsHistory needs the export permissions.
+			err = explain(err, "cloudasset.assets.exportResource")
+			return nil, fmt.Errorf("gcp: read %d assets of %s: %w", len(names), parent, err)
+		}
+		// The newest window of each asset is its current state.
+		newest := map[string]*assetpb.TemporalAsset{}
+		for _, ta := range resp.Assets {
+			if ta.Asset == nil {
+				continue
+			}
+			cur := newest[ta.Asset.Name]
+			if cur == nil || ta.GetWindow().GetStartTime().AsTime().After(cur.GetWindow().GetStartTime().AsTime()) {
+				newest[ta.Asset.Name] = ta
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(newest)) {
+			ta := newest[name]
+			if ta.Deleted {
+				continue
+			}
+			if t := after[name]; !t.IsZero() && ta.GetWindow().GetStartTime().AsTime().Before(t.Add(-Skew)) {
+				if !slices.Contains(stale, name) {
+					stale = append(stale, name)
+				}
+				continue
+			}
+			raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(ta.Asset)
+			if err != nil {
+				return nil, err
+			}
+			w.Write(raw)
+			w.WriteByte('\n')
+			if ct == assetpb.ContentType_RESOURCE {
+				seen[name] = true
+			}
+		}
+	}
+	return stale, w.Flush()
+}

@@ -1,0 +1,282 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// WatchLog keeps what `vigil watch` needs to handle each cloud event once:
+// which events it recorded (by the provider's event id), what it still has
+// to tell the webhooks (an outbox), the assets it read again since the
+// last recorded inventory, and how often a message failed.
+type WatchLog interface {
+	// Processed reports whether an event was recorded.
+	Processed(ctx context.Context, watch, eventID string) (bool, error)
+	// RecordEvent stores an event's result in one transaction: the event
+	// (ErrEventRecorded if it already was), its scan and findings when it
+	// has one (scan may be nil), and the assets it read.
+	RecordEvent(ctx context.Context, e *WatchEvent, scan *ScanRecord, findings []StoredFinding, assets []WatchAsset) error
+	// RecordEvents records several in one transaction, with an error per
+	// event.
+	RecordEvents(ctx context.Context, batch []*EventResult) []error
+	// Pending lists recorded events whose notifications are not all sent,
+	// oldest first.
+	Pending(ctx context.Context, watch string) ([]*WatchEvent, error)
+	MarkSent(ctx context.Context, watch string, eventIDs []string) error
+	// Assets are the assets the watch read, newest read of each.
+	Assets(ctx context.Context, watch string) ([]WatchAsset, error)
+	// Failed counts a failed attempt at a message and returns how many
+	// there were; Forget drops the count.
+	Failed(ctx context.Context, watch, messageID, reason string) (int, error)
+	Forget(ctx context.Context, watch, messageID string) error
+}
+
+// WatchEvent is a recorded event.
+type WatchEvent struct {
+	Watch      string    `json:"watch"`
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"`
+	Name       string    `json:"name"`
+	ReceivedAt time.Time `json:"received_at"`
+	RecordedAt time.Time `json:"recorded_at"`
+	// ScanID is the event scan of a configuration event (0 for alerts).
+	ScanID int64 `json:"scan_id,omitempty"`
+	// Payload is what the notifier sends for an alert (the triage cards).
+	Payload json.RawMessage `json:"payload,omitempty"`
+	Sent    bool            `json:"sent"`
+}
+
+// EventResult is an event with what it recorded.
+type EventResult struct {
+	Event    *WatchEvent
+	Scan     *ScanRecord
+	Findings []StoredFinding
+	Assets   []WatchAsset
+}
+
+// WatchAsset is an asset as a watch last read it; a nil Asset means it was
+// gone.
+type WatchAsset struct {
+	ID     string          `json:"id"`
+	Asset  json.RawMessage `json:"asset,omitempty"`
+	ReadAt time.Time       `json:"read_at"`
+}
+
+// ErrEventRecorded is returned when an event was recorded before.
+var ErrEventRecorded = errors.New("event already recorded")
+
+// The tables are created when first needed, with the same SQL on SQLite and
+// PostgreSQL, outside the numbered migrations.
+const watchSchema = `
+CREATE TABLE IF NOT EXISTS watch_events (
+	watch       TEXT NOT NULL,
+	event_id    TEXT NOT NULL,
+	kind        TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	received_at TEXT NOT NULL,
+	recorded_at TEXT NOT NULL,
+	scan_id     BIGINT NOT NULL DEFAULT 0,
+	payload     TEXT NOT NULL DEFAULT '',
+	sent        INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (watch, event_id)
+);
+CREATE INDEX IF NOT EXISTS watch_events_pending ON watch_events(watch, sent, recorded_at);
+CREATE TABLE IF NOT EXISTS watch_assets (
+	watch    TEXT NOT NULL,
+	asset_id TEXT NOT NULL,
+	asset    TEXT NOT NULL,
+	read_at  TEXT NOT NULL,
+	PRIMARY KEY (watch, asset_id)
+);
+CREATE TABLE IF NOT EXISTS watch_failures (
+	watch      TEXT NOT NULL,
+	message_id TEXT NOT NULL,
+	failures   INTEGER NOT NULL,
+	reason     TEXT NOT NULL,
+	updated_at TEXT NOT NULL,
+	PRIMARY KEY (watch, message_id)
+);`
+
+var watchSchemaMu sync.Mutex
+
+// WatchLogOf returns the watch log kept next to a history (the same SQLite
+// file or PostgreSQL database), creating its tables if needed.
+func WatchLogOf(ctx context.Context, h History) (WatchLog, error) {
+	sh, ok := h.(*sqlHistory)
+	if !ok {
+		return nil, fmt.Errorf("open watch log: %T keeps no watch log", h)
+	}
+	watchSchemaMu.Lock()
+	defer watchSchemaMu.Unlock()
+	if sh.pg {
+		// One statement at a time, under the lock two servers share.
+		tx, err := sh.db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, fmt.Errorf("open watch log: %w", err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7319002)`); err != nil {
+			return nil, fmt.Errorf("open watch log: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, watchSchema); err != nil {
+			return nil, fmt.Errorf("open watch log: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, fmt.Errorf("open watch log: %w", err)
+		}
+	} else if _, err := sh.db.ExecContext(ctx, watchSchema); err != nil {
+		return nil, fmt.Errorf("open watch log: %w", err)
+	}
+	return sh, nil
+}
+
+func (h *sqlHistory) Processed(ctx context.Context, watch, eventID string) (bool, error) {
+	var n int
+	err := h.db.QueryRowContext(ctx, h.q(`SELECT COUNT(*) FROM watch_events WHERE watch = ? AND event_id = ?`), watch, eventID).Scan(&n)
+	return n > 0, err
+}
+
+func (h *sqlHistory) RecordEvent(ctx context.Context, e *WatchEvent, scan *ScanRecord, findings []StoredFinding, assets []WatchAsset) error {
+	return h.RecordEvents(ctx, []*EventResult{{Event: e, Scan: scan, Findings: findings, Assets: assets}})[0]
+}
+
+// RecordEvents records several events in one transaction (one disk sync
+// for all: a watcher under load commits what its workers finished
+// together). It returns an error per event: ErrEventRecorded for one that
+// was recorded before (the others are recorded all the same), or the
+// transaction's error for all.
+func (h *sqlHistory) RecordEvents(ctx context.Context, batch []*EventResult) []error {
+	errs := make([]error, len(batch))
+	fail := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	for i, r := range batch {
+		e := r.Event
+		res, err := tx.ExecContext(ctx, h.q(`INSERT INTO watch_events (watch, event_id, kind, name, received_at, recorded_at, scan_id, payload, sent)
+			VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0) ON CONFLICT DO NOTHING`),
+			e.Watch, e.ID, e.Kind, e.Name, e.ReceivedAt.UTC().Format(ts), e.RecordedAt.UTC().Format(ts), string(e.Payload))
+		if err != nil {
+			return fail(fmt.Errorf("record event %s: %w", e.ID, err))
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			errs[i] = ErrEventRecorded
+			continue
+		}
+		if r.Scan != nil {
+			id, err := h.insertScan(ctx, tx, r.Scan, r.Findings)
+			if err != nil {
+				return fail(err)
+			}
+			if _, err := tx.ExecContext(ctx, h.q(`UPDATE watch_events SET scan_id = ? WHERE watch = ? AND event_id = ?`), id, e.Watch, e.ID); err != nil {
+				return fail(err)
+			}
+			e.ScanID, r.Scan.ID = id, id
+		}
+		for _, a := range r.Assets {
+			if _, err := tx.ExecContext(ctx, h.q(`INSERT INTO watch_assets (watch, asset_id, asset, read_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (watch, asset_id) DO UPDATE SET asset = excluded.asset, read_at = excluded.read_at`),
+				e.Watch, a.ID, string(a.Asset), a.ReadAt.UTC().Format(ts)); err != nil {
+				return fail(fmt.Errorf("record asset %s: %w", a.ID, err))
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return errs
+}
+
+func (h *sqlHistory) Pending(ctx context.Context, watch string) ([]*WatchEvent, error) {
+	rows, err := h.db.QueryContext(ctx, h.q(`SELECT event_id, kind, name, received_at, recorded_at, scan_id, payload FROM watch_events
+		WHERE watch = ? AND sent = 0 ORDER BY recorded_at, event_id`), watch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*WatchEvent
+	for rows.Next() {
+		e := &WatchEvent{Watch: watch}
+		var recv, rec, payload string
+		if err := rows.Scan(&e.ID, &e.Kind, &e.Name, &recv, &rec, &e.ScanID, &payload); err != nil {
+			return nil, err
+		}
+		e.ReceivedAt, _ = time.Parse(ts, recv)
+		e.RecordedAt, _ = time.Parse(ts, rec)
+		if payload != "" {
+			e.Payload = json.RawMessage(payload)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (h *sqlHistory) MarkSent(ctx context.Context, watch string, ids []string) error {
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, h.q(`UPDATE watch_events SET sent = 1 WHERE watch = ? AND event_id = ?`), watch, id); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (h *sqlHistory) Assets(ctx context.Context, watch string) ([]WatchAsset, error) {
+	rows, err := h.db.QueryContext(ctx, h.q(`SELECT asset_id, asset, read_at FROM watch_assets WHERE watch = ? ORDER BY asset_id`), watch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []WatchAsset
+	for rows.Next() {
+		var a WatchAsset
+		var raw, at string
+		if err := rows.Scan(&a.ID, &raw, &at); err != nil {
+			return nil, err
+		}
+		a.ReadAt, _ = time.Parse(ts, at)
+		if raw != "" {
+			a.Asset = json.RawMessage(raw)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (h *sqlHistory) Failed(ctx context.Context, watch, messageID, reason string) (int, error) {
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, h.q(`INSERT INTO watch_failures (watch, message_id, failures, reason, updated_at) VALUES (?, ?, 1, ?, ?)
+		ON CONFLICT (watch, message_id) DO UPDATE SET failures = watch_failures.failures + 1, reason = excluded.reason, updated_at = excluded.updated_at`),
+		watch, messageID, reason, time.Now().UTC().Format(ts)); err != nil {
+		return 0, err
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, h.q(`SELECT failures FROM watch_failures WHERE watch = ? AND message_id = ?`), watch, messageID).Scan(&n); err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
+}
+
+func (h *sqlHistory) Forget(ctx context.Context, watch, messageID string) error {
+	_, err := h.db.ExecContext(ctx, h.q(`DELETE FROM watch_failures WHERE watch = ? AND message_id = ?`), watch, messageID)
+	return err
+}

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vigil-ir/vigil/internal/testutil"
+)
+
+func watchContract(t *testing.T, h History) {
+	ctx := context.Background()
+	wl, err := WatchLogOf(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WatchLogOf(ctx, h); err != nil { // twice is fine
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	if ok, err := wl.Processed(ctx, "w", "e1"); ok || err != nil {
+		t.Fatalf("processed before: %v %v", ok, err)
+	}
+	scan := &ScanRecord{Schedule: "watch/w", StartedAt: t0, FinishedAt: t0, Sources: []string{"event e1"}, BySeverity: map[string]int{"high": 1}, Findings: 1, Assets: 1}
+	fs := []StoredFinding{{PolicyID: "VGL-NET-001", AssetID: "sg", Severity: "high"}}
+	asset := json.RawMessage(`{"id":"sg","kind":"firewall"}`)
+	e1 := &WatchEvent{Watch: "w", ID: "e1", Kind: "config", Name: "AuthorizeSecurityGroupIngress", ReceivedAt: t0, RecordedAt: t0.Add(time.Second)}
+	if err := wl.RecordEvent(ctx, e1, scan, fs, []WatchAsset{{ID: "sg", Asset: asset, ReadAt: t0}, {ID: "gone", ReadAt: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	if e1.ScanID == 0 || scan.ID != e1.ScanID {
+		t.Fatalf("scan id %d / %d", e1.ScanID, scan.ID)
+	}
+	// A replay records nothing: neither the event nor a second scan.
+	again := &ScanRecord{Schedule: "watch/w", StartedAt: t0, FinishedAt: t0, BySeverity: map[string]int{}}
+	if err := wl.RecordEvent(ctx, &WatchEvent{Watch: "w", ID: "e1", Kind: "config", ReceivedAt: t0, RecordedAt: t0}, again, fs, nil); !errors.Is(err, ErrEventRecorded) {
+		t.Fatalf("replay: %v", err)
+	}
+	if scans, _ := h.Scans(ctx, "watch/w", 0); len(scans) != 1 {
+		t.Fatalf("replay recorded a scan: %d scans", len(scans))
+	}
+	if ok, _ := wl.Processed(ctx, "w", "e1"); !ok {
+		t.Fatal("not processed after record")
+	}
+	if ok, _ := wl.Processed(ctx, "other", "e1"); ok {
+		t.Fatal("processed for another watch")
+	}
+	card := json.RawMessage(`{"cards":[]}`)
+	if err := wl.RecordEvent(ctx, &WatchEvent{Watch: "w", ID: "e2", Kind: "alert", Name: "gd", ReceivedAt: t0, RecordedAt: t0.Add(2 * time.Second), Payload: card}, nil, nil,
+		[]WatchAsset{{ID: "sg", Asset: json.RawMessage(`{"id":"sg","kind":"firewall","name":"new"}`), ReadAt: t0.Add(time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	pend, err := wl.Pending(ctx, "w")
+	if err != nil || len(pend) != 2 || pend[0].ID != "e1" || pend[0].ScanID != e1.ScanID || pend[1].ID != "e2" || string(pend[1].Payload) != string(card) {
+		t.Fatalf("pending: %+v %v", pend, err)
+	}
+	if err := wl.MarkSent(ctx, "w", []string{"e1"}); err != nil {
+		t.Fatal(err)
+	}
+	if pend, _ := wl.Pending(ctx, "w"); len(pend) != 1 || pend[0].ID != "e2" {
+		t.Fatalf("pending after sent: %+v", pend)
+	}
+	as, err := wl.Assets(ctx, "w")
+	if err != nil || len(as) != 2 || as[0].ID != "gone" || as[0].Asset != nil || as[1].ID != "sg" || !as[1].ReadAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("assets: %+v %v", as, err)
+	}
+	for i := 1; i <= 3; i++ {
+		if n, err := wl.Failed(ctx, "w", "m1", "boom"); n != i || err != nil {
+			t.Fatalf("failed #%d: %d %v", i, n, err)
+		}
+	}
+	if err := wl.Forget(ctx, "w", "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := wl.Failed(ctx, "w", "m1", "boom"); n != 1 {
+		t.Fatalf("after forget: %d", n)
+	}
+}
+
+func TestSQLiteWatchLog(t *testing.T) {
+	h, err := OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	watchContract(t, h)
+}
+
+func TestPostgresWatchLog(t *testing.T) {
+	h, err := OpenHistory(context.Background(), testutil.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	watchContract(t, h)
+}
+
+// A batch records its events in one transaction; a duplicate among them
+// does not stop the others.
+func TestRecordEventsBatch(t *testing.T) {
+	h, err := OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx := context.Background()
+	wl, _ := WatchLogOf(ctx, h)
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	ev := func(id string) *EventResult {
+		return &EventResult{Event: &WatchEvent{Watch: "w", ID: id, Kind: "config", ReceivedAt: t0, RecordedAt: t0},
+			Scan: &ScanRecord{Schedule: "watch/w", StartedAt: t0, FinishedAt: t0, BySeverity: map[string]int{}}, Findings: []StoredFinding{{PolicyID: "P", AssetID: id}}}
+	}
+	if errs := wl.RecordEvents(ctx, []*EventResult{ev("a")}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	batch := []*EventResult{ev("b"), ev("a"), ev("c")}
+	errs := wl.RecordEvents(ctx, batch)
+	if errs[0] != nil || !errors.Is(errs[1], ErrEventRecorded) || errs[2] != nil {
+		t.Fatalf("errors: %v", errs)
+	}
+	if batch[0].Event.ScanID == 0 || batch[2].Event.ScanID == 0 || batch[1].Event.ScanID != 0 {
+		t.Errorf("scan ids: %d %d %d", batch[0].Event.ScanID, batch[1].Event.ScanID, batch[2].Event.ScanID)
+	}
+	if scans, _ := h.Scans(ctx, "watch/w", 0); len(scans) != 3 {
+		t.Errorf("%d scans, want 3 (a once, b, c)", len(scans))
+	}
+	if fs, _ := h.Findings(ctx, batch[2].Event.ScanID); len(fs) != 1 || fs[0].AssetID != "c" {
+		t.Errorf("findings of c: %+v", fs)
+	}
+}

@@ -1,0 +1,116 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/vigil-ir/vigil/engine/config"
+)
+
+// PubSub reads a Pub/Sub subscription with streaming pull; flow control
+// holds at most MaxOutstanding messages unacknowledged.
+type PubSub struct {
+	Client         *pubsub.Client
+	Subscription   string
+	DeadLetter     *pubsub.Publisher
+	MaxOutstanding int
+	Log            *slog.Logger
+}
+
+// NewPubSub connects to the subscription's project: Application Default
+// Credentials, or no credentials for an emulator (the endpoint override, or
+// PUBSUB_EMULATOR_HOST, which the client honours itself).
+func NewPubSub(ctx context.Context, c *config.PubSub, maxOutstanding int, log *slog.Logger) (*PubSub, error) {
+	project := strings.Split(c.Subscription, "/")[1]
+	var opts []option.ClientOption
+	if c.Endpoint != "" {
+		opts = append(opts, option.WithEndpoint(c.Endpoint), option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	} else if os.Getenv("PUBSUB_EMULATOR_HOST") != "" {
+		opts = append(opts, option.WithoutAuthentication())
+	}
+	client, err := pubsub.NewClient(ctx, project, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("pubsub: connect to %s: %w", project, err)
+	}
+	p := &PubSub{Client: client, Subscription: c.Subscription, MaxOutstanding: maxOutstanding, Log: log}
+	if c.DeadLetterTopic != "" {
+		p.DeadLetter = client.Publisher(c.DeadLetterTopic)
+	}
+	return p, nil
+}
+
+// Describe implements Source.
+func (p *PubSub) Describe() string { return "pubsub " + p.Subscription }
+
+// Close stops the publisher and the client.
+func (p *PubSub) Close() error {
+	if p.DeadLetter != nil {
+		p.DeadLetter.Stop()
+	}
+	return p.Client.Close()
+}
+
+// Receive implements Source.
+func (p *PubSub) Receive(ctx context.Context, deliver func(*Message) bool) error {
+	sub := p.Client.Subscriber(p.Subscription)
+	sub.ReceiveSettings.MaxOutstandingMessages = p.MaxOutstanding
+	sub.ReceiveSettings.NumGoroutines = 1
+	for {
+		err := sub.Receive(ctx, func(_ context.Context, pm *pubsub.Message) {
+			done := make(chan struct{})
+			var once sync.Once
+			finish := func() { once.Do(func() { close(done) }) }
+			m := &Message{ID: pm.ID, Body: pm.Data, Sent: pm.PublishTime, Attributes: pm.Attributes}
+			if pm.DeliveryAttempt != nil {
+				m.Attempt = *pm.DeliveryAttempt
+			}
+			m.ack = func(context.Context) error { pm.Ack(); finish(); return nil }
+			m.release = func(context.Context) error { pm.Nack(); finish(); return nil }
+			m.retry = func(ctx context.Context, after time.Duration) error {
+				// Pub/Sub redelivers a nacked message at once (or per the
+				// subscription's retry policy): wait first.
+				select {
+				case <-ctx.Done():
+				case <-time.After(after):
+				}
+				pm.Nack()
+				finish()
+				return nil
+			}
+			if p.DeadLetter != nil {
+				m.deadLetter = func(ctx context.Context, reason string) error {
+					attrs := map[string]string{"vigil-error": truncate(reason, 1024), "vigil-source": p.Subscription}
+					for k, v := range pm.Attributes {
+						attrs[k] = v
+					}
+					_, err := p.DeadLetter.Publish(ctx, &pubsub.Message{Data: pm.Data, Attributes: attrs}).Get(ctx)
+					return err
+				}
+			}
+			if !deliver(m) {
+				pm.Nack()
+				return
+			}
+			// The callback holds its flow-control slot until the message
+			// is settled.
+			<-done
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("pubsub: receive from %s: %w", p.Subscription, err)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package watch
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+
+	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/internal/provider/gcp"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
+	vtest "github.com/vigil-ir/vigil/internal/testutil"
+)
+
+const (
+	psProject = "vigil-test"
+	openFW    = "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-anywhere"
+)
+
+// pubsubWorld starts the emulator with a topic, a subscription and a
+// dead-letter topic (with a subscription to read it).
+func pubsubWorld(t *testing.T) (*PubSub, *pubsub.Client, *pubsub.Publisher, string) {
+	t.Helper()
+	t.Setenv("PUBSUB_EMULATOR_HOST", vtest.PubSubEmulator(t))
+	ctx := context.Background()
+	client, err := pubsub.NewClient(ctx, psProject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	for _, topic := range []string{"vigil-events", "vigil-dead-letter"} {
+		name := "projects/" + psProject + "/topics/" + topic
+		if _, err := client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/" + psProject + "/subscriptions/" + topic,
+			Topic: name, AckDeadlineSeconds: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := NewPubSub(ctx, &config.PubSub{Subscription: "projects/" + psProject + "/subscriptions/vigil-events",
+		DeadLetterTopic: "projects/" + psProject + "/topics/vigil-dead-letter"}, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	pub := client.Publisher("projects/" + psProject + "/topics/vigil-events")
+	t.Cleanup(pub.Stop)
+	return src, client, pub, "projects/" + psProject + "/subscriptions/vigil-dead-letter"
+}
+
+func publish(t *testing.T, pub *pubsub.Publisher, body []byte) {
+	t.Helper()
+	if _, err := pub.Publish(context.Background(), &pubsub.Message{Data: body}).Get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gcpWorld serves the fake Google Cloud, collects it as the last recorded
+// inventory, and returns a reader.
+func gcpWorld(t *testing.T) (*gcpfake.Servers, *inventory.Inventory, *gcp.Reader) {
+	t.Helper()
+	f := gcpfake.Scenario()
+	f.SetClock(time.Now)
+	srv, err := f.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	opts := gcp.Options{Scope: "organizations/684315297612", Endpoint: srv.REST, AssetEndpoint: srv.Asset, RetryInitial: time.Millisecond}
+	inv, _, err := gcp.Collect(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := gcp.NewReader(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return srv, inv, r
+}
+
+// insertFirewall makes, through the Compute API, the rule the audit log
+// entry records.
+func insertFirewall(t *testing.T, rest string) {
+	t.Helper()
+	body := `{"name":"allow-ssh-anywhere","network":"https://www.googleapis.com/compute/v1/projects/acme-prod/global/networks/prod-vpc",` +
+		`"direction":"INGRESS","priority":1000,"sourceRanges":["0.0.0.0/0"],"allowed":[{"IPProtocol":"tcp","ports":["22"]}]}`
+	resp, err := http.Post(rest+"/compute/v1/projects/acme-prod/global/firewalls", "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("firewalls.insert: %s", resp.Status)
+	}
+}
+
+// The issue's second check: the compute.firewalls.insert audit-log entry,
+// published through the emulator, produces a VGL-NET-001 notification;
+// publishing it again (a new Pub/Sub message, the same log entry) sends
+// nothing more.
+func TestPubSubAuditLogNotifiesOnce(t *testing.T) {
+	srv, inv, reader := gcpWorld(t)
+	src, _, pub, _ := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	insertFirewall(t, srv.REST)
+	r.start(t)
+	body := sample(t, "engine", "event", "testdata", "gcp", "compute-firewalls-insert.json")
+	publish(t, pub, body)
+	waitFor(t, "the VGL-NET-001 notification", 30*time.Second, func() bool { return slices.Contains(r.hook.findings(), "VGL-NET-001 "+openFW) })
+	if got := r.hook.findings(); len(got) != 1 {
+		t.Errorf("notified %v", got)
+	}
+	publish(t, pub, body)
+	waitFor(t, "the replay to be skipped", 30*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "duplicate") == 1 })
+	time.Sleep(300 * time.Millisecond)
+	if n := len(r.hook.posts()); n != 1 {
+		t.Errorf("%d posts after the replay", n)
+	}
+	scans, _ := r.hist.Scans(context.Background(), "watch/gcp", 0)
+	if len(scans) != 1 || scans[0].BySeverity["high"] != 1 {
+		t.Errorf("event scans: %+v", scans)
+	}
+}
+
+// A poison message is published to the dead-letter topic with the reason
+// and acknowledged.
+func TestPubSubPoisonToDeadLetter(t *testing.T) {
+	_, inv, reader := gcpWorld(t)
+	src, client, pub, dlqSub := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	r.start(t)
+	publish(t, pub, []byte("not json at all"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := make(chan *pubsub.Message, 1)
+	go client.Subscriber(dlqSub).Receive(ctx, func(_ context.Context, m *pubsub.Message) {
+		m.Ack()
+		select {
+		case got <- m:
+		default:
+		}
+		cancel()
+	})
+	select {
+	case m := <-got:
+		if string(m.Data) != "not json at all" || m.Attributes["vigil-error"] == "" {
+			t.Errorf("dead letter: %q %v", m.Data, m.Attributes)
+		}
+	case <-ctx.Done():
+		t.Fatal("nothing on the dead-letter topic")
+	}
+	waitFor(t, "the dead letter to be counted", 10*time.Second, func() bool { return r.count(r.w.Metrics.DeadLettered, "queue") == 1 })
+}
+
+// An SCC notification on the same subscription becomes a triage card.
+func TestPubSubSCCCard(t *testing.T) {
+	inv, err := inventory.Load(context.Background(), "../../examples/inventory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _, pub, _ := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, nil)
+	r.start(t)
+	publish(t, pub, sample(t, "examples", "alerts", "scc-pubsub-notification.json"))
+	waitFor(t, "the card", 30*time.Second, func() bool { return len(r.hook.posts()) == 1 })
+	if p := r.hook.posts()[0]; p["event"] != "triage_card" || len(p["cards"].([]any)) != 1 {
+		t.Errorf("post: %v", p)
+	}
+}

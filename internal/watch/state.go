@@ -1,0 +1,289 @@
+package watch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/engine/policy"
+	"github.com/vigil-ir/vigil/engine/scan"
+	"github.com/vigil-ir/vigil/internal/store"
+)
+
+// state is the watcher's view of the cloud: the last recorded inventory
+// with the assets read since, the cross-asset index policies read, and the
+// open findings of every asset (for triage cards). One lock guards it:
+// evaluations share it, changes take it alone, because the engine's index
+// may only be replaced while nothing evaluates.
+type state struct {
+	engine  *policy.Engine
+	waivers *policy.Waivers
+	now     func() time.Time
+
+	mu       sync.RWMutex
+	inv      *inventory.Inventory
+	readAt   map[string]time.Time // when each asset was last read live
+	index    *scan.Index
+	findings map[string][]policy.Finding
+	version  int // bumped by every change, for snapshots
+
+	snapMu      sync.Mutex
+	snapVersion int
+	snapPath    string
+}
+
+// indexKinds contribute more than a count to the cross-asset index.
+var indexKinds = map[string]bool{asset.KindTrail: true, asset.KindDetector: true, "public_access_block": true,
+	asset.KindProject: true, asset.KindFolder: true, asset.KindOrganization: true}
+
+// load sets the inventory: the baseline, then the assets the watch read
+// after the baseline was recorded.
+func (s *state) load(ctx context.Context, base *inventory.Inventory, baseTime time.Time, overlay []store.WatchAsset) (applied int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inv, s.readAt, s.findings = base, map[string]time.Time{}, map[string][]policy.Finding{}
+	for _, row := range overlay {
+		if !row.ReadAt.After(baseTime) {
+			continue // the baseline is newer
+		}
+		applied++
+		s.readAt[row.ID] = row.ReadAt
+		if row.Asset == nil {
+			s.inv.Delete(row.ID)
+			continue
+		}
+		a := &asset.Asset{}
+		if err := json.Unmarshal(row.Asset, a); err != nil {
+			return 0, fmt.Errorf("watch: recorded asset %s: %w", row.ID, err)
+		}
+		s.inv.Put(a)
+	}
+	if err := s.rebuild(ctx); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	for _, a := range s.inv.Assets() {
+		fs, err := s.engine.Evaluate(ctx, a)
+		if err != nil {
+			return 0, err
+		}
+		s.waivers.Apply(fs, now)
+		if len(fs) > 0 {
+			s.findings[a.ID] = fs
+		}
+	}
+	s.version++
+	return applied, nil
+}
+
+// rebuild makes the cross-asset index from the whole inventory. Under mu.
+func (s *state) rebuild(ctx context.Context) error {
+	s.index = scan.NewIndex()
+	for _, a := range s.inv.Assets() {
+		s.index.Observe(a)
+	}
+	if err := s.engine.SetInventory(ctx, s.index.Data()); err != nil {
+		return fmt.Errorf("watch: set the inventory index: %w", err)
+	}
+	return nil
+}
+
+// apply puts what a read found into the inventory and returns the ids of
+// the assets to judge: those read, and the project or account of each
+// when the change alters what account- or project-wide policies see. A
+// read older than the one already applied to an asset is skipped.
+func (s *state) apply(ctx context.Context, found []*asset.Asset, gone []string, readAt time.Time, dependents []string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	judge := map[string]bool{}
+	rebuild, observe := false, []*asset.Asset{}
+	scopes := map[string]bool{}
+	for _, a := range found {
+		if prev, ok := s.readAt[a.ID]; ok && prev.After(readAt) {
+			continue
+		}
+		s.readAt[a.ID] = readAt
+		old := s.inv.Get(a.ID)
+		s.inv.Put(a)
+		judge[a.ID] = true
+		switch {
+		case indexKinds[a.Kind]:
+			rebuild = true
+			scopes[a.Scope] = true
+		case old == nil:
+			observe = append(observe, a)
+		}
+	}
+	for _, id := range gone {
+		if prev, ok := s.readAt[id]; ok && prev.After(readAt) {
+			continue
+		}
+		s.readAt[id] = readAt
+		if old := s.inv.Get(id); old != nil {
+			s.inv.Delete(id)
+			delete(s.findings, id)
+			rebuild = true
+			scopes[old.Scope] = true
+		}
+	}
+	for _, sc := range dependents {
+		scopes[sc] = true
+	}
+	for sc := range scopes {
+		if id := s.scopeAsset(sc); id != "" {
+			judge[id] = true
+		}
+	}
+	switch {
+	case rebuild:
+		if err := s.rebuild(ctx); err != nil {
+			return nil, err
+		}
+	case len(observe) > 0:
+		for _, a := range observe {
+			s.index.Observe(a)
+		}
+		if err := s.engine.SetInventory(ctx, s.index.Data()); err != nil {
+			return nil, fmt.Errorf("watch: set the inventory index: %w", err)
+		}
+	}
+	s.version++
+	ids := make([]string, 0, len(judge))
+	for id := range judge {
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// scopeAsset returns the id of the account or project asset of a scope.
+// Under mu.
+func (s *state) scopeAsset(scope string) string {
+	if scope == "" {
+		return ""
+	}
+	if a := s.inv.Get(asset.AccountID(scope)); a != nil {
+		return a.ID
+	}
+	if a := s.project(scope); a != nil {
+		return a.ID
+	}
+	return ""
+}
+
+// project finds a GCP project asset by its id or number. Under mu.
+func (s *state) project(idOrNumber string) *asset.Asset {
+	if a := s.inv.Get("//cloudresourcemanager.googleapis.com/projects/" + idOrNumber); a != nil {
+		return a
+	}
+	for _, a := range s.inv.Assets() {
+		if a.Kind == asset.KindProject && a.Provider == asset.GCP && (a.Name == idOrNumber || a.Scope == idOrNumber) {
+			return a
+		}
+	}
+	return nil
+}
+
+// projectName resolves a project id to the CAI name of its project asset.
+func (s *state) projectName(id string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if a := s.project(id); a != nil {
+		return a.ID
+	}
+	return ""
+}
+
+// evaluate judges the assets with every policy, waivers applied, and keeps
+// their findings as the open findings.
+func (s *state) evaluate(ctx context.Context, ids []string) ([]policy.Finding, int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	now := s.now()
+	var all []policy.Finding
+	n := 0
+	results := map[string][]policy.Finding{}
+	for _, id := range ids {
+		a := s.inv.Get(id)
+		if a == nil {
+			continue
+		}
+		n++
+		fs, err := s.engine.Evaluate(ctx, a)
+		if err != nil {
+			return nil, 0, err
+		}
+		s.waivers.Apply(fs, now)
+		results[id] = fs
+		all = append(all, fs...)
+	}
+	policy.Sort(all)
+	// The findings map changes under the read lock: evaluations of other
+	// events run alongside, each on its own assets.
+	s.snapMu.Lock()
+	for id, fs := range results {
+		if len(fs) == 0 {
+			delete(s.findings, id)
+		} else {
+			s.findings[id] = fs
+		}
+	}
+	s.snapMu.Unlock()
+	return all, n, nil
+}
+
+// withInventory runs fn with the inventory and every open finding, unchanged
+// while fn runs.
+func (s *state) withInventory(fn func(inv *inventory.Inventory, findings []policy.Finding) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.snapMu.Lock()
+	var all []policy.Finding
+	for _, fs := range s.findings {
+		for _, f := range fs {
+			if !f.Waived {
+				all = append(all, f)
+			}
+		}
+	}
+	s.snapMu.Unlock()
+	policy.Sort(all)
+	return fn(s.inv, all)
+}
+
+// snapshot writes the inventory as vigil NDJSON to dir/inventory.ndjson
+// when it changed since the last snapshot, so that the commands on triage
+// cards (-i FILE) see what the watcher sees. The file is replaced whole.
+func (s *state) snapshot(dir string) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	path := filepath.Join(dir, "inventory.ndjson")
+	if s.snapPath == path && s.snapVersion == s.version {
+		return path, nil
+	}
+	tmp, err := os.CreateTemp(dir, ".inventory-*.ndjson")
+	if err != nil {
+		return "", err
+	}
+	if err := s.inv.WriteNDJSON(tmp); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	s.snapPath, s.snapVersion = path, s.version
+	return path, nil
+}

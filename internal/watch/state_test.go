@@ -1,0 +1,181 @@
+package watch
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/event"
+	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/engine/policy"
+	"github.com/vigil-ir/vigil/internal/provider/gcp"
+	"github.com/vigil-ir/vigil/internal/store"
+)
+
+func loadState(t *testing.T) *state {
+	t.Helper()
+	inv, err := inventory.Load(context.Background(), "../../examples/inventory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &state{engine: engine(t), now: time.Now}
+	if _, err := s.load(context.Background(), inv, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func has(fs []policy.Finding, policyID, assetID string) bool {
+	for _, f := range fs {
+		if f.PolicyID == policyID && f.AssetID == assetID {
+			return true
+		}
+	}
+	return false
+}
+
+// Cross-asset policies judge a change in the context of the whole
+// inventory: the trail of account 111111111111 deleted, the account (not
+// the trail, which is gone) is judged again and now lacks a logging trail;
+// its detector disabled, the account lacks GuardDuty.
+func TestStateCrossAssetContext(t *testing.T) {
+	s := loadState(t)
+	acct := "arn:aws:iam::111111111111:root"
+	ctx := context.Background()
+	if fs, _, _ := s.evaluate(ctx, []string{acct}); has(fs, "VGL-LOG-001", acct) || has(fs, "VGL-DET-001", acct) {
+		t.Fatalf("the account has a trail and a detector before the change: %v", fs)
+	}
+	ids, err := s.apply(ctx, nil, []string{"arn:aws:cloudtrail:eu-west-1:111111111111:trail/org-trail"}, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, n, err := s.evaluate(ctx, ids)
+	if err != nil || n != 1 || !has(fs, "VGL-LOG-001", acct) {
+		t.Fatalf("after DeleteTrail: judged %d (%v), findings %v, err %v", n, ids, fs, err)
+	}
+	det := s.inv.Get("arn:aws:guardduty:eu-west-1:111111111111:detector/8ac4f2a3b1d94e5fa6b7c8d9e0f1a2b3").Clone()
+	det.Facets.Enabled = asset.Bool(false)
+	ids, _ = s.apply(ctx, []*asset.Asset{det}, nil, time.Now(), []string{"111111111111"})
+	fs, _, _ = s.evaluate(ctx, ids)
+	if !has(fs, "VGL-DET-001", acct) {
+		t.Fatalf("after UpdateDetector (disabled): %v", fs)
+	}
+}
+
+// A read older than the one already applied to an asset does not undo it.
+func TestStateKeepsTheNewestRead(t *testing.T) {
+	s := loadState(t)
+	ctx := context.Background()
+	id := "arn:aws:guardduty:eu-west-1:111111111111:detector/8ac4f2a3b1d94e5fa6b7c8d9e0f1a2b3"
+	newer, older := s.inv.Get(id).Clone(), s.inv.Get(id).Clone()
+	newer.Facets.Enabled, older.Facets.Enabled = asset.Bool(false), asset.Bool(true)
+	t1 := time.Now()
+	s.apply(ctx, []*asset.Asset{newer}, nil, t1, nil)
+	s.apply(ctx, []*asset.Asset{older}, nil, t1.Add(-time.Second), nil)
+	if got := s.inv.Get(id); got.Facets.Enabled == nil || *got.Facets.Enabled {
+		t.Error("an older read replaced a newer one")
+	}
+}
+
+// Assets read after the baseline was recorded override it on load; older
+// ones do not.
+func TestStateOverlay(t *testing.T) {
+	inv, _ := inventory.Load(context.Background(), "../../examples/inventory")
+	base := time.Now()
+	trail := "arn:aws:cloudtrail:eu-west-1:111111111111:trail/org-trail"
+	s := &state{engine: engine(t), now: time.Now}
+	n, err := s.load(context.Background(), inv.Clone(), base, []store.WatchAsset{{ID: trail, ReadAt: base.Add(time.Minute)}})
+	if err != nil || n != 1 || s.inv.Get(trail) != nil {
+		t.Fatalf("newer deletion: %d %v", n, err)
+	}
+	s2 := &state{engine: engine(t), now: time.Now}
+	n, _ = s2.load(context.Background(), inv.Clone(), base, []store.WatchAsset{{ID: trail, ReadAt: base.Add(-time.Minute)}})
+	if n != 0 || s2.inv.Get(trail) == nil {
+		t.Fatalf("older deletion applied: %d", n)
+	}
+}
+
+// recordingGCP keeps what it was asked to read.
+type recordingGCP struct{ refs []gcp.Ref }
+
+func (r *recordingGCP) Read(_ context.Context, refs []gcp.Ref) (*gcp.Read, error) {
+	r.refs = append(r.refs, refs...)
+	return &gcp.Read{}, nil
+}
+
+// Audit logs name a project by its id; the Cloud Asset API by its number,
+// which the inventory knows. A project the inventory lacks is not read
+// (and said so), the event still recorded.
+func TestProjectNamesResolved(t *testing.T) {
+	w := &Watcher{Name: "gcp", state: loadState(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rec := &recordingGCP{}
+	w.GCP = rec
+	for _, tc := range []struct{ file, want string }{
+		{"projects-set-iam-policy.json", "//cloudresourcemanager.googleapis.com/projects/402398720121"},
+		{"projects-create.json", ""},
+		{"compute-firewalls-patch.json", "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-internal"},
+	} {
+		rec.refs = nil
+		ev, err := event.Parse(sample(t, "engine", "event", "testdata", "gcp", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := w.readOnce(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if len(rec.refs) == 1 {
+			got = rec.refs[0].Name
+			if rec.refs[0].Project != "acme-prod" || rec.refs[0].After.IsZero() {
+				t.Errorf("%s: ref %+v", tc.file, rec.refs[0])
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%s: read %q, want %q", tc.file, got, tc.want)
+		}
+	}
+}
+
+// A newer recorded inventory is loaded while the watcher runs.
+func TestReloadNewerBaseline(t *testing.T) {
+	inv, err := inventory.Load(context.Background(), "../../examples/inventory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	recorded := time.Now()
+	base := inv.Clone()
+	r := newRig(t, "w", idleSource{}, inv, func(w *Watcher) {
+		w.Reload = 20 * time.Millisecond
+		w.Recorded = func() time.Time { mu.Lock(); defer mu.Unlock(); return recorded }
+		w.Baseline = func(context.Context) (*inventory.Inventory, time.Time, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return base.Clone(), recorded, nil
+		}
+	})
+	r.start(t)
+	trail := "arn:aws:cloudtrail:eu-west-1:111111111111:trail/org-trail"
+	waitFor(t, "the start", 5*time.Second, func() bool { return strings.Contains(r.logBuf.String(), "watch: consuming") })
+	mu.Lock()
+	base.Delete(trail)
+	recorded = recorded.Add(time.Minute)
+	mu.Unlock()
+	waitFor(t, "the reload", 5*time.Second, func() bool { return strings.Contains(r.logBuf.String(), "newer inventory loaded") })
+	waitFor(t, "the newer inventory", 5*time.Second, func() bool {
+		var gone bool
+		r.w.state.withInventory(func(inv *inventory.Inventory, _ []policy.Finding) error { gone = inv.Get(trail) == nil; return nil })
+		return gone
+	})
+}
+
+// idleSource delivers nothing until it is stopped.
+type idleSource struct{}
+
+func (idleSource) Receive(ctx context.Context, _ func(*Message) bool) error { <-ctx.Done(); return nil }
+func (idleSource) Describe() string                                         { return "idle" }
