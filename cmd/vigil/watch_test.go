@@ -339,6 +339,11 @@ func TestWatchGCPEndToEnd(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("firewalls.insert: %v %v", err, resp)
 	}
+	err = gcpfake.AwaitOperation(srv.REST, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("firewalls.insert: %v", err)
+	}
 	hook := newWebhook(t)
 	cfg := filepath.Join(dir, "vigil.hcl")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`

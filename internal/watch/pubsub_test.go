@@ -98,9 +98,12 @@ func insertFirewall(t *testing.T, rest string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("firewalls.insert: %s", resp.Status)
+	}
+	if err := gcpfake.AwaitOperation(rest, resp.Body); err != nil {
+		t.Fatalf("firewalls.insert: %v", err)
 	}
 }
 

@@ -27,7 +27,7 @@ func (f *Fake) SetClock(now func() time.Time) {
 func (s *assetServer) BatchGetAssetsHistory(_ context.Context, req *assetpb.BatchGetAssetsHistoryRequest) (*assetpb.BatchGetAssetsHistoryResponse, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
-	if err := s.fault("BatchGetAssetsHistory", req.Parent); err != nil {
+	if err := s.fault("BatchGetAssetsHistory", req.Parent, assetPermission("export", req.ContentType)); err != nil {
 		return nil, err
 	}
 	if !validParent(req.Parent) || (req.Parent[:8] != "projects" && req.Parent[:13] != "organizations") {

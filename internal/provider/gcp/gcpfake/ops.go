@@ -1,8 +1,11 @@
 package gcpfake
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 )
 
 // operation is a Compute Engine operation: it answers RUNNING, and its
@@ -69,4 +72,34 @@ func (f *Fake) finish(op *operation) {
 		op.doc["error"] = map[string]any{"errors": []any{map[string]any{"code": "RESOURCE_OPERATION_FAILED", "message": err.Error()}}}
 		op.doc["httpErrorStatusCode"], op.doc["httpErrorMessage"] = 400, "BAD REQUEST"
 	}
+}
+
+// AwaitOperation polls the Compute operation in body (the answer to an
+// insert, patch, ...) through the fake's REST base until it is DONE, as a
+// client does; the change the call asked for happens only then. Tests that
+// change the fake over the wire use it.
+func AwaitOperation(rest string, body io.Reader) error {
+	var op struct{ SelfLink, Status string }
+	if err := json.NewDecoder(body).Decode(&op); err != nil {
+		return fmt.Errorf("read the operation: %w", err)
+	}
+	_, path, ok := strings.Cut(op.SelfLink, "/compute/v1/")
+	if !ok {
+		return fmt.Errorf("operation self link %q is not a Compute URL", op.SelfLink)
+	}
+	for i := 0; op.Status != "DONE"; i++ {
+		if i == 100 {
+			return fmt.Errorf("operation %s still %s after %d looks", path, op.Status, i)
+		}
+		resp, err := http.Get(rest + "/compute/v1/" + path)
+		if err != nil {
+			return err
+		}
+		err = json.NewDecoder(resp.Body).Decode(&op)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("read the operation: %w", err)
+		}
+	}
+	return nil
 }
