@@ -205,6 +205,8 @@ func (n *gcpNetwork) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 
 func (sn *gcpSubnet) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 	switch {
+	case sn.Purpose != "" && sn.Purpose != "PRIVATE":
+		// proxy-only and Private Service Connect subnets carry no VM flows
 	case sn.LogConfig != nil:
 		a.Facets.Logging = asset.Bool(sn.LogConfig.Enable)
 	case sn.EnableFlowLogs != nil:
