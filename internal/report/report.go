@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vigil-ir/vigil/engine/compliance"
 	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/scan"
 )
@@ -21,6 +22,8 @@ type Report struct {
 	FailOn string
 	// Unused waivers, reported so they can be cleaned up.
 	UnusedWaivers []*policy.Waiver
+	// Compliance holds the per-control tables --compliance asked for.
+	Compliance []*compliance.Table
 }
 
 // Formats lists the output formats.
