@@ -382,4 +382,3 @@ func logGroupName(arn string) string {
 	}
 	return strings.TrimSuffix(rest, ":*")
 }
-

@@ -181,6 +181,9 @@ type gcpVulnerabilities struct {
 
 func (r *gcpVulnerabilities) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 	a.Facets.Resource = firstNonEmpty(r.Resource, r.ResourceURI)
+	if a.Facets.Resource != "" {
+		a.Name = lastSegment(a.Facets.Resource) // the VM or image, not "vulnerabilityReport"
+	}
 	a.Facets.Vulnerabilities = []asset.Vulnerability{}
 	for _, v := range r.Vulnerabilities {
 		fix := len(v.AvailableInventoryItemIDs) > 0

@@ -17,11 +17,14 @@ import rego.v1
 
 info := lib.scope(input.asset.scope)
 
+enabled(services) if services["securitycenter.googleapis.com"] == true
+
 deny contains finding if {
 	input.asset.provider == "gcp"
-	services := info.services
+	services := object.get(info, "services", null)
+	is_object(services)
 	object.get(info, "assets", 0) > 0
-	not services["securitycenter.googleapis.com"] == true
+	not enabled(services)
 	finding := {
 		"msg": sprintf("project %s does not enable securitycenter.googleapis.com (%d services enabled)", [input.asset.name, count([s | some s, on in services; on])]),
 		"details": {},

@@ -41,13 +41,16 @@ deny contains finding if {
 	}
 }
 
+osconfig_on(services) if services["osconfig.googleapis.com"] == true
+
 instances := sum([c.instances | some _, c in object.get(info, "regions", {})])
 
 deny contains finding if {
 	input.asset.provider == "gcp"
 	instances > 0
-	services := info.services
-	not services["osconfig.googleapis.com"] == true
+	services := object.get(info, "services", null)
+	is_object(services) # silent when the inventory lists no services
+	not osconfig_on(services)
 	finding := {
 		"msg": sprintf("project %s has %d instances but the OS Config API (osconfig.googleapis.com) is off: no vulnerability reports", [input.asset.name, instances]),
 		"details": {"instances": instances},
@@ -57,7 +60,8 @@ deny contains finding if {
 deny contains finding if {
 	input.asset.provider == "gcp"
 	instances > 0
-	md := info.project_metadata
+	md := object.get(info, "project_metadata", null)
+	is_object(md) # silent when the project's compute metadata is not collected
 	not lib.truthy(object.get(md, "enable-osconfig", ""))
 	finding := {
 		"msg": sprintf("project %s has %d instances but its metadata does not set enable-osconfig=TRUE: the OS Config agent does not report", [input.asset.name, instances]),
