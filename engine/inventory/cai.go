@@ -119,7 +119,7 @@ type caiIndex struct {
 	// assets inherit (Facets.Inherited).
 	labels   map[string]map[string]string
 	metadata map[string]map[string]string
-	chains   map[string][]asset.Inherited // by node short name, made on first use
+	chains   sync.Map // node short name -> []asset.Inherited, made on first use
 }
 
 type iamEntry struct {
@@ -134,7 +134,7 @@ type projectNode struct {
 
 func newCAIIndex() *caiIndex {
 	return &caiIndex{iam: map[string]*iamEntry{}, projects: map[string]*projectNode{}, parents: map[string]string{},
-		labels: map[string]map[string]string{}, metadata: map[string]map[string]string{}, chains: map[string][]asset.Inherited{}}
+		labels: map[string]map[string]string{}, metadata: map[string]map[string]string{}}
 }
 
 var (
@@ -248,11 +248,11 @@ func cloneLabels(m map[string]string) map[string]string {
 // them: labels and, for a project, its compute metadata. The slices are
 // shared by every asset of a node; nobody changes them in place.
 func (x *caiIndex) inherited(short string) []asset.Inherited {
+	if c, ok := x.chains.Load(short); ok { // read by every decoding goroutine: no lock
+		return c.([]asset.Inherited)
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if c, ok := x.chains[short]; ok {
-		return c
-	}
 	var out []asset.Inherited
 	for _, node := range x.ancestors(short) {
 		in := asset.Inherited{Node: node, Labels: x.labels[node]}
@@ -266,7 +266,7 @@ func (x *caiIndex) inherited(short string) []asset.Inherited {
 			out = append(out, in)
 		}
 	}
-	x.chains[short] = out
+	x.chains.Store(short, out)
 	return out
 }
 

@@ -77,3 +77,19 @@ test_value_case_insensitive if {
 	inp := {"asset": {"kind": "bucket", "name": "b", "region": "us-east-1", "labels": {"data-class": "PII"}, "facets": {}}}
 	count(p.deny) == 1 with input as inp with data.vigil.config as cfg
 }
+
+two := {"residency": {"pii": {"label": "data-class", "regions": ["europe-*"]}, "secret": {"label": "sensitivity", "regions": ["europe-west3"]}}}
+
+# With two residency labels the first in name order wins: data-class.
+test_two_labels_name_order if {
+	inp := {"asset": {"kind": "bucket", "name": "b", "region": "europe-west1", "labels": {"data-class": "pii", "sensitivity": "secret"}, "facets": {}}}
+	count(p.deny) == 0 with input as inp with data.vigil.config as two
+}
+
+test_two_labels_inherited if {
+	chain := [{"node": "projects/1", "labels": {"sensitivity": "secret"}}]
+	inp := {"asset": {"kind": "disk", "name": "d", "region": "europe-west1", "labels": {}, "facets": {"inherited": chain}}}
+	res := p.deny with input as inp with data.vigil.config as two
+	some f in res
+	f.details.class == "secret"
+}
