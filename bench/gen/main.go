@@ -65,12 +65,12 @@ type gen struct {
 	projectExtraCount int
 	col               *bufio.Writer // aws-collected.ndjson
 	r                 *rand.Rand
-	res, iam  *bufio.Writer
-	aws       *bufio.Writer
-	awsFirst  bool
-	gcpAssets int
-	awsAssets int
-	instances []string
+	res, iam          *bufio.Writer
+	aws               *bufio.Writer
+	awsFirst          bool
+	gcpAssets         int
+	awsAssets         int
+	instances         []string
 	// the records the runbook benchmark's instances need, for its
 	// simulated cloud: project, network, instance, disk
 	rbRecords []map[string]any

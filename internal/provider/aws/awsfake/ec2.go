@@ -64,6 +64,8 @@ func (f *Fake) ec2(req *request) {
 		"DescribeInstances":               f.describeInstances,
 		"DescribeVolumes":                 f.describeVolumes,
 		"DescribeSnapshots":               f.describeSnapshots,
+		"DescribeNetworkAcls":             f.describeNetworkAcls, // more.go
+		"DescribeFlowLogs":                f.describeFlowLogs,    // more.go
 		"DescribeSnapshotAttribute":       f.describeSnapshotAttribute,
 		"CreateSnapshot":                  f.createSnapshot,
 		"ModifySnapshotAttribute":         f.modifySnapshotAttribute,

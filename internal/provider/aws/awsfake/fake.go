@@ -169,6 +169,7 @@ type Fake struct {
 	DefaultAccount string
 	// EnabledRegions are the regions DescribeRegions lists.
 	EnabledRegions []string
+	more           map[string]*More // more.go: state of the services of issue 19
 }
 
 // New returns an empty fake whose unknown access keys belong to account.
@@ -317,6 +318,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.json11(req)
 	case "guardduty":
 		f.guardduty(req)
+	case "inspector2", "logs", "events", "monitoring": // more.go
+		f.moreService(req)
 	default:
 		http.Error(w, "the fake does not serve "+req.service, http.StatusNotImplemented)
 		req.status = 501
