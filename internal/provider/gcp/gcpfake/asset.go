@@ -85,6 +85,7 @@ func (f *Fake) assets() []*assetpb.Asset {
 			add(p, "//storage.googleapis.com/"+b, "storage.googleapis.com/Bucket", "Bucket", "EU", map[string]any{"name": b, "location": "EU", "labels": map[string]string{}})
 		}
 	}
+	out = append(out, f.extraAssets()...) // extra.go: resources the fake keeps as CAI records
 	return out
 }
 

@@ -70,7 +70,8 @@ type Fake struct {
 	calls     []Call
 	seq       int
 	now       func() time.Time
-	url       string // the REST server's URL, for self links
+	url       string       // the REST server's URL, for self links
+	extra     []extraAsset // extra.go
 }
 
 // New returns an empty fake.
