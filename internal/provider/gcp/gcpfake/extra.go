@@ -2,7 +2,10 @@ package gcpfake
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"sort"
+	"strings"
 
 	"cloud.google.com/go/asset/apiv1/assetpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -83,4 +86,71 @@ func lastPart(t string) string {
 		}
 	}
 	return t
+}
+
+// VulnerabilityReport is what OS Config reports of one VM.
+type VulnerabilityReport struct {
+	Instance string // projects/P/zones/Z/instances/N
+	// CVEs with their severity (CRITICAL, HIGH, ...) and whether an
+	// update fixes them.
+	Vulns []Vuln
+}
+
+// Vuln is one vulnerability of a report.
+type Vuln struct {
+	CVE, Severity string
+	Fixable       bool
+}
+
+// AddVulnerabilityReport makes OS Config report on a VM. Call it under With.
+func (f *Fake) AddVulnerabilityReport(r VulnerabilityReport) { f.reports = append(f.reports, r) }
+
+// vulnerabilityReports serves OS Config's
+// GET /v1/projects/P/locations/ZONE/instances/{-|ID|NAME}/vulnerabilityReports,
+// naming each report by project number and instance id, as the API does.
+func (f *Fake) vulnerabilityReports(w http.ResponseWriter, r *http.Request) Call {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	call := Call{API: "osconfig", Operation: "vulnerabilityReports.list", Target: r.URL.Path}
+	// v1 projects P locations Z instances I vulnerabilityReports
+	if len(parts) != 8 || parts[0] != "v1" || parts[1] != "projects" || parts[3] != "locations" || parts[5] != "instances" {
+		apiError(w, 400, "INVALID_ARGUMENT", "badRequest", "parent must be projects/P/locations/ZONE/instances/I")
+		return call
+	}
+	if f.faultHTTP(w, &call, "osconfig", "osconfig.vulnerabilityReports.list", parts[2]) {
+		return call
+	}
+	p := f.projects[parts[2]]
+	if p == nil {
+		for _, q := range f.projects {
+			if q.Number == parts[2] {
+				p = q
+			}
+		}
+	}
+	if p == nil {
+		apiError(w, 404, "NOT_FOUND", "notFound", "project "+parts[2]+" not found")
+		return call
+	}
+	var out []map[string]any
+	for _, rep := range f.reports {
+		in := f.instances[rep.Instance]
+		seg := strings.Split(rep.Instance, "/")
+		if in == nil || seg[1] != p.ID || seg[3] != parts[4] || (parts[6] != "-" && parts[6] != in.Name && parts[6] != fmt.Sprint(in.Id)) {
+			continue
+		}
+		var vulns []any
+		for _, v := range rep.Vulns {
+			x := map[string]any{"details": map[string]any{"cve": v.CVE, "severity": v.Severity, "cvssV3": map[string]any{"baseScore": 9.8}},
+				"installedInventoryItemIds": []string{"d-pkg"}, "createTime": "2026-11-20T00:00:00Z", "updateTime": "2026-11-26T00:00:00Z"}
+			if v.Fixable {
+				x["availableInventoryItemIds"] = []string{"a-pkg"}
+				x["items"] = []any{map[string]any{"installedInventoryItemId": "d-pkg", "availableInventoryItemId": "a-pkg"}}
+			}
+			vulns = append(vulns, x)
+		}
+		out = append(out, map[string]any{"name": fmt.Sprintf("projects/%s/locations/%s/instances/%d/vulnerabilityReport", p.Number, parts[4], in.Id),
+			"vulnerabilities": vulns, "updateTime": "2026-11-26T00:00:00Z"})
+	}
+	writeJSON(w, map[string]any{"vulnerabilityReports": out})
+	return call
 }

@@ -70,8 +70,9 @@ type Fake struct {
 	calls     []Call
 	seq       int
 	now       func() time.Time
-	url       string       // the REST server's URL, for self links
-	extra     []extraAsset // extra.go
+	url       string                // the REST server's URL, for self links
+	extra     []extraAsset          // extra.go
+	reports   []VulnerabilityReport // extra.go
 }
 
 // New returns an empty fake.
@@ -238,6 +239,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call = f.iam(rec, r)
 	case reStorage.MatchString(r.URL.Path) || strings.HasPrefix(r.URL.Path, "/download/storage/v1/"):
 		call = f.storage(rec, r)
+	case strings.HasPrefix(r.URL.Path, "/v1/projects/") && strings.HasSuffix(r.URL.Path, "/vulnerabilityReports"): // extra.go
+		call = f.vulnerabilityReports(rec, r)
 	default:
 		apiError(rec, 404, "NOT_FOUND", "notFound", "the fake does not serve "+r.URL.Path)
 	}
