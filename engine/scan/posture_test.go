@@ -151,3 +151,46 @@ func TestPostureFixtures(t *testing.T) {
 		}
 	}
 }
+
+// The same policies on a Terraform plan of the same estate (testdata/
+// posture-plan/plan.json), worked out by hand: what each planned resource
+// would be once applied.
+func TestPosturePlan(t *testing.T) {
+	cfg, _, diags := config.Load(filepath.Join(testutil.Root(t), "testdata", "posture", "vigil.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data(), Now: func() time.Time { return postureClock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := inventory.Open(filepath.Join(testutil.Root(t), "testdata", "posture-plan", "plan.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), Options{Sources: []inventory.Source{fs}, Engine: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Findings.Close()
+	var got []string
+	for _, f := range res.Findings.Slice() {
+		if f.PolicyID != "VGL-NET-001" { // the older policies are checked elsewhere
+			got = append(got, f.PolicyID+" "+f.AssetID)
+		}
+	}
+	sort.Strings(got)
+	want := []string{
+		"VGL-LOG-002 aws_cloudtrail.main",                // enable_log_file_validation = false; audit has it
+		"VGL-LOG-005 google_compute_subnetwork.uc1",      // no log_config block; ew1 has one
+		"VGL-NET-005 aws_default_security_group.default", // the default group keeps an ingress and an egress rule
+		"VGL-NET-006 aws_network_acl.public",             // rule 100 allows 22 from 0.0.0.0/0; private only from 10/8
+		"VGL-NET-007 google_compute_firewall.ssh",        // world-open, log_config empty; https logs
+		"VGL-NET-009 google_compute_firewall.vendor",     // priority 0, no target tags
+		"VGL-SSH-001 google_compute_instance.web",        // no block-project-ssh-keys, OS Login off; worker blocks
+		"VGL-SSH-002 google_compute_instance.web",        // enable-oslogin = FALSE
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan findings (-want +got):\n%s", diff)
+	}
+}
