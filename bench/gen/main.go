@@ -460,6 +460,11 @@ func cmdOPA(args []string) error {
 		if err != nil {
 			return err
 		}
+		if len(c.Labels) == 0 {
+			// vigil's input always has labels ({} when none); the JSON tag
+			// omits an empty map, so put it back
+			b = append([]byte(`{"labels":{},`), b[1:]...)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if !first {
