@@ -24,7 +24,7 @@ required_labels = ["owner"]
 scope_labels = ["owner", "purpose"]
 
 # Who responds to incidents: they need a role on every project.
-ir_principals = ["group:ir-team@acme.example"]
+ir_principals = ["group:ir-team@acme.example", "arn:aws:iam::999999999999:role/IR"]
 
 # Ports that must never be open to the internet (default: SSH and RDP).
 admin_ports = [22, 3389]

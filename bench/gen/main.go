@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/config"
@@ -60,13 +61,16 @@ func main() {
 // --- inventory ---------------------------------------------------------
 
 type gen struct {
-	r         *rand.Rand
-	res, iam  *bufio.Writer
-	aws       *bufio.Writer
-	awsFirst  bool
-	gcpAssets int
-	awsAssets int
-	instances []string
+	// projectExtraCount is how many assets projectExtras emitted last.
+	projectExtraCount int
+	col               *bufio.Writer // aws-collected.ndjson
+	r                 *rand.Rand
+	res, iam          *bufio.Writer
+	aws               *bufio.Writer
+	awsFirst          bool
+	gcpAssets         int
+	awsAssets         int
+	instances         []string
 	// the records the runbook benchmark's instances need, for its
 	// simulated cloud: project, network, instance, disk
 	rbRecords []map[string]any
@@ -150,6 +154,7 @@ func (g *gen) project(i int, org, folder string, budget int) {
 		map[string]any{"name": netName, "selfLink": sl("global/networks/" + netName), "autoCreateSubnetworks": netName == "default",
 			"routingConfig": map[string]any{"routingMode": "REGIONAL"}, "creationTimestamp": "2024-03-02T09:00:00.000-07:00", "id": fmt.Sprint(g.r.Uint64())})
 	emit(netRec)
+	g.projectExtras(pid, num, anc, parent, region, emit)
 	keptProject := false
 	for budget > 0 {
 		switch k := g.r.IntN(100); {
@@ -166,7 +171,7 @@ func (g *gen) project(i int, org, folder string, budget int) {
 			emit(cai("compute.googleapis.com/Firewall", "//compute.googleapis.com/projects/"+pid+"/global/firewalls/"+name, parent, anc, "global",
 				map[string]any{"name": name, "network": sl("global/networks/" + netName), "direction": "INGRESS", "priority": 1000, "disabled": g.chance(0.05),
 					"allowed": []map[string]any{{"IPProtocol": "tcp", "ports": ports}}, "sourceRanges": src, "targetTags": []string{g.pick(teams)},
-					"selfLink": sl("global/firewalls/" + name), "logConfig": map[string]any{"enable": false}, "description": "managed by terraform",
+					"selfLink": sl("global/firewalls/" + name), "logConfig": map[string]any{"enable": g.chance(0.4)}, "description": "managed by terraform",
 					"creationTimestamp": "2024-05-01T12:00:00.000-07:00", "id": fmt.Sprint(g.r.Uint64())}))
 		case k < 35: // instance + its disk
 			zone := region + "-" + g.pick([]string{"a", "b", "c"})
@@ -182,7 +187,7 @@ func (g *gen) project(i int, org, folder string, budget int) {
 					"networkInterfaces": []any{nic}, "labels": g.labels(0.7), "tags": map[string]any{"items": []string{g.pick(teams)}, "fingerprint": "42WmSpB8rSM="},
 					"disks":           []map[string]any{{"deviceName": name, "boot": true, "source": "https://www.googleapis.com/compute/v1/" + disk, "mode": "READ_WRITE", "type": "PERSISTENT", "diskSizeGb": "50"}},
 					"serviceAccounts": []map[string]any{{"email": num + "-compute@developer.gserviceaccount.com", "scopes": []string{"https://www.googleapis.com/auth/cloud-platform"}}},
-					"metadata":        map[string]any{"items": []map[string]any{{"key": "enable-oslogin", "value": "TRUE"}}, "fingerprint": "abc="},
+					"metadata":        map[string]any{"items": g.instanceMetadata(), "fingerprint": "abc="},
 					"scheduling":      map[string]any{"onHostMaintenance": "MIGRATE", "automaticRestart": true}, "cpuPlatform": "Intel Broadwell",
 					"creationTimestamp": "2025-09-14T08:21:00.000-07:00", "id": fmt.Sprint(g.r.Uint64()), "selfLink": sl("zones/" + zone + "/instances/" + name)})
 			emit(instRec)
@@ -190,6 +195,9 @@ func (g *gen) project(i int, org, folder string, budget int) {
 				map[string]any{"name": name, "sizeGb": "50", "zone": sl("zones/" + zone), "status": "READY", "type": sl("zones/" + zone + "/diskTypes/pd-balanced"),
 					"users": []string{sl("zones/" + zone + "/instances/" + name)}, "labels": g.labels(0.7), "selfLink": "https://www.googleapis.com/compute/v1/" + disk})
 			emit(diskRec)
+			if g.chance(0.6) { // the OS Config agent reports on most VMs
+				g.vulnReport(pid, num, zone, name, anc, parent, emit)
+			}
 			if len(g.instances) < runbookInstances {
 				g.instances = append(g.instances, "//compute.googleapis.com/projects/"+pid+"/zones/"+zone+"/instances/"+name)
 				if !keptProject {
@@ -214,7 +222,8 @@ func (g *gen) project(i int, org, folder string, budget int) {
 			name := fmt.Sprintf("subnet-%d", g.r.IntN(1e6))
 			emit(cai("compute.googleapis.com/Subnetwork", "//compute.googleapis.com/projects/"+pid+"/regions/"+region+"/subnetworks/"+name, parent, anc, region,
 				map[string]any{"name": name, "network": sl("global/networks/" + netName), "ipCidrRange": fmt.Sprintf("10.%d.%d.0/24", g.r.IntN(255), g.r.IntN(255)),
-					"region": sl("regions/" + region), "privateIpGoogleAccess": true, "selfLink": sl("regions/" + region + "/subnetworks/" + name)}))
+					"region": sl("regions/" + region), "privateIpGoogleAccess": true, "selfLink": sl("regions/" + region + "/subnetworks/" + name),
+					"logConfig": map[string]any{"enable": g.chance(0.5), "aggregationInterval": "INTERVAL_5_SEC", "flowSampling": 0.5}}))
 		default: // types no built-in policy reads
 			t := g.pick([]string{"compute.googleapis.com/Address", "compute.googleapis.com/InstanceTemplate", "compute.googleapis.com/ForwardingRule", "iam.googleapis.com/ServiceAccount", "pubsub.googleapis.com/Topic", "compute.googleapis.com/Route"})
 			name := fmt.Sprintf("r-%d", g.r.IntN(1e7))
@@ -250,7 +259,7 @@ func (g *gen) account(i int, budget int) {
 	g.awsItem(acct, region, "AWS::EC2::VPC", vpc, "arn:aws:ec2:"+region+":"+acct+":vpc/"+vpc, map[string]any{"vpcId": vpc, "cidrBlock": "10.0.0.0/16", "isDefault": g.chance(0.3), "state": "available"}, nil, nil)
 	budget--
 	if g.chance(0.6) {
-		g.awsItem(acct, region, "AWS::CloudTrail::Trail", "main", "arn:aws:cloudtrail:"+region+":"+acct+":trail/main", map[string]any{"TrailName": "main", "IsMultiRegionTrail": g.chance(0.8), "IsLogging": true}, nil, nil)
+		g.awsItem(acct, region, "AWS::CloudTrail::Trail", "main", "arn:aws:cloudtrail:"+region+":"+acct+":trail/main", map[string]any{"TrailName": "main", "IsMultiRegionTrail": g.chance(0.8), "IsLogging": true, "LogFileValidationEnabled": g.chance(0.7)}, nil, nil)
 		budget--
 	}
 	if g.chance(0.5) {
@@ -258,6 +267,7 @@ func (g *gen) account(i int, budget int) {
 		g.awsItem(acct, region, "AWS::GuardDuty::Detector", id, "arn:aws:guardduty:"+region+":"+acct+":detector/"+id, map[string]any{"Enable": true}, nil, nil)
 		budget--
 	}
+	budget -= g.accountExtras(acct, region, vpc)
 	for ; budget > 0; budget-- {
 		switch k := g.r.IntN(100); {
 		case k < 15:
@@ -285,6 +295,10 @@ func (g *gen) account(i int, budget int) {
 				tags["owner"] = g.pick(teams)
 			}
 			g.awsItem(acct, region, "AWS::EC2::Instance", iid, "arn:aws:ec2:"+region+":"+acct+":instance/"+iid, cfg, tags, nil)
+			if g.chance(0.5) {
+				g.inspector(acct, region, iid)
+				budget--
+			}
 		case k < 55:
 			name := fmt.Sprintf("acme-%d-data", g.r.IntN(1e8))
 			sup := map[string]any{"BucketPolicy": map[string]any{"policyText": nil}, "PublicAccessBlockConfiguration": map[string]any{"blockPublicAcls": true, "ignorePublicAcls": true, "blockPublicPolicy": true, "restrictPublicBuckets": true}}
@@ -309,7 +323,7 @@ func cmdInventory(args []string) error {
 		return err
 	}
 	files := map[string]*os.File{}
-	for _, name := range []string{"gcp-resources.ndjson", "gcp-iam.ndjson", "aws-config.json"} {
+	for _, name := range []string{"gcp-resources.ndjson", "gcp-iam.ndjson", "aws-config.json", "aws-collected.ndjson"} {
 		f, err := os.Create(filepath.Join(*out, name))
 		if err != nil {
 			return err
@@ -318,7 +332,7 @@ func cmdInventory(args []string) error {
 	}
 	g := &gen{r: rand.New(rand.NewPCG(*seed, *seed^0x9e3779b97f4a7c15)), awsFirst: true,
 		res: bufio.NewWriterSize(files["gcp-resources.ndjson"], 1<<20), iam: bufio.NewWriterSize(files["gcp-iam.ndjson"], 1<<20),
-		aws: bufio.NewWriterSize(files["aws-config.json"], 1<<20)}
+		aws: bufio.NewWriterSize(files["aws-config.json"], 1<<20), col: bufio.NewWriterSize(files["aws-collected.ndjson"], 1<<20)}
 	org := "organizations/684315297612"
 	folders := []string{"folders/511904211743", "folders/930266102457", "folders/220044101010"}
 	g.write(g.res, cai("cloudresourcemanager.googleapis.com/Organization", "//cloudresourcemanager.googleapis.com/"+org, "", []string{org}, "", map[string]any{"name": org, "displayName": "acme.example"}))
@@ -338,7 +352,7 @@ func cmdInventory(args []string) error {
 		g.account(i, min(100, *n-gcpTarget-g.awsAssets))
 	}
 	g.aws.WriteString("\n]}\n")
-	for _, w := range []*bufio.Writer{g.res, g.iam, g.aws} {
+	for _, w := range []*bufio.Writer{g.res, g.iam, g.aws, g.col} {
 		if err := w.Flush(); err != nil {
 			return err
 		}
@@ -348,7 +362,7 @@ func cmdInventory(args []string) error {
 	}
 	cfg := `approved_networks = ["projects/*/global/networks/prod-vpc", "vpc-0*"]
 required_labels   = ["owner"]
-ir_principals     = ["group:ir-team@acme.example"]
+ir_principals     = ["group:ir-team@acme.example", "arn:aws:iam::999999999999:role/IR"]
 residency "pii" {
   label   = "data-class"
   regions = ["eu", "eu-*", "europe-*"]
@@ -421,7 +435,7 @@ func cmdOPA(args []string) error {
 	if diags.HasErrors() {
 		return diags
 	}
-	fset, err := inventory.Open(filepath.Join(*in, "gcp-resources.ndjson"), filepath.Join(*in, "gcp-iam.ndjson"), filepath.Join(*in, "aws-config.json"))
+	fset, err := inventory.Open(filepath.Join(*in, "gcp-resources.ndjson"), filepath.Join(*in, "gcp-iam.ndjson"), filepath.Join(*in, "aws-config.json"), filepath.Join(*in, "aws-collected.ndjson"))
 	if err != nil {
 		return err
 	}
@@ -446,6 +460,11 @@ func cmdOPA(args []string) error {
 		if err != nil {
 			return err
 		}
+		if len(c.Labels) == 0 {
+			// vigil's input always has labels ({} when none); the JSON tag
+			// omits an empty map, so put it back
+			b = append([]byte(`{"labels":{},`), b[1:]...)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if !first {
@@ -464,7 +483,8 @@ func cmdOPA(args []string) error {
 		return err
 	}
 	f.Close()
-	data, _ := json.Marshal(map[string]any{"vigil": map[string]any{"config": cfg.Data(), "inventory": idx.Data()}})
+	clock := map[string]any{"now_ns": genClock.UnixNano(), "now": genClock.Format(time.RFC3339)}
+	data, _ := json.Marshal(map[string]any{"vigil": map[string]any{"config": cfg.Data(), "inventory": idx.Data(), "clock": clock}})
 	if err := os.WriteFile(filepath.Join(*out, "data.json"), data, 0o644); err != nil {
 		return err
 	}

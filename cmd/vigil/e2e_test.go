@@ -65,7 +65,7 @@ func TestREADMEFirstCommand(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("vigil %s: %v (want exit 1: the examples have findings)", strings.Join(args, " "), err)
 	}
-	for _, want := range []string{"CRITICAL", "VGL-DATA-002", "VGL-NET-001", "Ran 11 policies"} {
+	for _, want := range []string{"CRITICAL", "VGL-DATA-002", "VGL-NET-001", "Ran 35 policies"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

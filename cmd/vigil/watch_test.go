@@ -375,7 +375,8 @@ watch "gcp" {
 		return metric(addr, `vigil_watch_events_processed_total{outcome="duplicate",watch="gcp"} 1`)
 	})
 	time.Sleep(300 * time.Millisecond)
-	if got := hook.findings(); len(got) != 1 || len(hook.posts()) != 1 {
+	// World-open (VGL-NET-001) and not logging (VGL-NET-007), once each.
+	if got := hook.findings(); !slices.Equal(got, []string{fw, "VGL-NET-007 //compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-anywhere"}) || len(hook.posts()) != 1 {
 		t.Errorf("notified %v in %d posts", got, len(hook.posts()))
 	}
 	if code := d.stop(t); code != 0 {

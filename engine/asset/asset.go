@@ -55,7 +55,19 @@ const (
 	KindDataset           = "dataset"
 	KindCluster           = "cluster"
 	KindKey               = "kms_key"
-	KindOther             = "other"
+	// Kinds of issue 19: network ACLs, flow logs, the alerting chain (CloudWatch
+	// metric filters and alarms, EventBridge rules, GCP log-based metrics and
+	// alert policies), enabled services (APIs) and vulnerability scanner results.
+	KindNetworkACL          = "network_acl"
+	KindFlowLog             = "flow_log"
+	KindMetricFilter        = "metric_filter"
+	KindAlarm               = "alarm"
+	KindEventRule           = "event_rule"
+	KindLogMetric           = "log_metric"
+	KindAlertPolicy         = "alert_policy"
+	KindService             = "service"
+	KindVulnerabilityReport = "vulnerability_report"
+	KindOther               = "other"
 )
 
 // ScopeKinds are the kinds that stand for a whole project, account or node of

@@ -65,6 +65,48 @@ type Facets struct {
 	CreatedAt string `json:"created_at,omitempty"`
 	LastUsed  string `json:"last_used,omitempty"`
 
+	// Key type of a GCP service account key: "user_managed" or
+	// "system_managed".
+	KeyType string `json:"key_type,omitempty"`
+	// Credential facets of an AWS IAM user (from the credential report) and,
+	// on an account, of its root user: a console password, MFA, and how many
+	// access keys are active.
+	Console    *bool `json:"console,omitempty"`
+	MFA        *bool `json:"mfa,omitempty"`
+	ActiveKeys *int  `json:"active_keys,omitempty"`
+
+	// Metadata are the metadata items of a GCP instance or of a project's
+	// compute metadata (enable-oslogin, block-project-ssh-keys, ...); ssh-keys
+	// values are not kept, only whether they are set.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// Inherited are what the asset's project or account, then the folders
+	// and organization above it, say of it, nearest first: their labels and,
+	// for a GCP project, its compute metadata. Loaders set it from the
+	// hierarchy they read before the assets (see DESIGN.md, residency).
+	Inherited []Inherited `json:"inherited,omitempty"`
+
+	// Trail facets: log file validation and the CloudWatch Logs group it
+	// delivers to.
+	Validation *bool  `json:"validation,omitempty"`
+	LogGroup   string `json:"log_group,omitempty"`
+	// Alerting chain: a metric filter's pattern, an EventBridge rule's event
+	// pattern, a log sink's or a log-based metric's filter; the metrics a
+	// filter feeds or an alarm or alert policy watches ("namespace/name" on
+	// AWS, "logging.googleapis.com/user/NAME" on GCP); where alarms, rules
+	// and alert policies send (actions, targets, notification channels);
+	// a sink's destination and whether it takes the children's logs.
+	Filter          string   `json:"filter,omitempty"`
+	Metrics         []string `json:"metrics,omitempty"`
+	Targets         []string `json:"targets,omitempty"`
+	Destination     string   `json:"destination,omitempty"`
+	IncludeChildren *bool    `json:"include_children,omitempty"`
+
+	// Resource is the id of the asset a vulnerability report or a flow log
+	// describes (an instance's asset id, a VPC or subnet id, an image).
+	Resource string `json:"resource,omitempty"`
+	// Vulnerabilities of a vulnerability report.
+	Vulnerabilities []Vulnerability `json:"vulnerabilities,omitempty"`
+
 	// Synthesized marks a scope asset the loader made because assets named a
 	// project or account that the inventory did not contain.
 	Synthesized bool `json:"synthesized,omitempty"`
@@ -92,6 +134,29 @@ type Rule struct {
 	Priority int    `json:"priority,omitempty"`
 	// Unknown names the fields (sources, ports, protocol) known only after apply.
 	Unknown []string `json:"unknown,omitempty"`
+}
+
+// Inherited is what one node above an asset says of it.
+type Inherited struct {
+	// Node is the project, account, folder or organization
+	// ("projects/123", "folders/4", "111111111111").
+	Node     string            `json:"node"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// Vulnerability is one vulnerability a scanner found.
+type Vulnerability struct {
+	// ID is the CVE (or the scanner's id when there is none).
+	ID string `json:"id"`
+	// Severity in lower case: critical, high, medium, low, informational.
+	Severity string `json:"severity"`
+	// Fixable says a fixed version exists.
+	Fixable bool   `json:"fixable"`
+	Package string `json:"package,omitempty"`
+	Fixed   string `json:"fixed,omitempty"`
+	// Ports the vulnerable service listens on, when the scanner knows.
+	Ports []int `json:"ports,omitempty"`
 }
 
 // Exposure is one way a bucket is open to everyone.
@@ -171,6 +236,30 @@ func (f Facets) Clone() Facets {
 	g.Organization = cloneBool(f.Organization)
 	g.Enabled = cloneBool(f.Enabled)
 	g.Unknown = cloneStrings(f.Unknown)
+	g.Console = cloneBool(f.Console)
+	g.MFA = cloneBool(f.MFA)
+	if f.ActiveKeys != nil {
+		n := *f.ActiveKeys
+		g.ActiveKeys = &n
+	}
+	g.Metadata = cloneMap(f.Metadata)
+	if f.Inherited != nil {
+		g.Inherited = make([]Inherited, len(f.Inherited))
+		for i, in := range f.Inherited {
+			g.Inherited[i] = Inherited{Node: in.Node, Labels: cloneMap(in.Labels), Metadata: cloneMap(in.Metadata)}
+		}
+	}
+	g.Validation = cloneBool(f.Validation)
+	g.Metrics = cloneStrings(f.Metrics)
+	g.Targets = cloneStrings(f.Targets)
+	g.IncludeChildren = cloneBool(f.IncludeChildren)
+	if f.Vulnerabilities != nil {
+		g.Vulnerabilities = make([]Vulnerability, len(f.Vulnerabilities))
+		for i, v := range f.Vulnerabilities {
+			g.Vulnerabilities[i] = v
+			g.Vulnerabilities[i].Ports = append([]int(nil), v.Ports...)
+		}
+	}
 	return g
 }
 
@@ -181,6 +270,20 @@ func cloneBool(b *bool) *bool {
 	v := *b
 	return &v
 }
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Int returns a pointer to n, for the optional facet fields.
+func Int(n int) *int { return &n }
 
 func cloneStrings(s []string) []string {
 	if s == nil {

@@ -27,7 +27,11 @@ type Config struct {
 	ScopeLabels  []string
 	IRPrincipals []string
 	AdminPorts   []int
-	Residency    []Residency
+	// MaxKeyAge and MaxKeyIdle are the days an access key may live and stay
+	// unused (VGL-KEY-001, VGL-KEY-002; CIS AWS 1.14 and 1.12).
+	MaxKeyAge  int
+	MaxKeyIdle int
+	Residency  []Residency
 	// CorporateNetworks name networks (ids or globs) that belong to the
 	// corporate network, for triage's reach question.
 	CorporateNetworks []string
@@ -73,12 +77,20 @@ type Notify struct {
 
 // Default returns the settings used when there is no vigil.hcl.
 func Default() *Config {
-	return &Config{AdminPorts: append([]int(nil), DefaultAdminPorts...), ScopeLabels: append([]string(nil), DefaultScopeLabels...)}
+	return &Config{AdminPorts: append([]int(nil), DefaultAdminPorts...), ScopeLabels: append([]string(nil), DefaultScopeLabels...),
+		MaxKeyAge: DefaultMaxKeyAge, MaxKeyIdle: DefaultMaxKeyIdle}
 }
 
 // DefaultScopeLabels are the labels VGL-OWN-002 asks of projects and
 // accounts when vigil.hcl does not say otherwise.
 var DefaultScopeLabels = []string{"owner", "purpose"}
+
+// DefaultMaxKeyAge and DefaultMaxKeyIdle follow CIS AWS Foundations 3.0
+// (1.14: rotate every 90 days; 1.12: disable what is unused for 45 days).
+const (
+	DefaultMaxKeyAge  = 90
+	DefaultMaxKeyIdle = 45
+)
 
 var rootSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
@@ -89,6 +101,8 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "admin_ports"},
 		{Name: "corporate_networks"},
 		{Name: "policy_libraries"},
+		{Name: "max_key_age"},
+		{Name: "max_key_idle"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "residency", LabelNames: []string{"class"}},
@@ -164,6 +178,28 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 				}
 			}
 			cfg.AdminPorts = ports
+		}
+	}
+	for _, name := range []string{"max_key_age", "max_key_idle"} {
+		attr, ok := content.Attributes[name]
+		if !ok {
+			continue
+		}
+		var days int
+		d := gohcl.DecodeExpression(attr.Expr, nil, &days)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		if days < 1 || days > 3650 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid number of days",
+				Detail: fmt.Sprintf("%s is %d; give a number of days between 1 and 3650.", name, days), Subject: attr.Expr.Range().Ptr()})
+			continue
+		}
+		if name == "max_key_age" {
+			cfg.MaxKeyAge = days
+		} else {
+			cfg.MaxKeyIdle = days
 		}
 	}
 	for _, name := range []string{"approved_networks", "corporate_networks"} {
@@ -304,6 +340,8 @@ func (c *Config) Data() map[string]any {
 		"admin_ports":        ports,
 		"residency":          residency,
 		"corporate_networks": toAny(c.CorporateNetworks),
+		"max_key_age":        c.MaxKeyAge,
+		"max_key_idle":       c.MaxKeyIdle,
 	}
 }
 

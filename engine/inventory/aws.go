@@ -43,6 +43,14 @@ var awsKinds = map[string]string{
 	"AWS::SecurityHub::Hub":                     asset.KindDetector,
 	"AWS::EC2::EIP":                             "address",
 	"AWS::ElasticLoadBalancingV2::LoadBalancer": "load_balancer",
+	"AWS::EC2::NetworkAcl":                      asset.KindNetworkACL,
+	"AWS::EC2::FlowLog":                         asset.KindFlowLog,
+	"AWS::CloudWatch::Alarm":                    asset.KindAlarm,
+	"AWS::Logs::MetricFilter":                   asset.KindMetricFilter,
+	"AWS::Events::Rule":                         asset.KindEventRule,
+	// Not AWS Config types: what vigil's collector reads from Inspector.
+	"AWS::Inspector2::Findings":      asset.KindVulnerabilityReport,
+	"AWS::Inspector2::AccountStatus": asset.KindDetector,
 }
 
 // AWSKind returns the normalized kind of an AWS resource type.
@@ -177,6 +185,24 @@ func newAWSData(kind string) awsData {
 		return &awsAccessKey{}
 	case "public_access_block":
 		return &awsPublicAccessBlock{}
+	case asset.KindNetworkACL:
+		return &awsNetworkACL{}
+	case asset.KindFlowLog:
+		return &awsFlowLog{}
+	case asset.KindAlarm:
+		return &awsAlarm{}
+	case asset.KindMetricFilter:
+		return &awsMetricFilter{}
+	case asset.KindEventRule:
+		return &awsEventRule{}
+	case asset.KindRole:
+		return &awsRole{}
+	case asset.KindUser:
+		return &awsUser{}
+	case asset.KindAccount:
+		return &awsAccount{}
+	case asset.KindVulnerabilityReport:
+		return &awsInspectorFindings{}
 	}
 	return &awsOther{}
 }
@@ -268,6 +294,8 @@ func (*awsBucket) apply(a *asset.Asset, ci *ConfigItem, l map[string]string) (ma
 }
 
 func (t *awsTrail) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Facets.Validation = asset.Bool(t.LogFileValidationEnabled)
+	a.Facets.LogGroup = logGroupName(t.CloudWatchLogsLogGroupArn)
 	a.Facets.MultiRegion = asset.Bool(t.IsMultiRegionTrail)
 	a.Facets.Organization = asset.Bool(t.IsOrganizationTrail)
 	a.Facets.Logging = t.IsLogging
@@ -276,6 +304,10 @@ func (t *awsTrail) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (ma
 }
 
 func (d *awsDetector) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	if d.EC2 != "" { // Inspector: what matters is EC2 scanning
+		a.Facets.Enabled = asset.Bool(strings.EqualFold(d.EC2, "ENABLED"))
+		return l, nil
+	}
 	a.Facets.Enabled = asset.Bool(d.enabled())
 	return l, nil
 }
@@ -558,16 +590,19 @@ type awsVolume struct {
 }
 
 type awsTrail struct {
-	Name                string `json:"name"`
-	TrailName           string `json:"trailName"`
-	IsMultiRegionTrail  bool   `json:"isMultiRegionTrail"`
-	IsOrganizationTrail bool   `json:"isOrganizationTrail"`
-	IsLogging           *bool  `json:"isLogging"`
+	LogFileValidationEnabled  bool   `json:"logFileValidationEnabled"`
+	CloudWatchLogsLogGroupArn string `json:"cloudWatchLogsLogGroupArn"`
+	Name                      string `json:"name"`
+	TrailName                 string `json:"trailName"`
+	IsMultiRegionTrail        bool   `json:"isMultiRegionTrail"`
+	IsOrganizationTrail       bool   `json:"isOrganizationTrail"`
+	IsLogging                 *bool  `json:"isLogging"`
 }
 
 // awsDetector accepts the GuardDuty API shape (Status) and the
 // CloudFormation shape AWS Config records (Enable).
 type awsDetector struct {
+	EC2    string `json:"ec2"` // Inspector's EC2 scanning status
 	Status string `json:"status"`
 	Enable *bool  `json:"enable"`
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,6 +115,12 @@ type caiIndex struct {
 	projects map[string]*projectNode
 	// parents maps hierarchy short names ("folders/1") to their parent.
 	parents map[string]string
+	// labels of hierarchy nodes by short name, and the compute metadata of
+	// projects by the project id or number their record names: what
+	// assets inherit (Facets.Inherited).
+	labels   map[string]map[string]string
+	metadata map[string]map[string]string
+	chains   sync.Map // node short name -> []asset.Inherited, made on first use
 }
 
 type iamEntry struct {
@@ -127,7 +134,8 @@ type projectNode struct {
 }
 
 func newCAIIndex() *caiIndex {
-	return &caiIndex{iam: map[string]*iamEntry{}, projects: map[string]*projectNode{}, parents: map[string]string{}}
+	return &caiIndex{iam: map[string]*iamEntry{}, projects: map[string]*projectNode{}, parents: map[string]string{},
+		labels: map[string]map[string]string{}, metadata: map[string]map[string]string{}}
 }
 
 var (
@@ -171,8 +179,12 @@ func wantsPrepass(raw []byte) bool {
 		return false
 	}
 	s := shapeOf(raw)
-	return strings.HasPrefix(s.assetType, hierarchyPrefix) || (s.iam && !s.resource)
+	return strings.HasPrefix(s.assetType, hierarchyPrefix) || s.assetType == computeProjectType || (s.iam && !s.resource)
 }
+
+// computeProjectType holds a project's common instance metadata, which its
+// instances inherit.
+const computeProjectType = "compute.googleapis.com/Project"
 
 const hierarchyPrefix = "cloudresourcemanager.googleapis.com/"
 
@@ -207,13 +219,65 @@ func (x *caiIndex) learn(raw []byte) error {
 		}
 		x.projects[n.number] = n
 		x.parents["projects/"+n.number] = parent
+		x.labels["projects/"+n.number] = cloneLabels(d.Labels)
 	case *gcpNode:
 		if parent == "" {
 			parent = strings.Clone(d.Parent)
 		}
 		x.parents[short] = parent
+		x.labels[short] = cloneLabels(d.Labels)
+	case *gcpProjectMetadata:
+		if md := d.CommonInstanceMetadata.facet(); md != nil {
+			x.metadata[strings.Clone(projectInName(r.Name))] = cloneLabels(md)
+		}
 	}
 	return nil
+}
+
+func cloneLabels(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.Clone(k)] = strings.Clone(v)
+	}
+	return out
+}
+
+// inherited is what the nodes from short upwards say of the assets under
+// them: labels and, for a project, its compute metadata. The slices are
+// shared by every asset of a node; nobody changes them in place.
+func (x *caiIndex) inherited(short string) []asset.Inherited {
+	if c, ok := x.chains.Load(short); ok { // read by every decoding goroutine: no lock
+		return c.([]asset.Inherited)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []asset.Inherited
+	for _, node := range x.ancestors(short) {
+		in := asset.Inherited{Node: node, Labels: x.labels[node]}
+		if num, ok := strings.CutPrefix(node, "projects/"); ok {
+			in.Metadata = x.metadata[num]
+			if p := x.projects[num]; p != nil && in.Metadata == nil {
+				in.Metadata = x.metadata[p.id]
+			}
+		}
+		if in.Labels != nil || in.Metadata != nil {
+			out = append(out, in)
+		}
+	}
+	x.chains.Store(short, out)
+	return out
+}
+
+// projectNode returns the short name of a project ("projects/NUMBER"),
+// given its number or id.
+func (x *caiIndex) projectShort(numberOrID string) string {
+	if n, ok := x.projects[numberOrID]; ok {
+		return "projects/" + n.number
+	}
+	return "projects/" + numberOrID
 }
 
 // projectID resolves a project number or id to the project id when known.
@@ -230,7 +294,7 @@ func (x *caiIndex) ancestors(short string) []string {
 	out := []string{short}
 	for i := 0; i < 32; i++ { // the hierarchy is at most ~10 deep; stop cycles
 		p, ok := x.parents[short]
-		if !ok || p == "" {
+		if !ok || p == "" || slices.Contains(out, p) {
 			break
 		}
 		out = append(out, p)
@@ -325,6 +389,9 @@ func (x *caiIndex) place(a *asset.Asset, parent string, ancestors []string) {
 			a.Facets.Parent = parent
 		}
 		a.Facets.Ancestors = x.hierarchy("projects/"+num, ancestors)
+		if a.Facets.Parent != "" {
+			a.Facets.Inherited = x.inherited(a.Facets.Parent)
+		}
 		return
 	case asset.KindFolder, asset.KindOrganization:
 		short := strings.TrimPrefix(a.ID, "//cloudresourcemanager.googleapis.com/")
@@ -333,19 +400,26 @@ func (x *caiIndex) place(a *asset.Asset, parent string, ancestors []string) {
 			a.Facets.Parent = parent
 		}
 		a.Facets.Ancestors = x.hierarchy(short, ancestors)
+		if a.Facets.Parent != "" {
+			a.Facets.Inherited = x.inherited(a.Facets.Parent)
+		}
 		return
 	}
-	if p := projectInName(a.ID); p != "" {
+	inProject := func(p string) {
 		a.Scope = x.projectID(p)
+		a.Facets.Inherited = x.inherited(x.projectShort(p))
+	}
+	if p := projectInName(a.ID); p != "" {
+		inProject(p)
 		return
 	}
 	if strings.HasPrefix(parent, "projects/") {
-		a.Scope = x.projectID(strings.TrimPrefix(parent, "projects/"))
+		inProject(strings.TrimPrefix(parent, "projects/"))
 		return
 	}
 	for _, anc := range ancestors {
 		if strings.HasPrefix(anc, "projects/") {
-			a.Scope = x.projectID(strings.TrimPrefix(anc, "projects/"))
+			inProject(strings.TrimPrefix(anc, "projects/"))
 			return
 		}
 	}

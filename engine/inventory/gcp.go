@@ -35,6 +35,13 @@ var gcpKinds = map[string]string{
 	"container.googleapis.com/Cluster":                            asset.KindCluster,
 	"cloudkms.googleapis.com/CryptoKey":                           asset.KindKey,
 	"securitycenter.googleapis.com/SecurityHealthAnalyticsModule": asset.KindDetector,
+	"logging.googleapis.com/LogMetric":                            asset.KindLogMetric,
+	"monitoring.googleapis.com/AlertPolicy":                       asset.KindAlertPolicy,
+	"serviceusage.googleapis.com/Service":                         asset.KindService,
+	// Not Cloud Asset Inventory types: what vigil's collector reads from OS
+	// Config and Artifact Analysis, written in CAI's record shape.
+	"osconfig.googleapis.com/VulnerabilityReport": asset.KindVulnerabilityReport,
+	"containeranalysis.googleapis.com/Occurrence": asset.KindVulnerabilityReport,
 }
 
 // GCPKind returns the normalized kind of a CAI asset type.
@@ -130,6 +137,18 @@ func newGCPData(kind string) gcpData {
 		return &gcpServiceAccountKey{}
 	case asset.KindDisk:
 		return &gcpDisk{}
+	case asset.KindProjectMetadata:
+		return &gcpProjectMetadata{}
+	case asset.KindLogSink:
+		return &gcpLogSink{}
+	case asset.KindLogMetric:
+		return &gcpLogMetric{}
+	case asset.KindAlertPolicy:
+		return &gcpAlertPolicy{}
+	case asset.KindService:
+		return &gcpService{}
+	case asset.KindVulnerabilityReport:
+		return &gcpVulnerabilities{}
 	}
 	return &gcpCommon{}
 }
@@ -160,10 +179,18 @@ func normalizeGCP(a *asset.Asset, d gcpData, location string, iam *GCPIAMPolicy)
 	return nil
 }
 
-func (fw *gcpFirewall) apply(a *asset.Asset, _ *GCPIAMPolicy) error { return fw.facets(&a.Facets) }
+func (fw *gcpFirewall) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
+	if fw.LogConfig != nil {
+		a.Facets.Logging = asset.Bool(fw.LogConfig.Enable)
+	} else {
+		a.Facets.Logging = asset.Bool(false) // the API omits logConfig when logging was never on
+	}
+	return fw.facets(&a.Facets)
+}
 
 func (in *gcpInstance) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 	in.facets(&a.Facets)
+	a.Facets.Metadata = in.Metadata.facet()
 	return nil
 }
 
@@ -177,6 +204,16 @@ func (n *gcpNetwork) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 }
 
 func (sn *gcpSubnet) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
+	switch {
+	case sn.Purpose != "" && sn.Purpose != "PRIVATE":
+		// proxy-only and Private Service Connect subnets carry no VM flows
+	case sn.LogConfig != nil:
+		a.Facets.Logging = asset.Bool(sn.LogConfig.Enable)
+	case sn.EnableFlowLogs != nil:
+		a.Facets.Logging = asset.Bool(*sn.EnableFlowLogs)
+	default:
+		a.Facets.Logging = asset.Bool(false)
+	}
 	a.Facets.Network = asset.NetworkID(sn.Network)
 	if sn.IPCidrRange != "" {
 		a.Facets.CIDRs = []string{sn.IPCidrRange}
@@ -205,6 +242,7 @@ func (n *gcpNode) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 }
 
 func (k *gcpServiceAccountKey) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
+	a.Facets.KeyType = strings.ToLower(k.KeyType)
 	a.Facets.CreatedAt = k.ValidAfterTime
 	a.Facets.Enabled = asset.Bool(!k.Disabled)
 	if i := strings.Index(a.ID, "/serviceAccounts/"); i >= 0 {
@@ -262,6 +300,9 @@ type gcpFirewall struct {
 	TargetServiceAccounts []string          `json:"targetServiceAccounts"`
 	Allowed               []gcpFirewallRule `json:"allowed"`
 	Denied                []gcpFirewallRule `json:"denied"`
+	LogConfig             *struct {
+		Enable bool `json:"enable"`
+	} `json:"logConfig"`
 }
 
 type gcpFirewallRule struct {
@@ -367,6 +408,7 @@ type gcpInstance struct {
 	ServiceAccounts []struct {
 		Email string `json:"email"`
 	} `json:"serviceAccounts"`
+	Metadata gcpMetadata `json:"metadata"`
 }
 
 func (in *gcpInstance) facets(f *asset.Facets) {
@@ -415,8 +457,13 @@ type gcpNetwork struct {
 
 type gcpSubnet struct {
 	gcpCommon
-	Network     string `json:"network"`
-	IPCidrRange string `json:"ipCidrRange"`
+	Network        string `json:"network"`
+	IPCidrRange    string `json:"ipCidrRange"`
+	Purpose        string `json:"purpose"`
+	EnableFlowLogs *bool  `json:"enableFlowLogs"`
+	LogConfig      *struct {
+		Enable bool `json:"enable"`
+	} `json:"logConfig"`
 }
 
 type gcpBucket struct {
@@ -476,6 +523,7 @@ type gcpNode struct {
 
 type gcpServiceAccountKey struct {
 	gcpCommon
+	KeyType        string `json:"keyType"`
 	ValidAfterTime string `json:"validAfterTime"`
 	Disabled       bool   `json:"disabled"`
 }

@@ -86,6 +86,24 @@ func (inv *Inventory) Put(a *asset.Asset) {
 	inv.assets = append(inv.assets, a)
 }
 
+// InheritedFor is what the resource hierarchy says of an asset that was
+// made or read on its own (a rehearsal's snapshot, an asset a cloud event
+// named): the inherited chain of another asset of the same provider and
+// scope, since a loader gives every asset directly under a project or
+// account the same one. Nil when the inventory has none, and for the
+// hierarchy's own nodes, whose chain starts above them.
+func (inv *Inventory) InheritedFor(a *asset.Asset) []asset.Inherited {
+	if asset.ScopeKinds[a.Kind] || a.Scope == "" {
+		return nil
+	}
+	for _, b := range inv.assets {
+		if b.Provider == a.Provider && b.Scope == a.Scope && !asset.ScopeKinds[b.Kind] && len(b.Facets.Inherited) > 0 {
+			return b.Facets.Inherited
+		}
+	}
+	return nil
+}
+
 // Delete removes an asset; it reports whether it was there.
 func (inv *Inventory) Delete(id string) bool {
 	i, ok := inv.byID[id]

@@ -128,8 +128,11 @@ func mapResources(p *tfPlan, rs []*tfResource, stats *PlanStats) ([]*asset.Asset
 			a.Name = firstNonEmpty(str(r.after, "project_id"), a.Name)
 			a.Scope = a.Name
 		default:
-			a.Kind = asset.KindOther
+			if !m.mapMore(r, a) { // tfmore.go: the types of issue 19
+				a.Kind = asset.KindOther
+			}
 		}
+		m.moreFacets(r, a) // tfmore.go: facets of issue 19 on the types above
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.addr, err)
 		}

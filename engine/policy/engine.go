@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -39,6 +40,20 @@ type Options struct {
 	// Libraries are Config Validator policy libraries (templates and
 	// constraints) whose constraints judge GCP assets too.
 	Libraries []string
+	// Now is the time policies judge ages by (key age, last use), read as
+	// data.vigil.clock; default time.Now at Load.
+	Now func() time.Time
+}
+
+// clockData is data.vigil.clock: the time of the scan, fixed once so that
+// every asset is judged by the same clock.
+func clockData(now func() time.Time) map[string]any {
+	t := time.Now()
+	if now != nil {
+		t = now()
+	}
+	t = t.UTC()
+	return map[string]any{"now_ns": t.UnixNano(), "now": t.Format(time.RFC3339)}
 }
 
 // Engine holds compiled policies and evaluates assets against them. It is
@@ -184,7 +199,7 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 	// cross-asset index for every asset, and converting them from Go values
 	// on each read would cost more than the evaluation.
 	e.store = inmem.NewFromObjectWithOpts(map[string]any{
-		"vigil": map[string]any{"config": cfg, "inventory": emptyInventory()},
+		"vigil": map[string]any{"config": cfg, "inventory": emptyInventory(), "clock": clockData(opts.Now)},
 	}, inmem.OptReturnASTValuesOnRead(true))
 	return e, nil
 }

@@ -57,14 +57,22 @@ func TestBuiltinLibrary(t *testing.T) {
 			t.Errorf("%s reads input.asset.data (or passes input.asset whole to a helper)", p.ID)
 		}
 	}
-	want := []string{"VGL-DATA-001", "VGL-DATA-002", "VGL-DET-001", "VGL-IAM-001", "VGL-LOG-001", "VGL-NET-001", "VGL-NET-002", "VGL-NET-003", "VGL-NET-004", "VGL-OWN-001", "VGL-OWN-002"}
+	want := []string{"VGL-DATA-001", "VGL-DATA-002", "VGL-DET-001", "VGL-DET-002", "VGL-IAM-001", "VGL-IAM-002", "VGL-IAM-003",
+		"VGL-KEY-001", "VGL-KEY-002", "VGL-KEY-003", "VGL-KEY-004", "VGL-KEY-005", "VGL-KEY-006",
+		"VGL-LOG-001", "VGL-LOG-002", "VGL-LOG-003", "VGL-LOG-004", "VGL-LOG-005", "VGL-LOG-006",
+		"VGL-NET-001", "VGL-NET-002", "VGL-NET-003", "VGL-NET-004", "VGL-NET-005", "VGL-NET-006", "VGL-NET-007", "VGL-NET-008", "VGL-NET-009",
+		"VGL-OWN-001", "VGL-OWN-002", "VGL-SSH-001", "VGL-SSH-002", "VGL-VULN-001", "VGL-VULN-002", "VGL-VULN-003"}
 	if diff := cmp.Diff(want, ids); diff != "" {
 		t.Errorf("policy ids (-want +got):\n%s", diff)
 	}
-	// Only the cross-asset policies wait for the whole inventory.
+	// Only the cross-asset policies wait for the whole inventory: the
+	// many instances, disks, firewalls and subnets never do (residency
+	// reads inherited labels from the asset itself); AWS VPCs wait for
+	// their flow logs (VGL-LOG-004), vulnerability reports for the
+	// exposure of their instances (VGL-VULN-001/002).
 	for kind, deferred := range map[string]bool{
-		"firewall": false, "instance": false, "network": false, "subnet": false,
-		"bucket": true, "project": true, "account": true,
+		"firewall": false, "instance": false, "subnet": false, "disk": false, "access_key": false,
+		"network": true, "vulnerability_report": true, "bucket": true, "project": true, "account": true,
 	} {
 		if got := e.Deferred(kind); got != deferred {
 			t.Errorf("Deferred(%s) = %v, want %v", kind, got, deferred)
@@ -239,6 +247,13 @@ func fill(v reflect.Value) {
 			fill(s.Index(i))
 		}
 		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(k)
+		fill(e)
+		m.SetMapIndex(k, e)
+		v.Set(m)
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
 			if v.Type().Field(i).IsExported() {

@@ -79,6 +79,27 @@ var (
 	kUser                  = ast.StringTerm("user")
 	kVia                   = ast.StringTerm("via")
 	kZone                  = ast.StringTerm("zone")
+
+	kKeyType         = ast.StringTerm("key_type")
+	kConsole         = ast.StringTerm("console")
+	kMFA             = ast.StringTerm("mfa")
+	kActiveKeys      = ast.StringTerm("active_keys")
+	kMetadata        = ast.StringTerm("metadata")
+	kInherited       = ast.StringTerm("inherited")
+	kNode            = ast.StringTerm("node")
+	kValidation      = ast.StringTerm("validation")
+	kLogGroup        = ast.StringTerm("log_group")
+	kFilter          = ast.StringTerm("filter")
+	kMetrics         = ast.StringTerm("metrics")
+	kTargets         = ast.StringTerm("targets")
+	kDestination     = ast.StringTerm("destination")
+	kIncludeChildren = ast.StringTerm("include_children")
+	kResource        = ast.StringTerm("resource")
+	kVulnerabilities = ast.StringTerm("vulnerabilities")
+	kSeverity        = ast.StringTerm("severity")
+	kFixable         = ast.StringTerm("fixable")
+	kPackage         = ast.StringTerm("package")
+	kFixed           = ast.StringTerm("fixed")
 )
 
 // InputValue builds the Rego input {"asset": ...} straight from the Go
@@ -159,6 +180,8 @@ var facetKeys = []*ast.Term{
 	kSubnets, kPublicIps, kPrivateIps, kNetworkTags, kSecurityGroups, kDisks, kServiceAccounts, kZone,
 	kStatus, kPublic, kPublicVia, kPublicAccessBlock, kBindings, kAuditConfigs, kParent, kAncestors,
 	kProjectNumber, kMultiRegion, kLogging, kOrganization, kEnabled, kUser, kCreatedAt, kLastUsed,
+	kKeyType, kConsole, kMFA, kActiveKeys, kMetadata, kInherited, kValidation, kLogGroup, kFilter,
+	kMetrics, kTargets, kDestination, kIncludeChildren, kResource, kVulnerabilities,
 	kSynthesized, kUnknown,
 }
 
@@ -257,11 +280,71 @@ func facetsValue(f *asset.Facets, want uint64) ast.Object {
 	str(kUser, f.User)
 	str(kCreatedAt, f.CreatedAt)
 	str(kLastUsed, f.LastUsed)
+	str(kKeyType, f.KeyType)
+	boolean(kConsole, f.Console)
+	boolean(kMFA, f.MFA)
+	if next() && f.ActiveKeys != nil {
+		o.Insert(kActiveKeys, ast.InternedTerm(*f.ActiveKeys))
+	}
+	if next() && f.Metadata != nil {
+		o.Insert(kMetadata, stringMap(f.Metadata))
+	}
+	if next() && f.Inherited != nil {
+		terms := make([]*ast.Term, len(f.Inherited))
+		for i, in := range f.Inherited {
+			obj := ast.NewObjectWithCapacity(3)
+			obj.Insert(kNode, ast.StringTerm(in.Node))
+			if in.Labels != nil {
+				obj.Insert(kLabels, stringMap(in.Labels))
+			}
+			if in.Metadata != nil {
+				obj.Insert(kMetadata, stringMap(in.Metadata))
+			}
+			terms[i] = ast.NewTerm(obj)
+		}
+		o.Insert(kInherited, ast.ArrayTerm(terms...))
+	}
+	boolean(kValidation, f.Validation)
+	str(kLogGroup, f.LogGroup)
+	str(kFilter, f.Filter)
+	list(kMetrics, f.Metrics)
+	list(kTargets, f.Targets)
+	str(kDestination, f.Destination)
+	boolean(kIncludeChildren, f.IncludeChildren)
+	str(kResource, f.Resource)
+	if next() && f.Vulnerabilities != nil {
+		o.Insert(kVulnerabilities, vulnerabilities(f.Vulnerabilities))
+	}
 	if next() && f.Synthesized {
 		o.Insert(kSynthesized, ast.InternedTerm(true))
 	}
 	list(kUnknown, f.Unknown)
 	return o
+}
+
+func vulnerabilities(vs []asset.Vulnerability) *ast.Term {
+	terms := make([]*ast.Term, len(vs))
+	for i, v := range vs {
+		o := ast.NewObjectWithCapacity(6)
+		o.Insert(kId, ast.StringTerm(v.ID))
+		o.Insert(kSeverity, ast.InternedTerm(v.Severity))
+		o.Insert(kFixable, ast.InternedTerm(v.Fixable))
+		if v.Package != "" {
+			o.Insert(kPackage, ast.StringTerm(v.Package))
+		}
+		if v.Fixed != "" {
+			o.Insert(kFixed, ast.StringTerm(v.Fixed))
+		}
+		if v.Ports != nil {
+			ports := make([]*ast.Term, len(v.Ports))
+			for j, p := range v.Ports {
+				ports[j] = ast.InternedTerm(p)
+			}
+			o.Insert(kPorts, ast.ArrayTerm(ports...))
+		}
+		terms[i] = ast.NewTerm(o)
+	}
+	return ast.ArrayTerm(terms...)
 }
 
 func auditConfigs(acs []asset.AuditConfig) *ast.Term {

@@ -50,7 +50,7 @@ func RunTests(ctx context.Context, opts Options, filter string) ([]TestResult, e
 	if cfg == nil {
 		cfg = map[string]any{}
 	}
-	store := inmem.NewFromObject(map[string]any{"vigil": map[string]any{"config": cfg, "inventory": emptyInventory()}})
+	store := inmem.NewFromObject(map[string]any{"vigil": map[string]any{"config": cfg, "inventory": emptyInventory(), "clock": clockData(opts.Now)}})
 	runner := tester.NewRunner().
 		SetCompiler(ast.NewCompiler().WithCapabilities(Capabilities())).
 		SetStore(store).

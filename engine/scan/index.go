@@ -20,6 +20,9 @@ type Index struct {
 	mu     sync.Mutex
 	scopes map[string]*scopeFacts
 	nodes  map[string]map[string]any
+	// exposure is what the exposure x vulnerability policies join on (see
+	// exposure.go): instances with a public IP, and the world-open rules.
+	exposure exposure
 }
 
 type scopeFacts struct {
@@ -28,11 +31,14 @@ type scopeFacts struct {
 	trails    []map[string]any
 	detectors []map[string]any
 	pab       *asset.PublicAccessBlock
+	// more are the facts of issue 19 (see more.go): regions, trust,
+	// flow logs, the alerting chain, services, sinks, project metadata.
+	more scopeMore
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{scopes: map[string]*scopeFacts{}, nodes: map[string]map[string]any{}}
+	return &Index{scopes: map[string]*scopeFacts{}, nodes: map[string]map[string]any{}, exposure: newExposure()}
 }
 
 // Observe records what an asset contributes to the index. The index
@@ -50,16 +56,21 @@ func (x *Index) Observe(a *asset.Asset) {
 		if !asset.ScopeKinds[a.Kind] {
 			sf.assets++
 		}
+		sf.more.observe(a)
 		f := &a.Facets
 		switch a.Kind {
 		case asset.KindTrail:
 			t := map[string]any{"id": strings.Clone(a.ID), "name": strings.Clone(a.Name), "region": strings.Clone(a.Region)}
+			putBool(t, "validation", f.Validation)
+			if f.LogGroup != "" {
+				t["log_group"] = strings.Clone(f.LogGroup)
+			}
 			putBool(t, "multi_region", f.MultiRegion)
 			putBool(t, "logging", f.Logging)
 			putBool(t, "organization", f.Organization)
 			sf.trails = append(sf.trails, t)
 		case asset.KindDetector:
-			d := map[string]any{"id": strings.Clone(a.ID), "region": strings.Clone(a.Region)}
+			d := map[string]any{"id": strings.Clone(a.ID), "region": strings.Clone(a.Region), "type": strings.Clone(a.Type)}
 			putBool(d, "enabled", f.Enabled)
 			sf.detectors = append(sf.detectors, d)
 		case "public_access_block":
@@ -69,6 +80,7 @@ func (x *Index) Observe(a *asset.Asset) {
 			}
 		}
 	}
+	x.exposure.observe(a)
 	if a.Provider == asset.GCP {
 		switch a.Kind {
 		case asset.KindProject, asset.KindFolder, asset.KindOrganization:
@@ -117,13 +129,14 @@ func (x *Index) Data() map[string]any {
 				"restrict_public_buckets": sf.pab.RestrictPublicBuckets,
 			}
 		}
+		sf.more.data(m)
 		scopes[id] = m
 	}
 	nodes := make(map[string]any, len(x.nodes))
 	for k, v := range x.nodes {
 		nodes[k] = v
 	}
-	return map[string]any{"scopes": scopes, "nodes": nodes}
+	return map[string]any{"scopes": scopes, "nodes": nodes, "exposure": x.exposure.data()}
 }
 
 func sortedByID(list []map[string]any) []any {

@@ -94,6 +94,7 @@ const (
 	QReachCorporate = "reach_corporate"
 	QData           = "data"
 	QLocation       = "location"
+	QEmergency      = "emergency_access"
 )
 
 // Titles are the questions as a card asks them.
@@ -105,6 +106,7 @@ var Titles = map[string]string{
 	QReachCorporate: "Can it reach the corporate network?",
 	QData:           "What data does it hold?",
 	QLocation:       "Where is it?",
+	QEmergency:      "Can the IR team get in?",
 }
 
 // RunbookInfo is what suggestions need of a runbook.
@@ -180,7 +182,7 @@ func Build(o *Options, id string) *Card {
 		t.owner(a, scope), t.purpose(a, scope), t.environment(a, scope),
 		t.reachProjects(a, scope), t.reachCorporate(a, scope), t.data(a, scope),
 	}
-	c.Questions = append(c.Questions, t.location(a, c.Question(QData)))
+	c.Questions = append(c.Questions, t.location(a, c.Question(QData)), t.emergency(a, scope))
 	c.Findings = t.findings(a, scope)
 	c.Runbooks = suggest(o, c, nil)
 	return c
@@ -192,7 +194,7 @@ func ref(a *asset.Asset) Ref {
 
 func unknownAll(id string) []Answer {
 	var out []Answer
-	for _, q := range []string{QOwner, QPurpose, QEnvironment, QReachProjects, QReachCorporate, QData, QLocation} {
+	for _, q := range []string{QOwner, QPurpose, QEnvironment, QReachProjects, QReachCorporate, QData, QLocation, QEmergency} {
 		out = append(out, Answer{Question: q, Value: "unknown",
 			Collect: fmt.Sprintf("%s is not in the inventory: collect its project or account (vigil inventory collect, or a CAI export / AWS Config snapshot that includes it)", id)})
 	}
@@ -462,6 +464,17 @@ func (t *triager) data(a, scope *asset.Asset) Answer {
 			}
 		}
 	}
+	// The residency rules' reading wins: the asset's own label, else its
+	// project's or account's, else its folders' (config.ClassOf), the one
+	// VGL-DATA-001 uses, so the card and the scan agree.
+	if cfg := t.o.Config; cfg != nil {
+		if cl, ok := cfg.ClassOf(a); ok {
+			ans.Value = cl.Value
+			if cl.From != "" {
+				ans.Details = append(ans.Details, fmt.Sprintf("%s (label %s inherited from %s, as residency reads it)", cl.Value, cl.Label, cl.From))
+			}
+		}
+	}
 	ans.Known = ans.Value != ""
 	if !ans.Known {
 		ans.Value = "unknown"
@@ -481,29 +494,24 @@ func (t *triager) location(a *asset.Asset, data *Answer) Answer {
 		return ans
 	}
 	if a.Region == "global" {
-		ans.Details = append(ans.Details, "a global resource: its data location is where its project or account keeps it")
+		ans.Details = append(ans.Details, "a global resource: its data location is where its project or account keeps it; residency is not judged")
+		return ans
+	}
+	if t.o.Config != nil {
+		if v := t.o.Config.ResidencyOf(a); v.Judged {
+			if v.Allowed {
+				ans.Details = append(ans.Details, fmt.Sprintf("residency: allowed, %s data may be in %s", v.Rule.Class, strings.Join(v.Rule.Regions, ", ")))
+			} else {
+				ans.Details = append(ans.Details, fmt.Sprintf("residency: VIOLATION, %s data must be in %s", v.Rule.Class, strings.Join(v.Rule.Regions, ", ")))
+			}
+			return ans
+		}
 	}
 	if data == nil || !data.Known {
 		ans.Details = append(ans.Details, "residency: unknown, the data class is unknown")
 		return ans
 	}
-	class := data.Value
-	if t.o.Config != nil {
-		for _, r := range t.o.Config.Residency {
-			if !strings.EqualFold(r.Class, class) {
-				continue
-			}
-			for _, g := range r.Regions {
-				if globMatch(g, a.Region) {
-					ans.Details = append(ans.Details, fmt.Sprintf("residency: allowed, %s data may be in %s", class, strings.Join(r.Regions, ", ")))
-					return ans
-				}
-			}
-			ans.Details = append(ans.Details, fmt.Sprintf("residency: VIOLATION, %s data must be in %s", class, strings.Join(r.Regions, ", ")))
-			return ans
-		}
-	}
-	ans.Details = append(ans.Details, fmt.Sprintf("residency: no rule for %s data in vigil.hcl", class))
+	ans.Details = append(ans.Details, fmt.Sprintf("residency: no rule for %s data on this asset in vigil.hcl", data.Value))
 	return ans
 }
 

@@ -81,7 +81,9 @@ func TestGuardDutyCard(t *testing.T) {
 		QOwner:       {true, "web-team", []string{"label owner on the asset"}},
 		QPurpose:     {true, "shop-api", []string{"label app"}},
 		QEnvironment: {true, "prod", []string{"env=prod on the asset"}},
-		QReachProjects: {true, "yes (2)", []string{
+		// the third: the IR team's break-glass role, assumable from 999999999999
+		QReachProjects: {true, "yes (3)", []string{
+			"role ir-break-glass of account 111111111111 can be assumed from account 999999999999",
 			"vpc-0abc1234def567890 peers with vpc-0e9d8c7b6a5f4e3d2 in account 222222222222 (prod-to-dev)",
 			"role partner-reports-reader of account 111111111111 can be assumed from account 444455556666"}},
 		QReachCorporate: {true, "yes", []string{"transit gateway tgw-0f9e8d7c6b5a43210, which has VPN connection corp-dc1"}},

@@ -125,6 +125,7 @@ var corpus = []corpusPlan{
 		"VGL-NET-001 aws_default_security_group.default":          "the adopted default group allows tcp 22 from 0.0.0.0/0",
 		"VGL-NET-001 aws_vpc_security_group_ingress_rule.app_rdp": "v5 rule resource: tcp 3389 from 0.0.0.0/0",
 		"VGL-NET-003 aws_default_vpc.default":                     "the default VPC is taken into use",
+		"VGL-NET-005 aws_default_security_group.default":          "CIS AWS 5.4: the default group keeps an ingress and an egress rule",
 		// app_https is 443; aws_security_group.app has no in-line rules; the new
 		// bucket configures nothing public; the imported group open on 22 and the
 		// moved bucket are no-op; the deferred group is planned later
@@ -135,13 +136,19 @@ var corpus = []corpusPlan{
 		"VGL-NET-001 google_compute_firewall.invalid-rule-1": "tcp 22 from 0.0.0.0/0",
 		"VGL-NET-001 google_compute_firewall.invalid-rule-2": "tcp 20-24 from 0.0.0.0/0",
 		"VGL-NET-001 google_compute_firewall.valid-rule-2":   "no source ranges, tags or service accounts: GCP applies 0.0.0.0/0 to tcp 22",
-		// valid-rule-1 is 80/8080/1000-2000
+		"VGL-NET-007 google_compute_firewall.invalid-rule-1": "admits 0.0.0.0/0 with no log_config (logging is off unless set)",
+		"VGL-NET-007 google_compute_firewall.invalid-rule-2": "admits 0.0.0.0/0 with no log_config",
+		"VGL-NET-007 google_compute_firewall.valid-rule-1":   "admits 0.0.0.0/0 (to 80/8080/1000-2000) with no log_config",
+		"VGL-NET-007 google_compute_firewall.valid-rule-2":   "no sources: 0.0.0.0/0, with no log_config",
+		// valid-rule-1's ports are not admin ports, so no VGL-NET-001
 	}},
 	{[]string{"testdata", "fixtures", "GoogleCloudPlatform__terraform-validator", "testdata", "templates", "full_compute_firewall.tfplan.json"}, map[string]string{
 		// a disabled rule from service accounts, and deny-only rules
 	}},
 	{[]string{"testdata", "fixtures", "GoogleCloudPlatform__terraform-validator", "testdata", "templates", "full_compute_instance.tfplan.json"}, map[string]string{
 		"VGL-NET-004 google_compute_instance.full_list_default_1": "access configs: nat_ip 192.168.0.42 and two ephemeral IPs",
+		"VGL-SSH-001 google_compute_instance.full_list_default_1": "CIS GCP 4.3: metadata has no block-project-ssh-keys (only metadata_foo1)",
+		"VGL-SSH-001 google_compute_instance.full_list_default_2": "CIS GCP 4.3: no metadata at all",
 	}},
 	{[]string{"testdata", "fixtures", "GoogleCloudPlatform__terraform-validator", "testdata", "templates", "example_compute_network.tfplan.json"}, map[string]string{
 		// an auto-mode network that is not named default
@@ -157,8 +164,11 @@ var corpus = []corpusPlan{
 	}},
 	{[]string{"testdata", "plans", "bridgecrewio__checkov", "tests", "terraform", "parser", "resources", "plan_booleans", "tfplan.json"}, map[string]string{
 		"VGL-NET-004 google_compute_instance.default": "an access_config without nat_ip: an ephemeral external IP",
+		"VGL-SSH-001 google_compute_instance.default": "CIS GCP 4.3: metadata a-d only, no block-project-ssh-keys",
 	}},
 	{[]string{"testdata", "plans", "bridgecrewio__checkov", "tests", "terraform", "checks", "resource", "gcp", "example_GoogleComputeDefaultServiceAccountFullAccess", "bad.json"}, map[string]string{
+		"VGL-SSH-001 google_compute_instance.bad3": "CIS GCP 4.3: no block-project-ssh-keys, and OS Login is off",
+		"VGL-SSH-002 google_compute_instance.bad3": "CIS GCP 4.4: metadata enable-oslogin = false",
 		// an instance without access configs
 	}},
 	{[]string{"testdata", "plans", "snyk__policy-engine", "pkg", "input", "golden_test", "tfplan", "sensitive-empty-string", "plan.json"}, map[string]string{
@@ -168,6 +178,7 @@ var corpus = []corpusPlan{
 		"VGL-DATA-002 google_storage_bucket.site":   "google_storage_bucket_acl predefined_acl = publicRead",
 		"VGL-DATA-002 google_storage_bucket.assets": "google_storage_bucket_acl role_entity READER:allUsers",
 		"VGL-NET-001 google_compute_firewall.rdp":   "no source ranges: 0.0.0.0/0 to tcp 3389",
+		"VGL-NET-007 google_compute_firewall.rdp":   "admits 0.0.0.0/0 with no log_config",
 		// the private bucket enforces public access prevention; helm's nested
 		// kubernetes {} provider block parses
 	}},

@@ -78,6 +78,7 @@ func TestCheckSARIFOnTerraformLines(t *testing.T) {
 		"aws_instance.web[0]":                     71, // count instances share the block
 		"aws_instance.web[1]":                     71,
 		"aws_s3_bucket.reports":                   80,
+		"aws_cloudtrail.main":                     108, // VGL-LOG-002: enable_log_file_validation defaults to false
 		"google_compute_firewall.office_ssh":      133,
 		"google_compute_firewall.iap_ssh":         155,
 		"google_storage_bucket.exports":           164,

@@ -36,7 +36,7 @@ func TestScanExamples(t *testing.T) {
 	if code != ExitFindings {
 		t.Fatalf("exit %d, want 1 (the examples have findings); stderr: %s", code, errs)
 	}
-	for _, want := range []string{"CRITICAL (2)", "VGL-NET-001", "Ran 11 policies", "Read 72 assets"} {
+	for _, want := range []string{"CRITICAL (4)", "VGL-NET-001", "VGL-VULN-001", "Ran 35 policies", "Read 99 assets"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -159,7 +159,7 @@ func TestPolicyCommands(t *testing.T) {
 
 func TestInventoryShow(t *testing.T) {
 	code, out, _ := run(t, "inventory", "show", "examples/inventory/")
-	if code != 0 || !strings.Contains(out, "72 assets from 4 files") || !strings.Contains(out, "acme-prod") || !strings.Contains(out, "eu-west-1") {
+	if code != 0 || !strings.Contains(out, "99 assets from 4 files") || !strings.Contains(out, "acme-prod") || !strings.Contains(out, "eu-west-1") {
 		t.Errorf("inventory show: %d\n%s", code, out)
 	}
 }
@@ -249,5 +249,62 @@ func TestBrokenPolicyLibrary(t *testing.T) {
 	code, _, errs := run(t, "scan", "--policy-library", lib, "examples/inventory/")
 	if code != ExitError || !strings.Contains(errs, "c.yaml:2: constraint c is of kind NoSuchTemplateV1") {
 		t.Errorf("exit %d, stderr %q: want 2 naming c.yaml:2", code, errs)
+	}
+}
+
+// vigil scan --compliance prints the per-control table after the findings;
+// on the examples, 5.2 fails (sg bastion and launch-wizard-1 admit 0.0.0.0/0
+// to 22 and everything), 3.2 fails (dev-trail does not validate), 1.4
+// passes (the example account's root has no key) and 1.6 is not covered.
+func TestScanComplianceTable(t *testing.T) {
+	code, out, errs := run(t, "scan", "-c", "examples/vigil.hcl", "--as-of", "2026-11-27", "--compliance", "cis-aws-3.0", "examples/inventory/")
+	if code != ExitFindings {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		"CIS Amazon Web Services Foundations Benchmark v3.0.0: ",
+		"FAIL         5.2      No security group admits 0.0.0.0/0 to admin ports",
+		"FAIL         3.2      CloudTrail log file validation",
+		"PASS         1.4      No access keys for the root user",
+		"NOT COVERED  1.6      Hardware MFA for the root user",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = run(t, "scan", "-c", "examples/vigil.hcl", "--compliance", "cis-gcp-3.0", "-f", "json", "examples/inventory/")
+	var doc struct {
+		Compliance []struct {
+			Benchmark string `json:"benchmark"`
+			Controls  []struct {
+				Control, Status string
+				Policies        []string
+			} `json:"controls"`
+		} `json:"compliance"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Compliance) != 1 || doc.Compliance[0].Benchmark != "cis-gcp-3.0" {
+		t.Fatalf("json: %v %s", err, out[:min(len(out), 400)])
+	}
+	status := map[string]string{}
+	for _, c := range doc.Compliance[0].Controls {
+		status[c.Control] = c.Status
+	}
+	// 3.6: allow-ssh-debug and default-allow-ssh; 3.8: the sandbox
+	// subnets; 4.4: acme-sandbox-7731's metadata has no enable-oslogin.
+	for c, want := range map[string]string{"3.6": "fail", "3.8": "fail", "4.4": "fail", "1.13": "not covered"} {
+		if status[c] != want {
+			t.Errorf("control %s: %q, want %q", c, status[c], want)
+		}
+	}
+	code, _, errs = run(t, "scan", "--compliance", "cis-azure-2.0", "examples/inventory/")
+	if code != ExitError || !strings.Contains(errs, "unknown benchmark") {
+		t.Errorf("unknown benchmark: exit %d, %s", code, errs)
+	}
+}
+
+func TestPolicyListCompliance(t *testing.T) {
+	code, out, _ := run(t, "policy", "list", "--compliance", "cis-aws-3.0")
+	if code != 0 || !strings.Contains(out, "5.1      VGL-NET-006") || !strings.Contains(out, "1.1      not covered") {
+		t.Errorf("exit %d:\n%s", code, out)
 	}
 }

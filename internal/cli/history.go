@@ -18,12 +18,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-ir/vigil/engine/compliance"
 	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/scan"
 	"github.com/vigil-ir/vigil/internal/history"
 	"github.com/vigil-ir/vigil/internal/serve"
 	"github.com/vigil-ir/vigil/internal/store"
+	"github.com/vigil-ir/vigil/policies"
 )
 
 func init() {
@@ -194,6 +197,7 @@ Exit codes: 0 no new findings, 1 new findings, 2 bad input.`,
 func (a *app) reportCmd() *cobra.Command {
 	var dsn, schedule, format, out string
 	var last int
+	var benchmarks []string
 	c := &cobra.Command{
 		Use:   "report --format html [--out FILE]",
 		Short: "Write the posture report from the scan history",
@@ -217,6 +221,15 @@ same page.`,
 			if err != nil {
 				return &exitError{code: ExitError, err: err}
 			}
+			if len(benchmarks) > 0 {
+				eng, err := policy.Load(c.Context(), policy.Options{Builtins: policies.FS})
+				if err != nil {
+					return a.inputError(err)
+				}
+				if err := p.ComplianceTables(benchmarks, eng.Policies()); err != nil {
+					return usageError(c, "--compliance: %v", err)
+				}
+			}
 			w, closeOut, err := a.openOutput(out)
 			if err != nil {
 				return err
@@ -233,6 +246,7 @@ same page.`,
 	c.Flags().StringVarP(&format, "format", "f", "html", "html")
 	c.Flags().StringVarP(&out, "out", "o", "", "output file (default stdout)")
 	c.Flags().IntVar(&last, "scans", 30, "how many past scans the trend shows")
+	c.Flags().StringSliceVar(&benchmarks, "compliance", nil, "add a per-control table of the latest scan: "+strings.Join(compliance.IDs(), ", "))
 	return c
 }
 

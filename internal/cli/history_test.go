@@ -152,3 +152,24 @@ func TestServeConfigErrors(t *testing.T) {
 		t.Errorf("report without scans: %d %s", code, errs)
 	}
 }
+
+// vigil report --compliance adds the per-control table of the latest scan:
+// on the examples 5.2 fails (bastion, launch-wizard-1), 1.6 is not covered.
+func TestHTMLReportCompliance(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "history.db")
+	if code, _, errs := run(t, "scan", "--store="+db, "-c", "examples/vigil.hcl", "-q", "examples/inventory"); code == ExitError {
+		t.Fatalf("scan: %s", errs)
+	}
+	code, out, errs := run(t, "report", "--store="+db, "--compliance", "cis-aws-3.0")
+	if code != 0 {
+		t.Fatalf("report: %d %s", code, errs)
+	}
+	for _, want := range []string{`id="compliance-cis-aws-3.0"`, `data-control="5.2" data-status="fail"`, `data-control="1.6" data-status="not covered"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if code, _, _ := run(t, "report", "--store="+db, "--compliance", "nist"); code != ExitError {
+		t.Errorf("unknown benchmark: exit %d", code)
+	}
+}

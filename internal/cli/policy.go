@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-ir/vigil/engine/compliance"
 	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/policies"
 )
@@ -43,11 +44,12 @@ data.vigil.config and cross-asset facts through data.vigil.lib helpers.`,
 
 func (a *app) policyListCmd() *cobra.Command {
 	var dirs, libraries []string
-	var format, configPath string
+	var format, configPath, bench string
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List the built-in policies, your own and your policy libraries' constraints",
 		Example: `  vigil policy list
+  vigil policy list --compliance cis-gcp-3.0
   vigil policy list --policies ./policies --format json
   vigil policy list --policy-library ./policy-library`,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -61,6 +63,13 @@ func (a *app) policyListCmd() *cobra.Command {
 			}
 			for _, w := range eng.Warnings() {
 				fmt.Fprintf(a.stderr, "vigil: warning: %s\n", w)
+			}
+			if bench != "" {
+				b, err := compliance.Get(bench)
+				if err != nil {
+					return usageError(c, "--compliance: %v", err)
+				}
+				return a.listControls(b, eng.Policies(), format)
 			}
 			if format == "json" {
 				enc := json.NewEncoder(a.stdout)
@@ -86,7 +95,48 @@ func (a *app) policyListCmd() *cobra.Command {
 	c.Flags().StringArrayVar(&libraries, "policy-library", nil, "Config Validator policy library to list the constraints of (repeatable)")
 	c.Flags().StringVarP(&configPath, "config", "c", "", "vigil.hcl (for its policy_libraries); default ./vigil.hcl when present")
 	c.Flags().StringVarP(&format, "format", "f", "table", "table or json")
+	c.Flags().StringVar(&bench, "compliance", "", "list a benchmark's controls and the policies that implement them: "+strings.Join(compliance.IDs(), ", "))
 	return c
+}
+
+// listControls prints which controls of a benchmark the loaded policies
+// implement.
+func (a *app) listControls(b *compliance.Benchmark, ps []*policy.Policy, format string) error {
+	impl := b.Implemented(ps)
+	type row struct {
+		Control  string   `json:"control"`
+		Title    string   `json:"title"`
+		Manual   bool     `json:"manual,omitempty"`
+		Policies []string `json:"policies"`
+	}
+	var rows []row
+	n := 0
+	for _, c := range b.Controls {
+		rows = append(rows, row{c.ID, c.Title, c.Manual, impl[c.ID]})
+		if len(impl[c.ID]) > 0 {
+			n++
+		}
+	}
+	if format == "json" {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"benchmark": b.ID, "title": b.Title, "controls": rows})
+	}
+	fmt.Fprintf(a.stdout, "%s: vigil implements %d of %d controls\n", b.Title, n, len(b.Controls))
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTROL\tPOLICIES\tTITLE")
+	for _, r := range rows {
+		pol := strings.Join(r.Policies, ",")
+		if pol == "" {
+			pol = "not covered"
+		}
+		title := r.Title
+		if r.Manual {
+			title += " (manual)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Control, pol, title)
+	}
+	return tw.Flush()
 }
 
 func (a *app) policyTestCmd() *cobra.Command {

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-ir/vigil/engine/compliance"
 	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/engine/policy"
@@ -40,6 +41,10 @@ type judgeFlags struct {
 	quiet      bool
 	// store, when set, records the scan in the history (and notifies).
 	store string
+	// compliance are benchmarks whose per-control table the report adds.
+	compliance []string
+	// asOf is the time ages and waiver expiry are judged by.
+	asOf string
 }
 
 func (f *judgeFlags) register(c *cobra.Command) {
@@ -56,6 +61,24 @@ func (f *judgeFlags) register(c *cobra.Command) {
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up after this long")
 	fl.IntVar(&f.workers, "workers", 0, "decoding and evaluation goroutines (default: number of CPUs)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
+	fl.StringSliceVar(&f.compliance, "compliance", nil, "add a per-control table for a benchmark: "+strings.Join(compliance.IDs(), ", ")+" (table and json)")
+	fl.StringVar(&f.asOf, "as-of", "", "judge key ages and waiver expiry as of this time (RFC 3339, e.g. 2026-11-27T09:00:00Z; default now)")
+}
+
+// now is the clock of --as-of.
+func (f *judgeFlags) now() (func() time.Time, error) {
+	if f.asOf == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, f.asOf)
+	if err != nil {
+		if d, derr := time.Parse("2006-01-02", f.asOf); derr == nil {
+			t = d
+		} else {
+			return nil, err
+		}
+	}
+	return func() time.Time { return t }, nil
 }
 
 // registerStore adds --store to the commands that can record scans.
@@ -67,6 +90,14 @@ func (f *judgeFlags) validate(c *cobra.Command) error {
 	}
 	if f.failOn != "none" && policy.SeverityRank(f.failOn) < 0 {
 		return usageError(c, "unknown --fail-on %q: use critical, high, medium, low, info or none", f.failOn)
+	}
+	for _, id := range f.compliance {
+		if _, err := compliance.Get(id); err != nil {
+			return usageError(c, "--compliance: %v", err)
+		}
+	}
+	if _, err := f.now(); err != nil {
+		return usageError(c, "--as-of %q: not an RFC 3339 time or a date (2026-11-27T09:00:00Z, 2026-11-27)", f.asOf)
 	}
 	return nil
 }
@@ -107,13 +138,14 @@ type judge struct {
 	// place, when set, puts findings on their source (vigil check: the
 	// .tf blocks of the planned resources).
 	place func(f *policy.Finding) (report.Placement, bool)
+	now   func() time.Time // --as-of, or nil for time.Now
 }
 
 // findings runs the judge over sources and returns every finding, in
 // memory, with the scan's summary: for commands that use the findings
 // rather than render them (triage, runbooks, scheduled scans).
 func (j *judge) findings(ctx context.Context, sources ...inventory.Source) ([]policy.Finding, *scan.Summary, error) {
-	res, err := scan.Run(ctx, scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers})
+	res, err := scan.Run(ctx, scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Now: j.now})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -127,7 +159,8 @@ func (a *app) loadJudge(ctx context.Context, f *judgeFlags) (*judge, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := policy.Options{Dirs: f.policyDirs, Config: cfg.Data(), Only: splitList(f.only), Libraries: libraryDirs(cfg, f.libraries)}
+	now, _ := f.now()
+	opts := policy.Options{Dirs: f.policyDirs, Config: cfg.Data(), Only: splitList(f.only), Libraries: libraryDirs(cfg, f.libraries), Now: now}
 	if !f.noBuiltins {
 		opts.Builtins = policies.FS
 	}
@@ -141,7 +174,7 @@ func (a *app) loadJudge(ctx context.Context, f *judgeFlags) (*judge, error) {
 	if len(eng.Policies()) == 0 {
 		return nil, &exitError{code: ExitError, err: errors.New("no policies to run (--no-builtin without --policies or --policy-library?)")}
 	}
-	j := &judge{cfg: cfg, engine: eng}
+	j := &judge{cfg: cfg, engine: eng, now: now}
 	if f.waivers != "" {
 		ws, file, diags := policy.LoadWaivers(f.waivers)
 		if err := a.diagsError(map[string]*hcl.File{f.waivers: file}, diags); err != nil {
@@ -156,7 +189,7 @@ func (a *app) loadJudge(ctx context.Context, f *judgeFlags) (*judge, error) {
 func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []inventory.Source) error {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	opts := scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Workers: f.workers}
+	opts := scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Workers: f.workers, Now: j.now}
 	progress := !f.quiet && isTerminal(a.stderr)
 	var pmu sync.Mutex
 	if progress {
@@ -198,6 +231,12 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	rep := &report.Report{
 		Tool: "vigil", Version: Version, Findings: res.Findings, Summary: res.Summary,
 		Policies: j.engine.Policies(), FailOn: f.failOn, UnusedWaivers: res.UnusedWaivers, Place: j.place,
+	}
+	if len(f.compliance) > 0 {
+		if rep.Compliance, err = report.ComplianceTables(f.compliance, j.engine.Policies(), res.Findings.All(), res.Summary.ByProvider, res.Summary.ByKind); err != nil {
+			closeOut()
+			return err
+		}
 	}
 	if err := report.Render(w, f.format, rep); err != nil {
 		closeOut()
@@ -263,6 +302,12 @@ input or usage.`,
 
   # one policy, as JSON
   vigil scan inv/ --policy VGL-NET-001 --format json
+
+  # which CIS AWS Foundations 3.0 controls pass, fail or are not covered
+  vigil scan -c examples/vigil.hcl examples/inventory/ --compliance cis-aws-3.0
+
+  # judge key ages as of a given day (reproducible scans of old exports)
+  vigil scan -c examples/vigil.hcl examples/inventory/ --as-of 2026-11-27
 
   # collect a live AWS account (every enabled region), then scan it
   vigil scan --aws --regions eu-west-1,us-east-1

@@ -4,14 +4,16 @@ import (
 	"encoding/json"
 	"io"
 
+	"github.com/vigil-ir/vigil/engine/compliance"
 	"github.com/vigil-ir/vigil/engine/scan"
 )
 
 // jsonReport is the machine-readable scan output; its keys are a contract
 // for scripts (see README "Output"). The findings are streamed.
 type jsonReport struct {
-	Findings any         `json:"findings"`
-	Summary  jsonSummary `json:"summary"`
+	Findings   any                 `json:"findings"`
+	Summary    jsonSummary         `json:"summary"`
+	Compliance []*compliance.Table `json:"compliance,omitempty"`
 }
 
 type jsonSummary struct {
@@ -23,7 +25,7 @@ type jsonSummary struct {
 
 // JSON prints {"findings": [...], "summary": {...}}.
 func JSON(w io.Writer, r *Report) error {
-	out := jsonReport{Findings: streamMark, Summary: jsonSummary{
+	out := jsonReport{Findings: streamMark, Compliance: r.Compliance, Summary: jsonSummary{
 		Summary: r.Summary, FailOn: r.FailOn, Failing: r.Summary.Failing(r.FailOn),
 	}}
 	for _, w := range r.UnusedWaivers {

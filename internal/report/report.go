@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vigil-ir/vigil/engine/compliance"
 	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/scan"
 )
@@ -26,6 +27,8 @@ type Report struct {
 	// declares its resource, with the plan as a related location. It
 	// returns false to keep the finding's own file and line.
 	Place func(f *policy.Finding) (Placement, bool)
+	// Compliance holds the per-control tables --compliance asked for.
+	Compliance []*compliance.Table
 }
 
 // Location is a place in a file.

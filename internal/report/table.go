@@ -46,6 +46,10 @@ func Table(w io.Writer, r *Report) error {
 		fmt.Fprintf(bw, "note: waiver at %s (%s on %s) matched no finding; it can probably be removed\n", w.Range, w.Policy, w.Asset)
 	}
 	writeSummary(bw, r)
+	for _, t := range r.Compliance {
+		fmt.Fprintln(bw)
+		ComplianceTable(bw, t)
+	}
 	return bw.Flush()
 }
 

@@ -147,7 +147,7 @@ func TestScheduleEveryMinute(t *testing.T) {
 		`vigil_scans_total{schedule="every-minute",result="success"} 3`,
 		`vigil_scans_total{schedule="every-minute",result="failure"} 0`,
 		`vigil_findings{schedule="every-minute",severity="critical",policy="VGL-DATA-002",scope="acme-prod"} 1`,
-		`vigil_scan_assets{schedule="every-minute"} 72`,
+		`vigil_scan_assets{schedule="every-minute"} 99`,
 		"# TYPE vigil_scan_duration_seconds gauge",
 		"vigil_scan_last_success_timestamp_seconds{schedule=\"every-minute\"} " + itoa(clock.Now().Unix()),
 	} {

@@ -110,6 +110,7 @@ func (s *state) apply(ctx context.Context, found []*asset.Asset, gone []string, 
 		}
 		s.readAt[a.ID] = readAt
 		old := s.inv.Get(a.ID)
+		s.inherit(a, old)
 		s.inv.Put(a)
 		judge[a.ID] = true
 		switch {
@@ -159,6 +160,20 @@ func (s *state) apply(ctx context.Context, found []*asset.Asset, gone []string, 
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+// inherit gives an asset read alone what its project and folders say of
+// it (labels such as the data class, project-wide metadata): a read of one
+// asset does not carry its hierarchy, the recorded inventory does. A chain
+// the read brought along is kept when it says more. Under mu.
+func (s *state) inherit(a, old *asset.Asset) {
+	chain := s.inv.InheritedFor(a)
+	if old != nil && old.Scope == a.Scope && len(old.Facets.Inherited) > 0 {
+		chain = old.Facets.Inherited
+	}
+	if len(chain) > len(a.Facets.Inherited) {
+		a.Facets.Inherited = chain
+	}
 }
 
 // scopeAsset returns the id of the account or project asset of a scope.

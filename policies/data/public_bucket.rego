@@ -10,7 +10,7 @@
 #   severity: critical
 #   kinds: [bucket]
 #   phase: preparation
-#   frameworks: ["CIS GCP 5.1", "CIS AWS 2.1.4"]
+#   frameworks: ["cis-gcp-3.0:5.1", "cis-aws-3.0:2.1.4"]
 package vigil.policies.data.public_bucket
 
 import data.vigil.lib

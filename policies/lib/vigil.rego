@@ -91,3 +91,32 @@ bindings(facets) := array.concat(
 
 # members(facets) are all principals bound on the asset or an ancestor.
 members(facets) := {m | some b in bindings(facets); some m in b.members}
+
+# --- issue 19 helpers ---------------------------------------------------
+
+# now_ns is the scan's clock (data.vigil.clock, fixed when the scan starts).
+now_ns := data.vigil.clock.now_ns
+
+day_ns := ((24 * 60) * 60) * 1000000000
+
+# days_since(ts) is how many whole days ago an RFC 3339 time was.
+days_since(ts) := floor((now_ns - time.parse_rfc3339_ns(ts)) / day_ns)
+
+# truthy(v) reads a GCP metadata boolean ("TRUE", "true", "1", "yes", "y").
+truthy(v) if lower(v) in {"true", "1", "yes", "y", "on"}
+
+# metadata(facets, key) is an instance's effective metadata value: its own,
+# else its project's (facets.inherited), as Compute Engine resolves it.
+metadata(facets, key) := facets.metadata[key]
+
+metadata(facets, key) := v if {
+	not facets.metadata[key]
+	some n in object.get(facets, "inherited", [])
+	startswith(n.node, "projects/")
+	v := n.metadata[key]
+}
+
+# account_of(arn) is the account id of an AWS ARN, or the id itself.
+account_of(arn) := split(arn, ":")[4] if startswith(arn, "arn:")
+
+account_of(id) := id if not startswith(id, "arn:")

@@ -40,3 +40,22 @@ test_audit_configs_union_with_ancestors if {
 	configs := lib.audit_configs(facets) with data.vigil.inventory as inv
 	count(configs) == 2
 }
+
+test_days_since if {
+	lib.days_since("2026-11-01T00:00:00Z") == 26 with data.vigil.clock.now_ns as time.parse_rfc3339_ns("2026-11-27T09:00:00Z")
+}
+
+test_effective_metadata_instance_wins if {
+	f := {"metadata": {"enable-oslogin": "FALSE"}, "inherited": [{"node": "projects/1", "metadata": {"enable-oslogin": "TRUE"}}]}
+	lib.metadata(f, "enable-oslogin") == "FALSE"
+}
+
+test_effective_metadata_from_project if {
+	f := {"metadata": {}, "inherited": [{"node": "projects/1", "metadata": {"enable-oslogin": "TRUE"}}]}
+	lib.truthy(lib.metadata(f, "enable-oslogin"))
+}
+
+test_account_of if {
+	lib.account_of("arn:aws:iam::999999999999:role/IR") == "999999999999"
+	lib.account_of("999999999999") == "999999999999"
+}

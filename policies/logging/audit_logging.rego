@@ -10,7 +10,7 @@
 #   severity: high
 #   kinds: [project, account]
 #   phase: preparation
-#   frameworks: ["CIS GCP 2.1", "CIS AWS 3.1"]
+#   frameworks: ["cis-gcp-3.0:2.1", "cis-aws-3.0:3.1"]
 package vigil.policies.logging.audit_logging
 
 import data.vigil.lib

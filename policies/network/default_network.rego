@@ -9,7 +9,7 @@
 #   severity: low
 #   kinds: [network]
 #   phase: preparation
-#   frameworks: ["CIS GCP 3.1"]
+#   frameworks: ["cis-gcp-3.0:3.1"]
 package vigil.policies.network.default_network
 
 import rego.v1

@@ -12,7 +12,7 @@
 #   kinds: [firewall]
 #   phase: preparation
 #   remediation: open-firewall-remediation
-#   frameworks: ["CIS GCP 3.6", "CIS GCP 3.7", "CIS AWS 5.2", "CIS AWS 5.3"]
+#   frameworks: ["cis-gcp-3.0:3.6", "cis-gcp-3.0:3.7", "cis-aws-3.0:5.2", "cis-aws-3.0:5.3"]
 package vigil.policies.network.open_admin_ports
 
 import data.vigil.lib

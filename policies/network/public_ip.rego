@@ -12,7 +12,7 @@
 #   remediation:
 #     gcp: compromised-vm-gcp
 #     aws: compromised-ec2
-#   frameworks: ["CIS GCP 4.9"]
+#   frameworks: ["cis-gcp-3.0:4.9"]
 package vigil.policies.network.public_ip
 
 import data.vigil.lib

@@ -58,6 +58,7 @@ type collector struct {
 	progress io.Writer
 	// onlyBuckets, when set, limits bucket reads to these names (read.go).
 	onlyBuckets map[string]bool
+	more        moreState // collectmore.go
 }
 
 func (c *collector) fail(account, region, service string, err error) {
@@ -69,7 +70,11 @@ func (c *collector) fail(account, region, service string, err error) {
 // put normalizes a configuration item, exactly as the AWS Config loader
 // does, and emits the asset.
 func (c *collector) put(ci *inventory.ConfigItem) {
+	c.decorate(ci) // collectmore.go: credential report rows
 	a, err := inventory.NormalizeAWS(ci, "aws")
+	if err == nil {
+		c.inherit(a) // collectmore.go: the account's tags
+	}
 	c.emitMu.Lock()
 	defer c.emitMu.Unlock()
 	if err == nil {
@@ -122,8 +127,10 @@ func Collect(ctx context.Context, opts Options, emit func(*asset.Asset) error) (
 		}
 		c.sum.Accounts = append(c.sum.Accounts, acct.id)
 		tags, _ := json.Marshal(acct.tags)
-		c.put(&inventory.ConfigItem{ResourceType: "AWS::::Account", AccountID: acct.id, ResourceID: acct.id, ResourceName: acct.name,
-			AWSRegion: "global", Tags: tags, Configuration: json.RawMessage(`{}`)})
+		ai := &inventory.ConfigItem{ResourceType: "AWS::::Account", AccountID: acct.id, ResourceID: acct.id, ResourceName: acct.name,
+			AWSRegion: "global", Tags: tags, Configuration: json.RawMessage(`{}`)}
+		c.accountDetails(ctx, acct.id, acct.tags, cfg, ai) // collectmore.go: summary, credential report
+		c.put(ai)
 		wg.Add(1)
 		go func(acct string, cfg aws.Config) {
 			defer wg.Done()
@@ -419,10 +426,12 @@ func (c *collector) region(ctx context.Context, acct, region string, cfg aws.Con
 		}
 		return nil
 	})
+	c.regionMore(ctx, acct, region, cfg, step) // collectmore.go: the types of issue 19
 }
 
 // global collects IAM and S3, which are not regional.
 func (c *collector) global(ctx context.Context, acct string, cfg aws.Config) {
+	c.globalMore(ctx, acct, cfg) // collectmore.go: roles
 	if err := c.iamUsers(ctx, acct, cfg); err != nil && ctx.Err() == nil {
 		c.fail(acct, "", "iam", err)
 	}

@@ -59,7 +59,7 @@ func TestCollectScenario(t *testing.T) {
 			t.Errorf("asset %+v", a)
 		}
 	}
-	want := map[string]int{"account": 1, "network": 3, "subnet": 1, "firewall": 3, "instance": 2, "disk": 3, "detector": 1,
+	want := map[string]int{"account": 1, "network": 3, "subnet": 1, "firewall": 3, "instance": 2, "disk": 3, "detector": 3, // GuardDuty, and Inspector's status in each region
 		"trail": 1, "user": 1, "access_key": 2, "bucket": 2}
 	for k, n := range want {
 		if counts[k] != n {

@@ -53,6 +53,9 @@ func exercise(t *testing.T) *recorded {
 		f.Get(awsfake.SecurityAccount).Roles["vigil-evidence"] = true
 	})
 	f.Organization(awsfake.ProdAccount, "vigil-collect", awsfake.SecurityAccount)
+	// What the posture policies of issue 19 read: so collection makes
+	// every call it can make.
+	awsfake.AddIssue19(f)
 	rec := &recorded{calls: map[string]map[string]bool{}, perms: map[string]map[string]bool{}}
 	ctx := context.Background()
 	seen := 0

@@ -35,6 +35,10 @@ func servicePrefix(serviceID string) string {
 		return "guardduty"
 	case "organizations":
 		return "organizations"
+	case "cloudwatch logs":
+		return "logs"
+	case "eventbridge":
+		return "events"
 	}
 	return strings.ToLower(strings.ReplaceAll(serviceID, " ", ""))
 }

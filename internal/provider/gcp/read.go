@@ -142,9 +142,17 @@ func (r *Reader) Read(ctx context.Context, refs []Ref) (*Read, error) {
 func (r *Reader) readChunk(ctx context.Context, project string, refs []Ref, path string, seen map[string]bool) ([]string, error) {
 	names := make([]string, len(refs))
 	after := map[string]time.Time{}
+	asked := map[string]bool{}
 	for i, ref := range refs {
 		names[i] = ref.Name
 		after[ref.Name] = ref.After
+		asked[ref.Name] = true
+	}
+	// The project's compute metadata (project-wide SSH keys, OS Login) is
+	// what its assets inherit: read it too, as context, as a collection
+	// would have it. Cloud Asset names it by project id.
+	if md := "//compute.googleapis.com/projects/" + project; !strings.Contains(project, "/") && !isNumber(project) && !asked[md] && len(names) < 100 {
+		names = append(names, md)
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -197,10 +205,21 @@ func (r *Reader) readChunk(ctx context.Context, project string, refs []Ref, path
 			}
 			w.Write(raw)
 			w.WriteByte('\n')
-			if ct == assetpb.ContentType_RESOURCE {
+			if ct == assetpb.ContentType_RESOURCE && asked[name] {
 				seen[name] = true
 			}
 		}
 	}
 	return stale, w.Flush()
+}
+
+// isNumber reports whether s is a project number rather than an id (ids
+// start with a letter).
+func isNumber(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -84,6 +84,12 @@ var DefaultAssetTypes = []string{
 	"storage.googleapis.com/Bucket",
 	"iam.googleapis.com/ServiceAccount",
 	"iam.googleapis.com/ServiceAccountKey",
+	// issue 19: project metadata, the alerting chain, enabled services
+	"compute.googleapis.com/Project",
+	"logging.googleapis.com/LogSink",
+	"logging.googleapis.com/LogMetric",
+	"monitoring.googleapis.com/AlertPolicy",
+	"serviceusage.googleapis.com/Service",
 }
 
 func (o *Options) defaults() {

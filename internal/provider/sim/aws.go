@@ -99,7 +99,7 @@ func (c *Cloud) awsSnapshotApply(_ context.Context, r *action.Request) (*action.
 			data, _ := json.Marshal(map[string]any{"snapshotId": id, "volumeId": vol, "state": "completed", "startTime": c.now().UTC().Format("2006-01-02T15:04:05.000Z"), "ownerId": account})
 			s := &asset.Asset{ID: fmt.Sprintf("arn:aws:ec2:%s:%s:snapshot/%s", region, account, id), Provider: asset.AWS, Type: "AWS::EC2::Snapshot",
 				Kind: asset.KindSnapshot, Name: id, Scope: account, Region: region, Labels: tags, Source: "sim", Data: data}
-			c.inv.Put(s)
+			c.put(s)
 			snaps = append(snaps, s)
 			changed = true
 		}
@@ -222,7 +222,7 @@ func (c *Cloud) awsCopyApply(_ context.Context, r *action.Request) (*action.Resu
 			}
 			tags := awsTags(r.RunID, r.Step, r.Incident, r.StringMap("tags"), map[string]string{"vigil-source": s.Name})
 			data, _ := json.Marshal(map[string]any{"snapshotId": id, "sourceSnapshotId": s.Name, "encrypted": r.Str("kms_key_id") != "", "kmsKeyId": r.Str("kms_key_id"), "state": "completed"})
-			c.inv.Put(&asset.Asset{ID: arn, Provider: asset.AWS, Type: "AWS::EC2::Snapshot", Kind: asset.KindSnapshot, Name: id,
+			c.put(&asset.Asset{ID: arn, Provider: asset.AWS, Type: "AWS::EC2::Snapshot", Kind: asset.KindSnapshot, Name: id,
 				Scope: account, Region: region, Labels: tags, Source: "sim", Data: data})
 			changed = true
 		}
@@ -327,7 +327,7 @@ func (c *Cloud) awsIsolateApply(_ context.Context, r *action.Request) (*action.R
 			sg = &asset.Asset{ID: arn, Provider: asset.AWS, Type: "AWS::EC2::SecurityGroup", Kind: asset.KindFirewall,
 				Name: name, Scope: live.Scope, Region: live.Region, Source: "sim", Labels: awsTags(r.RunID, r.Step, r.Incident, map[string]string{"Name": name})}
 			sg.Facets.Network = vpc
-			c.inv.Put(sg)
+			c.put(sg)
 			changed = true
 		}
 		// The untrack group and the isolation network ACL leave nothing in
@@ -658,6 +658,25 @@ func (c *Cloud) keysOf(user string) []*asset.Asset {
 	return out
 }
 
+// recountKeys keeps the user's count of active keys (from the IAM
+// credential report, which a collection reads) in step with its keys.
+// Under mu.
+func (c *Cloud) recountKeys(key *asset.Asset) {
+	var user *asset.Asset
+	n := 0
+	for _, a := range c.inv.Assets() {
+		switch {
+		case a.Kind == asset.KindAccessKey && a.Facets.User == key.Facets.User && a.Scope == key.Scope && (a.Facets.Enabled == nil || *a.Facets.Enabled):
+			n++
+		case a.Kind == asset.KindUser && a.Name == key.Facets.User && a.Scope == key.Scope:
+			user = a
+		}
+	}
+	if user != nil && user.Facets.ActiveKeys != nil {
+		user.Facets.ActiveKeys = asset.Int(n)
+	}
+}
+
 func (c *Cloud) awsListKeysPlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	return &action.Change{Summary: fmt.Sprintf("list the access keys of %s (%d in the inventory)", r.Str("user"), len(c.keysOf(r.Str("user"))))}, nil
 }
@@ -704,6 +723,7 @@ func (c *Cloud) awsDeactivateApply(_ context.Context, r *action.Request) (*actio
 		}
 		live.Facets.Enabled = asset.Bool(false)
 		live.Facets.Status = "inactive"
+		c.recountKeys(live)
 		return true, nil
 	})
 	if err != nil {
@@ -731,7 +751,13 @@ func (c *Cloud) awsDeleteKeyApply(_ context.Context, r *action.Request) (*action
 		}
 		return nil, err
 	}
-	err = c.change(r, "aws.iam.delete_access_key", k.ID, "delete", func() (bool, error) { return c.inv.Delete(k.ID), nil })
+	err = c.change(r, "aws.iam.delete_access_key", k.ID, "delete", func() (bool, error) {
+		if !c.inv.Delete(k.ID) {
+			return false, nil
+		}
+		c.recountKeys(k)
+		return true, nil
+	})
 	if err != nil {
 		return nil, err
 	}

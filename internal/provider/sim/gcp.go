@@ -153,7 +153,7 @@ func (c *Cloud) gcpSnapshotApply(_ context.Context, r *action.Request) (*action.
 				"labels": labels, "status": "READY", "storageLocations": []string{in.Region}})
 			s := &asset.Asset{ID: id, Provider: asset.GCP, Type: "compute.googleapis.com/Snapshot", Kind: asset.KindSnapshot,
 				Name: name, Scope: project, Region: "global", Labels: labels, Source: "sim", Data: data}
-			c.inv.Put(s)
+			c.put(s)
 			snaps = append(snaps, s)
 			changed = true
 		}
@@ -216,7 +216,7 @@ func (c *Cloud) gcpExportApply(_ context.Context, r *action.Request) (*action.Re
 			data, _ := json.Marshal(map[string]any{"name": name, "sourceSnapshot": selfLink(s.ID), "labels": labels, "status": "READY"})
 			img := &asset.Asset{ID: id, Provider: asset.GCP, Type: "compute.googleapis.com/Image", Kind: asset.KindImage,
 				Name: name, Scope: dest, Region: "global", Labels: labels, Source: "sim", Data: data}
-			c.inv.Put(img)
+			c.put(img)
 			images = append(images, img)
 			changed = true
 		}
@@ -302,7 +302,9 @@ func firewallFacets(ru quarantine.Rule) asset.Facets {
 	if ru.Allow {
 		rule.Action = "allow"
 	}
-	f := asset.Facets{Network: ru.Network, TargetTags: []string{QuarantineTag}}
+	// Firewall Rules Logging is off unless a rule's logConfig enables it,
+	// and vigil's quarantine rules do not.
+	f := asset.Facets{Network: ru.Network, TargetTags: []string{QuarantineTag}, Logging: asset.Bool(false)}
 	if ru.Direction == "EGRESS" {
 		f.Egress = []asset.Rule{rule}
 	} else {
@@ -315,8 +317,11 @@ func (st quarantineState) upToDate() bool {
 	if st.current == nil {
 		return false
 	}
+	// What the hierarchy passes down is not the rule's.
+	cur := st.current.Facets
+	cur.Inherited = nil
 	a, _ := json.Marshal(firewallFacets(st.rule))
-	b, _ := json.Marshal(st.current.Facets)
+	b, _ := json.Marshal(cur)
 	return string(a) == string(b)
 }
 
@@ -411,7 +416,7 @@ func (c *Cloud) gcpIsolateApply(_ context.Context, r *action.Request) (*action.R
 					Kind: asset.KindFirewall, Name: st.rule.Name, Scope: st.rule.Project(), Region: "global", Source: "sim"}
 			}
 			fw.Facets = firewallFacets(st.rule)
-			c.inv.Put(fw)
+			c.put(fw)
 			changed = true
 		}
 		data, save := caiData(live)
@@ -815,8 +820,8 @@ func (c *Cloud) gcpRecreateApply(_ context.Context, r *action.Request) (*action.
 		data, _ := json.Marshal(map[string]any{"sourceSnapshot": selfLink(snap.ID)})
 		disk := &asset.Asset{ID: diskID, Provider: asset.GCP, Type: "compute.googleapis.com/Disk", Kind: asset.KindDisk,
 			Name: r.Str("name"), Scope: project, Region: asset.Region(zone), Labels: labels, Source: "sim", Data: data}
-		c.inv.Put(in)
-		c.inv.Put(disk)
+		c.put(in)
+		c.put(disk)
 		return true, nil
 	})
 	if err != nil {

@@ -51,6 +51,16 @@ type stateFile struct {
 }
 
 // New makes a simulated cloud from an inventory (which it copies).
+// put adds or replaces what a simulated call made or changed, with what a
+// collection would give it besides its own record: the chain the resource
+// hierarchy passes down (project and account labels, project metadata).
+func (c *Cloud) put(a *asset.Asset) {
+	if a.Facets.Inherited == nil {
+		a.Facets.Inherited = c.inv.InheritedFor(a)
+	}
+	c.inv.Put(a)
+}
+
 func New(inv *inventory.Inventory, statePath string) *Cloud {
 	return &Cloud{inv: inv.Clone(), path: statePath, now: time.Now}
 }

@@ -73,6 +73,7 @@ func (f *Fake) ec2(req *request) {
 		"DescribeInstances":               f.describeInstances,
 		"DescribeVolumes":                 f.describeVolumes,
 		"DescribeSnapshots":               f.describeSnapshots,
+		"DescribeFlowLogs":                f.describeFlowLogs, // more.go
 		"DescribeSnapshotAttribute":       f.describeSnapshotAttribute,
 		"CreateSnapshot":                  f.createSnapshot,
 		"ModifySnapshotAttribute":         f.modifySnapshotAttribute,

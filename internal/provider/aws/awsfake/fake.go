@@ -111,6 +111,7 @@ type NetworkACL struct {
 	ID, VpcID    string
 	Default      bool
 	AllowAll     bool              // the default ACL's rule 100: all traffic in and out
+	Entries      []NACLEntry       // further numbered rules, written before the defaults
 	Associations map[string]string // association id -> subnet id
 	Tags         map[string]string
 }
@@ -224,6 +225,7 @@ type Fake struct {
 	DefaultAccount string
 	// EnabledRegions are the regions DescribeRegions lists.
 	EnabledRegions []string
+	more           map[string]*More // more.go: state of the services of issue 19
 }
 
 // New returns an empty fake whose unknown access keys belong to account.
@@ -383,6 +385,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.json11(req)
 	case "guardduty":
 		f.guardduty(req)
+	case "inspector2", "logs", "events", "monitoring": // more.go
+		f.moreService(req)
 	default:
 		http.Error(rec, "the fake does not serve "+req.service, http.StatusNotImplemented)
 		req.status = 501

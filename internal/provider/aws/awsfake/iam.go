@@ -217,6 +217,8 @@ func (f *Fake) iam(req *request) {
 			b.el("PolicyName", q.get("PolicyName"))
 			b.el("PolicyDocument", doc)
 		})
+	case "GenerateCredentialReport", "GetCredentialReport", "GetAccountSummary", "ListRoles": // more.go
+		f.iamMore(req, q)
 	default:
 		queryError(req, http.StatusBadRequest, "InvalidAction", "Could not find operation "+req.op)
 	}

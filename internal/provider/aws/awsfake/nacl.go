@@ -90,6 +90,21 @@ func writeACL(b *xb, acl *NetworkACL) {
 		b.el("cidrBlock", "0.0.0.0/0")
 		b.close("item")
 	}
+	for _, e := range acl.Entries {
+		b.open("item")
+		b.int("ruleNumber", e.Number)
+		b.el("protocol", e.Protocol)
+		b.el("ruleAction", map[bool]string{true: "allow", false: "deny"}[e.Allow])
+		b.bool("egress", e.Egress)
+		b.el("cidrBlock", e.CIDR)
+		if e.Protocol != "-1" {
+			b.open("portRange")
+			b.int("from", e.From)
+			b.int("to", e.To)
+			b.close("portRange")
+		}
+		b.close("item")
+	}
 	for _, egress := range []bool{false, true} {
 		if acl.AllowAll {
 			entry(100, egress, "allow")

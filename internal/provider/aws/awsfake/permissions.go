@@ -19,7 +19,12 @@ func permissions(req *request) []string {
 	case "s3:HeadOrGetBucket":
 		out = []string{"s3:ListBucket"}
 	default:
-		out = []string{req.service + ":" + req.op}
+		// CloudWatch signs as "monitoring"; its IAM actions are cloudwatch:*.
+		service := req.service
+		if service == "monitoring" {
+			service = "cloudwatch"
+		}
+		out = []string{service + ":" + req.op}
 	}
 	return append(out, req.perms...)
 }

@@ -77,7 +77,7 @@ var (
 
 func load() ([]*method, error) {
 	loadOnce.Do(func() {
-		for _, name := range []string{"testdata/compute-v1.json", "testdata/iam-v1.json", "testdata/storage-v1.json"} {
+		for _, name := range []string{"testdata/compute-v1.json", "testdata/iam-v1.json", "testdata/storage-v1.json", "testdata/osconfig-v1.json"} {
 			raw, err := files.ReadFile(name)
 			if err != nil {
 				loadErr = err
@@ -141,7 +141,9 @@ func pathRegexp(tmpl string) (*regexp.Regexp, []string) {
 func match(r gcpfake.Request) (*method, map[string]string) {
 	ms, _ := load()
 	for _, m := range ms {
-		if m.HTTPMethod != r.HTTPMethod {
+		// APIs on one host (the fake's) share path shapes: IAM's and OS
+		// Config's are both v1/{+name}. The API the fake served decides.
+		if m.HTTPMethod != r.HTTPMethod || r.API != "" && m.doc.Name != r.API {
 			continue
 		}
 		prefixes := []string{"/" + m.doc.ServicePath}
@@ -193,7 +195,7 @@ func Check(r gcpfake.Request) []string {
 	}
 	m, vars := match(r)
 	if m == nil {
-		return []string{fmt.Sprintf("%s %s: no method of the Compute, IAM or Storage discovery documents serves it", r.HTTPMethod, r.Path)}
+		return []string{fmt.Sprintf("%s %s: no method of the Compute, IAM, Storage or OS Config discovery documents serves it", r.HTTPMethod, r.Path)}
 	}
 	c := &checker{m: m}
 	for name, v := range vars {

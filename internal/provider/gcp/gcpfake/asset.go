@@ -48,6 +48,11 @@ func (f *Fake) assets() []*assetpb.Asset {
 		}
 		add(p, crm(p), "cloudresourcemanager.googleapis.com/Project", "Project", "global",
 			map[string]any{"projectNumber": p.Number, "projectId": p.ID, "lifecycleState": "ACTIVE", "name": p.ID, "labels": p.Labels, "parent": parent})
+		// A project's own parent is its folder or organization (CAI's
+		// Resource.parent), not the project.
+		if last := out[len(out)-1]; last.Name == crm(p) && len(p.Ancestors) > 0 {
+			last.Resource.Parent = "//cloudresourcemanager.googleapis.com/" + p.Ancestors[0]
+		}
 		var bindings []*iampb.Binding
 		for _, role := range slices.Sorted(maps.Keys(p.Bindings)) {
 			bindings = append(bindings, &iampb.Binding{Role: role, Members: p.Bindings[role]})
@@ -84,6 +89,7 @@ func (f *Fake) assets() []*assetpb.Asset {
 		add(f.projects[f.buckets[b]], "//storage.googleapis.com/"+b, "storage.googleapis.com/Bucket", "Bucket", "EU",
 			map[string]any{"name": b, "location": "EU", "labels": map[string]string{}})
 	}
+	out = append(out, f.extraAssets()...) // extra.go: resources the fake keeps as CAI records
 	return out
 }
 

@@ -221,6 +221,8 @@ type Fake struct {
 	// SnapshotLooks is how many looks at a new snapshot (get or list) it
 	// takes to go from UPLOADING to READY once its operation is done.
 	SnapshotLooks int
+	extra         []extraAsset          // extra.go
+	reports       []VulnerabilityReport // extra.go
 }
 
 // New returns an empty fake.
@@ -449,6 +451,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call, ft = f.iam(rec, r, body)
 	case reStorage.MatchString(r.URL.Path) || strings.HasPrefix(r.URL.Path, "/download/storage/v1/"):
 		call, ft = f.storage(rec, r)
+	case strings.HasPrefix(r.URL.Path, "/v1/projects/") && strings.HasSuffix(r.URL.Path, "/vulnerabilityReports"): // extra.go
+		call = f.vulnerabilityReports(rec, r)
 	default:
 		apiError(rec, 404, "NOT_FOUND", "notFound", "the fake does not serve "+r.URL.Path)
 	}

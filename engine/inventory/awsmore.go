@@ -1,0 +1,384 @@
+package inventory
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+)
+
+// The AWS types of issue 19: network ACLs, flow logs, the alerting chain
+// (metric filters, alarms, EventBridge rules), IAM roles' trust, users'
+// and the root user's credentials, and Inspector findings. Field names
+// follow AWS Config's configuration items; the live collector writes the
+// same shape (encoding/json matches keys without regard to case, so the
+// API's PascalCase names decode too).
+
+// awsNetworkACL is an EC2 network ACL with its numbered entries.
+type awsNetworkACL struct {
+	VpcID     string `json:"vpcId"`
+	IsDefault bool   `json:"isDefault"`
+	Entries   []struct {
+		RuleNumber    int    `json:"ruleNumber"`
+		Protocol      string `json:"protocol"`
+		RuleAction    string `json:"ruleAction"`
+		Egress        bool   `json:"egress"`
+		CidrBlock     string `json:"cidrBlock"`
+		IPv6CidrBlock string `json:"ipv6CidrBlock"`
+		PortRange     *struct {
+			From *int `json:"from"`
+			To   *int `json:"to"`
+		} `json:"portRange"`
+	} `json:"entries"`
+	Associations []struct {
+		SubnetID string `json:"subnetId"`
+	} `json:"associations"`
+	Tags tagList `json:"tags"`
+}
+
+func (n *awsNetworkACL) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Facets.Network = n.VpcID
+	a.Facets.Default = asset.Bool(n.IsDefault)
+	for _, s := range n.Associations {
+		if s.SubnetID != "" {
+			a.Facets.Subnets = appendUnique(a.Facets.Subnets, s.SubnetID)
+		}
+	}
+	for _, e := range n.Entries {
+		r := asset.Rule{Protocol: asset.Protocol(e.Protocol), Action: strings.ToLower(e.RuleAction), Enabled: true, Priority: e.RuleNumber, Sources: []string{}}
+		for _, c := range []string{e.CidrBlock, e.IPv6CidrBlock} {
+			if c != "" {
+				r.Sources = append(r.Sources, c)
+			}
+		}
+		var from, to *int
+		if e.PortRange != nil {
+			from, to = e.PortRange.From, e.PortRange.To
+		}
+		r.Ports = AWSPorts(r.Protocol, from, to)
+		if e.Egress {
+			a.Facets.Egress = append(a.Facets.Egress, r)
+		} else {
+			a.Facets.Ingress = append(a.Facets.Ingress, r)
+		}
+	}
+	// Entries are evaluated in rule-number order: keep them so.
+	sort.SliceStable(a.Facets.Ingress, func(i, j int) bool { return a.Facets.Ingress[i].Priority < a.Facets.Ingress[j].Priority })
+	sort.SliceStable(a.Facets.Egress, func(i, j int) bool { return a.Facets.Egress[i].Priority < a.Facets.Egress[j].Priority })
+	return mergeTags(l, n.Tags), nil
+}
+
+type awsFlowLog struct {
+	FlowLogID     string  `json:"flowLogId"`
+	ResourceID    string  `json:"resourceId"`
+	FlowLogStatus string  `json:"flowLogStatus"`
+	TrafficType   string  `json:"trafficType"`
+	Tags          tagList `json:"tags"`
+}
+
+func (f *awsFlowLog) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Facets.Resource = f.ResourceID
+	a.Facets.Enabled = asset.Bool(f.FlowLogStatus == "" || strings.EqualFold(f.FlowLogStatus, "ACTIVE"))
+	a.Facets.Filter = f.TrafficType
+	return mergeTags(l, f.Tags), nil
+}
+
+// awsAlarm is a CloudWatch metric alarm.
+type awsAlarm struct {
+	AlarmName      string   `json:"alarmName"`
+	MetricName     string   `json:"metricName"`
+	Namespace      string   `json:"namespace"`
+	ActionsEnabled *bool    `json:"actionsEnabled"`
+	AlarmActions   []string `json:"alarmActions"`
+	Metrics        []struct {
+		MetricStat *struct {
+			Metric struct {
+				MetricName string `json:"metricName"`
+				Namespace  string `json:"namespace"`
+			} `json:"metric"`
+		} `json:"metricStat"`
+	} `json:"metrics"`
+}
+
+func (m *awsAlarm) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Name = firstNonEmpty(m.AlarmName, a.Name)
+	if m.MetricName != "" {
+		a.Facets.Metrics = append(a.Facets.Metrics, m.Namespace+"/"+m.MetricName)
+	}
+	for _, q := range m.Metrics {
+		if q.MetricStat != nil && q.MetricStat.Metric.MetricName != "" {
+			a.Facets.Metrics = appendUnique(a.Facets.Metrics, q.MetricStat.Metric.Namespace+"/"+q.MetricStat.Metric.MetricName)
+		}
+	}
+	a.Facets.Targets = m.AlarmActions
+	a.Facets.Enabled = asset.Bool(m.ActionsEnabled == nil || *m.ActionsEnabled)
+	return l, nil
+}
+
+// awsMetricFilter is a CloudWatch Logs metric filter.
+type awsMetricFilter struct {
+	FilterName            string `json:"filterName"`
+	FilterPattern         string `json:"filterPattern"`
+	LogGroupName          string `json:"logGroupName"`
+	MetricTransformations []struct {
+		MetricName      string `json:"metricName"`
+		MetricNamespace string `json:"metricNamespace"`
+	} `json:"metricTransformations"`
+}
+
+func (m *awsMetricFilter) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Name = firstNonEmpty(m.FilterName, a.Name)
+	a.Facets.Filter = m.FilterPattern
+	a.Facets.LogGroup = m.LogGroupName
+	for _, t := range m.MetricTransformations {
+		a.Facets.Metrics = append(a.Facets.Metrics, t.MetricNamespace+"/"+t.MetricName)
+	}
+	return l, nil
+}
+
+// awsEventRule is an EventBridge rule; its event pattern is a JSON string.
+type awsEventRule struct {
+	Name         string          `json:"name"`
+	EventPattern json.RawMessage `json:"eventPattern"`
+	State        string          `json:"state"`
+	Targets      []struct {
+		Arn string `json:"arn"`
+	} `json:"targets"`
+}
+
+func (r *awsEventRule) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Name = firstNonEmpty(r.Name, a.Name)
+	a.Facets.Filter = rawText(r.EventPattern)
+	a.Facets.Enabled = asset.Bool(r.State == "" || strings.EqualFold(r.State, "ENABLED"))
+	for _, t := range r.Targets {
+		if t.Arn != "" {
+			a.Facets.Targets = append(a.Facets.Targets, t.Arn)
+		}
+	}
+	return l, nil
+}
+
+// rawText is a JSON value as text: a string's content, else the JSON.
+func rawText(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// awsRole is an IAM role: who may assume it is what matters (its trust
+// policy, URL-encoded in AWS Config and the IAM API), kept as a binding of
+// "sts:AssumeRole" to the trusted principals.
+type awsRole struct {
+	RoleName                 string  `json:"roleName"`
+	AssumeRolePolicyDocument string  `json:"assumeRolePolicyDocument"`
+	Tags                     tagList `json:"tags"`
+}
+
+func (r *awsRole) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Name = firstNonEmpty(r.RoleName, a.Name)
+	if r.AssumeRolePolicyDocument != "" {
+		principals, err := TrustedPrincipals(r.AssumeRolePolicyDocument)
+		if err != nil {
+			return nil, fmt.Errorf("assumeRolePolicyDocument: %w", err)
+		}
+		if len(principals) > 0 {
+			a.Facets.Bindings = []asset.Binding{{Role: "sts:AssumeRole", Members: principals}}
+		}
+	}
+	return mergeTags(l, r.Tags), nil
+}
+
+// TrustedPrincipals lists the AWS principals (ARNs, account ids, "*") an
+// Allow statement of a trust policy lets call sts:AssumeRole. The document
+// may be URL-encoded, as IAM returns it.
+func TrustedPrincipals(doc string) ([]string, error) {
+	if strings.HasPrefix(doc, "%7B") || strings.HasPrefix(doc, "%7b") {
+		if u, err := url.QueryUnescape(doc); err == nil {
+			doc = u
+		}
+	}
+	var p struct {
+		Statement json.RawMessage `json:"Statement"`
+	}
+	if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		return nil, jsonError(err)
+	}
+	var stmts []map[string]json.RawMessage
+	if st := strings.TrimSpace(string(p.Statement)); strings.HasPrefix(st, "{") {
+		var one map[string]json.RawMessage
+		if err := json.Unmarshal(p.Statement, &one); err != nil {
+			return nil, jsonError(err)
+		}
+		stmts = append(stmts, one)
+	} else if st != "" {
+		if err := json.Unmarshal(p.Statement, &stmts); err != nil {
+			return nil, jsonError(err)
+		}
+	}
+	var out []string
+	for _, s := range stmts {
+		var effect string
+		_ = json.Unmarshal(s["Effect"], &effect)
+		if !strings.EqualFold(effect, "Allow") || !mentionsAssumeRole(s["Action"]) {
+			continue
+		}
+		for _, pr := range awsPrincipals(s["Principal"]) {
+			out = appendUnique(out, pr)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func mentionsAssumeRole(raw json.RawMessage) bool {
+	for _, a := range stringOrList(raw) {
+		a = strings.ToLower(a)
+		if a == "*" || a == "sts:*" || a == "sts:assumerole" {
+			return true
+		}
+	}
+	return false
+}
+
+// awsPrincipals reads the AWS principals of a statement ("*" or {"AWS": ...}).
+func awsPrincipals(raw json.RawMessage) []string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return []string{s}
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	return stringOrList(m["AWS"])
+}
+
+func stringOrList(raw json.RawMessage) []string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return []string{s}
+	}
+	var list []string
+	_ = json.Unmarshal(raw, &list)
+	return list
+}
+
+// awsUser reads the credential report row that vigil's collector adds as
+// supplementaryConfiguration.CredentialReport (AWS Config records none).
+type awsUser struct {
+	UserName string  `json:"userName"`
+	Tags     tagList `json:"tags"`
+}
+
+func (u *awsUser) apply(a *asset.Asset, ci *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Name = firstNonEmpty(u.UserName, a.Name)
+	if err := credentialFacets(ci, &a.Facets); err != nil {
+		return nil, err
+	}
+	return mergeTags(l, u.Tags), nil
+}
+
+// awsAccount reads the account summary (GetAccountSummary's SummaryMap) and
+// the root user's credential report row.
+type awsAccount struct {
+	SummaryMap map[string]int `json:"summaryMap"`
+}
+
+func (s *awsAccount) apply(a *asset.Asset, ci *ConfigItem, l map[string]string) (map[string]string, error) {
+	if err := credentialFacets(ci, &a.Facets); err != nil {
+		return nil, err
+	}
+	if v, ok := s.SummaryMap["AccountMFAEnabled"]; ok {
+		a.Facets.MFA = asset.Bool(v > 0)
+	}
+	if v, ok := s.SummaryMap["AccountAccessKeysPresent"]; ok && a.Facets.ActiveKeys == nil {
+		a.Facets.ActiveKeys = asset.Int(v)
+	}
+	return l, nil
+}
+
+// credentialFacets reads a credential report row (the CSV's columns by
+// name): password_enabled, mfa_active, access_key_N_active.
+func credentialFacets(ci *ConfigItem, f *asset.Facets) error {
+	raw, ok := ci.SupplementaryConfiguration["CredentialReport"]
+	if !ok {
+		return nil
+	}
+	var row map[string]string
+	if err := unmarshalMaybeString(raw, &row); err != nil {
+		return fmt.Errorf("CredentialReport: %w", err)
+	}
+	if v, ok := row["password_enabled"]; ok && v != "not_supported" {
+		f.Console = asset.Bool(v == "true")
+	}
+	if v, ok := row["mfa_active"]; ok {
+		f.MFA = asset.Bool(v == "true")
+	}
+	n := 0
+	for _, k := range []string{"access_key_1_active", "access_key_2_active"} {
+		if row[k] == "true" {
+			n++
+		}
+	}
+	f.ActiveKeys = asset.Int(n)
+	return nil
+}
+
+// awsInspectorFindings are the Inspector (v2) findings of one resource, as
+// ListFindings returns them, grouped by vigil's collector.
+type awsInspectorFindings struct {
+	ResourceID  string `json:"resourceId"`
+	ResourceArn string `json:"resourceArn"`
+	Findings    []struct {
+		Type         string `json:"type"`
+		Status       string `json:"status"`
+		Severity     string `json:"severity"`
+		FixAvailable string `json:"fixAvailable"`
+		Title        string `json:"title"`
+		Details      *struct {
+			VulnerabilityID    string `json:"vulnerabilityId"`
+			VulnerablePackages []struct {
+				Name           string `json:"name"`
+				FixedInVersion string `json:"fixedInVersion"`
+			} `json:"vulnerablePackages"`
+		} `json:"packageVulnerabilityDetails"`
+	} `json:"findings"`
+}
+
+func (r *awsInspectorFindings) apply(a *asset.Asset, ci *ConfigItem, l map[string]string) (map[string]string, error) {
+	a.Facets.Resource = firstNonEmpty(r.ResourceArn, r.ResourceID)
+	if !strings.HasPrefix(a.Facets.Resource, "arn:") && strings.HasPrefix(a.Facets.Resource, "i-") {
+		a.Facets.Resource = fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", ci.AWSRegion, ci.Account(), a.Facets.Resource)
+	}
+	a.Facets.Vulnerabilities = []asset.Vulnerability{}
+	for _, f := range r.Findings {
+		if f.Details == nil || (f.Status != "" && !strings.EqualFold(f.Status, "ACTIVE")) {
+			continue
+		}
+		v := asset.Vulnerability{ID: f.Details.VulnerabilityID, Severity: strings.ToLower(f.Severity),
+			Fixable: strings.EqualFold(f.FixAvailable, "YES") || strings.EqualFold(f.FixAvailable, "PARTIAL")}
+		if len(f.Details.VulnerablePackages) > 0 {
+			v.Package, v.Fixed = f.Details.VulnerablePackages[0].Name, f.Details.VulnerablePackages[0].FixedInVersion
+		}
+		a.Facets.Vulnerabilities = append(a.Facets.Vulnerabilities, v)
+	}
+	return l, nil
+}
+
+// logGroupName extracts the log group of a CloudWatch Logs ARN
+// (arn:aws:logs:REGION:ACCOUNT:log-group:NAME:*).
+func logGroupName(arn string) string {
+	_, rest, ok := strings.Cut(arn, ":log-group:")
+	if !ok {
+		return arn
+	}
+	return strings.TrimSuffix(rest, ":*")
+}

@@ -1,0 +1,139 @@
+package inventory
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+)
+
+// The Terraform types of issue 19, mapped into the same facets the AWS
+// Config and CAI loaders set (a separate file so that tfmap.go's table
+// stays as it is).
+
+// mapMore maps the new resource types; false for a type it does not know.
+func (m *tfMapper) mapMore(r *tfResource, a *asset.Asset) bool {
+	switch r.typ {
+	case "aws_network_acl", "aws_default_network_acl":
+		a.Kind = asset.KindNetworkACL
+		a.Facets.Network = str(r.after, "vpc_id")
+		a.Facets.Default = asset.Bool(r.typ == "aws_default_network_acl")
+		a.Facets.Subnets = strs(r.after, "subnet_ids")
+		for dir, dst := range map[string]*[]asset.Rule{"ingress": &a.Facets.Ingress, "egress": &a.Facets.Egress} {
+			for i, b := range blocks(r.after, dir) {
+				rule := awsTFRule(b, subtree(r.unknown, dir, i), "cidr_block", "ipv6_cidr_block", "protocol", "from_port", "to_port")
+				rule.Action = strings.ToLower(str(b, "action"))
+				if n := intPtr(b, "rule_no"); n != nil {
+					rule.Priority = *n
+				}
+				*dst = append(*dst, rule)
+			}
+			sort.SliceStable(*dst, func(i, j int) bool { return (*dst)[i].Priority < (*dst)[j].Priority })
+		}
+	case "aws_flow_log":
+		a.Kind = asset.KindFlowLog
+		a.Facets.Resource = firstNonEmpty(str(r.after, "vpc_id"), str(r.after, "subnet_id"), str(r.after, "eni_id"))
+		a.Facets.Enabled = asset.Bool(true)
+	case "aws_cloudwatch_log_metric_filter":
+		a.Kind = asset.KindMetricFilter
+		a.Facets.Filter = str(r.after, "pattern")
+		a.Facets.LogGroup = str(r.after, "log_group_name")
+		for _, t := range blocks(r.after, "metric_transformation") {
+			a.Facets.Metrics = append(a.Facets.Metrics, str(t, "namespace")+"/"+str(t, "name"))
+		}
+	case "aws_cloudwatch_metric_alarm":
+		a.Kind = asset.KindAlarm
+		a.Name = firstNonEmpty(str(r.after, "alarm_name"), a.Name)
+		if n := str(r.after, "metric_name"); n != "" {
+			a.Facets.Metrics = []string{str(r.after, "namespace") + "/" + n}
+		}
+		a.Facets.Targets = strs(r.after, "alarm_actions")
+		a.Facets.Enabled = asset.Bool(r.after["actions_enabled"] != false)
+	case "aws_cloudwatch_event_rule":
+		a.Kind = asset.KindEventRule
+		a.Facets.Filter = str(r.after, "event_pattern")
+		a.Facets.Enabled = asset.Bool(str(r.after, "state") != "DISABLED" && r.after["is_enabled"] != false)
+		// Targets are separate aws_cloudwatch_event_target resources; a
+		// planned rule is taken to have one.
+		a.Facets.Targets = []string{"(aws_cloudwatch_event_target)"}
+	case "aws_iam_role":
+		a.Kind = asset.KindRole
+		if doc := str(r.after, "assume_role_policy"); doc != "" {
+			if ps, err := TrustedPrincipals(doc); err == nil && len(ps) > 0 {
+				a.Facets.Bindings = []asset.Binding{{Role: "sts:AssumeRole", Members: ps}}
+			}
+		}
+	case "google_logging_metric":
+		a.Kind = asset.KindLogMetric
+		a.Facets.Filter = str(r.after, "filter")
+		a.Facets.Enabled = asset.Bool(r.after["disabled"] != true)
+		a.Facets.Metrics = []string{"logging.googleapis.com/user/" + a.Name}
+	case "google_monitoring_alert_policy":
+		a.Kind = asset.KindAlertPolicy
+		a.Name = firstNonEmpty(str(r.after, "display_name"), a.Name)
+		a.Facets.Enabled = asset.Bool(r.after["enabled"] != false)
+		for _, c := range blocks(r.after, "conditions") {
+			for _, k := range []string{"condition_threshold", "condition_absent"} {
+				for _, t := range blocks(c, k) {
+					for _, mt := range metricTypeRe.FindAllStringSubmatch(str(t, "filter"), -1) {
+						a.Facets.Metrics = appendUnique(a.Facets.Metrics, mt[1])
+					}
+				}
+			}
+		}
+		a.Facets.Targets = strs(r.after, "notification_channels")
+	case "google_logging_project_sink", "google_logging_folder_sink", "google_logging_organization_sink":
+		a.Kind = asset.KindLogSink
+		a.Facets.Filter = str(r.after, "filter")
+		a.Facets.Destination = str(r.after, "destination")
+		a.Facets.Enabled = asset.Bool(r.after["disabled"] != true)
+		a.Facets.IncludeChildren = asset.Bool(r.after["include_children"] == true)
+		if f := str(r.after, "folder"); f != "" {
+			a.Scope = "folders/" + strings.TrimPrefix(f, "folders/")
+		}
+		if o := str(r.after, "org_id"); o != "" {
+			a.Scope = "organizations/" + o
+		}
+	case "google_compute_project_metadata":
+		a.Kind = asset.KindProjectMetadata
+		a.Facets.Metadata = tfMetadata(r.after)
+	case "google_project_service":
+		a.Kind = asset.KindService
+		a.Name = str(r.after, "service")
+		a.Facets.Enabled = asset.Bool(true)
+	default:
+		return false
+	}
+	return true
+}
+
+// moreFacets adds to the types tfmap.go maps what the policies of issue 19
+// read: trails' log file validation and log group, firewall and subnet
+// logging, instance metadata.
+func (m *tfMapper) moreFacets(r *tfResource, a *asset.Asset) {
+	switch r.typ {
+	case "aws_cloudtrail":
+		a.Facets.Validation = asset.Bool(r.after["enable_log_file_validation"] == true)
+		a.Facets.LogGroup = logGroupName(str(r.after, "cloud_watch_logs_group_arn"))
+	case "google_compute_firewall":
+		a.Facets.Logging = asset.Bool(len(blocks(r.after, "log_config")) > 0)
+	case "google_compute_subnetwork":
+		if p := str(r.after, "purpose"); p == "" || p == "PRIVATE" {
+			a.Facets.Logging = asset.Bool(len(blocks(r.after, "log_config")) > 0)
+		}
+	case "google_compute_instance":
+		a.Facets.Metadata = tfMetadata(r.after)
+	}
+}
+
+// tfMetadata reads a metadata map argument, keeping the keys policies read.
+func tfMetadata(after map[string]any) map[string]string {
+	var md gcpMetadata
+	for k, v := range strMap(after, "metadata") {
+		md.Items = append(md.Items, struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		}{k, v})
+	}
+	return md.facet()
+}

@@ -1,0 +1,175 @@
+package scan
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+)
+
+// scopeMore are the per-scope facts the policies of issue 19 read, a
+// handful per project or account: the regions that hold assets (and
+// instances), the principals its roles trust, which resources have flow
+// logs, the alerting chain (metric filters, alarms, EventBridge rules,
+// log-based metrics, alert policies), enabled services, log sinks and the
+// project's compute metadata.
+type scopeMore struct {
+	regions       map[string]*regionCount
+	trusts        map[string][]string // principal -> roles
+	flowLogs      map[string]bool     // resource id -> an active flow log
+	metricFilters []map[string]any
+	alarms        []map[string]any
+	eventRules    []map[string]any
+	logMetrics    []map[string]any
+	alertPolicies []map[string]any
+	services      map[string]bool
+	sinks         []map[string]any
+	metadata      map[string]string
+}
+
+type regionCount struct{ assets, instances int64 }
+
+func strs(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = strings.Clone(s)
+	}
+	return out
+}
+
+func (m *scopeMore) observe(a *asset.Asset) {
+	f := &a.Facets
+	if !asset.ScopeKinds[a.Kind] && a.Region != "" && a.Region != "global" {
+		if m.regions == nil {
+			m.regions = map[string]*regionCount{}
+		}
+		rc := m.regions[a.Region]
+		if rc == nil {
+			rc = &regionCount{}
+			m.regions[strings.Clone(a.Region)] = rc
+		}
+		rc.assets++
+		if a.Kind == asset.KindInstance && f.Status != "terminated" {
+			rc.instances++
+		}
+	}
+	enabled := f.Enabled == nil || *f.Enabled
+	switch a.Kind {
+	case asset.KindRole:
+		for _, b := range f.Bindings {
+			if b.Role != "sts:AssumeRole" {
+				continue
+			}
+			for _, p := range b.Members {
+				if m.trusts == nil {
+					m.trusts = map[string][]string{}
+				}
+				m.trusts[strings.Clone(p)] = append(m.trusts[p], strings.Clone(a.Name))
+			}
+		}
+	case asset.KindFlowLog:
+		if enabled && f.Resource != "" {
+			if m.flowLogs == nil {
+				m.flowLogs = map[string]bool{}
+			}
+			m.flowLogs[strings.Clone(f.Resource)] = true
+		}
+	case asset.KindMetricFilter:
+		m.metricFilters = append(m.metricFilters, map[string]any{"log_group": strings.Clone(f.LogGroup), "filter": strings.Clone(f.Filter), "metrics": strs(f.Metrics)})
+	case asset.KindAlarm:
+		m.alarms = append(m.alarms, map[string]any{"name": strings.Clone(a.Name), "metrics": strs(f.Metrics), "targets": strs(f.Targets), "enabled": enabled})
+	case asset.KindEventRule:
+		m.eventRules = append(m.eventRules, map[string]any{"name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter), "targets": strs(f.Targets), "enabled": enabled})
+	case asset.KindLogMetric:
+		m.logMetrics = append(m.logMetrics, map[string]any{"name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter), "metrics": strs(f.Metrics), "enabled": enabled})
+	case asset.KindAlertPolicy:
+		m.alertPolicies = append(m.alertPolicies, map[string]any{"name": strings.Clone(a.Name), "metrics": strs(f.Metrics), "targets": strs(f.Targets), "enabled": enabled})
+	case asset.KindService:
+		if m.services == nil {
+			m.services = map[string]bool{}
+		}
+		m.services[strings.Clone(a.Name)] = enabled
+	case asset.KindLogSink:
+		if a.Provider == asset.GCP {
+			sink := map[string]any{"id": strings.Clone(a.ID), "name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter),
+				"destination": strings.Clone(f.Destination), "enabled": enabled}
+			putBool(sink, "include_children", f.IncludeChildren)
+			m.sinks = append(m.sinks, sink)
+		}
+	case asset.KindProjectMetadata:
+		m.metadata = map[string]string{}
+		for k, v := range f.Metadata {
+			m.metadata[strings.Clone(k)] = strings.Clone(v)
+		}
+	}
+}
+
+// data adds the facts to a scope's entry of the index document. Lists are
+// sorted, so the document does not depend on the order assets came in.
+func (m *scopeMore) data(out map[string]any) {
+	if m.regions != nil {
+		regions := make(map[string]any, len(m.regions))
+		for r, c := range m.regions {
+			regions[r] = map[string]any{"assets": c.assets, "instances": c.instances}
+		}
+		out["regions"] = regions
+	}
+	if m.trusts != nil {
+		trusts := make(map[string]any, len(m.trusts))
+		for p, roles := range m.trusts {
+			sort.Strings(roles)
+			trusts[p] = strs(roles)
+		}
+		out["trusts"] = trusts
+	}
+	if m.flowLogs != nil {
+		fl := make(map[string]any, len(m.flowLogs))
+		for r := range m.flowLogs {
+			fl[r] = true
+		}
+		out["flow_logs"] = fl
+	}
+	put := func(k string, list []map[string]any) {
+		if list == nil {
+			return
+		}
+		sort.Slice(list, func(i, j int) bool { return key(list[i]) < key(list[j]) })
+		items := make([]any, len(list))
+		for i, v := range list {
+			items[i] = v
+		}
+		out[k] = items
+	}
+	put("metric_filters", m.metricFilters)
+	put("alarms", m.alarms)
+	put("event_rules", m.eventRules)
+	put("log_metrics", m.logMetrics)
+	put("alert_policies", m.alertPolicies)
+	put("sinks", m.sinks)
+	if m.services != nil {
+		sv := make(map[string]any, len(m.services))
+		for k, v := range m.services {
+			sv[k] = v
+		}
+		out["services"] = sv
+	}
+	if m.metadata != nil {
+		md := make(map[string]any, len(m.metadata))
+		for k, v := range m.metadata {
+			md[k] = v
+		}
+		out["project_metadata"] = md
+	}
+}
+
+// key orders list entries by their identifying strings.
+func key(m map[string]any) string {
+	var b strings.Builder
+	for _, k := range []string{"id", "name", "log_group", "filter"} {
+		if s, ok := m[k].(string); ok {
+			b.WriteString(s)
+			b.WriteByte(0)
+		}
+	}
+	return b.String()
+}

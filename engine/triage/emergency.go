@@ -1,0 +1,113 @@
+package triage
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+)
+
+// emergency answers whether the IR team (ir_principals in vigil.hcl) can
+// act in the asset's account or project: on AWS, roles of the account whose
+// trust policy lets one of them assume it (VGL-IAM-002); on GCP, roles they
+// hold on the project or a folder or organization above it (VGL-IAM-001).
+func (t *triager) emergency(a, scope *asset.Asset) Answer {
+	ans := Answer{Question: QEmergency}
+	var principals []string
+	if t.o.Config != nil {
+		principals = t.o.Config.IRPrincipals
+	}
+	if len(principals) == 0 {
+		ans.Value = "unknown"
+		ans.Collect = "set ir_principals in vigil.hcl (the IR team's group, or AWS role ARNs) to have this checked"
+		return ans
+	}
+	if a.Provider == asset.AWS {
+		var aws []string
+		for _, p := range principals {
+			if strings.HasPrefix(p, "arn:aws") {
+				aws = append(aws, p)
+			}
+		}
+		if len(aws) == 0 {
+			ans.Value = "unknown"
+			ans.Collect = "ir_principals names no AWS principal: add the IR team's role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+			return ans
+		}
+		roles := 0
+		for _, r := range t.byKind[asset.KindRole] {
+			if r.Provider != asset.AWS || r.Scope != a.Scope {
+				continue
+			}
+			roles++
+			for _, b := range r.Facets.Bindings {
+				if b.Role != "sts:AssumeRole" {
+					continue
+				}
+				for _, m := range b.Members {
+					for _, p := range aws {
+						if trustCovers(m, p) {
+							ans.Details = append(ans.Details, fmt.Sprintf("role %s trusts %s (%s may assume it)", r.Name, m, p))
+						}
+					}
+				}
+			}
+		}
+		switch {
+		case len(ans.Details) > 0:
+			ans.Known, ans.Value = true, fmt.Sprintf("yes (%d roles)", len(ans.Details))
+		case roles == 0:
+			ans.Value = "unknown"
+			ans.Collect = fmt.Sprintf("no IAM role of account %s in the inventory: collect its roles (AWS Config AWS::IAM::Role, or vigil inventory collect --aws)", a.Scope)
+		default:
+			ans.Known, ans.Value = true, fmt.Sprintf("no: none of the %d roles of account %s trusts %s", roles, a.Scope, strings.Join(aws, ", "))
+		}
+		return ans
+	}
+	// GCP: bindings on the project and the nodes above it.
+	nodes := []*asset.Asset{}
+	if scope != nil {
+		nodes = append(nodes, scope)
+		for _, anc := range scope.Facets.Ancestors {
+			if n := t.inv.Get("//cloudresourcemanager.googleapis.com/" + anc); n != nil && n != scope {
+				nodes = append(nodes, n)
+			}
+		}
+	}
+	if len(nodes) == 0 {
+		ans.Value = "unknown"
+		ans.Collect = "the asset's project is not in the inventory: collect it with its IAM policy (CAI content type IAM_POLICY)"
+		return ans
+	}
+	for _, n := range nodes {
+		for _, b := range n.Facets.Bindings {
+			for _, m := range b.Members {
+				for _, p := range principals {
+					if m == p {
+						ans.Details = append(ans.Details, fmt.Sprintf("%s has %s on %s %s", p, b.Role, n.Kind, n.Name))
+					}
+				}
+			}
+		}
+	}
+	if len(ans.Details) > 0 {
+		ans.Known, ans.Value = true, "yes"
+	} else {
+		ans.Known, ans.Value = true, fmt.Sprintf("no: none of %s has a role on %s or above it", strings.Join(principals, ", "), nodes[0].Name)
+	}
+	return ans
+}
+
+// trustCovers says whether a trust policy principal lets p assume the
+// role: p itself, p's account (id or root ARN), or "*".
+func trustCovers(trusted, p string) bool {
+	if trusted == p || trusted == "*" {
+		return true
+	}
+	parts := strings.Split(p, ":")
+	if len(parts) < 5 {
+		return false
+	}
+	acct := parts[4]
+	return trusted == acct || trusted == "arn:aws:iam::"+acct+":root"
+}

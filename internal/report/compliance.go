@@ -1,0 +1,53 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/vigil-ir/vigil/engine/compliance"
+	"github.com/vigil-ir/vigil/engine/policy"
+)
+
+// ComplianceTable prints one benchmark's controls: status, control, title,
+// the policies that implement it and their open findings.
+func ComplianceTable(w io.Writer, t *compliance.Table) {
+	fmt.Fprintf(w, "%s: %d pass, %d fail, %d not covered (of %d controls)\n", t.Title, t.Pass, t.Fail, t.NotCovered, len(t.Rows))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  STATUS\tCONTROL\tTITLE\tPOLICIES\tFINDINGS")
+	for _, r := range t.Rows {
+		pol, n := strings.Join(r.Policies, ","), fmt.Sprint(r.Findings)
+		if len(r.Policies) == 0 {
+			pol, n = "-", "-"
+		}
+		title := r.Title
+		if r.Manual {
+			title += " (manual)"
+		}
+		if r.Note != "" {
+			title += " [" + r.Note + "]"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", strings.ToUpper(r.Status), r.Control, title, pol, n)
+	}
+	tw.Flush()
+}
+
+// ComplianceTables judges the benchmarks with a scan's findings.
+func ComplianceTables(ids []string, policies []*policy.Policy, findings func(yield func(policy.Finding) bool), byProvider, byKind map[string]int64) ([]*compliance.Table, error) {
+	var out []*compliance.Table
+	for _, id := range ids {
+		b, err := compliance.Get(id)
+		if err != nil {
+			return nil, err
+		}
+		open := map[string]int{}
+		for f := range findings {
+			if !f.Waived && f.Provider == b.Provider {
+				open[f.PolicyID]++
+			}
+		}
+		out = append(out, b.Evaluate(policies, open, compliance.JudgedBy(b.Provider, byProvider, byKind)))
+	}
+	return out, nil
+}

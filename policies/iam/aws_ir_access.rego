@@ -1,0 +1,41 @@
+# METADATA
+# title: No emergency access for the IR team (AWS)
+# description: |
+#   No role of the AWS account trusts any of the ir_principals that are AWS
+#   ARNs (vigil.hcl): during an incident the responders could not assume a
+#   role there without asking first. A trust of the principal itself, of
+#   its account (ACCOUNT or arn:aws:iam::ACCOUNT:root) or of "*" counts.
+#   Silent when ir_principals names no AWS principal.
+# custom:
+#   id: VGL-IAM-002
+#   severity: medium
+#   kinds: [account]
+#   phase: preparation
+package vigil.policies.iam.aws_ir_access
+
+import data.vigil.lib
+import rego.v1
+
+principals := [p | some p in data.vigil.config.ir_principals; startswith(p, "arn:aws")]
+
+trusts := object.get(lib.scope(input.asset.scope), "trusts", {})
+
+covers(t, p) if t == p
+
+covers("*", _)
+
+covers(t, p) if t == lib.account_of(p)
+
+covers(t, p) if t == sprintf("arn:aws:iam::%s:root", [lib.account_of(p)])
+
+deny contains finding if {
+	input.asset.provider == "aws"
+	count(principals) > 0
+	count([t | some t, _ in trusts; some p in principals; covers(t, p)]) == 0
+	finding := {
+		"msg": sprintf("no role of account %s trusts %s (%d roles' trust policies in the inventory)", [
+			input.asset.scope, concat(", ", principals), count({r | some _, roles in trusts; some r in roles}),
+		]),
+		"details": {"ir_principals": principals},
+	}
+}

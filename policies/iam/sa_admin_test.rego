@@ -1,0 +1,29 @@
+package vigil.policies.iam.sa_admin_test
+
+import data.vigil.policies.iam.sa_admin as p
+import rego.v1
+
+inv := {"scopes": {}, "nodes": {}}
+
+project(bindings) := {"asset": {"provider": "gcp", "kind": "project", "name": "p", "facets": {"ancestors": ["projects/1"], "bindings": bindings}}}
+
+test_default_compute_sa_editor if {
+	inp := project([{"role": "roles/editor", "members": ["serviceAccount:1-compute@developer.gserviceaccount.com"]}])
+	count(p.deny) == 1 with input as inp with data.vigil.inventory as inv
+}
+
+test_service_agent_is_not_counted if {
+	inp := project([{"role": "roles/editor", "members": ["serviceAccount:1@cloudservices.gserviceaccount.com"]}])
+	count(p.deny) == 0 with input as inp with data.vigil.inventory as inv
+}
+
+test_owner_on_folder if {
+	i := {"scopes": {}, "nodes": {"folders/2": {"bindings": [{"role": "roles/owner", "members": ["serviceAccount:ci@p.iam.gserviceaccount.com"]}]}}}
+	inp := {"asset": {"provider": "gcp", "kind": "project", "name": "p", "facets": {"ancestors": ["projects/1", "folders/2"]}}}
+	count(p.deny) == 1 with input as inp with data.vigil.inventory as i
+}
+
+test_user_owner_is_fine if {
+	inp := project([{"role": "roles/owner", "members": ["user:alice@example.com"]}])
+	count(p.deny) == 0 with input as inp with data.vigil.inventory as inv
+}

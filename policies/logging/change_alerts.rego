@@ -1,0 +1,136 @@
+# METADATA
+# title: Risky changes that raise no alert
+# description: |
+#   Changes responders must hear about at once (security groups, network
+#   ACLs, IAM policies and CloudTrail itself on AWS; firewall rules, routes,
+#   networks and project ownership on GCP) raise no alert. AWS: a logging
+#   multi-region trail delivers to CloudWatch Logs, a metric filter there
+#   matches every API call of the change, and an enabled alarm with an
+#   action watches its metric; or an enabled EventBridge rule with a target
+#   matches the calls (or their service, without naming calls). GCP: a
+#   log-based metric matches the change, and an enabled alert policy with a
+#   notification channel watches it.
+# custom:
+#   id: VGL-LOG-003
+#   severity: medium
+#   kinds: [account, project]
+#   phase: identification
+#   frameworks: ["cis-aws-3.0:4.4", "cis-aws-3.0:4.5", "cis-aws-3.0:4.10", "cis-aws-3.0:4.11", "cis-gcp-3.0:2.4", "cis-gcp-3.0:2.7", "cis-gcp-3.0:2.8", "cis-gcp-3.0:2.9"]
+package vigil.policies.logging.change_alerts
+
+import data.vigil.lib
+import rego.v1
+
+# The API calls of each change, as CIS AWS Foundations 3.0 4.4, 4.5, 4.10
+# and 4.11 list them, with the event source an EventBridge rule may match.
+aws_changes := {
+	"IAM policy changes": {"source": "aws.iam", "calls": [
+		"DeleteGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy", "PutGroupPolicy", "PutRolePolicy",
+		"PutUserPolicy", "CreatePolicy", "DeletePolicy", "CreatePolicyVersion", "DeletePolicyVersion",
+		"AttachRolePolicy", "DetachRolePolicy", "AttachUserPolicy", "DetachUserPolicy", "AttachGroupPolicy",
+		"DetachGroupPolicy",
+	]},
+	"CloudTrail changes": {"source": "aws.cloudtrail", "calls": ["CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging"]},
+	"security group changes": {"source": "aws.ec2", "calls": [
+		"AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",
+		"RevokeSecurityGroupEgress", "CreateSecurityGroup", "DeleteSecurityGroup",
+	]},
+	"network ACL changes": {"source": "aws.ec2", "calls": [
+		"CreateNetworkAcl", "CreateNetworkAclEntry", "DeleteNetworkAcl", "DeleteNetworkAclEntry",
+		"ReplaceNetworkAclEntry", "ReplaceNetworkAclAssociation",
+	]},
+}
+
+info := lib.scope(input.asset.scope)
+
+log_groups := {t.log_group |
+	some t in object.get(info, "trails", [])
+	t.multi_region == true
+	t.logging == true
+	t.log_group
+}
+
+matches_all(text, calls) if every c in calls {
+	contains(text, c)
+}
+
+alarmed(metrics) if {
+	some a in object.get(info, "alarms", [])
+	a.enabled
+	count(a.targets) > 0
+	some m in a.metrics
+	m in metrics
+}
+
+aws_covered(change) if {
+	c := aws_changes[change]
+	some f in object.get(info, "metric_filters", [])
+	f.log_group in log_groups
+	matches_all(f.filter, c.calls)
+	alarmed(f.metrics)
+}
+
+aws_covered(change) if {
+	c := aws_changes[change]
+	some r in object.get(info, "event_rules", [])
+	r.enabled
+	count(r.targets) > 0
+	contains(r.filter, c.source)
+	rule_matches(r.filter, c.calls)
+}
+
+rule_matches(pattern, calls) if matches_all(pattern, calls)
+
+rule_matches(pattern, _) if not contains(pattern, "eventName")
+
+aws_missing := sort([c | some c, _ in aws_changes; not aws_covered(c)])
+
+deny contains finding if {
+	input.asset.provider == "aws"
+	input.asset.kind == "account"
+	count(aws_missing) > 0
+	finding := {
+		"msg": sprintf("account %s raises no alert on %s%s", [input.asset.scope, concat(", ", aws_missing), aws_note]),
+		"details": {"unalerted": aws_missing},
+	}
+}
+
+aws_note := " (no logging multi-region trail delivers to CloudWatch Logs, and no EventBridge rule matches)" if count(log_groups) == 0
+
+aws_note := "" if count(log_groups) > 0
+
+# What a log-based metric's filter names, for CIS GCP 3.0 2.4, 2.7, 2.8
+# and 2.9.
+gcp_changes := {
+	"project ownership changes": "roles/owner",
+	"firewall rule changes": "gce_firewall_rule",
+	"route changes": "gce_route",
+	"network changes": "gce_network",
+}
+
+gcp_alerted(metric) if {
+	some p in object.get(info, "alert_policies", [])
+	p.enabled
+	count(p.targets) > 0
+	metric in p.metrics
+}
+
+gcp_covered(change) if {
+	some m in object.get(info, "log_metrics", [])
+	m.enabled
+	contains(m.filter, gcp_changes[change])
+	some metric in m.metrics
+	gcp_alerted(metric)
+}
+
+gcp_missing := sort([c | some c, _ in gcp_changes; not gcp_covered(c)])
+
+deny contains finding if {
+	input.asset.provider == "gcp"
+	input.asset.kind == "project"
+	count(gcp_missing) > 0
+	finding := {
+		"msg": sprintf("project %s raises no alert on %s (no log-based metric with an alert policy that notifies)", [input.asset.name, concat(", ", gcp_missing)]),
+		"details": {"unalerted": gcp_missing},
+	}
+}

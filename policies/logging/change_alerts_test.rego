@@ -1,0 +1,75 @@
+package vigil.policies.logging.change_alerts_test
+
+import data.vigil.policies.logging.change_alerts as p
+import rego.v1
+
+acct := {"asset": {"provider": "aws", "kind": "account", "scope": "111", "facets": {}}}
+
+trail := {"id": "t", "multi_region": true, "logging": true, "log_group": "trail-logs"}
+
+sg_pattern := "{ ($.eventName = AuthorizeSecurityGroupIngress) || ($.eventName = AuthorizeSecurityGroupEgress) || ($.eventName = RevokeSecurityGroupIngress) || ($.eventName = RevokeSecurityGroupEgress) || ($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) }"
+
+sg_filter := {"log_group": "trail-logs", "filter": sg_pattern, "metrics": ["CISBenchmark/SecurityGroupEventCount"]}
+
+alarm := {"name": "sg", "metrics": ["CISBenchmark/SecurityGroupEventCount"], "targets": ["arn:aws:sns:eu-west-1:111:secops"], "enabled": true}
+
+test_nothing_set_up if {
+	res := p.deny with input as acct with data.vigil.inventory as {"scopes": {"111": {"trails": [trail]}}, "nodes": {}}
+	some f in res
+	count(f.details.unalerted) == 4
+}
+
+test_metric_filter_and_alarm_cover_security_groups if {
+	inv := {"scopes": {"111": {"trails": [trail], "metric_filters": [sg_filter], "alarms": [alarm]}}, "nodes": {}}
+	res := p.deny with input as acct with data.vigil.inventory as inv
+	some f in res
+	f.details.unalerted == ["CloudTrail changes", "IAM policy changes", "network ACL changes"]
+}
+
+test_alarm_without_action_does_not_alert if {
+	inv := {"scopes": {"111": {"trails": [trail], "metric_filters": [sg_filter], "alarms": [object.union(alarm, {"targets": []})]}}, "nodes": {}}
+	res := p.deny with input as acct with data.vigil.inventory as inv
+	some f in res
+	"security group changes" in f.details.unalerted
+}
+
+test_filter_on_other_log_group if {
+	inv := {"scopes": {"111": {"trails": [trail], "metric_filters": [object.union(sg_filter, {"log_group": "app-logs"})], "alarms": [alarm]}}, "nodes": {}}
+	res := p.deny with input as acct with data.vigil.inventory as inv
+	some f in res
+	"security group changes" in f.details.unalerted
+}
+
+test_eventbridge_rules_cover_everything if {
+	rules := [
+		{"name": "iam", "filter": "{\"source\":[\"aws.iam\"],\"detail-type\":[\"AWS API Call via CloudTrail\"]}", "targets": ["arn:aws:sns:x"], "enabled": true},
+		{"name": "ct", "filter": "{\"source\":[\"aws.cloudtrail\"]}", "targets": ["arn:aws:sns:x"], "enabled": true},
+		{"name": "ec2", "filter": "{\"source\":[\"aws.ec2\"]}", "targets": ["arn:aws:sns:x"], "enabled": true},
+	]
+	count(p.deny) == 0 with input as acct with data.vigil.inventory as {"scopes": {"111": {"event_rules": rules}}, "nodes": {}}
+}
+
+test_disabled_rule_does_not_count if {
+	rules := [{"name": "ec2", "filter": "{\"source\":[\"aws.ec2\"]}", "targets": ["arn:aws:sns:x"], "enabled": false}]
+	res := p.deny with input as acct with data.vigil.inventory as {"scopes": {"111": {"event_rules": rules}}, "nodes": {}}
+	some f in res
+	count(f.details.unalerted) == 4
+}
+
+proj := {"asset": {"provider": "gcp", "kind": "project", "name": "acme", "scope": "acme", "facets": {}}}
+
+fw_metric := {"name": "fw", "filter": "resource.type=\"gce_firewall_rule\" AND protoPayload.methodName:\"compute.firewalls\"", "metrics": ["logging.googleapis.com/user/fw"], "enabled": true}
+
+fw_alert := {"name": "fw", "metrics": ["logging.googleapis.com/user/fw"], "targets": ["projects/acme/notificationChannels/1"], "enabled": true}
+
+test_gcp_firewall_alerted if {
+	res := p.deny with input as proj with data.vigil.inventory as {"scopes": {"acme": {"log_metrics": [fw_metric], "alert_policies": [fw_alert]}}, "nodes": {}}
+	some f in res
+	f.details.unalerted == ["network changes", "project ownership changes", "route changes"]
+}
+
+test_gcp_metric_without_alert if {
+	res := p.deny with input as proj with data.vigil.inventory as {"scopes": {"acme": {"log_metrics": [fw_metric]}}, "nodes": {}}
+	some f in res
+	"firewall rule changes" in f.details.unalerted
+}

@@ -1,0 +1,36 @@
+# METADATA
+# title: Fixable critical or high CVE, not reachable from the internet
+# description: |
+#   A vulnerability scanner reports a critical or high vulnerability with a
+#   fix available on an instance the internet cannot reach (no public IP,
+#   or no rule admits the internet to it), on an instance the inventory does
+#   not hold, or in a container image. It still waits for the first foothold
+#   inside; patch it in the next cycle.
+# custom:
+#   id: VGL-VULN-002
+#   severity: medium
+#   kinds: [vulnerability_report]
+#   phase: preparation
+#   frameworks: ["cis-gcp-3.0:4.12"]
+package vigil.policies.vuln.unreachable
+
+import data.vigil.vuln.reach
+import rego.v1
+
+reachable(v) if reach.reaches(reach.instance(input.asset.facets.resource), v)
+
+cves := sort({v.id | some v in input.asset.facets.vulnerabilities; reach.serious(v); not reachable(v)})
+
+why := "it has no public IP, or is not in the inventory" if not reach.instance(input.asset.facets.resource)
+
+why := "no rule admits the internet to the vulnerable service" if reach.instance(input.asset.facets.resource)
+
+deny contains finding if {
+	count(cves) > 0
+	finding := {
+		"msg": sprintf("%s has %d fixable critical/high vulnerabilities (%s) but is not reachable from the internet: %s", [
+			input.asset.facets.resource, count(cves), concat(", ", array.slice(cves, 0, 5)), why,
+		]),
+		"details": {"resource": input.asset.facets.resource, "cves": cves},
+	}
+}

@@ -1,0 +1,87 @@
+package vigil.policies.vuln_test
+
+import data.vigil.policies.vuln.exposed
+import data.vigil.policies.vuln.unreachable
+import rego.v1
+
+cfg := {"admin_ports": [22, 3389]}
+
+gcp_vm := "//compute.googleapis.com/projects/acme/zones/europe-west1-b/instances/web-1"
+
+report(resource, vulns) := {"asset": {"kind": "vulnerability_report", "name": "r", "facets": {"resource": resource, "vulnerabilities": vulns}}}
+
+critical := {"id": "CVE-2024-6387", "severity": "critical", "fixable": true, "package": "openssh-server"}
+
+inst := {"name": "web-1", "public_ips": ["34.76.112.9"], "networks": ["projects/acme/global/networks/prod"], "network_tags": ["web"], "service_accounts": [], "security_groups": [], "subnets": []}
+
+rule(action, tags, from, to, prio) := {"action": action, "protocol": "tcp", "ports": [{"from": from, "to": to}], "priority": prio, "target_tags": tags, "target_service_accounts": []}
+
+inv(rules) := {"scopes": {}, "nodes": {}, "exposure": {"instances": {gcp_vm: inst}, "networks": {"projects/acme/global/networks/prod": rules}, "groups": {}, "subnets": {}}}
+
+# Must show: an internet-reachable instance with a fixable critical CVE...
+test_exposed_critical_fires if {
+	res := exposed.deny with input as report(gcp_vm, [critical]) with data.vigil.inventory as inv([rule("allow", ["web"], 22, 22, 1000)]) with data.vigil.config as cfg
+	count(res) == 1
+	some f in res
+	f.details.cves == ["CVE-2024-6387"]
+	f.details.open_ports == [22]
+	count(unreachable.deny) == 0 with input as report(gcp_vm, [critical]) with data.vigil.inventory as inv([rule("allow", ["web"], 22, 22, 1000)]) with data.vigil.config as cfg
+}
+
+# ... and not the same CVE behind a closed firewall: quarantine's deny-all
+# at priority 1 beats the allow at 1000.
+test_closed_firewall_is_not_exposed if {
+	rules := [rule("allow", ["web"], 22, 22, 1000), rule("deny", [], 0, 65535, 1)]
+	count(exposed.deny) == 0 with input as report(gcp_vm, [critical]) with data.vigil.inventory as inv(rules) with data.vigil.config as cfg
+	count(unreachable.deny) == 1 with input as report(gcp_vm, [critical]) with data.vigil.inventory as inv(rules) with data.vigil.config as cfg
+}
+
+test_rule_for_other_tag_does_not_reach if {
+	count(exposed.deny) == 0 with input as report(gcp_vm, [critical]) with data.vigil.inventory as inv([rule("allow", ["db"], 22, 22, 1000)]) with data.vigil.config as cfg
+}
+
+test_unfixable_is_silent if {
+	v := object.union(critical, {"fixable": false})
+	count(exposed.deny) == 0 with input as report(gcp_vm, [v]) with data.vigil.inventory as inv([rule("allow", [], 22, 22, 1000)]) with data.vigil.config as cfg
+	count(unreachable.deny) == 0 with input as report(gcp_vm, [v]) with data.vigil.inventory as inv([rule("allow", [], 22, 22, 1000)]) with data.vigil.config as cfg
+}
+
+test_medium_cve_is_silent if {
+	v := object.union(critical, {"severity": "medium"})
+	count(exposed.deny) == 0 with input as report(gcp_vm, [v]) with data.vigil.inventory as inv([rule("allow", [], 22, 22, 1000)]) with data.vigil.config as cfg
+}
+
+test_known_port_must_be_open if {
+	v := object.union(critical, {"ports": [8443]})
+	count(exposed.deny) == 0 with input as report(gcp_vm, [v]) with data.vigil.inventory as inv([rule("allow", [], 22, 22, 1000)]) with data.vigil.config as cfg
+	count(exposed.deny) == 1 with input as report(gcp_vm, [v]) with data.vigil.inventory as inv([rule("allow", [], 8000, 9000, 1000)]) with data.vigil.config as cfg
+}
+
+test_instance_without_public_ip if {
+	i := {"scopes": {}, "nodes": {}, "exposure": {"instances": {}, "networks": {}, "groups": {}, "subnets": {}}}
+	count(exposed.deny) == 0 with input as report(gcp_vm, [critical]) with data.vigil.inventory as i with data.vigil.config as cfg
+	res := unreachable.deny with input as report(gcp_vm, [critical]) with data.vigil.inventory as i with data.vigil.config as cfg
+	some f in res
+	contains(f.msg, "no public IP")
+}
+
+aws_vm := "arn:aws:ec2:eu-west-1:111:instance/i-1"
+
+aws_inv(nacl) := {"scopes": {}, "nodes": {}, "exposure": {
+	"instances": {aws_vm: {"name": "web", "public_ips": ["52.1.2.3"], "networks": ["vpc-1"], "network_tags": [], "service_accounts": [], "security_groups": ["sg-1"], "subnets": ["subnet-1"]}},
+	"networks": {}, "groups": {"sg-1": [rule("allow", [], 443, 443, 0)]}, "subnets": nacl,
+}}
+
+test_aws_security_group_open if {
+	count(exposed.deny) == 1 with input as report(aws_vm, [critical]) with data.vigil.inventory as aws_inv({}) with data.vigil.config as cfg
+}
+
+test_aws_nacl_denies_first if {
+	nacl := {"subnet-1": [rule("deny", [], 0, 65535, 10), rule("allow", [], 0, 65535, 100)]}
+	count(exposed.deny) == 0 with input as report(aws_vm, [critical]) with data.vigil.inventory as aws_inv(nacl) with data.vigil.config as cfg
+}
+
+test_aws_nacl_allows if {
+	nacl := {"subnet-1": [rule("allow", [], 0, 65535, 100), rule("deny", [], 0, 65535, 32767)]}
+	count(exposed.deny) == 1 with input as report(aws_vm, [critical]) with data.vigil.inventory as aws_inv(nacl) with data.vigil.config as cfg
+}
