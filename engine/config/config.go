@@ -2,14 +2,13 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // DefaultAdminPorts are the ports VGL-NET-001 treats as administrative when
@@ -112,9 +111,9 @@ type notifyBody struct {
 
 // Load reads and validates a vigil.hcl file.
 func Load(path string) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config file", Detail: err.Error()}}
+	src, diags := limits.ReadHCLFile(path, "config file")
+	if diags.HasErrors() {
+		return nil, nil, diags
 	}
 	cfg, file, diags := Parse(src, path)
 	return cfg, map[string]*hcl.File{path: file}, diags
@@ -123,7 +122,7 @@ func Load(path string) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
 // Parse parses vigil.hcl content. It reports every problem it finds, not
 // only the first.
 func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
-	file, diags := hclsyntax.ParseConfig(src, filename, hcl.Pos{Line: 1, Column: 1})
+	file, diags := limits.ParseHCL(src, filename)
 	if diags.HasErrors() {
 		return nil, file, diags
 	}

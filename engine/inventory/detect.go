@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // Format is what kind of records a file holds.
@@ -85,6 +87,9 @@ func detect(path string) (detected, error) {
 		if err != nil && err != io.EOF {
 			return detected{}, err
 		}
+		if le := limits.JSON(line); le != nil {
+			return detected{}, &ParseError{File: path, Line: le.Line, Err: errors.New(le.Msg)}
+		}
 		if json.Valid(line) {
 			var keys map[string]json.RawMessage
 			if err := json.Unmarshal(line, &keys); err != nil {
@@ -155,7 +160,7 @@ func decisive(key string, seen map[string]bool) (detected, bool) {
 }
 
 func detectObject(path string, f *os.File) (detected, error) {
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
+	dec := json.NewDecoder(limits.JSONReader(bufio.NewReaderSize(f, 1<<16)))
 	if _, err := dec.Token(); err != nil { // {
 		return detected{}, parseErrAt(path, err)
 	}
@@ -178,7 +183,7 @@ func detectObject(path string, f *os.File) (detected, error) {
 }
 
 func detectArray(path string, r *bufio.Reader) (detected, error) {
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(limits.JSONReader(r))
 	if _, err := dec.Token(); err != nil { // [
 		return detected{}, parseErrAt(path, err)
 	}
@@ -188,6 +193,10 @@ func detectArray(path string, r *bufio.Reader) (detected, error) {
 	}
 	var keys map[string]json.RawMessage
 	if err := dec.Decode(&keys); err != nil {
+		var le *limits.Error
+		if errors.As(err, &le) {
+			return detected{}, parseErrAt(path, err)
+		}
 		return detected{}, &ParseError{File: path, Err: jsonError(err)}
 	}
 	d, ok := classify(keys)
@@ -199,6 +208,10 @@ func detectArray(path string, r *bufio.Reader) (detected, error) {
 }
 
 func parseErrAt(path string, err error) error {
+	var le *limits.Error
+	if errors.As(err, &le) {
+		return &ParseError{File: path, Line: le.Line, Err: errors.New(le.Msg)}
+	}
 	pe := &ParseError{File: path, Err: jsonError(err)}
 	if off, ok := syntaxOffset(err); ok {
 		pe.Line = LineAt(path, off)

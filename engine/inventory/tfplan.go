@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // A Terraform plan (`terraform show -json`, format versions 0.1 to 1.x) is
@@ -128,7 +129,7 @@ func readPlan(path string) (*tfPlan, error) {
 		return nil, err
 	}
 	defer f.Close()
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
+	dec := json.NewDecoder(limits.JSONReader(bufio.NewReaderSize(f, 1<<16)))
 	p := &tfPlan{}
 	if _, err := dec.Token(); err != nil {
 		return nil, parseErrAt(path, err)
