@@ -181,8 +181,14 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 		if progress {
 			fmt.Fprint(a.stderr, "\r\033[K")
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
+		var stopped *policy.StoppedError
+		switch {
+		case errors.As(err, &stopped) && errors.Is(err, context.DeadlineExceeded):
+			return &exitError{code: ExitError, err: fmt.Errorf("scan did not finish within --timeout %s: %v", f.timeout, stopped)}
+		case errors.Is(err, context.DeadlineExceeded):
 			return &exitError{code: ExitError, err: fmt.Errorf("scan did not finish within --timeout %s", f.timeout)}
+		case stopped != nil:
+			return &exitError{code: ExitError, err: fmt.Errorf("scan stopped: %v", stopped)}
 		}
 		return a.inputError(err)
 	}
