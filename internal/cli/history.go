@@ -237,10 +237,11 @@ same page.`,
 }
 
 // scheduleScan runs one schedule: its sources (files, directories, "aws",
-// "gcp:SCOPE") through its policies.
-func (a *app) scheduleScan(cfgPath string, cfg *config.Config) serve.ScanFunc {
+// "gcp:SCOPE") through its policies (the built-in library, policy
+// libraries of vigil.hcl and serve's --policies).
+func (a *app) scheduleScan(cfgPath string, policyDirs []string) serve.ScanFunc {
 	return func(ctx context.Context, sc config.Schedule) (*store.ScanRecord, []store.StoredFinding, error) {
-		jf := judgeFlags{config: cfgPath, only: sc.Policies, quiet: true}
+		jf := judgeFlags{config: cfgPath, only: sc.Policies, quiet: true, policyDirs: policyDirs}
 		j, err := a.loadJudge(ctx, &jf)
 		if err != nil {
 			return nil, nil, err
@@ -284,6 +285,7 @@ func (a *app) scheduleScan(cfgPath string, cfg *config.Config) serve.ScanFunc {
 
 func (a *app) serveCmd() *cobra.Command {
 	var cfgPath, dsn, listen string
+	var policyDirs []string
 	var grace time.Duration
 	c := &cobra.Command{
 		Use:   "serve --config vigil.hcl",
@@ -300,19 +302,27 @@ notify blocks about new findings (each finding once). It serves:
                  duration, assets read, last success time, scans by result
   /healthz       liveness, with each schedule's state
 
+A run must finish by its deadline: the schedule's timeout, or else the time
+its next run is due. At the deadline the scan is stopped, wherever it is
+(a policy mid-evaluation included), and /healthz answers 503 naming the
+schedule until a run succeeds again; it does the same for a run still going
+past its deadline.
+
 SIGTERM or SIGINT stop it: running scans get --grace to finish, then are
 abandoned; a scan is recorded whole or not at all.
 
   schedule "hourly-prod" {
     cron     = "0 * * * *"
     sources  = ["inventories/prod/", "gcp:organizations/123456789012", "aws"]
-    policies = ["VGL-NET-*"]          # optional
+    policies = ["VGL-NET-*"]          # optional: ids or globs
+    timeout  = "50m"                  # optional: default, until the next run
   }
 
   notify "secops" {
     url          = "https://hooks.slack.com/services/..."
     format       = "slack"            # or json
     min_severity = "high"
+    timeout      = "10s"              # optional: how long a post may take
   }`,
 		Example: `  vigil serve --config vigil.hcl --listen 127.0.0.1:8080
   vigil serve --config vigil.hcl --store postgres://vigil@db/vigil`,
@@ -337,7 +347,7 @@ abandoned; a scan is recorded whole or not at all.
 			defer h.Close()
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			srv := &serve.Server{Schedules: cfg.Schedules, History: h, Scan: a.scheduleScan(cfgPath, cfg), Grace: grace,
+			srv := &serve.Server{Schedules: cfg.Schedules, History: h, Scan: a.scheduleScan(cfgPath, policyDirs), Grace: grace,
 				Log: slog.New(slog.NewTextHandler(a.stderr, nil)),
 				Notify: func(ctx context.Context, fs []store.StoredFinding) error {
 					return history.Notify(ctx, h, cfg.Notify, fs, http.DefaultClient)
@@ -364,5 +374,6 @@ abandoned; a scan is recorded whole or not at all.
 	storeFlag(c, &dsn)
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address of the API, metrics and dashboard")
 	c.Flags().DurationVar(&grace, "grace", 30*time.Second, "how long shutdown waits for running scans")
+	c.Flags().StringArrayVarP(&policyDirs, "policies", "p", nil, "directory of additional Rego policies every schedule runs (repeatable)")
 	return c
 }

@@ -9,9 +9,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -197,14 +199,27 @@ func post(ctx context.Context, client Poster, nb config.Notify, list []store.Sto
 		body = map[string]any{"tool": "vigil", "event": "new_findings", "findings": list}
 	}
 	raw, _ := json.Marshal(body)
+	timeout := nb.Timeout
+	if timeout <= 0 {
+		timeout = config.DefaultNotifyTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, nb.URL, bytes.NewReader(raw))
 	if err != nil {
-		return err
+		return errors.New("the webhook URL is not a valid URL") // without it: it is a secret
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		if ctx.Err() == context.DeadlineExceeded {
+			return fmt.Errorf("post to %s: no answer within %s", RedactURL(nb.URL), timeout)
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("post to %s: %w", RedactURL(nb.URL), ue.Err)
+		}
+		return fmt.Errorf("post to %s: %w", RedactURL(nb.URL), err)
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
@@ -212,4 +227,18 @@ func post(ctx context.Context, client Poster, nb config.Notify, list []store.Sto
 		return fmt.Errorf("webhook answered %s", resp.Status)
 	}
 	return nil
+}
+
+// RedactURL shows a webhook URL without its path and query, which carry
+// its key (a Slack webhook's path is the secret): for logs and errors.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "the webhook"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		out += "/…"
+	}
+	return out
 }

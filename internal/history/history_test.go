@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/internal/store"
@@ -63,5 +65,58 @@ func TestNotifyRetriesAfterFailure(t *testing.T) {
 	left, _ := h.Unnotified(context.Background(), "n", []string{fs[0].Key()})
 	if len(left) != 1 || p.calls != 1 {
 		t.Errorf("a failed post must leave the finding unsent: %v (%d calls)", left, p.calls)
+	}
+}
+
+// A webhook that does not answer is given up on after the notify block's
+// timeout, and no error repeats the URL's path or query: they are its key.
+func TestNotifyTimesOutWithoutLeakingTheURL(t *testing.T) {
+	h, err := store.OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	hang := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
+	defer slow.Close()
+	defer close(hang)
+	fs := []store.StoredFinding{f("P1", "a", false)}
+	for _, tt := range []struct {
+		name string
+		nb   config.Notify
+		want string
+	}{
+		{"no answer", config.Notify{Name: "n", URL: slow.URL + "/services/T000/B000/s3cret?token=t0ken", Timeout: 200 * time.Millisecond},
+			"notify n: post to " + slow.URL + "/…: no answer within 200ms"},
+		{"refused", config.Notify{Name: "n", URL: "http://127.0.0.1:1/services/T000/B000/s3cret?token=t0ken"},
+			"notify n: post to http://127.0.0.1:1/…: dial tcp 127.0.0.1:1: connect: connection refused"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			err := Notify(context.Background(), h, []config.Notify{tt.nb}, fs, http.DefaultClient)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("err = %v, want %s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "t0ken") {
+				t.Errorf("the error shows the URL's key: %v", err)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v", took)
+			}
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://hooks.slack.com/services/T/B/x": "https://hooks.slack.com/…",
+		"https://user:pw@h.example/x?y=1":        "https://h.example/…",
+		"https://h.example":                      "https://h.example",
+		"https://h.example/?k=v":                 "https://h.example/…",
+		"::not a url":                            "the webhook",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
