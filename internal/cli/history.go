@@ -134,9 +134,12 @@ func (a *app) diffCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "diff [SCAN_A] [SCAN_B]",
 		Short: "What changed between two scans: new, resolved, still open, newly waived",
-		Long: `Diff compares two recorded scans. A finding is the same finding across scans
-when its policy and asset are. Without arguments it compares the last two
-scans; with one, that scan and the latest.
+		Long: `Diff compares two recorded scans, counting every finding: a policy (a
+Config Validator constraint, say) may find several things wrong with one
+asset. A finding is the same finding across scans when its policy, asset and
+message are; findings of one policy on one asset whose messages changed (a
+count, a list of ports) are paired one to one. Without arguments it compares
+the last two scans; with one, that scan and the latest.
 
 Exit codes: 0 no new findings, 1 new findings, 2 bad input.`,
 		Example: `  vigil diff
