@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 
 	"path/filepath"
 	"sort"
@@ -35,7 +34,8 @@ type Options struct {
 	Dirs []string
 	// Config is data.vigil.config.
 	Config map[string]any
-	// Only keeps just these policy ids (all when empty).
+	// Only keeps just these policies (all when empty): ids, or globs of
+	// ids ("VGL-NET-*"). Each must name at least one policy.
 	Only []string
 	// Libraries are Config Validator policy libraries (templates and
 	// constraints) whose constraints judge GCP assets too.
@@ -170,16 +170,9 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, errs
 	}
 	if len(opts.Only) > 0 {
-		keep := e.policies[:0]
-		for _, p := range e.policies {
-			if slices.Contains(opts.Only, p.ID) {
-				keep = append(keep, p)
-			}
-		}
-		for _, id := range opts.Only {
-			if _, ok := e.byID[id]; !ok {
-				return nil, fmt.Errorf("unknown policy id %s (see `vigil policy list`)", id)
-			}
+		keep, err := selectPolicies(e.policies, opts.Only)
+		if err != nil {
+			return nil, err
 		}
 		e.policies = keep
 	}

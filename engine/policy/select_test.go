@@ -1,0 +1,51 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/policies"
+)
+
+// --policy and a schedule's policies take ids and globs; each must name a
+// policy, so that a typo does not become a scan that checks nothing.
+func TestSelectPolicies(t *testing.T) {
+	tests := []struct {
+		only []string
+		want []string // ids, or the error
+		err  string
+	}{
+		{only: []string{"VGL-NET-*"}, want: []string{"VGL-NET-001", "VGL-NET-002", "VGL-NET-003", "VGL-NET-004"}},
+		{only: []string{"VGL-DATA-00?", "VGL-IAM-001"}, want: []string{"VGL-DATA-001", "VGL-DATA-002", "VGL-IAM-001"}},
+		{only: []string{"VGL-*"}, want: []string{"VGL-DATA-001", "VGL-DATA-002", "VGL-DET-001", "VGL-IAM-001", "VGL-LOG-001", "VGL-NET-001", "VGL-NET-002", "VGL-NET-003", "VGL-NET-004", "VGL-OWN-001", "VGL-OWN-002"}},
+		{only: []string{"VGL-NET-001", "VGL-NET-00[12]"}, want: []string{"VGL-NET-001", "VGL-NET-002"}},
+		{only: []string{"VGL-NOPE-001"}, err: "unknown policy id VGL-NOPE-001 (see `vigil policy list`)"},
+		{only: []string{"VGL-NET-001", "VGL-ZZZ-*", "vgl-net-001"}, err: `no policy id matches "VGL-ZZZ-*"; unknown policy id vgl-net-001 (see ` + "`vigil policy list`)"},
+		{only: []string{"VGL-["}, err: `select policies: compile glob "VGL-["`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.only, ","), func(t *testing.T) {
+			e, err := Load(context.Background(), Options{Builtins: policies.FS, Config: config.Default().Data(), Only: tt.only})
+			if tt.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, p := range e.Policies() {
+				ids = append(ids, p.ID)
+			}
+			if diff := cmp.Diff(tt.want, ids); diff != "" {
+				t.Errorf("policies (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
