@@ -39,6 +39,8 @@ func TestBinaryRefusesHostileInput(t *testing.T) {
 		`{"name":"//storage.googleapis.com/b","asset_type":"storage.googleapis.com/Bucket","resource":{"data":{"x":`+tuples+`}}}`+"\n]\n")
 	awsConfig := write("config.json", "{\"configSnapshotId\": \"s\", \"configurationItems\": [\n"+
 		`{"resourceType":"AWS::S3::Bucket","resourceId":"b","arn":"arn:aws:s3:::b","awsRegion":"us-east-1","configuration":`+tuples+"}\n]}\n")
+	// configuration given as a JSON string, which vigil decodes in turn
+	configString := write("item.json", `{"resourceType":"AWS::S3::Bucket","resourceId":"b","arn":"arn:aws:s3:::b","awsRegion":"us-east-1","configuration":"`+tuples+`"}`+"\n")
 	vigilNDJSON := write("assets.ndjson", `{"id":"x","provider":"gcp","kind":"bucket","data":`+tuples+"}\n")
 	plan := write("plan.json", "{\"format_version\": \"1.2\", \"terraform_version\": \"1.9.0\",\n\"resource_changes\": [\n"+
 		`{"address":"google_storage_bucket.b","mode":"managed","type":"google_storage_bucket","name":"b","change":{"actions":["create"],"after":{"x":`+tuples+"}}}\n]}\n")
@@ -71,6 +73,7 @@ func TestBinaryRefusesHostileInput(t *testing.T) {
 		{"CAI export", []string{"scan", cai}, cai + ":2: objects and arrays nested more than 256 levels deep"},
 		{"CAI array", []string{"scan", caiArray}, caiArray + ":3: objects and arrays nested"},
 		{"AWS Config snapshot", []string{"scan", awsConfig}, awsConfig + ":2: objects and arrays nested"},
+		{"AWS Config item, configuration as a string", []string{"scan", configString}, configString + ":1: AWS::S3::Bucket b: configuration (a JSON string): objects and arrays nested"},
 		{"vigil NDJSON", []string{"scan", vigilNDJSON}, vigilNDJSON + ":1: objects and arrays nested"},
 		{"Terraform plan", []string{"check", plan}, plan + ":3: objects and arrays nested"},
 		{"alert", []string{"alert", "show", alert}, alert + ":2:"},
