@@ -175,22 +175,23 @@ func TestReadHCLFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// a 200 MB value on line 3
+	// a 17 MiB value on line 3, more than the file may hold (the binary's
+	// test has 200 MB)
 	f.WriteString("a = 1\n\nb = \"")
 	chunk := []byte(strings.Repeat("x", 1<<20))
-	for range 200 {
+	for range 17 {
 		f.Write(chunk)
 	}
 	f.WriteString("\"\n")
 	f.Close()
 	_, diags := ReadHCLFile(big, "config file")
 	if len(diags) != 1 || diags[0].Subject == nil || diags[0].Subject.Start.Line != 3 || diags[0].Summary != "Value too large" {
-		t.Fatalf("200 MB value: %v", diags)
+		t.Fatalf("17 MiB value: %v", diags)
 	}
 
 	// large, but no single value is
 	many := filepath.Join(dir, "many.hcl")
-	os.WriteFile(many, []byte(strings.Repeat("a = \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\n", MaxHCLFile/64+1)), 0o644)
+	os.WriteFile(many, []byte("a = 1\n"+strings.Repeat("# xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", MaxHCLFile/64+1)), 0o644)
 	_, diags = ReadHCLFile(many, "config file")
 	if len(diags) != 1 || diags[0].Summary != "File too large" || !strings.Contains(diags[0].Detail, "larger than 16 MiB") || diags[0].Subject.Filename != many {
 		t.Fatalf("large file: %v", diags)

@@ -10,14 +10,16 @@ import (
 // MaxJSONValue. Line and column in the error are relative to src. It
 // returns nil when src is within the limits, whether or not it is valid
 // JSON: the decoder that follows reports syntax errors.
-func JSON(src []byte) *Error {
+func JSON(src []byte) *Error { return checkJSON(src, MaxDepth, MaxJSONValue) }
+
+func checkJSON(src []byte, maxDepth, maxValue int) *Error {
 	// Most records (an inventory's) hold fewer brackets than the bound,
 	// in strings or not, and are smaller than the largest value: counting
 	// bytes is several times faster than following the strings.
-	if len(src) <= MaxJSONValue && bytes.Count(src, []byte{'['})+bytes.Count(src, []byte{'{'}) <= MaxDepth {
+	if len(src) <= maxValue && bytes.Count(src, []byte{'['})+bytes.Count(src, []byte{'{'}) <= maxDepth {
 		return nil
 	}
-	s := newJSONScanner(MaxDepth, MaxJSONValue)
+	s := newJSONScanner(maxDepth, maxValue)
 	if err := s.feed(src); err != nil {
 		return err.at(src, 0, 1)
 	}
@@ -27,8 +29,10 @@ func JSON(src []byte) *Error {
 // JSONReader checks what is read through it, as JSON does, for decoders
 // that stream a large document. Past a limit, Read fails with the *Error,
 // its line and column counted from the start of the stream.
-func JSONReader(r io.Reader) io.Reader {
-	return &jsonReader{r: r, s: newJSONScanner(MaxDepth, MaxJSONValue), line: 1}
+func JSONReader(r io.Reader) io.Reader { return newJSONReader(r, MaxDepth, MaxJSONValue) }
+
+func newJSONReader(r io.Reader, maxDepth, maxValue int) io.Reader {
+	return &jsonReader{r: r, s: newJSONScanner(maxDepth, maxValue), line: 1}
 }
 
 type jsonReader struct {

@@ -15,6 +15,9 @@ import (
 
 func TestJSON(t *testing.T) {
 	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	// Values are bounded at 1000 bytes here, rather than at MaxJSONValue:
+	// the same code, without scanning 64 MiB per case.
+	const maxValue = 1000
 	tests := []struct {
 		name, src string
 		want      string // line:column and the start of the message, "" when within the limits
@@ -25,18 +28,19 @@ func TestJSON(t *testing.T) {
 		{"100000 deep", deep(100000), "1:257: objects and arrays nested more than 256"},
 		{"objects", strings.Repeat(`{"a":`, 300), "1:1281: objects"},
 		{"on a later line", "{\"a\": 1,\n \"b\": " + deep(300) + "}", "2:262: objects"},
-		{"brackets in strings", `["` + strings.Repeat("[", 1000) + `"]`, ""},
-		{"escaped quote", `["\"` + strings.Repeat("[", 1000) + `"]`, ""},
+		{"brackets in strings", `["` + strings.Repeat("[", 900) + `"]`, ""},
+		{"escaped quote", `["\"` + strings.Repeat("[", 900) + `"]`, ""},
 		{"escaped backslash then quote", `["\\"` + deep(300) + `]`, "1:261: objects"},
 		{"stream of documents", strings.Repeat(deep(200)+"\n", 100), ""},
-		{"long string", "{\n\"a\": \"" + strings.Repeat("x", MaxJSONValue+1) + "\"}", "2:6: a string longer than 64 MiB"},
-		{"long string of escapes", `["` + strings.Repeat(`\n`, MaxJSONValue/2+1) + `"]`, "1:2: a string longer"},
-		{"long number", "[" + strings.Repeat("1", MaxJSONValue+1) + "]", "1:2: a number or literal longer"},
+		{"long string", "{\n\"a\": \"" + strings.Repeat("x", maxValue+1) + "\"}", "2:6: a string longer than 1000 bytes"},
+		{"string at the limit", "[\"" + strings.Repeat("x", maxValue-2) + "\"]", ""},
+		{"long string of escapes", `["` + strings.Repeat(`\n`, maxValue/2+1) + `"]`, "1:2: a string longer"},
+		{"long number", "[" + strings.Repeat("1", maxValue+1) + "]", "1:2: a number or literal longer"},
 		{"unbalanced closers", "]]]]}}" + deep(256), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := JSON([]byte(tt.src))
+			err := checkJSON([]byte(tt.src), MaxDepth, maxValue)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -50,13 +54,7 @@ func TestJSON(t *testing.T) {
 				t.Errorf("error %q, want line %s...", got, tt.want)
 			}
 			// read in small chunks, the stream names the same place
-			var in io.Reader = strings.NewReader(tt.src)
-			if len(tt.src) < 1<<20 {
-				in = iotest.OneByteReader(in)
-			} else {
-				in = &chunkReader{r: in, n: 4093}
-			}
-			_, rerr := io.Copy(io.Discard, JSONReader(in))
+			_, rerr := io.Copy(io.Discard, newJSONReader(iotest.OneByteReader(strings.NewReader(tt.src)), MaxDepth, maxValue))
 			var le *Error
 			if !errors.As(rerr, &le) || le.Line != err.Line || le.Offset != err.Offset {
 				t.Errorf("streamed: %v, want line %d offset %d", rerr, err.Line, err.Offset)
@@ -65,12 +63,16 @@ func TestJSON(t *testing.T) {
 	}
 }
 
-type chunkReader struct {
-	r io.Reader
-	n int
+// The real bound, once: a string just over 64 MiB.
+func TestJSONValueBound(t *testing.T) {
+	src := []byte("[\n\"" + strings.Repeat("x", MaxJSONValue+1) + "\"]")
+	if err := JSON(src); err == nil || err.Error() != "line 2:1: a string longer than 64 MiB; vigil refuses larger values" {
+		t.Errorf("JSON: %v", err)
+	}
+	if err := JSON(src[:len(src)-3]); err != nil {
+		t.Errorf("unterminated, within the bound: %v", err)
+	}
 }
-
-func (c *chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
 
 func TestJSONReaderStops(t *testing.T) {
 	r := JSONReader(strings.NewReader("[1,\n" + strings.Repeat("[", 300)))

@@ -27,9 +27,10 @@ func TestSelectPolicies(t *testing.T) {
 		{only: []string{"VGL-NET-001", "VGL-ZZZ-*", "vgl-net-001"}, err: `no policy id matches "VGL-ZZZ-*"; unknown policy id vgl-net-001 (see ` + "`vigil policy list`)"},
 		{only: []string{"VGL-["}, err: `select policies: compile glob "VGL-["`},
 	}
+	all := builtins(t, nil).Policies()
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.only, ","), func(t *testing.T) {
-			e, err := Load(context.Background(), Options{Builtins: policies.FS, Config: config.Default().Data(), Only: tt.only})
+			ps, err := selectPolicies(all, tt.only)
 			if tt.err != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
 					t.Fatalf("error %v, want %q", err, tt.err)
@@ -40,12 +41,20 @@ func TestSelectPolicies(t *testing.T) {
 				t.Fatal(err)
 			}
 			var ids []string
-			for _, p := range e.Policies() {
+			for _, p := range ps {
 				ids = append(ids, p.ID)
 			}
 			if diff := cmp.Diff(tt.want, ids); diff != "" {
 				t.Errorf("policies (-want +got):\n%s", diff)
 			}
 		})
+	}
+	// Load applies it
+	e, err := Load(context.Background(), Options{Builtins: policies.FS, Config: config.Default().Data(), Only: []string{"VGL-OWN-*"}})
+	if err != nil || len(e.Policies()) != 2 || e.Policies()[0].ID != "VGL-OWN-001" {
+		t.Errorf("Load with Only: %v", err)
+	}
+	if _, err := Load(context.Background(), Options{Builtins: policies.FS, Only: []string{"VGL-OWN-9*"}}); err == nil || !strings.Contains(err.Error(), `no policy id matches "VGL-OWN-9*"`) {
+		t.Errorf("Load with a glob matching nothing: %v", err)
 	}
 }
