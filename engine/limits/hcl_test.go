@@ -124,7 +124,7 @@ func TestHCLAcceptsRepositoryFiles(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if e := HCL(src, p); e != nil && !strings.Contains(p, "limits") {
+		if e := HCL(src, p); e != nil {
 			t.Errorf("%v", e)
 		}
 		n++
