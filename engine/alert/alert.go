@@ -10,11 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // Resource is an asset an alert is about.
@@ -66,11 +67,16 @@ var ErrUnknown = errors.New("not an alert vigil knows: expected AWS GuardDuty fi
 
 // Load reads the alerts of a file.
 func Load(path string) ([]*Alert, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := limits.ReadFile(path, limits.MaxJSONFile)
 	if err != nil {
 		return nil, err
 	}
 	alerts, err := Parse(raw)
+	var le *limits.Error
+	if errors.As(err, &le) {
+		le.File = path
+		return nil, le
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -82,6 +88,9 @@ func Load(path string) ([]*Alert, error) {
 
 // Parse detects the shape of raw and reads its alerts.
 func Parse(raw []byte) ([]*Alert, error) {
+	if le := limits.JSON(raw); le != nil {
+		return nil, le
+	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return nil, errors.New("empty file: " + ErrUnknown.Error())

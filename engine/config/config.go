@@ -2,14 +2,15 @@ package config
 
 import (
 	"fmt"
-	"os"
+	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // DefaultAdminPorts are the ports VGL-NET-001 treats as administrative when
@@ -59,11 +60,15 @@ type Residency struct {
 
 // Schedule is a scan `vigil serve` runs on a cron schedule.
 type Schedule struct {
-	Name     string
-	Cron     string
-	Sources  []string
+	Name    string
+	Cron    string
+	Sources []string
+	// Policies are policy ids or globs ("VGL-NET-*"); empty runs all.
 	Policies []string
-	Range    hcl.Range
+	// Timeout is how long one run may take; 0 means until the next run
+	// is due.
+	Timeout time.Duration
+	Range   hcl.Range
 }
 
 // Notify sends new findings to a webhook.
@@ -72,8 +77,14 @@ type Notify struct {
 	URL         string
 	Format      string // "json" (default) or "slack"
 	MinSeverity string
-	Range       hcl.Range
+	// Timeout bounds one post (DefaultNotifyTimeout when 0).
+	Timeout time.Duration
+	Range   hcl.Range
 }
+
+// DefaultNotifyTimeout is how long a webhook post may take when the
+// notify block does not say.
+const DefaultNotifyTimeout = 10 * time.Second
 
 // Default returns the settings used when there is no vigil.hcl.
 func Default() *Config {
@@ -119,22 +130,44 @@ type residencyBody struct {
 }
 
 type scheduleBody struct {
-	Cron     string   `hcl:"cron"`
-	Sources  []string `hcl:"sources"`
-	Policies []string `hcl:"policies,optional"`
+	Cron     string         `hcl:"cron"`
+	Sources  []string       `hcl:"sources"`
+	Policies []string       `hcl:"policies,optional"`
+	Timeout  hcl.Expression `hcl:"timeout,optional"`
 }
 
 type notifyBody struct {
-	URL         string `hcl:"url"`
-	Format      string `hcl:"format,optional"`
-	MinSeverity string `hcl:"min_severity,optional"`
+	URL         string         `hcl:"url"`
+	Format      string         `hcl:"format,optional"`
+	MinSeverity string         `hcl:"min_severity,optional"`
+	Timeout     hcl.Expression `hcl:"timeout,optional"`
+}
+
+// duration reads an optional timeout attribute ("90s", "30m"), which
+// must be positive.
+func duration(expr hcl.Expression) (time.Duration, hcl.Diagnostics) {
+	if expr == nil {
+		return 0, nil
+	}
+	if v, d := expr.Value(nil); d.HasErrors() || v.IsNull() {
+		return 0, d
+	}
+	var s string
+	if d := gohcl.DecodeExpression(expr, nil, &s); d.HasErrors() {
+		return 0, d
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid timeout",
+		Detail: fmt.Sprintf("timeout is %q; write a positive duration such as \"90s\" or \"30m\".", s), Subject: expr.Range().Ptr()}}
 }
 
 // Load reads and validates a vigil.hcl file.
 func Load(path string) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config file", Detail: err.Error()}}
+	src, diags := limits.ReadHCLFile(path, "config file")
+	if diags.HasErrors() {
+		return nil, nil, diags
 	}
 	cfg, file, diags := Parse(src, path)
 	return cfg, map[string]*hcl.File{path: file}, diags
@@ -143,7 +176,7 @@ func Load(path string) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
 // Parse parses vigil.hcl content. It reports every problem it finds, not
 // only the first.
 func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
-	file, diags := hclsyntax.ParseConfig(src, filename, hcl.Pos{Line: 1, Column: 1})
+	file, diags := limits.ParseHCL(src, filename)
 	if diags.HasErrors() {
 		return nil, file, diags
 	}
@@ -295,7 +328,14 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 			if d.HasErrors() {
 				continue
 			}
-			cfg.Schedules = append(cfg.Schedules, Schedule{Name: blk.Labels[0], Cron: sb.Cron, Sources: sb.Sources, Policies: sb.Policies, Range: blk.DefRange})
+			timeout, d := duration(sb.Timeout)
+			diags = append(diags, d...)
+			for _, p := range sb.Policies {
+				if _, err := asset.CompileGlob(p); err != nil {
+					diags = append(diags, globDiag(err, blk.DefRange))
+				}
+			}
+			cfg.Schedules = append(cfg.Schedules, Schedule{Name: blk.Labels[0], Cron: sb.Cron, Sources: sb.Sources, Policies: sb.Policies, Timeout: timeout, Range: blk.DefRange})
 		case "notify":
 			var nb notifyBody
 			d := gohcl.DecodeBody(blk.Body, nil, &nb)
@@ -303,7 +343,15 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 			if d.HasErrors() {
 				continue
 			}
-			n := Notify{Name: blk.Labels[0], URL: nb.URL, Format: nb.Format, MinSeverity: nb.MinSeverity, Range: blk.DefRange}
+			timeout, d := duration(nb.Timeout)
+			diags = append(diags, d...)
+			n := Notify{Name: blk.Labels[0], URL: nb.URL, Format: nb.Format, MinSeverity: nb.MinSeverity, Timeout: timeout, Range: blk.DefRange}
+			// The URL is a secret (a Slack webhook's path is its key): the
+			// message does not repeat it.
+			if u, err := url.Parse(n.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid notify URL",
+					Detail: fmt.Sprintf("notify %q: url must be an http:// or https:// URL with a host.", n.Name), Subject: blk.DefRange.Ptr()})
+			}
 			if n.Format == "" {
 				n.Format = "json"
 			}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/hcl/v2"
@@ -69,6 +70,10 @@ func TestDiagnostics(t *testing.T) {
 		{"glob", "approved_networks = [\"vpc-[\"]\n", 1, "Invalid glob"},
 		{"syntax", "required_labels = [\"owner\"\n", 1, "Unterminated tuple"},
 		{"notify", "notify \"x\" {\n url = \"http://h\"\n format = \"xml\"\n}\n", 1, "Invalid notify format"},
+		{"notify url", "notify \"x\" {\n url = \"hooks.slack.com/services/T/B/secret\"\n}\n", 1, "Invalid notify URL"},
+		{"notify timeout", "notify \"x\" {\n url = \"https://h\"\n timeout = \"soon\"\n}\n", 3, "Invalid timeout"},
+		{"schedule timeout", "schedule \"x\" {\n cron = \"0 * * * *\"\n sources = []\n\n timeout = \"-5m\"\n}\n", 5, "Invalid timeout"},
+		{"schedule glob", "schedule \"x\" {\n cron = \"0 * * * *\"\n sources = []\n policies = [\"VGL-[\"]\n}\n", 1, "Invalid glob"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +89,44 @@ func TestDiagnostics(t *testing.T) {
 				t.Errorf("summary %q, want %q (detail: %s)", d.Summary, tt.summary, d.Detail)
 			}
 		})
+	}
+}
+
+func TestScheduleAndNotifySettings(t *testing.T) {
+	cfg, _, diags := Parse([]byte(`schedule "h" {
+  cron     = "0 * * * *"
+  sources  = ["inv/"]
+  policies = ["VGL-NET-*", "VGL-DATA-001"]
+  timeout  = "20m"
+}
+schedule "d" {
+  cron    = "0 3 * * *"
+  sources = ["inv/"]
+}
+notify "s" {
+  url     = "https://hooks.slack.com/services/T/B/x"
+  timeout = "3s"
+}
+notify "j" {
+  url = "http://127.0.0.1:9/hook"
+}
+`), "v.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if s := cfg.Schedules; len(s) != 2 || s[0].Timeout != 20*time.Minute || s[1].Timeout != 0 || !cmp.Equal(s[0].Policies, []string{"VGL-NET-*", "VGL-DATA-001"}) {
+		t.Errorf("schedules: %+v", s)
+	}
+	if n := cfg.Notify; len(n) != 2 || n[0].Timeout != 3*time.Second || n[1].Timeout != 0 || n[1].Format != "json" {
+		t.Errorf("notify: %+v", n)
+	}
+}
+
+// A webhook URL is a secret: a bad one is not repeated in the message.
+func TestNotifyURLNotEchoed(t *testing.T) {
+	_, _, diags := Parse([]byte("notify \"x\" {\n url = \"ftp://h/T/B/secret\"\n}\n"), "v.hcl")
+	if !diags.HasErrors() || strings.Contains(diags.Error(), "secret") {
+		t.Errorf("diags: %v", diags)
 	}
 }
 

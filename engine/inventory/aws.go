@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // awsKinds maps AWS resource types (AWS Config / CloudFormation names) to kinds.
@@ -134,6 +135,9 @@ func decodeConfigItem(raw []byte, source string) (*asset.Asset, *ConfigItem, err
 		var s string
 		if err := json.Unmarshal(cfg, &s); err != nil {
 			return nil, nil, jsonError(err)
+		}
+		if le := limits.JSON([]byte(s)); le != nil {
+			return nil, nil, fmt.Errorf("%s %s: configuration (a JSON string): %s", ci.ResourceType, ci.ResourceID, le.Msg)
 		}
 		if !json.Valid([]byte(s)) {
 			return nil, nil, fmt.Errorf("%s %s: configuration is a string that is not JSON", ci.ResourceType, ci.ResourceID)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // Format is what kind of records a file holds.
@@ -91,6 +93,9 @@ func detect(path string) (detected, error) {
 		if err != nil && err != io.EOF {
 			return detected{}, err
 		}
+		if le := limits.JSON(line); le != nil {
+			return detected{}, &ParseError{File: path, Line: le.Line, Err: errors.New(le.Msg)}
+		}
 		if json.Valid(line) {
 			var keys map[string]json.RawMessage
 			if err := json.Unmarshal(line, &keys); err != nil {
@@ -165,7 +170,7 @@ func detectObject(path string, f *os.File) (detected, error) {
 	if bom, _ := br.Peek(3); string(bom) == "\xef\xbb\xbf" {
 		br.Discard(3)
 	}
-	dec := json.NewDecoder(br)
+	dec := json.NewDecoder(limits.JSONReader(br))
 	if _, err := dec.Token(); err != nil { // {
 		return detected{}, parseErrAt(path, err)
 	}
@@ -188,7 +193,7 @@ func detectObject(path string, f *os.File) (detected, error) {
 }
 
 func detectArray(path string, r *bufio.Reader) (detected, error) {
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(limits.JSONReader(r))
 	if _, err := dec.Token(); err != nil { // [
 		return detected{}, parseErrAt(path, err)
 	}
@@ -198,6 +203,10 @@ func detectArray(path string, r *bufio.Reader) (detected, error) {
 	}
 	var keys map[string]json.RawMessage
 	if err := dec.Decode(&keys); err != nil {
+		var le *limits.Error
+		if errors.As(err, &le) {
+			return detected{}, parseErrAt(path, err)
+		}
 		return detected{}, &ParseError{File: path, Err: jsonError(err)}
 	}
 	d, ok := classify(keys)
@@ -209,6 +218,10 @@ func detectArray(path string, r *bufio.Reader) (detected, error) {
 }
 
 func parseErrAt(path string, err error) error {
+	var le *limits.Error
+	if errors.As(err, &le) {
+		return &ParseError{File: path, Line: le.Line, Err: errors.New(le.Msg)}
+	}
 	pe := &ParseError{File: path, Err: jsonError(err)}
 	if off, ok := syntaxOffset(err); ok {
 		pe.Line = LineAt(path, off)

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // Source produces assets: inventory files, or a live collector. Scan may
@@ -215,6 +216,9 @@ func (s *FileSet) Scan(ctx context.Context, emit func(*asset.Asset) error) error
 			if !wantsPrepass(data) {
 				return nil
 			}
+			if err := checkRecord(in, record{data: data, line: line, offset: off}); err != nil {
+				return err
+			}
 			if err := x.learn(data); err != nil {
 				return recordError(in, record{line: line, offset: off}, err)
 			}
@@ -311,6 +315,9 @@ func (s *FileSet) Scan(ctx context.Context, emit func(*asset.Asset) error) error
 func (s *FileSet) process(x *caiIndex, b *batch, t *scopeTracker, emit func(*asset.Asset) error) error {
 	in := b.file
 	for _, r := range b.recs {
+		if err := checkRecord(in, r); err != nil {
+			return err
+		}
 		var a *asset.Asset
 		var err error
 		switch in.det.format {
@@ -360,6 +367,9 @@ func (s *FileSet) scanHistory(ctx context.Context, in *inputFile, t *scopeTracke
 	var order []string
 	err := readRecords(ctx, in, func(b *batch) error {
 		for _, r := range b.recs {
+			if err := checkRecord(in, r); err != nil {
+				return err
+			}
 			a, ci, err := decodeConfigItem(r.data, asset.SourceAWSConfig)
 			if err != nil {
 				return recordError(in, r, err)
@@ -396,6 +406,20 @@ func (s *FileSet) scanHistory(ctx context.Context, in *inputFile, t *scopeTracke
 		}
 	}
 	return nil
+}
+
+// checkRecord refuses a record past the nesting and size limits before
+// any decoder recurses into it.
+func checkRecord(in *inputFile, r record) error {
+	le := limits.JSON(r.data)
+	if le == nil {
+		return nil
+	}
+	line := r.line
+	if line == 0 {
+		line = LineAt(in.path, r.offset)
+	}
+	return &ParseError{File: in.path, Line: line + le.Line - 1, Err: errors.New(le.Msg)}
 }
 
 func recordError(in *inputFile, r record, err error) error {

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"slices"
+
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // record is one raw record of an input file.
@@ -88,7 +90,7 @@ func visitRecords(ctx context.Context, in *inputFile, visit func(data []byte, li
 	case layoutConfigDoc:
 		return splitObjects(ctx, in.path, f, true, visit)
 	case layoutStream:
-		return readValues(ctx, in.path, f, false, visit)
+		return readValues(ctx, in.path, limits.JSONReader(f), false, visit)
 	}
 	return fmt.Errorf("%s: %s files are read whole, not streamed", in.path, in.det.format)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // A Terraform plan (`terraform show -json`, format versions 0.1 to 1.x) is
@@ -176,7 +177,7 @@ func readPlan(path string) (*tfPlan, error) {
 	if bom, _ := br.Peek(3); string(bom) == "\xef\xbb\xbf" {
 		br.Discard(3) // Windows tools write a UTF-8 byte order mark
 	}
-	dec := json.NewDecoder(br)
+	dec := json.NewDecoder(limits.JSONReader(br))
 	p := &tfPlan{}
 	if t, err := dec.Token(); err != nil {
 		return nil, parseErrAt(path, err)

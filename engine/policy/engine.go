@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -35,7 +35,8 @@ type Options struct {
 	Dirs []string
 	// Config is data.vigil.config.
 	Config map[string]any
-	// Only keeps just these policy ids (all when empty).
+	// Only keeps just these policies (all when empty): ids, or globs of
+	// ids ("VGL-NET-*"). Each must name at least one policy.
 	Only []string
 	// Libraries are Config Validator policy libraries (templates and
 	// constraints) whose constraints judge GCP assets too.
@@ -81,6 +82,29 @@ type Engine struct {
 	// scan, but they are reported, never dropped silently.
 	errMu       sync.Mutex
 	builtinErrs map[string]*BuiltinError
+
+	stopped atomic.Pointer[StoppedError]
+	// cancel is the evaluator's cancellation for the context evaluations
+	// run under (a scan's): made once per context, not once per asset.
+	cancel atomic.Pointer[ctxCancel]
+}
+
+type ctxCancel struct {
+	ctx    context.Context
+	cancel topdown.Cancel
+}
+
+// cancelFor returns a topdown.Cancel that is cancelled when ctx ends.
+func (e *Engine) cancelFor(ctx context.Context) topdown.Cancel {
+	if c := e.cancel.Load(); c != nil && c.ctx == ctx {
+		return c.cancel
+	}
+	c := &ctxCancel{ctx: ctx, cancel: topdown.NewCancel()}
+	// Registered until ctx ends (never, for context.Background, which
+	// then costs nothing).
+	context.AfterFunc(ctx, c.cancel.Cancel)
+	e.cancel.Store(c)
+	return c.cancel
 }
 
 // BuiltinError summarizes the builtin errors raised at one place of a policy.
@@ -161,16 +185,9 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, errs
 	}
 	if len(opts.Only) > 0 {
-		keep := e.policies[:0]
-		for _, p := range e.policies {
-			if slices.Contains(opts.Only, p.ID) {
-				keep = append(keep, p)
-			}
-		}
-		for _, id := range opts.Only {
-			if _, ok := e.byID[id]; !ok {
-				return nil, fmt.Errorf("unknown policy id %s (see `vigil policy list`)", id)
-			}
+		keep, err := selectPolicies(e.policies, opts.Only)
+		if err != nil {
+			return nil, err
 		}
 		e.policies = keep
 	}
@@ -444,18 +461,38 @@ type queryEntry struct {
 // queryFor returns the prepared query for a kind, preparing it on first use.
 func (e *Engine) queryFor(ctx context.Context, kind string, part Part) (*kindQuery, error) {
 	key := queryKey{kind, part}
-	v, ok := e.queries.Load(key)
-	if !ok {
-		v, _ = e.queries.LoadOrStore(key, &queryEntry{})
-	}
-	qe := v.(*queryEntry)
-	// Preparation is not cut short by one caller's cancellation: the query
-	// is shared. A failure is not kept, so that a later call tries again.
-	qe.once.Do(func() { qe.q, qe.err = e.prepareFor(context.WithoutCancel(ctx), kind, part) })
-	if qe.err != nil {
+	for {
+		v, ok := e.queries.Load(key)
+		if !ok {
+			v, _ = e.queries.LoadOrStore(key, &queryEntry{})
+		}
+		qe := v.(*queryEntry)
+		// Preparation evaluates what it can of the policies, which may
+		// take as long as a policy does: the caller's context stops it.
+		// A failure is not kept, so that a later call tries again, and a
+		// caller whose context is alive retries one that another's
+		// context stopped.
+		qe.once.Do(func() { qe.q, qe.err = e.prepareFor(ctx, kind, part) })
+		if qe.err == nil {
+			return qe.q, nil
+		}
 		e.queries.CompareAndDelete(key, qe)
+		if !topdown.IsCancel(qe.err) || ctx.Err() != nil {
+			return nil, qe.err
+		}
 	}
-	return qe.q, qe.err
+}
+
+// policiesFor lists the policies that judge a part of a kind.
+func (e *Engine) policiesFor(kind string, part Part) []*Policy {
+	var ps []*Policy
+	for _, p := range e.policies {
+		if !p.Matches(kind) || (part == Streamed && p.usesInventory) || (part == CrossAsset && !p.usesInventory) {
+			continue
+		}
+		ps = append(ps, p)
+	}
+	return ps
 }
 
 // Prepare readies the query of a kind's policies ahead of its first use.
@@ -465,28 +502,29 @@ func (e *Engine) Prepare(ctx context.Context, kind string, part Part) error {
 }
 
 func (e *Engine) prepareFor(ctx context.Context, kind string, part Part) (*kindQuery, error) {
-	var ps []*Policy
-	var ids []string
-	for _, p := range e.policies {
-		if !p.Matches(kind) || (part == Streamed && p.usesInventory) || (part == CrossAsset && !p.usesInventory) {
-			continue
-		}
-		ps = append(ps, p)
-		ids = append(ids, p.ID)
-	}
+	ps := e.policiesFor(kind, part)
 	if len(ps) == 0 {
 		return nil, nil
+	}
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
 	}
 	// Kinds judged by the same policies (most by the "*" ones alone) share
 	// one prepared query: preparing costs milliseconds.
 	key := strings.Join(ids, ",")
-	v, _ := e.bySet.LoadOrStore(key, &queryEntry{})
-	qe := v.(*queryEntry)
-	qe.once.Do(func() { qe.q, qe.err = e.prepare(ctx, ps) })
-	if qe.err != nil {
+	for {
+		v, _ := e.bySet.LoadOrStore(key, &queryEntry{})
+		qe := v.(*queryEntry)
+		qe.once.Do(func() { qe.q, qe.err = e.prepare(ctx, ps) })
+		if qe.err == nil {
+			return qe.q, nil
+		}
 		e.bySet.CompareAndDelete(key, qe)
+		if !topdown.IsCancel(qe.err) || ctx.Err() != nil {
+			return nil, qe.err
+		}
 	}
-	return qe.q, qe.err
 }
 
 // partialUnknowns are what partial evaluation leaves open: the asset, and
@@ -518,7 +556,11 @@ func (e *Engine) prepare(ctx context.Context, ps []*Policy) (*kindQuery, error) 
 	// settings lookups and the rules they decide are done here, not per
 	// asset. Should that fail or not give one query, the policies are
 	// evaluated as written.
-	if c, query, shape, ok := e.partial(ctx, body); ok {
+	c, query, shape, err := e.partial(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
 		q.compiler, q.body, q.shape = c, query, shape
 		return q, nil
 	}
@@ -590,13 +632,19 @@ func (e *Engine) conflictable() []string {
 	return out
 }
 
-func (e *Engine) partial(ctx context.Context, body ast.Body) (*ast.Compiler, ast.Body, inputShape, bool) {
+// partial evaluates the policies of a query with the asset unknown. The
+// compiler is nil when that does not work out (the policies are then run
+// as written); the error is set only when ctx stopped it.
+func (e *Engine) partial(ctx context.Context, body ast.Body) (*ast.Compiler, ast.Body, inputShape, error) {
 	none, noShape := ast.Body(nil), inputShape{}
 	res, err := rego.New(rego.ParsedQuery(body), rego.Compiler(e.compiler), rego.Store(e.store),
 		rego.ParsedUnknowns(partialUnknowns), rego.DisableInlining(e.conflictable()),
-		rego.StrictBuiltinErrors(false)).Partial(ctx)
+		rego.StrictBuiltinErrors(false), rego.StackTraces(true)).Partial(ctx)
+	if err != nil && topdown.IsCancel(err) {
+		return nil, none, noShape, err
+	}
 	if err != nil || len(res.Queries) != 1 {
-		return nil, none, noShape, false
+		return nil, none, noShape, nil
 	}
 	modules := make(map[string]*ast.Module, len(res.Support))
 	for i, m := range res.Support {
@@ -616,17 +664,17 @@ func (e *Engine) partial(ctx context.Context, body ast.Body) (*ast.Compiler, ast
 	}
 	c := ast.NewCompiler().WithCapabilities(Capabilities())
 	if c.Compile(e.withDependencies(modules)); c.Failed() {
-		return nil, none, noShape, false
+		return nil, none, noShape, nil
 	}
 	query, err := c.QueryCompiler().Compile(res.Queries[0])
 	if err != nil {
-		return nil, none, noShape, false
+		return nil, none, noShape, nil
 	}
 	shape := fullShape
 	if !e.fullInput {
 		shape = shapeOf(c, query)
 	}
-	return c, query, shape, true
+	return c, query, shape, nil
 }
 
 // Result is one deny or warn result of a policy for an asset, before it is
@@ -660,8 +708,14 @@ func (e *Engine) EvaluatePart(ctx context.Context, a *asset.Asset, part Part) ([
 // evaluateKind runs vigil's policies of the asset's kind.
 func (e *Engine) evaluateKind(ctx context.Context, a *asset.Asset, part Part) ([]Finding, error) {
 	q, err := e.queryFor(ctx, a.Kind, part)
-	if err != nil || q == nil {
+	if err != nil {
+		if stopped := cancelled(ctx, e.policiesFor(a.Kind, part), a, err); stopped != nil {
+			return nil, e.noteStopped(stopped)
+		}
 		return nil, err
+	}
+	if q == nil {
+		return nil, nil
 	}
 	input, err := inputValue(a, q.withData, q.shape)
 	if err != nil {
@@ -672,6 +726,9 @@ func (e *Engine) evaluateKind(ctx context.Context, a *asset.Asset, part Part) ([
 	}
 	result, err := e.run(ctx, q, a, input)
 	if err != nil {
+		if stopped := cancelled(ctx, q.policies, a, err); stopped != nil {
+			return nil, e.noteStopped(stopped)
+		}
 		full, ferr := InputValue(a, q.withData) // policies are run as written
 		if ferr != nil {
 			return nil, fmt.Errorf("asset %s: %w", a.ID, ferr)
@@ -697,9 +754,14 @@ func (e *Engine) evaluateKind(ctx context.Context, a *asset.Asset, part Part) ([
 // run evaluates a prepared query with an input. Per asset, the evaluation
 // is a few microseconds: what the rego package does around it (a
 // goroutine watching ctx, metric timers, every binding converted to Go
-// values) costs as much, so the query runs on topdown directly.
-// Cancellation is checked between assets, and results stay Rego terms
-// until a set turns out not to be empty.
+// values) costs as much, so the query runs on topdown directly, and
+// results stay Rego terms until a set turns out not to be empty.
+//
+// The context reaches the evaluator: when it ends, topdown stops at its
+// next expression, so a policy that would run for hours stops within
+// moments of a timeout or a signal. Stack traces are kept so that the
+// error can say which policy was running; they cost nothing until an
+// error is raised.
 func (e *Engine) run(ctx context.Context, q *kindQuery, a *asset.Asset, input ast.Value) (topdown.QueryResult, error) {
 	var berrs []topdown.Error
 	var result topdown.QueryResult
@@ -714,7 +776,8 @@ func (e *Engine) run(ctx context.Context, q *kindQuery, a *asset.Asset, input as
 		WithInput(ast.NewTerm(input)).
 		WithStrictBuiltinErrors(false).
 		WithBuiltinErrorList(&berrs).
-		WithCancel(neverCancel).
+		WithCancel(e.cancelFor(ctx)).
+		WithStackTraces(true).
 		WithIndexing(true).
 		WithEarlyExit(true).
 		WithVirtualCache(noCache{}).
@@ -777,10 +840,6 @@ func (e *Engine) attribute(ctx context.Context, q *kindQuery, a *asset.Asset, in
 	}
 	return fmt.Errorf("evaluate %s: %w", a.ID, err)
 }
-
-// neverCancel is the cancellation of every evaluation: Evaluate checks its
-// context before it starts, and one evaluation is too short to interrupt.
-var neverCancel = topdown.NewCancel()
 
 type noCache struct{}
 

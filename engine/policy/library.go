@@ -170,6 +170,10 @@ func (e *Engine) evaluateConstraints(ctx context.Context, a *asset.Asset) ([]Fin
 		}
 		input := ast.NewObject(ast.Item(kAsset, ast.NewTerm(assetValue)), ast.Item(ast.StringTerm("constraint"), ast.NewTerm(ce.value)))
 		result, err := e.run(ctx, ce.query, a, input)
+		if se, ok := cancelled(ctx, nil, a, err).(*StoppedError); ok {
+			se.Policy, se.Running = p, []string{p.ID}
+			return nil, e.noteStopped(se)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("constraint %s (%s) on %s: %w", p.ID, p.File, a.ID, err)
 		}

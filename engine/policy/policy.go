@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/vigil-ir/vigil/engine/asset"
 )
 
 // Severities, most severe first.
@@ -220,4 +222,45 @@ func (es Errors) Error() string {
 		msgs[i] = e.Error()
 	}
 	return strings.Join(msgs, "\n")
+}
+
+// selectPolicies keeps the policies whose ids match one of patterns (ids
+// or globs). A pattern that matches none is an error naming it: a typo
+// must not turn into a scan that checks nothing.
+func selectPolicies(all []*Policy, patterns []string) ([]*Policy, error) {
+	globs := make([]asset.Glob, len(patterns))
+	for i, p := range patterns {
+		g, err := asset.CompileGlob(p)
+		if err != nil {
+			return nil, fmt.Errorf("select policies: %w", err)
+		}
+		globs[i] = g
+	}
+	matched := make([]bool, len(patterns))
+	var keep []*Policy
+	for _, p := range all {
+		hit := false
+		for i, g := range globs {
+			if g.Match(p.ID) {
+				matched[i], hit = true, true
+			}
+		}
+		if hit {
+			keep = append(keep, p)
+		}
+	}
+	var missing []string
+	for i, p := range patterns {
+		switch {
+		case matched[i]:
+		case strings.ContainsAny(p, "*?[{"):
+			missing = append(missing, fmt.Sprintf("no policy id matches %q", p))
+		default:
+			missing = append(missing, "unknown policy id "+p)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s (see `vigil policy list`)", strings.Join(missing, "; "))
+	}
+	return keep, nil
 }

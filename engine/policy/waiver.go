@@ -3,16 +3,15 @@ package policy
 import (
 	"fmt"
 	"iter"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // Waiver accepts a finding for a while, with a reason.
@@ -44,9 +43,9 @@ var waiverSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "waive
 
 // LoadWaivers reads a waiver file.
 func LoadWaivers(path string) (*Waivers, *hcl.File, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read waiver file", Detail: err.Error()}}
+	src, diags := limits.ReadHCLFile(path, "waiver file")
+	if diags.HasErrors() {
+		return nil, nil, diags
 	}
 	return ParseWaivers(src, path)
 }
@@ -63,7 +62,7 @@ func LoadWaivers(path string) (*Waivers, *hcl.File, hcl.Diagnostics) {
 // policy and asset may be globs. reason and expires are required; a date
 // waives through the end of that day (UTC).
 func ParseWaivers(src []byte, filename string) (*Waivers, *hcl.File, hcl.Diagnostics) {
-	file, diags := hclsyntax.ParseConfig(src, filename, hcl.Pos{Line: 1, Column: 1})
+	file, diags := limits.ParseHCL(src, filename)
 	if diags.HasErrors() {
 		return nil, file, diags
 	}

@@ -2,16 +2,16 @@ package runbook
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 var fileSchema = &hcl.BodySchema{
@@ -57,9 +57,9 @@ var outputSchema = &hcl.BodySchema{
 
 // ParseFile reads and decodes a runbook file.
 func ParseFile(path string) (*Runbook, *hcl.File, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read runbook", Detail: err.Error()}}
+	src, diags := limits.ReadHCLFile(path, "runbook")
+	if diags.HasErrors() {
+		return nil, nil, diags
 	}
 	return Parse(src, path)
 }
@@ -67,7 +67,7 @@ func ParseFile(path string) (*Runbook, *hcl.File, hcl.Diagnostics) {
 // Parse decodes a runbook. It keeps going after the first problem and
 // reports every one it finds, each at its source range.
 func Parse(src []byte, filename string) (*Runbook, *hcl.File, hcl.Diagnostics) {
-	file, diags := hclsyntax.ParseConfig(src, filename, hcl.Pos{Line: 1, Column: 1})
+	file, diags := limits.ParseHCL(src, filename)
 	if diags.HasErrors() {
 		return nil, file, diags
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // PlanFormat is the version of the saved plan format.
@@ -402,9 +402,13 @@ func (p *Plan) CheckVariables(vars map[string]*VarValue) error {
 
 // ReadPlan loads a saved plan.
 func ReadPlan(path string) (*Plan, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := limits.ReadFile(path, limits.MaxJSONFile)
 	if err != nil {
 		return nil, err
+	}
+	if le := limits.JSON(raw); le != nil {
+		le.File = path
+		return nil, le
 	}
 	var p Plan
 	if err := json.Unmarshal(raw, &p); err != nil {

@@ -2,17 +2,15 @@ package runbook
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
-	hcljson "github.com/hashicorp/hcl/v2/json"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/engine/limits"
 )
 
 // sensitive is the cty mark on values derived from sensitive variables;
@@ -75,17 +73,16 @@ func (rb *Runbook) ResolveVariables(in Inputs) (map[string]*VarValue, map[string
 		given[name] = raw{val: v, source: "alert"}
 	}
 	for _, path := range in.VarFiles {
-		src, err := os.ReadFile(path)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read variables file", Detail: err.Error()})
+		src, d := limits.ReadHCLFile(path, "variables file")
+		if d.HasErrors() {
+			diags = append(diags, d...)
 			continue
 		}
 		var f *hcl.File
-		var d hcl.Diagnostics
 		if strings.HasSuffix(path, ".json") {
-			f, d = hcljson.Parse(src, path)
+			f, d = limits.ParseHCLJSON(src, path)
 		} else {
-			f, d = hclsyntax.ParseConfig(src, path, hcl.Pos{Line: 1, Column: 1})
+			f, d = limits.ParseHCL(src, path)
 		}
 		diags = append(diags, d...)
 		if f == nil {
@@ -147,7 +144,7 @@ func (rb *Runbook) ResolveVariables(in Inputs) (map[string]*VarValue, map[string
 			if v.Type == cty.String || v.Type == cty.DynamicPseudoType {
 				val = cty.StringVal(g.text)
 			} else {
-				expr, d := hclsyntax.ParseExpression([]byte(g.text), src, hcl.Pos{Line: 1, Column: 1})
+				expr, d := limits.ParseExpression([]byte(g.text), src)
 				if !d.HasErrors() {
 					val, d = expr.Value(nil)
 				}

@@ -96,11 +96,24 @@ type Summary struct {
 	} `json:"phases"`
 }
 
-// Run scans the sources.
+// Run scans the sources. When ctx ends first, the error names the policy
+// that was running, if one was (a *policy.StoppedError).
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Engine == nil {
 		return nil, fmt.Errorf("scan: no policy engine")
 	}
+	res, err := scanAll(ctx, opts)
+	if err != nil && ctx.Err() != nil {
+		// Every evaluation has returned by now; some stopped between two
+		// assets, and the first error may be theirs.
+		if se := opts.Engine.Stopped(); se != nil {
+			return nil, se
+		}
+	}
+	return res, err
+}
+
+func scanAll(ctx context.Context, opts Options) (*Result, error) {
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now

@@ -137,9 +137,12 @@ func (a *app) diffCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "diff [SCAN_A] [SCAN_B]",
 		Short: "What changed between two scans: new, resolved, still open, newly waived",
-		Long: `Diff compares two recorded scans. A finding is the same finding across scans
-when its policy and asset are. Without arguments it compares the last two
-scans; with one, that scan and the latest.
+		Long: `Diff compares two recorded scans, counting every finding: a policy (a
+Config Validator constraint, say) may find several things wrong with one
+asset. A finding is the same finding across scans when its policy, asset and
+message are; findings of one policy on one asset whose messages changed (a
+count, a list of ports) are paired one to one. Without arguments it compares
+the last two scans; with one, that scan and the latest.
 
 Exit codes: 0 no new findings, 1 new findings, 2 bad input.`,
 		Example: `  vigil diff
@@ -251,10 +254,11 @@ same page.`,
 }
 
 // scheduleScan runs one schedule: its sources (files, directories, "aws",
-// "gcp:SCOPE") through its policies.
-func (a *app) scheduleScan(cfgPath string, cfg *config.Config) serve.ScanFunc {
+// "gcp:SCOPE") through its policies (the built-in library, policy
+// libraries of vigil.hcl and serve's --policies).
+func (a *app) scheduleScan(cfgPath string, policyDirs []string) serve.ScanFunc {
 	return func(ctx context.Context, sc config.Schedule) (*store.ScanRecord, []store.StoredFinding, error) {
-		jf := judgeFlags{config: cfgPath, only: sc.Policies, quiet: true}
+		jf := judgeFlags{config: cfgPath, only: sc.Policies, quiet: true, policyDirs: policyDirs}
 		j, err := a.loadJudge(ctx, &jf)
 		if err != nil {
 			return nil, nil, err
@@ -298,6 +302,7 @@ func (a *app) scheduleScan(cfgPath string, cfg *config.Config) serve.ScanFunc {
 
 func (a *app) serveCmd() *cobra.Command {
 	var cfgPath, dsn, listen string
+	var policyDirs []string
 	var grace time.Duration
 	c := &cobra.Command{
 		Use:   "serve --config vigil.hcl",
@@ -317,19 +322,27 @@ notify blocks about new findings (each finding once). It serves:
 The watch blocks of vigil.hcl run beside the schedules, and their metrics
 are on /metrics too (see 'vigil watch --help').
 
+A run must finish by its deadline: the schedule's timeout, or else the time
+its next run is due. At the deadline the scan is stopped, wherever it is
+(a policy mid-evaluation included), and /healthz answers 503 naming the
+schedule until a run succeeds again; it does the same for a run still going
+past its deadline.
+
 SIGTERM or SIGINT stop it: running scans get --grace to finish, then are
 abandoned; a scan is recorded whole or not at all.
 
   schedule "hourly-prod" {
     cron     = "0 * * * *"
     sources  = ["inventories/prod/", "gcp:organizations/123456789012", "aws"]
-    policies = ["VGL-NET-*"]          # optional
+    policies = ["VGL-NET-*"]          # optional: ids or globs
+    timeout  = "50m"                  # optional: default, until the next run
   }
 
   notify "secops" {
     url          = "https://hooks.slack.com/services/..."
     format       = "slack"            # or json
     min_severity = "high"
+    timeout      = "10s"              # optional: how long a post may take
   }`,
 		Example: `  vigil serve --config vigil.hcl --listen 127.0.0.1:8080
   vigil serve --config vigil.hcl --store postgres://vigil@db/vigil`,
@@ -354,7 +367,7 @@ abandoned; a scan is recorded whole or not at all.
 			defer h.Close()
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			srv := &serve.Server{Schedules: cfg.Schedules, History: h, Scan: a.scheduleScan(cfgPath, cfg), Grace: grace,
+			srv := &serve.Server{Schedules: cfg.Schedules, History: h, Scan: a.scheduleScan(cfgPath, policyDirs), Grace: grace,
 				Log: slog.New(slog.NewTextHandler(a.stderr, nil)),
 				Notify: func(ctx context.Context, fs []store.StoredFinding) error {
 					return history.Notify(ctx, h, cfg.Notify, fs, http.DefaultClient)
@@ -392,5 +405,6 @@ abandoned; a scan is recorded whole or not at all.
 	storeFlag(c, &dsn)
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address of the API, metrics and dashboard")
 	c.Flags().DurationVar(&grace, "grace", 30*time.Second, "how long shutdown waits for running scans")
+	c.Flags().StringArrayVarP(&policyDirs, "policies", "p", nil, "directory of additional Rego policies every schedule runs (repeatable)")
 	return c
 }

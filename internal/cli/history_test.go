@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/internal/history"
 	"github.com/vigil-ir/vigil/internal/testutil"
 )
@@ -171,5 +173,71 @@ func TestHTMLReportCompliance(t *testing.T) {
 	}
 	if code, _, _ := run(t, "report", "--store="+db, "--compliance", "nist"); code != ExitError {
 		t.Errorf("unknown benchmark: exit %d", code)
+	}
+}
+
+// --policy takes globs, as the README shows, and a schedule's policies do
+// too; a pattern that names no policy is an error naming it.
+func TestPolicyGlobs(t *testing.T) {
+	code, out, errs := run(t, "scan", "--policy", "VGL-NET-*", "-f", "json", "examples/inventory/")
+	if code != ExitFindings {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep struct {
+		Findings []struct {
+			PolicyID string `json:"policy_id"`
+		} `json:"findings"`
+		Summary struct {
+			Policies int `json:"policies"`
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Summary.Policies != 9 || len(rep.Findings) == 0 { // VGL-NET-001 to 009
+		t.Errorf("ran %d policies, %d findings", rep.Summary.Policies, len(rep.Findings))
+	}
+	for _, f := range rep.Findings {
+		if !strings.HasPrefix(f.PolicyID, "VGL-NET-") {
+			t.Errorf("finding of %s", f.PolicyID)
+		}
+	}
+	for pattern, want := range map[string]string{
+		"VGL-NOPE-001":  "unknown policy id VGL-NOPE-001",
+		"VGL-NET-*,X-*": `no policy id matches "X-*"`,
+	} {
+		if code, _, errs := run(t, "scan", "--policy", pattern, "examples/inventory/"); code != ExitError || !strings.Contains(errs, want) {
+			t.Errorf("--policy %s: %d %s", pattern, code, errs)
+		}
+	}
+
+	// a scheduled scan with policies = ["VGL-*"], as the README has it
+	cfg := write(t, "vigil.hcl", `schedule "hourly" {
+  cron     = "0 * * * *"
+  sources  = ["`+testutil.Path(t, "examples/inventory")+`"]
+  policies = ["VGL-NET-*", "VGL-DATA-*"]
+}
+`)
+	var stderr strings.Builder
+	a := &app{stdout: io.Discard, stderr: &stderr, stdin: strings.NewReader(""), env: os.Getenv}
+	c, _, diags := config.Load(cfg)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	rec, fs, err := a.scheduleScan(cfg, nil)(context.Background(), c.Schedules[0])
+	if err != nil {
+		t.Fatalf("scheduled scan: %v (%s)", err, stderr.String())
+	}
+	if !strings.HasPrefix(rec.PolicySet, "11 policies") || len(fs) == 0 { // 9 VGL-NET, 2 VGL-DATA
+		t.Errorf("scheduled scan ran %s, %d findings", rec.PolicySet, len(fs))
+	}
+	for _, f := range fs {
+		if !strings.HasPrefix(f.PolicyID, "VGL-NET-") && !strings.HasPrefix(f.PolicyID, "VGL-DATA-") {
+			t.Errorf("finding of %s", f.PolicyID)
+		}
+	}
+	c.Schedules[0].Policies = []string{"VGL-NETT-*"}
+	if _, _, err := a.scheduleScan(cfg, nil)(context.Background(), c.Schedules[0]); err == nil || !strings.Contains(err.Error(), `no policy id matches "VGL-NETT-*"`) {
+		t.Errorf("a glob matching nothing: %v", err)
 	}
 }

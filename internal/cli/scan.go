@@ -52,7 +52,7 @@ func (f *judgeFlags) register(c *cobra.Command) {
 	fl.StringVarP(&f.config, "config", "c", "", "organization settings (vigil.hcl); default ./vigil.hcl when present")
 	fl.StringArrayVarP(&f.policyDirs, "policies", "p", nil, "directory of additional Rego policies (repeatable)")
 	fl.StringArrayVar(&f.libraries, "policy-library", nil, "Config Validator policy library (policies/templates, policies/constraints) whose constraints judge GCP assets too (repeatable; also policy_libraries in vigil.hcl)")
-	fl.StringSliceVar(&f.only, "policy", nil, "run only these policy ids (repeatable or comma-separated)")
+	fl.StringSliceVar(&f.only, "policy", nil, "run only these policies: ids or globs such as VGL-NET-* (repeatable or comma-separated)")
 	fl.BoolVar(&f.noBuiltins, "no-builtin", false, "do not load the built-in policy library")
 	fl.StringVarP(&f.waivers, "waivers", "w", "", "waiver file (HCL)")
 	fl.StringVarP(&f.format, "format", "f", "table", "output format: "+strings.Join(report.Formats, ", "))
@@ -217,8 +217,14 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 		if progress {
 			fmt.Fprint(a.stderr, "\r\033[K")
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
+		var stopped *policy.StoppedError
+		switch {
+		case errors.As(err, &stopped) && errors.Is(err, context.DeadlineExceeded):
+			return &exitError{code: ExitError, err: fmt.Errorf("scan did not finish within --timeout %s: %v", f.timeout, stopped)}
+		case errors.Is(err, context.DeadlineExceeded):
 			return &exitError{code: ExitError, err: fmt.Errorf("scan did not finish within --timeout %s", f.timeout)}
+		case stopped != nil:
+			return &exitError{code: ExitError, err: fmt.Errorf("scan stopped: %v", stopped)}
 		}
 		return a.inputError(err)
 	}

@@ -9,9 +9,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -22,7 +24,9 @@ import (
 	"github.com/vigil-ir/vigil/internal/store"
 )
 
-// Record makes the stored form of a scan.
+// Record makes the stored form of a scan. The record's counts are those of
+// the findings it stores, every one of them: several of one policy on one
+// asset included.
 func Record(schedule string, started time.Time, sum *scan.Summary, policies []*policy.Policy, findings []policy.Finding) (*store.ScanRecord, []store.StoredFinding) {
 	ids := make([]string, 0, len(policies))
 	for _, p := range policies {
@@ -32,15 +36,27 @@ func Record(schedule string, started time.Time, sum *scan.Summary, policies []*p
 	h := sha256.Sum256([]byte(strings.Join(ids, ",")))
 	rec := &store.ScanRecord{Schedule: schedule, StartedAt: started, FinishedAt: started.Add(sum.Duration), Sources: sum.Sources,
 		PolicySet: fmt.Sprintf("%d policies, %s", len(ids), hex.EncodeToString(h[:6])), Assets: int(sum.Assets),
-		Findings: sum.Findings - sum.Waived, Waived: sum.Waived, BySeverity: map[string]int{}}
+		BySeverity: map[string]int{}}
 	out := make([]store.StoredFinding, 0, len(findings))
+	seen := make(map[store.FindingID]bool, len(findings))
 	for _, f := range findings {
-		if !f.Waived {
+		sf := store.StoredFinding{PolicyID: f.PolicyID, AssetID: f.AssetID, Severity: f.Severity, Title: f.Title, Message: f.Message,
+			Kind: f.Kind, Provider: f.Provider, Scope: f.Scope, Region: f.Region, Phase: f.Phase, Waived: f.Waived && !f.WaiverExpired,
+			WaiverReason: f.WaiverReason, Runbook: f.Remediation}
+		// A scan's findings are already unique; the same asset read
+		// from two sources is one finding.
+		if id := sf.ID(); seen[id] {
+			continue
+		} else {
+			seen[id] = true
+		}
+		if sf.Waived {
+			rec.Waived++
+		} else {
+			rec.Findings++
 			rec.BySeverity[f.Severity]++
 		}
-		out = append(out, store.StoredFinding{PolicyID: f.PolicyID, AssetID: f.AssetID, Severity: f.Severity, Title: f.Title, Message: f.Message,
-			Kind: f.Kind, Provider: f.Provider, Scope: f.Scope, Region: f.Region, Phase: f.Phase, Waived: f.Waived && !f.WaiverExpired,
-			WaiverReason: f.WaiverReason, Runbook: f.Remediation})
+		out = append(out, sf)
 	}
 	return rec, out
 }
@@ -60,17 +76,30 @@ type Diff struct {
 	NewlyWaived []store.StoredFinding `json:"newly_waived"`
 }
 
-// Compare computes the diff of two scans' findings.
+// Compare computes the diff of two scans' findings, counting each one:
+// a policy that finds two things wrong with an asset has two findings.
+// A finding of To is the same as one of From when policy, asset and message
+// are; then the findings of one policy on one asset that are left on both
+// sides are paired in message order, the same findings with messages
+// that changed (a count, a list of ports).
 func Compare(from, to []store.StoredFinding) *Diff {
-	prev := map[string]store.StoredFinding{}
-	for _, f := range from {
-		prev[f.Key()] = f
+	fromIDs := make([]store.FindingID, len(from))
+	for i := range from {
+		fromIDs[i] = from[i].ID()
 	}
+	toIDs := make([]store.FindingID, len(to))
+	for i := range to {
+		toIDs[i] = to[i].ID()
+	}
+	match := pair(fromIDs, toIDs)
 	d := &Diff{New: []store.StoredFinding{}, Resolved: []store.StoredFinding{}, StillOpen: []store.StoredFinding{}, NewlyWaived: []store.StoredFinding{}}
-	seen := map[string]bool{}
-	for _, f := range to {
-		seen[f.Key()] = true
-		p, had := prev[f.Key()]
+	matched := make([]bool, len(from))
+	for j, f := range to {
+		i, had := match[j]
+		var p store.StoredFinding
+		if had {
+			p, matched[i] = from[i], true
+		}
 		switch {
 		case f.Waived && had && !p.Waived:
 			d.NewlyWaived = append(d.NewlyWaived, f)
@@ -81,12 +110,54 @@ func Compare(from, to []store.StoredFinding) *Diff {
 			d.New = append(d.New, f)
 		}
 	}
-	for _, f := range from {
-		if !seen[f.Key()] && !f.Waived {
+	for i, f := range from {
+		if !matched[i] && !f.Waived {
 			d.Resolved = append(d.Resolved, f)
 		}
 	}
 	return d
+}
+
+// pair matches findings of before to findings of after (by index): the
+// same id first, then, among those of one policy and asset left on both
+// sides, in fingerprint order. An id of "" fingerprint (one recorded by
+// version 1 of the history) only pairs the second way. It returns, for each
+// index of after, the index of before it is the same finding as.
+func pair(before, after []store.FindingID) map[int]int {
+	out := map[int]int{}
+	exact := map[store.FindingID][]int{}
+	for i, id := range before {
+		exact[id] = append(exact[id], i)
+	}
+	used := make([]bool, len(before))
+	var left []int // indexes of after without an exact match
+	for j, id := range after {
+		if is := exact[id]; len(is) > 0 && id.Fingerprint != "" {
+			out[j], used[is[0]], exact[id] = is[0], true, is[1:]
+			continue
+		}
+		left = append(left, j)
+	}
+	if len(left) == 0 {
+		return out
+	}
+	bySubject := map[store.FindingID][]int{}
+	for i, id := range before {
+		if !used[i] {
+			bySubject[id.Subject()] = append(bySubject[id.Subject()], i)
+		}
+	}
+	for _, is := range bySubject {
+		sort.Slice(is, func(a, b int) bool { return before[is[a]].Fingerprint < before[is[b]].Fingerprint })
+	}
+	sort.SliceStable(left, func(a, b int) bool { return after[left[a]].Fingerprint < after[left[b]].Fingerprint })
+	for _, j := range left {
+		s := after[j].Subject()
+		if is := bySubject[s]; len(is) > 0 {
+			out[j], bySubject[s] = is[0], is[1:]
+		}
+	}
+	return out
 }
 
 // Between loads two scans from history and compares them; 0 ids mean the
@@ -141,7 +212,10 @@ type Poster interface {
 
 // Notify sends each notify block the open findings at or above its minimum
 // severity that it has not been sent before, and marks them sent only
-// once the webhook accepted them: a finding is announced exactly once.
+// once the webhook accepted them: a finding is announced exactly once, and
+// each of several findings of one policy on one asset is. A finding whose
+// message changed since it was sent (paired as Compare pairs them) is not
+// announced again; its mark follows the new message.
 func Notify(ctx context.Context, h store.History, blocks []config.Notify, findings []store.StoredFinding, client Poster) error {
 	var errs []string
 	for _, nb := range blocks {
@@ -149,34 +223,43 @@ func Notify(ctx context.Context, h store.History, blocks []config.Notify, findin
 		if min == "" {
 			min = "low"
 		}
-		byKey := map[string]store.StoredFinding{}
-		var keys []string
+		var open []store.StoredFinding
+		var ids []store.FindingID
+		seen := map[store.FindingID]bool{}
 		for _, f := range findings {
-			if f.Waived || policy.SeverityRank(f.Severity) < policy.SeverityRank(min) {
+			if f.Waived || policy.SeverityRank(f.Severity) < policy.SeverityRank(min) || seen[f.ID()] {
 				continue
 			}
-			if _, dup := byKey[f.Key()]; !dup {
-				byKey[f.Key()] = f
-				keys = append(keys, f.Key())
-			}
+			seen[f.ID()] = true
+			open, ids = append(open, f), append(ids, f.ID())
 		}
-		fresh, err := h.Unnotified(ctx, nb.Name, keys)
+		sent, err := h.Notified(ctx, nb.Name)
 		if err != nil {
 			return err
 		}
-		if len(fresh) == 0 {
-			continue
-		}
+		match := pair(sent, ids)
 		var list []store.StoredFinding
-		for _, k := range fresh {
-			list = append(list, byKey[k])
+		var mark, replaced []store.FindingID
+		for j, f := range open {
+			i, ok := match[j]
+			switch {
+			case !ok:
+				list = append(list, f)
+				mark = append(mark, ids[j])
+			case sent[i] != ids[j]:
+				mark, replaced = append(mark, ids[j]), append(replaced, sent[i])
+			}
 		}
-		if err := post(ctx, client, nb, list); err != nil {
-			errs = append(errs, fmt.Sprintf("notify %s: %v", nb.Name, err))
-			continue
+		if len(list) > 0 {
+			if err := post(ctx, client, nb, list); err != nil {
+				errs = append(errs, fmt.Sprintf("notify %s: %v", nb.Name, err))
+				continue
+			}
 		}
-		if err := h.MarkNotified(ctx, nb.Name, fresh); err != nil {
-			return err
+		if len(mark) > 0 {
+			if err := h.MarkNotified(ctx, nb.Name, mark, replaced); err != nil {
+				return err
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -197,14 +280,27 @@ func post(ctx context.Context, client Poster, nb config.Notify, list []store.Sto
 		body = map[string]any{"tool": "vigil", "event": "new_findings", "findings": list}
 	}
 	raw, _ := json.Marshal(body)
+	timeout := nb.Timeout
+	if timeout <= 0 {
+		timeout = config.DefaultNotifyTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, nb.URL, bytes.NewReader(raw))
 	if err != nil {
-		return err
+		return errors.New("the webhook URL is not a valid URL") // without it: it is a secret
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		if ctx.Err() == context.DeadlineExceeded {
+			return fmt.Errorf("post to %s: no answer within %s", RedactURL(nb.URL), timeout)
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("post to %s: %w", RedactURL(nb.URL), ue.Err)
+		}
+		return fmt.Errorf("post to %s: %w", RedactURL(nb.URL), err)
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
@@ -212,4 +308,18 @@ func post(ctx context.Context, client Poster, nb config.Notify, list []store.Sto
 		return fmt.Errorf("webhook answered %s", resp.Status)
 	}
 	return nil
+}
+
+// RedactURL shows a webhook URL without its path and query, which carry
+// its key (a Slack webhook's path is the secret): for logs and errors.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "the webhook"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		out += "/…"
+	}
+	return out
 }

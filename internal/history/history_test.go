@@ -2,14 +2,23 @@ package history
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/engine/policy"
+	"github.com/vigil-ir/vigil/engine/scan"
 	"github.com/vigil-ir/vigil/internal/store"
+	"github.com/vigil-ir/vigil/internal/testutil"
 )
 
 func f(policy, asset string, waived bool) store.StoredFinding {
@@ -60,8 +69,199 @@ func TestNotifyRetriesAfterFailure(t *testing.T) {
 	if err := Notify(context.Background(), h, blocks, fs, p); err == nil || !strings.Contains(err.Error(), "notify n") {
 		t.Errorf("err = %v", err)
 	}
-	left, _ := h.Unnotified(context.Background(), "n", []string{fs[0].Key()})
-	if len(left) != 1 || p.calls != 1 {
-		t.Errorf("a failed post must leave the finding unsent: %v (%d calls)", left, p.calls)
+	sent, _ := h.Notified(context.Background(), "n")
+	if len(sent) != 0 || p.calls != 1 {
+		t.Errorf("a failed post must leave the finding unsent: %v (%d calls)", sent, p.calls)
+	}
+}
+
+// A webhook that does not answer is given up on after the notify block's
+// timeout, and no error repeats the URL's path or query: they are its key.
+func TestNotifyTimesOutWithoutLeakingTheURL(t *testing.T) {
+	h, err := store.OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	hang := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
+	defer slow.Close()
+	defer close(hang)
+	fs := []store.StoredFinding{f("P1", "a", false)}
+	for _, tt := range []struct {
+		name string
+		nb   config.Notify
+		want string
+	}{
+		{"no answer", config.Notify{Name: "n", URL: slow.URL + "/services/T000/B000/s3cret?token=t0ken", Timeout: 200 * time.Millisecond},
+			"notify n: post to " + slow.URL + "/…: no answer within 200ms"},
+		{"refused", config.Notify{Name: "n", URL: "http://127.0.0.1:1/services/T000/B000/s3cret?token=t0ken"},
+			"notify n: post to http://127.0.0.1:1/…: dial tcp 127.0.0.1:1: connect: connection refused"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			err := Notify(context.Background(), h, []config.Notify{tt.nb}, fs, http.DefaultClient)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("err = %v, want %s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "t0ken") {
+				t.Errorf("the error shows the URL's key: %v", err)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v", took)
+			}
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://hooks.slack.com/services/T/B/x": "https://hooks.slack.com/…",
+		"https://user:pw@h.example/x?y=1":        "https://h.example/…",
+		"https://h.example":                      "https://h.example",
+		"https://h.example/?k=v":                 "https://h.example/…",
+		"::not a url":                            "the webhook",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Findings of one policy on one asset are paired by message, then in
+// order among those whose messages changed.
+func TestCompareKeepsEveryFinding(t *testing.T) {
+	m := func(policy, asset, msg string) store.StoredFinding {
+		return store.StoredFinding{PolicyID: policy, AssetID: asset, Severity: "high", Message: msg}
+	}
+	from := []store.StoredFinding{m("C", "a", "22 open"), m("C", "a", "3389 open"), m("G", "acct", "5 assets, no detector"), m("P", "x", "m")}
+	to := []store.StoredFinding{m("C", "a", "22 open"), m("C", "a", "3389 open"), m("C", "a", "443 open"), m("G", "acct", "6 assets, no detector")}
+	d := Compare(from, to)
+	msgs := func(fs []store.StoredFinding) string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.PolicyID+":"+f.AssetID+":"+f.Message)
+		}
+		return strings.Join(out, ",")
+	}
+	for name, got := range map[string][2]string{
+		"new":        {msgs(d.New), "C:a:443 open"},
+		"still open": {msgs(d.StillOpen), "C:a:22 open,C:a:3389 open,G:acct:6 assets, no detector"},
+		"resolved":   {msgs(d.Resolved), "P:x:m"},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s: %s, want %s", name, got[0], got[1])
+		}
+	}
+	// two findings become one: one is still open, the other resolved
+	d = Compare(from[:2], to[:1])
+	if len(d.StillOpen) != 1 || len(d.Resolved) != 1 || d.Resolved[0].Message != "3389 open" {
+		t.Errorf("two to one: %+v", d)
+	}
+}
+
+// poster records what webhooks were sent.
+type poster struct{ bodies []map[string]any }
+
+func (p *poster) Do(r *http.Request) (*http.Response, error) {
+	var body map[string]any
+	json.NewDecoder(r.Body).Decode(&body)
+	p.bodies = append(p.bodies, body)
+	return &http.Response{StatusCode: 200, Status: "200 OK", Body: io.NopCloser(strings.NewReader(""))}, nil
+}
+
+func (p *poster) last() []string {
+	if len(p.bodies) == 0 {
+		return nil
+	}
+	var out []string
+	list, _ := p.bodies[len(p.bodies)-1]["findings"].([]any)
+	for _, x := range list {
+		f := x.(map[string]any)
+		out = append(out, f["policy_id"].(string)+":"+f["asset_id"].(string)+":"+f["message"].(string))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Every finding is stored, counted by the diff and announced, on SQLite
+// and on a real PostgreSQL: two findings of one Config Validator
+// constraint on one asset are two findings everywhere.
+func TestEveryFindingStoredCountedAndNotified(t *testing.T) {
+	backends := map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "h.db") },
+		"postgres": func(t *testing.T) string { return testutil.Postgres(t) },
+	}
+	for name, dsn := range backends {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			h, err := store.OpenHistory(ctx, dsn(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			cv := func(msg string) policy.Finding {
+				return policy.Finding{PolicyID: "GCP-CV-FW-001", AssetID: "//compute.googleapis.com/projects/p/global/firewalls/f", Severity: "high", Message: msg}
+			}
+			other := policy.Finding{PolicyID: "VGL-OWN-001", AssetID: "//storage.googleapis.com/b", Severity: "low", Message: "bucket b has no owner label"}
+			blocks := []config.Notify{{Name: "secops", URL: "https://hooks.example/x", MinSeverity: "low"}}
+			p := &poster{}
+			record := func(fs ...policy.Finding) (*store.ScanRecord, []store.StoredFinding) {
+				t.Helper()
+				rec, out := Record("", time.Now(), &scan.Summary{Assets: 2}, nil, fs)
+				if _, err := h.RecordScan(ctx, rec, out); err != nil {
+					t.Fatal(err)
+				}
+				if err := Notify(ctx, h, blocks, out, p); err != nil {
+					t.Fatal(err)
+				}
+				return rec, out
+			}
+
+			// 1: both of the constraint's findings, and another policy's
+			rec, _ := record(cv("allows tcp:22 from 0.0.0.0/0"), cv("allows tcp:3389 from 0.0.0.0/0"), other)
+			back, err := h.Findings(ctx, rec.ID)
+			if err != nil || rec.Findings != 3 || len(back) != 3 {
+				t.Fatalf("scan says %d findings, %d stored (%v)", rec.Findings, len(back), err)
+			}
+			if got, want := p.last(), []string{
+				"GCP-CV-FW-001://compute.googleapis.com/projects/p/global/firewalls/f:allows tcp:22 from 0.0.0.0/0",
+				"GCP-CV-FW-001://compute.googleapis.com/projects/p/global/firewalls/f:allows tcp:3389 from 0.0.0.0/0",
+				"VGL-OWN-001://storage.googleapis.com/b:bucket b has no owner label",
+			}; !slices.Equal(got, want) || len(p.bodies) != 1 {
+				t.Errorf("first notification %v, want %v", got, want)
+			}
+
+			// 2: a third finding of the constraint on the same asset is new,
+			// and the only one announced
+			record(cv("allows tcp:22 from 0.0.0.0/0"), cv("allows tcp:3389 from 0.0.0.0/0"), cv("allows tcp:5900 from 0.0.0.0/0"), other)
+			d, err := Between(ctx, h, "", 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.New) != 1 || d.New[0].Message != "allows tcp:5900 from 0.0.0.0/0" || len(d.StillOpen) != 3 || len(d.Resolved) != 0 {
+				t.Errorf("diff: %d new, %d still open, %d resolved", len(d.New), len(d.StillOpen), len(d.Resolved))
+			}
+			if got := p.last(); len(p.bodies) != 2 || len(got) != 1 || !strings.HasSuffix(got[0], "tcp:5900 from 0.0.0.0/0") {
+				t.Errorf("second notification: %v", got)
+			}
+
+			// 3: one is fixed, and another policy's message changes: one
+			// resolved, nothing new, nothing announced
+			changed := other
+			changed.Message = "bucket b has no owner or team label"
+			record(cv("allows tcp:22 from 0.0.0.0/0"), cv("allows tcp:5900 from 0.0.0.0/0"), changed)
+			d, _ = Between(ctx, h, "", 0, 0)
+			if len(d.New) != 0 || len(d.Resolved) != 1 || d.Resolved[0].Message != "allows tcp:3389 from 0.0.0.0/0" || len(d.StillOpen) != 3 {
+				t.Errorf("diff: %d new, %d still open, %+v resolved", len(d.New), len(d.StillOpen), d.Resolved)
+			}
+			if len(p.bodies) != 2 {
+				t.Errorf("nothing new, yet notified: %v", p.last())
+			}
+			sent, _ := h.Notified(ctx, "secops")
+			if len(sent) != 4 {
+				t.Errorf("marks: %v", sent)
+			}
+		})
 	}
 }

@@ -65,6 +65,12 @@ type scheduleMetrics struct {
 	last                *store.ScanRecord
 	findings            []store.StoredFinding
 	lastSuccess         time.Time
+
+	// The run in progress: when it started and when it must be done by.
+	started, deadline time.Time
+	// The last failed run: why, and whether its deadline stopped it.
+	lastError string
+	timedOut  bool
 }
 
 // Parse checks the schedules' cron expressions, naming the vigil.hcl line
@@ -120,7 +126,7 @@ func (s *Server) Run(ctx context.Context) error {
 				}
 				// One run at a time per schedule: the next tick is computed
 				// once this run is over, so runs never overlap.
-				s.runOnce(scanCtx, sc)
+				s.runOnce(scanCtx, sc, spec)
 			}
 		}(sc)
 	}
@@ -158,35 +164,57 @@ func (s *Server) init(ctx context.Context) {
 	}
 }
 
-// RunOnce scans a schedule now (the API and tests use it too).
-func (s *Server) runOnce(ctx context.Context, sc config.Schedule) {
+// Deadline is how long a run of the schedule may take: its timeout, or
+// else until its next run is due.
+func Deadline(sc config.Schedule, spec cron.Schedule, start time.Time) time.Duration {
+	if sc.Timeout > 0 {
+		return sc.Timeout
+	}
+	return spec.Next(start).Sub(start)
+}
+
+// runOnce scans a schedule now, within its deadline.
+func (s *Server) runOnce(ctx context.Context, sc config.Schedule, spec cron.Schedule) {
+	start := s.Clock.Now()
+	limit := Deadline(sc, spec, start)
 	s.mu.Lock()
 	if s.running[sc.Name] {
 		s.mu.Unlock()
 		return
 	}
 	s.running[sc.Name] = true
+	m := s.metrics[sc.Name]
+	m.started, m.deadline = start, start.Add(limit)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.running[sc.Name] = false
 		s.mu.Unlock()
 	}()
-	rec, findings, err := s.Scan(ctx, sc)
+	// The deadline reaches the policies (and the collectors): a run that
+	// cannot finish in time is stopped, and /healthz says so.
+	runCtx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	rec, findings, err := s.Scan(runCtx, sc)
 	if err == nil {
 		rec.Schedule = sc.Name
-		_, err = s.History.RecordScan(ctx, rec, findings)
+		_, err = s.History.RecordScan(runCtx, rec, findings)
 	}
 	s.mu.Lock()
-	m := s.metrics[sc.Name]
 	if err != nil {
 		m.failures++
+		m.timedOut = errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
+		m.lastError = err.Error()
+		if m.timedOut {
+			m.lastError = fmt.Sprintf("did not finish within its deadline of %s: %v", limit, err)
+		}
 		s.mu.Unlock()
-		s.Log.Error("scheduled scan failed", "schedule", sc.Name, "err", err)
+		s.Log.Error("scheduled scan failed", "schedule", sc.Name, "err", m.lastError)
 		return
 	}
 	m.successes++
 	m.last, m.findings, m.lastSuccess = rec, findings, s.Clock.Now()
+	m.timedOut, m.lastError = false, ""
 	s.mu.Unlock()
 	s.Log.Info("scheduled scan recorded", "schedule", sc.Name, "scan", rec.ID, "assets", rec.Assets, "findings", rec.Findings)
 	if s.Notify != nil {
@@ -221,16 +249,60 @@ func httpError(w http.ResponseWriter, code int, err error) {
 	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 }
 
+// stopping is how long a run stopped at its deadline may take to return
+// before /healthz calls it stuck.
+const stopping = 5 * time.Second
+
+// healthz is 200 while every schedule keeps up, and 503 with the reasons
+// when one is stuck: a run still going past its deadline (something did
+// not stop when told to), or a last run its deadline stopped, until a run
+// succeeds again. A liveness probe restarting the server is the right
+// response to the first, and makes the second visible.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.Clock.Now()
 	status := map[string]any{}
-	for name, m := range s.metrics {
+	var reasons []string
+	names := make([]string, 0, len(s.metrics))
+	for name := range s.metrics {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		m := s.metrics[name]
+		state := "idle"
 		st := map[string]any{"running": s.running[name], "successes": m.successes, "failures": m.failures}
 		if !m.lastSuccess.IsZero() {
 			st["last_success"] = m.lastSuccess.UTC().Format(time.RFC3339)
 		}
+		if m.lastError != "" {
+			st["last_error"] = m.lastError
+		}
+		if s.running[name] {
+			state = "running"
+			st["started"] = m.started.UTC().Format(time.RFC3339)
+			st["deadline"] = m.deadline.UTC().Format(time.RFC3339)
+		}
+		switch {
+		case s.running[name] && now.After(m.deadline.Add(stopping)):
+			state = "stuck"
+			reasons = append(reasons, fmt.Sprintf("schedule %s: the scan started at %s is still running, %s past its deadline",
+				name, m.started.UTC().Format(time.RFC3339), now.Sub(m.deadline).Round(time.Second)))
+		case m.timedOut:
+			state = "stuck"
+			reasons = append(reasons, fmt.Sprintf("schedule %s: the last scan %s", name, m.lastError))
+		}
+		st["state"] = state
 		status[name] = st
+	}
+	if len(reasons) > 0 {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(map[string]any{"status": "stuck", "reasons": reasons, "schedules": status})
+		return
 	}
 	writeJSON(w, map[string]any{"status": "ok", "schedules": status})
 }

@@ -3,6 +3,8 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -249,3 +251,120 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func healthz(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// A run that cannot finish by its deadline is stopped there (the policy
+// engine sees the context end) and /healthz answers 503 naming the
+// schedule, until a run succeeds again.
+func TestDeadlineStopsRunAndHealthzSaysStuck(t *testing.T) {
+	h, err := store.OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	clock := &fakeClock{now: time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)}
+	var mu sync.Mutex
+	hang := true
+	srv := &Server{Schedules: []config.Schedule{{Name: "m", Cron: "* * * * *", Timeout: 300 * time.Millisecond}}, History: h, Clock: clock,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Grace: time.Second,
+		Scan: func(ctx context.Context, s config.Schedule) (*store.ScanRecord, []store.StoredFinding, error) {
+			mu.Lock()
+			stuck := hang
+			mu.Unlock()
+			if stuck {
+				<-ctx.Done() // a policy that would never end, stopped by its context
+				return nil, nil, fmt.Errorf("policy SLOW-001 was still running: %w", ctx.Err())
+			}
+			now := time.Now()
+			return &store.ScanRecord{StartedAt: now, FinishedAt: now, BySeverity: map[string]int{}}, nil, nil
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- srv.Run(ctx) }()
+	web := httptest.NewServer(srv.Handler())
+	defer web.Close()
+
+	if code, _ := healthz(t, web.URL); code != 200 {
+		t.Fatalf("before any run: %d", code)
+	}
+	waitFor(t, func() bool { return clock.waiting() == 1 })
+	clock.Advance(time.Minute)
+	waitFor(t, func() bool { code, _ := healthz(t, web.URL); return code == 503 })
+	_, body := healthz(t, web.URL)
+	reasons, _ := body["reasons"].([]any)
+	want := "schedule m: the last scan did not finish within its deadline of 300ms: policy SLOW-001 was still running: context deadline exceeded"
+	if body["status"] != "stuck" || len(reasons) != 1 || reasons[0] != want {
+		t.Errorf("/healthz: %v, want the reason %q", body, want)
+	}
+	if st := body["schedules"].(map[string]any)["m"].(map[string]any); st["state"] != "stuck" || st["failures"] != 1.0 {
+		t.Errorf("schedule state: %v", st)
+	}
+
+	// the next run succeeds: healthy again
+	mu.Lock()
+	hang = false
+	mu.Unlock()
+	waitFor(t, func() bool { return clock.waiting() == 1 })
+	clock.Advance(time.Minute)
+	waitFor(t, func() bool { s, _ := h.Scans(ctx, "m", 0); return len(s) == 1 })
+	waitFor(t, func() bool { code, _ := healthz(t, web.URL); return code == 200 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A run still going past its deadline (something that does not stop when
+// told to) makes /healthz answer 503 while it runs.
+func TestHealthzReportsRunPastItsDeadline(t *testing.T) {
+	h, err := store.OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	clock := &fakeClock{now: time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)}
+	started, release := make(chan struct{}), make(chan struct{})
+	srv := &Server{Schedules: []config.Schedule{{Name: "m", Cron: "* * * * *", Timeout: 5 * time.Minute}}, History: h, Clock: clock,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Grace: 50 * time.Millisecond,
+		Scan: func(ctx context.Context, s config.Schedule) (*store.ScanRecord, []store.StoredFinding, error) {
+			close(started)
+			<-release // deaf to ctx
+			return nil, nil, errors.New("gave up")
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Run(ctx) }()
+	web := httptest.NewServer(srv.Handler())
+	defer web.Close()
+	waitFor(t, func() bool { return clock.waiting() == 1 })
+	clock.Advance(time.Minute) // 10:01:30: the run starts; its deadline is 10:06:30
+	<-started
+	if code, body := healthz(t, web.URL); code != 200 || body["schedules"].(map[string]any)["m"].(map[string]any)["state"] != "running" {
+		t.Errorf("within the deadline: %d %v", code, body)
+	}
+	clock.Advance(6 * time.Minute) // 10:07:30
+	code, body := healthz(t, web.URL)
+	reasons, _ := body["reasons"].([]any)
+	want := "schedule m: the scan started at 2026-11-27T10:01:30Z is still running, 1m0s past its deadline"
+	// (a few seconds past it, a run is taken to be stopping)
+	if code != 503 || len(reasons) != 1 || reasons[0] != want {
+		t.Errorf("past the deadline: %d %v, want %q", code, body, want)
+	}
+	cancel()
+	close(release)
+	<-done
+}

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +33,9 @@ type ScanRecord struct {
 func (s *ScanRecord) Duration() time.Duration { return s.FinishedAt.Sub(s.StartedAt) }
 
 // StoredFinding is a finding as history keeps it. A finding is the same
-// finding across scans when its policy and asset are.
+// finding across scans when its policy, asset and message are; findings
+// of one policy on one asset whose messages changed are paired one to one
+// (see history.Compare).
 type StoredFinding struct {
 	PolicyID     string `json:"policy_id"`
 	AssetID      string `json:"asset_id"`
@@ -48,8 +52,36 @@ type StoredFinding struct {
 	Runbook      string `json:"runbook,omitempty"`
 }
 
-// Key identifies a finding across scans.
-func (f *StoredFinding) Key() string { return f.PolicyID + " " + f.AssetID } // policy ids have no spaces
+// Fingerprint tells the findings of one policy on one asset apart: a hash
+// of the message. A Config Validator constraint, or a vigil policy, may
+// find several things wrong with one asset.
+func (f *StoredFinding) Fingerprint() string {
+	h := sha256.Sum256([]byte(f.Message))
+	return hex.EncodeToString(h[:16])
+}
+
+// ID identifies the finding across scans.
+func (f *StoredFinding) ID() FindingID {
+	return FindingID{PolicyID: f.PolicyID, AssetID: f.AssetID, Fingerprint: f.Fingerprint()}
+}
+
+// Key is ID as one string.
+func (f *StoredFinding) Key() string { return f.ID().String() }
+
+// FindingID identifies a finding across scans: its policy, its asset and
+// its message's fingerprint.
+type FindingID struct {
+	PolicyID, AssetID string
+	// Fingerprint is "" for a finding recorded before history told the
+	// findings of one policy on one asset apart: one of them, not known
+	// which.
+	Fingerprint string
+}
+
+func (id FindingID) String() string { return id.PolicyID + " " + id.AssetID + " " + id.Fingerprint } // policy ids have no spaces
+
+// Subject is the policy and asset, without the fingerprint.
+func (id FindingID) Subject() FindingID { return FindingID{PolicyID: id.PolicyID, AssetID: id.AssetID} }
 
 // History records scans. SQLite (the journal's file) and PostgreSQL
 // implement it with the same SQL.
@@ -59,9 +91,11 @@ type History interface {
 	Scans(ctx context.Context, schedule string, limit int) ([]*ScanRecord, error)
 	Scan(ctx context.Context, id int64) (*ScanRecord, error)
 	Findings(ctx context.Context, scanID int64) ([]StoredFinding, error)
-	// Unnotified returns which of keys a notifier has not sent yet.
-	Unnotified(ctx context.Context, notifier string, keys []string) ([]string, error)
-	MarkNotified(ctx context.Context, notifier string, keys []string) error
+	// Notified lists the findings a notifier has announced.
+	Notified(ctx context.Context, notifier string) ([]FindingID, error)
+	// MarkNotified records findings as announced, and forgets those they
+	// replace (the same findings, announced with other messages).
+	MarkNotified(ctx context.Context, notifier string, sent, replaced []FindingID) error
 	Close() error
 }
 
@@ -110,6 +144,82 @@ CREATE INDEX scans_schedule ON scans(schedule, id);
 // postgresSchema is the same schema in PostgreSQL's dialect.
 var postgresSchema = strings.NewReplacer("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY", "scan_id       INTEGER", "scan_id       BIGINT").Replace(historyMigrations[0])
 
+// Version 2 of the history keeps every finding. Version 1 keyed findings by
+// (scan, policy, asset) and dropped the second finding of one policy on
+// one asset; version 2 adds the message's fingerprint to the key, of
+// findings and of what notifiers sent. Rows kept from version 1 were unique
+// without it and get "" (see FindingID). Each database is upgraded when it
+// is opened, in one transaction, whatever its schema version number: the
+// column is what is checked.
+const notifiedV2 = `
+CREATE TABLE notified_v2 (
+	notifier    TEXT NOT NULL,
+	policy_id   TEXT NOT NULL,
+	asset_id    TEXT NOT NULL,
+	fingerprint TEXT NOT NULL,
+	sent_at     TEXT NOT NULL,
+	PRIMARY KEY (notifier, policy_id, asset_id, fingerprint)
+);
+INSERT INTO notified_v2 (notifier, policy_id, asset_id, fingerprint, sent_at)
+	SELECT notifier, POLICY, ASSET, '', sent_at FROM notified WHERE FOUND > 0;
+DROP TABLE notified;
+ALTER TABLE notified_v2 RENAME TO notified;
+`
+
+// SQLite cannot change a primary key: the table is made anew.
+var sqliteHistoryV2 = `
+CREATE TABLE scan_findings_v2 (
+	scan_id       INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+	policy_id     TEXT NOT NULL,
+	asset_id      TEXT NOT NULL,
+	fingerprint   TEXT NOT NULL,
+	severity      TEXT NOT NULL,
+	title         TEXT NOT NULL,
+	message       TEXT NOT NULL,
+	kind          TEXT NOT NULL,
+	provider      TEXT NOT NULL,
+	scope         TEXT NOT NULL,
+	region        TEXT NOT NULL,
+	phase         TEXT NOT NULL,
+	waived        INTEGER NOT NULL,
+	waiver_reason TEXT NOT NULL,
+	runbook       TEXT NOT NULL,
+	PRIMARY KEY (scan_id, policy_id, asset_id, fingerprint)
+);
+INSERT INTO scan_findings_v2 (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook)
+	SELECT scan_id, policy_id, asset_id, '', severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook FROM scan_findings;
+DROP TABLE scan_findings;
+ALTER TABLE scan_findings_v2 RENAME TO scan_findings;
+` + strings.NewReplacer("POLICY", "substr(finding, 1, instr(finding, ' ') - 1)", "ASSET", "substr(finding, instr(finding, ' ') + 1)",
+	"FOUND", "instr(finding, ' ')").Replace(notifiedV2)
+
+var postgresHistoryV2 = `
+ALTER TABLE scan_findings ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+ALTER TABLE scan_findings DROP CONSTRAINT scan_findings_pkey;
+ALTER TABLE scan_findings ADD PRIMARY KEY (scan_id, policy_id, asset_id, fingerprint);
+` + strings.NewReplacer("POLICY", "split_part(finding, ' ', 1)", "ASSET", "substr(finding, strpos(finding, ' ') + 1)",
+	"FOUND", "strpos(finding, ' ')").Replace(notifiedV2)
+
+// upgrade brings a version 1 history to version 2; tx holds the lock that
+// keeps two processes from both doing it.
+func (h *sqlHistory) upgrade(ctx context.Context, tx *sql.Tx) error {
+	q, script := `SELECT COUNT(*) FROM pragma_table_info('scan_findings') WHERE name = 'fingerprint'`, sqliteHistoryV2
+	if h.pg {
+		q, script = `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'scan_findings' AND column_name = 'fingerprint'`, postgresHistoryV2
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return fmt.Errorf("read the history schema: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, script); err != nil {
+		return fmt.Errorf("upgrade the history to keep every finding: %w", err)
+	}
+	return nil
+}
+
 // sqlHistory implements History over database/sql.
 type sqlHistory struct {
 	db    *sql.DB
@@ -133,7 +243,22 @@ func OpenHistory(ctx context.Context, dsn string) (History, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.History(), nil
+	h := s.History().(*sqlHistory)
+	tx, err := h.db.BeginTx(ctx, nil) // IMMEDIATE: one process upgrades
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open history %s: %w", dsn, err)
+	}
+	defer tx.Rollback()
+	if err := h.upgrade(ctx, tx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open history %s: %w", dsn, err)
+	}
+	if err := tx.Commit(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open history %s: %w", dsn, err)
+	}
+	return h, nil
 }
 
 // OpenPostgres connects to PostgreSQL and creates the tables it lacks.
@@ -182,6 +307,9 @@ func (h *sqlHistory) migratePostgres(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, postgresSchema); err != nil {
 			return err
 		}
+	}
+	if err := h.upgrade(ctx, tx); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -242,16 +370,18 @@ func (h *sqlHistory) insertScan(ctx context.Context, tx *sql.Tx, s *ScanRecord, 
 	if err != nil {
 		return 0, fmt.Errorf("record scan: %w", err)
 	}
-	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
+	// Every finding is stored: two with the same policy, asset and message
+	// are one finding given twice, an error rather than one dropped.
+	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 	if err != nil {
 		return 0, err
 	}
 	defer stmt.Close()
 	for _, f := range findings {
-		if _, err := stmt.ExecContext(ctx, id, f.PolicyID, f.AssetID, f.Severity, f.Title, f.Message, f.Kind, f.Provider, f.Scope, f.Region, f.Phase,
+		if _, err := stmt.ExecContext(ctx, id, f.PolicyID, f.AssetID, f.Fingerprint(), f.Severity, f.Title, f.Message, f.Kind, f.Provider, f.Scope, f.Region, f.Phase,
 			b2i(f.Waived), f.WaiverReason, f.Runbook); err != nil {
-			return 0, fmt.Errorf("record finding %s %s: %w", f.PolicyID, f.AssetID, err)
+			return 0, fmt.Errorf("record finding %s %s %q: %w", f.PolicyID, f.AssetID, f.Message, err)
 		}
 	}
 	return id, nil
@@ -310,7 +440,7 @@ func (h *sqlHistory) Scan(ctx context.Context, id int64) (*ScanRecord, error) {
 
 func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFinding, error) {
 	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook
-		FROM scan_findings WHERE scan_id = ? ORDER BY policy_id, asset_id`), scanID)
+		FROM scan_findings WHERE scan_id = ? ORDER BY policy_id, asset_id, message`), scanID)
 	if err != nil {
 		return nil, err
 	}
@@ -328,43 +458,41 @@ func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFindin
 	return out, rows.Err()
 }
 
-// Unnotified reads the notifier's sent findings in one query: a scan may
+// Notified reads the notifier's sent findings in one query: a scan may
 // hold hundreds of thousands of findings, one query each would not do.
-func (h *sqlHistory) Unnotified(ctx context.Context, notifier string, keys []string) ([]string, error) {
-	rows, err := h.db.QueryContext(ctx, h.q(`SELECT finding FROM notified WHERE notifier = ?`), notifier)
+func (h *sqlHistory) Notified(ctx context.Context, notifier string) ([]FindingID, error) {
+	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, fingerprint FROM notified WHERE notifier = ? ORDER BY policy_id, asset_id, fingerprint`), notifier)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	sent := map[string]bool{}
+	var out []FindingID
 	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
+		var id FindingID
+		if err := rows.Scan(&id.PolicyID, &id.AssetID, &id.Fingerprint); err != nil {
 			return nil, err
 		}
-		sent[k] = true
+		out = append(out, id)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, k := range keys {
-		if !sent[k] {
-			out = append(out, k)
-		}
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
-func (h *sqlHistory) MarkNotified(ctx context.Context, notifier string, keys []string) error {
+func (h *sqlHistory) MarkNotified(ctx context.Context, notifier string, sent, replaced []FindingID) error {
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	for _, id := range replaced {
+		if _, err := tx.ExecContext(ctx, h.q(`DELETE FROM notified WHERE notifier = ? AND policy_id = ? AND asset_id = ? AND fingerprint = ?`),
+			notifier, id.PolicyID, id.AssetID, id.Fingerprint); err != nil {
+			return err
+		}
+	}
 	now := time.Now().UTC().Format(ts)
-	for _, k := range keys {
-		if _, err := tx.ExecContext(ctx, h.q(`INSERT INTO notified (notifier, finding, sent_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`), notifier, k, now); err != nil {
+	for _, id := range sent {
+		if _, err := tx.ExecContext(ctx, h.q(`INSERT INTO notified (notifier, policy_id, asset_id, fingerprint, sent_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+			notifier, id.PolicyID, id.AssetID, id.Fingerprint, now); err != nil {
 			return err
 		}
 	}

@@ -142,22 +142,30 @@ func (n *notifier) send(ctx context.Context, batch []*outItem) error {
 			return err
 		}
 	}
-	for _, it := range cards {
+	if len(cards) > 0 {
 		for _, nb := range w.Notify {
-			key := "card " + it.ev.ID
-			fresh, err := w.History.Unnotified(ctx, nb.Name, []string{key})
+			// A card is marked sent as a finding of the pseudo-policy
+			// "card" on the event.
+			sent, err := w.History.Notified(ctx, nb.Name)
 			if err != nil {
 				return err
 			}
-			if len(fresh) == 0 {
-				continue
+			done := map[store.FindingID]bool{}
+			for _, id := range sent {
+				done[id] = true
 			}
-			if err := postCard(ctx, w.Poster, nb, it.payload); err != nil {
-				w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
-				return fmt.Errorf("notify %s: %w", nb.Name, err)
-			}
-			if err := w.History.MarkNotified(ctx, nb.Name, fresh); err != nil {
-				return err
+			for _, it := range cards {
+				key := store.FindingID{PolicyID: "card", AssetID: it.ev.ID}
+				if done[key] {
+					continue
+				}
+				if err := postCard(ctx, w.Poster, nb, it.payload); err != nil {
+					w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
+					return fmt.Errorf("notify %s: %w", nb.Name, err)
+				}
+				if err := w.History.MarkNotified(ctx, nb.Name, []store.FindingID{key}, nil); err != nil {
+					return err
+				}
 			}
 		}
 	}
