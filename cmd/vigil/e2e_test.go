@@ -21,6 +21,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binPath = filepath.Join(dir, "vigil")
+	// The binary makes its journal key on first use in the configuration
+	// directory, and keeps default state in the state directory: both stay
+	// in the test's own.
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	cmd := exec.Command("go", "build", "-o", binPath, ".")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {

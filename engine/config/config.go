@@ -36,6 +36,9 @@ type Config struct {
 	PolicyLibraries []string
 	Schedules       []Schedule
 	Notify          []Notify
+	// Anchor is where runbook journals copy their heads: "" for the file
+	// beside the state, a path, "s3://bucket/prefix" or "gs://bucket/prefix".
+	Anchor string
 
 	// File is where the config was read from ("" for the defaults).
 	File string
@@ -85,6 +88,7 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "admin_ports"},
 		{Name: "corporate_networks"},
 		{Name: "policy_libraries"},
+		{Name: "anchor"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "residency", LabelNames: []string{"class"}},
@@ -143,6 +147,15 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 	strList("ir_principals", &cfg.IRPrincipals)
 	strList("corporate_networks", &cfg.CorporateNetworks)
 	strList("policy_libraries", &cfg.PolicyLibraries)
+	if attr, ok := content.Attributes["anchor"]; ok {
+		d := gohcl.DecodeExpression(attr.Expr, nil, &cfg.Anchor)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			if err := checkAnchor(cfg.Anchor); err != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid anchor", Detail: err.Error(), Subject: attr.Expr.Range().Ptr()})
+			}
+		}
+	}
 	if attr, ok := content.Attributes["admin_ports"]; ok {
 		var ports []int
 		d := gohcl.DecodeExpression(attr.Expr, nil, &ports)
@@ -259,6 +272,27 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 		}
 	}
 	return cfg, file, diags
+}
+
+// checkAnchor accepts a path, file://PATH, s3://BUCKET[/PREFIX] or
+// gs://BUCKET[/PREFIX].
+func checkAnchor(a string) error {
+	scheme, rest, ok := strings.Cut(a, "://")
+	if !ok {
+		if strings.TrimSpace(a) == "" {
+			return fmt.Errorf("anchor is empty: leave it out for the file beside the state, or give a path, \"s3://bucket/prefix\" or \"gs://bucket/prefix\"")
+		}
+		return nil
+	}
+	switch scheme {
+	case "file", "s3", "gs":
+	default:
+		return fmt.Errorf("anchor %q: use a path, file://PATH, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX", a)
+	}
+	if bucket, _, _ := strings.Cut(rest, "/"); bucket == "" {
+		return fmt.Errorf("anchor %q names no bucket (or path)", a)
+	}
+	return nil
 }
 
 func globDiag(err error, rng hcl.Range) *hcl.Diagnostic {

@@ -69,6 +69,8 @@ func TestDiagnostics(t *testing.T) {
 		{"glob", "approved_networks = [\"vpc-[\"]\n", 1, "Invalid glob"},
 		{"syntax", "required_labels = [\"owner\"\n", 1, "Unterminated tuple"},
 		{"notify", "notify \"x\" {\n url = \"http://h\"\n format = \"xml\"\n}\n", 1, "Invalid notify format"},
+		{"anchor", "admin_ports = [22]\nanchor = \"ftp://host/x\"\n", 2, "Invalid anchor"},
+		{"anchorbucket", "anchor = \"s3:///x\"\n", 1, "Invalid anchor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +86,15 @@ func TestDiagnostics(t *testing.T) {
 				t.Errorf("summary %q, want %q (detail: %s)", d.Summary, tt.summary, d.Detail)
 			}
 		})
+	}
+}
+
+func TestAnchor(t *testing.T) {
+	for src, want := range map[string]string{"": "", `anchor = "s3://vigil-anchor/journals"`: "s3://vigil-anchor/journals", `anchor = "gs://b"`: "gs://b", `anchor = "/var/lib/vigil/anchor.log"`: "/var/lib/vigil/anchor.log"} {
+		cfg, _, diags := Parse([]byte(src+"\n"), "a.hcl")
+		if diags.HasErrors() || cfg.Anchor != want {
+			t.Errorf("%s: %q %v", src, cfg.Anchor, diags)
+		}
 	}
 }
 

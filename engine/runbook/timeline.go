@@ -64,15 +64,21 @@ type TimelineEvidence struct {
 	Note   string    `json:"note,omitempty"`
 }
 
-// BuildTimeline assembles a timeline from a run and its journal.
-func BuildTimeline(run *Run, entries []*Entry) *Timeline {
-	var plan Plan
-	_ = json.Unmarshal(run.Plan, &plan)
+// BuildTimeline assembles a timeline from a run and its journal; v is the
+// journal's verification (nil: the chain and signatures are checked here).
+func BuildTimeline(run *Run, entries []*Entry, v *Verification) *Timeline {
+	plan, err := DecodePlan(run.Plan)
+	if err != nil {
+		plan = &Plan{}
+	}
 	r := *run
 	r.Plan = nil
 	tl := &Timeline{Run: &r, Verified: true}
-	if t := Verify(entries); t != nil {
-		tl.Verified, tl.Tamper = false, t.Error()
+	if v == nil {
+		v = VerifyRun(run, entries, nil, nil, "")
+	}
+	if v.Tamper != nil {
+		tl.Verified, tl.Tamper = false, v.Tamper.Error()
 	}
 	steps := map[string]*TimelineStep{}
 	var order []string
