@@ -16,9 +16,9 @@ type MemoryStore struct {
 	runs    map[string]*Run
 	entries map[string][]*Entry
 	leases  map[string]*Lease
-	// Fail, when set, is returned by the next Append (tests of a failing
+	// BeforeAppend, when set, may refuse an append (tests of a failing
 	// journal).
-	Fail error
+	BeforeAppend func(entries []*Entry) error
 }
 
 // NewMemoryStore returns an empty in-memory store.
@@ -87,10 +87,10 @@ func (m *MemoryStore) held(l *Lease) bool {
 func (m *MemoryStore) Append(_ context.Context, l *Lease, status string, entries ...*Entry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.Fail != nil {
-		err := m.Fail
-		m.Fail = nil
-		return err
+	if m.BeforeAppend != nil {
+		if err := m.BeforeAppend(entries); err != nil {
+			return err
+		}
 	}
 	if len(entries) == 0 {
 		return nil

@@ -57,8 +57,9 @@ func (a *app) executor(ctx context.Context, f *runbookFlags, s *rbSession, st st
 }
 
 // failpoint is a crash-test hook: VIGIL_FAILPOINT=during:snapshot (or a
-// comma-separated list) kills the process with SIGKILL at that point, as
-// a crash would; VIGIL_FAILPOINT_TRACE=FILE appends every point reached.
+// comma-separated list; #N is the N-th point reached) kills the process
+// with SIGKILL at that point, as a crash would; VIGIL_FAILPOINT_TRACE=FILE
+// appends every point reached.
 func (a *app) failpoint() func(string) {
 	points, trace := a.env("VIGIL_FAILPOINT"), a.env("VIGIL_FAILPOINT_TRACE")
 	if points == "" && trace == "" {
@@ -71,16 +72,19 @@ func (a *app) failpoint() func(string) {
 		}
 	}
 	var mu sync.Mutex
+	n := 0
 	return func(p string) {
+		mu.Lock()
+		n++
+		nth := fmt.Sprintf("#%d", n)
 		if trace != "" {
-			mu.Lock()
 			if fh, err := os.OpenFile(trace, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
 				fmt.Fprintln(fh, p)
 				fh.Close()
 			}
-			mu.Unlock()
 		}
-		if kill[p] {
+		mu.Unlock()
+		if kill[p] || kill[nth] {
 			fmt.Fprintf(a.stderr, "vigil: failpoint %s reached: killing the process\n", p)
 			killSelf()
 		}
