@@ -523,7 +523,7 @@ Variables come from -var name=value, -var-file FILE and VIGIL_VAR_<name>.`,
 					return err
 				}
 				if f.out != "" {
-					fmt.Fprintf(a.stdout, "\nSaved the plan to %s. Apply it with: vigil runbook apply %s\n", f.out, f.out)
+					fmt.Fprintf(a.stdout, "\nSaved the plan to %s (sha256 %s). Apply it with: vigil runbook apply %s\n", f.out, plan.Hash(), f.out)
 				}
 				return nil
 			}
