@@ -270,7 +270,7 @@ func (ex *execution) attempts(u *unit) (string, cty.Value) {
 			if werr := ex.write(&Entry{Kind: EntryOutcomeUnknown, Step: addr, Attempt: attempt, Error: err.Error()}); werr != nil {
 				return "interrupted", cty.DynamicVal
 			}
-			ex.emit("unknown", addr, "outcome unknown: "+err.Error()+"; asking whether it took effect", elapsed)
+			ex.emit("unknown", addr, unknownText(err)+"; asking whether it took effect", elapsed)
 			res, took, rerr := recoverAttempt(ex, u)
 			switch {
 			case rerr != nil:
@@ -278,7 +278,7 @@ func (ex *execution) attempts(u *unit) (string, cty.Value) {
 			case took:
 				return ex.succeeded(u, attempt, res, elapsed, "the attempt whose outcome was unknown had taken effect")
 			case !retry:
-				return failed(attempt, fmt.Errorf("outcome unknown: %w; resume asks the action again before retrying", err))
+				return failed(attempt, fmt.Errorf("%s; resume asks the action again before retrying", unknownText(err)))
 			}
 		} else if !action.IsRetryable(err) || !retry {
 			return failed(attempt, err)
@@ -310,6 +310,14 @@ func outcomeUnknown(spec *action.Spec, err error, timedOut bool) bool {
 		return false
 	}
 	return timedOut || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// unknownText says an error's outcome is unknown, once.
+func unknownText(err error) string {
+	if action.IsOutcomeUnknown(err) {
+		return err.Error()
+	}
+	return "outcome unknown: " + err.Error()
 }
 
 // recoverAttempt asks the action whether the last attempt took effect. An

@@ -423,6 +423,15 @@ func (a *app) session(ctx context.Context, f *runbookFlags, inventoryPaths []str
 		default:
 			s.cloud = sim.New(s.inv, newState)
 		}
+		// VIGIL_SIM_FAULTS makes simulated calls fail as networks do (a
+		// rehearsal of a timeout after the cloud acted, for instance).
+		if spec := a.env("VIGIL_SIM_FAULTS"); spec != "" {
+			faults, err := sim.ParseFaults(spec)
+			if err != nil {
+				return nil, &exitError{code: ExitError, err: err}
+			}
+			s.cloud.Inject(faults...)
+		}
 	}
 	reg, err := a.registryFor(ctx, f, s.cloud)
 	if err != nil {

@@ -41,6 +41,8 @@ type Cloud struct {
 	ops  []Op
 	path string // state file; "" keeps state in memory only
 	now  func() time.Time
+	// faults make actions fail as networks do (tests; see Inject).
+	faults map[string]*faultState
 }
 
 type stateFile struct {
@@ -154,7 +156,7 @@ func (c *Cloud) Provider() action.Provider {
 	list = append(list, c.gcpActions()...)
 	list = append(list, c.awsActions()...)
 	sort.Slice(list, func(i, j int) bool { return list[i].Spec().Name < list[j].Spec().Name })
-	return &action.StaticProvider{ProviderName: "sim", List: list}
+	return &action.StaticProvider{ProviderName: "sim", List: c.withFaults(list)}
 }
 
 // get returns the live asset (callers hold the lock or only read).
