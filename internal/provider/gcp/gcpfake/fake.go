@@ -235,6 +235,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call = f.compute(rec, r)
 	case reIAM.MatchString(r.URL.Path):
 		call = f.iam(rec, r)
+	case strings.HasPrefix(r.URL.Path, "/upload/storage/v1/"):
+		call = f.upload(rec, r)
 	case reStorage.MatchString(r.URL.Path) || strings.HasPrefix(r.URL.Path, "/download/storage/v1/"):
 		call = f.storage(rec, r)
 	default:
