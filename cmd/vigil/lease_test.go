@@ -150,3 +150,68 @@ func trial(t *testing.T, i int, rb, state string) error {
 	}
 	return nil
 }
+
+// A saved plan is applied once: two applies of it at once, one proceeds
+// and the other exits 2 naming the holder; applying it again later is
+// refused, naming the run to resume instead.
+func TestTwoAppliesOfOnePlan(t *testing.T) {
+	dir := t.TempDir()
+	rb := filepath.Join(dir, "slow.hcl")
+	os.WriteFile(rb, []byte(`runbook "slow" {
+  phase "containment" {
+    step "work" {
+      action = "core.wait"
+      args   = { duration = "1500ms" }
+    }
+  }
+}
+`), 0o644)
+	trials := 5
+	if testing.Short() || raceEnabled {
+		trials = 2
+	}
+	errs := make(chan error, trials)
+	for i := 0; i < trials; i++ {
+		go func() {
+			state := filepath.Join(dir, fmt.Sprintf("s%d.db", i))
+			plan := filepath.Join(dir, fmt.Sprintf("plan%d.json", i))
+			if code, out := vigil(t, nil, "runbook", "plan", rb, "-out", plan); code != 0 {
+				errs <- fmt.Errorf("plan: %d %s", code, out)
+				return
+			}
+			var cmds []*exec.Cmd
+			var outs []*bytes.Buffer
+			for _, actor := range []string{"first", "second"} {
+				cmd := exec.Command(binPath, "runbook", "apply", plan, "--actor", actor, "--state", state)
+				cmd.Dir = testutil.Root(t)
+				var b bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &b, &b
+				cmds, outs = append(cmds, cmd), append(outs, &b)
+			}
+			for _, c := range cmds {
+				c.Start()
+			}
+			codes := []int{exitCode(t, cmds[0].Wait()), exitCode(t, cmds[1].Wait())}
+			a, b := 0, 1
+			if codes[0] != 0 {
+				a, b = 1, 0
+			}
+			if codes[a] != 0 || codes[b] != 2 || !regexp.MustCompile(`locked by (first|second) \(pid [0-9]+ on `).MatchString(outs[b].String()) {
+				errs <- fmt.Errorf("trial %d: two applies of one plan: exit %d:\n%s\nexit %d:\n%s", i, codes[a], outs[a], codes[b], outs[b])
+				return
+			}
+			id := runIDRe.FindStringSubmatch(outs[a].String())[1]
+			code, out := vigil(t, nil, "runbook", "apply", plan, "--state", state)
+			if code != 2 || !strings.Contains(out, "this plan was applied already, as run "+id+": continue that run with 'vigil runbook resume "+id+"'") {
+				errs <- fmt.Errorf("trial %d: applying the plan again: %d %s", i, code, out)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < trials; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -148,6 +148,15 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	j := &sealer{store: x.Store, lease: lease, key: x.Key, anchor: x.Anchor, runID: run.ID, failpoint: x.Failpoint}
 	j.seal(first, 1, "")
 	if err := x.Store.CreateRun(context.WithoutCancel(ctx), run, lease, first); err != nil {
+		var applied *PlanAppliedError
+		if errors.As(err, &applied) {
+			// A second apply of the plan while the first runs is told who
+			// holds it.
+			if l, lerr := x.Store.Lease(ctx, applied.RunID); lerr == nil && l != nil && l.ExpiresAt.After(time.Now()) && (x.HolderGone == nil || !x.HolderGone(l)) {
+				return nil, &LeaseHeldError{Lease: l}
+			}
+			return nil, err
+		}
 		return nil, fmt.Errorf("create run: %w", err)
 	}
 	j.seq, j.head = 1, first.Hash

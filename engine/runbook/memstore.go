@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -38,6 +39,11 @@ func (m *MemoryStore) CreateRun(_ context.Context, r *Run, l *Lease, first *Entr
 	defer m.mu.Unlock()
 	if _, ok := m.runs[r.ID]; ok {
 		return ErrSeqConflict
+	}
+	for _, other := range m.runs {
+		if bytes.Equal(other.Plan, r.Plan) {
+			return &PlanAppliedError{RunID: other.ID}
+		}
 	}
 	if first.Seq != 1 {
 		return ErrSeqConflict

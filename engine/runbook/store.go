@@ -16,7 +16,9 @@ import (
 // or come from a writer that no longer holds the run.
 type Store interface {
 	// CreateRun stores a new run, its lease and its first journal entry in
-	// one transaction. It sets the lease's token and times.
+	// one transaction. It sets the lease's token and times. A plan is
+	// applied once: when a run of the same plan (the same bytes) exists it
+	// fails with a *PlanAppliedError naming it.
 	CreateRun(ctx context.Context, r *Run, l *Lease, first *Entry) error
 	GetRun(ctx context.Context, id string) (*Run, error)
 	// ListRuns lists runs, oldest first.
@@ -55,6 +57,14 @@ var (
 	// ErrSeqConflict: the journal moved on under the writer.
 	ErrSeqConflict = errors.New("the journal has entries this writer did not make")
 )
+
+// PlanAppliedError says a run of the plan exists already: as in Terraform,
+// a saved plan is applied once; the run is continued with resume.
+type PlanAppliedError struct{ RunID string }
+
+func (e *PlanAppliedError) Error() string {
+	return fmt.Sprintf("this plan was applied already, as run %s: continue that run with 'vigil runbook resume %s', or make a new plan", e.RunID, e.RunID)
+}
 
 // Holder says who holds a lease.
 type Holder struct {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,49 @@ func TestShowKey(t *testing.T) {
 	defer os.Chmod(path, 0o600)
 	if code, _, errs := run(t, "runbook", "apply", rb, "--state", filepath.Join(dir, "s.db")); code != ExitError || !strings.Contains(errs, "chmod 600") {
 		t.Errorf("a readable key: %d %s", code, errs)
+	}
+}
+
+// The journal key can be given as a file or, as CI secrets are, as the PEM
+// text itself in VIGIL_JOURNAL_KEY; a run signed with one key is not
+// continued with another.
+func TestJournalKeyFromTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	rb := filepath.Join(dir, "gate.hcl")
+	os.WriteFile(rb, []byte(gateHCL), 0o644)
+	state := filepath.Join(dir, "s.db")
+	keyFile := filepath.Join(dir, "ci.key")
+	if _, err := createKey(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	pemText, _ := os.ReadFile(keyFile)
+	t.Setenv("VIGIL_JOURNAL_KEY", string(pemText))
+	code, out, errs := run(t, "runbook", "apply", rb, "--state", state)
+	if code != ExitWaiting {
+		t.Fatalf("apply: %d %s %s", code, out, errs)
+	}
+	id := runID.FindStringSubmatch(out)[1]
+	t.Setenv("VIGIL_JOURNAL_KEY", keyFile)
+	if code, out, _ := run(t, "runbook", "verify", id, "--state", state); code != 0 || !strings.Contains(out, "The key is the journal key "+keyFile) {
+		t.Errorf("verify with the key's file: %d %s", code, out)
+	}
+	t.Setenv("VIGIL_JOURNAL_KEY", "")
+	code, out, errs = run(t, "runbook", "resume", id, "--approve", "gate", "--state", state)
+	if code != ExitError || !strings.Contains(errs, "is signed with journal key SHA256:") || !strings.Contains(errs, "continue it with the run's key") {
+		t.Errorf("resume with another key: %d %s %s", code, out, errs)
+	}
+	if code, out, _ := run(t, "runbook", "verify", id, "--state", state); code != ExitFindings || !strings.Contains(out, "not with the journal key") {
+		t.Errorf("verify against another journal key: %d %s", code, out)
+	}
+}
+
+// A journal write that fails ends apply with exit 1 and says how to go on.
+func TestJournalErrorExitsOne(t *testing.T) {
+	var out, errb strings.Builder
+	a := &app{stdout: &out, stderr: &errb}
+	err := a.finishRun(context.Background(), &runbookFlags{}, nil, nil, &runbook.JournalError{RunID: "run-1", Seq: 7, Err: errors.New("database is locked")})
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != ExitFindings || !strings.Contains(err.Error(), "write journal of run run-1 (entry 7): database is locked") || !strings.Contains(err.Error(), "vigil runbook resume run-1") {
+		t.Errorf("%v", err)
 	}
 }

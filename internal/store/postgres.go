@@ -33,15 +33,35 @@ func OpenPostgresRuns(ctx context.Context, url string) (*Postgres, error) {
 	return p, nil
 }
 
-// migrate creates the run tables once; an advisory lock keeps two
-// processes starting together from racing.
+// schemaCurrent asks the catalog, taking no lock on the tables, whether
+// the run tables are as this version needs them. DDL (even IF NOT EXISTS)
+// locks a table exclusively, so it must not run on every open while other
+// processes write.
+const schemaCurrent = `SELECT
+	EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'journal' AND column_name = 'sig') AND
+	EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'runs' AND column_name = 'plan_sha256') AND
+	EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'run_leases') AND
+	EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'runs_plan_sha256')`
+
+// migrate creates or completes the run tables when they are not current;
+// an advisory lock keeps two processes starting together from racing.
 func (p *Postgres) migrate(ctx context.Context) error {
+	var current bool
+	if err := p.db.QueryRowContext(ctx, schemaCurrent).Scan(&current); err != nil {
+		return err
+	}
+	if current {
+		return nil
+	}
 	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7319002)`); err != nil {
+		return err
+	}
+	if err := tx.QueryRowContext(ctx, schemaCurrent).Scan(&current); err != nil || current {
 		return err
 	}
 	for _, stmt := range postgresRunsSchema {

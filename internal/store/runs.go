@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,35 +84,56 @@ var postgresRunsSchema = []string{
 	strings.NewReplacer("CREATE TABLE journal", "CREATE TABLE IF NOT EXISTS journal", "seq INTEGER", "seq BIGINT").
 		Replace(migrations[0][strings.Index(migrations[0], "CREATE TABLE journal"):]),
 	`ALTER TABLE journal ADD COLUMN IF NOT EXISTS sig TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE runs ADD COLUMN IF NOT EXISTS plan_sha256 TEXT`,
+	plansIndex,
 	leasesTable,
 }
 
-// ensureSQLiteRuns adds leases and signatures to a SQLite state (inside
-// migrate's transaction).
+// plansIndex makes a plan applicable once (older runs have no hash).
+const plansIndex = `CREATE UNIQUE INDEX IF NOT EXISTS runs_plan_sha256 ON runs(plan_sha256)`
+
+// ensureSQLiteRuns adds leases, entry signatures and plan hashes to a
+// SQLite state (inside migrate's transaction).
 func ensureSQLiteRuns(tx *sql.Tx) error {
-	rows, err := tx.Query(`PRAGMA table_info(journal)`)
-	if err != nil {
-		return err
+	for _, c := range []struct{ table, column, add string }{
+		{"journal", "sig", `ALTER TABLE journal ADD COLUMN sig TEXT NOT NULL DEFAULT ''`},
+		{"runs", "plan_sha256", `ALTER TABLE runs ADD COLUMN plan_sha256 TEXT`},
+	} {
+		has, err := hasColumn(tx, c.table, c.column)
+		if err != nil {
+			return err
+		}
+		if !has {
+			if _, err := tx.Exec(c.add); err != nil {
+				return err
+			}
+		}
 	}
-	hasSig := false
+	for _, stmt := range []string{plansIndex, leasesTable} {
+		if _, err := tx.Exec(stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasColumn(tx *sql.Tx, table, column string) (bool, error) {
+	rows, err := tx.Query(`PRAGMA table_info(` + table + `)`)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	found := false
 	for rows.Next() {
 		var cid, notnull, pk int
 		var name, typ string
 		var def sql.NullString
 		if err := rows.Scan(&cid, &name, &typ, &notnull, &def, &pk); err != nil {
-			rows.Close()
-			return err
+			return false, err
 		}
-		hasSig = hasSig || name == "sig"
+		found = found || name == column
 	}
-	rows.Close()
-	if !hasSig {
-		if _, err := tx.Exec(`ALTER TABLE journal ADD COLUMN sig TEXT NOT NULL DEFAULT ''`); err != nil {
-			return err
-		}
-	}
-	_, err = tx.Exec(leasesTable)
-	return err
+	return found, rows.Err()
 }
 
 // q rewrites ? placeholders to PostgreSQL's $n.
@@ -175,9 +198,23 @@ func (s *runsSQL) CreateRun(ctx context.Context, r *runbook.Run, l *runbook.Leas
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO runs (id, runbook, file, runbook_hash, provider, actor, status, created_at, updated_at, plan, state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		r.ID, r.Runbook, r.File, r.Hash, r.Provider, r.Actor, r.Status, r.CreatedAt.UTC().Format(ts), r.UpdatedAt.UTC().Format(ts), string(r.Plan), r.State); err != nil {
+	sum := sha256.Sum256(r.Plan)
+	planHash := hex.EncodeToString(sum[:])
+	applied := func() error {
+		var id string
+		err := s.db.QueryRowContext(ctx, s.q(`SELECT id FROM runs WHERE plan_sha256 = ?`), planHash).Scan(&id)
+		if err == nil {
+			return &runbook.PlanAppliedError{RunID: id}
+		}
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO runs (id, runbook, file, runbook_hash, provider, actor, status, created_at, updated_at, plan, state, plan_sha256)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		r.ID, r.Runbook, r.File, r.Hash, r.Provider, r.Actor, r.Status, r.CreatedAt.UTC().Format(ts), r.UpdatedAt.UTC().Format(ts), string(r.Plan), r.State, planHash); err != nil {
+		tx.Rollback()
+		if aerr := applied(); aerr != nil {
+			return aerr // the unique index: another apply of this plan got there first
+		}
 		return err
 	}
 	if err := s.grant(ctx, tx, r.ID, l, false); err != nil {

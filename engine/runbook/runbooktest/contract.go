@@ -37,7 +37,7 @@ func entry(runID string, seq int64, prev, kind string) *runbook.Entry {
 
 func newRun(id string) *runbook.Run {
 	return &runbook.Run{ID: id, Runbook: "rb", File: "builtin:rb", Hash: "h", Provider: "sim", Actor: "ann", Status: runbook.RunRunning,
-		CreatedAt: t0, UpdatedAt: t0, Plan: json.RawMessage(`{"format_version":"1","steps":[]}`), State: "/tmp/sim.json"}
+		CreatedAt: t0, UpdatedAt: t0, Plan: json.RawMessage(`{"format_version":"1","created_for":"` + id + `","steps":[]}`), State: "/tmp/sim.json"}
 }
 
 // StoreContract is what every runbook.Store must do: keep runs and their
@@ -103,6 +103,39 @@ func StoreContract(t *testing.T, open Open) {
 		runs, err := s.ListRuns(ctx)
 		if err != nil || len(runs) == 0 {
 			t.Errorf("list: %v %v", runs, err)
+		}
+	})
+
+	t.Run("a plan is applied once", func(t *testing.T) {
+		run := newRun("run-plan-1")
+		if err := s.CreateRun(ctx, run, &runbook.Lease{Holder: ann, TTL: time.Minute}, entry(run.ID, 1, "", runbook.EntryRunStarted)); err != nil {
+			t.Fatal(err)
+		}
+		again := newRun("run-plan-2")
+		again.Plan = run.Plan
+		err := open(t).CreateRun(ctx, again, &runbook.Lease{Holder: bob, TTL: time.Minute}, entry(again.ID, 1, "", runbook.EntryRunStarted))
+		var applied *runbook.PlanAppliedError
+		if !errors.As(err, &applied) || applied.RunID != run.ID {
+			t.Fatalf("a second run of the plan: %v", err)
+		}
+		if _, err := s.GetRun(ctx, again.ID); !errors.Is(err, runbook.ErrRunNotFound) {
+			t.Errorf("the refused run was stored: %v", err)
+		}
+		// Two at once: one run.
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := newRun(fmt.Sprintf("run-plan-race-%d", i))
+				r.Plan = json.RawMessage(`{"format_version":"1","created_for":"race"}`)
+				errs[i] = open(t).CreateRun(ctx, r, &runbook.Lease{Holder: ann, TTL: time.Minute}, entry(r.ID, 1, "", runbook.EntryRunStarted))
+			}()
+		}
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) || (!errors.As(errs[0], &applied) && !errors.As(errs[1], &applied)) {
+			t.Errorf("two runs of one plan at once: %v, %v", errs[0], errs[1])
 		}
 	})
 
