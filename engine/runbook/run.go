@@ -438,11 +438,10 @@ func (ex *execution) finish() (*Result, error) {
 			status = RunFailed // something did not run
 		}
 	}
-	res := &Result{Run: run, Status: status, Waiting: ex.waiting, Failed: ex.failed}
 	if ex.fatal != nil {
-		res.Status = ""
-		return nil, ex.fatal
+		return nil, ex.fatal // the journal cannot record an ending
 	}
+	res := &Result{Run: run, Status: status, Waiting: ex.waiting, Failed: ex.failed}
 	detail := map[string]any{"status": status}
 	if status == RunCompleted {
 		res.Outputs = map[string]any{}
