@@ -38,6 +38,9 @@ runbook "compromised-vm-gcp" {
     type        = string
     default     = ""
     description = "Webhook for the incident channel (Slack-compatible); empty to skip"
+    # A webhook URL is a credential: plans, journals and the console show
+    # (sensitive) instead.
+    sensitive = true
   }
 
   # vigil runbook plan compromised-vm-gcp --from-alert FILE takes these from a provider alert.

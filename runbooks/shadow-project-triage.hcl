@@ -24,8 +24,12 @@ runbook "shadow-project-triage" {
   }
 
   variable "notify_url" {
-    type    = string
-    default = ""
+    type        = string
+    default     = ""
+    description = "Webhook for the incident channel (Slack-compatible); empty to skip"
+    # A webhook URL is a credential: plans, journals and the console show
+    # (sensitive) instead.
+    sensitive = true
   }
 
   locals {

@@ -27,14 +27,24 @@ func vigil(t *testing.T, env []string, args ...string) (int, string) {
 	cmd.Dir = testutil.Root(t)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
+	return exitCode(t, err), string(out)
+}
+
+// exitCode is a process's exit code, 128+N when signal N ended it (as a
+// shell says: 137 for SIGKILL).
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return ee.ExitCode(), string(out)
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return 0, string(out)
+	return 0
 }
 
 func onlyRun(t *testing.T, state string) (*runbook.Run, []*runbook.Entry) {

@@ -21,7 +21,17 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binPath = filepath.Join(dir, "vigil")
-	cmd := exec.Command("go", "build", "-o", binPath, ".")
+	// The binary makes its journal key on first use in the configuration
+	// directory, and keeps default state in the state directory: both stay
+	// in the test's own.
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	args := []string{"build", "-o", binPath}
+	if raceEnabled {
+		// the binary is checked for data races too
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, ".")...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		panic("go build: " + err.Error())

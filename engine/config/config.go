@@ -45,6 +45,9 @@ type Config struct {
 	// runbooks it plans for matching alerts (watch.go).
 	Watches   []*Watch
 	Responses []*Respond
+	// Anchor is where runbook journals copy their heads: "" for the file
+	// beside the state, a path, "s3://bucket/prefix" or "gs://bucket/prefix".
+	Anchor string
 
 	// File is where the config was read from ("" for the defaults).
 	File string
@@ -114,6 +117,7 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "policy_libraries"},
 		{Name: "max_key_age"},
 		{Name: "max_key_idle"},
+		{Name: "anchor"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "residency", LabelNames: []string{"class"}},
@@ -196,6 +200,15 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 	strList("ir_principals", &cfg.IRPrincipals)
 	strList("corporate_networks", &cfg.CorporateNetworks)
 	strList("policy_libraries", &cfg.PolicyLibraries)
+	if attr, ok := content.Attributes["anchor"]; ok {
+		d := gohcl.DecodeExpression(attr.Expr, nil, &cfg.Anchor)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			if err := checkAnchor(cfg.Anchor); err != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid anchor", Detail: err.Error(), Subject: attr.Expr.Range().Ptr()})
+			}
+		}
+	}
 	if attr, ok := content.Attributes["admin_ports"]; ok {
 		var ports []int
 		d := gohcl.DecodeExpression(attr.Expr, nil, &ports)
@@ -363,6 +376,27 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 	}
 	diags = append(diags, cfg.checkWatches()...)
 	return cfg, file, diags
+}
+
+// checkAnchor accepts a path, file://PATH, s3://BUCKET[/PREFIX] or
+// gs://BUCKET[/PREFIX].
+func checkAnchor(a string) error {
+	scheme, rest, ok := strings.Cut(a, "://")
+	if !ok {
+		if strings.TrimSpace(a) == "" {
+			return fmt.Errorf("anchor is empty: leave it out for the file beside the state, or give a path, \"s3://bucket/prefix\" or \"gs://bucket/prefix\"")
+		}
+		return nil
+	}
+	switch scheme {
+	case "file", "s3", "gs":
+	default:
+		return fmt.Errorf("anchor %q: use a path, file://PATH, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX", a)
+	}
+	if bucket, _, _ := strings.Cut(rest, "/"); bucket == "" {
+		return fmt.Errorf("anchor %q names no bucket (or path)", a)
+	}
+	return nil
 }
 
 func globDiag(err error, rng hcl.Range) *hcl.Diagnostic {

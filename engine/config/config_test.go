@@ -74,6 +74,8 @@ func TestDiagnostics(t *testing.T) {
 		{"notify timeout", "notify \"x\" {\n url = \"https://h\"\n timeout = \"soon\"\n}\n", 3, "Invalid timeout"},
 		{"schedule timeout", "schedule \"x\" {\n cron = \"0 * * * *\"\n sources = []\n\n timeout = \"-5m\"\n}\n", 5, "Invalid timeout"},
 		{"schedule glob", "schedule \"x\" {\n cron = \"0 * * * *\"\n sources = []\n policies = [\"VGL-[\"]\n}\n", 1, "Invalid glob"},
+		{"anchor", "admin_ports = [22]\nanchor = \"ftp://host/x\"\n", 2, "Invalid anchor"},
+		{"anchorbucket", "anchor = \"s3:///x\"\n", 1, "Invalid anchor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +129,15 @@ func TestNotifyURLNotEchoed(t *testing.T) {
 	_, _, diags := Parse([]byte("notify \"x\" {\n url = \"ftp://h/T/B/secret\"\n}\n"), "v.hcl")
 	if !diags.HasErrors() || strings.Contains(diags.Error(), "secret") {
 		t.Errorf("diags: %v", diags)
+	}
+}
+
+func TestAnchor(t *testing.T) {
+	for src, want := range map[string]string{"": "", `anchor = "s3://vigil-anchor/journals"`: "s3://vigil-anchor/journals", `anchor = "gs://b"`: "gs://b", `anchor = "/var/lib/vigil/anchor.log"`: "/var/lib/vigil/anchor.log"} {
+		cfg, _, diags := Parse([]byte(src+"\n"), "a.hcl")
+		if diags.HasErrors() || cfg.Anchor != want {
+			t.Errorf("%s: %q %v", src, cfg.Anchor, diags)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strings"
@@ -84,7 +85,8 @@ type harness struct {
 	t     *testing.T
 	w     *world
 	reg   *action.Registry
-	j     *MemoryJournal
+	j     *MemoryStore
+	key   ed25519.PrivateKey
 	rb    *Runbook
 	plan  *Plan
 	vars  map[string]*VarValue
@@ -93,7 +95,7 @@ type harness struct {
 
 func newHarness(t *testing.T, src string, varArgs ...string) *harness {
 	t.Helper()
-	h := &harness{t: t, w: &world{applied: map[string]int{}}, j: NewMemoryJournal()}
+	h := &harness{t: t, w: &world{applied: map[string]int{}}, j: NewMemoryStore(), key: testKey(t)}
 	h.reg = coreRegistry(t)
 	if err := h.reg.Register(h.w.provider()); err != nil {
 		t.Fatal(err)
@@ -117,7 +119,7 @@ func newHarness(t *testing.T, src string, varArgs ...string) *harness {
 }
 
 func (h *harness) executor(approve ...string) *Executor {
-	return &Executor{Registry: h.reg, Journal: h.j, Actor: "tester", Approve: approve, Env: &action.Env{},
+	return &Executor{Registry: h.reg, Store: h.j, Key: h.key, Actor: "tester", Approve: approve, Env: &action.Env{},
 		Sleep: func(_ context.Context, d time.Duration) error { h.sleep = append(h.sleep, d); return nil }}
 }
 
@@ -142,6 +144,14 @@ func succeededOnce(t *testing.T, es []*Entry, steps ...string) {
 			t.Errorf("step %s succeeded %d times in the journal", s, n[s])
 		}
 	}
+}
+
+func testKey(t testing.TB) ed25519.PrivateKey {
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // EntrySucceededKind keeps the test readable.
@@ -435,7 +445,7 @@ func TestStalePlanRefused(t *testing.T) {
   }
 }`
 	inv := inventory.New(&asset.Asset{ID: "vm-1", Kind: "instance", Name: "one"})
-	h := &harness{t: t, w: &world{applied: map[string]int{}}, j: NewMemoryJournal(), reg: coreRegistry(t)}
+	h := &harness{t: t, w: &world{applied: map[string]int{}}, j: NewMemoryStore(), key: testKey(t), reg: coreRegistry(t)}
 	h.reg.Register(h.w.provider())
 	rb, _, diags := Parse([]byte(src), "t.hcl")
 	if diags.HasErrors() {
@@ -463,7 +473,7 @@ func TestStalePlanRefused(t *testing.T) {
 			msg = e.Error
 		}
 	}
-	if res.Status != RunFailed || !strings.Contains(msg, `the plan is stale: argument target was "one" in the plan and is "renamed" now`) {
+	if res.Status != RunFailed || !strings.Contains(msg, `the plan is stale: argument target of step.first was "one" in the plan and is "renamed" now`) {
 		t.Errorf("status %s error %q", res.Status, msg)
 	}
 }

@@ -1,14 +1,10 @@
 package runbook
 
 import (
-	"context"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"sort"
-	"sync"
 	"time"
 )
 
@@ -26,6 +22,7 @@ const (
 	EntryRunStarted       = "run.started"
 	EntryRunResumed       = "run.resumed"
 	EntryRunFinished      = "run.finished"
+	EntryRunUnlocked      = "run.unlocked"
 	EntryStepExpanded     = "step.expanded"
 	EntryStepSkipped      = "step.skipped"
 	EntryApprovalRequired = "step.awaiting_approval"
@@ -36,11 +33,16 @@ const (
 	EntryStepSucceeded    = "step.succeeded"
 	EntryStepFailed       = "step.failed"
 	EntryStepRecovered    = "step.recovered"
-	EntryEvidence         = "evidence"
-	EntryLog              = "log"
+	// EntryOutcomeUnknown records an attempt that may or may not have taken
+	// effect (a timeout, reset or 5xx on a mutating call): the action's
+	// Recover is asked before the step runs again.
+	EntryOutcomeUnknown = "step.outcome_unknown"
+	EntryEvidence       = "evidence"
+	EntryLog            = "log"
 )
 
-// Run is one execution of a plan.
+// Run is one execution of a plan: the runs row. Its first journal entry
+// binds it (see Binding), so that editing the row is found by verify.
 type Run struct {
 	ID        string          `json:"id"`
 	Runbook   string          `json:"runbook"`
@@ -58,7 +60,9 @@ type Run struct {
 
 // Entry is one journal record. Entries are append-only; each carries the
 // SHA-256 of the previous entry's hash and its own content, so that
-// changing any recorded entry breaks the chain from there on.
+// changing any recorded entry breaks the chain from there on, and an
+// ed25519 signature of that hash by the journal key, so that the chain
+// cannot be rewritten without the key.
 type Entry struct {
 	RunID   string          `json:"run_id"`
 	Seq     int64           `json:"seq"`
@@ -73,6 +77,7 @@ type Entry struct {
 	Detail  json.RawMessage `json:"detail,omitempty"`
 	Prev    string          `json:"prev_hash"`
 	Hash    string          `json:"hash"`
+	Sig     string          `json:"sig,omitempty"`
 }
 
 // ComputeHash is sha256(previous hash || canonical entry).
@@ -97,161 +102,52 @@ func (e *Entry) ComputeHash() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// compact canonicalizes JSON (sorted keys, no spaces) without losing
+// numbers: a store may hand back what it was given reformatted.
 func compact(raw json.RawMessage) json.RawMessage {
 	if len(raw) == 0 {
 		return json.RawMessage("null")
 	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
 	var v any
-	if json.Unmarshal(raw, &v) != nil {
+	if dec.Decode(&v) != nil {
 		return raw
 	}
 	b, _ := json.Marshal(v)
 	return b
 }
 
-// Journal stores runs and their entries. Implementations must make Append
-// atomic: it assigns Seq, Prev and Hash from the run's last entry.
-type Journal interface {
-	CreateRun(ctx context.Context, r *Run) error
-	UpdateRun(ctx context.Context, id, status string, at time.Time) error
-	SetRunState(ctx context.Context, id, state string) error
-	GetRun(ctx context.Context, id string) (*Run, error)
-	ListRuns(ctx context.Context) ([]*Run, error)
-	Append(ctx context.Context, e *Entry) error
-	Entries(ctx context.Context, runID string) ([]*Entry, error)
-}
-
-// ErrRunNotFound is returned for an unknown run id.
-var ErrRunNotFound = errors.New("run not found")
-
-// Tamper describes where a journal's chain breaks.
-type Tamper struct {
-	Seq    int64
-	Step   string
-	Kind   string
-	Reason string
-}
-
-func (t *Tamper) Error() string {
-	return fmt.Sprintf("journal entry %d (%s %s) %s", t.Seq, t.Kind, t.Step, t.Reason)
-}
-
-// Verify checks a run's hash chain and returns the first broken entry.
-func Verify(entries []*Entry) *Tamper {
-	prev := ""
-	for i, e := range entries {
-		if e.Seq != int64(i+1) {
-			return &Tamper{Seq: e.Seq, Step: e.Step, Kind: e.Kind, Reason: fmt.Sprintf("is out of sequence (expected %d): an entry was removed or inserted", i+1)}
+// statusOf returns the run status an entry sets, if it is a status entry.
+func statusOf(e *Entry) (string, bool) {
+	switch e.Kind {
+	case EntryRunStarted, EntryRunResumed:
+		return RunRunning, true
+	case EntryRunFinished, EntryRunUnlocked:
+		var d struct {
+			Status string `json:"status"`
 		}
-		if e.Prev != prev {
-			return &Tamper{Seq: e.Seq, Step: e.Step, Kind: e.Kind, Reason: "does not follow the previous entry's hash"}
-		}
-		if e.ComputeHash() != e.Hash {
-			return &Tamper{Seq: e.Seq, Step: e.Step, Kind: e.Kind, Reason: "was altered: its content does not match its hash"}
-		}
-		prev = e.Hash
+		_ = json.Unmarshal(e.Detail, &d)
+		return d.Status, true
 	}
-	return nil
+	return "", false
 }
 
-// MemoryJournal keeps runs in memory (tests, --state none).
-type MemoryJournal struct {
-	mu      sync.Mutex
-	runs    map[string]*Run
-	entries map[string][]*Entry
-}
-
-// NewMemoryJournal returns an empty in-memory journal.
-func NewMemoryJournal() *MemoryJournal {
-	return &MemoryJournal{runs: map[string]*Run{}, entries: map[string][]*Entry{}}
-}
-
-func (m *MemoryJournal) CreateRun(_ context.Context, r *Run) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := *r
-	m.runs[r.ID] = &c
-	return nil
-}
-
-func (m *MemoryJournal) UpdateRun(_ context.Context, id, status string, at time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.runs[id]
-	if !ok {
-		return ErrRunNotFound
-	}
-	r.Status, r.UpdatedAt = status, at
-	return nil
-}
-
-func (m *MemoryJournal) SetRunState(_ context.Context, id, state string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.runs[id]
-	if !ok {
-		return ErrRunNotFound
-	}
-	r.State = state
-	return nil
-}
-
-func (m *MemoryJournal) GetRun(_ context.Context, id string) (*Run, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.runs[id]
-	if !ok {
-		return nil, ErrRunNotFound
-	}
-	c := *r
-	return &c, nil
-}
-
-func (m *MemoryJournal) ListRuns(_ context.Context) ([]*Run, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*Run
-	for _, r := range m.runs {
-		c := *r
-		out = append(out, &c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
-	return out, nil
-}
-
-func (m *MemoryJournal) Append(_ context.Context, e *Entry) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	list := m.entries[e.RunID]
-	e.Seq = int64(len(list) + 1)
-	e.Prev = ""
-	if len(list) > 0 {
-		e.Prev = list[len(list)-1].Hash
-	}
-	e.Hash = e.ComputeHash()
-	c := *e
-	m.entries[e.RunID] = append(list, &c)
-	return nil
-}
-
-func (m *MemoryJournal) Entries(_ context.Context, runID string) ([]*Entry, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*Entry
-	for _, e := range m.entries[runID] {
-		c := *e
-		out = append(out, &c)
-	}
-	return out, nil
-}
-
-// Tamper lets tests alter a stored entry.
-func (m *MemoryJournal) Tamper(runID string, seq int64, f func(*Entry)) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, e := range m.entries[runID] {
-		if e.Seq == seq {
-			f(e)
+// LastStatus is the status the journal's last status entry gives the run.
+func LastStatus(entries []*Entry) string {
+	st := ""
+	for _, e := range entries {
+		if s, ok := statusOf(e); ok {
+			st = s
 		}
 	}
+	return st
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

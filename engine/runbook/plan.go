@@ -1,9 +1,12 @@
 package runbook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,21 +69,24 @@ type PlannedStep struct {
 	Phase   string `json:"phase"`
 	Action  string `json:"action"`
 	// Provider implements the action in this plan (sim, aws, gcp, core).
-	Provider       string         `json:"provider"`
-	Effect         action.Effect  `json:"effect"`
-	Description    string         `json:"description,omitempty"`
-	Args           map[string]any `json:"args"`
-	Summary        string         `json:"summary,omitempty"`
-	Details        []string       `json:"details,omitempty"`
-	Targets        []string       `json:"targets,omitempty"`
-	Deletes        []string       `json:"deletes,omitempty"`
-	NeedsApproval  bool           `json:"needs_approval,omitempty"`
-	ApprovalReason string         `json:"approval_reason,omitempty"`
-	Approvers      []string       `json:"approvers,omitempty"`
-	Evidence       bool           `json:"evidence,omitempty"`
-	DependsOn      []string       `json:"depends_on,omitempty"`
-	Skipped        bool           `json:"skipped,omitempty"`
-	SkipReason     string         `json:"skip_reason,omitempty"`
+	Provider    string         `json:"provider"`
+	Effect      action.Effect  `json:"effect"`
+	Description string         `json:"description,omitempty"`
+	Args        map[string]any `json:"args"`
+	// ArgsHash pins the arguments when all are known at plan time: apply
+	// refuses to run the instance with different ones.
+	ArgsHash       string   `json:"args_sha256,omitempty"`
+	Summary        string   `json:"summary,omitempty"`
+	Details        []string `json:"details,omitempty"`
+	Targets        []string `json:"targets,omitempty"`
+	Deletes        []string `json:"deletes,omitempty"`
+	NeedsApproval  bool     `json:"needs_approval,omitempty"`
+	ApprovalReason string   `json:"approval_reason,omitempty"`
+	Approvers      []string `json:"approvers,omitempty"`
+	Evidence       bool     `json:"evidence,omitempty"`
+	DependsOn      []string `json:"depends_on,omitempty"`
+	Skipped        bool     `json:"skipped,omitempty"`
+	SkipReason     string   `json:"skip_reason,omitempty"`
 	// Unknown: the step's instances or condition are known only at apply.
 	Unknown bool           `json:"unknown,omitempty"`
 	NoOp    bool           `json:"no_op,omitempty"`
@@ -111,6 +117,20 @@ func (p *Plan) Step(addr string) *PlannedStep {
 	})
 	return p.byAddr[addr]
 }
+
+// Canonical is the plan as runs store it; its SHA-256 is the plan's hash,
+// which approvals and the journal's first entry record.
+func (p *Plan) Canonical() []byte {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Hash is the SHA-256 of the canonical plan. A plan read back from its file
+// has the hash it was saved with.
+func (p *Plan) Hash() string { return planHash(p.Canonical()) }
 
 // Address is a step instance's address: name, or name["key"].
 func Address(step, key string) string {
@@ -175,7 +195,7 @@ func (p *Planner) Plan(ctx context.Context, rb *Runbook, file string, vars map[s
 		}
 		spec := a.Spec()
 		instances, unknown, d := sc.expand(s)
-		diags = append(diags, d...)
+		diags = append(diags, red.diags(d)...)
 		if d.HasErrors() {
 			continue
 		}
@@ -194,7 +214,7 @@ func (p *Planner) Plan(ctx context.Context, rb *Runbook, file string, vars map[s
 			ectx := sc.ctx(inst.each)
 			if s.When != nil {
 				w, d := s.When.Value(ectx)
-				diags = append(diags, d...)
+				diags = append(diags, red.diags(d)...)
 				if d.HasErrors() {
 					continue
 				}
@@ -210,13 +230,17 @@ func (p *Planner) Plan(ctx context.Context, rb *Runbook, file string, vars map[s
 				}
 			}
 			args, d := sc.args(s, spec, ectx)
-			diags = append(diags, d...)
+			diags = append(diags, red.diags(d)...)
 			if d.HasErrors() {
 				continue
 			}
+			red.learnAll(args)
 			ps.Args = EncodeMap(args)
+			if allKnown(args) {
+				ps.ArgsHash = HashValue(ps.Args)
+			}
 			if r := approvalReason(s, ectx); r != "" {
-				ps.ApprovalReason = r
+				ps.ApprovalReason = red.text(r)
 			}
 			outs := spec.Unknowns()
 			if allKnown(args) && !ps.Unknown {
@@ -227,7 +251,7 @@ func (p *Planner) Plan(ctx context.Context, rb *Runbook, file string, vars map[s
 						Detail: red.text(fmt.Sprintf("step.%s (%s): %v", ps.Address, s.Action, err)), Subject: s.DeclRange.Ptr()})
 					continue
 				}
-				ps.Summary, ps.Details, ps.Targets, ps.Deletes, ps.NoOp = red.text(ch.Summary), red.texts(ch.Details), ch.Targets, ch.Deletes, ch.NoOp
+				ps.Summary, ps.Details, ps.Targets, ps.Deletes, ps.NoOp = red.text(ch.Summary), red.texts(ch.Details), red.texts(ch.Targets), red.texts(ch.Deletes), ch.NoOp
 				for k, v := range ch.Outputs {
 					if _, ok := outs[k]; ok {
 						if cv, err := convert.Convert(v, spec.Outputs[k]); err == nil {
@@ -256,11 +280,12 @@ func (p *Planner) Plan(ctx context.Context, rb *Runbook, file string, vars map[s
 	plan.Outputs = map[string]any{}
 	for _, o := range rb.Outputs {
 		v, d := o.Value.Value(sc.ctx(nil))
-		diags = append(diags, d...)
+		diags = append(diags, red.diags(d)...)
 		if o.Sensitive {
 			v = v.Mark(sensitive)
 		}
-		plan.Outputs[o.Name] = Encode(v)
+		red.learn(v)
+		plan.Outputs[o.Name] = red.value(Encode(v))
 	}
 	plan.summarize()
 	return plan, diags
@@ -373,18 +398,20 @@ func (p *Plan) PlanValues() (map[string]cty.Value, error) {
 }
 
 // CheckVariables compares the variables of an apply with those the plan was
-// made with: a plan applies only to the same values.
+// made with: a plan applies only to the same values. Values are compared as
+// values, not as JSON text.
 func (p *Plan) CheckVariables(vars map[string]*VarValue) error {
-	for name, pv := range p.Variables {
+	for _, name := range slices.Sorted(maps.Keys(p.Variables)) {
+		pv := p.Variables[name]
 		v, ok := vars[name]
 		if !ok {
 			return fmt.Errorf("variable %s of the plan has no value now", name)
 		}
-		now, err := planVar(v)
-		if err != nil {
-			return err
-		}
 		if pv.Sensitive {
+			now, err := planVar(v)
+			if err != nil {
+				return err
+			}
 			if now.SHA256 != pv.SHA256 {
 				if v.Source == "default" || v.Source == "plan" {
 					return fmt.Errorf("sensitive variable %s is not stored in the plan: give it again (-var %s=... or %s%s)", name, name, EnvPrefix, name)
@@ -393,8 +420,20 @@ func (p *Plan) CheckVariables(vars map[string]*VarValue) error {
 			}
 			continue
 		}
-		if string(now.Value) != string(pv.Value) {
-			return fmt.Errorf("variable %s is %s now but %s in the plan; make a new plan", name, now.Value, pv.Value)
+		t, err := ctyjson.UnmarshalType(pv.Type)
+		if err != nil {
+			return fmt.Errorf("variable %s of the plan: %w", name, err)
+		}
+		planned, err := ctyjson.Unmarshal(pv.Value, t)
+		if err != nil {
+			return fmt.Errorf("variable %s of the plan: %w", name, err)
+		}
+		now, _ := v.Value.UnmarkDeep()
+		if conv, err := convert.Convert(now, t); err == nil {
+			now = conv
+		}
+		if eq := now.Equals(planned); !eq.IsKnown() || eq.False() {
+			return fmt.Errorf("variable %s is %s now but %s in the plan; make a new plan", name, canonicalJSON(Encode(now)), canonicalJSON(Encode(planned)))
 		}
 	}
 	return nil
@@ -410,12 +449,24 @@ func ReadPlan(path string) (*Plan, error) {
 		le.File = path
 		return nil, le
 	}
-	var p Plan
-	if err := json.Unmarshal(raw, &p); err != nil {
+	p, err := DecodePlan(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%s is not a vigil plan: %w", path, err)
 	}
 	if p.FormatVersion != PlanFormat || p.Runbook.ID == "" {
 		return nil, fmt.Errorf("%s is not a vigil runbook plan (format_version %q)", path, p.FormatVersion)
+	}
+	return p, nil
+}
+
+// DecodePlan reads a plan's JSON. Numbers keep their text, so that the plan
+// has the hash it was saved with.
+func DecodePlan(raw []byte) (*Plan, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var p Plan
+	if err := dec.Decode(&p); err != nil {
+		return nil, err
 	}
 	return &p, nil
 }

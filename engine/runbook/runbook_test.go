@@ -219,7 +219,20 @@ func TestBuiltinRunbooksValidate(t *testing.T) {
 		if rb != nil && rb.ID != name {
 			t.Errorf("%s declares runbook %q", name, rb.ID)
 		}
+		// A webhook URL is a credential.
+		for _, v := range rbVariables(rb) {
+			if strings.HasSuffix(v.Name, "_url") && !v.Sensitive {
+				t.Errorf("%s: variable %s holds a webhook URL and is not sensitive", name, v.Name)
+			}
+		}
 	}
+}
+
+func rbVariables(rb *Runbook) []*Variable {
+	if rb == nil {
+		return nil
+	}
+	return rb.Variables
 }
 
 func FuzzParse(f *testing.F) {

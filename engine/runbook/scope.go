@@ -55,7 +55,9 @@ func (sc *scope) ctx(each *eachVal) *hcl.EvalContext {
 
 // expand evaluates for_each into instances with stable keys: map keys; for
 // lists, the element itself when it is a string, else its asset_id or id
-// field (findings() and assets() elements), else its index.
+// field (findings() and assets() elements), else its index. A key made
+// from a sensitive value is shown as SensitiveKey(key) in the instance's
+// address; each.key keeps the value, marked.
 func (sc *scope) expand(st *Step) ([]instance, bool, hcl.Diagnostics) {
 	if st.ForEach == nil {
 		return []instance{{}}, false, nil
@@ -64,7 +66,8 @@ func (sc *scope) expand(st *Step) ([]instance, bool, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, false, diags
 	}
-	v, _ = v.Unmark()
+	v, marks := v.Unmark()
+	_, allSensitive := marks[sensitive]
 	if !v.IsWhollyKnown() {
 		return nil, true, nil
 	}
@@ -78,38 +81,67 @@ func (sc *scope) expand(st *Step) ([]instance, bool, hcl.Diagnostics) {
 	i := 0
 	for it := v.ElementIterator(); it.Next(); i++ {
 		k, e := it.Element()
+		if allSensitive {
+			e = e.Mark(sensitive)
+		}
 		var key string
+		secret := allSensitive
 		switch {
 		case keyed:
 			key = k.AsString()
-		case e.Type() == cty.String && !e.IsNull():
-			key = e.AsString()
 		default:
-			key = elementKey(e, i)
+			var keyMarked bool
+			key, keyMarked = elementKey(e, i)
+			secret = secret || keyMarked
 		}
-		if seen[key] {
-			return nil, false, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Duplicate for_each key",
-				Detail: fmt.Sprintf("for_each gives two elements the key %q; instances need distinct keys.", key), Subject: st.ForEach.Range().Ptr()}}
+		display := key
+		if secret {
+			display = SensitiveKey(key)
 		}
-		seen[key] = true
-		out = append(out, instance{key: key, each: &eachVal{key: cty.StringVal(key), value: e}})
+		if seen[display] {
+			detail := fmt.Sprintf("for_each gives two elements the key %q; instances need distinct keys.", display)
+			return nil, false, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Duplicate for_each key", Detail: detail, Subject: st.ForEach.Range().Ptr()}}
+		}
+		seen[display] = true
+		kv := cty.StringVal(key)
+		if secret {
+			kv = kv.Mark(sensitive)
+		}
+		out = append(out, instance{key: display, each: &eachVal{key: kv, value: e}})
 	}
 	return out, false, nil
 }
 
-func elementKey(e cty.Value, i int) string {
+// elementKey is a list element's key, and whether it comes from a
+// sensitive value.
+func elementKey(e cty.Value, i int) (string, bool) {
+	e, marks := e.Unmark()
+	_, marked := marks[sensitive]
+	if e.Type() == cty.String && !e.IsNull() && e.IsKnown() {
+		return e.AsString(), marked
+	}
 	if !e.IsNull() && (e.Type().IsObjectType() || e.Type().IsMapType()) {
 		for _, f := range []string{"asset_id", "id", "name"} {
 			if e.Type().IsObjectType() && !e.Type().HasAttribute(f) {
 				continue
 			}
-			fv := e.GetAttr(f)
+			if e.Type().IsMapType() && !e.HasIndex(cty.StringVal(f)).True() {
+				continue
+			}
+			var fv cty.Value
+			if e.Type().IsObjectType() {
+				fv = e.GetAttr(f)
+			} else {
+				fv = e.Index(cty.StringVal(f))
+			}
+			fv, fmarks := fv.Unmark()
 			if fv.Type() == cty.String && fv.IsKnown() && !fv.IsNull() {
-				return fv.AsString()
+				_, fm := fmarks[sensitive]
+				return fv.AsString(), marked || fm
 			}
 		}
 	}
-	return strconv.Itoa(i)
+	return strconv.Itoa(i), marked
 }
 
 // args evaluates a step's arguments and converts them to the action's types.

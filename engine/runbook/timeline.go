@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -64,15 +65,21 @@ type TimelineEvidence struct {
 	Note   string    `json:"note,omitempty"`
 }
 
-// BuildTimeline assembles a timeline from a run and its journal.
-func BuildTimeline(run *Run, entries []*Entry) *Timeline {
-	var plan Plan
-	_ = json.Unmarshal(run.Plan, &plan)
+// BuildTimeline assembles a timeline from a run and its journal; v is the
+// journal's verification (nil: the chain and signatures are checked here).
+func BuildTimeline(run *Run, entries []*Entry, v *Verification) *Timeline {
+	plan, err := DecodePlan(run.Plan)
+	if err != nil {
+		plan = &Plan{}
+	}
 	r := *run
 	r.Plan = nil
 	tl := &Timeline{Run: &r, Verified: true}
-	if t := Verify(entries); t != nil {
-		tl.Verified, tl.Tamper = false, t.Error()
+	if v == nil {
+		v = VerifyRun(run, entries, nil, nil, "")
+	}
+	if v.Tamper != nil {
+		tl.Verified, tl.Tamper = false, v.Tamper.Error()
 	}
 	steps := map[string]*TimelineStep{}
 	var order []string
@@ -117,6 +124,48 @@ func BuildTimeline(run *Run, entries []*Entry) *Timeline {
 			s.Status, s.Attempts, s.Actor, s.Args = "running", e.Attempt, e.Actor, e.Args
 		case EntryStepRetry:
 			step(e.Step).Status = "retrying"
+		case EntryOutcomeUnknown:
+			step(e.Step).Status = "outcome unknown"
+		case EntryStepRecovered:
+			ev.Message = "the attempt had taken effect"
+		case EntryStepExpanded:
+			var d struct {
+				Keys    []string `json:"keys"`
+				AtApply bool     `json:"expanded_at_apply"`
+			}
+			_ = json.Unmarshal(e.Detail, &d)
+			ev.Message = fmt.Sprintf("%d instances", len(d.Keys))
+			if d.AtApply {
+				ev.Message += ", known only at apply"
+			}
+		case EntryRunStarted:
+			var b Binding
+			if json.Unmarshal(e.Detail, &b) == nil {
+				if pub, err := DecodePublicKey(b.PublicKey); err == nil {
+					ev.Message = "journal signed with key " + KeyID(pub)
+				}
+			}
+		case EntryRunResumed:
+			var d struct {
+				Holder   Holder `json:"holder"`
+				TookOver *struct {
+					Holder Holder `json:"holder"`
+				} `json:"took_over"`
+			}
+			_ = json.Unmarshal(e.Detail, &d)
+			ev.Message = "by " + d.Holder.String()
+			if d.TookOver != nil {
+				ev.Message += ", taking over the lease of " + d.TookOver.Holder.String() + " (its process was gone)"
+			}
+		case EntryRunUnlocked:
+			var d struct {
+				Broken *Lease `json:"broken"`
+				Status string `json:"status"`
+			}
+			_ = json.Unmarshal(e.Detail, &d)
+			if d.Broken != nil {
+				ev.Message = "broke the lease of " + d.Broken.Holder.String() + "; the run is " + d.Status
+			}
 		case EntryStepSucceeded, EntryStepFailed:
 			s := step(e.Step)
 			s.Ended = &at

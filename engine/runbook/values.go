@@ -54,7 +54,7 @@ func consistent(planned, now any) bool {
 			}
 		}
 		return true
-	case float64, int64, int:
+	case float64, int64, int, json.Number:
 		return toFloat(planned) == toFloat(now)
 	}
 	return string(canonicalJSON(planned)) == string(canonicalJSON(now))

@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -53,6 +50,9 @@ type runbookFlags struct {
 	autoApprove    bool
 	parallel       int
 	inventoryOut   string
+	journalKey     string
+	force          bool
+	showKey        bool
 	dirs           []string
 	aws            awsFlags
 	gcp            gcpFlags
@@ -74,13 +74,18 @@ func (f *runbookFlags) envFlags(c *cobra.Command) {
 }
 
 func (f *runbookFlags) stateFlags(c *cobra.Command) {
-	c.Flags().StringVar(&f.state, "state", "", "state database (default "+store.DefaultPath()+")")
+	c.Flags().StringVar(&f.state, "state", "", "state: a SQLite file (default "+store.DefaultPath()+") or a postgres:// URL shared by several machines")
+}
+
+func (f *runbookFlags) keyFlags(c *cobra.Command) {
+	c.Flags().StringVar(&f.journalKey, "journal-key", "", "ed25519 key (PEM) that signs the journal; VIGIL_JOURNAL_KEY works too (default "+defaultKeyPath()+", made on first use)")
 }
 
 func (f *runbookFlags) applyFlags(c *cobra.Command) {
 	f.stateFlags(c)
+	f.keyFlags(c)
 	c.Flags().StringVar(&f.actor, "actor", "", "who runs it, for the journal (default: the OS user)")
-	c.Flags().StringArrayVar(&f.approve, "approve", nil, "approve a step up front (repeatable): --approve isolate")
+	c.Flags().StringArrayVar(&f.approve, "approve", nil, "approve step instances up front (repeatable): isolate, 'revoke[\"sg-0a1\"]', 'revoke[*]'")
 	c.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "approve every step (tabletop exercises; use with care)")
 	c.Flags().IntVar(&f.parallel, "parallel", 4, "how many independent steps run at once")
 	c.Flags().StringVar(&f.inventoryOut, "inventory-out", "", "with --provider sim: write the simulated cloud's inventory here when done")
@@ -106,7 +111,7 @@ after a crash or an approval, and renders a timeline for the review.
 Runbook arguments are files or the names of built-in runbooks.`,
 	}
 	c.AddCommand(a.rbListCmd(), a.rbActionsCmd(), a.rbValidateCmd(), a.rbShowCmd(), a.rbPlanCmd(), a.rbApplyCmd(),
-		a.rbResumeCmd(), a.rbStatusCmd(), a.rbVerifyCmd(), a.rbTimelineCmd())
+		a.rbResumeCmd(), a.rbUnlockCmd(), a.rbStatusCmd(), a.rbVerifyCmd(), a.rbTimelineCmd())
 	return c
 }
 
@@ -418,6 +423,15 @@ func (a *app) session(ctx context.Context, f *runbookFlags, inventoryPaths []str
 		default:
 			s.cloud = sim.New(s.inv, newState)
 		}
+		// VIGIL_SIM_FAULTS makes simulated calls fail as networks do (a
+		// rehearsal of a timeout after the cloud acted, for instance).
+		if spec := a.env("VIGIL_SIM_FAULTS"); spec != "" {
+			faults, err := sim.ParseFaults(spec)
+			if err != nil {
+				return nil, &exitError{code: ExitError, err: err}
+			}
+			s.cloud.Inject(faults...)
+		}
 	}
 	reg, err := a.registryFor(ctx, f, s.cloud)
 	if err != nil {
@@ -518,7 +532,7 @@ Variables come from -var name=value, -var-file FILE and VIGIL_VAR_<name>.`,
 					return err
 				}
 				if f.out != "" {
-					fmt.Fprintf(a.stdout, "\nSaved the plan to %s. Apply it with: vigil runbook apply %s\n", f.out, f.out)
+					fmt.Fprintf(a.stdout, "\nSaved the plan to %s (sha256 %s). Apply it with: vigil runbook apply %s\n", f.out, plan.Hash(), f.out)
 				}
 				return nil
 			}
@@ -560,438 +574,4 @@ func (a *app) makePlan(ctx context.Context, f *runbookFlags, arg string) (*runbo
 		return nil, nil, err
 	}
 	return plan, s, nil
-}
-
-func (a *app) openJournal(f *runbookFlags) (*store.SQLite, error) {
-	path := f.state
-	if path == "" {
-		path = store.DefaultPath()
-	}
-	st, err := store.OpenSQLite(path)
-	if err != nil {
-		return nil, &exitError{code: ExitError, err: err}
-	}
-	return st, nil
-}
-
-func (a *app) actorName(f *runbookFlags) string {
-	if f.actor != "" {
-		return f.actor
-	}
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return "unknown"
-}
-
-// executor wires an executor for apply and resume.
-func (a *app) executor(f *runbookFlags, s *rbSession, j runbook.Journal) *runbook.Executor {
-	x := &runbook.Executor{Registry: s.reg, Env: s.env, Data: s.data, Journal: j, Actor: a.actorName(f),
-		Approve: splitList(f.approve), AutoApprove: f.autoApprove, Parallel: f.parallel}
-	x.Progress = func(ev runbook.Event) {
-		switch ev.Kind {
-		case "started":
-			fmt.Fprintf(a.stdout, "step.%s: running %s...\n", ev.Step, ev.Message)
-		case "succeeded":
-			fmt.Fprintf(a.stdout, "step.%s: done in %s: %s\n", ev.Step, ev.Elapsed.Round(time.Millisecond), ev.Message)
-		default:
-			fmt.Fprintf(a.stdout, "step.%s: %s\n", ev.Step, ev.Message)
-		}
-	}
-	if in, ok := a.stdin.(*os.File); ok && isTerminal(in) && isTerminal(a.stdout) {
-		reader := bufio.NewReader(a.stdin)
-		x.Prompt = func(ctx context.Context, ps *runbook.PlannedStep) (bool, error) {
-			fmt.Fprintf(a.stdout, "\nstep.%s (%s, %s) needs an approval", ps.Address, ps.Action, ps.Effect)
-			if ps.ApprovalReason != "" {
-				fmt.Fprintf(a.stdout, ": %s", ps.ApprovalReason)
-			}
-			fmt.Fprintln(a.stdout)
-			if ps.Summary != "" {
-				fmt.Fprintf(a.stdout, "  it will: %s\n", ps.Summary)
-			}
-			fmt.Fprint(a.stdout, "  Approve? Only 'yes' approves: ")
-			line, err := reader.ReadString('\n')
-			if err != nil && line == "" {
-				return false, err
-			}
-			return strings.TrimSpace(line) == "yes", nil
-		}
-	}
-	// A crash test hook: VIGIL_FAILPOINT=during:snapshot ends the process at
-	// that point of the step, as a kill would, to prove resume is exact.
-	if fp := a.env("VIGIL_FAILPOINT"); fp != "" {
-		x.Failpoint = func(p string) {
-			if p == fp {
-				fmt.Fprintf(a.stderr, "vigil: failpoint %s reached, exiting\n", p)
-				os.Exit(137)
-			}
-		}
-	}
-	return x
-}
-
-func (a *app) rbApplyCmd() *cobra.Command {
-	var f runbookFlags
-	c := &cobra.Command{
-		Use:   "apply RUNBOOK|PLAN.json",
-		Short: "Run a runbook (or a saved plan) step by step, with approvals and a journal",
-		Long: `Apply runs the steps in dependency order, phase after phase, independent
-steps in parallel (--parallel). A saved plan is refused if the runbook or the
-variables changed since it was made. Steps that need an approval (an approval
-block, destructive actions, core.approval gates) ask at the terminal, are
-approved up front with --approve STEP or --auto-approve, or else the run
-stops in awaiting_approval: continue it with 'vigil runbook resume RUN
---approve STEP'. Every step is journaled with its arguments, outputs, actor
-and times, each entry hash-chained to the previous one.
-
-Exit codes: 0 completed, 1 failed, 2 bad input or usage, 3 waiting for an
-approval or interrupted (resume it).`,
-		Example: `  vigil runbook apply plan.json --approve isolate
-  vigil runbook apply compromised-ec2 --provider sim -i examples/inventory \
-      -var instance=i-0a1b2c3d4e5f60001 -var incident=INC-7 --auto-approve \
-      --inventory-out after.ndjson`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			ctx := c.Context()
-			j, err := a.openJournal(&f)
-			if err != nil {
-				return err
-			}
-			defer j.Close()
-			var plan *runbook.Plan
-			var rb *runbook.Runbook
-			var files map[string]*hcl.File
-			simState := filepath.Join(filepath.Dir(j.Path()), "sim", fmt.Sprintf("state-%d.json", time.Now().UnixNano()))
-			var s *rbSession
-			if runbook.IsPlanFile(args[0]) {
-				plan, err = runbook.ReadPlan(args[0])
-				if err != nil {
-					return &exitError{code: ExitError, err: err}
-				}
-				if plan.Provider != "" {
-					f.provider = plan.Provider
-				}
-				if rb, files, _, err = a.loadRunbook(plan.Runbook.File); err != nil {
-					return err
-				}
-				if rb.Hash() != plan.Runbook.Hash {
-					return &exitError{code: ExitError, err: fmt.Errorf("refusing to apply %s: runbook %s changed since the plan was made; make a new plan", args[0], plan.Runbook.File)}
-				}
-				inv := f.inventory
-				if len(inv) == 0 {
-					inv = plan.Inventory
-				}
-				if s, err = a.session(ctx, &f, inv, "", simState); err != nil {
-					return err
-				}
-			} else {
-				if s, err = a.session(ctx, &f, f.inventory, "", simState); err != nil {
-					return err
-				}
-				var label string
-				if rb, files, label, err = a.loadRunbook(args[0]); err != nil {
-					return err
-				}
-				fromAlert, err := a.alertInputs(rb, f.fromAlert)
-				if err != nil {
-					return err
-				}
-				vars, vf, diags := rb.ResolveVariables(runbook.Inputs{Vars: f.vars, VarFiles: f.varFiles, Environ: os.Environ(), Alert: fromAlert})
-				for k, v := range vf {
-					files[k] = v
-				}
-				if err := a.diagsError(files, diags); err != nil {
-					return err
-				}
-				planner := &runbook.Planner{Registry: s.reg, Env: s.env, Data: s.data, Provider: f.provider, Inventory: f.inventory}
-				var pd hcl.Diagnostics
-				plan, pd = planner.Plan(ctx, rb, label, vars)
-				if err := a.diagsError(files, pd); err != nil {
-					return err
-				}
-				if err := report.PlanText(a.stdout, plan); err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout)
-			}
-			vars, err := a.planVars(rb, plan, &f, files)
-			if err != nil {
-				return err
-			}
-			x := a.executor(&f, s, j)
-			if s.cloud != nil {
-				x.State = simState
-				if err := s.cloud.Save(); err != nil {
-					return err
-				}
-			}
-			res, err := x.Start(ctx, rb, plan, vars)
-			return a.finishRun(ctx, &f, s, res, err)
-		},
-	}
-	f.varFlags(c)
-	f.envFlags(c)
-	f.applyFlags(c)
-	f.aws.registerRunbook(c)
-	f.gcp.registerRunbook(c)
-	return c
-}
-
-// planVars resolves variables for applying a saved plan: the plan's own
-// values, with sensitive ones given again.
-func (a *app) planVars(rb *runbook.Runbook, plan *runbook.Plan, f *runbookFlags, files map[string]*hcl.File) (map[string]*runbook.VarValue, error) {
-	pv, err := plan.PlanValues()
-	if err != nil {
-		return nil, &exitError{code: ExitError, err: err}
-	}
-	vars, vf, diags := rb.ResolveVariables(runbook.Inputs{Vars: f.vars, VarFiles: f.varFiles, Environ: os.Environ(), Plan: pv})
-	for k, v := range vf {
-		files[k] = v
-	}
-	if err := a.diagsError(files, diags); err != nil {
-		return nil, err
-	}
-	return vars, nil
-}
-
-// finishRun reports how a run ended and picks the exit code.
-func (a *app) finishRun(ctx context.Context, f *runbookFlags, s *rbSession, res *runbook.Result, runErr error) error {
-	if res != nil && s.cloud != nil && f.inventoryOut != "" {
-		if err := s.cloud.WriteInventory(f.inventoryOut); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "Wrote the simulated cloud's inventory to %s.\n", f.inventoryOut)
-	}
-	if res == nil {
-		var de *runbook.DiagError
-		if errors.As(runErr, &de) {
-			a.printDiags(nil, de.Diags)
-			return exit(ExitError)
-		}
-		return &exitError{code: ExitError, err: runErr}
-	}
-	fmt.Fprintf(a.stdout, "\nRun %s: %s.\n", res.Run.ID, res.Status)
-	for _, k := range sortedNames(res.Outputs) {
-		fmt.Fprintf(a.stdout, "  %s = %s\n", k, report.RenderValueForCLI(res.Outputs[k]))
-	}
-	switch res.Status {
-	case runbook.RunCompleted:
-		if len(res.Failed) > 0 {
-			fmt.Fprintf(a.stdout, "Steps that failed (on_error = \"continue\"): %s\n", strings.Join(res.Failed, ", "))
-		}
-		return nil
-	case runbook.RunAwaitingApproval:
-		var names []string
-		for _, w := range res.Waiting {
-			names = append(names, "--approve "+shellQuote(w))
-		}
-		fmt.Fprintf(a.stdout, "Waiting for approval of: %s\nContinue with: vigil runbook resume %s %s\n", strings.Join(res.Waiting, ", "), res.Run.ID, strings.Join(names, " "))
-		return exit(ExitWaiting)
-	case runbook.RunInterrupted:
-		fmt.Fprintf(a.stdout, "Interrupted; nothing is lost. Continue with: vigil runbook resume %s\n", res.Run.ID)
-		return exit(ExitWaiting)
-	default:
-		fmt.Fprintf(a.stdout, "Failed steps: %s\nSee: vigil runbook timeline %s\n", strings.Join(res.Failed, ", "), res.Run.ID)
-		return exit(ExitFindings)
-	}
-}
-
-func shellQuote(s string) string {
-	if strings.ContainsAny(s, `[]"' `) {
-		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-	}
-	return s
-}
-
-func (a *app) rbResumeCmd() *cobra.Command {
-	var f runbookFlags
-	c := &cobra.Command{
-		Use:   "resume RUN",
-		Short: "Continue a run: after an approval, a crash or Ctrl-C",
-		Long: `Resume continues a run where it stopped. Finished steps are not repeated; a
-step that was running when the process died is asked whether its first
-attempt took effect (what it made carries the run and step ids) before it is
-re-applied; steps waiting for an approval run once approved with --approve.`,
-		Example: `  vigil runbook resume run-20261127-091500-3fa2c1 --approve isolate`,
-		Args:    cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			ctx := c.Context()
-			j, err := a.openJournal(&f)
-			if err != nil {
-				return err
-			}
-			defer j.Close()
-			run, err := j.GetRun(ctx, args[0])
-			if err != nil {
-				return &exitError{code: ExitError, err: fmt.Errorf("run %s: %w", args[0], err)}
-			}
-			var plan runbook.Plan
-			if err := jsonUnmarshal(run.Plan, &plan); err != nil {
-				return err
-			}
-			f.provider = plan.Provider
-			rb, files, _, err := a.loadRunbook(run.File)
-			if err != nil {
-				return err
-			}
-			s, err := a.session(ctx, &f, plan.Inventory, run.State, "")
-			if err != nil {
-				return err
-			}
-			vars, err := a.planVars(rb, &plan, &f, files)
-			if err != nil {
-				return err
-			}
-			x := a.executor(&f, s, j)
-			res, err := x.Resume(ctx, run.ID, rb, vars)
-			return a.finishRun(ctx, &f, s, res, err)
-		},
-	}
-	f.varFlags(c)
-	f.applyFlags(c)
-	f.aws.registerRunbook(c)
-	f.gcp.registerRunbook(c)
-	c.Flags().StringArrayVarP(&f.policyDirs, "policies", "p", nil, "additional policy directories for findings()")
-	c.Flags().StringVarP(&f.config, "config", "c", "", "vigil.hcl for findings()")
-	return c
-}
-
-func (a *app) rbStatusCmd() *cobra.Command {
-	var f runbookFlags
-	c := &cobra.Command{
-		Use:   "status [RUN]",
-		Short: "List runs, or show the steps of one",
-		RunE: func(c *cobra.Command, args []string) error {
-			j, err := a.openJournal(&f)
-			if err != nil {
-				return err
-			}
-			defer j.Close()
-			ctx := c.Context()
-			if len(args) == 0 {
-				runs, err := j.ListRuns(ctx)
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "RUN\tRUNBOOK\tSTATUS\tPROVIDER\tSTARTED\tACTOR")
-				for _, r := range runs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Runbook, r.Status, r.Provider, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.Actor)
-				}
-				return tw.Flush()
-			}
-			tl, err := a.timeline(ctx, j, args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Run %s (%s): %s\n\n", tl.Run.ID, tl.Run.Runbook, tl.Run.Status)
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "STEP\tPHASE\tACTION\tSTATUS\tDURATION\tNOTE")
-			for _, s := range tl.Steps {
-				note := s.Summary
-				if s.Error != "" {
-					note = s.Error
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Address, s.Phase, s.Action, s.Status, s.Duration, note)
-			}
-			return tw.Flush()
-		},
-	}
-	f.stateFlags(c)
-	return c
-}
-
-func (a *app) timeline(ctx context.Context, j runbook.Journal, id string) (*runbook.Timeline, error) {
-	run, err := j.GetRun(ctx, id)
-	if err != nil {
-		return nil, &exitError{code: ExitError, err: fmt.Errorf("run %s: %w", id, err)}
-	}
-	entries, err := j.Entries(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return runbook.BuildTimeline(run, entries), nil
-}
-
-func (a *app) rbVerifyCmd() *cobra.Command {
-	var f runbookFlags
-	c := &cobra.Command{
-		Use:   "verify RUN",
-		Short: "Check a run's journal: every entry chained to the previous by its hash",
-		Long: `Verify recomputes the hash chain of a run's journal and reports the first
-entry that was altered, removed or inserted. Exit code 0 when intact, 1 when
-not.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			j, err := a.openJournal(&f)
-			if err != nil {
-				return err
-			}
-			defer j.Close()
-			if _, err := j.GetRun(c.Context(), args[0]); err != nil {
-				return &exitError{code: ExitError, err: fmt.Errorf("run %s: %w", args[0], err)}
-			}
-			entries, err := j.Entries(c.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if t := runbook.Verify(entries); t != nil {
-				fmt.Fprintf(a.stdout, "Journal of run %s is NOT intact: %s.\n", args[0], t.Error())
-				return exit(ExitFindings)
-			}
-			last := ""
-			if len(entries) > 0 {
-				last = entries[len(entries)-1].Hash
-			}
-			fmt.Fprintf(a.stdout, "Journal of run %s is intact: %d entries, last hash %s.\n", args[0], len(entries), last)
-			return nil
-		},
-	}
-	f.stateFlags(c)
-	return c
-}
-
-func (a *app) rbTimelineCmd() *cobra.Command {
-	var f runbookFlags
-	c := &cobra.Command{
-		Use:   "timeline RUN",
-		Short: "Render a run for the lessons-learned review",
-		Example: `  vigil runbook timeline run-20261127-091500-3fa2c1 > INC-2041-timeline.md
-  vigil runbook timeline run-20261127-091500-3fa2c1 --format json`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			j, err := a.openJournal(&f)
-			if err != nil {
-				return err
-			}
-			defer j.Close()
-			tl, err := a.timeline(c.Context(), j, args[0])
-			if err != nil {
-				return err
-			}
-			w, closeOut, err := a.openOutput(f.out)
-			if err != nil {
-				return err
-			}
-			defer closeOut()
-			switch f.format {
-			case "md", "markdown", "":
-				return report.TimelineMarkdown(w, tl)
-			case "json":
-				return report.TimelineJSON(w, tl)
-			}
-			return usageError(c, "unknown --format %q: use md or json", f.format)
-		},
-	}
-	f.stateFlags(c)
-	c.Flags().StringVarP(&f.format, "format", "f", "md", "md or json")
-	c.Flags().StringVarP(&f.out, "output", "o", "", "write to a file")
-	return c
-}
-
-func jsonUnmarshal(raw []byte, v any) error {
-	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("read run: %w", err)
-	}
-	return nil
 }

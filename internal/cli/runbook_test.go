@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/internal/store"
+	"github.com/vigil-ir/vigil/internal/testutil"
 )
 
 const webVM = "//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1"
@@ -216,14 +218,18 @@ func TestBuiltinRunbooksInSim(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			after := filepath.Join(dir, "after.ndjson")
-			args := []string{"runbook", "apply", tt.name, "--provider", "sim", "-i", "examples/inventory", "-c", "examples/vigil.hcl",
-				"--auto-approve", "--state", filepath.Join(dir, "s.db"), "--inventory-out", after}
+			plan := filepath.Join(dir, "plan.json")
+			args := []string{"runbook", "plan", tt.name, "--provider", "sim", "-i", "examples/inventory", "-c", "examples/vigil.hcl", "-out", plan}
 			for _, v := range tt.vars {
 				args = append(args, "-var", v)
 			}
-			code, out, errs := run(t, args...)
+			if code, out, errs := run(t, args...); code != 0 || !strings.Contains(out, "Saved the plan to "+plan+" (sha256 ") {
+				t.Fatalf("plan: exit %d\n%s\n%s", code, out, errs)
+			}
+			code, out, errs := run(t, "runbook", "apply", plan, "-c", "examples/vigil.hcl", "--auto-approve",
+				"--state", filepath.Join(dir, "s.db"), "--inventory-out", after)
 			if code != 0 || !strings.Contains(out, ": completed.") {
-				t.Fatalf("apply: exit %d\n%s\n%s", code, out, errs)
+				t.Fatalf("apply %s: exit %d\n%s\n%s", plan, code, out, errs)
 			}
 			inv, err := inventory.Load(context.Background(), after)
 			if err != nil {
@@ -235,6 +241,56 @@ func TestBuiltinRunbooksInSim(t *testing.T) {
 				t.Errorf("verify: %s", out)
 			}
 		})
+	}
+}
+
+// A saved plan applied after a new world-open firewall appeared is refused
+// as stale, naming the new instances; planning again and applying works.
+func TestSavedPlanGoesStale(t *testing.T) {
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "inventory")
+	os.MkdirAll(inv, 0o755)
+	for _, f := range []string{"aws-config-snapshot.json", "aws-iam.ndjson", "gcp-iam-policies.ndjson", "gcp-resources.ndjson"} {
+		raw, err := os.ReadFile(filepath.Join(testutil.Root(t), "examples", "inventory", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(inv, f), raw, 0o644)
+	}
+	plan := filepath.Join(dir, "plan.json")
+	if code, out, errs := run(t, "runbook", "plan", "open-firewall-remediation", "--provider", "sim", "-i", inv, "-c", "examples/vigil.hcl", "-out", plan); code != 0 {
+		t.Fatalf("plan: %d %s %s", code, out, errs)
+	}
+	// A second world-open SSH rule is created after the plan was reviewed.
+	res := filepath.Join(inv, "gcp-resources.ndjson")
+	raw, _ := os.ReadFile(res)
+	var line string
+	for _, l := range strings.Split(string(raw), "\n") {
+		var rec struct{ Name string }
+		if json.Unmarshal([]byte(l), &rec) == nil && rec.Name == "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-debug" {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatal("the example inventory has no allow-ssh-debug rule")
+	}
+	added := strings.ReplaceAll(line, "allow-ssh-debug", "allow-ssh-new")
+	os.WriteFile(res, append(raw, []byte(added+"\n")...), 0o644)
+	const fw = `//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-new`
+
+	state := filepath.Join(dir, "s.db")
+	code, out, errs := run(t, "runbook", "apply", plan, "-c", "examples/vigil.hcl", "--auto-approve", "--state", state)
+	if code != ExitError || !strings.Contains(errs, `Saved plan is stale: step.record["`+fw+`"], step.restrict["`+fw+`"] would run but are not in the plan`) {
+		t.Fatalf("stale plan: exit %d\n%s\n%s", code, out, errs)
+	}
+	if strings.Contains(out, "running") {
+		t.Errorf("a stale plan ran steps:\n%s", out)
+	}
+	if code, out, errs := run(t, "runbook", "plan", "open-firewall-remediation", "--provider", "sim", "-i", inv, "-c", "examples/vigil.hcl", "-out", plan); code != 0 || !strings.Contains(out, `step.restrict["`+fw+`"]`) {
+		t.Fatalf("plan again: %d %s %s", code, out, errs)
+	}
+	if code, out, errs := run(t, "runbook", "apply", plan, "-c", "examples/vigil.hcl", "--auto-approve", "--state", state); code != 0 || !strings.Contains(out, `step.restrict["`+fw+`"]: done`) {
+		t.Fatalf("apply the new plan: %d %s %s", code, out, errs)
 	}
 }
 

@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"encoding/json"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -23,71 +23,35 @@ func open(t *testing.T) (*SQLite, string) {
 	return s, path
 }
 
-func TestJournalChainAndTamper(t *testing.T) {
-	s, path := open(t)
-	ctx := context.Background()
-	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
-	run := &runbook.Run{ID: "run-1", Runbook: "rb", File: "f.hcl", Hash: "h", Provider: "sim", Actor: "ann", Status: runbook.RunRunning, CreatedAt: now, UpdatedAt: now, Plan: json.RawMessage(`{"format_version":"1"}`)}
-	if err := s.CreateRun(ctx, run); err != nil {
-		t.Fatal(err)
-	}
-	// Concurrent appends stay one chain.
-	var wg sync.WaitGroup
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			err := s.Append(ctx, &runbook.Entry{RunID: "run-1", Kind: runbook.EntryStepSucceeded, Step: fmt.Sprintf("s%d", i), Actor: "ann", At: now,
-				Outputs: json.RawMessage(`{"ids": ["snap-1"]}`)})
-			if err != nil {
-				t.Error(err)
-			}
-		}(i)
-	}
-	wg.Wait()
-	es, err := s.Entries(ctx, "run-1")
-	if err != nil || len(es) != 20 {
-		t.Fatalf("%d entries, %v", len(es), err)
-	}
-	if tam := runbook.Verify(es); tam != nil {
-		t.Fatalf("fresh journal: %v", tam)
-	}
-	// Survives a reopen.
-	s.Close()
-	s2, err := OpenSQLite(path)
+// A state file made before leases and signatures is brought up to date
+// when opened, keeping its runs.
+func TestOldStateGainsLeasesAndSignatures(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s2.Close()
-	got, err := s2.GetRun(ctx, "run-1")
-	if err != nil || got.Actor != "ann" || !got.CreatedAt.Equal(now) {
-		t.Fatalf("run after reopen: %+v %v", got, err)
+	for _, m := range allMigrations() {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := s2.UpdateRun(ctx, "run-1", runbook.RunCompleted, now.Add(time.Minute)); err != nil {
+	db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, len(allMigrations())))
+	db.Exec(`INSERT INTO runs VALUES ('run-old', 'rb', 'f', 'h', 'sim', 'ann', 'completed', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '{}', '')`)
+	db.Close()
+	s, err := OpenSQLite(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s2.UpdateRun(ctx, "nope", runbook.RunCompleted, now); err != runbook.ErrRunNotFound {
-		t.Errorf("unknown run: %v", err)
+	defer s.Close()
+	if _, err := s.GetRun(context.Background(), "run-old"); err != nil {
+		t.Errorf("the old run: %v", err)
 	}
-	// Someone edits a row in the database: verify names that entry.
-	if _, err := s2.DB().Exec(`UPDATE journal SET outputs = '{"ids": ["snap-forged"]}' WHERE run_id = 'run-1' AND seq = 7`); err != nil {
-		t.Fatal(err)
+	if _, err := s.AcquireLease(context.Background(), "run-old", runbook.Holder{Name: "ann"}, time.Minute); err != nil {
+		t.Errorf("lease on an upgraded state: %v", err)
 	}
-	es, _ = s2.Entries(ctx, "run-1")
-	tam := runbook.Verify(es)
-	if tam == nil || tam.Seq != 7 {
-		t.Fatalf("tampered entry 7: %v", tam)
-	}
-	// Deleting a row is found too.
-	s2.DB().Exec(`UPDATE journal SET outputs = '{"ids": ["snap-1"]}' WHERE run_id = 'run-1' AND seq = 7`)
-	s2.DB().Exec(`DELETE FROM journal WHERE run_id = 'run-1' AND seq = 12`)
-	es, _ = s2.Entries(ctx, "run-1")
-	if tam := runbook.Verify(es); tam == nil || tam.Seq != 13 {
-		t.Fatalf("deleted entry: %v", tam)
-	}
-	runs, err := s2.ListRuns(ctx)
-	if err != nil || len(runs) != 1 || runs[0].Status != runbook.RunCompleted {
-		t.Errorf("runs: %v %v", runs, err)
+	if es, err := s.Entries(context.Background(), "run-old"); err != nil || len(es) != 0 {
+		t.Errorf("entries with the new column: %v %v", es, err)
 	}
 }
 

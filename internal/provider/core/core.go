@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,10 +58,24 @@ func logApply(_ context.Context, r *action.Request) (*action.Result, error) {
 	return &action.Result{Summary: r.Str("message")}, nil
 }
 
+// webhookHost shows a webhook URL without its path and query: in Slack's
+// and most others' webhooks the path is the secret.
+func webhookHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(a URL that does not parse)"
+	}
+	s := u.Scheme + "://" + u.Host
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		s += "/…"
+	}
+	return s
+}
+
 func notifyPlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	u, err := url.Parse(r.Str("url"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("url %q is not an http(s) URL", r.Str("url"))
+		return nil, fmt.Errorf("url %s is not an http(s) URL", webhookHost(r.Str("url")))
 	}
 	format := r.Str("format")
 	if format == "" {
@@ -102,14 +117,20 @@ func notifyApply(ctx context.Context, r *action.Request) (*action.Result, error)
 		doer = r.Env.HTTP
 	}
 	resp, err := doer.Do(&action.HTTPRequest{Method: "POST", URL: r.Str("url"), Header: headers, Body: raw, Timeout: 30 * time.Second})
+	host := webhookHost(r.Str("url"))
 	if err != nil {
-		return nil, &action.RetryableError{Err: fmt.Errorf("notify: %w", err)}
+		// net/http's errors quote the whole URL: keep only its host.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = fmt.Errorf("%s %s: %w", ue.Op, host, ue.Err)
+		}
+		return nil, &action.RetryableError{Err: fmt.Errorf("notify %s: %s", host, strings.ReplaceAll(err.Error(), r.Str("url"), host))}
 	}
 	if resp.Status == http.StatusTooManyRequests || resp.Status >= 500 {
-		return nil, &action.RetryableError{Err: fmt.Errorf("notify: the webhook answered %d", resp.Status)}
+		return nil, &action.RetryableError{Err: fmt.Errorf("notify: %s answered %d", host, resp.Status)}
 	}
 	if resp.Status >= 300 {
-		return nil, fmt.Errorf("notify: the webhook answered %d: %s", resp.Status, strings.TrimSpace(string(resp.Body)))
+		return nil, fmt.Errorf("notify: %s answered %d: %s", host, resp.Status, strings.TrimSpace(string(resp.Body)))
 	}
 	return &action.Result{Summary: fmt.Sprintf("webhook answered %d", resp.Status),
 		Outputs: map[string]cty.Value{"status": cty.NumberIntVal(int64(resp.Status))}}, nil

@@ -84,6 +84,43 @@ func TestNotify(t *testing.T) {
 	}
 }
 
+// A webhook URL's path and query are its secret (Slack's are): neither an
+// error nor a summary shows them.
+func TestNotifyNeverShowsTheWebhookPath(t *testing.T) {
+	const secret = "T0001/B0002/XyZsecretToken"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte("invalid_token"))
+	}))
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	a := get(t, "core.notify")
+	for _, base := range []string{srv.URL, deadURL, "ftp://hooks.example.com", "http://[::1"} {
+		req := &action.Request{RunID: "run-1", Step: "notify", Args: map[string]cty.Value{
+			"url": cty.StringVal(base + "/services/" + secret + "?token=" + secret), "message": cty.StringVal("m"), "format": cty.StringVal("slack"),
+			"headers": cty.NullVal(cty.Map(cty.String)), "data": cty.NullVal(cty.DynamicPseudoType),
+		}}
+		var texts []string
+		if ch, err := a.Plan(context.Background(), req); err != nil {
+			texts = append(texts, err.Error())
+		} else {
+			texts = append(texts, ch.Summary)
+		}
+		if _, err := a.Apply(context.Background(), req); err != nil {
+			texts = append(texts, err.Error())
+		}
+		for _, s := range texts {
+			if strings.Contains(s, secret) || strings.Contains(s, "/services") {
+				t.Errorf("%s: shows the webhook path: %s", base, s)
+			}
+		}
+		if base == srv.URL && !strings.Contains(texts[1], "answered 403") {
+			t.Errorf("the 403: %v", texts)
+		}
+	}
+}
+
 func TestEvidence(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "memory.lime")

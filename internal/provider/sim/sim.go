@@ -42,6 +42,8 @@ type Cloud struct {
 	ops  []Op
 	path string // state file; "" keeps state in memory only
 	now  func() time.Time
+	// faults make actions fail as networks do (tests; see Inject).
+	faults map[string]*faultState
 }
 
 type stateFile struct {
@@ -170,7 +172,7 @@ func (c *Cloud) Provider() action.Provider {
 		}
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Spec().Name < list[j].Spec().Name })
-	return &action.StaticProvider{ProviderName: "sim", List: list}
+	return &action.StaticProvider{ProviderName: "sim", List: c.withFaults(list)}
 }
 
 // recoverBy tells whether an interrupted attempt took effect: a change is

@@ -161,6 +161,9 @@ type Bucket struct {
 	PublicAccessBlock    *[4]bool // BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets
 	PublicRead           bool     // an ACL grant of READ to AllUsers
 	Tags                 map[string]string
+	// Objects are the bucket's objects by key (PutObject, GetObject,
+	// ListObjectsV2; see s3objects.go).
+	Objects map[string][]byte
 }
 
 // Trail is a CloudTrail trail (kept in its home region).

@@ -12,6 +12,9 @@ import (
 
 // s3 serves the S3 REST API, path-style (/bucket?subresource).
 func (f *Fake) s3(req *request) {
+	if f.s3Object(req) {
+		return
+	}
 	path := strings.Trim(req.r.URL.Path, "/")
 	q := req.r.URL.Query()
 	sub := ""

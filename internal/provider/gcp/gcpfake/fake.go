@@ -449,6 +449,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call, ft = f.compute(rec, r, body, &req)
 	case reIAM.MatchString(r.URL.Path):
 		call, ft = f.iam(rec, r, body)
+	case strings.HasPrefix(r.URL.Path, "/upload/storage/v1/"):
+		call = f.upload(rec, r)
 	case reStorage.MatchString(r.URL.Path) || strings.HasPrefix(r.URL.Path, "/download/storage/v1/"):
 		call, ft = f.storage(rec, r)
 	case strings.HasPrefix(r.URL.Path, "/v1/projects/") && strings.HasSuffix(r.URL.Path, "/vulnerabilityReports"): // extra.go

@@ -1,0 +1,276 @@
+package runbook
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Binding is the detail of a run's first entry: it binds the runs row (the
+// runbook, the plan, the variables with sensitive values hashed) and names
+// the public key the journal is signed with.
+type Binding struct {
+	Run             string              `json:"run"`
+	Runbook         string              `json:"runbook"`
+	File            string              `json:"file"`
+	RunbookSHA256   string              `json:"runbook_sha256"`
+	Provider        string              `json:"provider"`
+	Actor           string              `json:"actor"`
+	CreatedAt       time.Time           `json:"created_at"`
+	State           string              `json:"state,omitempty"`
+	PlanSHA256      string              `json:"plan_sha256"`
+	VariablesSHA256 string              `json:"variables_sha256"`
+	Variables       map[string]*PlanVar `json:"variables"`
+	PublicKey       string              `json:"public_key"`
+	Holder          Holder              `json:"holder"`
+}
+
+// planHash is the SHA-256 of the plan exactly as the runs row stores it.
+func planHash(raw []byte) string {
+	h := sha256.Sum256(raw)
+	return hex.EncodeToString(h[:])
+}
+
+// TamperKind says what verify found.
+type TamperKind string
+
+// What verify can find.
+const (
+	// TamperEntry: an entry was altered, removed or inserted.
+	TamperEntry TamperKind = "entry"
+	// TamperForged: an entry was added that the journal key did not sign.
+	TamperForged TamperKind = "forged"
+	// TamperRewritten: the chain was re-made (hashes recomputed) without the
+	// key, or with another key.
+	TamperRewritten TamperKind = "rewritten"
+	// TamperTruncated: the anchor records entries the database lacks.
+	TamperTruncated TamperKind = "truncated"
+	// TamperRunRow: the runs row no longer matches what its journal binds.
+	TamperRunRow TamperKind = "runs-row"
+)
+
+// Tamper describes the first problem verify found.
+type Tamper struct {
+	What TamperKind
+	// Seq, Kind and Step name the entry, when there is one.
+	Seq    int64
+	Kind   string
+	Step   string
+	Reason string
+}
+
+func (t *Tamper) Error() string {
+	entry := fmt.Sprintf("journal entry %d (%s %s)", t.Seq, t.Kind, t.Step)
+	if t.Step == "" {
+		entry = fmt.Sprintf("journal entry %d (%s)", t.Seq, t.Kind)
+	}
+	switch t.What {
+	case TamperEntry:
+		if t.Seq == 0 {
+			return t.Reason
+		}
+		return entry + " " + t.Reason
+	case TamperForged:
+		return entry + " is forged: " + t.Reason
+	case TamperRewritten:
+		return "the chain was rewritten without the journal key from " + entry + ": " + t.Reason
+	case TamperTruncated:
+		return "the journal was truncated: " + t.Reason
+	case TamperRunRow:
+		return "the runs row was changed: " + t.Reason
+	}
+	return t.Reason
+}
+
+func tamperAt(what TamperKind, e *Entry, reason string) *Tamper {
+	return &Tamper{What: what, Seq: e.Seq, Kind: e.Kind, Step: e.Step, Reason: reason}
+}
+
+// Verification is what verify reports about a run's journal.
+type Verification struct {
+	Entries int
+	Head    string
+	// Key is the id of the key the journal is signed with.
+	Key string
+	// Anchored is the highest entry the anchor records (0: none).
+	Anchored int64
+	Tamper   *Tamper
+}
+
+// Verify checks a journal's chain and signatures, without a runs row, an
+// anchor or a trusted key to compare with.
+func Verify(entries []*Entry) *Tamper { return VerifyRun(nil, entries, nil, nil, "").Tamper }
+
+// VerifyRun checks a run's journal: the hash chain, every signature, the
+// heads an anchor recorded, the key against the trusted journal key (when
+// given) and the runs row against what the first entry binds. It reports
+// the first problem: the entry, truncation, a rewritten chain, a forged
+// entry or a changed runs row.
+func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicKey, anchorName string) *Verification {
+	v := &Verification{Entries: len(entries)}
+	anchored := map[int64]string{}
+	anchorKey := ""
+	var conflict int64
+	for _, h := range heads {
+		if prev, ok := anchored[h.Seq]; ok && prev != h.Hash && (conflict == 0 || h.Seq < conflict) {
+			conflict = h.Seq
+		}
+		if _, ok := anchored[h.Seq]; !ok {
+			anchored[h.Seq] = h.Hash
+		}
+		v.Anchored = max(v.Anchored, h.Seq)
+		if h.Key != "" {
+			anchorKey = h.Key
+		}
+	}
+	if anchorName == "" {
+		anchorName = "the anchor"
+	}
+	n := int64(len(entries))
+	if n == 0 {
+		if v.Anchored > 0 {
+			v.Tamper = &Tamper{What: TamperTruncated, Reason: fmt.Sprintf("every entry was deleted: %s records entry %d, the database has none", anchorName, v.Anchored)}
+		} else {
+			v.Tamper = &Tamper{What: TamperEntry, Reason: "the journal has no entries: a run is stored with its first entry, so they were deleted"}
+		}
+		return v
+	}
+	v.Head = entries[n-1].Hash
+
+	// The chain.
+	prev := ""
+	for i, e := range entries {
+		switch {
+		case e.Seq != int64(i+1):
+			v.Tamper = tamperAt(TamperEntry, e, fmt.Sprintf("is out of sequence (expected %d): an entry was removed or inserted", i+1))
+		case e.Prev != prev:
+			v.Tamper = tamperAt(TamperEntry, e, "does not follow the previous entry's hash")
+		case e.ComputeHash() != e.Hash:
+			v.Tamper = tamperAt(TamperEntry, e, "was altered: its content does not match its hash")
+		}
+		if v.Tamper != nil {
+			return v
+		}
+		prev = e.Hash
+	}
+
+	// The first entry binds the run and names its key.
+	first := entries[0]
+	var b Binding
+	if first.Kind != EntryRunStarted || json.Unmarshal(first.Detail, &b) != nil {
+		v.Tamper = tamperAt(TamperEntry, first, "is not the run's start: the entry that binds the run was removed")
+		return v
+	}
+	pub, err := DecodePublicKey(b.PublicKey)
+	if err != nil {
+		v.Tamper = tamperAt(TamperRewritten, first, "it names no public key, so nothing in the journal is signed")
+		return v
+	}
+	v.Key = KeyID(pub)
+
+	// Signatures, and the heads the anchor recorded.
+	var badSig *Entry
+	for _, e := range entries {
+		if !checkSig(pub, e.Hash, e.Sig) {
+			badSig = e
+			break
+		}
+	}
+	var mismatch int64
+	for _, seq := range slices.Sorted(maps.Keys(anchored)) {
+		if seq <= n && entries[seq-1].Hash != anchored[seq] {
+			mismatch = seq
+			break
+		}
+	}
+	if conflict > 0 && (mismatch == 0 || conflict < mismatch) && conflict <= n {
+		mismatch = conflict
+	}
+	switch {
+	case mismatch > 0 || (badSig != nil && badSig.Seq <= v.Anchored):
+		at := mismatch
+		reason := fmt.Sprintf("its hash is not the one %s recorded", anchorName)
+		if badSig != nil && (at == 0 || badSig.Seq < at) {
+			at, reason = badSig.Seq, "its signature does not verify with the run's key"
+		}
+		v.Tamper = tamperAt(TamperRewritten, entries[at-1], reason)
+		return v
+	case badSig != nil:
+		// Past the anchored head: appended entries nobody signed, or (with
+		// no anchor to tell) a chain re-made from this entry on.
+		rest := true
+		for _, e := range entries[badSig.Seq:] {
+			if checkSig(pub, e.Hash, e.Sig) {
+				rest = false
+			}
+		}
+		if v.Anchored == 0 && badSig.Seq < n && rest {
+			v.Tamper = tamperAt(TamperRewritten, badSig, "its signature, and every later one, does not verify with the run's key")
+			return v
+		}
+		v.Tamper = tamperAt(TamperForged, badSig, "it is not signed by the run's key")
+		return v
+	case v.Anchored > n:
+		v.Tamper = &Tamper{What: TamperTruncated, Reason: fmt.Sprintf("%s records entry %d (hash %.12s), the database ends at entry %d", anchorName, v.Anchored, anchored[v.Anchored], n)}
+		return v
+	}
+	if trusted != nil && !pub.Equal(trusted) {
+		v.Tamper = tamperAt(TamperRewritten, first, fmt.Sprintf("the journal is signed with key %s, not with the journal key %s", v.Key, KeyID(trusted)))
+		return v
+	}
+	if anchorKey != "" && anchorKey != v.Key {
+		v.Tamper = tamperAt(TamperRewritten, first, fmt.Sprintf("the journal is signed with key %s, not with the key %s recorded (%s)", v.Key, anchorName, anchorKey))
+		return v
+	}
+
+	// The runs row.
+	if run != nil {
+		if t := checkRunRow(run, &b, entries); t != nil {
+			v.Tamper = t
+		}
+	}
+	return v
+}
+
+func checkRunRow(run *Run, b *Binding, entries []*Entry) *Tamper {
+	diff := func(field, row, bound string) *Tamper {
+		return &Tamper{What: TamperRunRow, Seq: 1, Kind: EntryRunStarted,
+			Reason: fmt.Sprintf("its %s is %q, but the journal's first entry binds %q", field, row, bound)}
+	}
+	switch {
+	case run.ID != b.Run:
+		return diff("id", run.ID, b.Run)
+	case run.Runbook != b.Runbook:
+		return diff("runbook", run.Runbook, b.Runbook)
+	case run.File != b.File:
+		return diff("file", run.File, b.File)
+	case run.Hash != b.RunbookSHA256:
+		return diff("runbook hash", run.Hash, b.RunbookSHA256)
+	case run.Provider != b.Provider:
+		return diff("provider", run.Provider, b.Provider)
+	case run.Actor != b.Actor:
+		return diff("actor", run.Actor, b.Actor)
+	case !run.CreatedAt.Equal(b.CreatedAt):
+		return diff("creation time", run.CreatedAt.UTC().Format(time.RFC3339Nano), b.CreatedAt.UTC().Format(time.RFC3339Nano))
+	case run.State != b.State:
+		return diff("provider state", run.State, b.State)
+	case planHash(run.Plan) != b.PlanSHA256:
+		return diff("plan (sha256)", planHash(run.Plan), b.PlanSHA256)
+	}
+	last := entries[0]
+	for _, e := range entries {
+		if _, ok := statusOf(e); ok {
+			last = e
+		}
+	}
+	if st, _ := statusOf(last); run.Status != st {
+		return &Tamper{What: TamperRunRow, Seq: last.Seq, Kind: last.Kind,
+			Reason: fmt.Sprintf("its status is %q, but the journal's last status entry (%d, %s) says %q", run.Status, last.Seq, last.Kind, st)}
+	}
+	return nil
+}

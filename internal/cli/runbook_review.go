@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-ir/vigil/engine/runbook"
+	"github.com/vigil-ir/vigil/internal/report"
+	"github.com/vigil-ir/vigil/internal/store"
+)
+
+// reviewed is a run read back with its journal checked.
+type reviewed struct {
+	run     *runbook.Run
+	entries []*runbook.Entry
+	v       *runbook.Verification
+	// trusted says what the run's key was compared with ("" when nothing).
+	trusted string
+	anchor  string
+}
+
+// review reads a run and verifies its journal against the anchor and the
+// journal key.
+func (a *app) review(ctx context.Context, f *runbookFlags, st store.RunStore, id string) (*reviewed, error) {
+	run, err := st.GetRun(ctx, id)
+	if err != nil {
+		return nil, &exitError{code: ExitError, err: fmt.Errorf("run %s: %w", id, err)}
+	}
+	entries, err := st.Entries(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	an, err := a.openAnchor(ctx, f, st)
+	if err != nil {
+		return nil, err
+	}
+	heads, err := an.Heads(ctx, id)
+	if err != nil {
+		return nil, &exitError{code: ExitFindings, err: fmt.Errorf("read %s: %w", an, err)}
+	}
+	pub, keyPath, err := a.trustedKey(f)
+	if err != nil {
+		return nil, err
+	}
+	r := &reviewed{run: run, entries: entries, anchor: an.String()}
+	if pub != nil {
+		r.trusted = keyPath
+	}
+	r.v = runbook.VerifyRun(run, entries, heads, pub, an.String())
+	return r, nil
+}
+
+func (a *app) rbStatusCmd() *cobra.Command {
+	var f runbookFlags
+	c := &cobra.Command{
+		Use:   "status [RUN]",
+		Short: "List runs, or show the steps of one",
+		Example: `  vigil runbook status
+  vigil runbook status run-20261127-091500-3fa2c1`,
+		RunE: func(c *cobra.Command, args []string) error {
+			ctx := c.Context()
+			st, err := a.openRunStore(ctx, &f)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if len(args) == 0 {
+				runs, err := st.ListRuns(ctx)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "RUN\tRUNBOOK\tSTATUS\tPROVIDER\tSTARTED\tACTOR\tHELD BY")
+				for _, r := range runs {
+					held := ""
+					if l, err := st.Lease(ctx, r.ID); err == nil && l != nil {
+						held = l.Holder.String()
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Runbook, r.Status, r.Provider, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.Actor, held)
+				}
+				return tw.Flush()
+			}
+			r, err := a.review(ctx, &f, st, args[0])
+			if err != nil {
+				return err
+			}
+			tl := runbook.BuildTimeline(r.run, r.entries, r.v)
+			fmt.Fprintf(a.stdout, "Run %s (%s): %s\n", tl.Run.ID, tl.Run.Runbook, tl.Run.Status)
+			if l, err := st.Lease(ctx, r.run.ID); err == nil && l != nil {
+				fmt.Fprintf(a.stdout, "Held by %s, lease expires %s\n", l.Holder, l.ExpiresAt.Local().Format("15:04:05"))
+			}
+			if !tl.Verified {
+				fmt.Fprintf(a.stdout, "Journal NOT intact: %s\n", tl.Tamper)
+			}
+			fmt.Fprintln(a.stdout)
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "STEP\tPHASE\tACTION\tSTATUS\tDURATION\tNOTE")
+			for _, s := range tl.Steps {
+				note := s.Summary
+				if s.Error != "" {
+					note = s.Error
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Address, s.Phase, s.Action, s.Status, s.Duration, note)
+			}
+			return tw.Flush()
+		},
+	}
+	f.stateFlags(c)
+	f.keyFlags(c)
+	c.Flags().StringVarP(&f.config, "config", "c", "", "vigil.hcl for the journal's anchor")
+	return c
+}
+
+func (a *app) rbVerifyCmd() *cobra.Command {
+	var f runbookFlags
+	c := &cobra.Command{
+		Use:   "verify RUN | --show-key",
+		Short: "Check a run's journal: chain, signatures, anchor and the runs row",
+		Long: `Verify checks a run's journal and reports the first problem it finds:
+  - an entry altered, removed or inserted (its hash, or the chain, breaks);
+  - a forged entry (one the journal key did not sign, such as an approval
+    added to the database);
+  - a chain rewritten without the key (hashes recomputed after an edit or a
+    deletion: the signatures, and the heads kept in the anchor, disagree);
+  - truncation (the anchor records entries the database no longer has);
+  - a changed runs row (its runbook hash, plan, actor or status is not what
+    the journal's first entry, or its last status entry, binds).
+The run's key is compared with the journal key when there is one here
+(--journal-key, VIGIL_JOURNAL_KEY, or the default key), which may be the
+public key alone. --show-key prints where the journal key is and its public
+half, to hand to whoever audits the journals.
+
+Exit code 0 when intact, 1 when not.`,
+		Example: `  vigil runbook verify run-20261127-091500-3fa2c1
+  vigil runbook verify --show-key`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if f.showKey {
+				return a.showKey(&f)
+			}
+			if len(args) != 1 {
+				return usageError(c, "name the run to verify (or pass --show-key)")
+			}
+			ctx := c.Context()
+			st, err := a.openRunStore(ctx, &f)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			r, err := a.review(ctx, &f, st, args[0])
+			if err != nil {
+				return err
+			}
+			v := r.v
+			if v.Tamper != nil {
+				fmt.Fprintf(a.stdout, "Journal of run %s is NOT intact: %s.\n", args[0], v.Tamper.Error())
+				return exit(ExitFindings)
+			}
+			fmt.Fprintf(a.stdout, "Journal of run %s is intact: %d entries, last hash %s, signed with key %s.\n", args[0], v.Entries, v.Head, v.Key)
+			if v.Anchored > 0 {
+				fmt.Fprintf(a.stdout, "Its head matches %s (entry %d).\n", r.anchor, v.Anchored)
+			} else {
+				fmt.Fprintf(a.stdout, "No heads of it in %s: truncation cannot be checked here.\n", r.anchor)
+			}
+			if r.trusted != "" {
+				fmt.Fprintf(a.stdout, "The key is the journal key %s.\n", r.trusted)
+			} else {
+				fmt.Fprintln(a.stdout, "There is no journal key here to compare the run's key with: pass --journal-key with the journal's public key.")
+			}
+			return nil
+		},
+	}
+	f.stateFlags(c)
+	f.keyFlags(c)
+	c.Flags().StringVarP(&f.config, "config", "c", "", "vigil.hcl for the journal's anchor")
+	c.Flags().BoolVar(&f.showKey, "show-key", false, "print the journal key's path and public key")
+	return c
+}
+
+// showKey prints the journal key's path and public half.
+func (a *app) showKey(f *runbookFlags) error {
+	pub, path, err := a.trustedKey(f)
+	if err != nil {
+		return err
+	}
+	if pub == nil {
+		fmt.Fprintf(a.stdout, "Journal key: %s (not made yet: the first apply makes it, mode 0600)\n", path)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "Journal key: %s\nPublic key:  %s (ed25519)\n", path, runbook.KeyID(pub))
+	der, err := x509.MarshalPKIXPublicKey(ed25519.PublicKey(pub))
+	if err != nil {
+		return err
+	}
+	return pem.Encode(a.stdout, &pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+func (a *app) rbTimelineCmd() *cobra.Command {
+	var f runbookFlags
+	c := &cobra.Command{
+		Use:   "timeline RUN",
+		Short: "Render a run for the lessons-learned review",
+		Example: `  vigil runbook timeline run-20261127-091500-3fa2c1 > INC-2041-timeline.md
+  vigil runbook timeline run-20261127-091500-3fa2c1 --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			ctx := c.Context()
+			st, err := a.openRunStore(ctx, &f)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			r, err := a.review(ctx, &f, st, args[0])
+			if err != nil {
+				return err
+			}
+			tl := runbook.BuildTimeline(r.run, r.entries, r.v)
+			w, closeOut, err := a.openOutput(f.out)
+			if err != nil {
+				return err
+			}
+			defer closeOut()
+			switch f.format {
+			case "md", "markdown", "":
+				return report.TimelineMarkdown(w, tl)
+			case "json":
+				return report.TimelineJSON(w, tl)
+			}
+			return usageError(c, "unknown --format %q: use md or json", f.format)
+		},
+	}
+	f.stateFlags(c)
+	f.keyFlags(c)
+	c.Flags().StringVarP(&f.config, "config", "c", "", "vigil.hcl for the journal's anchor")
+	c.Flags().StringVarP(&f.format, "format", "f", "md", "md or json")
+	c.Flags().StringVarP(&f.out, "output", "o", "", "write to a file")
+	return c
+}

@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vigil-ir/vigil/engine/runbook"
+	"github.com/vigil-ir/vigil/internal/anchor"
+	"github.com/vigil-ir/vigil/internal/store"
+)
+
+// openRunStore opens --state: a SQLite file (default) or postgres://.
+func (a *app) openRunStore(ctx context.Context, f *runbookFlags) (store.RunStore, error) {
+	st, err := store.OpenRuns(ctx, f.state)
+	if err != nil {
+		return nil, &exitError{code: ExitError, err: err}
+	}
+	return st, nil
+}
+
+// defaultKeyPath is where the journal key is made on first use: the user's
+// configuration directory, apart from the state it signs.
+func defaultKeyPath() string {
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "vigil", "journal.key")
+	}
+	return ".vigil-journal.key"
+}
+
+// journalKeySource is --journal-key, else VIGIL_JOURNAL_KEY (a path, or the
+// PEM text itself, as CI secrets are), else the default path.
+func (a *app) journalKeySource(f *runbookFlags) (path, pemText string, explicit bool) {
+	if f.journalKey != "" {
+		return f.journalKey, "", true
+	}
+	if v := a.env("VIGIL_JOURNAL_KEY"); v != "" {
+		if strings.HasPrefix(strings.TrimSpace(v), "-----BEGIN") {
+			return "VIGIL_JOURNAL_KEY", v, true
+		}
+		return v, "", true
+	}
+	return defaultKeyPath(), "", false
+}
+
+// journalKey loads the signing key, making the default one on first use
+// (mode 0600). A key given explicitly must exist.
+func (a *app) journalKey(f *runbookFlags) (ed25519.PrivateKey, string, error) {
+	path, text, explicit := a.journalKeySource(f)
+	if text != "" {
+		k, err := parsePrivateKey([]byte(text))
+		if err != nil {
+			return nil, path, &exitError{code: ExitError, err: fmt.Errorf("VIGIL_JOURNAL_KEY: %w", err)}
+		}
+		return k, path, nil
+	}
+	k, err := readPrivateKey(path)
+	if os.IsNotExist(err) && !explicit {
+		k, err = createKey(path)
+		if err == nil {
+			fmt.Fprintf(a.stderr, "vigil: made the journal signing key %s (ed25519, %s); keep it safe: it is what makes the journal impossible to rewrite\n",
+				path, runbook.KeyID(k.Public().(ed25519.PublicKey)))
+		}
+	}
+	if err != nil {
+		return nil, path, &exitError{code: ExitError, err: fmt.Errorf("journal key %s: %w", path, err)}
+	}
+	return k, path, nil
+}
+
+// trustedKey is the public key verify compares a run's with: the journal
+// key when there is one (private or public PEM), nil otherwise.
+func (a *app) trustedKey(f *runbookFlags) (ed25519.PublicKey, string, error) {
+	path, text, explicit := a.journalKeySource(f)
+	raw := []byte(text)
+	if text == "" {
+		var err error
+		raw, err = os.ReadFile(path)
+		if os.IsNotExist(err) && !explicit {
+			return nil, path, nil
+		}
+		if err != nil {
+			return nil, path, &exitError{code: ExitError, err: fmt.Errorf("journal key %s: %w", path, err)}
+		}
+	}
+	block, _ := pem.Decode(raw)
+	if block != nil && block.Type == "PUBLIC KEY" {
+		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if k, ok := pub.(ed25519.PublicKey); err == nil && ok {
+			return k, path, nil
+		}
+		return nil, path, &exitError{code: ExitError, err: fmt.Errorf("journal key %s is not an ed25519 public key", path)}
+	}
+	k, err := parsePrivateKey(raw)
+	if err != nil {
+		return nil, path, &exitError{code: ExitError, err: fmt.Errorf("journal key %s: %w", path, err)}
+	}
+	return k.Public().(ed25519.PublicKey), path, nil
+}
+
+func readPrivateKey(path string) (ed25519.PrivateKey, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("the key is readable by others (mode %04o): chmod 600 %s", info.Mode().Perm(), path)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parsePrivateKey(raw)
+}
+
+func parsePrivateKey(raw []byte) (ed25519.PrivateKey, error) {
+	block, _ := pem.Decode(raw)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, errors.New("not a PEM private key (-----BEGIN PRIVATE KEY-----)")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, errors.New("not an ed25519 key")
+	}
+	return ek, nil
+}
+
+// createKey writes a new key atomically: two processes making it at once
+// end up with one key, the first one linked into place.
+func createKey(path string) (ed25519.PrivateKey, error) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	tmp := path + ".tmp-" + hex.EncodeToString(b)
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp)
+	if err := pem.Encode(fh, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		fh.Close()
+		return nil, err
+	}
+	if err := fh.Sync(); err != nil {
+		fh.Close()
+		return nil, err
+	}
+	if err := fh.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if os.IsExist(err) {
+			return readPrivateKey(path)
+		}
+		return nil, err
+	}
+	return k, nil
+}
+
+// openAnchor returns where journal heads are copied: vigil.hcl's anchor,
+// else an append-only file beside the state.
+func (a *app) openAnchor(ctx context.Context, f *runbookFlags, st store.RunStore) (runbook.Anchor, error) {
+	cfg, err := a.loadConfig(f.config)
+	if err != nil {
+		return nil, err
+	}
+	spec := cfg.Anchor
+	if spec != "" && !strings.Contains(spec, "://") && !filepath.IsAbs(spec) && cfg.File != "" {
+		spec = filepath.Join(filepath.Dir(cfg.File), spec)
+	}
+	def := st.Path() + ".anchor"
+	if st.Path() == "" {
+		def = filepath.Join(filepath.Dir(store.DefaultPath()), "postgres-journal.anchor")
+	}
+	o := anchor.Options{S3Endpoint: f.aws.endpoint, S3Region: f.aws.region, GCSEndpoint: f.gcp.endpoint}
+	if o.GCSEndpoint == "" {
+		o.GCSEndpoint = a.env("VIGIL_GCP_ENDPOINT")
+	}
+	an, err := anchor.Open(ctx, spec, def, o)
+	if err != nil {
+		return nil, &exitError{code: ExitError, err: err}
+	}
+	return an, nil
+}
