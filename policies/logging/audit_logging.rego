@@ -37,11 +37,17 @@ deny contains finding if {
 
 trails := object.get(lib.scope(input.asset.scope), "trails", [])
 
+# A planned account (aws_organizations_account in a Terraform plan) is a
+# new account: its trails (an organization trail, or its own baseline) are
+# not in the plan, so there is nothing to judge yet.
+planned if input.asset.change
+
 multi_region := [t | some t in trails; t.multi_region == true]
 
 deny contains finding if {
 	input.asset.provider == "aws"
 	input.asset.kind == "account"
+	not planned
 	count(multi_region) == 0
 	finding := {
 		"msg": sprintf("account %s has no multi-region CloudTrail trail (%d trails in the inventory)", [input.asset.scope, count(trails)]),
@@ -52,6 +58,7 @@ deny contains finding if {
 deny contains finding if {
 	input.asset.provider == "aws"
 	input.asset.kind == "account"
+	not planned
 	count(multi_region) > 0
 	not any_logging
 	finding := {

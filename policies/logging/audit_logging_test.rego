@@ -40,6 +40,11 @@ test_account_without_trail if {
 	count(p.deny) == 1 with input as account with data.vigil.inventory as {"scopes": {"111": {"trails": []}}, "nodes": {}}
 }
 
+test_planned_account_is_not_judged_for_trails if {
+	planned := {"asset": {"provider": "aws", "kind": "account", "scope": "", "name": "acme-dev", "facets": {}, "change": {"action": "create"}}}
+	count(p.deny) == 0 with input as planned with data.vigil.inventory as {"scopes": {}, "nodes": {}}
+}
+
 test_account_with_logging_multi_region_trail if {
 	inv := {"scopes": {"111": {"trails": [{"id": "t", "multi_region": true, "logging": true}]}}, "nodes": {}}
 	count(p.deny) == 0 with input as account with data.vigil.inventory as inv
