@@ -107,6 +107,10 @@ type judge struct {
 	// place, when set, puts findings on their source (vigil check: the
 	// .tf blocks of the planned resources).
 	place func(f *policy.Finding) (report.Placement, bool)
+	// warnings, when set, are the assumptions behind the report (vigil
+	// check: plans judged without their .tf source), asked for once the
+	// inputs are read.
+	warnings func() []report.Warning
 }
 
 // findings runs the judge over sources and returns every finding, in
@@ -198,6 +202,9 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	rep := &report.Report{
 		Tool: "vigil", Version: Version, Findings: res.Findings, Summary: res.Summary,
 		Policies: j.engine.Policies(), FailOn: f.failOn, UnusedWaivers: res.UnusedWaivers, Place: j.place,
+	}
+	if j.warnings != nil {
+		rep.Warnings = j.warnings()
 	}
 	if err := report.Render(w, f.format, rep); err != nil {
 		closeOut()

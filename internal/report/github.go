@@ -27,7 +27,7 @@ func GitHub(w io.Writer, r *Report) error {
 		}
 		r.place(&f)
 		var props []string
-		if f.File != "" {
+		if f.File != "" && f.File != "-" { // "-": standard input, no file to annotate
 			uri, _ := artifactURI(cwd, f.File)
 			props = append(props, "file="+escapeProperty(uri))
 			if f.Line > 0 {

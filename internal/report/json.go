@@ -12,6 +12,7 @@ import (
 type jsonReport struct {
 	Findings any         `json:"findings"`
 	Summary  jsonSummary `json:"summary"`
+	Warnings []Warning   `json:"warnings,omitempty"`
 }
 
 type jsonSummary struct {
@@ -25,7 +26,7 @@ type jsonSummary struct {
 func JSON(w io.Writer, r *Report) error {
 	out := jsonReport{Findings: streamMark, Summary: jsonSummary{
 		Summary: r.Summary, FailOn: r.FailOn, Failing: r.Summary.Failing(r.FailOn),
-	}}
+	}, Warnings: r.Warnings}
 	for _, w := range r.UnusedWaivers {
 		out.Summary.UnusedWaivers = append(out.Summary.UnusedWaivers, w.Range.String())
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
@@ -29,6 +30,7 @@ func Table(w io.Writer, r *Report) error {
 			fmt.Fprintf(bw, "%s (%d)\n", strings.ToUpper(sev), r.Summary.BySeverity[sev])
 		}
 		writeFinding(bw, f)
+		writePlace(bw, r, f)
 	}
 	if sev != "" {
 		fmt.Fprintln(bw)
@@ -47,6 +49,27 @@ func Table(w io.Writer, r *Report) error {
 	}
 	writeSummary(bw, r)
 	return bw.Flush()
+}
+
+// writePlace prints where a placed finding is (vigil check: the .tf block,
+// and the plan when several were checked).
+func writePlace(w io.Writer, r *Report, f policy.Finding) {
+	if r.Place == nil {
+		return
+	}
+	p, ok := r.place(&f)
+	if !ok || p.Primary.File == "" {
+		return
+	}
+	cwd, _ := os.Getwd()
+	where, _ := artifactURI(cwd, p.Primary.File)
+	if p.Primary.Line > 0 {
+		where += fmt.Sprintf(":%d", p.Primary.Line)
+	}
+	if p.Input != "" && len(p.Related) > 0 {
+		where += " (plan " + p.Input + ")"
+	}
+	fmt.Fprintf(w, "               at %s\n", where)
 }
 
 // plural is "1 resource", "2 resources"; "1 policy", "2 policies".
