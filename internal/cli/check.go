@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/hcl/v2"
@@ -310,7 +311,7 @@ func (s *tfSources) warnings(ps *inventory.PlanStats) []report.Warning {
 	}
 	var out []report.Warning
 	for _, n := range ps.Notes {
-		w := report.Warning{Message: n.Message(), File: n.File, Subject: n.Address}
+		w := report.Warning{Title: "judged without its .tf source", Message: n.Message(), File: n.File, Subject: n.Address}
 		if line, err := inventory.LinesAt(n.File, []int64{n.Offset}); err == nil {
 			w.Line = line[0]
 		}
@@ -329,10 +330,23 @@ func (s *tfSources) reportWarnings(w io.Writer, ps *inventory.PlanStats) {
 	if len(ws) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "vigil: warning: %d planned resource%s judged without %s .tf source; rule or grant lists known only after apply were taken as unset, and a dynamic block would not be seen:\n",
+	fmt.Fprintf(w, "vigil: warning: %d planned resource%s judged without %s .tf source: rule or grant lists known only after apply and absent from the plan's configuration section (which leaves dynamic blocks out) were taken as unset:\n",
 		len(ws), pluralVerb(len(ws), " was", "s were"), pluralVerb(len(ws), "its", "their"))
-	for _, x := range ws {
-		fmt.Fprintf(w, "vigil: warning:   %s:%d: %s\n", x.File, x.Line, x.Message)
+	// one line a resource, then each reason once
+	var whys []string
+	byWhy := map[string][]string{}
+	for i, x := range ws {
+		n := ps.Notes[i]
+		if _, ok := byWhy[n.Why]; !ok {
+			whys = append(whys, n.Why)
+		}
+		byWhy[n.Why] = append(byWhy[n.Why], fmt.Sprintf("%s:%d: %s (%s)", x.File, x.Line, n.Address, strings.Join(n.Attrs, ", ")))
+	}
+	for _, why := range whys {
+		for _, line := range byWhy[why] {
+			fmt.Fprintf(w, "vigil: warning:   %s\n", line)
+		}
+		fmt.Fprintf(w, "vigil: warning: %s\n", why)
 	}
 }
 

@@ -256,7 +256,7 @@ func TestCheckWithoutConfigurationWarns(t *testing.T) {
 	elsewhere := t.TempDir()
 	code, out, errs := runIn(t, elsewhere, plan, "check", "-q", "-f", "json", "-")
 	if code != ExitOK || !strings.Contains(errs, "vigil: warning: 1 planned resource was judged without its .tf source") ||
-		!strings.Contains(errs, "-:9: aws_security_group.dyn: ingress and egress are known only after apply") || !strings.Contains(errs, "pass --chdir DIR") {
+		!strings.Contains(errs, "vigil: warning:   -:9: aws_security_group.dyn (ingress, egress)\n") || !strings.Contains(errs, "vigil: warning: no .tf files were read: pass --chdir DIR") {
 		t.Errorf("exit %d, stderr:\n%s", code, errs)
 	}
 	var rep struct {
@@ -269,8 +269,16 @@ func TestCheckWithoutConfigurationWarns(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Findings) != 0 || len(rep.Warnings) != 1 || rep.Warnings[0].File != "-" || rep.Warnings[0].Line != 9 || rep.Warnings[0].Subject != "aws_security_group.dyn" {
+	if len(rep.Findings) != 0 || len(rep.Warnings) != 1 || rep.Warnings[0].File != "-" || rep.Warnings[0].Line != 9 || rep.Warnings[0].Subject != "aws_security_group.dyn" ||
+		!strings.HasPrefix(rep.Warnings[0].Message, "aws_security_group.dyn: ingress and egress are known only after apply") {
 		t.Errorf("JSON: %+v", rep)
+	}
+
+	// --format github: a workflow warning (standard input has no file to
+	// annotate)
+	_, out, _ = runIn(t, elsewhere, plan, "check", "-q", "-f", "github", "-")
+	if !strings.Contains(out, "::warning title=judged without its .tf source::aws_security_group.dyn: ingress and egress are known only after apply") {
+		t.Errorf("github:\n%s", out)
 	}
 
 	// SARIF: the warning as a tool execution notification; every result

@@ -34,6 +34,8 @@ type Report struct {
 
 // Warning is an assumption behind a report that vigil could not check.
 type Warning struct {
+	// Title is a short name of the warning, Message says it in full.
+	Title   string `json:"title,omitempty"`
 	Message string `json:"message"`
 	// File and Line are where the input says what the warning is about
 	// (a plan's resource change); Subject names it (a resource address).

@@ -29,8 +29,7 @@ func Table(w io.Writer, r *Report) error {
 			sev = f.Severity
 			fmt.Fprintf(bw, "%s (%d)\n", strings.ToUpper(sev), r.Summary.BySeverity[sev])
 		}
-		writeFinding(bw, f)
-		writePlace(bw, r, f)
+		writeFinding(bw, f, where(r, f))
 	}
 	if sev != "" {
 		fmt.Fprintln(bw)
@@ -39,7 +38,7 @@ func Table(w io.Writer, r *Report) error {
 		fmt.Fprintf(bw, "WAIVED (%d)\n", r.Summary.Waived)
 		for f := range r.Findings.All() {
 			if f.Waived {
-				writeFinding(bw, f)
+				writeFinding(bw, f, where(r, f))
 			}
 		}
 		fmt.Fprintln(bw)
@@ -51,25 +50,25 @@ func Table(w io.Writer, r *Report) error {
 	return bw.Flush()
 }
 
-// writePlace prints where a placed finding is (vigil check: the .tf block,
-// and the plan when several were checked).
-func writePlace(w io.Writer, r *Report, f policy.Finding) {
+// where says where a placed finding is (vigil check: the .tf block, and
+// the plan when several were checked), or "".
+func where(r *Report, f policy.Finding) string {
 	if r.Place == nil {
-		return
+		return ""
 	}
 	p, ok := r.place(&f)
 	if !ok || p.Primary.File == "" {
-		return
+		return ""
 	}
 	cwd, _ := os.Getwd()
-	where, _ := artifactURI(cwd, p.Primary.File)
+	at, _ := artifactURI(cwd, p.Primary.File)
 	if p.Primary.Line > 0 {
-		where += fmt.Sprintf(":%d", p.Primary.Line)
+		at += fmt.Sprintf(":%d", p.Primary.Line)
 	}
 	if p.Input != "" && len(p.Related) > 0 {
-		where += " (plan " + p.Input + ")"
+		at += " (plan " + p.Input + ")"
 	}
-	fmt.Fprintf(w, "               at %s\n", where)
+	return at
 }
 
 // plural is "1 resource", "2 resources"; "1 policy", "2 policies".
@@ -83,9 +82,12 @@ func plural[N int | int64](n N, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-func writeFinding(w io.Writer, f policy.Finding) {
+func writeFinding(w io.Writer, f policy.Finding, at string) {
 	fmt.Fprintf(w, "  %-12s %-9s %s\n", f.PolicyID, f.Kind, f.AssetID)
 	fmt.Fprintf(w, "               %s\n", f.Message)
+	if at != "" {
+		fmt.Fprintf(w, "               at %s\n", at)
+	}
 	switch {
 	case f.Waived:
 		fmt.Fprintf(w, "               waived until %s: %s\n", f.WaiverExpires, f.WaiverReason)
