@@ -262,6 +262,8 @@ func (m *tfMapper) bucketHelper(r *tfResource) (*asset.Asset, error) {
 	name := str(r.after, "bucket")
 	var own *asset.Asset
 	switch {
+	case r.deleted && b == nil && m.p.deletedBuckets[name]:
+		return nil, nil // deleted with its bucket: nothing left to expose
 	case r.deleted:
 		// Only public access blocks arrive deleted: the bucket loses what
 		// the block stopped.

@@ -34,7 +34,10 @@ type tfPlan struct {
 	changes   []tfResourceChange // with their byte offsets
 	// deferred are the changes Terraform put off to a later plan
 	// (deferred_changes, Terraform 1.9+ with deferral enabled).
-	deferred        int64
+	deferred int64
+	// deletedBuckets are the names of the buckets the plan deletes: their
+	// deleted public access blocks expose nothing.
+	deletedBuckets  map[string]bool
 	configByAddr    map[string]*tfConfigResource   // "module.a.type.name" -> config
 	outputsByModule map[string]map[string][]string // module path -> output -> references
 	// data are the data sources the plan read or will read, by address
@@ -601,6 +604,7 @@ func LoadPlanWith(path string, src *TFSource) ([]*asset.Asset, *PlanStats, error
 		case "delete":
 			if rc.Deposed != "" || !protective[rc.Type] {
 				stats.Deleted++
+				p.noteDeletedBucket(rc)
 				continue
 			}
 			// Deleting a public access block opens what it blocked: it
@@ -634,6 +638,22 @@ func LoadPlanWith(path string, src *TFSource) ([]*asset.Asset, *PlanStats, error
 		stats.Notes[i].File = path
 	}
 	return assets, stats, nil
+}
+
+// noteDeletedBucket remembers the name of a bucket the plan deletes.
+func (p *tfPlan) noteDeletedBucket(rc tfResourceChange) {
+	if rc.Type != "aws_s3_bucket" {
+		return
+	}
+	var before struct {
+		Bucket string `json:"bucket"`
+	}
+	if json.Unmarshal(rc.Change.Before, &before) == nil && before.Bucket != "" {
+		if p.deletedBuckets == nil {
+			p.deletedBuckets = map[string]bool{}
+		}
+		p.deletedBuckets[before.Bucket] = true
+	}
 }
 
 // protective are the resource types whose deletion can expose something:

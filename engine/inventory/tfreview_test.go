@@ -139,6 +139,12 @@ func TestDeletedPublicAccessBlock(t *testing.T) {
 	if e := m["aws_s3_bucket_public_access_block.ext"]; public(e) != "unknown" || e.Name != "elsewhere" || e.Kind != asset.KindBucket || stats.Actions["delete"] != 1 {
 		t.Errorf("block of a bucket outside the plan: %+v %+v", e, stats)
 	}
+	// Deleted together with its bucket (a teardown): nothing is exposed.
+	m, stats = planWith(t, `{"address":"aws_s3_bucket.gone","mode":"managed","type":"aws_s3_bucket","name":"gone","change":{"actions":["delete"],"before":{"bucket":"gone-bucket"},"after":null}},
+	  {"address":"aws_s3_bucket_public_access_block.gone","mode":"managed","type":"aws_s3_bucket_public_access_block","name":"gone","change":{"actions":["delete"],"before":{"bucket":"gone-bucket","block_public_acls":true,"ignore_public_acls":true,"block_public_policy":true,"restrict_public_buckets":true},"after":null}}`, "")
+	if len(m) != 0 || stats.Deleted != 2 || len(stats.Actions) != 0 {
+		t.Errorf("bucket and block deleted: %v %+v", keysOf(m), stats)
+	}
 	// Other deletions stay not judged.
 	_, stats = planWith(t, `{"address":"aws_s3_bucket_policy.gone","mode":"managed","type":"aws_s3_bucket_policy","name":"gone","change":{"actions":["delete"],"before":{"bucket":"x","policy":"{}"},"after":null}}`, "")
 	if stats.Deleted != 1 || len(stats.Actions) != 0 {
