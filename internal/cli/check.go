@@ -34,6 +34,7 @@ resource becomes an asset whose id is its full address
 (no-op, also when only moved or imported), deletes, forgets or defers are not
 judged: there is no change to stop. They are counted in the summary, and
 still inform the resources that change (a new policy on an unchanged bucket).
+Deleting a public access block is judged on the buckets it protected.
 
 What a plan cannot know is not passed silently: a rule whose sources or
 ports come from something only apply knows, an instance whose public IP
