@@ -65,6 +65,7 @@ func (s *FileSet) addPlanStats(ps *PlanStats) {
 	s.plans.Forgotten += ps.Forgotten
 	s.plans.Deferred += ps.Deferred
 	s.plans.DataSources += ps.DataSources
+	s.plans.Notes = append(s.plans.Notes, ps.Notes...)
 }
 
 // PlanStats returns what the Terraform plans among the files held beyond

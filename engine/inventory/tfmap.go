@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/vigil-ir/vigil/engine/asset"
@@ -14,46 +13,60 @@ import (
 // facets that hold values (a public IP that will certainly exist).
 const knownAfterApply = "(known after apply)"
 
-// bucketState collects what the plan says about one bucket: the bucket
-// resource and the helper resources (ACL, policy, public access block, IAM)
-// that change who can read it.
-type bucketState struct {
-	a         *asset.Asset
-	exposures []asset.Exposure
-	pab       *asset.PublicAccessBlock
-	pap       string
-	unknown   bool
-	// judged is false when the bucket is in the plan unchanged: then the
-	// helpers that change stand for it (stand), each an asset of its own.
-	judged bool
-	stand  []*asset.Asset
-}
-
-// tfMapper turns planned resources into assets.
+// tfMapper turns planned resources into assets. Resources are kept by
+// instance (aws_s3_bucket.b[1]), never merged by block: what a helper
+// resource does applies to the one instance it targets.
 type tfMapper struct {
-	p       *tfPlan
-	stats   *PlanStats
-	byAddr  map[string]*tfResource // by address without index
-	buckets map[string]*bucketState
-	// sgWithRules are security groups that standalone rule resources add to.
+	p      *tfPlan
+	stats  *PlanStats
+	byAddr map[string]*tfResource   // by full address
+	blocks map[string][]*tfResource // instances by address without keys
+	// buckets by the bucket asset's id (the full address), and by name
+	buckets       map[string]*bucketState
+	bucketsByName map[string][]*bucketState
+	// sgWithRules are the security group instances (address + "\x00" +
+	// direction) that standalone rule resources add to.
 	sgWithRules map[string]bool
+	// accountBlocks are the account-wide S3 public access blocks by
+	// provider configuration; lostAccountBlocks the deleted ones.
+	accountBlocks     map[string]*tfResource
+	lostAccountBlocks map[string]*tfResource
+	// forced are unchanged resources that a changed helper makes judged
+	// (a deleted public access block, a new Elastic IP); judgedDeletion
+	// the deletions judged on what they protected.
+	forced         map[*tfResource]bool
+	judgedDeletion map[*tfResource]bool
+	notes          map[*tfResource]*PlanNote
 }
 
 func mapResources(p *tfPlan, rs []*tfResource, stats *PlanStats) ([]*asset.Asset, error) {
-	m := &tfMapper{p: p, stats: stats, byAddr: map[string]*tfResource{}, buckets: map[string]*bucketState{}, sgWithRules: map[string]bool{}}
+	m := &tfMapper{p: p, stats: stats, byAddr: map[string]*tfResource{}, blocks: map[string][]*tfResource{},
+		buckets: map[string]*bucketState{}, bucketsByName: map[string][]*bucketState{}, sgWithRules: map[string]bool{},
+		accountBlocks: map[string]*tfResource{}, lostAccountBlocks: map[string]*tfResource{},
+		forced: map[*tfResource]bool{}, judgedDeletion: map[*tfResource]bool{}, notes: map[*tfResource]*PlanNote{}}
 	for _, r := range rs {
-		m.byAddr[stripIndex(r.addr)] = r
+		m.byAddr[r.addr] = r
+		k := stripIndex(r.addr)
+		m.blocks[k] = append(m.blocks[k], r)
 	}
 	for _, r := range rs {
 		switch r.typ {
 		case "aws_security_group_rule", "aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule":
-			for _, sg := range m.refs(r, "security_group_id") {
-				m.sgWithRules[sg] = true
+			for _, sg := range m.targets(r, "security_group_id") {
+				m.sgWithRules[sg.addr+"\x00"+ruleDirection(r)] = true
+			}
+		case "aws_s3_account_public_access_block":
+			key := providerKey(r)
+			switch {
+			case key == "":
+			case r.deleted:
+				m.lostAccountBlocks[key] = r
+			default:
+				m.accountBlocks[key] = r
 			}
 		}
 	}
-	var out []*asset.Asset
-	var helpers []*tfResource
+	var mapped, helpers, links []*tfResource
 	for _, r := range rs {
 		a := m.base(r)
 		r.asset = a
@@ -81,6 +94,34 @@ func mapResources(p *tfPlan, rs []*tfResource, stats *PlanStats) ([]*asset.Asset
 			a.Facets.Network = str(r.after, "vpc_id")
 		case "aws_instance":
 			m.awsInstance(r, a)
+		case "aws_network_interface":
+			a.Kind = asset.KindNetworkInterface
+			if s := str(r.after, "subnet_id"); s != "" {
+				a.Facets.Subnets = []string{s}
+			}
+			a.Facets.SecurityGroups = strs(r.after, "security_groups")
+			a.Facets.PrivateIPs = strs(r.after, "private_ips")
+		case "aws_eip", "aws_eip_association":
+			// An Elastic IP is an address of its own (as in the live
+			// inventory) and a public IP of what it is associated with.
+			a.Kind = "address"
+			if r.typ == "aws_eip" {
+				a.Facets.PublicIPs = []string{firstNonEmpty(str(r.after, "public_ip"), knownAfterApply)}
+			}
+			links = append(links, r)
+		case "aws_network_interface_attachment":
+			a.Kind = asset.KindNetworkInterface
+			links = append(links, r)
+		case "aws_s3_account_public_access_block":
+			a.Kind = "public_access_block"
+			a.Facets.PublicAccessBlock = publicAccessBlock(r)
+			if r.deleted {
+				helpers = append(helpers, r) // judged on the buckets it protected
+				continue
+			}
+		case "aws_organizations_account":
+			a.Kind = asset.KindAccount
+			a.Scope = str(r.after, "id")
 		case "aws_s3_bucket":
 			m.awsBucket(r, a)
 		case "aws_s3_bucket_public_access_block", "aws_s3_bucket_policy", "aws_s3_bucket_acl",
@@ -113,10 +154,12 @@ func mapResources(p *tfPlan, rs []*tfResource, stats *PlanStats) ([]*asset.Asset
 			a.Facets.Default = asset.Bool(a.Name == "default" && auto)
 		case "google_compute_subnetwork":
 			a.Kind = asset.KindSubnet
-			a.Facets.Network = m.googleNetworkRef(r, "network", r.after)
+			a.Facets.Network = m.googleNetworkRef(r, "network", r.after, "")
 			if c := str(r.after, "ip_cidr_range"); c != "" {
 				a.Facets.CIDRs = []string{c}
 			}
+		case "google_compute_address", "google_compute_global_address":
+			a.Kind = "address"
 		case "google_compute_instance":
 			m.googleInstance(r, a)
 		case "google_storage_bucket":
@@ -136,25 +179,57 @@ func mapResources(p *tfPlan, rs []*tfResource, stats *PlanStats) ([]*asset.Asset
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.addr, err)
 		}
-		if !r.judged {
-			continue // context for the resources that change
-		}
-		if a.Kind == asset.KindOther {
-			m.stats.Unmapped[r.typ]++
-		}
-		m.stats.Actions[r.action]++
-		out = append(out, a)
+		mapped = append(mapped, r)
 	}
+	// attachments last: they carry the addresses the others gave interfaces
+	slices.SortStableFunc(links, func(a, b *tfResource) int {
+		return boolInt(a.typ == "aws_network_interface_attachment") - boolInt(b.typ == "aws_network_interface_attachment")
+	})
+	for _, l := range links {
+		m.link(l)
+	}
+	var stand []*asset.Asset
 	for _, h := range helpers {
-		if a, err := m.bucketHelper(h); err != nil {
+		a, err := m.bucketHelper(h)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", h.addr, err)
-		} else if a != nil {
-			m.stats.Actions[h.action]++
-			out = append(out, a)
+		}
+		if a != nil {
+			stand = append(stand, a)
 		}
 	}
 	for _, b := range m.buckets {
 		m.settleBucket(b)
+	}
+	var out []*asset.Asset
+	for _, r := range mapped {
+		if !r.judged && !m.forced[r] {
+			continue // context for the resources that change
+		}
+		if r.asset.Kind == asset.KindOther {
+			m.stats.Unmapped[r.typ]++
+		}
+		if r.judged {
+			m.stats.Actions[r.action]++
+		}
+		out = append(out, r.asset)
+	}
+	// A helper merged into its bucket is judged with it, and counted.
+	for _, h := range helpers {
+		switch {
+		case h.judged:
+			m.stats.Actions[h.action]++
+		case h.deleted && m.judgedDeletion[h]:
+			m.stats.Actions["delete"]++
+		case h.deleted:
+			m.stats.Deleted++
+		}
+	}
+	out = append(out, stand...)
+	for _, r := range rs {
+		if n := m.notes[r]; n != nil && (r.judged || m.forced[r]) {
+			m.stats.Notes = append(m.stats.Notes, *n)
+		}
 	}
 	return out, nil
 }
@@ -193,8 +268,46 @@ func instanceName(r *tfResource) string {
 	return r.name
 }
 
+// providerKey names the provider configuration a resource uses: resources
+// with the same key act in the same account. Terraform 0.13+ writes the
+// key of the configuration a module's resources inherit; older plans write
+// "module:aws" for every module, which says nothing about which account.
+func providerKey(r *tfResource) string {
+	if r.cfg == nil {
+		return ""
+	}
+	return r.cfg.ProviderConfigKey
+}
+
+// expression returns the configuration expression of an argument; nested
+// is a block name when the argument is inside a nested block (every
+// instance of the block is read).
+func (r *tfResource) expressions(arg, nested string) []tfExpression {
+	if r.cfg == nil {
+		return nil
+	}
+	var out []tfExpression
+	if nested == "" {
+		var e tfExpression
+		if raw, ok := r.cfg.Expressions[arg]; ok && json.Unmarshal(raw, &e) == nil {
+			out = append(out, e)
+		}
+		return out
+	}
+	var bs []map[string]json.RawMessage
+	if raw, ok := r.cfg.Expressions[nested]; ok && json.Unmarshal(raw, &bs) == nil {
+		for _, b := range bs {
+			var e tfExpression
+			if raw, ok := b[arg]; ok && json.Unmarshal(raw, &e) == nil {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
 // refs resolves the references of one argument of a resource to the
-// managed resources they name.
+// managed resource blocks they name (addresses without instance keys).
 func (m *tfMapper) refs(r *tfResource, arg string) []string {
 	var out []string
 	for _, a := range m.allRefs(r, arg) {
@@ -217,18 +330,59 @@ func (m *tfMapper) dataRefs(r *tfResource, arg string) []string {
 }
 
 func (m *tfMapper) allRefs(r *tfResource, arg string) []string {
-	if r.cfg == nil {
-		return nil
+	var out []string
+	for _, e := range r.expressions(arg, "") {
+		out = append(out, m.p.resolveRefs(r.cfg.module, e.References)...)
 	}
-	raw, ok := r.cfg.Expressions[arg]
-	if !ok {
-		return nil
+	return out
+}
+
+// targets resolves an argument (nested: in every instance of that nested
+// block) to the planned resource instances it names. Where a reference
+// names a count or for_each block without an instance, and the argument
+// picks one by count.index or each (bucket = aws_s3_bucket.b[count.index].id,
+// or for_each = aws_s3_bucket.b with bucket = each.value.id), the instance
+// with the resource's own key is the one. Otherwise every instance is a
+// target: callers that need one treat several as "cannot tell".
+func (m *tfMapper) targets(r *tfResource, arg string, nested ...string) []*tfResource {
+	block := ""
+	if len(nested) > 0 {
+		block = nested[0]
 	}
-	var e tfExpression
-	if json.Unmarshal(raw, &e) != nil {
-		return nil
+	var out []*tfResource
+	seen := map[*tfResource]bool{}
+	for _, e := range r.expressions(arg, block) {
+		refs := e.References
+		viaEach := false
+		if len(m.p.resolveTargets(r, refs)) == 0 && iterates(refs) && r.cfg.ForEachExpression != nil {
+			refs, viaEach = r.cfg.ForEachExpression.References, true // each.value.id
+		}
+		var found []*tfResource
+		for _, t := range m.p.resolveTargets(r, refs) {
+			for _, c := range m.blocks[t.block] {
+				if !t.mods.matches(parseInstAddr(c.addr).modules) || (t.hasKey && (!c.inst.hasKey || c.inst.key != t.key)) {
+					continue
+				}
+				found = append(found, c)
+			}
+		}
+		if len(found) > 1 && (viaEach || iterates(refs)) && r.inst.hasKey {
+			var same []*tfResource
+			for _, c := range found {
+				if c.inst.hasKey && c.inst.key == r.inst.key {
+					same = append(same, c)
+				}
+			}
+			found = same
+		}
+		for _, c := range found {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
 	}
-	return m.p.resolveRefs(r.cfg.module, e.References)
+	return out
 }
 
 // isDataAddr reports whether a resource address (without instance keys)
@@ -246,7 +400,7 @@ func (r *tfResource) configured(arg string) bool {
 			return true
 		}
 	}
-	return r.src != nil && r.src.dynamicBlock(r.addr, arg)
+	return r.src.dynamicBlock(r.addr, arg)
 }
 
 // unknownMatters reports whether an attribute that is unknown until apply
@@ -263,6 +417,36 @@ func (r *tfResource) unknownMatters(attr string) bool {
 	return r.cfg == nil || r.configured(attr)
 }
 
+// blockUnknownMatters is unknownMatters for a nested block list (ingress,
+// grant) that may be written as a dynamic block. The plan's configuration
+// section leaves dynamic blocks out, so only the .tf source can tell one
+// from an unset list; when vigil has not read the resource's block, the
+// list is judged as unset and the mapper keeps a note saying so.
+func (m *tfMapper) blockUnknownMatters(r *tfResource, attr string) bool {
+	if !isUnknown(r.unknown, attr) {
+		return false
+	}
+	if r.cfg == nil {
+		return true
+	}
+	if _, ok := r.cfg.Expressions[attr]; ok {
+		return true
+	}
+	seen, dynamic := r.src.readBlock(r.addr, attr)
+	if seen {
+		return dynamic
+	}
+	n := m.notes[r]
+	if n == nil {
+		n = &PlanNote{Offset: r.origin.Offset, Address: r.addr, Why: r.src.unseenWhy(r.addr)}
+		m.notes[r] = n
+	}
+	if !slices.Contains(n.Attrs, attr) {
+		n.Attrs = append(n.Attrs, attr)
+	}
+	return false
+}
+
 // boolOr is a boolean attribute, or its documented default when unset.
 func (r *tfResource) boolOr(attr string) bool {
 	if b, ok := r.after[attr].(bool); ok {
@@ -275,7 +459,32 @@ func (r *tfResource) boolOr(attr string) bool {
 	return false
 }
 
-// --- AWS ---
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// tristate is a verdict the plan may leave open: no, yes or unknown.
+type tristate int
+
+const (
+	tNo tristate = iota
+	tYes
+	tUnknown
+)
+
+// --- AWS networking ---
+
+// ruleDirection is "ingress" or "egress" for a standalone rule resource.
+func ruleDirection(r *tfResource) string {
+	switch {
+	case r.typ == "aws_vpc_security_group_egress_rule", r.typ == "aws_security_group_rule" && str(r.after, "type") == "egress":
+		return "egress"
+	}
+	return "ingress"
+}
 
 // awsSecurityGroup maps aws_security_group and aws_default_security_group,
 // which share the rules schema.
@@ -285,19 +494,30 @@ func (m *tfMapper) awsSecurityGroup(r *tfResource, a *asset.Asset) error {
 	if r.typ == "aws_default_security_group" {
 		a.Name = firstNonEmpty(str(r.after, "name"), "default")
 	}
-	for dir, dst := range map[string]*[]asset.Rule{"ingress": &a.Facets.Ingress, "egress": &a.Facets.Egress} {
+	for _, dir := range []string{"ingress", "egress"} {
+		dst := &a.Facets.Ingress
+		if dir == "egress" {
+			dst = &a.Facets.Egress
+		}
 		bs := blocks(r.after, dir)
 		for i, b := range bs {
 			*dst = append(*dst, awsTFRule(b, subtree(r.unknown, dir, i), "cidr_blocks", "ipv6_cidr_blocks", "protocol", "from_port", "to_port"))
 		}
-		// The whole rule list is unknown. Left unset, the group has no
-		// in-line rules (tfDefaults); standalone rule resources that add to
-		// it are judged themselves. Set from something only apply knows (a
-		// dynamic block over an unknown collection), its rules are unknown.
-		if len(bs) == 0 && r.unknownMatters(dir) && !m.sgWithRules[stripIndex(r.addr)] {
-			*dst = append(*dst, asset.Rule{Sources: []string{}, Ports: []asset.PortRange{}, Protocol: "all", Action: "allow", Enabled: true,
-				Unknown: []string{"sources", "ports", "protocol"}})
+		if len(bs) > 0 || !m.blockUnknownMatters(r, dir) {
+			// Left unset, the group has no in-line rules (tfDefaults);
+			// standalone rule resources that add to it are judged themselves.
+			continue
 		}
+		// The whole rule list is unknown and may be configured (a dynamic
+		// block over something only apply knows): its rules are unknown.
+		// Only without a configuration section at all does a standalone
+		// rule of the same direction say that in-line rules are not used
+		// (the provider documents that the two do not mix).
+		if r.cfg == nil && m.sgWithRules[r.addr+"\x00"+dir] {
+			continue
+		}
+		*dst = append(*dst, asset.Rule{Sources: []string{}, Ports: []asset.PortRange{}, Protocol: "all", Action: "allow", Enabled: true,
+			Unknown: []string{"sources", "ports", "protocol"}})
 	}
 	return nil
 }
@@ -307,7 +527,7 @@ func (m *tfMapper) awsSecurityGroupRule(r *tfResource, a *asset.Asset) error {
 	a.Facets.Parent = m.parentSG(r)
 	rule := awsTFRule(r.after, r.unknown, "cidr_blocks", "ipv6_cidr_blocks", "protocol", "from_port", "to_port")
 	rule.Unknown = r.keepConfigured(rule.Unknown, "cidr_blocks", "ipv6_cidr_blocks", "protocol", "from_port", "to_port")
-	if str(r.after, "type") == "egress" {
+	if ruleDirection(r) == "egress" {
 		a.Facets.Egress = []asset.Rule{rule}
 	} else {
 		a.Facets.Ingress = []asset.Rule{rule}
@@ -320,7 +540,7 @@ func (m *tfMapper) awsVPCRule(r *tfResource, a *asset.Asset) error {
 	a.Facets.Parent = m.parentSG(r)
 	rule := awsTFRule(r.after, r.unknown, "cidr_ipv4", "cidr_ipv6", "ip_protocol", "from_port", "to_port")
 	rule.Unknown = r.keepConfigured(rule.Unknown, "cidr_ipv4", "cidr_ipv6", "ip_protocol", "from_port", "to_port")
-	if r.typ == "aws_vpc_security_group_egress_rule" {
+	if ruleDirection(r) == "egress" {
 		a.Facets.Egress = []asset.Rule{rule}
 	} else {
 		a.Facets.Ingress = []asset.Rule{rule}
@@ -345,9 +565,12 @@ func (r *tfResource) keepConfigured(unknown []string, v4, v6, proto, from, to st
 	return out
 }
 
-// parentSG names the security group a standalone rule belongs to: its
-// address in the plan when the configuration references it, else its id.
+// parentSG names the security group a standalone rule belongs to: the
+// instance in the plan the configuration references, else its id.
 func (m *tfMapper) parentSG(r *tfResource) string {
+	if ts := m.targets(r, "security_group_id"); len(ts) == 1 {
+		return ts[0].addr
+	}
 	if refs := m.refs(r, "security_group_id"); len(refs) > 0 {
 		return refs[0]
 	}
@@ -467,15 +690,6 @@ func (m *tfMapper) awsInstance(r *tfResource, a *asset.Asset) {
 	}
 }
 
-// tristate is a verdict the plan may leave open: no, yes or unknown.
-type tristate int
-
-const (
-	tNo tristate = iota
-	tYes
-	tUnknown
-)
-
 // subnetGivesPublicIP says whether an instance that does not set
 // associate_public_ip_address gets a public IP from its subnet: a subnet
 // planned here gives one only with map_public_ip_on_launch (default false);
@@ -483,18 +697,33 @@ const (
 // an existing subnet named by id is not in the plan.
 func (m *tfMapper) subnetGivesPublicIP(r *tfResource) tristate {
 	if len(blocks(r.after, "network_interface")) > 0 {
-		return tNo // the interfaces are separate resources, judged themselves
+		// Attached interfaces get no public IP at launch; an Elastic IP on
+		// one is linked to the instance (link).
+		return tNo
 	}
-	for _, ref := range m.refs(r, "subnet_id") {
-		if t, ok := m.byAddr[ref]; ok && t.typ == "aws_subnet" {
-			if t.unknownMatters("map_public_ip_on_launch") {
+	var subnets []*tfResource
+	for _, t := range m.targets(r, "subnet_id") {
+		if t.typ == "aws_subnet" {
+			subnets = append(subnets, t)
+		}
+	}
+	if len(subnets) > 0 {
+		// one instance of a count subnet, or several that must agree
+		verdict := tristate(-1)
+		for _, t := range subnets {
+			v := tNo
+			switch {
+			case t.unknownMatters("map_public_ip_on_launch"):
+				v = tUnknown
+			case t.boolOr("map_public_ip_on_launch"):
+				v = tYes
+			}
+			if verdict != -1 && verdict != v {
 				return tUnknown
 			}
-			if t.boolOr("map_public_ip_on_launch") {
-				return tYes
-			}
-			return tNo
+			verdict = v
 		}
+		return verdict
 	}
 	if !r.configured("subnet_id") && str(r.after, "subnet_id") == "" {
 		if d, ok := defaultFor("aws_instance", "subnet_id"); ok && d.Value == true {
@@ -504,496 +733,95 @@ func (m *tfMapper) subnetGivesPublicIP(r *tfResource) tristate {
 	return tUnknown
 }
 
-func (m *tfMapper) bucket(a *asset.Asset) *bucketState {
-	key := stripIndex(a.ID)
-	b, ok := m.buckets[key]
-	if !ok {
-		b = &bucketState{a: a, judged: true}
-		m.buckets[key] = b
-	}
-	return b
-}
-
-// cannedPublicACLs are the S3 canned ACLs that open a bucket.
-var cannedPublicACLs = map[string]string{"public-read": "AllUsers", "public-read-write": "AllUsers", "authenticated-read": "AuthenticatedUsers"}
-
-func (m *tfMapper) awsBucket(r *tfResource, a *asset.Asset) {
-	a.Kind = asset.KindBucket
-	a.Name = firstNonEmpty(str(r.after, "bucket"), r.name)
-	b := m.bucket(a)
-	b.judged = r.judged
-	// acl, grant and policy are Optional+Computed in AWS provider v4+:
-	// unknown on every new bucket. Unset, the bucket is private and has no
-	// policy (tfDefaults); the aws_s3_bucket_acl and _policy resources that
-	// set them are judged themselves.
-	if who, ok := cannedPublicACLs[str(r.after, "acl")]; ok {
-		b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("canned ACL %s grants %s", str(r.after, "acl"), who)})
-	} else if r.unknownMatters("acl") {
-		b.unknown = true
-	}
-	for i, g := range blocks(r.after, "grant") {
-		if who := publicGrantee(json.RawMessage(str(g, "uri"))); who != "" {
-			b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("grant of %s to %s", strings.Join(strs(g, "permissions"), ", "), who)})
-		} else if st := subtree(r.unknown, "grant", i); isUnknown(st, "uri") {
-			b.unknown = true
-		}
-	}
-	if len(blocks(r.after, "grant")) == 0 && r.unknownMatters("grant") {
-		b.unknown = true
-	}
-	m.awsPolicy(b, r, "policy")
-}
-
-// awsPolicy judges a bucket policy document. When the document is known
-// only after apply but is the JSON of an aws_iam_policy_document data
-// source, the statements the plan knows decide.
-func (m *tfMapper) awsPolicy(b *bucketState, r *tfResource, key string) {
-	if isUnknown(r.unknown, key) {
-		if !r.unknownMatters(key) {
-			return
-		}
-		switch public, from := m.policyFromData(r, key); public {
-		case tYes:
-			b.exposures = append(b.exposures, asset.Exposure{Via: "policy", Detail: fmt.Sprintf(`bucket policy (%s, from %s) allows Principal "*"`, r.addr, from)})
-		case tUnknown:
-			b.unknown = true
-		}
+// link applies an Elastic IP, its association or an interface attachment
+// to the instance or network interface it names. A new address on an
+// unchanged instance makes that instance judged.
+func (m *tfMapper) link(r *tfResource) {
+	if r.deleted {
 		return
 	}
-	doc := str(r.after, key)
-	if doc == "" {
-		return
-	}
-	public, err := PolicyIsPublic([]byte(doc))
-	if err != nil {
-		b.unknown = true
-		return
-	}
-	if public {
-		b.exposures = append(b.exposures, asset.Exposure{Via: "policy", Detail: fmt.Sprintf(`bucket policy (%s) allows Principal "*"`, r.addr)})
-	}
-}
-
-// policyFromData judges a policy argument that references the json of
-// aws_iam_policy_document data sources: public when an Allow statement
-// names every principal without a restricting condition; not public when
-// every statement's principals are known and none is; unknown otherwise.
-func (m *tfMapper) policyFromData(r *tfResource, key string) (tristate, string) {
-	refs := m.dataRefs(r, key)
-	if len(refs) == 0 || len(m.refs(r, key)) > 0 {
-		return tUnknown, ""
-	}
-	verdict := tNo
-	for _, ref := range refs {
-		ds := m.p.data[ref]
-		if len(ds) == 0 || !strings.Contains(ref, "aws_iam_policy_document.") {
-			return tUnknown, ""
-		}
-		// With count or for_each, which instance a reference picks is not
-		// in the plan: the instances must agree.
-		v := policyDocumentPublic(ds[0])
-		for _, d := range ds[1:] {
-			if policyDocumentPublic(d) != v {
-				v = tUnknown
-			}
-		}
-		switch v {
-		case tYes:
-			return tYes, ref
-		case tUnknown:
-			verdict = tUnknown
-		}
-	}
-	return verdict, refs[0]
-}
-
-// policyDocumentPublic reads an aws_iam_policy_document's statement blocks.
-func policyDocumentPublic(d *tfData) tristate {
-	if isUnknown(d.unknown, "statement") || isUnknown(d.unknown, "source_policy_documents") || isUnknown(d.unknown, "override_policy_documents") ||
-		len(strs(d.after, "source_policy_documents")) > 0 || len(strs(d.after, "override_policy_documents")) > 0 {
-		return tUnknown
-	}
-	verdict := tNo
-	for i, st := range blocks(d.after, "statement") {
-		su := subtree(d.unknown, "statement", i)
-		effect := firstNonEmpty(str(st, "effect"), "Allow")
-		if isUnknown(su, "effect") {
-			effect = ""
-		}
-		if strings.EqualFold(effect, "Deny") {
-			continue
-		}
-		if isUnknown(su, "principals") || anyUnknown(su, "principals") {
-			verdict = tUnknown
-			continue
-		}
-		everyoneHere := false
-		for j, p := range blocks(st, "principals") {
-			pu := subtree(su, "principals", j)
-			if isUnknown(pu, "type") || isUnknown(pu, "identifiers") || anyUnknown(pu, "identifiers") {
-				verdict = tUnknown
-				continue
-			}
-			t := str(p, "type")
-			if t == "*" || (t == "AWS" && slices.Contains(strs(p, "identifiers"), "*")) {
-				everyoneHere = true
-			}
-		}
-		if !everyoneHere {
-			continue
-		}
-		if isUnknown(su, "condition") || anyUnknown(su, "condition") {
-			verdict = tUnknown
-			continue
-		}
-		restricted := false
-		for _, c := range blocks(st, "condition") {
-			if slices.Contains(restrictingConditions, strings.ToLower(str(c, "variable"))) {
-				restricted = true
-			}
-		}
-		if effect == "" {
-			verdict = tUnknown
-		} else if !restricted {
-			return tYes
-		}
-	}
-	return verdict
-}
-
-// bucketHelper merges an ACL, policy, public access block or IAM resource
-// into the bucket it names. When that bucket is not in the plan, the helper
-// stands for it as an asset of its own.
-func (m *tfMapper) bucketHelper(r *tfResource) (*asset.Asset, error) {
-	var b *bucketState
-	for _, ref := range m.refs(r, "bucket") {
-		if t, ok := m.byAddr[ref]; ok && t.asset != nil && t.asset.Kind == asset.KindBucket {
-			b = m.bucket(t.asset)
-			break
-		}
-	}
-	name := str(r.after, "bucket")
-	if b == nil && name != "" {
-		for _, s := range m.buckets {
-			if s.a.Name == name {
-				b = s
-				break
-			}
-		}
-	}
-	var own *asset.Asset
-	switch {
-	case b == nil && !r.judged:
-		return nil, nil // an unchanged helper of a bucket not in the plan
-	case b == nil:
-		own = r.asset
-		own.Kind = asset.KindBucket
-		own.Name = firstNonEmpty(name, r.name)
-		b = m.bucket(own)
-	case !b.judged && r.judged:
-		// The bucket is unchanged; what this helper changes is judged on
-		// the helper, with the bucket's name and labels.
-		own = r.asset
-		own.Kind = asset.KindBucket
-		own.Name = b.a.Name
-		own.Labels = b.a.Labels
-		own.Region = firstNonEmpty(own.Region, b.a.Region)
-		own.Scope = firstNonEmpty(own.Scope, b.a.Scope)
-		b.stand = append(b.stand, own)
-	}
-	if !r.judged {
-		own = nil
-	}
+	eip := r
+	var instances, enis []*tfResource
 	switch r.typ {
-	case "aws_s3_bucket_public_access_block":
-		b.pab = &asset.PublicAccessBlock{
-			BlockPublicACLs: r.after["block_public_acls"] == true, IgnorePublicACLs: r.after["ignore_public_acls"] == true,
-			BlockPublicPolicy: r.after["block_public_policy"] == true, RestrictPublicBuckets: r.after["restrict_public_buckets"] == true,
+	case "aws_eip":
+		instances = m.linked(r, "instance", "aws_instance")
+		enis = m.linked(r, "network_interface", "aws_network_interface")
+	case "aws_eip_association":
+		instances = m.linked(r, "instance_id", "aws_instance")
+		enis = m.linked(r, "network_interface_id", "aws_network_interface")
+		if ts := m.targetsOfType(r, "allocation_id", "", "aws_eip"); len(ts) == 1 {
+			eip = ts[0]
 		}
-	case "aws_s3_bucket_policy":
-		m.awsPolicy(b, r, "policy")
-	case "aws_s3_bucket_acl":
-		if who, ok := cannedPublicACLs[str(r.after, "acl")]; ok {
-			b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s sets canned ACL %s (%s)", r.addr, str(r.after, "acl"), who)})
+	case "aws_network_interface_attachment":
+		// the interface's addresses are the instance's
+		for _, eni := range m.targetsOfType(r, "network_interface_id", "", "aws_network_interface") {
+			for _, in := range m.targetsOfType(r, "instance_id", "", "aws_instance") {
+				m.addPublicIPs(in, r, eni.asset.Facets.PublicIPs...)
+			}
 		}
-		for _, acp := range blocks(r.after, "access_control_policy") {
-			for _, g := range blocks(acp, "grant") {
-				for _, gr := range blocks(g, "grantee") {
-					if who := publicGrantee(json.RawMessage(str(gr, "uri"))); who != "" {
-						b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s grants %s to %s", r.addr, str(g, "permission"), who)})
-					}
+		return
+	}
+	ip := firstNonEmpty(str(eip.after, "public_ip"), knownAfterApply)
+	if len(instances) == 1 {
+		m.addPublicIPs(instances[0], r, ip)
+	}
+	if len(enis) == 1 {
+		eni := enis[0]
+		eni.asset.Facets.PublicIPs = appendUnique(eni.asset.Facets.PublicIPs, ip)
+		// instances that attach the interface in a network_interface block
+		for _, insts := range m.blocks {
+			for _, in := range insts {
+				if in.typ == "aws_instance" && slices.Contains(m.targets(in, "network_interface_id", "network_interface"), eni) {
+					m.addPublicIPs(in, r, ip)
 				}
 			}
 		}
-		// access_control_policy is computed from acl when only acl is
-		// set (and the other way round): only a configured one counts.
-		if r.unknownMatters("acl") || (r.unknownMatters("access_control_policy") && !r.configured("acl")) {
-			b.unknown = true
-		}
-	case "google_storage_bucket_acl":
-		// predefined_acl or role_entity ("READER:allUsers"), not both;
-		// role_entity is computed from predefined_acl.
-		if who, ok := gcsPublicPredefinedACLs[str(r.after, "predefined_acl")]; ok {
-			b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s sets predefined ACL %s (%s)", r.addr, str(r.after, "predefined_acl"), who)})
-		}
-		for _, re := range strs(r.after, "role_entity") {
-			role, entity, _ := strings.Cut(re, ":")
-			if everyone(entity) {
-				b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s grants %s to %s", r.addr, role, entity)})
-			}
-		}
-		if r.unknownMatters("predefined_acl") || ((r.unknownMatters("role_entity") || anyUnknown(r.unknown, "role_entity")) && r.configured("role_entity")) {
-			b.unknown = true
-		}
-	case "google_storage_bucket_access_control":
-		if e := str(r.after, "entity"); everyone(e) {
-			b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s grants %s to %s", r.addr, str(r.after, "role"), e)})
-		} else if r.unknownMatters("entity") {
-			b.unknown = true
-		}
-	case "google_storage_bucket_iam_member", "google_storage_bucket_iam_binding", "google_storage_bucket_iam_policy":
-		role := str(r.after, "role")
-		members := strs(r.after, "members")
-		if mbr := str(r.after, "member"); mbr != "" {
-			members = append(members, mbr)
-		}
-		if doc := str(r.after, "policy_data"); doc != "" {
-			var pol GCPIAMPolicy
-			if err := json.Unmarshal([]byte(doc), &pol); err == nil {
-				for _, bd := range pol.Bindings {
-					for _, mbr := range bd.Members {
-						if everyone(mbr) {
-							b.exposures = append(b.exposures, asset.Exposure{Via: "iam", Detail: fmt.Sprintf("%s grants %s to %s", r.addr, bd.Role, mbr)})
-						}
-					}
-				}
-			}
-		}
-		for _, mbr := range members {
-			if everyone(mbr) {
-				b.exposures = append(b.exposures, asset.Exposure{Via: "iam", Detail: fmt.Sprintf("%s grants %s to %s", r.addr, role, mbr)})
-			}
-		}
-		if r.unknownMatters("member") || (r.configured("members") && (isUnknown(r.unknown, "members") || anyUnknown(r.unknown, "members"))) {
-			b.unknown = true
-		}
-		if r.unknownMatters("policy_data") {
-			switch v, from := m.iamPolicyFromData(r); v {
-			case tYes:
-				b.exposures = append(b.exposures, asset.Exposure{Via: "iam", Detail: fmt.Sprintf("%s (policy from %s) grants a role to allUsers or allAuthenticatedUsers", r.addr, from)})
-			case tUnknown:
-				b.unknown = true
-			}
-		}
-	}
-	return own, nil
-}
-
-// gcsPublicPredefinedACLs are the predefined bucket ACLs that open a
-// bucket to everyone (https://cloud.google.com/storage/docs/access-control/lists#predefined-acl).
-var gcsPublicPredefinedACLs = map[string]string{"publicRead": "allUsers", "publicReadWrite": "allUsers", "authenticatedRead": "allAuthenticatedUsers"}
-
-// iamPolicyFromData judges a policy_data that is the policy_data of a
-// google_iam_policy data source, from the bindings the plan knows.
-func (m *tfMapper) iamPolicyFromData(r *tfResource) (tristate, string) {
-	refs := m.dataRefs(r, "policy_data")
-	if len(refs) != 1 || len(m.refs(r, "policy_data")) > 0 || !strings.Contains(refs[0], "google_iam_policy.") {
-		return tUnknown, ""
-	}
-	ds := m.p.data[refs[0]]
-	if len(ds) != 1 || isUnknown(ds[0].unknown, "binding") {
-		return tUnknown, "" // none, or instances a reference cannot tell apart
-	}
-	d := ds[0]
-	verdict := tNo
-	for i, bd := range blocks(d.after, "binding") {
-		if bu := subtree(d.unknown, "binding", i); isUnknown(bu, "members") || anyUnknown(bu, "members") {
-			verdict = tUnknown
-		}
-		if slices.ContainsFunc(strs(bd, "members"), everyone) {
-			return tYes, refs[0]
-		}
-	}
-	return verdict, refs[0]
-}
-
-// settleBucket decides public from what the plan says, applying the
-// bucket's own public access block or public access prevention.
-func (m *tfMapper) settleBucket(b *bucketState) {
-	var via []asset.Exposure
-	for _, e := range b.exposures {
-		if b.pab != nil && ((e.Via == "acl" && b.pab.IgnorePublicACLs) || (e.Via == "policy" && b.pab.RestrictPublicBuckets)) {
-			continue
-		}
-		via = append(via, e)
-	}
-	if strings.EqualFold(b.pap, "enforced") {
-		via = nil
-	}
-	blocked := strings.EqualFold(b.pap, "enforced") || (b.pab != nil && b.pab.IgnorePublicACLs && b.pab.RestrictPublicBuckets)
-	for _, a := range append([]*asset.Asset{b.a}, b.stand...) {
-		a.Facets.PublicAccessBlock = b.pab
-		a.Facets.PublicVia = via
-		a.Facets.Public = asset.Bool(len(via) > 0)
-		if b.unknown && len(via) == 0 && !blocked {
-			a.Facets.Public = nil
-			a.Facets.Unknown = appendUnique(a.Facets.Unknown, "public")
-		}
 	}
 }
 
-// --- Google ---
-
-// googleNetworkID makes projects/P/global/networks/N for a planned network.
-func (m *tfMapper) googleNetworkID(r *tfResource, name string) string {
-	if sl := str(r.after, "self_link"); sl != "" {
-		return asset.NetworkID(sl)
+// linked are the resources of a type an argument names: by reference, or
+// by the id the plan knows (an existing instance, i-0abc...).
+func (m *tfMapper) linked(r *tfResource, arg, typ string) []*tfResource {
+	if ts := m.targetsOfType(r, arg, "", typ); len(ts) > 0 {
+		return ts
 	}
-	project := firstNonEmpty(str(r.after, "project"), r.project)
-	if project == "" {
-		return name
+	id := str(r.after, arg)
+	if id == "" {
+		return nil
 	}
-	return "projects/" + project + "/global/networks/" + name
-}
-
-// googleNetworkRef resolves a network argument: a name ("default"), a
-// self link, or a reference to a planned google_compute_network.
-func (m *tfMapper) googleNetworkRef(r *tfResource, arg string, vals map[string]any) string {
-	v := str(vals, arg)
-	if v == "" {
-		for _, ref := range m.refs(r, arg) {
-			if t, ok := m.byAddr[ref]; ok && t.typ == "google_compute_network" {
-				return m.googleNetworkID(t, firstNonEmpty(str(t.after, "name"), t.name))
-			}
-		}
-		return ""
-	}
-	if strings.Contains(v, "/") {
-		return asset.NetworkID(v)
-	}
-	project := firstNonEmpty(str(r.after, "project"), r.project)
-	if project == "" {
-		return v
-	}
-	return "projects/" + project + "/global/networks/" + v
-}
-
-func (m *tfMapper) googleFirewall(r *tfResource, a *asset.Asset) error {
-	a.Kind = asset.KindFirewall
-	a.Facets.Network = m.googleNetworkRef(r, "network", r.after)
-	a.Facets.TargetTags = strs(r.after, "target_tags")
-	a.Facets.TargetServiceAccounts = strs(r.after, "target_service_accounts")
-	// An omitted direction is INGRESS.
-	egress := strings.EqualFold(str(r.after, "direction"), "EGRESS")
-	priority := 1000
-	if p := intPtr(r.after, "priority"); p != nil {
-		priority = *p
-	}
-	var sources, unknown []string
-	if egress {
-		sources = strs(r.after, "destination_ranges")
-		if len(sources) == 0 && !isUnknown(r.unknown, "destination_ranges") {
-			sources = world
-		}
-	} else {
-		sources = strs(r.after, "source_ranges")
-		tags, sas := strs(r.after, "source_tags"), strs(r.after, "source_service_accounts")
-		switch {
-		case len(sources) > 0 || len(tags) > 0 || len(sas) > 0:
-			if anyUnknown(r.unknown, "source_ranges") {
-				unknown = append(unknown, "sources")
-			}
-		case isUnknown(r.unknown, "source_ranges") && r.configured("source_ranges"):
-			// set from something only apply knows
-			unknown = append(unknown, "sources")
-		case r.cfg == nil && isUnknown(r.unknown, "source_ranges"):
-			unknown = append(unknown, "sources")
-		default:
-			// No source ranges, tags or service accounts: Google applies
-			// the rule to 0.0.0.0/0 (terraform-provider-google#6789).
-			sources = world
-		}
-	}
-	if sources == nil {
-		sources = []string{}
-	}
-	disabled := r.after["disabled"] == true
-	for _, kind := range []string{"allow", "deny"} {
-		for i, blk := range blocks(r.after, kind) {
-			rule, err := GCPRule(str(blk, "protocol"), strs(blk, "ports"))
-			if err != nil {
-				return err
-			}
-			rule.Sources = sources
-			rule.Action = kind
-			rule.Enabled = !disabled
-			rule.Priority = priority
-			rule.Unknown = append([]string(nil), unknown...)
-			if st := subtree(r.unknown, kind, i); isUnknown(st, "ports") || anyUnknown(st, "ports") {
-				rule.Unknown = append(rule.Unknown, "ports")
-			}
-			if !egress {
-				rule.SourceTags = strs(r.after, "source_tags")
-				rule.SourceServiceAccounts = strs(r.after, "source_service_accounts")
-				a.Facets.Ingress = append(a.Facets.Ingress, rule)
-			} else {
-				a.Facets.Egress = append(a.Facets.Egress, rule)
+	var out []*tfResource
+	for _, rs := range m.blocks {
+		for _, t := range rs {
+			if t.typ == typ && str(t.after, "id") == id {
+				out = append(out, t)
 			}
 		}
 	}
-	return nil
+	return out
 }
 
-func (m *tfMapper) googleInstance(r *tfResource, a *asset.Asset) {
-	a.Kind = asset.KindInstance
-	a.Facets.Status = strings.ToLower(firstNonEmpty(str(r.after, "desired_status"), "running"))
-	a.Facets.Zone = str(r.after, "zone")
-	for i, ni := range blocks(r.after, "network_interface") {
-		if n := m.googleNetworkRef(r, "network", ni); n != "" {
-			a.Facets.Networks = appendUnique(a.Facets.Networks, n)
-		} else if isUnknown(subtree(r.unknown, "network_interface", i), "network") {
-			a.Facets.Unknown = appendUnique(a.Facets.Unknown, "networks")
-		}
-		if s := str(ni, "subnetwork"); s != "" {
-			a.Facets.Subnets = append(a.Facets.Subnets, resourcePath(s))
-		}
-		// Every access_config block gives the instance an external IP,
-		// ephemeral when nat_ip is not set.
-		for _, ac := range blocks(ni, "access_config") {
-			a.Facets.PublicIPs = append(a.Facets.PublicIPs, firstNonEmpty(str(ac, "nat_ip"), knownAfterApply))
+// addPublicIPs gives an instance public IPs from a linking resource.
+func (m *tfMapper) addPublicIPs(in, by *tfResource, ips ...string) {
+	if len(ips) == 0 {
+		return
+	}
+	f := &in.asset.Facets
+	for _, ip := range ips {
+		f.PublicIPs = appendUnique(f.PublicIPs, ip)
+	}
+	f.Unknown = slices.DeleteFunc(f.Unknown, func(u string) bool { return u == "public_ips" })
+	if !in.judged && by.judged {
+		m.forced[in] = true
+	}
+}
+
+// targetsOfType is targets restricted to resource types.
+func (m *tfMapper) targetsOfType(r *tfResource, arg, nested string, types ...string) []*tfResource {
+	var out []*tfResource
+	for _, t := range m.targets(r, arg, nested) {
+		if slices.Contains(types, t.typ) {
+			out = append(out, t)
 		}
 	}
-	a.Facets.NetworkTags = strs(r.after, "tags")
-}
-
-func (m *tfMapper) googleBucket(r *tfResource, a *asset.Asset) {
-	a.Kind = asset.KindBucket
-	b := m.bucket(a)
-	b.judged = r.judged
-	b.pap = str(r.after, "public_access_prevention")
-}
-
-func (m *tfMapper) googleProjectIAM(r *tfResource, a *asset.Asset) {
-	a.Kind = asset.KindIAMPolicy
-	a.Name = firstNonEmpty(str(r.after, "project"), r.project, r.name)
-	switch r.typ {
-	case "google_project_iam_audit_config":
-		var types []string
-		for _, c := range blocks(r.after, "audit_log_config") {
-			types = append(types, str(c, "log_type"))
-		}
-		sort.Strings(types)
-		a.Facets.AuditConfigs = []asset.AuditConfig{{Service: str(r.after, "service"), LogTypes: types}}
-	case "google_project_iam_policy":
-		var pol GCPIAMPolicy
-		if json.Unmarshal([]byte(str(r.after, "policy_data")), &pol) == nil {
-			a.Facets.Bindings, a.Facets.AuditConfigs = pol.facets()
-		}
-	default:
-		members := strs(r.after, "members")
-		if mbr := str(r.after, "member"); mbr != "" {
-			members = append(members, mbr)
-		}
-		a.Facets.Bindings = []asset.Binding{{Role: str(r.after, "role"), Members: members}}
-	}
+	return out
 }

@@ -35,7 +35,10 @@ type tfPlan struct {
 	changes   []tfResourceChange // with their byte offsets
 	// deferred are the changes Terraform put off to a later plan
 	// (deferred_changes, Terraform 1.9+ with deferral enabled).
-	deferred        int64
+	deferred int64
+	// deletedBuckets are the names of the buckets the plan deletes: their
+	// deleted public access blocks expose nothing.
+	deletedBuckets  map[string]bool
 	configByAddr    map[string]*tfConfigResource   // "module.a.type.name" -> config
 	outputsByModule map[string]map[string][]string // module path -> output -> references
 	// data are the data sources the plan read or will read, by address
@@ -87,6 +90,7 @@ type tfResourceChange struct {
 	Deposed string `json:"deposed"`
 	Change  struct {
 		Actions      []string        `json:"actions"`
+		Before       json.RawMessage `json:"before"`
 		After        json.RawMessage `json:"after"`
 		AfterUnknown json.RawMessage `json:"after_unknown"`
 		// Importing is set when the plan imports the resource (1.5+).
@@ -128,6 +132,8 @@ type tfConfigResource struct {
 	Name              string                     `json:"name"`
 	ProviderConfigKey string                     `json:"provider_config_key"`
 	Expressions       map[string]json.RawMessage `json:"expressions"`
+	CountExpression   *tfExpression              `json:"count_expression"`
+	ForEachExpression *tfExpression              `json:"for_each_expression"`
 	module            string
 }
 
@@ -157,6 +163,39 @@ type PlanStats struct {
 	Deferred int64
 	// DataSources counts data sources (read, not judged).
 	DataSources int64
+	// Notes say what vigil assumed where the plan alone could not tell
+	// (see PlanNote); each is also a warning to the user.
+	Notes []PlanNote
+}
+
+// PlanNote is an assumption vigil made about a planned resource that the
+// plan cannot confirm: a rule list or grant list that is unknown until
+// apply and absent from the plan's configuration section is either unset
+// (the provider computes it: no rules, no grants) or written as a dynamic
+// block, which that section leaves out. Only the .tf source tells; without
+// it vigil judges the list as unset, and says so in a note.
+type PlanNote struct {
+	// File is the plan, Offset the byte offset of the resource change.
+	File    string
+	Offset  int64
+	Address string
+	// Attrs are the attributes assumed unset.
+	Attrs []string
+	// Why says why the source was not seen.
+	Why string
+}
+
+// Message is the note as a sentence.
+func (n PlanNote) Message() string {
+	return fmt.Sprintf("%s: %s %s known only after apply and absent from the plan's configuration section, which leaves dynamic blocks out; without the block's .tf source vigil judged %s as unset (%s)",
+		n.Address, strings.Join(n.Attrs, " and "), pluralWord(len(n.Attrs), "is", "are"), pluralWord(len(n.Attrs), "it", "them"), n.Why)
+}
+
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // readPlan parses a plan, keeping the byte offset of every resource change
@@ -215,8 +254,15 @@ func readPlan(path string) (*tfPlan, error) {
 			p.deferred = int64(len(deferred))
 			continue
 		case "resource_changes":
-			if _, err := dec.Token(); err != nil {
+			t, err := dec.Token()
+			if err != nil {
 				return nil, parseErrAt(path, err)
+			}
+			if t == nil {
+				continue // "resource_changes": null, as some tools write an empty plan
+			}
+			if d, ok := t.(json.Delim); !ok || d != '[' {
+				return nil, &ParseError{File: path, Line: LineAt(path, dec.InputOffset()), Err: errors.New("resource_changes is not a list; is this `terraform show -json` output?")}
 			}
 			for dec.More() {
 				var raw json.RawMessage
@@ -271,10 +317,14 @@ func encodingError(path string, br *bufio.Reader) error {
 	return nil
 }
 
+// ErrBinaryPlan is wrapped by the error for a binary plan file given
+// where its JSON form was expected.
+var ErrBinaryPlan = errors.New("this is a binary plan")
+
 // binaryPlanError is the error for a binary plan file given where its
 // JSON form was expected.
 func binaryPlanError(path string) error {
-	return &ParseError{File: path, Err: fmt.Errorf("this is a binary plan: run `terraform show -json %s > plan.json` (or `tofu show -json`) and check plan.json", path)}
+	return &ParseError{File: path, Err: fmt.Errorf("%w: run `terraform show -json %s > plan.json` (or `tofu show -json`) and check plan.json", ErrBinaryPlan, path)}
 }
 
 // index maps configuration resources by address and module outputs by
@@ -550,11 +600,17 @@ func LoadPlanWith(path string, src *TFSource) ([]*asset.Asset, *PlanStats, error
 			continue
 		}
 		action := planAction(rc.Change.Actions)
-		judged := true
+		judged, deleted := true, false
 		switch action {
 		case "delete":
-			stats.Deleted++
-			continue
+			if rc.Deposed != "" || !protective[rc.Type] {
+				stats.Deleted++
+				p.noteDeletedBucket(rc)
+				continue
+			}
+			// Deleting a public access block opens what it blocked: it
+			// informs the buckets it protected (and is counted there).
+			judged, deleted = false, true
 		case "forget":
 			stats.Forgotten++
 			continue
@@ -570,7 +626,7 @@ func LoadPlanWith(path string, src *TFSource) ([]*asset.Asset, *PlanStats, error
 		if err != nil {
 			return nil, nil, &ParseError{File: path, Line: LineAt(path, rc.offset), Err: fmt.Errorf("%s: %w", rc.Address, err)}
 		}
-		r.judged = judged
+		r.judged, r.deleted = judged, deleted
 		r.src = src
 		r.origin = asset.Origin{File: path, Offset: rc.offset, Seq: int64(len(rs))}
 		rs = append(rs, r)
@@ -579,7 +635,33 @@ func LoadPlanWith(path string, src *TFSource) ([]*asset.Asset, *PlanStats, error
 	if err != nil {
 		return nil, nil, &ParseError{File: path, Err: err}
 	}
+	for i := range stats.Notes {
+		stats.Notes[i].File = path
+	}
 	return assets, stats, nil
+}
+
+// noteDeletedBucket remembers the name of a bucket the plan deletes.
+func (p *tfPlan) noteDeletedBucket(rc tfResourceChange) {
+	if rc.Type != "aws_s3_bucket" {
+		return
+	}
+	var before struct {
+		Bucket string `json:"bucket"`
+	}
+	if json.Unmarshal(rc.Change.Before, &before) == nil && before.Bucket != "" {
+		if p.deletedBuckets == nil {
+			p.deletedBuckets = map[string]bool{}
+		}
+		p.deletedBuckets[before.Bucket] = true
+	}
+}
+
+// protective are the resource types whose deletion can expose something:
+// their planned deletion is judged on what they protected.
+var protective = map[string]bool{
+	"aws_s3_bucket_public_access_block":  true,
+	"aws_s3_account_public_access_block": true,
 }
 
 // plannedAsChanges covers plans without resource_changes: every planned
@@ -609,8 +691,11 @@ func (p *tfPlan) plannedAsChanges() []tfResourceChange {
 // matching configuration.
 type tfResource struct {
 	addr, typ, name, module, action string
-	// judged is false for resources the plan does not change.
-	judged          bool
+	inst                            instAddr // addr taken apart
+	// judged is false for resources the plan does not change, and for
+	// deletions (deleted) until what they protected is judged.
+	judged, deleted bool
+	// after holds the planned values; for a deletion, the values before.
 	after           map[string]any
 	unknown         any // the after_unknown tree
 	cfg             *tfConfigResource
@@ -621,9 +706,13 @@ type tfResource struct {
 }
 
 func (p *tfPlan) resource(rc tfResourceChange, action string) (*tfResource, error) {
-	r := &tfResource{addr: rc.Address, typ: rc.Type, name: rc.Name, module: rc.ModuleAddress, action: action, after: map[string]any{}}
-	if len(rc.Change.After) > 0 && string(rc.Change.After) != "null" {
-		if err := json.Unmarshal(rc.Change.After, &r.after); err != nil {
+	r := &tfResource{addr: rc.Address, typ: rc.Type, name: rc.Name, module: rc.ModuleAddress, action: action, after: map[string]any{}, inst: parseInstAddr(rc.Address)}
+	values := rc.Change.After
+	if action == "delete" {
+		values = rc.Change.Before
+	}
+	if len(values) > 0 && string(values) != "null" {
+		if err := json.Unmarshal(values, &r.after); err != nil {
 			return nil, jsonError(err)
 		}
 	}

@@ -100,17 +100,26 @@ func TestDynamicBlockFromSource(t *testing.T) {
 	plan := filepath.Join(dir, "plan.json")
 	os.WriteFile(plan, []byte(`{"format_version":"1.2","resource_changes":[{"address":"aws_security_group.peers","mode":"managed","type":"aws_security_group","name":"peers","change":{"actions":["create"],"after":{"name":"peers"},"after_unknown":{"ingress":true}}}],
 "configuration":{"root_module":{"resources":[{"address":"aws_security_group.peers","mode":"managed","type":"aws_security_group","name":"peers","expressions":{"name":{"constant_value":"peers"}}}]}}}`), 0o644)
-	as, _, err := LoadPlan(plan)
+	// Without the source the plan cannot tell the dynamic block from an
+	// unset list: the unset default applies, and not silently: a note
+	// names the resource and the list, for the warning.
+	as, stats, err := LoadPlan(plan)
 	if err != nil || len(as[0].Facets.Ingress) != 0 {
-		t.Fatalf("without the source the unset default applies: %v %+v", err, as)
+		t.Fatalf("without the source: %v %+v", err, as)
+	}
+	if len(stats.Notes) != 1 || stats.Notes[0].Address != "aws_security_group.peers" || !cmp.Equal(stats.Notes[0].Attrs, []string{"ingress"}) {
+		t.Errorf("the assumption is noted: %+v", stats.Notes)
 	}
 	src, diags := LoadTFSource(dir)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	as, _, err = LoadPlanWith(plan, src)
+	as, stats, err = LoadPlanWith(plan, src)
 	if err != nil || len(as[0].Facets.Ingress) != 1 || len(as[0].Facets.Ingress[0].Unknown) == 0 {
 		t.Errorf("a dynamic ingress block known at apply is unknown: %v %+v", err, as)
+	}
+	if len(stats.Notes) != 0 {
+		t.Errorf("with the source nothing is assumed: %+v", stats.Notes)
 	}
 }
 

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // TFSource is a Terraform configuration read from its .tf files, to put
@@ -17,7 +17,9 @@ import (
 // data block of a plan's addresses is declared, following local module
 // sources (./ and ../). A resource in a module from elsewhere (the
 // registry, git) is placed on the module block that calls it: that is the
-// line the pull request can change.
+// line the pull request can change. Such modules are still read when
+// `terraform init` has downloaded them (.terraform/modules/modules.json),
+// to see their dynamic blocks and policy documents.
 type TFSource struct {
 	// Dir is the root module's directory, as given.
 	Dir string
@@ -26,12 +28,18 @@ type TFSource struct {
 
 	blocks  map[string]*tfBlock // address without instance keys -> block
 	modules map[string]*tfModuleCall
+	// installed are the module directories `terraform init` downloaded,
+	// by module key ("vpc", "vpc.sub"), relative to Dir.
+	installed map[string]string
 }
 
 // tfBlock is a resource or data block.
 type tfBlock struct {
 	rng     hcl.Range
+	body    hcl.Body
 	dynamic map[string]bool // names of its dynamic blocks
+	// via is the module call a block of a downloaded module is placed on.
+	via string
 }
 
 // tfModuleCall is a module block: where it is, where it leads.
@@ -107,14 +115,18 @@ func LoadTFSource(dir string) (*TFSource, hcl.Diagnostics) {
 		return s, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No Terraform configuration",
 			Detail: fmt.Sprintf("%s holds no .tf or .tf.json files; --chdir names the directory you run terraform plan in", dir)}}
 	}
-	diags = append(diags, s.readModule(p, dir, "", 0, map[string]bool{})...)
+	s.installed = readModulesManifest(dir)
+	diags = append(diags, s.readModule(p, dir, "", "", 0, map[string]bool{})...)
 	for name, f := range p.Files() {
 		s.Files[name] = f
 	}
 	return s, diags
 }
 
-func (s *TFSource) readModule(p *hclparse.Parser, dir, prefix string, depth int, onPath map[string]bool) hcl.Diagnostics {
+// readModule reads the module in dir, whose resources have addresses
+// under prefix; via is the call that blocks of a downloaded module are
+// placed on.
+func (s *TFSource) readModule(p *hclparse.Parser, dir, prefix, via string, depth int, onPath map[string]bool) hcl.Diagnostics {
 	abs, _ := filepath.Abs(dir)
 	if onPath[abs] || depth > maxModuleDepth {
 		return hcl.Diagnostics{{Severity: hcl.DiagWarning, Summary: "Module sources form a cycle",
@@ -154,7 +166,7 @@ func (s *TFSource) readModule(p *hclparse.Parser, dir, prefix string, depth int,
 				if b.Type == "data" {
 					addr = "data." + addr
 				}
-				s.blocks[joinAddr(prefix, addr)] = &tfBlock{rng: b.DefRange, dynamic: dynamicBlocks(b.Body)}
+				s.blocks[joinAddr(prefix, addr)] = &tfBlock{rng: b.DefRange, body: b.Body, dynamic: dynamicBlocks(b.Body), via: via}
 			case "module":
 				call := &tfModuleCall{rng: b.DefRange}
 				attrs, _ := b.Body.JustAttributes()
@@ -164,10 +176,22 @@ func (s *TFSource) readModule(p *hclparse.Parser, dir, prefix string, depth int,
 					}
 				}
 				key := joinAddr(prefix, "module."+b.Labels[0])
-				s.modules[key] = call
-				if strings.HasPrefix(call.source, "./") || strings.HasPrefix(call.source, "../") {
+				if via == "" {
+					s.modules[key] = call
+				}
+				local := strings.HasPrefix(call.source, "./") || strings.HasPrefix(call.source, "../")
+				switch inst, ok := s.installed[moduleKey(key)]; {
+				case local && via == "":
 					call.local = true
-					diags = append(diags, s.readModule(p, filepath.Join(dir, filepath.FromSlash(call.source)), key, depth+1, onPath)...)
+					diags = append(diags, s.readModule(p, filepath.Join(dir, filepath.FromSlash(call.source)), key, "", depth+1, onPath)...)
+				case ok:
+					// downloaded by terraform init (a local source inside a
+					// downloaded module is listed there too)
+					v := via
+					if v == "" {
+						v = key
+					}
+					diags = append(diags, s.readModule(p, filepath.Join(s.Dir, filepath.FromSlash(inst)), key, v, depth+1, onPath)...)
 				}
 			}
 		}
@@ -175,24 +199,69 @@ func (s *TFSource) readModule(p *hclparse.Parser, dir, prefix string, depth int,
 	return diags
 }
 
-// dynamicBlocks lists the dynamic blocks of a resource body (native
-// syntax): their content may be known only at apply, and the plan's
+// dynamicBlocks lists the dynamic blocks of a resource body (native or
+// JSON syntax): their content may be known only at apply, and the plan's
 // configuration section does not show them.
 func dynamicBlocks(body hcl.Body) map[string]bool {
-	sb, ok := body.(*hclsyntax.Body)
-	if !ok {
+	content, _, _ := body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "dynamic", LabelNames: []string{"type"}}}})
+	if content == nil {
 		return nil
 	}
 	var out map[string]bool
-	for _, b := range sb.Blocks {
-		if b.Type == "dynamic" && len(b.Labels) == 1 {
-			if out == nil {
-				out = map[string]bool{}
-			}
-			out[b.Labels[0]] = true
+	for _, b := range content.Blocks {
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[b.Labels[0]] = true
+	}
+	return out
+}
+
+// modulesManifest is .terraform/modules/modules.json, where `terraform
+// init` records the directory of every module it installed.
+type modulesManifest struct {
+	Modules []struct {
+		Key string `json:"Key"`
+		Dir string `json:"Dir"`
+	} `json:"Modules"`
+}
+
+// readModulesManifest reads the installed modules of the configuration in
+// dir ($TF_DATA_DIR, relative to dir, moves .terraform); none when
+// terraform init has not run there.
+func readModulesManifest(dir string) map[string]string {
+	data := os.Getenv("TF_DATA_DIR")
+	if data == "" {
+		data = ".terraform"
+	}
+	if !filepath.IsAbs(data) {
+		data = filepath.Join(dir, data)
+	}
+	raw, err := os.ReadFile(filepath.Join(data, "modules", "modules.json"))
+	if err != nil {
+		return nil
+	}
+	var m modulesManifest
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, e := range m.Modules {
+		if e.Key != "" && e.Dir != "" {
+			out[e.Key] = e.Dir
 		}
 	}
 	return out
+}
+
+// moduleKey turns module.a.module.b into the manifest's key a.b.
+func moduleKey(addr string) string {
+	parts := strings.Split(addr, ".")
+	var names []string
+	for i := 1; i < len(parts); i += 2 {
+		names = append(names, parts[i])
+	}
+	return strings.Join(names, ".")
 }
 
 // Locate places a plan address (with or without instance keys).
@@ -201,7 +270,7 @@ func (s *TFSource) Locate(addr string) Placed {
 		return Placed{Unplaced: "no Terraform configuration was read (use --chdir)"}
 	}
 	key := stripIndex(addr)
-	if b, ok := s.blocks[key]; ok {
+	if b, ok := s.blocks[key]; ok && b.via == "" {
 		return Placed{Range: rangeOf(b.rng)}
 	}
 	// The module calls on the way, outermost first: module.a, module.a.module.b.
@@ -231,11 +300,42 @@ func (s *TFSource) Locate(addr string) Placed {
 
 // dynamicBlock reports whether the block of addr has a dynamic block name.
 func (s *TFSource) dynamicBlock(addr, name string) bool {
+	_, dynamic := s.readBlock(addr, name)
+	return dynamic
+}
+
+// readBlock reports whether vigil read the block of addr (seen), and
+// whether it has a dynamic block name.
+func (s *TFSource) readBlock(addr, name string) (seen, dynamic bool) {
 	if s == nil {
-		return false
+		return false, false
 	}
 	b, ok := s.blocks[stripIndex(addr)]
-	return ok && b.dynamic[name]
+	return ok, ok && b.dynamic[name]
+}
+
+// body is the body of the block of addr, when vigil read it.
+func (s *TFSource) body(addr string) hcl.Body {
+	if s == nil {
+		return nil
+	}
+	if b, ok := s.blocks[stripIndex(addr)]; ok {
+		return b.body
+	}
+	return nil
+}
+
+// unseenWhy says why vigil did not read the block of addr.
+func (s *TFSource) unseenWhy(addr string) string {
+	if s == nil {
+		return "no .tf files were read: pass --chdir DIR, the directory terraform plan ran in"
+	}
+	if pl := s.Locate(addr); pl.Via != "" {
+		return fmt.Sprintf("it is in module %s (source %q), which is not local and not installed under %s: run terraform init there", pl.Via, s.modules[pl.Via].source, filepath.Join(s.Dir, ".terraform", "modules"))
+	} else if pl.Unplaced != "" {
+		return pl.Unplaced
+	}
+	return "its block was not read"
 }
 
 func rangeOf(r hcl.Range) SourceRange {

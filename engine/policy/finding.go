@@ -127,6 +127,14 @@ func (f *Finding) Fingerprint() string {
 	return hex.EncodeToString(h[:16])
 }
 
+// FingerprintIn is Fingerprint for a finding of one of several inputs
+// that may hold the same asset id (two Terraform plans): the input's name
+// is part of it.
+func (f *Finding) FingerprintIn(input string) string {
+	h := sha256.Sum256([]byte(f.Key() + "\x00" + input))
+	return hex.EncodeToString(h[:16])
+}
+
 // Counts reports whether a finding counts toward the exit code: it is not
 // waived and is at or above the threshold severity.
 func (f *Finding) Counts(failOn string) bool {
@@ -137,7 +145,8 @@ func (f *Finding) Counts(failOn string) bool {
 }
 
 // Sort orders findings by severity (most severe first), policy, asset and
-// message, so that output is deterministic.
+// message, so that output is deterministic; findings of Terraform plans
+// then by plan file.
 func Sort(fs []Finding) {
 	slices.SortFunc(fs, func(a, b Finding) int {
 		if c := cmp.Compare(SeverityRank(b.Severity), SeverityRank(a.Severity)); c != 0 {
@@ -149,14 +158,28 @@ func Sort(fs []Finding) {
 		if c := cmp.Compare(a.AssetID, b.AssetID); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Message, b.Message)
+		if c := cmp.Compare(a.Message, b.Message); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.PlanFile(), b.PlanFile())
 	})
 }
 
 // Dedupe drops repeated findings (the same asset read from two files) from
-// a sorted slice.
+// a sorted slice. Two plans are two change sets, not two views of one
+// inventory: the same address in each is two resources, and both findings
+// are kept.
 func Dedupe(fs []Finding) []Finding {
 	return slices.CompactFunc(fs, func(a, b Finding) bool {
-		return a.PolicyID == b.PolicyID && a.AssetID == b.AssetID && a.Message == b.Message
+		return a.PolicyID == b.PolicyID && a.AssetID == b.AssetID && a.Message == b.Message && a.PlanFile() == b.PlanFile()
 	})
+}
+
+// PlanFile is the plan a finding on a Terraform plan came from, "" for
+// other sources.
+func (f *Finding) PlanFile() string {
+	if f.Source == asset.SourceTerraformPlan {
+		return f.File
+	}
+	return ""
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/engine/policy"
 )
@@ -118,8 +119,8 @@ func (s *FindingSet) add(f *policy.Finding) {
 
 // sortHeld puts the held findings in order, without duplicates.
 func (s *FindingSet) sortHeld() {
-	slices.SortFunc(s.refs, func(a, b uint64) int { return compareEncoded(s.at(a), s.at(b)) })
-	s.refs = slices.CompactFunc(s.refs, func(a, b uint64) bool { return sameFinding(s.at(a), s.at(b)) })
+	slices.SortFunc(s.refs, func(a, b uint64) int { return s.compareEncoded(s.at(a), s.at(b)) })
+	s.refs = slices.CompactFunc(s.refs, func(a, b uint64) bool { return s.sameFinding(s.at(a), s.at(b)) })
 }
 
 // spill writes the held findings out as a sorted run.
@@ -222,12 +223,12 @@ func (s *FindingSet) records() iter.Seq[[]byte] {
 			// few runs: a linear scan for the least is as fast as a heap
 			least := 0
 			for i := 1; i < len(cursors); i++ {
-				if compareEncoded(cursors[i].cur, cursors[least].cur) < 0 {
+				if s.compareEncoded(cursors[i].cur, cursors[least].cur) < 0 {
 					least = i
 				}
 			}
 			c := cursors[least]
-			if prev == nil || !sameFinding(prev, c.cur) {
+			if prev == nil || !s.sameFinding(prev, c.cur) {
 				prev = append(prev[:0], c.cur...)
 				if !yield(prev) {
 					return
@@ -526,8 +527,24 @@ func (s *FindingSet) decodeFinding(b []byte) policy.Finding {
 }
 
 // compareEncoded orders as policy.Sort does: severity (most severe first),
-// policy, asset, message.
-func compareEncoded(a, b []byte) int {
+// policy, asset, message, and for findings of Terraform plans the plan.
+func (s *FindingSet) compareEncoded(a, b []byte) int {
+	if c := compareKey(a, b); c != 0 {
+		return c
+	}
+	return strings.Compare(s.planFile(a), s.planFile(b))
+}
+
+// planFile is policy.Finding.PlanFile of an encoded finding.
+func (s *FindingSet) planFile(b []byte) string {
+	if s.strs[s.fieldID(b, fieldSource)] != asset.SourceTerraformPlan {
+		return ""
+	}
+	return s.strs[s.fieldID(b, fieldFile)]
+}
+
+// compareKey compares severity, policy, asset and message.
+func compareKey(a, b []byte) int {
 	if c := cmp.Compare(b[headSev], a[headSev]); c != 0 {
 		return c
 	}
@@ -545,7 +562,7 @@ func compareEncoded(a, b []byte) int {
 }
 
 // sameFinding: the same policy, asset and message (the asset was read from
-// two files).
-func sameFinding(a, b []byte) bool {
-	return a[headSev] == b[headSev] && compareEncoded(a, b) == 0
+// two files), unless they are of two plans.
+func (s *FindingSet) sameFinding(a, b []byte) bool {
+	return a[headSev] == b[headSev] && s.compareEncoded(a, b) == 0
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/hcl/v2"
@@ -20,7 +21,7 @@ import (
 
 func (a *app) checkCmd() *cobra.Command {
 	var f judgeFlags
-	var chdir string
+	var chdir, stdinName string
 	c := &cobra.Command{
 		Use:   "check [flags] PLAN.json...",
 		Short: "Judge a Terraform plan with the posture policies before it deploys",
@@ -33,6 +34,7 @@ resource becomes an asset whose id is its full address
 (no-op, also when only moved or imported), deletes, forgets or defers are not
 judged: there is no change to stop. They are counted in the summary, and
 still inform the resources that change (a new policy on an unchanged bucket).
+Deleting a public access block is judged on the buckets it protected.
 
 What a plan cannot know is not passed silently: a rule whose sources or
 ports come from something only apply knows, an instance whose public IP
@@ -41,8 +43,12 @@ give findings that say the value is unknown; --fail-on decides whether they
 fail the build. An attribute the provider computes although the
 configuration does not set it (the acl of every new aws_s3_bucket, the rule
 list of a security group without in-line rules) is judged by its documented
-default instead. Resource types vigil has no mapping for are listed in the
-summary.
+default instead. Only the .tf source tells such an unset rule or grant list
+from a dynamic block (the plan's configuration section leaves dynamic blocks
+out): without it vigil judges the list as unset and names each such resource
+in a warning on stderr, in the JSON report ("warnings") and in SARIF (tool
+execution notifications). Resource types vigil has no mapping for are listed
+in the summary. Several plans may be given; each finding keeps its plan.
 
 Findings point at the .tf source: vigil reads the Terraform configuration in
 --chdir (default: the plan file's directory, when it holds .tf files),
@@ -67,7 +73,10 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
   vigil check plan.json --format github
 
   # straight from terraform, without a file
-  terraform show -json plan.out | vigil check -`,
+  terraform show -json plan.out | vigil check -
+
+  # the same from the repository root, with the plan's .tf files in infra/
+  terraform -chdir=infra show -json plan.out | vigil check - --stdin-filename infra/plan.json`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError(c, "no plan given (a file, or - for standard input)")
@@ -75,7 +84,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 			if err := f.validate(c); err != nil {
 				return err
 			}
-			plans, cleanup, err := a.planInputs(args)
+			plans, cleanup, err := a.planInputs(args, stdinName)
 			defer cleanup()
 			if err != nil {
 				return err
@@ -107,11 +116,15 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 			}
 			fs.Workers = f.workers
 			fs.PlanSource = func(path string) *inventory.TFSource { return srcs.byPlan[path] }
+			srcs.several = len(plans) > 1
 			j.place = srcs.place
+			j.warnings = func() []report.Warning { return srcs.warnings(fs.PlanStats()) }
 			err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs})
 			for _, p := range plans {
 				err = p.renameExit(err)
 			}
+			// Assumptions are reported even with -q: they qualify a pass.
+			srcs.reportWarnings(a.stderr, fs.PlanStats())
 			if !f.quiet {
 				srcs.reportUnplaced(a.stderr)
 			}
@@ -120,6 +133,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 	}
 	f.register(c)
 	c.Flags().StringVar(&chdir, "chdir", "", "the Terraform working directory the plan was made in, whose .tf files locate findings (default: the plan file's directory when it holds .tf files)")
+	c.Flags().StringVar(&stdinName, "stdin-filename", "", "the name reports give a plan read from standard input, as a path from the repository root (default \"-\"); its directory is the default --chdir")
 	return c
 }
 
@@ -127,6 +141,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 // copied to a temporary file (findings and errors name it "-").
 type planInput struct {
 	path, name string
+	stdin      bool
 }
 
 func (p planInput) rename(err error) error {
@@ -150,10 +165,16 @@ func (p planInput) renameExit(err error) error {
 	return p.rename(err)
 }
 
-// stdinName is how errors and reports name a plan read from standard input.
-const stdinName = "-"
+// stdinArg is the argument that reads a plan from standard input, and how
+// errors and reports name it unless --stdin-filename names it.
+const stdinArg = "-"
 
-func (a *app) planInputs(args []string) ([]planInput, func(), error) {
+// planInputs resolves the plan arguments; a plan on standard input is
+// copied to a temporary file (named name, or "-").
+func (a *app) planInputs(args []string, name string) ([]planInput, func(), error) {
+	if name == "" {
+		name = stdinArg
+	}
 	var plans []planInput
 	var tmp string
 	cleanup := func() {
@@ -162,7 +183,7 @@ func (a *app) planInputs(args []string) ([]planInput, func(), error) {
 		}
 	}
 	for _, arg := range args {
-		if arg != stdinName {
+		if arg != stdinArg {
 			plans = append(plans, planInput{path: arg, name: arg})
 			continue
 		}
@@ -189,7 +210,11 @@ func (a *app) planInputs(args []string) ([]planInput, func(), error) {
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("read standard input: %w", err)
 		}
-		plans = append(plans, planInput{path: path, name: stdinName})
+		if _, err := inventory.Detect(path); errors.Is(err, inventory.ErrBinaryPlan) {
+			// the temporary file's name would mean nothing to the user
+			return nil, cleanup, &exitError{code: ExitError, err: errors.New("standard input is a binary plan (terraform plan -out): pipe its JSON form instead, `terraform show -json plan.out | vigil check -` (or `tofu show -json`)")}
+		}
+		plans = append(plans, planInput{path: path, name: name, stdin: true})
 	}
 	return plans, cleanup, nil
 }
@@ -198,6 +223,9 @@ func (a *app) planInputs(args []string) ([]planInput, func(), error) {
 type tfSources struct {
 	byPlan map[string]*inventory.TFSource // plan path -> configuration (nil: none read)
 	names  map[string]string              // plan path -> name to show
+	// several is set when more than one plan is checked: the same address
+	// in two of them is two resources.
+	several bool
 
 	mu       sync.Mutex
 	unplaced map[string]string // address -> why
@@ -214,10 +242,7 @@ func (a *app) terraformSources(plans []planInput, chdir string) (*tfSources, err
 		s.names[p.path] = p.name
 		dir, explicit := chdir, chdir != ""
 		if !explicit {
-			dir = filepath.Dir(p.name)
-			if p.name == stdinName {
-				dir = "."
-			}
+			dir = filepath.Dir(p.name) // "." for standard input without --stdin-filename
 			if !inventory.HasTerraformFiles(dir) {
 				continue
 			}
@@ -242,7 +267,8 @@ func (a *app) terraformSources(plans []planInput, chdir string) (*tfSources, err
 }
 
 // place puts a plan finding on the block that declares its resource, with
-// the plan entry as a related location.
+// the plan entry as a related location; without the configuration, on the
+// plan entry (for standard input, named "-" or by --stdin-filename).
 func (s *tfSources) place(f *policy.Finding) (report.Placement, bool) {
 	if f.Source != asset.SourceTerraformPlan {
 		return report.Placement{}, false
@@ -251,29 +277,85 @@ func (s *tfSources) place(f *policy.Finding) (report.Placement, bool) {
 	if !ok {
 		return report.Placement{}, false
 	}
-	plan := report.Location{File: name, Line: f.Line, Message: fmt.Sprintf("the planned change (%s) in %s", f.Change, name)}
-	if name == stdinName {
-		plan = report.Location{Message: fmt.Sprintf("the planned change (%s) at line %d of the plan read from standard input", f.Change, f.Line)}
+	where := "in " + name
+	if name == stdinArg {
+		where = "in the plan read from standard input"
+	}
+	plan := report.Location{File: name, Line: f.Line, Message: fmt.Sprintf("the planned change (%s) %s", f.Change, where)}
+	input := ""
+	if s.several {
+		input = name
 	}
 	src := s.byPlan[f.File]
 	if src == nil {
-		if name == stdinName {
-			return report.Placement{Primary: plan}, true
-		}
-		return report.Placement{}, false
+		return report.Placement{Primary: plan, Input: input}, true
 	}
 	pl := src.Locate(f.AssetID)
 	if pl.Unplaced != "" {
 		s.mu.Lock()
 		s.unplaced[f.AssetID] = pl.Unplaced
 		s.mu.Unlock()
-		return report.Placement{Primary: plan, Unplaced: pl.Unplaced}, true
+		return report.Placement{Primary: plan, Unplaced: pl.Unplaced, Input: input}, true
 	}
 	primary := report.Location{File: pl.Range.File, Line: pl.Range.Line, Column: pl.Range.Column, EndLine: pl.Range.EndLine}
 	if pl.Via != "" {
 		primary.Message = fmt.Sprintf("%s is declared in %s, a module vigil does not read; this is its module block", f.AssetID, pl.Via)
 	}
-	return report.Placement{Primary: primary, Related: []report.Location{plan}}, true
+	return report.Placement{Primary: primary, Related: []report.Location{plan}, Input: input}, true
+}
+
+// warnings are the plans' notes (what vigil assumed without the .tf
+// source), for the report.
+func (s *tfSources) warnings(ps *inventory.PlanStats) []report.Warning {
+	if ps == nil {
+		return nil
+	}
+	var out []report.Warning
+	for _, n := range ps.Notes {
+		w := report.Warning{Title: "judged without its .tf source", Message: n.Message(), File: n.File, Subject: n.Address}
+		if line, err := inventory.LinesAt(n.File, []int64{n.Offset}); err == nil {
+			w.Line = line[0]
+		}
+		if name, ok := s.names[n.File]; ok {
+			w.File = name
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// reportWarnings prints the plans' notes on stderr: a check that passed
+// under an assumption must say so.
+func (s *tfSources) reportWarnings(w io.Writer, ps *inventory.PlanStats) {
+	ws := s.warnings(ps)
+	if len(ws) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "vigil: warning: %d planned resource%s judged without %s .tf source: rule or grant lists known only after apply and absent from the plan's configuration section (which leaves dynamic blocks out) were taken as unset:\n",
+		len(ws), pluralVerb(len(ws), " was", "s were"), pluralVerb(len(ws), "its", "their"))
+	// one line a resource, then each reason once
+	var whys []string
+	byWhy := map[string][]string{}
+	for i, x := range ws {
+		n := ps.Notes[i]
+		if _, ok := byWhy[n.Why]; !ok {
+			whys = append(whys, n.Why)
+		}
+		byWhy[n.Why] = append(byWhy[n.Why], fmt.Sprintf("%s:%d: %s (%s)", x.File, x.Line, n.Address, strings.Join(n.Attrs, ", ")))
+	}
+	for _, why := range whys {
+		for _, line := range byWhy[why] {
+			fmt.Fprintf(w, "vigil: warning:   %s\n", line)
+		}
+		fmt.Fprintf(w, "vigil: warning: %s\n", why)
+	}
+}
+
+func pluralVerb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // reportUnplaced says which addresses could not be placed on the

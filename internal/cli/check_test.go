@@ -21,16 +21,22 @@ func TestCheckExamplePlan(t *testing.T) {
 	if code != ExitFindings {
 		t.Fatalf("exit %d", code)
 	}
+	// The plan creates 23 resources (a policy, a public access block and an
+	// IAM member among them, judged with their buckets) and deletes one.
+	// Every type is mapped: the Elastic IPs and the Google address are
+	// addresses, as in live inventories.
 	for _, want := range []string{
 		"aws_security_group.vpn",
 		"its sources known only after apply",
-		"Judged 20 planned resources (create 20)",
+		"Judged 23 planned resources (create 23).",
 		"Not judged: 1 resource planned for deletion.",
-		"types not understood (judged only for residency): aws_eip, google_compute_address",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "not understood") {
+		t.Errorf("every type of the example is mapped:\n%s", out)
 	}
 }
 
@@ -225,5 +231,192 @@ func TestCheckFailOnUnknowns(t *testing.T) {
 	code, _, _ = run(t, "check", "--policy", "VGL-NET-002", "-c", "examples/vigil.hcl", "--fail-on", "medium", "examples/terraform/plan.json")
 	if code != ExitFindings {
 		t.Errorf("with --fail-on medium: exit %d", code)
+	}
+}
+
+// runIn runs vigil from dir with stdin.
+func runIn(t *testing.T, dir string, stdin []byte, args ...string) (int, string, string) {
+	t.Helper()
+	t.Chdir(dir)
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), args, bytes.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// A plan read without its .tf source (standard input from another
+// directory) cannot tell an unset rule list from a dynamic block: the
+// group is judged as configuring no rules, and stderr, JSON and SARIF say
+// so. SARIF results keep a physical location: the plan, as "-".
+func TestCheckWithoutConfigurationWarns(t *testing.T) {
+	root := testutil.Root(t)
+	dir := filepath.Join(root, "testdata", "plans", "constructed", "review-15", "dynamic-ingress")
+	plan, err := os.ReadFile(filepath.Join(dir, "plan.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	code, out, errs := runIn(t, elsewhere, plan, "check", "-q", "-f", "json", "-")
+	if code != ExitOK || !strings.Contains(errs, "vigil: warning: 1 planned resource was judged without its .tf source") ||
+		!strings.Contains(errs, "vigil: warning:   -:9: aws_security_group.dyn (ingress, egress)\n") || !strings.Contains(errs, "vigil: warning: no .tf files were read: pass --chdir DIR") {
+		t.Errorf("exit %d, stderr:\n%s", code, errs)
+	}
+	var rep struct {
+		Findings []any
+		Warnings []struct {
+			Message, File, Subject string
+			Line                   int
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 || len(rep.Warnings) != 1 || rep.Warnings[0].File != "-" || rep.Warnings[0].Line != 9 || rep.Warnings[0].Subject != "aws_security_group.dyn" ||
+		!strings.HasPrefix(rep.Warnings[0].Message, "aws_security_group.dyn: ingress and egress are known only after apply") {
+		t.Errorf("JSON: %+v", rep)
+	}
+
+	// --format github: a workflow warning (standard input has no file to
+	// annotate)
+	_, out, _ = runIn(t, elsewhere, plan, "check", "-q", "-f", "github", "-")
+	if !strings.Contains(out, "::warning title=judged without its .tf source::aws_security_group.dyn: ingress and egress are known only after apply") {
+		t.Errorf("github:\n%s", out)
+	}
+
+	// SARIF: the warning as a tool execution notification; every result
+	// (eip-and-rules has five, no .tf) on the plan line, uri "-".
+	plan, err = os.ReadFile(filepath.Join(root, "testdata", "plans", "constructed", "review-15", "eip-and-rules.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runIn(t, elsewhere, plan, "check", "-q", "-f", "sarif", "-")
+	if code != ExitFindings {
+		t.Fatalf("exit %d", code)
+	}
+	schematest.Validate(t, filepath.Join(root, "testdata", "schemas", "sarif", "sarif-2.1.0.json"), []byte(out))
+	var log struct {
+		Runs []struct {
+			Invocations []struct {
+				ExecutionSuccessful        bool
+				ToolExecutionNotifications []struct {
+					Level   string
+					Message struct{ Text string }
+				}
+			}
+			Results []struct {
+				Locations []struct {
+					PhysicalLocation *struct {
+						ArtifactLocation struct{ URI string }
+						Region           struct{ StartLine int }
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &log); err != nil {
+		t.Fatal(err)
+	}
+	run := log.Runs[0]
+	if len(run.Invocations) != 1 || !run.Invocations[0].ExecutionSuccessful || len(run.Invocations[0].ToolExecutionNotifications) != 1 ||
+		run.Invocations[0].ToolExecutionNotifications[0].Level != "warning" || !strings.HasPrefix(run.Invocations[0].ToolExecutionNotifications[0].Message.Text, "aws_security_group.g: ingress and egress") {
+		t.Errorf("notifications: %+v", run.Invocations)
+	}
+	if len(run.Results) != 5 {
+		t.Errorf("%d results, want 5", len(run.Results))
+	}
+	for i, r := range run.Results {
+		if pl := r.Locations[0].PhysicalLocation; pl == nil || pl.ArtifactLocation.URI != "-" || pl.Region.StartLine < 1 {
+			t.Errorf("result %d: no physical location on the plan: %+v", i, r.Locations)
+		}
+	}
+
+	// With the .tf source the dynamic block is seen: a finding, no warning.
+	code, _, errs = runIn(t, elsewhere, nil, "check", "-q", filepath.Join(dir, "plan.json"))
+	if code != ExitFindings || strings.Contains(errs, "warning") {
+		t.Errorf("with main.tf beside the plan: exit %d, %s", code, errs)
+	}
+}
+
+// --stdin-filename names the plan on standard input; its directory is the
+// default --chdir.
+func TestCheckStdinFilename(t *testing.T) {
+	rel := "testdata/plans/constructed/review-15/dynamic-ingress/plan.json"
+	plan, err := os.ReadFile(testutil.Path(t, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runIn(t, testutil.Root(t), plan, "check", "-f", "github", "--stdin-filename", rel, "-")
+	// main.tf declares aws_security_group.dyn on line 5
+	if code != ExitFindings || !strings.Contains(out, "::error file=testdata/plans/constructed/review-15/dynamic-ingress/main.tf,line=5,title=VGL-NET-001") || strings.Contains(errs, "warning") {
+		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// Two plans with the same addresses (two workspaces) are two change sets:
+// every finding of each is kept, with its own file, and SARIF tells them
+// apart.
+func TestCheckSeveralPlans(t *testing.T) {
+	a := "testdata/plans/constructed/review-15/two-workspaces/a/plan.json"
+	b := "testdata/plans/constructed/review-15/two-workspaces/b/plan.json"
+	code, out, errs := run(t, "check", "-q", "-f", "json", a, b)
+	if code != ExitFindings {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep struct {
+		Findings []struct {
+			PolicyID string `json:"policy_id"`
+			AssetID  string `json:"asset_id"`
+			File     string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, f := range rep.Findings {
+		got[f.File] = append(got[f.File], f.PolicyID+" "+f.AssetID)
+	}
+	// a: the rule on 22 admits 10.0.0.0/8; b: 0.0.0.0/0 (see the corpus)
+	want := map[string][]string{
+		a: {"VGL-NET-001 aws_security_group_rule.unk", "VGL-NET-001 aws_vpc_security_group_ingress_rule.all", "VGL-NET-001 aws_vpc_security_group_ingress_rule.num", "VGL-NET-004 aws_instance.i"},
+		b: {"VGL-NET-001 aws_security_group_rule.ssh", "VGL-NET-001 aws_security_group_rule.unk", "VGL-NET-001 aws_vpc_security_group_ingress_rule.all", "VGL-NET-001 aws_vpc_security_group_ingress_rule.num", "VGL-NET-004 aws_instance.i"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings by plan (-want +got):\n%s", diff)
+	}
+	_, out, _ = run(t, "check", "-q", "-f", "sarif", a, b)
+	var log struct {
+		Runs []struct {
+			Results []struct{ PartialFingerprints map[string]string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &log); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range log.Runs[0].Results {
+		seen[r.PartialFingerprints["vigilFinding/v1"]] = true
+	}
+	if len(log.Runs[0].Results) != 9 || len(seen) != 9 {
+		t.Errorf("%d results, %d distinct fingerprints; want 9 and 9", len(log.Runs[0].Results), len(seen))
+	}
+	// the table says which plan each finding is in
+	_, out, _ = run(t, "check", "-q", a, b)
+	if !strings.Contains(out, "at "+a+":") || !strings.Contains(out, "at "+b+":") {
+		t.Errorf("table:\n%s", out)
+	}
+}
+
+// A binary plan on standard input gets the pipe that makes its JSON, not
+// the name of a temporary file.
+func TestCheckBinaryPlanOnStdin(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("tfplan")
+	w.Write([]byte("binary"))
+	zw.Close()
+	code, _, errs := runIn(t, t.TempDir(), buf.Bytes(), "check", "-")
+	if code != ExitError || !strings.Contains(errs, "standard input is a binary plan (terraform plan -out): pipe its JSON form instead, `terraform show -json plan.out | vigil check -`") ||
+		strings.Contains(errs, "vigil-check-") {
+		t.Errorf("exit %d: %s", code, errs)
 	}
 }

@@ -139,6 +139,10 @@ type judge struct {
 	// .tf blocks of the planned resources).
 	place func(f *policy.Finding) (report.Placement, bool)
 	now   func() time.Time // --as-of, or nil for time.Now
+	// warnings, when set, are the assumptions behind the report (vigil
+	// check: plans judged without their .tf source), asked for once the
+	// inputs are read.
+	warnings func() []report.Warning
 }
 
 // findings runs the judge over sources and returns every finding, in
@@ -243,6 +247,9 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 			closeOut()
 			return err
 		}
+	}
+	if j.warnings != nil {
+		rep.Warnings = j.warnings()
 	}
 	if err := report.Render(w, f.format, rep); err != nil {
 		closeOut()

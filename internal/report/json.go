@@ -14,6 +14,7 @@ type jsonReport struct {
 	Findings   any                 `json:"findings"`
 	Summary    jsonSummary         `json:"summary"`
 	Compliance []*compliance.Table `json:"compliance,omitempty"`
+	Warnings   []Warning           `json:"warnings,omitempty"`
 }
 
 type jsonSummary struct {
@@ -27,7 +28,7 @@ type jsonSummary struct {
 func JSON(w io.Writer, r *Report) error {
 	out := jsonReport{Findings: streamMark, Compliance: r.Compliance, Summary: jsonSummary{
 		Summary: r.Summary, FailOn: r.FailOn, Failing: r.Summary.Failing(r.FailOn),
-	}}
+	}, Warnings: r.Warnings}
 	for _, w := range r.UnusedWaivers {
 		out.Summary.UnusedWaivers = append(out.Summary.UnusedWaivers, w.Range.String())
 	}

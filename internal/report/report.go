@@ -29,6 +29,22 @@ type Report struct {
 	Place func(f *policy.Finding) (Placement, bool)
 	// Compliance holds the per-control tables --compliance asked for.
 	Compliance []*compliance.Table
+	// Warnings are what vigil assumed where its input could not tell (a
+	// plan judged without its .tf source): JSON and SARIF carry them with
+	// the findings, as stderr does for the other formats.
+	Warnings []Warning
+}
+
+// Warning is an assumption behind a report that vigil could not check.
+type Warning struct {
+	// Title is a short name of the warning, Message says it in full.
+	Title   string `json:"title,omitempty"`
+	Message string `json:"message"`
+	// File and Line are where the input says what the warning is about
+	// (a plan's resource change); Subject names it (a resource address).
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // Location is a place in a file.
@@ -49,6 +65,10 @@ type Placement struct {
 	// Unplaced, when set, says why the finding could not be put on the
 	// source that declares it; Primary is then the plan entry.
 	Unplaced string
+	// Input names the input the finding was read from (the plan as given
+	// on the command line) when several inputs can hold the same asset id:
+	// SARIF fingerprints then tell their findings apart.
+	Input string
 }
 
 // place applies r.Place to a finding: its file and line become the

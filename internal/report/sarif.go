@@ -30,8 +30,22 @@ type sarifLog struct {
 
 type sarifRun struct {
 	Tool               sarifTool                `json:"tool"`
+	Invocations        []sarifInvocation        `json:"invocations,omitempty"`
 	OriginalURIBaseIDs map[string]sarifArtifact `json:"originalUriBaseIds,omitempty"`
 	Results            any                      `json:"results"` // streamed []sarifResult
+}
+
+// sarifInvocation carries the report's warnings as tool execution
+// notifications.
+type sarifInvocation struct {
+	ExecutionSuccessful        bool                `json:"executionSuccessful"`
+	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
+}
+
+type sarifNotification struct {
+	Level     string          `json:"level"`
+	Message   sarifText       `json:"message"`
+	Locations []sarifLocation `json:"locations,omitempty"`
 }
 
 // srcRoot is the uriBaseId of paths relative to the working directory.
@@ -162,6 +176,21 @@ func SARIF(w io.Writer, r *Report) error {
 	if cwd != "" {
 		run.OriginalURIBaseIDs = map[string]sarifArtifact{srcRoot: {URI: fileURI(cwd) + "/"}}
 	}
+	if len(r.Warnings) > 0 {
+		inv := sarifInvocation{ExecutionSuccessful: true}
+		for _, w := range r.Warnings {
+			n := sarifNotification{Level: "warning", Message: sarifText{Text: w.Message}}
+			if ph := sarifPhysicalOf(cwd, Location{File: w.File, Line: w.Line}); ph != nil || w.Subject != "" {
+				loc := sarifLocation{PhysicalLocation: ph}
+				if w.Subject != "" {
+					loc.LogicalLocations = []sarifLogical{{FullyQualifiedName: w.Subject, Kind: "resource"}}
+				}
+				n.Locations = []sarifLocation{loc}
+			}
+			inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, n)
+		}
+		run.Invocations = []sarifInvocation{inv}
+	}
 	log := sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}}
 	var encErr error
 	err := streamJSON(w, log, func(yield func([]byte) bool) {
@@ -171,6 +200,10 @@ func SARIF(w io.Writer, r *Report) error {
 			res := sarifResultOf(f, index[f.PolicyID], cwd)
 			if placed {
 				placeSARIF(&res, &p, cwd)
+				if p.Input != "" {
+					// the same address in two plans is two resources
+					res.PartialFingerprints["vigilFinding/v1"] = f.FingerprintIn(p.Input)
+				}
 			}
 			b, err := compactJSON(&buf, res)
 			if err != nil {

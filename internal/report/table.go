@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
@@ -28,7 +29,7 @@ func Table(w io.Writer, r *Report) error {
 			sev = f.Severity
 			fmt.Fprintf(bw, "%s (%d)\n", strings.ToUpper(sev), r.Summary.BySeverity[sev])
 		}
-		writeFinding(bw, f)
+		writeFinding(bw, f, where(r, f))
 	}
 	if sev != "" {
 		fmt.Fprintln(bw)
@@ -37,7 +38,7 @@ func Table(w io.Writer, r *Report) error {
 		fmt.Fprintf(bw, "WAIVED (%d)\n", r.Summary.Waived)
 		for f := range r.Findings.All() {
 			if f.Waived {
-				writeFinding(bw, f)
+				writeFinding(bw, f, where(r, f))
 			}
 		}
 		fmt.Fprintln(bw)
@@ -53,6 +54,27 @@ func Table(w io.Writer, r *Report) error {
 	return bw.Flush()
 }
 
+// where says where a placed finding is (vigil check: the .tf block, and
+// the plan when several were checked), or "".
+func where(r *Report, f policy.Finding) string {
+	if r.Place == nil {
+		return ""
+	}
+	p, ok := r.place(&f)
+	if !ok || p.Primary.File == "" {
+		return ""
+	}
+	cwd, _ := os.Getwd()
+	at, _ := artifactURI(cwd, p.Primary.File)
+	if p.Primary.Line > 0 {
+		at += fmt.Sprintf(":%d", p.Primary.Line)
+	}
+	if p.Input != "" && len(p.Related) > 0 {
+		at += " (plan " + p.Input + ")"
+	}
+	return at
+}
+
 // plural is "1 resource", "2 resources"; "1 policy", "2 policies".
 func plural[N int | int64](n N, noun string) string {
 	if n == 1 {
@@ -64,9 +86,12 @@ func plural[N int | int64](n N, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-func writeFinding(w io.Writer, f policy.Finding) {
+func writeFinding(w io.Writer, f policy.Finding, at string) {
 	fmt.Fprintf(w, "  %-12s %-9s %s\n", f.PolicyID, f.Kind, f.AssetID)
 	fmt.Fprintf(w, "               %s\n", f.Message)
+	if at != "" {
+		fmt.Fprintf(w, "               at %s\n", at)
+	}
 	switch {
 	case f.Waived:
 		fmt.Fprintf(w, "               waived until %s: %s\n", f.WaiverExpires, f.WaiverReason)

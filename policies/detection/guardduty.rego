@@ -25,6 +25,7 @@ enabled := [d | some d in object.get(info, "detectors", []); guardduty(d); d.ena
 
 deny contains finding if {
 	input.asset.provider == "aws"
+	not lib.planned
 	input.asset.kind == "account"
 	object.get(info, "assets", 0) > 0
 	count(enabled) == 0
@@ -44,6 +45,7 @@ uncovered := sort([sprintf("%s (%d assets)", [r, c.assets]) |
 
 deny contains finding if {
 	input.asset.provider == "aws"
+	not lib.planned
 	count(enabled) > 0
 	count(uncovered) > 0
 	finding := {

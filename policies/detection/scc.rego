@@ -21,6 +21,7 @@ enabled(services) if services["securitycenter.googleapis.com"] == true
 
 deny contains finding if {
 	input.asset.provider == "gcp"
+	not lib.planned
 	services := object.get(info, "services", null)
 	is_object(services)
 	object.get(info, "assets", 0) > 0

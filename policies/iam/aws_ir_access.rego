@@ -30,6 +30,7 @@ covers(t, p) if t == sprintf("arn:aws:iam::%s:root", [lib.account_of(p)])
 
 deny contains finding if {
 	input.asset.provider == "aws"
+	not lib.planned
 	count(principals) > 0
 	count([t | some t, _ in trusts; some p in principals; covers(t, p)]) == 0
 	finding := {

@@ -18,6 +18,7 @@ principals := data.vigil.config.ir_principals
 
 deny contains finding if {
 	input.asset.provider == "gcp"
+	not lib.planned
 	count(principals) > 0
 	members := lib.members(input.asset.facets)
 	count([p | some p in principals; p in members]) == 0

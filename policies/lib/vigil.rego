@@ -120,3 +120,10 @@ metadata(facets, key) := v if {
 account_of(arn) := split(arn, ":")[4] if startswith(arn, "arn:")
 
 account_of(id) := id if not startswith(id, "arn:")
+
+# planned holds for an asset of a Terraform plan. A project or account a
+# plan creates or changes shows only what the plan holds: its trails,
+# detectors, alerts, scanners and the grants it inherits are made
+# elsewhere, so policies about what a whole account or project lacks do
+# not judge it.
+planned if input.asset.change

@@ -49,6 +49,7 @@ exported if {
 
 deny contains finding if {
 	input.asset.provider == "gcp"
+	not lib.planned
 	not exported
 	finding := {
 		"msg": sprintf("project %s: no enabled sink exports its audit logs to another project (aggregated on a folder or the organization, or its own)", [input.asset.name]),

@@ -24,9 +24,16 @@ enabled := {t |
 	some t in c.log_types
 }
 
+# A project in a Terraform plan is judged on the audit configs the plan
+# gives it; without any, the organization's (not in the plan) may apply.
+gcp_judged if not lib.planned
+
+gcp_judged if count(lib.audit_configs(input.asset.facets)) > 0
+
 deny contains finding if {
 	input.asset.provider == "gcp"
 	input.asset.kind == "project"
+	gcp_judged
 	missing := required - enabled
 	count(missing) > 0
 	finding := {
@@ -42,6 +49,7 @@ multi_region := [t | some t in trails; t.multi_region == true]
 deny contains finding if {
 	input.asset.provider == "aws"
 	input.asset.kind == "account"
+	not lib.planned
 	count(multi_region) == 0
 	finding := {
 		"msg": sprintf("account %s has no multi-region CloudTrail trail (%d trails in the inventory)", [input.asset.scope, count(trails)]),
@@ -52,6 +60,7 @@ deny contains finding if {
 deny contains finding if {
 	input.asset.provider == "aws"
 	input.asset.kind == "account"
+	not lib.planned
 	count(multi_region) > 0
 	not any_logging
 	finding := {

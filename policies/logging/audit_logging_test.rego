@@ -40,6 +40,11 @@ test_account_without_trail if {
 	count(p.deny) == 1 with input as account with data.vigil.inventory as {"scopes": {"111": {"trails": []}}, "nodes": {}}
 }
 
+test_planned_account_is_not_judged_for_trails if {
+	planned := {"asset": {"provider": "aws", "kind": "account", "scope": "", "name": "acme-dev", "facets": {}, "change": {"action": "create"}}}
+	count(p.deny) == 0 with input as planned with data.vigil.inventory as {"scopes": {}, "nodes": {}}
+}
+
 test_account_with_logging_multi_region_trail if {
 	inv := {"scopes": {"111": {"trails": [{"id": "t", "multi_region": true, "logging": true}]}}, "nodes": {}}
 	count(p.deny) == 0 with input as account with data.vigil.inventory as inv
@@ -56,4 +61,14 @@ test_account_with_stopped_trail if {
 	count(res) == 1
 	some f in res
 	contains(f.msg, "none is logging")
+}
+
+# A project a Terraform plan creates is judged only on the audit configs
+# the plan gives it: without any, the organization's may apply.
+test_planned_project_without_audit_configs_is_not_judged if {
+	count(p.deny) == 0 with input as {"asset": {"provider": "gcp", "kind": "project", "name": "new-proj", "facets": {}, "change": {"actions": ["create"]}}} with data.vigil.inventory as {"scopes": {}, "nodes": {}}
+}
+
+test_planned_project_with_partial_audit_configs_is_judged if {
+	count(p.deny) == 1 with input as {"asset": {"provider": "gcp", "kind": "project", "name": "new-proj", "change": {"actions": ["create"]}, "facets": {"audit_configs": [{"service": "allServices", "log_types": ["ADMIN_READ"]}]}}} with data.vigil.inventory as {"scopes": {}, "nodes": {}}
 }

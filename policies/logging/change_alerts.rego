@@ -87,6 +87,7 @@ aws_missing := sort([c | some c, _ in aws_changes; not aws_covered(c)])
 
 deny contains finding if {
 	input.asset.provider == "aws"
+	not lib.planned
 	input.asset.kind == "account"
 	count(aws_missing) > 0
 	finding := {
@@ -127,6 +128,7 @@ gcp_missing := sort([c | some c, _ in gcp_changes; not gcp_covered(c)])
 
 deny contains finding if {
 	input.asset.provider == "gcp"
+	not lib.planned
 	input.asset.kind == "project"
 	count(gcp_missing) > 0
 	finding := {

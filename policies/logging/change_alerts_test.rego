@@ -73,3 +73,10 @@ test_gcp_metric_without_alert if {
 	some f in res
 	"firewall rule changes" in f.details.unalerted
 }
+
+# An account a Terraform plan creates is not judged: its trail, filters
+# and alarms are made elsewhere (an organization baseline), not in the plan.
+test_planned_account_is_not_judged if {
+	planned := {"asset": object.union(acct.asset, {"change": {"actions": ["create"]}})}
+	count(p.deny) == 0 with input as planned with data.vigil.inventory as {"scopes": {"111": {"trails": [trail]}}, "nodes": {}}
+}

@@ -33,6 +33,7 @@ unscanned := sort([sprintf("%s (%d instances)", [r, c.instances]) |
 
 deny contains finding if {
 	input.asset.provider == "aws"
+	not lib.planned
 	count(inspector) > 0
 	count(unscanned) > 0
 	finding := {
@@ -47,6 +48,7 @@ instances := sum([c.instances | some _, c in object.get(info, "regions", {})])
 
 deny contains finding if {
 	input.asset.provider == "gcp"
+	not lib.planned
 	instances > 0
 	services := object.get(info, "services", null)
 	is_object(services) # silent when the inventory lists no services
@@ -59,6 +61,7 @@ deny contains finding if {
 
 deny contains finding if {
 	input.asset.provider == "gcp"
+	not lib.planned
 	instances > 0
 	md := object.get(info, "project_metadata", null)
 	is_object(md) # silent when the project's compute metadata is not collected
