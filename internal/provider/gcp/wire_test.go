@@ -41,7 +41,7 @@ func TestWireContract(t *testing.T) {
 		}
 		run("gcp.compute.export_snapshots", map[string]cty.Value{"snapshots": cty.ListVal(ids), "destination_project": cty.StringVal(gcpfake.SecurityProject)})
 		run("gcp.compute.create_instance_from_snapshot", map[string]cty.Value{"snapshot": ids[0], "name": cty.StringVal("web-1-clean"),
-			"zone": cty.StringVal(gcpfake.Zone), "network": cty.StringVal(gcpfake.ProdVPC)})
+			"zone": cty.StringVal(gcpfake.Zone), "network": cty.StringVal(gcpfake.ForensicsVPC)})
 	}
 	run("gcp.compute.isolate_instance", map[string]cty.Value{"instance": vm, "allow_ranges": cty.ListVal([]cty.Value{cty.StringVal("10.99.0.0/24")})})
 	run("gcp.compute.suspend_instance", map[string]cty.Value{"instance": vm})

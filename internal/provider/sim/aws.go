@@ -512,7 +512,7 @@ func (c *Cloud) awsTerminateApply(_ context.Context, r *action.Request) (*action
 func openRules(sg *asset.Asset, ports []int) []int {
 	var out []int
 	for i, rule := range sg.Facets.Ingress {
-		if !worldSources(rule) || rule.Action != "allow" {
+		if !asset.OpenToInternet(rule.Sources) || rule.Action != "allow" {
 			continue
 		}
 		for _, pr := range rule.Ports {
@@ -585,19 +585,21 @@ func (c *Cloud) awsRevokeApply(_ context.Context, r *action.Request) (*action.Re
 		if len(idx) == 0 {
 			return false, nil
 		}
-		// Exactly the world-open sources go, as the real provider revokes
-		// them; a rule's other sources stay.
+		// Exactly the sources that make the rule world-open go
+		// (asset.WithoutInternet), as the real provider revokes them; a
+		// rule's other sources stay.
 		drop := map[int]bool{}
 		for _, i := range idx {
 			drop[i] = true
 			rule := live.Facets.Ingress[i]
-			rule.Sources = slices.DeleteFunc(slices.Clone(rule.Sources), func(s string) bool { return !world(s) })
+			keep := asset.WithoutInternet(rule.Sources)
+			rule.Sources = slices.DeleteFunc(slices.Clone(rule.Sources), func(s string) bool { return slices.Contains(keep, s) })
 			revoked = append(revoked, describeRule(rule))
 		}
 		var kept []asset.Rule
 		for i, rule := range live.Facets.Ingress {
 			if drop[i] {
-				rule.Sources = slices.DeleteFunc(slices.Clone(rule.Sources), world)
+				rule.Sources = asset.WithoutInternet(rule.Sources)
 				if len(rule.Sources)+len(rule.SourceGroups) == 0 {
 					continue
 				}

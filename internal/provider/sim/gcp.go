@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/naming"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/quarantine"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/restrict"
 )
 
 // QuarantineTag is the network tag isolated instances carry.
@@ -267,30 +267,36 @@ func firewallID(project, name string) string {
 
 // quarantineRules are the rules isolate_instance ensures in the network of
 // every interface: the real provider's, from the quarantine package.
-func (c *Cloud) quarantineRules(in *asset.Asset, allow []string) ([]quarantineState, error) {
+func (c *Cloud) quarantineRules(in *asset.Asset, allow []string) ([]quarantineState, []string, error) {
 	if len(in.Facets.Networks) == 0 {
-		return nil, fmt.Errorf("instance %s has no network interface in the inventory", in.Name)
+		return nil, nil, fmt.Errorf("instance %s has no network interface in the inventory", in.Name)
 	}
 	var out []quarantineState
+	var notes []string
 	for _, net := range in.Facets.Networks {
 		project := strings.Split(net, "/")[1]
 		var existing []string
-		if fw := c.get(firewallID(project, quarantine.Name("allow-forensics", net))); fw != nil && len(fw.Facets.Ingress) > 0 {
+		// The existing rule is trusted only as far as quarantine.Forensics
+		// accepts its ranges, and only when it is this network's.
+		if fw := c.get(firewallID(project, quarantine.Name("allow-forensics", net))); fw != nil && len(fw.Facets.Ingress) > 0 && fw.Facets.Network == net {
 			existing = fw.Facets.Ingress[0].Sources
 		}
-		forensics, err := quarantine.Forensics(allow, existing)
+		forensics, dropped, err := quarantine.Forensics(net, allow, existing)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		for _, d := range dropped {
+			notes = append(notes, fmt.Sprintf("drop forensics range %s of the existing rule %s: %s", d.Range, quarantine.Name("allow-forensics", net), d.Why))
 		}
 		rules, err := quarantine.Rules(net, forensics)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, ru := range rules {
 			out = append(out, quarantineState{rule: ru, forensics: forensics, current: c.get(firewallID(ru.Project(), ru.Name))})
 		}
 	}
-	return out, nil
+	return out, notes, nil
 }
 
 // firewallFacets is a quarantine rule as the inventory normalizes a
@@ -346,7 +352,7 @@ func (c *Cloud) gcpIsolatePlan(_ context.Context, r *action.Request) (*action.Ch
 		return nil, err
 	}
 	c.mu.Lock()
-	rules, err := c.quarantineRules(in, r.Strings("allow_ranges"))
+	rules, notes, err := c.quarantineRules(in, r.Strings("allow_ranges"))
 	c.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -363,6 +369,7 @@ func (c *Cloud) gcpIsolatePlan(_ context.Context, r *action.Request) (*action.Ch
 			ch.Details = append(ch.Details, fmt.Sprintf("update firewall %s (%s)", st.rule.Name, quarantine.Describe(st.rule, st.forensics)))
 		}
 	}
+	ch.Details = append(ch.Details, notes...)
 	removeAccess := r.Bool("remove_external_access", true)
 	if todo == 0 && isolatedTags(in) && (!removeAccess || len(in.Facets.PublicIPs) == 0) {
 		ch.NoOp, ch.Summary = true, in.Name+" is already isolated"
@@ -395,7 +402,7 @@ func (c *Cloud) gcpIsolateApply(_ context.Context, r *action.Request) (*action.R
 		if live == nil {
 			return false, &action.NotFoundError{What: "instance", ID: in.ID}
 		}
-		rules, err := c.quarantineRules(live, r.Strings("allow_ranges"))
+		rules, _, err := c.quarantineRules(live, r.Strings("allow_ranges"))
 		if err != nil {
 			return false, err
 		}
@@ -564,50 +571,12 @@ func (c *Cloud) gcpDelete(name, arg, kind string) action.Action {
 	}
 }
 
-func worldSources(rule asset.Rule) bool {
-	for _, s := range rule.Sources {
-		if s == "0.0.0.0/0" || s == "::/0" {
-			return true
-		}
-	}
-	return false
-}
-
-func world(r string) bool { return r == "0.0.0.0/0" || r == "::/0" }
-
-// restricted is what restrict_firewall leaves: the rule's sources that are
-// not world-open, then the given ranges (as the real provider patches it).
-func restricted(current, with []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, r := range append(append([]string{}, current...), with...) {
-		if !world(r) && !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// restriction refuses what the real provider refuses: no ranges, or a
-// world-open one.
+// restriction refuses what the real provider refuses (restrict.Check).
 func restriction(fw *asset.Asset, with []string) error {
 	if len(fw.Facets.Egress) > 0 && len(fw.Facets.Ingress) == 0 {
 		return fmt.Errorf("firewall %s is an egress rule: restrict_firewall replaces source ranges of ingress rules", fw.Name)
 	}
-	if len(with) == 0 {
-		return fmt.Errorf("source_ranges is empty: %s would keep no source in place of 0.0.0.0/0, and an ingress rule with no source is open to 0.0.0.0/0 again; "+
-			"name the ranges that keep access (35.235.240.0/20 is Identity-Aware Proxy), or delete the rule with gcp.compute.delete_firewall", fw.Name)
-	}
-	if _, err := quarantine.Normalize(with); err != nil {
-		return fmt.Errorf("source_ranges: %w", err)
-	}
-	for _, r := range with {
-		if world(r) {
-			return fmt.Errorf("source_ranges names %s: that is the world-open range restrict_firewall removes", r)
-		}
-	}
-	return nil
+	return restrict.Check(fw.Name, with)
 }
 
 func firewallSources(fw *asset.Asset) []string {
@@ -627,10 +596,10 @@ func (c *Cloud) gcpRestrictPlan(_ context.Context, r *action.Request) (*action.C
 		return nil, err
 	}
 	prev := firewallSources(fw)
-	next := restricted(prev, with)
+	next := restrict.Sources(prev, with)
 	ch := &action.Change{Summary: fmt.Sprintf("restrict %s: sources %s -> %s", fw.Name, strings.Join(prev, ", "), strings.Join(next, ", ")), Targets: []string{fw.ID},
 		Outputs: map[string]cty.Value{"previous_source_ranges": action.StringList(prev), "source_ranges": action.StringList(next)}}
-	if !slices.ContainsFunc(prev, world) {
+	if !restrict.Open(prev) {
 		ch.NoOp, ch.Summary = true, fw.Name+" is not open to the internet"
 		ch.Outputs["source_ranges"] = action.StringList(prev)
 	}
@@ -651,11 +620,11 @@ func (c *Cloud) gcpRestrictApply(_ context.Context, r *action.Request) (*action.
 		live := c.get(fw.ID)
 		prev = firewallSources(live)
 		next = prev
-		if !slices.ContainsFunc(prev, world) {
+		if !restrict.Open(prev) {
 			return false, nil
 		}
 		// A firewall's source ranges are one list, shared by its rules.
-		next = restricted(prev, with)
+		next = restrict.Sources(prev, with)
 		for i := range live.Facets.Ingress {
 			live.Facets.Ingress[i].Sources = append([]string(nil), next...)
 		}
