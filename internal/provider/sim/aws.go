@@ -274,6 +274,10 @@ func (c *Cloud) subnetNeighbours(in *asset.Asset) (subnets, near []string) {
 	return subnets, near
 }
 
+// UnknownACL is what a rehearsal records as a subnet's network ACL before
+// isolation: inventories do not hold network ACLs.
+const UnknownACL = "acl-not-in-the-inventory"
+
 func (c *Cloud) awsIsolatePlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	way, err := isolation.Way(r.Str("end_tracked_connections"))
 	if err != nil {
@@ -306,7 +310,8 @@ func (c *Cloud) awsIsolatePlan(_ context.Context, r *action.Request) (*action.Ch
 }
 
 func (c *Cloud) awsIsolateApply(_ context.Context, r *action.Request) (*action.Result, error) {
-	if _, err := isolation.Way(r.Str("end_tracked_connections")); err != nil {
+	way, err := isolation.Way(r.Str("end_tracked_connections"))
+	if err != nil {
 		return nil, err
 	}
 	in, err := c.find(r.Str("instance"), asset.KindInstance)
@@ -343,6 +348,20 @@ func (c *Cloud) awsIsolateApply(_ context.Context, r *action.Request) (*action.R
 			live.Labels[isolation.PreviousGroupsTag] = isolation.EncodeGroups(groups)
 			live.Labels[isolation.QuarantineTag] = r.RunID
 			changed = true
+		}
+		// The nacl way records each subnet's network ACL, as the real
+		// provider does; the inventory holds no network ACLs, so the
+		// rehearsal names none.
+		if _, ok := live.Labels[isolation.PreviousACLsTag]; way == isolation.NACL && !ok {
+			subnets, _ := c.subnetNeighbours(live)
+			acls := map[string]string{}
+			for _, sn := range subnets {
+				acls[sn] = UnknownACL
+			}
+			if len(acls) > 0 {
+				live.Labels[isolation.PreviousACLsTag] = isolation.EncodeACLs(acls)
+				changed = true
+			}
 		}
 		if !(len(live.Facets.SecurityGroups) == 1 && live.Facets.SecurityGroups[0] == gid) {
 			live.Facets.SecurityGroups = []string{gid}

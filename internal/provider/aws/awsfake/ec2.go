@@ -41,6 +41,7 @@ func (f *Fake) ec2OK(req *request, body func(b *xb)) {
 // ec2 serves the EC2 query API.
 func (f *Fake) ec2(req *request) {
 	q := parseForm(req.body)
+	req.params = q.v
 	req.op = q.get("Action")
 	req.dryRun = q.get("DryRun") == "true"
 	// Tagging what a call creates needs ec2:CreateTags too.
@@ -558,6 +559,9 @@ func (f *Fake) copySnapshot(req *request, q form, reg *Region) {
 		return
 	}
 	encrypted := q.get("Encrypted") == "true" || src.Encrypted
+	if src.Encrypted {
+		req.facts = append(req.facts, "source encrypted")
+	}
 	key := ""
 	if encrypted {
 		// EBS uses the keys on the caller's behalf: reading the source's,

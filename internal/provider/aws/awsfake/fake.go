@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -123,6 +124,11 @@ type Flow struct {
 	Peer     string // an IP address
 	Port     int
 	Inbound  bool
+	// Via is the path of a flow that AWS tracks whatever the groups say
+	// ("automatically tracked connections"): network-load-balancer,
+	// nat-gateway, gateway-load-balancer, global-accelerator,
+	// network-firewall or transit-gateway; "" for a direct one.
+	Via string
 	// Tracked says security group connection tracking follows the flow;
 	// Open is false once it was interrupted, and EndedBy says how.
 	Tracked bool
@@ -200,9 +206,16 @@ type Call struct {
 	DryRun                              bool
 	Status                              int
 	Fault                               string // the injected fault it answered, if any
-	// Permissions are the IAM actions the call needs (none for
-	// sts:GetCallerIdentity).
+	// Permissions are the IAM actions the fake takes the call to need
+	// (none for sts:GetCallerIdentity); its denials name the first.
 	Permissions []string
+	// Params are the request's parameters, for the query protocols (EC2,
+	// IAM, STS), as they came over the wire.
+	Params url.Values
+	// Facts are what the fake found in its state while serving the call
+	// that the parameters do not show: "source encrypted" (CopySnapshot
+	// of an encrypted snapshot).
+	Facts []string
 }
 
 // Fake is the fake AWS. Its zero value is not usable: call New.
@@ -341,6 +354,8 @@ type request struct {
 	fault    string
 	after    *Fault
 	perms    []string // permissions the call needs besides its own
+	params   url.Values
+	facts    []string
 	acctID   string
 	accessID string
 }
@@ -396,7 +411,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.calls = append(f.calls, Call{Service: req.service, Operation: req.op, Account: acct, Region: req.region, DryRun: req.dryRun,
-		Status: req.status, Fault: req.fault, Permissions: permissions(req)})
+		Status: req.status, Fault: req.fault, Permissions: permissions(req), Params: req.params, Facts: req.facts})
 	f.mu.Unlock()
 	if req.fault == "reset" {
 		reset(w)
