@@ -1,9 +1,10 @@
 # METADATA
 # title: Administrative ports open to the internet
 # description: |
-#   An enabled allow rule admits traffic from anywhere (0.0.0.0/0 or ::/0) to
-#   an administrative port (admin_ports in vigil.hcl, SSH and RDP by default)
-#   or to every port. Attackers scan for these within minutes, and during an
+#   An enabled allow rule admits traffic from anywhere (0.0.0.0/0 or ::/0, or
+#   ranges that together cover all of IPv4 or IPv6, such as 0.0.0.0/1 with
+#   128.0.0.0/1) to an administrative port (admin_ports in vigil.hcl, SSH and
+#   RDP by default) or to every port. Attackers scan for these within minutes, and during an
 #   incident an open door makes containment a race. HTTPS-only rules, egress,
 #   deny and disabled rules do not count.
 # custom:
@@ -32,6 +33,25 @@ candidate(rule) if {
 	rule.enabled
 }
 
+# open_to_world(rule): the rule's sources, taken together, hold every IPv4
+# or every IPv6 address: the same test as the providers' CoversInternet
+# (engine/asset), here with net.cidr_merge. The exact /0 is the cheap,
+# usual case; the merge runs only for rules with several sources.
+open_to_world(rule) if lib.world_open(rule)
+
+open_to_world(rule) if {
+	not lib.world_open(rule)
+	count(rule.sources) > 1
+	some merged in net.cidr_merge([s | some s in rule.sources; net.cidr_is_valid(s)])
+	merged in lib.world_cidrs
+}
+
+# world_sources are the sources to name in the finding: the world ranges,
+# or all of them when only together they are the whole internet.
+world_sources(rule) := [s | some s in rule.sources; s in lib.world_cidrs] if lib.world_open(rule)
+
+world_sources(rule) := rule.sources if not lib.world_open(rule)
+
 # A standalone rule (aws_security_group_rule) names the group it belongs to.
 where := sprintf(" (rule of %s)", [input.asset.facets.parent]) if {
 	input.asset.facets.parent
@@ -41,12 +61,12 @@ where := sprintf(" (rule of %s)", [input.asset.facets.parent]) if {
 deny contains finding if {
 	some i, rule in input.asset.facets.ingress
 	candidate(rule)
-	lib.world_open(rule)
+	open_to_world(rule)
 	ports := reached(rule)
 	finding := {
 		"msg": sprintf("%s%s allows %s from %s to %s", [
 			input.asset.name, where, rule.protocol,
-			concat(", ", [s | some s in rule.sources; s in lib.world_cidrs]), ports,
+			concat(", ", world_sources(rule)), ports,
 		]),
 		"details": {"rule": i, "protocol": rule.protocol, "ports": ports, "sources": rule.sources},
 	}
@@ -56,7 +76,7 @@ deny contains finding if {
 # open to the world and may reach an admin port must not pass silently: the
 # finding says what is unknown, and --fail-on decides.
 
-maybe_world(rule) if lib.world_open(rule)
+maybe_world(rule) if open_to_world(rule)
 
 maybe_world(rule) if lib.unknown(rule, "sources")
 
@@ -84,6 +104,6 @@ deny contains finding if {
 }
 
 definite(rule) if {
-	lib.world_open(rule)
+	open_to_world(rule)
 	reached(rule)
 }
