@@ -142,10 +142,10 @@ func TestCollectThroughExport(t *testing.T) {
 		ops[c.Operation]++
 	}
 	// One object per asset type ("object_name_prefix/<asset type>/<shard
-	// number>"): the scenario's resources are of 7 types (project,
-	// network, firewall, instance, disk, service account key, bucket), its
-	// IAM policies of 1 (project).
-	if ops["ExportAssets"] != 2 || ops["GetOperation"] < 2 || ops["objects.download"] != 8 || ops["ListAssets"] != 2 {
+	// number>"): the scenario's resources are of 8 types (project,
+	// network, subnetwork, firewall, instance, disk, service account key,
+	// bucket), its IAM policies of 1 (project).
+	if ops["ExportAssets"] != 2 || ops["GetOperation"] < 2 || ops["objects.download"] != 9 || ops["ListAssets"] != 2 {
 		t.Errorf("calls: %v", ops)
 	}
 }

@@ -507,6 +507,9 @@ func (c *Cloud) awsTerminatePlan(_ context.Context, r *action.Request) (*action.
 		}
 		return nil, err
 	}
+	if in.Facets.Status == "terminated" {
+		return &action.Change{Summary: in.Name + " is already terminated", Targets: []string{in.ID}, NoOp: true}, nil
+	}
 	return &action.Change{Summary: "terminate " + in.Name, Targets: []string{in.ID}, Deletes: []string{in.ID}}, nil
 }
 
@@ -518,7 +521,28 @@ func (c *Cloud) awsTerminateApply(_ context.Context, r *action.Request) (*action
 		}
 		return nil, err
 	}
-	err = c.change(r, "aws.ec2.terminate_instance", in.ID, "terminate", func() (bool, error) { return c.inv.Delete(in.ID), nil })
+	// EC2 keeps a terminated instance listed (state terminated) for a
+	// while, and its volumes, detached, become available; the fake does
+	// the same. (Neither models DeleteOnTermination.)
+	err = c.change(r, "aws.ec2.terminate_instance", in.ID, "terminate", func() (bool, error) {
+		live := c.get(in.ID)
+		if live == nil || live.Facets.Status == "terminated" {
+			return false, nil
+		}
+		// A terminated instance has no public IP any more.
+		live.Facets.Status, live.Facets.PublicIPs = "terminated", nil
+		for _, a := range c.inv.Assets() {
+			if a.Kind != asset.KindDisk || a.Provider != asset.AWS || a.Scope != live.Scope {
+				continue
+			}
+			for _, d := range live.Facets.Disks {
+				if a.ID == d || strings.HasSuffix(a.ID, "/"+d) {
+					a.Facets.Status = "available"
+				}
+			}
+		}
+		return true, nil
+	})
 	if err != nil {
 		return nil, err
 	}

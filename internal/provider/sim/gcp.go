@@ -54,6 +54,15 @@ func lastSeg(s string) string {
 	return s
 }
 
+// resourcePath is a resource's projects/... path, from its asset id, self
+// link or path.
+func resourcePath(ref string) string {
+	if i := strings.Index(ref, "projects/"); i >= 0 {
+		return ref[i:]
+	}
+	return ref
+}
+
 func selfLink(id string) string {
 	return "https://www.googleapis.com/compute/v1/" + strings.TrimPrefix(id, "//compute.googleapis.com/")
 }
@@ -561,7 +570,21 @@ func (c *Cloud) gcpDelete(name, arg, kind string) action.Action {
 				}
 				return nil, err
 			}
-			err = c.change(r, name, a.ID, "delete", func() (bool, error) { return c.inv.Delete(a.ID), nil })
+			err = c.change(r, name, a.ID, "delete", func() (bool, error) {
+				// Deleting an instance deletes its disks marked autoDelete,
+				// as Compute Engine does.
+				if kind == asset.KindInstance {
+					data, _ := caiData(a)
+					for _, d := range objs(data["disks"]) {
+						if b, _ := d["autoDelete"].(bool); b {
+							if src := str(d, "source"); src != "" {
+								c.inv.Delete("//compute.googleapis.com/" + resourcePath(src))
+							}
+						}
+					}
+				}
+				return c.inv.Delete(a.ID), nil
+			})
 			if err != nil {
 				return nil, err
 			}
@@ -737,6 +760,58 @@ func (c *Cloud) gcpKeyApply(_ context.Context, r *action.Request) (*action.Resul
 		Outputs: map[string]cty.Value{"key": cty.StringVal(k.ID), "disabled": cty.True}}, nil
 }
 
+// recoveryNetwork decides a recovered instance's network and subnetwork
+// as the real provider does: a subnetwork given is used; on a custom-mode
+// network (NetworkInterface.subnetwork: "If the network is in custom
+// subnet mode, specifying the subnetwork is required") its one subnetwork
+// in the zone's region; several, or none, are refused.
+func (c *Cloud) recoveryNetwork(project, zone, network, subnetwork string) (string, string, error) {
+	region := zone
+	if i := strings.LastIndex(zone, "-"); i > 0 {
+		region = zone[:i]
+	}
+	if subnetwork != "" {
+		sp := resourcePath(subnetwork)
+		parts := strings.Split(sp, "/")
+		if len(parts) != 6 || parts[2] != "regions" || parts[4] != "subnetworks" {
+			return "", "", fmt.Errorf("%q is not a subnetwork reference: want its asset id, self link or projects/P/regions/R/subnetworks/S", subnetwork)
+		}
+		if parts[3] != region {
+			return "", "", fmt.Errorf("subnetwork %s is in region %s, not %s, the region of zone %s", sp, parts[3], region, zone)
+		}
+		if sn := c.get("//compute.googleapis.com/" + sp); sn != nil && sn.Facets.Network != "" {
+			network = sn.Facets.Network
+		}
+		return network, sp, nil
+	}
+	if network == "" {
+		network = fmt.Sprintf("projects/%s/global/networks/default", project)
+	}
+	np := asset.NetworkID(network)
+	n := c.get("//compute.googleapis.com/" + np)
+	if n == nil {
+		return "", "", &action.NotFoundError{What: "network", ID: "//compute.googleapis.com/" + np}
+	}
+	data, _ := caiData(n)
+	if auto, _ := data["autoCreateSubnetworks"].(bool); auto {
+		return np, "", nil
+	}
+	var in []string
+	for _, a := range c.inv.Assets() {
+		if a.Kind == asset.KindSubnet && a.Provider == asset.GCP && a.Facets.Network == np && a.Region == region {
+			in = append(in, strings.TrimPrefix(a.ID, "//compute.googleapis.com/"))
+		}
+	}
+	switch len(in) {
+	case 0:
+		return "", "", fmt.Errorf("network %s is in custom subnet mode and has no subnetwork in %s, the region of zone %s: create one, or choose another zone or network", np, region, zone)
+	case 1:
+		return np, in[0], nil
+	}
+	sort.Strings(in)
+	return "", "", fmt.Errorf("network %s is in custom subnet mode with %d subnetworks in %s (%s): name one with subnetwork", np, len(in), region, strings.Join(in, ", "))
+}
+
 func (c *Cloud) gcpRecreatePlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	snap, err := c.find(r.Str("snapshot"), asset.KindSnapshot)
 	if err != nil {
@@ -745,6 +820,9 @@ func (c *Cloud) gcpRecreatePlan(_ context.Context, r *action.Request) (*action.C
 	project := r.Str("project")
 	if project == "" {
 		project = snap.Scope
+	}
+	if _, _, err := c.recoveryNetwork(project, r.Str("zone"), r.Str("network"), r.Str("subnetwork")); err != nil {
+		return nil, err
 	}
 	id := fmt.Sprintf("//compute.googleapis.com/projects/%s/zones/%s/instances/%s", project, r.Str("zone"), r.Str("name"))
 	return &action.Change{Summary: fmt.Sprintf("create instance %s in %s from snapshot %s", r.Str("name"), r.Str("zone"), snap.Name),
@@ -762,9 +840,9 @@ func (c *Cloud) gcpRecreateApply(_ context.Context, r *action.Request) (*action.
 	}
 	zone := r.Str("zone")
 	id := fmt.Sprintf("//compute.googleapis.com/projects/%s/zones/%s/instances/%s", project, zone, r.Str("name"))
-	network := r.Str("network")
-	if network == "" {
-		network = fmt.Sprintf("projects/%s/global/networks/default", project)
+	network, subnet, err := c.recoveryNetwork(project, zone, r.Str("network"), r.Str("subnetwork"))
+	if err != nil {
+		return nil, err
 	}
 	err = c.change(r, "gcp.compute.create_instance_from_snapshot", id, "create", func() (bool, error) {
 		if c.get(id) != nil {
@@ -778,12 +856,16 @@ func (c *Cloud) gcpRecreateApply(_ context.Context, r *action.Request) (*action.
 		in := &asset.Asset{ID: id, Provider: asset.GCP, Type: "compute.googleapis.com/Instance", Kind: asset.KindInstance,
 			Name: r.Str("name"), Scope: project, Region: asset.Region(zone), Labels: labels, Source: "sim"}
 		in.Facets.Networks = []string{asset.NetworkID(network)}
+		if subnet != "" {
+			in.Facets.Subnets = []string{subnet}
+		}
 		in.Facets.Status = "running"
 		in.Facets.Zone = zone
 		in.Facets.Disks = []string{strings.TrimPrefix(diskID, "//compute.googleapis.com/")}
 		data, _ := json.Marshal(map[string]any{"sourceSnapshot": selfLink(snap.ID)})
 		disk := &asset.Asset{ID: diskID, Provider: asset.GCP, Type: "compute.googleapis.com/Disk", Kind: asset.KindDisk,
 			Name: r.Str("name"), Scope: project, Region: asset.Region(zone), Labels: labels, Source: "sim", Data: data}
+		disk.Facets.Status, disk.Facets.Zone = "ready", zone
 		c.inv.Put(in)
 		c.inv.Put(disk)
 		return true, nil

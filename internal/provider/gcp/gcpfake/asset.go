@@ -65,6 +65,7 @@ func (f *Fake) assets() []*assetpb.Asset {
 		discoveryName string
 	}{
 		{f.networks, "compute", "Network", false, "Network"},
+		{f.subnetworks, "compute", "Subnetwork", true, "Subnetwork"}, // located in its region
 		{f.firewalls, "compute", "Firewall", false, "Firewall"},
 		{f.instances, "compute", "Instance", true, "Instance"},
 		{f.disks, "compute", "Disk", true, "Disk"},
