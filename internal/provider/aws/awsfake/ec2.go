@@ -477,9 +477,12 @@ func (f *Fake) describeSnapshots(req *request, q form, reg *Region) {
 		b.close("snapshotSet")
 		b.elIf("nextToken", next)
 	})
-	// Snapshots complete between two looks.
+	// Snapshots complete between two looks (or after PendingLooks).
 	for _, o := range list[from:to] {
-		o.s.State = "completed"
+		o.s.looks++
+		if o.s.looks >= max(1, f.PendingLooks) {
+			o.s.State = "completed"
+		}
 	}
 }
 

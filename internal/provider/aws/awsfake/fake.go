@@ -75,6 +75,7 @@ type Snapshot struct {
 	Started                                               time.Time
 	CreateVolumePermissions                               []string
 	Tags                                                  map[string]string
+	looks                                                 int
 }
 
 // VPC is a virtual network.
@@ -233,6 +234,9 @@ type Fake struct {
 	// the Lag requests that follow it.
 	Lag    int
 	unseen map[string]int // resource id -> requests it stays unseen
+	// PendingLooks is how many looks (DescribeSnapshots) a new snapshot
+	// stays pending; 0 or 1: it is completed at the look after the first.
+	PendingLooks int
 	// DefaultAccount is the account of access keys the fake has not issued.
 	DefaultAccount string
 	// EnabledRegions are the regions DescribeRegions lists.
