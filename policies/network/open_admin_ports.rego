@@ -1,10 +1,9 @@
 # METADATA
 # title: Administrative ports open to the internet
 # description: |
-#   An enabled allow rule admits traffic from anywhere (0.0.0.0/0 or ::/0, or
-#   ranges that together cover all of IPv4 or IPv6, such as 0.0.0.0/1 with
-#   128.0.0.0/1) to an administrative port (admin_ports in vigil.hcl, SSH and
-#   RDP by default) or to every port. Attackers scan for these within minutes, and during an
+#   An enabled allow rule admits traffic from anywhere (0.0.0.0/0 or ::/0) to
+#   an administrative port (admin_ports in vigil.hcl, SSH and RDP by default)
+#   or to every port. Attackers scan for these within minutes, and during an
 #   incident an open door makes containment a race. HTTPS-only rules, egress,
 #   deny and disabled rules do not count.
 # custom:
@@ -34,7 +33,7 @@ candidate(rule) if {
 }
 
 # open_to_world(rule): the rule's sources, taken together, hold every IPv4
-# or every IPv6 address: the same test as the providers' CoversInternet
+# or every IPv6 address (anywhere is also 0.0.0.0/1 with 128.0.0.0/1): the same test as the providers' CoversInternet
 # (engine/asset), here with net.cidr_merge. The exact /0 is the cheap,
 # usual case; the merge runs only for rules with several sources.
 open_to_world(rule) if lib.world_open(rule)
