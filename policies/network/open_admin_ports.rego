@@ -33,23 +33,18 @@ candidate(rule) if {
 }
 
 # open_to_world(rule): the rule's sources, taken together, hold every IPv4
-# or every IPv6 address (anywhere is also 0.0.0.0/1 with 128.0.0.0/1): the same test as the providers' CoversInternet
-# (engine/asset), here with net.cidr_merge. The exact /0 is the cheap,
-# usual case; the merge runs only for rules with several sources.
-open_to_world(rule) if lib.world_open(rule)
-
-open_to_world(rule) if {
-	not lib.world_open(rule)
+# or every IPv6 address (anywhere is also 0.0.0.0/1 with 128.0.0.0/1): the
+# same test as the providers' CoversInternet (engine/asset), here with
+# net.cidr_merge. The exact /0 is the cheap, usual case; the merge runs
+# only for rules with several sources, and (else) not for one already
+# accepted.
+open_to_world(rule) := true if {
+	lib.world_open(rule)
+} else := true if {
 	count(rule.sources) > 1
 	some merged in net.cidr_merge([s | some s in rule.sources; net.cidr_is_valid(s)])
 	merged in lib.world_cidrs
 }
-
-# world_sources are the sources to name in the finding: the world ranges,
-# or all of them when only together they are the whole internet.
-world_sources(rule) := [s | some s in rule.sources; s in lib.world_cidrs] if lib.world_open(rule)
-
-world_sources(rule) := rule.sources if not lib.world_open(rule)
 
 # A standalone rule (aws_security_group_rule) names the group it belongs to.
 where := sprintf(" (rule of %s)", [input.asset.facets.parent]) if {
@@ -62,10 +57,13 @@ deny contains finding if {
 	candidate(rule)
 	open_to_world(rule)
 	ports := reached(rule)
+	# The world ranges, or all the sources when only together they are.
+	world := [s | some s in rule.sources; s in lib.world_cidrs]
+	named := array.concat(world, [s | count(world) == 0; some s in rule.sources])
 	finding := {
 		"msg": sprintf("%s%s allows %s from %s to %s", [
 			input.asset.name, where, rule.protocol,
-			concat(", ", world_sources(rule)), ports,
+			concat(", ", named), ports,
 		]),
 		"details": {"rule": i, "protocol": rule.protocol, "ports": ports, "sources": rule.sources},
 	}
