@@ -203,17 +203,27 @@ func spread(n int) []string {
 	return out
 }
 
-// Any ranges: rules or an error, and every deny leaves the forensics
-// ranges out.
+// Any ranges: rules or an error; rules always have a deny in each family
+// (forensics ranges never cover the internet), and every deny leaves the
+// forensics ranges out.
 func FuzzRules(f *testing.F) {
 	f.Add("10.99.0.0/24", "2001:db8::/32")
 	f.Add("0.0.0.0/1", "::1")
+	f.Add("0.0.0.0/1", "128.0.0.0/1")
+	f.Add("10.0.0.0/8", "11.0.0.0/8")
 	f.Fuzz(func(t *testing.T, a, b string) {
 		rules, err := Rules("projects/p/global/networks/n", []string{a, b})
 		if err != nil {
 			return
 		}
 		holes, _ := Normalize([]string{a, b})
+		kinds := map[string]bool{}
+		for _, r := range rules {
+			kinds[r.Kind] = true
+		}
+		if !kinds["deny-in"] || !kinds["deny-in-v6"] {
+			t.Fatalf("forensics %q, %q leave no deny in a family: %v", a, b, kinds)
+		}
 		for _, r := range rules {
 			if r.Allow || r.Direction != "INGRESS" {
 				continue
