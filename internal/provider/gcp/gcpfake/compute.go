@@ -11,8 +11,9 @@ import (
 
 // computePermissions names the IAM permissions each Compute operation
 // needs (Compute Engine IAM permissions reference): the denial messages
-// name the first, and Call.Permissions lists them all for the tests that
-// check examples/gcp.
+// name the first (a test checks it is the one
+// internal/provider/gcp/testdata/permissions.tsv names), and
+// Call.Permissions lists them.
 var computePermissions = map[string][]string{
 	"instances.get": {"compute.instances.get"}, "instances.stop": {"compute.instances.stop"},
 	"instances.suspend": {"compute.instances.suspend"}, "instances.resume": {"compute.instances.resume"},

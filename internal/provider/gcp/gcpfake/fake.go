@@ -174,8 +174,10 @@ type Call struct {
 	API, Operation, Target string
 	Status                 int
 	Fault                  string
-	// Permissions are the IAM permissions the call needs, as Google
-	// documents them for the method.
+	// Permissions are the IAM permissions the fake takes the call to need;
+	// its denials name the first. What Google documents is in
+	// internal/provider/gcp/testdata/permissions.tsv, which the tests of
+	// vigil's permission lists read instead.
 	Permissions []string
 }
 
