@@ -15,7 +15,8 @@ import (
 // wire-protocol fake: collect, scan, respond, and collect again. The
 // process is killed half-way through the snapshot step; resume finds the
 // snapshots it had made. The instance's established, tracked connection
-// ends with the isolation.
+// ends with the isolation (the nacl way, the default: a stateless network
+// ACL breaks connections that cross the subnet's edge).
 func TestAWSIncidentEndToEnd(t *testing.T) {
 	f := awsfake.Scenario()
 	f.With(func(f *awsfake.Fake) { f.Get(awsfake.SecurityAccount).Roles["vigil-evidence"] = true })

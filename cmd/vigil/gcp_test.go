@@ -98,4 +98,7 @@ func TestGCPIncidentEndToEnd(t *testing.T) {
 	if problems := contract.CheckAll(f.Requests()); len(problems) > 0 {
 		t.Errorf("requests that break the API contract:\n%s", strings.Join(problems, "\n"))
 	}
+	if problems := contract.CheckAllRPC(f.RPCs()); len(problems) > 0 {
+		t.Errorf("Cloud Asset requests that break the API contract:\n%s", strings.Join(problems, "\n"))
+	}
 }

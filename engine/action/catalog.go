@@ -88,10 +88,10 @@ func init() {
 		Outputs: map[string]cty.Type{"images": cty.List(GCPImage)},
 	})
 	define(&Spec{Name: "gcp.compute.isolate_instance", Effect: Reversible,
-		Description: "Tag the instance for quarantine behind deny-all ingress and egress rules at priority 0 in the network of every interface (a deny at 0 beats every allow; forensics ranges are left out of the denies and allowed at 0), and remove its external access configs.",
+		Description: "Tag the instance for quarantine behind deny-all ingress and egress rules at priority 0 in the network of every interface (a deny at 0 beats every allow; forensics ranges are left out of the denies and allowed at 0), and remove its external access configs (IPv4 and IPv6). Rules that already carry the quarantine's names are not trusted: any that differs is patched or replaced, and an existing forensics rule keeps only ranges that would be accepted if asked for.",
 		Args: map[string]Arg{
 			"instance":               req(str, instanceDesc),
-			"allow_ranges":           opt(strList, "source ranges still allowed in (the forensics workstation)"),
+			"allow_ranges":           opt(strList, "source ranges still allowed in (the forensics workstation): none broader than a /8 (IPv4) or /32 (IPv6), and not all of the internet together"),
 			"remove_external_access": opt(boolean, "remove external IPs (default true)"),
 		},
 		Outputs: map[string]cty.Type{"quarantine_tag": str, "firewall_rules": strList, "previous_tags": strList, "removed_access_configs": strList},
@@ -150,12 +150,13 @@ func init() {
 	define(&Spec{Name: "gcp.compute.create_instance_from_snapshot", Effect: Reversible,
 		Description: "Recovery: create a clean instance from a snapshot.",
 		Args: map[string]Arg{
-			"snapshot": req(str, "the snapshot's id"),
-			"name":     req(str, "the new instance's name"),
-			"zone":     req(str, "its zone"),
-			"project":  opt(str, "its project (default: the snapshot's)"),
-			"network":  opt(str, "its network (default: the project's default)"),
-			"labels":   opt(strMap, "labels"),
+			"snapshot":   req(str, "the snapshot's id"),
+			"name":       req(str, "the new instance's name"),
+			"zone":       req(str, "its zone"),
+			"project":    opt(str, "its project (default: the snapshot's)"),
+			"network":    opt(str, "its network (default: the project's default); on a custom-mode network, its one subnetwork in the zone's region is used"),
+			"subnetwork": opt(str, "its subnetwork (projects/P/regions/R/subnetworks/S), which a custom-mode network with several subnetworks in the region needs"),
+			"labels":     opt(strMap, "labels"),
 		},
 		Outputs: map[string]cty.Type{"instance": str},
 	})
@@ -191,12 +192,14 @@ func init() {
 	define(&Spec{Name: "aws.ec2.isolate_instance", Effect: Reversible,
 		Description: "Replace the security groups of every network interface with an isolation group that has no rules, recording the previous groups (as a tag too), and end the connections security groups keep tracking: " +
 			"changing a group does not interrupt tracked connections (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/security-group-connection-tracking.html). " +
-			"untrack (default) swaps each interface first through a group that allows all traffic, which makes TCP and UDP flows untracked, then to the isolation group, which ends them (for a moment everything is allowed); " +
-			"nacl gives the instance's subnets a network ACL that denies everything, which breaks established connections of every instance in them (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html); none leaves them.",
+			"nacl (the default, the way that page gives) gives the instance's subnets a network ACL that denies everything, which breaks established connections that cross the subnets' edge, tracked ones included, and cuts off every instance in them until release; " +
+			"traffic within a subnet is not evaluated by network ACLs (https://docs.aws.amazon.com/vpc/latest/userguide/nacl-basics.html), so a tracked connection with a peer in the same subnet goes on until it times out. " +
+			"untrack swaps each interface first through a group that allows all traffic, then to the isolation group: the page says flows such rules allow are not tracked, not that a connection already tracked stops being tracked, so it may end none, and connections through load balancers, NAT gateways and the like are always tracked; " +
+			"for that moment everything is allowed, and an interface left there by an interruption is moved to the isolation group at once, or by Recover on resume. none leaves them.",
 		Args: map[string]Arg{
 			"instance":                req(str, "the instance id or ARN"),
 			"disable_api_termination": opt(boolean, "also protect it from termination (default true)"),
-			"end_tracked_connections": opt(str, "untrack (default), nacl or none: how to end the connections security group tracking keeps alive"),
+			"end_tracked_connections": opt(str, "nacl (default), untrack or none: how to end the connections security group tracking keeps alive"),
 		},
 		Outputs: map[string]cty.Type{"isolation_group": str, "previous_groups": cty.Map(strList)},
 	})

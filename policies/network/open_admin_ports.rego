@@ -32,6 +32,20 @@ candidate(rule) if {
 	rule.enabled
 }
 
+# open_to_world(rule): the rule's sources, taken together, hold every IPv4
+# or every IPv6 address (anywhere is also 0.0.0.0/1 with 128.0.0.0/1): the
+# same test as the providers' CoversInternet (engine/asset), here with
+# net.cidr_merge. The exact /0 is the cheap, usual case; the merge runs
+# only for rules with several sources, and (else) not for one already
+# accepted.
+open_to_world(rule) := true if {
+	lib.world_open(rule)
+} else := true if {
+	count(rule.sources) > 1
+	some merged in net.cidr_merge([s | some s in rule.sources; net.cidr_is_valid(s)])
+	merged in lib.world_cidrs
+}
+
 # A standalone rule (aws_security_group_rule) names the group it belongs to.
 where := sprintf(" (rule of %s)", [input.asset.facets.parent]) if {
 	input.asset.facets.parent
@@ -41,12 +55,15 @@ where := sprintf(" (rule of %s)", [input.asset.facets.parent]) if {
 deny contains finding if {
 	some i, rule in input.asset.facets.ingress
 	candidate(rule)
-	lib.world_open(rule)
+	open_to_world(rule)
 	ports := reached(rule)
+	# The world ranges, or all the sources when only together they are.
+	world := [s | some s in rule.sources; s in lib.world_cidrs]
+	named := array.concat(world, [s | count(world) == 0; some s in rule.sources])
 	finding := {
 		"msg": sprintf("%s%s allows %s from %s to %s", [
 			input.asset.name, where, rule.protocol,
-			concat(", ", [s | some s in rule.sources; s in lib.world_cidrs]), ports,
+			concat(", ", named), ports,
 		]),
 		"details": {"rule": i, "protocol": rule.protocol, "ports": ports, "sources": rule.sources},
 	}
@@ -56,7 +73,7 @@ deny contains finding if {
 # open to the world and may reach an admin port must not pass silently: the
 # finding says what is unknown, and --fail-on decides.
 
-maybe_world(rule) if lib.world_open(rule)
+maybe_world(rule) if open_to_world(rule)
 
 maybe_world(rule) if lib.unknown(rule, "sources")
 
@@ -84,6 +101,6 @@ deny contains finding if {
 }
 
 definite(rule) if {
-	lib.world_open(rule)
+	open_to_world(rule)
 	reached(rule)
 }

@@ -20,6 +20,31 @@ test_rdp_from_ipv6_anywhere if {
 	count(p.deny) == 1 with input as fw([r(["::/0"], "tcp", [{"from": 3389, "to": 3389}])]) with data.vigil.config as cfg
 }
 
+# Ranges that together are the whole internet are the internet: the two
+# halves of IPv4, of IPv6, or four quarters; three quarters are not.
+test_halves_of_ipv4 if {
+	res := p.deny with input as fw([r(["0.0.0.0/1", "128.0.0.0/1", "10.0.0.0/8"], "tcp", [{"from": 22, "to": 22}])]) with data.vigil.config as cfg
+	count(res) == 1
+	some f in res
+	f.msg == "fw allows tcp from 0.0.0.0/1, 128.0.0.0/1, 10.0.0.0/8 to 22"
+}
+
+test_halves_of_ipv6 if {
+	count(p.deny) == 1 with input as fw([r(["::/1", "8000::/1"], "tcp", [{"from": 3389, "to": 3389}])]) with data.vigil.config as cfg
+}
+
+test_quarters if {
+	count(p.deny) == 1 with input as fw([r(["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"], "tcp", [{"from": 22, "to": 22}])]) with data.vigil.config as cfg
+}
+
+test_three_quarters_is_not_the_internet if {
+	count(p.deny) == 0 with input as fw([r(["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2"], "tcp", [{"from": 22, "to": 22}])]) with data.vigil.config as cfg
+}
+
+test_invalid_sources_are_ignored if {
+	count(p.deny) == 0 with input as fw([r(["0.0.0.0/1", "not-a-range"], "tcp", [{"from": 22, "to": 22}])]) with data.vigil.config as cfg
+}
+
 test_range_covering_admin_port if {
 	count(p.deny) == 1 with input as fw([r(["0.0.0.0/0"], "tcp", [{"from": 20, "to": 25}])]) with data.vigil.config as cfg
 }

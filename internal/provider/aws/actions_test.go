@@ -189,3 +189,35 @@ func TestOtherAccountNeedsOrgRole(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// A rule open to the internet through two halves of IPv4 is world-open:
+// revoke_open_ingress removes the halves and keeps the rule's narrow
+// source. (Only 0.0.0.0/0 and ::/0 used to count, and the rule stayed.)
+func TestRevokeSeesHalvesAsTheInternet(t *testing.T) {
+	ctx := context.Background()
+	f, opts := start(t)
+	f.With(func(f *awsfake.Fake) {
+		g := f.Get(awsfake.ProdAccount).Region("eu-west-1").SecurityGroups[awsfake.WebGroup]
+		g.Ingress[0].CIDRs = []string{"0.0.0.0/1", "128.0.0.0/1"}
+		g.Ingress = append(g.Ingress, awsfake.Perm{Protocol: "tcp", From: 3389, To: 3389, CIDRs: []string{"10.0.0.0/8"}})
+	})
+	p := New(opts)
+	r := req(map[string]cty.Value{"security_group": cty.StringVal(awsfake.WebGroup)})
+	ch, err := act(t, p, "aws.ec2.revoke_open_ingress").Plan(ctx, r)
+	if err != nil || ch.NoOp || !strings.Contains(strings.Join(ch.Details, "\n"), "0.0.0.0/1, 128.0.0.0/1") {
+		t.Fatalf("plan: %v %+v", err, ch)
+	}
+	if _, err := act(t, p, "aws.ec2.revoke_open_ingress").Apply(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	f.With(func(f *awsfake.Fake) {
+		for _, pm := range f.Get(awsfake.ProdAccount).Region("eu-west-1").SecurityGroups[awsfake.WebGroup].Ingress {
+			if pm.From == 22 && len(pm.CIDRs) > 0 {
+				t.Errorf("22 still open to %v", pm.CIDRs)
+			}
+			if pm.From == 3389 && strings.Join(pm.CIDRs, ",") != "10.0.0.0/8" {
+				t.Errorf("the narrow rule changed: %v", pm.CIDRs)
+			}
+		}
+	})
+}

@@ -18,9 +18,35 @@ import (
 	"github.com/vigil-ir/vigil/internal/testutil"
 )
 
+// permRow is one row of testdata/permissions.tsv.
+type permRow struct{ op, action, when, source string }
+
+// permissionTable reads testdata/permissions.tsv: the IAM actions each
+// operation needs as AWS documents them, independent of the fake.
+func permissionTable(t *testing.T) []permRow {
+	raw, err := os.ReadFile("testdata/permissions.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []permRow
+	for i, line := range strings.Split(string(raw), "\n") {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		c := strings.Split(line, "\t")
+		if len(c) != 4 || c[0] == "" || c[1] == "" || !strings.HasPrefix(c[3], "https://docs.aws.amazon.com/") {
+			t.Fatalf("testdata/permissions.tsv:%d: want operation, action, condition and a docs.aws.amazon.com source: %q", i+1, line)
+		}
+		rows = append(rows, permRow{c[0], c[1], c[2], c[3]})
+	}
+	return rows
+}
+
 // recorded are the calls and permissions of each action (and of
-// collection), as the fake served them.
+// collection), as the fake served them and the table prices them.
 type recorded struct {
+	t            *testing.T
+	rows         []permRow
 	calls, perms map[string]map[string]bool
 }
 
@@ -29,14 +55,45 @@ func (rec *recorded) add(name string, calls []awsfake.Call) {
 		rec.calls[name], rec.perms[name] = map[string]bool{}, map[string]bool{}
 	}
 	for _, c := range calls {
-		if c.Operation == "" || c.Operation == "GetCallerIdentity" {
-			continue // every action asks who it is; it needs no permission
+		if c.Operation == "" {
+			continue
 		}
-		rec.calls[name][c.Service+":"+c.Operation] = true
-		for _, p := range c.Permissions {
-			rec.perms[name][p] = true
+		op := c.Service + ":" + c.Operation
+		found := false
+		for _, row := range rec.rows {
+			if row.op != op {
+				continue
+			}
+			found = true
+			if row.action != "-" && rec.holds(row.when, c) {
+				rec.perms[name][row.action] = true
+			}
+		}
+		if !found {
+			rec.t.Errorf("testdata/permissions.tsv has no row for %s", op)
+		}
+		if c.Operation != "GetCallerIdentity" { // every action asks who it is; it needs no permission
+			rec.calls[name][op] = true
 		}
 	}
+}
+
+func (rec *recorded) holds(when string, c awsfake.Call) bool {
+	switch when {
+	case "":
+		return true
+	case "tags on create":
+		for k := range c.Params {
+			if strings.HasPrefix(k, "TagSpecification.") {
+				return true
+			}
+		}
+		return false
+	case "encrypted":
+		return c.Params.Get("Encrypted") == "true" || c.Params.Get("KmsKeyId") != "" || slices.Contains(c.Facts, "source encrypted")
+	}
+	rec.t.Fatalf("testdata/permissions.tsv: unknown condition %q", when)
+	return false
 }
 
 // exercise runs every action through each of its paths (plan, then
@@ -56,7 +113,7 @@ func exercise(t *testing.T) *recorded {
 	// What the posture policies of issue 19 read: so collection makes
 	// every call it can make.
 	awsfake.AddIssue19(f)
-	rec := &recorded{calls: map[string]map[string]bool{}, perms: map[string]map[string]bool{}}
+	rec := &recorded{t: t, rows: permissionTable(t), calls: map[string]map[string]bool{}, perms: map[string]map[string]bool{}}
 	ctx := context.Background()
 	seen := 0
 	mark := func(name string) {
@@ -215,12 +272,33 @@ func TestDocumentedCallsAndPermissions(t *testing.T) {
 	}
 	var policy struct {
 		Statement []struct {
-			Sid    string
-			Action []string
+			Sid      string
+			Action   []string
+			Resource any
 		}
 	}
 	if err := json.Unmarshal(raw, &policy); err != nil {
 		t.Fatal(err)
+	}
+	// Least privilege: the roles vigil may assume are named, never "*".
+	for _, st := range policy.Statement {
+		if slices.Contains(st.Action, "sts:AssumeRole") {
+			var res []string
+			switch r := st.Resource.(type) {
+			case string:
+				res = []string{r}
+			case []any:
+				for _, x := range r {
+					s, _ := x.(string)
+					res = append(res, s)
+				}
+			}
+			for _, r := range res {
+				if !regexp.MustCompile(`^arn:aws:iam::(\*|[0-9]{12}):role/[A-Za-z0-9+=,.@_/-]+$`).MatchString(r) || strings.HasSuffix(r, "/*") {
+					t.Errorf("vigil-iam-policy.json, %s: sts:AssumeRole on %q: name the roles vigil assumes", st.Sid, r)
+				}
+			}
+		}
 	}
 	stmts := map[string]map[string]bool{}
 	for _, st := range policy.Statement {
@@ -238,7 +316,7 @@ func TestDocumentedCallsAndPermissions(t *testing.T) {
 		}
 		return out
 	}
-	if d := diffSets(collectAll, union("VigilCollect", "VigilCollectOrganization")); d != "" {
+	if d := diffSets(collectAll, union("VigilCollect", "VigilCollectOrganization", "VigilAssumeOrgRole")); d != "" {
 		t.Errorf("vigil-iam-policy.json, collection statements: %s", d)
 	}
 	if d := diffSets(respond, union("VigilAssumeRoles", "VigilRespondEC2", "VigilRespondKMS", "VigilRespondIAM")); d != "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vigil-ir/vigil/engine/action"
+	"github.com/vigil-ir/vigil/engine/asset"
 )
 
 // instanceCtx is an instance with its client, for the instance actions.
@@ -702,23 +703,34 @@ func revokePorts(r *action.Request) []int32 {
 	return out
 }
 
-var worldV4, worldV6 = "0.0.0.0/0", "::/0"
+var worldV4, worldV6 = asset.WorldV4, asset.WorldV6
 
 // openPermissions returns, for each world-open permission that reaches one
-// of the ports (or every port), the permission narrowed to its world
-// sources: exactly what to revoke, leaving other sources of the same rule.
+// of the ports (or every port), the permission narrowed to the sources
+// that make it world-open: exactly what to revoke, leaving other sources
+// of the same rule. A permission is world-open when its ranges together
+// hold all of IPv4 or IPv6 (0.0.0.0/0, or 0.0.0.0/1 with 128.0.0.0/1);
+// asset.WithoutInternet says which of them go.
 func openPermissions(g *ec2types.SecurityGroup, ports []int32) []ec2types.IpPermission {
 	var out []ec2types.IpPermission
 	for _, p := range g.IpPermissions {
+		all := sources(p)
+		if !asset.OpenToInternet(all) {
+			continue
+		}
+		keep := map[string]bool{}
+		for _, r := range asset.WithoutInternet(all) {
+			keep[r] = true
+		}
 		var v4 []ec2types.IpRange
 		var v6 []ec2types.Ipv6Range
 		for _, rg := range p.IpRanges {
-			if aws.ToString(rg.CidrIp) == worldV4 {
+			if !keep[aws.ToString(rg.CidrIp)] {
 				v4 = append(v4, ec2types.IpRange{CidrIp: rg.CidrIp})
 			}
 		}
 		for _, rg := range p.Ipv6Ranges {
-			if aws.ToString(rg.CidrIpv6) == worldV6 {
+			if !keep[aws.ToString(rg.CidrIpv6)] {
 				v6 = append(v6, ec2types.Ipv6Range{CidrIpv6: rg.CidrIpv6})
 			}
 		}

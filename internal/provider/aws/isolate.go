@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -309,6 +310,15 @@ func (p *Provider) isolatePlan(ctx context.Context, r *action.Request) (*action.
 	for _, e := range enis {
 		ch.Details = append(ch.Details, fmt.Sprintf("%s: %s -> isolation", e, strings.Join(groups[e], ", ")))
 	}
+	if open, err := findGroup(ctx, ic.c, vpc, isolation.UntrackGroupName(vpc)); err != nil {
+		return nil, err
+	} else if open != nil {
+		for _, e := range enis {
+			if slices.Contains(groups[e], aws.ToString(open.GroupId)) {
+				ch.Details = append(ch.Details, fmt.Sprintf("%s is in the all-open group %s, left by an interrupted isolation: it goes to the isolation group first", e, aws.ToString(open.GroupId)))
+			}
+		}
+	}
 	ch.Details = append(ch.Details, isolation.Risk(way, vpc, subnets, near))
 	return ch, nil
 }
@@ -358,14 +368,19 @@ func (p *Provider) isolateApply(ctx context.Context, r *action.Request) (*action
 		if err != nil {
 			return nil, err
 		}
-		// Through the open group and straight on: the flows it untracks
-		// end when the isolation group takes over.
+		// Through the open group and straight on. An interface must never
+		// be left in the open group: after any error of either swap (the
+		// first may have been made and its answer lost) it is moved to the
+		// isolation group before the error is returned.
 		for _, e := range pending {
 			if err := swap(e, uid); err != nil {
-				return nil, fmt.Errorf("untrack the flows of %s: %w", e, err)
+				if cerr := s.isolateENI(ctx, c, e, gid); cerr != nil {
+					return nil, fmt.Errorf("untrack the flows of %s: %w; moving it to isolation group %s failed too, it may be in the all-open group %s: %v", e, err, gid, uid, cerr)
+				}
+				return nil, fmt.Errorf("untrack the flows of %s (it is in isolation group %s now, its tracked connections may go on): %w", e, gid, err)
 			}
-			if err := swap(e, gid); err != nil {
-				return nil, fmt.Errorf("isolate %s: %w", e, err)
+			if err := s.isolateENI(ctx, c, e, gid); err != nil {
+				return nil, fmt.Errorf("isolate %s, which may be in the all-open group %s (resume the step: Recover moves it first): %w", e, uid, err)
 			}
 		}
 	}
@@ -418,6 +433,67 @@ func (p *Provider) isolateApply(ctx context.Context, r *action.Request) (*action
 	}
 	return &action.Result{Summary: fmt.Sprintf("%s isolated in %s (%d network interfaces; tracked connections: %s)", instanceName(ic.in), gid, len(enis), way),
 		Targets: []string{ic.arn}, Outputs: map[string]cty.Value{"isolation_group": cty.StringVal(gid), "previous_groups": prevMap}}, nil
+}
+
+// isolateENI gives an interface the isolation group alone. Setting an
+// interface's groups is idempotent, so a try whose answer was lost is
+// tried again; and it runs to the end even when the step is being
+// interrupted: it is what closes the untrack way's open group.
+func (s *session) isolateENI(ctx context.Context, c *ec2.Client, eni, gid string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	var err error
+	for try := 0; try < 3; try++ {
+		err = s.settle(ctx, func() error {
+			_, err := c.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(eni), Groups: []string{gid}})
+			return err
+		})
+		if err == nil || !action.IsOutcomeUnknown(err) && !action.IsRetryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// finishUntrack moves every interface of the instance that is in its
+// VPC's untrack group (a crash between the untrack way's two swaps) into
+// the isolation group. Recover runs it before anything else: an interface
+// there is more exposed than before the isolation began.
+func (p *Provider) finishUntrack(ctx context.Context, r *action.Request) (moved []string, err error) {
+	ic, err := p.instance(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	vpc := aws.ToString(ic.in.VpcId)
+	open, err := findGroup(ctx, ic.c, vpc, isolation.UntrackGroupName(vpc))
+	if err != nil || open == nil {
+		return nil, err
+	}
+	enis, groups := eniGroups(ic.in)
+	for _, e := range enis {
+		if !slices.Contains(groups[e], aws.ToString(open.GroupId)) {
+			continue
+		}
+		gid, err := ic.s.isolationGroup(ctx, ic.c, vpc, r, true)
+		if err != nil {
+			return moved, err
+		}
+		if err := ic.s.isolateENI(ctx, ic.c, e, gid); err != nil {
+			return moved, fmt.Errorf("move %s out of the all-open group %s: %w", e, aws.ToString(open.GroupId), err)
+		}
+		moved = append(moved, e)
+	}
+	return moved, nil
+}
+
+// isolateRecover is isolate_instance's Recover: it first closes what an
+// interrupted untrack way left open, then tells, as every action does,
+// whether the attempt took effect.
+func (p *Provider) isolateRecover(ctx context.Context, r *action.Request) (*action.Result, bool, error) {
+	if _, err := p.finishUntrack(ctx, r); err != nil {
+		return nil, false, classify(err)
+	}
+	return recoverBy(p.isolateApply)(ctx, r)
 }
 
 // isolateSubnets gives the instance's subnets the isolation network ACL,

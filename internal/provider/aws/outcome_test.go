@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -205,5 +206,33 @@ func TestTagIdempotent(t *testing.T) {
 	}
 	if _, took, err := act(t, p, "aws.ec2.tag").(*action.Func).Recover(context.Background(), r); err != nil || !took {
 		t.Errorf("recover: %v %v", took, err)
+	}
+}
+
+// A wait that outlasts Timeout fails the step and says what it waited
+// for; what the attempt made is found again, not made twice.
+func TestSnapshotWaitTimesOut(t *testing.T) {
+	ctx := context.Background()
+	f, opts := start(t)
+	opts.Timeout = 30 * time.Millisecond
+	f.With(func(f *awsfake.Fake) { f.PendingLooks = 1 << 30 })
+	a := act(t, New(opts), "aws.ec2.snapshot_instance_volumes")
+	r := req(map[string]cty.Value{"instance": cty.StringVal(webARN)})
+	_, err := a.Apply(ctx, r)
+	if err == nil || !strings.Contains(err.Error(), "timed out after 30ms waiting for snapshots") {
+		t.Fatalf("err = %v", err)
+	}
+	f.With(func(f *awsfake.Fake) { f.PendingLooks = 0 })
+	if _, err := a.Apply(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	creates := 0
+	for _, m := range f.Mutations() {
+		if m == "ec2:CreateSnapshot" {
+			creates++
+		}
+	}
+	if creates != 2 {
+		t.Errorf("%d CreateSnapshot calls for 2 volumes", creates)
 	}
 }

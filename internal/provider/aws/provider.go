@@ -50,11 +50,13 @@ func (p *Provider) Actions() []action.Action {
 		}
 		return a
 	}
+	isolate := f("aws.ec2.isolate_instance", p.isolatePlan, p.isolateApply)
+	isolate.RecoverFn = p.isolateRecover
 	return []action.Action{
 		f("aws.ec2.snapshot_instance_volumes", p.snapshotPlan, p.snapshotApply),
 		f("aws.ec2.share_snapshot", p.sharePlan, p.shareApply),
 		f("aws.ec2.copy_snapshot", p.copyPlan, p.copyApply),
-		f("aws.ec2.isolate_instance", p.isolatePlan, p.isolateApply),
+		isolate,
 		f("aws.ec2.release_instance", p.releasePlan, p.releaseApply),
 		f("aws.ec2.stop_instance", p.stopPlan, p.stopApply),
 		f("aws.ec2.terminate_instance", p.terminatePlan, p.terminateApply),

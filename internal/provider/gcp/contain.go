@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 	compute "google.golang.org/api/compute/v1"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/vigil-ir/vigil/engine/action"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/quarantine"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/restrict"
 )
 
 // QuarantineTag is the network tag isolated instances carry.
@@ -33,8 +35,20 @@ type isolationRecord struct {
 type ruleState struct {
 	rule      quarantine.Rule
 	forensics []string          // the network's forensics ranges, for the plan
-	current   *compute.Firewall // nil when missing
+	current   *compute.Firewall // the rule of that name, nil when missing
 	diff      []string          // what differs from the rule, when current is set
+	// replace says the rule of that name cannot be patched into the
+	// quarantine's (it is on another network, in the other direction, or
+	// allows where it should deny): it is deleted and made again.
+	replace bool
+}
+
+// networkState is what isolation found in one network.
+type networkState struct {
+	network string
+	// dropped are ranges of the existing forensics rule that isolation
+	// does not keep (see quarantine.Forensics).
+	dropped []quarantine.Dropped
 }
 
 func (s *session) firewallGet(ctx context.Context, project, name string) (*compute.Firewall, error) {
@@ -59,33 +73,46 @@ func networksOf(in *compute.Instance) []string {
 }
 
 // isolation reads the quarantine rules of every network the instance is
-// in. The forensics allow of a network is shared by its quarantined
-// instances, so the ranges it has already stay, and the denies leave
-// them all out.
-func (s *session) isolation(ctx context.Context, in *compute.Instance, allow []string) ([]ruleState, error) {
+// in. A rule that carries a quarantine rule's name is not trusted to be
+// vigil's: anyone allowed to create firewall rules can make one. It is
+// kept only when it is exactly the rule the quarantine needs (network,
+// direction, action, priority, ranges on both sides, sources, targets,
+// enabled); otherwise it is patched or replaced. The forensics allow of a
+// network is shared by its quarantined instances, so the ranges it has
+// already stay, but only those quarantine.Forensics accepts.
+func (s *session) isolation(ctx context.Context, in *compute.Instance, allow []string) ([]ruleState, []networkState, error) {
 	nets := networksOf(in)
 	if len(nets) == 0 {
-		return nil, fmt.Errorf("instance %s has no network interface", in.Name)
+		return nil, nil, fmt.Errorf("instance %s has no network interface", in.Name)
 	}
 	var out []ruleState
+	var notes []networkState
 	for _, n := range nets {
 		project := strings.Split(n, "/")[1]
 		have := map[string]*compute.Firewall{}
-		ranges := append([]string(nil), allow...)
 		name := quarantine.Name("allow-forensics", n)
 		cur, err := s.firewallGet(ctx, project, name)
+		var existing []string
 		switch {
 		case err == nil:
 			have[name] = cur
-			ranges = append(ranges, cur.SourceRanges...)
+			// Ranges of a rule on another network, or of an egress rule,
+			// were never this network's forensics ranges.
+			if linkPath(cur.Network) == n && cur.Direction == "INGRESS" {
+				existing = cur.SourceRanges
+			}
 		case !isNotFound(err):
-			return nil, err
+			return nil, nil, err
 		}
-		rules, err := quarantine.Rules(n, ranges)
+		forensics, dropped, err := quarantine.Forensics(n, allow, existing)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		forensics, _ := quarantine.Forensics(ranges, nil)
+		notes = append(notes, networkState{network: n, dropped: dropped})
+		rules, err := quarantine.Rules(n, forensics)
+		if err != nil {
+			return nil, nil, err
+		}
 		for _, ru := range rules {
 			cur, ok := have[ru.Name]
 			if !ok {
@@ -94,19 +121,17 @@ func (s *session) isolation(ctx context.Context, in *compute.Instance, allow []s
 					cur, err = nil, nil
 				}
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 			st := ruleState{rule: ru, forensics: forensics, current: cur}
 			if cur != nil {
-				if st.diff, err = differs(ru, cur); err != nil {
-					return nil, err
-				}
+				st.diff, st.replace = differs(ru, cur)
 			}
 			out = append(out, st)
 		}
 	}
-	return out, nil
+	return out, notes, nil
 }
 
 // firewallOf is the rule as the API takes it. Priority 0 and disabled
@@ -130,59 +155,125 @@ func firewallOf(ru quarantine.Rule) *compute.Firewall {
 	return fw
 }
 
+// sameRanges compares two range lists as sets of normalized prefixes.
+func sameRanges(a, b []string) bool {
+	na, errA := quarantine.Normalize(a)
+	nb, errB := quarantine.Normalize(b)
+	return errA == nil && errB == nil && slices.Equal(na, nb)
+}
+
 // differs says how an existing rule of the quarantine's name differs from
 // what the quarantine needs (a rule from an older vigil at priority 1, a
-// forensics range added since).
-func differs(ru quarantine.Rule, cur *compute.Firewall) ([]string, error) {
-	if cur.Direction != ru.Direction {
-		return nil, fmt.Errorf("firewall %s exists with direction %s, not %s: delete it and isolate again", ru.Name, cur.Direction, ru.Direction)
+// forensics range added since, or a rule someone else made under the
+// name), and whether a patch cannot fix it.
+func differs(ru quarantine.Rule, cur *compute.Firewall) (diff []string, replace bool) {
+	all := func(proto string, ports []string) bool { return strings.EqualFold(proto, "all") && len(ports) == 0 }
+	switch {
+	case linkPath(cur.Network) != ru.Network:
+		return []string{fmt.Sprintf("it is on network %s, not %s", linkPath(cur.Network), ru.Network)}, true
+	case cur.Direction != ru.Direction:
+		return []string{fmt.Sprintf("it is an %s rule, not %s", cur.Direction, ru.Direction)}, true
+	case ru.Allow && len(cur.Denied) > 0, !ru.Allow && len(cur.Allowed) > 0:
+		return []string{fmt.Sprintf("it is %s rule", map[bool]string{true: "a deny", false: "an allow"}[ru.Allow])}, true
 	}
-	var diff []string
 	if cur.Priority != int64(ru.Priority) {
 		diff = append(diff, fmt.Sprintf("priority %d -> %d", cur.Priority, ru.Priority))
 	}
-	ranges := cur.SourceRanges
+	own, other, otherName := cur.SourceRanges, cur.DestinationRanges, "destination"
 	if ru.Direction == "EGRESS" {
-		ranges = cur.DestinationRanges
+		own, other, otherName = cur.DestinationRanges, cur.SourceRanges, "source"
 	}
-	if a, b := slices.Sorted(slices.Values(ranges)), slices.Sorted(slices.Values(ru.Ranges)); !slices.Equal(a, b) {
-		diff = append(diff, fmt.Sprintf("%d ranges -> %d", len(a), len(b)))
+	if !sameRanges(own, ru.Ranges) {
+		diff = append(diff, fmt.Sprintf("%d ranges -> %d", len(own), len(ru.Ranges)))
+	}
+	// A deny that also names destination ranges (for ingress) or source
+	// ranges (for egress) matches only the traffic inside them.
+	if len(other) > 0 {
+		diff = append(diff, fmt.Sprintf("%s ranges %s -> any", otherName, strings.Join(other, ", ")))
+	}
+	// Source tags and service accounts widen what an ingress rule matches:
+	// for the forensics allow, instances of the network past the deny.
+	if len(cur.SourceTags)+len(cur.SourceServiceAccounts) > 0 {
+		diff = append(diff, "source tags and service accounts -> none")
 	}
 	if !slices.Equal(cur.TargetTags, []string{QuarantineTag}) || len(cur.TargetServiceAccounts) > 0 {
 		diff = append(diff, "targets -> tag "+QuarantineTag)
 	}
-	all := func(proto string, ports []string) bool { return strings.EqualFold(proto, "all") && len(ports) == 0 }
-	if ru.Allow && (len(cur.Denied) > 0 || len(cur.Allowed) != 1 || !all(cur.Allowed[0].IPProtocol, cur.Allowed[0].Ports)) ||
-		!ru.Allow && (len(cur.Allowed) > 0 || len(cur.Denied) != 1 || !all(cur.Denied[0].IPProtocol, cur.Denied[0].Ports)) {
-		return nil, fmt.Errorf("firewall %s exists but does not %s all protocols: delete it and isolate again", ru.Name, map[bool]string{true: "allow", false: "deny"}[ru.Allow])
+	entries := len(cur.Allowed) + len(cur.Denied)
+	ok := entries == 1 && (ru.Allow && all(cur.Allowed[0].IPProtocol, cur.Allowed[0].Ports) || !ru.Allow && all(cur.Denied[0].IPProtocol, cur.Denied[0].Ports))
+	if !ok {
+		diff = append(diff, "protocols -> all")
 	}
 	if cur.Disabled {
 		diff = append(diff, "disabled -> enabled")
 	}
-	return diff, nil
+	return diff, false
 }
 
 func describeRule(st ruleState) string { return quarantine.Describe(st.rule, st.forensics) }
 
-// ensureRules creates the missing quarantine rules and updates those that
-// differ.
+// droppedNotes tell the plan which ranges of an existing forensics rule
+// isolation drops, and why.
+func droppedNotes(notes []networkState) []string {
+	var out []string
+	for _, n := range notes {
+		for _, d := range n.dropped {
+			out = append(out, fmt.Sprintf("drop forensics range %s of the existing rule %s: %s", d.Range, quarantine.Name("allow-forensics", n.network), d.Why))
+		}
+	}
+	return out
+}
+
+// ensureRules creates the missing quarantine rules, updates those that
+// differ and replaces those a patch cannot fix.
 func (s *session) ensureRules(ctx context.Context, rules []ruleState) error {
 	for _, st := range rules {
 		ru := st.rule
-		switch {
-		case st.current == nil:
+		insert := func() error {
 			err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
 				return s.cmp.Firewalls.Insert(ru.Project(), firewallOf(ru)).RequestId(id).Context(ctx).Do()
 			})
 			if err != nil && !isConflict(err) {
 				return fmt.Errorf("create firewall %s: %w", ru.Name, err)
 			}
+			return nil
+		}
+		switch {
+		case st.current == nil:
+			if err := insert(); err != nil {
+				return err
+			}
+		case st.replace:
+			// Firewall names are unique in a project, so the rule that
+			// holds the name goes first.
+			if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
+				return s.cmp.Firewalls.Delete(ru.Project(), ru.Name).RequestId(id).Context(ctx).Do()
+			}); err != nil && !isNotFound(err) {
+				return fmt.Errorf("delete firewall %s (%s): %w", ru.Name, strings.Join(st.diff, ", "), err)
+			}
+			if err := insert(); err != nil {
+				return err
+			}
 		case len(st.diff) > 0:
 			patch := firewallOf(ru)
 			patch.Network = ""
-			if len(st.current.TargetServiceAccounts) > 0 {
+			cur := st.current
+			// A JSON merge patch clears a field sent as null.
+			if len(cur.TargetServiceAccounts) > 0 {
 				// Target tags and service accounts exclude each other.
-				patch.NullFields = []string{"TargetServiceAccounts"}
+				patch.NullFields = append(patch.NullFields, "TargetServiceAccounts")
+			}
+			if ru.Direction == "INGRESS" && len(cur.DestinationRanges) > 0 {
+				patch.NullFields = append(patch.NullFields, "DestinationRanges")
+			}
+			if ru.Direction == "EGRESS" && len(cur.SourceRanges) > 0 {
+				patch.NullFields = append(patch.NullFields, "SourceRanges")
+			}
+			if len(cur.SourceTags) > 0 {
+				patch.NullFields = append(patch.NullFields, "SourceTags")
+			}
+			if len(cur.SourceServiceAccounts) > 0 {
+				patch.NullFields = append(patch.NullFields, "SourceServiceAccounts")
 			}
 			if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
 				return s.cmp.Firewalls.Patch(ru.Project(), ru.Name, patch).RequestId(id).Context(ctx).Do()
@@ -216,11 +307,17 @@ func record(in *compute.Instance) (*isolationRecord, bool) {
 	return nil, false
 }
 
+// accessConfigs lists the external access of every interface: IPv4
+// access configs (ONE_TO_ONE_NAT) and IPv6 ones (DIRECT_IPV6), each a way
+// in from the internet that the firewall is not the only guard of.
 func accessConfigs(in *compute.Instance) []string {
 	var out []string
 	for _, ni := range in.NetworkInterfaces {
 		for _, ac := range ni.AccessConfigs {
 			out = append(out, fmt.Sprintf("%s/%s (%s)", ni.Name, ac.Name, ac.NatIP))
+		}
+		for _, ac := range ni.Ipv6AccessConfigs {
+			out = append(out, fmt.Sprintf("%s/%s (%s)", ni.Name, ac.Name, ac.ExternalIpv6))
 		}
 	}
 	return out
@@ -244,7 +341,7 @@ func (p *Provider) isolatePlan(ctx context.Context, r *action.Request) (*action.
 	if err != nil {
 		return nil, err
 	}
-	rules, err := s.isolation(ctx, in, r.Strings("allow_ranges"))
+	rules, notes, err := s.isolation(ctx, in, r.Strings("allow_ranges"))
 	if err != nil {
 		return nil, err
 	}
@@ -256,11 +353,16 @@ func (p *Provider) isolatePlan(ctx context.Context, r *action.Request) (*action.
 		case st.current == nil:
 			todo++
 			ch.Details = append(ch.Details, fmt.Sprintf("create firewall %s in project %s: %s", st.rule.Name, st.rule.Project(), describeRule(st)))
+		case st.replace:
+			todo++
+			ch.Details = append(ch.Details, fmt.Sprintf("replace firewall %s, which is not the quarantine's (%s): delete it and create %s", st.rule.Name,
+				strings.Join(st.diff, ", "), describeRule(st)))
 		case len(st.diff) > 0:
 			todo++
 			ch.Details = append(ch.Details, fmt.Sprintf("update firewall %s: %s (%s)", st.rule.Name, strings.Join(st.diff, ", "), describeRule(st)))
 		}
 	}
+	ch.Details = append(ch.Details, droppedNotes(notes)...)
 	nets := networksOf(in)
 	if todo == 0 && isolatedTags(in) && (!removeAccess || len(accessConfigs(in)) == 0) {
 		ch.NoOp, ch.Summary = true, ir.name+" is already isolated"
@@ -282,7 +384,7 @@ func (p *Provider) isolateApply(ctx context.Context, r *action.Request) (*action
 	if err != nil {
 		return nil, err
 	}
-	rules, err := s.isolation(ctx, in, r.Strings("allow_ranges"))
+	rules, _, err := s.isolation(ctx, in, r.Strings("allow_ranges"))
 	if err != nil {
 		return nil, err
 	}
@@ -325,11 +427,13 @@ func (p *Provider) isolateApply(ctx context.Context, r *action.Request) (*action
 		}
 	}
 	if removeAccess {
+		// deleteAccessConfig takes the name of an IPv4 or an IPv6 access
+		// config of the interface.
 		for _, ni := range in.NetworkInterfaces {
-			for _, ac := range ni.AccessConfigs {
+			for _, ac := range append(append([]*compute.AccessConfig(nil), ni.AccessConfigs...), ni.Ipv6AccessConfigs...) {
 				if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
 					return s.cmp.Instances.DeleteAccessConfig(ir.project, ir.zone, ir.name, ac.Name, ni.Name).RequestId(id).Context(ctx).Do()
-				}); err != nil {
+				}); err != nil && !isNotFound(err) {
 					return nil, fmt.Errorf("remove external access %s/%s: %w", ni.Name, ac.Name, err)
 				}
 			}
@@ -407,15 +511,11 @@ func localSSDs(in *compute.Instance) int {
 func (p *Provider) state(status string) (planFn, applyFn) {
 	verb := map[string]string{"TERMINATED": "stop", "SUSPENDED": "suspend", "RUNNING": "resume"}[status]
 	out := strings.ToLower(status)
-	settled := func(st string) bool {
-		switch status {
-		case "TERMINATED":
-			return st == "TERMINATED" || st == "STOPPING"
-		case "SUSPENDED":
-			return st == "SUSPENDED" || st == "SUSPENDING"
-		}
-		return st == "RUNNING"
-	}
+	// Only the final status is done. STOPPING and SUSPENDING are an
+	// operation still running (ours, interrupted, or someone else's): the
+	// instance may still serve, and its memory is not saved yet.
+	settled := func(st string) bool { return st == status }
+	transitional := map[string]string{"TERMINATED": "STOPPING", "SUSPENDED": "SUSPENDING", "RUNNING": "STAGING"}[status]
 	ssdNote := func(r *action.Request, in *compute.Instance) string {
 		n := localSSDs(in)
 		if n == 0 || status == "RUNNING" {
@@ -436,8 +536,11 @@ func (p *Provider) state(status string) (planFn, applyFn) {
 		if note := ssdNote(r, in); note != "" {
 			ch.Details = append(ch.Details, ir.name+" has "+note)
 		}
-		if settled(in.Status) {
+		switch {
+		case settled(in.Status):
 			ch.NoOp, ch.Summary = true, fmt.Sprintf("%s is already %s", ir.name, strings.ToLower(in.Status))
+		case in.Status == transitional:
+			ch.Summary = fmt.Sprintf("wait until %s, now %s, is %s", ir.name, strings.ToLower(in.Status), out)
 		}
 		return ch, nil
 	}
@@ -446,7 +549,18 @@ func (p *Provider) state(status string) (planFn, applyFn) {
 		if err != nil {
 			return nil, err
 		}
-		if !settled(in.Status) {
+		switch {
+		case settled(in.Status):
+		case in.Status == transitional:
+			// An operation is taking the instance there: wait for it
+			// rather than start another. Under Recover this is not done.
+			if writesRefused(ctx) {
+				return nil, errWouldWrite
+			}
+			if err := s.waitStatus(ctx, ir, status); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", verb, ir.name, err)
+			}
+		default:
 			ssd, discard := localSSDs(in) > 0, r.Bool("discard_local_ssd", false)
 			err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
 				switch status {
@@ -476,6 +590,33 @@ func (p *Provider) state(status string) (planFn, applyFn) {
 		return &action.Result{Summary: summary, Targets: []string{ir.assetID()}, Outputs: map[string]cty.Value{"status": cty.StringVal(out)}}, nil
 	}
 	return plan, apply
+}
+
+// waitStatus looks at an instance until it has the status, for as long as
+// an operation may take.
+func (s *session) waitStatus(ctx context.Context, ir ref, status string) error {
+	deadline := time.Now().Add(s.opts.Timeout)
+	for {
+		var in *compute.Instance
+		if err := s.do(ctx, func() error {
+			var err error
+			in, err = s.cmp.Instances.Get(ir.project, ir.zone, ir.name).Context(ctx).Do()
+			return err
+		}); err != nil {
+			return err
+		}
+		if in.Status == status {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still %s after %s, not %s", in.Status, s.opts.Timeout, status)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(s.opts.PollInterval):
+		}
+	}
 }
 
 // deleter makes the plan and apply of a delete action. A target already
@@ -547,43 +688,13 @@ func (p *Provider) firewall(ctx context.Context, r *action.Request) (*session, r
 	return s, fr, fw, err
 }
 
-func world(r string) bool { return r == "0.0.0.0/0" || r == "::/0" }
-
-func restricted(current, with []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, r := range append(append([]string{}, current...), with...) {
-		if !world(r) && !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func hasWorld(ranges []string) bool { return slices.ContainsFunc(ranges, world) }
-
-// restriction checks the arguments of restrict_firewall against the rule:
-// an empty source_ranges is refused, because the rule's world-open ranges
-// would go and nothing would replace them, and an ingress rule left with
-// no source applies to 0.0.0.0/0 again.
+// restriction checks the arguments of restrict_firewall against the rule
+// (see restrict.Check).
 func restriction(fr ref, fw *compute.Firewall, with []string) error {
 	if fw.Direction == "EGRESS" {
 		return fmt.Errorf("firewall %s is an egress rule: restrict_firewall replaces source ranges of ingress rules", fr.name)
 	}
-	if len(with) == 0 {
-		return fmt.Errorf("source_ranges is empty: %s would keep no source in place of 0.0.0.0/0, and an ingress rule with no source is open to 0.0.0.0/0 again; "+
-			"name the ranges that keep access (35.235.240.0/20 is Identity-Aware Proxy), or delete the rule with gcp.compute.delete_firewall", fr.name)
-	}
-	if _, err := quarantine.Normalize(with); err != nil {
-		return fmt.Errorf("source_ranges: %w", err)
-	}
-	for _, r := range with {
-		if world(r) {
-			return fmt.Errorf("source_ranges names %s: that is the world-open range restrict_firewall removes", r)
-		}
-	}
-	return nil
+	return restrict.Check(fr.name, with)
 }
 
 func (p *Provider) restrictPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
@@ -594,10 +705,10 @@ func (p *Provider) restrictPlan(ctx context.Context, r *action.Request) (*action
 	if err := restriction(fr, fw, r.Strings("source_ranges")); err != nil {
 		return nil, err
 	}
-	next := restricted(fw.SourceRanges, r.Strings("source_ranges"))
+	next := restrict.Sources(fw.SourceRanges, r.Strings("source_ranges"))
 	ch := &action.Change{Summary: fmt.Sprintf("restrict %s: sources %s -> %s", fr.name, strings.Join(fw.SourceRanges, ", "), strings.Join(next, ", ")),
 		Targets: []string{fr.assetID()}, Outputs: map[string]cty.Value{"previous_source_ranges": action.StringList(fw.SourceRanges), "source_ranges": action.StringList(next)}}
-	if !hasWorld(fw.SourceRanges) {
+	if !restrict.Open(fw.SourceRanges) {
 		ch.NoOp, ch.Summary = true, fr.name+" is not open to the internet"
 		ch.Outputs["source_ranges"] = action.StringList(fw.SourceRanges)
 	}
@@ -614,8 +725,8 @@ func (p *Provider) restrictApply(ctx context.Context, r *action.Request) (*actio
 	}
 	prev := fw.SourceRanges
 	next := prev
-	if hasWorld(prev) {
-		next = restricted(prev, r.Strings("source_ranges"))
+	if restrict.Open(prev) {
+		next = restrict.Sources(prev, r.Strings("source_ranges"))
 		if err := s.mutate(ctx, func(id string) (*compute.Operation, error) {
 			return s.cmp.Firewalls.Patch(fr.project, fr.name, &compute.Firewall{SourceRanges: next, ForceSendFields: []string{"SourceRanges"}}).RequestId(id).Context(ctx).Do()
 		}); err != nil {
@@ -790,7 +901,86 @@ func (p *Provider) keyApply(ctx context.Context, r *action.Request) (*action.Res
 
 // ---- recovery ----
 
+// zoneRegion is the region of a zone: europe-west1-b is in europe-west1.
+func zoneRegion(zone string) string {
+	if i := strings.LastIndex(zone, "-"); i > 0 {
+		return zone[:i]
+	}
+	return zone
+}
+
+// subnetworkPath reads a subnetwork's asset id, self link or path.
+func subnetworkPath(s string) (string, error) {
+	p := linkPath(s)
+	parts := strings.Split(p, "/")
+	if len(parts) != 6 || parts[0] != "projects" || parts[2] != "regions" || parts[4] != "subnetworks" || slices.Contains(parts, "") {
+		return "", fmt.Errorf("%q is not a subnetwork reference: want its asset id, self link or projects/P/regions/R/subnetworks/S", s)
+	}
+	return p, nil
+}
+
+// recoveryInterface decides the network interface of a recovered
+// instance. NetworkInterface.subnetwork: "If the network is in custom
+// subnet mode, specifying the subnetwork is required." A subnetwork given
+// is used as it is; otherwise the network is read, and on a custom-mode
+// network its one subnetwork in the zone's region is taken (several are
+// a choice vigil does not make).
+func (s *session) recoveryInterface(ctx context.Context, project, zone, network, subnetwork string) (*compute.NetworkInterface, string, error) {
+	region := zoneRegion(zone)
+	if subnetwork != "" {
+		sp, err := subnetworkPath(subnetwork)
+		if err != nil {
+			return nil, "", err
+		}
+		if parts := strings.Split(sp, "/"); parts[3] != region {
+			return nil, "", fmt.Errorf("subnetwork %s is in region %s, not %s, the region of zone %s", sp, parts[3], region, zone)
+		}
+		return &compute.NetworkInterface{Subnetwork: "https://www.googleapis.com/compute/v1/" + sp}, "subnetwork " + sp, nil
+	}
+	if network == "" {
+		network = "projects/" + project + "/global/networks/default"
+	}
+	nr, err := parse(network, "networks")
+	if err != nil {
+		return nil, "", err
+	}
+	var n *compute.Network
+	err = s.do(ctx, func() error {
+		var err error
+		n, err = s.cmp.Networks.Get(nr.project, nr.name).Context(ctx).Do()
+		return err
+	})
+	if isNotFound(err) {
+		return nil, "", &action.NotFoundError{What: "network", ID: nr.assetID()}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	ni := &compute.NetworkInterface{Network: "https://www.googleapis.com/compute/v1/" + nr.path()}
+	if n.AutoCreateSubnetworks {
+		return ni, "network " + nr.path(), nil
+	}
+	var in []string
+	for _, sn := range n.Subnetworks {
+		if p := linkPath(sn); len(strings.Split(p, "/")) == 6 && strings.Split(p, "/")[3] == region {
+			in = append(in, p)
+		}
+	}
+	switch len(in) {
+	case 0:
+		return nil, "", fmt.Errorf("network %s is in custom subnet mode and has no subnetwork in %s, the region of zone %s: create one, or choose another zone or network", nr.path(), region, zone)
+	case 1:
+		ni.Subnetwork = "https://www.googleapis.com/compute/v1/" + in[0]
+		return ni, "subnetwork " + in[0], nil
+	}
+	return nil, "", fmt.Errorf("network %s is in custom subnet mode with %d subnetworks in %s (%s): name one with subnetwork", nr.path(), len(in), region, strings.Join(in, ", "))
+}
+
 func (p *Provider) createPlan(ctx context.Context, r *action.Request) (*action.Change, error) {
+	s, err := p.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
 	sr, err := parse(r.Str("snapshot"), "snapshots")
 	if err != nil {
 		return nil, err
@@ -800,7 +990,11 @@ func (p *Provider) createPlan(ctx context.Context, r *action.Request) (*action.C
 		project = sr.project
 	}
 	ir := ref{project: project, zone: r.Str("zone"), coll: "instances", name: r.Str("name")}
-	return &action.Change{Summary: fmt.Sprintf("create instance %s in %s from snapshot %s", ir.name, ir.zone, sr.name), Targets: []string{sr.assetID(), ir.assetID()},
+	_, where, err := s.recoveryInterface(ctx, project, ir.zone, r.Str("network"), r.Str("subnetwork"))
+	if err != nil {
+		return nil, err
+	}
+	return &action.Change{Summary: fmt.Sprintf("create instance %s in %s from snapshot %s, on %s", ir.name, ir.zone, sr.name, where), Targets: []string{sr.assetID(), ir.assetID()},
 		Outputs: map[string]cty.Value{"instance": cty.StringVal(ir.assetID())}}, nil
 }
 
@@ -834,9 +1028,9 @@ func (p *Provider) createApply(ctx context.Context, r *action.Request) (*action.
 	case !isNotFound(err):
 		return nil, err
 	}
-	network := r.Str("network")
-	if network == "" {
-		network = "projects/" + project + "/global/networks/default"
+	ni, _, err := s.recoveryInterface(ctx, project, zone, r.Str("network"), r.Str("subnetwork"))
+	if err != nil {
+		return nil, err
 	}
 	labels := stepLabels(r)
 	for k, v := range r.StringMap("labels") {
@@ -845,7 +1039,7 @@ func (p *Provider) createApply(ctx context.Context, r *action.Request) (*action.
 	in := &compute.Instance{Name: ir.name, MachineType: "zones/" + zone + "/machineTypes/e2-medium", Labels: labels,
 		Disks: []*compute.AttachedDisk{{Boot: true, AutoDelete: true, InitializeParams: &compute.AttachedDiskInitializeParams{
 			SourceSnapshot: "https://www.googleapis.com/compute/v1/" + sr.path()}}},
-		NetworkInterfaces: []*compute.NetworkInterface{{Network: network}}}
+		NetworkInterfaces: []*compute.NetworkInterface{ni}}
 	err = s.mutate(ctx, func(id string) (*compute.Operation, error) {
 		return s.cmp.Instances.Insert(project, zone, in).RequestId(id).Context(ctx).Do()
 	})

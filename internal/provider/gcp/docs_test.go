@@ -2,6 +2,7 @@ package gcp
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"cloud.google.com/go/asset/apiv1/assetpb"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vigil-ir/vigil/internal/provider/gcp/contract"
@@ -17,31 +19,151 @@ import (
 	"github.com/vigil-ir/vigil/internal/testutil"
 )
 
+// permRow is one row of testdata/permissions.tsv.
+type permRow struct{ method, permission, when, source string }
+
+// permissionTable reads testdata/permissions.tsv: the permissions each
+// method needs as Google's pages document them, independent of the fake.
+func permissionTable(t *testing.T) []permRow {
+	raw, err := os.ReadFile("testdata/permissions.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []permRow
+	for i, line := range strings.Split(string(raw), "\n") {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		c := strings.Split(line, "\t")
+		if len(c) != 4 || c[0] == "" || c[1] == "" || !strings.HasPrefix(c[3], "https://cloud.google.com/") {
+			t.Fatalf("testdata/permissions.tsv:%d: want method, permission, condition and a cloud.google.com source: %q", i+1, line)
+		}
+		rows = append(rows, permRow{c[0], c[1], c[2], c[3]})
+	}
+	return rows
+}
+
+// needs evaluates the table for one recorded REST request: the
+// permissions of its method whose condition holds.
+func needs(t *testing.T, rows []permRow, f *gcpfake.Fake, r gcpfake.Request) []string {
+	m := contract.Method(r)
+	var body map[string]any
+	_ = json.Unmarshal(r.Body, &body)
+	var out []string
+	found := false
+	for _, row := range rows {
+		if row.method != m {
+			continue
+		}
+		found = true
+		if holds(t, row.when, f, r, body) {
+			out = append(out, row.permission)
+		}
+	}
+	if !found {
+		t.Errorf("testdata/permissions.tsv has no row for %s (%s %s)", m, r.HTTPMethod, r.Path)
+	}
+	return out
+}
+
+func holds(t *testing.T, when string, f *gcpfake.Fake, r gcpfake.Request, body map[string]any) bool {
+	objs := func(v any) []map[string]any {
+		var out []map[string]any
+		l, _ := v.([]any)
+		for _, e := range l {
+			if o, ok := e.(map[string]any); ok {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	switch when {
+	case "":
+		return true
+	case "labels":
+		l, _ := body["labels"].(map[string]any)
+		return len(l) > 0
+	case "disk from snapshot":
+		for _, d := range objs(body["disks"]) {
+			if ip, _ := d["initializeParams"].(map[string]any); ip["sourceSnapshot"] != nil {
+				return true
+			}
+		}
+		return false
+	case "image from snapshot":
+		return body["sourceSnapshot"] != nil
+	case "subnetwork", "network, no subnetwork":
+		for _, ni := range objs(body["networkInterfaces"]) {
+			if (ni["subnetwork"] != nil) == (when == "subnetwork") {
+				return true
+			}
+		}
+		return false
+	case "runs as a service account":
+		path := strings.TrimPrefix(r.Path, "/compute/v1/")
+		path = path[:strings.LastIndex(path, "/")] // .../instances/N/setMetadata
+		sa := false
+		f.With(func(f *gcpfake.Fake) { sa = len(f.Instance(path).Objs("serviceAccounts")) > 0 })
+		return sa
+	}
+	t.Fatalf("testdata/permissions.tsv: unknown condition %q", when)
+	return false
+}
+
+// needsRPC evaluates the table for one Cloud Asset request.
+func needsRPC(t *testing.T, rows []permRow, r gcpfake.RPC) []string {
+	ct := ""
+	switch m := r.Message.(type) {
+	case *assetpb.ListAssetsRequest:
+		ct = m.ContentType.String()
+	case *assetpb.ExportAssetsRequest:
+		ct = m.ContentType.String()
+	}
+	var out []string
+	found := false
+	for _, row := range rows {
+		if row.method != r.Method {
+			continue
+		}
+		found = true
+		if row.when == "" || row.when == "content "+ct {
+			out = append(out, row.permission)
+		}
+	}
+	if !found {
+		t.Errorf("testdata/permissions.tsv has no row for %s", r.Method)
+	}
+	return out
+}
+
 // exercise runs every action through each of its paths (plan, then
 // apply), and both ways of collecting, and records the calls (discovery
-// method ids, and the Cloud Asset RPCs) and the permissions of each.
+// method ids, and the Cloud Asset RPCs) and the permissions each needs by
+// testdata/permissions.tsv.
 func exercise(t *testing.T) (calls, perms map[string]map[string]bool) {
 	f, opts := start(t)
+	rows := permissionTable(t)
 	calls, perms = map[string]map[string]bool{}, map[string]map[string]bool{}
-	seenCalls, seenReqs := 0, 0
+	seenReqs, seenRPCs := 0, 0
 	mark := func(name string) {
 		if calls[name] == nil {
 			calls[name], perms[name] = map[string]bool{}, map[string]bool{}
 		}
-		cs, rs := f.Calls(), f.Requests()
-		for _, c := range cs[seenCalls:] {
-			for _, p := range c.Permissions {
-				perms[name][p] = true
-			}
-			if c.API == "asset" {
-				calls[name][map[string]string{"ListAssets": "cloudasset.assets.list", "ExportAssets": "cloudasset.exportAssets",
-					"GetOperation": "cloudasset.operations.get"}[c.Operation]] = true
-			}
-		}
+		rs, rpcs := f.Requests(), f.RPCs()
 		for _, r := range rs[seenReqs:] {
 			calls[name][contract.Method(r)] = true
+			for _, p := range needs(t, rows, f, r) {
+				perms[name][p] = true
+			}
 		}
-		seenCalls, seenReqs = len(cs), len(rs)
+		for _, r := range rpcs[seenRPCs:] {
+			calls[name][map[string]string{"google.cloud.asset.v1.AssetService/ListAssets": "cloudasset.assets.list",
+				"google.cloud.asset.v1.AssetService/ExportAssets": "cloudasset.exportAssets", "google.longrunning.Operations/GetOperation": "cloudasset.operations.get"}[r.Method]] = true
+			for _, p := range needsRPC(t, rows, r) {
+				perms[name][p] = true
+			}
+		}
+		seenReqs, seenRPCs = len(rs), len(rpcs)
 	}
 	collect(t, opts)
 	mark("vigil inventory collect --gcp-scope SCOPE")
@@ -73,12 +195,15 @@ func exercise(t *testing.T) (calls, perms map[string]map[string]bool) {
 	}
 	run("gcp.compute.export_snapshots", map[string]cty.Value{"snapshots": cty.ListVal(ids), "destination_project": cty.StringVal(gcpfake.SecurityProject)})
 	run("gcp.compute.create_instance_from_snapshot", map[string]cty.Value{"snapshot": ids[0], "name": cty.StringVal("web-1-clean"),
-		"zone": cty.StringVal(gcpfake.Zone), "network": cty.StringVal(gcpfake.ProdVPC)})
+		"zone": cty.StringVal(gcpfake.Zone), "network": cty.StringVal(gcpfake.ForensicsVPC)})
 	isolate := map[string]cty.Value{"instance": vm, "allow_ranges": cty.ListVal([]cty.Value{cty.StringVal("10.99.0.0/24")})}
 	run("gcp.compute.isolate_instance", isolate)
-	// A rule an older run made at another priority is updated.
+	// A rule an older run made at another priority is updated, and one of
+	// the quarantine's names that a patch cannot fix (here: in the wrong
+	// direction) is replaced.
 	f.With(func(f *gcpfake.Fake) {
 		f.Firewall("projects/acme-prod/global/firewalls/vigil-quarantine-deny-in-prod-vpc")["priority"] = 1
+		f.Firewall("projects/acme-prod/global/firewalls/vigil-quarantine-deny-out-v6-mgmt-vpc")["direction"] = "INGRESS"
 	})
 	run("gcp.compute.isolate_instance", isolate)
 	run("gcp.compute.suspend_instance", map[string]cty.Value{"instance": vm})
@@ -92,6 +217,22 @@ func exercise(t *testing.T) (calls, perms map[string]map[string]bool) {
 	run("gcp.compute.delete_firewall", map[string]cty.Value{"firewall": cty.StringVal(gcpfake.OpenHTTPS)})
 	run("gcp.compute.delete_instance", map[string]cty.Value{"instance": vm})
 	return calls, perms
+}
+
+// The fake names, in its denials, the first permission Google documents
+// for the method: the table and the fake agree.
+func TestFakeDenialsNameTheDocumentedPermission(t *testing.T) {
+	first := map[string]string{}
+	for _, row := range permissionTable(t) {
+		if _, ok := first[row.method]; !ok && row.when == "" && strings.HasPrefix(row.method, "compute.") {
+			first[row.method] = row.permission
+		}
+	}
+	for m, p := range first {
+		if got := gcpfake.ComputePermission(strings.TrimPrefix(m, "compute.")); got != p {
+			t.Errorf("%s: the fake denies naming %q, the documentation %q", m, got, p)
+		}
+	}
 }
 
 var dotted = regexp.MustCompile("`([a-z]+(?:\\.[A-Za-z0-9]+)+)`")

@@ -32,6 +32,9 @@ func start(t *testing.T) (*gcpfake.Fake, Options) {
 		if problems := contract.CheckAll(f.Requests()); len(problems) > 0 {
 			t.Errorf("requests that break the API contract:\n%s", strings.Join(problems, "\n"))
 		}
+		if problems := contract.CheckAllRPC(f.RPCs()); len(problems) > 0 {
+			t.Errorf("Cloud Asset requests that break the API contract:\n%s", strings.Join(problems, "\n"))
+		}
 	})
 	return f, Options{Scope: "organizations/684315297612", Endpoint: srv.REST, AssetEndpoint: srv.Asset,
 		PollInterval: time.Millisecond, RetryInitial: time.Millisecond}
@@ -138,7 +141,12 @@ func TestCollectThroughExport(t *testing.T) {
 	for _, c := range f.Calls() {
 		ops[c.Operation]++
 	}
-	if ops["ExportAssets"] != 2 || ops["GetOperation"] < 2 || ops["objects.download"] != 2 || ops["ListAssets"] != 2 {
+	// One object per asset type ("object_name_prefix/<asset type>/<shard
+	// number>"): the scenario's resources are of 9 types (project,
+	// network, subnetwork, firewall, instance, disk, service account key,
+	// bucket, and the project's compute metadata), its IAM policies of 1
+	// (project).
+	if ops["ExportAssets"] != 2 || ops["GetOperation"] < 2 || ops["objects.download"] != 10 || ops["ListAssets"] != 2 {
 		t.Errorf("calls: %v", ops)
 	}
 }

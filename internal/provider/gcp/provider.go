@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,6 +136,11 @@ func parse(s, coll string) (ref, error) {
 		p = p[i+len("/compute/v1/"):]
 	}
 	parts := strings.Split(p, "/")
+	// An empty project, zone or name (projects//zones//instances/x) is no
+	// reference: the API would be asked about another path.
+	if slices.Contains(parts, "") {
+		parts = nil
+	}
 	switch {
 	case len(parts) == 6 && parts[0] == "projects" && parts[2] == "zones" && parts[4] == coll:
 		return ref{project: parts[1], zone: parts[3], coll: coll, name: parts[5]}, nil

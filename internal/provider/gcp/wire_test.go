@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -41,7 +42,7 @@ func TestWireContract(t *testing.T) {
 		}
 		run("gcp.compute.export_snapshots", map[string]cty.Value{"snapshots": cty.ListVal(ids), "destination_project": cty.StringVal(gcpfake.SecurityProject)})
 		run("gcp.compute.create_instance_from_snapshot", map[string]cty.Value{"snapshot": ids[0], "name": cty.StringVal("web-1-clean"),
-			"zone": cty.StringVal(gcpfake.Zone), "network": cty.StringVal(gcpfake.ProdVPC)})
+			"zone": cty.StringVal(gcpfake.Zone), "network": cty.StringVal(gcpfake.ForensicsVPC)})
 	}
 	run("gcp.compute.isolate_instance", map[string]cty.Value{"instance": vm, "allow_ranges": cty.ListVal([]cty.Value{cty.StringVal("10.99.0.0/24")})})
 	run("gcp.compute.suspend_instance", map[string]cty.Value{"instance": vm})
@@ -170,4 +171,27 @@ func TestOutcomeUnknownAndRecover(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+// An operation still running when Timeout passes: the outcome is unknown
+// (the change may yet happen), Recover says it did not take effect while
+// the instance is SUSPENDING, and does once the operation is done.
+func TestOperationWaitTimesOut(t *testing.T) {
+	ctx := context.Background()
+	f, opts := start(t)
+	opts.Timeout = 30 * time.Millisecond
+	f.With(func(f *gcpfake.Fake) { f.OpLooks = 1 << 30 })
+	p := New(opts)
+	r := req(map[string]cty.Value{"instance": cty.StringVal(web1)})
+	_, err := act(t, p, "gcp.compute.suspend_instance").Apply(ctx, r)
+	if !action.IsOutcomeUnknown(err) || !strings.Contains(err.Error(), "timed out waiting for the operation") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, took, err := act(t, p, "gcp.compute.suspend_instance").Recover(ctx, r); err != nil || took {
+		t.Errorf("while running: %v %v", took, err)
+	}
+	f.With(func(f *gcpfake.Fake) { f.Settle() })
+	if _, took, err := act(t, p, "gcp.compute.suspend_instance").Recover(ctx, r); err != nil || !took {
+		t.Errorf("after: %v %v", took, err)
+	}
 }

@@ -274,6 +274,64 @@ func (c *Cloud) subnetNeighbours(in *asset.Asset) (subnets, near []string) {
 	return subnets, near
 }
 
+// UnknownACL is what a rehearsal records as a subnet's network ACL before
+// isolation when the inventory holds no network ACLs (a collection before
+// vigil read them, an export without them).
+const UnknownACL = "acl-not-in-the-inventory"
+
+// subnetACL is the network ACL a subnet of the instance's account and
+// region is associated with, or nil. Under mu.
+func (c *Cloud) subnetACL(in *asset.Asset, subnet string) *asset.Asset {
+	for _, a := range c.inv.Assets() {
+		if a.Kind == asset.KindNetworkACL && a.Provider == asset.AWS && a.Scope == in.Scope && a.Region == in.Region && slices.Contains(a.Facets.Subnets, subnet) {
+			return a
+		}
+	}
+	return nil
+}
+
+// isolationACL finds or makes the VPC's isolation network ACL as EC2 makes
+// a new one: no entries of its own, only the default deny of everything in
+// and out (rule 32767). Under mu.
+func (c *Cloud) isolationACL(in *asset.Asset, vpc string, r *action.Request) *asset.Asset {
+	name := isolation.ACLName(vpc)
+	for _, a := range c.inv.Assets() {
+		if a.Kind == asset.KindNetworkACL && a.Provider == asset.AWS && a.Name == name && a.Scope == in.Scope && a.Region == in.Region {
+			return a
+		}
+	}
+	region, account := arnParts(in.ID)
+	id := "acl-0vigil" + short(vpc)
+	denyAll := func() []asset.Rule {
+		return []asset.Rule{{Sources: []string{"0.0.0.0/0"}, Protocol: "all", Ports: asset.AllPorts, Action: "deny", Enabled: true, Priority: 32767}}
+	}
+	acl := &asset.Asset{ID: fmt.Sprintf("arn:aws:ec2:%s:%s:network-acl/%s", region, account, id), Provider: asset.AWS, Type: "AWS::EC2::NetworkAcl",
+		Kind: asset.KindNetworkACL, Name: name, Scope: in.Scope, Region: in.Region, Source: "sim",
+		Labels: awsTags(r.RunID, r.Step, r.Incident, map[string]string{"Name": name})}
+	acl.Facets.Network, acl.Facets.Default = vpc, asset.Bool(false)
+	acl.Facets.Ingress, acl.Facets.Egress = denyAll(), denyAll()
+	c.put(acl)
+	return acl
+}
+
+// restoreACLs moves the subnets back to the network ACLs recorded before
+// isolation. Under mu.
+func (c *Cloud) restoreACLs(in *asset.Asset, prev map[string]string) {
+	for _, a := range c.inv.Assets() {
+		if a.Kind != asset.KindNetworkACL || a.Provider != asset.AWS || a.Scope != in.Scope || a.Region != in.Region {
+			continue
+		}
+		for sn, acl := range prev {
+			switch {
+			case lastSeg(a.ID) == acl && !slices.Contains(a.Facets.Subnets, sn):
+				a.Facets.Subnets = append(slices.Clone(a.Facets.Subnets), sn)
+			case lastSeg(a.ID) != acl && slices.Contains(a.Facets.Subnets, sn):
+				a.Facets.Subnets = slices.DeleteFunc(slices.Clone(a.Facets.Subnets), func(s string) bool { return s == sn })
+			}
+		}
+	}
+}
+
 func (c *Cloud) awsIsolatePlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	way, err := isolation.Way(r.Str("end_tracked_connections"))
 	if err != nil {
@@ -306,7 +364,8 @@ func (c *Cloud) awsIsolatePlan(_ context.Context, r *action.Request) (*action.Ch
 }
 
 func (c *Cloud) awsIsolateApply(_ context.Context, r *action.Request) (*action.Result, error) {
-	if _, err := isolation.Way(r.Str("end_tracked_connections")); err != nil {
+	way, err := isolation.Way(r.Str("end_tracked_connections"))
+	if err != nil {
 		return nil, err
 	}
 	in, err := c.find(r.Str("instance"), asset.KindInstance)
@@ -343,6 +402,31 @@ func (c *Cloud) awsIsolateApply(_ context.Context, r *action.Request) (*action.R
 			live.Labels[isolation.PreviousGroupsTag] = isolation.EncodeGroups(groups)
 			live.Labels[isolation.QuarantineTag] = r.RunID
 			changed = true
+		}
+		// The nacl way records each subnet's network ACL, as the real
+		// provider does, and moves the subnets to the VPC's isolation ACL
+		// (which denies everything). An inventory without network ACLs
+		// records none by name.
+		if _, ok := live.Labels[isolation.PreviousACLsTag]; way == isolation.NACL && !ok {
+			subnets, _ := c.subnetNeighbours(live)
+			acls := map[string]string{}
+			for _, sn := range subnets {
+				acls[sn] = UnknownACL
+				if prev := c.subnetACL(live, sn); prev != nil {
+					acls[sn] = lastSeg(prev.ID)
+					prev.Facets.Subnets = slices.DeleteFunc(slices.Clone(prev.Facets.Subnets), func(s string) bool { return s == sn })
+				}
+			}
+			if len(acls) > 0 {
+				live.Labels[isolation.PreviousACLsTag] = isolation.EncodeACLs(acls)
+				iso := c.isolationACL(live, vpc, r)
+				for _, sn := range subnets {
+					if !slices.Contains(iso.Facets.Subnets, sn) {
+						iso.Facets.Subnets = append(iso.Facets.Subnets, sn)
+					}
+				}
+				changed = true
+			}
 		}
 		if !(len(live.Facets.SecurityGroups) == 1 && live.Facets.SecurityGroups[0] == gid) {
 			live.Facets.SecurityGroups = []string{gid}
@@ -427,6 +511,9 @@ func (c *Cloud) awsReleaseApply(_ context.Context, r *action.Request) (*action.R
 			ni["groups"] = gs
 		}
 		setConfig(live, cfg)
+		if v, ok := live.Labels[isolation.PreviousACLsTag]; ok {
+			c.restoreACLs(live, isolation.DecodeACLs(v))
+		}
 		delete(live.Labels, isolation.PreviousGroupsTag)
 		delete(live.Labels, isolation.QuarantineTag)
 		delete(live.Labels, isolation.PreviousACLsTag)
@@ -488,6 +575,9 @@ func (c *Cloud) awsTerminatePlan(_ context.Context, r *action.Request) (*action.
 		}
 		return nil, err
 	}
+	if in.Facets.Status == "terminated" {
+		return &action.Change{Summary: in.Name + " is already terminated", Targets: []string{in.ID}, NoOp: true}, nil
+	}
 	return &action.Change{Summary: "terminate " + in.Name, Targets: []string{in.ID}, Deletes: []string{in.ID}}, nil
 }
 
@@ -499,7 +589,28 @@ func (c *Cloud) awsTerminateApply(_ context.Context, r *action.Request) (*action
 		}
 		return nil, err
 	}
-	err = c.change(r, "aws.ec2.terminate_instance", in.ID, "terminate", func() (bool, error) { return c.inv.Delete(in.ID), nil })
+	// EC2 keeps a terminated instance listed (state terminated) for a
+	// while, and its volumes, detached, become available; the fake does
+	// the same. (Neither models DeleteOnTermination.)
+	err = c.change(r, "aws.ec2.terminate_instance", in.ID, "terminate", func() (bool, error) {
+		live := c.get(in.ID)
+		if live == nil || live.Facets.Status == "terminated" {
+			return false, nil
+		}
+		// A terminated instance has no public IP any more.
+		live.Facets.Status, live.Facets.PublicIPs = "terminated", nil
+		for _, a := range c.inv.Assets() {
+			if a.Kind != asset.KindDisk || a.Provider != asset.AWS || a.Scope != live.Scope {
+				continue
+			}
+			for _, d := range live.Facets.Disks {
+				if a.ID == d || strings.HasSuffix(a.ID, "/"+d) {
+					a.Facets.Status = "available"
+				}
+			}
+		}
+		return true, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -512,7 +623,7 @@ func (c *Cloud) awsTerminateApply(_ context.Context, r *action.Request) (*action
 func openRules(sg *asset.Asset, ports []int) []int {
 	var out []int
 	for i, rule := range sg.Facets.Ingress {
-		if !worldSources(rule) || rule.Action != "allow" {
+		if !asset.OpenToInternet(rule.Sources) || rule.Action != "allow" {
 			continue
 		}
 		for _, pr := range rule.Ports {
@@ -585,19 +696,21 @@ func (c *Cloud) awsRevokeApply(_ context.Context, r *action.Request) (*action.Re
 		if len(idx) == 0 {
 			return false, nil
 		}
-		// Exactly the world-open sources go, as the real provider revokes
-		// them; a rule's other sources stay.
+		// Exactly the sources that make the rule world-open go
+		// (asset.WithoutInternet), as the real provider revokes them; a
+		// rule's other sources stay.
 		drop := map[int]bool{}
 		for _, i := range idx {
 			drop[i] = true
 			rule := live.Facets.Ingress[i]
-			rule.Sources = slices.DeleteFunc(slices.Clone(rule.Sources), func(s string) bool { return !world(s) })
+			keep := asset.WithoutInternet(rule.Sources)
+			rule.Sources = slices.DeleteFunc(slices.Clone(rule.Sources), func(s string) bool { return slices.Contains(keep, s) })
 			revoked = append(revoked, describeRule(rule))
 		}
 		var kept []asset.Rule
 		for i, rule := range live.Facets.Ingress {
 			if drop[i] {
-				rule.Sources = slices.DeleteFunc(slices.Clone(rule.Sources), world)
+				rule.Sources = asset.WithoutInternet(rule.Sources)
 				if len(rule.Sources)+len(rule.SourceGroups) == 0 {
 					continue
 				}

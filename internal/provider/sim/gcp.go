@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/naming"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/quarantine"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/restrict"
 )
 
 // QuarantineTag is the network tag isolated instances carry.
@@ -52,6 +52,15 @@ func lastSeg(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// resourcePath is a resource's projects/... path, from its asset id, self
+// link or path.
+func resourcePath(ref string) string {
+	if i := strings.Index(ref, "projects/"); i >= 0 {
+		return ref[i:]
+	}
+	return ref
 }
 
 func selfLink(id string) string {
@@ -267,30 +276,36 @@ func firewallID(project, name string) string {
 
 // quarantineRules are the rules isolate_instance ensures in the network of
 // every interface: the real provider's, from the quarantine package.
-func (c *Cloud) quarantineRules(in *asset.Asset, allow []string) ([]quarantineState, error) {
+func (c *Cloud) quarantineRules(in *asset.Asset, allow []string) ([]quarantineState, []string, error) {
 	if len(in.Facets.Networks) == 0 {
-		return nil, fmt.Errorf("instance %s has no network interface in the inventory", in.Name)
+		return nil, nil, fmt.Errorf("instance %s has no network interface in the inventory", in.Name)
 	}
 	var out []quarantineState
+	var notes []string
 	for _, net := range in.Facets.Networks {
 		project := strings.Split(net, "/")[1]
 		var existing []string
-		if fw := c.get(firewallID(project, quarantine.Name("allow-forensics", net))); fw != nil && len(fw.Facets.Ingress) > 0 {
+		// The existing rule is trusted only as far as quarantine.Forensics
+		// accepts its ranges, and only when it is this network's.
+		if fw := c.get(firewallID(project, quarantine.Name("allow-forensics", net))); fw != nil && len(fw.Facets.Ingress) > 0 && fw.Facets.Network == net {
 			existing = fw.Facets.Ingress[0].Sources
 		}
-		forensics, err := quarantine.Forensics(allow, existing)
+		forensics, dropped, err := quarantine.Forensics(net, allow, existing)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		for _, d := range dropped {
+			notes = append(notes, fmt.Sprintf("drop forensics range %s of the existing rule %s: %s", d.Range, quarantine.Name("allow-forensics", net), d.Why))
 		}
 		rules, err := quarantine.Rules(net, forensics)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, ru := range rules {
 			out = append(out, quarantineState{rule: ru, forensics: forensics, current: c.get(firewallID(ru.Project(), ru.Name))})
 		}
 	}
-	return out, nil
+	return out, notes, nil
 }
 
 // firewallFacets is a quarantine rule as the inventory normalizes a
@@ -351,7 +366,7 @@ func (c *Cloud) gcpIsolatePlan(_ context.Context, r *action.Request) (*action.Ch
 		return nil, err
 	}
 	c.mu.Lock()
-	rules, err := c.quarantineRules(in, r.Strings("allow_ranges"))
+	rules, notes, err := c.quarantineRules(in, r.Strings("allow_ranges"))
 	c.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -368,6 +383,7 @@ func (c *Cloud) gcpIsolatePlan(_ context.Context, r *action.Request) (*action.Ch
 			ch.Details = append(ch.Details, fmt.Sprintf("update firewall %s (%s)", st.rule.Name, quarantine.Describe(st.rule, st.forensics)))
 		}
 	}
+	ch.Details = append(ch.Details, notes...)
 	removeAccess := r.Bool("remove_external_access", true)
 	if todo == 0 && isolatedTags(in) && (!removeAccess || len(in.Facets.PublicIPs) == 0) {
 		ch.NoOp, ch.Summary = true, in.Name+" is already isolated"
@@ -400,7 +416,7 @@ func (c *Cloud) gcpIsolateApply(_ context.Context, r *action.Request) (*action.R
 		if live == nil {
 			return false, &action.NotFoundError{What: "instance", ID: in.ID}
 		}
-		rules, err := c.quarantineRules(live, r.Strings("allow_ranges"))
+		rules, _, err := c.quarantineRules(live, r.Strings("allow_ranges"))
 		if err != nil {
 			return false, err
 		}
@@ -559,7 +575,21 @@ func (c *Cloud) gcpDelete(name, arg, kind string) action.Action {
 				}
 				return nil, err
 			}
-			err = c.change(r, name, a.ID, "delete", func() (bool, error) { return c.inv.Delete(a.ID), nil })
+			err = c.change(r, name, a.ID, "delete", func() (bool, error) {
+				// Deleting an instance deletes its disks marked autoDelete,
+				// as Compute Engine does.
+				if kind == asset.KindInstance {
+					data, _ := caiData(a)
+					for _, d := range objs(data["disks"]) {
+						if b, _ := d["autoDelete"].(bool); b {
+							if src := str(d, "source"); src != "" {
+								c.inv.Delete("//compute.googleapis.com/" + resourcePath(src))
+							}
+						}
+					}
+				}
+				return c.inv.Delete(a.ID), nil
+			})
 			if err != nil {
 				return nil, err
 			}
@@ -569,50 +599,12 @@ func (c *Cloud) gcpDelete(name, arg, kind string) action.Action {
 	}
 }
 
-func worldSources(rule asset.Rule) bool {
-	for _, s := range rule.Sources {
-		if s == "0.0.0.0/0" || s == "::/0" {
-			return true
-		}
-	}
-	return false
-}
-
-func world(r string) bool { return r == "0.0.0.0/0" || r == "::/0" }
-
-// restricted is what restrict_firewall leaves: the rule's sources that are
-// not world-open, then the given ranges (as the real provider patches it).
-func restricted(current, with []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, r := range append(append([]string{}, current...), with...) {
-		if !world(r) && !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// restriction refuses what the real provider refuses: no ranges, or a
-// world-open one.
+// restriction refuses what the real provider refuses (restrict.Check).
 func restriction(fw *asset.Asset, with []string) error {
 	if len(fw.Facets.Egress) > 0 && len(fw.Facets.Ingress) == 0 {
 		return fmt.Errorf("firewall %s is an egress rule: restrict_firewall replaces source ranges of ingress rules", fw.Name)
 	}
-	if len(with) == 0 {
-		return fmt.Errorf("source_ranges is empty: %s would keep no source in place of 0.0.0.0/0, and an ingress rule with no source is open to 0.0.0.0/0 again; "+
-			"name the ranges that keep access (35.235.240.0/20 is Identity-Aware Proxy), or delete the rule with gcp.compute.delete_firewall", fw.Name)
-	}
-	if _, err := quarantine.Normalize(with); err != nil {
-		return fmt.Errorf("source_ranges: %w", err)
-	}
-	for _, r := range with {
-		if world(r) {
-			return fmt.Errorf("source_ranges names %s: that is the world-open range restrict_firewall removes", r)
-		}
-	}
-	return nil
+	return restrict.Check(fw.Name, with)
 }
 
 func firewallSources(fw *asset.Asset) []string {
@@ -632,10 +624,10 @@ func (c *Cloud) gcpRestrictPlan(_ context.Context, r *action.Request) (*action.C
 		return nil, err
 	}
 	prev := firewallSources(fw)
-	next := restricted(prev, with)
+	next := restrict.Sources(prev, with)
 	ch := &action.Change{Summary: fmt.Sprintf("restrict %s: sources %s -> %s", fw.Name, strings.Join(prev, ", "), strings.Join(next, ", ")), Targets: []string{fw.ID},
 		Outputs: map[string]cty.Value{"previous_source_ranges": action.StringList(prev), "source_ranges": action.StringList(next)}}
-	if !slices.ContainsFunc(prev, world) {
+	if !restrict.Open(prev) {
 		ch.NoOp, ch.Summary = true, fw.Name+" is not open to the internet"
 		ch.Outputs["source_ranges"] = action.StringList(prev)
 	}
@@ -656,11 +648,11 @@ func (c *Cloud) gcpRestrictApply(_ context.Context, r *action.Request) (*action.
 		live := c.get(fw.ID)
 		prev = firewallSources(live)
 		next = prev
-		if !slices.ContainsFunc(prev, world) {
+		if !restrict.Open(prev) {
 			return false, nil
 		}
 		// A firewall's source ranges are one list, shared by its rules.
-		next = restricted(prev, with)
+		next = restrict.Sources(prev, with)
 		for i := range live.Facets.Ingress {
 			live.Facets.Ingress[i].Sources = append([]string(nil), next...)
 		}
@@ -705,6 +697,48 @@ func sshKeys(raw []byte, remove bool) (int, []byte) {
 	return n, out
 }
 
+// withoutSSHKeys is a metadata facet with the SSH key items gone.
+func withoutSSHKeys(md map[string]string) map[string]string {
+	if md["ssh-keys"] == "" && md["sshKeys"] == "" {
+		return md
+	}
+	out := map[string]string{}
+	for k, v := range md {
+		if k != "ssh-keys" && k != "sshKeys" {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// dropInheritedSSHKeys removes the project-wide SSH keys from what the
+// assets of a project inherit, as a collection after the change shows.
+// Chains are shared between assets, so each is copied once. Under mu.
+func (c *Cloud) dropInheritedSSHKeys(project string) {
+	done := map[*asset.Inherited][]asset.Inherited{}
+	for _, a := range c.inv.Assets() {
+		if a.Scope != project || len(a.Facets.Inherited) == 0 {
+			continue
+		}
+		first := &a.Facets.Inherited[0]
+		if chain, ok := done[first]; ok {
+			a.Facets.Inherited = chain
+			continue
+		}
+		chain := append([]asset.Inherited(nil), a.Facets.Inherited...)
+		for i := range chain {
+			if strings.HasPrefix(chain[i].Node, "projects/") {
+				chain[i].Metadata = withoutSSHKeys(chain[i].Metadata)
+			}
+		}
+		done[first] = chain
+		a.Facets.Inherited = chain
+	}
+}
+
 func (c *Cloud) gcpSSHPlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	in, err := c.find(r.Str("instance"), asset.KindInstance)
 	if err != nil {
@@ -727,10 +761,16 @@ func (c *Cloud) gcpSSHApply(_ context.Context, r *action.Request) (*action.Resul
 				targets = append(targets, pm)
 			}
 		}
-		for _, a := range targets {
+		for i, a := range targets {
 			n, data := sshKeys(a.Data, true)
 			total += n
 			a.Data = data
+			if n > 0 {
+				a.Facets.Metadata = withoutSSHKeys(a.Facets.Metadata)
+				if i > 0 { // the project's metadata: what every asset there inherits
+					c.dropInheritedSSHKeys(in.Scope)
+				}
+			}
 		}
 		return total > 0, nil
 	})
@@ -773,6 +813,58 @@ func (c *Cloud) gcpKeyApply(_ context.Context, r *action.Request) (*action.Resul
 		Outputs: map[string]cty.Value{"key": cty.StringVal(k.ID), "disabled": cty.True}}, nil
 }
 
+// recoveryNetwork decides a recovered instance's network and subnetwork
+// as the real provider does: a subnetwork given is used; on a custom-mode
+// network (NetworkInterface.subnetwork: "If the network is in custom
+// subnet mode, specifying the subnetwork is required") its one subnetwork
+// in the zone's region; several, or none, are refused.
+func (c *Cloud) recoveryNetwork(project, zone, network, subnetwork string) (string, string, error) {
+	region := zone
+	if i := strings.LastIndex(zone, "-"); i > 0 {
+		region = zone[:i]
+	}
+	if subnetwork != "" {
+		sp := resourcePath(subnetwork)
+		parts := strings.Split(sp, "/")
+		if len(parts) != 6 || parts[2] != "regions" || parts[4] != "subnetworks" {
+			return "", "", fmt.Errorf("%q is not a subnetwork reference: want its asset id, self link or projects/P/regions/R/subnetworks/S", subnetwork)
+		}
+		if parts[3] != region {
+			return "", "", fmt.Errorf("subnetwork %s is in region %s, not %s, the region of zone %s", sp, parts[3], region, zone)
+		}
+		if sn := c.get("//compute.googleapis.com/" + sp); sn != nil && sn.Facets.Network != "" {
+			network = sn.Facets.Network
+		}
+		return network, sp, nil
+	}
+	if network == "" {
+		network = fmt.Sprintf("projects/%s/global/networks/default", project)
+	}
+	np := asset.NetworkID(network)
+	n := c.get("//compute.googleapis.com/" + np)
+	if n == nil {
+		return "", "", &action.NotFoundError{What: "network", ID: "//compute.googleapis.com/" + np}
+	}
+	data, _ := caiData(n)
+	if auto, _ := data["autoCreateSubnetworks"].(bool); auto {
+		return np, "", nil
+	}
+	var in []string
+	for _, a := range c.inv.Assets() {
+		if a.Kind == asset.KindSubnet && a.Provider == asset.GCP && a.Facets.Network == np && a.Region == region {
+			in = append(in, strings.TrimPrefix(a.ID, "//compute.googleapis.com/"))
+		}
+	}
+	switch len(in) {
+	case 0:
+		return "", "", fmt.Errorf("network %s is in custom subnet mode and has no subnetwork in %s, the region of zone %s: create one, or choose another zone or network", np, region, zone)
+	case 1:
+		return np, in[0], nil
+	}
+	sort.Strings(in)
+	return "", "", fmt.Errorf("network %s is in custom subnet mode with %d subnetworks in %s (%s): name one with subnetwork", np, len(in), region, strings.Join(in, ", "))
+}
+
 func (c *Cloud) gcpRecreatePlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	snap, err := c.find(r.Str("snapshot"), asset.KindSnapshot)
 	if err != nil {
@@ -781,6 +873,9 @@ func (c *Cloud) gcpRecreatePlan(_ context.Context, r *action.Request) (*action.C
 	project := r.Str("project")
 	if project == "" {
 		project = snap.Scope
+	}
+	if _, _, err := c.recoveryNetwork(project, r.Str("zone"), r.Str("network"), r.Str("subnetwork")); err != nil {
+		return nil, err
 	}
 	id := fmt.Sprintf("//compute.googleapis.com/projects/%s/zones/%s/instances/%s", project, r.Str("zone"), r.Str("name"))
 	return &action.Change{Summary: fmt.Sprintf("create instance %s in %s from snapshot %s", r.Str("name"), r.Str("zone"), snap.Name),
@@ -798,9 +893,9 @@ func (c *Cloud) gcpRecreateApply(_ context.Context, r *action.Request) (*action.
 	}
 	zone := r.Str("zone")
 	id := fmt.Sprintf("//compute.googleapis.com/projects/%s/zones/%s/instances/%s", project, zone, r.Str("name"))
-	network := r.Str("network")
-	if network == "" {
-		network = fmt.Sprintf("projects/%s/global/networks/default", project)
+	network, subnet, err := c.recoveryNetwork(project, zone, r.Str("network"), r.Str("subnetwork"))
+	if err != nil {
+		return nil, err
 	}
 	err = c.change(r, "gcp.compute.create_instance_from_snapshot", id, "create", func() (bool, error) {
 		if c.get(id) != nil {
@@ -814,12 +909,16 @@ func (c *Cloud) gcpRecreateApply(_ context.Context, r *action.Request) (*action.
 		in := &asset.Asset{ID: id, Provider: asset.GCP, Type: "compute.googleapis.com/Instance", Kind: asset.KindInstance,
 			Name: r.Str("name"), Scope: project, Region: asset.Region(zone), Labels: labels, Source: "sim"}
 		in.Facets.Networks = []string{asset.NetworkID(network)}
+		if subnet != "" {
+			in.Facets.Subnets = []string{subnet}
+		}
 		in.Facets.Status = "running"
 		in.Facets.Zone = zone
 		in.Facets.Disks = []string{strings.TrimPrefix(diskID, "//compute.googleapis.com/")}
 		data, _ := json.Marshal(map[string]any{"sourceSnapshot": selfLink(snap.ID)})
 		disk := &asset.Asset{ID: diskID, Provider: asset.GCP, Type: "compute.googleapis.com/Disk", Kind: asset.KindDisk,
 			Name: r.Str("name"), Scope: project, Region: asset.Region(zone), Labels: labels, Source: "sim", Data: data}
+		disk.Facets.Status, disk.Facets.Zone = "ready", zone
 		c.put(in)
 		c.put(disk)
 		return true, nil

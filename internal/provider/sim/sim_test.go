@@ -184,3 +184,42 @@ func TestRecoverEveryWrite(t *testing.T) {
 		}
 	}
 }
+
+// The rehearsal distrusts a planted forensics rule as the real provider
+// does, refuses forensics ranges that cover the internet, and restricts a
+// rule open through two halves.
+func TestRehearsalSharesTheInternetTest(t *testing.T) {
+	ctx := context.Background()
+	c, _ := cloud(t)
+	planted := &asset.Asset{ID: "//compute.googleapis.com/projects/acme-prod/global/firewalls/vigil-quarantine-allow-forensics-prod-vpc",
+		Provider: asset.GCP, Type: "compute.googleapis.com/Firewall", Kind: asset.KindFirewall, Name: "vigil-quarantine-allow-forensics-prod-vpc",
+		Scope: "acme-prod", Region: "global", Source: "sim"}
+	planted.Facets = asset.Facets{Network: "projects/acme-prod/global/networks/prod-vpc", TargetTags: []string{QuarantineTag},
+		Ingress: []asset.Rule{{Sources: []string{"0.0.0.0/1", "128.0.0.0/1"}, Protocol: "all", Action: "allow", Enabled: true}}}
+	c.inv.Put(planted)
+	args := map[string]cty.Value{"instance": cty.StringVal(vm), "allow_ranges": cty.ListVal([]cty.Value{cty.StringVal("10.99.0.0/24")})}
+	ch, err := act(t, c, "gcp.compute.isolate_instance").Plan(ctx, req("isolate", args))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, d := range ch.Details {
+		found = found || d == "drop forensics range 0.0.0.0/1 of the existing rule vigil-quarantine-allow-forensics-prod-vpc: 0.0.0.0/1 is broader than a /8: the allow at priority 0 would let that much of the internet past the deny"
+	}
+	if !found {
+		t.Errorf("plan: %v", ch.Details)
+	}
+	if _, err := act(t, c, "gcp.compute.isolate_instance").Apply(ctx, req("isolate", args)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.get(planted.ID).Facets.Ingress[0].Sources; len(got) != 1 || got[0] != "10.99.0.0/24" {
+		t.Errorf("forensics ranges %v", got)
+	}
+	if c.get("//compute.googleapis.com/projects/acme-prod/global/firewalls/vigil-quarantine-deny-in-prod-vpc") == nil {
+		t.Error("no deny-in")
+	}
+	halves := map[string]cty.Value{"instance": cty.StringVal(vm), "allow_ranges": cty.ListVal([]cty.Value{cty.StringVal("0.0.0.0/1"), cty.StringVal("128.0.0.0/1")})}
+	if _, err := act(t, c, "gcp.compute.isolate_instance").Plan(ctx, req("isolate2", halves)); err == nil {
+		t.Error("forensics halves accepted")
+	}
+}

@@ -3,34 +3,49 @@ package awsfake
 import (
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // Security group connection tracking, as the EC2 User Guide describes it
-// ("Security group connection tracking"):
+// (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/security-group-connection-tracking.html),
+// and no more than it says:
 //
 //   - Security groups are stateful: a tracked flow is allowed in both
 //     directions, and "when you change a security group rule, its tracked
 //     connections are not immediately interrupted": they go on until they
-//     time out.
+//     time out. A tracked flow stays tracked: the page does not say that
+//     rules which would leave a new flow untracked make a tracked one
+//     untracked.
 //   - "If a security group rule permits TCP or UDP flows for all traffic
 //     (0.0.0.0/0 or ::/0) and there is a corresponding rule in the other
 //     direction that permits all response traffic (0.0.0.0/0 or ::/0) for
-//     all ports (0-65535), then that flow of traffic is not tracked": its
-//     packets are allowed by the rules, each time. A flow the groups make
-//     untracked stops being tracked; once its packets are no longer
-//     allowed, it is interrupted.
+//     all ports (0-65535), then that flow of traffic is not tracked", and
+//     "an untracked flow of traffic is immediately interrupted if the rule
+//     that enables the flow is removed or modified". ICMP is always
+//     tracked.
+//   - "Connections made through the following are automatically tracked,
+//     even if the security group configuration does not require
+//     tracking": Gateway Load Balancers, Global Accelerator accelerators,
+//     NAT gateways, Network Firewall firewall endpoints, Network Load
+//     Balancers, transit gateway attachments (Flow.Via).
 //   - Network ACLs are stateless: "adding a network ACL that blocks
-//     traffic in either direction breaks existing connections" — of every
-//     interface in the subnet.
-//
-// Only TCP and UDP flows can be untracked; ICMP and other protocols stay
-// tracked.
+//     traffic in either direction breaks existing connections". The VPC
+//     User Guide: "We evaluate the network ACL rules when traffic enters
+//     and leaves the subnet, not as it is routed within a subnet"
+//     (https://docs.aws.amazon.com/vpc/latest/userguide/nacl-basics.html):
+//     a flow with a peer inside the same subnet is not touched.
+
+// Paths whose connections are automatically tracked.
+var autoTracked = []string{"gateway-load-balancer", "global-accelerator", "nat-gateway", "network-firewall", "network-load-balancer", "transit-gateway"}
 
 // Connect opens a flow on a network interface of the region and returns
 // it, tracked unless the interface's groups make it untracked.
 func (f *Fake) Connect(reg *Region, fl Flow) *Flow {
+	if fl.Via != "" && !slices.Contains(autoTracked, fl.Via) {
+		panic("awsfake: a flow via " + fl.Via + ": want one of " + strings.Join(autoTracked, ", ") + " or none")
+	}
 	fl.ID, fl.Open = f.id("flow"), true
-	fl.Tracked = !untracked(reg, f.eniGroups(reg, fl.ENI), &fl)
+	fl.Tracked = fl.Via != "" || !untracked(reg, f.eniGroups(reg, fl.ENI), &fl)
 	reg.Flows = append(reg.Flows, &fl)
 	return &fl
 }
@@ -107,20 +122,20 @@ func (f *Fake) retrackSubnet(reg *Region, subnet string) {
 }
 
 // retrack re-evaluates the open flows of a network interface after its
-// groups, their rules or its subnet's network ACL changed.
+// groups, their rules or its subnet's network ACL changed: a deny-all
+// network ACL breaks those that cross the subnet's edge; an untracked flow
+// the rules no longer allow is interrupted; a tracked one goes on.
 func (f *Fake) retrack(reg *Region, eni string) {
 	groups := f.eniGroups(reg, eni)
-	acl := aclOf(reg, subnetOf(reg, eni))
+	subnet := subnetOf(reg, eni)
+	acl := aclOf(reg, subnet)
 	for _, fl := range reg.Flows {
 		if fl.ENI != eni || !fl.Open {
 			continue
 		}
-		if acl != nil && !acl.AllowAll {
+		if acl != nil && !acl.AllowAll && !inSubnet(reg, subnet, fl.Peer) {
 			fl.Open, fl.EndedBy = false, "network ACL "+acl.ID
 			continue
-		}
-		if untracked(reg, groups, fl) {
-			fl.Tracked = false
 		}
 		if fl.Tracked {
 			continue
@@ -129,6 +144,17 @@ func (f *Fake) retrack(reg *Region, eni string) {
 			fl.Open, fl.EndedBy = false, "security group (untracked flow)"
 		}
 	}
+}
+
+// inSubnet reports whether an address is in the subnet's range.
+func inSubnet(reg *Region, subnet, addr string) bool {
+	sn := reg.Subnets[subnet]
+	if sn == nil {
+		return false
+	}
+	p, err1 := netip.ParsePrefix(sn.CIDR)
+	a, err2 := netip.ParseAddr(addr)
+	return err1 == nil && err2 == nil && p.Contains(a)
 }
 
 func family(peer string) string {

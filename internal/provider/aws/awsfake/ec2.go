@@ -41,6 +41,7 @@ func (f *Fake) ec2OK(req *request, body func(b *xb)) {
 // ec2 serves the EC2 query API.
 func (f *Fake) ec2(req *request) {
 	q := parseForm(req.body)
+	req.params = q.v
 	req.op = q.get("Action")
 	req.dryRun = q.get("DryRun") == "true"
 	// Tagging what a call creates needs ec2:CreateTags too.
@@ -477,9 +478,12 @@ func (f *Fake) describeSnapshots(req *request, q form, reg *Region) {
 		b.close("snapshotSet")
 		b.elIf("nextToken", next)
 	})
-	// Snapshots complete between two looks.
+	// Snapshots complete between two looks (or after PendingLooks).
 	for _, o := range list[from:to] {
-		o.s.State = "completed"
+		o.s.looks++
+		if o.s.looks >= max(1, f.PendingLooks) {
+			o.s.State = "completed"
+		}
 	}
 }
 
@@ -559,6 +563,9 @@ func (f *Fake) copySnapshot(req *request, q form, reg *Region) {
 		return
 	}
 	encrypted := q.get("Encrypted") == "true" || src.Encrypted
+	if src.Encrypted {
+		req.facts = append(req.facts, "source encrypted")
+	}
 	key := ""
 	if encrypted {
 		// EBS uses the keys on the caller's behalf: reading the source's,

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -74,6 +75,7 @@ type Snapshot struct {
 	Started                                               time.Time
 	CreateVolumePermissions                               []string
 	Tags                                                  map[string]string
+	looks                                                 int
 }
 
 // VPC is a virtual network.
@@ -124,6 +126,11 @@ type Flow struct {
 	Peer     string // an IP address
 	Port     int
 	Inbound  bool
+	// Via is the path of a flow that AWS tracks whatever the groups say
+	// ("automatically tracked connections"): network-load-balancer,
+	// nat-gateway, gateway-load-balancer, global-accelerator,
+	// network-firewall or transit-gateway; "" for a direct one.
+	Via string
 	// Tracked says security group connection tracking follows the flow;
 	// Open is false once it was interrupted, and EndedBy says how.
 	Tracked bool
@@ -204,9 +211,16 @@ type Call struct {
 	DryRun                              bool
 	Status                              int
 	Fault                               string // the injected fault it answered, if any
-	// Permissions are the IAM actions the call needs (none for
-	// sts:GetCallerIdentity).
+	// Permissions are the IAM actions the fake takes the call to need
+	// (none for sts:GetCallerIdentity); its denials name the first.
 	Permissions []string
+	// Params are the request's parameters, for the query protocols (EC2,
+	// IAM, STS), as they came over the wire.
+	Params url.Values
+	// Facts are what the fake found in its state while serving the call
+	// that the parameters do not show: "source encrypted" (CopySnapshot
+	// of an encrypted snapshot).
+	Facts []string
 }
 
 // Fake is the fake AWS. Its zero value is not usable: call New.
@@ -224,6 +238,9 @@ type Fake struct {
 	// the Lag requests that follow it.
 	Lag    int
 	unseen map[string]int // resource id -> requests it stays unseen
+	// PendingLooks is how many looks (DescribeSnapshots) a new snapshot
+	// stays pending; 0 or 1: it is completed at the look after the first.
+	PendingLooks int
 	// DefaultAccount is the account of access keys the fake has not issued.
 	DefaultAccount string
 	// EnabledRegions are the regions DescribeRegions lists.
@@ -346,6 +363,8 @@ type request struct {
 	fault    string
 	after    *Fault
 	perms    []string // permissions the call needs besides its own
+	params   url.Values
+	facts    []string
 	acctID   string
 	accessID string
 }
@@ -403,7 +422,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.calls = append(f.calls, Call{Service: req.service, Operation: req.op, Account: acct, Region: req.region, DryRun: req.dryRun,
-		Status: req.status, Fault: req.fault, Permissions: permissions(req)})
+		Status: req.status, Fault: req.fault, Permissions: permissions(req), Params: req.params, Facts: req.facts})
 	f.mu.Unlock()
 	if req.fault == "reset" {
 		reset(w)

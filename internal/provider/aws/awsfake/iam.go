@@ -65,6 +65,7 @@ const iamNS = "https://iam.amazonaws.com/doc/2010-05-08/"
 
 func (f *Fake) iam(req *request) {
 	q := parseForm(req.body)
+	req.params = q.v
 	req.op = q.get("Action")
 	if f.queryFault(req, "iam") {
 		return
@@ -228,6 +229,7 @@ const stsNS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 func (f *Fake) sts(req *request) {
 	q := parseForm(req.body)
+	req.params = q.v
 	req.op = q.get("Action")
 	if f.queryFault(req, "sts") {
 		return

@@ -31,24 +31,31 @@ func ACLName(vpc string) string { return "vigil-isolation-" + vpc }
 
 // Ways to end the connections security groups keep tracking.
 const (
-	Untrack = "untrack"
 	NACL    = "nacl"
+	Untrack = "untrack"
 	None    = "none"
 )
 
-// Ways lists them, the default first.
-var Ways = []string{Untrack, NACL, None}
+// Ways lists them, the default first. The network ACL is the default
+// because it is the way the EC2 documentation gives: "to ensure that
+// traffic is immediately interrupted ... you can use a network ACL for
+// your subnet", and a network ACL that blocks traffic "breaks existing
+// connections". The untrack way rests on the page's rule that flows a
+// group allows from and to anywhere are not tracked; the page does not
+// say that this stops the tracking of a connection already tracked.
+var Ways = []string{NACL, Untrack, None}
 
 // The AWS documentation the ways follow.
 const (
-	TrackingDoc = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/security-group-connection-tracking.html"
-	NACLDoc     = "https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html"
+	TrackingDoc  = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/security-group-connection-tracking.html"
+	NACLDoc      = "https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html"
+	NACLBasicDoc = "https://docs.aws.amazon.com/vpc/latest/userguide/nacl-basics.html"
 )
 
 // Way reads the end_tracked_connections argument ("" is the default).
 func Way(arg string) (string, error) {
 	if arg == "" {
-		return Untrack, nil
+		return Ways[0], nil
 	}
 	if !slices.Contains(Ways, arg) {
 		return "", fmt.Errorf("end_tracked_connections %q: use %s", arg, strings.Join(Ways, ", "))
@@ -56,20 +63,30 @@ func Way(arg string) (string, error) {
 	return arg, nil
 }
 
+// AutoTracked is what the tracking page lists as "automatically tracked,
+// even if the security group configuration does not require tracking".
+const AutoTracked = "Gateway Load Balancers, Global Accelerator accelerators, NAT gateways, Network Firewall endpoints, Network Load Balancers and transit gateway attachments"
+
 // Risk says what a way does and risks, for the plan.
 func Risk(way, vpc string, subnets []string, neighbours []string) string {
 	switch way {
 	case Untrack:
-		return fmt.Sprintf("end tracked connections the untrack way: each interface goes first to %s, which allows all traffic in and out from 0.0.0.0/0 and ::/0 "+
-			"so that connection tracking lets go of its TCP and UDP flows, then to the isolation group, which ends them; "+
-			"risk: for a moment everything is allowed in and out, and ICMP and other protocols stay tracked until they time out (%s)", UntrackGroupName(vpc), TrackingDoc)
+		return fmt.Sprintf("end tracked connections the untrack way: each interface goes first to %s, which allows all traffic in and out from 0.0.0.0/0 and ::/0, "+
+			"then to the isolation group; the EC2 page says flows such rules allow are not tracked and that an untracked flow ends when its rule goes, "+
+			"but not that a connection already tracked stops being tracked, so this may leave tracked connections open until they time out (%s), "+
+			"and connections through %s are always tracked; risk: while an interface is in the open group everything is allowed in and out, "+
+			"and if vigil stops between the two swaps (a crash, a lost answer) it stays there until the step is resumed: vigil moves it to the "+
+			"isolation group at once after an error, and on resume Recover does so before anything else; end_tracked_connections = \"nacl\" is the documented way",
+			UntrackGroupName(vpc), TrackingDoc, AutoTracked)
 	case NACL:
-		n := "no other instance"
+		n := "no other instance is in them now"
 		if len(neighbours) > 0 {
-			n = fmt.Sprintf("%d other instances (%s)", len(neighbours), strings.Join(neighbours, ", "))
+			n = fmt.Sprintf("%d other instances are in them now (%s)", len(neighbours), strings.Join(neighbours, ", "))
 		}
-		return fmt.Sprintf("end tracked connections the nacl way: subnets %s get network ACL %s, which denies everything and, being stateless, breaks "+
-			"established connections; risk: %s in those subnets lose their network too, until release (%s)", strings.Join(subnets, ", "), ACLName(vpc), n, NACLDoc)
+		return fmt.Sprintf("end tracked connections the nacl way (the default): subnets %s get network ACL %s, which denies everything and, being stateless, "+
+			"breaks established connections that cross the subnets' edge, tracked ones included (%s); risk: every other instance in those subnets "+
+			"loses its network too, until release (%s); network ACLs are not evaluated for traffic within a subnet (%s), so a tracked connection with a peer in the same subnet "+
+			"goes on until it times out (the isolation group lets no new one in)", strings.Join(subnets, ", "), ACLName(vpc), TrackingDoc, n, NACLBasicDoc)
 	}
 	return fmt.Sprintf("tracked connections are left alone: changing security groups does not interrupt them, and an attacker's established session goes on until it times out (%s)", TrackingDoc)
 }

@@ -26,10 +26,10 @@ func TestRecords(t *testing.T) {
 }
 
 func TestWays(t *testing.T) {
-	if w, err := Way(""); err != nil || w != Untrack {
+	if w, err := Way(""); err != nil || w != NACL {
 		t.Errorf("default %q %v", w, err)
 	}
-	if _, err := Way("rst"); err == nil || !strings.Contains(err.Error(), "untrack, nacl, none") {
+	if _, err := Way("rst"); err == nil || !strings.Contains(err.Error(), "nacl, untrack, none") {
 		t.Errorf("err %v", err)
 	}
 	for _, w := range Ways {
@@ -38,7 +38,7 @@ func TestWays(t *testing.T) {
 			t.Errorf("%s: %s", w, r)
 		}
 	}
-	if r := Risk(NACL, "vpc-1", []string{"subnet-1"}, []string{"i-2", "i-3"}); !strings.Contains(r, "2 other instances (i-2, i-3)") {
+	if r := Risk(NACL, "vpc-1", []string{"subnet-1"}, []string{"i-2", "i-3"}); !strings.Contains(r, "2 other instances are in them now (i-2, i-3)") {
 		t.Error(r)
 	}
 }

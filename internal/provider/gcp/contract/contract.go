@@ -199,7 +199,7 @@ func Check(r gcpfake.Request) []string {
 	}
 	c := &checker{m: m}
 	for name, v := range vars {
-		if p := m.Parameters[name]; p != nil && p.Pattern != "" && !regexp.MustCompile(p.Pattern).MatchString(v) {
+		if p := m.Parameters[name]; p != nil && p.Pattern != "" && !anchored(p.Pattern).MatchString(v) {
 			c.add("path parameter %s=%q does not match %s", name, v, p.Pattern)
 		}
 	}
@@ -217,6 +217,12 @@ func Check(r gcpfake.Request) []string {
 		}
 		for _, v := range vs {
 			if msg := scalar(p.Type, p.Format, p.Enum, v); msg != "" {
+				c.add("query parameter %s=%q: %s", name, v, msg)
+			}
+			if p.Pattern != "" && !anchored(p.Pattern).MatchString(v) {
+				c.add("query parameter %s=%q does not match %s", name, v, p.Pattern)
+			}
+			if msg := documentedFormat(m, name, v); msg != "" {
 				c.add("query parameter %s=%q: %s", name, v, msg)
 			}
 		}
@@ -247,10 +253,44 @@ func Check(r gcpfake.Request) []string {
 			c.value("", body, m.Request)
 		}
 	}
+	obj, _ := body.(map[string]any)
 	for _, in := range intents[m.ID] {
-		in.check(c, r, body)
+		in(c, r, obj)
 	}
 	return c.out
+}
+
+var anchoredRes sync.Map // pattern -> *regexp.Regexp
+
+// anchored compiles a discovery pattern to match the whole value: the
+// documents write them unanchored ("[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?|
+// [1-9][0-9]{0,19}"), and matched as they are any value containing a good
+// name passes.
+func anchored(pattern string) *regexp.Regexp {
+	if re, ok := anchoredRes.Load(pattern); ok {
+		return re.(*regexp.Regexp)
+	}
+	re := regexp.MustCompile(`\A(?:` + pattern + `)\z`)
+	anchoredRes.Store(pattern, re)
+	return re
+}
+
+var uuidRe = regexp.MustCompile(`\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\z`)
+
+// documentedFormat checks what a parameter's description requires and its
+// schema does not say: requestId "must be a valid UUID with the exception
+// that zero UUID is not supported (00000000-0000-0000-0000-000000000000)".
+func documentedFormat(m *method, name, v string) string {
+	if !strings.Contains(describe(m, name), "must be a valid UUID") {
+		return ""
+	}
+	if !uuidRe.MatchString(v) {
+		return "the documentation requires a valid UUID"
+	}
+	if strings.Trim(v, "0-") == "" {
+		return "the documentation does not support the zero UUID"
+	}
+	return ""
 }
 
 // CheckAll checks every request and returns the problems, each once, with

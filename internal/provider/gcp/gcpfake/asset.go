@@ -70,6 +70,7 @@ func (f *Fake) assets() []*assetpb.Asset {
 		discoveryName string
 	}{
 		{f.networks, "compute", "Network", false, "Network"},
+		{f.subnetworks, "compute", "Subnetwork", true, "Subnetwork"}, // located in its region
 		{f.firewalls, "compute", "Firewall", false, "Firewall"},
 		{f.instances, "compute", "Instance", true, "Instance"},
 		{f.disks, "compute", "Disk", true, "Disk"},
@@ -167,6 +168,7 @@ func (s *assetServer) fault(op, parent, perm string) error {
 func (s *assetServer) ListAssets(_ context.Context, req *assetpb.ListAssetsRequest) (*assetpb.ListAssetsResponse, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
+	s.f.record("google.cloud.asset.v1.AssetService/ListAssets", req)
 	if err := s.fault("ListAssets", req.Parent, assetPermission("list", req.ContentType)); err != nil {
 		return nil, err
 	}
@@ -205,6 +207,7 @@ func validParent(p string) bool {
 func (s *assetServer) ExportAssets(_ context.Context, req *assetpb.ExportAssetsRequest) (*longrunningpb.Operation, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
+	s.f.record("google.cloud.asset.v1.AssetService/ExportAssets", req)
 	if err := s.fault("ExportAssets", req.Parent, assetPermission("export", req.ContentType)); err != nil {
 		return nil, err
 	}
@@ -217,14 +220,22 @@ func (s *assetServer) ExportAssets(_ context.Context, req *assetpb.ExportAssetsR
 	if !strings.HasPrefix(prefix, "gs://") || !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "output_config.gcs_destination.uri_prefix must be gs://BUCKET/PREFIX, not %q", prefix)
 	}
-	var b strings.Builder
+	// "Each object URI is in format: gs://bucket_name/object_name_prefix/
+	// <asset type>/<shard number> and only contains assets for that type."
+	byType := map[string]*strings.Builder{}
 	for _, a := range s.f.list(req.Parent, req.AssetTypes, req.ContentType) {
+		b := byType[a.AssetType]
+		if b == nil {
+			b = &strings.Builder{}
+			byType[a.AssetType] = b
+		}
 		raw, _ := protojson.MarshalOptions{UseProtoNames: true}.Marshal(a)
 		b.Write(raw)
 		b.WriteByte('\n')
 	}
-	name := fmt.Sprintf("%s/%s/0", obj, strings.ToLower(req.ContentType.String()))
-	s.f.objects[bucket+"/"+name] = []byte(b.String())
+	for typ, b := range byType {
+		s.f.objects[bucket+"/"+obj+"/"+typ+"/0"] = []byte(b.String())
+	}
 	s.f.seq++
 	opName := fmt.Sprintf("%s/operations/ExportAssets/%d", req.Parent, s.f.seq)
 	resp, _ := anypb.New(&assetpb.ExportAssetsResponse{ReadTime: timestamppb.New(s.f.now()), OutputConfig: req.OutputConfig})
@@ -240,6 +251,7 @@ type opsServer struct {
 func (s *opsServer) GetOperation(_ context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
+	s.f.record("google.longrunning.Operations/GetOperation", req)
 	s.f.calls = append(s.f.calls, Call{API: "asset", Operation: "GetOperation", Target: req.Name, Status: 200,
 		Permissions: []string{"cloudasset.assets.exportResource"}})
 	op := s.f.lros[req.Name]

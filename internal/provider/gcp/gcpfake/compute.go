@@ -11,8 +11,9 @@ import (
 
 // computePermissions names the IAM permissions each Compute operation
 // needs (Compute Engine IAM permissions reference): the denial messages
-// name the first, and Call.Permissions lists them all for the tests that
-// check examples/gcp.
+// name the first (a test checks it is the one
+// internal/provider/gcp/testdata/permissions.tsv names), and
+// Call.Permissions lists them.
 var computePermissions = map[string][]string{
 	"instances.get": {"compute.instances.get"}, "instances.stop": {"compute.instances.stop"},
 	"instances.suspend": {"compute.instances.suspend"}, "instances.resume": {"compute.instances.resume"},
@@ -31,6 +32,15 @@ var computePermissions = map[string][]string{
 	"networks.get": {"compute.networks.get"},
 	"projects.get": {"compute.projects.get"}, "projects.setCommonInstanceMetadata": {"compute.projects.setCommonInstanceMetadata"},
 	"zoneOperations.get": {"compute.zoneOperations.get"}, "globalOperations.get": {"compute.globalOperations.get"},
+}
+
+// ComputePermission is the permission the fake's denial of a Compute
+// operation (instances.stop) names.
+func ComputePermission(op string) string {
+	if ps := computePermissions[op]; len(ps) > 0 {
+		return ps[0]
+	}
+	return ""
 }
 
 // computeRoute splits /compute/v1/projects/P/... into the operation
@@ -116,6 +126,16 @@ func (f *Fake) compute(w http.ResponseWriter, r *http.Request, body []byte, req 
 		apiError(w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("The resource 'projects/%s' was not found", project))
 		return call, after
 	}
+	// A requestId seen before: the API "will know to ignore the request
+	// if it has already been completed", whatever the state is now.
+	if id := r.URL.Query().Get("requestId"); id != "" && r.Method != http.MethodGet {
+		if path, ok := f.requestIDs[id]; ok {
+			f.opFault = nil
+			writeJSON(w, clone(f.ops[path].doc))
+			return call, after
+		}
+	}
+	defer func() { f.opFault = nil }()
 	var in Doc
 	if r.Method == http.MethodPost || r.Method == http.MethodPatch || r.Method == http.MethodPut {
 		if takesBody(op) {
@@ -174,6 +194,9 @@ type computeCall struct {
 	body              Doc
 	req               *Request
 	call              *Call
+	// undo puts back what the call changed before its operation is done,
+	// should the operation fail.
+	undo func()
 }
 
 func (c *computeCall) notFound() {
@@ -186,7 +209,7 @@ func (c *computeCall) exists(path string) {
 
 // start answers with a RUNNING operation whose effect waits for DONE.
 func (c *computeCall) start(kind, target string, effect func() error) {
-	c.f.startOp(c.w, c.r, c.project, c.zone, kind, target, effect)
+	c.f.startOp(c.w, c.r, c.project, c.zone, kind, target, effect, c.undo)
 }
 
 func (c *computeCall) get(m map[string]Doc) {
@@ -257,12 +280,21 @@ func (c *computeCall) instances() {
 				apiError(c.w, 400, "FAILED_PRECONDITION", "resourceNotReady", "Instance is not running")
 				return
 			}
+			// The instance is SUSPENDING while the operation runs.
+			if prev := in.Str("status"); prev == "RUNNING" {
+				in["status"], c.undo = "SUSPENDING", func() { in["status"] = prev }
+			}
 			c.start("suspend", c.target, func() error {
 				in["status"] = "SUSPENDED"
 				f.discarded[c.target] = f.discarded[c.target] || (discard && localSSD(in))
 				return nil
 			})
 			return
+		}
+		// STOPPING while the operation runs ("Instance: status ...
+		// STOPPING, SUSPENDING, SUSPENDED, ... TERMINATED").
+		if prev := in.Str("status"); prev != "TERMINATED" {
+			in["status"], c.undo = "STOPPING", func() { in["status"] = prev }
 		}
 		c.start("stop", c.target, func() error {
 			in["status"] = "TERMINATED"
@@ -323,14 +355,21 @@ func (c *computeCall) instances() {
 			badRequest(c.w, fmt.Sprintf("Invalid value for field 'networkInterface': '%s'. No such network interface.", nic))
 			return
 		}
+		// The name is that of an IPv4 access config (ONE_TO_ONE_NAT) or an
+		// IPv6 one (DIRECT_IPV6) of the interface.
 		c.start("deleteAccessConfig", c.target, func() error {
-			var kept []Doc
-			for _, a := range ni.Objs("accessConfigs") {
-				if a.Str("name") != ac {
-					kept = append(kept, a)
+			for _, field := range []string{"accessConfigs", "ipv6AccessConfigs"} {
+				if !ni.Has(field) {
+					continue
 				}
+				var kept []Doc
+				for _, a := range ni.Objs(field) {
+					if a.Str("name") != ac {
+						kept = append(kept, a)
+					}
+				}
+				ni[field] = list(kept)
 			}
-			ni["accessConfigs"] = list(kept)
 			return nil
 		})
 	default:
@@ -353,6 +392,12 @@ func (c *computeCall) insertInstance() {
 	if f.instances[path] != nil {
 		c.exists(path)
 		return
+	}
+	for i, ni := range x.Objs("networkInterfaces") {
+		if msg := f.interfaceProblem(c.project, c.zone, i, ni); msg != "" {
+			badRequest(c.w, msg)
+			return
+		}
 	}
 	for _, d := range x.Objs("disks") {
 		if src := d.Obj("initializeParams").Str("sourceSnapshot"); src != "" {
@@ -396,11 +441,13 @@ func (c *computeCall) insertInstance() {
 		}
 		for i, ni := range in.Objs("networkInterfaces") {
 			ni["name"] = fmt.Sprintf("nic%d", i)
-			if !strings.Contains(ni.Str("network"), "projects/") {
-				ni["network"] = f.selfLink("projects/" + c.project + "/" + ni.Str("network"))
-			} else if !strings.HasPrefix(ni.Str("network"), "https://") {
-				ni["network"] = f.selfLink(ni.Str("network"))
+			net, sub := f.interfaceRefs(c.project, ni)
+			if sub != "" {
+				ni["subnetwork"] = f.selfLink(sub)
+				net = linkPath(f.subnetworks[sub].Str("network"))
 			}
+			ni["network"] = f.selfLink(net)
+			ni["networkIP"] = fmt.Sprintf("10.%d.%d.%d", 200+i, f.seq%250, 2+f.seq%250)
 		}
 		f.instances[path] = in
 		return nil
@@ -408,6 +455,62 @@ func (c *computeCall) insertInstance() {
 }
 
 func lastSeg(s string) string { return s[strings.LastIndex(s, "/")+1:] }
+
+// partial turns a full or partial URL of the API into a path: a path that
+// starts at global/ or regions/ is the project's.
+func partial(project, ref string) string {
+	p := linkPath(ref)
+	if p != "" && !strings.HasPrefix(p, "projects/") {
+		p = "projects/" + project + "/" + p
+	}
+	return p
+}
+
+// interfaceRefs reads the network and subnetwork of an interface being
+// created, as paths; without either the project's default network.
+func (f *Fake) interfaceRefs(project string, ni Doc) (network, subnetwork string) {
+	network, subnetwork = partial(project, ni.Str("network")), partial(project, ni.Str("subnetwork"))
+	if network == "" && subnetwork == "" {
+		network = "projects/" + project + "/global/networks/default"
+	}
+	return network, subnetwork
+}
+
+// interfaceProblem is the 400 message of an interface the API refuses:
+// its network or subnetwork does not exist, a custom-mode network without
+// a subnetwork (NetworkInterface.subnetwork: "If the network is in custom
+// subnet mode, specifying the subnetwork is required"), a subnetwork of
+// another region or network, or one of another project (the fake does not
+// model Shared VPC, the only way an instance uses another project's
+// network).
+func (f *Fake) interfaceProblem(project, zone string, i int, ni Doc) string {
+	field := fmt.Sprintf("resource.networkInterfaces[%d]", i)
+	network, subnetwork := f.interfaceRefs(project, ni)
+	if subnetwork != "" {
+		sn := f.subnetworks[subnetwork]
+		if sn == nil {
+			return fmt.Sprintf("Invalid value for field '%s.subnetwork': '%s'. The referenced subnetwork resource cannot be found.", field, ni.Str("subnetwork"))
+		}
+		if ni.Str("network") != "" && linkPath(sn.Str("network")) != network {
+			return fmt.Sprintf("Invalid value for field '%s.subnetwork': '%s'. Subnetwork does not belong to network '%s'.", field, ni.Str("subnetwork"), network)
+		}
+		if region := lastSeg(sn.Str("region")); !strings.HasPrefix(zone, region+"-") {
+			return fmt.Sprintf("Invalid value for field '%s.subnetwork': '%s'. Subnetwork is in region %s, not the region of zone %s.", field, ni.Str("subnetwork"), region, zone)
+		}
+		network = linkPath(sn.Str("network"))
+	}
+	n := f.networks[network]
+	if n == nil {
+		return fmt.Sprintf("Invalid value for field '%s.network': '%s'. The referenced network resource cannot be found.", field, ni.Str("network"))
+	}
+	if p := strings.Split(network, "/")[1]; p != project {
+		return fmt.Sprintf("Invalid value for field '%s.network': '%s'. The network is in project %s, not %s (the fake does not model Shared VPC).", field, ni.Str("network"), p, project)
+	}
+	if subnetwork == "" && !n.Bool("autoCreateSubnetworks") {
+		return fmt.Sprintf("Invalid value for field '%s.subnetwork': ''. Network '%s' is in custom subnet mode: specifying the subnetwork is required.", field, network)
+	}
+	return ""
+}
 
 func (c *computeCall) snapshotsAPI() {
 	f := c.f

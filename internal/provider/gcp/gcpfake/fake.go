@@ -20,6 +20,7 @@ import (
 	"cloud.google.com/go/asset/apiv1/assetpb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 )
 
 // Doc is a resource as the API's JSON has it. Numbers decoded from
@@ -155,8 +156,12 @@ type Project struct {
 type Fault struct {
 	API       string // "asset", "compute", "iam", "storage"; "" matches any
 	Operation string // ListAssets, instances.suspend, operations.get, ...; "" matches any
-	// Kind is "quota" (429), "unavailable" (503), "denied" (403) or
-	// "reset" (the connection is closed without an answer).
+	// Kind is "quota" (429), "unavailable" (503), "denied" (403),
+	// "reset" (the connection is closed without an answer) or, for a
+	// Compute call that starts an operation, "operation": the call is
+	// accepted, and its operation ends DONE with an error and no effect
+	// (Operation.error: "If errors are generated during processing of the
+	// operation, this field will be populated").
 	Kind  string
 	Times int // <0 for always
 	// After serves the request first, then answers with the fault: the
@@ -169,8 +174,10 @@ type Call struct {
 	API, Operation, Target string
 	Status                 int
 	Fault                  string
-	// Permissions are the IAM permissions the call needs, as Google
-	// documents them for the method.
+	// Permissions are the IAM permissions the fake takes the call to need;
+	// its denials name the first. What Google documents is in
+	// internal/provider/gcp/testdata/permissions.tsv, which the tests of
+	// vigil's permission lists read instead.
 	Permissions []string
 }
 
@@ -194,27 +201,37 @@ type Request struct {
 	Requires []string
 }
 
+// RPC is one gRPC request the fake served (Cloud Asset and its
+// long-running operations), as it came over the wire.
+type RPC struct {
+	// Method is the full method: google.cloud.asset.v1.AssetService/ListAssets.
+	Method  string
+	Message proto.Message
+}
+
 // Fake is the fake Google Cloud.
 type Fake struct {
 	mu       sync.Mutex
 	projects map[string]*Project
 	// Resources by path (projects/P/zones/Z/instances/N, ...), as the API
 	// returns them.
-	instances, disks, snapshots, images, firewalls, networks map[string]Doc
-	keys                                                     map[string]Doc // projects/P/serviceAccounts/E/keys/K
-	buckets                                                  map[string]string
-	objects                                                  map[string][]byte // bucket/object
-	ops                                                      map[string]*operation
-	requestIDs                                               map[string]string // requestId -> operation path
-	readyIn                                                  map[string]int    // snapshot path -> looks until READY
-	discarded                                                map[string]bool   // instance path -> its Local SSD data was discarded
-	lros                                                     map[string]*longrunningpb.Operation
-	faults                                                   []*Fault
-	calls                                                    []Call
-	requests                                                 []Request
-	seq                                                      int
-	now                                                      func() time.Time
-	url                                                      string
+	instances, disks, snapshots, images, firewalls, networks, subnetworks map[string]Doc
+	keys                                                                  map[string]Doc // projects/P/serviceAccounts/E/keys/K
+	buckets                                                               map[string]string
+	objects                                                               map[string][]byte // bucket/object
+	ops                                                                   map[string]*operation
+	requestIDs                                                            map[string]string // requestId -> operation path
+	readyIn                                                               map[string]int    // snapshot path -> looks until READY
+	discarded                                                             map[string]bool   // instance path -> its Local SSD data was discarded
+	lros                                                                  map[string]*longrunningpb.Operation
+	faults                                                                []*Fault
+	opFault                                                               *Fault // an "operation" fault for the call being served
+	calls                                                                 []Call
+	requests                                                              []Request
+	rpcs                                                                  []RPC
+	seq                                                                   int
+	now                                                                   func() time.Time
+	url                                                                   string
 	// OpLooks is how many looks (Get) an operation takes to be DONE; the
 	// insert, stop, ... itself always answers RUNNING.
 	OpLooks int
@@ -228,7 +245,7 @@ type Fake struct {
 // New returns an empty fake.
 func New() *Fake {
 	return &Fake{projects: map[string]*Project{}, instances: map[string]Doc{}, disks: map[string]Doc{}, snapshots: map[string]Doc{},
-		images: map[string]Doc{}, firewalls: map[string]Doc{}, networks: map[string]Doc{}, keys: map[string]Doc{},
+		images: map[string]Doc{}, firewalls: map[string]Doc{}, networks: map[string]Doc{}, subnetworks: map[string]Doc{}, keys: map[string]Doc{},
 		buckets: map[string]string{}, objects: map[string][]byte{}, ops: map[string]*operation{}, requestIDs: map[string]string{},
 		readyIn: map[string]int{}, discarded: map[string]bool{}, lros: map[string]*longrunningpb.Operation{},
 		now:     func() time.Time { return time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC) },
@@ -294,6 +311,17 @@ func (f *Fake) Requests() []Request {
 	return append([]Request(nil), f.requests...)
 }
 
+// RPCs returns the gRPC requests served.
+func (f *Fake) RPCs() []RPC {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]RPC(nil), f.rpcs...)
+}
+
+func (f *Fake) record(method string, m proto.Message) {
+	f.rpcs = append(f.rpcs, RPC{Method: method, Message: proto.Clone(m)})
+}
+
 // Mutations lists the successful calls that changed state (or asked to:
 // a change takes effect when its operation is done).
 func (f *Fake) Mutations() []string {
@@ -338,6 +366,40 @@ func (f *Fake) Instance(path string) Doc { return f.instances[path] }
 
 // Firewall returns a firewall rule by path.
 func (f *Fake) Firewall(path string) Doc { return f.firewalls[path] }
+
+// PutFirewall stores a firewall rule as the API would return it, for
+// scenarios: one made by someone else before vigil runs (under With).
+func (f *Fake) PutFirewall(path string, d Doc) {
+	d = clone(d)
+	d["kind"], d["name"], d["selfLink"] = "compute#firewall", lastSeg(path), f.selfLink(path)
+	if !d.Has("id") {
+		d["id"] = f.nextID()
+	}
+	if n := d.Str("network"); n != "" {
+		d["network"] = f.selfLink(linkPath(n))
+	}
+	f.firewalls[path] = d
+}
+
+// AddNetwork adds a VPC network (custom subnet mode unless auto), for
+// scenarios (under With).
+func (f *Fake) AddNetwork(path string, auto bool) {
+	f.networks[path] = Doc{"kind": "compute#network", "id": f.nextID(), "name": lastSeg(path), "selfLink": f.selfLink(path),
+		"autoCreateSubnetworks": auto, "routingConfig": map[string]any{"routingMode": "REGIONAL"}}
+}
+
+// AddSubnetwork adds a subnetwork of a network, listed in the network's
+// subnetworks as the API lists them (under With).
+func (f *Fake) AddSubnetwork(path, network, cidr string) {
+	region := strings.Split(path, "/")[3]
+	f.subnetworks[path] = Doc{"kind": "compute#subnetwork", "id": f.nextID(), "name": lastSeg(path), "selfLink": f.selfLink(path),
+		"network": f.selfLink(network), "ipCidrRange": cidr, "region": f.selfLink("projects/" + strings.Split(path, "/")[1] + "/regions/" + region)}
+	n := f.networks[network]
+	if n != nil {
+		n["subnetworks"] = append(n.Strs("subnetworks"), f.selfLink(path))
+		n["subnetworks"] = anyStrings(n.Strs("subnetworks"))
+	}
+}
 
 // Key returns a service account key by name.
 func (f *Fake) Key(path string) Doc { return f.keys[path] }
@@ -519,6 +581,11 @@ func faultAnswer(w http.ResponseWriter, kind, perm, target string) {
 func (f *Fake) faultHTTP(w http.ResponseWriter, call *Call, api, perm, target string) (bool, *Fault) {
 	ft := f.fault(api, call.Operation)
 	if ft == nil {
+		return false, nil
+	}
+	if ft.Kind == "operation" {
+		call.Fault = ft.Kind
+		f.opFault = ft
 		return false, nil
 	}
 	if ft.After {

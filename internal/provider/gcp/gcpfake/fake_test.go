@@ -130,3 +130,93 @@ func TestSnapshotReadiness(t *testing.T) {
 		t.Errorf("states %v", states)
 	}
 }
+
+// The state machines the fake applies beyond defaults, over raw HTTP: an
+// instance is SUSPENDING or STOPPING while its operation runs; a retry
+// with the same requestId gets the first operation back even then; an
+// injected operation fault ends the operation DONE with an error and
+// undoes the transition; an instance on a custom-mode network needs a
+// subnetwork of that network, in the zone's region, in its own project.
+func TestOperationStatesAndInstanceNetworks(t *testing.T) {
+	f, base := serve(t)
+	web := "/zones/europe-west1-b/instances/web-1"
+	const rid = "9b2f7a31-5c1e-4d2a-9f3b-6e8d0c4a1b27"
+	_, op := call(t, base, "POST", web+"/suspend?discardLocalSsd=false&requestId="+rid, "")
+	f.With(func(f *Fake) {
+		if st := f.Instance(Web1).Str("status"); st != "SUSPENDING" || op.Str("status") != "RUNNING" {
+			t.Errorf("while the operation runs: %s, operation %s", st, op.Str("status"))
+		}
+	})
+	if code, again := call(t, base, "POST", web+"/suspend?discardLocalSsd=false&requestId="+rid, ""); code != 200 || again.Str("name") != op.Str("name") {
+		t.Errorf("retry while SUSPENDING: %d %v", code, again)
+	}
+	call(t, base, "GET", "/zones/europe-west1-b/operations/"+op.Str("name"), "")
+	f.With(func(f *Fake) {
+		if st := f.Instance(Web1).Str("status"); st != "SUSPENDED" {
+			t.Errorf("after: %s", st)
+		}
+	})
+
+	f.Inject(Fault{API: "compute", Operation: "instances.stop", Kind: "operation", Times: 1})
+	_, op = call(t, base, "POST", web+"/stop?discardLocalSsd=false", "")
+	_, done := call(t, base, "GET", "/zones/europe-west1-b/operations/"+op.Str("name"), "")
+	errs := done.Obj("error").Objs("errors")
+	f.With(func(f *Fake) {
+		if done.Str("status") != "DONE" || len(errs) != 1 || f.Instance(Web1).Str("status") != "SUSPENDED" {
+			t.Errorf("failed stop: %v, instance %s", done, f.Instance(Web1).Str("status"))
+		}
+	})
+
+	sec := strings.Replace(base, "acme-prod", "acme-sec-forensics", 1)
+	insert := func(ni string) (int, string) {
+		f.With(func(f *Fake) {
+			f.snapshots["projects/acme-sec-forensics/global/snapshots/s"] = Doc{"name": "s", "status": "READY", "diskSizeGb": "10"}
+		})
+		code, d := call(t, sec, "POST", "/zones/europe-west1-b/instances",
+			`{"name":"clean","machineType":"zones/europe-west1-b/machineTypes/e2-medium","disks":[{"boot":true,"initializeParams":{"sourceSnapshot":"projects/acme-sec-forensics/global/snapshots/s"}}],"networkInterfaces":[`+ni+`]}`)
+		return code, d.Obj("error").Str("message")
+	}
+	for _, tc := range []struct{ ni, msg string }{
+		{`{"network":"global/networks/forensics-vpc"}`, "custom subnet mode: specifying the subnetwork is required"},
+		{`{"network":"projects/acme-prod/global/networks/prod-vpc","subnetwork":"projects/acme-prod/regions/europe-west1/subnetworks/prod-ew1"}`, "the fake does not model Shared VPC"},
+		{`{"network":"global/networks/forensics-vpc","subnetwork":"projects/acme-prod/regions/europe-west1/subnetworks/prod-ew1"}`, "does not belong to network"},
+		{`{"network":"global/networks/nowhere"}`, "The referenced network resource cannot be found"},
+		{`{"subnetwork":"regions/europe-west1/subnetworks/none"}`, "The referenced subnetwork resource cannot be found"},
+	} {
+		if code, msg := insert(tc.ni); code != 400 || !strings.Contains(msg, tc.msg) {
+			t.Errorf("%s: %d %q, want %q", tc.ni, code, msg, tc.msg)
+		}
+	}
+	if code, msg := insert(`{"subnetwork":"regions/europe-west1/subnetworks/forensics-ew1"}`); code != 200 {
+		t.Errorf("with the subnetwork: %d %s", code, msg)
+	}
+}
+
+// Reach reads destination ranges of ingress rules, source ranges of
+// egress rules and source tags.
+func TestReachReadsBothSides(t *testing.T) {
+	f := Scenario()
+	f.PutFirewall("projects/acme-prod/global/firewalls/deny-narrow", Doc{"network": ProdVPC, "direction": "INGRESS", "priority": 10,
+		"sourceRanges": []any{"0.0.0.0/0"}, "destinationRanges": []any{"192.0.2.1/32"}, "denied": []any{map[string]any{"IPProtocol": "all"}}})
+	f.PutFirewall("projects/acme-prod/global/firewalls/deny-out-narrow", Doc{"network": ProdVPC, "direction": "EGRESS", "priority": 10,
+		"sourceRanges": []any{"192.0.2.1/32"}, "destinationRanges": []any{"0.0.0.0/0"}, "denied": []any{map[string]any{"IPProtocol": "all"}}})
+	// A deny that names another destination does not match web-1's address.
+	if v := f.Reach(Web1, 0, "INGRESS", "198.51.100.7", "tcp", 22); !v.Allowed || v.Rule != "allow-ssh-debug" {
+		t.Errorf("ingress: %+v", v)
+	}
+	if v := f.ReachAt(Web1, 0, "INGRESS", "198.51.100.7", "192.0.2.1", "tcp", 22); v.Allowed || v.Rule != "deny-narrow" {
+		t.Errorf("ingress to 192.0.2.1: %+v", v)
+	}
+	if v := f.Reach(Web1, 0, "EGRESS", "198.51.100.7", "tcp", 443); !v.Allowed {
+		t.Errorf("egress: %+v", v)
+	}
+	f.PutFirewall("projects/acme-prod/global/firewalls/from-tag", Doc{"network": ProdVPC, "direction": "INGRESS", "priority": 5,
+		"sourceTags": []any{"http-server"}, "allowed": []any{map[string]any{"IPProtocol": "tcp", "ports": []any{"5432"}}}})
+	// web-1 itself carries http-server, on nic0 10.20.0.5.
+	if v := f.Reach(Web1, 0, "INGRESS", "10.20.0.5", "tcp", 5432); !v.Allowed || v.Rule != "from-tag" {
+		t.Errorf("from the tagged instance: %+v", v)
+	}
+	if v := f.Reach(Web1, 0, "INGRESS", "198.51.100.9", "tcp", 5432); v.Allowed {
+		t.Errorf("from an untagged address: %+v", v)
+	}
+}

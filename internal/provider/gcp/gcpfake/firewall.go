@@ -124,12 +124,32 @@ type Verdict struct {
 // Reach evaluates the VPC firewall rules of an instance's network
 // interface for one flow, as the documentation orders them: of the
 // enabled rules of the interface's network whose direction, targets
-// (target tags or service accounts, none meaning every instance), ranges
-// and protocol match, the one with the lowest priority number applies;
-// at equal priority a deny wins over an allow; without a match the
-// implied rules apply. direction is INGRESS (peer is the source) or
-// EGRESS (peer is the destination).
+// (target tags or service accounts, none meaning every instance), sources
+// and destinations and protocol match, the one with the lowest priority
+// number applies; at equal priority a deny wins over an allow; without a
+// match the implied rules apply. direction is INGRESS (peer is the
+// source) or EGRESS (peer is the destination); the interface's own
+// address is its internal one (networkIP).
+//
+// What the fake does not model: hierarchical firewall policies and
+// network firewall policies (evaluated before VPC firewall rules), and
+// connection state: GCP firewall rules are stateful, and Reach judges
+// each flow as new.
 func (f *Fake) Reach(instance string, nic int, direction, peer, protocol string, port int) Verdict {
+	in := f.instances[instance]
+	if in == nil {
+		return Verdict{Rule: "no such instance"}
+	}
+	nics := in.Objs("networkInterfaces")
+	if nic >= len(nics) {
+		return Verdict{Rule: "no such network interface"}
+	}
+	return f.ReachAt(instance, nic, direction, peer, nics[nic].Str("networkIP"), protocol, port)
+}
+
+// ReachAt is Reach with the interface's own address given: its internal
+// IPv4 or IPv6 address, or an external one the peer sends to.
+func (f *Fake) ReachAt(instance string, nic int, direction, peer, local, protocol string, port int) Verdict {
 	in := f.instances[instance]
 	if in == nil {
 		return Verdict{Rule: "no such instance"}
@@ -143,11 +163,9 @@ func (f *Fake) Reach(instance string, nic int, direction, peer, protocol string,
 	if err != nil {
 		return Verdict{Rule: "bad peer address"}
 	}
+	self, _ := netip.ParseAddr(local)
 	tags := in.Obj("tags").Strs("items")
-	var sas []string
-	for _, sa := range in.Objs("serviceAccounts") {
-		sas = append(sas, sa.Str("email"))
-	}
+	sas := serviceAccounts(in)
 	best := Verdict{Allowed: direction == "EGRESS", Rule: "implied", Priority: 65535}
 	found := false
 	for _, k := range slices.Sorted(maps.Keys(f.firewalls)) {
@@ -159,12 +177,32 @@ func (f *Fake) Reach(instance string, nic int, direction, peer, protocol string,
 		if len(tt) > 0 && !overlap(tt, tags) || len(ts) > 0 && !overlap(ts, sas) {
 			continue
 		}
-		ranges := fw.Strs("sourceRanges")
+		// The source and destination of the flow: for ingress the peer
+		// sends to the interface, for egress the interface to the peer.
+		src, dst := ip, self
 		if direction == "EGRESS" {
-			ranges = fw.Strs("destinationRanges")
+			src, dst = self, ip
 		}
-		if !contains(ranges, ip) {
-			continue
+		if direction == "INGRESS" {
+			// sourceRanges, sourceTags and sourceServiceAccounts: "the rule
+			// applies to traffic that has a source IP address within
+			// sourceRanges OR a source IP from a resource with a matching
+			// tag".
+			fromRange := contains(fw.Strs("sourceRanges"), src)
+			fromTag := f.fromInstance(network, src, fw.Strs("sourceTags"), fw.Strs("sourceServiceAccounts"))
+			if !fromRange && !fromTag {
+				continue
+			}
+			if d := fw.Strs("destinationRanges"); len(d) > 0 && !contains(d, dst) {
+				continue
+			}
+		} else {
+			if !contains(fw.Strs("destinationRanges"), dst) {
+				continue
+			}
+			if sr := fw.Strs("sourceRanges"); len(sr) > 0 && !contains(sr, src) {
+				continue
+			}
 		}
 		allow := true
 		entries := fw.Objs("allowed")
@@ -183,6 +221,35 @@ func (f *Fake) Reach(instance string, nic int, direction, peer, protocol string,
 		}
 	}
 	return best
+}
+
+func serviceAccounts(in Doc) []string {
+	var out []string
+	for _, sa := range in.Objs("serviceAccounts") {
+		out = append(out, sa.Str("email"))
+	}
+	return out
+}
+
+// fromInstance reports whether addr is the primary interface of an
+// instance of the network with one of the tags or service accounts: what
+// sourceTags and sourceServiceAccounts match ("source IPs that match the
+// primary network interfaces of VM instances that have the tag and are in
+// the same VPC network").
+func (f *Fake) fromInstance(network string, addr netip.Addr, tags, sas []string) bool {
+	if len(tags)+len(sas) == 0 {
+		return false
+	}
+	for _, in := range f.instances {
+		nics := in.Objs("networkInterfaces")
+		if len(nics) == 0 || linkPath(nics[0].Str("network")) != network || nics[0].Str("networkIP") != addr.String() {
+			continue
+		}
+		if overlap(tags, in.Obj("tags").Strs("items")) || overlap(sas, serviceAccounts(in)) {
+			return true
+		}
+	}
+	return false
 }
 
 func overlap(a, b []string) bool {

@@ -15,20 +15,17 @@ type operation struct {
 	doc    Doc
 	looks  int
 	effect func() error
-	done   bool
+	// undo puts back what the call changed when it started (a STOPPING
+	// status) if the operation fails.
+	undo func()
+	done bool
 }
 
 // startOp records an operation whose effect waits for it to be done, and
-// returns the answer to the call that started it. With a requestId seen
-// before, the API "ignores the request if it has already been completed"
-// and the caller gets the first operation back.
-func (f *Fake) startOp(w http.ResponseWriter, r *http.Request, project, zone, kind, target string, effect func() error) {
-	if id := r.URL.Query().Get("requestId"); id != "" {
-		if path, ok := f.requestIDs[id]; ok {
-			writeJSON(w, clone(f.ops[path].doc))
-			return
-		}
-	}
+// returns the answer to the call that started it. (A call with a
+// requestId seen before gets the first operation back before it comes
+// here: see compute.)
+func (f *Fake) startOp(w http.ResponseWriter, r *http.Request, project, zone, kind, target string, effect func() error, undo func()) {
 	f.seq++
 	name := fmt.Sprintf("operation-%d-%d", f.now().Unix(), f.seq)
 	path := "projects/" + project + "/global/operations/" + name
@@ -41,7 +38,13 @@ func (f *Fake) startOp(w http.ResponseWriter, r *http.Request, project, zone, ki
 	if zone != "" {
 		doc["zone"] = f.selfLink("projects/" + project + "/zones/" + zone)
 	}
-	op := &operation{doc: doc, effect: effect}
+	if ft := f.opFault; ft != nil {
+		f.opFault = nil
+		effect = func() error {
+			return fmt.Errorf("the operation failed on the server (an injected fault)")
+		}
+	}
+	op := &operation{doc: doc, effect: effect, undo: undo}
 	f.ops[path] = op
 	if id := r.URL.Query().Get("requestId"); id != "" {
 		f.requestIDs[id] = path
@@ -71,6 +74,9 @@ func (f *Fake) finish(op *operation) {
 	if err := op.effect(); err != nil {
 		op.doc["error"] = map[string]any{"errors": []any{map[string]any{"code": "RESOURCE_OPERATION_FAILED", "message": err.Error()}}}
 		op.doc["httpErrorStatusCode"], op.doc["httpErrorMessage"] = 400, "BAD REQUEST"
+		if op.undo != nil {
+			op.undo()
+		}
 	}
 }
 

@@ -13,6 +13,9 @@ const (
 	Web1    = "projects/acme-prod/zones/europe-west1-b/instances/web-1"
 	ProdVPC = "projects/acme-prod/global/networks/prod-vpc"
 	MgmtVPC = "projects/acme-prod/global/networks/mgmt-vpc"
+	// ForensicsVPC is the security project's network (custom subnet mode,
+	// one subnetwork in europe-west1).
+	ForensicsVPC = "projects/acme-sec-forensics/global/networks/forensics-vpc"
 	// OpenSSH is world-open on 22; OpenHTTPS on 443; Internal is 10/8.
 	OpenSSH   = "projects/acme-prod/global/firewalls/allow-ssh-debug"
 	OpenHTTPS = "projects/acme-prod/global/firewalls/allow-https"
@@ -39,10 +42,13 @@ func Scenario() *Fake {
 	f.projects[SecurityProject] = &Project{ID: SecurityProject, Number: "218745590023", Ancestors: []string{"folders/511904211743", "organizations/684315297612"},
 		Labels:   map[string]string{"owner": "security-team", "purpose": "incident evidence"},
 		Bindings: map[string][]string{"roles/owner": {"group:security-team@acme.example"}, "roles/compute.instanceAdmin.v1": {"group:ir-team@acme.example"}}}
-	for i, n := range []string{ProdVPC, MgmtVPC, "projects/acme-sec-forensics/global/networks/forensics-vpc"} {
+	for i, n := range []string{ProdVPC, MgmtVPC, ForensicsVPC} {
 		f.networks[n] = Doc{"kind": "compute#network", "id": fmt.Sprint(70693204989031067 + i), "name": lastSeg(n), "selfLink": link(n),
 			"autoCreateSubnetworks": false, "routingConfig": map[string]any{"routingMode": "REGIONAL"}}
 	}
+	f.AddSubnetwork("projects/acme-prod/regions/europe-west1/subnetworks/prod-ew1", ProdVPC, "10.20.0.0/24")
+	f.AddSubnetwork("projects/acme-prod/regions/europe-west1/subnetworks/mgmt-ew1", MgmtVPC, "10.30.0.0/24")
+	f.AddSubnetwork("projects/acme-sec-forensics/regions/europe-west1/subnetworks/forensics-ew1", ForensicsVPC, "10.99.0.0/24")
 	fw := func(path, network string, priority int, ranges []string, protocol string, ports ...string) {
 		entry := map[string]any{"IPProtocol": protocol}
 		if len(ports) > 0 {

@@ -3,11 +3,14 @@ package quarantine
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/vigil-ir/vigil/engine/asset"
 )
 
 // Tag is the network tag isolated instances carry; the rules target it.
@@ -21,9 +24,21 @@ const Tag = "vigil-quarantine"
 // that matches them.
 const Priority = 0
 
-// MaxRanges bounds the ranges of one rule: leaving the forensics ranges
-// out of 0.0.0.0/0 takes up to 32 ranges per IPv4 range (128 per IPv6).
+// MaxRanges bounds the ranges of one rule. It is vigil's own bound, not
+// Google's: leaving one forensics range out of 0.0.0.0/0 takes at most 32
+// ranges (128 for IPv6), so a handful of forensics ranges stay far below
+// it, and a rule this long is kept well under the per-rule system limits
+// of VPC firewall rules (https://cloud.google.com/firewall/docs/quotas).
 const MaxRanges = 256
+
+// The broadest forensics range: a /8 of IPv4 or a /32 of IPv6. The allow
+// at priority 0 beats every deny of the quarantine for these ranges, so a
+// broader one lets a large share of the internet in; forensics ranges
+// name the forensics workstations or their network.
+const (
+	MinBitsV4 = 8
+	MinBitsV6 = 32
+)
 
 // Rule is one VPC firewall rule of the quarantine.
 type Rule struct {
@@ -59,11 +74,11 @@ func Rules(network string, forensics []string) ([]Rule, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkForensics(allow); err != nil {
+		return nil, err
+	}
 	var v4, v6 []netip.Prefix
 	for _, p := range allow {
-		if p.Bits() == 0 {
-			return nil, fmt.Errorf("forensics range %s would leave the instance open to the internet; name the forensics workstations' ranges", p)
-		}
 		if p.Addr().Is4() {
 			v4 = append(v4, p)
 		} else {
@@ -89,11 +104,55 @@ func Rules(network string, forensics []string) ([]Rule, error) {
 	}
 	for _, r := range out {
 		if len(r.Ranges) > MaxRanges {
-			return nil, fmt.Errorf("leaving the forensics ranges %s out of the deny takes %d ranges in rule %s, more than %d: use fewer, larger ranges",
-				strings.Join(forensics, ", "), len(r.Ranges), r.Name, MaxRanges)
+			return nil, &TooManyError{Rule: r.Name, Ranges: len(r.Ranges), Forensics: strs(allow)}
 		}
 	}
 	return out, nil
+}
+
+// TooManyError says the denies that leave the forensics ranges out would
+// need more than MaxRanges ranges.
+type TooManyError struct {
+	Rule      string
+	Ranges    int
+	Forensics []string
+}
+
+func (e *TooManyError) Error() string {
+	names := strings.Join(e.Forensics, ", ")
+	if len(e.Forensics) > 5 {
+		names = fmt.Sprintf("%s and %d more", strings.Join(e.Forensics[:5], ", "), len(e.Forensics)-5)
+	}
+	return fmt.Sprintf("leaving the forensics ranges %s out of the deny takes %d ranges in rule %s, more than vigil's bound of %d: name fewer, larger ranges",
+		names, e.Ranges, e.Rule, MaxRanges)
+}
+
+// tooBroad says why one forensics range is refused, or "".
+func tooBroad(p netip.Prefix) string {
+	min := MinBitsV4
+	if !p.Addr().Is4() {
+		min = MinBitsV6
+	}
+	if p.Bits() < min {
+		return fmt.Sprintf("%s is broader than a /%d: the allow at priority 0 would let that much of the internet past the deny", p, min)
+	}
+	return ""
+}
+
+// checkForensics refuses forensics ranges that leave no effective deny:
+// one broader than a /8 (/32 for IPv6), or several that together hold
+// all of IPv4 or IPv6 (0.0.0.0/1 with 128.0.0.0/1).
+func checkForensics(allow []netip.Prefix) error {
+	for _, p := range allow {
+		if why := tooBroad(p); why != "" {
+			return fmt.Errorf("forensics range %s; name the forensics workstations' ranges", why)
+		}
+	}
+	if v4, v6 := asset.CoversInternet(strs(allow)); v4 || v6 {
+		return fmt.Errorf("forensics ranges %s together cover the whole internet, which would leave the instance open to it; name the forensics workstations' ranges",
+			strings.Join(strs(allow), ", "))
+	}
+	return nil
 }
 
 // Normalize parses CIDR ranges (or bare addresses), masks them and drops
@@ -231,13 +290,71 @@ func Describe(r Rule, forensics []string) string {
 // Why is the plan's explanation of the priorities.
 const Why = "priority 0 beats every allow rule, even one at 0 (a deny wins a tie); the forensics ranges are left out of the denies and allowed at 0"
 
-// Forensics merges the forensics ranges asked for with those the
-// network's allow rule already has (it is shared by the network's
-// quarantined instances), normalized.
-func Forensics(asked, existing []string) ([]string, error) {
-	ps, err := Normalize(append(append([]string(nil), asked...), existing...))
+// Dropped is a range of an existing forensics rule that isolation does
+// not keep, and why.
+type Dropped struct{ Range, Why string }
+
+// Forensics decides the forensics ranges of a network's allow rule: the
+// ranges asked for, and those the rule already has (it is shared by the
+// network's quarantined instances). The asked ranges must pass the checks
+// of Rules, or it fails. The existing rule is not trusted: anyone who can
+// create a firewall rule can make one of its name, so its ranges are
+// kept only when they would pass too, and together with the asked ones
+// still leave an effective deny within MaxRanges; the others are dropped,
+// and said so, rather than refused, so that a planted rule cannot stop an
+// isolation.
+func Forensics(network string, asked, existing []string) ([]string, []Dropped, error) {
+	want, err := Normalize(asked)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("allow_ranges: %w", err)
 	}
-	return strs(ps), nil
+	if err := checkForensics(want); err != nil {
+		return nil, nil, fmt.Errorf("allow_ranges: %w", err)
+	}
+	if _, err := Rules(network, strs(want)); err != nil {
+		return nil, nil, fmt.Errorf("allow_ranges: %w", err)
+	}
+	var dropped []Dropped
+	var keep []netip.Prefix
+	for _, r := range existing {
+		ps, err := Normalize([]string{r})
+		switch {
+		case err != nil:
+			dropped = append(dropped, Dropped{r, "not a CIDR range"})
+		case tooBroad(ps[0]) != "":
+			dropped = append(dropped, Dropped{r, tooBroad(ps[0])})
+		default:
+			keep = append(keep, ps[0])
+		}
+	}
+	all := func() []string { return strs(mergeNormalized(want, keep)) }
+	dropAll := func(why string) {
+		for _, p := range keep {
+			dropped = append(dropped, Dropped{p.String(), why})
+		}
+		keep = nil
+	}
+	if len(keep) > 0 {
+		if v4, v6 := asset.CoversInternet(all()); v4 || v6 {
+			dropAll("with the other forensics ranges it would cover the whole internet")
+		}
+	}
+	if len(keep) > 0 {
+		var tm *TooManyError
+		if _, err := Rules(network, all()); errors.As(err, &tm) {
+			dropAll(fmt.Sprintf("keeping the existing rule's ranges would take %d ranges in rule %s, more than vigil's bound of %d", tm.Ranges, tm.Rule, MaxRanges))
+		} else if err != nil {
+			return nil, nil, err
+		}
+	}
+	return all(), dropped, nil
+}
+
+func mergeNormalized(a, b []netip.Prefix) []netip.Prefix {
+	var ss []string
+	for _, p := range append(append([]netip.Prefix(nil), a...), b...) {
+		ss = append(ss, p.String())
+	}
+	out, _ := Normalize(ss)
+	return out
 }

@@ -1,11 +1,13 @@
 package quarantine
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func prefixes(ss ...string) []netip.Prefix {
@@ -107,7 +109,7 @@ func TestRules(t *testing.T) {
 	if len(plain) != 4 || plain[0].Ranges[0] != "0.0.0.0/0" || plain[1].Ranges[0] != "::/0" {
 		t.Errorf("plain: %+v", plain)
 	}
-	for _, bad := range [][]string{{"0.0.0.0/0"}, {"not-a-range"}} {
+	for _, bad := range [][]string{{"0.0.0.0/0"}, {"not-a-range"}, {"0.0.0.0/1", "128.0.0.0/1"}, {"64.0.0.0/2"}, {"2001::/16"}, {"::/1", "8000::/1"}} {
 		if _, err := Rules("projects/p/global/networks/n", bad); err == nil {
 			t.Errorf("%v: want an error", bad)
 		}
@@ -121,17 +123,107 @@ func TestRules(t *testing.T) {
 	}
 }
 
-// Any ranges: rules or an error, and every deny leaves the forensics
-// ranges out.
+// The existing forensics rule is not trusted: its ranges stay only when
+// they would be accepted if asked for, and with the asked ones still
+// leave a deny; the others are dropped and said so.
+func TestForensics(t *testing.T) {
+	const net = "projects/acme-prod/global/networks/prod-vpc"
+	for _, tc := range []struct {
+		name            string
+		asked, existing []string
+		want            []string
+		dropped         []string // Range: first words of Why
+		err             string
+	}{
+		{name: "shared with an earlier isolation", asked: []string{"10.99.0.0/24"}, existing: []string{"10.98.0.7/32"},
+			want: []string{"10.98.0.7/32", "10.99.0.0/24"}},
+		{name: "planted halves", asked: []string{"10.99.0.0/24"}, existing: []string{"0.0.0.0/1", "128.0.0.0/1"},
+			want: []string{"10.99.0.0/24"}, dropped: []string{"0.0.0.0/1: 0.0.0.0/1 is broader than a /8", "128.0.0.0/1: 128.0.0.0/1 is broader than a /8"}},
+		{name: "planted world", existing: []string{"0.0.0.0/0", "::/0", "garbage"},
+			want: nil, dropped: []string{"0.0.0.0/0: 0.0.0.0/0 is broader", "::/0: ::/0 is broader than a /32", "garbage: not a CIDR range"}},
+		// 256 /8s are each narrow enough, and together all of IPv4.
+		{name: "many narrow ranges that cover everything", asked: []string{"10.99.0.0/24"}, existing: slash8s(),
+			want: []string{"10.99.0.0/24"}, dropped: []string{"0.0.0.0/8: with the other forensics ranges it would cover the whole internet"}},
+		// 300 addresses spread out: their denies would pass the bound.
+		{name: "an existing rule too long to keep", asked: []string{"10.99.0.0/24"}, existing: spread(300),
+			want: []string{"10.99.0.0/24"}, dropped: []string{"1.0.0.1/32: keeping the existing rule's ranges would take"}},
+		{name: "asked halves are refused", asked: []string{"0.0.0.0/1", "128.0.0.0/1"}, err: "allow_ranges: forensics range 0.0.0.0/1 is broader than a /8"},
+		{name: "asked /8s that cover everything are refused", asked: slash8s(), err: "together cover the whole internet"},
+		{name: "too many asked ranges", asked: spread(300), err: "allow_ranges: leaving the forensics ranges"},
+		{name: "bad asked range", asked: []string{"10.99.0.0/33"}, err: `allow_ranges: range "10.99.0.0/33" is not a CIDR range`},
+	} {
+		got, dropped, err := Forensics(net, tc.asked, tc.existing)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err = %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if !cmp.Equal(got, tc.want, cmpopts.EquateEmpty()) {
+			t.Errorf("%s: ranges %v, want %v", tc.name, got, tc.want)
+		}
+		for _, d := range tc.dropped {
+			r, why, _ := strings.Cut(d, ": ")
+			found := false
+			for _, x := range dropped {
+				found = found || x.Range == r && strings.HasPrefix(x.Why, why)
+			}
+			if !found {
+				t.Errorf("%s: %s not dropped for %q: %+v", tc.name, r, why, dropped)
+			}
+		}
+		if len(tc.dropped) == 0 && len(dropped) > 0 {
+			t.Errorf("%s: dropped %+v", tc.name, dropped)
+		}
+		if _, err := Rules(net, got); err != nil {
+			t.Errorf("%s: the decided ranges make no rules: %v", tc.name, err)
+		}
+	}
+}
+
+func slash8s() []string {
+	var out []string
+	for i := 0; i < 256; i++ {
+		out = append(out, fmt.Sprintf("%d.0.0.0/8", i))
+	}
+	return out
+}
+
+// spread is n addresses, one in each of n different /8s from 1.0.0.0 up:
+// each takes its own 24 deny ranges.
+func spread(n int) []string {
+	var out []string
+	for i := 0; i < n; i++ {
+		out = append(out, fmt.Sprintf("%d.%d.0.1/32", 1+i%200, i/200))
+	}
+	return out
+}
+
+// Any ranges: rules or an error; rules always have a deny in each family
+// (forensics ranges never cover the internet), and every deny leaves the
+// forensics ranges out.
 func FuzzRules(f *testing.F) {
 	f.Add("10.99.0.0/24", "2001:db8::/32")
 	f.Add("0.0.0.0/1", "::1")
+	f.Add("0.0.0.0/1", "128.0.0.0/1")
+	f.Add("10.0.0.0/8", "11.0.0.0/8")
 	f.Fuzz(func(t *testing.T, a, b string) {
 		rules, err := Rules("projects/p/global/networks/n", []string{a, b})
 		if err != nil {
 			return
 		}
 		holes, _ := Normalize([]string{a, b})
+		kinds := map[string]bool{}
+		for _, r := range rules {
+			kinds[r.Kind] = true
+		}
+		if !kinds["deny-in"] || !kinds["deny-in-v6"] {
+			t.Fatalf("forensics %q, %q leave no deny in a family: %v", a, b, kinds)
+		}
 		for _, r := range rules {
 			if r.Allow || r.Direction != "INGRESS" {
 				continue
