@@ -100,12 +100,15 @@ func (s *Server) Run(ctx context.Context) error {
 	if diags.HasErrors() {
 		return errors.New(diags.Error())
 	}
+	// healthz may already be serving: it reads the clock under mu.
+	s.mu.Lock()
 	if s.Clock == nil {
 		s.Clock = RealClock
 	}
 	if s.Log == nil {
 		s.Log = slog.Default()
 	}
+	s.mu.Unlock()
 	s.init(ctx)
 	// Scans get their own context: shutdown lets them finish for Grace.
 	scanCtx, abandon := context.WithCancel(context.Background())
