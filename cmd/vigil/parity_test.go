@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/internal/provider/aws/awsfake"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
+	"github.com/vigil-ir/vigil/runbooks"
 )
 
 // allowed are the differences between a rehearsal and the real run that
@@ -50,23 +51,7 @@ var allowed = []struct {
 // project-wide metadata (SSH keys removed with project_metadata) are in
 // the inventory since the collectors read them, and are compared.
 func TestSimCloudParity(t *testing.T) {
-	const role = "arn:aws:iam::333333333333:role/vigil-evidence"
-	for _, tc := range []struct {
-		runbook string
-		vars    []string
-		cloud   []string // flags of the real run only
-	}{
-		{"compromised-vm-gcp", []string{"instance=//compute.googleapis.com/" + gcpfake.Web1, "incident=INC-2041", `forensics_ranges=["10.99.0.0/24"]`}, nil},
-		{"compromised-ec2", []string{"instance=arn:aws:ec2:eu-west-1:111111111111:instance/" + awsfake.WebInstance, "incident=INC-9"},
-			[]string{"--aws-evidence-role", role}},
-		{"leaked-aws-access-key", []string{"access_key_id=" + awsfake.LeakedKey, "incident=INC-3", "delete_key=true"}, nil},
-		{"open-firewall-remediation", nil, nil},
-		{"shadow-project-triage", []string{"project=" + gcpfake.ProdProject, "contain=true"}, nil},
-		// The actions no built-in runbook uses, each run both ways too.
-		{"cmd/vigil/testdata/parity/gcp-actions.hcl", []string{"instance=//compute.googleapis.com/" + gcpfake.Web1, "key=//iam.googleapis.com/" + gcpfake.LeakedKey, "incident=INC-11"}, nil},
-		{"cmd/vigil/testdata/parity/gcp-delete.hcl", []string{"instance=//compute.googleapis.com/" + gcpfake.Web1, "incident=INC-12"}, nil},
-		{"cmd/vigil/testdata/parity/aws-actions.hcl", []string{"instance=arn:aws:ec2:eu-west-1:111111111111:instance/" + awsfake.WebInstance, "incident=INC-11"}, nil},
-	} {
+	for _, tc := range parityCases() {
 		t.Run(filepath.Base(tc.runbook), func(t *testing.T) {
 			env := parityWorld(t)
 			dir := t.TempDir()
@@ -302,4 +287,41 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+type parityCase struct {
+	runbook string
+	vars    []string
+	cloud   []string // flags of the real run only
+}
+
+func parityCases() []parityCase {
+	const role = "arn:aws:iam::333333333333:role/vigil-evidence"
+	return []parityCase{
+		{"compromised-vm-gcp", []string{"instance=//compute.googleapis.com/" + gcpfake.Web1, "incident=INC-2041", `forensics_ranges=["10.99.0.0/24"]`}, nil},
+		{"compromised-ec2", []string{"instance=arn:aws:ec2:eu-west-1:111111111111:instance/" + awsfake.WebInstance, "incident=INC-9"},
+			[]string{"--aws-evidence-role", role}},
+		{"leaked-aws-access-key", []string{"access_key_id=" + awsfake.LeakedKey, "incident=INC-3", "delete_key=true"}, nil},
+		{"open-firewall-remediation", nil, nil},
+		{"shadow-project-triage", []string{"project=" + gcpfake.ProdProject, "contain=true"}, nil},
+		// The actions no built-in runbook uses, each run both ways too.
+		{"cmd/vigil/testdata/parity/gcp-actions.hcl", []string{"instance=//compute.googleapis.com/" + gcpfake.Web1, "key=//iam.googleapis.com/" + gcpfake.LeakedKey, "incident=INC-11"}, nil},
+		{"cmd/vigil/testdata/parity/gcp-delete.hcl", []string{"instance=//compute.googleapis.com/" + gcpfake.Web1, "incident=INC-12"}, nil},
+		{"cmd/vigil/testdata/parity/aws-actions.hcl", []string{"instance=arn:aws:ec2:eu-west-1:111111111111:instance/" + awsfake.WebInstance, "incident=INC-11"}, nil},
+	}
+}
+
+// TestParityCoversEveryBuiltinRunbook fails when a built-in runbook is added
+// without a row in TestSimCloudParity: a rehearsal nobody compared with the
+// real providers is not a rehearsal.
+func TestParityCoversEveryBuiltinRunbook(t *testing.T) {
+	have := map[string]bool{}
+	for _, tc := range parityCases() {
+		have[tc.runbook] = true
+	}
+	for _, name := range runbooks.Names() {
+		if !have[name] {
+			t.Errorf("built-in runbook %s has no case in TestSimCloudParity", name)
+		}
+	}
 }

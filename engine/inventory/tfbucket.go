@@ -344,7 +344,31 @@ func (m *tfMapper) bucketHelper(r *tfResource) (*asset.Asset, error) {
 				b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s grants %s to %s", r.addr, role, entity)})
 			}
 		}
+		// default_acl is the predefined ACL every object written later gets.
+		if who, ok := gcsPublicPredefinedObjectACLs[str(r.after, "default_acl")]; ok {
+			b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s sets default object ACL %s: objects written later are readable by %s", r.addr, str(r.after, "default_acl"), who)})
+		} else if r.unknownMatters("default_acl") {
+			b.unknown = true
+		}
 		if r.unknownMatters("predefined_acl") || ((r.unknownMatters("role_entity") || anyUnknown(r.unknown, "role_entity")) && r.configured("role_entity")) {
+			b.unknown = true
+		}
+	case "google_storage_default_object_acl":
+		// The ACL new objects get: an allUsers entry makes every object
+		// uploaded later world-readable.
+		for _, re := range strs(r.after, "role_entity") {
+			role, entity, _ := strings.Cut(re, ":")
+			if everyone(entity) {
+				b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s gives objects written later %s for %s", r.addr, role, entity)})
+			}
+		}
+		if r.configured("role_entity") && (r.unknownMatters("role_entity") || anyUnknown(r.unknown, "role_entity")) {
+			b.unknown = true
+		}
+	case "google_storage_default_object_access_control":
+		if e := str(r.after, "entity"); everyone(e) {
+			b.exposures = append(b.exposures, asset.Exposure{Via: "acl", Detail: fmt.Sprintf("%s gives objects written later %s for %s", r.addr, str(r.after, "role"), e)})
+		} else if r.unknownMatters("entity") {
 			b.unknown = true
 		}
 	case "google_storage_bucket_access_control":
@@ -394,6 +418,11 @@ func (m *tfMapper) bucketHelper(r *tfResource) (*asset.Asset, error) {
 // gcsPublicPredefinedACLs are the predefined bucket ACLs that open a
 // bucket to everyone (https://cloud.google.com/storage/docs/access-control/lists#predefined-acl).
 var gcsPublicPredefinedACLs = map[string]string{"publicRead": "allUsers", "publicReadWrite": "allUsers", "authenticatedRead": "allAuthenticatedUsers"}
+
+// gcsPublicPredefinedObjectACLs are the predefined object ACLs (a bucket
+// ACL's default_acl) that let everyone read the objects
+// (https://cloud.google.com/storage/docs/access-control/lists#predefined-acl).
+var gcsPublicPredefinedObjectACLs = map[string]string{"publicRead": "allUsers", "authenticatedRead": "allAuthenticatedUsers"}
 
 // iamPolicyFromData judges a policy_data that is the policy_data of a
 // google_iam_policy data source, from the bindings the plan knows.

@@ -126,7 +126,8 @@ func mapResources(p *tfPlan, rs []*tfResource, stats *PlanStats) ([]*asset.Asset
 			m.awsBucket(r, a)
 		case "aws_s3_bucket_public_access_block", "aws_s3_bucket_policy", "aws_s3_bucket_acl",
 			"google_storage_bucket_iam_member", "google_storage_bucket_iam_binding", "google_storage_bucket_iam_policy",
-			"google_storage_bucket_acl", "google_storage_bucket_access_control":
+			"google_storage_bucket_acl", "google_storage_bucket_access_control",
+			"google_storage_default_object_acl", "google_storage_default_object_access_control":
 			helpers = append(helpers, r)
 			continue
 		case "aws_cloudtrail":

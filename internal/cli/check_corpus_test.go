@@ -183,6 +183,14 @@ var corpus = []corpusPlan{
 		// kubernetes {} provider block parses
 	}},
 
+	{[]string{"testdata", "plans", "constructed", "google-v6-default-object-acl.json"}, map[string]string{
+		"VGL-DATA-002 google_storage_bucket.logs":  "bucket ACL private, but default_acl = publicRead: objects written later are public",
+		"VGL-DATA-002 google_storage_bucket.media": "google_storage_default_object_acl with READER:allUsers",
+		"VGL-DATA-002 google_storage_bucket.docs":  "google_storage_default_object_access_control for allAuthenticatedUsers",
+		// internal's default object ACL names project teams only; locked has
+		// READER:allUsers but enforces public access prevention
+	}},
+
 	{[]string{"testdata", "plans", "constructed", "aws-organizations-account.json"}, map[string]string{
 		"VGL-OWN-002 aws_organizations_account.dev": "a new account tagged owner only: no purpose label",
 		// sandbox has both labels; a planned account's trails are not in the
