@@ -28,6 +28,14 @@ const (
 	EvidenceKey = "arn:aws:kms:eu-west-1:111111111111:key/6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 )
 
+// WebVolumeBlocks are the written blocks of web-1's volumes: the first, a
+// run, one in the middle, the last (of 2048), and unwritten stretches
+// between them.
+var WebVolumeBlocks = map[string][]int64{
+	"vol-0aaaaaaaaaaaa0001": {0, 1, 2, 3, 700, 1500, 2047},
+	"vol-0aaaaaaaaaaaa0002": {5, 1024, 1025},
+}
+
 // Scenario returns a fake with a small production account that has the
 // gaps vigil's policies look for, and an empty security account. What a
 // request makes stays unseen by the next one, as EC2's eventual
@@ -73,12 +81,16 @@ func Scenario() *Fake {
 		eu.Instances["i-0aaaaaaaaaaaa0002"] = &Instance{ID: "i-0aaaaaaaaaaaa0002", AZ: "eu-west-1b", VpcID: "vpc-0aaaaaaaaaaaa0001",
 			PrivateIP: "10.0.2.20", State: "running", ENIs: []*ENI{{ID: "eni-0aaaaaaaaaaaa0003", Groups: []string{InternalGroup}}},
 			Volumes: []string{"vol-0aaaaaaaaaaaa0003"}, Tags: map[string]string{"Name": "batch-1"}}
+		// web-1's volumes are 1 GiB (2048 blocks) each, so that hashing
+		// their content stays quick, with a few written blocks among
+		// unwritten ones (WebVolumeBlocks).
 		for i, v := range []string{"vol-0aaaaaaaaaaaa0001", "vol-0aaaaaaaaaaaa0002", "vol-0aaaaaaaaaaaa0003"} {
-			az := "eu-west-1a"
+			az, size := "eu-west-1a", 1
 			if i == 2 {
-				az = "eu-west-1b"
+				az, size = "eu-west-1b", 24
 			}
-			eu.Volumes[v] = &Volume{ID: v, AZ: az, Size: 8 * (i + 1)}
+			eu.Volumes[v] = &Volume{ID: v, AZ: az, Size: size}
+			eu.Volumes[v].Write(WebVolumeBlocks[v]...)
 		}
 		eu.Detectors["4ec1b2c3d4e5f6a7b8c9d0e1f2a3b4c5"] = "ENABLED"
 		us := prod.Region("us-east-1")
