@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -203,5 +205,55 @@ func TestHashSnapshotChecksums(t *testing.T) {
 	}
 	if got := res.Outputs["hashes"].Index(cty.StringVal(id)).AsString(); got != want {
 		t.Errorf("hash %s, want %s", got, want)
+	}
+}
+
+// LookupEvents of web-1 and of the leaked key, over the window around the
+// alert, find the documented sample events the scenario holds: the SSH
+// key pushed before the alert, batch-1 terminated after it, the console
+// sign-in by name; each lookup's raw events are hashed into the custody
+// record.
+func TestLookupEvents(t *testing.T) {
+	_, opts := start(t)
+	a := act(t, New(opts), "aws.cloudtrail.lookup_events")
+	for _, tc := range []struct {
+		principal string
+		want      []string
+	}{
+		{awsfake.LeakedKey, []string{"SendSSHPublicKey", "TerminateInstances"}},
+		{"arn:aws:iam::111111111111:user/ci-deployer", []string{"ConsoleLogin", "SendSSHPublicKey", "TerminateInstances"}},
+	} {
+		r := req(map[string]cty.Value{"at": cty.StringVal(awsfake.AlertTime.Format(time.RFC3339)), "resource": cty.StringVal(webARN),
+			"principal": cty.StringVal(tc.principal)})
+		res, err := a.Apply(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls []string
+		for it := res.Outputs["events"].ElementIterator(); it.Next(); {
+			_, ev := it.Element()
+			calls = append(calls, ev.GetAttr("call").AsString())
+			if ev.GetAttr("source_ip").AsString() != awsfake.AttackerIP || !strings.Contains(ev.GetAttr("actor").AsString(), "ci-deployer") {
+				t.Errorf("event %#v", ev)
+			}
+		}
+		slices.Sort(calls)
+		if !slices.Equal(calls, tc.want) {
+			t.Errorf("%s: events %v, want %v", tc.principal, calls, tc.want)
+		}
+		// two regions, two lookups each
+		if len(res.Evidence) != 4 || res.Evidence[0].Kind != action.EvidenceLog {
+			t.Errorf("evidence %+v", res.Evidence)
+		}
+	}
+	// A window that ends before the sign-in finds nothing of it.
+	r := req(map[string]cty.Value{"at": cty.StringVal(awsfake.AlertTime.Add(-5 * time.Hour).Format(time.RFC3339)), "before": cty.StringVal("1h"),
+		"after": cty.StringVal("1h"), "principal": cty.StringVal("ci-deployer")})
+	res, err := a.Apply(context.Background(), r)
+	if err != nil || res.Outputs["count"].AsBigFloat().String() != "0" {
+		t.Errorf("outside the window: %v %v", err, res.Outputs["count"])
+	}
+	if _, err := a.Plan(context.Background(), req(map[string]cty.Value{"at": cty.StringVal("yesterday")})); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
+		t.Errorf("bad time: %v", err)
 	}
 }

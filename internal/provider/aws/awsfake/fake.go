@@ -254,6 +254,7 @@ type Fake struct {
 	// EnabledRegions are the regions DescribeRegions lists.
 	EnabledRegions []string
 	more           map[string]*More // more.go: state of the services of issue 19
+	events         []TrailEvent     // cloudtrail.go: the event history LookupEvents reads
 }
 
 // New returns an empty fake whose unknown access keys belong to account.

@@ -36,6 +36,51 @@ var WebVolumeBlocks = map[string][]int64{
 	"vol-0aaaaaaaaaaaa0002": {5, 1024, 1025},
 }
 
+// AlertTime is when the scenario's alert about web-1 fired.
+var AlertTime = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+// AttackerIP is where the scenario's attacker calls from.
+const AttackerIP = "203.0.113.50"
+
+// scenarioEvents are the documented sample records (Samples) as the
+// scenario's attacker made them with the leaked key of ci-deployer: a
+// console sign-in three hours before the alert, an SSH key pushed to
+// web-1 an hour before, and batch-1 terminated half an hour after.
+func scenarioEvents() []TrailEvent {
+	s := Samples()
+	user := "arn:aws:iam::" + ProdAccount + ":user/ci-deployer"
+	who := func(r map[string]any, key string) {
+		id := r["userIdentity"].(map[string]any)
+		id["arn"], id["accountId"], id["principalId"] = user, ProdAccount, "AIDAFAKE0000000000001"
+		if id["type"] == "AssumedRole" {
+			id["arn"] = "arn:aws:sts::" + ProdAccount + ":assumed-role/ci-deployer-role/ci-deployer"
+			id["sessionContext"].(map[string]any)["sessionIssuer"].(map[string]any)["accountId"] = ProdAccount
+		} else {
+			id["type"], id["userName"] = "IAMUser", "ci-deployer"
+		}
+		if key != "" {
+			id["accessKeyId"] = key
+		}
+		r["recipientAccountId"], r["sourceIPAddress"] = ProdAccount, AttackerIP
+	}
+	at := func(r map[string]any, t time.Time, region string) TrailEvent {
+		r["eventTime"], r["awsRegion"] = t.Format(time.RFC3339), region
+		return TrailEvent{Account: ProdAccount, Region: region, Time: t, Record: r}
+	}
+	login, ssh, term := s[0], s[1], s[2]
+	who(login, "")
+	who(ssh, LeakedKey)
+	ssh["requestParameters"].(map[string]any)["instanceId"] = WebInstance
+	who(term, LeakedKey)
+	term["requestParameters"].(map[string]any)["instancesSet"].(map[string]any)["items"].([]any)[0].(map[string]any)["instanceId"] = "i-0aaaaaaaaaaaa0002"
+	term["responseElements"].(map[string]any)["instancesSet"].(map[string]any)["items"].([]any)[0].(map[string]any)["instanceId"] = "i-0aaaaaaaaaaaa0002"
+	return []TrailEvent{
+		at(login, AlertTime.Add(-3*time.Hour), "us-east-1"),
+		at(ssh, AlertTime.Add(-time.Hour), "eu-west-1"),
+		at(term, AlertTime.Add(30*time.Minute), "eu-west-1"),
+	}
+}
+
 // Scenario returns a fake with a small production account that has the
 // gaps vigil's policies look for, and an empty security account. What a
 // request makes stays unseen by the next one, as EC2's eventual
@@ -93,6 +138,7 @@ func Scenario() *Fake {
 			eu.Volumes[v].Write(WebVolumeBlocks[v]...)
 		}
 		eu.Detectors["4ec1b2c3d4e5f6a7b8c9d0e1f2a3b4c5"] = "ENABLED"
+		f.events = scenarioEvents()
 		us := prod.Region("us-east-1")
 		us.Trails = []*Trail{{Name: "org-trail", Bucket: "acme-trail-logs", MultiRegion: true, Logging: true}}
 		us.VPCs["vpc-0bbbbbbbbbbbb0001"] = &VPC{ID: "vpc-0bbbbbbbbbbbb0001", CIDR: "172.31.0.0/16", IsDefault: true}
