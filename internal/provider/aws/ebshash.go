@@ -429,7 +429,7 @@ func (p *Provider) hashApply(ctx context.Context, r *action.Request) (*action.Re
 		}
 		res.Targets = append(res.Targets, t.id)
 		res.Evidence = append(res.Evidence, action.Evidence{Item: "content of snapshot " + t.id, SHA256: got.sha256, Kind: action.EvidenceContent,
-			Of: []string{t.id, arn}, Ref: arn, Verify: "aws.ebs.hash_snapshot", Bytes: got.bytes,
+			Of: []string{t.id, arn}, Ref: arn, Verify: "aws.ebs.hash_snapshot", Bytes: got.bytes, Args: map[string]any{"snapshot_ids": []string{arn}},
 			Note:   fmt.Sprintf("SHA-256 of the %d GiB volume image (%d blocks of %d read and checked, the rest zeros)", got.bytes/gib, got.listed, got.bytes/got.blockSize),
 			Detail: map[string]any{"manifest": got.manifest, "manifest_sha256": mh, "block_size": got.blockSize, "listed_blocks": got.listed}})
 		r.Say("%s: sha256 %s (%d GiB)", t.id, got.sha256, got.bytes/gib)

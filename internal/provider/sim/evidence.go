@@ -85,7 +85,7 @@ func (c *Cloud) hashApply(arg, name string) func(context.Context, *action.Reques
 			}
 			res.Targets = append(res.Targets, s.ID)
 			res.Evidence = append(res.Evidence, action.Evidence{Item: "content of snapshot " + s.Name, SHA256: sum, Kind: action.EvidenceContent,
-				Of: of, Ref: ref, Verify: name, Bytes: syntheticImage, Note: syntheticNote, Args: verifyArgs(r, arg)})
+				Of: of, Ref: ref, Verify: name, Bytes: syntheticImage, Note: syntheticNote, Args: verifyArgs(r, arg, ref)})
 		}
 		other := "manifests"
 		if name == "gcp.compute.hash_snapshot" {
@@ -98,8 +98,8 @@ func (c *Cloud) hashApply(arg, name string) func(context.Context, *action.Reques
 }
 
 // verifyArgs are the arguments a second hash needs besides the snapshot.
-func verifyArgs(r *action.Request, arg string) map[string]any {
-	out := map[string]any{}
+func verifyArgs(r *action.Request, arg, ref string) map[string]any {
+	out := map[string]any{arg: []string{ref}}
 	for k, v := range r.Args {
 		if k != arg && !v.IsNull() && v.IsWhollyKnown() {
 			out[k] = action.Encode(v)
