@@ -225,12 +225,24 @@ func (s *session) hashOne(ctx context.Context, r *action.Request, j hashJob) (*s
 		return nil, nil, err
 	}
 	if obj == nil {
+		// Recover asks whether the attempt is done: without the result it
+		// is not, whether or not its worker is still at it.
+		if writesRefused(ctx) {
+			return nil, nil, errWouldWrite
+		}
 		if err := s.startWorker(ctx, r, j); err != nil {
 			return nil, nil, err
 		}
 		r.Say("%s: worker %s is hashing disk %s; waiting for %s", j.snap.name, j.vm, j.disk, j.resultURL)
 		if obj, err = s.waitObject(ctx, j); err != nil {
-			return nil, nil, err
+			if ctx.Err() != nil {
+				return nil, nil, err // interrupted: resume finds the worker at it
+			}
+			// A worker that wrote nothing in time is not left running.
+			if cerr := s.cleanup(context.WithoutCancel(ctx), j); cerr != nil {
+				return nil, nil, fmt.Errorf("%w; and cleaning up: %v", err, cerr)
+			}
+			return nil, nil, fmt.Errorf("%w; the worker and its disk were deleted", err)
 		}
 	}
 	var got workerResult

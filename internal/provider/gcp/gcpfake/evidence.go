@@ -309,3 +309,11 @@ func (f *Fake) detach(disk, instance string) {
 	}
 	d["users"] = anyStrings(kept)
 }
+
+// PutObject stores an object as a writer other than vigil would (under
+// With): a worker's result written by hand, or written again.
+func (f *Fake) PutObject(bucket, name string, data []byte) { f.putObject(bucket, name, data) }
+
+// FinishWorkers makes every result a worker is still writing there, as
+// time would (under With).
+func (f *Fake) FinishWorkers() { clear(f.pending) }
