@@ -91,13 +91,33 @@ func TestAWSContentHashAndTimeline(t *testing.T) {
 		t.Fatalf("terminate after a record hash: exit %d\n%s", code, out)
 	}
 
+	// Killed at the hash's first checkpoint (block 1024 of a volume), the
+	// run resumes from it: the resumed step reads only the blocks past the
+	// checkpoint of that volume and the other volume's, never all 10.
 	state := filepath.Join(dir, "state.db")
-	code, out = vigil(t, env, "runbook", "apply", "compromised-ec2", "-i", inv, "-var", "instance="+instance, "-var", "incident=INC-16",
+	code, out = vigil(t, append(env, "VIGIL_FAILPOINT=checkpoint:hash"), "runbook", "apply", "compromised-ec2", "-i", inv, "-var", "instance="+instance, "-var", "incident=INC-16",
 		"-var", "detected_at="+awsfake.AlertTime.Format(time.RFC3339), "-var", "principal="+awsfake.LeakedKey, "-var", "terminate=true",
 		"--approve", "isolate", "--approve", "terminate", "--state", state, "--aws-evidence-role", role)
-	if code != 0 {
-		t.Fatalf("apply: %d\n%s", code, out)
+	if code != 137 {
+		t.Fatalf("apply with a failpoint at the hash's checkpoint: %d\n%s", code, out)
 	}
+	first := out
+	killed, _ := onlyRun(t, state)
+	before := len(f.Calls())
+	code, out = vigil(t, env, "runbook", "resume", killed.ID, "--approve", "isolate", "--approve", "terminate", "--state", state, "--aws-evidence-role", role)
+	if code != 0 {
+		t.Fatalf("resume: %d\n%s", code, out)
+	}
+	gets := 0
+	for _, c := range f.Calls()[before:] {
+		if c.Operation == "GetSnapshotBlock" {
+			gets++
+		}
+	}
+	if gets >= 10 {
+		t.Errorf("the resumed hash read %d blocks: it started over instead of resuming from the checkpoint", gets)
+	}
+	out = first + out
 	if !regexp.MustCompile(`step.hash: snap-[0-9a-f]+: \d+ of 2048 blocks hashed|step.hash: snap-[0-9a-f]+: sha256 [0-9a-f]{64}`).MatchString(out) {
 		t.Errorf("no hashing progress on the console:\n%s", out)
 	}
