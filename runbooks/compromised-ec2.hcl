@@ -2,10 +2,11 @@ runbook "compromised-ec2" {
   title       = "Contain a compromised EC2 instance, evidence first"
   description = <<-EOT
     Record the instance, snapshot its volumes, share the snapshots with the
-    security account and copy them there, then swap its security groups for
-    an isolation group with no rules and stop it. Terminating it is
-    optional, needs an approval, and is refused unless the evidence steps
-    of the same run succeeded.
+    security account and copy them there, hash every byte of the copies
+    (EBS direct APIs) and read CloudTrail around the detection, then swap
+    its security groups for an isolation group with no rules and stop it.
+    Terminating it is optional, needs an approval, and is refused unless
+    an evidence step of the same run snapshotted or hashed each volume.
   EOT
   tags = ["aws", "ec2", "containment", "forensics"]
 
@@ -35,6 +36,24 @@ runbook "compromised-ec2" {
     description = "Customer managed KMS key the security account may use: snapshots encrypted with the AWS managed key are re-encrypted with it, as only such copies can be shared"
   }
 
+  variable "detected_at" {
+    type        = string
+    default     = ""
+    description = "When the alert fired (RFC 3339, 2026-11-27T09:00:00Z): CloudTrail is read from 24h before to 6h after it; empty skips the activity timeline"
+  }
+
+  variable "principal" {
+    type        = string
+    default     = ""
+    description = "The principal of the alert (an access key id, user or role name or ARN): its CloudTrail events are read too"
+  }
+
+  variable "hash_content" {
+    type        = bool
+    default     = true
+    description = "Hash the content of the evidence copies (reads every block of each volume: time and EBS direct API requests grow with the volume size)"
+  }
+
   variable "stop" {
     type    = bool
     default = true
@@ -48,8 +67,9 @@ runbook "compromised-ec2" {
 
   # vigil runbook plan compromised-ec2 --from-alert FILE takes these from a provider alert.
   from_alert {
-    instance = alert.resource.id
-    incident = alert.incident
+    instance    = alert.resource.id
+    incident    = alert.incident
+    detected_at = alert.time
   }
 
   phase "identification" {
@@ -95,6 +115,31 @@ runbook "compromised-ec2" {
       }
       evidence   = true
     }
+
+    step "hash" {
+      description = "SHA-256 of every byte of each copy, as sha256sum of a byte-for-byte image would give, with a block manifest"
+      action      = "aws.ebs.hash_snapshot"
+      when        = var.hash_content
+      args        = { snapshot_ids = step.copy.outputs.snapshot_ids }
+      evidence    = true
+      timeout     = "12h"
+      retry {
+        attempts = 3
+        backoff  = "30s"
+      }
+    }
+
+    step "activity" {
+      description = "What CloudTrail recorded of the instance and the principal before and after the detection"
+      action      = "aws.cloudtrail.lookup_events"
+      when        = var.detected_at != ""
+      args = {
+        at        = var.detected_at
+        resource  = var.instance
+        principal = var.principal != "" ? var.principal : null
+      }
+      evidence = true
+    }
   }
 
   phase "containment" {
@@ -127,5 +172,9 @@ runbook "compromised-ec2" {
 
   output "evidence_snapshots" {
     value = step.copy.outputs.snapshot_ids
+  }
+
+  output "content_hashes" {
+    value = step.hash.outputs.hashes
   }
 }

@@ -2,9 +2,12 @@ runbook "compromised-vm-gcp" {
   title       = "Contain a compromised Compute Engine VM, evidence first"
   description = <<-EOT
     Record the VM as found, snapshot every disk and copy the snapshots into
-    the security project (hashed into the custody record), then cut the VM
-    off the network behind deny-all firewall rules and suspend it, keeping
-    its memory for forensics. Nothing is deleted.
+    the security project (hashed into the custody record), hash every byte
+    of each snapshot on a short-lived worker VM there (with
+    worker_service_account) and read the Cloud Audit Logs around the
+    detection (with detected_at), then cut the VM off the network behind
+    deny-all firewall rules and suspend it, keeping its memory for
+    forensics. Nothing is deleted.
   EOT
   tags = ["gcp", "compute", "containment", "forensics"]
 
@@ -34,6 +37,42 @@ runbook "compromised-vm-gcp" {
     description = "Source ranges still allowed to reach the VM (the forensics workstation)"
   }
 
+  variable "detected_at" {
+    type        = string
+    default     = ""
+    description = "When the alert fired (RFC 3339, 2026-11-27T08:30:00Z): the audit logs are read from 24h before to 6h after it; empty skips the activity timeline"
+  }
+
+  variable "principal" {
+    type        = string
+    default     = ""
+    description = "The principal of the alert (an email, or a service account key's name): its audit log entries are read too"
+  }
+
+  variable "worker_service_account" {
+    type        = string
+    default     = ""
+    description = "Service account of the hashing worker VM in the security project, one that may only create objects in evidence_bucket; empty skips the content hash"
+  }
+
+  variable "evidence_bucket" {
+    type        = string
+    default     = "acme-sec-evidence"
+    description = "Bucket (NAME or gs://NAME/PREFIX) in the security project for the worker's result objects"
+  }
+
+  variable "worker_subnetwork" {
+    type        = string
+    default     = ""
+    description = "Subnetwork of the worker (projects/P/regions/R/subnetworks/S), with Private Google Access so that it reaches Cloud Storage without an external IP; empty for the security project's default network"
+  }
+
+  variable "worker_zone" {
+    type        = string
+    default     = ""
+    description = "Zone of the worker and its disks; empty for the VM's own zone"
+  }
+
   variable "notify_url" {
     type        = string
     default     = ""
@@ -45,8 +84,9 @@ runbook "compromised-vm-gcp" {
 
   # vigil runbook plan compromised-vm-gcp --from-alert FILE takes these from a provider alert.
   from_alert {
-    instance = alert.resource.id
-    incident = alert.incident
+    instance    = alert.resource.id
+    incident    = alert.incident
+    detected_at = alert.time
   }
 
   phase "identification" {
@@ -87,6 +127,38 @@ runbook "compromised-vm-gcp" {
       }
       evidence = true
     }
+
+    step "hash" {
+      description = "SHA-256 of every byte of each snapshot, read by a worker VM in the security project, which is deleted after"
+      action      = "gcp.compute.hash_snapshot"
+      when        = var.worker_service_account != ""
+      args = {
+        snapshots       = [for s in step.snapshot.outputs.snapshots : s.id]
+        project         = var.security_project
+        zone            = var.worker_zone != "" ? var.worker_zone : regex("zones/([^/]+)/instances/", var.instance)[0]
+        bucket          = var.evidence_bucket
+        service_account = var.worker_service_account
+        subnetwork      = var.worker_subnetwork != "" ? var.worker_subnetwork : null
+      }
+      evidence = true
+      timeout  = "12h"
+      retry {
+        attempts = 2
+        backoff  = "1m"
+      }
+    }
+
+    step "activity" {
+      description = "What Cloud Audit Logs recorded of the VM and the principal before and after the detection"
+      action      = "gcp.logging.list_entries"
+      when        = var.detected_at != ""
+      args = {
+        at        = var.detected_at
+        resource  = var.instance
+        principal = var.principal != "" ? var.principal : null
+      }
+      evidence = true
+    }
   }
 
   phase "containment" {
@@ -119,6 +191,11 @@ runbook "compromised-vm-gcp" {
       depends_on = [step.suspend]
       on_error   = "continue"
     }
+  }
+
+  output "content_hashes" {
+    description = "SHA-256 of each snapshot's content"
+    value       = step.hash.outputs.hashes
   }
 
   output "evidence_images" {

@@ -20,6 +20,12 @@ runbook "leaked-aws-access-key" {
     type = string
   }
 
+  variable "detected_at" {
+    type        = string
+    default     = ""
+    description = "When the key was reported leaked (RFC 3339): what it did is read from CloudTrail from 24h before to 6h after; empty skips it"
+  }
+
   variable "delete_key" {
     type    = bool
     default = false
@@ -44,6 +50,7 @@ runbook "leaked-aws-access-key" {
   from_alert {
     access_key_id = alert.resource.access_key_id
     incident      = alert.incident
+    detected_at   = alert.time
   }
 
   phase "identification" {
@@ -68,6 +75,19 @@ runbook "leaked-aws-access-key" {
         assets = [for k in local.key : k.id]
         note   = "the leaked key as ${var.incident} began"
       }
+      depends_on = [step.found]
+    }
+
+    step "activity" {
+      description = "What the key did, before and after the detection, from CloudTrail"
+      action      = "aws.cloudtrail.lookup_events"
+      when        = var.detected_at != ""
+      args = {
+        at        = var.detected_at
+        principal = var.access_key_id
+        regions   = distinct(concat(["us-east-1"], [for r in assets({ kind = "instance" }) : r.region if r.scope == local.account]))
+      }
+      evidence   = true
       depends_on = [step.found]
     }
   }

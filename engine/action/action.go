@@ -2,6 +2,7 @@ package action
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -88,6 +89,35 @@ type Request struct {
 	// incident; actions use it in names and labels.
 	Incident string
 	Env      *Env
+	// Checkpoints are what earlier attempts of this step instance saved
+	// with Checkpoint, oldest first: a long action (hashing a disk)
+	// resumes from them instead of starting over.
+	Checkpoints []json.RawMessage
+	// Checkpoint saves progress in the run's journal (one signed entry);
+	// it returns once the entry is stored. Nil outside a run.
+	Checkpoint func(state json.RawMessage) error
+	// Progress reports how far a long action is, for the console
+	// (stderr); nil when nobody listens.
+	Progress func(msg string)
+}
+
+// Save calls Checkpoint when there is one.
+func (r *Request) Save(state any) error {
+	if r.Checkpoint == nil {
+		return nil
+	}
+	raw, err := json.Marshal(state)
+	if err != nil {
+		return fmt.Errorf("encode checkpoint: %w", err)
+	}
+	return r.Checkpoint(raw)
+}
+
+// Say calls Progress when there is one.
+func (r *Request) Say(format string, args ...any) {
+	if r.Progress != nil {
+		r.Progress(fmt.Sprintf(format, args...))
+	}
 }
 
 // Env is what actions may use besides their arguments.
@@ -189,6 +219,20 @@ type Change struct {
 	Outputs map[string]cty.Value
 	// NoOp says there is nothing to do (already isolated, already stopped).
 	NoOp bool
+	// Requires is the evidence the step needs before it may run, for a
+	// destructive one: the engine refuses it, naming what is missing,
+	// unless an evidence step of the same run recorded each. Without it,
+	// every asset in Deletes needs a record (or better) of itself.
+	Requires []Need
+}
+
+// Need is evidence a destructive step needs: an item of one of Kinds
+// recorded of Asset by an evidence step of the same run.
+type Need struct {
+	Asset string
+	Kinds []string
+	// What says it for the refusal: "a snapshot or content hash of volume vol-1".
+	What string
 }
 
 // Result is what Apply did.
@@ -203,12 +247,58 @@ type Result struct {
 	Evidence []Evidence
 }
 
+// DiskNeed is the evidence deleting an instance needs of one of its disks
+// (volumes): a snapshot or a content hash of it.
+func DiskNeed(asset, name, noun string) Need {
+	return Need{Asset: asset, Kinds: []string{EvidenceSnapshot, EvidenceContent}, What: "a snapshot or content hash of " + noun + " " + name}
+}
+
+// VolumeNeed is DiskNeed for an EBS volume.
+func VolumeNeed(asset, name string) Need { return DiskNeed(asset, name, "volume") }
+
 // Evidence is one item of the chain-of-custody record.
 type Evidence struct {
 	Item   string `json:"item"`   // what: a snapshot id, a file, a value
 	SHA256 string `json:"sha256"` // its hash
 	Note   string `json:"note,omitempty"`
+	// Kind says what the hash is of (EvidenceContent, EvidenceSnapshot,
+	// ...), and Of the assets it is evidence of: the evidence gate reads
+	// both.
+	Kind string   `json:"kind,omitempty"`
+	Of   []string `json:"of,omitempty"`
+	// Ref is the resource whose content was hashed and Verify the action
+	// that hashes it again ('vigil evidence verify'); Args are that
+	// action's arguments besides the resource.
+	Ref    string         `json:"ref,omitempty"`
+	Verify string         `json:"verify,omitempty"`
+	Args   map[string]any `json:"args,omitempty"`
+	// Bytes is how many bytes the content hash covers.
+	Bytes int64 `json:"bytes,omitempty"`
+	// Detail is what else the item keeps: a block manifest, the MD5 and
+	// CRC32C the object store computed.
+	Detail map[string]any `json:"detail,omitempty"`
 }
+
+// Kinds of evidence, weakest first.
+const (
+	// EvidenceRecord is the hash of a resource's record (its inventory
+	// entry or what the API returns for it): all there is of a firewall
+	// rule or a key, and no copy of a disk.
+	EvidenceRecord = "record"
+	// EvidenceSnapshot is a snapshot (or image) of a disk, hashed as the
+	// API describes it.
+	EvidenceSnapshot = "snapshot"
+	// EvidenceContent is the SHA-256 of a disk's raw bytes.
+	EvidenceContent = "content"
+	// EvidenceLog is the raw result of a log query (CloudTrail, Cloud
+	// Audit Logs).
+	EvidenceLog = "log"
+	// EvidenceOutputs is the canonical JSON of a step's outputs.
+	EvidenceOutputs = "outputs"
+	// EvidenceFile and EvidenceValue are files and values core.evidence hashed.
+	EvidenceFile  = "file"
+	EvidenceValue = "value"
+)
 
 // Action is one operation a runbook step can perform.
 type Action interface {

@@ -41,6 +41,31 @@ var FindingType = cty.Object(map[string]cty.Type{
 	"kind": str, "provider": str, "scope": str, "region": str,
 })
 
+// ActivityEvent is one event of the provider's activity logs (CloudTrail,
+// Cloud Audit Logs) as aws.cloudtrail.lookup_events and
+// gcp.logging.list_entries give it; the timeline merges them.
+var ActivityEvent = cty.Object(map[string]cty.Type{
+	"time": str, "actor": str, "source_ip": str, "service": str, "call": str, "result": str,
+	"resource": str, "region": str, "id": str, "log": str,
+})
+
+// activityArgs are the arguments both log steps share.
+func activityArgs(extra map[string]Arg) map[string]Arg {
+	m := map[string]Arg{
+		"at":        req(str, "the detection time (RFC 3339): the window is around it"),
+		"resource":  opt(str, "the resource whose events to read (its asset id, ARN, self link or name)"),
+		"principal": opt(str, "the principal of the alert whose events to read"),
+		"before":    opt(str, "how far before the detection the window starts (default 24h)"),
+		"after":     opt(str, "how far after the detection it ends (default 6h)"),
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+var activityOutputs = map[string]cty.Type{"events": cty.List(ActivityEvent), "count": num, "notes": strList}
+
 const instanceDesc = "the instance: its asset id, self link or projects/P/zones/Z/instances/N"
 
 // Catalog lists every action spec by name.
@@ -161,7 +186,49 @@ func init() {
 		Outputs: map[string]cty.Type{"instance": str},
 	})
 
+	define(&Spec{Name: "gcp.compute.hash_snapshot", Effect: Reversible,
+		Description: "Hash the raw content of snapshots the libcloudforensics way: in the security project, make a disk of each snapshot and a short-lived worker VM with no external IP whose service account can only write to the evidence bucket; its startup script (shipped in vigil) streams the disk through sha256 (and, when asked, writes the raw image to the bucket). vigil waits for the result object, records the hash with the object's MD5 and CRC32C, and deletes the worker and the disk.",
+		Args: map[string]Arg{
+			"snapshots":       req(strList, "snapshot ids (projects/P/global/snapshots/S or asset ids)"),
+			"project":         req(str, "the security project the worker runs in"),
+			"zone":            req(str, "the zone of the worker and its disks"),
+			"bucket":          req(str, "the evidence bucket (NAME or gs://NAME/PREFIX): result objects, and raw images with write_image"),
+			"service_account": req(str, "the worker's service account: one that may only create objects in the bucket"),
+			"subnetwork":      opt(str, "the worker's subnetwork (projects/P/regions/R/subnetworks/S); default the project's default network"),
+			"write_image":     opt(boolean, "also write each disk's raw image to the bucket (default false)"),
+			"machine_type":    opt(str, "the worker's machine type (default e2-small)"),
+			"worker_image":    opt(str, "the worker's boot image (default projects/debian-cloud/global/images/family/debian-12)"),
+		},
+		Outputs: map[string]cty.Type{"hashes": strMap, "objects": strMap},
+	})
+	define(&Spec{Name: "gcp.logging.list_entries", Effect: Read,
+		Description: "Read Cloud Audit Logs (admin activity and data access) with Cloud Logging entries.list, for the resource and the principal over a window around the detection; the raw entries are hashed into the custody record and the timeline shows them.",
+		Args: activityArgs(map[string]Arg{
+			"project":     opt(str, "the project whose logs to read (default: the resource's)"),
+			"logs":        opt(strList, "log ids (default cloudaudit.googleapis.com/activity and cloudaudit.googleapis.com/data_access)"),
+			"max_entries": opt(num, "stop after this many entries (default 1000)"),
+		}),
+		Outputs: activityOutputs,
+	})
+
 	// --- AWS ---
+	define(&Spec{Name: "aws.ebs.hash_snapshot", Effect: Read,
+		Description: "Hash the raw content of EBS snapshots with the EBS direct APIs: every block is read (ListSnapshotBlocks, GetSnapshotBlock) and checked against its SHA-256 checksum, and the SHA-256 of the whole volume, unlisted blocks read as zeros, equals sha256sum of a byte-for-byte image of it. A block manifest (index to checksum) is kept with the evidence, progress goes to stderr and checkpoints to the journal, so a hash that is interrupted resumes where it was. With --aws-evidence-role it reads the copies in the security account.",
+		Args: map[string]Arg{
+			"snapshot_ids":        req(strList, "snapshots to hash (ids or ARNs)"),
+			"concurrency":         opt(num, "blocks fetched at once (default 8)"),
+			"requests_per_second": opt(num, "at most this many EBS direct API requests per second (default 50)"),
+		},
+		Outputs: map[string]cty.Type{"hashes": strMap, "manifests": strMap},
+	})
+	define(&Spec{Name: "aws.cloudtrail.lookup_events", Effect: Read,
+		Description: "Read CloudTrail's event history (LookupEvents) for the resource and for the principal over a window around the detection, in every region given (default: the resource's and us-east-1, where IAM and STS events are); notes when an organization trail kept by another account is the better source. The raw events are hashed into the custody record and the timeline shows them.",
+		Args: activityArgs(map[string]Arg{
+			"regions":    opt(strList, "regions to read (default: the resource's region and us-east-1)"),
+			"max_events": opt(num, "stop after this many events per region and lookup (default 1000)"),
+		}),
+		Outputs: activityOutputs,
+	})
 	define(&Spec{Name: "aws.ec2.snapshot_instance_volumes", Effect: Reversible,
 		Description: "Snapshot every volume attached to an instance, tagged with incident, run and step; waits for completion.",
 		Args: map[string]Arg{

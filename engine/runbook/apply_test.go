@@ -62,6 +62,25 @@ func (w *world) provider() action.Provider {
 			w.mu.Unlock()
 			return &action.Result{Deletes: []string{r.Str("target")}}, nil
 		}, func(r *action.Request) *action.Change { return &action.Change{Deletes: []string{r.Str("target")}} }),
+		// test.evidence_of records evidence of a kind of an asset;
+		// test.terminate deletes an instance whose disks are d1 and d2.
+		mk("test.evidence_of", action.Read, map[string]action.Arg{"target": {Type: cty.String, Required: true}, "kind": {Type: cty.String, Required: true}},
+			func(_ context.Context, r *action.Request) (*action.Result, error) {
+				return &action.Result{Targets: []string{r.Str("target")}, Evidence: []action.Evidence{{Item: r.Str("kind") + " of " + r.Str("target"), SHA256: "abc",
+					Kind: r.Str("kind"), Of: []string{r.Str("target")}}}}, nil
+			}, nil),
+		mk("test.terminate", action.Destructive, target, func(_ context.Context, r *action.Request) (*action.Result, error) {
+			w.mu.Lock()
+			w.deleted = append(w.deleted, r.Str("target"))
+			w.mu.Unlock()
+			return &action.Result{Deletes: []string{r.Str("target")}}, nil
+		}, func(r *action.Request) *action.Change {
+			ch := &action.Change{Deletes: []string{r.Str("target")}}
+			for _, d := range []string{"d1", "d2"} {
+				ch.Requires = append(ch.Requires, action.Need{Asset: d, Kinds: []string{action.EvidenceSnapshot, action.EvidenceContent}, What: "a snapshot or content hash of disk " + d})
+			}
+			return ch
+		}),
 		mk("test.flaky", action.Reversible, target, func(_ context.Context, r *action.Request) (*action.Result, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
@@ -95,9 +114,18 @@ type harness struct {
 
 func newHarness(t *testing.T, src string, varArgs ...string) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, src, varArgs...)
+}
+
+// newHarnessWith registers extra actions too.
+func newHarnessWith(t *testing.T, extra []action.Action, src string, varArgs ...string) *harness {
+	t.Helper()
 	h := &harness{t: t, w: &world{applied: map[string]int{}}, j: NewMemoryStore(), key: testKey(t)}
 	h.reg = coreRegistry(t)
 	if err := h.reg.Register(h.w.provider()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.reg.Register(&action.StaticProvider{ProviderName: "extra", List: extra}); err != nil {
 		t.Fatal(err)
 	}
 	rb, _, diags := Parse([]byte(src), "test.hcl")
@@ -268,7 +296,7 @@ func TestEvidenceRule(t *testing.T) {
 			msg = e.Error
 		}
 	}
-	if !strings.Contains(msg, "refusing to delete vm-1: no evidence step of this run has succeeded for it") {
+	if !strings.Contains(msg, "refusing to delete vm-1: no evidence step of this run recorded a record of vm-1") {
 		t.Errorf("error: %q", msg)
 	}
 
@@ -302,6 +330,116 @@ func TestEvidenceRule(t *testing.T) {
 	}
 	if !evidence {
 		t.Error("the evidence step's hashes are not in the journal")
+	}
+}
+
+// TestEvidenceKinds: deleting an instance needs a snapshot or a content
+// hash of each of its disks; a record of the instance, or evidence of one
+// disk, is refused, naming what is missing.
+func TestEvidenceKinds(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		evidence [][2]string // target, kind
+		refused  string
+	}{
+		{"record only", [][2]string{{"vm-1", "record"}}, "a snapshot or content hash of disk d1; a snapshot or content hash of disk d2"},
+		{"one disk", [][2]string{{"vm-1", "record"}, {"d1", "snapshot"}}, "recorded a snapshot or content hash of disk d2. A hash of a record"},
+		{"record of the disks", [][2]string{{"d1", "record"}, {"d2", "record"}}, "disk d1; a snapshot or content hash of disk d2"},
+		{"snapshots", [][2]string{{"d1", "snapshot"}, {"d2", "snapshot"}}, ""},
+		{"snapshot and content", [][2]string{{"d1", "content"}, {"d2", "snapshot"}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "runbook \"r\" {\n  phase \"investigation\" {\n"
+			for i, ev := range tc.evidence {
+				src += fmt.Sprintf("    step \"ev%d\" {\n      action = \"test.evidence_of\"\n      args = { target = %q, kind = %q }\n      evidence = true\n    }\n", i, ev[0], ev[1])
+			}
+			src += "  }\n  phase \"recovery\" {\n    step \"del\" {\n      action = \"test.terminate\"\n      args = { target = \"vm-1\" }\n    }\n  }\n}\n"
+			h := newHarness(t, src)
+			res, err := h.executor("del").Start(context.Background(), h.rb, h.plan, h.vars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var msg string
+			for _, e := range h.entries(res.Run.ID) {
+				if e.Kind == EntryStepFailed {
+					msg = e.Error
+				}
+			}
+			if tc.refused == "" {
+				if res.Status != RunCompleted || len(h.w.deleted) != 1 {
+					t.Fatalf("allowed: status %s, deleted %v, %s", res.Status, h.w.deleted, msg)
+				}
+				return
+			}
+			if res.Status != RunFailed || len(h.w.deleted) != 0 || !strings.Contains(msg, "refusing to delete vm-1: no evidence step of this run recorded") || !strings.Contains(msg, tc.refused) {
+				t.Fatalf("want refused naming %q: status %s, deleted %v, %q", tc.refused, res.Status, h.w.deleted, msg)
+			}
+		})
+	}
+}
+
+// TestCheckpoints: what an action saves with Checkpoint is journalled
+// and handed to its next attempt (after a crash, here a retry).
+func TestCheckpoints(t *testing.T) {
+	src := `runbook "r" {
+  phase "investigation" {
+    step "hash" {
+      action = "test.resumable"
+      args   = { target = "snap-1" }
+      retry {
+        attempts = 2
+        backoff  = "1s"
+      }
+    }
+  }
+}`
+	var seen [][]string
+	var progress []string
+	resumable := &action.Func{S: &action.Spec{Name: "test.resumable", Effect: action.Read, Args: map[string]action.Arg{"target": {Type: cty.String, Required: true}},
+		Outputs: map[string]cty.Type{"value": cty.String}},
+		ApplyFn: func(_ context.Context, r *action.Request) (*action.Result, error) {
+			var got []string
+			for _, c := range r.Checkpoints {
+				got = append(got, string(c))
+			}
+			seen = append(seen, got)
+			r.Say("block %d", len(got))
+			if len(got) == 0 {
+				if err := r.Save(map[string]int{"next": 100}); err != nil {
+					return nil, err
+				}
+				return nil, &action.RetryableError{Err: errors.New("RequestThrottledException")}
+			}
+			return &action.Result{Outputs: map[string]cty.Value{"value": cty.StringVal("done")}}, nil
+		}}
+	h := newHarnessWith(t, []action.Action{resumable}, src)
+	x := h.executor()
+	x.Progress = func(e Event) {
+		if e.Kind == "progress" {
+			progress = append(progress, e.Message)
+		}
+	}
+	res, err := x.Start(context.Background(), h.rb, h.plan, h.vars)
+	if err != nil || res.Status != RunCompleted {
+		t.Fatalf("%v %v", err, res)
+	}
+	if len(seen) != 2 || len(seen[0]) != 0 || len(seen[1]) != 1 || seen[1][0] != `{"next":100}` {
+		t.Errorf("checkpoints seen by the attempts: %q", seen)
+	}
+	if strings.Join(progress, ",") != "block 0,block 1" {
+		t.Errorf("progress: %q", progress)
+	}
+	n := 0
+	for _, e := range h.entries(res.Run.ID) {
+		if e.Kind == EntryStepCheckpoint && e.Step == "hash" && string(e.Detail) == `{"next":100}` {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d checkpoint entries", n)
+	}
+	if st := replay(h.entries(res.Run.ID)); len(st.units["hash"].checkpoints) != 1 {
+		t.Errorf("replay: %+v", st.units["hash"])
 	}
 }
 

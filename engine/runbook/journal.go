@@ -37,6 +37,9 @@ const (
 	// effect (a timeout, reset or 5xx on a mutating call): the action's
 	// Recover is asked before the step runs again.
 	EntryOutcomeUnknown = "step.outcome_unknown"
+	// EntryStepCheckpoint records how far a long action got (a disk hash
+	// part-way): an attempt after a crash resumes from it.
+	EntryStepCheckpoint = "step.checkpoint"
 	EntryEvidence       = "evidence"
 	EntryLog            = "log"
 )

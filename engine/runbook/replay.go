@@ -3,6 +3,8 @@ package runbook
 import (
 	"encoding/json"
 	"sort"
+
+	"github.com/vigil-ir/vigil/engine/action"
 )
 
 // unitState is what the journal says of one step instance.
@@ -17,14 +19,65 @@ type unitState struct {
 	inFlight bool
 	unknown  bool
 	outputs  json.RawMessage
+	// checkpoints are what its attempts saved, oldest first.
+	checkpoints []json.RawMessage
 }
 
 // replayed is a run's state rebuilt from its journal.
 type replayed struct {
 	units    map[string]*unitState
 	expanded map[string][]string
-	// evidence holds the targets of evidence recorded by the run.
-	evidence map[string]bool
+	// evidence holds, by asset, the kinds of evidence the run recorded of
+	// it.
+	evidence custody
+}
+
+// custody is the evidence a run recorded: asset -> kinds.
+type custody map[string]map[string]bool
+
+func (c custody) add(asset, kind string) {
+	if c[asset] == nil {
+		c[asset] = map[string]bool{}
+	}
+	c[asset][kind] = true
+}
+
+// has reports whether one of kinds was recorded of asset.
+func (c custody) has(asset string, kinds []string) bool {
+	for _, k := range kinds {
+		if c[asset][k] {
+			return true
+		}
+	}
+	return false
+}
+
+// evidenceDetail is an evidence entry's detail.
+type evidenceDetail struct {
+	Items   []action.Evidence `json:"items"`
+	Targets []string          `json:"targets"`
+}
+
+// record adds an evidence entry's items. An entry of a journal written
+// before items had kinds counts as a record of each of its targets.
+func (c custody) record(d evidenceDetail) {
+	kinds := false
+	for _, it := range d.Items {
+		if it.Kind == "" {
+			continue
+		}
+		if it.Kind != action.EvidenceOutputs {
+			kinds = true
+		}
+		for _, of := range it.Of {
+			c.add(of, it.Kind)
+		}
+	}
+	if !kinds {
+		for _, t := range d.Targets {
+			c.add(t, action.EvidenceRecord)
+		}
+	}
 }
 
 func (r *replayed) unit(addr string) *unitState {
@@ -37,7 +90,7 @@ func (r *replayed) unit(addr string) *unitState {
 }
 
 func replay(entries []*Entry) *replayed {
-	r := &replayed{units: map[string]*unitState{}, expanded: map[string][]string{}, evidence: map[string]bool{}}
+	r := &replayed{units: map[string]*unitState{}, expanded: map[string][]string{}, evidence: custody{}}
 	for _, e := range entries {
 		switch e.Kind {
 		case EntryStepExpanded:
@@ -72,14 +125,13 @@ func replay(entries []*Entry) *replayed {
 		case EntryStepFailed:
 			s := r.unit(e.Step)
 			s.status, s.inFlight = "failed", false
+		case EntryStepCheckpoint:
+			s := r.unit(e.Step)
+			s.checkpoints = append(s.checkpoints, e.Detail)
 		case EntryEvidence:
-			var d struct {
-				Targets []string `json:"targets"`
-			}
+			var d evidenceDetail
 			_ = json.Unmarshal(e.Detail, &d)
-			for _, t := range d.Targets {
-				r.evidence[t] = true
-			}
+			r.evidence.record(d)
 		}
 	}
 	return r

@@ -45,7 +45,7 @@ type execution struct {
 	started  map[string]bool
 	steps    map[string]*stepRun
 	outcome  map[string]string // step -> succeeded, skipped, failed, failed-continue, waiting, rejected, interrupted
-	evidence map[string]bool
+	evidence custody
 	waiting  []string
 	failed   []string
 	stop     bool
@@ -103,15 +103,17 @@ func (x *Executor) prepare(ctx context.Context, rb *Runbook, plan *Plan, vars ma
 	env.Log = red.logger(env.Log)
 	return &execution{x: x, ctx: ctx, cancel: func(error) {}, rb: rb, plan: plan, planHash: plan.Hash(), vars: vars, sc: sc, g: g, red: red, env: env, approve: patterns,
 		inbox: make(chan func()), sem: make(chan struct{}, par), started: map[string]bool{}, steps: map[string]*stepRun{},
-		outcome: map[string]string{}, evidence: map[string]bool{}}, nil
+		outcome: map[string]string{}, evidence: custody{}}, nil
 }
 
 // execute runs the plan from the replayed state to the end (or as far as
 // approvals, failures or an interruption allow) and gives up the lease.
 func (ex *execution) execute(parent context.Context, st *replayed) (*Result, error) {
 	ex.state = st
-	for t := range st.evidence {
-		ex.evidence[t] = true
+	for a, kinds := range st.evidence {
+		for k := range kinds {
+			ex.evidence.add(a, k)
+		}
 	}
 	ex.ctx, ex.cancel = context.WithCancelCause(parent)
 	defer ex.cancel(nil)

@@ -3,7 +3,12 @@ package runbook
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vigil-ir/vigil/engine/action"
 )
 
 // Timeline is a run as the lessons-learned review reads it: every step
@@ -16,7 +21,37 @@ type Timeline struct {
 	Steps    []*TimelineStep    `json:"steps"`
 	Events   []TimelineEvent    `json:"events"`
 	Evidence []TimelineEvidence `json:"evidence"`
-	Outputs  map[string]any     `json:"outputs,omitempty"`
+	// Activity is what the provider's logs say happened before and after
+	// the detection, from the run's log steps (aws.cloudtrail.lookup_events,
+	// gcp.logging.list_entries), merged in time order.
+	Activity *Activity      `json:"activity,omitempty"`
+	Outputs  map[string]any `json:"outputs,omitempty"`
+}
+
+// Activity is the timeline of the malicious activity the logs show,
+// before and after the detection.
+type Activity struct {
+	// Detection is the alert time the log steps were asked about.
+	Detection *time.Time      `json:"detection,omitempty"`
+	Events    []ActivityEvent `json:"events"`
+	Notes     []string        `json:"notes,omitempty"`
+}
+
+// ActivityEvent is one log event, with the step that read it and whether
+// it came before or after the detection.
+type ActivityEvent struct {
+	Time     time.Time `json:"time"`
+	When     string    `json:"when"` // before, after
+	Actor    string    `json:"actor"`
+	SourceIP string    `json:"source_ip,omitempty"`
+	Service  string    `json:"service,omitempty"`
+	Call     string    `json:"call"`
+	Result   string    `json:"result,omitempty"`
+	Resource string    `json:"resource,omitempty"`
+	Region   string    `json:"region,omitempty"`
+	ID       string    `json:"id,omitempty"`
+	Log      string    `json:"log,omitempty"`
+	Step     string    `json:"step"`
 }
 
 // TimelineStep summarizes one step instance.
@@ -57,12 +92,19 @@ type TimelineEvent struct {
 
 // TimelineEvidence is one chain-of-custody item.
 type TimelineEvidence struct {
-	Step   string    `json:"step"`
-	At     time.Time `json:"at"`
-	Actor  string    `json:"actor"`
-	Item   string    `json:"item"`
-	SHA256 string    `json:"sha256"`
-	Note   string    `json:"note,omitempty"`
+	Step   string         `json:"step"`
+	At     time.Time      `json:"at"`
+	Actor  string         `json:"actor"`
+	Item   string         `json:"item"`
+	SHA256 string         `json:"sha256"`
+	Note   string         `json:"note,omitempty"`
+	Kind   string         `json:"kind,omitempty"`
+	Of     []string       `json:"of,omitempty"`
+	Ref    string         `json:"ref,omitempty"`
+	Verify string         `json:"verify,omitempty"`
+	Args   map[string]any `json:"args,omitempty"`
+	Bytes  int64          `json:"bytes,omitempty"`
+	Detail map[string]any `json:"detail,omitempty"`
 }
 
 // BuildTimeline assembles a timeline from a run and its journal; v is the
@@ -184,15 +226,18 @@ func BuildTimeline(run *Run, entries []*Entry, v *Verification) *Timeline {
 				s.Attempts = e.Attempt
 			}
 		case EntryEvidence:
-			var d struct {
-				Items []struct {
-					Item, SHA256, Note string
-				}
-			}
+			var d evidenceDetail
 			_ = json.Unmarshal(e.Detail, &d)
 			for _, it := range d.Items {
-				tl.Evidence = append(tl.Evidence, TimelineEvidence{Step: e.Step, At: e.At, Actor: e.Actor, Item: it.Item, SHA256: it.SHA256, Note: it.Note})
+				tl.Evidence = append(tl.Evidence, TimelineEvidence{Step: e.Step, At: e.At, Actor: e.Actor, Item: it.Item, SHA256: it.SHA256, Note: it.Note,
+					Kind: it.Kind, Of: it.Of, Ref: it.Ref, Verify: it.Verify, Args: it.Args, Bytes: it.Bytes, Detail: it.Detail})
 			}
+		case EntryStepCheckpoint:
+			var d struct {
+				Message string `json:"message"`
+			}
+			_ = json.Unmarshal(e.Detail, &d)
+			ev.Message = d.Message
 		case EntryRunFinished:
 			var d struct {
 				Status  string         `json:"status"`
@@ -206,6 +251,7 @@ func BuildTimeline(run *Run, entries []*Entry, v *Verification) *Timeline {
 		}
 		tl.Events = append(tl.Events, ev)
 	}
+	tl.Activity = activity(plan, tl, entries)
 	// Steps in plan order, then any others.
 	seen := map[string]bool{}
 	for _, ps := range plan.Steps {
@@ -223,4 +269,104 @@ func BuildTimeline(run *Run, entries []*Entry, v *Verification) *Timeline {
 		}
 	}
 	return tl
+}
+
+// activity merges the events the run's log steps read, in time order,
+// each marked before or after the detection they were asked about.
+func activity(plan *Plan, tl *Timeline, entries []*Entry) *Activity {
+	var act *Activity
+	args := map[string]json.RawMessage{}
+	for _, e := range entries {
+		if e.Kind == EntryStepStarted {
+			args[e.Step] = e.Args
+		}
+	}
+	for _, e := range entries {
+		if e.Kind != EntryStepSucceeded {
+			continue
+		}
+		ps := plan.Step(e.Step)
+		if ps == nil {
+			ps = plan.Step(stepOf(e.Step) + "[*]")
+		}
+		if ps == nil {
+			continue
+		}
+		spec := action.Catalog[ps.Action]
+		if spec == nil || !spec.Outputs["events"].Equals(cty.List(action.ActivityEvent)) {
+			continue
+		}
+		var outs struct {
+			Events []struct {
+				Time     string `json:"time"`
+				Actor    string `json:"actor"`
+				SourceIP string `json:"source_ip"`
+				Service  string `json:"service"`
+				Call     string `json:"call"`
+				Result   string `json:"result"`
+				Resource string `json:"resource"`
+				Region   string `json:"region"`
+				ID       string `json:"id"`
+				Log      string `json:"log"`
+			} `json:"events"`
+			Notes []string `json:"notes"`
+		}
+		if json.Unmarshal(e.Outputs, &outs) != nil {
+			continue
+		}
+		var a struct {
+			At string `json:"at"`
+		}
+		_ = json.Unmarshal(args[e.Step], &a)
+		if act == nil {
+			act = &Activity{Events: []ActivityEvent{}}
+		}
+		at, err := time.Parse(time.RFC3339, a.At)
+		if err == nil && act.Detection == nil {
+			at = at.UTC()
+			act.Detection = &at
+		}
+		for _, n := range outs.Notes {
+			act.Notes = append(act.Notes, "step."+e.Step+": "+n)
+		}
+		for _, ev := range outs.Events {
+			t, err := time.Parse(time.RFC3339Nano, ev.Time)
+			if err != nil {
+				continue
+			}
+			x := ActivityEvent{Time: t.UTC(), Actor: ev.Actor, SourceIP: ev.SourceIP, Service: ev.Service, Call: ev.Call, Result: ev.Result,
+				Resource: ev.Resource, Region: ev.Region, ID: ev.ID, Log: ev.Log, Step: e.Step}
+			act.Events = append(act.Events, x)
+		}
+	}
+	if act == nil {
+		return nil
+	}
+	// The same event read by two lookups (the resource's, the
+	// principal's) is shown once.
+	seen := map[string]bool{}
+	var events []ActivityEvent
+	for _, ev := range act.Events {
+		key := ev.ID
+		if key == "" {
+			key = ev.Time.String() + ev.Call + ev.Actor + ev.Resource
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		events = append(events, ev)
+	}
+	sort.SliceStable(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time) })
+	for i := range events {
+		events[i].When = "after"
+		if act.Detection != nil && events[i].Time.Before(*act.Detection) {
+			events[i].When = "before"
+		}
+	}
+	act.Events = events
+	if act.Events == nil {
+		act.Events = []ActivityEvent{}
+	}
+	return act
 }

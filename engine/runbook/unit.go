@@ -84,7 +84,10 @@ func (ex *execution) startUnit(sr *stepRun, inst instance) {
 		return
 	}
 	u := &unit{sr: sr, key: inst.key, addr: addr, planned: ps, encArgs: encArgs, reason: ex.red.text(approvalReason(s, ectx)), state: *st,
-		req: &action.Request{Args: unmarkAll(args), RunID: ex.run.ID, Step: addr, Env: ex.env, Incident: incidentOf(ex.vars)}}
+		req: &action.Request{Args: unmarkAll(args), RunID: ex.run.ID, Step: addr, Env: ex.env, Incident: incidentOf(ex.vars),
+			Checkpoints: append([]json.RawMessage(nil), st.checkpoints...)}}
+	u.req.Checkpoint = func(raw json.RawMessage) error { return ex.checkpoint(u, raw) }
+	u.req.Progress = func(msg string) { ex.emit("progress", addr, msg, 0) }
 
 	needs := s.Approval != nil || spec.Effect == action.Destructive || spec.Gate
 	if needs && !st.approved {
@@ -216,17 +219,8 @@ func (ex *execution) attempts(u *unit) (string, cty.Value) {
 				addr, strings.Join(now, ", "), strings.Join(ps.Targets, ", ")))
 		}
 	}
-	var missing []string
-	deletes := ex.red.texts(ch.Deletes)
-	ex.owner(func() {
-		for _, id := range deletes {
-			if !ex.evidence[id] {
-				missing = append(missing, id)
-			}
-		}
-	})
-	if len(missing) > 0 {
-		return failed(attempt, fmt.Errorf("refusing to delete %s: no evidence step of this run has succeeded for it (add a snapshot or core.evidence step with evidence = true before this one)", strings.Join(missing, ", ")))
+	if err := ex.gate(ch); err != nil {
+		return failed(attempt, err)
 	}
 
 	maxAttempts, backoff := 1, time.Second
@@ -299,6 +293,58 @@ func (ex *execution) attempts(u *unit) (string, cty.Value) {
 	}
 }
 
+// gate is the evidence rule: a step that deletes runs only when evidence
+// steps of the same run recorded what it needs (a snapshot or content
+// hash of each disk of an instance; a record of a firewall rule or key).
+// The refusal names what is missing.
+func (ex *execution) gate(ch *action.Change) error {
+	needs := ch.Requires
+	deletes := ex.red.texts(ch.Deletes)
+	if len(needs) == 0 {
+		for _, id := range deletes {
+			needs = append(needs, action.Need{Asset: id, Kinds: []string{action.EvidenceRecord, action.EvidenceSnapshot, action.EvidenceContent},
+				What: "a record of " + id})
+		}
+	}
+	if len(needs) == 0 {
+		return nil
+	}
+	var missing []string
+	ex.owner(func() {
+		for _, n := range needs {
+			if !ex.evidence.has(ex.red.text(n.Asset), n.Kinds) {
+				what := n.What
+				if what == "" {
+					what = strings.Join(n.Kinds, " or ") + " of " + n.Asset
+				}
+				missing = append(missing, ex.red.text(what))
+			}
+		}
+	})
+	if len(missing) == 0 {
+		return nil
+	}
+	target := strings.Join(deletes, ", ")
+	if target == "" {
+		target = "this step"
+	}
+	return fmt.Errorf("refusing to delete %s: no evidence step of this run recorded %s. A hash of a record is not a copy of a disk: add a snapshot step with evidence = true, or a content hash step, before this one", target, strings.Join(missing, "; "))
+}
+
+// checkpoint journals an action's progress (from its worker) and keeps it
+// for the next attempt.
+func (ex *execution) checkpoint(u *unit, raw json.RawMessage) error {
+	if !json.Valid(raw) {
+		return fmt.Errorf("checkpoint of step.%s is not JSON", u.addr)
+	}
+	if err := ex.write(&Entry{Kind: EntryStepCheckpoint, Step: u.addr, Attempt: u.req.Attempt, Detail: raw}); err != nil {
+		return err
+	}
+	ex.owner(func() { u.req.Checkpoints = append(u.req.Checkpoints, raw) })
+	ex.point("checkpoint:" + u.addr)
+	return nil
+}
+
 // outcomeUnknown reports whether a failed call may have taken effect: the
 // action says so, or a call that changes things timed out or lost its
 // connection. A read cannot have an unknown outcome.
@@ -350,20 +396,22 @@ func (ex *execution) succeeded(u *unit, attempt int, res *action.Result, elapsed
 		entries = append(entries, &Entry{Kind: EntryStepSucceeded, Step: addr, Attempt: attempt, Outputs: mustJSON(enc),
 			Detail: mustJSON(map[string]any{"summary": summary, "targets": targets, "deletes": ex.red.texts(res.Deletes), "duration_ms": elapsed.Milliseconds()})})
 		evidence := ex.isEvidenceStep(s.Name)
+		var custodyOf evidenceDetail
 		if evidence {
-			items := []action.Evidence{{Item: "outputs of step." + addr, SHA256: HashValue(enc), Note: s.Action}}
+			items := []action.Evidence{{Item: "outputs of step." + addr, SHA256: HashValue(enc), Note: s.Action, Kind: action.EvidenceOutputs}}
 			for _, it := range res.Evidence {
-				items = append(items, action.Evidence{Item: ex.red.text(it.Item), SHA256: it.SHA256, Note: ex.red.text(it.Note)})
+				it.Item, it.Note, it.Ref = ex.red.text(it.Item), ex.red.text(it.Note), ex.red.text(it.Ref)
+				it.Of = ex.red.texts(it.Of)
+				items = append(items, it)
 			}
-			entries = append(entries, &Entry{Kind: EntryEvidence, Step: addr, Detail: mustJSON(map[string]any{"items": items, "targets": targets})})
+			custodyOf = evidenceDetail{Items: items, Targets: targets}
+			entries = append(entries, &Entry{Kind: EntryEvidence, Step: addr, Detail: mustJSON(custodyOf)})
 		}
 		if err = ex.journal("", entries...); err != nil {
 			return
 		}
 		if evidence {
-			for _, t := range targets {
-				ex.evidence[t] = true
-			}
+			ex.evidence.record(custodyOf)
 		}
 		if recovered != "" {
 			ex.event("recovered", addr, recovered, 0)

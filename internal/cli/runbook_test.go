@@ -68,7 +68,7 @@ func TestCompromisedVMGCP(t *testing.T) {
 		}
 		last = i
 	}
-	for _, want := range []string{"will: snapshot 2 disks of web-1 (web-1, web-1-data) into project acme-sec-forensics", "snapshots           = (known after apply)", "approval: cuts the VM off the network", "Plan: 6 steps (1 read, 4 reversible, 0 destructive), 1 need approval, 1 skipped."} {
+	for _, want := range []string{"will: snapshot 2 disks of web-1 (web-1, web-1-data) into project acme-sec-forensics", "snapshots           = (known after apply)", "approval: cuts the VM off the network", "Plan: 8 steps (1 read, 4 reversible, 0 destructive), 1 need approval, 3 skipped."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q", want)
 		}

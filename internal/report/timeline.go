@@ -72,14 +72,17 @@ func TimelineMarkdown(w io.Writer, t *runbook.Timeline) error {
 			fmt.Fprintf(bw, "Error: %s\n\n", s.Error)
 		}
 	}
+	if a := t.Activity; a != nil {
+		activityMarkdown(bw, a)
+	}
 	fmt.Fprintln(bw, "\n## Chain of custody")
 	if len(t.Evidence) == 0 {
 		fmt.Fprintln(bw, "\nNo evidence was recorded.")
 	} else {
-		fmt.Fprintln(bw, "\n| Time | Step | Item | SHA-256 | Recorded by |")
-		fmt.Fprintln(bw, "|---|---|---|---|---|")
+		fmt.Fprintln(bw, "\n| Time | Step | Kind | Item | SHA-256 | Recorded by |")
+		fmt.Fprintln(bw, "|---|---|---|---|---|---|")
 		for _, e := range t.Evidence {
-			fmt.Fprintf(bw, "| %s | `%s` | %s | `%s` | %s |\n", e.At.Format(time.RFC3339), e.Step, e.Item, e.SHA256, e.Actor)
+			fmt.Fprintf(bw, "| %s | `%s` | %s | %s | `%s` | %s |\n", e.At.Format(time.RFC3339), e.Step, e.Kind, cell(e.Item), e.SHA256, e.Actor)
 		}
 	}
 	if len(t.Outputs) > 0 {
@@ -106,3 +109,39 @@ func indentJSON(raw json.RawMessage) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b)
 }
+
+// activityMarkdown prints what the provider's logs show before and after
+// the detection.
+func activityMarkdown(bw *bufio.Writer, a *runbook.Activity) {
+	fmt.Fprintln(bw, "\n## Before and after the detection")
+	if a.Detection != nil {
+		fmt.Fprintf(bw, "\nDetection: %s. Events from the provider's logs, in time order.\n", a.Detection.Format(time.RFC3339))
+	}
+	for _, n := range a.Notes {
+		fmt.Fprintf(bw, "\n> %s\n", n)
+	}
+	if len(a.Events) == 0 {
+		fmt.Fprintln(bw, "\nThe logs hold no events for the window.")
+		return
+	}
+	fmt.Fprintln(bw, "\n| Time | | Actor | Source IP | API call | Result | Resource | Read by |")
+	fmt.Fprintln(bw, "|---|---|---|---|---|---|---|---|")
+	marked := false
+	for _, e := range a.Events {
+		if e.When == "after" && !marked && a.Detection != nil {
+			fmt.Fprintf(bw, "| **%s** | **detection** | | | | | | |\n", a.Detection.Format(time.RFC3339))
+			marked = true
+		}
+		call := e.Call
+		if e.Service != "" {
+			call = e.Service + " " + e.Call
+		}
+		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s | %s | `%s` |\n", e.Time.Format(time.RFC3339), e.When, cell(e.Actor), e.SourceIP,
+			cell(call), cell(e.Result), cell(e.Resource), e.Step)
+	}
+	if !marked && a.Detection != nil {
+		fmt.Fprintf(bw, "| **%s** | **detection** | | | | | | |\n", a.Detection.Format(time.RFC3339))
+	}
+}
+
+func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -150,7 +151,10 @@ func exercise(t *testing.T) *recorded {
 	snap := run(p, "aws.ec2.snapshot_instance_volumes", map[string]cty.Value{"instance": vm})
 	shared := run(p, "aws.ec2.share_snapshot", map[string]cty.Value{"snapshot_ids": snap.Outputs["snapshot_ids"],
 		"account": cty.StringVal(awsfake.SecurityAccount), "kms_key_id": cty.StringVal(awsfake.EvidenceKey)})
-	run(pe, "aws.ec2.copy_snapshot", map[string]cty.Value{"snapshot_ids": shared.Outputs["shared"], "tags": cty.MapVal(map[string]cty.Value{"case": cty.StringVal("INC-1")})})
+	copied := run(pe, "aws.ec2.copy_snapshot", map[string]cty.Value{"snapshot_ids": shared.Outputs["shared"], "tags": cty.MapVal(map[string]cty.Value{"case": cty.StringVal("INC-1")})})
+	run(pe, "aws.ebs.hash_snapshot", map[string]cty.Value{"snapshot_ids": copied.Outputs["snapshot_ids"]})
+	run(p, "aws.cloudtrail.lookup_events", map[string]cty.Value{"at": cty.StringVal(awsfake.AlertTime.Format(time.RFC3339)), "resource": vm,
+		"principal": cty.StringVal(awsfake.LeakedKey)})
 	for _, way := range []string{"untrack", "nacl"} {
 		run(p, "aws.ec2.isolate_instance", map[string]cty.Value{"instance": vm, "end_tracked_connections": cty.StringVal(way)})
 		run(p, "aws.ec2.release_instance", map[string]cty.Value{"instance": vm})
@@ -319,10 +323,17 @@ func TestDocumentedCallsAndPermissions(t *testing.T) {
 	if d := diffSets(collectAll, union("VigilCollect", "VigilCollectOrganization", "VigilAssumeOrgRole")); d != "" {
 		t.Errorf("vigil-iam-policy.json, collection statements: %s", d)
 	}
-	if d := diffSets(respond, union("VigilAssumeRoles", "VigilRespondEC2", "VigilRespondKMS", "VigilRespondIAM")); d != "" {
+	if d := diffSets(respond, union("VigilAssumeRoles", "VigilRespondEC2", "VigilRespondKMS", "VigilRespondIAM", "VigilRespondEvidence")); d != "" {
 		t.Errorf("vigil-iam-policy.json, response statements: %s", d)
 	}
-	if d := diffSets(rec.perms["aws.ec2.copy_snapshot"], union("VigilAssumeRoles", "VigilEvidenceRole")); d != "" {
-		t.Errorf("vigil-iam-policy.json, response statements: %s", d)
+	// The copies and their content hashes are made as the evidence role.
+	asRole := map[string]bool{}
+	for _, name := range []string{"aws.ec2.copy_snapshot", "aws.ebs.hash_snapshot"} {
+		for p := range rec.perms[name] {
+			asRole[p] = true
+		}
+	}
+	if d := diffSets(asRole, union("VigilAssumeRoles", "VigilEvidenceRole")); d != "" {
+		t.Errorf("vigil-iam-policy.json, evidence role statements: %s", d)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -165,14 +166,18 @@ func (s *session) waitCompleted(ctx context.Context, c *ec2.Client, ids []string
 
 func (p *Provider) snapshotResult(ctx context.Context, ic *instanceCtx, vols []string, made map[string]ec2types.Snapshot) *action.Result {
 	var ids []string
+	var items []action.Evidence
 	targets := []string{ic.arn}
 	for _, v := range vols {
 		id := aws.ToString(made[v].SnapshotId)
 		ids = append(ids, id)
-		targets = append(targets, ic.s.arn(ctx, target{account: ic.t.account, region: ic.t.region, id: v}, "volume"),
-			ic.s.arn(ctx, target{account: ic.t.account, region: ic.t.region, id: id}, "snapshot"))
+		vol := ic.s.arn(ctx, target{account: ic.t.account, region: ic.t.region, id: v}, "volume")
+		snap := ic.s.arn(ctx, target{account: ic.t.account, region: ic.t.region, id: id}, "snapshot")
+		targets = append(targets, vol, snap)
+		items = append(items, action.Evidence{Item: snap, SHA256: action.HashValue(map[string]string{"snapshot": id, "volume": v, "started": aws.ToTime(made[v].StartTime).UTC().Format(time.RFC3339)}),
+			Kind: action.EvidenceSnapshot, Of: []string{vol}, Note: "snapshot of " + v})
 	}
-	return &action.Result{Summary: fmt.Sprintf("%d snapshots of %s: %s", len(ids), instanceName(ic.in), strings.Join(ids, ", ")), Targets: targets,
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots of %s: %s", len(ids), instanceName(ic.in), strings.Join(ids, ", ")), Targets: targets, Evidence: items,
 		Outputs: map[string]cty.Value{"snapshot_ids": action.StringList(ids), "volume_ids": action.StringList(vols)}}
 }
 
@@ -569,6 +574,7 @@ func (p *Provider) copyApply(ctx context.Context, r *action.Request) (*action.Re
 		return nil, err
 	}
 	var ids, targets []string
+	var items []action.Evidence
 	for _, l := range locs {
 		c := l.c
 		var pending []string
@@ -592,12 +598,14 @@ func (p *Provider) copyApply(ctx context.Context, r *action.Request) (*action.Re
 			ids = append(ids, id)
 			pending = append(pending, id)
 			targets = append(targets, src, id)
+			items = append(items, action.Evidence{Item: id, SHA256: action.HashValue(map[string]string{"snapshot": id, "source": src}), Kind: action.EvidenceSnapshot,
+				Of: []string{src, s.arn(ctx, target{account: l.loc.account, region: l.loc.region, id: src}, "snapshot")}, Note: "evidence copy of " + src})
 		}
 		if err := s.waitCompleted(ctx, c, pending); err != nil {
 			return nil, err
 		}
 	}
-	return &action.Result{Summary: fmt.Sprintf("%d snapshots copied: %s", len(ids), strings.Join(ids, ", ")), Targets: targets,
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots copied: %s", len(ids), strings.Join(ids, ", ")), Targets: targets, Evidence: items,
 		Outputs: map[string]cty.Value{"snapshot_ids": action.StringList(ids)}}, nil
 }
 
@@ -659,7 +667,12 @@ func (p *Provider) terminatePlan(ctx context.Context, r *action.Request) (*actio
 	if err := dryRun(err); err != nil && apiCode(err) != "OperationNotPermitted" {
 		return nil, err
 	}
-	return &action.Change{Summary: "terminate " + instanceName(ic.in) + " (lifting termination protection if set)", Targets: []string{ic.arn}, Deletes: []string{ic.arn}}, nil
+	var needs []action.Need
+	for _, v := range volumesOf(ic.in) {
+		needs = append(needs, action.VolumeNeed(ic.s.arn(ctx, target{account: ic.t.account, region: ic.t.region, id: v}, "volume"), v))
+	}
+	return &action.Change{Summary: "terminate " + instanceName(ic.in) + " (lifting termination protection if set)", Targets: []string{ic.arn}, Deletes: []string{ic.arn},
+		Requires: needs}, nil
 }
 
 func (p *Provider) terminateApply(ctx context.Context, r *action.Request) (*action.Result, error) {

@@ -56,6 +56,8 @@ func (p *Provider) Actions() []action.Action {
 		f("aws.ec2.snapshot_instance_volumes", p.snapshotPlan, p.snapshotApply),
 		f("aws.ec2.share_snapshot", p.sharePlan, p.shareApply),
 		f("aws.ec2.copy_snapshot", p.copyPlan, p.copyApply),
+		f("aws.ebs.hash_snapshot", p.hashPlan, p.hashApply),
+		f("aws.cloudtrail.lookup_events", p.lookupPlan, p.lookupApply),
 		isolate,
 		f("aws.ec2.release_instance", p.releasePlan, p.releaseApply),
 		f("aws.ec2.stop_instance", p.stopPlan, p.stopApply),

@@ -343,9 +343,14 @@ func (s *session) evidenceConfig() aws.Config {
 // roleConfig is the base configuration with a role's credentials.
 func (s *session) roleConfig(arn string) aws.Config {
 	cfg := s.base.Copy()
-	cfg.Credentials = aws.NewCredentialsCache(&roleCredentials{role: arn, p: stscreds.NewAssumeRoleProvider(sts.NewFromConfig(s.base), arn,
-		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "vigil" })})
+	cfg.Credentials = aws.NewCredentialsCache(s.roleProvider(arn))
 	return s.limited(cfg)
+}
+
+// roleProvider assumes a role from the base identity.
+func (s *session) roleProvider(arn string) aws.CredentialsProvider {
+	return &roleCredentials{role: arn, p: stscreds.NewAssumeRoleProvider(sts.NewFromConfig(s.base), arn,
+		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "vigil" })}
 }
 
 func regional(cfg aws.Config, region string) aws.Config {

@@ -289,12 +289,12 @@ func evidenceApply(_ context.Context, r *action.Request) (*action.Result, error)
 			return nil, fmt.Errorf("hash %s: %w", f, err)
 		}
 		hashes[f] = cty.StringVal(h)
-		items = append(items, action.Evidence{Item: "file " + f, SHA256: h, Note: r.Str("note")})
+		items = append(items, action.Evidence{Item: "file " + f, SHA256: h, Note: r.Str("note"), Kind: action.EvidenceFile})
 	}
 	if v, ok := r.Args["values"]; ok && !v.IsNull() {
 		h := action.HashValue(action.Encode(v))
 		hashes["values"] = cty.StringVal(h)
-		items = append(items, action.Evidence{Item: "values", SHA256: h, Note: r.Str("note")})
+		items = append(items, action.Evidence{Item: "values", SHA256: h, Note: r.Str("note"), Kind: action.EvidenceValue})
 	}
 	assets := r.Strings("assets")
 	for _, id := range assets {
@@ -310,7 +310,7 @@ func evidenceApply(_ context.Context, r *action.Request) (*action.Result, error)
 		sum := sha256.Sum256(raw)
 		h := hex.EncodeToString(sum[:])
 		hashes[id] = cty.StringVal(h)
-		items = append(items, action.Evidence{Item: "asset " + id, SHA256: h, Note: r.Str("note")})
+		items = append(items, action.Evidence{Item: "asset " + id, SHA256: h, Note: r.Str("note"), Kind: action.EvidenceRecord, Of: []string{id}})
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Item < items[j].Item })
 	return &action.Result{Summary: fmt.Sprintf("%d items hashed", len(items)), Targets: assets, Evidence: items,

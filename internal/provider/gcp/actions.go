@@ -92,7 +92,8 @@ func (p *Provider) snapshotResult(ir ref, disks []ref, dest string, made map[str
 		vals = append(vals, snapshotValue(sn, dest))
 		names = append(names, sn.Name)
 		targets = append(targets, ref{project: dest, coll: "snapshots", name: sn.Name}.assetID())
-		res.Evidence = append(res.Evidence, action.Evidence{Item: sn.SelfLink, SHA256: digest(sn), Note: "snapshot of " + d.name + " created " + sn.CreationTimestamp})
+		res.Evidence = append(res.Evidence, action.Evidence{Item: sn.SelfLink, SHA256: digest(sn), Note: "snapshot of " + d.name + " created " + sn.CreationTimestamp,
+			Kind: action.EvidenceSnapshot, Of: []string{d.assetID()}})
 	}
 	list := cty.ListValEmpty(snapshotType)
 	if len(vals) > 0 {
@@ -318,7 +319,8 @@ func (p *Provider) exportApply(ctx context.Context, r *action.Request) (*action.
 		vals = append(vals, cty.ObjectVal(map[string]cty.Value{"id": cty.StringVal(ir.assetID()), "name": cty.StringVal(name),
 			"project": cty.StringVal(dest), "source_snapshot": cty.StringVal(sr.assetID()), "self_link": cty.StringVal(got.SelfLink)}))
 		res.Targets = append(res.Targets, sr.assetID(), ir.assetID())
-		res.Evidence = append(res.Evidence, action.Evidence{Item: got.SelfLink, SHA256: digest(got), Note: "evidence image of " + sr.path()})
+		res.Evidence = append(res.Evidence, action.Evidence{Item: got.SelfLink, SHA256: digest(got), Note: "evidence image of " + sr.path(),
+			Kind: action.EvidenceSnapshot, Of: []string{sr.assetID()}})
 	}
 	list := cty.ListValEmpty(action.GCPImage)
 	if len(vals) > 0 {

@@ -653,12 +653,28 @@ func (p *Provider) deleter(arg, label string, find func(context.Context, *action
 }
 
 func (p *Provider) deleteInstance() (planFn, applyFn) {
-	return p.deleter("instance", "", func(ctx context.Context, r *action.Request) (*session, ref, error) {
+	plan, apply := p.deleter("instance", "", func(ctx context.Context, r *action.Request) (*session, ref, error) {
 		s, ir, _, err := p.instance(ctx, r)
 		return s, ir, err
 	}, func(ctx context.Context, s *session, ir ref, id string) (*compute.Operation, error) {
 		return s.cmp.Instances.Delete(ir.project, ir.zone, ir.name).RequestId(id).Context(ctx).Do()
 	})
+	// Deleting an instance needs a snapshot or content hash of each disk.
+	withNeeds := func(ctx context.Context, r *action.Request) (*action.Change, error) {
+		ch, err := plan(ctx, r)
+		if err != nil || ch.NoOp {
+			return ch, err
+		}
+		_, _, in, err := p.instance(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range diskRefs(in) {
+			ch.Requires = append(ch.Requires, action.DiskNeed(d.assetID(), d.name, "disk"))
+		}
+		return ch, nil
+	}
+	return withNeeds, apply
 }
 
 func (p *Provider) deleteFirewall() (planFn, applyFn) {

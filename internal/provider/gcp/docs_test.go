@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/asset/apiv1/assetpb"
 	"github.com/zclconf/go-cty/cty"
@@ -90,8 +91,30 @@ func holds(t *testing.T, when string, f *gcpfake.Fake, r gcpfake.Request, body m
 			}
 		}
 		return false
-	case "image from snapshot":
+	case "image from snapshot", "disk from a snapshot":
 		return body["sourceSnapshot"] != nil
+	case "disk from image":
+		for _, d := range objs(body["disks"]) {
+			if ip, _ := d["initializeParams"].(map[string]any); ip["sourceImage"] != nil {
+				return true
+			}
+		}
+		return false
+	case "attaches a disk":
+		for _, d := range objs(body["disks"]) {
+			if d["source"] != nil {
+				return true
+			}
+		}
+		return false
+	case "metadata":
+		md, _ := body["metadata"].(map[string]any)
+		return len(objs(md["items"])) > 0
+	case "with a service account":
+		return len(objs(body["serviceAccounts"])) > 0
+	case "data access log":
+		flt, _ := body["filter"].(string)
+		return strings.Contains(flt, "%2Fdata_access")
 	case "subnetwork", "network, no subnetwork":
 		for _, ni := range objs(body["networkInterfaces"]) {
 			if (ni["subnetwork"] != nil) == (when == "subnetwork") {
@@ -187,6 +210,12 @@ func exercise(t *testing.T) (calls, perms map[string]map[string]bool) {
 		return res.Outputs
 	}
 	vm := cty.StringVal(web1)
+	// Small disks, so that the hash's worker reads little.
+	f.With(func(f *gcpfake.Fake) {
+		for _, d := range []string{"web-1", "web-1-data"} {
+			f.SetDiskContent("projects/acme-prod/zones/"+gcpfake.Zone+"/disks/"+d, 1, map[int64][]byte{0: []byte(d)})
+		}
+	})
 	snaps := run("gcp.compute.snapshot_instance_disks", map[string]cty.Value{"instance": vm, "destination_project": cty.StringVal(gcpfake.SecurityProject)})
 	var ids []cty.Value
 	for it := snaps["snapshots"].ElementIterator(); it.Next(); {
@@ -194,6 +223,12 @@ func exercise(t *testing.T) (calls, perms map[string]map[string]bool) {
 		ids = append(ids, s.GetAttr("id"))
 	}
 	run("gcp.compute.export_snapshots", map[string]cty.Value{"snapshots": cty.ListVal(ids), "destination_project": cty.StringVal(gcpfake.SecurityProject)})
+	run("gcp.compute.hash_snapshot", map[string]cty.Value{"snapshots": cty.ListVal(ids), "project": cty.StringVal(gcpfake.SecurityProject),
+		"zone": cty.StringVal(gcpfake.Zone), "bucket": cty.StringVal("gs://acme-sec-evidence/hashes"),
+		"service_account": cty.StringVal("vigil-hash-writer@acme-sec-forensics.iam.gserviceaccount.com"),
+		"subnetwork":      cty.StringVal("projects/acme-sec-forensics/regions/europe-west1/subnetworks/forensics-ew1")})
+	run("gcp.logging.list_entries", map[string]cty.Value{"at": cty.StringVal(gcpfake.AlertTime.Format(time.RFC3339)), "resource": vm,
+		"principal": cty.StringVal("//iam.googleapis.com/" + gcpfake.LeakedKey)})
 	run("gcp.compute.create_instance_from_snapshot", map[string]cty.Value{"snapshot": ids[0], "name": cty.StringVal("web-1-clean"),
 		"zone": cty.StringVal(gcpfake.Zone), "network": cty.StringVal(gcpfake.ForensicsVPC)})
 	isolate := map[string]cty.Value{"instance": vm, "allow_ranges": cty.ListVal([]cty.Value{cty.StringVal("10.99.0.0/24")})}

@@ -67,6 +67,7 @@ func (p *Provider) Actions() []action.Action {
 	return []action.Action{
 		f("gcp.compute.snapshot_instance_disks", p.snapshotPlan, p.snapshotApply),
 		f("gcp.compute.export_snapshots", p.exportPlan, p.exportApply),
+		f("gcp.compute.hash_snapshot", p.hashPlan, p.hashApply),
 		f("gcp.compute.isolate_instance", p.isolatePlan, p.isolateApply),
 		f("gcp.compute.release_instance", p.releasePlan, p.releaseApply),
 		f("gcp.compute.stop_instance", stopPlan, stopApply),
@@ -78,6 +79,7 @@ func (p *Provider) Actions() []action.Action {
 		f("gcp.compute.remove_instance_ssh_keys", p.sshPlan, p.sshApply),
 		f("gcp.iam.disable_service_account_key", p.keyPlan, p.keyApply),
 		f("gcp.compute.create_instance_from_snapshot", p.createPlan, p.createApply),
+		f("gcp.logging.list_entries", p.logPlan, p.logApply),
 	}
 }
 

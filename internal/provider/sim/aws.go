@@ -72,11 +72,14 @@ func (c *Cloud) awsSnapshotResult(in *asset.Asset, snaps []*asset.Asset) *action
 	for _, v := range in.Facets.Disks {
 		targets = append(targets, volumeARN(in, v))
 	}
+	var items []action.Evidence
 	for _, s := range snaps {
 		ids = append(ids, s.Name)
 		targets = append(targets, s.ID)
+		items = append(items, action.Evidence{Item: s.ID, SHA256: action.HashValue(s), Kind: action.EvidenceSnapshot,
+			Of: []string{volumeARN(in, s.Labels["vigil-volume"])}, Note: "snapshot of " + s.Labels["vigil-volume"]})
 	}
-	return &action.Result{Summary: fmt.Sprintf("%d snapshots of %s", len(snaps), in.Name), Targets: targets,
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots of %s", len(snaps), in.Name), Targets: targets, Evidence: items,
 		Outputs: map[string]cty.Value{"snapshot_ids": action.StringList(ids), "volume_ids": action.StringList(in.Facets.Disks)}}
 }
 
@@ -200,6 +203,7 @@ func (c *Cloud) awsCopyApply(_ context.Context, r *action.Request) (*action.Resu
 		return nil, err
 	}
 	var ids, targets []string
+	var items []action.Evidence
 	err = c.change(r, "aws.ec2.copy_snapshot", strings.Join(r.Strings("snapshot_ids"), ","), "copy snapshots", func() (bool, error) {
 		changed := false
 		for _, s := range snaps {
@@ -217,6 +221,8 @@ func (c *Cloud) awsCopyApply(_ context.Context, r *action.Request) (*action.Resu
 			arn := fmt.Sprintf("arn:aws:ec2:%s:%s:snapshot/%s", region, account, id)
 			ids = append(ids, id)
 			targets = append(targets, arn, s.ID)
+			items = append(items, action.Evidence{Item: arn, SHA256: action.HashValue(map[string]string{"snapshot": arn, "source": s.ID}), Kind: action.EvidenceSnapshot,
+				Of: []string{s.ID}, Note: "copy of " + s.Name})
 			if c.get(arn) != nil {
 				continue
 			}
@@ -231,7 +237,7 @@ func (c *Cloud) awsCopyApply(_ context.Context, r *action.Request) (*action.Resu
 	if err != nil {
 		return nil, err
 	}
-	return &action.Result{Summary: fmt.Sprintf("%d snapshots copied", len(ids)), Targets: targets, Outputs: map[string]cty.Value{"snapshot_ids": action.StringList(ids)}}, nil
+	return &action.Result{Summary: fmt.Sprintf("%d snapshots copied", len(ids)), Targets: targets, Evidence: items, Outputs: map[string]cty.Value{"snapshot_ids": action.StringList(ids)}}, nil
 }
 
 // isolationGroup is the VPC's isolation group, as the real provider
@@ -578,7 +584,17 @@ func (c *Cloud) awsTerminatePlan(_ context.Context, r *action.Request) (*action.
 	if in.Facets.Status == "terminated" {
 		return &action.Change{Summary: in.Name + " is already terminated", Targets: []string{in.ID}, NoOp: true}, nil
 	}
-	return &action.Change{Summary: "terminate " + in.Name, Targets: []string{in.ID}, Deletes: []string{in.ID}}, nil
+	return &action.Change{Summary: "terminate " + in.Name, Targets: []string{in.ID}, Deletes: []string{in.ID}, Requires: diskNeeds(in)}, nil
+}
+
+// diskNeeds is what terminating an instance needs: a snapshot or a
+// content hash of each of its volumes, as the real provider asks.
+func diskNeeds(in *asset.Asset) []action.Need {
+	var out []action.Need
+	for _, v := range in.Facets.Disks {
+		out = append(out, action.VolumeNeed(volumeARN(in, v), v))
+	}
+	return out
 }
 
 func (c *Cloud) awsTerminateApply(_ context.Context, r *action.Request) (*action.Result, error) {

@@ -111,9 +111,18 @@ func (c *Cloud) snapshotResult(in *asset.Asset, disks []string, snaps []*asset.A
 	sort.Slice(snaps, func(i, j int) bool { return snaps[i].ID < snaps[j].ID })
 	vals := make([]cty.Value, len(snaps))
 	targets := append([]string{in.ID}, disks...)
+	var items []action.Evidence
 	for i, s := range snaps {
 		vals[i] = snapshotObject(s)
 		targets = append(targets, s.ID)
+		of := []string{}
+		for _, d := range disks {
+			if labelValue(lastSeg(d)) == s.Labels["vigil-disk"] {
+				of = append(of, d)
+			}
+		}
+		items = append(items, action.Evidence{Item: selfLink(s.ID), SHA256: action.HashValue(s), Kind: action.EvidenceSnapshot, Of: of,
+			Note: "snapshot of " + s.Labels["vigil-disk"]})
 	}
 	diskVals := make([]cty.Value, len(disks))
 	for i, d := range disks {
@@ -124,9 +133,10 @@ func (c *Cloud) snapshotResult(in *asset.Asset, disks []string, snaps []*asset.A
 		list = cty.ListVal(vals)
 	}
 	return &action.Result{
-		Summary: fmt.Sprintf("%d snapshots of %s", len(snaps), in.Name),
-		Targets: targets,
-		Outputs: map[string]cty.Value{"snapshots": list, "disks": cty.ListVal(diskVals)},
+		Summary:  fmt.Sprintf("%d snapshots of %s", len(snaps), in.Name),
+		Targets:  targets,
+		Evidence: items,
+		Outputs:  map[string]cty.Value{"snapshots": list, "disks": cty.ListVal(diskVals)},
 	}
 }
 
@@ -564,8 +574,14 @@ func (c *Cloud) gcpDelete(name, arg, kind string) action.Action {
 				}
 				return nil, err
 			}
-			return &action.Change{Summary: fmt.Sprintf("delete %s %s", kind, a.Name), Targets: []string{a.ID}, Deletes: []string{a.ID},
-				Outputs: map[string]cty.Value{"deleted": cty.StringVal(a.ID)}}, nil
+			ch := &action.Change{Summary: fmt.Sprintf("delete %s %s", kind, a.Name), Targets: []string{a.ID}, Deletes: []string{a.ID},
+				Outputs: map[string]cty.Value{"deleted": cty.StringVal(a.ID)}}
+			if kind == asset.KindInstance {
+				for _, d := range instanceDisks(a) {
+					ch.Requires = append(ch.Requires, action.DiskNeed(d, lastSeg(d), "disk"))
+				}
+			}
+			return ch, nil
 		},
 		ApplyFn: func(_ context.Context, r *action.Request) (*action.Result, error) {
 			a, err := c.find(r.Str(arg), kind)

@@ -166,6 +166,7 @@ func (c *Cloud) Provider() action.Provider {
 	var list []action.Action
 	list = append(list, c.gcpActions()...)
 	list = append(list, c.awsActions()...)
+	list = append(list, c.evidenceActions()...)
 	for _, a := range list {
 		if f, ok := a.(*action.Func); ok && f.RecoverFn == nil && f.S.Effect != action.Read {
 			f.RecoverFn = c.recoverBy(f.ApplyFn)

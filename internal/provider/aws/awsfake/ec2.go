@@ -411,7 +411,7 @@ func writeSnapshot(b *xb, s *Snapshot, owner string) {
 	}
 	b.el("progress", progress)
 	b.el("ownerId", owner)
-	b.el("volumeSize", "8")
+	b.el("volumeSize", strconv.Itoa(max(s.VolumeSize, 1)))
 	b.elIf("description", s.Description)
 	b.bool("encrypted", s.Encrypted)
 	b.elIf("kmsKeyId", s.KmsKeyID)
@@ -494,7 +494,7 @@ func (f *Fake) createSnapshot(req *request, q form, reg *Region) {
 		return
 	}
 	s := &Snapshot{ID: f.id("snap"), VolumeID: v.ID, Description: q.get("Description"), State: "pending", Started: f.now(), Tags: q.tagSpec("snapshot"),
-		Encrypted: v.Encrypted, KmsKeyID: v.KmsKeyID}
+		Encrypted: v.Encrypted, KmsKeyID: v.KmsKeyID, VolumeSize: v.Size, Blocks: copyBlocks(v.Blocks)}
 	reg.Snapshots[s.ID] = s
 	f.made(s.ID)
 	f.ec2OK(req, func(b *xb) { writeSnapshot(b, s, req.acctID) })
@@ -593,7 +593,7 @@ func (f *Fake) copySnapshot(req *request, q form, reg *Region) {
 		}
 	}
 	s := &Snapshot{ID: f.id("snap"), VolumeID: "vol-ffffffff", SourceSnapshotID: src.ID, Description: q.get("Description"), State: "pending",
-		Started: f.now(), Encrypted: encrypted, KmsKeyID: key, Tags: q.tagSpec("snapshot")}
+		Started: f.now(), Encrypted: encrypted, KmsKeyID: key, Tags: q.tagSpec("snapshot"), VolumeSize: src.VolumeSize, Blocks: copyBlocks(src.Blocks)}
 	reg.Snapshots[s.ID] = s
 	f.made(s.ID)
 	f.ec2OK(req, func(b *xb) {

@@ -65,6 +65,9 @@ type Volume struct {
 	Encrypted bool
 	KmsKeyID  string
 	Tags      map[string]string
+	// Blocks are the volume's written 512 KiB blocks, by index (see
+	// ebs.go); the rest read as zeros.
+	Blocks map[int64][]byte
 }
 
 // Snapshot is an EBS snapshot.
@@ -76,6 +79,11 @@ type Snapshot struct {
 	CreateVolumePermissions                               []string
 	Tags                                                  map[string]string
 	looks                                                 int
+	// VolumeSize (GiB) and Blocks are its content, as the EBS direct APIs
+	// read it; BadChecksum marks blocks served with a wrong checksum.
+	VolumeSize  int
+	Blocks      map[int64][]byte
+	BadChecksum map[int64]bool
 }
 
 // VPC is a virtual network.
@@ -246,6 +254,7 @@ type Fake struct {
 	// EnabledRegions are the regions DescribeRegions lists.
 	EnabledRegions []string
 	more           map[string]*More // more.go: state of the services of issue 19
+	events         []TrailEvent     // cloudtrail.go: the event history LookupEvents reads
 }
 
 // New returns an empty fake whose unknown access keys belong to account.
@@ -407,6 +416,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.json11(req)
 	case "guardduty":
 		f.guardduty(req)
+	case "ebs":
+		f.ebs(req)
 	case "inspector2", "logs", "events", "monitoring": // more.go
 		f.moreService(req)
 	default:

@@ -194,6 +194,8 @@ func (f *Fake) json11(req *request) {
 			}
 		}
 		jsonReply(req, 200, map[string]any{"trailList": list})
+	case "CloudTrail_20131101.LookupEvents":
+		f.lookupEvents(req, in)
 	case "CloudTrail_20131101.GetTrailStatus":
 		name, _ := in["Name"].(string)
 		for rn, r := range req.account.Regions {

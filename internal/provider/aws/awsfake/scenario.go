@@ -28,6 +28,59 @@ const (
 	EvidenceKey = "arn:aws:kms:eu-west-1:111111111111:key/6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 )
 
+// WebVolumeBlocks are the written blocks of web-1's volumes: the first, a
+// run, one in the middle, the last (of 2048), and unwritten stretches
+// between them.
+var WebVolumeBlocks = map[string][]int64{
+	"vol-0aaaaaaaaaaaa0001": {0, 1, 2, 3, 700, 1500, 2047},
+	"vol-0aaaaaaaaaaaa0002": {5, 1024, 1025},
+}
+
+// AlertTime is when the scenario's alert about web-1 fired.
+var AlertTime = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+// AttackerIP is where the scenario's attacker calls from.
+const AttackerIP = "203.0.113.50"
+
+// scenarioEvents are the documented sample records (Samples) as the
+// scenario's attacker made them with the leaked key of ci-deployer: a
+// console sign-in three hours before the alert, an SSH key pushed to
+// web-1 an hour before, and batch-1 terminated half an hour after.
+func scenarioEvents() []TrailEvent {
+	s := Samples()
+	user := "arn:aws:iam::" + ProdAccount + ":user/ci-deployer"
+	who := func(r map[string]any, key string) {
+		id := r["userIdentity"].(map[string]any)
+		id["arn"], id["accountId"], id["principalId"] = user, ProdAccount, "AIDAFAKE0000000000001"
+		if id["type"] == "AssumedRole" {
+			id["arn"] = "arn:aws:sts::" + ProdAccount + ":assumed-role/ci-deployer-role/ci-deployer"
+			id["sessionContext"].(map[string]any)["sessionIssuer"].(map[string]any)["accountId"] = ProdAccount
+		} else {
+			id["type"], id["userName"] = "IAMUser", "ci-deployer"
+		}
+		if key != "" {
+			id["accessKeyId"] = key
+		}
+		r["recipientAccountId"], r["sourceIPAddress"] = ProdAccount, AttackerIP
+	}
+	at := func(r map[string]any, t time.Time, region string) TrailEvent {
+		r["eventTime"], r["awsRegion"] = t.Format(time.RFC3339), region
+		return TrailEvent{Account: ProdAccount, Region: region, Time: t, Record: r}
+	}
+	login, ssh, term := s[0], s[1], s[2]
+	who(login, "")
+	who(ssh, LeakedKey)
+	ssh["requestParameters"].(map[string]any)["instanceId"] = WebInstance
+	who(term, LeakedKey)
+	term["requestParameters"].(map[string]any)["instancesSet"].(map[string]any)["items"].([]any)[0].(map[string]any)["instanceId"] = "i-0aaaaaaaaaaaa0002"
+	term["responseElements"].(map[string]any)["instancesSet"].(map[string]any)["items"].([]any)[0].(map[string]any)["instanceId"] = "i-0aaaaaaaaaaaa0002"
+	return []TrailEvent{
+		at(login, AlertTime.Add(-3*time.Hour), "us-east-1"),
+		at(ssh, AlertTime.Add(-time.Hour), "eu-west-1"),
+		at(term, AlertTime.Add(30*time.Minute), "eu-west-1"),
+	}
+}
+
 // Scenario returns a fake with a small production account that has the
 // gaps vigil's policies look for, and an empty security account. What a
 // request makes stays unseen by the next one, as EC2's eventual
@@ -73,14 +126,19 @@ func Scenario() *Fake {
 		eu.Instances["i-0aaaaaaaaaaaa0002"] = &Instance{ID: "i-0aaaaaaaaaaaa0002", AZ: "eu-west-1b", VpcID: "vpc-0aaaaaaaaaaaa0001",
 			PrivateIP: "10.0.2.20", State: "running", ENIs: []*ENI{{ID: "eni-0aaaaaaaaaaaa0003", Groups: []string{InternalGroup}}},
 			Volumes: []string{"vol-0aaaaaaaaaaaa0003"}, Tags: map[string]string{"Name": "batch-1"}}
+		// web-1's volumes are 1 GiB (2048 blocks) each, so that hashing
+		// their content stays quick, with a few written blocks among
+		// unwritten ones (WebVolumeBlocks).
 		for i, v := range []string{"vol-0aaaaaaaaaaaa0001", "vol-0aaaaaaaaaaaa0002", "vol-0aaaaaaaaaaaa0003"} {
-			az := "eu-west-1a"
+			az, size := "eu-west-1a", 1
 			if i == 2 {
-				az = "eu-west-1b"
+				az, size = "eu-west-1b", 24
 			}
-			eu.Volumes[v] = &Volume{ID: v, AZ: az, Size: 8 * (i + 1)}
+			eu.Volumes[v] = &Volume{ID: v, AZ: az, Size: size}
+			eu.Volumes[v].Write(WebVolumeBlocks[v]...)
 		}
 		eu.Detectors["4ec1b2c3d4e5f6a7b8c9d0e1f2a3b4c5"] = "ENABLED"
+		f.events = scenarioEvents()
 		us := prod.Region("us-east-1")
 		us.Trails = []*Trail{{Name: "org-trail", Bucket: "acme-trail-logs", MultiRegion: true, Logging: true}}
 		us.VPCs["vpc-0bbbbbbbbbbbb0001"] = &VPC{ID: "vpc-0bbbbbbbbbbbb0001", CIDR: "172.31.0.0/16", IsDefault: true}

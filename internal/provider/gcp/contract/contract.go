@@ -77,7 +77,7 @@ var (
 
 func load() ([]*method, error) {
 	loadOnce.Do(func() {
-		for _, name := range []string{"testdata/compute-v1.json", "testdata/iam-v1.json", "testdata/storage-v1.json", "testdata/osconfig-v1.json"} {
+		for _, name := range []string{"testdata/compute-v1.json", "testdata/iam-v1.json", "testdata/storage-v1.json", "testdata/osconfig-v1.json", "testdata/logging-v2.json"} {
 			raw, err := files.ReadFile(name)
 			if err != nil {
 				loadErr = err
@@ -195,7 +195,7 @@ func Check(r gcpfake.Request) []string {
 	}
 	m, vars := match(r)
 	if m == nil {
-		return []string{fmt.Sprintf("%s %s: no method of the Compute, IAM, Storage or OS Config discovery documents serves it", r.HTTPMethod, r.Path)}
+		return []string{fmt.Sprintf("%s %s: no method of the Compute, IAM, Storage, OS Config or Logging discovery documents serves it", r.HTTPMethod, r.Path)}
 	}
 	c := &checker{m: m}
 	for name, v := range vars {
@@ -337,7 +337,7 @@ func describe(m *method, name string) string {
 // paramDescription reads a parameter's description from the raw document
 // (the typed one drops it).
 func (d *discovery) paramDescription(m *method, name string) string {
-	raw, err := files.ReadFile("testdata/" + map[string]string{"compute": "compute-v1.json", "iam": "iam-v1.json", "storage": "storage-v1.json"}[d.Name])
+	raw, err := files.ReadFile("testdata/" + map[string]string{"compute": "compute-v1.json", "iam": "iam-v1.json", "storage": "storage-v1.json", "osconfig": "osconfig-v1.json", "logging": "logging-v2.json"}[d.Name])
 	if err != nil {
 		return ""
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/quarantine"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/worker"
 )
 
 // An intent is vigil's side of the contract for one method: what vigil
@@ -33,6 +34,8 @@ var intents = map[string][]intent{
 	"compute.instances.insert":                   {computeWrite, instanceInsert},
 	"compute.snapshots.insert":                   {computeWrite, labelled("sourceDisk")},
 	"compute.images.insert":                      {computeWrite, labelled("sourceSnapshot")},
+	"compute.disks.insert":                       {computeWrite, labelled("sourceSnapshot")},
+	"compute.disks.delete":                       {computeWrite},
 }
 
 // computeWrite: every mutating Compute call carries a requestId, so that a
@@ -267,7 +270,11 @@ func labelled(source string) intent {
 	}
 }
 
-func instanceInsert(c *checker, _ gcpfake.Request, body map[string]any) {
+func instanceInsert(c *checker, r gcpfake.Request, body map[string]any) {
+	if isHashWorker(body) {
+		workerInsert(c, body)
+		return
+	}
 	require(c, body, "a recovered instance is labelled with the incident, run and step so a re-run finds it",
 		"name", "machineType", "disks", "networkInterfaces", "labels")
 	stepLabels(c, body)
@@ -288,5 +295,71 @@ func instanceInsert(c *checker, _ gcpfake.Request, body map[string]any) {
 		if s, _ := ip["sourceSnapshot"].(string); s == "" {
 			c.add("disks[%d] has no initializeParams.sourceSnapshot: a recovered instance starts from the snapshot", i)
 		}
+	}
+}
+
+func metadataItems(body map[string]any) map[string]string {
+	out := map[string]string{}
+	md, _ := body["metadata"].(map[string]any)
+	items, _ := md["items"].([]any)
+	for _, v := range items {
+		it, _ := v.(map[string]any)
+		k, _ := it["key"].(string)
+		val, _ := it["value"].(string)
+		out[k] = val
+	}
+	return out
+}
+
+func isHashWorker(body map[string]any) bool {
+	return strings.Contains(metadataItems(body)["startup-script"], worker.Marker)
+}
+
+// workerInsert: gcp.compute.hash_snapshot's worker has no external IP, a
+// boot disk from an image, the evidence disk attached read-only as device
+// "evidence", one service account, and the metadata its script reads.
+func workerInsert(c *checker, body map[string]any) {
+	require(c, body, "the hash worker is labelled with the incident, run and step so a re-run finds it",
+		"name", "machineType", "disks", "networkInterfaces", "labels", "serviceAccounts", "metadata")
+	stepLabels(c, body)
+	nis, _ := body["networkInterfaces"].([]any)
+	for i, v := range nis {
+		ni, _ := v.(map[string]any)
+		if has(ni, "accessConfigs") || has(ni, "ipv6AccessConfigs") {
+			c.add("networkInterfaces[%d] of the hash worker has access configs: the worker must have no external IP", i)
+		}
+	}
+	disks, _ := body["disks"].([]any)
+	evidence := 0
+	for i, v := range disks {
+		d, _ := v.(map[string]any)
+		ip, _ := d["initializeParams"].(map[string]any)
+		switch {
+		case d["boot"] == true:
+			if s, _ := ip["sourceImage"].(string); s == "" {
+				c.add("disks[%d], the worker's boot disk, has no initializeParams.sourceImage", i)
+			}
+		case d["deviceName"] == "evidence":
+			evidence++
+			if d["mode"] != "READ_ONLY" {
+				c.add("disks[%d], the evidence disk, is attached %v: it must be READ_ONLY", i, d["mode"])
+			}
+			if s, _ := d["source"].(string); s == "" {
+				c.add("disks[%d], the evidence disk, names no source disk", i)
+			}
+		default:
+			c.add("disks[%d] is neither the worker's boot disk nor the evidence disk", i)
+		}
+	}
+	if evidence != 1 {
+		c.add("the hash worker has %d evidence disks, want 1", evidence)
+	}
+	sas, _ := body["serviceAccounts"].([]any)
+	if len(sas) != 1 {
+		c.add("the hash worker has %d service accounts, want the one that may write the result", len(sas))
+	}
+	md := metadataItems(body)
+	if !strings.HasPrefix(md["vigil-result"], "gs://") || md["vigil-device"] != "/dev/disk/by-id/google-evidence" {
+		c.add("the hash worker's metadata has no gs:// vigil-result or not the evidence device (%q, %q)", md["vigil-result"], md["vigil-device"])
 	}
 }

@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the trimmed discovery documents
 var kept = map[string]map[string][]string{
 	"compute/v1/compute-api.json": {
 		"instances":        {"get", "stop", "suspend", "resume", "delete", "setTags", "setMetadata", "deleteAccessConfig", "insert"},
-		"disks":            {"get"},
+		"disks":            {"get", "insert", "delete"},
 		"snapshots":        {"list", "get", "insert"},
 		"images":           {"list", "get", "insert"},
 		"firewalls":        {"list", "get", "insert", "patch", "delete"},
@@ -31,6 +31,7 @@ var kept = map[string]map[string][]string{
 	"iam/v1/iam-api.json":           {"projects.serviceAccounts.keys": {"get", "disable", "enable"}},
 	"storage/v1/storage-api.json":   {"objects": {"list", "get"}},
 	"osconfig/v1/osconfig-api.json": {"projects.locations.instances.vulnerabilityReports": {"list"}},
+	"logging/v2/logging-api.json":   {"entries": {"list"}},
 }
 
 var copies = map[string]string{
@@ -38,6 +39,7 @@ var copies = map[string]string{
 	"iam/v1/iam-api.json":           "testdata/iam-v1.json",
 	"storage/v1/storage-api.json":   "testdata/storage-v1.json",
 	"osconfig/v1/osconfig-api.json": "testdata/osconfig-v1.json",
+	"logging/v2/logging-api.json":   "testdata/logging-v2.json",
 }
 
 // TestDiscoveryCopies checks that the trimmed copies are what trimming the

@@ -20,7 +20,8 @@ var computePermissions = map[string][]string{
 	"instances.delete": {"compute.instances.delete"}, "instances.setTags": {"compute.instances.setTags"},
 	"instances.setMetadata": {"compute.instances.setMetadata"}, "instances.deleteAccessConfig": {"compute.instances.deleteAccessConfig"},
 	"instances.insert": {"compute.instances.create", "compute.disks.create", "compute.snapshots.useReadOnly", "compute.networks.use", "compute.instances.setLabels"},
-	"disks.get":        {"compute.disks.get"},
+	"disks.get":        {"compute.disks.get"}, "disks.insert": {"compute.disks.create", "compute.snapshots.useReadOnly", "compute.disks.setLabels"},
+	"disks.delete":     {"compute.disks.delete"},
 	"snapshots.insert": {"compute.snapshots.create", "compute.disks.createSnapshot", "compute.snapshots.setLabels"},
 	"snapshots.list":   {"compute.snapshots.list"}, "snapshots.get": {"compute.snapshots.get"},
 	"images.insert": {"compute.images.create", "compute.snapshots.useReadOnly", "compute.images.setLabels"},
@@ -153,7 +154,7 @@ func (f *Fake) compute(w http.ResponseWriter, r *http.Request, body []byte, req 
 	case "instances":
 		c.instances()
 	case "disks":
-		c.get(f.disks)
+		c.disksAPI()
 	case "snapshots":
 		c.snapshotsAPI()
 	case "images":
@@ -177,7 +178,7 @@ func (f *Fake) compute(w http.ResponseWriter, r *http.Request, body []byte, req 
 
 func takesBody(op string) bool {
 	switch op {
-	case "instances.setTags", "instances.setMetadata", "instances.insert", "snapshots.insert", "images.insert",
+	case "instances.setTags", "instances.setMetadata", "instances.insert", "snapshots.insert", "disks.insert", "images.insert",
 		"firewalls.insert", "firewalls.patch", "projects.setCommonInstanceMetadata":
 		return true
 	}
@@ -313,6 +314,9 @@ func (c *computeCall) instances() {
 			for _, d := range in.Objs("disks") {
 				if d.Bool("autoDelete") && d.Str("source") != "" {
 					delete(f.disks, linkPath(d.Str("source")))
+					delete(f.content, linkPath(d.Str("source")))
+				} else if d.Str("source") != "" {
+					f.detach(linkPath(d.Str("source")), c.target)
 				}
 			}
 			return nil
@@ -400,6 +404,10 @@ func (c *computeCall) insertInstance() {
 		}
 	}
 	for _, d := range x.Objs("disks") {
+		if src := d.Str("source"); src != "" && f.disks[partial(c.project, src)] == nil {
+			apiError(c.w, 404, "NOT_FOUND", "notFound", fmt.Sprintf("The resource '%s' was not found", partial(c.project, src)))
+			return
+		}
 		if src := d.Obj("initializeParams").Str("sourceSnapshot"); src != "" {
 			sn := f.snapshots[linkPath(src)]
 			if sn == nil {
@@ -422,10 +430,21 @@ func (c *computeCall) insertInstance() {
 			in["machineType"] = f.selfLink("projects/" + c.project + "/zones/" + c.zone + "/machineTypes/" + lastSeg(in.Str("machineType")))
 		}
 		in["tags"] = Doc{"fingerprint": fingerprint([]string(nil))}
-		in["metadata"] = Doc{"kind": "compute#metadata", "fingerprint": fingerprint([]Doc(nil))}
+		// The metadata items given at insert are kept (the worker's
+		// startup script is one), with a fingerprint of them.
+		items := in.Obj("metadata").Objs("items")
+		in["metadata"] = Doc{"kind": "compute#metadata", "fingerprint": fingerprint(items)}
+		if len(items) > 0 {
+			in["metadata"].(Doc)["items"] = list(items)
+		}
 		for i, d := range in.Objs("disks") {
 			ip := d.Obj("initializeParams")
-			if ip == nil || d.Str("source") != "" {
+			if src := d.Str("source"); src != "" {
+				d["source"] = f.selfLink(partial(c.project, src))
+				f.attach(partial(c.project, src), path)
+				continue
+			}
+			if ip == nil {
 				continue
 			}
 			diskName := name
@@ -436,6 +455,9 @@ func (c *computeCall) insertInstance() {
 			size := f.snapshots[linkPath(ip.Str("sourceSnapshot"))].Str("diskSizeGb")
 			f.disks[diskPath] = Doc{"kind": "compute#disk", "id": f.nextID(), "name": diskName, "selfLink": f.selfLink(diskPath), "zone": zoneLink,
 				"sourceSnapshot": ip.Str("sourceSnapshot"), "sizeGb": size, "status": "READY", "labels": in["labels"], "users": anyStrings([]string{f.selfLink(path)})}
+			if src := ip.Str("sourceSnapshot"); src != "" {
+				f.content[diskPath] = f.contentOf(linkPath(src)).clone()
+			}
 			delete(d, "initializeParams")
 			d["source"], d["type"], d["mode"], d["deviceName"] = f.selfLink(diskPath), "PERSISTENT", "READ_WRITE", diskName
 		}
@@ -450,6 +472,7 @@ func (c *computeCall) insertInstance() {
 			ni["networkIP"] = fmt.Sprintf("10.%d.%d.%d", 200+i, f.seq%250, 2+f.seq%250)
 		}
 		f.instances[path] = in
+		f.runWorker(path, in)
 		return nil
 	})
 }
@@ -557,6 +580,7 @@ func (c *computeCall) snapshotsAPI() {
 			sn["sourceDisk"], sn["sourceDiskId"], sn["diskSizeGb"], sn["storageBytes"] = d.Str("selfLink"), d.Str("id"), size, size+"000000000"
 			sn["storageLocations"] = anyStrings([]string{"eu"})
 			f.snapshots[path] = sn
+			f.content[path] = f.contentOf(src).clone()
 			f.readyIn[path] = f.SnapshotLooks
 			return nil
 		})

@@ -240,6 +240,16 @@ type Fake struct {
 	SnapshotLooks int
 	extra         []extraAsset          // extra.go
 	reports       []VulnerabilityReport // extra.go
+	// content, generations and pending are evidence.go's: the bytes of
+	// disks and snapshots, objects' generations, and result objects a
+	// worker is still writing (looks until they are there).
+	content     map[string]*Content
+	generations map[string]string
+	pending     map[string]int
+	// WorkerLooks is how many looks at a worker's result object it takes
+	// to be there once the worker exists.
+	WorkerLooks int
+	logEntries  []Doc // logging.go
 }
 
 // New returns an empty fake.
@@ -249,7 +259,8 @@ func New() *Fake {
 		buckets: map[string]string{}, objects: map[string][]byte{}, ops: map[string]*operation{}, requestIDs: map[string]string{},
 		readyIn: map[string]int{}, discarded: map[string]bool{}, lros: map[string]*longrunningpb.Operation{},
 		now:     func() time.Time { return time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC) },
-		OpLooks: 1, SnapshotLooks: 1}
+		content: map[string]*Content{}, generations: map[string]string{}, pending: map[string]int{},
+		OpLooks: 1, SnapshotLooks: 1, WorkerLooks: 1}
 }
 
 // Servers are the fake's endpoints.
@@ -515,6 +526,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call = f.upload(rec, r)
 	case reStorage.MatchString(r.URL.Path) || strings.HasPrefix(r.URL.Path, "/download/storage/v1/"):
 		call, ft = f.storage(rec, r)
+	case r.URL.Path == "/v2/entries:list": // logging.go
+		call = f.listEntries(rec, r, body)
 	case strings.HasPrefix(r.URL.Path, "/v1/projects/") && strings.HasSuffix(r.URL.Path, "/vulnerabilityReports"): // extra.go
 		call = f.vulnerabilityReports(rec, r)
 	default:

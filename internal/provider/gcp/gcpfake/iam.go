@@ -83,7 +83,7 @@ func (f *Fake) storage(w http.ResponseWriter, r *http.Request) (Call, *Fault) {
 		return call, after
 	}
 	data, ok := f.objects[bucket+"/"+object]
-	if !ok {
+	if !ok || f.pendingObject(bucket+"/"+object) {
 		apiError(w, 404, "NOT_FOUND", "notFound", "No such object: "+bucket+"/"+object)
 		return call, after
 	}
@@ -92,6 +92,6 @@ func (f *Fake) storage(w http.ResponseWriter, r *http.Request) (Call, *Fault) {
 		w.Write(data)
 		return call, after
 	}
-	writeJSON(w, map[string]any{"kind": "storage#object", "bucket": bucket, "name": object, "size": strconv.Itoa(len(data))})
+	writeJSON(w, f.objectDoc(bucket, object, data))
 	return call, after
 }

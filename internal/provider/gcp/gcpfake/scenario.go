@@ -102,5 +102,6 @@ func Scenario() *Fake {
 	f.keys[LeakedKey] = Doc{"name": LeakedKey, "keyType": "USER_MANAGED", "keyAlgorithm": "KEY_ALG_RSA_2048", "keyOrigin": "GOOGLE_PROVIDED",
 		"validAfterTime": "2025-02-01T00:00:00Z", "validBeforeTime": "9999-12-31T23:59:59Z"}
 	f.buckets["acme-sec-evidence"] = SecurityProject
+	f.logEntries = ScenarioEntries()
 	return f
 }

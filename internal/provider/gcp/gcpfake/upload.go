@@ -7,7 +7,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -101,9 +100,7 @@ func (f *Fake) upload(w http.ResponseWriter, r *http.Request) Call {
 		apiError(w, 412, "FAILED_PRECONDITION", "conditionNotMet", "At least one of the pre-conditions you specified did not hold.")
 		return call
 	}
-	f.objects[key] = data
-	f.seq++
-	writeJSON(w, map[string]any{"kind": "storage#object", "bucket": bucket, "name": name, "size": strconv.Itoa(len(data)),
-		"generation": strconv.Itoa(f.seq), "metageneration": "1"})
+	f.putObject(bucket, name, data)
+	writeJSON(w, f.objectDoc(bucket, name, data))
 	return call
 }
