@@ -189,7 +189,11 @@ approval or interrupted (resume it).`,
 				if err := a.diagsError(files, diags); err != nil {
 					return err
 				}
-				planner := &runbook.Planner{Registry: s.reg, Env: s.env, Data: s.data, Provider: f.provider, Inventory: f.inventory}
+				key, err := a.valueKeyFor(&f, vars)
+				if err != nil {
+					return err
+				}
+				planner := &runbook.Planner{Registry: s.reg, Env: s.env, Data: s.data, Provider: f.provider, Inventory: f.inventory, Key: key}
 				var pd hcl.Diagnostics
 				plan, pd = planner.Plan(ctx, rb, label, vars)
 				if err := a.diagsError(files, pd); err != nil {
