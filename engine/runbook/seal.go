@@ -69,6 +69,18 @@ type Anchor interface {
 	String() string
 }
 
+// AnchorLister is an anchor that can name every run it holds heads of, so
+// that verify and status find a run deleted from the database whole.
+type AnchorLister interface {
+	Runs(ctx context.Context) ([]string, error)
+}
+
+// AnchorDamage is an anchor that can report what it holds that is not a
+// journal head (a line written into the anchor file by something else).
+type AnchorDamage interface {
+	Damage(ctx context.Context) ([]string, error)
+}
+
 // JournalError is a journal write that failed: the run stops, since what
 // it does next could not be recorded.
 type JournalError struct {

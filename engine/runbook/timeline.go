@@ -157,6 +157,14 @@ func BuildTimeline(run *Run, entries []*Entry, v *Verification) *Timeline {
 			if d.TookOver != nil {
 				ev.Message += ", taking over the lease of " + d.TookOver.Holder.String() + " (its process was gone)"
 			}
+		case EntryRunReanchored:
+			var d struct {
+				Reason string `json:"reason"`
+				By     Holder `json:"by"`
+				Anchor string `json:"anchor"`
+			}
+			_ = json.Unmarshal(e.Detail, &d)
+			ev.Message = fmt.Sprintf("%s re-anchored the journal in %s, which had no record of it: %q; the anchor does not vouch for the entries before this one", d.By.String(), d.Anchor, d.Reason)
 		case EntryRunUnlocked:
 			var d struct {
 				Broken *Lease `json:"broken"`

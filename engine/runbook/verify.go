@@ -62,6 +62,9 @@ const (
 	// TamperEvidence: an evidence step succeeded, but its evidence entry,
 	// written in the same transaction, is not in the journal.
 	TamperEvidence TamperKind = "evidence-missing"
+	// TamperOtherKey: the journal is consistent and its anchor names the
+	// key that signed it, but that is not the journal key here.
+	TamperOtherKey TamperKind = "other-key"
 	// TamperDeleted: the run is gone from the database, but the anchor
 	// records its journal.
 	TamperDeleted TamperKind = "deleted"
@@ -100,6 +103,8 @@ func (t *Tamper) Error() string {
 		return "the journal is not anchored: " + t.Reason
 	case TamperEvidence:
 		return entry + " has no evidence entry: " + t.Reason
+	case TamperOtherKey:
+		return entry + " is signed with another key: " + t.Reason
 	case TamperDeleted:
 		return "the run was deleted from the database: " + t.Reason
 	}
@@ -254,6 +259,13 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 		return v
 	}
 	if trusted != nil && !pub.Equal(trusted) {
+		if anchorKey == v.Key && v.Anchored > 0 {
+			// The anchor, written as the run went, names the run's key: the
+			// key here is another one (replaced, or another machine's), which
+			// is not a rewrite; but nothing here can vouch for the run.
+			v.Tamper = tamperAt(TamperOtherKey, first, fmt.Sprintf("the journal is signed with key %s, which %s recorded for it as it was written, but the journal key here is %s: the key that signed this run is not available here (was the key file replaced?). Verify with that key's public half: --journal-key OLD-PUBLIC.pem", v.Key, anchorName, KeyID(trusted)))
+			return v
+		}
 		v.Tamper = tamperAt(TamperRewritten, first, fmt.Sprintf("the journal is signed with key %s, not with the journal key %s", v.Key, KeyID(trusted)))
 		return v
 	}

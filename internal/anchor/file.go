@@ -92,10 +92,27 @@ func (f *File) Damage(_ context.Context) ([]string, error) {
 			bad = append(bad, what)
 		}
 	}, "")
-	if len(bad) > 0 && lastBad == lines {
-		bad[len(bad)-1] += " (the last line: an append cut short by a crash leaves one)"
+	if len(bad) > 0 && lastBad == lines && err == nil && !f.endsInNewline() {
+		bad[len(bad)-1] += " (the last line, unfinished: an append cut short by a crash leaves one)"
 	}
 	return bad, err
+}
+
+// endsInNewline reports whether the file's last byte ends a line: every
+// append writes a whole line, so only a crash leaves one unfinished.
+func (f *File) endsInNewline() bool {
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		return false
+	}
+	defer fh.Close()
+	b := make([]byte, 1)
+	if info, err := fh.Stat(); err != nil || info.Size() == 0 {
+		return true
+	} else if _, err := fh.ReadAt(b, info.Size()-1); err != nil {
+		return false
+	}
+	return b[0] == '\n'
 }
 
 // scan reads the file line by line, holding at most maxLine bytes of a

@@ -52,6 +52,9 @@ type app struct {
 	log            *slog.Logger
 	// diagsPrinted marks that the error has been shown as diagnostics.
 	env func(string) string
+	// warnedAnchor: the warning about a per-machine anchor of a shared
+	// state is given once per command.
+	warnedAnchor bool
 }
 
 // Run runs vigil with args (without the program name) and returns the exit

@@ -54,6 +54,8 @@ type runbookFlags struct {
 	journalKey     string
 	force          bool
 	showKey        bool
+	all            bool
+	reanchor       string
 	dirs           []string
 	aws            awsFlags
 	gcp            gcpFlags

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The CLI tests of the independent review of issue 13 (round 1).
+
+// A run deleted whole (row, journal, lease) is reported by verify RUN,
+// verify --all and status from the heads the anchor still holds; before,
+// verify said "run not found" (exit 2) and status no longer listed it.
+func TestVerifyReportsADeletedRun(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "s.db")
+	id := applyVM(t, state, "isolate")
+	kept := applyVM(t, state, "isolate")
+	db, err := sql.Open("sqlite", "file:"+state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Exec(`DELETE FROM run_leases WHERE run_id = ?`, id) // a finished run holds none
+	exec(t, db, `DELETE FROM journal WHERE run_id = ?`, id)
+	exec(t, db, `DELETE FROM runs WHERE id = ?`, id)
+	db.Close()
+
+	code, out, errs := run(t, "runbook", "verify", id, "--state", state)
+	if code != ExitFindings || !strings.Contains(out, "Journal of run "+id+" is NOT intact: the run was deleted from the database: the anchor file "+state+".anchor holds ") {
+		t.Errorf("verify RUN: %d %s %s", code, out, errs)
+	}
+	code, out, errs = run(t, "runbook", "verify", "--all", "--state", state)
+	if code != ExitFindings || !strings.Contains(out, id+"  NOT intact: the run was deleted from the database") ||
+		!strings.Contains(out, kept+"  intact: ") || !strings.Contains(out, "1 runs in the database, 1 deleted from it.") {
+		t.Errorf("verify --all: %d %s %s", code, out, errs)
+	}
+	code, out, errs = run(t, "runbook", "status", "--state", state)
+	if code != ExitFindings || !strings.Contains(out, id+"  DELETED: ") || !strings.Contains(out, kept) {
+		t.Errorf("status: %d %s %s", code, out, errs)
+	}
+	code, _, errs = run(t, "runbook", "timeline", id, "--state", state)
+	if code != ExitFindings || !strings.Contains(errs, "deleted from the database") {
+		t.Errorf("timeline: %d %s", code, errs)
+	}
+}
+
+// The object-store anchors list their runs too, so a deleted run is found
+// against S3 and GCS: see TestObjectStoreAnchors.
+
+// With the anchor file gone, verify fails and resume refuses the run,
+// until a resume names why with --reanchor, which the journal records and
+// verify names. Before, resume wrote a fresh anchor from what the database
+// held, and a journal cut short then verified as intact.
+func TestResumeRefusesAnUnanchoredRun(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "s.db")
+	id := applyVM(t, state)
+	if err := os.Remove(state + ".anchor"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := run(t, "runbook", "verify", id, "--state", state)
+	if code != ExitFindings || !strings.Contains(out, "the journal is not anchored: the anchor file "+state+".anchor has no heads of this run") {
+		t.Errorf("verify: %d %s", code, out)
+	}
+	resume := []string{"runbook", "resume", id, "--approve", "isolate", "--state", state}
+	code, out, errs := run(t, resume...)
+	if code == 0 || !strings.Contains(errs, "--reanchor REASON") {
+		t.Fatalf("resume: %d %s %s", code, out, errs)
+	}
+	if _, err := os.Stat(state + ".anchor"); err == nil {
+		t.Error("the refused resume wrote an anchor")
+	}
+	code, out, errs = run(t, append(resume, "--reanchor", "the forensics host was rebuilt (INC-2041)")...)
+	if code != 0 {
+		t.Fatalf("resume --reanchor: %d %s %s", code, out, errs)
+	}
+	code, out, _ = run(t, "runbook", "verify", id, "--state", state)
+	if code != 0 || !strings.Contains(out, "re-anchored the journal (resume --reanchor)") {
+		t.Errorf("verify after --reanchor: %d %s", code, out)
+	}
+	code, out, _ = run(t, "runbook", "timeline", id, "--state", state, "--format", "json")
+	if code != 0 || !strings.Contains(out, "the forensics host was rebuilt (INC-2041)") {
+		t.Errorf("the timeline does not show the re-anchoring: %d %s", code, out)
+	}
+}
+
+// Lines in the anchor file that are not heads are reported, and a line
+// longer than any head (over a MiB) neither blocks verify nor resume.
+func TestAnchorGarbageIsReported(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "s.db")
+	id := applyVM(t, state)
+	fh, err := os.OpenFile(state+".anchor", os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.WriteString("not a head\n" + strings.Repeat("x", 2<<20) + "\n")
+	fh.Close()
+	code, out, errs := run(t, "runbook", "verify", id, "--state", state)
+	if code != 0 || !strings.Contains(out, ".anchor: line 10 is not a journal head.\n") || !strings.Contains(out, "is intact") {
+		t.Errorf("verify: %d %s %s", code, out, errs)
+	}
+	if !strings.Contains(out, "line 11 is not a journal head (65536 bytes or more).\n") {
+		t.Errorf("the long line: %s", out)
+	}
+	code, out, _ = run(t, "runbook", "verify", "--all", "--state", state)
+	if code != ExitFindings {
+		t.Errorf("verify --all with a damaged anchor: %d %s", code, out)
+	}
+	code, out, errs = run(t, "runbook", "resume", id, "--approve", "isolate", "--state", state)
+	if code != 0 {
+		t.Errorf("resume: %d %s %s", code, out, errs)
+	}
+}
+
+// A journal key replaced (the file removed, a new one made) is told apart
+// from a rewritten chain: the anchor recorded the key that signed the run.
+func TestVerifyTellsAReplacedKeyFromARewrite(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	state := filepath.Join(t.TempDir(), "s.db")
+	id := applyVM(t, state, "isolate")
+	key := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "vigil", "journal.key")
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	applyVM(t, state, "isolate") // makes a new key
+	code, out, _ := run(t, "runbook", "verify", id, "--state", state)
+	if code != ExitFindings || !strings.Contains(out, "the key that signed this run is not available here") || strings.Contains(out, "rewritten") {
+		t.Errorf("verify: %d %s", code, out)
+	}
+}
+
+// A state file vigil creates is readable by its owner only, in a directory
+// vigil creates 0700.
+func TestStateFileMode(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "new", "s.db")
+	applyVM(t, state, "isolate")
+	for path, want := range map[string]os.FileMode{state: 0o600, filepath.Dir(state): 0o700, state + ".anchor": 0o600} {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %04o, want %04o", path, got, want)
+		}
+	}
+}
