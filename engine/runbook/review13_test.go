@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -374,5 +376,48 @@ func TestVerifyBindsUpdatedAtAndPlanSHA(t *testing.T) {
 	// and the plan cannot be applied again though the column is gone
 	if _, err := h.executor("gate").Start(context.Background(), h.rb, h.plan, h.vars); err == nil || !strings.Contains(err.Error(), run.ID) {
 		t.Errorf("applied again: %v", err)
+	}
+}
+
+// A holder whose lease is broken (vigil runbook unlock) stops the step it
+// is running as soon as its heartbeat finds the lease gone: the step's
+// context is cancelled, so its action does not run on beside the new
+// holder's. The step here would otherwise block for an hour.
+func TestLeaseLossCancelsTheRunningStep(t *testing.T) {
+	src := `runbook "r" {
+  phase "triage" {
+    step "slow" {
+      action  = "test.slow"
+      args    = { target = "x" }
+      timeout = "1h"
+    }
+  }
+}`
+	h := plannedWith(t, src, nil, nil)
+	x := h.executor()
+	x.LeaseTTL = 200 * time.Millisecond
+	started := make(chan string, 1)
+	x.Progress = func(ev Event) {
+		if ev.Kind == "started" && ev.Step == "slow" {
+			runs, _ := h.j.ListRuns(context.Background())
+			started <- runs[0].ID
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := x.Start(context.Background(), h.rb, h.plan, h.vars)
+		done <- err
+	}()
+	id := <-started
+	if _, err := h.j.BreakLease(context.Background(), id, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrLeaseLost) || !strings.Contains(err.Error(), "cancelled the steps it was running") {
+			t.Errorf("the holder whose lease was broken: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the running step was not cancelled when the lease was lost")
 	}
 }

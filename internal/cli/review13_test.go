@@ -2,6 +2,8 @@ package cli
 
 import (
 	"database/sql"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,6 +143,113 @@ func TestStateFileMode(t *testing.T) {
 		}
 		if got := info.Mode().Perm(); got != want {
 			t.Errorf("%s: mode %04o, want %04o", path, got, want)
+		}
+	}
+}
+
+// A canary that Go's %q, JSON and HCL escape (a quote, a backslash, a tab,
+// invalid UTF-8) never shows either: not in plan errors that quote it
+// (core.wait's duration, parseint), not in a plan summary that quotes it
+// (core.notify's message), not through a validation error_message, and not
+// in any output of apply, resume, status, timeline, verify or the state's
+// rows.
+func TestEscapedCanaryNeverShows(t *testing.T) {
+	const canary = "Can\"ary\\Q9\tzz\xffSecret-71"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	dir := t.TempDir()
+	rb := filepath.Join(dir, "canary.hcl")
+	os.WriteFile(rb, []byte(canaryRunbook), 0o644)
+	esc := filepath.Join(dir, "esc.hcl")
+	os.WriteFile(esc, []byte(`runbook "esc" {
+  variable "token" {
+    type      = string
+    sensitive = true
+  }
+  phase "identification" {
+    step "w" {
+      action = "core.wait"
+      args   = { duration = var.token }
+    }
+    step "n" {
+      action = "core.log"
+      args   = { message = "${parseint(var.token, 10)}" }
+    }
+  }
+}
+`), 0o644)
+	val := filepath.Join(dir, "val.hcl")
+	os.WriteFile(val, []byte(`runbook "val" {
+  variable "token" {
+    type      = string
+    sensitive = true
+    validation {
+      condition     = length(var.token) > 100
+      error_message = "token ${var.token} is too short"
+    }
+  }
+  phase "identification" {
+    step "a" {
+      action = "core.log"
+      args   = { message = "x" }
+    }
+  }
+}
+`), 0o644)
+	plan, state := filepath.Join(dir, "plan.json"), filepath.Join(dir, "s.db")
+	vars := []string{"-var", "token=" + canary, "-var", "notify_url=" + srv.URL + "/hook"}
+	var outputs []string
+	do := func(want int, args ...string) string {
+		t.Helper()
+		code, out, errs := run(t, args...)
+		if code != want {
+			t.Fatalf("vigil %s: exit %d, want %d\n%s\n%s", strings.Join(args, " "), code, want, out, errs)
+		}
+		outputs = append(outputs, out, errs)
+		return out + errs
+	}
+	for _, f := range []string{esc, val} {
+		for _, verb := range []string{"plan", "apply"} {
+			do(ExitError, "runbook", verb, f, "-var", "token="+canary, "--state", state)
+		}
+	}
+	if out := do(ExitError, "runbook", "plan", val, "-var", "token="+canary); !strings.Contains(out, "the error message includes a sensitive value, so it is not shown") {
+		t.Errorf("validation: %s", out)
+	}
+	do(0, append([]string{"runbook", "plan", rb, "-out", plan}, vars...)...)
+	do(0, append([]string{"runbook", "plan", rb, "--format", "json"}, vars...)...)
+	out := do(ExitWaiting, append([]string{"runbook", "apply", plan, "--state", state}, vars...)...)
+	id := runID.FindStringSubmatch(out)[1]
+	do(0, append([]string{"runbook", "resume", id, "--approve", "gate", "--state", state}, vars...)...)
+	do(0, "runbook", "status", id, "--state", state)
+	do(0, "runbook", "timeline", id, "--state", state)
+	do(0, "runbook", "timeline", id, "--state", state, "--format", "json")
+	do(0, "runbook", "verify", id, "--state", state)
+	saved, _ := os.ReadFile(plan)
+	outputs = append(outputs, string(saved))
+	db, err := sql.Open("sqlite", "file:"+state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{`SELECT id || runbook || actor || status || plan || state FROM runs`,
+		`SELECT kind || step || coalesce(args, '') || coalesce(outputs, '') || error || coalesce(detail, '') FROM journal`} {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			rows.Scan(&s)
+			outputs = append(outputs, s)
+		}
+		rows.Close()
+	}
+	all := strings.Join(outputs, "\n")
+	// every spelling of the canary, in any case, holds one of these
+	for _, form := range []string{`ary\`, `ARY\`, `zz\`, `ZZ\`, "Q9\tzz", "q9\tzz", "Secret-71", "SECRET-71", "secret-71", "Open-71"} {
+		if i := strings.Index(all, form); i >= 0 {
+			t.Errorf("%q shows: ...%s...", form, all[max(0, i-200):min(len(all), i+100)])
 		}
 	}
 }
