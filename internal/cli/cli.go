@@ -178,7 +178,7 @@ func (a *app) printDiags(files map[string]*hcl.File, diags hcl.Diagnostics) {
 		}
 		color = os.Getenv("NO_COLOR") == ""
 	}
-	wr := hcl.NewDiagnosticTextWriter(a.stderr, files, uint(width), color)
+	wr := hcl.NewDiagnosticTextWriter(a.stderr, maskURLs(files), uint(width), color)
 	_ = wr.WriteDiagnostics(diags)
 }
 

@@ -253,3 +253,18 @@ func TestEscapedCanaryNeverShows(t *testing.T) {
 		}
 	}
 }
+
+// A diagnostic's source snippet does not show a webhook URL's path: here
+// an expression that does not evaluate, on the url line itself.
+func TestDiagnosticsMaskWebhookPaths(t *testing.T) {
+	cfg := write(t, "vigil.hcl", "notify \"slack\" {\n  url = \"https://hooks.example.com/services/T01/SECRETPATH7\" + 1\n}\n")
+	vars := write(t, "vars.hcl", "notify_url = \"https://hooks.example.com/services/T01/SECRETPATH8\" + 1\n")
+	code, _, errs := run(t, "runbook", "verify", "--all", "-c", cfg, "--state", filepath.Join(t.TempDir(), "s.db"))
+	if code != ExitError || strings.Contains(errs, "SECRETPATH7") || !strings.Contains(errs, "https://hooks.example.com****") {
+		t.Errorf("config: %d %s", code, errs)
+	}
+	code, _, errs = run(t, "runbook", "plan", "compromised-vm-gcp", "--provider", "sim", "-i", "examples/inventory", "--var-file", vars)
+	if code != ExitError || strings.Contains(errs, "SECRETPATH8") || !strings.Contains(errs, "notify_url = \"https://hooks.example.com****") {
+		t.Errorf("var file: %d %s", code, errs)
+	}
+}
