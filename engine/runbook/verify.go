@@ -259,7 +259,7 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 		return v
 	}
 	if trusted != nil && !pub.Equal(trusted) {
-		if anchorKey == v.Key && v.Anchored > 0 {
+		if hasAnchor && anchorKey == v.Key && v.Anchored > 0 {
 			// The anchor, written as the run went, names the run's key: the
 			// key here is another one (replaced, or another machine's), which
 			// is not a rewrite; but nothing here can vouch for the run.
