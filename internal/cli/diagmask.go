@@ -18,6 +18,9 @@ func maskURLs(files map[string]*hcl.File) map[string]*hcl.File {
 	out := make(map[string]*hcl.File, len(files))
 	for name, f := range files {
 		out[name] = f
+		if f == nil {
+			continue
+		}
 		body, ok := f.Body.(*hclsyntax.Body)
 		if !ok || f.Bytes == nil {
 			continue

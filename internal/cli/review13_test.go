@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vigil-ir/vigil/internal/testutil"
 )
 
 // The CLI tests of the independent review of issue 13 (round 1).
@@ -266,5 +270,48 @@ func TestDiagnosticsMaskWebhookPaths(t *testing.T) {
 	code, _, errs = run(t, "runbook", "plan", "compromised-vm-gcp", "--provider", "sim", "-i", "examples/inventory", "--var-file", vars)
 	if code != ExitError || strings.Contains(errs, "SECRETPATH8") || !strings.Contains(errs, "notify_url = \"https://hooks.example.com****") {
 		t.Errorf("var file: %d %s", code, errs)
+	}
+}
+
+// A PostgreSQL state shared by two machines, each with its default anchor
+// file: apply warns that the anchor is this machine's only, and the other
+// machine's resume refuses the run its anchor has no record of (before, it
+// went on, and a cut in the database was invisible to both). With a shared
+// anchor named in vigil.hcl there is no warning and the resume proceeds.
+func TestPostgresStateWithAPerMachineAnchor(t *testing.T) {
+	url := testutil.Postgres(t)
+	dir := t.TempDir()
+	rb := filepath.Join(dir, "gate.hcl")
+	os.WriteFile(rb, []byte(gateHCL), 0o644)
+	machineA, machineB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	t.Setenv("XDG_STATE_HOME", machineA)
+	code, out, errs := run(t, "runbook", "apply", rb, "--state", url)
+	if code != ExitWaiting || !strings.Contains(errs, "WARNING: the state is a PostgreSQL database that other machines may share, but the journal's anchor is the anchor file "+filepath.Join(machineA, "vigil", "postgres-journal.anchor")) {
+		t.Fatalf("apply on A: %d %s %s", code, out, errs)
+	}
+	id := runID.FindStringSubmatch(out)[1]
+	t.Setenv("XDG_STATE_HOME", machineB)
+	code, out, errs = run(t, "runbook", "resume", id, "--approve", "gate", "--state", url)
+	if code == 0 || !strings.Contains(errs, "has no heads of this run") || !strings.Contains(errs, "--reanchor") {
+		t.Errorf("resume on B: %d %s %s", code, out, errs)
+	}
+
+	shared := write(t, "vigil.hcl", `anchor = "`+filepath.Join(dir, "shared.anchor")+`"`+"\n")
+	code, out, errs = run(t, "runbook", "apply", rb, "--state", url, "-c", shared)
+	if code != ExitWaiting || strings.Contains(errs, "WARNING") {
+		t.Fatalf("apply with a shared anchor: %d %s %s", code, out, errs)
+	}
+	id = runID.FindStringSubmatch(out)[1]
+	t.Setenv("XDG_STATE_HOME", machineA)
+	code, out, errs = run(t, "runbook", "resume", id, "--approve", "gate", "--state", url, "-c", shared)
+	if code != 0 {
+		t.Errorf("resume with the shared anchor: %d %s %s", code, out, errs)
+	}
+}
+
+// A file that did not parse (nil) or is JSON is passed over.
+func TestMaskURLsSkipsWhatItCannotRead(t *testing.T) {
+	if got := maskURLs(map[string]*hcl.File{"gone.hcl": nil}); len(got) != 1 || got["gone.hcl"] != nil {
+		t.Errorf("%v", got)
 	}
 }
