@@ -31,8 +31,13 @@ func (f *File) Record(_ context.Context, h runbook.Head) error {
 		return err
 	}
 	// One write of one line: appends from several processes do not
-	// interleave within a line.
-	if _, err := fh.Write(append(line, '\n')); err != nil {
+	// interleave within a line. After a line a crash left unfinished, the
+	// head starts a line of its own (a blank line is passed over).
+	line = append(line, '\n')
+	if !f.endsInNewline() {
+		line = append([]byte{'\n'}, line...)
+	}
+	if _, err := fh.Write(line); err != nil {
 		fh.Close()
 		return err
 	}
@@ -139,6 +144,8 @@ func (f *File) scan(fn func(n int, line []byte, h *runbook.Head), needle string)
 		}
 		if long {
 			fn(n, make([]byte, maxLine+1), nil)
+		} else if len(bytes.TrimSpace(line)) == 0 {
+			// a blank line: nothing to read, nothing written over
 		} else if needle == "" || bytes.Contains(line, []byte(needle)) {
 			var h runbook.Head
 			if json.Unmarshal(line, &h) != nil || h.RunID == "" || h.Seq < 1 || h.Hash == "" {
