@@ -197,6 +197,11 @@ func TestVerifyRefusesTextAfterAColumn(t *testing.T) {
 			if v.Tamper == nil || v.Tamper.What != TamperEntry || v.Tamper.Seq != seq || !strings.Contains(v.Tamper.Error(), "outputs column") {
 				t.Errorf("got %v", v.Tamper)
 			}
+			// The timeline of the tampered journal can still be written.
+			r, _ := h.j.GetRun(context.Background(), run.ID)
+			if _, err := json.Marshal(BuildTimeline(r, h.entries(run.ID), v)); err != nil {
+				t.Errorf("timeline: %v", err)
+			}
 		})
 	}
 }
