@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -134,6 +135,16 @@ func TestKillAnywhere(t *testing.T) {
 		step = 3 // the same points, fewer of them
 	}
 	var kills, resumeKills atomic.Int32
+	// The distinct points killed at: each point of apply, and each point of
+	// a resume (named by the trace of that resume), which are other states
+	// of the run than apply's.
+	var killedMu sync.Mutex
+	killedAt := map[string]bool{}
+	killed := func(p string) {
+		killedMu.Lock()
+		killedAt[p] = true
+		killedMu.Unlock()
+	}
 	for i := 0; i < len(points); i += step {
 		p := points[i]
 		t.Run(fmt.Sprintf("%02d-%s", i, p), func(t *testing.T) {
@@ -144,16 +155,22 @@ func TestKillAnywhere(t *testing.T) {
 				t.Fatalf("apply should be killed at %s: exit %d\n%s", p, code, out)
 			}
 			kills.Add(1)
+			killed("apply " + p)
 			run, _ := onlyRun(t, state)
 			// Every third case is killed again while resuming, at the n-th
 			// point the resume reaches.
 			if i%3 == 0 {
 				nth := fmt.Sprintf("#%d", 2+i%5)
-				code, out := resume(state, run.ID, "VIGIL_FAILPOINT="+nth)
+				rtrace := filepath.Join(t.TempDir(), "trace")
+				code, out := resume(state, run.ID, "VIGIL_FAILPOINT="+nth, "VIGIL_FAILPOINT_TRACE="+rtrace)
 				switch code {
 				case 137:
 					kills.Add(1)
 					resumeKills.Add(1)
+					reached, _ := os.ReadFile(rtrace)
+					if f := strings.Fields(string(reached)); len(f) > 0 {
+						killed("resume " + f[len(f)-1])
+					}
 				case 0: // finished before reaching it
 				default:
 					t.Fatalf("resume killed at %s: exit %d\n%s", nth, code, out)
@@ -175,9 +192,9 @@ func TestKillAnywhere(t *testing.T) {
 		})
 	}
 	t.Cleanup(func() {
-		t.Logf("%d SIGKILLs (%d of them during a resume) at %d points of a run", kills.Load(), resumeKills.Load(), len(points))
-		if want := int32(50); step == 1 && kills.Load() < want {
-			t.Errorf("%d kills, want at least %d", kills.Load(), want)
+		t.Logf("%d SIGKILLs (%d of them during a resume) at %d distinct points (%d of apply)", kills.Load(), resumeKills.Load(), len(killedAt), len(points))
+		if want := 50; step == 1 && len(killedAt) < want {
+			t.Errorf("killed at %d distinct points, want at least %d", len(killedAt), want)
 		}
 	})
 }

@@ -138,7 +138,7 @@ func newHarnessWith(t *testing.T, extra []action.Action, src string, varArgs ...
 		t.Fatal(diags)
 	}
 	h.vars = vars
-	plan, diags := (&Planner{Registry: h.reg, Provider: "test"}).Plan(context.Background(), rb, "test.hcl", vars)
+	plan, diags := (&Planner{Registry: h.reg, Provider: "test", Key: h.key}).Plan(context.Background(), rb, "test.hcl", vars)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -590,7 +590,7 @@ func TestStalePlanRefused(t *testing.T) {
 		t.Fatal(diags)
 	}
 	data := &Data{Inventory: inv}
-	plan, diags := (&Planner{Registry: h.reg, Data: data}).Plan(context.Background(), rb, "t.hcl", map[string]*VarValue{})
+	plan, diags := (&Planner{Registry: h.reg, Data: data, Key: h.key}).Plan(context.Background(), rb, "t.hcl", map[string]*VarValue{})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}

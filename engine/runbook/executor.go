@@ -56,6 +56,11 @@ type Executor struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// State is provider state to record on the run (the simulated cloud).
 	State string
+	// Reanchor lets Resume continue a run whose anchor has no record of its
+	// journal (the anchor was lost, or the run was written on a machine
+	// whose anchor file this one does not see); the resume journals that
+	// it re-anchored the run, and by whom. It is the reason given.
+	Reanchor string
 }
 
 // Event is a progress report.
@@ -120,12 +125,16 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	if plan.Runbook.Hash != rb.Hash() {
 		return nil, fmt.Errorf("the runbook %s changed since the plan was made (plan %.12s, now %.12s); make a new plan", plan.Runbook.File, plan.Runbook.Hash, rb.Hash())
 	}
-	if err := plan.CheckVariables(vars); err != nil {
+	if err := plan.CheckVariables(vars, ValueKey(x.Key)); err != nil {
 		return nil, err
 	}
 	patterns, err := parseApprovals(x.Approve, plan)
 	if err != nil {
 		return nil, err
+	}
+	raw := plan.Canonical()
+	if err := x.appliedBefore(ctx, raw); err != nil {
+		return nil, x.heldOr(ctx, err)
 	}
 	ex, err := x.prepare(ctx, rb, plan, vars, patterns)
 	if err != nil {
@@ -136,13 +145,12 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	if err := ex.checkContract(); err != nil {
 		return nil, err
 	}
-	raw := plan.Canonical()
 	now := x.now()
 	run := &Run{ID: NewRunID(now), Runbook: rb.ID, File: plan.Runbook.File, Hash: plan.Runbook.Hash, Provider: plan.Provider,
-		Actor: x.Actor, Status: RunRunning, CreatedAt: now, UpdatedAt: now, Plan: raw, State: x.State}
+		Actor: x.Actor, Status: RunRunning, CreatedAt: now, UpdatedAt: now, Plan: raw, PlanSHA256: planHash(raw), State: x.State}
 	b := Binding{Run: run.ID, Runbook: run.Runbook, File: run.File, RunbookSHA256: run.Hash, Provider: run.Provider, Actor: run.Actor,
 		CreatedAt: run.CreatedAt, State: run.State, PlanSHA256: planHash(raw), VariablesSHA256: variablesHash(plan.Variables),
-		Variables: plan.Variables, PublicKey: EncodePublicKey(x.publicKey()), Holder: x.holder()}
+		Variables: plan.Variables, PublicKey: EncodePublicKey(x.publicKey()), Holder: x.holder(), JournalFormat: JournalFormat}
 	first := &Entry{Kind: EntryRunStarted, Actor: x.Actor, At: now, Detail: mustJSON(b)}
 	lease := &Lease{Holder: x.holder(), TTL: x.ttl()}
 	j := &sealer{store: x.Store, lease: lease, key: x.Key, anchor: x.Anchor, runID: run.ID, failpoint: x.Failpoint}
@@ -150,12 +158,7 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	if err := x.Store.CreateRun(context.WithoutCancel(ctx), run, lease, first); err != nil {
 		var applied *PlanAppliedError
 		if errors.As(err, &applied) {
-			// A second apply of the plan while the first runs is told who
-			// holds it.
-			if l, lerr := x.Store.Lease(ctx, applied.RunID); lerr == nil && l != nil && l.ExpiresAt.After(time.Now()) && (x.HolderGone == nil || !x.HolderGone(l)) {
-				return nil, &LeaseHeldError{Lease: l}
-			}
-			return nil, err
+			return nil, x.heldOr(ctx, err)
 		}
 		return nil, fmt.Errorf("create run: %w", err)
 	}
@@ -167,6 +170,36 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	}
 	ex.run, ex.j = run, j
 	return ex.execute(ctx, replay(nil))
+}
+
+// heldOr turns a *PlanAppliedError into a *LeaseHeldError when the run of
+// the plan is running: a second apply of the plan while the first runs is
+// told who holds it.
+func (x *Executor) heldOr(ctx context.Context, err error) error {
+	var applied *PlanAppliedError
+	if errors.As(err, &applied) {
+		if l, lerr := x.Store.Lease(ctx, applied.RunID); lerr == nil && l != nil && l.ExpiresAt.After(time.Now()) && (x.HolderGone == nil || !x.HolderGone(l)) {
+			return &LeaseHeldError{Lease: l}
+		}
+	}
+	return err
+}
+
+// appliedBefore finds a run of the same plan by its stored plan, not only
+// by the plan_sha256 column the store's unique index guards: a column set
+// to NULL must not let a saved plan be applied twice.
+func (x *Executor) appliedBefore(ctx context.Context, raw []byte) error {
+	runs, err := x.Store.ListRuns(ctx)
+	if err != nil {
+		return fmt.Errorf("list runs: %w", err)
+	}
+	want := planHash(raw)
+	for _, r := range runs {
+		if planHash(r.Plan) == want || r.PlanSHA256 == want {
+			return &PlanAppliedError{RunID: r.ID}
+		}
+	}
+	return nil
 }
 
 // Resume continues a run: steps awaiting approval that are now approved,
@@ -189,6 +222,9 @@ func (x *Executor) Resume(ctx context.Context, runID string, rb *Runbook, vars m
 		return &Result{Run: own.run, Status: own.run.Status}, nil
 	}
 	detail := map[string]any{"holder": x.holder(), "previous_status": own.run.Status}
+	if own.reanchored != nil {
+		detail["reanchored"] = true
+	}
 	if own.took != nil {
 		detail["took_over"] = map[string]any{"holder": own.took.Holder, "heartbeat_at": own.took.HeartbeatAt, "reason": "its process is gone"}
 	}
@@ -207,6 +243,8 @@ type owned struct {
 	j       *sealer
 	// took is the lease of a holder found gone, taken over.
 	took *Lease
+	// reanchored is the entry journaling that the run was re-anchored.
+	reanchored *Entry
 }
 
 // own takes a run's lease and checks its journal before anything is
@@ -243,7 +281,12 @@ func (x *Executor) own(ctx context.Context, runID string) (*owned, error) {
 		}
 	}
 	v := VerifyRun(run, entries, heads, nil, anchorName)
-	if v.Tamper != nil {
+	unanchored := v.Tamper != nil && v.Tamper.What == TamperUnanchored
+	switch {
+	case unanchored && x.Reanchor == "":
+		release()
+		return nil, fmt.Errorf("run %s: refusing to continue it: %w. If you know why the anchor lost it (and only then), continue with --reanchor REASON: the journal then records who re-anchored it and why, and verify names that entry", runID, v.Tamper)
+	case v.Tamper != nil && !unanchored:
 		release()
 		return nil, fmt.Errorf("run %s: the journal is not intact, refusing to continue it: %w", runID, v.Tamper)
 	}
@@ -254,13 +297,27 @@ func (x *Executor) own(ctx context.Context, runID string) (*owned, error) {
 	last := entries[len(entries)-1]
 	j := &sealer{store: x.Store, lease: lease, key: x.Key, anchor: x.Anchor, runID: runID, seq: last.Seq, head: last.Hash, failpoint: x.Failpoint}
 	if v.Anchored < last.Seq {
-		// The process stopped between storing an entry and anchoring it.
+		// The process stopped between storing an entry and anchoring it (or,
+		// re-anchoring, the anchor had none).
 		if err := j.anchorHead(ctx); err != nil {
 			release()
 			return nil, &JournalError{RunID: runID, Seq: last.Seq, Err: err}
 		}
 	}
-	return &owned{run: run, entries: entries, j: j, took: took}, nil
+	own := &owned{run: run, entries: entries, j: j, took: took}
+	if unanchored {
+		e := &Entry{Kind: EntryRunReanchored, Actor: x.Actor, At: x.now(), Detail: mustJSON(map[string]any{
+			"reason": x.Reanchor, "by": x.holder(), "anchor": anchorName, "anchored_before": v.Anchored, "entries": len(entries),
+			"found": v.Tamper.Reason,
+		})}
+		if err := j.append(ctx, "", e); err != nil {
+			release()
+			return nil, err
+		}
+		own.reanchored = e
+		own.entries = append(own.entries, e)
+	}
+	return own, nil
 }
 
 // acquire takes the run's lease, taking over one whose holder is gone.
@@ -293,7 +350,7 @@ func (x *Executor) resumable(ctx context.Context, own *owned, rb *Runbook, vars 
 	if err != nil {
 		return nil, fmt.Errorf("run %s: read its plan: %w", run.ID, err)
 	}
-	if err := plan.CheckVariables(vars); err != nil {
+	if err := plan.CheckVariables(vars, ValueKey(x.Key)); err != nil {
 		return nil, err
 	}
 	patterns, err := parseApprovals(x.Approve, plan)
@@ -355,7 +412,10 @@ func (x *Executor) Unlock(ctx context.Context, runID string) (*Lease, error) {
 func (x *Executor) heartbeat(ctx context.Context, l Lease, lost func(error)) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
-	every := l.TTL / 4
+	// Often enough that a lease broken with unlock stops this holder's
+	// steps (their context is cancelled) within seconds, not a quarter of
+	// the TTL.
+	every := min(l.TTL/4, 5*time.Second)
 	if every < 10*time.Millisecond {
 		every = 10 * time.Millisecond
 	}
@@ -387,7 +447,7 @@ func variablesHash(vars map[string]*PlanVar) string {
 	m := map[string]any{}
 	for name, v := range vars {
 		if v.Sensitive {
-			m[name] = map[string]any{"sensitive": true, "sha256": v.SHA256}
+			m[name] = map[string]any{"sensitive": true, "hmac_sha256": v.HMAC}
 			continue
 		}
 		m[name] = map[string]any{"value": compact(v.Value), "type": compact(v.Type)}

@@ -47,7 +47,7 @@ func plannedWith(t *testing.T, src string, extra []action.Action, data *Data, va
 		t.Fatal(diags)
 	}
 	h.vars = vars
-	plan, diags := (&Planner{Registry: h.reg, Data: data, Provider: "test"}).Plan(context.Background(), rb, "test.hcl", vars)
+	plan, diags := (&Planner{Registry: h.reg, Data: data, Provider: "test", Key: h.key}).Plan(context.Background(), rb, "test.hcl", vars)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -244,7 +244,7 @@ func TestStalePlanNamesTheNewInstance(t *testing.T) {
 	if runs, _ := h.j.ListRuns(context.Background()); len(runs) != 0 || h.w.count(`fix["fw-1"]`) != 0 {
 		t.Fatalf("a stale plan ran: %d runs, %v", len(runs), h.w.applied)
 	}
-	plan, diags := (&Planner{Registry: h.reg, Data: data, Provider: "test"}).Plan(context.Background(), h.rb, "test.hcl", h.vars)
+	plan, diags := (&Planner{Registry: h.reg, Data: data, Provider: "test", Key: h.key}).Plan(context.Background(), h.rb, "test.hcl", h.vars)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -297,11 +297,11 @@ func TestSavedPlanRoundTrips(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if err := back.CheckVariables(vars); err != nil {
+	if err := back.CheckVariables(vars, ValueKey(h.key)); err != nil {
 		t.Errorf("the plan's own values: %v", err)
 	}
 	other, _, _ := h.rb.ResolveVariables(Inputs{Vars: []string{"ports=[22]"}})
-	if err := back.CheckVariables(other); err == nil || !strings.Contains(err.Error(), "variable ports is [22] now but [22,3389] in the plan") {
+	if err := back.CheckVariables(other, ValueKey(h.key)); err == nil || !strings.Contains(err.Error(), "variable ports is [22] now but [22,3389] in the plan") {
 		t.Errorf("a changed list: %v", err)
 	}
 	res, err := h.executor().Start(context.Background(), h.rb, back, vars)

@@ -3,6 +3,8 @@ package runbook
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -37,6 +39,9 @@ type Plan struct {
 	Summary       PlanSummary         `json:"summary"`
 	Warnings      []string            `json:"warnings,omitempty"`
 	CreatedAt     time.Time           `json:"created_at"`
+	// ValueKey names the key its sensitive values and keys are hashed with
+	// (ValueKeyID): apply needs the same journal key to match them.
+	ValueKey string `json:"value_key,omitempty"`
 
 	indexOnce sync.Once
 	byAddr    map[string]*PlannedStep
@@ -52,12 +57,14 @@ type PlanRunbook struct {
 }
 
 // PlanVar is a variable as the plan records it. Sensitive values are not
-// stored: only their hash, so apply can check that the same value is given.
+// stored: only their HMAC under the value key (see ValueKey), so that apply
+// can check that the same value is given while the plan, the runs row and
+// the journal offer nothing to brute force.
 type PlanVar struct {
 	Value     json.RawMessage `json:"value,omitempty"`
 	Type      json.RawMessage `json:"type,omitempty"`
 	Sensitive bool            `json:"sensitive,omitempty"`
-	SHA256    string          `json:"sha256,omitempty"`
+	HMAC      string          `json:"hmac_sha256,omitempty"`
 	Source    string          `json:"source"`
 }
 
@@ -149,6 +156,10 @@ type Planner struct {
 	Provider  string
 	Inventory []string
 	Now       func() time.Time
+	// Key is the journal key the plan will be applied with: sensitive values
+	// and for_each keys are hashed with the value key derived from it. Nil:
+	// a random key, which makes a plan to look at but not to apply.
+	Key ed25519.PrivateKey
 }
 
 // Plan evaluates the runbook in dependency order and asks every action what
@@ -162,10 +173,15 @@ func (p *Planner) Plan(ctx context.Context, rb *Runbook, file string, vars map[s
 	if p.Now != nil {
 		now = p.Now
 	}
+	key := p.Key
+	if key == nil {
+		_, key, _ = ed25519.GenerateKey(rand.Reader)
+	}
+	vkey := ValueKey(key)
 	plan := &Plan{
 		FormatVersion: PlanFormat, Provider: p.Provider, Inventory: p.Inventory,
 		Runbook:   PlanRunbook{ID: rb.ID, Title: rb.Title, File: file, Hash: rb.Hash()},
-		Variables: map[string]*PlanVar{}, CreatedAt: now().UTC(),
+		Variables: map[string]*PlanVar{}, CreatedAt: now().UTC(), ValueKey: ValueKeyID(vkey),
 	}
 	for _, d := range diags {
 		if d.Severity == hcl.DiagWarning {
@@ -173,14 +189,14 @@ func (p *Planner) Plan(ctx context.Context, rb *Runbook, file string, vars map[s
 		}
 	}
 	for name, v := range vars {
-		pv, err := planVar(v)
+		pv, err := planVar(v, vkey)
 		if err != nil {
 			return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot record variable", Detail: fmt.Sprintf("%s: %v", name, err)})
 		}
 		plan.Variables[name] = pv
 	}
 	red := newRedactor(vars)
-	sc, d := newScope(ctx, rb, vars, p.Data)
+	sc, d := newScope(ctx, rb, vars, p.Data, vkey)
 	diags = append(diags, d...)
 	if diags.HasErrors() {
 		return nil, diags
@@ -358,7 +374,7 @@ func (p *Plan) summarize() {
 	p.Summary = s
 }
 
-func planVar(v *VarValue) (*PlanVar, error) {
+func planVar(v *VarValue, valueKey []byte) (*PlanVar, error) {
 	val, _ := v.Value.UnmarkDeep()
 	pv := &PlanVar{Source: v.Source, Sensitive: v.Sensitive}
 	raw, err := ctyjson.Marshal(val, val.Type())
@@ -366,7 +382,7 @@ func planVar(v *VarValue) (*PlanVar, error) {
 		return nil, err
 	}
 	if v.Sensitive {
-		pv.SHA256 = HashValue(json.RawMessage(raw))
+		pv.HMAC = valueHash(valueKey, canonicalJSON(json.RawMessage(raw)))
 		return pv, nil
 	}
 	t, err := ctyjson.MarshalType(val.Type())
@@ -399,8 +415,12 @@ func (p *Plan) PlanValues() (map[string]cty.Value, error) {
 
 // CheckVariables compares the variables of an apply with those the plan was
 // made with: a plan applies only to the same values. Values are compared as
-// values, not as JSON text.
-func (p *Plan) CheckVariables(vars map[string]*VarValue) error {
+// values, not as JSON text; sensitive ones by their HMAC under valueKey,
+// which must be the key the plan was made with.
+func (p *Plan) CheckVariables(vars map[string]*VarValue, valueKey []byte) error {
+	if err := p.CheckValueKey(valueKey); err != nil {
+		return err
+	}
 	for _, name := range slices.Sorted(maps.Keys(p.Variables)) {
 		pv := p.Variables[name]
 		v, ok := vars[name]
@@ -408,11 +428,14 @@ func (p *Plan) CheckVariables(vars map[string]*VarValue) error {
 			return fmt.Errorf("variable %s of the plan has no value now", name)
 		}
 		if pv.Sensitive {
-			now, err := planVar(v)
+			if pv.HMAC == "" {
+				return fmt.Errorf("the plan records sensitive variable %s by an unkeyed hash (an older vigil made it): make a new plan", name)
+			}
+			now, err := planVar(v, valueKey)
 			if err != nil {
 				return err
 			}
-			if now.SHA256 != pv.SHA256 {
+			if now.HMAC != pv.HMAC {
 				if v.Source == "default" || v.Source == "plan" {
 					return fmt.Errorf("sensitive variable %s is not stored in the plan: give it again (-var %s=... or %s%s)", name, name, EnvPrefix, name)
 				}
@@ -437,6 +460,32 @@ func (p *Plan) CheckVariables(vars map[string]*VarValue) error {
 		}
 	}
 	return nil
+}
+
+// CheckValueKey says whether the plan's sensitive values and keys were
+// hashed with valueKey. A plan without sensitive values needs no key.
+func (p *Plan) CheckValueKey(valueKey []byte) error {
+	if p.ValueKey == "" || p.ValueKey == ValueKeyID(valueKey) || !p.hasSensitive() {
+		return nil
+	}
+	return fmt.Errorf("the plan's sensitive values were hashed with value key %s, and this process's journal key gives %s: apply it with the journal key it was planned with (--journal-key or VIGIL_JOURNAL_KEY), or make a new plan",
+		p.ValueKey, ValueKeyID(valueKey))
+}
+
+// hasSensitive reports whether the plan holds sensitive variables or
+// instances addressed by a sensitive key.
+func (p *Plan) hasSensitive() bool {
+	for _, v := range p.Variables {
+		if v.Sensitive {
+			return true
+		}
+	}
+	for _, s := range p.Steps {
+		if strings.HasPrefix(s.Key, "(sensitive ") {
+			return true
+		}
+	}
+	return false
 }
 
 // ReadPlan loads a saved plan.

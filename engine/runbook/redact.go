@@ -2,12 +2,19 @@ package runbook
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"log/slog"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -22,9 +29,12 @@ import (
 // says. Actions see real values; plans, journals, timelines and the
 // console never do.
 type redactor struct {
-	mu      sync.Mutex
-	secrets []string
-	known   map[string]bool
+	mu sync.Mutex
+	// forms are the secrets and every escaped spelling of them, longest
+	// first; short are secrets too short to remove wherever they appear.
+	forms []string
+	short []string
+	known map[string]bool
 }
 
 func newRedactor(vars map[string]*VarValue) *redactor {
@@ -37,6 +47,11 @@ func newRedactor(vars map[string]*VarValue) *redactor {
 	return r
 }
 
+// minSecret is the shortest secret removed wherever it appears; shorter
+// ones would take letters out of words, so they are removed where they
+// stand alone (between characters that are not letters or digits).
+const minSecret = 4
+
 // learn records the strings of every marked part of v.
 func (r *redactor) learn(v cty.Value) {
 	var found []string
@@ -48,17 +63,47 @@ func (r *redactor) learn(v cty.Value) {
 	defer r.mu.Unlock()
 	added := false
 	for _, s := range found {
-		// very short values would redact ordinary words
-		if len(s) >= 4 && !r.known[s] {
-			r.known[s] = true
-			r.secrets = append(r.secrets, s)
-			added = true
+		if s == "" || r.known[s] {
+			continue
 		}
+		r.known[s] = true
+		for _, f := range spellings(s) {
+			if len(f) < minSecret {
+				r.short = append(r.short, f)
+			} else {
+				r.forms = append(r.forms, f)
+			}
+		}
+		added = true
 	}
 	if added {
 		// longest first, so a secret containing another is replaced whole
-		sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
+		sort.SliceStable(r.forms, func(i, j int) bool { return len(r.forms[i]) > len(r.forms[j]) })
+		sort.SliceStable(r.short, func(i, j int) bool { return len(r.short[i]) > len(r.short[j]) })
 	}
+}
+
+// spellings are the ways a secret can appear in text: as it is, and as Go's
+// %q and %+q, JSON and HCL write it inside quotes (escaping quotes,
+// backslashes, control characters and invalid UTF-8), once or twice over
+// (an error quoting another that quoted the value).
+func spellings(s string) []string {
+	inner := func(q string) string { return q[1 : len(q)-1] }
+	jsonQuote := func(s string) string {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(s)
+		return inner(strings.TrimSuffix(b.String(), "\n"))
+	}
+	hclQuote := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`, "${", "$${", "%{", "%%{").Replace
+	one := []string{s, validUTF8(s), inner(strconv.Quote(s)), inner(strconv.QuoteToASCII(s)), jsonQuote(s), hclQuote(s)}
+	out := slices.Clone(one)
+	for _, f := range one[2:] {
+		out = append(out, inner(strconv.Quote(f)), jsonQuote(f))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func (r *redactor) learnAll(m map[string]cty.Value) {
@@ -95,11 +140,45 @@ func collectMarked(v cty.Value, inMarked bool, out *[]string) {
 func (r *redactor) text(s string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, sec := range r.secrets {
-		s = strings.ReplaceAll(s, sec, SensitiveText)
+	for _, f := range r.forms {
+		s = strings.ReplaceAll(s, f, SensitiveText)
+	}
+	for _, f := range r.short {
+		s = replaceWord(s, f, SensitiveText)
 	}
 	return s
 }
+
+// replaceWord replaces old in s where it is not part of a longer run of
+// letters and digits.
+func replaceWord(s, old, repl string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, old)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(old)
+		before, _ := utf8.DecodeLastRuneInString(s[:i])
+		after, _ := utf8.DecodeRuneInString(s[end:])
+		// a boundary is needed only on a side where the secret itself
+		// begins or ends with a letter or digit
+		first, _ := utf8.DecodeRuneInString(old)
+		last, _ := utf8.DecodeLastRuneInString(old)
+		alone := (i == 0 || !isWordRune(before) || !isWordRune(first)) &&
+			(end == len(s) || !isWordRune(after) || !isWordRune(last))
+		b.WriteString(s[:i])
+		if alone {
+			b.WriteString(repl)
+		} else {
+			b.WriteString(old)
+		}
+		s = s[end:]
+	}
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 func (r *redactor) texts(ss []string) []string {
 	if ss == nil {
@@ -141,12 +220,43 @@ func (r *redactor) value(v any) any {
 	return v
 }
 
+// Sensitive values are never hashed bare: a low-entropy secret (a PIN, a
+// short token) would come back from its SHA-256 by brute force. Plans,
+// runs and journals hold an HMAC under a value key instead, and the key
+// lives only where the journal key does (it is derived from it), never in
+// the plan, the database or the journal. The same value gives the same
+// hash wherever the same journal key is used: in the plan, at apply and at
+// every resume of the run.
+
+// valueKeyContext separates the value key from any other use of the seed.
+const valueKeyContext = "vigil sensitive value hashes v1"
+
+// ValueKey derives the key of sensitive-value hashes from the journal key.
+func ValueKey(journalKey ed25519.PrivateKey) []byte {
+	mac := hmac.New(sha256.New, journalKey.Seed())
+	mac.Write([]byte(valueKeyContext))
+	return mac.Sum(nil)
+}
+
+// ValueKeyID names a value key without revealing it, so that a plan can
+// say which key its hashes need.
+func ValueKeyID(valueKey []byte) string {
+	return "HMAC:" + valueHash(valueKey, []byte("key id"))[:16]
+}
+
+// valueHash is the hex HMAC-SHA256 of data under the value key.
+func valueHash(valueKey, data []byte) string {
+	mac := hmac.New(sha256.New, valueKey)
+	mac.Write(data)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
 // SensitiveKey is how a for_each key made from a sensitive value appears in
-// addresses: a short hash, stable across plan, apply and resume, so that
-// the instance can be named without showing the value.
-func SensitiveKey(key string) string {
-	h := sha256.Sum256([]byte(key))
-	return "(sensitive " + hex.EncodeToString(h[:])[:12] + ")"
+// addresses: a short keyed hash, stable across plan, apply and resume with
+// the same journal key, so that the instance can be named without showing
+// the value or offering its hash to brute force.
+func SensitiveKey(valueKey []byte, key string) string {
+	return "(sensitive " + valueHash(valueKey, []byte(key))[:12] + ")"
 }
 
 // logger wraps an action's logger so that what it logs is redacted too

@@ -86,7 +86,7 @@ func (x *Executor) prepare(ctx context.Context, rb *Runbook, plan *Plan, vars ma
 	if diags.HasErrors() {
 		return nil, diagError(diags)
 	}
-	sc, diags := newScope(ctx, rb, vars, x.Data)
+	sc, diags := newScope(ctx, rb, vars, x.Data, ValueKey(x.Key))
 	red := newRedactor(vars)
 	if diags.HasErrors() {
 		return nil, diagError(red.diags(diags))

@@ -197,7 +197,7 @@ func TestPlanEverything(t *testing.T) {
 	if strings.Contains(string(raw), "s3cret") {
 		t.Error("the saved plan contains the sensitive value")
 	}
-	if plan.Variables["token"].SHA256 == "" || plan.Variables["token"].Value != nil {
+	if plan.Variables["token"].HMAC == "" || plan.Variables["token"].Value != nil {
 		t.Errorf("sensitive variable in the plan: %+v", plan.Variables["token"])
 	}
 	if plan.Outputs["token_out"] != SensitiveText {

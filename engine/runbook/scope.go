@@ -23,6 +23,8 @@ type scope struct {
 	locals cty.Value
 	funcs  map[string]function.Function
 	steps  map[string]cty.Value
+	// valueKey keys the hashes that name instances with sensitive keys.
+	valueKey []byte
 }
 
 type eachVal struct{ key, value cty.Value }
@@ -32,8 +34,8 @@ type instance struct {
 	each *eachVal
 }
 
-func newScope(ctx context.Context, rb *Runbook, vars map[string]*VarValue, data *Data) (*scope, hcl.Diagnostics) {
-	sc := &scope{rb: rb, vars: varObject(vars), funcs: functions(ctx, data, false), steps: map[string]cty.Value{}}
+func newScope(ctx context.Context, rb *Runbook, vars map[string]*VarValue, data *Data, valueKey []byte) (*scope, hcl.Diagnostics) {
+	sc := &scope{rb: rb, vars: varObject(vars), funcs: functions(ctx, data, false), steps: map[string]cty.Value{}, valueKey: valueKey}
 	var diags hcl.Diagnostics
 	sc.locals, diags = evalLocals(rb, sc.vars, sc.funcs)
 	return sc, diags
@@ -56,7 +58,7 @@ func (sc *scope) ctx(each *eachVal) *hcl.EvalContext {
 // expand evaluates for_each into instances with stable keys: map keys; for
 // lists, the element itself when it is a string, else its asset_id or id
 // field (findings() and assets() elements), else its index. A key made
-// from a sensitive value is shown as SensitiveKey(key) in the instance's
+// from a sensitive value is shown as SensitiveKey(valueKey, key) in the instance's
 // address; each.key keeps the value, marked.
 func (sc *scope) expand(st *Step) ([]instance, bool, hcl.Diagnostics) {
 	if st.ForEach == nil {
@@ -96,7 +98,7 @@ func (sc *scope) expand(st *Step) ([]instance, bool, hcl.Diagnostics) {
 		}
 		display := key
 		if secret {
-			display = SensitiveKey(key)
+			display = SensitiveKey(sc.valueKey, key)
 		}
 		if seen[display] {
 			detail := fmt.Sprintf("for_each gives two elements the key %q; instances need distinct keys.", display)

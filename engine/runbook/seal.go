@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // sigContext separates journal signatures from any other use of the key.
@@ -67,6 +69,18 @@ type Anchor interface {
 	String() string
 }
 
+// AnchorLister is an anchor that can name every run it holds heads of, so
+// that verify and status find a run deleted from the database whole.
+type AnchorLister interface {
+	Runs(ctx context.Context) ([]string, error)
+}
+
+// AnchorDamage is an anchor that can report what it holds that is not a
+// journal head (a line written into the anchor file by something else).
+type AnchorDamage interface {
+	Damage(ctx context.Context) ([]string, error)
+}
+
 // JournalError is a journal write that failed: the run stops, since what
 // it does next could not be recorded.
 type JournalError struct {
@@ -76,6 +90,14 @@ type JournalError struct {
 }
 
 func (e *JournalError) Error() string {
+	if errors.Is(e.Err, ErrLeaseLost) {
+		// The new holder may be running: this process stopped writing and
+		// cancelled its steps, but a call already made may have taken
+		// effect unrecorded. The new holder's resume asks each such step's
+		// action before acting again.
+		return fmt.Sprintf("write journal of run %s (entry %d): %v. This process stopped and cancelled the steps it was running; a step whose call was already made may have taken effect without this process recording it, and whoever holds the run now asks that step's action whether it did (as resume does after a crash) before acting again. See who holds it with: vigil runbook status %s",
+			e.RunID, e.Seq, e.Err, e.RunID)
+	}
 	return fmt.Sprintf("write journal of run %s (entry %d): %v; the run stopped so that nothing happens unrecorded. Fix the state store, then continue with: vigil runbook resume %s",
 		e.RunID, e.Seq, e.Err, e.RunID)
 }
@@ -97,9 +119,13 @@ type sealer struct {
 	broken    error // set by the first failure: nothing is written after it
 }
 
-// seal fills in an entry's chain fields.
+// seal fills in an entry's chain fields. What is stored is exactly what
+// is hashed: JSON columns in canonical form, text as valid UTF-8 (which
+// PostgreSQL requires, and which JSON hashing would otherwise fold).
 func (s *sealer) seal(e *Entry, seq int64, prev string) {
 	e.RunID, e.Seq, e.Prev = s.runID, seq, prev
+	e.Args, e.Outputs, e.Detail = canonicalColumn(e.Args), canonicalColumn(e.Outputs), canonicalColumn(e.Detail)
+	e.Kind, e.Step, e.Error, e.Actor = validUTF8(e.Kind), validUTF8(e.Step), validUTF8(e.Error), validUTF8(e.Actor)
 	e.At = e.At.UTC()
 	e.Hash = e.ComputeHash()
 	e.Sig = Sign(s.key, e.Hash)
@@ -148,6 +174,24 @@ func (s *sealer) anchorHead(ctx context.Context) error {
 		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
 	}
 	return fmt.Errorf("anchor the journal head in %s: %w", s.anchor, err)
+}
+
+// validUTF8 replaces each invalid byte with U+FFFD, as encoding/json does.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func (s *sealer) point(p string) {

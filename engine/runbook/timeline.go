@@ -163,7 +163,7 @@ func BuildTimeline(run *Run, entries []*Entry, v *Verification) *Timeline {
 			if s.Started == nil {
 				s.Started = &at
 			}
-			s.Status, s.Attempts, s.Actor, s.Args = "running", e.Attempt, e.Actor, e.Args
+			s.Status, s.Attempts, s.Actor, s.Args = "running", e.Attempt, e.Actor, shownJSON(e.Args)
 		case EntryStepRetry:
 			step(e.Step).Status = "retrying"
 		case EntryOutcomeUnknown:
@@ -199,6 +199,14 @@ func BuildTimeline(run *Run, entries []*Entry, v *Verification) *Timeline {
 			if d.TookOver != nil {
 				ev.Message += ", taking over the lease of " + d.TookOver.Holder.String() + " (its process was gone)"
 			}
+		case EntryRunReanchored:
+			var d struct {
+				Reason string `json:"reason"`
+				By     Holder `json:"by"`
+				Anchor string `json:"anchor"`
+			}
+			_ = json.Unmarshal(e.Detail, &d)
+			ev.Message = fmt.Sprintf("%s re-anchored the journal in %s, which had no record of it: %q; the anchor does not vouch for the entries before this one", d.By.String(), d.Anchor, d.Reason)
 		case EntryRunUnlocked:
 			var d struct {
 				Broken *Lease `json:"broken"`
@@ -217,7 +225,7 @@ func BuildTimeline(run *Run, entries []*Entry, v *Verification) *Timeline {
 			if e.Kind == EntryStepSucceeded {
 				var d struct{ Summary string }
 				_ = json.Unmarshal(e.Detail, &d)
-				s.Status, s.Outputs, s.Summary = "succeeded", e.Outputs, d.Summary
+				s.Status, s.Outputs, s.Summary = "succeeded", shownJSON(e.Outputs), d.Summary
 				ev.Message = d.Summary
 			} else {
 				s.Status, s.Error = "failed", e.Error
@@ -369,4 +377,15 @@ func activity(plan *Plan, tl *Timeline, entries []*Entry) *Activity {
 		act.Events = []ActivityEvent{}
 	}
 	return act
+}
+
+// shownJSON is a journal column as the timeline shows it: a column that is
+// not one JSON value (an edit verify reports) is shown as the text it
+// holds, so that the timeline of a tampered journal can still be written.
+func shownJSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || strictJSON(raw) == nil {
+		return raw
+	}
+	b, _ := json.Marshal("(not JSON, as stored: " + string(raw) + ")")
+	return b
 }

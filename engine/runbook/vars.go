@@ -175,13 +175,14 @@ func (rb *Runbook) ResolveVariables(in Inputs) (map[string]*VarValue, map[string
 	}
 	// validation conditions
 	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": varObject(out)}, Functions: functions(nil, nil, false)}
+	red := newRedactor(out)
 	for _, v := range rb.Variables {
 		for _, val := range v.Validations {
 			if val.Condition == nil {
 				continue
 			}
 			res, d := val.Condition.Value(ctx)
-			diags = append(diags, d...)
+			diags = append(diags, red.diags(d)...)
 			if d.HasErrors() {
 				continue
 			}
@@ -195,7 +196,11 @@ func (rb *Runbook) ResolveVariables(in Inputs) (map[string]*VarValue, map[string
 				msg := "the value is not valid"
 				if val.ErrorMessage != nil {
 					if m, d := val.ErrorMessage.Value(ctx); !d.HasErrors() {
-						if m, _ = m.Unmark(); m.Type() == cty.String && !m.IsNull() {
+						// As Terraform does: a message made from a sensitive
+						// value is not shown at all.
+						if m.ContainsMarked() {
+							msg = "the error message includes a sensitive value, so it is not shown"
+						} else if m.Type() == cty.String && !m.IsNull() && m.IsKnown() {
 							msg = m.AsString()
 						}
 					}

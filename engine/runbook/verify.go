@@ -28,6 +28,9 @@ type Binding struct {
 	Variables       map[string]*PlanVar `json:"variables"`
 	PublicKey       string              `json:"public_key"`
 	Holder          Holder              `json:"holder"`
+	// JournalFormat is the sealing rules the run's entries follow (0 and
+	// 1: the first ones, which stored JSON columns as written).
+	JournalFormat int `json:"journal_format,omitempty"`
 }
 
 // planHash is the SHA-256 of the plan exactly as the runs row stores it.
@@ -52,6 +55,19 @@ const (
 	TamperTruncated TamperKind = "truncated"
 	// TamperRunRow: the runs row no longer matches what its journal binds.
 	TamperRunRow TamperKind = "runs-row"
+	// TamperUnanchored: the anchor has no record of a journal it should
+	// hold (deleted or emptied, or another machine's anchor), so nothing
+	// outside the database vouches for how far the journal went.
+	TamperUnanchored TamperKind = "unanchored"
+	// TamperEvidence: an evidence step succeeded, but its evidence entry,
+	// written in the same transaction, is not in the journal.
+	TamperEvidence TamperKind = "evidence-missing"
+	// TamperOtherKey: the journal is consistent and its anchor names the
+	// key that signed it, but that is not the journal key here.
+	TamperOtherKey TamperKind = "other-key"
+	// TamperDeleted: the run is gone from the database, but the anchor
+	// records its journal.
+	TamperDeleted TamperKind = "deleted"
 )
 
 // Tamper describes the first problem verify found.
@@ -83,6 +99,14 @@ func (t *Tamper) Error() string {
 		return "the journal was truncated: " + t.Reason
 	case TamperRunRow:
 		return "the runs row was changed: " + t.Reason
+	case TamperUnanchored:
+		return "the journal is not anchored: " + t.Reason
+	case TamperEvidence:
+		return entry + " has no evidence entry: " + t.Reason
+	case TamperOtherKey:
+		return entry + " is signed with another key: " + t.Reason
+	case TamperDeleted:
+		return "the run was deleted from the database: " + t.Reason
 	}
 	return t.Reason
 }
@@ -99,7 +123,11 @@ type Verification struct {
 	Key string
 	// Anchored is the highest entry the anchor records (0: none).
 	Anchored int64
-	Tamper   *Tamper
+	// Reanchored is the entry that records a resume re-anchoring the
+	// journal on purpose (resume --reanchor) after its anchor was lost:
+	// the entries before it are not covered by the anchor.
+	Reanchored *Entry
+	Tamper     *Tamper
 }
 
 // Verify checks a journal's chain and signatures, without a runs row, an
@@ -108,14 +136,18 @@ func Verify(entries []*Entry) *Tamper { return VerifyRun(nil, entries, nil, nil,
 
 // VerifyRun checks a run's journal: the hash chain, every signature, the
 // heads an anchor recorded, the key against the trusted journal key (when
-// given) and the runs row against what the first entry binds. It reports
-// the first problem: the entry, truncation, a rewritten chain, a forged
-// entry or a changed runs row.
+// given), the runs row against what the first entry binds, and that every
+// evidence step that succeeded has its evidence entry. It reports the
+// first problem: the entry, truncation, a rewritten chain, a forged entry,
+// a changed runs row, a missing evidence entry, or a journal the anchor
+// has no record of. An empty anchorName means there is no anchor to check
+// against (heads is then ignored).
 func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicKey, anchorName string) *Verification {
 	v := &Verification{Entries: len(entries)}
 	anchored := map[int64]string{}
 	anchorKey := ""
 	var conflict int64
+	var lowest int64
 	for _, h := range heads {
 		if prev, ok := anchored[h.Seq]; ok && prev != h.Hash && (conflict == 0 || h.Seq < conflict) {
 			conflict = h.Seq
@@ -124,11 +156,15 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 			anchored[h.Seq] = h.Hash
 		}
 		v.Anchored = max(v.Anchored, h.Seq)
+		if lowest == 0 || h.Seq < lowest {
+			lowest = h.Seq
+		}
 		if h.Key != "" {
 			anchorKey = h.Key
 		}
 	}
-	if anchorName == "" {
+	hasAnchor := anchorName != ""
+	if !hasAnchor {
 		anchorName = "the anchor"
 	}
 	n := int64(len(entries))
@@ -142,7 +178,8 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 	}
 	v.Head = entries[n-1].Hash
 
-	// The chain.
+	// The chain, and the stored columns being what was sealed.
+	format := journalFormat(entries[0])
 	prev := ""
 	for i, e := range entries {
 		switch {
@@ -150,6 +187,8 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 			v.Tamper = tamperAt(TamperEntry, e, fmt.Sprintf("is out of sequence (expected %d): an entry was removed or inserted", i+1))
 		case e.Prev != prev:
 			v.Tamper = tamperAt(TamperEntry, e, "does not follow the previous entry's hash")
+		case columnProblem(e, format) != "":
+			v.Tamper = tamperAt(TamperEntry, e, "was altered: "+columnProblem(e, format))
 		case e.ComputeHash() != e.Hash:
 			v.Tamper = tamperAt(TamperEntry, e, "was altered: its content does not match its hash")
 		}
@@ -220,6 +259,13 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 		return v
 	}
 	if trusted != nil && !pub.Equal(trusted) {
+		if hasAnchor && anchorKey == v.Key && v.Anchored > 0 {
+			// The anchor, written as the run went, names the run's key: the
+			// key here is another one (replaced, or another machine's), which
+			// is not a rewrite; but nothing here can vouch for the run.
+			v.Tamper = tamperAt(TamperOtherKey, first, fmt.Sprintf("the journal is signed with key %s, which %s recorded for it as it was written, but the journal key here is %s: the key that signed this run is not available here (was the key file replaced?). Verify with that key's public half: --journal-key OLD-PUBLIC.pem", v.Key, anchorName, KeyID(trusted)))
+			return v
+		}
 		v.Tamper = tamperAt(TamperRewritten, first, fmt.Sprintf("the journal is signed with key %s, not with the journal key %s", v.Key, KeyID(trusted)))
 		return v
 	}
@@ -228,13 +274,87 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 		return v
 	}
 
-	// The runs row.
+	// The runs row, and the evidence its plan calls for.
 	if run != nil {
 		if t := checkRunRow(run, &b, entries); t != nil {
 			v.Tamper = t
+			return v
+		}
+		if t := checkEvidence(run, entries); t != nil {
+			v.Tamper = t
+			return v
+		}
+	}
+
+	// What the anchor vouches for. Every write anchors its head before the
+	// next, and a run's first entry is anchored before anything else
+	// happens (or by the resume after a crash in between), so an anchor
+	// that has no head of a journal with more than one entry, or none of
+	// its first entry, lost them, unless the journal records a resume that
+	// re-anchored it on purpose.
+	if hasAnchor {
+		v.Reanchored = reanchoredAt(entries)
+		switch {
+		case v.Anchored == 0 && n > 1:
+			v.Tamper = &Tamper{What: TamperUnanchored, Reason: fmt.Sprintf("%s has no heads of this run, whose journal has %d entries: the anchor was deleted or emptied, or it is not the anchor the run was written with (a file on another machine?), so nothing outside the database shows whether entries were cut off the end", anchorName, n)}
+		case lowest > 1 && (v.Reanchored == nil || lowest > v.Reanchored.Seq-1):
+			v.Tamper = &Tamper{What: TamperUnanchored, Reason: fmt.Sprintf("%s has no head before entry %d, though every run's first entry is anchored: heads were removed from it", anchorName, lowest)}
 		}
 	}
 	return v
+}
+
+// journalFormat reads the sealing rules a journal's first entry records;
+// a first entry that does not parse is reported by the chain checks.
+func journalFormat(first *Entry) int {
+	var b struct {
+		Format int `json:"journal_format"`
+	}
+	_ = json.Unmarshal(first.Detail, &b)
+	return b.Format
+}
+
+// reanchoredAt returns the first entry recording a deliberate re-anchoring.
+func reanchoredAt(entries []*Entry) *Entry {
+	for _, e := range entries {
+		if e.Kind == EntryRunReanchored {
+			return e
+		}
+	}
+	return nil
+}
+
+// checkEvidence finds an evidence step (evidence = true, or core.evidence)
+// whose success the journal records without the evidence entry written in
+// the same transaction.
+func checkEvidence(run *Run, entries []*Entry) *Tamper {
+	plan, err := DecodePlan(run.Plan)
+	if err != nil {
+		return nil // the plan is bound: checkRunRow has vouched for it
+	}
+	for i, e := range entries {
+		if e.Kind != EntryStepSucceeded {
+			continue
+		}
+		ps := plan.Step(e.Step)
+		if ps == nil {
+			ps = plan.Step(stepOf(e.Step) + "[*]")
+		}
+		if ps == nil || !(ps.Evidence || ps.Action == "core.evidence") {
+			continue
+		}
+		found := false
+		for _, later := range entries[i+1:] {
+			if later.Kind == EntryEvidence && later.Step == e.Step {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return tamperAt(TamperEvidence, e, "the step is an evidence step, and its result and its custody record are written together, so the evidence entry was removed")
+		}
+	}
+	return nil
 }
 
 func checkRunRow(run *Run, b *Binding, entries []*Entry) *Tamper {
@@ -261,6 +381,9 @@ func checkRunRow(run *Run, b *Binding, entries []*Entry) *Tamper {
 		return diff("provider state", run.State, b.State)
 	case planHash(run.Plan) != b.PlanSHA256:
 		return diff("plan (sha256)", planHash(run.Plan), b.PlanSHA256)
+	case run.PlanSHA256 != b.PlanSHA256:
+		// The column that makes a saved plan applicable once.
+		return diff("plan_sha256", run.PlanSHA256, b.PlanSHA256)
 	}
 	last := entries[0]
 	for _, e := range entries {
@@ -271,6 +394,13 @@ func checkRunRow(run *Run, b *Binding, entries []*Entry) *Tamper {
 	if st, _ := statusOf(last); run.Status != st {
 		return &Tamper{What: TamperRunRow, Seq: last.Seq, Kind: last.Kind,
 			Reason: fmt.Sprintf("its status is %q, but the journal's last status entry (%d, %s) says %q", run.Status, last.Seq, last.Kind, st)}
+	}
+	// The time of the last change is the last entry's: every append sets
+	// it in the same transaction (the timeline shows it).
+	if end := entries[len(entries)-1]; !run.UpdatedAt.Equal(end.At) {
+		return &Tamper{What: TamperRunRow, Seq: end.Seq, Kind: end.Kind,
+			Reason: fmt.Sprintf("its last change time is %s, but the journal's last entry (%d, %s) was written at %s",
+				run.UpdatedAt.UTC().Format(time.RFC3339Nano), end.Seq, end.Kind, end.At.UTC().Format(time.RFC3339Nano))}
 	}
 	return nil
 }

@@ -93,6 +93,12 @@ func TestVerifyTellsWhatWasDone(t *testing.T) {
 	if v := VerifyRun(run, fresh(), heads, other.Public().(ed25519.PublicKey), ""); v.Tamper == nil || v.Tamper.What != TamperRewritten || v.Tamper.Seq != 1 {
 		t.Errorf("another key: %v", v.Tamper)
 	}
+	// Unless the anchor recorded the run's key as the run went: then the
+	// key here is another one (the key file was replaced), not a rewrite.
+	if v := VerifyRun(run, fresh(), heads, other.Public().(ed25519.PublicKey), "the test anchor"); v.Tamper == nil || v.Tamper.What != TamperOtherKey || v.Tamper.Seq != 1 ||
+		!strings.Contains(v.Tamper.Error(), "the key that signed this run is not available here") {
+		t.Errorf("another key, the anchor naming the run's: %v", v.Tamper)
+	}
 	// Without an anchor, cutting entries off the end leaves a journal that
 	// only its runs row can betray: the last status entry is gone.
 	run.Status = RunCompleted

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,6 +63,50 @@ func anchorContract(t *testing.T, a runbook.Anchor, refusesRewrite bool) {
 	}
 	if a.String() == "" {
 		t.Error("an anchor says where it is")
+	}
+	// Every anchor lists its runs, so that a run deleted from the database
+	// whole is found.
+	runs, err := a.(runbook.AnchorLister).Runs(ctx)
+	if slices.Sort(runs); err != nil || strings.Join(runs, ",") != "run-a,run-b" {
+		t.Errorf("runs: %v %v", runs, err)
+	}
+}
+
+// Lines of the anchor file that are not heads are reported; only an
+// unfinished last line is called a crash's, and a line longer than any
+// head is skipped without being held whole.
+func TestFileAnchorDamage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.anchor")
+	a := &File{Path: path}
+	if err := a.Record(context.Background(), head("run-a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	fh, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	fh.WriteString("garbage\n" + strings.Repeat("y", 3<<20) + "\n")
+	fh.Close()
+	if err := a.Record(context.Background(), head("run-a", 2)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.Damage(context.Background())
+	if err != nil || len(d) != 2 || d[0] != "line 2 is not a journal head" || d[1] != "line 3 is not a journal head (65536 bytes or more)" {
+		t.Errorf("damage: %q %v", d, err)
+	}
+	if hs, err := a.Heads(context.Background(), "run-a"); err != nil || len(hs) != 2 {
+		t.Errorf("heads past the damage: %v %v", hs, err)
+	}
+	fh, _ = os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	fh.WriteString(`{"run":"run-a","seq":3,"ha`)
+	fh.Close()
+	d, _ = a.Damage(context.Background())
+	if len(d) != 3 || !strings.HasSuffix(d[2], "(the last line, unfinished: an append cut short by a crash leaves one)") {
+		t.Errorf("a torn last line: %q", d)
+	}
+	// The next head (the resume re-anchoring entry 3) starts its own line.
+	if err := a.Record(context.Background(), head("run-a", 3)); err != nil {
+		t.Fatal(err)
+	}
+	if hs, err := a.Heads(context.Background(), "run-a"); err != nil || len(hs) != 3 || hs[2].Seq != 3 {
+		t.Errorf("the head after a torn line: %v %v", hs, err)
 	}
 }
 

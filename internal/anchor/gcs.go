@@ -113,6 +113,24 @@ func (a *GCS) Heads(ctx context.Context, runID string) ([]runbook.Head, error) {
 	return out, nil
 }
 
+// Runs implements runbook.AnchorLister: the run folders under the prefix.
+func (a *GCS) Runs(ctx context.Context) ([]string, error) {
+	base := strings.TrimSuffix(runPrefix(a.prefix, ""), "/") // "PREFIX/", or "" for none
+	var out []string
+	err := a.svc.Objects.List(a.bucket).Prefix(base).Delimiter("/").Pages(ctx, func(o *storage.Objects) error {
+		for _, p := range o.Prefixes {
+			if id := strings.TrimSuffix(strings.TrimPrefix(p, base), "/"); id != "" {
+				out = append(out, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list gs://%s/%s: %w", a.bucket, base, err)
+	}
+	return out, nil
+}
+
 func (a *GCS) String() string {
 	return "the anchor gs://" + a.bucket + "/" + strings.Trim(a.prefix, "/")
 }

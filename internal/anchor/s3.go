@@ -125,6 +125,25 @@ func (a *S3) Heads(ctx context.Context, runID string) ([]runbook.Head, error) {
 	return out, nil
 }
 
+// Runs implements runbook.AnchorLister: the run folders under the prefix.
+func (a *S3) Runs(ctx context.Context) ([]string, error) {
+	base := strings.TrimSuffix(runPrefix(a.prefix, ""), "/") // "PREFIX/", or "" for none
+	var out []string
+	p := s3.NewListObjectsV2Paginator(a.client, &s3.ListObjectsV2Input{Bucket: aws.String(a.bucket), Prefix: aws.String(base), Delimiter: aws.String("/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", a.bucket, base, err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			if id := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), base), "/"); id != "" {
+				out = append(out, id)
+			}
+		}
+	}
+	return out, nil
+}
+
 func (a *S3) String() string {
 	return "the anchor s3://" + a.bucket + "/" + strings.Trim(a.prefix, "/")
 }

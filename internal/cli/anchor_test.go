@@ -65,6 +65,16 @@ func TestObjectStoreAnchors(t *testing.T) {
 			if code != ExitFindings || !strings.Contains(out, "the journal was truncated: "+tt.name+" records entry ") {
 				t.Errorf("verify of a truncated journal: %d %s", code, out)
 			}
+			// A run deleted whole is found from the bucket's listing of runs.
+			db, _ = sql.Open("sqlite", "file:"+state)
+			db.Exec(`DELETE FROM run_leases WHERE run_id = ?`, id)
+			exec(t, db, `DELETE FROM journal WHERE run_id = ?`, id)
+			exec(t, db, `DELETE FROM runs WHERE id = ?`, id)
+			db.Close()
+			code, out, _ = run(t, "runbook", "verify", "--all", "-c", cfg, "--state", state)
+			if code != ExitFindings || !strings.Contains(out, id+"  NOT intact: the run was deleted from the database: "+tt.name+" holds ") {
+				t.Errorf("verify --all of a deleted run: %d %s", code, out)
+			}
 		})
 	}
 }

@@ -52,6 +52,9 @@ type app struct {
 	log            *slog.Logger
 	// diagsPrinted marks that the error has been shown as diagnostics.
 	env func(string) string
+	// warnedAnchor: the warning about a per-machine anchor of a shared
+	// state is given once per command.
+	warnedAnchor bool
 }
 
 // Run runs vigil with args (without the program name) and returns the exit
@@ -175,7 +178,7 @@ func (a *app) printDiags(files map[string]*hcl.File, diags hcl.Diagnostics) {
 		}
 		color = os.Getenv("NO_COLOR") == ""
 	}
-	wr := hcl.NewDiagnosticTextWriter(a.stderr, files, uint(width), color)
+	wr := hcl.NewDiagnosticTextWriter(a.stderr, maskURLs(files), uint(width), color)
 	_ = wr.WriteDiagnostics(diags)
 }
 

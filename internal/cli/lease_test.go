@@ -141,7 +141,7 @@ func TestJournalKeyFromTheEnvironment(t *testing.T) {
 	if code != ExitError || !strings.Contains(errs, "is signed with journal key SHA256:") || !strings.Contains(errs, "continue it with the run's key") {
 		t.Errorf("resume with another key: %d %s %s", code, out, errs)
 	}
-	if code, out, _ := run(t, "runbook", "verify", id, "--state", state); code != ExitFindings || !strings.Contains(out, "not with the journal key") {
+	if code, out, _ := run(t, "runbook", "verify", id, "--state", state); code != ExitFindings || !strings.Contains(out, "the key that signed this run is not available here") {
 		t.Errorf("verify against another journal key: %d %s", code, out)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -53,6 +54,8 @@ type runbookFlags struct {
 	journalKey     string
 	force          bool
 	showKey        bool
+	all            bool
+	reanchor       string
 	dirs           []string
 	aws            awsFlags
 	gcp            gcpFlags
@@ -541,6 +544,7 @@ Variables come from -var name=value, -var-file FILE and VIGIL_VAR_<name>.`,
 	}
 	f.varFlags(c)
 	f.envFlags(c)
+	f.keyFlags(c)
 	f.aws.registerRunbook(c)
 	f.gcp.registerRunbook(c)
 	c.Flags().StringVar(&f.out, "out", "", "save the plan to this file")
@@ -568,10 +572,28 @@ func (a *app) makePlan(ctx context.Context, f *runbookFlags, arg string) (*runbo
 	if err := a.diagsError(files, diags); err != nil {
 		return nil, nil, err
 	}
-	planner := &runbook.Planner{Registry: s.reg, Env: s.env, Data: s.data, Provider: f.provider, Inventory: f.inventory}
+	key, err := a.valueKeyFor(f, vars)
+	if err != nil {
+		return nil, nil, err
+	}
+	planner := &runbook.Planner{Registry: s.reg, Env: s.env, Data: s.data, Provider: f.provider, Inventory: f.inventory, Key: key}
 	plan, diags := planner.Plan(ctx, rb, label, vars)
 	if err := a.diagsError(files, diags); err != nil {
 		return nil, nil, err
 	}
 	return plan, s, nil
+}
+
+// valueKeyFor is the journal key a plan hashes its sensitive values and
+// for_each keys with (keyed, so that a short secret cannot be brute forced
+// from the plan). Only a plan with sensitive variables needs it, so only
+// then is the key read, or made on first use; apply must use the same key.
+func (a *app) valueKeyFor(f *runbookFlags, vars map[string]*runbook.VarValue) (ed25519.PrivateKey, error) {
+	for _, v := range vars {
+		if v.Sensitive {
+			key, _, err := a.journalKey(f)
+			return key, err
+		}
+	}
+	return nil, nil
 }

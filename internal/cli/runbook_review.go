@@ -5,8 +5,13 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,21 +33,31 @@ type reviewed struct {
 // review reads a run and verifies its journal against the anchor and the
 // journal key.
 func (a *app) review(ctx context.Context, f *runbookFlags, st store.RunStore, id string) (*reviewed, error) {
+	an, err := a.openAnchor(ctx, f, st)
+	if err != nil {
+		return nil, err
+	}
+	return a.reviewWith(ctx, f, st, an, id)
+}
+
+// reviewWith is review with the anchor open. A run the database does not
+// have but the anchor holds heads of was deleted: that is reported as a
+// journal that is not intact (exit 1), not as an unknown run.
+func (a *app) reviewWith(ctx context.Context, f *runbookFlags, st store.RunStore, an runbook.Anchor, id string) (*reviewed, error) {
+	heads, err := an.Heads(ctx, id)
+	if err != nil {
+		return nil, &exitError{code: ExitFindings, err: fmt.Errorf("read %s: %w", an, err)}
+	}
 	run, err := st.GetRun(ctx, id)
+	if errors.Is(err, runbook.ErrRunNotFound) && len(heads) > 0 {
+		return nil, &exitError{code: ExitFindings, err: fmt.Errorf("journal of run %s is NOT intact: %w", id, deletedRun(heads, an))}
+	}
 	if err != nil {
 		return nil, &exitError{code: ExitError, err: fmt.Errorf("run %s: %w", id, err)}
 	}
 	entries, err := st.Entries(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	an, err := a.openAnchor(ctx, f, st)
-	if err != nil {
-		return nil, err
-	}
-	heads, err := an.Heads(ctx, id)
-	if err != nil {
-		return nil, &exitError{code: ExitFindings, err: fmt.Errorf("read %s: %w", an, err)}
 	}
 	pub, keyPath, err := a.trustedKey(f)
 	if err != nil {
@@ -54,6 +69,65 @@ func (a *app) review(ctx context.Context, f *runbookFlags, st store.RunStore, id
 	}
 	r.v = runbook.VerifyRun(run, entries, heads, pub, an.String())
 	return r, nil
+}
+
+// deletedRun describes a run the anchor holds heads of that the database
+// no longer has.
+func deletedRun(heads []runbook.Head, an runbook.Anchor) *runbook.Tamper {
+	last := heads[0]
+	for _, h := range heads {
+		if h.Seq > last.Seq {
+			last = h
+		}
+	}
+	return &runbook.Tamper{What: runbook.TamperDeleted, Reason: fmt.Sprintf("%s holds %d heads of it, up to entry %d (hash %.12s, %s), but the database has no such run: its row and journal were removed",
+		an, len(heads), last.Seq, last.Hash, last.At.UTC().Format(time.RFC3339))}
+}
+
+// deletedRuns lists the runs an anchor that can list them holds heads of
+// that are not in the database, with what the anchor says of each.
+func deletedRuns(ctx context.Context, st store.RunStore, an runbook.Anchor, known map[string]bool) (map[string]*runbook.Tamper, error) {
+	l, ok := an.(runbook.AnchorLister)
+	if !ok {
+		return nil, nil
+	}
+	ids, err := l.Runs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the runs of %s: %w", an, err)
+	}
+	out := map[string]*runbook.Tamper{}
+	for _, id := range ids {
+		if known[id] {
+			continue
+		}
+		if _, err := st.GetRun(ctx, id); !errors.Is(err, runbook.ErrRunNotFound) {
+			continue
+		}
+		heads, err := an.Heads(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", an, err)
+		}
+		if len(heads) > 0 {
+			out[id] = deletedRun(heads, an)
+		}
+	}
+	return out, nil
+}
+
+// anchorDamage is what an anchor holds that is not a head, and whether
+// any of it is more than the torn last line a crash leaves.
+func anchorDamage(ctx context.Context, an runbook.Anchor) (notes []string, bad bool, err error) {
+	d, ok := an.(runbook.AnchorDamage)
+	if !ok {
+		return nil, false, nil
+	}
+	notes, err = d.Damage(ctx)
+	for _, n := range notes {
+		if !strings.Contains(n, "cut short by a crash") {
+			bad = true
+		}
+	}
+	return notes, bad, err
 }
 
 func (a *app) rbStatusCmd() *cobra.Command {
@@ -84,7 +158,29 @@ func (a *app) rbStatusCmd() *cobra.Command {
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Runbook, r.Status, r.Provider, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.Actor, held)
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				// Runs the anchor vouches for that the database lost.
+				an, err := a.openAnchor(ctx, &f, st)
+				if err != nil {
+					return err
+				}
+				known := map[string]bool{}
+				for _, r := range runs {
+					known[r.ID] = true
+				}
+				gone, err := deletedRuns(ctx, st, an, known)
+				if err != nil {
+					return &exitError{code: ExitFindings, err: err}
+				}
+				for _, id := range slices.Sorted(maps.Keys(gone)) {
+					fmt.Fprintf(a.stdout, "%s  DELETED: %s\n", id, gone[id].Reason)
+				}
+				if len(gone) > 0 {
+					return exit(ExitFindings)
+				}
+				return nil
 			}
 			r, err := a.review(ctx, &f, st, args[0])
 			if err != nil {
@@ -120,7 +216,7 @@ func (a *app) rbStatusCmd() *cobra.Command {
 func (a *app) rbVerifyCmd() *cobra.Command {
 	var f runbookFlags
 	c := &cobra.Command{
-		Use:   "verify RUN | --show-key",
+		Use:   "verify RUN | --all | --show-key",
 		Short: "Check a run's journal: chain, signatures, anchor and the runs row",
 		Long: `Verify checks a run's journal and reports the first problem it finds:
   - an entry altered, removed or inserted (its hash, or the chain, breaks);
@@ -130,7 +226,17 @@ func (a *app) rbVerifyCmd() *cobra.Command {
     deletion: the signatures, and the heads kept in the anchor, disagree);
   - truncation (the anchor records entries the database no longer has);
   - a changed runs row (its runbook hash, plan, actor or status is not what
-    the journal's first entry, or its last status entry, binds).
+    the journal's first entry, or its last status entry, binds);
+  - an evidence step whose success has no evidence entry beside it;
+  - a journal its anchor has no record of (the anchor was deleted or
+    emptied, or it is another machine's file), unless a resume re-anchored
+    it with --reanchor, which verify names;
+  - a run deleted from the database whose heads the anchor still holds;
+  - a journal signed with a key other than the journal key here, which the
+    anchor recorded for it (the local key was replaced: verify with the old
+    public key).
+--all verifies every run the database or the anchor knows of. Lines in the
+anchor file that are not journal heads are reported too.
 The run's key is compared with the journal key when there is one here
 (--journal-key, VIGIL_JOURNAL_KEY, or the default key), which may be the
 public key alone. --show-key prints where the journal key is and its public
@@ -138,13 +244,17 @@ half, to hand to whoever audits the journals.
 
 Exit code 0 when intact, 1 when not.`,
 		Example: `  vigil runbook verify run-20261127-091500-3fa2c1
+  vigil runbook verify --all
   vigil runbook verify --show-key`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if f.showKey {
 				return a.showKey(&f)
 			}
-			if len(args) != 1 {
-				return usageError(c, "name the run to verify (or pass --show-key)")
+			if f.all && len(args) > 0 {
+				return usageError(c, "name a run or pass --all, not both")
+			}
+			if !f.all && len(args) != 1 {
+				return usageError(c, "name the run to verify (or pass --all or --show-key)")
 			}
 			ctx := c.Context()
 			st, err := a.openRunStore(ctx, &f)
@@ -152,14 +262,36 @@ Exit code 0 when intact, 1 when not.`,
 				return err
 			}
 			defer st.Close()
-			r, err := a.review(ctx, &f, st, args[0])
+			an, err := a.openAnchor(ctx, &f, st)
 			if err != nil {
+				return err
+			}
+			notes, damaged, err := anchorDamage(ctx, an)
+			if err != nil {
+				return &exitError{code: ExitFindings, err: fmt.Errorf("read %s: %w", an, err)}
+			}
+			for _, n := range notes {
+				fmt.Fprintf(a.stdout, "%s: %s.\n", an, n)
+			}
+			if f.all {
+				return a.verifyAll(ctx, &f, st, an, damaged)
+			}
+			r, err := a.reviewWith(ctx, &f, st, an, args[0])
+			if err != nil {
+				var ee *exitError
+				if errors.As(err, &ee) && ee.code == ExitFindings {
+					fmt.Fprintf(a.stdout, "%s.\n", strings.ToUpper(ee.err.Error()[:1])+ee.err.Error()[1:])
+					return exit(ExitFindings)
+				}
 				return err
 			}
 			v := r.v
 			if v.Tamper != nil {
 				fmt.Fprintf(a.stdout, "Journal of run %s is NOT intact: %s.\n", args[0], v.Tamper.Error())
 				return exit(ExitFindings)
+			}
+			if v.Reanchored != nil {
+				fmt.Fprintf(a.stdout, "Note: entry %d re-anchored the journal (resume --reanchor): the anchor does not vouch for the entries before it.\n", v.Reanchored.Seq)
 			}
 			fmt.Fprintf(a.stdout, "Journal of run %s is intact: %d entries, last hash %s, signed with key %s.\n", args[0], v.Entries, v.Head, v.Key)
 			if v.Anchored > 0 {
@@ -179,7 +311,46 @@ Exit code 0 when intact, 1 when not.`,
 	f.keyFlags(c)
 	c.Flags().StringVarP(&f.config, "config", "c", "", "vigil.hcl for the journal's anchor")
 	c.Flags().BoolVar(&f.showKey, "show-key", false, "print the journal key's path and public key")
+	c.Flags().BoolVar(&f.all, "all", false, "verify every run the database or the anchor knows of")
 	return c
+}
+
+// verifyAll verifies every run of the database, and reports the runs the
+// anchor holds heads of that the database lost. Exit 1 when any is not
+// intact (or the anchor holds lines that are not heads).
+func (a *app) verifyAll(ctx context.Context, f *runbookFlags, st store.RunStore, an runbook.Anchor, damaged bool) error {
+	runs, err := st.ListRuns(ctx)
+	if err != nil {
+		return err
+	}
+	bad := damaged
+	known := map[string]bool{}
+	for _, run := range runs {
+		known[run.ID] = true
+		r, err := a.reviewWith(ctx, f, st, an, run.ID)
+		if err != nil {
+			return err
+		}
+		if r.v.Tamper != nil {
+			bad = true
+			fmt.Fprintf(a.stdout, "%s  NOT intact: %s.\n", run.ID, r.v.Tamper.Error())
+			continue
+		}
+		fmt.Fprintf(a.stdout, "%s  intact: %d entries, key %s.\n", run.ID, r.v.Entries, r.v.Key)
+	}
+	gone, err := deletedRuns(ctx, st, an, known)
+	if err != nil {
+		return &exitError{code: ExitFindings, err: err}
+	}
+	for _, id := range slices.Sorted(maps.Keys(gone)) {
+		bad = true
+		fmt.Fprintf(a.stdout, "%s  NOT intact: %s.\n", id, gone[id].Error())
+	}
+	fmt.Fprintf(a.stdout, "%d runs in the database, %d deleted from it.\n", len(runs), len(gone))
+	if bad {
+		return exit(ExitFindings)
+	}
+	return nil
 }
 
 // showKey prints the journal key's path and public half.

@@ -189,7 +189,11 @@ approval or interrupted (resume it).`,
 				if err := a.diagsError(files, diags); err != nil {
 					return err
 				}
-				planner := &runbook.Planner{Registry: s.reg, Env: s.env, Data: s.data, Provider: f.provider, Inventory: f.inventory}
+				key, err := a.valueKeyFor(&f, vars)
+				if err != nil {
+					return err
+				}
+				planner := &runbook.Planner{Registry: s.reg, Env: s.env, Data: s.data, Provider: f.provider, Inventory: f.inventory, Key: key}
 				var pd hcl.Diagnostics
 				plan, pd = planner.Plan(ctx, rb, label, vars)
 				if err := a.diagsError(files, pd); err != nil {
@@ -253,7 +257,10 @@ run another process holds is refused (exit 2, naming the holder) until that
 process ends, its lease expires (2 minutes after its last heartbeat) or it is
 broken with 'vigil runbook unlock'; a holder on this machine whose process is
 gone (killed, crashed) holds nothing. It then verifies the journal (chain,
-signatures, anchor, the runs row) and refuses a journal that is not intact.
+signatures, anchor, the runs row) and refuses a journal that is not intact,
+or one its anchor has no record of (the anchor file was deleted, or the run
+was written on a machine whose anchor file this one does not see): if you
+know why, continue with --reanchor REASON, which the journal records.
 
 Finished steps are not repeated; a step that was running when the process
 died, or whose last call's outcome was unknown (a timeout, a reset, a 5xx),
@@ -295,6 +302,7 @@ approved with --approve.`,
 			if err != nil {
 				return err
 			}
+			x.Reanchor = f.reanchor
 			res, err := x.Resume(ctx, run.ID, rb, vars)
 			return a.finishRun(ctx, &f, s, res, err)
 		},
@@ -305,6 +313,7 @@ approved with --approve.`,
 	f.gcp.registerRunbook(c)
 	c.Flags().StringArrayVarP(&f.policyDirs, "policies", "p", nil, "additional policy directories for findings()")
 	c.Flags().StringVarP(&f.config, "config", "c", "", "vigil.hcl for findings() and the journal's anchor")
+	c.Flags().StringVar(&f.reanchor, "reanchor", "", "continue a run whose anchor has no record of its journal (the anchor was lost), giving the reason; the journal records it")
 	return c
 }
 

@@ -202,5 +202,14 @@ func (a *app) openAnchor(ctx context.Context, f *runbookFlags, st store.RunStore
 	if err != nil {
 		return nil, &exitError{code: ExitError, err: err}
 	}
+	if st.Path() == "" && spec == "" && !a.warnedAnchor {
+		// A state several machines share, anchored in a file only this one
+		// sees: a run resumed elsewhere is anchored elsewhere, and entries
+		// cut from the database after that go unnoticed here.
+		a.warnedAnchor = true
+		fmt.Fprintf(a.stderr, "vigil: WARNING: the state is a PostgreSQL database that other machines may share, but the journal's anchor is %s, on this machine only: "+
+			"a run applied here and resumed elsewhere is anchored in two places, and neither can tell when entries are cut from the database. "+
+			"Set anchor = \"s3://BUCKET/PREFIX\" or \"gs://BUCKET/PREFIX\" (with Object Lock or a retention policy), or a path every machine shares, in vigil.hcl.\n", an)
+	}
 	return an, nil
 }

@@ -265,7 +265,8 @@ func (s *runsSQL) insert(ctx context.Context, tx *sql.Tx, e *runbook.Entry) erro
 func scanRun(row interface{ Scan(...any) error }) (*runbook.Run, error) {
 	var r runbook.Run
 	var created, updated, plan string
-	if err := row.Scan(&r.ID, &r.Runbook, &r.File, &r.Hash, &r.Provider, &r.Actor, &r.Status, &created, &updated, &plan, &r.State); err != nil {
+	var planSum sql.NullString
+	if err := row.Scan(&r.ID, &r.Runbook, &r.File, &r.Hash, &r.Provider, &r.Actor, &r.Status, &created, &updated, &plan, &r.State, &planSum); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, runbook.ErrRunNotFound
 		}
@@ -274,10 +275,11 @@ func scanRun(row interface{ Scan(...any) error }) (*runbook.Run, error) {
 	r.CreatedAt, _ = time.Parse(ts, created)
 	r.UpdatedAt, _ = time.Parse(ts, updated)
 	r.Plan = json.RawMessage(plan)
+	r.PlanSHA256 = planSum.String
 	return &r, nil
 }
 
-const runColumns = `id, runbook, file, runbook_hash, provider, actor, status, created_at, updated_at, plan, state`
+const runColumns = `id, runbook, file, runbook_hash, provider, actor, status, created_at, updated_at, plan, state, plan_sha256`
 
 // GetRun implements runbook.Store.
 func (s *runsSQL) GetRun(ctx context.Context, id string) (*runbook.Run, error) {

@@ -68,6 +68,13 @@ func OpenSQLite(path string) (*SQLite, error) {
 			return nil, fmt.Errorf("create state directory: %w", err)
 		}
 	}
+	// The state holds journals and provider state: its owner's only. SQLite
+	// gives its -wal and -shm files the database file's mode.
+	if fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		fh.Close()
+	} else if !os.IsExist(err) {
+		return nil, fmt.Errorf("create state %s: %w", path, err)
+	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

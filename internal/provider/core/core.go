@@ -72,6 +72,49 @@ func webhookHost(raw string) string {
 	return s
 }
 
+// webhookBody is what an error shows of a webhook's answer: Slack says
+// why it refused (invalid_token, no_service), but a server may echo the
+// request ("Cannot POST /services/T01/B02/XXXX"), so the URL's path, its
+// segments and its query are removed in every spelling, and the rest is
+// one short line.
+func webhookBody(body []byte, raw string) string {
+	s := strings.Join(strings.Fields(strings.ToValidUTF8(string(body), "?")), " ")
+	var secrets []string
+	add := func(v string) {
+		if len(v) >= 4 {
+			secrets = append(secrets, v, url.PathEscape(v), url.QueryEscape(v))
+		}
+	}
+	add(raw)
+	if u, err := url.Parse(raw); err == nil {
+		add(u.Path)
+		add(u.EscapedPath())
+		add(u.RawQuery)
+		add(u.Fragment)
+		for _, seg := range strings.Split(u.Path, "/") {
+			add(seg)
+		}
+		for k, vs := range u.Query() {
+			add(k + "=" + strings.Join(vs, ""))
+			for _, v := range vs {
+				add(v)
+			}
+		}
+	}
+	// longest first, so that a path is removed whole before its segments
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	for _, sec := range secrets {
+		s = strings.ReplaceAll(s, sec, "…")
+	}
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	if s == "" {
+		return "(no body)"
+	}
+	return s
+}
+
 func notifyPlan(_ context.Context, r *action.Request) (*action.Change, error) {
 	u, err := url.Parse(r.Str("url"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -130,7 +173,7 @@ func notifyApply(ctx context.Context, r *action.Request) (*action.Result, error)
 		return nil, &action.RetryableError{Err: fmt.Errorf("notify: %s answered %d", host, resp.Status)}
 	}
 	if resp.Status >= 300 {
-		return nil, fmt.Errorf("notify: %s answered %d: %s", host, resp.Status, strings.TrimSpace(string(resp.Body)))
+		return nil, fmt.Errorf("notify: %s answered %d: %s", host, resp.Status, webhookBody(resp.Body, r.Str("url")))
 	}
 	return &action.Result{Summary: fmt.Sprintf("webhook answered %d", resp.Status),
 		Outputs: map[string]cty.Value{"status": cty.NumberIntVal(int64(resp.Status))}}, nil

@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -92,11 +95,19 @@ func TestNotifyNeverShowsTheWebhookPath(t *testing.T) {
 		w.WriteHeader(http.StatusForbidden)
 		w.Write([]byte("invalid_token"))
 	}))
+	// Express answers an unknown route with "Cannot POST /path"; others
+	// echo the query or the whole URL.
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, "<pre>Cannot POST %s</pre>\nquery %s\nescaped %s\nlast segment %s\nurl %s",
+			r.URL.Path, r.URL.RawQuery, url.PathEscape(r.URL.Path), path.Base(r.URL.Path), r.URL.String())
+	}))
+	defer echo.Close()
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL
 	dead.Close()
 	a := get(t, "core.notify")
-	for _, base := range []string{srv.URL, deadURL, "ftp://hooks.example.com", "http://[::1"} {
+	for _, base := range []string{srv.URL, echo.URL, deadURL, "ftp://hooks.example.com", "http://[::1"} {
 		req := &action.Request{RunID: "run-1", Step: "notify", Args: map[string]cty.Value{
 			"url": cty.StringVal(base + "/services/" + secret + "?token=" + secret), "message": cty.StringVal("m"), "format": cty.StringVal("slack"),
 			"headers": cty.NullVal(cty.Map(cty.String)), "data": cty.NullVal(cty.DynamicPseudoType),
@@ -111,12 +122,15 @@ func TestNotifyNeverShowsTheWebhookPath(t *testing.T) {
 			texts = append(texts, err.Error())
 		}
 		for _, s := range texts {
-			if strings.Contains(s, secret) || strings.Contains(s, "/services") {
+			if strings.Contains(s, "XyZsecretToken") || strings.Contains(s, "/services") || strings.Contains(s, "B0002") {
 				t.Errorf("%s: shows the webhook path: %s", base, s)
 			}
 		}
-		if base == srv.URL && !strings.Contains(texts[1], "answered 403") {
+		if base == srv.URL && !strings.Contains(texts[1], "answered 403: invalid_token") {
 			t.Errorf("the 403: %v", texts)
+		}
+		if base == echo.URL && !strings.Contains(texts[1], "answered 404: <pre>Cannot POST …</pre>") {
+			t.Errorf("the 404: %v", texts)
 		}
 	}
 }

@@ -101,27 +101,68 @@ func (f *Fake) s3Object(req *request) bool {
 		if m, err := strconv.Atoi(q.Get("max-keys")); err == nil && m >= 0 && m < max {
 			max = m
 		}
-		var keys []string
+		// With a delimiter, keys that hold it after the prefix are rolled up
+		// into one CommonPrefixes entry each (the key up to and including the
+		// delimiter); keys and common prefixes together count to max-keys.
+		delim := q.Get("delimiter")
+		var all []string
 		for k := range bk.Objects {
-			if strings.HasPrefix(k, prefix) && k > q.Get("continuation-token") && k > q.Get("start-after") {
-				keys = append(keys, k)
+			if strings.HasPrefix(k, prefix) {
+				all = append(all, k)
 			}
 		}
-		slices.Sort(keys)
-		truncated := len(keys) > max
+		slices.Sort(all)
+		after := q.Get("start-after")
+		if tok := q.Get("continuation-token"); tok > after {
+			after = tok
+		}
+		type listed struct {
+			name   string
+			common bool
+		}
+		var page []listed
+		for _, k := range all {
+			e := listed{name: k}
+			if delim != "" {
+				if i := strings.Index(k[len(prefix):], delim); i >= 0 {
+					e = listed{name: k[:len(prefix)+i+len(delim)], common: true}
+				}
+			}
+			if e.name <= after || (len(page) > 0 && page[len(page)-1] == e) {
+				continue
+			}
+			page = append(page, e)
+		}
+		truncated := len(page) > max
 		if truncated {
-			keys = keys[:max]
+			page = page[:max]
+		}
+		var keys, common []string
+		for _, e := range page {
+			if e.common {
+				common = append(common, e.name)
+			} else {
+				keys = append(keys, e.name)
+			}
+		}
+		last := ""
+		if len(page) > 0 {
+			last = page[len(page)-1].name
 		}
 		var b xb
 		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`)
 		b.el("Name", bucket)
 		b.el("Prefix", prefix)
-		b.int("KeyCount", len(keys))
+		b.int("KeyCount", len(page)) // keys and common prefixes, as S3 counts
 		b.int("MaxKeys", max)
 		b.bool("IsTruncated", truncated)
+		if delim != "" {
+			b.el("Delimiter", delim)
+		}
 		if truncated {
-			// the token is the last key returned: the next page starts after it
-			b.el("NextContinuationToken", keys[len(keys)-1])
+			// the token is the last key (or common prefix) returned: the next
+			// page starts after it
+			b.el("NextContinuationToken", last)
 		}
 		for _, k := range keys {
 			sum := md5.Sum(bk.Objects[k])
@@ -132,6 +173,11 @@ func (f *Fake) s3Object(req *request) bool {
 			b.int("Size", len(bk.Objects[k]))
 			b.el("StorageClass", "STANDARD")
 			b.close("Contents")
+		}
+		for _, c := range common {
+			b.open("CommonPrefixes")
+			b.el("Prefix", c)
+			b.close("CommonPrefixes")
 		}
 		b.WriteString(`</ListBucketResult>`)
 		req.w.Header().Set("Content-Type", "application/xml")

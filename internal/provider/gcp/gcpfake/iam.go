@@ -72,14 +72,30 @@ func (f *Fake) storage(w http.ResponseWriter, r *http.Request) (Call, *Fault) {
 		return call, nil
 	}
 	if object == "" {
-		prefix := r.URL.Query().Get("prefix")
+		prefix, delim := r.URL.Query().Get("prefix"), r.URL.Query().Get("delimiter")
 		var items []map[string]any
+		var prefixes []string
 		for _, k := range slices.Sorted(maps.Keys(f.objects)) {
-			if name, ok := strings.CutPrefix(k, bucket+"/"); ok && strings.HasPrefix(name, prefix) {
-				items = append(items, map[string]any{"kind": "storage#object", "bucket": bucket, "name": name, "size": strconv.Itoa(len(f.objects[k]))})
+			name, ok := strings.CutPrefix(k, bucket+"/")
+			if !ok || !strings.HasPrefix(name, prefix) {
+				continue
 			}
+			// With a delimiter, names that hold it after the prefix are listed
+			// once in prefixes, up to and including the delimiter.
+			if i := strings.Index(name[len(prefix):], delim); delim != "" && i >= 0 {
+				p := name[:len(prefix)+i+len(delim)]
+				if len(prefixes) == 0 || prefixes[len(prefixes)-1] != p {
+					prefixes = append(prefixes, p)
+				}
+				continue
+			}
+			items = append(items, map[string]any{"kind": "storage#object", "bucket": bucket, "name": name, "size": strconv.Itoa(len(f.objects[k]))})
 		}
-		writeJSON(w, map[string]any{"kind": "storage#objects", "items": items})
+		resp := map[string]any{"kind": "storage#objects", "items": items}
+		if len(prefixes) > 0 {
+			resp["prefixes"] = prefixes
+		}
+		writeJSON(w, resp)
 		return call, after
 	}
 	data, ok := f.objects[bucket+"/"+object]
