@@ -38,14 +38,23 @@ const auditLogType = "type.googleapis.com/google.cloud.audit.AuditLog"
 
 // AuditMethods are the Cloud Audit Logs methods vigil acts on, by service.
 // Compute methods are written without their API version prefix (v1.,
-// beta.): they match any. The log sink filter in examples/watch/gcp must
-// name exactly these (a test checks).
+// beta.): they match any. Resource Manager methods are written by their
+// last part: v1 logs SetIamPolicy and CreateProject, v3 the RPC's full
+// name (google.cloud.resourcemanager.v3.Projects.SetIamPolicy; entries
+// spelled google.cloudresourcemanager.v3.Projects.CreateProject are seen
+// too), and all of them match. The log sink filter in examples/watch/gcp
+// must name exactly these (a test checks); its ":" operator matches them
+// the same way.
 var AuditMethods = map[string][]string{
 	"compute.googleapis.com":              {"compute.firewalls.insert", "compute.firewalls.patch", "compute.firewalls.update", "compute.instances.insert", "compute.networks.insert"},
-	"cloudresourcemanager.googleapis.com": {"SetIamPolicy", "CreateProject", "google.cloudresourcemanager.v3.Projects.CreateProject"},
+	"cloudresourcemanager.googleapis.com": {"SetIamPolicy", "CreateProject"},
 	"storage.googleapis.com":              {"storage.setIamPermissions", "storage.buckets.create", "storage.buckets.update"},
 	"logging.googleapis.com":              {"google.logging.v2.ConfigServiceV2.UpdateSink", "google.logging.v2.ConfigServiceV2.DeleteSink"},
 }
+
+// lastDotted is what follows the last dot of a method name
+// (google.cloud.resourcemanager.v3.Projects.SetIamPolicy -> SetIamPolicy).
+func lastDotted(m string) string { return m[strings.LastIndexByte(m, '.')+1:] }
 
 // computeMethod strips the API version of a Compute method name
 // (v1.compute.firewalls.insert -> compute.firewalls.insert).
@@ -75,8 +84,11 @@ func logEntry(body []byte) (*Event, error) {
 	ev := &Event{ID: "gcp:log:" + le.LogName + ":" + le.InsertID, Kind: KindConfig, Provider: "gcp", Source: "audit-log",
 		Name: pp.MethodName, Time: parseTime(le.Timestamp), Scope: project, Actor: pp.AuthenticationInfo.PrincipalEmail}
 	method := pp.MethodName
-	if pp.ServiceName == "compute.googleapis.com" {
+	switch pp.ServiceName {
+	case "compute.googleapis.com":
 		method = computeMethod(method)
+	case "cloudresourcemanager.googleapis.com":
+		method = lastDotted(method)
 	}
 	known := false
 	for _, m := range AuditMethods[pp.ServiceName] {
@@ -165,11 +177,28 @@ func auditChanges(ev *Event, service, method, resource string, labels map[string
 			c.Scope = labels["project_id"]
 		}
 	case "logging.googleapis.com":
+		// A sink of a project, or an aggregated one of a folder or the
+		// organization (what examples/watch/gcp makes for vigil itself:
+		// tampering with it must be seen). Its scope is then the node, and
+		// every project under it depends on it.
 		sink := at("sinks")
-		if project == "" || sink == "" {
-			return nil, fmt.Errorf("resourceName %q does not name projects/P/sinks/S", resource)
+		parent := ""
+		switch {
+		case len(parts) == 4 && parts[2] == "sinks" && (parts[0] == "organizations" || parts[0] == "folders") && parts[1] != "":
+			parent = parts[0] + "/" + parts[1]
+			c.Scope = parent
+			if ev.Scope == "" || ev.Scope == project {
+				ev.Scope = parent
+			}
+		case len(parts) == 4 && parts[0] == "billingAccounts":
+			return nil, ignored("log sink %s of a billing account: vigil judges projects, folders and organizations", resource)
+		case project != "" && sink != "":
+			parent = "projects/" + project
 		}
-		c.Type, c.ID, c.Name, c.Region = "logging.googleapis.com/LogSink", fmt.Sprintf("//logging.googleapis.com/projects/%s/sinks/%s", project, sink), sink, "global"
+		if parent == "" || sink == "" {
+			return nil, fmt.Errorf("resourceName %q does not name projects/P/sinks/S, folders/F/sinks/S or organizations/O/sinks/S", resource)
+		}
+		c.Type, c.ID, c.Name, c.Region = "logging.googleapis.com/LogSink", fmt.Sprintf("//logging.googleapis.com/%s/sinks/%s", parent, sink), sink, "global"
 		c.Deleted, c.Dependents = strings.HasSuffix(method, "DeleteSink"), true
 	}
 	return []Change{c}, nil
