@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,9 +41,26 @@ type state struct {
 	snapPath    string
 }
 
-// indexKinds contribute more than a count to the cross-asset index.
-var indexKinds = map[string]bool{asset.KindTrail: true, asset.KindDetector: true, "public_access_block": true,
+// scopeFacts are the kinds whose change alters what the policies of their
+// project or account conclude (a trail, a detector, the account's public
+// access block, a hierarchy node): the scope's own asset is judged again.
+var scopeFacts = map[string]bool{asset.KindTrail: true, asset.KindDetector: true, "public_access_block": true,
 	asset.KindProject: true, asset.KindFolder: true, asset.KindOrganization: true}
+
+// indexed is what an asset alone contributes to the cross-asset index.
+func indexed(a *asset.Asset) map[string]any {
+	x := scan.NewIndex()
+	x.Observe(a)
+	return x.Data()
+}
+
+// sameIndex reports whether a changed asset contributes to the cross-asset
+// index as the asset it replaces did: then the index need not be rebuilt.
+// (A firewall opened to the world, a sink's filter, a trail stopped, a
+// region moved: each changes what cross-asset policies read.)
+func sameIndex(old, a *asset.Asset) bool {
+	return old.Scope == a.Scope && reflect.DeepEqual(indexed(old), indexed(a))
+}
 
 // load sets the inventory: the baseline, then the assets the watch read
 // after the baseline was recorded.
@@ -114,11 +134,13 @@ func (s *state) apply(ctx context.Context, found []*asset.Asset, gone []string, 
 		s.inv.Put(a)
 		judge[a.ID] = true
 		switch {
-		case indexKinds[a.Kind]:
-			rebuild = true
-			scopes[a.Scope] = true
 		case old == nil:
-			observe = append(observe, a)
+			observe = append(observe, a) // a new asset only adds to the index
+		case !sameIndex(old, a):
+			rebuild = true
+		}
+		if scopeFacts[a.Kind] && (old == nil || !sameIndex(old, a)) {
+			scopes[a.Scope] = true
 		}
 	}
 	for _, id := range gone {
@@ -137,7 +159,7 @@ func (s *state) apply(ctx context.Context, found []*asset.Asset, gone []string, 
 		scopes[sc] = true
 	}
 	for sc := range scopes {
-		if id := s.scopeAsset(sc); id != "" {
+		for _, id := range s.scopeAssets(sc) {
 			judge[id] = true
 		}
 	}
@@ -176,17 +198,57 @@ func (s *state) inherit(a, old *asset.Asset) {
 	}
 }
 
-// scopeAsset returns the id of the account or project asset of a scope.
-// Under mu.
-func (s *state) scopeAsset(scope string) string {
+// scopeAssets returns the ids of the assets that account- or project-wide
+// policies judge for a scope: the account or project asset; for a folder
+// or an organization (whose aggregated sinks, say, every project below
+// inherits), the node and every project under it. Under mu.
+func (s *state) scopeAssets(scope string) []string {
 	if scope == "" {
-		return ""
+		return nil
 	}
 	if a := s.inv.Get(asset.AccountID(scope)); a != nil {
-		return a.ID
+		return []string{a.ID}
+	}
+	if strings.HasPrefix(scope, "organizations/") || strings.HasPrefix(scope, "folders/") {
+		var out []string
+		if a := s.inv.Get("//cloudresourcemanager.googleapis.com/" + scope); a != nil {
+			out = append(out, a.ID)
+		}
+		for _, a := range s.inv.Assets() {
+			if a.Kind == asset.KindProject && a.Provider == asset.GCP && slices.Contains(a.Facets.Ancestors, scope) {
+				out = append(out, a.ID)
+			}
+		}
+		return out
 	}
 	if a := s.project(scope); a != nil {
-		return a.ID
+		return []string{a.ID}
+	}
+	return nil
+}
+
+// organizationOf returns the organization a folder is under, as the
+// inventory knows it ("" when it does not).
+func (s *state) organizationOf(folder string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a := s.inv.Get("//cloudresourcemanager.googleapis.com/" + folder)
+	if a == nil {
+		// A project under the folder knows its ancestry too.
+		for _, p := range s.inv.Assets() {
+			if p.Kind == asset.KindProject && slices.Contains(p.Facets.Ancestors, folder) {
+				a = p
+				break
+			}
+		}
+	}
+	if a == nil {
+		return ""
+	}
+	for _, anc := range a.Facets.Ancestors {
+		if strings.HasPrefix(anc, "organizations/") {
+			return anc
+		}
 	}
 	return ""
 }
