@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -236,5 +237,55 @@ func TestIgnoredAndNotRead(t *testing.T) {
 	odd := strings.ReplaceAll(string(raw), "organizations/684315297612/sinks/vigil-events", "organizations/684315297612/things/vigil-events")
 	if _, err := Parse([]byte(odd)); !IsMalformed(err) || !strings.Contains(err.Error(), "organizations/O/sinks/S") {
 		t.Errorf("odd sink name: %v", err)
+	}
+}
+
+// Resource Manager logs one method under several spellings (v1's, the
+// v3 RPC's full name, the REST-style names of Google's "Resource Manager
+// audit logging" page): each is the same change, and the log sink filter
+// lets each through (it names a part of each, see AuditMethods).
+func TestResourceManagerSpellings(t *testing.T) {
+	for _, tc := range []struct {
+		file, method string
+		created      bool
+	}{
+		{"projects-set-iam-policy.json", "SetIamPolicy", false},
+		{"projects-set-iam-policy.json", "google.cloud.resourcemanager.v3.Projects.SetIamPolicy", false},
+		{"projects-set-iam-policy.json", "cloudresourcemanager.v3.projects.setIamPolicy", false},
+		{"projects-create.json", "CreateProject", true},
+		{"projects-create.json", "google.cloudresourcemanager.v3.Projects.CreateProject", true},
+		{"projects-create.json", "cloudresourcemanager.v3.projects.create", true},
+	} {
+		raw, err := os.ReadFile(filepath.Join("testdata", "gcp", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var le map[string]any
+		if err := json.Unmarshal(raw, &le); err != nil {
+			t.Fatal(err)
+		}
+		le["protoPayload"].(map[string]any)["methodName"] = tc.method
+		body, _ := json.Marshal(le)
+		ev, err := Parse(body)
+		if err != nil {
+			t.Errorf("%s: %v", tc.method, err)
+			continue
+		}
+		if len(ev.Changes) != 1 || ev.Changes[0].Type != "cloudresourcemanager.googleapis.com/Project" || ev.Changes[0].Created != tc.created {
+			t.Errorf("%s: changes %+v", tc.method, ev.Changes)
+		}
+		passes := false
+		for _, m := range AuditMethods["cloudresourcemanager.googleapis.com"] {
+			passes = passes || strings.Contains(tc.method, m)
+		}
+		if !passes {
+			t.Errorf("%s: the log sink filter does not let it through", tc.method)
+		}
+	}
+	// Other Resource Manager methods are not watched.
+	raw, _ := os.ReadFile(filepath.Join("testdata", "gcp", "projects-create.json"))
+	other := strings.Replace(string(raw), "google.cloudresourcemanager.v3.Projects.CreateProject", "cloudresourcemanager.v3.projects.delete", 1)
+	if _, err := Parse([]byte(other)); !errors.Is(err, ErrIgnored) {
+		t.Errorf("projects.delete: %v", err)
 	}
 }

@@ -36,25 +36,40 @@ type logEntryJSON struct {
 
 const auditLogType = "type.googleapis.com/google.cloud.audit.AuditLog"
 
-// AuditMethods are the Cloud Audit Logs methods vigil acts on, by service.
-// Compute methods are written without their API version prefix (v1.,
-// beta.): they match any. Resource Manager methods are written by their
-// last part: v1 logs SetIamPolicy and CreateProject, v3 the RPC's full
-// name (google.cloud.resourcemanager.v3.Projects.SetIamPolicy; entries
-// spelled google.cloudresourcemanager.v3.Projects.CreateProject are seen
-// too), and all of them match. The log sink filter in examples/watch/gcp
-// must name exactly these (a test checks); its ":" operator matches them
-// the same way.
+// AuditMethods are the Cloud Audit Logs methods vigil acts on, by service;
+// the log sink filter in examples/watch/gcp names exactly these (a test
+// checks), through the ":" (has) operator, which matches them anywhere in
+// the method name. Compute methods are written without their API version
+// prefix (v1., beta.): they match any. Resource Manager logs its methods
+// under several spellings: v1's SetIamPolicy and CreateProject, the RPC's
+// full name (google.cloud.resourcemanager.v3.Projects.SetIamPolicy,
+// google.cloudresourcemanager.v3.Projects.CreateProject) and the
+// REST-style names of Google's "Resource Manager audit logging" page
+// (cloudresourcemanager.v3.projects.setIamPolicy, ...projects.create):
+// the list names each spelling's distinctive part, and crmMethod brings
+// them all to v1's.
 var AuditMethods = map[string][]string{
 	"compute.googleapis.com":              {"compute.firewalls.insert", "compute.firewalls.patch", "compute.firewalls.update", "compute.instances.insert", "compute.networks.insert"},
-	"cloudresourcemanager.googleapis.com": {"SetIamPolicy", "CreateProject"},
+	"cloudresourcemanager.googleapis.com": {"SetIamPolicy", "setIamPolicy", "CreateProject", "projects.create"},
 	"storage.googleapis.com":              {"storage.setIamPermissions", "storage.buckets.create", "storage.buckets.update"},
 	"logging.googleapis.com":              {"google.logging.v2.ConfigServiceV2.UpdateSink", "google.logging.v2.ConfigServiceV2.DeleteSink"},
 }
 
-// lastDotted is what follows the last dot of a method name
-// (google.cloud.resourcemanager.v3.Projects.SetIamPolicy -> SetIamPolicy).
-func lastDotted(m string) string { return m[strings.LastIndexByte(m, '.')+1:] }
+// crmMethod names a Resource Manager method as v1 logs it, whatever the
+// spelling (see AuditMethods): SetIamPolicy, CreateProject, or what follows
+// the last dot of a method vigil does not act on.
+func crmMethod(m string) string {
+	parts := strings.Split(m, ".")
+	last := parts[len(parts)-1]
+	switch {
+	case strings.EqualFold(last, "SetIamPolicy"):
+		return "SetIamPolicy"
+	case strings.EqualFold(last, "CreateProject"),
+		strings.EqualFold(last, "create") && len(parts) > 1 && strings.EqualFold(parts[len(parts)-2], "projects"):
+		return "CreateProject"
+	}
+	return last
+}
 
 // computeMethod strips the API version of a Compute method name
 // (v1.compute.firewalls.insert -> compute.firewalls.insert).
@@ -88,7 +103,7 @@ func logEntry(body []byte) (*Event, error) {
 	case "compute.googleapis.com":
 		method = computeMethod(method)
 	case "cloudresourcemanager.googleapis.com":
-		method = lastDotted(method)
+		method = crmMethod(method)
 	}
 	known := false
 	for _, m := range AuditMethods[pp.ServiceName] {
