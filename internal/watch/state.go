@@ -35,6 +35,11 @@ type state struct {
 	index    *scan.Index
 	findings map[string][]policy.Finding
 	version  int // bumped by every change, for snapshots
+	// builtAt is when the index was last rebuilt; exposureStale says that
+	// a change of what the exposure join reads (a firewall opened, an
+	// instance's public IP) is not in it yet (see exposureEvery).
+	builtAt       time.Time
+	exposureStale bool
 
 	snapMu      sync.Mutex
 	snapVersion int
@@ -54,13 +59,31 @@ func indexed(a *asset.Asset) map[string]any {
 	return x.Data()
 }
 
-// sameIndex reports whether a changed asset contributes to the cross-asset
-// index as the asset it replaces did: then the index need not be rebuilt.
-// (A firewall opened to the world, a sink's filter, a trail stopped, a
-// region moved: each changes what cross-asset policies read.)
-func sameIndex(old, a *asset.Asset) bool {
-	return old.Scope == a.Scope && reflect.DeepEqual(indexed(old), indexed(a))
+// indexChange reports how a changed asset contributes to the cross-asset
+// index differently from the asset it replaces: in the facts of its scope
+// or hierarchy node (a sink's filter, a trail stopped, a region moved), or
+// in what the exposure join reads (a firewall opened to the world, an
+// instance given a public IP).
+func indexChange(old, a *asset.Asset) (facts, exposure bool) {
+	if old.Scope != a.Scope {
+		return true, true
+	}
+	o, n := indexed(old), indexed(a)
+	oe, ne := o["exposure"], n["exposure"]
+	delete(o, "exposure")
+	delete(n, "exposure")
+	return !reflect.DeepEqual(o, n), !reflect.DeepEqual(oe, ne)
 }
+
+// exposureEvery bounds how often exposure changes alone rebuild the index.
+// A rebuild writes the whole index into the policy engine, whose cost
+// grows with the world-open rules and exposed instances: one per event
+// when a burst of firewall changes arrives (each opening a rule) would
+// serialize the watcher behind it. The event's own assets are judged on
+// their own facets at once; the exposure join of other assets sees the
+// change from the first event at least exposureEvery after the last
+// rebuild.
+const exposureEvery = 2 * time.Second
 
 // load sets the inventory: the baseline, then the assets the watch read
 // after the baseline was recorded.
@@ -104,6 +127,7 @@ func (s *state) load(ctx context.Context, base *inventory.Inventory, baseTime ti
 
 // rebuild makes the cross-asset index from the whole inventory. Under mu.
 func (s *state) rebuild(ctx context.Context) error {
+	s.builtAt, s.exposureStale = s.now(), false
 	s.index = scan.NewIndex()
 	for _, a := range s.inv.Assets() {
 		s.index.Observe(a)
@@ -133,13 +157,17 @@ func (s *state) apply(ctx context.Context, found []*asset.Asset, gone []string, 
 		s.inherit(a, old)
 		s.inv.Put(a)
 		judge[a.ID] = true
-		switch {
-		case old == nil:
+		if old == nil {
 			observe = append(observe, a) // a new asset only adds to the index
-		case !sameIndex(old, a):
-			rebuild = true
+			if scopeFacts[a.Kind] {
+				scopes[a.Scope] = true
+			}
+			continue
 		}
-		if scopeFacts[a.Kind] && (old == nil || !sameIndex(old, a)) {
+		facts, exposure := indexChange(old, a)
+		rebuild = rebuild || facts
+		s.exposureStale = s.exposureStale || exposure
+		if scopeFacts[a.Kind] && (facts || exposure) {
 			scopes[a.Scope] = true
 		}
 	}
@@ -154,6 +182,9 @@ func (s *state) apply(ctx context.Context, found []*asset.Asset, gone []string, 
 			rebuild = true
 			scopes[old.Scope] = true
 		}
+	}
+	if s.exposureStale && s.now().Sub(s.builtAt) >= exposureEvery {
+		rebuild = true
 	}
 	for _, sc := range dependents {
 		scopes[sc] = true

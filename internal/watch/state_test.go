@@ -179,32 +179,72 @@ func TestStateJudgesProjectsUnderANode(t *testing.T) {
 	}
 }
 
-// A changed asset that contributes differently to the cross-asset index
-// (a firewall opened to the world, which the exposure policies join on)
-// rebuilds it; one that does not (a label) leaves it.
+// A changed asset whose scope facts differ (a sink's filter, a trail)
+// rebuilds the cross-asset index at once; one that changes only what the
+// exposure join reads (a firewall opened to the world) rebuilds it at most
+// every exposureEvery, on the next change after that; one that changes
+// neither (a label) leaves it.
 func TestStateRebuildsTheIndexWhenItChanges(t *testing.T) {
 	s := loadState(t)
+	clock := time.Now()
+	s.now = func() time.Time { return clock }
+	s.builtAt = clock
+	ctx := context.Background()
 	id := "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-iap-ssh"
 	fw := s.inv.Get(id)
 	if fw == nil || len(fw.Facets.Ingress) == 0 || slices.Contains(fw.Facets.Ingress[0].Sources, "0.0.0.0/0") {
 		t.Fatalf("allow-iap-ssh in the examples: %+v", fw)
 	}
 	index := func() *scan.Index { s.mu.RLock(); defer s.mu.RUnlock(); return s.index }
+	worldOpen := func() bool {
+		nets, _ := index().Data()["exposure"].(map[string]any)["networks"].(map[string]any)
+		for _, rules := range nets {
+			for _, r := range rules.([]any) {
+				if r.(map[string]any)["firewall"] == "allow-iap-ssh" {
+					return true
+				}
+			}
+		}
+		return false
+	}
 	before := index()
 	relabelled := fw.Clone()
 	relabelled.Labels = map[string]string{"owner": "someone-else"}
-	s.apply(context.Background(), []*asset.Asset{relabelled}, nil, time.Now(), nil)
+	s.apply(ctx, []*asset.Asset{relabelled}, nil, clock, nil)
 	if index() != before {
 		t.Error("a new label rebuilt the index")
 	}
-	opened := fw.Clone()
+	opened := relabelled.Clone()
 	for i := range opened.Facets.Ingress {
 		opened.Facets.Ingress[i].Sources = []string{"0.0.0.0/0"}
 		opened.Facets.Ingress[i].Enabled = true
 	}
-	s.apply(context.Background(), []*asset.Asset{opened}, nil, time.Now().Add(time.Second), nil)
-	if index() == before {
-		t.Error("a firewall opened to the world left the index as it was")
+	clock = clock.Add(time.Second)
+	s.apply(ctx, []*asset.Asset{opened}, nil, clock, nil)
+	if index() != before || worldOpen() {
+		t.Error("an exposure change rebuilt the index within exposureEvery of the last rebuild")
+	}
+	clock = clock.Add(exposureEvery)
+	s.apply(ctx, []*asset.Asset{relabelled.Clone()}, nil, clock.Add(-time.Hour), nil) // an older read: skipped, but the index catches up
+	if index() == before || !worldOpen() {
+		t.Error("the firewall opened to the world is not in the index after exposureEvery")
+	}
+	// A scope fact (a GCP sink's filter) rebuilds at once.
+	rebuilt := index()
+	var sink *asset.Asset
+	for _, a := range s.inv.Assets() {
+		if a.Type == "logging.googleapis.com/LogSink" {
+			sink = a.Clone()
+			break
+		}
+	}
+	if sink == nil {
+		t.Fatal("no log sink in the examples")
+	}
+	sink.Facets.Filter = "severity>=ERROR"
+	s.apply(ctx, []*asset.Asset{sink}, nil, clock.Add(time.Millisecond), nil)
+	if index() == rebuilt {
+		t.Error("a sink's new filter left the index as it was")
 	}
 }
 
