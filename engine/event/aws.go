@@ -241,7 +241,8 @@ func trailChanges(ev *Event, r *trailRecord) ([]Change, error) {
 			if r.EventName == "DeletePublicAccessBlock" {
 				// The account-level block (S3 Control) names an account,
 				// not a bucket: every bucket of the account is exposed.
-				return nil, ignored("an account-level public access block change names no bucket; vigil re-reads buckets, not the account's block (an AWS Config snapshot records it)")
+				return nil, notRead("DeletePublicAccessBlock on account %s (S3 Control) names no bucket: vigil re-reads buckets, not the account's block, "+
+					"so this is not judged until the next scan of an inventory that records the block (an AWS Config snapshot)", acct)
 			}
 			return nil, fmt.Errorf("no bucketName in requestParameters")
 		}

@@ -81,6 +81,17 @@ type Change struct {
 // read. Consumers acknowledge it.
 var ErrIgnored = errors.New("event ignored")
 
+// ErrNotRead marks (beside ErrIgnored) a change vigil acts on in general
+// but cannot re-read in this form: consumers say so louder than of an
+// ignored event, because it may matter (an account-level S3 public access
+// block deleted).
+var ErrNotRead = errors.New("change not re-read")
+
+// notRead returns an ErrIgnored and ErrNotRead that says why.
+func notRead(format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %s", ErrIgnored, ErrNotRead, fmt.Sprintf(format, args...))
+}
+
 // ignored returns an ErrIgnored that says why.
 func ignored(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrIgnored, fmt.Sprintf(format, args...))

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -69,6 +70,15 @@ func TestChanges(t *testing.T) {
 			ID: "//logging.googleapis.com/projects/acme-prod/sinks/vigil-events", Name: "vigil-events", Scope: "acme-prod", Region: "global", Dependents: true}}},
 		{"gcp/logging-delete-sink.json", "google.logging.v2.ConfigServiceV2.DeleteSink", []Change{{Provider: "gcp", Type: "logging.googleapis.com/LogSink",
 			ID: "//logging.googleapis.com/projects/acme-prod/sinks/vigil-events", Name: "vigil-events", Scope: "acme-prod", Region: "global", Deleted: true, Dependents: true}}},
+		// An organization's and a folder's aggregated sinks: the node is
+		// the scope, and every project under it depends on them.
+		{"gcp/logging-update-org-sink.json", "google.logging.v2.ConfigServiceV2.UpdateSink", []Change{{Provider: "gcp", Type: "logging.googleapis.com/LogSink",
+			ID: "//logging.googleapis.com/organizations/684315297612/sinks/vigil-events", Name: "vigil-events", Scope: "organizations/684315297612", Region: "global", Dependents: true}}},
+		{"gcp/logging-delete-folder-sink.json", "google.logging.v2.ConfigServiceV2.DeleteSink", []Change{{Provider: "gcp", Type: "logging.googleapis.com/LogSink",
+			ID: "//logging.googleapis.com/folders/511904211743/sinks/audit-export", Name: "audit-export", Scope: "folders/511904211743", Region: "global", Deleted: true, Dependents: true}}},
+		// Resource Manager v3 logs the RPC's full name.
+		{"gcp/projects-set-iam-policy-v3.json", "google.cloud.resourcemanager.v3.Projects.SetIamPolicy", []Change{{Provider: "gcp", Type: crm,
+			ID: "//cloudresourcemanager.googleapis.com/projects/acme-prod", Name: "acme-prod", Scope: "acme-prod", Region: "global", Dependents: true}}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join("testdata", tc.file))
@@ -194,4 +204,88 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error neither malformed nor ignored: %v", err)
 		}
 	})
+}
+
+// Well-formed events vigil has nothing to re-read are acknowledged, with
+// the reason; a change vigil cannot re-read in that form (an account's S3
+// public access block deleted) says so apart, for a louder log line.
+func TestIgnoredAndNotRead(t *testing.T) {
+	for _, tc := range []struct {
+		file, why string
+		notRead   bool
+	}{
+		{"aws/delete-account-public-access-block.json", "DeletePublicAccessBlock on account 111111111111 (S3 Control) names no bucket", true},
+		{"gcp/folders-set-iam-policy-v3.json", "IAM policy of folders/511904211743", false},
+		{"aws/failed-call.json", "failed", false},
+	} {
+		raw, err := os.ReadFile(filepath.Join("testdata", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Parse(raw)
+		if !errors.Is(err, ErrIgnored) || errors.Is(err, ErrNotRead) != tc.notRead || !strings.Contains(err.Error(), tc.why) {
+			t.Errorf("%s: %v (not read: %v)", tc.file, err, errors.Is(err, ErrNotRead))
+		}
+	}
+	// A sink of a billing account is no node vigil judges; a sink name of
+	// no known form is malformed.
+	raw, _ := os.ReadFile(filepath.Join("testdata", "gcp", "logging-update-org-sink.json"))
+	billing := strings.ReplaceAll(string(raw), "organizations/684315297612/sinks/vigil-events", "billingAccounts/0123AB-4567CD-89EF01/sinks/vigil-events")
+	if _, err := Parse([]byte(billing)); !errors.Is(err, ErrIgnored) {
+		t.Errorf("billing account sink: %v", err)
+	}
+	odd := strings.ReplaceAll(string(raw), "organizations/684315297612/sinks/vigil-events", "organizations/684315297612/things/vigil-events")
+	if _, err := Parse([]byte(odd)); !IsMalformed(err) || !strings.Contains(err.Error(), "organizations/O/sinks/S") {
+		t.Errorf("odd sink name: %v", err)
+	}
+}
+
+// Resource Manager logs one method under several spellings (v1's, the
+// v3 RPC's full name, the REST-style names of Google's "Resource Manager
+// audit logging" page): each is the same change, and the log sink filter
+// lets each through (it names a part of each, see AuditMethods).
+func TestResourceManagerSpellings(t *testing.T) {
+	for _, tc := range []struct {
+		file, method string
+		created      bool
+	}{
+		{"projects-set-iam-policy.json", "SetIamPolicy", false},
+		{"projects-set-iam-policy.json", "google.cloud.resourcemanager.v3.Projects.SetIamPolicy", false},
+		{"projects-set-iam-policy.json", "cloudresourcemanager.v3.projects.setIamPolicy", false},
+		{"projects-create.json", "CreateProject", true},
+		{"projects-create.json", "google.cloudresourcemanager.v3.Projects.CreateProject", true},
+		{"projects-create.json", "cloudresourcemanager.v3.projects.create", true},
+	} {
+		raw, err := os.ReadFile(filepath.Join("testdata", "gcp", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var le map[string]any
+		if err := json.Unmarshal(raw, &le); err != nil {
+			t.Fatal(err)
+		}
+		le["protoPayload"].(map[string]any)["methodName"] = tc.method
+		body, _ := json.Marshal(le)
+		ev, err := Parse(body)
+		if err != nil {
+			t.Errorf("%s: %v", tc.method, err)
+			continue
+		}
+		if len(ev.Changes) != 1 || ev.Changes[0].Type != "cloudresourcemanager.googleapis.com/Project" || ev.Changes[0].Created != tc.created {
+			t.Errorf("%s: changes %+v", tc.method, ev.Changes)
+		}
+		passes := false
+		for _, m := range AuditMethods["cloudresourcemanager.googleapis.com"] {
+			passes = passes || strings.Contains(tc.method, m)
+		}
+		if !passes {
+			t.Errorf("%s: the log sink filter does not let it through", tc.method)
+		}
+	}
+	// Other Resource Manager methods are not watched.
+	raw, _ := os.ReadFile(filepath.Join("testdata", "gcp", "projects-create.json"))
+	other := strings.Replace(string(raw), "google.cloudresourcemanager.v3.Projects.CreateProject", "cloudresourcemanager.v3.projects.delete", 1)
+	if _, err := Parse([]byte(other)); !errors.Is(err, ErrIgnored) {
+		t.Errorf("projects.delete: %v", err)
+	}
 }

@@ -36,15 +36,39 @@ type logEntryJSON struct {
 
 const auditLogType = "type.googleapis.com/google.cloud.audit.AuditLog"
 
-// AuditMethods are the Cloud Audit Logs methods vigil acts on, by service.
-// Compute methods are written without their API version prefix (v1.,
-// beta.): they match any. The log sink filter in examples/watch/gcp must
-// name exactly these (a test checks).
+// AuditMethods are the Cloud Audit Logs methods vigil acts on, by service;
+// the log sink filter in examples/watch/gcp names exactly these (a test
+// checks), through the ":" (has) operator, which matches them anywhere in
+// the method name. Compute methods are written without their API version
+// prefix (v1., beta.): they match any. Resource Manager logs its methods
+// under several spellings: v1's SetIamPolicy and CreateProject, the RPC's
+// full name (google.cloud.resourcemanager.v3.Projects.SetIamPolicy,
+// google.cloudresourcemanager.v3.Projects.CreateProject) and the
+// REST-style names of Google's "Resource Manager audit logging" page
+// (cloudresourcemanager.v3.projects.setIamPolicy, ...projects.create):
+// the list names each spelling's distinctive part, and crmMethod brings
+// them all to v1's.
 var AuditMethods = map[string][]string{
 	"compute.googleapis.com":              {"compute.firewalls.insert", "compute.firewalls.patch", "compute.firewalls.update", "compute.instances.insert", "compute.networks.insert"},
-	"cloudresourcemanager.googleapis.com": {"SetIamPolicy", "CreateProject", "google.cloudresourcemanager.v3.Projects.CreateProject"},
+	"cloudresourcemanager.googleapis.com": {"SetIamPolicy", "setIamPolicy", "CreateProject", "projects.create"},
 	"storage.googleapis.com":              {"storage.setIamPermissions", "storage.buckets.create", "storage.buckets.update"},
 	"logging.googleapis.com":              {"google.logging.v2.ConfigServiceV2.UpdateSink", "google.logging.v2.ConfigServiceV2.DeleteSink"},
+}
+
+// crmMethod names a Resource Manager method as v1 logs it, whatever the
+// spelling (see AuditMethods): SetIamPolicy, CreateProject, or what follows
+// the last dot of a method vigil does not act on.
+func crmMethod(m string) string {
+	parts := strings.Split(m, ".")
+	last := parts[len(parts)-1]
+	switch {
+	case strings.EqualFold(last, "SetIamPolicy"):
+		return "SetIamPolicy"
+	case strings.EqualFold(last, "CreateProject"),
+		strings.EqualFold(last, "create") && len(parts) > 1 && strings.EqualFold(parts[len(parts)-2], "projects"):
+		return "CreateProject"
+	}
+	return last
 }
 
 // computeMethod strips the API version of a Compute method name
@@ -75,8 +99,11 @@ func logEntry(body []byte) (*Event, error) {
 	ev := &Event{ID: "gcp:log:" + le.LogName + ":" + le.InsertID, Kind: KindConfig, Provider: "gcp", Source: "audit-log",
 		Name: pp.MethodName, Time: parseTime(le.Timestamp), Scope: project, Actor: pp.AuthenticationInfo.PrincipalEmail}
 	method := pp.MethodName
-	if pp.ServiceName == "compute.googleapis.com" {
+	switch pp.ServiceName {
+	case "compute.googleapis.com":
 		method = computeMethod(method)
+	case "cloudresourcemanager.googleapis.com":
+		method = crmMethod(method)
 	}
 	known := false
 	for _, m := range AuditMethods[pp.ServiceName] {
@@ -165,11 +192,28 @@ func auditChanges(ev *Event, service, method, resource string, labels map[string
 			c.Scope = labels["project_id"]
 		}
 	case "logging.googleapis.com":
+		// A sink of a project, or an aggregated one of a folder or the
+		// organization (what examples/watch/gcp makes for vigil itself:
+		// tampering with it must be seen). Its scope is then the node, and
+		// every project under it depends on it.
 		sink := at("sinks")
-		if project == "" || sink == "" {
-			return nil, fmt.Errorf("resourceName %q does not name projects/P/sinks/S", resource)
+		parent := ""
+		switch {
+		case len(parts) == 4 && parts[2] == "sinks" && (parts[0] == "organizations" || parts[0] == "folders") && parts[1] != "":
+			parent = parts[0] + "/" + parts[1]
+			c.Scope = parent
+			if ev.Scope == "" || ev.Scope == project {
+				ev.Scope = parent
+			}
+		case len(parts) == 4 && parts[0] == "billingAccounts":
+			return nil, ignored("log sink %s of a billing account: vigil judges projects, folders and organizations", resource)
+		case project != "" && sink != "":
+			parent = "projects/" + project
 		}
-		c.Type, c.ID, c.Name, c.Region = "logging.googleapis.com/LogSink", fmt.Sprintf("//logging.googleapis.com/projects/%s/sinks/%s", project, sink), sink, "global"
+		if parent == "" || sink == "" {
+			return nil, fmt.Errorf("resourceName %q does not name projects/P/sinks/S, folders/F/sinks/S or organizations/O/sinks/S", resource)
+		}
+		c.Type, c.ID, c.Name, c.Region = "logging.googleapis.com/LogSink", fmt.Sprintf("//logging.googleapis.com/%s/sinks/%s", parent, sink), sink, "global"
 		c.Deleted, c.Dependents = strings.HasSuffix(method, "DeleteSink"), true
 	}
 	return []Change{c}, nil

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -54,7 +55,7 @@ func (a *app) openHistory(ctx context.Context, dsn string) (store.History, error
 
 // recordScan stores a finished scan and tells the notify blocks about
 // findings they have not been sent.
-func (a *app) recordScan(ctx context.Context, f *judgeFlags, j *judge, started time.Time, res *scan.Result) error {
+func (a *app) recordScan(ctx context.Context, f *judgeFlags, j *judge, started time.Time, res *scan.Result, judged *history.JudgedSet) error {
 	h, err := a.openHistory(ctx, f.store)
 	if err != nil {
 		return err
@@ -67,10 +68,66 @@ func (a *app) recordScan(ctx context.Context, f *judgeFlags, j *judge, started t
 	if !f.quiet {
 		fmt.Fprintf(a.stderr, "vigil: recorded scan %d (%d open findings)\n", rec.ID, rec.Findings)
 	}
-	if err := history.Notify(ctx, h, j.cfg.Notify, fs, http.DefaultClient); err != nil {
+	sc := history.Scan{Findings: fs, Judged: judged.IDs(), Policies: history.PolicyIDs(j.engine.Policies())}
+	if err := history.Notify(ctx, h, j.cfg.Notify, []history.Scan{sc}, http.DefaultClient); err != nil {
 		fmt.Fprintf(a.stderr, "vigil: warning: %v\n", err)
 	}
 	return nil
+}
+
+// notifiedAssets starts collecting, for a scan that --store records and
+// notify blocks hear of, which assets with announced findings it judges
+// (history.JudgedSet): a finding the scan no longer finds is forgotten,
+// and announced again if it comes back.
+func (a *app) notifiedAssets(ctx context.Context, dsn string, blocks []config.Notify) (*history.JudgedSet, error) {
+	if len(blocks) == 0 {
+		return nil, nil
+	}
+	h, err := a.openHistory(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	js, err := history.NewJudgedSet(ctx, h, blocks)
+	if err != nil {
+		return nil, &exitError{code: ExitError, err: err}
+	}
+	return js, nil
+}
+
+// judgedBySchedule hands what a scheduled scan judged (the assets with
+// announced findings it saw, the policies it ran) from the scan to its
+// notification (a schedule never overlaps itself).
+type judgedBySchedule struct {
+	mu sync.Mutex
+	m  map[string]history.Scan
+}
+
+func (j *judgedBySchedule) put(schedule string, sc history.Scan) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.m == nil {
+		j.m = map[string]history.Scan{}
+	}
+	j.m[schedule] = sc
+}
+
+// scheduleNotify is serve's notification of a recorded scheduled scan,
+// with what scheduleScan judged.
+func scheduleNotify(h store.History, blocks []config.Notify, judged *judgedBySchedule) func(context.Context, *store.ScanRecord, []store.StoredFinding) error {
+	return func(ctx context.Context, rec *store.ScanRecord, fs []store.StoredFinding) error {
+		return history.Notify(ctx, h, blocks, []history.Scan{judged.scan(rec.Schedule, fs)}, http.DefaultClient)
+	}
+}
+
+// scan is the schedule's scan with its findings.
+func (j *judgedBySchedule) scan(schedule string, fs []store.StoredFinding) history.Scan {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	sc := j.m[schedule]
+	delete(j.m, schedule)
+	sc.Findings = fs
+	return sc
 }
 
 func (a *app) historyCmd() *cobra.Command {
@@ -256,12 +313,18 @@ same page.`,
 // scheduleScan runs one schedule: its sources (files, directories, "aws",
 // "gcp:SCOPE") through its policies (the built-in library, policy
 // libraries of vigil.hcl and serve's --policies).
-func (a *app) scheduleScan(cfgPath string, policyDirs []string) serve.ScanFunc {
+func (a *app) scheduleScan(cfgPath string, policyDirs []string, h store.History, blocks []config.Notify, judged *judgedBySchedule) serve.ScanFunc {
 	return func(ctx context.Context, sc config.Schedule) (*store.ScanRecord, []store.StoredFinding, error) {
 		jf := judgeFlags{config: cfgPath, only: sc.Policies, quiet: true, policyDirs: policyDirs}
 		j, err := a.loadJudge(ctx, &jf)
 		if err != nil {
 			return nil, nil, err
+		}
+		var js *history.JudgedSet
+		if len(blocks) > 0 {
+			if js, err = history.NewJudgedSet(ctx, h, blocks); err != nil {
+				return nil, nil, err
+			}
 		}
 		var sources []inventory.Source
 		var paths []string
@@ -291,11 +354,14 @@ func (a *app) scheduleScan(cfgPath string, policyDirs []string) serve.ScanFunc {
 			sources = append(sources, fs)
 		}
 		started := time.Now()
-		all, sum, err := j.findings(ctx, sources...)
+		all, sum, err := j.findingsSeeing(ctx, js, sources...)
 		if err != nil {
 			return nil, nil, err
 		}
 		rec, fs := history.Record(sc.Name, started, sum, j.engine.Policies(), all)
+		if judged != nil {
+			judged.put(sc.Name, history.Scan{Judged: js.IDs(), Policies: history.PolicyIDs(j.engine.Policies())})
+		}
 		return rec, fs, nil
 	}
 }
@@ -367,11 +433,10 @@ abandoned; a scan is recorded whole or not at all.
 			defer h.Close()
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			srv := &serve.Server{Schedules: cfg.Schedules, History: h, Scan: a.scheduleScan(cfgPath, policyDirs), Grace: grace,
-				Log: slog.New(slog.NewTextHandler(a.stderr, nil)),
-				Notify: func(ctx context.Context, fs []store.StoredFinding) error {
-					return history.Notify(ctx, h, cfg.Notify, fs, http.DefaultClient)
-				}}
+			judged := &judgedBySchedule{}
+			srv := &serve.Server{Schedules: cfg.Schedules, History: h, Scan: a.scheduleScan(cfgPath, policyDirs, h, cfg.Notify, judged), Grace: grace,
+				Log:    slog.New(slog.NewTextHandler(a.stderr, nil)),
+				Notify: scheduleNotify(h, cfg.Notify, judged)}
 			// The watch blocks run beside the schedules (watch.go).
 			runWatches, withWatches, closeWatches, err := a.serveWatches(ctx, cfgPath, cfg, h, dsn, grace)
 			if err != nil {

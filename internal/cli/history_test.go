@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/internal/history"
+	"github.com/vigil-ir/vigil/internal/store"
 	"github.com/vigil-ir/vigil/internal/testutil"
 )
 
@@ -102,6 +103,81 @@ func TestDiffAndNotify(t *testing.T) {
 	code, _, errs = run(t, "diff", "--store="+filepath.Join(dir, "empty.db"))
 	if code != ExitError || !strings.Contains(errs, "no scans recorded yet") {
 		t.Errorf("empty history: %d %s", code, errs)
+	}
+}
+
+// A gap that is fixed and opened again is announced again, by `vigil scan
+// --store` and by a schedule of `vigil serve` alike; while it stays open it
+// is announced once. (The scans see the firewall each time, fixed or not.)
+func TestNotifyReopenedFinding(t *testing.T) {
+	open := firewall("ssh-debug", `"0.0.0.0/0"`, "22") + "\n"
+	fixed := firewall("ssh-debug", `"10.0.0.0/8"`, "22") + "\n"
+	for _, via := range []string{"scan --store", "serve schedule"} {
+		t.Run(via, func(t *testing.T) {
+			dir := t.TempDir()
+			inv := filepath.Join(dir, "inv.ndjson")
+			hook := &webhook{}
+			srv := httptest.NewServer(hook)
+			defer srv.Close()
+			cfg := write(t, "vigil.hcl", `notify "secops" {
+  url = "`+srv.URL+`"
+}
+schedule "hourly" {
+  cron     = "0 * * * *"
+  sources  = ["`+inv+`"]
+  policies = ["VGL-NET-001"]
+}
+`)
+			db := filepath.Join(dir, "history.db")
+			var scan func()
+			switch via {
+			case "scan --store":
+				scan = func() {
+					if code, _, errs := run(t, "scan", "--store="+db, "-c", cfg, "--policy", "VGL-NET-001", inv); code > ExitFindings {
+						t.Fatalf("scan: %d %s", code, errs)
+					}
+				}
+			default:
+				c, _, diags := config.Load(cfg)
+				if diags.HasErrors() {
+					t.Fatal(diags)
+				}
+				h, err := store.OpenHistory(context.Background(), db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer h.Close()
+				a := &app{stdout: io.Discard, stderr: io.Discard, stdin: strings.NewReader(""), env: os.Getenv}
+				judged := &judgedBySchedule{}
+				scanFn, notify := a.scheduleScan(cfg, nil, h, c.Notify, judged), scheduleNotify(h, c.Notify, judged)
+				scan = func() {
+					rec, fs, err := scanFn(context.Background(), c.Schedules[0])
+					if err != nil {
+						t.Fatal(err)
+					}
+					rec.Schedule = c.Schedules[0].Name // as serve sets it
+					if _, err := h.RecordScan(context.Background(), rec, fs); err != nil {
+						t.Fatal(err)
+					}
+					if err := notify(context.Background(), rec, fs); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for i, content := range []string{open, open, fixed, open} {
+				os.WriteFile(inv, []byte(content), 0o644)
+				scan()
+				hook.mu.Lock()
+				n := len(hook.posts)
+				hook.mu.Unlock()
+				if want := []int{1, 1, 1, 2}[i]; n != want {
+					t.Fatalf("after scan %d: %d posts %v, want %d", i+1, n, hook.posts, want)
+				}
+			}
+			if got := strings.Join(hook.posts[1], ","); got != "ssh-debug" {
+				t.Errorf("second post %q, want the reopened ssh-debug", got)
+			}
+		})
 	}
 }
 
@@ -224,7 +300,7 @@ func TestPolicyGlobs(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	rec, fs, err := a.scheduleScan(cfg, nil)(context.Background(), c.Schedules[0])
+	rec, fs, err := a.scheduleScan(cfg, nil, nil, nil, nil)(context.Background(), c.Schedules[0])
 	if err != nil {
 		t.Fatalf("scheduled scan: %v (%s)", err, stderr.String())
 	}
@@ -237,7 +313,7 @@ func TestPolicyGlobs(t *testing.T) {
 		}
 	}
 	c.Schedules[0].Policies = []string{"VGL-NETT-*"}
-	if _, _, err := a.scheduleScan(cfg, nil)(context.Background(), c.Schedules[0]); err == nil || !strings.Contains(err.Error(), `no policy id matches "VGL-NETT-*"`) {
+	if _, _, err := a.scheduleScan(cfg, nil, nil, nil, nil)(context.Background(), c.Schedules[0]); err == nil || !strings.Contains(err.Error(), `no policy id matches "VGL-NETT-*"`) {
 		t.Errorf("a glob matching nothing: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/scan"
 	"github.com/vigil-ir/vigil/internal/gctune"
+	"github.com/vigil-ir/vigil/internal/history"
 	"github.com/vigil-ir/vigil/internal/report"
 	"github.com/vigil-ir/vigil/policies"
 )
@@ -149,7 +150,16 @@ type judge struct {
 // memory, with the scan's summary: for commands that use the findings
 // rather than render them (triage, runbooks, scheduled scans).
 func (j *judge) findings(ctx context.Context, sources ...inventory.Source) ([]policy.Finding, *scan.Summary, error) {
-	res, err := scan.Run(ctx, scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Now: j.now})
+	return j.findingsSeeing(ctx, nil, sources...)
+}
+
+// findingsSeeing is findings, telling js (when set) of every asset judged.
+func (j *judge) findingsSeeing(ctx context.Context, js *history.JudgedSet, sources ...inventory.Source) ([]policy.Finding, *scan.Summary, error) {
+	opts := scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Now: j.now}
+	if js != nil {
+		opts.Assets = js.See
+	}
+	res, err := scan.Run(ctx, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -215,6 +225,17 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 			input = gctune.MaxFloor // a live collector: size unknown
 		}
 	}
+	var judged *history.JudgedSet
+	if f.store != "" {
+		// What --store's notification needs to forget fixed findings.
+		js, err := a.notifiedAssets(ctx, f.store, j.cfg.Notify)
+		if err != nil {
+			return err
+		}
+		if judged = js; js != nil {
+			opts.Assets = js.See
+		}
+	}
 	defer gctune.Start(gctune.FloorFor(input))()
 	res, err := scan.Run(ctx, opts)
 	if err != nil {
@@ -263,7 +284,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 		return err
 	}
 	if f.store != "" {
-		if err := a.recordScan(ctx, f, j, started, res); err != nil {
+		if err := a.recordScan(ctx, f, j, started, res, judged); err != nil {
 			return err
 		}
 	}

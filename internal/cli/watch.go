@@ -231,7 +231,7 @@ func (a *app) buildWatchers(ctx context.Context, cfgPath string, cfg *config.Con
 			}
 			w.AWS = r
 		case wc.PubSub != nil:
-			src, err := watch.NewPubSub(ctx, wc.PubSub, wc.Concurrency, logger)
+			src, err := watch.NewPubSub(ctx, wc.PubSub, watch.MaxOutstanding(wc.Concurrency), logger)
 			if err != nil {
 				return nil, closeAll, &exitError{code: ExitError, err: err}
 			}

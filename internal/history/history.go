@@ -16,8 +16,10 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/scan"
@@ -210,54 +212,56 @@ type Poster interface {
 	Do(*http.Request) (*http.Response, error)
 }
 
+// Scan is one scan as Notify sees it: what it found, and what it looked
+// at. A finding announced before is forgotten once a scan that ran its
+// policy on its asset no longer finds it open (fixed, gone, waived), so
+// that it is announced again if it comes back; a finding that stays open
+// is announced once.
+type Scan struct {
+	Findings []store.StoredFinding
+	// Judged are the assets the scan judged (read, or found gone, and ran
+	// its policies on) besides those it has findings on. It need only name
+	// assets with announced findings (see JudgedSet).
+	Judged []string
+	// Policies are the ids of the policies the scan ran: an announced
+	// finding of another policy is kept whatever the scan found.
+	Policies []string
+}
+
+// PolicyIDs lists the ids of policies, for Scan.Policies.
+func PolicyIDs(ps []*policy.Policy) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.ID
+	}
+	return out
+}
+
 // Notify sends each notify block the open findings at or above its minimum
-// severity that it has not been sent before, and marks them sent only
-// once the webhook accepted them: a finding is announced exactly once, and
-// each of several findings of one policy on one asset is. A finding whose
-// message changed since it was sent (paired as Compare pairs them) is not
-// announced again; its mark follows the new message.
-func Notify(ctx context.Context, h store.History, blocks []config.Notify, findings []store.StoredFinding, client Poster) error {
+// severity that it has not been sent, and marks them sent only once the
+// webhook accepted them: a finding is announced once while it stays open,
+// and each of several findings of one policy on one asset is. A finding
+// whose message changed since it was sent (paired as Compare pairs them)
+// is not announced again; its mark follows the new message. A finding a
+// scan no longer finds open is forgotten (see Scan). Scans are taken in
+// order, so a batch that closes and reopens a finding announces it again;
+// each block gets one post for the whole batch.
+func Notify(ctx context.Context, h store.History, blocks []config.Notify, scans []Scan, client Poster) error {
 	var errs []string
 	for _, nb := range blocks {
-		min := nb.MinSeverity
-		if min == "" {
-			min = "low"
-		}
-		var open []store.StoredFinding
-		var ids []store.FindingID
-		seen := map[store.FindingID]bool{}
-		for _, f := range findings {
-			if f.Waived || policy.SeverityRank(f.Severity) < policy.SeverityRank(min) || seen[f.ID()] {
-				continue
-			}
-			seen[f.ID()] = true
-			open, ids = append(open, f), append(ids, f.ID())
-		}
 		sent, err := h.Notified(ctx, nb.Name)
 		if err != nil {
 			return err
 		}
-		match := pair(sent, ids)
-		var list []store.StoredFinding
-		var mark, replaced []store.FindingID
-		for j, f := range open {
-			i, ok := match[j]
-			switch {
-			case !ok:
-				list = append(list, f)
-				mark = append(mark, ids[j])
-			case sent[i] != ids[j]:
-				mark, replaced = append(mark, ids[j]), append(replaced, sent[i])
-			}
-		}
+		list, mark, forget := plan(nb, sent, scans)
 		if len(list) > 0 {
 			if err := post(ctx, client, nb, list); err != nil {
 				errs = append(errs, fmt.Sprintf("notify %s: %v", nb.Name, err))
 				continue
 			}
 		}
-		if len(mark) > 0 {
-			if err := h.MarkNotified(ctx, nb.Name, mark, replaced); err != nil {
+		if len(mark) > 0 || len(forget) > 0 {
+			if err := h.MarkNotified(ctx, nb.Name, mark, forget); err != nil {
 				return err
 			}
 		}
@@ -268,6 +272,155 @@ func Notify(ctx context.Context, h store.History, blocks []config.Notify, findin
 	return nil
 }
 
+// plan works out, for one notify block, what to post and how its marks
+// change: the marks of every asset a scan judged become that asset's open
+// findings (of the policies the scan ran), paired with the marks they
+// continue; a finding no mark continues is announced.
+func plan(nb config.Notify, sent []store.FindingID, scans []Scan) (list []store.StoredFinding, mark, forget []store.FindingID) {
+	min := nb.MinSeverity
+	if min == "" {
+		min = "low"
+	}
+	marks := map[string][]store.FindingID{} // by asset
+	for _, id := range sent {
+		marks[id.AssetID] = append(marks[id.AssetID], id)
+	}
+	initial := make(map[store.FindingID]bool, len(sent))
+	for _, id := range sent {
+		initial[id] = true
+	}
+	announced := map[store.FindingID]bool{}
+	for _, sc := range scans {
+		ran := make(map[string]bool, len(sc.Policies))
+		for _, p := range sc.Policies {
+			ran[p] = true
+		}
+		// The open findings of each asset the scan judged.
+		open := map[string][]store.StoredFinding{}
+		var order []string
+		see := func(asset string) {
+			if _, ok := open[asset]; !ok {
+				open[asset] = nil
+				order = append(order, asset)
+			}
+		}
+		for _, a := range sc.Judged {
+			see(a)
+		}
+		seen := map[store.FindingID]bool{}
+		for _, f := range sc.Findings {
+			see(f.AssetID)
+			ran[f.PolicyID] = true // it ran, since it found this
+			if f.Waived || policy.SeverityRank(f.Severity) < policy.SeverityRank(min) || seen[f.ID()] {
+				continue
+			}
+			seen[f.ID()] = true
+			open[f.AssetID] = append(open[f.AssetID], f)
+		}
+		for _, asset := range order {
+			fs := open[asset]
+			var keep, before []store.FindingID
+			for _, id := range marks[asset] {
+				if ran[id.PolicyID] {
+					before = append(before, id)
+				} else {
+					keep = append(keep, id) // a policy this scan did not run
+				}
+			}
+			ids := make([]store.FindingID, len(fs))
+			for j := range fs {
+				ids[j] = fs[j].ID()
+			}
+			match := pair(before, ids)
+			for j, f := range fs {
+				if _, ok := match[j]; !ok && !announced[ids[j]] {
+					announced[ids[j]] = true
+					list = append(list, f)
+				}
+			}
+			if next := append(keep, ids...); len(next) > 0 {
+				marks[asset] = next
+			} else {
+				delete(marks, asset)
+			}
+		}
+	}
+	final := map[store.FindingID]bool{}
+	for _, ids := range marks {
+		for _, id := range ids {
+			final[id] = true
+		}
+	}
+	for id := range final {
+		if !initial[id] {
+			mark = append(mark, id)
+		}
+	}
+	for id := range initial {
+		if !final[id] {
+			forget = append(forget, id)
+		}
+	}
+	sortIDs(mark)
+	sortIDs(forget)
+	return list, mark, forget
+}
+
+func sortIDs(ids []store.FindingID) {
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+}
+
+// JudgedSet collects, while a scan runs (scan.Options.Assets), which of
+// the assets that notify blocks announced findings on the scan judged:
+// what Scan.Judged needs. It keeps only those, so it stays small however
+// large the inventory.
+type JudgedSet struct {
+	want map[string]bool
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// NewJudgedSet reads which assets the blocks announced findings on.
+func NewJudgedSet(ctx context.Context, h store.History, blocks []config.Notify) (*JudgedSet, error) {
+	js := &JudgedSet{want: map[string]bool{}, seen: map[string]bool{}}
+	for _, nb := range blocks {
+		sent, err := h.Notified(ctx, nb.Name)
+		if err != nil {
+			return nil, fmt.Errorf("read what %s was told: %w", nb.Name, err)
+		}
+		for _, id := range sent {
+			js.want[id.AssetID] = true
+		}
+	}
+	return js, nil
+}
+
+// See records that the scan judged an asset. It may be called
+// concurrently.
+func (js *JudgedSet) See(a *asset.Asset) error {
+	if js.want[a.ID] {
+		js.mu.Lock()
+		js.seen[a.ID] = true
+		js.mu.Unlock()
+	}
+	return nil
+}
+
+// IDs are the assets seen, sorted (nil on a nil set).
+func (js *JudgedSet) IDs() []string {
+	if js == nil {
+		return nil
+	}
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	out := make([]string, 0, len(js.seen))
+	for id := range js.seen {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func post(ctx context.Context, client Poster, nb config.Notify, list []store.StoredFinding) error {
 	var body any
 	if nb.Format == "slack" {
@@ -275,7 +428,7 @@ func post(ctx context.Context, client Poster, nb config.Notify, list []store.Sto
 		for _, f := range list {
 			lines = append(lines, fmt.Sprintf("• *%s* %s `%s`: %s", strings.ToUpper(f.Severity), f.PolicyID, f.AssetID, f.Message))
 		}
-		body = map[string]string{"text": fmt.Sprintf("vigil: %d new findings\n%s", len(list), strings.Join(lines, "\n"))}
+		body = map[string]string{"text": SlackEscape(fmt.Sprintf("vigil: %d new findings\n%s", len(list), strings.Join(lines, "\n")))}
 	} else {
 		body = map[string]any{"tool": "vigil", "event": "new_findings", "findings": list}
 	}
@@ -309,6 +462,17 @@ func post(ctx context.Context, client Poster, nb config.Notify, list []store.Sto
 	}
 	return nil
 }
+
+// slackEscapes are the characters Slack's message formatting reserves
+// ("Escaping text": &, < and >), as Slack wants them written. Unescaped,
+// a finding's message or an alert's type could mention @channel or show a
+// link whose text is not where it goes.
+var slackEscapes = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// SlackEscape makes text safe to post as a Slack message's text: every
+// Slack text vigil posts (new findings, triage cards) goes through it.
+// vigil's own formatting (*bold*, `code`) uses none of these characters.
+func SlackEscape(text string) string { return slackEscapes.Replace(text) }
 
 // RedactURL shows a webhook URL without its path and query, which carry
 // its key (a Slack webhook's path is the secret): for logs and errors.

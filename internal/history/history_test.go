@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/scan"
@@ -66,7 +67,7 @@ func TestNotifyRetriesAfterFailure(t *testing.T) {
 	blocks := []config.Notify{{Name: "n", URL: "http://127.0.0.1:1/hook", MinSeverity: "high"}}
 	fs := []store.StoredFinding{f("P1", "a", false), {PolicyID: "P2", AssetID: "b", Severity: "low"}}
 	p := &failing{}
-	if err := Notify(context.Background(), h, blocks, fs, p); err == nil || !strings.Contains(err.Error(), "notify n") {
+	if err := Notify(context.Background(), h, blocks, []Scan{{Findings: fs}}, p); err == nil || !strings.Contains(err.Error(), "notify n") {
 		t.Errorf("err = %v", err)
 	}
 	sent, _ := h.Notified(context.Background(), "n")
@@ -100,7 +101,7 @@ func TestNotifyTimesOutWithoutLeakingTheURL(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			err := Notify(context.Background(), h, []config.Notify{tt.nb}, fs, http.DefaultClient)
+			err := Notify(context.Background(), h, []config.Notify{tt.nb}, []Scan{{Findings: fs}}, http.DefaultClient)
 			if err == nil || err.Error() != tt.want {
 				t.Fatalf("err = %v, want %s", err, tt.want)
 			}
@@ -212,7 +213,7 @@ func TestEveryFindingStoredCountedAndNotified(t *testing.T) {
 				if _, err := h.RecordScan(ctx, rec, out); err != nil {
 					t.Fatal(err)
 				}
-				if err := Notify(ctx, h, blocks, out, p); err != nil {
+				if err := Notify(ctx, h, blocks, []Scan{{Findings: out}}, p); err != nil {
 					t.Fatal(err)
 				}
 				return rec, out
@@ -258,10 +259,144 @@ func TestEveryFindingStoredCountedAndNotified(t *testing.T) {
 			if len(p.bodies) != 2 {
 				t.Errorf("nothing new, yet notified: %v", p.last())
 			}
+			// The fixed one is forgotten (the scan judged its asset); the
+			// changed one's mark follows its new message.
 			sent, _ := h.Notified(ctx, "secops")
-			if len(sent) != 4 {
+			if len(sent) != 3 {
 				t.Errorf("marks: %v", sent)
 			}
+
+			// 4: the fixed one comes back: it is announced again, alone
+			record(cv("allows tcp:22 from 0.0.0.0/0"), cv("allows tcp:3389 from 0.0.0.0/0"), cv("allows tcp:5900 from 0.0.0.0/0"), changed)
+			if got := p.last(); len(p.bodies) != 3 || len(got) != 1 || !strings.HasSuffix(got[0], "tcp:3389 from 0.0.0.0/0") {
+				t.Errorf("the reopened finding: %d posts, last %v", len(p.bodies), got)
+			}
 		})
+	}
+}
+
+// A finding is announced once while it stays open; once a scan that ran
+// its policy on its asset no longer finds it open (fixed, gone, waived),
+// it is forgotten, and announced again if it comes back. A scan that did
+// not look at the asset, or did not run the policy, changes nothing.
+// Worked out by hand: the posts each step must make.
+func TestNotifyAgainAfterResolved(t *testing.T) {
+	open := func(asset string) store.StoredFinding {
+		return store.StoredFinding{PolicyID: "VGL-NET-001", AssetID: asset, Severity: "high", Message: asset + " open to the internet"}
+	}
+	waived := open("sg-1")
+	waived.Waived = true
+	net := []string{"VGL-NET-001"}
+	steps := []struct {
+		name  string
+		scans []Scan
+		want  []string // the assets of the one post, none for no post
+	}{
+		{"opened", []Scan{{Findings: []store.StoredFinding{open("sg-1"), open("sg-2")}, Policies: net}}, []string{"sg-1", "sg-2"}},
+		{"still open", []Scan{{Findings: []store.StoredFinding{open("sg-1"), open("sg-2")}, Policies: net}}, nil},
+		{"sg-1 fixed", []Scan{{Findings: []store.StoredFinding{open("sg-2")}, Judged: []string{"sg-1"}, Policies: net}}, nil},
+		{"sg-1 reopened", []Scan{{Findings: []store.StoredFinding{open("sg-1"), open("sg-2")}, Policies: net}}, []string{"sg-1"}},
+		{"sg-2 fixed, sg-1 not looked at", []Scan{{Findings: nil, Judged: []string{"sg-2"}, Policies: net}}, nil},
+		{"sg-1 still announced", []Scan{{Findings: []store.StoredFinding{open("sg-1")}, Policies: net}}, nil},
+		{"a scan of other policies", []Scan{{Judged: []string{"sg-1"}, Policies: []string{"VGL-OWN-001"}}}, nil},
+		{"sg-1 still announced, again", []Scan{{Findings: []store.StoredFinding{open("sg-1")}, Policies: net}}, nil},
+		{"sg-1 waived", []Scan{{Findings: []store.StoredFinding{waived}, Policies: net}}, nil},
+		{"the waiver ended", []Scan{{Findings: []store.StoredFinding{open("sg-1")}, Policies: net}}, []string{"sg-1"}},
+		// One batch (the watcher's notifier): fixed, then reopened:
+		// announced again, once.
+		{"fixed and reopened in one batch", []Scan{
+			{Judged: []string{"sg-1"}, Policies: net},
+			{Findings: []store.StoredFinding{open("sg-1")}, Policies: net},
+		}, []string{"sg-1"}},
+		// Opened and fixed in one batch: announced (it was open), not kept.
+		{"sg-3 opened and fixed in one batch", []Scan{
+			{Findings: []store.StoredFinding{open("sg-3")}, Policies: net},
+			{Judged: []string{"sg-3"}, Policies: net},
+		}, []string{"sg-3"}},
+		{"sg-3 opened again", []Scan{{Findings: []store.StoredFinding{open("sg-3")}, Policies: net}}, []string{"sg-3"}},
+	}
+	h, err := store.OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	blocks := []config.Notify{{Name: "secops", URL: "https://hooks.example/x"}}
+	p := &poster{}
+	for _, st := range steps {
+		before := len(p.bodies)
+		if err := Notify(context.Background(), h, blocks, st.scans, p); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		var got []string
+		if len(p.bodies) > before {
+			for _, f := range p.last() {
+				got = append(got, strings.Split(f, ":")[1])
+			}
+		}
+		if len(p.bodies) > before+1 || !slices.Equal(got, st.want) {
+			t.Errorf("%s: posted %v (%d posts), want %v", st.name, got, len(p.bodies)-before, st.want)
+		}
+	}
+	// At the end sg-1 and sg-3 are open and announced; sg-2 was found
+	// fixed (step 5) and forgotten.
+	sent, _ := h.Notified(context.Background(), "secops")
+	var ids []string
+	for _, id := range sent {
+		ids = append(ids, id.AssetID)
+	}
+	if !slices.Equal(ids, []string{"sg-1", "sg-3"}) {
+		t.Errorf("marks at the end: %v", ids)
+	}
+}
+
+// A JudgedSet keeps only the assets with announced findings.
+func TestJudgedSet(t *testing.T) {
+	h, err := store.OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx := context.Background()
+	h.MarkNotified(ctx, "a", []store.FindingID{{PolicyID: "P", AssetID: "x", Fingerprint: "1"}}, nil)
+	h.MarkNotified(ctx, "b", []store.FindingID{{PolicyID: "P", AssetID: "y", Fingerprint: "1"}}, nil)
+	h.MarkNotified(ctx, "other", []store.FindingID{{PolicyID: "P", AssetID: "z", Fingerprint: "1"}}, nil)
+	js, err := NewJudgedSet(ctx, h, []config.Notify{{Name: "a"}, {Name: "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"w", "x", "y", "z", "x"} {
+		js.See(&asset.Asset{ID: id})
+	}
+	if got := js.IDs(); !slices.Equal(got, []string{"x", "y"}) {
+		t.Errorf("judged %v, want x and y (z is another block's)", got)
+	}
+	var none *JudgedSet
+	if none.IDs() != nil {
+		t.Error("a nil set names assets")
+	}
+}
+
+// Slack's control characters are escaped in every Slack text: a finding's
+// message cannot mention @channel or disguise a link.
+func TestSlackEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain *bold* `code`": "plain *bold* `code`",
+		"<!channel>":          "&lt;!channel&gt;",
+		"<https://evil.example/x|vigil runbook apply>": "&lt;https://evil.example/x|vigil runbook apply&gt;",
+		"a & b &amp; c": "a &amp; b &amp;amp; c",
+	} {
+		if got := SlackEscape(in); got != want {
+			t.Errorf("SlackEscape(%q) = %q, want %q", in, got, want)
+		}
+	}
+	p := &poster{}
+	nb := config.Notify{Name: "s", URL: "https://hooks.example/x", Format: "slack"}
+	f := store.StoredFinding{PolicyID: "VGL-OWN-001", AssetID: "//storage.googleapis.com/<!here>", Severity: "low", Message: "bucket <!here> & <https://e.example|x> has no owner"}
+	if err := post(context.Background(), p, nb, []store.StoredFinding{f}); err != nil {
+		t.Fatal(err)
+	}
+	text := p.bodies[0]["text"].(string)
+	if strings.ContainsAny(text, "<>") || !strings.Contains(text, "bucket &lt;!here&gt; &amp; &lt;https://e.example|x&gt; has no owner") {
+		t.Errorf("slack text: %q", text)
 	}
 }

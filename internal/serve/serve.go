@@ -47,8 +47,9 @@ type Server struct {
 	Schedules []config.Schedule
 	History   store.History
 	Scan      ScanFunc
-	// Notify tells webhooks about new findings after each scan.
-	Notify func(ctx context.Context, findings []store.StoredFinding) error
+	// Notify tells webhooks about new findings after each scan (rec is
+	// the recorded scan: its Schedule names the schedule).
+	Notify func(ctx context.Context, rec *store.ScanRecord, findings []store.StoredFinding) error
 	Clock  Clock
 	Log    *slog.Logger
 	// Grace is how long shutdown waits for running scans before
@@ -221,7 +222,7 @@ func (s *Server) runOnce(ctx context.Context, sc config.Schedule, spec cron.Sche
 	s.mu.Unlock()
 	s.Log.Info("scheduled scan recorded", "schedule", sc.Name, "scan", rec.ID, "assets", rec.Assets, "findings", rec.Findings)
 	if s.Notify != nil {
-		if err := s.Notify(ctx, findings); err != nil {
+		if err := s.Notify(ctx, rec, findings); err != nil {
 			s.Log.Error("notify", "schedule", sc.Name, "err", err)
 		}
 	}

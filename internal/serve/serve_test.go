@@ -128,7 +128,7 @@ func TestScheduleEveryMinute(t *testing.T) {
 	notified := 0
 	srv := &Server{Schedules: []config.Schedule{{Name: "every-minute", Cron: "* * * * *"}}, History: h, Scan: realScan(t), Clock: clock,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Grace: time.Second,
-		Notify: func(context.Context, []store.StoredFinding) error { notified++; return nil }}
+		Notify: func(context.Context, *store.ScanRecord, []store.StoredFinding) error { notified++; return nil }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- srv.Run(ctx) }()

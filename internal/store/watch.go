@@ -2,11 +2,19 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // WatchLog keeps what `vigil watch` needs to handle each cloud event once:
@@ -185,9 +193,7 @@ func (h *sqlHistory) RecordEvents(ctx context.Context, batch []*EventResult) []e
 			e.ScanID, r.Scan.ID = id, id
 		}
 		for _, a := range r.Assets {
-			if _, err := tx.ExecContext(ctx, h.q(`INSERT INTO watch_assets (watch, asset_id, asset, read_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT (watch, asset_id) DO UPDATE SET asset = excluded.asset, read_at = excluded.read_at`),
-				e.Watch, a.ID, string(a.Asset), a.ReadAt.UTC().Format(ts)); err != nil {
+			if err := h.putWatchAsset(ctx, tx, e.Watch, a); err != nil {
 				return fail(fmt.Errorf("record asset %s: %w", a.ID, err))
 			}
 		}
@@ -196,6 +202,38 @@ func (h *sqlHistory) RecordEvents(ctx context.Context, batch []*EventResult) []e
 		return fail(err)
 	}
 	return errs
+}
+
+// putWatchAsset keeps the newest read of an asset: two events on one asset
+// are handled side by side (by one watcher, or two on one database), and
+// the one that read it first may commit last. The times are compared as
+// times (rows written before this check hold RFC 3339 text of varying
+// length, which does not sort as text).
+func (h *sqlHistory) putWatchAsset(ctx context.Context, tx *sql.Tx, watch string, a WatchAsset) error {
+	res, err := tx.ExecContext(ctx, h.q(`INSERT INTO watch_assets (watch, asset_id, asset, read_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (watch, asset_id) DO NOTHING`), watch, a.ID, string(a.Asset), a.ReadAt.UTC().Format(ts))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		return nil
+	}
+	// SQLite's transactions are IMMEDIATE (one writer); PostgreSQL's row
+	// lock makes another writer of this row wait for the comparison.
+	lock := ""
+	if h.pg {
+		lock = " FOR UPDATE"
+	}
+	var at string
+	if err := tx.QueryRowContext(ctx, h.q(`SELECT read_at FROM watch_assets WHERE watch = ? AND asset_id = ?`+lock), watch, a.ID).Scan(&at); err != nil {
+		return err
+	}
+	if prev, perr := time.Parse(ts, at); perr == nil && !a.ReadAt.After(prev) {
+		return nil // a newer read is recorded
+	}
+	_, err = tx.ExecContext(ctx, h.q(`UPDATE watch_assets SET asset = ?, read_at = ? WHERE watch = ? AND asset_id = ?`),
+		string(a.Asset), a.ReadAt.UTC().Format(ts), watch, a.ID)
+	return err
 }
 
 func (h *sqlHistory) Pending(ctx context.Context, watch string) ([]*WatchEvent, error) {
@@ -279,4 +317,39 @@ func (h *sqlHistory) Failed(ctx context.Context, watch, messageID, reason string
 func (h *sqlHistory) Forget(ctx context.Context, watch, messageID string) error {
 	_, err := h.db.ExecContext(ctx, h.q(`DELETE FROM watch_failures WHERE watch = ? AND message_id = ?`), watch, messageID)
 	return err
+}
+
+// Transient reports whether a store error is the database being busy or
+// out of reach (locked by another writer, a lost or refused connection, a
+// server shutting down, a transaction to retry, a full disk) rather than
+// something wrong with what was written. `vigil watch` retries an event
+// that failed so without counting it against the event.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary code of an extended one
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_PROTOCOL:
+			return true
+		}
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Classes 08 (connection exception), 40 (transaction rollback:
+		// serialization failure, deadlock), 53 (insufficient resources),
+		// 57 (operator intervention: shutdown, cancel), 58 (system error).
+		switch pe.Code[:min(2, len(pe.Code))] {
+		case "08", "40", "53", "57", "58":
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) || errors.As(err, &ne) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, context.DeadlineExceeded)
 }

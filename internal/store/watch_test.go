@@ -2,11 +2,18 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/vigil-ir/vigil/internal/testutil"
 )
@@ -66,6 +73,25 @@ func watchContract(t *testing.T, h History) {
 	as, err := wl.Assets(ctx, "w")
 	if err != nil || len(as) != 2 || as[0].ID != "gone" || as[0].Asset != nil || as[1].ID != "sg" || !as[1].ReadAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("assets: %+v %v", as, err)
+	}
+	// An older read of sg committed after the newer one (two events on one
+	// asset, handled side by side) leaves the newer read; a newer one
+	// replaces it.
+	older := json.RawMessage(`{"id":"sg","kind":"firewall","name":"older"}`)
+	if err := wl.RecordEvent(ctx, &WatchEvent{Watch: "w", ID: "e3", Kind: "alert", ReceivedAt: t0, RecordedAt: t0.Add(3 * time.Second)}, nil, nil,
+		[]WatchAsset{{ID: "sg", Asset: older, ReadAt: t0.Add(30 * time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	if as, _ := wl.Assets(ctx, "w"); len(as) != 2 || string(as[1].Asset) != `{"id":"sg","kind":"firewall","name":"new"}` || !as[1].ReadAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("an older read replaced a newer one: %+v", as)
+	}
+	newer := json.RawMessage(`{"id":"sg","kind":"firewall","name":"newer"}`)
+	if err := wl.RecordEvent(ctx, &WatchEvent{Watch: "w", ID: "e4", Kind: "alert", ReceivedAt: t0, RecordedAt: t0.Add(4 * time.Second)}, nil, nil,
+		[]WatchAsset{{ID: "sg", Asset: newer, ReadAt: t0.Add(time.Minute + time.Millisecond)}}); err != nil {
+		t.Fatal(err)
+	}
+	if as, _ := wl.Assets(ctx, "w"); len(as) != 2 || string(as[1].Asset) != string(newer) {
+		t.Fatalf("a newer read was not kept: %+v", as)
 	}
 	for i := 1; i <= 3; i++ {
 		if n, err := wl.Failed(ctx, "w", "m1", "boom"); n != i || err != nil {
@@ -129,5 +155,60 @@ func TestRecordEventsBatch(t *testing.T) {
 	}
 	if fs, _ := h.Findings(ctx, batch[2].Event.ScanID); len(fs) != 1 || fs[0].AssetID != "c" {
 		t.Errorf("findings of c: %+v", fs)
+	}
+}
+
+// Which store failures are the database's state (busy, out of reach) and
+// not what was written: `vigil watch` retries those without counting them.
+func TestTransient(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"PostgreSQL serialization failure", &pgconn.PgError{Code: "40001"}, true},
+		{"PostgreSQL admin shutdown", fmt.Errorf("record: %w", &pgconn.PgError{Code: "57P01"}), true},
+		{"PostgreSQL connection failure", &pgconn.PgError{Code: "08006"}, true},
+		{"PostgreSQL unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"PostgreSQL syntax error", &pgconn.PgError{Code: "42601"}, false},
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
+		{"a full disk", fmt.Errorf("write: %w", syscall.ENOSPC), true},
+		{"a plain error", errors.New("no such table: watch_events"), false},
+		{"nil", nil, false},
+	} {
+		if got := Transient(tc.err); got != tc.want {
+			t.Errorf("%s: Transient(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+	// SQLite busy: another connection holds the write lock (a second
+	// connection that does not wait for it sees the error vigil's does
+	// after its busy timeout).
+	dir := t.TempDir()
+	h, err := OpenHistory(context.Background(), filepath.Join(dir, "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := WatchLogOf(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "h.db")+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	tx, err := holder.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	impatient, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "h.db")+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer impatient.Close()
+	_, err = impatient.Exec(`INSERT INTO watch_failures (watch, message_id, failures, reason, updated_at) VALUES ('w', 'm', 1, 'x', 'now')`)
+	if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || !Transient(fmt.Errorf("record: %w", err)) {
+		t.Errorf("a locked database: %v (transient %v)", err, Transient(err))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/internal/history"
 	"github.com/vigil-ir/vigil/internal/store"
 )
@@ -20,6 +21,7 @@ import (
 type outItem struct {
 	ev       *store.WatchEvent
 	findings []store.StoredFinding // a configuration event's scan
+	judged   []string              // and the assets it judged
 	payload  *cardPayload          // an alert event's cards
 }
 
@@ -71,6 +73,13 @@ func (n *notifier) resume(ctx context.Context) error {
 			if it.findings, err = n.w.History.Findings(ctx, ev.ScanID); err != nil {
 				return err
 			}
+			var cp configPayload
+			if len(ev.Payload) > 0 {
+				if err := json.Unmarshal(ev.Payload, &cp); err != nil {
+					return fmt.Errorf("outbox event %s: %w", ev.ID, err)
+				}
+			}
+			it.judged = cp.Judged
 		} else if len(ev.Payload) > 0 {
 			it.payload = &cardPayload{}
 			if err := json.Unmarshal(ev.Payload, it.payload); err != nil {
@@ -128,16 +137,21 @@ func (n *notifier) run(ctx context.Context) {
 // after a partial failure sends only what is missing.
 func (n *notifier) send(ctx context.Context, batch []*outItem) error {
 	w := n.w
-	var findings []store.StoredFinding
+	// The event scans in the order they were recorded: one that fixed a
+	// finding and a later one that brought it back announce it again.
+	var scans []history.Scan
 	var cards []*outItem
+	policies := history.PolicyIDs(w.Engine.Policies())
 	for _, it := range batch {
-		findings = append(findings, it.findings...)
+		if it.ev.ScanID != 0 {
+			scans = append(scans, history.Scan{Findings: it.findings, Judged: it.judged, Policies: policies})
+		}
 		if it.payload != nil {
 			cards = append(cards, it)
 		}
 	}
-	if len(w.Notify) > 0 && len(findings) > 0 {
-		if err := history.Notify(ctx, w.History, w.Notify, findings, w.Poster); err != nil {
+	if len(w.Notify) > 0 && len(scans) > 0 {
+		if err := history.Notify(ctx, w.History, w.Notify, scans, w.Poster); err != nil {
 			w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
 			return err
 		}
@@ -156,7 +170,7 @@ func (n *notifier) send(ctx context.Context, batch []*outItem) error {
 			}
 			for _, it := range cards {
 				key := store.FindingID{PolicyID: "card", AssetID: it.ev.ID}
-				if done[key] {
+				if done[key] || !it.payload.reaches(nb) {
 					continue
 				}
 				if err := postCard(ctx, w.Poster, nb, it.payload); err != nil {
@@ -181,6 +195,24 @@ func (n *notifier) send(ctx context.Context, batch []*outItem) error {
 	return w.Log.MarkSent(ctx, w.Name, ids)
 }
 
+// reaches reports whether a notify block hears of the card: its most
+// severe alert is at or above the block's min_severity. An alert of no
+// known severity reaches every block (it is not known to be minor).
+func (p *cardPayload) reaches(nb config.Notify) bool {
+	if nb.MinSeverity == "" || len(p.Alerts) == 0 {
+		return true
+	}
+	top := -1
+	for _, al := range p.Alerts {
+		r := policy.SeverityRank(strings.ToLower(al.Severity))
+		if r < 0 {
+			return true
+		}
+		top = max(top, r)
+	}
+	return top >= policy.SeverityRank(nb.MinSeverity)
+}
+
 // postCard posts an alert's triage cards: JSON, or a Slack-compatible
 // message whose text is the cards in markdown.
 func postCard(ctx context.Context, client history.Poster, nb config.Notify, p *cardPayload) error {
@@ -202,7 +234,7 @@ func postCard(ctx context.Context, client history.Poster, nb config.Notify, p *c
 				fmt.Fprintf(&b, "\nrespond %s planned %s; nothing runs until someone applies it:\n```\n%s\n```\n", pl.Rule, pl.Runbook, pl.Apply)
 			}
 		}
-		body = map[string]string{"text": b.String()}
+		body = map[string]string{"text": history.SlackEscape(b.String())}
 	} else {
 		body = map[string]any{"tool": "vigil", "event": "triage_card", "event_id": p.EventID, "alerts": p.Alerts, "cards": p.Cards,
 			"planned": p.Planned, "alert_file": p.AlertFile, "inventory_file": p.InventoryFile}

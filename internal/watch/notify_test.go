@@ -36,3 +36,49 @@ func TestPostCardSlack(t *testing.T) {
 		t.Errorf("a failing webhook: %v", err)
 	}
 }
+
+// Slack's control characters in a card (an alert type is the provider's,
+// and may be anyone's) are escaped: no @channel, no disguised link.
+func TestPostCardSlackEscapes(t *testing.T) {
+	h := newHook(t)
+	p := &cardPayload{EventID: "e1", Alerts: []*alert.Alert{{Source: "guardduty", Type: "<!channel> <https://evil.example/x|vigil runbook apply /p.json>", Severity: "high"}},
+		Cards: []*triage.Card{{Asset: triage.Ref{ID: "arn:aws:iam::111111111111:user/a&b/accesskey/<AKIA1>", Kind: "access_key", Name: "<AKIA1>", Provider: "aws"}}}}
+	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL, Format: "slack"}, p); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := h.posts()[0]["text"].(string)
+	if strings.ContainsAny(text, "<>") || !strings.Contains(text, "alert &lt;!channel&gt; &lt;https://evil.example/x|vigil runbook apply /p.json&gt;") ||
+		!strings.Contains(text, "user/a&amp;b/accesskey/&lt;AKIA1&gt;") {
+		t.Errorf("slack text:\n%s", text)
+	}
+}
+
+// A card reaches a notify block when its most severe alert is at or above
+// the block's min_severity.
+func TestCardMinSeverity(t *testing.T) {
+	card := func(sevs ...string) *cardPayload {
+		p := &cardPayload{}
+		for _, s := range sevs {
+			p.Alerts = append(p.Alerts, &alert.Alert{Severity: s})
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		min  string
+		sevs []string
+		want bool
+	}{
+		{"", []string{"low"}, true},
+		{"critical", []string{"medium"}, false},
+		{"critical", []string{"critical"}, true},
+		{"high", []string{"medium", "high"}, true},
+		{"medium", []string{"low", "info"}, false},
+		{"low", []string{"info"}, false},
+		{"high", []string{"unheard-of"}, true}, // not known to be minor
+		{"high", nil, true},
+	} {
+		if got := card(tc.sevs...).reaches(config.Notify{MinSeverity: tc.min}); got != tc.want {
+			t.Errorf("min %q, alerts %v: reaches %v, want %v", tc.min, tc.sevs, got, tc.want)
+		}
+	}
+}

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
-	"time"
 
 	"cloud.google.com/go/pubsub/v2"
 	"google.golang.org/api/option"
@@ -18,7 +16,8 @@ import (
 )
 
 // PubSub reads a Pub/Sub subscription with streaming pull; flow control
-// holds at most MaxOutstanding messages unacknowledged.
+// holds at most MaxOutstanding messages unacknowledged (see
+// MaxOutstanding: the workers' and those waiting to be tried again).
 type PubSub struct {
 	Client         *pubsub.Client
 	Subscription   string
@@ -68,26 +67,12 @@ func (p *PubSub) Receive(ctx context.Context, deliver func(*Message) bool) error
 	sub.ReceiveSettings.NumGoroutines = 1
 	for {
 		err := sub.Receive(ctx, func(_ context.Context, pm *pubsub.Message) {
-			done := make(chan struct{})
-			var once sync.Once
-			finish := func() { once.Do(func() { close(done) }) }
 			m := &Message{ID: pm.ID, Body: pm.Data, Sent: pm.PublishTime, Attributes: pm.Attributes}
 			if pm.DeliveryAttempt != nil {
 				m.Attempt = *pm.DeliveryAttempt
 			}
-			m.ack = func(context.Context) error { pm.Ack(); finish(); return nil }
-			m.release = func(context.Context) error { pm.Nack(); finish(); return nil }
-			m.retry = func(ctx context.Context, after time.Duration) error {
-				// Pub/Sub redelivers a nacked message at once (or per the
-				// subscription's retry policy): wait first.
-				select {
-				case <-ctx.Done():
-				case <-time.After(after):
-				}
-				pm.Nack()
-				finish()
-				return nil
-			}
+			m.ack = func(context.Context) error { pm.Ack(); return nil }
+			m.release = func(context.Context) error { pm.Nack(); return nil }
 			if p.DeadLetter != nil {
 				m.deadLetter = func(ctx context.Context, reason string) error {
 					attrs := map[string]string{"vigil-error": truncate(reason, 1024), "vigil-source": p.Subscription}
@@ -98,13 +83,14 @@ func (p *PubSub) Receive(ctx context.Context, deliver func(*Message) bool) error
 					return err
 				}
 			}
+			// The callback returns once a worker has the message: the
+			// client keeps extending its ack deadline until it is settled,
+			// and the callback's flow-control slot is free for the next.
+			// MaxOutstanding (what the server sends before acks) bounds
+			// the messages held, those waiting to be tried again included.
 			if !deliver(m) {
 				pm.Nack()
-				return
 			}
-			// The callback holds its flow-control slot until the message
-			// is settled.
-			<-done
 		})
 		if ctx.Err() != nil {
 			return nil

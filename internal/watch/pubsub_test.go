@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/internal/provider/gcp"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
 	vtest "github.com/vigil-ir/vigil/internal/testutil"
@@ -47,7 +49,7 @@ func pubsubWorld(t *testing.T) (*PubSub, *pubsub.Client, *pubsub.Publisher, stri
 		}
 	}
 	src, err := NewPubSub(ctx, &config.PubSub{Subscription: "projects/" + psProject + "/subscriptions/vigil-events",
-		DeadLetterTopic: "projects/" + psProject + "/topics/vigil-dead-letter"}, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		DeadLetterTopic: "projects/" + psProject + "/topics/vigil-dead-letter"}, MaxOutstanding(4), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +70,18 @@ func publish(t *testing.T, pub *pubsub.Publisher, body []byte) {
 // inventory, and returns a reader.
 func gcpWorld(t *testing.T) (*gcpfake.Servers, *inventory.Inventory, *gcp.Reader) {
 	t.Helper()
+	_, srv, inv, r := gcpWorldWith(t, nil)
+	return srv, inv, r
+}
+
+// gcpWorldWith is gcpWorld with the fake changed before it is collected.
+func gcpWorldWith(t *testing.T, setup func(f *gcpfake.Fake)) (*gcpfake.Fake, *gcpfake.Servers, *inventory.Inventory, *gcp.Reader) {
+	t.Helper()
 	f := gcpfake.Scenario()
 	f.SetClock(time.Now)
+	if setup != nil {
+		f.With(setup)
+	}
 	srv, err := f.Start()
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +97,7 @@ func gcpWorld(t *testing.T) (*gcpfake.Servers, *inventory.Inventory, *gcp.Reader
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	return srv, inv, r
+	return f, srv, inv, r
 }
 
 // insertFirewall makes, through the Compute API, the rule the audit log
@@ -180,5 +192,72 @@ func TestPubSubSCCCard(t *testing.T) {
 	waitFor(t, "the card", 30*time.Second, func() bool { return len(r.hook.posts()) == 1 })
 	if p := r.hook.posts()[0]; p["event"] != "triage_card" || len(p["cards"].([]any)) != 1 {
 		t.Errorf("post: %v", p)
+	}
+}
+
+// A project made after the inventory was recorded (CreateProject names it
+// by its id; Cloud Asset by a number no one knows yet) is read and judged:
+// the event scan judges it, and its findings are notified.
+func TestPubSubNewProjectJudged(t *testing.T) {
+	f, _, inv, reader := gcpWorldWith(t, nil)
+	src, _, pub, _ := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	f.With(func(f *gcpfake.Fake) {
+		f.AddProject(&gcpfake.Project{ID: "shadow-project-7", Number: "771234567890", Ancestors: []string{"folders/511904211743", "organizations/684315297612"}})
+	})
+	r.start(t)
+	publish(t, pub, sample(t, "engine", "event", "testdata", "gcp", "projects-create.json"))
+	const project = "//cloudresourcemanager.googleapis.com/projects/771234567890"
+	// Unlabelled, the new project lacks the owner and purpose labels
+	// (VGL-OWN-002) and exports no audit logs (VGL-LOG-006).
+	waitFor(t, "the new project's findings", 30*time.Second, func() bool {
+		return slices.Contains(r.hook.findings(), "VGL-OWN-002 "+project) && slices.Contains(r.hook.findings(), "VGL-LOG-006 "+project)
+	})
+	scans, _ := r.hist.Scans(context.Background(), "watch/gcp", 0)
+	if len(scans) != 1 || scans[0].Assets < 1 {
+		t.Errorf("event scans: %+v", scans)
+	}
+	if r.w.state.projectName("shadow-project-7") != project {
+		t.Error("the watcher's inventory lacks the new project")
+	}
+}
+
+// The organization sink vigil's own feed comes through (examples/watch/gcp
+// makes one) has its filter changed so that it no longer takes the audit
+// logs: the UpdateSink entry, logged at the organization, is read at the
+// organization, and every project under it is judged again: each now
+// exports no audit logs (VGL-LOG-006), which is notified.
+func TestPubSubOrgSinkTampering(t *testing.T) {
+	const sink = "//logging.googleapis.com/organizations/684315297612/sinks/vigil-events"
+	orgSink := func(filter string) func(f *gcpfake.Fake) {
+		return func(f *gcpfake.Fake) {
+			f.AddNodeResource([]string{"organizations/684315297612"}, sink, "logging.googleapis.com/LogSink", "global", map[string]any{
+				"name": "vigil-events", "destination": "pubsub.googleapis.com/projects/acme-sec-forensics/topics/vigil-events",
+				"filter": filter, "includeChildren": true})
+		}
+	}
+	f, _, inv, reader := gcpWorldWith(t, orgSink(`logName:"cloudaudit.googleapis.com%2Factivity"`))
+	if inv.Get(sink) == nil {
+		t.Fatal("the organization sink is not in the inventory")
+	}
+	src, _, pub, _ := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	const prod = "//cloudresourcemanager.googleapis.com/projects/402398720121"
+	r.start(t)
+	waitFor(t, "the start", 10*time.Second, func() bool { return strings.Contains(r.logBuf.String(), "watch: consuming") })
+	r.w.state.withInventory(func(_ *inventory.Inventory, fs []policy.Finding) error {
+		if has(fs, "VGL-LOG-006", prod) {
+			t.Fatal("acme-prod lacks an audit log export before the change")
+		}
+		return nil
+	})
+	f.With(orgSink("severity>=ERROR"))
+	publish(t, pub, sample(t, "engine", "event", "testdata", "gcp", "logging-update-org-sink.json"))
+	waitFor(t, "VGL-LOG-006 on the projects", 30*time.Second, func() bool {
+		return slices.Contains(r.hook.findings(), "VGL-LOG-006 "+prod) &&
+			slices.Contains(r.hook.findings(), "VGL-LOG-006 //cloudresourcemanager.googleapis.com/projects/218745590023")
+	})
+	if r.count(r.w.Metrics.DeadLettered, "queue") != 0 || r.count(r.w.Metrics.Failed, "parse") != 0 {
+		t.Error("the organization's sink event was taken for a malformed one")
 	}
 }

@@ -19,7 +19,6 @@ type Message struct {
 	Attributes map[string]string
 
 	ack        func(ctx context.Context) error
-	retry      func(ctx context.Context, after time.Duration) error
 	release    func(ctx context.Context) error
 	deadLetter func(ctx context.Context, reason string) error
 }
@@ -27,10 +26,10 @@ type Message struct {
 // Ack removes the message from the queue: its result is recorded.
 func (m *Message) Ack(ctx context.Context) error { return m.ack(ctx) }
 
-// Retry returns the message to the queue, to come back after a while.
-func (m *Message) Retry(ctx context.Context, after time.Duration) error { return m.retry(ctx, after) }
-
-// Release returns the message to the queue at once (on shutdown).
+// Release returns the message to the queue at once (on shutdown). A
+// message to try again later is not released: the watcher keeps it (its
+// lease extended) and hands it to a worker when its time comes, so a
+// retry neither holds a worker nor adds to the queue's delivery count.
 func (m *Message) Release(ctx context.Context) error { return m.release(ctx) }
 
 // HasDeadLetter reports whether the source has a dead-letter queue.
@@ -46,8 +45,11 @@ type Source interface {
 	// Receive reads messages until ctx is done and hands each to deliver,
 	// which blocks while every worker is busy (that is the back-pressure:
 	// the queue is not read meanwhile). When deliver returns false the
-	// source releases the message. Receive returns nil when ctx ends, or
-	// the error that stops it.
+	// source releases the message. A message deliver took stays leased
+	// (its visibility timeout or ack deadline extended) until it is
+	// acknowledged, released or dead-lettered. Receive returns nil when ctx
+	// ends (once what it handed out is settled, for sources that wait for
+	// that), or the error that stops it.
 	Receive(ctx context.Context, deliver func(*Message) bool) error
 	// Describe names the queue in logs.
 	Describe() string

@@ -194,7 +194,6 @@ func (s *SQS) message(m sqstypes.Message) *Message {
 		_, err := s.Client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.QueueURL), ReceiptHandle: handle})
 		return err
 	}
-	msg.retry = func(ctx context.Context, d time.Duration) error { settle(); return visibility(ctx, d) }
 	msg.release = func(ctx context.Context) error { settle(); return visibility(ctx, 0) }
 	if s.DeadLetterURL != "" {
 		msg.deadLetter = func(ctx context.Context, reason string) error {

@@ -168,6 +168,30 @@ func TestSQSAlertCard(t *testing.T) {
 	}
 }
 
+// A notify block with min_severity = "critical" hears nothing of a medium
+// GuardDuty finding; one without hears of it once.
+func TestSQSCardHonoursMinSeverity(t *testing.T) {
+	inv, err := inventory.Load(context.Background(), "../../examples/inventory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, client, queue, _ := sqsQueues(t, time.Second)
+	critical := newHook(t)
+	r := newRig(t, "aws", src, inv, func(w *Watcher) {
+		w.Notify = append(w.Notify, config.Notify{Name: "pager", URL: critical.srv.URL, Format: "json", MinSeverity: "critical"})
+	})
+	r.start(t)
+	send(t, client, queue, sample(t, "examples", "alerts", "guardduty-eventbridge-access-key.json"))
+	waitFor(t, "the card", 20*time.Second, func() bool { return len(r.hook.posts()) == 1 })
+	waitFor(t, "the outbox to empty", 10*time.Second, func() bool { p, _ := r.log.Pending(context.Background(), "aws"); return len(p) == 0 })
+	if sev := r.hook.posts()[0]["alerts"].([]any)[0].(map[string]any)["severity"]; sev != "medium" {
+		t.Fatalf("the sample is %v, not medium", sev)
+	}
+	if n := len(critical.posts()); n != 0 {
+		t.Errorf("the critical-only block got %d cards", n)
+	}
+}
+
 // A body that is no event goes to the dead-letter queue at once (retrying
 // cannot fix it), with a log line that says why; the queue moves on.
 func TestSQSPoisonToDeadLetter(t *testing.T) {

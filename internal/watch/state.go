@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,15 +35,55 @@ type state struct {
 	index    *scan.Index
 	findings map[string][]policy.Finding
 	version  int // bumped by every change, for snapshots
+	// builtAt is when the index was last rebuilt; exposureStale says that
+	// a change of what the exposure join reads (a firewall opened, an
+	// instance's public IP) is not in it yet (see exposureEvery).
+	builtAt       time.Time
+	exposureStale bool
 
 	snapMu      sync.Mutex
 	snapVersion int
 	snapPath    string
 }
 
-// indexKinds contribute more than a count to the cross-asset index.
-var indexKinds = map[string]bool{asset.KindTrail: true, asset.KindDetector: true, "public_access_block": true,
+// scopeFacts are the kinds whose change alters what the policies of their
+// project or account conclude (a trail, a detector, the account's public
+// access block, a hierarchy node): the scope's own asset is judged again.
+var scopeFacts = map[string]bool{asset.KindTrail: true, asset.KindDetector: true, "public_access_block": true,
 	asset.KindProject: true, asset.KindFolder: true, asset.KindOrganization: true}
+
+// indexed is what an asset alone contributes to the cross-asset index.
+func indexed(a *asset.Asset) map[string]any {
+	x := scan.NewIndex()
+	x.Observe(a)
+	return x.Data()
+}
+
+// indexChange reports how a changed asset contributes to the cross-asset
+// index differently from the asset it replaces: in the facts of its scope
+// or hierarchy node (a sink's filter, a trail stopped, a region moved), or
+// in what the exposure join reads (a firewall opened to the world, an
+// instance given a public IP).
+func indexChange(old, a *asset.Asset) (facts, exposure bool) {
+	if old.Scope != a.Scope {
+		return true, true
+	}
+	o, n := indexed(old), indexed(a)
+	oe, ne := o["exposure"], n["exposure"]
+	delete(o, "exposure")
+	delete(n, "exposure")
+	return !reflect.DeepEqual(o, n), !reflect.DeepEqual(oe, ne)
+}
+
+// exposureEvery bounds how often exposure changes alone rebuild the index.
+// A rebuild writes the whole index into the policy engine, whose cost
+// grows with the world-open rules and exposed instances: one per event
+// when a burst of firewall changes arrives (each opening a rule) would
+// serialize the watcher behind it. The event's own assets are judged on
+// their own facets at once; the exposure join of other assets sees the
+// change from the first event at least exposureEvery after the last
+// rebuild.
+const exposureEvery = 2 * time.Second
 
 // load sets the inventory: the baseline, then the assets the watch read
 // after the baseline was recorded.
@@ -84,6 +127,7 @@ func (s *state) load(ctx context.Context, base *inventory.Inventory, baseTime ti
 
 // rebuild makes the cross-asset index from the whole inventory. Under mu.
 func (s *state) rebuild(ctx context.Context) error {
+	s.builtAt, s.exposureStale = s.now(), false
 	s.index = scan.NewIndex()
 	for _, a := range s.inv.Assets() {
 		s.index.Observe(a)
@@ -113,12 +157,18 @@ func (s *state) apply(ctx context.Context, found []*asset.Asset, gone []string, 
 		s.inherit(a, old)
 		s.inv.Put(a)
 		judge[a.ID] = true
-		switch {
-		case indexKinds[a.Kind]:
-			rebuild = true
+		if old == nil {
+			observe = append(observe, a) // a new asset only adds to the index
+			if scopeFacts[a.Kind] {
+				scopes[a.Scope] = true
+			}
+			continue
+		}
+		facts, exposure := indexChange(old, a)
+		rebuild = rebuild || facts
+		s.exposureStale = s.exposureStale || exposure
+		if scopeFacts[a.Kind] && (facts || exposure) {
 			scopes[a.Scope] = true
-		case old == nil:
-			observe = append(observe, a)
 		}
 	}
 	for _, id := range gone {
@@ -133,11 +183,14 @@ func (s *state) apply(ctx context.Context, found []*asset.Asset, gone []string, 
 			scopes[old.Scope] = true
 		}
 	}
+	if s.exposureStale && s.now().Sub(s.builtAt) >= exposureEvery {
+		rebuild = true
+	}
 	for _, sc := range dependents {
 		scopes[sc] = true
 	}
 	for sc := range scopes {
-		if id := s.scopeAsset(sc); id != "" {
+		for _, id := range s.scopeAssets(sc) {
 			judge[id] = true
 		}
 	}
@@ -176,17 +229,57 @@ func (s *state) inherit(a, old *asset.Asset) {
 	}
 }
 
-// scopeAsset returns the id of the account or project asset of a scope.
-// Under mu.
-func (s *state) scopeAsset(scope string) string {
+// scopeAssets returns the ids of the assets that account- or project-wide
+// policies judge for a scope: the account or project asset; for a folder
+// or an organization (whose aggregated sinks, say, every project below
+// inherits), the node and every project under it. Under mu.
+func (s *state) scopeAssets(scope string) []string {
 	if scope == "" {
-		return ""
+		return nil
 	}
 	if a := s.inv.Get(asset.AccountID(scope)); a != nil {
-		return a.ID
+		return []string{a.ID}
+	}
+	if strings.HasPrefix(scope, "organizations/") || strings.HasPrefix(scope, "folders/") {
+		var out []string
+		if a := s.inv.Get("//cloudresourcemanager.googleapis.com/" + scope); a != nil {
+			out = append(out, a.ID)
+		}
+		for _, a := range s.inv.Assets() {
+			if a.Kind == asset.KindProject && a.Provider == asset.GCP && slices.Contains(a.Facets.Ancestors, scope) {
+				out = append(out, a.ID)
+			}
+		}
+		return out
 	}
 	if a := s.project(scope); a != nil {
-		return a.ID
+		return []string{a.ID}
+	}
+	return nil
+}
+
+// organizationOf returns the organization a folder is under, as the
+// inventory knows it ("" when it does not).
+func (s *state) organizationOf(folder string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a := s.inv.Get("//cloudresourcemanager.googleapis.com/" + folder)
+	if a == nil {
+		// A project under the folder knows its ancestry too.
+		for _, p := range s.inv.Assets() {
+			if p.Kind == asset.KindProject && slices.Contains(p.Facets.Ancestors, folder) {
+				a = p
+				break
+			}
+		}
+	}
+	if a == nil {
+		return ""
+	}
+	for _, anc := range a.Facets.Ancestors {
+		if strings.HasPrefix(anc, "organizations/") {
+			return anc
+		}
 	}
 	return ""
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/event"
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/engine/policy"
+	"github.com/vigil-ir/vigil/engine/scan"
 	"github.com/vigil-ir/vigil/internal/provider/gcp"
 	"github.com/vigil-ir/vigil/internal/store"
 )
@@ -121,16 +124,20 @@ func (r *recordingGCP) Read(_ context.Context, refs []gcp.Ref) (*gcp.Read, error
 }
 
 // Audit logs name a project by its id; the Cloud Asset API by its number,
-// which the inventory knows. A project the inventory lacks is not read
-// (and said so), the event still recorded.
+// which the inventory knows; a project it does not know (a new one) is
+// read by its id, which the reader resolves. A folder's sink is read
+// under the folder's organization (Cloud Asset reads by organization or
+// project), an organization's under the organization.
 func TestProjectNamesResolved(t *testing.T) {
 	w := &Watcher{Name: "gcp", state: loadState(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	rec := &recordingGCP{}
 	w.GCP = rec
-	for _, tc := range []struct{ file, want string }{
-		{"projects-set-iam-policy.json", "//cloudresourcemanager.googleapis.com/projects/402398720121"},
-		{"projects-create.json", ""},
-		{"compute-firewalls-patch.json", "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-internal"},
+	for _, tc := range []struct{ file, want, parent string }{
+		{"projects-set-iam-policy.json", "//cloudresourcemanager.googleapis.com/projects/402398720121", "acme-prod"},
+		{"projects-create.json", "//cloudresourcemanager.googleapis.com/projects/shadow-project-7", "shadow-project-7"},
+		{"compute-firewalls-patch.json", "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-internal", "acme-prod"},
+		{"logging-update-org-sink.json", "//logging.googleapis.com/organizations/684315297612/sinks/vigil-events", "organizations/684315297612"},
+		{"logging-delete-folder-sink.json", "//logging.googleapis.com/folders/511904211743/sinks/audit-export", "organizations/684315297612"},
 	} {
 		rec.refs = nil
 		ev, err := event.Parse(sample(t, "engine", "event", "testdata", "gcp", tc.file))
@@ -140,16 +147,104 @@ func TestProjectNamesResolved(t *testing.T) {
 		if _, _, err := w.readOnce(context.Background(), ev); err != nil {
 			t.Fatal(err)
 		}
-		var got string
-		if len(rec.refs) == 1 {
-			got = rec.refs[0].Name
-			if rec.refs[0].Project != "acme-prod" || rec.refs[0].After.IsZero() {
-				t.Errorf("%s: ref %+v", tc.file, rec.refs[0])
+		if len(rec.refs) != 1 || rec.refs[0].Name != tc.want || rec.refs[0].Project != tc.parent || rec.refs[0].After.IsZero() {
+			t.Errorf("%s: read %+v, want %s under %s", tc.file, rec.refs, tc.want, tc.parent)
+		}
+	}
+	// A folder the inventory does not know: its organization is unknown.
+	ev, _ := event.Parse(sample(t, "engine", "event", "testdata", "gcp", "logging-delete-folder-sink.json"))
+	ev.Changes[0].Scope = "folders/1"
+	if _, _, err := w.readOnce(context.Background(), ev); err == nil || !strings.Contains(err.Error(), "whose organization the inventory does not know") {
+		t.Errorf("an unknown folder: %v", err)
+	}
+}
+
+// A change to an organization's or a folder's sink judges the node and
+// every project under it again (their audit log export depends on it).
+func TestStateJudgesProjectsUnderANode(t *testing.T) {
+	s := loadState(t)
+	ids, err := s.apply(context.Background(), nil, nil, time.Now(), []string{"folders/511904211743"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(ids)
+	want := []string{"//cloudresourcemanager.googleapis.com/folders/511904211743", "//cloudresourcemanager.googleapis.com/projects/218745590023",
+		"//cloudresourcemanager.googleapis.com/projects/402398720121"}
+	if !slices.Equal(ids, want) {
+		t.Errorf("judged %v, want %v", ids, want)
+	}
+	ids, _ = s.apply(context.Background(), nil, nil, time.Now(), []string{"organizations/684315297612"})
+	if len(ids) != 4 { // the organization, and the three projects under it
+		t.Errorf("judged %v", ids)
+	}
+}
+
+// A changed asset whose scope facts differ (a sink's filter, a trail)
+// rebuilds the cross-asset index at once; one that changes only what the
+// exposure join reads (a firewall opened to the world) rebuilds it at most
+// every exposureEvery, on the next change after that; one that changes
+// neither (a label) leaves it.
+func TestStateRebuildsTheIndexWhenItChanges(t *testing.T) {
+	s := loadState(t)
+	clock := time.Now()
+	s.now = func() time.Time { return clock }
+	s.builtAt = clock
+	ctx := context.Background()
+	id := "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-iap-ssh"
+	fw := s.inv.Get(id)
+	if fw == nil || len(fw.Facets.Ingress) == 0 || slices.Contains(fw.Facets.Ingress[0].Sources, "0.0.0.0/0") {
+		t.Fatalf("allow-iap-ssh in the examples: %+v", fw)
+	}
+	index := func() *scan.Index { s.mu.RLock(); defer s.mu.RUnlock(); return s.index }
+	worldOpen := func() bool {
+		nets, _ := index().Data()["exposure"].(map[string]any)["networks"].(map[string]any)
+		for _, rules := range nets {
+			for _, r := range rules.([]any) {
+				if r.(map[string]any)["firewall"] == "allow-iap-ssh" {
+					return true
+				}
 			}
 		}
-		if got != tc.want {
-			t.Errorf("%s: read %q, want %q", tc.file, got, tc.want)
+		return false
+	}
+	before := index()
+	relabelled := fw.Clone()
+	relabelled.Labels = map[string]string{"owner": "someone-else"}
+	s.apply(ctx, []*asset.Asset{relabelled}, nil, clock, nil)
+	if index() != before {
+		t.Error("a new label rebuilt the index")
+	}
+	opened := relabelled.Clone()
+	for i := range opened.Facets.Ingress {
+		opened.Facets.Ingress[i].Sources = []string{"0.0.0.0/0"}
+		opened.Facets.Ingress[i].Enabled = true
+	}
+	clock = clock.Add(time.Second)
+	s.apply(ctx, []*asset.Asset{opened}, nil, clock, nil)
+	if index() != before || worldOpen() {
+		t.Error("an exposure change rebuilt the index within exposureEvery of the last rebuild")
+	}
+	clock = clock.Add(exposureEvery)
+	s.apply(ctx, []*asset.Asset{relabelled.Clone()}, nil, clock.Add(-time.Hour), nil) // an older read: skipped, but the index catches up
+	if index() == before || !worldOpen() {
+		t.Error("the firewall opened to the world is not in the index after exposureEvery")
+	}
+	// A scope fact (a GCP sink's filter) rebuilds at once.
+	rebuilt := index()
+	var sink *asset.Asset
+	for _, a := range s.inv.Assets() {
+		if a.Type == "logging.googleapis.com/LogSink" {
+			sink = a.Clone()
+			break
 		}
+	}
+	if sink == nil {
+		t.Fatal("no log sink in the examples")
+	}
+	sink.Facets.Filter = "severity>=ERROR"
+	s.apply(ctx, []*asset.Asset{sink}, nil, clock.Add(time.Millisecond), nil)
+	if index() == rebuilt {
+		t.Error("a sink's new filter left the index as it was")
 	}
 }
 

@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-ir/vigil/engine/alert"
@@ -98,8 +100,30 @@ type Watcher struct {
 	baseTime time.Time
 	notifier *notifier
 	records  chan *recordReq
-	inflight sync.Map // message id -> time published
-	failed   sync.Map // message ids with a recorded failure
+	inflight sync.Map // message id -> time published, until settled
+	failed   sync.Map // message id -> failures counted in this process
+	// again hands workers the messages whose wait is over; slots bounds
+	// the messages waiting; stopping ends every wait (shutdown).
+	again    chan *job
+	slots    chan struct{}
+	stopping chan struct{}
+	waiting  sync.WaitGroup
+}
+
+// job is a message being worked on, with what its tries so far say.
+type job struct {
+	m *Message
+	// again: the job came back from a wait (the queue did not deliver it
+	// again).
+	again bool
+	// tryStart is when the current try began: the wait for a change to
+	// become visible (Settle) is counted from it; wait is the next pause
+	// before reading again.
+	tryStart time.Time
+	wait     time.Duration
+	// transient counts the failures in a row that were not the
+	// message's fault.
+	transient int
 }
 
 // Run consumes the queue until ctx ends, then lets in-flight events finish
@@ -122,14 +146,25 @@ func (w *Watcher) Run(ctx context.Context) error {
 	w.records = make(chan *recordReq)
 	recorderDone := make(chan struct{})
 	go func() { defer close(recorderDone); w.recorder() }()
-	work := make(chan *Message)
+	work := make(chan *job)
+	w.again = make(chan *job)
+	w.stopping = make(chan struct{})
+	w.slots = make(chan struct{}, waitingCap(w.Concurrency))
 	var wg sync.WaitGroup
 	for i := 0; i < w.Concurrency; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for m := range work {
-				w.handle(procCtx, m)
+			for {
+				select {
+				case j, ok := <-work:
+					if !ok {
+						return
+					}
+					w.handle(procCtx, j)
+				case j := <-w.again:
+					w.handle(procCtx, j)
+				}
 			}
 		}()
 	}
@@ -137,24 +172,43 @@ func (w *Watcher) Run(ctx context.Context) error {
 	go w.watchLag(stopLag)
 	go w.reloader(procCtx, stopLag)
 	w.Logger.Info("watch: consuming", "watch", w.Name, "queue", w.Source.Describe(), "concurrency", w.Concurrency, "assets", w.state.inv.Len())
-	srcErr := w.Source.Receive(ctx, func(m *Message) bool {
-		select {
-		case work <- m:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	})
-	close(work)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	deadline := time.Now().Add(w.Grace)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	srcDone := make(chan error, 1)
+	go func() {
+		srcDone <- w.Source.Receive(runCtx, func(m *Message) bool {
+			select {
+			case work <- &job{m: m, tryStart: w.Now()}:
+				return true
+			case <-runCtx.Done():
+				return false
+			}
+		})
+	}()
+	var srcErr error
+	received := false
 	select {
-	case <-done:
-	case <-time.After(w.Grace):
-		w.Logger.Warn("watch: grace period over; abandoning events in flight (they stay on the queue and come back)", "watch", w.Name, "grace", w.Grace)
-		abandon()
-		<-done
+	case <-runCtx.Done():
+	case srcErr = <-srcDone:
+		received = true
+		stopRun()
+	}
+	// Shutdown (or a source that failed): messages waiting to be tried
+	// again go back to the queue now; events in flight get Grace from
+	// now, however long the source takes to stop.
+	deadline := time.Now().Add(w.Grace)
+	close(w.stopping)
+	var overdue atomic.Bool
+	graceTimer := time.AfterFunc(w.Grace, func() { overdue.Store(true); abandon() })
+	if !received {
+		srcErr = <-srcDone
+	}
+	close(work)
+	wg.Wait()
+	w.waiting.Wait()
+	graceTimer.Stop()
+	if overdue.Load() {
+		w.Logger.Warn("watch: grace period over; abandoned the events in flight (they stay on the queue and come back)", "watch", w.Name, "grace", w.Grace)
 	}
 	close(w.records)
 	<-recorderDone
@@ -173,6 +227,21 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	w.Logger.Info("watch: stopped", "watch", w.Name)
 	return nil
+}
+
+// waitingCap bounds the messages that wait, leased, to be tried again
+// (after a transient failure, or for a change to become visible): beyond
+// it a worker waits for room, which stops the queue being read.
+func waitingCap(concurrency int) int { return max(64, 16*concurrency) }
+
+// MaxOutstanding is how many messages a watch of this concurrency holds
+// unacknowledged at most: those being worked on and those waiting to be
+// tried again (Pub/Sub's flow control counts both).
+func MaxOutstanding(concurrency int) int {
+	if concurrency <= 0 {
+		concurrency = 8
+	}
+	return concurrency + waitingCap(concurrency)
 }
 
 func (w *Watcher) setup(ctx context.Context) error {
@@ -289,24 +358,43 @@ func settled() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 15*time.Second)
 }
 
+// deliveryBudget is how often the queue may deliver a message before the
+// watcher gives up on it without trying: a message that makes the watcher
+// crash never reaches a failure count. It is well above MaxAttempts,
+// because restarts and transient failures also end in redeliveries.
+func (w *Watcher) deliveryBudget() int { return max(10*w.MaxAttempts, 20) }
+
+// backoff is the pause before try n+1 after n failures: 1 s, doubling, at
+// most 5 minutes.
+func backoff(n int) time.Duration {
+	return min(time.Duration(1<<min(max(n-1, 0), 9))*time.Second, 5*time.Minute)
+}
+
 // handle processes one message and settles it: acknowledged once its
-// result is recorded, retried later after a failure, dead-lettered after
-// MaxAttempts, released if shutdown abandoned it.
-func (w *Watcher) handle(ctx context.Context, m *Message) {
-	mt := w.Metrics
-	mt.Received.WithLabelValues(w.Name).Inc()
+// result is recorded; kept and tried again later after a failure (a
+// change not visible yet, or a transient failure, wait without counting);
+// dead-lettered after MaxAttempts counted failures; released if shutdown
+// abandoned it.
+func (w *Watcher) handle(ctx context.Context, j *job) {
+	m, mt := j.m, w.Metrics
+	if !j.again {
+		mt.Received.WithLabelValues(w.Name).Inc()
+	}
 	mt.InFlight.WithLabelValues(w.Name).Inc()
 	defer mt.InFlight.WithLabelValues(w.Name).Dec()
 	sent := m.Sent
 	if sent.IsZero() {
 		sent = w.Now()
 	}
-	w.inflight.Store(m.ID, sent)
-	defer w.inflight.Delete(m.ID)
-
-	outcome, stage, err := w.process(ctx, m, sent)
+	w.inflight.LoadOrStore(m.ID, sent)
 	sctx, cancel := settled()
 	defer cancel()
+	if !j.again && m.Attempt > w.deliveryBudget() {
+		w.poison(sctx, j, m.Attempt, fmt.Errorf("the queue delivered it %d times without a result recorded (the watcher may have crashed on it)", m.Attempt))
+		return
+	}
+
+	outcome, stage, err := w.process(ctx, m, sent)
 	switch {
 	case err == nil:
 		if aerr := m.Ack(sctx); aerr != nil {
@@ -320,33 +408,111 @@ func (w *Watcher) handle(ctx context.Context, m *Message) {
 		if _, had := w.failed.LoadAndDelete(m.ID); had || m.Attempt > 1 {
 			w.Log.Forget(sctx, w.Name, m.ID)
 		}
+		w.inflight.Delete(m.ID)
 	case ctx.Err() != nil:
 		// Abandoned at the end of the grace period: back to the queue.
 		m.Release(sctx)
+		w.inflight.Delete(m.ID)
 	case event.IsMalformed(err):
 		mt.Failed.WithLabelValues(w.Name, "parse").Inc()
-		w.poison(sctx, m, 1, err)
+		w.poison(sctx, j, 1, err)
+	case isNotVisible(err) && w.Now().Add(j.nextWait()).Before(j.tryStart.Add(w.Settle)):
+		// Not failed: the provider does not show the change yet. The
+		// message waits, a worker does not.
+		d := j.nextWait()
+		j.wait = min(2*d, 15*time.Second)
+		w.Logger.Debug("watch: change not visible yet; reading again", "watch", w.Name, "message", m.ID, "in", d, "err", err)
+		w.later(j, d)
+	case transient(err):
+		mt.Failed.WithLabelValues(w.Name, stage).Inc()
+		j.transient++
+		d := backoff(j.transient)
+		w.Logger.Warn("watch: event failed for a reason not its own (the provider or the store); it will be retried and this does not count towards max_attempts",
+			"watch", w.Name, "message", m.ID, "stage", stage, "failures_in_a_row", j.transient, "retry_in", d, "err", err)
+		w.later(j, d)
 	default:
 		mt.Failed.WithLabelValues(w.Name, stage).Inc()
+		counted := 1
+		if v, ok := w.failed.Load(m.ID); ok {
+			counted = v.(int) + 1
+		}
+		w.failed.Store(m.ID, counted)
 		n, ferr := w.Log.Failed(sctx, w.Name, m.ID, err.Error())
 		if ferr != nil {
 			w.Logger.Error("watch: count the failure", "watch", w.Name, "message", m.ID, "err", ferr)
 		}
-		w.failed.Store(m.ID, true)
-		tries := max(n, m.Attempt)
+		tries := max(n, counted)
 		if tries >= w.MaxAttempts {
-			w.poison(sctx, m, tries, err)
+			w.poison(sctx, j, tries, err)
 			return
 		}
-		delay := min(time.Duration(1<<min(tries, 8))*time.Second, 5*time.Minute)
-		w.Logger.Warn("watch: event failed; it will be retried", "watch", w.Name, "message", m.ID, "try", tries, "of", w.MaxAttempts, "retry_in", delay, "err", err)
-		m.Retry(sctx, delay)
+		d := backoff(tries)
+		w.Logger.Warn("watch: event failed; it will be retried", "watch", w.Name, "message", m.ID, "stage", stage, "try", tries, "of", w.MaxAttempts, "retry_in", d, "err", err)
+		// The next try waits for visibility afresh.
+		j.tryStart, j.wait, j.transient = w.Now().Add(d), 0, 0
+		w.later(j, d)
 	}
 }
 
+// nextWait is the pause before the next read of a change not visible yet:
+// 250 ms, doubling, at most 15 s.
+func (j *job) nextWait() time.Duration {
+	if j.wait == 0 {
+		return 250 * time.Millisecond
+	}
+	return j.wait
+}
+
+// later keeps a message, leased, and hands it to a worker again after d.
+// While it waits it holds no worker; on shutdown it goes back to the queue
+// at once. When too many wait, the caller waits for room (and so the queue
+// is not read meanwhile).
+func (w *Watcher) later(j *job, d time.Duration) {
+	release := func() {
+		ctx, cancel := settled()
+		defer cancel()
+		j.m.Release(ctx)
+		w.inflight.Delete(j.m.ID)
+	}
+	select {
+	case <-w.stopping:
+		release()
+		return
+	default:
+	}
+	select {
+	case w.slots <- struct{}{}:
+	case <-w.stopping:
+		release()
+		return
+	}
+	j.again = true
+	w.waiting.Add(1)
+	go func() {
+		defer w.waiting.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-w.stopping:
+			<-w.slots
+			release()
+			return
+		}
+		<-w.slots // room for another before this one needs a worker
+		select {
+		case w.again <- j:
+		case <-w.stopping:
+			release()
+		}
+	}()
+}
+
 // poison dead-letters a message that cannot be processed, or reports and
-// drops it when there is no dead-letter queue.
-func (w *Watcher) poison(ctx context.Context, m *Message, tries int, cause error) {
+// drops it when there is no dead-letter queue. A dead letter that could
+// not be sent leaves the message with the watcher, to try again later.
+func (w *Watcher) poison(ctx context.Context, j *job, tries int, cause error) {
+	m := j.m
 	body := string(m.Body)
 	if len(body) > 300 {
 		body = body[:300] + "..."
@@ -354,8 +520,8 @@ func (w *Watcher) poison(ctx context.Context, m *Message, tries int, cause error
 	reason := fmt.Sprintf("vigil watch %s gave up after %d tries: %v", w.Name, tries, cause)
 	if m.HasDeadLetter() {
 		if err := m.DeadLetter(ctx, reason); err != nil {
-			w.Logger.Error("watch: dead-letter failed; the message stays on the queue", "watch", w.Name, "message", m.ID, "err", err)
-			m.Retry(ctx, time.Minute)
+			w.Logger.Error("watch: dead-letter failed; the message stays and is tried again later", "watch", w.Name, "message", m.ID, "err", err)
+			w.later(j, time.Minute)
 			return
 		}
 		w.Logger.Error("watch: poison message moved to the dead-letter queue", "watch", w.Name, "message", m.ID, "tries", tries, "err", cause, "body", body)
@@ -367,6 +533,7 @@ func (w *Watcher) poison(ctx context.Context, m *Message, tries int, cause error
 	m.Ack(ctx)
 	w.Log.Forget(ctx, w.Name, m.ID)
 	w.failed.Delete(m.ID)
+	w.inflight.Delete(m.ID)
 }
 
 // process returns the outcome (config, alert, ignored, duplicate) or the
@@ -381,7 +548,12 @@ func (w *Watcher) process(ctx context.Context, m *Message, sent time.Time) (outc
 	}()
 	ev, err := event.Parse(m.Body)
 	if errors.Is(err, event.ErrIgnored) {
-		w.Logger.Debug("watch: event ignored", "watch", w.Name, "message", m.ID, "why", err)
+		if errors.Is(err, event.ErrNotRead) {
+			// A change vigil cannot judge from the event: say so.
+			w.Logger.Warn("watch: change not re-read", "watch", w.Name, "message", m.ID, "why", err)
+		} else {
+			w.Logger.Debug("watch: event ignored", "watch", w.Name, "message", m.ID, "why", err)
+		}
 		return "ignored", "", nil
 	}
 	if err != nil {
@@ -414,7 +586,7 @@ func (w *Watcher) process(ctx context.Context, m *Message, sent time.Time) (outc
 // judge them with their context, record an event scan, notify.
 func (w *Watcher) config(ctx context.Context, ev *event.Event, rec *store.WatchEvent) (string, error) {
 	started := w.Now()
-	found, gone, err := w.reread(ctx, ev)
+	found, gone, err := w.readOnce(ctx, ev)
 	if err != nil {
 		if isNotVisible(err) {
 			return "settle", err
@@ -453,6 +625,14 @@ func (w *Watcher) config(ctx context.Context, ev *event.Event, rec *store.WatchE
 	for _, id := range gone {
 		rows = append(rows, store.WatchAsset{ID: id, ReadAt: started})
 	}
+	// What the event scan looked at, for the notifier: a finding announced
+	// before that it no longer finds is forgotten (and announced again if
+	// it comes back). Kept with the event for a restart.
+	looked := &configPayload{Judged: append(ids, gone...)}
+	sort.Strings(looked.Judged)
+	if rec.Payload, err = json.Marshal(looked); err != nil {
+		return "record", err
+	}
 	rec.RecordedAt = w.Now()
 	if err := w.record(ctx, &store.EventResult{Event: rec, Scan: scanRec, Findings: stored, Assets: rows}); err != nil {
 		return "record", err
@@ -465,34 +645,20 @@ func (w *Watcher) config(ctx context.Context, ev *event.Event, rec *store.WatchE
 	}
 	w.Logger.Info("watch: event scan recorded", "watch", w.Name, "event", ev.ID, "name", ev.Name, "scan", rec.ScanID,
 		"assets", judged, "open_findings", open, "gone", len(gone))
-	w.notifier.enqueue(&outItem{ev: rec, findings: stored})
+	w.notifier.enqueue(&outItem{ev: rec, findings: stored, judged: looked.Judged})
 	return "", nil
+}
+
+// configPayload is what a configuration event keeps for its notifications
+// besides its scan's findings.
+type configPayload struct {
+	Judged []string `json:"judged"`
 }
 
 func isNotVisible(err error) bool {
 	var a *aws.NotVisibleError
 	var g *gcp.NotVisibleError
 	return errors.As(err, &a) || errors.As(err, &g)
-}
-
-// reread reads the event's assets from the provider, waiting up to Settle
-// for a provider that does not show the change yet.
-func (w *Watcher) reread(ctx context.Context, ev *event.Event) ([]*asset.Asset, []string, error) {
-	deadline := w.Now().Add(w.Settle)
-	wait := 250 * time.Millisecond
-	for {
-		found, gone, err := w.readOnce(ctx, ev)
-		if err == nil || !isNotVisible(err) || w.Now().Add(wait).After(deadline) {
-			return found, gone, err
-		}
-		w.Logger.Debug("watch: change not visible yet; reading again", "watch", w.Name, "event", ev.ID, "in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 15*time.Second)
-	}
 }
 
 func (w *Watcher) readOnce(ctx context.Context, ev *event.Event) ([]*asset.Asset, []string, error) {
@@ -518,20 +684,24 @@ func (w *Watcher) readOnce(ctx context.Context, ev *event.Event) ([]*asset.Asset
 		}
 		var refs []gcp.Ref
 		for _, c := range ev.Changes {
-			name := c.ID
+			name, parent := c.ID, c.Scope
 			if c.Type == "cloudresourcemanager.googleapis.com/Project" {
 				// Audit logs name projects by id, the Cloud Asset API by
-				// number: the inventory knows both.
-				if name = w.state.projectName(c.Name); name == "" {
-					w.Logger.Warn("watch: project not in the inventory; its Cloud Asset name (by number) is unknown, so it is not read",
-						"watch", w.Name, "event", ev.ID, "project", c.Name)
-					continue
+				// number: the inventory knows both; the reader finds a
+				// project it does not know (a new one) under itself.
+				if known := w.state.projectName(c.Name); known != "" {
+					name = known
 				}
 			}
-			refs = append(refs, gcp.Ref{Name: name, Project: c.Scope, After: ev.Time, MustExist: c.Created})
-		}
-		if len(refs) == 0 {
-			return nil, nil, nil
+			if strings.HasPrefix(parent, "folders/") {
+				// Cloud Asset reads under an organization or a project, not
+				// a folder: the folder's organization.
+				if parent = w.state.organizationOf(c.Scope); parent == "" {
+					return nil, nil, fmt.Errorf("%s is in %s, whose organization the inventory does not know (Cloud Asset reads by organization or project): "+
+						"collect the organization (gcp:organizations/N) into the watch's inventory", c.ID, c.Scope)
+				}
+			}
+			refs = append(refs, gcp.Ref{Name: name, Project: parent, After: ev.Time, MustExist: c.Created})
 		}
 		r, err := w.GCP.Read(ctx, refs)
 		if err != nil {

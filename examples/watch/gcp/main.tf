@@ -30,10 +30,13 @@ variable "vigil_service_account" {
 locals {
   # The methods vigil acts on, by service (engine/event.AuditMethods; a test
   # checks the two lists agree). Compute methods match any API version
-  # (v1., beta.) through the ":" (has) operator.
+  # (v1., beta.) through the ":" (has) operator; Resource Manager's name each
+  # spelling it logs (v1's SetIamPolicy and CreateProject, v3's
+  # google.cloud.resourcemanager.v3.Projects.SetIamPolicy and
+  # cloudresourcemanager.v3.projects.create) the same way.
   audit_methods = {
     "compute.googleapis.com"              = ["compute.firewalls.insert", "compute.firewalls.patch", "compute.firewalls.update", "compute.instances.insert", "compute.networks.insert"]
-    "cloudresourcemanager.googleapis.com" = ["SetIamPolicy", "CreateProject", "google.cloudresourcemanager.v3.Projects.CreateProject"]
+    "cloudresourcemanager.googleapis.com" = ["SetIamPolicy", "setIamPolicy", "CreateProject", "projects.create"]
     "storage.googleapis.com"              = ["storage.setIamPermissions", "storage.buckets.create", "storage.buckets.update"]
     "logging.googleapis.com"              = ["google.logging.v2.ConfigServiceV2.UpdateSink", "google.logging.v2.ConfigServiceV2.DeleteSink"]
   }

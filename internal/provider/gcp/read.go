@@ -3,6 +3,7 @@ package gcp
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -14,6 +15,9 @@ import (
 
 	asset "cloud.google.com/go/asset/apiv1"
 	"cloud.google.com/go/asset/apiv1/assetpb"
+	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	vasset "github.com/vigil-ir/vigil/engine/asset"
@@ -78,8 +82,94 @@ func NewReader(ctx context.Context, opts Options) (*Reader, error) {
 // Close closes the client.
 func (r *Reader) Close() error { return r.client.Close() }
 
-// Read reads the assets again, by project (a read names at most 100).
+// projectPrefix begins the Cloud Asset name of a project.
+const projectPrefix = "//cloudresourcemanager.googleapis.com/projects/"
+
+// Read reads the assets again, by project (a read names at most 100). A
+// project may be named by its id (audit logs name projects so, Cloud Asset
+// by number): it is found under itself first (see projectName).
 func (r *Reader) Read(ctx context.Context, refs []Ref) (*Read, error) {
+	refs = slices.Clone(refs)
+	var unresolved []Ref
+	for i := 0; i < len(refs); i++ {
+		id, ok := strings.CutPrefix(refs[i].Name, projectPrefix)
+		if !ok || isNumber(id) || strings.Contains(id, "/") {
+			continue
+		}
+		name, err := r.projectName(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if name == "" {
+			unresolved = append(unresolved, refs[i])
+			refs = slices.Delete(refs, i, i+1)
+			i--
+			continue
+		}
+		refs[i].Name = name
+	}
+	out, err := r.read(ctx, refs)
+	if out == nil {
+		return nil, err
+	}
+	var invisible []string
+	var nv *NotVisibleError
+	if errors.As(err, &nv) {
+		invisible = nv.Names
+	} else if err != nil {
+		return nil, err
+	}
+	for _, ref := range unresolved {
+		if ref.MustExist {
+			invisible = append(invisible, ref.Name)
+		} else {
+			out.Gone = append(out.Gone, ref.Name)
+		}
+	}
+	sort.Strings(out.Gone)
+	if len(invisible) > 0 {
+		sort.Strings(invisible)
+		return out, &NotVisibleError{Names: invisible}
+	}
+	return out, nil
+}
+
+// projectName finds the Cloud Asset name (by number) of a project named
+// by its id: ListAssets under the project, for its Project asset (the
+// parent may be projects/ID). A project Cloud Asset does not show yet is
+// "".
+func (r *Reader) projectName(ctx context.Context, id string) (string, error) {
+	var name string
+	err := r.s.do(ctx, func() error {
+		it := r.client.ListAssets(ctx, &assetpb.ListAssetsRequest{Parent: "projects/" + id, AssetTypes: []string{"cloudresourcemanager.googleapis.com/Project"},
+			ContentType: assetpb.ContentType_RESOURCE, PageSize: 10}, r.s.retryOption())
+		for {
+			a, err := it.Next()
+			if errors.Is(err, iterator.Done) {
+				return nil
+			}
+			if status.Code(err) == codes.NotFound {
+				return nil // not there yet
+			}
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(a.Name, projectPrefix) && isNumber(strings.TrimPrefix(a.Name, projectPrefix)) {
+				name = a.Name
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("gcp: find project %s: %w", id, explain(err, "cloudasset.assets.listResource"))
+	}
+	return name, nil
+}
+
+func (r *Reader) read(ctx context.Context, refs []Ref) (*Read, error) {
+	if len(refs) == 0 {
+		return &Read{}, nil
+	}
 	byProject := map[string][]Ref{}
 	for _, ref := range refs {
 		byProject[ref.Project] = append(byProject[ref.Project], ref)

@@ -67,3 +67,34 @@ func TestRead(t *testing.T) {
 		t.Fatalf("denied: %v", err)
 	}
 }
+
+// A project named by its id (as audit logs name a new one) is found under
+// itself and read by its Cloud Asset name (by number); one Cloud Asset
+// does not show yet is not visible when it was just made, gone otherwise.
+func TestReadProjectByID(t *testing.T) {
+	f, opts := start(t)
+	r, err := NewReader(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	byID := "//cloudresourcemanager.googleapis.com/projects/shadow-project-7"
+	_, err = r.Read(context.Background(), []Ref{{Name: byID, Project: "shadow-project-7", MustExist: true}})
+	var nv *NotVisibleError
+	if !errors.As(err, &nv) || len(nv.Names) != 1 || nv.Names[0] != byID {
+		t.Fatalf("a project Cloud Asset does not show yet: %v", err)
+	}
+	if got, err := r.Read(context.Background(), []Ref{{Name: byID, Project: "shadow-project-7"}}); err != nil || len(got.Gone) != 1 {
+		t.Fatalf("not made by the event: %+v %v", got, err)
+	}
+	f.With(func(f *gcpfake.Fake) {
+		f.AddProject(&gcpfake.Project{ID: "shadow-project-7", Number: "771234567890", Ancestors: []string{"folders/511904211743", "organizations/684315297612"}})
+	})
+	got, err := r.Read(context.Background(), []Ref{{Name: byID, Project: "shadow-project-7", MustExist: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Assets) != 1 || got.Assets[0].ID != "//cloudresourcemanager.googleapis.com/projects/771234567890" || got.Assets[0].Name != "shadow-project-7" {
+		t.Fatalf("read %+v", got.Assets)
+	}
+}

@@ -17,19 +17,43 @@ import (
 // metrics, alert policies, services, a project's compute metadata), in
 // the API's JSON representation.
 type extraAsset struct {
-	project  string // project id
-	name     string
-	typ      string
-	location string
-	data     map[string]any
+	project string // project id
+	// ancestors place a resource of a folder or an organization (no
+	// project): folders/F, organizations/O, nearest first.
+	ancestors []string
+	name      string
+	typ       string
+	location  string
+	data      map[string]any
 }
 
 // AddResource adds a resource of a project, as the Cloud Asset API would
 // list it: its full name, asset type, location and the API's JSON of the
-// resource. Call it under With.
+// resource; one of the same name is replaced (a change). Call it under
+// With.
 func (f *Fake) AddResource(project, name, assetType, location string, data map[string]any) {
-	f.extra = append(f.extra, extraAsset{project: project, name: name, typ: assetType, location: location, data: data})
+	f.putExtra(extraAsset{project: project, name: name, typ: assetType, location: location, data: data})
 }
+
+func (f *Fake) putExtra(e extraAsset) {
+	for i := range f.extra {
+		if f.extra[i].name == e.name {
+			f.extra[i] = e
+			return
+		}
+	}
+	f.extra = append(f.extra, e)
+}
+
+// AddNodeResource adds a resource of a folder or an organization (an
+// aggregated log sink), as AddResource does for a project's; ancestors are
+// its folder and organization, nearest first. Call it under With.
+func (f *Fake) AddNodeResource(ancestors []string, name, assetType, location string, data map[string]any) {
+	f.putExtra(extraAsset{ancestors: ancestors, name: name, typ: assetType, location: location, data: data})
+}
+
+// AddProject adds a project (a new one: CreateProject). Call it under With.
+func (f *Fake) AddProject(p *Project) { f.projects[p.ID] = p }
 
 func (f *Fake) extraAssets() []*assetpb.Asset {
 	var out []*assetpb.Asset
@@ -46,6 +70,10 @@ func (f *Fake) extraAssets() []*assetpb.Asset {
 	}
 	for _, e := range all {
 		p := f.projects[e.project]
+		if p == nil && len(e.ancestors) > 0 {
+			// A folder's or an organization's: placed by its ancestors.
+			p = &Project{Ancestors: e.ancestors}
+		}
 		if p == nil {
 			continue
 		}
@@ -58,10 +86,13 @@ func (f *Fake) extraAssets() []*assetpb.Asset {
 			continue
 		}
 		disc := e.typ[len(e.typ)-len(lastPart(e.typ)):]
-		out = append(out, &assetpb.Asset{Name: e.name, AssetType: e.typ, Ancestors: append([]string{"projects/" + p.Number}, p.Ancestors...),
+		ancestors, parent := append([]string{"projects/" + p.Number}, p.Ancestors...), "//cloudresourcemanager.googleapis.com/projects/"+p.Number
+		if p.Number == "" {
+			ancestors, parent = p.Ancestors, "//cloudresourcemanager.googleapis.com/"+p.Ancestors[0]
+		}
+		out = append(out, &assetpb.Asset{Name: e.name, AssetType: e.typ, Ancestors: ancestors,
 			UpdateTime: timestamppb.New(f.now()),
-			Resource: &assetpb.Resource{Version: "v1", DiscoveryName: disc, Parent: "//cloudresourcemanager.googleapis.com/projects/" + p.Number,
-				Data: data, Location: e.location}})
+			Resource:   &assetpb.Resource{Version: "v1", DiscoveryName: disc, Parent: parent, Data: data, Location: e.location}})
 	}
 	return out
 }
