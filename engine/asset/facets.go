@@ -74,6 +74,10 @@ type Facets struct {
 	Console    *bool `json:"console,omitempty"`
 	MFA        *bool `json:"mfa,omitempty"`
 	ActiveKeys *int  `json:"active_keys,omitempty"`
+	// Keys counts the access keys that exist, active or not (the account
+	// summary's AccountAccessKeysPresent for the root user, or the
+	// credential report's keys with a rotation date).
+	Keys *int `json:"keys,omitempty"`
 
 	// Metadata are the metadata items of a GCP instance or of a project's
 	// compute metadata (enable-oslogin, block-project-ssh-keys, ...); ssh-keys
@@ -241,6 +245,10 @@ func (f Facets) Clone() Facets {
 	if f.ActiveKeys != nil {
 		n := *f.ActiveKeys
 		g.ActiveKeys = &n
+	}
+	if f.Keys != nil {
+		n := *f.Keys
+		g.Keys = &n
 	}
 	g.Metadata = cloneMap(f.Metadata)
 	if f.Inherited != nil {

@@ -84,6 +84,7 @@ var (
 	kConsole         = ast.StringTerm("console")
 	kMFA             = ast.StringTerm("mfa")
 	kActiveKeys      = ast.StringTerm("active_keys")
+	kKeys            = ast.StringTerm("keys")
 	kMetadata        = ast.StringTerm("metadata")
 	kInherited       = ast.StringTerm("inherited")
 	kNode            = ast.StringTerm("node")
@@ -180,7 +181,7 @@ var facetKeys = []*ast.Term{
 	kSubnets, kPublicIps, kPrivateIps, kNetworkTags, kSecurityGroups, kDisks, kServiceAccounts, kZone,
 	kStatus, kPublic, kPublicVia, kPublicAccessBlock, kBindings, kAuditConfigs, kParent, kAncestors,
 	kProjectNumber, kMultiRegion, kLogging, kOrganization, kEnabled, kUser, kCreatedAt, kLastUsed,
-	kKeyType, kConsole, kMFA, kActiveKeys, kMetadata, kInherited, kValidation, kLogGroup, kFilter,
+	kKeyType, kConsole, kMFA, kActiveKeys, kKeys, kMetadata, kInherited, kValidation, kLogGroup, kFilter,
 	kMetrics, kTargets, kDestination, kIncludeChildren, kResource, kVulnerabilities,
 	kSynthesized, kUnknown,
 }
@@ -285,6 +286,9 @@ func facetsValue(f *asset.Facets, want uint64) ast.Object {
 	boolean(kMFA, f.MFA)
 	if next() && f.ActiveKeys != nil {
 		o.Insert(kActiveKeys, ast.InternedTerm(*f.ActiveKeys))
+	}
+	if next() && f.Keys != nil {
+		o.Insert(kKeys, ast.InternedTerm(*f.Keys))
 	}
 	if next() && f.Metadata != nil {
 		o.Insert(kMetadata, stringMap(f.Metadata))

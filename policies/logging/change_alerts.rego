@@ -43,6 +43,18 @@ aws_changes := {
 
 info := lib.scope(input.asset.scope)
 
+# The CIS control each change is, for details.controls.
+cis := {
+	"IAM policy changes": "cis-aws-3.0:4.4",
+	"CloudTrail changes": "cis-aws-3.0:4.5",
+	"security group changes": "cis-aws-3.0:4.10",
+	"network ACL changes": "cis-aws-3.0:4.11",
+	"project ownership changes": "cis-gcp-3.0:2.4",
+	"firewall rule changes": "cis-gcp-3.0:2.7",
+	"route changes": "cis-gcp-3.0:2.8",
+	"network changes": "cis-gcp-3.0:2.9",
+}
+
 log_groups := {t.log_group |
 	some t in object.get(info, "trails", [])
 	t.multi_region == true
@@ -92,7 +104,7 @@ deny contains finding if {
 	count(aws_missing) > 0
 	finding := {
 		"msg": sprintf("account %s raises no alert on %s%s", [input.asset.scope, concat(", ", aws_missing), aws_note]),
-		"details": {"unalerted": aws_missing},
+		"details": {"unalerted": aws_missing, "controls": sort([cis[c] | some c in aws_missing])},
 	}
 }
 
@@ -133,6 +145,6 @@ deny contains finding if {
 	count(gcp_missing) > 0
 	finding := {
 		"msg": sprintf("project %s raises no alert on %s (no log-based metric with an alert policy that notifies)", [input.asset.name, concat(", ", gcp_missing)]),
-		"details": {"unalerted": gcp_missing},
+		"details": {"unalerted": gcp_missing, "controls": sort([cis[c] | some c in gcp_missing])},
 	}
 }

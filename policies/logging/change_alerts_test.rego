@@ -24,6 +24,8 @@ test_metric_filter_and_alarm_cover_security_groups if {
 	res := p.deny with input as acct with data.vigil.inventory as inv
 	some f in res
 	f.details.unalerted == ["CloudTrail changes", "IAM policy changes", "network ACL changes"]
+	# CloudTrail 4.5, IAM 4.4, NACL 4.11: not 4.10, which is covered
+	f.details.controls == ["cis-aws-3.0:4.11", "cis-aws-3.0:4.4", "cis-aws-3.0:4.5"]
 }
 
 test_alarm_without_action_does_not_alert if {
@@ -66,6 +68,8 @@ test_gcp_firewall_alerted if {
 	res := p.deny with input as proj with data.vigil.inventory as {"scopes": {"acme": {"log_metrics": [fw_metric], "alert_policies": [fw_alert]}}, "nodes": {}}
 	some f in res
 	f.details.unalerted == ["network changes", "project ownership changes", "route changes"]
+	# network 2.9, ownership 2.4, route 2.8: not the firewall's 2.7
+	f.details.controls == ["cis-gcp-3.0:2.4", "cis-gcp-3.0:2.8", "cis-gcp-3.0:2.9"]
 }
 
 test_gcp_metric_without_alert if {
