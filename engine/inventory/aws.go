@@ -571,6 +571,14 @@ func (in *awsInstance) facets(f *asset.Facets) {
 				f.PublicIPs = appendUnique(f.PublicIPs, pa.Association.PublicIP)
 			}
 		}
+		// An EC2 IPv6 address is globally unique and routable: whether the
+		// internet reaches it is up to the security groups and ACLs, as
+		// for a public IPv4 address (GCP's external IPv6 is read alike).
+		for _, v6 := range ni.IPv6Addresses {
+			if v6.IPv6Address != "" {
+				f.PublicIPs = appendUnique(f.PublicIPs, v6.IPv6Address)
+			}
+		}
 		for _, g := range ni.Groups {
 			f.SecurityGroups = appendUnique(f.SecurityGroups, g.GroupID)
 		}

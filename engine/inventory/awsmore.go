@@ -299,8 +299,15 @@ func (s *awsAccount) apply(a *asset.Asset, ci *ConfigItem, l map[string]string) 
 	if v, ok := s.SummaryMap["AccountMFAEnabled"]; ok {
 		a.Facets.MFA = asset.Bool(v > 0)
 	}
-	if v, ok := s.SummaryMap["AccountAccessKeysPresent"]; ok && a.Facets.ActiveKeys == nil {
-		a.Facets.ActiveKeys = asset.Int(v)
+	if v, ok := s.SummaryMap["AccountAccessKeysPresent"]; ok {
+		// the summary counts the root user's keys, active or not (CIS
+		// 1.4 audits it): it says more than the report's active ones
+		if a.Facets.Keys == nil || v > *a.Facets.Keys {
+			a.Facets.Keys = asset.Int(v)
+		}
+		if a.Facets.ActiveKeys == nil {
+			a.Facets.ActiveKeys = asset.Int(v)
+		}
 	}
 	return l, nil
 }
@@ -322,13 +329,18 @@ func credentialFacets(ci *ConfigItem, f *asset.Facets) error {
 	if v, ok := row["mfa_active"]; ok {
 		f.MFA = asset.Bool(v == "true")
 	}
-	n := 0
-	for _, k := range []string{"access_key_1_active", "access_key_2_active"} {
-		if row[k] == "true" {
+	n, keys := 0, 0
+	for _, k := range []string{"access_key_1", "access_key_2"} {
+		if row[k+"_active"] == "true" {
 			n++
+		}
+		// a key exists, active or not, once it has a rotation date
+		if r := row[k+"_last_rotated"]; row[k+"_active"] == "true" || r != "" && r != "N/A" && r != "not_supported" {
+			keys++
 		}
 	}
 	f.ActiveKeys = asset.Int(n)
+	f.Keys = asset.Int(keys)
 	return nil
 }
 

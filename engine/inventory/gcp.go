@@ -205,8 +205,9 @@ func (n *gcpNetwork) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 
 func (sn *gcpSubnet) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 	switch {
-	case sn.Purpose != "" && sn.Purpose != "PRIVATE":
-		// proxy-only and Private Service Connect subnets carry no VM flows
+	case sn.Purpose != "" && sn.Purpose != "PRIVATE" && sn.Purpose != "PRIVATE_RFC_1918":
+		// proxy-only, Private NAT and Private Service Connect subnets
+		// carry no VM flows; PRIVATE_RFC_1918 is PRIVATE's older name
 	case sn.LogConfig != nil:
 		a.Facets.Logging = asset.Bool(sn.LogConfig.Enable)
 	case sn.EnableFlowLogs != nil:
