@@ -80,8 +80,10 @@ type gcpAuditConfig struct {
 }
 
 type gcpLogTypes struct {
-	LogType      string `json:"logType"`
-	LogTypeSnake string `json:"log_type"`
+	LogType              string   `json:"logType"`
+	LogTypeSnake         string   `json:"log_type"`
+	ExemptedMembers      []string `json:"exemptedMembers"`
+	ExemptedMembersSnake []string `json:"exempted_members"`
 }
 
 // facets converts the policy into binding and audit-config facets.
@@ -99,6 +101,9 @@ func (p *GCPIAMPolicy) facets() ([]asset.Binding, []asset.AuditConfig) {
 				t = lc.LogTypeSnake
 			}
 			c.LogTypes = append(c.LogTypes, t)
+			for _, m := range append(lc.ExemptedMembers, lc.ExemptedMembersSnake...) {
+				c.Exempted = appendUnique(c.Exempted, m)
+			}
 		}
 		acs = append(acs, c)
 	}

@@ -114,7 +114,11 @@ approved_networks = ["projects/project1/global/networks/*"]
 		// LOG-001: projects 1041 and 1042 enable all three log types for
 		// allServices; the organization only ADMIN_READ, so project3 (folder
 		// 1031) and project4 (folders 1033, 1032) lack DATA_READ/WRITE. No AWS
-		// account has a trail.
+		// account has a trail. Projects 1041 and 1042 exempt
+		// user:gcp-reader-12345@p1234 from cloudsql's audit logs (their
+		// IAM policies' exemptedMembers), which CIS GCP 2.1 fails.
+		"VGL-LOG-001 " + crm + "1041",
+		"VGL-LOG-001 " + crm + "1042",
 		"VGL-LOG-001 " + crm + "1043",
 		"VGL-LOG-001 " + crm + "1044",
 		"VGL-LOG-001 " + rdkA + "112233445566:root",
