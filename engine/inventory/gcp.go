@@ -251,10 +251,23 @@ func (k *gcpServiceAccountKey) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 	a.Facets.KeyType = strings.ToLower(k.KeyType)
 	a.Facets.CreatedAt = k.ValidAfterTime
 	a.Facets.Enabled = asset.Bool(!k.Disabled)
-	if i := strings.Index(a.ID, "/serviceAccounts/"); i >= 0 {
-		a.Facets.User = strings.SplitN(a.ID[i+len("/serviceAccounts/"):], "/", 2)[0]
+	// The account: CAI names keys by the account's numeric unique id
+	// (//iam.googleapis.com/projects/P/serviceAccounts/1234.../keys/K),
+	// while the key's own data.name carries its email. Prefer the email:
+	// policies match accounts by it (NUMBER-compute@developer...).
+	a.Facets.User = saOfKey(a.ID)
+	if sa := saOfKey(k.Name); strings.Contains(sa, "@") || a.Facets.User == "" {
+		a.Facets.User = sa
 	}
 	return nil
+}
+
+// saOfKey is the service account segment of a key's name.
+func saOfKey(name string) string {
+	if i := strings.Index(name, "serviceAccounts/"); i >= 0 {
+		return strings.SplitN(name[i+len("serviceAccounts/"):], "/", 2)[0]
+	}
+	return ""
 }
 
 func (d *gcpDisk) apply(a *asset.Asset, _ *GCPIAMPolicy) error {

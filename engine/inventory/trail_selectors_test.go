@@ -3,6 +3,8 @@ package inventory
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/vigil-ir/vigil/engine/asset"
 )
 
 // Which management events a trail's selectors record (CIS AWS 3.1), by
@@ -43,5 +45,26 @@ func TestAuditConfigExemptions(t *testing.T) {
 	if len(acs) != 2 || len(acs[0].Exempted) != 1 || acs[0].Exempted[0] != "user:bob@example.com" ||
 		len(acs[1].Exempted) != 2 || acs[1].Exempted[0] != "user:eve@example.com" {
 		t.Errorf("audit configs %+v", acs)
+	}
+}
+
+// A key's account: CAI names the key by the account's unique id, its
+// data.name by the account's email (gcp1 of review 19: VGL-KEY-006 must
+// see 3001-compute@developer.gserviceaccount.com).
+func TestServiceAccountKeyUser(t *testing.T) {
+	for _, c := range []struct{ id, dataName, want string }{
+		{"//iam.googleapis.com/projects/p-a/serviceAccounts/777000111/keys/k1", "projects/p-a/serviceAccounts/3001-compute@developer.gserviceaccount.com/keys/k1", "3001-compute@developer.gserviceaccount.com"},
+		{"//iam.googleapis.com/projects/p-a/serviceAccounts/app@p-a.iam.gserviceaccount.com/keys/k1", "", "app@p-a.iam.gserviceaccount.com"},
+		{"//iam.googleapis.com/projects/p-a/serviceAccounts/777000111/keys/k1", "projects/p-a/serviceAccounts/777000111/keys/k1", "777000111"},
+	} {
+		k := &gcpServiceAccountKey{}
+		k.Name = c.dataName
+		a := &asset.Asset{ID: c.id}
+		if err := k.apply(a, nil); err != nil {
+			t.Fatal(err)
+		}
+		if a.Facets.User != c.want {
+			t.Errorf("%s: user %q, want %q", c.id, a.Facets.User, c.want)
+		}
 	}
 }
