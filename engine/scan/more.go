@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/logfilter"
 )
 
 // scopeMore are the per-scope facts the policies of issue 19 read, a
@@ -95,7 +96,15 @@ func (m *scopeMore) observe(a *asset.Asset) {
 			m.flowLogs[strings.Clone(f.Resource)] = true
 		}
 	case asset.KindMetricFilter:
-		m.metricFilters = append(m.metricFilters, map[string]any{"log_group": strings.Clone(f.LogGroup), "filter": strings.Clone(f.Filter), "metrics": strs(f.Metrics)})
+		mf := map[string]any{"log_group": strings.Clone(f.LogGroup), "filter": strings.Clone(f.Filter), "metrics": strs(f.Metrics)}
+		// The CIS calls the pattern matches, parsed (a pattern that does
+		// not parse covers nothing; its text stays in "filter").
+		calls, catchAll := []string(nil), false
+		if p, err := logfilter.ParseCloudWatch(f.Filter); err == nil {
+			calls, catchAll = p.Covers()
+		}
+		mf["calls"], mf["catch_all"] = strs(calls), catchAll
+		m.metricFilters = append(m.metricFilters, mf)
 	case asset.KindAlarm:
 		m.alarms = append(m.alarms, map[string]any{"name": strings.Clone(a.Name), "metrics": strs(f.Metrics), "targets": strs(f.Targets), "enabled": enabled})
 	case asset.KindEventRule:

@@ -24,6 +24,7 @@ func TestScopeMore(t *testing.T) {
 		{Kind: asset.KindFlowLog, Facets: asset.Facets{Resource: "vpc-accept", Filter: "ACCEPT"}},
 		{Kind: asset.KindFlowLog, Facets: asset.Facets{Resource: "vpc-reject", Filter: "REJECT"}},
 		{Kind: asset.KindFlowLog, Facets: asset.Facets{Resource: "vpc-all", Filter: "ALL"}},
+		{Kind: asset.KindMetricFilter, Facets: asset.Facets{LogGroup: "g", Filter: "{ ($.eventName = CreateTrail) || ($.eventName = StopLogging) }"}},
 	} {
 		m.observe(a)
 	}
@@ -35,6 +36,9 @@ func TestScopeMore(t *testing.T) {
 		"instance_osconfig": map[string]any{"on": int64(1), "off": int64(1)},
 		"flow_logs":         map[string]any{"vpc-reject": true, "vpc-all": true},
 	}
+	// the metric filter's CIS calls, parsed (engine/logfilter)
+	want["metric_filters"] = []any{map[string]any{"log_group": "g", "filter": "{ ($.eventName = CreateTrail) || ($.eventName = StopLogging) }",
+		"metrics": []any{}, "calls": []any{"CreateTrail", "StopLogging"}, "catch_all": false}}
 	for k, w := range want {
 		if !reflect.DeepEqual(out[k], w) {
 			t.Errorf("%s: %#v, want %#v", k, out[k], w)
