@@ -13,7 +13,7 @@ var CISCalls = map[string]string{
 	"DeletePolicyVersion": "iam.amazonaws.com", "AttachRolePolicy": "iam.amazonaws.com", "DetachRolePolicy": "iam.amazonaws.com",
 	"AttachUserPolicy": "iam.amazonaws.com", "DetachUserPolicy": "iam.amazonaws.com", "AttachGroupPolicy": "iam.amazonaws.com",
 	"DetachGroupPolicy": "iam.amazonaws.com",
-	"CreateTrail": "cloudtrail.amazonaws.com", "UpdateTrail": "cloudtrail.amazonaws.com", "DeleteTrail": "cloudtrail.amazonaws.com",
+	"CreateTrail":       "cloudtrail.amazonaws.com", "UpdateTrail": "cloudtrail.amazonaws.com", "DeleteTrail": "cloudtrail.amazonaws.com",
 	"StartLogging": "cloudtrail.amazonaws.com", "StopLogging": "cloudtrail.amazonaws.com",
 	"AuthorizeSecurityGroupIngress": "ec2.amazonaws.com", "AuthorizeSecurityGroupEgress": "ec2.amazonaws.com",
 	"RevokeSecurityGroupIngress": "ec2.amazonaws.com", "RevokeSecurityGroupEgress": "ec2.amazonaws.com",

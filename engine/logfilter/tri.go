@@ -51,4 +51,3 @@ func tri(b bool) Tri {
 // "protoPayload.methodName", "detail.eventName") to their values.
 // Fields not listed may hold anything.
 type Event map[string]string
-
