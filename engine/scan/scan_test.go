@@ -130,9 +130,12 @@ approved_networks = ["projects/project1/global/networks/*"]
 		"VGL-DET-001 " + rdkA + "264683526309:root",
 		"VGL-DET-001 " + rdkA + "681361479661:root",
 		"VGL-DET-001 " + rdkA + "934654633380:root",
-		// IAM-001: abc_user is bound on project 1043 only.
+		// IAM-001: abc_user is bound on project 1043 only, and there holds
+		// roles/appengine.codeViewer and appViewer: read-only, no
+		// emergency access, so 1043 fails too.
 		"VGL-IAM-001 " + crm + "1041",
 		"VGL-IAM-001 " + crm + "1042",
+		"VGL-IAM-001 " + crm + "1043",
 		"VGL-IAM-001 " + crm + "1044",
 		// DATA-002: bucket1/2 grant only project roles; the S3 bucket's ACL
 		// is owner-only and its policy is a Deny. DATA-001: no residency set.
