@@ -74,6 +74,10 @@ type Facets struct {
 	Console    *bool `json:"console,omitempty"`
 	MFA        *bool `json:"mfa,omitempty"`
 	ActiveKeys *int  `json:"active_keys,omitempty"`
+	// Keys counts the access keys that exist, active or not (the account
+	// summary's AccountAccessKeysPresent for the root user, or the
+	// credential report's keys with a rotation date).
+	Keys *int `json:"keys,omitempty"`
 
 	// Metadata are the metadata items of a GCP instance or of a project's
 	// compute metadata (enable-oslogin, block-project-ssh-keys, ...); ssh-keys
@@ -89,6 +93,11 @@ type Facets struct {
 	// delivers to.
 	Validation *bool  `json:"validation,omitempty"`
 	LogGroup   string `json:"log_group,omitempty"`
+	// ManagementEvents is which management events a trail records, from
+	// its event selectors: "All", "ReadOnly", "WriteOnly" or "none";
+	// empty when the selectors are not known (a trail without any
+	// records all of them).
+	ManagementEvents string `json:"management_events,omitempty"`
 	// Alerting chain: a metric filter's pattern, an EventBridge rule's event
 	// pattern, a log sink's or a log-based metric's filter; the metrics a
 	// filter feeds or an alarm or alert policy watches ("namespace/name" on
@@ -182,6 +191,9 @@ type Binding struct {
 type AuditConfig struct {
 	Service  string   `json:"service"`
 	LogTypes []string `json:"log_types"`
+	// Exempted are the members exempted from one of its log types
+	// (auditLogConfigs[].exemptedMembers): their calls are not logged.
+	Exempted []string `json:"exempted,omitempty"`
 }
 
 // PublicAccessBlock mirrors S3's four public access block settings.
@@ -227,7 +239,7 @@ func (f Facets) Clone() Facets {
 	if f.AuditConfigs != nil {
 		g.AuditConfigs = make([]AuditConfig, len(f.AuditConfigs))
 		for i, c := range f.AuditConfigs {
-			g.AuditConfigs[i] = AuditConfig{Service: c.Service, LogTypes: cloneStrings(c.LogTypes)}
+			g.AuditConfigs[i] = AuditConfig{Service: c.Service, LogTypes: cloneStrings(c.LogTypes), Exempted: cloneStrings(c.Exempted)}
 		}
 	}
 	g.Ancestors = cloneStrings(f.Ancestors)
@@ -241,6 +253,10 @@ func (f Facets) Clone() Facets {
 	if f.ActiveKeys != nil {
 		n := *f.ActiveKeys
 		g.ActiveKeys = &n
+	}
+	if f.Keys != nil {
+		n := *f.Keys
+		g.Keys = &n
 	}
 	g.Metadata = cloneMap(f.Metadata)
 	if f.Inherited != nil {

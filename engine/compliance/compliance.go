@@ -1,7 +1,11 @@
 package compliance
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -49,8 +53,15 @@ func Tag(benchmark, control string) string { return benchmark + ":" + control }
 
 // Statuses of a control.
 const (
-	Pass       = "pass"
-	Fail       = "fail"
+	Pass = "pass"
+	Fail = "fail"
+	// NotAssessed: policies implement the control, but the facts they
+	// read were on no asset of the benchmark's provider (not collected,
+	// or no such asset), so no finding proves nothing.
+	NotAssessed = "not assessed"
+	// Partial: the policies implement only part of the control and found
+	// nothing there; the rest is not checked.
+	Partial    = "partial"
 	NotCovered = "not covered"
 )
 
@@ -61,21 +72,25 @@ type Row struct {
 	Manual   bool     `json:"manual,omitempty"`
 	Status   string   `json:"status"`
 	Policies []string `json:"policies,omitempty"`
-	// Findings counts the open (unwaived) findings of the control's
-	// policies on the benchmark's provider.
+	// Findings counts the open (unwaived) findings on the benchmark's
+	// provider that break this control: a finding of a policy mapped to
+	// several controls counts for those its details.controls name.
 	Findings int `json:"findings"`
-	// Note says why a covered control is not judged.
+	// Note says what a pass rests on, or why a control is not assessed
+	// or only partly.
 	Note string `json:"note,omitempty"`
 }
 
 // Table is a benchmark judged by one scan.
 type Table struct {
-	Benchmark  string `json:"benchmark"`
-	Title      string `json:"title"`
-	Rows       []Row  `json:"controls"`
-	Pass       int    `json:"pass"`
-	Fail       int    `json:"fail"`
-	NotCovered int    `json:"not_covered"`
+	Benchmark   string `json:"benchmark"`
+	Title       string `json:"title"`
+	Rows        []Row  `json:"controls"`
+	Pass        int    `json:"pass"`
+	Fail        int    `json:"fail"`
+	NotAssessed int    `json:"not_assessed"`
+	Partial     int    `json:"partial"`
+	NotCovered  int    `json:"not_covered"`
 }
 
 // Implemented lists, per control, the policies whose frameworks name it.
@@ -95,12 +110,86 @@ func (b *Benchmark) Implemented(policies []*policy.Policy) map[string][]string {
 	return out
 }
 
-// Evaluate judges every control. open counts the unwaived findings on the
-// benchmark's provider by policy id; judged tells whether a policy had any
-// asset to judge (nil: assume it had). A control is covered when a loaded
-// policy implements it; it passes when those policies judged assets and
-// found nothing, and fails when any of them found something.
-func (b *Benchmark) Evaluate(policies []*policy.Policy, open map[string]int, judged func(*policy.Policy) bool) *Table {
+// Counts are a scan's open findings per control of a benchmark.
+type Counts struct {
+	// Definite counts the findings known to break each control.
+	Definite map[string]int
+	// Ambiguous counts, per control and policy, findings of policies
+	// mapped to several controls of the benchmark that do not say which
+	// they break (no details.controls: a user policy, or findings read
+	// back from history, which does not keep details).
+	Ambiguous map[string]map[string]int
+}
+
+// Open counts unwaived findings on the benchmark's provider per control:
+// a finding whose details carry "controls" (framework tags) counts for
+// those of them its policy implements; one without, for the policy's only
+// control of the benchmark, or as ambiguous for each of several.
+func (b *Benchmark) Open(policies []*policy.Policy, findings func(yield func(policy.Finding) bool)) Counts {
+	byID := map[string]*policy.Policy{}
+	for _, p := range policies {
+		byID[p.ID] = p
+	}
+	prefix := b.ID + ":"
+	out := Counts{Definite: map[string]int{}, Ambiguous: map[string]map[string]int{}}
+	for f := range findings {
+		p := byID[f.PolicyID]
+		if f.Waived || f.Provider != b.Provider || p == nil {
+			continue
+		}
+		var mine []string
+		for _, t := range p.Frameworks {
+			if c, ok := strings.CutPrefix(t, prefix); ok {
+				mine = append(mine, c)
+			}
+		}
+		named, ok := findingControls(&f)
+		switch {
+		case ok:
+			for _, t := range named {
+				if c, ok := strings.CutPrefix(t, prefix); ok && slices.Contains(mine, c) {
+					out.Definite[c]++
+				}
+			}
+		case len(mine) == 1:
+			out.Definite[mine[0]]++
+		default:
+			for _, c := range mine {
+				if out.Ambiguous[c] == nil {
+					out.Ambiguous[c] = map[string]int{}
+				}
+				out.Ambiguous[c][p.ID]++
+			}
+		}
+	}
+	return out
+}
+
+// findingControls reads details.controls, when the policy set it.
+func findingControls(f *policy.Finding) ([]string, bool) {
+	if len(f.Details) == 0 || !bytes.Contains(f.Details, []byte(`"controls"`)) {
+		return nil, false
+	}
+	var d struct {
+		Controls *[]string `json:"controls"`
+	}
+	if json.Unmarshal(f.Details, &d) != nil || d.Controls == nil {
+		return nil, false
+	}
+	return *d.Controls, true
+}
+
+// Evaluate judges every control. open counts findings per control (see
+// Open); ev is what the scan's assets showed of the facts the policies
+// read (see Evidence). With ev nil (a scan recorded in history, whose
+// assets are gone) a control without findings is not assessed.
+//
+// A control is covered when a loaded policy implements it. It fails when
+// a finding breaks it. Otherwise it passes only when a policy that
+// implements it in full found the facts it reads on the benchmark's
+// provider; a control only partly implemented is "partial", one whose
+// facts were absent "not assessed".
+func (b *Benchmark) Evaluate(policies []*policy.Policy, open Counts, ev *Evidence) (*Table, error) {
 	byID := map[string]*policy.Policy{}
 	for _, p := range policies {
 		byID[p.ID] = p
@@ -108,12 +197,33 @@ func (b *Benchmark) Evaluate(policies []*policy.Policy, open map[string]int, jud
 	impl := b.Implemented(policies)
 	t := &Table{Benchmark: b.ID, Title: b.Title}
 	for _, c := range b.Controls {
-		r := Row{Control: c.ID, Title: c.Title, Manual: c.Manual, Policies: impl[c.ID]}
-		ran := false
+		r := Row{Control: c.ID, Title: c.Title, Manual: c.Manual, Policies: impl[c.ID], Findings: open.Definite[c.ID]}
+		tag := Tag(b.ID, c.ID)
+		var partial, missing, notes []string
+		assessed, full := false, false
 		for _, id := range r.Policies {
-			r.Findings += open[id]
-			if judged == nil || judged(byID[id]) {
-				ran = true
+			p := byID[id]
+			if what, ok := p.Partial[tag]; ok {
+				partial = append(partial, fmt.Sprintf("%s checks %s", id, what))
+				continue
+			}
+			full = true
+			if ev == nil {
+				continue
+			}
+			g, err := ev.groupsFor(p, tag)
+			if err != nil {
+				return nil, fmt.Errorf("policy %s (%s): %w", p.ID, p.File, err)
+			}
+			ok, why, note := ev.assessed(g, b.Provider)
+			switch {
+			case ok:
+				assessed = true
+				if note != "" {
+					notes = append(notes, note)
+				}
+			default:
+				missing = append(missing, fmt.Sprintf("%s: %s", id, why))
 			}
 		}
 		switch {
@@ -121,37 +231,39 @@ func (b *Benchmark) Evaluate(policies []*policy.Policy, open map[string]int, jud
 			r.Status = NotCovered
 		case r.Findings > 0:
 			r.Status = Fail
-		case !ran:
-			r.Status = NotCovered
-			r.Note = "no asset its policies read was in the inventory"
-		default:
+		case len(open.Ambiguous[c.ID]) > 0:
+			r.Status = NotAssessed
+			var parts []string
+			for _, id := range slices.Sorted(maps.Keys(open.Ambiguous[c.ID])) {
+				parts = append(parts, fmt.Sprintf("%d of %s", open.Ambiguous[c.ID][id], id))
+			}
+			r.Note = fmt.Sprintf("open findings (%s) break this control or another it maps to, and do not say which", strings.Join(parts, ", "))
+		case assessed:
 			r.Status = Pass
+			r.Note = strings.Join(notes, "; ")
+		case !full:
+			r.Status = Partial
+			r.Note = "only in part: " + strings.Join(partial, "; ")
+		case ev == nil:
+			r.Status = NotAssessed
+			r.Note = "no open finding, but history does not record which facts the scan read; vigil scan --compliance judges it"
+		default:
+			r.Status = NotAssessed
+			r.Note = "not in the inventory: " + strings.Join(missing, "; ")
 		}
 		switch r.Status {
 		case Pass:
 			t.Pass++
 		case Fail:
 			t.Fail++
+		case NotAssessed:
+			t.NotAssessed++
+		case Partial:
+			t.Partial++
 		default:
 			t.NotCovered++
 		}
 		t.Rows = append(t.Rows, r)
 	}
-	return t
-}
-
-// JudgedBy says whether a policy judged any asset of a scan that read
-// assets of these kinds, on a provider the scan read.
-func JudgedBy(provider string, byProvider, byKind map[string]int64) func(*policy.Policy) bool {
-	return func(p *policy.Policy) bool {
-		if p == nil || byProvider[provider] == 0 {
-			return false
-		}
-		for k, n := range byKind {
-			if n > 0 && p.Matches(k) {
-				return true
-			}
-		}
-		return false
-	}
+	return t, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -303,6 +304,7 @@ func (t *awsTrail) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (ma
 	a.Facets.MultiRegion = asset.Bool(t.IsMultiRegionTrail)
 	a.Facets.Organization = asset.Bool(t.IsOrganizationTrail)
 	a.Facets.Logging = t.IsLogging
+	a.Facets.ManagementEvents = t.managementEvents()
 	a.Name = firstNonEmpty(t.Name, t.TrailName)
 	return l, nil
 }
@@ -571,6 +573,14 @@ func (in *awsInstance) facets(f *asset.Facets) {
 				f.PublicIPs = appendUnique(f.PublicIPs, pa.Association.PublicIP)
 			}
 		}
+		// An EC2 IPv6 address is globally unique and routable: whether the
+		// internet reaches it is up to the security groups and ACLs, as
+		// for a public IPv4 address (GCP's external IPv6 is read alike).
+		for _, v6 := range ni.IPv6Addresses {
+			if v6.IPv6Address != "" {
+				f.PublicIPs = appendUnique(f.PublicIPs, v6.IPv6Address)
+			}
+		}
 		for _, g := range ni.Groups {
 			f.SecurityGroups = appendUnique(f.SecurityGroups, g.GroupID)
 		}
@@ -601,6 +611,69 @@ type awsTrail struct {
 	IsMultiRegionTrail        bool   `json:"isMultiRegionTrail"`
 	IsOrganizationTrail       bool   `json:"isOrganizationTrail"`
 	IsLogging                 *bool  `json:"isLogging"`
+	// GetEventSelectors' answer, which AWS Config and vigil's collector
+	// keep with the trail: basic or advanced selectors.
+	EventSelectors []struct {
+		ReadWriteType           string `json:"readWriteType"`
+		IncludeManagementEvents *bool  `json:"includeManagementEvents"`
+	} `json:"eventSelectors"`
+	AdvancedEventSelectors []struct {
+		FieldSelectors []struct {
+			Field     string   `json:"field"`
+			Equals    []string `json:"equals"`
+			NotEquals []string `json:"notEquals"`
+		} `json:"fieldSelectors"`
+	} `json:"advancedEventSelectors"`
+}
+
+// managementEvents says which management events the selectors record
+// ("" when the trail carries none: then it records them all).
+func (t *awsTrail) managementEvents() string {
+	if t.EventSelectors == nil && t.AdvancedEventSelectors == nil {
+		return ""
+	}
+	read, write := false, false
+	for _, s := range t.EventSelectors {
+		if s.IncludeManagementEvents != nil && !*s.IncludeManagementEvents {
+			continue // the default is true
+		}
+		switch strings.ToLower(s.ReadWriteType) {
+		case "readonly":
+			read = true
+		case "writeonly":
+			write = true
+		default: // All, or not set
+			read, write = true, true
+		}
+	}
+	for _, a := range t.AdvancedEventSelectors {
+		mgmt, r, w := false, true, true
+		for _, f := range a.FieldSelectors {
+			switch f.Field {
+			case "eventCategory":
+				mgmt = slices.Contains(f.Equals, "Management")
+			case "readOnly":
+				if slices.Contains(f.Equals, "true") || slices.Contains(f.NotEquals, "false") {
+					w = false
+				}
+				if slices.Contains(f.Equals, "false") || slices.Contains(f.NotEquals, "true") {
+					r = false
+				}
+			}
+		}
+		if mgmt {
+			read, write = read || r, write || w
+		}
+	}
+	switch {
+	case read && write:
+		return "All"
+	case read:
+		return "ReadOnly"
+	case write:
+		return "WriteOnly"
+	}
+	return "none"
 }
 
 // awsDetector accepts the GuardDuty API shape (Status) and the

@@ -280,7 +280,7 @@ type awsUser struct {
 
 func (u *awsUser) apply(a *asset.Asset, ci *ConfigItem, l map[string]string) (map[string]string, error) {
 	a.Name = firstNonEmpty(u.UserName, a.Name)
-	if err := credentialFacets(ci, &a.Facets); err != nil {
+	if _, err := credentialFacets(ci, &a.Facets); err != nil {
 		return nil, err
 	}
 	return mergeTags(l, u.Tags), nil
@@ -293,28 +293,42 @@ type awsAccount struct {
 }
 
 func (s *awsAccount) apply(a *asset.Asset, ci *ConfigItem, l map[string]string) (map[string]string, error) {
-	if err := credentialFacets(ci, &a.Facets); err != nil {
+	keys, err := credentialFacets(ci, &a.Facets)
+	if err != nil {
 		return nil, err
+	}
+	// facets.keys is the root user's keys, active or not (VGL-KEY-003);
+	// users need only their active ones.
+	if keys >= 0 {
+		a.Facets.Keys = asset.Int(keys)
 	}
 	if v, ok := s.SummaryMap["AccountMFAEnabled"]; ok {
 		a.Facets.MFA = asset.Bool(v > 0)
 	}
-	if v, ok := s.SummaryMap["AccountAccessKeysPresent"]; ok && a.Facets.ActiveKeys == nil {
-		a.Facets.ActiveKeys = asset.Int(v)
+	if v, ok := s.SummaryMap["AccountAccessKeysPresent"]; ok {
+		// the summary counts the root user's keys, active or not (CIS
+		// 1.4 audits it): it says more than the report's active ones
+		if a.Facets.Keys == nil || v > *a.Facets.Keys {
+			a.Facets.Keys = asset.Int(v)
+		}
+		if a.Facets.ActiveKeys == nil {
+			a.Facets.ActiveKeys = asset.Int(v)
+		}
 	}
 	return l, nil
 }
 
 // credentialFacets reads a credential report row (the CSV's columns by
-// name): password_enabled, mfa_active, access_key_N_active.
-func credentialFacets(ci *ConfigItem, f *asset.Facets) error {
+// name): password_enabled, mfa_active, access_key_N_active. It returns how
+// many keys exist, active or not (-1: no report).
+func credentialFacets(ci *ConfigItem, f *asset.Facets) (int, error) {
 	raw, ok := ci.SupplementaryConfiguration["CredentialReport"]
 	if !ok {
-		return nil
+		return -1, nil
 	}
 	var row map[string]string
 	if err := unmarshalMaybeString(raw, &row); err != nil {
-		return fmt.Errorf("CredentialReport: %w", err)
+		return -1, fmt.Errorf("CredentialReport: %w", err)
 	}
 	if v, ok := row["password_enabled"]; ok && v != "not_supported" {
 		f.Console = asset.Bool(v == "true")
@@ -322,14 +336,18 @@ func credentialFacets(ci *ConfigItem, f *asset.Facets) error {
 	if v, ok := row["mfa_active"]; ok {
 		f.MFA = asset.Bool(v == "true")
 	}
-	n := 0
-	for _, k := range []string{"access_key_1_active", "access_key_2_active"} {
-		if row[k] == "true" {
+	n, keys := 0, 0
+	for _, k := range []string{"access_key_1", "access_key_2"} {
+		if row[k+"_active"] == "true" {
 			n++
+		}
+		// a key exists, active or not, once it has a rotation date
+		if r := row[k+"_last_rotated"]; row[k+"_active"] == "true" || r != "" && r != "N/A" && r != "not_supported" {
+			keys++
 		}
 	}
 	f.ActiveKeys = asset.Int(n)
-	return nil
+	return keys, nil
 }
 
 // awsInspectorFindings are the Inspector (v2) findings of one resource, as

@@ -80,8 +80,10 @@ type gcpAuditConfig struct {
 }
 
 type gcpLogTypes struct {
-	LogType      string `json:"logType"`
-	LogTypeSnake string `json:"log_type"`
+	LogType              string   `json:"logType"`
+	LogTypeSnake         string   `json:"log_type"`
+	ExemptedMembers      []string `json:"exemptedMembers"`
+	ExemptedMembersSnake []string `json:"exempted_members"`
 }
 
 // facets converts the policy into binding and audit-config facets.
@@ -99,6 +101,9 @@ func (p *GCPIAMPolicy) facets() ([]asset.Binding, []asset.AuditConfig) {
 				t = lc.LogTypeSnake
 			}
 			c.LogTypes = append(c.LogTypes, t)
+			for _, m := range append(lc.ExemptedMembers, lc.ExemptedMembersSnake...) {
+				c.Exempted = appendUnique(c.Exempted, m)
+			}
 		}
 		acs = append(acs, c)
 	}
@@ -205,8 +210,9 @@ func (n *gcpNetwork) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 
 func (sn *gcpSubnet) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 	switch {
-	case sn.Purpose != "" && sn.Purpose != "PRIVATE":
-		// proxy-only and Private Service Connect subnets carry no VM flows
+	case sn.Purpose != "" && sn.Purpose != "PRIVATE" && sn.Purpose != "PRIVATE_RFC_1918":
+		// proxy-only, Private NAT and Private Service Connect subnets
+		// carry no VM flows; PRIVATE_RFC_1918 is PRIVATE's older name
 	case sn.LogConfig != nil:
 		a.Facets.Logging = asset.Bool(sn.LogConfig.Enable)
 	case sn.EnableFlowLogs != nil:
@@ -245,10 +251,23 @@ func (k *gcpServiceAccountKey) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 	a.Facets.KeyType = strings.ToLower(k.KeyType)
 	a.Facets.CreatedAt = k.ValidAfterTime
 	a.Facets.Enabled = asset.Bool(!k.Disabled)
-	if i := strings.Index(a.ID, "/serviceAccounts/"); i >= 0 {
-		a.Facets.User = strings.SplitN(a.ID[i+len("/serviceAccounts/"):], "/", 2)[0]
+	// The account: CAI names keys by the account's numeric unique id
+	// (//iam.googleapis.com/projects/P/serviceAccounts/1234.../keys/K),
+	// while the key's own data.name carries its email. Prefer the email:
+	// policies match accounts by it (NUMBER-compute@developer...).
+	a.Facets.User = saOfKey(a.ID)
+	if sa := saOfKey(k.Name); strings.Contains(sa, "@") || a.Facets.User == "" {
+		a.Facets.User = sa
 	}
 	return nil
+}
+
+// saOfKey is the service account segment of a key's name.
+func saOfKey(name string) string {
+	if i := strings.Index(name, "serviceAccounts/"); i >= 0 {
+		return strings.SplitN(name[i+len("serviceAccounts/"):], "/", 2)[0]
+	}
+	return ""
 }
 
 func (d *gcpDisk) apply(a *asset.Asset, _ *GCPIAMPolicy) error {

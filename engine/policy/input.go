@@ -37,6 +37,7 @@ var (
 	kLabels                = ast.StringTerm("labels")
 	kLastUsed              = ast.StringTerm("last_used")
 	kLogTypes              = ast.StringTerm("log_types")
+	kExempted              = ast.StringTerm("exempted")
 	kLogging               = ast.StringTerm("logging")
 	kMembers               = ast.StringTerm("members")
 	kMultiRegion           = ast.StringTerm("multi_region")
@@ -80,26 +81,28 @@ var (
 	kVia                   = ast.StringTerm("via")
 	kZone                  = ast.StringTerm("zone")
 
-	kKeyType         = ast.StringTerm("key_type")
-	kConsole         = ast.StringTerm("console")
-	kMFA             = ast.StringTerm("mfa")
-	kActiveKeys      = ast.StringTerm("active_keys")
-	kMetadata        = ast.StringTerm("metadata")
-	kInherited       = ast.StringTerm("inherited")
-	kNode            = ast.StringTerm("node")
-	kValidation      = ast.StringTerm("validation")
-	kLogGroup        = ast.StringTerm("log_group")
-	kFilter          = ast.StringTerm("filter")
-	kMetrics         = ast.StringTerm("metrics")
-	kTargets         = ast.StringTerm("targets")
-	kDestination     = ast.StringTerm("destination")
-	kIncludeChildren = ast.StringTerm("include_children")
-	kResource        = ast.StringTerm("resource")
-	kVulnerabilities = ast.StringTerm("vulnerabilities")
-	kSeverity        = ast.StringTerm("severity")
-	kFixable         = ast.StringTerm("fixable")
-	kPackage         = ast.StringTerm("package")
-	kFixed           = ast.StringTerm("fixed")
+	kKeyType          = ast.StringTerm("key_type")
+	kConsole          = ast.StringTerm("console")
+	kMFA              = ast.StringTerm("mfa")
+	kActiveKeys       = ast.StringTerm("active_keys")
+	kKeys             = ast.StringTerm("keys")
+	kMetadata         = ast.StringTerm("metadata")
+	kInherited        = ast.StringTerm("inherited")
+	kNode             = ast.StringTerm("node")
+	kValidation       = ast.StringTerm("validation")
+	kLogGroup         = ast.StringTerm("log_group")
+	kManagementEvents = ast.StringTerm("management_events")
+	kFilter           = ast.StringTerm("filter")
+	kMetrics          = ast.StringTerm("metrics")
+	kTargets          = ast.StringTerm("targets")
+	kDestination      = ast.StringTerm("destination")
+	kIncludeChildren  = ast.StringTerm("include_children")
+	kResource         = ast.StringTerm("resource")
+	kVulnerabilities  = ast.StringTerm("vulnerabilities")
+	kSeverity         = ast.StringTerm("severity")
+	kFixable          = ast.StringTerm("fixable")
+	kPackage          = ast.StringTerm("package")
+	kFixed            = ast.StringTerm("fixed")
 )
 
 // InputValue builds the Rego input {"asset": ...} straight from the Go
@@ -180,7 +183,7 @@ var facetKeys = []*ast.Term{
 	kSubnets, kPublicIps, kPrivateIps, kNetworkTags, kSecurityGroups, kDisks, kServiceAccounts, kZone,
 	kStatus, kPublic, kPublicVia, kPublicAccessBlock, kBindings, kAuditConfigs, kParent, kAncestors,
 	kProjectNumber, kMultiRegion, kLogging, kOrganization, kEnabled, kUser, kCreatedAt, kLastUsed,
-	kKeyType, kConsole, kMFA, kActiveKeys, kMetadata, kInherited, kValidation, kLogGroup, kFilter,
+	kKeyType, kConsole, kMFA, kActiveKeys, kKeys, kMetadata, kInherited, kValidation, kLogGroup, kManagementEvents, kFilter,
 	kMetrics, kTargets, kDestination, kIncludeChildren, kResource, kVulnerabilities,
 	kSynthesized, kUnknown,
 }
@@ -286,6 +289,9 @@ func facetsValue(f *asset.Facets, want uint64) ast.Object {
 	if next() && f.ActiveKeys != nil {
 		o.Insert(kActiveKeys, ast.InternedTerm(*f.ActiveKeys))
 	}
+	if next() && f.Keys != nil {
+		o.Insert(kKeys, ast.InternedTerm(*f.Keys))
+	}
 	if next() && f.Metadata != nil {
 		o.Insert(kMetadata, stringMap(f.Metadata))
 	}
@@ -306,6 +312,7 @@ func facetsValue(f *asset.Facets, want uint64) ast.Object {
 	}
 	boolean(kValidation, f.Validation)
 	str(kLogGroup, f.LogGroup)
+	str(kManagementEvents, f.ManagementEvents)
 	str(kFilter, f.Filter)
 	list(kMetrics, f.Metrics)
 	list(kTargets, f.Targets)
@@ -350,10 +357,12 @@ func vulnerabilities(vs []asset.Vulnerability) *ast.Term {
 func auditConfigs(acs []asset.AuditConfig) *ast.Term {
 	terms := make([]*ast.Term, len(acs))
 	for i, c := range acs {
-		terms[i] = ast.ObjectTerm(
-			ast.Item(kService, ast.StringTerm(c.Service)),
-			ast.Item(kLogTypes, stringList(c.LogTypes)),
-		)
+		items := []*ast.Term{ast.StringTerm(c.Service), stringList(c.LogTypes)}
+		if len(c.Exempted) > 0 {
+			terms[i] = ast.ObjectTerm(ast.Item(kService, items[0]), ast.Item(kLogTypes, items[1]), ast.Item(kExempted, stringList(c.Exempted)))
+			continue
+		}
+		terms[i] = ast.ObjectTerm(ast.Item(kService, items[0]), ast.Item(kLogTypes, items[1]))
 	}
 	return ast.ArrayTerm(terms...)
 }

@@ -44,6 +44,17 @@ type Policy struct {
 	Remediation  string            `json:"remediation,omitempty"`
 	Remediations map[string]string `json:"remediations,omitempty"`
 	Frameworks   []string          `json:"frameworks,omitempty"`
+	// Evidence says, per framework tag (or "*" for all of them), which
+	// facts a control's pass rests on (custom.evidence): a list of
+	// requirements that must all be met, each "kind", "kind.facet" or
+	// "kind.facet=value", alternatives joined by "|". engine/compliance
+	// reads it; without it a control is assessed by any asset of the
+	// policy's kinds.
+	Evidence map[string][]string `json:"evidence,omitempty"`
+	// Partial names the framework tags the policy implements only in part,
+	// with what it does check (custom.partial): such a control never
+	// passes on this policy alone.
+	Partial map[string]string `json:"partial,omitempty"`
 	// Package is the Rego package, e.g. "vigil.policies.network.open_admin_ports".
 	Package string `json:"package"`
 	File    string `json:"file"`
@@ -154,6 +165,9 @@ func metadataFromModule(file string, m *ast.Module) (*Policy, error) {
 	if p.Frameworks, err = list("frameworks"); err != nil {
 		return nil, err
 	}
+	if err := p.frameworkFacts(ann.Custom, fail); err != nil {
+		return nil, err
+	}
 	var missing []string
 	if p.Title == "" {
 		missing = append(missing, "title")
@@ -197,6 +211,75 @@ func metadataFromModule(file string, m *ast.Module) (*Policy, error) {
 	}
 	sort.Strings(p.Kinds)
 	return p, nil
+}
+
+// frameworkFacts reads custom.evidence and custom.partial: maps keyed by
+// framework tags the policy names ("*" for all of them, in evidence).
+func (p *Policy) frameworkFacts(custom map[string]any, fail func(string, ...any) error) error {
+	known := func(key, tag string, star bool) error {
+		if (star && tag == "*") || slices.Contains(p.Frameworks, tag) {
+			return nil
+		}
+		return fail("custom.%s names %q, which is not one of custom.frameworks", key, tag)
+	}
+	switch ev := custom["evidence"].(type) {
+	case nil:
+	case map[string]any:
+		p.Evidence = map[string][]string{}
+		for tag, v := range ev {
+			if err := known("evidence", tag, true); err != nil {
+				return err
+			}
+			var reqs []string
+			switch l := v.(type) {
+			case string:
+				reqs = []string{l}
+			case []any:
+				for _, x := range l {
+					s, ok := x.(string)
+					if !ok {
+						return fail("custom.evidence[%q] must be a list of strings (kind, kind.facet or kind.facet=value)", tag)
+					}
+					reqs = append(reqs, s)
+				}
+			default:
+				return fail("custom.evidence[%q] must be a list of strings (kind, kind.facet or kind.facet=value)", tag)
+			}
+			for _, r := range reqs {
+				for _, alt := range strings.Split(r, "|") {
+					if kind, _, _ := strings.Cut(alt, "."); strings.TrimSpace(kind) == "" {
+						return fail("custom.evidence[%q]: %q names no kind (want kind, kind.facet or kind.facet=value)", tag, r)
+					}
+				}
+			}
+			p.Evidence[tag] = reqs
+		}
+	default:
+		return fail("custom.evidence must map framework tags to lists of facts (kind.facet)")
+	}
+	switch pa := custom["partial"].(type) {
+	case nil:
+	case map[string]any:
+		p.Partial = map[string]string{}
+		for tag, v := range pa {
+			if err := known("partial", tag, false); err != nil {
+				return err
+			}
+			s, _ := v.(string)
+			p.Partial[tag] = strings.TrimSpace(s)
+		}
+	default:
+		return fail("custom.partial must map framework tags to what the policy checks of them")
+	}
+	return nil
+}
+
+// EvidenceFor returns the facts a framework tag's verdict rests on.
+func (p *Policy) EvidenceFor(tag string) []string {
+	if r, ok := p.Evidence[tag]; ok {
+		return r
+	}
+	return p.Evidence["*"]
 }
 
 // Error is a problem with a policy file.

@@ -18,8 +18,13 @@ import (
 //	groups:    {"sg-...": [world rule, ...]}                         (AWS)
 //	subnets:   {"subnet-...": [world NACL entry, ...]}               (AWS)
 //
-// A world rule is an enabled ingress rule from 0.0.0.0/0 or ::/0 (allow or
-// deny) with its protocol, ports, priority and GCP targets.
+// A world rule is an enabled ingress rule whose sources, together, hold the
+// whole IPv4 or IPv6 internet (asset.CoversInternet: 0.0.0.0/0, or the two
+// /1 halves), allow or deny, with its sources, protocol, ports, priority
+// and GCP targets. A subnet lists every ingress entry of its network ACL:
+// the first match decides, per address family, so a non-world deny
+// before a world allow matters. Policies test families with
+// data.vigil.lib.internet.
 type exposure struct {
 	instances map[string]map[string]any
 	networks  map[string][]map[string]any
@@ -32,21 +37,14 @@ func newExposure() exposure {
 		groups: map[string][]map[string]any{}, subnets: map[string][]map[string]any{}}
 }
 
-func worldOpen(r asset.Rule) bool {
-	for _, s := range r.Sources {
-		if s == "0.0.0.0/0" || s == "::/0" {
-			return true
-		}
-	}
-	return false
-}
+func worldOpen(r asset.Rule) bool { return asset.OpenToInternet(r.Sources) }
 
 func ruleData(r asset.Rule) map[string]any {
 	ports := make([]any, len(r.Ports))
 	for i, p := range r.Ports {
 		ports[i] = map[string]any{"from": p.From, "to": p.To}
 	}
-	return map[string]any{"protocol": strings.Clone(r.Protocol), "ports": ports, "action": strings.Clone(r.Action), "priority": r.Priority}
+	return map[string]any{"protocol": strings.Clone(r.Protocol), "ports": ports, "action": strings.Clone(r.Action), "priority": r.Priority, "sources": strs(r.Sources)}
 }
 
 func (e *exposure) observe(a *asset.Asset) {
@@ -83,9 +81,6 @@ func (e *exposure) observe(a *asset.Asset) {
 		}
 	case asset.KindNetworkACL:
 		for _, r := range f.Ingress {
-			if !worldOpen(r) {
-				continue
-			}
 			for _, sn := range f.Subnets {
 				e.subnets[strings.Clone(sn)] = append(e.subnets[sn], ruleData(r))
 			}

@@ -68,6 +68,9 @@ func (x *Index) Observe(a *asset.Asset) {
 			putBool(t, "multi_region", f.MultiRegion)
 			putBool(t, "logging", f.Logging)
 			putBool(t, "organization", f.Organization)
+			if f.ManagementEvents != "" {
+				t["management_events"] = strings.Clone(f.ManagementEvents)
+			}
 			sf.trails = append(sf.trails, t)
 		case asset.KindDetector:
 			d := map[string]any{"id": strings.Clone(a.ID), "region": strings.Clone(a.Region), "type": strings.Clone(a.Type)}
@@ -173,7 +176,11 @@ func auditData(acs []asset.AuditConfig) []any {
 		for j, t := range c.LogTypes {
 			types[j] = strings.Clone(t)
 		}
-		out[i] = map[string]any{"service": strings.Clone(c.Service), "log_types": types}
+		m := map[string]any{"service": strings.Clone(c.Service), "log_types": types}
+		if len(c.Exempted) > 0 {
+			m["exempted"] = strs(c.Exempted)
+		}
+		out[i] = m
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/logfilter"
 )
 
 // scopeMore are the per-scope facts the policies of issue 19 read, a
@@ -14,17 +15,21 @@ import (
 // log-based metrics, alert policies), enabled services, log sinks and the
 // project's compute metadata.
 type scopeMore struct {
-	regions       map[string]*regionCount
-	trusts        map[string][]string // principal -> roles
-	flowLogs      map[string]bool     // resource id -> an active flow log
-	metricFilters []map[string]any
-	alarms        []map[string]any
-	eventRules    []map[string]any
-	logMetrics    []map[string]any
-	alertPolicies []map[string]any
-	services      map[string]bool
-	sinks         []map[string]any
-	metadata      map[string]string
+	regions map[string]*regionCount
+	roles   int64 // IAM roles read (trusts is judged only with some)
+	// instances whose own metadata sets enable-osconfig true or false:
+	// it overrides the project's
+	osconfigOn, osconfigOff int64
+	trusts                  map[string][]string // principal -> roles
+	flowLogs                map[string]bool     // resource id -> an active flow log
+	metricFilters           []map[string]any
+	alarms                  []map[string]any
+	eventRules              []map[string]any
+	logMetrics              []map[string]any
+	alertPolicies           []map[string]any
+	services                map[string]bool
+	sinks                   []map[string]any
+	metadata                map[string]string
 }
 
 type regionCount struct{ assets, instances int64 }
@@ -39,7 +44,10 @@ func strs(ss []string) []any {
 
 func (m *scopeMore) observe(a *asset.Asset) {
 	f := &a.Facets
-	if !asset.ScopeKinds[a.Kind] && a.Region != "" && a.Region != "global" {
+	// Detectors are what the detection policies look for, not what they
+	// protect: a region whose only record is an Inspector or GuardDuty
+	// status holds no asset.
+	if !asset.ScopeKinds[a.Kind] && a.Kind != asset.KindDetector && a.Region != "" && a.Region != "global" {
 		if m.regions == nil {
 			m.regions = map[string]*regionCount{}
 		}
@@ -53,9 +61,20 @@ func (m *scopeMore) observe(a *asset.Asset) {
 			rc.instances++
 		}
 	}
+	if a.Kind == asset.KindInstance && f.Status != "terminated" {
+		if v, ok := f.Metadata["enable-osconfig"]; ok {
+			switch strings.ToLower(v) {
+			case "true", "1", "yes", "y", "on":
+				m.osconfigOn++
+			default:
+				m.osconfigOff++
+			}
+		}
+	}
 	enabled := f.Enabled == nil || *f.Enabled
 	switch a.Kind {
 	case asset.KindRole:
+		m.roles++
 		for _, b := range f.Bindings {
 			if b.Role != "sts:AssumeRole" {
 				continue
@@ -68,14 +87,24 @@ func (m *scopeMore) observe(a *asset.Asset) {
 			}
 		}
 	case asset.KindFlowLog:
-		if enabled && f.Resource != "" {
+		// CIS AWS 3.7 asks for rejected traffic at least: a flow log of
+		// ACCEPT only (the traffic type is in Filter) does not count.
+		if enabled && f.Resource != "" && !strings.EqualFold(f.Filter, "ACCEPT") {
 			if m.flowLogs == nil {
 				m.flowLogs = map[string]bool{}
 			}
 			m.flowLogs[strings.Clone(f.Resource)] = true
 		}
 	case asset.KindMetricFilter:
-		m.metricFilters = append(m.metricFilters, map[string]any{"log_group": strings.Clone(f.LogGroup), "filter": strings.Clone(f.Filter), "metrics": strs(f.Metrics)})
+		mf := map[string]any{"log_group": strings.Clone(f.LogGroup), "filter": strings.Clone(f.Filter), "metrics": strs(f.Metrics)}
+		// The CIS calls the pattern matches, parsed (a pattern that does
+		// not parse covers nothing; its text stays in "filter").
+		calls, catchAll := []string(nil), false
+		if p, err := logfilter.ParseCloudWatch(f.Filter); err == nil {
+			calls, catchAll = p.Covers()
+		}
+		mf["calls"], mf["catch_all"] = strs(calls), catchAll
+		m.metricFilters = append(m.metricFilters, mf)
 	case asset.KindAlarm:
 		m.alarms = append(m.alarms, map[string]any{"name": strings.Clone(a.Name), "metrics": strs(f.Metrics), "targets": strs(f.Targets), "enabled": enabled})
 	case asset.KindEventRule:
@@ -113,6 +142,12 @@ func (m *scopeMore) data(out map[string]any) {
 			regions[r] = map[string]any{"assets": c.assets, "instances": c.instances}
 		}
 		out["regions"] = regions
+	}
+	if m.roles > 0 {
+		out["roles"] = m.roles
+	}
+	if m.osconfigOn+m.osconfigOff > 0 {
+		out["instance_osconfig"] = map[string]any{"on": m.osconfigOn, "off": m.osconfigOff}
 	}
 	if m.trusts != nil {
 		trusts := make(map[string]any, len(m.trusts))

@@ -90,10 +90,11 @@ func TestPostureFixtures(t *testing.T) {
 		// acme-web gives roles/editor to its default compute account;
 		// acme-pii's editor is Google's service agent.
 		"VGL-IAM-003": {"acme-web"},
-		// web-1: no block-project-ssh-keys, acme-web has no OS Login;
-		// web-2 blocks, bastion has OS Login, acme-pii and acme-lab turn
-		// OS Login on for their instances, legacy-etl blocks.
-		"VGL-SSH-001": {"web-1"},
+		// Every instance that does not set block-project-ssh-keys=TRUE:
+		// web-1, and bastion, records-eu, records-us (acme-pii) and
+		// trainer (acme-lab), whose OS Login CIS 4.3 does not accept in
+		// its stead; web-2 and legacy-etl block.
+		"VGL-SSH-001": {"bastion", "records-eu", "records-us", "trainer", "web-1"},
 		// acme-web's compute metadata has no enable-oslogin; legacy-etl
 		// sets enable-oslogin=FALSE.
 		"VGL-SSH-002": {"acme-web", "legacy-etl"},

@@ -114,7 +114,11 @@ approved_networks = ["projects/project1/global/networks/*"]
 		// LOG-001: projects 1041 and 1042 enable all three log types for
 		// allServices; the organization only ADMIN_READ, so project3 (folder
 		// 1031) and project4 (folders 1033, 1032) lack DATA_READ/WRITE. No AWS
-		// account has a trail.
+		// account has a trail. Projects 1041 and 1042 exempt
+		// user:gcp-reader-12345@p1234 from cloudsql's audit logs (their
+		// IAM policies' exemptedMembers), which CIS GCP 2.1 fails.
+		"VGL-LOG-001 " + crm + "1041",
+		"VGL-LOG-001 " + crm + "1042",
 		"VGL-LOG-001 " + crm + "1043",
 		"VGL-LOG-001 " + crm + "1044",
 		"VGL-LOG-001 " + rdkA + "112233445566:root",
@@ -126,9 +130,12 @@ approved_networks = ["projects/project1/global/networks/*"]
 		"VGL-DET-001 " + rdkA + "264683526309:root",
 		"VGL-DET-001 " + rdkA + "681361479661:root",
 		"VGL-DET-001 " + rdkA + "934654633380:root",
-		// IAM-001: abc_user is bound on project 1043 only.
+		// IAM-001: abc_user is bound on project 1043 only, and there holds
+		// roles/appengine.codeViewer and appViewer: read-only, no
+		// emergency access, so 1043 fails too.
 		"VGL-IAM-001 " + crm + "1041",
 		"VGL-IAM-001 " + crm + "1042",
+		"VGL-IAM-001 " + crm + "1043",
 		"VGL-IAM-001 " + crm + "1044",
 		// DATA-002: bucket1/2 grant only project roles; the S3 bucket's ACL
 		// is owner-only and its policy is a Deny. DATA-001: no residency set.

@@ -79,23 +79,44 @@ func (t *triager) emergency(a, scope *asset.Asset) Answer {
 		ans.Collect = "the asset's project is not in the inventory: collect it with its IAM policy (CAI content type IAM_POLICY)"
 		return ans
 	}
+	var looks []string
 	for _, n := range nodes {
 		for _, b := range n.Facets.Bindings {
 			for _, m := range b.Members {
 				for _, p := range principals {
-					if m == p {
-						ans.Details = append(ans.Details, fmt.Sprintf("%s has %s on %s %s", p, b.Role, n.Kind, n.Name))
+					if m != p {
+						continue
 					}
+					d := fmt.Sprintf("%s has %s on %s %s", p, b.Role, n.Kind, n.Name)
+					if readOnlyRole(b.Role) {
+						looks = append(looks, d)
+						continue
+					}
+					ans.Details = append(ans.Details, d)
 				}
 			}
 		}
 	}
-	if len(ans.Details) > 0 {
+	switch {
+	case len(ans.Details) > 0:
 		ans.Known, ans.Value = true, "yes"
-	} else {
+	case len(looks) > 0:
+		ans.Known, ans.Value, ans.Details = true, fmt.Sprintf("no: %s hold only read-only roles on %s or above it", strings.Join(principals, ", "), nodes[0].Name), looks
+	default:
 		ans.Known, ans.Value = true, fmt.Sprintf("no: none of %s has a role on %s or above it", strings.Join(principals, ", "), nodes[0].Name)
 	}
 	return ans
+}
+
+// readOnlyRole says whether a GCP role only reads: the IR team needs to
+// act (VGL-IAM-001 reads roles alike).
+func readOnlyRole(role string) bool {
+	switch role {
+	case "roles/viewer", "roles/browser", "roles/iam.securityReviewer":
+		return true
+	}
+	r := strings.ToLower(role)
+	return strings.HasSuffix(r, "viewer") || strings.HasSuffix(r, "reader") || strings.HasSuffix(r, "browser")
 }
 
 // trustCovers says whether a trust policy principal lets p assume the

@@ -105,3 +105,17 @@ func TestTriageEmergencyAccess(t *testing.T) {
 		QEmergency: {known: true, value: "yes", details: []string{"group:ir-team@acme.example has"}},
 	})
 }
+
+// Review 19: on GCP a read-only role (roles/viewer) is no emergency
+// access; the card says so and names the role.
+func TestEmergencyReadOnlyRole(t *testing.T) {
+	for role, want := range map[string]bool{
+		"roles/viewer": true, "roles/browser": true, "roles/iam.securityReviewer": true,
+		"roles/appengine.codeViewer": true, "roles/storage.objectViewer": true, "roles/bigquery.dataReader": true,
+		"roles/compute.instanceAdmin.v1": false, "roles/owner": false, "roles/editor": false,
+	} {
+		if got := readOnlyRole(role); got != want {
+			t.Errorf("%s: read-only %v, want %v", role, got, want)
+		}
+	}
+}

@@ -111,8 +111,21 @@ func (a *app) listControls(b *compliance.Benchmark, ps []*policy.Policy, format 
 	}
 	var rows []row
 	n := 0
+	partial := map[string]bool{}
+	for _, p := range ps {
+		for tag := range p.Partial {
+			partial[p.ID+" "+tag] = true
+		}
+	}
 	for _, c := range b.Controls {
-		rows = append(rows, row{c.ID, c.Title, c.Manual, impl[c.ID]})
+		var ids []string
+		for _, id := range impl[c.ID] {
+			if partial[id+" "+compliance.Tag(b.ID, c.ID)] {
+				id += " (partial)"
+			}
+			ids = append(ids, id)
+		}
+		rows = append(rows, row{c.ID, c.Title, c.Manual, ids})
 		if len(impl[c.ID]) > 0 {
 			n++
 		}

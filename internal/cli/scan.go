@@ -204,6 +204,15 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	opts := scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Workers: f.workers, Now: j.now}
+	var evidence *compliance.Evidence
+	if len(f.compliance) > 0 {
+		// what the assets show of the facts each control reads
+		ev, err := compliance.NewEvidence(j.engine.Policies())
+		if err != nil {
+			return a.inputError(err)
+		}
+		evidence, opts.Assets = ev, ev.Observe
+	}
 	progress := !f.quiet && isTerminal(a.stderr)
 	var pmu sync.Mutex
 	if progress {
@@ -264,7 +273,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 		Policies: j.engine.Policies(), FailOn: f.failOn, UnusedWaivers: res.UnusedWaivers, Place: j.place,
 	}
 	if len(f.compliance) > 0 {
-		if rep.Compliance, err = report.ComplianceTables(f.compliance, j.engine.Policies(), res.Findings.All(), res.Summary.ByProvider, res.Summary.ByKind); err != nil {
+		if rep.Compliance, err = report.ComplianceTables(f.compliance, j.engine.Policies(), res.Findings.All(), evidence); err != nil {
 			closeOut()
 			return err
 		}

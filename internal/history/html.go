@@ -28,24 +28,33 @@ type Page struct {
 	Compliance []*compliance.Table
 }
 
-// ComplianceTables judges benchmarks with the latest scan's findings. The
-// history does not keep which kinds a scan read, so a covered control
-// without an open finding passes.
+// ComplianceTables judges benchmarks with the latest scan's findings.
+// History keeps the findings, not the assets a scan read, so a covered
+// control without an open finding is "not assessed", never "pass": only
+// vigil scan --compliance, which sees the assets, can say a control passes.
 func (p *Page) ComplianceTables(ids []string, policies []*policy.Policy) error {
 	for _, id := range ids {
 		b, err := compliance.Get(id)
 		if err != nil {
 			return err
 		}
-		open := map[string]int{}
-		for _, f := range p.Findings {
-			if !f.Waived && f.Provider == b.Provider {
-				open[f.PolicyID]++
-			}
+		t, err := b.Evaluate(policies, b.Open(policies, p.findings), nil)
+		if err != nil {
+			return err
 		}
-		p.Compliance = append(p.Compliance, b.Evaluate(policies, open, nil))
+		p.Compliance = append(p.Compliance, t)
 	}
 	return nil
+}
+
+// findings yields the page's findings as policy findings (what
+// compliance counts: policy, provider, waived, details).
+func (p *Page) findings(yield func(policy.Finding) bool) {
+	for _, f := range p.Findings {
+		if !yield(policy.Finding{PolicyID: f.PolicyID, Provider: f.Provider, Waived: f.Waived}) {
+			return
+		}
+	}
 }
 
 // Load builds the page from history: the latest scan (of the schedule,
@@ -228,8 +237,8 @@ tr.waived td{color:#888}tr.targeted,tr:target{outline:2px solid #f0a500;backgrou
 <section id="top-scopes"><h2>Top projects and accounts</h2><table>{{range .TopScopes}}<tr><td>{{.Name}}</td><td>{{.N}}</td></tr>{{end}}</table></section></div>
 {{with .P.Diff}}<div class="cols"><section id="new"><h2>New since scan {{.FromID}} ({{len .New}})</h2><ul>{{range .New}}<li><a href="#{{fid .}}">{{.PolicyID}} {{.AssetID}}</a></li>{{end}}</ul></section>
 <section id="resolved"><h2>Resolved since scan {{.FromID}} ({{len .Resolved}})</h2><ul>{{range .Resolved}}<li>{{.PolicyID}} {{.AssetID}}</li>{{end}}</ul></section></div>{{end}}
-{{range .P.Compliance}}<section class="compliance" id="compliance-{{.Benchmark}}"><h2>{{.Title}}: {{.Pass}} pass, {{.Fail}} fail, {{.NotCovered}} not covered</h2><table><thead><tr><th>status</th><th>control</th><th>title</th><th>policies</th><th>open findings</th></tr></thead><tbody>
-{{range .Rows}}<tr class="control {{.Status}}" data-control="{{.Control}}" data-status="{{.Status}}"><td>{{.Status}}</td><td>{{.Control}}</td><td>{{.Title}}{{if .Manual}} (manual){{end}}</td><td>{{range $i, $p := .Policies}}{{if $i}}, {{end}}{{$p}}{{end}}</td><td>{{if .Policies}}{{.Findings}}{{end}}</td></tr>
+{{range .P.Compliance}}<section class="compliance" id="compliance-{{.Benchmark}}"><h2>{{.Title}}: {{.Fail}} fail, {{.NotAssessed}} not assessed, {{.Partial}} partial, {{.NotCovered}} not covered</h2><p>The history keeps a scan's findings, not the assets it read: a control without open findings is not assessed here. <code>vigil scan --compliance</code> says which pass.</p><table><thead><tr><th>status</th><th>control</th><th>title</th><th>policies</th><th>open findings</th><th>note</th></tr></thead><tbody>
+{{range .Rows}}<tr class="control {{.Status}}" data-control="{{.Control}}" data-status="{{.Status}}"><td>{{.Status}}</td><td>{{.Control}}</td><td>{{.Title}}{{if .Manual}} (manual){{end}}</td><td>{{range $i, $p := .Policies}}{{if $i}}, {{end}}{{$p}}{{end}}</td><td>{{if .Policies}}{{.Findings}}{{end}}</td><td>{{.Note}}</td></tr>
 {{end}}</tbody></table></section>
 {{end}}<section id="findings"><h2>Findings ({{len .Findings}})</h2><table><thead><tr><th>severity</th><th>policy</th><th>asset</th><th>message</th><th>waiver</th><th>runbook</th></tr></thead><tbody>
 {{range .Findings}}<tr id="{{fid .}}" class="{{.Severity}}{{if .Waived}} waived{{end}}"><td>{{.Severity}}</td><td>{{.PolicyID}}</td><td><code>{{.AssetID}}</code></td><td>{{.Message}}</td><td>{{if .Waived}}waived: {{.WaiverReason}}{{end}}</td><td>{{with .Runbook}}<a href="#{{rbid .}}">{{.}}</a>{{end}}</td></tr>

@@ -13,7 +13,8 @@ import (
 // ComplianceTable prints one benchmark's controls: status, control, title,
 // the policies that implement it and their open findings.
 func ComplianceTable(w io.Writer, t *compliance.Table) {
-	fmt.Fprintf(w, "%s: %d pass, %d fail, %d not covered (of %d controls)\n", t.Title, t.Pass, t.Fail, t.NotCovered, len(t.Rows))
+	fmt.Fprintf(w, "%s: %d pass, %d fail, %d not assessed, %d partial, %d not covered (of %d controls)\n",
+		t.Title, t.Pass, t.Fail, t.NotAssessed, t.Partial, t.NotCovered, len(t.Rows))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  STATUS\tCONTROL\tTITLE\tPOLICIES\tFINDINGS")
 	for _, r := range t.Rows {
@@ -33,21 +34,20 @@ func ComplianceTable(w io.Writer, t *compliance.Table) {
 	tw.Flush()
 }
 
-// ComplianceTables judges the benchmarks with a scan's findings.
-func ComplianceTables(ids []string, policies []*policy.Policy, findings func(yield func(policy.Finding) bool), byProvider, byKind map[string]int64) ([]*compliance.Table, error) {
+// ComplianceTables judges the benchmarks with a scan's findings and the
+// evidence its assets showed (nil: none recorded).
+func ComplianceTables(ids []string, policies []*policy.Policy, findings func(yield func(policy.Finding) bool), ev *compliance.Evidence) ([]*compliance.Table, error) {
 	var out []*compliance.Table
 	for _, id := range ids {
 		b, err := compliance.Get(id)
 		if err != nil {
 			return nil, err
 		}
-		open := map[string]int{}
-		for f := range findings {
-			if !f.Waived && f.Provider == b.Provider {
-				open[f.PolicyID]++
-			}
+		t, err := b.Evaluate(policies, b.Open(policies, findings), ev)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, b.Evaluate(policies, open, compliance.JudgedBy(b.Provider, byProvider, byKind)))
+		out = append(out, t)
 	}
 	return out, nil
 }

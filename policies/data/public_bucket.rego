@@ -11,6 +11,10 @@
 #   kinds: [bucket]
 #   phase: preparation
 #   frameworks: ["cis-gcp-3.0:5.1", "cis-aws-3.0:2.1.4"]
+#   evidence:
+#     "*": [bucket.public]
+#   partial:
+#     "cis-aws-3.0:2.1.4": whether the bucket is public, not whether Block Public Access is configured on it or its account
 package vigil.policies.data.public_bucket
 
 import data.vigil.lib

@@ -13,6 +13,9 @@
 #   remediation:
 #     aws: leaked-aws-access-key
 #   frameworks: ["cis-aws-3.0:1.14", "cis-gcp-3.0:1.7"]
+#   evidence:
+#     "cis-aws-3.0:1.14": [access_key.created_at]
+#     "cis-gcp-3.0:1.7": [service_account_key.created_at]
 package vigil.policies.iam.access_key_age
 
 import data.vigil.lib

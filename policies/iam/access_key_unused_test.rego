@@ -16,8 +16,16 @@ test_unused_46_days if {
 	f.details.idle_days == 46
 }
 
-test_used_45_days_ago_is_fine if {
-	count(p.deny) == 0 with input as key({"last_used": "2026-10-13T09:00:00Z"}) with data.vigil.config as cfg with data.vigil.clock.now_ns as now
+# CIS 1.12: "45 days or greater". 2026-10-13 is 45 days before 2026-11-27
+# (18 days left of October, 27 of November).
+test_used_45_days_ago if {
+	res := p.deny with input as key({"last_used": "2026-10-13T09:00:00Z"}) with data.vigil.config as cfg with data.vigil.clock.now_ns as now
+	some f in res
+	f.details.idle_days == 45
+}
+
+test_used_44_days_ago_is_fine if {
+	count(p.deny) == 0 with input as key({"last_used": "2026-10-14T09:00:00Z"}) with data.vigil.config as cfg with data.vigil.clock.now_ns as now
 }
 
 test_never_used_old_key if {

@@ -10,6 +10,8 @@
 #   kinds: [user]
 #   phase: preparation
 #   frameworks: ["cis-aws-3.0:1.10"]
+#   evidence:
+#     "*": [user.console]
 package vigil.policies.iam.console_mfa
 
 import rego.v1

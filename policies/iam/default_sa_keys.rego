@@ -11,6 +11,10 @@
 #   kinds: [service_account_key]
 #   phase: preparation
 #   frameworks: ["cis-gcp-3.0:1.4"]
+#   evidence:
+#     "*": [service_account_key.key_type]
+#   partial:
+#     "cis-gcp-3.0:1.4": user-managed keys of the default compute service account only, not of every service account
 package vigil.policies.iam.default_sa_keys
 
 import rego.v1

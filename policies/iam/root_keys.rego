@@ -10,16 +10,25 @@
 #   kinds: [account]
 #   phase: preparation
 #   frameworks: ["cis-aws-3.0:1.4"]
+#   evidence:
+#     "*": [account.keys|account.active_keys]
 package vigil.policies.iam.root_keys
 
 import rego.v1
 
+# keys(f): how many access keys the root user has, active or not. The
+# account summary's AccountAccessKeysPresent (facets.keys) counts inactive
+# keys too, and CIS 1.4 audits it: an inactive key can be made active again.
+keys(f) := max([object.get(f, "keys", 0), object.get(f, "active_keys", 0)])
+
 deny contains finding if {
 	input.asset.provider == "aws"
-	n := input.asset.facets.active_keys
+	f := input.asset.facets
+	n := keys(f)
 	n > 0
+	active := object.get(f, "active_keys", n)
 	finding := {
-		"msg": sprintf("the root user of account %s has %d access key(s); delete them and use roles", [input.asset.scope, n]),
-		"details": {"root_access_keys": n},
+		"msg": sprintf("the root user of account %s has %d access key(s) (%d active); delete them and use roles", [input.asset.scope, n, active]),
+		"details": {"root_access_keys": n, "active": active},
 	}
 }

@@ -10,6 +10,8 @@
 #   kinds: [user]
 #   phase: preparation
 #   frameworks: ["cis-aws-3.0:1.13"]
+#   evidence:
+#     "*": [user.active_keys]
 package vigil.policies.iam.two_keys
 
 import rego.v1

@@ -127,3 +127,69 @@ account_of(id) := id if not startswith(id, "arn:")
 # elsewhere, so policies about what a whole account or project lacks do
 # not judge it.
 planned if input.asset.change
+
+# --- the internet, per address family ---------------------------------
+
+# family(cidr) is "ipv6" for an IPv6 range or address, else "ipv4".
+family(c) := "ipv6" if contains(c, ":")
+
+family(c) := "ipv4" if not contains(c, ":")
+
+world_of := {"ipv4": "0.0.0.0/0", "ipv6": "::/0"}
+
+# internet(sources, fam): the sources, taken together, hold every address
+# of the family (0.0.0.0/0, or 0.0.0.0/1 with 128.0.0.0/1, ...): the test
+# of engine/asset CoversInternet, with net.cidr_merge. The exact /0 is the
+# cheap, usual case; the merge runs only for several sources.
+internet(sources, fam) if world_of[fam] in sources
+
+internet(sources, fam) if {
+	not world_of[fam] in sources
+	count(sources) > 1
+	world_of[fam] in net.cidr_merge([s | some s in sources; net.cidr_is_valid(s); family(s) == fam])
+}
+
+# internet_families(sources) are the families whose whole internet the
+# sources hold.
+internet_families(sources) := {f | some f in {"ipv4", "ipv6"}; internet(sources, f)}
+
+# acl_open(entries, port, fam): network ACL entries (priority = rule
+# number, the first match decides) admit every address of the family to
+# the port. The allow entries that cover the port count, less those an
+# earlier deny of the port overlaps (net.cidr_intersects: a conservative
+# reading, as "anywhere" less a denied block is not anywhere); together
+# they must hold the whole family.
+acl_open(entries, port, fam) if internet(acl_allowed(entries, port, fam), fam)
+
+acl_allowed(entries, port, fam) := [s |
+	some e in entries
+	e.action == "allow"
+	covers_port(e, port)
+	some s in e.sources
+	net.cidr_is_valid(s)
+	family(s) == fam
+	not acl_denied_before(entries, e, s, port)
+]
+
+# acl_rules(entries, port, fam) are the rule numbers of the allow entries
+# acl_allowed counts.
+acl_rules(entries, port, fam) := sort({e.priority |
+	some e in entries
+	e.action == "allow"
+	covers_port(e, port)
+	some s in e.sources
+	net.cidr_is_valid(s)
+	family(s) == fam
+	not acl_denied_before(entries, e, s, port)
+})
+
+acl_denied_before(entries, e, s, port) if {
+	some d in entries
+	d.action == "deny"
+	d.priority < e.priority
+	covers_port(d, port)
+	some ds in d.sources
+	net.cidr_is_valid(ds)
+	family(ds) == family(s)
+	net.cidr_intersects(ds, s)
+}

@@ -42,6 +42,23 @@ deny contains finding if {
 	}
 }
 
+# CIS GCP 2.1 also asks that no member be exempted from audit logging:
+# an exempted member's calls leave no trace.
+exempted contains sprintf("%s (%s)", [m, c.service]) if {
+	some c in lib.audit_configs(input.asset.facets)
+	some m in object.get(c, "exempted", [])
+}
+
+deny contains finding if {
+	input.asset.provider == "gcp"
+	input.asset.kind == "project"
+	count(exempted) > 0
+	finding := {
+		"msg": sprintf("project %s exempts members from audit logging, on itself or an ancestor: %s", [input.asset.name, concat(", ", sort(exempted))]),
+		"details": {"exempted": sort(exempted)},
+	}
+}
+
 trails := object.get(lib.scope(input.asset.scope), "trails", [])
 
 multi_region := [t | some t in trails; t.multi_region == true]
@@ -72,6 +89,31 @@ deny contains finding if {
 any_logging if {
 	some t in multi_region
 	t.logging == true
+}
+
+# CIS AWS 3.1 also asks the multi-region trail to record management
+# events, read and write: its event selectors (management_events, absent
+# when the trail has none, which records them all).
+all_management(t) if not t.management_events
+
+all_management(t) if t.management_events == "All"
+
+deny contains finding if {
+	input.asset.provider == "aws"
+	input.asset.kind == "account"
+	not lib.planned
+	any_logging
+	not any_complete
+	finding := {
+		"msg": sprintf("account %s: no logging multi-region CloudTrail trail records all management events (read and write): %s", [input.asset.scope, concat(", ", sort([sprintf("%s records %s", [t.name, t.management_events]) | some t in multi_region; t.logging == true]))]),
+		"details": {"trails": [t.id | some t in multi_region; t.logging == true]},
+	}
+}
+
+any_complete if {
+	some t in multi_region
+	t.logging == true
+	all_management(t)
 }
 
 unknown_note := " (logging status not in the inventory)" if {

@@ -72,3 +72,41 @@ test_planned_project_without_audit_configs_is_not_judged if {
 test_planned_project_with_partial_audit_configs_is_judged if {
 	count(p.deny) == 1 with input as {"asset": {"provider": "gcp", "kind": "project", "name": "new-proj", "change": {"actions": ["create"]}, "facets": {"audit_configs": [{"service": "allServices", "log_types": ["ADMIN_READ"]}]}}} with data.vigil.inventory as {"scopes": {}, "nodes": {}}
 }
+
+# CIS GCP 2.1 fails exemptions: all three log types on allServices, but
+# one member exempted from DATA_READ on the organization.
+test_exempted_member if {
+	full := {"service": "allServices", "log_types": ["ADMIN_READ", "DATA_READ", "DATA_WRITE"]}
+	org := {"service": "allServices", "log_types": ["DATA_READ"], "exempted": ["user:bob@example.com"]}
+	inp := {"asset": {"provider": "gcp", "kind": "project", "name": "p", "facets": {"ancestors": ["projects/1", "organizations/9"], "audit_configs": [full]}}}
+	res := p.deny with input as inp with data.vigil.inventory as {"scopes": {}, "nodes": {"organizations/9": {"audit_configs": [org]}}}
+	count(res) == 1
+	some f in res
+	f.details.exempted == ["user:bob@example.com (allServices)"]
+}
+
+acct := {"asset": {"provider": "aws", "kind": "account", "scope": "666", "facets": {}}}
+
+trail(events) := object.union({"id": "t", "name": "t", "multi_region": true, "logging": true}, events)
+
+# aws4 of the review: the only multi-region trail logs, but its selectors
+# record read-only data events and no management events: CIS 3.1 fails.
+test_trail_without_management_events if {
+	res := p.deny with input as acct with data.vigil.inventory as {"scopes": {"666": {"trails": [trail({"management_events": "none"})]}}, "nodes": {}}
+	count(res) == 1
+	some f in res
+	contains(f.msg, "t records none")
+}
+
+test_trail_read_only_management if {
+	count(p.deny) == 1 with input as acct with data.vigil.inventory as {"scopes": {"666": {"trails": [trail({"management_events": "ReadOnly"})]}}, "nodes": {}}
+}
+
+test_trail_all_management if {
+	count(p.deny) == 0 with input as acct with data.vigil.inventory as {"scopes": {"666": {"trails": [trail({"management_events": "All"})]}}, "nodes": {}}
+}
+
+# No selectors known: a trail records all management events by default.
+test_trail_selectors_unknown if {
+	count(p.deny) == 0 with input as acct with data.vigil.inventory as {"scopes": {"666": {"trails": [trail({})]}}, "nodes": {}}
+}

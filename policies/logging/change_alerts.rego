@@ -9,13 +9,25 @@
 #   action watches its metric; or an enabled EventBridge rule with a target
 #   matches the calls (or their service, without naming calls). GCP: a
 #   log-based metric matches the change, and an enabled alert policy with a
-#   notification channel watches it.
+#   notification channel watches it. CIS audits the metric filters and
+#   alarms (log-based metrics and alert policies) only: its controls pass
+#   only when some were read (custom.evidence), so an account alerted
+#   through EventBridge alone is "not assessed" for them.
 # custom:
 #   id: VGL-LOG-003
 #   severity: medium
 #   kinds: [account, project]
 #   phase: identification
 #   frameworks: ["cis-aws-3.0:4.4", "cis-aws-3.0:4.5", "cis-aws-3.0:4.10", "cis-aws-3.0:4.11", "cis-gcp-3.0:2.4", "cis-gcp-3.0:2.7", "cis-gcp-3.0:2.8", "cis-gcp-3.0:2.9"]
+#   evidence:
+#     "cis-aws-3.0:4.4": [metric_filter.filter, alarm.metrics]
+#     "cis-aws-3.0:4.5": [metric_filter.filter, alarm.metrics]
+#     "cis-aws-3.0:4.10": [metric_filter.filter, alarm.metrics]
+#     "cis-aws-3.0:4.11": [metric_filter.filter, alarm.metrics]
+#     "cis-gcp-3.0:2.4": [log_metric.filter, alert_policy.metrics]
+#     "cis-gcp-3.0:2.7": [log_metric.filter, alert_policy.metrics]
+#     "cis-gcp-3.0:2.8": [log_metric.filter, alert_policy.metrics]
+#     "cis-gcp-3.0:2.9": [log_metric.filter, alert_policy.metrics]
 package vigil.policies.logging.change_alerts
 
 import data.vigil.lib
@@ -43,15 +55,23 @@ aws_changes := {
 
 info := lib.scope(input.asset.scope)
 
+# The CIS control each change is, for details.controls.
+cis := {
+	"IAM policy changes": "cis-aws-3.0:4.4",
+	"CloudTrail changes": "cis-aws-3.0:4.5",
+	"security group changes": "cis-aws-3.0:4.10",
+	"network ACL changes": "cis-aws-3.0:4.11",
+	"project ownership changes": "cis-gcp-3.0:2.4",
+	"firewall rule changes": "cis-gcp-3.0:2.7",
+	"route changes": "cis-gcp-3.0:2.8",
+	"network changes": "cis-gcp-3.0:2.9",
+}
+
 log_groups := {t.log_group |
 	some t in object.get(info, "trails", [])
 	t.multi_region == true
 	t.logging == true
 	t.log_group
-}
-
-matches_all(text, calls) if every c in calls {
-	contains(text, c)
 }
 
 alarmed(metrics) if {
@@ -62,26 +82,49 @@ alarmed(metrics) if {
 	m in metrics
 }
 
+# A metric filter covers a change when its pattern, parsed
+# (engine/logfilter: the index's "calls"), matches every call of it
+# whatever the other fields, and is not a catch-all (a pattern of !=
+# terms matches everything: noise, not an alert on the change).
 aws_covered(change) if {
 	c := aws_changes[change]
 	some f in object.get(info, "metric_filters", [])
 	f.log_group in log_groups
-	matches_all(f.filter, c.calls)
+	not f.catch_all
+	every call in c.calls {
+		call in object.get(f, "calls", [])
+	}
 	alarmed(f.metrics)
 }
 
+# An EventBridge rule covers a change when its event pattern (JSON)
+# takes CloudTrail API calls ("AWS API Call via CloudTrail", or no
+# detail-type) from the service, and every call of the change (detail.
+# eventName, or no eventName at all: every call of the service). An
+# "EC2 Instance State-change Notification" rule is not an API call rule.
 aws_covered(change) if {
 	c := aws_changes[change]
 	some r in object.get(info, "event_rules", [])
 	r.enabled
 	count(r.targets) > 0
-	contains(r.filter, c.source)
-	rule_matches(r.filter, c.calls)
+	pattern := json.unmarshal(r.filter)
+	c.source in object.get(pattern, "source", [])
+	api_calls(pattern)
+	rule_matches(object.get(pattern, "detail", {}), c.calls)
 }
 
-rule_matches(pattern, calls) if matches_all(pattern, calls)
+api_calls(pattern) if not pattern["detail-type"]
 
-rule_matches(pattern, _) if not contains(pattern, "eventName")
+api_calls(pattern) if "AWS API Call via CloudTrail" in pattern["detail-type"]
+
+rule_matches(detail, calls) if {
+	names := detail.eventName
+	every call in calls {
+		call in names
+	}
+}
+
+rule_matches(detail, _) if not detail.eventName
 
 aws_missing := sort([c | some c, _ in aws_changes; not aws_covered(c)])
 
@@ -92,7 +135,7 @@ deny contains finding if {
 	count(aws_missing) > 0
 	finding := {
 		"msg": sprintf("account %s raises no alert on %s%s", [input.asset.scope, concat(", ", aws_missing), aws_note]),
-		"details": {"unalerted": aws_missing},
+		"details": {"unalerted": aws_missing, "controls": sort([cis[c] | some c in aws_missing])},
 	}
 }
 
@@ -102,11 +145,13 @@ aws_note := "" if count(log_groups) > 0
 
 # What a log-based metric's filter names, for CIS GCP 3.0 2.4, 2.7, 2.8
 # and 2.9.
+# Each as a regular expression, so that gce_route does not match
+# gce_router: the resource type ends with its quote or the term.
 gcp_changes := {
-	"project ownership changes": "roles/owner",
-	"firewall rule changes": "gce_firewall_rule",
-	"route changes": "gce_route",
-	"network changes": "gce_network",
+	"project ownership changes": `"?roles/owner"?`,
+	"firewall rule changes": `resource\.type\s*=\s*"?gce_firewall_rule("|\s|\)|$)`,
+	"route changes": `resource\.type\s*=\s*"?gce_route("|\s|\)|$)`,
+	"network changes": `resource\.type\s*=\s*"?gce_network("|\s|\)|$)`,
 }
 
 gcp_alerted(metric) if {
@@ -119,7 +164,8 @@ gcp_alerted(metric) if {
 gcp_covered(change) if {
 	some m in object.get(info, "log_metrics", [])
 	m.enabled
-	contains(m.filter, gcp_changes[change])
+	regex.match(gcp_changes[change], m.filter)
+	not regex.match(`(?i)(^|[\s(])(NOT\s|-)\s*resource\.type`, m.filter) # a negated type is not the change
 	some metric in m.metrics
 	gcp_alerted(metric)
 }
@@ -133,6 +179,6 @@ deny contains finding if {
 	count(gcp_missing) > 0
 	finding := {
 		"msg": sprintf("project %s raises no alert on %s (no log-based metric with an alert policy that notifies)", [input.asset.name, concat(", ", gcp_missing)]),
-		"details": {"unalerted": gcp_missing},
+		"details": {"unalerted": gcp_missing, "controls": sort([cis[c] | some c in gcp_missing])},
 	}
 }

@@ -9,7 +9,11 @@ trail := {"id": "t", "multi_region": true, "logging": true, "log_group": "trail-
 
 sg_pattern := "{ ($.eventName = AuthorizeSecurityGroupIngress) || ($.eventName = AuthorizeSecurityGroupEgress) || ($.eventName = RevokeSecurityGroupIngress) || ($.eventName = RevokeSecurityGroupEgress) || ($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) }"
 
-sg_filter := {"log_group": "trail-logs", "filter": sg_pattern, "metrics": ["CISBenchmark/SecurityGroupEventCount"]}
+# What the index says of sg_pattern (engine/logfilter parses it: the six
+# calls it matches; scan's TestScopeMore checks the parse).
+sg_calls := ["AuthorizeSecurityGroupEgress", "AuthorizeSecurityGroupIngress", "CreateSecurityGroup", "DeleteSecurityGroup", "RevokeSecurityGroupEgress", "RevokeSecurityGroupIngress"]
+
+sg_filter := {"log_group": "trail-logs", "filter": sg_pattern, "metrics": ["CISBenchmark/SecurityGroupEventCount"], "calls": sg_calls, "catch_all": false}
 
 alarm := {"name": "sg", "metrics": ["CISBenchmark/SecurityGroupEventCount"], "targets": ["arn:aws:sns:eu-west-1:111:secops"], "enabled": true}
 
@@ -24,6 +28,8 @@ test_metric_filter_and_alarm_cover_security_groups if {
 	res := p.deny with input as acct with data.vigil.inventory as inv
 	some f in res
 	f.details.unalerted == ["CloudTrail changes", "IAM policy changes", "network ACL changes"]
+	# CloudTrail 4.5, IAM 4.4, NACL 4.11: not 4.10, which is covered
+	f.details.controls == ["cis-aws-3.0:4.11", "cis-aws-3.0:4.4", "cis-aws-3.0:4.5"]
 }
 
 test_alarm_without_action_does_not_alert if {
@@ -66,6 +72,8 @@ test_gcp_firewall_alerted if {
 	res := p.deny with input as proj with data.vigil.inventory as {"scopes": {"acme": {"log_metrics": [fw_metric], "alert_policies": [fw_alert]}}, "nodes": {}}
 	some f in res
 	f.details.unalerted == ["network changes", "project ownership changes", "route changes"]
+	# network 2.9, ownership 2.4, route 2.8: not the firewall's 2.7
+	f.details.controls == ["cis-gcp-3.0:2.4", "cis-gcp-3.0:2.8", "cis-gcp-3.0:2.9"]
 }
 
 test_gcp_metric_without_alert if {
@@ -79,4 +87,59 @@ test_gcp_metric_without_alert if {
 test_planned_account_is_not_judged if {
 	planned := {"asset": object.union(acct.asset, {"change": {"actions": ["create"]}})}
 	count(p.deny) == 0 with input as planned with data.vigil.inventory as {"scopes": {"111": {"trails": [trail]}}, "nodes": {}}
+}
+
+# aws4 of the review. A filter missing one call of the change does not
+# cover it (the IAM filter without CreatePolicy and DeletePolicy).
+test_filter_missing_a_call if {
+	f := object.union(sg_filter, {"calls": [c | some c in sg_calls; c != "DeleteSecurityGroup"]})
+	inv := {"scopes": {"111": {"trails": [trail], "metric_filters": [f], "alarms": [alarm]}}, "nodes": {}}
+	res := p.deny with input as acct with data.vigil.inventory as inv
+	some r in res
+	"security group changes" in r.details.unalerted
+}
+
+# A catch-all (!= terms) matches every call but alerts on everything.
+test_catch_all_filter if {
+	f := object.union(sg_filter, {"catch_all": true})
+	inv := {"scopes": {"111": {"trails": [trail], "metric_filters": [f], "alarms": [alarm]}}, "nodes": {}}
+	res := p.deny with input as acct with data.vigil.inventory as inv
+	some r in res
+	"security group changes" in r.details.unalerted
+}
+
+# An EC2 state-change rule is no API call rule; a CloudTrail rule for
+# StopLogging alone does not cover CloudTrail changes.
+test_eventbridge_rules_that_do_not_cover if {
+	rules := [
+		{"name": "ec2-state", "filter": `{"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]}`, "targets": ["arn:aws:sns:x"], "enabled": true},
+		{"name": "ct", "filter": `{"source": ["aws.cloudtrail"], "detail-type": ["AWS API Call via CloudTrail"], "detail": {"eventName": ["StopLogging"]}}`, "targets": ["arn:aws:sns:x"], "enabled": true},
+	]
+	res := p.deny with input as acct with data.vigil.inventory as {"scopes": {"111": {"event_rules": rules}}, "nodes": {}}
+	some r in res
+	r.details.unalerted == ["CloudTrail changes", "IAM policy changes", "network ACL changes", "security group changes"]
+}
+
+test_eventbridge_rule_naming_every_call if {
+	rules := [{"name": "ct", "filter": `{"source": ["aws.cloudtrail"], "detail": {"eventName": ["CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging"]}}`, "targets": ["arn:aws:sns:x"], "enabled": true}]
+	res := p.deny with input as acct with data.vigil.inventory as {"scopes": {"111": {"event_rules": rules}}, "nodes": {}}
+	some r in res
+	not "CloudTrail changes" in r.details.unalerted
+}
+
+# gcp1 of the review: a metric on gce_router is not one on routes.
+test_router_is_not_route if {
+	m := {"name": "rt", "filter": "resource.type=\"gce_router\"", "metrics": ["logging.googleapis.com/user/rt"], "enabled": true}
+	a := {"name": "rt", "metrics": ["logging.googleapis.com/user/rt"], "targets": ["projects/acme/notificationChannels/1"], "enabled": true}
+	res := p.deny with input as proj with data.vigil.inventory as {"scopes": {"acme": {"log_metrics": [m], "alert_policies": [a]}}, "nodes": {}}
+	some r in res
+	"route changes" in r.details.unalerted
+}
+
+test_route_metric_covers_routes if {
+	m := {"name": "rt", "filter": "resource.type=\"gce_route\" AND (protoPayload.methodName:\"compute.routes.delete\" OR protoPayload.methodName:\"compute.routes.insert\")", "metrics": ["logging.googleapis.com/user/rt"], "enabled": true}
+	a := {"name": "rt", "metrics": ["logging.googleapis.com/user/rt"], "targets": ["projects/acme/notificationChannels/1"], "enabled": true}
+	res := p.deny with input as proj with data.vigil.inventory as {"scopes": {"acme": {"log_metrics": [m], "alert_policies": [a]}}, "nodes": {}}
+	some r in res
+	not "route changes" in r.details.unalerted
 }

@@ -10,6 +10,8 @@
 #   kinds: [trail]
 #   phase: investigation
 #   frameworks: ["cis-aws-3.0:3.2"]
+#   evidence:
+#     "*": [trail.validation]
 package vigil.policies.logging.log_file_validation
 
 import rego.v1

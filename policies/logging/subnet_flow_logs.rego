@@ -11,6 +11,8 @@
 #   kinds: [subnet]
 #   phase: investigation
 #   frameworks: ["cis-gcp-3.0:3.8"]
+#   evidence:
+#     "*": [subnet.logging]
 package vigil.policies.logging.subnet_flow_logs
 
 import rego.v1

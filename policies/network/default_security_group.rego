@@ -11,6 +11,8 @@
 #   kinds: [firewall]
 #   phase: preparation
 #   frameworks: ["cis-aws-3.0:5.4"]
+#   evidence:
+#     "*": [firewall.name=default]
 package vigil.policies.network.default_security_group
 
 import rego.v1

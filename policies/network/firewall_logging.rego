@@ -20,7 +20,7 @@ deny contains finding if {
 	some rule in input.asset.facets.ingress
 	rule.action == "allow"
 	rule.enabled
-	lib.world_open(rule)
+	count(lib.internet_families(rule.sources)) > 0 # 0.0.0.0/0, ::/0 or the /1 halves
 	finding := {
 		"msg": sprintf("firewall rule %s admits the internet but does not log (logConfig.enable is off)", [input.asset.name]),
 		"details": {},

@@ -11,6 +11,8 @@
 #   kinds: [network_acl]
 #   phase: preparation
 #   frameworks: ["cis-aws-3.0:5.1"]
+#   evidence:
+#     "*": [network_acl.ingress]
 package vigil.policies.network.nacl_admin_ports
 
 import data.vigil.lib
@@ -18,17 +20,16 @@ import rego.v1
 
 # first(port, src) is the first entry (rule-number order, as the loader
 # keeps them) that matches traffic from src to port.
-decides(port, src) := [e |
-	some e in input.asset.facets.ingress
-	src in e.sources
-	lib.covers_port(e, port)
-][0]
-
-open contains sprintf("%d from %s (rule %d)", [port, src, e.priority]) if {
+# A port is open from the internet when, taking the entries in rule-number
+# order, allow entries cover every IPv4 (or every IPv6) address: one
+# 0.0.0.0/0 entry, or 0.0.0.0/1 with 128.0.0.0/1 (lib.acl_open, as the
+# exposure x vulnerability policies read ACLs). A deny for ::/0 before an
+# IPv4 allow does not close it.
+open contains sprintf("%d from %s (rule %s)", [port, concat(", ", sort({s | some s in lib.acl_allowed(entries, port, fam)})), concat(", ", [sprintf("%d", [n]) | some n in lib.acl_rules(entries, port, fam)])]) if {
+	entries := input.asset.facets.ingress
 	some port in data.vigil.config.admin_ports
-	some src in lib.world_cidrs
-	e := decides(port, src)
-	e.action == "allow"
+	some fam in ["ipv4", "ipv6"]
+	lib.acl_open(entries, port, fam)
 }
 
 deny contains finding if {

@@ -31,3 +31,28 @@ test_https_only if {
 test_ipv6_world if {
 	count(p.deny) == 1 with input as nacl([e(100, "allow", "::/0", "tcp", 22, 22)]) with data.vigil.config as cfg
 }
+
+# The review's acl-halves: 0.0.0.0/1 and 128.0.0.0/1 together are the
+# IPv4 internet, as VGL-NET-001 reads them.
+test_halves_are_the_internet if {
+	res := p.deny with input as nacl([e(100, "allow", "0.0.0.0/1", "tcp", 22, 22), e(110, "allow", "128.0.0.0/1", "tcp", 22, 22), e(32767, "deny", "0.0.0.0/0", "all", 0, 65535)]) with data.vigil.config as cfg
+	some f in res
+	f.details.open == ["22 from 0.0.0.0/1, 128.0.0.0/1 (rule 100, 110)"]
+}
+
+# One half alone is not.
+test_one_half_is_not if {
+	count(p.deny) == 0 with input as nacl([e(100, "allow", "0.0.0.0/1", "tcp", 22, 22), e(32767, "deny", "0.0.0.0/0", "all", 0, 65535)]) with data.vigil.config as cfg
+}
+
+# acl-v6deny: deny ::/0 at 90 does not touch IPv4; allow 0.0.0.0/0 at 100.
+test_v6_deny_leaves_v4_open if {
+	res := p.deny with input as nacl([e(90, "deny", "::/0", "tcp", 22, 22), e(100, "allow", "0.0.0.0/0", "tcp", 22, 22)]) with data.vigil.config as cfg
+	some f in res
+	f.details.open == ["22 from 0.0.0.0/0 (rule 100)"]
+}
+
+# A deny of half the IPv4 space before the allow: not open from anywhere.
+test_half_denied_first if {
+	count(p.deny) == 0 with input as nacl([e(90, "deny", "0.0.0.0/1", "tcp", 22, 22), e(100, "allow", "0.0.0.0/0", "tcp", 22, 22)]) with data.vigil.config as cfg
+}

@@ -91,7 +91,7 @@ test_unknown_sources_reported if {
 	res := p.deny with input as fw([rule]) with data.vigil.config as cfg
 	count(res) == 1
 	some f in res
-	f.details.unknown == ["sources"]
+	object.get(f.details, "unknown", []) == ["sources"]
 }
 
 test_unknown_ports_reported if {
@@ -104,7 +104,7 @@ test_everything_unknown_reported if {
 	rule := object.union(r([], "all", []), {"unknown": ["sources", "ports", "protocol"]})
 	res := p.deny with input as fw([rule]) with data.vigil.config as cfg
 	some f in res
-	f.details.unknown == ["sources", "ports", "protocol"]
+	object.get(f.details, "unknown", []) == ["sources", "ports", "protocol"]
 }
 
 test_unknown_sources_to_https_is_fine if {
@@ -116,4 +116,37 @@ test_standalone_rule_names_its_group if {
 	inp := {"asset": {"kind": "firewall", "name": "ssh", "facets": {"parent": "module.m.aws_security_group.alb", "ingress": [r(["0.0.0.0/0"], "tcp", [{"from": 22, "to": 22}])]}}}
 	some f in p.deny with input as inp with data.vigil.config as cfg
 	contains(f.msg, "(rule of module.m.aws_security_group.alb)")
+}
+
+# details.controls: which CIS control each finding breaks, so the
+# compliance view does not count an SSH rule against RDP (GCP 3.7) or an
+# IPv4 rule against the IPv6 control (AWS 5.3).
+on(provider, rules) := {"asset": {"provider": provider, "kind": "firewall", "name": "fw", "facets": {"ingress": rules}}}
+
+controls_of(inp, conf) := [f.details.controls | some f in p.deny with input as inp with data.vigil.config as conf]
+
+test_controls_gcp_ssh_only if {
+	controls_of(on("gcp", [r(["0.0.0.0/0"], "tcp", [{"from": 22, "to": 22}])]), cfg) == [["cis-gcp-3.0:3.6"]]
+}
+
+test_controls_gcp_all_ports if {
+	controls_of(on("gcp", [r(["0.0.0.0/0"], "all", [])]), cfg) == [["cis-gcp-3.0:3.6", "cis-gcp-3.0:3.7"]]
+}
+
+# aws3 of the review: one IPv4-only SSH rule breaks 5.2, not 5.3.
+test_controls_aws_ipv4 if {
+	controls_of(on("aws", [r(["0.0.0.0/0"], "tcp", [{"from": 22, "to": 22}])]), cfg) == [["cis-aws-3.0:5.2"]]
+}
+
+test_controls_aws_ipv6_halves if {
+	controls_of(on("aws", [r(["::/1", "8000::/1"], "tcp", [{"from": 3389, "to": 3389}])]), cfg) == [["cis-aws-3.0:5.3"]]
+}
+
+test_controls_aws_both if {
+	controls_of(on("aws", [r(["0.0.0.0/0", "::/0"], "tcp", [{"from": 22, "to": 22}])]), cfg) == [["cis-aws-3.0:5.2", "cis-aws-3.0:5.3"]]
+}
+
+# A configured admin port CIS does not name breaks no CIS control.
+test_controls_other_admin_port if {
+	controls_of(on("aws", [r(["0.0.0.0/0"], "tcp", [{"from": 5432, "to": 5432}])]), {"admin_ports": [5432]}) == [[]]
 }

@@ -1,15 +1,20 @@
 # METADATA
-# title: Priority-0 allow rule that defeats quarantine
+# title: Priority-0 allow rule that only a priority-0 deny overrides
 # description: |
-#   An enabled GCP ingress allow rule at priority 0 that vigil did not make.
-#   vigil (and most IR playbooks) quarantine a VM behind deny-all rules at
-#   priority 1; a priority-0 allow that applies to every instance, or to
-#   the quarantine tag, wins over them and keeps a compromised VM reachable.
-#   vigil's own forensics rule (vigil-quarantine-allow-forensics-*) is not
-#   counted.
+#   An enabled GCP ingress allow rule at priority 0 that vigil did not
+#   make, applying to every instance or to the quarantine tag. VPC rules
+#   are evaluated lowest number first and a deny wins a tie, so vigil's own
+#   quarantine (deny-all at priority 0) still holds against it; but any
+#   containment deny at priority 1 or more (a hand-made block, another
+#   tool's or playbook's isolation rule) loses to it, and the rule keeps a
+#   compromised VM reachable until someone finds it. vigil's own forensics
+#   rule (vigil-quarantine-allow-forensics-*) is not counted.
+#   Not examined: hierarchical firewall policies (organization or folder),
+#   which Google evaluates before VPC rules and whose allow or goto_next
+#   could also keep a VM reachable; vigil does not collect them.
 # custom:
 #   id: VGL-NET-009
-#   severity: high
+#   severity: medium
 #   kinds: [firewall]
 #   phase: containment
 package vigil.policies.network.priority_zero
@@ -29,7 +34,7 @@ deny contains finding if {
 	object.get(rule, "priority", 0) == 0 # the loader always sets GCP priorities; 0 is omitted
 	applies_to_quarantine
 	finding := {
-		"msg": sprintf("firewall rule %s allows ingress at priority 0, ahead of quarantine's deny-all at priority 1", [input.asset.name]),
+		"msg": sprintf("firewall rule %s allows ingress at priority 0: only a deny at priority 0 (as vigil's quarantine) overrides it, containment at any lower priority does not", [input.asset.name]),
 		"details": {"sources": rule.sources},
 	}
 }

@@ -16,6 +16,10 @@
 #     gcp: compromised-vm-gcp
 #     aws: compromised-ec2
 #   frameworks: ["cis-gcp-3.0:4.12"]
+#   evidence:
+#     "*": [vulnerability_report.resource]
+#   partial:
+#     "cis-gcp-3.0:4.12": that no internet-reachable VM has a fixable critical or high CVE, not that every update is installed
 package vigil.policies.vuln.exposed
 
 import data.vigil.vuln.reach

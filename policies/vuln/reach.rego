@@ -3,13 +3,17 @@
 # description: |
 #   Helpers of the exposure x vulnerability policies: which ports of an
 #   instance the internet reaches, from data.vigil.inventory.exposure (the
-#   instances with a public IP and the rules that admit 0.0.0.0/0 or ::/0).
+#   instances with a public IP and the rules that admit the whole IPv4 or
+#   IPv6 internet, /1 halves included). Per address family of the
+#   instance's public IPs (an IPv4 rule does not reach an IPv6-only VM):
 #   GCP: an allow rule of one of the instance's networks that targets it
 #   (all instances, a network tag or a service account it has), not
-#   overridden by a deny rule of the same or better priority. AWS: an allow
-#   rule of one of its security groups, and the first matching entry of its
-#   subnet's network ACL allows it (a subnet whose ACL is not in the
-#   inventory is taken to allow, as the default ACL does).
+#   overridden by a deny rule of the family at a priority as good or
+#   better (a deny wins a tie). AWS: an allow rule of one of its security
+#   groups, and its subnet's network ACL admits the family's internet to
+#   the port, the first matching entry deciding (lib.acl_open, as
+#   VGL-NET-006 reads it; a subnet whose ACL is not in the inventory is
+#   taken to allow, as the default ACL does).
 package vigil.vuln.reach
 
 import data.vigil.lib
@@ -46,38 +50,45 @@ aws_rules(inst) := [r |
 	some r in object.get(object.get(exposure, "groups", {}), g, [])
 ]
 
-gcp_denied(rules, p, prio) if {
+# families(inst) are the address families of the instance's public IPs.
+families(inst) := {lib.family(ip) | some ip in inst.public_ips}
+
+gcp_denied(rules, p, prio, fam) if {
 	some d in rules
 	d.action == "deny"
 	d.priority <= prio
 	lib.covers_port(d, p)
+	lib.internet(d.sources, fam)
 }
 
 gcp_open(inst, p) if {
 	rules := gcp_rules(inst)
+	some fam in families(inst)
 	some a in rules
 	a.action == "allow"
 	lib.covers_port(a, p)
-	not gcp_denied(rules, p, a.priority)
+	lib.internet(a.sources, fam)
+	not gcp_denied(rules, p, a.priority, fam)
 }
 
-nacl_allows(inst, _) if count(inst.subnets) == 0
+nacl_allows(inst, _, _) if count(inst.subnets) == 0
 
-nacl_allows(inst, _) if {
+nacl_allows(inst, _, _) if {
 	some s in inst.subnets
 	not exposure.subnets[s]
 }
 
-nacl_allows(inst, p) if {
+nacl_allows(inst, p, fam) if {
 	some s in inst.subnets
-	first := [e | some e in exposure.subnets[s]; lib.covers_port(e, p)][0]
-	first.action == "allow"
+	lib.acl_open(exposure.subnets[s], p, fam)
 }
 
 aws_open(inst, p) if {
+	some fam in families(inst)
 	some r in aws_rules(inst)
 	lib.covers_port(r, p)
-	nacl_allows(inst, p)
+	lib.internet(r.sources, fam)
+	nacl_allows(inst, p, fam)
 }
 
 # open(inst, p): the internet reaches port p of the instance.

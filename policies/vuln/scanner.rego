@@ -14,6 +14,8 @@
 #   kinds: [account, project]
 #   phase: preparation
 #   frameworks: ["cis-gcp-3.0:4.12"]
+#   partial:
+#     "cis-gcp-3.0:4.12": that the OS Config agent reports, not that updates are installed
 package vigil.policies.vuln.scanner
 
 import data.vigil.lib
@@ -59,15 +61,26 @@ deny contains finding if {
 	}
 }
 
+# An instance's own enable-osconfig overrides its project's, as Compute
+# Engine resolves metadata: the index counts the instances that set it
+# themselves, on and off (data.vigil.inventory.scopes[p].instance_osconfig).
+own := object.get(info, "instance_osconfig", {})
+
+# agentless is how many instances run without the agent: with the project
+# on, those that turn it off; with it off, all but those that turn it on.
+agentless := object.get(own, "off", 0) if {
+	lib.truthy(object.get(info.project_metadata, "enable-osconfig", ""))
+} else := instances - object.get(own, "on", 0)
+
 deny contains finding if {
 	input.asset.provider == "gcp"
 	not lib.planned
 	instances > 0
 	md := object.get(info, "project_metadata", null)
 	is_object(md) # silent when the project's compute metadata is not collected
-	not lib.truthy(object.get(md, "enable-osconfig", ""))
+	agentless > 0
 	finding := {
-		"msg": sprintf("project %s has %d instances but its metadata does not set enable-osconfig=TRUE: the OS Config agent does not report", [input.asset.name, instances]),
-		"details": {"instances": instances},
+		"msg": sprintf("project %s: %d of its %d instances run without the OS Config agent: enable-osconfig=TRUE is set neither on them nor on the project (or they turn it off)", [input.asset.name, agentless, instances]),
+		"details": {"instances": instances, "without_agent": agentless},
 	}
 }

@@ -43,3 +43,26 @@ test_osconfig_on if {
 	inv := {"scopes": {"p": {"regions": regions, "services": {"osconfig.googleapis.com": true}, "project_metadata": {"enable-osconfig": "true"}}}, "nodes": {}}
 	count(p.deny) == 0 with input as proj with data.vigil.inventory as inv
 }
+
+# gcp1 of the review: the project does not set enable-osconfig, its only
+# instance does: the agent reports, nothing to say.
+test_instance_sets_osconfig if {
+	inv := {"scopes": {"p": {"regions": {"europe-west1": {"assets": 1, "instances": 1}}, "services": {"osconfig.googleapis.com": true}, "project_metadata": {}, "instance_osconfig": {"on": 1, "off": 0}}}, "nodes": {}}
+	count(p.deny) == 0 with input as proj with data.vigil.inventory as inv
+}
+
+# 2 instances, the project off, one instance on: 2 - 1 = 1 without agent.
+test_some_instances_without_agent if {
+	inv := {"scopes": {"p": {"regions": regions, "services": {"osconfig.googleapis.com": true}, "project_metadata": {}, "instance_osconfig": {"on": 1}}}, "nodes": {}}
+	res := p.deny with input as proj with data.vigil.inventory as inv
+	some f in res
+	f.details == {"instances": 2, "without_agent": 1}
+}
+
+# The project on, one of the 2 instances turns it off: 1 without agent.
+test_instance_turns_osconfig_off if {
+	inv := {"scopes": {"p": {"regions": regions, "services": {"osconfig.googleapis.com": true}, "project_metadata": {"enable-osconfig": "TRUE"}, "instance_osconfig": {"off": 1}}}, "nodes": {}}
+	res := p.deny with input as proj with data.vigil.inventory as inv
+	some f in res
+	f.details.without_agent == 1
+}

@@ -12,6 +12,10 @@
 #   kinds: [vulnerability_report]
 #   phase: preparation
 #   frameworks: ["cis-gcp-3.0:4.12"]
+#   evidence:
+#     "*": [vulnerability_report.resource]
+#   partial:
+#     "cis-gcp-3.0:4.12": that no VM has a fixable critical or high CVE, not that every update is installed
 package vigil.policies.vuln.unreachable
 
 import data.vigil.vuln.reach

@@ -14,7 +14,9 @@ critical := {"id": "CVE-2024-6387", "severity": "critical", "fixable": true, "pa
 
 inst := {"name": "web-1", "public_ips": ["34.76.112.9"], "networks": ["projects/acme/global/networks/prod"], "network_tags": ["web"], "service_accounts": [], "security_groups": [], "subnets": []}
 
-rule(action, tags, from, to, prio) := {"action": action, "protocol": "tcp", "ports": [{"from": from, "to": to}], "priority": prio, "target_tags": tags, "target_service_accounts": []}
+rule(action, tags, from, to, prio) := {"action": action, "protocol": "tcp", "ports": [{"from": from, "to": to}], "priority": prio, "target_tags": tags, "target_service_accounts": [], "sources": ["0.0.0.0/0"]}
+
+from(r, sources) := object.union(r, {"sources": sources})
 
 inv(rules) := {"scopes": {}, "nodes": {}, "exposure": {"instances": {gcp_vm: inst}, "networks": {"projects/acme/global/networks/prod": rules}, "groups": {}, "subnets": {}}}
 
@@ -28,8 +30,8 @@ test_exposed_critical_fires if {
 	count(unreachable.deny) == 0 with input as report(gcp_vm, [critical]) with data.vigil.inventory as inv([rule("allow", ["web"], 22, 22, 1000)]) with data.vigil.config as cfg
 }
 
-# ... and not the same CVE behind a closed firewall: quarantine's deny-all
-# at priority 1 beats the allow at 1000.
+# ... and not the same CVE behind a closed firewall: a deny-all at
+# priority 1 beats the allow at 1000.
 test_closed_firewall_is_not_exposed if {
 	rules := [rule("allow", ["web"], 22, 22, 1000), rule("deny", [], 0, 65535, 1)]
 	count(exposed.deny) == 0 with input as report(gcp_vm, [critical]) with data.vigil.inventory as inv(rules) with data.vigil.config as cfg
@@ -83,5 +85,43 @@ test_aws_nacl_denies_first if {
 
 test_aws_nacl_allows if {
 	nacl := {"subnet-1": [rule("allow", [], 0, 65535, 100), rule("deny", [], 0, 65535, 32767)]}
+	count(exposed.deny) == 1 with input as report(aws_vm, [critical]) with data.vigil.inventory as aws_inv(nacl) with data.vigil.config as cfg
+}
+
+# vigil's quarantine denies at priority 0, and in GCP a deny wins a tie:
+# an allow at priority 0 does not get past it.
+test_deny_wins_a_tie if {
+	rules := [rule("allow", ["web"], 22, 22, 0), rule("deny", [], 0, 65535, 0)]
+	count(exposed.deny) == 0 with input as report(gcp_vm, [critical]) with data.vigil.inventory as inv(rules) with data.vigil.config as cfg
+}
+
+# An IPv6 deny does not close the IPv4 door.
+test_ipv6_deny_leaves_ipv4_open if {
+	rules := [rule("allow", ["web"], 22, 22, 1000), from(rule("deny", [], 0, 65535, 1), ["::/0"])]
+	count(exposed.deny) == 1 with input as report(gcp_vm, [critical]) with data.vigil.inventory as inv(rules) with data.vigil.config as cfg
+}
+
+# The /1 halves are the internet (i-halves of the review).
+test_halves_reach if {
+	rules := [from(rule("allow", ["web"], 22, 22, 1000), ["0.0.0.0/1", "128.0.0.0/1"])]
+	count(exposed.deny) == 1 with input as report(gcp_vm, [critical]) with data.vigil.inventory as inv(rules) with data.vigil.config as cfg
+}
+
+# i-v6only: an IPv6-only instance is reached by a ::/0 rule, not by an
+# IPv4 one.
+v6_inv(sources) := {"scopes": {}, "nodes": {}, "exposure": {
+	"instances": {aws_vm: {"name": "v6", "public_ips": ["2a05:d018::1"], "networks": ["vpc-1"], "network_tags": [], "service_accounts": [], "security_groups": ["sg-1"], "subnets": []}},
+	"networks": {}, "groups": {"sg-1": [from(rule("allow", [], 22, 22, 0), sources)]}, "subnets": {},
+}}
+
+test_ipv6_only_instance if {
+	count(exposed.deny) == 1 with input as report(aws_vm, [critical]) with data.vigil.inventory as v6_inv(["::/0"]) with data.vigil.config as cfg
+	count(exposed.deny) == 0 with input as report(aws_vm, [critical]) with data.vigil.inventory as v6_inv(["0.0.0.0/0"]) with data.vigil.config as cfg
+}
+
+# i-v4nacl: NACL 90 denies ::/0, 100 allows 0.0.0.0/0 (sg-1 opens 443):
+# the IPv4 instance is reached, the ::/0 entry does not match IPv4.
+test_aws_nacl_ipv6_deny_first if {
+	nacl := {"subnet-1": [from(rule("deny", [], 0, 65535, 90), ["::/0"]), rule("allow", [], 0, 65535, 100)]}
 	count(exposed.deny) == 1 with input as report(aws_vm, [critical]) with data.vigil.inventory as aws_inv(nacl) with data.vigil.config as cfg
 }
