@@ -38,8 +38,8 @@ if [ ! -x /usr/bin/time ]; then
   echo "bench: /usr/bin/time is missing (Debian: apt-get install time)" >&2
   exit 2
 fi
-if ! [[ $RUNS =~ ^[1-9][0-9]*$ ]]; then
-  echo "bench: RUNS must be a positive number, not \"$RUNS\"" >&2
+if ! [[ $RUNS =~ ^[0-9]+$ ]]; then
+  echo "bench: RUNS must be a number (0: profile only), not \"$RUNS\"" >&2
   exit 2
 fi
 if [ -n "$BASELINE" ] && [ ! -x "$BASELINE" ]; then
@@ -134,6 +134,53 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 raw=bench/out/runs-$stamp.tsv
 printf 'size\tround\tmeasurement\twall_s\tuser_s\tsys_s\tmax_rss_kib\n' >"$raw"
+columns=$(printf '%-6s %9s  %-24s %-22s %-22s %9s %8s' size assets measurement "wall s median [min-max]" "cpu s median [min-max]" "assets/s" "RSS MiB")
+
+# section SIZE ROWS... -- CHECKS... -- PROFILE LINES...: the RESULTS.md
+# section of one size, between its markers.
+section() {
+  local size=$1; shift
+  local -a r=() c=() p=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do r+=("$1"); shift; done; shift
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do c+=("$1"); shift; done; shift
+  p=("$@")
+  echo "<!-- bench/run.sh $size: begin -->"
+  echo
+  echo "### $size: \`bench/run.sh $size\`, $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+  echo "$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(go version | cut -d' ' -f3), $RUNS interleaved rounds;"
+  echo "load average $load_before when the script started, $(cut -d' ' -f1-3 /proc/loadavg) when this size ended."
+  if [ ${#r[@]} -gt 0 ]; then
+    echo
+    echo '```'
+    echo "$columns"
+    printf '%s\n' "${r[@]}"
+    echo
+    echo "targets (on the medians of the interleaved rounds):"
+    printf '%s\n' "${c[@]}"
+    echo '```'
+  else
+    echo
+    echo "No measurement rounds (RUNS=0): the profile only."
+  fi
+  if [ ${#p[@]} -gt 0 ]; then
+    echo
+    echo "Where vigil's CPU time goes (one more run with VIGIL_CPUPROFILE, split by \`bench/profile.sh\`;"
+    echo "each sample counted once, in the order listed):"
+    echo
+    echo '```'
+    printf '%s\n' "${p[@]}"
+    echo '```'
+  fi
+  echo
+  echo "Raw runs (\`$raw\`):"
+  echo
+  echo '```'
+  awk -F'\t' -v s="$size" 'NR == 1 || $1 == s' "$raw" | column -t -s$'\t'
+  echo '```'
+  echo
+  echo "<!-- bench/run.sh $size: end -->"
+}
 
 for size in "${SIZES[@]}"; do
   n=$(count "$size")
@@ -151,6 +198,7 @@ for size in "${SIZES[@]}"; do
     echo "$hash" > "$data/stamp"
   fi
   inv=$data/inventory
+  row0=${#rows[@]} check0=${#checks[@]} prof0=${#profiles[@]}
   files=("$inv/gcp-resources.ndjson" "$inv/gcp-iam.ndjson" "$inv/aws-config.json" "$inv/aws-collected.ndjson")
   # --as-of: the clock gen opa gives opa eval (key ages must agree)
   scan=("$bin/vigil" scan --config "$inv/vigil.hcl" --as-of 2026-11-27T09:00:00Z --format json --output "$out/vigil.json" "${files[@]}")
@@ -163,45 +211,48 @@ for size in "${SIZES[@]}"; do
     measure "$size" "$round" plan "$bin/vigil" runbook plan "$inv/runbook/bench-100.hcl" --provider sim -i "$inv/runbook/inventory.ndjson" --format json
   done
 
-  same=$("$bin/gen" compare "$out/vigil.json" "$out/opa.json" 2>&1) || { echo "bench: $size: $same" >&2; fail=1; }
-  eval "$("$bin/gen" summary "$out/vigil.json")" # assets findings index_bytes read_s cross_asset_s sort_s
-  index_mib=$(awk -v b="$index_bytes" 'BEGIN {printf "%.1f", b / 1048576}')
+  if [ "$RUNS" -gt 0 ]; then
+    same=$("$bin/gen" compare "$out/vigil.json" "$out/opa.json" 2>&1) || { echo "bench: $size: $same" >&2; fail=1; }
+    eval "$("$bin/gen" summary "$out/vigil.json")" # assets findings index_bytes read_s cross_asset_s sort_s
+    index_mib=$(awk -v b="$index_bytes" 'BEGIN {printf "%.1f", b / 1048576}')
 
-  fmt3() { awk -v m="$1" -v lo="$2" -v hi="$3" -v p="$4" 'BEGIN {printf "%" p "f [%" p "f-%" p "f]", m, lo, hi}'; }
-  col_size=$size col_assets=$assets
-  for m in vigil opa decode plan; do
-    read -r wm wl wh < <(stat "$size" "$m" wall)
-    read -r cm cl ch < <(stat "$size" "$m" cpu)
-    read -r _ _ rh < <(stat "$size" "$m" rss)
-    case $m in
-      vigil) label="(a) vigil scan" ;; opa) label="(b) opa eval" ;;
-      decode) label="(c) decode floor" ;; plan) label="runbook plan, 100 steps" ;;
-    esac
-    if [ "$m" = vigil ]; then a_rss=$rh a_wall=$wm; fi
-    if [ "$m" = plan ]; then p_wall=$wm; fi
-    rate=$(awk -v n="$assets" -v s="$wm" 'BEGIN {printf "%.0f", (s > 0 ? n / s : 0)}')
-    [ "$m" = plan ] && rate=-
-    rows+=("$(printf '%-6s %9s  %-24s %-22s %-22s %9s %8.0f' "$col_size" "$col_assets" "$label" "$(fmt3 "$wm" "$wl" "$wh" .2)" "$(fmt3 "$cm" "$cl" "$ch" .2)" "$rate" "$rh")")
-    col_size="" col_assets=""
-  done
-  read -r bw bwl bwh < <(ratio "$size" opa vigil wall)
-  read -r bc bcl bch < <(ratio "$size" opa vigil cpu)
-  read -r aw awl awh < <(ratio "$size" vigil decode wall)
-  read -r ac acl ach < <(ratio "$size" vigil decode cpu)
-  rows+=("$(printf '%-6s %9s  %-24s %-22s %-22s' "" "" "(b)/(a) times faster" "$(fmt3 "$bw" "$bwl" "$bwh" .2)" "$(fmt3 "$bc" "$bcl" "$bch" .2)")")
-  rows+=("$(printf '%-6s %9s  %-24s %-22s %-22s' "" "" "(a)/(c) decode floor" "$(fmt3 "$aw" "$awl" "$awh" .2)" "$(fmt3 "$ac" "$acl" "$ach" .2)")")
-  rows+=("$(printf '%-6s %9s  %s' "" "" "$findings findings, ${same:-findings differ}; index $index_mib MiB")")
+    fmt3() { awk -v m="$1" -v lo="$2" -v hi="$3" -v p="$4" 'BEGIN {printf "%" p "f [%" p "f-%" p "f]", m, lo, hi}'; }
+    col_size=$size col_assets=$assets
+    for m in vigil opa decode plan; do
+      read -r wm wl wh < <(stat "$size" "$m" wall)
+      read -r cm cl ch < <(stat "$size" "$m" cpu)
+      read -r _ _ rh < <(stat "$size" "$m" rss)
+      case $m in
+        vigil) label="(a) vigil scan" ;; opa) label="(b) opa eval" ;;
+        decode) label="(c) decode floor" ;; plan) label="runbook plan, 100 steps" ;;
+      esac
+      if [ "$m" = vigil ]; then a_rss=$rh a_wall=$wm; fi
+      if [ "$m" = plan ]; then p_wall=$wm; fi
+      rate=$(awk -v n="$assets" -v s="$wm" 'BEGIN {printf "%.0f", (s > 0 ? n / s : 0)}')
+      [ "$m" = plan ] && rate=-
+      rows+=("$(printf '%-6s %9s  %-24s %-22s %-22s %9s %8.0f' "$col_size" "$col_assets" "$label" "$(fmt3 "$wm" "$wl" "$wh" .2)" "$(fmt3 "$cm" "$cl" "$ch" .2)" "$rate" "$rh")")
+      col_size="" col_assets=""
+    done
+    read -r bw bwl bwh < <(ratio "$size" opa vigil wall)
+    read -r bc bcl bch < <(ratio "$size" opa vigil cpu)
+    read -r aw awl awh < <(ratio "$size" vigil decode wall)
+    read -r ac acl ach < <(ratio "$size" vigil decode cpu)
+    rows+=("$(printf '%-6s %9s  %-24s %-22s %-22s' "" "" "(b)/(a) times faster" "$(fmt3 "$bw" "$bwl" "$bwh" .2)" "$(fmt3 "$bc" "$bcl" "$bch" .2)")")
+    rows+=("$(printf '%-6s %9s  %-24s %-22s %-22s' "" "" "(a)/(c) decode floor" "$(fmt3 "$aw" "$awl" "$awh" .2)" "$(fmt3 "$ac" "$acl" "$ach" .2)")")
+    rows+=("$(printf '%-6s %9s  %s' "" "" "$findings findings, ${same:-findings differ}; index $index_mib MiB")")
 
-  check "$size: same findings as opa eval" "\"$same\" ~ /^identical/"
-  if [ "$n" -ge 1000000 ]; then
-    check "$size: vigil at least 5x faster than opa eval (median ${bw}x, wall)" "$bw >= 5"
-    check "$size: vigil within 1.25x of the decode floor (median ${aw}x, wall)" "$aw <= 1.25"
-    check "$size: peak RSS at most 300 MiB (highest of the rounds: ${a_rss} MiB)" "$a_rss <= 300"
-  elif [ "$n" -ge 100000 ]; then
-    check "$size: vigil at least 5x faster than opa eval (median ${bw}x, wall)" "$bw >= 5"
-    check "$size: vigil within 1.0x of the decode floor (median ${aw}x, wall)" "$aw <= 1.0"
+    check "$size: same findings as opa eval" "\"$same\" ~ /^identical/"
+    if [ "$n" -ge 1000000 ]; then
+      check "$size: vigil at least 5x faster than opa eval (median ${bw}x, wall)" "$bw >= 5"
+      check "$size: vigil within 1.25x of the decode floor (median ${aw}x, wall)" "$aw <= 1.25"
+      check "$size: peak RSS at most 300 MiB (highest of the rounds: ${a_rss} MiB)" "$a_rss <= 300"
+    elif [ "$n" -ge 100000 ]; then
+      check "$size: vigil at least 5x faster than opa eval (median ${bw}x, wall)" "$bw >= 5"
+      check "$size: vigil within 1.0x of the decode floor (median ${aw}x, wall)" "$aw <= 1.0"
+    fi
+    check "$size: 100-step runbook planned in under a second (median ${p_wall}s)" "$p_wall < 1"
+
   fi
-  check "$size: 100-step runbook planned in under a second (median ${p_wall}s)" "$p_wall < 1"
 
   if [ "$PROFILE" = 1 ]; then
     for who in vigil ${BASELINE:+baseline}; do
@@ -222,12 +273,13 @@ for size in "${SIZES[@]}"; do
       while IFS= read -r line; do profiles+=("  $line"); done < <(bench/profile.sh "$exe" "$prof")
     done
   fi
+  section "$size" "${rows[@]:row0}" -- "${checks[@]:check0}" -- "${profiles[@]:prof0}" >"$out/section.md"
 done
 
 header="vigil bench, $started, $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(go version | cut -d' ' -f3), $RUNS interleaved rounds, load average $load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 table=$(
   echo "$header"
-  printf '%-6s %9s  %-24s %-22s %-22s %9s %8s\n' size assets measurement "wall s median [min-max]" "cpu s median [min-max]" "assets/s" "RSS MiB"
+  echo "$columns"
   printf '%s\n' "${rows[@]}"
   echo
   echo "targets (on the medians of the interleaved rounds):"
@@ -242,52 +294,25 @@ if [ ${#profiles[@]} -gt 0 ]; then
 fi
 
 if [ -n "$RESULTS" ]; then
-  begin='<!-- bench/run.sh: begin generated section -->'
-  end='<!-- bench/run.sh: end generated section -->'
-  section=$(mktemp)
-  {
-    echo "$begin"
-    echo
-    echo "## Scan: last run of \`bench/run.sh ${SIZES[*]}\`"
-    echo
-    echo "Written by \`bench/run.sh\` (do not edit by hand). Each round runs (a), (b), (c) and the"
-    echo "plan one after the other; ratios are taken within a round, then the median, min and max"
-    echo "over the rounds are shown. CPU is user+sys seconds from \`/usr/bin/time\`; vigil uses both"
-    echo "cores, the decode floor one. The machine is shared: the load averages in the header say how"
-    echo "busy it was."
-    echo
-    echo '```'
-    echo "$table"
-    echo '```'
-    if [ ${#profiles[@]} -gt 0 ]; then
-      echo
-      echo "Where vigil's CPU time goes (one more profiled run per size; each sample counted once, in"
-      echo "the order listed; see \`bench/profile.sh\` for what each part holds):"
-      echo
-      echo '```'
-      printf '%s\n' "${profiles[@]}"
-      echo '```'
+  touch "$RESULTS"
+  for size in "${SIZES[@]}"; do
+    begin="<!-- bench/run.sh $size: begin -->" end="<!-- bench/run.sh $size: end -->"
+    f=bench/out/$size/section.md
+    if grep -qF "$begin" "$RESULTS" && grep -qF "$end" "$RESULTS"; then
+      # replace this size's section
+      awk -v b="$begin" -v e="$end" -v f="$f" '
+        $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
+        $0 == e { skip = 0; next }
+        !skip' "$RESULTS" >"$RESULTS.tmp"
+    else
+      # a new size: after the last generated section, else at the end
+      awk -v f="$f" -v m='<!-- bench/run.sh sections end -->' '
+        $0 == m { while ((getline l < f) > 0) print l; print ""; done = 1 }
+        { print }
+        END { if (!done) { print ""; while ((getline l < f) > 0) print l } }' "$RESULTS" >"$RESULTS.tmp"
     fi
-    echo
-    echo "Raw runs (\`$raw\`):"
-    echo
-    echo '```'
-    column -t -s$'\t' "$raw" 2>/dev/null || cat "$raw"
-    echo '```'
-    echo
-    echo "$end"
-  } >"$section"
-  if [ -f "$RESULTS" ] && grep -qF "$begin" "$RESULTS" && grep -qF "$end" "$RESULTS"; then
-    awk -v b="$begin" -v e="$end" -v f="$section" '
-      $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-      $0 == e { skip = 0; next }
-      !skip' "$RESULTS" >"$RESULTS.tmp"
     mv "$RESULTS.tmp" "$RESULTS"
-  else
-    { [ -f "$RESULTS" ] && cat "$RESULTS" && echo; cat "$section"; } >"$RESULTS.tmp"
-    mv "$RESULTS.tmp" "$RESULTS"
-  fi
-  rm -f "$section"
+  done
   echo "bench: wrote $RESULTS" >&2
 fi
 exit $fail
