@@ -237,18 +237,19 @@ for size in "${SIZES[@]}"; do
     read -r bc bcl bch < <(ratio "$size" opa vigil cpu)
     read -r aw awl awh < <(ratio "$size" vigil decode wall)
     read -r ac acl ach < <(ratio "$size" vigil decode cpu)
+    bw2=$(printf '%.2f' "$bw") aw2=$(printf '%.2f' "$aw")
     rows+=("$(printf '%-6s %9s  %-24s %-22s %-22s' "" "" "(b)/(a) times faster" "$(fmt3 "$bw" "$bwl" "$bwh" .2)" "$(fmt3 "$bc" "$bcl" "$bch" .2)")")
     rows+=("$(printf '%-6s %9s  %-24s %-22s %-22s' "" "" "(a)/(c) decode floor" "$(fmt3 "$aw" "$awl" "$awh" .2)" "$(fmt3 "$ac" "$acl" "$ach" .2)")")
     rows+=("$(printf '%-6s %9s  %s' "" "" "$findings findings, ${same:-findings differ}; index $index_mib MiB")")
 
     check "$size: same findings as opa eval" "\"$same\" ~ /^identical/"
     if [ "$n" -ge 1000000 ]; then
-      check "$size: vigil at least 5x faster than opa eval (median ${bw}x, wall)" "$bw >= 5"
-      check "$size: vigil within 1.25x of the decode floor (median ${aw}x, wall)" "$aw <= 1.25"
+      check "$size: vigil at least 5x faster than opa eval (median ${bw2}x, wall)" "$bw >= 5"
+      check "$size: vigil within 1.25x of the decode floor (median ${aw2}x, wall)" "$aw <= 1.25"
       check "$size: peak RSS at most 300 MiB (highest of the rounds: ${a_rss} MiB)" "$a_rss <= 300"
     elif [ "$n" -ge 100000 ]; then
-      check "$size: vigil at least 5x faster than opa eval (median ${bw}x, wall)" "$bw >= 5"
-      check "$size: vigil within 1.0x of the decode floor (median ${aw}x, wall)" "$aw <= 1.0"
+      check "$size: vigil at least 5x faster than opa eval (median ${bw2}x, wall)" "$bw >= 5"
+      check "$size: vigil within 1.0x of the decode floor (median ${aw2}x, wall)" "$aw <= 1.0"
     fi
     check "$size: 100-step runbook planned in under a second (median ${p_wall}s)" "$p_wall < 1"
 

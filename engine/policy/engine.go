@@ -78,6 +78,9 @@ type Engine struct {
 	// compare the two ways).
 	fullInput bool
 	noGuards  bool
+	// keepGuards stops guards from turning themselves off, so that tests
+	// comparing guarded and plain judgements exercise every guard.
+	keepGuards bool
 	// base holds the base documents under data (settings, clock, the
 	// cross-asset index) as the store does, for the guards.
 	base atomic.Pointer[ast.Value]
@@ -592,7 +595,7 @@ func (e *Engine) prepare(ctx context.Context, ps []*Policy) (*kindQuery, error) 
 	}
 	if c != nil {
 		q.compiler, q.body, q.shape = c, query, shape
-		q.guards = newGuards(q)
+		q.guards = newGuards(q, e.keepGuards)
 		return q, nil
 	}
 	compiled, err := e.compiler.QueryCompiler().Compile(body)

@@ -11,6 +11,10 @@ import (
 // compare the two.
 func SetGuards(e *Engine, on bool) { e.noGuards = !on }
 
+// KeepGuards stops an engine's guards from turning themselves off when
+// they seldom spare a policy, so that every guard is compared.
+func KeepGuards(e *Engine) { e.keepGuards = true }
+
 // GuardsSkip reports whether the guards leave no policy of the asset's
 // kind to evaluate.
 func GuardsSkip(ctx context.Context, e *Engine, a *asset.Asset) bool {

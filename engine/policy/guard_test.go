@@ -58,6 +58,7 @@ func guardEngines(t *testing.T, cfgPath string, assets []*asset.Asset) (guarded,
 		}
 		es[i] = e
 	}
+	policy.KeepGuards(es[0])
 	policy.SetGuards(es[1], false)
 	return es[0], es[1]
 }
