@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
@@ -200,6 +201,50 @@ func TestGuardsJudgeGeneratedInventories(t *testing.T) {
 		// bench/gen makes about one asset in five break a policy
 		if len(as) < 3000 || n < len(as)/10 {
 			t.Fatalf("seed %s: %d findings over %d assets: not the generated inventory", seed, n, len(as))
+		}
+	}
+}
+
+// Guards are shared by the scan's workers: their pooled scratch space,
+// statistics and subset queries. Judging the same assets from several
+// goroutines at once (run it under -race) gives what one judge gives.
+func TestGuardsConcurrent(t *testing.T) {
+	as := loadAll(t, testutil.Path(t, "testdata", "posture"))
+	as = append(as, loadAll(t, testutil.Path(t, "examples", "inventory"))...)
+	guarded, plain := guardEngines(t, testutil.Path(t, "examples", "vigil.hcl"), as)
+	ctx := context.Background()
+	want := make([][]policy.Finding, len(as))
+	for i, a := range as {
+		fs, err := plain.Evaluate(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = fs
+	}
+	const workers = 4
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			for round := 0; round < 2; round++ {
+				for j := range as {
+					i := (j + w*len(as)/workers) % len(as) // each starts elsewhere
+					got, err := guarded.Evaluate(ctx, as[i])
+					if err != nil {
+						errs <- err
+						return
+					}
+					if diff := cmp.Diff(want[i], got, cmpopts.IgnoreUnexported(policy.Finding{}), cmpopts.EquateEmpty()); diff != "" {
+						errs <- fmt.Errorf("%s: worker %d judges differently (-plain +guarded):\n%s", as[i].ID, w, diff)
+						return
+					}
+				}
+			}
+			errs <- nil
+		}(w)
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }
