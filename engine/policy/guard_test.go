@@ -98,6 +98,9 @@ func compareJudgements(t *testing.T, guarded, plain *policy.Engine, assets []*as
 // Guards never change what the policies find: every asset of the corpora,
 // every kind, both parts (streamed and cross-asset).
 func TestGuardsJudgeAsOPA(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sequential: run without -race (TestGuardsConcurrent runs under it)")
+	}
 	cfg := testutil.Path(t, "examples", "vigil.hcl")
 	total, assets := 0, 0
 	for _, paths := range guardInventories(t) {
@@ -115,6 +118,9 @@ func TestGuardsJudgeAsOPA(t *testing.T) {
 // test: labels and facets taken away, emptied or swapped between assets
 // of the same kind, at random (seeded, so a failure repeats).
 func TestGuardsJudgeMutatedAssets(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sequential: run without -race (TestGuardsConcurrent runs under it)")
+	}
 	base := loadAll(t, testutil.Path(t, "examples", "inventory"))
 	base = append(base, loadAll(t, testutil.Path(t, "testdata", "posture"))...)
 	base = append(base, loadAll(t, testutil.Path(t, "examples", "terraform", "plan.json"))...)
@@ -179,6 +185,9 @@ func TestGuardsSkipMostAssets(t *testing.T) {
 // (bench/gen: every kind the built-in policies read, about a fifth of the
 // assets breaking one), two seeds, every asset, both parts.
 func TestGuardsJudgeGeneratedInventories(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sequential: run without -race (TestGuardsConcurrent runs under it)")
+	}
 	if testing.Short() {
 		t.Skip("builds and runs bench/gen")
 	}
