@@ -286,8 +286,10 @@ table=$(
   echo "targets (on the medians of the interleaved rounds):"
   printf '%s\n' "${checks[@]}"
 )
-echo
-echo "$table"
+if [ ${#rows[@]} -gt 0 ]; then
+  echo
+  echo "$table"
+fi
 if [ ${#profiles[@]} -gt 0 ]; then
   echo
   echo "CPU profile breakdown (bench/profile.sh):"
