@@ -74,8 +74,16 @@ type Engine struct {
 
 	queries sync.Map // queryKey -> *queryEntry
 	bySet   sync.Map // policy ids -> *queryEntry
-	// fullInput turns off input shaping (tests compare the two).
+	// fullInput turns off input shaping, noGuards the guards (tests
+	// compare the two ways).
 	fullInput bool
+	noGuards  bool
+	// keepGuards stops guards from turning themselves off, so that tests
+	// comparing guarded and plain judgements exercise every guard.
+	keepGuards bool
+	// base holds the base documents under data (settings, clock, the
+	// cross-asset index) as the store does, for the guards.
+	base atomic.Pointer[ast.Value]
 
 	// builtinErrs counts builtin errors (to_number("x"), ...) by policy
 	// location: they make an expression undefined rather than stopping the
@@ -218,7 +226,26 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 	e.store = inmem.NewFromObjectWithOpts(map[string]any{
 		"vigil": map[string]any{"config": cfg, "inventory": emptyInventory(), "clock": clockData(opts.Now)},
 	}, inmem.OptReturnASTValuesOnRead(true))
+	if err := e.readBase(ctx); err != nil {
+		return nil, err
+	}
 	return e, nil
+}
+
+// readBase takes the base documents from the store for the guards.
+func (e *Engine) readBase(ctx context.Context) error {
+	v, err := storage.ReadOne(ctx, e.store, storage.Path{})
+	if err != nil {
+		return fmt.Errorf("read policy data: %w", err)
+	}
+	base, ok := v.(ast.Value)
+	if !ok {
+		if base, err = ast.InterfaceToValue(v); err != nil {
+			return fmt.Errorf("read policy data: %w", err)
+		}
+	}
+	e.base.Store(&base)
+	return nil
 }
 
 func emptyInventory() map[string]any {
@@ -349,7 +376,10 @@ func (e *Engine) ReadsData(kind string) bool {
 // SetInventory replaces data.vigil.inventory, the cross-asset index.
 // Call it only while no evaluation runs.
 func (e *Engine) SetInventory(ctx context.Context, index map[string]any) error {
-	return storage.WriteOne(ctx, e.store, storage.ReplaceOp, storage.MustParsePath("/vigil/inventory"), index)
+	if err := storage.WriteOne(ctx, e.store, storage.ReplaceOp, storage.MustParsePath("/vigil/inventory"), index); err != nil {
+		return err
+	}
+	return e.readBase(ctx)
 }
 
 // analyze works out, for every policy, whether it (or any rule it calls)
@@ -423,6 +453,9 @@ type kindQuery struct {
 	policies []*Policy
 	vars     []queryVar
 	withData bool
+	// guards skip the policies that cannot judge an asset (see guard.go);
+	// nil for queries not partially evaluated.
+	guards *queryGuards
 }
 
 type queryVar struct {
@@ -562,6 +595,7 @@ func (e *Engine) prepare(ctx context.Context, ps []*Policy) (*kindQuery, error) 
 	}
 	if c != nil {
 		q.compiler, q.body, q.shape = c, query, shape
+		q.guards = newGuards(q, e.keepGuards)
 		return q, nil
 	}
 	compiled, err := e.compiler.QueryCompiler().Compile(body)
@@ -724,7 +758,19 @@ func (e *Engine) evaluateKind(ctx context.Context, a *asset.Asset, part Part) ([
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w", a.ID, context.Cause(ctx))
 	}
-	result, err := e.run(ctx, q, a, input)
+	run := q
+	if q.guards != nil && !e.noGuards {
+		mask := q.guards.needed(input, *e.base.Load())
+		if mask == 0 {
+			return nil, nil
+		}
+		if mask != q.guards.all {
+			if run, err = q.guards.subset(q, mask); err != nil {
+				return nil, err
+			}
+		}
+	}
+	result, err := e.run(ctx, run, a, input)
 	if err != nil {
 		if stopped := cancelled(ctx, q.policies, a, err); stopped != nil {
 			return nil, e.noteStopped(stopped)
