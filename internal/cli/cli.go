@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/engine/policy"
 )
@@ -52,6 +53,11 @@ type app struct {
 	log            *slog.Logger
 	// diagsPrinted marks that the error has been shown as diagnostics.
 	env func(string) string
+	// cfg is the vigil.hcl the command loaded, if any (its store is the
+	// default history).
+	cfg *config.Config
+	// storeConfig is --config of the history commands.
+	storeConfig string
 }
 
 // Run runs vigil with args (without the program name) and returns the exit
@@ -111,6 +117,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(a))
 	}
+	conventions(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: ExitError, err: fmt.Errorf("%v\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})

@@ -39,8 +39,10 @@ type judgeFlags struct {
 	timeout    time.Duration
 	workers    int
 	quiet      bool
-	// store, when set, records the scan in the history (and notifies).
-	store string
+	// store, when set, records the scan in that history (and notifies);
+	// history records it in the default one.
+	store   string
+	history bool
 	// compliance are benchmarks whose per-control table the report adds.
 	compliance []string
 	// asOf is the time ages and waiver expiry are judged by.
@@ -82,7 +84,10 @@ func (f *judgeFlags) now() (func() time.Time, error) {
 }
 
 // registerStore adds --store to the commands that can record scans.
-func (f *judgeFlags) registerStore(c *cobra.Command) { storeFlag(c, &f.store) }
+func (f *judgeFlags) registerStore(c *cobra.Command) {
+	storeFlag(c, &f.store)
+	c.Flags().BoolVar(&f.history, "history", false, "record the scan in the default history (VIGIL_STORE, store in vigil.hcl, or the state file)")
+}
 
 func (f *judgeFlags) validate(c *cobra.Command) error {
 	if !slices.Contains(report.Formats, f.format) {
@@ -114,6 +119,7 @@ func (a *app) loadConfig(path string) (*config.Config, error) {
 	if err := a.diagsError(files, diags); err != nil {
 		return nil, err
 	}
+	a.noteConfig(cfg)
 	return cfg, nil
 }
 
@@ -262,7 +268,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	if err := closeOut(); err != nil {
 		return err
 	}
-	if f.store != "" {
+	if f.store != "" || f.history {
 		if err := a.recordScan(ctx, f, j, started, res); err != nil {
 			return err
 		}

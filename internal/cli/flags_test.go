@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+func TestTakesArgs(t *testing.T) {
+	for use, want := range map[string]bool{
+		"history":                           false,
+		"list":                              false,
+		"serve --config vigil.hcl":          false,
+		"report --format html [--out FILE]": false,
+		"collect --aws|--gcp-scope SCOPE [flags] --out FILE": false,
+		"watch --config vigil.hcl [--watch NAME]...":         false,
+		"scan [flags] INVENTORY...":                          true,
+		"check [flags] PLAN.json...":                         true,
+		"diff [SCAN_A] [SCAN_B]":                             true,
+		"apply RUNBOOK|PLAN.json":                            true,
+		"verify RUN | --show-key":                            true,
+		"triage [ASSET_ID] [--alert FILE] -i INVENTORY...":   true,
+		"test [DIR...]":                                      true,
+	} {
+		if got := takesArgs(use); got != want {
+			t.Errorf("takesArgs(%q) = %v, want %v", use, got, want)
+		}
+	}
+}
+
+// walk calls fn on every runnable command of vigil.
+func walk(t *testing.T, fn func(*cobra.Command)) {
+	a := &app{stdout: io.Discard, stderr: io.Discard, stdin: strings.NewReader(""), env: func(string) string { return "" }}
+	var rec func(*cobra.Command)
+	rec = func(c *cobra.Command) {
+		if c.Runnable() {
+			fn(c)
+		}
+		for _, s := range c.Commands() {
+			rec(s)
+		}
+	}
+	rec(a.root())
+}
+
+// TestCommandsWithoutArgumentsRefuseThem walks every command: one whose
+// usage names no argument must refuse a stray one (a flag's value typed
+// after a space where the flag takes none, a file given to the wrong
+// command) instead of ignoring it.
+func TestCommandsWithoutArgumentsRefuseThem(t *testing.T) {
+	n := 0
+	walk(t, func(c *cobra.Command) {
+		if c.Name() == "help" || c.Name() == "completion" || strings.Contains(c.CommandPath(), " completion ") {
+			return
+		}
+		if takesArgs(c.Use) {
+			return
+		}
+		n++
+		if c.Args == nil {
+			t.Errorf("%s: takes no arguments but accepts any", c.CommandPath())
+			return
+		}
+		if err := c.Args(c, []string{"h.db"}); err == nil || !strings.Contains(err.Error(), `takes no arguments, got "h.db"`) {
+			t.Errorf("%s h.db: %v", c.CommandPath(), err)
+		}
+	})
+	if n < 5 {
+		t.Errorf("only %d commands without arguments: history, report, serve, watch, policy list, runbook list at least", n)
+	}
+}
+
+// TestNoOptionalValueFlags: a flag with an optional value makes "--flag
+// VALUE" mean the default plus an argument (issue 20's --store h.db).
+func TestNoOptionalValueFlags(t *testing.T) {
+	walk(t, func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.NoOptDefVal != "" && f.Value.Type() != "bool" {
+				t.Errorf("%s --%s: optional value %q", c.CommandPath(), f.Name, f.NoOptDefVal)
+			}
+		})
+	})
+}
+
+func TestResolveStore(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cfg := write(t, "vigil.hcl", "store = \"h.db\"\n")
+	for _, tc := range []struct {
+		flag, env, config, want string
+	}{
+		{"x.db", "env.db", cfg, "x.db"},
+		{"", "env.db", cfg, "env.db"},
+		{"", "", cfg, strings.TrimSuffix(cfg, "vigil.hcl") + "h.db"},
+		{"", "", "", ""},
+	} {
+		a := &app{stderr: io.Discard, env: func(k string) string {
+			if k == "VIGIL_STORE" {
+				return tc.env
+			}
+			return ""
+		}, storeConfig: tc.config}
+		got, err := a.resolveStore(tc.flag)
+		if err != nil || got != tc.want {
+			t.Errorf("--store %q VIGIL_STORE %q --config %q: %q %v, want %q", tc.flag, tc.env, tc.config, got, err, tc.want)
+		}
+	}
+}
