@@ -58,12 +58,20 @@ type app struct {
 	cfg *config.Config
 	// storeConfig is --config of the history commands.
 	storeConfig string
+	// terminal, when set, says whether stdin is a terminal (tests).
+	terminal func() bool
+	// lines reads stdin's lines for prompts (confirm.go).
+	lines *lineReader
 }
 
 // Run runs vigil with args (without the program name) and returns the exit
 // code. It is the whole program; main only wires signals.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, stdin: stdin, env: os.Getenv}
+	return (&app{stdout: stdout, stderr: stderr, stdin: stdin, env: os.Getenv}).run(ctx, args)
+}
+
+func (a *app) run(ctx context.Context, args []string) int {
+	stdout, stderr, stdin := a.stdout, a.stderr, a.stdin
 	level := slog.LevelWarn
 	if os.Getenv("VIGIL_DEBUG") != "" {
 		level = slog.LevelDebug
