@@ -140,8 +140,8 @@ scope needs roles/cloudasset.viewer.`,
       vigil inventory collect --aws --aws-endpoint http://127.0.0.1:5000 --out aws.ndjson
 
   # a Google Cloud organization, and a large one through an export
-  vigil inventory collect --gcp-scope organizations/123456789012 --out org.ndjson
-  vigil inventory collect --gcp-scope organizations/123456789012 --export gs://acme-sec-cai/vigil --out org.ndjson`,
+  vigil inventory collect --gcp-scope organizations/684315297612 --out org.ndjson
+  vigil inventory collect --gcp-scope organizations/684315297612 --export gs://acme-sec-cai/vigil --out org.ndjson`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError(c, "collect takes no arguments")

@@ -145,7 +145,7 @@ the last two scans; with one, that scan and the latest.
 
 Exit codes: 0 no new findings, 1 new findings, 2 bad input.`,
 		Example: `  vigil diff
-  vigil diff 41 42 --format json`,
+  vigil diff 1 2 --format json`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			var ids [2]int64

@@ -270,7 +270,7 @@ is asked whether that attempt took effect (what it made carries the run and
 step ids) before it is re-applied; steps waiting for an approval run once
 approved with --approve.`,
 		Example: `  vigil runbook resume run-20261127-091500-3fa2c1 --approve isolate
-  vigil runbook resume run-20261127-091500-3fa2c1 --approve 'revoke[*]'`,
+  vigil runbook resume run-20261127-091500-3fa2c1 --approve isolate --inventory-out after.ndjson`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()

@@ -332,7 +332,7 @@ input or usage.`,
   vigil scan --aws --regions eu-west-1,us-east-1
 
   # a Google Cloud organization through the Cloud Asset API
-  vigil scan --gcp-scope organizations/123456789012`,
+  vigil scan --gcp-scope organizations/684315297612`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 && !live.enabled() {
 				return usageError(c, "no inventory given (files, directories, or --aws / --gcp-scope to collect a live one)")
