@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
 	"flag"
@@ -84,7 +85,7 @@ func TestGolden(t *testing.T) {
 		if err := Render(&buf, format, r); err != nil {
 			t.Fatal(err)
 		}
-		ext := map[string]string{"table": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt"}[format]
+		ext := map[string]string{"table": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt", "csv": "csv"}[format]
 		// the SARIF base URI is the checkout's directory
 		cwd, _ := os.Getwd()
 		got := bytes.ReplaceAll(buf.Bytes(), []byte(fileURI(cwd)+"/"), []byte("file:///SRCROOT/"))
@@ -320,5 +321,59 @@ func TestJUnitValidatesAgainstSchema(t *testing.T) {
 	}
 	if out, err := exec.Command("xmllint", "--noout", "--schema", testutil.Path(t, "testdata", "schemas", "junit", "junit-10.xsd"), f).CombinedOutput(); err == nil {
 		t.Errorf("a testsuite without errors should not validate:\n%s", out)
+	}
+}
+
+// The CSV report: a header, one row per finding (waived ones marked), as
+// spreadsheets read it back.
+func TestCSV(t *testing.T) {
+	r := exampleReport(t)
+	var buf bytes.Buffer
+	if err := CSV(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != r.Summary.Findings+1 {
+		t.Fatalf("%d rows for %d findings and a header", len(rows), r.Summary.Findings)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	var ssh, waived []string
+	for _, row := range rows[1:] {
+		if row[col["asset_id"]] == "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-debug" && row[col["policy_id"]] == "VGL-NET-001" {
+			ssh = row
+		}
+		if row[col["policy_id"]] == "VGL-NET-003" && row[col["waived"]] == "true" {
+			waived = row
+		}
+	}
+	// allow-ssh-debug is line 16 of the example CAI export, in acme-prod,
+	// open to 0.0.0.0/0 on 22
+	want := map[string]string{"severity": "high", "asset_name": "allow-ssh-debug", "provider": "gcp", "scope": "acme-prod", "failing": "true",
+		"waived": "false", "file": "examples/inventory/gcp-resources.ndjson", "line": "16", "message": "allow-ssh-debug allows tcp from 0.0.0.0/0 to 22"}
+	for k, v := range want {
+		if ssh == nil || ssh[col[k]] != v {
+			t.Errorf("allow-ssh-debug %s: %v, want %q", k, ssh, v)
+		}
+	}
+	// examples/waivers.hcl waives the empty default VPC until 2027-06-30
+	if waived == nil || waived[col["failing"]] != "false" || waived[col["waiver_expires"]] != "2027-06-30" ||
+		waived[col["waiver_reason"]] != "empty default VPC kept for a legacy AMI build; SEC-412" {
+		t.Errorf("waived VGL-NET-003: %v", waived)
+	}
+}
+
+// A cell a spreadsheet would run as a formula is made text.
+func TestCSVDefusesFormulas(t *testing.T) {
+	for in, want := range map[string]string{"=HYPERLINK(\"http://x\")": "'=HYPERLINK(\"http://x\")", "+1": "'+1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)",
+		"web-1": "web-1", "": "", "a=b": "a=b"} {
+		if got := defuseFormula(in); got != want {
+			t.Errorf("defuseFormula(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
