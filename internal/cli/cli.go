@@ -127,7 +127,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 	}
 	conventions(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitError{code: ExitError, err: fmt.Errorf("%v\nRun '%s --help' for usage.", err, c.CommandPath())}
+		return &exitError{code: ExitError, err: fmt.Errorf("%v%s\nRun '%s --help' for usage.", err, flagSuggestion(c, err), c.CommandPath())}
 	})
 	return root
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"unicode"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/engine/policy"
 )
 
 // Flag conventions every command shares, applied once to the whole tree by
@@ -133,6 +135,23 @@ func isPlaceholder(w string) bool {
 		}
 	}
 	return true
+}
+
+// flagSuggestion is " (did you mean --policy?)" for "unknown flag:
+// --polcy", naming the command's closest flag.
+func flagSuggestion(c *cobra.Command, err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return ""
+	}
+	name, _, _ = strings.Cut(name, "=")
+	var names []string
+	c.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	c.InheritedFlags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	if s := policy.Closest(name, names); s != "" {
+		return fmt.Sprintf(" (did you mean --%s?)", s)
+	}
+	return ""
 }
 
 // flagValuesAreNotFlags refuses "--store -c vigil.hcl": the value of a flag

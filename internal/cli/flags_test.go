@@ -108,3 +108,24 @@ func TestResolveStore(t *testing.T) {
 		}
 	}
 }
+
+// A mistyped flag or policy id gets the closest name.
+func TestDidYouMean(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"scan", "--polcy", "VGL-NET-001", "examples/inventory/"}, "unknown flag: --polcy (did you mean --policy?)"},
+		{[]string{"runbook", "plan", "compromised-ec2", "--provder=sim"}, "unknown flag: --provder (did you mean --provider?)"},
+		{[]string{"scan", "-c", "examples/vigil.hcl", "--policy", "VGL-NET-01", "examples/inventory/"}, "unknown policy id VGL-NET-01 (did you mean VGL-NET-001?)"},
+	} {
+		code, _, errs := run(t, tc.args...)
+		if code != ExitError || !strings.Contains(errs, tc.want) {
+			t.Errorf("vigil %s: exit %d, want 2 with %q\n%s", strings.Join(tc.args, " "), code, tc.want, errs)
+		}
+	}
+	// nothing close: no suggestion
+	if _, _, errs := run(t, "scan", "--zzzzzz", "x"); strings.Contains(errs, "did you mean") {
+		t.Errorf("--zzzzzz: %s", errs)
+	}
+}

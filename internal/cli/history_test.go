@@ -100,8 +100,15 @@ func TestDiffAndNotify(t *testing.T) {
 		t.Errorf("history:\n%s", out)
 	}
 	code, _, errs = run(t, "diff", "--store="+filepath.Join(dir, "empty.db"))
-	if code != ExitError || !strings.Contains(errs, "no scans recorded yet") {
+	if code != ExitError || !strings.Contains(errs, "a diff needs two scans; the history has none: record them with 'vigil scan --history'") {
 		t.Errorf("empty history: %d %s", code, errs)
+	}
+	// one scan: say so, not "no scans recorded yet"
+	one := filepath.Join(dir, "one.db")
+	run(t, "scan", "-q", "--store="+one, "-c", cfg, "--policy", "VGL-NET-001", b)
+	code, _, errs = run(t, "diff", "--store="+one)
+	if code != ExitError || !strings.Contains(errs, "the history has one (scan 1, ") || strings.Contains(errs, "no scans recorded yet") {
+		t.Errorf("one scan: %d %s", code, errs)
 	}
 }
 
