@@ -84,6 +84,9 @@ func conventions(c *cobra.Command) {
 		if err := flagValuesAreNotFlags(c); err != nil {
 			return err
 		}
+		if err := outputIsNotAFormat(c); err != nil {
+			return err
+		}
 		if prev != nil {
 			return prev(c, args)
 		}
@@ -152,6 +155,29 @@ func flagSuggestion(c *cobra.Command, err error) string {
 		return fmt.Sprintf(" (did you mean --%s?)", s)
 	}
 	return ""
+}
+
+// outputFormats are names -o may be mistaken for: -o json wrote a table
+// to a file named json.
+var outputFormats = []string{"table", "json", "sarif", "junit", "github", "csv", "html", "md", "text", "ndjson", "xml"}
+
+// outputIsNotAFormat refuses --output FORMAT (with no extension) on a
+// command that has --format.
+func outputIsNotAFormat(c *cobra.Command) error {
+	for _, name := range []string{"output", "out"} {
+		f := c.Flags().Lookup(name)
+		if f == nil || !f.Changed || c.Flags().Lookup("format") == nil {
+			continue
+		}
+		v := f.Value.String()
+		for _, format := range outputFormats {
+			if strings.EqualFold(v, format) {
+				return usageError(c, "--%s %s names a file; for the format use -f %s (--format %s), and --%s FILE.%s to write it to a file",
+					name, v, v, v, name, strings.ToLower(v))
+			}
+		}
+	}
+	return nil
 }
 
 // flagValuesAreNotFlags refuses "--store -c vigil.hcl": the value of a flag

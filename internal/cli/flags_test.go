@@ -2,6 +2,7 @@ package cli
 
 import (
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -127,5 +128,20 @@ func TestDidYouMean(t *testing.T) {
 	// nothing close: no suggestion
 	if _, _, errs := run(t, "scan", "--zzzzzz", "x"); strings.Contains(errs, "did you mean") {
 		t.Errorf("--zzzzzz: %s", errs)
+	}
+}
+
+// -o json is a format mistaken for a file name: refused before anything is
+// written.
+func TestOutputIsNotAFormat(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var out, errb strings.Builder
+	a := &app{stdout: &out, stderr: &errb, stdin: strings.NewReader(""), env: func(string) string { return "" }}
+	code := a.run(t.Context(), []string{"scan", "-o", "json", "nothing/"})
+	if code != ExitError || !strings.Contains(errb.String(), "--output json names a file; for the format use -f json") {
+		t.Errorf("exit %d: %s", code, errb.String())
+	}
+	if _, err := os.Stat("json"); err == nil {
+		t.Error("a file named json was written")
 	}
 }
