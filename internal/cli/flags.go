@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -201,4 +203,21 @@ func flagValuesAreNotFlags(c *cobra.Command) error {
 		}
 	})
 	return err
+}
+
+// sourceFiles parses HCL files again for diagnostics found after loading
+// (a schedule's cron): without them a diagnostic says "(source code not
+// available)" instead of showing the line.
+func sourceFiles(paths ...string) map[string]*hcl.File {
+	files := map[string]*hcl.File{}
+	p := hclparse.NewParser()
+	for _, path := range paths {
+		if path == "" {
+			continue
+		}
+		if f, _ := p.ParseHCLFile(path); f != nil {
+			files[path] = f
+		}
+	}
+	return files
 }

@@ -359,7 +359,7 @@ abandoned; a scan is recorded whole or not at all.
 				return &exitError{code: ExitError, err: fmt.Errorf("%s declares no schedule: add schedule \"name\" { cron = \"0 * * * *\"  sources = [...] } (or a watch block)", cfgPath)}
 			}
 			if _, diags := serve.Parse(cfg.Schedules); diags.HasErrors() {
-				return a.diagsError(nil, diags)
+				return a.diagsError(sourceFiles(cfg.File), diags)
 			}
 			h, err := a.openHistory(c.Context(), dsn)
 			if err != nil {

@@ -153,7 +153,8 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 	bad := write(t, "vigil.hcl", "schedule \"x\" {\n  cron    = \"every hour\"\n  sources = [\"inv/\"]\n}\n")
 	code, _, errs = run(t, "serve", "--config", bad)
-	if code != ExitError || !strings.Contains(errs, "Invalid cron expression") || !strings.Contains(errs, "line 1") {
+	if code != ExitError || !strings.Contains(errs, "Invalid cron expression") || !strings.Contains(errs, "line 1") ||
+		strings.Contains(errs, "source code not available") || !strings.Contains(errs, `1: schedule "x" {`) {
 		t.Errorf("bad cron: %d %s", code, errs)
 	}
 	code, _, errs = run(t, "report", "--store="+filepath.Join(t.TempDir(), "none.db"))
