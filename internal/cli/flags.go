@@ -81,6 +81,9 @@ func conventions(c *cobra.Command) {
 	if c.Args == nil && !takesArgs(c.Use) {
 		c.Args = noArgs
 	}
+	for old, name := range aliases {
+		alias(c, old, name)
+	}
 	prev := c.PreRunE
 	c.PreRunE = func(c *cobra.Command, args []string) error {
 		if err := flagValuesAreNotFlags(c); err != nil {
@@ -94,6 +97,36 @@ func conventions(c *cobra.Command) {
 		}
 		return nil
 	}
+}
+
+// aliases are the second names some commands gave a concept, and the one
+// name every command now shows: --out was --output elsewhere, runbook's
+// --aws-regions was collect's --regions. The old names still work, hidden
+// (runbook plan -out is Terraform's spelling).
+var aliases = map[string]string{
+	"out":             "output",
+	"aws-regions":     "regions",
+	"aws-profile":     "profile",
+	"aws-assume-role": "assume-role",
+}
+
+// alias gives c's flag old the name name too, sharing its value, and
+// hides old.
+func alias(c *cobra.Command, old, name string) {
+	f := c.Flags().Lookup(old)
+	if f == nil || c.Flags().Lookup(name) != nil {
+		return
+	}
+	nf := &pflag.Flag{Name: name, Usage: f.Usage, Value: f.Value, DefValue: f.DefValue}
+	if name == "output" && f.Shorthand == "" && c.Flags().ShorthandLookup("o") == nil {
+		nf.Shorthand = "o" // -o/--output everywhere
+	}
+	c.Flags().AddFlag(nf)
+	if f.Shorthand != "" {
+		// the shorthand stays registered to old; say so
+		c.Flags().Lookup(name).Usage += " (-" + f.Shorthand + ")"
+	}
+	f.Hidden = true
 }
 
 // noArgs refuses positional arguments, naming the first: most often a

@@ -3,6 +3,7 @@ package cli
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -143,5 +144,56 @@ func TestOutputIsNotAFormat(t *testing.T) {
 	}
 	if _, err := os.Stat("json"); err == nil {
 		t.Error("a file named json was written")
+	}
+}
+
+// TestOneNamePerConcept walks every command's flags: none shows a second
+// name for a concept (--out beside --output elsewhere, --aws-regions beside
+// --regions), and the old names still set the same value.
+func TestOneNamePerConcept(t *testing.T) {
+	names := map[string]map[string]bool{} // concept -> visible names
+	walk(t, func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Hidden {
+				return
+			}
+			if canonical, ok := aliases[f.Name]; ok {
+				t.Errorf("%s shows --%s: the name is --%s", c.CommandPath(), f.Name, canonical)
+			}
+		})
+		for old, name := range aliases {
+			o, n := c.Flags().Lookup(old), c.Flags().Lookup(name)
+			if o != nil && (n == nil || o.Value != n.Value) {
+				t.Errorf("%s: --%s and --%s do not share their value", c.CommandPath(), old, name)
+			}
+			if n != nil {
+				if names[name] == nil {
+					names[name] = map[string]bool{}
+				}
+				names[name][c.CommandPath()] = true
+			}
+		}
+	})
+	for _, want := range []string{"output", "regions", "profile", "assume-role"} {
+		if len(names[want]) < 2 {
+			t.Errorf("--%s on %d commands: %v", want, len(names[want]), names[want])
+		}
+	}
+}
+
+// The old names still work: runbook plan -out (Terraform's) and --output
+// write the same file.
+func TestOldFlagNamesStillWork(t *testing.T) {
+	dir := t.TempDir()
+	for _, flag := range []string{"-out", "--out", "--output"} {
+		plan := filepath.Join(dir, strings.TrimLeft(flag, "-")+".json")
+		code, _, errs := run(t, "runbook", "plan", "compromised-ec2", "--provider", "sim", "-i", "examples/inventory",
+			"-var", "instance=i-0a1b2c3d4e5f60001", "-var", "incident=INC-7", flag, plan)
+		if code == ExitError {
+			t.Fatalf("plan %s: %s", flag, errs)
+		}
+		if _, err := os.Stat(plan); err != nil {
+			t.Errorf("plan %s %s: %v", flag, plan, err)
+		}
 	}
 }
