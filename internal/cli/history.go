@@ -202,7 +202,7 @@ func (a *app) reportCmd() *cobra.Command {
 	var last int
 	var benchmarks []string
 	c := &cobra.Command{
-		Use:   "report --format html [--out FILE]",
+		Use:   "report --format html [--output FILE]",
 		Short: "Write the posture report from the scan history",
 		Long: `Report writes one self-contained HTML file (no network needed to open it)
 from the history: open findings by severity and by phase of the incident-
@@ -210,7 +210,7 @@ response lifecycle, the trend over past scans as a chart, the top policies and
 scopes, what is new and resolved since the scan before, and every finding with
 its asset, message, waiver and remediation runbook. 'vigil serve' serves the
 same page.`,
-		Example: `  vigil scan --history -c examples/vigil.hcl examples/inventory/; vigil report --format html --out posture.html`,
+		Example: `  vigil scan --history -c examples/vigil.hcl examples/inventory/; vigil report --format html --output posture.html`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if format != "html" {
 				return usageError(c, "unknown --format %q: html is the report's format (scans have --format json, sarif, ...)", format)
