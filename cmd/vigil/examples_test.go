@@ -129,17 +129,17 @@ func helpExamples(t *testing.T, path ...string) []example {
 // must still be an example (the list cannot go stale), and any other
 // example must run.
 var cannotRun = map[string]string{
-	"vigil history --store postgres://vigil@db/vigil --schedule hourly-prod --format json":                                                  "needs a PostgreSQL server",
-	"vigil serve --config vigil.hcl --store postgres://vigil@db/vigil":                                                                      "needs a PostgreSQL server",
-	"vigil watch --config vigil.hcl --watch aws-events --store postgres://vigil@db/vigil":                                                   "needs a PostgreSQL server",
-	"terraform show -json plan.out | vigil check -":                                                                                         "needs terraform",
-	"terraform -chdir=infra show -json plan.out | vigil check - --stdin-filename infra/plan.json":                                           "needs terraform",
+	"vigil history --store postgres://vigil@db/vigil --schedule hourly-prod --format json":                                                     "needs a PostgreSQL server",
+	"vigil serve --config vigil.hcl --store postgres://vigil@db/vigil":                                                                         "needs a PostgreSQL server",
+	"vigil watch --config vigil.hcl --watch aws-events --store postgres://vigil@db/vigil":                                                      "needs a PostgreSQL server",
+	"terraform show -json plan.out | vigil check -":                                                                                            "needs terraform",
+	"terraform -chdir=infra show -json plan.out | vigil check - --stdin-filename infra/plan.json":                                              "needs terraform",
 	"AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test vigil inventory collect --aws --aws-endpoint http://127.0.0.1:5000 --output aws.ndjson": "needs an emulator on 127.0.0.1:5000",
 	"vigil inventory collect --gcp-scope organizations/684315297612 --export gs://acme-sec-cai/vigil --output org.ndjson":                      "the GCP fake serves assets.list, not a bucket named acme-sec-cai",
 	"vigil inventory collect --aws --org-role OrganizationAccountAccessRole --regions eu-west-1,us-east-1 --output org.ndjson":                 "the AWS fake's account is in no organization",
-	"vigil watch --config examples/watch/vigil.hcl --listen 127.0.0.1:9464":                                                                 "needs the SQS queues and Pub/Sub subscriptions it names",
-	"vigil watch --config vigil.hcl --listen 127.0.0.1:9464":                                                                                "needs the queues its watch blocks name",
-	"vigil history --schedule watch/aws-events":                                                                                             "needs the watch above to have run",
+	"vigil watch --config examples/watch/vigil.hcl --listen 127.0.0.1:9464":                                                                    "needs the SQS queues and Pub/Sub subscriptions it names",
+	"vigil watch --config vigil.hcl --listen 127.0.0.1:9464":                                                                                   "needs the queues its watch blocks name",
+	"vigil history --schedule watch/aws-events":                                                                                                "needs the watch above to have run",
 }
 
 // wantExit are examples whose documented exit code is not 0 or 1.
