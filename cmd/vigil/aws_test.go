@@ -50,7 +50,7 @@ func TestAWSIncidentEndToEnd(t *testing.T) {
 	state := filepath.Join(dir, "state.db")
 	instance := "arn:aws:ec2:eu-west-1:111111111111:instance/" + awsfake.WebInstance
 	code, out = vigil(t, append(env, "VIGIL_FAILPOINT=during:snapshot"), "runbook", "apply", "compromised-ec2", "-i", inv,
-		"-var", "instance="+instance, "-var", "incident=INC-9", "--approve", "isolate", "--state", state,
+		"-var", "instance="+instance, "-var", "incident=INC-9", "--approve", "isolate", "--auto-approve", "--state", state,
 		"--aws-evidence-role", "arn:aws:iam::333333333333:role/vigil-evidence")
 	if code != 137 {
 		t.Fatalf("failpoint: %d\n%s", code, out)

@@ -35,7 +35,7 @@ func TestGCPIncidentEndToEnd(t *testing.T) {
 	state := filepath.Join(dir, "state.db")
 	code, out := vigil(t, append(env, "VIGIL_FAILPOINT=during:snapshot"), "runbook", "apply", "compromised-vm-gcp", "-i", inv,
 		"-var", "instance=//compute.googleapis.com/"+gcpfake.Web1, "-var", "incident=INC-2041", "-var", `forensics_ranges=["10.99.0.0/24"]`,
-		"--approve", "isolate", "--state", state)
+		"--approve", "isolate", "--auto-approve", "--state", state)
 	if code != 137 {
 		t.Fatalf("failpoint: %d\n%s", code, out)
 	}

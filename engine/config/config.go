@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -48,6 +49,9 @@ type Config struct {
 	// Anchor is where runbook journals copy their heads: "" for the file
 	// beside the state, a path, "s3://bucket/prefix" or "gs://bucket/prefix".
 	Anchor string
+	// Store is the scan history's default ("store" in vigil.hcl): a SQLite
+	// file (relative to vigil.hcl) or postgres://...; "" for the state file.
+	Store string
 
 	// File is where the config was read from ("" for the defaults).
 	File string
@@ -118,6 +122,7 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "max_key_age"},
 		{Name: "max_key_idle"},
 		{Name: "anchor"},
+		{Name: "store"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "residency", LabelNames: []string{"class"}},
@@ -207,6 +212,19 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 			if err := checkAnchor(cfg.Anchor); err != nil {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid anchor", Detail: err.Error(), Subject: attr.Expr.Range().Ptr()})
 			}
+		}
+	}
+	if attr, ok := content.Attributes["store"]; ok {
+		d := gohcl.DecodeExpression(attr.Expr, nil, &cfg.Store)
+		diags = append(diags, d...)
+		if !d.HasErrors() && strings.TrimSpace(cfg.Store) == "" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid store",
+				Detail:  "store is empty: leave it out for the state file, or give a SQLite file (\"history.db\") or \"postgres://USER@HOST/DB\".",
+				Subject: attr.Expr.Range().Ptr()})
+		}
+		if !d.HasErrors() && cfg.Store != "" && !strings.Contains(cfg.Store, "://") && !filepath.IsAbs(cfg.Store) {
+			// relative to vigil.hcl, like policy_libraries
+			cfg.Store = filepath.Join(filepath.Dir(filename), cfg.Store)
 		}
 	}
 	if attr, ok := content.Attributes["admin_ports"]; ok {

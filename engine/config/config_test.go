@@ -141,6 +141,25 @@ func TestAnchor(t *testing.T) {
 	}
 }
 
+func TestStore(t *testing.T) {
+	for _, tc := range []struct{ file, src, want string }{
+		{"vigil.hcl", "", ""},
+		{"/etc/vigil/vigil.hcl", `store = "history.db"`, "/etc/vigil/history.db"},
+		{"deploy/vigil.hcl", `store = "state/h.db"`, "deploy/state/h.db"},
+		{"/etc/vigil/vigil.hcl", `store = "/var/lib/vigil/h.db"`, "/var/lib/vigil/h.db"},
+		{"/etc/vigil/vigil.hcl", `store = "postgres://vigil@db/vigil"`, "postgres://vigil@db/vigil"},
+	} {
+		cfg, _, diags := Parse([]byte(tc.src+"\n"), tc.file)
+		if diags.HasErrors() || cfg.Store != tc.want {
+			t.Errorf("%s in %s: %q %v, want %q", tc.src, tc.file, cfg.Store, diags, tc.want)
+		}
+	}
+	_, _, diags := Parse([]byte(`store = ""`+"\n"), "a.hcl")
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "store is empty") {
+		t.Errorf("empty store: %v", diags)
+	}
+}
+
 func TestTypoSuggestion(t *testing.T) {
 	_, _, diags := Parse([]byte("aproved_networks = []\n"), "t.hcl")
 	if !strings.Contains(diags.Error(), `Did you mean "approved_networks"?`) {

@@ -163,6 +163,20 @@ func TestUserPolicyReadsNativePayload(t *testing.T) {
 	}
 }
 
+// A symlinked policy directory is read through its link.
+func TestSymlinkedPolicyDir(t *testing.T) {
+	dir := t.TempDir()
+	writePolicy(t, dir, "versioning.rego", userPolicy)
+	link := filepath.Join(t.TempDir(), "policies")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Load(context.Background(), Options{Dirs: []string{link}})
+	if err != nil || e.Policy("ACME-001") == nil {
+		t.Fatalf("through a symlink: %v", err)
+	}
+}
+
 func TestRuntimeErrorNamesPolicy(t *testing.T) {
 	dir := t.TempDir()
 	writePolicy(t, dir, "conflict.rego", `# METADATA

@@ -339,7 +339,15 @@ func selectPolicies(all []*Policy, patterns []string) ([]*Policy, error) {
 		case strings.ContainsAny(p, "*?[{"):
 			missing = append(missing, fmt.Sprintf("no policy id matches %q", p))
 		default:
-			missing = append(missing, "unknown policy id "+p)
+			m := "unknown policy id " + p
+			ids := make([]string, len(all))
+			for i, pol := range all {
+				ids[i] = pol.ID
+			}
+			if s := Closest(p, ids); s != "" {
+				m += " (did you mean " + s + "?)"
+			}
+			missing = append(missing, m)
 		}
 	}
 	if len(missing) > 0 {

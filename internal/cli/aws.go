@@ -101,7 +101,7 @@ func (a *app) inventoryCollectCmd() *cobra.Command {
 	var out string
 	var quiet bool
 	c := &cobra.Command{
-		Use:   "collect --aws|--gcp-scope SCOPE [flags] --out FILE",
+		Use:   "collect --aws|--gcp-scope SCOPE [flags] --output FILE",
 		Short: "Collect a live inventory from the cloud APIs",
 		Long: `Collect reads a live inventory through the providers' APIs and writes it as
 vigil NDJSON, ready for 'vigil scan' and for runbooks' --inventory.
@@ -129,19 +129,19 @@ export runs server-side, so one machine is not the limit. Credentials are
 Application Default Credentials, or --impersonate-service-account; the
 scope needs roles/cloudasset.viewer.`,
 		Example: `  # one account, every enabled region
-  vigil inventory collect --aws --out aws.ndjson
+  vigil inventory collect --aws --output aws.ndjson
 
   # an organization, through a role in each account, two regions
   vigil inventory collect --aws --org-role OrganizationAccountAccessRole \
-      --regions eu-west-1,us-east-1 --out org.ndjson
+      --regions eu-west-1,us-east-1 --output org.ndjson
 
   # an emulator on localhost
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-      vigil inventory collect --aws --aws-endpoint http://127.0.0.1:5000 --out aws.ndjson
+      vigil inventory collect --aws --aws-endpoint http://127.0.0.1:5000 --output aws.ndjson
 
   # a Google Cloud organization, and a large one through an export
-  vigil inventory collect --gcp-scope organizations/123456789012 --out org.ndjson
-  vigil inventory collect --gcp-scope organizations/123456789012 --export gs://acme-sec-cai/vigil --out org.ndjson`,
+  vigil inventory collect --gcp-scope organizations/684315297612 --output org.ndjson
+  vigil inventory collect --gcp-scope organizations/684315297612 --export gs://acme-sec-cai/vigil --output org.ndjson`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError(c, "collect takes no arguments")

@@ -98,7 +98,7 @@ func TestAWSCollectDenied(t *testing.T) {
 
 func applyAWS(t *testing.T, state string, args ...string) string {
 	t.Helper()
-	code, out, errs := run(t, append([]string{"runbook", "apply"}, append(args, "--state", state, "--aws-rate-limit", "500", "--aws-evidence-role", "arn:aws:iam::333333333333:role/vigil-evidence")...)...)
+	code, out, errs := runConfirmed(t, append([]string{"runbook", "apply"}, append(args, "--state", state, "--aws-rate-limit", "500", "--aws-evidence-role", "arn:aws:iam::333333333333:role/vigil-evidence")...)...)
 	if code != 0 {
 		t.Fatalf("apply %v: %d\n%s\n%s", args, code, out, errs)
 	}

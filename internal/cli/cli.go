@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/engine/policy"
 )
@@ -55,12 +56,25 @@ type app struct {
 	// warnedAnchor: the warning about a per-machine anchor of a shared
 	// state is given once per command.
 	warnedAnchor bool
+	// cfg is the vigil.hcl the command loaded, if any (its store is the
+	// default history).
+	cfg *config.Config
+	// storeConfig is --config of the history commands.
+	storeConfig string
+	// terminal, when set, says whether stdin is a terminal (tests).
+	terminal func() bool
+	// lines reads stdin's lines for prompts (confirm.go).
+	lines *lineReader
 }
 
 // Run runs vigil with args (without the program name) and returns the exit
 // code. It is the whole program; main only wires signals.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, stdin: stdin, env: os.Getenv}
+	return (&app{stdout: stdout, stderr: stderr, stdin: stdin, env: os.Getenv}).run(ctx, args)
+}
+
+func (a *app) run(ctx context.Context, args []string) int {
+	stdout, stderr, stdin := a.stdout, a.stderr, a.stdin
 	level := slog.LevelWarn
 	if os.Getenv("VIGIL_DEBUG") != "" {
 		level = slog.LevelDebug
@@ -114,8 +128,9 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(a))
 	}
+	conventions(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitError{code: ExitError, err: fmt.Errorf("%v\nRun '%s --help' for usage.", err, c.CommandPath())}
+		return &exitError{code: ExitError, err: fmt.Errorf("%v%s\nRun '%s --help' for usage.", err, flagSuggestion(c, err), c.CommandPath())}
 	})
 	return root
 }

@@ -56,7 +56,7 @@ func TestGCPCompromisedVM(t *testing.T) {
 	state := filepath.Join(dir, "state.db")
 	args := []string{"runbook", "apply", "compromised-vm-gcp", "-i", before, "-var", "instance=" + gcpWeb1, "-var", "incident=INC-2041",
 		"-var", `forensics_ranges=["10.99.0.0/24"]`, "--approve", "isolate", "--state", state}
-	code, out, errs := run(t, args...)
+	code, out, errs := runConfirmed(t, args...)
 	if code != 0 || !strings.Contains(out, "completed") {
 		t.Fatalf("apply: %d\n%s\n%s", code, out, errs)
 	}

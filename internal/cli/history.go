@@ -34,17 +34,10 @@ func init() {
 	extraCommands = append(extraCommands, (*app).historyCmd, (*app).diffCmd, (*app).reportCmd, (*app).serveCmd)
 }
 
-const storeHelp = "record in the scan history: --store alone for the default (the state file, or VIGIL_STORE), --store=FILE.db or --store=postgres://USER@HOST/DB"
-
-// storeFlag registers --store; given without a value it means the default.
-func storeFlag(c *cobra.Command, dst *string) {
-	c.Flags().StringVar(dst, "store", "", storeHelp)
-	c.Flags().Lookup("store").NoOptDefVal = "default"
-}
-
 func (a *app) openHistory(ctx context.Context, dsn string) (store.History, error) {
-	if dsn == "" || dsn == "default" {
-		dsn = a.env("VIGIL_STORE")
+	dsn, err := a.resolveStore(dsn)
+	if err != nil {
+		return nil, err
 	}
 	h, err := store.OpenHistory(ctx, dsn)
 	if err != nil {
@@ -136,8 +129,13 @@ func (a *app) historyCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "history",
 		Short: "List recorded scans",
-		Long: `History lists the scans 'vigil scan --store' and 'vigil serve' recorded:
-when, which schedule, how many assets and open findings by severity.`,
+		Long: `History lists the scans 'vigil scan --history' (or --store URL) and 'vigil
+serve' recorded: when, which schedule, how many assets and open findings by
+severity.
+
+The history is --store (a SQLite file, or postgres://USER@HOST/DB), else
+VIGIL_STORE, else store = "..." in vigil.hcl (--config, or ./vigil.hcl), else
+the state file the runbook journal uses.`,
 		Example: `  vigil history
   vigil history --store postgres://vigil@db/vigil --schedule hourly-prod --format json`,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -168,6 +166,7 @@ when, which schedule, how many assets and open findings by severity.`,
 		},
 	}
 	storeFlag(c, &dsn)
+	a.storeConfigFlag(c)
 	c.Flags().StringVar(&schedule, "schedule", "", "only scans of this schedule")
 	c.Flags().IntVar(&limit, "limit", 20, "how many scans (0: all)")
 	c.Flags().StringVarP(&format, "format", "f", "text", "text or json")
@@ -203,7 +202,7 @@ the last two scans; with one, that scan and the latest.
 
 Exit codes: 0 no new findings, 1 new findings, 2 bad input.`,
 		Example: `  vigil diff
-  vigil diff 41 42 --format json`,
+  vigil diff 1 2 --format json`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			var ids [2]int64
@@ -249,6 +248,7 @@ Exit codes: 0 no new findings, 1 new findings, 2 bad input.`,
 		},
 	}
 	storeFlag(c, &dsn)
+	a.storeConfigFlag(c)
 	c.Flags().StringVar(&schedule, "schedule", "", "compare scans of this schedule")
 	c.Flags().StringVarP(&format, "format", "f", "text", "text or json")
 	return c
@@ -259,7 +259,7 @@ func (a *app) reportCmd() *cobra.Command {
 	var last int
 	var benchmarks []string
 	c := &cobra.Command{
-		Use:   "report --format html [--out FILE]",
+		Use:   "report --format html [--output FILE]",
 		Short: "Write the posture report from the scan history",
 		Long: `Report writes one self-contained HTML file (no network needed to open it)
 from the history: open findings by severity and by phase of the incident-
@@ -267,7 +267,7 @@ response lifecycle, the trend over past scans as a chart, the top policies and
 scopes, what is new and resolved since the scan before, and every finding with
 its asset, message, waiver and remediation runbook. 'vigil serve' serves the
 same page.`,
-		Example: `  vigil scan --store examples/inventory -c examples/vigil.hcl; vigil report --format html --out posture.html`,
+		Example: `  vigil scan --history -c examples/vigil.hcl examples/inventory/; vigil report --format html --output posture.html`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if format != "html" {
 				return usageError(c, "unknown --format %q: html is the report's format (scans have --format json, sarif, ...)", format)
@@ -302,6 +302,7 @@ same page.`,
 		},
 	}
 	storeFlag(c, &dsn)
+	a.storeConfigFlag(c)
 	c.Flags().StringVar(&schedule, "schedule", "", "report on this schedule's scans")
 	c.Flags().StringVarP(&format, "format", "f", "html", "html")
 	c.Flags().StringVarP(&out, "out", "o", "", "output file (default stdout)")
@@ -424,7 +425,7 @@ abandoned; a scan is recorded whole or not at all.
 				return &exitError{code: ExitError, err: fmt.Errorf("%s declares no schedule: add schedule \"name\" { cron = \"0 * * * *\"  sources = [...] } (or a watch block)", cfgPath)}
 			}
 			if _, diags := serve.Parse(cfg.Schedules); diags.HasErrors() {
-				return a.diagsError(nil, diags)
+				return a.diagsError(sourceFiles(cfg.File), diags)
 			}
 			h, err := a.openHistory(c.Context(), dsn)
 			if err != nil {

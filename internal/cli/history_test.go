@@ -101,8 +101,15 @@ func TestDiffAndNotify(t *testing.T) {
 		t.Errorf("history:\n%s", out)
 	}
 	code, _, errs = run(t, "diff", "--store="+filepath.Join(dir, "empty.db"))
-	if code != ExitError || !strings.Contains(errs, "no scans recorded yet") {
+	if code != ExitError || !strings.Contains(errs, "a diff needs two scans; the history has none: record them with 'vigil scan --history'") {
 		t.Errorf("empty history: %d %s", code, errs)
+	}
+	// one scan: say so, not "no scans recorded yet"
+	one := filepath.Join(dir, "one.db")
+	run(t, "scan", "-q", "--store="+one, "-c", cfg, "--policy", "VGL-NET-001", b)
+	code, _, errs = run(t, "diff", "--store="+one)
+	if code != ExitError || !strings.Contains(errs, "the history has one (scan 1, ") || strings.Contains(errs, "no scans recorded yet") {
+		t.Errorf("one scan: %d %s", code, errs)
 	}
 }
 
@@ -222,7 +229,8 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 	bad := write(t, "vigil.hcl", "schedule \"x\" {\n  cron    = \"every hour\"\n  sources = [\"inv/\"]\n}\n")
 	code, _, errs = run(t, "serve", "--config", bad)
-	if code != ExitError || !strings.Contains(errs, "Invalid cron expression") || !strings.Contains(errs, "line 1") {
+	if code != ExitError || !strings.Contains(errs, "Invalid cron expression") || !strings.Contains(errs, "line 1") ||
+		strings.Contains(errs, "source code not available") || !strings.Contains(errs, `1: schedule "x" {`) {
 		t.Errorf("bad cron: %d %s", code, errs)
 	}
 	code, _, errs = run(t, "report", "--store="+filepath.Join(t.TempDir(), "none.db"))

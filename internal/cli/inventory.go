@@ -137,14 +137,14 @@ project or account assets it had to synthesize.`,
 func (a *app) inventoryExportCmd() *cobra.Command {
 	var out string
 	c := &cobra.Command{
-		Use:   "export INVENTORY... --out FILE",
+		Use:   "export INVENTORY... --output FILE",
 		Short: "Write inventories as normalized vigil NDJSON",
 		Long: `Export reads inventories in any format vigil understands and writes them as
 vigil NDJSON: one normalized asset per line (id, kind, scope, region, labels,
 facets, and the native payload as data), with CAI IAM policies merged into
 their resources and missing projects and accounts added. Use it to feed other
 tools the same normalized assets vigil's policies see.`,
-		Example: `  vigil inventory export resources.ndjson iam.ndjson --out assets.ndjson`,
+		Example: `  vigil inventory export resources.ndjson iam.ndjson --output assets.ndjson`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError(c, "no inventory given")

@@ -89,7 +89,7 @@ func (f *runbookFlags) applyFlags(c *cobra.Command) {
 	f.keyFlags(c)
 	c.Flags().StringVar(&f.actor, "actor", "", "who runs it, for the journal (default: the OS user)")
 	c.Flags().StringArrayVar(&f.approve, "approve", nil, "approve step instances up front (repeatable): isolate, 'revoke[\"sg-0a1\"]', 'revoke[*]'")
-	c.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "approve every step (tabletop exercises; use with care)")
+	c.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "do not ask to confirm the plan, and approve every step (CI, tabletop exercises; use with care)")
 	c.Flags().IntVar(&f.parallel, "parallel", 4, "how many independent steps run at once")
 	c.Flags().StringVar(&f.inventoryOut, "inventory-out", "", "with --provider sim: write the simulated cloud's inventory here when done")
 }

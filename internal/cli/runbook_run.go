@@ -47,7 +47,7 @@ func (a *app) executor(ctx context.Context, f *runbookFlags, s *rbSession, st st
 	}
 	x.Progress = a.progressView()
 	if in, ok := a.stdin.(*os.File); ok && isTerminal(in) && isTerminal(a.stdout) {
-		x.Prompt = a.approvalPrompt(newLineReader(a.stdin))
+		x.Prompt = a.approvalPrompt(a.stdinLines())
 	}
 	if fp := a.failpoint(); fp != nil {
 		x.Failpoint = fp
@@ -112,6 +112,12 @@ the step instances it shows, with the arguments it shows, and refuses ("Saved
 plan is stale") when the runbook, the variables or what a step would act on
 changed since it was made; instances whose for_each was known only at apply
 are expanded then and journaled as such.
+
+Against the real cloud (--provider cloud, the default), apply prints the plan
+and asks for 'yes' before the first step that changes anything, as terraform
+apply does; without a terminal it exits 2 unless --auto-approve is given. A
+saved plan is applied without asking: it was reviewed when it was made. This
+confirmation approves no step.
 
 Steps that need an approval (an approval block, destructive actions,
 core.approval gates) ask at the terminal one at a time, are approved up front
@@ -203,6 +209,9 @@ approval or interrupted (resume it).`,
 					return err
 				}
 				fmt.Fprintf(a.stdout, "Plan sha256 %s.\n\n", plan.Hash())
+				if err := a.confirmApply(ctx, &f, plan); err != nil {
+					return err
+				}
 			}
 			vars, err := a.planVars(rb, plan, &f, files)
 			if err != nil {
@@ -268,7 +277,7 @@ is asked whether that attempt took effect (what it made carries the run and
 step ids) before it is re-applied; steps waiting for an approval run once
 approved with --approve.`,
 		Example: `  vigil runbook resume run-20261127-091500-3fa2c1 --approve isolate
-  vigil runbook resume run-20261127-091500-3fa2c1 --approve 'revoke[*]'`,
+  vigil runbook resume run-20261127-091500-3fa2c1 --approve isolate --inventory-out after.ndjson`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()

@@ -40,8 +40,10 @@ type judgeFlags struct {
 	timeout    time.Duration
 	workers    int
 	quiet      bool
-	// store, when set, records the scan in the history (and notifies).
-	store string
+	// store, when set, records the scan in that history (and notifies);
+	// history records it in the default one.
+	store   string
+	history bool
 	// compliance are benchmarks whose per-control table the report adds.
 	compliance []string
 	// asOf is the time ages and waiver expiry are judged by.
@@ -83,7 +85,10 @@ func (f *judgeFlags) now() (func() time.Time, error) {
 }
 
 // registerStore adds --store to the commands that can record scans.
-func (f *judgeFlags) registerStore(c *cobra.Command) { storeFlag(c, &f.store) }
+func (f *judgeFlags) registerStore(c *cobra.Command) {
+	storeFlag(c, &f.store)
+	c.Flags().BoolVar(&f.history, "history", false, "record the scan in the default history (VIGIL_STORE, store in vigil.hcl, or the state file)")
+}
 
 func (f *judgeFlags) validate(c *cobra.Command) error {
 	if !slices.Contains(report.Formats, f.format) {
@@ -115,6 +120,7 @@ func (a *app) loadConfig(path string) (*config.Config, error) {
 	if err := a.diagsError(files, diags); err != nil {
 		return nil, err
 	}
+	a.noteConfig(cfg)
 	return cfg, nil
 }
 
@@ -292,7 +298,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	if err := closeOut(); err != nil {
 		return err
 	}
-	if f.store != "" {
+	if f.store != "" || f.history {
 		if err := a.recordScan(ctx, f, j, started, res, judged); err != nil {
 			return err
 		}
@@ -356,7 +362,7 @@ input or usage.`,
   vigil scan --aws --regions eu-west-1,us-east-1
 
   # a Google Cloud organization through the Cloud Asset API
-  vigil scan --gcp-scope organizations/123456789012`,
+  vigil scan --gcp-scope organizations/684315297612`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 && !live.enabled() {
 				return usageError(c, "no inventory given (files, directories, or --aws / --gcp-scope to collect a live one)")

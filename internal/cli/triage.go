@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -140,6 +141,13 @@ what to collect to answer it.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if (len(args) == 1) == (alertFile != "") || len(args) > 1 {
 				return usageError(c, "give one asset id or --alert FILE")
+			}
+			if len(args) == 1 {
+				// asset ids are //service/... or arn:...; a file here is
+				// most often an alert given without --alert
+				if st, err := os.Stat(args[0]); err == nil && st.Mode().IsRegular() {
+					return usageError(c, "%s is a file, not an asset id: for an alert, use --alert %s", args[0], args[0])
+				}
 			}
 			if len(inv) == 0 && !live.enabled() {
 				return usageError(c, "no inventory: pass -i FILE (or --aws / --gcp-scope to collect one)")

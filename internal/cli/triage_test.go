@@ -103,3 +103,12 @@ func TestInventoryOwners(t *testing.T) {
 		t.Errorf("account: %+v", a)
 	}
 }
+
+// An alert file given as the asset id is pointed at --alert, instead of a
+// card of UNKNOWN answers about a "file asset".
+func TestTriageFileWithoutAlertFlag(t *testing.T) {
+	code, out, errs := run(t, "triage", "examples/alerts/guardduty-getfindings.json", "-i", "examples/inventory")
+	if code != ExitError || !strings.Contains(errs, "examples/alerts/guardduty-getfindings.json is a file, not an asset id: for an alert, use --alert examples/alerts/guardduty-getfindings.json") || strings.Contains(out, "UNKNOWN") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errs)
+	}
+}

@@ -255,9 +255,7 @@ func (a *app) watchDir(flag, dsn, name string) string {
 	if flag != "" {
 		return filepath.Join(flag, name)
 	}
-	if dsn == "" || dsn == "default" {
-		dsn = a.env("VIGIL_STORE")
-	}
+	dsn, _ = a.resolveStore(dsn) // openHistory has resolved it already
 	base := filepath.Dir(store.DefaultPath())
 	if dsn != "" && !strings.Contains(dsn, "://") {
 		base = filepath.Dir(dsn)

@@ -174,7 +174,7 @@ func Between(ctx context.Context, h store.History, schedule string, a, b int64) 
 			return nil, err
 		}
 		if len(scans) < 2 {
-			return nil, fmt.Errorf("a diff needs two scans; the history has %d: %w", len(scans), store.ErrNoScans)
+			return nil, tooFewScans(schedule, scans)
 		}
 		to, from = scans[0], scans[1]
 	case b == 0:
@@ -486,4 +486,23 @@ func RedactURL(s string) string {
 		out += "/…"
 	}
 	return out
+}
+
+// fewScansError says how many scans there are and what to do; it is
+// store.ErrNoScans to errors.Is (the API's 404).
+type fewScansError struct{ msg string }
+
+func (e *fewScansError) Error() string        { return e.msg }
+func (e *fewScansError) Is(target error) bool { return target == store.ErrNoScans }
+
+func tooFewScans(schedule string, scans []*store.ScanRecord) error {
+	of := ""
+	if schedule != "" {
+		of = fmt.Sprintf(" of schedule %q", schedule)
+	}
+	if len(scans) == 0 {
+		return &fewScansError{fmt.Sprintf("a diff needs two scans%s; the history has none: record them with 'vigil scan --history'", of)}
+	}
+	return &fewScansError{fmt.Sprintf("a diff needs two scans%s; the history has one (scan %d, %s): record another with 'vigil scan --history'",
+		of, scans[0].ID, scans[0].StartedAt.UTC().Format("2006-01-02 15:04 UTC"))}
 }

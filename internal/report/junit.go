@@ -12,6 +12,7 @@ type junitSuites struct {
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
 	Time     string       `xml:"time,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
@@ -20,6 +21,8 @@ type junitSuite struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
+	Errors   int         `xml:"errors,attr"` // required by the schema; vigil has none
+	Skipped  int         `xml:"skipped,attr"`
 	Time     string      `xml:"time,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
@@ -27,8 +30,13 @@ type junitSuite struct {
 type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -37,12 +45,17 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-// JUnit prints one test case per policy: it fails when the policy has
-// findings at or above the --fail-on severity; waived findings are listed in
-// system-out.
+// JUnit prints one test case per policy, its classname the policy's Rego
+// package: it fails when the policy has findings at or above the --fail-on
+// severity, and is skipped when every finding of it is waived (CI shows
+// waived checks as skipped, not passed); waived and lesser findings are
+// listed in system-out.
 func JUnit(w io.Writer, r *Report) error {
 	// The lines of each policy's case, in one pass over the findings.
-	type lines struct{ failing, other []string }
+	type lines struct {
+		failing, other []string
+		waived, open   int
+	}
 	byPolicy := map[string]*lines{}
 	for f := range r.Findings.All() {
 		l := byPolicy[f.PolicyID]
@@ -51,6 +64,11 @@ func JUnit(w io.Writer, r *Report) error {
 			byPolicy[f.PolicyID] = l
 		}
 		line := fmt.Sprintf("%s [%s] %s", f.AssetID, f.Severity, f.Message)
+		if f.Waived {
+			l.waived++
+		} else {
+			l.open++
+		}
 		switch {
 		case f.Counts(r.FailOn):
 			l.failing = append(l.failing, line)
@@ -63,10 +81,17 @@ func JUnit(w io.Writer, r *Report) error {
 	secs := fmt.Sprintf("%.3f", r.Summary.Duration.Seconds())
 	suite := junitSuite{Name: "vigil", Time: secs}
 	for _, p := range r.Policies {
-		c := junitCase{Name: fmt.Sprintf("%s: %s", p.ID, p.Title), Classname: "vigil." + p.Package}
+		// p.Package is the full Rego package (vigil.policies.network...):
+		// prefixing it again doubled it.
+		c := junitCase{Name: fmt.Sprintf("%s: %s", p.ID, p.Title), Classname: p.Package}
 		var failing, other []string
-		if l := byPolicy[p.ID]; l != nil {
+		l := byPolicy[p.ID]
+		if l != nil {
 			failing, other = l.failing, l.other
+		}
+		if len(failing) == 0 && l != nil && l.waived > 0 && l.open == 0 {
+			c.Skipped = &junitSkipped{Message: plural(l.waived, "finding") + " waived"}
+			suite.Skipped++
 		}
 		if len(failing) > 0 {
 			c.Failure = &junitFailure{

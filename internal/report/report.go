@@ -85,7 +85,7 @@ func (r *Report) place(f *policy.Finding) (Placement, bool) {
 }
 
 // Formats lists the output formats.
-var Formats = []string{"table", "json", "sarif", "junit", "github"}
+var Formats = []string{"table", "json", "sarif", "junit", "github", "csv"}
 
 // Render prints the report in a format.
 func Render(w io.Writer, format string, r *Report) error {
@@ -100,6 +100,8 @@ func Render(w io.Writer, format string, r *Report) error {
 		return JUnit(w, r)
 	case "github":
 		return GitHub(w, r)
+	case "csv":
+		return CSV(w, r)
 	}
 	return fmt.Errorf("unknown format %q (use %s)", format, strings.Join(Formats, ", "))
 }

@@ -3,10 +3,12 @@ package report
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,7 +85,7 @@ func TestGolden(t *testing.T) {
 		if err := Render(&buf, format, r); err != nil {
 			t.Fatal(err)
 		}
-		ext := map[string]string{"table": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt"}[format]
+		ext := map[string]string{"table": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt", "csv": "csv"}[format]
 		// the SARIF base URI is the checkout's directory
 		cwd, _ := os.Getwd()
 		got := bytes.ReplaceAll(buf.Bytes(), []byte(fileURI(cwd)+"/"), []byte("file:///SRCROOT/"))
@@ -225,6 +227,153 @@ func TestSARIFArtifactLocations(t *testing.T) {
 		}
 		if got.ArtifactLocation.URI != tt.uri || got.ArtifactLocation.URIBaseID != tt.base || got.Region.StartLine != 3 {
 			t.Errorf("%s: %+v", tt.file, got.ArtifactLocation)
+		}
+	}
+}
+
+// A policy whose every finding is waived is a skipped case, and
+// classnames are the policies' Rego packages, not doubled.
+func TestJUnitWaivedAreSkipped(t *testing.T) {
+	r := exampleReport(t)
+	wf := filepath.Join(t.TempDir(), "w.hcl")
+	if err := os.WriteFile(wf, []byte("waiver {\n  policy  = \"VGL-NET-003\"\n  asset   = \"*\"\n  reason  = \"r\"\n  expires = \"2099-01-01\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ws, _, diags := policy.LoadWaivers(wf)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	fs, err := inventory.Open("examples/inventory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Only: []string{"VGL-NET-003", "VGL-NET-001"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := scan.Run(context.Background(), scan.Options{Sources: []inventory.Source{fs}, Engine: e, Waivers: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = &Report{Tool: "vigil", Findings: res.Findings, Summary: res.Summary, Policies: e.Policies(), FailOn: "low"}
+	var buf bytes.Buffer
+	if err := JUnit(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	var suites junitSuites
+	if err := xml.Unmarshal(buf.Bytes(), &suites); err != nil {
+		t.Fatal(err)
+	}
+	if s := suites.Suites[0]; s.Tests != 2 || s.Skipped != 1 || s.Failures != 1 {
+		t.Errorf("tests %d skipped %d failures %d, want 2, 1 (VGL-NET-003, all waived), 1 (VGL-NET-001)\n%s", s.Tests, s.Skipped, s.Failures, buf.String())
+	}
+	validateXSD(t, "junit/junit-10.xsd", buf.Bytes())
+	for _, c := range suites.Suites[0].Cases {
+		switch {
+		case strings.HasPrefix(c.Name, "VGL-NET-003"):
+			if c.Skipped == nil || c.Failure != nil || !strings.HasSuffix(c.Skipped.Message, "waived") {
+				t.Errorf("VGL-NET-003: %+v", c)
+			}
+			if !strings.HasPrefix(c.Classname, "vigil.policies.network.") {
+				t.Errorf("classname %q", c.Classname)
+			}
+		case strings.HasPrefix(c.Name, "VGL-NET-001"):
+			if c.Classname != "vigil.policies.network.open_admin_ports" || c.Skipped != nil || c.Failure == nil {
+				t.Errorf("VGL-NET-001: %+v", c)
+			}
+		}
+	}
+}
+
+// validateXSD validates doc against a schema of testdata/schemas with
+// xmllint (Debian's libxml2-utils, which .ci/run installs).
+func validateXSD(t *testing.T, schema string, doc []byte) {
+	t.Helper()
+	if _, err := exec.LookPath("xmllint"); err != nil {
+		if os.Getenv("VIGIL_REQUIRE_XMLLINT") != "" {
+			t.Fatal("xmllint is required (apt-get install libxml2-utils)")
+		}
+		t.Skip("xmllint not installed (apt-get install libxml2-utils)")
+	}
+	f := filepath.Join(t.TempDir(), "doc.xml")
+	if err := os.WriteFile(f, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("xmllint", "--noout", "--schema", testutil.Path(t, "testdata", "schemas", schema), f).CombinedOutput()
+	if err != nil {
+		t.Errorf("%s does not validate: %v\n%s", schema, err, out)
+	}
+}
+
+// The JUnit report follows the JUnit schema Jenkins' xUnit plugin reads
+// (testdata/schemas/junit); an invalid one is caught.
+func TestJUnitValidatesAgainstSchema(t *testing.T) {
+	r := exampleReport(t)
+	var buf bytes.Buffer
+	if err := JUnit(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	validateXSD(t, "junit/junit-10.xsd", buf.Bytes())
+	bad := bytes.ReplaceAll(buf.Bytes(), []byte(` errors="0"`), nil)
+	f := filepath.Join(t.TempDir(), "bad.xml")
+	if err := os.WriteFile(f, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("xmllint", "--noout", "--schema", testutil.Path(t, "testdata", "schemas", "junit", "junit-10.xsd"), f).CombinedOutput(); err == nil {
+		t.Errorf("a testsuite without errors should not validate:\n%s", out)
+	}
+}
+
+// The CSV report: a header, one row per finding (waived ones marked), as
+// spreadsheets read it back.
+func TestCSV(t *testing.T) {
+	r := exampleReport(t)
+	var buf bytes.Buffer
+	if err := CSV(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != r.Summary.Findings+1 {
+		t.Fatalf("%d rows for %d findings and a header", len(rows), r.Summary.Findings)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	var ssh, waived []string
+	for _, row := range rows[1:] {
+		if row[col["asset_id"]] == "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-debug" && row[col["policy_id"]] == "VGL-NET-001" {
+			ssh = row
+		}
+		if row[col["policy_id"]] == "VGL-NET-003" && row[col["waived"]] == "true" {
+			waived = row
+		}
+	}
+	// allow-ssh-debug is line 16 of the example CAI export, in acme-prod,
+	// open to 0.0.0.0/0 on 22
+	want := map[string]string{"severity": "high", "asset_name": "allow-ssh-debug", "provider": "gcp", "scope": "acme-prod", "failing": "true",
+		"waived": "false", "file": "examples/inventory/gcp-resources.ndjson", "line": "16", "message": "allow-ssh-debug allows tcp from 0.0.0.0/0 to 22"}
+	for k, v := range want {
+		if ssh == nil || ssh[col[k]] != v {
+			t.Errorf("allow-ssh-debug %s: %v, want %q", k, ssh, v)
+		}
+	}
+	// examples/waivers.hcl waives the empty default VPC until 2027-06-30
+	if waived == nil || waived[col["failing"]] != "false" || waived[col["waiver_expires"]] != "2027-06-30" ||
+		waived[col["waiver_reason"]] != "empty default VPC kept for a legacy AMI build; SEC-412" {
+		t.Errorf("waived VGL-NET-003: %v", waived)
+	}
+}
+
+// A cell a spreadsheet would run as a formula is made text.
+func TestCSVDefusesFormulas(t *testing.T) {
+	for in, want := range map[string]string{"=HYPERLINK(\"http://x\")": "'=HYPERLINK(\"http://x\")", "+1": "'+1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)",
+		"web-1": "web-1", "": "", "a=b": "a=b"} {
+		if got := defuseFormula(in); got != want {
+			t.Errorf("defuseFormula(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

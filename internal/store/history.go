@@ -100,7 +100,7 @@ type History interface {
 }
 
 // ErrNoScans is returned when history holds fewer scans than asked for.
-var ErrNoScans = errors.New("no scans recorded yet: run 'vigil scan --store' first")
+var ErrNoScans = errors.New("no scans recorded yet: run 'vigil scan --history' first")
 
 var historyMigrations = []string{`
 CREATE TABLE scans (
