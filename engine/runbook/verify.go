@@ -28,6 +28,8 @@ type Binding struct {
 	Variables       map[string]*PlanVar `json:"variables"`
 	PublicKey       string              `json:"public_key"`
 	Holder          Holder              `json:"holder"`
+	// Starter is who started the run, for the two-person rule.
+	Starter *Identity `json:"starter,omitempty"`
 }
 
 // planHash is the SHA-256 of the plan exactly as the runs row stores it.

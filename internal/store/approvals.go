@@ -128,34 +128,14 @@ func scanDecision(row interface{ Scan(...any) error }) (*StepDecision, error) {
 	return d, nil
 }
 
-// ApprovalWaiter is the engine's ApprovalSource over the store: it looks
-// for a decision every Poll until one is recorded.
-type ApprovalWaiter struct {
-	Store Approvals
-	Poll  time.Duration
-}
+// DecisionSource is the engine's ApprovalSource over a store.
+type DecisionSource struct{ Store Approvals }
 
-// Await implements runbook.ApprovalSource.
-func (w *ApprovalWaiter) Await(ctx context.Context, runID string, req *runbook.ApprovalRequest) (*runbook.Decision, error) {
-	poll := w.Poll
-	if poll <= 0 {
-		poll = time.Second
+// Decision implements runbook.ApprovalSource.
+func (d DecisionSource) Decision(ctx context.Context, runID string, req *runbook.ApprovalRequest) (*runbook.Decision, error) {
+	sd, err := d.Store.Decision(ctx, runID, req.Address, req.PlanHash)
+	if err != nil || sd == nil {
+		return nil, err
 	}
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		d, err := w.Store.Decision(ctx, runID, req.Address, req.PlanHash)
-		if err != nil && ctx.Err() == nil {
-			// A database hiccup: keep waiting, the decision is not lost.
-			d = nil
-		}
-		if d != nil {
-			return &d.Decision, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
+	return &sd.Decision, nil
 }
