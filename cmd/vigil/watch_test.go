@@ -419,7 +419,7 @@ watch "aws" {
 }
 `, hook.url, events, goaws, inv)), 0o644)
 	addr := freeAddr(t)
-	d := startVigil(t, env, "serve", "--config", cfg, "--store="+filepath.Join(dir, "state.db"), "--listen", addr)
+	d := startVigil(t, env, "serve", "--config", cfg, "--store="+filepath.Join(dir, "state.db"), "--listen", addr, "--public-metrics")
 	waitUntil(t, "serve", 30*time.Second, func() bool { return metric(addr, "# HELP") })
 	sendSQS(t, client, events, "engine/event/testdata/aws/authorize-security-group-ingress.json")
 	sg := "arn:aws:ec2:eu-west-1:111111111111:security-group/" + awsfake.InternalGroup

@@ -45,6 +45,8 @@ type judgeFlags struct {
 	compliance []string
 	// asOf is the time ages and waiver expiry are judged by.
 	asOf string
+	// shard, when enabled, judges one slice of the scopes (shard.go).
+	shard shardFlags
 }
 
 func (f *judgeFlags) register(c *cobra.Command) {
@@ -194,6 +196,9 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	opts := scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Workers: f.workers, Now: j.now}
+	if f.shard.enabled() {
+		opts.Judge = f.shard.mine
+	}
 	progress := !f.quiet && isTerminal(a.stderr)
 	var pmu sync.Mutex
 	if progress {
@@ -334,6 +339,9 @@ input or usage.`,
 			if err := f.validate(c); err != nil {
 				return err
 			}
+			if err := f.shard.parse(c, a.env, f.store != ""); err != nil {
+				return err
+			}
 			j, err := a.loadJudge(c.Context(), &f)
 			if err != nil {
 				return err
@@ -347,7 +355,13 @@ input or usage.`,
 				fs.Workers = f.workers
 				sources = append(sources, fs)
 			}
-			if live.enabled() {
+			if live.enabled() && f.shard.enabled() {
+				inv, err := a.collectShard(c.Context(), &live, &f.shard, f.quiet)
+				if err != nil {
+					return err
+				}
+				sources = append(sources, inv)
+			} else if live.enabled() {
 				inv, err := a.collectLive(c.Context(), &live, f.quiet)
 				if err != nil {
 					return err
@@ -359,6 +373,7 @@ input or usage.`,
 	}
 	f.register(c)
 	f.registerStore(c)
+	f.shard.register(c)
 	live.register(c)
 	return c
 }

@@ -69,6 +69,9 @@ type Server struct {
 	// runs API). Audit keeps who did what.
 	Runs  Runs
 	Audit store.AuditLog
+	// KeepRuns is how often runs started here whose holder is gone are
+	// looked for and carried on (default 30s).
+	KeepRuns time.Duration
 	// Gatherers are more metrics for /metrics (the watches').
 	Gatherers []prometheus.Gatherer
 	// Failpoint is a crash-test hook called at "scan:<schedule>" once a
@@ -134,6 +137,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.init(ctx)
+	if s.Runs != nil {
+		every := s.KeepRuns
+		if every <= 0 {
+			every = 30 * time.Second
+		}
+		go s.keepRuns(ctx, every)
+	}
 	// Scans get their own context: shutdown lets them finish for Grace.
 	scanCtx, abandon := context.WithCancel(context.Background())
 	defer abandon()
