@@ -22,6 +22,11 @@ type BuildInfo struct {
 	Platform string `json:"platform"`
 }
 
+// Commit and BuildDate are set with -ldflags -X where the go command
+// cannot see the repository (a container build without .git); the
+// commit's own stamp wins when there is one.
+var Commit, BuildDate string
+
 // buildInfo reads the binary's build info; a -ldflags Version wins over
 // the module version (release builds from a tarball have no VCS).
 func buildInfo(bi *debug.BuildInfo, ok bool) BuildInfo {
@@ -46,6 +51,12 @@ func buildInfo(bi *debug.BuildInfo, ok bool) BuildInfo {
 	}
 	if Version != "dev" && Version != "" {
 		out.Version = Version
+	}
+	if out.Commit == "" {
+		out.Commit = Commit
+	}
+	if out.Date == "" {
+		out.Date = BuildDate
 	}
 	return out
 }

@@ -402,6 +402,12 @@ func TestMetricsDropToZero(t *testing.T) {
 	if strings.Contains(m, "VGL-KEY-003") {
 		t.Error("a waived finding is not an open one")
 	}
+	// client_golang's process, Go runtime and build-info collectors.
+	for _, name := range []string{"process_resident_memory_bytes ", "process_start_time_seconds ", "go_goroutines ", "go_build_info{"} {
+		if !strings.Contains(m, "\n"+name) {
+			t.Errorf("no %s series:\n%s", strings.TrimSpace(name), m)
+		}
+	}
 	s.mu.Lock()
 	s.metrics["hourly"].findings = nil
 	s.mu.Unlock()
