@@ -88,10 +88,10 @@ type scheduleMetrics struct {
 	// skipped counts ticks another replica recorded.
 	skipped int
 	// seen are the finding series exported so far (kept at 0).
-	seen map[findingKey]bool
-	last                *store.ScanRecord
-	findings            []store.StoredFinding
-	lastSuccess         time.Time
+	seen        map[findingKey]bool
+	last        *store.ScanRecord
+	findings    []store.StoredFinding
+	lastSuccess time.Time
 
 	// The run in progress: when it started and when it must be done by.
 	started, deadline time.Time
@@ -494,4 +494,3 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	p.Nav, p.Served = s.nav(r), s.Runs != nil
 	p.HTML(w)
 }
-

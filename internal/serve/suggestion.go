@@ -76,7 +76,7 @@ func ParseSuggestion(cmd string) (*Suggestion, error) {
 }
 
 // splitWords splits a command line as a POSIX shell would, for the
-// quoting triage uses: single quotes, and '\'' inside them.
+// quoting triage uses: single quotes, and '\” inside them.
 func splitWords(s string) ([]string, error) {
 	var out []string
 	var cur strings.Builder
