@@ -295,3 +295,72 @@ server {
 	}
 	srv.stop(t)
 }
+
+// Two replicas on one PostgreSQL: the one that runs a run started in its
+// API is killed between two steps (SIGKILL, its lease left behind). Once
+// the lease expires the other replica carries the run on: it completes,
+// every step succeeded once, and the journal verifies.
+func TestReplicaKilledMidRun(t *testing.T) {
+	pg := testutil.Postgres(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "vigil.hcl")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+server {
+  runbooks {
+    provider  = "sim"
+    inventory = [%q]
+    dirs      = [%q]
+  }
+}
+`, testutil.Path(t, "examples/inventory"), testutil.Path(t, "testdata/team"))), 0o644)
+	token := strings.Repeat("a1", 20)
+	args := []string{"serve", "--config", cfg, "--store=" + pg, "--listen", "127.0.0.1:0", "--tokens-file", writeTokens(t, dir), "--lease-ttl", "3s"}
+	doomed := startVigil(t, []string{"VIGIL_FAILPOINT=after:work"}, args...)
+	other := startVigil(t, nil, args...)
+	base, otherBase := serveAt(t, doomed), serveAt(t, other)
+
+	var started struct {
+		Run struct {
+			ID string `json:"id"`
+		} `json:"run"`
+	}
+	if code := call(t, "POST", base+"/api/runs", token, map[string]any{"runbook": "carry-on"}, &started); code != 201 {
+		t.Fatalf("start: %d", code)
+	}
+	select {
+	case <-doomed.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the failpoint did not end the replica:\n%s", doomed.output())
+	}
+	if ws, ok := doomed.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the replica ended with %v, not SIGKILL at the failpoint:\n%s", doomed.cmd.ProcessState, doomed.output())
+	}
+	id := started.Run.ID
+	var v struct {
+		Run struct {
+			Status string `json:"status"`
+		} `json:"run"`
+	}
+	waitUntil(t, "the other replica to complete the run", 60*time.Second, func() bool {
+		call(t, "GET", otherBase+"/api/runs/"+id, token, nil, &v)
+		return v.Run.Status == "completed"
+	})
+	if !strings.Contains(other.output(), "carrying on a run whose holder is gone") {
+		t.Errorf("the other replica does not say it carried the run on:\n%s", other.output())
+	}
+	st, err := store.OpenRuns(context.Background(), pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	run, err := st.GetRun(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := st.Entries(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exactlyOnce(t, run, es, []string{"record", "work", "done"})
+	other.stop(t)
+}

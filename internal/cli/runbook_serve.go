@@ -41,6 +41,8 @@ type runService struct {
 	// alertDirs are where watches keep alert files: from_alert may name
 	// only those.
 	alertDirs []string
+	// leaseTTL is the runs' lease TTL (serve --lease-ttl).
+	leaseTTL time.Duration
 	// ctx bounds the runs this process executes (serve's lifetime).
 	ctx context.Context
 	wg  sync.WaitGroup
@@ -138,7 +140,11 @@ func (rs *runService) executor(ctx context.Context, sa *app, f *runbookFlags, s 
 	}
 	actor := by.String()
 	x := &runbook.Executor{Store: rs.st, Key: key, Anchor: an, Actor: actor, Holder: localHolder(actor), HolderGone: holderGone,
-		Starter: by.Identity(), Parallel: 4, Wait: runbook.WaitNone}
+		Starter: by.Identity(), Parallel: 4, Wait: runbook.WaitNone, LeaseTTL: rs.leaseTTL}
+	// The crash tests kill a replica mid-run (VIGIL_FAILPOINT, as for apply).
+	if fp := sa.failpoint(); fp != nil {
+		x.Failpoint = fp
+	}
 	if ap, ok := rs.st.(store.Approvals); ok {
 		x.Approvals = store.DecisionSource{Store: ap}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/engine/runbook"
 	"github.com/vigil-ir/vigil/internal/auth"
 	"github.com/vigil-ir/vigil/internal/history"
 	"github.com/vigil-ir/vigil/internal/serve"
@@ -32,6 +33,9 @@ func (a *app) serveCmd() *cobra.Command {
 	var allowed, policyDirs []string
 	var publicMetrics bool
 	var grace time.Duration
+	// leaseTTL is how long a run's lease outlives its holder's heartbeat:
+	// after it another replica carries the run on.
+	var leaseTTL time.Duration
 	var rf runbookFlags
 	c := &cobra.Command{
 		Use:   "serve --config vigil.hcl",
@@ -202,7 +206,12 @@ at all.`,
 				alertDirs = append(alertDirs, filepath.Join(a.watchDir("", dsn, w.Name), "alerts"))
 			}
 			rf.config, rf.state = cfgPath, dsn
-			rs := &runService{a: a, cfg: cfg, cfgPath: cfgPath, dsn: dsn, st: st, log: log, flags: rf, alertDirs: alertDirs, ctx: ctx}
+			if leaseTTL < time.Second {
+				return usageError(c, "--lease-ttl %s: give at least 1s (the default is %s)", leaseTTL, runbook.DefaultLeaseTTL)
+			}
+			rs := &runService{a: a, cfg: cfg, cfgPath: cfgPath, dsn: dsn, st: st, log: log, flags: rf, alertDirs: alertDirs, ctx: ctx, leaseTTL: leaseTTL}
+			// Runs whose holder is gone are looked for a few times per TTL.
+			srv.KeepRuns = min(max(leaseTTL/4, time.Second), 30*time.Second)
 			if _, _, err := a.journalKey(&rf); err != nil {
 				return err
 			}
@@ -250,6 +259,7 @@ at all.`,
 	c.Flags().StringVar(&tokensFile, "tokens-file", "", "static bearer tokens, NAME ROLE TOKEN|sha256:HEX per line (server.tokens_file)")
 	c.Flags().BoolVar(&publicMetrics, "public-metrics", false, "serve /metrics without sign-in (server.public_metrics)")
 	c.Flags().DurationVar(&grace, "grace", 30*time.Second, "how long shutdown waits for running scans")
+	c.Flags().DurationVar(&leaseTTL, "lease-ttl", runbook.DefaultLeaseTTL, "how long a run's lease outlives its holder's last heartbeat: then another replica carries the run on")
 	c.Flags().StringArrayVarP(&policyDirs, "policies", "p", nil, "directory of additional Rego policies every schedule runs (repeatable)")
 	rf.keyFlags(c)
 	return c
