@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -237,7 +239,17 @@ server {
 
 	t.Run("shards record one scan", func(t *testing.T) {
 		inv := filepath.Join(root, "examples/inventory")
-		conf := filepath.Join(root, "examples/vigil.hcl")
+		// The example settings and a webhook: notifications wait for the
+		// last shard.
+		var posts atomic.Int32
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { posts.Add(1) }))
+		defer hook.Close()
+		example, err := os.ReadFile(filepath.Join(root, "examples/vigil.hcl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := filepath.Join(dir, "shards.hcl")
+		os.WriteFile(conf, append(example, fmt.Sprintf("\nnotify \"hook\" {\n  url = %q\n  min_severity = \"high\"\n}\n", hook.URL)...), 0o644)
 		// reported counts the findings in a scan's JSON report.
 		reported := func(path string) int {
 			var rep struct{ Findings []json.RawMessage }
@@ -265,6 +277,9 @@ server {
 				t.Fatalf("after shard %d: %d scans of the group in the history, want %d", i, len(scans), want)
 			}
 			perShard = append(perShard, reported(out))
+			if n := posts.Load(); (i < 2 && n != 0) || (i == 2 && n == 0) {
+				t.Errorf("after shard %d: %d webhook posts", i, n)
+			}
 		}
 		if code, _, errs := run(t, "scan", "-q", "-c", conf, inv, "--fail-on", "none", "--format", "json", "-o", filepath.Join(dir, "s.json"), "--store="+pg, "--schedule", "whole"); code != 0 {
 			t.Fatalf("unsharded: %d %s", code, errs)
