@@ -220,7 +220,8 @@ at all.`,
 			if err != nil {
 				return &exitError{code: ExitError, err: err}
 			}
-			httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			// The server's own errors (TLS handshakes) go to the injected log.
+			httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 			scheme := "http"
 			if sc.TLSCert != "" {
 				scheme = "https"
