@@ -214,7 +214,9 @@ func TestShutdownFinishesRunningScan(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)}
 	started, release := make(chan struct{}), make(chan struct{})
 	scanFn := realScan(t)
-	srv := &Server{Schedules: []config.Schedule{{Name: "m", Cron: "* * * * *"}}, History: h, Clock: clock, Grace: 10 * time.Second,
+	// A grace long enough for a scan under -race on a loaded machine: the
+	// scan is released at once, so the test takes no longer for it.
+	srv := &Server{Schedules: []config.Schedule{{Name: "m", Cron: "* * * * *"}}, History: h, Clock: clock, Grace: time.Minute,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Scan: func(ctx context.Context, s config.Schedule) (*store.ScanRecord, []store.StoredFinding, error) {
 			close(started)
