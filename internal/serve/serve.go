@@ -332,7 +332,12 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.Handle("GET /metrics", need(auth.Viewer, "metrics.read", s.metricsHandler().ServeHTTP))
+	if s.Guard != nil && s.Guard.PublicMetrics {
+		// public_metrics: Prometheus scrapes without signing in.
+		mux.Handle("GET /metrics", s.metricsHandler())
+	} else {
+		mux.Handle("GET /metrics", need(auth.Viewer, "metrics.read", s.metricsHandler().ServeHTTP))
+	}
 	mux.HandleFunc("GET /api/scans", need(auth.Viewer, "scans.read", s.apiScans))
 	mux.HandleFunc("GET /api/findings", need(auth.Viewer, "findings.read", s.apiFindings))
 	mux.HandleFunc("GET /api/diff", need(auth.Viewer, "diff.read", s.apiDiff))
