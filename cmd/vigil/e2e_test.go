@@ -27,6 +27,12 @@ func TestMain(m *testing.M) {
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	args := []string{"build", "-o", binPath}
+	// In a clone the go command stamps the module version and commit
+	// (vigil version); it finds none in a git worktree, whose .git is a
+	// file. The flag overrides a GOFLAGS=-buildvcs=false.
+	if fi, err := os.Stat("../../.git"); err == nil && fi.IsDir() {
+		args = append(args, "-buildvcs=true")
+	}
 	if raceEnabled {
 		// the binary is checked for data races too
 		args = append(args, "-race")

@@ -66,7 +66,10 @@ func TestSimCloudParity(t *testing.T) {
 			if code, out := vigil(t, env, append(args, "--provider", "sim", "--inventory-out", rehearsed, "--state", filepath.Join(dir, "sim.db"))...); code != 0 {
 				t.Fatalf("rehearsal: %d\n%s", code, out)
 			}
-			if code, out := vigil(t, env, append(append(args, "--state", filepath.Join(dir, "cloud.db")), tc.cloud...)...); code != 0 {
+			// Against the (fake) clouds destructive steps need a second
+			// person's approval, which --auto-approve does not give.
+			state := filepath.Join(dir, "cloud.db")
+			if code, out := applyWithSecondApprover(t, env, state, append(append(args, "--state", state), tc.cloud...)...); code != 0 {
 				t.Fatalf("real run: %d\n%s", code, out)
 			}
 			after := filepath.Join(dir, "after.ndjson")

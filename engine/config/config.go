@@ -52,6 +52,9 @@ type Config struct {
 	// Store is the scan history's default ("store" in vigil.hcl): a SQLite
 	// file (relative to vigil.hcl) or postgres://...; "" for the state file.
 	Store string
+	// Server is the server block: sign-in, Host names, runbooks run by
+	// `vigil serve` (server.go); nil when absent.
+	Server *Server
 
 	// File is where the config was read from ("" for the defaults).
 	File string
@@ -130,6 +133,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "notify", LabelNames: []string{"name"}},
 		{Type: "watch", LabelNames: []string{"name"}},
 		{Type: "respond", LabelNames: []string{"name"}},
+		{Type: "server"},
 	},
 }
 
@@ -206,7 +210,7 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 	strList("corporate_networks", &cfg.CorporateNetworks)
 	strList("policy_libraries", &cfg.PolicyLibraries)
 	if attr, ok := content.Attributes["anchor"]; ok {
-		d := gohcl.DecodeExpression(attr.Expr, nil, &cfg.Anchor)
+		d := gohcl.DecodeExpression(attr.Expr, EvalContext(), &cfg.Anchor)
 		diags = append(diags, d...)
 		if !d.HasErrors() {
 			if err := checkAnchor(cfg.Anchor); err != nil {
@@ -316,6 +320,15 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 			if w != nil {
 				cfg.Watches = append(cfg.Watches, w)
 			}
+		case "server":
+			if cfg.Server != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate server block",
+					Detail: fmt.Sprintf("vigil.hcl has one server block; the first is at %s.", cfg.Server.Range), Subject: blk.DefRange.Ptr()})
+				continue
+			}
+			s, d := parseServer(blk, filename)
+			diags = append(diags, d...)
+			cfg.Server = s
 		case "respond":
 			r, d := parseRespond(blk)
 			diags = append(diags, d...)
@@ -324,7 +337,7 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 			}
 		case "residency":
 			var rb residencyBody
-			d := gohcl.DecodeBody(blk.Body, nil, &rb)
+			d := gohcl.DecodeBody(blk.Body, EvalContext(), &rb)
 			diags = append(diags, d...)
 			if d.HasErrors() {
 				continue
@@ -354,7 +367,7 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 			cfg.Residency = append(cfg.Residency, Residency{Class: class, Label: rb.Label, Regions: rb.Regions, Range: blk.DefRange})
 		case "schedule":
 			var sb scheduleBody
-			d := gohcl.DecodeBody(blk.Body, nil, &sb)
+			d := gohcl.DecodeBody(blk.Body, EvalContext(), &sb)
 			diags = append(diags, d...)
 			if d.HasErrors() {
 				continue
@@ -369,7 +382,7 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 			cfg.Schedules = append(cfg.Schedules, Schedule{Name: blk.Labels[0], Cron: sb.Cron, Sources: sb.Sources, Policies: sb.Policies, Timeout: timeout, Range: blk.DefRange})
 		case "notify":
 			var nb notifyBody
-			d := gohcl.DecodeBody(blk.Body, nil, &nb)
+			d := gohcl.DecodeBody(blk.Body, EvalContext(), &nb)
 			diags = append(diags, d...)
 			if d.HasErrors() {
 				continue

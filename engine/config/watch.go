@@ -141,7 +141,7 @@ var severities = []string{"critical", "high", "medium", "low", "info"}
 
 func parseWatch(blk *hcl.Block, seen map[string]hcl.Range) (*Watch, hcl.Diagnostics) {
 	var wb watchBody
-	diags := gohcl.DecodeBody(blk.Body, nil, &wb)
+	diags := gohcl.DecodeBody(blk.Body, EvalContext(), &wb)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -212,7 +212,7 @@ func parseWatch(blk *hcl.Block, seen map[string]hcl.Range) (*Watch, hcl.Diagnost
 
 func parseRespond(blk *hcl.Block) (*Respond, hcl.Diagnostics) {
 	var rb respondBody
-	diags := gohcl.DecodeBody(blk.Body, nil, &rb)
+	diags := gohcl.DecodeBody(blk.Body, EvalContext(), &rb)
 	if diags.HasErrors() {
 		return nil, diags
 	}

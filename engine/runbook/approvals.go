@@ -28,6 +28,10 @@ type ApprovalRequest struct {
 	// AtApply says the instance's key was known only at apply: the plan
 	// showed the step, not this instance.
 	AtApply bool
+	// DistinctApprover: only another person than Starter, signed in to
+	// vigil serve, can approve it.
+	DistinctApprover bool
+	Starter          Identity
 }
 
 // approvalPattern is one --approve value: an address (isolate,

@@ -111,7 +111,12 @@ type Approval struct {
 	// Reason is evaluated per step instance (it may use var.*, each.*).
 	Reason    hcl.Expression
 	Approvers []string
-	DeclRange hcl.Range
+	// DistinctApprover, when set, says whether the approver must be
+	// another person than the run's starter (the two-person rule); unset,
+	// destructive steps against real clouds need one (see
+	// NeedsDistinctApprover).
+	DistinctApprover *bool
+	DeclRange        hcl.Range
 }
 
 // Retry retries a step whose action reports a retryable error.

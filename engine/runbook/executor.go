@@ -41,6 +41,17 @@ type Executor struct {
 	// at a time. Nil when there is no terminal (the run then stops in
 	// awaiting_approval).
 	Prompt func(ctx context.Context, req *ApprovalRequest) (bool, error)
+	// Starter is who starts the run (recorded in its first entry; default:
+	// Actor, not verified). Approvals reads decisions given through vigil
+	// serve; Wait says which waiting instances poll it (every ApprovalPoll,
+	// default 2s) instead of stopping the run in awaiting_approval.
+	Starter      Identity
+	Approvals    ApprovalSource
+	Wait         WaitMode
+	ApprovalPoll time.Duration
+	// Started, when set, is told the run once it is stored (before any
+	// step runs).
+	Started func(*Run)
 	// Parallel bounds how many step instances run at once (default 4).
 	Parallel int
 	// Progress reports what happens, for the console; it is called from one
@@ -151,6 +162,11 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	b := Binding{Run: run.ID, Runbook: run.Runbook, File: run.File, RunbookSHA256: run.Hash, Provider: run.Provider, Actor: run.Actor,
 		CreatedAt: run.CreatedAt, State: run.State, PlanSHA256: planHash(raw), VariablesSHA256: variablesHash(plan.Variables),
 		Variables: plan.Variables, PublicKey: EncodePublicKey(x.publicKey()), Holder: x.holder(), JournalFormat: JournalFormat}
+	starter := x.Starter
+	if starter.Subject == "" {
+		starter = Identity{Subject: "actor:" + x.Actor, Name: x.Actor}
+	}
+	b.Starter = &starter
 	first := &Entry{Kind: EntryRunStarted, Actor: x.Actor, At: now, Detail: mustJSON(b)}
 	lease := &Lease{Holder: x.holder(), TTL: x.ttl()}
 	j := &sealer{store: x.Store, lease: lease, key: x.Key, anchor: x.Anchor, runID: run.ID, failpoint: x.Failpoint}
@@ -168,7 +184,10 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 		_ = x.Store.ReleaseLease(context.WithoutCancel(ctx), lease)
 		return nil, &JournalError{RunID: run.ID, Seq: 1, Err: err}
 	}
-	ex.run, ex.j = run, j
+	ex.run, ex.j, ex.starter = run, j, starter
+	if x.Started != nil {
+		x.Started(run)
+	}
 	return ex.execute(ctx, replay(nil))
 }
 
@@ -364,7 +383,7 @@ func (x *Executor) resumable(ctx context.Context, own *owned, rb *Runbook, vars 
 	if err != nil {
 		return nil, err
 	}
-	ex.run, ex.j = run, own.j
+	ex.run, ex.j, ex.starter = run, own.j, StarterOf(run, own.entries)
 	return ex, nil
 }
 

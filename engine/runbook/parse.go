@@ -412,11 +412,12 @@ func decodeStep(blk *hcl.Block, ph *Phase) (*Step, hcl.Diagnostics) {
 		switch b.Type {
 		case "approval":
 			var ab struct {
-				Reason    hcl.Expression `hcl:"reason,optional"`
-				Approvers []string       `hcl:"approvers,optional"`
+				Reason           hcl.Expression `hcl:"reason,optional"`
+				Approvers        []string       `hcl:"approvers,optional"`
+				DistinctApprover *bool          `hcl:"distinct_approver,optional"`
 			}
 			diags = append(diags, gohcl.DecodeBody(b.Body, nil, &ab)...)
-			st.Approval = &Approval{Reason: ab.Reason, Approvers: ab.Approvers, DeclRange: b.DefRange}
+			st.Approval = &Approval{Reason: ab.Reason, Approvers: ab.Approvers, DistinctApprover: ab.DistinctApprover, DeclRange: b.DefRange}
 		case "retry":
 			var rb struct {
 				Attempts int    `hcl:"attempts"`

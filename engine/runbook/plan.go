@@ -82,18 +82,21 @@ type PlannedStep struct {
 	Args        map[string]any `json:"args"`
 	// ArgsHash pins the arguments when all are known at plan time: apply
 	// refuses to run the instance with different ones.
-	ArgsHash       string   `json:"args_sha256,omitempty"`
-	Summary        string   `json:"summary,omitempty"`
-	Details        []string `json:"details,omitempty"`
-	Targets        []string `json:"targets,omitempty"`
-	Deletes        []string `json:"deletes,omitempty"`
-	NeedsApproval  bool     `json:"needs_approval,omitempty"`
-	ApprovalReason string   `json:"approval_reason,omitempty"`
-	Approvers      []string `json:"approvers,omitempty"`
-	Evidence       bool     `json:"evidence,omitempty"`
-	DependsOn      []string `json:"depends_on,omitempty"`
-	Skipped        bool     `json:"skipped,omitempty"`
-	SkipReason     string   `json:"skip_reason,omitempty"`
+	ArgsHash      string   `json:"args_sha256,omitempty"`
+	Summary       string   `json:"summary,omitempty"`
+	Details       []string `json:"details,omitempty"`
+	Targets       []string `json:"targets,omitempty"`
+	Deletes       []string `json:"deletes,omitempty"`
+	NeedsApproval bool     `json:"needs_approval,omitempty"`
+	// DistinctApprover: the approver must be another person than the
+	// run's starter, signed in to vigil serve (the two-person rule).
+	DistinctApprover bool     `json:"distinct_approver,omitempty"`
+	ApprovalReason   string   `json:"approval_reason,omitempty"`
+	Approvers        []string `json:"approvers,omitempty"`
+	Evidence         bool     `json:"evidence,omitempty"`
+	DependsOn        []string `json:"depends_on,omitempty"`
+	Skipped          bool     `json:"skipped,omitempty"`
+	SkipReason       string   `json:"skip_reason,omitempty"`
 	// Unknown: the step's instances or condition are known only at apply.
 	Unknown bool           `json:"unknown,omitempty"`
 	NoOp    bool           `json:"no_op,omitempty"`
@@ -324,6 +327,7 @@ func (p *Planner) newPlanned(s *Step, key string, spec *action.Spec, provider st
 		if ps.ApprovalReason == "" && spec.Effect == action.Destructive {
 			ps.ApprovalReason = "destructive: cannot be undone"
 		}
+		ps.DistinctApprover = NeedsDistinctApprover(s, spec, p.Provider)
 	}
 	return ps
 }

@@ -34,6 +34,11 @@ type execution struct {
 	env      *action.Env
 	approve  []approvalPattern
 	j        *sealer
+	// starter is who started the run (the two-person rule); waitCtx ends
+	// the waits for decisions when the run halts.
+	starter   Identity
+	waitCtx   context.Context
+	stopWaits context.CancelCauseFunc
 
 	inbox    chan func()
 	sem      chan struct{}
@@ -117,6 +122,8 @@ func (ex *execution) execute(parent context.Context, st *replayed) (*Result, err
 	}
 	ex.ctx, ex.cancel = context.WithCancelCause(parent)
 	defer ex.cancel(nil)
+	ex.waitCtx, ex.stopWaits = context.WithCancelCause(ex.ctx)
+	defer ex.stopWaits(nil)
 	stopBeat := ex.x.heartbeat(ex.ctx, *ex.j.lease, func(err error) { ex.cancel(err) })
 	ex.prompts = newPromptQueue()
 	if ex.x.Prompt != nil {
@@ -146,6 +153,9 @@ func (ex *execution) halted() bool {
 func (ex *execution) halt() {
 	ex.stop = true
 	ex.stopping.Store(true)
+	if ex.stopWaits != nil {
+		ex.stopWaits(errHalted)
+	}
 }
 
 // schedule starts every step whose dependencies are done, phase by phase:
@@ -381,7 +391,10 @@ func (ex *execution) journal(status string, entries ...*Entry) error {
 		return ex.fatal
 	}
 	for _, e := range entries {
-		e.Actor, e.At = ex.x.Actor, ex.x.now()
+		if e.Actor == "" { // an approval names its approver
+			e.Actor = ex.x.Actor
+		}
+		e.At = ex.x.now()
 		e.Error = ex.red.text(e.Error)
 		e.Args, e.Outputs, e.Detail = ex.redactJSON(e.Args), ex.redactJSON(e.Outputs), ex.redactJSON(e.Detail)
 	}

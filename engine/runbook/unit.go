@@ -90,8 +90,24 @@ func (ex *execution) startUnit(sr *stepRun, inst instance) {
 	u.req.Progress = func(msg string) { ex.emit("progress", addr, msg, 0) }
 
 	needs := s.Approval != nil || spec.Effect == action.Destructive || spec.Gate
+	if needs && !st.approved && ex.distinct(u) {
+		// The two-person rule: neither the flags nor the terminal of this
+		// process count; a decision through vigil serve does.
+		if ex.x.AutoApprove || approvedBy(ex.approve, ex.plan, s.Name, addr) != "" {
+			ex.event("waiting", addr, "--approve and --auto-approve do not approve this step: it needs a second person's approval through vigil serve (distinct_approver)", 0)
+		}
+		switch {
+		case ex.recorded(u):
+		case ex.x.Approvals != nil && ex.x.Wait != WaitNone:
+			ex.awaitDecision(u)
+		default:
+			ex.awaitApproval(u)
+		}
+		return
+	}
 	if needs && !st.approved {
 		switch {
+		case ex.recorded(u):
 		case ex.x.AutoApprove:
 			ex.approved(u, "--auto-approve")
 		case approvedBy(ex.approve, ex.plan, s.Name, addr) != "":
@@ -99,6 +115,8 @@ func (ex *execution) startUnit(sr *stepRun, inst instance) {
 		case ex.x.Prompt != nil:
 			ex.pending++
 			ex.prompts.push(u)
+		case ex.x.Approvals != nil && ex.x.Wait == WaitAll:
+			ex.awaitDecision(u)
 		default:
 			ex.awaitApproval(u)
 		}

@@ -31,6 +31,8 @@ type Binding struct {
 	// JournalFormat is the sealing rules the run's entries follow (0 and
 	// 1: the first ones, which stored JSON columns as written).
 	JournalFormat int `json:"journal_format,omitempty"`
+	// Starter is who started the run, for the two-person rule.
+	Starter *Identity `json:"starter,omitempty"`
 }
 
 // planHash is the SHA-256 of the plan exactly as the runs row stores it.

@@ -36,6 +36,11 @@ type Options struct {
 	// normalized inventory alongside the scan). It may be called
 	// concurrently.
 	Assets func(*asset.Asset) error
+	// Judge, if set, picks the assets to judge (a shard's slice, by
+	// scope); the others are context only: cross-asset policies see them,
+	// no policy judges them, and the summary does not count them. It may
+	// be called concurrently.
+	Judge func(*asset.Asset) bool
 }
 
 // Progress reports how far a scan is.
@@ -276,6 +281,10 @@ func (s *state) restore(h heldAsset) (*asset.Asset, error) {
 }
 
 func (s *state) emit(a *asset.Asset) error {
+	if s.opts.Judge != nil && !s.opts.Judge(a) {
+		s.index.Observe(a)
+		return nil
+	}
 	n := s.assets.Add(1)
 	s.index.Observe(a)
 	s.mu.Lock()

@@ -72,12 +72,19 @@ func (f *awsFlags) options(progress io.Writer) awsprov.Options {
 // collectAWS collects a live inventory, reporting progress and the parts
 // that could not be read on stderr.
 func (a *app) collectAWS(ctx context.Context, f *awsFlags, quiet bool) (*inventory.Inventory, error) {
+	return a.collectAWSWith(ctx, f, quiet, nil)
+}
+
+// collectAWSWith collects the accounts that accounts picks (nil: all).
+func (a *app) collectAWSWith(ctx context.Context, f *awsFlags, quiet bool, accounts func(string) bool) (*inventory.Inventory, error) {
 	var progress io.Writer
 	if !quiet {
 		progress = a.stderr
 	}
 	var assets []*asset.Asset
-	sum, err := awsprov.Collect(ctx, f.options(progress), func(x *asset.Asset) error {
+	opts := f.options(progress)
+	opts.Accounts = accounts
+	sum, err := awsprov.Collect(ctx, opts, func(x *asset.Asset) error {
 		assets = append(assets, x)
 		return nil
 	})

@@ -18,7 +18,8 @@ import (
 	"github.com/vigil-ir/vigil/engine/policy"
 )
 
-// Version is set at build time (-ldflags "-X .../internal/cli.Version=...").
+// Version is the module version the go command stamped (version.go), or
+// what a build sets with -ldflags "-X .../internal/cli.Version=...".
 var Version = "dev"
 
 // Exit codes: CI reads them.
@@ -124,7 +125,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 		Version:       Version,
 	}
 	root.SetVersionTemplate("vigil {{.Version}}\n")
-	root.AddCommand(a.scanCmd(), a.checkCmd(), a.policyCmd(), a.inventoryCmd())
+	root.AddCommand(a.scanCmd(), a.checkCmd(), a.policyCmd(), a.inventoryCmd(), a.versionCmd())
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(a))
 	}

@@ -3,17 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -49,12 +43,15 @@ func (a *app) openHistory(ctx context.Context, dsn string) (store.History, error
 // recordScan stores a finished scan and tells the notify blocks about
 // findings they have not been sent.
 func (a *app) recordScan(ctx context.Context, f *judgeFlags, j *judge, started time.Time, res *scan.Result, judged *history.JudgedSet) error {
+	rec, fs := history.Record(f.shard.schedule, started, &res.Summary, j.engine.Policies(), res.Findings.Slice())
+	if f.shard.enabled() {
+		return a.recordShard(ctx, f, j, rec, fs)
+	}
 	h, err := a.openHistory(ctx, f.store)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	rec, fs := history.Record("", started, &res.Summary, j.engine.Policies(), res.Findings.Slice())
 	if _, err := h.RecordScan(ctx, rec, fs); err != nil {
 		return &exitError{code: ExitError, err: err}
 	}
@@ -365,112 +362,4 @@ func (a *app) scheduleScan(cfgPath string, policyDirs []string, h store.History,
 		}
 		return rec, fs, nil
 	}
-}
-
-func (a *app) serveCmd() *cobra.Command {
-	var cfgPath, dsn, listen string
-	var policyDirs []string
-	var grace time.Duration
-	c := &cobra.Command{
-		Use:   "serve --config vigil.hcl",
-		Short: "Run scheduled scans and serve their history, metrics and dashboard",
-		Long: `Serve runs the schedules of vigil.hcl, each on its cron expression and never
-overlapping with itself, records every scan in the history and tells the
-notify blocks about new findings (each finding once). It serves:
-
-  /              the dashboard (the page 'vigil report --format html' writes)
-  /api/scans     recorded scans (?schedule=, ?limit=)
-  /api/findings  a scan's findings (?scan=ID, default the latest)
-  /api/diff      new, resolved, still open and newly waived (?a=&b=)
-  /metrics       Prometheus: findings by severity, policy and scope; scan
-                 duration, assets read, last success time, scans by result
-  /healthz       liveness, with each schedule's state
-
-The watch blocks of vigil.hcl run beside the schedules, and their metrics
-are on /metrics too (see 'vigil watch --help').
-
-A run must finish by its deadline: the schedule's timeout, or else the time
-its next run is due. At the deadline the scan is stopped, wherever it is
-(a policy mid-evaluation included), and /healthz answers 503 naming the
-schedule until a run succeeds again; it does the same for a run still going
-past its deadline.
-
-SIGTERM or SIGINT stop it: running scans get --grace to finish, then are
-abandoned; a scan is recorded whole or not at all.
-
-  schedule "hourly-prod" {
-    cron     = "0 * * * *"
-    sources  = ["inventories/prod/", "gcp:organizations/123456789012", "aws"]
-    policies = ["VGL-NET-*"]          # optional: ids or globs
-    timeout  = "50m"                  # optional: default, until the next run
-  }
-
-  notify "secops" {
-    url          = "https://hooks.slack.com/services/..."
-    format       = "slack"            # or json
-    min_severity = "high"
-    timeout      = "10s"              # optional: how long a post may take
-  }`,
-		Example: `  vigil serve --config vigil.hcl --listen 127.0.0.1:8080
-  vigil serve --config vigil.hcl --store postgres://vigil@db/vigil`,
-		RunE: func(c *cobra.Command, args []string) error {
-			if cfgPath == "" {
-				return usageError(c, "serve needs --config: the schedules are in vigil.hcl")
-			}
-			cfg, err := a.loadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			if len(cfg.Schedules) == 0 && len(cfg.Watches) == 0 {
-				return &exitError{code: ExitError, err: fmt.Errorf("%s declares no schedule: add schedule \"name\" { cron = \"0 * * * *\"  sources = [...] } (or a watch block)", cfgPath)}
-			}
-			if _, diags := serve.Parse(cfg.Schedules); diags.HasErrors() {
-				return a.diagsError(sourceFiles(cfg.File), diags)
-			}
-			h, err := a.openHistory(c.Context(), dsn)
-			if err != nil {
-				return err
-			}
-			defer h.Close()
-			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			judged := &judgedBySchedule{}
-			srv := &serve.Server{Schedules: cfg.Schedules, History: h, Scan: a.scheduleScan(cfgPath, policyDirs, h, cfg.Notify, judged), Grace: grace,
-				Log:    slog.New(slog.NewTextHandler(a.stderr, nil)),
-				Notify: scheduleNotify(h, cfg.Notify, judged)}
-			// The watch blocks run beside the schedules (watch.go).
-			runWatches, withWatches, closeWatches, err := a.serveWatches(ctx, cfgPath, cfg, h, dsn, grace)
-			if err != nil {
-				return err
-			}
-			defer closeWatches()
-			lis, err := net.Listen("tcp", listen)
-			if err != nil {
-				return &exitError{code: ExitError, err: err}
-			}
-			httpSrv := &http.Server{Handler: withWatches(srv.Handler()), ReadHeaderTimeout: 10 * time.Second}
-			fmt.Fprintf(a.stderr, "vigil: serving on http://%s (%d schedules)\n", lis.Addr(), len(cfg.Schedules))
-			errc := make(chan error, 1)
-			go func() { errc <- httpSrv.Serve(lis) }()
-			watchErr := make(chan error, 1)
-			go func() { watchErr <- runWatches(ctx) }()
-			runErr := srv.Run(ctx)
-			if err := <-watchErr; err != nil && runErr == nil {
-				runErr = err
-			}
-			shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			httpSrv.Shutdown(shut)
-			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return runErr
-		},
-	}
-	c.Flags().StringVarP(&cfgPath, "config", "c", "", "vigil.hcl with the schedules and notify blocks")
-	storeFlag(c, &dsn)
-	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address of the API, metrics and dashboard")
-	c.Flags().DurationVar(&grace, "grace", 30*time.Second, "how long shutdown waits for running scans")
-	c.Flags().StringArrayVarP(&policyDirs, "policies", "p", nil, "directory of additional Rego policies every schedule runs (repeatable)")
-	return c
 }

@@ -51,6 +51,7 @@ type runbookFlags struct {
 	autoApprove    bool
 	parallel       int
 	inventoryOut   string
+	noWait         bool
 	journalKey     string
 	force          bool
 	showKey        bool
@@ -92,6 +93,7 @@ func (f *runbookFlags) applyFlags(c *cobra.Command) {
 	c.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "do not ask to confirm the plan, and approve every step (CI, tabletop exercises; use with care)")
 	c.Flags().IntVar(&f.parallel, "parallel", 4, "how many independent steps run at once")
 	c.Flags().StringVar(&f.inventoryOut, "inventory-out", "", "with --provider sim: write the simulated cloud's inventory here when done")
+	c.Flags().BoolVar(&f.noWait, "no-wait", false, "a step that needs a second person's approval (through vigil serve) stops the run in awaiting_approval instead of waiting; resume reads the approval")
 }
 
 func (a *app) runbookCmd() *cobra.Command {

@@ -28,6 +28,21 @@ func (a *app) actorName(f *runbookFlags) string {
 	return "unknown"
 }
 
+// cliIdentity is who runs the CLI, for the two-person rule: the OS user
+// (not verified: nothing checked who typed the command), also known by
+// --actor when that names someone else.
+func cliIdentity(f *runbookFlags) runbook.Identity {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	id := runbook.Identity{Subject: "os:" + name, Name: name, Via: "vigil CLI"}
+	if f.actor != "" && f.actor != name {
+		id.Name, id.Aliases = f.actor, []string{f.actor}
+	}
+	return id
+}
+
 // executor wires an executor for apply, resume and unlock: the store, the
 // journal key and anchor, the lease holder, approvals and the console.
 func (a *app) executor(ctx context.Context, f *runbookFlags, s *rbSession, st store.RunStore) (*runbook.Executor, error) {
@@ -41,7 +56,19 @@ func (a *app) executor(ctx context.Context, f *runbookFlags, s *rbSession, st st
 	}
 	actor := a.actorName(f)
 	x := &runbook.Executor{Store: st, Key: key, Anchor: an, Actor: actor, Holder: localHolder(actor), HolderGone: holderGone,
-		Approve: splitList(f.approve), AutoApprove: f.autoApprove, Parallel: f.parallel}
+		Approve: splitList(f.approve), AutoApprove: f.autoApprove, Parallel: f.parallel, Starter: cliIdentity(f)}
+	// Decisions given through vigil serve are read from the store; a step
+	// that needs a second person waits for one there (nothing typed here
+	// approves it), unless --no-wait.
+	if ap, ok := st.(store.Approvals); ok {
+		x.Approvals, x.Wait = store.DecisionSource{Store: ap}, runbook.WaitDistinct
+		if f.noWait {
+			x.Wait = runbook.WaitNone
+		}
+		if d, err := time.ParseDuration(a.env("VIGIL_APPROVAL_POLL")); err == nil && d > 0 {
+			x.ApprovalPoll = d
+		}
+	}
 	if s != nil {
 		x.Registry, x.Env, x.Data = s.reg, s.env, s.data
 	}

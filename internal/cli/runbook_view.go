@@ -139,6 +139,7 @@ func (a *app) finishRun(ctx context.Context, f *runbookFlags, s *rbSession, res 
 			names = append(names, "--approve "+shellQuote(w))
 		}
 		fmt.Fprintf(a.stdout, "Waiting for approval of: %s\nContinue with: vigil runbook resume %s %s\n", strings.Join(res.Waiting, ", "), res.Run.ID, strings.Join(names, " "))
+		fmt.Fprintf(a.stdout, "A step that needs a second person (distinct_approver) is approved in vigil serve (the run's page, or POST /api/runs/%s/approvals); resume then reads the approval.\n", res.Run.ID)
 		return exit(ExitWaiting)
 	case runbook.RunInterrupted:
 		fmt.Fprintf(a.stdout, "Interrupted; nothing is lost. Continue with: vigil runbook resume %s\n", res.Run.ID)

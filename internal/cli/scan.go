@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/compliance"
 	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/engine/inventory"
@@ -48,6 +49,8 @@ type judgeFlags struct {
 	compliance []string
 	// asOf is the time ages and waiver expiry are judged by.
 	asOf string
+	// shard, when enabled, judges one slice of the scopes (shard.go).
+	shard shardFlags
 }
 
 func (f *judgeFlags) register(c *cobra.Command) {
@@ -159,6 +162,19 @@ func (j *judge) findings(ctx context.Context, sources ...inventory.Source) ([]po
 	return j.findingsSeeing(ctx, nil, sources...)
 }
 
+// alsoSee chains two of scan.Options.Assets (either may be nil).
+func alsoSee(first, then func(*asset.Asset) error) func(*asset.Asset) error {
+	if first == nil {
+		return then
+	}
+	return func(a *asset.Asset) error {
+		if err := first(a); err != nil {
+			return err
+		}
+		return then(a)
+	}
+}
+
 // findingsSeeing is findings, telling js (when set) of every asset judged.
 func (j *judge) findingsSeeing(ctx context.Context, js *history.JudgedSet, sources ...inventory.Source) ([]policy.Finding, *scan.Summary, error) {
 	opts := scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Now: j.now}
@@ -219,6 +235,9 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 		}
 		evidence, opts.Assets = ev, ev.Observe
 	}
+	if f.shard.enabled() {
+		opts.Judge = f.shard.mine
+	}
 	progress := !f.quiet && isTerminal(a.stderr)
 	var pmu sync.Mutex
 	if progress {
@@ -241,14 +260,15 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 		}
 	}
 	var judged *history.JudgedSet
-	if f.store != "" {
-		// What --store's notification needs to forget fixed findings.
+	if f.store != "" || f.history {
+		// What the recorded scan's notification needs to forget fixed
+		// findings.
 		js, err := a.notifiedAssets(ctx, f.store, j.cfg.Notify)
 		if err != nil {
 			return err
 		}
 		if judged = js; js != nil {
-			opts.Assets = js.See
+			opts.Assets = alsoSee(opts.Assets, js.See)
 		}
 	}
 	defer gctune.Start(gctune.FloorFor(input))()
@@ -370,6 +390,9 @@ input or usage.`,
 			if err := f.validate(c); err != nil {
 				return err
 			}
+			if err := f.shard.parse(c, a.env, f.store != ""); err != nil {
+				return err
+			}
 			j, err := a.loadJudge(c.Context(), &f)
 			if err != nil {
 				return err
@@ -383,7 +406,13 @@ input or usage.`,
 				fs.Workers = f.workers
 				sources = append(sources, fs)
 			}
-			if live.enabled() {
+			if live.enabled() && f.shard.enabled() {
+				inv, err := a.collectShard(c.Context(), &live, &f.shard, f.quiet)
+				if err != nil {
+					return err
+				}
+				sources = append(sources, inv)
+			} else if live.enabled() {
 				inv, err := a.collectLive(c.Context(), &live, f.quiet)
 				if err != nil {
 					return err
@@ -395,6 +424,7 @@ input or usage.`,
 	}
 	f.register(c)
 	f.registerStore(c)
+	f.shard.register(c)
 	live.register(c)
 	return c
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -354,11 +353,10 @@ func (a *app) planResponse(cfgPath string) watch.Planner {
 }
 
 // serveWatches builds the watch blocks of vigil.hcl for `vigil serve`: it
-// returns a function that runs them, and a handler that adds their metrics
-// to /metrics.
-func (a *app) serveWatches(ctx context.Context, cfgPath string, cfg *config.Config, h store.History, dsn string, grace time.Duration) (func(context.Context) error, func(http.Handler) http.Handler, func(), error) {
+// returns a function that runs them, and their metrics for /metrics.
+func (a *app) serveWatches(ctx context.Context, cfgPath string, cfg *config.Config, h store.History, dsn string, grace time.Duration) (func(context.Context) error, prometheus.Gatherer, func(), error) {
 	if len(cfg.Watches) == 0 {
-		return func(context.Context) error { return nil }, func(h http.Handler) http.Handler { return h }, func() {}, nil
+		return func(context.Context) error { return nil }, nil, func() {}, nil
 	}
 	reg := prometheus.NewRegistry()
 	var f watchFlags
@@ -367,31 +365,5 @@ func (a *app) serveWatches(ctx context.Context, cfgPath string, cfg *config.Conf
 		closeAll()
 		return nil, nil, nil, err
 	}
-	run := func(ctx context.Context) error { return runWatchers(ctx, ws) }
-	wrap := func(inner http.Handler) http.Handler {
-		prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodGet || r.URL.Path != "/metrics" {
-				inner.ServeHTTP(w, r)
-				return
-			}
-			// The schedules' metrics, then the watches'.
-			rec := httptest.NewRecorder()
-			inner.ServeHTTP(rec, r)
-			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-			w.Write(rec.Body.Bytes())
-			r2 := r.Clone(r.Context())
-			r2.Header.Del("Accept") // the text format, like the schedules'
-			r2.Header.Del("Accept-Encoding")
-			prom.ServeHTTP(&bodyOnly{w}, r2)
-		})
-	}
-	return run, wrap, closeAll, nil
+	return func(ctx context.Context) error { return runWatchers(ctx, ws) }, reg, closeAll, nil
 }
-
-// bodyOnly passes the body of a response through, not its headers.
-type bodyOnly struct{ w http.ResponseWriter }
-
-func (b *bodyOnly) Header() http.Header         { return http.Header{} }
-func (b *bodyOnly) Write(p []byte) (int, error) { return b.w.Write(p) }
-func (b *bodyOnly) WriteHeader(int)             {}

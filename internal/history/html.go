@@ -26,6 +26,11 @@ type Page struct {
 	// Compliance are the per-control tables of the latest scan, when
 	// asked for (see ComplianceTables).
 	Compliance []*compliance.Table
+	// Nav is the dashboard's navigation bar, and Served makes each
+	// finding's runbook a link that starts it (vigil serve); the file
+	// report has neither.
+	Nav    template.HTML
+	Served bool
 }
 
 // ComplianceTables judges benchmarks with the latest scan's findings.
@@ -221,7 +226,7 @@ h2{font-size:16px;margin:4px 0 10px}.cards{display:flex;gap:12px;flex-wrap:wrap}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 6px;border-bottom:1px solid #e3e5ea;vertical-align:top}
 tr.waived td{color:#888}tr.targeted,tr:target{outline:2px solid #f0a500;background:#fff8e1}code{font-size:12px}.cols{display:flex;gap:12px;flex-wrap:wrap}.cols section{flex:1;min-width:260px}
 </style></head>
-<body><header><h1>{{.P.Title}}</h1>
+<body>{{.P.Nav}}<header><h1>{{.P.Title}}</h1>
 <div>scan {{.P.Latest.ID}}{{with .P.Latest.Schedule}} ({{.}}){{end}}, {{.P.Latest.StartedAt.Format "2006-01-02 15:04 MST"}}: {{.P.Latest.Assets}} assets, {{.Open}} open findings, {{.P.Latest.Waived}} waived; {{.P.Latest.PolicySet}}</div></header>
 <main>
 <section id="severity"><h2>Open findings by severity</h2><div class="cards">{{range .Severities}}<div class="card {{.Name}}" data-severity="{{.Name}}"><b>{{.N}}</b>{{.Name}}</div>{{end}}</div></section>
@@ -241,7 +246,7 @@ tr.waived td{color:#888}tr.targeted,tr:target{outline:2px solid #f0a500;backgrou
 {{range .Rows}}<tr class="control {{.Status}}" data-control="{{.Control}}" data-status="{{.Status}}"><td>{{.Status}}</td><td>{{.Control}}</td><td>{{.Title}}{{if .Manual}} (manual){{end}}</td><td>{{range $i, $p := .Policies}}{{if $i}}, {{end}}{{$p}}{{end}}</td><td>{{if .Policies}}{{.Findings}}{{end}}</td><td>{{.Note}}</td></tr>
 {{end}}</tbody></table></section>
 {{end}}<section id="findings"><h2>Findings ({{len .Findings}})</h2><table><thead><tr><th>severity</th><th>policy</th><th>asset</th><th>message</th><th>waiver</th><th>runbook</th></tr></thead><tbody>
-{{range .Findings}}<tr id="{{fid .}}" class="{{.Severity}}{{if .Waived}} waived{{end}}"><td>{{.Severity}}</td><td>{{.PolicyID}}</td><td><code>{{.AssetID}}</code></td><td>{{.Message}}</td><td>{{if .Waived}}waived: {{.WaiverReason}}{{end}}</td><td>{{with .Runbook}}<a href="#{{rbid .}}">{{.}}</a>{{end}}</td></tr>
+{{range .Findings}}<tr id="{{fid .}}" class="{{.Severity}}{{if .Waived}} waived{{end}}"><td>{{.Severity}}</td><td>{{.PolicyID}}</td><td><code>{{.AssetID}}</code></td><td>{{.Message}}</td><td>{{if .Waived}}waived: {{.WaiverReason}}{{end}}</td><td>{{with .Runbook}}<a href="#{{rbid .}}">{{.}}</a>{{end}}{{if and $.P.Served .Runbook}} <a href="/runs/new?runbook={{.Runbook}}&amp;asset={{.AssetID}}&amp;kind={{.Kind}}">start</a>{{end}}</td></tr>
 {{end}}</tbody></table></section>
 <section id="runbooks"><h2>Remediation runbooks</h2>{{range .Runbooks}}<p id="{{rbid .}}"><b>{{.}}</b>: <code>vigil runbook plan {{.}} --provider sim -i INVENTORY</code></p>{{else}}<p>none</p>{{end}}</section>
 <p>generated {{.P.Generated.Format "2006-01-02 15:04 MST"}} by vigil</p>

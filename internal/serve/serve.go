@@ -12,14 +12,16 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/robfig/cron/v3"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/internal/auth"
 	"github.com/vigil-ir/vigil/internal/history"
 	"github.com/vigil-ir/vigil/internal/store"
 )
@@ -56,6 +58,27 @@ type Server struct {
 	// abandoning them (their records are written whole or not at all).
 	Grace time.Duration
 
+	// Scheduling, when set, shares the schedules with other replicas on
+	// the same database: each tick is scanned by one of them and recorded
+	// once. Holder names this replica in the ticks it records.
+	Scheduling store.Scheduling
+	Holder     string
+	// Guard signs requests in and checks their roles (nil: no sign-in,
+	// for tests of the handlers alone).
+	Guard *auth.Guard
+	// Runs serves runs and their journals, approvals and starts (nil: no
+	// runs API). Audit keeps who did what.
+	Runs  Runs
+	Audit store.AuditLog
+	// KeepRuns is how often runs started here whose holder is gone are
+	// looked for and carried on (default 30s).
+	KeepRuns time.Duration
+	// Gatherers are more metrics for /metrics (the watches').
+	Gatherers []prometheus.Gatherer
+	// Failpoint is a crash-test hook called at "scan:<schedule>" once a
+	// replica owns a tick, before it scans.
+	Failpoint func(string)
+
 	mu      sync.Mutex
 	metrics map[string]*scheduleMetrics
 	running map[string]bool
@@ -63,9 +86,13 @@ type Server struct {
 
 type scheduleMetrics struct {
 	successes, failures int
-	last                *store.ScanRecord
-	findings            []store.StoredFinding
-	lastSuccess         time.Time
+	// skipped counts ticks another replica recorded.
+	skipped int
+	// seen are the finding series exported so far (kept at 0).
+	seen        map[findingKey]bool
+	last        *store.ScanRecord
+	findings    []store.StoredFinding
+	lastSuccess time.Time
 
 	// The run in progress: when it started and when it must be done by.
 	started, deadline time.Time
@@ -111,6 +138,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.init(ctx)
+	if s.Runs != nil {
+		every := s.KeepRuns
+		if every <= 0 {
+			every = 30 * time.Second
+		}
+		go s.keepRuns(ctx, every)
+	}
 	// Scans get their own context: shutdown lets them finish for Grace.
 	scanCtx, abandon := context.WithCancel(context.Background())
 	defer abandon()
@@ -130,7 +164,7 @@ func (s *Server) Run(ctx context.Context) error {
 				}
 				// One run at a time per schedule: the next tick is computed
 				// once this run is over, so runs never overlap.
-				s.runOnce(scanCtx, sc, spec)
+				s.runTick(scanCtx, sc, spec, next)
 			}
 		}(sc)
 	}
@@ -177,8 +211,53 @@ func Deadline(sc config.Schedule, spec cron.Schedule, start time.Time) time.Dura
 	return spec.Next(start).Sub(start)
 }
 
+// runTick runs one tick of a schedule. With other replicas it first takes
+// the schedule's lock, waiting while another replica scans it (until the
+// tick's deadline), and scans only a tick nobody recorded: one whose
+// scanner was killed is scanned again by the next replica to get the lock.
+func (s *Server) runTick(ctx context.Context, sc config.Schedule, spec cron.Schedule, tick time.Time) {
+	if s.Scheduling == nil {
+		s.runOnce(ctx, sc, spec, tick)
+		return
+	}
+	limit := Deadline(sc, spec, tick)
+	lockCtx, cancel := context.WithTimeout(ctx, limit)
+	unlock, err := s.Scheduling.Lock(lockCtx, "schedule:"+sc.Name)
+	cancel()
+	if err != nil {
+		s.Log.Warn("schedule tick left to another replica: its lock stayed taken until the deadline", "schedule", sc.Name, "tick", tick, "err", err)
+		return
+	}
+	defer unlock()
+	if done, err := s.Scheduling.TickRecorded(ctx, sc.Name, tick); err == nil && done {
+		s.skipped(ctx, sc.Name)
+		return
+	}
+	if s.Failpoint != nil {
+		s.Failpoint("scan:" + sc.Name)
+	}
+	s.runOnce(ctx, sc, spec, tick)
+}
+
+// skipped notes a tick another replica recorded, and shows its scan in
+// this replica's metrics.
+func (s *Server) skipped(ctx context.Context, name string) {
+	scans, err := s.History.Scans(ctx, name, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.metrics[name]
+	m.skipped++
+	if err == nil && len(scans) == 1 && (m.last == nil || scans[0].ID != m.last.ID) {
+		fs, ferr := s.History.Findings(ctx, scans[0].ID)
+		if ferr == nil {
+			m.last, m.findings, m.lastSuccess = scans[0], fs, scans[0].FinishedAt
+			m.timedOut, m.lastError = false, ""
+		}
+	}
+}
+
 // runOnce scans a schedule now, within its deadline.
-func (s *Server) runOnce(ctx context.Context, sc config.Schedule, spec cron.Schedule) {
+func (s *Server) runOnce(ctx context.Context, sc config.Schedule, spec cron.Schedule, tick time.Time) {
 	start := s.Clock.Now()
 	limit := Deadline(sc, spec, start)
 	s.mu.Lock()
@@ -202,7 +281,15 @@ func (s *Server) runOnce(ctx context.Context, sc config.Schedule, spec cron.Sche
 	rec, findings, err := s.Scan(runCtx, sc)
 	if err == nil {
 		rec.Schedule = sc.Name
-		_, err = s.History.RecordScan(runCtx, rec, findings)
+		if s.Scheduling != nil {
+			_, err = s.Scheduling.RecordTick(runCtx, rec, findings, tick, s.Holder)
+		} else {
+			_, err = s.History.RecordScan(runCtx, rec, findings)
+		}
+	}
+	if errors.Is(err, store.ErrTickRecorded) {
+		s.skipped(ctx, sc.Name)
+		return
 	}
 	s.mu.Lock()
 	if err != nil {
@@ -228,16 +315,55 @@ func (s *Server) runOnce(ctx context.Context, sc config.Schedule, spec cron.Sche
 	}
 }
 
-// Handler serves the API, the metrics, the health check and the dashboard.
+// Handler serves the API, the metrics, the health check and the
+// dashboard, behind the guard: every page and API call needs a signed-in
+// principal with the route's role, but /healthz (and /metrics when public).
 func (s *Server) Handler() http.Handler {
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	if s.Clock == nil {
+		s.Clock = RealClock
+	}
+	need := func(role, action string, h http.HandlerFunc) http.HandlerFunc {
+		if s.Guard == nil {
+			return h
+		}
+		return s.Guard.Require(role, action, h)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /metrics", s.metricsHandler)
-	mux.HandleFunc("GET /api/scans", s.apiScans)
-	mux.HandleFunc("GET /api/findings", s.apiFindings)
-	mux.HandleFunc("GET /api/diff", s.apiDiff)
-	mux.HandleFunc("GET /{$}", s.dashboard)
-	return mux
+	if s.Guard != nil && s.Guard.PublicMetrics {
+		// public_metrics: Prometheus scrapes without signing in.
+		mux.Handle("GET /metrics", s.metricsHandler())
+	} else {
+		mux.Handle("GET /metrics", need(auth.Viewer, "metrics.read", s.metricsHandler().ServeHTTP))
+	}
+	mux.HandleFunc("GET /api/scans", need(auth.Viewer, "scans.read", s.apiScans))
+	mux.HandleFunc("GET /api/findings", need(auth.Viewer, "findings.read", s.apiFindings))
+	mux.HandleFunc("GET /api/diff", need(auth.Viewer, "diff.read", s.apiDiff))
+	mux.HandleFunc("GET /api/whoami", need(auth.Viewer, "whoami", s.apiWhoami))
+	mux.HandleFunc("GET /api/audit", need(auth.Admin, "audit.read", s.apiAudit))
+	mux.HandleFunc("GET /audit", need(auth.Admin, "audit.read", s.auditPage))
+	mux.HandleFunc("GET /{$}", need(auth.Viewer, "dashboard.read", s.dashboard))
+	if s.Runs != nil {
+		mux.HandleFunc("GET /api/runbooks", need(auth.Viewer, "runbooks.read", s.apiRunbooks))
+		mux.HandleFunc("GET /api/runs", need(auth.Viewer, "runs.read", s.apiRuns))
+		mux.HandleFunc("POST /api/runs", need(auth.Responder, "run.start", s.apiStart))
+		mux.HandleFunc("GET /api/runs/{id}", need(auth.Viewer, "runs.read", s.apiRun))
+		mux.HandleFunc("GET /api/runs/{id}/journal", need(auth.Viewer, "runs.read", s.apiJournal))
+		mux.HandleFunc("GET /api/runs/{id}/timeline", need(auth.Viewer, "runs.read", s.apiTimeline))
+		mux.HandleFunc("POST /api/runs/{id}/resume", need(auth.Responder, "run.resume", s.apiResume))
+		mux.HandleFunc("POST /api/runs/{id}/approvals", need(auth.Approver, "step.approve", s.apiDecide))
+		mux.HandleFunc("POST /api/runs/{id}/unlock", need(auth.Admin, "run.unlock", s.apiUnlock))
+		mux.HandleFunc("GET /runs", need(auth.Viewer, "runs.read", s.runsPage))
+		mux.HandleFunc("GET /runs/new", need(auth.Responder, "run.start", s.startPage))
+		mux.HandleFunc("GET /runs/{id}", need(auth.Viewer, "runs.read", s.runPage))
+	}
+	if s.Guard == nil {
+		return mux
+	}
+	return s.Guard.Wrap(mux)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -371,66 +497,6 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	p.Nav, p.Served = s.nav(r), s.Runs != nil
 	p.HTML(w)
-}
-
-func label(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}
-
-// metricsHandler writes the Prometheus text exposition format.
-func (s *Server) metricsHandler(w http.ResponseWriter, _ *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	names := make([]string, 0, len(s.metrics))
-	for n := range s.metrics {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	head := func(name, typ, help string) { fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ) }
-	head("vigil_findings", "gauge", "Open findings of the schedule's latest scan, by severity, policy and scope.")
-	for _, n := range names {
-		type key struct{ sev, pol, scope string }
-		counts := map[key]int{}
-		for _, f := range s.metrics[n].findings {
-			if !f.Waived {
-				counts[key{f.Severity, f.PolicyID, f.Scope}]++
-			}
-		}
-		keys := make([]key, 0, len(counts))
-		for k := range counts {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
-		for _, k := range keys {
-			fmt.Fprintf(&b, "vigil_findings{schedule=\"%s\",severity=\"%s\",policy=\"%s\",scope=\"%s\"} %d\n", label(n), label(k.sev), label(k.pol), label(k.scope), counts[k])
-		}
-	}
-	head("vigil_scans_total", "counter", "Scheduled scans run since the server started, by result.")
-	for _, n := range names {
-		m := s.metrics[n]
-		fmt.Fprintf(&b, "vigil_scans_total{schedule=\"%s\",result=\"success\"} %d\n", label(n), m.successes)
-		fmt.Fprintf(&b, "vigil_scans_total{schedule=\"%s\",result=\"failure\"} %d\n", label(n), m.failures)
-	}
-	head("vigil_scan_duration_seconds", "gauge", "How long the schedule's latest scan took.")
-	for _, n := range names {
-		if m := s.metrics[n]; m.last != nil {
-			fmt.Fprintf(&b, "vigil_scan_duration_seconds{schedule=\"%s\"} %g\n", label(n), m.last.Duration().Seconds())
-		}
-	}
-	head("vigil_scan_assets", "gauge", "Assets read by the schedule's latest scan.")
-	for _, n := range names {
-		if m := s.metrics[n]; m.last != nil {
-			fmt.Fprintf(&b, "vigil_scan_assets{schedule=\"%s\"} %d\n", label(n), m.last.Assets)
-		}
-	}
-	head("vigil_scan_last_success_timestamp_seconds", "gauge", "When the schedule's latest successful scan finished (Unix time).")
-	for _, n := range names {
-		if m := s.metrics[n]; !m.lastSuccess.IsZero() {
-			fmt.Fprintf(&b, "vigil_scan_last_success_timestamp_seconds{schedule=\"%s\"} %d\n", label(n), m.lastSuccess.Unix())
-		}
-	}
-	w.Write([]byte(b.String()))
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -146,16 +147,21 @@ func TestScheduleEveryMinute(t *testing.T) {
 	}
 	metrics := get(t, web.URL+"/metrics")
 	for _, want := range []string{
-		`vigil_scans_total{schedule="every-minute",result="success"} 3`,
-		`vigil_scans_total{schedule="every-minute",result="failure"} 0`,
-		`vigil_findings{schedule="every-minute",severity="critical",policy="VGL-DATA-002",scope="acme-prod"} 1`,
+		`vigil_scans_total{result="success",schedule="every-minute"} 3`,
+		`vigil_scans_total{result="failure",schedule="every-minute"} 0`,
+		`vigil_findings{policy="VGL-DATA-002",schedule="every-minute",scope="acme-prod",severity="critical"} 1`,
 		`vigil_scan_assets{schedule="every-minute"} 99`,
+		`vigil_findings_open{schedule="every-minute",severity="info"} 0`,
 		"# TYPE vigil_scan_duration_seconds gauge",
-		"vigil_scan_last_success_timestamp_seconds{schedule=\"every-minute\"} " + itoa(clock.Now().Unix()),
+		// the process, Go runtime and build-info collectors
+		"process_cpu_seconds_total", "go_goroutines", "go_build_info{",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q:\n%s", want, metrics)
 		}
+	}
+	if v := metricValue(metrics, `vigil_scan_last_success_timestamp_seconds{schedule="every-minute"}`); v != float64(clock.Now().Unix()) {
+		t.Errorf("last success %v, want %d", v, clock.Now().Unix())
 	}
 	// The metrics' findings add up to the latest scan's open findings.
 	total := 0
@@ -208,7 +214,9 @@ func TestShutdownFinishesRunningScan(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)}
 	started, release := make(chan struct{}), make(chan struct{})
 	scanFn := realScan(t)
-	srv := &Server{Schedules: []config.Schedule{{Name: "m", Cron: "* * * * *"}}, History: h, Clock: clock, Grace: 10 * time.Second,
+	// A grace long enough for a scan under -race on a loaded machine: the
+	// scan is released at once, so the test takes no longer for it.
+	srv := &Server{Schedules: []config.Schedule{{Name: "m", Cron: "* * * * *"}}, History: h, Clock: clock, Grace: time.Minute,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Scan: func(ctx context.Context, s config.Schedule) (*store.ScanRecord, []store.StoredFinding, error) {
 			close(started)
@@ -367,4 +375,49 @@ func TestHealthzReportsRunPastItsDeadline(t *testing.T) {
 	cancel()
 	close(release)
 	<-done
+}
+
+// metricValue reads a series' value from the text exposition format.
+func metricValue(text, series string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return -1
+}
+
+// A finding series that was exported stays, at 0, once its findings are
+// resolved: an alert on it sees it drop rather than vanish.
+func TestMetricsDropToZero(t *testing.T) {
+	s := &Server{Clock: RealClock, metrics: map[string]*scheduleMetrics{"hourly": {findings: []store.StoredFinding{
+		{PolicyID: "VGL-NET-001", Severity: "high", Scope: "acme-prod"}, {PolicyID: "VGL-NET-001", Severity: "high", Scope: "acme-prod"},
+		{PolicyID: "VGL-KEY-003", Severity: "critical", Scope: "111111111111", Waived: true}}}}, running: map[string]bool{}}
+	web := httptest.NewServer(s.metricsHandler())
+	defer web.Close()
+	series := `vigil_findings{policy="VGL-NET-001",schedule="hourly",scope="acme-prod",severity="high"}`
+	m := get(t, web.URL)
+	if v := metricValue(m, series); v != 2 {
+		t.Fatalf("before: %v\n%s", v, m)
+	}
+	if strings.Contains(m, "VGL-KEY-003") {
+		t.Error("a waived finding is not an open one")
+	}
+	// client_golang's process, Go runtime and build-info collectors.
+	for _, name := range []string{"process_resident_memory_bytes ", "process_start_time_seconds ", "go_goroutines ", "go_build_info{"} {
+		if !strings.Contains(m, "\n"+name) {
+			t.Errorf("no %s series:\n%s", strings.TrimSpace(name), m)
+		}
+	}
+	s.mu.Lock()
+	s.metrics["hourly"].findings = nil
+	s.mu.Unlock()
+	m = get(t, web.URL)
+	if v := metricValue(m, series); v != 0 {
+		t.Errorf("after the findings were resolved: %v (want the series at 0)\n%s", v, m)
+	}
+	if v := metricValue(m, `vigil_findings_open{schedule="hourly",severity="high"}`); v != 0 {
+		t.Errorf("open high: %v", v)
+	}
 }

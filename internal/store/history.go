@@ -225,10 +225,12 @@ type sqlHistory struct {
 	db    *sql.DB
 	pg    bool
 	close func() error
+	// path is the SQLite file ("" for PostgreSQL).
+	path string
 }
 
 // History returns the scan history kept in the journal's SQLite file.
-func (s *SQLite) History() History { return &sqlHistory{db: s.db, close: s.Close} }
+func (s *SQLite) History() History { return &sqlHistory{db: s.db, close: s.Close, path: s.path} }
 
 // OpenHistory opens a history: a postgres:// (or postgresql://) URL, or
 // the path of a SQLite file ("" for the default).

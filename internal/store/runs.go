@@ -87,6 +87,7 @@ var postgresRunsSchema = []string{
 	`ALTER TABLE runs ADD COLUMN IF NOT EXISTS plan_sha256 TEXT`,
 	plansIndex,
 	leasesTable,
+	approvalsTable,
 }
 
 // plansIndex makes a plan applicable once (older runs have no hash).
@@ -109,7 +110,7 @@ func ensureSQLiteRuns(tx *sql.Tx) error {
 			}
 		}
 	}
-	for _, stmt := range []string{plansIndex, leasesTable} {
+	for _, stmt := range []string{plansIndex, leasesTable, approvalsTable} {
 		if _, err := tx.Exec(stmt); err != nil {
 			return err
 		}

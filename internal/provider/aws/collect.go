@@ -110,6 +110,15 @@ func Collect(ctx context.Context, opts Options, emit func(*asset.Asset) error) (
 			return nil, fmt.Errorf("aws: list the organization's accounts: %w", explain(err))
 		}
 	}
+	if s.opts.Accounts != nil {
+		var mine []orgAccount
+		for _, a := range accounts {
+			if s.opts.Accounts(a.id) {
+				mine = append(mine, a)
+			}
+		}
+		accounts = mine
+	}
 	sem := make(chan struct{}, s.opts.Concurrency)
 	var wg sync.WaitGroup
 	regionSet := map[string]bool{}

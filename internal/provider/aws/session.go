@@ -71,6 +71,9 @@ type Options struct {
 	Timeout      time.Duration
 	// Progress receives one line per finished region; nil for none.
 	Progress io.Writer
+	// Accounts, when set, picks the accounts collected (a shard's slice
+	// of the organization: vigil scan --shard).
+	Accounts func(accountID string) bool
 }
 
 func (o *Options) defaults() {

@@ -1,0 +1,179 @@
+package runbook
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// decisions is an ApprovalSource: what a store would hand back.
+type decisions struct {
+	mu sync.Mutex
+	m  map[string]*Decision // address -> decision
+	// asked counts look-ups, so a test can give the decision later.
+	asked int
+}
+
+func (d *decisions) Decision(_ context.Context, _ string, req *ApprovalRequest) (*Decision, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.asked++
+	return d.m[req.Address], nil
+}
+
+func (d *decisions) set(addr string, dec *Decision) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.m[addr] = dec
+}
+
+const twoPerson = `runbook "r" {
+  phase "containment" {
+    step "cut" {
+      action = "test.make"
+      args   = { target = "vm-1" }
+      approval {
+        reason            = "cuts vm-1 off"
+        distinct_approver = true
+      }
+    }
+  }
+}`
+
+var (
+	alice = Identity{Subject: "oidc:idp#u-1", Name: "alice@acme.example", Email: "alice@acme.example", Verified: true}
+	bob   = Identity{Subject: "oidc:idp#u-2", Name: "bob@acme.example", Email: "bob@acme.example", Verified: true, Groups: []string{"ir-leads"}}
+)
+
+func TestTwoPersonRule(t *testing.T) {
+	if !newHarness(t, twoPerson).plan.Step("cut").DistinctApprover {
+		t.Fatal("the plan does not say the step needs a second person")
+	}
+
+	// The starter's own --approve and --auto-approve do not count: the run
+	// stops waiting.
+	h := newHarness(t, twoPerson)
+	x := h.executor("cut")
+	x.AutoApprove, x.Starter = true, alice
+	res, err := x.Start(context.Background(), h.rb, h.plan, h.vars)
+	if err != nil || res.Status != RunAwaitingApproval || h.w.applied["cut"] != 0 {
+		t.Fatalf("the starter's own approval: %v %v %v", res.Status, err, h.w.applied)
+	}
+	if got := StarterOf(res.Run, h.entries(res.Run.ID)); got.Subject != alice.Subject {
+		t.Errorf("the run's starter: %+v", got)
+	}
+
+	// A run waiting for a second person (WaitDistinct) continues once one
+	// decides; the approval is journaled with the approver as its actor.
+	h = newHarness(t, twoPerson)
+	src := &decisions{m: map[string]*Decision{}}
+	x = h.executor()
+	x.Starter, x.Approvals, x.Wait, x.ApprovalPoll = alice, src, WaitDistinct, time.Millisecond
+	go func() {
+		for {
+			src.mu.Lock()
+			n := src.asked
+			src.mu.Unlock()
+			if n >= 3 { // the run is waiting
+				src.set("cut", &Decision{Approved: true, By: bob, Comment: "confirmed with the owner", ID: "d-1"})
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	res, err = x.Start(context.Background(), h.rb, h.plan, h.vars)
+	if err != nil || res.Status != RunCompleted || h.w.applied["cut"] != 1 {
+		t.Fatalf("after bob's approval: %v %v %v", res.Status, err, h.w.applied)
+	}
+	var approved *Entry
+	for _, e := range h.entries(res.Run.ID) {
+		if e.Kind == EntryApproved {
+			approved = e
+		}
+	}
+	var d map[string]any
+	if approved == nil || approved.Actor != "bob@acme.example" || json.Unmarshal(approved.Detail, &d) != nil || d["via"] != "vigil serve" ||
+		d["plan_sha256"] != h.plan.Hash() || d["address"] != "cut" || d["comment"] != "confirmed with the owner" {
+		t.Fatalf("approval entry: %+v", approved)
+	}
+	if tam := Verify(h.entries(res.Run.ID)); tam != nil {
+		t.Fatal(tam)
+	}
+
+	// Decisions that break the rule are refusals, whoever recorded them.
+	for _, tc := range []struct {
+		name string
+		by   Identity
+		want string
+	}{
+		{"the starter", Identity{Subject: "oidc:idp#u-1", Email: "alice@acme.example", Verified: true}, "started this run"},
+		{"the starter under another name", Identity{Subject: "os:alice", Verified: true}, "started this run"},
+		{"not signed in", Identity{Subject: "os:bob"}, "not signed in"},
+	} {
+		h = newHarness(t, twoPerson)
+		src := &decisions{m: map[string]*Decision{"cut": {Approved: true, By: tc.by}}}
+		x = h.executor()
+		x.Starter, x.Approvals, x.Wait = alice, src, WaitDistinct
+		res, err = x.Start(context.Background(), h.rb, h.plan, h.vars)
+		if err != nil || res.Status != RunFailed || h.w.applied["cut"] != 0 {
+			t.Fatalf("%s: %v %v", tc.name, res.Status, err)
+		}
+		var rejected *Entry
+		for _, e := range h.entries(res.Run.ID) {
+			if e.Kind == EntryRejected {
+				rejected = e
+			}
+		}
+		if rejected == nil || !strings.Contains(string(rejected.Detail), tc.want) {
+			t.Errorf("%s: %+v", tc.name, rejected)
+		}
+	}
+}
+
+// A decision recorded while nobody ran the run is read by resume.
+func TestResumeReadsRecordedDecision(t *testing.T) {
+	h := newHarness(t, twoPerson)
+	x := h.executor()
+	x.Starter = alice
+	res, err := x.Start(context.Background(), h.rb, h.plan, h.vars)
+	if err != nil || res.Status != RunAwaitingApproval || strings.Join(Waiting(h.entries(res.Run.ID)), ",") != "cut" {
+		t.Fatalf("%v %v", res.Status, err)
+	}
+	src := &decisions{m: map[string]*Decision{"cut": {Approved: true, By: bob}}}
+	x = h.executor()
+	x.Approvals = src // WaitNone: read once
+	res, err = x.Resume(context.Background(), res.Run.ID, h.rb, h.vars)
+	if err != nil || res.Status != RunCompleted || h.w.applied["cut"] != 1 {
+		t.Fatalf("resume: %v %v", res.Status, err)
+	}
+}
+
+func TestSamePerson(t *testing.T) {
+	for _, tc := range []struct {
+		a, b Identity
+		same bool
+	}{
+		{Identity{Subject: "os:alice"}, Identity{Subject: "oidc:idp#9", Email: "alice@acme.example"}, true},
+		{Identity{Subject: "os:root", Aliases: []string{"alice@acme.example"}}, alice, true},
+		{Identity{Subject: "os:carol"}, alice, false},
+		{alice, bob, false},
+		{Identity{Subject: "token:ci-bot", Name: "ci-bot"}, Identity{Subject: "token:ci-bot", Name: "ci-bot"}, true},
+		{Identity{Subject: "oidc:idp#u-1"}, Identity{Subject: "OIDC:IDP#U-1"}, true},
+	} {
+		if got := tc.a.SamePerson(tc.b); got != tc.same || tc.b.SamePerson(tc.a) != tc.same {
+			t.Errorf("%v vs %v: %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+	if err := CheckDecider(bob, alice, true, []string{"group:ir-leads"}); err != nil {
+		t.Error(err)
+	}
+	if err := CheckDecider(bob, alice, false, []string{"group:secops", "user:carol@acme.example"}); err == nil || !strings.Contains(err.Error(), "not among the step's approvers") {
+		t.Errorf("approvers: %v", err)
+	}
+	if err := CheckDecider(bob, alice, false, []string{"user:bob@acme.example"}); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,254 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ir/vigil/engine/config"
+	"github.com/vigil-ir/vigil/internal/store"
+	"github.com/vigil-ir/vigil/internal/testutil"
+)
+
+var roles = RoleMap{Viewer: {"ir-viewers"}, Responder: {"ir-team"}, Approver: {"ir-leads"}, Admin: {"user:root@acme.example"}}
+
+// server is a guarded handler that says who the caller is.
+func server(t *testing.T, idp *testutil.IdP, tokens *Tokens, redirect bool) (*httptest.Server, *[]*store.AuditEntry) {
+	var audit []*store.AuditEntry
+	g := &Guard{Tokens: tokens, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Audit: func(_ context.Context, e *store.AuditEntry) { audit = append(audit, e) }}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(From(r.Context())) })
+	mux.HandleFunc("POST /approve", g.Require(Approver, "step.approve", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "approved") }))
+	srv := httptest.NewServer(g.Wrap(mux))
+	t.Cleanup(srv.Close)
+	if idp != nil {
+		oc := &config.OIDC{Issuer: idp.URL, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret, GroupsClaim: "groups"}
+		if redirect {
+			oc.RedirectURL = srv.URL + "/auth/callback"
+		}
+		g.OIDC = NewOIDC(oc, roles, nil)
+	}
+	return srv, &audit
+}
+
+func do(t *testing.T, c *http.Client, method, url, bearer string, hdr map[string]string) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestOIDCBearer(t *testing.T) {
+	idp := testutil.NewIdP(t)
+	srv, audit := server(t, idp, nil, false)
+	other := testutil.NewIdP(t) // another provider's key and issuer
+	alice := map[string]any{"sub": "u-1", "email": "alice@acme.example", "email_verified": true, "groups": []string{"ir-team"}}
+	carol := map[string]any{"sub": "u-3", "email": "carol@acme.example", "groups": []string{"ir-viewers", "ir-leads"}}
+	for _, tc := range []struct {
+		name, token string
+		code        int
+		want        string
+	}{
+		{"no token", "", 401, "sign in"},
+		{"responder", idp.Token(t, alice), 200, `"role":"responder"`},
+		{"highest role of several groups", idp.Token(t, carol), 200, `"role":"approver"`},
+		{"admin by user: entry", idp.Token(t, map[string]any{"sub": "u-9", "email": "root@acme.example"}), 200, `"role":"admin"`},
+		{"no role", idp.Token(t, map[string]any{"sub": "u-4", "groups": []string{"sales"}}), 403, "has no role"},
+		{"expired", idp.Token(t, map[string]any{"sub": "u-1", "exp": time.Now().Add(-time.Hour).Unix()}), 401, "expired"},
+		{"wrong audience", idp.Token(t, map[string]any{"sub": "u-1", "aud": "someone-else"}), 401, "audience"},
+		{"another provider's key", other.Token(t, alice), 401, "signature"},
+		{"tampered", idp.Token(t, alice)[:40] + "x" + idp.Token(t, alice)[41:], 401, "refused"},
+		{"not a token", "hello", 401, "not a known token"},
+	} {
+		code, body, hdr := do(t, nil, "GET", srv.URL+"/whoami", tc.token, nil)
+		if code != tc.code || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d %s (want %d, %q)", tc.name, code, body, tc.code, tc.want)
+		}
+		if code == 401 && hdr.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: 401 without WWW-Authenticate", tc.name)
+		}
+	}
+	// An unverified email names nobody.
+	code, body, _ := do(t, nil, "GET", srv.URL+"/whoami", idp.Token(t, map[string]any{"sub": "u-5", "email": "root@acme.example", "email_verified": false, "groups": []string{"ir-viewers"}}), nil)
+	if code != 200 || !strings.Contains(body, `"role":"viewer"`) || strings.Contains(body, "root@") {
+		t.Errorf("unverified email: %d %s", code, body)
+	}
+	refused := 0
+	for _, e := range *audit {
+		if e.Action == "sign-in" && e.Outcome == "refused" {
+			refused++
+		}
+	}
+	if refused != 5 {
+		t.Errorf("%d refused sign-ins audited, want 5 (expired, audience, issuer, tampered, unknown)", refused)
+	}
+}
+
+func TestGuards(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tokens")
+	os.WriteFile(file, []byte("# automation\nviewer-bot viewer 0123456789abcdef0123456789abcdef\nlead approver sha256:"+sha("fedcba9876543210fedcba9876543210")+"\n"), 0o600)
+	tokens, err := LoadTokens(file)
+	if err != nil || len(tokens.Warnings) > 0 {
+		t.Fatal(err, tokens.Warnings)
+	}
+	srv, audit := server(t, nil, tokens, false)
+	viewer, lead := "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, tc := range []struct {
+		name, method, path, token string
+		hdr                       map[string]string
+		code                      int
+	}{
+		{"healthz needs nothing", "GET", "/healthz", "", nil, 200},
+		{"healthz from any host (probes by pod IP)", "GET", "/healthz", "", map[string]string{"Host": "10.1.2.3:8080"}, 200},
+		{"DNS rebinding", "GET", "/whoami", viewer, map[string]string{"Host": "evil.example"}, 421},
+		{"rebinding with the port", "GET", "/whoami", viewer, map[string]string{"Host": "evil.example:" + host[strings.LastIndex(host, ":")+1:]}, 421},
+		{"localhost", "GET", "/whoami", viewer, map[string]string{"Host": "localhost"}, 200},
+		{"viewer token", "GET", "/whoami", viewer, nil, 200},
+		{"viewer cannot approve", "POST", "/approve", viewer, nil, 403},
+		{"approver token (sha256 in the file)", "POST", "/approve", lead, nil, 200},
+		{"CORS preflight", "OPTIONS", "/approve", "", map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}, 405},
+	} {
+		code, body, hdr := do(t, nil, tc.method, srv.URL+tc.path, tc.token, tc.hdr)
+		if code != tc.code {
+			t.Errorf("%s: %d %s (want %d)", tc.name, code, body, tc.code)
+		}
+		if v := hdr.Get("Access-Control-Allow-Origin"); v != "" {
+			t.Errorf("%s: Access-Control-Allow-Origin %q", tc.name, v)
+		}
+		if hdr.Get("X-Frame-Options") != "DENY" || hdr.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: security headers missing: %v", tc.name, hdr)
+		}
+	}
+	denied := false
+	for _, e := range *audit {
+		if e.Action == "step.approve" && e.Outcome == "refused" && e.Name == "viewer-bot" && e.Role == "viewer" {
+			denied = true
+		}
+	}
+	if !denied {
+		t.Errorf("the viewer's approval is not in the audit: %+v", *audit)
+	}
+
+	// The sign-in form puts the token in a cookie; a cross-site form post
+	// with that cookie is refused, a same-origin one is not.
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(srv.URL+"/auth/token", map[string][]string{"token": {lead}, "next": {"/whoami"}})
+	if err == nil {
+		resp.Body.Close()
+	}
+	if err != nil || resp.StatusCode != 400 && resp.StatusCode != 403 {
+		// Go's client sends no Origin: refused as cross-site.
+		t.Fatalf("token sign-in without Origin: %v %v", err, resp.StatusCode)
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/auth/token", strings.NewReader("token="+lead+"&next=/whoami"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", srv.URL)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"name":"lead"`) {
+		t.Fatalf("token sign-in: %d %s", resp.StatusCode, b)
+	}
+	if code, body, _ := do(t, c, "POST", srv.URL+"/approve", "", map[string]string{"Origin": "https://evil.example"}); code != 403 || !strings.Contains(body, "cross-site") {
+		t.Errorf("cross-site post with the cookie: %d %s", code, body)
+	}
+	if code, body, _ := do(t, c, "POST", srv.URL+"/approve", "", map[string]string{"Origin": srv.URL}); code != 200 {
+		t.Errorf("same-origin post with the cookie: %d %s", code, body)
+	}
+}
+
+// The browser signs in at the IdP (authorization code with PKCE) and comes
+// back with a session that every later page accepts.
+func TestBrowserSignIn(t *testing.T) {
+	idp := testutil.NewIdP(t)
+	idp.User = map[string]any{"sub": "u-2", "email": "bob@acme.example", "groups": []string{"ir-leads"}}
+	srv, audit := server(t, idp, nil, true)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	code, body, _ := do(t, c, "GET", srv.URL+"/whoami", "", map[string]string{"Accept": "text/html"})
+	if code != 200 || !strings.Contains(body, "Signed in as bob@acme.example") {
+		t.Fatalf("sign-in: %d %s", code, body)
+	}
+	code, body, _ = do(t, c, "GET", srv.URL+"/whoami", "", nil)
+	if code != 200 || !strings.Contains(body, `"role":"approver"`) || !strings.Contains(body, `"subject":"oidc:`+idp.URL+`#u-2"`) {
+		t.Fatalf("after sign-in: %d %s", code, body)
+	}
+	ok := false
+	for _, e := range *audit {
+		ok = ok || (e.Action == "sign-in" && e.Outcome == "ok" && e.Name == "bob@acme.example")
+	}
+	if !ok {
+		t.Error("the sign-in is not audited")
+	}
+	// A callback with another state than the sign-in started is refused.
+	noFollow := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if code, _, hdr := do(t, noFollow, "GET", srv.URL+"/auth/login?next=/whoami", "", nil); code != 302 || !strings.HasPrefix(hdr.Get("Location"), idp.URL+"/authorize?") {
+		t.Fatalf("login: %d %v", code, hdr)
+	}
+	if code, body, _ := do(t, c, "GET", srv.URL+"/auth/callback?code=x&state=forged", "", nil); code != 401 || !strings.Contains(body, "state") {
+		t.Errorf("forged state: %d %s", code, body)
+	}
+}
+
+func TestTokensFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ content, want string }{
+		{"bot viewer\n", ":1: write NAME ROLE TOKEN"},
+		{"bot owner 0123456789abcdef0123456789abcdef\n", `:1: unknown role "owner"`},
+		{"bot viewer short\n", ":1: the token of bot is 5 characters"},
+		{"# c\nbot viewer sha256:abc\n", ":2: sha256:abc is not 64 hex digits"},
+		{"a viewer 0123456789abcdef0123456789abcdef\na admin 0123456789abcdef0123456789abcdeX\n", `:2: token name "a" is already used on line 1`},
+	} {
+		p := filepath.Join(dir, "t")
+		os.WriteFile(p, []byte(tc.content), 0o600)
+		if _, err := LoadTokens(p); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v (want %q)", tc.content, err, tc.want)
+		}
+	}
+	p := filepath.Join(dir, "open")
+	os.WriteFile(p, []byte("a viewer 0123456789abcdef0123456789abcdef\n"), 0o644)
+	if tk, err := LoadTokens(p); err != nil || len(tk.Warnings) != 1 {
+		t.Errorf("a readable file of clear tokens: %v %v", err, tk.Warnings)
+	}
+}
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,476 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-ir/vigil/engine/runbook"
+	"github.com/vigil-ir/vigil/internal/auth"
+	"github.com/vigil-ir/vigil/internal/store"
+)
+
+// Runs is what the runs API and pages need: the run store, and the
+// runbook machinery (internal/cli wires the providers, the journal key
+// and the anchor).
+type Runs interface {
+	Store() store.RunStore
+	// Runbooks lists what can be started by name.
+	Runbooks() []RunbookInfo
+	// Start plans a runbook and starts the run in this process; it
+	// returns once the run is stored.
+	Start(ctx context.Context, by *auth.Principal, req *StartRequest) (*runbook.Run, *runbook.Plan, error)
+	// Resume continues a run in this process, in the background.
+	Resume(ctx context.Context, by *auth.Principal, runID string) error
+	Unlock(ctx context.Context, by *auth.Principal, runID string) (*runbook.Lease, error)
+	// Verify checks a run's journal against the anchor and the journal key.
+	Verify(ctx context.Context, run *runbook.Run, entries []*runbook.Entry) *runbook.Verification
+}
+
+// RunbookInfo describes a startable runbook.
+type RunbookInfo struct {
+	Name      string    `json:"name"`
+	Title     string    `json:"title"`
+	Variables []VarInfo `json:"variables"`
+}
+
+// VarInfo is a runbook variable, for the start form.
+type VarInfo struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Required    bool   `json:"required"`
+	Description string `json:"description,omitempty"`
+}
+
+// StartRequest starts a runbook: by name with variables, or from a
+// triage card's suggested command.
+type StartRequest struct {
+	Runbook string            `json:"runbook"`
+	Vars    map[string]string `json:"vars,omitempty"`
+	// Provider is "cloud" or "sim" (default: server.runbooks.provider).
+	Provider string `json:"provider,omitempty"`
+	// FromAlert is an alert file a watch recorded (its triage card names it).
+	FromAlert string `json:"from_alert,omitempty"`
+	// Suggestion is a card's command ("vigil runbook plan NAME -var ..."),
+	// read into the fields above.
+	Suggestion string `json:"suggestion,omitempty"`
+}
+
+// RequestError carries an HTTP status through Runs.
+type RequestError struct {
+	Code int
+	Err  error
+}
+
+func (e *RequestError) Error() string { return e.Err.Error() }
+func (e *RequestError) Unwrap() error { return e.Err }
+
+func statusOf(err error) int {
+	var re *RequestError
+	switch {
+	case errors.As(err, &re):
+		return re.Code
+	case runbook.IsLeaseHeld(err):
+		return http.StatusConflict
+	case errors.Is(err, runbook.ErrRunNotFound):
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+// RunView is a run as the API shows it.
+type RunView struct {
+	*runbook.Run
+	PlanSHA256 string                `json:"plan_sha256"`
+	Starter    runbook.Identity      `json:"starter"`
+	Waiting    []WaitingStep         `json:"waiting"`
+	Decisions  []*store.StepDecision `json:"decisions"`
+	Lease      *runbook.Lease        `json:"lease,omitempty"`
+	// Held says the lease is live: some process runs it now.
+	Held bool `json:"held"`
+}
+
+// WaitingStep is a step instance that waits for a decision.
+type WaitingStep struct {
+	Address          string   `json:"address"`
+	Action           string   `json:"action,omitempty"`
+	Effect           string   `json:"effect,omitempty"`
+	Reason           string   `json:"reason,omitempty"`
+	Summary          string   `json:"summary,omitempty"`
+	Targets          []string `json:"targets,omitempty"`
+	DistinctApprover bool     `json:"distinct_approver"`
+	Approvers        []string `json:"approvers,omitempty"`
+}
+
+func (s *Server) runView(ctx context.Context, id string) (*RunView, []*runbook.Entry, *runbook.Plan, error) {
+	st := s.Runs.Store()
+	run, err := st.GetRun(ctx, id)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("run %s: %w", id, err)
+	}
+	entries, err := st.Entries(ctx, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	plan, err := runbook.DecodePlan(run.Plan)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("run %s: read its plan: %w", id, err)
+	}
+	v := &RunView{Run: run, PlanSHA256: plan.Hash(), Starter: runbook.StarterOf(run, entries), Waiting: []WaitingStep{}}
+	for _, addr := range runbook.Waiting(entries) {
+		w := WaitingStep{Address: addr}
+		if ps := plannedStep(plan, addr); ps != nil {
+			w.Action, w.Effect, w.Reason, w.Summary, w.Targets, w.DistinctApprover, w.Approvers = ps.Action, string(ps.Effect), ps.ApprovalReason, ps.Summary, ps.Targets, ps.DistinctApprover, ps.Approvers
+		}
+		v.Waiting = append(v.Waiting, w)
+	}
+	if ap, ok := st.(store.Approvals); ok {
+		v.Decisions, _ = ap.Decisions(ctx, id)
+	}
+	if v.Decisions == nil {
+		v.Decisions = []*store.StepDecision{}
+	}
+	v.Lease, _ = st.Lease(ctx, id)
+	v.Held = v.Lease != nil && v.Lease.ExpiresAt.After(time.Now())
+	return v, entries, plan, nil
+}
+
+// plannedStep finds an instance's planned step, or its step's when the
+// instance was expanded at apply.
+func plannedStep(plan *runbook.Plan, addr string) *runbook.PlannedStep {
+	if ps := plan.Step(addr); ps != nil {
+		return ps
+	}
+	name := addr
+	if i := strings.IndexByte(addr, '['); i >= 0 {
+		name = addr[:i]
+	}
+	return plan.Step(name + "[*]")
+}
+
+func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
+	runs, err := s.Runs.Store().ListRuns(r.Context())
+	if err != nil {
+		httpError(w, 500, err)
+		return
+	}
+	status := r.URL.Query().Get("status")
+	out := []*runbook.Run{}
+	for i := len(runs) - 1; i >= 0; i-- { // newest first
+		run := *runs[i]
+		run.Plan = nil
+		if status == "" || run.Status == status {
+			out = append(out, &run)
+		}
+	}
+	writeJSON(w, out)
+}
+
+func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
+	v, _, plan, err := s.runView(r.Context(), r.PathValue("id"))
+	if err != nil {
+		httpError(w, statusOf(err), err)
+		return
+	}
+	v.Run.Plan = nil
+	writeJSON(w, map[string]any{"run": v, "plan": plan})
+}
+
+func (s *Server) apiJournal(w http.ResponseWriter, r *http.Request) {
+	v, entries, _, err := s.runView(r.Context(), r.PathValue("id"))
+	if err != nil {
+		httpError(w, statusOf(err), err)
+		return
+	}
+	ver := s.Runs.Verify(r.Context(), v.Run, entries)
+	res := map[string]any{"run": v.ID, "entries": entries, "verified": ver.Tamper == nil, "key": ver.Key, "anchored": ver.Anchored}
+	if ver.Tamper != nil {
+		res["tamper"] = ver.Tamper.Error()
+	}
+	writeJSON(w, res)
+}
+
+func (s *Server) apiTimeline(w http.ResponseWriter, r *http.Request) {
+	v, entries, _, err := s.runView(r.Context(), r.PathValue("id"))
+	if err != nil {
+		httpError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, runbook.BuildTimeline(v.Run, entries, s.Runs.Verify(r.Context(), v.Run, entries)))
+}
+
+func (s *Server) apiRunbooks(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.Runs.Runbooks())
+}
+
+func decodeBody(r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(nil, r.Body, 1<<20)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &RequestError{Code: http.StatusBadRequest, Err: fmt.Errorf("read the request body (JSON): %w", err)}
+	}
+	return nil
+}
+
+func (s *Server) apiStart(w http.ResponseWriter, r *http.Request) {
+	p := auth.From(r.Context())
+	var req StartRequest
+	if err := decodeBody(r, &req); err != nil {
+		httpError(w, statusOf(err), err)
+		return
+	}
+	if req.Suggestion != "" {
+		sg, err := ParseSuggestion(req.Suggestion)
+		if err != nil {
+			s.audit(r, "run.start", req.Suggestion, "refused", err.Error())
+			httpError(w, http.StatusBadRequest, err)
+			return
+		}
+		if req.Runbook == "" {
+			req.Runbook = sg.Runbook
+		}
+		if req.Provider == "" {
+			req.Provider = sg.Provider
+		}
+		if req.FromAlert == "" {
+			req.FromAlert = sg.FromAlert
+		}
+		for k, v := range sg.Vars {
+			if req.Vars == nil {
+				req.Vars = map[string]string{}
+			}
+			if _, set := req.Vars[k]; !set {
+				req.Vars[k] = v
+			}
+		}
+	}
+	if req.Runbook == "" {
+		httpError(w, http.StatusBadRequest, errors.New("name the runbook: {\"runbook\": \"compromised-vm-gcp\", \"vars\": {...}}"))
+		return
+	}
+	run, plan, err := s.Runs.Start(r.Context(), p, &req)
+	if err != nil {
+		s.audit(r, "run.start", req.Runbook, "refused", err.Error())
+		httpError(w, statusOf(err), err)
+		return
+	}
+	s.audit(r, "run.start", run.ID, "ok", fmt.Sprintf("runbook %s, plan sha256 %s", req.Runbook, plan.Hash()))
+	w.Header().Set("Location", "/api/runs/"+run.ID)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	r2 := *run
+	r2.Plan = nil
+	json.NewEncoder(w).Encode(map[string]any{"run": &r2, "plan_sha256": plan.Hash(), "plan": plan})
+}
+
+func (s *Server) apiResume(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.Runs.Resume(r.Context(), auth.From(r.Context()), id); err != nil {
+		s.audit(r, "run.resume", id, "refused", err.Error())
+		httpError(w, statusOf(err), err)
+		return
+	}
+	s.audit(r, "run.resume", id, "ok", "")
+	w.WriteHeader(http.StatusAccepted)
+	writeJSON(w, map[string]string{"run": id, "status": "resuming"})
+}
+
+func (s *Server) apiUnlock(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	old, err := s.Runs.Unlock(r.Context(), auth.From(r.Context()), id)
+	if err != nil {
+		s.audit(r, "run.unlock", id, "error", err.Error())
+		httpError(w, statusOf(err), err)
+		return
+	}
+	detail := "not locked"
+	if old != nil {
+		detail = "broke the lease of " + old.Holder.String()
+	}
+	s.audit(r, "run.unlock", id, "ok", detail)
+	writeJSON(w, map[string]any{"run": id, "broken": old})
+}
+
+// DecisionRequest approves or rejects one waiting step instance.
+type DecisionRequest struct {
+	Address string `json:"address"`
+	// PlanSHA256 is the plan the approver looked at: it must be the run's.
+	PlanSHA256 string `json:"plan_sha256"`
+	Approve    *bool  `json:"approve"`
+	Comment    string `json:"comment,omitempty"`
+}
+
+// apiDecide records an approver's decision on a waiting step, bound to
+// the run's plan hash and the step's address. The process that holds the
+// run picks it up from the store; when none does, this one resumes it.
+func (s *Server) apiDecide(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := auth.From(ctx)
+	id := r.PathValue("id")
+	var req DecisionRequest
+	if err := decodeBody(r, &req); err != nil {
+		httpError(w, statusOf(err), err)
+		return
+	}
+	action := "step.approve"
+	if req.Approve != nil && !*req.Approve {
+		action = "step.reject"
+	}
+	target := id + " step." + req.Address
+	refuse := func(code int, err error) {
+		s.audit(r, action, target, "refused", err.Error())
+		httpError(w, code, err)
+	}
+	if req.Approve == nil || req.Address == "" || req.PlanSHA256 == "" {
+		refuse(http.StatusBadRequest, errors.New(`give {"address": "STEP", "plan_sha256": "HASH", "approve": true|false}: the plan hash is the one shown with the run`))
+		return
+	}
+	v, _, plan, err := s.runView(ctx, id)
+	if err != nil {
+		refuse(statusOf(err), err)
+		return
+	}
+	if req.PlanSHA256 != v.PlanSHA256 {
+		refuse(http.StatusConflict, fmt.Errorf("run %s applies plan sha256 %s, not %s: look at the run again before deciding", id, v.PlanSHA256, req.PlanSHA256))
+		return
+	}
+	var waiting *WaitingStep
+	var names []string
+	for i := range v.Waiting {
+		names = append(names, v.Waiting[i].Address)
+		if v.Waiting[i].Address == req.Address {
+			waiting = &v.Waiting[i]
+		}
+	}
+	if waiting == nil {
+		if len(names) == 0 {
+			names = []string{"none"}
+		}
+		refuse(http.StatusConflict, fmt.Errorf("step.%s of run %s is not waiting for a decision (waiting: %s)", req.Address, id, strings.Join(names, ", ")))
+		return
+	}
+	if plannedStep(plan, req.Address) == nil {
+		refuse(http.StatusConflict, fmt.Errorf("the plan of run %s has no step %s", id, req.Address))
+		return
+	}
+	by := p.Identity()
+	if *req.Approve {
+		if err := runbook.CheckDecider(by, v.Starter, waiting.DistinctApprover, waiting.Approvers); err != nil {
+			refuse(http.StatusForbidden, err)
+			return
+		}
+	}
+	ap, ok := s.Runs.Store().(store.Approvals)
+	if !ok {
+		refuse(http.StatusInternalServerError, errors.New("this run store keeps no decisions"))
+		return
+	}
+	d := &store.StepDecision{RunID: id, Address: req.Address, PlanHash: v.PlanSHA256, Decision: runbook.Decision{Approved: *req.Approve, By: by, Comment: req.Comment}}
+	if err := ap.RecordDecision(ctx, d); err != nil {
+		var decided *store.DecidedError
+		if errors.As(err, &decided) {
+			refuse(http.StatusConflict, err)
+			return
+		}
+		refuse(http.StatusInternalServerError, err)
+		return
+	}
+	s.audit(r, action, target, "ok", fmt.Sprintf("plan sha256 %s; decision %s", v.PlanSHA256, d.ID))
+	resumed := false
+	if !v.Held {
+		// Nobody runs it now: this replica continues it (a CLI apply that
+		// is waiting holds the lease, and reads the decision itself).
+		if err := s.Runs.Resume(context.WithoutCancel(ctx), s.serverPrincipal(), id); err != nil {
+			s.Log.Warn("the decision is recorded; the run could not be resumed here", "run", id, "err", err)
+		} else {
+			resumed = true
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(map[string]any{"decision": d, "resumed": resumed})
+}
+
+// serverPrincipal is the server acting on its own (resuming a run after a
+// decision, carrying on one a dead replica held).
+func (s *Server) serverPrincipal() *auth.Principal {
+	return &auth.Principal{Subject: "server:" + s.Holder, Name: "vigil serve (" + s.Holder + ")", Role: auth.Admin, Via: "server"}
+}
+
+func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if s.Audit == nil {
+		writeJSON(w, []any{})
+		return
+	}
+	es, err := s.Audit.AuditEntries(r.Context(), limit)
+	if err != nil {
+		httpError(w, 500, err)
+		return
+	}
+	if es == nil {
+		es = []*store.AuditEntry{}
+	}
+	writeJSON(w, es)
+}
+
+func (s *Server) apiWhoami(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, auth.From(r.Context()))
+}
+
+// audit records what a signed-in principal did.
+func (s *Server) audit(r *http.Request, action, target, outcome, detail string) {
+	if s.Audit == nil {
+		return
+	}
+	e := &store.AuditEntry{At: time.Now(), Action: action, Target: target, Outcome: outcome, Detail: detail, Remote: r.RemoteAddr, Method: r.Method, Path: r.URL.Path}
+	if p := auth.From(r.Context()); p != nil {
+		e.Subject, e.Name, e.Role = p.Subject, p.String(), p.Role
+	}
+	if err := s.Audit.Audit(context.WithoutCancel(r.Context()), e); err != nil {
+		s.Log.Error("audit", "err", err, "action", action, "target", target)
+	}
+	s.Log.Info("audit", "who", e.Name, "action", action, "target", target, "outcome", outcome, "detail", detail)
+}
+
+// keepRuns carries on the runs vigil serve started whose holder is gone
+// (a replica killed mid-run: its lease expired), every interval.
+func (s *Server) keepRuns(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		runs, err := s.Runs.Store().ListRuns(ctx)
+		if err != nil {
+			continue
+		}
+		sort.Slice(runs, func(i, j int) bool { return runs[i].CreatedAt.Before(runs[j].CreatedAt) })
+		for _, run := range runs {
+			if run.Status != runbook.RunRunning && run.Status != runbook.RunInterrupted {
+				continue
+			}
+			l, err := s.Runs.Store().Lease(ctx, run.ID)
+			if err != nil || (l != nil && l.ExpiresAt.After(time.Now())) {
+				continue
+			}
+			entries, err := s.Runs.Store().Entries(ctx, run.ID)
+			if err != nil || !strings.HasPrefix(runbook.StarterOf(run, entries).Via, "vigil serve") {
+				continue // a CLI's run: its responder resumes it
+			}
+			if err := s.Runs.Resume(ctx, s.serverPrincipal(), run.ID); err == nil {
+				s.Log.Info("carrying on a run whose holder is gone", "run", run.ID, "status", run.Status)
+			}
+		}
+	}
+}
