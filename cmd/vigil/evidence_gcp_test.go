@@ -97,8 +97,9 @@ func TestGCPContentHashAndTimeline(t *testing.T) {
 	worker := "vigil-hash-writer@acme-sec-forensics.iam.gserviceaccount.com"
 
 	// A hash of the VM's record alone does not let it be deleted.
-	code, out := vigil(t, env, "runbook", "apply", "cmd/vigil/testdata/evidence/delete-gcp.hcl", "-i", inv, "-var", "instance="+instance,
-		"-var", "incident=INC-16", "--approve", "delete", "--state", filepath.Join(dir, "gate.db"))
+	gate := filepath.Join(dir, "gate.db")
+	code, out := applyWithSecondApprover(t, env, gate, "runbook", "apply", "cmd/vigil/testdata/evidence/delete-gcp.hcl", "-i", inv, "-var", "instance="+instance,
+		"-var", "incident=INC-16", "--auto-approve", "--state", gate)
 	if code != 1 || !strings.Contains(out, "refusing to delete "+instance) ||
 		!strings.Contains(out, "a snapshot or content hash of disk web-1; a snapshot or content hash of disk web-1-data") {
 		t.Fatalf("delete after a record hash: exit %d\n%s", code, out)
@@ -117,14 +118,14 @@ func TestGCPContentHashAndTimeline(t *testing.T) {
 		"-var", `forensics_ranges=["10.99.0.0/24"]`, "-var", "detected_at="+gcpfake.AlertTime.Format(time.RFC3339),
 		"-var", "principal=//iam.googleapis.com/"+gcpfake.LeakedKey, "-var", "worker_service_account="+worker,
 		"-var", "worker_subnetwork=projects/acme-sec-forensics/regions/europe-west1/subnetworks/forensics-ew1",
-		"--approve", "isolate", "--state", state)
+		"--approve", "isolate", "--auto-approve", "--state", state)
 	if code != 137 {
 		t.Fatalf("apply with a failpoint at the hash's checkpoint: %d\n%s", code, out)
 	}
 	first := out
 	run, es := onlyRun(t, state)
 	_ = es
-	code, out = vigil(t, env, "runbook", "resume", run.ID, "--approve", "isolate", "--state", state)
+	code, out = applyWithSecondApprover(t, env, state, "runbook", "resume", run.ID, "--approve", "isolate", "--state", state)
 	if code != 0 {
 		t.Fatalf("resume: %d\n%s", code, out)
 	}
@@ -229,9 +230,10 @@ func TestGCPContentHashAndTimeline(t *testing.T) {
 	}
 
 	// After the snapshots and their content hashes, delete is allowed.
-	code, out = vigil(t, env, "runbook", "apply", "cmd/vigil/testdata/evidence/delete-gcp.hcl", "-i", inv, "-var", "instance="+instance,
-		"-var", "incident=INC-16", "-var", "content=true", "-var", "worker_service_account="+worker, "--approve", "delete",
-		"--state", filepath.Join(dir, "gate2.db"))
+	gate2 := filepath.Join(dir, "gate2.db")
+	code, out = applyWithSecondApprover(t, env, gate2, "runbook", "apply", "cmd/vigil/testdata/evidence/delete-gcp.hcl", "-i", inv, "-var", "instance="+instance,
+		"-var", "incident=INC-16", "-var", "content=true", "-var", "worker_service_account="+worker, "--auto-approve",
+		"--state", gate2)
 	if code != 0 {
 		t.Fatalf("delete after the snapshots and their hashes: %d\n%s", code, out)
 	}

@@ -84,8 +84,8 @@ func TestAWSContentHashAndTimeline(t *testing.T) {
 
 	// A hash of the instance's record alone does not let it be terminated.
 	gate := filepath.Join(dir, "gate.db")
-	code, out := vigil(t, env, "runbook", "apply", "cmd/vigil/testdata/evidence/terminate-after-record.hcl", "-i", inv,
-		"-var", "instance="+instance, "-var", "incident=INC-16", "--approve", "terminate", "--state", gate)
+	code, out := applyWithSecondApprover(t, env, gate, "runbook", "apply", "cmd/vigil/testdata/evidence/terminate-after-record.hcl", "-i", inv,
+		"-var", "instance="+instance, "-var", "incident=INC-16", "--auto-approve", "--state", gate)
 	if code != 1 || !strings.Contains(out, "refusing to delete "+instance) ||
 		!strings.Contains(out, "a snapshot or content hash of volume vol-0aaaaaaaaaaaa0001; a snapshot or content hash of volume vol-0aaaaaaaaaaaa0002") {
 		t.Fatalf("terminate after a record hash: exit %d\n%s", code, out)
@@ -97,14 +97,14 @@ func TestAWSContentHashAndTimeline(t *testing.T) {
 	state := filepath.Join(dir, "state.db")
 	code, out = vigil(t, append(env, "VIGIL_FAILPOINT=checkpoint:hash"), "runbook", "apply", "compromised-ec2", "-i", inv, "-var", "instance="+instance, "-var", "incident=INC-16",
 		"-var", "detected_at="+awsfake.AlertTime.Format(time.RFC3339), "-var", "principal="+awsfake.LeakedKey, "-var", "terminate=true",
-		"--approve", "isolate", "--approve", "terminate", "--state", state, "--aws-evidence-role", role)
+		"--auto-approve", "--state", state, "--aws-evidence-role", role)
 	if code != 137 {
 		t.Fatalf("apply with a failpoint at the hash's checkpoint: %d\n%s", code, out)
 	}
 	first := out
 	killed, _ := onlyRun(t, state)
 	before := len(f.Calls())
-	code, out = vigil(t, env, "runbook", "resume", killed.ID, "--approve", "isolate", "--approve", "terminate", "--state", state, "--aws-evidence-role", role)
+	code, out = applyWithSecondApprover(t, env, state, "runbook", "resume", killed.ID, "--approve", "isolate", "--approve", "terminate", "--state", state, "--aws-evidence-role", role)
 	if code != 0 {
 		t.Fatalf("resume: %d\n%s", code, out)
 	}

@@ -129,9 +129,11 @@ func helpExamples(t *testing.T, path ...string) []example {
 // must still be an example (the list cannot go stale), and any other
 // example must run.
 var cannotRun = map[string]string{
-	"vigil history --store postgres://vigil@db/vigil --schedule hourly-prod --format json":                                                     "needs a PostgreSQL server",
-	"vigil serve --config vigil.hcl --store postgres://vigil@db/vigil":                                                                         "needs a PostgreSQL server",
-	"vigil watch --config vigil.hcl --watch aws-events --store postgres://vigil@db/vigil":                                                      "needs a PostgreSQL server",
+	"vigil history --store postgres://vigil@db/vigil --schedule hourly-prod --format json":                                                                                                                                                                 "needs a PostgreSQL server",
+	"vigil serve --config vigil.hcl --store postgres://vigil@db/vigil --listen 0.0.0.0:8443 --allowed-host vigil.acme.example --tls-cert tls.crt --tls-key tls.key":                                                                                        "needs a PostgreSQL server and a certificate",
+	"vigil runbook apply testdata/team/contain-web.hcl --provider sim -i examples/inventory --state postgres://vigil@db.internal/vigil -var incident=INC-1 -var instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1": "needs a PostgreSQL server (TestCLIRunApprovedThroughServe runs it)",
+	"vigil scan --shard 1/3 --shard-group job-7 --schedule nightly --store=postgres://vigil@db/vigil examples/inventory/":                                                                                                                                  "needs a PostgreSQL server (TestTeamServer runs the shards)",
+	"vigil watch --config vigil.hcl --watch aws-events --store postgres://vigil@db/vigil":                                                                                                                                                                  "needs a PostgreSQL server",
 	"terraform show -json plan.out | vigil check -":                                                                                            "needs terraform",
 	"terraform -chdir=infra show -json plan.out | vigil check - --stdin-filename infra/plan.json":                                              "needs terraform",
 	"AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test vigil inventory collect --aws --aws-endpoint http://127.0.0.1:5000 --output aws.ndjson": "needs an emulator on 127.0.0.1:5000",
@@ -147,8 +149,10 @@ var wantExit = map[string]int{
 	"vigil runbook apply plan.json": 3, // "stops at the approval, exit 3"
 	// the README's applies against the real cloud ask for 'yes'; a test
 	// has no terminal, so they refuse with the hint (exit 2)
-	"vigil runbook apply compromised-ec2 -i aws.ndjson -var instance=arn:aws:ec2:eu-west-1:111111111111:instance/i-0abc -var incident=INC-7 --aws-evidence-role arn:aws:iam::333333333333:role/vigil-evidence": 2,
-	"vigil runbook apply compromised-vm-gcp -i org.ndjson -var instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1 -var incident=INC-2041":                               2,
+	"vigil runbook apply compromised-ec2 -i aws.ndjson -var instance=arn:aws:ec2:eu-west-1:111111111111:instance/i-0abc -var incident=INC-7 --aws-evidence-role arn:aws:iam::333333333333:role/vigil-evidence":                                                                                                                                                                                                                      2,
+	"vigil runbook apply compromised-vm-gcp -i org.ndjson -var instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1 -var incident=INC-2041":                                                                                                                                                                                                                                                    2,
+	"vigil runbook apply compromised-ec2 -i aws.ndjson -var instance=arn:aws:ec2:eu-west-1:111111111111:instance/i-0abc -var incident=INC-7 -var detected_at=2026-11-27T09:00:00Z -var principal=AKIAIOSFODNN7EXAMPLE --approve isolate --aws-evidence-role arn:aws:iam::333333333333:role/vigil-evidence":                                                                                                                          2,
+	"vigil runbook apply compromised-vm-gcp -i org.ndjson -var instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1 -var incident=INC-2041 -var detected_at=2026-11-27T08:30:00Z -var worker_service_account=vigil-hash-writer@acme-sec-forensics.iam.gserviceaccount.com -var worker_subnetwork=projects/acme-sec-forensics/regions/europe-west1/subnetworks/forensics-ew1 --approve isolate": 2,
 }
 
 // daemons run until stopped: they must start and stop cleanly on SIGTERM.
@@ -246,7 +250,7 @@ func TestEveryExampleRuns(t *testing.T) {
 					}
 				}
 			}
-			if strings.HasPrefix(where, "vigil runbook ") {
+			if strings.HasPrefix(where, "vigil runbook ") || strings.HasPrefix(where, "vigil evidence ") {
 				// the run the help's run ids stand for, waiting at isolate
 				c := exec.Command(binPath, "runbook", "apply", "compromised-vm-gcp", "--provider", "sim", "-i", "examples/inventory",
 					"-var", "instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1", "-var", "incident=INC-2041")

@@ -222,8 +222,7 @@ func TestPubSubNewProjectJudged(t *testing.T) {
 	}
 }
 
-// The organization sink vigil's own feed comes through (examples/watch/gcp
-// makes one) has its filter changed so that it no longer takes the audit
+// An organization sink exporting the audit logs has its filter changed so that it no longer takes the audit
 // logs: the UpdateSink entry, logged at the organization, is read at the
 // organization, and every project under it is judged again: each now
 // exports no audit logs (VGL-LOG-006), which is notified.
@@ -236,7 +235,9 @@ func TestPubSubOrgSinkTampering(t *testing.T) {
 				"filter": filter, "includeChildren": true})
 		}
 	}
-	f, _, inv, reader := gcpWorldWith(t, orgSink(`logName:"cloudaudit.googleapis.com%2Factivity"`))
+	// All audit logs (VGL-LOG-006 wants every audit log exported, not the
+	// admin activity alone).
+	f, _, inv, reader := gcpWorldWith(t, orgSink(`logName:"cloudaudit.googleapis.com"`))
 	if inv.Get(sink) == nil {
 		t.Fatal("the organization sink is not in the inventory")
 	}
