@@ -94,7 +94,7 @@ commit), the commit and its date, and the Go toolchain.
 
   vigil version
   vigil version --format json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			b := currentBuild()
 			switch format {

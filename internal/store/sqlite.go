@@ -2,11 +2,14 @@ package store
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
-	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+	"modernc.org/sqlite" // the pure-Go SQLite driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // DefaultPath is where state lives when --state is not given: the user's
@@ -82,11 +85,26 @@ func OpenSQLite(path string) (*SQLite, error) {
 	}
 	db.SetMaxOpenConns(1) // one writer; the database is local
 	s := &SQLite{runsSQL: &runsSQL{db: db}, db: db, path: path}
-	if err := s.migrate(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+	// Processes opening a new file together race to switch it to WAL, and
+	// SQLite answers that race with SQLITE_BUSY without calling the busy
+	// handler: take turns for a while rather than fail the command.
+	for delay := 10 * time.Millisecond; ; delay *= 2 {
+		err := s.migrate()
+		if err == nil {
+			return s, nil
+		}
+		if !isBusy(err) || delay > 2*time.Second {
+			db.Close()
+			return nil, fmt.Errorf("open state %s: %w", path, err)
+		}
+		time.Sleep(delay)
 	}
-	return s, nil
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED)
 }
 
 // migrate brings the schema up to date. Each step runs in an IMMEDIATE
