@@ -155,6 +155,11 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	lease := &Lease{Holder: x.holder(), TTL: x.ttl()}
 	j := &sealer{store: x.Store, lease: lease, key: x.Key, anchor: x.Anchor, runID: run.ID, failpoint: x.Failpoint}
 	j.seal(first, 1, "")
+	// The anchor knows of the run before the database does: an existing run
+	// with no heads was then always tampered with (see VerifyRun).
+	if err := j.anchorIntent(context.WithoutCancel(ctx), first); err != nil {
+		return nil, fmt.Errorf("create run: %w", err)
+	}
 	if err := x.Store.CreateRun(context.WithoutCancel(ctx), run, lease, first); err != nil {
 		var applied *PlanAppliedError
 		if errors.As(err, &applied) {

@@ -1,0 +1,67 @@
+package runbook
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// A journal cut to its first entry with its anchor deleted: the anchor
+// records a run's first entry before it commits, so no heads at all of a
+// stored run means the anchor lost them. Before, a one-entry journal with
+// no heads verified intact and resume re-ran the incident without
+// --reanchor.
+func TestOneEntryJournalWithoutAnchorIsUnanchored(t *testing.T) {
+	h := plannedWith(t, pipeline, nil, nil, "token=abcd1234")
+	an := &memAnchor{}
+	x := h.executor()
+	x.Anchor = an
+	res, err := x.Start(context.Background(), h.rb, h.plan, h.vars)
+	if err != nil || res.Status != RunAwaitingApproval {
+		t.Fatalf("%v %v", res, err)
+	}
+	id := res.Run.ID
+	h.cut(id, 1)
+	an.heads = nil
+	if v := h.verify(id, an, "the test anchor"); v.Tamper == nil || v.Tamper.What != TamperUnanchored {
+		t.Fatalf("verify of a one-entry journal with no heads: %v", v.Tamper)
+	}
+	x = h.executor("gate")
+	x.Anchor = an
+	before := h.w.count("a")
+	if _, err := x.Resume(context.Background(), id, h.rb, h.vars); err == nil || !strings.Contains(err.Error(), "--reanchor") {
+		t.Fatalf("resume without --reanchor: %v", err)
+	}
+	if len(an.heads) != 0 || h.w.count("a") != before {
+		t.Fatalf("the refused resume anchored %d heads, applied a %d times more", len(an.heads), h.w.count("a")-before)
+	}
+}
+
+// peekCreate is a store that looks at the anchor when a run is created:
+// the first entry's head must already be there.
+type peekCreate struct {
+	Store
+	an   *memAnchor
+	seen []Head
+}
+
+func (f *peekCreate) CreateRun(ctx context.Context, r *Run, l *Lease, first *Entry) error {
+	f.seen, _ = f.an.Heads(ctx, r.ID)
+	return f.Store.CreateRun(ctx, r, l, first)
+}
+
+func TestFirstEntryIsAnchoredBeforeItCommits(t *testing.T) {
+	h := plannedWith(t, pipeline, nil, nil, "token=abcd1234")
+	an := &memAnchor{}
+	x := h.executor()
+	fc := &peekCreate{Store: x.Store, an: an}
+	x.Store, x.Anchor = fc, an
+	res, err := x.Start(context.Background(), h.rb, h.plan, h.vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := h.entries(res.Run.ID)[0]
+	if len(fc.seen) != 1 || fc.seen[0].Seq != 1 || fc.seen[0].Hash != first.Hash || !fc.seen[0].Intent {
+		t.Fatalf("heads when the run was created: %+v (first entry %.12s)", fc.seen, first.Hash)
+	}
+}
