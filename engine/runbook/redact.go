@@ -86,7 +86,7 @@ func (r *redactor) learn(v cty.Value) {
 }
 
 // spellings are the ways a secret can appear in text: as it is, and as Go's
-// %q and %+q, JSON and HCL write it inside quotes (escaping quotes,
+// %q and %+q, JSON (with and without HTML escapes) and HCL write it inside quotes (escaping quotes,
 // backslashes, control characters and invalid UTF-8), once or twice over
 // (an error quoting another that quoted the value).
 func spellings(s string) []string {
@@ -98,8 +98,15 @@ func spellings(s string) []string {
 		_ = enc.Encode(s)
 		return inner(strings.TrimSuffix(b.String(), "\n"))
 	}
+	// json.Marshal (what most clients and servers use) also writes <, >
+	// and & as \u003c, \u003e and \u0026: a webhook echoing the payload
+	// it refused spells the secret that way.
+	htmlQuote := func(s string) string {
+		raw, _ := json.Marshal(s)
+		return inner(string(raw))
+	}
 	hclQuote := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`, "${", "$${", "%{", "%%{").Replace
-	one := []string{s, validUTF8(s), inner(strconv.Quote(s)), inner(strconv.QuoteToASCII(s)), jsonQuote(s), hclQuote(s)}
+	one := []string{s, validUTF8(s), inner(strconv.Quote(s)), inner(strconv.QuoteToASCII(s)), jsonQuote(s), htmlQuote(s), hclQuote(s)}
 	out := slices.Clone(one)
 	for _, f := range one[2:] {
 		out = append(out, inner(strconv.Quote(f)), jsonQuote(f))

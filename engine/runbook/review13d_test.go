@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/zclconf/go-cty/cty"
 )
 
 // A journal cut to its first entry with its anchor deleted: the anchor
@@ -63,5 +65,17 @@ func TestFirstEntryIsAnchoredBeforeItCommits(t *testing.T) {
 	first := h.entries(res.Run.ID)[0]
 	if len(fc.seen) != 1 || fc.seen[0].Seq != 1 || fc.seen[0].Hash != first.Hash || !fc.seen[0].Intent {
 		t.Fatalf("heads when the run was created: %+v (first entry %.12s)", fc.seen, first.Hash)
+	}
+}
+
+// A webhook that refuses a payload and echoes it back spells <, > and & as
+// json.Marshal does (\u003c, \u003e, \u0026): the redactor knows that
+// spelling too.
+func TestRedactorCatchesHTMLEscapedJSON(t *testing.T) {
+	r := newRedactor(map[string]*VarValue{"s": {Value: cty.StringVal("Hunter<2&pass>"), Sensitive: true}})
+	text := `answered 400: bad payload: {"message":"token Hunter\u003c2\u0026pass\u003e"}`
+	want := `answered 400: bad payload: {"message":"token (sensitive)"}`
+	if got := r.text(text); got != want {
+		t.Errorf("got %s\nwant %s", got, want)
 	}
 }
