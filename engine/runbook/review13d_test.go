@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -77,5 +78,52 @@ func TestRedactorCatchesHTMLEscapedJSON(t *testing.T) {
 	want := `answered 400: bad payload: {"message":"token (sensitive)"}`
 	if got := r.text(text); got != want {
 		t.Errorf("got %s\nwant %s", got, want)
+	}
+}
+
+// A variables file's lines holding a sensitive value are masked where
+// diagnostics quote them (an unclosed quote, a bad expression), byte for
+// byte, from the = to the next attribute; other lines are left alone.
+func TestVarFileSensitiveLinesAreMasked(t *testing.T) {
+	rb, _, diags := Parse([]byte(`runbook "lv" {
+  variable "secret" {
+    type      = string
+    sensitive = true
+  }
+  variable "region" {
+    type    = string
+    default = "x"
+  }
+  phase "triage" {
+    step "a" {
+      action = "core.log"
+      args   = { message = var.region }
+    }
+  }
+}`), "lv.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	tests := []struct{ src, want string }{
+		{"secret = \"Hunter2pass\nregion = \"eu\"\n", "secret =*************\nregion = \"eu\"\n"},
+		{"region = \"eu\"\nsecret = <<EOT\nHunter2pass\nEOT\n", "region = \"eu\"\nsecret =******\n***********\n***\n"},
+		{`{"region": "eu", "secret": "Hunter2pass"}`, `{"region": "eu", "secret"****************`},
+		{"  secret=\"a\" + 1\n", "  secret=*******\n"},
+	}
+	for _, tt := range tests {
+		if got := string(maskSensitiveLines([]byte(tt.src), rb)); got != tt.want {
+			t.Errorf("%q:\n got %q\nwant %q", tt.src, got, tt.want)
+		}
+	}
+	// A bad variables file reports its error with the line masked.
+	dir := t.TempDir()
+	path := dir + "/bad.vars"
+	os.WriteFile(path, []byte("secret = \"Hunter2pass\" + 1\n"), 0o644)
+	_, files, diags := rb.ResolveVariables(Inputs{VarFiles: []string{path}})
+	if !diags.HasErrors() {
+		t.Fatal("a bad variables file should fail")
+	}
+	if f := files[path]; f == nil || strings.Contains(string(f.Bytes), "Hunter") {
+		t.Errorf("the file diagnostics quote: %v", f)
 	}
 }
