@@ -145,6 +145,9 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	if err := ex.checkContract(); err != nil {
 		return nil, err
 	}
+	if err := ex.checkPinned(ctx); err != nil {
+		return nil, err
+	}
 	now := x.now()
 	run := &Run{ID: NewRunID(now), Runbook: rb.ID, File: plan.Runbook.File, Hash: plan.Runbook.Hash, Provider: plan.Provider,
 		Actor: x.Actor, Status: RunRunning, CreatedAt: now, UpdatedAt: now, Plan: raw, PlanSHA256: planHash(raw), State: x.State}

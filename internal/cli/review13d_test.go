@@ -3,6 +3,7 @@ package cli
 import (
 	"crypto/sha256"
 	"database/sql"
+	"encoding/json"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -224,5 +225,57 @@ func TestTransformedSecretNeverShows(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("plan fe lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// A saved plan edited by hand (a step's targets, a variable's value) is
+// refused before anything runs, exit 2 and no run stored, as an edited
+// runbook already was. Before, apply ran the earlier steps and failed the
+// edited ones one by one.
+func TestEditedSavedPlanIsRefusedUpFront(t *testing.T) {
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "fw.json")
+	if code, out, errs := run(t, "runbook", "plan", "open-firewall-remediation", "--provider", "sim", "-i", "examples/inventory", "-c", "examples/vigil.hcl", "-out", plan); code != 0 {
+		t.Fatalf("plan: %d %s %s", code, out, errs)
+	}
+	raw, _ := os.ReadFile(plan)
+	restrict := `"address":"restrict[\"//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-debug\"]"`
+	if !strings.Contains(strings.ReplaceAll(string(raw), " ", ""), restrict) {
+		t.Fatalf("the plan has no restrict step of allow-ssh-debug:\n%s", raw)
+	}
+	edits := map[string]func(p map[string]any){
+		"a target": func(p map[string]any) {
+			for _, s := range p["steps"].([]any) {
+				st := s.(map[string]any)
+				if strings.HasPrefix(st["address"].(string), `restrict["//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-debug"]`) {
+					st["targets"] = []any{"//compute.googleapis.com/projects/acme-prod/global/firewalls/harmless"}
+				}
+			}
+		},
+		"a variable": func(p map[string]any) {
+			p["variables"].(map[string]any)["allowed_ranges"].(map[string]any)["value"] = []any{"0.0.0.0/0"}
+		},
+	}
+	for name, edit := range edits {
+		t.Run(name, func(t *testing.T) {
+			var p map[string]any
+			if err := json.Unmarshal(raw, &p); err != nil {
+				t.Fatal(err)
+			}
+			edit(p)
+			b, _ := json.Marshal(p)
+			edited := filepath.Join(t.TempDir(), "edited.json")
+			os.WriteFile(edited, b, 0o644)
+			state := filepath.Join(t.TempDir(), "s.db")
+			code, out, errs := run(t, "runbook", "apply", edited, "--state", state, "--approve", "restrict")
+			if code != 2 || !strings.Contains(errs, "the plan is stale") || strings.Contains(out, "Run run-") {
+				t.Fatalf("apply of a plan with %s edited: exit %d\n%s\n%s", name, code, out, errs)
+			}
+			if _, err := os.Stat(state); err == nil {
+				if _, st, _ := run(t, "runbook", "status", "--state", state); strings.Contains(st, "run-") {
+					t.Errorf("a run was stored: %s", st)
+				}
+			}
+		})
 	}
 }
