@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -277,5 +279,50 @@ func TestEditedSavedPlanIsRefusedUpFront(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A webhook that answers 400 echoing the payload it refused writes the
+// secret as json.Marshal does (\u003c, \u0026, \u003e): neither the console
+// nor the journal shows it.
+func TestNotifyEchoOfAnHTMLEscapedSecret(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		echo, _ := json.Marshal(body) // HTML-escaped, as most servers write JSON
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write(append([]byte("bad payload: "), echo...))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	rb := filepath.Join(dir, "nb.hcl")
+	os.WriteFile(rb, []byte(`runbook "nb" {
+  variable "notify_url" {
+    type      = string
+    sensitive = true
+  }
+  variable "secret" {
+    type      = string
+    sensitive = true
+  }
+  phase "triage" {
+    step "notify" {
+      action   = "core.notify"
+      args     = { url = var.notify_url, message = "token ${var.secret}" }
+      on_error = "continue"
+    }
+  }
+}
+`), 0o644)
+	state := filepath.Join(dir, "s.db")
+	code, out, errs := run(t, "runbook", "apply", rb, "-var", "notify_url="+srv.URL+"/services/T01/B02/hookSECRET88", "-var", "secret=Hunter<2&pass>", "--state", state)
+	if code != 0 || !strings.Contains(out+errs, "bad payload") {
+		t.Fatalf("apply: %d\n%s\n%s", code, out, errs)
+	}
+	all := out + errs + dumpRuns(t, state)
+	for _, form := range []string{`Hunter\u003c2\u0026pass\u003e`, "Hunter<2&pass>", "Hunter"} {
+		if strings.Contains(all, form) {
+			t.Errorf("%q shows", form)
+		}
 	}
 }
