@@ -80,6 +80,13 @@ type Request struct {
 	// Args holds the arguments, converted to the spec's types (optional ones
 	// may be null). Marks are removed: actions see real values.
 	Args map[string]cty.Value
+	// Sensitive names the arguments whose value holds or was made from a
+	// sensitive value (the marks Args no longer carry), and KeyedHash is the
+	// hex HMAC-SHA256 of data under the run's value key (nil outside a
+	// run): an action that records a hash of such an argument uses it, since
+	// a bare SHA-256 of a short secret is found by hashing every candidate.
+	Sensitive map[string]bool
+	KeyedHash func(data []byte) string
 	// RunID and Step identify the attempt; idempotent actions tag what they
 	// make with them, so a re-run finds it instead of making it twice.
 	RunID   string

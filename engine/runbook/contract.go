@@ -1,12 +1,15 @@
 package runbook
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vigil-ir/vigil/engine/action"
 )
 
 // The plan is a contract, as in Terraform: a plan pins every step instance
@@ -122,6 +125,72 @@ func pinnedArgs(ps *PlannedStep, now map[string]any) error {
 	}
 	if ps.ArgsHash != "" {
 		return fmt.Errorf("the plan is stale: the arguments of step.%s are not the plan's; make a new plan", ps.Address)
+	}
+	return nil
+}
+
+// checkPinned holds, before the first step runs, every planned instance
+// that does not wait on other steps to the plan: its arguments (which the
+// plan's variables make) and the targets its action would act on now. A
+// saved plan edited by hand (a target, a variable) is then refused whole,
+// instead of step by step after the earlier steps ran. Instances that read
+// other steps' outputs are held to the plan when they start, as before.
+func (ex *execution) checkPinned(ctx context.Context) error {
+	for _, s := range ex.rb.Steps {
+		if (s.ForEach != nil && refersToSteps(s.ForEach)) || (s.When != nil && refersToSteps(s.When)) {
+			continue
+		}
+		late := false
+		for _, ae := range s.ArgExprs {
+			if refersToSteps(ae.Expr) {
+				late = true
+			}
+		}
+		if late {
+			continue
+		}
+		a, _, ok := ex.x.Registry.Resolve(s.Action)
+		if !ok {
+			continue // reported when the step starts
+		}
+		spec := a.Spec()
+		insts, unknown, diags := ex.sc.expand(s)
+		if diags.HasErrors() {
+			return diagError(ex.red.diags(diags))
+		}
+		if unknown {
+			continue
+		}
+		for _, inst := range insts {
+			addr := Address(s.Name, inst.key)
+			ps := ex.plan.Step(addr)
+			if ps == nil || ps.Skipped || ps.Unknown {
+				continue
+			}
+			args, d := ex.sc.args(s, spec, ex.sc.ctx(inst.each))
+			if d.HasErrors() {
+				return diagError(ex.red.diags(d))
+			}
+			ex.red.learnAll(args)
+			if !allKnown(args) {
+				continue
+			}
+			if err := pinnedArgs(ps, EncodeMap(args)); err != nil {
+				return err
+			}
+			if len(ps.Targets) == 0 {
+				continue
+			}
+			req := &action.Request{Args: unmarkAll(args), Sensitive: sensitiveArgs(args), RunID: "plan", Step: addr, Env: ex.env, Incident: incidentOf(ex.vars)}
+			ch, err := a.Plan(ctx, req)
+			if err != nil {
+				continue // the step reports it when it starts
+			}
+			if now := ex.red.texts(ch.Targets); !sameSet(now, ps.Targets) {
+				return fmt.Errorf("the plan is stale: step.%s would act on %s, the plan showed %s; make a new plan",
+					addr, strings.Join(now, ", "), strings.Join(ps.Targets, ", "))
+			}
+		}
 	}
 	return nil
 }

@@ -156,6 +156,9 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	if err := ex.checkContract(); err != nil {
 		return nil, err
 	}
+	if err := ex.checkPinned(ctx); err != nil {
+		return nil, err
+	}
 	now := x.now()
 	run := &Run{ID: NewRunID(now), Runbook: rb.ID, File: plan.Runbook.File, Hash: plan.Runbook.Hash, Provider: plan.Provider,
 		Actor: x.Actor, Status: RunRunning, CreatedAt: now, UpdatedAt: now, Plan: raw, PlanSHA256: planHash(raw), State: x.State}
@@ -171,6 +174,11 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	lease := &Lease{Holder: x.holder(), TTL: x.ttl()}
 	j := &sealer{store: x.Store, lease: lease, key: x.Key, anchor: x.Anchor, runID: run.ID, failpoint: x.Failpoint}
 	j.seal(first, 1, "")
+	// The anchor knows of the run before the database does: an existing run
+	// with no heads was then always tampered with (see VerifyRun).
+	if err := j.anchorIntent(context.WithoutCancel(ctx), first); err != nil {
+		return nil, fmt.Errorf("create run: %w", err)
+	}
 	if err := x.Store.CreateRun(context.WithoutCancel(ctx), run, lease, first); err != nil {
 		var applied *PlanAppliedError
 		if errors.As(err, &applied) {

@@ -263,7 +263,7 @@ func (p *Planner) Plan(ctx context.Context, rb *Runbook, file string, vars map[s
 			}
 			outs := spec.Unknowns()
 			if allKnown(args) && !ps.Unknown {
-				req := &action.Request{Args: unmarkAll(args), RunID: "plan", Step: ps.Address, Env: p.Env, Incident: incidentOf(vars)}
+				req := &action.Request{Args: unmarkAll(args), Sensitive: sensitiveArgs(args), RunID: "plan", Step: ps.Address, Env: p.Env, Incident: incidentOf(vars)}
 				ch, err := a.Plan(ctx, req)
 				if err != nil {
 					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Step cannot be planned",
@@ -342,7 +342,11 @@ func approvalReason(s *Step, ctx *hcl.EvalContext) string {
 	if d.HasErrors() {
 		return ""
 	}
-	v, _ = v.UnmarkDeep()
+	if v.ContainsMarked() {
+		// Made from a sensitive value (marks survive functions such as
+		// lower): no spelling of it may show in the plan or the journal.
+		return SensitiveReason
+	}
 	if !v.IsKnown() || v.IsNull() {
 		return UnknownText
 	}
@@ -540,6 +544,20 @@ func allKnown(args map[string]cty.Value) bool {
 		}
 	}
 	return true
+}
+
+// sensitiveArgs names the arguments holding a sensitive value anywhere.
+func sensitiveArgs(args map[string]cty.Value) map[string]bool {
+	var out map[string]bool
+	for k, v := range args {
+		if markedSensitive(v) {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[k] = true
+		}
+	}
+	return out
 }
 
 func unmarkAll(args map[string]cty.Value) map[string]cty.Value {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sort"
@@ -17,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -84,7 +86,7 @@ func (r *redactor) learn(v cty.Value) {
 }
 
 // spellings are the ways a secret can appear in text: as it is, and as Go's
-// %q and %+q, JSON and HCL write it inside quotes (escaping quotes,
+// %q and %+q, JSON (with and without HTML escapes) and HCL write it inside quotes (escaping quotes,
 // backslashes, control characters and invalid UTF-8), once or twice over
 // (an error quoting another that quoted the value).
 func spellings(s string) []string {
@@ -96,8 +98,15 @@ func spellings(s string) []string {
 		_ = enc.Encode(s)
 		return inner(strings.TrimSuffix(b.String(), "\n"))
 	}
+	// json.Marshal (what most clients and servers use) also writes <, >
+	// and & as \u003c, \u003e and \u0026: a webhook echoing the payload
+	// it refused spells the secret that way.
+	htmlQuote := func(s string) string {
+		raw, _ := json.Marshal(s)
+		return inner(string(raw))
+	}
 	hclQuote := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`, "${", "$${", "%{", "%%{").Replace
-	one := []string{s, validUTF8(s), inner(strconv.Quote(s)), inner(strconv.QuoteToASCII(s)), jsonQuote(s), hclQuote(s)}
+	one := []string{s, validUTF8(s), inner(strconv.Quote(s)), inner(strconv.QuoteToASCII(s)), jsonQuote(s), htmlQuote(s), hclQuote(s)}
 	out := slices.Clone(one)
 	for _, f := range one[2:] {
 		out = append(out, inner(strconv.Quote(f)), jsonQuote(f))
@@ -191,12 +200,53 @@ func (r *redactor) texts(ss []string) []string {
 	return out
 }
 
-// diags redacts diagnostics in place.
+// diags redacts diagnostics in place. A diagnostic about an expression
+// that reads a sensitive value (a function's error over lower(var.secret),
+// a failed conversion) may quote that value in any transformed spelling
+// the redactor cannot know, so its detail is replaced as a whole, the way
+// marks are meant to work: what a sensitive value flows into is not shown.
 func (r *redactor) diags(d hcl.Diagnostics) hcl.Diagnostics {
 	for _, x := range d {
+		if readsSensitive(x) {
+			x.Detail = sensitiveDetail(x)
+		}
 		x.Summary, x.Detail = r.text(x.Summary), r.text(x.Detail)
 	}
 	return d
+}
+
+// readsSensitive reports whether a diagnostic's expression reads a value
+// marked sensitive.
+func readsSensitive(x *hcl.Diagnostic) bool {
+	if x.Expression == nil || x.EvalContext == nil {
+		return false
+	}
+	for _, t := range x.Expression.Variables() {
+		v, d := t.TraverseAbs(x.EvalContext)
+		if !d.HasErrors() && markedSensitive(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func markedSensitive(v cty.Value) bool {
+	_, pvm := v.UnmarkDeepWithPaths()
+	for _, pm := range pvm {
+		if pm.Marks.Has(sensitive) {
+			return true
+		}
+	}
+	return false
+}
+
+// sensitiveDetail is what replaces such a diagnostic's detail: which
+// function failed (the subject gives the file and line), not how.
+func sensitiveDetail(x *hcl.Diagnostic) string {
+	if fc, ok := hcl.DiagnosticExtra[hclsyntax.FunctionCallDiagExtra](x); ok && fc.CalledFunctionName() != "" {
+		return fmt.Sprintf("The call to function %q failed on an argument made from a sensitive value, so its message (which could quote the value) is not shown. Check what the function is given at this line.", fc.CalledFunctionName())
+	}
+	return "The expression reads a sensitive value, so the message (which could quote the value) is not shown. Check the value given at this line."
 }
 
 // value redacts the strings (and map keys) of an encoded value.
@@ -311,3 +361,11 @@ func (h *redactHandler) WithAttrs(as []slog.Attr) slog.Handler {
 func (h *redactHandler) WithGroup(name string) slog.Handler {
 	return &redactHandler{h: h.h.WithGroup(name), r: h.r}
 }
+
+// SensitiveReason is what shows of an approval reason made from a
+// sensitive value.
+const SensitiveReason = "(sensitive value)"
+
+// keyedHash is the value-key HMAC actions record instead of a bare hash of
+// an argument that holds a sensitive value.
+func (ex *execution) keyedHash(data []byte) string { return valueHash(ex.sc.valueKey, data) }

@@ -56,6 +56,12 @@ type Head struct {
 	Hash  string    `json:"hash"`
 	Key   string    `json:"key,omitempty"`
 	At    time.Time `json:"at"`
+	// Intent marks the head of a run's first entry recorded before that
+	// entry commits: from then on a run the database holds always has a
+	// head in the anchor, so a journal cut to its first entry with the
+	// anchor deleted shows as unanchored. A run with only intent heads and
+	// no row is one whose creation failed, not one that was deleted.
+	Intent bool `json:"intent,omitempty"`
 }
 
 // Anchor keeps journal heads outside the database: an append-only file by
@@ -165,7 +171,19 @@ func (s *sealer) anchorHead(ctx context.Context) error {
 	if s.anchor == nil || s.seq == 0 {
 		return nil
 	}
-	h := Head{RunID: s.runID, Seq: s.seq, Hash: s.head, Key: KeyID(s.key.Public().(ed25519.PublicKey)), At: time.Now().UTC()}
+	return s.record(ctx, Head{RunID: s.runID, Seq: s.seq, Hash: s.head, Key: KeyID(s.key.Public().(ed25519.PublicKey)), At: time.Now().UTC()})
+}
+
+// anchorIntent records the head of a run's sealed first entry before the
+// entry is stored.
+func (s *sealer) anchorIntent(ctx context.Context, first *Entry) error {
+	if s.anchor == nil {
+		return nil
+	}
+	return s.record(ctx, Head{RunID: s.runID, Seq: first.Seq, Hash: first.Hash, Key: KeyID(s.key.Public().(ed25519.PublicKey)), At: time.Now().UTC(), Intent: true})
+}
+
+func (s *sealer) record(ctx context.Context, h Head) error {
 	var err error
 	for try := 0; try < 3; try++ { // object stores have bad seconds
 		if err = s.anchor.Record(ctx, h); err == nil {

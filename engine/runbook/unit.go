@@ -84,7 +84,7 @@ func (ex *execution) startUnit(sr *stepRun, inst instance) {
 		return
 	}
 	u := &unit{sr: sr, key: inst.key, addr: addr, planned: ps, encArgs: encArgs, reason: ex.red.text(approvalReason(s, ectx)), state: *st,
-		req: &action.Request{Args: unmarkAll(args), RunID: ex.run.ID, Step: addr, Env: ex.env, Incident: incidentOf(ex.vars),
+		req: &action.Request{Args: unmarkAll(args), Sensitive: sensitiveArgs(args), KeyedHash: ex.keyedHash, RunID: ex.run.ID, Step: addr, Env: ex.env, Incident: incidentOf(ex.vars),
 			Checkpoints: append([]json.RawMessage(nil), st.checkpoints...)}}
 	u.req.Checkpoint = func(raw json.RawMessage) error { return ex.checkpoint(u, raw) }
 	u.req.Progress = func(msg string) { ex.emit("progress", addr, msg, 0) }

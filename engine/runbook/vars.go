@@ -1,7 +1,10 @@
 package runbook
 
 import (
+	"bytes"
 	"fmt"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -88,7 +91,9 @@ func (rb *Runbook) ResolveVariables(in Inputs) (map[string]*VarValue, map[string
 		if f == nil {
 			continue
 		}
-		files[path] = f
+		// Diagnostics quote the file's lines: not those of a sensitive
+		// variable's value (an unclosed quote, a bad expression).
+		files[path] = &hcl.File{Body: f.Body, Bytes: maskSensitiveLines(src, rb), Nav: f.Nav}
 		attrs, d := f.Body.JustAttributes()
 		diags = append(diags, d...)
 		for name, a := range attrs {
@@ -228,4 +233,59 @@ func varObject(vals map[string]*VarValue) cty.Value {
 		m[k] = v.Value
 	}
 	return cty.ObjectVal(m)
+}
+
+// sensitiveAttr finds a variables file line that starts an attribute: NAME =
+// (HCL) or "NAME": (JSON).
+var sensitiveAttr = regexp.MustCompile(`^\s*"?([A-Za-z_][A-Za-z0-9_-]*)"?\s*[=:]`)
+
+// maskSensitiveLines returns a copy of a variables file with the values of
+// sensitive variables masked (byte offsets kept, so diagnostics still point
+// where they should): from the attribute's = to the next attribute, which
+// covers values spread over lines. A JSON line that names a sensitive
+// variable anywhere is masked whole, since JSON may hold every value on
+// one line.
+func maskSensitiveLines(src []byte, rb *Runbook) []byte {
+	out := slices.Clone(src)
+	sens := map[string]bool{}
+	for _, v := range rb.Variables {
+		if v.Sensitive {
+			sens[v.Name] = true
+		}
+	}
+	if len(sens) == 0 {
+		return out
+	}
+	mask := func(b []byte) {
+		for i := range b {
+			if b[i] != '\n' && b[i] != '\r' {
+				b[i] = '*'
+			}
+		}
+	}
+	masking := false
+	for start := 0; start < len(out); {
+		end := bytes.IndexByte(out[start:], '\n')
+		if end < 0 {
+			end = len(out)
+		} else {
+			end += start
+		}
+		line := out[start:end]
+		if m := sensitiveAttr.FindSubmatchIndex(line); m != nil {
+			masking = sens[string(line[m[2]:m[3]])]
+			if masking {
+				mask(line[m[1]:])
+			}
+		} else if masking {
+			mask(line)
+		}
+		for name := range sens {
+			if i := bytes.Index(line, []byte(`"`+name+`"`)); i >= 0 {
+				mask(line[i+len(name)+2:])
+			}
+		}
+		start = end + 1
+	}
+	return out
 }

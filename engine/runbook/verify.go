@@ -288,16 +288,15 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 		}
 	}
 
-	// What the anchor vouches for. Every write anchors its head before the
-	// next, and a run's first entry is anchored before anything else
-	// happens (or by the resume after a crash in between), so an anchor
-	// that has no head of a journal with more than one entry, or none of
-	// its first entry, lost them, unless the journal records a resume that
+	// What the anchor vouches for. A run's first entry is anchored before
+	// it commits, and every later write anchors its head before the next,
+	// so an anchor that has no head of a journal (even of one entry), or
+	// none of its first entry, lost them, unless the journal records a resume that
 	// re-anchored it on purpose.
 	if hasAnchor {
 		v.Reanchored = reanchoredAt(entries)
 		switch {
-		case v.Anchored == 0 && n > 1:
+		case v.Anchored == 0:
 			v.Tamper = &Tamper{What: TamperUnanchored, Reason: fmt.Sprintf("%s has no heads of this run, whose journal has %d entries: the anchor was deleted or emptied, or it is not the anchor the run was written with (a file on another machine?), so nothing outside the database shows whether entries were cut off the end", anchorName, n)}
 		case lowest > 1 && (v.Reanchored == nil || lowest > v.Reanchored.Seq-1):
 			v.Tamper = &Tamper{What: TamperUnanchored, Reason: fmt.Sprintf("%s has no head before entry %d, though every run's first entry is anchored: heads were removed from it", anchorName, lowest)}

@@ -274,7 +274,9 @@ func TestDiagnosticsMaskWebhookPaths(t *testing.T) {
 		t.Errorf("config: %d %s", code, errs)
 	}
 	code, _, errs = run(t, "runbook", "plan", "compromised-vm-gcp", "--provider", "sim", "-i", "examples/inventory", "--var-file", vars)
-	if code != ExitError || strings.Contains(errs, "SECRETPATH8") || !strings.Contains(errs, "notify_url = \"https://hooks.example.com****") {
+	// notify_url is a sensitive variable of the runbook: its whole value is
+	// masked in the variables file's snippet, host included.
+	if code != ExitError || strings.Contains(errs, "SECRETPATH8") || strings.Contains(errs, "hooks.example.com") || !strings.Contains(errs, "notify_url =****") {
 		t.Errorf("var file: %d %s", code, errs)
 	}
 }

@@ -107,7 +107,9 @@ func deletedRuns(ctx context.Context, st store.RunStore, an runbook.Anchor, know
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", an, err)
 		}
-		if len(heads) > 0 {
+		if slices.ContainsFunc(heads, func(h runbook.Head) bool { return !h.Intent }) {
+			// Only intent heads: the run's creation failed before its row
+			// was stored (a second apply of a plan, a crash), nothing to lose.
 			out[id] = deletedRun(heads, an)
 		}
 	}

@@ -336,6 +336,14 @@ func evidenceApply(_ context.Context, r *action.Request) (*action.Result, error)
 	}
 	if v, ok := r.Args["values"]; ok && !v.IsNull() {
 		h := action.HashValue(action.Encode(v))
+		if r.Sensitive["values"] {
+			// A bare SHA-256 of a PIN is found by hashing every PIN: keep
+			// the HMAC under the run's value key, and say so in the hash.
+			if r.KeyedHash == nil {
+				return nil, fmt.Errorf("hash values: they hold a sensitive value and there is no value key to hash it with")
+			}
+			h = "hmac-sha256:" + r.KeyedHash(action.CanonicalJSON(action.Encode(v)))
+		}
 		hashes["values"] = cty.StringVal(h)
 		items = append(items, action.Evidence{Item: "values", SHA256: h, Note: r.Str("note"), Kind: action.EvidenceValue})
 	}
