@@ -317,7 +317,9 @@ func TestPubSubOrgSinkTampering(t *testing.T) {
 				"filter": filter, "includeChildren": true})
 		}
 	}
-	f, _, inv, reader := gcpWorldWith(t, orgSink(`logName:"cloudaudit.googleapis.com%2Factivity"`))
+	// Every audit log (VGL-LOG-006 counts a sink that takes all of them,
+	// not only the activity log).
+	f, _, inv, reader := gcpWorldWith(t, orgSink(`logName:"cloudaudit.googleapis.com"`))
 	if inv.Get(sink) == nil {
 		t.Fatal("the organization sink is not in the inventory")
 	}
