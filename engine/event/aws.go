@@ -30,8 +30,10 @@ type trailRecord struct {
 	ErrorCode          string `json:"errorCode"`
 	ErrorMessage       string `json:"errorMessage"`
 	UserIdentity       struct {
+		Type      string `json:"type"`
 		ARN       string `json:"arn"`
 		AccountID string `json:"accountId"`
+		UserName  string `json:"userName"`
 	} `json:"userIdentity"`
 	RequestParameters json.RawMessage `json:"requestParameters"`
 	ResponseElements  json.RawMessage `json:"responseElements"`
@@ -39,12 +41,18 @@ type trailRecord struct {
 
 // CloudTrail event names vigil acts on, by event source. The EventBridge
 // rule in examples/watch/aws must match exactly these (a test checks).
+// Besides the calls that open things, the calls that close or remove them
+// (RevokeSecurityGroupIngress, DeleteSecurityGroup, PutPublicAccessBlock,
+// DeleteBucketPolicy, StartLogging, ...): the event scan then sees the asset
+// fixed or gone and forgets that its findings were announced, so that the
+// exposure reopened later is announced again.
 var CloudTrailEvents = map[string][]string{
-	"ec2.amazonaws.com":        {"AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup", "RunInstances", "CreateVpc"},
-	"s3.amazonaws.com":         {"PutBucketPolicy", "PutBucketAcl", "DeletePublicAccessBlock"},
-	"cloudtrail.amazonaws.com": {"StopLogging", "DeleteTrail", "UpdateTrail"},
-	"guardduty.amazonaws.com":  {"DeleteDetector", "UpdateDetector"},
-	"iam.amazonaws.com":        {"CreateAccessKey"},
+	"ec2.amazonaws.com": {"AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup", "RunInstances", "CreateVpc",
+		"RevokeSecurityGroupIngress", "DeleteSecurityGroup", "TerminateInstances", "DeleteVpc"},
+	"s3.amazonaws.com":         {"PutBucketPolicy", "PutBucketAcl", "DeletePublicAccessBlock", "PutPublicAccessBlock", "DeleteBucketPolicy", "DeleteBucket"},
+	"cloudtrail.amazonaws.com": {"StopLogging", "DeleteTrail", "UpdateTrail", "StartLogging", "CreateTrail"},
+	"guardduty.amazonaws.com":  {"DeleteDetector", "UpdateDetector", "CreateDetector"},
+	"iam.amazonaws.com":        {"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"},
 }
 
 // AlertDetailTypes are the EventBridge detail types of the alerts vigil
@@ -202,6 +210,37 @@ func trailChanges(ev *Event, r *trailRecord) ([]Change, error) {
 			return nil, fmt.Errorf("no groupId in requestParameters or responseElements.securityGroupRuleSet")
 		}
 		out = append(out, ec2("AWS::EC2::SecurityGroup", "security-group", id))
+	case "RevokeSecurityGroupIngress", "DeleteSecurityGroup":
+		id := req.str("groupId")
+		if id == "" {
+			// Neither response names the group; the default-VPC form names
+			// it only by name, which is not its asset id. Closing a rule
+			// exposes nothing: say so rather than dead-letter the event.
+			return nil, notRead("%s names group %q by name only: vigil re-reads groups by id, so the group is judged again at the next scan",
+				r.EventName, req.str("groupName"))
+		}
+		c := ec2("AWS::EC2::SecurityGroup", "security-group", id)
+		c.Deleted = r.EventName == "DeleteSecurityGroup"
+		out = append(out, c)
+	case "TerminateInstances":
+		for _, in := range resp.items("instancesSet") {
+			if id := in.str("instanceId"); id != "" {
+				c := ec2("AWS::EC2::Instance", "instance", id)
+				c.Deleted = true
+				out = append(out, c)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("no responseElements.instancesSet.items[].instanceId")
+		}
+	case "DeleteVpc":
+		id := req.str("vpcId")
+		if id == "" {
+			return nil, fmt.Errorf("no vpcId in requestParameters")
+		}
+		c := ec2("AWS::EC2::VPC", "vpc", id)
+		c.Deleted = true
+		out = append(out, c)
 	case "ModifySecurityGroupRules":
 		id := firstOf(req.str("ModifySecurityGroupRulesRequest", "GroupId"), req.str("groupId"))
 		if id == "" {
@@ -235,9 +274,12 @@ func trailChanges(ev *Event, r *trailRecord) ([]Change, error) {
 		c := ec2("AWS::EC2::VPC", "vpc", id)
 		c.Created = true
 		out = append(out, c)
-	case "PutBucketPolicy", "PutBucketAcl", "DeletePublicAccessBlock":
+	case "PutBucketPolicy", "PutBucketAcl", "DeletePublicAccessBlock", "PutPublicAccessBlock", "DeleteBucketPolicy", "DeleteBucket":
 		b := req.str("bucketName")
 		if b == "" {
+			if r.EventName == "PutPublicAccessBlock" {
+				return nil, notRead("PutPublicAccessBlock on account %s (S3 Control) names no bucket: vigil re-reads buckets, not the account's block", acct)
+			}
 			if r.EventName == "DeletePublicAccessBlock" {
 				// The account-level block (S3 Control) names an account,
 				// not a bucket: every bucket of the account is exposed.
@@ -246,8 +288,9 @@ func trailChanges(ev *Event, r *trailRecord) ([]Change, error) {
 			}
 			return nil, fmt.Errorf("no bucketName in requestParameters")
 		}
-		out = append(out, Change{Provider: "aws", Type: "AWS::S3::Bucket", ID: "arn:aws:s3:::" + b, Name: b, Scope: acct, Region: region})
-	case "StopLogging", "DeleteTrail", "UpdateTrail":
+		out = append(out, Change{Provider: "aws", Type: "AWS::S3::Bucket", ID: "arn:aws:s3:::" + b, Name: b, Scope: acct, Region: region,
+			Deleted: r.EventName == "DeleteBucket"})
+	case "StopLogging", "DeleteTrail", "UpdateTrail", "StartLogging", "CreateTrail":
 		name := firstOf(req.str("name"), req.str("trailName"))
 		if name == "" {
 			return nil, fmt.Errorf("no name in requestParameters")
@@ -259,14 +302,14 @@ func trailChanges(ev *Event, r *trailRecord) ([]Change, error) {
 			id = fmt.Sprintf("arn:aws:cloudtrail:%s:%s:trail/%s", region, acct, name)
 		}
 		out = append(out, Change{Provider: "aws", Type: "AWS::CloudTrail::Trail", ID: id, Name: short, Scope: acct, Region: region,
-			Deleted: r.EventName == "DeleteTrail", Dependents: true})
-	case "DeleteDetector", "UpdateDetector":
-		id := req.str("detectorId")
+			Deleted: r.EventName == "DeleteTrail", Created: r.EventName == "CreateTrail", Dependents: true})
+	case "DeleteDetector", "UpdateDetector", "CreateDetector":
+		id := firstOf(req.str("detectorId"), resp.str("detectorId"))
 		if id == "" {
 			return nil, fmt.Errorf("no detectorId in requestParameters")
 		}
 		out = append(out, Change{Provider: "aws", Type: "AWS::GuardDuty::Detector", ID: fmt.Sprintf("arn:aws:guardduty:%s:%s:detector/%s", region, acct, id),
-			Name: id, Scope: acct, Region: region, Deleted: r.EventName == "DeleteDetector", Dependents: true})
+			Name: id, Scope: acct, Region: region, Deleted: r.EventName == "DeleteDetector", Created: r.EventName == "CreateDetector", Dependents: true})
 	case "CreateAccessKey":
 		key, user := resp.str("accessKey", "accessKeyId"), firstOf(resp.str("accessKey", "userName"), req.str("userName"))
 		if key == "" || user == "" {
@@ -274,6 +317,18 @@ func trailChanges(ev *Event, r *trailRecord) ([]Change, error) {
 		}
 		out = append(out, Change{Provider: "aws", Type: "AWS::IAM::AccessKey", ID: fmt.Sprintf("arn:aws:iam::%s:user/%s/accesskey/%s", acct, user, key),
 			Name: key, User: user, Scope: acct, Region: "global", Created: true})
+	case "UpdateAccessKey", "DeleteAccessKey":
+		// Without userName the caller acted on its own key: the user is
+		// the caller's.
+		key, user := req.str("accessKeyId"), req.str("userName")
+		if user == "" && r.UserIdentity.Type == "IAMUser" {
+			user = r.UserIdentity.UserName
+		}
+		if key == "" || user == "" {
+			return nil, fmt.Errorf("no requestParameters.accessKeyId and userName")
+		}
+		out = append(out, Change{Provider: "aws", Type: "AWS::IAM::AccessKey", ID: fmt.Sprintf("arn:aws:iam::%s:user/%s/accesskey/%s", acct, user, key),
+			Name: key, User: user, Scope: acct, Region: "global", Deleted: r.EventName == "DeleteAccessKey"})
 	}
 	return out, nil
 }

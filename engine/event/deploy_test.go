@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -154,6 +155,18 @@ func sameLists(t *testing.T, what string, v cty.Value, want map[string][]string)
 func TestDeploymentExamples(t *testing.T) {
 	aws := tfFile(t, testutil.Path(t, "examples", "watch", "aws", "main.tf"))
 	sameLists(t, "EventBridge rule", local(t, aws, "cloudtrail_events"), CloudTrailEvents)
+	// The rule's pattern, as jsonencode renders it, fits EventBridge's
+	// default quota of 2048 characters (Amazon EventBridge quotas, "Event
+	// pattern size"): the closing calls made the list longer.
+	var names, sources []string
+	for src, list := range CloudTrailEvents {
+		sources = append(sources, src)
+		names = append(names, list...)
+	}
+	pattern, _ := json.Marshal(map[string]any{"detail-type": []string{CloudTrailDetailType}, "detail": map[string]any{"eventSource": sources, "eventName": names}})
+	if len(pattern) > 2048 {
+		t.Errorf("the EventBridge pattern is %d characters, more than the default quota of 2048", len(pattern))
+	}
 	gcp := tfFile(t, testutil.Path(t, "examples", "watch", "gcp", "main.tf"))
 	sameLists(t, "log sink filter", local(t, gcp, "audit_methods"), AuditMethods)
 	for _, b := range aws.Blocks {

@@ -47,12 +47,18 @@ const auditLogType = "type.googleapis.com/google.cloud.audit.AuditLog"
 // REST-style names of Google's "Resource Manager audit logging" page
 // (cloudresourcemanager.v3.projects.setIamPolicy, ...projects.create):
 // the list names each spelling's distinctive part, and crmMethod brings
-// them all to v1's.
+// them all to v1's. The methods that remove things (compute.firewalls.delete,
+// storage.buckets.delete, ...) are watched too: the event scan then finds
+// the asset gone and forgets that its findings were announced, so that one
+// made again with the same name is announced again. (Resource Manager's and
+// Cloud Storage's IAM methods both open and close.)
 var AuditMethods = map[string][]string{
-	"compute.googleapis.com":              {"compute.firewalls.insert", "compute.firewalls.patch", "compute.firewalls.update", "compute.instances.insert", "compute.networks.insert"},
+	"compute.googleapis.com": {"compute.firewalls.insert", "compute.firewalls.patch", "compute.firewalls.update", "compute.instances.insert", "compute.networks.insert",
+		"compute.firewalls.delete", "compute.instances.delete", "compute.networks.delete"},
 	"cloudresourcemanager.googleapis.com": {"SetIamPolicy", "setIamPolicy", "CreateProject", "projects.create"},
-	"storage.googleapis.com":              {"storage.setIamPermissions", "storage.buckets.create", "storage.buckets.update"},
-	"logging.googleapis.com":              {"google.logging.v2.ConfigServiceV2.UpdateSink", "google.logging.v2.ConfigServiceV2.DeleteSink"},
+	"storage.googleapis.com":              {"storage.setIamPermissions", "storage.buckets.create", "storage.buckets.update", "storage.buckets.delete"},
+	"logging.googleapis.com": {"google.logging.v2.ConfigServiceV2.UpdateSink", "google.logging.v2.ConfigServiceV2.DeleteSink",
+		"google.logging.v2.ConfigServiceV2.CreateSink"},
 }
 
 // crmMethod names a Resource Manager method as v1 logs it, whatever the
@@ -154,7 +160,7 @@ func auditChanges(ev *Event, service, method, resource string, labels map[string
 			return nil, fmt.Errorf("resourceName %q does not name projects/P/.../%s/NAME", resource, coll)
 		}
 		c.Name = name
-		c.Created = strings.HasSuffix(method, ".insert")
+		c.Created, c.Deleted = strings.HasSuffix(method, ".insert"), strings.HasSuffix(method, ".delete")
 		switch coll {
 		case "firewalls":
 			c.Type, c.ID = "compute.googleapis.com/Firewall", fmt.Sprintf("//compute.googleapis.com/projects/%s/global/firewalls/%s", project, name)
@@ -187,7 +193,7 @@ func auditChanges(ev *Event, service, method, resource string, labels map[string
 			return nil, fmt.Errorf("resourceName %q names no bucket", resource)
 		}
 		c.Type, c.ID, c.Name = "storage.googleapis.com/Bucket", "//storage.googleapis.com/"+b, b
-		c.Created = method == "storage.buckets.create"
+		c.Created, c.Deleted = method == "storage.buckets.create", method == "storage.buckets.delete"
 		if c.Scope == "" || c.Scope == "_" {
 			c.Scope = labels["project_id"]
 		}
@@ -214,7 +220,7 @@ func auditChanges(ev *Event, service, method, resource string, labels map[string
 			return nil, fmt.Errorf("resourceName %q does not name projects/P/sinks/S, folders/F/sinks/S or organizations/O/sinks/S", resource)
 		}
 		c.Type, c.ID, c.Name, c.Region = "logging.googleapis.com/LogSink", fmt.Sprintf("//logging.googleapis.com/%s/sinks/%s", parent, sink), sink, "global"
-		c.Deleted, c.Dependents = strings.HasSuffix(method, "DeleteSink"), true
+		c.Deleted, c.Created, c.Dependents = strings.HasSuffix(method, "DeleteSink"), strings.HasSuffix(method, "CreateSink"), true
 	}
 	return []Change{c}, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ir/vigil/internal/provider/aws"
 	"github.com/vigil-ir/vigil/internal/provider/aws/awsfake"
 	"github.com/vigil-ir/vigil/internal/provider/gcp"
+	"github.com/vigil-ir/vigil/internal/store"
 )
 
 // withIDs gives a sample event body new event ids (a distinct event).
@@ -74,6 +75,69 @@ func TestSQSReopenedFindingNotifiedAgain(t *testing.T) {
 	openSSH(f)
 	send(t, client, queue, withIDs(body, "open-2"))
 	waitFor(t, "the reopened exposure's notification", 20*time.Second, func() bool { return notified() == 2 })
+}
+
+// The usual fix is not another Authorize but a Revoke: vigil watches it,
+// the event scan finds the group fixed and forgets the announcement, and
+// the exposure reopened later is announced again.
+func TestSQSReopenedAfterRevokeNotifiedAgain(t *testing.T) {
+	f, inv, reader := awsWorld(t)
+	src, client, queue, _ := sqsQueues(t, time.Second)
+	r := newRig(t, "aws", src, inv, func(w *Watcher) { w.AWS = reader })
+	body := string(sample(t, "engine", "event", "testdata", "aws", "authorize-security-group-ingress.json"))
+	revoke := sample(t, "engine", "event", "testdata", "aws", "revoke-security-group-ingress.json")
+	r.start(t)
+	notified := func() int {
+		n := 0
+		for _, f := range r.hook.findings() {
+			if f == "VGL-NET-001 "+internalSG {
+				n++
+			}
+		}
+		return n
+	}
+	openSSH(f)
+	send(t, client, queue, withIDs(body, "open-1"))
+	waitFor(t, "the first notification", 60*time.Second, func() bool { return notified() == 1 })
+	closeSSH(f)
+	send(t, client, queue, revoke)
+	waitFor(t, "the revoke handled", 30*time.Second, func() bool {
+		return r.count(r.w.Metrics.Processed, "config")+r.count(r.w.Metrics.Processed, "ignored") == 2
+	})
+	if n := r.count(r.w.Metrics.Processed, "ignored"); n != 0 {
+		t.Errorf("%v events ignored, want 0 (the revoke is watched)", n)
+	}
+	openSSH(f)
+	send(t, client, queue, withIDs(body, "open-2"))
+	waitFor(t, "the reopened exposure's notification", 30*time.Second, func() bool { return notified() == 2 })
+}
+
+// A security group deleted is read as gone: its findings are no longer
+// recorded as announced.
+func TestSQSDeletedGroupForgetsAnnouncement(t *testing.T) {
+	f, inv, reader := awsWorld(t)
+	src, client, queue, _ := sqsQueues(t, time.Second)
+	r := newRig(t, "aws", src, inv, func(w *Watcher) { w.AWS = reader })
+	body := sample(t, "engine", "event", "testdata", "aws", "authorize-security-group-ingress.json")
+	del := sample(t, "engine", "event", "testdata", "aws", "delete-security-group.json")
+	r.start(t)
+	announced := func() bool {
+		sent, err := r.hist.Notified(context.Background(), r.w.Notify[0].Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(sent, func(id store.FindingID) bool { return id.PolicyID == "VGL-NET-001" && id.AssetID == internalSG })
+	}
+	openSSH(f)
+	send(t, client, queue, body)
+	waitFor(t, "the notification", 60*time.Second, func() bool { return slices.Contains(r.hook.findings(), "VGL-NET-001 "+internalSG) })
+	waitFor(t, "the announcement recorded", 10*time.Second, announced)
+	f.With(func(f *awsfake.Fake) {
+		delete(f.Get(awsfake.ProdAccount).Region("eu-west-1").SecurityGroups, awsfake.InternalGroup)
+	})
+	send(t, client, queue, del)
+	waitFor(t, "the delete's event scan", 30*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "config") == 2 })
+	waitFor(t, "the announcement forgotten", 10*time.Second, func() bool { return !announced() })
 }
 
 // countingSource numbers each delivery of a message as SQS's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 
@@ -75,10 +76,13 @@ func (p *PubSub) Receive(ctx context.Context, deliver func(*Message) bool) error
 			m.release = func(context.Context) error { pm.Nack(); return nil }
 			if p.DeadLetter != nil {
 				m.deadLetter = func(ctx context.Context, reason string) error {
-					attrs := map[string]string{"vigil-error": truncate(reason, 1024), "vigil-source": p.Subscription}
-					for k, v := range pm.Attributes {
-						attrs[k] = v
+					// The message's own attributes first, then vigil's: a
+					// publisher cannot set the reason it is dead-lettered for.
+					attrs := maps.Clone(pm.Attributes)
+					if attrs == nil {
+						attrs = map[string]string{}
 					}
+					attrs["vigil-error"], attrs["vigil-source"] = truncate(reason, 1024), p.Subscription
 					_, err := p.DeadLetter.Publish(ctx, &pubsub.Message{Data: pm.Data, Attributes: attrs}).Get(ctx)
 					return err
 				}

@@ -179,6 +179,87 @@ func TestPubSubPoisonToDeadLetter(t *testing.T) {
 	waitFor(t, "the dead letter to be counted", 10*time.Second, func() bool { return r.count(r.w.Metrics.DeadLettered, "queue") == 1 })
 }
 
+// A firewall deleted (compute.firewalls.delete, watched) is read as gone
+// and its announcement forgotten: made again with the same name, it is
+// announced again.
+func TestPubSubDeletedFirewallInsertedAgainNotified(t *testing.T) {
+	srv, inv, reader := gcpWorld(t)
+	src, _, pub, _ := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	insertFirewall(t, srv.REST)
+	r.start(t)
+	body := string(sample(t, "engine", "event", "testdata", "gcp", "compute-firewalls-insert.json"))
+	notified := func() int {
+		n := 0
+		for _, f := range r.hook.findings() {
+			if f == "VGL-NET-001 "+openFW {
+				n++
+			}
+		}
+		return n
+	}
+	publish(t, pub, []byte(body))
+	waitFor(t, "the first notification", 60*time.Second, func() bool { return notified() == 1 })
+	req, _ := http.NewRequest(http.MethodDelete, srv.REST+"/compute/v1/projects/acme-prod/global/firewalls/allow-ssh-anywhere", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("delete the firewall: %s", resp.Status)
+	}
+	err = gcpfake.AwaitOperation(srv.REST, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, pub, sample(t, "engine", "event", "testdata", "gcp", "compute-firewalls-delete.json"))
+	waitFor(t, "the delete handled", 60*time.Second, func() bool {
+		return r.count(r.w.Metrics.Processed, "config")+r.count(r.w.Metrics.Processed, "ignored") == 2
+	})
+	if n := r.count(r.w.Metrics.Processed, "ignored"); n != 0 {
+		t.Errorf("%v events ignored, want 0 (the delete is watched)", n)
+	}
+	insertFirewall(t, srv.REST)
+	publish(t, pub, []byte(strings.Replace(body, `"insertId": "`, `"insertId": "again`, 1)))
+	waitFor(t, "the notification of the firewall made again", 60*time.Second, func() bool { return notified() == 2 })
+}
+
+// vigil's reason on a dead letter is its own: a publisher that sets
+// vigil-error or vigil-source on a poison message cannot hide why it was
+// dead-lettered or where it came from. Its other attributes are kept.
+func TestPubSubDeadLetterReasonNotSpoofed(t *testing.T) {
+	_, inv, reader := gcpWorld(t)
+	src, client, pub, dlqSub := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	r.start(t)
+	spoofed := map[string]string{"vigil-error": "benign: replayed by ops", "vigil-source": "projects/x/subscriptions/elsewhere", "origin": "ci"}
+	if _, err := pub.Publish(context.Background(), &pubsub.Message{Data: []byte("not json at all"), Attributes: spoofed}).Get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := make(chan *pubsub.Message, 1)
+	go client.Subscriber(dlqSub).Receive(ctx, func(_ context.Context, m *pubsub.Message) {
+		m.Ack()
+		select {
+		case got <- m:
+		default:
+		}
+		cancel()
+	})
+	select {
+	case m := <-got:
+		a := m.Attributes
+		// The body is not JSON: the reason is the parser's.
+		if !strings.Contains(a["vigil-error"], "invalid JSON") || a["vigil-source"] != src.Subscription || a["origin"] != "ci" {
+			t.Errorf("dead letter attributes %v: want vigil's reason (invalid JSON), vigil-source %s, origin kept", a, src.Subscription)
+		}
+	case <-ctx.Done():
+		t.Fatal("nothing on the dead-letter topic")
+	}
+}
+
 // An SCC notification on the same subscription becomes a triage card.
 func TestPubSubSCCCard(t *testing.T) {
 	inv, err := inventory.Load(context.Background(), "../../examples/inventory")

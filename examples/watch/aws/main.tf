@@ -29,13 +29,16 @@ variable "vigil_principal" {
 
 locals {
   # The calls vigil acts on, by event source (engine/event.CloudTrailEvents;
-  # a test checks the two lists agree).
+  # a test checks the two lists agree): those that open things and those
+  # that close or remove them (so that an exposure closed and reopened is
+  # announced again).
   cloudtrail_events = {
-    "ec2.amazonaws.com"        = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup", "RunInstances", "CreateVpc"]
-    "s3.amazonaws.com"         = ["PutBucketPolicy", "PutBucketAcl", "DeletePublicAccessBlock"]
-    "cloudtrail.amazonaws.com" = ["StopLogging", "DeleteTrail", "UpdateTrail"]
-    "guardduty.amazonaws.com"  = ["DeleteDetector", "UpdateDetector"]
-    "iam.amazonaws.com"        = ["CreateAccessKey"]
+    "ec2.amazonaws.com" = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup", "RunInstances", "CreateVpc",
+    "RevokeSecurityGroupIngress", "DeleteSecurityGroup", "TerminateInstances", "DeleteVpc"]
+    "s3.amazonaws.com"         = ["PutBucketPolicy", "PutBucketAcl", "DeletePublicAccessBlock", "PutPublicAccessBlock", "DeleteBucketPolicy", "DeleteBucket"]
+    "cloudtrail.amazonaws.com" = ["StopLogging", "DeleteTrail", "UpdateTrail", "StartLogging", "CreateTrail"]
+    "guardduty.amazonaws.com"  = ["DeleteDetector", "UpdateDetector", "CreateDetector"]
+    "iam.amazonaws.com"        = ["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"]
   }
 }
 

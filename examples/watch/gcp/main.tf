@@ -35,10 +35,12 @@ locals {
   # google.cloud.resourcemanager.v3.Projects.SetIamPolicy and
   # cloudresourcemanager.v3.projects.create) the same way.
   audit_methods = {
-    "compute.googleapis.com"              = ["compute.firewalls.insert", "compute.firewalls.patch", "compute.firewalls.update", "compute.instances.insert", "compute.networks.insert"]
+    "compute.googleapis.com" = ["compute.firewalls.insert", "compute.firewalls.patch", "compute.firewalls.update", "compute.instances.insert", "compute.networks.insert",
+    "compute.firewalls.delete", "compute.instances.delete", "compute.networks.delete"]
     "cloudresourcemanager.googleapis.com" = ["SetIamPolicy", "setIamPolicy", "CreateProject", "projects.create"]
-    "storage.googleapis.com"              = ["storage.setIamPermissions", "storage.buckets.create", "storage.buckets.update"]
-    "logging.googleapis.com"              = ["google.logging.v2.ConfigServiceV2.UpdateSink", "google.logging.v2.ConfigServiceV2.DeleteSink"]
+    "storage.googleapis.com"              = ["storage.setIamPermissions", "storage.buckets.create", "storage.buckets.update", "storage.buckets.delete"]
+    "logging.googleapis.com" = ["google.logging.v2.ConfigServiceV2.UpdateSink", "google.logging.v2.ConfigServiceV2.DeleteSink",
+    "google.logging.v2.ConfigServiceV2.CreateSink"]
   }
   sink_filter = join(" OR ", [
     for service, methods in local.audit_methods :

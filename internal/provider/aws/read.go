@@ -157,7 +157,10 @@ func (r *Reader) read(ctx context.Context, c *collector, cfg aws.Config, ref Ref
 		}
 		for _, res := range out.Reservations {
 			for _, in := range res.Instances {
-				if aws.ToString(in.InstanceId) == ref.Name && (in.State == nil || in.State.Name != ec2types.InstanceStateNameTerminated) {
+				// Shutting down is on the way to terminated, never back:
+				// gone, as TerminateInstances leaves it when read at once.
+				if aws.ToString(in.InstanceId) == ref.Name && (in.State == nil ||
+					in.State.Name != ec2types.InstanceStateNameTerminated && in.State.Name != ec2types.InstanceStateNameShuttingDown) {
 					c.put(ec2Item(acct, region, "AWS::EC2::Instance", "instance", ref.Name, in.Tags, in))
 				}
 			}

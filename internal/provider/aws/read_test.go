@@ -69,6 +69,9 @@ func TestReadGoneAndNotVisible(t *testing.T) {
 		delete(prod.Region("eu-west-1").Detectors, "4ec1b2c3d4e5f6a7b8c9d0e1f2a3b4c5")
 		prod.Region("us-east-1").Trails = nil
 		delete(prod.Buckets, "acme-prod-reports")
+		// Terminated, still listed while it shuts down: it will not come
+		// back, so it is gone (TerminateInstances is read right away).
+		prod.Region("eu-west-1").Instances[awsfake.WebInstance].State = "shutting-down"
 	})
 	acct := awsfake.ProdAccount
 	gone := []Ref{
@@ -76,12 +79,13 @@ func TestReadGoneAndNotVisible(t *testing.T) {
 		{Type: "AWS::GuardDuty::Detector", Account: acct, Region: "eu-west-1", ID: "det-arn", Name: "4ec1b2c3d4e5f6a7b8c9d0e1f2a3b4c5"},
 		{Type: "AWS::CloudTrail::Trail", Account: acct, Region: "us-east-1", ID: "trail-arn", Name: "org-trail"},
 		{Type: "AWS::S3::Bucket", Account: acct, Region: "eu-west-1", ID: "arn:aws:s3:::acme-prod-reports", Name: "acme-prod-reports"},
+		{Type: "AWS::EC2::Instance", Account: acct, Region: "eu-west-1", ID: "arn:aws:ec2:eu-west-1:111111111111:instance/" + awsfake.WebInstance, Name: awsfake.WebInstance},
 	}
 	got, err := r.Read(context.Background(), gone)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Assets) != 0 || len(got.Gone) != 4 {
+	if len(got.Assets) != 0 || len(got.Gone) != 5 {
 		t.Fatalf("assets %d gone %v", len(got.Assets), got.Gone)
 	}
 	// Just made and not there yet: not visible, not gone.
