@@ -303,8 +303,8 @@ func TestPubSubNewProjectJudged(t *testing.T) {
 	}
 }
 
-// An organization sink exporting the audit logs has its filter changed so that it no longer takes the audit
-// logs: the UpdateSink entry, logged at the organization, is read at the
+// An organization sink exporting the audit logs has its filter changed so
+// that it no longer takes them: the UpdateSink entry, logged at the organization, is read at the
 // organization, and every project under it is judged again: each now
 // exports no audit logs (VGL-LOG-006), which is notified.
 func TestPubSubOrgSinkTampering(t *testing.T) {
