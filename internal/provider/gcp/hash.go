@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,11 +197,16 @@ func (p *Provider) hashApply(ctx context.Context, r *action.Request) (*action.Re
 		if err != nil {
 			return nil, err
 		}
-		// The hash is evidence of the disk the snapshot was made of too:
-		// the gate lets that disk's instance be deleted on it.
+		// The hash is evidence of the disk the snapshot was made of too,
+		// when this run made it of the disk that is there now: the gate
+		// lets that disk's instance be deleted on it.
 		of := []string{j.snap.assetID(), ref}
-		if sn.SourceDisk != "" {
-			of = append(of, "//compute.googleapis.com/"+linkPath(sn.SourceDisk))
+		disk, notOf, err := s.sourceOfRun(ctx, r, sn)
+		if err != nil {
+			return nil, fmt.Errorf("hash %s: %w", j.snap.name, err)
+		}
+		if disk != "" {
+			of = append(of, disk)
 		}
 		cp, read := done[j.snap.assetID()]
 		if !read {
@@ -235,6 +241,9 @@ func (p *Provider) hashApply(ctx context.Context, r *action.Request) (*action.Re
 		hashes[ref], objects[ref] = cty.StringVal(got.SHA256), cty.StringVal(j.resultURL)
 		detail := map[string]any{"result_object": j.resultURL, "result_md5": obj.Md5Hash, "result_crc32c": obj.Crc32c, "result_generation": obj.Generation,
 			"worker": got.Worker, "started": got.Started, "finished": got.Finished, "device": got.Device}
+		if notOf != "" {
+			detail["not_evidence_of_source_disk"] = notOf
+		}
 		if j.image != "" {
 			img, err := s.object(ctx, j.bucket, j.image)
 			if err != nil {
@@ -258,6 +267,37 @@ func (p *Provider) hashApply(ctx context.Context, r *action.Request) (*action.Re
 	res.Summary = fmt.Sprintf("hashed the content of %d snapshots on worker VMs in %s", len(jobs), r.Str("project"))
 	res.Outputs = map[string]cty.Value{"hashes": mapOrEmpty(hashes), "objects": mapOrEmpty(objects)}
 	return res, nil
+}
+
+// sourceOfRun is the disk a content hash is evidence of besides its
+// snapshot: the snapshot's source disk, when this run made the snapshot
+// (its vigil-run label; AWS asks the same, a snapshot step of the run)
+// and the disk of that name is still the one it was made of (its id is
+// the snapshot's sourceDiskId). Else it says why not: an old scheduled
+// snapshot, or one of an earlier disk of the same name, is evidence of
+// what that disk held, not of the disk there now.
+func (s *session) sourceOfRun(ctx context.Context, r *action.Request, sn *compute.Snapshot) (disk, why string, err error) {
+	if sn.SourceDisk == "" {
+		return "", "the snapshot names no source disk", nil
+	}
+	if run := sn.Labels["vigil-run"]; run != naming.LabelValue(r.RunID) {
+		return "", fmt.Sprintf("the snapshot was not made by this run (its vigil-run label is %q)", run), nil
+	}
+	dr, err := parse(sn.SourceDisk, "disks")
+	if err != nil {
+		return "", "its source disk " + linkPath(sn.SourceDisk) + " is not a zonal disk", nil
+	}
+	d, err := s.diskGet(ctx, dr.project, dr.zone, dr.name)
+	if isNotFound(err) {
+		return "", "its source disk " + dr.path() + " is gone", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read source disk %s: %w", dr.path(), err)
+	}
+	if id := strconv.FormatUint(d.Id, 10); sn.SourceDiskId == "" || id != sn.SourceDiskId {
+		return "", fmt.Sprintf("the disk %s now (id %s) is not the one the snapshot was made of (id %q)", dr.path(), id, sn.SourceDiskId), nil
+	}
+	return dr.assetID(), "", nil
 }
 
 func mapOrEmpty(m map[string]cty.Value) cty.Value {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -270,5 +271,53 @@ func TestHashInterruptedResumes(t *testing.T) {
 	}
 	if l := leftovers(f, p, r); len(l) > 0 {
 		t.Errorf("left behind: %v", l)
+	}
+}
+
+// B2 of the issue-16 review: a content hash is evidence of the disk its
+// snapshot was made of only when this run made the snapshot, of the disk
+// that has that name now; else only of the snapshot, and the gate wants a
+// snapshot of the disk made in the run.
+func TestHashEvidenceOfDisk(t *testing.T) {
+	disk := "//compute.googleapis.com/projects/acme-prod/zones/" + gcpfake.Zone + "/disks/web-1"
+	for _, tc := range []struct {
+		name   string
+		change func(f *gcpfake.Fake, r *action.Request)
+		of     bool
+		why    string
+	}{
+		{"a snapshot of this run", func(*gcpfake.Fake, *action.Request) {}, true, ""},
+		{"a snapshot of another run", func(_ *gcpfake.Fake, r *action.Request) { r.RunID = "run-2" }, false, `not made by this run (its vigil-run label is "run-1")`},
+		{"a disk of the same name made since", func(f *gcpfake.Fake, _ *action.Request) {
+			f.With(func(f *gcpfake.Fake) {
+				f.Disk("projects/acme-prod/zones/" + gcpfake.Zone + "/disks/web-1")["id"] = "424242"
+			})
+		}, false, "(id 424242) is not the one the snapshot was made of"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, opts := start(t)
+			p := New(opts)
+			r := hashWorld(t, f, p, "gs://acme-sec-evidence")
+			tc.change(f, r)
+			res, err := act(t, p, "gcp.compute.hash_snapshot").Apply(context.Background(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e *action.Evidence
+			for i := range res.Evidence {
+				if strings.Contains(res.Evidence[i].Ref, "/vigil-web-1-") && !strings.Contains(res.Evidence[i].Ref, "-data-") {
+					e = &res.Evidence[i]
+				}
+			}
+			if e == nil {
+				t.Fatalf("no hash of web-1's snapshot: %+v", res.Evidence)
+			}
+			if got := slices.Contains(e.Of, disk); got != tc.of {
+				t.Errorf("evidence of %s: %v, want %v (of %v)", disk, got, tc.of, e.Of)
+			}
+			if why, _ := e.Detail["not_evidence_of_source_disk"].(string); !strings.Contains(why, tc.why) || (tc.why == "") != (why == "") {
+				t.Errorf("why not: %q, want %q", why, tc.why)
+			}
+		})
 	}
 }
