@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/runbook"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/contract"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/naming"
 )
 
 // gcpDiskBytes are the synthetic bytes the test puts on web-1's disks:
@@ -97,7 +98,7 @@ func TestGCPContentHashAndTimeline(t *testing.T) {
 	worker := "vigil-hash-writer@acme-sec-forensics.iam.gserviceaccount.com"
 
 	// A hash of the VM's record alone does not let it be deleted.
-	code, out := vigil(t, env, "runbook", "apply", "cmd/vigil/testdata/evidence/delete-gcp.hcl", "-i", inv, "-var", "instance="+instance,
+	code, out := vigil(t, env, "runbook", "apply", "--auto-approve", "cmd/vigil/testdata/evidence/delete-gcp.hcl", "-i", inv, "-var", "instance="+instance,
 		"-var", "incident=INC-16", "--approve", "delete", "--state", filepath.Join(dir, "gate.db"))
 	if code != 1 || !strings.Contains(out, "refusing to delete "+instance) ||
 		!strings.Contains(out, "a snapshot or content hash of disk web-1; a snapshot or content hash of disk web-1-data") {
@@ -113,7 +114,7 @@ func TestGCPContentHashAndTimeline(t *testing.T) {
 	// resumed: the first result is taken from its object (no second
 	// worker), the second snapshot gets its worker.
 	state := filepath.Join(dir, "state.db")
-	code, out = vigil(t, append(env, "VIGIL_FAILPOINT=checkpoint:hash"), "runbook", "apply", "compromised-vm-gcp", "-i", inv, "-var", "instance="+instance, "-var", "incident=INC-16",
+	code, out = vigil(t, append(env, "VIGIL_FAILPOINT=checkpoint:hash"), "runbook", "apply", "--auto-approve", "compromised-vm-gcp", "-i", inv, "-var", "instance="+instance, "-var", "incident=INC-16",
 		"-var", `forensics_ranges=["10.99.0.0/24"]`, "-var", "detected_at="+gcpfake.AlertTime.Format(time.RFC3339),
 		"-var", "principal=//iam.googleapis.com/"+gcpfake.LeakedKey, "-var", "worker_service_account="+worker,
 		"-var", "worker_subnetwork=projects/acme-sec-forensics/regions/europe-west1/subnetworks/forensics-ew1",
@@ -201,6 +202,21 @@ func TestGCPContentHashAndTimeline(t *testing.T) {
 		c := f.Content("projects/acme-sec-forensics/global/snapshots/" + changed)
 		c.Chunks[300<<20][100] ^= 0x5a
 	})
+	// Results holding the recorded hashes wait in the bucket at the names
+	// verify's workers had when names were predictable (verify-<second>,
+	// review 16 B1): they are not taken, a new worker hashes each snapshot.
+	now := time.Now().UTC()
+	f.With(func(f *gcpfake.Fake) {
+		for s := range 120 {
+			key := naming.LabelValue("verify-" + now.Add(time.Duration(s)*time.Second).Format("20060102t150405"))
+			for _, it := range content {
+				name := it.Ref[strings.LastIndex(it.Ref, "/")+1:]
+				disk := naming.ResourceName("vigil-ev-", "verify-"+now.Add(time.Duration(s)*time.Second).Format("20060102t150405"), "verify.hash", gcpfake.SecurityProject, name)
+				f.PutObject("acme-sec-evidence", "hashes/vigil/"+key+"/"+disk+".json",
+					[]byte(`{"sha256":"`+it.SHA256+`","bytes":1073741824,"snapshot":"projects/`+gcpfake.SecurityProject+`/global/snapshots/`+name+`"}`))
+			}
+		}
+	})
 	code, out = vigil(t, env, "evidence", "verify", run.ID, "--state", state)
 	if code != 1 || !regexp.MustCompile(`MISMATCH  content of snapshot `+changed+` .*was recorded as sha256 `+content[0].SHA256).MatchString(out) ||
 		strings.Count(out, "match     ") != 1 {
@@ -229,7 +245,7 @@ func TestGCPContentHashAndTimeline(t *testing.T) {
 	}
 
 	// After the snapshots and their content hashes, delete is allowed.
-	code, out = vigil(t, env, "runbook", "apply", "cmd/vigil/testdata/evidence/delete-gcp.hcl", "-i", inv, "-var", "instance="+instance,
+	code, out = vigil(t, env, "runbook", "apply", "--auto-approve", "cmd/vigil/testdata/evidence/delete-gcp.hcl", "-i", inv, "-var", "instance="+instance,
 		"-var", "incident=INC-16", "-var", "content=true", "-var", "worker_service_account="+worker, "--approve", "delete",
 		"--state", filepath.Join(dir, "gate2.db"))
 	if code != 0 {

@@ -84,7 +84,7 @@ func TestAWSContentHashAndTimeline(t *testing.T) {
 
 	// A hash of the instance's record alone does not let it be terminated.
 	gate := filepath.Join(dir, "gate.db")
-	code, out := vigil(t, env, "runbook", "apply", "cmd/vigil/testdata/evidence/terminate-after-record.hcl", "-i", inv,
+	code, out := vigil(t, env, "runbook", "apply", "--auto-approve", "cmd/vigil/testdata/evidence/terminate-after-record.hcl", "-i", inv,
 		"-var", "instance="+instance, "-var", "incident=INC-16", "--approve", "terminate", "--state", gate)
 	if code != 1 || !strings.Contains(out, "refusing to delete "+instance) ||
 		!strings.Contains(out, "a snapshot or content hash of volume vol-0aaaaaaaaaaaa0001; a snapshot or content hash of volume vol-0aaaaaaaaaaaa0002") {
@@ -95,7 +95,7 @@ func TestAWSContentHashAndTimeline(t *testing.T) {
 	// run resumes from it: the resumed step reads only the blocks past the
 	// checkpoint of that volume and the other volume's, never all 10.
 	state := filepath.Join(dir, "state.db")
-	code, out = vigil(t, append(env, "VIGIL_FAILPOINT=checkpoint:hash"), "runbook", "apply", "compromised-ec2", "-i", inv, "-var", "instance="+instance, "-var", "incident=INC-16",
+	code, out = vigil(t, append(env, "VIGIL_FAILPOINT=checkpoint:hash"), "runbook", "apply", "--auto-approve", "compromised-ec2", "-i", inv, "-var", "instance="+instance, "-var", "incident=INC-16",
 		"-var", "detected_at="+awsfake.AlertTime.Format(time.RFC3339), "-var", "principal="+awsfake.LeakedKey, "-var", "terminate=true",
 		"--approve", "isolate", "--approve", "terminate", "--state", state, "--aws-evidence-role", role)
 	if code != 137 {
