@@ -212,7 +212,7 @@ func TestGCPContentHashAndTimeline(t *testing.T) {
 			for _, it := range content {
 				name := it.Ref[strings.LastIndex(it.Ref, "/")+1:]
 				disk := naming.ResourceName("vigil-ev-", "verify-"+now.Add(time.Duration(s)*time.Second).Format("20060102t150405"), "verify.hash", gcpfake.SecurityProject, name)
-				f.PutObject("acme-sec-evidence", "hashes/vigil/"+key+"/"+disk+".json",
+				f.PutObject("acme-sec-evidence", "vigil/"+key+"/"+disk+".json",
 					[]byte(`{"sha256":"`+it.SHA256+`","bytes":1073741824,"snapshot":"projects/`+gcpfake.SecurityProject+`/global/snapshots/`+name+`"}`))
 			}
 		}
