@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/runbook"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/contract"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/naming"
 )
 
 // gcpDiskBytes are the synthetic bytes the test puts on web-1's disks:
@@ -201,6 +202,21 @@ func TestGCPContentHashAndTimeline(t *testing.T) {
 	f.With(func(f *gcpfake.Fake) {
 		c := f.Content("projects/acme-sec-forensics/global/snapshots/" + changed)
 		c.Chunks[300<<20][100] ^= 0x5a
+	})
+	// Results holding the recorded hashes wait in the bucket at the names
+	// verify's workers had when names were predictable (verify-<second>,
+	// review 16 B1): they are not taken, a new worker hashes each snapshot.
+	now := time.Now().UTC()
+	f.With(func(f *gcpfake.Fake) {
+		for s := range 120 {
+			key := naming.LabelValue("verify-" + now.Add(time.Duration(s)*time.Second).Format("20060102t150405"))
+			for _, it := range content {
+				name := it.Ref[strings.LastIndex(it.Ref, "/")+1:]
+				disk := naming.ResourceName("vigil-ev-", "verify-"+now.Add(time.Duration(s)*time.Second).Format("20060102t150405"), "verify.hash", gcpfake.SecurityProject, name)
+				f.PutObject("acme-sec-evidence", "vigil/"+key+"/"+disk+".json",
+					[]byte(`{"sha256":"`+it.SHA256+`","bytes":1073741824,"snapshot":"projects/`+gcpfake.SecurityProject+`/global/snapshots/`+name+`"}`))
+			}
+		}
 	})
 	code, out = vigil(t, env, "evidence", "verify", run.ID, "--state", state)
 	if code != 1 || !regexp.MustCompile(`MISMATCH  content of snapshot `+changed+` .*was recorded as sha256 `+content[0].SHA256).MatchString(out) ||

@@ -3,6 +3,7 @@ package runbook
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -300,11 +301,35 @@ func TestEvidenceRule(t *testing.T) {
 		t.Errorf("error: %q", msg)
 	}
 
-	withEvidence := `runbook "r" {
+	// An evidence step whose items say nothing of vm-1 (as a step that
+	// changed a firewall rule, with evidence = true, hashes only its
+	// outputs) is no record of it, even though vm-1 is its target.
+	notARecord := `runbook "r" {
   phase "investigation" {
     step "ev" {
       action   = "test.evidence"
       args     = { target = "vm-1" }
+      evidence = true
+    }
+  }
+  phase "recovery" {
+    step "del" {
+      action = "test.delete"
+      args   = { target = "vm-1" }
+    }
+  }
+}`
+	h = newHarness(t, notARecord)
+	res, err = h.executor("del").Start(context.Background(), h.rb, h.plan, h.vars)
+	if err != nil || res.Status != RunFailed || len(h.w.deleted) != 0 {
+		t.Fatalf("an evidence step that recorded outputs only must not allow deleting its target: %v %v %v", res.Status, err, h.w.deleted)
+	}
+
+	withEvidence := `runbook "r" {
+  phase "investigation" {
+    step "ev" {
+      action   = "test.evidence_of"
+      args     = { target = "vm-1", kind = "record" }
       evidence = true
     }
   }
@@ -330,6 +355,40 @@ func TestEvidenceRule(t *testing.T) {
 	}
 	if !evidence {
 		t.Error("the evidence step's hashes are not in the journal")
+	}
+}
+
+// TestCustodyRecord: how a journal's evidence entries count for the gate.
+// An entry of a journal written before items had kinds (none has one)
+// counts as a record of its targets; an entry of today counts only for
+// what its items say they are evidence of.
+func TestCustodyRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		entry string // the evidence entry's detail, as journalled
+		want  map[string][]string
+	}{
+		{"before kinds", `{"items":[{"item":"outputs of step.ev","sha256":"a"},{"item":"fw","sha256":"b"}],"targets":["fw-1"]}`,
+			map[string][]string{"fw-1": {"record"}}},
+		{"outputs only", `{"items":[{"item":"outputs of step.restrict","sha256":"a","kind":"outputs"}],"targets":["fw-1"]}`,
+			map[string][]string{}},
+		{"a record of it", `{"items":[{"item":"outputs of step.rec","sha256":"a","kind":"outputs"},{"item":"asset fw-1","sha256":"b","kind":"record","of":["fw-1"]}],"targets":["fw-1"]}`,
+			map[string][]string{"fw-1": {"record"}}},
+		{"a snapshot of a disk", `{"items":[{"item":"outputs of step.snap","sha256":"a","kind":"outputs"},{"item":"snap-1","sha256":"b","kind":"snapshot","of":["vol-1"]}],"targets":["i-1"]}`,
+			map[string][]string{"vol-1": {"snapshot"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := replay([]*Entry{{Kind: EntryEvidence, Step: "ev", Detail: json.RawMessage(tc.entry)}})
+			got := map[string][]string{}
+			for asset, kinds := range st.evidence {
+				for k := range kinds {
+					got[asset] = append(got[asset], k)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("custody %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -58,22 +58,25 @@ type evidenceDetail struct {
 	Targets []string          `json:"targets"`
 }
 
-// record adds an evidence entry's items. An entry of a journal written
-// before items had kinds counts as a record of each of its targets.
+// record adds an evidence entry's items. Only an entry written before
+// items had kinds (none of its items has one: since then, every entry
+// carries at least its outputs item, of kind "outputs") counts as a
+// record of each of its targets. An entry of today whose items say
+// nothing of an asset is no evidence of it, whatever its targets: a step
+// that changed a firewall rule with evidence = true hashed its outputs,
+// not the rule's record.
 func (c custody) record(d evidenceDetail) {
-	kinds := false
+	legacy := true
 	for _, it := range d.Items {
 		if it.Kind == "" {
 			continue
 		}
-		if it.Kind != action.EvidenceOutputs {
-			kinds = true
-		}
+		legacy = false
 		for _, of := range it.Of {
 			c.add(of, it.Kind)
 		}
 	}
-	if !kinds {
+	if legacy {
 		for _, t := range d.Targets {
 			c.add(t, action.EvidenceRecord)
 		}

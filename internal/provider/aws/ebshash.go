@@ -351,6 +351,11 @@ func (s *session) ebsFor(ctx context.Context, t target) (*ebs.Client, error) {
 			return nil, err
 		}
 		if t.account != "" && t.account != s.account {
+			// Snapshots in another account are most often the copies in
+			// the security account, read with the evidence role.
+			if s.opts.OrgRole == "" {
+				return nil, fmt.Errorf("aws: snapshot %s is in account %s, but the credentials are for %s: pass --aws-evidence-role ROLE_ARN (the role in the security account the evidence was copied with), or --org-role to assume a role in that account", t.id, t.account, s.account)
+			}
 			c, err := s.config(ctx, t.account)
 			if err != nil {
 				return nil, err

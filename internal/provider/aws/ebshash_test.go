@@ -257,3 +257,15 @@ func TestLookupEvents(t *testing.T) {
 		t.Errorf("bad time: %v", err)
 	}
 }
+
+// B4 of the issue-16 review: hashing a copy in the security account
+// without the evidence role names the flag that reads it.
+func TestHashSnapshotNeedsEvidenceRole(t *testing.T) {
+	_, opts := start(t)
+	arn := "arn:aws:ec2:eu-west-1:" + awsfake.SecurityAccount + ":snapshot/snap-0123456789abcdef0"
+	r := req(map[string]cty.Value{"snapshot_ids": cty.ListVal([]cty.Value{cty.StringVal(arn)})})
+	_, err := act(t, New(opts), "aws.ebs.hash_snapshot").Apply(context.Background(), r)
+	if err == nil || !strings.Contains(err.Error(), "pass --aws-evidence-role") || !strings.Contains(err.Error(), "in account "+awsfake.SecurityAccount) {
+		t.Fatalf("err = %v", err)
+	}
+}

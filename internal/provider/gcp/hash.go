@@ -2,9 +2,12 @@ package gcp
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,21 +27,51 @@ import (
 // can only write to the evidence bucket; the worker's startup script
 // (worker.HashScript) streams the disk through sha256sum and writes a
 // result object. vigil waits for it, records the hash with the object's
-// MD5 and CRC32C, and deletes the worker and the disk. Every name derives
-// from the run (or incident), the step and the snapshot, so an attempt
-// after a crash finds what the first made, and the result object once
-// written is the checkpoint: nothing is hashed twice.
+// MD5 and CRC32C, and deletes the worker and the disk.
+//
+// Every attempt names its disk, worker and result object with a random
+// nonce, journalled in a checkpoint before the worker starts: a result
+// object is taken only when this step's own checkpoint names it, so one
+// put in the bucket beforehand (anyone who can write there could) is
+// never taken for the hash. An attempt after a crash reads the nonce
+// from the checkpoint and waits for the same worker.
 
 const defaultWorkerImage = "projects/debian-cloud/global/images/family/debian-12"
 
-// hashJob is one snapshot's worker, disk and objects.
+// hashJob is one snapshot's worker, disk and objects; the names are set
+// by named, from the attempt's nonce.
 type hashJob struct {
 	snap              ref
+	key, step         string
+	writeImage        bool
 	disk, vm          string
 	bucket, prefix    string
 	result, image     string // object names
 	project, zone     string
 	resultURL, imgURL string
+}
+
+// named gives the job the names of the attempt with this nonce.
+func (j hashJob) named(nonce string) hashJob {
+	j.disk = naming.ResourceName("vigil-ev-", j.key, j.step, nonce, j.snap.project, j.snap.name)
+	j.vm = naming.ResourceName("vigil-hash-", j.key, j.step, nonce, j.snap.project, j.snap.name)
+	base := fmt.Sprintf("%svigil/%s/%s-%s", j.prefix, naming.LabelValue(j.key), j.disk, nonce)
+	j.result, j.resultURL = base+".json", "gs://"+j.bucket+"/"+base+".json"
+	j.image, j.imgURL = "", ""
+	if j.writeImage {
+		j.image, j.imgURL = base+".raw", "gs://"+j.bucket+"/"+base+".raw"
+	}
+	return j
+}
+
+// newNonce is 64 random bits, as hex: no one can name the result object
+// of an attempt before it starts.
+func newNonce() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("make nonce: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 func (p *Provider) hashJobs(r *action.Request) ([]hashJob, error) {
@@ -57,17 +90,8 @@ func (p *Provider) hashJobs(r *action.Request) ([]hashJob, error) {
 		if err != nil {
 			return nil, err
 		}
-		j := hashJob{snap: sr, project: r.Str("project"), zone: r.Str("zone"), bucket: bucket,
-			disk: naming.ResourceName("vigil-ev-", key, r.Step, sr.project, sr.name),
-			vm:   naming.ResourceName("vigil-hash-", key, r.Step, sr.project, sr.name)}
-		base := fmt.Sprintf("%svigil/%s/%s", prefix, naming.LabelValue(key), j.disk)
-		j.result = base + ".json"
-		if r.Bool("write_image", false) {
-			j.image = base + ".raw"
-			j.imgURL = "gs://" + bucket + "/" + j.image
-		}
-		j.resultURL = "gs://" + bucket + "/" + j.result
-		out = append(out, j)
+		out = append(out, hashJob{snap: sr, key: key, step: r.Step, writeImage: r.Bool("write_image", false),
+			project: r.Str("project"), zone: r.Str("zone"), bucket: bucket, prefix: prefix})
 	}
 	return out, nil
 }
@@ -88,7 +112,8 @@ func (p *Provider) hashPlan(ctx context.Context, r *action.Request) (*action.Cha
 			return nil, err
 		}
 		targets = append(targets, j.snap.assetID())
-		details = append(details, fmt.Sprintf("disk %s of %s (%s GB) on worker %s in %s/%s; result %s", j.disk, j.snap.name, fmt.Sprint(sn.DiskSizeGb), j.vm, j.project, j.zone, j.resultURL))
+		details = append(details, fmt.Sprintf("a disk of %s (%s GB) on a worker vigil-hash-%s-… in %s/%s; result gs://%s/%svigil/%s/…, named by a nonce of the attempt",
+			j.snap.name, fmt.Sprint(sn.DiskSizeGb), j.snap.name, j.project, j.zone, j.bucket, j.prefix, naming.LabelValue(j.key)))
 	}
 	details = append(details, "the worker has no external IP and runs as "+r.Str("service_account")+", which should only be able to create objects in gs://"+jobs0(jobs).bucket)
 	return &action.Change{Summary: fmt.Sprintf("hash the content of %d snapshots on worker VMs in %s", len(jobs), r.Str("project")), Targets: targets, Details: details}, nil
@@ -114,12 +139,15 @@ func (s *session) snapshotGet(ctx context.Context, sr ref) (*compute.Snapshot, e
 	return sn, err
 }
 
-// hashCheckpoint is journalled when a snapshot's result has been read.
+// hashCheckpoint is journalled twice per snapshot: with the nonce before
+// the worker starts, and with the hash and the result's generation once
+// the result has been read.
 type hashCheckpoint struct {
 	Snapshot   string `json:"snapshot"`
-	SHA256     string `json:"sha256"`
+	Nonce      string `json:"nonce"`
 	Result     string `json:"result"`
-	Generation int64  `json:"generation"`
+	SHA256     string `json:"sha256,omitempty"`
+	Generation int64  `json:"generation,omitempty"`
 }
 
 // workerResult is what the startup script writes.
@@ -144,15 +172,21 @@ func (p *Provider) hashApply(ctx context.Context, r *action.Request) (*action.Re
 	if err != nil {
 		return nil, err
 	}
-	// The result objects are the checkpoints: an attempt after a crash
-	// reads those written and starts workers only for the rest. The
-	// journal keeps each one's hash and generation as it was read, so a
+	// An attempt after a crash takes the nonce of the interrupted one
+	// from the journal, and with it the names of its worker and result;
+	// no checkpoint, no result is taken: a new nonce, a new worker. Once
+	// a result was read, the journal keeps its hash and generation, so a
 	// result rewritten in between is caught rather than taken.
-	done := map[string]hashCheckpoint{}
+	started, done := map[string]hashCheckpoint{}, map[string]hashCheckpoint{}
 	for _, raw := range r.Checkpoints {
 		var cp hashCheckpoint
-		if json.Unmarshal(raw, &cp) == nil && cp.Snapshot != "" {
+		if json.Unmarshal(raw, &cp) != nil || cp.Snapshot == "" || cp.Nonce == "" {
+			continue
+		}
+		if cp.SHA256 != "" {
 			done[cp.Snapshot] = cp
+		} else {
+			started[cp.Snapshot] = cp
 		}
 	}
 	res := &action.Result{}
@@ -163,27 +197,53 @@ func (p *Provider) hashApply(ctx context.Context, r *action.Request) (*action.Re
 		if err != nil {
 			return nil, err
 		}
-		// The hash is evidence of the disk the snapshot was made of too:
-		// the gate lets that disk's instance be deleted on it.
+		// The hash is evidence of the disk the snapshot was made of too,
+		// when this run made it of the disk that is there now: the gate
+		// lets that disk's instance be deleted on it.
 		of := []string{j.snap.assetID(), ref}
-		if sn.SourceDisk != "" {
-			of = append(of, "//compute.googleapis.com/"+linkPath(sn.SourceDisk))
-		}
-		obj, got, err := s.hashOne(ctx, r, j)
+		disk, notOf, err := s.sourceOfRun(ctx, r, sn)
 		if err != nil {
 			return nil, fmt.Errorf("hash %s: %w", j.snap.name, err)
 		}
-		if cp, ok := done[j.snap.assetID()]; ok {
+		if disk != "" {
+			of = append(of, disk)
+		}
+		cp, read := done[j.snap.assetID()]
+		if !read {
+			cp = started[j.snap.assetID()]
+		}
+		if cp.Nonce == "" {
+			if writesRefused(ctx) {
+				return nil, errWouldWrite // Recover: this snapshot's worker never started
+			}
+			if cp.Nonce, err = newNonce(); err != nil {
+				return nil, err
+			}
+			j = j.named(cp.Nonce)
+			if err := r.Save(hashCheckpoint{Snapshot: j.snap.assetID(), Nonce: cp.Nonce, Result: j.resultURL}); err != nil {
+				return nil, err
+			}
+		} else {
+			j = j.named(cp.Nonce)
+		}
+		obj, got, err := s.hashOne(ctx, r, j, sn, read)
+		if err != nil {
+			return nil, fmt.Errorf("hash %s: %w", j.snap.name, err)
+		}
+		if read {
 			if cp.Generation != obj.Generation || cp.SHA256 != got.SHA256 {
 				return nil, fmt.Errorf("hash %s: result %s is not what the interrupted attempt read (sha256 %s, generation %d; now %s, generation %d): it was rewritten, and cannot be taken as evidence",
 					j.snap.name, j.resultURL, cp.SHA256, cp.Generation, got.SHA256, obj.Generation)
 			}
-		} else if err := r.Save(hashCheckpoint{Snapshot: j.snap.assetID(), SHA256: got.SHA256, Result: j.resultURL, Generation: obj.Generation}); err != nil {
+		} else if err := r.Save(hashCheckpoint{Snapshot: j.snap.assetID(), Nonce: cp.Nonce, SHA256: got.SHA256, Result: j.resultURL, Generation: obj.Generation}); err != nil {
 			return nil, err
 		}
 		hashes[ref], objects[ref] = cty.StringVal(got.SHA256), cty.StringVal(j.resultURL)
 		detail := map[string]any{"result_object": j.resultURL, "result_md5": obj.Md5Hash, "result_crc32c": obj.Crc32c, "result_generation": obj.Generation,
 			"worker": got.Worker, "started": got.Started, "finished": got.Finished, "device": got.Device}
+		if notOf != "" {
+			detail["not_evidence_of_source_disk"] = notOf
+		}
 		if j.image != "" {
 			img, err := s.object(ctx, j.bucket, j.image)
 			if err != nil {
@@ -209,6 +269,37 @@ func (p *Provider) hashApply(ctx context.Context, r *action.Request) (*action.Re
 	return res, nil
 }
 
+// sourceOfRun is the disk a content hash is evidence of besides its
+// snapshot: the snapshot's source disk, when this run made the snapshot
+// (its vigil-run label; AWS asks the same, a snapshot step of the run)
+// and the disk of that name is still the one it was made of (its id is
+// the snapshot's sourceDiskId). Else it says why not: an old scheduled
+// snapshot, or one of an earlier disk of the same name, is evidence of
+// what that disk held, not of the disk there now.
+func (s *session) sourceOfRun(ctx context.Context, r *action.Request, sn *compute.Snapshot) (disk, why string, err error) {
+	if sn.SourceDisk == "" {
+		return "", "the snapshot names no source disk", nil
+	}
+	if run := sn.Labels["vigil-run"]; run != naming.LabelValue(r.RunID) {
+		return "", fmt.Sprintf("the snapshot was not made by this run (its vigil-run label is %q)", run), nil
+	}
+	dr, err := parse(sn.SourceDisk, "disks")
+	if err != nil {
+		return "", "its source disk " + linkPath(sn.SourceDisk) + " is not a zonal disk", nil
+	}
+	d, err := s.diskGet(ctx, dr.project, dr.zone, dr.name)
+	if isNotFound(err) {
+		return "", "its source disk " + dr.path() + " is gone", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read source disk %s: %w", dr.path(), err)
+	}
+	if id := strconv.FormatUint(d.Id, 10); sn.SourceDiskId == "" || id != sn.SourceDiskId {
+		return "", fmt.Sprintf("the disk %s now (id %s) is not the one the snapshot was made of (id %q)", dr.path(), id, sn.SourceDiskId), nil
+	}
+	return dr.assetID(), "", nil
+}
+
 func mapOrEmpty(m map[string]cty.Value) cty.Value {
 	if len(m) == 0 {
 		return cty.MapValEmpty(cty.String)
@@ -216,13 +307,18 @@ func mapOrEmpty(m map[string]cty.Value) cty.Value {
 	return cty.MapVal(m)
 }
 
-// hashOne gets one snapshot's result: from the bucket when an earlier
-// attempt's worker wrote it, else from a new worker; then the worker and
-// the disk are deleted.
-func (s *session) hashOne(ctx context.Context, r *action.Request, j hashJob) (*storage.Object, *workerResult, error) {
+// hashOne gets one snapshot's result, of the attempt j is named for:
+// from the bucket when its worker wrote it already, else from the worker,
+// started when it is not there; then the worker and the disk are deleted.
+// A result read before (read) must still be there. The result must be of
+// the snapshot, and of all its bytes.
+func (s *session) hashOne(ctx context.Context, r *action.Request, j hashJob, sn *compute.Snapshot, read bool) (*storage.Object, *workerResult, error) {
 	obj, err := s.object(ctx, j.bucket, j.result)
 	if err != nil && !isNotFound(err) {
 		return nil, nil, err
+	}
+	if obj == nil && read {
+		return nil, nil, fmt.Errorf("result %s, read by the interrupted attempt, is gone: it cannot be taken as evidence", j.resultURL)
 	}
 	if obj == nil {
 		// Recover asks whether the attempt is done: without the result it
@@ -245,8 +341,9 @@ func (s *session) hashOne(ctx context.Context, r *action.Request, j hashJob) (*s
 			return nil, nil, fmt.Errorf("%w; the worker and its disk were deleted", err)
 		}
 	}
+	// The data read is the generation whose metadata was read.
 	var got workerResult
-	if err := s.readJSON(ctx, j.bucket, j.result, &got); err != nil {
+	if err := s.readJSON(ctx, j.bucket, j.result, obj.Generation, &got); err != nil {
 		return nil, nil, err
 	}
 	if err := s.cleanup(ctx, j); err != nil {
@@ -257,6 +354,10 @@ func (s *session) hashOne(ctx context.Context, r *action.Request, j hashJob) (*s
 	}
 	if len(got.SHA256) != 64 {
 		return nil, nil, fmt.Errorf("result %s holds no SHA-256", j.resultURL)
+	}
+	if got.Snapshot != j.snap.path() || got.Bytes != sn.DiskSizeGb<<30 {
+		return nil, nil, fmt.Errorf("result %s is of %q, %d bytes; want %s, %d bytes (%d GB): it cannot be taken as evidence",
+			j.resultURL, got.Snapshot, got.Bytes, j.snap.path(), sn.DiskSizeGb<<30, sn.DiskSizeGb)
 	}
 	return obj, &got, nil
 }
@@ -367,9 +468,9 @@ func (s *session) object(ctx context.Context, bucket, name string) (*storage.Obj
 	return obj, err
 }
 
-func (s *session) readJSON(ctx context.Context, bucket, name string, into any) error {
+func (s *session) readJSON(ctx context.Context, bucket, name string, generation int64, into any) error {
 	return s.do(ctx, func() error {
-		resp, err := s.gcs.Objects.Get(bucket, name).Context(ctx).Download()
+		resp, err := s.gcs.Objects.Get(bucket, name).Generation(generation).Context(ctx).Download()
 		if err != nil {
 			return err
 		}

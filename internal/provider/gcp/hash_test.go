@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/vigil-ir/vigil/engine/action"
 	"github.com/vigil-ir/vigil/internal/provider/gcp/gcpfake"
+	"github.com/vigil-ir/vigil/internal/provider/gcp/naming"
 )
 
 // hashWorld snapshots web-1's disks (1 GiB each, a few bytes written)
@@ -41,20 +43,120 @@ func hashWorld(t *testing.T, f *gcpfake.Fake, p *Provider, bucket string) *actio
 
 // leftovers are the workers and evidence disks still in the security project.
 func leftovers(f *gcpfake.Fake, p *Provider, r *action.Request) []string {
-	jobs, _ := p.hashJobs(r)
 	var out []string
 	f.With(func(f *gcpfake.Fake) {
-		for _, j := range jobs {
-			zone := "projects/" + j.project + "/zones/" + j.zone
-			if f.Instance(zone+"/instances/"+j.vm) != nil {
-				out = append(out, j.vm)
+		for _, d := range f.Instances(gcpfake.SecurityProject) {
+			if n := d.Str("name"); strings.HasPrefix(n, "vigil-hash-") {
+				out = append(out, n)
 			}
-			if f.Disk(zone+"/disks/"+j.disk) != nil {
-				out = append(out, j.disk)
+		}
+		for _, d := range f.Disks(gcpfake.SecurityProject) {
+			if n := d.Str("name"); strings.HasPrefix(n, "vigil-ev-") {
+				out = append(out, n)
 			}
 		}
 	})
 	return out
+}
+
+// workerInserts counts the workers made in the security project.
+func workerInserts(f *gcpfake.Fake) int {
+	n := 0
+	for _, m := range f.Mutations() {
+		if strings.HasPrefix(m, "instances.insert projects/"+gcpfake.SecurityProject) {
+			n++
+		}
+	}
+	return n
+}
+
+// journal stands in for the run's journal: what a step saves, its next
+// attempt gets.
+func journal(r *action.Request) *[]json.RawMessage {
+	saved := &[]json.RawMessage{}
+	r.Checkpoint = func(raw json.RawMessage) error { *saved = append(*saved, raw); return nil }
+	return saved
+}
+
+// B1 of the issue-16 review: a result object already in the bucket, at
+// the name the attempt would have used when names were predictable, or
+// one that is not of the snapshot (another writer, a mixed-up worker), is
+// never taken for the hash.
+func TestHashTakesOnlyItsOwnResult(t *testing.T) {
+	t.Run("objects put there beforehand", func(t *testing.T) {
+		f, opts := start(t)
+		p := New(opts)
+		r := hashWorld(t, f, p, "gs://acme-sec-evidence")
+		forged := strings.Repeat("ab", 32)
+		// Every name a worker of this step could have been given by the
+		// old naming (incident, step, snapshot) holds a forged result.
+		f.With(func(f *gcpfake.Fake) {
+			for _, s := range f.Snapshots(gcpfake.SecurityProject) {
+				disk := naming.ResourceName("vigil-ev-", naming.StepKey(r.RunID, r.Incident), r.Step, gcpfake.SecurityProject, s.Str("name"))
+				f.PutObject("acme-sec-evidence", "vigil/"+naming.LabelValue(naming.StepKey(r.RunID, r.Incident))+"/"+disk+".json",
+					[]byte(`{"sha256":"`+forged+`","bytes":1073741824,"snapshot":"projects/`+gcpfake.SecurityProject+`/global/snapshots/`+s.Str("name")+`"}`))
+			}
+		})
+		res, err := act(t, p, "gcp.compute.hash_snapshot").Apply(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := workerInserts(f); n != 2 {
+			t.Errorf("%d workers for 2 snapshots", n)
+		}
+		for _, e := range res.Evidence {
+			want := ""
+			f.With(func(f *gcpfake.Fake) {
+				want = f.Content(strings.TrimPrefix(e.Ref, "//compute.googleapis.com/")).SHA256()
+			})
+			if e.SHA256 == forged || e.SHA256 != want {
+				t.Errorf("%s: recorded %s, the content hashes to %s", e.Ref, e.SHA256, want)
+			}
+		}
+	})
+	for name, tc := range map[string]struct {
+		tamper func(map[string]any)
+		want   string
+	}{
+		"a result of another snapshot": {func(m map[string]any) { m["snapshot"] = "projects/acme-sec-forensics/global/snapshots/other" }, `is of "projects/acme-sec-forensics/global/snapshots/other"`},
+		"a result of fewer bytes":      {func(m map[string]any) { m["bytes"] = int64(4096) }, "4096 bytes; want"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, opts := start(t)
+			f.With(func(f *gcpfake.Fake) { f.WorkerTamper = tc.tamper })
+			p := New(opts)
+			r := hashWorld(t, f, p, "gs://acme-sec-evidence")
+			_, err := act(t, p, "gcp.compute.hash_snapshot").Apply(context.Background(), r)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "cannot be taken as evidence") {
+				t.Fatalf("err = %v", err)
+			}
+			if l := leftovers(f, p, r); len(l) > 0 {
+				t.Errorf("left behind: %v", l)
+			}
+		})
+	}
+	t.Run("two attempts with no checkpoint share nothing", func(t *testing.T) {
+		// evidence verify runs the action outside a run, with no journal:
+		// each time, new workers and new result objects.
+		f, opts := start(t)
+		p := New(opts)
+		r := hashWorld(t, f, p, "gs://acme-sec-evidence")
+		a := act(t, p, "gcp.compute.hash_snapshot")
+		first, err := a.Apply(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := a.Apply(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := workerInserts(f); n != 4 {
+			t.Errorf("%d workers over two attempts of 2 snapshots", n)
+		}
+		if first.Evidence[0].Detail["result_object"] == second.Evidence[0].Detail["result_object"] {
+			t.Errorf("both attempts read %v", first.Evidence[0].Detail["result_object"])
+		}
+	})
 }
 
 // How a content hash fails: a worker that writes nothing in time, one
@@ -78,10 +180,12 @@ func TestHashFailures(t *testing.T) {
 		f, opts := start(t)
 		p := New(opts)
 		r := hashWorld(t, f, p, "gs://acme-sec-evidence")
-		jobs, _ := p.hashJobs(r)
-		// The first worker's result says the read failed.
+		// The worker's result says the read failed.
 		f.With(func(f *gcpfake.Fake) {
-			f.PutObject("acme-sec-evidence", jobs[0].result, []byte(`{"error":"cannot read /dev/disk/by-id/google-evidence","worker":"w"}`))
+			f.WorkerTamper = func(m map[string]any) {
+				m["error"] = "cannot read /dev/disk/by-id/google-evidence"
+				delete(m, "sha256")
+			}
 		})
 		_, err := act(t, p, "gcp.compute.hash_snapshot").Apply(context.Background(), r)
 		if err == nil || !strings.Contains(err.Error(), "cannot read /dev/disk/by-id/google-evidence") {
@@ -95,24 +199,28 @@ func TestHashFailures(t *testing.T) {
 		f, opts := start(t)
 		p := New(opts)
 		r := hashWorld(t, f, p, "gs://acme-sec-evidence")
-		var saved []json.RawMessage
-		r.Checkpoint = func(raw json.RawMessage) error { saved = append(saved, raw); return nil }
+		saved := journal(r)
 		a := act(t, p, "gcp.compute.hash_snapshot")
 		if _, err := a.Apply(context.Background(), r); err != nil {
 			t.Fatal(err)
 		}
-		if len(saved) != 2 {
-			t.Fatalf("%d checkpoints for 2 snapshots", len(saved))
+		if len(*saved) != 4 {
+			t.Fatalf("%d checkpoints for 2 snapshots (a nonce and a hash each)", len(*saved))
 		}
 		// The next attempt reads the results again: the same ones pass,
 		// one written again (a new generation) does not.
-		r.Checkpoints, r.Checkpoint = saved, nil
+		r.Checkpoints, r.Checkpoint = *saved, nil
 		if _, err := a.Apply(context.Background(), r); err != nil {
 			t.Fatalf("the same results: %v", err)
 		}
-		jobs, _ := p.hashJobs(r)
-		raw, _ := f.Object("acme-sec-evidence", jobs[1].result)
-		f.With(func(f *gcpfake.Fake) { f.PutObject("acme-sec-evidence", jobs[1].result, raw) })
+		if n := workerInserts(f); n != 2 {
+			t.Errorf("%d workers: the second attempt should have read the results of the first", n)
+		}
+		var cp hashCheckpoint
+		json.Unmarshal((*saved)[3], &cp)
+		name := strings.TrimPrefix(cp.Result, "gs://acme-sec-evidence/")
+		raw, _ := f.Object("acme-sec-evidence", name)
+		f.With(func(f *gcpfake.Fake) { f.PutObject("acme-sec-evidence", name, raw) })
 		_, err := a.Apply(context.Background(), r)
 		if err == nil || !strings.Contains(err.Error(), "it was rewritten") {
 			t.Fatalf("err = %v", err)
@@ -128,6 +236,7 @@ func TestHashInterruptedResumes(t *testing.T) {
 	f.With(func(f *gcpfake.Fake) { f.WorkerLooks = 1 << 30 }) // the worker does not finish while the first attempt waits
 	p := New(opts)
 	r := hashWorld(t, f, p, "gs://acme-sec-evidence")
+	saved := journal(r)
 	a := act(t, p, "gcp.compute.hash_snapshot")
 	ctx, cancel := context.WithCancel(context.Background())
 	r.Progress = func(msg string) {
@@ -146,7 +255,7 @@ func TestHashInterruptedResumes(t *testing.T) {
 		t.Fatalf("recover: took %v, %v", took, err)
 	}
 	f.With(func(f *gcpfake.Fake) { f.WorkerLooks = 0; f.FinishWorkers() })
-	r.Progress = nil
+	r.Progress, r.Checkpoints = nil, *saved
 	res, err := a.Apply(context.Background(), r)
 	if err != nil {
 		t.Fatal(err)
@@ -162,5 +271,53 @@ func TestHashInterruptedResumes(t *testing.T) {
 	}
 	if l := leftovers(f, p, r); len(l) > 0 {
 		t.Errorf("left behind: %v", l)
+	}
+}
+
+// B2 of the issue-16 review: a content hash is evidence of the disk its
+// snapshot was made of only when this run made the snapshot, of the disk
+// that has that name now; else only of the snapshot, and the gate wants a
+// snapshot of the disk made in the run.
+func TestHashEvidenceOfDisk(t *testing.T) {
+	disk := "//compute.googleapis.com/projects/acme-prod/zones/" + gcpfake.Zone + "/disks/web-1"
+	for _, tc := range []struct {
+		name   string
+		change func(f *gcpfake.Fake, r *action.Request)
+		of     bool
+		why    string
+	}{
+		{"a snapshot of this run", func(*gcpfake.Fake, *action.Request) {}, true, ""},
+		{"a snapshot of another run", func(_ *gcpfake.Fake, r *action.Request) { r.RunID = "run-2" }, false, `not made by this run (its vigil-run label is "run-1")`},
+		{"a disk of the same name made since", func(f *gcpfake.Fake, _ *action.Request) {
+			f.With(func(f *gcpfake.Fake) {
+				f.Disk("projects/acme-prod/zones/" + gcpfake.Zone + "/disks/web-1")["id"] = "424242"
+			})
+		}, false, "(id 424242) is not the one the snapshot was made of"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, opts := start(t)
+			p := New(opts)
+			r := hashWorld(t, f, p, "gs://acme-sec-evidence")
+			tc.change(f, r)
+			res, err := act(t, p, "gcp.compute.hash_snapshot").Apply(context.Background(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e *action.Evidence
+			for i := range res.Evidence {
+				if strings.Contains(res.Evidence[i].Ref, "/vigil-web-1-") && !strings.Contains(res.Evidence[i].Ref, "-data-") {
+					e = &res.Evidence[i]
+				}
+			}
+			if e == nil {
+				t.Fatalf("no hash of web-1's snapshot: %+v", res.Evidence)
+			}
+			if got := slices.Contains(e.Of, disk); got != tc.of {
+				t.Errorf("evidence of %s: %v, want %v (of %v)", disk, got, tc.of, e.Of)
+			}
+			if why, _ := e.Detail["not_evidence_of_source_disk"].(string); !strings.Contains(why, tc.why) || (tc.why == "") != (why == "") {
+				t.Errorf("why not: %q, want %q", why, tc.why)
+			}
+		})
 	}
 }

@@ -121,9 +121,10 @@ func buildLogQuery(r *action.Request) (*logQuery, error) {
 		names = append(names, "logName="+quote("projects/"+q.project+"/logs/"+strings.ReplaceAll(l, "/", "%2F")))
 	}
 	if q.resource != "" {
-		// ":" is "has": the instance's own entries and those of its
-		// sub-resources (projects/P/zones/Z/instances/N/...).
-		who = append(who, "protoPayload.resourceName:"+quote(q.resource))
+		// The instance's own entries (=) and those of its sub-resources
+		// (":" is "has", a substring match: anchored on "N/", so that
+		// web-10 and web-1-canary are not web-1's).
+		who = append(who, "protoPayload.resourceName="+quote(q.resource), "protoPayload.resourceName:"+quote(q.resource+"/"))
 	}
 	if q.principal != "" {
 		who = append(who, "protoPayload.authenticationInfo.principalEmail="+quote(q.principal))

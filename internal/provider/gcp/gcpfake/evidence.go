@@ -205,6 +205,9 @@ func (f *Fake) runWorker(path string, in Doc) {
 			}
 		}
 	}
+	if f.WorkerTamper != nil {
+		f.WorkerTamper(out)
+	}
 	raw, _ := json.Marshal(out)
 	f.putObject(rb, rn, append(raw, '\n'))
 	f.pending[rb+"/"+rn] = f.WorkerLooks

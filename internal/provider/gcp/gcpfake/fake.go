@@ -249,7 +249,10 @@ type Fake struct {
 	// WorkerLooks is how many looks at a worker's result object it takes
 	// to be there once the worker exists.
 	WorkerLooks int
-	logEntries  []Doc // logging.go
+	// WorkerTamper, when set, changes a worker's result before it is
+	// written: a worker that fails, or another writer that wins the race.
+	WorkerTamper func(result map[string]any)
+	logEntries   []Doc // logging.go
 }
 
 // New returns an empty fake.
@@ -434,6 +437,10 @@ func inProject(m map[string]Doc, project string) []Doc {
 
 // Snapshots returns the snapshots of a project.
 func (f *Fake) Snapshots(project string) []Doc { return inProject(f.snapshots, project) }
+
+// Instances and Disks return the instances and disks of a project.
+func (f *Fake) Instances(project string) []Doc { return inProject(f.instances, project) }
+func (f *Fake) Disks(project string) []Doc     { return inProject(f.disks, project) }
 
 // Images returns the images of a project.
 func (f *Fake) Images(project string) []Doc { return inProject(f.images, project) }

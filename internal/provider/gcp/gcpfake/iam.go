@@ -99,7 +99,11 @@ func (f *Fake) storage(w http.ResponseWriter, r *http.Request) (Call, *Fault) {
 		return call, after
 	}
 	data, ok := f.objects[bucket+"/"+object]
-	if !ok || f.pendingObject(bucket+"/"+object) {
+	// "generation: If present, selects a specific revision of this object
+	// (as opposed to the latest version, the default)": with no versioning,
+	// only the live generation is there.
+	gen := r.URL.Query().Get("generation")
+	if !ok || f.pendingObject(bucket+"/"+object) || gen != "" && gen != f.generations[bucket+"/"+object] {
 		apiError(w, 404, "NOT_FOUND", "notFound", "No such object: "+bucket+"/"+object)
 		return call, after
 	}
