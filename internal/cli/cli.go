@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
@@ -59,7 +60,8 @@ type app struct {
 	warnedAnchor bool
 	// cfg is the vigil.hcl the command loaded, if any (its store is the
 	// default history).
-	cfg *config.Config
+	cfg   *config.Config
+	cfgMu sync.Mutex
 	// storeConfig is --config of the history commands.
 	storeConfig string
 	// terminal, when set, says whether stdin is a terminal (tests).

@@ -38,7 +38,7 @@ func (a *app) resolveStore(dsn string) (string, error) {
 	if env := a.env("VIGIL_STORE"); env != "" {
 		return env, nil
 	}
-	if a.cfg == nil {
+	if a.loadedConfig() == nil {
 		path := a.storeConfig
 		if path == "" {
 			if _, err := os.Stat("vigil.hcl"); err == nil {
@@ -51,8 +51,8 @@ func (a *app) resolveStore(dsn string) (string, error) {
 			}
 		}
 	}
-	if a.cfg != nil {
-		return a.cfg.Store, nil
+	if cfg := a.loadedConfig(); cfg != nil {
+		return cfg.Store, nil
 	}
 	return "", nil
 }
@@ -64,10 +64,20 @@ func (a *app) storeConfigFlag(c *cobra.Command) {
 }
 
 // noteConfig remembers the vigil.hcl a command loaded, for the store.
+// serve's schedules load their configs concurrently, hence the lock.
 func (a *app) noteConfig(cfg *config.Config) {
 	if cfg != nil && cfg.File != "" {
+		a.cfgMu.Lock()
 		a.cfg = cfg
+		a.cfgMu.Unlock()
 	}
+}
+
+// loadedConfig is the vigil.hcl noteConfig remembered, or nil.
+func (a *app) loadedConfig() *config.Config {
+	a.cfgMu.Lock()
+	defer a.cfgMu.Unlock()
+	return a.cfg
 }
 
 // conventions applies the shared flag rules to c and every command below.
