@@ -376,3 +376,33 @@ func IsOutcomeUnknown(err error) bool {
 	var u *OutcomeUnknownError
 	return errors.As(err, &u)
 }
+
+// ActivityWindow reads the detection time ("at") and the window around it
+// ("before", default 24h; "after", default 6h) that the activity-log
+// actions (aws.cloudtrail.lookup_events, gcp.logging.list_entries) read.
+func (r *Request) ActivityWindow() (at, start, end time.Time, err error) {
+	at, err = time.Parse(time.RFC3339, r.Str("at"))
+	if err != nil {
+		return at, at, at, fmt.Errorf("at %q is not an RFC 3339 time such as 2026-11-27T09:00:00Z", r.Str("at"))
+	}
+	dur := func(name, def string) (time.Duration, error) {
+		s := r.Str(name)
+		if s == "" {
+			s = def
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("%s %q is not a duration such as 24h", name, s)
+		}
+		return d, nil
+	}
+	before, err := dur("before", "24h")
+	if err != nil {
+		return at, at, at, err
+	}
+	after, err := dur("after", "6h")
+	if err != nil {
+		return at, at, at, err
+	}
+	return at.UTC(), at.Add(-before).UTC(), at.Add(after).UTC(), nil
+}

@@ -26,34 +26,6 @@ import (
 
 var accessKeyRe = regexp.MustCompile(`^(AKIA|ASIA)[A-Z0-9]{12,}$`)
 
-// window reads the detection time and the window around it.
-func window(r *action.Request) (at, start, end time.Time, err error) {
-	at, err = time.Parse(time.RFC3339, r.Str("at"))
-	if err != nil {
-		return at, at, at, fmt.Errorf("at %q is not an RFC 3339 time such as 2026-11-27T09:00:00Z", r.Str("at"))
-	}
-	dur := func(name, def string) (time.Duration, error) {
-		s := r.Str(name)
-		if s == "" {
-			s = def
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			return 0, fmt.Errorf("%s %q is not a duration such as 24h", name, s)
-		}
-		return d, nil
-	}
-	before, err := dur("before", "24h")
-	if err != nil {
-		return at, at, at, err
-	}
-	after, err := dur("after", "6h")
-	if err != nil {
-		return at, at, at, err
-	}
-	return at.UTC(), at.Add(-before).UTC(), at.Add(after).UTC(), nil
-}
-
 type lookup struct {
 	key   cttypes.LookupAttributeKey
 	value string
@@ -101,7 +73,7 @@ func (p *Provider) lookupPlan(ctx context.Context, r *action.Request) (*action.C
 	if err != nil {
 		return nil, err
 	}
-	_, start, end, err := window(r)
+	_, start, end, err := r.ActivityWindow()
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +94,7 @@ func (p *Provider) lookupApply(ctx context.Context, r *action.Request) (*action.
 	if err != nil {
 		return nil, err
 	}
-	_, start, end, err := window(r)
+	_, start, end, err := r.ActivityWindow()
 	if err != nil {
 		return nil, err
 	}

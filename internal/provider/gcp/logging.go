@@ -23,35 +23,6 @@ import (
 
 var defaultAuditLogs = []string{"cloudaudit.googleapis.com/activity", "cloudaudit.googleapis.com/data_access"}
 
-// logWindow reads the detection time and the window around it (24h
-// before, 6h after by default), as aws.cloudtrail.lookup_events does.
-func logWindow(r *action.Request) (at, start, end time.Time, err error) {
-	at, err = time.Parse(time.RFC3339, r.Str("at"))
-	if err != nil {
-		return at, at, at, fmt.Errorf("at %q is not an RFC 3339 time such as 2026-11-27T09:00:00Z", r.Str("at"))
-	}
-	dur := func(name, def string) (time.Duration, error) {
-		s := r.Str(name)
-		if s == "" {
-			s = def
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			return 0, fmt.Errorf("%s %q is not a duration such as 24h", name, s)
-		}
-		return d, nil
-	}
-	before, err := dur("before", "24h")
-	if err != nil {
-		return at, at, at, err
-	}
-	after, err := dur("after", "6h")
-	if err != nil {
-		return at, at, at, err
-	}
-	return at.UTC(), at.Add(-before).UTC(), at.Add(after).UTC(), nil
-}
-
 // logQuery is what one list_entries step asks Cloud Logging.
 type logQuery struct {
 	project, filter string
@@ -80,7 +51,7 @@ func quote(s string) string {
 }
 
 func buildLogQuery(r *action.Request) (*logQuery, error) {
-	_, start, end, err := logWindow(r)
+	_, start, end, err := r.ActivityWindow()
 	if err != nil {
 		return nil, err
 	}
