@@ -3,7 +3,6 @@ package aws
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"os"
 	"regexp"
@@ -25,19 +24,8 @@ type permRow struct{ op, action, when, source string }
 // permissionTable reads testdata/permissions.tsv: the IAM actions each
 // operation needs as AWS documents them, independent of the fake.
 func permissionTable(t *testing.T) []permRow {
-	raw, err := os.ReadFile("testdata/permissions.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rows []permRow
-	for i, line := range strings.Split(string(raw), "\n") {
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		c := strings.Split(line, "\t")
-		if len(c) != 4 || c[0] == "" || c[1] == "" || !strings.HasPrefix(c[3], "https://docs.aws.amazon.com/") {
-			t.Fatalf("testdata/permissions.tsv:%d: want operation, action, condition and a docs.aws.amazon.com source: %q", i+1, line)
-		}
+	for _, c := range testutil.PermissionRows(t, "testdata/permissions.tsv", "https://docs.aws.amazon.com/") {
 		rows = append(rows, permRow{c[0], c[1], c[2], c[3]})
 	}
 	return rows
@@ -178,17 +166,8 @@ var ticked = regexp.MustCompile("`([a-z0-9]+:[A-Za-z0-9*]+)`")
 // table reads the rows of a markdown table between two markers: the
 // first backticked name of a row, and the service:Action names after it.
 func table(t *testing.T, path, begin, end string) map[string]map[string]bool {
-	raw, err := os.ReadFile(testutil.Path(t, path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(raw)
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	if i < 0 || j < i {
-		t.Fatalf("%s has no table between %s and %s", path, begin, end)
-	}
 	out := map[string]map[string]bool{}
-	for _, line := range strings.Split(s[i:j], "\n") {
+	for _, line := range strings.Split(testutil.DocSection(t, path, begin, end), "\n") {
 		cells := strings.Split(line, "|")
 		if len(cells) < 4 || !strings.Contains(cells[1], "`") {
 			continue
@@ -207,26 +186,6 @@ func table(t *testing.T, path, begin, end string) map[string]map[string]bool {
 		}
 	}
 	return out
-}
-
-func diffSets(want, got map[string]bool) string {
-	var missing, extra []string
-	for k := range want {
-		if !got[k] {
-			missing = append(missing, k)
-		}
-	}
-	for k := range got {
-		if !want[k] {
-			extra = append(extra, k)
-		}
-	}
-	slices.Sort(missing)
-	slices.Sort(extra)
-	if len(missing)+len(extra) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("made but not listed: %v; listed but not made: %v", missing, extra)
 }
 
 func key(name string) string {
@@ -256,10 +215,10 @@ func TestDocumentedCallsAndPermissions(t *testing.T) {
 		if name == "" {
 			continue
 		}
-		if d := diffSets(rec.calls[name], calls[key(name)]); d != "" {
+		if d := testutil.SetDiff(rec.calls[name], calls[key(name)]); d != "" {
 			t.Errorf("README, calls of %s: %s", key(name), d)
 		}
-		if d := diffSets(rec.perms[name], perms[key(name)]); d != "" {
+		if d := testutil.SetDiff(rec.perms[name], perms[key(name)]); d != "" {
 			t.Errorf("examples/aws/README.md, IAM actions of %s: %s", key(name), d)
 		}
 		dst := respond
@@ -320,10 +279,10 @@ func TestDocumentedCallsAndPermissions(t *testing.T) {
 		}
 		return out
 	}
-	if d := diffSets(collectAll, union("VigilCollect", "VigilCollectOrganization", "VigilAssumeOrgRole")); d != "" {
+	if d := testutil.SetDiff(collectAll, union("VigilCollect", "VigilCollectOrganization", "VigilAssumeOrgRole")); d != "" {
 		t.Errorf("vigil-iam-policy.json, collection statements: %s", d)
 	}
-	if d := diffSets(respond, union("VigilAssumeRoles", "VigilRespondEC2", "VigilRespondKMS", "VigilRespondIAM", "VigilRespondEvidence")); d != "" {
+	if d := testutil.SetDiff(respond, union("VigilAssumeRoles", "VigilRespondEC2", "VigilRespondKMS", "VigilRespondIAM", "VigilRespondEvidence")); d != "" {
 		t.Errorf("vigil-iam-policy.json, response statements: %s", d)
 	}
 	// The copies and their content hashes are made as the evidence role.
@@ -333,7 +292,7 @@ func TestDocumentedCallsAndPermissions(t *testing.T) {
 			asRole[p] = true
 		}
 	}
-	if d := diffSets(asRole, union("VigilAssumeRoles", "VigilEvidenceRole")); d != "" {
+	if d := testutil.SetDiff(asRole, union("VigilAssumeRoles", "VigilEvidenceRole")); d != "" {
 		t.Errorf("vigil-iam-policy.json, evidence role statements: %s", d)
 	}
 }

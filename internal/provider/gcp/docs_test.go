@@ -3,7 +3,6 @@ package gcp
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"os"
 	"regexp"
@@ -26,19 +25,8 @@ type permRow struct{ method, permission, when, source string }
 // permissionTable reads testdata/permissions.tsv: the permissions each
 // method needs as Google's pages document them, independent of the fake.
 func permissionTable(t *testing.T) []permRow {
-	raw, err := os.ReadFile("testdata/permissions.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rows []permRow
-	for i, line := range strings.Split(string(raw), "\n") {
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		c := strings.Split(line, "\t")
-		if len(c) != 4 || c[0] == "" || c[1] == "" || !strings.HasPrefix(c[3], "https://cloud.google.com/") {
-			t.Fatalf("testdata/permissions.tsv:%d: want method, permission, condition and a cloud.google.com source: %q", i+1, line)
-		}
+	for _, c := range testutil.PermissionRows(t, "testdata/permissions.tsv", "https://cloud.google.com/") {
 		rows = append(rows, permRow{c[0], c[1], c[2], c[3]})
 	}
 	return rows
@@ -276,17 +264,8 @@ var dotted = regexp.MustCompile("`([a-z]+(?:\\.[A-Za-z0-9]+)+)`")
 // first backticked name of a row (an action or a command), and the
 // dotted names (methods, permissions) in its other cells.
 func table(t *testing.T, path, begin, end string) map[string]map[string]bool {
-	raw, err := os.ReadFile(testutil.Path(t, path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(raw)
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	if i < 0 || j < i {
-		t.Fatalf("%s has no table between %s and %s", path, begin, end)
-	}
 	out := map[string]map[string]bool{}
-	for _, line := range strings.Split(s[i:j], "\n") {
+	for _, line := range strings.Split(testutil.DocSection(t, path, begin, end), "\n") {
 		cells := strings.Split(line, "|")
 		if len(cells) < 4 {
 			continue
@@ -304,26 +283,6 @@ func table(t *testing.T, path, begin, end string) map[string]map[string]bool {
 		out[m[1]] = set
 	}
 	return out
-}
-
-func diffSets(want, got map[string]bool) string {
-	var missing, extra []string
-	for k := range want {
-		if !got[k] {
-			missing = append(missing, k)
-		}
-	}
-	for k := range got {
-		if !want[k] {
-			extra = append(extra, k)
-		}
-	}
-	slices.Sort(missing)
-	slices.Sort(extra)
-	if len(missing)+len(extra) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("made but not listed: %v; listed but not made: %v", missing, extra)
 }
 
 // roleFile reads the includedPermissions of a custom role definition
@@ -362,10 +321,10 @@ func TestDocumentedCallsAndPermissions(t *testing.T) {
 	docPerms := table(t, "examples/gcp/README.md", "<!-- gcp-permissions -->", "<!-- /gcp-permissions -->")
 	collector, responder := map[string]bool{}, map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(calls)) {
-		if d := diffSets(calls[name], docCalls[name]); d != "" {
+		if d := testutil.SetDiff(calls[name], docCalls[name]); d != "" {
 			t.Errorf("README, calls of %s: %s", name, d)
 		}
-		if d := diffSets(perms[name], docPerms[name]); d != "" {
+		if d := testutil.SetDiff(perms[name], docPerms[name]); d != "" {
 			t.Errorf("examples/gcp/README.md, permissions of %s: %s", name, d)
 		}
 		dst := responder
@@ -376,10 +335,10 @@ func TestDocumentedCallsAndPermissions(t *testing.T) {
 			dst[p] = true
 		}
 	}
-	if d := diffSets(collector, roleFile(t, "examples/gcp/vigil-collector-role.yaml")); d != "" {
+	if d := testutil.SetDiff(collector, roleFile(t, "examples/gcp/vigil-collector-role.yaml")); d != "" {
 		t.Errorf("vigil-collector-role.yaml: %s", d)
 	}
-	if d := diffSets(responder, roleFile(t, "examples/gcp/vigil-responder-role.yaml")); d != "" {
+	if d := testutil.SetDiff(responder, roleFile(t, "examples/gcp/vigil-responder-role.yaml")); d != "" {
 		t.Errorf("vigil-responder-role.yaml: %s", d)
 	}
 }
