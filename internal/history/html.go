@@ -42,6 +42,8 @@ type Page struct {
 	// the dashboard's query without page=, for its page links.
 	Offset    int
 	PageQuery string
+	// Paged says the page links work (the dashboard's).
+	Paged bool
 	// RunbookVars are the variables without a default of each runbook
 	// (by name): the remediation commands set each of them.
 	RunbookVars map[string][]string
@@ -478,7 +480,7 @@ tr.waived td{color:#888}tr.targeted,tr:target,p:target{outline:2px solid #f0a500
 <div id="filters"><label>Filter <input type="search" id="filter-text" placeholder="policy, asset, message..."></label>
 <label>Severity <select id="filter-severity"><option value="">any</option>{{range .SevOrder}}<option value="{{.}}">{{.}}</option>{{end}}</select></label>
 <span id="filter-count" data-total="{{.Total}}" data-shown="{{len .Rows}}">{{if .Truncated}}showing {{if gt .First 1}}{{thousands .First}}–{{end}}{{thousands .Last}} of {{thousands .Total}}{{else}}showing {{thousands .Total}} of {{thousands .Total}}{{end}}</span></div>
-{{if .Truncated}}<p class="note" id="truncated">The table holds {{thousands .MaxRows}} rows, the most severe first; the filter searches these rows. {{if .P.Served}}{{if gt .Page 1}}<a href="{{.Prev}}">previous {{thousands .MaxRows}}</a> {{end}}page {{.Page}} of {{.Pages}}{{if lt .Page .Pages}} <a href="{{.Next}}">next {{thousands .MaxRows}}</a>{{end}}; every finding: <a href="/api/findings?scan={{.P.Latest.ID}}">/api/findings?scan={{.P.Latest.ID}}</a>{{else}}Every finding: <code>vigil serve</code> pages through them, and <code>vigil scan --format json</code> lists them.{{end}}</p>{{end}}
+{{if .Truncated}}<p class="note" id="truncated">The table holds {{thousands .MaxRows}} rows, the most severe first; the filter searches these rows. {{if .P.Paged}}{{if gt .Page 1}}<a href="{{.Prev}}">previous {{thousands .MaxRows}}</a> {{end}}page {{.Page}} of {{.Pages}}{{if lt .Page .Pages}} <a href="{{.Next}}">next {{thousands .MaxRows}}</a>{{end}}; every finding: <a href="/api/findings?scan={{.P.Latest.ID}}">/api/findings?scan={{.P.Latest.ID}}</a>{{else}}Every finding: <code>vigil serve</code> pages through them, and <code>vigil scan --format json</code> lists them.{{end}}</p>{{end}}
 <table><thead><tr><th>severity</th><th>policy</th><th>asset</th><th>message</th><th>waiver</th><th>runbook</th></tr></thead><tbody id="finding-rows">
 {{range $i, $f := .Rows}}<tr id="{{fid .}}" class="{{.Severity}}{{if .Waived}} waived{{end}}" data-severity="{{.Severity}}"><td class="sev">{{.Severity}}</td><td class="pid">{{.PolicyID}}</td><td><code>{{.AssetID}}</code></td><td>{{.Message}}</td><td>{{if .Waived}}waived: {{.WaiverReason}}{{else if .WaiverExpired}}expired {{.WaiverExpires}} (was: {{.WaiverReason}}){{end}}</td><td class="nowrap">{{with index $.CmdOf $i}}<a href="#{{.}}">{{$f.Runbook}}</a>{{else}}{{.Runbook}}{{end}}{{if and $.P.Served .Runbook}} <a href="/runs/new?runbook={{.Runbook}}&amp;asset={{.AssetID}}&amp;kind={{.Kind}}">start</a>{{end}}</td></tr>
 {{end}}</tbody></table></section>

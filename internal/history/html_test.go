@@ -51,7 +51,7 @@ func TestBigPageSize(t *testing.T) {
 	}
 	// The dashboard's third page: rows 4,001 to 6,000, links both ways.
 	p := bigPage(19112)
-	p.Served, p.Offset, p.PageQuery = true, 2*MaxRows, "schedule=nightly&"
+	p.Paged, p.Offset, p.PageQuery = true, 2*MaxRows, "schedule=nightly&"
 	b.Reset()
 	if err := p.HTML(&b); err != nil {
 		t.Fatal(err)

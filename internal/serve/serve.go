@@ -500,7 +500,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	p.Nav, p.Served, p.RunbookVars = s.nav(r), s.Runs != nil, s.RunbookVars
+	p.Nav, p.Served, p.RunbookVars, p.Paged = s.nav(r), s.Runs != nil, s.RunbookVars, true
 	// ?page=N shows the Nth page of history.MaxRows finding rows.
 	q := r.URL.Query()
 	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 1 {
