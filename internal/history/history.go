@@ -105,9 +105,28 @@ func scheduleName(s string) string {
 // with it (newest first, at most n; n <= 0: all), and how many others
 // were passed over.
 func comparableScans(ctx context.Context, h store.History, schedule string, n int) (out []*store.ScanRecord, skipped []*store.ScanRecord, err error) {
-	all, err := h.Scans(ctx, schedule, 0)
+	// Most scans are comparable: read a few more than asked for, and the
+	// whole history only when those do not give n.
+	limit := 0
+	if n > 0 {
+		limit = 5*n + 10
+	}
+	all, err := h.Scans(ctx, schedule, limit)
 	if err != nil || len(all) == 0 {
 		return nil, nil, err
+	}
+	if limit > 0 && len(all) == limit {
+		have := 0
+		for _, s := range all {
+			if ok, _ := Comparable(all[0], s); ok {
+				have++
+			}
+		}
+		if have < n {
+			if all, err = h.Scans(ctx, schedule, 0); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
 	out = []*store.ScanRecord{all[0]}
 	for _, s := range all[1:] {

@@ -2,7 +2,9 @@ package history
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,4 +82,47 @@ func TestThousands(t *testing.T) {
 			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// comparableScans passes over the scans of other schedules or policy
+// sets, however many sit between two comparable ones (here 30 ad-hoc
+// scans, more than the first read of 5*2+10 scans holds).
+func TestComparableScansReadsFurther(t *testing.T) {
+	ctx := context.Background()
+	h, err := store.OpenHistory(ctx, filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	rec := func(schedule, set string) {
+		t.Helper()
+		if _, err := h.RecordScan(ctx, &store.ScanRecord{Schedule: schedule, PolicySet: set, StartedAt: time.Now(), FinishedAt: time.Now(), BySeverity: map[string]int{}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("", "35 policies, aaaaaaaaaaaa") // scan 1
+	for range 30 {
+		rec("", "1 policies, bbbbbbbbbbbb") // scans 2 to 31
+	}
+	rec("nightly", "35 policies, aaaaaaaaaaaa") // 32: another schedule
+	rec("", "35 policies, aaaaaaaaaaaa")        // 33
+	got, skipped, err := comparableScans(ctx, h, "", 2)
+	if err != nil || len(got) != 2 || got[0].ID != 33 || got[1].ID != 1 || len(skipped) != 31 {
+		t.Fatalf("comparable %v, %d skipped, %v; want scans 33 and 1, 31 skipped", ids(got), len(skipped), err)
+	}
+	d, err := Between(ctx, h, "", 0, 0)
+	if err != nil || d.FromID != 1 || d.ToID != 33 || !strings.Contains(d.Why, "31 later scans of other schedules or policy sets were passed over") {
+		t.Errorf("Between: %+v %v", d, err)
+	}
+	if _, err := Between(ctx, h, "nightly", 0, 0); err == nil || !strings.Contains(err.Error(), "the history has one (scan 32") {
+		t.Errorf("one nightly scan: %v", err)
+	}
+}
+
+func ids(scans []*store.ScanRecord) []int64 {
+	var out []int64
+	for _, s := range scans {
+		out = append(out, s.ID)
+	}
+	return out
 }
