@@ -242,3 +242,7 @@ func (c *Card) Text(md bool) string {
 	}
 	return b.String()
 }
+
+// ShellJoin quotes arguments for a POSIX shell where needed: the commands
+// the HTML report prints are quoted as the cards' are.
+func ShellJoin(args []string) string { return shellJoin(args) }

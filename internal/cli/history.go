@@ -170,6 +170,13 @@ the state file the runbook journal uses.`,
 	return c
 }
 
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -195,7 +202,11 @@ Config Validator constraint, say) may find several things wrong with one
 asset. A finding is the same finding across scans when its policy, asset and
 message are; findings of one policy on one asset whose messages changed (a
 count, a list of ports) are paired one to one. Without arguments it compares
-the last two scans; with one, that scan and the latest.
+the latest scan with the previous scan of the same schedule and policy set
+(an ad-hoc --policy scan does not "resolve" what it did not look for), and
+says which it took and why; when there is none, it says so and exits 2. With
+one id, that scan and the latest; with two, those (a warning says when they
+are not comparable).
 
 Exit codes: 0 no new findings, 1 new findings, 2 bad input.`,
 		Example: `  vigil diff
@@ -226,7 +237,8 @@ Exit codes: 0 no new findings, 1 new findings, 2 bad input.`,
 					return err
 				}
 			} else {
-				fmt.Fprintf(a.stdout, "Scan %d (%s) -> scan %d (%s)\n", d.FromID, d.From.StartedAt.Local().Format("2006-01-02 15:04"), d.ToID, d.To.StartedAt.Local().Format("2006-01-02 15:04"))
+				fmt.Fprintf(a.stdout, "Scan %d (%s) -> scan %d (%s)\n%s\n", d.FromID, d.From.StartedAt.Local().Format("2006-01-02 15:04"), d.ToID, d.To.StartedAt.Local().Format("2006-01-02 15:04"),
+					upperFirst(d.Why)+".")
 				section := func(title, mark string, fs []store.StoredFinding) {
 					fmt.Fprintf(a.stdout, "\n%s (%d)\n", title, len(fs))
 					for _, f := range fs {
@@ -278,6 +290,7 @@ same page.`,
 			if err != nil {
 				return &exitError{code: ExitError, err: err}
 			}
+			p.RunbookVars = requiredVars()
 			if len(benchmarks) > 0 {
 				eng, err := policy.Load(c.Context(), policy.Options{Builtins: policies.FS})
 				if err != nil {

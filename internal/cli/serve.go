@@ -189,7 +189,7 @@ at all.`,
 			judged := &judgedBySchedule{}
 			srv := &serve.Server{Schedules: cfg.Schedules, History: h, Scan: a.scheduleScan(cfgPath, policyDirs, h, cfg.Notify, judged), Grace: grace, Log: log, Clock: clock,
 				Scheduling: sched, Holder: fmt.Sprintf("%s/%d", hostname, os.Getpid()), Guard: guard, Audit: audit, Failpoint: a.serveFailpoint(),
-				Notify: scheduleNotify(h, cfg.Notify, judged)}
+				Notify: scheduleNotify(h, cfg.Notify, judged), RunbookVars: requiredVars()}
 			// The watch blocks run beside the schedules (watch.go).
 			runWatches, watchMetrics, closeWatches, err := a.serveWatches(ctx, cfgPath, cfg, h, dsn, grace)
 			if err != nil {

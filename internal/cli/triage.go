@@ -111,6 +111,16 @@ func runbookInfos() []triage.RunbookInfo {
 	return out
 }
 
+// requiredVars are the built-in runbooks' variables without a default, by
+// runbook: the report's remediation commands set each.
+func requiredVars() map[string][]string {
+	out := map[string][]string{}
+	for _, info := range runbookInfos() {
+		out[info.Name] = info.Required
+	}
+	return out
+}
+
 func (a *app) triageCmd() *cobra.Command {
 	var jf judgeFlags
 	var live liveFlags

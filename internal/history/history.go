@@ -44,7 +44,7 @@ func Record(schedule string, started time.Time, sum *scan.Summary, policies []*p
 	for _, f := range findings {
 		sf := store.StoredFinding{PolicyID: f.PolicyID, AssetID: f.AssetID, Severity: f.Severity, Title: f.Title, Message: f.Message,
 			Kind: f.Kind, Provider: f.Provider, Scope: f.Scope, Region: f.Region, Phase: f.Phase, Waived: f.Waived && !f.WaiverExpired,
-			WaiverReason: f.WaiverReason, Runbook: f.Remediation}
+			WaiverReason: f.WaiverReason, WaiverExpired: f.WaiverExpired && !f.Waived, WaiverExpires: f.WaiverExpires, Runbook: f.Remediation}
 		// A scan's findings are already unique; the same asset read
 		// from two sources is one finding.
 		if id := sf.ID(); seen[id] {
@@ -76,6 +76,85 @@ type Diff struct {
 	StillOpen []store.StoredFinding `json:"still_open"`
 	// NewlyWaived were open in From and are waived in To.
 	NewlyWaived []store.StoredFinding `json:"newly_waived"`
+	// Why says why From was the scan compared with To.
+	Why string `json:"why"`
+}
+
+// Comparable says whether scan b may be compared with scan a, and why:
+// only scans of one schedule and one policy set are. An ad-hoc scan of a
+// few policies (--policy) did not "resolve" what it did not look for, and
+// another schedule's scan reads other sources.
+func Comparable(a, b *store.ScanRecord) (bool, string) {
+	switch {
+	case a.Schedule != b.Schedule:
+		return false, fmt.Sprintf("scan %d is of %s, scan %d of %s", b.ID, scheduleName(b.Schedule), a.ID, scheduleName(a.Schedule))
+	case a.PolicySet != b.PolicySet:
+		return false, fmt.Sprintf("scan %d ran another policy set (%s, not %s)", b.ID, b.PolicySet, a.PolicySet)
+	}
+	return true, fmt.Sprintf("scan %d is the previous scan of the same schedule (%s) and policy set (%s)", b.ID, scheduleName(a.Schedule), a.PolicySet)
+}
+
+func scheduleName(s string) string {
+	if s == "" {
+		return "no schedule (ad hoc)"
+	}
+	return fmt.Sprintf("schedule %q", s)
+}
+
+// comparableScans are latest and the scans before it that are comparable
+// with it (newest first, at most n; n <= 0: all), and how many others
+// were passed over.
+func comparableScans(ctx context.Context, h store.History, schedule string, n int) (out []*store.ScanRecord, skipped []*store.ScanRecord, err error) {
+	// Most scans are comparable: read a few more than asked for, and the
+	// whole history only when those do not give n.
+	limit := 0
+	if n > 0 {
+		limit = 5*n + 10
+	}
+	all, err := h.Scans(ctx, schedule, limit)
+	if err != nil || len(all) == 0 {
+		return nil, nil, err
+	}
+	if limit > 0 && len(all) == limit {
+		have := 0
+		for _, s := range all {
+			if ok, _ := Comparable(all[0], s); ok {
+				have++
+			}
+		}
+		if have < n {
+			if all, err = h.Scans(ctx, schedule, 0); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	out = []*store.ScanRecord{all[0]}
+	for _, s := range all[1:] {
+		if n > 0 && len(out) >= n {
+			break
+		}
+		if ok, _ := Comparable(all[0], s); ok {
+			out = append(out, s)
+		} else {
+			skipped = append(skipped, s)
+		}
+	}
+	return out, skipped, nil
+}
+
+// noComparable says the latest scan has nothing to be compared with.
+func noComparable(latest *store.ScanRecord, skipped []*store.ScanRecord) error {
+	var ids []string
+	for i, s := range skipped {
+		if i == 5 {
+			ids = append(ids, "...")
+			break
+		}
+		ids = append(ids, fmt.Sprint(s.ID))
+	}
+	_, why := Comparable(latest, skipped[0])
+	return &fewScansError{fmt.Sprintf("a diff needs two scans of one schedule and policy set; scan %d (%s, %s) has no earlier one: scans %s are not comparable (%s); compare two scans anyway with 'vigil diff A B'",
+		latest.ID, scheduleName(latest.Schedule), latest.PolicySet, strings.Join(ids, ", "), why)}
 }
 
 // Compare computes the diff of two scans' findings, counting each one:
@@ -167,16 +246,24 @@ func pair(before, after []store.FindingID) map[int]int {
 func Between(ctx context.Context, h store.History, schedule string, a, b int64) (*Diff, error) {
 	var from, to *store.ScanRecord
 	var err error
+	var why string
 	switch {
 	case a == 0 && b == 0:
-		scans, err := h.Scans(ctx, schedule, 2)
+		scans, skipped, err := comparableScans(ctx, h, schedule, 2)
 		if err != nil {
 			return nil, err
+		}
+		if len(scans) == 1 && len(skipped) > 0 {
+			return nil, noComparable(scans[0], skipped)
 		}
 		if len(scans) < 2 {
 			return nil, tooFewScans(schedule, scans)
 		}
 		to, from = scans[0], scans[1]
+		_, why = Comparable(to, from)
+		if len(skipped) > 0 {
+			why += fmt.Sprintf("; %d later scans of other schedules or policy sets were passed over", len(skipped))
+		}
 	case b == 0:
 		if from, err = h.Scan(ctx, a); err != nil {
 			return nil, err
@@ -186,6 +273,7 @@ func Between(ctx context.Context, h store.History, schedule string, a, b int64) 
 			return nil, store.ErrNoScans
 		}
 		to = scans[0]
+		why = chosen(from, to)
 	default:
 		if from, err = h.Scan(ctx, a); err != nil {
 			return nil, err
@@ -193,6 +281,7 @@ func Between(ctx context.Context, h store.History, schedule string, a, b int64) 
 		if to, err = h.Scan(ctx, b); err != nil {
 			return nil, err
 		}
+		why = chosen(from, to)
 	}
 	ff, err := h.Findings(ctx, from.ID)
 	if err != nil {
@@ -203,8 +292,17 @@ func Between(ctx context.Context, h store.History, schedule string, a, b int64) 
 		return nil, err
 	}
 	d := Compare(ff, tf)
-	d.From, d.To, d.FromID, d.ToID = from, to, from.ID, to.ID
+	d.From, d.To, d.FromID, d.ToID, d.Why = from, to, from.ID, to.ID, why
 	return d, nil
+}
+
+// chosen explains a comparison of scans given by id, warning when they
+// are not comparable.
+func chosen(from, to *store.ScanRecord) string {
+	if ok, why := Comparable(to, from); !ok {
+		return fmt.Sprintf("scans %d and %d were given by id, but are not comparable: %s; what one did not look at shows as new or resolved", from.ID, to.ID, why)
+	}
+	return fmt.Sprintf("scans %d and %d were given by id; both are of %s and policy set %s", from.ID, to.ID, scheduleName(to.Schedule), to.PolicySet)
 }
 
 // Poster sends webhook requests; tests replace it.

@@ -43,6 +43,9 @@ func Table(w io.Writer, r *Report) error {
 		}
 		fmt.Fprintln(bw)
 	}
+	if r.Summary.Expired > 0 {
+		writeExpired(bw, r)
+	}
 	for _, w := range r.UnusedWaivers {
 		fmt.Fprintf(bw, "note: waiver at %s (%s on %s) matched no finding; it can probably be removed\n", w.Range, w.Policy, w.Asset)
 	}
@@ -52,6 +55,37 @@ func Table(w io.Writer, r *Report) error {
 		ComplianceTable(bw, t)
 	}
 	return bw.Flush()
+}
+
+// writeExpired lists the waivers that have expired, each with the findings
+// it used to cover (open again, and listed above by severity).
+func writeExpired(w io.Writer, r *Report) {
+	type waiver struct {
+		reason, expires string
+		covered         []string
+	}
+	var list []*waiver
+	by := map[[2]string]*waiver{}
+	for f := range r.Findings.All() {
+		if !f.WaiverExpired {
+			continue
+		}
+		k := [2]string{f.WaiverReason, f.WaiverExpires}
+		if by[k] == nil {
+			by[k] = &waiver{reason: f.WaiverReason, expires: f.WaiverExpires}
+			list = append(list, by[k])
+		}
+		by[k].covered = append(by[k].covered, f.PolicyID+" "+f.AssetID)
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].expires < list[j].expires })
+	fmt.Fprintf(w, "EXPIRED WAIVERS (%d, covering %s now open)\n", len(list), plural(r.Summary.Expired, "finding"))
+	for _, x := range list {
+		fmt.Fprintf(w, "  expired on %s: %s\n", x.expires, x.reason)
+		for _, c := range x.covered {
+			fmt.Fprintf(w, "    %s\n", c)
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 // where says where a placed finding is (vigil check: the .tf block, and

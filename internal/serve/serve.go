@@ -48,7 +48,10 @@ type ScanFunc func(ctx context.Context, s config.Schedule) (*store.ScanRecord, [
 type Server struct {
 	Schedules []config.Schedule
 	History   store.History
-	Scan      ScanFunc
+	// RunbookVars are the runbooks' variables without a default, by
+	// runbook: the dashboard's remediation commands set them.
+	RunbookVars map[string][]string
+	Scan        ScanFunc
 	// Notify tells webhooks about new findings after each scan (rec is
 	// the recorded scan: its Schedule names the schedule).
 	Notify func(ctx context.Context, rec *store.ScanRecord, findings []store.StoredFinding) error
@@ -497,6 +500,15 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	p.Nav, p.Served = s.nav(r), s.Runs != nil
+	p.Nav, p.Served, p.RunbookVars, p.Paged = s.nav(r), s.Runs != nil, s.RunbookVars, true
+	// ?page=N shows the Nth page of history.MaxRows finding rows.
+	q := r.URL.Query()
+	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 1 {
+		p.Offset = (n - 1) * history.MaxRows
+	}
+	q.Del("page")
+	if len(q) > 0 {
+		p.PageQuery = q.Encode() + "&"
+	}
 	p.HTML(w)
 }

@@ -421,3 +421,43 @@ func TestMetricsDropToZero(t *testing.T) {
 		t.Errorf("open high: %v", v)
 	}
 }
+
+// The dashboard pages the findings by history.MaxRows rows: ?page=2 of a
+// scan of 2,500 shows rows 2,001 to 2,500, links back keeping the other
+// parameters, and its remediation command sets the runbook's required
+// variables from the finding.
+func TestDashboardPages(t *testing.T) {
+	h, err := store.OpenHistory(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	rec := &store.ScanRecord{Schedule: "nightly", StartedAt: time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC), PolicySet: "1 policies, 0123456789ab", BySeverity: map[string]int{}}
+	rec.FinishedAt = rec.StartedAt.Add(time.Minute)
+	var fs []store.StoredFinding
+	for i := range 2500 {
+		fs = append(fs, store.StoredFinding{PolicyID: "VGL-NET-004", Severity: "high", Kind: "instance", Provider: "aws", Runbook: "compromised-ec2",
+			AssetID: fmt.Sprintf("arn:aws:ec2:eu-west-1:111111111111:instance/i-%017d", i), Message: "public"})
+		rec.Findings++
+		rec.BySeverity["high"]++
+	}
+	if _, err := h.RecordScan(context.Background(), rec, fs); err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{History: h, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RunbookVars: map[string][]string{"compromised-ec2": {"instance", "incident"}}}
+	web := httptest.NewServer(srv.Handler())
+	defer web.Close()
+	page := get(t, web.URL+"/?schedule=nightly&page=2")
+	for _, want := range []string{">showing 2,001–2,500 of 2,500<", `href="?schedule=nightly&amp;page=1"`, "page 2 of 2",
+		"-var instance=arn:aws:ec2:eu-west-1:111111111111:instance/i-00000000000002499 -var incident=INC-20261127"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page 2 lacks %q", want)
+		}
+	}
+	if n := strings.Count(page, `<tr id="f-`); n != 500 {
+		t.Errorf("page 2 has %d rows, want 500", n)
+	}
+	if first := get(t, web.URL+"/?schedule=nightly"); !strings.Contains(first, ">showing 2,000 of 2,500<") || !strings.Contains(first, `href="?schedule=nightly&amp;page=2"`) {
+		t.Errorf("page 1 lacks its count or its next link")
+	}
+}

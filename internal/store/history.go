@@ -49,7 +49,11 @@ type StoredFinding struct {
 	Phase        string `json:"phase,omitempty"`
 	Waived       bool   `json:"waived"`
 	WaiverReason string `json:"waiver_reason,omitempty"`
-	Runbook      string `json:"runbook,omitempty"`
+	// WaiverExpired marks an open finding whose waiver expired before the
+	// scan (WaiverReason is that waiver's, WaiverExpires its date).
+	WaiverExpired bool   `json:"waiver_expired,omitempty"`
+	WaiverExpires string `json:"waiver_expires,omitempty"`
+	Runbook       string `json:"runbook,omitempty"`
 }
 
 // Fingerprint tells the findings of one policy on one asset apart: a hash
@@ -200,22 +204,45 @@ ALTER TABLE scan_findings ADD PRIMARY KEY (scan_id, policy_id, asset_id, fingerp
 ` + strings.NewReplacer("POLICY", "split_part(finding, ' ', 1)", "ASSET", "substr(finding, strpos(finding, ' ') + 1)",
 	"FOUND", "strpos(finding, ' ')").Replace(notifiedV2)
 
-// upgrade brings a version 1 history to version 2; tx holds the lock that
-// keeps two processes from both doing it.
+// Version 3 keeps, for a finding whose waiver expired, that it did and
+// when: the report lists expired waivers and what they used to cover.
+// Adding columns is the same SQL in both dialects.
+const historyV3 = `
+ALTER TABLE scan_findings ADD COLUMN waiver_expired INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE scan_findings ADD COLUMN waiver_expires TEXT NOT NULL DEFAULT '';
+`
+
+// historyUpgrade is one step of the history's schema, in order: a step is
+// done when its column exists (each database is checked, whatever its
+// schema version number says).
+type historyUpgrade struct {
+	column, what   string
+	sqlite, postgr string
+}
+
+var historyUpgrades = []historyUpgrade{
+	{"fingerprint", "keep every finding", sqliteHistoryV2, postgresHistoryV2},
+	{"waiver_expired", "keep expired waivers", historyV3, historyV3},
+}
+
+// upgrade brings a history to the latest version, step by step in order;
+// tx holds the lock that keeps two processes from both doing it.
 func (h *sqlHistory) upgrade(ctx context.Context, tx *sql.Tx) error {
-	q, script := `SELECT COUNT(*) FROM pragma_table_info('scan_findings') WHERE name = 'fingerprint'`, sqliteHistoryV2
-	if h.pg {
-		q, script = `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'scan_findings' AND column_name = 'fingerprint'`, postgresHistoryV2
-	}
-	var n int
-	if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
-		return fmt.Errorf("read the history schema: %w", err)
-	}
-	if n > 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, script); err != nil {
-		return fmt.Errorf("upgrade the history to keep every finding: %w", err)
+	for _, u := range historyUpgrades {
+		q, script := `SELECT COUNT(*) FROM pragma_table_info('scan_findings') WHERE name = '`+u.column+`'`, u.sqlite
+		if h.pg {
+			q, script = `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'scan_findings' AND column_name = '`+u.column+`'`, u.postgr
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			return fmt.Errorf("read the history schema: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, script); err != nil {
+			return fmt.Errorf("upgrade the history to %s: %w", u.what, err)
+		}
 	}
 	return nil
 }
@@ -374,15 +401,15 @@ func (h *sqlHistory) insertScan(ctx context.Context, tx *sql.Tx, s *ScanRecord, 
 	}
 	// Every finding is stored: two with the same policy, asset and message
 	// are one finding given twice, an error rather than one dropped.
-	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 	if err != nil {
 		return 0, err
 	}
 	defer stmt.Close()
 	for _, f := range findings {
 		if _, err := stmt.ExecContext(ctx, id, f.PolicyID, f.AssetID, f.Fingerprint(), f.Severity, f.Title, f.Message, f.Kind, f.Provider, f.Scope, f.Region, f.Phase,
-			b2i(f.Waived), f.WaiverReason, f.Runbook); err != nil {
+			b2i(f.Waived), f.WaiverReason, f.Runbook, b2i(f.WaiverExpired), f.WaiverExpires); err != nil {
 			return 0, fmt.Errorf("record finding %s %s %q: %w", f.PolicyID, f.AssetID, f.Message, err)
 		}
 	}
@@ -441,7 +468,7 @@ func (h *sqlHistory) Scan(ctx context.Context, id int64) (*ScanRecord, error) {
 }
 
 func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFinding, error) {
-	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook
+	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires
 		FROM scan_findings WHERE scan_id = ? ORDER BY policy_id, asset_id, message`), scanID)
 	if err != nil {
 		return nil, err
@@ -450,11 +477,12 @@ func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFindin
 	var out []StoredFinding
 	for rows.Next() {
 		var f StoredFinding
-		var waived int
-		if err := rows.Scan(&f.PolicyID, &f.AssetID, &f.Severity, &f.Title, &f.Message, &f.Kind, &f.Provider, &f.Scope, &f.Region, &f.Phase, &waived, &f.WaiverReason, &f.Runbook); err != nil {
+		var waived, expired int
+		if err := rows.Scan(&f.PolicyID, &f.AssetID, &f.Severity, &f.Title, &f.Message, &f.Kind, &f.Provider, &f.Scope, &f.Region, &f.Phase, &waived, &f.WaiverReason, &f.Runbook,
+			&expired, &f.WaiverExpires); err != nil {
 			return nil, err
 		}
-		f.Waived = waived != 0
+		f.Waived, f.WaiverExpired = waived != 0, expired != 0
 		out = append(out, f)
 	}
 	return out, rows.Err()

@@ -199,15 +199,26 @@ func upgradeContract(t *testing.T, open func() (History, error)) {
 	if err != nil || !slices.Equal(sent, want) {
 		t.Errorf("sent after the upgrade: %v %v, want %v", sent, err, want)
 	}
-	// now a second finding of the constraint on the asset is kept
+	// a row kept from before version 3 had no expired waiver
+	if fs[0].WaiverExpired || fs[0].WaiverExpires != "" {
+		t.Errorf("an old row upgraded with an expired waiver: %+v", fs[0])
+	}
+	// now a second finding of the constraint on the asset is kept, and an
+	// expired waiver with it
 	two := []StoredFinding{fs[0], fs[0], fs[1]}
 	two[1].Message = "allows 3389 from 0.0.0.0/0"
+	two[2].WaiverExpired, two[2].WaiverExpires, two[2].WaiverReason = true, "2026-10-31", "until the migration; SEC-398"
 	id, err := h.RecordScan(ctx, &ScanRecord{Schedule: "hourly", StartedAt: time.Now(), FinishedAt: time.Now(), Findings: 3, BySeverity: map[string]int{"high": 3}}, two)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back, err := h.Findings(ctx, id); err != nil || len(back) != 3 {
-		t.Errorf("after the upgrade, %d of 3 findings kept: %v", len(back), err)
+	back, err := h.Findings(ctx, id)
+	if err != nil || len(back) != 3 {
+		t.Fatalf("after the upgrade, %d of 3 findings kept: %v", len(back), err)
+	}
+	// ordered by policy, asset, message: the VGL-NET-001 finding is last
+	if b := back[2]; !b.WaiverExpired || b.WaiverExpires != "2026-10-31" || b.WaiverReason != "until the migration; SEC-398" || back[0].WaiverExpired {
+		t.Errorf("the expired waiver after the upgrade: %+v", back)
 	}
 }
 
