@@ -72,6 +72,10 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
   # annotations on the pull request (GitHub Actions)
   vigil check plan.json --format github
 
+  # Security Hub findings of the plan (its resources have no account yet:
+  # the product ARN names the importing account)
+  vigil check plan.json --format asff --asff-product-arn arn:aws:securityhub:eu-west-1:111111111111:product/111111111111/default --output plan.asff
+
   # straight from terraform, without a file
   terraform show -json plan.out | vigil check -
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,8 @@ type judgeFlags struct {
 	asOf string
 	// shard, when enabled, judges one slice of the scopes (shard.go).
 	shard shardFlags
+	// productARN is the Security Hub product --format asff imports under.
+	productARN string
 }
 
 func (f *judgeFlags) register(c *cobra.Command) {
@@ -68,6 +71,7 @@ func (f *judgeFlags) register(c *cobra.Command) {
 	fl.IntVar(&f.workers, "workers", 0, "decoding and evaluation goroutines (default: number of CPUs)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.StringSliceVar(&f.compliance, "compliance", nil, "add a per-control table for a benchmark: "+strings.Join(compliance.IDs(), ", ")+" (table and json)")
+	fl.StringVar(&f.productARN, "asff-product-arn", "", "--format asff: the Security Hub product ARN the findings are imported under (default arn:aws:securityhub:$AWS_REGION:ACCOUNT:product/ACCOUNT/default, ACCOUNT the findings' one AWS account)")
 	fl.StringVar(&f.asOf, "as-of", "", "judge key ages and waiver expiry as of this time (RFC 3339, e.g. 2026-11-27T09:00:00Z; default now)")
 }
 
@@ -103,6 +107,14 @@ func (f *judgeFlags) validate(c *cobra.Command) error {
 	for _, id := range f.compliance {
 		if _, err := compliance.Get(id); err != nil {
 			return usageError(c, "--compliance: %v", err)
+		}
+	}
+	if f.productARN != "" {
+		if _, err := report.ParseProductARN(f.productARN); err != nil {
+			return usageError(c, "--asff-product-arn: %v", err)
+		}
+		if f.format != "asff" {
+			return usageError(c, "--asff-product-arn is for --format asff")
 		}
 	}
 	if _, err := f.now(); err != nil {
@@ -297,6 +309,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	rep := &report.Report{
 		Tool: "vigil", Version: Version, Findings: res.Findings, Summary: res.Summary,
 		Policies: j.engine.Policies(), FailOn: f.failOn, UnusedWaivers: res.UnusedWaivers, Place: j.place,
+		SecurityHub: report.SecurityHub{ProductARN: f.productARN, Region: cmp.Or(a.env("AWS_REGION"), a.env("AWS_DEFAULT_REGION"))},
 	}
 	if len(f.compliance) > 0 {
 		if rep.Compliance, err = report.ComplianceTables(f.compliance, j.engine.Policies(), res.Findings.All(), evidence); err != nil {
@@ -374,6 +387,14 @@ input or usage.`,
 
   # which CIS AWS Foundations 3.0 controls pass, fail or are not covered
   vigil scan -c examples/vigil.hcl examples/inventory/ --compliance cis-aws-3.0
+
+  # Security Hub (ASFF): each line is one BatchImportFindings call of at
+  # most 100 findings; with more, split -l 1 findings.asff batch- and run
+  # aws securityhub batch-import-findings --findings file://FILE per file
+  vigil scan -c examples/vigil.hcl examples/inventory/ --format asff --asff-product-arn arn:aws:securityhub:eu-west-1:111111111111:product/111111111111/default --output findings.asff
+
+  # OCSF Compliance Findings (class 2003), one event per line, for a SIEM
+  vigil scan -c examples/vigil.hcl examples/inventory/ --format ocsf --output findings.ocsf.jsonl
 
   # judge key ages as of a given day (reproducible scans of old exports)
   vigil scan -c examples/vigil.hcl examples/inventory/ --as-of 2026-11-27
