@@ -82,6 +82,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
   # the same from the repository root, with the plan's .tf files in infra/
   terraform -chdir=infra show -json plan.out | vigil check - --stdin-filename infra/plan.json`,
 		RunE: func(c *cobra.Command, args []string) error {
+			args = f.withInputs(args)
 			if len(args) == 0 {
 				return usageError(c, "no plan given (a file, or - for standard input)")
 			}

@@ -54,10 +54,19 @@ type judgeFlags struct {
 	shard shardFlags
 	// productARN is the Security Hub product --format asff imports under.
 	productARN string
+	// inputs are -i/--inventory, the name runbook and triage use, taken
+	// before the positional inputs.
+	inputs []string
+}
+
+// withInputs is the command's inputs: -i's, then the positional ones.
+func (f *judgeFlags) withInputs(args []string) []string {
+	return append(append([]string(nil), f.inputs...), args...)
 }
 
 func (f *judgeFlags) register(c *cobra.Command) {
 	fl := c.Flags()
+	fl.StringArrayVarP(&f.inputs, "inventory", "i", nil, "input file or directory, - for standard input (repeatable; positional arguments work too)")
 	fl.StringVarP(&f.config, "config", "c", "", "organization settings (vigil.hcl); default ./vigil.hcl when present")
 	fl.StringArrayVarP(&f.policyDirs, "policies", "p", nil, "directory of additional Rego policies (repeatable)")
 	fl.StringArrayVar(&f.libraries, "policy-library", nil, "Config Validator policy library (policies/templates, policies/constraints) whose constraints judge GCP assets too (repeatable; also policy_libraries in vigil.hcl)")
@@ -405,6 +414,7 @@ input or usage.`,
   # a Google Cloud organization through the Cloud Asset API
   vigil scan --gcp-scope organizations/684315297612`,
 		RunE: func(c *cobra.Command, args []string) error {
+			args = f.withInputs(args)
 			if len(args) == 0 && !live.enabled() {
 				return usageError(c, "no inventory given (files, directories, or --aws / --gcp-scope to collect a live one)")
 			}
