@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -259,25 +258,37 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	if f.shard.enabled() {
 		opts.Judge = f.shard.mine
 	}
-	progress := !f.quiet && isTerminal(a.stderr)
-	var pmu sync.Mutex
-	if progress {
-		opts.Progress = func(p scan.Progress) {
-			pmu.Lock()
-			defer pmu.Unlock()
-			if p.Phase == "done" {
-				fmt.Fprint(a.stderr, "\r\033[K")
-				return
-			}
-			fmt.Fprintf(a.stderr, "\r\033[K%s: %d assets, %d findings", p.Phase, p.Assets, p.Findings)
-		}
-	}
 	var input int64
+	var files []*inventory.FileSet
 	for _, src := range sources {
 		if fs, ok := src.(*inventory.FileSet); ok {
 			input += fs.Bytes()
+			files = append(files, fs)
 		} else {
 			input = gctune.MaxFloor // a live collector: size unknown
+		}
+	}
+	var progress *meter
+	if !f.quiet {
+		tty := isTerminal(a.stderr)
+		if a.stderrTTY != nil {
+			tty = a.stderrTTY()
+		}
+		clock := a.clock
+		if clock == nil {
+			clock = time.Now
+		}
+		total := input
+		if len(files) < len(sources) {
+			total = 0 // a live collection's size is not known
+		}
+		progress = newMeter(a.stderr, tty, total, clock)
+		opts.Progress = func(p scan.Progress) {
+			var read int64
+			for _, fs := range files {
+				read += fs.BytesRead()
+			}
+			progress.update(p.Phase, read, p.Assets, p.Findings)
 		}
 	}
 	var judged *history.JudgedSet
@@ -295,8 +306,8 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	defer gctune.Start(gctune.FloorFor(input))()
 	res, err := scan.Run(ctx, opts)
 	if err != nil {
-		if progress {
-			fmt.Fprint(a.stderr, "\r\033[K")
+		if progress != nil {
+			progress.stop()
 		}
 		var stopped *policy.StoppedError
 		switch {
