@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,5 +63,29 @@ func TestRunbookDidYouMean(t *testing.T) {
 	_, _, errs = run(t, "runbook", "plan", "zzzzzzzz", "--provider", "sim")
 	if strings.Contains(errs, "did you mean") {
 		t.Errorf("a name like no runbook got a suggestion: %s", errs)
+	}
+}
+
+// --format asff needs the importing account and region: without them the
+// error names the flag, and an earlier report is left as it was; AWS_REGION
+// and the findings' one account make the product ARN.
+func TestASFFProductARN(t *testing.T) {
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	out := write(t, "findings.asff", "the last report\n")
+	code, _, errs := run(t, "scan", "-q", "-c", "examples/vigil.hcl", "-i", "examples/inventory", "-f", "asff", "-o", out)
+	if code != ExitError || !strings.Contains(errs, "--asff-product-arn arn:aws:securityhub:REGION:ACCOUNT:product/ACCOUNT/default") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "the last report\n" {
+		t.Errorf("the earlier report was replaced: %q", b)
+	}
+	t.Setenv("AWS_REGION", "eu-west-1")
+	code, stdout, errs := run(t, "scan", "-q", "-c", "examples/vigil.hcl", "-i", "examples/inventory/aws-iam.ndjson", "-f", "asff")
+	if code != ExitFindings || !strings.Contains(stdout, `"ProductArn":"arn:aws:securityhub:eu-west-1:111111111111:product/111111111111/default"`) {
+		t.Errorf("exit %d: %.300s %s", code, stdout, errs)
+	}
+	if code, _, errs := run(t, "scan", "-q", "-i", "examples/inventory", "-f", "json", "--asff-product-arn", "arn:aws:securityhub:eu-west-1:111111111111:product/111111111111/default"); code != ExitError || !strings.Contains(errs, "--asff-product-arn is for --format asff") {
+		t.Errorf("--asff-product-arn with json: exit %d: %s", code, errs)
 	}
 }

@@ -322,14 +322,21 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	}
 	defer res.Findings.Close()
 	started := time.Now().Add(-res.Summary.Duration)
-	w, closeOut, err := a.openOutput(f.output)
-	if err != nil {
-		return err
-	}
 	rep := &report.Report{
 		Tool: "vigil", Version: Version, Findings: res.Findings, Summary: res.Summary,
 		Policies: j.engine.Policies(), FailOn: f.failOn, UnusedWaivers: res.UnusedWaivers, Place: j.place,
 		SecurityHub: report.SecurityHub{ProductARN: f.productARN, Region: cmp.Or(a.env("AWS_REGION"), a.env("AWS_DEFAULT_REGION"))},
+	}
+	if f.format == "asff" {
+		// before --output is opened: a report that cannot be imported
+		// must not replace the last one
+		if err := rep.CheckSecurityHub(); err != nil {
+			return &exitError{code: ExitError, err: err}
+		}
+	}
+	w, closeOut, err := a.openOutput(f.output)
+	if err != nil {
+		return err
 	}
 	if len(f.compliance) > 0 {
 		if rep.Compliance, err = report.ComplianceTables(f.compliance, j.engine.Policies(), res.Findings.All(), evidence); err != nil {

@@ -181,6 +181,13 @@ func ASFF(w io.Writer, r *Report) error {
 	return bw.Flush()
 }
 
+// CheckSecurityHub tells whether the findings can be written as ASFF: the
+// importing account and region are known.
+func (r *Report) CheckSecurityHub() error {
+	_, _, err := r.productARN()
+	return err
+}
+
 // productARN is the ARN findings are imported under and the account of
 // findings that are not an AWS account's (GCP, Terraform plans).
 func (r *Report) productARN() (arn, account string, err error) {
