@@ -80,6 +80,8 @@ type inputFile struct {
 	path string
 	det  detected
 	size int64 // when Open ran; buffers are sized by it
+	// read is how far the main pass has read the file (BytesRead).
+	read atomic.Int64
 }
 
 // bufSize is a buffer for reading the file: want bytes, or less for a
@@ -153,6 +155,17 @@ func (s *FileSet) Bytes() int64 {
 		if fi, err := os.Stat(in.path); err == nil {
 			n += fi.Size()
 		}
+	}
+	return n
+}
+
+// BytesRead is how much of the files the scan has read so far, for a
+// progress bar against Bytes: the files done, and the offset reached in
+// the one being read (the pre-pass of CAI exports is not counted).
+func (s *FileSet) BytesRead() int64 {
+	var n int64
+	for _, in := range s.files {
+		n += min(in.read.Load(), max(in.size, 0))
 	}
 	return n
 }
@@ -282,6 +295,7 @@ func (s *FileSet) Scan(ctx context.Context, emit func(*asset.Asset) error) error
 			fail(err)
 			break
 		}
+		in.read.Store(in.size)
 	}
 	close(ch)
 	wg.Wait()

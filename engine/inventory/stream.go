@@ -63,6 +63,7 @@ func readRecords(ctx context.Context, in *inputFile, send func(*batch) error) er
 		b.arena = append(b.arena, data...)
 		b.recs = append(b.recs, record{line: line, offset: off, seq: seq, data: b.arena[start:len(b.arena):len(b.arena)]})
 		seq++
+		in.read.Store(off + int64(len(data)))
 		if len(b.recs) >= batchRecords || len(b.arena) >= batchBytes {
 			return flush()
 		}

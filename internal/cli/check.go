@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -72,12 +73,17 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
   # annotations on the pull request (GitHub Actions)
   vigil check plan.json --format github
 
+  # Security Hub findings of the plan (its resources have no account yet:
+  # the product ARN names the importing account)
+  vigil check plan.json --format asff --asff-product-arn arn:aws:securityhub:eu-west-1:111111111111:product/111111111111/default --output plan.asff
+
   # straight from terraform, without a file
   terraform show -json plan.out | vigil check -
 
   # the same from the repository root, with the plan's .tf files in infra/
   terraform -chdir=infra show -json plan.out | vigil check - --stdin-filename infra/plan.json`,
 		RunE: func(c *cobra.Command, args []string) error {
+			args = f.withInputs(args)
 			if len(args) == 0 {
 				return usageError(c, "no plan given (a file, or - for standard input)")
 			}
@@ -118,7 +124,16 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 bad input or usage.`,
 			fs.PlanSource = func(path string) *inventory.TFSource { return srcs.byPlan[path] }
 			srcs.several = len(plans) > 1
 			j.place = srcs.place
-			j.warnings = func() []report.Warning { return srcs.warnings(fs.PlanStats()) }
+			var stdinWarning []report.Warning
+			if slices.Contains(args, "-") && stdinName == "" && (f.format == "sarif" || f.format == "github") {
+				// the plan entries' locations would name "-", which code
+				// scanning and annotations cannot put on a file
+				w := report.Warning{Title: "plan read from standard input",
+					Message: fmt.Sprintf("the plan was read from standard input: %s locations of plan entries name \"-\", which cannot be resolved to a file; give --stdin-filename with the plan's path from the repository root (e.g. --stdin-filename infra/plan.json)", f.format)}
+				stdinWarning = append(stdinWarning, w)
+				fmt.Fprintf(a.stderr, "vigil: warning: %s\n", w.Message)
+			}
+			j.warnings = func() []report.Warning { return append(stdinWarning, srcs.warnings(fs.PlanStats())...) }
 			err = a.runJudge(c.Context(), &f, j, []inventory.Source{fs})
 			for _, p := range plans {
 				err = p.renameExit(err)

@@ -316,8 +316,10 @@ func TestCheckWithoutConfigurationWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := log.Runs[0]
-	if len(run.Invocations) != 1 || !run.Invocations[0].ExecutionSuccessful || len(run.Invocations[0].ToolExecutionNotifications) != 1 ||
-		run.Invocations[0].ToolExecutionNotifications[0].Level != "warning" || !strings.HasPrefix(run.Invocations[0].ToolExecutionNotifications[0].Message.Text, "aws_security_group.g: ingress and egress") {
+	// the plan's assumption, and that "-" names no file (no --stdin-filename)
+	if len(run.Invocations) != 1 || !run.Invocations[0].ExecutionSuccessful || len(run.Invocations[0].ToolExecutionNotifications) != 2 ||
+		run.Invocations[0].ToolExecutionNotifications[0].Level != "warning" || !strings.HasPrefix(run.Invocations[0].ToolExecutionNotifications[0].Message.Text, "the plan was read from standard input") ||
+		run.Invocations[0].ToolExecutionNotifications[1].Level != "warning" || !strings.HasPrefix(run.Invocations[0].ToolExecutionNotifications[1].Message.Text, "aws_security_group.g: ingress and egress") {
 		t.Errorf("notifications: %+v", run.Invocations)
 	}
 	if len(run.Results) != 5 {

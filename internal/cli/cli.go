@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
@@ -68,6 +69,10 @@ type app struct {
 	terminal func() bool
 	// lines reads stdin's lines for prompts (confirm.go).
 	lines *lineReader
+	// clock, when set, is the progress meter's clock (tests); and
+	// stderrTTY says whether stderr is a terminal.
+	clock     func() time.Time
+	stderrTTY func() bool
 }
 
 // Run runs vigil with args (without the program name) and returns the exit

@@ -204,7 +204,7 @@ func flagSuggestion(c *cobra.Command, err error) string {
 
 // outputFormats are names -o may be mistaken for: -o json wrote a table
 // to a file named json.
-var outputFormats = []string{"table", "json", "sarif", "junit", "github", "csv", "html", "md", "text", "ndjson", "xml"}
+var outputFormats = []string{"table", "json", "sarif", "junit", "github", "csv", "asff", "ocsf", "html", "md", "text", "ndjson", "xml"}
 
 // outputIsNotAFormat refuses --output FORMAT (with no extension) on a
 // command that has --format.

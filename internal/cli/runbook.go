@@ -135,7 +135,11 @@ func (a *app) loadRunbook(arg string) (*runbook.Runbook, map[string]*hcl.File, s
 	}
 	src, err := runbooks.Source(arg)
 	if err != nil {
-		return nil, nil, "", &exitError{code: ExitError, err: fmt.Errorf("%s is neither a file nor a built-in runbook (%s)", arg, strings.Join(runbooks.Names(), ", "))}
+		hint := ""
+		if s := policy.Closest(arg, runbooks.Names()); s != "" {
+			hint = fmt.Sprintf("; did you mean %s?", s)
+		}
+		return nil, nil, "", &exitError{code: ExitError, err: fmt.Errorf("%s is neither a file nor a built-in runbook (%s)%s", arg, strings.Join(runbooks.Names(), ", "), hint)}
 	}
 	name := "builtin/" + arg + ".hcl"
 	rb, file, diags := runbook.Parse(src, name)
@@ -512,6 +516,16 @@ Variables come from -var name=value, -var-file FILE and VIGIL_VAR_<name>.`,
   vigil runbook plan open-firewall-remediation --provider sim -i examples/inventory --format json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if c.Flags().Changed("state") {
+				// A plan records nothing; --state is taken so that an
+				// apply's command line runs as a plan, and opened so that
+				// a mistyped state fails now rather than at apply.
+				st, err := a.openRunStore(c.Context(), &f)
+				if err != nil {
+					return err
+				}
+				st.Close()
+			}
 			plan, _, err := a.makePlan(c.Context(), &f, args[0])
 			if err != nil {
 				return err
@@ -547,6 +561,7 @@ Variables come from -var name=value, -var-file FILE and VIGIL_VAR_<name>.`,
 	f.varFlags(c)
 	f.envFlags(c)
 	f.keyFlags(c)
+	f.stateFlags(c)
 	f.aws.registerRunbook(c)
 	f.gcp.registerRunbook(c)
 	c.Flags().StringVar(&f.out, "out", "", "save the plan to this file")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -51,10 +51,21 @@ type judgeFlags struct {
 	asOf string
 	// shard, when enabled, judges one slice of the scopes (shard.go).
 	shard shardFlags
+	// productARN is the Security Hub product --format asff imports under.
+	productARN string
+	// inputs are -i/--inventory, the name runbook and triage use, taken
+	// before the positional inputs.
+	inputs []string
+}
+
+// withInputs is the command's inputs: -i's, then the positional ones.
+func (f *judgeFlags) withInputs(args []string) []string {
+	return append(append([]string(nil), f.inputs...), args...)
 }
 
 func (f *judgeFlags) register(c *cobra.Command) {
 	fl := c.Flags()
+	fl.StringArrayVarP(&f.inputs, "inventory", "i", nil, "input file or directory, - for standard input (repeatable; positional arguments work too)")
 	fl.StringVarP(&f.config, "config", "c", "", "organization settings (vigil.hcl); default ./vigil.hcl when present")
 	fl.StringArrayVarP(&f.policyDirs, "policies", "p", nil, "directory of additional Rego policies (repeatable)")
 	fl.StringArrayVar(&f.libraries, "policy-library", nil, "Config Validator policy library (policies/templates, policies/constraints) whose constraints judge GCP assets too (repeatable; also policy_libraries in vigil.hcl)")
@@ -68,6 +79,7 @@ func (f *judgeFlags) register(c *cobra.Command) {
 	fl.IntVar(&f.workers, "workers", 0, "decoding and evaluation goroutines (default: number of CPUs)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.StringSliceVar(&f.compliance, "compliance", nil, "add a per-control table for a benchmark: "+strings.Join(compliance.IDs(), ", ")+" (table and json)")
+	fl.StringVar(&f.productARN, "asff-product-arn", "", "--format asff: the Security Hub product ARN the findings are imported under (default arn:aws:securityhub:$AWS_REGION:ACCOUNT:product/ACCOUNT/default, ACCOUNT the findings' one AWS account)")
 	fl.StringVar(&f.asOf, "as-of", "", "judge key ages and waiver expiry as of this time (RFC 3339, e.g. 2026-11-27T09:00:00Z; default now)")
 }
 
@@ -103,6 +115,14 @@ func (f *judgeFlags) validate(c *cobra.Command) error {
 	for _, id := range f.compliance {
 		if _, err := compliance.Get(id); err != nil {
 			return usageError(c, "--compliance: %v", err)
+		}
+	}
+	if f.productARN != "" {
+		if _, err := report.ParseProductARN(f.productARN); err != nil {
+			return usageError(c, "--asff-product-arn: %v", err)
+		}
+		if f.format != "asff" {
+			return usageError(c, "--asff-product-arn is for --format asff")
 		}
 	}
 	if _, err := f.now(); err != nil {
@@ -238,25 +258,37 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	if f.shard.enabled() {
 		opts.Judge = f.shard.mine
 	}
-	progress := !f.quiet && isTerminal(a.stderr)
-	var pmu sync.Mutex
-	if progress {
-		opts.Progress = func(p scan.Progress) {
-			pmu.Lock()
-			defer pmu.Unlock()
-			if p.Phase == "done" {
-				fmt.Fprint(a.stderr, "\r\033[K")
-				return
-			}
-			fmt.Fprintf(a.stderr, "\r\033[K%s: %d assets, %d findings", p.Phase, p.Assets, p.Findings)
-		}
-	}
 	var input int64
+	var files []*inventory.FileSet
 	for _, src := range sources {
 		if fs, ok := src.(*inventory.FileSet); ok {
 			input += fs.Bytes()
+			files = append(files, fs)
 		} else {
 			input = gctune.MaxFloor // a live collector: size unknown
+		}
+	}
+	var progress *meter
+	if !f.quiet {
+		tty := isTerminal(a.stderr)
+		if a.stderrTTY != nil {
+			tty = a.stderrTTY()
+		}
+		clock := a.clock
+		if clock == nil {
+			clock = time.Now
+		}
+		total := input
+		if len(files) < len(sources) {
+			total = 0 // a live collection's size is not known
+		}
+		progress = newMeter(a.stderr, tty, total, clock)
+		opts.Progress = func(p scan.Progress) {
+			var read int64
+			for _, fs := range files {
+				read += fs.BytesRead()
+			}
+			progress.update(p.Phase, read, p.Assets, p.Findings)
 		}
 	}
 	var judged *history.JudgedSet
@@ -274,8 +306,8 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	defer gctune.Start(gctune.FloorFor(input))()
 	res, err := scan.Run(ctx, opts)
 	if err != nil {
-		if progress {
-			fmt.Fprint(a.stderr, "\r\033[K")
+		if progress != nil {
+			progress.stop()
 		}
 		var stopped *policy.StoppedError
 		switch {
@@ -290,13 +322,21 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	}
 	defer res.Findings.Close()
 	started := time.Now().Add(-res.Summary.Duration)
-	w, closeOut, err := a.openOutput(f.output)
-	if err != nil {
-		return err
-	}
 	rep := &report.Report{
 		Tool: "vigil", Version: Version, Findings: res.Findings, Summary: res.Summary,
 		Policies: j.engine.Policies(), FailOn: f.failOn, UnusedWaivers: res.UnusedWaivers, Place: j.place,
+		SecurityHub: report.SecurityHub{ProductARN: f.productARN, Region: cmp.Or(a.env("AWS_REGION"), a.env("AWS_DEFAULT_REGION"))},
+	}
+	if f.format == "asff" {
+		// before --output is opened: a report that cannot be imported
+		// must not replace the last one
+		if err := rep.CheckSecurityHub(); err != nil {
+			return &exitError{code: ExitError, err: err}
+		}
+	}
+	w, closeOut, err := a.openOutput(f.output)
+	if err != nil {
+		return err
 	}
 	if len(f.compliance) > 0 {
 		if rep.Compliance, err = report.ComplianceTables(f.compliance, j.engine.Policies(), res.Findings.All(), evidence); err != nil {
@@ -375,6 +415,14 @@ input or usage.`,
   # which CIS AWS Foundations 3.0 controls pass, fail or are not covered
   vigil scan -c examples/vigil.hcl examples/inventory/ --compliance cis-aws-3.0
 
+  # Security Hub (ASFF): each line is one BatchImportFindings call of at
+  # most 100 findings; with more, split -l 1 findings.asff batch- and run
+  # aws securityhub batch-import-findings --findings file://FILE per file
+  vigil scan -c examples/vigil.hcl examples/inventory/ --format asff --asff-product-arn arn:aws:securityhub:eu-west-1:111111111111:product/111111111111/default --output findings.asff
+
+  # OCSF Compliance Findings (class 2003), one event per line, for a SIEM
+  vigil scan -c examples/vigil.hcl examples/inventory/ --format ocsf --output findings.ocsf.jsonl
+
   # judge key ages as of a given day (reproducible scans of old exports)
   vigil scan -c examples/vigil.hcl examples/inventory/ --as-of 2026-11-27
 
@@ -384,6 +432,7 @@ input or usage.`,
   # a Google Cloud organization through the Cloud Asset API
   vigil scan --gcp-scope organizations/684315297612`,
 		RunE: func(c *cobra.Command, args []string) error {
+			args = f.withInputs(args)
 			if len(args) == 0 && !live.enabled() {
 				return usageError(c, "no inventory given (files, directories, or --aws / --gcp-scope to collect a live one)")
 			}

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -50,4 +51,24 @@ func ComplianceTables(ids []string, policies []*policy.Policy, findings func(yie
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// frameworksFor keeps the framework tags of a policy that apply to a
+// provider's finding: a policy tagged cis-gcp-3.0:5.1 and cis-aws-3.0:2.1.4
+// judges buckets of both clouds, and a GCP bucket fails only the first.
+func frameworksFor(provider string, tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		std, _, _ := strings.Cut(t, ":")
+		other := false
+		for _, p := range []string{"aws", "gcp", "azure"} {
+			if p != provider && slices.Contains(strings.Split(std, "-"), p) {
+				other = true
+			}
+		}
+		if !other {
+			out = append(out, t)
+		}
+	}
+	return out
 }

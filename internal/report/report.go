@@ -33,6 +33,8 @@ type Report struct {
 	// plan judged without its .tf source): JSON and SARIF carry them with
 	// the findings, as stderr does for the other formats.
 	Warnings []Warning
+	// SecurityHub is where --format asff findings are imported.
+	SecurityHub SecurityHub
 }
 
 // Warning is an assumption behind a report that vigil could not check.
@@ -85,7 +87,7 @@ func (r *Report) place(f *policy.Finding) (Placement, bool) {
 }
 
 // Formats lists the output formats.
-var Formats = []string{"table", "json", "sarif", "junit", "github", "csv"}
+var Formats = []string{"table", "json", "sarif", "junit", "github", "csv", "asff", "ocsf"}
 
 // Render prints the report in a format.
 func Render(w io.Writer, format string, r *Report) error {
@@ -102,6 +104,10 @@ func Render(w io.Writer, format string, r *Report) error {
 		return GitHub(w, r)
 	case "csv":
 		return CSV(w, r)
+	case "asff":
+		return ASFF(w, r)
+	case "ocsf":
+		return OCSF(w, r)
 	}
 	return fmt.Errorf("unknown format %q (use %s)", format, strings.Join(Formats, ", "))
 }

@@ -58,7 +58,8 @@ func exampleReport(t *testing.T) *Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Report{Tool: "vigil", Version: "test", Findings: res.Findings, Summary: res.Summary, Policies: e.Policies(), FailOn: "low", UnusedWaivers: res.UnusedWaivers}
+	return &Report{Tool: "vigil", Version: "test", Findings: res.Findings, Summary: res.Summary, Policies: e.Policies(), FailOn: "low", UnusedWaivers: res.UnusedWaivers,
+		SecurityHub: SecurityHub{Region: "eu-west-1", Account: "111111111111"}}
 }
 
 func checkGolden(t *testing.T, name string, got []byte) {
@@ -85,7 +86,7 @@ func TestGolden(t *testing.T) {
 		if err := Render(&buf, format, r); err != nil {
 			t.Fatal(err)
 		}
-		ext := map[string]string{"table": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt", "csv": "csv"}[format]
+		ext := map[string]string{"table": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt", "csv": "csv", "asff": "jsonl", "ocsf": "jsonl"}[format]
 		// the SARIF base URI is the checkout's directory
 		cwd, _ := os.Getwd()
 		got := bytes.ReplaceAll(buf.Bytes(), []byte(fileURI(cwd)+"/"), []byte("file:///SRCROOT/"))

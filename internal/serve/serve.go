@@ -456,8 +456,36 @@ func (s *Server) apiScans(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, scans)
 }
 
+// scanParam reads a scan id parameter: absent is 0 (the latest); one that
+// is not a scan id is answered 400, and one the history does not hold 404,
+// rather than the latest scan or an empty list.
+func (s *Server) scanParam(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, true
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		httpError(w, 400, fmt.Errorf("%s=%s is not a scan id: give a positive integer, as /api/scans lists them", name, v))
+		return 0, false
+	}
+	if _, err := s.History.Scan(r.Context(), id); err != nil {
+		var unknown *store.UnknownScanError
+		if errors.As(err, &unknown) {
+			httpError(w, 404, fmt.Errorf("%s=%d: %v (/api/scans lists the recorded scans)", name, id, err))
+		} else {
+			httpError(w, 500, err)
+		}
+		return 0, false
+	}
+	return id, true
+}
+
 func (s *Server) apiFindings(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.ParseInt(r.URL.Query().Get("scan"), 10, 64)
+	id, ok := s.scanParam(w, r, "scan")
+	if !ok {
+		return
+	}
 	if id == 0 {
 		scans, err := s.History.Scans(r.Context(), r.URL.Query().Get("schedule"), 1)
 		if err != nil || len(scans) == 0 {
@@ -478,8 +506,14 @@ func (s *Server) apiFindings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiDiff(w http.ResponseWriter, r *http.Request) {
-	a, _ := strconv.ParseInt(r.URL.Query().Get("a"), 10, 64)
-	b, _ := strconv.ParseInt(r.URL.Query().Get("b"), 10, 64)
+	a, ok := s.scanParam(w, r, "a")
+	if !ok {
+		return
+	}
+	b, ok := s.scanParam(w, r, "b")
+	if !ok {
+		return
+	}
 	d, err := history.Between(r.Context(), s.History, r.URL.Query().Get("schedule"), a, b)
 	if err != nil {
 		httpError(w, 404, err)

@@ -106,6 +106,12 @@ type History interface {
 // ErrNoScans is returned when history holds fewer scans than asked for.
 var ErrNoScans = errors.New("no scans recorded yet: run 'vigil scan --history' first")
 
+// UnknownScanError is a scan id the history does not hold (an API answers
+// 404 to it).
+type UnknownScanError struct{ ID int64 }
+
+func (e *UnknownScanError) Error() string { return fmt.Sprintf("no scan %d in the history", e.ID) }
+
 var historyMigrations = []string{`
 CREATE TABLE scans (
 	id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -462,7 +468,7 @@ func (h *sqlHistory) Scans(ctx context.Context, schedule string, limit int) ([]*
 func (h *sqlHistory) Scan(ctx context.Context, id int64) (*ScanRecord, error) {
 	s, err := scanRow(h.db.QueryRowContext(ctx, h.q(`SELECT `+scanCols+` FROM scans WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no scan %d in the history", id)
+		return nil, &UnknownScanError{ID: id}
 	}
 	return s, err
 }

@@ -1,5 +1,6 @@
-// Package schematest validates report output against the published JSON
-// schema of its format (SARIF 2.1.0 now; JUnit, ASFF or OCSF schemas can
-// use the same helper). It is for tests only: the vigil binary must not
-// import it.
+// Package schematest validates report output against the published
+// schema of its format: SARIF 2.1.0 with its JSON Schema (Compile,
+// Validate), ASFF against Security Hub's API model (APIModel), OCSF
+// against the OCSF schema's source tree (OCSF). It is for tests only: the
+// vigil binary must not import it.
 package schematest
