@@ -35,6 +35,13 @@ type WatchLog interface {
 	// oldest first.
 	Pending(ctx context.Context, watch string) ([]*WatchEvent, error)
 	MarkSent(ctx context.Context, watch string, eventIDs []string) error
+	// MarkDelivered records, in one transaction (one disk sync), what one
+	// notify block accepted for an event: the findings it was sent and
+	// those it forgets (as History.MarkNotified), and, when last is true,
+	// that the event owes nothing more. It is what the watcher writes
+	// right after a webhook's 2xx: a crash before it commits sends that
+	// one post again (with the same Idempotency-Key), after it nothing.
+	MarkDelivered(ctx context.Context, watch, eventID, notifier string, sent, replaced []FindingID, last bool) error
 	// Assets are the assets the watch read, newest read of each.
 	Assets(ctx context.Context, watch string) ([]WatchAsset, error)
 	// Failed counts a failed attempt at a message and returns how many
@@ -268,6 +275,23 @@ func (h *sqlHistory) MarkSent(ctx context.Context, watch string, ids []string) e
 	defer tx.Rollback()
 	for _, id := range ids {
 		if _, err := tx.ExecContext(ctx, h.q(`UPDATE watch_events SET sent = 1 WHERE watch = ? AND event_id = ?`), watch, id); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (h *sqlHistory) MarkDelivered(ctx context.Context, watch, eventID, notifier string, sent, replaced []FindingID, last bool) error {
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := h.markNotified(ctx, tx, notifier, sent, replaced); err != nil {
+		return err
+	}
+	if last {
+		if _, err := tx.ExecContext(ctx, h.q(`UPDATE watch_events SET sent = 1 WHERE watch = ? AND event_id = ?`), watch, eventID); err != nil {
 			return err
 		}
 	}
