@@ -282,11 +282,39 @@ func (h *sqlHistory) MarkSent(ctx context.Context, watch string, ids []string) e
 }
 
 func (h *sqlHistory) MarkDelivered(ctx context.Context, watch, eventID, notifier string, sent, replaced []FindingID, last bool) error {
-	tx, err := h.db.BeginTx(ctx, nil)
+	// This commit need not reach the disk before it returns: losing it
+	// (to a power cut, not a crash of vigil, whose writes the kernel
+	// keeps) only makes the post be sent again, with its Idempotency-Key,
+	// never lost. Not waiting for the disk keeps it short, which matters
+	// because the watcher makes one per event. SQLite in WAL mode with
+	// synchronous=NORMAL, and PostgreSQL's synchronous_commit=off, do
+	// exactly that; the next commit that syncs takes it along.
+	conn, err := h.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if !h.pg {
+		if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+			return err
+		}
+		defer func() {
+			if _, err := conn.ExecContext(context.Background(), `PRAGMA synchronous = FULL`); err != nil {
+				// Never hand the pool a connection that does not sync.
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if h.pg {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
+	}
 	if err := h.markNotified(ctx, tx, notifier, sent, replaced); err != nil {
 		return err
 	}
