@@ -58,15 +58,15 @@ type result struct {
 	// Duplicates are the notification keys delivered more than once;
 	// Extra the deliveries beyond the first; SameKey those of the extra
 	// that repeated the Idempotency-Key of an earlier delivery of the key.
-	Duplicates int `json:"notified_twice"`
-	Extra      int `json:"extra_deliveries"`
-	SameKey    int `json:"extra_with_same_idempotency_key"`
-	NoKey      int `json:"posts_without_idempotency_key"`
-	EventScans  int     `json:"event_scans"`
-	P50         float64 `json:"p50_ms"`
-	P90         float64 `json:"p90_ms"`
-	P99         float64 `json:"p99_ms"`
-	Max         float64 `json:"max_ms"`
+	Duplicates int     `json:"notified_twice"`
+	Extra      int     `json:"extra_deliveries"`
+	SameKey    int     `json:"extra_with_same_idempotency_key"`
+	NoKey      int     `json:"posts_without_idempotency_key"`
+	EventScans int     `json:"event_scans"`
+	P50        float64 `json:"p50_ms"`
+	P90        float64 `json:"p90_ms"`
+	P99        float64 `json:"p99_ms"`
+	Max        float64 `json:"max_ms"`
 	// After the restart: latencies of the events published while the
 	// watcher was down or starting, reported apart.
 	Restart struct {
