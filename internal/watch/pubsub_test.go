@@ -430,3 +430,42 @@ func TestPubSubSetMetadataNotifies(t *testing.T) {
 		t.Errorf("%v config events, want 1", n)
 	}
 }
+
+// An audit log entry from a project neither the recorded inventory knows
+// nor the credentials may read is reported once, counted, acknowledged
+// and dropped. Cloud Asset answers PERMISSION_DENIED for a project the
+// caller has no access to; the fake denies every Cloud Asset call once the
+// inventory is collected (its faults are not per project).
+func TestPubSubOtherProjectReportedOnceAndDropped(t *testing.T) {
+	f, _, inv, reader := gcpWorldWith(t, nil)
+	f.Inject(gcpfake.Fault{API: "asset", Kind: "denied", Times: -1})
+	src, _, pub, _ := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	r.start(t)
+	body := strings.ReplaceAll(string(sample(t, "engine", "event", "testdata", "gcp", "compute-firewalls-insert.json")), "acme-prod", "someone-elses")
+	publish(t, pub, []byte(body))
+	publish(t, pub, []byte(strings.Replace(body, `"insertId": "`, `"insertId": "again`, 1)))
+	waitFor(t, "both dropped", 30*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "out_of_scope") == 2 })
+	if n := r.count(r.w.Metrics.DeadLettered, "queue") + r.count(r.w.Metrics.Failed, "read"); n != 0 {
+		t.Errorf("%v failures or dead letters, want none", n)
+	}
+	if n := strings.Count(r.logBuf.String(), "not configured to read"); n != 1 || !strings.Contains(r.logBuf.String(), "scope=someone-elses") {
+		t.Errorf("the project reported %d times, want once, by name:\n%s", n, r.logBuf.String())
+	}
+}
+
+// A project the inventory knows, denied, is a grant missing where vigil
+// should read: retried and dead-lettered (to be replayed once fixed), not
+// dropped as out of scope.
+func TestPubSubKnownProjectDeniedIsNotDropped(t *testing.T) {
+	f, _, inv, reader := gcpWorldWith(t, nil)
+	f.Inject(gcpfake.Fault{API: "asset", Kind: "denied", Times: -1})
+	src, _, pub, _ := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	r.start(t)
+	publish(t, pub, sample(t, "engine", "event", "testdata", "gcp", "compute-firewalls-insert.json"))
+	waitFor(t, "the dead letter", 60*time.Second, func() bool { return r.count(r.w.Metrics.DeadLettered, "queue") == 1 })
+	if n := r.count(r.w.Metrics.Processed, "out_of_scope"); n != 0 {
+		t.Errorf("%v dropped as out of scope, want 0", n)
+	}
+}

@@ -385,3 +385,30 @@ func TestSQSLargeBatches(t *testing.T) {
 	r.start(t)
 	waitFor(t, "all 40 events", 10*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "config") == 40 })
 }
+
+// An event from an account the watch is not configured to read (not the
+// credentials', and no role to assume there) is reported once, counted,
+// acknowledged and dropped: not retried, not dead-lettered.
+func TestSQSOtherAccountReportedOnceAndDropped(t *testing.T) {
+	_, inv, reader := awsWorld(t)
+	src, client, queue, dlq := sqsQueues(t, time.Second)
+	r := newRig(t, "aws", src, inv, func(w *Watcher) { w.AWS = reader })
+	r.start(t)
+	body := strings.ReplaceAll(string(sample(t, "engine", "event", "testdata", "aws", "authorize-security-group-ingress.json")), "111111111111", "222222222222")
+	send(t, client, queue, withIDs(body, "other-1"))
+	send(t, client, queue, withIDs(body, "other-2"))
+	waitFor(t, "both dropped", 30*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "out_of_scope") == 2 })
+	waitFor(t, "the queue to drain", 10*time.Second, func() bool { return depth(t, client, queue) == 0 })
+	if n := depth(t, client, dlq); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+	if n := r.count(r.w.Metrics.Failed, "read") + r.count(r.w.Metrics.Failed, "scope"); n != 0 {
+		t.Errorf("%v failures counted, want none (nothing was retried)", n)
+	}
+	if n := strings.Count(r.logBuf.String(), "not configured to read"); n != 1 {
+		t.Errorf("the account reported %d times, want once:\n%s", n, r.logBuf.String())
+	}
+	if !strings.Contains(r.logBuf.String(), "scope=222222222222") {
+		t.Errorf("the report does not name the account:\n%s", r.logBuf.String())
+	}
+}
