@@ -36,7 +36,14 @@ type outItem struct {
 // accepted but not yet marked), never a batch, and the resend carries the
 // same Idempotency-Key.
 type notifier struct {
-	w      *Watcher
+	w *Watcher
+	// sent is what each block was told, read from the history once per
+	// drain of the queue and kept up to date with the notifier's own
+	// marks: read per event it cost a read of every mark, which grows with
+	// every finding announced. (Another writer of the same block, a
+	// schedule in vigil serve, is seen at the next drain, as it was when
+	// the notifier read once per batch.)
+	sent   map[string][]store.FindingID
 	mu     sync.Mutex
 	queue  []*outItem
 	closed bool
@@ -111,6 +118,7 @@ func (n *notifier) run(ctx context.Context) {
 		closed := n.closed
 		n.mu.Unlock()
 		if it == nil {
+			n.sent = nil // read afresh when events come again
 			if closed {
 				return
 			}
@@ -122,6 +130,7 @@ func (n *notifier) run(ctx context.Context) {
 			continue
 		}
 		if err := n.send(ctx, it); err != nil {
+			n.sent = nil // a mark may have failed: read what the store says
 			n.w.Logger.Error("watch: notify failed; will retry", "watch", n.w.Name, "event", it.ev.ID, "in", backoff, "err", err)
 			select {
 			case <-ctx.Done():
@@ -166,7 +175,7 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 	policies := history.PolicyIDs(w.Engine.Policies())
 	for i, nb := range w.Notify {
 		last := i == len(w.Notify)-1
-		sent, err := w.History.Notified(ctx, nb.Name)
+		sent, err := n.told(ctx, nb.Name)
 		if err != nil {
 			return err
 		}
@@ -208,6 +217,7 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 			if err := w.Log.MarkDelivered(ctx, w.Name, ev.ID, nb.Name, mark, forget, last); err != nil {
 				return err
 			}
+			n.sent[nb.Name] = applyMarks(sent, mark, forget)
 		}
 		if posted {
 			w.Metrics.Notified.WithLabelValues(w.Name, "ok").Inc()
@@ -215,6 +225,39 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 	}
 	w.Metrics.Latency.WithLabelValues(w.Name, "notified").Observe(w.Now().Sub(ev.ReceivedAt).Seconds())
 	return nil
+}
+
+// told is what a block was told (see sent).
+func (n *notifier) told(ctx context.Context, block string) ([]store.FindingID, error) {
+	if n.sent == nil {
+		n.sent = map[string][]store.FindingID{}
+	}
+	if ids, ok := n.sent[block]; ok {
+		return ids, nil
+	}
+	ids, err := n.w.History.Notified(ctx, block)
+	if err != nil {
+		return nil, err
+	}
+	n.sent[block] = ids
+	return ids, nil
+}
+
+// applyMarks is sent after MarkNotified(mark, forget).
+func applyMarks(sent, mark, forget []store.FindingID) []store.FindingID {
+	gone := make(map[store.FindingID]bool, len(forget))
+	for _, id := range forget {
+		gone[id] = true
+	}
+	out := make([]store.FindingID, 0, len(sent)+len(mark))
+	have := make(map[store.FindingID]bool, len(sent)+len(mark))
+	for _, id := range append(slices.Clip(sent), mark...) {
+		if !gone[id] && !have[id] {
+			have[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // reaches reports whether a notify block hears of the card: its most

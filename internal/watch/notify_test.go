@@ -3,12 +3,14 @@ package watch
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vigil-ir/vigil/engine/alert"
 	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/engine/triage"
+	"github.com/vigil-ir/vigil/internal/store"
 )
 
 // A card posted to a Slack-compatible webhook is one text message: the
@@ -80,5 +82,20 @@ func TestCardMinSeverity(t *testing.T) {
 		if got := card(tc.sevs...).reaches(config.Notify{MinSeverity: tc.min}); got != tc.want {
 			t.Errorf("min %q, alerts %v: reaches %v, want %v", tc.min, tc.sevs, got, tc.want)
 		}
+	}
+}
+
+// applyMarks keeps the notifier's copy of a block's marks as the store
+// has them after MarkNotified: forgotten ones gone, new ones added once.
+func TestApplyMarks(t *testing.T) {
+	a, b, c := store.FindingID{PolicyID: "P", AssetID: "a"}, store.FindingID{PolicyID: "P", AssetID: "b"}, store.FindingID{PolicyID: "P", AssetID: "c"}
+	sent := []store.FindingID{a, b}
+	got := applyMarks(sent, []store.FindingID{c, a}, []store.FindingID{b})
+	// b forgotten; a already there (not twice); c added.
+	if want := []store.FindingID{a, c}; !slices.Equal(got, want) {
+		t.Errorf("applyMarks = %v, want %v", got, want)
+	}
+	if !slices.Equal(sent, []store.FindingID{a, b}) {
+		t.Errorf("the input changed: %v", sent)
 	}
 }
