@@ -8,7 +8,11 @@
 //
 // With -kill-at K it kills the watcher (-signal KILL or TERM) once K events
 // are published, starts it again at once, and checks that every event was
-// notified exactly once: none lost, none twice.
+// notified exactly once: none lost, none twice. The webhook counts raw
+// deliveries per notification key (the finding's policy and asset) and
+// dedupes nothing: a post sent again after a crash counts as a duplicate
+// even when its Idempotency-Key shows it is one (reported apart, as what a
+// receiver that honours the key would drop).
 //
 // It prints one JSON object; bench/watch.sh runs it and renders the table.
 package main
@@ -51,12 +55,18 @@ type result struct {
 	KilledAt    int     `json:"killed_at,omitempty"`
 	Notified    int     `json:"notified"`
 	Lost        int     `json:"lost"`
-	Duplicates  int     `json:"notified_twice"`
-	EventScans  int     `json:"event_scans"`
-	P50         float64 `json:"p50_ms"`
-	P90         float64 `json:"p90_ms"`
-	P99         float64 `json:"p99_ms"`
-	Max         float64 `json:"max_ms"`
+	// Duplicates are the notification keys delivered more than once;
+	// Extra the deliveries beyond the first; SameKey those of the extra
+	// that repeated the Idempotency-Key of an earlier delivery of the key.
+	Duplicates int     `json:"notified_twice"`
+	Extra      int     `json:"extra_deliveries"`
+	SameKey    int     `json:"extra_with_same_idempotency_key"`
+	NoKey      int     `json:"posts_without_idempotency_key"`
+	EventScans int     `json:"event_scans"`
+	P50        float64 `json:"p50_ms"`
+	P90        float64 `json:"p90_ms"`
+	P99        float64 `json:"p99_ms"`
+	Max        float64 `json:"max_ms"`
 	// After the restart: latencies of the events published while the
 	// watcher was down or starting, reported apart.
 	Restart struct {
@@ -78,7 +88,7 @@ func main() {
 	concurrency := flag.Int("concurrency", 16, "the watch's concurrency")
 	work := flag.String("dir", "", "working directory (default: a temporary one, removed)")
 	maxP99 := flag.Float64("max-p99", 0, "fail (exit 1) when the p99 latency is above this many milliseconds")
-	once := flag.Bool("exactly-once", false, "fail (exit 1) when an event is lost or notified twice")
+	once := flag.Bool("exactly-once", true, "fail (exit 1) when an event is notified twice (raw deliveries, whatever their Idempotency-Key)")
 	flag.Parse()
 	res, err := run(*n, *rate, *killAt, *sig, *vigilBin, *goawsBin, *concurrency, *work)
 	if err != nil {
@@ -90,15 +100,20 @@ func main() {
 	enc.Encode(res)
 	fail := false
 	if res.Lost > 0 || res.EventScans != res.Events {
-		fmt.Fprintf(os.Stderr, "watchload: %d events lost, %d event scans recorded for %d events\n", res.Lost, res.EventScans, res.Events)
+		fmt.Fprintf(os.Stderr, "watchload: FAIL: %d events lost, %d event scans recorded for %d events\n", res.Lost, res.EventScans, res.Events)
 		fail = true
 	}
 	if *once && res.Duplicates > 0 {
-		fmt.Fprintf(os.Stderr, "watchload: %d events notified twice\n", res.Duplicates)
+		fmt.Fprintf(os.Stderr, "watchload: FAIL: %d events notified twice (%d extra deliveries, %d of them with the Idempotency-Key of an earlier one)\n",
+			res.Duplicates, res.Extra, res.SameKey)
+		fail = true
+	}
+	if res.NoKey > 0 {
+		fmt.Fprintf(os.Stderr, "watchload: FAIL: %d posts had no Idempotency-Key\n", res.NoKey)
 		fail = true
 	}
 	if *maxP99 > 0 && res.P99 > *maxP99 {
-		fmt.Fprintf(os.Stderr, "watchload: p99 %.0f ms is above the target of %.0f ms\n", res.P99, *maxP99)
+		fmt.Fprintf(os.Stderr, "watchload: FAIL: p99 %.0f ms is above the target of %.0f ms\n", res.P99, *maxP99)
 		fail = true
 	}
 	if fail {
@@ -163,10 +178,12 @@ func run(n int, rate float64, killAt int, sig, vigilBin, goawsBin string, concur
 	}
 	queue := aws.ToString(q.QueueUrl)
 
-	// The webhook: when each group's finding arrives, and how often.
+	// The webhook: when each group's finding arrives, how often, and with
+	// which Idempotency-Key. It dedupes nothing.
 	var mu sync.Mutex
 	received := map[string][]time.Time{}
-	posts := 0
+	keys := map[string][]string{}
+	posts, noKey := 0, 0
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		raw, _ := io.ReadAll(r.Body)
@@ -177,11 +194,16 @@ func run(n int, rate float64, killAt int, sig, vigilBin, goawsBin string, concur
 			} `json:"findings"`
 		}
 		json.Unmarshal(raw, &body)
+		key := r.Header.Get("Idempotency-Key")
 		mu.Lock()
 		posts++
+		if key == "" {
+			noKey++
+		}
 		for _, fd := range body.Findings {
 			if fd.PolicyID == "VGL-NET-001" {
 				received[fd.AssetID] = append(received[fd.AssetID], now)
+				keys[fd.AssetID] = append(keys[fd.AssetID], key)
 			}
 		}
 		mu.Unlock()
@@ -299,6 +321,12 @@ watch "bench" {
 		res.Notified++
 		if len(times) > 1 {
 			res.Duplicates++
+			res.Extra += len(times) - 1
+			for j, k := range keys[arn(i)][1:] {
+				if k != "" && slices.Contains(keys[arn(i)][:j+1], k) {
+					res.SameKey++
+				}
+			}
 		}
 		ms := float64(times[0].Sub(published[i]).Microseconds()) / 1000
 		if killAt > 0 && !restarted.IsZero() && published[i].After(killedAt) && published[i].Before(restarted) {
@@ -307,7 +335,14 @@ watch "bench" {
 			lat = append(lat, ms)
 		}
 	}
-	res.Webhooks = posts
+	res.Webhooks, res.NoKey = posts, noKey
+	// A key delivered that is no bench group's: counted, never silently
+	// ignored (it would be a finding on an asset the bench did not make).
+	for id := range received {
+		if !strings.HasPrefix(id, "arn:aws:ec2:eu-west-1:111111111111:security-group/sg-0b") {
+			fmt.Fprintf(os.Stderr, "watchload: a notification for %s, which the bench did not open\n", id)
+		}
+	}
 	res.P50, res.P90, res.P99, res.Max = pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100)
 	if len(restartLat) > 0 {
 		res.Restart.Events, res.Restart.P50, res.Restart.P99 = len(restartLat), pct(restartLat, 50), pct(restartLat, 99)

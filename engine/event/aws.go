@@ -48,7 +48,7 @@ type trailRecord struct {
 // exposure reopened later is announced again.
 var CloudTrailEvents = map[string][]string{
 	"ec2.amazonaws.com": {"AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup", "RunInstances", "CreateVpc",
-		"RevokeSecurityGroupIngress", "DeleteSecurityGroup", "TerminateInstances", "DeleteVpc"},
+		"RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress", "DeleteSecurityGroup", "TerminateInstances", "DeleteVpc"},
 	"s3.amazonaws.com":         {"PutBucketPolicy", "PutBucketAcl", "DeletePublicAccessBlock", "PutPublicAccessBlock", "DeleteBucketPolicy", "DeleteBucket"},
 	"cloudtrail.amazonaws.com": {"StopLogging", "DeleteTrail", "UpdateTrail", "StartLogging", "CreateTrail"},
 	"guardduty.amazonaws.com":  {"DeleteDetector", "UpdateDetector", "CreateDetector"},
@@ -210,7 +210,7 @@ func trailChanges(ev *Event, r *trailRecord) ([]Change, error) {
 			return nil, fmt.Errorf("no groupId in requestParameters or responseElements.securityGroupRuleSet")
 		}
 		out = append(out, ec2("AWS::EC2::SecurityGroup", "security-group", id))
-	case "RevokeSecurityGroupIngress", "DeleteSecurityGroup":
+	case "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress", "DeleteSecurityGroup":
 		id := req.str("groupId")
 		if id == "" {
 			// Neither response names the group; the default-VPC form names

@@ -79,6 +79,8 @@ func TestChanges(t *testing.T) {
 		// The calls that close or remove what the others open: the asset
 		// is read again (found fixed, or gone).
 		{"aws/revoke-security-group-ingress.json", "RevokeSecurityGroupIngress", []Change{{Provider: "aws", Type: "AWS::EC2::SecurityGroup", ID: sg, Name: "sg-0aaaaaaaaaaaa0003", Scope: acct, Region: "eu-west-1"}}},
+		// An egress rule revoked changes the group (requestParameters.groupId), not deleted.
+		{"aws/revoke-security-group-egress.json", "RevokeSecurityGroupEgress", []Change{{Provider: "aws", Type: "AWS::EC2::SecurityGroup", ID: sg, Name: "sg-0aaaaaaaaaaaa0003", Scope: acct, Region: "eu-west-1"}}},
 		{"aws/delete-security-group.json", "DeleteSecurityGroup", []Change{{Provider: "aws", Type: "AWS::EC2::SecurityGroup", ID: sg, Name: "sg-0aaaaaaaaaaaa0003", Scope: acct, Region: "eu-west-1", Deleted: true}}},
 		{"aws/terminate-instances.json", "TerminateInstances", []Change{{Provider: "aws", Type: "AWS::EC2::Instance", ID: "arn:aws:ec2:eu-west-1:111111111111:instance/i-0aaaaaaaaaaaa0009",
 			Name: "i-0aaaaaaaaaaaa0009", Scope: acct, Region: "eu-west-1", Deleted: true}}},
@@ -99,6 +101,12 @@ func TestChanges(t *testing.T) {
 			ID: "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-anywhere", Name: "allow-ssh-anywhere", Scope: "acme-prod", Region: "global", Deleted: true}}},
 		{"gcp/compute-instances-delete.json", "v1.compute.instances.delete", []Change{{Provider: "gcp", Type: "compute.googleapis.com/Instance",
 			ID: "//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-9", Name: "web-9", Scope: "acme-prod", Region: "europe-west1", Deleted: true}}},
+		// The instance stays (neither created nor deleted): its external IP
+		// or metadata changed; the zone's region is the zone less "-b".
+		{"gcp/compute-instances-delete-access-config.json", "v1.compute.instances.deleteAccessConfig", []Change{{Provider: "gcp", Type: "compute.googleapis.com/Instance",
+			ID: "//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1", Name: "web-1", Scope: "acme-prod", Region: "europe-west1"}}},
+		{"gcp/compute-instances-set-metadata.json", "v1.compute.instances.setMetadata", []Change{{Provider: "gcp", Type: "compute.googleapis.com/Instance",
+			ID: "//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1", Name: "web-1", Scope: "acme-prod", Region: "europe-west1"}}},
 		{"gcp/compute-networks-delete.json", "v1.compute.networks.delete", []Change{{Provider: "gcp", Type: "compute.googleapis.com/Network",
 			ID: "//compute.googleapis.com/projects/acme-prod/global/networks/shadow-vpc", Name: "shadow-vpc", Scope: "acme-prod", Region: "global", Deleted: true}}},
 		{"gcp/storage-buckets-delete.json", "storage.buckets.delete", []Change{{Provider: "gcp", Type: "storage.googleapis.com/Bucket",

@@ -54,7 +54,10 @@ const auditLogType = "type.googleapis.com/google.cloud.audit.AuditLog"
 // Cloud Storage's IAM methods both open and close.)
 var AuditMethods = map[string][]string{
 	"compute.googleapis.com": {"compute.firewalls.insert", "compute.firewalls.patch", "compute.firewalls.update", "compute.instances.insert", "compute.networks.insert",
-		"compute.firewalls.delete", "compute.instances.delete", "compute.networks.delete"},
+		"compute.firewalls.delete", "compute.instances.delete", "compute.networks.delete",
+		// An instance's external IP removed, its metadata changed (OS
+		// Login, serial port, project-wide SSH keys): judged again.
+		"compute.instances.deleteAccessConfig", "compute.instances.setMetadata"},
 	"cloudresourcemanager.googleapis.com": {"SetIamPolicy", "setIamPolicy", "CreateProject", "projects.create"},
 	"storage.googleapis.com":              {"storage.setIamPermissions", "storage.buckets.create", "storage.buckets.update", "storage.buckets.delete"},
 	"logging.googleapis.com": {"google.logging.v2.ConfigServiceV2.UpdateSink", "google.logging.v2.ConfigServiceV2.DeleteSink",

@@ -353,7 +353,7 @@ func Notify(ctx context.Context, h store.History, blocks []config.Notify, scans 
 		}
 		list, mark, forget := plan(nb, sent, scans)
 		if len(list) > 0 {
-			if err := post(ctx, client, nb, list); err != nil {
+			if err := Post(ctx, client, nb, list, ""); err != nil {
 				errs = append(errs, fmt.Sprintf("notify %s: %v", nb.Name, err))
 				continue
 			}
@@ -375,6 +375,13 @@ func Notify(ctx context.Context, h store.History, blocks []config.Notify, scans 
 // findings (of the policies the scan ran), paired with the marks they
 // continue; a finding no mark continues is announced.
 func plan(nb config.Notify, sent []store.FindingID, scans []Scan) (list []store.StoredFinding, mark, forget []store.FindingID) {
+	return Plan(nb, sent, scans)
+}
+
+// Plan is what Notify does for one block before it posts: the findings to
+// post and how the block's marks change. The watcher uses it to post
+// each event on its own and mark it in the same commit as its outbox.
+func Plan(nb config.Notify, sent []store.FindingID, scans []Scan) (list []store.StoredFinding, mark, forget []store.FindingID) {
 	min := nb.MinSeverity
 	if min == "" {
 		min = "low"
@@ -519,7 +526,10 @@ func (js *JudgedSet) IDs() []string {
 	return out
 }
 
-func post(ctx context.Context, client Poster, nb config.Notify, list []store.StoredFinding) error {
+// Post sends findings to one notify block. A non-empty key is sent as the
+// Idempotency-Key header: a post sent again after a crash (accepted, but
+// not yet marked as sent) carries the same key, so a receiver can drop it.
+func Post(ctx context.Context, client Poster, nb config.Notify, list []store.StoredFinding, key string) error {
 	var body any
 	if nb.Format == "slack" {
 		var lines []string
@@ -542,6 +552,9 @@ func post(ctx context.Context, client Poster, nb config.Notify, list []store.Sto
 		return errors.New("the webhook URL is not a valid URL") // without it: it is a secret
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {

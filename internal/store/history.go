@@ -519,6 +519,13 @@ func (h *sqlHistory) MarkNotified(ctx context.Context, notifier string, sent, re
 		return err
 	}
 	defer tx.Rollback()
+	if err := h.markNotified(ctx, tx, notifier, sent, replaced); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (h *sqlHistory) markNotified(ctx context.Context, tx *sql.Tx, notifier string, sent, replaced []FindingID) error {
 	for _, id := range replaced {
 		if _, err := tx.ExecContext(ctx, h.q(`DELETE FROM notified WHERE notifier = ? AND policy_id = ? AND asset_id = ? AND fingerprint = ?`),
 			notifier, id.PolicyID, id.AssetID, id.Fingerprint); err != nil {
@@ -532,7 +539,7 @@ func (h *sqlHistory) MarkNotified(ctx context.Context, notifier string, sent, re
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 func (h *sqlHistory) Close() error { return h.close() }

@@ -35,6 +35,13 @@ type WatchLog interface {
 	// oldest first.
 	Pending(ctx context.Context, watch string) ([]*WatchEvent, error)
 	MarkSent(ctx context.Context, watch string, eventIDs []string) error
+	// MarkDelivered records, in one transaction (one disk sync), what one
+	// notify block accepted for an event: the findings it was sent and
+	// those it forgets (as History.MarkNotified), and, when last is true,
+	// that the event owes nothing more. It is what the watcher writes
+	// right after a webhook's 2xx: a crash before it commits sends that
+	// one post again (with the same Idempotency-Key), after it nothing.
+	MarkDelivered(ctx context.Context, watch, eventID, notifier string, sent, replaced []FindingID, last bool) error
 	// Assets are the assets the watch read, newest read of each.
 	Assets(ctx context.Context, watch string) ([]WatchAsset, error)
 	// Failed counts a failed attempt at a message and returns how many
@@ -268,6 +275,51 @@ func (h *sqlHistory) MarkSent(ctx context.Context, watch string, ids []string) e
 	defer tx.Rollback()
 	for _, id := range ids {
 		if _, err := tx.ExecContext(ctx, h.q(`UPDATE watch_events SET sent = 1 WHERE watch = ? AND event_id = ?`), watch, id); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (h *sqlHistory) MarkDelivered(ctx context.Context, watch, eventID, notifier string, sent, replaced []FindingID, last bool) error {
+	// This commit need not reach the disk before it returns: losing it
+	// (to a power cut, not a crash of vigil, whose writes the kernel
+	// keeps) only makes the post be sent again, with its Idempotency-Key,
+	// never lost. Not waiting for the disk keeps it short, which matters
+	// because the watcher makes one per event. SQLite in WAL mode with
+	// synchronous=NORMAL, and PostgreSQL's synchronous_commit=off, do
+	// exactly that; the next commit that syncs takes it along.
+	conn, err := h.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if !h.pg {
+		if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+			return err
+		}
+		defer func() {
+			if _, err := conn.ExecContext(context.Background(), `PRAGMA synchronous = FULL`); err != nil {
+				// Never hand the pool a connection that does not sync.
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if h.pg {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
+	}
+	if err := h.markNotified(ctx, tx, notifier, sent, replaced); err != nil {
+		return err
+	}
+	if last {
+		if _, err := tx.ExecContext(ctx, h.q(`UPDATE watch_events SET sent = 1 WHERE watch = ? AND event_id = ?`), watch, eventID); err != nil {
 			return err
 		}
 	}

@@ -70,6 +70,26 @@ func watchContract(t *testing.T, h History) {
 	if pend, _ := wl.Pending(ctx, "w"); len(pend) != 1 || pend[0].ID != "e2" {
 		t.Fatalf("pending after sent: %+v", pend)
 	}
+	// One block's part of e2, not the last block: marked, e2 still owed;
+	// the last block's part clears it, with its marks, in one commit.
+	cardID := FindingID{PolicyID: "card", AssetID: "e2"}
+	if err := wl.MarkDelivered(ctx, "w", "e2", "first", []FindingID{cardID}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if pend, _ := wl.Pending(ctx, "w"); len(pend) != 1 {
+		t.Fatalf("pending after a block that is not the last: %+v", pend)
+	}
+	if err := wl.MarkDelivered(ctx, "w", "e2", "second", []FindingID{cardID}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if pend, _ := wl.Pending(ctx, "w"); len(pend) != 0 {
+		t.Fatalf("pending after the last block: %+v", pend)
+	}
+	for _, nb := range []string{"first", "second"} {
+		if got, _ := h.Notified(ctx, nb); len(got) != 1 || got[0] != cardID {
+			t.Fatalf("%s was told %v", nb, got)
+		}
+	}
 	as, err := wl.Assets(ctx, "w")
 	if err != nil || len(as) != 2 || as[0].ID != "gone" || as[0].Asset != nil || as[1].ID != "sg" || !as[1].ReadAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("assets: %+v %v", as, err)

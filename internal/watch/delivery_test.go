@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/internal/provider/aws"
 	"github.com/vigil-ir/vigil/internal/provider/aws/awsfake"
 	"github.com/vigil-ir/vigil/internal/provider/gcp"
@@ -395,6 +396,47 @@ func TestTransient(t *testing.T) {
 	} {
 		if got := transient(tc.err); got != tc.want {
 			t.Errorf("%s: transient(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+// RevokeSecurityGroupEgress, through goaws: the group is read again and
+// judged, and the watcher's inventory holds its egress as the re-read
+// found it (the rule revoked is gone), so the next events' context is
+// the cloud's.
+func TestSQSRevokeEgressReadsTheGroup(t *testing.T) {
+	f, inv, reader := awsWorld(t)
+	// The recorded inventory saw the group send anywhere.
+	before := inv.Get(internalSG)
+	before.Facets.Egress = append(before.Facets.Egress, asset.Rule{Sources: []string{"0.0.0.0/0"}, Protocol: "all", Action: "allow"})
+	inv.Put(before)
+	src, client, queue, _ := sqsQueues(t, time.Second)
+	r := newRig(t, "aws", src, inv, func(w *Watcher) { w.AWS = reader })
+	r.start(t)
+	// The rule is revoked in the cloud, then the event arrives.
+	f.With(func(f *awsfake.Fake) {
+		f.Get(awsfake.ProdAccount).Region("eu-west-1").SecurityGroups[awsfake.InternalGroup].Egress = nil
+	})
+	send(t, client, queue, sample(t, "engine", "event", "testdata", "aws", "revoke-security-group-egress.json"))
+	waitFor(t, "the revoke handled", 30*time.Second, func() bool {
+		return r.count(r.w.Metrics.Processed, "config")+r.count(r.w.Metrics.Processed, "ignored") == 1
+	})
+	if n := r.count(r.w.Metrics.Processed, "config"); n != 1 {
+		t.Fatalf("%v config events, want 1 (RevokeSecurityGroupEgress is watched)", n)
+	}
+	scans, _ := r.hist.Scans(context.Background(), "watch/aws", 0)
+	if len(scans) != 1 || scans[0].Assets != 1 || !strings.Contains(scans[0].Sources[0], "RevokeSecurityGroupEgress") {
+		t.Fatalf("event scans: %+v", scans)
+	}
+	r.w.state.mu.RLock()
+	g := r.w.state.inv.Get(internalSG)
+	r.w.state.mu.RUnlock()
+	if g == nil {
+		t.Fatal("the group left the inventory")
+	}
+	for _, rule := range g.Facets.Egress {
+		if slices.Contains(rule.Sources, "0.0.0.0/0") {
+			t.Errorf("egress after the revoke still reaches the internet: %+v", g.Facets.Egress)
 		}
 	}
 }

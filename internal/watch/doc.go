@@ -9,7 +9,10 @@
 // Delivery is at least once, made idempotent by the provider's event id.
 // A message is acknowledged only after its result is recorded; a poison
 // message goes to a dead-letter queue (or is reported and dropped) after
-// MaxAttempts tries; at most Concurrency events are in flight, and the
+// MaxAttempts tries; an event from an account or project the watch is not
+// configured to read is reported once (per account or project), counted
+// and acknowledged, since no retry can read it; at most Concurrency events
+// are in flight, and the
 // queue is not read while they are; on shutdown in-flight events finish
 // within the grace period and the others stay on the queue.
 //

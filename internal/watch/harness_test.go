@@ -32,6 +32,7 @@ import (
 type hook struct {
 	mu     sync.Mutex
 	bodies []map[string]any
+	keys   []string // the Idempotency-Key of each post kept
 	srv    *httptest.Server
 	status int
 }
@@ -46,6 +47,7 @@ func newHook(t *testing.T) *hook {
 		st := h.status
 		if st < 300 {
 			h.bodies = append(h.bodies, v)
+			h.keys = append(h.keys, r.Header.Get("Idempotency-Key"))
 		}
 		h.mu.Unlock()
 		w.WriteHeader(st)

@@ -23,7 +23,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_watch_events_received_total",
 			Help: "Queue messages received, redeliveries included."}, []string{"watch"}),
 		Processed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_watch_events_processed_total",
-			Help: "Events handled and acknowledged, by outcome: config (an event scan recorded), alert (triage cards recorded), ignored (nothing to do), duplicate (recorded before)."},
+			Help: "Events handled and acknowledged, by outcome: config (an event scan recorded), alert (triage cards recorded), ignored (nothing to do), duplicate (recorded before), out_of_scope (from an account or project the watch is not configured to read: dropped, not retried)."},
 			[]string{"watch", "outcome"}),
 		Failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_watch_events_failed_total",
 			Help: "Attempts that failed, by stage: parse, read, record, settle (the provider did not show the change in time)."}, []string{"watch", "stage"}),

@@ -3,10 +3,13 @@ package watch
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,10 +30,20 @@ type outItem struct {
 
 // notifier is the one goroutine that talks to the webhooks: sending each
 // finding once means looking up what was sent and marking it after, which
-// two senders would race on. It takes whatever is queued in one go, so a
-// burst of events becomes a few webhook calls.
+// two senders would race on. It posts each event on its own, and marks
+// what a block accepted in the same commit as the event's outbox entry,
+// right after the 2xx: a crash can then resend one post at most (the one
+// accepted but not yet marked), never a batch, and the resend carries the
+// same Idempotency-Key.
 type notifier struct {
-	w      *Watcher
+	w *Watcher
+	// sent is what each block was told, read from the history once per
+	// drain of the queue and kept up to date with the notifier's own
+	// marks: read per event it cost a read of every mark, which grows with
+	// every finding announced. (Another writer of the same block, a
+	// schedule in vigil serve, is seen at the next drain, as it was when
+	// the notifier read once per batch.)
+	sent   map[string][]store.FindingID
 	mu     sync.Mutex
 	queue  []*outItem
 	closed bool
@@ -98,13 +111,14 @@ func (n *notifier) run(ctx context.Context) {
 	backoff := time.Second
 	for {
 		n.mu.Lock()
-		batch := n.queue
-		if len(batch) > 500 {
-			batch = batch[:500]
+		var it *outItem
+		if len(n.queue) > 0 {
+			it = n.queue[0]
 		}
 		closed := n.closed
 		n.mu.Unlock()
-		if len(batch) == 0 {
+		if it == nil {
+			n.sent = nil // read afresh when events come again
 			if closed {
 				return
 			}
@@ -115,8 +129,9 @@ func (n *notifier) run(ctx context.Context) {
 			}
 			continue
 		}
-		if err := n.send(ctx, batch); err != nil {
-			n.w.Logger.Error("watch: notify failed; will retry", "watch", n.w.Name, "events", len(batch), "in", backoff, "err", err)
+		if err := n.send(ctx, it); err != nil {
+			n.sent = nil // a mark may have failed: read what the store says
+			n.w.Logger.Error("watch: notify failed; will retry", "watch", n.w.Name, "event", it.ev.ID, "in", backoff, "err", err)
 			select {
 			case <-ctx.Done():
 				return
@@ -127,72 +142,122 @@ func (n *notifier) run(ctx context.Context) {
 		}
 		backoff = time.Second
 		n.mu.Lock()
-		n.queue = n.queue[len(batch):]
+		n.queue[0] = nil
+		n.queue = n.queue[1:]
 		n.mu.Unlock()
 	}
 }
 
-// send tells every notify block about the batch, then marks it sent. A
-// block that had a finding or card already is not told again, so a retry
-// after a partial failure sends only what is missing.
-func (n *notifier) send(ctx context.Context, batch []*outItem) error {
-	w := n.w
-	// The event scans in the order they were recorded: one that fixed a
-	// finding and a later one that brought it back announce it again.
-	var scans []history.Scan
-	var cards []*outItem
-	policies := history.PolicyIDs(w.Engine.Policies())
-	for _, it := range batch {
-		if it.ev.ScanID != 0 {
-			scans = append(scans, history.Scan{Findings: it.findings, Judged: it.judged, Policies: policies})
-		}
-		if it.payload != nil {
-			cards = append(cards, it)
-		}
+// idempotencyKey names one post: the block, the event that owes it and
+// the keys of the findings (or the card) it carries. A post sent again
+// after a crash is planned from the same marks, so it has the same key; a
+// finding fixed and later found again is a new event, so a new key.
+func idempotencyKey(block, eventID string, keys []string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s", block, eventID)
+	for _, k := range keys {
+		fmt.Fprintf(h, "\x00%s", k)
 	}
-	if len(w.Notify) > 0 && len(scans) > 0 {
-		if err := history.Notify(ctx, w.History, w.Notify, scans, w.Poster); err != nil {
-			w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
+	return "vigil-" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// send tells every notify block about one event, and marks each block's
+// part sent as soon as the block accepted it (the last block's mark also
+// clears the event from the outbox). What a block was sent is read before
+// every post, so a retry after a partial failure, or after a restart,
+// sends only what is missing.
+func (n *notifier) send(ctx context.Context, it *outItem) error {
+	w := n.w
+	ev := it.ev
+	if len(w.Notify) == 0 {
+		return w.Log.MarkSent(ctx, w.Name, []string{ev.ID})
+	}
+	policies := history.PolicyIDs(w.Engine.Policies())
+	for i, nb := range w.Notify {
+		last := i == len(w.Notify)-1
+		sent, err := n.told(ctx, nb.Name)
+		if err != nil {
 			return err
 		}
-	}
-	if len(cards) > 0 {
-		for _, nb := range w.Notify {
-			// A card is marked sent as a finding of the pseudo-policy
-			// "card" on the event.
-			sent, err := w.History.Notified(ctx, nb.Name)
-			if err != nil {
-				return err
-			}
-			done := map[store.FindingID]bool{}
-			for _, id := range sent {
-				done[id] = true
-			}
-			for _, it := range cards {
-				key := store.FindingID{PolicyID: "card", AssetID: it.ev.ID}
-				if done[key] || !it.payload.reaches(nb) {
-					continue
+		var mark, forget []store.FindingID
+		posted := false
+		switch {
+		case ev.ScanID != 0:
+			scans := []history.Scan{{Findings: it.findings, Judged: it.judged, Policies: policies}}
+			var list []store.StoredFinding
+			list, mark, forget = history.Plan(nb, sent, scans)
+			if len(list) > 0 {
+				keys := make([]string, len(list))
+				for j, f := range list {
+					keys[j] = f.ID().String()
 				}
-				if err := postCard(ctx, w.Poster, nb, it.payload); err != nil {
+				if err := history.Post(ctx, w.Poster, nb, list, idempotencyKey(nb.Name, ev.ID, keys)); err != nil {
 					w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
 					return fmt.Errorf("notify %s: %w", nb.Name, err)
 				}
-				if err := w.History.MarkNotified(ctx, nb.Name, []store.FindingID{key}, nil); err != nil {
-					return err
-				}
+				posted = true
 			}
+		case it.payload != nil:
+			// A card is marked sent as a finding of the pseudo-policy
+			// "card" on the event.
+			key := store.FindingID{PolicyID: "card", AssetID: ev.ID}
+			if slices.Contains(sent, key) || !it.payload.reaches(nb) {
+				break
+			}
+			if err := postCard(ctx, w.Poster, nb, it.payload, idempotencyKey(nb.Name, ev.ID, []string{key.String()})); err != nil {
+				w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
+				return fmt.Errorf("notify %s: %w", nb.Name, err)
+			}
+			posted = true
+			mark = []store.FindingID{key}
+		}
+		if len(mark) > 0 || len(forget) > 0 || last {
+			// Right after the 2xx: nothing else between the post and its
+			// mark, which is the whole of the window for a resend.
+			if err := w.Log.MarkDelivered(ctx, w.Name, ev.ID, nb.Name, mark, forget, last); err != nil {
+				return err
+			}
+			n.sent[nb.Name] = applyMarks(sent, mark, forget)
+		}
+		if posted {
+			w.Metrics.Notified.WithLabelValues(w.Name, "ok").Inc()
 		}
 	}
-	ids := make([]string, len(batch))
-	now := w.Now()
-	for i, it := range batch {
-		ids[i] = it.ev.ID
-		w.Metrics.Latency.WithLabelValues(w.Name, "notified").Observe(now.Sub(it.ev.ReceivedAt).Seconds())
+	w.Metrics.Latency.WithLabelValues(w.Name, "notified").Observe(w.Now().Sub(ev.ReceivedAt).Seconds())
+	return nil
+}
+
+// told is what a block was told (see sent).
+func (n *notifier) told(ctx context.Context, block string) ([]store.FindingID, error) {
+	if n.sent == nil {
+		n.sent = map[string][]store.FindingID{}
 	}
-	if len(w.Notify) > 0 {
-		w.Metrics.Notified.WithLabelValues(w.Name, "ok").Add(float64(len(batch)))
+	if ids, ok := n.sent[block]; ok {
+		return ids, nil
 	}
-	return w.Log.MarkSent(ctx, w.Name, ids)
+	ids, err := n.w.History.Notified(ctx, block)
+	if err != nil {
+		return nil, err
+	}
+	n.sent[block] = ids
+	return ids, nil
+}
+
+// applyMarks is sent after MarkNotified(mark, forget).
+func applyMarks(sent, mark, forget []store.FindingID) []store.FindingID {
+	gone := make(map[store.FindingID]bool, len(forget))
+	for _, id := range forget {
+		gone[id] = true
+	}
+	out := make([]store.FindingID, 0, len(sent)+len(mark))
+	have := make(map[store.FindingID]bool, len(sent)+len(mark))
+	for _, id := range append(slices.Clip(sent), mark...) {
+		if !gone[id] && !have[id] {
+			have[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // reaches reports whether a notify block hears of the card: its most
@@ -215,7 +280,7 @@ func (p *cardPayload) reaches(nb config.Notify) bool {
 
 // postCard posts an alert's triage cards: JSON, or a Slack-compatible
 // message whose text is the cards in markdown.
-func postCard(ctx context.Context, client history.Poster, nb config.Notify, p *cardPayload) error {
+func postCard(ctx context.Context, client history.Poster, nb config.Notify, p *cardPayload, key string) error {
 	var body any
 	if nb.Format == "slack" {
 		var b strings.Builder
@@ -248,6 +313,7 @@ func postCard(ctx context.Context, client history.Poster, nb config.Notify, p *c
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

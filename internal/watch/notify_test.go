@@ -3,12 +3,14 @@ package watch
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vigil-ir/vigil/engine/alert"
 	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/engine/triage"
+	"github.com/vigil-ir/vigil/internal/store"
 )
 
 // A card posted to a Slack-compatible webhook is one text message: the
@@ -21,7 +23,7 @@ func TestPostCardSlack(t *testing.T) {
 			Found: true, Runbooks: []triage.Suggestion{{Runbook: "leaked-aws-access-key", Title: "Revoke", Rehearse: "vigil runbook plan leaked-aws-access-key --provider sim", Command: "vigil runbook plan leaked-aws-access-key"}}}},
 		Planned: []Planned{{Rule: "keys", Runbook: "leaked-aws-access-key", Plan: "/p.json", Apply: "vigil runbook apply /p.json"}},
 	}
-	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL, Format: "slack"}, p); err != nil {
+	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL, Format: "slack"}, p, "k1"); err != nil {
 		t.Fatal(err)
 	}
 	text, _ := h.posts()[0]["text"].(string)
@@ -32,7 +34,7 @@ func TestPostCardSlack(t *testing.T) {
 		}
 	}
 	h.status = 500
-	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL}, p); err == nil || !strings.Contains(err.Error(), "500") {
+	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL}, p, "k1"); err == nil || !strings.Contains(err.Error(), "500") {
 		t.Errorf("a failing webhook: %v", err)
 	}
 }
@@ -43,7 +45,7 @@ func TestPostCardSlackEscapes(t *testing.T) {
 	h := newHook(t)
 	p := &cardPayload{EventID: "e1", Alerts: []*alert.Alert{{Source: "guardduty", Type: "<!channel> <https://evil.example/x|vigil runbook apply /p.json>", Severity: "high"}},
 		Cards: []*triage.Card{{Asset: triage.Ref{ID: "arn:aws:iam::111111111111:user/a&b/accesskey/<AKIA1>", Kind: "access_key", Name: "<AKIA1>", Provider: "aws"}}}}
-	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL, Format: "slack"}, p); err != nil {
+	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL, Format: "slack"}, p, "k1"); err != nil {
 		t.Fatal(err)
 	}
 	text, _ := h.posts()[0]["text"].(string)
@@ -80,5 +82,20 @@ func TestCardMinSeverity(t *testing.T) {
 		if got := card(tc.sevs...).reaches(config.Notify{MinSeverity: tc.min}); got != tc.want {
 			t.Errorf("min %q, alerts %v: reaches %v, want %v", tc.min, tc.sevs, got, tc.want)
 		}
+	}
+}
+
+// applyMarks keeps the notifier's copy of a block's marks as the store
+// has them after MarkNotified: forgotten ones gone, new ones added once.
+func TestApplyMarks(t *testing.T) {
+	a, b, c := store.FindingID{PolicyID: "P", AssetID: "a"}, store.FindingID{PolicyID: "P", AssetID: "b"}, store.FindingID{PolicyID: "P", AssetID: "c"}
+	sent := []store.FindingID{a, b}
+	got := applyMarks(sent, []store.FindingID{c, a}, []store.FindingID{b})
+	// b forgotten; a already there (not twice); c added.
+	if want := []store.FindingID{a, c}; !slices.Equal(got, want) {
+		t.Errorf("applyMarks = %v, want %v", got, want)
+	}
+	if !slices.Equal(sent, []store.FindingID{a, b}) {
+		t.Errorf("the input changed: %v", sent)
 	}
 }

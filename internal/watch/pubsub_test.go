@@ -3,6 +3,7 @@ package watch
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -341,5 +342,130 @@ func TestPubSubOrgSinkTampering(t *testing.T) {
 	})
 	if r.count(r.w.Metrics.DeadLettered, "queue") != 0 || r.count(r.w.Metrics.Failed, "parse") != 0 {
 		t.Error("the organization's sink event was taken for a malformed one")
+	}
+}
+
+const web1 = "//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1"
+
+// computeCall makes a Compute call on the fake and waits for its operation.
+func computeCall(t *testing.T, rest, path, body string) {
+	t.Helper()
+	resp, err := http.Post(rest+"/compute/v1/projects/acme-prod/zones/europe-west1-b/instances/web-1"+path, "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		raw, _ := io.ReadAll(resp.Body)
+		t.Fatalf("%s: %s %s", path, resp.Status, raw)
+	}
+	if err := gcpfake.AwaitOperation(rest, resp.Body); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// compute.instances.deleteAccessConfig through the emulator: web-1 is read
+// again without its external IP, and the event scan no longer finds it
+// public (VGL-NET-004), which the recorded inventory did.
+func TestPubSubDeleteAccessConfigJudgesTheInstance(t *testing.T) {
+	srv, inv, reader := gcpWorld(t)
+	src, _, pub, _ := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	r.start(t)
+	waitFor(t, "the inventory loaded", 30*time.Second, func() bool { return strings.Contains(r.logBuf.String(), "watch: consuming") })
+	r.w.state.mu.RLock()
+	public := false
+	for _, f := range r.w.state.findings[web1] {
+		public = public || f.PolicyID == "VGL-NET-004"
+	}
+	r.w.state.mu.RUnlock()
+	if !public {
+		t.Fatal("web-1 is not public in the recorded inventory: the test would show nothing")
+	}
+	computeCall(t, srv.REST, "/deleteAccessConfig?accessConfig=External%20NAT&networkInterface=nic0", "")
+	publish(t, pub, sample(t, "engine", "event", "testdata", "gcp", "compute-instances-delete-access-config.json"))
+	waitFor(t, "the event scan", 60*time.Second, func() bool {
+		return r.count(r.w.Metrics.Processed, "config")+r.count(r.w.Metrics.Processed, "ignored") == 1
+	})
+	scans, _ := r.hist.Scans(context.Background(), "watch/gcp", 0)
+	if len(scans) != 1 || !strings.Contains(scans[0].Sources[0], "deleteAccessConfig") {
+		t.Fatalf("event scans: %+v", scans)
+	}
+	fs, _ := r.hist.Findings(context.Background(), scans[0].ID)
+	judged := false
+	for _, f := range fs {
+		judged = judged || f.AssetID == web1
+		if f.AssetID == web1 && f.PolicyID == "VGL-NET-004" {
+			t.Errorf("web-1 still public after deleteAccessConfig: %+v", f)
+		}
+	}
+	if !judged {
+		t.Errorf("web-1 not judged by the event scan (findings %+v)", fs)
+	}
+}
+
+// compute.instances.setMetadata through the emulator: web-1 turns OS Login
+// off in its own metadata; the event scan finds it (VGL-SSH-002) and the
+// webhook is told.
+func TestPubSubSetMetadataNotifies(t *testing.T) {
+	srv, inv, reader := gcpWorld(t)
+	src, _, pub, _ := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	r.start(t)
+	resp, err := http.Get(srv.REST + "/compute/v1/projects/acme-prod/zones/europe-west1-b/instances/web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in struct {
+		Metadata struct {
+			Fingerprint string `json:"fingerprint"`
+		} `json:"metadata"`
+	}
+	json.NewDecoder(resp.Body).Decode(&in)
+	resp.Body.Close()
+	computeCall(t, srv.REST, "/setMetadata", `{"fingerprint":"`+in.Metadata.Fingerprint+`","items":[{"key":"enable-oslogin","value":"FALSE"}]}`)
+	publish(t, pub, sample(t, "engine", "event", "testdata", "gcp", "compute-instances-set-metadata.json"))
+	waitFor(t, "the VGL-SSH-002 notification", 60*time.Second, func() bool { return slices.Contains(r.hook.findings(), "VGL-SSH-002 "+web1) })
+	if n := r.count(r.w.Metrics.Processed, "config"); n != 1 {
+		t.Errorf("%v config events, want 1", n)
+	}
+}
+
+// An audit log entry from a project neither the recorded inventory knows
+// nor the credentials may read is reported once, counted, acknowledged
+// and dropped. Cloud Asset answers PERMISSION_DENIED for a project the
+// caller has no access to; the fake denies every Cloud Asset call once the
+// inventory is collected (its faults are not per project).
+func TestPubSubOtherProjectReportedOnceAndDropped(t *testing.T) {
+	f, _, inv, reader := gcpWorldWith(t, nil)
+	f.Inject(gcpfake.Fault{API: "asset", Kind: "denied", Times: -1})
+	src, _, pub, _ := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	r.start(t)
+	body := strings.ReplaceAll(string(sample(t, "engine", "event", "testdata", "gcp", "compute-firewalls-insert.json")), "acme-prod", "someone-elses")
+	publish(t, pub, []byte(body))
+	publish(t, pub, []byte(strings.Replace(body, `"insertId": "`, `"insertId": "again`, 1)))
+	waitFor(t, "both dropped", 30*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "out_of_scope") == 2 })
+	if n := r.count(r.w.Metrics.DeadLettered, "queue") + r.count(r.w.Metrics.Failed, "read"); n != 0 {
+		t.Errorf("%v failures or dead letters, want none", n)
+	}
+	if n := strings.Count(r.logBuf.String(), "not configured to read"); n != 1 || !strings.Contains(r.logBuf.String(), "scope=someone-elses") {
+		t.Errorf("the project reported %d times, want once, by name:\n%s", n, r.logBuf.String())
+	}
+}
+
+// A project the inventory knows, denied, is a grant missing where vigil
+// should read: retried and dead-lettered (to be replayed once fixed), not
+// dropped as out of scope.
+func TestPubSubKnownProjectDeniedIsNotDropped(t *testing.T) {
+	f, _, inv, reader := gcpWorldWith(t, nil)
+	f.Inject(gcpfake.Fault{API: "asset", Kind: "denied", Times: -1})
+	src, _, pub, _ := pubsubWorld(t)
+	r := newRig(t, "gcp", src, inv, func(w *Watcher) { w.GCP = reader })
+	r.start(t)
+	publish(t, pub, sample(t, "engine", "event", "testdata", "gcp", "compute-firewalls-insert.json"))
+	waitFor(t, "the dead letter", 60*time.Second, func() bool { return r.count(r.w.Metrics.DeadLettered, "queue") == 1 })
+	if n := r.count(r.w.Metrics.Processed, "out_of_scope"); n != 0 {
+		t.Errorf("%v dropped as out of scope, want 0", n)
 	}
 }

@@ -33,6 +33,13 @@ type SQS struct {
 	Log           *slog.Logger
 	// Backlog, when set, is told the queue's approximate depth now and then.
 	Backlog func(n float64)
+	// Pollers is how many long polls are kept open at once (default 3).
+	// One poll at a time leaves the queue unread while its answer is
+	// handed out and the next request travels, and an emulator such as
+	// goaws looks for new messages only every 100 ms of a long poll: a
+	// message waited for the next look. Polls side by side look in turn,
+	// and SQS recommends them for throughput.
+	Pollers int
 }
 
 // NewSQS makes the client for a watch's sqs block: the SDK's credential
@@ -89,10 +96,37 @@ func (s *SQS) Describe() string { return "sqs " + s.QueueURL }
 
 // Receive implements Source.
 func (s *SQS) Receive(ctx context.Context, deliver func(*Message) bool) error {
+	n := s.Pollers
+	if n <= 0 {
+		n = 3
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i > 0 {
+				// Staggered, so that the polls do not look at the same
+				// moments.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Duration(i) * 100 * time.Millisecond / time.Duration(n)):
+				}
+			}
+			s.poll(ctx, deliver, i == 0)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// poll is one long-polling loop; the first also reports the backlog.
+func (s *SQS) poll(ctx context.Context, deliver func(*Message) bool, first bool) {
 	backoff := time.Second
 	lastDepth := time.Time{}
 	for ctx.Err() == nil {
-		if s.Backlog != nil && time.Since(lastDepth) > 15*time.Second {
+		if first && s.Backlog != nil && time.Since(lastDepth) > 15*time.Second {
 			lastDepth = time.Now()
 			s.depth(ctx)
 		}
@@ -110,16 +144,16 @@ func (s *SQS) Receive(ctx context.Context, deliver func(*Message) bool) error {
 			for _, m := range out.Messages {
 				s.message(m).Release(context.Background())
 			}
-			return nil
+			return
 		}
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if err != nil {
 			s.Log.Error("sqs: receive failed; retrying", "queue", s.QueueURL, "in", backoff, "err", err)
 			select {
 			case <-ctx.Done():
-				return nil
+				return
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, 30*time.Second)
@@ -134,11 +168,11 @@ func (s *SQS) Receive(ctx context.Context, deliver func(*Message) bool) error {
 				for _, rest := range out.Messages[i:] {
 					s.message(rest).Release(context.Background())
 				}
-				return nil
+				return
 			}
 		}
 	}
-	return nil
+	return
 }
 
 func (s *SQS) depth(ctx context.Context) {

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/internal/provider/aws"
 	"github.com/vigil-ir/vigil/internal/provider/aws/awsfake"
+	"github.com/vigil-ir/vigil/internal/store"
 )
 
 const internalSG = "arn:aws:ec2:eu-west-1:111111111111:security-group/" + awsfake.InternalGroup
@@ -84,6 +86,56 @@ func TestSQSConfigEventNotifiesOnce(t *testing.T) {
 	}
 	if r.count(r.w.Metrics.Received) != 2 || r.count(r.w.Metrics.Processed, "config") != 1 {
 		t.Errorf("received %v, config %v", r.count(r.w.Metrics.Received), r.count(r.w.Metrics.Processed, "config"))
+	}
+}
+
+// lostMark is a watch log whose first MarkDelivered fails: the webhook
+// accepted the post, and the watcher crashed before it recorded that.
+type lostMark struct {
+	store.WatchLog
+	failed atomic.Bool
+}
+
+func (l *lostMark) MarkDelivered(ctx context.Context, watch, eventID, notifier string, sent, replaced []store.FindingID, last bool) error {
+	if l.failed.CompareAndSwap(false, true) {
+		return errors.New("the store went away")
+	}
+	return l.WatchLog.MarkDelivered(ctx, watch, eventID, notifier, sent, replaced, last)
+}
+
+// A post accepted but not marked is sent again (at least once): the
+// webhook sees it twice, raw, with the same Idempotency-Key, so it can
+// drop the second; once marked, nothing more is sent. Another event's
+// post has another key.
+func TestSQSResendCarriesTheSameIdempotencyKey(t *testing.T) {
+	f, inv, reader := awsWorld(t)
+	src, client, queue, _ := sqsQueues(t, time.Second)
+	var lm *lostMark
+	r := newRig(t, "aws", src, inv, func(w *Watcher) { w.AWS = reader; lm = &lostMark{WatchLog: w.Log}; w.Log = lm })
+	openSSH(f)
+	r.start(t)
+	body := sample(t, "engine", "event", "testdata", "aws", "authorize-security-group-ingress.json")
+	send(t, client, queue, body)
+	// The notifier retries after 1 s (its first backoff).
+	waitFor(t, "the post and its resend", 20*time.Second, func() bool { return len(r.hook.posts()) == 2 })
+	waitFor(t, "the outbox to empty", 10*time.Second, func() bool {
+		pend, _ := r.log.Pending(context.Background(), "aws")
+		return len(pend) == 0
+	})
+	time.Sleep(1500 * time.Millisecond) // a third post would come within the next backoff
+	r.hook.mu.Lock()
+	keys := slices.Clone(r.hook.keys)
+	r.hook.mu.Unlock()
+	if len(keys) != 2 || keys[0] == "" || keys[0] != keys[1] || !strings.HasPrefix(keys[0], "vigil-") {
+		t.Fatalf("Idempotency-Keys %q, want the same vigil- key twice", keys)
+	}
+	if got := r.hook.findings(); len(got) != 2 || got[0] != "VGL-NET-001 "+internalSG || got[1] != got[0] {
+		t.Errorf("findings posted %v, want the one finding, twice", got)
+	}
+	// The same finding announced by another event (after it was
+	// forgotten) is a new post: its key is not the first one's.
+	if k := idempotencyKey("secops", "other-event", []string{"VGL-NET-001|" + internalSG}); k == keys[0] {
+		t.Error("another event's post has the same key")
 	}
 }
 
@@ -332,4 +384,31 @@ func TestSQSLargeBatches(t *testing.T) {
 	}
 	r.start(t)
 	waitFor(t, "all 40 events", 10*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "config") == 40 })
+}
+
+// An event from an account the watch is not configured to read (not the
+// credentials', and no role to assume there) is reported once, counted,
+// acknowledged and dropped: not retried, not dead-lettered.
+func TestSQSOtherAccountReportedOnceAndDropped(t *testing.T) {
+	_, inv, reader := awsWorld(t)
+	src, client, queue, dlq := sqsQueues(t, time.Second)
+	r := newRig(t, "aws", src, inv, func(w *Watcher) { w.AWS = reader })
+	r.start(t)
+	body := strings.ReplaceAll(string(sample(t, "engine", "event", "testdata", "aws", "authorize-security-group-ingress.json")), "111111111111", "222222222222")
+	send(t, client, queue, withIDs(body, "other-1"))
+	send(t, client, queue, withIDs(body, "other-2"))
+	waitFor(t, "both dropped", 30*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "out_of_scope") == 2 })
+	waitFor(t, "the queue to drain", 10*time.Second, func() bool { return depth(t, client, queue) == 0 })
+	if n := depth(t, client, dlq); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+	if n := r.count(r.w.Metrics.Failed, "read") + r.count(r.w.Metrics.Failed, "scope"); n != 0 {
+		t.Errorf("%v failures counted, want none (nothing was retried)", n)
+	}
+	if n := strings.Count(r.logBuf.String(), "not configured to read"); n != 1 {
+		t.Errorf("the account reported %d times, want once:\n%s", n, r.logBuf.String())
+	}
+	if !strings.Contains(r.logBuf.String(), "scope=222222222222") {
+		t.Errorf("the report does not name the account:\n%s", r.logBuf.String())
+	}
 }

@@ -102,6 +102,7 @@ type Watcher struct {
 	records  chan *recordReq
 	inflight sync.Map // message id -> time published, until settled
 	failed   sync.Map // message id -> failures counted in this process
+	outside  sync.Map // "provider scope" of out-of-scope events already reported
 	// again hands workers the messages whose wait is over; slots bounds
 	// the messages waiting; stopping ends every wait (shutdown).
 	again    chan *job
@@ -416,6 +417,24 @@ func (w *Watcher) handle(ctx context.Context, j *job) {
 	case event.IsMalformed(err):
 		mt.Failed.WithLabelValues(w.Name, "parse").Inc()
 		w.poison(sctx, j, 1, err)
+	case errors.As(err, new(*outOfScopeError)):
+		// No retry reads it: only configuration would. Reported once per
+		// account or project, counted every time, and acknowledged.
+		var oe *outOfScopeError
+		errors.As(err, &oe)
+		if _, told := w.outside.LoadOrStore(oe.Provider+" "+oe.Scope, true); !told {
+			w.Logger.Warn("watch: event from an account or project this watch is not configured to read; acknowledged and dropped "+
+				"(said once per account or project; vigil_watch_events_processed_total{outcome=\"out_of_scope\"} counts them)",
+				"watch", w.Name, "provider", oe.Provider, "scope", oe.Scope, "event", m.ID, "why", oe.Err)
+		} else {
+			w.Logger.Debug("watch: event from an account or project this watch does not read; dropped", "watch", w.Name, "scope", oe.Scope, "message", m.ID)
+		}
+		m.Ack(sctx)
+		mt.Processed.WithLabelValues(w.Name, "out_of_scope").Inc()
+		if _, had := w.failed.LoadAndDelete(m.ID); had || m.Attempt > 1 {
+			w.Log.Forget(sctx, w.Name, m.ID)
+		}
+		w.inflight.Delete(m.ID)
 	case isNotVisible(err) && w.Now().Add(j.nextWait()).Before(j.tryStart.Add(w.Settle)):
 		// Not failed: the provider does not show the change yet. The
 		// message waits, a worker does not.
@@ -591,6 +610,9 @@ func (w *Watcher) config(ctx context.Context, ev *event.Event, rec *store.WatchE
 		if isNotVisible(err) {
 			return "settle", err
 		}
+		if oe := w.outOfScope(ev, err); oe != nil {
+			return "scope", oe
+		}
 		return "read", err
 	}
 	var dependents []string
@@ -655,6 +677,53 @@ type configPayload struct {
 	Judged []string `json:"judged"`
 }
 
+// outOfScopeError is an event from an account or project the watch is
+// not configured to read: trying again cannot help.
+type outOfScopeError struct {
+	Provider, Scope string
+	Err             error
+}
+
+func (e *outOfScopeError) Error() string {
+	return fmt.Sprintf("%s %s is not an account or project this watch reads: %v", e.Provider, e.Scope, e.Err)
+}
+func (e *outOfScopeError) Unwrap() error { return e.Err }
+
+// outOfScope says whether a failed read failed because the event is from
+// outside what the watch is configured for: a provider it has no reader
+// for, an AWS account its credentials are not for with no role to assume
+// there, or a Google Cloud project the recorded inventory does not know
+// that the credentials may not read. A project the inventory knows, denied,
+// is a grant missing where vigil should read: that one is retried and
+// dead-lettered like any failure, to be replayed once fixed.
+func (w *Watcher) outOfScope(ev *event.Event, err error) *outOfScopeError {
+	var noReader *noReaderError
+	if errors.As(err, &noReader) {
+		return &outOfScopeError{Provider: ev.Provider, Scope: ev.Scope, Err: err}
+	}
+	var ae *aws.AccountError
+	if errors.As(err, &ae) {
+		return &outOfScopeError{Provider: "aws", Scope: ae.Account, Err: err}
+	}
+	var pe *gcp.PermissionError
+	if ev.Provider == "gcp" && errors.As(err, &pe) {
+		for _, c := range ev.Changes {
+			if strings.Contains(c.Scope, "/") || w.state.projectName(c.Scope) != "" {
+				return nil // a folder, an organization, or a known project
+			}
+		}
+		return &outOfScopeError{Provider: "gcp", Scope: ev.Scope, Err: err}
+	}
+	return nil
+}
+
+// noReaderError is an event of a provider the watch reads nothing of.
+type noReaderError struct{ provider string }
+
+func (e *noReaderError) Error() string {
+	return fmt.Sprintf("a %s event, but this watch reads no %s account or project", e.provider, e.provider)
+}
+
 func isNotVisible(err error) bool {
 	var a *aws.NotVisibleError
 	var g *gcp.NotVisibleError
@@ -667,7 +736,7 @@ func (w *Watcher) readOnce(ctx context.Context, ev *event.Event) ([]*asset.Asset
 	switch ev.Provider {
 	case "aws":
 		if w.AWS == nil {
-			return nil, nil, errors.New("an AWS event, but this watch reads no AWS account")
+			return nil, nil, &noReaderError{provider: "AWS"}
 		}
 		var refs []aws.Ref
 		for _, c := range ev.Changes {
@@ -680,7 +749,7 @@ func (w *Watcher) readOnce(ctx context.Context, ev *event.Event) ([]*asset.Asset
 		found, gone = r.Assets, r.Gone
 	case "gcp":
 		if w.GCP == nil {
-			return nil, nil, errors.New("a Google Cloud event, but this watch reads no Google Cloud organization")
+			return nil, nil, &noReaderError{provider: "Google Cloud"}
 		}
 		var refs []gcp.Ref
 		for _, c := range ev.Changes {

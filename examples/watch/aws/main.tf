@@ -34,7 +34,7 @@ locals {
   # announced again).
   cloudtrail_events = {
     "ec2.amazonaws.com" = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup", "RunInstances", "CreateVpc",
-    "RevokeSecurityGroupIngress", "DeleteSecurityGroup", "TerminateInstances", "DeleteVpc"]
+    "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress", "DeleteSecurityGroup", "TerminateInstances", "DeleteVpc"]
     "s3.amazonaws.com"         = ["PutBucketPolicy", "PutBucketAcl", "DeletePublicAccessBlock", "PutPublicAccessBlock", "DeleteBucketPolicy", "DeleteBucket"]
     "cloudtrail.amazonaws.com" = ["StopLogging", "DeleteTrail", "UpdateTrail", "StartLogging", "CreateTrail"]
     "guardduty.amazonaws.com"  = ["DeleteDetector", "UpdateDetector", "CreateDetector"]

@@ -36,7 +36,8 @@ locals {
   # cloudresourcemanager.v3.projects.create) the same way.
   audit_methods = {
     "compute.googleapis.com" = ["compute.firewalls.insert", "compute.firewalls.patch", "compute.firewalls.update", "compute.instances.insert", "compute.networks.insert",
-    "compute.firewalls.delete", "compute.instances.delete", "compute.networks.delete"]
+    "compute.firewalls.delete", "compute.instances.delete", "compute.networks.delete",
+    "compute.instances.deleteAccessConfig", "compute.instances.setMetadata"]
     "cloudresourcemanager.googleapis.com" = ["SetIamPolicy", "setIamPolicy", "CreateProject", "projects.create"]
     "storage.googleapis.com"              = ["storage.setIamPermissions", "storage.buckets.create", "storage.buckets.update", "storage.buckets.delete"]
     "logging.googleapis.com" = ["google.logging.v2.ConfigServiceV2.UpdateSink", "google.logging.v2.ConfigServiceV2.DeleteSink",

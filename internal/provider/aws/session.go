@@ -322,7 +322,7 @@ func (s *session) config(ctx context.Context, account string) (aws.Config, error
 		return cfg, nil
 	}
 	if s.opts.OrgRole == "" {
-		return aws.Config{}, fmt.Errorf("aws: %s is in account %s, but the credentials are for %s: pass --org-role to assume a role there", "the target", account, base)
+		return aws.Config{}, &AccountError{Account: account, Credentials: base}
 	}
 	cfg := s.roleConfig(fmt.Sprintf("arn:aws:iam::%s:role/%s", account, s.opts.OrgRole))
 	s.cfgs[account] = cfg
@@ -408,4 +408,15 @@ func resourceID(id string) string {
 		return res[strings.LastIndex(res, "/")+1:]
 	}
 	return id
+}
+
+// AccountError says that a resource is in an account the credentials are
+// not for, and no role is configured to assume there: nothing retried
+// will read it, only configuration can.
+type AccountError struct {
+	Account, Credentials string
+}
+
+func (e *AccountError) Error() string {
+	return fmt.Sprintf("aws: the target is in account %s, but the credentials are for %s: pass --org-role to assume a role there", e.Account, e.Credentials)
 }
