@@ -45,6 +45,7 @@ type runbookFlags struct {
 	waivers        string
 	state          string
 	actor          string
+	server         string
 	format         string
 	out            string
 	approve        []string
