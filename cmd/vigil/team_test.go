@@ -300,6 +300,25 @@ server {
 	if v.Run.Waiting[0].Address != "isolate" || !v.Run.Waiting[0].DistinctApprover || !v.Run.Held || v.Run.Status != "running" {
 		t.Fatalf("the waiting run: %+v", v.Run)
 	}
+	// The API shows who holds the run and until when, never the lease's
+	// token (with it, anyone could act as the holder).
+	if st, err := store.OpenRuns(context.Background(), pg); err != nil {
+		t.Fatal(err)
+	} else {
+		l, err := st.Lease(context.Background(), id)
+		st.Close()
+		req, _ := http.NewRequest("GET", base+"/api/runs/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+victor)
+		resp, rerr := http.DefaultClient.Do(req)
+		if err != nil || rerr != nil || l == nil || l.Token == "" {
+			t.Fatalf("the CLI's lease: %v %v %v", l, err, rerr)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(raw), l.Token) || !strings.Contains(string(raw), `"expires_at"`) {
+			t.Errorf("GET /api/runs/%s shows the lease token or no expiry:\n%s", id, raw)
+		}
+	}
 	if v.Run.Starter.Subject != "oidc:"+idp.URL+"#u-1" || !v.Run.Starter.Verified {
 		t.Errorf("the run's starter is not alice, verified: %+v", v.Run.Starter)
 	}

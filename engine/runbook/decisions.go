@@ -122,7 +122,17 @@ func approverListed(by Identity, approvers []string) bool {
 			}
 			continue
 		}
-		if by.SamePerson(Identity{Subject: strings.TrimPrefix(a, "user:"), Email: strings.TrimPrefix(a, "user:")}) {
+		u := strings.TrimPrefix(a, "user:")
+		// An email names whoever the IdP vouched for it (Email is empty
+		// when its email_verified is false), never a name or alias that
+		// happens to look like it (preferred_username is the user's to set).
+		if strings.Contains(u, "@") {
+			if (by.Email != "" && strings.EqualFold(u, by.Email)) || strings.EqualFold(u, by.Subject) {
+				return true
+			}
+			continue
+		}
+		if by.SamePerson(Identity{Subject: u}) {
 			return true
 		}
 	}

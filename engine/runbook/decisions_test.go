@@ -177,6 +177,15 @@ func TestSamePerson(t *testing.T) {
 	if err := CheckDecider(bob, alice, false, []string{"user:bob@acme.example"}); err != nil {
 		t.Error(err)
 	}
+	// An unverified email (the IdP said email_verified=false, so Email is
+	// empty) names nobody, even as the name the token chose for itself.
+	mallory := Identity{Subject: "oidc:idp#u-6", Name: "bob@acme.example", Aliases: []string{"bob@acme.example"}, Verified: true}
+	if err := CheckDecider(mallory, alice, false, []string{"user:bob@acme.example"}); err == nil {
+		t.Error("a name that looks like a listed email approves")
+	}
+	if err := CheckDecider(Identity{Subject: "token:bob", Name: "bob", Verified: true}, alice, false, []string{"user:bob"}); err != nil {
+		t.Errorf("a listed name: %v", err)
+	}
 }
 
 // The two-person rule needs a starter someone verified: an OS user or a
