@@ -47,7 +47,12 @@ func signedIn(t *testing.T) []string {
 		if s.err = os.WriteFile(tokens, []byte("first-responder responder "+s.token+"\n"), 0o600); s.err != nil {
 			return
 		}
-		s.cmd = exec.Command(binPath, "serve", "--store="+filepath.Join(dir, "identity.db"), "--listen", "127.0.0.1:0", "--tokens-file", tokens)
+		// A server block and nothing else: sign-in, no schedules.
+		cfg := filepath.Join(dir, "identity.hcl")
+		if s.err = os.WriteFile(cfg, []byte("server {\n}\n"), 0o644); s.err != nil {
+			return
+		}
+		s.cmd = exec.Command(binPath, "serve", "--config", cfg, "--store="+filepath.Join(dir, "identity.db"), "--listen", "127.0.0.1:0", "--tokens-file", tokens)
 		out, err := s.cmd.StdoutPipe()
 		if err != nil {
 			s.err = err

@@ -35,6 +35,9 @@ type Guard struct {
 	Audit func(ctx context.Context, e *store.AuditEntry)
 	Log   *slog.Logger
 	Now   func() time.Time
+
+	// limit bounds the audit rows of unauthenticated requests.
+	limit auditLimiter
 }
 
 // Cookie names: the session holds the ID token (or the static token)
@@ -374,9 +377,11 @@ func (g *Guard) audit(r *http.Request, p *Principal, action, target, outcome, de
 		return
 	}
 	e := &store.AuditEntry{At: g.now(), Action: action, Target: target, Outcome: outcome, Detail: detail, Remote: r.RemoteAddr, Method: r.Method, Path: r.URL.Path}
-	if p != nil {
-		e.Subject, e.Name, e.Role = p.Subject, p.String(), p.Role
+	if p == nil {
+		g.auditAnonymous(r, e)
+		return
 	}
+	e.Subject, e.Name, e.Role = p.Subject, p.String(), p.Role
 	g.Audit(r.Context(), e)
 }
 

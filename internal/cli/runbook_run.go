@@ -179,6 +179,7 @@ approval or interrupted (resume it).`,
       --inventory-out after.ndjson`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			f.given = c.Flags()
 			ctx := c.Context()
 			st, err := a.openRunStore(ctx, &f)
 			if err != nil {
@@ -327,6 +328,7 @@ approved with --approve.`,
   vigil runbook resume run-20261127-091500-3fa2c1 --approve isolate --inventory-out after.ndjson`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			f.given = c.Flags()
 			ctx := c.Context()
 			st, err := a.openRunStore(ctx, &f)
 			if err != nil {
