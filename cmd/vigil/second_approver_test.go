@@ -63,9 +63,14 @@ func signedIn(t *testing.T) []string {
 			return
 		}
 		found := make(chan string, 1)
+		var mu sync.Mutex
+		var said strings.Builder
 		go func() {
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
+				mu.Lock()
+				said.WriteString(sc.Text() + "\n")
+				mu.Unlock()
 				if m := servingRe.FindStringSubmatch(sc.Text()); m != nil {
 					found <- m[1]
 				}
@@ -74,7 +79,9 @@ func signedIn(t *testing.T) []string {
 		select {
 		case s.url = <-found:
 		case <-time.After(60 * time.Second):
-			s.err = fmt.Errorf("the identity server did not listen within 60s")
+			mu.Lock()
+			s.err = fmt.Errorf("the identity server did not listen within 60s:\n%s", said.String())
+			mu.Unlock()
 		}
 	})
 	if s.err != nil {
