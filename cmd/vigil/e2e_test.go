@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 		panic("go build: " + err.Error())
 	}
 	code := m.Run()
+	stopIdentityServer()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -95,7 +95,8 @@ func TestAWSContentHashAndTimeline(t *testing.T) {
 	// run resumes from it: the resumed step reads only the blocks past the
 	// checkpoint of that volume and the other volume's, never all 10.
 	state := filepath.Join(dir, "state.db")
-	code, out = vigil(t, append(env, "VIGIL_FAILPOINT=checkpoint:hash"), "runbook", "apply", "compromised-ec2", "-i", inv, "-var", "instance="+instance, "-var", "incident=INC-16",
+	// terminate needs a second person: the run is started signed in.
+	code, out = vigil(t, append(append(env, signedIn(t)...), "VIGIL_FAILPOINT=checkpoint:hash"), "runbook", "apply", "compromised-ec2", "-i", inv, "-var", "instance="+instance, "-var", "incident=INC-16",
 		"-var", "detected_at="+awsfake.AlertTime.Format(time.RFC3339), "-var", "principal="+awsfake.LeakedKey, "-var", "terminate=true",
 		"--auto-approve", "--state", state, "--aws-evidence-role", role)
 	if code != 137 {

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,15 +24,89 @@ import (
 // CLI's user types approves those.
 var secondApprover = runbook.Identity{Subject: "test:second-responder", Name: "second responder", Verified: true, Via: "vigil serve (test)"}
 
+// identityServer is one vigil serve for the whole test binary, whose only
+// use is to say who a token is (/api/whoami): a run with a step needing a
+// second person must be started signed in. The run itself lives in the
+// test's own state; the approver is secondApprover.
+var identityServer struct {
+	once       sync.Once
+	cmd        *exec.Cmd
+	url, token string
+	err        error
+}
+
+// signedIn is the environment that signs the CLI in as "first-responder"
+// (token:first-responder, a responder), starting the server once.
+func signedIn(t *testing.T) []string {
+	t.Helper()
+	s := &identityServer
+	s.once.Do(func() {
+		dir := filepath.Dir(binPath)
+		s.token = strings.Repeat("f1", 20)
+		tokens := filepath.Join(dir, "identity-tokens")
+		if s.err = os.WriteFile(tokens, []byte("first-responder responder "+s.token+"\n"), 0o600); s.err != nil {
+			return
+		}
+		// A server block and nothing else: sign-in, no schedules.
+		cfg := filepath.Join(dir, "identity.hcl")
+		if s.err = os.WriteFile(cfg, []byte("server {\n}\n"), 0o644); s.err != nil {
+			return
+		}
+		s.cmd = exec.Command(binPath, "serve", "--config", cfg, "--store="+filepath.Join(dir, "identity.db"), "--listen", "127.0.0.1:0", "--tokens-file", tokens)
+		out, err := s.cmd.StdoutPipe()
+		if err != nil {
+			s.err = err
+			return
+		}
+		s.cmd.Stderr = s.cmd.Stdout
+		if s.err = s.cmd.Start(); s.err != nil {
+			return
+		}
+		found := make(chan string, 1)
+		var mu sync.Mutex
+		var said strings.Builder
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				mu.Lock()
+				said.WriteString(sc.Text() + "\n")
+				mu.Unlock()
+				if m := servingRe.FindStringSubmatch(sc.Text()); m != nil {
+					found <- m[1]
+				}
+			}
+		}()
+		select {
+		case s.url = <-found:
+		case <-time.After(60 * time.Second):
+			mu.Lock()
+			s.err = fmt.Errorf("the identity server did not listen within 60s:\n%s", said.String())
+			mu.Unlock()
+		}
+	})
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	return []string{"VIGIL_SERVER=" + s.url, "VIGIL_TOKEN=" + s.token}
+}
+
+func stopIdentityServer() {
+	if c := identityServer.cmd; c != nil && c.Process != nil {
+		c.Process.Kill()
+		c.Wait()
+	}
+}
+
 // applyWithSecondApprover runs vigil (an apply against the fakes) on a
 // SQLite state and, while it waits, approves each step that needs a
 // distinct approver as vigil serve records an approver's decision: in the
-// run's store, bound to the plan hash and the address.
+// run's store, bound to the plan hash and the address. The CLI is signed in
+// (signedIn) as another identity than the approver.
 func applyWithSecondApprover(t *testing.T, env []string, state string, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(binPath, args...)
 	cmd.Dir = testutil.Root(t)
-	cmd.Env = append(append(os.Environ(), env...), "VIGIL_APPROVAL_POLL=100ms")
+	cmd.Env = append(append(append(os.Environ(), signedIn(t)...), env...), "VIGIL_APPROVAL_POLL=100ms")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

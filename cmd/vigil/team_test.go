@@ -230,8 +230,41 @@ server {
 	bob := idp.Token(t, map[string]any{"sub": "u-2", "email": "bob@acme.example", "email_verified": true, "groups": []string{"ir-leads"}})
 	victor := idp.Token(t, map[string]any{"sub": "u-4", "email": "victor@acme.example", "email_verified": true, "groups": []string{"ir-viewers"}})
 
-	cli := startVigil(t, []string{"VIGIL_APPROVAL_POLL=200ms"}, "runbook", "apply", "testdata/team/contain-web.hcl", "--provider", "sim",
-		"-i", "examples/inventory", "-var", "instance="+webVM, "-var", "incident=INC-77", "--state", pg, "--actor", "alice")
+	// alice starts the run signed in; she is an approver too, so only the
+	// two-person rule can refuse her own approval.
+	alice := idp.Token(t, map[string]any{"sub": "u-1", "email": "alice@acme.example", "email_verified": true, "groups": []string{"ir-team", "ir-leads"}})
+	apply := []string{"runbook", "apply", "testdata/team/contain-web.hcl", "--provider", "sim",
+		"-i", "examples/inventory", "-var", "instance=" + webVM, "-var", "incident=INC-77", "--state", pg}
+
+	// The attack the rule is about: a run started unverified (no token, or
+	// a self-declared --actor naming someone else) could be approved by its
+	// starter as "another person". It is refused before anything runs.
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"no sign-in", nil, nil, "VIGIL_SERVER and VIGIL_TOKEN are not set"},
+		{"--actor", nil, []string{"--actor", "bob"}, "--actor cannot name who starts such a run"},
+		{"a token but no server", []string{"VIGIL_TOKEN=" + alice}, nil, "neither --server nor VIGIL_SERVER is set"},
+		{"signed in, renamed by --actor", []string{"VIGIL_TOKEN=" + alice}, []string{"--server", base, "--actor", "bob"}, "--actor cannot rename a signed-in starter"},
+		{"a wrong token", []string{"VIGIL_TOKEN=nope"}, []string{"--server", base}, "refused VIGIL_TOKEN (401)"},
+	} {
+		code, out := vigil(t, append([]string{"VIGIL_SERVER=", "VIGIL_TOKEN="}, tc.env...), append(apply, tc.args...)...)
+		if code != 2 || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, want 2 and %q:\n%s", tc.name, code, tc.want, out)
+		}
+		if strings.Contains(out, "succeeded") {
+			t.Errorf("%s: something ran:\n%s", tc.name, out)
+		}
+	}
+	var none []struct{}
+	if call(t, "GET", base+"/api/runs", victor, nil, &none); len(none) != 0 {
+		t.Fatalf("refused applies left %d runs", len(none))
+	}
+
+	cli := startVigil(t, []string{"VIGIL_APPROVAL_POLL=200ms", "VIGIL_SERVER=" + base, "VIGIL_TOKEN=" + alice}, apply...)
 
 	type view struct {
 		Run struct {
@@ -243,6 +276,10 @@ server {
 			} `json:"waiting"`
 			PlanSHA256 string `json:"plan_sha256"`
 			Held       bool   `json:"held"`
+			Starter    struct {
+				Subject  string `json:"subject"`
+				Verified bool   `json:"verified"`
+			} `json:"starter"`
 		} `json:"run"`
 	}
 	var id string
@@ -263,9 +300,34 @@ server {
 	if v.Run.Waiting[0].Address != "isolate" || !v.Run.Waiting[0].DistinctApprover || !v.Run.Held || v.Run.Status != "running" {
 		t.Fatalf("the waiting run: %+v", v.Run)
 	}
+	// The API shows who holds the run and until when, never the lease's
+	// token (with it, anyone could act as the holder).
+	if st, err := store.OpenRuns(context.Background(), pg); err != nil {
+		t.Fatal(err)
+	} else {
+		l, err := st.Lease(context.Background(), id)
+		st.Close()
+		req, _ := http.NewRequest("GET", base+"/api/runs/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+victor)
+		resp, rerr := http.DefaultClient.Do(req)
+		if err != nil || rerr != nil || l == nil || l.Token == "" {
+			t.Fatalf("the CLI's lease: %v %v %v", l, err, rerr)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(raw), l.Token) || !strings.Contains(string(raw), `"expires_at"`) {
+			t.Errorf("GET /api/runs/%s shows the lease token or no expiry:\n%s", id, raw)
+		}
+	}
+	if v.Run.Starter.Subject != "oidc:"+idp.URL+"#u-1" || !v.Run.Starter.Verified {
+		t.Errorf("the run's starter is not alice, verified: %+v", v.Run.Starter)
+	}
 	approve := map[string]any{"address": "isolate", "plan_sha256": v.Run.PlanSHA256, "approve": true, "comment": "seen INC-77"}
 	if code := call(t, "POST", base+"/api/runs/"+id+"/approvals", victor, approve, nil); code != 403 {
 		t.Errorf("a viewer's approval: %d", code)
+	}
+	if code := call(t, "POST", base+"/api/runs/"+id+"/approvals", alice, approve, nil); code != 403 {
+		t.Errorf("the starter's own approval: %d", code)
 	}
 	var res struct {
 		Resumed bool `json:"resumed"`

@@ -48,6 +48,29 @@ func NeedsDistinctApprover(s *Step, spec *action.Spec, provider string) bool {
 	return spec != nil && spec.Effect == action.Destructive && provider == "cloud"
 }
 
+// UnverifiedStarterError refuses to start a run that has a step needing a
+// second person's approval when nobody verified who starts it.
+type UnverifiedStarterError struct {
+	Step    string
+	Starter Identity
+}
+
+func (e *UnverifiedStarterError) Error() string {
+	return fmt.Sprintf("step.%s needs a second person's approval (distinct_approver), so the run's starter must be signed in to vigil serve; %s is not verified", e.Step, e.Starter)
+}
+
+// FirstDistinct is the address of the first step instance of a plan that
+// needs a distinct approver ("" when none does); skipped instances run
+// nothing and do not count.
+func FirstDistinct(plan *Plan) string {
+	for _, ps := range plan.Steps {
+		if ps.DistinctApprover && !ps.Skipped {
+			return ps.Address
+		}
+	}
+	return ""
+}
+
 // StarterOf is who started a run: as its first entry binds it, or, for a
 // run made before starters were recorded, its actor (not verified).
 func StarterOf(run *Run, entries []*Entry) Identity {
@@ -65,12 +88,21 @@ func StarterOf(run *Run, entries []*Entry) Identity {
 }
 
 // CheckDecider says why an identity may not decide on an instance, nil
-// when it may: the two-person rule (a verified identity other than the
-// starter) and the approval block's approvers (names, emails, group:G).
+// when it may: the two-person rule (a verified identity other than a
+// verified starter) and the approval block's approvers (names, emails,
+// group:G).
 func CheckDecider(by, starter Identity, distinct bool, approvers []string) error {
 	if distinct {
 		if !by.Verified {
 			return fmt.Errorf("%s is not signed in: a step that needs a second person is approved through vigil serve", by)
+		}
+		// "Another person than the starter" means nothing when nobody
+		// checked who the starter is: an OS user or a self-declared --actor
+		// could be the approver under another name. Such a run (one made
+		// before starters had to sign in) is not approved; start it anew
+		// signed in.
+		if !starter.Verified {
+			return fmt.Errorf("%s started this run without signing in (not verified), so nobody can be shown to be another person: a step that needs a second person's approval is not approved in such a run; start a new run signed in (VIGIL_SERVER and VIGIL_TOKEN, or the dashboard)", starter)
 		}
 		if by.SamePerson(starter) {
 			return fmt.Errorf("%s started this run and cannot also approve this step: it needs another person's approval (distinct_approver)", by)
@@ -90,7 +122,17 @@ func approverListed(by Identity, approvers []string) bool {
 			}
 			continue
 		}
-		if by.SamePerson(Identity{Subject: strings.TrimPrefix(a, "user:"), Email: strings.TrimPrefix(a, "user:")}) {
+		u := strings.TrimPrefix(a, "user:")
+		// An email names whoever the IdP vouched for it (Email is empty
+		// when its email_verified is false), never a name or alias that
+		// happens to look like it (preferred_username is the user's to set).
+		if strings.Contains(u, "@") {
+			if (by.Email != "" && strings.EqualFold(u, by.Email)) || strings.EqualFold(u, by.Subject) {
+				return true
+			}
+			continue
+		}
+		if by.SamePerson(Identity{Subject: u}) {
 			return true
 		}
 	}

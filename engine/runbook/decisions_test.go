@@ -3,6 +3,7 @@ package runbook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -175,5 +176,56 @@ func TestSamePerson(t *testing.T) {
 	}
 	if err := CheckDecider(bob, alice, false, []string{"user:bob@acme.example"}); err != nil {
 		t.Error(err)
+	}
+	// An unverified email (the IdP said email_verified=false, so Email is
+	// empty) names nobody, even as the name the token chose for itself.
+	mallory := Identity{Subject: "oidc:idp#u-6", Name: "bob@acme.example", Aliases: []string{"bob@acme.example"}, Verified: true}
+	if err := CheckDecider(mallory, alice, false, []string{"user:bob@acme.example"}); err == nil {
+		t.Error("a name that looks like a listed email approves")
+	}
+	if err := CheckDecider(Identity{Subject: "token:bob", Name: "bob", Verified: true}, alice, false, []string{"user:bob"}); err != nil {
+		t.Errorf("a listed name: %v", err)
+	}
+}
+
+// The two-person rule needs a starter someone verified: an OS user or a
+// self-declared --actor could be the approver under another name. A run
+// with a step needing a second person is refused before anything runs;
+// one whose only such step is skipped starts as before; and a run whose
+// starter was recorded unverified (made before this rule) takes nobody's
+// approval of such a step.
+func TestUnverifiedStarter(t *testing.T) {
+	for _, starter := range []Identity{{}, {Subject: "os:alice", Name: "bob", Aliases: []string{"bob"}}} {
+		h := newHarness(t, twoPerson)
+		x := h.executor()
+		x.Starter, x.Approvals, x.Wait = starter, &decisions{m: map[string]*Decision{"cut": {Approved: true, By: bob}}}, WaitDistinct
+		res, err := x.Start(context.Background(), h.rb, h.plan, h.vars)
+		var ue *UnverifiedStarterError
+		if !errors.As(err, &ue) || ue.Step != "cut" || res != nil || h.w.applied["cut"] != 0 {
+			t.Fatalf("starter %+v: %v %v %v", starter, res, err, h.w.applied)
+		}
+		if runs, _ := h.j.ListRuns(context.Background()); len(runs) != 0 {
+			t.Errorf("starter %+v: a run was stored: %v", starter, runs)
+		}
+	}
+
+	skipped := strings.Replace(twoPerson, `action = "test.make"`, "action = \"test.make\"\n      when   = false", 1)
+	h := newHarness(t, skipped)
+	if FirstDistinct(h.plan) != "" {
+		t.Fatalf("a skipped step counts: %+v", h.plan.Step("cut"))
+	}
+	x := h.executor()
+	x.Starter = Identity{Subject: "os:alice", Name: "alice"}
+	if res, err := x.Start(context.Background(), h.rb, h.plan, h.vars); err != nil || res.Status != RunCompleted {
+		t.Fatalf("a run whose distinct step is skipped: %v %v", res, err)
+	}
+
+	// bob is verified and not the starter, but nobody verified the starter.
+	old := StarterOf(&Run{Actor: "alice"}, nil)
+	if err := CheckDecider(bob, old, true, nil); err == nil || !strings.Contains(err.Error(), "without signing in") {
+		t.Errorf("an unverified starter's run: %v", err)
+	}
+	if err := CheckDecider(bob, old, false, nil); err != nil {
+		t.Errorf("a step that needs no second person: %v", err)
 	}
 }

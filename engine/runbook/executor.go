@@ -159,16 +159,21 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	if err := ex.checkPinned(ctx); err != nil {
 		return nil, err
 	}
+	starter := x.Starter
+	if starter.Subject == "" {
+		starter = Identity{Subject: "actor:" + x.Actor, Name: x.Actor}
+	}
+	// The two-person rule compares the approver with the starter: both
+	// must be known, or one person could be both under two names.
+	if addr := FirstDistinct(plan); addr != "" && !starter.Verified {
+		return nil, &UnverifiedStarterError{Step: addr, Starter: starter}
+	}
 	now := x.now()
 	run := &Run{ID: NewRunID(now), Runbook: rb.ID, File: plan.Runbook.File, Hash: plan.Runbook.Hash, Provider: plan.Provider,
 		Actor: x.Actor, Status: RunRunning, CreatedAt: now, UpdatedAt: now, Plan: raw, PlanSHA256: planHash(raw), State: x.State}
 	b := Binding{Run: run.ID, Runbook: run.Runbook, File: run.File, RunbookSHA256: run.Hash, Provider: run.Provider, Actor: run.Actor,
 		CreatedAt: run.CreatedAt, State: run.State, PlanSHA256: planHash(raw), VariablesSHA256: variablesHash(plan.Variables),
 		Variables: plan.Variables, PublicKey: EncodePublicKey(x.publicKey()), Holder: x.holder(), JournalFormat: JournalFormat}
-	starter := x.Starter
-	if starter.Subject == "" {
-		starter = Identity{Subject: "actor:" + x.Actor, Name: x.Actor}
-	}
 	b.Starter = &starter
 	first := &Entry{Kind: EntryRunStarted, Actor: x.Actor, At: now, Detail: mustJSON(b)}
 	lease := &Lease{Holder: x.holder(), TTL: x.ttl()}

@@ -99,7 +99,8 @@ func TestOIDCBearer(t *testing.T) {
 		}
 	}
 	// An unverified email names nobody.
-	code, body, _ := do(t, nil, "GET", srv.URL+"/whoami", idp.Token(t, map[string]any{"sub": "u-5", "email": "root@acme.example", "email_verified": false, "groups": []string{"ir-viewers"}}), nil)
+	code, body, _ := do(t, nil, "GET", srv.URL+"/whoami", idp.Token(t, map[string]any{"sub": "u-5", "email": "root@acme.example", "email_verified": false,
+		"preferred_username": "root@acme.example", "groups": []string{"ir-viewers"}}), nil)
 	if code != 200 || !strings.Contains(body, `"role":"viewer"`) || strings.Contains(body, "root@") {
 		t.Errorf("unverified email: %d %s", code, body)
 	}
@@ -190,6 +191,28 @@ func TestGuards(t *testing.T) {
 	}
 	if code, body, _ := do(t, c, "POST", srv.URL+"/approve", "", map[string]string{"Origin": srv.URL}); code != 200 {
 		t.Errorf("same-origin post with the cookie: %d %s", code, body)
+	}
+
+	// A refused token comes back to the form with a code, and the form
+	// says only the fixed message of a code it knows: not what a link
+	// wrote in ?error=.
+	req, _ = http.NewRequest("POST", srv.URL+"/auth/token", strings.NewReader("token=wrong&next=/whoami"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", srv.URL)
+	resp, err = (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || !strings.HasPrefix(loc, "/auth/login?error=token&") {
+		t.Errorf("a refused token: %d %s", resp.StatusCode, loc)
+	}
+	if code, body, _ := do(t, nil, "GET", srv.URL+"/auth/login?error=token", "", nil); code != 200 || !strings.Contains(body, "The token was refused") {
+		t.Errorf("the refused-token page: %d %s", code, body)
+	}
+	forged := "Your+session+expired.+Call+the+helpdesk+at+555-0100"
+	if code, body, _ := do(t, nil, "GET", srv.URL+"/auth/login?error="+forged, "", nil); code != 200 || strings.Contains(body, "helpdesk") || strings.Contains(body, "color:#b00") {
+		t.Errorf("the sign-in page says what the link wrote: %d %s", code, body)
 	}
 }
 

@@ -35,6 +35,9 @@ type Guard struct {
 	Audit func(ctx context.Context, e *store.AuditEntry)
 	Log   *slog.Logger
 	Now   func() time.Time
+
+	// limit bounds the audit rows of unauthenticated requests.
+	limit auditLimiter
 }
 
 // Cookie names: the session holds the ID token (or the static token)
@@ -244,12 +247,20 @@ var signInPage = template.Must(template.New("signin").Parse(`<!doctype html>
 <input type="hidden" name="next" value="{{.Next}}"><button type="submit">Sign in</button></form>
 </body></html>`))
 
+// signInErrors are what the sign-in page may say, by the code in its
+// ?error= (the reason itself is in the audit log).
+var signInErrors = map[string]string{
+	"token": "The token was refused: it is wrong, expired, or not in the server's tokens file.",
+}
+
 // login starts the browser sign-in: with the IdP when configured,
 // otherwise a form that takes a token.
 func (g *Guard) login(w http.ResponseWriter, r *http.Request) {
 	if !g.OIDC.BrowserSignIn() || r.URL.Query().Get("form") != "" || r.URL.Query().Get("error") != "" {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		signInPage.Execute(w, map[string]any{"OIDC": g.OIDC.BrowserSignIn(), "Next": next(r), "Error": r.URL.Query().Get("error")})
+		// Only fixed messages, by code: the query string is anyone's to
+		// write, and a page of ours must not say what a link made it say.
+		signInPage.Execute(w, map[string]any{"OIDC": g.OIDC.BrowserSignIn(), "Next": next(r), "Error": signInErrors[r.URL.Query().Get("error")]})
 		return
 	}
 	oc, err := g.OIDC.oauth(r.Context())
@@ -348,7 +359,7 @@ func (g *Guard) tokenSignIn(w http.ResponseWriter, r *http.Request) {
 			msg += ": " + err.Error()
 		}
 		g.audit(r, nil, "sign-in", "token", "refused", msg)
-		http.Redirect(w, r, "/auth/login?error="+url.QueryEscape(msg)+"&next="+url.QueryEscape(next(r)), http.StatusSeeOther)
+		http.Redirect(w, r, "/auth/login?error=token&next="+url.QueryEscape(next(r)), http.StatusSeeOther)
 		return
 	}
 	g.audit(r, p, "sign-in", "token", "ok", "")
@@ -366,9 +377,11 @@ func (g *Guard) audit(r *http.Request, p *Principal, action, target, outcome, de
 		return
 	}
 	e := &store.AuditEntry{At: g.now(), Action: action, Target: target, Outcome: outcome, Detail: detail, Remote: r.RemoteAddr, Method: r.Method, Path: r.URL.Path}
-	if p != nil {
-		e.Subject, e.Name, e.Role = p.Subject, p.String(), p.Role
+	if p == nil {
+		g.auditAnonymous(r, e)
+		return
 	}
+	e.Subject, e.Name, e.Role = p.Subject, p.String(), p.Role
 	g.Audit(r.Context(), e)
 }
 

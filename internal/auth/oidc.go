@@ -108,7 +108,11 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (*Principal, *oidc.IDToke
 		email = "" // an address the IdP did not check names nobody
 	}
 	p := &Principal{Subject: "oidc:" + tok.Issuer + "#" + c.Subject, Email: email, Groups: groups, Via: "oidc"}
-	p.Name = firstOf(email, c.PreferredUsername, c.Name, c.Subject)
+	username := c.PreferredUsername
+	if email == "" && strings.Contains(username, "@") {
+		username = "" // the user's own word for an address, as unchecked as the email
+	}
+	p.Name = firstOf(email, username, c.Name, c.Subject)
 	p.Role = o.roles.RoleOf(email, c.Subject, groups)
 	return p, tok, nil
 }

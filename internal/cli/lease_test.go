@@ -156,3 +156,67 @@ func TestJournalErrorExitsOne(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// The hint printed when a run waits is a command that continues it as
+// printed: it names the state the run is in (not the default one), and
+// approves the waiting step.
+func TestResumeHintRunsAsPrinted(t *testing.T) {
+	dir := t.TempDir()
+	rb := filepath.Join(dir, "gate.hcl")
+	os.WriteFile(rb, []byte(gateHCL), 0o644)
+	state := filepath.Join(dir, "my state.db") // a space: the hint must quote it
+	code, out, errs := run(t, "runbook", "apply", rb, "--state", state, "--parallel", "2")
+	if code != ExitWaiting {
+		t.Fatalf("apply: %d %s %s", code, out, errs)
+	}
+	_, hint, ok := strings.Cut(out, "Continue with: ")
+	if !ok {
+		t.Fatalf("no hint:\n%s", out)
+	}
+	hint, _, _ = strings.Cut(hint, "\n")
+	id := runID.FindStringSubmatch(out)[1]
+	// Expected by hand: the run, --approve for the gate, then the flags
+	// given that resume takes (-var is left out: values may be secrets).
+	want := "vigil runbook resume " + id + " --approve gate --parallel 2 --state '" + state + "'"
+	if hint != want {
+		t.Fatalf("hint\n%s\nwant\n%s", hint, want)
+	}
+	args := shellWords(t, strings.TrimPrefix(hint, "vigil "))
+	if code, out, errs := run(t, args...); code != 0 || !strings.Contains(out, "completed") {
+		t.Fatalf("the hint as printed: %d %s %s", code, out, errs)
+	}
+}
+
+// shellWords splits a command line as sh would, for the words and single
+// quotes shellQuote writes.
+func shellWords(t *testing.T, line string) []string {
+	var words []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quoted && c == '\'':
+			quoted = false
+		case quoted:
+			cur.WriteByte(c)
+		case c == '\'':
+			quoted, inWord = true, true
+		case c == ' ':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\\' || c == '"':
+			t.Fatalf("unexpected %q in %s", c, line)
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}

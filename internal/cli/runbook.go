@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/vigil-ir/vigil/engine/action"
 	"github.com/vigil-ir/vigil/engine/inventory"
@@ -45,6 +46,7 @@ type runbookFlags struct {
 	waivers        string
 	state          string
 	actor          string
+	server         string
 	format         string
 	out            string
 	approve        []string
@@ -61,6 +63,9 @@ type runbookFlags struct {
 	aws            awsFlags
 	gcp            gcpFlags
 	fromAlert      string
+
+	// given are the command's flags, for the resume hint.
+	given *pflag.FlagSet
 }
 
 func (f *runbookFlags) varFlags(c *cobra.Command) {

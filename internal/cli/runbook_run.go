@@ -152,6 +152,14 @@ with --approve ADDRESS (isolate, 'revoke["sg-0a1"]', 'revoke[*]') or
 --auto-approve, or else the run stops in awaiting_approval: continue it with
 'vigil runbook resume RUN --approve ADDRESS'.
 
+A step that needs a second person's approval (distinct_approver: by default
+destructive steps against the real cloud) is approved through vigil serve by
+someone other than the run's starter, so the starter must be signed in:
+--server (or VIGIL_SERVER) and VIGIL_TOKEN name the server and your token
+there, and the journal records who serve says the token is. Without them, or
+with --actor (which nobody checks), such a run is refused before anything
+runs (exit 2). Runs with no such step need no sign-in.
+
 The run is leased to this process (a second apply or resume of it exits 2,
 naming the holder), and every step is journaled with its arguments, outputs,
 actor and times, each entry hash-chained to the previous one, signed with the
@@ -171,6 +179,7 @@ approval or interrupted (resume it).`,
       --inventory-out after.ndjson`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			f.given = c.Flags()
 			ctx := c.Context()
 			st, err := a.openRunStore(ctx, &f)
 			if err != nil {
@@ -182,6 +191,7 @@ approval or interrupted (resume it).`,
 			var files map[string]*hcl.File
 			simState := simStatePath(st)
 			var s *rbSession
+			var starter *runbook.Identity
 			if runbook.IsPlanFile(args[0]) {
 				plan, err = runbook.ReadPlan(args[0])
 				if err != nil {
@@ -195,6 +205,9 @@ approval or interrupted (resume it).`,
 				}
 				if rb.Hash() != plan.Runbook.Hash {
 					return &exitError{code: ExitError, err: fmt.Errorf("refusing to apply %s: runbook %s changed since the plan was made; make a new plan", args[0], plan.Runbook.File)}
+				}
+				if starter, err = a.starter(ctx, &f, plan); err != nil {
+					return err
 				}
 				inv := f.inventory
 				if len(inv) == 0 {
@@ -236,6 +249,9 @@ approval or interrupted (resume it).`,
 					return err
 				}
 				fmt.Fprintf(a.stdout, "Plan sha256 %s.\n\n", plan.Hash())
+				if starter, err = a.starter(ctx, &f, plan); err != nil {
+					return err
+				}
 				if err := a.confirmApply(ctx, &f, plan); err != nil {
 					return err
 				}
@@ -254,6 +270,10 @@ approval or interrupted (resume it).`,
 					return err
 				}
 			}
+			if starter != nil {
+				x.Starter, x.Actor = *starter, starter.String()
+				x.Holder = localHolder(x.Actor)
+			}
 			res, err := x.Start(ctx, rb, plan, vars)
 			return a.finishRun(ctx, &f, s, res, err)
 		},
@@ -261,6 +281,7 @@ approval or interrupted (resume it).`,
 	f.varFlags(c)
 	f.envFlags(c)
 	f.applyFlags(c)
+	c.Flags().StringVar(&f.server, "server", "", "sign in to this vigil serve (VIGIL_SERVER works too) with VIGIL_TOKEN: the run's starter is who the token belongs to, which a step needing a second person's approval requires")
 	f.aws.registerRunbook(c)
 	f.gcp.registerRunbook(c)
 	return c
@@ -307,6 +328,7 @@ approved with --approve.`,
   vigil runbook resume run-20261127-091500-3fa2c1 --approve isolate --inventory-out after.ndjson`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			f.given = c.Flags()
 			ctx := c.Context()
 			st, err := a.openRunStore(ctx, &f)
 			if err != nil {

@@ -169,12 +169,18 @@ func (rs *runService) flagsFor(provider string) runbookFlags {
 // starts the run; it returns once the run is stored.
 func (rs *runService) Start(ctx context.Context, by *auth.Principal, req *serve.StartRequest) (*runbook.Run, *runbook.Plan, error) {
 	set := rs.settings()
+	configured := set.Provider
+	if configured == "" {
+		configured = "cloud"
+	}
 	provider := req.Provider
 	if provider == "" {
-		provider = set.Provider
+		provider = configured
 	}
-	if provider != "cloud" && provider != "sim" {
-		return nil, nil, &serve.RequestError{Code: http.StatusBadRequest, Err: fmt.Errorf("provider %q: use cloud or sim", provider)}
+	// Only the provider the operator configured: a responder may not turn
+	// a rehearsal server (sim) into one that acts on the real clouds.
+	if provider != configured {
+		return nil, nil, &serve.RequestError{Code: http.StatusBadRequest, Err: fmt.Errorf("provider %q: this server runs runbooks with provider %q only (server.runbooks.provider in vigil.hcl); leave provider out", provider, configured)}
 	}
 	arg, err := rs.runbookArg(req.Runbook)
 	if err != nil {

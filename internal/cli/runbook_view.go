@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/vigil-ir/vigil/engine/runbook"
 	"github.com/vigil-ir/vigil/internal/report"
 )
@@ -134,15 +136,11 @@ func (a *app) finishRun(ctx context.Context, f *runbookFlags, s *rbSession, res 
 		}
 		return nil
 	case runbook.RunAwaitingApproval:
-		var names []string
-		for _, w := range res.Waiting {
-			names = append(names, "--approve "+shellQuote(w))
-		}
-		fmt.Fprintf(a.stdout, "Waiting for approval of: %s\nContinue with: vigil runbook resume %s %s\n", strings.Join(res.Waiting, ", "), res.Run.ID, strings.Join(names, " "))
+		fmt.Fprintf(a.stdout, "Waiting for approval of: %s\nContinue with: %s\n", strings.Join(res.Waiting, ", "), a.resumeCommand(f, res))
 		fmt.Fprintf(a.stdout, "A step that needs a second person (distinct_approver) is approved in vigil serve (the run's page, or POST /api/runs/%s/approvals); resume then reads the approval.\n", res.Run.ID)
 		return exit(ExitWaiting)
 	case runbook.RunInterrupted:
-		fmt.Fprintf(a.stdout, "Interrupted; nothing is lost. Continue with: vigil runbook resume %s\n", res.Run.ID)
+		fmt.Fprintf(a.stdout, "Interrupted; nothing is lost. Continue with: %s\n", a.resumeCommand(f, res))
 		return exit(ExitWaiting)
 	default:
 		fmt.Fprintf(a.stdout, "Failed steps: %s\nSee: vigil runbook timeline %s\n", strings.Join(res.Failed, ", "), res.Run.ID)
@@ -150,8 +148,60 @@ func (a *app) finishRun(ctx context.Context, f *runbookFlags, s *rbSession, res 
 	}
 }
 
+// resumeCommand is the resume command that continues a run, as it runs
+// when pasted: the flags given here that say where the run and its key,
+// anchor and clouds are (--state, --journal-key, -c, the provider flags),
+// and --approve for the waiting steps this process can approve (a step
+// that needs a second person is approved in vigil serve). -var values
+// are left out: they may be secrets, and the run's plan has the others.
+func (a *app) resumeCommand(f *runbookFlags, res *runbook.Result) string {
+	args := []string{"vigil", "runbook", "resume", res.Run.ID}
+	if res.Status == runbook.RunAwaitingApproval {
+		plan, _ := runbook.DecodePlan(res.Run.Plan)
+		for _, w := range res.Waiting {
+			if plan != nil && needsSecondPerson(plan, w) {
+				continue
+			}
+			args = append(args, "--approve", shellQuote(w))
+		}
+	}
+	if f.given != nil {
+		resume := a.rbResumeCmd().Flags()
+		skip := map[string]bool{"approve": true, "auto-approve": true, "var": true, "from-alert": true, "reanchor": true, "help": true}
+		f.given.Visit(func(fl *pflag.Flag) {
+			if skip[fl.Name] || resume.Lookup(fl.Name) == nil {
+				return
+			}
+			vals := []string{fl.Value.String()}
+			if sv, ok := fl.Value.(pflag.SliceValue); ok {
+				vals = sv.GetSlice()
+			}
+			for _, v := range vals {
+				if fl.Value.Type() == "bool" {
+					args = append(args, "--"+fl.Name+"="+v)
+				} else {
+					args = append(args, "--"+fl.Name, shellQuote(v))
+				}
+			}
+		})
+	}
+	return strings.Join(args, " ")
+}
+
+// needsSecondPerson reports whether a waiting instance's step needs a
+// distinct approver (instances expanded at apply go by their step).
+func needsSecondPerson(plan *runbook.Plan, addr string) bool {
+	step, _, _ := strings.Cut(addr, "[")
+	for _, ps := range plan.Steps {
+		if ps.Address == addr || ps.Step == step {
+			return ps.DistinctApprover
+		}
+	}
+	return false
+}
+
 func shellQuote(s string) string {
-	if strings.ContainsAny(s, `[]"' *()`) {
+	if s == "" || strings.ContainsAny(s, "[]\"' *()$`\\;&|<>!?{}~#\t\n") {
 		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 	}
 	return s

@@ -71,8 +71,10 @@ where it is.
 Approvals are bound to the run's plan hash and the step's address. A step
 with approval { distinct_approver = true } (the default for destructive
 steps against the real clouds) must be approved by someone other than the
-run's starter; the process running it (a replica, or a CLI apply waiting
-for it) picks the decision up from the store.
+run's starter, who must be signed in (a CLI apply of such a run signs in
+here with --server and VIGIL_TOKEN, and is refused without); the process
+running it (a replica, or a CLI apply waiting for it) picks the decision up
+from the store.
 
 Several replicas share one PostgreSQL (--store postgres://...): each tick of
 a schedule is scanned by one replica and recorded once (an advisory lock

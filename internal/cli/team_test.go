@@ -140,6 +140,12 @@ server {
 		if code != 403 {
 			t.Fatalf("a viewer starts a run: %d %v", code, res)
 		}
+		// The server is configured for sim: a responder cannot make it act
+		// on the real clouds.
+		code, res = api(t, "POST", base+"/api/runs", carol, map[string]any{"runbook": "contain-web", "provider": "cloud", "vars": map[string]string{"instance": webVM, "incident": "INC-1"}})
+		if code != 400 || !strings.Contains(fmt.Sprint(res["error"]), `with provider "sim" only`) {
+			t.Fatalf("a cloud run on a sim server: %d %v", code, res)
+		}
 		code, res = api(t, "POST", base+"/api/runs", carol, map[string]any{"runbook": "contain-web", "vars": map[string]string{"instance": webVM, "incident": "INC-1"}})
 		if code != 201 {
 			t.Fatalf("start: %d %v", code, res)

@@ -91,9 +91,25 @@ type RunView struct {
 	Starter    runbook.Identity      `json:"starter"`
 	Waiting    []WaitingStep         `json:"waiting"`
 	Decisions  []*store.StepDecision `json:"decisions"`
-	Lease      *runbook.Lease        `json:"lease,omitempty"`
+	Lease      *LeaseView            `json:"lease,omitempty"`
 	// Held says the lease is live: some process runs it now.
 	Held bool `json:"held"`
+}
+
+// LeaseView is a run's lease as the API shows it: who holds it and until
+// when, never its token (whoever has the token can act as the holder).
+type LeaseView struct {
+	Holder      runbook.Holder `json:"holder"`
+	AcquiredAt  time.Time      `json:"acquired_at"`
+	HeartbeatAt time.Time      `json:"heartbeat_at"`
+	ExpiresAt   time.Time      `json:"expires_at"`
+}
+
+func leaseView(l *runbook.Lease) *LeaseView {
+	if l == nil {
+		return nil
+	}
+	return &LeaseView{Holder: l.Holder, AcquiredAt: l.AcquiredAt, HeartbeatAt: l.HeartbeatAt, ExpiresAt: l.ExpiresAt}
 }
 
 // WaitingStep is a step instance that waits for a decision.
@@ -136,7 +152,8 @@ func (s *Server) runView(ctx context.Context, id string) (*RunView, []*runbook.E
 	if v.Decisions == nil {
 		v.Decisions = []*store.StepDecision{}
 	}
-	v.Lease, _ = st.Lease(ctx, id)
+	l, _ := st.Lease(ctx, id)
+	v.Lease = leaseView(l)
 	v.Held = v.Lease != nil && v.Lease.ExpiresAt.After(time.Now())
 	return v, entries, plan, nil
 }
@@ -295,7 +312,7 @@ func (s *Server) apiUnlock(w http.ResponseWriter, r *http.Request) {
 		detail = "broke the lease of " + old.Holder.String()
 	}
 	s.audit(r, "run.unlock", id, "ok", detail)
-	writeJSON(w, map[string]any{"run": id, "broken": old})
+	writeJSON(w, map[string]any{"run": id, "broken": leaseView(old)})
 }
 
 // DecisionRequest approves or rejects one waiting step instance.

@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vigil-ir/vigil/engine/runbook"
+	"github.com/vigil-ir/vigil/internal/auth"
+)
+
+// signInHint says how a CLI user signs in, for the refusals below.
+const signInHint = `sign in: set VIGIL_SERVER (or --server) to your team's vigil serve URL and VIGIL_TOKEN to your token there (a static token from serve's --tokens-file, or an ID token from the team's IdP), or start the run in the dashboard`
+
+// starter is who starts a run applied by the CLI. Signed in (the server and
+// a token given), it is whoever vigil serve's /api/whoami says the token
+// belongs to: verified, so the two-person rule can tell the approver from
+// it. Otherwise nil: the OS user (or --actor), which nothing checked, and
+// which a run with a step needing a second person's approval may not have
+// (one person could then start it under one name and approve it under
+// another): that is refused here, before anything runs.
+func (a *app) starter(ctx context.Context, f *runbookFlags, plan *runbook.Plan) (*runbook.Identity, error) {
+	server := f.server
+	if server == "" {
+		server = a.env("VIGIL_SERVER")
+	}
+	token := strings.TrimSpace(a.env("VIGIL_TOKEN"))
+	step := runbook.FirstDistinct(plan)
+	if server != "" && token != "" {
+		if f.actor != "" {
+			return nil, &exitError{code: ExitError, err: fmt.Errorf("--actor cannot rename a signed-in starter: the journal names who VIGIL_TOKEN signs in as at %s; drop --actor", server)}
+		}
+		id, err := whoami(ctx, server, token)
+		if err != nil {
+			return nil, &exitError{code: ExitError, err: err}
+		}
+		return id, nil
+	}
+	if step == "" {
+		return nil, nil
+	}
+	missing := "VIGIL_SERVER and VIGIL_TOKEN are not set"
+	switch {
+	case server != "":
+		missing = "VIGIL_TOKEN is not set"
+	case token != "":
+		missing = "neither --server nor VIGIL_SERVER is set"
+	}
+	if f.actor != "" {
+		return nil, &exitError{code: ExitError, err: fmt.Errorf("step.%s needs a second person's approval (distinct_approver): --actor cannot name who starts such a run, nobody checks it; %s. Nothing was applied", step, signInHint)}
+	}
+	return nil, &exitError{code: ExitError, err: fmt.Errorf("step.%s needs a second person's approval (distinct_approver), so whoever starts the run must be signed in, and %s; %s. Nothing was applied", step, missing, signInHint)}
+}
+
+// whoami asks vigil serve who a bearer token belongs to.
+func whoami(ctx context.Context, server, token string) (*runbook.Identity, error) {
+	base := strings.TrimRight(server, "/")
+	if !strings.HasPrefix(base, "https://") && !strings.HasPrefix(base, "http://") {
+		return nil, fmt.Errorf("the server %q is not an http(s):// URL (as vigil serve prints it: serving on https://HOST:PORT)", server)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/api/whoami", nil)
+	if err != nil {
+		return nil, fmt.Errorf("the server %q: %w", server, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot ask %s who VIGIL_TOKEN is: %w", base, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, fmt.Errorf("%s refused VIGIL_TOKEN (401): the token is wrong or expired; get a new one (%s)", base, signInHint)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("%s/api/whoami answered %s: %s", base, resp.Status, strings.TrimSpace(string(raw)))
+	}
+	var p auth.Principal
+	if err := json.Unmarshal(raw, &p); err != nil || p.Subject == "" {
+		return nil, fmt.Errorf("%s/api/whoami did not say who VIGIL_TOKEN is (is it vigil serve?): %.200s", base, raw)
+	}
+	id := p.Identity()
+	// Not "vigil serve (...)": serve carries on only the runs it started
+	// itself (a CLI's run is resumed by its responder).
+	id.Via = "vigil CLI, signed in to " + base + " (" + p.Via + ")"
+	return &id, nil
+}
