@@ -188,7 +188,8 @@ func TestResumeHintRunsAsPrinted(t *testing.T) {
 }
 
 // shellWords splits a command line as sh would, for the words and single
-// quotes shellQuote writes.
+// quotes shellQuote writes (the resume hint, the report's remediation
+// commands).
 func shellWords(t *testing.T, line string) []string {
 	var words []string
 	var cur strings.Builder
@@ -214,6 +215,9 @@ func shellWords(t *testing.T, line string) []string {
 			cur.WriteByte(c)
 			inWord = true
 		}
+	}
+	if quoted {
+		t.Fatalf("unterminated quote in %q", line)
 	}
 	if inWord {
 		words = append(words, cur.String())

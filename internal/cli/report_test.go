@@ -15,41 +15,6 @@ import (
 	"github.com/vigil-ir/vigil/internal/testutil"
 )
 
-// shellWords splits a command the report printed, quoted as POSIX shells
-// read it (words in single quotes where needed).
-func shellWords(t *testing.T, s string) []string {
-	t.Helper()
-	var out []string
-	var cur strings.Builder
-	in, quoted := false, false
-	for _, c := range s {
-		switch {
-		case quoted && c == '\'':
-			quoted = false
-		case quoted:
-			cur.WriteRune(c)
-		case c == '\'':
-			quoted, in = true, true
-		case c == ' ':
-			if in {
-				out = append(out, cur.String())
-				cur.Reset()
-			}
-			in = false
-		default:
-			cur.WriteRune(c)
-			in = true
-		}
-	}
-	if quoted {
-		t.Fatalf("unterminated quote in %q", s)
-	}
-	if in {
-		out = append(out, cur.String())
-	}
-	return out
-}
-
 var cmdRE = regexp.MustCompile(`<p id="(cmd-[0-9a-f]+)" class="command" data-runbook="([^"]+)">(.*?)</p>`)
 
 // The report's remediation commands run as printed: each sets every
