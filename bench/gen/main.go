@@ -7,6 +7,10 @@
 //	                                   cross-asset index as opa eval input and
 //	                                   data, and a wrapper query running the
 //	                                   built-in policies per asset and kind
+//	gen plan -n 5000 -out DIR          a Terraform plan (terraform show -json)
+//	                                   of at least n resource changes, for
+//	                                   vigil check; gen opa -plan DIR/plan.json
+//	                                   -config vigil.hcl writes its opa side
 //	gen compare VIGIL.json OPA.json    checks both found the same findings
 //	gen summary VIGIL.json             prints figures of vigil's summary
 package main
@@ -45,6 +49,8 @@ func main() {
 		err = cmdInventory(os.Args[2:])
 	case "opa":
 		err = cmdOPA(os.Args[2:])
+	case "plan":
+		err = cmdPlan(os.Args[2:])
 	case "compare":
 		err = cmdCompare(os.Args[2:])
 	case "summary":
@@ -427,15 +433,24 @@ func cmdOPA(args []string) error {
 	fl := flag.NewFlagSet("opa", flag.ExitOnError)
 	in := fl.String("in", "bench/data", "inventory directory")
 	out := fl.String("out", "bench/data/opa", "output directory")
+	plan := fl.String("plan", "", "a Terraform plan to judge instead of the inventory (vigil check's assets)")
+	cfgPath := fl.String("config", "", "vigil.hcl (default: the one in -in)")
 	fl.Parse(args)
+	if *cfgPath == "" {
+		*cfgPath = filepath.Join(*in, "vigil.hcl")
+	}
+	files := []string{filepath.Join(*in, "gcp-resources.ndjson"), filepath.Join(*in, "gcp-iam.ndjson"), filepath.Join(*in, "aws-config.json"), filepath.Join(*in, "aws-collected.ndjson")}
+	if *plan != "" {
+		files = []string{*plan}
+	}
 	if err := os.MkdirAll(filepath.Join(*out, "policies"), 0o755); err != nil {
 		return err
 	}
-	cfg, _, diags := config.Load(filepath.Join(*in, "vigil.hcl"))
+	cfg, _, diags := config.Load(*cfgPath)
 	if diags.HasErrors() {
 		return diags
 	}
-	fset, err := inventory.Open(filepath.Join(*in, "gcp-resources.ndjson"), filepath.Join(*in, "gcp-iam.ndjson"), filepath.Join(*in, "aws-config.json"), filepath.Join(*in, "aws-collected.ndjson"))
+	fset, err := inventory.Open(files...)
 	if err != nil {
 		return err
 	}

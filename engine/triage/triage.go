@@ -215,6 +215,11 @@ type grant struct {
 	role string
 }
 
+// Prepare builds what every card of the inventory looks things up in, so
+// that its time can be told apart from the cards' (Build does it on first
+// use otherwise).
+func (o *Options) Prepare() { o.index() }
+
 func (o *Options) index() *index {
 	if o.idx != nil {
 		return o.idx

@@ -325,12 +325,27 @@ func (s *tfSources) warnings(ps *inventory.PlanStats) []report.Warning {
 	if ps == nil {
 		return nil
 	}
+	// one pass over each plan for all its notes' lines: a plan is most
+	// often one long line, and a pass per note made a check of thousands
+	// of resources spend its time re-reading the plan
+	offsets := map[string][]int64{}
+	for _, n := range ps.Notes {
+		offsets[n.File] = append(offsets[n.File], n.Offset)
+	}
+	lines := map[string][]int{}
+	for file, offs := range offsets {
+		if l, err := inventory.LinesAt(file, offs); err == nil {
+			lines[file] = l
+		}
+	}
+	seen := map[string]int{}
 	var out []report.Warning
 	for _, n := range ps.Notes {
 		w := report.Warning{Title: "judged without its .tf source", Message: n.Message(), File: n.File, Subject: n.Address}
-		if line, err := inventory.LinesAt(n.File, []int64{n.Offset}); err == nil {
-			w.Line = line[0]
+		if l := lines[n.File]; l != nil {
+			w.Line = l[seen[n.File]]
 		}
+		seen[n.File]++
 		if name, ok := s.names[n.File]; ok {
 			w.File = name
 		}

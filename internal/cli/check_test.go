@@ -422,3 +422,42 @@ func TestCheckBinaryPlanOnStdin(t *testing.T) {
 		t.Errorf("exit %d: %s", code, errs)
 	}
 }
+
+// Several notes in one plan each get their own line, found in one pass
+// over the plan. The lines are those of the "{" opening each group's entry
+// in resource_changes of examples/terraform/plan.json (the line above its
+// "address", found by grep -n '"address": "aws_security_group' and
+// module.edge's): the four groups without in-line egress rules.
+func TestCheckWarningLinesOfSeveralNotes(t *testing.T) {
+	plan, err := os.ReadFile(filepath.Join(testutil.Root(t), "examples", "terraform", "plan.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir() // no .tf files: every group is judged without its source
+	if err := os.WriteFile(filepath.Join(dir, "plan.json"), plan, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, out, errs := runIn(t, dir, nil, "check", "-q", "-f", "json", "plan.json")
+	var rep struct {
+		Warnings []struct {
+			Subject string
+			Line    int
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, errs)
+	}
+	want := map[string]int{
+		"aws_security_group.bastion":             584,
+		"aws_security_group.vpn":                 750,
+		`module.edge.aws_security_group.lb["a"]`: 1096,
+		`module.edge.aws_security_group.lb["b"]`: 1153,
+	}
+	got := map[string]int{}
+	for _, w := range rep.Warnings {
+		got[w.Subject] = w.Line
+	}
+	if !cmp.Equal(got, want) {
+		t.Errorf("warning lines: %s", cmp.Diff(want, got))
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/zclconf/go-cty/cty"
@@ -173,6 +175,10 @@ what to collect to answer it.`,
 					return err
 				}
 			}
+			// VIGIL_PHASES=1 prints where a triage's time went, on stderr:
+			// the benchmark reports the index separately (built once, shared
+			// by every card).
+			ph := newPhases(a.env("VIGIL_PHASES") != "")
 			var assets *inventory.Inventory
 			if len(inv) > 0 {
 				loaded, err := inventory.Load(ctx, inv...)
@@ -188,6 +194,7 @@ what to collect to answer it.`,
 				}
 				assets = merge(assets, collected)
 			}
+			ph.done("load")
 			cfg, err := a.loadConfig(jf.config)
 			if err != nil {
 				return err
@@ -196,10 +203,12 @@ what to collect to answer it.`,
 			if err != nil {
 				return err
 			}
+			ph.done("policies")
 			findings, _, err := j.findings(ctx, assets)
 			if err != nil {
 				return err
 			}
+			ph.done("findings")
 			opts := &triage.Options{Inventory: assets, Config: cfg, Findings: findings, Runbooks: runbookInfos(),
 				InventoryArgs: inv, ConfigArg: jf.config, AlertFile: alertFile}
 			if live.aws.enabled {
@@ -208,6 +217,8 @@ what to collect to answer it.`,
 			if live.gcp.scope != "" {
 				opts.LiveArgs = append(opts.LiveArgs, "--gcp-live", "--gcp-scope", live.gcp.scope)
 			}
+			opts.Prepare()
+			ph.done("index")
 			var cards []*triage.Card
 			if len(args) == 1 {
 				cards = append(cards, triage.Build(opts, args[0]))
@@ -215,6 +226,8 @@ what to collect to answer it.`,
 			for _, al := range alerts {
 				cards = append(cards, triage.ForAlert(opts, al)...)
 			}
+			ph.done("cards")
+			ph.report(a.stderr, len(assets.Assets()))
 			switch format {
 			case "json":
 				enc := json.NewEncoder(a.stdout)
@@ -245,6 +258,40 @@ what to collect to answer it.`,
 	c.Flags().BoolVarP(&jf.quiet, "quiet", "q", false, "no progress on stderr")
 	live.register(c)
 	return c
+}
+
+// phases times the parts of a command, when on.
+type phases struct {
+	on    bool
+	last  time.Time
+	names []string
+	took  []time.Duration
+}
+
+func newPhases(on bool) *phases { return &phases{on: on, last: time.Now()} }
+
+// done ends the phase called name, begun when the previous one ended.
+func (p *phases) done(name string) {
+	if !p.on {
+		return
+	}
+	now := time.Now()
+	p.names = append(p.names, name)
+	p.took = append(p.took, now.Sub(p.last))
+	p.last = now
+}
+
+// report prints "vigil: phases: load 1.234s, ..." (seconds, three decimals,
+// so a script can read them).
+func (p *phases) report(w io.Writer, assets int) {
+	if !p.on {
+		return
+	}
+	parts := make([]string, len(p.names))
+	for i, n := range p.names {
+		parts[i] = fmt.Sprintf("%s %.3fs", n, p.took[i].Seconds())
+	}
+	fmt.Fprintf(w, "vigil: phases: %s (%d assets)\n", strings.Join(parts, ", "), assets)
 }
 
 // owner row of `vigil inventory owners`.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -110,5 +111,30 @@ func TestTriageFileWithoutAlertFlag(t *testing.T) {
 	code, out, errs := run(t, "triage", "examples/alerts/guardduty-getfindings.json", "-i", "examples/inventory")
 	if code != ExitError || !strings.Contains(errs, "examples/alerts/guardduty-getfindings.json is a file, not an asset id: for an alert, use --alert examples/alerts/guardduty-getfindings.json") || strings.Contains(out, "UNKNOWN") {
 		t.Errorf("exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// VIGIL_PHASES=1 makes triage say where its time went, each phase once and
+// in order (bench/run.sh reads the index's share), and nothing without it.
+func TestTriagePhases(t *testing.T) {
+	args := []string{"triage", "//storage.googleapis.com/acme-prod-customer-exports", "-i", "examples/inventory", "-c", "examples/vigil.hcl", "-f", "json"}
+	phaseLine := regexp.MustCompile(`(?m)^vigil: phases: load \d+\.\d{3}s, policies \d+\.\d{3}s, findings \d+\.\d{3}s, index \d+\.\d{3}s, cards \d+\.\d{3}s \((\d+) assets\)$`)
+	code, out, errs := run(t, args...)
+	if code != 0 || strings.Contains(errs, "phases") {
+		t.Fatalf("without VIGIL_PHASES: %d, stderr %q", code, errs)
+	}
+	plain := out
+	t.Setenv("VIGIL_PHASES", "1")
+	code, out, errs = run(t, args...)
+	if code != 0 {
+		t.Fatalf("%d %s", code, errs)
+	}
+	m := phaseLine.FindStringSubmatch(errs)
+	// 99: the assets of examples/inventory, as TestScanExamples reads them
+	if m == nil || m[1] != "99" {
+		t.Fatalf("no phase line in stderr:\n%s", errs)
+	}
+	if out != plain {
+		t.Errorf("the card changed with VIGIL_PHASES:\n%s\nwant:\n%s", out, plain)
 	}
 }
