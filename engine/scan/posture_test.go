@@ -106,9 +106,13 @@ func TestPostureFixtures(t *testing.T) {
 		// allow-ssh-web admits 0.0.0.0/0 with logging off; allow-https-lb
 		// logs; allow-internal is not world-open.
 		"VGL-NET-007": {"allow-ssh-web"},
-		// egress-all of acme-pii (data-class=pii on the project); acme-web's
-		// egress-all holds no class; egress-https is not all ports.
-		"VGL-NET-008": {"egress-all"},
+		// Judged per network. pii-vpc (acme-pii, data-class=pii on the
+		// project) lets everything out: egress-all at 1000 and the implied
+		// rule, no deny (egress-https is an allow of 443 only). vault-vpc,
+		// in the same project, denies all egress to 0.0.0.0/0 at 65000,
+		// ahead of the implied rule, and allows only 443. web-vpc and
+		// lab-vpc hold no class (unlabelled projects and instances).
+		"VGL-NET-008": {"pii-vpc"},
 		// allow-vendor-support is priority 0 for every instance;
 		// allow-vendor-tagged targets only "vendor".
 		"VGL-NET-009": {"allow-vendor-support"},
