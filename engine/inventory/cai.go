@@ -118,7 +118,7 @@ type caiIndex struct {
 	// labels of hierarchy nodes by short name, and the compute metadata of
 	// projects by the project id or number their record names: what
 	// assets inherit (Facets.Inherited).
-	labels   map[string]map[string]string
+	labels map[string]map[string]string
 	// tags are the Resource Manager tags bound to hierarchy nodes (CAI
 	// TagBinding records), short key name to short value name: folders
 	// and organizations have no labels, so a data class set on a folder is
