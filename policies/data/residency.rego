@@ -4,14 +4,14 @@
 #   An asset holds a data class (residency blocks in vigil.hcl) in a region
 #   the class does not allow. The class is read as the triage card reads it:
 #   the asset's own residency label, else its project's or account's, else
-#   the folders' and the organization's above it, nearest first (their
-#   labels, and on GCP the Resource Manager tags bound to them: folders
-#   and organizations have no labels, so a class set there is a tag; a
-#   label wins over a tag of the same key on one node) (a
+#   the folders' and the organization's above it, nearest first (a
 #   project's class speaks for the data stores in it: instances, disks,
 #   snapshots, images, buckets, databases, datasets, clusters). Breach
 #   notification and transfer rules depend on where data lives; responders
-#   must know it is where it should be.
+#   must know it is where it should be. A node's class is its label, or
+#   on GCP a Resource Manager tag bound to it (folders and organizations
+#   have no labels, so a class set there is a tag); a label wins over a
+#   tag of the same key.
 # custom:
 #   id: VGL-DATA-001
 #   severity: high
