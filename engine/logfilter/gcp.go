@@ -285,7 +285,7 @@ var GCPChanges = map[string][]Event{
 
 func ownerDelta(action string) Event {
 	return Event{"resource.type": "project", "protoPayload.serviceName": "cloudresourcemanager.googleapis.com",
-		"protoPayload.methodName":                              "SetIamPolicy",
+		"protoPayload.methodName":                                   "SetIamPolicy",
 		"protoPayload.serviceData.policyDelta.bindingDeltas.action": action,
 		"protoPayload.serviceData.policyDelta.bindingDeltas.role":   "roles/owner"}
 }
