@@ -50,6 +50,10 @@ type StoredFinding struct {
 	Waived       bool   `json:"waived"`
 	WaiverReason string `json:"waiver_reason,omitempty"`
 	Runbook      string `json:"runbook,omitempty"`
+	// Controls are the framework controls the finding breaks, as its
+	// policy's details.controls named them; nil when it did not (a policy
+	// of one control, or a finding recorded before history kept them).
+	Controls []string `json:"controls,omitempty"`
 }
 
 // Fingerprint tells the findings of one policy on one asset apart: a hash
@@ -211,11 +215,25 @@ func (h *sqlHistory) upgrade(ctx context.Context, tx *sql.Tx) error {
 	if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
 		return fmt.Errorf("read the history schema: %w", err)
 	}
-	if n > 0 {
-		return nil
+	if n == 0 {
+		if _, err := tx.ExecContext(ctx, script); err != nil {
+			return fmt.Errorf("upgrade the history to keep every finding: %w", err)
+		}
 	}
-	if _, err := tx.ExecContext(ctx, script); err != nil {
-		return fmt.Errorf("upgrade the history to keep every finding: %w", err)
+	// Version 3 keeps the controls a finding breaks (details.controls),
+	// which the compliance tables of the HTML report read; rows recorded
+	// before have '' (not known).
+	q = `SELECT COUNT(*) FROM pragma_table_info('scan_findings') WHERE name = 'controls'`
+	if h.pg {
+		q = `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'scan_findings' AND column_name = 'controls'`
+	}
+	if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return fmt.Errorf("read the history schema: %w", err)
+	}
+	if n == 0 {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE scan_findings ADD COLUMN controls TEXT NOT NULL DEFAULT ''`); err != nil {
+			return fmt.Errorf("upgrade the history to keep the controls findings break: %w", err)
+		}
 	}
 	return nil
 }
@@ -374,15 +392,15 @@ func (h *sqlHistory) insertScan(ctx context.Context, tx *sql.Tx, s *ScanRecord, 
 	}
 	// Every finding is stored: two with the same policy, asset and message
 	// are one finding given twice, an error rather than one dropped.
-	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, controls)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 	if err != nil {
 		return 0, err
 	}
 	defer stmt.Close()
 	for _, f := range findings {
 		if _, err := stmt.ExecContext(ctx, id, f.PolicyID, f.AssetID, f.Fingerprint(), f.Severity, f.Title, f.Message, f.Kind, f.Provider, f.Scope, f.Region, f.Phase,
-			b2i(f.Waived), f.WaiverReason, f.Runbook); err != nil {
+			b2i(f.Waived), f.WaiverReason, f.Runbook, controlsText(f.Controls)); err != nil {
 			return 0, fmt.Errorf("record finding %s %s %q: %w", f.PolicyID, f.AssetID, f.Message, err)
 		}
 	}
@@ -441,7 +459,7 @@ func (h *sqlHistory) Scan(ctx context.Context, id int64) (*ScanRecord, error) {
 }
 
 func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFinding, error) {
-	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook
+	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, controls
 		FROM scan_findings WHERE scan_id = ? ORDER BY policy_id, asset_id, message`), scanID)
 	if err != nil {
 		return nil, err
@@ -451,9 +469,11 @@ func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFindin
 	for rows.Next() {
 		var f StoredFinding
 		var waived int
-		if err := rows.Scan(&f.PolicyID, &f.AssetID, &f.Severity, &f.Title, &f.Message, &f.Kind, &f.Provider, &f.Scope, &f.Region, &f.Phase, &waived, &f.WaiverReason, &f.Runbook); err != nil {
+		var controls string
+		if err := rows.Scan(&f.PolicyID, &f.AssetID, &f.Severity, &f.Title, &f.Message, &f.Kind, &f.Provider, &f.Scope, &f.Region, &f.Phase, &waived, &f.WaiverReason, &f.Runbook, &controls); err != nil {
 			return nil, err
 		}
+		f.Controls = controlsOf(controls)
 		f.Waived = waived != 0
 		out = append(out, f)
 	}
@@ -502,3 +522,24 @@ func (h *sqlHistory) MarkNotified(ctx context.Context, notifier string, sent, re
 }
 
 func (h *sqlHistory) Close() error { return h.close() }
+
+// controlsText stores a finding's controls as a JSON list (” when not
+// known, "[]" when it breaks none of its policy's controls).
+func controlsText(cs []string) string {
+	if cs == nil {
+		return ""
+	}
+	b, _ := json.Marshal(cs)
+	return string(b)
+}
+
+func controlsOf(s string) []string {
+	if s == "" {
+		return nil
+	}
+	out := []string{}
+	if json.Unmarshal([]byte(s), &out) != nil {
+		return nil
+	}
+	return out
+}
