@@ -25,6 +25,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -463,6 +464,15 @@ func cmdOPA(args []string) error {
 	var mu sync.Mutex
 	first := true
 	idx := scan.NewIndex()
+	// the residency labels, as vigil scan gives its index (VGL-NET-008)
+	var labels []string
+	for _, r := range cfg.Residency {
+		if !slices.Contains(labels, r.Label) {
+			labels = append(labels, r.Label)
+		}
+	}
+	slices.Sort(labels)
+	idx.SetClassLabels(labels)
 	err = fset.Scan(context.Background(), func(a *asset.Asset) error {
 		idx.Observe(a)
 		// the input policies read: as vigil builds it, without data

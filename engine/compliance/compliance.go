@@ -165,6 +165,11 @@ func (b *Benchmark) Open(policies []*policy.Policy, findings func(yield func(pol
 	return out
 }
 
+// FindingControls reads details.controls, when the policy set it: the
+// framework tags of the controls the finding breaks (history keeps them,
+// so that its compliance tables count as the scan's do).
+func FindingControls(f *policy.Finding) ([]string, bool) { return findingControls(f) }
+
 // findingControls reads details.controls, when the policy set it.
 func findingControls(f *policy.Finding) ([]string, bool) {
 	if len(f.Details) == 0 || !bytes.Contains(f.Details, []byte(`"controls"`)) {

@@ -118,7 +118,12 @@ type caiIndex struct {
 	// labels of hierarchy nodes by short name, and the compute metadata of
 	// projects by the project id or number their record names: what
 	// assets inherit (Facets.Inherited).
-	labels   map[string]map[string]string
+	labels map[string]map[string]string
+	// tags are the Resource Manager tags bound to hierarchy nodes (CAI
+	// TagBinding records), short key name to short value name: folders
+	// and organizations have no labels, so a data class set on a folder is
+	// a tag. A node's own label of the same key wins.
+	tags     map[string]map[string]string
 	metadata map[string]map[string]string
 	chains   sync.Map // node short name -> []asset.Inherited, made on first use
 }
@@ -135,7 +140,7 @@ type projectNode struct {
 
 func newCAIIndex() *caiIndex {
 	return &caiIndex{iam: map[string]*iamEntry{}, projects: map[string]*projectNode{}, parents: map[string]string{},
-		labels: map[string]map[string]string{}, metadata: map[string]map[string]string{}}
+		labels: map[string]map[string]string{}, tags: map[string]map[string]string{}, metadata: map[string]map[string]string{}}
 }
 
 var (
@@ -151,7 +156,7 @@ var (
 	// may spell a marker differently, so a backslash marks a line too.
 	prepassMarkers = [][]byte{
 		[]byte(`_policy"`), []byte(`Policy"`),
-		[]byte(`Project"`), []byte(`Folder"`), []byte(`Organization"`),
+		[]byte(`Project"`), []byte(`Folder"`), []byte(`Organization"`), []byte(`Binding"`),
 		[]byte(`\`),
 	}
 )
@@ -188,8 +193,49 @@ const computeProjectType = "compute.googleapis.com/Project"
 
 const hierarchyPrefix = "cloudresourcemanager.googleapis.com/"
 
+// tagBindingType binds a tag value to a resource: on a project, folder or
+// organization, what the assets under it inherit.
+const tagBindingType = "cloudresourcemanager.googleapis.com/TagBinding"
+
+// learnTag records a TagBinding: its data names the bound resource
+// (parent, a full resource name) and the value as
+// tagValueNamespacedName, "{key parent id}/{key short name}/{value short
+// name}" (the Resource Manager v3 TagBinding).
+func (x *caiIndex) learnTag(raw []byte) error {
+	var r struct {
+		Resource *struct {
+			Data struct {
+				Parent     string `json:"parent"`
+				Namespaced string `json:"tagValueNamespacedName"`
+			} `json:"data"`
+		} `json:"resource"`
+	}
+	if err := decodeJSON(raw, &r); err != nil {
+		return jsonError(err)
+	}
+	if r.Resource == nil {
+		return nil
+	}
+	node, ok := strings.CutPrefix(r.Resource.Data.Parent, "//cloudresourcemanager.googleapis.com/")
+	parts := strings.Split(r.Resource.Data.Namespaced, "/")
+	if !ok || len(parts) != 3 || parts[1] == "" || parts[2] == "" {
+		return nil // a tag on another resource, or a value vigil cannot name
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	node = strings.Clone(node)
+	if x.tags[node] == nil {
+		x.tags[node] = map[string]string{}
+	}
+	x.tags[node][strings.Clone(parts[1])] = strings.Clone(parts[2])
+	return nil
+}
+
 // learn records what a raw record tells the index.
 func (x *caiIndex) learn(raw []byte) error {
+	if shapeOf(raw).assetType == tagBindingType {
+		return x.learnTag(raw)
+	}
 	r, data, err := decodeRecord(raw)
 	if err != nil {
 		return err
@@ -256,7 +302,7 @@ func (x *caiIndex) inherited(short string) []asset.Inherited {
 	defer x.mu.Unlock()
 	var out []asset.Inherited
 	for _, node := range x.ancestors(short) {
-		in := asset.Inherited{Node: node, Labels: x.labels[node]}
+		in := asset.Inherited{Node: node, Labels: withTags(x.labels[node], x.tags[node])}
 		if num, ok := strings.CutPrefix(node, "projects/"); ok {
 			in.Metadata = x.metadata[num]
 			if p := x.projects[num]; p != nil && in.Metadata == nil {
@@ -268,6 +314,21 @@ func (x *caiIndex) inherited(short string) []asset.Inherited {
 		}
 	}
 	x.chains.Store(short, out)
+	return out
+}
+
+// withTags is a node's labels with its tags for the keys no label sets.
+func withTags(labels, tags map[string]string) map[string]string {
+	if len(tags) == 0 {
+		return labels
+	}
+	out := make(map[string]string, len(labels)+len(tags))
+	for k, v := range tags {
+		out[k] = v
+	}
+	for k, v := range labels {
+		out[k] = v
+	}
 	return out
 }
 

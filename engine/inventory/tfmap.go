@@ -202,8 +202,15 @@ func mapResources(p *tfPlan, rs []*tfResource, stats *PlanStats) ([]*asset.Asset
 	for _, b := range m.buckets {
 		m.settleBucket(b)
 	}
+	merged := m.settleMore(mapped) // tfmore.go
 	var out []*asset.Asset
 	for _, r := range mapped {
+		if merged[r] { // judged in its ACL
+			if r.judged {
+				m.stats.Actions[r.action]++
+			}
+			continue
+		}
 		if !r.judged && !m.forced[r] {
 			continue // context for the resources that change
 		}

@@ -30,6 +30,35 @@ func (m *tfMapper) mapMore(r *tfResource, a *asset.Asset) bool {
 			}
 			sort.SliceStable(*dst, func(i, j int) bool { return (*dst)[i].Priority < (*dst)[j].Priority })
 		}
+	case "aws_network_acl_rule":
+		// One entry of an ACL: merged into the plan's aws_network_acl when
+		// it names one (settleMore), else judged alone.
+		a.Kind = asset.KindNetworkACL
+		rule := awsTFRule(r.after, r.unknown, "cidr_block", "ipv6_cidr_block", "protocol", "from_port", "to_port")
+		rule.Action = strings.ToLower(str(r.after, "rule_action"))
+		if n := intPtr(r.after, "rule_number"); n != nil {
+			rule.Priority = *n
+		}
+		if r.after["egress"] == true {
+			a.Facets.Egress = []asset.Rule{rule}
+		} else {
+			a.Facets.Ingress = []asset.Rule{rule}
+		}
+	case "google_compute_project_metadata_item":
+		// One key of the project's metadata; the others are set elsewhere
+		// (VGL-SSH-002 judges an item only for enable-oslogin).
+		a.Kind = asset.KindProjectMetadata
+		if k := str(r.after, "key"); k != "" {
+			a.Facets.Metadata = map[string]string{k: str(r.after, "value")}
+		}
+	case "google_service_account_key":
+		// Keys Terraform makes are user-managed; a new key's valid_after is
+		// known only after apply, when it is new.
+		a.Kind = asset.KindServiceAccountKey
+		a.Facets.KeyType = "user_managed"
+		a.Facets.Enabled = asset.Bool(true)
+		a.Facets.CreatedAt = str(r.after, "valid_after")
+		a.Facets.User = m.serviceAccountOfKey(r)
 	case "aws_flow_log":
 		a.Kind = asset.KindFlowLog
 		a.Facets.Resource = firstNonEmpty(str(r.after, "vpc_id"), str(r.after, "subnet_id"), str(r.after, "eni_id"))
@@ -105,6 +134,84 @@ func (m *tfMapper) mapMore(r *tfResource, a *asset.Asset) bool {
 		return false
 	}
 	return true
+}
+
+// serviceAccountOfKey is the email of a google_service_account_key's
+// account: service_account_id is "projects/P/serviceAccounts/EMAIL", the
+// email or the unique id; when it is known only after apply (a
+// google_service_account of the plan), the account's email, or its
+// account_id in its project.
+func (m *tfMapper) serviceAccountOfKey(r *tfResource) string {
+	if id := str(r.after, "service_account_id"); id != "" {
+		if sa := saOfKey(id); sa != "" {
+			return sa
+		}
+		return id
+	}
+	for _, t := range m.targetsOfType(r, "service_account_id", "", "google_service_account") {
+		if e := str(t.after, "email"); e != "" {
+			return e
+		}
+		if id, p := str(t.after, "account_id"), firstNonEmpty(str(t.after, "project"), t.project); id != "" && p != "" {
+			return id + "@" + p + ".iam.gserviceaccount.com"
+		}
+	}
+	return ""
+}
+
+// settleMore joins what one resource of issue 19 says of another: a
+// standalone aws_network_acl_rule is an entry of the plan's ACL it names
+// (the ACL, with every entry, is judged, in rule-number order: the first
+// match decides), and the plan's project metadata (google_compute_project_
+// metadata, or _item keys) is what its instances inherit, as Compute
+// Engine resolves metadata. It returns the rules merged into an ACL,
+// which are judged there and not on their own.
+func (m *tfMapper) settleMore(mapped []*tfResource) map[*tfResource]bool {
+	merged := map[*tfResource]bool{}
+	projectMD := map[string]map[string]string{}
+	for _, r := range mapped {
+		switch r.typ {
+		case "aws_network_acl_rule":
+			acls := m.targetsOfType(r, "network_acl_id", "", "aws_network_acl", "aws_default_network_acl")
+			if len(acls) == 0 || r.deleted {
+				continue
+			}
+			for _, t := range acls {
+				f := &t.asset.Facets
+				f.Ingress = append(f.Ingress, r.asset.Facets.Ingress...)
+				f.Egress = append(f.Egress, r.asset.Facets.Egress...)
+				sort.SliceStable(f.Ingress, func(i, j int) bool { return f.Ingress[i].Priority < f.Ingress[j].Priority })
+				sort.SliceStable(f.Egress, func(i, j int) bool { return f.Egress[i].Priority < f.Egress[j].Priority })
+				if r.judged && !t.judged {
+					m.forced[t] = true
+				}
+			}
+			merged[r] = true
+		case "google_compute_project_metadata", "google_compute_project_metadata_item":
+			if r.deleted || r.asset.Scope == "" {
+				continue
+			}
+			md := projectMD[r.asset.Scope]
+			if md == nil {
+				md = map[string]string{}
+				projectMD[r.asset.Scope] = md
+			}
+			for k, v := range r.asset.Facets.Metadata {
+				md[k] = v
+			}
+		}
+	}
+	if len(projectMD) > 0 {
+		for _, r := range mapped {
+			if r.typ != "google_compute_instance" {
+				continue
+			}
+			if md := projectMD[r.asset.Scope]; len(md) > 0 {
+				r.asset.Facets.Inherited = append(r.asset.Facets.Inherited, asset.Inherited{Node: "projects/" + r.asset.Scope, Metadata: md})
+			}
+		}
+	}
+	return merged
 }
 
 // moreFacets adds to the types tfmap.go maps what the policies of issue 19

@@ -4,5 +4,8 @@
 // a field the event does not fix is Unknown, so a pattern "covers" an API
 // call only when it matches that call whatever the other fields are.
 // VGL-LOG-003 reads the calls each filter covers (CIS AWS 4.x), instead
-// of finding call names as substrings of the pattern.
+// of finding call names as substrings of the pattern. ParseGCP reads Cloud
+// Logging queries (log-based metrics) the same way: the CIS GCP 2.x
+// changes a filter covers (GCPChanges), whatever its whitespace, term
+// order or value lists.
 package logfilter

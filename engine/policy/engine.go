@@ -92,6 +92,9 @@ type Engine struct {
 	builtinErrs map[string]*BuiltinError
 
 	stopped atomic.Pointer[StoppedError]
+	// classLabels are the residency labels of the settings (the labels a
+	// data class is read from), for the cross-asset index.
+	classLabels []string
 	// cancel is the evaluator's cancellation for the context evaluations
 	// run under (a scan's): made once per context, not once per asset.
 	cancel atomic.Pointer[ctxCancel]
@@ -220,6 +223,7 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 	if cfg == nil {
 		cfg = map[string]any{}
 	}
+	e.classLabels = classLabels(cfg)
 	// The store keeps Rego values: policies read the settings and the
 	// cross-asset index for every asset, and converting them from Go values
 	// on each read would cost more than the evaluation.
@@ -246,6 +250,26 @@ func (e *Engine) readBase(ctx context.Context) error {
 	}
 	e.base.Store(&base)
 	return nil
+}
+
+// ClassLabels are the labels data classes are read from (the residency
+// blocks' label), sorted: the cross-asset index records which networks
+// hold an instance carrying one (VGL-NET-008).
+func (e *Engine) ClassLabels() []string { return e.classLabels }
+
+func classLabels(cfg map[string]any) []string {
+	res, _ := cfg["residency"].(map[string]any)
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range res {
+		m, _ := r.(map[string]any)
+		if l, ok := m["label"].(string); ok && l != "" && !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func emptyInventory() map[string]any {

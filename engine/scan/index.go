@@ -23,6 +23,8 @@ type Index struct {
 	// exposure is what the exposure x vulnerability policies join on (see
 	// exposure.go): instances with a public IP, and the world-open rules.
 	exposure exposure
+	// egress is what VGL-NET-008 reads of each GCP network (egress.go).
+	egress egress
 }
 
 type scopeFacts struct {
@@ -38,7 +40,17 @@ type scopeFacts struct {
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{scopes: map[string]*scopeFacts{}, nodes: map[string]map[string]any{}, exposure: newExposure()}
+	return &Index{scopes: map[string]*scopeFacts{}, nodes: map[string]map[string]any{}, exposure: newExposure(), egress: newEgress()}
+}
+
+// SetClassLabels names the labels data classes are read from (the
+// residency labels of the settings, policy.Engine.ClassLabels), so that
+// the index records which networks hold a classified instance. Call it
+// before the first Observe.
+func (x *Index) SetClassLabels(labels []string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.egress.labels = labels
 }
 
 // Observe records what an asset contributes to the index. The index
@@ -84,6 +96,7 @@ func (x *Index) Observe(a *asset.Asset) {
 		}
 	}
 	x.exposure.observe(a)
+	x.egress.observe(a)
 	if a.Provider == asset.GCP {
 		switch a.Kind {
 		case asset.KindProject, asset.KindFolder, asset.KindOrganization:
@@ -139,7 +152,7 @@ func (x *Index) Data() map[string]any {
 	for k, v := range x.nodes {
 		nodes[k] = v
 	}
-	return map[string]any{"scopes": scopes, "nodes": nodes, "exposure": x.exposure.data()}
+	return map[string]any{"scopes": scopes, "nodes": nodes, "exposure": x.exposure.data(), "egress": x.egress.data()}
 }
 
 func sortedByID(list []map[string]any) []any {

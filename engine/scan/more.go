@@ -110,7 +110,16 @@ func (m *scopeMore) observe(a *asset.Asset) {
 	case asset.KindEventRule:
 		m.eventRules = append(m.eventRules, map[string]any{"name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter), "targets": strs(f.Targets), "enabled": enabled})
 	case asset.KindLogMetric:
-		m.logMetrics = append(m.logMetrics, map[string]any{"name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter), "metrics": strs(f.Metrics), "enabled": enabled})
+		lm := map[string]any{"name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter), "metrics": strs(f.Metrics), "enabled": enabled}
+		// The CIS GCP changes the query matches, parsed (Logging query
+		// language: whitespace, order and value lists do not matter); a
+		// query that does not parse covers nothing.
+		changes, catchAll := []string(nil), false
+		if q, err := logfilter.ParseGCP(f.Filter); err == nil {
+			changes, catchAll = q.Covers()
+		}
+		lm["changes"], lm["catch_all"] = strs(changes), catchAll
+		m.logMetrics = append(m.logMetrics, lm)
 	case asset.KindAlertPolicy:
 		m.alertPolicies = append(m.alertPolicies, map[string]any{"name": strings.Clone(a.Name), "metrics": strs(f.Metrics), "targets": strs(f.Targets), "enabled": enabled})
 	case asset.KindService:

@@ -106,9 +106,13 @@ func TestPostureFixtures(t *testing.T) {
 		// allow-ssh-web admits 0.0.0.0/0 with logging off; allow-https-lb
 		// logs; allow-internal is not world-open.
 		"VGL-NET-007": {"allow-ssh-web"},
-		// egress-all of acme-pii (data-class=pii on the project); acme-web's
-		// egress-all holds no class; egress-https is not all ports.
-		"VGL-NET-008": {"egress-all"},
+		// Judged per network. pii-vpc (acme-pii, data-class=pii on the
+		// project) lets everything out: egress-all at 1000 and the implied
+		// rule, no deny (egress-https is an allow of 443 only). vault-vpc,
+		// in the same project, denies all egress to 0.0.0.0/0 at 65000,
+		// ahead of the implied rule, and allows only 443. web-vpc and
+		// lab-vpc hold no class (unlabelled projects and instances).
+		"VGL-NET-008": {"pii-vpc"},
 		// allow-vendor-support is priority 0 for every instance;
 		// allow-vendor-tagged targets only "vendor".
 		"VGL-NET-009": {"allow-vendor-support"},
@@ -193,5 +197,62 @@ func TestPosturePlan(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("plan findings (-want +got):\n%s", diff)
+	}
+}
+
+// The Terraform types of review 19 (testdata/posture-plan/more.json),
+// worked out by hand:
+//   - edge's inline entries allow only 443; the standalone rule
+//     edge_ssh (rule 100, allow 22 from 0.0.0.0/0) is one of its entries,
+//     so edge is judged with it and fires. guarded allows every port at
+//     200 but its standalone rules deny 22 at 100 and 3389 at 110: silent.
+//     lonely's ACL is not in the plan: judged alone, rule 100 allows
+//     3389 from anywhere; lonely_https allows only 443.
+//   - block-project-ssh-keys is an instance key, so the project item
+//     block_keys blocks nothing: api-1 and trainer-2 set no
+//     block-project-ssh-keys of their own (VGL-SSH-001). The item is no
+//     enable-oslogin item, so VGL-SSH-002 says nothing of it;
+//     oslogin_off sets enable-oslogin=FALSE on acme-lab.
+//   - default_sa is a (user-managed, as every key Terraform makes) key of
+//     218745590023-compute@developer; ci's account is ci-runner@acme-web
+//     (account_id and project, its email being known after apply). Both
+//     are new: valid_after is unknown, no age to judge (VGL-KEY-001).
+func TestPosturePlanMore(t *testing.T) {
+	cfg, _, diags := config.Load(filepath.Join(testutil.Root(t), "testdata", "posture", "vigil.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data(), Now: func() time.Time { return postureClock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := inventory.Open(filepath.Join(testutil.Root(t), "testdata", "posture-plan", "more.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), Options{Sources: []inventory.Source{fs}, Engine: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Findings.Close()
+	var got []string
+	for _, f := range res.Findings.Slice() {
+		got = append(got, f.PolicyID+" "+f.AssetID+": "+f.Message)
+	}
+	sort.Strings(got)
+	want := []string{
+		"VGL-KEY-006 google_service_account_key.default_sa: service account key default_sa is a user-managed key of the default compute service account 218745590023-compute@developer.gserviceaccount.com",
+		"VGL-NET-006 aws_network_acl.edge: network ACL edge allows admin ports from the internet: 22 from 0.0.0.0/0 (rule 100)",
+		"VGL-NET-006 aws_network_acl_rule.lonely: network ACL lonely allows admin ports from the internet: 3389 from 0.0.0.0/0 (rule 100)",
+		"VGL-SSH-001 google_compute_instance.api: instance api-1 accepts project-wide SSH keys (its metadata does not set block-project-ssh-keys=TRUE)",
+		"VGL-SSH-001 google_compute_instance.trainer: instance trainer-2 accepts project-wide SSH keys (its metadata does not set block-project-ssh-keys=TRUE)",
+		"VGL-SSH-002 google_compute_project_metadata_item.oslogin_off: project acme-lab does not enable OS Login (enable-oslogin=TRUE in its compute metadata)",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan findings (-want +got):\n%s", diff)
+	}
+	// The merged rules are counted as judged: 14 resources, all created.
+	if n := fs.PlanStats().Actions["create"]; n != 14 {
+		t.Errorf("created %d, want 14", n)
 	}
 }

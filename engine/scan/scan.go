@@ -133,6 +133,7 @@ func scanAll(ctx context.Context, opts Options) (*Result, error) {
 		findings:      &FindingSet{},
 		spool:         newSpool(),
 	}
+	s.index.SetClassLabels(opts.Engine.ClassLabels())
 	defer s.spool.close()
 	finished := false
 	defer func() {

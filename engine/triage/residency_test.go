@@ -21,6 +21,8 @@ func TestResidencyScanAndTriageAgree(t *testing.T) {
 	for _, tc := range []struct{ inv, cfg string }{
 		{"../../examples/inventory", "../../examples/vigil.hcl"},
 		{"../../testdata/posture", "../../testdata/posture/vigil.hcl"},
+		// the class is a tag on a folder (testdata/residency-folder/README.md)
+		{"../../testdata/residency-folder", "../../testdata/posture/vigil.hcl"},
 	} {
 		t.Run(tc.inv, func(t *testing.T) {
 			cfg, _, diags := config.Load(tc.cfg)
@@ -81,6 +83,27 @@ func TestTriageInheritedClass(t *testing.T) {
 		QData:     {known: true, value: "pii", details: []string{"inherited from projects/402398720121"}},
 		QLocation: {known: true, value: "us-central1", details: []string{"residency: VIOLATION, pii data must be in eu, eu-*, europe-*"}},
 	})
+}
+
+// Folders have no labels: a data class set on one is a Resource Manager
+// tag (a CAI TagBinding). hr-us, in acme-hr under the tagged folder
+// "regulated", in us-central1, inherits pii from the folder; tools-us, in
+// a project directly under the organization, holds no class.
+func TestTriageFolderTagClass(t *testing.T) {
+	inv, err := inventory.Load(context.Background(), "../../testdata/residency-folder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, _ := config.Load("../../testdata/posture/vigil.hcl")
+	o := &Options{Inventory: inv, Config: cfg}
+	check(t, Build(o, "//compute.googleapis.com/projects/acme-hr/zones/us-central1-a/instances/hr-us"), map[string]want{
+		QData:     {known: true, value: "pii", details: []string{"inherited from folders/733120954113"}},
+		QLocation: {known: true, value: "us-central1", details: []string{"residency: VIOLATION, pii data must be in eu, eu-*, europe-*"}},
+	})
+	c := Build(o, "//compute.googleapis.com/projects/acme-tools/zones/us-central1-a/instances/tools-us")
+	if loc := strings.Join(c.Question(QLocation).Details, "\n"); strings.Contains(loc, "VIOLATION") {
+		t.Errorf("tools-us holds no class, the card says %q", loc)
+	}
 }
 
 // The card answers whether the IR team can get in, on both clouds.

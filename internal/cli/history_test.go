@@ -240,11 +240,13 @@ func TestServeConfigErrors(t *testing.T) {
 }
 
 // vigil report --compliance adds the per-control table of the latest scan.
-// History keeps findings, neither the facts a scan read nor the findings'
-// details: on the examples 5.1 fails (VGL-NET-006 maps to it alone: acl
-// 0a1a000000000001), 5.2 is not assessed (VGL-NET-001's findings break 5.2
-// or 5.3, history does not say which), 1.4 is not assessed (no finding, and
-// no record of what was read), 1.6 is not covered, and nothing passes.
+// History keeps findings and the controls they break, not the facts a
+// scan read: on the examples 5.1 fails (VGL-NET-006 maps to it alone: acl
+// 0a1a000000000001); VGL-NET-001's findings say which of 5.2 and 5.3 they
+// break, as in vigil scan --compliance: bastion admits 0.0.0.0/0 and ::/0
+// to 22 (both), launch-wizard-1 0.0.0.0/0 to every port (5.2), so 5.2
+// fails with 2 and 5.3 with 1; 1.4 is not assessed (no finding, and no
+// record of what was read), 1.6 is not covered, and nothing passes.
 func TestHTMLReportCompliance(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "history.db")
 	if code, _, errs := run(t, "scan", "--store="+db, "-c", "examples/vigil.hcl", "-q", "examples/inventory"); code == ExitError {
@@ -255,7 +257,7 @@ func TestHTMLReportCompliance(t *testing.T) {
 		t.Fatalf("report: %d %s", code, errs)
 	}
 	for _, want := range []string{`id="compliance-cis-aws-3.0"`, `data-control="5.1" data-status="fail"`,
-		`data-control="5.2" data-status="not assessed"`, `data-control="1.4" data-status="not assessed"`,
+		`data-control="5.2" data-status="fail"`, `data-control="5.3" data-status="fail"`, `data-control="1.4" data-status="not assessed"`,
 		`data-control="1.6" data-status="not covered"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q", want)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/compliance"
 	"github.com/vigil-ir/vigil/engine/config"
 	"github.com/vigil-ir/vigil/engine/policy"
 	"github.com/vigil-ir/vigil/engine/scan"
@@ -45,6 +46,9 @@ func Record(schedule string, started time.Time, sum *scan.Summary, policies []*p
 		sf := store.StoredFinding{PolicyID: f.PolicyID, AssetID: f.AssetID, Severity: f.Severity, Title: f.Title, Message: f.Message,
 			Kind: f.Kind, Provider: f.Provider, Scope: f.Scope, Region: f.Region, Phase: f.Phase, Waived: f.Waived && !f.WaiverExpired,
 			WaiverReason: f.WaiverReason, WaiverExpired: f.WaiverExpired && !f.Waived, WaiverExpires: f.WaiverExpires, Runbook: f.Remediation}
+		if cs, ok := compliance.FindingControls(&f); ok {
+			sf.Controls = append([]string{}, cs...)
+		}
 		// A scan's findings are already unique; the same asset read
 		// from two sources is one finding.
 		if id := sf.ID(); seen[id] {

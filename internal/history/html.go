@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"html/template"
 	"io"
 	"os"
@@ -73,10 +74,17 @@ func (p *Page) ComplianceTables(ids []string, policies []*policy.Policy) error {
 }
 
 // findings yields the page's findings as policy findings (what
-// compliance counts: policy, provider, waived, details).
+// compliance counts: policy, provider, waived, and the controls the
+// finding breaks as details.controls, which history keeps: a finding of a
+// policy of several controls counts for those it names, as in vigil scan
+// --compliance, not as "not assessed" for all of them).
 func (p *Page) findings(yield func(policy.Finding) bool) {
 	for _, f := range p.Findings {
-		if !yield(policy.Finding{PolicyID: f.PolicyID, Provider: f.Provider, Waived: f.Waived}) {
+		pf := policy.Finding{PolicyID: f.PolicyID, Provider: f.Provider, Waived: f.Waived}
+		if f.Controls != nil {
+			pf.Details, _ = json.Marshal(map[string]any{"controls": f.Controls})
+		}
+		if !yield(pf) {
 			return
 		}
 	}

@@ -54,6 +54,10 @@ type StoredFinding struct {
 	WaiverExpired bool   `json:"waiver_expired,omitempty"`
 	WaiverExpires string `json:"waiver_expires,omitempty"`
 	Runbook       string `json:"runbook,omitempty"`
+	// Controls are the framework controls the finding breaks, as its
+	// policy's details.controls named them; nil when it did not (a policy
+	// of one control, or a finding recorded before history kept them).
+	Controls []string `json:"controls,omitempty"`
 }
 
 // Fingerprint tells the findings of one policy on one asset apart: a hash
@@ -218,6 +222,11 @@ ALTER TABLE scan_findings ADD COLUMN waiver_expired INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE scan_findings ADD COLUMN waiver_expires TEXT NOT NULL DEFAULT '';
 `
 
+// Version 4 keeps the controls a finding breaks (details.controls), which
+// the compliance tables of the HTML report read; rows recorded before have
+// ” (not known).
+const historyV4 = `ALTER TABLE scan_findings ADD COLUMN controls TEXT NOT NULL DEFAULT '';`
+
 // historyUpgrade is one step of the history's schema, in order: a step is
 // done when its column exists (each database is checked, whatever its
 // schema version number says).
@@ -229,6 +238,7 @@ type historyUpgrade struct {
 var historyUpgrades = []historyUpgrade{
 	{"fingerprint", "keep every finding", sqliteHistoryV2, postgresHistoryV2},
 	{"waiver_expired", "keep expired waivers", historyV3, historyV3},
+	{"controls", "keep the controls findings break", historyV4, historyV4},
 }
 
 // upgrade brings a history to the latest version, step by step in order;
@@ -407,15 +417,15 @@ func (h *sqlHistory) insertScan(ctx context.Context, tx *sql.Tx, s *ScanRecord, 
 	}
 	// Every finding is stored: two with the same policy, asset and message
 	// are one finding given twice, an error rather than one dropped.
-	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires, controls)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 	if err != nil {
 		return 0, err
 	}
 	defer stmt.Close()
 	for _, f := range findings {
 		if _, err := stmt.ExecContext(ctx, id, f.PolicyID, f.AssetID, f.Fingerprint(), f.Severity, f.Title, f.Message, f.Kind, f.Provider, f.Scope, f.Region, f.Phase,
-			b2i(f.Waived), f.WaiverReason, f.Runbook, b2i(f.WaiverExpired), f.WaiverExpires); err != nil {
+			b2i(f.Waived), f.WaiverReason, f.Runbook, b2i(f.WaiverExpired), f.WaiverExpires, controlsText(f.Controls)); err != nil {
 			return 0, fmt.Errorf("record finding %s %s %q: %w", f.PolicyID, f.AssetID, f.Message, err)
 		}
 	}
@@ -474,7 +484,7 @@ func (h *sqlHistory) Scan(ctx context.Context, id int64) (*ScanRecord, error) {
 }
 
 func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFinding, error) {
-	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires
+	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires, controls
 		FROM scan_findings WHERE scan_id = ? ORDER BY policy_id, asset_id, message`), scanID)
 	if err != nil {
 		return nil, err
@@ -484,11 +494,13 @@ func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFindin
 	for rows.Next() {
 		var f StoredFinding
 		var waived, expired int
+		var controls string
 		if err := rows.Scan(&f.PolicyID, &f.AssetID, &f.Severity, &f.Title, &f.Message, &f.Kind, &f.Provider, &f.Scope, &f.Region, &f.Phase, &waived, &f.WaiverReason, &f.Runbook,
-			&expired, &f.WaiverExpires); err != nil {
+			&expired, &f.WaiverExpires, &controls); err != nil {
 			return nil, err
 		}
 		f.Waived, f.WaiverExpired = waived != 0, expired != 0
+		f.Controls = controlsOf(controls)
 		out = append(out, f)
 	}
 	return out, rows.Err()
@@ -543,3 +555,24 @@ func (h *sqlHistory) markNotified(ctx context.Context, tx *sql.Tx, notifier stri
 }
 
 func (h *sqlHistory) Close() error { return h.close() }
+
+// controlsText stores a finding's controls as a JSON list (” when not
+// known, "[]" when it breaks none of its policy's controls).
+func controlsText(cs []string) string {
+	if cs == nil {
+		return ""
+	}
+	b, _ := json.Marshal(cs)
+	return string(b)
+}
+
+func controlsOf(s string) []string {
+	if s == "" {
+		return nil
+	}
+	out := []string{}
+	if json.Unmarshal([]byte(s), &out) != nil {
+		return nil
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -23,8 +24,10 @@ func historyContract(t *testing.T, h History) {
 	// constraint finds both), and one of another policy.
 	fs := []StoredFinding{
 		{PolicyID: "GCP-CV-FW", AssetID: "a", Severity: "high", Title: "t", Message: "allows 22 from 0.0.0.0/0", Scope: "p", Phase: "preparation"},
-		{PolicyID: "GCP-CV-FW", AssetID: "a", Severity: "high", Title: "t", Message: "allows 3389 from 0.0.0.0/0", Scope: "p", Phase: "preparation"},
-		{PolicyID: "VGL-OWN-001", AssetID: "b", Severity: "low", Waived: true, WaiverReason: "because", Runbook: "rb"},
+		{PolicyID: "GCP-CV-FW", AssetID: "a", Severity: "high", Title: "t", Message: "allows 3389 from 0.0.0.0/0", Scope: "p", Phase: "preparation",
+			Controls: []string{}}, // names no control: kept apart from not known (nil)
+		{PolicyID: "VGL-OWN-001", AssetID: "b", Severity: "low", Waived: true, WaiverReason: "because", Runbook: "rb",
+			Controls: []string{"cis-gcp-3.0:2.4", "cis-gcp-3.0:2.9"}},
 	}
 	rec := &ScanRecord{Schedule: "hourly", StartedAt: t0, FinishedAt: t0.Add(2 * time.Second), Sources: []string{"inv/"}, PolicySet: "11 policies",
 		Assets: 7, Findings: 2, Waived: 1, BySeverity: map[string]int{"high": 2}}
@@ -49,7 +52,7 @@ func historyContract(t *testing.T, h History) {
 	}
 	// every finding comes back, in policy, asset and message order
 	back, err := h.Findings(ctx, id)
-	if err != nil || len(back) != 3 || back[0] != fs[0] || back[1] != fs[1] || back[2] != fs[2] {
+	if err != nil || len(back) != 3 || !reflect.DeepEqual(back, fs) {
 		t.Fatalf("findings: %+v %v", back, err)
 	}
 	if back[0].Key() == back[1].Key() {

@@ -129,6 +129,7 @@ func (s *state) load(ctx context.Context, base *inventory.Inventory, baseTime ti
 func (s *state) rebuild(ctx context.Context) error {
 	s.builtAt, s.exposureStale = s.now(), false
 	s.index = scan.NewIndex()
+	s.index.SetClassLabels(s.engine.ClassLabels())
 	for _, a := range s.inv.Assets() {
 		s.index.Observe(a)
 	}

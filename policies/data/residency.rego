@@ -8,7 +8,10 @@
 #   project's class speaks for the data stores in it: instances, disks,
 #   snapshots, images, buckets, databases, datasets, clusters). Breach
 #   notification and transfer rules depend on where data lives; responders
-#   must know it is where it should be.
+#   must know it is where it should be. A node's class is its label, or
+#   on GCP a Resource Manager tag bound to it (folders and organizations
+#   have no labels, so a class set there is a tag); a label wins over a
+#   tag of the same key.
 # custom:
 #   id: VGL-DATA-001
 #   severity: high

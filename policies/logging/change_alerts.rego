@@ -143,16 +143,13 @@ aws_note := " (no logging multi-region trail delivers to CloudWatch Logs, and no
 
 aws_note := "" if count(log_groups) > 0
 
-# What a log-based metric's filter names, for CIS GCP 3.0 2.4, 2.7, 2.8
-# and 2.9.
-# Each as a regular expression, so that gce_route does not match
-# gce_router: the resource type ends with its quote or the term.
-gcp_changes := {
-	"project ownership changes": `"?roles/owner"?`,
-	"firewall rule changes": `resource\.type\s*=\s*"?gce_firewall_rule("|\s|\)|$)`,
-	"route changes": `resource\.type\s*=\s*"?gce_route("|\s|\)|$)`,
-	"network changes": `resource\.type\s*=\s*"?gce_network("|\s|\)|$)`,
-}
+# The changes of CIS GCP Foundations 3.0 2.4, 2.7, 2.8 and 2.9. A
+# log-based metric covers one when its filter, parsed as the Logging query
+# language reads it (engine/logfilter: the index's "changes"), matches
+# every audit entry of the change (each method the benchmark names)
+# whatever the entry's other fields, and is not a catch-all (a filter that
+# matches unrelated entries too is noise, not an alert on the change).
+gcp_changes := {"project ownership changes", "firewall rule changes", "route changes", "network changes"}
 
 gcp_alerted(metric) if {
 	some p in object.get(info, "alert_policies", [])
@@ -164,13 +161,13 @@ gcp_alerted(metric) if {
 gcp_covered(change) if {
 	some m in object.get(info, "log_metrics", [])
 	m.enabled
-	regex.match(gcp_changes[change], m.filter)
-	not regex.match(`(?i)(^|[\s(])(NOT\s|-)\s*resource\.type`, m.filter) # a negated type is not the change
+	change in object.get(m, "changes", [])
+	not m.catch_all
 	some metric in m.metrics
 	gcp_alerted(metric)
 }
 
-gcp_missing := sort([c | some c, _ in gcp_changes; not gcp_covered(c)])
+gcp_missing := sort([c | some c in gcp_changes; not gcp_covered(c)])
 
 deny contains finding if {
 	input.asset.provider == "gcp"

@@ -64,7 +64,9 @@ test_disabled_rule_does_not_count if {
 
 proj := {"asset": {"provider": "gcp", "kind": "project", "name": "acme", "scope": "acme", "facets": {}}}
 
-fw_metric := {"name": "fw", "filter": "resource.type=\"gce_firewall_rule\" AND protoPayload.methodName:\"compute.firewalls\"", "metrics": ["logging.googleapis.com/user/fw"], "enabled": true}
+# The index's "changes" are what engine/logfilter reads of the filter
+# (TestGCPCovers tests the parsing).
+fw_metric := {"name": "fw", "filter": "resource.type=\"gce_firewall_rule\" AND protoPayload.methodName:\"compute.firewalls\"", "changes": ["firewall rule changes"], "catch_all": false, "metrics": ["logging.googleapis.com/user/fw"], "enabled": true}
 
 fw_alert := {"name": "fw", "metrics": ["logging.googleapis.com/user/fw"], "targets": ["projects/acme/notificationChannels/1"], "enabled": true}
 
@@ -129,7 +131,7 @@ test_eventbridge_rule_naming_every_call if {
 
 # gcp1 of the review: a metric on gce_router is not one on routes.
 test_router_is_not_route if {
-	m := {"name": "rt", "filter": "resource.type=\"gce_router\"", "metrics": ["logging.googleapis.com/user/rt"], "enabled": true}
+	m := {"name": "rt", "filter": "resource.type=\"gce_router\"", "changes": [], "catch_all": false, "metrics": ["logging.googleapis.com/user/rt"], "enabled": true}
 	a := {"name": "rt", "metrics": ["logging.googleapis.com/user/rt"], "targets": ["projects/acme/notificationChannels/1"], "enabled": true}
 	res := p.deny with input as proj with data.vigil.inventory as {"scopes": {"acme": {"log_metrics": [m], "alert_policies": [a]}}, "nodes": {}}
 	some r in res
@@ -137,9 +139,18 @@ test_router_is_not_route if {
 }
 
 test_route_metric_covers_routes if {
-	m := {"name": "rt", "filter": "resource.type=\"gce_route\" AND (protoPayload.methodName:\"compute.routes.delete\" OR protoPayload.methodName:\"compute.routes.insert\")", "metrics": ["logging.googleapis.com/user/rt"], "enabled": true}
+	m := {"name": "rt", "filter": "resource.type=\"gce_route\" AND (protoPayload.methodName:\"compute.routes.delete\" OR protoPayload.methodName:\"compute.routes.insert\")", "changes": ["route changes"], "catch_all": false, "metrics": ["logging.googleapis.com/user/rt"], "enabled": true}
 	a := {"name": "rt", "metrics": ["logging.googleapis.com/user/rt"], "targets": ["projects/acme/notificationChannels/1"], "enabled": true}
 	res := p.deny with input as proj with data.vigil.inventory as {"scopes": {"acme": {"log_metrics": [m], "alert_policies": [a]}}, "nodes": {}}
 	some r in res
 	not "route changes" in r.details.unalerted
+}
+
+# A catch-all metric (NOT resource.type="gce_instance") matches the
+# changes but alerts on everything: it covers none.
+test_gcp_catch_all_metric if {
+	m := object.union(fw_metric, {"filter": "NOT resource.type=\"gce_instance\"", "changes": ["firewall rule changes", "network changes", "route changes"], "catch_all": true})
+	res := p.deny with input as proj with data.vigil.inventory as {"scopes": {"acme": {"log_metrics": [m], "alert_policies": [fw_alert]}}, "nodes": {}}
+	some r in res
+	r.details.unalerted == ["firewall rule changes", "network changes", "project ownership changes", "route changes"]
 }

@@ -1,41 +1,79 @@
 # METADATA
 # title: Egress to anywhere from a network holding classified data
 # description: |
-#   An enabled GCP firewall rule allows egress on every protocol and port to
-#   0.0.0.0/0 in a project whose data class (its own residency label or the
-#   project's, folder's or organization's) is set: nothing stands between
-#   the data and an exfiltration channel. Only explicit rules are judged;
-#   the implied allow-all egress rule of every VPC (priority 65535) is not in
-#   the inventory.
+#   A GCP network that holds a data class lets every instance on it send
+#   anything to the whole IPv4 internet: nothing stands between the data
+#   and an exfiltration channel. The network holds a class when its
+#   project, folder or organization carries one (its inherited chain, the
+#   residency classes of vigil.hcl) or an instance on it carries one on its
+#   own labels (data.vigil.inventory.egress, which also covers a service
+#   project's instance on a shared VPC). Its egress is judged as VPC rules
+#   are evaluated: the rules that apply to every instance, lowest priority
+#   number first, a deny winning a tie; the implied allow-all egress rule
+#   (priority 65535), which every VPC has and no inventory lists, counts.
+#   Only a deny of every protocol and port to 0.0.0.0/0 (or rules adding
+#   up to it) at a priority as good as each allow-all stops it; a deny for
+#   some tags protects only those instances and is not counted, nor are
+#   hierarchical firewall policies, which vigil does not collect. A
+#   network in a Terraform plan is not judged: its rules live elsewhere.
 # custom:
 #   id: VGL-NET-008
 #   severity: medium
-#   kinds: [firewall]
+#   kinds: [network]
 #   phase: containment
 package vigil.policies.network.egress_all
 
 import data.vigil.lib
 import rego.v1
 
-label_keys := {r.label | some r in data.vigil.config.residency}
+# The classes of vigil.hcl, by label and lower-case name: a label value
+# no residency block names (data-class=public) is no class to protect.
+known := {[r.label, lower(c)] | some c, r in data.vigil.config.residency}
+
+net := object.get(object.get(data.vigil.inventory, "egress", {}), input.asset.facets.network, {})
 
 classes contains sprintf("%s=%s on %s", [k, v, n.node]) if {
-	some n in array.concat([{"node": "the rule", "labels": input.asset.labels}], object.get(input.asset.facets, "inherited", []))
-	some k in label_keys
+	some n in object.get(input.asset.facets, "inherited", [])
+	some [k, _] in known
 	v := object.get(object.get(n, "labels", {}), k, "")
-	v != ""
+	[k, lower(v)] in known
+}
+
+classes contains sprintf("%s=%s on instance %s", [h.label, h.value, h.instance]) if {
+	some h in object.get(net, "holders", [])
+	[h.label, lower(h.value)] in known
+}
+
+# Every VPC's implied egress rule: allow everything to everywhere, last.
+implied := {"firewall": "the implied allow-egress rule", "priority": 65535, "action": "allow", "sources": ["0.0.0.0/0"], "protocol": "all", "ports": []}
+
+world_all(r) if {
+	lib.all_ports(r)
+	lib.internet(r.sources, "ipv4")
+}
+
+allows := array.concat([r | some r in object.get(net, "rules", []); r.action == "allow"; world_all(r)], [implied])
+
+denied(prio) if {
+	some d in object.get(net, "rules", [])
+	d.action == "deny"
+	world_all(d)
+	d.priority <= prio
+}
+
+# open are the allow-all rules no deny-all overrides.
+open contains sprintf("%s (priority %d)", [a.firewall, a.priority]) if {
+	some a in allows
+	not denied(a.priority)
 }
 
 deny contains finding if {
 	input.asset.provider == "gcp"
-	some rule in input.asset.facets.egress
-	rule.action == "allow"
-	rule.enabled
-	"0.0.0.0/0" in rule.sources
-	lib.all_ports(rule)
+	not lib.planned
 	count(classes) > 0
+	count(open) > 0
 	finding := {
-		"msg": sprintf("firewall rule %s allows all egress to 0.0.0.0/0 from a project holding classified data (%s)", [input.asset.name, concat(", ", sort(classes))]),
-		"details": {"classes": sort(classes)},
+		"msg": sprintf("network %s holds classified data (%s) and lets every instance send anything to 0.0.0.0/0: %s; no deny-all egress rule overrides it", [input.asset.name, concat(", ", sort(classes)), concat(", ", sort(open))]),
+		"details": {"classes": sort(classes), "allowed_by": sort(open)},
 	}
 }

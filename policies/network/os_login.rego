@@ -16,8 +16,17 @@ package vigil.policies.network.os_login
 import data.vigil.lib
 import rego.v1
 
+# A Terraform google_compute_project_metadata_item sets one key; the
+# others are set elsewhere, so an item of another key says nothing of OS
+# Login.
+other_item if {
+	input.asset.type == "google_compute_project_metadata_item"
+	not input.asset.facets.metadata["enable-oslogin"]
+}
+
 deny contains finding if {
 	input.asset.kind == "project_metadata"
+	not other_item
 	not lib.truthy(object.get(object.get(input.asset.facets, "metadata", {}), "enable-oslogin", ""))
 	finding := {
 		"msg": sprintf("project %s does not enable OS Login (enable-oslogin=TRUE in its compute metadata)", [input.asset.scope]),

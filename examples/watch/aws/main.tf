@@ -166,7 +166,7 @@ data "aws_iam_policy_document" "vigil" {
     actions = [
       "ec2:DescribeSecurityGroups", "ec2:DescribeInstances", "ec2:DescribeVpcs",
       "s3:ListAllMyBuckets", "s3:GetBucketLocation", "s3:GetBucketPublicAccessBlock", "s3:GetBucketAcl", "s3:GetBucketPolicy", "s3:GetBucketTagging",
-      "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
+      "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors",
       "guardduty:GetDetector",
       "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed",
     ]

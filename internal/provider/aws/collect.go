@@ -245,6 +245,15 @@ func (c *collector) regions(ctx context.Context, cfg aws.Config) ([]string, erro
 // camelJSON marshals an SDK value with AWS Config's key style (the API's
 // names with a lower-case first letter), so the collected items have the
 // shape of Config's configuration items.
+// nonNil keeps an empty list a list: a trail whose selectors record
+// nothing is not one that carries none.
+func nonNil[T any](l []T) []T {
+	if l == nil {
+		return []T{}
+	}
+	return l
+}
+
 func camelJSON(v any) json.RawMessage {
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -423,15 +432,11 @@ func (c *collector) region(ctx context.Context, acct, region string, cfg aws.Con
 			if aws.ToString(t.HomeRegion) != "" && aws.ToString(t.HomeRegion) != region {
 				continue // a shadow of a trail kept in its home region
 			}
-			st, err := ct.GetTrailStatus(ctx, &cloudtrail.GetTrailStatusInput{Name: t.TrailARN})
+			item, err := trailItem(ctx, ct, acct, region, t)
 			if err != nil {
 				return err
 			}
-			conf := map[string]any{"Name": aws.ToString(t.Name), "IsMultiRegionTrail": aws.ToBool(t.IsMultiRegionTrail),
-				"IsOrganizationTrail": aws.ToBool(t.IsOrganizationTrail), "S3BucketName": aws.ToString(t.S3BucketName),
-				"HomeRegion": aws.ToString(t.HomeRegion), "IsLogging": aws.ToBool(st.IsLogging)}
-			c.put(&inventory.ConfigItem{ARN: aws.ToString(t.TrailARN), AccountID: acct, ResourceType: "AWS::CloudTrail::Trail",
-				ResourceID: aws.ToString(t.Name), ResourceName: aws.ToString(t.Name), AWSRegion: region, Configuration: camelJSON(conf)})
+			c.put(item)
 		}
 		return nil
 	})

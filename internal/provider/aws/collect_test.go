@@ -224,3 +224,50 @@ func TestCollectAssumeRole(t *testing.T) {
 		t.Error("the collection should be of the role's account only")
 	}
 }
+
+// A live trail carries what the logging policies read, as an AWS Config
+// export does: log file validation, the CloudWatch Logs group, and its
+// event selectors from GetEventSelectors. The management events each
+// selector set records are worked out from the CloudTrail documentation:
+// CreateTrail's default selector records all of them; a basic WriteOnly
+// selector only writes; an advanced selector of eventCategory Management
+// with readOnly = false only writes; a data-event-only advanced selector
+// records no management event.
+func TestCollectTrailSelectors(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		selectors, advanced []map[string]any
+		want                string
+	}{
+		{name: "default", want: "All"},
+		{name: "write only", selectors: []map[string]any{{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": true, "DataResources": []any{}}}, want: "WriteOnly"},
+		{name: "advanced write", advanced: []map[string]any{{"Name": "mgmt writes", "FieldSelectors": []any{
+			map[string]any{"Field": "eventCategory", "Equals": []any{"Management"}},
+			map[string]any{"Field": "readOnly", "Equals": []any{"false"}},
+		}}}, want: "WriteOnly"},
+		{name: "advanced data only", advanced: []map[string]any{{"Name": "s3 data", "FieldSelectors": []any{
+			map[string]any{"Field": "eventCategory", "Equals": []any{"Data"}},
+			map[string]any{"Field": "resources.type", "Equals": []any{"AWS::S3::Object"}},
+		}}}, want: "none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, opts := start(t)
+			f.With(func(f *awsfake.Fake) {
+				tr := f.Get(awsfake.ProdAccount).Region("us-east-1").Trails[0]
+				tr.Validation, tr.LogGroupARN = true, "arn:aws:logs:us-east-1:111111111111:log-group:trail-logs:*"
+				tr.Selectors, tr.Advanced = tc.selectors, tc.advanced
+			})
+			inv, sum := collect(t, opts)
+			if len(sum.Failures) > 0 {
+				t.Fatalf("failures: %v", sum.Failures)
+			}
+			tr := byName(inv, "trail", "org-trail")
+			if tr == nil {
+				t.Fatal("no trail")
+			}
+			if tr.Facets.ManagementEvents != tc.want || tr.Facets.Validation == nil || !*tr.Facets.Validation || tr.Facets.LogGroup != "trail-logs" {
+				t.Errorf("management events %q (want %q), validation %v, log group %q", tr.Facets.ManagementEvents, tc.want, tr.Facets.Validation, tr.Facets.LogGroup)
+			}
+		})
+	}
+}

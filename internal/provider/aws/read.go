@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/guardduty"
@@ -202,14 +203,14 @@ func (r *Reader) read(ctx context.Context, c *collector, cfg aws.Config, ref Ref
 			if aws.ToString(t.Name) != ref.Name && aws.ToString(t.TrailARN) != ref.ID {
 				continue
 			}
-			st, err := ct.GetTrailStatus(ctx, &cloudtrail.GetTrailStatusInput{Name: t.TrailARN})
+			item, err := trailItem(ctx, ct, acct, region, t)
 			if notFound(err) {
 				return nil
 			}
 			if err != nil {
 				return err
 			}
-			c.put(trailItem(acct, region, t.Name, t.TrailARN, t.IsMultiRegionTrail, t.IsOrganizationTrail, t.S3BucketName, t.HomeRegion, st.IsLogging))
+			c.put(item)
 		}
 	case "AWS::GuardDuty::Detector":
 		d, err := r.s.guardduty(cfg, region).GetDetector(ctx, &guardduty.GetDetectorInput{DetectorId: aws.String(ref.Name)})
@@ -255,11 +256,33 @@ func (r *Reader) read(ctx context.Context, c *collector, cfg aws.Config, ref Ref
 
 // trailItem, detectorItem and accessKeyItem build the configuration items
 // the collector builds for these types.
-func trailItem(acct, region string, name, arn *string, multi, org *bool, bucket, home *string, logging *bool) *inventory.ConfigItem {
-	conf := map[string]any{"Name": aws.ToString(name), "IsMultiRegionTrail": aws.ToBool(multi), "IsOrganizationTrail": aws.ToBool(org),
-		"S3BucketName": aws.ToString(bucket), "HomeRegion": aws.ToString(home), "IsLogging": aws.ToBool(logging)}
-	return &inventory.ConfigItem{ARN: aws.ToString(arn), AccountID: acct, ResourceType: "AWS::CloudTrail::Trail",
-		ResourceID: aws.ToString(name), ResourceName: aws.ToString(name), AWSRegion: region, Configuration: camelJSON(conf)}
+// trailItem is a trail as AWS Config records it, from DescribeTrails, its
+// status (GetTrailStatus) and its event selectors (GetEventSelectors),
+// which say which management events it records (VGL-LOG-001): collection
+// and the watch's reads make it the one way.
+func trailItem(ctx context.Context, ct *cloudtrail.Client, acct, region string, t cttypes.Trail) (*inventory.ConfigItem, error) {
+	st, err := ct.GetTrailStatus(ctx, &cloudtrail.GetTrailStatusInput{Name: t.TrailARN})
+	if err != nil {
+		return nil, err
+	}
+	sel, err := ct.GetEventSelectors(ctx, &cloudtrail.GetEventSelectorsInput{TrailName: t.TrailARN})
+	if err != nil {
+		return nil, err
+	}
+	conf := map[string]any{"Name": aws.ToString(t.Name), "IsMultiRegionTrail": aws.ToBool(t.IsMultiRegionTrail),
+		"IsOrganizationTrail": aws.ToBool(t.IsOrganizationTrail), "S3BucketName": aws.ToString(t.S3BucketName),
+		"HomeRegion": aws.ToString(t.HomeRegion), "IsLogging": aws.ToBool(st.IsLogging),
+		"LogFileValidationEnabled": aws.ToBool(t.LogFileValidationEnabled)}
+	if g := aws.ToString(t.CloudWatchLogsLogGroupArn); g != "" {
+		conf["CloudWatchLogsLogGroupArn"] = g
+	}
+	if len(sel.AdvancedEventSelectors) > 0 {
+		conf["AdvancedEventSelectors"] = sel.AdvancedEventSelectors
+	} else {
+		conf["EventSelectors"] = nonNil(sel.EventSelectors)
+	}
+	return &inventory.ConfigItem{ARN: aws.ToString(t.TrailARN), AccountID: acct, ResourceType: "AWS::CloudTrail::Trail",
+		ResourceID: aws.ToString(t.Name), ResourceName: aws.ToString(t.Name), AWSRegion: region, Configuration: camelJSON(conf)}, nil
 }
 
 func detectorItem(acct, region, id, status, created string) *inventory.ConfigItem {

@@ -72,6 +72,9 @@ var DefaultAssetTypes = []string{
 	"cloudresourcemanager.googleapis.com/Organization",
 	"cloudresourcemanager.googleapis.com/Folder",
 	"cloudresourcemanager.googleapis.com/Project",
+	// tags bound to folders, the organization and projects: folders have
+	// no labels, so a data class set on one is a tag (VGL-DATA-001)
+	"cloudresourcemanager.googleapis.com/TagBinding",
 	"compute.googleapis.com/Network",
 	"compute.googleapis.com/Subnetwork",
 	"compute.googleapis.com/Firewall",

@@ -198,3 +198,33 @@ func wireEvent(e TrailEvent) map[string]any {
 	}
 	return w
 }
+
+// getEventSelectors answers GetEventSelectors (CloudTrail API reference):
+// TrailName is the trail's name or ARN; the answer has TrailARN and either
+// EventSelectors or AdvancedEventSelectors. A trail nobody gave selectors
+// has the one CreateTrail sets: ReadWriteType All, management events
+// included, no data resources.
+func (f *Fake) getEventSelectors(req *request, in map[string]any) {
+	name, _ := in["TrailName"].(string)
+	for rn, r := range req.account.Regions {
+		for _, t := range r.Trails {
+			arn := trailARN(rn, req.acctID, t.Name)
+			if name != t.Name && name != arn {
+				continue
+			}
+			out := map[string]any{"TrailARN": arn}
+			switch {
+			case t.Advanced != nil:
+				out["AdvancedEventSelectors"] = t.Advanced
+			case t.Selectors != nil:
+				out["EventSelectors"] = t.Selectors
+			default:
+				out["EventSelectors"] = []map[string]any{{"ReadWriteType": "All", "IncludeManagementEvents": true,
+					"DataResources": []any{}, "ExcludeManagementEventSources": []any{}}}
+			}
+			jsonReply(req, 200, out)
+			return
+		}
+	}
+	jsonReply(req, http.StatusBadRequest, map[string]string{"__type": "TrailNotFoundException", "message": "Unknown trail: " + name + " for the user: " + req.acctID})
+}

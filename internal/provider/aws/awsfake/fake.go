@@ -186,6 +186,13 @@ type Trail struct {
 	Name, Bucket       string
 	MultiRegion, OrgTr bool
 	Logging            bool
+	Validation         bool   // LogFileValidationEnabled
+	LogGroupARN        string // CloudWatchLogsLogGroupArn
+	// Selectors and Advanced are the trail's event selectors, as
+	// PutEventSelectors sets them (raw wire JSON objects); a trail has one
+	// or the other. Neither: the selector CreateTrail gives every trail
+	// (all management events, read and write, no data events).
+	Selectors, Advanced []map[string]any
 }
 
 // Account is one AWS account.

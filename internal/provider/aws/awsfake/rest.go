@@ -189,13 +189,20 @@ func (f *Fake) json11(req *request) {
 				if name != req.region && !t.MultiRegion {
 					continue
 				}
-				list = append(list, map[string]any{"Name": t.Name, "TrailARN": trailARN(name, req.acctID, t.Name), "HomeRegion": name,
-					"IsMultiRegionTrail": t.MultiRegion, "IsOrganizationTrail": t.OrgTr, "S3BucketName": t.Bucket, "IncludeGlobalServiceEvents": true})
+				tr := map[string]any{"Name": t.Name, "TrailARN": trailARN(name, req.acctID, t.Name), "HomeRegion": name,
+					"IsMultiRegionTrail": t.MultiRegion, "IsOrganizationTrail": t.OrgTr, "S3BucketName": t.Bucket, "IncludeGlobalServiceEvents": true,
+					"LogFileValidationEnabled": t.Validation, "HasCustomEventSelectors": t.Selectors != nil || t.Advanced != nil}
+				if t.LogGroupARN != "" {
+					tr["CloudWatchLogsLogGroupArn"] = t.LogGroupARN
+				}
+				list = append(list, tr)
 			}
 		}
 		jsonReply(req, 200, map[string]any{"trailList": list})
 	case "CloudTrail_20131101.LookupEvents":
 		f.lookupEvents(req, in)
+	case "CloudTrail_20131101.GetEventSelectors":
+		f.getEventSelectors(req, in)
 	case "CloudTrail_20131101.GetTrailStatus":
 		name, _ := in["Name"].(string)
 		for rn, r := range req.account.Regions {
