@@ -157,6 +157,15 @@ func (rs *runService) executor(ctx context.Context, sa *app, f *runbookFlags, s 
 	return x, nil
 }
 
+// provider is the one provider this server runs runbooks with
+// (server.runbooks.provider, "cloud" when unset).
+func (rs *runService) provider() string {
+	if p := rs.settings().Provider; p != "" {
+		return p
+	}
+	return "cloud"
+}
+
 func (rs *runService) flagsFor(provider string) runbookFlags {
 	f := rs.flags
 	f.provider = provider
@@ -169,10 +178,7 @@ func (rs *runService) flagsFor(provider string) runbookFlags {
 // starts the run; it returns once the run is stored.
 func (rs *runService) Start(ctx context.Context, by *auth.Principal, req *serve.StartRequest) (*runbook.Run, *runbook.Plan, error) {
 	set := rs.settings()
-	configured := set.Provider
-	if configured == "" {
-		configured = "cloud"
-	}
+	configured := rs.provider()
 	provider := req.Provider
 	if provider == "" {
 		provider = configured
@@ -293,6 +299,13 @@ func (rs *runService) Resume(ctx context.Context, by *auth.Principal, runID stri
 	plan, err := runbook.DecodePlan(run.Plan)
 	if err != nil {
 		return fmt.Errorf("run %s: read its plan: %w", runID, err)
+	}
+	// The run's own provider, never this server's credentials for another:
+	// a rehearsal server (sim) must not act on the real clouds for a run a
+	// CLI started with --provider cloud, and a cloud server must not
+	// replay a rehearsal against them.
+	if configured := rs.provider(); plan.Provider != configured || (run.Provider != "" && run.Provider != configured) {
+		return &serve.RequestError{Code: http.StatusConflict, Err: &serve.OtherProviderError{RunID: runID, Provider: plan.Provider, Configured: configured}}
 	}
 	if run.State != "" {
 		if _, err := os.Stat(run.State); err != nil {

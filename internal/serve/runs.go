@@ -62,6 +62,17 @@ type StartRequest struct {
 	Suggestion string `json:"suggestion,omitempty"`
 }
 
+// OtherProviderError is a run whose provider is not the one this server
+// runs runbooks with: the server leaves it to a process configured for
+// that provider (the responder's CLI).
+type OtherProviderError struct {
+	RunID, Provider, Configured string
+}
+
+func (e *OtherProviderError) Error() string {
+	return fmt.Sprintf("run %s uses provider %q and this server runs runbooks with provider %q only (server.runbooks.provider in vigil.hcl): it does not continue it; resume it where that provider is configured: vigil runbook resume %s", e.RunID, e.Provider, e.Configured, e.RunID)
+}
+
 // RequestError carries an HTTP status through Runs.
 type RequestError struct {
 	Code int
@@ -401,18 +412,29 @@ func (s *Server) apiDecide(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r, action, target, "ok", fmt.Sprintf("plan sha256 %s; decision %s", v.PlanSHA256, d.ID))
 	resumed := false
+	notResumed := ""
 	if !v.Held {
 		// Nobody runs it now: this replica continues it (a CLI apply that
-		// is waiting holds the lease, and reads the decision itself).
+		// is waiting holds the lease, and reads the decision itself). A run
+		// of another provider is not continued here: the decision stays
+		// recorded for the process that resumes it, and the answer says so.
 		if err := s.Runs.Resume(context.WithoutCancel(ctx), s.serverPrincipal(), id); err != nil {
 			s.Log.Warn("the decision is recorded; the run could not be resumed here", "run", id, "err", err)
+			var op *OtherProviderError
+			if errors.As(err, &op) {
+				notResumed = "the decision is recorded, but this server does not continue the run: " + op.Error()
+			}
 		} else {
 			resumed = true
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
-	json.NewEncoder(w).Encode(map[string]any{"decision": d, "resumed": resumed})
+	body := map[string]any{"decision": d, "resumed": resumed}
+	if notResumed != "" {
+		body["not_resumed"] = notResumed
+	}
+	json.NewEncoder(w).Encode(body)
 }
 
 // serverPrincipal is the server acting on its own (resuming a run after a
@@ -462,6 +484,7 @@ func (s *Server) audit(r *http.Request, action, target, outcome, detail string) 
 func (s *Server) keepRuns(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	leftAlone := map[string]struct{}{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -487,6 +510,12 @@ func (s *Server) keepRuns(ctx context.Context, every time.Duration) {
 			}
 			if err := s.Runs.Resume(ctx, s.serverPrincipal(), run.ID); err == nil {
 				s.Log.Info("carrying on a run whose holder is gone", "run", run.ID, "status", run.Status)
+			} else if op := (*OtherProviderError)(nil); errors.As(err, &op) {
+				// Left alone, said once: it is retried every interval.
+				if _, said := leftAlone[run.ID]; !said {
+					leftAlone[run.ID] = struct{}{}
+					s.Log.Warn("leaving a run of another provider alone", "run", run.ID, "err", err)
+				}
 			}
 		}
 	}
