@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,6 +187,26 @@ func TestGuards(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"name":"lead"`) {
 		t.Fatalf("token sign-in: %d %s", resp.StatusCode, b)
 	}
+	// After sign-in the redirect stays on this server, however next is
+	// written (review 18, bug 5: "/\t/evil.example" went out as is, and a
+	// browser drops the tab and goes to //evil.example).
+	stay := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, n := range []string{"/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\\evil.example", "\\/evil.example", "//evil.example", "https://evil.example/", "/\t\\evil.example"} {
+		req, _ := http.NewRequest("POST", srv.URL+"/auth/token", strings.NewReader(url.Values{"token": {lead}, "next": {n}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", srv.URL)
+		resp, err := stay.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		base, _ := url.Parse(srv.URL + "/auth/token")
+		to, err := url.Parse(loc)
+		if resp.StatusCode != http.StatusSeeOther || err != nil || strings.ContainsAny(loc, "\t\r\n\\") || base.ResolveReference(to).Host != base.Host {
+			t.Errorf("next %q: %d Location %q, want a path of this server", n, resp.StatusCode, loc)
+		}
+	}
 	if code, body, _ := do(t, c, "POST", srv.URL+"/approve", "", map[string]string{"Origin": "https://evil.example"}); code != 403 || !strings.Contains(body, "cross-site") {
 		t.Errorf("cross-site post with the cookie: %d %s", code, body)
 	}
@@ -274,4 +295,37 @@ func TestTokensFileErrors(t *testing.T) {
 func sha(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// localPath reads next as a browser would; the wanted values are what a
+// WHATWG parser makes of each (tab/LF/CR dropped, backslash as slash),
+// kept only when that is a path of this server.
+func TestLocalPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/runs/run-1?tab=journal": "/runs/run-1?tab=journal",
+		"/":                       "/",
+		"/a/b%2F%2Fc":             "/a/b%2F%2Fc",
+		"/ru\tns":                 "/runs", // the browser drops the tab too
+		"/\t/evil.example":        "/",     // review 18's payload
+		"/\n/evil.example":        "/",
+		"/\r/evil.example":        "/",
+		"/\t\n\r/evil.example":    "/",
+		"\t//evil.example":        "/",
+		"//evil.example":          "/",
+		"/\\evil.example":         "/",
+		"\\\\evil.example":        "/",
+		"\\/evil.example":         "/",
+		"https://evil.example/":   "/",
+		"javascript:alert(1)":     "/",
+		" /runs":                  "/", // not a path as written
+		"/runs\x00x":              "/",
+		"/runs\x7f":               "/",
+		"":                        "/",
+		"runs":                    "/",
+		"/%09/evil.example":       "/%09/evil.example", // encoded: a path segment, not stripped by browsers
+	} {
+		if got := localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -231,7 +231,26 @@ func next(r *http.Request) string {
 	if n == "" {
 		n = r.FormValue("next")
 	}
-	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") {
+	return localPath(n)
+}
+
+// localPath keeps a sign-in's destination on this server, or gives "/".
+// It reads the value as a browser would (WHATWG URL parsing drops tab, LF
+// and CR anywhere and takes a backslash for a slash), so "/\t/evil.example"
+// or "/\\evil.example" cannot become the network path //evil.example; the
+// value returned is that normalised form, so Location carries no tab.
+func localPath(n string) string {
+	for _, c := range n {
+		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
+			return "/"
+		}
+	}
+	n = strings.NewReplacer("\t", "", "\n", "", "\r", "", "\\", "/").Replace(n)
+	if len(n) == 0 || n[0] != '/' || (len(n) > 1 && n[1] == '/') {
+		return "/"
+	}
+	u, err := url.Parse(n)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || u.User != nil {
 		return "/"
 	}
 	return n
@@ -331,9 +350,7 @@ func (g *Guard) callback(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, g.cookie(SessionCookie, raw, max(1, int(time.Until(idt.Expiry).Seconds()))))
 	g.audit(r, p, "sign-in", "oidc", "ok", "")
 	dest, _ := url.QueryUnescape(parts[3])
-	if !strings.HasPrefix(dest, "/") || strings.HasPrefix(dest, "//") {
-		dest = "/"
-	}
+	dest = localPath(dest)
 	// A page of ours moves on: the Strict session cookie is not sent on a
 	// redirect chain that started at the IdP.
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
