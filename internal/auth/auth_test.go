@@ -329,3 +329,53 @@ func TestLocalPath(t *testing.T) {
 		}
 	}
 }
+
+// public_metrics skips sign-in only, never the Host check (review 18,
+// bug 6): by IP, as a scraper of the pod, /metrics needs nothing; by a
+// rebinding page's name it is refused, and by the dashboard's name or
+// through an ingress (X-Forwarded-For) it needs sign-in like every page.
+func TestPublicMetricsKeepTheHostCheck(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tokens")
+	os.WriteFile(file, []byte("viewer-bot viewer 0123456789abcdef0123456789abcdef\n"), 0o600)
+	tokens, err := LoadTokens(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := "0123456789abcdef0123456789abcdef"
+	g := &Guard{Tokens: tokens, PublicMetrics: true, AllowedHosts: []string{"vigil.acme.example"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	mux := http.NewServeMux()
+	// As internal/serve routes it.
+	signed := g.Require(Viewer, "metrics.read", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "vigil_findings 1") })
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if g.PublicMetricsRequest(r) {
+			io.WriteString(w, "vigil_findings 1")
+			return
+		}
+		signed(w, r)
+	})
+	srv := httptest.NewServer(g.Wrap(mux))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, token string
+		hdr         map[string]string
+		code        int
+	}{
+		{"scraper by pod IP", "", map[string]string{"Host": "10.1.2.3:8080"}, 200},
+		{"scraper by IPv6 pod IP", "", map[string]string{"Host": "[fd00::5]:8080"}, 200},
+		{"loopback", "", nil, 200}, // httptest's 127.0.0.1:port
+		{"localhost", "", map[string]string{"Host": "localhost:8080"}, 200},
+		{"DNS rebinding", "", map[string]string{"Host": "evil.example"}, 421},
+		{"DNS rebinding with a token", viewer, map[string]string{"Host": "evil.example"}, 421},
+		{"the dashboard's name, no sign-in", "", map[string]string{"Host": "vigil.acme.example"}, 401},
+		{"the dashboard's name, signed in", viewer, map[string]string{"Host": "vigil.acme.example"}, 200},
+		{"through the ingress by name", "", map[string]string{"Host": "vigil.acme.example", "X-Forwarded-For": "203.0.113.9"}, 401},
+		{"through a proxy by IP", "", map[string]string{"Host": "10.1.2.3:8080", "X-Real-IP": "203.0.113.9"}, 421},
+		{"Forwarded by IP", "", map[string]string{"Host": "10.1.2.3", "Forwarded": "for=203.0.113.9"}, 421},
+	} {
+		code, body, _ := do(t, nil, "GET", srv.URL+"/metrics", tc.token, tc.hdr)
+		if code != tc.code {
+			t.Errorf("%s: %d %s (want %d)", tc.name, code, body, tc.code)
+		}
+	}
+}

@@ -87,6 +87,30 @@ func (g *Guard) HostAllowed(host string) bool {
 	return false
 }
 
+// PublicMetricsRequest says whether r reads /metrics without sign-in:
+// with public_metrics, a GET of /metrics addressed to an IP literal or
+// localhost (a scraper by pod IP, as Prometheus' Kubernetes discovery
+// does) that came through no proxy. A DNS-rebinding page sends its own
+// name as Host, and an ingress adds X-Forwarded-For, so neither reads
+// the findings' series unsigned: they get the Host allowlist and sign-in
+// of every other path.
+func (g *Guard) PublicMetricsRequest(r *http.Request) bool {
+	if g == nil || !g.PublicMetrics || r.URL.Path != "/metrics" {
+		return false
+	}
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
+	name := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		name = h
+	}
+	name = strings.ToLower(strings.TrimSuffix(strings.Trim(name, "[]"), "."))
+	return name == "localhost" || net.ParseIP(name) != nil
+}
+
 // Wrap puts the guards in front of next: Host allowlist, security
 // headers, no CORS, sign-in (except /healthz and, when public, /metrics)
 // and the /auth/ endpoints.
@@ -98,10 +122,10 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
 		h.Set("Cache-Control", "no-store")
-		public := r.URL.Path == "/healthz" || (g.PublicMetrics && r.URL.Path == "/metrics")
+		public := r.URL.Path == "/healthz" || g.PublicMetricsRequest(r)
 		// DNS rebinding: a page of evil.example whose name now resolves to
-		// this server must not read it. Probes and scrapers of the public
-		// endpoints come by pod IP.
+		// this server must not read it. Probes come by pod IP; public
+		// metrics are public only when asked for by IP (PublicMetricsRequest).
 		if !public && !g.HostAllowed(r.Host) {
 			g.audit(r, nil, "request", r.URL.Path, "refused", "host "+r.Host+" is not allowed")
 			jsonError(w, http.StatusMisdirectedRequest, fmt.Sprintf("this server does not answer to host %q: add it to server.allowed_hosts in vigil.hcl", r.Host))

@@ -57,7 +57,7 @@ people and automation only:
   /api/runs/ID/approvals  POST {"address","plan_sha256","approve","comment"}: approver
   /api/runs/ID/resume     POST: responder; /api/runs/ID/unlock POST: admin
   /api/audit, /api/whoami
-  /metrics                Prometheus (sign-in unless server.public_metrics)
+  /metrics                Prometheus (sign-in unless server.public_metrics and asked for by IP)
   /healthz                liveness, with each schedule's state (no sign-in)
 
 Sign-in: OpenID Connect ID tokens of the team's identity provider (a bearer

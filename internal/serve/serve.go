@@ -336,12 +336,17 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
-	if s.Guard != nil && s.Guard.PublicMetrics {
-		// public_metrics: Prometheus scrapes without signing in.
-		mux.Handle("GET /metrics", s.metricsHandler())
-	} else {
-		mux.Handle("GET /metrics", need(auth.Viewer, "metrics.read", s.metricsHandler().ServeHTTP))
-	}
+	metrics := s.metricsHandler()
+	signedMetrics := need(auth.Viewer, "metrics.read", metrics.ServeHTTP)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		// public_metrics: Prometheus scrapes by pod IP without signing in;
+		// asked for by name or through a proxy, /metrics needs sign-in.
+		if s.Guard != nil && s.Guard.PublicMetricsRequest(r) {
+			metrics.ServeHTTP(w, r)
+			return
+		}
+		signedMetrics(w, r)
+	})
 	mux.HandleFunc("GET /api/scans", need(auth.Viewer, "scans.read", s.apiScans))
 	mux.HandleFunc("GET /api/findings", need(auth.Viewer, "findings.read", s.apiFindings))
 	mux.HandleFunc("GET /api/diff", need(auth.Viewer, "diff.read", s.apiDiff))
