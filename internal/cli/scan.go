@@ -439,7 +439,7 @@ input or usage.`,
 			if err := f.validate(c); err != nil {
 				return err
 			}
-			if err := f.shard.parse(c, a.env, f.store != ""); err != nil {
+			if err := f.shard.parse(c, a.env, f.store != "" || f.history); err != nil {
 				return err
 			}
 			j, err := a.loadJudge(c.Context(), &f)

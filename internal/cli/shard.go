@@ -30,7 +30,7 @@ type shardFlags struct {
 func (f *shardFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringVar(&f.spec, "shard", "", "judge one slice: I/N takes the accounts and projects whose scope hashes to I of N (I empty: $JOB_COMPLETION_INDEX)")
-	fl.StringVar(&f.group, "shard-group", "", "with --shard and --store: the id the N shards share, one scan (default $VIGIL_SHARD_GROUP; in a Job, its uid)")
+	fl.StringVar(&f.group, "shard-group", "", "with --shard and --store or --history (required): the id the N shards of one scan share (default $VIGIL_SHARD_GROUP; in a Job, its uid)")
 	fl.StringVar(&f.schedule, "schedule", "", "record the scan under this schedule name (vigil history --schedule)")
 }
 
@@ -53,8 +53,10 @@ func (f *shardFlags) parse(c *cobra.Command, env func(string) string, recording 
 	if f.group == "" {
 		f.group = env("VIGIL_SHARD_GROUP")
 	}
-	if recording && f.group == "" {
-		return usageError(c, "--shard with --store needs --shard-group (or VIGIL_SHARD_GROUP): the id every shard of one scan shares, such as the Job's uid")
+	// Every recording shard names its scan: with no group, tomorrow's
+	// shards would join (and be dropped into) today's completed scan.
+	if recording && strings.TrimSpace(f.group) == "" {
+		return usageError(c, "--shard with --store or --history needs --shard-group (or VIGIL_SHARD_GROUP): the id every shard of one scan shares and no other scan does, such as the Job's uid (in a Kubernetes Job: the downward API's metadata.labels['batch.kubernetes.io/controller-uid']); nothing was recorded")
 	}
 	return nil
 }
