@@ -18,12 +18,33 @@ import (
 // flood would fill the store. Per minute, a source gets auditPerSource rows
 // and all sources together auditPerMinute; the refusals beyond are counted
 // and recorded as one summary row when the minute is over.
+//
+// A signed-in principal's refusals, reads and sign-ins get the same
+// treatment by identity (auditPerIdentity each, auditPerMinuteSigned in
+// all), in a limiter of their own so that an anonymous flood does not
+// crowd them out. What a principal did (a run started, a step decided)
+// is never dropped: serve writes those rows itself.
 const (
 	auditPerSource = 20
 	auditPerMinute = 200
 	// auditSources bounds the sources counted one by one in a minute; the
 	// others are counted together.
 	auditSources = 1000
+
+	auditPerIdentity     = 30
+	auditPerMinuteSigned = 300
+)
+
+// auditRule is what a limiter counts by and allows.
+type auditRule struct {
+	perKey, perMinute int
+	// target and what name the summary row.
+	target, what string
+}
+
+var (
+	anonymousRule = auditRule{auditPerSource, auditPerMinute, "unauthenticated", "refused requests without a valid sign-in"}
+	signedInRule  = auditRule{auditPerIdentity, auditPerMinuteSigned, "signed-in", "audited requests of signed-in principals"}
 )
 
 type auditLimiter struct {
@@ -47,24 +68,38 @@ func source(r *http.Request) string {
 // auditAnonymous writes e (an unauthenticated refusal) unless its source
 // or the minute has had its share; then it is counted for the summary.
 func (g *Guard) auditAnonymous(r *http.Request, e *store.AuditEntry) {
-	l := &g.limit
+	g.limited(&g.limit, anonymousRule, source(r), r, e)
+}
+
+// AuditSignedIn writes e, a signed-in principal's row that is not an
+// action it took (a refusal, a read, a sign-in), unless that identity or
+// the minute has had its share; then it is counted for the summary.
+func (g *Guard) AuditSignedIn(r *http.Request, e *store.AuditEntry) {
+	e.Bound()
+	key := e.Subject
+	if key == "" {
+		key = source(r)
+	}
+	g.limited(&g.signedLimit, signedInRule, key, r, e)
+}
+
+func (g *Guard) limited(l *auditLimiter, rule auditRule, key string, r *http.Request, e *store.AuditEntry) {
 	now := g.now()
-	src := source(r)
 	l.mu.Lock()
-	summary := l.rollLocked(now)
-	write := l.written < auditPerMinute && l.rows[src] < auditPerSource
+	summary := l.rollLocked(now, rule)
+	write := l.written < rule.perMinute && l.rows[key] < rule.perKey
 	if write {
 		l.written++
-		l.rows[src]++
+		l.rows[key]++
 	} else {
-		if _, ok := l.dropped[src]; !ok && len(l.dropped) >= auditSources {
-			src = "other sources"
+		if _, ok := l.dropped[key]; !ok && len(l.dropped) >= auditSources {
+			key = "others"
 		}
-		l.dropped[src]++
+		l.dropped[key]++
 		l.total++
 		if l.timer == nil {
 			// Summarise when the minute is over even if nothing else comes.
-			l.timer = time.AfterFunc(max(time.Second, l.window.Add(time.Minute).Sub(now)), g.flushAudit)
+			l.timer = time.AfterFunc(max(time.Second, l.window.Add(time.Minute).Sub(now)), func() { g.flushAudit(l, rule) })
 		}
 	}
 	l.mu.Unlock()
@@ -76,11 +111,10 @@ func (g *Guard) auditAnonymous(r *http.Request, e *store.AuditEntry) {
 	}
 }
 
-// flushAudit records the summary of the refusals counted so far.
-func (g *Guard) flushAudit() {
-	l := &g.limit
+// flushAudit records the summary of the rows counted so far.
+func (g *Guard) flushAudit(l *auditLimiter, rule auditRule) {
 	l.mu.Lock()
-	summary := l.summaryLocked(g.now())
+	summary := l.summaryLocked(g.now(), rule)
 	l.timer = nil
 	l.mu.Unlock()
 	if summary != nil {
@@ -90,12 +124,12 @@ func (g *Guard) flushAudit() {
 
 // rollLocked starts a new minute when now is past the current one and
 // returns the summary of the one that ended (nil when nothing was dropped).
-func (l *auditLimiter) rollLocked(now time.Time) *store.AuditEntry {
+func (l *auditLimiter) rollLocked(now time.Time, rule auditRule) *store.AuditEntry {
 	minute := now.Truncate(time.Minute)
 	if l.rows != nil && minute.Equal(l.window) {
 		return nil
 	}
-	summary := l.summaryLocked(now)
+	summary := l.summaryLocked(now, rule)
 	l.window, l.written, l.rows = minute, 0, map[string]int{}
 	if l.dropped == nil {
 		l.dropped = map[string]int{}
@@ -103,7 +137,7 @@ func (l *auditLimiter) rollLocked(now time.Time) *store.AuditEntry {
 	return summary
 }
 
-func (l *auditLimiter) summaryLocked(now time.Time) *store.AuditEntry {
+func (l *auditLimiter) summaryLocked(now time.Time, rule auditRule) *store.AuditEntry {
 	if l.total == 0 {
 		return nil
 	}
@@ -124,9 +158,10 @@ func (l *auditLimiter) summaryLocked(now time.Time) *store.AuditEntry {
 		}
 		parts = append(parts, fmt.Sprintf("%d from %s", c.n, c.src))
 	}
-	e := &store.AuditEntry{At: now, Action: "request", Target: "unauthenticated", Outcome: "refused",
-		Detail: fmt.Sprintf("%d more refused requests without a valid sign-in since %s, not recorded one by one: %s",
-			l.total, l.window.UTC().Format(time.RFC3339), strings.Join(parts, ", "))}
+	e := &store.AuditEntry{At: now, Action: "request", Target: rule.target, Outcome: "refused",
+		Detail: fmt.Sprintf("%d more %s since %s, not recorded one by one: %s",
+			l.total, rule.what, l.window.UTC().Format(time.RFC3339), strings.Join(parts, ", "))}
+	e.Bound()
 	l.dropped, l.total = map[string]int{}, 0
 	return e
 }

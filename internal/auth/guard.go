@@ -38,6 +38,8 @@ type Guard struct {
 
 	// limit bounds the audit rows of unauthenticated requests.
 	limit auditLimiter
+	// signedLimit bounds those of signed-in principals, by identity.
+	signedLimit auditLimiter
 }
 
 // Cookie names: the session holds the ID token (or the static token)
@@ -418,12 +420,13 @@ func (g *Guard) audit(r *http.Request, p *Principal, action, target, outcome, de
 		return
 	}
 	e := &store.AuditEntry{At: g.now(), Action: action, Target: target, Outcome: outcome, Detail: detail, Remote: r.RemoteAddr, Method: r.Method, Path: r.URL.Path}
+	e.Bound()
 	if p == nil {
 		g.auditAnonymous(r, e)
 		return
 	}
 	e.Subject, e.Name, e.Role = p.Subject, p.String(), p.Role
-	g.Audit(r.Context(), e)
+	g.AuditSignedIn(r, e)
 }
 
 // Require lets only principals with role (or higher) through; others get

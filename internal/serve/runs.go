@@ -473,10 +473,17 @@ func (s *Server) audit(r *http.Request, action, target, outcome, detail string) 
 	if p := auth.From(r.Context()); p != nil {
 		e.Subject, e.Name, e.Role = p.Subject, p.String(), p.Role
 	}
-	if err := s.Audit.Audit(context.WithoutCancel(r.Context()), e); err != nil {
-		s.Log.Error("audit", "err", err, "action", action, "target", target)
+	e.Bound()
+	s.Log.Info("audit", "who", e.Name, "action", e.Action, "target", e.Target, "outcome", e.Outcome, "detail", e.Detail)
+	// A refusal is the caller's to repeat: it is limited per identity like
+	// the guard's. What was done (outcome ok or error) is always written.
+	if outcome == "refused" && s.Guard != nil && s.Guard.Audit != nil {
+		s.Guard.AuditSignedIn(r, e)
+		return
 	}
-	s.Log.Info("audit", "who", e.Name, "action", action, "target", target, "outcome", outcome, "detail", detail)
+	if err := s.Audit.Audit(context.WithoutCancel(r.Context()), e); err != nil {
+		s.Log.Error("audit", "err", err, "action", e.Action, "target", e.Target)
+	}
 }
 
 // keepRuns carries on the runs vigil serve started whose holder is gone

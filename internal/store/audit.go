@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // AuditEntry is one thing someone did, or tried to do, through vigil
@@ -26,6 +27,31 @@ type AuditEntry struct {
 	Remote  string `json:"remote,omitempty"`
 	Method  string `json:"method,omitempty"`
 	Path    string `json:"path,omitempty"`
+}
+
+// AuditFieldMax bounds each field of an audit row, in bytes: a request's
+// path, a target or a detail is the caller's to make long, and the audit
+// log must not become the way to fill the database.
+const AuditFieldMax = 1024
+
+// Bound cuts each field of e to AuditFieldMax bytes (on a rune boundary),
+// with a marker saying how long it was.
+func (e *AuditEntry) Bound() {
+	for _, f := range []*string{&e.Subject, &e.Name, &e.Role, &e.Action, &e.Target, &e.Outcome, &e.Detail, &e.Remote, &e.Method, &e.Path} {
+		*f = boundField(*f)
+	}
+}
+
+func boundField(s string) string {
+	if len(s) <= AuditFieldMax {
+		return s
+	}
+	marker := fmt.Sprintf("…[truncated: %d bytes]", len(s))
+	cut := AuditFieldMax - len(marker)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + marker
 }
 
 // AuditLog keeps the audit entries beside the history, in the same
@@ -104,6 +130,7 @@ func (h *sqlHistory) Audit(ctx context.Context, e *AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
+	e.Bound()
 	return h.db.QueryRowContext(ctx, h.q(`INSERT INTO audit_log (at, subject, name, role, action, target, outcome, detail, remote, method, path)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		e.At.UTC().Format(ts), e.Subject, e.Name, e.Role, e.Action, e.Target, e.Outcome, e.Detail, e.Remote, e.Method, e.Path).Scan(&e.ID)
