@@ -97,6 +97,12 @@ func TestManifestsRunVigil(t *testing.T) {
 		t.Errorf("the ConfigMap's vigil.hcl does not take its secrets from the environment: %+v", cfg.Server)
 	}
 
+	// Replicas on several machines carry on each other's runs only with an
+	// anchor they all reach (review 18, bug 3a): not the default file.
+	if !strings.HasPrefix(cfg.Anchor, "gs://") && !strings.HasPrefix(cfg.Anchor, "s3://") {
+		t.Errorf("the ConfigMap's vigil.hcl anchors journals in %q, which other replicas cannot read: set anchor = \"gs://...\" or \"s3://...\"", cfg.Anchor)
+	}
+
 	varRe := regexp.MustCompile(`\$\(([A-Z_]+)\)`)
 	containers := 0
 	for _, d := range docs {
@@ -135,6 +141,36 @@ func TestManifestsRunVigil(t *testing.T) {
 			for _, e := range list(at(c, "envFrom")) {
 				if s, _ := at(e, "secretRef", "name").(string); secrets[s] == nil {
 					t.Errorf("%s: envFrom secret %s is not in secrets.yaml", where, s)
+				}
+			}
+			// A read-only root filesystem (review 18, bug 3b: "mkdir
+			// /home/nonroot/.local: read-only file system" on the first
+			// run): what vigil writes must go to an emptyDir.
+			if ro, _ := at(c, "securityContext", "readOnlyRootFilesystem").(bool); ro {
+				empty := map[string]bool{}
+				for _, v := range list(at(pod, "volumes")) {
+					if at(v, "emptyDir") != nil {
+						empty[at(v, "name").(string)] = true
+					}
+				}
+				for _, name := range []string{"XDG_STATE_HOME", "XDG_CONFIG_HOME"} {
+					dir := ""
+					for _, e := range list(at(c, "env")) {
+						if at(e, "name") == name {
+							dir, _ = at(e, "value").(string)
+						}
+					}
+					writable := false
+					for _, m := range list(at(c, "volumeMounts")) {
+						mp, _ := at(m, "mountPath").(string)
+						ro, _ := at(m, "readOnly").(bool)
+						if empty[at(m, "name").(string)] && !ro && dir != "" && (dir == mp || strings.HasPrefix(dir, strings.TrimSuffix(mp, "/")+"/")) {
+							writable = true
+						}
+					}
+					if !writable {
+						t.Errorf("%s: the root filesystem is read-only and %s (%q) is not under a writable emptyDir mount", where, name, dir)
+					}
 				}
 			}
 			var args []string
