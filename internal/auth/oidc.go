@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,14 +71,36 @@ func (o *OIDC) init(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerifier,
 // misconfigured issuer early).
 func (o *OIDC) Check(ctx context.Context) error { _, _, err := o.init(ctx); return err }
 
+// flexBool reads a JSON boolean, or the string "true"/"false" some
+// providers send for email_verified (go-oidc tolerates it too).
+type flexBool bool
+
+func (b *flexBool) UnmarshalJSON(raw []byte) error {
+	var v bool
+	if err := json.Unmarshal(raw, &v); err == nil {
+		*b = flexBool(v)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return fmt.Errorf("email_verified: want true or false, got %s", raw)
+	}
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("email_verified: want true or false, got %q", s)
+	}
+	*b = flexBool(v)
+	return nil
+}
+
 // claims are the ID token claims vigil reads.
 type claims struct {
-	Subject           string `json:"sub"`
-	Email             string `json:"email"`
-	EmailVerified     *bool  `json:"email_verified"`
-	Name              string `json:"name"`
-	PreferredUsername string `json:"preferred_username"`
-	Nonce             string `json:"nonce"`
+	Subject           string    `json:"sub"`
+	Email             string    `json:"email"`
+	EmailVerified     *flexBool `json:"email_verified"`
+	Name              string    `json:"name"`
+	PreferredUsername string    `json:"preferred_username"`
+	Nonce             string    `json:"nonce"`
 }
 
 // Verify checks an ID token (signature by the provider's keys, issuer,
@@ -104,15 +127,18 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (*Principal, *oidc.IDToke
 		return nil, nil, fmt.Errorf("read the %s claim: %w", o.cfg.GroupsClaim, err)
 	}
 	email := c.Email
-	if c.EmailVerified != nil && !*c.EmailVerified {
+	if c.EmailVerified != nil && !bool(*c.EmailVerified) {
 		email = "" // an address the IdP did not check names nobody
 	}
 	p := &Principal{Subject: "oidc:" + tok.Issuer + "#" + c.Subject, Email: email, Groups: groups, Via: "oidc"}
-	username := c.PreferredUsername
+	username, name := c.PreferredUsername, c.Name
 	if email == "" && strings.Contains(username, "@") {
 		username = "" // the user's own word for an address, as unchecked as the email
 	}
-	p.Name = firstOf(email, username, c.Name, c.Subject)
+	if email == "" && strings.Contains(name, "@") {
+		name = "" // so is a name that reads as one (review 18: "bob@acme.example" unverified)
+	}
+	p.Name = firstOf(email, username, name, c.Subject)
 	p.Role = o.roles.RoleOf(email, c.Subject, groups)
 	return p, tok, nil
 }
