@@ -105,6 +105,20 @@ func TestOIDCBearer(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"role":"viewer"`) || strings.Contains(body, "root@") {
 		t.Errorf("unverified email: %d %s", code, body)
 	}
+	// Nor does an unverified email under "name" (review 18, bug 8): the
+	// principal is named by its subject, and keeps its group's role.
+	code, body, _ = do(t, nil, "GET", srv.URL+"/whoami", idp.Token(t, map[string]any{"sub": "u-9", "email": "bob@acme.example", "email_verified": false,
+		"name": "bob@acme.example", "groups": []string{"ir-leads"}}), nil)
+	if code != 200 || !strings.Contains(body, `"role":"approver"`) || strings.Contains(body, "bob@") || !strings.Contains(body, `"name":"u-9"`) {
+		t.Errorf("unverified email as name: %d %s", code, body)
+	}
+	// email_verified as a string, as some providers send it.
+	for v, named := range map[string]bool{"true": true, "false": false} {
+		code, body, _ = do(t, nil, "GET", srv.URL+"/whoami", idp.Token(t, map[string]any{"sub": "u-7", "email": "alice@acme.example", "email_verified": v, "groups": []string{"ir-team"}}), nil)
+		if code != 200 || strings.Contains(body, "alice@acme.example") != named {
+			t.Errorf("email_verified %q: %d %s", v, code, body)
+		}
+	}
 	refused := 0
 	for _, e := range *audit {
 		if e.Action == "sign-in" && e.Outcome == "refused" {
@@ -205,6 +219,25 @@ func TestGuards(t *testing.T) {
 		to, err := url.Parse(loc)
 		if resp.StatusCode != http.StatusSeeOther || err != nil || strings.ContainsAny(loc, "\t\r\n\\") || base.ResolveReference(to).Host != base.Host {
 			t.Errorf("next %q: %d Location %q, want a path of this server", n, resp.StatusCode, loc)
+		}
+	}
+	// Behind a TLS-terminating ingress the session cookie is Secure
+	// (review 18, bug 10); over plain http with no such proxy it cannot be.
+	for proto, secure := range map[string]bool{"https": true, "": false, "http": false} {
+		req, _ := http.NewRequest("POST", srv.URL+"/auth/token", strings.NewReader(url.Values{"token": {lead}, "next": {"/"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", srv.URL)
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		resp, err := stay.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		cs := resp.Cookies()
+		if len(cs) != 1 || cs[0].Name != SessionCookie || cs[0].Secure != secure {
+			t.Errorf("X-Forwarded-Proto %q: cookies %v, want one session cookie with Secure %v", proto, cs, secure)
 		}
 	}
 	if code, body, _ := do(t, c, "POST", srv.URL+"/approve", "", map[string]string{"Origin": "https://evil.example"}); code != 403 || !strings.Contains(body, "cross-site") {

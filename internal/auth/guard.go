@@ -162,7 +162,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			g.audit(r, nil, "sign-in", r.URL.Path, "refused", err.Error())
 			g.log().Warn("refused a credential", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 			if fromCookie {
-				http.SetCookie(w, g.cookie(SessionCookie, "", -1))
+				http.SetCookie(w, g.cookie(r, SessionCookie, "", -1))
 			}
 			g.unauthorized(w, r, "the credential was refused: "+err.Error())
 			return
@@ -247,8 +247,16 @@ func jsonError(w http.ResponseWriter, code int, msg string) {
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
-func (g *Guard) cookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: g.Secure, SameSite: http.SameSiteStrictMode}
+func (g *Guard) cookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: g.secure(r), SameSite: http.SameSiteStrictMode}
+}
+
+// secure says whether cookies get Secure: the server speaks TLS, is
+// configured to (Secure), or a TLS-terminating proxy says the browser came
+// by https (X-Forwarded-Proto). Secure only narrows where a browser sends
+// the cookie, so a header that claims it costs nothing when false.
+func (g *Guard) secure(r *http.Request) bool {
+	return g.Secure || r.TLS != nil || strings.EqualFold(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0]), "https")
 }
 
 // next is where to go after signing in: a path of this server only.
@@ -317,7 +325,7 @@ func (g *Guard) login(w http.ResponseWriter, r *http.Request) {
 	// The login cookie must come back on the IdP's redirect, a top-level
 	// navigation from another site: Lax, and only to /auth/.
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: strings.Join([]string{state, nonce, verifier, url.QueryEscape(next(r))}, "|"),
-		Path: "/auth/", MaxAge: 600, HttpOnly: true, Secure: g.Secure, SameSite: http.SameSiteLaxMode})
+		Path: "/auth/", MaxAge: 600, HttpOnly: true, Secure: g.secure(r), SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, oc.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
 }
 
@@ -373,7 +381,7 @@ func (g *Guard) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: "/auth/", MaxAge: -1})
-	http.SetCookie(w, g.cookie(SessionCookie, raw, max(1, int(time.Until(idt.Expiry).Seconds()))))
+	http.SetCookie(w, g.cookie(r, SessionCookie, raw, max(1, int(time.Until(idt.Expiry).Seconds()))))
 	g.audit(r, p, "sign-in", "oidc", "ok", "")
 	dest, _ := url.QueryUnescape(parts[3])
 	dest = localPath(dest)
@@ -406,12 +414,12 @@ func (g *Guard) tokenSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.audit(r, p, "sign-in", "token", "ok", "")
-	http.SetCookie(w, g.cookie(SessionCookie, raw, 12*3600))
+	http.SetCookie(w, g.cookie(r, SessionCookie, raw, 12*3600))
 	http.Redirect(w, r, next(r), http.StatusSeeOther)
 }
 
 func (g *Guard) logout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, g.cookie(SessionCookie, "", -1))
+	http.SetCookie(w, g.cookie(r, SessionCookie, "", -1))
 	http.Redirect(w, r, "/auth/login", http.StatusSeeOther)
 }
 

@@ -269,7 +269,7 @@ at all.`,
 // guard builds the sign-in: the IdP, the tokens file, or else a local
 // admin token written beside the state.
 func (a *app) guard(ctx context.Context, sc *config.Server, st store.RunStore, audit store.AuditLog, log *slog.Logger) (*auth.Guard, error) {
-	g := &auth.Guard{AllowedHosts: sc.AllowedHosts, PublicMetrics: sc.PublicMetrics, Secure: sc.TLSCert != "", Log: log,
+	g := &auth.Guard{AllowedHosts: sc.AllowedHosts, PublicMetrics: sc.PublicMetrics, Secure: sc.TLSCert != "" || (sc.OIDC != nil && strings.HasPrefix(sc.OIDC.RedirectURL, "https://")), Log: log,
 		Audit: func(ctx context.Context, e *store.AuditEntry) {
 			if err := audit.Audit(context.WithoutCancel(ctx), e); err != nil {
 				log.Error("audit", "err", err)
