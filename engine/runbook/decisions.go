@@ -132,7 +132,10 @@ func approverListed(by Identity, approvers []string) bool {
 			}
 			continue
 		}
-		if by.SamePerson(Identity{Subject: u}) {
+		// A bare name is a subject, or a static token's name (the operator
+		// named it): never an email's local part, a display name or an
+		// alias, which would let bob@any-domain.example stand for "bob".
+		if strings.EqualFold(u, by.Subject) || strings.EqualFold("token:"+u, by.Subject) {
 			return true
 		}
 	}

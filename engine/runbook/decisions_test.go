@@ -177,6 +177,21 @@ func TestSamePerson(t *testing.T) {
 	if err := CheckDecider(bob, alice, false, []string{"user:bob@acme.example"}); err != nil {
 		t.Error(err)
 	}
+	// A bare name in approvers is a subject or a static token's name, not
+	// the local part of any verified email (review 18, bug 9).
+	for _, tc := range []struct {
+		by   Identity
+		want bool
+	}{
+		{Identity{Subject: "oidc:idp#u-7", Name: "bob@gmail.example", Email: "bob@gmail.example", Verified: true}, false},
+		{Identity{Subject: "oidc:idp#u-8", Name: "bob", Verified: true}, false}, // preferred_username is the user's to set
+		{Identity{Subject: "token:bob", Name: "bob", Verified: true}, true},
+		{Identity{Subject: "token:bobby", Name: "bobby", Verified: true}, false},
+	} {
+		if err := CheckDecider(tc.by, alice, false, []string{"bob"}); (err == nil) != tc.want {
+			t.Errorf("approvers [bob], %s: %v, want listed %v", tc.by.Subject, err, tc.want)
+		}
+	}
 	// An unverified email (the IdP said email_verified=false, so Email is
 	// empty) names nobody, even as the name the token chose for itself.
 	mallory := Identity{Subject: "oidc:idp#u-6", Name: "bob@acme.example", Aliases: []string{"bob@acme.example"}, Verified: true}
