@@ -26,7 +26,9 @@ func TestMain(m *testing.M) {
 	// in the test's own.
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
-	args := []string{"build", "-o", binPath}
+	// The crash and fake-clock tests need the test hooks (internal/cli
+	// testhooks.go), which a release build leaves out.
+	args := []string{"build", "-tags", "vigil_testhooks", "-o", binPath}
 	// In a clone the go command stamps the module version and commit
 	// (vigil version); it finds none in a git worktree, whose .git is a
 	// file. The flag overrides a GOFLAGS=-buildvcs=false.

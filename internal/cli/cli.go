@@ -59,6 +59,8 @@ type app struct {
 	// warnedAnchor: the warning about a per-machine anchor of a shared
 	// state is given once per command.
 	warnedAnchor bool
+	// warnedHooks: the test hooks a build without them ignored, said once.
+	warnedHooks map[string]bool
 	// cfg is the vigil.hcl the command loaded, if any (its store is the
 	// default history).
 	cfg   *config.Config

@@ -88,7 +88,7 @@ func (a *app) executor(ctx context.Context, f *runbookFlags, s *rbSession, st st
 // with SIGKILL at that point, as a crash would; VIGIL_FAILPOINT_TRACE=FILE
 // appends every point reached.
 func (a *app) failpoint() func(string) {
-	points, trace := a.env("VIGIL_FAILPOINT"), a.env("VIGIL_FAILPOINT_TRACE")
+	points, trace := a.hook("VIGIL_FAILPOINT"), a.hook("VIGIL_FAILPOINT_TRACE")
 	if points == "" && trace == "" {
 		return nil
 	}

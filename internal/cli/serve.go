@@ -183,7 +183,7 @@ at all.`,
 			if err != nil {
 				return err
 			}
-			clock, err := fakeClock(a.env("VIGIL_FAKE_CLOCK"))
+			clock, err := fakeClock(a.hook("VIGIL_FAKE_CLOCK"))
 			if err != nil {
 				return &exitError{code: ExitError, err: err}
 			}
@@ -331,7 +331,7 @@ func localToken(path string) (string, error) {
 // that a test can kill it mid-scan from outside.
 func (a *app) serveFailpoint() func(string) {
 	kill := a.failpoint()
-	point, file, _ := strings.Cut(a.env("VIGIL_FAILPOINT_HOLD"), "=")
+	point, file, _ := strings.Cut(a.hook("VIGIL_FAILPOINT_HOLD"), "=")
 	if kill == nil && point == "" {
 		return nil
 	}

@@ -1,0 +1,5 @@
+//go:build vigil_testhooks
+
+package cli
+
+func init() { testHooks = true }
