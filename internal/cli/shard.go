@@ -43,6 +43,9 @@ func (f *shardFlags) parse(c *cobra.Command, env func(string) string, recording 
 	i, n, ok := strings.Cut(f.spec, "/")
 	if i == "" {
 		i = env("JOB_COMPLETION_INDEX")
+		if ok && strings.TrimSpace(i) == "" {
+			return usageError(c, "--shard %q takes I from $JOB_COMPLETION_INDEX, which is not set (a Kubernetes Indexed Job sets it): write I/N, such as 0/3", f.spec)
+		}
 	}
 	idx, err1 := strconv.Atoi(strings.TrimSpace(i))
 	cnt, err2 := strconv.Atoi(strings.TrimSpace(n))

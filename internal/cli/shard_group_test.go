@@ -32,3 +32,17 @@ func TestShardRecordingNeedsGroup(t *testing.T) {
 		t.Errorf("unrecorded shard: exit %d %s", code, errs)
 	}
 }
+
+// "--shard /3" outside an Indexed Job says the variable is missing (review
+// 18, 12), not only the I/N form.
+func TestShardIndexFromJobNeedsTheVariable(t *testing.T) {
+	t.Setenv("JOB_COMPLETION_INDEX", "")
+	code, _, errs := run(t, "scan", "--shard", "/3", "examples/inventory/")
+	if code != ExitError || !strings.Contains(errs, "$JOB_COMPLETION_INDEX, which is not set") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+	t.Setenv("JOB_COMPLETION_INDEX", "2")
+	if code, _, errs := run(t, "scan", "--shard", "/3", "--fail-on", "none", "examples/inventory/"); code != ExitOK {
+		t.Errorf("with the variable: exit %d %s", code, errs)
+	}
+}
