@@ -116,11 +116,17 @@ func TestPostureFixtures(t *testing.T) {
 		// allow-vendor-support is priority 0 for every instance;
 		// allow-vendor-tagged targets only "vendor".
 		"VGL-NET-009": {"allow-vendor-support"},
-		// web-1 (tag web, public IP) is reached on 22 by allow-ssh-web;
-		// i-...01 and i-...02 have public IPs, their group admits 443 from
-		// the world and their ACLs allow 443 (acl-2 denies only 22, 3389).
-		"VGL-VULN-001": {"i-0a1a000000000001", "i-0a1a000000000002", "web-1"},
-		// web-2 has the same CVE behind a closed firewall (tag api, no
+		// web-1 (tag web, public IP) is reached on 22 by allow-ssh-web; its
+		// report, as a real CAI export has it, names the VM only by its
+		// instance id (projects/218745590023/locations/europe-west1-b/
+		// instances/51000023/vulnerabilityReport, web-1's resource.data.id),
+		// so the finding's asset is named 51000023. i-...01 and i-...02 have
+		// public IPs, their group admits 443 from the world and their ACLs
+		// allow 443 (acl-2 denies only 22, 3389).
+		"VGL-VULN-001": {"51000023", "i-0a1a000000000001", "i-0a1a000000000002"},
+		// No report carries vigil's own vigilResource: each is linked by its
+		// name, project number to id and instance name. web-2 has the same
+		// CVE behind a closed firewall (tag api, no
 		// world-open rule for it); records-us and i-...03 have no public
 		// IP; trainer's CVE has no fix.
 		"VGL-VULN-002": {"i-0a1a000000000003", "records-us", "web-2"},
