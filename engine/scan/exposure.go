@@ -23,8 +23,8 @@ import (
 // whole IPv4 or IPv6 internet (asset.CoversInternet: 0.0.0.0/0, or the two
 // /1 halves), allow or deny, with its sources, protocol, ports, priority
 // and GCP targets. A subnet lists every ingress entry of its network ACL:
-// the first match decides, per address family, so a non-world deny
-// before a world allow matters. Policies test families with
+// the first match decides, per address family; denies that, together,
+// hold the whole internet close the allows after them (lib.acl_open). Policies test families with
 // data.vigil.lib.internet.
 type exposure struct {
 	instances map[string]map[string]any
