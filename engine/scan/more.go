@@ -118,7 +118,9 @@ func (m *scopeMore) observe(a *asset.Asset) {
 	case asset.KindAlarm:
 		m.alarms = append(m.alarms, map[string]any{"name": strings.Clone(a.Name), "metrics": strs(f.Metrics), "targets": strs(f.Targets), "enabled": enabled})
 	case asset.KindEventRule:
-		m.eventRules = append(m.eventRules, map[string]any{"name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter), "targets": strs(f.Targets), "enabled": enabled})
+		// EventBridge is regional: the rule sees the events of its region
+		// (and, in us-east-1, those of IAM): VGL-LOG-003 reads where it is.
+		m.eventRules = append(m.eventRules, map[string]any{"name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter), "targets": strs(f.Targets), "enabled": enabled, "region": strings.Clone(a.Region)})
 	case asset.KindLogMetric:
 		lm := map[string]any{"name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter), "metrics": strs(f.Metrics), "enabled": enabled}
 		// The CIS GCP changes the query matches, parsed (Logging query

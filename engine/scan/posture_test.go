@@ -136,10 +136,14 @@ func TestPostureFixtures(t *testing.T) {
 		"VGL-VULN-003": {"acme-web", "acme-web", "arn:aws:iam::111111111111:root"},
 		// org-trail has LogFileValidationEnabled false; 222's main has it.
 		"VGL-LOG-002": {"org-trail"},
-		// 111 alerts on security group changes only; 222's EventBridge rules
-		// cover all four; acme-web alerts on firewall changes only, acme-pii
-		// on nothing, acme-lab on all four.
-		"VGL-LOG-003": {"acme-pii", "acme-web", "arn:aws:iam::111111111111:root"},
+		// 111 alerts on security group changes only. 222's EventBridge rules
+		// (aws.iam, aws.cloudtrail, aws.ec2) are all in eu-west-1, its only
+		// region with assets: CloudTrail, SG and NACL calls made there reach
+		// them, but IAM sends its events to us-east-1 alone, so 222 is
+		// unalerted on IAM policy changes (review bug 4; the earlier "cover
+		// all four" was wrong). acme-web alerts on firewall changes only,
+		// acme-pii on nothing, acme-lab on all four.
+		"VGL-LOG-003": {"acme-pii", "acme-web", "arn:aws:iam::111111111111:root", "arn:aws:iam::222222222222:root"},
 		// vpc-2 of 111 has no flow log; vpc-1 and 222's have.
 		"VGL-LOG-004": {"vpc-0a1a000000000002"},
 		// web-uc1 has no logConfig; the others log.
