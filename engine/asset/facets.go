@@ -78,6 +78,11 @@ type Facets struct {
 	// summary's AccountAccessKeysPresent for the root user, or the
 	// credential report's keys with a rotation date).
 	Keys *int `json:"keys,omitempty"`
+	// ReadOnly is set on an AWS IAM role whose permissions only read (every
+	// attached managed policy a read-only one, no inline policy): assuming
+	// it is no emergency access, the IR team could not act. Nil when the
+	// role's policies are not known or not all read-only.
+	ReadOnly *bool `json:"read_only,omitempty"`
 
 	// Metadata are the metadata items of a GCP instance or of a project's
 	// compute metadata (enable-oslogin, block-project-ssh-keys, ...); ssh-keys
@@ -249,6 +254,7 @@ func (f Facets) Clone() Facets {
 	g.Enabled = cloneBool(f.Enabled)
 	g.Unknown = cloneStrings(f.Unknown)
 	g.Console = cloneBool(f.Console)
+	g.ReadOnly = cloneBool(f.ReadOnly)
 	g.MFA = cloneBool(f.MFA)
 	if f.ActiveKeys != nil {
 		n := *f.ActiveKeys

@@ -76,6 +76,10 @@ type Row struct {
 	// provider that break this control: a finding of a policy mapped to
 	// several controls counts for those its details.controls name.
 	Findings int `json:"findings"`
+	// Waived counts the waived findings that break it. A waiver accepts
+	// a risk, it does not fix it: the control still fails, and the note
+	// says the failure is waived.
+	Waived int `json:"waived,omitempty"`
 	// Note says what a pass rests on, or why a control is not assessed
 	// or only partly.
 	Note string `json:"note,omitempty"`
@@ -114,6 +118,8 @@ func (b *Benchmark) Implemented(policies []*policy.Policy) map[string][]string {
 type Counts struct {
 	// Definite counts the findings known to break each control.
 	Definite map[string]int
+	// Waived counts the waived findings known to break each control.
+	Waived map[string]int
 	// Ambiguous counts, per control and policy, findings of policies
 	// mapped to several controls of the benchmark that do not say which
 	// they break (no details.controls: a user policy, or findings read
@@ -121,21 +127,27 @@ type Counts struct {
 	Ambiguous map[string]map[string]int
 }
 
-// Open counts unwaived findings on the benchmark's provider per control:
-// a finding whose details carry "controls" (framework tags) counts for
-// those of them its policy implements; one without, for the policy's only
-// control of the benchmark, or as ambiguous for each of several.
+// Open counts findings on the benchmark's provider per control: a finding
+// whose details carry "controls" (framework tags) counts for those of them
+// its policy implements; one without, for the policy's only control of the
+// benchmark, or as ambiguous for each of several. A waived finding counts
+// apart (Waived), and as ambiguous like an open one: either way the
+// control cannot pass.
 func (b *Benchmark) Open(policies []*policy.Policy, findings func(yield func(policy.Finding) bool)) Counts {
 	byID := map[string]*policy.Policy{}
 	for _, p := range policies {
 		byID[p.ID] = p
 	}
 	prefix := b.ID + ":"
-	out := Counts{Definite: map[string]int{}, Ambiguous: map[string]map[string]int{}}
+	out := Counts{Definite: map[string]int{}, Waived: map[string]int{}, Ambiguous: map[string]map[string]int{}}
 	for f := range findings {
 		p := byID[f.PolicyID]
-		if f.Waived || f.Provider != b.Provider || p == nil {
+		if f.Provider != b.Provider || p == nil {
 			continue
+		}
+		definite := out.Definite
+		if f.Waived {
+			definite = out.Waived
 		}
 		var mine []string
 		for _, t := range p.Frameworks {
@@ -148,11 +160,11 @@ func (b *Benchmark) Open(policies []*policy.Policy, findings func(yield func(pol
 		case ok:
 			for _, t := range named {
 				if c, ok := strings.CutPrefix(t, prefix); ok && slices.Contains(mine, c) {
-					out.Definite[c]++
+					definite[c]++
 				}
 			}
 		case len(mine) == 1:
-			out.Definite[mine[0]]++
+			definite[mine[0]]++
 		default:
 			for _, c := range mine {
 				if out.Ambiguous[c] == nil {
@@ -202,7 +214,7 @@ func (b *Benchmark) Evaluate(policies []*policy.Policy, open Counts, ev *Evidenc
 	impl := b.Implemented(policies)
 	t := &Table{Benchmark: b.ID, Title: b.Title}
 	for _, c := range b.Controls {
-		r := Row{Control: c.ID, Title: c.Title, Manual: c.Manual, Policies: impl[c.ID], Findings: open.Definite[c.ID]}
+		r := Row{Control: c.ID, Title: c.Title, Manual: c.Manual, Policies: impl[c.ID], Findings: open.Definite[c.ID], Waived: open.Waived[c.ID]}
 		tag := Tag(b.ID, c.ID)
 		var partial, missing, notes []string
 		assessed, full := false, false
@@ -236,13 +248,20 @@ func (b *Benchmark) Evaluate(policies []*policy.Policy, open Counts, ev *Evidenc
 			r.Status = NotCovered
 		case r.Findings > 0:
 			r.Status = Fail
+			if r.Waived > 0 {
+				r.Note = fmt.Sprintf("and %d waived", r.Waived)
+			}
+		case r.Waived > 0:
+			// an accepted risk is an exception, not compliance
+			r.Status = Fail
+			r.Note = fmt.Sprintf("waived: %d finding(s) break it, every one under a waiver", r.Waived)
 		case len(open.Ambiguous[c.ID]) > 0:
 			r.Status = NotAssessed
 			var parts []string
 			for _, id := range slices.Sorted(maps.Keys(open.Ambiguous[c.ID])) {
 				parts = append(parts, fmt.Sprintf("%d of %s", open.Ambiguous[c.ID][id], id))
 			}
-			r.Note = fmt.Sprintf("open findings (%s) break this control or another it maps to, and do not say which", strings.Join(parts, ", "))
+			r.Note = fmt.Sprintf("findings (%s) break this control or another it maps to, and do not say which", strings.Join(parts, ", "))
 		case assessed:
 			r.Status = Pass
 			r.Note = strings.Join(notes, "; ")

@@ -96,6 +96,40 @@ func TestEvaluateHonesty(t *testing.T) {
 		}
 	}
 
+	// Review 19, bug 6: a waiver accepts a risk, it does not fix it. 1.4
+	// passed above (keys known, no finding); with only a waived P-ROOT
+	// finding it fails, with 0 open and 1 waived finding, and says so.
+	// 5.2 has one open and one waived finding: fail, 1 open, 1 waived.
+	// A waived P-SG finding without details (two controls) is ambiguous
+	// as an open one is: 5.3 is not assessed, never pass.
+	waived := b.Open(ps, findings(
+		policy.Finding{PolicyID: "P-ROOT", Provider: "aws", Waived: true},
+		policy.Finding{PolicyID: "P-SG", Provider: "aws", Details: v4},
+		policy.Finding{PolicyID: "P-SG", Provider: "aws", Details: v4, Waived: true},
+		policy.Finding{PolicyID: "P-SG", Provider: "aws", Waived: true},
+	))
+	tab, err = b.Evaluate(ps, waived, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		control, status  string
+		findings, waived int
+		note             string
+	}{
+		{"1.4", Fail, 0, 1, "waived: 1 finding(s) break it, every one under a waiver"},
+		{"5.2", Fail, 1, 1, "and 1 waived"},
+		{"5.3", NotAssessed, 0, 0, "1 of P-SG"},
+	} {
+		r := row(t, tab, c.control)
+		if r.Status != c.status || r.Findings != c.findings || r.Waived != c.waived || !strings.Contains(r.Note, c.note) {
+			t.Errorf("waived %s: %s, %d open, %d waived, note %q; want %s, %d, %d, %q", c.control, r.Status, r.Findings, r.Waived, r.Note, c.status, c.findings, c.waived, c.note)
+		}
+	}
+	if tab.Fail != 2 || tab.Pass != 0 {
+		t.Errorf("waived: %d fail, %d pass; want 2 fail (1.4, 5.2), 0 pass", tab.Fail, tab.Pass)
+	}
+
 	// Read back from history (no evidence, no details): nothing passes,
 	// and a multi-control policy's findings do not say which control.
 	hist := b.Open(ps, findings(policy.Finding{PolicyID: "P-SG", Provider: "aws"}, policy.Finding{PolicyID: "P-DEF", Provider: "aws"}))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"path"
 	"sort"
 	"strings"
 
@@ -175,31 +176,72 @@ func rawText(raw json.RawMessage) string {
 
 // awsRole is an IAM role: who may assume it is what matters (its trust
 // policy, URL-encoded in AWS Config and the IAM API), kept as a binding of
-// "sts:AssumeRole" to the trusted principals.
+// "sts:AssumeRole" to the trusted principals, and one of DeniedAssumeRole
+// to those an explicit Deny shuts out; and whether its permissions only
+// read (Facets.ReadOnly).
 type awsRole struct {
 	RoleName                 string  `json:"roleName"`
 	AssumeRolePolicyDocument string  `json:"assumeRolePolicyDocument"`
 	Tags                     tagList `json:"tags"`
+	AttachedManagedPolicies  []struct {
+		PolicyName string `json:"policyName"`
+		PolicyArn  string `json:"policyArn"`
+	} `json:"attachedManagedPolicies"`
+	RolePolicyList []json.RawMessage `json:"rolePolicyList"`
 }
+
+// DeniedAssumeRole is the binding role of the principals a trust policy's
+// explicit Deny of sts:AssumeRole names: a Deny wins over any Allow.
+const DeniedAssumeRole = "sts:AssumeRole (denied)"
 
 func (r *awsRole) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
 	a.Name = firstNonEmpty(r.RoleName, a.Name)
 	if r.AssumeRolePolicyDocument != "" {
-		principals, err := TrustedPrincipals(r.AssumeRolePolicyDocument)
+		allowed, denied, err := TrustPolicy(r.AssumeRolePolicyDocument)
 		if err != nil {
 			return nil, fmt.Errorf("assumeRolePolicyDocument: %w", err)
 		}
-		if len(principals) > 0 {
-			a.Facets.Bindings = []asset.Binding{{Role: "sts:AssumeRole", Members: principals}}
+		if len(allowed) > 0 {
+			a.Facets.Bindings = []asset.Binding{{Role: "sts:AssumeRole", Members: allowed}}
+		}
+		if len(denied) > 0 {
+			a.Facets.Bindings = append(a.Facets.Bindings, asset.Binding{Role: DeniedAssumeRole, Members: denied})
+		}
+	}
+	if len(r.AttachedManagedPolicies) > 0 && len(r.RolePolicyList) == 0 {
+		ro := true
+		for _, p := range r.AttachedManagedPolicies {
+			ro = ro && readOnlyPolicy(firstNonEmpty(lastSegment(p.PolicyArn), p.PolicyName))
+		}
+		if ro {
+			a.Facets.ReadOnly = asset.Bool(true)
 		}
 	}
 	return mergeTags(l, r.Tags), nil
+}
+
+// readOnlyPolicy says whether a managed policy, by name, only reads: the
+// AWS managed ReadOnlyAccess, ViewOnlyAccess and SecurityAudit, and the
+// per-service *ReadOnlyAccess / *ReadOnly ones (AmazonS3ReadOnlyAccess).
+func readOnlyPolicy(name string) bool {
+	n := strings.ToLower(name)
+	return n == "viewonlyaccess" || n == "securityaudit" || strings.HasSuffix(n, "readonlyaccess") || strings.HasSuffix(n, "readonly")
 }
 
 // TrustedPrincipals lists the AWS principals (ARNs, account ids, "*") an
 // Allow statement of a trust policy lets call sts:AssumeRole. The document
 // may be URL-encoded, as IAM returns it.
 func TrustedPrincipals(doc string) ([]string, error) {
+	allowed, _, err := TrustPolicy(doc)
+	return allowed, err
+}
+
+// TrustPolicy reads a trust policy: the AWS principals its Allow statements
+// let call sts:AssumeRole, and those an unconditional Deny of it names (a
+// Deny with a Condition applies only sometimes, and is left out). An
+// action matches as IAM matches it, case-insensitively with * and ?
+// wildcards (sts:Assume*, sts:*, *).
+func TrustPolicy(doc string) (allowed, denied []string, err error) {
 	if strings.HasPrefix(doc, "%7B") || strings.HasPrefix(doc, "%7b") {
 		if u, err := url.QueryUnescape(doc); err == nil {
 			doc = u
@@ -209,39 +251,47 @@ func TrustedPrincipals(doc string) ([]string, error) {
 		Statement json.RawMessage `json:"Statement"`
 	}
 	if err := json.Unmarshal([]byte(doc), &p); err != nil {
-		return nil, jsonError(err)
+		return nil, nil, jsonError(err)
 	}
 	var stmts []map[string]json.RawMessage
 	if st := strings.TrimSpace(string(p.Statement)); strings.HasPrefix(st, "{") {
 		var one map[string]json.RawMessage
 		if err := json.Unmarshal(p.Statement, &one); err != nil {
-			return nil, jsonError(err)
+			return nil, nil, jsonError(err)
 		}
 		stmts = append(stmts, one)
 	} else if st != "" {
 		if err := json.Unmarshal(p.Statement, &stmts); err != nil {
-			return nil, jsonError(err)
+			return nil, nil, jsonError(err)
 		}
 	}
-	var out []string
 	for _, s := range stmts {
 		var effect string
 		_ = json.Unmarshal(s["Effect"], &effect)
-		if !strings.EqualFold(effect, "Allow") || !mentionsAssumeRole(s["Action"]) {
+		if !mentionsAssumeRole(s["Action"]) {
 			continue
 		}
-		for _, pr := range awsPrincipals(s["Principal"]) {
-			out = appendUnique(out, pr)
+		switch {
+		case strings.EqualFold(effect, "Allow"):
+			for _, pr := range awsPrincipals(s["Principal"]) {
+				allowed = appendUnique(allowed, pr)
+			}
+		case strings.EqualFold(effect, "Deny") && len(s["Condition"]) == 0:
+			for _, pr := range awsPrincipals(s["Principal"]) {
+				denied = appendUnique(denied, pr)
+			}
 		}
 	}
-	sort.Strings(out)
-	return out, nil
+	sort.Strings(allowed)
+	sort.Strings(denied)
+	return allowed, denied, nil
 }
 
+// mentionsAssumeRole says whether an Action (string or list) matches
+// sts:AssumeRole.
 func mentionsAssumeRole(raw json.RawMessage) bool {
 	for _, a := range stringOrList(raw) {
-		a = strings.ToLower(a)
-		if a == "*" || a == "sts:*" || a == "sts:assumerole" {
+		if ok, _ := path.Match(strings.ToLower(a), "sts:assumerole"); ok {
 			return true
 		}
 	}

@@ -410,7 +410,25 @@ func (x *caiIndex) decodeCAI(raw []byte, source string) (*asset.Asset, bool, err
 		return nil, false, err
 	}
 	x.place(a, r.Resource.Parent, r.Ancestors)
+	if a.Kind == asset.KindVulnerabilityReport && a.Facets.Resource == "" {
+		x.reportVM(a, r.Name)
+	}
 	return a, false, nil
+}
+
+// reportVM links an OS Config vulnerability report of a real export to its
+// VM through the report's own name, which the OS Config API documents as
+// projects/{project_number}/locations/{zone}/instances/{instance}/vulnerabilityReport
+// ({instance} is the instance id or name): the VM's asset name is
+// //compute.googleapis.com/projects/{project id}/zones/{zone}/instances/{name}.
+func (x *caiIndex) reportVM(a *asset.Asset, name string) {
+	parts := strings.Split(strings.TrimPrefix(name, "//osconfig.googleapis.com/"), "/")
+	if len(parts) != 7 || parts[0] != "projects" || parts[2] != "locations" || parts[4] != "instances" || parts[6] != "vulnerabilityReport" {
+		return
+	}
+	// The pre-pass has read every project: no lock, as in place.
+	a.Facets.Resource = "//compute.googleapis.com/projects/" + x.projectID(parts[1]) + "/zones/" + parts[3] + "/instances/" + parts[5]
+	a.Name = parts[5]
 }
 
 // leftovers are IAM policies whose resource never appeared: they become

@@ -409,3 +409,33 @@ func TestPrepassSeesEscapedRecords(t *testing.T) {
 		t.Errorf("bucket should be public through its merged IAM policy: %+v", b.Facets)
 	}
 }
+
+// A real CAI export's OS Config report names its VM only in its own name,
+// projects/{project number}/locations/{zone}/instances/{id or name}/
+// vulnerabilityReport (the OS Config API reference): the loader turns the
+// number into the project id the export's project record gives, and keeps
+// the instance segment, so the report points at the VM's asset name (or,
+// for an id, the name the scan index also files the VM under).
+func TestCAIVulnerabilityReportLinksItsVMByName(t *testing.T) {
+	p := writeFile(t, "cai.ndjson", `{"name":"//cloudresourcemanager.googleapis.com/projects/402398720121","asset_type":"cloudresourcemanager.googleapis.com/Project","resource":{"version":"v1","data":{"projectNumber":"402398720121","projectId":"acme-prod","lifecycleState":"ACTIVE"}}}
+{"name":"//osconfig.googleapis.com/projects/402398720121/locations/europe-west1-b/instances/web-1/vulnerabilityReport","asset_type":"osconfig.googleapis.com/VulnerabilityReport","ancestors":["projects/402398720121"],"resource":{"version":"v1","parent":"//cloudresourcemanager.googleapis.com/projects/402398720121","location":"europe-west1-b","data":{"name":"projects/402398720121/locations/europe-west1-b/instances/web-1/vulnerabilityReport","vulnerabilities":[{"details":{"cve":"CVE-2024-6387","severity":"HIGH"},"availableInventoryItemIds":["a-1"]}]}}}
+{"name":"//osconfig.googleapis.com/projects/402398720121/locations/europe-west1-c/instances/51000024/vulnerabilityReport","asset_type":"osconfig.googleapis.com/VulnerabilityReport","ancestors":["projects/402398720121"],"resource":{"version":"v1","parent":"//cloudresourcemanager.googleapis.com/projects/402398720121","location":"europe-west1-c","data":{"name":"projects/402398720121/locations/europe-west1-c/instances/51000024/vulnerabilityReport"}}}
+{"name":"//osconfig.googleapis.com/projects/999/locations/us-east1-b/instances/x/vulnerabilityReport","asset_type":"osconfig.googleapis.com/VulnerabilityReport","resource":{"version":"v1","location":"us-east1-b","data":{"name":"projects/999/locations/us-east1-b/instances/x/vulnerabilityReport"}}}
+`)
+	inv := load(t, p)
+	for id, want := range map[string][2]string{
+		// number 402398720121 is acme-prod by the project record
+		"//osconfig.googleapis.com/projects/402398720121/locations/europe-west1-b/instances/web-1/vulnerabilityReport":    {"//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1", "web-1"},
+		"//osconfig.googleapis.com/projects/402398720121/locations/europe-west1-c/instances/51000024/vulnerabilityReport": {"//compute.googleapis.com/projects/acme-prod/zones/europe-west1-c/instances/51000024", "51000024"},
+		// project 999 is not in the export: its number stays
+		"//osconfig.googleapis.com/projects/999/locations/us-east1-b/instances/x/vulnerabilityReport": {"//compute.googleapis.com/projects/999/zones/us-east1-b/instances/x", "x"},
+	} {
+		a := inv.Get(id)
+		if a == nil {
+			t.Fatalf("%s missing", id)
+		}
+		if a.Kind != asset.KindVulnerabilityReport || a.Facets.Resource != want[0] || a.Name != want[1] {
+			t.Errorf("%s: kind %s resource %q name %q, want resource %q name %q", id, a.Kind, a.Facets.Resource, a.Name, want[0], want[1])
+		}
+	}
+}

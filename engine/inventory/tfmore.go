@@ -88,8 +88,13 @@ func (m *tfMapper) mapMore(r *tfResource, a *asset.Asset) bool {
 	case "aws_iam_role":
 		a.Kind = asset.KindRole
 		if doc := str(r.after, "assume_role_policy"); doc != "" {
-			if ps, err := TrustedPrincipals(doc); err == nil && len(ps) > 0 {
-				a.Facets.Bindings = []asset.Binding{{Role: "sts:AssumeRole", Members: ps}}
+			if ps, denied, err := TrustPolicy(doc); err == nil {
+				if len(ps) > 0 {
+					a.Facets.Bindings = []asset.Binding{{Role: "sts:AssumeRole", Members: ps}}
+				}
+				if len(denied) > 0 {
+					a.Facets.Bindings = append(a.Facets.Bindings, asset.Binding{Role: DeniedAssumeRole, Members: denied})
+				}
 			}
 		}
 	case "google_logging_metric":

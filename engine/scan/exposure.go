@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"encoding/json"
 	"sort"
 	"strings"
 
@@ -22,8 +23,8 @@ import (
 // whole IPv4 or IPv6 internet (asset.CoversInternet: 0.0.0.0/0, or the two
 // /1 halves), allow or deny, with its sources, protocol, ports, priority
 // and GCP targets. A subnet lists every ingress entry of its network ACL:
-// the first match decides, per address family, so a non-world deny
-// before a world allow matters. Policies test families with
+// the first match decides, per address family; denies that, together,
+// hold the whole internet close the allows after them (lib.acl_open). Policies test families with
 // data.vigil.lib.internet.
 type exposure struct {
 	instances map[string]map[string]any
@@ -54,10 +55,14 @@ func (e *exposure) observe(a *asset.Asset) {
 		if len(f.PublicIPs) == 0 || f.Status == "terminated" || f.Status == "stopped" {
 			return
 		}
-		e.instances[strings.Clone(a.ID)] = map[string]any{
+		entry := map[string]any{
 			"name": strings.Clone(a.Name), "public_ips": strs(f.PublicIPs), "networks": strs(f.Networks),
 			"network_tags": strs(f.NetworkTags), "service_accounts": strs(f.ServiceAccounts),
 			"security_groups": strs(f.SecurityGroups), "subnets": strs(f.Subnets),
+		}
+		e.instances[strings.Clone(a.ID)] = entry
+		if alias := gcpInstanceIDName(a); alias != "" {
+			e.instances[alias] = entry
 		}
 	case asset.KindFirewall:
 		for _, r := range f.Ingress {
@@ -86,6 +91,29 @@ func (e *exposure) observe(a *asset.Asset) {
 			}
 		}
 	}
+}
+
+// gcpInstanceIDName is the name of a GCP VM with its numeric instance id in
+// place of its name: an OS Config vulnerability report of a real export
+// may name its VM either way (projects/P/locations/Z/instances/{instance
+// id or name}/vulnerabilityReport), and the loader keeps what it names.
+// Only instances with a public IP come here, so decoding their id is cheap.
+func gcpInstanceIDName(a *asset.Asset) string {
+	i := strings.LastIndex(a.ID, "/instances/")
+	if a.Provider != asset.GCP || i < 0 || len(a.Data) == 0 {
+		return ""
+	}
+	var r struct {
+		Resource struct {
+			Data struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		} `json:"resource"`
+	}
+	if json.Unmarshal(a.Data, &r) != nil || r.Resource.Data.ID == "" || strings.Trim(r.Resource.Data.ID, "0123456789") != "" {
+		return ""
+	}
+	return a.ID[:i] + "/instances/" + r.Resource.Data.ID
 }
 
 // resourceTail is the id at the end of an ARN (sg-..., i-...).

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/engine/logfilter"
 )
 
@@ -20,7 +21,8 @@ type scopeMore struct {
 	// instances whose own metadata sets enable-osconfig true or false:
 	// it overrides the project's
 	osconfigOn, osconfigOff int64
-	trusts                  map[string][]string // principal -> roles
+	trusts                  map[string][]string // principal -> roles (not read-only ones)
+	denies                  map[string][]string // principal -> roles whose trust denies it
 	flowLogs                map[string]bool     // resource id -> an active flow log
 	metricFilters           []map[string]any
 	alarms                  []map[string]any
@@ -76,14 +78,22 @@ func (m *scopeMore) observe(a *asset.Asset) {
 	case asset.KindRole:
 		m.roles++
 		for _, b := range f.Bindings {
-			if b.Role != "sts:AssumeRole" {
+			var to *map[string][]string
+			switch {
+			case b.Role == "sts:AssumeRole" && (f.ReadOnly == nil || !*f.ReadOnly):
+				// a read-only role lets the IR team look, not act: no
+				// emergency access (as VGL-IAM-001 on GCP)
+				to = &m.trusts
+			case b.Role == inventory.DeniedAssumeRole:
+				to = &m.denies
+			default:
 				continue
 			}
 			for _, p := range b.Members {
-				if m.trusts == nil {
-					m.trusts = map[string][]string{}
+				if *to == nil {
+					*to = map[string][]string{}
 				}
-				m.trusts[strings.Clone(p)] = append(m.trusts[p], strings.Clone(a.Name))
+				(*to)[strings.Clone(p)] = append((*to)[p], strings.Clone(a.Name))
 			}
 		}
 	case asset.KindFlowLog:
@@ -108,7 +118,9 @@ func (m *scopeMore) observe(a *asset.Asset) {
 	case asset.KindAlarm:
 		m.alarms = append(m.alarms, map[string]any{"name": strings.Clone(a.Name), "metrics": strs(f.Metrics), "targets": strs(f.Targets), "enabled": enabled})
 	case asset.KindEventRule:
-		m.eventRules = append(m.eventRules, map[string]any{"name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter), "targets": strs(f.Targets), "enabled": enabled})
+		// EventBridge is regional: the rule sees the events of its region
+		// (and, in us-east-1, those of IAM): VGL-LOG-003 reads where it is.
+		m.eventRules = append(m.eventRules, map[string]any{"name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter), "targets": strs(f.Targets), "enabled": enabled, "region": strings.Clone(a.Region)})
 	case asset.KindLogMetric:
 		lm := map[string]any{"name": strings.Clone(a.Name), "filter": strings.Clone(f.Filter), "metrics": strs(f.Metrics), "enabled": enabled}
 		// The CIS GCP changes the query matches, parsed (Logging query
@@ -158,13 +170,16 @@ func (m *scopeMore) data(out map[string]any) {
 	if m.osconfigOn+m.osconfigOff > 0 {
 		out["instance_osconfig"] = map[string]any{"on": m.osconfigOn, "off": m.osconfigOff}
 	}
-	if m.trusts != nil {
-		trusts := make(map[string]any, len(m.trusts))
-		for p, roles := range m.trusts {
-			sort.Strings(roles)
-			trusts[p] = strs(roles)
+	for key, byRole := range map[string]map[string][]string{"trusts": m.trusts, "trust_denies": m.denies} {
+		if byRole == nil {
+			continue
 		}
-		out["trusts"] = trusts
+		byP := make(map[string]any, len(byRole))
+		for p, roles := range byRole {
+			sort.Strings(roles)
+			byP[p] = strs(roles)
+		}
+		out[key] = byP
 	}
 	if m.flowLogs != nil {
 		fl := make(map[string]any, len(m.flowLogs))

@@ -116,11 +116,17 @@ func TestPostureFixtures(t *testing.T) {
 		// allow-vendor-support is priority 0 for every instance;
 		// allow-vendor-tagged targets only "vendor".
 		"VGL-NET-009": {"allow-vendor-support"},
-		// web-1 (tag web, public IP) is reached on 22 by allow-ssh-web;
-		// i-...01 and i-...02 have public IPs, their group admits 443 from
-		// the world and their ACLs allow 443 (acl-2 denies only 22, 3389).
-		"VGL-VULN-001": {"i-0a1a000000000001", "i-0a1a000000000002", "web-1"},
-		// web-2 has the same CVE behind a closed firewall (tag api, no
+		// web-1 (tag web, public IP) is reached on 22 by allow-ssh-web; its
+		// report, as a real CAI export has it, names the VM only by its
+		// instance id (projects/218745590023/locations/europe-west1-b/
+		// instances/51000023/vulnerabilityReport, web-1's resource.data.id),
+		// so the finding's asset is named 51000023. i-...01 and i-...02 have
+		// public IPs, their group admits 443 from the world and their ACLs
+		// allow 443 (acl-2 denies only 22, 3389).
+		"VGL-VULN-001": {"51000023", "i-0a1a000000000001", "i-0a1a000000000002"},
+		// No report carries vigil's own vigilResource: each is linked by its
+		// name, project number to id and instance name. web-2 has the same
+		// CVE behind a closed firewall (tag api, no
 		// world-open rule for it); records-us and i-...03 have no public
 		// IP; trainer's CVE has no fix.
 		"VGL-VULN-002": {"i-0a1a000000000003", "records-us", "web-2"},
@@ -130,10 +136,14 @@ func TestPostureFixtures(t *testing.T) {
 		"VGL-VULN-003": {"acme-web", "acme-web", "arn:aws:iam::111111111111:root"},
 		// org-trail has LogFileValidationEnabled false; 222's main has it.
 		"VGL-LOG-002": {"org-trail"},
-		// 111 alerts on security group changes only; 222's EventBridge rules
-		// cover all four; acme-web alerts on firewall changes only, acme-pii
-		// on nothing, acme-lab on all four.
-		"VGL-LOG-003": {"acme-pii", "acme-web", "arn:aws:iam::111111111111:root"},
+		// 111 alerts on security group changes only. 222's EventBridge rules
+		// (aws.iam, aws.cloudtrail, aws.ec2) are all in eu-west-1, its only
+		// region with assets: CloudTrail, SG and NACL calls made there reach
+		// them, but IAM sends its events to us-east-1 alone, so 222 is
+		// unalerted on IAM policy changes (review bug 4; the earlier "cover
+		// all four" was wrong). acme-web alerts on firewall changes only,
+		// acme-pii on nothing, acme-lab on all four.
+		"VGL-LOG-003": {"acme-pii", "acme-web", "arn:aws:iam::111111111111:root", "arn:aws:iam::222222222222:root"},
 		// vpc-2 of 111 has no flow log; vpc-1 and 222's have.
 		"VGL-LOG-004": {"vpc-0a1a000000000002"},
 		// web-uc1 has no logConfig; the others log.

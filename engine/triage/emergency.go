@@ -2,9 +2,11 @@ package triage
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vigil-ir/vigil/engine/asset"
+	"github.com/vigil-ir/vigil/engine/inventory"
 )
 
 // emergency answers whether the IR team (ir_principals in vigil.hcl) can
@@ -34,28 +36,53 @@ func (t *triager) emergency(a, scope *asset.Asset) Answer {
 			ans.Collect = "ir_principals names no AWS principal: add the IR team's role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
 			return ans
 		}
-		roles := 0
+		roles, usable := 0, 0
+		var looks []string // roles that trust the team but give no way in, or only read
 		for _, r := range t.byKind[asset.KindRole] {
 			if r.Provider != asset.AWS || r.Scope != a.Scope {
 				continue
 			}
 			roles++
+			var denied []string
+			for _, b := range r.Facets.Bindings {
+				if b.Role == inventory.DeniedAssumeRole {
+					denied = append(denied, b.Members...)
+				}
+			}
+			readOnly := r.Facets.ReadOnly != nil && *r.Facets.ReadOnly
+			found := false
 			for _, b := range r.Facets.Bindings {
 				if b.Role != "sts:AssumeRole" {
 					continue
 				}
 				for _, m := range b.Members {
 					for _, p := range aws {
-						if trustCovers(m, p) {
-							ans.Details = append(ans.Details, fmt.Sprintf("role %s trusts %s (%s may assume it)", r.Name, m, p))
+						if !trustCovers(m, p) {
+							continue
 						}
+						d := fmt.Sprintf("role %s trusts %s (%s may assume it)", r.Name, m, p)
+						if i := slices.IndexFunc(denied, func(x string) bool { return trustCovers(x, p) }); i >= 0 {
+							looks = append(looks, fmt.Sprintf("role %s trusts %s, but its trust policy denies %s (a Deny wins)", r.Name, m, denied[i]))
+							continue
+						}
+						if readOnly {
+							looks = append(looks, fmt.Sprintf("role %s trusts %s, but its policies only read: the team could not act", r.Name, m))
+							continue
+						}
+						ans.Details = append(ans.Details, d)
+						found = true
 					}
 				}
+			}
+			if found {
+				usable++
 			}
 		}
 		switch {
 		case len(ans.Details) > 0:
-			ans.Known, ans.Value = true, fmt.Sprintf("yes (%d roles)", len(ans.Details))
+			ans.Known, ans.Value = true, fmt.Sprintf("yes (%d roles)", usable)
+		case len(looks) > 0:
+			ans.Known, ans.Value, ans.Details = true, fmt.Sprintf("no: no role of account %s lets %s act (a trust denied, or read-only)", a.Scope, strings.Join(aws, ", ")), looks
 		case roles == 0:
 			ans.Value = "unknown"
 			ans.Collect = fmt.Sprintf("no IAM role of account %s in the inventory: collect its roles (AWS Config AWS::IAM::Role, or vigil inventory collect --aws)", a.Scope)

@@ -18,11 +18,20 @@ import (
 // and folders), the card says "residency: VIOLATION" exactly when the scan
 // has a VGL-DATA-001 finding on the asset.
 func TestResidencyScanAndTriageAgree(t *testing.T) {
-	for _, tc := range []struct{ inv, cfg string }{
-		{"../../examples/inventory", "../../examples/vigil.hcl"},
-		{"../../testdata/posture", "../../testdata/posture/vigil.hcl"},
+	for _, tc := range []struct {
+		inv, cfg string
+		want     []string // when set, exactly the assets in violation
+	}{
+		{"../../examples/inventory", "../../examples/vigil.hcl", nil},
+		{"../../testdata/posture", "../../testdata/posture/vigil.hcl", nil},
 		// the class is a tag on a folder (testdata/residency-folder/README.md)
-		{"../../testdata/residency-folder", "../../testdata/posture/vigil.hcl"},
+		{"../../testdata/residency-folder", "../../testdata/posture/vigil.hcl", nil},
+		// hr-us and tools-us have data-class="": no class of their own, so
+		// hr-us inherits pii from the folder tag and, in us-central1,
+		// violates; tools-us inherits nothing
+		// (testdata/residency-empty-label/README.md).
+		{"../../testdata/residency-empty-label", "../../testdata/posture/vigil.hcl",
+			[]string{"//compute.googleapis.com/projects/acme-hr/zones/us-central1-a/instances/hr-us"}},
 	} {
 		t.Run(tc.inv, func(t *testing.T) {
 			cfg, _, diags := config.Load(tc.cfg)
@@ -62,6 +71,14 @@ func TestResidencyScanAndTriageAgree(t *testing.T) {
 				if card {
 					violations++
 				}
+			}
+			for _, id := range tc.want {
+				if !flagged[id] {
+					t.Errorf("%s: no VGL-DATA-001 finding, want one", id)
+				}
+			}
+			if tc.want != nil && len(flagged) != len(tc.want) {
+				t.Errorf("%d assets flagged, want %d (%v): %v", len(flagged), len(tc.want), tc.want, flagged)
 			}
 			if violations == 0 {
 				t.Error("no violation at all: the test proves nothing")

@@ -43,7 +43,7 @@ class contains {"value": v, "label": single, "from": ""} if {
 # The nearest node is usually the project, and usually the only one.
 class contains {"value": v, "label": k, "from": n.node} if {
 	k := single
-	not input.asset.labels[k]
+	not own_has(k)
 	input.asset.kind in data_kinds
 	n := input.asset.facets.inherited[0]
 	v := n.labels[k]
@@ -52,7 +52,7 @@ class contains {"value": v, "label": k, "from": n.node} if {
 
 class contains {"value": n.labels[k], "label": k, "from": n.node} if {
 	k := single # bound outside the comprehension, so that it is folded in
-	not input.asset.labels[k]
+	not own_has(k)
 	input.asset.kind in data_kinds
 	count(input.asset.facets.inherited) > 1
 	not first_has(k)
@@ -60,6 +60,11 @@ class contains {"value": n.labels[k], "label": k, "from": n.node} if {
 }
 
 first_has(k) if input.asset.facets.inherited[0].labels[k] != ""
+
+# own_has(k): the asset's own label k has a value. An empty value
+# (data-class="", which GCP labels and AWS tags allow) is no class, and the
+# asset inherits, as the triage card reads it.
+own_has(k) if input.asset.labels[k] != ""
 
 # With several residency labels, the first in name order on the nearest
 # node that carries one.

@@ -93,3 +93,14 @@ test_two_labels_inherited if {
 	some f in res
 	f.details.class == "secret"
 }
+
+# Review bug 3: an own label with an empty value is no class: the VM
+# inherits the project's pii and, in us-central1, violates (as the triage
+# card reads it).
+test_empty_own_label_inherits if {
+	inp := {"asset": {"kind": "instance", "name": "vm", "region": "us-central1", "labels": {"data-class": ""}, "facets": {"inherited": project_pii}}}
+	res := p.deny with input as inp with data.vigil.config as cfg
+	count(res) == 1
+	some f in res
+	f.details.from == "projects/1"
+}

@@ -4,7 +4,12 @@
 #   No role of the AWS account trusts any of the ir_principals that are AWS
 #   ARNs (vigil.hcl): during an incident the responders could not assume a
 #   role there without asking first. A trust of the principal itself, of
-#   its account (ACCOUNT or arn:aws:iam::ACCOUNT:root) or of "*" counts.
+#   its account (ACCOUNT or arn:aws:iam::ACCOUNT:root) or of "*" counts,
+#   for an Action that matches sts:AssumeRole (sts:Assume*, sts:* too);
+#   not when the same trust policy explicitly denies the principal (a Deny
+#   wins), nor on a read-only role (every attached policy read-only, such
+#   as ReadOnlyAccess or AmazonS3ReadOnlyAccess): the team could look but
+#   not act, as VGL-IAM-001 reads GCP roles.
 #   Silent when ir_principals names no AWS principal, and when the
 #   inventory holds no role of the account (not collected: unknown, as on
 #   the triage card).
@@ -22,6 +27,23 @@ principals := [p | some p in data.vigil.config.ir_principals; startswith(p, "arn
 
 trusts := object.get(lib.scope(input.asset.scope), "trusts", {})
 
+denies := object.get(lib.scope(input.asset.scope), "trust_denies", {})
+
+# usable(p): a role (not read-only: the index leaves those out) trusts p
+# and its trust policy does not deny p.
+usable(p) if {
+	some t, roles in trusts
+	covers(t, p)
+	some r in roles
+	not denied(r, p)
+}
+
+denied(r, p) if {
+	some d, roles in denies
+	covers(d, p)
+	r in roles
+}
+
 covers(t, p) if t == p
 
 covers("*", _)
@@ -37,7 +59,7 @@ deny contains finding if {
 	# Without the account's roles nothing is known (the triage card says
 	# "unknown" too): the index counts the roles it read.
 	object.get(lib.scope(input.asset.scope), "roles", 0) > 0
-	count([t | some t, _ in trusts; some p in principals; covers(t, p)]) == 0
+	count([p | some p in principals; usable(p)]) == 0
 	finding := {
 		"msg": sprintf("no role of account %s trusts %s (%d roles in the inventory)", [
 			input.asset.scope, concat(", ", principals), lib.scope(input.asset.scope).roles,

@@ -36,3 +36,27 @@ test_message_counts_roles if {
 	some f in res
 	contains(f.msg, "(3 roles in the inventory)")
 }
+
+inv_denies(trusts, denies) := {"scopes": {"111": {"roles": 3, "trusts": trusts, "trust_denies": denies}}, "nodes": {}}
+
+# Review bug 5: ir-break-glass trusts the IR role but its trust policy
+# also denies "*" sts:AssumeRole: the Deny wins, nobody may assume it.
+test_explicit_deny_of_everyone_wins if {
+	count(p.deny) == 1 with input as acct with data.vigil.config as cfg with data.vigil.inventory as inv_denies({"arn:aws:iam::999999999999:role/IR": ["ir-break-glass"]}, {"*": ["ir-break-glass"]})
+}
+
+# A Deny of the IR account's root on the role trusting the account shuts
+# the IR role (in that account) out too.
+test_deny_of_ir_account_wins if {
+	count(p.deny) == 1 with input as acct with data.vigil.config as cfg with data.vigil.inventory as inv_denies({"arn:aws:iam::999999999999:root": ["ir-break-glass"]}, {"arn:aws:iam::999999999999:root": ["ir-break-glass"]})
+}
+
+# A Deny on another role does not touch ir-break-glass: access holds.
+test_deny_on_other_role_only if {
+	count(p.deny) == 0 with input as acct with data.vigil.config as cfg with data.vigil.inventory as inv_denies({"arn:aws:iam::999999999999:role/IR": ["ir-break-glass"]}, {"*": ["partner"]})
+}
+
+# A Deny of someone else on the same role leaves the IR role's access.
+test_deny_of_other_principal if {
+	count(p.deny) == 0 with input as acct with data.vigil.config as cfg with data.vigil.inventory as inv_denies({"arn:aws:iam::999999999999:role/IR": ["ir-break-glass"]}, {"arn:aws:iam::222222222222:root": ["ir-break-glass"]})
+}

@@ -155,10 +155,13 @@ internet_families(sources) := {f | some f in {"ipv4", "ipv6"}; internet(sources,
 
 # acl_open(entries, port, fam): network ACL entries (priority = rule
 # number, the first match decides) admit every address of the family to
-# the port. The allow entries that cover the port count, less those an
-# earlier deny of the port overlaps (net.cidr_intersects: a conservative
-# reading, as "anywhere" less a denied block is not anywhere); together
-# they must hold the whole family.
+# the port. The allow entries that cover the port count, less those that
+# the earlier denies of the port, together, shut to the whole family: a
+# deny blocks only the traffic it matches, so a narrow deny (one abusive
+# /24, even half the space) ahead of a 0.0.0.0/0 allow leaves the port
+# open to the rest of the internet, as on GCP only a deny of the whole
+# internet closes a world-open rule. Together the counted allows must
+# hold the whole family.
 acl_open(entries, port, fam) if internet(acl_allowed(entries, port, fam), fam)
 
 acl_allowed(entries, port, fam) := [s |
@@ -183,13 +186,19 @@ acl_rules(entries, port, fam) := sort({e.priority |
 	not acl_denied_before(entries, e, s, port)
 })
 
+# acl_denied_before: the denies of the port numbered before e, together,
+# hold the whole internet of s's family.
 acl_denied_before(entries, e, s, port) if {
-	some d in entries
-	d.action == "deny"
-	d.priority < e.priority
-	covers_port(d, port)
-	some ds in d.sources
-	net.cidr_is_valid(ds)
-	family(ds) == family(s)
-	net.cidr_intersects(ds, s)
+	internet(
+		[ds |
+			some d in entries
+			d.action == "deny"
+			d.priority < e.priority
+			covers_port(d, port)
+			some ds in d.sources
+			net.cidr_is_valid(ds)
+			family(ds) == family(s)
+		],
+		family(s),
+	)
 }

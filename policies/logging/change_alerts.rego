@@ -7,7 +7,12 @@
 #   multi-region trail delivers to CloudWatch Logs, a metric filter there
 #   matches every API call of the change, and an enabled alarm with an
 #   action watches its metric; or an enabled EventBridge rule with a target
-#   matches the calls (or their service, without naming calls). GCP: a
+#   matches the calls (or their service, without naming calls) where the
+#   events arrive: EventBridge is regional, IAM (a global service) sends
+#   its events to us-east-1 only, and CloudTrail, security group and
+#   network ACL calls reach the rules of the region they are made in, so
+#   an IAM rule must be in us-east-1 and the others in every region that
+#   holds assets of the account (any region when none is known). GCP: a
 #   log-based metric matches the change, and an enabled alert policy with a
 #   notification channel watches it. CIS audits the metric filters and
 #   alarms (log-based metrics and alert policies) only: its controls pass
@@ -36,7 +41,7 @@ import rego.v1
 # The API calls of each change, as CIS AWS Foundations 3.0 4.4, 4.5, 4.10
 # and 4.11 list them, with the event source an EventBridge rule may match.
 aws_changes := {
-	"IAM policy changes": {"source": "aws.iam", "calls": [
+	"IAM policy changes": {"source": "aws.iam", "global": true, "calls": [
 		"DeleteGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy", "PutGroupPolicy", "PutRolePolicy",
 		"PutUserPolicy", "CreatePolicy", "DeletePolicy", "CreatePolicyVersion", "DeletePolicyVersion",
 		"AttachRolePolicy", "DetachRolePolicy", "AttachUserPolicy", "DetachUserPolicy", "AttachGroupPolicy",
@@ -103,8 +108,34 @@ aws_covered(change) if {
 # eventName, or no eventName at all: every call of the service). An
 # "EC2 Instance State-change Notification" rule is not an API call rule.
 aws_covered(change) if {
+	object.get(aws_changes[change], "global", false)
+	rule_in(change, "us-east-1")
+}
+
+aws_covered(change) if {
+	not object.get(aws_changes[change], "global", false)
+	count(asset_regions) > 0
+	every region in asset_regions {
+		rule_in(change, region)
+	}
+}
+
+aws_covered(change) if {
+	not object.get(aws_changes[change], "global", false)
+	count(asset_regions) == 0
+	some region in {object.get(r, "region", "") | some r in object.get(info, "event_rules", [])}
+	rule_in(change, region)
+}
+
+# The regions that hold assets of the account (the index's regions).
+asset_regions := {r | some r, _ in object.get(info, "regions", {})}
+
+# rule_in(change, region): an enabled EventBridge rule of the region, with
+# a target, matches the change's calls.
+rule_in(change, region) if {
 	c := aws_changes[change]
 	some r in object.get(info, "event_rules", [])
+	object.get(r, "region", "") == region
 	r.enabled
 	count(r.targets) > 0
 	pattern := json.unmarshal(r.filter)

@@ -46,13 +46,42 @@ test_filter_on_other_log_group if {
 	"security group changes" in f.details.unalerted
 }
 
+iam_rule := {"name": "iam", "filter": "{\"source\":[\"aws.iam\"],\"detail-type\":[\"AWS API Call via CloudTrail\"]}", "targets": ["arn:aws:sns:x"], "enabled": true}
+
+ct_rule := {"name": "ct", "filter": "{\"source\":[\"aws.cloudtrail\"]}", "targets": ["arn:aws:sns:x"], "enabled": true}
+
+ec2_rule := {"name": "ec2", "filter": "{\"source\":[\"aws.ec2\"]}", "targets": ["arn:aws:sns:x"], "enabled": true}
+
+in_region(r, region) := object.union(r, {"region": region})
+
+# The account's assets are in eu-west-1 only: IAM events reach
+# EventBridge in us-east-1 alone, so the IAM rule is there; CloudTrail and
+# EC2 calls reach the rules of their own region, eu-west-1.
 test_eventbridge_rules_cover_everything if {
-	rules := [
-		{"name": "iam", "filter": "{\"source\":[\"aws.iam\"],\"detail-type\":[\"AWS API Call via CloudTrail\"]}", "targets": ["arn:aws:sns:x"], "enabled": true},
-		{"name": "ct", "filter": "{\"source\":[\"aws.cloudtrail\"]}", "targets": ["arn:aws:sns:x"], "enabled": true},
-		{"name": "ec2", "filter": "{\"source\":[\"aws.ec2\"]}", "targets": ["arn:aws:sns:x"], "enabled": true},
-	]
-	count(p.deny) == 0 with input as acct with data.vigil.inventory as {"scopes": {"111": {"event_rules": rules}}, "nodes": {}}
+	rules := [in_region(iam_rule, "us-east-1"), in_region(ct_rule, "eu-west-1"), in_region(ec2_rule, "eu-west-1")]
+	count(p.deny) == 0 with input as acct with data.vigil.inventory as {"scopes": {"111": {"event_rules": rules, "regions": {"eu-west-1": {"assets": 4, "instances": 1}}}}, "nodes": {}}
+}
+
+# Review bug 4: all three rules in eu-west-1. No IAM event ever arrives
+# there (IAM policy changes unalerted); CloudTrail and EC2 changes in
+# eu-west-1 are alerted on.
+test_eventbridge_iam_rule_outside_us_east_1 if {
+	rules := [in_region(iam_rule, "eu-west-1"), in_region(ct_rule, "eu-west-1"), in_region(ec2_rule, "eu-west-1")]
+	res := p.deny with input as acct with data.vigil.inventory as {"scopes": {"111": {"event_rules": rules, "regions": {"eu-west-1": {"assets": 4, "instances": 1}}}}, "nodes": {}}
+	some f in res
+	f.details.unalerted == ["IAM policy changes"]
+	f.details.controls == ["cis-aws-3.0:4.4"]
+}
+
+# Assets in eu-west-1 and us-east-1, the CloudTrail and EC2 rules only in
+# eu-west-1: changes made in us-east-1 raise no alert, so the three
+# regional changes are unalerted; the IAM rule in us-east-1 covers IAM.
+test_eventbridge_regional_rules_miss_a_region if {
+	rules := [in_region(iam_rule, "us-east-1"), in_region(ct_rule, "eu-west-1"), in_region(ec2_rule, "eu-west-1")]
+	regions := {"eu-west-1": {"assets": 4, "instances": 1}, "us-east-1": {"assets": 1, "instances": 0}}
+	res := p.deny with input as acct with data.vigil.inventory as {"scopes": {"111": {"event_rules": rules, "regions": regions}}, "nodes": {}}
+	some f in res
+	f.details.unalerted == ["CloudTrail changes", "network ACL changes", "security group changes"]
 }
 
 test_disabled_rule_does_not_count if {

@@ -4,7 +4,9 @@
 #   An AWS network ACL's first matching inbound entry for an admin port
 #   (admin_ports in vigil.hcl) from 0.0.0.0/0 or ::/0 allows it. Network
 #   ACLs are evaluated in rule-number order and the first match decides; a
-#   lower-numbered deny protects the port.
+#   lower-numbered deny protects the port only if it (with the other
+#   earlier denies) covers the whole internet: a deny of one range leaves
+#   the rest of the internet admitted.
 # custom:
 #   id: VGL-NET-006
 #   severity: high

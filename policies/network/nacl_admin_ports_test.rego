@@ -52,7 +52,33 @@ test_v6_deny_leaves_v4_open if {
 	f.details.open == ["22 from 0.0.0.0/0 (rule 100)"]
 }
 
-# A deny of half the IPv4 space before the allow: not open from anywhere.
-test_half_denied_first if {
-	count(p.deny) == 0 with input as nacl([e(90, "deny", "0.0.0.0/1", "tcp", 22, 22), e(100, "allow", "0.0.0.0/0", "tcp", 22, 22)]) with data.vigil.config as cfg
+# A deny blocks only what it matches: half the IPv4 space denied at 90
+# leaves 128.0.0.0/1 admitted by the 0.0.0.0/0 allow at 100, so 22 is
+# open to the internet, as on GCP, where only a world deny closes a rule.
+test_half_denied_first_still_open if {
+	res := p.deny with input as nacl([e(90, "deny", "0.0.0.0/1", "tcp", 22, 22), e(100, "allow", "0.0.0.0/0", "tcp", 22, 22)]) with data.vigil.config as cfg
+	some f in res
+	f.details.open == ["22 from 0.0.0.0/0 (rule 100)"]
+}
+
+# The blocklist pattern (review bug 2): rule 50 denies one /24 on every
+# protocol, rule 100 allows 22 from 0.0.0.0/0; all but 256 addresses reach
+# 22: open, through rule 100.
+test_narrow_deny_first_still_open if {
+	res := p.deny with input as nacl([e(50, "deny", "198.51.100.0/24", "all", 0, 65535), e(100, "allow", "0.0.0.0/0", "tcp", 22, 22), e(32767, "deny", "0.0.0.0/0", "all", 0, 65535)]) with data.vigil.config as cfg
+	some f in res
+	f.details.open == ["22 from 0.0.0.0/0 (rule 100)"]
+}
+
+# Two denies that together hold the IPv4 internet (the halves, at 50 and
+# 60) shut 22 before the allow at 100: not open.
+test_halves_denied_first_closed if {
+	count(p.deny) == 0 with input as nacl([e(50, "deny", "0.0.0.0/1", "tcp", 22, 22), e(60, "deny", "128.0.0.0/1", "all", 0, 65535), e(100, "allow", "0.0.0.0/0", "tcp", 22, 22)]) with data.vigil.config as cfg
+}
+
+# A world deny of 3389 only does not shut 22.
+test_world_deny_other_port if {
+	res := p.deny with input as nacl([e(50, "deny", "0.0.0.0/0", "tcp", 3389, 3389), e(100, "allow", "0.0.0.0/0", "tcp", 22, 22)]) with data.vigil.config as cfg
+	some f in res
+	f.details.open == ["22 from 0.0.0.0/0 (rule 100)"]
 }

@@ -125,3 +125,20 @@ test_aws_nacl_ipv6_deny_first if {
 	nacl := {"subnet-1": [from(rule("deny", [], 0, 65535, 90), ["::/0"]), rule("allow", [], 0, 65535, 100)]}
 	count(exposed.deny) == 1 with input as report(aws_vm, [critical]) with data.vigil.inventory as aws_inv(nacl) with data.vigil.config as cfg
 }
+
+# Review bug 2: NACL 50 denies one /24 on every port, 100 allows
+# 0.0.0.0/0; sg-1 opens 443 to the world. The rest of the internet still
+# reaches 443, so the critical CVE is VULN-001 (critical), not VULN-002.
+test_aws_nacl_narrow_deny_first_still_reached if {
+	nacl := {"subnet-1": [from(rule("deny", [], 0, 65535, 50), ["198.51.100.0/24"]), rule("allow", [], 0, 65535, 100)]}
+	count(exposed.deny) == 1 with input as report(aws_vm, [critical]) with data.vigil.inventory as aws_inv(nacl) with data.vigil.config as cfg
+	count(unreachable.deny) == 0 with input as report(aws_vm, [critical]) with data.vigil.inventory as aws_inv(nacl) with data.vigil.config as cfg
+}
+
+# Denies of 0.0.0.0/1 (50) and 128.0.0.0/1 (60) together shut the IPv4
+# internet before the allow at 100: not reached, VULN-002.
+test_aws_nacl_halves_denied_not_reached if {
+	nacl := {"subnet-1": [from(rule("deny", [], 0, 65535, 50), ["0.0.0.0/1"]), from(rule("deny", [], 0, 65535, 60), ["128.0.0.0/1"]), rule("allow", [], 0, 65535, 100)]}
+	count(exposed.deny) == 0 with input as report(aws_vm, [critical]) with data.vigil.inventory as aws_inv(nacl) with data.vigil.config as cfg
+	count(unreachable.deny) == 1 with input as report(aws_vm, [critical]) with data.vigil.inventory as aws_inv(nacl) with data.vigil.config as cfg
+}
