@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -100,7 +101,12 @@ func (a *app) collectAWSWith(ctx context.Context, f *awsFlags, quiet bool, accou
 		fmt.Fprintf(a.stderr, "aws: collected %d assets from %d accounts in %d regions (%d parts could not be read)\n",
 			len(assets), len(sum.Accounts), len(sum.Regions), len(sum.Failures))
 	}
-	return inventory.New(assets...), nil
+	inv := inventory.New(assets...)
+	// what was read, for history to compare scans of the same accounts
+	// and regions only
+	inv.From = []string{"aws accounts " + strings.Join(slices.Sorted(slices.Values(sum.Accounts)), ",") +
+		" regions " + strings.Join(slices.Sorted(slices.Values(sum.Regions)), ",")}
+	return inv, nil
 }
 
 func (a *app) inventoryCollectCmd() *cobra.Command {

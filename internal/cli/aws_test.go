@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -55,9 +56,17 @@ func TestAWSCollectAndScan(t *testing.T) {
 			PolicyID string `json:"policy_id"`
 			AssetID  string `json:"asset_id"`
 		} `json:"findings"`
+		Summary struct {
+			Sources []string `json:"sources"`
+		} `json:"summary"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
+	}
+	// the source names what was read (the fake's one account, the two
+	// regions asked for): history compares scans of the same only
+	if want := []string{"aws accounts 111111111111 regions eu-west-1,us-east-1"}; !slices.Equal(rep.Summary.Sources, want) {
+		t.Errorf("sources %q, want %q", rep.Summary.Sources, want)
 	}
 	var got []string
 	for _, f := range rep.Findings {

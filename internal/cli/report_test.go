@@ -109,7 +109,7 @@ func TestDiffComparesOneScheduleAndPolicySet(t *testing.T) {
 	code, out, errs = run(t, "diff", "--store="+db)
 	if code != 0 || !strings.Contains(out, "-> scan 3 (") || !strings.Contains(out, "Scan 1 (") ||
 		!strings.Contains(out, "Scan 1 is the previous scan of the same schedule (no schedule (ad hoc)) and policy set (35 policies,") ||
-		!strings.Contains(out, "1 later scans of other schedules or policy sets were passed over") || !strings.Contains(out, "RESOLVED (0)") {
+		!strings.Contains(out, "1 later scans of other schedules, policy sets or inputs were passed over") || !strings.Contains(out, "RESOLVED (0)") {
 		t.Errorf("diff of the two full scans: exit %d\n%s%s", code, out, errs)
 	}
 	// Two ids are compared as asked, with a warning.
@@ -118,9 +118,36 @@ func TestDiffComparesOneScheduleAndPolicySet(t *testing.T) {
 		t.Errorf("diff 1 2: exit %d\n%s", code, out)
 	}
 	code, out, errs = run(t, "report", "--store="+db)
-	if code != 0 || !strings.Contains(out, `data-points="2"`) || !strings.Contains(out, "1 scans of other schedules or policy sets are left out") ||
+	if code != 0 || !strings.Contains(out, `data-points="2"`) || !strings.Contains(out, "1 scans of other schedules, policy sets or inputs are left out") ||
 		!strings.Contains(out, `<section id="new"><h2>New since scan 1 (0)</h2>`) {
 		t.Errorf("report: exit %d %s", code, errs)
+	}
+}
+
+// A scan of fewer inputs is not compared either: the AWS findings of the
+// full scan were not resolved by a scan of the GCP file alone (review 20,
+// bug 5).
+func TestDiffComparesTheSameInputs(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "history.db")
+	scan := func(inputs ...string) {
+		t.Helper()
+		if code, _, errs := run(t, append([]string{"scan", "--store=" + db, "-c", "examples/vigil.hcl", "-q"}, inputs...)...); code == ExitError {
+			t.Fatalf("scan: %s", errs)
+		}
+	}
+	scan("examples/inventory/")
+	scan("examples/inventory/gcp-resources.ndjson")
+	code, out, errs := run(t, "diff", "--store="+db)
+	if code != ExitError || !strings.Contains(errs, "scans 1 are not comparable (scan 1 read other inputs (") ||
+		!strings.Contains(errs, ", not examples/inventory/gcp-resources.ndjson)") {
+		t.Errorf("diff of the narrower scan: exit %d\n%s%s", code, out, errs)
+	}
+	// the directory again, named without its slash: the same files
+	scan("examples/inventory")
+	code, out, errs = run(t, "diff", "--store="+db)
+	if code != 0 || !strings.Contains(out, "Scan 1 (") || !strings.Contains(out, "-> scan 3 (") || !strings.Contains(out, "the same inputs") ||
+		!strings.Contains(out, "1 later scans of other schedules, policy sets or inputs were passed over") || !strings.Contains(out, "RESOLVED (0)") {
+		t.Errorf("diff of the two full scans: exit %d\n%s%s", code, out, errs)
 	}
 }
 

@@ -93,7 +93,7 @@ func (p *Page) findings(yield func(policy.Finding) bool) {
 // Load builds the page from history: the latest scan (of the schedule,
 // when given), its findings, the diff with the previous scan of the same
 // schedule and policy set, and the trend over the last n such scans.
-// Scans of other schedules or policy sets are left out, and counted.
+// Scans of other schedules, policy sets or inputs are left out, and counted.
 func Load(ctx context.Context, h store.History, schedule string, n int) (*Page, error) {
 	scans, skipped, err := comparableScans(ctx, h, schedule, n)
 	if err != nil {
@@ -466,7 +466,7 @@ tr.waived td{color:#888}tr.targeted,tr:target,p:target{outline:2px solid #f0a500
 <section id="severity"><h2>Open findings by severity</h2><div class="cards">{{range .Severities}}<div class="card {{.Name}}" data-severity="{{.Name}}"><b>{{.N}}</b>{{.Name}}</div>{{end}}</div></section>
 <section id="phases"><h2>By phase of the incident-response lifecycle</h2><div class="cards">{{range .Phases}}<div class="card" data-phase="{{.Name}}"><b>{{.N}}</b>{{.Name}}</div>{{end}}</div></section>
 <section id="trend"><h2>Trend: open findings by severity over the last {{len .Bars}} scans</h2>
-<p class="note" id="comparable">Only scans of {{with .P.Latest.Schedule}}schedule {{.}}{{else}}no schedule (ad hoc){{end}} with the policy set {{.P.Latest.PolicySet}} are compared{{if .P.Skipped}}; {{.P.Skipped}} scans of other schedules or policy sets are left out{{end}}.</p>
+<p class="note" id="comparable">Only scans of {{with .P.Latest.Schedule}}schedule {{.}}{{else}}no schedule (ad hoc){{end}} with the policy set {{.P.Latest.PolicySet}} and the same inputs are compared{{if .P.Skipped}}; {{.P.Skipped}} scans of other schedules, policy sets or inputs are left out{{end}}.</p>
 <svg id="trend-chart" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="open findings per scan, by severity" data-points="{{len .Bars}}">
 {{range .Ticks}}<g class="ytick" data-value="{{.N}}"><line x1="{{f1 $.PadL}}" y1="{{f1 .Y}}" x2="{{f1 $.PlotR}}" y2="{{f1 .Y}}" stroke="#e3e5ea"/><text x="{{f1 $.TickX}}" y="{{f1 .Y}}" font-size="11" text-anchor="end" dominant-baseline="middle">{{thousands .N}}</text></g>
 {{end}}<line x1="{{f1 .PadL}}" y1="{{f1 .Base}}" x2="{{f1 .PlotR}}" y2="{{f1 .Base}}" stroke="#aab"/><line x1="{{f1 .PadL}}" y1="{{f1 .PadT}}" x2="{{f1 .PadL}}" y2="{{f1 .Base}}" stroke="#aab"/>
