@@ -53,6 +53,11 @@ func Record(schedule string, started time.Time, sum *scan.Summary, policies []*p
 		if cs, ok := compliance.FindingControls(&f); ok {
 			sf.Controls = append([]string{}, cs...)
 		}
+		if f.Kind != "instance" && len(f.Details) > 0 {
+			if inst, ok := f.DetailsMap()["instance"].(string); ok {
+				sf.Instance = inst
+			}
+		}
 		// A scan's findings are already unique; the same asset read
 		// from two sources is one finding.
 		if id := sf.ID(); seen[id] {

@@ -63,6 +63,10 @@ type StoredFinding struct {
 	// policy's details.controls named them; nil when it did not (a policy
 	// of one control, or a finding recorded before history kept them).
 	Controls []string `json:"controls,omitempty"`
+	// Instance is the VM a finding on another asset is about, as its
+	// policy's details.instance named it (a vulnerability report's
+	// instance), for the remediation runbook's "instance"; "" when not.
+	Instance string `json:"instance,omitempty"`
 }
 
 // Fingerprint tells the findings of one policy on one asset apart: a hash
@@ -237,6 +241,11 @@ const historyV4 = `ALTER TABLE scan_findings ADD COLUMN controls TEXT NOT NULL D
 // (not known).
 const historyV5 = `ALTER TABLE scans ADD COLUMN inputs TEXT NOT NULL DEFAULT '';`
 
+// Version 6 keeps the instance a finding is about (StoredFinding.Instance),
+// which the report's remediation commands fill "instance" from; rows
+// recorded before have ” (the report says to set it by hand).
+const historyV6 = `ALTER TABLE scan_findings ADD COLUMN instance TEXT NOT NULL DEFAULT '';`
+
 // historyUpgrade is one step of the history's schema, in order: a step is
 // done when its column exists (each database is checked, whatever its
 // schema version number says).
@@ -250,6 +259,7 @@ var historyUpgrades = []historyUpgrade{
 	{"scan_findings", "waiver_expired", "keep expired waivers", historyV3, historyV3},
 	{"scan_findings", "controls", "keep the controls findings break", historyV4, historyV4},
 	{"scans", "inputs", "keep the inputs each scan read", historyV5, historyV5},
+	{"scan_findings", "instance", "keep the instance findings are about", historyV6, historyV6},
 }
 
 // upgrade brings a history to the latest version, step by step in order;
@@ -433,15 +443,15 @@ func (h *sqlHistory) insertScan(ctx context.Context, tx *sql.Tx, s *ScanRecord, 
 	}
 	// Every finding is stored: two with the same policy, asset and message
 	// are one finding given twice, an error rather than one dropped.
-	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires, controls)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires, controls, instance)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 	if err != nil {
 		return 0, err
 	}
 	defer stmt.Close()
 	for _, f := range findings {
 		if _, err := stmt.ExecContext(ctx, id, f.PolicyID, f.AssetID, f.Fingerprint(), f.Severity, f.Title, f.Message, f.Kind, f.Provider, f.Scope, f.Region, f.Phase,
-			b2i(f.Waived), f.WaiverReason, f.Runbook, b2i(f.WaiverExpired), f.WaiverExpires, controlsText(f.Controls)); err != nil {
+			b2i(f.Waived), f.WaiverReason, f.Runbook, b2i(f.WaiverExpired), f.WaiverExpires, controlsText(f.Controls), f.Instance); err != nil {
 			return 0, fmt.Errorf("record finding %s %s %q: %w", f.PolicyID, f.AssetID, f.Message, err)
 		}
 	}
@@ -508,7 +518,7 @@ func (h *sqlHistory) Scan(ctx context.Context, id int64) (*ScanRecord, error) {
 }
 
 func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFinding, error) {
-	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires, controls
+	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires, controls, instance
 		FROM scan_findings WHERE scan_id = ? ORDER BY policy_id, asset_id, message`), scanID)
 	if err != nil {
 		return nil, err
@@ -520,7 +530,7 @@ func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFindin
 		var waived, expired int
 		var controls string
 		if err := rows.Scan(&f.PolicyID, &f.AssetID, &f.Severity, &f.Title, &f.Message, &f.Kind, &f.Provider, &f.Scope, &f.Region, &f.Phase, &waived, &f.WaiverReason, &f.Runbook,
-			&expired, &f.WaiverExpires, &controls); err != nil {
+			&expired, &f.WaiverExpires, &controls, &f.Instance); err != nil {
 			return nil, err
 		}
 		f.Waived, f.WaiverExpired = waived != 0, expired != 0

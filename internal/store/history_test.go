@@ -27,7 +27,7 @@ func historyContract(t *testing.T, h History) {
 		{PolicyID: "GCP-CV-FW", AssetID: "a", Severity: "high", Title: "t", Message: "allows 3389 from 0.0.0.0/0", Scope: "p", Phase: "preparation",
 			Controls: []string{}}, // names no control: kept apart from not known (nil)
 		{PolicyID: "VGL-OWN-001", AssetID: "b", Severity: "low", Waived: true, WaiverReason: "because", Runbook: "rb",
-			Controls: []string{"cis-gcp-3.0:2.4", "cis-gcp-3.0:2.9"}},
+			Controls: []string{"cis-gcp-3.0:2.4", "cis-gcp-3.0:2.9"}, Instance: "//compute.googleapis.com/projects/p/zones/z/instances/web-1"},
 	}
 	rec := &ScanRecord{Schedule: "hourly", StartedAt: t0, FinishedAt: t0.Add(2 * time.Second), Sources: []string{"inv/"}, PolicySet: "11 policies",
 		Inputs: []string{"aws accounts 111111111111 regions eu-west-1", "inv/a.ndjson"}, Assets: 7, Findings: 2, Waived: 1, BySeverity: map[string]int{"high": 2}}
@@ -214,7 +214,7 @@ func upgradeContract(t *testing.T, open func() (History, error)) {
 		t.Errorf("old scans upgraded with inputs: %q %q", scans[0].Inputs, scans[1].Inputs)
 	}
 	// a row kept from before version 3 had no expired waiver
-	if fs[0].WaiverExpired || fs[0].WaiverExpires != "" {
+	if fs[0].WaiverExpired || fs[0].WaiverExpires != "" || fs[0].Instance != "" {
 		t.Errorf("an old row upgraded with an expired waiver: %+v", fs[0])
 	}
 	// now a second finding of the constraint on the asset is kept, and an
