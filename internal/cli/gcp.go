@@ -55,10 +55,18 @@ func (f *gcpFlags) options(progress io.Writer) gcpprov.Options {
 
 func (a *app) collectGCP(ctx context.Context, f *gcpFlags, quiet bool) (*inventory.Inventory, error) {
 	var progress io.Writer
+	opts := f.options(nil)
+	var meter *pageMeter
 	if !quiet {
 		progress = a.stderr
+		opts = f.options(progress) // exports and warnings as lines
+		meter = newPageMeter(a.stderr, a.progressTTY(), a.progressClock())
+		opts.PageDone = meter.page // pages by the meter
 	}
-	inv, sum, err := gcpprov.Collect(ctx, f.options(progress))
+	inv, sum, err := gcpprov.Collect(ctx, opts)
+	if meter != nil {
+		meter.finish()
+	}
 	if err != nil {
 		return nil, &exitError{code: ExitError, err: err}
 	}

@@ -218,3 +218,53 @@ func (m *regionMeter) finish() {
 		m.bar = nil
 	}
 }
+
+// pageMeter shows a live GCP collection's progress by ListAssets pages,
+// whose total the API does not give: on a terminal a counter with the
+// rate, redrawn in place; otherwise a line every progressEvery.
+type pageMeter struct {
+	mu       sync.Mutex
+	w        io.Writer
+	tty      bool
+	now      func() time.Time
+	start    time.Time
+	lastLine time.Time
+	drawn    bool
+}
+
+func newPageMeter(w io.Writer, tty bool, now func() time.Time) *pageMeter {
+	m := &pageMeter{w: w, tty: tty, now: now}
+	m.start, m.lastLine = now(), now()
+	return m
+}
+
+// page takes the pages and records read so far.
+func (m *pageMeter) page(pages, records int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	state := fmt.Sprintf("gcp: %d pages, %d records", pages, records)
+	if el := now.Sub(m.start).Seconds(); el > 0 {
+		state += fmt.Sprintf(", %.0f records/s", float64(records)/el)
+	}
+	if m.tty {
+		fmt.Fprintf(m.w, "\r\033[K%s", state)
+		m.drawn = true
+		return
+	}
+	if now.Sub(m.lastLine) < progressEvery {
+		return
+	}
+	m.lastLine = now
+	fmt.Fprintf(m.w, "vigil: %s\n", state)
+}
+
+// finish clears the counter (the collection's summary line follows).
+func (m *pageMeter) finish() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.drawn {
+		fmt.Fprint(m.w, "\r\033[K")
+		m.drawn = false
+	}
+}

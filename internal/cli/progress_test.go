@@ -149,3 +149,29 @@ func TestRegionProgressBarOnTerminal(t *testing.T) {
 	}
 	m.finish()
 }
+
+// A live GCP collection: pages have no total, so a counter with the rate
+// on a terminal and, without one, a line at most every 10 s.
+func TestPageProgress(t *testing.T) {
+	clock := &fakeTime{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	var buf bytes.Buffer
+	m := newPageMeter(&buf, false, clock.now)
+	for i := 1; i <= 5; i++ {
+		clock.t = clock.t.Add(4 * time.Second)
+		m.page(i, i*500) // at 4, 8, 12, 16 and 20 s
+	}
+	m.finish()
+	// one line, at 12 s (1,500 records in 12 s: 125/s); the next would be
+	// due at 22 s, after the last page at 20 s
+	if want := "vigil: gcp: 3 pages, 1500 records, 125 records/s\n"; buf.String() != want {
+		t.Errorf("got %q, want %q", buf.String(), want)
+	}
+	buf.Reset()
+	m = newPageMeter(&buf, true, clock.now)
+	clock.t = clock.t.Add(2 * time.Second)
+	m.page(1, 1000)
+	m.finish()
+	if want := "\r\033[Kgcp: 1 pages, 1000 records, 500 records/s\r\033[K"; buf.String() != want {
+		t.Errorf("on a terminal: %q, want %q", buf.String(), want)
+	}
+}
