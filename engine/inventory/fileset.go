@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ type FileSet struct {
 	PlanSource func(planPath string) *TFSource
 
 	files   []*inputFile
+	named   []string // the paths given to Open, cleaned
 	skipped sync.Map // reason -> *atomic.Int64
 
 	planMu sync.Mutex
@@ -103,6 +105,7 @@ func Open(paths ...string) (*FileSet, error) {
 	fset := &FileSet{}
 	var files []string
 	for _, p := range paths {
+		fset.named = append(fset.named, filepath.Clean(p))
 		st, err := os.Stat(p)
 		if err != nil {
 			return nil, &ParseError{File: p, Err: errors.Unwrap(err)}
@@ -177,6 +180,11 @@ func (s *FileSet) Files() map[string]Format {
 	}
 	return out
 }
+
+// Inputs are the files and directories read, as given to Open: a
+// directory is one input whatever files it holds today (a daily export
+// under a new name is the same input).
+func (s *FileSet) Inputs() []string { return slices.Clone(s.named) }
 
 // Describe implements Source.
 func (s *FileSet) Describe() string {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/vigil-ir/vigil/engine/asset"
@@ -18,6 +19,9 @@ type Inventory struct {
 	assets  []*asset.Asset
 	byID    map[string]int
 	Skipped map[string]int64
+	// From names what the assets were read from, as history compares
+	// scans by it ("aws accounts 1111 regions eu-west-1"); nil: not known.
+	From []string
 }
 
 // New returns an inventory holding the given assets.
@@ -156,7 +160,15 @@ func (inv *Inventory) Scan(ctx context.Context, emit func(*asset.Asset) error) e
 }
 
 // Describe implements Source.
-func (inv *Inventory) Describe() string { return "in-memory inventory" }
+func (inv *Inventory) Describe() string {
+	if len(inv.From) > 0 {
+		return strings.Join(inv.From, "; ")
+	}
+	return "in-memory inventory"
+}
+
+// Inputs names what the inventory was read from (nil: not known).
+func (inv *Inventory) Inputs() []string { return inv.From }
 
 // WriteNDJSON writes the inventory as vigil NDJSON, one asset per line.
 func (inv *Inventory) WriteNDJSON(w io.Writer) error { return WriteNDJSON(w, inv.assets) }

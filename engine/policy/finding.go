@@ -121,9 +121,14 @@ func (f *Finding) Offset() int64 { return f.offset }
 // is the same finding, whatever the message says this time.
 func (f *Finding) Key() string { return f.PolicyID + "\x00" + f.AssetID }
 
-// Fingerprint is a stable hash of Key, for SARIF and history.
+// Fingerprint is a stable hash of the finding's policy, asset and message,
+// for SARIF, ASFF and OCSF ids: one policy may find two things wrong with
+// one asset (VGL-VULN-003: the OS Config API off, the agent off), and
+// Security Hub and code scanning keep one finding per id. The message is
+// part of it as it is of history's identity (store.StoredFinding.ID), and
+// is as stable across scans as the finding is.
 func (f *Finding) Fingerprint() string {
-	h := sha256.Sum256([]byte(f.Key()))
+	h := sha256.Sum256([]byte(f.Key() + "\x00" + f.Message))
 	return hex.EncodeToString(h[:16])
 }
 
@@ -131,7 +136,7 @@ func (f *Finding) Fingerprint() string {
 // that may hold the same asset id (two Terraform plans): the input's name
 // is part of it.
 func (f *Finding) FingerprintIn(input string) string {
-	h := sha256.Sum256([]byte(f.Key() + "\x00" + input))
+	h := sha256.Sum256([]byte(f.Key() + "\x00" + f.Message + "\x00" + input))
 	return hex.EncodeToString(h[:16])
 }
 

@@ -61,7 +61,11 @@ type Result struct {
 
 // Summary counts what was read and found.
 type Summary struct {
-	Sources      []string         `json:"sources"`
+	Sources []string `json:"sources"`
+	// Inputs are the files and live scopes read, one a name, when every
+	// source could name them (nil otherwise): history compares scans
+	// of the same inputs only.
+	Inputs       []string         `json:"-"`
 	Assets       int64            `json:"assets"`
 	ByKind       map[string]int64 `json:"assets_by_kind"`
 	ByProvider   map[string]int64 `json:"assets_by_provider"`
@@ -148,14 +152,23 @@ func scanAll(ctx context.Context, opts Options) (*Result, error) {
 	s.every = every
 
 	res := &Result{}
+	inputsKnown := true
 	for _, src := range opts.Sources {
 		res.Summary.Sources = append(res.Summary.Sources, src.Describe())
+		if in, ok := src.(interface{ Inputs() []string }); ok && in.Inputs() != nil {
+			res.Summary.Inputs = append(res.Summary.Inputs, in.Inputs()...)
+		} else {
+			inputsKnown = false
+		}
 		if err := src.Scan(ctx, s.emit); err != nil {
 			return nil, err
 		}
 		if fs, ok := src.(*inventory.FileSet); ok {
 			res.Summary.addFileStats(fs)
 		}
+	}
+	if !inputsKnown {
+		res.Summary.Inputs = nil
 	}
 	s.report("cross-asset")
 	t1 := now()

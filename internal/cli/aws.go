@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -77,17 +78,21 @@ func (a *app) collectAWS(ctx context.Context, f *awsFlags, quiet bool) (*invento
 
 // collectAWSWith collects the accounts that accounts picks (nil: all).
 func (a *app) collectAWSWith(ctx context.Context, f *awsFlags, quiet bool, accounts func(string) bool) (*inventory.Inventory, error) {
-	var progress io.Writer
-	if !quiet {
-		progress = a.stderr
-	}
 	var assets []*asset.Asset
-	opts := f.options(progress)
+	opts := f.options(nil) // progress by the meter, not a line a region
 	opts.Accounts = accounts
+	var meter *regionMeter
+	if !quiet {
+		meter = newRegionMeter(a.stderr, a.progressTTY(), a.progressClock())
+		opts.RegionDone = meter.region
+	}
 	sum, err := awsprov.Collect(ctx, opts, func(x *asset.Asset) error {
 		assets = append(assets, x)
 		return nil
 	})
+	if meter != nil {
+		meter.finish()
+	}
 	if sum != nil {
 		for _, fl := range sum.Failures {
 			fmt.Fprintf(a.stderr, "vigil: warning: aws: not collected: %s\n", fl)
@@ -100,7 +105,12 @@ func (a *app) collectAWSWith(ctx context.Context, f *awsFlags, quiet bool, accou
 		fmt.Fprintf(a.stderr, "aws: collected %d assets from %d accounts in %d regions (%d parts could not be read)\n",
 			len(assets), len(sum.Accounts), len(sum.Regions), len(sum.Failures))
 	}
-	return inventory.New(assets...), nil
+	inv := inventory.New(assets...)
+	// what was read, for history to compare scans of the same accounts
+	// and regions only
+	inv.From = []string{"aws accounts " + strings.Join(slices.Sorted(slices.Values(sum.Accounts)), ",") +
+		" regions " + strings.Join(slices.Sorted(slices.Values(sum.Regions)), ",")}
+	return inv, nil
 }
 
 func (a *app) inventoryCollectCmd() *cobra.Command {

@@ -1,15 +1,23 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/internal/provider/aws/awsfake"
+	"github.com/vigil-ir/vigil/internal/testutil"
 )
 
 // awsWorld serves the fake AWS scenario and points the SDK at it.
@@ -55,9 +63,17 @@ func TestAWSCollectAndScan(t *testing.T) {
 			PolicyID string `json:"policy_id"`
 			AssetID  string `json:"asset_id"`
 		} `json:"findings"`
+		Summary struct {
+			Sources []string `json:"sources"`
+		} `json:"summary"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
+	}
+	// the source names what was read (the fake's one account, the two
+	// regions asked for): history compares scans of the same only
+	if want := []string{"aws accounts 111111111111 regions eu-west-1,us-east-1"}; !slices.Equal(rep.Summary.Sources, want) {
+		t.Errorf("sources %q, want %q", rep.Summary.Sources, want)
 	}
 	var got []string
 	for _, f := range rep.Findings {
@@ -240,5 +256,61 @@ func TestAWSOpenFirewallRemediation(t *testing.T) {
 	}
 	if revokes != 2 {
 		t.Errorf("%d revokes, want 2: %v", revokes, f.Mutations())
+	}
+}
+
+// A live collection reports its progress by regions: without a terminal a
+// line at most every 10 s (the clock here moves 11 s a reading, so every
+// region gets one), on a terminal a bar; -q silences both.
+func TestAWSCollectProgress(t *testing.T) {
+	awsWorld(t)
+	t.Chdir(testutil.Root(t))
+	for _, c := range []struct {
+		name  string
+		tty   bool
+		quiet bool
+		want  []string
+	}{
+		// two regions asked for, of the fake's one account
+		{"lines", false, false, []string{"vigil: aws: 1 of 2 regions collected (50%), ", "vigil: aws: 2 of 2 regions collected (100%), "}},
+		// the bar is cleared when the last region is done (the summary
+		// line follows), so the last drawn is 1 of 2
+		{"bar", true, false, []string{" 50% |", "(1/2, ", "regions/s)", "aws: collected "}},
+		{"quiet", true, true, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &fakeTime{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+			var mu sync.Mutex
+			tick := func() time.Time {
+				mu.Lock()
+				defer mu.Unlock()
+				clock.t = clock.t.Add(11 * time.Second)
+				return clock.t
+			}
+			defer func(d time.Duration) { barThrottle = d }(barThrottle)
+			barThrottle = 0
+			var stderr bytes.Buffer
+			a := &app{stdout: io.Discard, stderr: &stderr, stdin: strings.NewReader(""), env: os.Getenv,
+				stderrTTY: func() bool { return c.tty }, clock: tick}
+			args := []string{"inventory", "collect", "--aws", "--regions", "eu-west-1,us-east-1", "--rate-limit", "500", "-o", filepath.Join(t.TempDir(), "aws.ndjson")}
+			if c.quiet {
+				args = append(args, "-q")
+			}
+			if code := a.run(context.Background(), args); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			got := stderr.String()
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("stderr lacks %q:\n%q", w, got)
+				}
+			}
+			if c.quiet && strings.Contains(got, "region") {
+				t.Errorf("-q printed progress: %q", got)
+			}
+			if !c.tty && strings.Contains(got, "\r") {
+				t.Errorf("a bar without a terminal: %q", got)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -54,10 +55,18 @@ func (f *gcpFlags) options(progress io.Writer) gcpprov.Options {
 
 func (a *app) collectGCP(ctx context.Context, f *gcpFlags, quiet bool) (*inventory.Inventory, error) {
 	var progress io.Writer
+	opts := f.options(nil)
+	var meter *pageMeter
 	if !quiet {
 		progress = a.stderr
+		opts = f.options(progress) // exports and warnings as lines
+		meter = newPageMeter(a.stderr, a.progressTTY(), a.progressClock())
+		opts.PageDone = meter.page // pages by the meter
 	}
-	inv, sum, err := gcpprov.Collect(ctx, f.options(progress))
+	inv, sum, err := gcpprov.Collect(ctx, opts)
+	if meter != nil {
+		meter.finish()
+	}
 	if err != nil {
 		return nil, &exitError{code: ExitError, err: err}
 	}
@@ -69,6 +78,12 @@ func (a *app) collectGCP(ctx context.Context, f *gcpFlags, quiet bool) (*invento
 		sort.Strings(types)
 		fmt.Fprintf(a.stderr, "gcp: collected %d records of %s in %d pages (%s)\n", sum.Records, sum.Scope, sum.Pages, strings.Join(types, ", "))
 	}
+	// what was read, for history to compare scans of the same scope only
+	from := "gcp " + f.scope
+	if len(f.assetTypes) > 0 {
+		from += " types " + strings.Join(slices.Sorted(slices.Values(f.assetTypes)), ",")
+	}
+	inv.From = []string{from}
 	return inv, nil
 }
 
@@ -114,7 +129,9 @@ func merge(parts ...*inventory.Inventory) *inventory.Inventory {
 		case out == nil:
 			out = p
 		default:
+			from := append(slices.Clone(out.From), p.From...)
 			out = inventory.New(append(out.Assets(), p.Assets()...)...)
+			out.From = from
 		}
 	}
 	return out

@@ -122,6 +122,11 @@ func TestGCPScanAndTriage(t *testing.T) {
 	if code != ExitFindings || !strings.Contains(out, "allow-ssh-debug") || !strings.Contains(out, "web-1 has public IP 34.76.112.9") || !strings.Contains(errs, "gcp: collected") {
 		t.Errorf("scan: %d\n%s\n%s", code, out, errs)
 	}
+	// the scope read is the scan's source (history compares scans by it)
+	if code, out, _ := run(t, "scan", "--gcp-scope", "projects/acme-prod", "-c", "examples/vigil.hcl", "--policy", "VGL-NET-001", "-q", "-f", "json"); code != ExitFindings ||
+		!strings.Contains(out, `"sources": [`+"\n"+`      "gcp projects/acme-prod"`) {
+		t.Errorf("scan -f json: %d\n%s", code, out)
+	}
 	code, out, errs = run(t, "triage", gcpWeb1, "--gcp-scope", "organizations/684315297612", "-c", "examples/vigil.hcl", "-q")
 	if code != 0 || !strings.Contains(out, "Who owns it?                               web-team") ||
 		!strings.Contains(out, "for real: vigil runbook plan compromised-vm-gcp --gcp-live --gcp-scope organizations/684315297612 -c examples/vigil.hcl") {

@@ -202,8 +202,9 @@ Config Validator constraint, say) may find several things wrong with one
 asset. A finding is the same finding across scans when its policy, asset and
 message are; findings of one policy on one asset whose messages changed (a
 count, a list of ports) are paired one to one. Without arguments it compares
-the latest scan with the previous scan of the same schedule and policy set
-(an ad-hoc --policy scan does not "resolve" what it did not look for), and
+the latest scan with the previous scan of the same schedule, policy set and
+inputs (an ad-hoc --policy scan does not "resolve" what it did not look for,
+nor a scan of fewer files or regions what it did not read), and
 says which it took and why; when there is none, it says so and exits 2. With
 one id, that scan and the latest; with two, those (a warning says when they
 are not comparable).

@@ -63,10 +63,20 @@ func TestDiffAndNotify(t *testing.T) {
 }
 `)
 	db := filepath.Join(dir, "history.db")
-	for _, inv := range []string{a, b} {
+	// one input whose content changes, as a scheduled export's does (a
+	// scan of another file would not be compared)
+	inv := filepath.Join(dir, "inventory.ndjson")
+	for _, content := range []string{a, b} {
+		raw, err := os.ReadFile(content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(inv, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		code, _, errs := run(t, "scan", "--store="+db, "-c", cfg, "--policy", "VGL-NET-001", inv)
 		if code != ExitFindings || !strings.Contains(errs, "recorded scan") {
-			t.Fatalf("scan %s: %d %s", inv, code, errs)
+			t.Fatalf("scan %s: %d %s", content, code, errs)
 		}
 	}
 	code, out, errs := run(t, "diff", "--store="+db, "-f", "json")
@@ -88,7 +98,7 @@ func TestDiffAndNotify(t *testing.T) {
 		t.Errorf("webhook posts %v: want the first scan's finding, then exactly the new one", posts)
 	}
 	// A third scan of the same inventory: nothing new, nothing sent.
-	run(t, "scan", "--store="+db, "-c", cfg, "--policy", "VGL-NET-001", b)
+	run(t, "scan", "--store="+db, "-c", cfg, "--policy", "VGL-NET-001", inv)
 	if len(hook.posts) != 2 {
 		t.Errorf("the same finding was sent twice: %v", hook.posts)
 	}
@@ -194,7 +204,22 @@ func TestHTMLReportInChromium(t *testing.T) {
 	chromium := testutil.Chromium(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "history.db")
-	for _, inv := range []string{"examples/inventory/gcp-resources.ndjson", "examples/inventory"} {
+	// one directory, the GCP export in it first, then all the examples'
+	// inventories: the second scan is compared with the first
+	inv := filepath.Join(dir, "inventory")
+	if err := os.Mkdir(inv, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, files := range [][]string{{"gcp-resources.ndjson"}, {"aws-config-snapshot.json", "aws-iam.ndjson", "gcp-iam-policies.ndjson"}} {
+		for _, name := range files {
+			raw, err := os.ReadFile(filepath.Join(testutil.Root(t), "examples/inventory", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(inv, name), raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if code, _, errs := run(t, "scan", "--store="+db, "-c", "examples/vigil.hcl", "-q", inv); code == ExitError {
 			t.Fatalf("scan: %s", errs)
 		}

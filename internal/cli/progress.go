@@ -146,3 +146,125 @@ func byteSize(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// regionMeter shows a live AWS collection's progress by regions, the unit
+// whose total is known (every region of every account; a region's
+// services are collected together): on a terminal a bar with the
+// percentage, rate and ETA, otherwise a line every progressEvery.
+type regionMeter struct {
+	mu       sync.Mutex
+	w        io.Writer
+	tty      bool
+	now      func() time.Time
+	bar      *progressbar.ProgressBar
+	total    int
+	start    time.Time
+	lastLine time.Time
+}
+
+func newRegionMeter(w io.Writer, tty bool, now func() time.Time) *regionMeter {
+	m := &regionMeter{w: w, tty: tty, now: now}
+	m.start, m.lastLine = now(), now()
+	return m
+}
+
+// region takes a finished region: done of total, and the assets so far.
+func (m *regionMeter) region(done, total, assets int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tty {
+		if m.bar == nil {
+			m.bar = progressbar.NewOptions(total,
+				progressbar.OptionSetWriter(m.w),
+				progressbar.OptionShowCount(),
+				progressbar.OptionShowIts(),
+				progressbar.OptionSetItsString("regions"),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionSetWidth(30),
+				progressbar.OptionThrottle(barThrottle),
+				progressbar.OptionClearOnFinish(),
+			)
+		} else if total != m.total {
+			m.bar.ChangeMax(total) // another account's regions listed
+		}
+		m.total = total
+		m.bar.Set(done)
+		m.bar.Describe(fmt.Sprintf("aws: %d assets", assets))
+		return
+	}
+	now := m.now()
+	if now.Sub(m.lastLine) < progressEvery {
+		return
+	}
+	m.lastLine = now
+	line := fmt.Sprintf("vigil: aws: %d of %d regions collected", done, total)
+	if total > 0 {
+		line += fmt.Sprintf(" (%d%%)", done*100/total)
+	}
+	line += fmt.Sprintf(", %d assets", assets)
+	if el := now.Sub(m.start); done > 0 && done < total {
+		left := time.Duration(float64(el) / float64(done) * float64(total-done)).Round(time.Second)
+		line += fmt.Sprintf(", about %s left", left)
+	}
+	fmt.Fprintln(m.w, line)
+}
+
+// finish clears the bar (the collection's summary line follows).
+func (m *regionMeter) finish() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.bar != nil {
+		m.bar.Finish()
+		m.bar = nil
+	}
+}
+
+// pageMeter shows a live GCP collection's progress by ListAssets pages,
+// whose total the API does not give: on a terminal a counter with the
+// rate, redrawn in place; otherwise a line every progressEvery.
+type pageMeter struct {
+	mu       sync.Mutex
+	w        io.Writer
+	tty      bool
+	now      func() time.Time
+	start    time.Time
+	lastLine time.Time
+	drawn    bool
+}
+
+func newPageMeter(w io.Writer, tty bool, now func() time.Time) *pageMeter {
+	m := &pageMeter{w: w, tty: tty, now: now}
+	m.start, m.lastLine = now(), now()
+	return m
+}
+
+// page takes the pages and records read so far.
+func (m *pageMeter) page(pages, records int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	state := fmt.Sprintf("gcp: %d pages, %d records", pages, records)
+	if el := now.Sub(m.start).Seconds(); el > 0 {
+		state += fmt.Sprintf(", %.0f records/s", float64(records)/el)
+	}
+	if m.tty {
+		fmt.Fprintf(m.w, "\r\033[K%s", state)
+		m.drawn = true
+		return
+	}
+	if now.Sub(m.lastLine) < progressEvery {
+		return
+	}
+	m.lastLine = now
+	fmt.Fprintf(m.w, "vigil: %s\n", state)
+}
+
+// finish clears the counter (the collection's summary line follows).
+func (m *pageMeter) finish() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.drawn {
+		fmt.Fprint(m.w, "\r\033[K")
+		m.drawn = false
+	}
+}

@@ -100,3 +100,78 @@ func TestQuietSilencesProgress(t *testing.T) {
 		}
 	}
 }
+
+// A live AWS collection without a terminal: one line every 10 s of the
+// clock, by regions, with the share done and what is left.
+func TestRegionProgressLinesWithoutTerminal(t *testing.T) {
+	clock := &fakeTime{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	var buf bytes.Buffer
+	m := newRegionMeter(&buf, false, clock.now)
+	step := func(d time.Duration, done, total, assets int) {
+		clock.t = clock.t.Add(d)
+		m.region(done, total, assets)
+	}
+	step(2*time.Second, 1, 17, 40)  // 2 s: too soon
+	step(3*time.Second, 2, 17, 80)  // 5 s: too soon
+	step(5*time.Second, 4, 17, 160) // 10 s
+	step(9*time.Second, 6, 17, 240) // 19 s: too soon after 10 s
+	step(1*time.Second, 8, 34, 320) // 20 s, a second account's regions listed
+	m.finish()
+	// at 10 s, 4 of 17 regions in 10 s is 2.5 s each: 13 left, 32.5 s,
+	// rounded to 33 s; at 20 s, 8 of 34 in 20 s: 26 left, 65 s
+	want := "vigil: aws: 4 of 17 regions collected (23%), 160 assets, about 33s left\n" +
+		"vigil: aws: 8 of 34 regions collected (23%), 320 assets, about 1m5s left\n"
+	if buf.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
+	}
+}
+
+// On a terminal, a bar by regions with the percentage, count, rate and
+// predicted time; its total grows when another account's regions are
+// listed.
+func TestRegionProgressBarOnTerminal(t *testing.T) {
+	defer func(d time.Duration) { barThrottle = d }(barThrottle)
+	barThrottle = 0
+	var buf bytes.Buffer
+	m := newRegionMeter(&buf, true, time.Now)
+	m.region(1, 4, 10)
+	m.region(2, 4, 25)
+	out := buf.String()
+	for _, want := range []string{"aws: 25 assets", " 50% ", "(2/4, ", "regions/s)", "[0s:", "\r"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bar lacks %q: %q", want, out)
+		}
+	}
+	buf.Reset()
+	m.region(3, 8, 30) // 3 of 8
+	if out := buf.String(); !strings.Contains(out, " 37% ") || !strings.Contains(out, "(3/8, ") {
+		t.Errorf("after the total grew: %q", out)
+	}
+	m.finish()
+}
+
+// A live GCP collection: pages have no total, so a counter with the rate
+// on a terminal and, without one, a line at most every 10 s.
+func TestPageProgress(t *testing.T) {
+	clock := &fakeTime{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	var buf bytes.Buffer
+	m := newPageMeter(&buf, false, clock.now)
+	for i := 1; i <= 5; i++ {
+		clock.t = clock.t.Add(4 * time.Second)
+		m.page(i, i*500) // at 4, 8, 12, 16 and 20 s
+	}
+	m.finish()
+	// one line, at 12 s (1,500 records in 12 s: 125/s); the next would be
+	// due at 22 s, after the last page at 20 s
+	if want := "vigil: gcp: 3 pages, 1500 records, 125 records/s\n"; buf.String() != want {
+		t.Errorf("got %q, want %q", buf.String(), want)
+	}
+	buf.Reset()
+	m = newPageMeter(&buf, true, clock.now)
+	clock.t = clock.t.Add(2 * time.Second)
+	m.page(1, 1000)
+	m.finish()
+	if want := "\r\033[Kgcp: 1 pages, 1000 records, 500 records/s\r\033[K"; buf.String() != want {
+		t.Errorf("on a terminal: %q, want %q", buf.String(), want)
+	}
+}

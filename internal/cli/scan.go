@@ -270,14 +270,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	}
 	var progress *meter
 	if !f.quiet {
-		tty := isTerminal(a.stderr)
-		if a.stderrTTY != nil {
-			tty = a.stderrTTY()
-		}
-		clock := a.clock
-		if clock == nil {
-			clock = time.Now
-		}
+		tty, clock := a.progressTTY(), a.progressClock()
 		total := input
 		if len(files) < len(sources) {
 			total = 0 // a live collection's size is not known
@@ -476,4 +469,21 @@ input or usage.`,
 	f.shard.register(c)
 	live.register(c)
 	return c
+}
+
+// progressTTY says whether progress may draw a bar: stderr is a terminal
+// (or a test says it is).
+func (a *app) progressTTY() bool {
+	if a.stderrTTY != nil {
+		return a.stderrTTY()
+	}
+	return isTerminal(a.stderr)
+}
+
+// progressClock is the progress meters' clock (a test's, or the time).
+func (a *app) progressClock() func() time.Time {
+	if a.clock != nil {
+		return a.clock
+	}
+	return time.Now
 }

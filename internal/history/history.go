@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -40,6 +41,9 @@ func Record(schedule string, started time.Time, sum *scan.Summary, policies []*p
 	rec := &store.ScanRecord{Schedule: schedule, StartedAt: started, FinishedAt: started.Add(sum.Duration), Sources: sum.Sources,
 		PolicySet: fmt.Sprintf("%d policies, %s", len(ids), hex.EncodeToString(h[:6])), Assets: int(sum.Assets),
 		BySeverity: map[string]int{}}
+	if sum.Inputs != nil {
+		rec.Inputs = slices.Compact(slices.Sorted(slices.Values(sum.Inputs)))
+	}
 	out := make([]store.StoredFinding, 0, len(findings))
 	seen := make(map[store.FindingID]bool, len(findings))
 	for _, f := range findings {
@@ -48,6 +52,11 @@ func Record(schedule string, started time.Time, sum *scan.Summary, policies []*p
 			WaiverReason: f.WaiverReason, WaiverExpired: f.WaiverExpired && !f.Waived, WaiverExpires: f.WaiverExpires, Runbook: f.Remediation}
 		if cs, ok := compliance.FindingControls(&f); ok {
 			sf.Controls = append([]string{}, cs...)
+		}
+		if f.Kind != "instance" && len(f.Details) > 0 {
+			if inst, ok := f.DetailsMap()["instance"].(string); ok {
+				sf.Instance = inst
+			}
 		}
 		// A scan's findings are already unique; the same asset read
 		// from two sources is one finding.
@@ -85,17 +94,38 @@ type Diff struct {
 }
 
 // Comparable says whether scan b may be compared with scan a, and why:
-// only scans of one schedule and one policy set are. An ad-hoc scan of a
-// few policies (--policy) did not "resolve" what it did not look for, and
-// another schedule's scan reads other sources.
+// only scans of one schedule, one policy set and the same inputs are. An
+// ad-hoc scan of a few policies (--policy) did not "resolve" what it did
+// not look for, nor one of fewer files or regions what it did not read,
+// and another schedule's scan reads other sources. Scans recorded before
+// history kept their inputs (nil) are compared by schedule and policy
+// set alone, and the reason says so.
 func Comparable(a, b *store.ScanRecord) (bool, string) {
 	switch {
 	case a.Schedule != b.Schedule:
 		return false, fmt.Sprintf("scan %d is of %s, scan %d of %s", b.ID, scheduleName(b.Schedule), a.ID, scheduleName(a.Schedule))
 	case a.PolicySet != b.PolicySet:
 		return false, fmt.Sprintf("scan %d ran another policy set (%s, not %s)", b.ID, b.PolicySet, a.PolicySet)
+	case a.Inputs != nil && b.Inputs != nil && !slices.Equal(a.Inputs, b.Inputs):
+		return false, fmt.Sprintf("scan %d read other inputs (%s, not %s)", b.ID, inputsName(b.Inputs), inputsName(a.Inputs))
 	}
-	return true, fmt.Sprintf("scan %d is the previous scan of the same schedule (%s) and policy set (%s)", b.ID, scheduleName(a.Schedule), a.PolicySet)
+	inputs := "the same inputs"
+	if a.Inputs == nil || b.Inputs == nil {
+		inputs = "inputs not recorded"
+	}
+	return true, fmt.Sprintf("scan %d is the previous scan of the same schedule (%s) and policy set (%s), %s", b.ID, scheduleName(a.Schedule), a.PolicySet, inputs)
+}
+
+// inputsName shortens a scan's inputs for a reason: the first two and
+// how many more.
+func inputsName(in []string) string {
+	switch {
+	case len(in) == 0:
+		return "none"
+	case len(in) <= 2:
+		return strings.Join(in, ", ")
+	}
+	return fmt.Sprintf("%s, %s and %d more", in[0], in[1], len(in)-2)
 }
 
 func scheduleName(s string) string {
@@ -157,7 +187,7 @@ func noComparable(latest *store.ScanRecord, skipped []*store.ScanRecord) error {
 		ids = append(ids, fmt.Sprint(s.ID))
 	}
 	_, why := Comparable(latest, skipped[0])
-	return &fewScansError{fmt.Sprintf("a diff needs two scans of one schedule and policy set; scan %d (%s, %s) has no earlier one: scans %s are not comparable (%s); compare two scans anyway with 'vigil diff A B'",
+	return &fewScansError{fmt.Sprintf("a diff needs two scans of one schedule, policy set and set of inputs; scan %d (%s, %s) has no earlier one: scans %s are not comparable (%s); compare two scans anyway with 'vigil diff A B'",
 		latest.ID, scheduleName(latest.Schedule), latest.PolicySet, strings.Join(ids, ", "), why)}
 }
 
@@ -266,7 +296,7 @@ func Between(ctx context.Context, h store.History, schedule string, a, b int64) 
 		to, from = scans[0], scans[1]
 		_, why = Comparable(to, from)
 		if len(skipped) > 0 {
-			why += fmt.Sprintf("; %d later scans of other schedules or policy sets were passed over", len(skipped))
+			why += fmt.Sprintf("; %d later scans of other schedules, policy sets or inputs were passed over", len(skipped))
 		}
 	case b == 0:
 		if from, err = h.Scan(ctx, a); err != nil {

@@ -400,3 +400,35 @@ func TestSlackEscape(t *testing.T) {
 		t.Errorf("slack text: %q", text)
 	}
 }
+
+// Scans are compared only when they ran one schedule, one policy set and
+// the same inputs; inputs not recorded (nil: before history kept them)
+// do not keep scans apart.
+func TestComparable(t *testing.T) {
+	rec := func(id int64, schedule, set string, inputs ...string) *store.ScanRecord {
+		return &store.ScanRecord{ID: id, Schedule: schedule, PolicySet: set, Inputs: inputs}
+	}
+	all := []string{"inv/aws.json", "inv/gcp.ndjson"}
+	for _, c := range []struct {
+		name string
+		a, b *store.ScanRecord
+		ok   bool
+		why  string
+	}{
+		{"same", rec(2, "", "35 policies", all...), rec(1, "", "35 policies", all...), true, "scan 1 is the previous scan of the same schedule (no schedule (ad hoc)) and policy set (35 policies), the same inputs"},
+		{"fewer files", rec(3, "", "35 policies", "inv/gcp.ndjson"), rec(1, "", "35 policies", all...), false, "scan 1 read other inputs (inv/aws.json, inv/gcp.ndjson, not inv/gcp.ndjson)"},
+		{"other regions", rec(3, "", "p", "aws accounts 1 regions eu-west-1"), rec(1, "", "p", "aws accounts 1 regions eu-west-1,us-east-1"), false,
+			"scan 1 read other inputs (aws accounts 1 regions eu-west-1,us-east-1, not aws accounts 1 regions eu-west-1)"},
+		{"many", rec(3, "", "p", "a", "b", "c", "d"), rec(1, "", "p", "a"), false, "scan 1 read other inputs (a, not a, b and 2 more)"},
+		// read nothing (known: an empty list) is not read a
+		{"none read", rec(3, "", "p", []string{}...), rec(1, "", "p", "a"), false, "scan 1 read other inputs (a, not none)"},
+		{"old scan", rec(3, "", "p", "a"), rec(1, "", "p"), true, "scan 1 is the previous scan of the same schedule (no schedule (ad hoc)) and policy set (p), inputs not recorded"},
+		{"schedule first", rec(3, "daily", "p", "a"), rec(1, "", "q", "b"), false, `scan 1 is of no schedule (ad hoc), scan 3 of schedule "daily"`},
+		{"policy set", rec(3, "", "p", "a"), rec(1, "", "q", "a"), false, "scan 1 ran another policy set (q, not p)"},
+	} {
+		ok, why := Comparable(c.a, c.b)
+		if ok != c.ok || why != c.why {
+			t.Errorf("%s: %v %q, want %v %q", c.name, ok, why, c.ok, c.why)
+		}
+	}
+}

@@ -93,7 +93,7 @@ func (p *Page) findings(yield func(policy.Finding) bool) {
 // Load builds the page from history: the latest scan (of the schedule,
 // when given), its findings, the diff with the previous scan of the same
 // schedule and policy set, and the trend over the last n such scans.
-// Scans of other schedules or policy sets are left out, and counted.
+// Scans of other schedules, policy sets or inputs are left out, and counted.
 func Load(ctx context.Context, h store.History, schedule string, n int) (*Page, error) {
 	scans, skipped, err := comparableScans(ctx, h, schedule, n)
 	if err != nil {
@@ -303,6 +303,7 @@ func (p *Page) varFor(name string, f store.StoredFinding) string {
 		if f.Kind == "instance" {
 			return f.AssetID
 		}
+		return f.Instance // a vulnerability report's VM
 	case "access_key_id":
 		if f.Kind == "access_key" {
 			return f.AssetID[strings.LastIndex(f.AssetID, "/")+1:]
@@ -329,8 +330,11 @@ func (p *Page) command(f store.StoredFinding, inv []string) Command {
 	for _, v := range p.RunbookVars[f.Runbook] {
 		val := p.varFor(v, f)
 		if val == "" {
+			// No placeholder: "-var project=PROJECT" would plan against a
+			// project named PROJECT. Without the variable the command
+			// refuses to run, and the note says what to add.
 			c.Missing = append(c.Missing, v)
-			val = strings.ToUpper(v)
+			continue
 		}
 		args = append(args, "-var", v+"="+val)
 	}
@@ -466,7 +470,7 @@ tr.waived td{color:#888}tr.targeted,tr:target,p:target{outline:2px solid #f0a500
 <section id="severity"><h2>Open findings by severity</h2><div class="cards">{{range .Severities}}<div class="card {{.Name}}" data-severity="{{.Name}}"><b>{{.N}}</b>{{.Name}}</div>{{end}}</div></section>
 <section id="phases"><h2>By phase of the incident-response lifecycle</h2><div class="cards">{{range .Phases}}<div class="card" data-phase="{{.Name}}"><b>{{.N}}</b>{{.Name}}</div>{{end}}</div></section>
 <section id="trend"><h2>Trend: open findings by severity over the last {{len .Bars}} scans</h2>
-<p class="note" id="comparable">Only scans of {{with .P.Latest.Schedule}}schedule {{.}}{{else}}no schedule (ad hoc){{end}} with the policy set {{.P.Latest.PolicySet}} are compared{{if .P.Skipped}}; {{.P.Skipped}} scans of other schedules or policy sets are left out{{end}}.</p>
+<p class="note" id="comparable">Only scans of {{with .P.Latest.Schedule}}schedule {{.}}{{else}}no schedule (ad hoc){{end}} with the policy set {{.P.Latest.PolicySet}} and the same inputs are compared{{if .P.Skipped}}; {{.P.Skipped}} scans of other schedules, policy sets or inputs are left out{{end}}.</p>
 <svg id="trend-chart" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="open findings per scan, by severity" data-points="{{len .Bars}}">
 {{range .Ticks}}<g class="ytick" data-value="{{.N}}"><line x1="{{f1 $.PadL}}" y1="{{f1 .Y}}" x2="{{f1 $.PlotR}}" y2="{{f1 .Y}}" stroke="#e3e5ea"/><text x="{{f1 $.TickX}}" y="{{f1 .Y}}" font-size="11" text-anchor="end" dominant-baseline="middle">{{thousands .N}}</text></g>
 {{end}}<line x1="{{f1 .PadL}}" y1="{{f1 .Base}}" x2="{{f1 .PlotR}}" y2="{{f1 .Base}}" stroke="#aab"/><line x1="{{f1 .PadL}}" y1="{{f1 .PadT}}" x2="{{f1 .PadL}}" y2="{{f1 .Base}}" stroke="#aab"/>
@@ -492,7 +496,7 @@ tr.waived td{color:#888}tr.targeted,tr:target,p:target{outline:2px solid #f0a500
 <table><thead><tr><th>severity</th><th>policy</th><th>asset</th><th>message</th><th>waiver</th><th>runbook</th></tr></thead><tbody id="finding-rows">
 {{range $i, $f := .Rows}}<tr id="{{fid .}}" class="{{.Severity}}{{if .Waived}} waived{{end}}" data-severity="{{.Severity}}"><td class="sev">{{.Severity}}</td><td class="pid">{{.PolicyID}}</td><td><code>{{.AssetID}}</code></td><td>{{.Message}}</td><td>{{if .Waived}}waived: {{.WaiverReason}}{{else if .WaiverExpired}}expired {{.WaiverExpires}} (was: {{.WaiverReason}}){{end}}</td><td class="nowrap">{{with index $.CmdOf $i}}<a href="#{{.}}">{{$f.Runbook}}</a>{{else}}{{.Runbook}}{{end}}{{if and $.P.Served .Runbook}} <a href="/runs/new?runbook={{.Runbook}}&amp;asset={{.AssetID}}&amp;kind={{.Kind}}">start</a>{{end}}</td></tr>
 {{end}}</tbody></table></section>
-<section id="runbooks"><h2>Remediation runbooks</h2><p class="note">Each command rehearses the runbook against the simulated cloud, every variable without a default set from the finding; drop <code>--provider sim</code> to plan against the real one.</p>{{range .Commands}}<p id="{{.ID}}" class="command" data-runbook="{{.Runbook}}"><b>{{.Runbook}}</b> ({{.Findings}} findings): <code class="cmd">{{.Text}}</code>{{if .Missing}} <span class="missing">set {{range $i, $m := .Missing}}{{if $i}}, {{end}}{{$m}}{{end}} by hand: the finding does not say it</span>{{end}}{{if .NoInventory}} <span class="missing">INVENTORY: the scan's sources are not files here</span>{{end}}</p>{{else}}<p>none</p>{{end}}</section>
+<section id="runbooks"><h2>Remediation runbooks</h2><p class="note">Each command rehearses the runbook against the simulated cloud, every variable without a default set from the finding; drop <code>--provider sim</code> to plan against the real one.</p>{{range .Commands}}<p id="{{.ID}}" class="command" data-runbook="{{.Runbook}}"><b>{{.Runbook}}</b> ({{.Findings}} findings): <code class="cmd">{{.Text}}</code>{{if .Missing}} <span class="missing">not runnable as printed: add {{range $i, $m := .Missing}}{{if $i}} {{end}}-var {{$m}}=…{{end}} by hand (the finding does not say it)</span>{{end}}{{if .NoInventory}} <span class="missing">INVENTORY: the scan's sources are not files here</span>{{end}}</p>{{else}}<p>none</p>{{end}}</section>
 <p>generated {{.P.Generated.Format "2006-01-02 15:04 MST"}} by vigil</p>
 </main>
 <script>

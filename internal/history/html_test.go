@@ -111,7 +111,7 @@ func TestComparableScansReadsFurther(t *testing.T) {
 		t.Fatalf("comparable %v, %d skipped, %v; want scans 33 and 1, 31 skipped", ids(got), len(skipped), err)
 	}
 	d, err := Between(ctx, h, "", 0, 0)
-	if err != nil || d.FromID != 1 || d.ToID != 33 || !strings.Contains(d.Why, "31 later scans of other schedules or policy sets were passed over") {
+	if err != nil || d.FromID != 1 || d.ToID != 33 || !strings.Contains(d.Why, "31 later scans of other schedules, policy sets or inputs were passed over") {
 		t.Errorf("Between: %+v %v", d, err)
 	}
 	if _, err := Between(ctx, h, "nightly", 0, 0); err == nil || !strings.Contains(err.Error(), "the history has one (scan 32") {

@@ -378,3 +378,74 @@ func TestCSVDefusesFormulas(t *testing.T) {
 		}
 	}
 }
+
+// Security Hub keys findings by Id and code scanning by fingerprint: two
+// findings with one id are one finding there. The examples' scan has 64
+// findings on 63 policy/asset pairs: VGL-VULN-003 finds two things wrong
+// with project acme-sandbox-7731 (877001234455), its OS Config API off and
+// its agent off (the pair appears twice in examples.json.json, no other
+// does). So each format must carry 64 distinct ids; an id of policy and
+// asset only gives 63.
+func TestIDsAreDistinct(t *testing.T) {
+	const want = 64
+	r := exampleReport(t)
+	render := func(format string) []byte {
+		var buf bytes.Buffer
+		if err := Render(&buf, format, r); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	ids := map[string][]string{}
+	// ASFF: JSON Lines of BatchImportFindings batches, each finding's Id
+	for line := range bytes.Lines(render("asff")) {
+		var batch []struct{ Id string }
+		if err := json.Unmarshal(line, &batch); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range batch {
+			ids["asff"] = append(ids["asff"], f.Id)
+		}
+	}
+	// OCSF: one event a line, its finding_info.uid (metadata.uid is the same)
+	for line := range bytes.Lines(render("ocsf")) {
+		var ev struct {
+			Metadata    struct{ UID string } `json:"metadata"`
+			FindingInfo struct{ UID string } `json:"finding_info"`
+		}
+		if err := json.Unmarshal(line, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Metadata.UID != ev.FindingInfo.UID {
+			t.Errorf("ocsf: metadata.uid %q, finding_info.uid %q", ev.Metadata.UID, ev.FindingInfo.UID)
+		}
+		ids["ocsf"] = append(ids["ocsf"], ev.FindingInfo.UID)
+	}
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				PartialFingerprints map[string]string `json:"partialFingerprints"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(render("sarif"), &log); err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range log.Runs[0].Results {
+		ids["sarif"] = append(ids["sarif"], res.PartialFingerprints["vigilFinding/v1"])
+	}
+	for _, format := range []string{"asff", "ocsf", "sarif"} {
+		seen := map[string]int{}
+		for _, id := range ids[format] {
+			seen[id]++
+		}
+		if len(ids[format]) != want || len(seen) != want {
+			t.Errorf("%s: %d findings, %d distinct ids; want %d and %d", format, len(ids[format]), len(seen), want, want)
+		}
+		for id, n := range seen {
+			if n > 1 || id == "" {
+				t.Errorf("%s: id %q on %d findings", format, id, n)
+			}
+		}
+	}
+}

@@ -17,11 +17,16 @@ import (
 
 // ScanRecord is one recorded scan.
 type ScanRecord struct {
-	ID         int64          `json:"id"`
-	Schedule   string         `json:"schedule,omitempty"`
-	StartedAt  time.Time      `json:"started_at"`
-	FinishedAt time.Time      `json:"finished_at"`
-	Sources    []string       `json:"sources"`
+	ID         int64     `json:"id"`
+	Schedule   string    `json:"schedule,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	Sources    []string  `json:"sources"`
+	// Inputs are the files and live scopes the scan read, sorted, one a
+	// name; nil when not known (a scan recorded before history kept
+	// them, or one of an in-memory inventory). Scans of other inputs are
+	// not compared: what one did not read would show as resolved.
+	Inputs     []string       `json:"inputs,omitempty"`
 	PolicySet  string         `json:"policy_set"`
 	Assets     int            `json:"assets"`
 	Findings   int            `json:"findings"`
@@ -58,6 +63,10 @@ type StoredFinding struct {
 	// policy's details.controls named them; nil when it did not (a policy
 	// of one control, or a finding recorded before history kept them).
 	Controls []string `json:"controls,omitempty"`
+	// Instance is the VM a finding on another asset is about, as its
+	// policy's details.instance named it (a vulnerability report's
+	// instance), for the remediation runbook's "instance"; "" when not.
+	Instance string `json:"instance,omitempty"`
 }
 
 // Fingerprint tells the findings of one policy on one asset apart: a hash
@@ -227,27 +236,39 @@ ALTER TABLE scan_findings ADD COLUMN waiver_expires TEXT NOT NULL DEFAULT '';
 // ” (not known).
 const historyV4 = `ALTER TABLE scan_findings ADD COLUMN controls TEXT NOT NULL DEFAULT '';`
 
+// Version 5 keeps the inputs each scan read (ScanRecord.Inputs, as a JSON
+// array), which diff and the trend compare; scans recorded before have ”
+// (not known).
+const historyV5 = `ALTER TABLE scans ADD COLUMN inputs TEXT NOT NULL DEFAULT '';`
+
+// Version 6 keeps the instance a finding is about (StoredFinding.Instance),
+// which the report's remediation commands fill "instance" from; rows
+// recorded before have ” (the report says to set it by hand).
+const historyV6 = `ALTER TABLE scan_findings ADD COLUMN instance TEXT NOT NULL DEFAULT '';`
+
 // historyUpgrade is one step of the history's schema, in order: a step is
 // done when its column exists (each database is checked, whatever its
 // schema version number says).
 type historyUpgrade struct {
-	column, what   string
-	sqlite, postgr string
+	table, column, what string
+	sqlite, postgr      string
 }
 
 var historyUpgrades = []historyUpgrade{
-	{"fingerprint", "keep every finding", sqliteHistoryV2, postgresHistoryV2},
-	{"waiver_expired", "keep expired waivers", historyV3, historyV3},
-	{"controls", "keep the controls findings break", historyV4, historyV4},
+	{"scan_findings", "fingerprint", "keep every finding", sqliteHistoryV2, postgresHistoryV2},
+	{"scan_findings", "waiver_expired", "keep expired waivers", historyV3, historyV3},
+	{"scan_findings", "controls", "keep the controls findings break", historyV4, historyV4},
+	{"scans", "inputs", "keep the inputs each scan read", historyV5, historyV5},
+	{"scan_findings", "instance", "keep the instance findings are about", historyV6, historyV6},
 }
 
 // upgrade brings a history to the latest version, step by step in order;
 // tx holds the lock that keeps two processes from both doing it.
 func (h *sqlHistory) upgrade(ctx context.Context, tx *sql.Tx) error {
 	for _, u := range historyUpgrades {
-		q, script := `SELECT COUNT(*) FROM pragma_table_info('scan_findings') WHERE name = '`+u.column+`'`, u.sqlite
+		q, script := `SELECT COUNT(*) FROM pragma_table_info('`+u.table+`') WHERE name = '`+u.column+`'`, u.sqlite
 		if h.pg {
-			q, script = `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'scan_findings' AND column_name = '`+u.column+`'`, u.postgr
+			q, script = `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '`+u.table+`' AND column_name = '`+u.column+`'`, u.postgr
 		}
 		var n int
 		if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
@@ -408,37 +429,50 @@ func (h *sqlHistory) RecordScan(ctx context.Context, s *ScanRecord, findings []S
 func (h *sqlHistory) insertScan(ctx context.Context, tx *sql.Tx, s *ScanRecord, findings []StoredFinding) (int64, error) {
 	sources, _ := json.Marshal(s.Sources)
 	sev, _ := json.Marshal(s.BySeverity)
+	inputs := "" // not known
+	if s.Inputs != nil {
+		b, _ := json.Marshal(s.Inputs)
+		inputs = string(b)
+	}
 	var id int64
-	err := tx.QueryRowContext(ctx, h.q(`INSERT INTO scans (schedule, started_at, finished_at, sources, policy_set, assets, findings, waived, by_severity)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		s.Schedule, s.StartedAt.UTC().Format(ts), s.FinishedAt.UTC().Format(ts), string(sources), s.PolicySet, s.Assets, s.Findings, s.Waived, string(sev)).Scan(&id)
+	err := tx.QueryRowContext(ctx, h.q(`INSERT INTO scans (schedule, started_at, finished_at, sources, policy_set, assets, findings, waived, by_severity, inputs)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		s.Schedule, s.StartedAt.UTC().Format(ts), s.FinishedAt.UTC().Format(ts), string(sources), s.PolicySet, s.Assets, s.Findings, s.Waived, string(sev), inputs).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("record scan: %w", err)
 	}
 	// Every finding is stored: two with the same policy, asset and message
 	// are one finding given twice, an error rather than one dropped.
-	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires, controls)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+	stmt, err := tx.PrepareContext(ctx, h.q(`INSERT INTO scan_findings (scan_id, policy_id, asset_id, fingerprint, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires, controls, instance)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 	if err != nil {
 		return 0, err
 	}
 	defer stmt.Close()
 	for _, f := range findings {
 		if _, err := stmt.ExecContext(ctx, id, f.PolicyID, f.AssetID, f.Fingerprint(), f.Severity, f.Title, f.Message, f.Kind, f.Provider, f.Scope, f.Region, f.Phase,
-			b2i(f.Waived), f.WaiverReason, f.Runbook, b2i(f.WaiverExpired), f.WaiverExpires, controlsText(f.Controls)); err != nil {
+			b2i(f.Waived), f.WaiverReason, f.Runbook, b2i(f.WaiverExpired), f.WaiverExpires, controlsText(f.Controls), f.Instance); err != nil {
 			return 0, fmt.Errorf("record finding %s %s %q: %w", f.PolicyID, f.AssetID, f.Message, err)
 		}
 	}
 	return id, nil
 }
 
-const scanCols = `id, schedule, started_at, finished_at, sources, policy_set, assets, findings, waived, by_severity`
+const scanCols = `id, schedule, started_at, finished_at, sources, policy_set, assets, findings, waived, by_severity, inputs`
 
 func scanRow(row interface{ Scan(...any) error }) (*ScanRecord, error) {
 	var s ScanRecord
-	var started, finished, sources, sev string
-	if err := row.Scan(&s.ID, &s.Schedule, &started, &finished, &sources, &s.PolicySet, &s.Assets, &s.Findings, &s.Waived, &sev); err != nil {
+	var started, finished, sources, sev, inputs string
+	if err := row.Scan(&s.ID, &s.Schedule, &started, &finished, &sources, &s.PolicySet, &s.Assets, &s.Findings, &s.Waived, &sev, &inputs); err != nil {
 		return nil, err
+	}
+	if inputs != "" {
+		if err := json.Unmarshal([]byte(inputs), &s.Inputs); err != nil {
+			return nil, fmt.Errorf("scan %d: its inputs: %w", s.ID, err)
+		}
+		if s.Inputs == nil {
+			s.Inputs = []string{} // known: none
+		}
 	}
 	s.StartedAt, _ = time.Parse(ts, started)
 	s.FinishedAt, _ = time.Parse(ts, finished)
@@ -484,7 +518,7 @@ func (h *sqlHistory) Scan(ctx context.Context, id int64) (*ScanRecord, error) {
 }
 
 func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFinding, error) {
-	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires, controls
+	rows, err := h.db.QueryContext(ctx, h.q(`SELECT policy_id, asset_id, severity, title, message, kind, provider, scope, region, phase, waived, waiver_reason, runbook, waiver_expired, waiver_expires, controls, instance
 		FROM scan_findings WHERE scan_id = ? ORDER BY policy_id, asset_id, message`), scanID)
 	if err != nil {
 		return nil, err
@@ -496,7 +530,7 @@ func (h *sqlHistory) Findings(ctx context.Context, scanID int64) ([]StoredFindin
 		var waived, expired int
 		var controls string
 		if err := rows.Scan(&f.PolicyID, &f.AssetID, &f.Severity, &f.Title, &f.Message, &f.Kind, &f.Provider, &f.Scope, &f.Region, &f.Phase, &waived, &f.WaiverReason, &f.Runbook,
-			&expired, &f.WaiverExpires, &controls); err != nil {
+			&expired, &f.WaiverExpires, &controls, &f.Instance); err != nil {
 			return nil, err
 		}
 		f.Waived, f.WaiverExpired = waived != 0, expired != 0

@@ -27,10 +27,10 @@ func historyContract(t *testing.T, h History) {
 		{PolicyID: "GCP-CV-FW", AssetID: "a", Severity: "high", Title: "t", Message: "allows 3389 from 0.0.0.0/0", Scope: "p", Phase: "preparation",
 			Controls: []string{}}, // names no control: kept apart from not known (nil)
 		{PolicyID: "VGL-OWN-001", AssetID: "b", Severity: "low", Waived: true, WaiverReason: "because", Runbook: "rb",
-			Controls: []string{"cis-gcp-3.0:2.4", "cis-gcp-3.0:2.9"}},
+			Controls: []string{"cis-gcp-3.0:2.4", "cis-gcp-3.0:2.9"}, Instance: "//compute.googleapis.com/projects/p/zones/z/instances/web-1"},
 	}
 	rec := &ScanRecord{Schedule: "hourly", StartedAt: t0, FinishedAt: t0.Add(2 * time.Second), Sources: []string{"inv/"}, PolicySet: "11 policies",
-		Assets: 7, Findings: 2, Waived: 1, BySeverity: map[string]int{"high": 2}}
+		Inputs: []string{"aws accounts 111111111111 regions eu-west-1", "inv/a.ndjson"}, Assets: 7, Findings: 2, Waived: 1, BySeverity: map[string]int{"high": 2}}
 	id, err := h.RecordScan(ctx, rec, fs)
 	if err != nil || id == 0 || rec.ID != id {
 		t.Fatalf("record: %d %v", id, err)
@@ -46,6 +46,13 @@ func historyContract(t *testing.T, h History) {
 	got, err := h.Scan(ctx, id)
 	if err != nil || got.Schedule != "hourly" || got.Assets != 7 || got.Findings != 2 || got.BySeverity["high"] != 2 || got.Duration() != 2*time.Second || got.Sources[0] != "inv/" {
 		t.Fatalf("scan: %+v %v", got, err)
+	}
+	if !reflect.DeepEqual(got.Inputs, rec.Inputs) {
+		t.Errorf("inputs %q, want %q", got.Inputs, rec.Inputs)
+	}
+	// a scan whose inputs were not known (an in-memory inventory) keeps nil
+	if second, _ := h.Scan(ctx, id2); second == nil || second.Inputs != nil {
+		t.Errorf("inputs not known came back as %#v", second)
 	}
 	if only, _ := h.Scans(ctx, "hourly", 5); len(only) != 1 || only[0].ID != id {
 		t.Errorf("by schedule: %+v", only)
@@ -202,8 +209,12 @@ func upgradeContract(t *testing.T, open func() (History, error)) {
 	if err != nil || !slices.Equal(sent, want) {
 		t.Errorf("sent after the upgrade: %v %v, want %v", sent, err, want)
 	}
+	// a scan recorded before version 5 did not say what it read
+	if scans[0].Inputs != nil || scans[1].Inputs != nil {
+		t.Errorf("old scans upgraded with inputs: %q %q", scans[0].Inputs, scans[1].Inputs)
+	}
 	// a row kept from before version 3 had no expired waiver
-	if fs[0].WaiverExpired || fs[0].WaiverExpires != "" {
+	if fs[0].WaiverExpired || fs[0].WaiverExpires != "" || fs[0].Instance != "" {
 		t.Errorf("an old row upgraded with an expired waiver: %+v", fs[0])
 	}
 	// now a second finding of the constraint on the asset is kept, and an
@@ -211,9 +222,13 @@ func upgradeContract(t *testing.T, open func() (History, error)) {
 	two := []StoredFinding{fs[0], fs[0], fs[1]}
 	two[1].Message = "allows 3389 from 0.0.0.0/0"
 	two[2].WaiverExpired, two[2].WaiverExpires, two[2].WaiverReason = true, "2026-10-31", "until the migration; SEC-398"
-	id, err := h.RecordScan(ctx, &ScanRecord{Schedule: "hourly", StartedAt: time.Now(), FinishedAt: time.Now(), Findings: 3, BySeverity: map[string]int{"high": 3}}, two)
+	id, err := h.RecordScan(ctx, &ScanRecord{Schedule: "hourly", StartedAt: time.Now(), FinishedAt: time.Now(), Findings: 3, BySeverity: map[string]int{"high": 3},
+		Inputs: []string{"inv/a.json"}}, two)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rec, err := h.Scan(ctx, id); err != nil || !slices.Equal(rec.Inputs, []string{"inv/a.json"}) {
+		t.Errorf("inputs after the upgrade: %+v %v", rec, err)
 	}
 	back, err := h.Findings(ctx, id)
 	if err != nil || len(back) != 3 {

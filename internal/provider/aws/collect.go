@@ -121,6 +121,7 @@ func Collect(ctx context.Context, opts Options, emit func(*asset.Asset) error) (
 	}
 	sem := make(chan struct{}, s.opts.Concurrency)
 	var wg sync.WaitGroup
+	doneRegions, totalRegions := 0, 0 // under c.emitMu
 	regionSet := map[string]bool{}
 	var regionMu sync.Mutex
 	for _, acct := range accounts {
@@ -135,6 +136,9 @@ func Collect(ctx context.Context, opts Options, emit func(*asset.Asset) error) (
 			continue
 		}
 		c.sum.Accounts = append(c.sum.Accounts, acct.id)
+		c.emitMu.Lock()
+		totalRegions += len(regions)
+		c.emitMu.Unlock()
 		tags, _ := json.Marshal(acct.tags)
 		ai := &inventory.ConfigItem{ResourceType: "AWS::::Account", AccountID: acct.id, ResourceID: acct.id, ResourceName: acct.name,
 			AWSRegion: "global", Tags: tags, Configuration: json.RawMessage(`{}`)}
@@ -157,11 +161,15 @@ func Collect(ctx context.Context, opts Options, emit func(*asset.Asset) error) (
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				c.region(ctx, acct, region, cfg)
+				c.emitMu.Lock()
+				doneRegions++
 				if c.progress != nil {
-					c.emitMu.Lock()
 					fmt.Fprintf(c.progress, "aws: %s %s collected (%d assets so far)\n", acct, region, c.sum.Assets)
-					c.emitMu.Unlock()
 				}
+				if s.opts.RegionDone != nil {
+					s.opts.RegionDone(doneRegions, totalRegions, c.sum.Assets)
+				}
+				c.emitMu.Unlock()
 			}(acct.id, r, cfg)
 		}
 	}

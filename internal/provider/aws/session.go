@@ -71,6 +71,11 @@ type Options struct {
 	Timeout      time.Duration
 	// Progress receives one line per finished region; nil for none.
 	Progress io.Writer
+	// RegionDone, when set, is told of every finished region: how many
+	// are done of how many are known so far (every region of the accounts
+	// listed yet; all of them once the last account's regions are
+	// listed) and the assets collected so far. Calls do not overlap.
+	RegionDone func(done, total, assets int)
 	// Accounts, when set, picks the accounts collected (a shard's slice
 	// of the organization: vigil scan --shard).
 	Accounts func(accountID string) bool

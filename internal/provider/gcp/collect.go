@@ -131,7 +131,10 @@ func (s *session) list(ctx context.Context, dir string, sum *Summary) ([]string,
 					sum.ByType[a.AssetType]++
 				}
 			}
-			if s.opts.Progress != nil {
+			switch {
+			case s.opts.PageDone != nil:
+				s.opts.PageDone(sum.Pages, sum.Records)
+			case s.opts.Progress != nil:
 				fmt.Fprintf(s.opts.Progress, "gcp: %s %s: page %d, %d records\n", s.opts.Scope, strings.ToLower(ct.String()), pages, n)
 			}
 			if next == "" {

@@ -65,6 +65,10 @@ type Options struct {
 	PollInterval time.Duration
 	Timeout      time.Duration
 	Progress     io.Writer
+	// PageDone, when set, is told of every page of ListAssets read (the
+	// pages and records of all content types so far) instead of a line
+	// on Progress; the API gives no total.
+	PageDone func(pages, records int)
 }
 
 // DefaultAssetTypes cover what the built-in policies, triage and runbooks read.
