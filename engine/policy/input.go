@@ -98,6 +98,7 @@ var (
 	kDestination      = ast.StringTerm("destination")
 	kIncludeChildren  = ast.StringTerm("include_children")
 	kResource         = ast.StringTerm("resource")
+	kReadOnly         = ast.StringTerm("read_only")
 	kVulnerabilities  = ast.StringTerm("vulnerabilities")
 	kSeverity         = ast.StringTerm("severity")
 	kFixable          = ast.StringTerm("fixable")
@@ -184,7 +185,7 @@ var facetKeys = []*ast.Term{
 	kStatus, kPublic, kPublicVia, kPublicAccessBlock, kBindings, kAuditConfigs, kParent, kAncestors,
 	kProjectNumber, kMultiRegion, kLogging, kOrganization, kEnabled, kUser, kCreatedAt, kLastUsed,
 	kKeyType, kConsole, kMFA, kActiveKeys, kKeys, kMetadata, kInherited, kValidation, kLogGroup, kManagementEvents, kFilter,
-	kMetrics, kTargets, kDestination, kIncludeChildren, kResource, kVulnerabilities,
+	kMetrics, kTargets, kDestination, kIncludeChildren, kResource, kReadOnly, kVulnerabilities,
 	kSynthesized, kUnknown,
 }
 
@@ -319,6 +320,7 @@ func facetsValue(f *asset.Facets, want uint64) ast.Object {
 	str(kDestination, f.Destination)
 	boolean(kIncludeChildren, f.IncludeChildren)
 	str(kResource, f.Resource)
+	boolean(kReadOnly, f.ReadOnly)
 	if next() && f.Vulnerabilities != nil {
 		o.Insert(kVulnerabilities, vulnerabilities(f.Vulnerabilities))
 	}
