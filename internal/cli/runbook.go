@@ -297,6 +297,10 @@ dependency cycles and phases out of order.`,
 			for _, arg := range args {
 				rb, files, _, err := a.loadRunbook(arg)
 				if err != nil {
+					// report it and go on: validate reports every runbook's
+					// problems at once (parse errors are printed already,
+					// this adds their count; an unknown name its did-you-mean)
+					fmt.Fprintf(a.stderr, "vigil: %v\n", err)
 					failed = true
 					continue
 				}

@@ -301,6 +301,13 @@ func TestRunbookCommandErrors(t *testing.T) {
 	if code != ExitError || !strings.Contains(errs, `did you mean "containment"`) || !strings.Contains(errs, "line 2") {
 		t.Errorf("validate: %d %s", code, errs)
 	}
+	// an unknown name or a missing file is reported, not just exit 2, and
+	// the good runbook after it is still validated
+	code, out, errs := run(t, "runbook", "validate", "compromised-ec", filepath.Join(dir, "nosuch.hcl"), "compromised-ec2")
+	if code != ExitError || !strings.Contains(errs, "compromised-ec is neither a file nor a built-in runbook") || !strings.Contains(errs, "did you mean compromised-ec2?") ||
+		!strings.Contains(errs, "nosuch.hcl is neither a file nor a built-in runbook") || !strings.Contains(out, "compromised-ec2: runbook compromised-ec2 is valid") {
+		t.Errorf("validate of unknown names: %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
 	code, _, errs = run(t, "runbook", "plan", "compromised-vm-gcp", "--provider", "sim", "-i", "examples/inventory")
 	if code != ExitError || !strings.Contains(errs, `No value for required variable`) {
 		t.Errorf("missing variables: %d %s", code, errs)
