@@ -214,6 +214,13 @@ func TestBuiltinRunbooksInSim(t *testing.T) {
 			}
 		}},
 	}
+	stepApprovals := map[string]string{
+		"compromised-vm-gcp":        "isolate",
+		"compromised-ec2":           "isolate",
+		"leaked-aws-access-key":     "deny_all,delete",
+		"open-firewall-remediation": "restrict,revoke",
+		"shadow-project-triage":     "isolate",
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -226,7 +233,10 @@ func TestBuiltinRunbooksInSim(t *testing.T) {
 			if code, out, errs := run(t, args...); code != 0 || !strings.Contains(out, "Saved the plan to "+plan+" (sha256 ") {
 				t.Fatalf("plan: exit %d\n%s\n%s", code, out, errs)
 			}
-			code, out, errs := run(t, "runbook", "apply", plan, "-c", "examples/vigil.hcl", "--auto-approve",
+			// --auto-approve approves no step: each step that needs an
+			// approval is named (the runbooks' approval blocks and
+			// destructive steps)
+			code, out, errs := run(t, "runbook", "apply", plan, "-c", "examples/vigil.hcl", "--approve", stepApprovals[tt.name],
 				"--state", filepath.Join(dir, "s.db"), "--inventory-out", after)
 			if code != 0 || !strings.Contains(out, ": completed.") {
 				t.Fatalf("apply %s: exit %d\n%s\n%s", plan, code, out, errs)
