@@ -299,7 +299,7 @@ func TestSavedPlanGoesStale(t *testing.T) {
 	if code, out, errs := run(t, "runbook", "plan", "open-firewall-remediation", "--provider", "sim", "-i", inv, "-c", "examples/vigil.hcl", "-out", plan); code != 0 || !strings.Contains(out, `step.restrict["`+fw+`"]`) {
 		t.Fatalf("plan again: %d %s %s", code, out, errs)
 	}
-	if code, out, errs := run(t, "runbook", "apply", plan, "-c", "examples/vigil.hcl", "--auto-approve", "--state", state); code != 0 || !strings.Contains(out, `step.restrict["`+fw+`"]: done`) {
+	if code, out, errs := run(t, "runbook", "apply", plan, "-c", "examples/vigil.hcl", "--approve", "restrict,revoke", "--state", state); code != 0 || !strings.Contains(out, `step.restrict["`+fw+`"]: done`) {
 		t.Fatalf("apply the new plan: %d %s %s", code, out, errs)
 	}
 }
