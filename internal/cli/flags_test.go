@@ -234,3 +234,16 @@ func TestOldFlagNamesStillWork(t *testing.T) {
 		}
 	}
 }
+
+// -f is --format on version too (issue 20: "-f/--format everywhere"), and
+// runbook status takes one RUN, not a second one it would ignore.
+func TestVersionShortFormatAndStatusArgs(t *testing.T) {
+	code, out, errs := run(t, "version", "-f", "json")
+	if code != ExitOK || !strings.HasPrefix(strings.TrimSpace(out), "{") {
+		t.Errorf("version -f json: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, _, errs = run(t, "runbook", "status", "a", "b", "--state", filepath.Join(t.TempDir(), "s.db"))
+	if code != ExitError || !strings.Contains(errs, "accepts at most 1 arg(s), received 2") {
+		t.Errorf("runbook status a b: exit %d\n%s", code, errs)
+	}
+}
