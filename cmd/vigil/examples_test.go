@@ -33,8 +33,7 @@ func joinLines(where func(int) string, lines []string) []example {
 	for i, l := range lines {
 		s := strings.TrimSpace(l)
 		if cur == "" {
-			if !strings.HasPrefix(s, "vigil ") && !strings.HasPrefix(s, "go run ./cmd/vigil ") && !strings.Contains(s, "| vigil ") &&
-				!strings.HasPrefix(s, "AWS_ACCESS_KEY_ID=") {
+			if !runsVigil.MatchString(s) {
 				continue
 			}
 			at = i
@@ -53,6 +52,11 @@ func joinLines(where func(int) string, lines []string) []example {
 	return out
 }
 
+// runsVigil matches a line that runs vigil: directly, after environment
+// assignments (VIGIL_STORE=h.db vigil ..., or on a line of their own
+// continued by "\"), after `cd DIR &&`, or at the end of a pipe.
+var runsVigil = regexp.MustCompile(`^(([A-Z_][A-Z0-9_]*=\S*\s+)*(vigil|go run \./cmd/vigil)(\s|$)|([A-Z_][A-Z0-9_]*=\S*\s+)+\\$|cd \S+ && |.*\| vigil\s)`)
+
 // stripComment drops a trailing shell comment (" # ..."), not a '#' in a
 // word such as 'revoke[*]' or a URL fragment.
 func stripComment(s string) string {
@@ -62,6 +66,9 @@ func stripComment(s string) string {
 	return strings.TrimSpace(s)
 }
 
+// shellFences are the README code blocks whose vigil lines are examples.
+var shellFences = map[string]bool{"sh": true, "bash": true, "shell": true, "console": true}
+
 func readmeExamples(t *testing.T) []example {
 	raw, err := os.ReadFile(testutil.Path(t, "README.md"))
 	if err != nil {
@@ -69,13 +76,14 @@ func readmeExamples(t *testing.T) []example {
 	}
 	var out []example
 	var block []string
-	start, in, section := 0, false, "README.md"
+	start, in, section, lang := 0, false, "README.md", ""
 	for i, l := range strings.Split(string(raw), "\n") {
 		switch {
 		case strings.HasPrefix(l, "## ") && !in:
 			section = "README.md " + strings.TrimPrefix(l, "## ")
 		case strings.HasPrefix(l, "```") && !in:
-			in = strings.TrimSpace(l) == "```sh"
+			lang = strings.TrimSpace(strings.TrimPrefix(l, "```"))
+			in = shellFences[lang]
 			block, start = nil, i+2
 		case strings.HasPrefix(l, "```"):
 			s := start
@@ -84,6 +92,16 @@ func readmeExamples(t *testing.T) []example {
 				out = append(out, ex)
 			}
 			in = false
+		case in && lang == "console":
+			// a transcript: commands follow "$ ", the rest is their output
+			// (a continued command's next lines have no prompt)
+			if c, ok := strings.CutPrefix(l, "$ "); ok {
+				block = append(block, c)
+			} else if n := len(block); n > 0 && strings.HasSuffix(strings.TrimSpace(block[n-1]), "\\") {
+				block = append(block, l)
+			} else {
+				block = append(block, "")
+			}
 		case in:
 			block = append(block, l)
 		}
@@ -99,13 +117,21 @@ func helpExamples(t *testing.T, path ...string) []example {
 		t.Fatalf("vigil %s --help: %v", strings.Join(path, " "), err)
 	}
 	var exs, subs []string
-	section := ""
+	// the text before Usage: is the Long description: its indented vigil
+	// lines are examples too ("Start with the bundled examples:")
+	section := "Long"
 	for _, l := range strings.Split(string(out), "\n") {
-		if regexp.MustCompile(`^[A-Z][A-Za-z ]*:$`).MatchString(l) {
+		if l == "Usage:" || section != "Long" && regexp.MustCompile(`^[A-Z][A-Za-z ]*:$`).MatchString(l) {
 			section = l
 			continue
 		}
 		switch section {
+		case "Long":
+			if strings.HasPrefix(l, " ") {
+				exs = append(exs, l)
+			} else {
+				exs = append(exs, "") // prose ends a continued line
+			}
 		case "Examples:":
 			exs = append(exs, l)
 		case "Available Commands:":
@@ -129,10 +155,8 @@ func helpExamples(t *testing.T, path ...string) []example {
 // must still be an example (the list cannot go stale), and any other
 // example must run.
 var cannotRun = map[string]string{
-	"vigil history --store postgres://vigil@db/vigil --schedule hourly-prod --format json":                                                                                                                                                                                                      "needs a PostgreSQL server",
 	"vigil serve --config vigil.hcl --store postgres://vigil@db/vigil --listen 0.0.0.0:8443 --allowed-host vigil.acme.example --tls-cert tls.crt --tls-key tls.key":                                                                                                                             "needs a PostgreSQL server and a certificate",
 	"vigil runbook apply testdata/team/contain-web.hcl --provider sim -i examples/inventory --state postgres://vigil@db.internal/vigil --server https://vigil.internal:8443 -var incident=INC-1 -var instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1": "needs a PostgreSQL server and vigil serve to sign in to (TestCLIRunApprovedThroughServe runs it)",
-	"vigil scan --shard 1/3 --shard-group job-7 --schedule nightly --store=postgres://vigil@db/vigil examples/inventory/":                                                                                                                                                                       "needs a PostgreSQL server (TestTeamServer runs the shards)",
 	"vigil watch --config vigil.hcl --watch aws-events --store postgres://vigil@db/vigil":                                                                                                                                                                                                       "needs a PostgreSQL server",
 	"terraform show -json plan.out | vigil check -":                                                                                            "needs terraform",
 	"terraform -chdir=infra show -json plan.out | vigil check - --stdin-filename infra/plan.json":                                              "needs terraform",
@@ -144,26 +168,78 @@ var cannotRun = map[string]string{
 	"vigil history --schedule watch/aws-events":                                                                                                "needs the watch above to have run",
 }
 
-// wantExit are examples whose documented exit code is not 0 or 1.
-var wantExit = map[string]int{
-	"vigil runbook apply plan.json": 3, // "stops at the approval, exit 3"
-	// the README's applies against the real cloud ask for 'yes'; a test
-	// has no terminal, so they refuse with the hint (exit 2)
-	"vigil runbook apply compromised-ec2 -i aws.ndjson -var instance=arn:aws:ec2:eu-west-1:111111111111:instance/i-0abc -var incident=INC-7 --aws-evidence-role arn:aws:iam::333333333333:role/vigil-evidence":                                                                                                                                                                                                                      2,
-	"vigil runbook apply compromised-vm-gcp -i org.ndjson -var instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1 -var incident=INC-2041":                                                                                                                                                                                                                                                    2,
-	"vigil runbook apply compromised-ec2 -i aws.ndjson -var instance=arn:aws:ec2:eu-west-1:111111111111:instance/i-0abc -var incident=INC-7 -var detected_at=2026-11-27T09:00:00Z -var principal=AKIAIOSFODNN7EXAMPLE --approve isolate --aws-evidence-role arn:aws:iam::333333333333:role/vigil-evidence":                                                                                                                          2,
-	"vigil runbook apply compromised-vm-gcp -i org.ndjson -var instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1 -var incident=INC-2041 -var detected_at=2026-11-27T08:30:00Z -var worker_service_account=vigil-hash-writer@acme-sec-forensics.iam.gserviceaccount.com -var worker_subnetwork=projects/acme-sec-forensics/regions/europe-west1/subnetworks/forensics-ew1 --approve isolate": 2,
+// onPostgres are the examples that name a PostgreSQL store: they run, with
+// the store's URL replaced by a server the test starts (testutil.Postgres:
+// skipped where the machine has no PostgreSQL, an error in CI).
+var onPostgres = map[string]bool{
+	"vigil history --store postgres://vigil@db/vigil --schedule hourly-prod --format json":                                true,
+	"vigil scan --shard 1/3 --shard-group job-7 --schedule nightly --store=postgres://vigil@db/vigil examples/inventory/": true,
+}
+
+// pgURL is the examples' PostgreSQL store.
+const pgURL = "postgres://vigil@db/vigil"
+
+// outcome is what an example must do when it does not simply succeed:
+// its exit code, and a line of its output that shows it stopped for the
+// documented reason (exit 2 is also "bad input": a missing file or an
+// unknown instance must not pass for the confirmation).
+type outcome struct {
+	exit int
+	out  string
+}
+
+// confirmHint is how runbook apply refuses to act on the real cloud
+// without a terminal to confirm the plan on.
+const confirmHint = "asks to confirm the plan, but stdin is not a terminal"
+
+// wantExit are the examples whose documented outcome is not success (exit
+// 0, or 1 = findings for scan and check).
+var wantExit = map[string]outcome{
+	"vigil runbook apply plan.json": {3, "Waiting for approval of: isolate"}, // "stops at the approval, exit 3"
+	// the README's applies against the real cloud (the fakes here) plan,
+	// then ask for 'yes'; a test has no terminal, so they refuse with the
+	// hint after the plan
+	"vigil runbook apply compromised-ec2 -i aws.ndjson -var instance=arn:aws:ec2:eu-west-1:111111111111:instance/i-0aaaaaaaaaaaa0001 -var incident=INC-7 --aws-evidence-role arn:aws:iam::333333333333:role/vigil-evidence":                                                                                                                                                                                                         {2, confirmHint},
+	"vigil runbook apply compromised-vm-gcp -i org.ndjson -var instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1 -var incident=INC-2041":                                                                                                                                                                                                                                                    {2, confirmHint},
+	"vigil runbook apply compromised-ec2 -i aws.ndjson -var instance=arn:aws:ec2:eu-west-1:111111111111:instance/i-0aaaaaaaaaaaa0001 -var incident=INC-7 -var detected_at=2026-11-27T09:00:00Z -var principal=AKIAIOSFODNN7EXAMPLE --approve isolate --aws-evidence-role arn:aws:iam::333333333333:role/vigil-evidence":                                                                                                             {2, confirmHint},
+	"vigil runbook apply compromised-vm-gcp -i org.ndjson -var instance=//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1 -var incident=INC-2041 -var detected_at=2026-11-27T08:30:00Z -var worker_service_account=vigil-hash-writer@acme-sec-forensics.iam.gserviceaccount.com -var worker_subnetwork=projects/acme-sec-forensics/regions/europe-west1/subnetworks/forensics-ew1 --approve isolate": {2, confirmHint},
+}
+
+// findingsExit are the commands for which exit 1 means "findings at or
+// above --fail-on", a result; for every other command it is a failure (a
+// step failed, a journal is not intact, a policy test failed ...).
+var findingsExit = map[string]bool{"scan": true, "check": true}
+
+// lastCommand is the vigil subcommand whose exit status sh returns for a
+// line: the last one of a pipeline or list.
+func lastCommand(line string) string {
+	segs := regexp.MustCompile(`;|&&|\|\||\|`).Split(line, -1)
+	f := strings.Fields(segs[len(segs)-1])
+	for len(f) > 0 && regexp.MustCompile(`^[A-Z_][A-Z0-9_]*=`).MatchString(f[0]) {
+		f = f[1:]
+	}
+	if len(f) > 1 && f[0] == "vigil" {
+		return f[1]
+	}
+	return ""
 }
 
 // daemons run until stopped: they must start and stop cleanly on SIGTERM.
 var daemons = regexp.MustCompile(`^vigil (serve|watch) `)
 
 // sandbox is a directory where the examples' file names exist: the
-// bundled examples, and the names the help uses (inv/, resources.ndjson,
-// waivers.hcl, ./policies, plan.json ...).
-func sandbox(t *testing.T) string {
+// bundled examples, the names the help uses (inv/, resources.ndjson,
+// waivers.hcl, ./policies, plan.json ...) and seeds (the inventories the
+// README collects from the clouds: aws.ndjson, org.ndjson).
+func sandbox(t *testing.T, seeds map[string][]byte) string {
 	root := testutil.Root(t)
 	dir := t.TempDir()
+	for name, b := range seeds {
+		// copies, not links: an example may write the file (collect --output)
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	link := func(target, name string) {
 		if err := os.Symlink(filepath.Join(root, target), filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
@@ -206,8 +282,9 @@ var runIDs = regexp.MustCompile(`\bRUN\b|run-20261127-091500-3fa2c1`)
 // TestEveryExampleRuns runs every command example of README.md and of
 // every --help as printed (through sh, so redirections and ';' work), in
 // a sandbox against the bundled examples, the simulated provider and the
-// AWS and Google Cloud fakes, and checks the exit codes: 0 or 1 (findings),
-// unless wantExit says otherwise. A new example that does not run fails.
+// AWS and Google Cloud fakes, and checks the exit codes: 0, or 1 for
+// scan and check (findings), unless wantExit gives another exit and the
+// output that shows why. A new example that does not run fails.
 func TestEveryExampleRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every example")
@@ -225,6 +302,26 @@ func TestEveryExampleRuns(t *testing.T) {
 	env = append(env, "VIGIL_GCP_ENDPOINT="+gcpSrv.REST, "VIGIL_GCP_ASSET_ENDPOINT="+gcpSrv.Asset, "VIGIL_GCP_POLL_INTERVAL=20ms",
 		"VIGIL_STORE=", "PATH="+filepath.Dir(binPath)+string(os.PathListSeparator)+os.Getenv("PATH"))
 
+	// the inventories the README's "collect" lines write, collected from
+	// the fakes once, for the sections that apply runbooks to them
+	seeds := map[string][]byte{}
+	seedDir := t.TempDir()
+	for name, args := range map[string][]string{
+		"aws.ndjson": {"inventory", "collect", "-q", "--aws", "--regions", "eu-west-1", "--output", "aws.ndjson"},
+		"org.ndjson": {"inventory", "collect", "-q", "--gcp-scope", "organizations/684315297612", "--output", "org.ndjson"},
+	} {
+		c := exec.Command(binPath, args...)
+		c.Dir, c.Env = seedDir, env
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("collecting %s from the fake: %v\n%s", name, err, out)
+		}
+		b, err := os.ReadFile(filepath.Join(seedDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds[name] = b
+	}
+
 	groups := map[string][]example{}
 	var order []string
 	for _, ex := range append(readmeExamples(t), helpExamples(t)...) {
@@ -235,9 +332,10 @@ func TestEveryExampleRuns(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	total := 0
+	var pgExamples []example
 	for _, where := range order {
 		t.Run(where, func(t *testing.T) {
-			dir := sandbox(t)
+			dir := sandbox(t, seeds)
 			state := filepath.Join(dir, "state")
 			cmdEnv := append(append([]string(nil), env...), "XDG_STATE_HOME="+state)
 			if where == "vigil diff --help" {
@@ -266,6 +364,10 @@ func TestEveryExampleRuns(t *testing.T) {
 					t.Logf("%s: not run (%s): %s", ex.where, why, ex.line)
 					continue
 				}
+				if onPostgres[ex.line] {
+					pgExamples = append(pgExamples, ex)
+					continue
+				}
 				line := ex.line
 				if runIDs.MatchString(line) {
 					line = runIDs.ReplaceAllString(line, latestRun(t, dir, cmdEnv))
@@ -273,14 +375,40 @@ func TestEveryExampleRuns(t *testing.T) {
 				line = strings.Replace(line, "go run ./cmd/vigil ", "vigil ", 1)
 				want, special := wantExit[ex.line]
 				code, out := runExample(t, dir, cmdEnv, line, daemons.MatchString(line))
+				findings := findingsExit[lastCommand(line)]
 				switch {
-				case special && code != want:
-					t.Errorf("%s: %s\nexit %d, want %d\n%s", ex.where, ex.line, code, want, out)
-				case !special && code != 0 && code != 1:
-					t.Errorf("%s: %s\nexit %d, want 0 or 1\n%s", ex.where, ex.line, code, out)
+				case special && (code != want.exit || !strings.Contains(out, want.out)):
+					t.Errorf("%s: %s\nexit %d, want %d and %q\n%s", ex.where, ex.line, code, want.exit, want.out, out)
+				case !special && findings && code != 0 && code != 1:
+					t.Errorf("%s: %s\nexit %d, want 0 or 1 (findings)\n%s", ex.where, ex.line, code, out)
+				case !special && !findings && code != 0:
+					t.Errorf("%s: %s\nexit %d, want 0\n%s", ex.where, ex.line, code, out)
 				}
 			}
 		})
+	}
+	t.Run("PostgreSQL", func(t *testing.T) {
+		if len(pgExamples) != len(onPostgres) {
+			t.Errorf("%d PostgreSQL examples found, onPostgres lists %d", len(pgExamples), len(onPostgres))
+		}
+		url := testutil.Postgres(t)
+		dir := sandbox(t, seeds)
+		cmdEnv := append(append([]string(nil), env...), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
+		for _, ex := range pgExamples {
+			if !strings.Contains(ex.line, pgURL) {
+				t.Fatalf("%s: names no %s: %s", ex.where, pgURL, ex.line)
+			}
+			line := strings.ReplaceAll(ex.line, pgURL, url)
+			code, out := runExample(t, dir, cmdEnv, line, false)
+			if ok := code == 0 || code == 1 && findingsExit[lastCommand(line)]; !ok {
+				t.Errorf("%s: %s\n(run against %s) exit %d\n%s", ex.where, ex.line, url, code, out)
+			}
+		}
+	})
+	for line := range onPostgres {
+		if !seen[line] {
+			t.Errorf("onPostgres lists %q, which is no longer an example", line)
+		}
 	}
 	for line := range cannotRun {
 		if !seen[line] {

@@ -62,7 +62,12 @@ func TestSimCloudParity(t *testing.T) {
 				vars = append(vars, "-var", v)
 			}
 			rehearsed := filepath.Join(dir, "sim.ndjson")
+			// --auto-approve confirms the plan only: the steps that need an
+			// approval are named, as the plan marks them
 			args := append([]string{"runbook", "apply", tc.runbook, "-i", before, "-c", "examples/vigil.hcl", "--auto-approve"}, vars...)
+			if steps := approvalSteps(t, env, append([]string{"runbook", "plan", tc.runbook, "-i", before, "-c", "examples/vigil.hcl", "--provider", "sim"}, vars...)); steps != "" {
+				args = append(args, "--approve", steps)
+			}
 			if code, out := vigil(t, env, append(args, "--provider", "sim", "--inventory-out", rehearsed, "--state", filepath.Join(dir, "sim.db"))...); code != 0 {
 				t.Fatalf("rehearsal: %d\n%s", code, out)
 			}
@@ -327,4 +332,25 @@ func TestParityCoversEveryBuiltinRunbook(t *testing.T) {
 			t.Errorf("built-in runbook %s has no case in TestSimCloudParity", name)
 		}
 	}
+}
+
+// approvalStep is a step the human plan marks as needing an approval:
+// " ~ step.isolate  aws.ec2.isolate_instance  [approval]" (an instance's
+// key, as in restrict["..."], is dropped: the step's name approves them all).
+var approvalStep = regexp.MustCompile(`(?m)^\s*\S+ step\.([A-Za-z0-9_-]+)\S*\s+\S+\s+\[approval\]`)
+
+// approvalSteps plans with args and returns the steps to --approve.
+func approvalSteps(t *testing.T, env []string, args []string) string {
+	t.Helper()
+	code, out := vigil(t, env, args...)
+	if code != 0 {
+		t.Fatalf("plan: %d\n%s", code, out)
+	}
+	var names []string
+	for _, m := range approvalStep.FindAllStringSubmatch(out, -1) {
+		if !slices.Contains(names, m[1]) {
+			names = append(names, m[1])
+		}
+	}
+	return strings.Join(names, ",")
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,6 +40,9 @@ type FileSet struct {
 	// PlanSource, when set, gives the Terraform configuration of a plan
 	// file (or nil), so that dynamic blocks are told from unset arguments.
 	PlanSource func(planPath string) *TFSource
+	// Names, when set, is how Files and Describe name a path: a copy of
+	// standard input in a temporary file is "-" to the user.
+	Names map[string]string
 
 	files   []*inputFile
 	named   []string // the paths given to Open, cleaned
@@ -176,21 +178,34 @@ func (s *FileSet) BytesRead() int64 {
 func (s *FileSet) Files() map[string]Format {
 	out := map[string]Format{}
 	for _, f := range s.files {
-		out[f.path] = f.det.format
+		out[s.name(f.path)] = f.det.format
 	}
 	return out
 }
 
 // Inputs are the files and directories read, as given to Open: a
 // directory is one input whatever files it holds today (a daily export
-// under a new name is the same input).
-func (s *FileSet) Inputs() []string { return slices.Clone(s.named) }
+// under a new name is the same input). Standard input is "-".
+func (s *FileSet) Inputs() []string {
+	out := make([]string, len(s.named))
+	for i, p := range s.named {
+		out[i] = s.name(p)
+	}
+	return out
+}
+
+func (s *FileSet) name(path string) string {
+	if n, ok := s.Names[path]; ok {
+		return n
+	}
+	return path
+}
 
 // Describe implements Source.
 func (s *FileSet) Describe() string {
 	names := make([]string, len(s.files))
 	for i, f := range s.files {
-		names[i] = f.path
+		names[i] = s.name(f.path)
 	}
 	if len(names) == 1 {
 		return names[0]
@@ -368,7 +383,7 @@ func (s *FileSet) process(x *caiIndex, b *batch, t *scopeTracker, emit func(*ass
 		if a == nil {
 			continue
 		}
-		a.Origin = asset.Origin{File: in.path, Line: r.line, Offset: r.offset, Seq: r.seq}
+		a.Origin = asset.Origin{File: s.name(in.path), Line: r.line, Offset: r.offset, Seq: r.seq}
 		t.observe(a)
 		if err := emit(a); err != nil {
 			return err
@@ -397,7 +412,7 @@ func (s *FileSet) scanHistory(ctx context.Context, in *inputFile, t *scopeTracke
 			if err != nil {
 				return recordError(in, r, err)
 			}
-			a.Origin = asset.Origin{File: in.path, Offset: r.offset, Seq: r.seq}
+			a.Origin = asset.Origin{File: s.name(in.path), Offset: r.offset, Seq: r.seq}
 			it := &item{a: a, key: ci.captureKey(), deleted: ci.deleted()}
 			prev, ok := latest[a.ID]
 			if !ok {

@@ -231,7 +231,7 @@ func TestAWSOpenFirewallRemediation(t *testing.T) {
 	// --aws-live: findings() reads a live collection, and the final
 	// core.scan collects again.
 	out := applyAWS(t, filepath.Join(dir, "state.db"), "open-firewall-remediation", "--aws-live", "--aws-regions", "eu-west-1,us-east-1",
-		"-c", "examples/vigil.hcl", "--auto-approve")
+		"-c", "examples/vigil.hcl", "--auto-approve", "--approve", "revoke")
 	if !strings.Contains(out, "remaining = 0") {
 		t.Errorf("the final scan should find nothing left:\n%s", out)
 	}

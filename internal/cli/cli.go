@@ -53,7 +53,9 @@ func exit(code int) error { return &exitError{code: code} }
 type app struct {
 	stdout, stderr io.Writer
 	stdin          io.Reader
-	log            *slog.Logger
+	// stdinTaken: an input named "-" has read stdin already.
+	stdinTaken bool
+	log        *slog.Logger
 	// diagsPrinted marks that the error has been shown as diagnostics.
 	env func(string) string
 	// warnedAnchor: the warning about a per-machine anchor of a shared

@@ -12,11 +12,14 @@ import (
 	"github.com/vigil-ir/vigil/engine/runbook"
 )
 
-// confirmHint is what a run without a terminal is told.
+// confirmHint is what a run without a terminal is told: the interactive
+// path first; --auto-approve confirms the plan and nothing else.
 const confirmHint = `runbook apply acts on the real cloud and asks to confirm the plan, but stdin is not a terminal.
   Review the plan above, then either:
-    pass --auto-approve (CI; it approves every step too),
+    run it from a terminal and answer 'yes' (steps that need an approval ask there, one at a time),
     save the plan and apply it (vigil runbook plan NAME ... -out plan.json; vigil runbook apply plan.json --approve STEP),
+    pass --auto-approve (CI): it confirms this plan only; steps that need an approval still need --approve STEP
+      (or stop in awaiting_approval for 'vigil runbook resume RUN --approve STEP'),
     or rehearse with --provider sim`
 
 // confirmApply asks for "yes" before a runbook changes the real cloud, the

@@ -40,6 +40,12 @@ func TestConfirmApply(t *testing.T) {
 	if code != ExitError || !strings.Contains(errs, "stdin is not a terminal") || !strings.Contains(errs, "--auto-approve") {
 		t.Fatalf("no terminal: exit %d, want 2 with the hint\n%s\n%s", code, out, errs)
 	}
+	// the hint leads with the interactive path, and says what
+	// --auto-approve does not do
+	if term, auto := strings.Index(errs, "answer 'yes'"), strings.Index(errs, "--auto-approve"); term < 0 || term > auto ||
+		!strings.Contains(errs, "it confirms this plan only; steps that need an approval still need --approve STEP") {
+		t.Errorf("the hint should offer the terminal first and say --auto-approve approves no step:\n%s", errs)
+	}
 	if !strings.Contains(out, "step.snapshot") {
 		t.Errorf("the plan should be shown before asking:\n%s", out)
 	}
@@ -73,5 +79,23 @@ func TestConfirmApply(t *testing.T) {
 	}
 	if len(f.Mutations()) == collected {
 		t.Error("yes should have let the steps before isolate run")
+	}
+}
+
+// --auto-approve confirms the plan and nothing more (issue 20: "Step
+// approvals are unchanged and separate"): a step that needs an approval
+// still waits for --approve, here on the simulated provider, where there
+// is no confirmation at all.
+func TestAutoApproveApprovesNoStep(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"runbook", "apply", "compromised-ec2", "--provider", "sim", "-i", "examples/inventory", "-var", "instance=i-0a1b2c3d4e5f60001",
+		"-var", "incident=INC-7", "--auto-approve"}
+	code, out, errs := run(t, append(args, "--state", dir+"/a.db")...)
+	if code != 3 || !strings.Contains(out, "Waiting for approval of: isolate") {
+		t.Errorf("--auto-approve alone: exit %d, want 3 with isolate awaiting its approval\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = run(t, append(args, "--approve", "isolate", "--state", dir+"/b.db")...)
+	if code != 0 || !strings.Contains(out, "step.isolate: approved (--approve isolate)") {
+		t.Errorf("--auto-approve --approve isolate: exit %d, want 0\n%s\n%s", code, out, errs)
 	}
 }

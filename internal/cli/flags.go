@@ -86,6 +86,13 @@ func conventions(c *cobra.Command) {
 		conventions(sub)
 	}
 	if !c.Runnable() {
+		if c.HasParent() && c.HasSubCommands() {
+			// a group (runbook, policy, ...): cobra would print its help
+			// and exit 0 for any word, so `vigil runbook aply` would pass
+			// in CI
+			c.Args = unknownSubcommand
+			c.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
+		}
 		return
 	}
 	if c.Args == nil && !takesArgs(c.Use) {
@@ -147,6 +154,22 @@ func noArgs(c *cobra.Command, args []string) error {
 		return nil
 	}
 	return usageError(c, "%s takes no arguments, got %q", c.CommandPath(), args[0])
+}
+
+// unknownSubcommand refuses a word given to a command group that names
+// none of its subcommands, as cobra does for the root's.
+func unknownSubcommand(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, set only on the root's path
+	}
+	hint := ""
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		hint = "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return usageError(c, "unknown command %q for %q%s", args[0], c.CommandPath(), hint)
 }
 
 // takesArgs reports whether a command's usage line names a positional

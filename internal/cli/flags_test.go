@@ -53,7 +53,7 @@ func walk(t *testing.T, fn func(*cobra.Command)) {
 // after a space where the flag takes none, a file given to the wrong
 // command) instead of ignoring it.
 func TestCommandsWithoutArgumentsRefuseThem(t *testing.T) {
-	n := 0
+	n, groups := 0, 0
 	walk(t, func(c *cobra.Command) {
 		if c.Name() == "help" || c.Name() == "completion" || strings.Contains(c.CommandPath(), " completion ") {
 			return
@@ -66,12 +66,49 @@ func TestCommandsWithoutArgumentsRefuseThem(t *testing.T) {
 			t.Errorf("%s: takes no arguments but accepts any", c.CommandPath())
 			return
 		}
+		if c.HasSubCommands() && c.HasParent() {
+			// a group: a stray word is a mistyped subcommand
+			groups++
+			if err := c.Args(c, []string{"h.db"}); err == nil || !strings.Contains(err.Error(), `unknown command "h.db" for "`+c.CommandPath()+`"`) {
+				t.Errorf("%s h.db: %v", c.CommandPath(), err)
+			}
+			return
+		}
 		if err := c.Args(c, []string{"h.db"}); err == nil || !strings.Contains(err.Error(), `takes no arguments, got "h.db"`) {
 			t.Errorf("%s h.db: %v", c.CommandPath(), err)
 		}
 	})
 	if n < 5 {
 		t.Errorf("only %d commands without arguments: history, report, serve, watch, policy list, runbook list at least", n)
+	}
+	if groups < 5 {
+		t.Errorf("only %d command groups: runbook, policy, evidence, alert, inventory at least", groups)
+	}
+}
+
+// TestMistypedSubcommand: a group given a word that is none of its
+// subcommands is a usage error with the closest names, not its help and
+// exit 0 (so `vigil runbook aply` fails a CI job); the group alone still
+// shows its help.
+func TestMistypedSubcommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"runbook", "aply", "compromised-ec2"}, `unknown command "aply" for "vigil runbook"; did you mean apply?`},
+		{[]string{"policy", "lst"}, `unknown command "lst" for "vigil policy"; did you mean list or test?`},
+		{[]string{"evidence", "verfy", "RUN"}, `unknown command "verfy" for "vigil evidence"; did you mean verify?`},
+		{[]string{"alert", "shw", "x"}, `unknown command "shw" for "vigil alert"; did you mean show?`},
+		{[]string{"runbook", "nothing-like-it"}, `unknown command "nothing-like-it" for "vigil runbook"` + "\nRun 'vigil runbook --help' for usage."},
+	} {
+		code, stdout, stderr := run(t, tc.args...)
+		if code != ExitError || !strings.Contains(stderr, tc.want) || stdout != "" {
+			t.Errorf("vigil %s: exit %d, want 2 and %q\nstdout: %s\nstderr: %s", strings.Join(tc.args, " "), code, tc.want, stdout, stderr)
+		}
+	}
+	code, stdout, stderr := run(t, "runbook")
+	if code != ExitOK || !strings.Contains(stdout, "Available Commands:") || stderr != "" {
+		t.Errorf("vigil runbook: exit %d, want 0 and its help\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 }
 
@@ -195,5 +232,18 @@ func TestOldFlagNamesStillWork(t *testing.T) {
 		if _, err := os.Stat(plan); err != nil {
 			t.Errorf("plan %s %s: %v", flag, plan, err)
 		}
+	}
+}
+
+// -f is --format on version too (issue 20: "-f/--format everywhere"), and
+// runbook status takes one RUN, not a second one it would ignore.
+func TestVersionShortFormatAndStatusArgs(t *testing.T) {
+	code, out, errs := run(t, "version", "-f", "json")
+	if code != ExitOK || !strings.HasPrefix(strings.TrimSpace(out), "{") {
+		t.Errorf("version -f json: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, _, errs = run(t, "runbook", "status", "a", "b", "--state", filepath.Join(t.TempDir(), "s.db"))
+	if code != ExitError || !strings.Contains(errs, "accepts at most 1 arg(s), received 2") {
+		t.Errorf("runbook status a b: exit %d\n%s", code, errs)
 	}
 }

@@ -93,7 +93,7 @@ func TestGCPOpenFirewallRemediation(t *testing.T) {
 	f := gcpWorld(t)
 	dir := t.TempDir()
 	code, out, errs := run(t, "runbook", "apply", "open-firewall-remediation", "--gcp-live", "--gcp-scope", "organizations/684315297612",
-		"-c", "examples/vigil.hcl", "--auto-approve", "--state", filepath.Join(dir, "s.db"))
+		"-c", "examples/vigil.hcl", "--auto-approve", "--approve", "restrict", "--state", filepath.Join(dir, "s.db"))
 	if code != 0 || !strings.Contains(out, "remaining = 0") {
 		t.Fatalf("apply: %d\n%s\n%s", code, out, errs)
 	}

@@ -49,20 +49,27 @@ func (a *app) inventoryShowCmd() *cobra.Command {
 		Long: `Show reads inventories the way 'vigil scan' does and counts what they hold,
 so you can check an export before scanning it: by provider, kind, scope
 (project or account) and region, plus the types vigil does not model and the
-project or account assets it had to synthesize.`,
+project or account assets it had to synthesize. An INVENTORY of - reads
+standard input.`,
 		Example: `  vigil inventory show examples/inventory/
   vigil inventory show export.ndjson --format json`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError(c, "no inventory given")
 			}
+			args, names, rename, cleanup, err := a.stdinInventoryNamed(args)
+			defer cleanup()
+			if err != nil {
+				return err
+			}
 			fs, err := inventory.Open(args...)
 			if err != nil {
-				return a.inputError(err)
+				return a.inputError(rename(err))
 			}
+			fs.Names = names
 			inv, err := inventory.Collect(c.Context(), fs)
 			if err != nil {
-				return a.inputError(err)
+				return a.inputError(rename(err))
 			}
 			st := inventoryStats{Files: map[string]string{}, ByProvider: map[string]int{}, ByKind: map[string]int{}, ByScope: map[string]int{}, ByRegion: map[string]int{}, Unknown: map[string]int{}, Skipped: fs.Skipped()}
 			for f, format := range fs.Files() {

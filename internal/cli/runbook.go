@@ -95,7 +95,7 @@ func (f *runbookFlags) applyFlags(c *cobra.Command) {
 	f.keyFlags(c)
 	c.Flags().StringVar(&f.actor, "actor", "", "who runs it, for the journal (default: the OS user)")
 	c.Flags().StringArrayVar(&f.approve, "approve", nil, "approve step instances up front (repeatable): isolate, 'revoke[\"sg-0a1\"]', 'revoke[*]'")
-	c.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "do not ask to confirm the plan, and approve every step (CI, tabletop exercises; use with care)")
+	c.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "do not ask to confirm the plan against the real cloud (CI); approves no step: steps that need an approval still take --approve")
 	c.Flags().IntVar(&f.parallel, "parallel", 4, "how many independent steps run at once")
 	c.Flags().StringVar(&f.inventoryOut, "inventory-out", "", "with --provider sim: write the simulated cloud's inventory here when done")
 	c.Flags().BoolVar(&f.noWait, "no-wait", false, "a step that needs a second person's approval (through vigil serve) stops the run in awaiting_approval instead of waiting; resume reads the approval")
@@ -297,6 +297,10 @@ dependency cycles and phases out of order.`,
 			for _, arg := range args {
 				rb, files, _, err := a.loadRunbook(arg)
 				if err != nil {
+					// report it and go on: validate reports every runbook's
+					// problems at once (parse errors are printed already,
+					// this adds their count; an unknown name its did-you-mean)
+					fmt.Fprintf(a.stderr, "vigil: %v\n", err)
 					failed = true
 					continue
 				}

@@ -137,6 +137,8 @@ func (a *app) rbStatusCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status [RUN]",
 		Short: "List runs, or show the steps of one",
+		// one RUN: a second one was silently ignored
+		Args: cobra.MaximumNArgs(1),
 		Example: `  vigil runbook status
   vigil runbook status run-20261127-091500-3fa2c1`,
 		RunE: func(c *cobra.Command, args []string) error {

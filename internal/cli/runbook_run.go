@@ -56,7 +56,9 @@ func (a *app) executor(ctx context.Context, f *runbookFlags, s *rbSession, st st
 	}
 	actor := a.actorName(f)
 	x := &runbook.Executor{Store: st, Key: key, Anchor: an, Actor: actor, Holder: localHolder(actor), HolderGone: holderGone,
-		Approve: splitList(f.approve), AutoApprove: f.autoApprove, Parallel: f.parallel, Starter: cliIdentity(f)}
+		// --auto-approve confirms the plan only (confirmApply): step
+		// approvals stay with --approve, the terminal and vigil serve
+		Approve: splitList(f.approve), Parallel: f.parallel, Starter: cliIdentity(f)}
 	// Decisions given through vigil serve are read from the store; a step
 	// that needs a second person waits for one there (nothing typed here
 	// approves it), unless --no-wait.
@@ -144,12 +146,12 @@ Against the real cloud (--provider cloud, the default), apply prints the plan
 and asks for 'yes' before the first step that changes anything, as terraform
 apply does; without a terminal it exits 2 unless --auto-approve is given. A
 saved plan is applied without asking: it was reviewed when it was made. This
-confirmation approves no step.
+confirmation, and --auto-approve, approve no step.
 
 Steps that need an approval (an approval block, destructive actions,
 core.approval gates) ask at the terminal one at a time, are approved up front
-with --approve ADDRESS (isolate, 'revoke["sg-0a1"]', 'revoke[*]') or
---auto-approve, or else the run stops in awaiting_approval: continue it with
+with --approve ADDRESS (isolate, 'revoke["sg-0a1"]', 'revoke[*]'), or
+else the run stops in awaiting_approval: continue it with
 'vigil runbook resume RUN --approve ADDRESS'.
 
 A step that needs a second person's approval (distinct_approver: by default
@@ -175,7 +177,7 @@ approval or interrupted (resume it).`,
       -var incident=INC-2041 -out plan.json
   vigil runbook apply plan.json --approve isolate
   vigil runbook apply compromised-ec2 --provider sim -i examples/inventory \
-      -var instance=i-0a1b2c3d4e5f60001 -var incident=INC-7 --auto-approve \
+      -var instance=i-0a1b2c3d4e5f60001 -var incident=INC-7 --approve isolate \
       --inventory-out after.ndjson`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {

@@ -214,6 +214,13 @@ func TestBuiltinRunbooksInSim(t *testing.T) {
 			}
 		}},
 	}
+	stepApprovals := map[string]string{
+		"compromised-vm-gcp":        "isolate",
+		"compromised-ec2":           "isolate",
+		"leaked-aws-access-key":     "deny_all,delete",
+		"open-firewall-remediation": "restrict,revoke",
+		"shadow-project-triage":     "isolate",
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -226,7 +233,10 @@ func TestBuiltinRunbooksInSim(t *testing.T) {
 			if code, out, errs := run(t, args...); code != 0 || !strings.Contains(out, "Saved the plan to "+plan+" (sha256 ") {
 				t.Fatalf("plan: exit %d\n%s\n%s", code, out, errs)
 			}
-			code, out, errs := run(t, "runbook", "apply", plan, "-c", "examples/vigil.hcl", "--auto-approve",
+			// --auto-approve approves no step: each step that needs an
+			// approval is named (the runbooks' approval blocks and
+			// destructive steps)
+			code, out, errs := run(t, "runbook", "apply", plan, "-c", "examples/vigil.hcl", "--approve", stepApprovals[tt.name],
 				"--state", filepath.Join(dir, "s.db"), "--inventory-out", after)
 			if code != 0 || !strings.Contains(out, ": completed.") {
 				t.Fatalf("apply %s: exit %d\n%s\n%s", plan, code, out, errs)
@@ -289,7 +299,7 @@ func TestSavedPlanGoesStale(t *testing.T) {
 	if code, out, errs := run(t, "runbook", "plan", "open-firewall-remediation", "--provider", "sim", "-i", inv, "-c", "examples/vigil.hcl", "-out", plan); code != 0 || !strings.Contains(out, `step.restrict["`+fw+`"]`) {
 		t.Fatalf("plan again: %d %s %s", code, out, errs)
 	}
-	if code, out, errs := run(t, "runbook", "apply", plan, "-c", "examples/vigil.hcl", "--auto-approve", "--state", state); code != 0 || !strings.Contains(out, `step.restrict["`+fw+`"]: done`) {
+	if code, out, errs := run(t, "runbook", "apply", plan, "-c", "examples/vigil.hcl", "--approve", "restrict,revoke", "--state", state); code != 0 || !strings.Contains(out, `step.restrict["`+fw+`"]: done`) {
 		t.Fatalf("apply the new plan: %d %s %s", code, out, errs)
 	}
 }
@@ -300,6 +310,13 @@ func TestRunbookCommandErrors(t *testing.T) {
 	code, _, errs := run(t, "runbook", "validate", bad)
 	if code != ExitError || !strings.Contains(errs, `did you mean "containment"`) || !strings.Contains(errs, "line 2") {
 		t.Errorf("validate: %d %s", code, errs)
+	}
+	// an unknown name or a missing file is reported, not just exit 2, and
+	// the good runbook after it is still validated
+	code, out, errs := run(t, "runbook", "validate", "compromised-ec", filepath.Join(dir, "nosuch.hcl"), "compromised-ec2")
+	if code != ExitError || !strings.Contains(errs, "compromised-ec is neither a file nor a built-in runbook") || !strings.Contains(errs, "did you mean compromised-ec2?") ||
+		!strings.Contains(errs, "nosuch.hcl is neither a file nor a built-in runbook") || !strings.Contains(out, "compromised-ec2: runbook compromised-ec2 is valid") {
+		t.Errorf("validate of unknown names: %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
 	code, _, errs = run(t, "runbook", "plan", "compromised-vm-gcp", "--provider", "sim", "-i", "examples/inventory")
 	if code != ExitError || !strings.Contains(errs, `No value for required variable`) {

@@ -439,12 +439,18 @@ input or usage.`,
 			if err != nil {
 				return err
 			}
+			args, names, rename, cleanup, err := a.stdinInventoryNamed(args)
+			defer cleanup()
+			if err != nil {
+				return err
+			}
 			var sources []inventory.Source
 			if len(args) > 0 {
 				fs, err := inventory.Open(args...)
 				if err != nil {
-					return a.inputError(err)
+					return a.inputError(rename(err))
 				}
+				fs.Names = names
 				fs.Workers = f.workers
 				sources = append(sources, fs)
 			}
@@ -461,7 +467,7 @@ input or usage.`,
 				}
 				sources = append(sources, inv)
 			}
-			return a.runJudge(c.Context(), &f, j, sources)
+			return rename(a.runJudge(c.Context(), &f, j, sources))
 		},
 	}
 	f.register(c)

@@ -27,6 +27,9 @@ func init() {
 }
 
 func (a *app) loadAlerts(path string) ([]*alert.Alert, error) {
+	if path == stdinArg {
+		return a.stdinAlerts()
+	}
 	as, err := alert.Load(path)
 	if err != nil {
 		return nil, &exitError{code: ExitError, err: err}
@@ -50,7 +53,7 @@ model, a severity and a short summary. Read:
     'gcloud scc findings list --format=json', and the Pub/Sub notification
     (raw, or in a push envelope)
 
-An unknown shape is an error, never a guess.`,
+A FILE of - reads standard input. An unknown shape is an error, never a guess.`,
 		Example: `  vigil alert show examples/alerts/guardduty-getfindings.json
   vigil alert show examples/alerts/*.json --format json`,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -250,7 +253,7 @@ what to collect to answer it.`,
 		},
 	}
 	c.Flags().StringArrayVarP(&inv, "inventory", "i", nil, "inventory files or directories")
-	c.Flags().StringVar(&alertFile, "alert", "", "triage the assets of this provider alert")
+	c.Flags().StringVar(&alertFile, "alert", "", "triage the assets of this provider alert (- for standard input)")
 	c.Flags().StringVarP(&format, "format", "f", "text", "text, json or md (for tickets)")
 	c.Flags().StringVarP(&jf.config, "config", "c", "", "vigil.hcl (residency, corporate networks); default ./vigil.hcl when present")
 	c.Flags().StringArrayVarP(&jf.policyDirs, "policies", "p", nil, "additional policy directories")

@@ -110,6 +110,6 @@ commit), the commit and its date, and the Go toolchain.
 			return nil
 		},
 	}
-	c.Flags().StringVar(&format, "format", "text", "text or json")
+	c.Flags().StringVarP(&format, "format", "f", "text", "text or json")
 	return c
 }
