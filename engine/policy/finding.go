@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -121,14 +122,15 @@ func (f *Finding) Offset() int64 { return f.offset }
 // is the same finding, whatever the message says this time.
 func (f *Finding) Key() string { return f.PolicyID + "\x00" + f.AssetID }
 
-// Fingerprint is a stable hash of the finding's policy, asset and message,
-// for SARIF, ASFF and OCSF ids: one policy may find two things wrong with
-// one asset (VGL-VULN-003: the OS Config API off, the agent off), and
-// Security Hub and code scanning keep one finding per id. The message is
-// part of it as it is of history's identity (store.StoredFinding.ID), and
-// is as stable across scans as the finding is.
+// Fingerprint is a stable hash of the finding's identity, for SARIF, ASFF
+// and OCSF ids: its policy, its asset and, where one policy finds several
+// things wrong with one asset, the policy's details.finding_key (VGL-VULN-003:
+// "osconfig-api" and "osconfig-agent" on one project). The message is not
+// part of it: messages carry ages and counts ("120 days old") that change
+// from scan to scan, and Security Hub and code scanning key a finding (its
+// workflow state, a dismissal) by this id.
 func (f *Finding) Fingerprint() string {
-	h := sha256.Sum256([]byte(f.Key() + "\x00" + f.Message))
+	h := sha256.Sum256([]byte(f.identity()))
 	return hex.EncodeToString(h[:16])
 }
 
@@ -136,8 +138,28 @@ func (f *Finding) Fingerprint() string {
 // that may hold the same asset id (two Terraform plans): the input's name
 // is part of it.
 func (f *Finding) FingerprintIn(input string) string {
-	h := sha256.Sum256([]byte(f.Key() + "\x00" + f.Message + "\x00" + input))
+	h := sha256.Sum256([]byte(f.identity() + "\x00" + input))
 	return hex.EncodeToString(h[:16])
+}
+
+// FindingKey is the policy's details.finding_key: what tells apart the
+// findings one policy makes on one asset ("" when it makes one).
+func (f *Finding) FindingKey() string {
+	if len(f.Details) == 0 || !bytes.Contains(f.Details, []byte(`"finding_key"`)) {
+		return ""
+	}
+	var d struct {
+		Key string `json:"finding_key"`
+	}
+	_ = json.Unmarshal(f.Details, &d)
+	return d.Key
+}
+
+func (f *Finding) identity() string {
+	if k := f.FindingKey(); k != "" {
+		return f.Key() + "\x00" + k
+	}
+	return f.Key()
 }
 
 // Counts reports whether a finding counts toward the exit code: it is not

@@ -57,7 +57,7 @@ deny contains finding if {
 	not osconfig_on(services)
 	finding := {
 		"msg": sprintf("project %s has %d instances but the OS Config API (osconfig.googleapis.com) is off: no vulnerability reports", [input.asset.name, instances]),
-		"details": {"instances": instances},
+		"details": {"instances": instances, "finding_key": "osconfig-api"},
 	}
 }
 
@@ -81,6 +81,6 @@ deny contains finding if {
 	agentless > 0
 	finding := {
 		"msg": sprintf("project %s: %d of its %d instances run without the OS Config agent: enable-osconfig=TRUE is set neither on them nor on the project (or they turn it off)", [input.asset.name, agentless, instances]),
-		"details": {"instances": instances, "without_agent": agentless},
+		"details": {"instances": instances, "without_agent": agentless, "finding_key": "osconfig-agent"},
 	}
 }

@@ -56,7 +56,7 @@ test_some_instances_without_agent if {
 	inv := {"scopes": {"p": {"regions": regions, "services": {"osconfig.googleapis.com": true}, "project_metadata": {}, "instance_osconfig": {"on": 1}}}, "nodes": {}}
 	res := p.deny with input as proj with data.vigil.inventory as inv
 	some f in res
-	f.details == {"instances": 2, "without_agent": 1}
+	f.details == {"instances": 2, "without_agent": 1, "finding_key": "osconfig-agent"}
 }
 
 # The project on, one of the 2 instances turns it off: 1 without agent.
@@ -65,4 +65,13 @@ test_instance_turns_osconfig_off if {
 	res := p.deny with input as proj with data.vigil.inventory as inv
 	some f in res
 	f.details.without_agent == 1
+}
+
+# The API off and the agent off on one project are two findings of one
+# policy on one asset: their finding_keys tell them apart (the ids of
+# SARIF, ASFF and OCSF hash the policy, the asset and this key).
+test_api_and_agent_off_are_told_apart if {
+	inv := {"scopes": {"p": {"regions": regions, "services": {"osconfig.googleapis.com": false}, "project_metadata": {}, "instance_osconfig": {}}}, "nodes": {}}
+	res := p.deny with input as proj with data.vigil.inventory as inv
+	{f.details.finding_key | some f in res} == {"osconfig-api", "osconfig-agent"}
 }
