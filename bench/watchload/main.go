@@ -234,7 +234,7 @@ watch "bench" {
 	}
 	defer logf.Close()
 	start := func() (*exec.Cmd, error) {
-		cmd := command(env, vigilBin, "watch", "--config", cfg, "--store="+state, "--dir", filepath.Join(dir, "watch"), "--grace", "20s", "--aws-rate-limit", "2000")
+		cmd := command(env, vigilBin, "watch", "--config", cfg, "--store="+state, "--dir", filepath.Join(dir, "watch"), "--grace", "20s", "--rate-limit", "2000")
 		cmd.Stdout, cmd.Stderr = logf, logf
 		return cmd, cmd.Start()
 	}

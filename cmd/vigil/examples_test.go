@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -433,7 +434,7 @@ func runExample(t *testing.T, dir string, env []string, line string, daemon bool
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-c", line)
 	if daemon {
-		cmd = exec.CommandContext(ctx, "sh", "-c", "exec "+line)
+		cmd = exec.CommandContext(ctx, "sh", "-c", "exec "+onFreePort(t, line))
 	}
 	cmd.Dir, cmd.Env = dir, env
 	var out strings.Builder
@@ -451,6 +452,29 @@ func runExample(t *testing.T, dir string, env []string, line string, daemon bool
 	}
 	err := cmd.Wait()
 	return exitCode(t, err), out.String()
+}
+
+var listenFlag = regexp.MustCompile(`--listen[ =](127\.0\.0\.1|localhost):[0-9]+`)
+
+// onFreePort moves a daemon example off its printed port (8080 may be held
+// by anything else on the machine, a parallel test package included) to
+// one free now; a serve example without --listen gets one, instead of the
+// default 127.0.0.1:8080.
+func onFreePort(t *testing.T, line string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	if listenFlag.MatchString(line) {
+		return listenFlag.ReplaceAllString(line, "--listen "+addr)
+	}
+	if strings.HasPrefix(line, "vigil serve ") && !strings.Contains(line, "--listen") {
+		return line + " --listen " + addr
+	}
+	return line
 }
 
 // latestRun is the id of the sandbox's latest run.

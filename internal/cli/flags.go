@@ -125,6 +125,8 @@ var aliases = map[string]string{
 	"aws-regions":     "regions",
 	"aws-profile":     "profile",
 	"aws-assume-role": "assume-role",
+	"aws-org-role":    "org-role",
+	"aws-rate-limit":  "rate-limit",
 }
 
 // alias gives c's flag old the name name too, sharing its value, and

@@ -211,7 +211,7 @@ func TestOneNamePerConcept(t *testing.T) {
 			}
 		}
 	})
-	for _, want := range []string{"output", "regions", "profile", "assume-role"} {
+	for _, want := range []string{"output", "regions", "profile", "assume-role", "org-role", "rate-limit"} {
 		if len(names[want]) < 2 {
 			t.Errorf("--%s on %d commands: %v", want, len(names[want]), names[want])
 		}
