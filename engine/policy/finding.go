@@ -123,12 +123,13 @@ func (f *Finding) Offset() int64 { return f.offset }
 func (f *Finding) Key() string { return f.PolicyID + "\x00" + f.AssetID }
 
 // Fingerprint is a stable hash of the finding's identity, for SARIF, ASFF
-// and OCSF ids: its policy, its asset and, where one policy finds several
-// things wrong with one asset, the policy's details.finding_key (VGL-VULN-003:
-// "osconfig-api" and "osconfig-agent" on one project). The message is not
-// part of it: messages carry ages and counts ("120 days old") that change
-// from scan to scan, and Security Hub and code scanning key a finding (its
-// workflow state, a dismissal) by this id.
+// and OCSF ids (Security Hub and code scanning keep one finding, its
+// workflow state and dismissals, per id): its policy, its asset and its
+// message, so that two things one policy finds wrong with one asset (SSH
+// and RDP open on one group) are two findings. A policy whose message
+// moves with the clock ("created 120 days ago") gives a
+// details.finding_key instead, and that replaces the message: the same
+// key a day later is the same finding.
 func (f *Finding) Fingerprint() string {
 	h := sha256.Sum256([]byte(f.identity()))
 	return hex.EncodeToString(h[:16])
@@ -142,24 +143,26 @@ func (f *Finding) FingerprintIn(input string) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// FindingKey is the policy's details.finding_key: what tells apart the
-// findings one policy makes on one asset ("" when it makes one).
-func (f *Finding) FindingKey() string {
+// FindingKey is the policy's details.finding_key, and whether it gave one
+// (a string; another type is no key).
+func (f *Finding) FindingKey() (string, bool) {
 	if len(f.Details) == 0 || !bytes.Contains(f.Details, []byte(`"finding_key"`)) {
-		return ""
+		return "", false
 	}
 	var d struct {
-		Key string `json:"finding_key"`
+		Key *string `json:"finding_key"`
 	}
-	_ = json.Unmarshal(f.Details, &d)
-	return d.Key
+	if json.Unmarshal(f.Details, &d) != nil || d.Key == nil {
+		return "", false
+	}
+	return *d.Key, true
 }
 
 func (f *Finding) identity() string {
-	if k := f.FindingKey(); k != "" {
-		return f.Key() + "\x00" + k
+	if k, ok := f.FindingKey(); ok {
+		return f.Key() + "\x00key\x00" + k
 	}
-	return f.Key()
+	return f.Key() + "\x00" + f.Message
 }
 
 // Counts reports whether a finding counts toward the exit code: it is not

@@ -40,7 +40,7 @@ deny contains finding if {
 		"msg": sprintf("%s %s%s was created %d days ago (%s); keys must be rotated within %d days", [
 			kind_name, input.asset.name, owner, age, created, max_age,
 		]),
-		"details": {"age_days": age, "created_at": created, "max_key_age": max_age},
+		"details": {"age_days": age, "created_at": created, "max_key_age": max_age, "finding_key": "age"},
 	}
 }
 

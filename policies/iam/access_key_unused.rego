@@ -34,7 +34,7 @@ deny contains finding if {
 		"msg": sprintf("access key %s of %s was last used %d days ago (%s); keys unused for %d days must be disabled", [
 			input.asset.name, input.asset.facets.user, days, last, idle,
 		]),
-		"details": {"idle_days": days, "last_used": last, "max_key_idle": idle},
+		"details": {"idle_days": days, "last_used": last, "max_key_idle": idle, "finding_key": "idle"},
 	}
 }
 
@@ -48,6 +48,6 @@ deny contains finding if {
 		"msg": sprintf("access key %s of %s was never used since it was created %d days ago (%s)", [
 			input.asset.name, input.asset.facets.user, days, created,
 		]),
-		"details": {"idle_days": days, "created_at": created, "max_key_idle": idle},
+		"details": {"idle_days": days, "created_at": created, "max_key_idle": idle, "finding_key": "idle"},
 	}
 }
