@@ -1,16 +1,8 @@
 package scan
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/vigil-ir/vigil/engine/config"
-	"github.com/vigil-ir/vigil/engine/inventory"
-	"github.com/vigil-ir/vigil/engine/policy"
-	"github.com/vigil-ir/vigil/internal/testutil"
-	"github.com/vigil-ir/vigil/policies"
 )
 
 // Security Hub, OCSF consumers and code scanning key a finding by its
@@ -20,28 +12,12 @@ import (
 // policy that forgets the key fails here), and the ids must not move when
 // only the time does (messages carry ages: VGL-KEY-001 "N days old").
 func TestFindingIdentityIsUniqueAndStable(t *testing.T) {
-	root := testutil.Root(t)
 	for _, c := range []struct{ config, inventory string }{
 		{"testdata/posture/vigil.hcl", "testdata/posture"},
 		{"examples/vigil.hcl", "examples/inventory"},
 	} {
 		scanAt := func(now time.Time) map[string]string {
-			cfg, _, diags := config.Load(filepath.Join(root, c.config))
-			if diags.HasErrors() {
-				t.Fatal(diags)
-			}
-			e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data(), Now: func() time.Time { return now }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			fs, err := inventory.Open(filepath.Join(root, c.inventory))
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := Run(context.Background(), Options{Sources: []inventory.Source{fs}, Engine: e})
-			if err != nil {
-				t.Fatal(err)
-			}
+			res, _ := scanFixture(t, c.config, c.inventory, now)
 			defer res.Findings.Close()
 			ids := map[string]string{} // fingerprint -> message
 			for f := range res.Findings.All() {

@@ -20,22 +20,22 @@ import (
 // postureClock is the time of the posture fixtures' ages.
 var postureClock = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 
-// scanPosture scans testdata/posture (a CAI export, an AWS Config
-// snapshot and what vigil's AWS collector adds) with its vigil.hcl, and
-// returns the findings as "POLICY ASSET-TAIL" (the asset id's last path
-// element: the name a reader finds in the fixture).
-func scanPosture(t *testing.T, only ...string) map[string][]string {
+// scanFixture scans input (a path under the repository root) with the
+// built-in library, configured by the vigil.hcl at hclPath and judged at
+// now, and returns the result with the inputs read; the caller closes the
+// findings.
+func scanFixture(t *testing.T, hclPath, input string, now time.Time, only ...string) (*Result, *inventory.FileSet) {
 	t.Helper()
-	dir := filepath.Join(testutil.Root(t), "testdata", "posture")
-	cfg, _, diags := config.Load(filepath.Join(dir, "vigil.hcl"))
+	root := testutil.Root(t)
+	cfg, _, diags := config.Load(filepath.Join(root, hclPath))
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data(), Only: only, Now: func() time.Time { return postureClock }})
+	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data(), Only: only, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, err := inventory.Open(dir)
+	fs, err := inventory.Open(filepath.Join(root, input))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +43,16 @@ func scanPosture(t *testing.T, only ...string) map[string][]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res, fs
+}
+
+// scanPosture scans testdata/posture (a CAI export, an AWS Config
+// snapshot and what vigil's AWS collector adds) with its vigil.hcl, and
+// returns the findings as "POLICY ASSET-TAIL" (the asset id's last path
+// element: the name a reader finds in the fixture).
+func scanPosture(t *testing.T, only ...string) map[string][]string {
+	t.Helper()
+	res, _ := scanFixture(t, "testdata/posture/vigil.hcl", "testdata/posture", postureClock, only...)
 	defer res.Findings.Close()
 	out := map[string][]string{}
 	for f := range res.Findings.All() {
@@ -171,22 +181,7 @@ func TestPostureFixtures(t *testing.T) {
 // posture-plan/plan.json), worked out by hand: what each planned resource
 // would be once applied.
 func TestPosturePlan(t *testing.T) {
-	cfg, _, diags := config.Load(filepath.Join(testutil.Root(t), "testdata", "posture", "vigil.hcl"))
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data(), Now: func() time.Time { return postureClock }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := inventory.Open(filepath.Join(testutil.Root(t), "testdata", "posture-plan", "plan.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Run(context.Background(), Options{Sources: []inventory.Source{fs}, Engine: e})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, _ := scanFixture(t, "testdata/posture/vigil.hcl", "testdata/posture-plan/plan.json", postureClock)
 	defer res.Findings.Close()
 	var got []string
 	for _, f := range res.Findings.Slice() {
@@ -228,22 +223,7 @@ func TestPosturePlan(t *testing.T) {
 //     (account_id and project, its email being known after apply). Both
 //     are new: valid_after is unknown, no age to judge (VGL-KEY-001).
 func TestPosturePlanMore(t *testing.T) {
-	cfg, _, diags := config.Load(filepath.Join(testutil.Root(t), "testdata", "posture", "vigil.hcl"))
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data(), Now: func() time.Time { return postureClock }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := inventory.Open(filepath.Join(testutil.Root(t), "testdata", "posture-plan", "more.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Run(context.Background(), Options{Sources: []inventory.Source{fs}, Engine: e})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, fs := scanFixture(t, "testdata/posture/vigil.hcl", "testdata/posture-plan/more.json", postureClock)
 	defer res.Findings.Close()
 	var got []string
 	for _, f := range res.Findings.Slice() {
