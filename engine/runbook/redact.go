@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -146,9 +147,32 @@ func collectMarked(v cty.Value, inMarked bool, out *[]string) {
 	}
 }
 
+// sensitiveKeyToken matches what SensitiveKey writes. Those tokens are
+// already safe to show, and they name instances: a hash that happened to
+// contain a known secret ("(sensitive 0bd6…dead…)" with the secret "dead")
+// must come out as it went in, or a resume would look for an instance that
+// no longer exists.
+var sensitiveKeyToken = regexp.MustCompile(`\(sensitive [0-9a-f]{12}\)`)
+
 func (r *redactor) text(s string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !strings.Contains(s, "(sensitive ") {
+		return r.plain(s)
+	}
+	var b strings.Builder
+	done := 0
+	for _, m := range sensitiveKeyToken.FindAllStringIndex(s, -1) {
+		b.WriteString(r.plain(s[done:m[0]]))
+		b.WriteString(s[m[0]:m[1]])
+		done = m[1]
+	}
+	b.WriteString(r.plain(s[done:]))
+	return b.String()
+}
+
+// plain removes every learnt secret from s; r.mu is held.
+func (r *redactor) plain(s string) string {
 	for _, f := range r.forms {
 		s = strings.ReplaceAll(s, f, SensitiveText)
 	}
@@ -159,31 +183,37 @@ func (r *redactor) text(s string) string {
 }
 
 // replaceWord replaces old in s where it is not part of a longer run of
-// letters and digits.
+// letters and digits. The boundary is judged on the whole string, so an
+// occurrence right after a kept one ("8aa" with old "a") is not taken for
+// the start of the text.
 func replaceWord(s, old, repl string) string {
+	if old == "" {
+		return s
+	}
+	// a boundary is needed only on a side where the secret itself begins
+	// or ends with a letter or digit
+	first, _ := utf8.DecodeRuneInString(old)
+	last, _ := utf8.DecodeLastRuneInString(old)
 	var b strings.Builder
-	for {
-		i := strings.Index(s, old)
+	done := 0 // s[:done] is written
+	for from := 0; ; {
+		i := strings.Index(s[from:], old)
 		if i < 0 {
-			b.WriteString(s)
+			b.WriteString(s[done:])
 			return b.String()
 		}
+		i += from
 		end := i + len(old)
 		before, _ := utf8.DecodeLastRuneInString(s[:i])
 		after, _ := utf8.DecodeRuneInString(s[end:])
-		// a boundary is needed only on a side where the secret itself
-		// begins or ends with a letter or digit
-		first, _ := utf8.DecodeRuneInString(old)
-		last, _ := utf8.DecodeLastRuneInString(old)
 		alone := (i == 0 || !isWordRune(before) || !isWordRune(first)) &&
 			(end == len(s) || !isWordRune(after) || !isWordRune(last))
-		b.WriteString(s[:i])
 		if alone {
+			b.WriteString(s[done:i])
 			b.WriteString(repl)
-		} else {
-			b.WriteString(old)
+			done = end
 		}
-		s = s[end:]
+		from = end
 	}
 }
 
