@@ -46,6 +46,50 @@ type runService struct {
 	// ctx bounds the runs this process executes (serve's lifetime).
 	ctx context.Context
 	wg  sync.WaitGroup
+	// running are the runs this process executes now, closed when the
+	// executor returns: a decision recorded while one is stopping at an
+	// approval (status written, lease not yet released) waits for it
+	// rather than finding the lease held and leaving the run stuck.
+	mu      sync.Mutex
+	running map[string]chan struct{}
+}
+
+// track records that this process executes runID until the returned
+// function is called.
+func (rs *runService) track(runID string) func() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.running == nil {
+		rs.running = map[string]chan struct{}{}
+	}
+	done := make(chan struct{})
+	rs.running[runID] = done
+	return func() {
+		rs.mu.Lock()
+		defer rs.mu.Unlock()
+		if rs.running[runID] == done {
+			delete(rs.running, runID)
+		}
+		close(done)
+	}
+}
+
+// awaitLocal waits, at most d, for this process's executor of runID (if
+// any) to return.
+func (rs *runService) awaitLocal(ctx context.Context, runID string, d time.Duration) {
+	rs.mu.Lock()
+	done := rs.running[runID]
+	rs.mu.Unlock()
+	if done == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func (rs *runService) Store() store.RunStore { return rs.st }
@@ -243,12 +287,17 @@ func (rs *runService) Start(ctx context.Context, by *auth.Principal, req *serve.
 		}
 	}
 	started := make(chan *runbook.Run, 1)
-	x.Started = func(r *runbook.Run) { started <- r }
+	untrack := func() {}
+	x.Started = func(r *runbook.Run) {
+		untrack = rs.track(r.ID)
+		started <- r
+	}
 	done := make(chan error, 1)
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
 		res, err := x.Start(rs.ctx, rb, plan, vars)
+		untrack()
 		rs.finished(res, err)
 		done <- err
 	}()
@@ -293,6 +342,9 @@ func (rs *runService) Resume(ctx context.Context, by *auth.Principal, runID stri
 	if run.Status == runbook.RunCompleted {
 		return &serve.RequestError{Code: http.StatusConflict, Err: fmt.Errorf("run %s is completed: nothing to resume", runID)}
 	}
+	// This process's own executor of the run may be stopping at the step
+	// just decided: let it let go of the lease first.
+	rs.awaitLocal(ctx, runID, 10*time.Second)
 	if l, err := rs.st.Lease(ctx, runID); err == nil && l != nil && l.ExpiresAt.After(time.Now()) && !holderGone(l) {
 		return &runbook.LeaseHeldError{Lease: l}
 	}
@@ -330,10 +382,12 @@ func (rs *runService) Resume(ctx context.Context, by *auth.Principal, runID stri
 	if err != nil {
 		return requestError(err, msgs)
 	}
+	untrack := rs.track(runID)
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
 		res, err := x.Resume(rs.ctx, runID, rb, vars)
+		untrack()
 		rs.finished(res, err)
 	}()
 	return nil

@@ -413,20 +413,27 @@ func (s *Server) apiDecide(w http.ResponseWriter, r *http.Request) {
 	s.audit(r, action, target, "ok", fmt.Sprintf("plan sha256 %s; decision %s", v.PlanSHA256, d.ID))
 	resumed := false
 	notResumed := ""
-	if !v.Held {
-		// Nobody runs it now: this replica continues it (a CLI apply that
-		// is waiting holds the lease, and reads the decision itself). A run
-		// of another provider is not continued here: the decision stays
-		// recorded for the process that resumes it, and the answer says so.
-		if err := s.Runs.Resume(context.WithoutCancel(ctx), s.serverPrincipal(), id); err != nil {
+	// This replica continues the run unless a live process holds it (a
+	// CLI apply that is waiting holds the lease, and reads the decision
+	// itself). The lease is asked again by Resume, not taken from v: the
+	// holder may be this replica's own executor, stopping at the very step
+	// decided, which Resume waits for. A run of another provider is not
+	// continued here: the decision stays recorded for the process that
+	// resumes it, and the answer says so.
+	if err := s.Runs.Resume(context.WithoutCancel(ctx), s.serverPrincipal(), id); err != nil {
+		var held *runbook.LeaseHeldError
+		var op *OtherProviderError
+		switch {
+		case errors.As(err, &held):
+			s.Log.Info("the decision is recorded for the run's holder", "run", id, "holder", held.Lease.Holder)
+		case errors.As(err, &op):
 			s.Log.Warn("the decision is recorded; the run could not be resumed here", "run", id, "err", err)
-			var op *OtherProviderError
-			if errors.As(err, &op) {
-				notResumed = "the decision is recorded, but this server does not continue the run: " + op.Error()
-			}
-		} else {
-			resumed = true
+			notResumed = "the decision is recorded, but this server does not continue the run: " + op.Error()
+		default:
+			s.Log.Warn("the decision is recorded; the run could not be resumed here", "run", id, "err", err)
 		}
+	} else {
+		resumed = true
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
