@@ -309,7 +309,7 @@ for size in "${SIZES[@]}"; do
         printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
       }'
     }
-    rows+=("$(printf '%-6s %9s  %s' "" "" "triage phases (median s): load $(tphase load), policies $(tphase policies), findings $(tphase findings), index $(tphase index), card $(tphase cards)")")
+    rows+=("$(printf '%-6s %9s  %s' "" "" "triage phases (median s): load $(tphase load), policies $(tphase policies), index $(tphase index), findings $(tphase findings), card $(tphase cards)")")
 
     check "$size: same findings as opa eval" "\"$same\" ~ /^identical/"
     if [ "$n" -ge 1000000 ]; then

@@ -65,6 +65,156 @@ func Detect(path string) (Format, error) {
 }
 
 func detect(path string) (detected, error) {
+	if d, ok := detectLong(path); ok {
+		return d, nil
+	}
+	return detectFile(path)
+}
+
+// longLine is the first line's length from which a document is classified
+// by skipping over its values (detectLong) rather than parsing the line.
+const longLine = 1 << 16
+
+// detectLong classifies a document written on one long line (a plan of
+// thousands of resources, `terraform show -json` writes no newline) by its
+// top-level keys, skipping their values byte by byte instead of parsing
+// the line twice (json.Valid, then a map of raw values): a Terraform plan
+// or an AWS Config document, whose own reader checks the JSON and its
+// limits. It reports false for anything else, an NDJSON record included,
+// and for what it cannot read: detectFile then decides, with its errors.
+func detectLong(path string) (detected, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return detected{}, false
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, longLine)
+	head, _ := r.Peek(longLine)
+	if len(head) < longLine || bytes.IndexByte(head, '\n') >= 0 {
+		return detected{}, false
+	}
+	if bytes.HasPrefix(head, []byte("\xef\xbb\xbf")) {
+		r.Discard(3)
+	}
+	if c, ok := nextNonSpace(r); !ok || c != '{' {
+		return detected{}, false
+	}
+	seen := map[string]bool{}
+	for {
+		if c, ok := nextNonSpace(r); !ok || c != '"' {
+			return detected{}, false
+		}
+		key, ok := plainString(r)
+		if !ok {
+			return detected{}, false
+		}
+		if c, ok := nextNonSpace(r); !ok || c != ':' {
+			return detected{}, false
+		}
+		if d, ok := decisive(key, seen); ok {
+			return d, d.layout == layoutConfigDoc || d.layout == layoutDocument
+		}
+		if !skipValue(r) {
+			return detected{}, false
+		}
+		if c, ok := nextNonSpace(r); !ok || c != ',' {
+			return detected{}, false
+		}
+	}
+}
+
+func nextNonSpace(r *bufio.Reader) (byte, bool) {
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, false
+		}
+		switch b {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return b, true
+	}
+}
+
+// plainString reads a string's rest after its opening quote; false for one
+// with an escape (no key decisive names has one) or without its end.
+func plainString(r *bufio.Reader) (string, bool) {
+	var buf []byte
+	for {
+		b, err := r.ReadByte()
+		switch {
+		case err != nil || b == '\\' || len(buf) > 256:
+			return "", false
+		case b == '"':
+			return string(buf), true
+		}
+		buf = append(buf, b)
+	}
+}
+
+// skipString reads a string's rest after its opening quote.
+func skipString(r *bufio.Reader) bool {
+	for {
+		b, err := r.ReadByte()
+		switch {
+		case err != nil:
+			return false
+		case b == '\\':
+			if _, err := r.ReadByte(); err != nil {
+				return false
+			}
+		case b == '"':
+			return true
+		}
+	}
+}
+
+// skipValue reads one JSON value without checking more of it than where it
+// ends: strings, and the nesting of objects and arrays.
+func skipValue(r *bufio.Reader) bool {
+	c, ok := nextNonSpace(r)
+	if !ok {
+		return false
+	}
+	switch c {
+	case '"':
+		return skipString(r)
+	case '{', '[':
+		depth := 1
+		for depth > 0 {
+			b, err := r.ReadByte()
+			if err != nil {
+				return false
+			}
+			switch b {
+			case '"':
+				if !skipString(r) {
+					return false
+				}
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+		}
+		return true
+	}
+	for { // a number, true, false or null: up to the next delimiter
+		b, err := r.ReadByte()
+		if err != nil {
+			return false
+		}
+		switch b {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return r.UnreadByte() == nil
+		}
+	}
+}
+
+// detectFile sniffs the format from the first line, or the first keys of a
+// multi-line document.
+func detectFile(path string) (detected, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return detected{}, err

@@ -2,10 +2,11 @@ package inventory
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -26,7 +27,7 @@ type Inventory struct {
 
 // New returns an inventory holding the given assets.
 func New(assets ...*asset.Asset) *Inventory {
-	inv := &Inventory{byID: map[string]int{}}
+	inv := &Inventory{byID: make(map[string]int, len(assets)), assets: make([]*asset.Asset, 0, len(assets))}
 	for _, a := range assets {
 		inv.Put(a)
 	}
@@ -61,12 +62,11 @@ func Collect(ctx context.Context, src Source) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		oi, oj := all[i].Origin, all[j].Origin
-		if oi.File != oj.File {
-			return oi.File < oj.File
+	slices.SortStableFunc(all, func(a, b *asset.Asset) int {
+		if c := cmp.Compare(a.Origin.File, b.Origin.File); c != 0 {
+			return c
 		}
-		return oi.Seq < oj.Seq
+		return cmp.Compare(a.Origin.Seq, b.Origin.Seq)
 	})
 	inv := New(all...)
 	inv.sort()
@@ -74,7 +74,8 @@ func Collect(ctx context.Context, src Source) (*Inventory, error) {
 }
 
 func (inv *Inventory) sort() {
-	sort.SliceStable(inv.assets, func(i, j int) bool { return inv.assets[i].ID < inv.assets[j].ID })
+	// ids are unique (Put replaces): no order among equals to keep
+	slices.SortFunc(inv.assets, func(a, b *asset.Asset) int { return strings.Compare(a.ID, b.ID) })
 	for i, a := range inv.assets {
 		inv.byID[a.ID] = i
 	}

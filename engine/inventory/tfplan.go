@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/limits"
@@ -559,11 +561,53 @@ func (s *FileSet) scanPlan(in *inputFile, t *scopeTracker, emit func(*asset.Asse
 	s.addPlanStats(stats)
 	for _, a := range assets {
 		t.observe(a)
-		if err := emit(a); err != nil {
-			return err
-		}
 	}
-	return nil
+	// The planned resources are judged on every worker, as the records of
+	// an inventory are (emit may be called concurrently; the findings are
+	// ordered once all are in): a plan of thousands of resources is judged
+	// on both cores, not one.
+	n := min(s.workers(), len(assets))
+	if n <= 1 {
+		for _, a := range assets {
+			if err := emit(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// The error returned is the first resource's in plan order, as judged
+	// one after the other: a resource after a failed one is not started,
+	// every one before it is judged.
+	var (
+		next  atomic.Int64
+		stop  atomic.Int64 // the lowest index that failed
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		first error
+	)
+	stop.Store(int64(len(assets)))
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= stop.Load() {
+					return
+				}
+				if err := emit(assets[i]); err != nil {
+					mu.Lock()
+					if i < stop.Load() {
+						stop.Store(i)
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // LoadPlan reads a Terraform plan into assets.

@@ -1,8 +1,12 @@
 package inventory
 
 import (
+	"context"
+	"errors"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -263,4 +267,49 @@ func FuzzLoadPlan(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A plan's resources are judged on several workers; a failure stops the
+// ones after it, and the error is the first failing resource's in plan
+// order, as when judged one by one.
+func TestPlanJudgedConcurrentlyFirstErrorInOrder(t *testing.T) {
+	order := func(workers int, fail func(id string) bool) ([]string, error) {
+		fs, err := Open("../../examples/terraform/plan.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs.Workers = workers
+		var mu sync.Mutex
+		var seen []string
+		err = fs.Scan(context.Background(), func(a *asset.Asset) error {
+			mu.Lock()
+			seen = append(seen, a.ID)
+			mu.Unlock()
+			if fail != nil && fail(a.ID) {
+				return errors.New("failed on " + a.ID)
+			}
+			return nil
+		})
+		return seen, err
+	}
+	serial, err := order(1, nil)
+	if err != nil || len(serial) < 6 {
+		t.Fatalf("%d resources, %v", len(serial), err)
+	}
+	all, err := order(4, nil)
+	if err != nil || len(all) != len(serial) {
+		t.Fatalf("4 workers: %d resources, want %d; %v", len(all), len(serial), err)
+	}
+	third, fifth := serial[2], serial[4]
+	for range 20 {
+		seen, err := order(4, func(id string) bool { return id == third || id == fifth })
+		if err == nil || err.Error() != "failed on "+third {
+			t.Fatalf("error %v, want the third resource's (%s)", err, third)
+		}
+		for _, id := range serial[:3] {
+			if !slices.Contains(seen, id) {
+				t.Errorf("%s, before the failure, was not judged", id)
+			}
+		}
+	}
 }

@@ -15,6 +15,26 @@ import (
 // networks, its security groups or the firewalls of its networks, and its
 // project or account.
 func (t *triager) findings(a, scope *asset.Asset) []Finding {
+	related := t.related(a, scope)
+	var out []Finding
+	for _, f := range t.o.Findings {
+		if on, ok := related[f.AssetID]; ok && !f.Waived {
+			out = append(out, Finding{PolicyID: f.PolicyID, Severity: string(f.Severity), AssetID: f.AssetID, Message: f.Message, On: on})
+		}
+	}
+	order := map[string]int{"asset": 0, "firewall": 1, "network": 2}
+	sort.SliceStable(out, func(i, j int) bool {
+		if order[out[i].On] != order[out[j].On] {
+			return order[out[i].On] < order[out[j].On]
+		}
+		return out[i].PolicyID+out[i].AssetID < out[j].PolicyID+out[j].AssetID
+	})
+	return out
+}
+
+// related are the assets whose findings the card of a shows, by id, with
+// how each relates (asset, network, firewall, project or account).
+func (t *triager) related(a, scope *asset.Asset) map[string]string {
 	related := map[string]string{a.ID: "asset"}
 	nets := map[string]bool{}
 	for _, n := range t.networksOf(a) {
@@ -41,20 +61,7 @@ func (t *triager) findings(a, scope *asset.Asset) []Finding {
 	if scope != nil && scope != a {
 		related[scope.ID] = scope.Kind
 	}
-	var out []Finding
-	for _, f := range t.o.Findings {
-		if on, ok := related[f.AssetID]; ok && !f.Waived {
-			out = append(out, Finding{PolicyID: f.PolicyID, Severity: string(f.Severity), AssetID: f.AssetID, Message: f.Message, On: on})
-		}
-	}
-	order := map[string]int{"asset": 0, "firewall": 1, "network": 2}
-	sort.SliceStable(out, func(i, j int) bool {
-		if order[out[i].On] != order[out[j].On] {
-			return order[out[i].On] < order[out[j].On]
-		}
-		return out[i].PolicyID+out[i].AssetID < out[j].PolicyID+out[j].AssetID
-	})
-	return out
+	return related
 }
 
 // assetVariables maps asset kinds to the runbook variables that take them.

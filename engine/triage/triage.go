@@ -143,22 +143,56 @@ type Options struct {
 func ForAlert(o *Options, a *alert.Alert) []*Card {
 	var cards []*Card
 	for _, r := range a.Resources {
-		c := Build(o, r.ID)
-		if !c.Found {
-			// Some ids differ in form (an access key's user may be missing
-			// from the alert): fall back to kind and name.
-			for _, x := range o.Inventory.Assets() {
-				if x.Kind == r.Kind && x.Name == r.Name && r.Name != "" {
-					c = Build(o, x.ID)
-					break
-				}
-			}
-		}
+		c := Build(o, o.alertAssetID(r))
 		c.Alert = a
 		c.Runbooks = suggest(o, c, a)
 		cards = append(cards, c)
 	}
 	return cards
+}
+
+// alertAssetID is the id of the inventory's asset an alert's resource is
+// about: its own id, else (some ids differ in form: an access key's user
+// may be missing from the alert) the first asset of its kind and name; the
+// resource's id when neither is in the inventory.
+func (o *Options) alertAssetID(r alert.Resource) string {
+	if o.Inventory.Get(r.ID) != nil || r.Name == "" {
+		return r.ID
+	}
+	for _, x := range o.Inventory.Assets() {
+		if x.Kind == r.Kind && x.Name == r.Name {
+			return x.ID
+		}
+	}
+	return r.ID
+}
+
+// Judged returns the ids of the assets whose findings the cards of ids and
+// of alerts' resources can show (each card's asset and what is around it:
+// see findings). A triage needs the posture findings of these only: the
+// policies judge them, with the whole inventory as their cross-asset
+// context, and the cards are the same as with a scan of every asset.
+func (o *Options) Judged(ids []string, alerts []*alert.Alert) map[string]bool {
+	out := map[string]bool{}
+	add := func(id string) {
+		a := o.Inventory.Get(id)
+		if a == nil {
+			return
+		}
+		t := &triager{o: o, inv: o.Inventory, index: o.index()}
+		for x := range t.related(a, t.scopeOf(a)) {
+			out[x] = true
+		}
+	}
+	for _, id := range ids {
+		add(id)
+	}
+	for _, al := range alerts {
+		for _, r := range al.Resources {
+			add(o.alertAssetID(r))
+		}
+	}
+	return out
 }
 
 // Build makes the card of one asset.

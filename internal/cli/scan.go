@@ -201,6 +201,19 @@ func (j *judge) findingsSeeing(ctx context.Context, js *history.JudgedSet, sourc
 	if js != nil {
 		opts.Assets = js.See
 	}
+	return j.collect(ctx, opts)
+}
+
+// findingsOn is findings for the assets whose ids are in ids only: the
+// others are the cross-asset policies' context, judged by no policy (a
+// triage needs the findings of its cards' assets, not of the inventory).
+func (j *judge) findingsOn(ctx context.Context, ids map[string]bool, sources ...inventory.Source) ([]policy.Finding, *scan.Summary, error) {
+	opts := scan.Options{Sources: sources, Engine: j.engine, Waivers: j.waivers, Now: j.now,
+		Judge: func(a *asset.Asset) bool { return ids[a.ID] }}
+	return j.collect(ctx, opts)
+}
+
+func (j *judge) collect(ctx context.Context, opts scan.Options) ([]policy.Finding, *scan.Summary, error) {
 	res, err := scan.Run(ctx, opts)
 	if err != nil {
 		return nil, nil, err

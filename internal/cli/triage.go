@@ -207,12 +207,7 @@ what to collect to answer it.`,
 				return err
 			}
 			ph.done("policies")
-			findings, _, err := j.findings(ctx, assets)
-			if err != nil {
-				return err
-			}
-			ph.done("findings")
-			opts := &triage.Options{Inventory: assets, Config: cfg, Findings: findings, Runbooks: runbookInfos(),
+			opts := &triage.Options{Inventory: assets, Config: cfg, Runbooks: runbookInfos(),
 				InventoryArgs: inv, ConfigArg: jf.config, AlertFile: alertFile}
 			if live.aws.enabled {
 				opts.LiveArgs = append(opts.LiveArgs, "--aws-live")
@@ -222,6 +217,18 @@ what to collect to answer it.`,
 			}
 			opts.Prepare()
 			ph.done("index")
+			// The policies judge the cards' assets and what is around them
+			// only, with the whole inventory as cross-asset context.
+			var ids []string
+			if len(args) == 1 {
+				ids = args
+			}
+			findings, _, err := j.findingsOn(ctx, opts.Judged(ids, alerts), assets)
+			if err != nil {
+				return err
+			}
+			opts.Findings = findings
+			ph.done("findings")
 			var cards []*triage.Card
 			if len(args) == 1 {
 				cards = append(cards, triage.Build(opts, args[0]))

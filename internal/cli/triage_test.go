@@ -118,7 +118,7 @@ func TestTriageFileWithoutAlertFlag(t *testing.T) {
 // in order (bench/run.sh reads the index's share), and nothing without it.
 func TestTriagePhases(t *testing.T) {
 	args := []string{"triage", "//storage.googleapis.com/acme-prod-customer-exports", "-i", "examples/inventory", "-c", "examples/vigil.hcl", "-f", "json"}
-	phaseLine := regexp.MustCompile(`(?m)^vigil: phases: load \d+\.\d{3}s, policies \d+\.\d{3}s, findings \d+\.\d{3}s, index \d+\.\d{3}s, cards \d+\.\d{3}s \((\d+) assets\)$`)
+	phaseLine := regexp.MustCompile(`(?m)^vigil: phases: load \d+\.\d{3}s, policies \d+\.\d{3}s, index \d+\.\d{3}s, findings \d+\.\d{3}s, cards \d+\.\d{3}s \((\d+) assets\)$`)
 	code, out, errs := run(t, args...)
 	if code != 0 || strings.Contains(errs, "phases") {
 		t.Fatalf("without VIGIL_PHASES: %d, stderr %q", code, errs)
