@@ -183,11 +183,18 @@ type awsRole struct {
 	RoleName                 string  `json:"roleName"`
 	AssumeRolePolicyDocument string  `json:"assumeRolePolicyDocument"`
 	Tags                     tagList `json:"tags"`
-	AttachedManagedPolicies  []struct {
-		PolicyName string `json:"policyName"`
-		PolicyArn  string `json:"policyArn"`
+	// AWS Config's lists; vigil's collector fills them from IAM and adds
+	// each attached policy's default document (AWS Config keeps that on
+	// the policy's own item, and records no AWS managed policy).
+	AttachedManagedPolicies []struct {
+		PolicyName     string `json:"policyName"`
+		PolicyArn      string `json:"policyArn"`
+		PolicyDocument string `json:"policyDocument"`
 	} `json:"attachedManagedPolicies"`
-	RolePolicyList []json.RawMessage `json:"rolePolicyList"`
+	RolePolicyList []struct {
+		PolicyName     string `json:"policyName"`
+		PolicyDocument string `json:"policyDocument"`
+	} `json:"rolePolicyList"`
 }
 
 // DeniedAssumeRole is the binding role of the principals a trust policy's
@@ -208,16 +215,102 @@ func (r *awsRole) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map
 			a.Facets.Bindings = append(a.Facets.Bindings, asset.Binding{Role: DeniedAssumeRole, Members: denied})
 		}
 	}
-	if len(r.AttachedManagedPolicies) > 0 && len(r.RolePolicyList) == 0 {
-		ro := true
-		for _, p := range r.AttachedManagedPolicies {
-			ro = ro && readOnlyPolicy(firstNonEmpty(lastSegment(p.PolicyArn), p.PolicyName))
-		}
-		if ro {
-			a.Facets.ReadOnly = asset.Bool(true)
+	// Read-only when every policy only reads: an inline policy by its
+	// document (without one, as AWS Config gives none, it may write); an
+	// attached policy by its document when the collector read it, else by
+	// name; an AWS managed policy whose name says it reads (ReadOnlyAccess)
+	// reads whatever its document lists, as AWS curates it.
+	n, ro := 0, true
+	for _, p := range r.RolePolicyList {
+		n++
+		ro = ro && p.PolicyDocument != "" && ReadOnlyDocument(p.PolicyDocument)
+	}
+	for _, p := range r.AttachedManagedPolicies {
+		n++
+		byName := readOnlyPolicy(firstNonEmpty(lastSegment(p.PolicyArn), p.PolicyName))
+		switch {
+		case strings.HasPrefix(p.PolicyArn, "arn:aws:iam::aws:policy/") && byName:
+		case p.PolicyDocument != "":
+			ro = ro && ReadOnlyDocument(p.PolicyDocument)
+		default:
+			ro = ro && byName
 		}
 	}
+	if n > 0 && ro {
+		a.Facets.ReadOnly = asset.Bool(true)
+	}
 	return mergeTags(l, r.Tags), nil
+}
+
+// readActionVerbs are the verbs of the actions that only read (the access
+// level List or Read of most services).
+var readActionVerbs = []string{"get", "list", "describe", "batchget", "batchdescribe", "view", "search", "lookup", "read", "query", "scan", "select", "head"}
+
+// ReadOnlyDocument says whether a permissions policy (URL-encoded or not)
+// only reads: no Allow statement grants an action outside readActionVerbs.
+// An Allow with NotAction grants everything but what it lists, writes
+// included, so it is not read-only; "*" and "service:*" are not either. A
+// Deny only takes away and changes nothing here. An unreadable document is
+// not read-only.
+func ReadOnlyDocument(doc string) bool {
+	stmts, err := policyStatements(doc)
+	if err != nil {
+		return false
+	}
+	for _, s := range stmts {
+		var effect string
+		_ = json.Unmarshal(s["Effect"], &effect)
+		if !strings.EqualFold(effect, "Allow") {
+			continue
+		}
+		if _, ok := s["NotAction"]; ok {
+			return false
+		}
+		for _, act := range stringOrList(s["Action"]) {
+			_, verb, ok := strings.Cut(strings.ToLower(act), ":")
+			if !ok {
+				return false // "*"
+			}
+			read := false
+			for _, v := range readActionVerbs {
+				read = read || strings.HasPrefix(verb, v)
+			}
+			if !read {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// policyStatements decodes a policy document (URL-encoded, as IAM and AWS
+// Config give it, or not) into its statements; Statement may be one
+// object or a list.
+func policyStatements(doc string) ([]map[string]json.RawMessage, error) {
+	if d := strings.TrimSpace(doc); strings.HasPrefix(d, "%7B") || strings.HasPrefix(d, "%7b") {
+		if u, err := url.QueryUnescape(d); err == nil {
+			doc = u
+		}
+	}
+	var p struct {
+		Statement json.RawMessage `json:"Statement"`
+	}
+	if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		return nil, jsonError(err)
+	}
+	var stmts []map[string]json.RawMessage
+	if st := strings.TrimSpace(string(p.Statement)); strings.HasPrefix(st, "{") {
+		var one map[string]json.RawMessage
+		if err := json.Unmarshal(p.Statement, &one); err != nil {
+			return nil, jsonError(err)
+		}
+		stmts = append(stmts, one)
+	} else if st != "" && st != "null" {
+		if err := json.Unmarshal(p.Statement, &stmts); err != nil {
+			return nil, jsonError(err)
+		}
+	}
+	return stmts, nil
 }
 
 // readOnlyPolicy says whether a managed policy, by name, only reads: the

@@ -7,9 +7,11 @@
 #   its account (ACCOUNT or arn:aws:iam::ACCOUNT:root) or of "*" counts,
 #   for an Action that matches sts:AssumeRole (sts:Assume*, sts:* too);
 #   not when the same trust policy explicitly denies the principal (a Deny
-#   wins), nor on a read-only role (every attached policy read-only, such
-#   as ReadOnlyAccess or AmazonS3ReadOnlyAccess): the team could look but
-#   not act, as VGL-IAM-001 reads GCP roles.
+#   wins), nor on a read-only role (every policy only reads: an AWS
+#   managed one named so, such as ReadOnlyAccess or AmazonS3ReadOnlyAccess;
+#   an inline or customer one by its document, whose Allow statements grant
+#   only Get/List/Describe-style actions, no *, service:* or NotAction):
+#   the team could look but not act, as VGL-IAM-001 reads GCP roles.
 #   Silent when ir_principals names no AWS principal, and when the
 #   inventory holds no role of the account (not collected: unknown, as on
 #   the triage card).
