@@ -41,7 +41,9 @@ func exampleReport(t *testing.T) *Report {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data()})
+	// The policies' clock too: the access-key policies count days to it.
+	clock := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data(), Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,6 @@ func exampleReport(t *testing.T) *Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	res, err := scan.Run(context.Background(), scan.Options{Sources: []inventory.Source{fs}, Engine: e, Waivers: ws, Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
