@@ -105,7 +105,8 @@ var cves = []string{"CVE-2024-6387", "CVE-2023-48795", "CVE-2024-3094", "CVE-202
 var sevs = []string{"LOW", "MEDIUM", "MEDIUM", "HIGH", "CRITICAL"}
 
 func (g *gen) vulnReport(pid, num, zone, name string, anc []string, parent string, emit func(map[string]any)) {
-	vm := "//compute.googleapis.com/projects/" + pid + "/zones/" + zone + "/instances/" + name
+	// The record's name links it to its VM (projects/NUMBER/locations/ZONE/
+	// instances/NAME/vulnerabilityReport), as in a CAI export.
 	var vulns []any
 	for i := g.r.IntN(6); i > 0; i-- {
 		v := map[string]any{"details": map[string]any{"cve": g.pick(cves), "severity": g.pick(sevs), "cvssV3": map[string]any{"baseScore": 7.5}}, "installedInventoryItemIds": []string{"d-pkg"}}
@@ -116,7 +117,7 @@ func (g *gen) vulnReport(pid, num, zone, name string, anc []string, parent strin
 		vulns = append(vulns, v)
 	}
 	emit(cai("osconfig.googleapis.com/VulnerabilityReport", "//osconfig.googleapis.com/projects/"+num+"/locations/"+zone+"/instances/"+name+"/vulnerabilityReport", parent, anc, zone,
-		map[string]any{"name": "projects/" + num + "/locations/" + zone + "/instances/" + name + "/vulnerabilityReport", "vigilResource": vm, "updateTime": "2026-11-26T04:12:09Z", "vulnerabilities": vulns}))
+		map[string]any{"name": "projects/" + num + "/locations/" + zone + "/instances/" + name + "/vulnerabilityReport", "updateTime": "2026-11-26T04:12:09Z", "vulnerabilities": vulns}))
 }
 
 // collected writes one record as vigil's AWS collector does (a

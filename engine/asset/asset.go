@@ -19,6 +19,7 @@ const (
 	SourceAWSConfig     = "aws-config"
 	SourceTerraformPlan = "terraform-plan"
 	SourceVigil         = "vigil"
+	SourceInspector     = "aws-inspector" // an `aws inspector2 list-findings` export
 )
 
 // Normalized kinds. Policies name these in their `kinds` metadata; a type the

@@ -291,3 +291,31 @@ func (b *Benchmark) Evaluate(policies []*policy.Policy, open Counts, ev *Evidenc
 	}
 	return t, nil
 }
+
+// FindingControls are the benchmark's controls a finding of policy p
+// breaks, as Open counts them: none for another provider's finding; those
+// its details.controls name among the policy's; else every control the
+// policy implements (one, or several when the finding does not say which).
+func (b *Benchmark) FindingControls(p *policy.Policy, f *policy.Finding) []string {
+	if p == nil || f.Provider != b.Provider {
+		return nil
+	}
+	prefix := b.ID + ":"
+	var mine []string
+	for _, t := range p.Frameworks {
+		if c, ok := strings.CutPrefix(t, prefix); ok {
+			mine = append(mine, c)
+		}
+	}
+	named, ok := findingControls(f)
+	if !ok {
+		return mine
+	}
+	var out []string
+	for _, t := range named {
+		if c, ok := strings.CutPrefix(t, prefix); ok && slices.Contains(mine, c) && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}

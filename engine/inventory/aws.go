@@ -822,7 +822,10 @@ func PolicyIsPublic(doc []byte) (bool, error) {
 	for _, s := range stmts {
 		var effect string
 		_ = json.Unmarshal(s["Effect"], &effect)
-		if !strings.EqualFold(effect, "Allow") || !principalIsEveryone(s["Principal"]) {
+		// An Allow with NotPrincipal grants every principal it does not
+		// name, the anonymous one included.
+		_, notPrincipal := s["NotPrincipal"]
+		if !strings.EqualFold(effect, "Allow") || !notPrincipal && !principalIsEveryone(s["Principal"]) {
 			continue
 		}
 		cond := strings.ToLower(string(s["Condition"]))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -183,11 +184,18 @@ type awsRole struct {
 	RoleName                 string  `json:"roleName"`
 	AssumeRolePolicyDocument string  `json:"assumeRolePolicyDocument"`
 	Tags                     tagList `json:"tags"`
-	AttachedManagedPolicies  []struct {
-		PolicyName string `json:"policyName"`
-		PolicyArn  string `json:"policyArn"`
+	// AWS Config's lists; vigil's collector fills them from IAM and adds
+	// each attached policy's default document (AWS Config keeps that on
+	// the policy's own item, and records no AWS managed policy).
+	AttachedManagedPolicies []struct {
+		PolicyName     string `json:"policyName"`
+		PolicyArn      string `json:"policyArn"`
+		PolicyDocument string `json:"policyDocument"`
 	} `json:"attachedManagedPolicies"`
-	RolePolicyList []json.RawMessage `json:"rolePolicyList"`
+	RolePolicyList []struct {
+		PolicyName     string `json:"policyName"`
+		PolicyDocument string `json:"policyDocument"`
+	} `json:"rolePolicyList"`
 }
 
 // DeniedAssumeRole is the binding role of the principals a trust policy's
@@ -197,27 +205,108 @@ const DeniedAssumeRole = "sts:AssumeRole (denied)"
 func (r *awsRole) apply(a *asset.Asset, _ *ConfigItem, l map[string]string) (map[string]string, error) {
 	a.Name = firstNonEmpty(r.RoleName, a.Name)
 	if r.AssumeRolePolicyDocument != "" {
-		allowed, denied, err := TrustPolicy(r.AssumeRolePolicyDocument)
+		b, err := TrustBindings(r.AssumeRolePolicyDocument)
 		if err != nil {
 			return nil, fmt.Errorf("assumeRolePolicyDocument: %w", err)
 		}
-		if len(allowed) > 0 {
-			a.Facets.Bindings = []asset.Binding{{Role: "sts:AssumeRole", Members: allowed}}
-		}
-		if len(denied) > 0 {
-			a.Facets.Bindings = append(a.Facets.Bindings, asset.Binding{Role: DeniedAssumeRole, Members: denied})
+		a.Facets.Bindings = b
+	}
+	// Read-only when every policy only reads: an inline policy by its
+	// document (without one, as AWS Config gives none, it may write); an
+	// attached policy by its document when the collector read it, else by
+	// name; an AWS managed policy whose name says it reads (ReadOnlyAccess)
+	// reads whatever its document lists, as AWS curates it.
+	n, ro := 0, true
+	for _, p := range r.RolePolicyList {
+		n++
+		ro = ro && p.PolicyDocument != "" && ReadOnlyDocument(p.PolicyDocument)
+	}
+	for _, p := range r.AttachedManagedPolicies {
+		n++
+		byName := readOnlyPolicy(firstNonEmpty(lastSegment(p.PolicyArn), p.PolicyName))
+		switch {
+		case strings.HasPrefix(p.PolicyArn, "arn:aws:iam::aws:policy/") && byName:
+		case p.PolicyDocument != "":
+			ro = ro && ReadOnlyDocument(p.PolicyDocument)
+		default:
+			ro = ro && byName
 		}
 	}
-	if len(r.AttachedManagedPolicies) > 0 && len(r.RolePolicyList) == 0 {
-		ro := true
-		for _, p := range r.AttachedManagedPolicies {
-			ro = ro && readOnlyPolicy(firstNonEmpty(lastSegment(p.PolicyArn), p.PolicyName))
-		}
-		if ro {
-			a.Facets.ReadOnly = asset.Bool(true)
-		}
+	if n > 0 && ro {
+		a.Facets.ReadOnly = asset.Bool(true)
 	}
 	return mergeTags(l, r.Tags), nil
+}
+
+// readActionVerbs are the verbs of the actions that only read (the access
+// level List or Read of most services).
+var readActionVerbs = []string{"get", "list", "describe", "batchget", "batchdescribe", "view", "search", "lookup", "read", "query", "scan", "select", "head"}
+
+// ReadOnlyDocument says whether a permissions policy (URL-encoded or not)
+// only reads: no Allow statement grants an action outside readActionVerbs.
+// An Allow with NotAction grants everything but what it lists, writes
+// included, so it is not read-only; "*" and "service:*" are not either. A
+// Deny only takes away and changes nothing here. An unreadable document is
+// not read-only.
+func ReadOnlyDocument(doc string) bool {
+	stmts, err := policyStatements(doc)
+	if err != nil {
+		return false
+	}
+	for _, s := range stmts {
+		var effect string
+		_ = json.Unmarshal(s["Effect"], &effect)
+		if !strings.EqualFold(effect, "Allow") {
+			continue
+		}
+		if _, ok := s["NotAction"]; ok {
+			return false
+		}
+		for _, act := range stringOrList(s["Action"]) {
+			_, verb, ok := strings.Cut(strings.ToLower(act), ":")
+			if !ok {
+				return false // "*"
+			}
+			read := false
+			for _, v := range readActionVerbs {
+				read = read || strings.HasPrefix(verb, v)
+			}
+			if !read {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// policyStatements decodes a policy document (URL-encoded, as IAM and AWS
+// Config give it, or not) into its statements; Statement may be one
+// object or a list.
+func policyStatements(doc string) ([]map[string]json.RawMessage, error) {
+	if d := strings.TrimSpace(doc); strings.HasPrefix(d, "%7B") || strings.HasPrefix(d, "%7b") {
+		if u, err := url.QueryUnescape(d); err == nil {
+			doc = u
+		}
+	}
+	var p struct {
+		Statement json.RawMessage `json:"Statement"`
+	}
+	if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		return nil, jsonError(err)
+	}
+	var stmts []map[string]json.RawMessage
+	if st := strings.TrimSpace(string(p.Statement)); strings.HasPrefix(st, "{") {
+		var one map[string]json.RawMessage
+		if err := json.Unmarshal(p.Statement, &one); err != nil {
+			return nil, jsonError(err)
+		}
+		stmts = append(stmts, one)
+	} else if st != "" && st != "null" {
+		if err := json.Unmarshal(p.Statement, &stmts); err != nil {
+			return nil, jsonError(err)
+		}
+	}
+	return stmts, nil
 }
 
 // readOnlyPolicy says whether a managed policy, by name, only reads: the
@@ -240,51 +329,116 @@ func TrustedPrincipals(doc string) ([]string, error) {
 // let call sts:AssumeRole, and those an unconditional Deny of it names (a
 // Deny with a Condition applies only sometimes, and is left out). An
 // action matches as IAM matches it, case-insensitively with * and ?
-// wildcards (sts:Assume*, sts:*, *).
+// wildcards (sts:Assume*, sts:*, *); a statement with NotAction covers
+// sts:AssumeRole unless one of its NotAction patterns matches it. The
+// NotPrincipal statements are in TrustBindings.
 func TrustPolicy(doc string) (allowed, denied []string, err error) {
-	if strings.HasPrefix(doc, "%7B") || strings.HasPrefix(doc, "%7b") {
-		if u, err := url.QueryUnescape(doc); err == nil {
-			doc = u
-		}
+	t, err := readTrust(doc)
+	return t.allowed, t.denied, err
+}
+
+// DeniedAllButAssumeRole is the binding role of one trust statement that
+// denies sts:AssumeRole to every principal but its members (Deny with
+// NotPrincipal): a principal none of them covers is denied.
+const DeniedAllButAssumeRole = "sts:AssumeRole (denied to all but)"
+
+// TrustBindings are a role's bindings from its trust policy:
+// "sts:AssumeRole" to the principals allowed, DeniedAssumeRole to those
+// denied, and a DeniedAllButAssumeRole per Deny with NotPrincipal. An Allow
+// with NotPrincipal lets everyone but its principals assume the role: it
+// allows "*" and denies the roles and users it names (unless another Allow
+// names them as they are); an account it names loses only its root user,
+// which is no IR principal.
+func TrustBindings(doc string) ([]asset.Binding, error) {
+	t, err := readTrust(doc)
+	if err != nil {
+		return nil, err
 	}
-	var p struct {
-		Statement json.RawMessage `json:"Statement"`
+	var out []asset.Binding
+	if len(t.allowed) > 0 {
+		out = append(out, asset.Binding{Role: "sts:AssumeRole", Members: t.allowed})
 	}
-	if err := json.Unmarshal([]byte(doc), &p); err != nil {
-		return nil, nil, jsonError(err)
+	if len(t.denied) > 0 {
+		out = append(out, asset.Binding{Role: DeniedAssumeRole, Members: t.denied})
 	}
-	var stmts []map[string]json.RawMessage
-	if st := strings.TrimSpace(string(p.Statement)); strings.HasPrefix(st, "{") {
-		var one map[string]json.RawMessage
-		if err := json.Unmarshal(p.Statement, &one); err != nil {
-			return nil, nil, jsonError(err)
-		}
-		stmts = append(stmts, one)
-	} else if st != "" {
-		if err := json.Unmarshal(p.Statement, &stmts); err != nil {
-			return nil, nil, jsonError(err)
-		}
+	for _, but := range t.deniedAllBut {
+		out = append(out, asset.Binding{Role: DeniedAllButAssumeRole, Members: but})
 	}
+	return out, nil
+}
+
+type trust struct {
+	allowed, denied []string
+	deniedAllBut    [][]string
+}
+
+func readTrust(doc string) (trust, error) {
+	var t trust
+	stmts, err := policyStatements(doc)
+	if err != nil {
+		return t, err
+	}
+	var explicit, notAllowed []string
 	for _, s := range stmts {
 		var effect string
 		_ = json.Unmarshal(s["Effect"], &effect)
-		if !mentionsAssumeRole(s["Action"]) {
+		if !coversAssumeRole(s) {
 			continue
 		}
+		_, notPrincipal := s["NotPrincipal"]
 		switch {
+		case strings.EqualFold(effect, "Allow") && notPrincipal:
+			t.allowed = appendUnique(t.allowed, "*")
+			for _, pr := range awsPrincipals(s["NotPrincipal"]) {
+				notAllowed = appendUnique(notAllowed, pr)
+			}
 		case strings.EqualFold(effect, "Allow"):
 			for _, pr := range awsPrincipals(s["Principal"]) {
-				allowed = appendUnique(allowed, pr)
+				t.allowed = appendUnique(t.allowed, pr)
+				explicit = appendUnique(explicit, pr)
 			}
+		case strings.EqualFold(effect, "Deny") && len(s["Condition"]) == 0 && notPrincipal:
+			but := awsPrincipals(s["NotPrincipal"])
+			sort.Strings(but)
+			if but == nil {
+				but = []string{} // a NotPrincipal of services only: every AWS principal is denied
+			}
+			t.deniedAllBut = append(t.deniedAllBut, but)
 		case strings.EqualFold(effect, "Deny") && len(s["Condition"]) == 0:
 			for _, pr := range awsPrincipals(s["Principal"]) {
-				denied = appendUnique(denied, pr)
+				t.denied = appendUnique(t.denied, pr)
 			}
 		}
 	}
-	sort.Strings(allowed)
-	sort.Strings(denied)
-	return allowed, denied, nil
+	// IAM matches NotPrincipal by principal: naming an account (its id or
+	// root) leaves out its root user, not its roles, so only the named
+	// roles and users are denied here.
+	for _, pr := range notAllowed {
+		if !slices.Contains(explicit, pr) && pr != "*" && !isAccountPrincipal(pr) {
+			t.denied = appendUnique(t.denied, pr)
+		}
+	}
+	sort.Strings(t.allowed)
+	sort.Strings(t.denied)
+	return t, nil
+}
+
+// isAccountPrincipal says whether a principal names a whole account: an
+// account id or arn:aws:iam::ACCOUNT:root.
+func isAccountPrincipal(p string) bool {
+	if len(p) == 12 && strings.Trim(p, "0123456789") == "" {
+		return true
+	}
+	return strings.HasPrefix(p, "arn:aws") && strings.HasSuffix(p, ":root")
+}
+
+// coversAssumeRole says whether a statement's Action, or NotAction, takes
+// in sts:AssumeRole.
+func coversAssumeRole(s map[string]json.RawMessage) bool {
+	if raw, ok := s["NotAction"]; ok {
+		return !mentionsAssumeRole(raw)
+	}
+	return mentionsAssumeRole(s["Action"])
 }
 
 // mentionsAssumeRole says whether an Action (string or list) matches

@@ -22,6 +22,7 @@ const (
 	FormatAWSConfig            // AWS Config configuration items
 	FormatVigil                // vigil's own asset NDJSON
 	FormatTerraformPlan        // `terraform show -json` output
+	FormatInspector            // `aws inspector2 list-findings` output (Inspector v2 findings)
 )
 
 func (f Format) String() string {
@@ -34,6 +35,8 @@ func (f Format) String() string {
 		return "vigil"
 	case FormatTerraformPlan:
 		return "terraform-plan"
+	case FormatInspector:
+		return "aws-inspector"
 	}
 	return "unknown"
 }
@@ -273,7 +276,7 @@ func detectFile(path string) (detected, error) {
 }
 
 func notRecognized(path string) error {
-	return &ParseError{File: path, Err: errors.New("JSON not recognized: expected Cloud Asset Inventory assets (name, asset_type), AWS Config items (resourceType, configuration), a Terraform plan (format_version, resource_changes) or vigil assets (id, provider, kind)")}
+	return &ParseError{File: path, Err: errors.New("JSON not recognized: expected Cloud Asset Inventory assets (name, asset_type), AWS Config items (resourceType, configuration), a Terraform plan (format_version, resource_changes), Inspector findings (aws inspector2 list-findings: findings) or vigil assets (id, provider, kind)")}
 }
 
 // classify decides a record or document format from its top-level keys.
@@ -290,6 +293,10 @@ func classify(keys map[string]json.RawMessage) (detected, bool) {
 		return detected{format: FormatAWSConfig, layout: layoutStream}, true
 	case has("id") && has("provider") && has("kind"):
 		return detected{format: FormatVigil, layout: layoutStream}, true
+	case has("findings") || isInspectorFinding(keys):
+		// An Inspector ListFindings page, or one of its findings: the
+		// whole file is read and grouped by instance (inspector.go).
+		return detected{format: FormatInspector, layout: layoutDocument}, true
 	}
 	return detected{}, false
 }
@@ -311,6 +318,9 @@ func decisive(key string, seen map[string]bool) (detected, bool) {
 	}
 	if seen["id"] && seen["provider"] && seen["kind"] {
 		return detected{format: FormatVigil, layout: layoutStream}, true
+	}
+	if key == "findings" || seen["findingArn"] && seen["resources"] {
+		return detected{format: FormatInspector, layout: layoutDocument}, true
 	}
 	return detected{}, false
 }
@@ -360,6 +370,9 @@ func detectArray(path string, r *bufio.Reader) (detected, error) {
 		return detected{}, &ParseError{File: path, Err: jsonError(err)}
 	}
 	d, ok := classify(keys)
+	if ok && d.format == FormatInspector && isInspectorFinding(keys) {
+		return d, nil // an array of Inspector findings (--query findings)
+	}
 	if !ok || d.layout != layoutStream {
 		return detected{}, notRecognized(path)
 	}

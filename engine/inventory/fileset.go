@@ -304,9 +304,15 @@ func (s *FileSet) Scan(ctx context.Context, emit func(*asset.Asset) error) error
 		}
 	}
 	serial := trackers[n]
+	var insp *inspectorImport
 	for _, in := range s.files {
 		var err error
 		switch {
+		case in.det.format == FormatInspector:
+			if insp == nil {
+				insp = newInspectorImport()
+			}
+			err = insp.read(ctx, s, in)
 		case in.det.format == FormatTerraformPlan:
 			err = s.scanPlan(in, serial, emit)
 		case in.det.format == FormatAWSConfig && in.det.layout == layoutConfigDoc && !in.det.snapshot:
@@ -327,6 +333,21 @@ func (s *FileSet) Scan(ctx context.Context, emit func(*asset.Asset) error) error
 	}
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)
+	}
+
+	// Inspector findings are grouped by instance over all their files
+	// (pages of one listing may be split over several).
+	if insp != nil {
+		reports, err := insp.assets()
+		if err != nil {
+			return err
+		}
+		for _, a := range reports {
+			serial.observe(a)
+			if err := emit(a); err != nil {
+				return err
+			}
+		}
 	}
 
 	// IAM policies whose resource never appeared become assets of their own.

@@ -175,7 +175,9 @@ type gcpVulnerabilities struct {
 		} `json:"packageIssue"`
 	} `json:"vulnerability"`
 	NoteName string `json:"noteName"`
-	// Resource is the asset the report is about, set by the collector.
+	// Resource is the asset the report is about, as vigil's collector
+	// wrote it before the record's name linked the two (cai.go reportVM);
+	// read for inventories collected then, written no more.
 	Resource string `json:"vigilResource"`
 }
 

@@ -88,13 +88,8 @@ func (m *tfMapper) mapMore(r *tfResource, a *asset.Asset) bool {
 	case "aws_iam_role":
 		a.Kind = asset.KindRole
 		if doc := str(r.after, "assume_role_policy"); doc != "" {
-			if ps, denied, err := TrustPolicy(doc); err == nil {
-				if len(ps) > 0 {
-					a.Facets.Bindings = []asset.Binding{{Role: "sts:AssumeRole", Members: ps}}
-				}
-				if len(denied) > 0 {
-					a.Facets.Bindings = append(a.Facets.Bindings, asset.Binding{Role: DeniedAssumeRole, Members: denied})
-				}
+			if b, err := TrustBindings(doc); err == nil {
+				a.Facets.Bindings = b
 			}
 		}
 	case "google_logging_metric":

@@ -11,13 +11,14 @@ import (
 // data.vigil.inventory.egress, one entry per network:
 //
 //	{"projects/P/global/networks/N": {
-//	   "rules":   [egress rule, ...],        // enabled, for every instance
+//	   "rules":   [egress rule, ...],        // enabled, with their targets
 //	   "holders": [{"label", "value", "instance"}, ...]}}
 //
-// rules are the network's enabled egress rules that apply to every
-// instance (no target tags or service accounts), allow or deny, with
-// their destinations as sources: a rule for some tags decides nothing
-// about the network as a whole. holders are the data classes instances on
+// rules are the network's enabled egress rules, allow or deny, with their
+// destinations as sources and their target_tags and
+// target_service_accounts (both empty: the rule applies to every
+// instance), as GCP applies them: a rule for tags or service accounts
+// opens or closes egress for the instances carrying them. holders are the data classes instances on
 // the network carry on their own labels (one instance named per class),
 // read from the residency labels of the settings: the project's class is
 // on the network's own inherited chain, but an instance labelled pii in
@@ -41,7 +42,7 @@ func (e *egress) observe(a *asset.Asset) {
 	f := &a.Facets
 	switch a.Kind {
 	case asset.KindFirewall:
-		if a.Change != nil || len(f.TargetTags)+len(f.TargetServiceAccounts) > 0 {
+		if a.Change != nil {
 			return // a plan holds only some of the network's rules
 		}
 		for _, r := range f.Egress {
@@ -50,6 +51,7 @@ func (e *egress) observe(a *asset.Asset) {
 			}
 			d := ruleData(r)
 			d["firewall"] = strings.Clone(a.Name)
+			d["target_tags"], d["target_service_accounts"] = strs(f.TargetTags), strs(f.TargetServiceAccounts)
 			e.rules[strings.Clone(f.Network)] = append(e.rules[f.Network], d)
 		}
 	case asset.KindInstance:

@@ -7,9 +7,8 @@ import (
 	"github.com/vigil-ir/vigil/engine/asset"
 )
 
-// The egress entry of a network: its enabled rules for every instance
-// (a tagged rule, a disabled one and a planned one are left out) in
-// priority order, and the classes its instances carry on their own
+// The egress entry of a network: its enabled rules with their targets
+// (a disabled one and a planned one are left out) in priority order, and the classes its instances carry on their own
 // labels, one instance named per class (the first by name).
 func TestEgressIndex(t *testing.T) {
 	const n = "projects/p/global/networks/vpc"
@@ -39,8 +38,15 @@ func TestEgressIndex(t *testing.T) {
 	for _, r := range got["rules"].([]any) {
 		names = append(names, r.(map[string]any)["firewall"].(string))
 	}
-	if diff := cmp.Diff([]string{"allow", "deny-late"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"tagged", "allow", "deny-late"}, names); diff != "" {
 		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	rules := got["rules"].([]any)
+	if diff := cmp.Diff([]any{"db"}, rules[0].(map[string]any)["target_tags"]); diff != "" {
+		t.Errorf("tagged rule's targets (-want +got):\n%s", diff)
+	}
+	if tt := rules[1].(map[string]any)["target_tags"].([]any); len(tt) != 0 {
+		t.Errorf("untargeted rule's targets: %v", tt)
 	}
 	want := []any{map[string]any{"label": "data-class", "value": "pii", "instance": "db-1"}}
 	if diff := cmp.Diff(want, got["holders"]); diff != "" {

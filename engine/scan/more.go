@@ -23,15 +23,18 @@ type scopeMore struct {
 	osconfigOn, osconfigOff int64
 	trusts                  map[string][]string // principal -> roles (not read-only ones)
 	denies                  map[string][]string // principal -> roles whose trust denies it
-	flowLogs                map[string]bool     // resource id -> an active flow log
-	metricFilters           []map[string]any
-	alarms                  []map[string]any
-	eventRules              []map[string]any
-	logMetrics              []map[string]any
-	alertPolicies           []map[string]any
-	services                map[string]bool
-	sinks                   []map[string]any
-	metadata                map[string]string
+	// role -> the principals each Deny with NotPrincipal of its trust
+	// spares (every other principal is denied)
+	deniesAllBut  map[string][][]string
+	flowLogs      map[string]bool // resource id -> an active flow log
+	metricFilters []map[string]any
+	alarms        []map[string]any
+	eventRules    []map[string]any
+	logMetrics    []map[string]any
+	alertPolicies []map[string]any
+	services      map[string]bool
+	sinks         []map[string]any
+	metadata      map[string]string
 }
 
 type regionCount struct{ assets, instances int64 }
@@ -86,6 +89,17 @@ func (m *scopeMore) observe(a *asset.Asset) {
 				to = &m.trusts
 			case b.Role == inventory.DeniedAssumeRole:
 				to = &m.denies
+			case b.Role == inventory.DeniedAllButAssumeRole:
+				if m.deniesAllBut == nil {
+					m.deniesAllBut = map[string][][]string{}
+				}
+				name := strings.Clone(a.Name)
+				but := make([]string, len(b.Members))
+				for i, p := range b.Members {
+					but[i] = strings.Clone(p)
+				}
+				m.deniesAllBut[name] = append(m.deniesAllBut[name], but)
+				continue
 			default:
 				continue
 			}
@@ -180,6 +194,17 @@ func (m *scopeMore) data(out map[string]any) {
 			byP[p] = strs(roles)
 		}
 		out[key] = byP
+	}
+	if m.deniesAllBut != nil {
+		byRole := make(map[string]any, len(m.deniesAllBut))
+		for r, lists := range m.deniesAllBut {
+			items := make([]any, len(lists))
+			for i, l := range lists {
+				items[i] = strs(l)
+			}
+			byRole[r] = items
+		}
+		out["trust_denies_all_but"] = byRole
 	}
 	if m.flowLogs != nil {
 		fl := make(map[string]any, len(m.flowLogs))

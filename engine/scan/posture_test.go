@@ -35,7 +35,10 @@ func scanFixture(t *testing.T, hclPath, input string, now time.Time, only ...str
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, err := inventory.Open(filepath.Join(root, input))
+	if !filepath.IsAbs(input) {
+		input = filepath.Join(root, input)
+	}
+	fs, err := inventory.Open(input)
 	if err != nil {
 		t.Fatal(err)
 	}

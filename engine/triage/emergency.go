@@ -44,9 +44,13 @@ func (t *triager) emergency(a, scope *asset.Asset) Answer {
 			}
 			roles++
 			var denied []string
+			var allBut [][]string // each Deny with NotPrincipal: those it spares
 			for _, b := range r.Facets.Bindings {
-				if b.Role == inventory.DeniedAssumeRole {
+				switch b.Role {
+				case inventory.DeniedAssumeRole:
 					denied = append(denied, b.Members...)
+				case inventory.DeniedAllButAssumeRole:
+					allBut = append(allBut, b.Members)
 				}
 			}
 			readOnly := r.Facets.ReadOnly != nil && *r.Facets.ReadOnly
@@ -63,6 +67,12 @@ func (t *triager) emergency(a, scope *asset.Asset) Answer {
 						d := fmt.Sprintf("role %s trusts %s (%s may assume it)", r.Name, m, p)
 						if i := slices.IndexFunc(denied, func(x string) bool { return trustCovers(x, p) }); i >= 0 {
 							looks = append(looks, fmt.Sprintf("role %s trusts %s, but its trust policy denies %s (a Deny wins)", r.Name, m, denied[i]))
+							continue
+						}
+						if i := slices.IndexFunc(allBut, func(but []string) bool {
+							return !slices.ContainsFunc(but, func(x string) bool { return spares(x, p) })
+						}); i >= 0 {
+							looks = append(looks, fmt.Sprintf("role %s trusts %s, but its trust policy denies every principal but %s (Deny with NotPrincipal)", r.Name, m, strings.Join(allBut[i], ", ")))
 							continue
 						}
 						if readOnly {
@@ -144,6 +154,21 @@ func readOnlyRole(role string) bool {
 	}
 	r := strings.ToLower(role)
 	return strings.HasSuffix(r, "viewer") || strings.HasSuffix(r, "reader") || strings.HasSuffix(r, "browser")
+}
+
+// spares says whether a NotPrincipal entry names p: by its role ARN or its
+// session's (arn:aws:sts::ACCOUNT:assumed-role/NAME/...), not by account,
+// as IAM matches NotPrincipal.
+func spares(x, p string) bool {
+	if x == p {
+		return true
+	}
+	acct, role, ok := strings.Cut(strings.TrimPrefix(p, "arn:aws:iam::"), ":role/")
+	if !ok {
+		return false
+	}
+	role = role[strings.LastIndexByte(role, '/')+1:]
+	return strings.HasPrefix(x, "arn:aws:sts::"+acct+":assumed-role/"+role+"/")
 }
 
 // trustCovers says whether a trust policy principal lets p assume the

@@ -74,6 +74,22 @@ func TestAWSEmergencyAccessDenyReadOnlyWildcard(t *testing.T) {
 		{"read-only role", doc(allow(`"sts:AssumeRole"`)), []string{"AmazonS3ReadOnlyAccess", "SecurityAudit"}, false, "no: no role of account 111111111111 lets"},
 		// one policy that acts is enough
 		{"read-only plus admin", doc(allow(`"sts:AssumeRole"`)), []string{"ReadOnlyAccess", "AdministratorAccess"}, true, "yes (1 roles)"},
+		// NotAction takes in sts:AssumeRole unless it lists it
+		{"NotAction of the other assume calls", doc(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:role/IR"},"NotAction":["sts:AssumeRoleWithSAML","sts:AssumeRoleWithWebIdentity"]}`), nil, true, "yes (1 roles)"},
+		{"NotAction sts:AssumeRole", doc(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:role/IR"},"NotAction":"sts:AssumeRole"}`), nil, false, "no: none of the 1 roles"},
+		{"Deny NotAction s3:*", doc(allow(`"sts:AssumeRole"`), `{"Effect":"Deny","Principal":{"AWS":"*"},"NotAction":"s3:*"}`), nil, false, "no: no role of account 111111111111 lets"},
+		// a Deny with NotPrincipal denies all it does not spare
+		{"Deny NotPrincipal sparing the IR role", doc(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}`, `{"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::999999999999:role/IR","999999999999"]},"Action":"sts:AssumeRole"}`), nil, true, "yes (1 roles)"},
+		// naming the IR account does not spare its role; its session ARN does
+		{"Deny NotPrincipal sparing the IR account", doc(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}`, `{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}`), nil, false, "no: no role of account 111111111111 lets"},
+		{"Deny NotPrincipal sparing the IR session", doc(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}`, `{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:sts::999999999999:assumed-role/IR/responder"},"Action":"sts:AssumeRole"}`), nil, true, "yes (1 roles)"},
+		{"Deny NotPrincipal sparing another role", doc(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}`, `{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::999999999999:role/admin"},"Action":"sts:AssumeRole"}`), nil, false, "no: no role of account 111111111111 lets"},
+		// an Allow with NotPrincipal lets all but those it names
+		{"Allow NotPrincipal of another account", doc(`{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::222222222222:root"},"Action":"sts:AssumeRole"}`), nil, true, "yes (1 roles)"},
+		// ... and NotPrincipal names principals, not accounts: the IR
+		// account's root is left out, its IR role is not
+		{"Allow NotPrincipal of the IR account", doc(`{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}`), nil, true, "yes (1 roles)"},
+		{"Allow NotPrincipal of the IR role", doc(`{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::999999999999:role/IR"},"Action":"sts:AssumeRole"}`), nil, false, "no: no role of account 111111111111 lets"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := awsRoleSnapshot(t, tc.trust, tc.managed...)

@@ -414,6 +414,8 @@ func describeFormat(f inventory.Format) string {
 		return "AWS Config items"
 	case inventory.FormatVigil:
 		return "vigil NDJSON"
+	case inventory.FormatInspector:
+		return "Inspector findings"
 	}
 	return "something else"
 }

@@ -310,6 +310,18 @@ func TestScanComplianceTable(t *testing.T) {
 	if code != ExitError || !strings.Contains(errs, "unknown benchmark") {
 		t.Errorf("unknown benchmark: exit %d, %s", code, errs)
 	}
+	// CSV gets a column of the controls each finding breaks; a format
+	// with no place for controls refuses the flag instead of ignoring it.
+	code, out, _ = run(t, "scan", "-c", "examples/vigil.hcl", "--as-of", "2026-11-27", "--compliance", "cis-aws-3.0", "-f", "csv", "examples/inventory/")
+	if code != ExitFindings || !strings.HasSuffix(strings.SplitN(out, "\n", 2)[0], ",remediation,cis-aws-3.0") {
+		t.Errorf("csv: exit %d, header %q", code, strings.SplitN(out, "\n", 2)[0])
+	}
+	for _, format := range []string{"junit", "github", "asff", "ocsf"} {
+		code, _, errs = run(t, "scan", "-c", "examples/vigil.hcl", "--compliance", "cis-aws-3.0", "-f", format, "examples/inventory/")
+		if code != ExitError || !strings.Contains(errs, "--compliance has no place in --format "+format) {
+			t.Errorf("%s: exit %d, %s", format, code, errs)
+		}
+	}
 }
 
 func TestPolicyListCompliance(t *testing.T) {

@@ -78,7 +78,7 @@ func (f *judgeFlags) register(c *cobra.Command) {
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up after this long")
 	fl.IntVar(&f.workers, "workers", 0, "decoding and evaluation goroutines (default: number of CPUs)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
-	fl.StringSliceVar(&f.compliance, "compliance", nil, "add a per-control table for a benchmark: "+strings.Join(compliance.IDs(), ", ")+" (table and json)")
+	fl.StringSliceVar(&f.compliance, "compliance", nil, "add a per-control table for a benchmark: "+strings.Join(compliance.IDs(), ", ")+" (table, json and sarif run properties; csv and sarif results name each finding's controls)")
 	fl.StringVar(&f.productARN, "asff-product-arn", "", "--format asff: the Security Hub product ARN the findings are imported under (default arn:aws:securityhub:$AWS_REGION:ACCOUNT:product/ACCOUNT/default, ACCOUNT the findings' one AWS account)")
 	fl.StringVar(&f.asOf, "as-of", "", "judge key ages and waiver expiry as of this time (RFC 3339, e.g. 2026-11-27T09:00:00Z; default now)")
 }
@@ -105,6 +105,12 @@ func (f *judgeFlags) registerStore(c *cobra.Command) {
 	c.Flags().BoolVar(&f.history, "history", false, "record the scan in the default history (VIGIL_STORE, store in vigil.hcl, or the state file)")
 }
 
+// complianceFormats are the formats --compliance adds to: the table and
+// JSON print the per-control table, SARIF carries it in the run's
+// properties and each result's controls, CSV a column of controls per
+// benchmark.
+var complianceFormats = []string{"table", "json", "sarif", "csv"}
+
 func (f *judgeFlags) validate(c *cobra.Command) error {
 	if !slices.Contains(report.Formats, f.format) {
 		return usageError(c, "unknown --format %q: use %s", f.format, strings.Join(report.Formats, ", "))
@@ -116,6 +122,9 @@ func (f *judgeFlags) validate(c *cobra.Command) error {
 		if _, err := compliance.Get(id); err != nil {
 			return usageError(c, "--compliance: %v", err)
 		}
+	}
+	if len(f.compliance) > 0 && !slices.Contains(complianceFormats, f.format) {
+		return usageError(c, "--compliance has no place in --format %s: use %s (asff and ocsf name each finding's requirements without it)", f.format, strings.Join(complianceFormats, ", "))
 	}
 	if f.productARN != "" {
 		if _, err := report.ParseProductARN(f.productARN); err != nil {

@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/csv"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -14,10 +15,18 @@ var csvHeader = []string{"policy_id", "severity", "title", "asset_id", "asset_na
 
 // CSV prints one row per finding (RFC 4180, header first), waived ones
 // included and marked. failing says whether the finding counts at
-// --fail-on.
+// --fail-on. With --compliance, a column per benchmark, named by its id
+// (cis-aws-3.0), lists the controls the finding breaks, separated by ";"
+// (empty: none of that benchmark's); the per-control table itself, with
+// the controls that pass or are not covered, is in the table and JSON.
 func CSV(w io.Writer, r *Report) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(csvHeader); err != nil {
+	fb := newFindingBenchmarks(r)
+	header := csvHeader
+	if fb != nil {
+		header = append(slices.Clone(csvHeader), fb.ids...)
+	}
+	if err := cw.Write(header); err != nil {
 		return err
 	}
 	for f := range r.Findings.All() {
@@ -31,6 +40,11 @@ func CSV(w io.Writer, r *Report) error {
 		}
 		row := []string{f.PolicyID, f.Severity, f.Title, f.AssetID, f.AssetName, f.Kind, f.Provider, f.Scope, f.Region,
 			f.Message, strconv.FormatBool(f.Counts(r.FailOn)), strconv.FormatBool(f.Waived), f.WaiverReason, f.WaiverExpires, file, ln, f.Remediation}
+		if fb != nil {
+			for _, cs := range fb.controls(&f) {
+				row = append(row, strings.Join(cs, ";"))
+			}
+		}
 		for i, v := range row {
 			row[i] = defuseFormula(v)
 		}

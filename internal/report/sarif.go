@@ -32,7 +32,9 @@ type sarifRun struct {
 	Tool               sarifTool                `json:"tool"`
 	Invocations        []sarifInvocation        `json:"invocations,omitempty"`
 	OriginalURIBaseIDs map[string]sarifArtifact `json:"originalUriBaseIds,omitempty"`
-	Results            any                      `json:"results"` // streamed []sarifResult
+	// Properties carry --compliance's per-control tables, as in JSON.
+	Properties map[string]any `json:"properties,omitempty"`
+	Results    any            `json:"results"` // streamed []sarifResult
 }
 
 // sarifInvocation carries the report's warnings as tool execution
@@ -172,6 +174,10 @@ func SARIF(w io.Writer, r *Report) error {
 	}
 	run := sarifRun{Results: streamMark}
 	run.Tool.Driver = driver
+	fb := newFindingBenchmarks(r)
+	if fb != nil {
+		run.Properties = map[string]any{"compliance": r.Compliance}
+	}
 	cwd, _ := os.Getwd()
 	if cwd != "" {
 		run.OriginalURIBaseIDs = map[string]sarifArtifact{srcRoot: {URI: fileURI(cwd) + "/"}}
@@ -198,6 +204,14 @@ func SARIF(w io.Writer, r *Report) error {
 		for f := range r.Findings.All() {
 			p, placed := r.place(&f)
 			res := sarifResultOf(f, index[f.PolicyID], cwd)
+			if fb != nil {
+				// the controls the result breaks, by benchmark
+				for i, cs := range fb.controls(&f) {
+					if len(cs) > 0 {
+						res.Properties[fb.ids[i]] = cs
+					}
+				}
+			}
 			if placed {
 				placeSARIF(&res, &p, cwd)
 				if p.Input != "" {

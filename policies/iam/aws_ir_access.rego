@@ -6,10 +6,16 @@
 #   role there without asking first. A trust of the principal itself, of
 #   its account (ACCOUNT or arn:aws:iam::ACCOUNT:root) or of "*" counts,
 #   for an Action that matches sts:AssumeRole (sts:Assume*, sts:* too);
-#   not when the same trust policy explicitly denies the principal (a Deny
-#   wins), nor on a read-only role (every attached policy read-only, such
-#   as ReadOnlyAccess or AmazonS3ReadOnlyAccess): the team could look but
-#   not act, as VGL-IAM-001 reads GCP roles.
+#   a statement with NotAction counts when none of its patterns matches
+#   sts:AssumeRole; not when the same trust policy explicitly denies the
+#   principal (a Deny wins; a Deny with NotPrincipal denies every principal
+#   it does not name, by its role or session ARN: naming its account does
+#   not spare a role, as IAM reads NotPrincipal; an Allow with NotPrincipal
+#   allows all but those it names), nor on a read-only role (every policy only reads: an AWS
+#   managed one named so, such as ReadOnlyAccess or AmazonS3ReadOnlyAccess;
+#   an inline or customer one by its document, whose Allow statements grant
+#   only Get/List/Describe-style actions, no *, service:* or NotAction):
+#   the team could look but not act, as VGL-IAM-001 reads GCP roles.
 #   Silent when ir_principals names no AWS principal, and when the
 #   inventory holds no role of the account (not collected: unknown, as on
 #   the triage card).
@@ -42,6 +48,29 @@ denied(r, p) if {
 	some d, roles in denies
 	covers(d, p)
 	r in roles
+}
+
+# A Deny with NotPrincipal denies every principal it does not spare.
+denies_all_but := object.get(lib.scope(input.asset.scope), "trust_denies_all_but", {})
+
+denied(r, p) if {
+	some but in object.get(denies_all_but, r, [])
+	not spared(but, p)
+}
+
+# NotPrincipal spares a principal by name, not by account: the IR role's
+# ARN, or its session's (arn:aws:sts::ACCOUNT:assumed-role/NAME/...).
+spared(but, p) if p in but
+
+spared(but, p) if {
+	some x in but
+	startswith(x, session_prefix(p))
+}
+
+session_prefix(p) := sprintf("arn:aws:sts::%s:assumed-role/%s/", [lib.account_of(p), name]) if {
+	parts := split(p, ":role/")
+	count(parts) == 2
+	name := regex.replace(parts[1], `^.*/`, "")
 }
 
 covers(t, p) if t == p

@@ -60,3 +60,30 @@ test_deny_on_other_role_only if {
 test_deny_of_other_principal if {
 	count(p.deny) == 0 with input as acct with data.vigil.config as cfg with data.vigil.inventory as inv_denies({"arn:aws:iam::999999999999:role/IR": ["ir-break-glass"]}, {"arn:aws:iam::222222222222:root": ["ir-break-glass"]})
 }
+
+inv_all_but(trusts, all_but) := {"scopes": {"111": {"roles": 3, "trusts": trusts, "trust_denies_all_but": all_but}}, "nodes": {}}
+
+# break-glass trusts the account and denies all but the IR role: the IR
+# role may assume it.
+test_deny_not_principal_spares_ir if {
+	count(p.deny) == 0 with input as acct with data.vigil.config as cfg with data.vigil.inventory as inv_all_but({"arn:aws:iam::999999999999:root": ["break-glass"]}, {"break-glass": [["arn:aws:iam::999999999999:role/IR"]]})
+}
+
+# ... sparing another role only: the IR role is denied.
+test_deny_not_principal_denies_ir if {
+	count(p.deny) == 1 with input as acct with data.vigil.config as cfg with data.vigil.inventory as inv_all_but({"arn:aws:iam::999999999999:root": ["break-glass"]}, {"break-glass": [["arn:aws:iam::999999999999:role/admin"]]})
+}
+
+# Sparing the IR account does not spare its roles (IAM matches
+# NotPrincipal by principal); its session ARN does; two such Denies must
+# both spare the IR role.
+test_deny_not_principal_two_statements if {
+	count(p.deny) == 1 with input as acct with data.vigil.config as cfg with data.vigil.inventory as inv_all_but({"*": ["break-glass"]}, {"break-glass": [["999999999999", "arn:aws:iam::999999999999:root"]]})
+	count(p.deny) == 0 with input as acct with data.vigil.config as cfg with data.vigil.inventory as inv_all_but({"*": ["break-glass"]}, {"break-glass": [["arn:aws:sts::999999999999:assumed-role/IR/responder"]]})
+	count(p.deny) == 1 with input as acct with data.vigil.config as cfg with data.vigil.inventory as inv_all_but({"*": ["break-glass"]}, {"break-glass": [["arn:aws:iam::999999999999:role/IR"], ["arn:aws:iam::999999999999:role/other"]]})
+}
+
+# Another role's Deny with NotPrincipal does not touch break-glass.
+test_deny_not_principal_other_role if {
+	count(p.deny) == 0 with input as acct with data.vigil.config as cfg with data.vigil.inventory as inv_all_but({"arn:aws:iam::999999999999:role/IR": ["break-glass"]}, {"other": [[]]})
+}

@@ -70,3 +70,68 @@ test_planned if {
 	planned := object.union(network(pii_project), {"asset": {"change": {"action": "create"}}})
 	count(p.deny) == 0 with input as planned with data.vigil.config as cfg with data.vigil.inventory as {}
 }
+
+targeted(r, tags, sas) := object.union(r, {"target_tags": tags, "target_service_accounts": sas})
+
+# The implied rule closed by a deny-all at 65000; an allow-all at 1000 for
+# the tag etl still lets those instances out (GCP applies it to them).
+test_tagged_allow_opens if {
+	fs := p.deny with input as network(pii_project) with data.vigil.config as cfg with data.vigil.inventory as inv([targeted(rule("allow", 1000, "all", []), ["etl"], []), all_deny(65000)], [])
+	some f in fs
+	f.details.allowed_by == ["allow-1000 (priority 1000, instances tagged etl)"]
+	contains(f.msg, "lets the instances they target send anything")
+}
+
+# The same for a service account target.
+test_sa_allow_opens if {
+	sa := "etl@acme.iam.gserviceaccount.com"
+	fs := p.deny with input as network(pii_project) with data.vigil.config as cfg with data.vigil.inventory as inv([targeted(rule("allow", 1000, "all", []), [], [sa]), all_deny(65000)], [])
+	some f in fs
+	f.details.allowed_by == [sprintf("allow-1000 (priority 1000, instances running as %s)", [sa])]
+}
+
+# A deny-all for the same tag at a better priority closes the tagged allow.
+test_tagged_deny_closes_tagged_allow if {
+	count(p.deny) == 0 with input as network(pii_project) with data.vigil.config as cfg with data.vigil.inventory as inv([targeted(rule("allow", 1000, "all", []), ["etl"], []), targeted(all_deny(900), ["etl"], []), all_deny(65000)], [])
+}
+
+# Tags a and b: a deny for a alone leaves the b instances open.
+test_tagged_deny_partial if {
+	fs := p.deny with input as network(pii_project) with data.vigil.config as cfg with data.vigil.inventory as inv([targeted(rule("allow", 1000, "all", []), ["a", "b"], []), targeted(all_deny(900), ["a"], []), all_deny(65000)], [])
+	some f in fs
+	f.details.allowed_by == ["allow-1000 (priority 1000, instances tagged a or b)"]
+}
+
+# Two denies, one per tag, cover both.
+test_tagged_denies_add_up if {
+	rules := [targeted(rule("allow", 1000, "all", []), ["a", "b"], []), targeted(all_deny(900), ["a"], []), targeted(all_deny(1000), ["b"], []), all_deny(65000)]
+	count(p.deny) == 0 with input as network(pii_project) with data.vigil.config as cfg with data.vigil.inventory as inv(rules, [])
+}
+
+# A deny for a tag does not cover an allow chosen by service account, and
+# a tagged deny at 900 after the allow's 800 comes too late.
+test_tag_deny_not_sa if {
+	sa := "etl@acme.iam.gserviceaccount.com"
+	rules := [targeted(rule("allow", 1000, "all", []), [], [sa]), targeted(all_deny(900), ["etl"], []), all_deny(65000)]
+	count(p.deny) == 1 with input as network(pii_project) with data.vigil.config as cfg with data.vigil.inventory as inv(rules, [])
+	late := [targeted(rule("allow", 800, "all", []), ["etl"], []), targeted(all_deny(900), ["etl"], []), all_deny(65000)]
+	count(p.deny) == 1 with input as network(pii_project) with data.vigil.config as cfg with data.vigil.inventory as inv(late, [])
+}
+
+# A deny-all for a service account closes the allow for it; a tagged deny
+# never closes the untargeted implied rule.
+test_sa_deny_closes_sa_allow if {
+	sa := "etl@acme.iam.gserviceaccount.com"
+	rules := [targeted(rule("allow", 1000, "all", []), [], [sa]), targeted(all_deny(1000), [], [sa]), all_deny(65000)]
+	count(p.deny) == 0 with input as network(pii_project) with data.vigil.config as cfg with data.vigil.inventory as inv(rules, [])
+	fs := p.deny with input as network(pii_project) with data.vigil.config as cfg with data.vigil.inventory as inv([targeted(all_deny(100), ["etl"], [])], [])
+	some f in fs
+	f.details.allowed_by == ["the implied allow-egress rule (priority 65535)"]
+	contains(f.msg, "lets every instance send anything")
+}
+
+# A tagged allow of 443 only is no allow-all.
+test_tagged_partial_allow if {
+	rules := [targeted(rule("allow", 1000, "tcp", [{"from": 443, "to": 443}]), ["etl"], []), all_deny(65000)]
+	count(p.deny) == 0 with input as network(pii_project) with data.vigil.config as cfg with data.vigil.inventory as inv(rules, [])
+}

@@ -176,6 +176,7 @@ func (c *collector) inherit(a *asset.Asset) {
 // globalMore collects IAM roles with their trust policies.
 func (c *collector) globalMore(ctx context.Context, acct string, cfg aws.Config) {
 	p := iam.NewListRolesPaginator(c.s.iam(cfg), &iam.ListRolesInput{})
+	managed := managedDocs{}
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -185,10 +186,107 @@ func (c *collector) globalMore(ctx context.Context, acct string, cfg aws.Config)
 			return
 		}
 		for _, r := range page.Roles {
+			conf := camelJSON(r)
+			if perms, err := c.rolePermissions(ctx, cfg, aws.ToString(r.RoleName), managed); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				// The role is kept, its permissions unknown (as before
+				// they were read): no rolePolicyList, no attachedManagedPolicies.
+				c.fail(acct, "", err.op, err.err)
+			} else {
+				conf = spliceJSON(conf, perms)
+			}
 			c.put(&inventory.ConfigItem{ARN: aws.ToString(r.Arn), AccountID: acct, ResourceType: "AWS::IAM::Role", ResourceID: aws.ToString(r.RoleId),
-				ResourceName: aws.ToString(r.RoleName), AWSRegion: "global", Configuration: camelJSON(r)})
+				ResourceName: aws.ToString(r.RoleName), AWSRegion: "global", Configuration: conf})
 		}
 	}
+}
+
+// opError is a failed call and the operation that failed.
+type opError struct {
+	op  string
+	err error
+}
+
+// managedDocs caches the default version's document of each managed policy
+// (AWS's are attached to many roles) for one account's collection.
+type managedDocs map[string]string
+
+// rolePermissions reads a role's inline policies (ListRolePolicies,
+// GetRolePolicy) and attached managed policies (ListAttachedRolePolicies,
+// then GetPolicy and GetPolicyVersion for the default version's document),
+// in AWS Config's shape: rolePolicyList [{policyName, policyDocument}] and
+// attachedManagedPolicies [{policyName, policyArn}], each attached entry with
+// the policyDocument AWS Config keeps on the policy's own item. Documents
+// stay URL-encoded, as IAM returns them and AWS Config keeps them.
+func (c *collector) rolePermissions(ctx context.Context, cfg aws.Config, role string, managed managedDocs) (map[string]any, *opError) {
+	client := c.s.iam(cfg)
+	inline := []map[string]string{}
+	lp := iam.NewListRolePoliciesPaginator(client, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
+	for lp.HasMorePages() {
+		page, err := lp.NextPage(ctx)
+		if err != nil {
+			return nil, &opError{"iam:ListRolePolicies", err}
+		}
+		for _, name := range page.PolicyNames {
+			out, err := client.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(name)})
+			if err != nil {
+				return nil, &opError{"iam:GetRolePolicy", err}
+			}
+			inline = append(inline, map[string]string{"policyName": name, "policyDocument": aws.ToString(out.PolicyDocument)})
+		}
+	}
+	attached := []map[string]string{}
+	ap := iam.NewListAttachedRolePoliciesPaginator(client, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(role)})
+	for ap.HasMorePages() {
+		page, err := ap.NextPage(ctx)
+		if err != nil {
+			return nil, &opError{"iam:ListAttachedRolePolicies", err}
+		}
+		for _, p := range page.AttachedPolicies {
+			arn := aws.ToString(p.PolicyArn)
+			doc, ok := managed[arn]
+			if !ok {
+				pol, err := client.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
+				if err != nil {
+					return nil, &opError{"iam:GetPolicy", err}
+				}
+				if pol.Policy != nil && pol.Policy.DefaultVersionId != nil {
+					v, err := client.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: pol.Policy.DefaultVersionId})
+					if err != nil {
+						return nil, &opError{"iam:GetPolicyVersion", err}
+					}
+					if v.PolicyVersion != nil {
+						doc = aws.ToString(v.PolicyVersion.Document)
+					}
+				}
+				managed[arn] = doc
+			}
+			e := map[string]string{"policyName": aws.ToString(p.PolicyName), "policyArn": arn}
+			if doc != "" {
+				e["policyDocument"] = doc
+			}
+			attached = append(attached, e)
+		}
+	}
+	return map[string]any{"rolePolicyList": inline, "attachedManagedPolicies": attached}, nil
+}
+
+// spliceJSON sets keys of a JSON object.
+func spliceJSON(obj json.RawMessage, set map[string]any) json.RawMessage {
+	var m map[string]any
+	if json.Unmarshal(obj, &m) != nil || m == nil {
+		m = map[string]any{}
+	}
+	for k, v := range set {
+		m[k] = v
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return obj
+	}
+	return out
 }
 
 // regionMore collects one region's network ACLs, flow logs, alerting chain

@@ -2,6 +2,7 @@ package gcp
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +48,15 @@ func TestCollectIssue19(t *testing.T) {
 	}
 	if rep == nil || rep.Facets.Resource != web1 || len(rep.Facets.Vulnerabilities) != 1 || !rep.Facets.Vulnerabilities[0].Fixable {
 		t.Fatalf("vulnerability report: %+v", rep)
+	}
+	// The API names the report by project number and instance id; the
+	// record is named by the VM's name (OS Config takes either), which
+	// links it to web-1 as a CAI export's name does: no vigil-only field.
+	if want := "//osconfig.googleapis.com/projects/402398720121/locations/europe-west1-b/instances/web-1/vulnerabilityReport"; rep.ID != want || rep.Name != "web-1" {
+		t.Errorf("report %s named %s, want %s named web-1", rep.ID, rep.Name, want)
+	}
+	if strings.Contains(string(rep.Data), "vigilResource") {
+		t.Errorf("the report still carries vigilResource: %s", rep.Data)
 	}
 	cfg, _, _ := config.Parse([]byte(""), "vigil.hcl")
 	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data(), Now: func() time.Time { return time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC) },

@@ -21,8 +21,9 @@ import (
 // collected VMs: for every project and zone that has instances, the
 // reports of all its instances (instances/-), written in Cloud Asset's
 // record shape (asset type osconfig.googleapis.com/VulnerabilityReport,
-// the VM's asset name as resource.data.vigilResource) and loaded with the
-// rest. A project whose OS Config API is off is reported on Progress and
+// named projects/NUMBER/locations/ZONE/instances/VM/vulnerabilityReport,
+// which links it to its VM as a CAI export's name does) and loaded with
+// the rest. A project whose OS Config API is off is reported on Progress and
 // skipped: VGL-VULN-003 says so from the services it has.
 func (s *session) withVulnerabilities(ctx context.Context, dir string, files []string, inv *inventory.Inventory, sum *Summary) (*inventory.Inventory, error) {
 	type zoneKey struct{ project, number, zone string }
@@ -89,11 +90,18 @@ func (s *session) withVulnerabilities(ctx context.Context, dir string, files []s
 				raw, _ := json.Marshal(r)
 				var data map[string]any
 				json.Unmarshal(raw, &data)
-				if vm != "" {
-					data["vigilResource"] = vm
-				}
 				num := firstNonEmptyStr(k.number, k.project)
-				rec := map[string]any{"name": "//osconfig.googleapis.com/" + r.Name, "asset_type": "osconfig.googleapis.com/VulnerabilityReport",
+				// The record's name links it to its VM, as in a CAI
+				// export (the loader reads projects/NUMBER/locations/ZONE/
+				// instances/INSTANCE/vulnerabilityReport); the API names the
+				// VM by its id, which OS Config takes as well as its name:
+				// the collector writes the name it knows, so the report
+				// points at the VM's own asset whatever its IP.
+				name := r.Name
+				if vm != "" {
+					name = fmt.Sprintf("projects/%s/locations/%s/instances/%s/vulnerabilityReport", num, k.zone, vm[strings.LastIndexByte(vm, '/')+1:])
+				}
+				rec := map[string]any{"name": "//osconfig.googleapis.com/" + name, "asset_type": "osconfig.googleapis.com/VulnerabilityReport",
 					"ancestors": []string{"projects/" + num},
 					"resource":  map[string]any{"version": "v1", "discovery_name": "VulnerabilityReport", "parent": "//cloudresourcemanager.googleapis.com/projects/" + num, "location": k.zone, "data": data}}
 				line, _ := json.Marshal(rec)

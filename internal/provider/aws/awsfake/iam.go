@@ -216,10 +216,12 @@ func (f *Fake) iam(req *request) {
 			b.elIf("UserName", q.get("UserName"))
 			b.elIf("RoleName", q.get("RoleName"))
 			b.el("PolicyName", q.get("PolicyName"))
-			b.el("PolicyDocument", doc)
+			b.el("PolicyDocument", rfc3986(doc)) // URL-encoded, as IAM returns it
 		})
 	case "GenerateCredentialReport", "GetCredentialReport", "GetAccountSummary", "ListRoles": // more.go
 		f.iamMore(req, q)
+	case "ListRolePolicies", "ListAttachedRolePolicies", "GetPolicy", "GetPolicyVersion": // rolepolicies.go
+		f.rolePolicies(req, q)
 	default:
 		queryError(req, http.StatusBadRequest, "InvalidAction", "Could not find operation "+req.op)
 	}

@@ -41,6 +41,8 @@ type More struct {
 	// Findings are its findings by region.
 	Inspector map[string]string
 	Findings  map[string][]*Finding
+	// Policies are the managed policies roles attach, by ARN.
+	Policies map[string]*ManagedPolicy
 	// report is the credential report's state: "" (none), STARTED,
 	// INPROGRESS, COMPLETE; IAM takes two calls to finish one.
 	report string
@@ -63,6 +65,9 @@ type FlowLog struct{ ID, ResourceID, Status string }
 type Role struct {
 	Name, TrustPolicy string
 	Created           time.Time
+	// Attached are the ARNs of its attached managed policies (in
+	// More.Policies); its inline policies are Account.RolePolicies.
+	Attached []string
 }
 
 // Credential is a user's console password and MFA.
@@ -98,7 +103,7 @@ func (f *Fake) More(account string) *More {
 	if !ok {
 		m = &More{FlowLogs: map[string][]*FlowLog{}, Roles: map[string]*Role{}, Credentials: map[string]Credential{},
 			MetricFilters: map[string][]*MetricFilter{}, Alarms: map[string][]*Alarm{}, Rules: map[string][]*EventRule{},
-			Inspector: map[string]string{}, Findings: map[string][]*Finding{}}
+			Inspector: map[string]string{}, Findings: map[string][]*Finding{}, Policies: map[string]*ManagedPolicy{}}
 		f.more[account] = m
 	}
 	return m

@@ -24,7 +24,18 @@ func AddIssue19(f *Fake) {
 		prod.Users["alice"] = &User{Name: "alice", ID: "AIDAFAKE0000000000002", Created: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 		m.Credentials["alice"] = Credential{Password: true, MFA: false}
 		m.Roles["ir-break-glass"] = &Role{Name: "ir-break-glass", Created: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
-			TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + IRRole + `"},"Action":"sts:AssumeRole"}]}`}
+			TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + IRRole + `"},"Action":"sts:AssumeRole"}]}`,
+			Attached:    []string{"arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::" + ProdAccount + ":policy/ir-containment"}}
+		// It reads everything, and may snapshot and isolate (the default
+		// version v2 of ir-containment; v1 only described) and write to
+		// the evidence bucket (inline).
+		m.Policies["arn:aws:iam::aws:policy/ReadOnlyAccess"] = &ManagedPolicy{Name: "ReadOnlyAccess", DefaultVersion: "v118",
+			Versions: map[string]string{"v118": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:Describe*","s3:Get*","s3:List*","iam:Get*","iam:List*"],"Resource":"*"}]}`}}
+		m.Policies["arn:aws:iam::"+ProdAccount+":policy/ir-containment"] = &ManagedPolicy{Name: "ir-containment", DefaultVersion: "v2", Versions: map[string]string{
+			"v1": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}]}`,
+			"v2": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:CreateSnapshot","ec2:ModifyInstanceAttribute","ec2:CreateTags"],"Resource":"*"}]}`}}
+		prod.RolePolicies["ir-break-glass"] = map[string]string{
+			"evidence-bucket": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::acme-evidence/*"}]}`}
 		m.MetricFilters["us-east-1"] = []*MetricFilter{{Name: "SecurityGroupChanges", LogGroup: "org-trail-logs", MetricNamespace: "CISBenchmark", MetricName: "SecurityGroupEventCount",
 			Pattern: "{ ($.eventName = AuthorizeSecurityGroupIngress) || ($.eventName = AuthorizeSecurityGroupEgress) || ($.eventName = RevokeSecurityGroupIngress) || ($.eventName = RevokeSecurityGroupEgress) || ($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) }"}}
 		m.Alarms["us-east-1"] = []*Alarm{{Name: "SecurityGroupChanges", Namespace: "CISBenchmark", MetricName: "SecurityGroupEventCount", ActionsEnabled: true,
