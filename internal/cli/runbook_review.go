@@ -68,6 +68,19 @@ func (a *app) reviewWith(ctx context.Context, f *runbookFlags, st store.RunStore
 		r.trusted = keyPath
 	}
 	r.v = runbook.VerifyRun(run, entries, heads, pub, an.String())
+	if r.v.Tamper == nil {
+		// The two-person rule: approvals (and the starter) serve signed,
+		// checked with serve's key pinned here.
+		servePub, _, err := a.servePublicKey(f)
+		if err != nil {
+			return nil, err
+		}
+		ds, err := store.StoredDecisions(ctx, st, id)
+		if err != nil {
+			return nil, &exitError{code: ExitError, err: fmt.Errorf("run %s: read its decisions: %w", id, err)}
+		}
+		r.v.Tamper = runbook.VerifyApprovals(run, entries, ds, servePub)
+	}
 	return r, nil
 }
 
@@ -367,8 +380,13 @@ func (a *app) showKey(f *runbookFlags) error {
 		fmt.Fprintf(a.stdout, "Journal key: %s (not made yet: the first apply makes it, mode 0600)\n", path)
 		return nil
 	}
-	fmt.Fprintf(a.stdout, "Journal key: %s\nPublic key:  %s (ed25519)\n", path, runbook.KeyID(pub))
-	der, err := x509.MarshalPKIXPublicKey(ed25519.PublicKey(pub))
+	return a.printPublicKey("Journal key", path, pub)
+}
+
+// printPublicKey prints where a key is, its id and its public half (PEM).
+func (a *app) printPublicKey(what, path string, pub ed25519.PublicKey) error {
+	fmt.Fprintf(a.stdout, "%s: %s\nPublic key:  %s (ed25519)\n", what, path, runbook.KeyID(pub))
+	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return err
 	}

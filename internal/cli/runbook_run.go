@@ -59,6 +59,9 @@ func (a *app) executor(ctx context.Context, f *runbookFlags, s *rbSession, st st
 		// --auto-approve confirms the plan only (confirmApply): step
 		// approvals stay with --approve, the terminal and vigil serve
 		Approve: splitList(f.approve), Parallel: f.parallel, Starter: cliIdentity(f)}
+	if x.ServeKey, _, err = a.servePublicKey(f); err != nil {
+		return nil, err
+	}
 	// Decisions given through vigil serve are read from the store; a step
 	// that needs a second person waits for one there (nothing typed here
 	// approves it), unless --no-wait.

@@ -401,6 +401,14 @@ func (s *Server) apiDecide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &store.StepDecision{RunID: id, Address: req.Address, PlanHash: v.PlanSHA256, Decision: runbook.Decision{Approved: *req.Approve, By: by, Comment: req.Comment}}
+	if s.Signer != nil {
+		// Signed, so that the executor and verify can tell it from a row
+		// written into the database by hand.
+		d.ID, d.DecidedAt = runbook.NewToken()[:16], time.Now().UTC()
+		starter := v.Starter
+		d.Attestation = runbook.SignApproval(s.Signer, &runbook.ApprovalStatement{Run: id, PlanSHA256: v.PlanSHA256, Address: req.Address,
+			Approved: *req.Approve, Approver: by, Starter: starter, Decision: d.ID, At: d.DecidedAt})
+	}
 	if err := ap.RecordDecision(ctx, d); err != nil {
 		var decided *store.DecidedError
 		if errors.As(err, &decided) {
@@ -460,8 +468,27 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, es)
 }
 
+// apiWhoami says who the caller is and, signed with serve's key, vouches
+// for it as the starter of the plan ?plan_sha256= names (for a short
+// while): the CLI checks that statement against serve's public key pinned
+// on its side, never against anything this answer says.
 func (s *Server) apiWhoami(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, auth.From(r.Context()))
+	p := auth.From(r.Context())
+	out := struct {
+		*auth.Principal
+		Attestation *runbook.Attestation `json:"attestation,omitempty"`
+	}{Principal: p}
+	if s.Signer != nil && p != nil {
+		out.Attestation = s.vouch(p, r.URL.Query().Get("plan_sha256"))
+	}
+	writeJSON(w, out)
+}
+
+// vouch signs who p is, as the starter of the plan planHash.
+func (s *Server) vouch(p *auth.Principal, planHash string) *runbook.Attestation {
+	now := time.Now().UTC()
+	return runbook.SignIdentity(s.Signer, &runbook.IdentityStatement{Identity: p.Identity(), Role: p.Role, Audience: runbook.StarterAudience,
+		PlanSHA256: planHash, IssuedAt: now, ExpiresAt: now.Add(runbook.StarterTTL)})
 }
 
 // audit records what a signed-in principal did.

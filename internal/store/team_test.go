@@ -93,6 +93,23 @@ func testDecisions(t *testing.T, runs RunStore) {
 	if got, err := (DecisionSource{Store: ap}).Decision(ctx, run.ID, &runbook.ApprovalRequest{Address: "isolate", PlanHash: "plan-1"}); got != nil || err != nil {
 		t.Errorf("no decision: %+v %v", got, err)
 	}
+	if d.Attestation != nil {
+		t.Errorf("an unsigned decision reads back signed: %+v", d.Attestation)
+	}
+	// serve's signature is kept exactly as given: the statement's text is
+	// what it signed.
+	att := &runbook.Attestation{Statement: `{"run":"run-d1","address":"isolate"}`, Key: "SHA256:0123456789abcdef", Sig: "c2ln"}
+	if err := ap.RecordDecision(ctx, &StepDecision{RunID: run.ID, Address: "isolate", PlanHash: "plan-1", Decision: runbook.Decision{Approved: true, By: bob, Attestation: att}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = DecisionSource{Store: ap}.Decision(ctx, run.ID, &runbook.ApprovalRequest{Address: "isolate", PlanHash: "plan-1"})
+	if err != nil || got == nil || got.Attestation == nil || *got.Attestation != *att {
+		t.Fatalf("signed decision: %+v %v", got, err)
+	}
+	sd, err := StoredDecisions(ctx, runs, run.ID)
+	if err != nil || len(sd) != 2 || sd[1].Address != "isolate" || sd[1].Attestation == nil || sd[0].Attestation != nil || sd[0].PlanHash != "plan-1" {
+		t.Fatalf("stored decisions: %+v %v", sd, err)
+	}
 }
 
 func testTicks(t *testing.T, h History, dsn string) {
