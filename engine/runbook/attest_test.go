@@ -37,7 +37,9 @@ func TestForgedApprovals(t *testing.T) {
 	}{
 		{"a row written by hand", nil, "not signed by vigil serve"},
 		{"signed by another key", func(id, ph string, st Identity) *Attestation { return signed(otherKey, id, ph, "cut", bob, st) }, "not with the trusted serve key " + KeyID(pubOf(serveKey))},
-		{"for another plan", func(id, ph string, st Identity) *Attestation { return signed(serveKey, id, strings.Repeat("0", 64), "cut", bob, st) }, "for plan sha256 000000000000"},
+		{"for another plan", func(id, ph string, st Identity) *Attestation {
+			return signed(serveKey, id, strings.Repeat("0", 64), "cut", bob, st)
+		}, "for plan sha256 000000000000"},
 		{"for another step", func(id, ph string, st Identity) *Attestation { return signed(serveKey, id, ph, "other", bob, st) }, "for step.other, not step.cut"},
 		{"for another run", func(id, ph string, st Identity) *Attestation { return signed(serveKey, "run-x", ph, "cut", bob, st) }, "for run run-x"},
 		{"a tampered statement", func(id, ph string, st Identity) *Attestation {

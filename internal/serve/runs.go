@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -411,12 +412,25 @@ func (s *Server) apiDecide(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := ap.RecordDecision(ctx, d); err != nil {
 		var decided *store.DecidedError
-		if errors.As(err, &decided) {
+		if !errors.As(err, &decided) {
+			refuse(http.StatusInternalServerError, err)
+			return
+		}
+		// A decision this server did not sign (written into the database by
+		// hand) decides nothing: no executor takes it, and it must not keep
+		// the approver from deciding. It is replaced, and the audit log
+		// keeps what it was.
+		prev := decided.Decision
+		if s.Signer == nil || s.signedHere(prev, v.Starter) {
 			refuse(http.StatusConflict, err)
 			return
 		}
-		refuse(http.StatusInternalServerError, err)
-		return
+		ok, rerr := ap.ReplaceDecision(ctx, prev.ID, d)
+		if rerr != nil || !ok {
+			refuse(http.StatusConflict, fmt.Errorf("%v (replacing it failed: %v)", err, rerr))
+			return
+		}
+		s.audit(r, action, target, "replaced", fmt.Sprintf("the store held a decision this server did not sign (id %q, approved %v, by %s): forged? It is replaced by this one", prev.ID, prev.Approved, prev.By))
 	}
 	s.audit(r, action, target, "ok", fmt.Sprintf("plan sha256 %s; decision %s", v.PlanSHA256, d.ID))
 	resumed := false
@@ -443,6 +457,13 @@ func (s *Server) apiDecide(w http.ResponseWriter, r *http.Request) {
 		body["not_resumed"] = notResumed
 	}
 	json.NewEncoder(w).Encode(body)
+}
+
+// signedHere reports whether a recorded decision carries this server's
+// valid signature for it.
+func (s *Server) signedHere(d *store.StepDecision, starter runbook.Identity) bool {
+	_, err := runbook.VerifyApproval(s.Signer.Public().(ed25519.PublicKey), d.Attestation, d.RunID, d.PlanHash, d.Address, starter)
+	return err == nil
 }
 
 // serverPrincipal is the server acting on its own (resuming a run after a

@@ -62,6 +62,28 @@ type Approvals interface {
 	Decision(ctx context.Context, runID, address, planHash string) (*StepDecision, error)
 	// Decisions lists a run's decisions, oldest first.
 	Decisions(ctx context.Context, runID string) ([]*StepDecision, error)
+	// ReplaceDecision puts d in the place of the decision with id old on
+	// the same instance and plan (one vigil serve did not sign); false when
+	// that decision is no longer there.
+	ReplaceDecision(ctx context.Context, old string, d *StepDecision) (bool, error)
+}
+
+func (s *runsSQL) ReplaceDecision(ctx context.Context, old string, d *StepDecision) (bool, error) {
+	defer s.lock()()
+	by, _ := json.Marshal(d.By)
+	att := ""
+	if d.Attestation != nil {
+		raw, _ := json.Marshal(d.Attestation)
+		att = string(raw)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE run_approvals SET id = ?, approved = ?, identity = ?, comment = ?, decided_at = ?, attestation = ?
+		WHERE run_id = ? AND address = ? AND plan_sha256 = ? AND id = ?`),
+		d.ID, b2i(d.Approved), string(by), d.Comment, d.DecidedAt.UTC().Format(ts), att, d.RunID, d.Address, d.PlanHash, old)
+	if err != nil {
+		return false, fmt.Errorf("replace the decision on step.%s: %w", d.Address, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 func (s *runsSQL) RecordDecision(ctx context.Context, d *StepDecision) error {
