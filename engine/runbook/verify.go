@@ -112,7 +112,7 @@ func (t *Tamper) Error() string {
 	case TamperEvidence:
 		return entry + " has no evidence entry: " + t.Reason
 	case TamperOtherKey:
-		return entry + " is signed with another key: " + t.Reason
+		return "the journal is signed with another key than the journal key here (not an edit): " + t.Reason
 	case TamperDeleted:
 		return "the run was deleted from the database: " + t.Reason
 	case TamperApproval:
@@ -272,6 +272,11 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 		return v
 	}
 	if trusted != nil && !pub.Equal(trusted) {
+		if anchorKey != "" && anchorKey != v.Key {
+			// The anchor saw another key sign the run as it was written.
+			v.Tamper = tamperAt(TamperRewritten, first, fmt.Sprintf("the journal is signed with key %s, not with the key %s recorded (%s), nor with the journal key %s", v.Key, anchorName, anchorKey, KeyID(trusted)))
+			return v
+		}
 		if hasAnchor && anchorKey == v.Key && v.Anchored > 0 {
 			// The anchor, written as the run went, names the run's key: the
 			// key here is another one (replaced, or another machine's), which
@@ -279,7 +284,12 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 			v.Tamper = tamperAt(TamperOtherKey, first, fmt.Sprintf("the journal is signed with key %s, which %s recorded for it as it was written, but the journal key here is %s: the key that signed this run is not available here (was the key file replaced?). Verify with that key's public half: --journal-key OLD-PUBLIC.pem", v.Key, anchorName, KeyID(trusted)))
 			return v
 		}
-		v.Tamper = tamperAt(TamperRewritten, first, fmt.Sprintf("the journal is signed with key %s, not with the journal key %s", v.Key, KeyID(trusted)))
+		// Every entry chains and verifies with the run's own key: it was
+		// written with another journal key (another machine's, or one
+		// replaced since). Nothing here vouches for that key, so this is no
+		// pass, but neither is it evidence of an edit: a rewrite with
+		// another key shows in the anchor's heads, and is reported above.
+		v.Tamper = tamperAt(TamperOtherKey, first, fmt.Sprintf("the journal was written with journal key %s, and the journal key here is %s; its entries chain and their signatures verify with %s, so nothing shows an edit, but nothing here vouches for that key either. Verify with that key's public half: --journal-key OTHER-PUBLIC.pem", v.Key, KeyID(trusted), v.Key))
 		return v
 	}
 	if anchorKey != "" && anchorKey != v.Key {

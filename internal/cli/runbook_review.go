@@ -249,9 +249,16 @@ func (a *app) rbVerifyCmd() *cobra.Command {
     emptied, or it is another machine's file), unless a resume re-anchored
     it with --reanchor, which verify names;
   - a run deleted from the database whose heads the anchor still holds;
-  - a journal signed with a key other than the journal key here, which the
-    anchor recorded for it (the local key was replaced: verify with the old
-    public key).
+  - a journal signed with a key other than the journal key here (written on
+    another machine, or before the key was replaced), reported as such, with
+    both key ids, not as an edit: verify with that key's public half;
+  - for a run with a step that needs a second person (distinct_approver):
+    an approval of such a step in the journal, or a decision on it in the
+    store, that vigil serve did not sign with the key pinned here
+    (--serve-public-key, VIGIL_SERVE_PUBLIC_KEY or serve_public_key in
+    vigil.hcl), or signed for another run, plan or step, or by the starter;
+    or a starter serve did not vouch for. A row written into the database
+    by hand shows here, naming the step.
 --all verifies every run the database or the anchor knows of. Lines in the
 anchor file that are not journal heads are reported too.
 The run's key is compared with the journal key when there is one here
@@ -303,6 +310,11 @@ Exit code 0 when intact, 1 when not.`,
 				return err
 			}
 			v := r.v
+			if v.Tamper != nil && v.Tamper.What == runbook.TamperOtherKey {
+				// Not an edit: another journal key wrote it. Still no pass.
+				fmt.Fprintf(a.stdout, "Journal of run %s cannot be vouched for with the journal key here: %s.\n", args[0], v.Tamper.Error())
+				return exit(ExitFindings)
+			}
 			if v.Tamper != nil {
 				fmt.Fprintf(a.stdout, "Journal of run %s is NOT intact: %s.\n", args[0], v.Tamper.Error())
 				return exit(ExitFindings)
@@ -350,7 +362,11 @@ func (a *app) verifyAll(ctx context.Context, f *runbookFlags, st store.RunStore,
 		}
 		if r.v.Tamper != nil {
 			bad = true
-			fmt.Fprintf(a.stdout, "%s  NOT intact: %s.\n", run.ID, r.v.Tamper.Error())
+			verdict := "NOT intact"
+			if r.v.Tamper.What == runbook.TamperOtherKey {
+				verdict = "another journal key"
+			}
+			fmt.Fprintf(a.stdout, "%s  %s: %s.\n", run.ID, verdict, r.v.Tamper.Error())
 			continue
 		}
 		fmt.Fprintf(a.stdout, "%s  intact: %d entries, key %s.\n", run.ID, r.v.Entries, r.v.Key)

@@ -77,6 +77,16 @@ here with --server and VIGIL_TOKEN, and is refused without); the process
 running it (a replica, or a CLI apply waiting for it) picks the decision up
 from the store.
 
+Serve signs (ed25519) who a signed-in starter is (/api/whoami, bound to the
+plan being started, for 10 minutes) and every decision it records (run, plan
+hash, step, approver, starter, time), with its own key: server.signing_key,
+--signing-key or VIGIL_SERVE_SIGNING_KEY, else one made on first use beside
+the journal key; every replica needs the same. CLIs and verifiers pin its
+public half (serve_public_key in vigil.hcl, --serve-public-key or
+VIGIL_SERVE_PUBLIC_KEY), which --show-signing-key prints: a step that needs
+a second person takes only decisions that verify with it, so a row written
+into the database by hand approves nothing (and verify reports it).
+
 Several replicas share one PostgreSQL (--store postgres://...): each tick of
 a schedule is scanned by one replica and recorded once (an advisory lock
 the others wait on; a replica killed mid-scan hands the tick to the next),
@@ -114,6 +124,7 @@ deadline, or still going past it. SIGTERM or SIGINT stop it: running scans
 get --grace to finish, then are abandoned; a scan is recorded whole or not
 at all.`,
 		Example: `  vigil serve --config vigil.hcl
+  vigil serve --config vigil.hcl --show-signing-key > serve.pub
   vigil serve --config vigil.hcl --store postgres://vigil@db/vigil --listen 0.0.0.0:8443 \
       --allowed-host vigil.acme.example --tls-cert tls.crt --tls-key tls.key`,
 		RunE: func(c *cobra.Command, args []string) error {
