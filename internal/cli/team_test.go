@@ -201,9 +201,16 @@ server {
 		if code, res := api(t, "POST", base+"/api/runs/"+id+"/resume", carol, nil); code != 202 {
 			t.Fatalf("resume: %d %v", code, res)
 		}
+		// The resume runs in the background: it is over once the journal
+		// records it and nobody holds the run.
 		eventually(t, "the resume to end", 30*time.Second, func() bool {
+			_, j := api(t, "GET", base+"/api/runs/"+id+"/journal", victor, nil)
+			resumed := false
+			for _, e := range j["entries"].([]any) {
+				resumed = resumed || e.(map[string]any)["kind"] == "run.resumed"
+			}
 			_, r := api(t, "GET", base+"/api/runs/"+id, victor, nil)
-			return r["run"].(map[string]any)["held"] == false && r["run"].(map[string]any)["status"] != "running"
+			return resumed && r["run"].(map[string]any)["held"] == false && r["run"].(map[string]any)["status"] != "running"
 		})
 		if _, r := api(t, "GET", base+"/api/runs/"+id, victor, nil); r["run"].(map[string]any)["status"] != "awaiting_approval" {
 			t.Fatalf("a hand-written approval moved the run: %v", r["run"])
