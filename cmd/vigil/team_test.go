@@ -402,7 +402,7 @@ server {
 	if !j.Verified || approvedBy != "bob@acme.example" {
 		t.Errorf("journal: verified %v, approved by %q", j.Verified, approvedBy)
 	}
-	if code, out := vigil(t, nil, "runbook", "verify", id, "--state", pg); code != 0 || !strings.Contains(out, "is intact") {
+	if code, out := vigil(t, nil, "runbook", "verify", id, "--state", pg); code != 0 || !strings.Contains(out, "is intact") || !strings.Contains(out, "checked with the pinned serve key SHA256:") {
 		t.Errorf("vigil runbook verify: exit %d\n%s", code, out)
 	}
 	// Checked with the key pinned here: with another, nothing vouches for

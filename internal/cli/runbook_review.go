@@ -28,6 +28,9 @@ type reviewed struct {
 	// trusted says what the run's key was compared with ("" when nothing).
 	trusted string
 	anchor  string
+	// serveKey is the id of the pinned serve key the run's approvals by a
+	// second person were checked with ("" when the run has no such step).
+	serveKey string
 }
 
 // review reads a run and verifies its journal against the anchor and the
@@ -80,6 +83,9 @@ func (a *app) reviewWith(ctx context.Context, f *runbookFlags, st store.RunStore
 			return nil, &exitError{code: ExitError, err: fmt.Errorf("run %s: read its decisions: %w", id, err)}
 		}
 		r.v.Tamper = runbook.VerifyApprovals(run, entries, ds, servePub)
+		if plan, err := runbook.DecodePlan(run.Plan); err == nil && runbook.FirstDistinct(plan) != "" && servePub != nil {
+			r.serveKey = runbook.KeyID(servePub)
+		}
 	}
 	return r, nil
 }
@@ -327,6 +333,9 @@ Exit code 0 when intact, 1 when not.`,
 				fmt.Fprintf(a.stdout, "Its head matches %s (entry %d).\n", r.anchor, v.Anchored)
 			} else {
 				fmt.Fprintf(a.stdout, "No heads of it in %s: truncation cannot be checked here.\n", r.anchor)
+			}
+			if r.serveKey != "" {
+				fmt.Fprintf(a.stdout, "Approvals by a second person (and who started the run) are checked with the pinned serve key %s.\n", r.serveKey)
 			}
 			if r.trusted != "" {
 				fmt.Fprintf(a.stdout, "The key is the journal key %s.\n", r.trusted)
