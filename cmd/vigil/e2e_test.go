@@ -26,6 +26,14 @@ func TestMain(m *testing.M) {
 	// in the test's own.
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	// Every vigil serve of the tests signs with one key (the one serve
+	// would make on first use there), and every CLI pins its public half,
+	// as a team's deployment does (serve_public_key in vigil.hcl).
+	pub, err := makeServeKey(dir)
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("VIGIL_SERVE_PUBLIC_KEY", pub)
 	// The crash and fake-clock tests need the test hooks (internal/cli
 	// testhooks.go), which a release build leaves out.
 	args := []string{"build", "-tags", "vigil_testhooks", "-o", binPath}

@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -90,6 +94,57 @@ func signedIn(t *testing.T) []string {
 	return []string{"VIGIL_SERVER=" + s.url, "VIGIL_TOKEN=" + s.token}
 }
 
+// serveKeyPath is the signing key every vigil serve of the test binary
+// makes on first use (XDG_CONFIG_HOME is the binary's own: see TestMain).
+func serveKeyPath() string {
+	return filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "vigil", "serve-signing.key")
+}
+
+// serveSigningKey reads that key: the tests play vigil serve with it
+// where they record a decision in the store themselves.
+func serveSigningKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	raw, err := os.ReadFile(serveKeyPath())
+	if err != nil {
+		t.Fatalf("the serve signing key (made by the first vigil serve): %v", err)
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		t.Fatalf("%s is not PEM", serveKeyPath())
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.(ed25519.PrivateKey)
+}
+
+// makeServeKey makes serveKeyPath (mode 0600) and writes its public half
+// into dir as vigil serve --show-signing-key prints it; it returns that
+// file.
+func makeServeKey(dir string) (string, error) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(serveKeyPath()), 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(serveKeyPath(), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return "", err
+	}
+	pder, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		return "", err
+	}
+	pub := filepath.Join(dir, "serve.pub")
+	return pub, os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}), 0o644)
+}
+
 func stopIdentityServer() {
 	if c := identityServer.cmd; c != nil && c.Process != nil {
 		c.Process.Kill()
@@ -152,8 +207,28 @@ func approvePending(t *testing.T, state string) {
 			if prev, err := ap.Decision(ctx, run.ID, e.Step, d.Plan); err != nil || prev != nil {
 				continue
 			}
-			ap.RecordDecision(ctx, &store.StepDecision{RunID: run.ID, Address: e.Step, PlanHash: d.Plan,
-				Decision: runbook.Decision{Approved: true, By: secondApprover, Comment: "parity test"}})
+			// Signed with serve's key, as serve records a decision: an
+			// unsigned row approves nothing.
+			at := time.Now().UTC()
+			att := runbook.SignApproval(serveSigningKey(t), &runbook.ApprovalStatement{Run: run.ID, PlanSHA256: d.Plan, Address: e.Step, Approved: true,
+				Approver: secondApprover, Starter: runbook.StarterOf(run, es), Decision: "test-" + e.Step, At: at})
+			ap.RecordDecision(ctx, &store.StepDecision{RunID: run.ID, Address: e.Step, PlanHash: d.Plan, DecidedAt: at,
+				Decision: runbook.Decision{Approved: true, By: secondApprover, Comment: "parity test", ID: "test-" + e.Step, Attestation: att}})
 		}
 	}
+}
+
+// makeServeKeyPub writes the public half of a new key, not serve's, into
+// dir and returns the file.
+func makeServeKeyPub(dir string) (string, error) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "other-serve.pub")
+	return path, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
 }

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ir/vigil/engine/runbook"
 	"github.com/vigil-ir/vigil/internal/store"
 	"github.com/vigil-ir/vigil/internal/testutil"
 )
@@ -236,6 +237,15 @@ server {
 	apply := []string{"runbook", "apply", "testdata/team/contain-web.hcl", "--provider", "sim",
 		"-i", "examples/inventory", "-var", "instance=" + webVM, "-var", "incident=INC-77", "--state", pg}
 
+	fakeWhoami := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"subject":"oidc:%s#u-1","name":"alice@acme.example","email":"alice@acme.example","role":"approver","via":"oidc"}`, idp.URL)
+	}))
+	defer fakeWhoami.Close()
+	otherPub, err := makeServeKeyPub(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// The attack the rule is about: a run started unverified (no token, or
 	// a self-declared --actor naming someone else) could be approved by its
 	// starter as "another person". It is refused before anything runs.
@@ -250,6 +260,11 @@ server {
 		{"a token but no server", []string{"VIGIL_TOKEN=" + alice}, nil, "neither --server nor VIGIL_SERVER is set"},
 		{"signed in, renamed by --actor", []string{"VIGIL_TOKEN=" + alice}, []string{"--server", base, "--actor", "bob"}, "--actor cannot rename a signed-in starter"},
 		{"a wrong token", []string{"VIGIL_TOKEN=nope"}, []string{"--server", base}, "refused VIGIL_TOKEN (401)"},
+		// /api/whoami's answer counts only as far as serve's signature,
+		// checked with the key pinned here, vouches for it.
+		{"a fake whoami", []string{"VIGIL_TOKEN=" + alice}, []string{"--server", fakeWhoami.URL}, "is not vouched for by vigil serve: it is not signed by vigil serve"},
+		{"no serve key pinned", []string{"VIGIL_TOKEN=" + alice, "VIGIL_SERVE_PUBLIC_KEY="}, []string{"--server", base}, "nothing here says which key is serve's"},
+		{"another key pinned", []string{"VIGIL_TOKEN=" + alice, "VIGIL_SERVE_PUBLIC_KEY=" + otherPub}, []string{"--server", base}, "not with the trusted serve key"},
 	} {
 		code, out := vigil(t, append([]string{"VIGIL_SERVER=", "VIGIL_TOKEN="}, tc.env...), append(apply, tc.args...)...)
 		if code != 2 || !strings.Contains(out, tc.want) {
@@ -322,6 +337,29 @@ server {
 	if v.Run.Starter.Subject != "oidc:"+idp.URL+"#u-1" || !v.Run.Starter.Verified {
 		t.Errorf("the run's starter is not alice, verified: %+v", v.Run.Starter)
 	}
+	// Someone with the database's credentials writes bob's approval in by
+	// hand: serve did not sign it, so the CLI keeps waiting, says why, and
+	// verify fails naming the step.
+	bobID := runbook.Identity{Subject: "oidc:" + idp.URL + "#u-2", Name: "bob@acme.example", Email: "bob@acme.example", Verified: true, Via: "vigil serve (oidc)"}
+	if st, err := store.OpenRuns(context.Background(), pg); err != nil {
+		t.Fatal(err)
+	} else {
+		err = st.(store.Approvals).RecordDecision(context.Background(), &store.StepDecision{RunID: id, Address: "isolate", PlanHash: v.Run.PlanSHA256,
+			Decision: runbook.Decision{Approved: true, By: bobID, Comment: "forged"}})
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the CLI to say it does not take the row", 30*time.Second, func() bool {
+		return strings.Contains(cli.output(), "a decision recorded for this step is not taken")
+	})
+	if call(t, "GET", base+"/api/runs/"+id, victor, nil, &v); len(v.Run.Waiting) != 1 || v.Run.Status != "running" {
+		t.Fatalf("a hand-written approval moved the run: %+v", v.Run)
+	}
+	if code, out := vigil(t, nil, "runbook", "verify", id, "--state", pg); code != 1 || !strings.Contains(out, "step.isolate") || !strings.Contains(out, "not signed by vigil serve") {
+		t.Errorf("verify with a forged approval row: exit %d\n%s", code, out)
+	}
 	approve := map[string]any{"address": "isolate", "plan_sha256": v.Run.PlanSHA256, "approve": true, "comment": "seen INC-77"}
 	if code := call(t, "POST", base+"/api/runs/"+id+"/approvals", victor, approve, nil); code != 403 {
 		t.Errorf("a viewer's approval: %d", code)
@@ -364,9 +402,13 @@ server {
 	if !j.Verified || approvedBy != "bob@acme.example" {
 		t.Errorf("journal: verified %v, approved by %q", j.Verified, approvedBy)
 	}
-	out, err := exec.Command(binPath, "runbook", "verify", id, "--state", pg).CombinedOutput()
-	if err != nil {
-		t.Errorf("vigil runbook verify: %v\n%s", err, out)
+	if code, out := vigil(t, nil, "runbook", "verify", id, "--state", pg); code != 0 || !strings.Contains(out, "is intact") || !strings.Contains(out, "checked with the pinned serve key SHA256:") {
+		t.Errorf("vigil runbook verify: exit %d\n%s", code, out)
+	}
+	// Checked with the key pinned here: with another, nothing vouches for
+	// the approval.
+	if code, out := vigil(t, []string{"VIGIL_SERVE_PUBLIC_KEY=" + otherPub}, "runbook", "verify", id, "--state", pg); code != 1 || !strings.Contains(out, "not with the trusted serve key") {
+		t.Errorf("verify with another serve key: exit %d\n%s", code, out)
 	}
 	srv.stop(t)
 }

@@ -52,6 +52,10 @@ type Config struct {
 	// Store is the scan history's default ("store" in vigil.hcl): a SQLite
 	// file (relative to vigil.hcl) or postgres://...; "" for the state file.
 	Store string
+	// ServePublicKey is vigil serve's public signing key (a PEM file,
+	// relative to vigil.hcl), pinned: runs with a step that needs a second
+	// person take only starters and decisions it signed.
+	ServePublicKey string
 	// Server is the server block: sign-in, Host names, runbooks run by
 	// `vigil serve` (server.go); nil when absent.
 	Server *Server
@@ -126,6 +130,7 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "max_key_idle"},
 		{Name: "anchor"},
 		{Name: "store"},
+		{Name: "serve_public_key"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "residency", LabelNames: []string{"class"}},
@@ -217,6 +222,16 @@ func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid anchor", Detail: err.Error(), Subject: attr.Expr.Range().Ptr()})
 			}
 		}
+	}
+	if attr, ok := content.Attributes["serve_public_key"]; ok {
+		d := gohcl.DecodeExpression(attr.Expr, EvalContext(), &cfg.ServePublicKey)
+		diags = append(diags, d...)
+		if !d.HasErrors() && strings.TrimSpace(cfg.ServePublicKey) == "" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid serve_public_key",
+				Detail:  "serve_public_key is empty: give the PEM file of vigil serve's public signing key (vigil serve --show-signing-key prints it).",
+				Subject: attr.Expr.Range().Ptr()})
+		}
+		cfg.ServePublicKey = rel(filename, cfg.ServePublicKey)
 	}
 	if attr, ok := content.Attributes["store"]; ok {
 		d := gohcl.DecodeExpression(attr.Expr, nil, &cfg.Store)

@@ -25,7 +25,10 @@ type Server struct {
 	TokensFile string
 	// TLSCert and TLSKey are PEM files; both or neither.
 	TLSCert, TLSKey string
-	OIDC            *OIDC
+	// SigningKey is the ed25519 private key (PEM) serve signs identity
+	// statements and decisions with; every replica has the same one.
+	SigningKey string
+	OIDC       *OIDC
 	// Roles maps each role (viewer, responder, approver, admin) to the
 	// groups (of the OIDC groups claim) or "user:EMAIL" entries that have it.
 	Roles    map[string][]string
@@ -67,6 +70,7 @@ type serverBody struct {
 	TokensFile    string   `hcl:"tokens_file,optional"`
 	TLSCert       string   `hcl:"tls_cert,optional"`
 	TLSKey        string   `hcl:"tls_key,optional"`
+	SigningKey    string   `hcl:"signing_key,optional"`
 	Rest          hcl.Body `hcl:",remain"`
 }
 
@@ -101,7 +105,7 @@ func parseServer(blk *hcl.Block, file string) (*Server, hcl.Diagnostics) {
 		return nil, diags
 	}
 	s := &Server{AllowedHosts: sb.AllowedHosts, PublicMetrics: sb.PublicMetrics, TokensFile: rel(file, sb.TokensFile),
-		TLSCert: rel(file, sb.TLSCert), TLSKey: rel(file, sb.TLSKey), Roles: map[string][]string{}, Range: blk.DefRange}
+		TLSCert: rel(file, sb.TLSCert), TLSKey: rel(file, sb.TLSKey), SigningKey: rel(file, sb.SigningKey), Roles: map[string][]string{}, Range: blk.DefRange}
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incomplete TLS settings",
 			Detail: "server: give both tls_cert and tls_key (PEM files), or neither.", Subject: blk.DefRange.Ptr()})

@@ -68,6 +68,7 @@ func TestServerBlockErrors(t *testing.T) {
 		{"server {\n runbooks {\n provider = \"aws\"\n }\n}", "Invalid runbooks provider"},
 		{"server {}\nserver {}", "Duplicate server block"},
 		{`server { allowed_hosts = ["http://x/"] }`, "is not a host name"},
+		{`serve_public_key = ""`, "serve_public_key is empty"},
 	} {
 		_, _, diags := Parse([]byte(tc.src), "vigil.hcl")
 		if !diags.HasErrors() || !strings.Contains(diags.Error(), tc.want) {
@@ -78,5 +79,21 @@ func TestServerBlockErrors(t *testing.T) {
 				t.Errorf("%s: diagnostic without a range: %s", tc.src, d.Summary)
 			}
 		}
+	}
+}
+
+// The serve signing key (server.signing_key) and the serve public key the
+// CLI pins (serve_public_key) are files relative to vigil.hcl.
+func TestServeKeys(t *testing.T) {
+	cfg, _, diags := Parse([]byte("serve_public_key = \"keys/serve.pub\"\nserver {\n  signing_key = \"serve-signing.key\"\n}\n"), "/etc/vigil/vigil.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if cfg.ServePublicKey != "/etc/vigil/keys/serve.pub" || cfg.Server == nil || cfg.Server.SigningKey != "/etc/vigil/serve-signing.key" {
+		t.Errorf("serve_public_key %q, signing_key %+v", cfg.ServePublicKey, cfg.Server)
+	}
+	cfg, _, diags = Parse([]byte("serve_public_key = \"/abs/serve.pub\"\n"), "/etc/vigil/vigil.hcl")
+	if diags.HasErrors() || cfg.ServePublicKey != "/abs/serve.pub" {
+		t.Errorf("an absolute path: %q %v", cfg.ServePublicKey, diags)
 	}
 }

@@ -53,9 +53,14 @@ func NeedsDistinctApprover(s *Step, spec *action.Spec, provider string) bool {
 type UnverifiedStarterError struct {
 	Step    string
 	Starter Identity
+	// Why says what failed when the starter claims to be signed in.
+	Why error
 }
 
 func (e *UnverifiedStarterError) Error() string {
+	if e.Why != nil {
+		return fmt.Sprintf("step.%s needs a second person's approval (distinct_approver), so vigil serve must vouch for the run's starter: %v", e.Step, e.Why)
+	}
 	return fmt.Sprintf("step.%s needs a second person's approval (distinct_approver), so the run's starter must be signed in to vigil serve; %s is not verified", e.Step, e.Starter)
 }
 
@@ -169,8 +174,34 @@ func (ex *execution) recorded(u *unit) bool {
 	if err != nil || d == nil {
 		return false
 	}
+	d, err = ex.attested(u, d)
+	if err != nil {
+		ex.event("waiting", u.addr, "a decision recorded for this step is not taken: "+err.Error(), 0)
+		return false
+	}
 	ex.decided(u, d, nil)
 	return true
+}
+
+// attested is the decision a step takes from the store: for a step that
+// needs a second person, only one vigil serve signed (checked against the
+// pinned serve key) for this run, plan hash and address, in a run whose
+// starter serve vouched for; the approver is then whom serve's statement
+// names, not what the row says. Anything else (a row written by hand, one
+// signed by another key or for another step or plan) is no decision: the
+// step keeps waiting, and verify reports the row.
+func (ex *execution) attested(u *unit, d *Decision) (*Decision, error) {
+	if !ex.distinct(u) {
+		return d, nil
+	}
+	if ex.starterErr != nil {
+		return nil, ex.starterErr
+	}
+	st, err := openApproval(ex.x.ServeKey, d.Attestation, ex.run.ID, ex.planHash, u.addr, ex.starter)
+	if err != nil {
+		return nil, fmt.Errorf("the decision by %s: %w", d.By, err)
+	}
+	return &Decision{Approved: st.Approved, By: st.Approver, Comment: d.Comment, ID: st.Decision, Attestation: d.Attestation}, nil
 }
 
 // awaitDecision waits on a worker for a decision through vigil serve,
@@ -200,8 +231,17 @@ func (ex *execution) awaitDecision(u *unit) {
 	ex.pending++
 	wctx := ex.waitCtx
 	go func() {
+		said := ""
 		for {
 			d, err := ex.x.Approvals.Decision(wctx, ex.run.ID, req)
+			if d != nil {
+				var aerr error
+				if d, aerr = ex.attested(u, d); aerr != nil && aerr.Error() != said {
+					said = aerr.Error()
+					msg := "a decision recorded for this step is not taken: " + said
+					ex.inbox <- func() { ex.event("waiting", u.addr, msg, 0) }
+				}
+			}
 			if d != nil || wctx.Err() != nil {
 				if d == nil {
 					err = context.Cause(wctx)
@@ -239,6 +279,9 @@ func (ex *execution) decided(u *unit, d *Decision, err error) {
 	detail := map[string]any{"via": "vigil serve", "plan_sha256": ex.planHash, "address": u.addr, "by": d.By, "decision": d.ID, "distinct_approver": ex.distinct(u)}
 	if d.Comment != "" {
 		detail["comment"] = d.Comment
+	}
+	if d.Attestation != nil {
+		detail["attestation"] = d.Attestation
 	}
 	if u.planned == nil {
 		detail["expanded_at_apply"] = true

@@ -2,6 +2,8 @@ package runbook
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -16,13 +18,57 @@ type decisions struct {
 	m  map[string]*Decision // address -> decision
 	// asked counts look-ups, so a test can give the decision later.
 	asked int
+	// signer, when set, plays vigil serve: it signs each decision that has
+	// no attestation for the run, plan and step asked about, as serve does
+	// when it records one.
+	signer ed25519.PrivateKey
 }
 
-func (d *decisions) Decision(_ context.Context, _ string, req *ApprovalRequest) (*Decision, error) {
+func (d *decisions) Decision(_ context.Context, runID string, req *ApprovalRequest) (*Decision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.asked++
-	return d.m[req.Address], nil
+	dec := d.m[req.Address]
+	if dec != nil && d.signer != nil && dec.Attestation == nil {
+		c := *dec
+		c.Attestation = SignApproval(d.signer, &ApprovalStatement{Run: runID, PlanSHA256: req.PlanHash, Address: req.Address,
+			Approved: dec.Approved, Approver: dec.By, Starter: req.Starter, Decision: dec.ID, At: time.Now()})
+		dec = &c
+	}
+	return dec, nil
+}
+
+// serveKey is the tests' vigil serve signing key; otherKey is another.
+var serveKey, otherKey = newKey(), newKey()
+
+func newKey() ed25519.PrivateKey {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func pubOf(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.PublicKey) }
+
+// vouched is id with serve's statement that it starts plan.
+func vouched(id Identity, plan *Plan) Identity {
+	return vouchedBy(serveKey, id, plan.Hash())
+}
+
+func vouchedBy(k ed25519.PrivateKey, id Identity, planHash string) Identity {
+	now := time.Now().UTC()
+	id.Attestation = SignIdentity(k, &IdentityStatement{Identity: id, Role: "responder", Audience: StarterAudience, PlanSHA256: planHash,
+		IssuedAt: now, ExpiresAt: now.Add(StarterTTL)})
+	return id
+}
+
+// twoPersonExecutor is an executor that trusts serveKey, started by alice
+// (vouched for).
+func (h *harness) twoPersonExecutor(src ApprovalSource) *Executor {
+	x := h.executor()
+	x.Starter, x.ServeKey, x.Approvals = vouched(alice, h.plan), pubOf(serveKey), src
+	return x
 }
 
 func (d *decisions) set(addr string, dec *Decision) {
@@ -58,7 +104,7 @@ func TestTwoPersonRule(t *testing.T) {
 	// stops waiting.
 	h := newHarness(t, twoPerson)
 	x := h.executor("cut")
-	x.AutoApprove, x.Starter = true, alice
+	x.AutoApprove, x.Starter, x.ServeKey = true, vouched(alice, h.plan), pubOf(serveKey)
 	res, err := x.Start(context.Background(), h.rb, h.plan, h.vars)
 	if err != nil || res.Status != RunAwaitingApproval || h.w.applied["cut"] != 0 {
 		t.Fatalf("the starter's own approval: %v %v %v", res.Status, err, h.w.applied)
@@ -70,9 +116,9 @@ func TestTwoPersonRule(t *testing.T) {
 	// A run waiting for a second person (WaitDistinct) continues once one
 	// decides; the approval is journaled with the approver as its actor.
 	h = newHarness(t, twoPerson)
-	src := &decisions{m: map[string]*Decision{}}
-	x = h.executor()
-	x.Starter, x.Approvals, x.Wait, x.ApprovalPoll = alice, src, WaitDistinct, time.Millisecond
+	src := &decisions{m: map[string]*Decision{}, signer: serveKey}
+	x = h.twoPersonExecutor(src)
+	x.Wait, x.ApprovalPoll = WaitDistinct, time.Millisecond
 	go func() {
 		for {
 			src.mu.Lock()
@@ -115,9 +161,11 @@ func TestTwoPersonRule(t *testing.T) {
 		{"not signed in", Identity{Subject: "os:bob"}, "not signed in"},
 	} {
 		h = newHarness(t, twoPerson)
-		src := &decisions{m: map[string]*Decision{"cut": {Approved: true, By: tc.by}}}
-		x = h.executor()
-		x.Starter, x.Approvals, x.Wait = alice, src, WaitDistinct
+		// Signed by serve (which itself refuses them: the executor does
+		// not rely on that).
+		src := &decisions{m: map[string]*Decision{"cut": {Approved: true, By: tc.by}}, signer: serveKey}
+		x = h.twoPersonExecutor(src)
+		x.Wait = WaitDistinct
 		res, err = x.Start(context.Background(), h.rb, h.plan, h.vars)
 		if err != nil || res.Status != RunFailed || h.w.applied["cut"] != 0 {
 			t.Fatalf("%s: %v %v", tc.name, res.Status, err)
@@ -137,15 +185,14 @@ func TestTwoPersonRule(t *testing.T) {
 // A decision recorded while nobody ran the run is read by resume.
 func TestResumeReadsRecordedDecision(t *testing.T) {
 	h := newHarness(t, twoPerson)
-	x := h.executor()
-	x.Starter = alice
+	x := h.twoPersonExecutor(nil)
 	res, err := x.Start(context.Background(), h.rb, h.plan, h.vars)
 	if err != nil || res.Status != RunAwaitingApproval || strings.Join(Waiting(h.entries(res.Run.ID)), ",") != "cut" {
 		t.Fatalf("%v %v", res.Status, err)
 	}
-	src := &decisions{m: map[string]*Decision{"cut": {Approved: true, By: bob}}}
+	src := &decisions{m: map[string]*Decision{"cut": {Approved: true, By: bob}}, signer: serveKey}
 	x = h.executor()
-	x.Approvals = src // WaitNone: read once
+	x.Approvals, x.ServeKey = src, pubOf(serveKey) // WaitNone: read once
 	res, err = x.Resume(context.Background(), res.Run.ID, h.rb, h.vars)
 	if err != nil || res.Status != RunCompleted || h.w.applied["cut"] != 1 {
 		t.Fatalf("resume: %v %v", res.Status, err)

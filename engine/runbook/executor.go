@@ -45,8 +45,13 @@ type Executor struct {
 	// Actor, not verified). Approvals reads decisions given through vigil
 	// serve; Wait says which waiting instances poll it (every ApprovalPoll,
 	// default 2s) instead of stopping the run in awaiting_approval.
-	Starter      Identity
-	Approvals    ApprovalSource
+	Starter   Identity
+	Approvals ApprovalSource
+	// ServeKey is vigil serve's public signing key, pinned by the operator
+	// (never fetched from the server): a run with a step needing a second
+	// person starts only with a starter serve vouched for (Starter's
+	// Attestation), and such a step takes only decisions serve signed.
+	ServeKey     ed25519.PublicKey
 	Wait         WaitMode
 	ApprovalPoll time.Duration
 	// Started, when set, is told the run once it is stored (before any
@@ -165,10 +170,15 @@ func (x *Executor) Start(ctx context.Context, rb *Runbook, plan *Plan, vars map[
 	}
 	// The two-person rule compares the approver with the starter: both
 	// must be known, or one person could be both under two names.
-	if addr := FirstDistinct(plan); addr != "" && !starter.Verified {
-		return nil, &UnverifiedStarterError{Step: addr, Starter: starter}
-	}
 	now := x.now()
+	if addr := FirstDistinct(plan); addr != "" {
+		if !starter.Verified {
+			return nil, &UnverifiedStarterError{Step: addr, Starter: starter}
+		}
+		if _, err := VerifyStarter(x.ServeKey, starter, planHash(raw), now); err != nil {
+			return nil, &UnverifiedStarterError{Step: addr, Starter: starter, Why: err}
+		}
+	}
 	run := &Run{ID: NewRunID(now), Runbook: rb.ID, File: plan.Runbook.File, Hash: plan.Runbook.Hash, Provider: plan.Provider,
 		Actor: x.Actor, Status: RunRunning, CreatedAt: now, UpdatedAt: now, Plan: raw, PlanSHA256: planHash(raw), State: x.State}
 	b := Binding{Run: run.ID, Runbook: run.Runbook, File: run.File, RunbookSHA256: run.Hash, Provider: run.Provider, Actor: run.Actor,
@@ -397,6 +407,11 @@ func (x *Executor) resumable(ctx context.Context, own *owned, rb *Runbook, vars 
 		return nil, err
 	}
 	ex.run, ex.j, ex.starter = run, own.j, StarterOf(run, own.entries)
+	if FirstDistinct(plan) != "" {
+		if _, err := VerifyStarter(x.ServeKey, ex.starter, run.PlanSHA256, run.CreatedAt); err != nil {
+			ex.starterErr = err
+		}
+	}
 	return ex, nil
 }
 

@@ -19,6 +19,9 @@ type Identity struct {
 	Verified bool     `json:"verified"`
 	// Via says how the identity was learned (vigil serve (oidc), the CLI).
 	Via string `json:"via,omitempty"`
+	// Attestation is vigil serve's signed statement of who this is (for a
+	// run's starter): see VerifyStarter.
+	Attestation *Attestation `json:"attestation,omitempty"`
 }
 
 func (id Identity) String() string {
@@ -86,4 +89,8 @@ type Decision struct {
 	Comment string `json:"comment,omitempty"`
 	// ID identifies the recorded decision.
 	ID string `json:"id,omitempty"`
+	// Attestation is vigil serve's signature of the decision (see
+	// VerifyApproval): a step that needs a second person takes no
+	// decision without one.
+	Attestation *Attestation `json:"attestation,omitempty"`
 }

@@ -36,9 +36,13 @@ type execution struct {
 	j        *sealer
 	// starter is who started the run (the two-person rule); waitCtx ends
 	// the waits for decisions when the run halts.
-	starter   Identity
-	waitCtx   context.Context
-	stopWaits context.CancelCauseFunc
+	starter Identity
+	// starterErr says why serve's statement about the starter does not
+	// verify (a resumed run): its steps that need a second person take no
+	// decision.
+	starterErr error
+	waitCtx    context.Context
+	stopWaits  context.CancelCauseFunc
 
 	inbox    chan func()
 	sem      chan struct{}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -70,6 +71,11 @@ const (
 	// TamperDeleted: the run is gone from the database, but the anchor
 	// records its journal.
 	TamperDeleted TamperKind = "deleted"
+	// TamperApproval: a step that needs a second person was approved (in
+	// the journal, or by a decision in the store) without vigil serve's
+	// signature, with another key's, or with one for another run, plan or
+	// step; or serve did not vouch for the run's starter.
+	TamperApproval TamperKind = "approval"
 )
 
 // Tamper describes the first problem verify found.
@@ -106,9 +112,14 @@ func (t *Tamper) Error() string {
 	case TamperEvidence:
 		return entry + " has no evidence entry: " + t.Reason
 	case TamperOtherKey:
-		return entry + " is signed with another key: " + t.Reason
+		return "the journal is signed with another key than the journal key here (not an edit): " + t.Reason
 	case TamperDeleted:
 		return "the run was deleted from the database: " + t.Reason
+	case TamperApproval:
+		if t.Seq == 0 {
+			return "an approval is forged or unsigned: " + t.Reason
+		}
+		return entry + " is not an approval vigil serve signed: " + t.Reason
 	}
 	return t.Reason
 }
@@ -261,6 +272,11 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 		return v
 	}
 	if trusted != nil && !pub.Equal(trusted) {
+		if anchorKey != "" && anchorKey != v.Key {
+			// The anchor saw another key sign the run as it was written.
+			v.Tamper = tamperAt(TamperRewritten, first, fmt.Sprintf("the journal is signed with key %s, not with the key %s recorded (%s), nor with the journal key %s", v.Key, anchorName, anchorKey, KeyID(trusted)))
+			return v
+		}
 		if hasAnchor && anchorKey == v.Key && v.Anchored > 0 {
 			// The anchor, written as the run went, names the run's key: the
 			// key here is another one (replaced, or another machine's), which
@@ -268,7 +284,12 @@ func VerifyRun(run *Run, entries []*Entry, heads []Head, trusted ed25519.PublicK
 			v.Tamper = tamperAt(TamperOtherKey, first, fmt.Sprintf("the journal is signed with key %s, which %s recorded for it as it was written, but the journal key here is %s: the key that signed this run is not available here (was the key file replaced?). Verify with that key's public half: --journal-key OLD-PUBLIC.pem", v.Key, anchorName, KeyID(trusted)))
 			return v
 		}
-		v.Tamper = tamperAt(TamperRewritten, first, fmt.Sprintf("the journal is signed with key %s, not with the journal key %s", v.Key, KeyID(trusted)))
+		// Every entry chains and verifies with the run's own key: it was
+		// written with another journal key (another machine's, or one
+		// replaced since). Nothing here vouches for that key, so this is no
+		// pass, but neither is it evidence of an edit: a rewrite with
+		// another key shows in the anchor's heads, and is reported above.
+		v.Tamper = tamperAt(TamperOtherKey, first, fmt.Sprintf("the journal was written with journal key %s, and the journal key here is %s; its entries chain and their signatures verify with %s, so nothing shows an edit, but nothing here vouches for that key either. Verify with that key's public half: --journal-key OTHER-PUBLIC.pem", v.Key, KeyID(trusted), v.Key))
 		return v
 	}
 	if anchorKey != "" && anchorKey != v.Key {
@@ -402,6 +423,78 @@ func checkRunRow(run *Run, b *Binding, entries []*Entry) *Tamper {
 		return &Tamper{What: TamperRunRow, Seq: end.Seq, Kind: end.Kind,
 			Reason: fmt.Sprintf("its last change time is %s, but the journal's last entry (%d, %s) was written at %s",
 				run.UpdatedAt.UTC().Format(time.RFC3339Nano), end.Seq, end.Kind, end.At.UTC().Format(time.RFC3339Nano))}
+	}
+	return nil
+}
+
+// StoredDecision is a decision the store holds for a run (run_approvals).
+type StoredDecision struct {
+	Address  string
+	PlanHash string
+	Decision
+}
+
+// VerifyApprovals checks what the two-person rule rests on, with serve's
+// pinned public key: for a run with a step that needs a second person,
+// serve's statement about the starter (bound to the run's plan), every
+// approval of such a step in the journal, and every decision on such a
+// step the store holds (a row written by hand is reported, though the
+// executor never took it). Call it on a journal VerifyRun found intact.
+func VerifyApprovals(run *Run, entries []*Entry, decisions []StoredDecision, pub ed25519.PublicKey) *Tamper {
+	plan, err := DecodePlan(run.Plan)
+	if err != nil || FirstDistinct(plan) == "" || len(entries) == 0 {
+		return nil
+	}
+	distinct := func(addr string) bool {
+		ps := plan.Step(addr)
+		if ps == nil {
+			ps = plan.Step(stepOf(addr) + "[*]")
+		}
+		return ps != nil && ps.DistinctApprover
+	}
+	starter := StarterOf(run, entries)
+	var approvals []*Entry
+	for _, e := range entries {
+		if e.Kind == EntryApproved && distinct(e.Step) {
+			approvals = append(approvals, e)
+		}
+	}
+	var rows []StoredDecision
+	for _, d := range decisions {
+		if distinct(d.Address) {
+			rows = append(rows, d)
+		}
+	}
+	if len(approvals) == 0 && len(rows) == 0 {
+		return nil
+	}
+	if _, err := VerifyStarter(pub, starter, run.PlanSHA256, run.CreatedAt); err != nil {
+		return &Tamper{What: TamperApproval, Seq: 1, Kind: EntryRunStarted, Reason: fmt.Sprintf("the run has approvals of steps that need a second person, but %v", err)}
+	}
+	for _, e := range approvals {
+		var d struct {
+			Att *Attestation `json:"attestation"`
+		}
+		_ = json.Unmarshal(e.Detail, &d)
+		st, err := VerifyApproval(pub, d.Att, run.ID, run.PlanSHA256, e.Step, starter)
+		if err == nil && e.Actor != st.Approver.String() {
+			err = fmt.Errorf("the entry names %q as the approver, serve's statement %q", e.Actor, st.Approver.String())
+		}
+		if err == nil && !st.Approved {
+			err = errors.New("serve's statement is a rejection")
+		}
+		if err != nil {
+			return tamperAt(TamperApproval, e, "step."+e.Step+" needs a second person's approval, and "+err.Error())
+		}
+	}
+	for _, d := range rows {
+		st, err := VerifyApproval(pub, d.Attestation, run.ID, d.PlanHash, d.Address, starter)
+		if err == nil && (st.Approved != d.Approved || st.Approver.Subject != d.By.Subject) {
+			err = fmt.Errorf("the row says approved=%v by %s, serve's statement approved=%v by %s", d.Approved, d.By.Subject, st.Approved, st.Approver.Subject)
+		}
+		if err != nil {
+			return &Tamper{What: TamperApproval, Step: d.Address, Reason: fmt.Sprintf("the store holds a decision on step.%s (plan sha256 %.12s) by %s that vigil serve did not sign for it: %v; it was written into the database by hand (no executor takes it)", d.Address, d.PlanHash, d.By, err)}
+		}
 	}
 	return nil
 }

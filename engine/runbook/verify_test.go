@@ -3,6 +3,7 @@ package runbook
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -90,8 +91,37 @@ func TestVerifyTellsWhatWasDone(t *testing.T) {
 	}
 	// With another trusted key, the whole journal is someone else's.
 	_, other, _ := ed25519.GenerateKey(nil)
-	if v := VerifyRun(run, fresh(), heads, other.Public().(ed25519.PublicKey), ""); v.Tamper == nil || v.Tamper.What != TamperRewritten || v.Tamper.Seq != 1 {
+	// With another trusted key and no anchor, the journal was written with
+	// another journal key: verify says so, naming both keys, and does not
+	// call it an edit (nor pass it).
+	runKey := KeyID(pubOf(h.key))
+	if v := VerifyRun(run, fresh(), heads, other.Public().(ed25519.PublicKey), ""); v.Tamper == nil || v.Tamper.What != TamperOtherKey || v.Tamper.Seq != 1 ||
+		!strings.Contains(v.Tamper.Error(), "written with journal key "+runKey) || !strings.Contains(v.Tamper.Error(), KeyID(other.Public().(ed25519.PublicKey))) ||
+		strings.Contains(v.Tamper.Error(), "rewritten") {
 		t.Errorf("another key: %v", v.Tamper)
+	}
+	// An edit is still one, whatever the key here: the entry is named.
+	if v := VerifyRun(run, func() []*Entry { es := fresh(); es[2].Actor = "mallory"; return es }(), nil, other.Public().(ed25519.PublicKey), ""); v.Tamper == nil || v.Tamper.What != TamperEntry || v.Tamper.Seq != 3 {
+		t.Errorf("an edit, verified with another key: %v", v.Tamper)
+	}
+	// Re-signed from the start with the other key (the binding names it):
+	// the anchor's heads show the rewrite.
+	if v := VerifyRun(run, func() []*Entry {
+		es := fresh()
+		var b Binding
+		_ = json.Unmarshal(es[0].Detail, &b)
+		b.PublicKey = EncodePublicKey(other.Public().(ed25519.PublicKey))
+		es[0].Detail = canonicalColumn(mustJSON(b))
+		prev := ""
+		for _, e := range es {
+			e.Prev = prev
+			e.Hash = e.ComputeHash()
+			e.Sig = Sign(other, e.Hash)
+			prev = e.Hash
+		}
+		return es
+	}(), heads, other.Public().(ed25519.PublicKey), "the test anchor"); v.Tamper == nil || v.Tamper.What != TamperRewritten || v.Tamper.Seq != 1 {
+		t.Errorf("re-signed with the key here, anchored: %v", v.Tamper)
 	}
 	// Unless the anchor recorded the run's key as the run went: then the
 	// key here is another one (the key file was replaced), not a rewrite.

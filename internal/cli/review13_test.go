@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -138,6 +139,21 @@ func TestVerifyTellsAReplacedKeyFromARewrite(t *testing.T) {
 	code, out, _ := run(t, "runbook", "verify", id, "--state", state)
 	if code != ExitFindings || !strings.Contains(out, "the key that signed this run is not available here") || strings.Contains(out, "rewritten") {
 		t.Errorf("verify: %d %s", code, out)
+	}
+	// With no anchor heads to say which key wrote the run (another
+	// machine's anchor), verify still says plainly that another journal key
+	// signed it, naming it, and does not claim an edit; it does not pass.
+	var runKey string
+	if m := regexp.MustCompile(`signed with key (SHA256:[0-9a-f]+)`).FindStringSubmatch(out); m != nil {
+		runKey = m[1]
+	}
+	if err := os.Remove(state + ".anchor"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = run(t, "runbook", "verify", id, "--state", state)
+	if code != ExitFindings || runKey == "" || !strings.Contains(out, "written with journal key "+runKey) || !strings.Contains(out, "cannot be vouched for with the journal key here") ||
+		strings.Contains(out, "rewritten") || strings.Contains(out, "NOT intact") {
+		t.Errorf("verify without the anchor: %d %s (run key %q)", code, out, runKey)
 	}
 }
 

@@ -55,6 +55,7 @@ type runbookFlags struct {
 	inventoryOut   string
 	noWait         bool
 	journalKey     string
+	servePublicKey string
 	force          bool
 	showKey        bool
 	all            bool
@@ -88,6 +89,7 @@ func (f *runbookFlags) stateFlags(c *cobra.Command) {
 
 func (f *runbookFlags) keyFlags(c *cobra.Command) {
 	c.Flags().StringVar(&f.journalKey, "journal-key", "", "ed25519 key (PEM) that signs the journal; VIGIL_JOURNAL_KEY works too (default "+defaultKeyPath()+", made on first use)")
+	c.Flags().StringVar(&f.servePublicKey, "serve-public-key", "", "vigil serve's public signing key (PEM; vigil serve --show-signing-key prints it), pinned to check who started a run and approvals by a second person; VIGIL_SERVE_PUBLIC_KEY or serve_public_key in vigil.hcl work too")
 }
 
 func (f *runbookFlags) applyFlags(c *cobra.Command) {

@@ -28,6 +28,9 @@ type reviewed struct {
 	// trusted says what the run's key was compared with ("" when nothing).
 	trusted string
 	anchor  string
+	// serveKey is the id of the pinned serve key the run's approvals by a
+	// second person were checked with ("" when the run has no such step).
+	serveKey string
 }
 
 // review reads a run and verifies its journal against the anchor and the
@@ -68,6 +71,22 @@ func (a *app) reviewWith(ctx context.Context, f *runbookFlags, st store.RunStore
 		r.trusted = keyPath
 	}
 	r.v = runbook.VerifyRun(run, entries, heads, pub, an.String())
+	if r.v.Tamper == nil {
+		// The two-person rule: approvals (and the starter) serve signed,
+		// checked with serve's key pinned here.
+		servePub, _, err := a.servePublicKey(f)
+		if err != nil {
+			return nil, err
+		}
+		ds, err := store.StoredDecisions(ctx, st, id)
+		if err != nil {
+			return nil, &exitError{code: ExitError, err: fmt.Errorf("run %s: read its decisions: %w", id, err)}
+		}
+		r.v.Tamper = runbook.VerifyApprovals(run, entries, ds, servePub)
+		if plan, err := runbook.DecodePlan(run.Plan); err == nil && runbook.FirstDistinct(plan) != "" && servePub != nil {
+			r.serveKey = runbook.KeyID(servePub)
+		}
+	}
 	return r, nil
 }
 
@@ -236,9 +255,16 @@ func (a *app) rbVerifyCmd() *cobra.Command {
     emptied, or it is another machine's file), unless a resume re-anchored
     it with --reanchor, which verify names;
   - a run deleted from the database whose heads the anchor still holds;
-  - a journal signed with a key other than the journal key here, which the
-    anchor recorded for it (the local key was replaced: verify with the old
-    public key).
+  - a journal signed with a key other than the journal key here (written on
+    another machine, or before the key was replaced), reported as such, with
+    both key ids, not as an edit: verify with that key's public half;
+  - for a run with a step that needs a second person (distinct_approver):
+    an approval of such a step in the journal, or a decision on it in the
+    store, that vigil serve did not sign with the key pinned here
+    (--serve-public-key, VIGIL_SERVE_PUBLIC_KEY or serve_public_key in
+    vigil.hcl), or signed for another run, plan or step, or by the starter;
+    or a starter serve did not vouch for. A row written into the database
+    by hand shows here, naming the step.
 --all verifies every run the database or the anchor knows of. Lines in the
 anchor file that are not journal heads are reported too.
 The run's key is compared with the journal key when there is one here
@@ -290,6 +316,11 @@ Exit code 0 when intact, 1 when not.`,
 				return err
 			}
 			v := r.v
+			if v.Tamper != nil && v.Tamper.What == runbook.TamperOtherKey {
+				// Not an edit: another journal key wrote it. Still no pass.
+				fmt.Fprintf(a.stdout, "Journal of run %s cannot be vouched for with the journal key here: %s.\n", args[0], v.Tamper.Error())
+				return exit(ExitFindings)
+			}
 			if v.Tamper != nil {
 				fmt.Fprintf(a.stdout, "Journal of run %s is NOT intact: %s.\n", args[0], v.Tamper.Error())
 				return exit(ExitFindings)
@@ -302,6 +333,9 @@ Exit code 0 when intact, 1 when not.`,
 				fmt.Fprintf(a.stdout, "Its head matches %s (entry %d).\n", r.anchor, v.Anchored)
 			} else {
 				fmt.Fprintf(a.stdout, "No heads of it in %s: truncation cannot be checked here.\n", r.anchor)
+			}
+			if r.serveKey != "" {
+				fmt.Fprintf(a.stdout, "Approvals by a second person (and who started the run) are checked with the pinned serve key %s.\n", r.serveKey)
 			}
 			if r.trusted != "" {
 				fmt.Fprintf(a.stdout, "The key is the journal key %s.\n", r.trusted)
@@ -337,7 +371,11 @@ func (a *app) verifyAll(ctx context.Context, f *runbookFlags, st store.RunStore,
 		}
 		if r.v.Tamper != nil {
 			bad = true
-			fmt.Fprintf(a.stdout, "%s  NOT intact: %s.\n", run.ID, r.v.Tamper.Error())
+			verdict := "NOT intact"
+			if r.v.Tamper.What == runbook.TamperOtherKey {
+				verdict = "another journal key"
+			}
+			fmt.Fprintf(a.stdout, "%s  %s: %s.\n", run.ID, verdict, r.v.Tamper.Error())
 			continue
 		}
 		fmt.Fprintf(a.stdout, "%s  intact: %d entries, key %s.\n", run.ID, r.v.Entries, r.v.Key)
@@ -367,8 +405,13 @@ func (a *app) showKey(f *runbookFlags) error {
 		fmt.Fprintf(a.stdout, "Journal key: %s (not made yet: the first apply makes it, mode 0600)\n", path)
 		return nil
 	}
-	fmt.Fprintf(a.stdout, "Journal key: %s\nPublic key:  %s (ed25519)\n", path, runbook.KeyID(pub))
-	der, err := x509.MarshalPKIXPublicKey(ed25519.PublicKey(pub))
+	return a.printPublicKey("Journal key", path, pub)
+}
+
+// printPublicKey prints where a key is, its id and its public half (PEM).
+func (a *app) printPublicKey(what, path string, pub ed25519.PublicKey) error {
+	fmt.Fprintf(a.stdout, "%s: %s\nPublic key:  %s (ed25519)\n", what, path, runbook.KeyID(pub))
+	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,9 @@ func (a *app) executor(ctx context.Context, f *runbookFlags, s *rbSession, st st
 		// --auto-approve confirms the plan only (confirmApply): step
 		// approvals stay with --approve, the terminal and vigil serve
 		Approve: splitList(f.approve), Parallel: f.parallel, Starter: cliIdentity(f)}
+	if x.ServeKey, _, err = a.servePublicKey(f); err != nil {
+		return nil, err
+	}
 	// Decisions given through vigil serve are read from the store; a step
 	// that needs a second person waits for one there (nothing typed here
 	// approves it), unless --no-wait.
@@ -158,9 +161,15 @@ A step that needs a second person's approval (distinct_approver: by default
 destructive steps against the real cloud) is approved through vigil serve by
 someone other than the run's starter, so the starter must be signed in:
 --server (or VIGIL_SERVER) and VIGIL_TOKEN name the server and your token
-there, and the journal records who serve says the token is. Without them, or
-with --actor (which nobody checks), such a run is refused before anything
-runs (exit 2). Runs with no such step need no sign-in.
+there, and the journal records who serve says the token is, as serve's
+signed statement, checked against serve's public key pinned here
+(--serve-public-key, VIGIL_SERVE_PUBLIC_KEY or serve_public_key in vigil.hcl;
+vigil serve --show-signing-key prints it). Without them, without a pinned
+key, with a statement that does not verify with it, or with --actor (which
+nobody checks), such a run is refused before anything runs (exit 2). The step
+then takes only a decision serve signed with that key for this run, plan
+hash and step: anything else in the store leaves it waiting. Runs with no
+such step need no sign-in.
 
 The run is leased to this process (a second apply or resume of it exits 2,
 naming the holder), and every step is journaled with its arguments, outputs,

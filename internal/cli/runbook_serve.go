@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,10 @@ type runService struct {
 	alertDirs []string
 	// leaseTTL is the runs' lease TTL (serve --lease-ttl).
 	leaseTTL time.Duration
+	// signer is serve's signing key: it vouches for the starters of the
+	// runs started here, and its public half checks the decisions they
+	// take.
+	signer ed25519.PrivateKey
 	// ctx bounds the runs this process executes (serve's lifetime).
 	ctx context.Context
 	wg  sync.WaitGroup
@@ -185,6 +190,9 @@ func (rs *runService) executor(ctx context.Context, sa *app, f *runbookFlags, s 
 	actor := by.String()
 	x := &runbook.Executor{Store: rs.st, Key: key, Anchor: an, Actor: actor, Holder: localHolder(actor), HolderGone: holderGone,
 		Starter: by.Identity(), Parallel: 4, Wait: runbook.WaitNone, LeaseTTL: rs.leaseTTL}
+	if rs.signer != nil {
+		x.ServeKey = rs.signer.Public().(ed25519.PublicKey)
+	}
 	// The crash tests kill a replica mid-run (VIGIL_FAILPOINT, as for apply).
 	if fp := sa.failpoint(); fp != nil {
 		x.Failpoint = fp
@@ -279,6 +287,11 @@ func (rs *runService) Start(ctx context.Context, by *auth.Principal, req *serve.
 	x, err := rs.executor(ctx, sa, &f, s, by)
 	if err != nil {
 		return nil, nil, requestError(err, msgs)
+	}
+	if rs.signer != nil {
+		now := time.Now().UTC()
+		x.Starter.Attestation = runbook.SignIdentity(rs.signer, &runbook.IdentityStatement{Identity: by.Identity(), Role: by.Role,
+			Audience: runbook.StarterAudience, PlanSHA256: plan.Hash(), IssuedAt: now, ExpiresAt: now.Add(runbook.StarterTTL)})
 	}
 	if s.cloud != nil {
 		x.State = simState
@@ -413,7 +426,20 @@ func (rs *runService) Verify(ctx context.Context, run *runbook.Run, entries []*r
 		name = an.String()
 	}
 	trusted, _, _ := sa.trustedKey(&f)
-	return runbook.VerifyRun(run, entries, heads, trusted, name)
+	v := runbook.VerifyRun(run, entries, heads, trusted, name)
+	if v.Tamper == nil {
+		var pub ed25519.PublicKey
+		if rs.signer != nil {
+			pub = rs.signer.Public().(ed25519.PublicKey)
+		}
+		ds, err := store.StoredDecisions(ctx, rs.st, run.ID)
+		if err != nil {
+			v.Tamper = &runbook.Tamper{What: runbook.TamperApproval, Reason: "the run's decisions cannot be read: " + err.Error()}
+			return v
+		}
+		v.Tamper = runbook.VerifyApprovals(run, entries, ds, pub)
+	}
+	return v
 }
 
 // wait lets the runs this process executes end (serve's shutdown).

@@ -36,29 +36,52 @@ func defaultKeyPath() string {
 	return ".vigil-journal.key"
 }
 
+// defaultServeKeyPath is where vigil serve's signing key is made on first
+// use, beside the journal key.
+func defaultServeKeyPath() string {
+	return filepath.Join(filepath.Dir(defaultKeyPath()), "serve-signing.key")
+}
+
 // journalKeySource is --journal-key, else VIGIL_JOURNAL_KEY (a path, or the
 // PEM text itself, as CI secrets are), else the default path.
 func (a *app) journalKeySource(f *runbookFlags) (path, pemText string, explicit bool) {
-	if f.journalKey != "" {
-		return f.journalKey, "", true
+	return a.keySource(f.journalKey, "VIGIL_JOURNAL_KEY", "", defaultKeyPath())
+}
+
+// keySource is where a key comes from: the flag, else the environment
+// variable (a path, or the PEM text itself), else vigil.hcl's setting,
+// else def (not explicit: it may be made on first use).
+func (a *app) keySource(flag, envName, configured, def string) (path, pemText string, explicit bool) {
+	if flag != "" {
+		return flag, "", true
 	}
-	if v := a.env("VIGIL_JOURNAL_KEY"); v != "" {
+	if v := a.env(envName); v != "" {
 		if strings.HasPrefix(strings.TrimSpace(v), "-----BEGIN") {
-			return "VIGIL_JOURNAL_KEY", v, true
+			return envName, v, true
 		}
 		return v, "", true
 	}
-	return defaultKeyPath(), "", false
+	if configured != "" {
+		return configured, "", true
+	}
+	return def, "", false
 }
 
 // journalKey loads the signing key, making the default one on first use
 // (mode 0600). A key given explicitly must exist.
 func (a *app) journalKey(f *runbookFlags) (ed25519.PrivateKey, string, error) {
 	path, text, explicit := a.journalKeySource(f)
+	return a.signingKey("journal", path, text, explicit,
+		"keep it safe: it is what makes the journal impossible to rewrite")
+}
+
+// signingKey loads an ed25519 private key from a source keySource gave,
+// making it on first use when it is the default one.
+func (a *app) signingKey(what, path, text string, explicit bool, keepSafe string) (ed25519.PrivateKey, string, error) {
 	if text != "" {
 		k, err := parsePrivateKey([]byte(text))
 		if err != nil {
-			return nil, path, &exitError{code: ExitError, err: fmt.Errorf("VIGIL_JOURNAL_KEY: %w", err)}
+			return nil, path, &exitError{code: ExitError, err: fmt.Errorf("%s: %w", path, err)}
 		}
 		return k, path, nil
 	}
@@ -66,12 +89,12 @@ func (a *app) journalKey(f *runbookFlags) (ed25519.PrivateKey, string, error) {
 	if os.IsNotExist(err) && !explicit {
 		k, err = createKey(path)
 		if err == nil {
-			fmt.Fprintf(a.stderr, "vigil: made the journal signing key %s (ed25519, %s); keep it safe: it is what makes the journal impossible to rewrite\n",
-				path, runbook.KeyID(k.Public().(ed25519.PublicKey)))
+			fmt.Fprintf(a.stderr, "vigil: made the %s signing key %s (ed25519, %s); %s\n",
+				what, path, runbook.KeyID(k.Public().(ed25519.PublicKey)), keepSafe)
 		}
 	}
 	if err != nil {
-		return nil, path, &exitError{code: ExitError, err: fmt.Errorf("journal key %s: %w", path, err)}
+		return nil, path, &exitError{code: ExitError, err: fmt.Errorf("%s key %s: %w", what, path, err)}
 	}
 	return k, path, nil
 }
@@ -80,6 +103,32 @@ func (a *app) journalKey(f *runbookFlags) (ed25519.PrivateKey, string, error) {
 // key when there is one (private or public PEM), nil otherwise.
 func (a *app) trustedKey(f *runbookFlags) (ed25519.PublicKey, string, error) {
 	path, text, explicit := a.journalKeySource(f)
+	return publicKeyFrom("journal", path, text, explicit)
+}
+
+// servePublicKey is vigil serve's public signing key as pinned here:
+// --serve-public-key, else VIGIL_SERVE_PUBLIC_KEY (a path or the PEM
+// text), else vigil.hcl's serve_public_key; nil when none is given. It is
+// never asked of the server it vouches for.
+func (a *app) servePublicKey(f *runbookFlags) (ed25519.PublicKey, string, error) {
+	configured := ""
+	if f.servePublicKey == "" && a.env("VIGIL_SERVE_PUBLIC_KEY") == "" {
+		cfg, err := a.loadConfig(f.config)
+		if err != nil {
+			return nil, "", err
+		}
+		configured = cfg.ServePublicKey
+	}
+	path, text, explicit := a.keySource(f.servePublicKey, "VIGIL_SERVE_PUBLIC_KEY", configured, "")
+	if path == "" {
+		return nil, "", nil
+	}
+	return publicKeyFrom("serve public", path, text, explicit)
+}
+
+// publicKeyFrom reads a public key (or the public half of a private key)
+// in PEM; nil when a default path does not exist.
+func publicKeyFrom(what, path, text string, explicit bool) (ed25519.PublicKey, string, error) {
 	raw := []byte(text)
 	if text == "" {
 		var err error
@@ -88,7 +137,7 @@ func (a *app) trustedKey(f *runbookFlags) (ed25519.PublicKey, string, error) {
 			return nil, path, nil
 		}
 		if err != nil {
-			return nil, path, &exitError{code: ExitError, err: fmt.Errorf("journal key %s: %w", path, err)}
+			return nil, path, &exitError{code: ExitError, err: fmt.Errorf("%s key %s: %w", what, path, err)}
 		}
 	}
 	block, _ := pem.Decode(raw)
@@ -97,11 +146,11 @@ func (a *app) trustedKey(f *runbookFlags) (ed25519.PublicKey, string, error) {
 		if k, ok := pub.(ed25519.PublicKey); err == nil && ok {
 			return k, path, nil
 		}
-		return nil, path, &exitError{code: ExitError, err: fmt.Errorf("journal key %s is not an ed25519 public key", path)}
+		return nil, path, &exitError{code: ExitError, err: fmt.Errorf("%s key %s is not an ed25519 public key", what, path)}
 	}
 	k, err := parsePrivateKey(raw)
 	if err != nil {
-		return nil, path, &exitError{code: ExitError, err: fmt.Errorf("journal key %s: %w", path, err)}
+		return nil, path, &exitError{code: ExitError, err: fmt.Errorf("%s key %s: %w", what, path, err)}
 	}
 	return k.Public().(ed25519.PublicKey), path, nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -28,9 +29,9 @@ import (
 )
 
 func (a *app) serveCmd() *cobra.Command {
-	var cfgPath, dsn, listen, tlsCert, tlsKey, tokensFile string
+	var cfgPath, dsn, listen, tlsCert, tlsKey, tokensFile, signingKey string
 	var allowed, policyDirs []string
-	var publicMetrics bool
+	var publicMetrics, showSigningKey bool
 	var grace time.Duration
 	// leaseTTL is how long a run's lease outlives its holder's heartbeat:
 	// after it another replica carries the run on.
@@ -76,6 +77,16 @@ here with --server and VIGIL_TOKEN, and is refused without); the process
 running it (a replica, or a CLI apply waiting for it) picks the decision up
 from the store.
 
+Serve signs (ed25519) who a signed-in starter is (/api/whoami, bound to the
+plan being started, for 10 minutes) and every decision it records (run, plan
+hash, step, approver, starter, time), with its own key: server.signing_key,
+--signing-key or VIGIL_SERVE_SIGNING_KEY, else one made on first use beside
+the journal key; every replica needs the same. CLIs and verifiers pin its
+public half (serve_public_key in vigil.hcl, --serve-public-key or
+VIGIL_SERVE_PUBLIC_KEY), which --show-signing-key prints: a step that needs
+a second person takes only decisions that verify with it, so a row written
+into the database by hand approves nothing (and verify reports it).
+
 Several replicas share one PostgreSQL (--store postgres://...): each tick of
 a schedule is scanned by one replica and recorded once (an advisory lock
 the others wait on; a replica killed mid-scan hands the tick to the next),
@@ -113,6 +124,7 @@ deadline, or still going past it. SIGTERM or SIGINT stop it: running scans
 get --grace to finish, then are abandoned; a scan is recorded whole or not
 at all.`,
 		Example: `  vigil serve --config vigil.hcl
+  vigil serve --config vigil.hcl --show-signing-key > serve.pub
   vigil serve --config vigil.hcl --store postgres://vigil@db/vigil --listen 0.0.0.0:8443 \
       --allowed-host vigil.acme.example --tls-cert tls.crt --tls-key tls.key`,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -144,6 +156,18 @@ at all.`,
 				sc.TokensFile = tokensFile
 			}
 			sc.PublicMetrics = sc.PublicMetrics || publicMetrics
+			// The key serve vouches for signed-in starters and for decisions
+			// with: apart from the journal key (every CLI that applies runs
+			// holds that one), the same on every replica.
+			kp, kt, kx := a.keySource(signingKey, "VIGIL_SERVE_SIGNING_KEY", sc.SigningKey, defaultServeKeyPath())
+			signer, signerPath, err := a.signingKey("serve", kp, kt, kx,
+				"keep it safe (only vigil serve holds it), and pin its public half where runs are applied: serve_public_key in vigil.hcl (vigil serve --show-signing-key prints it)")
+			if err != nil {
+				return err
+			}
+			if showSigningKey {
+				return a.printPublicKey("Serve signing key", signerPath, signer.Public().(ed25519.PublicKey))
+			}
 			host, _, err := net.SplitHostPort(listen)
 			if err != nil {
 				return usageError(c, "--listen %q: give host:port, such as 127.0.0.1:8080", listen)
@@ -216,6 +240,8 @@ at all.`,
 				return err
 			}
 			srv.Runs = rs
+			srv.Signer, rs.signer = signer, signer
+			fmt.Fprintf(a.stderr, "vigil: signing who is signed in and every decision with the serve key %s (%s)\n", runbook.KeyID(signer.Public().(ed25519.PublicKey)), signerPath)
 			lis, err := net.Listen("tcp", listen)
 			if err != nil {
 				return &exitError{code: ExitError, err: err}
@@ -259,6 +285,8 @@ at all.`,
 	c.Flags().StringVar(&tlsKey, "tls-key", "", "the certificate's PEM key (server.tls_key)")
 	c.Flags().StringVar(&tokensFile, "tokens-file", "", "static bearer tokens, NAME ROLE TOKEN|sha256:HEX per line (server.tokens_file)")
 	c.Flags().BoolVar(&publicMetrics, "public-metrics", false, "serve /metrics without sign-in (server.public_metrics)")
+	c.Flags().StringVar(&signingKey, "signing-key", "", "ed25519 key (PEM) that signs identity statements and decisions (server.signing_key); VIGIL_SERVE_SIGNING_KEY works too (default "+defaultServeKeyPath()+", made on first use)")
+	c.Flags().BoolVar(&showSigningKey, "show-signing-key", false, "print the signing key's path and public key (PEM, for serve_public_key) and exit")
 	c.Flags().DurationVar(&grace, "grace", 30*time.Second, "how long shutdown waits for running scans")
 	c.Flags().DurationVar(&leaseTTL, "lease-ttl", runbook.DefaultLeaseTTL, "how long a run's lease outlives its holder's last heartbeat: then another replica carries the run on")
 	c.Flags().StringArrayVarP(&policyDirs, "policies", "p", nil, "directory of additional Rego policies every schedule runs (repeatable)")

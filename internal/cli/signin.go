@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -34,9 +35,25 @@ func (a *app) starter(ctx context.Context, f *runbookFlags, plan *runbook.Plan) 
 		if f.actor != "" {
 			return nil, &exitError{code: ExitError, err: fmt.Errorf("--actor cannot rename a signed-in starter: the journal names who VIGIL_TOKEN signs in as at %s; drop --actor", server)}
 		}
-		id, err := whoami(ctx, server, token)
+		id, err := whoami(ctx, server, token, plan.Hash())
 		if err != nil {
 			return nil, &exitError{code: ExitError, err: err}
+		}
+		if step == "" {
+			return id, nil
+		}
+		// What /api/whoami says counts only as far as serve's signature,
+		// checked against the key pinned here, vouches for it: a fake
+		// server (or a proxy) answering whoami names nobody.
+		pub, _, err := a.servePublicKey(f)
+		if err != nil {
+			return nil, err
+		}
+		if pub == nil {
+			return nil, &exitError{code: ExitError, err: fmt.Errorf("step.%s needs a second person's approval (distinct_approver), so vigil serve must vouch for who starts the run, and nothing here says which key is serve's: pin it with serve_public_key in vigil.hcl, --serve-public-key or VIGIL_SERVE_PUBLIC_KEY (the PEM that vigil serve --show-signing-key prints). Nothing was applied", step)}
+		}
+		if _, err := runbook.VerifyStarter(pub, *id, plan.Hash(), time.Now()); err != nil {
+			return nil, &exitError{code: ExitError, err: fmt.Errorf("step.%s needs a second person's approval (distinct_approver), and %s/api/whoami's answer is not vouched for: %v. Nothing was applied", step, strings.TrimRight(server, "/"), err)}
 		}
 		return id, nil
 	}
@@ -56,15 +73,17 @@ func (a *app) starter(ctx context.Context, f *runbookFlags, plan *runbook.Plan) 
 	return nil, &exitError{code: ExitError, err: fmt.Errorf("step.%s needs a second person's approval (distinct_approver), so whoever starts the run must be signed in, and %s; %s. Nothing was applied", step, missing, signInHint)}
 }
 
-// whoami asks vigil serve who a bearer token belongs to.
-func whoami(ctx context.Context, server, token string) (*runbook.Identity, error) {
+// whoami asks vigil serve who a bearer token belongs to, with serve's
+// signed statement of it for starting the plan planHash (checked by the
+// caller when it matters).
+func whoami(ctx context.Context, server, token, planHash string) (*runbook.Identity, error) {
 	base := strings.TrimRight(server, "/")
 	if !strings.HasPrefix(base, "https://") && !strings.HasPrefix(base, "http://") {
 		return nil, fmt.Errorf("the server %q is not an http(s):// URL (as vigil serve prints it: serving on https://HOST:PORT)", server)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", base+"/api/whoami", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/api/whoami?plan_sha256="+url.QueryEscape(planHash), nil)
 	if err != nil {
 		return nil, fmt.Errorf("the server %q: %w", server, err)
 	}
@@ -82,11 +101,15 @@ func whoami(ctx context.Context, server, token string) (*runbook.Identity, error
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("%s/api/whoami answered %s: %s", base, resp.Status, strings.TrimSpace(string(raw)))
 	}
-	var p auth.Principal
+	var p struct {
+		auth.Principal
+		Attestation *runbook.Attestation `json:"attestation"`
+	}
 	if err := json.Unmarshal(raw, &p); err != nil || p.Subject == "" {
 		return nil, fmt.Errorf("%s/api/whoami did not say who VIGIL_TOKEN is (is it vigil serve?): %.200s", base, raw)
 	}
 	id := p.Identity()
+	id.Attestation = p.Attestation
 	// Not "vigil serve (...)": serve carries on only the runs it started
 	// itself (a CLI's run is resumed by its responder).
 	id.Via = "vigil CLI, signed in to " + base + " (" + p.Via + ")"

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ir/vigil/engine/runbook"
 	"github.com/vigil-ir/vigil/internal/store"
 	"github.com/vigil-ir/vigil/internal/testutil"
 )
@@ -103,11 +104,15 @@ server {
   }
 }
 `, idp.URL, idp.ClientID, filepath.Join(root, "examples/inventory"), filepath.Join(root, "testdata/team"))), 0o644)
+	signingKey := filepath.Join(dir, "serve-signing.key")
+	if _, err := createKey(signingKey); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"serve", "--config", cfg, "--store", pg, "--listen", "127.0.0.1:0"}, nil, io.Discard, &stderr)
+		done <- Run(ctx, []string{"serve", "--config", cfg, "--store", pg, "--listen", "127.0.0.1:0", "--signing-key", signingKey}, nil, io.Discard, &stderr)
 	}()
 	defer func() {
 		cancel()
@@ -179,6 +184,41 @@ server {
 		if _, r := api(t, "GET", base+"/api/runs/"+id, victor, nil); r["run"].(map[string]any)["status"] != "awaiting_approval" {
 			t.Fatalf("refused approvals moved the run: %v", r)
 		}
+		// Someone with the database's credentials writes bob's approval in
+		// by hand: serve did not sign it, so resuming the run does not take
+		// it, and the journal does not verify while it is there.
+		st, err := store.OpenRuns(context.Background(), pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bobID := runbook.Identity{Subject: "oidc:" + idp.URL + "#u-2", Name: "bob@acme.example", Email: "bob@acme.example", Verified: true, Via: "vigil serve (oidc)"}
+		err = st.(store.Approvals).RecordDecision(context.Background(), &store.StepDecision{RunID: id, Address: "isolate", PlanHash: planHash,
+			Decision: runbook.Decision{Approved: true, By: bobID, Comment: "forged"}})
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, res := api(t, "POST", base+"/api/runs/"+id+"/resume", carol, nil); code != 202 {
+			t.Fatalf("resume: %d %v", code, res)
+		}
+		// The resume runs in the background: it is over once the journal
+		// records it and nobody holds the run.
+		eventually(t, "the resume to end", 30*time.Second, func() bool {
+			_, j := api(t, "GET", base+"/api/runs/"+id+"/journal", victor, nil)
+			resumed := false
+			for _, e := range j["entries"].([]any) {
+				resumed = resumed || e.(map[string]any)["kind"] == "run.resumed"
+			}
+			_, r := api(t, "GET", base+"/api/runs/"+id, victor, nil)
+			return resumed && r["run"].(map[string]any)["held"] == false && r["run"].(map[string]any)["status"] != "running"
+		})
+		if _, r := api(t, "GET", base+"/api/runs/"+id, victor, nil); r["run"].(map[string]any)["status"] != "awaiting_approval" {
+			t.Fatalf("a hand-written approval moved the run: %v", r["run"])
+		}
+		_, j := api(t, "GET", base+"/api/runs/"+id+"/journal", victor, nil)
+		if j["verified"] != false || !strings.Contains(fmt.Sprint(j["tamper"]), "step.isolate") || !strings.Contains(fmt.Sprint(j["tamper"]), "not signed by vigil serve") {
+			t.Fatalf("journal with a forged approval row: %v %v", j["verified"], j["tamper"])
+		}
 		code, res = api(t, "POST", base+"/api/runs/"+id+"/approvals", bob, approve)
 		if code != 201 || res["resumed"] != true {
 			t.Fatalf("bob's approval: %d %v", code, res)
@@ -190,7 +230,7 @@ server {
 		if code, res := api(t, "POST", base+"/api/runs/"+id+"/approvals", bob, approve); code != 409 {
 			t.Errorf("a second decision: %d %v", code, res)
 		}
-		_, j := api(t, "GET", base+"/api/runs/"+id+"/journal", victor, nil)
+		_, j = api(t, "GET", base+"/api/runs/"+id+"/journal", victor, nil)
 		if j["verified"] != true {
 			t.Fatalf("journal: %v", j)
 		}

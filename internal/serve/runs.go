@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -401,14 +402,35 @@ func (s *Server) apiDecide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &store.StepDecision{RunID: id, Address: req.Address, PlanHash: v.PlanSHA256, Decision: runbook.Decision{Approved: *req.Approve, By: by, Comment: req.Comment}}
+	if s.Signer != nil {
+		// Signed, so that the executor and verify can tell it from a row
+		// written into the database by hand.
+		d.ID, d.DecidedAt = runbook.NewToken()[:16], time.Now().UTC()
+		starter := v.Starter
+		d.Attestation = runbook.SignApproval(s.Signer, &runbook.ApprovalStatement{Run: id, PlanSHA256: v.PlanSHA256, Address: req.Address,
+			Approved: *req.Approve, Approver: by, Starter: starter, Decision: d.ID, At: d.DecidedAt})
+	}
 	if err := ap.RecordDecision(ctx, d); err != nil {
 		var decided *store.DecidedError
-		if errors.As(err, &decided) {
+		if !errors.As(err, &decided) {
+			refuse(http.StatusInternalServerError, err)
+			return
+		}
+		// A decision this server did not sign (written into the database by
+		// hand) decides nothing: no executor takes it, and it must not keep
+		// the approver from deciding. It is replaced, and the audit log
+		// keeps what it was.
+		prev := decided.Decision
+		if s.Signer == nil || s.signedHere(prev, v.Starter) {
 			refuse(http.StatusConflict, err)
 			return
 		}
-		refuse(http.StatusInternalServerError, err)
-		return
+		ok, rerr := ap.ReplaceDecision(ctx, prev.ID, d)
+		if rerr != nil || !ok {
+			refuse(http.StatusConflict, fmt.Errorf("%v (replacing it failed: %v)", err, rerr))
+			return
+		}
+		s.audit(r, action, target, "replaced", fmt.Sprintf("the store held a decision this server did not sign (id %q, approved %v, by %s): forged? It is replaced by this one", prev.ID, prev.Approved, prev.By))
 	}
 	s.audit(r, action, target, "ok", fmt.Sprintf("plan sha256 %s; decision %s", v.PlanSHA256, d.ID))
 	resumed := false
@@ -444,6 +466,13 @@ func (s *Server) apiDecide(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(body)
 }
 
+// signedHere reports whether a recorded decision carries this server's
+// valid signature for it.
+func (s *Server) signedHere(d *store.StepDecision, starter runbook.Identity) bool {
+	_, err := runbook.VerifyApproval(s.Signer.Public().(ed25519.PublicKey), d.Attestation, d.RunID, d.PlanHash, d.Address, starter)
+	return err == nil
+}
+
 // serverPrincipal is the server acting on its own (resuming a run after a
 // decision, carrying on one a dead replica held).
 func (s *Server) serverPrincipal() *auth.Principal {
@@ -467,8 +496,27 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, es)
 }
 
+// apiWhoami says who the caller is and, signed with serve's key, vouches
+// for it as the starter of the plan ?plan_sha256= names (for a short
+// while): the CLI checks that statement against serve's public key pinned
+// on its side, never against anything this answer says.
 func (s *Server) apiWhoami(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, auth.From(r.Context()))
+	p := auth.From(r.Context())
+	out := struct {
+		*auth.Principal
+		Attestation *runbook.Attestation `json:"attestation,omitempty"`
+	}{Principal: p}
+	if s.Signer != nil && p != nil {
+		out.Attestation = s.vouch(p, r.URL.Query().Get("plan_sha256"))
+	}
+	writeJSON(w, out)
+}
+
+// vouch signs who p is, as the starter of the plan planHash.
+func (s *Server) vouch(p *auth.Principal, planHash string) *runbook.Attestation {
+	now := time.Now().UTC()
+	return runbook.SignIdentity(s.Signer, &runbook.IdentityStatement{Identity: p.Identity(), Role: p.Role, Audience: runbook.StarterAudience,
+		PlanSHA256: planHash, IssuedAt: now, ExpiresAt: now.Add(runbook.StarterTTL)})
 }
 
 // audit records what a signed-in principal did.

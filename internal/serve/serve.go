@@ -5,6 +5,7 @@ package serve
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +74,11 @@ type Server struct {
 	// runs API). Audit keeps who did what.
 	Runs  Runs
 	Audit store.AuditLog
+	// Signer is serve's signing key: it signs the identity statements
+	// /api/whoami gives a CLI that starts a run, and every decision it
+	// records (nil: neither is signed, and no step that needs a second
+	// person can be approved).
+	Signer ed25519.PrivateKey
 	// KeepRuns is how often runs started here whose holder is gone are
 	// looked for and carried on (default 30s).
 	KeepRuns time.Duration

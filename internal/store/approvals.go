@@ -27,6 +27,11 @@ const approvalsTable = `CREATE TABLE IF NOT EXISTS run_approvals (
 	PRIMARY KEY (run_id, address, plan_sha256)
 )`
 
+// approvalsAttestation keeps vigil serve's signature of each decision (a
+// runbook.Attestation as JSON; ” for none): a step that needs a second
+// person takes no decision without it.
+const approvalsAttestation = `ALTER TABLE run_approvals ADD COLUMN IF NOT EXISTS attestation TEXT NOT NULL DEFAULT ''`
+
 // StepDecision is a recorded decision.
 type StepDecision struct {
 	RunID     string    `json:"run_id"`
@@ -57,6 +62,28 @@ type Approvals interface {
 	Decision(ctx context.Context, runID, address, planHash string) (*StepDecision, error)
 	// Decisions lists a run's decisions, oldest first.
 	Decisions(ctx context.Context, runID string) ([]*StepDecision, error)
+	// ReplaceDecision puts d in the place of the decision with id old on
+	// the same instance and plan (one vigil serve did not sign); false when
+	// that decision is no longer there.
+	ReplaceDecision(ctx context.Context, old string, d *StepDecision) (bool, error)
+}
+
+func (s *runsSQL) ReplaceDecision(ctx context.Context, old string, d *StepDecision) (bool, error) {
+	defer s.lock()()
+	by, _ := json.Marshal(d.By)
+	att := ""
+	if d.Attestation != nil {
+		raw, _ := json.Marshal(d.Attestation)
+		att = string(raw)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE run_approvals SET id = ?, approved = ?, identity = ?, comment = ?, decided_at = ?, attestation = ?
+		WHERE run_id = ? AND address = ? AND plan_sha256 = ? AND id = ?`),
+		d.ID, b2i(d.Approved), string(by), d.Comment, d.DecidedAt.UTC().Format(ts), att, d.RunID, d.Address, d.PlanHash, old)
+	if err != nil {
+		return false, fmt.Errorf("replace the decision on step.%s: %w", d.Address, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 func (s *runsSQL) RecordDecision(ctx context.Context, d *StepDecision) error {
@@ -68,9 +95,14 @@ func (s *runsSQL) RecordDecision(ctx context.Context, d *StepDecision) error {
 		d.DecidedAt = time.Now().UTC()
 	}
 	by, _ := json.Marshal(d.By)
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO run_approvals (run_id, address, plan_sha256, id, approved, identity, comment, decided_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
-		d.RunID, d.Address, d.PlanHash, d.ID, b2i(d.Approved), string(by), d.Comment, d.DecidedAt.UTC().Format(ts))
+	att := ""
+	if d.Attestation != nil {
+		raw, _ := json.Marshal(d.Attestation)
+		att = string(raw)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO run_approvals (run_id, address, plan_sha256, id, approved, identity, comment, decided_at, attestation)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+		d.RunID, d.Address, d.PlanHash, d.ID, b2i(d.Approved), string(by), d.Comment, d.DecidedAt.UTC().Format(ts), att)
 	if err != nil {
 		return fmt.Errorf("record the decision on step.%s: %w", d.Address, err)
 	}
@@ -89,7 +121,7 @@ func (s *runsSQL) Decision(ctx context.Context, runID, address, planHash string)
 }
 
 func (s *runsSQL) decision(ctx context.Context, runID, address, planHash string) (*StepDecision, error) {
-	d, err := scanDecision(s.db.QueryRowContext(ctx, s.q(`SELECT run_id, address, plan_sha256, id, approved, identity, comment, decided_at
+	d, err := scanDecision(s.db.QueryRowContext(ctx, s.q(`SELECT run_id, address, plan_sha256, id, approved, identity, comment, decided_at, attestation
 		FROM run_approvals WHERE run_id = ? AND address = ? AND plan_sha256 = ?`), runID, address, planHash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -98,7 +130,7 @@ func (s *runsSQL) decision(ctx context.Context, runID, address, planHash string)
 }
 
 func (s *runsSQL) Decisions(ctx context.Context, runID string) ([]*StepDecision, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT run_id, address, plan_sha256, id, approved, identity, comment, decided_at
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT run_id, address, plan_sha256, id, approved, identity, comment, decided_at, attestation
 		FROM run_approvals WHERE run_id = ? ORDER BY decided_at, address`), runID)
 	if err != nil {
 		return nil, err
@@ -118,9 +150,16 @@ func (s *runsSQL) Decisions(ctx context.Context, runID string) ([]*StepDecision,
 func scanDecision(row interface{ Scan(...any) error }) (*StepDecision, error) {
 	d := &StepDecision{}
 	var approved int
-	var by, at string
-	if err := row.Scan(&d.RunID, &d.Address, &d.PlanHash, &d.ID, &approved, &by, &d.Comment, &at); err != nil {
+	var by, at, att string
+	if err := row.Scan(&d.RunID, &d.Address, &d.PlanHash, &d.ID, &approved, &by, &d.Comment, &at, &att); err != nil {
 		return nil, err
+	}
+	if att != "" {
+		d.Attestation = &runbook.Attestation{}
+		if json.Unmarshal([]byte(att), d.Attestation) != nil {
+			// Unreadable: kept as a signature that verifies with no key.
+			d.Attestation = &runbook.Attestation{Statement: att}
+		}
 	}
 	d.Approved = approved != 0
 	_ = json.Unmarshal([]byte(by), &d.By)
@@ -138,4 +177,21 @@ func (d DecisionSource) Decision(ctx context.Context, runID string, req *runbook
 		return nil, err
 	}
 	return &sd.Decision, nil
+}
+
+// StoredDecisions lists a run's decisions as verify reads them.
+func StoredDecisions(ctx context.Context, st any, runID string) ([]runbook.StoredDecision, error) {
+	ap, ok := st.(Approvals)
+	if !ok {
+		return nil, nil
+	}
+	ds, err := ap.Decisions(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]runbook.StoredDecision, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, runbook.StoredDecision{Address: d.Address, PlanHash: d.PlanHash, Decision: d.Decision})
+	}
+	return out, nil
 }

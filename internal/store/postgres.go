@@ -41,7 +41,7 @@ const schemaCurrent = `SELECT
 	EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'journal' AND column_name = 'sig') AND
 	EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'runs' AND column_name = 'plan_sha256') AND
 	EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'run_leases') AND
-	EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'run_approvals') AND
+	EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'run_approvals' AND column_name = 'attestation') AND
 	EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'runs_plan_sha256')`
 
 // migrate creates or completes the run tables when they are not current;

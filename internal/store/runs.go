@@ -88,6 +88,7 @@ var postgresRunsSchema = []string{
 	plansIndex,
 	leasesTable,
 	approvalsTable,
+	approvalsAttestation,
 }
 
 // plansIndex makes a plan applicable once (older runs have no hash).
@@ -112,6 +113,15 @@ func ensureSQLiteRuns(tx *sql.Tx) error {
 	}
 	for _, stmt := range []string{plansIndex, leasesTable, approvalsTable} {
 		if _, err := tx.Exec(stmt); err != nil {
+			return err
+		}
+	}
+	has, err := hasColumn(tx, "run_approvals", "attestation")
+	if err != nil {
+		return err
+	}
+	if !has {
+		if _, err := tx.Exec(strings.Replace(approvalsAttestation, " IF NOT EXISTS", "", 1)); err != nil {
 			return err
 		}
 	}

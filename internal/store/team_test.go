@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -92,6 +93,23 @@ func testDecisions(t *testing.T, runs RunStore) {
 	}
 	if got, err := (DecisionSource{Store: ap}).Decision(ctx, run.ID, &runbook.ApprovalRequest{Address: "isolate", PlanHash: "plan-1"}); got != nil || err != nil {
 		t.Errorf("no decision: %+v %v", got, err)
+	}
+	if d.Attestation != nil {
+		t.Errorf("an unsigned decision reads back signed: %+v", d.Attestation)
+	}
+	// serve's signature is kept exactly as given: the statement's text is
+	// what it signed.
+	att := &runbook.Attestation{Statement: `{"run":"run-d1","address":"isolate"}`, Key: "SHA256:0123456789abcdef", Sig: "c2ln"}
+	if err := ap.RecordDecision(ctx, &StepDecision{RunID: run.ID, Address: "isolate", PlanHash: "plan-1", Decision: runbook.Decision{Approved: true, By: bob, Attestation: att}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = DecisionSource{Store: ap}.Decision(ctx, run.ID, &runbook.ApprovalRequest{Address: "isolate", PlanHash: "plan-1"})
+	if err != nil || got == nil || got.Attestation == nil || *got.Attestation != *att {
+		t.Fatalf("signed decision: %+v %v", got, err)
+	}
+	sd, err := StoredDecisions(ctx, runs, run.ID)
+	if err != nil || len(sd) != 2 || sd[1].Address != "isolate" || sd[1].Attestation == nil || sd[0].Attestation != nil || sd[0].PlanHash != "plan-1" {
+		t.Fatalf("stored decisions: %+v %v", sd, err)
 	}
 }
 
@@ -213,5 +231,55 @@ func testShards(t *testing.T, h History) {
 	}
 	if scans, _ := h.Scans(ctx, "nightly", 0); len(scans) != 1 {
 		t.Errorf("%d scans after a late retry", len(scans))
+	}
+}
+
+// A store whose run_approvals was made before decisions were signed gains
+// the attestation column when opened, keeping its decisions (unsigned).
+func TestDecisionsGainAttestations(t *testing.T) {
+	ctx := context.Background()
+	sqlite := filepath.Join(t.TempDir(), "old.db")
+	pg := testutil.Postgres(t)
+	for _, dsn := range []string{sqlite, pg} {
+		runs, err := OpenRuns(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := &runbook.Run{ID: "run-old", Runbook: "rb", File: "rb.hcl", Hash: "h", Actor: "alice", Status: runbook.RunAwaitingApproval,
+			CreatedAt: time.Now(), UpdatedAt: time.Now(), Plan: []byte(`{"p":1}`)}
+		if err := runs.CreateRun(ctx, run, &runbook.Lease{Holder: runbook.Holder{Name: "x"}, TTL: time.Minute}, &runbook.Entry{RunID: run.ID, Seq: 1, Kind: runbook.EntryRunStarted, At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		runs.Close()
+		// Back to the table as it was: no attestation column, one decision.
+		driver, src := "sqlite", "file:"+sqlite
+		if IsPostgres(dsn) {
+			driver, src = "pgx", dsn
+		}
+		db, err := sql.Open(driver, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{`ALTER TABLE run_approvals DROP COLUMN attestation`,
+			`INSERT INTO run_approvals (run_id, address, plan_sha256, id, approved, identity, comment, decided_at) VALUES ('run-old', 'cut', 'plan-1', 'd-0', 1, '{"subject":"token:bob"}', '', '2026-01-01T00:00:00Z')`} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %s: %v", dsn, q, err)
+			}
+		}
+		db.Close()
+		runs, err = OpenRuns(ctx, dsn)
+		if err != nil {
+			t.Fatalf("reopen %s: %v", dsn, err)
+		}
+		ap := runs.(Approvals)
+		d, err := ap.Decision(ctx, "run-old", "cut", "plan-1")
+		if err != nil || d == nil || d.By.Subject != "token:bob" || d.Attestation != nil {
+			t.Errorf("%s: the old decision: %+v %v", dsn, d, err)
+		}
+		att := &runbook.Attestation{Statement: "{}", Key: "k", Sig: "s"}
+		if err := ap.RecordDecision(ctx, &StepDecision{RunID: "run-old", Address: "kill", PlanHash: "plan-1", Decision: runbook.Decision{Approved: true, Attestation: att}}); err != nil {
+			t.Errorf("%s: a signed decision on the upgraded store: %v", dsn, err)
+		}
+		runs.Close()
 	}
 }
