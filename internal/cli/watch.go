@@ -86,9 +86,9 @@ events in flight finish (--grace); the rest stays on the queue.
 Notifications are delivered at least once. Every post carries an
 Idempotency-Key header, the same on every resend of that post: a receiver
 that deduplicates by it (as PagerDuty does by dedup_key) sees each
-notification once. Around each post the watcher writes DIR/NAME/
-notify-inflight.log (the intent, then the answer the moment it is read);
-after a crash it sends again only the posts that log has in doubt (sent,
+notification once. Around each post the watcher writes notify-inflight.log
+in the watch's directory (--dir): the intent, then the answer the moment it
+is read. After a crash it sends again only the posts that log has in doubt (sent,
 no answer read), with the same key, and logs "redelivering N in-doubt
 notifications"; a post whose 2xx was read is not sent again.
 
