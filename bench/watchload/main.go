@@ -7,12 +7,18 @@
 // its webhook receives.
 //
 // With -kill-at K it kills the watcher (-signal KILL or TERM) once K events
-// are published, starts it again at once, and checks that every event was
-// notified exactly once: none lost, none twice. The webhook counts raw
-// deliveries per notification key (the finding's policy and asset) and
-// dedupes nothing: a post sent again after a crash counts as a duplicate
-// even when its Idempotency-Key shows it is one (reported apart, as what a
-// receiver that honours the key would drop).
+// are published and starts it again at once. Delivery is at least once,
+// made idempotent by the Idempotency-Key: the webhook dedupes nothing and
+// counts raw posts, the distinct keys, and the redeliveries (posts whose
+// key it had received already). Before the restart it reads the killed
+// watcher's in-flight log (watch/bench/notify-inflight.log), which says
+// exactly which posts were in doubt at the kill (sent, no answer read). It
+// fails when an event is lost (expected, never notified), when a key is
+// received twice that was not in doubt at a kill (vigil notifying twice by
+// itself), when one event is notified under two keys (a receiver
+// deduplicating by key would see it twice), when vigil's own
+// "redelivering N in-doubt notifications" disagrees with its log, and,
+// with -max-p99, when the p99 latency is above the target.
 //
 // It prints one JSON object; bench/watch.sh runs it and renders the table.
 package main
@@ -30,10 +36,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +54,7 @@ import (
 
 	"github.com/vigil-ir/vigil/internal/provider/aws/awsfake"
 	"github.com/vigil-ir/vigil/internal/store"
+	"github.com/vigil-ir/vigil/internal/watch"
 )
 
 type result struct {
@@ -53,20 +63,33 @@ type result struct {
 	PublishSecs float64 `json:"publish_seconds"`
 	Kill        string  `json:"kill,omitempty"`
 	KilledAt    int     `json:"killed_at,omitempty"`
-	Notified    int     `json:"notified"`
-	Lost        int     `json:"lost"`
-	// Duplicates are the notification keys delivered more than once;
-	// Extra the deliveries beyond the first; SameKey those of the extra
-	// that repeated the Idempotency-Key of an earlier delivery of the key.
-	Duplicates int     `json:"notified_twice"`
-	Extra      int     `json:"extra_deliveries"`
-	SameKey    int     `json:"extra_with_same_idempotency_key"`
-	NoKey      int     `json:"posts_without_idempotency_key"`
-	EventScans int     `json:"event_scans"`
-	P50        float64 `json:"p50_ms"`
-	P90        float64 `json:"p90_ms"`
-	P99        float64 `json:"p99_ms"`
-	Max        float64 `json:"max_ms"`
+	KillInPost  bool    `json:"kill_in_post,omitempty"`
+	// Distinct are the notifications received, by Idempotency-Key; Posts
+	// the raw posts; Redelivered the posts whose key had been received
+	// before. Lost are the events expected and never notified.
+	Distinct    int `json:"distinct_notifications"`
+	Posts       int `json:"raw_posts"`
+	Redelivered int `json:"redeliveries"`
+	Lost        int `json:"lost"`
+	// InDoubt are the posts the killed watcher's in-flight log had in
+	// doubt; ReceivedBeforeKill how many of them the webhook had received
+	// already (the others died on the way: their resend is the first);
+	// VigilSaid the N of the restarted watcher's "redelivering N
+	// in-doubt notifications" (-1: it said none).
+	InDoubt            []string `json:"in_doubt_at_kill"`
+	InDoubtCount       int      `json:"in_doubt_count"`
+	ReceivedBeforeKill int      `json:"in_doubt_received_before_kill"`
+	VigilSaid          int      `json:"vigil_said_redelivering"`
+	// Unexplained are the redeliveries whose key was not in doubt at a
+	// kill; TwoKeys the events notified under more than one key.
+	Unexplained int     `json:"redeliveries_not_in_doubt"`
+	TwoKeys     int     `json:"events_under_two_keys"`
+	NoKey       int     `json:"posts_without_idempotency_key"`
+	EventScans  int     `json:"event_scans"`
+	P50         float64 `json:"p50_ms"`
+	P90         float64 `json:"p90_ms"`
+	P99         float64 `json:"p99_ms"`
+	Max         float64 `json:"max_ms"`
 	// After the restart: latencies of the events published while the
 	// watcher was down or starting, reported apart.
 	Restart struct {
@@ -75,22 +98,21 @@ type result struct {
 		P99    float64 `json:"p99_ms"`
 		Down   float64 `json:"down_ms"`
 	} `json:"restart,omitempty"`
-	Webhooks int `json:"webhook_posts"`
 }
 
 func main() {
 	n := flag.Int("events", 1000, "events to publish (one security group each)")
 	rate := flag.Float64("rate", 200, "events published per second")
 	killAt := flag.Int("kill-at", 0, "kill the watcher once this many events are published (0: never)")
+	inPost := flag.Bool("kill-in-post", false, "with -kill-at: the webhook kills the watcher while it holds the first post after that many events are published, before it answers (a post in doubt for certain)")
 	sig := flag.String("signal", "KILL", "how to kill it: KILL or TERM")
 	vigilBin := flag.String("vigil", "bench/bin/vigil", "the vigil binary")
 	goawsBin := flag.String("goaws", "", "the goaws binary (default: built with go install)")
 	concurrency := flag.Int("concurrency", 16, "the watch's concurrency")
 	work := flag.String("dir", "", "working directory (default: a temporary one, removed)")
 	maxP99 := flag.Float64("max-p99", 0, "fail (exit 1) when the p99 latency is above this many milliseconds")
-	once := flag.Bool("exactly-once", true, "fail (exit 1) when an event is notified twice (raw deliveries, whatever their Idempotency-Key)")
 	flag.Parse()
-	res, err := run(*n, *rate, *killAt, *sig, *vigilBin, *goawsBin, *concurrency, *work)
+	res, err := run(*n, *rate, *killAt, *inPost, *sig, *vigilBin, *goawsBin, *concurrency, *work)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "watchload:", err)
 		os.Exit(1)
@@ -99,22 +121,27 @@ func main() {
 	enc.SetIndent("", "  ")
 	enc.Encode(res)
 	fail := false
-	if res.Lost > 0 || res.EventScans != res.Events {
-		fmt.Fprintf(os.Stderr, "watchload: FAIL: %d events lost, %d event scans recorded for %d events\n", res.Lost, res.EventScans, res.Events)
+	failf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "watchload: FAIL: "+format+"\n", args...)
 		fail = true
 	}
-	if *once && res.Duplicates > 0 {
-		fmt.Fprintf(os.Stderr, "watchload: FAIL: %d events notified twice (%d extra deliveries, %d of them with the Idempotency-Key of an earlier one)\n",
-			res.Duplicates, res.Extra, res.SameKey)
-		fail = true
+	if res.Lost > 0 || res.EventScans != res.Events {
+		failf("%d events lost, %d event scans recorded for %d events", res.Lost, res.EventScans, res.Events)
+	}
+	if res.Unexplained > 0 {
+		failf("%d posts repeated a key that was not in doubt at a kill: vigil notified twice by itself", res.Unexplained)
+	}
+	if res.TwoKeys > 0 {
+		failf("%d events were notified under two Idempotency-Keys: a receiver deduplicating by key sees them twice", res.TwoKeys)
+	}
+	if res.Kill != "" && max(res.VigilSaid, 0) != len(res.InDoubt) {
+		failf("the in-flight log had %d posts in doubt at the kill, the restarted watcher said it redelivers %d", len(res.InDoubt), res.VigilSaid)
 	}
 	if res.NoKey > 0 {
-		fmt.Fprintf(os.Stderr, "watchload: FAIL: %d posts had no Idempotency-Key\n", res.NoKey)
-		fail = true
+		failf("%d posts had no Idempotency-Key", res.NoKey)
 	}
 	if *maxP99 > 0 && res.P99 > *maxP99 {
-		fmt.Fprintf(os.Stderr, "watchload: FAIL: p99 %.0f ms is above the target of %.0f ms\n", res.P99, *maxP99)
-		fail = true
+		failf("p99 %.0f ms is above the target of %.0f ms", res.P99, *maxP99)
 	}
 	if fail {
 		os.Exit(1)
@@ -123,7 +150,7 @@ func main() {
 
 func sgID(i int) string { return fmt.Sprintf("sg-0b%015x", i) }
 
-func run(n int, rate float64, killAt int, sig, vigilBin, goawsBin string, concurrency int, dir string) (*result, error) {
+func run(n int, rate float64, killAt int, inPost bool, sig, vigilBin, goawsBin string, concurrency int, dir string) (*result, error) {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "vigil-watchload-")
 		if err != nil {
@@ -178,12 +205,23 @@ func run(n int, rate float64, killAt int, sig, vigilBin, goawsBin string, concur
 	}
 	queue := aws.ToString(q.QueueUrl)
 
-	// The webhook: when each group's finding arrives, how often, and with
-	// which Idempotency-Key. It dedupes nothing.
+	// The webhook: which Idempotency-Key each group's finding came
+	// under, when each key first arrived, and every post. It dedupes
+	// nothing.
 	var mu sync.Mutex
-	received := map[string][]time.Time{}
-	keys := map[string][]string{}
-	posts, noKey := 0, 0
+	firstAt := map[string]time.Time{} // key -> first received
+	keysOf := map[string][]string{}   // group -> distinct keys
+	posts, noKey, redelivered := 0, 0, 0
+	var repeated []string // the key of every redelivery
+	// With -kill-in-post the webhook kills the watcher itself, holding
+	// the first post that arrives once kill-at events are published, and
+	// answers only after: that post is in doubt for certain.
+	var hookKill func()
+	var killOnce sync.Once
+	var publishedN atomic.Int64
+	publishedN.Store(-1)
+	published := make([]time.Time, n)
+	res := &result{Events: n, Rate: rate, VigilSaid: -1, InDoubt: []string{}}
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		raw, _ := io.ReadAll(r.Body)
@@ -196,17 +234,29 @@ func run(n int, rate float64, killAt int, sig, vigilBin, goawsBin string, concur
 		json.Unmarshal(raw, &body)
 		key := r.Header.Get("Idempotency-Key")
 		mu.Lock()
+		kill := hookKill
+		mu.Unlock()
+		if inPost && kill != nil && publishedN.Load() >= int64(killAt) {
+			defer kill() // after the receipt is counted, before the answer
+		}
+		mu.Lock()
+		defer mu.Unlock()
 		posts++
 		if key == "" {
 			noKey++
+			key = fmt.Sprintf("(none %d)", posts)
 		}
+		if _, seen := firstAt[key]; seen {
+			redelivered++
+			repeated = append(repeated, key)
+			return
+		}
+		firstAt[key] = now
 		for _, fd := range body.Findings {
 			if fd.PolicyID == "VGL-NET-001" {
-				received[fd.AssetID] = append(received[fd.AssetID], now)
-				keys[fd.AssetID] = append(keys[fd.AssetID], key)
+				keysOf[fd.AssetID] = append(keysOf[fd.AssetID], key)
 			}
 		}
-		mu.Unlock()
 	}))
 	defer hook.Close()
 
@@ -251,37 +301,72 @@ watch "bench" {
 	if err != nil {
 		return nil, err
 	}
-	published := make([]time.Time, n)
-	res := &result{Events: n, Rate: rate}
 	var killedAt, restarted time.Time
+	// doKill kills the watcher and restarts it once it is gone.
+	doKill := func() chan struct{} {
+		gone := make(chan struct{})
+		mu.Lock()
+		killedAt = time.Now()
+		victim := watcher
+		mu.Unlock()
+		s := syscall.SIGKILL
+		if sig == "TERM" {
+			s = syscall.SIGTERM
+		}
+		victim.Process.Signal(s)
+		// Publishing goes on while it is down; it comes back at once
+		// (after a TERM, once it has finished its events in flight).
+		go func(old *exec.Cmd) {
+			old.Wait()
+			close(gone)
+			// What the killed watcher had in doubt, read before the
+			// new one touches the log.
+			doubt, err := watch.InDoubt(filepath.Join(dir, "watch", "bench", watch.InFlightFile))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "watchload: read the in-flight log:", err)
+			}
+			mu.Lock()
+			res.InDoubt = append(res.InDoubt, doubt...)
+			for _, k := range doubt {
+				if _, ok := firstAt[k]; ok {
+					res.ReceivedBeforeKill++
+				}
+			}
+			mu.Unlock()
+			w, err := start()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "watchload: restart:", err)
+				return
+			}
+			mu.Lock()
+			watcher = w
+			mu.Unlock()
+		}(victim)
+		mu.Lock()
+		res.Kill, res.KilledAt, res.KillInPost = sig, killAt, inPost
+		mu.Unlock()
+		return gone
+	}
+	mu.Lock()
+	hookKill = func() {
+		// Answer only once the watcher is gone: it never reads the 2xx.
+		var gone chan struct{}
+		killOnce.Do(func() { gone = doKill() })
+		if gone != nil {
+			<-gone
+		}
+	}
+	mu.Unlock()
 	interval := time.Duration(float64(time.Second) / rate)
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		if d := time.Until(t0.Add(time.Duration(i) * interval)); d > 0 {
 			time.Sleep(d)
 		}
-		if killAt > 0 && i == killAt {
-			killedAt = time.Now()
-			s := syscall.SIGKILL
-			if sig == "TERM" {
-				s = syscall.SIGTERM
-			}
-			watcher.Process.Signal(s)
-			// Publishing goes on while it is down; it comes back at once
-			// (after a TERM, once it has finished its events in flight).
-			go func(old *exec.Cmd) {
-				old.Wait()
-				w, err := start()
-				if err != nil {
-					fmt.Fprintln(os.Stderr, "watchload: restart:", err)
-					return
-				}
-				mu.Lock()
-				watcher = w
-				mu.Unlock()
-			}(watcher)
-			res.Kill, res.KilledAt = sig, killAt
+		if killAt > 0 && i == killAt && !inPost {
+			doKill()
 		}
+		publishedN.Store(int64(i))
 		body := bytes.ReplaceAll(template, []byte("sg-0aaaaaaaaaaaa0003"), []byte(sgID(i)))
 		body = bytes.Replace(body, []byte(`"eventID": "`), []byte(fmt.Sprintf(`"eventID": "bench-%06d-`, i)), 1)
 		body = bytes.Replace(body, []byte(`"id": "`), []byte(fmt.Sprintf(`"id": "bench-%06d-`, i)), 1)
@@ -295,7 +380,7 @@ watch "bench" {
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		mu.Lock()
-		got := len(received)
+		got := len(keysOf)
 		mu.Unlock()
 		if got == n {
 			break
@@ -313,34 +398,38 @@ watch "bench" {
 	defer mu.Unlock()
 	var lat, restartLat []float64
 	for i := 0; i < n; i++ {
-		times := received[arn(i)]
-		if len(times) == 0 {
+		keys := keysOf[arn(i)]
+		if len(keys) == 0 {
 			res.Lost++
 			continue
 		}
-		res.Notified++
-		if len(times) > 1 {
-			res.Duplicates++
-			res.Extra += len(times) - 1
-			for j, k := range keys[arn(i)][1:] {
-				if k != "" && slices.Contains(keys[arn(i)][:j+1], k) {
-					res.SameKey++
-				}
-			}
+		if len(keys) > 1 {
+			res.TwoKeys++
 		}
-		ms := float64(times[0].Sub(published[i]).Microseconds()) / 1000
+		ms := float64(firstAt[keys[0]].Sub(published[i]).Microseconds()) / 1000
 		if killAt > 0 && !restarted.IsZero() && published[i].After(killedAt) && published[i].Before(restarted) {
 			restartLat = append(restartLat, ms)
 		} else {
 			lat = append(lat, ms)
 		}
 	}
-	res.Webhooks, res.NoKey = posts, noKey
+	res.Distinct, res.Posts, res.Redelivered, res.NoKey = len(firstAt), posts, redelivered, noKey
+	res.InDoubtCount = len(res.InDoubt)
+	for _, k := range repeated {
+		if !slices.Contains(res.InDoubt, k) {
+			res.Unexplained++
+		}
+	}
 	// A key delivered that is no bench group's: counted, never silently
 	// ignored (it would be a finding on an asset the bench did not make).
-	for id := range received {
+	for id := range keysOf {
 		if !strings.HasPrefix(id, "arn:aws:ec2:eu-west-1:111111111111:security-group/sg-0b") {
 			fmt.Fprintf(os.Stderr, "watchload: a notification for %s, which the bench did not open\n", id)
+		}
+	}
+	if raw, err := os.ReadFile(logf.Name()); err == nil {
+		if m := saidRe.FindSubmatch(raw); m != nil {
+			res.VigilSaid, _ = strconv.Atoi(string(m[1]))
 		}
 	}
 	res.P50, res.P90, res.P99, res.Max = pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100)
@@ -357,6 +446,9 @@ watch "bench" {
 	}
 	return res, nil
 }
+
+// saidRe is the restarted watcher's line about the posts in doubt.
+var saidRe = regexp.MustCompile(`redelivering (\d+) in-doubt notifications`)
 
 func pct(xs []float64, p float64) float64 {
 	if len(xs) == 0 {

@@ -83,6 +83,15 @@ a message that cannot be processed goes to the dead-letter queue after
 max_attempts tries (or is reported and dropped without one). SIGTERM lets
 events in flight finish (--grace); the rest stays on the queue.
 
+Notifications are delivered at least once. Every post carries an
+Idempotency-Key header, the same on every resend of that post: a receiver
+that deduplicates by it (as PagerDuty does by dedup_key) sees each
+notification once. Around each post the watcher writes notify-inflight.log
+in the watch's directory (--dir): the intent, then the answer the moment it
+is read. After a crash it sends again only the posts that log has in doubt (sent,
+no answer read), with the same key, and logs "redelivering N in-doubt
+notifications"; a post whose 2xx was read is not sent again.
+
   watch "aws-events" {
     sqs {
       queue_url             = "https://sqs.eu-west-1.amazonaws.com/111111111111/vigil-events"

@@ -387,7 +387,7 @@ func Notify(ctx context.Context, h store.History, blocks []config.Notify, scans 
 		}
 		list, mark, forget := plan(nb, sent, scans)
 		if len(list) > 0 {
-			if err := Post(ctx, client, nb, list, ""); err != nil {
+			if err := Post(ctx, client, nb, list, "", nil); err != nil {
 				errs = append(errs, fmt.Sprintf("notify %s: %v", nb.Name, err))
 				continue
 			}
@@ -563,7 +563,9 @@ func (js *JudgedSet) IDs() []string {
 // Post sends findings to one notify block. A non-empty key is sent as the
 // Idempotency-Key header: a post sent again after a crash (accepted, but
 // not yet marked as sent) carries the same key, so a receiver can drop it.
-func Post(ctx context.Context, client Poster, nb config.Notify, list []store.StoredFinding, key string) error {
+// A non-nil answered is called with the webhook's status the moment it is
+// read, before anything else (vigil watch records a 2xx there).
+func Post(ctx context.Context, client Poster, nb config.Notify, list []store.StoredFinding, key string, answered func(status int)) error {
 	var body any
 	if nb.Format == "slack" {
 		var lines []string
@@ -590,6 +592,9 @@ func Post(ctx context.Context, client Poster, nb config.Notify, list []store.Sto
 		req.Header.Set("Idempotency-Key", key)
 	}
 	resp, err := client.Do(req)
+	if err == nil && answered != nil {
+		answered(resp.StatusCode)
+	}
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			return fmt.Errorf("post to %s: no answer within %s", RedactURL(nb.URL), timeout)

@@ -392,7 +392,7 @@ func TestSlackEscape(t *testing.T) {
 	p := &poster{}
 	nb := config.Notify{Name: "s", URL: "https://hooks.example/x", Format: "slack"}
 	f := store.StoredFinding{PolicyID: "VGL-OWN-001", AssetID: "//storage.googleapis.com/<!here>", Severity: "low", Message: "bucket <!here> & <https://e.example|x> has no owner"}
-	if err := Post(context.Background(), p, nb, []store.StoredFinding{f}, ""); err != nil {
+	if err := Post(context.Background(), p, nb, []store.StoredFinding{f}, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	text := p.bodies[0]["text"].(string)

@@ -38,9 +38,9 @@ type WatchLog interface {
 	// MarkDelivered records, in one transaction (one disk sync), what one
 	// notify block accepted for an event: the findings it was sent and
 	// those it forgets (as History.MarkNotified), and, when last is true,
-	// that the event owes nothing more. It is what the watcher writes
-	// right after a webhook's 2xx: a crash before it commits sends that
-	// one post again (with the same Idempotency-Key), after it nothing.
+	// that the event owes nothing more. The watcher writes it after a
+	// webhook's 2xx, which its in-flight log has recorded already: a
+	// crash before this commits is marked after the restart, not resent.
 	MarkDelivered(ctx context.Context, watch, eventID, notifier string, sent, replaced []FindingID, last bool) error
 	// Assets are the assets the watch read, newest read of each.
 	Assets(ctx context.Context, watch string) ([]WatchAsset, error)

@@ -16,5 +16,10 @@
 // queue is not read while they are; on shutdown in-flight events finish
 // within the grace period and the others stay on the queue.
 //
+// Notifications are at least once, each post with an Idempotency-Key that
+// is the same on a resend; an in-flight log beside the watch's files (see
+// inflightLog) tells a restart exactly which posts are in doubt, and only
+// those are sent again.
+//
 // The package never changes the cloud: it reads, records and tells.
 package watch

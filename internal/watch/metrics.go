@@ -15,6 +15,7 @@ type Metrics struct {
 	Backlog      *prometheus.GaugeVec
 	Latency      *prometheus.HistogramVec
 	Notified     *prometheus.CounterVec
+	Redelivered  *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -40,7 +41,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"watch", "stage"}),
 		Notified: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_watch_notifications_total",
 			Help: "Webhook deliveries of findings and triage cards, by result."}, []string{"watch", "result"}),
+		Redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_watch_notifications_redelivered_total",
+			Help: "Posts sent again because they were in doubt: sent before, with no answer read (the process ended, or the request failed). They carry the Idempotency-Key of the first."}, []string{"watch"}),
 	}
-	reg.MustRegister(m.Received, m.Processed, m.Failed, m.DeadLettered, m.InFlight, m.Lag, m.Backlog, m.Latency, m.Notified)
+	reg.MustRegister(m.Received, m.Processed, m.Failed, m.DeadLettered, m.InFlight, m.Lag, m.Backlog, m.Latency, m.Notified, m.Redelivered)
 	return m
 }

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -30,11 +32,13 @@ type outItem struct {
 
 // notifier is the one goroutine that talks to the webhooks: sending each
 // finding once means looking up what was sent and marking it after, which
-// two senders would race on. It posts each event on its own, and marks
-// what a block accepted in the same commit as the event's outbox entry,
-// right after the 2xx: a crash can then resend one post at most (the one
-// accepted but not yet marked), never a batch, and the resend carries the
-// same Idempotency-Key.
+// two senders would race on. It posts each event on its own. Around every
+// post it writes the in-flight log (see inflightLog): the intent before
+// the request, the answer the moment it is read; then it marks in the
+// store what the block accepted, in the same commit as the event's outbox
+// entry. After a crash it sends again exactly the posts the log has in
+// doubt (sent, no answer read), with the same Idempotency-Key, and says
+// so; a post the log shows accepted is marked, not sent again.
 type notifier struct {
 	w *Watcher
 	// sent is what each block was told, read from the history once per
@@ -48,6 +52,10 @@ type notifier struct {
 	queue  []*outItem
 	closed bool
 	wake   chan struct{}
+	// flight is the in-flight log (nil when it could not be opened: then
+	// a restart cannot tell a post in doubt from one never sent, and
+	// sends both).
+	flight *inflightLog
 }
 
 func newNotifier(w *Watcher) *notifier { return &notifier{w: w, wake: make(chan struct{}, 1)} }
@@ -74,11 +82,39 @@ func (n *notifier) close() {
 	n.signal()
 }
 
-// resume queues what the outbox holds from before a restart.
+// resume queues what the outbox holds from before a restart, and says
+// which of its posts are in doubt.
 func (n *notifier) resume(ctx context.Context) error {
+	path := filepath.Join(n.w.Dir, InFlightFile)
+	fl, err := openInflight(path)
+	if err != nil {
+		n.w.Logger.Error("watch: cannot open the in-flight log; a restart will not tell the posts in doubt from those never sent", "watch", n.w.Name, "path", path, "err", err)
+	} else {
+		n.flight = fl
+	}
 	pending, err := n.w.Log.Pending(ctx, n.w.Name)
 	if err != nil {
 		return err
+	}
+	if n.flight != nil {
+		owed := map[string]bool{}
+		for _, ev := range pending {
+			owed[ev.ID] = true
+		}
+		n.flight.forget(func(ev string) bool { return !owed[ev] })
+		if k := len(n.flight.accepted); k > 0 {
+			n.w.Logger.Info(fmt.Sprintf("watch: %d notifications the webhooks accepted before the restart are marked sent, not sent again", k), "watch", n.w.Name)
+		}
+		if k := len(n.flight.inDoubt); k > 0 {
+			keys := make([]string, 0, k)
+			for key := range n.flight.inDoubt {
+				keys = append(keys, key)
+			}
+			sort.Strings(keys)
+			n.w.Logger.Warn(fmt.Sprintf("watch: redelivering %d in-doubt notifications: posted before the restart, no answer read before the process ended; "+
+				"sent again with the same Idempotency-Key (at least once: a receiver deduplicating by the key sees each once)", k),
+				"watch", n.w.Name, "keys", strings.Join(keys, ","))
+		}
 	}
 	for _, ev := range pending {
 		it := &outItem{ev: ev}
@@ -191,11 +227,13 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 				for j, f := range list {
 					keys[j] = f.ID().String()
 				}
-				if err := history.Post(ctx, w.Poster, nb, list, idempotencyKey(nb.Name, ev.ID, keys)); err != nil {
+				key := inflightPost{Key: idempotencyKey(nb.Name, ev.ID, keys), Block: nb.Name, Event: ev.ID}
+				var err error
+				posted, err = n.deliver(key, func(answered func(int)) error { return history.Post(ctx, w.Poster, nb, list, key.Key, answered) })
+				if err != nil {
 					w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
 					return fmt.Errorf("notify %s: %w", nb.Name, err)
 				}
-				posted = true
 			}
 		case it.payload != nil:
 			// A card is marked sent as a finding of the pseudo-policy
@@ -204,20 +242,27 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 			if slices.Contains(sent, key) || !it.payload.reaches(nb) {
 				break
 			}
-			if err := postCard(ctx, w.Poster, nb, it.payload, idempotencyKey(nb.Name, ev.ID, []string{key.String()})); err != nil {
+			p := inflightPost{Key: idempotencyKey(nb.Name, ev.ID, []string{key.String()}), Block: nb.Name, Event: ev.ID}
+			var err error
+			posted, err = n.deliver(p, func(answered func(int)) error { return postCard(ctx, w.Poster, nb, it.payload, p.Key, answered) })
+			if err != nil {
 				w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
 				return fmt.Errorf("notify %s: %w", nb.Name, err)
 			}
-			posted = true
 			mark = []store.FindingID{key}
 		}
 		if len(mark) > 0 || len(forget) > 0 || last {
-			// Right after the 2xx: nothing else between the post and its
-			// mark, which is the whole of the window for a resend.
+			// The in-flight log knows the 2xx already: a crash before
+			// this commits marks it after the restart, without a resend.
 			if err := w.Log.MarkDelivered(ctx, w.Name, ev.ID, nb.Name, mark, forget, last); err != nil {
 				return err
 			}
 			n.sent[nb.Name] = applyMarks(sent, mark, forget)
+		}
+		if last && n.flight != nil {
+			if err := n.flight.done(ev.ID); err != nil {
+				w.Logger.Error("watch: write the in-flight log", "watch", w.Name, "err", err)
+			}
 		}
 		if posted {
 			w.Metrics.Notified.WithLabelValues(w.Name, "ok").Inc()
@@ -225,6 +270,36 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 	}
 	w.Metrics.Latency.WithLabelValues(w.Name, "notified").Observe(w.Now().Sub(ev.ReceivedAt).Seconds())
 	return nil
+}
+
+// deliver makes one post, unless the in-flight log shows the webhook
+// accepted it already (a mark that did not land): then it reports false
+// and the caller marks it. The intent is written before the request and
+// the answer the moment it is read; a post the log had in doubt is
+// counted and logged as a redelivery.
+func (n *notifier) deliver(p inflightPost, post func(answered func(status int)) error) (posted bool, err error) {
+	w, fl := n.w, n.flight
+	if fl == nil {
+		return true, post(nil)
+	}
+	if _, ok := fl.accepted[p.Key]; ok {
+		w.Logger.Info("watch: notification accepted before (the in-flight log says so); marked sent, not sent again", "watch", w.Name, "notify", p.Block, "event", p.Event, "key", p.Key)
+		return false, nil
+	}
+	_, again := fl.inDoubt[p.Key]
+	if err := fl.posting(p); err != nil {
+		w.Logger.Error("watch: write the in-flight log; posting all the same", "watch", w.Name, "err", err)
+	}
+	if again {
+		w.Metrics.Redelivered.WithLabelValues(w.Name).Inc()
+		w.Logger.Info("watch: redelivering an in-doubt notification with its Idempotency-Key", "watch", w.Name, "notify", p.Block, "event", p.Event, "key", p.Key)
+	}
+	err = post(func(status int) {
+		if err := fl.answered(p, status); err != nil {
+			w.Logger.Error("watch: write the in-flight log", "watch", w.Name, "err", err)
+		}
+	})
+	return true, err
 }
 
 // told is what a block was told (see sent).
@@ -280,7 +355,7 @@ func (p *cardPayload) reaches(nb config.Notify) bool {
 
 // postCard posts an alert's triage cards: JSON, or a Slack-compatible
 // message whose text is the cards in markdown.
-func postCard(ctx context.Context, client history.Poster, nb config.Notify, p *cardPayload, key string) error {
+func postCard(ctx context.Context, client history.Poster, nb config.Notify, p *cardPayload, key string, answered func(status int)) error {
 	var body any
 	if nb.Format == "slack" {
 		var b strings.Builder
@@ -317,6 +392,9 @@ func postCard(ctx context.Context, client history.Poster, nb config.Notify, p *c
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
+	}
+	if answered != nil {
+		answered(resp.StatusCode)
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))

@@ -23,7 +23,7 @@ func TestPostCardSlack(t *testing.T) {
 			Found: true, Runbooks: []triage.Suggestion{{Runbook: "leaked-aws-access-key", Title: "Revoke", Rehearse: "vigil runbook plan leaked-aws-access-key --provider sim", Command: "vigil runbook plan leaked-aws-access-key"}}}},
 		Planned: []Planned{{Rule: "keys", Runbook: "leaked-aws-access-key", Plan: "/p.json", Apply: "vigil runbook apply /p.json"}},
 	}
-	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL, Format: "slack"}, p, "k1"); err != nil {
+	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL, Format: "slack"}, p, "k1", nil); err != nil {
 		t.Fatal(err)
 	}
 	text, _ := h.posts()[0]["text"].(string)
@@ -34,7 +34,7 @@ func TestPostCardSlack(t *testing.T) {
 		}
 	}
 	h.status = 500
-	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL}, p, "k1"); err == nil || !strings.Contains(err.Error(), "500") {
+	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL}, p, "k1", nil); err == nil || !strings.Contains(err.Error(), "500") {
 		t.Errorf("a failing webhook: %v", err)
 	}
 }
@@ -45,7 +45,7 @@ func TestPostCardSlackEscapes(t *testing.T) {
 	h := newHook(t)
 	p := &cardPayload{EventID: "e1", Alerts: []*alert.Alert{{Source: "guardduty", Type: "<!channel> <https://evil.example/x|vigil runbook apply /p.json>", Severity: "high"}},
 		Cards: []*triage.Card{{Asset: triage.Ref{ID: "arn:aws:iam::111111111111:user/a&b/accesskey/<AKIA1>", Kind: "access_key", Name: "<AKIA1>", Provider: "aws"}}}}
-	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL, Format: "slack"}, p, "k1"); err != nil {
+	if err := postCard(context.Background(), http.DefaultClient, config.Notify{Name: "s", URL: h.srv.URL, Format: "slack"}, p, "k1", nil); err != nil {
 		t.Fatal(err)
 	}
 	text, _ := h.posts()[0]["text"].(string)

@@ -223,6 +223,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		stopNotify()
 		<-notifyDone
 	}
+	if w.notifier.flight != nil {
+		w.notifier.flight.close()
+	}
 	if srcErr != nil {
 		return srcErr
 	}
