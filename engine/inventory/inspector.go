@@ -207,6 +207,21 @@ func (im *inspectorImport) finding(s *FileSet, in *inputFile, raw json.RawMessag
 	return nil
 }
 
+// InspectorItem is the configuration item vigil keeps for one EC2
+// instance's Inspector v2 findings (AWS Config records none): the live
+// collector and the import of list-findings output both make it, so that
+// the two give the same asset. instance is the finding's resource id (an
+// instance id or its ARN).
+func InspectorItem(acct, region, instance string, findings []json.RawMessage) *ConfigItem {
+	iid := instance
+	if i := strings.LastIndexByte(iid, '/'); i >= 0 {
+		iid = iid[i+1:]
+	}
+	cfg, _ := json.Marshal(map[string]any{"resourceId": instance, "resourceType": "AWS_EC2_INSTANCE", "findings": findings})
+	return &ConfigItem{ARN: fmt.Sprintf("arn:aws:inspector2:%s:%s:findings/%s", region, acct, iid), AccountID: acct,
+		ResourceType: "AWS::Inspector2::Findings", ResourceID: iid, ResourceName: iid, AWSRegion: region, Configuration: cfg}
+}
+
 // assets builds one vulnerability_report per instance, in the order the
 // instances were first met.
 func (im *inspectorImport) assets() ([]*asset.Asset, error) {
@@ -221,23 +236,7 @@ func (im *inspectorImport) assets() ([]*asset.Asset, error) {
 			continue // its only finding moved to another instance in a later copy
 		}
 		g := im.groups[key]
-		iid := g.id
-		if i := strings.LastIndexByte(iid, '/'); i >= 0 {
-			iid = iid[i+1:]
-		}
-		cfg, err := json.Marshal(map[string]any{"resourceId": g.id, "resourceType": "AWS_EC2_INSTANCE", "findings": list})
-		if err != nil {
-			return nil, err
-		}
-		item, err := json.Marshal(map[string]any{
-			"arn":           fmt.Sprintf("arn:aws:inspector2:%s:%s:findings/%s", g.region, g.acct, iid),
-			"accountId":     g.acct,
-			"resourceType":  "AWS::Inspector2::Findings",
-			"resourceId":    iid,
-			"resourceName":  iid,
-			"awsRegion":     g.region,
-			"configuration": json.RawMessage(cfg),
-		})
+		item, err := json.Marshal(InspectorItem(g.acct, g.region, g.id, list))
 		if err != nil {
 			return nil, err
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -428,13 +427,7 @@ func (c *collector) inspector(ctx context.Context, acct, region string, cfg aws.
 		}
 	}
 	for _, id := range order {
-		raw, _ := json.Marshal(map[string]any{"resourceId": id, "resourceType": "AWS_EC2_INSTANCE", "findings": byInstance[id]})
-		iid := id
-		if i := strings.LastIndexByte(id, '/'); i >= 0 {
-			iid = id[i+1:]
-		}
-		c.put(&inventory.ConfigItem{ARN: fmt.Sprintf("arn:aws:inspector2:%s:%s:findings/%s", region, acct, iid), AccountID: acct,
-			ResourceType: "AWS::Inspector2::Findings", ResourceID: iid, ResourceName: iid, AWSRegion: region, Configuration: raw})
+		c.put(inventory.InspectorItem(acct, region, id, byInstance[id]))
 	}
 	return nil
 }
