@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/vigil-ir/vigil/engine/asset"
@@ -29,16 +30,16 @@ func BenchmarkLoad(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var n int
+	var n atomic.Int64 // emit runs on every worker
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		n = 0
-		if err := fs.Scan(ctx, func(*asset.Asset) error { n++; return nil }); err != nil {
+		n.Store(0)
+		if err := fs.Scan(ctx, func(*asset.Asset) error { n.Add(1); return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/asset")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*n.Load()), "ns/asset")
 }
 
 // caiLines reads the NDJSON records of the example export and the forseti

@@ -58,6 +58,7 @@ func TestPlanCAIMatchesTerraformValidator(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			fs.Workers = 1 // emit is called from one goroutine: assets needs no lock
 			var assets []*asset.Asset
 			if err := fs.Scan(context.Background(), func(a *asset.Asset) error {
 				assets = append(assets, a)

@@ -78,6 +78,7 @@ func TestPolicyLibraryFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			fs.Workers = 1 // the findings are compared in input order
 			var got []Finding
 			err = fs.Scan(context.Background(), func(a *asset.Asset) error {
 				fs, err := e.Evaluate(context.Background(), a)
@@ -139,6 +140,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs.Workers = 1 // emit is called from one goroutine: got needs no lock
 	var got []Finding
 	err = fs.Scan(context.Background(), func(a *asset.Asset) error {
 		f, err := e.Evaluate(context.Background(), a)

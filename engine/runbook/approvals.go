@@ -194,6 +194,11 @@ func (ex *execution) askApproval(u *unit) {
 		req.Summary, req.Details, req.Targets = ex.red.text(ch.Summary), ex.red.texts(ch.Details), ex.red.texts(ch.Targets)
 	}
 	ok, err := ex.x.Prompt(ex.ctx, req)
+	if err == nil && !ok {
+		// A "no" halts the run: the owner learns it through the inbox, and
+		// the next queued prompt must not reach the responder before then.
+		ex.stopping.Store(true)
+	}
 	ex.inbox <- func() { ex.pending--; ex.answered(u, ok, err) }
 }
 
