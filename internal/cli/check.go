@@ -374,12 +374,23 @@ func (s *tfSources) reportWarnings(w io.Writer, ps *inventory.PlanStats) {
 		byWhy[n.Why] = append(byWhy[n.Why], fmt.Sprintf("%s:%d: %s (%s)", x.File, x.Line, n.Address, strings.Join(n.Attrs, ", ")))
 	}
 	for _, why := range whys {
-		for _, line := range byWhy[why] {
+		lines := byWhy[why]
+		shown := min(len(lines), maxWarningLines)
+		for _, line := range lines[:shown] {
 			fmt.Fprintf(w, "vigil: warning:   %s\n", line)
+		}
+		if more := len(lines) - shown; more > 0 {
+			fmt.Fprintf(w, "vigil: warning:   (and %d more like these: --format json or sarif lists every one)\n", more)
 		}
 		fmt.Fprintf(w, "vigil: warning: %s\n", why)
 	}
 }
+
+// maxWarningLines is how many resources of one reason stderr names: a
+// generated plan can have thousands, and a terminal full of them hides
+// the findings (as Terraform folds its own repeated warnings). The
+// report's warnings keep every one.
+const maxWarningLines = 10
 
 func pluralVerb(n int, one, many string) string {
 	if n == 1 {

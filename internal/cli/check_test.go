@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vigil-ir/vigil/engine/inventory"
 	"github.com/vigil-ir/vigil/internal/report/schematest"
 	"github.com/vigil-ir/vigil/internal/testutil"
 )
@@ -459,5 +461,39 @@ func TestCheckWarningLinesOfSeveralNotes(t *testing.T) {
 	}
 	if !cmp.Equal(got, want) {
 		t.Errorf("warning lines: %s", cmp.Diff(want, got))
+	}
+}
+
+// A generated plan can have thousands of resources judged without their
+// source: stderr names the first ten of each reason and counts the rest;
+// the report keeps all of them.
+func TestCheckWarningsAreFoldedOnStderr(t *testing.T) {
+	ps := &inventory.PlanStats{}
+	for i := range 12 {
+		ps.Notes = append(ps.Notes, inventory.PlanNote{File: "/nonexistent/plan.json", Address: fmt.Sprintf("aws_security_group.g%02d", i), Attrs: []string{"ingress"}, Why: "no .tf files were read"})
+	}
+	ps.Notes = append(ps.Notes, inventory.PlanNote{File: "/nonexistent/plan.json", Address: "aws_security_group.other", Attrs: []string{"egress"}, Why: "another reason"})
+	s := &tfSources{names: map[string]string{"/nonexistent/plan.json": "plan.json"}}
+	if n := len(s.warnings(ps)); n != 13 {
+		t.Errorf("the report should keep all 13 warnings, has %d", n)
+	}
+	var b strings.Builder
+	s.reportWarnings(&b, ps)
+	got := b.String()
+	for _, want := range []string{
+		"vigil: warning: 13 planned resources were judged without their .tf source",
+		"aws_security_group.g00 (ingress)\n",
+		"aws_security_group.g09 (ingress)\n",
+		"vigil: warning:   (and 2 more like these: --format json or sarif lists every one)\nvigil: warning: no .tf files were read\n",
+		"aws_security_group.other (egress)\nvigil: warning: another reason\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, got)
+		}
+	}
+	for _, hidden := range []string{"g10", "g11"} {
+		if strings.Contains(got, hidden) {
+			t.Errorf("stderr names %s, past the first ten:\n%s", hidden, got)
+		}
 	}
 }
