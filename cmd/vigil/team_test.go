@@ -260,6 +260,9 @@ server {
 		{"a token but no server", []string{"VIGIL_TOKEN=" + alice}, nil, "neither --server nor VIGIL_SERVER is set"},
 		{"signed in, renamed by --actor", []string{"VIGIL_TOKEN=" + alice}, []string{"--server", base, "--actor", "bob"}, "--actor cannot rename a signed-in starter"},
 		{"a wrong token", []string{"VIGIL_TOKEN=nope"}, []string{"--server", base}, "refused VIGIL_TOKEN (401)"},
+		// a viewer starts no run, through the API or the CLI: else one
+		// approver could start a run under a viewer's token and approve it
+		{"a viewer's token", []string{"VIGIL_TOKEN=" + victor}, []string{"--server", base, "--no-wait"}, "will not let VIGIL_TOKEN start a run (403): starting a run needs the responder role (or higher); victor@acme.example is a viewer"},
 		// /api/whoami's answer counts only as far as serve's signature,
 		// checked with the key pinned here, vouches for it.
 		{"a fake whoami", []string{"VIGIL_TOKEN=" + alice}, []string{"--server", fakeWhoami.URL}, "is not vouched for by vigil serve: it is not signed by vigil serve"},

@@ -29,6 +29,10 @@ const (
 // to a CLI that starts a run: they vouch for the starter of one plan.
 const StarterAudience = "vigil runbook starter"
 
+// StarterRoles are the roles serve lets start a run (auth.Responder and
+// above): a starter statement naming another role vouches for nothing.
+var StarterRoles = map[string]bool{"responder": true, "approver": true, "admin": true}
+
 // StarterTTL is how long a starter statement is good for.
 const StarterTTL = 10 * time.Minute
 
@@ -122,6 +126,8 @@ func VerifyStarter(pub ed25519.PublicKey, id Identity, planHash string, at time.
 		return nil, fmt.Errorf("the starter is %s, but serve's statement names %s", id.Subject, st.Identity.Subject)
 	case st.Audience != StarterAudience:
 		return nil, fmt.Errorf("serve's statement about %s is for %q, not for starting a run", id, st.Audience)
+	case !StarterRoles[st.Role]:
+		return nil, fmt.Errorf("serve signed %s in as %q, and starting a run needs the responder role or higher", id, st.Role)
 	case st.PlanSHA256 != planHash:
 		return nil, fmt.Errorf("serve's statement about %s is for plan sha256 %.12s, not this run's %.12s", id, st.PlanSHA256, planHash)
 	case at.Before(st.IssuedAt.Add(-time.Minute)) || at.After(st.ExpiresAt):

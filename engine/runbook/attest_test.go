@@ -163,9 +163,9 @@ func TestStarterVouched(t *testing.T) {
 	h := newHarness(t, twoPerson)
 	old := time.Now().Add(-time.Hour)
 	stale := alice
-	stale.Attestation = SignIdentity(serveKey, &IdentityStatement{Identity: alice, Audience: StarterAudience, PlanSHA256: h.plan.Hash(), IssuedAt: old, ExpiresAt: old.Add(StarterTTL)})
+	stale.Attestation = SignIdentity(serveKey, &IdentityStatement{Identity: alice, Role: "responder", Audience: StarterAudience, PlanSHA256: h.plan.Hash(), IssuedAt: old, ExpiresAt: old.Add(StarterTTL)})
 	wrongAud := alice
-	wrongAud.Attestation = SignIdentity(serveKey, &IdentityStatement{Identity: alice, Audience: "something else", PlanSHA256: h.plan.Hash(), IssuedAt: time.Now(), ExpiresAt: time.Now().Add(StarterTTL)})
+	wrongAud.Attestation = SignIdentity(serveKey, &IdentityStatement{Identity: alice, Role: "responder", Audience: "something else", PlanSHA256: h.plan.Hash(), IssuedAt: time.Now(), ExpiresAt: time.Now().Add(StarterTTL)})
 	renamed := vouched(bob, h.plan)
 	renamed.Subject = alice.Subject
 	for _, tc := range []struct {

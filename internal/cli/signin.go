@@ -98,6 +98,12 @@ func whoami(ctx context.Context, server, token, planHash string) (*runbook.Ident
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
 		return nil, fmt.Errorf("%s refused VIGIL_TOKEN (401): the token is wrong or expired; get a new one (%s)", base, signInHint)
+	case resp.StatusCode == http.StatusForbidden:
+		var e struct{ Error string }
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(raw))
+		}
+		return nil, fmt.Errorf("%s will not let VIGIL_TOKEN start a run (403): %s. Nothing was applied", base, e.Error)
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("%s/api/whoami answered %s: %s", base, resp.Status, strings.TrimSpace(string(raw)))
 	}

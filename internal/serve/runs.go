@@ -506,10 +506,31 @@ func (s *Server) apiWhoami(w http.ResponseWriter, r *http.Request) {
 		*auth.Principal
 		Attestation *runbook.Attestation `json:"attestation,omitempty"`
 	}{Principal: p}
-	if s.Signer != nil && p != nil {
-		out.Attestation = s.vouch(p, r.URL.Query().Get("plan_sha256"))
+	// Asked to vouch for a plan's starter, serve answers as POST /api/runs
+	// would: starting a run takes a responder. A viewer's token (the
+	// widely shared kind, Prometheus's) starts nothing through the CLI
+	// either, or one approver could start a run under it and approve it.
+	if plan := r.URL.Query().Get("plan_sha256"); plan != "" && p != nil {
+		if !p.Can(auth.Responder) {
+			err := fmt.Errorf("starting a run needs the %s role (or higher); %s is %s", auth.Responder, p, roleName(p.Role))
+			s.audit(r, "run.start", plan, "refused", "the CLI asked serve to vouch for its starter: "+err.Error())
+			httpError(w, http.StatusForbidden, err)
+			return
+		}
+		if s.Signer != nil {
+			out.Attestation = s.vouch(p, plan)
+			s.audit(r, "run.start", plan, "ok", "serve vouched for the starter of a run the CLI applies (plan sha256 "+plan+")")
+		}
 	}
 	writeJSON(w, out)
+}
+
+// roleName is a role as a refusal shows it.
+func roleName(role string) string {
+	if role == "" {
+		return "given no role"
+	}
+	return "a " + role
 }
 
 // vouch signs who p is, as the starter of the plan planHash.

@@ -26,19 +26,24 @@ func TestWhoamiVouchesForOnePlan(t *testing.T) {
 	}
 	otherPub, _, _ := ed25519.GenerateKey(rand.Reader)
 	alice := &auth.Principal{Subject: "token:alice", Name: "alice", Role: auth.Responder, Via: "token"}
-	whoami := func(t *testing.T, signer ed25519.PrivateKey, query string) (auth.Principal, *runbook.Attestation) {
+	get := func(t *testing.T, signer ed25519.PrivateKey, who *auth.Principal, query string) *http.Response {
 		t.Helper()
 		srv := &Server{Signer: signer, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		h := srv.Handler()
-		// the guard's part: the request is alice's
+		// the guard's part: the request is who's
 		web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), alice)))
+			h.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), who)))
 		}))
 		defer web.Close()
 		resp, err := http.Get(web.URL + "/api/whoami" + query)
 		if err != nil {
 			t.Fatal(err)
 		}
+		return resp
+	}
+	whoami := func(t *testing.T, signer ed25519.PrivateKey, query string) (auth.Principal, *runbook.Attestation) {
+		t.Helper()
+		resp := get(t, signer, alice, query)
 		defer resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Fatalf("whoami: %s", resp.Status)
@@ -96,6 +101,39 @@ func TestWhoamiVouchesForOnePlan(t *testing.T) {
 	id.Attestation = &forged
 	if _, err := runbook.VerifyStarter(pub, id, "bbbb", now); err == nil || !strings.Contains(err.Error(), "does not verify") {
 		t.Fatalf("an edited statement: %v", err)
+	}
+
+	// a viewer (or an identity with no role) is not vouched for as a
+	// starter: asked for a plan, whoami refuses, as POST /api/runs does;
+	// asked who it is, it still answers
+	for _, role := range []string{auth.Viewer, ""} {
+		vic := &auth.Principal{Subject: "token:vic", Name: "vic", Role: role, Via: "token"}
+		resp := get(t, key, vic, "?plan_sha256=aaaa")
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "needs the responder role") {
+			t.Errorf("role %q asking to start plan aaaa: %s %s", role, resp.Status, body)
+		}
+		resp = get(t, key, vic, "")
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.Contains(string(body), "attestation") {
+			t.Errorf("role %q asking who it is: %s %s", role, resp.Status, body)
+		}
+	}
+	// and a statement naming a viewer, signed with serve's key (an older
+	// serve's), does not make a starter
+	vicID := runbook.Identity{Subject: "token:vic", Name: "vic", Verified: true}
+	vicID.Attestation = runbook.SignIdentity(key, &runbook.IdentityStatement{Identity: vicID, Role: auth.Viewer, Audience: runbook.StarterAudience,
+		PlanSHA256: "aaaa", IssuedAt: now, ExpiresAt: now.Add(runbook.StarterTTL)})
+	if _, err := runbook.VerifyStarter(pub, vicID, "aaaa", now); err == nil || !strings.Contains(err.Error(), "needs the responder role") {
+		t.Errorf("a viewer's starter statement: %v", err)
+	}
+	for role := range map[string]bool{auth.Viewer: true, auth.Responder: true, auth.Approver: true, auth.Admin: true, "": true} {
+		p := &auth.Principal{Role: role}
+		if runbook.StarterRoles[role] != p.Can(auth.Responder) {
+			t.Errorf("role %q: runbook.StarterRoles says %v, auth says %v", role, runbook.StarterRoles[role], p.Can(auth.Responder))
+		}
 	}
 
 	// without a signing key serve vouches for nobody
