@@ -476,6 +476,9 @@ input or usage.`,
 				fs.Workers = f.workers
 				sources = append(sources, fs)
 			}
+			if f.shard.enabled() {
+				f.shard.inputs = shardInputs(sources, &live)
+			}
 			if live.enabled() && f.shard.enabled() {
 				inv, err := a.collectShard(c.Context(), &live, &f.shard, f.quiet)
 				if err != nil {

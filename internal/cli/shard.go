@@ -25,6 +25,30 @@ type shardFlags struct {
 	count int
 	// schedule labels the recorded scan (vigil history --schedule).
 	schedule string
+	// inputs is what every shard of the group must read alike (see
+	// shardInputs).
+	inputs string
+}
+
+// shardInputs names what a shard reads, as every shard of its group must:
+// the files (each shard judges its slice of the scopes, with the same
+// files' other assets as context), and the clouds and scopes collected
+// (what a shard then collects, its own accounts and projects, differs by
+// design). Shards reading different files would record one "complete"
+// scan that matches no unsharded one.
+func shardInputs(files []inventory.Source, live *liveFlags) string {
+	var parts []string
+	for _, src := range files {
+		parts = append(parts, "files "+src.Describe())
+	}
+	if live.aws.enabled {
+		a := live.aws
+		parts = append(parts, fmt.Sprintf("aws regions %s, org role %q, assume role %q, profile %q", a.regions, a.orgRole, a.assumeRole, a.profile))
+	}
+	if live.gcp.scope != "" {
+		parts = append(parts, "gcp "+live.gcp.scope)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (f *shardFlags) register(c *cobra.Command) {
@@ -138,7 +162,7 @@ func (a *app) recordShard(ctx context.Context, f *judgeFlags, j *judge, rec *sto
 		return &exitError{code: ExitError, err: err}
 	}
 	sf := f.shard
-	rep, err := sh.RecordShard(ctx, sf.group, sf.index, sf.count, rec, fs)
+	rep, err := sh.RecordShard(ctx, sf.group, sf.index, sf.count, sf.inputs, rec, fs)
 	if err != nil {
 		return &exitError{code: ExitError, err: err}
 	}

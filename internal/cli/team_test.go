@@ -327,6 +327,23 @@ server {
 				t.Errorf("after shard %d: %d webhook posts", i, n)
 			}
 		}
+		// The shards of one group read the same inputs: one that read
+		// other files (or fewer) is refused, naming both, and the group
+		// stays incomplete.
+		if code, _, errs := run(t, "scan", "-q", "-c", conf, inv, "--fail-on", "none", "-o", os.DevNull, "--store="+pg, "--shard", "0/2", "--shard-group", "job-8", "--schedule", "odd"); code != 0 {
+			t.Fatalf("job-8 shard 0: %d %s", code, errs)
+		}
+		fewer := filepath.Join(inv, "gcp-resources.ndjson")
+		if code, _, errs := run(t, "scan", "-q", "-c", conf, fewer, "--fail-on", "none", "-o", os.DevNull, "--store="+pg, "--shard", "1/2", "--shard-group", "job-8", "--schedule", "odd"); code != ExitError ||
+			!strings.Contains(errs, `scan group "job-8" reads files 4 files:`) || !strings.Contains(errs, "this shard files "+fewer+": every shard must read the same inputs") {
+			t.Errorf("a shard that read other inputs: exit %d, %s", code, errs)
+		}
+		if h, err := store.OpenHistory(context.Background(), pg); err == nil {
+			if scans, _ := h.Scans(context.Background(), "odd", 0); len(scans) != 0 {
+				t.Errorf("a group whose shards read different inputs was recorded: %+v", scans)
+			}
+			h.Close()
+		}
 		if code, _, errs := run(t, "scan", "-q", "-c", conf, inv, "--fail-on", "none", "--format", "json", "-o", filepath.Join(dir, "s.json"), "--store="+pg, "--schedule", "whole"); code != 0 {
 			t.Fatalf("unsharded: %d %s", code, errs)
 		}

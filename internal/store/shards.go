@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS scan_shards (
 	findings    TEXT NOT NULL,
 	reported_at TEXT NOT NULL,
 	PRIMARY KEY (grp, shard)
+);
+CREATE TABLE IF NOT EXISTS scan_shard_inputs (
+	grp    TEXT PRIMARY KEY,
+	inputs TEXT NOT NULL
 )`
 
 // ShardReport is where a sharded scan stands after a shard reported.
@@ -50,7 +54,7 @@ type ShardReport struct {
 
 // Shards records the shards of sharded scans.
 type Shards interface {
-	RecordShard(ctx context.Context, group string, index, count int, rec *ScanRecord, findings []StoredFinding) (*ShardReport, error)
+	RecordShard(ctx context.Context, group string, index, count int, inputs string, rec *ScanRecord, findings []StoredFinding) (*ShardReport, error)
 }
 
 // ShardsOf returns the shard tables kept next to a history.
@@ -67,8 +71,9 @@ func ShardsOf(ctx context.Context, h History) (Shards, error) {
 
 // RecordShard stores shard index of count. A shard that reports again (a
 // retried pod) replaces its earlier result; once the scan is assembled,
-// reports change nothing.
-func (h *sqlHistory) RecordShard(ctx context.Context, group string, index, count int, rec *ScanRecord, findings []StoredFinding) (*ShardReport, error) {
+// reports change nothing. inputs names what the shard read: every shard of
+// a group must name the same (the first one's is kept).
+func (h *sqlHistory) RecordShard(ctx context.Context, group string, index, count int, inputs string, rec *ScanRecord, findings []StoredFinding) (*ShardReport, error) {
 	if count < 1 || index < 0 || index >= count {
 		return nil, fmt.Errorf("shard %d/%d: the index must be from 0 to %d", index, count, count-1)
 	}
@@ -101,6 +106,16 @@ func (h *sqlHistory) RecordShard(ctx context.Context, group string, index, count
 		return nil, fmt.Errorf("shard %d/%d: scan group %q runs %s, this shard %s: every shard must run the same policies", index, count, group, policySet, rec.PolicySet)
 	case schedule != rec.Schedule:
 		return nil, fmt.Errorf("shard %d/%d: scan group %q is of schedule %q, this shard of %q", index, count, group, schedule, rec.Schedule)
+	}
+	if _, err := tx.ExecContext(ctx, h.q(`INSERT INTO scan_shard_inputs (grp, inputs) VALUES (?, ?) ON CONFLICT DO NOTHING`), group, inputs); err != nil {
+		return nil, fmt.Errorf("record shard: %w", err)
+	}
+	var groupInputs string
+	if err := tx.QueryRowContext(ctx, h.q(`SELECT inputs FROM scan_shard_inputs WHERE grp = ?`), group).Scan(&groupInputs); err != nil {
+		return nil, err
+	}
+	if groupInputs != inputs {
+		return nil, fmt.Errorf("shard %d/%d: scan group %q reads %s, this shard %s: every shard must read the same inputs (each judges its part of the scopes with the others as context); nothing was recorded", index, count, group, orNothing(groupInputs), orNothing(inputs))
 	}
 	rep := &ShardReport{Group: group, Shards: count}
 	if scanID != 0 {
@@ -213,4 +228,12 @@ func (h *sqlHistory) scanIn(ctx context.Context, tx querier, id int64) (*ScanRec
 		return nil, errors.New("read the assembled scan: " + err.Error())
 	}
 	return s, nil
+}
+
+// orNothing shows an empty inputs list.
+func orNothing(inputs string) string {
+	if inputs == "" {
+		return "nothing"
+	}
+	return inputs
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,24 +189,30 @@ func testShards(t *testing.T, h History) {
 	f := func(asset, sev string, waived bool) StoredFinding {
 		return StoredFinding{PolicyID: "VGL-X", AssetID: asset, Severity: sev, Message: "m " + asset, Waived: waived}
 	}
-	rep, err := sh.RecordShard(ctx, "job-1", 0, 3, shard(0), []StoredFinding{f("a", "high", false)})
+	in := "files inventory.ndjson"
+	rep, err := sh.RecordShard(ctx, "job-1", 0, 3, in, shard(0), []StoredFinding{f("a", "high", false)})
 	if err != nil || rep.Reported != 1 || rep.Scan != nil {
 		t.Fatalf("%+v %v", rep, err)
 	}
 	// A retried pod reports shard 0 again: its result replaces the first.
-	if rep, err = sh.RecordShard(ctx, "job-1", 0, 3, shard(0), []StoredFinding{f("a", "critical", false)}); err != nil || rep.Reported != 1 {
+	if rep, err = sh.RecordShard(ctx, "job-1", 0, 3, in, shard(0), []StoredFinding{f("a", "critical", false)}); err != nil || rep.Reported != 1 {
 		t.Fatalf("retry: %+v %v", rep, err)
 	}
-	if _, err := sh.RecordShard(ctx, "job-1", 1, 4, shard(1), nil); err == nil {
+	if _, err := sh.RecordShard(ctx, "job-1", 1, 4, in, shard(1), nil); err == nil {
 		t.Error("a shard that says another N")
 	}
-	if rep, err = sh.RecordShard(ctx, "job-1", 2, 3, shard(2), []StoredFinding{f("c", "low", false), f("d", "low", true)}); err != nil || rep.Reported != 2 {
+	// A shard that read other files is refused, and its result is not kept.
+	if _, err := sh.RecordShard(ctx, "job-1", 2, 3, in+", extra.json", shard(2), []StoredFinding{f("x", "low", false)}); err == nil ||
+		!strings.Contains(err.Error(), `scan group "job-1" reads files inventory.ndjson, this shard files inventory.ndjson, extra.json: every shard must read the same inputs`) {
+		t.Errorf("a shard that read other inputs: %v", err)
+	}
+	if rep, err = sh.RecordShard(ctx, "job-1", 2, 3, in, shard(2), []StoredFinding{f("c", "low", false), f("d", "low", true)}); err != nil || rep.Reported != 2 {
 		t.Fatalf("%+v %v", rep, err)
 	}
 	if scans, _ := h.Scans(ctx, "nightly", 0); len(scans) != 0 {
 		t.Fatalf("an incomplete sharded scan is in the history: %+v", scans)
 	}
-	rep, err = sh.RecordShard(ctx, "job-1", 1, 3, shard(1), []StoredFinding{f("b", "high", false)})
+	rep, err = sh.RecordShard(ctx, "job-1", 1, 3, in, shard(1), []StoredFinding{f("b", "high", false)})
 	if err != nil || !rep.Completed || rep.Scan == nil {
 		t.Fatalf("last shard: %+v %v", rep, err)
 	}
@@ -225,7 +232,7 @@ func testShards(t *testing.T, h History) {
 		t.Errorf("findings: %+v", fs)
 	}
 	// A late retry of a shard changes nothing and does not complete it again.
-	rep, err = sh.RecordShard(ctx, "job-1", 2, 3, shard(2), nil)
+	rep, err = sh.RecordShard(ctx, "job-1", 2, 3, in, shard(2), nil)
 	if err != nil || rep.Completed || rep.Scan == nil || rep.Scan.ID != s.ID {
 		t.Fatalf("late retry: %+v %v", rep, err)
 	}
