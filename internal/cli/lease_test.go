@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -91,19 +92,24 @@ func TestShowKey(t *testing.T) {
 	if code != ExitError || !strings.Contains(errs, "journal key "+key) {
 		t.Errorf("a missing explicit key: %d %s", code, errs)
 	}
-	code, out, _ := run(t, "runbook", "verify", "--show-key")
-	if code != 0 || !strings.Contains(out, "Journal key: ") {
+	// (made by an earlier test, or not yet: stderr, or stdout, says)
+	code, out, errs := run(t, "runbook", "verify", "--show-key")
+	if code != 0 || !strings.Contains(out+errs, "Journal key: ") {
 		t.Fatalf("show-key: %d %s", code, out)
 	}
 	// The default key exists once a run was made; it is the user's only.
 	rb := filepath.Join(dir, "gate.hcl")
 	os.WriteFile(rb, []byte(gateHCL), 0o644)
 	run(t, "runbook", "apply", rb, "--state", filepath.Join(dir, "s.db"))
-	code, out, _ = run(t, "runbook", "verify", "--show-key")
+	code, out, errs = run(t, "runbook", "verify", "--show-key")
 	path := defaultKeyPath()
 	info, err := os.Stat(path)
-	if code != 0 || err != nil || info.Mode().Perm() != 0o600 || !strings.Contains(out, "Journal key: "+path) || !strings.Contains(out, "BEGIN PUBLIC KEY") || !strings.Contains(out, "SHA256:") {
-		t.Errorf("show-key: %d %s %v %v", code, out, err, info)
+	if code != 0 || err != nil || info.Mode().Perm() != 0o600 || !strings.Contains(errs, "Journal key: "+path) || !strings.Contains(errs, "SHA256:") {
+		t.Errorf("show-key: %d %s %v %v", code, errs, err, info)
+	}
+	// stdout is the PEM and nothing else, to redirect into a file
+	if block, rest := pem.Decode([]byte(out)); block == nil || block.Type != "PUBLIC KEY" || strings.TrimSpace(string(rest)) != "" || !strings.HasPrefix(out, "-----BEGIN PUBLIC KEY-----") {
+		t.Errorf("show-key's stdout is not one PEM public key:\n%s", out)
 	}
 	// A key others can read is refused, as ssh does.
 	os.Chmod(path, 0o644)

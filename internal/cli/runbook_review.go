@@ -410,7 +410,9 @@ func (a *app) showKey(f *runbookFlags) error {
 
 // printPublicKey prints where a key is, its id and its public half (PEM).
 func (a *app) printPublicKey(what, path string, pub ed25519.PublicKey) error {
-	fmt.Fprintf(a.stdout, "%s: %s\nPublic key:  %s (ed25519)\n", what, path, runbook.KeyID(pub))
+	// what and where on stderr, the PEM alone on stdout: `> serve.pub`
+	// writes a file that holds the key and nothing else
+	fmt.Fprintf(a.stderr, "%s: %s\nPublic key:  %s (ed25519)\n", what, path, runbook.KeyID(pub))
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return err

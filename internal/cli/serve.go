@@ -135,7 +135,9 @@ at all.`,
 			if err != nil {
 				return err
 			}
-			if len(cfg.Schedules) == 0 && len(cfg.Watches) == 0 && cfg.Server == nil {
+			// --show-signing-key serves nothing: a responder's vigil.hcl
+			// without schedules prints the key to pin as well
+			if len(cfg.Schedules) == 0 && len(cfg.Watches) == 0 && cfg.Server == nil && !showSigningKey {
 				return &exitError{code: ExitError, err: fmt.Errorf("%s declares no schedule: add schedule \"name\" { cron = \"0 * * * *\"  sources = [...] } (or a watch or server block)", cfgPath)}
 			}
 			if _, diags := serve.Parse(cfg.Schedules); diags.HasErrors() {
