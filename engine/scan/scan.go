@@ -183,12 +183,11 @@ func scanAll(ctx context.Context, opts Options) (*Result, error) {
 	// assets each takes a second of the time between the two phases.
 	sized := make(chan int64, 1)
 	go func() {
-		b, err := json.Marshal(index)
+		n, err := jsonSize(index)
 		if err != nil {
-			sized <- 0
-			return
+			n = 0
 		}
-		sized <- int64(len(b))
+		sized <- n
 	}()
 	if len(s.deferred) > 0 {
 		err := opts.Engine.SetInventory(ctx, index)
