@@ -608,9 +608,24 @@ func Post(ctx context.Context, client Poster, nb config.Notify, list []store.Sto
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("webhook answered %s", resp.Status)
+		return &StatusError{Code: resp.StatusCode, Status: resp.Status}
 	}
 	return nil
+}
+
+// StatusError is a webhook's answer other than 2xx.
+type StatusError struct {
+	Code   int
+	Status string
+}
+
+func (e *StatusError) Error() string { return "webhook answered " + e.Status }
+
+// Permanent reports whether trying the same post again cannot help: a 4xx
+// other than 408 (timeout), 425 (too early) and 429 (slow down) says the
+// request itself (the URL, the token, the body) is wrong.
+func (e *StatusError) Permanent() bool {
+	return e.Code >= 400 && e.Code < 500 && e.Code != 408 && e.Code != 425 && e.Code != 429
 }
 
 // slackEscapes are the characters Slack's message formatting reserves

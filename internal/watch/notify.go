@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -28,7 +30,23 @@ type outItem struct {
 	findings []store.StoredFinding // a configuration event's scan
 	judged   []string              // and the assets it judged
 	payload  *cardPayload          // an alert event's cards
+
+	// A failed item waits for its retry behind the others, so one block
+	// that fails (a dead webhook) holds up neither the other blocks nor
+	// the other events.
+	notBefore time.Time
+	backoff   time.Duration
+	// refused counts each block's permanent refusals (a 4xx) of this
+	// event; given up on, a block is skipped for it.
+	refused map[string]int
+	gaveUp  map[string]bool
 }
+
+// maxRefusals is how many times a block may refuse an event's post
+// permanently (a 4xx other than 408, 425 and 429) before the watcher
+// gives that post up, says so, and counts it in
+// vigil_watch_notifications_total{result="dropped"}.
+const maxRefusals = 3
 
 // notifier is the one goroutine that talks to the webhooks: sending each
 // finding once means looking up what was sent and marking it after, which
@@ -144,44 +162,85 @@ func (n *notifier) resume(ctx context.Context) error {
 }
 
 func (n *notifier) run(ctx context.Context) {
-	backoff := time.Second
 	for {
+		now := time.Now()
 		n.mu.Lock()
 		var it *outItem
-		if len(n.queue) > 0 {
-			it = n.queue[0]
+		at := -1
+		var next time.Time // the earliest retry, when nothing is due
+		for i, q := range n.queue {
+			if !q.notBefore.After(now) {
+				it, at = q, i
+				break
+			}
+			if next.IsZero() || q.notBefore.Before(next) {
+				next = q.notBefore
+			}
 		}
+		empty := len(n.queue) == 0
 		closed := n.closed
 		n.mu.Unlock()
 		if it == nil {
-			n.sent = nil // read afresh when events come again
-			if closed {
-				return
+			if empty {
+				n.sent = nil // read afresh when events come again
+				if closed {
+					return
+				}
+			}
+			var retry <-chan time.Time
+			var t *time.Timer
+			if !next.IsZero() {
+				t = time.NewTimer(next.Sub(now))
+				retry = t.C
 			}
 			select {
 			case <-n.wake:
+			case <-retry:
 			case <-ctx.Done():
+			}
+			if t != nil {
+				t.Stop()
+			}
+			if ctx.Err() != nil {
 				return
 			}
 			continue
 		}
-		if err := n.send(ctx, it); err != nil {
-			n.sent = nil // a mark may have failed: read what the store says
-			n.w.Logger.Error("watch: notify failed; will retry", "watch", n.w.Name, "event", it.ev.ID, "in", backoff, "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, time.Minute)
-			continue
-		}
-		backoff = time.Second
+		err := n.send(ctx, it)
 		n.mu.Lock()
-		n.queue[0] = nil
-		n.queue = n.queue[1:]
+		n.queue = slices.Delete(n.queue, at, at+1)
+		if err != nil {
+			// behind the others, until its time comes
+			it.backoff = min(max(2*it.backoff, time.Second), time.Minute)
+			it.notBefore = time.Now().Add(it.backoff)
+			n.queue = append(n.queue, it)
+		}
 		n.mu.Unlock()
+		if err != nil {
+			n.sent = nil // a mark may have failed: read what the store says
+			n.w.Logger.Error("watch: notify failed; will retry", "watch", n.w.Name, "event", it.ev.ID, "in", it.backoff, "err", err)
+		}
 	}
+}
+
+// refused notes a block's failure of an event's post; it reports whether
+// the post is given up: the block refused it permanently maxRefusals times.
+func (n *notifier) refused(it *outItem, block string, err error) bool {
+	var se *history.StatusError
+	if !errors.As(err, &se) || !se.Permanent() {
+		return false
+	}
+	if it.refused == nil {
+		it.refused, it.gaveUp = map[string]int{}, map[string]bool{}
+	}
+	it.refused[block]++
+	if it.refused[block] < maxRefusals {
+		return false
+	}
+	it.gaveUp[block] = true
+	n.w.Metrics.Notified.WithLabelValues(n.w.Name, "dropped").Inc()
+	n.w.Logger.Error("watch: notification given up: the webhook refused it every time (fix the notify block's URL or token)", "watch", n.w.Name, "notify", block, "event", it.ev.ID, "tries", it.refused[block], "err", err)
+	return true
 }
 
 // idempotencyKey names one post: the block, the event that owes it and
@@ -209,8 +268,15 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 		return w.Log.MarkSent(ctx, w.Name, []string{ev.ID})
 	}
 	policies := history.PolicyIDs(w.Engine.Policies())
+	// Each block is tried whatever the others do: one that fails is
+	// retried later, for its part only (the marks say what was sent).
+	var failed []error
+	cleared := false
 	for i, nb := range w.Notify {
-		last := i == len(w.Notify)-1
+		if it.gaveUp[nb.Name] {
+			continue
+		}
+		last := i == len(w.Notify)-1 && len(failed) == 0
 		sent, err := n.told(ctx, nb.Name)
 		if err != nil {
 			return err
@@ -232,7 +298,10 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 				posted, err = n.deliver(key, func(answered func(int)) error { return history.Post(ctx, w.Poster, nb, list, key.Key, answered) })
 				if err != nil {
 					w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
-					return fmt.Errorf("notify %s: %w", nb.Name, err)
+					if !n.refused(it, nb.Name, err) {
+						failed = append(failed, fmt.Errorf("notify %s: %w", nb.Name, err))
+					}
+					continue
 				}
 			}
 		case it.payload != nil:
@@ -247,7 +316,10 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 			posted, err = n.deliver(p, func(answered func(int)) error { return postCard(ctx, w.Poster, nb, it.payload, p.Key, answered) })
 			if err != nil {
 				w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
-				return fmt.Errorf("notify %s: %w", nb.Name, err)
+				if !n.refused(it, nb.Name, err) {
+					failed = append(failed, fmt.Errorf("notify %s: %w", nb.Name, err))
+				}
+				continue
 			}
 			mark = []store.FindingID{key}
 		}
@@ -258,14 +330,25 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 				return err
 			}
 			n.sent[nb.Name] = applyMarks(sent, mark, forget)
-		}
-		if last && n.flight != nil {
-			if err := n.flight.done(ev.ID); err != nil {
-				w.Logger.Error("watch: write the in-flight log", "watch", w.Name, "err", err)
-			}
+			cleared = last
 		}
 		if posted {
 			w.Metrics.Notified.WithLabelValues(w.Name, "ok").Inc()
+		}
+	}
+	if len(failed) > 0 {
+		return errors.Join(failed...)
+	}
+	if !cleared {
+		// the last block was given up (or failed before, now skipped):
+		// the event leaves the outbox all the same
+		if err := w.Log.MarkDelivered(ctx, w.Name, ev.ID, w.Notify[len(w.Notify)-1].Name, nil, nil, true); err != nil {
+			return err
+		}
+	}
+	if n.flight != nil {
+		if err := n.flight.done(ev.ID); err != nil {
+			w.Logger.Error("watch: write the in-flight log", "watch", w.Name, "err", err)
 		}
 	}
 	w.Metrics.Latency.WithLabelValues(w.Name, "notified").Observe(w.Now().Sub(ev.ReceivedAt).Seconds())
@@ -385,13 +468,17 @@ func postCard(ctx context.Context, client history.Poster, nb config.Notify, p *c
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, nb.URL, bytes.NewReader(raw))
 	if err != nil {
-		return err
+		return errors.New("the webhook URL is not a valid URL") // without it: it is a secret
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text holds the URL, a secret
+		}
+		return fmt.Errorf("post to %s: %w", history.RedactURL(nb.URL), err)
 	}
 	if answered != nil {
 		answered(resp.StatusCode)
@@ -399,7 +486,7 @@ func postCard(ctx context.Context, client history.Poster, nb config.Notify, p *c
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("webhook answered %s", resp.Status)
+		return &history.StatusError{Code: resp.StatusCode, Status: resp.Status}
 	}
 	return nil
 }

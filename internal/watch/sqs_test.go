@@ -3,6 +3,8 @@ package watch
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -410,5 +412,57 @@ func TestSQSOtherAccountReportedOnceAndDropped(t *testing.T) {
 	}
 	if !strings.Contains(r.logBuf.String(), "scope=222222222222") {
 		t.Errorf("the report does not name the account:\n%s", r.logBuf.String())
+	}
+}
+
+// A notify block that refuses every post (a dead webhook URL: 404) holds
+// up neither the other blocks nor the events after it: the working block
+// is told of each at once, the dead one's post is given up after
+// maxRefusals tries, said in the log and counted as dropped, and the
+// event leaves the outbox.
+func TestSQSDeadNotifyBlockHoldsUpNothing(t *testing.T) {
+	f, inv, reader := awsWorld(t)
+	src, client, queue, _ := sqsQueues(t, time.Second)
+	var deadPosts atomic.Int32
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadPosts.Add(1)
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer dead.Close()
+	r := newRig(t, "aws", src, inv, func(w *Watcher) {
+		w.AWS = reader
+		w.Notify = append([]config.Notify{{Name: "dead", URL: dead.URL + "/hooks/secret-path", Format: "json"}}, w.Notify...)
+	})
+	openSSH(f)
+	r.start(t)
+	send(t, client, queue, sample(t, "engine", "event", "testdata", "aws", "authorize-security-group-ingress.json"))
+	waitFor(t, "the working block's post", 20*time.Second, func() bool { return slices.Contains(r.hook.findings(), "VGL-NET-001 "+internalSG) })
+	// a second event, after the first: not held behind the dead block
+	send(t, client, queue, sample(t, "engine", "event", "testdata", "aws", "revoke-security-group-ingress.json"))
+	waitFor(t, "the second event to be recorded", 20*time.Second, func() bool { return r.count(r.w.Metrics.Processed, "config") == 2 })
+	waitFor(t, "the dead block's post to be given up", 20*time.Second, func() bool { return r.count(r.w.Metrics.Notified, "dropped") >= 1 })
+	waitFor(t, "the outbox to empty", 20*time.Second, func() bool {
+		pend, _ := r.log.Pending(context.Background(), "aws")
+		return len(pend) == 0
+	})
+	if n := deadPosts.Load(); n < maxRefusals {
+		t.Errorf("the dead block was tried %d times, want at least %d", n, maxRefusals)
+	}
+	logs := r.logBuf.String()
+	if !strings.Contains(logs, "notification given up") || !strings.Contains(logs, "notify=dead") {
+		t.Errorf("the log does not say which post was given up:\n%s", logs)
+	}
+	if strings.Contains(logs, "secret-path") {
+		t.Errorf("the log shows the webhook's secret path:\n%s", logs)
+	}
+	// the first event's post reached the working block once
+	n := 0
+	for _, f := range r.hook.findings() {
+		if f == "VGL-NET-001 "+internalSG {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the working block was told %d times of VGL-NET-001 on %s, want once", n, internalSG)
 	}
 }
