@@ -2,6 +2,8 @@ package watch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -801,13 +803,18 @@ type cardPayload struct {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// fileName turns an event id into a file name.
+// fileName turns an event id into a file name: its safe characters, for
+// people, then a hash of the whole id, so that two ids never share a file
+// (1111/2222 and 1111_2222 read alike, and so do long ids cut short). A
+// shared name would have a card's suggested command apply another alert's
+// plan, and ids are written by whoever may publish to the queue.
 func fileName(id string) string {
 	s := strings.Trim(unsafeName.ReplaceAllString(id, "_"), "_")
-	if len(s) > 120 {
-		s = s[len(s)-120:]
+	if len(s) > 100 {
+		s = s[len(s)-100:]
 	}
-	return s
+	sum := sha256.Sum256([]byte(id))
+	return s + "-" + hex.EncodeToString(sum[:6])
 }
 
 // alert handles an alert event: triage cards from the inventory, plans
