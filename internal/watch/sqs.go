@@ -209,7 +209,9 @@ func (s *SQS) message(m sqstypes.Message) *Message {
 	settle := func() { once.Do(func() { close(stop) }) }
 	if s.Visibility >= 2*time.Second {
 		go func() {
-			t := time.NewTicker(s.Visibility / 2)
+			// a third of the timeout: two renewals may fail (or be slow)
+			// before the message shows again
+			t := time.NewTicker(s.Visibility / 3)
 			defer t.Stop()
 			for {
 				select {
@@ -217,7 +219,9 @@ func (s *SQS) message(m sqstypes.Message) *Message {
 					return
 				case <-t.C:
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					visibility(ctx, s.Visibility)
+					if err := visibility(ctx, s.Visibility); err != nil && s.Log != nil {
+						s.Log.Warn("watch: could not extend the message's visibility timeout; it may be delivered again while it is handled (the event id keeps it from being handled twice)", "queue", s.QueueURL, "message", msg.ID, "err", err)
+					}
 					cancel()
 				}
 			}

@@ -554,7 +554,13 @@ func (w *Watcher) poison(ctx context.Context, j *job, tries int, cause error) {
 		w.Logger.Error("watch: poison message dropped (no dead-letter queue configured)", "watch", w.Name, "message", m.ID, "tries", tries, "err", cause, "body", body)
 		w.Metrics.DeadLettered.WithLabelValues(w.Name, "log").Inc()
 	}
-	m.Ack(ctx)
+	if err := m.Ack(ctx); err != nil {
+		// Its tries are kept (here and in the store): when the queue
+		// gives it back, it is given up at once, not tried anew.
+		w.Logger.Error("watch: could not delete the poison message; when it comes back it is given up again without more tries", "watch", w.Name, "message", m.ID, "err", err)
+		w.inflight.Delete(m.ID)
+		return
+	}
 	w.Log.Forget(ctx, w.Name, m.ID)
 	w.failed.Delete(m.ID)
 	w.inflight.Delete(m.ID)
