@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -154,11 +155,47 @@ func sdkRoot(gcloud string) string {
 }
 
 func startPubSub(t testing.TB, gcloud string) string {
+	// The free port is free when asked, not always when the emulator
+	// binds it (other test binaries pick ports too): an emulator that
+	// exits at once is started again on another port.
+	var last string
+	for try := 1; try <= 3; try++ {
+		hostPort, logs, ok := tryPubSub(t, gcloud)
+		if ok {
+			return hostPort
+		}
+		last = logs
+	}
+	t.Fatalf("the Pub/Sub emulator did not start (3 tries):\n%s", last)
+	return ""
+}
+
+// lockedBuffer is the emulator's output, written by exec's copying
+// goroutine and read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// tryPubSub starts one emulator and waits until it answers (ok) or exits.
+func tryPubSub(t testing.TB, gcloud string) (hostPort, logs string, ok bool) {
 	port := freePort(t)
-	hostPort := fmt.Sprintf("127.0.0.1:%d", port)
-	var logs bytes.Buffer
+	hostPort = fmt.Sprintf("127.0.0.1:%d", port)
+	out := &lockedBuffer{}
 	cmd := exec.Command(gcloud, "beta", "emulators", "pubsub", "start", "--host-port="+hostPort, "--data-dir="+t.TempDir(), "--project=vigil-test")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = out, out
 	// gcloud starts the emulator (java) as a child: its process group is
 	// stopped with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -166,22 +203,41 @@ func startPubSub(t testing.TB, gcloud string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	stop := func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	})
+		<-exited
+	}
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			// gcloud's child may still hold the group: stop it too
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			return hostPort, out.String(), false
+		default:
+		}
+		if strings.Contains(out.String(), "BindException") {
+			stop()
+			return hostPort, out.String(), false
+		}
 		if c, err := net.DialTimeout("tcp", hostPort, time.Second); err == nil {
 			c.Close()
-			// The port opens before the server answers.
+			// The port opens before the server answers, and the answer
+			// must be the emulator's ("Ok"), not another program's that
+			// took the port first.
 			if resp, err := http.Get("http://" + hostPort + "/"); err == nil {
+				body, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
 				resp.Body.Close()
-				return hostPort
+				if strings.TrimSpace(string(body)) == "Ok" {
+					t.Cleanup(stop)
+					return hostPort, "", true
+				}
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("the Pub/Sub emulator did not start within 90s:\n%s", logs.String())
-	return ""
+	stop()
+	return hostPort, "did not answer within 90s:\n" + out.String(), false
 }
