@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-ir/vigil/engine/action"
 	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/inventory"
+	"github.com/vigil-ir/vigil/internal/testutil"
 )
 
 // plannedWith makes a harness over extra actions and data.
@@ -553,18 +554,6 @@ func TestRunLease(t *testing.T) {
 	}
 }
 
-// captureLog collects what actions log.
-type captureLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (c *captureLog) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
-}
-
 // A sensitive value never shows: not through function results, templates,
 // for_each keys (in addresses), what an action echoes, logs or outputs.
 func TestSensitiveValuesNeverShow(t *testing.T) {
@@ -608,7 +597,7 @@ func TestSensitiveValuesNeverShow(t *testing.T) {
 				Outputs: map[string]cty.Value{"value": cty.StringVal(r.Str("target"))}}, nil
 		}}
 	h := plannedWith(t, src, []action.Action{echo}, nil, "token="+canary)
-	logs := &captureLog{}
+	logs := &testutil.LockedBuffer{}
 	var events []string
 	x := h.executor("keyed[*]")
 	x.Env = &action.Env{Log: slog.New(slog.NewTextHandler(logs, nil))}
@@ -627,7 +616,7 @@ func TestSensitiveValuesNeverShow(t *testing.T) {
 	outs, _ := json.Marshal(res.Outputs)
 	forms := []string{canary, strings.ToUpper(canary), strings.ToLower(canary), strings.ReplaceAll(canary, "Secret", "Hidden"), "7f3a9"}
 	for what, text := range map[string]string{"plan": string(planJSON), "journal": journal.String(), "timeline": string(tl),
-		"events": strings.Join(events, "\n"), "logs": logs.buf.String(), "outputs": string(outs)} {
+		"events": strings.Join(events, "\n"), "logs": logs.String(), "outputs": string(outs)} {
 		for _, f := range forms {
 			if strings.Contains(text, f) {
 				t.Errorf("the %s shows %q:\n%s", what, f, text)
@@ -642,7 +631,7 @@ func TestSensitiveValuesNeverShow(t *testing.T) {
 	if !strings.Contains(journal.String(), `mapped[\"(sensitive `) || strings.Count(string(planJSON), "(sensitive ") < 3 {
 		t.Errorf("mapped instances: %s", planJSON)
 	}
-	if !strings.Contains(logs.buf.String(), "msg=(sensitive)") {
-		t.Errorf("core.log: %s", logs.buf.String())
+	if !strings.Contains(logs.String(), "msg=(sensitive)") {
+		t.Errorf("core.log: %s", logs.String())
 	}
 }

@@ -61,7 +61,7 @@ func TestServeTLS(t *testing.T) {
 	tokens := filepath.Join(dir, "tokens")
 	os.WriteFile(tokens, []byte("ops viewer "+token+"\n"), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	var stderr testutil.LockedBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"serve", "--config", cfg, "--store", filepath.Join(dir, "h.db"), "--listen", "127.0.0.1:0",

@@ -1,7 +1,6 @@
 package testutil
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -89,20 +88,20 @@ func Goaws(t testing.TB) string {
     ReceiveMessageWaitTimeSeconds: 0
     MaximumMessageSize: 262144
 `, port)), 0o644)
-	var logs bytes.Buffer
+	logs := &LockedBuffer{}
 	cmd := exec.Command(bin, "-config", conf)
 	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitHTTP(t, url+"/health", &logs)
+	waitHTTP(t, url+"/health", logs)
 	return url
 }
 
-func waitHTTP(t testing.TB, url string, logs *bytes.Buffer) {
+func waitHTTP(t testing.TB, url string, logs *LockedBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -170,30 +169,11 @@ func startPubSub(t testing.TB, gcloud string) string {
 	return ""
 }
 
-// lockedBuffer is the emulator's output, written by exec's copying
-// goroutine and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // tryPubSub starts one emulator and waits until it answers (ok) or exits.
 func tryPubSub(t testing.TB, gcloud string) (hostPort, logs string, ok bool) {
 	port := freePort(t)
 	hostPort = fmt.Sprintf("127.0.0.1:%d", port)
-	out := &lockedBuffer{}
+	out := &LockedBuffer{}
 	cmd := exec.Command(gcloud, "beta", "emulators", "pubsub", "start", "--host-port="+hostPort, "--data-dir="+t.TempDir(), "--project=vigil-test")
 	cmd.Stdout, cmd.Stderr = out, out
 	// gcloud starts the emulator (java) as a child: its process group is

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,20 +94,8 @@ type rig struct {
 	reg    *prometheus.Registry
 	cancel context.CancelFunc
 	done   chan error
-	logBuf *syncBuffer
+	logBuf *vtest.LockedBuffer
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func engine(t *testing.T) *policy.Engine {
 	t.Helper()
@@ -132,7 +119,7 @@ func newRig(t *testing.T, name string, src Source, inv *inventory.Inventory, set
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{hist: h, log: wl, hook: newHook(t), reg: prometheus.NewRegistry(), logBuf: &syncBuffer{}}
+	r := &rig{hist: h, log: wl, hook: newHook(t), reg: prometheus.NewRegistry(), logBuf: &vtest.LockedBuffer{}}
 	baseTime := time.Now()
 	r.w = &Watcher{Name: name, Source: src, History: h, Log: wl, Engine: engine(t), Config: config.Default(),
 		Baseline:    func(context.Context) (*inventory.Inventory, time.Time, error) { return inv.Clone(), baseTime, nil },
