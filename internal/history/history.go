@@ -576,7 +576,19 @@ func Post(ctx context.Context, client Poster, nb config.Notify, list []store.Sto
 	} else {
 		body = map[string]any{"tool": "vigil", "event": "new_findings", "findings": list}
 	}
-	raw, _ := json.Marshal(body)
+	return PostBody(ctx, client, nb, body, key, answered)
+}
+
+// PostBody posts body as JSON to one notify block, within its timeout,
+// with key (when not empty) as the Idempotency-Key, calling answered (when
+// not nil) with the status the moment it is read. Its errors never show
+// the webhook URL's secret path; a status other than 2xx is a
+// *StatusError.
+func PostBody(ctx context.Context, client Poster, nb config.Notify, body any, key string, answered func(status int)) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
 	timeout := nb.Timeout
 	if timeout <= 0 {
 		timeout = config.DefaultNotifyTimeout

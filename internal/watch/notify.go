@@ -1,16 +1,12 @@
 package watch
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -37,9 +33,8 @@ type outItem struct {
 	notBefore time.Time
 	backoff   time.Duration
 	// refused counts each block's permanent refusals (a 4xx) of this
-	// event; given up on, a block is skipped for it.
+	// event; at maxRefusals the block is skipped for it.
 	refused map[string]int
-	gaveUp  map[string]bool
 }
 
 // maxRefusals is how many times a block may refuse an event's post
@@ -223,24 +218,26 @@ func (n *notifier) run(ctx context.Context) {
 	}
 }
 
-// refused notes a block's failure of an event's post; it reports whether
-// the post is given up: the block refused it permanently maxRefusals times.
-func (n *notifier) refused(it *outItem, block string, err error) bool {
+// postFailed notes a block's failed post of an event and returns the
+// error to retry it for, or nil when the post is given up: the block
+// refused it permanently maxRefusals times.
+func (n *notifier) postFailed(it *outItem, block string, err error) error {
+	n.w.Metrics.Notified.WithLabelValues(n.w.Name, "error").Inc()
+	err = fmt.Errorf("notify %s: %w", block, err)
 	var se *history.StatusError
 	if !errors.As(err, &se) || !se.Permanent() {
-		return false
+		return err
 	}
 	if it.refused == nil {
-		it.refused, it.gaveUp = map[string]int{}, map[string]bool{}
+		it.refused = map[string]int{}
 	}
 	it.refused[block]++
 	if it.refused[block] < maxRefusals {
-		return false
+		return err
 	}
-	it.gaveUp[block] = true
 	n.w.Metrics.Notified.WithLabelValues(n.w.Name, "dropped").Inc()
 	n.w.Logger.Error("watch: notification given up: the webhook refused it every time (fix the notify block's URL or token)", "watch", n.w.Name, "notify", block, "event", it.ev.ID, "tries", it.refused[block], "err", err)
-	return true
+	return nil
 }
 
 // idempotencyKey names one post: the block, the event that owes it and
@@ -273,8 +270,8 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 	var failed []error
 	cleared := false
 	for i, nb := range w.Notify {
-		if it.gaveUp[nb.Name] {
-			continue
+		if it.refused[nb.Name] >= maxRefusals {
+			continue // given up
 		}
 		last := i == len(w.Notify)-1 && len(failed) == 0
 		sent, err := n.told(ctx, nb.Name)
@@ -297,9 +294,8 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 				var err error
 				posted, err = n.deliver(key, func(answered func(int)) error { return history.Post(ctx, w.Poster, nb, list, key.Key, answered) })
 				if err != nil {
-					w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
-					if !n.refused(it, nb.Name, err) {
-						failed = append(failed, fmt.Errorf("notify %s: %w", nb.Name, err))
+					if err := n.postFailed(it, nb.Name, err); err != nil {
+						failed = append(failed, err)
 					}
 					continue
 				}
@@ -315,9 +311,8 @@ func (n *notifier) send(ctx context.Context, it *outItem) error {
 			var err error
 			posted, err = n.deliver(p, func(answered func(int)) error { return postCard(ctx, w.Poster, nb, it.payload, p.Key, answered) })
 			if err != nil {
-				w.Metrics.Notified.WithLabelValues(w.Name, "error").Inc()
-				if !n.refused(it, nb.Name, err) {
-					failed = append(failed, fmt.Errorf("notify %s: %w", nb.Name, err))
+				if err := n.postFailed(it, nb.Name, err); err != nil {
+					failed = append(failed, err)
 				}
 				continue
 			}
@@ -462,31 +457,5 @@ func postCard(ctx context.Context, client history.Poster, nb config.Notify, p *c
 		body = map[string]any{"tool": "vigil", "event": "triage_card", "event_id": p.EventID, "alerts": p.Alerts, "cards": p.Cards,
 			"planned": p.Planned, "alert_file": p.AlertFile, "inventory_file": p.InventoryFile}
 	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, nb.URL, bytes.NewReader(raw))
-	if err != nil {
-		return errors.New("the webhook URL is not a valid URL") // without it: it is a secret
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its text holds the URL, a secret
-		}
-		return fmt.Errorf("post to %s: %w", history.RedactURL(nb.URL), err)
-	}
-	if answered != nil {
-		answered(resp.StatusCode)
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode >= 300 {
-		return &history.StatusError{Code: resp.StatusCode, Status: resp.Status}
-	}
-	return nil
+	return history.PostBody(ctx, client, nb, body, key, answered)
 }
