@@ -405,7 +405,11 @@ func (e *Engine) ReadsData(kind string) bool {
 // SetInventory replaces data.vigil.inventory, the cross-asset index.
 // Call it only while no evaluation runs.
 func (e *Engine) SetInventory(ctx context.Context, index map[string]any) error {
-	if err := storage.WriteOne(ctx, e.store, storage.ReplaceOp, storage.MustParsePath("/vigil/inventory"), index); err != nil {
+	v, err := dataValue(index)
+	if err != nil {
+		return err
+	}
+	if err := storage.WriteOne(ctx, e.store, storage.ReplaceOp, storage.MustParsePath("/vigil/inventory"), v); err != nil {
 		return err
 	}
 	return e.readBase(ctx)
