@@ -51,8 +51,15 @@ func Start(floor int64) (stop func()) {
 
 // follow raises the limit as the live heap grows, so that the collector
 // never has to run back to back on a heap it cannot shrink.
+//
+// The memory limit counts all the memory the runtime holds, not just the
+// heap: free spans not yet returned to the OS, partly used spans, heap
+// metadata, stacks. At a million assets that overhead is 60-90 MiB, so
+// a limit of live+Headroom left the heap 10-30 MB to grow between two
+// collections and the collector ran back to back (half the CPU of a scan).
+// The limit therefore adds the overhead measured at the same instant:
+// Headroom is heap the scan may allocate before the next collection.
 func follow(done chan struct{}, floor int64) {
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	limit := floor
@@ -62,14 +69,38 @@ func follow(done chan struct{}, floor int64) {
 			return
 		case <-t.C:
 		}
-		metrics.Read(sample)
-		if sample[0].Value.Kind() != metrics.KindUint64 {
-			continue
-		}
-		want := max(floor, int64(sample[0].Value.Uint64())+Headroom)
-		if want != limit {
+		want, ok := limitFor(floor)
+		if ok && want != limit {
 			limit = want
 			debug.SetMemoryLimit(limit)
 		}
 	}
+}
+
+var samples = []string{
+	"/gc/heap/live:bytes",
+	"/memory/classes/total:bytes",
+	"/memory/classes/heap/released:bytes",
+	"/memory/classes/heap/objects:bytes",
+}
+
+// limitFor is the memory limit that leaves Headroom of heap above what the
+// last collection found live, given what the runtime holds besides heap
+// objects; never below floor.
+func limitFor(floor int64) (int64, bool) {
+	s := make([]metrics.Sample, len(samples))
+	for i, n := range samples {
+		s[i].Name = n
+	}
+	metrics.Read(s)
+	var v [4]int64
+	for i := range s {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0, false
+		}
+		v[i] = int64(s[i].Value.Uint64())
+	}
+	live, total, released, objects := v[0], v[1], v[2], v[3]
+	overhead := max(total-released-objects, 0)
+	return max(floor, live+Headroom+overhead), true
 }

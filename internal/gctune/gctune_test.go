@@ -1,7 +1,9 @@
 package gctune
 
 import (
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 )
 
@@ -42,4 +44,37 @@ func TestUserSettingsWin(t *testing.T) {
 	if got := debug.SetGCPercent(50); got != 50 {
 		t.Errorf("GOGC = %d, want the user's 50", got)
 	}
+}
+
+// After a collection, what the limit leaves above what the runtime holds
+// is Headroom: the overhead (free spans, metadata, stacks) is counted in,
+// not taken out of the heap's room.
+func TestLimitLeavesHeadroomOfHeap(t *testing.T) {
+	keep := make([][]byte, 64)
+	for i := range keep {
+		keep[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	limit, ok := limitFor(0)
+	if !ok {
+		t.Fatal("runtime metrics not available")
+	}
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	held := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
+	live := int64(s[2].Value.Uint64())
+	if live < 64<<20 {
+		t.Fatalf("live heap %d, want the 64 MiB kept", live)
+	}
+	// allocation between the two reads is a few KiB; allow 2 MiB
+	if room := limit - held; room < Headroom-2<<20 || room > Headroom+2<<20 {
+		t.Errorf("limit %d leaves %d above the %d the runtime holds, want Headroom (%d)", limit, room, held, Headroom)
+	}
+	if limit < live+Headroom {
+		t.Errorf("limit %d below live %d + Headroom", limit, live)
+	}
+	if f, _ := limitFor(1 << 40); f != 1<<40 {
+		t.Errorf("limitFor(floor) = %d, want the floor when it is higher", f)
+	}
+	runtime.KeepAlive(keep)
 }
