@@ -15,14 +15,34 @@ import (
 // collection marks it again; each shared term is memory the collector
 // does not walk. Stored values are never changed in place (OPA's own
 // interned terms are shared the same way).
-func dataValue(x any) (ast.Value, error) {
-	c := &dataConv{strs: map[string]*ast.Term{}, maps: map[uintptr]ast.Value{}}
-	return c.value(x)
+//
+// It also returns the index's size as JSON (len(json.Marshal(x)), a shared
+// map counted wherever it appears), measured on the way rather than by
+// a second walk.
+//
+// With consume, the entries of x and of the maps directly under it are
+// deleted once converted, so that the collector can take back the Go
+// index while its Rego copy grows: at a million assets the two side by
+// side were a scan's peak heap. Deeper maps are only read: the caller's
+// own state may share them (watch.State's index does).
+func dataValue(x any, consume bool) (ast.Value, int64, error) {
+	c := &dataConv{strs: map[string]*ast.Term{}, maps: map[uintptr]memo{}, consume: consume}
+	return c.value(x, 0)
 }
 
 type dataConv struct {
-	strs map[string]*ast.Term
-	maps map[uintptr]ast.Value
+	strs    map[string]*ast.Term
+	maps    map[uintptr]memo
+	consume bool
+}
+
+// memo is a converted map and its JSON size. The key is the map's address:
+// every map of the document exists before the conversion starts, so an
+// address is never reused for another map of it, even once a consumed
+// one is collected.
+type memo struct {
+	v    ast.Value
+	size int64
 }
 
 func (c *dataConv) str(s string) *ast.Term {
@@ -34,57 +54,78 @@ func (c *dataConv) str(s string) *ast.Term {
 	return t
 }
 
-func (c *dataConv) term(x any) (*ast.Term, error) {
+func (c *dataConv) term(x any, depth int) (*ast.Term, int64, error) {
 	if s, ok := x.(string); ok {
-		return c.str(s), nil
+		return c.str(s), jsonStringSize(s), nil
 	}
-	v, err := c.value(x)
+	v, n, err := c.value(x, depth)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return ast.NewTerm(v), nil
+	return ast.NewTerm(v), n, nil
 }
 
-func (c *dataConv) value(x any) (ast.Value, error) {
+func (c *dataConv) value(x any, depth int) (ast.Value, int64, error) {
 	switch x := x.(type) {
 	case string:
-		return c.str(x).Value, nil
+		return c.str(x).Value, jsonStringSize(x), nil
 	case []any:
-		terms := make([]*ast.Term, len(x))
-		for i, e := range x {
-			t, err := c.term(e)
-			if err != nil {
-				return nil, err
-			}
-			terms[i] = t
+		if x == nil {
+			return ast.NewArray(), 4, nil // null, as json.Marshal writes it
 		}
-		return ast.NewArray(terms...), nil
-	case []string:
 		terms := make([]*ast.Term, len(x))
+		size := int64(1 + len(x))
+		for i, e := range x {
+			t, n, err := c.term(e, depth+1)
+			if err != nil {
+				return nil, 0, err
+			}
+			terms[i], size = t, size+n
+		}
+		return ast.NewArray(terms...), max(size, 2), nil
+	case []string:
+		if x == nil {
+			return ast.NewArray(), 4, nil
+		}
+		terms := make([]*ast.Term, len(x))
+		size := int64(1 + len(x))
 		for i, e := range x {
 			terms[i] = c.str(e)
+			size += jsonStringSize(e)
 		}
-		return ast.NewArray(terms...), nil
+		return ast.NewArray(terms...), max(size, 2), nil
 	case map[string]any:
+		if x == nil {
+			return ast.NewObject(), 4, nil
+		}
 		key := reflect.ValueOf(x).Pointer()
-		if v, ok := c.maps[key]; ok && x != nil {
-			return v, nil
+		if m, ok := c.maps[key]; ok {
+			return m.v, m.size, nil
 		}
 		kvs := make([][2]*ast.Term, 0, len(x))
+		size := int64(1 + len(x))
 		for k, e := range x {
-			t, err := c.term(e)
+			t, n, err := c.term(e, depth+1)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			kvs = append(kvs, [2]*ast.Term{c.str(k), t})
+			size += jsonStringSize(k) + 1 + n
+			if c.consume && depth < 2 {
+				delete(x, k)
+			}
 		}
 		v := ast.NewObject(kvs...)
-		if x != nil {
-			c.maps[key] = v
-		}
-		return v, nil
+		size = max(size, 2)
+		c.maps[key] = memo{v, size}
+		return v, size, nil
 	default:
 		// numbers, booleans, null and anything else: OPA's own conversion
-		return ast.InterfaceToValue(x)
+		v, err := ast.InterfaceToValue(x)
+		if err != nil {
+			return nil, 0, err
+		}
+		n, err := JSONSize(x)
+		return v, n, err
 	}
 }

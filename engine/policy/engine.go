@@ -402,17 +402,22 @@ func (e *Engine) ReadsData(kind string) bool {
 	return false
 }
 
-// SetInventory replaces data.vigil.inventory, the cross-asset index.
-// Call it only while no evaluation runs.
-func (e *Engine) SetInventory(ctx context.Context, index map[string]any) error {
-	v, err := dataValue(index)
+// SetInventory replaces data.vigil.inventory, the cross-asset index, and
+// returns the index's size as JSON. Call it only while no evaluation runs.
+//
+// It empties index and the maps directly under it (its sections) as it
+// converts them, so that the caller's copy is given back while the
+// engine's grows; the maps deeper down are only read. Pass a document
+// built for the call (scan.Index.Data builds one).
+func (e *Engine) SetInventory(ctx context.Context, index map[string]any) (int64, error) {
+	v, size, err := dataValue(index, true)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := storage.WriteOne(ctx, e.store, storage.ReplaceOp, storage.MustParsePath("/vigil/inventory"), v); err != nil {
-		return err
+		return 0, err
 	}
-	return e.readBase(ctx)
+	return size, e.readBase(ctx)
 }
 
 // analyze works out, for every policy, whether it (or any rule it calls)

@@ -54,7 +54,7 @@ func guardEngines(t *testing.T, cfgPath string, assets []*asset.Asset) (guarded,
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.SetInventory(ctx, idx.Data()); err != nil {
+		if _, err := e.SetInventory(ctx, idx.Data()); err != nil {
 			t.Fatal(err)
 		}
 		es[i] = e

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -275,6 +276,46 @@ func TestIndexData(t *testing.T) {
 	}
 	if fmt.Sprint(prod["assets"]) == "0" {
 		t.Error("asset count")
+	}
+}
+
+// The scan reports the index's size as the JSON of the document policies
+// read, both when the engine converts it (cross-asset policies loaded) and
+// when nothing needs it.
+func TestIndexBytesIsTheIndexJSON(t *testing.T) {
+	inv, err := inventory.Load(context.Background(), testutil.Path(t, "examples", "inventory"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := NewIndex()
+	x.SetClassLabels(engine(t, "").ClassLabels())
+	for _, a := range inv.Assets() {
+		x.Observe(a)
+	}
+	text, err := json.Marshal(x.Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, only := range [][]string{nil, {"VGL-OWN-001"}} {
+		e := engine(t, "", only...)
+		deferred := false
+		for _, a := range inv.Assets() {
+			deferred = deferred || e.Deferred(a.Kind)
+		}
+		if deferred != (only == nil) {
+			t.Fatalf("policies %v: cross-asset %v, want the test to cover both ways", only, deferred)
+		}
+		src, err := inventory.Open(testutil.Path(t, "examples", "inventory"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(context.Background(), Options{Sources: []inventory.Source{src}, Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Summary.IndexBytes != int64(len(text)) {
+			t.Errorf("policies %v: index_bytes %d, the index is %d bytes of JSON", only, res.Summary.IndexBytes, len(text))
+		}
 	}
 }
 

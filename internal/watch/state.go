@@ -133,7 +133,7 @@ func (s *state) rebuild(ctx context.Context) error {
 	for _, a := range s.inv.Assets() {
 		s.index.Observe(a)
 	}
-	if err := s.engine.SetInventory(ctx, s.index.Data()); err != nil {
+	if _, err := s.engine.SetInventory(ctx, s.index.Data()); err != nil {
 		return fmt.Errorf("watch: set the inventory index: %w", err)
 	}
 	return nil
@@ -204,7 +204,7 @@ func (s *state) apply(ctx context.Context, found []*asset.Asset, gone []string, 
 		for _, a := range observe {
 			s.index.Observe(a)
 		}
-		if err := s.engine.SetInventory(ctx, s.index.Data()); err != nil {
+		if _, err := s.engine.SetInventory(ctx, s.index.Data()); err != nil {
 			return nil, fmt.Errorf("watch: set the inventory index: %w", err)
 		}
 	}

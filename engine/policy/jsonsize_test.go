@@ -1,11 +1,11 @@
-package scan
+package policy
 
 import (
 	"encoding/json"
 	"testing"
 )
 
-// jsonSize must agree with json.Marshal byte for byte, escapes included.
+// JSONSize must agree with json.Marshal byte for byte, escapes included.
 func TestJSONSizeIsMarshalsLength(t *testing.T) {
 	for _, v := range []any{
 		nil, true, false, "", "plain", "q\"b\\n\n\r\t\x01\x1f<>&\u2028\u2029é漢\xff\xfe🙂",
@@ -17,8 +17,8 @@ func TestJSONSizeIsMarshalsLength(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := jsonSize(v); err != nil || got != int64(len(want)) {
-			t.Errorf("jsonSize(%#v) = %d, %v; json.Marshal gives %d bytes: %s", v, got, err, len(want), want)
+		if got, err := JSONSize(v); err != nil || got != int64(len(want)) {
+			t.Errorf("JSONSize(%#v) = %d, %v; json.Marshal gives %d bytes: %s", v, got, err, len(want), want)
 		}
 	}
 }

@@ -1,16 +1,16 @@
-package scan
+package policy
 
 import (
 	"encoding/json"
 	"unicode/utf8"
 )
 
-// jsonSize is len(json.Marshal(v)) without building the text: at a million
+// JSONSize is len(json.Marshal(v)) without building the text: at a million
 // assets the index's JSON is tens of megabytes, and the buffer json.Marshal
 // grows to hold it was a fifth of the scan's peak heap, only to be
 // measured. Maps, slices and strings are walked; any other value is
 // marshalled alone (numbers, booleans, small structs).
-func jsonSize(v any) (int64, error) {
+func JSONSize(v any) (int64, error) {
 	switch x := v.(type) {
 	case nil:
 		return 4, nil
@@ -29,7 +29,7 @@ func jsonSize(v any) (int64, error) {
 				n++
 			}
 			first = false
-			m, err := jsonSize(e)
+			m, err := JSONSize(e)
 			if err != nil {
 				return 0, err
 			}
@@ -62,7 +62,7 @@ func jsonSliceSize[E any](x []E) (int64, error) {
 		if i > 0 {
 			n++
 		}
-		m, err := jsonSize(e)
+		m, err := JSONSize(e)
 		if err != nil {
 			return 0, err
 		}
