@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,5 +147,53 @@ func TestVisitMarkedLines(t *testing.T) {
 		if diff := cmp.Diff(want, got, cmp.AllowUnexported(hit{})); diff != "" {
 			t.Errorf("chunk %d (-readLines +visitMarkedLines):\n%s", chunk, diff)
 		}
+	}
+}
+
+// Batches of small records get arenas their size, not batchBytes each, and
+// every record arrives whole, in order, whatever batch it lands in.
+func TestBatchArenasFitTheRecords(t *testing.T) {
+	var text bytes.Buffer
+	var want []string
+	for i := range 3000 {
+		// 90 to 190 bytes, and a few of 40 KiB: those must start batches
+		// of their own rather than overflow an arena sized for the rest
+		line := fmt.Sprintf(`{"name":"r%d","pad":"%s"}`, i, strings.Repeat("x", 70+i%100))
+		if i%700 == 699 {
+			line = fmt.Sprintf(`{"name":"r%d","pad":"%s"}`, i, strings.Repeat("y", 40<<10))
+		}
+		want = append(want, line)
+		text.WriteString(line + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "recs.ndjson")
+	if err := os.WriteFile(path, text.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := &inputFile{path: path, det: detected{layout: layoutLines}, size: int64(text.Len())}
+	var got []string
+	batches := 0
+	err := readRecords(context.Background(), in, func(b *batch) error {
+		batches++
+		used := 0
+		for _, r := range b.recs {
+			got = append(got, string(r.data))
+			used += len(r.data)
+		}
+		// past the first batch (sized before any record was seen), an
+		// arena holds what its batch needs, a 40 KiB record or 256 small
+		// ones with a quarter to spare, not a megabyte
+		if batches > 1 && cap(b.arena) > max(used, 256*200*5/4) {
+			t.Errorf("batch %d: arena of %d bytes for %d records of %d bytes", batches, cap(b.arena), len(b.recs), used)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("records differ: got %d, want %d", len(got), len(want))
+	}
+	if batches < 3000/batchRecords {
+		t.Errorf("%d batches for 3000 records", batches)
 	}
 }
