@@ -40,10 +40,14 @@ func Start(floor int64) (stop func()) {
 	}
 	prevGC := debug.SetGCPercent(-1)
 	prevLimit := debug.SetMemoryLimit(floor)
-	done := make(chan struct{})
-	go follow(done, floor)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		follow(done, floor)
+	}()
 	return func() {
 		close(done)
+		<-exited // a last tick must not set the limit after it is restored
 		debug.SetGCPercent(prevGC)
 		debug.SetMemoryLimit(prevLimit)
 	}
@@ -52,13 +56,16 @@ func Start(floor int64) (stop func()) {
 // follow raises the limit as the live heap grows, so that the collector
 // never has to run back to back on a heap it cannot shrink.
 //
-// The memory limit counts all the memory the runtime holds, not just the
-// heap: free spans not yet returned to the OS, partly used spans, heap
-// metadata, stacks. At a million assets that overhead is 60-90 MiB, so
-// a limit of live+Headroom left the heap 10-30 MB to grow between two
-// collections and the collector ran back to back (half the CPU of a scan).
-// The limit therefore adds the overhead measured at the same instant:
-// Headroom is heap the scan may allocate before the next collection.
+// The runtime turns the memory limit into a heap goal by taking off what
+// it holds besides heap objects and free heap memory: partly used spans,
+// heap metadata, stacks (runtime.memoryLimitHeapGoal). At a million
+// assets that is tens of MiB, so a limit of live+Headroom left the heap
+// 10-30 MB to grow between two collections and the collector ran back to
+// back (half the CPU of a scan). The limit therefore adds that overhead,
+// measured at the same instant, and nothing else: Headroom is heap the
+// scan may allocate before the next collection. Free heap memory is not
+// added: the runtime already counts it as room, and adding it let the
+// room grow by a Headroom with every collection.
 func follow(done chan struct{}, floor int64) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
@@ -82,25 +89,26 @@ var samples = []string{
 	"/memory/classes/total:bytes",
 	"/memory/classes/heap/released:bytes",
 	"/memory/classes/heap/objects:bytes",
+	"/memory/classes/heap/free:bytes",
 }
 
-// limitFor is the memory limit that leaves Headroom of heap above what the
+// limitFor is the memory limit whose heap goal is Headroom above what the
 // last collection found live, given what the runtime holds besides heap
-// objects; never below floor.
+// objects and free heap memory; never below floor.
 func limitFor(floor int64) (int64, bool) {
 	s := make([]metrics.Sample, len(samples))
 	for i, n := range samples {
 		s[i].Name = n
 	}
 	metrics.Read(s)
-	var v [4]int64
+	var v [5]int64
 	for i := range s {
 		if s[i].Value.Kind() != metrics.KindUint64 {
 			return 0, false
 		}
 		v[i] = int64(s[i].Value.Uint64())
 	}
-	live, total, released, objects := v[0], v[1], v[2], v[3]
-	overhead := max(total-released-objects, 0)
+	live, total, released, objects, free := v[0], v[1], v[2], v[3], v[4]
+	overhead := max(total-released-free-objects, 0)
 	return max(floor, live+Headroom+overhead), true
 }
