@@ -22,6 +22,9 @@ func JSONSize(v any) (int64, error) {
 	case string:
 		return jsonStringSize(x), nil
 	case map[string]any:
+		if x == nil {
+			return 4, nil // null, as json.Marshal writes it
+		}
 		n := int64(2)
 		first := true
 		for k, e := range x {

@@ -11,6 +11,7 @@ func TestJSONSizeIsMarshalsLength(t *testing.T) {
 		nil, true, false, "", "plain", "q\"b\\n\n\r\t\x01\x1f<>&\u2028\u2029é漢\xff\xfe🙂",
 		map[string]any{}, map[string]any{"a<": 1, "b": []any{nil, "x", 2.5, map[string]any{"c": false}}, "d": []string{"e", "f"}},
 		[]any{}, []any(nil), []string(nil), []map[string]any{{"id": "x"}, {}}, []map[string]any(nil),
+		map[string]any(nil), []map[string]any{nil, {"a": map[string]any(nil)}}, []any{map[string]any(nil)},
 		map[string]any{"n": int64(-12), "u": uint8(7), "f": 1e21, "s": struct{ A int }{3}},
 	} {
 		want, err := json.Marshal(v)
