@@ -39,7 +39,8 @@ const (
 // It never holds more than a batch of the file in memory.
 func readRecords(ctx context.Context, in *inputFile, send func(*batch) error) error {
 	var b *batch
-	var seq, read int64 // records and their bytes so far
+	var seq int64
+	var avg int64 // record size, a moving average over about batchRecords
 	flush := func() error {
 		if b == nil || len(b.recs) == 0 {
 			return nil
@@ -57,9 +58,13 @@ func readRecords(ctx context.Context, in *inputFile, send func(*batch) error) er
 			}
 		}
 		if b == nil {
-			b = &batch{file: in, recs: make([]record, 0, batchRecords), arena: make([]byte, 0, max(in.bufSize(arenaSize(read, seq)), len(data)))}
+			b = &batch{file: in, recs: make([]record, 0, batchRecords), arena: make([]byte, 0, max(in.bufSize(arenaSize(avg, seq)), len(data)))}
 		}
-		read += int64(len(data))
+		if seq == 0 {
+			avg = int64(len(data))
+		} else {
+			avg += (int64(len(data)) - avg) / batchRecords
+		}
 		start := len(b.arena)
 		b.arena = append(b.arena, data...)
 		b.recs = append(b.recs, record{line: line, offset: off, seq: seq, data: b.arena[start:len(b.arena):len(b.arena)]})
@@ -76,17 +81,20 @@ func readRecords(ctx context.Context, in *inputFile, send func(*batch) error) er
 	return flush()
 }
 
-// arenaSize is the arena a batch starts with, given the records read so
-// far: batchRecords of the average size, with a quarter to spare. An arena
+// arenaSize is the arena a batch starts with, given the size of the
+// records read so far (avg, a moving average over the last batchRecords or
+// so: it follows a file whose records grow as an export's asset types
+// change, and one large record moves it little): batchRecords of that
+// size, with a quarter to spare. An arena
 // of batchBytes for every batch, most of it unused when records are a
 // kilobyte, was a quarter of what a scan allocated: memory cleared for
 // nothing, and collections it brought forward. A batch whose records are
 // larger fills its arena sooner and is sent with fewer records.
-func arenaSize(read, records int64) int {
+func arenaSize(avg, records int64) int {
 	if records == 0 {
 		return batchBytes
 	}
-	return int(min(max(read/records*batchRecords*5/4, 4<<10), batchBytes))
+	return int(min(max(avg*batchRecords*5/4, 4<<10), batchBytes))
 }
 
 // visitRecords calls visit for every raw record of a file. The bytes are
