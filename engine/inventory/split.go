@@ -8,6 +8,9 @@ import (
 	"io"
 )
 
+// utf8BOM is the UTF-8 byte order mark a file may start with.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
 // splitObjects finds the objects of a JSON array without decoding them:
 // the elements of a top-level array, or (configDoc) of the top-level key
 // "configurationItems". It only tracks strings and nesting, at memory
@@ -17,6 +20,13 @@ import (
 // call only.
 func splitObjects(ctx context.Context, path string, r io.Reader, configDoc bool, visit func([]byte, int, int64) error) error {
 	s := &byteScanner{r: r, buf: make([]byte, 0, 1<<16)}
+	// A UTF-8 byte order mark, which detection accepts, is not part of the
+	// document (offsets still count it).
+	for len(s.buf) < len(utf8BOM) && s.fill(0) {
+	}
+	if bytes.HasPrefix(s.buf, utf8BOM) {
+		s.pos = len(utf8BOM)
+	}
 	fail := func(msg string) error {
 		return &ParseError{File: path, Line: LineAt(path, s.offset()), Err: errors.New("invalid JSON: " + msg)}
 	}

@@ -203,3 +203,33 @@ func TestBatchArenasFitTheRecords(t *testing.T) {
 	}
 }
 
+// A JSON array or an AWS Config document may start with a byte order mark,
+// as detection allows: the objects come out with offsets in the file.
+func TestSplitObjectsAfterBOM(t *testing.T) {
+	for _, tt := range []struct {
+		name, text string
+		configDoc  bool
+		offsets    []int64
+	}{
+		{"array", "\xEF\xBB\xBF[{\"a\":1}, {\"b\":2}]", false, []int64{4, 13}},
+		{"config document", "\xEF\xBB\xBF{\"fileVersion\":\"1.0\",\"configurationItems\":[{\"a\":1}]}", true, []int64{46}},
+		{"no mark", "[{\"a\":1}]", false, []int64{1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []int64
+			err := splitObjects(context.Background(), "f.json", strings.NewReader(tt.text), tt.configDoc, func(b []byte, _ int, off int64) error {
+				if tt.text[off] != '{' || string(b) != tt.text[off:off+int64(len(b))] {
+					t.Errorf("object %q at %d is not what the file holds there", b, off)
+				}
+				got = append(got, off)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.offsets) {
+				t.Errorf("offsets %v, want %v", got, tt.offsets)
+			}
+		})
+	}
+}
