@@ -71,52 +71,53 @@ func (c *dataConv) value(x any, depth int) (ast.Value, int64, error) {
 		return c.str(x).Value, jsonStringSize(x), nil
 	case []any:
 		if x == nil {
-			return ast.NewArray(), 4, nil // null, as json.Marshal writes it
+			return ast.NewArray(), jsonNullSize, nil
 		}
 		terms := make([]*ast.Term, len(x))
-		size := int64(1 + len(x))
+		var inner int64
 		for i, e := range x {
 			t, n, err := c.term(e, depth+1)
 			if err != nil {
 				return nil, 0, err
 			}
-			terms[i], size = t, size+n
+			terms[i], inner = t, inner+n
 		}
-		return ast.NewArray(terms...), max(size, 2), nil
+		return ast.NewArray(terms...), jsonCollectionSize(len(x), inner), nil
 	case []string:
 		if x == nil {
-			return ast.NewArray(), 4, nil
+			return ast.NewArray(), jsonNullSize, nil
 		}
 		terms := make([]*ast.Term, len(x))
-		size := int64(1 + len(x))
+		var inner int64
 		for i, e := range x {
 			terms[i] = c.str(e)
-			size += jsonStringSize(e)
+			inner += jsonStringSize(e)
 		}
-		return ast.NewArray(terms...), max(size, 2), nil
+		return ast.NewArray(terms...), jsonCollectionSize(len(x), inner), nil
 	case map[string]any:
 		if x == nil {
-			return ast.NewObject(), 4, nil
+			return ast.NewObject(), jsonNullSize, nil
 		}
 		key := reflect.ValueOf(x).Pointer()
 		if m, ok := c.maps[key]; ok {
 			return m.v, m.size, nil
 		}
-		kvs := make([][2]*ast.Term, 0, len(x))
-		size := int64(1 + len(x))
+		n := len(x) // before consuming empties it
+		kvs := make([][2]*ast.Term, 0, n)
+		var inner int64
 		for k, e := range x {
-			t, n, err := c.term(e, depth+1)
+			t, m, err := c.term(e, depth+1)
 			if err != nil {
 				return nil, 0, err
 			}
 			kvs = append(kvs, [2]*ast.Term{c.str(k), t})
-			size += jsonStringSize(k) + 1 + n
+			inner += jsonStringSize(k) + 1 + m
 			if c.consume && depth < 2 {
 				delete(x, k)
 			}
 		}
 		v := ast.NewObject(kvs...)
-		size = max(size, 2)
+		size := jsonCollectionSize(n, inner)
 		c.maps[key] = memo{v, size}
 		return v, size, nil
 	default:

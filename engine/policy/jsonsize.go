@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -13,7 +14,7 @@ import (
 func JSONSize(v any) (int64, error) {
 	switch x := v.(type) {
 	case nil:
-		return 4, nil
+		return jsonNullSize, nil
 	case bool:
 		if x {
 			return 4, nil
@@ -21,37 +22,36 @@ func JSONSize(v any) (int64, error) {
 		return 5, nil
 	case string:
 		return jsonStringSize(x), nil
+	case int:
+		return jsonIntSize(int64(x)), nil
+	case int64:
+		return jsonIntSize(x), nil
 	case map[string]any:
 		if x == nil {
-			return 4, nil // null, as json.Marshal writes it
+			return jsonNullSize, nil
 		}
-		n := int64(2)
-		first := true
+		var inner int64
 		for k, e := range x {
-			if !first {
-				n++
-			}
-			first = false
 			m, err := JSONSize(e)
 			if err != nil {
 				return 0, err
 			}
-			n += jsonStringSize(k) + 1 + m
+			inner += jsonStringSize(k) + 1 + m
 		}
-		return n, nil
+		return jsonCollectionSize(len(x), inner), nil
 	case []any:
 		if x == nil {
-			return 4, nil
+			return jsonNullSize, nil
 		}
 		return jsonSliceSize(x)
 	case []map[string]any:
 		if x == nil {
-			return 4, nil
+			return jsonNullSize, nil
 		}
 		return jsonSliceSize(x)
 	case []string:
 		if x == nil {
-			return 4, nil
+			return jsonNullSize, nil
 		}
 		return jsonSliceSize(x)
 	}
@@ -60,18 +60,33 @@ func JSONSize(v any) (int64, error) {
 }
 
 func jsonSliceSize[E any](x []E) (int64, error) {
-	n := int64(2)
-	for i, e := range x {
-		if i > 0 {
-			n++
-		}
+	var inner int64
+	for _, e := range x {
 		m, err := JSONSize(e)
 		if err != nil {
 			return 0, err
 		}
-		n += m
+		inner += m
 	}
-	return n, nil
+	return jsonCollectionSize(len(x), inner), nil
+}
+
+// jsonNullSize is the length of null, which json.Marshal writes for a nil
+// map or slice.
+const jsonNullSize = 4
+
+// jsonCollectionSize is the length of a JSON array or object of n elements
+// whose texts (an object's "key":value members) take inner bytes: the
+// brackets, and the commas between the elements.
+func jsonCollectionSize(n int, inner int64) int64 {
+	return 2 + max(int64(n)-1, 0) + inner
+}
+
+// jsonIntSize is the length of an integer in decimal, as json.Marshal writes
+// it (the index's counts, ports and priorities), without marshalling it.
+func jsonIntSize(i int64) int64 {
+	var buf [20]byte
+	return int64(len(strconv.AppendInt(buf[:0], i, 10)))
 }
 
 // jsonStringSize is the length of s as encoding/json writes it: quoted,

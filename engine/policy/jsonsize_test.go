@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 )
 
@@ -13,6 +14,7 @@ func TestJSONSizeIsMarshalsLength(t *testing.T) {
 		[]any{}, []any(nil), []string(nil), []map[string]any{{"id": "x"}, {}}, []map[string]any(nil),
 		map[string]any(nil), []map[string]any{nil, {"a": map[string]any(nil)}}, []any{map[string]any(nil)},
 		map[string]any{"n": int64(-12), "u": uint8(7), "f": 1e21, "s": struct{ A int }{3}},
+		[]any{0, 7, -3, int64(math.MaxInt64), int64(math.MinInt64), math.MinInt},
 	} {
 		want, err := json.Marshal(v)
 		if err != nil {
