@@ -85,11 +85,11 @@ func readRecords(ctx context.Context, in *inputFile, send func(*batch) error) er
 // records read so far (avg, a moving average over the last batchRecords or
 // so: it follows a file whose records grow as an export's asset types
 // change, and one large record moves it little): batchRecords of that
-// size, with a quarter to spare. An arena
-// of batchBytes for every batch, most of it unused when records are a
-// kilobyte, was a quarter of what a scan allocated: memory cleared for
-// nothing, and collections it brought forward. A batch whose records are
-// larger fills its arena sooner and is sent with fewer records.
+// size, with a quarter to spare. An arena of batchBytes for every batch,
+// most of it unused when records are a kilobyte, was a quarter of what a
+// scan allocated: memory cleared for nothing, and collections it brought
+// forward. A batch whose records are larger fills its arena sooner and is
+// sent with fewer records.
 func arenaSize(avg, records int64) int {
 	if records == 0 {
 		return batchBytes
@@ -137,7 +137,7 @@ func readLines(ctx context.Context, path string, f io.Reader, bufSize int, add f
 		line++
 		raw := sc.Bytes()
 		if line == 1 {
-			raw = bytes.TrimPrefix(raw, []byte{0xEF, 0xBB, 0xBF})
+			raw = bytes.TrimPrefix(raw, utf8BOM)
 		}
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
@@ -266,7 +266,7 @@ func visitMarkedLines(ctx context.Context, path string, f io.Reader, bufSize int
 			}
 			raw := bytes.TrimSuffix(region[s:s+e], []byte{'\r'})
 			if base+int64(s) == 0 {
-				raw = bytes.TrimPrefix(raw, []byte{0xEF, 0xBB, 0xBF})
+				raw = bytes.TrimPrefix(raw, utf8BOM)
 			}
 			if err := visit(raw, line, base+int64(s)); err != nil {
 				return err
