@@ -575,7 +575,9 @@ func (g *guardEnv) callFunction(op ast.Ref, args []*ast.Term, f *frame, k cont) 
 
 // ruleValue evaluates the rules of a complete document or a function with
 // the given arguments: the value of the bodies that hold (which must
-// agree, or OPA raises a conflict), else the default.
+// agree, or OPA raises a conflict), else the default. A rule with else
+// branches takes the value of the first branch whose body holds, as
+// topdown does (evalFunc.eval, evalVirtualComplete).
 func (g *guardEnv) ruleValue(rules []*ast.Rule, args []*ast.Term) (*ast.Term, outcome) {
 	if g.depth >= guardDepth {
 		return nil, unknown
@@ -588,43 +590,27 @@ func (g *guardEnv) ruleValue(rules []*ast.Rule, args []*ast.Term) (*ast.Term, ou
 	}
 	f := g.frames[g.depth-1]
 	var value, def *ast.Term
-	conflict := false
 	for _, r := range rules {
-		if r.Else != nil || len(r.Head.Args) != len(args) || r.Head.RuleKind() != ast.SingleValue || !r.Head.Ref().IsGround() {
-			return nil, unknown
-		}
 		if r.Default {
+			if r.Else != nil {
+				return nil, unknown
+			}
 			def = r.Head.Value
 			continue
 		}
-		f.pop(0)
-		for i, a := range r.Head.Args {
-			v, isVar := a.Value.(ast.Var)
-			if !isVar {
+		for branch := r; branch != nil; branch = branch.Else {
+			v, out := g.branchValue(branch, args, f)
+			if out == unknown {
 				return nil, unknown
 			}
-			f.push(v, args[i])
-		}
-		head := headValue(r)
-		constant := head.IsGround()
-		out := g.body(r.Body, 0, f, func() outcome {
-			v, ok := g.plug(head, f)
-			if !ok {
-				return unknown
+			if v == nil {
+				continue // the body fails: the next else branch decides
 			}
-			if value == nil {
-				value = v
-			} else if value.Value.Compare(v.Value) != 0 {
-				conflict = true // OPA's error to raise
-				return unknown
+			if value != nil && value.Value.Compare(v.Value) != 0 {
+				return nil, unknown // a conflict: OPA's error to raise
 			}
-			if constant {
-				return holds // every path gives the same value
-			}
-			return fails // go on: every path's value must agree
-		})
-		if out == unknown || g.stop || conflict {
-			return nil, unknown
+			value = v
+			break
 		}
 	}
 	if value == nil {
@@ -632,6 +618,48 @@ func (g *guardEnv) ruleValue(rules []*ast.Rule, args []*ast.Term) (*ast.Term, ou
 			return def, holds
 		}
 		return nil, fails
+	}
+	return value, holds
+}
+
+// branchValue evaluates one rule body (a rule or one of its else
+// branches) with the arguments bound to the head's: the value every path
+// through it gives, nil when none holds, unknown when the paths disagree
+// (a conflict) or the guard cannot tell.
+func (g *guardEnv) branchValue(r *ast.Rule, args []*ast.Term, f *frame) (*ast.Term, outcome) {
+	if len(r.Head.Args) != len(args) || r.Head.RuleKind() != ast.SingleValue || !r.Head.Ref().IsGround() {
+		return nil, unknown
+	}
+	f.pop(0)
+	for i, a := range r.Head.Args {
+		v, isVar := a.Value.(ast.Var)
+		if !isVar {
+			return nil, unknown
+		}
+		f.push(v, args[i])
+	}
+	head := headValue(r)
+	constant := head.IsGround()
+	var value *ast.Term
+	conflict := false
+	out := g.body(r.Body, 0, f, func() outcome {
+		v, ok := g.plug(head, f)
+		if !ok {
+			return unknown
+		}
+		if value == nil {
+			value = v
+		} else if value.Value.Compare(v.Value) != 0 {
+			conflict = true
+			return unknown
+		}
+		if constant {
+			return holds // every path gives the same value
+		}
+		return fails // go on: every path's value must agree
+	})
+	if out == unknown || g.stop || conflict {
+		return nil, unknown
 	}
 	return value, holds
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -254,6 +255,83 @@ func TestGuardsConcurrent(t *testing.T) {
 	for w := 0; w < workers; w++ {
 		if err := <-errs; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// A helper with else branches: the guard takes the value of the first
+// branch whose body holds and fails only when none does, as topdown
+// does. Each asset is worked out by hand; a guard that ignored the else
+// branches would skip the "web" and "other" buckets, whose findings the
+// plain engine reports.
+func TestGuardsFollowElseBranches(t *testing.T) {
+	dir := t.TempDir()
+	src := `# METADATA
+# title: bucket class
+# custom:
+#   id: ACME-ELSE-1
+#   severity: low
+#   kinds: [bucket]
+package vigil.policies.acme.elseclass
+import rego.v1
+
+class(b) := "admin" if {
+	b.labels.tier == "admin"
+} else := "web" if {
+	b.labels.tier == "web"
+} else := "other" if {
+	b.labels.tier
+}
+
+deny contains msg if {
+	class(input.asset) != "admin"
+	msg := sprintf("class %s", [class(input.asset)])
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "else.rego"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var es [2]*policy.Engine
+	for i := range es {
+		e, err := policy.Load(ctx, policy.Options{Dirs: []string{dir}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		es[i] = e
+	}
+	guarded, plain := es[0], es[1]
+	policy.KeepGuards(guarded)
+	policy.SetGuards(plain, false)
+	bucket := func(id string, labels map[string]string) *asset.Asset {
+		return &asset.Asset{ID: id, Provider: "aws", Type: "AWS::S3::Bucket", Kind: "bucket", Labels: labels, Source: "test"}
+	}
+	for _, c := range []struct {
+		a        *asset.Asset
+		want     []string // the findings' messages
+		guardsOK bool     // the guard alone decides: no Rego to run
+	}{
+		{bucket("admin", map[string]string{"tier": "admin"}), nil, true},                // first branch: "admin", no finding
+		{bucket("web", map[string]string{"tier": "web"}), []string{"class web"}, false}, // second branch
+		{bucket("db", map[string]string{"tier": "db"}), []string{"class other"}, false}, // third branch
+		{bucket("none", nil), nil, true},                                                // every branch fails: class undefined
+		{bucket("empty", map[string]string{"owner": "x"}), nil, true},                   // no tier label either
+	} {
+		if got := policy.GuardsSkip(ctx, guarded, c.a); got != c.guardsOK {
+			t.Errorf("%s: guards skip = %v, want %v", c.a.ID, got, c.guardsOK)
+		}
+		for name, e := range map[string]*policy.Engine{"guarded": guarded, "plain": plain} {
+			fs, err := e.Evaluate(ctx, c.a)
+			if err != nil {
+				t.Fatalf("%s %s: %v", name, c.a.ID, err)
+			}
+			var got []string
+			for _, f := range fs {
+				got = append(got, f.Message)
+			}
+			if diff := cmp.Diff(c.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("%s %s: findings (-want +got):\n%s", name, c.a.ID, diff)
+			}
 		}
 	}
 }
