@@ -60,7 +60,7 @@ func Collect(ctx context.Context, opts Options) (*inventory.Inventory, *Summary,
 	if err != nil {
 		return nil, sum, fmt.Errorf("gcp: read the collected assets: %w", err)
 	}
-	if inv, err = s.withVulnerabilities(ctx, dir, files, inv, sum); err != nil { // vulnerabilities.go
+	if inv, err = s.withScannerFindings(ctx, dir, files, inv, sum); err != nil { // vulnerabilities.go
 		return nil, sum, err
 	}
 	return inv, sum, nil

@@ -1,10 +1,19 @@
 package gcp
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/api/googleapi"
 
 	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/engine/config"
@@ -88,6 +97,148 @@ func TestCollectIssue19(t *testing.T) {
 	for id, msg := range want {
 		if got[id] != msg {
 			t.Errorf("%s: %q, want %q", id, got[id], msg)
+		}
+	}
+}
+
+const (
+	imageFixable = "https://europe-west1-docker.pkg.dev/acme-prod/web/api@sha256:4d0c2f1e9b3a7c65d8e1f0a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6"
+	imageNoFix   = "https://europe-west1-docker.pkg.dev/acme-prod/web/worker@sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+)
+
+// Collection reads Artifact Analysis's vulnerability occurrences of each
+// collected project (kind="VULNERABILITY" only, every page, a throttled
+// call retried) as vulnerability reports of their images, and
+// VGL-VULN-002 judges them.
+func TestCollectImageOccurrences(t *testing.T) {
+	f, opts := start(t)
+	f.With(func(f *gcpfake.Fake) {
+		// 1,001 low ones fill the first page (at most 1,000) and start a
+		// second.
+		for i := range 1001 {
+			f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageNoFix, CVE: fmt.Sprintf("CVE-2026-%05d", i), Severity: "LOW", Package: "zlib1g"})
+		}
+		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, CVE: "CVE-2023-4911", Severity: "CRITICAL", Package: "libc6", Fixed: "2.36-9+deb12u3"})
+		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageNoFix, CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh-client"})
+		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, Kind: "DISCOVERY"})
+	})
+	f.Inject(gcpfake.Fault{API: "containeranalysis", Kind: "quota", Times: 1})
+	var progress bytes.Buffer
+	opts.Progress = &progress
+	inv, sum := collect(t, opts)
+	var fixable *asset.Asset
+	n := 0
+	for _, a := range inv.Assets() {
+		if a.Type != "containeranalysis.googleapis.com/Occurrence" {
+			continue
+		}
+		n++
+		if a.Facets.Resource == imageFixable {
+			fixable = a
+		}
+	}
+	// 1,001 + 2 vulnerabilities; the discovery occurrence is filtered out.
+	if n != 1003 || sum.ByType["containeranalysis.googleapis.com/Occurrence"] != 1003 {
+		t.Fatalf("%d occurrence assets, summary %d: want 1003", n, sum.ByType["containeranalysis.googleapis.com/Occurrence"])
+	}
+	if fixable == nil || fixable.Kind != asset.KindVulnerabilityReport || fixable.Scope != gcpfake.ProdProject || fixable.Name != imageFixable[strings.LastIndexByte(imageFixable, '/')+1:] ||
+		!strings.HasPrefix(fixable.ID, "//containeranalysis.googleapis.com/projects/acme-prod/occurrences/") {
+		t.Fatalf("the fixable image's occurrence: %+v", fixable)
+	}
+	want := []asset.Vulnerability{{ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"}}
+	if diff := cmp.Diff(want, fixable.Facets.Vulnerabilities); diff != "" {
+		t.Errorf("vulnerabilities (-want +got):\n%s", diff)
+	}
+	// One call throttled, then two pages for acme-prod; one page for the
+	// forensics project, which has none.
+	calls := map[string]int{}
+	for _, c := range f.Calls() {
+		if c.API == "containeranalysis" {
+			calls[c.Target+" "+strconv.Itoa(c.Status)]++
+		}
+	}
+	if want := map[string]int{"/v1/projects/acme-prod/occurrences 429": 1, "/v1/projects/acme-prod/occurrences 200": 2, "/v1/projects/acme-sec-forensics/occurrences 200": 1}; !maps.Equal(calls, want) {
+		t.Errorf("Container Analysis calls %v, want %v", calls, want)
+	}
+	if !strings.Contains(progress.String(), "gcp: acme-prod: 1003 image vulnerability occurrences\n") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+	cfg, _, _ := config.Parse([]byte(""), "vigil.hcl")
+	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data(), Only: []string{"VGL-VULN-001", "VGL-VULN-002"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := scan.Run(context.Background(), scan.Options{Sources: []inventory.Source{inv}, Engine: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Findings.Close()
+	var got []string
+	for _, f := range res.Findings.Slice() {
+		if strings.HasPrefix(f.AssetID, "//containeranalysis.googleapis.com/") {
+			got = append(got, f.PolicyID+": "+f.Message)
+		}
+	}
+	// Only the critical with a fix is serious; an image is no instance,
+	// so nothing makes it reachable.
+	if diff := cmp.Diff([]string{"VGL-VULN-002: " + imageFixable + " has 1 fixable critical/high vulnerabilities (CVE-2023-4911) but is not reachable from the internet: it has no public IP, or is not in the inventory"}, got); diff != "" {
+		t.Errorf("findings on the images (-want +got):\n%s", diff)
+	}
+}
+
+// A project whose Container Analysis API is off, or that refuses the
+// call, is skipped and said so on Progress; the other projects' images
+// are still read.
+func TestCollectImageOccurrencesSkipped(t *testing.T) {
+	for _, tc := range []struct{ kind, want string }{
+		{"disabled", "gcp: acme-prod: no Artifact Analysis vulnerability occurrences: containeranalysis.googleapis.com is not enabled in the project\n"},
+		{"denied", "gcp: acme-prod: no Artifact Analysis vulnerability occurrences: permission denied: the credentials lack containeranalysis.occurrences.list (granted by roles/containeranalysis.occurrences.viewer)"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			f, opts := start(t)
+			f.With(func(f *gcpfake.Fake) {
+				f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, CVE: "CVE-2023-4911", Severity: "CRITICAL", Package: "libc6", Fixed: "2.36-9+deb12u3"})
+				f.AddOccurrence(gcpfake.Occurrence{Project: "acme-sec-forensics", ResourceURI: "https://europe-west1-docker.pkg.dev/acme-sec-forensics/tools/triage@sha256:aa", CVE: "CVE-2024-3094", Severity: "CRITICAL", Package: "xz-utils", Fixed: "5.6.1+really5.4.5-1"})
+			})
+			// the projects are read in order: acme-prod first
+			f.Inject(gcpfake.Fault{API: "containeranalysis", Kind: tc.kind, Times: 1})
+			var progress bytes.Buffer
+			opts.Progress = &progress
+			inv, _ := collect(t, opts)
+			var got []string
+			for _, a := range inv.Assets() {
+				if a.Type == "containeranalysis.googleapis.com/Occurrence" {
+					got = append(got, a.Scope+" "+a.Facets.Resource)
+				}
+			}
+			if diff := cmp.Diff([]string{"acme-sec-forensics https://europe-west1-docker.pkg.dev/acme-sec-forensics/tools/triage@sha256:aa"}, got); diff != "" {
+				t.Errorf("occurrences (-want +got):\n%s", diff)
+			}
+			if !strings.Contains(progress.String(), tc.want) {
+				t.Errorf("progress does not say %q:\n%s", tc.want, progress.String())
+			}
+		})
+	}
+}
+
+// A disabled API is told from a refused call in each shape Google
+// answers it: the newer APIs' ErrorInfo alone, the older APIs' with the
+// legacy errors list beside it, and that list alone.
+func TestServiceDisabled(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, service string
+		off                 bool
+	}{
+		{"error info", `{"error":{"code":403,"message":"m","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED","domain":"googleapis.com","metadata":{"service":"containeranalysis.googleapis.com","consumer":"projects/1"}}]}}`,
+			"containeranalysis.googleapis.com", true},
+		{"error info and errors", `{"error":{"code":403,"message":"m","errors":[{"message":"m","domain":"usageLimits","reason":"accessNotConfigured"}],"status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED","domain":"googleapis.com","metadata":{"service":"compute.googleapis.com"}}]}}`,
+			"compute.googleapis.com", true},
+		{"errors only", `{"error":{"code":403,"message":"m","errors":[{"message":"m","domain":"usageLimits","reason":"accessNotConfigured"}]}}`, "the API", true},
+		{"denied", `{"error":{"code":403,"message":"Permission 'containeranalysis.occurrences.list' denied","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"IAM_PERMISSION_DENIED","domain":"iam.googleapis.com"}]}}`, "", false},
+	} {
+		err := googleapi.CheckResponse(&http.Response{StatusCode: 403, Body: io.NopCloser(strings.NewReader(tc.body))})
+		if service, off := serviceDisabled(err); service != tc.service || off != tc.off {
+			t.Errorf("%s: serviceDisabled = %q, %v; want %q, %v", tc.name, service, off, tc.service, tc.off)
 		}
 	}
 }

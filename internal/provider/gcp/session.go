@@ -216,6 +216,10 @@ func roleFor(perm string) string {
 		return "roles/iam.serviceAccountKeyAdmin"
 	case strings.HasPrefix(perm, "storage.objects."):
 		return "roles/storage.objectViewer"
+	case perm == "osconfig.vulnerabilityReports.list":
+		return "roles/osconfig.vulnerabilityReportViewer"
+	case perm == "containeranalysis.occurrences.list":
+		return "roles/containeranalysis.occurrences.viewer"
 	}
 	return "a role that grants it"
 }

@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/googleapis/gax-go/v2/apierror"
+	containeranalysis "google.golang.org/api/containeranalysis/v1"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 	osconfig "google.golang.org/api/osconfig/v1"
 
@@ -17,23 +21,108 @@ import (
 	"github.com/vigil-ir/vigil/engine/inventory"
 )
 
-// withVulnerabilities adds the OS Config vulnerability reports of the
-// collected VMs: for every project and zone that has instances, the
-// reports of all its instances (instances/-), written in Cloud Asset's
-// record shape (asset type osconfig.googleapis.com/VulnerabilityReport,
-// named projects/NUMBER/locations/ZONE/instances/VM/vulnerabilityReport,
-// which links it to its VM as a CAI export's name does) and loaded with
-// the rest. A project whose OS Config API is off is reported on Progress and
-// skipped: VGL-VULN-003 says so from the services it has.
-func (s *session) withVulnerabilities(ctx context.Context, dir string, files []string, inv *inventory.Inventory, sum *Summary) (*inventory.Inventory, error) {
-	type zoneKey struct{ project, number, zone string }
-	vms := map[zoneKey]map[string]string{} // numeric id or name -> asset name
+// withScannerFindings adds what the providers' vulnerability scanners
+// report of the collected assets, written in Cloud Asset's record shape to
+// one file of the collection and loaded with the rest: OS Config's reports
+// of the VMs and Artifact Analysis's vulnerability occurrences of the
+// images. A project whose API is off, or that refuses the call, is
+// reported on Progress and skipped: VGL-VULN-003 says so from the services
+// it has.
+func (s *session) withScannerFindings(ctx context.Context, dir string, files []string, inv *inventory.Inventory, sum *Summary) (*inventory.Inventory, error) {
+	path := filepath.Join(dir, "vulnerabilities.ndjson")
+	out, err := newRecordFile(path, sum)
+	if err != nil {
+		return nil, err
+	}
+	err = s.vulnerabilityReports(ctx, inv, out)
+	if err == nil {
+		err = s.imageOccurrences(ctx, inv, out)
+	}
+	n, cerr := out.close()
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return inv, nil
+	}
+	all, err := inventory.Load(ctx, append(append([]string(nil), files...), path)...)
+	if err != nil {
+		return nil, fmt.Errorf("gcp: read the vulnerability findings: %w", err)
+	}
+	return all, nil
+}
+
+// recordFile writes records in the shape of a Cloud Asset export line.
+type recordFile struct {
+	f   *os.File
+	w   *bufio.Writer
+	n   int
+	sum *Summary
+}
+
+func newRecordFile(path string, sum *Summary) (*recordFile, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &recordFile{f: f, w: bufio.NewWriter(f), sum: sum}, nil
+}
+
+// add writes one record: the API's resource (data) under its full name
+// (//SERVICE/NAME) and asset type, in the project of the number given.
+func (r *recordFile) add(service, name, assetType, number, location string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	rec := map[string]any{"name": "//" + service + "/" + name, "asset_type": assetType,
+		"ancestors": []string{"projects/" + number},
+		"resource": map[string]any{"version": "v1", "discovery_name": assetType[strings.LastIndexByte(assetType, '/')+1:],
+			"parent": "//cloudresourcemanager.googleapis.com/projects/" + number, "location": location, "data": json.RawMessage(raw)}}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	r.w.Write(line)
+	r.w.WriteByte('\n')
+	r.n++
+	r.sum.Records++
+	r.sum.ByType[assetType]++
+	return nil
+}
+
+func (r *recordFile) close() (int, error) {
+	if err := r.w.Flush(); err != nil {
+		r.f.Close()
+		return r.n, err
+	}
+	return r.n, r.f.Close()
+}
+
+// projectNumbers maps the collected projects' ids to their numbers.
+func projectNumbers(inv *inventory.Inventory) map[string]string {
 	numbers := map[string]string{}
 	for _, a := range inv.Assets() {
-		if a.Kind == asset.KindProject {
+		if a.Kind == asset.KindProject && a.Provider == asset.GCP {
 			numbers[a.Name] = a.Facets.ProjectNumber
 		}
 	}
+	return numbers
+}
+
+// vulnerabilityReports writes the OS Config vulnerability reports of the
+// collected VMs: for every project and zone that has instances, the
+// reports of all its instances (instances/-), as asset type
+// osconfig.googleapis.com/VulnerabilityReport named
+// projects/NUMBER/locations/ZONE/instances/VM/vulnerabilityReport, which
+// links it to its VM as a CAI export's name does.
+func (s *session) vulnerabilityReports(ctx context.Context, inv *inventory.Inventory, out *recordFile) error {
+	type zoneKey struct{ project, number, zone string }
+	vms := map[zoneKey]map[string]string{} // numeric id or name -> asset name
+	numbers := projectNumbers(inv)
 	for _, a := range inv.Assets() {
 		if a.Kind != asset.KindInstance || a.Provider != asset.GCP || a.Facets.Zone == "" {
 			continue
@@ -55,31 +144,35 @@ func (s *session) withVulnerabilities(ctx context.Context, dir string, files []s
 		}
 	}
 	if len(vms) == 0 {
-		return inv, nil
+		return nil
 	}
 	svc, err := s.osconfig(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	keys := make([]zoneKey, 0, len(vms))
 	for k := range vms {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].project+keys[i].zone < keys[j].project+keys[j].zone })
-	path := filepath.Join(dir, "vulnerability-reports.ndjson")
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	w := bufio.NewWriter(f)
-	n := 0
 	skipped := map[string]bool{}
 	for _, k := range keys {
 		if skipped[k.project] {
 			continue
 		}
 		parent := fmt.Sprintf("projects/%s/locations/%s/instances/-", k.project, k.zone)
-		err := svc.Projects.Locations.Instances.VulnerabilityReports.List(parent).Pages(ctx, func(page *osconfig.ListVulnerabilityReportsResponse) error {
+		call := svc.Projects.Locations.Instances.VulnerabilityReports.List(parent).Context(ctx)
+		for token := ""; ; {
+			var page *osconfig.ListVulnerabilityReportsResponse
+			err := s.do(ctx, func() (err error) { page, err = call.PageToken(token).Do(); return err })
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				skipped[k.project] = true
+				s.skip(k.project, "OS Config vulnerability reports", err, "osconfig.vulnerabilityReports.list")
+				break
+			}
 			for _, r := range page.VulnerabilityReports {
 				// projects/NUMBER/locations/ZONE/instances/ID/vulnerabilityReport
 				parts := strings.Split(r.Name, "/")
@@ -87,9 +180,6 @@ func (s *session) withVulnerabilities(ctx context.Context, dir string, files []s
 				if len(parts) >= 6 {
 					vm = vms[k][parts[5]]
 				}
-				raw, _ := json.Marshal(r)
-				var data map[string]any
-				json.Unmarshal(raw, &data)
 				num := firstNonEmptyStr(k.number, k.project)
 				// The record's name links it to its VM, as in a CAI
 				// export (the loader reads projects/NUMBER/locations/ZONE/
@@ -101,40 +191,118 @@ func (s *session) withVulnerabilities(ctx context.Context, dir string, files []s
 				if vm != "" {
 					name = fmt.Sprintf("projects/%s/locations/%s/instances/%s/vulnerabilityReport", num, k.zone, vm[strings.LastIndexByte(vm, '/')+1:])
 				}
-				rec := map[string]any{"name": "//osconfig.googleapis.com/" + name, "asset_type": "osconfig.googleapis.com/VulnerabilityReport",
-					"ancestors": []string{"projects/" + num},
-					"resource":  map[string]any{"version": "v1", "discovery_name": "VulnerabilityReport", "parent": "//cloudresourcemanager.googleapis.com/projects/" + num, "location": k.zone, "data": data}}
-				line, _ := json.Marshal(rec)
-				w.Write(line)
-				w.WriteByte('\n')
-				n++
-				sum.ByType["osconfig.googleapis.com/VulnerabilityReport"]++
+				if err := out.add("osconfig.googleapis.com", name, "osconfig.googleapis.com/VulnerabilityReport", num, k.zone, r); err != nil {
+					return err
+				}
 			}
-			return nil
-		})
-		if err != nil {
-			skipped[k.project] = true
-			if s.opts.Progress != nil {
-				fmt.Fprintf(s.opts.Progress, "gcp: %s: no OS Config vulnerability reports: %v\n", k.project, explain(err, "osconfig.vulnerabilityReports.list"))
+			if token = page.NextPageToken; token == "" {
+				break
 			}
 		}
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return nil, err
+	return nil
+}
+
+// occurrencePageSize is the most Container Analysis returns in one page.
+const occurrencePageSize = 1000
+
+// imageOccurrences writes the Artifact Analysis vulnerability occurrences
+// of every collected project (projects.occurrences.list with
+// kind="VULNERABILITY", all pages), one record per occurrence of asset
+// type containeranalysis.googleapis.com/Occurrence, named
+// projects/PROJECT/occurrences/ID as the API names it; the loader takes
+// the image from its resourceUri.
+func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory, out *recordFile) error {
+	numbers := projectNumbers(inv)
+	if len(numbers) == 0 {
+		if id, ok := strings.CutPrefix(s.opts.Scope, "projects/"); ok {
+			numbers[id] = ""
+		}
 	}
-	if err := f.Close(); err != nil {
-		return nil, err
+	if len(numbers) == 0 {
+		return nil
 	}
-	if n == 0 {
-		return inv, nil
-	}
-	sum.Records += n
-	all, err := inventory.Load(ctx, append(append([]string(nil), files...), path)...)
+	svc, err := s.containerAnalysis(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("gcp: read the vulnerability reports: %w", err)
+		return err
 	}
-	return all, nil
+	ids := make([]string, 0, len(numbers))
+	for id := range numbers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		call := svc.Projects.Occurrences.List("projects/" + id).Filter(`kind="VULNERABILITY"`).PageSize(occurrencePageSize).Context(ctx)
+		n := 0
+		for token := ""; ; {
+			var page *containeranalysis.ListOccurrencesResponse
+			err := s.do(ctx, func() (err error) { page, err = call.PageToken(token).Do(); return err })
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				s.skip(id, "Artifact Analysis vulnerability occurrences", err, "containeranalysis.occurrences.list")
+				break
+			}
+			for _, o := range page.Occurrences {
+				if err := out.add("containeranalysis.googleapis.com", o.Name, "containeranalysis.googleapis.com/Occurrence", firstNonEmptyStr(numbers[id], id), "global", o); err != nil {
+					return err
+				}
+				n++
+			}
+			if s.opts.Progress != nil && (page.NextPageToken != "" || n > 0) {
+				fmt.Fprintf(s.opts.Progress, "gcp: %s: %d image vulnerability occurrences\n", id, n)
+			}
+			if token = page.NextPageToken; token == "" {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// skip says on Progress why a project's scanner findings are left out:
+// the API is off there (SERVICE_DISABLED), or the call failed (a missing
+// permission named with its role).
+func (s *session) skip(project, what string, err error, perm string) {
+	if s.opts.Progress == nil {
+		return
+	}
+	if service, off := serviceDisabled(err); off {
+		fmt.Fprintf(s.opts.Progress, "gcp: %s: no %s: %s is not enabled in the project\n", project, what, service)
+		return
+	}
+	fmt.Fprintf(s.opts.Progress, "gcp: %s: no %s: %v\n", project, what, explain(err, perm))
+}
+
+// serviceDisabled reports a call refused because its API is off in the
+// project, with the service it names: Google's ErrorInfo with reason
+// SERVICE_DISABLED, which the client parses unless the body also has the
+// legacy "errors" list (then it is read from the raw details), or that
+// list's reason accessNotConfigured alone.
+func serviceDisabled(err error) (string, bool) {
+	var ae *apierror.APIError
+	if errors.As(err, &ae) && ae.Reason() == "SERVICE_DISABLED" {
+		return firstNonEmptyStr(ae.Metadata()["service"], "the API"), true
+	}
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) {
+		return "", false
+	}
+	for _, d := range ge.Details {
+		m, _ := d.(map[string]any)
+		if t, _ := m["@type"].(string); strings.HasSuffix(t, "google.rpc.ErrorInfo") && m["reason"] == "SERVICE_DISABLED" {
+			md, _ := m["metadata"].(map[string]any)
+			service, _ := md["service"].(string)
+			return firstNonEmptyStr(service, "the API"), true
+		}
+	}
+	for _, e := range ge.Errors {
+		if e.Reason == "accessNotConfigured" {
+			return "the API", true
+		}
+	}
+	return "", false
 }
 
 func firstNonEmptyStr(ss ...string) string {
@@ -146,9 +314,10 @@ func firstNonEmptyStr(ss ...string) string {
 	return ""
 }
 
-// osconfig is the OS Config client, with the endpoint override of the
-// other REST clients.
-func (s *session) osconfig(ctx context.Context) (*osconfig.Service, error) {
+// scannerOptions are the client options of the scanners' APIs: the
+// endpoint override of the other REST clients, at its root (both APIs'
+// paths start at v1/).
+func (s *session) scannerOptions(ctx context.Context) ([]option.ClientOption, error) {
 	base := strings.TrimSuffix(s.opts.Endpoint, "/")
 	auth, err := s.auth(ctx, strings.HasPrefix(base, "http://"))
 	if err != nil {
@@ -157,5 +326,23 @@ func (s *session) osconfig(ctx context.Context) (*osconfig.Service, error) {
 	if base != "" {
 		auth = append(auth, option.WithEndpoint(base+"/"))
 	}
-	return osconfig.NewService(ctx, auth...)
+	return auth, nil
+}
+
+// osconfig is the OS Config client.
+func (s *session) osconfig(ctx context.Context) (*osconfig.Service, error) {
+	opts, err := s.scannerOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return osconfig.NewService(ctx, opts...)
+}
+
+// containerAnalysis is the Container Analysis (Artifact Analysis) client.
+func (s *session) containerAnalysis(ctx context.Context) (*containeranalysis.Service, error) {
+	opts, err := s.scannerOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return containeranalysis.NewService(ctx, opts...)
 }

@@ -69,6 +69,17 @@ type schema struct {
 	AdditionalProperties *schema            `json:"additionalProperties"`
 }
 
+// documents are the discovery documents by API name, the name their
+// "name" field gives and the fake's calls carry.
+var documents = map[string]string{
+	"compute":           "testdata/compute-v1.json",
+	"iam":               "testdata/iam-v1.json",
+	"storage":           "testdata/storage-v1.json",
+	"osconfig":          "testdata/osconfig-v1.json",
+	"logging":           "testdata/logging-v2.json",
+	"containeranalysis": "testdata/containeranalysis-v1.json",
+}
+
 var (
 	loadOnce sync.Once
 	methods  []*method
@@ -77,7 +88,7 @@ var (
 
 func load() ([]*method, error) {
 	loadOnce.Do(func() {
-		for _, name := range []string{"testdata/compute-v1.json", "testdata/iam-v1.json", "testdata/storage-v1.json", "testdata/osconfig-v1.json", "testdata/logging-v2.json"} {
+		for _, name := range documents {
 			raw, err := files.ReadFile(name)
 			if err != nil {
 				loadErr = err
@@ -195,7 +206,7 @@ func Check(r gcpfake.Request) []string {
 	}
 	m, vars := match(r)
 	if m == nil {
-		return []string{fmt.Sprintf("%s %s: no method of the Compute, IAM, Storage, OS Config or Logging discovery documents serves it", r.HTTPMethod, r.Path)}
+		return []string{fmt.Sprintf("%s %s: no method of the Compute, IAM, Storage, OS Config, Logging or Container Analysis discovery documents serves it", r.HTTPMethod, r.Path)}
 	}
 	c := &checker{m: m}
 	for name, v := range vars {
@@ -337,7 +348,7 @@ func describe(m *method, name string) string {
 // paramDescription reads a parameter's description from the raw document
 // (the typed one drops it).
 func (d *discovery) paramDescription(m *method, name string) string {
-	raw, err := files.ReadFile("testdata/" + map[string]string{"compute": "compute-v1.json", "iam": "iam-v1.json", "storage": "storage-v1.json", "osconfig": "osconfig-v1.json", "logging": "logging-v2.json"}[d.Name])
+	raw, err := files.ReadFile(documents[d.Name])
 	if err != nil {
 		return ""
 	}

@@ -28,18 +28,20 @@ var kept = map[string]map[string][]string{
 		"zoneOperations":   {"get"},
 		"globalOperations": {"get"},
 	},
-	"iam/v1/iam-api.json":           {"projects.serviceAccounts.keys": {"get", "disable", "enable"}},
-	"storage/v1/storage-api.json":   {"objects": {"list", "get"}},
-	"osconfig/v1/osconfig-api.json": {"projects.locations.instances.vulnerabilityReports": {"list"}},
-	"logging/v2/logging-api.json":   {"entries": {"list"}},
+	"iam/v1/iam-api.json":                             {"projects.serviceAccounts.keys": {"get", "disable", "enable"}},
+	"storage/v1/storage-api.json":                     {"objects": {"list", "get"}},
+	"osconfig/v1/osconfig-api.json":                   {"projects.locations.instances.vulnerabilityReports": {"list"}},
+	"logging/v2/logging-api.json":                     {"entries": {"list"}},
+	"containeranalysis/v1/containeranalysis-api.json": {"projects.occurrences": {"list"}},
 }
 
 var copies = map[string]string{
-	"compute/v1/compute-api.json":   "testdata/compute-v1.json",
-	"iam/v1/iam-api.json":           "testdata/iam-v1.json",
-	"storage/v1/storage-api.json":   "testdata/storage-v1.json",
-	"osconfig/v1/osconfig-api.json": "testdata/osconfig-v1.json",
-	"logging/v2/logging-api.json":   "testdata/logging-v2.json",
+	"compute/v1/compute-api.json":                     "testdata/compute-v1.json",
+	"iam/v1/iam-api.json":                             "testdata/iam-v1.json",
+	"storage/v1/storage-api.json":                     "testdata/storage-v1.json",
+	"osconfig/v1/osconfig-api.json":                   "testdata/osconfig-v1.json",
+	"logging/v2/logging-api.json":                     "testdata/logging-v2.json",
+	"containeranalysis/v1/containeranalysis-api.json": "testdata/containeranalysis-v1.json",
 }
 
 // TestDiscoveryCopies checks that the trimmed copies are what trimming the

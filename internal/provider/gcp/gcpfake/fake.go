@@ -154,9 +154,10 @@ type Project struct {
 
 // Fault is an injected error.
 type Fault struct {
-	API       string // "asset", "compute", "iam", "storage"; "" matches any
+	API       string // "asset", "compute", "iam", "storage", "osconfig", "containeranalysis"; "" matches any
 	Operation string // ListAssets, instances.suspend, operations.get, ...; "" matches any
 	// Kind is "quota" (429), "unavailable" (503), "denied" (403),
+	// "disabled" (403 SERVICE_DISABLED: the API is off in the project),
 	// "reset" (the connection is closed without an answer) or, for a
 	// Compute call that starts an operation, "operation": the call is
 	// accepted, and its operation ends DONE with an error and no effect
@@ -240,6 +241,7 @@ type Fake struct {
 	SnapshotLooks int
 	extra         []extraAsset          // extra.go
 	reports       []VulnerabilityReport // extra.go
+	occurrences   []Occurrence          // occurrences.go
 	// content, generations and pending are evidence.go's: the bytes of
 	// disks and snapshots, objects' generations, and result objects a
 	// worker is still writing (looks until they are there).
@@ -537,6 +539,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call = f.listEntries(rec, r, body)
 	case strings.HasPrefix(r.URL.Path, "/v1/projects/") && strings.HasSuffix(r.URL.Path, "/vulnerabilityReports"): // extra.go
 		call = f.vulnerabilityReports(rec, r)
+	case reOccurrences.MatchString(r.URL.Path): // occurrences.go
+		call = f.listOccurrences(rec, r)
 	default:
 		apiError(rec, 404, "NOT_FOUND", "notFound", "the fake does not serve "+r.URL.Path)
 	}
@@ -593,6 +597,21 @@ func faultAnswer(w http.ResponseWriter, kind, perm, target string) {
 		apiError(w, 503, "UNAVAILABLE", "backendError", "The service is currently unavailable.")
 	case "denied":
 		apiError(w, 403, "PERMISSION_DENIED", "forbidden", fmt.Sprintf("Required '%s' permission for '%s'", perm, target))
+	case "disabled":
+		// The API is off in the project: 403 with an ErrorInfo whose reason
+		// is SERVICE_DISABLED, as Google's APIs answer
+		// (https://cloud.google.com/apis/design/errors#error_info), in the
+		// shape of the newer APIs (OS Config, Container Analysis): no
+		// legacy "errors" list.
+		service := strings.SplitN(perm, ".", 2)[0] + ".googleapis.com"
+		msg := fmt.Sprintf("%s has not been used in %s before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/%s/overview then retry.", service, target, service)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(403)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+			"code": 403, "message": msg, "status": "PERMISSION_DENIED",
+			"details": []map[string]any{{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED", "domain": "googleapis.com",
+				"metadata": map[string]string{"service": service, "consumer": target}}},
+		}})
 	}
 }
 
