@@ -439,3 +439,39 @@ func TestCAIVulnerabilityReportLinksItsVMByName(t *testing.T) {
 		}
 	}
 }
+
+// An Artifact Analysis occurrence (the Container Analysis v1 Occurrence
+// resource, one vulnerability of one image) is a vulnerability report of
+// the image its resourceUri names: the CVE from shortDescription, else the
+// note's id; effectiveSeverity over severity; a fixed version only when
+// the fix is a real version (kind NORMAL, not MAXIMUM, which the
+// reference uses for "no fix").
+func TestCAIOccurrenceIsAnImageReport(t *testing.T) {
+	const img = "https://europe-west1-docker.pkg.dev/acme-prod/web/api@sha256:4d0c"
+	rec := func(id, vuln string) string {
+		return `{"name":"//containeranalysis.googleapis.com/projects/acme-prod/occurrences/` + id + `","asset_type":"containeranalysis.googleapis.com/Occurrence","ancestors":["projects/402398720121"],` +
+			`"resource":{"version":"v1","parent":"//cloudresourcemanager.googleapis.com/projects/402398720121","location":"global","data":{"name":"projects/acme-prod/occurrences/` + id +
+			`","resourceUri":"` + img + `","noteName":"projects/goog-vulnz/notes/CVE-2023-4911","kind":"VULNERABILITY","vulnerability":` + vuln + `}}}`
+	}
+	p := writeFile(t, "occ.ndjson", strings.Join([]string{
+		`{"name":"//cloudresourcemanager.googleapis.com/projects/402398720121","asset_type":"cloudresourcemanager.googleapis.com/Project","resource":{"version":"v1","data":{"projectNumber":"402398720121","projectId":"acme-prod"}}}`,
+		rec("o1", `{"shortDescription":"CVE-2023-4911","severity":"HIGH","effectiveSeverity":"CRITICAL","fixAvailable":true,"packageIssue":[{"affectedPackage":"libc6","fixedVersion":{"kind":"NORMAL","name":"2.36","revision":"9+deb12u3","fullName":"2.36-9+deb12u3"}}]}`),
+		rec("o2", `{"severity":"MEDIUM","packageIssue":[{"affectedPackage":"libc6","fixedVersion":{"kind":"MAXIMUM"}}]}`),
+	}, "\n")+"\n")
+	inv := load(t, p)
+	for id, want := range map[string]asset.Vulnerability{
+		"o1": {ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"},
+		"o2": {ID: "CVE-2023-4911", Severity: "medium", Package: "libc6"},
+	} {
+		a := inv.Get("//containeranalysis.googleapis.com/projects/acme-prod/occurrences/" + id)
+		if a == nil {
+			t.Fatalf("%s missing", id)
+		}
+		if a.Kind != asset.KindVulnerabilityReport || a.Scope != "acme-prod" || a.Facets.Resource != img || a.Name != "api@sha256:4d0c" {
+			t.Errorf("%s: kind %s scope %q resource %q name %q", id, a.Kind, a.Scope, a.Facets.Resource, a.Name)
+		}
+		if diff := cmp.Diff([]asset.Vulnerability{want}, a.Facets.Vulnerabilities); diff != "" {
+			t.Errorf("%s: vulnerabilities (-want +got):\n%s", id, diff)
+		}
+	}
+}
