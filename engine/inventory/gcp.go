@@ -39,9 +39,12 @@ var gcpKinds = map[string]string{
 	"monitoring.googleapis.com/AlertPolicy":                       asset.KindAlertPolicy,
 	"serviceusage.googleapis.com/Service":                         asset.KindService,
 	// Not Cloud Asset Inventory types: what vigil's collector reads from OS
-	// Config and Artifact Analysis, written in CAI's record shape.
-	"osconfig.googleapis.com/VulnerabilityReport": asset.KindVulnerabilityReport,
-	"containeranalysis.googleapis.com/Occurrence": asset.KindVulnerabilityReport,
+	// Config and Artifact Analysis, written in CAI's record shape (an
+	// Occurrence as the API gives it; ImageVulnerabilities, the
+	// occurrences of one image as the collector groups them).
+	"osconfig.googleapis.com/VulnerabilityReport":           asset.KindVulnerabilityReport,
+	"containeranalysis.googleapis.com/Occurrence":           asset.KindVulnerabilityReport,
+	"containeranalysis.googleapis.com/ImageVulnerabilities": asset.KindVulnerabilityReport,
 }
 
 // GCPKind returns the normalized kind of a CAI asset type.

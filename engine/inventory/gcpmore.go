@@ -141,9 +141,13 @@ func (s *gcpService) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 }
 
 // gcpVulnerabilities reads an OS Config vulnerability report (the
-// vulnerabilities of one VM) or an Artifact Analysis occurrence of kind
-// VULNERABILITY (one vulnerability of one image); the collector writes the
-// VM's asset name or the image URI as the record's resource.
+// vulnerabilities of one VM), an Artifact Analysis occurrence of kind
+// VULNERABILITY (one vulnerability of one image, as the Container Analysis
+// API and its exports give it), or the occurrences of one image as vigil's
+// collector groups them (asset type
+// containeranalysis.googleapis.com/ImageVulnerabilities: the image's
+// resourceUri and its occurrences, one report per image as OS Config and
+// Inspector give one per VM).
 type gcpVulnerabilities struct {
 	gcpCommon
 	Vulnerabilities []struct {
@@ -159,30 +163,99 @@ type gcpVulnerabilities struct {
 		} `json:"items"`
 	} `json:"vulnerabilities"`
 	// Occurrence fields.
-	ResourceURI   string `json:"resourceUri"`
-	Kind          string `json:"kind"`
-	Vulnerability *struct {
-		ShortDescription  string `json:"shortDescription"`
-		EffectiveSeverity string `json:"effectiveSeverity"`
-		Severity          string `json:"severity"`
-		FixAvailable      bool   `json:"fixAvailable"`
-		PackageIssue      []struct {
-			AffectedPackage string `json:"affectedPackage"`
-			FixedVersion    *struct {
-				FullName string `json:"fullName"`
-				Kind     string `json:"kind"`
-			} `json:"fixedVersion"`
-		} `json:"packageIssue"`
-	} `json:"vulnerability"`
-	NoteName string `json:"noteName"`
+	ResourceURI   string                   `json:"resourceUri"`
+	Kind          string                   `json:"kind"`
+	Vulnerability *occurrenceVulnerability `json:"vulnerability"`
+	NoteName      string                   `json:"noteName"`
+	// Occurrences of one image (ImageVulnerabilities).
+	Occurrences []struct {
+		Kind          string                   `json:"kind"`
+		NoteName      string                   `json:"noteName"`
+		Vulnerability *occurrenceVulnerability `json:"vulnerability"`
+	} `json:"occurrences"`
 	// Resource is the asset the report is about, as vigil's collector
 	// wrote it before the record's name linked the two (cai.go reportVM);
 	// read for inventories collected then, written no more.
 	Resource string `json:"vigilResource"`
 }
 
+// occurrenceVulnerability is an occurrence's VulnerabilityOccurrence
+// (Container Analysis v1), the fields vigil reads.
+type occurrenceVulnerability struct {
+	ShortDescription  string `json:"shortDescription"`
+	EffectiveSeverity string `json:"effectiveSeverity"`
+	Severity          string `json:"severity"`
+	FixAvailable      bool   `json:"fixAvailable"`
+	PackageIssue      []struct {
+		AffectedPackage   string `json:"affectedPackage"`
+		EffectiveSeverity string `json:"effectiveSeverity"`
+		FixAvailable      bool   `json:"fixAvailable"`
+		FixedVersion      *struct {
+			FullName string `json:"fullName"`
+			Kind     string `json:"kind"`
+		} `json:"fixedVersion"`
+	} `json:"packageIssue"`
+}
+
+// severityRank orders the Container Analysis severities.
+var severityRank = map[string]int{"MINIMAL": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}
+
+// vulnerability reads one occurrence: the CVE from its short description,
+// else its note's id; the effective severity (the occurrence's, else the
+// highest of its packages', else the provider's); fixable when the
+// occurrence or one of its packages says a fix is available or names a
+// fixed version (a fixedVersion of kind MAXIMUM is the reference's "no
+// fix"); the package and version of the first issue with a fix, else the
+// first. Occurrences of another kind than VULNERABILITY give none.
+func (o *occurrenceVulnerability) vulnerability(kind, note string) (asset.Vulnerability, bool) {
+	if o == nil || (kind != "" && kind != "VULNERABILITY") {
+		return asset.Vulnerability{}, false
+	}
+	v := asset.Vulnerability{ID: firstNonEmpty(o.ShortDescription, lastSegment(note)), Fixable: o.FixAvailable}
+	sev, pkgSev := "", ""
+	if severityRank[o.EffectiveSeverity] > 0 {
+		sev = o.EffectiveSeverity
+	}
+	fixedAt := -1
+	for i, pi := range o.PackageIssue {
+		if severityRank[pi.EffectiveSeverity] > severityRank[pkgSev] {
+			pkgSev = pi.EffectiveSeverity
+		}
+		fixed := pi.FixedVersion != nil && pi.FixedVersion.Kind == "NORMAL" && pi.FixedVersion.FullName != ""
+		if (fixed || pi.FixAvailable) && fixedAt < 0 {
+			fixedAt = i
+		}
+		v.Fixable = v.Fixable || fixed || pi.FixAvailable
+	}
+	if sev == "" {
+		sev = pkgSev
+	}
+	if sev == "" && severityRank[o.Severity] > 0 {
+		sev = o.Severity
+	}
+	v.Severity = strings.ToLower(sev)
+	if len(o.PackageIssue) > 0 {
+		pi := o.PackageIssue[max(fixedAt, 0)]
+		v.Package = pi.AffectedPackage
+		if fv := pi.FixedVersion; fv != nil && fv.Kind != "MAXIMUM" {
+			v.Fixed = fv.FullName
+		}
+	}
+	return v, true
+}
+
 func (r *gcpVulnerabilities) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
-	a.Facets.Resource = firstNonEmpty(r.Resource, r.ResourceURI)
+	a.Facets.Resource = r.Resource
+	if r.ResourceURI != "" || r.Vulnerability != nil || r.Occurrences != nil {
+		// An occurrence's resourceUri is free text that whoever may write
+		// occurrences in the project sets: only an image's URL is taken as
+		// what it is about, never an asset name (//compute...), which
+		// would point the finding, and its remediation, at another asset.
+		a.Facets.Resource = a.ID
+		if strings.HasPrefix(r.ResourceURI, "https://") {
+			a.Facets.Resource = r.ResourceURI
+		}
+	}
 	if a.Facets.Resource != "" {
 		a.Name = lastSegment(a.Facets.Resource) // the VM or image, not "vulnerabilityReport"
 	}
@@ -195,16 +268,13 @@ func (r *gcpVulnerabilities) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 		a.Facets.Vulnerabilities = append(a.Facets.Vulnerabilities, asset.Vulnerability{
 			ID: v.Details.CVE, Severity: strings.ToLower(v.Details.Severity), Fixable: fix})
 	}
-	if o := r.Vulnerability; o != nil {
-		v := asset.Vulnerability{ID: firstNonEmpty(o.ShortDescription, lastSegment(r.NoteName)),
-			Severity: strings.ToLower(firstNonEmpty(o.EffectiveSeverity, o.Severity)), Fixable: o.FixAvailable}
-		if len(o.PackageIssue) > 0 {
-			v.Package = o.PackageIssue[0].AffectedPackage
-			if fv := o.PackageIssue[0].FixedVersion; fv != nil && fv.Kind != "MAXIMUM" {
-				v.Fixed = fv.FullName
-			}
-		}
+	if v, ok := r.Vulnerability.vulnerability(r.Kind, r.NoteName); ok {
 		a.Facets.Vulnerabilities = append(a.Facets.Vulnerabilities, v)
+	}
+	for _, o := range r.Occurrences {
+		if v, ok := o.Vulnerability.vulnerability(o.Kind, o.NoteName); ok {
+			a.Facets.Vulnerabilities = append(a.Facets.Vulnerabilities, v)
+		}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/vigil-ir/vigil/engine/asset"
 	"github.com/vigil-ir/vigil/internal/testutil"
@@ -442,36 +443,63 @@ func TestCAIVulnerabilityReportLinksItsVMByName(t *testing.T) {
 
 // An Artifact Analysis occurrence (the Container Analysis v1 Occurrence
 // resource, one vulnerability of one image) is a vulnerability report of
-// the image its resourceUri names: the CVE from shortDescription, else the
-// note's id; effectiveSeverity over severity; a fixed version only when
-// the fix is a real version (kind NORMAL, not MAXIMUM, which the
-// reference uses for "no fix").
+// the image its resourceUri names, and so is the collector's grouping of
+// an image's occurrences: the CVE from shortDescription, else the note's
+// id; the effective severity (SEVERITY_UNSPECIFIED is none), else the
+// highest package's, else the provider's; fixable when the occurrence or
+// a package says so or names a fixed version (kind NORMAL; MAXIMUM is the
+// reference's "no fix"), with the package of the first fix. A resourceUri
+// that is no https URL (an asset name) is not taken: the report is about
+// itself.
 func TestCAIOccurrenceIsAnImageReport(t *testing.T) {
 	const img = "https://europe-west1-docker.pkg.dev/acme-prod/web/api@sha256:4d0c"
-	rec := func(id, vuln string) string {
+	rec := func(id, uri, kind, vuln string) string {
 		return `{"name":"//containeranalysis.googleapis.com/projects/acme-prod/occurrences/` + id + `","asset_type":"containeranalysis.googleapis.com/Occurrence","ancestors":["projects/402398720121"],` +
 			`"resource":{"version":"v1","parent":"//cloudresourcemanager.googleapis.com/projects/402398720121","location":"global","data":{"name":"projects/acme-prod/occurrences/` + id +
-			`","resourceUri":"` + img + `","noteName":"projects/goog-vulnz/notes/CVE-2023-4911","kind":"VULNERABILITY","vulnerability":` + vuln + `}}}`
+			`","resourceUri":"` + uri + `","noteName":"projects/goog-vulnz/notes/CVE-2023-4911","kind":"` + kind + `","vulnerability":` + vuln + `}}}`
 	}
+	const libc = `{"shortDescription":"CVE-2023-4911","severity":"HIGH","effectiveSeverity":"CRITICAL","fixAvailable":true,"packageIssue":[{"affectedPackage":"libc6","fixedVersion":{"kind":"NORMAL","name":"2.36","revision":"9+deb12u3","fullName":"2.36-9+deb12u3"}}]}`
 	p := writeFile(t, "occ.ndjson", strings.Join([]string{
 		`{"name":"//cloudresourcemanager.googleapis.com/projects/402398720121","asset_type":"cloudresourcemanager.googleapis.com/Project","resource":{"version":"v1","data":{"projectNumber":"402398720121","projectId":"acme-prod"}}}`,
-		rec("o1", `{"shortDescription":"CVE-2023-4911","severity":"HIGH","effectiveSeverity":"CRITICAL","fixAvailable":true,"packageIssue":[{"affectedPackage":"libc6","fixedVersion":{"kind":"NORMAL","name":"2.36","revision":"9+deb12u3","fullName":"2.36-9+deb12u3"}}]}`),
-		rec("o2", `{"severity":"MEDIUM","packageIssue":[{"affectedPackage":"libc6","fixedVersion":{"kind":"MAXIMUM"}}]}`),
+		rec("o1", img, "VULNERABILITY", libc),
+		// no description, no effective severity, no fix
+		rec("o2", img, "VULNERABILITY", `{"severity":"MEDIUM","packageIssue":[{"affectedPackage":"libc6","fixedVersion":{"kind":"MAXIMUM"}}]}`),
+		// unspecified effective severity, the highest package's instead; a
+		// fix on the second package only
+		rec("o3", img, "VULNERABILITY", `{"effectiveSeverity":"SEVERITY_UNSPECIFIED","severity":"LOW","packageIssue":[{"affectedPackage":"a","effectiveSeverity":"MEDIUM","fixedVersion":{"kind":"MAXIMUM"}},{"affectedPackage":"b","effectiveSeverity":"HIGH","fixAvailable":true,"fixedVersion":{"kind":"NORMAL","fullName":"1.2"}}]}`),
+		// an asset name where the image belongs
+		rec("o4", "//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1", "VULNERABILITY", libc),
+		// another kind: no vulnerability
+		rec("o5", img, "DISCOVERY", libc),
+		`{"name":"//containeranalysis.googleapis.com/projects/acme-prod/imageVulnerabilities/img","asset_type":"containeranalysis.googleapis.com/ImageVulnerabilities","ancestors":["projects/402398720121"],"resource":{"version":"v1","location":"global","data":{"resourceUri":"` + img + `","occurrences":[` +
+			`{"name":"projects/acme-prod/occurrences/a","kind":"VULNERABILITY","noteName":"projects/goog-vulnz/notes/CVE-2023-4911","vulnerability":` + libc + `},` +
+			`{"name":"projects/acme-prod/occurrences/b","kind":"VULNERABILITY","noteName":"projects/goog-vulnz/notes/CVE-2024-2961","vulnerability":{"effectiveSeverity":"HIGH"}}]}}}`,
 	}, "\n")+"\n")
 	inv := load(t, p)
-	for id, want := range map[string]asset.Vulnerability{
-		"o1": {ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"},
-		"o2": {ID: "CVE-2023-4911", Severity: "medium", Package: "libc6"},
+	o4 := "//containeranalysis.googleapis.com/projects/acme-prod/occurrences/o4"
+	for _, c := range []struct {
+		id, resource string
+		want         []asset.Vulnerability
+	}{
+		{"occurrences/o1", img, []asset.Vulnerability{{ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"}}},
+		{"occurrences/o2", img, []asset.Vulnerability{{ID: "CVE-2023-4911", Severity: "medium", Package: "libc6"}}},
+		{"occurrences/o3", img, []asset.Vulnerability{{ID: "CVE-2023-4911", Severity: "high", Fixable: true, Package: "b", Fixed: "1.2"}}},
+		{"occurrences/o4", o4, []asset.Vulnerability{{ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"}}},
+		{"occurrences/o5", img, nil},
+		{"imageVulnerabilities/img", img, []asset.Vulnerability{
+			{ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"},
+			{ID: "CVE-2024-2961", Severity: "high"},
+		}},
 	} {
-		a := inv.Get("//containeranalysis.googleapis.com/projects/acme-prod/occurrences/" + id)
+		a := inv.Get("//containeranalysis.googleapis.com/projects/acme-prod/" + c.id)
 		if a == nil {
-			t.Fatalf("%s missing", id)
+			t.Fatalf("%s missing", c.id)
 		}
-		if a.Kind != asset.KindVulnerabilityReport || a.Scope != "acme-prod" || a.Facets.Resource != img || a.Name != "api@sha256:4d0c" {
-			t.Errorf("%s: kind %s scope %q resource %q name %q", id, a.Kind, a.Scope, a.Facets.Resource, a.Name)
+		if a.Kind != asset.KindVulnerabilityReport || a.Scope != "acme-prod" || a.Facets.Resource != c.resource || a.Name != c.resource[strings.LastIndexByte(c.resource, '/')+1:] {
+			t.Errorf("%s: kind %s scope %q resource %q name %q, want resource %q", c.id, a.Kind, a.Scope, a.Facets.Resource, a.Name, c.resource)
 		}
-		if diff := cmp.Diff([]asset.Vulnerability{want}, a.Facets.Vulnerabilities); diff != "" {
-			t.Errorf("%s: vulnerabilities (-want +got):\n%s", id, diff)
+		if diff := cmp.Diff(c.want, a.Facets.Vulnerabilities, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: vulnerabilities (-want +got):\n%s", c.id, diff)
 		}
 	}
 }

@@ -67,6 +67,11 @@ func (a *app) collectGCP(ctx context.Context, f *gcpFlags, quiet bool) (*invento
 	if meter != nil {
 		meter.finish()
 	}
+	if sum != nil {
+		for _, gap := range sum.Gaps {
+			fmt.Fprintf(a.stderr, "vigil: warning: gcp: %s\n", gap)
+		}
+	}
 	if err != nil {
 		return nil, &exitError{code: ExitError, err: err}
 	}

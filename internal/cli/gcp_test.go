@@ -133,3 +133,21 @@ func TestGCPScanAndTriage(t *testing.T) {
 		t.Errorf("triage: %d\n%s\n%s", code, out, errs)
 	}
 }
+
+// What a collection left out is said on stderr, --quiet or not: here a
+// project whose Container Analysis API is off.
+func TestGCPCollectWarnsOfGaps(t *testing.T) {
+	for _, quiet := range []bool{false, true} {
+		f := gcpWorld(t)
+		f.Inject(gcpfake.Fault{API: "containeranalysis", Kind: "disabled", Times: 1})
+		args := []string{"inventory", "collect", "--gcp-scope", "organizations/684315297612", "--out", filepath.Join(t.TempDir(), "inv.ndjson")}
+		if quiet {
+			args = append(args, "--quiet")
+		}
+		code, _, errs := run(t, args...)
+		want := "vigil: warning: gcp: acme-prod: no Artifact Analysis vulnerability occurrences: containeranalysis.googleapis.com is not enabled in projects/acme-prod\n"
+		if code != 0 || strings.Count(errs, want) != 1 {
+			t.Errorf("quiet %v: exit %d, stderr does not say once %q:\n%s", quiet, code, want, errs)
+		}
+	}
+}

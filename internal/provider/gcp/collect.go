@@ -29,6 +29,10 @@ type Summary struct {
 	Records int
 	Pages   int
 	ByType  map[string]int
+	// Gaps say what the collection left out or read only in part (a
+	// project whose scanner API is off or refused the call), one sentence
+	// each.
+	Gaps []string
 }
 
 var scopeRe = regexp.MustCompile(`^(organizations/[0-9]+|folders/[0-9]+|projects/[a-z0-9][a-z0-9-]{4,28}[a-z0-9]|projects/[0-9]+)$`)
@@ -40,13 +44,13 @@ func Collect(ctx context.Context, opts Options) (*inventory.Inventory, *Summary,
 	if !scopeRe.MatchString(opts.Scope) {
 		return nil, nil, fmt.Errorf("gcp: scope %q: use organizations/NUMBER, folders/NUMBER or projects/PROJECT", opts.Scope)
 	}
-	s := &session{opts: opts}
+	sum := &Summary{Scope: opts.Scope, ByType: map[string]int{}}
+	s := &session{opts: opts, sum: sum}
 	dir, err := os.MkdirTemp("", "vigil-gcp-*")
 	if err != nil {
 		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
-	sum := &Summary{Scope: opts.Scope, ByType: map[string]int{}}
 	var files []string
 	if opts.Export != "" {
 		files, err = s.export(ctx, dir, sum)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,8 +109,8 @@ const (
 
 // Collection reads Artifact Analysis's vulnerability occurrences of each
 // collected project (kind="VULNERABILITY" only, every page, a throttled
-// call retried) as vulnerability reports of their images, and
-// VGL-VULN-002 judges them.
+// call retried) as one vulnerability report per image, and VGL-VULN-002
+// judges them.
 func TestCollectImageOccurrences(t *testing.T) {
 	f, opts := start(t)
 	f.With(func(f *gcpfake.Fake) {
@@ -119,6 +120,7 @@ func TestCollectImageOccurrences(t *testing.T) {
 			f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageNoFix, CVE: fmt.Sprintf("CVE-2026-%05d", i), Severity: "LOW", Package: "zlib1g"})
 		}
 		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, CVE: "CVE-2023-4911", Severity: "CRITICAL", Package: "libc6", Fixed: "2.36-9+deb12u3"})
+		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, CVE: "CVE-2024-2961", Severity: "HIGH", Package: "libc6", Fixed: "2.36-9+deb12u7"})
 		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageNoFix, CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh-client"})
 		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, Kind: "DISCOVERY"})
 	})
@@ -126,28 +128,35 @@ func TestCollectImageOccurrences(t *testing.T) {
 	var progress bytes.Buffer
 	opts.Progress = &progress
 	inv, sum := collect(t, opts)
-	var fixable *asset.Asset
-	n := 0
+	reports := map[string]*asset.Asset{}
 	for _, a := range inv.Assets() {
-		if a.Type != "containeranalysis.googleapis.com/Occurrence" {
-			continue
-		}
-		n++
-		if a.Facets.Resource == imageFixable {
-			fixable = a
+		if a.Type == "containeranalysis.googleapis.com/ImageVulnerabilities" {
+			reports[a.Facets.Resource] = a
 		}
 	}
-	// 1,001 + 2 vulnerabilities; the discovery occurrence is filtered out.
-	if n != 1003 || sum.ByType["containeranalysis.googleapis.com/Occurrence"] != 1003 {
-		t.Fatalf("%d occurrence assets, summary %d: want 1003", n, sum.ByType["containeranalysis.googleapis.com/Occurrence"])
+	// Two images: 1,001 + 1 and 2 vulnerabilities; the discovery
+	// occurrence is filtered out.
+	if len(reports) != 2 || sum.ByType["containeranalysis.googleapis.com/ImageVulnerabilities"] != 2 || len(sum.Gaps) != 0 {
+		t.Fatalf("%d image reports, summary %v, gaps %q: want 2 and none", len(reports), sum.ByType, sum.Gaps)
 	}
-	if fixable == nil || fixable.Kind != asset.KindVulnerabilityReport || fixable.Scope != gcpfake.ProdProject || fixable.Name != imageFixable[strings.LastIndexByte(imageFixable, '/')+1:] ||
-		!strings.HasPrefix(fixable.ID, "//containeranalysis.googleapis.com/projects/acme-prod/occurrences/") {
-		t.Fatalf("the fixable image's occurrence: %+v", fixable)
+	fixable, nofix := reports[imageFixable], reports[imageNoFix]
+	if fixable == nil || nofix == nil || len(nofix.Facets.Vulnerabilities) != 1002 {
+		t.Fatalf("reports %v", reports)
 	}
-	want := []asset.Vulnerability{{ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"}}
+	if fixable.Kind != asset.KindVulnerabilityReport || fixable.Scope != gcpfake.ProdProject || fixable.Name != imageFixable[strings.LastIndexByte(imageFixable, '/')+1:] ||
+		!strings.HasPrefix(fixable.ID, "//containeranalysis.googleapis.com/projects/acme-prod/imageVulnerabilities/https:%2F%2Feurope-west1-docker.pkg.dev%2Facme-prod%2Fweb%2Fapi@sha256:") {
+		t.Fatalf("the fixable image's report: %+v", fixable)
+	}
+	want := []asset.Vulnerability{
+		{ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"},
+		{ID: "CVE-2024-2961", Severity: "high", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u7"},
+	}
 	if diff := cmp.Diff(want, fixable.Facets.Vulnerabilities); diff != "" {
 		t.Errorf("vulnerabilities (-want +got):\n%s", diff)
+	}
+	// the record keeps what the loader reads, not the descriptions
+	if strings.Contains(string(fixable.Data), "cvssScore") || strings.Contains(string(fixable.Data), "affectedCpeUri") || !strings.Contains(string(fixable.Data), `"fullName":"2.36-9+deb12u3"`) {
+		t.Errorf("the record's data: %s", fixable.Data)
 	}
 	// One call throttled, then two pages for acme-prod; one page for the
 	// forensics project, which has none.
@@ -160,7 +169,7 @@ func TestCollectImageOccurrences(t *testing.T) {
 	if want := map[string]int{"/v1/projects/acme-prod/occurrences 429": 1, "/v1/projects/acme-prod/occurrences 200": 2, "/v1/projects/acme-sec-forensics/occurrences 200": 1}; !maps.Equal(calls, want) {
 		t.Errorf("Container Analysis calls %v, want %v", calls, want)
 	}
-	if !strings.Contains(progress.String(), "gcp: acme-prod: 1003 image vulnerability occurrences\n") {
+	if !strings.Contains(progress.String(), "gcp: acme-prod: 1000 image vulnerability occurrences so far\ngcp: acme-prod: 1004 image vulnerability occurrences on 2 images\n") {
 		t.Errorf("progress:\n%s", progress.String())
 	}
 	cfg, _, _ := config.Parse([]byte(""), "vigil.hcl")
@@ -179,45 +188,97 @@ func TestCollectImageOccurrences(t *testing.T) {
 			got = append(got, f.PolicyID+": "+f.Message)
 		}
 	}
-	// Only the critical with a fix is serious; an image is no instance,
-	// so nothing makes it reachable.
-	if diff := cmp.Diff([]string{"VGL-VULN-002: " + imageFixable + " has 1 fixable critical/high vulnerabilities (CVE-2023-4911) but is not reachable from the internet: it has no public IP, or is not in the inventory"}, got); diff != "" {
+	// Only criticals and highs with a fix are serious (the other image
+	// has none); an image is no instance, so nothing makes it reachable:
+	// one finding for the image, naming both.
+	if diff := cmp.Diff([]string{"VGL-VULN-002: " + imageFixable + " has 2 fixable critical/high vulnerabilities (CVE-2023-4911, CVE-2024-2961) but is not reachable from the internet: it has no public IP, or is not in the inventory"}, got); diff != "" {
 		t.Errorf("findings on the images (-want +got):\n%s", diff)
 	}
 }
 
 // A project whose Container Analysis API is off, or that refuses the
-// call, is skipped and said so on Progress; the other projects' images
+// call, is skipped, and a list that fails after its first page keeps what
+// it read; each is a gap of the summary, and the other projects' images
 // are still read.
-func TestCollectImageOccurrencesSkipped(t *testing.T) {
-	for _, tc := range []struct{ kind, want string }{
-		{"disabled", "gcp: acme-prod: no Artifact Analysis vulnerability occurrences: containeranalysis.googleapis.com is not enabled in the project\n"},
-		{"denied", "gcp: acme-prod: no Artifact Analysis vulnerability occurrences: permission denied: the credentials lack containeranalysis.occurrences.list (granted by roles/containeranalysis.occurrences.viewer)"},
+func TestCollectImageOccurrencesGaps(t *testing.T) {
+	const forensicsImage = "https://europe-west1-docker.pkg.dev/acme-sec-forensics/tools/triage@sha256:aa"
+	for _, tc := range []struct {
+		name  string
+		fault gcpfake.Fault
+		gap   string
+		prod  int // vulnerabilities of acme-prod's image kept
+	}{
+		{"disabled", gcpfake.Fault{Kind: "disabled", Times: 1},
+			"acme-prod: no Artifact Analysis vulnerability occurrences: containeranalysis.googleapis.com is not enabled in projects/acme-prod", 0},
+		{"denied", gcpfake.Fault{Kind: "denied", Times: 1},
+			"acme-prod: no Artifact Analysis vulnerability occurrences: permission denied: the credentials lack containeranalysis.occurrences.list (granted by roles/containeranalysis.occurrences.viewer): " +
+				"googleapi: Error 403: Required 'containeranalysis.occurrences.list' permission for 'projects/acme-prod', forbidden", 0},
+		// the first page passes, then every attempt at the second fails
+		// (the default 8 attempts)
+		{"second page", gcpfake.Fault{Kind: "unavailable", Times: 8, Skip: 1},
+			"acme-prod: Artifact Analysis vulnerability occurrences incomplete: 1000 read, then: googleapi: Error 503: The service is currently unavailable., backendError", 1000},
 	} {
-		t.Run(tc.kind, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			f, opts := start(t)
 			f.With(func(f *gcpfake.Fake) {
-				f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, CVE: "CVE-2023-4911", Severity: "CRITICAL", Package: "libc6", Fixed: "2.36-9+deb12u3"})
-				f.AddOccurrence(gcpfake.Occurrence{Project: "acme-sec-forensics", ResourceURI: "https://europe-west1-docker.pkg.dev/acme-sec-forensics/tools/triage@sha256:aa", CVE: "CVE-2024-3094", Severity: "CRITICAL", Package: "xz-utils", Fixed: "5.6.1+really5.4.5-1"})
+				for i := range 1001 {
+					f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, CVE: fmt.Sprintf("CVE-2026-%05d", i), Severity: "CRITICAL", Package: "libc6", Fixed: "2"})
+				}
+				f.AddOccurrence(gcpfake.Occurrence{Project: "acme-sec-forensics", ResourceURI: forensicsImage, CVE: "CVE-2024-3094", Severity: "CRITICAL", Package: "xz-utils", Fixed: "5.6.1+really5.4.5-1"})
 			})
 			// the projects are read in order: acme-prod first
-			f.Inject(gcpfake.Fault{API: "containeranalysis", Kind: tc.kind, Times: 1})
-			var progress bytes.Buffer
-			opts.Progress = &progress
-			inv, _ := collect(t, opts)
-			var got []string
+			ft := tc.fault
+			ft.API = "containeranalysis"
+			f.Inject(ft)
+			inv, sum := collect(t, opts)
+			got := map[string]int{}
 			for _, a := range inv.Assets() {
-				if a.Type == "containeranalysis.googleapis.com/Occurrence" {
-					got = append(got, a.Scope+" "+a.Facets.Resource)
+				if a.Type == "containeranalysis.googleapis.com/ImageVulnerabilities" {
+					got[a.Scope+" "+a.Facets.Resource] = len(a.Facets.Vulnerabilities)
 				}
 			}
-			if diff := cmp.Diff([]string{"acme-sec-forensics https://europe-west1-docker.pkg.dev/acme-sec-forensics/tools/triage@sha256:aa"}, got); diff != "" {
-				t.Errorf("occurrences (-want +got):\n%s", diff)
+			want := map[string]int{"acme-sec-forensics " + forensicsImage: 1}
+			if tc.prod > 0 {
+				want["acme-prod "+imageFixable] = tc.prod
 			}
-			if !strings.Contains(progress.String(), tc.want) {
-				t.Errorf("progress does not say %q:\n%s", tc.want, progress.String())
+			if !maps.Equal(got, want) {
+				t.Errorf("image reports %v, want %v", got, want)
+			}
+			if diff := cmp.Diff([]string{tc.gap}, sum.Gaps); diff != "" {
+				t.Errorf("gaps (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// An occurrence's resourceUri is whatever its writer put there: one that
+// names a VM of another project (an asset name, not an image URL) does not
+// make that VM's finding, and the report is about itself.
+func TestCollectOccurrenceCannotNameAnAsset(t *testing.T) {
+	f, opts := start(t)
+	f.With(func(f *gcpfake.Fake) {
+		f.AddOccurrence(gcpfake.Occurrence{Project: "acme-sec-forensics", ResourceURI: web1, CVE: "CVE-2099-0001", Severity: "CRITICAL", Package: "x", Fixed: "2"})
+	})
+	inv, _ := collect(t, opts)
+	cfg, _, _ := config.Parse([]byte(""), "vigil.hcl")
+	e, err := policy.Load(context.Background(), policy.Options{Builtins: policies.FS, Config: cfg.Data(), Only: []string{"VGL-VULN-001", "VGL-VULN-002"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := scan.Run(context.Background(), scan.Options{Sources: []inventory.Source{inv}, Engine: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Findings.Close()
+	var got []string
+	for _, f := range res.Findings.Slice() {
+		if strings.Contains(f.Message, "CVE-2099-0001") {
+			got = append(got, f.PolicyID+" "+f.AssetID+" "+f.Message)
+		}
+	}
+	id := "//containeranalysis.googleapis.com/projects/acme-sec-forensics/imageVulnerabilities/" + url.PathEscape(web1)
+	if diff := cmp.Diff([]string{"VGL-VULN-002 " + id + " " + id + " has 1 fixable critical/high vulnerabilities (CVE-2099-0001) but is not reachable from the internet: it has no public IP, or is not in the inventory"}, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }
 
@@ -226,19 +287,19 @@ func TestCollectImageOccurrencesSkipped(t *testing.T) {
 // legacy errors list beside it, and that list alone.
 func TestServiceDisabled(t *testing.T) {
 	for _, tc := range []struct {
-		name, body, service string
-		off                 bool
+		name, body, service, consumer string
+		off                           bool
 	}{
 		{"error info", `{"error":{"code":403,"message":"m","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED","domain":"googleapis.com","metadata":{"service":"containeranalysis.googleapis.com","consumer":"projects/1"}}]}}`,
-			"containeranalysis.googleapis.com", true},
+			"containeranalysis.googleapis.com", "projects/1", true},
 		{"error info and errors", `{"error":{"code":403,"message":"m","errors":[{"message":"m","domain":"usageLimits","reason":"accessNotConfigured"}],"status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED","domain":"googleapis.com","metadata":{"service":"compute.googleapis.com"}}]}}`,
-			"compute.googleapis.com", true},
-		{"errors only", `{"error":{"code":403,"message":"m","errors":[{"message":"m","domain":"usageLimits","reason":"accessNotConfigured"}]}}`, "the API", true},
-		{"denied", `{"error":{"code":403,"message":"Permission 'containeranalysis.occurrences.list' denied","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"IAM_PERMISSION_DENIED","domain":"iam.googleapis.com"}]}}`, "", false},
+			"compute.googleapis.com", "", true},
+		{"errors only", `{"error":{"code":403,"message":"m","errors":[{"message":"m","domain":"usageLimits","reason":"accessNotConfigured"}]}}`, "the API", "", true},
+		{"denied", `{"error":{"code":403,"message":"Permission 'containeranalysis.occurrences.list' denied","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"IAM_PERMISSION_DENIED","domain":"iam.googleapis.com"}]}}`, "", "", false},
 	} {
 		err := googleapi.CheckResponse(&http.Response{StatusCode: 403, Body: io.NopCloser(strings.NewReader(tc.body))})
-		if service, off := serviceDisabled(err); service != tc.service || off != tc.off {
-			t.Errorf("%s: serviceDisabled = %q, %v; want %q, %v", tc.name, service, off, tc.service, tc.off)
+		if service, consumer, off := serviceDisabled(err); service != tc.service || consumer != tc.consumer || off != tc.off {
+			t.Errorf("%s: serviceDisabled = %q, %q, %v; want %q, %q, %v", tc.name, service, consumer, off, tc.service, tc.consumer, tc.off)
 		}
 	}
 }

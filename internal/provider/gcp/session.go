@@ -134,6 +134,8 @@ func (o *Options) defaults() {
 // session makes the API clients once.
 type session struct {
 	opts Options
+	// sum is the collection's summary (Collect only): its gaps.
+	sum  *Summary
 	once sync.Once
 	err  error
 	cmp  *compute.Service

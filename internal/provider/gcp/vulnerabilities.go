@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,8 +27,8 @@ import (
 // one file of the collection and loaded with the rest: OS Config's reports
 // of the VMs and Artifact Analysis's vulnerability occurrences of the
 // images. A project whose API is off, or that refuses the call, is
-// reported on Progress and skipped: VGL-VULN-003 says so from the services
-// it has.
+// skipped and named in the summary's gaps: VGL-VULN-003 says so from the
+// services it has.
 func (s *session) withScannerFindings(ctx context.Context, dir string, files []string, inv *inventory.Inventory, sum *Summary) (*inventory.Inventory, error) {
 	path := filepath.Join(dir, "vulnerabilities.ndjson")
 	out, err := newRecordFile(path, sum)
@@ -156,6 +157,7 @@ func (s *session) vulnerabilityReports(ctx context.Context, inv *inventory.Inven
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].project+keys[i].zone < keys[j].project+keys[j].zone })
 	skipped := map[string]bool{}
+	read := map[string]int{} // reports per project
 	for _, k := range keys {
 		if skipped[k.project] {
 			continue
@@ -170,7 +172,7 @@ func (s *session) vulnerabilityReports(ctx context.Context, inv *inventory.Inven
 					return ctx.Err()
 				}
 				skipped[k.project] = true
-				s.skip(k.project, "OS Config vulnerability reports", err, "osconfig.vulnerabilityReports.list")
+				s.skip(k.project, "OS Config vulnerability reports", read[k.project], err, "osconfig.vulnerabilityReports.list")
 				break
 			}
 			for _, r := range page.VulnerabilityReports {
@@ -194,6 +196,7 @@ func (s *session) vulnerabilityReports(ctx context.Context, inv *inventory.Inven
 				if err := out.add("osconfig.googleapis.com", name, "osconfig.googleapis.com/VulnerabilityReport", num, k.zone, r); err != nil {
 					return err
 				}
+				read[k.project]++
 			}
 			if token = page.NextPageToken; token == "" {
 				break
@@ -208,10 +211,11 @@ const occurrencePageSize = 1000
 
 // imageOccurrences writes the Artifact Analysis vulnerability occurrences
 // of every collected project (projects.occurrences.list with
-// kind="VULNERABILITY", all pages), one record per occurrence of asset
-// type containeranalysis.googleapis.com/Occurrence, named
-// projects/PROJECT/occurrences/ID as the API names it; the loader takes
-// the image from its resourceUri.
+// kind="VULNERABILITY", all pages), grouped by image: one record of asset
+// type containeranalysis.googleapis.com/ImageVulnerabilities per
+// resourceUri, with the fields of its occurrences the loader reads, so
+// that an image with forty CVEs is one report (and one finding), as a VM's
+// OS Config report is.
 func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory, out *recordFile) error {
 	numbers := projectNumbers(inv)
 	if len(numbers) == 0 {
@@ -231,7 +235,9 @@ func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	const what = "Artifact Analysis vulnerability occurrences"
 	for _, id := range ids {
+		images := map[string][]imageOccurrence{}
 		call := svc.Projects.Occurrences.List("projects/" + id).Filter(`kind="VULNERABILITY"`).PageSize(occurrencePageSize).Context(ctx)
 		n := 0
 		for token := ""; ; {
@@ -241,68 +247,137 @@ func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				s.skip(id, "Artifact Analysis vulnerability occurrences", err, "containeranalysis.occurrences.list")
+				s.skip(id, what, n, err, "containeranalysis.occurrences.list")
 				break
 			}
 			for _, o := range page.Occurrences {
-				if err := out.add("containeranalysis.googleapis.com", o.Name, "containeranalysis.googleapis.com/Occurrence", firstNonEmptyStr(numbers[id], id), "global", o); err != nil {
-					return err
-				}
+				images[o.ResourceUri] = append(images[o.ResourceUri], trimOccurrence(o))
 				n++
-			}
-			if s.opts.Progress != nil && (page.NextPageToken != "" || n > 0) {
-				fmt.Fprintf(s.opts.Progress, "gcp: %s: %d image vulnerability occurrences\n", id, n)
 			}
 			if token = page.NextPageToken; token == "" {
 				break
 			}
+			if s.opts.Progress != nil {
+				fmt.Fprintf(s.opts.Progress, "gcp: %s: %d image vulnerability occurrences so far\n", id, n)
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		uris := make([]string, 0, len(images))
+		for uri := range images {
+			uris = append(uris, uri)
+		}
+		sort.Strings(uris)
+		for _, uri := range uris {
+			name := "projects/" + id + "/imageVulnerabilities/" + url.PathEscape(uri)
+			data := map[string]any{"resourceUri": uri, "occurrences": images[uri]}
+			if err := out.add("containeranalysis.googleapis.com", name, "containeranalysis.googleapis.com/ImageVulnerabilities", firstNonEmptyStr(numbers[id], id), "global", data); err != nil {
+				return err
+			}
+		}
+		if s.opts.Progress != nil {
+			fmt.Fprintf(s.opts.Progress, "gcp: %s: %d image vulnerability occurrences on %d images\n", id, n, len(uris))
 		}
 	}
 	return nil
 }
 
-// skip says on Progress why a project's scanner findings are left out:
-// the API is off there (SERVICE_DISABLED), or the call failed (a missing
-// permission named with its role).
-func (s *session) skip(project, what string, err error, perm string) {
-	if s.opts.Progress == nil {
-		return
-	}
-	if service, off := serviceDisabled(err); off {
-		fmt.Fprintf(s.opts.Progress, "gcp: %s: no %s: %s is not enabled in the project\n", project, what, service)
-		return
-	}
-	fmt.Fprintf(s.opts.Progress, "gcp: %s: no %s: %v\n", project, what, explain(err, perm))
+// imageOccurrence is what an ImageVulnerabilities record keeps of one
+// occurrence, in the API's field names: what the loader reads (the
+// descriptions, URLs, CVSS vectors and CPEs are left to the API).
+type imageOccurrence struct {
+	Name          string          `json:"name"`
+	Kind          string          `json:"kind"`
+	NoteName      string          `json:"noteName"`
+	Vulnerability *occurrenceVuln `json:"vulnerability,omitempty"`
 }
 
-// serviceDisabled reports a call refused because its API is off in the
-// project, with the service it names: Google's ErrorInfo with reason
-// SERVICE_DISABLED, which the client parses unless the body also has the
-// legacy "errors" list (then it is read from the raw details), or that
-// list's reason accessNotConfigured alone.
-func serviceDisabled(err error) (string, bool) {
+type occurrenceVuln struct {
+	ShortDescription  string         `json:"shortDescription,omitempty"`
+	Severity          string         `json:"severity,omitempty"`
+	EffectiveSeverity string         `json:"effectiveSeverity,omitempty"`
+	FixAvailable      bool           `json:"fixAvailable"`
+	PackageIssue      []packageIssue `json:"packageIssue,omitempty"`
+}
+
+type packageIssue struct {
+	AffectedPackage   string   `json:"affectedPackage,omitempty"`
+	EffectiveSeverity string   `json:"effectiveSeverity,omitempty"`
+	FixAvailable      bool     `json:"fixAvailable"`
+	FixedVersion      *version `json:"fixedVersion,omitempty"`
+}
+
+type version struct {
+	Kind     string `json:"kind,omitempty"`
+	FullName string `json:"fullName,omitempty"`
+}
+
+// trimOccurrence keeps what imageOccurrence holds of an occurrence.
+func trimOccurrence(o *containeranalysis.Occurrence) imageOccurrence {
+	out := imageOccurrence{Name: o.Name, Kind: o.Kind, NoteName: o.NoteName}
+	if v := o.Vulnerability; v != nil {
+		ov := &occurrenceVuln{ShortDescription: v.ShortDescription, Severity: v.Severity, EffectiveSeverity: v.EffectiveSeverity, FixAvailable: v.FixAvailable}
+		for _, pi := range v.PackageIssue {
+			p := packageIssue{AffectedPackage: pi.AffectedPackage, EffectiveSeverity: pi.EffectiveSeverity, FixAvailable: pi.FixAvailable}
+			if fv := pi.FixedVersion; fv != nil {
+				p.FixedVersion = &version{Kind: fv.Kind, FullName: fv.FullName}
+			}
+			ov.PackageIssue = append(ov.PackageIssue, p)
+		}
+		out.Vulnerability = ov
+	}
+	return out
+}
+
+// skip records why a project's scanner findings are left out, or
+// incomplete when some were read before the call failed (they are kept):
+// the API is off there (SERVICE_DISABLED, in the consumer project the
+// error names), or the call failed (a missing permission named with its
+// role). Each is a gap of the summary, which the CLI prints as a warning.
+func (s *session) skip(project, what string, read int, err error, perm string) {
+	why := explain(err, perm).Error()
+	if service, consumer, off := serviceDisabled(err); off {
+		why = service + " is not enabled in " + firstNonEmptyStr(consumer, "the project")
+	}
+	gap := fmt.Sprintf("%s: no %s: %s", project, what, why)
+	if read > 0 {
+		gap = fmt.Sprintf("%s: %s incomplete: %d read, then: %s", project, what, read, why)
+	}
+	if s.sum != nil {
+		s.sum.Gaps = append(s.sum.Gaps, gap)
+	}
+}
+
+// serviceDisabled reports a call refused because its API is off, with
+// the service and the consumer project the error names: Google's
+// ErrorInfo with reason SERVICE_DISABLED, which the client parses unless
+// the body also has the legacy "errors" list (then it is read from the
+// raw details), or that list's reason accessNotConfigured alone.
+func serviceDisabled(err error) (service, consumer string, off bool) {
 	var ae *apierror.APIError
 	if errors.As(err, &ae) && ae.Reason() == "SERVICE_DISABLED" {
-		return firstNonEmptyStr(ae.Metadata()["service"], "the API"), true
+		return firstNonEmptyStr(ae.Metadata()["service"], "the API"), ae.Metadata()["consumer"], true
 	}
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) {
-		return "", false
+		return "", "", false
 	}
 	for _, d := range ge.Details {
 		m, _ := d.(map[string]any)
 		if t, _ := m["@type"].(string); strings.HasSuffix(t, "google.rpc.ErrorInfo") && m["reason"] == "SERVICE_DISABLED" {
 			md, _ := m["metadata"].(map[string]any)
 			service, _ := md["service"].(string)
-			return firstNonEmptyStr(service, "the API"), true
+			consumer, _ := md["consumer"].(string)
+			return firstNonEmptyStr(service, "the API"), consumer, true
 		}
 	}
 	for _, e := range ge.Errors {
 		if e.Reason == "accessNotConfigured" {
-			return "the API", true
+			return "the API", "", true
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 func firstNonEmptyStr(ss ...string) string {

@@ -165,6 +165,9 @@ type Fault struct {
 	// operation, this field will be populated").
 	Kind  string
 	Times int // <0 for always
+	// Skip lets the first Skip matching calls through (a failure on the
+	// second page of a list).
+	Skip int
 	// After serves the request first, then answers with the fault: the
 	// change is made but the caller cannot know (a lost answer).
 	After bool
@@ -362,6 +365,10 @@ func mutating(op string) bool {
 func (f *Fake) fault(api, op string) *Fault {
 	for _, ft := range f.faults {
 		if ft.Times == 0 || (ft.API != "" && ft.API != api) || (ft.Operation != "" && ft.Operation != op) {
+			continue
+		}
+		if ft.Skip > 0 {
+			ft.Skip--
 			continue
 		}
 		if ft.Times > 0 {

@@ -37,8 +37,9 @@ var (
 
 // listOccurrences serves GET /v1/projects/P/occurrences (Container Analysis
 // v1 projects.occurrences.list): the filter on kind, pages of pageSize
-// (default 20, at most 1000, as the reference documents) with an opaque
-// nextPageToken, empty on the last page.
+// (default 20; "Must be positive. Max allowed page size is 1000", and a
+// larger one is served as 1000, as AIP-158 says of a maximum) with an
+// opaque nextPageToken, empty on the last page.
 func (f *Fake) listOccurrences(w http.ResponseWriter, r *http.Request) Call {
 	m := reOccurrences.FindStringSubmatch(r.URL.Path)
 	call := Call{API: "containeranalysis", Operation: "occurrences.list", Target: r.URL.Path, Permissions: []string{"containeranalysis.occurrences.list"}}
@@ -72,12 +73,12 @@ func (f *Fake) listOccurrences(w http.ResponseWriter, r *http.Request) Call {
 	size := 20
 	if s := q.Get("pageSize"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n > 1000 {
-			badRequest(w, fmt.Sprintf("page_size must be positive and at most 1000, got %q", s))
+		if err != nil || n < 0 {
+			badRequest(w, fmt.Sprintf("page_size must be positive, got %q", s))
 			return call
 		}
 		if n > 0 {
-			size = n
+			size = min(n, 1000)
 		}
 	}
 	start := 0

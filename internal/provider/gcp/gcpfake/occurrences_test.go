@@ -7,7 +7,7 @@ import (
 
 // projects.occurrences.list as the Container Analysis reference documents
 // it, over raw HTTP: the kind filter, pages of 20 by default and at most
-// 1000, tokens that continue where the last page ended, and requests the
+// 1000 (a larger size is served as 1000), tokens that continue where the last page ended, and requests the
 // API refuses.
 func TestListOccurrences(t *testing.T) {
 	f := Scenario()
@@ -44,7 +44,11 @@ func TestListOccurrences(t *testing.T) {
 	if o["kind"] != "VULNERABILITY" || o["noteName"] != "projects/goog-vulnz/notes/CVE-2026-0000" || v["fixAvailable"] != true || v["effectiveSeverity"] != "HIGH" {
 		t.Errorf("occurrence on the wire: %v", o)
 	}
-	for _, q := range []string{"?pageSize=1001", "?pageSize=-1", "?pageToken=zz", "?filter=severity%3D%22HIGH%22"} {
+	// more than the maximum is served as the maximum
+	if code, d := call(t, base, "GET", "?pageSize=5000", ""); code != 200 || count(d) != 26 {
+		t.Errorf("pageSize=5000: %d, %d occurrences", code, count(d))
+	}
+	for _, q := range []string{"?pageSize=-1", "?pageSize=x", "?pageToken=zz", "?filter=severity%3D%22HIGH%22"} {
 		if code, d := call(t, base, "GET", q, ""); code != 400 {
 			t.Errorf("%s: %d %v, want 400", q, code, d)
 		}
