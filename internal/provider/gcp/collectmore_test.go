@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -301,5 +302,40 @@ func TestServiceDisabled(t *testing.T) {
 		if service, consumer, off := serviceDisabled(err); service != tc.service || consumer != tc.consumer || off != tc.off {
 			t.Errorf("%s: serviceDisabled = %q, %q, %v; want %q, %q, %v", tc.name, service, consumer, off, tc.service, tc.consumer, tc.off)
 		}
+	}
+}
+
+// A region Artifact Analysis cannot reach is named in the list's
+// unreachable field (vigil asks for partial success) and is a gap; a
+// project whose enabled services the inventory lists without Container
+// Analysis is not asked at all.
+func TestCollectImageOccurrencesPartial(t *testing.T) {
+	f, opts := start(t)
+	f.With(func(f *gcpfake.Fake) {
+		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, CVE: "CVE-2023-4911", Severity: "CRITICAL", Package: "libc6", Fixed: "2.36-9+deb12u3"})
+		f.UnreachableRegions = []string{"asia-east1"}
+		// the forensics project enables Compute only
+		f.AddResource("acme-sec-forensics", "//serviceusage.googleapis.com/projects/acme-sec-forensics/services/compute.googleapis.com", "serviceusage.googleapis.com/Service", "global",
+			map[string]any{"name": "projects/acme-sec-forensics/services/compute.googleapis.com", "state": "ENABLED"})
+	})
+	inv, sum := collect(t, opts)
+	want := []string{"acme-prod: Artifact Analysis vulnerability occurrences incomplete: 1 read, Artifact Analysis could not reach projects/acme-prod/locations/asia-east1"}
+	if diff := cmp.Diff(want, sum.Gaps); diff != "" {
+		t.Errorf("gaps (-want +got):\n%s", diff)
+	}
+	n := 0
+	for _, a := range inv.Assets() {
+		if a.Type == "containeranalysis.googleapis.com/ImageVulnerabilities" {
+			n++
+		}
+	}
+	var asked []string
+	for _, c := range f.Calls() {
+		if c.API == "containeranalysis" {
+			asked = append(asked, c.Target)
+		}
+	}
+	if n != 1 || !slices.Equal(asked, []string{"/v1/projects/acme-prod/occurrences"}) {
+		t.Errorf("%d image reports; Container Analysis asked %v, want acme-prod's only", n, asked)
 	}
 }

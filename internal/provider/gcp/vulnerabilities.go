@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -230,15 +231,32 @@ func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory
 	if err != nil {
 		return err
 	}
+	// A project whose enabled services the inventory lists, without
+	// Container Analysis among them, holds no occurrences: no call (an
+	// organization has thousands of such projects).
+	services := map[string]map[string]bool{}
+	for _, a := range inv.Assets() {
+		if a.Kind == asset.KindService && a.Provider == asset.GCP && a.Facets.Enabled != nil && *a.Facets.Enabled {
+			if services[a.Scope] == nil {
+				services[a.Scope] = map[string]bool{}
+			}
+			services[a.Scope][a.Name] = true
+		}
+	}
 	ids := make([]string, 0, len(numbers))
 	for id := range numbers {
-		ids = append(ids, id)
+		if services[id] == nil || services[id]["containeranalysis.googleapis.com"] {
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
 	const what = "Artifact Analysis vulnerability occurrences"
 	for _, id := range ids {
 		images := map[string][]imageOccurrence{}
-		call := svc.Projects.Occurrences.List("projects/" + id).Filter(`kind="VULNERABILITY"`).PageSize(occurrencePageSize).Context(ctx)
+		// returnPartialSuccess: a region Artifact Analysis cannot reach is
+		// named in unreachable instead of failing the whole list.
+		call := svc.Projects.Occurrences.List("projects/" + id).Filter(`kind="VULNERABILITY"`).PageSize(occurrencePageSize).ReturnPartialSuccess(true).Context(ctx)
+		var unreachable []string
 		n := 0
 		for token := ""; ; {
 			var page *containeranalysis.ListOccurrencesResponse
@@ -254,12 +272,17 @@ func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory
 				images[o.ResourceUri] = append(images[o.ResourceUri], trimOccurrence(o))
 				n++
 			}
+			unreachable = append(unreachable, page.Unreachable...)
 			if token = page.NextPageToken; token == "" {
 				break
 			}
 			if s.opts.Progress != nil {
 				fmt.Fprintf(s.opts.Progress, "gcp: %s: %d image vulnerability occurrences so far\n", id, n)
 			}
+		}
+		if len(unreachable) > 0 && s.sum != nil {
+			slices.Sort(unreachable)
+			s.sum.Gaps = append(s.sum.Gaps, fmt.Sprintf("%s: %s incomplete: %d read, Artifact Analysis could not reach %s", id, what, n, strings.Join(slices.Compact(unreachable), ", ")))
 		}
 		if n == 0 {
 			continue

@@ -245,6 +245,9 @@ type Fake struct {
 	extra         []extraAsset          // extra.go
 	reports       []VulnerabilityReport // extra.go
 	occurrences   []Occurrence          // occurrences.go
+	// UnreachableRegions are the Artifact Analysis regions a list cannot
+	// reach (occurrences.go).
+	UnreachableRegions []string
 	// content, generations and pending are evidence.go's: the bytes of
 	// disks and snapshots, objects' generations, and result objects a
 	// worker is still writing (looks until they are there).

@@ -109,6 +109,20 @@ func (f *Fake) listOccurrences(w http.ResponseWriter, r *http.Request) Call {
 		out = append(out, occurrenceDoc(p, ids[j], match[j]))
 	}
 	resp := map[string]any{"occurrences": out}
+	// returnPartialSuccess: "If set, the request will return all reachable
+	// Occurrences and report all unreachable regions in the unreachable
+	// field"; without it an unreachable region fails the list.
+	if len(f.UnreachableRegions) > 0 {
+		if q.Get("returnPartialSuccess") != "true" {
+			apiError(w, 503, "UNAVAILABLE", "backendError", "region "+f.UnreachableRegions[0]+" is unreachable")
+			return call
+		}
+		var regions []string
+		for _, r := range f.UnreachableRegions {
+			regions = append(regions, "projects/"+p.ID+"/locations/"+r)
+		}
+		resp["unreachable"] = regions
+	}
 	if end < len(match) {
 		resp["nextPageToken"] = fmt.Sprintf("occ-%d", end)
 	}
