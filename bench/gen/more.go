@@ -10,8 +10,9 @@ import (
 // The kinds of issue 19, in the proportions of a real estate: each project
 // has its compute metadata, a handful of enabled services, its _Default
 // and _Required sinks, sometimes log-based metrics with alert policies,
-// and service account keys; most VMs have an OS Config vulnerability
-// report, a few with a fixable critical CVE. Each AWS account has IAM
+// and service account keys, a third Artifact Analysis reports of their
+// container images; most VMs have an OS Config vulnerability report, a
+// few with a fixable critical CVE. Each AWS account has IAM
 // users with keys (credential report rows), a network ACL per VPC,
 // sometimes flow logs, a metric filter and alarm or EventBridge rules,
 // roles, Inspector findings for half its instances and Inspector's status.
@@ -97,6 +98,29 @@ func (g *gen) projectExtras(pid, num string, anc []string, parent, region string
 		kid := fmt.Sprintf("%040x", g.r.Uint64())
 		put(cai("iam.googleapis.com/ServiceAccountKey", "//iam.googleapis.com/projects/"+pid+"/serviceAccounts/"+sa+"/keys/"+kid, parent, anc, "global",
 			map[string]any{"name": "projects/" + pid + "/serviceAccounts/" + sa + "/keys/" + kid, "validAfterTime": g.daysAgo(400), "validBeforeTime": "9999-12-31T23:59:59Z", "keyAlgorithm": "KEY_ALG_RSA_2048", "keyType": typ}))
+	}
+	// A third of the projects push container images that Artifact
+	// Analysis scans: one report per image (the collector groups a
+	// project's occurrences by image), most with a few CVEs, some fixable.
+	if g.chance(0.3) {
+		put(cai("serviceusage.googleapis.com/Service", "//serviceusage.googleapis.com/projects/"+num+"/services/containeranalysis.googleapis.com", parent, anc, "global",
+			map[string]any{"name": "projects/" + num + "/services/containeranalysis.googleapis.com", "parent": "projects/" + num, "state": "ENABLED", "config": map[string]any{"name": "containeranalysis.googleapis.com"}}))
+		for i := 0; i < 1+g.r.IntN(3); i++ {
+			uri := fmt.Sprintf("https://%s-docker.pkg.dev/%s/apps/app-%d@sha256:%016x%016x", region, pid, i, g.r.Uint64(), g.r.Uint64())
+			occ := []any{}
+			for j := g.r.IntN(8); j > 0; j-- {
+				cve, sev := g.pick(cves), g.pick(sevs)
+				fixed := map[string]any{"kind": "MAXIMUM"}
+				if g.chance(0.4) {
+					fixed = map[string]any{"kind": "NORMAL", "fullName": "1.2.3-1+deb12u1"}
+				}
+				occ = append(occ, map[string]any{"name": fmt.Sprintf("projects/%s/occurrences/%016x", pid, g.r.Uint64()), "kind": "VULNERABILITY", "noteName": "projects/goog-vulnz/notes/" + cve,
+					"vulnerability": map[string]any{"shortDescription": cve, "severity": sev, "effectiveSeverity": sev, "fixAvailable": fixed["kind"] == "NORMAL",
+						"packageIssue": []any{map[string]any{"affectedPackage": "libssl3", "effectiveSeverity": sev, "fixAvailable": fixed["kind"] == "NORMAL", "fixedVersion": fixed}}}})
+			}
+			put(cai("containeranalysis.googleapis.com/ImageVulnerabilities", "//containeranalysis.googleapis.com/projects/"+pid+"/imageVulnerabilities/"+url.PathEscape(uri), parent, anc, "global",
+				map[string]any{"resourceUri": uri, "occurrences": occ}))
+		}
 	}
 	g.projectExtraCount = n
 }
