@@ -122,6 +122,41 @@ var guardEnvs = sync.Pool{New: func() any {
 type frame struct {
 	vars []ast.Var
 	vals []*ast.Term
+	// What branchValue gathers from the paths through a rule body, kept
+	// with the frame of its depth so that its continuation (collect) is
+	// made once per depth rather than once per call: a closure per rule
+	// call was half a gigabyte of garbage at a million assets.
+	g           *guardEnv
+	head, value *ast.Term
+	constant    bool
+	conflict    bool
+	collect     cont
+}
+
+// newCallFrame makes the frame of a rule call at one depth.
+func newCallFrame(g *guardEnv) *frame {
+	f := &frame{g: g}
+	f.collect = f.collectValue
+	return f
+}
+
+// collectValue is what follows a path through a rule body that holds:
+// its value must agree with the other paths'.
+func (f *frame) collectValue() outcome {
+	v, ok := f.g.plug(f.head, f)
+	if !ok {
+		return unknown
+	}
+	if f.value == nil {
+		f.value = v
+	} else if f.value.Value.Compare(v.Value) != 0 {
+		f.conflict = true
+		return unknown
+	}
+	if f.constant {
+		return holds // every path gives the same value
+	}
+	return fails // go on: every path's value must agree
 }
 
 func (f *frame) get(v ast.Var) (*ast.Term, bool) {
@@ -586,7 +621,7 @@ func (g *guardEnv) ruleValue(rules []*ast.Rule, args []*ast.Term) (*ast.Term, ou
 	defer func() { g.depth-- }()
 	// each depth has its frame, reused from one call to the next
 	for len(g.frames) < g.depth {
-		g.frames = append(g.frames, &frame{})
+		g.frames = append(g.frames, newCallFrame(g))
 	}
 	f := g.frames[g.depth-1]
 	var value, def *ast.Term
@@ -638,27 +673,13 @@ func (g *guardEnv) branchValue(r *ast.Rule, args []*ast.Term, f *frame) (*ast.Te
 		}
 		f.push(v, args[i])
 	}
-	head := headValue(r)
-	constant := head.IsGround()
-	var value *ast.Term
-	conflict := false
-	out := g.body(r.Body, 0, f, func() outcome {
-		v, ok := g.plug(head, f)
-		if !ok {
-			return unknown
-		}
-		if value == nil {
-			value = v
-		} else if value.Value.Compare(v.Value) != 0 {
-			conflict = true
-			return unknown
-		}
-		if constant {
-			return holds // every path gives the same value
-		}
-		return fails // go on: every path's value must agree
-	})
-	if out == unknown || g.stop || conflict {
+	f.head = headValue(r)
+	f.constant = f.head.IsGround()
+	f.value, f.conflict = nil, false
+	out := g.body(r.Body, 0, f, f.collect)
+	value := f.value
+	f.head, f.value = nil, nil // keep no term of this asset's past the call
+	if out == unknown || g.stop || f.conflict {
 		return nil, unknown
 	}
 	return value, holds
