@@ -25,14 +25,29 @@ reachable(v) if reach.reaches(reach.instance(input.asset.facets.resource), v)
 
 cves := sort({v.id | some v in input.asset.facets.vulnerabilities; reach.serious(v); not reachable(v)})
 
-why := "it has no public IP, or is not in the inventory" if not reach.instance(input.asset.facets.resource)
+# An Artifact Analysis report is about a container image, not a machine:
+# what runs the image (a Cloud Run service, a GKE workload) is not judged
+# here, so nothing is said about its reachability.
+image if startswith(input.asset.facets.resource, "https://")
 
-why := "no rule admits the internet to the vulnerable service" if reach.instance(input.asset.facets.resource)
+image if input.asset.type in {"containeranalysis.googleapis.com/ImageVulnerabilities", "containeranalysis.googleapis.com/Occurrence"}
+
+why := "but is not reachable from the internet: it has no public IP, or is not in the inventory" if {
+	not image
+	not reach.instance(input.asset.facets.resource)
+}
+
+why := "but is not reachable from the internet: no rule admits the internet to the vulnerable service" if {
+	not image
+	reach.instance(input.asset.facets.resource)
+}
+
+why := "in a container image: rebuild it on the fixed packages; whether what runs the image is reachable from the internet is not assessed" if image
 
 deny contains finding if {
 	count(cves) > 0
 	finding := {
-		"msg": sprintf("%s has %d fixable critical/high vulnerabilities (%s) but is not reachable from the internet: %s", [
+		"msg": sprintf("%s has %d fixable critical/high vulnerabilities (%s) %s", [
 			input.asset.facets.resource, count(cves), concat(", ", array.slice(cves, 0, 5)), why,
 		]),
 		"details": {"resource": input.asset.facets.resource, "cves": cves},

@@ -67,6 +67,24 @@ test_instance_without_public_ip if {
 	contains(f.msg, "no public IP")
 }
 
+# An image's report says it is an image, and nothing of reachability,
+# whether it is named by its URL or (a resourceUri that was not a URL) by
+# the report itself.
+test_image_report_is_not_called_unreachable if {
+	i := {"scopes": {}, "nodes": {}, "exposure": {"instances": {}, "networks": {}, "groups": {}, "subnets": {}}}
+	img := "https://europe-west1-docker.pkg.dev/acme/web/api@sha256:4d0c"
+	res := unreachable.deny with input as report(img, [critical]) with data.vigil.inventory as i with data.vigil.config as cfg
+	count(res) == 1
+	some f in res
+	f.msg == "https://europe-west1-docker.pkg.dev/acme/web/api@sha256:4d0c has 1 fixable critical/high vulnerabilities (CVE-2024-6387) in a container image: rebuild it on the fixed packages; whether what runs the image is reachable from the internet is not assessed"
+	self := "//containeranalysis.googleapis.com/projects/acme/imageVulnerabilities/x"
+	own := object.union(report(self, [critical]), {"asset": {"type": "containeranalysis.googleapis.com/ImageVulnerabilities"}})
+	some g in unreachable.deny with input as own with data.vigil.inventory as i with data.vigil.config as cfg
+	contains(g.msg, "in a container image")
+	not contains(g.msg, "not reachable")
+	count(exposed.deny) == 0 with input as report(img, [critical]) with data.vigil.inventory as i with data.vigil.config as cfg
+}
+
 aws_vm := "arn:aws:ec2:eu-west-1:111:instance/i-1"
 
 aws_inv(nacl) := {"scopes": {}, "nodes": {}, "exposure": {
