@@ -186,7 +186,12 @@ type occurrenceVulnerability struct {
 	EffectiveSeverity string `json:"effectiveSeverity"`
 	Severity          string `json:"severity"`
 	FixAvailable      bool   `json:"fixAvailable"`
-	PackageIssue      []struct {
+	// VexAssessment is the image publisher's VEX statement about this
+	// vulnerability: NOT_AFFECTED or FIXED says it does not apply.
+	VexAssessment *struct {
+		State string `json:"state"`
+	} `json:"vexAssessment"`
+	PackageIssue []struct {
 		AffectedPackage   string `json:"affectedPackage"`
 		EffectiveSeverity string `json:"effectiveSeverity"`
 		FixAvailable      bool   `json:"fixAvailable"`
@@ -206,9 +211,13 @@ var severityRank = map[string]int{"MINIMAL": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4
 // occurrence or one of its packages says a fix is available or names a
 // fixed version (a fixedVersion of kind MAXIMUM is the reference's "no
 // fix"); the package and version of the first issue with a fix, else the
-// first. Occurrences of another kind than VULNERABILITY give none.
+// first. Occurrences of another kind than VULNERABILITY give none, nor do
+// those a VEX assessment says are not affected or fixed.
 func (o *occurrenceVulnerability) vulnerability(kind, note string) (asset.Vulnerability, bool) {
 	if o == nil || (kind != "" && kind != "VULNERABILITY") {
+		return asset.Vulnerability{}, false
+	}
+	if vex := o.VexAssessment; vex != nil && (vex.State == "NOT_AFFECTED" || vex.State == "FIXED") {
 		return asset.Vulnerability{}, false
 	}
 	v := asset.Vulnerability{ID: firstNonEmpty(o.ShortDescription, lastSegment(note)), Fixable: o.FixAvailable}

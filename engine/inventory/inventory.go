@@ -23,7 +23,23 @@ type Inventory struct {
 	// From names what the assets were read from, as history compares
 	// scans by it ("aws accounts 1111 regions eu-west-1"); nil: not known.
 	From []string
+	// Gaps are what a live collection could not read (a project whose
+	// API is off, a call refused or cut short): the findings say nothing
+	// there, which a report must say and history must not take for fixed.
+	Gaps []Gap
 }
+
+// Gap is a part of a live collection that was not read, or only in part.
+type Gap struct {
+	// Part names what was not read, the same from one collection to the
+	// next ("gcp acme-prod Artifact Analysis vulnerability occurrences"):
+	// history compares scans by it.
+	Part string
+	// Message says what happened, for people (counts, the error).
+	Message string
+}
+
+func (g Gap) String() string { return g.Message }
 
 // New returns an inventory holding the given assets.
 func New(assets ...*asset.Asset) *Inventory {
@@ -168,8 +184,19 @@ func (inv *Inventory) Describe() string {
 	return "in-memory inventory"
 }
 
-// Inputs names what the inventory was read from (nil: not known).
-func (inv *Inventory) Inputs() []string { return inv.From }
+// Inputs names what the inventory was read from (nil: not known), and
+// each gap of it: a scan that could not read something is not compared
+// with one that could (history would call "resolved" what it did not see).
+func (inv *Inventory) Inputs() []string {
+	if inv.From == nil || len(inv.Gaps) == 0 {
+		return inv.From
+	}
+	in := slices.Clone(inv.From)
+	for _, g := range inv.Gaps {
+		in = append(in, "incomplete: "+g.Part)
+	}
+	return in
+}
 
 // WriteNDJSON writes the inventory as vigil NDJSON, one asset per line.
 func (inv *Inventory) WriteNDJSON(w io.Writer) error { return WriteNDJSON(w, inv.assets) }

@@ -473,7 +473,12 @@ func TestCAIOccurrenceIsAnImageReport(t *testing.T) {
 		rec("o5", img, "DISCOVERY", libc),
 		`{"name":"//containeranalysis.googleapis.com/projects/acme-prod/imageVulnerabilities/img","asset_type":"containeranalysis.googleapis.com/ImageVulnerabilities","ancestors":["projects/402398720121"],"resource":{"version":"v1","location":"global","data":{"resourceUri":"` + img + `","occurrences":[` +
 			`{"name":"projects/acme-prod/occurrences/a","kind":"VULNERABILITY","noteName":"projects/goog-vulnz/notes/CVE-2023-4911","vulnerability":` + libc + `},` +
-			`{"name":"projects/acme-prod/occurrences/b","kind":"VULNERABILITY","noteName":"projects/goog-vulnz/notes/CVE-2024-2961","vulnerability":{"effectiveSeverity":"HIGH"}}]}}}`,
+			`{"name":"projects/acme-prod/occurrences/b","kind":"VULNERABILITY","noteName":"projects/goog-vulnz/notes/CVE-2024-2961","vulnerability":{"effectiveSeverity":"HIGH"}},` +
+			// the publisher's VEX: not affected, fixed (both left out),
+			// under investigation (kept)
+			`{"name":"projects/acme-prod/occurrences/c","kind":"VULNERABILITY","noteName":"projects/goog-vulnz/notes/CVE-2024-0001","vulnerability":{"effectiveSeverity":"CRITICAL","fixAvailable":true,"vexAssessment":{"state":"NOT_AFFECTED"}}},` +
+			`{"name":"projects/acme-prod/occurrences/d","kind":"VULNERABILITY","noteName":"projects/goog-vulnz/notes/CVE-2024-0002","vulnerability":{"effectiveSeverity":"CRITICAL","fixAvailable":true,"vexAssessment":{"state":"FIXED"}}},` +
+			`{"name":"projects/acme-prod/occurrences/e","kind":"VULNERABILITY","noteName":"projects/goog-vulnz/notes/CVE-2024-0003","vulnerability":{"effectiveSeverity":"LOW","vexAssessment":{"state":"UNDER_INVESTIGATION"}}}]}}}`,
 	}, "\n")+"\n")
 	inv := load(t, p)
 	o4 := "//containeranalysis.googleapis.com/projects/acme-prod/occurrences/o4"
@@ -489,6 +494,7 @@ func TestCAIOccurrenceIsAnImageReport(t *testing.T) {
 		{"imageVulnerabilities/img", img, []asset.Vulnerability{
 			{ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"},
 			{ID: "CVE-2024-2961", Severity: "high"},
+			{ID: "CVE-2024-0003", Severity: "low"},
 		}},
 	} {
 		a := inv.Get("//containeranalysis.googleapis.com/projects/acme-prod/" + c.id)

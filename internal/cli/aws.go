@@ -110,6 +110,13 @@ func (a *app) collectAWSWith(ctx context.Context, f *awsFlags, quiet bool, accou
 	// and regions only
 	inv.From = []string{"aws accounts " + strings.Join(slices.Sorted(slices.Values(sum.Accounts)), ",") +
 		" regions " + strings.Join(slices.Sorted(slices.Values(sum.Regions)), ",")}
+	for _, fl := range sum.Failures {
+		where := fl.Account
+		if fl.Region != "" {
+			where += "/" + fl.Region
+		}
+		inv.Gaps = append(inv.Gaps, inventory.Gap{Part: "aws " + where + " " + fl.Service, Message: fmt.Sprintf("aws: not collected: %s", fl)})
+	}
 	return inv, nil
 }
 
@@ -142,9 +149,16 @@ Asset API's ListAssets, content types RESOURCE and IAM_POLICY (merged per
 asset), paged, retried with backoff on quota errors, for the asset types the
 built-in policies read (--asset-types overrides). For large organizations,
 --export gs://BUCKET/PREFIX runs ExportAssets and reads what it wrote: the
-export runs server-side, so one machine is not the limit. Credentials are
+export runs server-side, so one machine is not the limit. Then, for the
+vulnerability policies, each project's OS Config vulnerability reports of
+its VMs and Artifact Analysis vulnerability occurrences of its images (one
+report per image). A project whose API is off, or that refuses a call, is
+skipped and named in a warning; what was read is kept. Credentials are
 Application Default Credentials, or --impersonate-service-account; the
-scope needs roles/cloudasset.viewer.`,
+scope needs roles/cloudasset.viewer and roles/serviceusage.serviceUsageConsumer,
+and for the scanners roles/osconfig.vulnerabilityReportViewer and
+roles/containeranalysis.occurrences.viewer (examples/gcp/README.md lists
+each permission, and vigil-collector-role.yaml is the custom role).`,
 		Example: `  # one account, every enabled region
   vigil inventory collect --aws --output aws.ndjson
 

@@ -69,7 +69,7 @@ func (a *app) collectGCP(ctx context.Context, f *gcpFlags, quiet bool) (*invento
 	}
 	if sum != nil {
 		for _, gap := range sum.Gaps {
-			fmt.Fprintf(a.stderr, "vigil: warning: gcp: %s\n", gap)
+			fmt.Fprintf(a.stderr, "vigil: warning: gcp: %s\n", gap.Message)
 		}
 	}
 	if err != nil {
@@ -89,6 +89,9 @@ func (a *app) collectGCP(ctx context.Context, f *gcpFlags, quiet bool) (*invento
 		from += " types " + strings.Join(slices.Sorted(slices.Values(f.assetTypes)), ",")
 	}
 	inv.From = []string{from}
+	if sum != nil {
+		inv.Gaps = slices.Clone(sum.Gaps)
+	}
 	return inv, nil
 }
 
@@ -135,8 +138,9 @@ func merge(parts ...*inventory.Inventory) *inventory.Inventory {
 			out = p
 		default:
 			from := append(slices.Clone(out.From), p.From...)
+			gaps := append(slices.Clone(out.Gaps), p.Gaps...)
 			out = inventory.New(append(out.Assets(), p.Assets()...)...)
-			out.From = from
+			out.From, out.Gaps = from, gaps
 		}
 	}
 	return out

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -145,9 +147,56 @@ func TestGCPCollectWarnsOfGaps(t *testing.T) {
 			args = append(args, "--quiet")
 		}
 		code, _, errs := run(t, args...)
-		want := "vigil: warning: gcp: acme-prod: no Artifact Analysis vulnerability occurrences: containeranalysis.googleapis.com is not enabled in projects/acme-prod\n"
+		want := "vigil: warning: gcp: no Artifact Analysis vulnerability occurrences: containeranalysis.googleapis.com is not enabled in project acme-prod\n"
 		if code != 0 || strings.Count(errs, want) != 1 {
 			t.Errorf("quiet %v: exit %d, stderr does not say once %q:\n%s", quiet, code, want, errs)
 		}
+	}
+}
+
+// A collection that could not read a project's image vulnerabilities says
+// so in the JSON report, and history does not compare it with a complete
+// one: the image's finding is not "resolved" because it was not seen.
+func TestGCPGapIsNotResolved(t *testing.T) {
+	const img = "https://europe-west1-docker.pkg.dev/acme-prod/web/api@sha256:4d0c"
+	f := gcpWorld(t)
+	f.With(func(f *gcpfake.Fake) {
+		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: img, CVE: "CVE-2023-4911", Severity: "CRITICAL", Package: "libc6", Fixed: "2.36-9+deb12u3"})
+	})
+	dir := t.TempDir()
+	db := filepath.Join(dir, "h.db")
+	scanTo := func(out string) map[string]any {
+		t.Helper()
+		code, _, errs := run(t, "scan", "--gcp-scope", "organizations/684315297612", "--store", db, "--format", "json", "--output", out, "-q")
+		if code != 1 {
+			t.Fatalf("scan: exit %d (want 1, findings): %s", code, errs)
+		}
+		var rep map[string]any
+		b, err := os.ReadFile(out)
+		if err != nil || json.Unmarshal(b, &rep) != nil {
+			t.Fatalf("report %s: %v", out, err)
+		}
+		return rep
+	}
+	first := scanTo(filepath.Join(dir, "1.json"))
+	if first["warnings"] != nil {
+		t.Errorf("a complete collection warns: %v", first["warnings"])
+	}
+	f.Inject(gcpfake.Fault{API: "containeranalysis", Kind: "denied", Times: -1})
+	second := scanTo(filepath.Join(dir, "2.json"))
+	ws, _ := second["warnings"].([]any)
+	if len(ws) != 2 { // both projects refuse
+		t.Fatalf("warnings %v, want the two gaps", second["warnings"])
+	}
+	w := ws[0].(map[string]any)
+	if w["title"] != "incomplete collection" || !strings.HasPrefix(w["message"].(string), "acme-prod: no Artifact Analysis vulnerability occurrences: permission denied") {
+		t.Errorf("warning %v", w)
+	}
+	code, out, errs := run(t, "diff", "--store="+db, "-f", "json")
+	if strings.Contains(out, "VGL-VULN-002") || code == 0 {
+		t.Errorf("diff of a complete and an incomplete scan: exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "incomplete: gcp acme-prod Artifact Analysis vulnerability occurrences") {
+		t.Errorf("diff does not say why the scans differ:\n%s", errs)
 	}
 }

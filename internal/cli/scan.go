@@ -362,6 +362,7 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 	if j.warnings != nil {
 		rep.Warnings = j.warnings()
 	}
+	rep.Warnings = append(rep.Warnings, collectionGaps(sources)...)
 	if err := report.Render(w, f.format, rep); err != nil {
 		closeOut()
 		return err
@@ -517,4 +518,18 @@ func (a *app) progressClock() func() time.Time {
 		return a.clock
 	}
 	return time.Now
+}
+
+// collectionGaps are the warnings of what the live collections among the
+// sources could not read: no finding there does not mean nothing is wrong.
+func collectionGaps(sources []inventory.Source) []report.Warning {
+	var out []report.Warning
+	for _, src := range sources {
+		if inv, ok := src.(*inventory.Inventory); ok {
+			for _, g := range inv.Gaps {
+				out = append(out, report.Warning{Title: "incomplete collection", Message: g.Message, Subject: g.Part})
+			}
+		}
+	}
+	return out
 }

@@ -32,7 +32,7 @@ type Summary struct {
 	// Gaps say what the collection left out or read only in part (a
 	// project whose scanner API is off or refused the call), one sentence
 	// each.
-	Gaps []string
+	Gaps []inventory.Gap
 }
 
 var scopeRe = regexp.MustCompile(`^(organizations/[0-9]+|folders/[0-9]+|projects/[a-z0-9][a-z0-9-]{4,28}[a-z0-9]|projects/[0-9]+)$`)
@@ -300,4 +300,13 @@ func (c *recordCounter) flush() {
 		c.types[rec.AssetType]++
 	}
 	c.line = c.line[:0]
+}
+
+// GapMessages are the gaps' messages, as the CLI prints them.
+func (s *Summary) GapMessages() []string {
+	var out []string
+	for _, g := range s.Gaps {
+		out = append(out, g.Message)
+	}
+	return out
 }

@@ -3,10 +3,13 @@ package gcp
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"slices"
 	"strconv"
@@ -124,6 +127,8 @@ func TestCollectImageOccurrences(t *testing.T) {
 		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, CVE: "CVE-2024-2961", Severity: "HIGH", Package: "libc6", Fixed: "2.36-9+deb12u7"})
 		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageNoFix, CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh-client"})
 		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, Kind: "DISCOVERY"})
+		// the publisher says the image is not affected: no vulnerability
+		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, CVE: "CVE-2025-0001", Severity: "CRITICAL", Package: "curl", Fixed: "8.0", VEX: "NOT_AFFECTED"})
 	})
 	f.Inject(gcpfake.Fault{API: "containeranalysis", Kind: "quota", Times: 1})
 	var progress bytes.Buffer
@@ -136,9 +141,10 @@ func TestCollectImageOccurrences(t *testing.T) {
 		}
 	}
 	// Two images: 1,001 + 1 and 2 vulnerabilities; the discovery
-	// occurrence is filtered out.
+	// occurrence is filtered out, the one VEX says does not apply is read
+	// and left out.
 	if len(reports) != 2 || sum.ByType["containeranalysis.googleapis.com/ImageVulnerabilities"] != 2 || len(sum.Gaps) != 0 {
-		t.Fatalf("%d image reports, summary %v, gaps %q: want 2 and none", len(reports), sum.ByType, sum.Gaps)
+		t.Fatalf("%d image reports, summary %v, gaps %q: want 2 and none", len(reports), sum.ByType, sum.GapMessages())
 	}
 	fixable, nofix := reports[imageFixable], reports[imageNoFix]
 	if fixable == nil || nofix == nil || len(nofix.Facets.Vulnerabilities) != 1002 {
@@ -170,7 +176,7 @@ func TestCollectImageOccurrences(t *testing.T) {
 	if want := map[string]int{"/v1/projects/acme-prod/occurrences 429": 1, "/v1/projects/acme-prod/occurrences 200": 2, "/v1/projects/acme-sec-forensics/occurrences 200": 1}; !maps.Equal(calls, want) {
 		t.Errorf("Container Analysis calls %v, want %v", calls, want)
 	}
-	if !strings.Contains(progress.String(), "gcp: acme-prod: 1000 image vulnerability occurrences so far\ngcp: acme-prod: 1004 image vulnerability occurrences on 2 images\n") {
+	if !strings.Contains(progress.String(), "gcp: acme-prod: 1000 image vulnerability occurrences so far\ngcp: acme-prod: 1005 image vulnerability occurrences on 2 images\n") {
 		t.Errorf("progress:\n%s", progress.String())
 	}
 	cfg, _, _ := config.Parse([]byte(""), "vigil.hcl")
@@ -192,7 +198,7 @@ func TestCollectImageOccurrences(t *testing.T) {
 	// Only criticals and highs with a fix are serious (the other image
 	// has none); an image is no instance, so nothing makes it reachable:
 	// one finding for the image, naming both.
-	if diff := cmp.Diff([]string{"VGL-VULN-002: " + imageFixable + " has 2 fixable critical/high vulnerabilities (CVE-2023-4911, CVE-2024-2961) but is not reachable from the internet: it has no public IP, or is not in the inventory"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"VGL-VULN-002: " + imageFixable + " has 2 fixable critical/high vulnerabilities (CVE-2023-4911, CVE-2024-2961) in a container image: rebuild it on the fixed packages; whether what runs the image is reachable from the internet is not assessed"}, got); diff != "" {
 		t.Errorf("findings on the images (-want +got):\n%s", diff)
 	}
 }
@@ -210,7 +216,7 @@ func TestCollectImageOccurrencesGaps(t *testing.T) {
 		prod  int // vulnerabilities of acme-prod's image kept
 	}{
 		{"disabled", gcpfake.Fault{Kind: "disabled", Times: 1},
-			"acme-prod: no Artifact Analysis vulnerability occurrences: containeranalysis.googleapis.com is not enabled in projects/acme-prod", 0},
+			"no Artifact Analysis vulnerability occurrences: containeranalysis.googleapis.com is not enabled in project acme-prod", 0},
 		{"denied", gcpfake.Fault{Kind: "denied", Times: 1},
 			"acme-prod: no Artifact Analysis vulnerability occurrences: permission denied: the credentials lack containeranalysis.occurrences.list (granted by roles/containeranalysis.occurrences.viewer): " +
 				"googleapi: Error 403: Required 'containeranalysis.occurrences.list' permission for 'projects/acme-prod', forbidden", 0},
@@ -245,7 +251,7 @@ func TestCollectImageOccurrencesGaps(t *testing.T) {
 			if !maps.Equal(got, want) {
 				t.Errorf("image reports %v, want %v", got, want)
 			}
-			if diff := cmp.Diff([]string{tc.gap}, sum.Gaps); diff != "" {
+			if diff := cmp.Diff([]string{tc.gap}, sum.GapMessages()); diff != "" {
 				t.Errorf("gaps (-want +got):\n%s", diff)
 			}
 		})
@@ -278,7 +284,7 @@ func TestCollectOccurrenceCannotNameAnAsset(t *testing.T) {
 		}
 	}
 	id := "//containeranalysis.googleapis.com/projects/acme-sec-forensics/imageVulnerabilities/" + url.PathEscape(web1)
-	if diff := cmp.Diff([]string{"VGL-VULN-002 " + id + " " + id + " has 1 fixable critical/high vulnerabilities (CVE-2099-0001) but is not reachable from the internet: it has no public IP, or is not in the inventory"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"VGL-VULN-002 " + id + " " + id + " has 1 fixable critical/high vulnerabilities (CVE-2099-0001) in a container image: rebuild it on the fixed packages; whether what runs the image is reachable from the internet is not assessed"}, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }
@@ -308,7 +314,8 @@ func TestServiceDisabled(t *testing.T) {
 // A region Artifact Analysis cannot reach is named in the list's
 // unreachable field (vigil asks for partial success) and is a gap; a
 // project whose enabled services the inventory lists without Container
-// Analysis is not asked at all.
+// Analysis is not asked at all, and is named as one whose API is off, as
+// it is when the API answers so.
 func TestCollectImageOccurrencesPartial(t *testing.T) {
 	f, opts := start(t)
 	f.With(func(f *gcpfake.Fake) {
@@ -319,8 +326,11 @@ func TestCollectImageOccurrencesPartial(t *testing.T) {
 			map[string]any{"name": "projects/acme-sec-forensics/services/compute.googleapis.com", "state": "ENABLED"})
 	})
 	inv, sum := collect(t, opts)
-	want := []string{"acme-prod: Artifact Analysis vulnerability occurrences incomplete: 1 read, Artifact Analysis could not reach projects/acme-prod/locations/asia-east1"}
-	if diff := cmp.Diff(want, sum.Gaps); diff != "" {
+	want := []string{
+		"acme-prod: Artifact Analysis vulnerability occurrences incomplete: 1 read, Artifact Analysis could not reach projects/acme-prod/locations/asia-east1",
+		"no Artifact Analysis vulnerability occurrences: containeranalysis.googleapis.com is not enabled in project acme-sec-forensics",
+	}
+	if diff := cmp.Diff(want, sum.GapMessages()); diff != "" {
 		t.Errorf("gaps (-want +got):\n%s", diff)
 	}
 	n := 0
@@ -337,5 +347,92 @@ func TestCollectImageOccurrencesPartial(t *testing.T) {
 	}
 	if n != 1 || !slices.Equal(asked, []string{"/v1/projects/acme-prod/occurrences"}) {
 		t.Errorf("%d image reports; Container Analysis asked %v, want acme-prod's only", n, asked)
+	}
+}
+
+// A server (or a proxy in front of it) that hands back the page token it
+// was given would page for ever: the list stops at the repeat, keeps what
+// it read and says so, and the rest of the collection is not lost.
+func TestCollectImageOccurrencesRepeatedToken(t *testing.T) {
+	f, opts := start(t)
+	f.With(func(f *gcpfake.Fake) {
+		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: imageFixable, CVE: "CVE-2023-4911", Severity: "CRITICAL", Package: "libc6", Fixed: "2.36-9+deb12u3"})
+	})
+	target, err := url.Parse(opts.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	direct := proxy.Director
+	proxy.Director = func(r *http.Request) {
+		direct(r)
+		if q := r.URL.Query(); q.Get("pageToken") == "same" {
+			q.Del("pageToken") // the first page again
+			r.URL.RawQuery = q.Encode()
+		}
+	}
+	proxy.ModifyResponse = func(r *http.Response) error {
+		if r.Request.URL.Path != "/v1/projects/acme-prod/occurrences" || r.StatusCode != 200 {
+			return nil
+		}
+		calls++
+		var page map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&page); err != nil {
+			return err
+		}
+		r.Body.Close()
+		page["nextPageToken"] = "same"
+		b, _ := json.Marshal(page)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.ContentLength = int64(len(b))
+		r.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	defer srv.Close()
+	opts.Endpoint = srv.URL
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	inv, sum, err := Collect(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Errorf("%d calls for acme-prod's occurrences, want 2 (the first page, then the repeat)", calls)
+	}
+	if len(sum.Gaps) != 1 || !strings.Contains(sum.Gaps[0].Message, `acme-prod: Artifact Analysis vulnerability occurrences incomplete: 2 read, then: the API returned the page token "same" a second time`) {
+		t.Errorf("gaps %q", sum.GapMessages())
+	}
+	n := 0
+	for _, a := range inv.Assets() {
+		if a.Type == "containeranalysis.googleapis.com/ImageVulnerabilities" {
+			n++
+		}
+	}
+	if n != 1 || inv.Get(web1) == nil {
+		t.Errorf("%d image reports (want the one read), web-1 in the inventory: %v", n, inv.Get(web1) != nil)
+	}
+}
+
+// The projects without a scanner's API make one gap, naming ten at most.
+func TestAPIOffGap(t *testing.T) {
+	var many []string
+	for i := range 12 {
+		many = append(many, fmt.Sprintf("p-%02d", 11-i))
+	}
+	for _, tc := range []struct {
+		projects []string
+		want     []string
+	}{
+		{nil, nil},
+		{[]string{"b", "a"}, []string{"no X: x.googleapis.com is not enabled in 2 projects: a, b"}},
+		{many, []string{"no X: x.googleapis.com is not enabled in 12 projects: p-00, p-01, p-02, p-03, p-04, p-05, p-06, p-07, p-08, p-09 and 2 more"}},
+	} {
+		s := &session{sum: &Summary{}}
+		s.apiOff("X", "x.googleapis.com", tc.projects)
+		if diff := cmp.Diff(tc.want, s.sum.GapMessages()); diff != "" {
+			t.Errorf("%v: gaps (-want +got):\n%s", tc.projects, diff)
+		}
 	}
 }

@@ -316,8 +316,9 @@ func TestIsolateReleaseAndSSH(t *testing.T) {
 				t.Errorf("metadata %s left", it.Str("key"))
 			}
 		}
-		if len(f.Project(gcpfake.ProdProject).Metadata) != 0 {
-			t.Error("project keys left")
+		// the project's keys go, its other items stay
+		if md := f.Project(gcpfake.ProdProject).Metadata; len(md) != 1 || md[0].Str("key") != "enable-osconfig" {
+			t.Errorf("project metadata %v, want enable-osconfig alone", md)
 		}
 	})
 }

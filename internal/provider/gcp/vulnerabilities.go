@@ -28,8 +28,8 @@ import (
 // one file of the collection and loaded with the rest: OS Config's reports
 // of the VMs and Artifact Analysis's vulnerability occurrences of the
 // images. A project whose API is off, or that refuses the call, is
-// skipped and named in the summary's gaps: VGL-VULN-003 says so from the
-// services it has.
+// skipped and named in the summary's gaps (VGL-VULN-003 also judges the
+// projects without OS Config).
 func (s *session) withScannerFindings(ctx context.Context, dir string, files []string, inv *inventory.Inventory, sum *Summary) (*inventory.Inventory, error) {
 	path := filepath.Join(dir, "vulnerabilities.ndjson")
 	out, err := newRecordFile(path, sum)
@@ -165,6 +165,7 @@ func (s *session) vulnerabilityReports(ctx context.Context, inv *inventory.Inven
 		}
 		parent := fmt.Sprintf("projects/%s/locations/%s/instances/-", k.project, k.zone)
 		call := svc.Projects.Locations.Instances.VulnerabilityReports.List(parent).Context(ctx)
+		tokens := pageTokens{}
 		for token := ""; ; {
 			var page *osconfig.ListVulnerabilityReportsResponse
 			err := s.do(ctx, func() (err error) { page, err = call.PageToken(token).Do(); return err })
@@ -202,8 +203,26 @@ func (s *session) vulnerabilityReports(ctx context.Context, inv *inventory.Inven
 			if token = page.NextPageToken; token == "" {
 				break
 			}
+			if err := tokens.repeated(token); err != nil {
+				skipped[k.project] = true
+				s.skip(k.project, "OS Config vulnerability reports", read[k.project], err, "")
+				break
+			}
 		}
 	}
+	return nil
+}
+
+// pageTokens are the page tokens a list has returned: one given twice
+// would page for ever (a server's bug, or a proxy's), so the list stops
+// there, as cut short.
+type pageTokens map[string]bool
+
+func (p pageTokens) repeated(token string) error {
+	if p[token] {
+		return fmt.Errorf("the API returned the page token %q a second time: the list was stopped there", token)
+	}
+	p[token] = true
 	return nil
 }
 
@@ -244,13 +263,17 @@ func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory
 		}
 	}
 	ids := make([]string, 0, len(numbers))
+	var off []string // the projects without the API, in one gap
 	for id := range numbers {
 		if services[id] == nil || services[id]["containeranalysis.googleapis.com"] {
 			ids = append(ids, id)
+		} else {
+			off = append(off, id)
 		}
 	}
 	sort.Strings(ids)
 	const what = "Artifact Analysis vulnerability occurrences"
+	defer func() { s.apiOff(what, "containeranalysis.googleapis.com", off) }()
 	for _, id := range ids {
 		images := map[string][]imageOccurrence{}
 		// returnPartialSuccess: a region Artifact Analysis cannot reach is
@@ -258,6 +281,7 @@ func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory
 		call := svc.Projects.Occurrences.List("projects/" + id).Filter(`kind="VULNERABILITY"`).PageSize(occurrencePageSize).ReturnPartialSuccess(true).Context(ctx)
 		var unreachable []string
 		n := 0
+		tokens := pageTokens{}
 		for token := ""; ; {
 			var page *containeranalysis.ListOccurrencesResponse
 			err := s.do(ctx, func() (err error) { page, err = call.PageToken(token).Do(); return err })
@@ -265,7 +289,11 @@ func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				s.skip(id, what, n, err, "containeranalysis.occurrences.list")
+				if _, _, disabled := serviceDisabled(err); disabled && n == 0 {
+					off = append(off, id)
+				} else {
+					s.skip(id, what, n, err, "containeranalysis.occurrences.list")
+				}
 				break
 			}
 			for _, o := range page.Occurrences {
@@ -276,13 +304,18 @@ func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory
 			if token = page.NextPageToken; token == "" {
 				break
 			}
+			if err := tokens.repeated(token); err != nil {
+				s.skip(id, what, n, err, "")
+				break
+			}
 			if s.opts.Progress != nil {
 				fmt.Fprintf(s.opts.Progress, "gcp: %s: %d image vulnerability occurrences so far\n", id, n)
 			}
 		}
 		if len(unreachable) > 0 && s.sum != nil {
 			slices.Sort(unreachable)
-			s.sum.Gaps = append(s.sum.Gaps, fmt.Sprintf("%s: %s incomplete: %d read, Artifact Analysis could not reach %s", id, what, n, strings.Join(slices.Compact(unreachable), ", ")))
+			s.sum.Gaps = append(s.sum.Gaps, inventory.Gap{Part: "gcp " + id + " " + what,
+				Message: fmt.Sprintf("%s: %s incomplete: %d read, Artifact Analysis could not reach %s", id, what, n, strings.Join(slices.Compact(unreachable), ", "))})
 		}
 		if n == 0 {
 			continue
@@ -321,7 +354,14 @@ type occurrenceVuln struct {
 	Severity          string         `json:"severity,omitempty"`
 	EffectiveSeverity string         `json:"effectiveSeverity,omitempty"`
 	FixAvailable      bool           `json:"fixAvailable"`
+	VexAssessment     *vexState      `json:"vexAssessment,omitempty"`
 	PackageIssue      []packageIssue `json:"packageIssue,omitempty"`
+}
+
+// vexState is the state of an occurrence's VEX assessment: the loader
+// leaves out what the image's publisher says is NOT_AFFECTED or FIXED.
+type vexState struct {
+	State string `json:"state,omitempty"`
 }
 
 type packageIssue struct {
@@ -341,6 +381,9 @@ func trimOccurrence(o *containeranalysis.Occurrence) imageOccurrence {
 	out := imageOccurrence{Name: o.Name, Kind: o.Kind, NoteName: o.NoteName}
 	if v := o.Vulnerability; v != nil {
 		ov := &occurrenceVuln{ShortDescription: v.ShortDescription, Severity: v.Severity, EffectiveSeverity: v.EffectiveSeverity, FixAvailable: v.FixAvailable}
+		if x := v.VexAssessment; x != nil && x.State != "" {
+			ov.VexAssessment = &vexState{State: x.State}
+		}
 		for _, pi := range v.PackageIssue {
 			p := packageIssue{AffectedPackage: pi.AffectedPackage, EffectiveSeverity: pi.EffectiveSeverity, FixAvailable: pi.FixAvailable}
 			if fv := pi.FixedVersion; fv != nil {
@@ -351,6 +394,28 @@ func trimOccurrence(o *containeranalysis.Occurrence) imageOccurrence {
 		out.Vulnerability = ov
 	}
 	return out
+}
+
+// apiOff records, as one gap, the projects where a scanner's API is not
+// enabled (by the inventory's list of their services, or by the API's
+// answer): an organization may have thousands, named up to ten.
+func (s *session) apiOff(what, service string, projects []string) {
+	if len(projects) == 0 || s.sum == nil {
+		return
+	}
+	slices.Sort(projects)
+	names := strings.Join(projects[:min(len(projects), 10)], ", ")
+	if len(projects) > 10 {
+		names += fmt.Sprintf(" and %d more", len(projects)-10)
+	}
+	which := "project " + names
+	if len(projects) > 1 {
+		which = fmt.Sprintf("%d projects: %s", len(projects), names)
+	}
+	// the projects, not their count: another project turning it off is
+	// another gap
+	s.sum.Gaps = append(s.sum.Gaps, inventory.Gap{Part: "gcp " + service + " off in " + strings.Join(projects, ","),
+		Message: fmt.Sprintf("no %s: %s is not enabled in %s", what, service, which)})
 }
 
 // skip records why a project's scanner findings are left out, or
@@ -368,7 +433,7 @@ func (s *session) skip(project, what string, read int, err error, perm string) {
 		gap = fmt.Sprintf("%s: %s incomplete: %d read, then: %s", project, what, read, why)
 	}
 	if s.sum != nil {
-		s.sum.Gaps = append(s.sum.Gaps, gap)
+		s.sum.Gaps = append(s.sum.Gaps, inventory.Gap{Part: "gcp " + project + " " + what, Message: gap})
 	}
 }
 

@@ -21,6 +21,9 @@ type Occurrence struct {
 	// Fixed is the version that fixes it; "" for none (the API then says
 	// fixedVersion kind MAXIMUM and fixAvailable false).
 	Fixed string
+	// VEX is the state of the publisher's VEX assessment (NOT_AFFECTED,
+	// FIXED, ...); "" for none.
+	VEX string
 }
 
 // AddOccurrence makes Artifact Analysis hold an occurrence. Call it under
@@ -153,7 +156,7 @@ func occurrenceDoc(p *Project, i int, o Occurrence) map[string]any {
 	if o.Fixed != "" {
 		fixed = map[string]any{"kind": "NORMAL", "name": o.Fixed, "fullName": o.Fixed}
 	}
-	d["vulnerability"] = map[string]any{
+	v := map[string]any{
 		"shortDescription": o.CVE, "severity": o.Severity, "effectiveSeverity": o.Severity,
 		"cvssScore": 9.8, "cvssVersion": "CVSS_VERSION_3", "fixAvailable": o.Fixed != "", "type": "OS",
 		"packageIssue": []any{map[string]any{
@@ -163,5 +166,12 @@ func occurrenceDoc(p *Project, i int, o Occurrence) map[string]any {
 			"fixAvailable": o.Fixed != "", "packageType": "OS", "effectiveSeverity": o.Severity,
 		}},
 	}
+	if o.VEX != "" {
+		v["vexAssessment"] = map[string]any{
+			"cve": o.CVE, "vulnerabilityId": o.CVE, "state": o.VEX,
+			"noteName": "projects/" + p.ID + "/notes/vex-" + o.CVE,
+		}
+	}
+	d["vulnerability"] = v
 	return d
 }

@@ -38,7 +38,9 @@ func Scenario() *Fake {
 	f.projects[ProdProject] = &Project{ID: ProdProject, Number: "402398720121", Ancestors: []string{"folders/511904211743", "organizations/684315297612"},
 		Labels:   map[string]string{"owner": "platform-team", "purpose": "customer-facing web shop", "env": "prod", "data-class": "pii"},
 		Bindings: map[string][]string{"roles/owner": {"group:platform-team@acme.example"}},
-		Metadata: []Doc{{"key": "ssh-keys", "value": "ops:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@acme.example"}}}
+		// enable-osconfig: web-1's OS Config vulnerability report exists
+		// only because the agent runs, which it needs.
+		Metadata: []Doc{{"key": "ssh-keys", "value": "ops:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@acme.example"}, {"key": "enable-osconfig", "value": "TRUE"}}}
 	f.projects[SecurityProject] = &Project{ID: SecurityProject, Number: "218745590023", Ancestors: []string{"folders/511904211743", "organizations/684315297612"},
 		Labels:   map[string]string{"owner": "security-team", "purpose": "incident evidence"},
 		Bindings: map[string][]string{"roles/owner": {"group:security-team@acme.example"}, "roles/compute.instanceAdmin.v1": {"group:ir-team@acme.example"}}}
