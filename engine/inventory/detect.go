@@ -23,6 +23,7 @@ const (
 	FormatVigil                // vigil's own asset NDJSON
 	FormatTerraformPlan        // `terraform show -json` output
 	FormatInspector            // `aws inspector2 list-findings` output (Inspector v2 findings)
+	FormatOccurrences          // Artifact Analysis occurrences (`gcloud artifacts vulnerabilities list --format=json`)
 )
 
 func (f Format) String() string {
@@ -37,6 +38,8 @@ func (f Format) String() string {
 		return "terraform-plan"
 	case FormatInspector:
 		return "aws-inspector"
+	case FormatOccurrences:
+		return "gcp-occurrences"
 	}
 	return "unknown"
 }
@@ -276,7 +279,7 @@ func detectFile(path string) (detected, error) {
 }
 
 func notRecognized(path string) error {
-	return &ParseError{File: path, Err: errors.New("JSON not recognized: expected Cloud Asset Inventory assets (name, asset_type), AWS Config items (resourceType, configuration), a Terraform plan (format_version, resource_changes), Inspector findings (aws inspector2 list-findings: findings) or vigil assets (id, provider, kind)")}
+	return &ParseError{File: path, Err: errors.New("JSON not recognized: expected Cloud Asset Inventory assets (name, asset_type), AWS Config items (resourceType, configuration), a Terraform plan (format_version, resource_changes), Inspector findings (aws inspector2 list-findings: findings), Artifact Analysis occurrences (gcloud artifacts vulnerabilities list --format=json: name, kind, noteName, resourceUri) or vigil assets (id, provider, kind)")}
 }
 
 // classify decides a record or document format from its top-level keys.
@@ -297,6 +300,10 @@ func classify(keys map[string]json.RawMessage) (detected, bool) {
 		// An Inspector ListFindings page, or one of its findings: the
 		// whole file is read and grouped by instance (inspector.go).
 		return detected{format: FormatInspector, layout: layoutDocument}, true
+	case has("occurrences") || isOccurrence(keys):
+		// A ListOccurrences page or one occurrence: grouped by image over
+		// all such files (occurrences.go).
+		return detected{format: FormatOccurrences, layout: layoutDocument}, true
 	}
 	return detected{}, false
 }
@@ -321,6 +328,9 @@ func decisive(key string, seen map[string]bool) (detected, bool) {
 	}
 	if key == "findings" || seen["findingArn"] && seen["resources"] {
 		return detected{format: FormatInspector, layout: layoutDocument}, true
+	}
+	if key == "occurrences" || seen["name"] && seen["kind"] && seen["noteName"] && seen["resourceUri"] {
+		return detected{format: FormatOccurrences, layout: layoutDocument}, true
 	}
 	return detected{}, false
 }
@@ -372,6 +382,9 @@ func detectArray(path string, r *bufio.Reader) (detected, error) {
 	d, ok := classify(keys)
 	if ok && d.format == FormatInspector && isInspectorFinding(keys) {
 		return d, nil // an array of Inspector findings (--query findings)
+	}
+	if ok && d.format == FormatOccurrences && isOccurrence(keys) {
+		return d, nil // gcloud artifacts vulnerabilities list --format=json
 	}
 	if !ok || d.layout != layoutStream {
 		return detected{}, notRecognized(path)

@@ -305,6 +305,7 @@ func (s *FileSet) Scan(ctx context.Context, emit func(*asset.Asset) error) error
 	}
 	serial := trackers[n]
 	var insp *inspectorImport
+	var occ *occurrenceImport
 	for _, in := range s.files {
 		var err error
 		switch {
@@ -313,6 +314,11 @@ func (s *FileSet) Scan(ctx context.Context, emit func(*asset.Asset) error) error
 				insp = newInspectorImport()
 			}
 			err = insp.read(ctx, s, in)
+		case in.det.format == FormatOccurrences:
+			if occ == nil {
+				occ = newOccurrenceImport()
+			}
+			err = occ.read(ctx, s, in)
 		case in.det.format == FormatTerraformPlan:
 			err = s.scanPlan(in, serial, emit)
 		case in.det.format == FormatAWSConfig && in.det.layout == layoutConfigDoc && !in.det.snapshot:
@@ -335,18 +341,28 @@ func (s *FileSet) Scan(ctx context.Context, emit func(*asset.Asset) error) error
 		return context.Cause(ctx)
 	}
 
-	// Inspector findings are grouped by instance over all their files
-	// (pages of one listing may be split over several).
+	// Inspector findings are grouped by instance, Artifact Analysis
+	// occurrences by image, over all their files (pages of one listing may
+	// be split over several).
+	var grouped []*asset.Asset
 	if insp != nil {
 		reports, err := insp.assets()
 		if err != nil {
 			return err
 		}
-		for _, a := range reports {
-			serial.observe(a)
-			if err := emit(a); err != nil {
-				return err
-			}
+		grouped = append(grouped, reports...)
+	}
+	if occ != nil {
+		reports, err := occ.assets(x)
+		if err != nil {
+			return err
+		}
+		grouped = append(grouped, reports...)
+	}
+	for _, a := range grouped {
+		serial.observe(a)
+		if err := emit(a); err != nil {
+			return err
 		}
 	}
 

@@ -43,19 +43,10 @@ func isInspectorFinding(keys map[string]json.RawMessage) bool {
 	return arn && res
 }
 
-// inspectorImport gathers the findings of every Inspector file of a scan.
+// inspectorImport gathers the findings of every Inspector file of a scan,
+// by instance (findings named by their findingArn).
 type inspectorImport struct {
-	seen   map[string]int // findingArn → index in finds
-	finds  []inspectorFound
-	groups map[string]*inspectorGroup
-	order  []string
-}
-
-type inspectorFound struct {
-	raw  json.RawMessage
-	key  string // the instance's group
-	file string
-	off  int64
+	grouped[inspectorGroup]
 }
 
 type inspectorGroup struct {
@@ -65,11 +56,19 @@ type inspectorGroup struct {
 }
 
 func newInspectorImport() *inspectorImport {
-	return &inspectorImport{seen: map[string]int{}, groups: map[string]*inspectorGroup{}}
+	return &inspectorImport{newGrouped[inspectorGroup]()}
 }
 
 // read adds the findings of one file.
 func (im *inspectorImport) read(ctx context.Context, s *FileSet, in *inputFile) error {
+	return readExport(ctx, in, func(v json.RawMessage, off int64) error { return im.value(s, in, v, off) })
+}
+
+// readExport calls fn with each top-level JSON value of an export file
+// (one, several one after another, or one per line) and its offset: the
+// exports whose records are grouped over all their files (Inspector
+// findings, Artifact Analysis occurrences) are read whole this way.
+func readExport(ctx context.Context, in *inputFile, fn func(v json.RawMessage, off int64) error) error {
 	f, err := os.Open(in.path)
 	if err != nil {
 		return err
@@ -87,7 +86,7 @@ func (im *inspectorImport) read(ctx context.Context, s *FileSet, in *inputFile) 
 			return parseErrAt(in.path, err)
 		}
 		// The value's own bytes end where the decoder stopped.
-		if err := im.value(s, in, v, dec.InputOffset()-int64(len(v))); err != nil {
+		if err := fn(v, dec.InputOffset()-int64(len(v))); err != nil {
 			return err
 		}
 	}
@@ -183,27 +182,20 @@ func (im *inspectorImport) finding(s *FileSet, in *inputFile, raw json.RawMessag
 		}
 		region := firstNonEmpty(r.Region, arnRegion)
 		key = acct + "\x00" + region + "\x00" + r.ID
-		if g = im.groups[key]; g == nil {
-			g = &inspectorGroup{acct: acct, region: region, id: r.ID, file: s.name(in.path), off: off}
-			im.groups[key] = g
-			im.order = append(im.order, key)
-		}
+		g = im.group(key, func() *inspectorGroup {
+			return &inspectorGroup{acct: acct, region: region, id: r.ID, file: s.name(in.path), off: off}
+		})
 		break
 	}
 	if g == nil {
 		s.skip("Inspector findings on resources other than EC2 instances (container images, Lambda functions)")
 		return nil
 	}
-	found := inspectorFound{raw: append(json.RawMessage(nil), raw...), key: key, file: s.name(in.path), off: off}
-	if i, ok := im.seen[f.FindingArn]; ok {
+	if im.add(f.FindingArn, key, raw) {
 		// The same finding on two pages or in two exports: the later
 		// copy (the later file, or further down) is kept.
 		s.skip("Inspector findings listed twice (the later copy kept)")
-		im.finds[i] = found
-		return nil
 	}
-	im.seen[f.FindingArn] = len(im.finds)
-	im.finds = append(im.finds, found)
 	return nil
 }
 
@@ -225,27 +217,19 @@ func InspectorItem(acct, region, instance string, findings []json.RawMessage) *C
 // assets builds one vulnerability_report per instance, in the order the
 // instances were first met.
 func (im *inspectorImport) assets() ([]*asset.Asset, error) {
-	by := map[string][]json.RawMessage{}
-	for _, f := range im.finds {
-		by[f.key] = append(by[f.key], f.raw)
-	}
 	var out []*asset.Asset
-	for _, key := range im.order {
-		list := by[key]
-		if len(list) == 0 {
-			continue // its only finding moved to another instance in a later copy
-		}
-		g := im.groups[key]
+	err := im.each(func(g *inspectorGroup, list []json.RawMessage) error {
 		item, err := json.Marshal(InspectorItem(g.acct, g.region, g.id, list))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		a, _, err := decodeConfigItem(item, asset.SourceInspector)
 		if err != nil {
-			return nil, &ParseError{File: g.file, Err: err}
+			return &ParseError{File: g.file, Err: err}
 		}
 		a.Origin = asset.Origin{File: g.file, Offset: g.off}
 		out = append(out, a)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }

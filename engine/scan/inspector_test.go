@@ -85,3 +85,55 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// An Artifact Analysis export (testdata/artifact-analysis) scanned with
+// the posture fixture adds exactly its three fixable images to
+// VGL-VULN-002 (by hand: api's libc6 pair, worker's openssh, the
+// forensics triage image's xz-utils), each said to be an image, and takes
+// nothing from the fixture's own findings.
+func TestOccurrenceExportScan(t *testing.T) {
+	root := testutil.Root(t)
+	dir := t.TempDir()
+	for _, name := range []string{"aws-config.json", "gcp-cai.ndjson", "aws-collected.ndjson"} {
+		copyFile(t, filepath.Join(root, "testdata", "posture", name), filepath.Join(dir, name))
+	}
+	names := func() map[string]string {
+		res, _ := scanFixture(t, filepath.Join("testdata", "posture", "vigil.hcl"), dir, postureClock, "VGL-VULN-001", "VGL-VULN-002")
+		defer res.Findings.Close()
+		out := map[string]string{}
+		for f := range res.Findings.All() {
+			out[f.PolicyID+" "+f.AssetID] = f.Message
+		}
+		return out
+	}
+	before := names()
+	for _, name := range []string{"vulnerabilities-list.json", "vulnerabilities-page.json"} {
+		copyFile(t, filepath.Join(root, "testdata", "artifact-analysis", name), filepath.Join(dir, name))
+	}
+	after := names()
+	var added []string
+	for k, msg := range after {
+		if _, ok := before[k]; ok {
+			continue
+		}
+		added = append(added, k)
+		if !strings.Contains(msg, "in a container image") {
+			t.Errorf("%s: %s", k, msg)
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			t.Errorf("%s is gone with the export", k)
+		}
+	}
+	sort.Strings(added)
+	const p = "VGL-VULN-002 //containeranalysis.googleapis.com/projects/"
+	want := []string{
+		p + "acme-prod/imageVulnerabilities/https:%2F%2Feurope-west1-docker.pkg.dev%2Facme-prod%2Fweb%2Fapi@sha256:4d0c2f1e9b3a7c65d8e1f0a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6",
+		p + "acme-prod/imageVulnerabilities/https:%2F%2Feurope-west1-docker.pkg.dev%2Facme-prod%2Fweb%2Fworker@sha256:9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d",
+		p + "acme-sec-forensics/imageVulnerabilities/https:%2F%2Feurope-west1-docker.pkg.dev%2Facme-sec-forensics%2Ftools%2Ftriage@sha256:aa11bb22cc33dd44ee55ff6600112233445566778899aabbccddeeff00112233",
+	}
+	if d := cmp.Diff(want, added); d != "" {
+		t.Errorf("findings the export added (-want +got):\n%s", d)
+	}
+}

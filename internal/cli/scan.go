@@ -409,6 +409,9 @@ incident. Inputs are files or directories (taken recursively: *.json, *.ndjson,
   - a live AWS or Google Cloud inventory with --aws or --gcp-scope (see
     'vigil inventory collect --help')
   - Terraform plans ('terraform show -json'); 'vigil check' is made for those
+  - vulnerability scanner exports: 'aws inspector2 list-findings' and
+    'gcloud artifacts vulnerabilities list IMAGE --format=json' (one report
+    per instance or image, as the live collectors make)
 
 Organization settings (approved networks, required labels, the IR team's
 principals, admin ports, data residency) come from vigil.hcl (--config, or

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -88,6 +87,11 @@ func (r *recordFile) add(service, name, assetType, number, location string, data
 	if err != nil {
 		return err
 	}
+	return r.addRecord(assetType, line)
+}
+
+// addRecord writes one record made already, of the asset type given.
+func (r *recordFile) addRecord(assetType string, line []byte) error {
 	r.w.Write(line)
 	r.w.WriteByte('\n')
 	r.n++
@@ -326,9 +330,12 @@ func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory
 		}
 		sort.Strings(uris)
 		for _, uri := range uris {
-			name := "projects/" + id + "/imageVulnerabilities/" + url.PathEscape(uri)
-			data := map[string]any{"resourceUri": uri, "occurrences": images[uri]}
-			if err := out.add("containeranalysis.googleapis.com", name, "containeranalysis.googleapis.com/ImageVulnerabilities", firstNonEmptyStr(numbers[id], id), "global", data); err != nil {
+			// the record an export of the same occurrences gives
+			rec, err := inventory.ImageVulnerabilitiesRecord(id, firstNonEmptyStr(numbers[id], id), uri, images[uri])
+			if err == nil {
+				err = out.addRecord("containeranalysis.googleapis.com/ImageVulnerabilities", rec)
+			}
+			if err != nil {
 				return err
 			}
 		}

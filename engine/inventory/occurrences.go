@@ -1,0 +1,167 @@
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/vigil-ir/vigil/engine/asset"
+)
+
+// Artifact Analysis exports: what `gcloud artifacts vulnerabilities list
+// IMAGE --format=json` prints (a JSON array of Occurrence objects), the
+// API's ListOccurrences pages ({"occurrences": [...], "nextPageToken":
+// ...}), or occurrences one per line. Their vulnerability occurrences are
+// grouped by project and image into the record vigil's live collector
+// makes (containeranalysis.googleapis.com/ImageVulnerabilities, one per
+// image), so an exported image meets the same vulnerability_report, with
+// the same id, as a collected one.
+
+// isOccurrence says whether an object's keys are a Container Analysis
+// Occurrence's (name, kind, noteName, resourceUri).
+func isOccurrence(keys map[string]json.RawMessage) bool {
+	for _, k := range []string{"name", "kind", "noteName", "resourceUri"} {
+		if _, ok := keys[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// occurrenceImport gathers the vulnerability occurrences of every such
+// file of a scan, by project and image (occurrences named by their name).
+type occurrenceImport struct {
+	grouped[occurrenceGroup]
+}
+
+type occurrenceGroup struct {
+	project, uri string
+	file         string
+	off          int64
+}
+
+func newOccurrenceImport() *occurrenceImport {
+	return &occurrenceImport{newGrouped[occurrenceGroup]()}
+}
+
+func (im *occurrenceImport) read(ctx context.Context, s *FileSet, in *inputFile) error {
+	return readExport(ctx, in, func(v json.RawMessage, off int64) error { return im.value(s, in, v, off) })
+}
+
+const occurrenceShapes = "expected Artifact Analysis occurrences: an array of them (gcloud artifacts vulnerabilities list --format=json), a ListOccurrences page {\"occurrences\": [...]}, or an occurrence"
+
+// value takes one top-level value: a page, an occurrence, or an array.
+func (im *occurrenceImport) value(s *FileSet, in *inputFile, v json.RawMessage, off int64) error {
+	bad := func(msg string) error {
+		return &ParseError{File: in.path, Line: LineAt(in.path, off), Err: errors.New(msg)}
+	}
+	var list []json.RawMessage
+	switch firstByte(v) {
+	case '[':
+		if err := json.Unmarshal(v, &list); err != nil {
+			return bad(jsonError(err).Error())
+		}
+	case '{':
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(v, &keys); err != nil {
+			return bad(jsonError(err).Error())
+		}
+		page, isPage := keys["occurrences"]
+		switch {
+		case isPage && string(page) != "null":
+			if err := json.Unmarshal(page, &list); err != nil {
+				return bad("occurrences: " + jsonError(err).Error())
+			}
+		case isPage: // an empty page
+		case isOccurrence(keys):
+			list = []json.RawMessage{v}
+		default:
+			return bad(occurrenceShapes + "; this object has neither occurrences nor name, kind, noteName and resourceUri")
+		}
+	default:
+		return bad(occurrenceShapes)
+	}
+	for _, e := range list {
+		if firstByte(e) == '[' {
+			return bad(occurrenceShapes + "; arrays do not nest")
+		}
+		if err := im.occurrence(s, in, e, off); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (im *occurrenceImport) occurrence(s *FileSet, in *inputFile, raw json.RawMessage, off int64) error {
+	var o struct {
+		Name        string `json:"name"`
+		Kind        string `json:"kind"`
+		ResourceURI string `json:"resourceUri"`
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return &ParseError{File: in.path, Line: LineAt(in.path, off), Err: fmt.Errorf("Artifact Analysis occurrence: %w", jsonError(err))}
+	}
+	// projects/PROJECT/occurrences/ID
+	parts := strings.Split(o.Name, "/")
+	if len(parts) != 4 || parts[0] != "projects" || parts[1] == "" || parts[2] != "occurrences" || parts[3] == "" {
+		return &ParseError{File: in.path, Line: LineAt(in.path, off), Err: fmt.Errorf("Artifact Analysis occurrence named %q: expected projects/PROJECT/occurrences/ID", o.Name)}
+	}
+	if o.Kind != "VULNERABILITY" {
+		s.skip("Artifact Analysis occurrences other than vulnerabilities (discovery, build, attestation...)")
+		return nil
+	}
+	if o.ResourceURI == "" {
+		s.skip("Artifact Analysis occurrences without a resourceUri")
+		return nil
+	}
+	key := parts[1] + "\x00" + o.ResourceURI
+	im.group(key, func() *occurrenceGroup {
+		return &occurrenceGroup{project: parts[1], uri: o.ResourceURI, file: s.name(in.path), off: off}
+	})
+	if im.add(o.Name, key, raw) {
+		// The same occurrence in two pages or exports: the later copy.
+		s.skip("Artifact Analysis occurrences listed twice (the later copy kept)")
+	}
+	return nil
+}
+
+// ImageVulnerabilitiesRecord is the Cloud Asset record vigil keeps for the
+// vulnerability occurrences of one image of a project (Cloud Asset has no
+// such type): the live collector and the import of exports both make it.
+// number is the project's number, or its id when only that is known.
+func ImageVulnerabilitiesRecord(project, number, uri string, occurrences any) ([]byte, error) {
+	data, err := json.Marshal(map[string]any{"resourceUri": uri, "occurrences": occurrences})
+	if err != nil {
+		return nil, err
+	}
+	const t = "containeranalysis.googleapis.com/ImageVulnerabilities"
+	return json.Marshal(map[string]any{
+		"name":       "//containeranalysis.googleapis.com/projects/" + project + "/imageVulnerabilities/" + url.PathEscape(uri),
+		"asset_type": t, "ancestors": []string{"projects/" + number},
+		"resource": map[string]any{"version": "v1", "discovery_name": "ImageVulnerabilities",
+			"parent": "//cloudresourcemanager.googleapis.com/projects/" + number, "location": "global", "data": json.RawMessage(data)},
+	})
+}
+
+// assets builds one vulnerability_report per image, in the order the
+// images were first met.
+func (im *occurrenceImport) assets(x *caiIndex) ([]*asset.Asset, error) {
+	var out []*asset.Asset
+	err := im.each(func(g *occurrenceGroup, list []json.RawMessage) error {
+		rec, err := ImageVulnerabilitiesRecord(g.project, g.project, g.uri, list)
+		if err != nil {
+			return err
+		}
+		a, _, err := x.decodeCAI(rec, asset.SourceCAIExport)
+		if err != nil {
+			return &ParseError{File: g.file, Err: fmt.Errorf("the occurrences of %s: %w", g.uri, err)}
+		}
+		a.Origin = asset.Origin{File: g.file, Offset: g.off}
+		out = append(out, a)
+		return nil
+	})
+	return out, err
+}
