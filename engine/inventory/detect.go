@@ -294,8 +294,10 @@ func classify(keys map[string]json.RawMessage) (detected, bool) {
 		return detected{format: FormatCAI, layout: layoutStream}, true
 	case has("resourceType") && (has("configuration") || has("arn") || has("ARN") || has("resourceId")):
 		return detected{format: FormatAWSConfig, layout: layoutStream}, true
-	case has("id") && has("provider") && has("kind"):
+	case has("id") && has("provider") && has("kind"), has("vigil_gap"):
 		return detected{format: FormatVigil, layout: layoutStream}, true
+	case has("findings") && has("occurrences"):
+		return detected{}, false // Inspector's or Artifact Analysis's: not to be guessed
 	case has("findings") || isInspectorFinding(keys):
 		// An Inspector ListFindings page, or one of its findings: the
 		// whole file is read and grouped by instance (inspector.go).
@@ -323,7 +325,7 @@ func decisive(key string, seen map[string]bool) (detected, bool) {
 	case "resourceType":
 		return detected{format: FormatAWSConfig, layout: layoutStream}, true
 	}
-	if seen["id"] && seen["provider"] && seen["kind"] {
+	if seen["id"] && seen["provider"] && seen["kind"] || key == "vigil_gap" {
 		return detected{format: FormatVigil, layout: layoutStream}, true
 	}
 	if key == "findings" || seen["findingArn"] && seen["resources"] {

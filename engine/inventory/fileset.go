@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -47,6 +49,9 @@ type FileSet struct {
 	files   []*inputFile
 	named   []string // the paths given to Open, cleaned
 	skipped sync.Map // reason -> *atomic.Int64
+
+	gapMu sync.Mutex
+	gaps  []Gap // what the collections that wrote the files could not read
 
 	planMu sync.Mutex
 	plans  *PlanStats
@@ -186,12 +191,36 @@ func (s *FileSet) Files() map[string]Format {
 // Inputs are the files and directories read, as given to Open: a
 // directory is one input whatever files it holds today (a daily export
 // under a new name is the same input). Standard input is "-".
+//
+// Once the files are read, the inputs also name each collection gap they
+// hold (see Gap): a scan of an incomplete collection is not compared with
+// one of a complete collection.
 func (s *FileSet) Inputs() []string {
 	out := make([]string, len(s.named))
 	for i, p := range s.named {
 		out[i] = s.name(p)
 	}
+	for _, g := range s.CollectionGaps() {
+		out = append(out, "incomplete: "+g.Part)
+	}
 	return out
+}
+
+// CollectionGaps are the gaps of the collections that wrote the files
+// read (vigil NDJSON records "vigil_gap", ListOccurrences pages naming
+// unreachable regions), in the order met.
+func (s *FileSet) CollectionGaps() []Gap {
+	s.gapMu.Lock()
+	defer s.gapMu.Unlock()
+	return slices.Clone(s.gaps)
+}
+
+func (s *FileSet) addGap(g Gap) {
+	s.gapMu.Lock()
+	defer s.gapMu.Unlock()
+	if !slices.Contains(s.gaps, g) {
+		s.gaps = append(s.gaps, g)
+	}
 }
 
 func (s *FileSet) name(path string) string {
@@ -410,7 +439,10 @@ func (s *FileSet) process(x *caiIndex, b *batch, t *scopeTracker, emit func(*ass
 				a = nil
 			}
 		case FormatVigil:
-			a, err = decodeVigil(r.data)
+			var gap *Gap
+			if a, gap, err = decodeVigilRecord(r.data); gap != nil {
+				s.addGap(*gap)
+			}
 		default:
 			err = fmt.Errorf("unexpected format %s", in.det.format)
 		}
@@ -510,6 +542,27 @@ func recordError(in *inputFile, r record, err error) error {
 }
 
 // decodeVigil reads one asset of vigil's own NDJSON.
+// decodeVigilRecord reads one line of vigil NDJSON: an asset, or a gap of
+// the collection that wrote the file ({"vigil_gap": {"part", "message"}}).
+func decodeVigilRecord(raw []byte) (*asset.Asset, *Gap, error) {
+	if bytes.Contains(raw, []byte(`"vigil_gap"`)) {
+		var r struct {
+			Gap *Gap `json:"vigil_gap"`
+		}
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return nil, nil, jsonError(err)
+		}
+		if r.Gap != nil {
+			if r.Gap.Part == "" {
+				return nil, nil, errors.New("vigil_gap has no part: it must name what the collection did not read")
+			}
+			return nil, r.Gap, nil
+		}
+	}
+	a, err := decodeVigil(raw)
+	return a, nil, err
+}
+
 func decodeVigil(raw []byte) (*asset.Asset, error) {
 	var a asset.Asset
 	if err := json.Unmarshal(raw, &a); err != nil {

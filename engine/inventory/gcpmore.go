@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -253,6 +254,20 @@ func (o *occurrenceVulnerability) vulnerability(kind, note string) (asset.Vulner
 	return v, true
 }
 
+// registryImage says whether an occurrence's resourceUri is an image in
+// Artifact Registry (https://LOCATION-docker.pkg.dev/...) or Container
+// Registry (https://gcr.io/..., https://eu.gcr.io/...), the artifacts
+// Artifact Analysis scans: any other URL (a VM's self-link) is not taken
+// for what the report is about.
+func registryImage(uri string) bool {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "https" || u.User != nil || u.Path == "" || u.Path == "/" {
+		return false
+	}
+	h := u.Host
+	return strings.HasSuffix(h, ".pkg.dev") || h == "gcr.io" || strings.HasSuffix(h, ".gcr.io")
+}
+
 func (r *gcpVulnerabilities) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 	a.Facets.Resource = r.Resource
 	if r.ResourceURI != "" || r.Vulnerability != nil || r.Occurrences != nil {
@@ -261,7 +276,7 @@ func (r *gcpVulnerabilities) apply(a *asset.Asset, _ *GCPIAMPolicy) error {
 		// what it is about, never an asset name (//compute...), which
 		// would point the finding, and its remediation, at another asset.
 		a.Facets.Resource = a.ID
-		if strings.HasPrefix(r.ResourceURI, "https://") {
+		if registryImage(r.ResourceURI) {
 			a.Facets.Resource = r.ResourceURI
 		}
 	}

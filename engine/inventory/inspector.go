@@ -117,6 +117,9 @@ func (im *inspectorImport) value(s *FileSet, in *inputFile, v json.RawMessage, o
 	if err := json.Unmarshal(v, &keys); err != nil {
 		return bad(jsonError(err).Error())
 	}
+	if _, occ := keys["occurrences"]; occ {
+		return bad("an object with findings and also Artifact Analysis occurrences: vigil cannot tell which it is")
+	}
 	if page, ok := keys["findings"]; ok {
 		if string(page) == "null" {
 			return nil

@@ -30,13 +30,19 @@ type Inventory struct {
 }
 
 // Gap is a part of a live collection that was not read, or only in part.
+//
+// Written to vigil NDJSON (WriteNDJSON) as a line of its own,
+// {"vigil_gap": {"part": ..., "message": ...}}, and read back with the
+// file, so that a scan of a collected file knows what its collection
+// missed.
 type Gap struct {
-	// Part names what was not read, the same from one collection to the
-	// next ("gcp acme-prod Artifact Analysis vulnerability occurrences"):
-	// history compares scans by it.
-	Part string
+	// Part names what was not read, and how ("gcp acme-prod Artifact
+	// Analysis vulnerability occurrences: permission denied"): history
+	// compares scans by it, so a part read in part names that collection
+	// alone.
+	Part string `json:"part"`
 	// Message says what happened, for people (counts, the error).
-	Message string
+	Message string `json:"message"`
 }
 
 func (g Gap) String() string { return g.Message }
@@ -61,6 +67,7 @@ func Load(ctx context.Context, paths ...string) (*Inventory, error) {
 		return nil, err
 	}
 	inv.Skipped = fs.Skipped()
+	inv.Gaps = fs.CollectionGaps()
 	return inv, nil
 }
 
@@ -199,15 +206,27 @@ func (inv *Inventory) Inputs() []string {
 }
 
 // WriteNDJSON writes the inventory as vigil NDJSON, one asset per line.
-func (inv *Inventory) WriteNDJSON(w io.Writer) error { return WriteNDJSON(w, inv.assets) }
+// Its gaps follow the assets, one line each.
+func (inv *Inventory) WriteNDJSON(w io.Writer) error { return writeNDJSON(w, inv.assets, inv.Gaps) }
+
+// CollectionGaps are what the live collection of the inventory, or of the
+// files it was loaded from, could not read.
+func (inv *Inventory) CollectionGaps() []Gap { return inv.Gaps }
 
 // WriteNDJSON writes assets as vigil NDJSON.
-func WriteNDJSON(w io.Writer, assets []*asset.Asset) error {
+func WriteNDJSON(w io.Writer, assets []*asset.Asset) error { return writeNDJSON(w, assets, nil) }
+
+func writeNDJSON(w io.Writer, assets []*asset.Asset, gaps []Gap) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	for _, a := range assets {
 		if err := enc.Encode(a); err != nil {
+			return err
+		}
+	}
+	for _, g := range gaps {
+		if err := enc.Encode(map[string]Gap{"vigil_gap": g}); err != nil {
 			return err
 		}
 	}

@@ -471,6 +471,8 @@ func TestCAIOccurrenceIsAnImageReport(t *testing.T) {
 		rec("o4", "//compute.googleapis.com/projects/acme-prod/zones/europe-west1-b/instances/web-1", "VULNERABILITY", libc),
 		// another kind: no vulnerability
 		rec("o5", img, "DISCOVERY", libc),
+		// a URL, but a VM's, not an image's
+		rec("o6", "https://www.googleapis.com/compute/v1/projects/acme-prod/zones/europe-west1-b/instances/web-1", "VULNERABILITY", libc),
 		`{"name":"//containeranalysis.googleapis.com/projects/acme-prod/imageVulnerabilities/img","asset_type":"containeranalysis.googleapis.com/ImageVulnerabilities","ancestors":["projects/402398720121"],"resource":{"version":"v1","location":"global","data":{"resourceUri":"` + img + `","occurrences":[` +
 			`{"name":"projects/acme-prod/occurrences/a","kind":"VULNERABILITY","noteName":"projects/goog-vulnz/notes/CVE-2023-4911","vulnerability":` + libc + `},` +
 			`{"name":"projects/acme-prod/occurrences/b","kind":"VULNERABILITY","noteName":"projects/goog-vulnz/notes/CVE-2024-2961","vulnerability":{"effectiveSeverity":"HIGH"}},` +
@@ -491,6 +493,7 @@ func TestCAIOccurrenceIsAnImageReport(t *testing.T) {
 		{"occurrences/o3", img, []asset.Vulnerability{{ID: "CVE-2023-4911", Severity: "high", Fixable: true, Package: "b", Fixed: "1.2"}}},
 		{"occurrences/o4", o4, []asset.Vulnerability{{ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"}}},
 		{"occurrences/o5", img, nil},
+		{"occurrences/o6", "//containeranalysis.googleapis.com/projects/acme-prod/occurrences/o6", []asset.Vulnerability{{ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"}}},
 		{"imageVulnerabilities/img", img, []asset.Vulnerability{
 			{ID: "CVE-2023-4911", Severity: "critical", Fixable: true, Package: "libc6", Fixed: "2.36-9+deb12u3"},
 			{ID: "CVE-2024-2961", Severity: "high"},

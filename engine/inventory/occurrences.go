@@ -1,11 +1,13 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/vigil-ir/vigil/engine/asset"
@@ -55,51 +57,100 @@ const occurrenceShapes = "expected Artifact Analysis occurrences: an array of th
 
 // value takes one top-level value: a page, an occurrence, or an array.
 func (im *occurrenceImport) value(s *FileSet, in *inputFile, v json.RawMessage, off int64) error {
-	bad := func(msg string) error {
-		return &ParseError{File: in.path, Line: LineAt(in.path, off), Err: errors.New(msg)}
+	bad := func(at int64, msg string) error {
+		return &ParseError{File: in.path, Line: LineAt(in.path, at), Err: errors.New(msg)}
 	}
-	var list []json.RawMessage
 	switch firstByte(v) {
 	case '[':
-		if err := json.Unmarshal(v, &list); err != nil {
-			return bad(jsonError(err).Error())
-		}
+		return im.list(s, in, v, off)
 	case '{':
-		var keys map[string]json.RawMessage
-		if err := json.Unmarshal(v, &keys); err != nil {
-			return bad(jsonError(err).Error())
-		}
-		page, isPage := keys["occurrences"]
-		switch {
-		case isPage && string(page) != "null":
-			if err := json.Unmarshal(page, &list); err != nil {
-				return bad("occurrences: " + jsonError(err).Error())
-			}
-		case isPage: // an empty page
-		case isOccurrence(keys):
-			list = []json.RawMessage{v}
-		default:
-			return bad(occurrenceShapes + "; this object has neither occurrences nor name, kind, noteName and resourceUri")
-		}
 	default:
-		return bad(occurrenceShapes)
+		return bad(off, occurrenceShapes)
 	}
-	for _, e := range list {
-		if firstByte(e) == '[' {
-			return bad(occurrenceShapes + "; arrays do not nest")
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(v, &keys); err != nil {
+		return bad(off, jsonError(err).Error())
+	}
+	page, isPage := keys["occurrences"]
+	_, findings := keys["findings"]
+	switch {
+	case isPage && (isOccurrence(keys) || findings):
+		// which of them it is, vigil cannot tell: nothing is dropped
+		return bad(off, "an object with occurrences and also an occurrence's name, kind, noteName and resourceUri (or Inspector's findings): "+occurrenceShapes)
+	case isPage:
+		if err := im.unreachable(s, in, keys["unreachable"], off); err != nil {
+			return err
 		}
-		if err := im.occurrence(s, in, e, off); err != nil {
+		if string(page) == "null" {
+			return nil
+		}
+		// the elements' lines: the array's place in the page
+		at := off + int64(bytes.Index(v, page))
+		if firstByte(page) != '[' {
+			return bad(off, "occurrences: expected an array of occurrences")
+		}
+		return im.list(s, in, page, at)
+	case isOccurrence(keys):
+		return im.occurrence(s, in, v, off)
+	}
+	return bad(off, occurrenceShapes+"; this object has neither occurrences nor name, kind, noteName and resourceUri")
+}
+
+// list takes an array of occurrences at offset off of the file, each
+// with its own offset (errors name its line).
+func (im *occurrenceImport) list(s *FileSet, in *inputFile, v json.RawMessage, off int64) error {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	if _, err := dec.Token(); err != nil { // [
+		return &ParseError{File: in.path, Line: LineAt(in.path, off), Err: jsonError(err)}
+	}
+	for dec.More() {
+		var e json.RawMessage
+		if err := dec.Decode(&e); err != nil {
+			return &ParseError{File: in.path, Line: LineAt(in.path, off+dec.InputOffset()), Err: jsonError(err)}
+		}
+		at := off + dec.InputOffset() - int64(len(e))
+		if firstByte(e) != '{' {
+			return &ParseError{File: in.path, Line: LineAt(in.path, at), Err: errors.New(occurrenceShapes + "; an array holds occurrences, objects")}
+		}
+		if err := im.occurrence(s, in, e, at); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// unreachable notes the regions a ListOccurrences page says Artifact
+// Analysis could not reach (a partial success): their occurrences are not
+// in the export, which is a gap of it.
+func (im *occurrenceImport) unreachable(s *FileSet, in *inputFile, raw json.RawMessage, off int64) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var regions []string
+	if err := json.Unmarshal(raw, &regions); err != nil {
+		return &ParseError{File: in.path, Line: LineAt(in.path, off), Err: fmt.Errorf("unreachable: %w", jsonError(err))}
+	}
+	if len(regions) == 0 {
+		return nil
+	}
+	slices.Sort(regions)
+	regions = slices.Compact(regions)
+	name := s.name(in.path)
+	list := strings.Join(regions, ", ")
+	s.addGap(Gap{Part: "gcp export " + name + ": Artifact Analysis unreachable " + list,
+		Message: fmt.Sprintf("%s: the occurrences of %s are missing: the export's page says Artifact Analysis could not reach them", name, list)})
+	return nil
+}
+
 func (im *occurrenceImport) occurrence(s *FileSet, in *inputFile, raw json.RawMessage, off int64) error {
+	// The fields the loader reads are decoded here, so that a value of
+	// the wrong type is named at its occurrence's line.
 	var o struct {
-		Name        string `json:"name"`
-		Kind        string `json:"kind"`
-		ResourceURI string `json:"resourceUri"`
+		Name          string                   `json:"name"`
+		Kind          string                   `json:"kind"`
+		ResourceURI   string                   `json:"resourceUri"`
+		NoteName      string                   `json:"noteName"`
+		Vulnerability *occurrenceVulnerability `json:"vulnerability"`
 	}
 	if err := json.Unmarshal(raw, &o); err != nil {
 		return &ParseError{File: in.path, Line: LineAt(in.path, off), Err: fmt.Errorf("Artifact Analysis occurrence: %w", jsonError(err))}

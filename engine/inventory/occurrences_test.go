@@ -75,7 +75,15 @@ func TestOccurrenceExportErrors(t *testing.T) {
 	occ := `{"name":"projects/p/occurrences/1","kind":"VULNERABILITY","noteName":"projects/goog-vulnz/notes/CVE-1","resourceUri":"https://x"}`
 	for _, tc := range []struct{ name, body, want string }{
 		{"bad name", `[{"name":"occurrences/1","kind":"VULNERABILITY","noteName":"n","resourceUri":"https://x"}]`, `occ.json:1: Artifact Analysis occurrence named "occurrences/1": expected projects/PROJECT/occurrences/ID`},
-		{"page of numbers", `{"occurrences":[1,2]}`, "occ.json:1: Artifact Analysis occurrence: "},
+		{"page of numbers", `{"occurrences":[1,2]}`, "occ.json:1: expected Artifact Analysis occurrences: an array of them (gcloud artifacts vulnerabilities list --format=json), a ListOccurrences page {\"occurrences\": [...]}, or an occurrence; an array holds occurrences, objects"},
+		// gcloud prints one key a line: the bad occurrence is the second,
+		// from line 8
+		{"line of the element", "[\n  {\n    \"kind\": \"VULNERABILITY\",\n    \"name\": \"projects/p/occurrences/1\",\n    \"noteName\": \"n\",\n    \"resourceUri\": \"https://gcr.io/p/a\"\n  },\n  {\n    \"kind\": \"VULNERABILITY\",\n    \"name\": \"occurrences/2\",\n    \"noteName\": \"n\",\n    \"resourceUri\": \"https://gcr.io/p/a\"\n  }\n]\n",
+			`occ.json:8: Artifact Analysis occurrence named "occurrences/2"`},
+		{"wrong type", `{"occurrences":[` + "\n" + `{"name":"projects/p/occurrences/1","kind":"VULNERABILITY","noteName":"n","resourceUri":"https://gcr.io/p/a","vulnerability":{"fixAvailable":"yes"}}]}`,
+			"occ.json:2: Artifact Analysis occurrence: invalid JSON: vulnerability.fixAvailable"},
+		{"page and findings", `{"findings":[],"occurrences":[` + occ + `]}`, "JSON not recognized"},
+		{"page and occurrence", `[` + occ + `]` + "\n" + `{"occurrences":[],"name":"projects/p/occurrences/2","kind":"VULNERABILITY","noteName":"n","resourceUri":"https://x"}`, "occ.json:2: an object with occurrences and also an occurrence's name"},
 		{"stranger after", occ + "\n" + `{"hello":"world"}`, `occ.json:2: expected Artifact Analysis occurrences: an array of them (gcloud artifacts vulnerabilities list --format=json), a ListOccurrences page {"occurrences": [...]}, or an occurrence; this object has neither`},
 		{"truncated", `[` + occ + `,{"name":`, "occ.json"},
 	} {
@@ -86,7 +94,80 @@ func TestOccurrenceExportErrors(t *testing.T) {
 		}
 	}
 	inv := load(t, writeFile(t, "empty.json", `{"occurrences":[],"nextPageToken":""}`))
-	if len(inv.Assets()) != 0 {
-		t.Errorf("an empty page gave %d assets", len(inv.Assets()))
+	if len(inv.Assets()) != 0 || len(inv.Gaps) != 0 {
+		t.Errorf("an empty page gave %d assets, gaps %v", len(inv.Assets()), inv.Gaps)
+	}
+}
+
+// A page that says some regions could not be reached is a gap of the
+// export: the scan says so and history does not take it for complete.
+func TestOccurrenceExportUnreachable(t *testing.T) {
+	p := writeFile(t, "page.json", `{"occurrences":[],"unreachable":["projects/p/locations/asia-east1","projects/p/locations/asia-east1"]}`)
+	fs, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Collect(t.Context(), fs); err != nil {
+		t.Fatal(err)
+	}
+	want := []Gap{{Part: "gcp export " + p + ": Artifact Analysis unreachable projects/p/locations/asia-east1",
+		Message: p + ": the occurrences of projects/p/locations/asia-east1 are missing: the export's page says Artifact Analysis could not reach them"}}
+	if diff := cmp.Diff(want, fs.CollectionGaps()); diff != "" {
+		t.Errorf("gaps (-want +got):\n%s", diff)
+	}
+	if in := fs.Inputs(); len(in) != 2 || in[1] != "incomplete: "+want[0].Part {
+		t.Errorf("inputs %q", in)
+	}
+}
+
+func TestRegistryImage(t *testing.T) {
+	for uri, want := range map[string]bool{
+		"https://europe-west1-docker.pkg.dev/acme/web/api@sha256:4d0c":                             true,
+		"https://gcr.io/acme/api@sha256:4d0c":                                                      true,
+		"https://eu.gcr.io/acme/api@sha256:4d0c":                                                   true,
+		"https://www.googleapis.com/compute/v1/projects/acme/zones/europe-west1-b/instances/web-1": false,
+		"https://evil.example/gcr.io/x":                                                            false,
+		"https://gcr.io.evil.example/x":                                                            false,
+		"http://gcr.io/acme/api":                                                                   false,
+		"https://user@gcr.io/acme/api":                                                             false,
+		"https://gcr.io/":                                                                          false,
+		"//compute.googleapis.com/projects/a/instances/web-1":                                      false,
+		"europe-west1-docker.pkg.dev/acme/web/api":                                                 false,
+	} {
+		if got := registryImage(uri); got != want {
+			t.Errorf("registryImage(%q) = %v, want %v", uri, got, want)
+		}
+	}
+}
+
+// A collection's gaps travel with its vigil NDJSON: written after the
+// assets, read back as gaps (not assets), and named in the inputs.
+func TestGapsRoundTrip(t *testing.T) {
+	gaps := []Gap{{Part: "gcp acme-prod Artifact Analysis vulnerability occurrences: permission denied", Message: "acme-prod: no Artifact Analysis vulnerability occurrences: permission denied"}}
+	a := &asset.Asset{ID: "//compute.googleapis.com/projects/acme-prod/zones/z/instances/web-1", Provider: asset.GCP, Kind: asset.KindInstance, Scope: "acme-prod"}
+	inv := New(a)
+	inv.Gaps = gaps
+	var buf strings.Builder
+	if err := inv.WriteNDJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(buf.String()), "\n"); len(lines) != 2 || lines[1] != `{"vigil_gap":{"part":"gcp acme-prod Artifact Analysis vulnerability occurrences: permission denied","message":"acme-prod: no Artifact Analysis vulnerability occurrences: permission denied"}}` {
+		t.Fatalf("written:\n%s", buf.String())
+	}
+	p := writeFile(t, "org.ndjson", buf.String())
+	back := load(t, p)
+	if len(back.Assets()) != 2 || back.Get(a.ID) == nil { // web-1 and its project
+		t.Errorf("assets read back: %d", len(back.Assets()))
+	}
+	if diff := cmp.Diff(gaps, back.Gaps); diff != "" {
+		t.Errorf("gaps (-want +got):\n%s", diff)
+	}
+	// a file of gaps alone is vigil NDJSON too; a gap must name its part
+	only := load(t, writeFile(t, "gap.ndjson", `{"vigil_gap":{"part":"p","message":"m"}}`+"\n"))
+	if len(only.Gaps) != 1 || len(only.Assets()) != 0 {
+		t.Errorf("gap-only file: %v, %d assets", only.Gaps, len(only.Assets()))
+	}
+	if _, err := Load(t.Context(), writeFile(t, "bad.ndjson", buf.String()+`{"vigil_gap":{"message":"m"}}`+"\n")); err == nil || !strings.Contains(err.Error(), "bad.ndjson:3: vigil_gap has no part") {
+		t.Errorf("a gap without part: %v", err)
 	}
 }

@@ -155,13 +155,14 @@ func scanAll(ctx context.Context, opts Options) (*Result, error) {
 	inputsKnown := true
 	for _, src := range opts.Sources {
 		res.Summary.Sources = append(res.Summary.Sources, src.Describe())
+		if err := src.Scan(ctx, s.emit); err != nil {
+			return nil, err
+		}
+		// after reading: the inputs name the collection gaps files hold
 		if in, ok := src.(interface{ Inputs() []string }); ok && in.Inputs() != nil {
 			res.Summary.Inputs = append(res.Summary.Inputs, in.Inputs()...)
 		} else {
 			inputsKnown = false
-		}
-		if err := src.Scan(ctx, s.emit); err != nil {
-			return nil, err
 		}
 		if fs, ok := src.(*inventory.FileSet); ok {
 			res.Summary.addFileStats(fs)

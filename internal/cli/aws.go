@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -110,12 +112,22 @@ func (a *app) collectAWSWith(ctx context.Context, f *awsFlags, quiet bool, accou
 	// and regions only
 	inv.From = []string{"aws accounts " + strings.Join(slices.Sorted(slices.Values(sum.Accounts)), ",") +
 		" regions " + strings.Join(slices.Sorted(slices.Values(sum.Regions)), ",")}
+	// A part refused is so from one collection to the next; one that
+	// failed otherwise may have been read in part, and names this
+	// collection alone (history compares no other scan with it).
+	started := time.Now().UTC().Format(time.RFC3339Nano)
 	for _, fl := range sum.Failures {
 		where := fl.Account
 		if fl.Region != "" {
 			where += "/" + fl.Region
 		}
-		inv.Gaps = append(inv.Gaps, inventory.Gap{Part: "aws " + where + " " + fl.Service, Message: fmt.Sprintf("aws: not collected: %s", fl)})
+		part := "aws " + where + " " + fl.Service
+		if pe := (*awsprov.PermissionError)(nil); errors.As(fl.Err, &pe) {
+			part += ": permission denied"
+		} else {
+			part += ": failed in the collection of " + started
+		}
+		inv.Gaps = append(inv.Gaps, inventory.Gap{Part: part, Message: fmt.Sprintf("aws: not collected: %s", fl)})
 	}
 	return inv, nil
 }

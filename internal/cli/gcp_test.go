@@ -154,16 +154,22 @@ func TestGCPCollectWarnsOfGaps(t *testing.T) {
 	}
 }
 
+// imageWorld is the fake Google Cloud with a fixable critical CVE in an
+// image of acme-prod, and a directory for the test's files.
+func imageWorld(t *testing.T) (*gcpfake.Fake, string) {
+	f := gcpWorld(t)
+	f.With(func(f *gcpfake.Fake) {
+		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: "https://europe-west1-docker.pkg.dev/acme-prod/web/api@sha256:4d0c",
+			CVE: "CVE-2023-4911", Severity: "CRITICAL", Package: "libc6", Fixed: "2.36-9+deb12u3"})
+	})
+	return f, t.TempDir()
+}
+
 // A collection that could not read a project's image vulnerabilities says
 // so in the JSON report, and history does not compare it with a complete
 // one: the image's finding is not "resolved" because it was not seen.
 func TestGCPGapIsNotResolved(t *testing.T) {
-	const img = "https://europe-west1-docker.pkg.dev/acme-prod/web/api@sha256:4d0c"
-	f := gcpWorld(t)
-	f.With(func(f *gcpfake.Fake) {
-		f.AddOccurrence(gcpfake.Occurrence{Project: gcpfake.ProdProject, ResourceURI: img, CVE: "CVE-2023-4911", Severity: "CRITICAL", Package: "libc6", Fixed: "2.36-9+deb12u3"})
-	})
-	dir := t.TempDir()
+	f, dir := imageWorld(t)
 	db := filepath.Join(dir, "h.db")
 	scanTo := func(out string) map[string]any {
 		t.Helper()
@@ -198,5 +204,38 @@ func TestGCPGapIsNotResolved(t *testing.T) {
 	}
 	if !strings.Contains(errs, "incomplete: gcp acme-prod Artifact Analysis vulnerability occurrences") {
 		t.Errorf("diff does not say why the scans differ:\n%s", errs)
+	}
+}
+
+// The same through files: inventory collect writes the gap into its
+// NDJSON, and a scan of that file warns of it and is not compared with
+// the scan of a complete collection.
+func TestGCPGapInCollectedFile(t *testing.T) {
+	f, dir := imageWorld(t)
+	db, inv := filepath.Join(dir, "h.db"), filepath.Join(dir, "org.ndjson")
+	collectAndScan := func(out string) string {
+		t.Helper()
+		if code, _, errs := run(t, "inventory", "collect", "--gcp-scope", "organizations/684315297612", "--output", inv, "-q"); code != 0 {
+			t.Fatalf("collect: exit %d: %s", code, errs)
+		}
+		code, _, errs := run(t, "scan", inv, "--store", db, "--format", "json", "--output", out, "-q")
+		if code != 1 {
+			t.Fatalf("scan: exit %d: %s", code, errs)
+		}
+		return errs
+	}
+	collectAndScan(filepath.Join(dir, "1.json"))
+	f.Inject(gcpfake.Fault{API: "containeranalysis", Kind: "denied", Times: -1})
+	errs := collectAndScan(filepath.Join(dir, "2.json"))
+	if !strings.Contains(errs, "vigil: warning: incomplete collection: acme-prod: no Artifact Analysis vulnerability occurrences: permission denied") {
+		t.Errorf("the scan of the file does not warn:\n%s", errs)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "2.json"))
+	if err != nil || !strings.Contains(string(b), `"title": "incomplete collection"`) {
+		t.Errorf("the report has no gap warning: %v", err)
+	}
+	code, out, errs := run(t, "diff", "--store="+db, "-f", "json")
+	if code == 0 || strings.Contains(out, "VGL-VULN-002") || !strings.Contains(errs, "incomplete: gcp acme-prod Artifact Analysis vulnerability occurrences: permission denied") {
+		t.Errorf("diff of the complete and the incomplete file: exit %d\n%s\n%s", code, out, errs)
 	}
 }

@@ -363,6 +363,12 @@ func (a *app) runJudge(ctx context.Context, f *judgeFlags, j *judge, sources []i
 		rep.Warnings = j.warnings()
 	}
 	rep.Warnings = append(rep.Warnings, collectionGaps(sources)...)
+	for _, fs := range files {
+		// a live collection's were printed as it went; a file's are known now
+		for _, g := range fs.CollectionGaps() {
+			fmt.Fprintf(a.stderr, "vigil: warning: incomplete collection: %s\n", g.Message)
+		}
+	}
 	if err := report.Render(w, f.format, rep); err != nil {
 		closeOut()
 		return err
@@ -528,8 +534,8 @@ func (a *app) progressClock() func() time.Time {
 func collectionGaps(sources []inventory.Source) []report.Warning {
 	var out []report.Warning
 	for _, src := range sources {
-		if inv, ok := src.(*inventory.Inventory); ok {
-			for _, g := range inv.Gaps {
+		if gs, ok := src.(interface{ CollectionGaps() []inventory.Gap }); ok {
+			for _, g := range gs.CollectionGaps() {
 				out = append(out, report.Warning{Title: "incomplete collection", Message: g.Message, Subject: g.Part})
 			}
 		}

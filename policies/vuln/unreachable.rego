@@ -1,11 +1,12 @@
 # METADATA
-# title: Fixable critical or high CVE, not reachable from the internet
+# title: Fixable critical or high CVE, not known to be reachable from the internet
 # description: |
 #   A vulnerability scanner reports a critical or high vulnerability with a
 #   fix available on an instance the internet cannot reach (no public IP,
 #   or no rule admits the internet to it), on an instance the inventory does
-#   not hold, or in a container image. It still waits for the first foothold
-#   inside; patch it in the next cycle.
+#   not hold, or in a container image, whose reachability vigil does not
+#   judge (what runs the image is not in the inventory's exposure). Patch
+#   the instance, or rebuild the image, in the next cycle.
 # custom:
 #   id: VGL-VULN-002
 #   severity: medium
@@ -27,9 +28,8 @@ cves := sort({v.id | some v in input.asset.facets.vulnerabilities; reach.serious
 
 # An Artifact Analysis report is about a container image, not a machine:
 # what runs the image (a Cloud Run service, a GKE workload) is not judged
-# here, so nothing is said about its reachability.
-image if startswith(input.asset.facets.resource, "https://")
-
+# here, so nothing is said about its reachability. Its type says so, not
+# its resource (a URL the occurrence's writer chose).
 image if input.asset.type in {"containeranalysis.googleapis.com/ImageVulnerabilities", "containeranalysis.googleapis.com/Occurrence"}
 
 why := "but is not reachable from the internet: it has no public IP, or is not in the inventory" if {

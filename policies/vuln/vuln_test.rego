@@ -73,7 +73,7 @@ test_instance_without_public_ip if {
 test_image_report_is_not_called_unreachable if {
 	i := {"scopes": {}, "nodes": {}, "exposure": {"instances": {}, "networks": {}, "groups": {}, "subnets": {}}}
 	img := "https://europe-west1-docker.pkg.dev/acme/web/api@sha256:4d0c"
-	res := unreachable.deny with input as report(img, [critical]) with data.vigil.inventory as i with data.vigil.config as cfg
+	res := unreachable.deny with input as image_report(img, [critical]) with data.vigil.inventory as i with data.vigil.config as cfg
 	count(res) == 1
 	some f in res
 	f.msg == "https://europe-west1-docker.pkg.dev/acme/web/api@sha256:4d0c has 1 fixable critical/high vulnerabilities (CVE-2024-6387) in a container image: rebuild it on the fixed packages; whether what runs the image is reachable from the internet is not assessed"
@@ -82,7 +82,18 @@ test_image_report_is_not_called_unreachable if {
 	some g in unreachable.deny with input as own with data.vigil.inventory as i with data.vigil.config as cfg
 	contains(g.msg, "in a container image")
 	not contains(g.msg, "not reachable")
-	count(exposed.deny) == 0 with input as report(img, [critical]) with data.vigil.inventory as i with data.vigil.config as cfg
+	count(exposed.deny) == 0 with input as image_report(img, [critical]) with data.vigil.inventory as i with data.vigil.config as cfg
+}
+
+image_report(resource, vulns) := object.union(report(resource, vulns), {"asset": {"type": "containeranalysis.googleapis.com/ImageVulnerabilities"}})
+
+# A URL alone does not make an image: an OS Config or Inspector report
+# about a machine named by an https link is still judged as a machine's.
+test_url_is_not_an_image if {
+	i := {"scopes": {}, "nodes": {}, "exposure": {"instances": {}, "networks": {}, "groups": {}, "subnets": {}}}
+	some f in unreachable.deny with input as report("https://www.googleapis.com/compute/v1/projects/acme/zones/europe-west1-b/instances/web-1", [critical]) with data.vigil.inventory as i with data.vigil.config as cfg
+	contains(f.msg, "no public IP")
+	not contains(f.msg, "container image")
 }
 
 aws_vm := "arn:aws:ec2:eu-west-1:111:instance/i-1"

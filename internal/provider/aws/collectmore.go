@@ -408,10 +408,20 @@ func (c *collector) inspector(ctx context.Context, acct, region string, cfg aws.
 		FindingType:   []inspectortypes.StringFilter{{Comparison: inspectortypes.StringComparisonEquals, Value: aws.String("PACKAGE_VULNERABILITY")}},
 	}
 	p := inspector2.NewListFindingsPaginator(client, &inspector2.ListFindingsInput{FilterCriteria: filter, MaxResults: aws.Int32(100)})
+	tokens := map[string]bool{}
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return err
+		}
+		// A token given twice would page for ever (the paginator's own
+		// check stops without a word): the region's findings are a
+		// failure instead, named as one.
+		if t := aws.ToString(page.NextToken); t != "" {
+			if tokens[t] {
+				return fmt.Errorf("inspector2:ListFindings returned the page token %q a second time", t)
+			}
+			tokens[t] = true
 		}
 		for _, f := range page.Findings {
 			for _, r := range f.Resources {

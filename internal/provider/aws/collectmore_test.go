@@ -101,3 +101,28 @@ func TestCollectIssue19(t *testing.T) {
 		}
 	}
 }
+
+// An Inspector that hands back the same page token would page for ever:
+// the region's findings are a failure, named, and the rest is collected.
+func TestCollectInspectorRepeatedToken(t *testing.T) {
+	f, opts := start(t)
+	awsfake.AddIssue19(f)
+	f.With(func(f *awsfake.Fake) { f.More(awsfake.ProdAccount).FindingsToken = "same" })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var assets []*asset.Asset
+	sum, err := Collect(ctx, opts, func(a *asset.Asset) error { assets = append(assets, a); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, fl := range sum.Failures {
+		got = append(got, fl.String())
+	}
+	if len(got) != 1 || !strings.Contains(got[0], `inspector2:ListFindings returned the page token "same" a second time`) {
+		t.Errorf("failures %q", got)
+	}
+	if len(assets) == 0 {
+		t.Error("nothing collected")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,7 +46,7 @@ func Collect(ctx context.Context, opts Options) (*inventory.Inventory, *Summary,
 		return nil, nil, fmt.Errorf("gcp: scope %q: use organizations/NUMBER, folders/NUMBER or projects/PROJECT", opts.Scope)
 	}
 	sum := &Summary{Scope: opts.Scope, ByType: map[string]int{}}
-	s := &session{opts: opts, sum: sum}
+	s := &session{opts: opts, sum: sum, started: time.Now().UTC()}
 	dir, err := os.MkdirTemp("", "vigil-gcp-*")
 	if err != nil {
 		return nil, nil, err
@@ -64,10 +65,20 @@ func Collect(ctx context.Context, opts Options) (*inventory.Inventory, *Summary,
 	if err != nil {
 		return nil, sum, fmt.Errorf("gcp: read the collected assets: %w", err)
 	}
-	if inv, err = s.withScannerFindings(ctx, dir, files, inv, sum); err != nil { // vulnerabilities.go
-		return nil, sum, err
+	if scannersWanted(opts.AssetTypes) {
+		if inv, err = s.withScannerFindings(ctx, dir, files, inv, sum); err != nil { // vulnerabilities.go
+			return nil, sum, err
+		}
 	}
 	return inv, sum, nil
+}
+
+// scannersWanted says whether a collection of these asset types (none:
+// the default ones) reads the vulnerability scanners' findings too: not
+// when it asks for other types only (a sharded scan's collection of the
+// organization's folders and projects, for context).
+func scannersWanted(types []string) bool {
+	return len(types) == 0 || slices.Contains(types, "compute.googleapis.com/Instance")
 }
 
 var contentTypes = []assetpb.ContentType{assetpb.ContentType_RESOURCE, assetpb.ContentType_IAM_POLICY}

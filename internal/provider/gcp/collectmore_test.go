@@ -214,16 +214,20 @@ func TestCollectImageOccurrencesGaps(t *testing.T) {
 		fault gcpfake.Fault
 		gap   string
 		prod  int // vulnerabilities of acme-prod's image kept
+		part  string
 	}{
 		{"disabled", gcpfake.Fault{Kind: "disabled", Times: 1},
-			"no Artifact Analysis vulnerability occurrences: containeranalysis.googleapis.com is not enabled in project acme-prod", 0},
+			"no Artifact Analysis vulnerability occurrences: containeranalysis.googleapis.com is not enabled in project acme-prod", 0,
+			"gcp containeranalysis.googleapis.com off in acme-prod"},
 		{"denied", gcpfake.Fault{Kind: "denied", Times: 1},
 			"acme-prod: no Artifact Analysis vulnerability occurrences: permission denied: the credentials lack containeranalysis.occurrences.list (granted by roles/containeranalysis.occurrences.viewer): " +
-				"googleapi: Error 403: Required 'containeranalysis.occurrences.list' permission for 'projects/acme-prod', forbidden", 0},
+				"googleapi: Error 403: Required 'containeranalysis.occurrences.list' permission for 'projects/acme-prod', forbidden", 0,
+			"gcp acme-prod Artifact Analysis vulnerability occurrences: permission denied"},
 		// the first page passes, then every attempt at the second fails
 		// (the default 8 attempts)
 		{"second page", gcpfake.Fault{Kind: "unavailable", Times: 8, Skip: 1},
-			"acme-prod: Artifact Analysis vulnerability occurrences incomplete: 1000 read, then: googleapi: Error 503: The service is currently unavailable., backendError", 1000},
+			"acme-prod: Artifact Analysis vulnerability occurrences incomplete: 1000 read, then: googleapi: Error 503: The service is currently unavailable., backendError", 1000,
+			"gcp acme-prod Artifact Analysis vulnerability occurrences: cut short in the collection of 20"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, opts := start(t)
@@ -253,6 +257,11 @@ func TestCollectImageOccurrencesGaps(t *testing.T) {
 			}
 			if diff := cmp.Diff([]string{tc.gap}, sum.GapMessages()); diff != "" {
 				t.Errorf("gaps (-want +got):\n%s", diff)
+			}
+			// what history compares: the same for a refusal that will be
+			// there next time, this collection's own for a list read in part
+			if len(sum.Gaps) == 1 && !strings.HasPrefix(sum.Gaps[0].Part, tc.part) {
+				t.Errorf("gap part %q, want %q...", sum.Gaps[0].Part, tc.part)
 			}
 		})
 	}
@@ -332,6 +341,9 @@ func TestCollectImageOccurrencesPartial(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, sum.GapMessages()); diff != "" {
 		t.Errorf("gaps (-want +got):\n%s", diff)
+	}
+	if len(sum.Gaps) == 2 && sum.Gaps[0].Part != "gcp acme-prod Artifact Analysis vulnerability occurrences: unreachable projects/acme-prod/locations/asia-east1" {
+		t.Errorf("the unreachable region's part: %q", sum.Gaps[0].Part)
 	}
 	n := 0
 	for _, a := range inv.Assets() {
@@ -434,5 +446,24 @@ func TestAPIOffGap(t *testing.T) {
 		if diff := cmp.Diff(tc.want, s.sum.GapMessages()); diff != "" {
 			t.Errorf("%v: gaps (-want +got):\n%s", tc.projects, diff)
 		}
+	}
+}
+
+// A collection of other types only (a sharded scan's context: the
+// organization's folders and projects) asks no scanner.
+func TestContextCollectionReadsNoScanners(t *testing.T) {
+	f, opts := start(t)
+	opts.AssetTypes = []string{"cloudresourcemanager.googleapis.com/Folder", "cloudresourcemanager.googleapis.com/Project"}
+	_, sum := collect(t, opts)
+	for _, c := range f.Calls() {
+		if c.API == "containeranalysis" || c.API == "osconfig" {
+			t.Errorf("scanner call %s %s", c.API, c.Target)
+		}
+	}
+	if len(sum.Gaps) != 0 {
+		t.Errorf("gaps %q", sum.GapMessages())
+	}
+	if !scannersWanted(nil) || !scannersWanted([]string{"compute.googleapis.com/Instance"}) || scannersWanted(opts.AssetTypes) {
+		t.Error("scannersWanted")
 	}
 }

@@ -135,12 +135,15 @@ func (o *Options) defaults() {
 type session struct {
 	opts Options
 	// sum is the collection's summary (Collect only): its gaps.
-	sum  *Summary
-	once sync.Once
-	err  error
-	cmp  *compute.Service
-	iam  *iam.Service
-	gcs  *storage.Service
+	sum *Summary
+	// started is when Collect began: it names a list this collection read
+	// only in part (see partialGap).
+	started time.Time
+	once    sync.Once
+	err     error
+	cmp     *compute.Service
+	iam     *iam.Service
+	gcs     *storage.Service
 }
 
 func (s *session) auth(ctx context.Context, plaintext bool) ([]option.ClientOption, error) {

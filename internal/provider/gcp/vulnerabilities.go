@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/googleapis/gax-go/v2/apierror"
 	containeranalysis "google.golang.org/api/containeranalysis/v1"
@@ -318,8 +319,9 @@ func (s *session) imageOccurrences(ctx context.Context, inv *inventory.Inventory
 		}
 		if len(unreachable) > 0 && s.sum != nil {
 			slices.Sort(unreachable)
-			s.sum.Gaps = append(s.sum.Gaps, inventory.Gap{Part: "gcp " + id + " " + what,
-				Message: fmt.Sprintf("%s: %s incomplete: %d read, Artifact Analysis could not reach %s", id, what, n, strings.Join(slices.Compact(unreachable), ", "))})
+			regions := strings.Join(slices.Compact(unreachable), ", ")
+			s.sum.Gaps = append(s.sum.Gaps, inventory.Gap{Part: "gcp " + id + " " + what + ": unreachable " + regions,
+				Message: fmt.Sprintf("%s: %s incomplete: %d read, Artifact Analysis could not reach %s", id, what, n, regions)})
 		}
 		if n == 0 {
 			continue
@@ -439,8 +441,23 @@ func (s *session) skip(project, what string, read int, err error, perm string) {
 	if read > 0 {
 		gap = fmt.Sprintf("%s: %s incomplete: %d read, then: %s", project, what, read, why)
 	}
+	// The part says how the list was missed. Nothing read because the API
+	// is off or the call refused is the same from one collection to the
+	// next; a list read in part, or failing on an error that may pass, is
+	// this collection's alone: history compares no other scan with it.
+	part := "gcp " + project + " " + what
+	var pe *PermissionError
+	_, _, off := serviceDisabled(err)
+	switch {
+	case read == 0 && off:
+		part += ": API off"
+	case read == 0 && errors.As(explain(err, perm), &pe):
+		part += ": permission denied"
+	default:
+		part += ": cut short in the collection of " + s.started.Format(time.RFC3339Nano)
+	}
 	if s.sum != nil {
-		s.sum.Gaps = append(s.sum.Gaps, inventory.Gap{Part: "gcp " + project + " " + what, Message: gap})
+		s.sum.Gaps = append(s.sum.Gaps, inventory.Gap{Part: part, Message: gap})
 	}
 }
 

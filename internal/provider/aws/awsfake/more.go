@@ -41,6 +41,9 @@ type More struct {
 	// Findings are its findings by region.
 	Inspector map[string]string
 	Findings  map[string][]*Finding
+	// FindingsToken, when set, is the nextToken of every ListFindings
+	// answer: a server (or proxy) that pages for ever.
+	FindingsToken string
 	// Policies are the managed policies roles attach, by ARN.
 	Policies map[string]*ManagedPolicy
 	// report is the credential report's state: "" (none), STARTED,
@@ -328,7 +331,11 @@ func (f *Fake) moreService(req *request) {
 			if out == nil {
 				out = []map[string]any{}
 			}
-			json.NewEncoder(w).Encode(map[string]any{"findings": out})
+			page := map[string]any{"findings": out}
+			if m.FindingsToken != "" {
+				page["nextToken"] = m.FindingsToken
+			}
+			json.NewEncoder(w).Encode(page)
 		default:
 			req.status = http.StatusNotFound
 			w.Header().Set("X-Amzn-ErrorType", "ResourceNotFoundException")
