@@ -102,6 +102,8 @@ type guardEnv struct {
 	one     [1]*ast.Term
 	top     frame    // the frame of the rules a guard starts with
 	frames  []*frame // the frames of the rules it calls, by depth
+	// ops caches what each expression's operator is (see opOf).
+	opCache map[opKey]*opInfo
 }
 
 // guardEnvs are reused: a guard runs for every asset.
@@ -240,12 +242,7 @@ func (g *guardEnv) total(rest ast.Body, f *frame) bool {
 		if !ok || e.Negated || len(e.With) > 0 {
 			return false
 		}
-		op, ok := terms[0].Value.(ast.Ref)
-		if !ok || !totalBuiltins[op.String()] {
-			return false
-		}
-		bi := ast.BuiltinMap[op.String()]
-		if len(terms)-1 != bi.Decl.Arity()+1 {
+		if in := g.opOf(e); in.kind != opBuiltin || !in.total || len(terms)-1 != in.arity+1 {
 			return false
 		}
 		out, ok := terms[len(terms)-1].Value.(ast.Var)
@@ -297,21 +294,20 @@ func (g *guardEnv) positiveDet(e *ast.Expr, f *frame) (r outcome, det bool) {
 		}
 		return holds, true
 	case []*ast.Term:
-		op, ok := t[0].Value.(ast.Ref)
-		if !ok {
-			return unknown, true
-		}
+		in := g.opOf(e)
 		args := t[1:]
-		if op.Equal(eqRef) || op.Equal(assignRef) {
+		switch in.kind {
+		case opOther:
+			return unknown, true
+		case opUnify:
 			if len(args) != 2 {
 				return unknown, true
 			}
 			return g.unifyDet(args[0], args[1], f)
+		case opFunction:
+			return g.callFunction(in.rules, args, f, alwaysHolds), false
 		}
-		if op[0].Equal(ast.DefaultRootDocument) {
-			return g.callFunction(op, args, f, alwaysHolds), false
-		}
-		out, arity, r := g.builtin(e, op, args, f)
+		out, arity, r := g.builtin(e, args, f)
 		if r != holds {
 			return r, true
 		}
@@ -330,6 +326,70 @@ func (g *guardEnv) positiveDet(e *ast.Expr, f *frame) (r outcome, det bool) {
 }
 
 func alwaysHolds() outcome { return holds }
+
+// opInfo is what a guard needs to know of an expression's operator: a
+// unification, a call of a function of data (its rules), or a built-in
+// (OPA's implementation when it is pure, its arity, whether it is total).
+// Finding out takes the operator's name as a string and lookups in the
+// compiler's rule tree: done once per expression and compiler, not on
+// every asset.
+type opInfo struct {
+	kind  opKind
+	rules []*ast.Rule
+	fn    topdown.BuiltinFunc // nil: not one a guard may call
+	arity int
+	total bool
+}
+
+type opKind uint8
+
+const (
+	opOther opKind = iota
+	opUnify
+	opFunction
+	opBuiltin
+)
+
+type opKey struct {
+	e *ast.Expr
+	c *ast.Compiler
+}
+
+// opCacheSize bounds the cache of a guard environment: environments are
+// pooled, and a server that reloads its policies must not keep every
+// compiler's expressions alive.
+const opCacheSize = 4096
+
+func (g *guardEnv) opOf(e *ast.Expr) *opInfo {
+	key := opKey{e, g.c}
+	if in, ok := g.opCache[key]; ok {
+		return in
+	}
+	in := &opInfo{}
+	if terms, ok := e.Terms.([]*ast.Term); ok && len(terms) > 0 {
+		if op, ok := terms[0].Value.(ast.Ref); ok && len(op) > 0 {
+			switch {
+			case op.Equal(eqRef) || op.Equal(assignRef):
+				in.kind = opUnify
+			case op[0].Equal(ast.DefaultRootDocument):
+				in.kind, in.rules = opFunction, g.c.GetRulesExact(op)
+			default:
+				name := op.String()
+				in.kind, in.fn, in.total = opBuiltin, pureBuiltins[name], totalBuiltins[name]
+				if bi := ast.BuiltinMap[name]; bi != nil {
+					in.arity = bi.Decl.Arity()
+				} else {
+					in.fn, in.total = nil, false
+				}
+			}
+		}
+	}
+	if g.opCache == nil || len(g.opCache) >= opCacheSize {
+		g.opCache = make(map[opKey]*opInfo, 64)
+	}
+	g.opCache[key] = in
+	return in
+}
 
 // unifyDet unifies without iterating: a fresh variable binds (in place),
 // two scalars compare; det is false when a side has several values.
@@ -492,21 +552,20 @@ var (
 )
 
 func (g *guardEnv) call(e *ast.Expr, terms []*ast.Term, f *frame, k cont) outcome {
-	op, ok := terms[0].Value.(ast.Ref)
-	if !ok {
-		return unknown
-	}
+	in := g.opOf(e)
 	args := terms[1:]
-	if op.Equal(eqRef) || op.Equal(assignRef) {
+	switch in.kind {
+	case opOther:
+		return unknown
+	case opUnify:
 		if len(args) != 2 {
 			return unknown
 		}
 		return g.unify(args[0], args[1], f, k)
+	case opFunction:
+		return g.callFunction(in.rules, args, f, k)
 	}
-	if op[0].Equal(ast.DefaultRootDocument) {
-		return g.callFunction(op, args, f, k)
-	}
-	outs, arity, r := g.builtin(e, op, args, f)
+	outs, arity, r := g.builtin(e, args, f)
 	if r != holds {
 		return r
 	}
@@ -532,13 +591,13 @@ func (g *guardEnv) call(e *ast.Expr, terms []*ast.Term, f *frame, k cont) outcom
 // builtin calls a pure built-in with the plugged operands: holds with its
 // outputs (none: undefined, fails), unknown when it may not be called
 // here or raised an error.
-func (g *guardEnv) builtin(e *ast.Expr, op ast.Ref, args []*ast.Term, f *frame) ([]*ast.Term, int, outcome) {
-	name := op.String()
-	fn, ok := pureBuiltins[name]
-	if !ok {
+func (g *guardEnv) builtin(e *ast.Expr, args []*ast.Term, f *frame) ([]*ast.Term, int, outcome) {
+	in := g.opOf(e)
+	fn := in.fn
+	if fn == nil {
 		return nil, 0, unknown
 	}
-	arity := ast.BuiltinMap[name].Decl.Arity()
+	arity := in.arity
 	if len(args) != arity && len(args) != arity+1 {
 		return nil, 0, unknown
 	}
@@ -578,8 +637,7 @@ func (g *guardEnv) builtin(e *ast.Expr, op ast.Ref, args []*ast.Term, f *frame) 
 }
 
 // callFunction calls a user function (a rule with arguments).
-func (g *guardEnv) callFunction(op ast.Ref, args []*ast.Term, f *frame, k cont) outcome {
-	rules := g.c.GetRulesExact(op)
+func (g *guardEnv) callFunction(rules []*ast.Rule, args []*ast.Term, f *frame, k cont) outcome {
 	if len(rules) == 0 {
 		return unknown
 	}
