@@ -200,10 +200,7 @@ func (s *FileSet) Inputs() []string {
 	for i, p := range s.named {
 		out[i] = s.name(p)
 	}
-	for _, g := range s.CollectionGaps() {
-		out = append(out, "incomplete: "+g.Part)
-	}
-	return out
+	return append(out, gapInputs(s.CollectionGaps())...)
 }
 
 // CollectionGaps are the gaps of the collections that wrote the files
@@ -541,7 +538,6 @@ func recordError(in *inputFile, r record, err error) error {
 	return &ParseError{File: in.path, Line: line, Err: err}
 }
 
-// decodeVigil reads one asset of vigil's own NDJSON.
 // decodeVigilRecord reads one line of vigil NDJSON: an asset, or a gap of
 // the collection that wrote the file ({"vigil_gap": {"part", "message"}}).
 func decodeVigilRecord(raw []byte) (*asset.Asset, *Gap, error) {
@@ -563,6 +559,7 @@ func decodeVigilRecord(raw []byte) (*asset.Asset, *Gap, error) {
 	return a, nil, err
 }
 
+// decodeVigil reads one asset of vigil's own NDJSON.
 func decodeVigil(raw []byte) (*asset.Asset, error) {
 	var a asset.Asset
 	if err := json.Unmarshal(raw, &a); err != nil {

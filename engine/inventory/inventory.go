@@ -198,11 +198,16 @@ func (inv *Inventory) Inputs() []string {
 	if inv.From == nil || len(inv.Gaps) == 0 {
 		return inv.From
 	}
-	in := slices.Clone(inv.From)
-	for _, g := range inv.Gaps {
-		in = append(in, "incomplete: "+g.Part)
+	return append(slices.Clone(inv.From), gapInputs(inv.Gaps)...)
+}
+
+// gapInputs are the inputs that name a collection's gaps.
+func gapInputs(gaps []Gap) []string {
+	out := make([]string, 0, len(gaps))
+	for _, g := range gaps {
+		out = append(out, "incomplete: "+g.Part)
 	}
-	return in
+	return out
 }
 
 // WriteNDJSON writes the inventory as vigil NDJSON, one asset per line.

@@ -184,17 +184,23 @@ func (im *occurrenceImport) occurrence(s *FileSet, in *inputFile, raw json.RawMe
 // such type): the live collector and the import of exports both make it.
 // number is the project's number, or its id when only that is known.
 func ImageVulnerabilitiesRecord(project, number, uri string, occurrences any) ([]byte, error) {
-	data, err := json.Marshal(map[string]any{"resourceUri": uri, "occurrences": occurrences})
+	return CAIRecord("//containeranalysis.googleapis.com/projects/"+project+"/imageVulnerabilities/"+url.PathEscape(uri),
+		"containeranalysis.googleapis.com/ImageVulnerabilities", number, "global", map[string]any{"resourceUri": uri, "occurrences": occurrences})
+}
+
+// CAIRecord is a record in the shape of a Cloud Asset export line: data
+// (an API's resource) under its full name (//SERVICE/NAME) and asset type,
+// in the project of the number given, for the resources vigil reads
+// beside Cloud Asset (scanner findings).
+func CAIRecord(name, assetType, number, location string, data any) ([]byte, error) {
+	raw, err := json.Marshal(data)
 	if err != nil {
 		return nil, err
 	}
-	const t = "containeranalysis.googleapis.com/ImageVulnerabilities"
-	return json.Marshal(map[string]any{
-		"name":       "//containeranalysis.googleapis.com/projects/" + project + "/imageVulnerabilities/" + url.PathEscape(uri),
-		"asset_type": t, "ancestors": []string{"projects/" + number},
-		"resource": map[string]any{"version": "v1", "discovery_name": "ImageVulnerabilities",
-			"parent": "//cloudresourcemanager.googleapis.com/projects/" + number, "location": "global", "data": json.RawMessage(data)},
-	})
+	return json.Marshal(map[string]any{"name": name, "asset_type": assetType,
+		"ancestors": []string{"projects/" + number},
+		"resource": map[string]any{"version": "v1", "discovery_name": assetType[strings.LastIndexByte(assetType, '/')+1:],
+			"parent": "//cloudresourcemanager.googleapis.com/projects/" + number, "location": location, "data": json.RawMessage(raw)}})
 }
 
 // assets builds one vulnerability_report per image, in the order the

@@ -102,7 +102,7 @@ type guardEnv struct {
 	one     [1]*ast.Term
 	top     frame    // the frame of the rules a guard starts with
 	frames  []*frame // the frames of the rules it calls, by depth
-	// ops caches what each expression's operator is (see opOf).
+	// opCache holds what each expression's operator is (see opOf).
 	opCache map[opKey]*opInfo
 }
 

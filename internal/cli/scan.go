@@ -529,8 +529,9 @@ func (a *app) progressClock() func() time.Time {
 	return time.Now
 }
 
-// collectionGaps are the warnings of what the live collections among the
-// sources could not read: no finding there does not mean nothing is wrong.
+// collectionGaps are the warnings of what the collections behind the
+// sources (live ones, and those that wrote the files read) could not
+// read: no finding there does not mean nothing is wrong.
 func collectionGaps(sources []inventory.Source) []report.Warning {
 	var out []report.Warning
 	for _, src := range sources {

@@ -137,7 +137,7 @@ type session struct {
 	// sum is the collection's summary (Collect only): its gaps.
 	sum *Summary
 	// started is when Collect began: it names a list this collection read
-	// only in part (see partialGap).
+	// only in part (see skip).
 	started time.Time
 	once    sync.Once
 	err     error

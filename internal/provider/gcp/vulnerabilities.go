@@ -76,15 +76,7 @@ func newRecordFile(path string, sum *Summary) (*recordFile, error) {
 // add writes one record: the API's resource (data) under its full name
 // (//SERVICE/NAME) and asset type, in the project of the number given.
 func (r *recordFile) add(service, name, assetType, number, location string, data any) error {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return err
-	}
-	rec := map[string]any{"name": "//" + service + "/" + name, "asset_type": assetType,
-		"ancestors": []string{"projects/" + number},
-		"resource": map[string]any{"version": "v1", "discovery_name": assetType[strings.LastIndexByte(assetType, '/')+1:],
-			"parent": "//cloudresourcemanager.googleapis.com/projects/" + number, "location": location, "data": json.RawMessage(raw)}}
-	line, err := json.Marshal(rec)
+	line, err := inventory.CAIRecord("//"+service+"/"+name, assetType, number, location, data)
 	if err != nil {
 		return err
 	}
